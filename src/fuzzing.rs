@@ -1,0 +1,1 @@
+//! Hooks for the fuzz targets in `fuzz/`. Not part of the API.

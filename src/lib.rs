@@ -1,0 +1,15 @@
+//! gnapd: a GNAP (RFC 9635) authorization server for AI agents, and the MCP
+//! gateway behind it.
+//!
+//! The crate is layered so that protocol logic never touches I/O: [`proto`]
+//! holds the pure RFC 9421 / RFC 9530 / JWK core, which takes time as an
+//! argument and owns no sockets, files or threads. Edges (HTTP, storage, CLI)
+//! sit on top and only translate.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod clock;
+pub mod proto;
+
+#[doc(hidden)]
+pub mod fuzzing;

@@ -1,0 +1,747 @@
+//! Component identifiers (RFC 9421 §2) and the values they name in a message.
+
+use sfv::{BareItem, ItemSerializer, Parameters};
+
+use super::message::{HttpRequest, Message, TargetUri};
+use crate::proto::b64;
+
+/// The derived components of RFC 9421 §2.2 gnapd supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Derived {
+    /// `@method` (§2.2.1)
+    Method,
+    /// `@target-uri` (§2.2.2)
+    TargetUri,
+    /// `@authority` (§2.2.3)
+    Authority,
+    /// `@scheme` (§2.2.4)
+    Scheme,
+    /// `@request-target` (§2.2.5)
+    RequestTarget,
+    /// `@path` (§2.2.6)
+    Path,
+    /// `@query` (§2.2.7)
+    Query,
+    /// `@query-param` (§2.2.8)
+    QueryParam,
+    /// `@status` (§2.2.9)
+    Status,
+}
+
+impl Derived {
+    /// Every derived component, in section order.
+    pub const ALL: [Derived; 9] = [
+        Self::Method,
+        Self::TargetUri,
+        Self::Authority,
+        Self::Scheme,
+        Self::RequestTarget,
+        Self::Path,
+        Self::Query,
+        Self::QueryParam,
+        Self::Status,
+    ];
+
+    /// The component name, with its `@`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Method => "@method",
+            Self::TargetUri => "@target-uri",
+            Self::Authority => "@authority",
+            Self::Scheme => "@scheme",
+            Self::RequestTarget => "@request-target",
+            Self::Path => "@path",
+            Self::Query => "@query",
+            Self::QueryParam => "@query-param",
+            Self::Status => "@status",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.name() == name)
+    }
+}
+
+/// What a component identifier names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ComponentName {
+    /// A derived component.
+    Derived(Derived),
+    /// An HTTP field, by its lowercase name.
+    Field(String),
+}
+
+/// Why a component identifier in `Signature-Input` is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentifierError {
+    /// The identifier is not an sf-string.
+    #[error("a component identifier must be a string")]
+    NotAString,
+    /// An `@` name this implementation does not define (§2.2: MUST fail).
+    #[error("unknown derived component `{0}`")]
+    UnknownDerived(String),
+    /// `@signature-params` cannot be a covered component (§2.3).
+    #[error("@signature-params cannot be covered")]
+    SignatureParams,
+    /// Field names are lowercase in identifiers (§2.1).
+    #[error("field component `{0}` is not lowercase")]
+    NotLowercase(String),
+    /// A parameter RFC 9421 does not define.
+    #[error("unknown component parameter `{0}`")]
+    UnknownParameter(String),
+    /// A defined parameter with a value of the wrong type.
+    #[error("component parameter `{0}` has the wrong type")]
+    ParameterType(&'static str),
+    /// Parameters that cannot be combined or do not apply here (§2.1).
+    #[error("component parameter `{0}` does not apply here")]
+    ParameterMisplaced(&'static str),
+    /// `@query-param` without `name` (§2.2.8).
+    #[error("@query-param needs a name parameter")]
+    QueryParamName,
+    /// Trailer fields (`;tr`) are not supported: gnapd never signs them.
+    #[error("trailer components are not supported")]
+    Trailers,
+}
+
+/// A component identifier: a name plus its parameters, as it appears in the
+/// covered-components list and (serialized) in the signature base.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ComponentId {
+    name: ComponentName,
+    /// `;sf`: re-serialize the field as a structured field (§2.1.1).
+    sf: bool,
+    /// `;key="..."`: one member of a dictionary field (§2.1.2).
+    key: Option<String>,
+    /// `;bs`: each field line wrapped as a byte sequence (§2.1.3).
+    bs: bool,
+    /// `;req`: taken from the request a response answers (§2.4).
+    req: bool,
+    /// `;name="..."`: the query parameter of `@query-param` (§2.2.8).
+    param_name: Option<String>,
+    /// The canonical serialization, e.g. `"@query-param";name="Pet"`.
+    serialized: String,
+}
+
+impl ComponentId {
+    /// A derived component with no parameters.
+    pub fn derived(d: Derived) -> Self {
+        Self::plain(ComponentName::Derived(d))
+    }
+
+    /// A field with no parameters; the name is lowercased.
+    pub fn field(name: &str) -> Self {
+        Self::plain(ComponentName::Field(name.to_ascii_lowercase()))
+    }
+
+    fn plain(name: ComponentName) -> Self {
+        let text = match &name {
+            ComponentName::Derived(d) => d.name(),
+            ComponentName::Field(f) => f.as_str(),
+        };
+        let mut serialized = String::with_capacity(text.len() + 2);
+        serialized.push('"');
+        serialized.push_str(text);
+        serialized.push('"');
+        Self {
+            name,
+            sf: false,
+            key: None,
+            bs: false,
+            req: false,
+            param_name: None,
+            serialized,
+        }
+    }
+
+    /// Parses an identifier written as an sf-item, e.g.
+    /// `"signature";key="sig1"`.
+    pub fn parse(text: &str) -> Result<Self, IdentifierError> {
+        let item: sfv::Item = sfv::Parser::new(text)
+            .parse()
+            .map_err(|_| IdentifierError::NotAString)?;
+        Self::from_item(&item.bare_item, &item.params)
+    }
+
+    /// Builds an identifier from a parsed inner-list item.
+    pub fn from_item(bare: &BareItem, params: &Parameters) -> Result<Self, IdentifierError> {
+        let text = bare
+            .as_string()
+            .ok_or(IdentifierError::NotAString)?
+            .as_str();
+        let name = if text.starts_with('@') {
+            if text == "@signature-params" {
+                return Err(IdentifierError::SignatureParams);
+            }
+            ComponentName::Derived(
+                Derived::from_name(text)
+                    .ok_or_else(|| IdentifierError::UnknownDerived(text.to_owned()))?,
+            )
+        } else {
+            if text.is_empty() || text.bytes().any(|b| b.is_ascii_uppercase()) {
+                return Err(IdentifierError::NotLowercase(text.to_owned()));
+            }
+            ComponentName::Field(text.to_owned())
+        };
+        let mut id = Self::plain(name);
+        for (key, value) in params {
+            match key.as_str() {
+                "sf" => id.sf = flag(value, "sf")?,
+                "bs" => id.bs = flag(value, "bs")?,
+                "req" => id.req = flag(value, "req")?,
+                "tr" => return Err(IdentifierError::Trailers),
+                "key" => id.key = Some(string(value, "key")?),
+                "name" => id.param_name = Some(string(value, "name")?),
+                other => return Err(IdentifierError::UnknownParameter(other.to_owned())),
+            }
+        }
+        id.check_combination()?;
+        let mut out = String::with_capacity(text.len() + 16);
+        ItemSerializer::with_buffer(&mut out)
+            .bare_item(bare)
+            .parameters(params);
+        id.serialized = out;
+        Ok(id)
+    }
+
+    fn check_combination(&self) -> Result<(), IdentifierError> {
+        let is_field = matches!(self.name, ComponentName::Field(_));
+        if !is_field {
+            if self.sf {
+                return Err(IdentifierError::ParameterMisplaced("sf"));
+            }
+            if self.key.is_some() {
+                return Err(IdentifierError::ParameterMisplaced("key"));
+            }
+            if self.bs {
+                return Err(IdentifierError::ParameterMisplaced("bs"));
+            }
+        }
+        // §2.1.3: bs cannot be combined with sf or key.
+        if self.bs && (self.sf || self.key.is_some()) {
+            return Err(IdentifierError::ParameterMisplaced("bs"));
+        }
+        let is_query_param = self.name == ComponentName::Derived(Derived::QueryParam);
+        match (&self.param_name, is_query_param) {
+            (None, true) => Err(IdentifierError::QueryParamName),
+            (Some(_), false) => Err(IdentifierError::ParameterMisplaced("name")),
+            _ => Ok(()),
+        }
+    }
+
+    /// The name this identifier refers to.
+    pub fn name(&self) -> &ComponentName {
+        &self.name
+    }
+
+    /// True for a plain field component with no parameters named `field`.
+    pub fn is_plain_field(&self, field: &str) -> bool {
+        matches!(&self.name, ComponentName::Field(f) if f == field)
+            && !self.sf
+            && !self.bs
+            && !self.req
+            && self.key.is_none()
+    }
+
+    /// True for a plain field component `field;key="member"`.
+    pub fn is_dictionary_member(&self, field: &str, member: &str) -> bool {
+        matches!(&self.name, ComponentName::Field(f) if f == field)
+            && self.key.as_deref() == Some(member)
+            && !self.sf
+            && !self.req
+    }
+
+    /// True for the derived component `d` with no parameters.
+    pub fn is_derived(&self, d: Derived) -> bool {
+        self.name == ComponentName::Derived(d) && !self.req
+    }
+
+    /// The canonical serialization used in the signature base.
+    pub fn as_str(&self) -> &str {
+        &self.serialized
+    }
+
+    /// Appends this component's value for `message` to `out` (§2.5 step 2).
+    pub fn write_value(&self, message: Message<'_>, out: &mut Vec<u8>) -> Result<(), ValueError> {
+        let message = if self.req {
+            match message {
+                Message::Response(_, Some(request)) => Message::Request(request),
+                Message::Response(_, None) => return Err(ValueError::NoRelatedRequest),
+                Message::Request(_) => return Err(ValueError::ReqOnRequest),
+            }
+        } else {
+            message
+        };
+        let start = out.len();
+        match &self.name {
+            ComponentName::Derived(d) => self.write_derived(*d, message, out)?,
+            ComponentName::Field(f) => self.write_field(f, message, out)?,
+        }
+        // §2.5: a value with a line break would forge extra base lines.
+        if out[start..].iter().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+            return Err(ValueError::ControlCharacter(self.serialized.clone()));
+        }
+        Ok(())
+    }
+
+    fn write_derived(
+        &self,
+        d: Derived,
+        message: Message<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ValueError> {
+        if d == Derived::Status {
+            return match message {
+                Message::Response(resp, _) if (100..=999).contains(&resp.status) => {
+                    out.extend_from_slice(format!("{:03}", resp.status).as_bytes());
+                    Ok(())
+                }
+                Message::Response(..) => Err(ValueError::BadStatus),
+                Message::Request(_) => Err(ValueError::NotInRequest(d.name())),
+            };
+        }
+        let Message::Request(request) = message else {
+            return Err(ValueError::NotInResponse(d.name()));
+        };
+        if d == Derived::Method {
+            out.extend_from_slice(request.method.as_bytes());
+            return Ok(());
+        }
+        let uri = target(request)?;
+        match d {
+            Derived::TargetUri => out.extend_from_slice(uri.full.as_bytes()),
+            Derived::Authority => out.extend_from_slice(uri.normalized_authority().as_bytes()),
+            Derived::Scheme => out.extend_from_slice(uri.normalized_scheme().as_bytes()),
+            Derived::RequestTarget => {
+                out.extend_from_slice(uri.normalized_path().as_bytes());
+                if let Some(q) = uri.query {
+                    out.push(b'?');
+                    out.extend_from_slice(q.as_bytes());
+                }
+            }
+            Derived::Path => out.extend_from_slice(uri.normalized_path().as_bytes()),
+            Derived::Query => {
+                out.push(b'?');
+                out.extend_from_slice(uri.query.unwrap_or("").as_bytes());
+            }
+            Derived::QueryParam => {
+                let name = self.param_name.as_deref().unwrap_or("");
+                write_query_param(uri.query.unwrap_or(""), name, out)?;
+            }
+            Derived::Method | Derived::Status => {}
+        }
+        Ok(())
+    }
+
+    fn write_field(
+        &self,
+        name: &str,
+        message: Message<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ValueError> {
+        let fields = message.fields();
+        let mut lines = fields.lines(name).peekable();
+        if lines.peek().is_none() {
+            return Err(ValueError::MissingField(name.to_owned()));
+        }
+        if self.bs {
+            // §2.1.3: each line on its own, trimmed, as a byte sequence.
+            for (i, line) in lines.enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(b", ");
+                }
+                out.push(b':');
+                out.extend_from_slice(b64::encode_std(line.trim_ascii()).as_bytes());
+                out.push(b':');
+            }
+            return Ok(());
+        }
+        let mut combined = Vec::with_capacity(64);
+        for (i, line) in lines.enumerate() {
+            if i > 0 {
+                combined.extend_from_slice(b", ");
+            }
+            push_unfolded(line.trim_ascii(), &mut combined);
+        }
+        if self.key.is_none() && !self.sf {
+            out.extend_from_slice(&combined);
+            return Ok(());
+        }
+        self.write_structured(name, &combined, out)
+    }
+
+    fn write_structured(
+        &self,
+        name: &str,
+        combined: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), ValueError> {
+        let malformed = || ValueError::NotStructured(name.to_owned());
+        let kind = if self.key.is_some() {
+            SfType::Dictionary
+        } else {
+            sf_type(name).ok_or_else(|| ValueError::UnknownStructuredType(name.to_owned()))?
+        };
+        let text = match kind {
+            SfType::Dictionary => {
+                let dict: sfv::Dictionary = sfv::Parser::new(combined)
+                    .parse()
+                    .map_err(|_| malformed())?;
+                match &self.key {
+                    Some(key) => {
+                        let entry = dict.get(key.as_str()).ok_or_else(|| {
+                            ValueError::MissingMember(name.to_owned(), key.clone())
+                        })?;
+                        serialize_entry(entry)
+                    }
+                    None => {
+                        let mut ser = sfv::DictSerializer::new();
+                        ser.members(&dict);
+                        ser.finish().unwrap_or_default()
+                    }
+                }
+            }
+            SfType::List => {
+                let list: sfv::List = sfv::Parser::new(combined)
+                    .parse()
+                    .map_err(|_| malformed())?;
+                let mut ser = sfv::ListSerializer::new();
+                ser.members(&list);
+                ser.finish().unwrap_or_default()
+            }
+            SfType::Item => {
+                let item: sfv::Item = sfv::Parser::new(combined)
+                    .parse()
+                    .map_err(|_| malformed())?;
+                ItemSerializer::new()
+                    .bare_item(&item.bare_item)
+                    .parameters(&item.params)
+                    .finish()
+            }
+        };
+        out.extend_from_slice(text.as_bytes());
+        Ok(())
+    }
+}
+
+/// Serializes one dictionary member's value (an item or an inner list) as
+/// RFC 9421 §2.1.2 asks: the value alone, without the key.
+fn serialize_entry(entry: &sfv::ListEntry) -> String {
+    let mut ser = sfv::ListSerializer::new();
+    ser.members(std::iter::once(entry));
+    ser.finish().unwrap_or_default()
+}
+
+fn flag(value: &BareItem, name: &'static str) -> Result<bool, IdentifierError> {
+    match value.as_boolean() {
+        Some(true) => Ok(true),
+        _ => Err(IdentifierError::ParameterType(name)),
+    }
+}
+
+fn string(value: &BareItem, name: &'static str) -> Result<String, IdentifierError> {
+    value
+        .as_string()
+        .map(|s| s.as_str().to_owned())
+        .ok_or(IdentifierError::ParameterType(name))
+}
+
+fn target(request: &HttpRequest) -> Result<TargetUri<'_>, ValueError> {
+    TargetUri::parse(&request.target_uri).map_err(|_| ValueError::BadTargetUri)
+}
+
+/// Replaces obsolete line folding (CRLF or LF followed by whitespace) with a
+/// single space (§2.1 step 3).
+fn push_unfolded(line: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while i < line.len() {
+        let b = line[i];
+        if b == b'\r' || b == b'\n' {
+            let mut j = i;
+            while j < line.len() && matches!(line[j], b'\r' | b'\n' | b' ' | b'\t') {
+                j += 1;
+            }
+            let folded = line[i..j].iter().any(|c| matches!(c, b' ' | b'\t'));
+            if folded {
+                // Drop whitespace already pushed before the fold.
+                while out.last().is_some_and(|c| matches!(c, b' ' | b'\t')) {
+                    out.pop();
+                }
+                out.push(b' ');
+                i = j;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+}
+
+/// The structured type of a field, for `;sf` (§2.1.1): only fields whose
+/// specification says they are structured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SfType {
+    Item,
+    List,
+    Dictionary,
+}
+
+fn sf_type(field: &str) -> Option<SfType> {
+    Some(match field {
+        "signature"
+        | "signature-input"
+        | "accept-signature"
+        | "content-digest"
+        | "repr-digest"
+        | "want-content-digest"
+        | "want-repr-digest"
+        | "priority"
+        | "cdn-cache-control" => SfType::Dictionary,
+        "cache-status" | "proxy-status" | "accept-ch" | "client-cert-chain" => SfType::List,
+        "client-cert" | "mcp-protocol-version" | "mcp-session-id" => SfType::Item,
+        _ => return None,
+    })
+}
+
+/// `@query-param` (§2.2.8): the named parameter's value, decoded as
+/// `application/x-www-form-urlencoded` and re-encoded with percent-encoding.
+/// A name that is absent or repeated is an error.
+fn write_query_param(query: &str, name: &str, out: &mut Vec<u8>) -> Result<(), ValueError> {
+    let mut found: Option<Vec<u8>> = None;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
+        let mut encoded_name = Vec::with_capacity(raw_name.len());
+        percent_encode(&form_decode(raw_name), &mut encoded_name);
+        if encoded_name != name.as_bytes() {
+            continue;
+        }
+        if found.is_some() {
+            return Err(ValueError::RepeatedQueryParam(name.to_owned()));
+        }
+        let mut value = Vec::with_capacity(raw_value.len());
+        percent_encode(&form_decode(raw_value), &mut value);
+        found = Some(value);
+    }
+    let value = found.ok_or_else(|| ValueError::MissingQueryParam(name.to_owned()))?;
+    out.extend_from_slice(&value);
+    Ok(())
+}
+
+/// WHATWG URL §5.1 step 3: `+` is a space, then percent-decode (a `%` not
+/// followed by two hex digits stays as it is).
+fn form_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Percent-encodes with the `application/x-www-form-urlencoded` percent-encode
+/// set (WHATWG URL §1.3): everything but ASCII alphanumerics and `*-._`, and a
+/// space as `%20` (RFC 9421 §2.2.8), uppercase hex.
+fn percent_encode(bytes: &[u8], out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_') {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[b'%', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0x0f)]]);
+        }
+    }
+}
+
+/// Why a covered component has no value in this message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// A covered field is absent (§2.5: MUST fail).
+    #[error("covered field `{0}` is absent")]
+    MissingField(String),
+    /// `;key` names a member the dictionary lacks.
+    #[error("field `{0}` has no member `{1}`")]
+    MissingMember(String, String),
+    /// `;sf` on a field whose structured type is not known.
+    #[error("field `{0}` has no known structured type")]
+    UnknownStructuredType(String),
+    /// The field does not parse as its structured type.
+    #[error("field `{0}` is not a valid structured field")]
+    NotStructured(String),
+    /// A request-only derived component in a response without `;req`.
+    #[error("{0} is not defined for responses")]
+    NotInResponse(&'static str),
+    /// `@status` in a request.
+    #[error("{0} is not defined for requests")]
+    NotInRequest(&'static str),
+    /// `;req` on a response whose request is not known.
+    #[error("the related request is not available")]
+    NoRelatedRequest,
+    /// `;req` on a request.
+    #[error(";req applies only to responses")]
+    ReqOnRequest,
+    /// The request's target URI is not an absolute URI.
+    #[error("the target URI is not an absolute URI")]
+    BadTargetUri,
+    /// The response status is not three digits.
+    #[error("the status code is not three digits")]
+    BadStatus,
+    /// `@query-param` names a parameter that is absent (§2.2.8: MUST fail).
+    #[error("query parameter `{0}` is absent")]
+    MissingQueryParam(String),
+    /// `@query-param` names a parameter that occurs more than once.
+    #[error("query parameter `{0}` occurs more than once")]
+    RepeatedQueryParam(String),
+    /// A value would put a line break into the signature base.
+    #[error("component {0} contains a control character")]
+    ControlCharacter(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::httpsig::message::HttpRequest;
+
+    fn value(id: &str, req: &HttpRequest) -> Result<String, ValueError> {
+        let id = ComponentId::parse(id).unwrap();
+        let mut out = Vec::new();
+        id.write_value(Message::Request(req), &mut out)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn query_param_values_are_decoded_and_reencoded_as_rfc9421_2_2_8_shows() {
+        let req = HttpRequest::new(
+            "GET",
+            "https://www.example.com/parameters?var=this%20is%20a%20big%0Amultiline%20value&bar=with+plus+whitespace&fa%C3%A7ade%22%3A%20=something",
+        );
+        assert_eq!(
+            value(r#""@query-param";name="var""#, &req).unwrap(),
+            "this%20is%20a%20big%0Amultiline%20value"
+        );
+        assert_eq!(
+            value(r#""@query-param";name="bar""#, &req).unwrap(),
+            "with%20plus%20whitespace"
+        );
+        assert_eq!(
+            value(r#""@query-param";name="fa%C3%A7ade%22%3A%20""#, &req).unwrap(),
+            "something"
+        );
+    }
+
+    #[test]
+    fn query_param_absent_or_repeated_is_an_error() {
+        let req = HttpRequest::new("GET", "https://e.com/?a=1&a=2&b=");
+        assert_eq!(
+            value(r#""@query-param";name="a""#, &req),
+            Err(ValueError::RepeatedQueryParam("a".into()))
+        );
+        assert_eq!(
+            value(r#""@query-param";name="c""#, &req),
+            Err(ValueError::MissingQueryParam("c".into()))
+        );
+        assert_eq!(value(r#""@query-param";name="b""#, &req).unwrap(), "");
+    }
+
+    #[test]
+    fn query_and_path_are_normalized_when_empty() {
+        let req = HttpRequest::new("GET", "https://e.com");
+        assert_eq!(value(r#""@query""#, &req).unwrap(), "?");
+        assert_eq!(value(r#""@path""#, &req).unwrap(), "/");
+        assert_eq!(value(r#""@request-target""#, &req).unwrap(), "/");
+    }
+
+    #[test]
+    fn the_method_is_signed_as_sent() {
+        let req = HttpRequest::new("patch", "https://e.com/");
+        assert_eq!(value(r#""@method""#, &req).unwrap(), "patch");
+    }
+
+    #[test]
+    fn field_lines_are_trimmed_and_joined() {
+        let req = HttpRequest::new("GET", "https://e.com/")
+            .with_field("X-A", "  padded  ")
+            .with_field("x-a", "b")
+            .with_field("x-fold", "one\r\n   two");
+        assert_eq!(value(r#""x-a""#, &req).unwrap(), "padded, b");
+        assert_eq!(value(r#""x-a";bs"#, &req).unwrap(), ":cGFkZGVk:, :Yg==:");
+        assert_eq!(value(r#""x-fold""#, &req).unwrap(), "one two");
+    }
+
+    #[test]
+    fn key_takes_the_last_member_across_lines() {
+        let req = HttpRequest::new("GET", "https://e.com/")
+            .with_field("signature", "a=:AA==:")
+            .with_field("signature", "a=:AQ==:, b=:Ag==:");
+        assert_eq!(value(r#""signature";key="a""#, &req).unwrap(), ":AQ==:");
+        assert_eq!(
+            value(r#""signature";sf"#, &req).unwrap(),
+            "a=:AQ==:, b=:Ag==:"
+        );
+        assert_eq!(
+            value(r#""signature";key="z""#, &req),
+            Err(ValueError::MissingMember("signature".into(), "z".into()))
+        );
+    }
+
+    #[test]
+    fn identifiers_reject_what_rfc9421_does_not_define() {
+        assert_eq!(
+            ComponentId::parse(r#""@nope""#),
+            Err(IdentifierError::UnknownDerived("@nope".into()))
+        );
+        assert_eq!(
+            ComponentId::parse(r#""X-A""#),
+            Err(IdentifierError::NotLowercase("X-A".into()))
+        );
+        assert_eq!(
+            ComponentId::parse(r#""x-a";bs;sf"#),
+            Err(IdentifierError::ParameterMisplaced("bs"))
+        );
+        assert_eq!(
+            ComponentId::parse(r#""@query-param""#),
+            Err(IdentifierError::QueryParamName)
+        );
+        assert_eq!(
+            ComponentId::parse(r#""x-a";foo"#),
+            Err(IdentifierError::UnknownParameter("foo".into()))
+        );
+        assert_eq!(
+            ComponentId::parse(r#""@signature-params""#),
+            Err(IdentifierError::SignatureParams)
+        );
+        assert_eq!(
+            ComponentId::parse(r#""x-a";tr"#),
+            Err(IdentifierError::Trailers)
+        );
+    }
+
+    #[test]
+    fn a_missing_field_is_an_error_not_an_empty_value() {
+        let req = HttpRequest::new("GET", "https://e.com/");
+        assert_eq!(
+            value(r#""x-missing""#, &req),
+            Err(ValueError::MissingField("x-missing".into()))
+        );
+    }
+}

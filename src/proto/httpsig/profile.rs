@@ -1,0 +1,473 @@
+//! The GNAP profile of HTTP Message Signatures (RFC 9635 §7.3.1, §7.3.1.1).
+//!
+//! RFC 9421 leaves it to each application to say which components must be
+//! covered, which parameters must appear and how keys and algorithms are
+//! chosen (§1.4). This module is that application layer for GNAP:
+//!
+//! - `tag="gnap"` is required and checked;
+//! - `created` is required and must fall inside the configured window;
+//! - `alg` must not appear: the algorithm comes from the key;
+//! - `keyid` must equal the JWK `kid` when the key has one;
+//! - `@method` and `@target-uri` are always covered, `content-digest` when
+//!   the request has content (and the digest must match), `authorization`
+//!   when a token is presented;
+//! - a `nonce` is single use inside the window; a signature without one is
+//!   remembered by its bytes, so replaying it fails too.
+//!
+//! The only way to obtain a [`VerifiedRequest`] is to pass every rule, so a
+//! handler that takes one cannot forget a check.
+
+use sha2::{Digest as _, Sha256};
+
+use super::component::{ComponentId, Derived, ValueError};
+use super::input::{InputError, SignatureInput, signature_inputs, signatures};
+use super::message::{HttpRequest, Message};
+use super::nonce::{NonceStore, NonceStoreError, Seen};
+use super::params::{Metadata, SignatureParams};
+use super::sign::{SignError, sign_request};
+use super::verify::{VerifyError, verify_signature};
+use crate::proto::b64;
+use crate::proto::digest::{DigestAlgorithm, DigestError, content_digest, verify_content_digest};
+use crate::proto::jwk::{SigningKey, Thumbprint, VerifyingKey};
+
+/// The `tag` of an ordinary GNAP signature.
+pub const TAG_GNAP: &str = "gnap";
+/// The `tag` of the new key's signature in a key rotation (§7.3.1.1).
+pub const TAG_ROTATE: &str = "gnap-rotate";
+
+/// Header fields the GNAP signer covers whenever a request carries them, so
+/// that the routing headers an MCP gateway's policy reads cannot be changed in
+/// flight.
+pub const COVER_WHEN_PRESENT: [&str; 4] = [
+    "mcp-protocol-version",
+    "mcp-session-id",
+    "mcp-method",
+    "mcp-name",
+];
+
+/// The time window and replay settings of the profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GnapProfile {
+    /// How far in the future `created` may be, for clock skew (seconds).
+    pub max_skew: i64,
+    /// How old `created` may be (seconds).
+    pub max_age: i64,
+}
+
+impl Default for GnapProfile {
+    fn default() -> Self {
+        Self {
+            max_skew: 60,
+            max_age: 300,
+        }
+    }
+}
+
+/// Proof that a request was signed under the GNAP profile by a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedRequest {
+    /// The RFC 7638 thumbprint of the key that signed: the client's identity.
+    pub thumbprint: Thumbprint,
+    /// The label of the signature that verified.
+    pub label: String,
+    /// The covered component identifiers, serialized, in order.
+    pub covered: Vec<String>,
+    /// The `created` parameter.
+    pub created: i64,
+    /// The `nonce` parameter, if any.
+    pub nonce: Option<String>,
+}
+
+/// Proof of a key rotation request: the old key signed as usual and the new
+/// key signed over the old key's signature (§7.3.1.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedRotation {
+    /// The old key's signature.
+    pub old: VerifiedRequest,
+    /// The new key's `gnap-rotate` signature.
+    pub new: VerifiedRequest,
+}
+
+/// Why a request does not satisfy the GNAP profile. Every variant names one
+/// rule; at the AS each maps to `invalid_client`, at the gateway to 401.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// `Signature-Input`/`Signature` missing or unreadable.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// No signature carries a `tag` parameter.
+    #[error("no signature has a tag parameter; GNAP requires tag=\"gnap\"")]
+    MissingTag,
+    /// Signatures carry tags, none of them the one required.
+    #[error("no signature has tag=\"{0}\"")]
+    WrongTag(&'static str),
+    /// The `alg` parameter is present (§7.3.1: MUST NOT be included).
+    #[error("the alg signature parameter must not be present")]
+    AlgParameter,
+    /// `created` is absent (§7.3.1: MUST be included).
+    #[error("the created signature parameter is missing")]
+    MissingCreated,
+    /// `created` is further in the future than the skew allowance.
+    #[error("created is {0} s in the future")]
+    CreatedInFuture(i64),
+    /// `created` is older than the maximum age.
+    #[error("the signature is {0} s old")]
+    TooOld(i64),
+    /// `expires` has passed.
+    #[error("the signature expired")]
+    Expired,
+    /// `keyid` does not name the key's `kid`.
+    #[error("keyid does not match the key's kid")]
+    KeyIdMismatch,
+    /// A component the profile requires is not covered.
+    #[error("the signature does not cover {0}")]
+    MissingComponent(String),
+    /// Content-Digest absent, unreadable or wrong.
+    #[error(transparent)]
+    Digest(#[from] DigestError),
+    /// `Signature` has no member for the chosen label.
+    #[error("no Signature member for label `{0}`")]
+    MissingSignature(String),
+    /// A covered component has no value in the request.
+    #[error(transparent)]
+    Component(#[from] ValueError),
+    /// The signature does not verify with the key.
+    #[error("the signature does not verify with the client's key")]
+    BadSignature,
+    /// The nonce was seen inside its window.
+    #[error("the nonce was already used")]
+    ReplayedNonce,
+    /// The same signature was seen inside its window.
+    #[error("the signature was already used")]
+    ReplayedSignature,
+    /// The replay cache could not answer; failing closed.
+    #[error(transparent)]
+    ReplayCache(#[from] NonceStoreError),
+}
+
+impl Rejection {
+    /// A short, stable, low-cardinality name for metrics and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Input(_) => "malformed",
+            Self::MissingTag | Self::WrongTag(_) => "tag",
+            Self::AlgParameter => "alg_param",
+            Self::MissingCreated => "created_missing",
+            Self::CreatedInFuture(_) => "created_future",
+            Self::TooOld(_) => "too_old",
+            Self::Expired => "expired",
+            Self::KeyIdMismatch => "keyid",
+            Self::MissingComponent(_) => "component_missing",
+            Self::Digest(_) => "digest",
+            Self::MissingSignature(_) => "signature_missing",
+            Self::Component(_) => "component_value",
+            Self::BadSignature => "bad_signature",
+            Self::ReplayedNonce | Self::ReplayedSignature => "replay",
+            Self::ReplayCache(_) => "replay_cache",
+        }
+    }
+}
+
+impl GnapProfile {
+    /// Verifies a request signed by `key` with `tag="gnap"`.
+    ///
+    /// Where several signatures carry the tag, each is examined in order until
+    /// one satisfies every rule (RFC 9421 §3.2: a verifier may examine several
+    /// signatures); the first one's failure is reported if none does.
+    pub fn verify(
+        &self,
+        request: &HttpRequest,
+        key: &VerifyingKey,
+        now: i64,
+        replay: &dyn NonceStore,
+    ) -> Result<VerifiedRequest, Rejection> {
+        let inputs = signature_inputs(&request.fields)?;
+        let sigs = signatures(&request.fields)?;
+        self.verify_tagged(request, &inputs, &sigs, key, now, replay, TAG_GNAP, &[])
+    }
+
+    /// Verifies a key rotation request (RFC 9635 §7.3.1.1): a `gnap` signature
+    /// by `old_key`, and a `gnap-rotate` signature by `new_key` that also
+    /// covers the old signature and its input.
+    pub fn verify_rotation(
+        &self,
+        request: &HttpRequest,
+        old_key: &VerifyingKey,
+        new_key: &VerifyingKey,
+        now: i64,
+        replay: &dyn NonceStore,
+    ) -> Result<VerifiedRotation, Rejection> {
+        let inputs = signature_inputs(&request.fields)?;
+        let sigs = signatures(&request.fields)?;
+        let old =
+            self.verify_tagged(request, &inputs, &sigs, old_key, now, replay, TAG_GNAP, &[])?;
+        let chained = [
+            ComponentId::parse(&format!("\"signature\";key=\"{}\"", old.label))
+                .map_err(|_| Rejection::MissingComponent("signature;key".into()))?,
+            ComponentId::parse(&format!("\"signature-input\";key=\"{}\"", old.label))
+                .map_err(|_| Rejection::MissingComponent("signature-input;key".into()))?,
+        ];
+        let new = self.verify_tagged(
+            request, &inputs, &sigs, new_key, now, replay, TAG_ROTATE, &chained,
+        )?;
+        Ok(VerifiedRotation { old, new })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn verify_tagged(
+        &self,
+        request: &HttpRequest,
+        inputs: &[SignatureInput],
+        sigs: &[(String, Vec<u8>)],
+        key: &VerifyingKey,
+        now: i64,
+        replay: &dyn NonceStore,
+        tag: &'static str,
+        also_required: &[ComponentId],
+    ) -> Result<VerifiedRequest, Rejection> {
+        let mut first_failure = None;
+        for input in inputs
+            .iter()
+            .filter(|i| i.params.tag.as_deref() == Some(tag))
+        {
+            match self.verify_one(request, input, sigs, key, now, replay, also_required) {
+                Ok(verified) => return Ok(verified),
+                Err(e) => {
+                    first_failure.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_failure.unwrap_or_else(|| {
+            if inputs.iter().all(|i| i.params.tag.is_none()) {
+                Rejection::MissingTag
+            } else {
+                Rejection::WrongTag(tag)
+            }
+        }))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn verify_one(
+        &self,
+        request: &HttpRequest,
+        input: &SignatureInput,
+        sigs: &[(String, Vec<u8>)],
+        key: &VerifyingKey,
+        now: i64,
+        replay: &dyn NonceStore,
+        also_required: &[ComponentId],
+    ) -> Result<VerifiedRequest, Rejection> {
+        let params = &input.params;
+        // Cheap checks on the parameters first: a mis-aimed signature costs
+        // no cryptography and gets a precise reason.
+        if params.alg.is_some() {
+            return Err(Rejection::AlgParameter);
+        }
+        let created = self.check_times(params, now)?;
+        if let Some(kid) = key.kid()
+            && params.keyid.as_deref() != Some(kid)
+        {
+            return Err(Rejection::KeyIdMismatch);
+        }
+        let covered = params.covered();
+        let has = |d: Derived| covered.iter().any(|c| c.is_derived(d));
+        let has_field = |f: &str| covered.iter().any(|c| c.is_plain_field(f));
+        if !has(Derived::Method) {
+            return Err(Rejection::MissingComponent("@method".into()));
+        }
+        if !has(Derived::TargetUri) {
+            return Err(Rejection::MissingComponent("@target-uri".into()));
+        }
+        let has_content = !request.body.is_empty();
+        if has_content && !has_field("content-digest") {
+            return Err(Rejection::MissingComponent("content-digest".into()));
+        }
+        if request.fields.contains("authorization") && !has_field("authorization") {
+            return Err(Rejection::MissingComponent("authorization".into()));
+        }
+        if let Some(missing) = also_required.iter().find(|r| !covered.contains(r)) {
+            return Err(Rejection::MissingComponent(missing.as_str().to_owned()));
+        }
+        if has_content || has_field("content-digest") {
+            let mut lines = request.fields.lines("content-digest");
+            let field = lines.next().ok_or(DigestError::Missing)?;
+            // Two Content-Digest lines would be combined into one dictionary
+            // whose later members win; refuse the ambiguity.
+            if lines.next().is_some() {
+                return Err(DigestError::Malformed.into());
+            }
+            verify_content_digest(field, &request.body)?;
+        }
+        let signature = sigs
+            .iter()
+            .find(|(label, _)| *label == input.label)
+            .map(|(_, s)| s.as_slice())
+            .ok_or_else(|| Rejection::MissingSignature(input.label.clone()))?;
+        verify_signature(Message::Request(request), params, signature, key).map_err(
+            |e| match e {
+                VerifyError::Component(v) => Rejection::Component(v),
+                // `alg` was refused above, so only the crypto check remains.
+                VerifyError::AlgorithmMismatch | VerifyError::BadSignature => {
+                    Rejection::BadSignature
+                }
+            },
+        )?;
+        // Only now, with the signature proven, does the request get to write
+        // into the replay cache: an attacker cannot burn a client's nonces.
+        let until = created.saturating_add(self.max_age);
+        let seen = match &params.nonce {
+            Some(nonce) => {
+                let mut value = Vec::with_capacity(nonce.len() + 2);
+                value.extend_from_slice(b"n:");
+                value.extend_from_slice(nonce.as_bytes());
+                (
+                    replay.remember(key.thumbprint(), &value, until, now)?,
+                    Rejection::ReplayedNonce,
+                )
+            }
+            None => {
+                let mut value = Vec::with_capacity(34);
+                value.extend_from_slice(b"s:");
+                value.extend_from_slice(&Sha256::digest(signature));
+                (
+                    replay.remember(key.thumbprint(), &value, until, now)?,
+                    Rejection::ReplayedSignature,
+                )
+            }
+        };
+        if let (Seen::Replayed, rejection) = seen {
+            return Err(rejection);
+        }
+        Ok(VerifiedRequest {
+            thumbprint: key.thumbprint().clone(),
+            label: input.label.clone(),
+            covered: covered.iter().map(|c| c.as_str().to_owned()).collect(),
+            created,
+            nonce: params.nonce.clone(),
+        })
+    }
+
+    fn check_times(&self, params: &SignatureParams, now: i64) -> Result<i64, Rejection> {
+        let created = params.created.ok_or(Rejection::MissingCreated)?;
+        let ahead = created.saturating_sub(now);
+        if ahead > self.max_skew {
+            return Err(Rejection::CreatedInFuture(ahead));
+        }
+        let age = now.saturating_sub(created);
+        if age > self.max_age {
+            return Err(Rejection::TooOld(age));
+        }
+        if params.expires.is_some_and(|expires| now > expires) {
+            return Err(Rejection::Expired);
+        }
+        Ok(created)
+    }
+}
+
+/// How the GNAP signer signs one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignOptions {
+    /// The signature label.
+    pub label: String,
+    /// The `tag`: [`TAG_GNAP`], or [`TAG_ROTATE`] for a rotation's second
+    /// signature.
+    pub tag: &'static str,
+    /// Send a random `nonce` (RFC 9635 §7.3.1: SHOULD).
+    pub nonce: bool,
+    /// `expires`, seconds after `created`, if wanted.
+    pub expires_in: Option<i64>,
+    /// The digest algorithm for `Content-Digest`.
+    pub digest: DigestAlgorithm,
+    /// Components to cover after the profile's own (e.g. the old signature in
+    /// a rotation).
+    pub extra: Vec<ComponentId>,
+}
+
+impl Default for SignOptions {
+    fn default() -> Self {
+        Self {
+            label: "sig1".into(),
+            tag: TAG_GNAP,
+            nonce: true,
+            expires_in: None,
+            digest: DigestAlgorithm::Sha256,
+            extra: Vec::new(),
+        }
+    }
+}
+
+/// Signs `request` under the GNAP profile: sets `Content-Digest` when there
+/// is content, covers `@method`, `@target-uri`, `content-digest`,
+/// `authorization` and any of [`COVER_WHEN_PRESENT`] the request carries, and
+/// adds `created`, `nonce`, `keyid` (the key's `kid`) and `tag`. Returns the
+/// signature base.
+pub fn sign_gnap(
+    request: &mut HttpRequest,
+    key: &SigningKey,
+    now: i64,
+    options: &SignOptions,
+) -> Result<Vec<u8>, SignError> {
+    let mut covered = vec![
+        ComponentId::derived(Derived::Method),
+        ComponentId::derived(Derived::TargetUri),
+    ];
+    if !request.body.is_empty() {
+        let digest = content_digest(&request.body, &[options.digest]);
+        request.fields.set("Content-Digest", digest.into_bytes());
+        covered.push(ComponentId::field("content-digest"));
+    }
+    if request.fields.contains("authorization") {
+        covered.push(ComponentId::field("authorization"));
+    }
+    for name in COVER_WHEN_PRESENT {
+        if request.fields.contains(name) {
+            covered.push(ComponentId::field(name));
+        }
+    }
+    covered.extend(options.extra.iter().cloned());
+    let nonce = if options.nonce {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).map_err(|_| SignError::Params)?;
+        Some(b64::encode_url(&bytes))
+    } else {
+        None
+    };
+    let params = SignatureParams::new(
+        covered,
+        Metadata {
+            created: Some(now),
+            expires: options.expires_in.map(|e| now.saturating_add(e)),
+            keyid: key.verifying_key().kid().map(str::to_owned),
+            nonce,
+            alg: None,
+            tag: Some(options.tag.to_owned()),
+        },
+    )
+    .map_err(|_| SignError::Params)?;
+    sign_request(request, &options.label, &params, key)
+}
+
+/// Signs a key rotation request (RFC 9635 §7.3.1.1): first with `old_key`
+/// (`tag="gnap"`, label `old_label`), then with `new_key` (`tag="gnap-rotate"`)
+/// over the same components plus the old signature and its input.
+pub fn sign_gnap_rotation(
+    request: &mut HttpRequest,
+    old_key: &SigningKey,
+    new_key: &SigningKey,
+    now: i64,
+) -> Result<(), SignError> {
+    let old = SignOptions::default();
+    sign_gnap(request, old_key, now, &old)?;
+    let chained = |field: &str| {
+        ComponentId::parse(&format!("\"{field}\";key=\"{}\"", old.label))
+            .map_err(|_| SignError::Params)
+    };
+    let new = SignOptions {
+        label: "rotate".into(),
+        tag: TAG_ROTATE,
+        extra: vec![chained("signature")?, chained("signature-input")?],
+        ..SignOptions::default()
+    };
+    sign_gnap(request, new_key, now, &new)?;
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! The sans-I/O protocol core: bytes and typed values in, typed values out.
+//!
+//! Nothing under this module opens a socket, reads a file, spawns a thread or
+//! reads the clock; time arrives as an argument.
+
+pub mod b64;
+pub mod digest;
+pub mod httpsig;
+pub mod jwk;
