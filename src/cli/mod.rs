@@ -1,1 +1,31 @@
-//! CLI
+//! The command line: parsing with clap, one module per command.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod httpsig;
+
+/// gnapd: a GNAP (RFC 9635) authorization server for AI agents, and the MCP
+/// gateway behind it.
+#[derive(Debug, Parser)]
+#[command(name = "gnapd", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Debug RFC 9421 HTTP Message Signatures: print a signature base, verify
+    /// a signed request, or sign one.
+    Httpsig(httpsig::Args),
+}
+
+/// Parses the command line and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Httpsig(args) => httpsig::run(args),
+    }
+}

@@ -270,34 +270,18 @@ impl GnapProfile {
             return Err(Rejection::KeyIdMismatch);
         }
         let covered = params.covered();
-        let has = |d: Derived| covered.iter().any(|c| c.is_derived(d));
-        let has_field = |f: &str| covered.iter().any(|c| c.is_plain_field(f));
-        if !has(Derived::Method) {
-            return Err(Rejection::MissingComponent("@method".into()));
-        }
-        if !has(Derived::TargetUri) {
-            return Err(Rejection::MissingComponent("@target-uri".into()));
-        }
-        let has_content = !request.body.is_empty();
-        if has_content && !has_field("content-digest") {
-            return Err(Rejection::MissingComponent("content-digest".into()));
-        }
-        if request.fields.contains("authorization") && !has_field("authorization") {
-            return Err(Rejection::MissingComponent("authorization".into()));
+        if let Some(missing) = required_components(request)
+            .into_iter()
+            .find(|r| !covered.iter().any(|c| c.as_str() == *r))
+        {
+            return Err(Rejection::MissingComponent(
+                missing.trim_matches('"').to_owned(),
+            ));
         }
         if let Some(missing) = also_required.iter().find(|r| !covered.contains(r)) {
             return Err(Rejection::MissingComponent(missing.as_str().to_owned()));
         }
-        if has_content || has_field("content-digest") {
-            let mut lines = request.fields.lines("content-digest");
-            let field = lines.next().ok_or(DigestError::Missing)?;
-            // Two Content-Digest lines would be combined into one dictionary
-            // whose later members win; refuse the ambiguity.
-            if lines.next().is_some() {
-                return Err(DigestError::Malformed.into());
-            }
-            verify_content_digest(field, &request.body)?;
-        }
+        check_digest(request, params)?;
         let signature = sigs
             .iter()
             .find(|(label, _)| *label == input.label)
@@ -347,6 +331,64 @@ impl GnapProfile {
         })
     }
 
+    /// Every rule each `gnap`-tagged signature breaks, for people debugging
+    /// interop (`gnapd httpsig verify`). Unlike [`Self::verify`] it does not
+    /// stop at the first failure and does not touch a replay cache. An empty
+    /// list for a label means that signature satisfies the profile.
+    pub fn diagnose(
+        &self,
+        request: &HttpRequest,
+        key: &VerifyingKey,
+        now: i64,
+    ) -> Result<Vec<(String, Vec<Rejection>)>, Rejection> {
+        let inputs = signature_inputs(&request.fields)?;
+        let sigs = signatures(&request.fields)?;
+        let mut report = Vec::new();
+        for input in &inputs {
+            let params = &input.params;
+            let mut broken = Vec::new();
+            match params.tag.as_deref() {
+                Some(TAG_GNAP) => {}
+                Some(_) => broken.push(Rejection::WrongTag(TAG_GNAP)),
+                None => broken.push(Rejection::MissingTag),
+            }
+            if params.alg.is_some() {
+                broken.push(Rejection::AlgParameter);
+            }
+            if let Err(e) = self.check_times(params, now) {
+                broken.push(e);
+            }
+            if key
+                .kid()
+                .is_some_and(|kid| params.keyid.as_deref() != Some(kid))
+            {
+                broken.push(Rejection::KeyIdMismatch);
+            }
+            for required in required_components(request) {
+                if !params.covered().iter().any(|c| c.as_str() == required) {
+                    broken.push(Rejection::MissingComponent(
+                        required.trim_matches('"').to_owned(),
+                    ));
+                }
+            }
+            if let Err(e) = check_digest(request, params) {
+                broken.push(e);
+            }
+            match sigs.iter().find(|(label, _)| *label == input.label) {
+                None => broken.push(Rejection::MissingSignature(input.label.clone())),
+                Some((_, sig)) => {
+                    match verify_signature(Message::Request(request), params, sig, key) {
+                        Ok(_) => {}
+                        Err(VerifyError::Component(v)) => broken.push(Rejection::Component(v)),
+                        Err(_) => broken.push(Rejection::BadSignature),
+                    }
+                }
+            }
+            report.push((input.label.clone(), broken));
+        }
+        Ok(report)
+    }
+
     fn check_times(&self, params: &SignatureParams, now: i64) -> Result<i64, Rejection> {
         let created = params.created.ok_or(Rejection::MissingCreated)?;
         let ahead = created.saturating_sub(now);
@@ -362,6 +404,41 @@ impl GnapProfile {
         }
         Ok(created)
     }
+}
+
+/// The components RFC 9635 §7.3.1 requires for this request, serialized:
+/// `@method` and `@target-uri` always, `content-digest` when there is content,
+/// `authorization` when a token is presented.
+fn required_components(request: &HttpRequest) -> Vec<&'static str> {
+    let mut required = vec!["\"@method\"", "\"@target-uri\""];
+    if !request.body.is_empty() {
+        required.push("\"content-digest\"");
+    }
+    if request.fields.contains("authorization") {
+        required.push("\"authorization\"");
+    }
+    required
+}
+
+/// Checks `Content-Digest` against the content whenever there is content or
+/// the signature covers the field (RFC 9635 §7.3.1, RFC 9530).
+fn check_digest(request: &HttpRequest, params: &SignatureParams) -> Result<(), Rejection> {
+    let covered = params
+        .covered()
+        .iter()
+        .any(|c| c.is_plain_field("content-digest"));
+    if request.body.is_empty() && !covered {
+        return Ok(());
+    }
+    let mut lines = request.fields.lines("content-digest");
+    let field = lines.next().ok_or(DigestError::Missing)?;
+    // Two Content-Digest lines would be combined into one dictionary whose
+    // later members win; refuse the ambiguity.
+    if lines.next().is_some() {
+        return Err(DigestError::Malformed.into());
+    }
+    verify_content_digest(field, &request.body)?;
+    Ok(())
 }
 
 /// How the GNAP signer signs one request.

@@ -1,0 +1,697 @@
+//! RFC 9635 §7.3.1 (GNAP profile of RFC 9421): one test per rule, each
+//! asserting the specific rejection reason.
+
+use gnapd::proto::digest::DigestError;
+use gnapd::proto::httpsig::component::{IdentifierError, ValueError};
+use gnapd::proto::httpsig::input::InputError;
+use gnapd::proto::httpsig::params::ParamsError;
+use gnapd::proto::httpsig::sign::sign_request;
+use gnapd::proto::httpsig::verify::{VerifyError, verify_signature};
+use gnapd::proto::httpsig::{
+    Algorithm, ComponentId, GnapProfile, HttpRequest, MemoryNonceStore, Message, Metadata,
+    Rejection, SignOptions, SignatureParams, sign_gnap, sign_gnap_rotation,
+};
+use gnapd::proto::jwk::SigningKey;
+
+const NOW: i64 = 1_790_000_000;
+
+fn key() -> SigningKey {
+    SigningKey::generate(Algorithm::Ed25519)
+        .unwrap()
+        .with_kid("agent-1")
+        .unwrap()
+}
+
+fn request() -> HttpRequest {
+    HttpRequest::new("POST", "https://as.example.com/gnap?x=1")
+        .with_field("Content-Type", "application/json")
+        .with_field("Authorization", "GNAP 80UPRY5NM33OMUKMKSKU")
+        .with_field("Mcp-Method", "tools/call")
+        .with_body(br#"{"access_token":{"access":["mcp:github"]}}"#.to_vec())
+}
+
+fn signed(key: &SigningKey) -> HttpRequest {
+    let mut req = request();
+    sign_gnap(&mut req, key, NOW, &SignOptions::default()).unwrap();
+    req
+}
+
+fn verify_at(
+    req: &HttpRequest,
+    key: &SigningKey,
+    now: i64,
+) -> Result<gnapd::proto::httpsig::VerifiedRequest, Rejection> {
+    GnapProfile::default().verify(req, key.verifying_key(), now, &MemoryNonceStore::default())
+}
+
+fn verify(
+    req: &HttpRequest,
+    key: &SigningKey,
+) -> Result<gnapd::proto::httpsig::VerifiedRequest, Rejection> {
+    verify_at(req, key, NOW)
+}
+
+/// Signs `request()` with hand-picked components and metadata (Content-Digest
+/// set as the GNAP signer would).
+fn signed_with(key: &SigningKey, covered: &[&str], meta: Metadata) -> HttpRequest {
+    let mut req = request();
+    let digest = gnapd::proto::digest::content_digest(
+        &req.body,
+        &[gnapd::proto::digest::DigestAlgorithm::Sha256],
+    );
+    req.fields.set("Content-Digest", digest.into_bytes());
+    let covered = covered
+        .iter()
+        .map(|c| ComponentId::parse(c).unwrap())
+        .collect();
+    let params = SignatureParams::new(covered, meta).unwrap();
+    sign_request(&mut req, "sig1", &params, key).unwrap();
+    req
+}
+
+fn gnap_meta() -> Metadata {
+    Metadata {
+        created: Some(NOW),
+        keyid: Some("agent-1".into()),
+        nonce: Some("n-1".into()),
+        tag: Some("gnap".into()),
+        ..Metadata::default()
+    }
+}
+
+const ALL: [&str; 5] = [
+    "\"@method\"",
+    "\"@target-uri\"",
+    "\"content-digest\"",
+    "\"authorization\"",
+    "\"mcp-method\"",
+];
+
+fn all_but(skip: &str) -> Vec<&'static str> {
+    ALL.into_iter().filter(|c| !c.contains(skip)).collect()
+}
+
+#[test]
+fn a_request_signed_under_the_profile_verifies_and_names_the_key() {
+    let key = key();
+    let verified = verify(&signed(&key), &key).unwrap();
+    assert_eq!(&verified.thumbprint, key.verifying_key().thumbprint());
+    assert_eq!(verified.label, "sig1");
+    assert_eq!(verified.created, NOW);
+    assert!(verified.nonce.is_some());
+    assert_eq!(
+        verified.covered,
+        vec![
+            "\"@method\"",
+            "\"@target-uri\"",
+            "\"content-digest\"",
+            "\"authorization\"",
+            "\"mcp-method\""
+        ]
+    );
+}
+
+#[test]
+fn method_must_be_covered() {
+    let key = key();
+    let req = signed_with(&key, &all_but("@method"), gnap_meta());
+    assert_eq!(
+        verify(&req, &key),
+        Err(Rejection::MissingComponent("@method".into()))
+    );
+}
+
+#[test]
+fn target_uri_must_be_covered() {
+    let key = key();
+    let req = signed_with(&key, &all_but("@target-uri"), gnap_meta());
+    assert_eq!(
+        verify(&req, &key),
+        Err(Rejection::MissingComponent("@target-uri".into()))
+    );
+}
+
+#[test]
+fn content_digest_must_be_covered_when_there_is_content() {
+    let key = key();
+    let req = signed_with(&key, &all_but("content-digest"), gnap_meta());
+    assert_eq!(
+        verify(&req, &key),
+        Err(Rejection::MissingComponent("content-digest".into()))
+    );
+}
+
+#[test]
+fn authorization_must_be_covered_when_a_token_is_presented() {
+    let key = key();
+    let req = signed_with(&key, &all_but("authorization"), gnap_meta());
+    assert_eq!(
+        verify(&req, &key),
+        Err(Rejection::MissingComponent("authorization".into()))
+    );
+}
+
+#[test]
+fn a_request_without_content_or_token_needs_only_method_and_target_uri() {
+    let key = key();
+    let mut req = HttpRequest::new("GET", "https://as.example.com/gnap");
+    sign_gnap(&mut req, &key, NOW, &SignOptions::default()).unwrap();
+    let verified = verify(&req, &key).unwrap();
+    assert_eq!(verified.covered, vec!["\"@method\"", "\"@target-uri\""]);
+}
+
+#[test]
+fn tampered_method_fails() {
+    let key = key();
+    let mut req = signed(&key);
+    req.method = "PUT".into();
+    assert_eq!(verify(&req, &key), Err(Rejection::BadSignature));
+}
+
+#[test]
+fn tampered_target_uri_path_fails() {
+    let key = key();
+    let mut req = signed(&key);
+    req.target_uri = "https://as.example.com/other?x=1".into();
+    assert_eq!(verify(&req, &key), Err(Rejection::BadSignature));
+}
+
+#[test]
+fn tampered_authority_fails() {
+    let key = key();
+    let mut req = signed(&key);
+    req.target_uri = "https://evil.example.com/gnap?x=1".into();
+    assert_eq!(verify(&req, &key), Err(Rejection::BadSignature));
+}
+
+#[test]
+fn tampered_query_fails() {
+    let key = key();
+    let mut req = signed(&key);
+    req.target_uri = "https://as.example.com/gnap?x=2".into();
+    assert_eq!(verify(&req, &key), Err(Rejection::BadSignature));
+}
+
+#[test]
+fn tampered_authorization_header_fails() {
+    let key = key();
+    let mut req = signed(&key);
+    req.fields.set("Authorization", "GNAP stolen-token");
+    assert_eq!(verify(&req, &key), Err(Rejection::BadSignature));
+}
+
+#[test]
+fn tampered_mcp_routing_header_fails() {
+    let key = key();
+    let mut req = signed(&key);
+    req.fields.set("Mcp-Method", "tools/list");
+    assert_eq!(verify(&req, &key), Err(Rejection::BadSignature));
+}
+
+#[test]
+fn tampered_body_fails_the_digest() {
+    let key = key();
+    let mut req = signed(&key);
+    req.body = br#"{"access_token":{"access":["mcp:admin"]}}"#.to_vec();
+    assert_eq!(
+        verify(&req, &key),
+        Err(Rejection::Digest(DigestError::Mismatch("sha-256")))
+    );
+}
+
+#[test]
+fn tampered_body_with_a_recomputed_digest_fails_the_signature() {
+    let key = key();
+    let mut req = signed(&key);
+    req.body = br#"{"access_token":{"access":["mcp:admin"]}}"#.to_vec();
+    let digest = gnapd::proto::digest::content_digest(
+        &req.body,
+        &[gnapd::proto::digest::DigestAlgorithm::Sha256],
+    );
+    req.fields.set("Content-Digest", digest.into_bytes());
+    assert_eq!(verify(&req, &key), Err(Rejection::BadSignature));
+}
+
+#[test]
+fn content_without_a_content_digest_field_fails() {
+    let key = key();
+    let mut req = signed(&key);
+    req.fields.remove("Content-Digest");
+    assert_eq!(
+        verify(&req, &key),
+        Err(Rejection::Digest(DigestError::Missing))
+    );
+}
+
+#[test]
+fn two_content_digest_lines_are_refused() {
+    let key = key();
+    let mut req = signed(&key);
+    req.fields.append("Content-Digest", "sha-512=:AAAA:");
+    assert_eq!(
+        verify(&req, &key),
+        Err(Rejection::Digest(DigestError::Malformed))
+    );
+}
+
+#[test]
+fn a_content_digest_with_only_unknown_algorithms_fails() {
+    let key = key();
+    let mut req = request();
+    req.fields.set("Content-Digest", "md5=:AAAA:");
+    let covered = ALL.iter().map(|c| ComponentId::parse(c).unwrap()).collect();
+    let params = SignatureParams::new(covered, gnap_meta()).unwrap();
+    sign_request(&mut req, "sig1", &params, &key).unwrap();
+    assert_eq!(
+        verify(&req, &key),
+        Err(Rejection::Digest(DigestError::NoSupportedAlgorithm))
+    );
+}
+
+#[test]
+fn a_signature_by_another_key_fails() {
+    let key = key();
+    let other = SigningKey::generate(Algorithm::Ed25519)
+        .unwrap()
+        .with_kid("agent-1")
+        .unwrap();
+    assert_eq!(verify(&signed(&other), &key), Err(Rejection::BadSignature));
+}
+
+#[test]
+fn a_signature_by_another_algorithm_fails() {
+    let p256 = SigningKey::generate(Algorithm::EcdsaP256Sha256)
+        .unwrap()
+        .with_kid("agent-1")
+        .unwrap();
+    let ed = key();
+    assert_eq!(verify(&signed(&ed), &p256), Err(Rejection::BadSignature));
+}
+
+#[test]
+fn an_alg_parameter_is_refused() {
+    let key = key();
+    let meta = Metadata {
+        alg: Some("ed25519".into()),
+        ..gnap_meta()
+    };
+    let req = signed_with(&key, &ALL, meta);
+    assert_eq!(verify(&req, &key), Err(Rejection::AlgParameter));
+}
+
+#[test]
+fn an_alg_parameter_that_contradicts_the_key_fails_generic_verification() {
+    let key = key();
+    let meta = Metadata {
+        alg: Some("rsa-pss-sha512".into()),
+        ..gnap_meta()
+    };
+    let req = signed_with(&key, &ALL, meta);
+    let inputs = gnapd::proto::httpsig::input::signature_inputs(&req.fields).unwrap();
+    let sigs = gnapd::proto::httpsig::input::signatures(&req.fields).unwrap();
+    assert_eq!(
+        verify_signature(
+            Message::Request(&req),
+            &inputs[0].params,
+            &sigs[0].1,
+            key.verifying_key()
+        ),
+        Err(VerifyError::AlgorithmMismatch)
+    );
+}
+
+#[test]
+fn a_missing_tag_is_refused() {
+    let key = key();
+    let req = signed_with(
+        &key,
+        &ALL,
+        Metadata {
+            tag: None,
+            ..gnap_meta()
+        },
+    );
+    assert_eq!(verify(&req, &key), Err(Rejection::MissingTag));
+}
+
+#[test]
+fn a_wrong_tag_is_refused() {
+    let key = key();
+    let req = signed_with(
+        &key,
+        &ALL,
+        Metadata {
+            tag: Some("web-bot-auth".into()),
+            ..gnap_meta()
+        },
+    );
+    assert_eq!(verify(&req, &key), Err(Rejection::WrongTag("gnap")));
+}
+
+#[test]
+fn a_missing_created_is_refused() {
+    let key = key();
+    let req = signed_with(
+        &key,
+        &ALL,
+        Metadata {
+            created: None,
+            ..gnap_meta()
+        },
+    );
+    assert_eq!(verify(&req, &key), Err(Rejection::MissingCreated));
+}
+
+#[test]
+fn created_beyond_the_skew_allowance_is_refused() {
+    let key = key();
+    let req = signed(&key);
+    assert!(verify_at(&req, &key, NOW - 60).is_ok());
+    assert_eq!(
+        verify_at(&req, &key, NOW - 61),
+        Err(Rejection::CreatedInFuture(61))
+    );
+}
+
+#[test]
+fn a_signature_older_than_the_maximum_age_is_refused() {
+    let key = key();
+    let req = signed(&key);
+    assert!(verify_at(&req, &key, NOW + 300).is_ok());
+    assert_eq!(
+        verify_at(&req, &key, NOW + 301),
+        Err(Rejection::TooOld(301))
+    );
+}
+
+#[test]
+fn an_expired_signature_is_refused() {
+    let key = key();
+    let req = signed_with(
+        &key,
+        &ALL,
+        Metadata {
+            expires: Some(NOW + 10),
+            ..gnap_meta()
+        },
+    );
+    assert!(verify_at(&req, &key, NOW + 10).is_ok());
+    assert_eq!(verify_at(&req, &key, NOW + 11), Err(Rejection::Expired));
+}
+
+#[test]
+fn a_keyid_other_than_the_kid_is_refused() {
+    let key = key();
+    let req = signed_with(
+        &key,
+        &ALL,
+        Metadata {
+            keyid: Some("someone-else".into()),
+            ..gnap_meta()
+        },
+    );
+    assert_eq!(verify(&req, &key), Err(Rejection::KeyIdMismatch));
+    let req = signed_with(
+        &key,
+        &ALL,
+        Metadata {
+            keyid: None,
+            ..gnap_meta()
+        },
+    );
+    assert_eq!(verify(&req, &key), Err(Rejection::KeyIdMismatch));
+}
+
+#[test]
+fn a_replayed_nonce_is_refused() {
+    let key = key();
+    let req = signed(&key);
+    let store = MemoryNonceStore::default();
+    let profile = GnapProfile::default();
+    profile
+        .verify(&req, key.verifying_key(), NOW, &store)
+        .unwrap();
+    assert_eq!(
+        profile.verify(&req, key.verifying_key(), NOW + 1, &store),
+        Err(Rejection::ReplayedNonce)
+    );
+}
+
+#[test]
+fn a_replayed_signature_without_nonce_is_refused() {
+    let key = key();
+    let mut req = request();
+    sign_gnap(
+        &mut req,
+        &key,
+        NOW,
+        &SignOptions {
+            nonce: false,
+            ..SignOptions::default()
+        },
+    )
+    .unwrap();
+    let store = MemoryNonceStore::default();
+    let profile = GnapProfile::default();
+    profile
+        .verify(&req, key.verifying_key(), NOW, &store)
+        .unwrap();
+    assert_eq!(
+        profile.verify(&req, key.verifying_key(), NOW, &store),
+        Err(Rejection::ReplayedSignature)
+    );
+}
+
+#[test]
+fn a_bad_signature_does_not_burn_the_nonce() {
+    let key = key();
+    let good = signed(&key);
+    let mut forged = good.clone();
+    forged.method = "PUT".into();
+    let store = MemoryNonceStore::default();
+    let profile = GnapProfile::default();
+    assert_eq!(
+        profile.verify(&forged, key.verifying_key(), NOW, &store),
+        Err(Rejection::BadSignature)
+    );
+    profile
+        .verify(&good, key.verifying_key(), NOW, &store)
+        .unwrap();
+}
+
+#[test]
+fn an_unterminated_string_in_signature_input_is_malformed() {
+    let key = key();
+    let mut req = signed(&key);
+    req.fields.set(
+        "Signature-Input",
+        r#"sig1=("@method" "@target-uri);created=1"#,
+    );
+    assert_eq!(
+        verify(&req, &key),
+        Err(Rejection::Input(InputError::NotADictionary(
+            "Signature-Input"
+        )))
+    );
+}
+
+#[test]
+fn bad_base64_in_signature_is_malformed() {
+    let key = key();
+    let mut req = signed(&key);
+    req.fields.set("Signature", "sig1=:%%%:");
+    assert_eq!(
+        verify(&req, &key),
+        Err(Rejection::Input(InputError::NotADictionary("Signature")))
+    );
+}
+
+#[test]
+fn duplicate_labels_are_malformed() {
+    let key = key();
+    let mut req = signed(&key);
+    let input =
+        String::from_utf8(req.fields.lines("signature-input").next().unwrap().to_vec()).unwrap();
+    req.fields.append("Signature-Input", input);
+    assert_eq!(
+        verify(&req, &key),
+        Err(Rejection::Input(InputError::DuplicateLabel(
+            "Signature-Input",
+            "sig1".into()
+        )))
+    );
+}
+
+#[test]
+fn huge_signature_fields_are_refused_without_parsing() {
+    let key = key();
+    let mut req = signed(&key);
+    req.fields.set(
+        "Signature-Input",
+        format!("sig1=(\"{}\")", "a".repeat(20_000)),
+    );
+    assert_eq!(
+        verify(&req, &key),
+        Err(Rejection::Input(InputError::TooLong("signature-input")))
+    );
+    let mut req = signed(&key);
+    let many: Vec<String> = (0..100)
+        .map(|i| format!("s{i}=(\"@method\");created=1"))
+        .collect();
+    req.fields.set("Signature-Input", many.join(", "));
+    assert_eq!(
+        verify(&req, &key),
+        Err(Rejection::Input(InputError::TooManySignatures))
+    );
+}
+
+#[test]
+fn an_unknown_derived_component_is_refused() {
+    let key = key();
+    let mut req = signed(&key);
+    req.fields.set(
+        "Signature-Input",
+        r#"sig1=("@method" "@target-uri" "@nope");created=1790000000;tag="gnap""#,
+    );
+    assert_eq!(
+        verify(&req, &key),
+        Err(Rejection::Input(InputError::Params(
+            "sig1".into(),
+            ParamsError::Identifier(IdentifierError::UnknownDerived("@nope".into()))
+        )))
+    );
+}
+
+#[test]
+fn a_covered_field_absent_from_the_request_is_refused() {
+    let key = key();
+    let mut req = signed(&key);
+    req.fields.remove("Mcp-Method");
+    assert_eq!(
+        verify(&req, &key),
+        Err(Rejection::Component(ValueError::MissingField(
+            "mcp-method".into()
+        )))
+    );
+}
+
+#[test]
+fn the_verifier_examines_each_gnap_signature_until_one_holds() {
+    let key = key();
+    let other = SigningKey::generate(Algorithm::Ed25519)
+        .unwrap()
+        .with_kid("agent-1")
+        .unwrap();
+    let mut req = request();
+    sign_gnap(
+        &mut req,
+        &other,
+        NOW,
+        &SignOptions {
+            label: "a".into(),
+            ..SignOptions::default()
+        },
+    )
+    .unwrap();
+    sign_gnap(
+        &mut req,
+        &key,
+        NOW,
+        &SignOptions {
+            label: "b".into(),
+            ..SignOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(verify(&req, &key).unwrap().label, "b");
+}
+
+#[test]
+fn key_rotation_needs_both_signatures_chained() {
+    let old = key();
+    let new = SigningKey::generate(Algorithm::EcdsaP256Sha256).unwrap();
+    let mut req = request();
+    sign_gnap_rotation(&mut req, &old, &new, NOW).unwrap();
+    let store = MemoryNonceStore::default();
+    let rotation = GnapProfile::default()
+        .verify_rotation(&req, old.verifying_key(), new.verifying_key(), NOW, &store)
+        .unwrap();
+    assert_eq!(&rotation.old.thumbprint, old.verifying_key().thumbprint());
+    assert_eq!(&rotation.new.thumbprint, new.verifying_key().thumbprint());
+    assert!(
+        rotation
+            .new
+            .covered
+            .contains(&"\"signature\";key=\"sig1\"".to_owned())
+    );
+    assert!(
+        rotation
+            .new
+            .covered
+            .contains(&"\"signature-input\";key=\"sig1\"".to_owned())
+    );
+}
+
+#[test]
+fn key_rotation_without_the_chain_is_refused() {
+    let old = key();
+    let new = SigningKey::generate(Algorithm::Ed25519).unwrap();
+    let mut req = request();
+    sign_gnap(&mut req, &old, NOW, &SignOptions::default()).unwrap();
+    // The new key signs with the rotate tag but does not cover the old signature.
+    let unchained = SignOptions {
+        label: "rotate".into(),
+        tag: "gnap-rotate",
+        ..SignOptions::default()
+    };
+    sign_gnap(&mut req, &new, NOW, &unchained).unwrap();
+    assert_eq!(
+        GnapProfile::default().verify_rotation(
+            &req,
+            old.verifying_key(),
+            new.verifying_key(),
+            NOW,
+            &MemoryNonceStore::default()
+        ),
+        Err(Rejection::MissingComponent(
+            "\"signature\";key=\"sig1\"".into()
+        ))
+    );
+}
+
+#[test]
+fn key_rotation_signed_by_a_third_key_is_refused() {
+    let old = key();
+    let new = SigningKey::generate(Algorithm::Ed25519).unwrap();
+    let third = SigningKey::generate(Algorithm::Ed25519).unwrap();
+    let mut req = request();
+    sign_gnap_rotation(&mut req, &old, &third, NOW).unwrap();
+    assert_eq!(
+        GnapProfile::default().verify_rotation(
+            &req,
+            old.verifying_key(),
+            new.verifying_key(),
+            NOW,
+            &MemoryNonceStore::default()
+        ),
+        Err(Rejection::BadSignature)
+    );
+}
+
+#[test]
+fn a_rotation_signature_alone_is_not_an_ordinary_gnap_signature() {
+    let old = key();
+    let new = SigningKey::generate(Algorithm::Ed25519).unwrap();
+    let mut req = request();
+    sign_gnap(
+        &mut req,
+        &new,
+        NOW,
+        &SignOptions {
+            tag: "gnap-rotate",
+            ..SignOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(verify(&req, &old), Err(Rejection::WrongTag("gnap")));
+}
