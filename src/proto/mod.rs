@@ -5,5 +5,6 @@
 
 pub mod b64;
 pub mod digest;
+pub mod gnap;
 pub mod httpsig;
 pub mod jwk;

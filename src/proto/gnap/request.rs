@@ -1,0 +1,605 @@
+//! The grant request (RFC 9635 §2).
+//!
+//! [`parse_grant_request`] turns a request body into a [`GrantRequest`] or a
+//! [`RequestError`] that names the field and the §3.6 code. What it checks:
+//!
+//! - the body is a JSON object, and every member gnapd reads has the JSON type
+//!   §2 gives it (`invalid_request`);
+//! - `client` is present (§2: REQUIRED) and, by value, carries a key gnapd can
+//!   verify: an `httpsig` JWK (else `invalid_client`, see [`super::key`]);
+//! - `access_token` is one object or a non-empty array; in an array every
+//!   entry has a `label` and labels are unique (§2.1.2: `invalid_request`);
+//! - each `access` array is non-empty and well formed (§8, [`super::access`]);
+//! - flags: only `bearer` is registered for requests (§10.3, "Allowed Use:
+//!   Request"); another value is `invalid_flag`, a repeated one
+//!   `invalid_request` (§2.1.1 says so explicitly);
+//! - at least one of `access_token` and `subject` is present (gnapd's rule:
+//!   a request for neither has nothing to approve);
+//! - the sizes in [`super::limits`].
+//!
+//! Members gnapd does not know are ignored, as Appendix D allows ("a
+//! recipient may ignore such values"); members it knows but cannot honour are
+//! refused. Whether the AS grants `bearer`, accepts the `user`, or can use the
+//! interaction modes offered is decided later, by policy.
+
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use super::access::{AccessRight, parse_access_list};
+use super::error::ErrorCode;
+use super::interact::{InteractRequest, parse_interact};
+use super::key::{PresentedKey, parse_presented_key};
+use super::limits::{MAX_ACCESS_TOKENS, MAX_LIST_ITEMS, MAX_LOGO_URI_LEN};
+use super::reader::{self, Path, Reason, RequestError};
+use super::subject::{SubjectRequest, User, parse_subject_request, parse_user};
+
+/// A grant request (§2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GrantRequest {
+    /// `access_token`: the tokens asked for (§2.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<AccessTokenRequests>,
+    /// `subject`: the subject information asked for (§2.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<SubjectRequest>,
+    /// `client`: who is asking (§2.3). REQUIRED.
+    pub client: Client,
+    /// `user`: who the end user is (§2.4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<User>,
+    /// `interact`: how the client can involve the RO (§2.5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interact: Option<InteractRequest>,
+}
+
+/// The `access_token` member: the shape matters, because the response must
+/// answer a single request with a single token and a multiple request with
+/// an array (§3.2.1, §3.2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum AccessTokenRequests {
+    /// One object (§2.1.1).
+    Single(AccessTokenRequest),
+    /// An array (§2.1.2); every entry has a unique label.
+    Multiple(Vec<AccessTokenRequest>),
+}
+
+impl AccessTokenRequests {
+    /// The requested tokens, whatever the shape.
+    pub fn as_slice(&self) -> &[AccessTokenRequest] {
+        match self {
+            Self::Single(one) => std::slice::from_ref(one),
+            Self::Multiple(many) => many,
+        }
+    }
+}
+
+/// One requested access token (§2.1.1).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccessTokenRequest {
+    /// `access`: the rights asked for. REQUIRED, non-empty.
+    pub access: Vec<AccessRight>,
+    /// `label`: the client's name for the token, echoed in the response.
+    /// REQUIRED in a multiple request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// `flags`, each at most once.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<RequestFlag>,
+}
+
+impl AccessTokenRequest {
+    /// True if the client asked for a bearer token.
+    pub fn wants_bearer(&self) -> bool {
+        self.flags.contains(&RequestFlag::Bearer)
+    }
+}
+
+/// A flag allowed in a request (§2.1.1; §10.3 registers `durable` for
+/// responses only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RequestFlag {
+    /// `bearer`: the token is not bound to a key. Refused unless policy
+    /// allows it.
+    Bearer,
+}
+
+impl Serialize for RequestFlag {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Bearer => serializer.serialize_str("bearer"),
+        }
+    }
+}
+
+/// The `client` member (§2.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Client {
+    /// By reference (§2.3.1): an instance identifier gnapd issued earlier
+    /// (`instance_id`, §3.5). The AS "MUST ensure that the key used to sign
+    /// the request is associated with the instance identifier" and answers
+    /// `invalid_client` for one it does not know.
+    Instance(String),
+    /// By value.
+    Key(ClientKey),
+}
+
+/// A client instance presented by value (§2.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClientKey {
+    /// `key`: the client's public key; the request must be signed with it.
+    /// REQUIRED.
+    pub key: PresentedKey,
+    /// `class_id`: self-declared software class; a hint, never proof.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class_id: Option<String>,
+    /// `display`: what to show the RO; a hint, never proof (§2.3.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display: Option<ClientDisplay>,
+}
+
+/// `client.display` (§2.3.2). "MUST NOT be taken as authentic proof of the
+/// client instance's identity or source."
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ClientDisplay {
+    /// `name`. RECOMMENDED.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `uri`: absolute. OPTIONAL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    /// `logo_uri`: absolute, possibly a `data:` URI. OPTIONAL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_uri: Option<String>,
+}
+
+/// Parses a grant request body (§2). The caller has already bounded the body
+/// size and checked the content type.
+pub fn parse_grant_request(body: &[u8]) -> Result<GrantRequest, RequestError> {
+    parse_grant_object(&reader::body_object(body)?)
+}
+
+pub(crate) fn parse_grant_object(map: &Map<String, Value>) -> Result<GrantRequest, RequestError> {
+    let root = Path::root();
+    let client = parse_client(reader::required(map, "client", &root)?, &root.key("client"))?;
+    let access_token = optional(map, "access_token", &root, parse_access_token_requests)?;
+    let subject = optional(map, "subject", &root, parse_subject_request)?;
+    if access_token.is_none() && subject.is_none() {
+        return Err(RequestError::invalid(&root, Reason::NothingRequested));
+    }
+    Ok(GrantRequest {
+        access_token,
+        subject,
+        client,
+        user: optional(map, "user", &root, parse_user)?,
+        interact: optional(map, "interact", &root, parse_interact)?,
+    })
+}
+
+/// Reads an OPTIONAL member with `parse`.
+pub(crate) fn optional<T>(
+    map: &Map<String, Value>,
+    name: &str,
+    at: &Path<'_>,
+    parse: impl FnOnce(&Value, &Path<'_>) -> Result<T, RequestError>,
+) -> Result<Option<T>, RequestError> {
+    map.get(name).map(|v| parse(v, &at.key(name))).transpose()
+}
+
+/// Reads `access_token` (§2.1).
+pub(crate) fn parse_access_token_requests(
+    value: &Value,
+    at: &Path<'_>,
+) -> Result<AccessTokenRequests, RequestError> {
+    match value {
+        Value::Object(_) => parse_token_request(value, at).map(AccessTokenRequests::Single),
+        Value::Array(_) => {
+            let items = reader::array(value, at, "array of objects", MAX_ACCESS_TOKENS)?;
+            if items.is_empty() {
+                return Err(RequestError::invalid(at, Reason::Empty));
+            }
+            let mut out: Vec<AccessTokenRequest> = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let at_item = at.index(i);
+                let token = parse_token_request(item, &at_item)?;
+                let at_label = at_item.key("label");
+                let Some(label) = &token.label else {
+                    return Err(RequestError::invalid(&at_label, Reason::MissingLabel));
+                };
+                if out.iter().any(|t| t.label.as_ref() == Some(label)) {
+                    return Err(RequestError::invalid(&at_label, Reason::DuplicateLabel));
+                }
+                out.push(token);
+            }
+            Ok(AccessTokenRequests::Multiple(out))
+        }
+        _ => Err(RequestError::invalid(
+            at,
+            Reason::WrongType {
+                expected: "object or array of objects",
+            },
+        )),
+    }
+}
+
+fn parse_token_request(value: &Value, at: &Path<'_>) -> Result<AccessTokenRequest, RequestError> {
+    let map = reader::object(value, at)?;
+    let access = parse_access_list(reader::required(map, "access", at)?, &at.key("access"))?;
+    let label = match map.get("label") {
+        Some(v) => Some(reader::nonempty_string(v, &at.key("label"))?.to_owned()),
+        None => None,
+    };
+    let mut flags = Vec::new();
+    if let Some(v) = map.get("flags") {
+        let at_flags = at.key("flags");
+        let items = reader::array(v, &at_flags, "array of strings", MAX_LIST_ITEMS)?;
+        for (i, item) in items.iter().enumerate() {
+            let at_flag = at_flags.index(i);
+            let flag = match reader::string(item, &at_flag)? {
+                "bearer" => RequestFlag::Bearer,
+                _ => {
+                    return Err(RequestError::new(
+                        ErrorCode::InvalidFlag,
+                        &at_flag,
+                        Reason::UnsupportedFlag,
+                    ));
+                }
+            };
+            // "If the request includes a flag value multiple times, the AS
+            // MUST return an invalid_request error" (§2.1.1).
+            if flags.contains(&flag) {
+                return Err(RequestError::invalid(&at_flag, Reason::DuplicateFlag));
+            }
+            flags.push(flag);
+        }
+    }
+    Ok(AccessTokenRequest {
+        access,
+        label,
+        flags,
+    })
+}
+
+fn parse_client(value: &Value, at: &Path<'_>) -> Result<Client, RequestError> {
+    if value.is_string() {
+        return Ok(Client::Instance(
+            reader::nonempty_string(value, at)?.to_owned(),
+        ));
+    }
+    let map = reader::object(value, at).map_err(|_| {
+        RequestError::invalid(
+            at,
+            Reason::WrongType {
+                expected: "object or string",
+            },
+        )
+    })?;
+    let key = parse_presented_key(reader::required(map, "key", at)?, &at.key("key"))?;
+    let class_id = match map.get("class_id") {
+        Some(v) => Some(reader::nonempty_string(v, &at.key("class_id"))?.to_owned()),
+        None => None,
+    };
+    let display = optional(map, "display", at, parse_display)?;
+    Ok(Client::Key(ClientKey {
+        key,
+        class_id,
+        display,
+    }))
+}
+
+fn parse_display(value: &Value, at: &Path<'_>) -> Result<ClientDisplay, RequestError> {
+    let map = reader::object(value, at)?;
+    let name = match map.get("name") {
+        Some(v) => Some(reader::string(v, &at.key("name"))?.to_owned()),
+        None => None,
+    };
+    let uri = optional(map, "uri", at, reader::absolute_uri)?;
+    let logo_uri = match map.get("logo_uri") {
+        Some(v) => {
+            let at_logo = at.key("logo_uri");
+            let text = reader::string_max(v, &at_logo, MAX_LOGO_URI_LEN)?;
+            if !reader::is_absolute_uri(text) {
+                return Err(RequestError::invalid(&at_logo, Reason::NotAbsoluteUri));
+            }
+            Some(text.to_owned())
+        }
+        None => None,
+    };
+    Ok(ClientDisplay {
+        name,
+        uri,
+        logo_uri,
+    })
+}
+
+/// A stored request reads back through the same parser, so a record can
+/// never hold a request the parser would refuse.
+impl<'de> Deserialize<'de> for GrantRequest {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::Object(map) => parse_grant_object(&map).map_err(de::Error::custom),
+            _ => Err(de::Error::custom("a grant request is a JSON object")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::gnap::access::AccessRight;
+    use crate::proto::gnap::key::HttpSigProof;
+    use serde_json::json;
+
+    const CLIENT: &str = "client-541-ab";
+
+    fn parse(value: Value) -> Result<GrantRequest, RequestError> {
+        parse_grant_request(&serde_json::to_vec(&value).unwrap())
+    }
+
+    fn with_tokens(access_token: Value) -> Value {
+        json!({"access_token": access_token, "client": CLIENT})
+    }
+
+    fn ed25519_client() -> Value {
+        json!({
+            "key": {
+                "proof": "httpsig",
+                "jwk": {"kty": "OKP", "crv": "Ed25519", "kid": "k1", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
+            },
+            "display": {"name": "Agent", "uri": "https://agent.example/"}
+        })
+    }
+
+    #[test]
+    fn a_minimal_agent_request_parses_and_round_trips() {
+        let wire = json!({
+            "access_token": {"access": ["mcp:github"]},
+            "client": ed25519_client()
+        });
+        let request = parse(wire.clone()).unwrap();
+        let Client::Key(client) = &request.client else {
+            panic!("client by value expected");
+        };
+        assert_eq!(client.key.proof, HttpSigProof::Derived);
+        assert_eq!(
+            client.display.as_ref().unwrap().name.as_deref(),
+            Some("Agent")
+        );
+        assert_eq!(serde_json::to_value(&request).unwrap(), wire);
+        // And a stored request reads back through the parser.
+        let back: GrantRequest = serde_json::from_value(wire).unwrap();
+        assert_eq!(back, request);
+    }
+
+    #[test]
+    fn client_is_required() {
+        let err = parse(json!({"access_token": {"access": ["x"]}})).unwrap_err();
+        assert_eq!((err.field(), err.reason()), ("client", Reason::Missing));
+        assert_eq!(err.code(), ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn client_of_the_wrong_type_or_without_key_is_invalid_request() {
+        let err = parse(with_tokens(json!({"access": ["x"]})).merge_client(json!(5))).unwrap_err();
+        assert_eq!(err.field(), "client");
+        let err = parse(with_tokens(json!({"access": ["x"]})).merge_client(json!({"display": {}})))
+            .unwrap_err();
+        assert_eq!((err.field(), err.reason()), ("client.key", Reason::Missing));
+        let err = parse(with_tokens(json!({"access": ["x"]})).merge_client(json!(""))).unwrap_err();
+        assert_eq!((err.field(), err.reason()), ("client", Reason::Empty));
+    }
+
+    #[test]
+    fn a_client_key_gnapd_cannot_verify_is_invalid_client() {
+        for key in [
+            json!("S-P4XJQ_RYJCRTSU1.63N3E"),
+            json!({"proof": "mtls", "cert#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}),
+            json!({"proof": "jwsd", "jwk": {"kty": "RSA"}}),
+            json!({"proof": "httpsig", "cert": "MIIC6jCCAdKgAwIBAgIGAXjw74xPMA0GCSqGSIb3DQEBCwUAMDYx"}),
+        ] {
+            let err = parse(
+                with_tokens(json!({"access": ["x"]})).merge_client(json!({"key": key.clone()})),
+            )
+            .unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidClient, "{key}");
+        }
+    }
+
+    #[test]
+    fn a_request_for_nothing_is_refused() {
+        let err =
+            parse(json!({"client": CLIENT, "interact": {"start": ["redirect"]}})).unwrap_err();
+        assert_eq!(err.reason(), Reason::NothingRequested);
+        assert_eq!(err.code(), ErrorCode::InvalidRequest);
+        // Subject information alone is a request.
+        assert!(
+            parse(json!({"client": CLIENT, "subject": {"sub_id_formats": ["opaque"]}})).is_ok()
+        );
+    }
+
+    #[test]
+    fn multiple_tokens_need_labels() {
+        let err = parse(with_tokens(json!([
+            {"label": "a", "access": ["x"]},
+            {"access": ["y"]}
+        ])))
+        .unwrap_err();
+        assert_eq!(err.field(), "access_token[1].label");
+        assert_eq!(err.reason(), Reason::MissingLabel);
+        assert_eq!(err.code(), ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn multiple_tokens_need_unique_labels() {
+        let err = parse(with_tokens(json!([
+            {"label": "a", "access": ["x"]},
+            {"label": "b", "access": ["y"]},
+            {"label": "a", "access": ["z"]}
+        ])))
+        .unwrap_err();
+        assert_eq!(err.field(), "access_token[2].label");
+        assert_eq!(err.reason(), Reason::DuplicateLabel);
+        assert_eq!(err.code(), ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn a_single_token_keeps_its_shape_and_an_optional_label() {
+        let request = parse(with_tokens(json!({"access": ["x"], "label": "only"}))).unwrap();
+        let Some(AccessTokenRequests::Single(one)) = &request.access_token else {
+            panic!("single expected");
+        };
+        assert_eq!(one.label.as_deref(), Some("only"));
+        let request = parse(with_tokens(json!([{"access": ["x"], "label": "only"}]))).unwrap();
+        assert!(matches!(
+            request.access_token,
+            Some(AccessTokenRequests::Multiple(_))
+        ));
+        assert_eq!(request.access_token.unwrap().as_slice().len(), 1);
+    }
+
+    #[test]
+    fn too_many_tokens_or_none_are_refused() {
+        let many: Vec<Value> = (0..=MAX_ACCESS_TOKENS)
+            .map(|i| json!({"label": format!("t{i}"), "access": ["x"]}))
+            .collect();
+        let err = parse(with_tokens(json!(many))).unwrap_err();
+        assert_eq!(
+            err.reason(),
+            Reason::TooMany {
+                max: MAX_ACCESS_TOKENS
+            }
+        );
+        assert_eq!(
+            parse(with_tokens(json!([]))).unwrap_err().reason(),
+            Reason::Empty
+        );
+        let err = parse(with_tokens(json!("x"))).unwrap_err();
+        assert_eq!(err.field(), "access_token");
+    }
+
+    #[test]
+    fn access_is_required_in_each_token() {
+        let err = parse(with_tokens(json!({"label": "a"}))).unwrap_err();
+        assert_eq!(
+            (err.field(), err.reason()),
+            ("access_token.access", Reason::Missing)
+        );
+    }
+
+    #[test]
+    fn bearer_is_the_only_request_flag() {
+        let request = parse(with_tokens(json!({"access": ["x"], "flags": ["bearer"]}))).unwrap();
+        let Some(AccessTokenRequests::Single(one)) = &request.access_token else {
+            panic!("single expected");
+        };
+        assert!(one.wants_bearer());
+
+        for flag in ["durable", "Bearer", "split"] {
+            let err = parse(with_tokens(
+                json!({"access": ["x"], "flags": ["bearer", flag]}),
+            ))
+            .unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidFlag, "{flag}");
+            assert_eq!(err.field(), "access_token.flags[1]");
+            assert_eq!(err.reason(), Reason::UnsupportedFlag);
+        }
+        let err = parse(with_tokens(json!({"access": ["x"], "flags": "bearer"}))).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn a_repeated_flag_is_invalid_request() {
+        let err = parse(with_tokens(
+            json!({"access": ["x"], "flags": ["bearer", "bearer"]}),
+        ))
+        .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidRequest);
+        assert_eq!(err.reason(), Reason::DuplicateFlag);
+        assert_eq!(err.field(), "access_token.flags[1]");
+    }
+
+    #[test]
+    fn display_uris_must_be_absolute() {
+        for (display, field) in [
+            (json!({"uri": "/about"}), "client.display.uri"),
+            (json!({"logo_uri": "logo.png"}), "client.display.logo_uri"),
+            (json!({"name": 1}), "client.display.name"),
+        ] {
+            let mut client = ed25519_client();
+            client["display"] = display;
+            let err =
+                parse(json!({"access_token": {"access": ["x"]}, "client": client})).unwrap_err();
+            assert_eq!(err.field(), field);
+        }
+        // A data: logo of a few KiB is fine.
+        let mut client = ed25519_client();
+        client["display"]["logo_uri"] =
+            json!(format!("data:image/png;base64,{}", "A".repeat(8 * 1024)));
+        assert!(parse(json!({"access_token": {"access": ["x"]}, "client": client})).is_ok());
+    }
+
+    #[test]
+    fn unknown_members_are_ignored_known_ones_of_the_wrong_type_are_not() {
+        let mut wire = with_tokens(json!({"access": ["x"], "x-ext": 1}));
+        wire["x-extension"] = json!({"anything": true});
+        assert!(parse(wire).is_ok());
+        for (member, value) in [
+            ("subject", json!([])),
+            ("user", json!(1)),
+            ("interact", json!("redirect")),
+        ] {
+            let mut wire = with_tokens(json!({"access": ["x"]}));
+            wire[member] = value;
+            let err = parse(wire).unwrap_err();
+            assert_eq!(err.field(), member);
+            assert_eq!(err.code(), ErrorCode::InvalidRequest);
+        }
+    }
+
+    #[test]
+    fn errors_inside_tokens_name_the_path() {
+        let err = parse(with_tokens(json!([
+            {"label": "a", "access": ["x"]},
+            {"label": "b", "access": [{"type": "photo-api", "actions": [1]}]}
+        ])))
+        .unwrap_err();
+        assert_eq!(err.field(), "access_token[1].access[0].actions[0]");
+        assert_eq!(
+            err.to_string(),
+            "`access_token[1].access[0].actions[0]`: expected string"
+        );
+    }
+
+    #[test]
+    fn a_stored_request_that_the_parser_would_refuse_does_not_deserialize() {
+        assert!(serde_json::from_value::<GrantRequest>(json!({"client": CLIENT})).is_err());
+        assert!(serde_json::from_value::<GrantRequest>(json!([])).is_err());
+    }
+
+    #[test]
+    fn references_and_objects_survive_in_order() {
+        let request = parse(with_tokens(json!({"access": [
+            "mcp:github",
+            {"type": "mcp", "identifier": "fs", "actions": ["tools/call"], "tools": ["read_file"]}
+        ]})))
+        .unwrap();
+        let tokens = request.access_token.unwrap();
+        let access = &tokens.as_slice()[0].access;
+        assert_eq!(access[0], AccessRight::Reference("mcp:github".into()));
+        assert!(matches!(&access[1], AccessRight::Object(o) if o.is_mcp()));
+    }
+
+    /// Test helper: replaces the `client` member.
+    trait MergeClient {
+        fn merge_client(self, client: Value) -> Value;
+    }
+
+    impl MergeClient for Value {
+        fn merge_client(mut self, client: Value) -> Value {
+            self["client"] = client;
+            self
+        }
+    }
+}
