@@ -11,7 +11,7 @@
 use sha2::{Digest as _, Sha256, Sha512};
 use thiserror::Error;
 
-use super::b64;
+use super::{b64, structured};
 
 /// Upper bound on a `Content-Digest` field we agree to parse. A legitimate
 /// field with both algorithms is under 150 bytes.
@@ -103,23 +103,24 @@ pub fn verify_content_digest(
     if field_value.len() > MAX_FIELD_LEN {
         return Err(DigestError::TooLong);
     }
-    let dict: sfv::Dictionary = sfv::Parser::new(field_value)
-        .parse()
-        .map_err(|_| DigestError::Malformed)?;
+    let dict = structured::dictionary(field_value).map_err(|_| DigestError::Malformed)?;
     let mut checked = Vec::with_capacity(2);
-    for (key, entry) in &dict {
-        let sfv::ListEntry::Item(item) = entry else {
+    for (key, member) in &dict.members {
+        let structured::Member::Item(item) = member else {
             return Err(DigestError::Malformed);
         };
-        let Some(expected) = item.bare_item.as_byte_sequence() else {
+        let Some(expected) = item.bare.as_byte_sequence() else {
             return Err(DigestError::Malformed);
         };
         let Some(alg) = DigestAlgorithm::from_key(key.as_str()) else {
             continue;
         };
-        let actual = alg.hash(content);
         // Digests are public values; a plain comparison leaks nothing secret.
-        if actual.as_slice() != expected {
+        let matches = match alg {
+            DigestAlgorithm::Sha256 => Sha256::digest(content).as_slice() == expected,
+            DigestAlgorithm::Sha512 => Sha512::digest(content).as_slice() == expected,
+        };
+        if !matches {
             return Err(DigestError::Mismatch(alg.key()));
         }
         checked.push(alg);

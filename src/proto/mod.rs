@@ -8,3 +8,4 @@ pub mod digest;
 pub mod gnap;
 pub mod httpsig;
 pub mod jwk;
+pub mod structured;

@@ -1,9 +1,12 @@
 //! Component identifiers (RFC 9421 §2) and the values they name in a message.
 
-use sfv::{BareItem, ItemSerializer, Parameters};
+use std::borrow::Cow;
+
+use sfv::{BareItemFromInput, ItemSerializer};
 
 use super::message::{HttpRequest, Message, TargetUri};
 use crate::proto::b64;
+use crate::proto::structured;
 
 /// The derived components of RFC 9421 §2.2 gnapd supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,18 +60,40 @@ impl Derived {
         }
     }
 
+    /// The identifier as it appears in a signature base, with its quotes.
+    const fn quoted(self) -> &'static str {
+        match self {
+            Self::Method => "\"@method\"",
+            Self::TargetUri => "\"@target-uri\"",
+            Self::Authority => "\"@authority\"",
+            Self::Scheme => "\"@scheme\"",
+            Self::RequestTarget => "\"@request-target\"",
+            Self::Path => "\"@path\"",
+            Self::Query => "\"@query\"",
+            Self::QueryParam => "\"@query-param\"",
+            Self::Status => "\"@status\"",
+        }
+    }
+
     fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|d| d.name() == name)
     }
 }
 
 /// What a component identifier names.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ComponentName {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ComponentName<'a> {
     /// A derived component.
     Derived(Derived),
     /// An HTTP field, by its lowercase name.
-    Field(String),
+    Field(&'a str),
+}
+
+/// Derived component or field; a field's name is read from the serialization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Derived(Derived),
+    Field,
 }
 
 /// Why a component identifier in `Signature-Input` is not acceptable.
@@ -84,7 +109,7 @@ pub enum IdentifierError {
     #[error("@signature-params cannot be covered")]
     SignatureParams,
     /// Field names are lowercase in identifiers (§2.1).
-    #[error("field component `{0}` is not lowercase")]
+    #[error("field component `{0}` is not a lowercase field name")]
     NotLowercase(String),
     /// A parameter RFC 9421 does not define.
     #[error("unknown component parameter `{0}`")]
@@ -107,7 +132,7 @@ pub enum IdentifierError {
 /// covered-components list and (serialized) in the signature base.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ComponentId {
-    name: ComponentName,
+    kind: Kind,
     /// `;sf`: re-serialize the field as a structured field (§2.1.1).
     sf: bool,
     /// `;key="..."`: one member of a dictionary field (§2.1.2).
@@ -118,32 +143,28 @@ pub struct ComponentId {
     req: bool,
     /// `;name="..."`: the query parameter of `@query-param` (§2.2.8).
     param_name: Option<String>,
-    /// The canonical serialization, e.g. `"@query-param";name="Pet"`.
-    serialized: String,
+    /// The canonical serialization, e.g. `"@query-param";name="Pet"`. A
+    /// field name is a token, so it needs no escaping and the name is the
+    /// text between the first two quotes. Static for plain derived
+    /// components: the common identifiers cost no allocation.
+    serialized: Cow<'static, str>,
 }
 
 impl ComponentId {
     /// A derived component with no parameters.
     pub fn derived(d: Derived) -> Self {
-        Self::plain(ComponentName::Derived(d))
+        Self::plain(Kind::Derived(d), Cow::Borrowed(d.quoted()))
     }
 
     /// A field with no parameters; the name is lowercased.
     pub fn field(name: &str) -> Self {
-        Self::plain(ComponentName::Field(name.to_ascii_lowercase()))
+        let quoted = format!("\"{}\"", name.to_ascii_lowercase());
+        Self::plain(Kind::Field, Cow::Owned(quoted))
     }
 
-    fn plain(name: ComponentName) -> Self {
-        let text = match &name {
-            ComponentName::Derived(d) => d.name(),
-            ComponentName::Field(f) => f.as_str(),
-        };
-        let mut serialized = String::with_capacity(text.len() + 2);
-        serialized.push('"');
-        serialized.push_str(text);
-        serialized.push('"');
+    fn plain(kind: Kind, serialized: Cow<'static, str>) -> Self {
         Self {
-            name,
+            kind,
             sf: false,
             key: None,
             bs: false,
@@ -156,34 +177,35 @@ impl ComponentId {
     /// Parses an identifier written as an sf-item, e.g.
     /// `"signature";key="sig1"`.
     pub fn parse(text: &str) -> Result<Self, IdentifierError> {
-        let item: sfv::Item = sfv::Parser::new(text)
-            .parse()
-            .map_err(|_| IdentifierError::NotAString)?;
-        Self::from_item(&item.bare_item, &item.params)
+        let item = structured::item(text.as_bytes()).map_err(|_| IdentifierError::NotAString)?;
+        Self::from_item(&item)
     }
 
-    /// Builds an identifier from a parsed inner-list item.
-    pub fn from_item(bare: &BareItem, params: &Parameters) -> Result<Self, IdentifierError> {
-        let text = bare
+    /// Builds an identifier from an item of a covered-components list.
+    pub fn from_item(item: &structured::Item<'_>) -> Result<Self, IdentifierError> {
+        let text = item
+            .bare
             .as_string()
             .ok_or(IdentifierError::NotAString)?
             .as_str();
-        let name = if text.starts_with('@') {
+        let mut id = if text.starts_with('@') {
             if text == "@signature-params" {
                 return Err(IdentifierError::SignatureParams);
             }
-            ComponentName::Derived(
-                Derived::from_name(text)
-                    .ok_or_else(|| IdentifierError::UnknownDerived(text.to_owned()))?,
-            )
+            let d = Derived::from_name(text)
+                .ok_or_else(|| IdentifierError::UnknownDerived(text.to_owned()))?;
+            Self::plain(Kind::Derived(d), Cow::Borrowed(d.quoted()))
         } else {
-            if text.is_empty() || text.bytes().any(|b| b.is_ascii_uppercase()) {
+            // RFC 9110 §5.1: a field name is a token; §2.1 here: lowercase.
+            let is_tchar = |b: u8| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
+            };
+            if text.is_empty() || !text.bytes().all(is_tchar) {
                 return Err(IdentifierError::NotLowercase(text.to_owned()));
             }
-            ComponentName::Field(text.to_owned())
+            Self::plain(Kind::Field, Cow::Owned(format!("\"{text}\"")))
         };
-        let mut id = Self::plain(name);
-        for (key, value) in params {
+        for (key, value) in &item.params {
             match key.as_str() {
                 "sf" => id.sf = flag(value, "sf")?,
                 "bs" => id.bs = flag(value, "bs")?,
@@ -195,16 +217,16 @@ impl ComponentId {
             }
         }
         id.check_combination()?;
-        let mut out = String::with_capacity(text.len() + 16);
-        ItemSerializer::with_buffer(&mut out)
-            .bare_item(bare)
-            .parameters(params);
-        id.serialized = out;
+        if !item.params.is_empty() {
+            let mut out = String::with_capacity(text.len() + 16);
+            structured::serialize_item(item, &mut out);
+            id.serialized = Cow::Owned(out);
+        }
         Ok(id)
     }
 
     fn check_combination(&self) -> Result<(), IdentifierError> {
-        let is_field = matches!(self.name, ComponentName::Field(_));
+        let is_field = self.kind == Kind::Field;
         if !is_field {
             if self.sf {
                 return Err(IdentifierError::ParameterMisplaced("sf"));
@@ -220,7 +242,7 @@ impl ComponentId {
         if self.bs && (self.sf || self.key.is_some()) {
             return Err(IdentifierError::ParameterMisplaced("bs"));
         }
-        let is_query_param = self.name == ComponentName::Derived(Derived::QueryParam);
+        let is_query_param = self.kind == Kind::Derived(Derived::QueryParam);
         match (&self.param_name, is_query_param) {
             (None, true) => Err(IdentifierError::QueryParamName),
             (Some(_), false) => Err(IdentifierError::ParameterMisplaced("name")),
@@ -229,13 +251,19 @@ impl ComponentId {
     }
 
     /// The name this identifier refers to.
-    pub fn name(&self) -> &ComponentName {
-        &self.name
+    pub fn name(&self) -> ComponentName<'_> {
+        match self.kind {
+            Kind::Derived(d) => ComponentName::Derived(d),
+            Kind::Field => {
+                let rest = self.serialized.get(1..).unwrap_or("");
+                ComponentName::Field(rest.split('"').next().unwrap_or(""))
+            }
+        }
     }
 
     /// True for a plain field component with no parameters named `field`.
     pub fn is_plain_field(&self, field: &str) -> bool {
-        matches!(&self.name, ComponentName::Field(f) if f == field)
+        matches!(self.name(), ComponentName::Field(f) if f == field)
             && !self.sf
             && !self.bs
             && !self.req
@@ -244,7 +272,7 @@ impl ComponentId {
 
     /// True for a plain field component `field;key="member"`.
     pub fn is_dictionary_member(&self, field: &str, member: &str) -> bool {
-        matches!(&self.name, ComponentName::Field(f) if f == field)
+        matches!(self.name(), ComponentName::Field(f) if f == field)
             && self.key.as_deref() == Some(member)
             && !self.sf
             && !self.req
@@ -252,7 +280,7 @@ impl ComponentId {
 
     /// True for the derived component `d` with no parameters.
     pub fn is_derived(&self, d: Derived) -> bool {
-        self.name == ComponentName::Derived(d) && !self.req
+        self.kind == Kind::Derived(d) && !self.req
     }
 
     /// The canonical serialization used in the signature base.
@@ -272,13 +300,13 @@ impl ComponentId {
             message
         };
         let start = out.len();
-        match &self.name {
-            ComponentName::Derived(d) => self.write_derived(*d, message, out)?,
+        match self.name() {
+            ComponentName::Derived(d) => self.write_derived(d, message, out)?,
             ComponentName::Field(f) => self.write_field(f, message, out)?,
         }
         // §2.5: a value with a line break would forge extra base lines.
         if out[start..].iter().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
-            return Err(ValueError::ControlCharacter(self.serialized.clone()));
+            return Err(ValueError::ControlCharacter(self.serialized.to_string()));
         }
         Ok(())
     }
@@ -355,15 +383,16 @@ impl ComponentId {
             }
             return Ok(());
         }
-        let mut combined = Vec::with_capacity(64);
+        let plain = self.key.is_none() && !self.sf;
+        let mut combined = Vec::new();
+        let target = if plain { &mut *out } else { &mut combined };
         for (i, line) in lines.enumerate() {
             if i > 0 {
-                combined.extend_from_slice(b", ");
+                target.extend_from_slice(b", ");
             }
-            push_unfolded(line.trim_ascii(), &mut combined);
+            push_unfolded(line.trim_ascii(), target);
         }
-        if self.key.is_none() && !self.sf {
-            out.extend_from_slice(&combined);
+        if plain {
             return Ok(());
         }
         self.write_structured(name, &combined, out)
@@ -431,14 +460,14 @@ fn serialize_entry(entry: &sfv::ListEntry) -> String {
     ser.finish().unwrap_or_default()
 }
 
-fn flag(value: &BareItem, name: &'static str) -> Result<bool, IdentifierError> {
+fn flag(value: &BareItemFromInput<'_>, name: &'static str) -> Result<bool, IdentifierError> {
     match value.as_boolean() {
         Some(true) => Ok(true),
         _ => Err(IdentifierError::ParameterType(name)),
     }
 }
 
-fn string(value: &BareItem, name: &'static str) -> Result<String, IdentifierError> {
+fn string(value: &BareItemFromInput<'_>, name: &'static str) -> Result<String, IdentifierError> {
     value
         .as_string()
         .map(|s| s.as_str().to_owned())
@@ -452,6 +481,10 @@ fn target(request: &HttpRequest) -> Result<TargetUri<'_>, ValueError> {
 /// Replaces obsolete line folding (CRLF or LF followed by whitespace) with a
 /// single space (§2.1 step 3).
 fn push_unfolded(line: &[u8], out: &mut Vec<u8>) {
+    if !line.iter().any(|b| matches!(b, b'\r' | b'\n')) {
+        out.extend_from_slice(line);
+        return;
+    }
     let mut i = 0;
     while i < line.len() {
         let b = line[i];

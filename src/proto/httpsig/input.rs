@@ -1,11 +1,11 @@
 //! The `Signature-Input` and `Signature` fields (RFC 9421 §4.1, §4.2): two
 //! RFC 8941 Dictionaries keyed by signature label.
 
-use sfv::KeyRef;
-use sfv::visitor::{DictionaryVisitor, EntryVisitor, Ignored};
+use std::borrow::Cow;
 
 use super::message::Fields;
 use super::params::{ParamsError, SignatureParams};
+use crate::proto::structured;
 
 /// Largest combined `Signature-Input` or `Signature` field accepted, in bytes.
 pub const MAX_FIELD_LEN: usize = 16 * 1024;
@@ -52,57 +52,42 @@ pub struct SignatureInput {
     pub params: SignatureParams,
 }
 
-/// Collects the keys of a dictionary without building its values, so that
-/// duplicates (which the parsed form silently collapses) can be seen.
-#[derive(Default)]
-struct Labels(Vec<String>);
-
-impl<'de> DictionaryVisitor<'de> for &mut Labels {
-    type Out = ();
-    type Error = std::convert::Infallible;
-
-    fn entry(&mut self, key: &'de KeyRef) -> Result<impl EntryVisitor<'de>, Self::Error> {
-        self.0.push(key.as_str().to_owned());
-        Ok(Ignored)
-    }
-
-    fn finish(self) -> Result<(), Self::Error> {
-        Ok(())
-    }
-}
-
-/// Joins every line of a field with `, ` (RFC 9110 §5.3), bounded.
-fn combined(fields: &Fields, name: &'static str) -> Result<Option<Vec<u8>>, InputError> {
-    let mut out: Option<Vec<u8>> = None;
+/// Joins every line of a field with `, ` (RFC 9110 §5.3), bounded. One line,
+/// the usual case, is borrowed as it is.
+fn combined<'a>(
+    fields: &'a Fields,
+    name: &'static str,
+) -> Result<Option<Cow<'a, [u8]>>, InputError> {
+    let mut out: Option<Cow<'a, [u8]>> = None;
     for line in fields.lines(name) {
-        let buf = out.get_or_insert_with(Vec::new);
-        if !buf.is_empty() {
-            buf.extend_from_slice(b", ");
-        }
-        buf.extend_from_slice(line);
-        if buf.len() > MAX_FIELD_LEN {
+        out = Some(match out {
+            None => Cow::Borrowed(line),
+            Some(previous) => {
+                let mut buf = previous.into_owned();
+                buf.extend_from_slice(b", ");
+                buf.extend_from_slice(line);
+                Cow::Owned(buf)
+            }
+        });
+        if out.as_ref().is_some_and(|b| b.len() > MAX_FIELD_LEN) {
             return Err(InputError::TooLong(name));
         }
     }
     Ok(out)
 }
 
-fn dictionary(text: &[u8], name: &'static str) -> Result<sfv::Dictionary, InputError> {
-    let mut labels = Labels::default();
-    sfv::Parser::new(text)
-        .parse_dictionary_with_visitor(&mut labels)
-        .map_err(|_| InputError::NotADictionary(name))?;
-    if labels.0.len() > MAX_SIGNATURES {
+fn dictionary<'a>(
+    text: &'a [u8],
+    name: &'static str,
+) -> Result<structured::Dictionary<'a>, InputError> {
+    let dict = structured::dictionary(text).map_err(|_| InputError::NotADictionary(name))?;
+    if let Some(label) = dict.duplicate {
+        return Err(InputError::DuplicateLabel(name, label.as_str().to_owned()));
+    }
+    if dict.members.len() > MAX_SIGNATURES {
         return Err(InputError::TooManySignatures);
     }
-    for (i, label) in labels.0.iter().enumerate() {
-        if labels.0[..i].contains(label) {
-            return Err(InputError::DuplicateLabel(name, label.clone()));
-        }
-    }
-    sfv::Parser::new(text)
-        .parse()
-        .map_err(|_| InputError::NotADictionary(name))
+    Ok(dict)
 }
 
 /// Reads every entry of `Signature-Input`, in order.
@@ -110,13 +95,14 @@ pub fn signature_inputs(fields: &Fields) -> Result<Vec<SignatureInput>, InputErr
     const NAME: &str = "Signature-Input";
     let text = combined(fields, "signature-input")?.ok_or(InputError::MissingSignatureInput)?;
     let dict = dictionary(&text, NAME)?;
-    dict.iter()
-        .map(|(label, entry)| {
+    dict.members
+        .iter()
+        .map(|(label, member)| {
             let label = label.as_str().to_owned();
-            let sfv::ListEntry::InnerList(list) = entry else {
+            let structured::Member::InnerList(items, params) = member else {
                 return Err(InputError::Params(label, ParamsError::NotInnerList));
             };
-            match SignatureParams::from_inner_list(list) {
+            match SignatureParams::from_member(items, params) {
                 Ok(params) => Ok(SignatureInput { label, params }),
                 Err(e) => Err(InputError::Params(label, e)),
             }
@@ -129,12 +115,13 @@ pub fn signatures(fields: &Fields) -> Result<Vec<(String, Vec<u8>)>, InputError>
     const NAME: &str = "Signature";
     let text = combined(fields, "signature")?.ok_or(InputError::MissingSignature)?;
     let dict = dictionary(&text, NAME)?;
-    dict.into_iter()
-        .map(|(label, entry)| {
+    dict.members
+        .into_iter()
+        .map(|(label, member)| {
             let label = label.as_str().to_owned();
-            match entry {
-                sfv::ListEntry::Item(sfv::Item {
-                    bare_item: sfv::BareItem::ByteSequence(bytes),
+            match member {
+                structured::Member::Item(structured::Item {
+                    bare: sfv::BareItemFromInput::ByteSequence(bytes),
                     ..
                 }) => Ok((label, bytes)),
                 _ => Err(InputError::NotByteSequence(label)),

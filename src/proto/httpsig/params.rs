@@ -1,9 +1,12 @@
 //! Signature parameters (RFC 9421 §2.3): the covered components and the
 //! metadata of one signature, and their `@signature-params` serialization.
 
-use sfv::{BareItem, InnerList, Integer, Item, KeyRef, ListEntry, Parameters, StringRef};
+use std::borrow::Cow;
+
+use sfv::{BareItemFromInput, Integer, KeyRef, StringRef};
 
 use super::component::{ComponentId, IdentifierError};
+use crate::proto::structured;
 
 /// Most components one signature may cover. GNAP needs at most eight; the
 /// bound keeps a hostile `Signature-Input` from costing more than a request.
@@ -85,12 +88,12 @@ impl SignatureParams {
     /// Parameters for a new signature. Values that cannot be serialized
     /// (a non-ASCII nonce, an out-of-range time) are refused.
     pub fn new(covered: Vec<ComponentId>, meta: Metadata) -> Result<Self, ParamsError> {
-        let mut params = Parameters::new();
+        let mut params: structured::Params<'_> = Vec::with_capacity(6);
         for (name, v) in [(CREATED, meta.created), (EXPIRES, meta.expires)] {
             if let Some(v) = v {
                 let v = Integer::try_from(v)
                     .map_err(|_| ParamsError::ParameterType(static_name(name)))?;
-                params.insert(name.to_owned(), BareItem::Integer(v));
+                params.push((name, BareItemFromInput::Integer(v)));
             }
         }
         for (name, v) in [
@@ -102,28 +105,28 @@ impl SignatureParams {
             if let Some(v) = v {
                 let s = StringRef::from_str(v)
                     .map_err(|_| ParamsError::ParameterType(static_name(name)))?;
-                params.insert(name.to_owned(), BareItem::String(s.to_owned()));
+                params.push((name, BareItemFromInput::String(Cow::Borrowed(s))));
             }
         }
         let items = covered
             .iter()
-            .map(|c| {
-                sfv::Parser::new(c.as_str())
-                    .parse::<Item>()
-                    .map_err(|_| ParamsError::NotInnerList)
-            })
+            .map(|c| structured::item(c.as_str().as_bytes()).map_err(|_| ParamsError::NotInnerList))
             .collect::<Result<Vec<_>, _>>()?;
-        Self::from_inner_list(&InnerList::with_params(items, params))
+        Self::from_member(&items, &params)
     }
 
-    /// Reads one `Signature-Input` member.
-    pub fn from_inner_list(list: &InnerList) -> Result<Self, ParamsError> {
-        if list.items.len() > MAX_COMPONENTS {
+    /// Reads one `Signature-Input` member: its covered components and its
+    /// parameters.
+    pub fn from_member(
+        items: &[structured::Item<'_>],
+        list_params: &structured::Params<'_>,
+    ) -> Result<Self, ParamsError> {
+        if items.len() > MAX_COMPONENTS {
             return Err(ParamsError::TooManyComponents);
         }
-        let mut covered: Vec<ComponentId> = Vec::with_capacity(list.items.len());
-        for item in &list.items {
-            let id = ComponentId::from_item(&item.bare_item, &item.params)?;
+        let mut covered: Vec<ComponentId> = Vec::with_capacity(items.len());
+        for item in items {
+            let id = ComponentId::from_item(item)?;
             if covered.iter().any(|c| c.as_str() == id.as_str()) {
                 return Err(ParamsError::DuplicateComponent(id.as_str().to_owned()));
             }
@@ -139,7 +142,7 @@ impl SignatureParams {
             tag: None,
             serialized: String::new(),
         };
-        for (name, value) in &list.params {
+        for (name, value) in list_params {
             match name.as_str() {
                 "created" => out.created = Some(int(value, "created")?),
                 "expires" => out.expires = Some(int(value, "expires")?),
@@ -153,9 +156,9 @@ impl SignatureParams {
                 _ => {}
             }
         }
-        let mut ser = sfv::ListSerializer::new();
-        ser.members(std::iter::once(&ListEntry::InnerList(list.clone())));
-        out.serialized = ser.finish().unwrap_or_default();
+        let mut serialized = String::with_capacity(128);
+        structured::serialize_inner_list(items, list_params, &mut serialized);
+        out.serialized = serialized;
         Ok(out)
     }
 
@@ -164,20 +167,25 @@ impl SignatureParams {
         &self.covered
     }
 
+    /// Takes the covered components out (for a verified request's record).
+    pub fn into_covered(self) -> Vec<ComponentId> {
+        self.covered
+    }
+
     /// The value of `@signature-params` (§2.3).
     pub fn serialized(&self) -> &str {
         &self.serialized
     }
 }
 
-fn int(value: &BareItem, name: &'static str) -> Result<i64, ParamsError> {
+fn int(value: &BareItemFromInput<'_>, name: &'static str) -> Result<i64, ParamsError> {
     value
         .as_integer()
         .map(i64::from)
         .ok_or(ParamsError::ParameterType(name))
 }
 
-fn string(value: &BareItem, name: &'static str) -> Result<String, ParamsError> {
+fn string(value: &BareItemFromInput<'_>, name: &'static str) -> Result<String, ParamsError> {
     value
         .as_string()
         .map(|s| s.as_str().to_owned())

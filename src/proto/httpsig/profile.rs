@@ -70,8 +70,8 @@ pub struct VerifiedRequest {
     pub thumbprint: Thumbprint,
     /// The label of the signature that verified.
     pub label: String,
-    /// The covered component identifiers, serialized, in order.
-    pub covered: Vec<String>,
+    /// The covered components, in order.
+    pub covered: Vec<ComponentId>,
     /// The `created` parameter.
     pub created: i64,
     /// The `nonce` parameter, if any.
@@ -183,7 +183,7 @@ impl GnapProfile {
     ) -> Result<VerifiedRequest, Rejection> {
         let inputs = signature_inputs(&request.fields)?;
         let sigs = signatures(&request.fields)?;
-        self.verify_tagged(request, &inputs, &sigs, key, now, replay, TAG_GNAP, &[])
+        self.verify_tagged(request, inputs, &sigs, key, now, replay, TAG_GNAP, &[])
     }
 
     /// Verifies a key rotation request (RFC 9635 §7.3.1.1): a `gnap` signature
@@ -199,8 +199,16 @@ impl GnapProfile {
     ) -> Result<VerifiedRotation, Rejection> {
         let inputs = signature_inputs(&request.fields)?;
         let sigs = signatures(&request.fields)?;
-        let old =
-            self.verify_tagged(request, &inputs, &sigs, old_key, now, replay, TAG_GNAP, &[])?;
+        let old = self.verify_tagged(
+            request,
+            inputs.clone(),
+            &sigs,
+            old_key,
+            now,
+            replay,
+            TAG_GNAP,
+            &[],
+        )?;
         let chained = [
             ComponentId::parse(&format!("\"signature\";key=\"{}\"", old.label))
                 .map_err(|_| Rejection::MissingComponent("signature;key".into()))?,
@@ -208,7 +216,7 @@ impl GnapProfile {
                 .map_err(|_| Rejection::MissingComponent("signature-input;key".into()))?,
         ];
         let new = self.verify_tagged(
-            request, &inputs, &sigs, new_key, now, replay, TAG_ROTATE, &chained,
+            request, inputs, &sigs, new_key, now, replay, TAG_ROTATE, &chained,
         )?;
         Ok(VerifiedRotation { old, new })
     }
@@ -217,7 +225,7 @@ impl GnapProfile {
     fn verify_tagged(
         &self,
         request: &HttpRequest,
-        inputs: &[SignatureInput],
+        inputs: Vec<SignatureInput>,
         sigs: &[(String, Vec<u8>)],
         key: &VerifyingKey,
         now: i64,
@@ -225,24 +233,31 @@ impl GnapProfile {
         tag: &'static str,
         also_required: &[ComponentId],
     ) -> Result<VerifiedRequest, Rejection> {
+        let untagged = inputs.iter().all(|i| i.params.tag.is_none());
         let mut first_failure = None;
-        for input in inputs
-            .iter()
+        for mut input in inputs
+            .into_iter()
             .filter(|i| i.params.tag.as_deref() == Some(tag))
         {
-            match self.verify_one(request, input, sigs, key, now, replay, also_required) {
-                Ok(verified) => return Ok(verified),
+            match self.verify_one(request, &input, sigs, key, now, replay, also_required) {
+                Ok(created) => {
+                    return Ok(VerifiedRequest {
+                        thumbprint: key.thumbprint().clone(),
+                        label: input.label,
+                        nonce: input.params.nonce.take(),
+                        covered: input.params.into_covered(),
+                        created,
+                    });
+                }
                 Err(e) => {
                     first_failure.get_or_insert(e);
                 }
             }
         }
-        Err(first_failure.unwrap_or_else(|| {
-            if inputs.iter().all(|i| i.params.tag.is_none()) {
-                Rejection::MissingTag
-            } else {
-                Rejection::WrongTag(tag)
-            }
+        Err(first_failure.unwrap_or(if untagged {
+            Rejection::MissingTag
+        } else {
+            Rejection::WrongTag(tag)
         }))
     }
 
@@ -256,7 +271,7 @@ impl GnapProfile {
         now: i64,
         replay: &dyn NonceStore,
         also_required: &[ComponentId],
-    ) -> Result<VerifiedRequest, Rejection> {
+    ) -> Result<i64, Rejection> {
         let params = &input.params;
         // Cheap checks on the parameters first: a mis-aimed signature costs
         // no cryptography and gets a precise reason.
@@ -270,9 +285,8 @@ impl GnapProfile {
             return Err(Rejection::KeyIdMismatch);
         }
         let covered = params.covered();
-        if let Some(missing) = required_components(request)
-            .into_iter()
-            .find(|r| !covered.iter().any(|c| c.as_str() == *r))
+        if let Some(missing) =
+            required_components(request).find(|r| !covered.iter().any(|c| c.as_str() == *r))
         {
             return Err(Rejection::MissingComponent(
                 missing.trim_matches('"').to_owned(),
@@ -322,13 +336,7 @@ impl GnapProfile {
         if let (Seen::Replayed, rejection) = seen {
             return Err(rejection);
         }
-        Ok(VerifiedRequest {
-            thumbprint: key.thumbprint().clone(),
-            label: input.label.clone(),
-            covered: covered.iter().map(|c| c.as_str().to_owned()).collect(),
-            created,
-            nonce: params.nonce.clone(),
-        })
+        Ok(created)
     }
 
     /// Every rule each `gnap`-tagged signature breaks, for people debugging
@@ -409,15 +417,16 @@ impl GnapProfile {
 /// The components RFC 9635 §7.3.1 requires for this request, serialized:
 /// `@method` and `@target-uri` always, `content-digest` when there is content,
 /// `authorization` when a token is presented.
-fn required_components(request: &HttpRequest) -> Vec<&'static str> {
-    let mut required = vec!["\"@method\"", "\"@target-uri\""];
-    if !request.body.is_empty() {
-        required.push("\"content-digest\"");
-    }
-    if request.fields.contains("authorization") {
-        required.push("\"authorization\"");
-    }
-    required
+fn required_components(request: &HttpRequest) -> impl Iterator<Item = &'static str> {
+    let content = (!request.body.is_empty()).then_some("\"content-digest\"");
+    let token = request
+        .fields
+        .contains("authorization")
+        .then_some("\"authorization\"");
+    ["\"@method\"", "\"@target-uri\""]
+        .into_iter()
+        .chain(content)
+        .chain(token)
 }
 
 /// Checks `Content-Digest` against the content whenever there is content or
