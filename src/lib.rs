@@ -10,6 +10,7 @@
 pub mod cli;
 pub mod clock;
 pub mod proto;
+pub mod store;
 
 #[doc(hidden)]
 pub mod fuzzing;

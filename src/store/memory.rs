@@ -1,0 +1,197 @@
+//! An in-memory [`Store`]: the contract without a disk, for unit tests and
+//! for the services' own tests. One lock makes every method atomic.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use super::{GrantId, GrantRecord, InstanceRecord, Store, StoreError, Swept, TokenHash, TokenRecord};
+use crate::proto::httpsig::nonce::{MemoryNonceStore, NonceStore, NonceStoreError, Seen};
+use crate::proto::jwk::Thumbprint;
+
+#[derive(Debug, Default)]
+struct Inner {
+    grants: HashMap<GrantId, GrantRecord>,
+    continuations: HashMap<TokenHash, GrantId>,
+    tokens: HashMap<TokenHash, TokenRecord>,
+    manage: HashMap<TokenHash, TokenHash>,
+    instances: HashMap<String, InstanceRecord>,
+}
+
+impl Inner {
+    fn insert_tokens(&mut self, tokens: &[(TokenHash, TokenRecord)]) {
+        for (hash, record) in tokens {
+            self.manage.insert(record.manage, *hash);
+            self.tokens.insert(*hash, record.clone());
+        }
+    }
+
+    fn remove_token(&mut self, hash: &TokenHash) -> bool {
+        match self.tokens.remove(hash) {
+            Some(record) => {
+                self.manage.remove(&record.manage);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn remove_grant(&mut self, id: &GrantId) -> usize {
+        let Some(grant) = self.grants.remove(id) else {
+            return 0;
+        };
+        if let Some(c) = &grant.continuation {
+            self.continuations.remove(&c.token);
+        }
+        grant.tokens.iter().filter(|t| self.remove_token(t)).count()
+    }
+}
+
+/// The in-memory store.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+    nonces: MemoryNonceStore,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Inner>, StoreError> {
+        self.inner
+            .lock()
+            .map_err(|_| StoreError::Backend("memory store lock poisoned".into()))
+    }
+}
+
+impl NonceStore for MemoryStore {
+    fn remember(&self, scope: &Thumbprint, value: &[u8], until: i64, now: i64) -> Result<Seen, NonceStoreError> {
+        self.nonces.remember(scope, value, until, now)
+    }
+}
+
+impl Store for MemoryStore {
+    fn create_grant(&self, grant: &GrantRecord, tokens: &[(TokenHash, TokenRecord)]) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        if let Some(c) = &grant.continuation {
+            inner.continuations.insert(c.token, grant.id.clone());
+        }
+        inner.grants.insert(grant.id.clone(), grant.clone());
+        inner.insert_tokens(tokens);
+        Ok(())
+    }
+
+    fn grant(&self, id: &GrantId) -> Result<Option<GrantRecord>, StoreError> {
+        Ok(self.lock()?.grants.get(id).cloned())
+    }
+
+    fn grant_by_continuation(&self, token: &TokenHash) -> Result<Option<GrantRecord>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .continuations
+            .get(token)
+            .and_then(|id| inner.grants.get(id))
+            .cloned())
+    }
+
+    fn continuation_swap(
+        &self,
+        expected: &TokenHash,
+        grant: &GrantRecord,
+        tokens: &[(TokenHash, TokenRecord)],
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        if inner.continuations.get(expected) != Some(&grant.id) {
+            return Ok(false);
+        }
+        inner.continuations.remove(expected);
+        if let Some(c) = &grant.continuation {
+            inner.continuations.insert(c.token, grant.id.clone());
+        }
+        inner.grants.insert(grant.id.clone(), grant.clone());
+        inner.insert_tokens(tokens);
+        Ok(true)
+    }
+
+    fn delete_grant(&self, expected: &TokenHash) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        let Some(id) = inner.continuations.get(expected).cloned() else {
+            return Ok(false);
+        };
+        inner.remove_grant(&id);
+        Ok(true)
+    }
+
+    fn token(&self, token: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(self.lock()?.tokens.get(token).cloned())
+    }
+
+    fn token_by_manage(&self, manage: &TokenHash) -> Result<Option<(TokenHash, TokenRecord)>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .manage
+            .get(manage)
+            .and_then(|hash| inner.tokens.get(hash).map(|r| (*hash, r.clone()))))
+    }
+
+    fn token_swap(&self, manage: &TokenHash, old: &TokenHash, new: &(TokenHash, TokenRecord)) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        if inner.manage.get(manage) != Some(old) {
+            return Ok(false);
+        }
+        inner.remove_token(old);
+        inner.insert_tokens(std::slice::from_ref(new));
+        let grant_id = new.1.grant.clone();
+        if let Some(grant) = inner.grants.get_mut(&grant_id) {
+            grant.tokens.retain(|t| t != old);
+            grant.tokens.push(new.0);
+        }
+        Ok(true)
+    }
+
+    fn revoke_token(&self, manage: &TokenHash) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        let Some(hash) = inner.manage.get(manage).copied() else {
+            return Ok(false);
+        };
+        inner.remove_token(&hash);
+        Ok(true)
+    }
+
+    fn create_instance(&self, id: &str, instance: &InstanceRecord) -> Result<(), StoreError> {
+        self.lock()?.instances.insert(id.to_owned(), instance.clone());
+        Ok(())
+    }
+
+    fn instance(&self, id: &str) -> Result<Option<InstanceRecord>, StoreError> {
+        Ok(self.lock()?.instances.get(id).cloned())
+    }
+
+    fn sweep(&self, now: i64) -> Result<Swept, StoreError> {
+        let mut inner = self.lock()?;
+        let mut swept = Swept::default();
+        let expired: Vec<GrantId> = inner
+            .grants
+            .values()
+            .filter(|g| g.expires_at < now)
+            .map(|g| g.id.clone())
+            .collect();
+        for id in &expired {
+            swept.tokens += inner.remove_grant(id);
+            swept.grants += 1;
+        }
+        let stale: Vec<TokenHash> = inner
+            .tokens
+            .iter()
+            .filter(|(_, t)| t.expires_at < now)
+            .map(|(h, _)| *h)
+            .collect();
+        for hash in &stale {
+            inner.remove_token(hash);
+            swept.tokens += 1;
+        }
+        Ok(swept)
+    }
+}

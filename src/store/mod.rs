@@ -1,0 +1,231 @@
+//! What the authorization server keeps, behind a trait named by intent.
+//!
+//! The services (`crate::authz`) speak only this trait; `memory` serves unit
+//! tests and `sled` the server. Every mutating method is atomic and durable on
+//! return: when it says `Ok`, a crash cannot lose what it wrote, so a token the
+//! AS answers with survives. Single-use values (continuation tokens, rotated
+//! tokens) change hands by compare-and-swap: of two concurrent callers holding
+//! the same old value, exactly one succeeds.
+//!
+//! Token values never reach the store: records are keyed by [`TokenHash`],
+//! the SHA-256 of a 256-bit random value.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::proto::gnap::{AccessRight, GrantRequest};
+use crate::proto::httpsig::nonce::NonceStore;
+use crate::proto::jwk::Thumbprint;
+
+pub mod memory;
+
+/// The current record format. Stored with every record so the format can
+/// evolve; a reader refuses versions it does not know.
+pub const RECORD_VERSION: u32 = 1;
+
+/// SHA-256 of a token value: how tokens are found without being stored.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl TokenHash {
+    /// Hashes a token value.
+    pub fn of(value: &str) -> Self {
+        Self(Sha256::digest(value.as_bytes()).into())
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A prefix is enough to correlate log lines; the hash is not secret
+        // but the full value is noise.
+        write!(f, "TokenHash({:02x}{:02x}{:02x}{:02x}…)", self.0[0], self.0[1], self.0[2], self.0[3])
+    }
+}
+
+/// A grant's identifier: a UUID v4, also the last path segment of its
+/// continuation URI.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GrantId(pub String);
+
+/// The key a grant, token or instance is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyBinding {
+    /// RFC 7638 thumbprint of the key.
+    pub thumbprint: String,
+    /// The public JWK, as the AS accepted it.
+    pub jwk: serde_json::Value,
+}
+
+impl KeyBinding {
+    /// True if this binding is for the key with `thumbprint`.
+    pub fn is(&self, thumbprint: &Thumbprint) -> bool {
+        self.thumbprint == thumbprint.as_str()
+    }
+}
+
+/// Where a grant stands (RFC 9635 §1.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantState {
+    /// Waiting for a decision (interaction, or an approver).
+    Pending,
+    /// Approved: tokens issued; the client may continue to manage the grant.
+    Approved,
+    /// Denied by policy or a person: nothing more can happen.
+    Denied,
+}
+
+/// The continuation side of a grant (§3.1, §5): which token continues it, and
+/// the pacing the client must respect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Continuation {
+    /// Hash of the current continuation access token.
+    pub token: TokenHash,
+    /// Seconds the client must wait between calls (§5: `too_fast`).
+    pub wait: u64,
+    /// When the current token was issued (Unix seconds): the client may not
+    /// call before `issued_at + wait`.
+    pub issued_at: i64,
+}
+
+/// A grant request and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrantRecord {
+    /// Record format version ([`RECORD_VERSION`]).
+    pub v: u32,
+    /// The grant's identifier.
+    pub id: GrantId,
+    /// Where the grant stands.
+    pub state: GrantState,
+    /// The client instance's key (the grant's owner).
+    pub client: KeyBinding,
+    /// The instance identifier handed out for the key, if any.
+    pub instance_id: Option<String>,
+    /// The request as last accepted (after any PATCH).
+    pub request: GrantRequest,
+    /// Hashes of the access tokens issued under this grant (for revocation).
+    pub tokens: Vec<TokenHash>,
+    /// The continuation, while the grant can be continued.
+    pub continuation: Option<Continuation>,
+    /// Creation time (Unix seconds).
+    pub created_at: i64,
+    /// The grant and everything under it is swept after this time.
+    pub expires_at: i64,
+}
+
+/// An issued access token, found by the hash of its value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Record format version ([`RECORD_VERSION`]).
+    pub v: u32,
+    /// The grant the token was issued under.
+    pub grant: GrantId,
+    /// The label the client asked for, if any.
+    pub label: Option<String>,
+    /// The rights the token carries.
+    pub access: Vec<AccessRight>,
+    /// The key the token is bound to (changes on key rotation).
+    pub key: KeyBinding,
+    /// Hash of the token management access token (§6).
+    pub manage: TokenHash,
+    /// Issue time (Unix seconds).
+    pub issued_at: i64,
+    /// Expiry (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// A client instance the AS knows by identifier (§3.5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceRecord {
+    /// Record format version ([`RECORD_VERSION`]).
+    pub v: u32,
+    /// The instance's key.
+    pub key: KeyBinding,
+    /// Creation time (Unix seconds).
+    pub created_at: i64,
+}
+
+/// What a sweep removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Grants removed.
+    pub grants: usize,
+    /// Access tokens removed.
+    pub tokens: usize,
+    /// Replay-cache entries removed.
+    pub nonces: usize,
+}
+
+/// The store failed. Services answer 500-class errors without detail; the
+/// cause goes to the log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The backing store failed (I/O, corruption, a poisoned lock).
+    #[error("storage failure: {0}")]
+    Backend(String),
+    /// A record has a version this build does not read.
+    #[error("record version {0} is not supported")]
+    Version(u32),
+}
+
+/// Storage for the authorization server, by intent.
+///
+/// Contract, for every implementation:
+/// - mutating methods are atomic and durable when they return `Ok`;
+/// - `*_swap` methods succeed only if the old value is still current, and of
+///   concurrent callers with the same old value exactly one succeeds;
+/// - reads never return records that a completed revocation removed.
+pub trait Store: NonceStore + Send + Sync {
+    /// Stores a new grant, its continuation index and any tokens issued with it.
+    fn create_grant(&self, grant: &GrantRecord, tokens: &[(TokenHash, TokenRecord)]) -> Result<(), StoreError>;
+
+    /// The grant with this identifier.
+    fn grant(&self, id: &GrantId) -> Result<Option<GrantRecord>, StoreError>;
+
+    /// The grant this continuation token continues.
+    fn grant_by_continuation(&self, token: &TokenHash) -> Result<Option<GrantRecord>, StoreError>;
+
+    /// Replaces a grant whose continuation token is still `expected`: writes
+    /// `grant` (with its new continuation, or none), moves the continuation
+    /// index, and stores `tokens`. `Ok(false)` if `expected` was already used.
+    fn continuation_swap(
+        &self,
+        expected: &TokenHash,
+        grant: &GrantRecord,
+        tokens: &[(TokenHash, TokenRecord)],
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes the grant continued by `expected`, its continuation and every
+    /// token issued under it. `Ok(false)` if `expected` was already used.
+    fn delete_grant(&self, expected: &TokenHash) -> Result<bool, StoreError>;
+
+    /// The access token with this hash.
+    fn token(&self, token: &TokenHash) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// The access token managed by this management token, with its hash.
+    fn token_by_manage(&self, manage: &TokenHash) -> Result<Option<(TokenHash, TokenRecord)>, StoreError>;
+
+    /// Replaces the token managed by `manage`, if it is still `old`, with
+    /// `new` (new value, new management token, possibly a new key): the old
+    /// value stops working at once. `Ok(false)` if `old` is gone.
+    fn token_swap(
+        &self,
+        manage: &TokenHash,
+        old: &TokenHash,
+        new: &(TokenHash, TokenRecord),
+    ) -> Result<bool, StoreError>;
+
+    /// Revokes the token managed by `manage`. `Ok(false)` if there was none.
+    fn revoke_token(&self, manage: &TokenHash) -> Result<bool, StoreError>;
+
+    /// Records a client instance.
+    fn create_instance(&self, id: &str, instance: &InstanceRecord) -> Result<(), StoreError>;
+
+    /// The client instance with this identifier.
+    fn instance(&self, id: &str) -> Result<Option<InstanceRecord>, StoreError>;
+
+    /// Removes expired grants (with their tokens), tokens and replay entries.
+    fn sweep(&self, now: i64) -> Result<Swept, StoreError>;
+}
