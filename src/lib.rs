@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod authz;
 pub mod clock;
 pub mod proto;
 pub mod store;

@@ -1,0 +1,240 @@
+//! The grant endpoint (RFC 9635 §2, §3) and discovery (§9).
+
+use super::mint;
+use super::{AuthServer, Decision, Failure, Reply, metrics::Outcome};
+use crate::proto::gnap::{
+    AccessRight, AccessToken, AccessTokenRequests, AccessTokens, BoundAccessToken, Client,
+    Continue, Discovery, ErrorCode, GrantResponse, Manage, parse_grant_request,
+};
+use crate::proto::httpsig::HttpRequest;
+use crate::store::{
+    Continuation, GrantId, GrantRecord, GrantState, InstanceRecord, KeyBinding, RECORD_VERSION,
+    TokenHash, TokenRecord,
+};
+
+/// Tokens minted for a response: the records to store and the response
+/// members that carry the values.
+pub(super) struct Minted {
+    pub records: Vec<(TokenHash, TokenRecord)>,
+    pub tokens: Vec<AccessToken>,
+}
+
+impl AuthServer {
+    /// §9: the discovery document, answered to OPTIONS on the grant endpoint.
+    pub(super) fn discovery(&self) -> Reply {
+        Reply::json(200, &Discovery::gnapd(self.config.grant_endpoint()))
+    }
+
+    /// §2: a new grant request.
+    pub(super) fn grant_request(&self, request: &HttpRequest) -> Result<Reply, Failure> {
+        let result = self.grant_request_inner(request);
+        if result.is_err() {
+            self.metrics.grant(Outcome::Error);
+        }
+        result
+    }
+
+    fn grant_request_inner(&self, request: &HttpRequest) -> Result<Reply, Failure> {
+        require_json(request)?;
+        let grant_request = parse_grant_request(&request.body)?;
+        let (key, instance) = self.client_key(&grant_request)?;
+        let verified = self.verify(request, &key)?;
+        if grant_request
+            .access_token
+            .as_ref()
+            .is_some_and(|t| t.as_slice().iter().any(|t| t.wants_bearer()))
+        {
+            return Err(Failure::gnap(
+                ErrorCode::InvalidFlag,
+                "bearer tokens are not allowed: every token is bound to the client's key",
+            ));
+        }
+        let class_id = match &grant_request.client {
+            Client::Key(c) => c.class_id.as_deref(),
+            Client::Instance(_) => None,
+        };
+        let now = self.now();
+        let binding = KeyBinding {
+            thumbprint: verified.thumbprint.as_str().to_owned(),
+            jwk: key.public_jwk().cloned().unwrap_or_default(),
+        };
+        let approved = match self.policy.decide(
+            &grant_request,
+            binding.thumbprint.as_str(),
+            class_id,
+        ) {
+            Decision::Approve(approved) => approved,
+            Decision::Interact => {
+                self.metrics.grant(Outcome::Denied);
+                return Err(Failure::gnap(
+                    ErrorCode::InvalidInteraction,
+                    "this request needs a person to approve it, and this server supports no interaction start mode yet",
+                ));
+            }
+            Decision::Deny => {
+                self.metrics.grant(Outcome::Denied);
+                return Err(Failure::gnap(
+                    ErrorCode::RequestDenied,
+                    "policy does not allow this request",
+                ));
+            }
+        };
+        let id = GrantId(mint::grant_id());
+        let (continue_value, continue_hash) = mint::token().map_err(no_randomness)?;
+        let minted = self.mint_tokens(
+            &id,
+            &binding,
+            grant_request.access_token.as_ref(),
+            &approved,
+            now,
+        )?;
+        let instance_id = match instance {
+            Some(existing) => Some(existing),
+            None => {
+                let new_id = mint::random_text().map_err(no_randomness)?;
+                self.store.create_instance(
+                    &new_id,
+                    &InstanceRecord {
+                        v: RECORD_VERSION,
+                        key: binding.clone(),
+                        created_at: now,
+                    },
+                )?;
+                Some(new_id)
+            }
+        };
+        let record = GrantRecord {
+            v: RECORD_VERSION,
+            id: id.clone(),
+            state: GrantState::Approved,
+            client: binding,
+            instance_id: instance_id.clone(),
+            request: grant_request.clone(),
+            tokens: minted.records.iter().map(|(h, _)| *h).collect(),
+            continuation: Some(Continuation {
+                token: continue_hash,
+                wait: self.config.poll_wait,
+                issued_at: now,
+            }),
+            created_at: now,
+            expires_at: now.saturating_add(self.config.grant_lifetime),
+        };
+        self.store.create_grant(&record, &minted.records)?;
+        self.metrics.grant(Outcome::Approved);
+        self.metrics.issued(minted.tokens.len());
+        let response = GrantResponse {
+            continue_: Some(Continue {
+                uri: self.config.continue_uri(&id.0),
+                wait: Some(self.config.poll_wait),
+                access_token: BoundAccessToken::new(continue_value),
+            }),
+            access_token: shape(grant_request.access_token.as_ref(), minted.tokens),
+            // Returned when the client presented its key by value (§3.5); a
+            // client that already uses one keeps it.
+            instance_id: if matches!(grant_request.client, Client::Key(_)) {
+                instance_id
+            } else {
+                None
+            },
+            ..GrantResponse::default()
+        };
+        Ok(Reply::json(200, &response))
+    }
+
+    /// Mints one access token per requested token with approved rights.
+    pub(super) fn mint_tokens(
+        &self,
+        grant: &GrantId,
+        key: &KeyBinding,
+        requested: Option<&AccessTokenRequests>,
+        approved: &[Vec<AccessRight>],
+        now: i64,
+    ) -> Result<Minted, Failure> {
+        let requested = requested.map(|r| r.as_slice()).unwrap_or_default();
+        let mut minted = Minted {
+            records: Vec::with_capacity(requested.len()),
+            tokens: Vec::with_capacity(requested.len()),
+        };
+        for (asked, access) in requested.iter().zip(approved) {
+            if access.is_empty() {
+                continue;
+            }
+            let (record, token) =
+                self.mint_one(grant, key, asked.label.clone(), access.clone(), now)?;
+            minted.records.push(record);
+            minted.tokens.push(token);
+        }
+        Ok(minted)
+    }
+
+    /// Mints one access token and its management token.
+    pub(super) fn mint_one(
+        &self,
+        grant: &GrantId,
+        key: &KeyBinding,
+        label: Option<String>,
+        access: Vec<AccessRight>,
+        now: i64,
+    ) -> Result<((TokenHash, TokenRecord), AccessToken), Failure> {
+        let (value, hash) = mint::token().map_err(no_randomness)?;
+        let (manage_value, manage_hash) = mint::token().map_err(no_randomness)?;
+        let lifetime = self.config.token_lifetime;
+        let record = TokenRecord {
+            v: RECORD_VERSION,
+            grant: grant.clone(),
+            label: label.clone(),
+            access: access.clone(),
+            key: key.clone(),
+            manage: manage_hash,
+            issued_at: now,
+            expires_at: now.saturating_add(lifetime),
+        };
+        let mut token = AccessToken::new(value, access);
+        token.label = label;
+        token.manage = Some(Manage {
+            uri: self.config.manage_uri(&grant.0),
+            access_token: BoundAccessToken::new(manage_value),
+        });
+        token.expires_in = u64::try_from(lifetime).ok();
+        Ok(((hash, record), token))
+    }
+}
+
+/// Answers in the shape asked for: a single request gets a single token, a
+/// multiple request an array (§3.2.1, §3.2.2).
+pub(super) fn shape(
+    requested: Option<&AccessTokenRequests>,
+    mut tokens: Vec<AccessToken>,
+) -> Option<AccessTokens> {
+    match requested {
+        None => None,
+        Some(AccessTokenRequests::Single(_)) => {
+            tokens.pop().map(|t| AccessTokens::Single(Box::new(t)))
+        }
+        Some(AccessTokenRequests::Multiple(_)) if tokens.is_empty() => None,
+        Some(AccessTokenRequests::Multiple(_)) => Some(AccessTokens::Multiple(tokens)),
+    }
+}
+
+/// §2: "sent as a JSON object" with `Content-Type: application/json`.
+pub(super) fn require_json(request: &HttpRequest) -> Result<(), Failure> {
+    let mut lines = request.fields.lines("content-type");
+    let ok = match (lines.next(), lines.next()) {
+        (Some(value), None) => {
+            let media = value.split(|b| *b == b';').next().unwrap_or_default();
+            media.trim_ascii().eq_ignore_ascii_case(b"application/json")
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::UnsupportedMediaType)
+    }
+}
+
+pub(super) fn no_randomness(_: mint::NoRandomness) -> Failure {
+    Failure::Store(crate::store::StoreError::Backend(
+        "the random source failed".into(),
+    ))
+}

@@ -1,0 +1,237 @@
+//! The GNAP authorization server (RFC 9635), sans I/O.
+//!
+//! [`AuthServer::handle`] takes a framework-free request and returns a
+//! framework-free [`Reply`]; the HTTP edge only routes and translates. Every
+//! endpoint checks the RFC 9421 signature under the GNAP profile before it
+//! looks at anything the body asks for, and every outcome leaves through the
+//! single mapping in [`reply`].
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::proto::gnap::{Client, ErrorCode, GrantRequest};
+use crate::proto::httpsig::{GnapProfile, HttpRequest, VerifiedRequest};
+use crate::proto::jwk::VerifyingKey;
+use crate::store::{KeyBinding, Store, TokenHash};
+
+pub mod continuation;
+pub mod grant;
+pub mod manage;
+pub mod metrics;
+pub mod mint;
+pub mod policy;
+pub mod reply;
+
+pub use metrics::Metrics;
+pub use policy::{AllowRule, Decision, Policy};
+pub use reply::{Failure, Reply};
+
+/// Path of the grant endpoint below the public URL.
+pub const GRANT_PATH: &str = "/gnap";
+/// Path prefix of continuation URIs.
+pub const CONTINUE_PATH: &str = "/gnap/continue/";
+/// Path prefix of token management URIs.
+pub const TOKEN_PATH: &str = "/gnap/token/";
+
+/// Settings of the authorization server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AsConfig {
+    /// The public base URL (scheme and authority, no trailing slash). Target
+    /// URIs for signatures and every URI the AS hands out are built from it.
+    pub public_url: String,
+    /// Access token lifetime (seconds).
+    pub token_lifetime: i64,
+    /// How long a grant and its continuation live (seconds).
+    pub grant_lifetime: i64,
+    /// The `wait` for polling a pending grant (seconds; §3.1 default 5).
+    pub poll_wait: u64,
+    /// Signature window settings.
+    pub profile: GnapProfile,
+}
+
+impl AsConfig {
+    /// Defaults for `public_url`: one-hour tokens, 30-day grants, 5 s polls.
+    pub fn new(public_url: &str) -> Self {
+        Self {
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            token_lifetime: 3600,
+            grant_lifetime: 30 * 24 * 3600,
+            poll_wait: 5,
+            profile: GnapProfile::default(),
+        }
+    }
+
+    /// The grant endpoint URI: the AS's identifier.
+    pub fn grant_endpoint(&self) -> String {
+        format!("{}{GRANT_PATH}", self.public_url)
+    }
+
+    fn continue_uri(&self, grant: &str) -> String {
+        format!("{}{CONTINUE_PATH}{grant}", self.public_url)
+    }
+
+    fn manage_uri(&self, grant: &str) -> String {
+        format!("{}{TOKEN_PATH}{grant}", self.public_url)
+    }
+}
+
+/// Which endpoint a request arrived at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// The grant endpoint (§2; OPTIONS: §9).
+    Grant,
+    /// A grant's continuation URI (§5), by grant id.
+    Continue(String),
+    /// A token management URI (§6), by grant id.
+    Manage(String),
+}
+
+/// The authorization server.
+pub struct AuthServer {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    policy: Policy,
+    config: AsConfig,
+    metrics: Arc<Metrics>,
+}
+
+impl AuthServer {
+    /// An AS over `store`, deciding with `policy`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        policy: Policy,
+        config: AsConfig,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            policy,
+            config,
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+
+    /// The metrics this AS counts into.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &AsConfig {
+        &self.config
+    }
+
+    /// Handles one request. `request.target_uri` must already be the public
+    /// URI of the request (built from the configured public URL).
+    pub fn handle(&self, endpoint: &Endpoint, request: &HttpRequest) -> Reply {
+        let result = match (endpoint, request.method.as_str()) {
+            (Endpoint::Grant, "POST") => self.grant_request(request),
+            (Endpoint::Grant, "OPTIONS") => Ok(self.discovery()),
+            (Endpoint::Grant, _) => Err(Failure::MethodNotAllowed("POST, OPTIONS")),
+            (Endpoint::Continue(id), "POST") => self.continue_grant(id, request),
+            (Endpoint::Continue(id), "PATCH") => self.modify_grant(id, request),
+            (Endpoint::Continue(id), "DELETE") => self.delete_grant(id, request),
+            (Endpoint::Continue(_), _) => Err(Failure::MethodNotAllowed("POST, PATCH, DELETE")),
+            (Endpoint::Manage(id), "POST") => self.rotate_token(id, request),
+            (Endpoint::Manage(id), "DELETE") => self.revoke_token(id, request),
+            (Endpoint::Manage(_), _) => Err(Failure::MethodNotAllowed("POST, DELETE")),
+        };
+        result.unwrap_or_else(|failure| {
+            match &failure {
+                Failure::Signature(r) => self.metrics.signature_failure(r.reason()),
+                Failure::Store(e) => tracing::error!(error = %e, "storage failure"),
+                _ => {}
+            }
+            failure.into_reply(&self.config.grant_endpoint())
+        })
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Checks the request's signature with `key` under the GNAP profile.
+    fn verify(
+        &self,
+        request: &HttpRequest,
+        key: &VerifyingKey,
+    ) -> Result<VerifiedRequest, Failure> {
+        Ok(self
+            .config
+            .profile
+            .verify(request, key, self.now(), self.store.as_ref())?)
+    }
+
+    /// The key a grant request is signed with: presented by value, or the
+    /// key of a known instance identifier (§2.3.1).
+    fn client_key(
+        &self,
+        request: &GrantRequest,
+    ) -> Result<(VerifyingKey, Option<String>), Failure> {
+        match &request.client {
+            Client::Key(client) => {
+                let key =
+                    VerifyingKey::from_presented_jwk(&client.key.jwk_value()).map_err(|e| {
+                        Failure::gnap(
+                            ErrorCode::InvalidClient,
+                            &format!("the presented key is not usable: {e}"),
+                        )
+                    })?;
+                if client
+                    .key
+                    .proof
+                    .algorithm()
+                    .is_some_and(|alg| alg != key.algorithm())
+                {
+                    return Err(Failure::gnap(
+                        ErrorCode::InvalidClient,
+                        "the proof algorithm does not match the key",
+                    ));
+                }
+                Ok((key, None))
+            }
+            Client::Instance(id) => {
+                let instance = self.store.instance(id)?.ok_or_else(|| {
+                    Failure::gnap(ErrorCode::InvalidClient, "unknown instance identifier")
+                })?;
+                Ok((bound_key(&instance.key)?, Some(id.clone())))
+            }
+        }
+    }
+}
+
+/// Rebuilds the verifying key of a stored binding.
+fn bound_key(binding: &KeyBinding) -> Result<VerifyingKey, Failure> {
+    VerifyingKey::from_presented_jwk(&binding.jwk).map_err(|_| {
+        Failure::gnap(
+            ErrorCode::InvalidClient,
+            "the bound key is no longer usable",
+        )
+    })
+}
+
+/// The token in `Authorization: GNAP <token>` (§7.2), hashed.
+fn presented_token(request: &HttpRequest, missing: ErrorCode) -> Result<TokenHash, Failure> {
+    let mut lines = request.fields.lines("authorization");
+    let (Some(value), None) = (lines.next(), lines.next()) else {
+        return Err(Failure::gnap(
+            missing,
+            "exactly one Authorization: GNAP token is required",
+        ));
+    };
+    let value = std::str::from_utf8(value).unwrap_or("");
+    let token = match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("GNAP") => token.trim(),
+        _ => {
+            return Err(Failure::gnap(
+                missing,
+                "the Authorization scheme must be GNAP",
+            ));
+        }
+    };
+    if !crate::proto::gnap::token::is_token68(token) {
+        return Err(Failure::gnap(missing, "the token is not token68"));
+    }
+    Ok(TokenHash::of(token))
+}

@@ -1,0 +1,114 @@
+//! Who gets what without a person: the approval rules.
+//!
+//! Config, not code. Outside dev mode the default is to deny: a grant is
+//! approved at once only when an allowlist rule names the client's key
+//! thumbprint (or its self-declared `class_id`, for deployments that accept
+//! that hint) and covers the access asked for. Interaction (a person
+//! approving) arrives with the interaction issue; until then a request that
+//! would need one is refused with the error that says so.
+
+use serde::Deserialize;
+
+use crate::proto::gnap::{AccessRight, GrantRequest};
+
+/// One allowlist rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowRule {
+    /// The RFC 7638 thumbprint of a client key this rule approves.
+    #[serde(default)]
+    pub thumbprint: Option<String>,
+    /// A `class_id` this rule approves. Self-declared by the client: use only
+    /// where every client able to reach the AS is trusted to declare it.
+    #[serde(default)]
+    pub class_id: Option<String>,
+    /// The access this rule approves: reference strings (`mcp:github`), or
+    /// `*` for anything.
+    pub access: Vec<String>,
+}
+
+/// The approval rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Development mode: approve every request at once.
+    pub dev: bool,
+    /// Allowlist rules, tried in order; the first that matches the client
+    /// decides.
+    pub allow: Vec<AllowRule>,
+}
+
+/// What policy decided for a grant request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Approve now, with these rights for each requested token (same order as
+    /// requested; a token with no approved rights is not issued).
+    Approve(Vec<Vec<AccessRight>>),
+    /// A person must decide.
+    Interact,
+    /// Refuse.
+    Deny,
+}
+
+impl Policy {
+    /// Decides a request from the client with `thumbprint`.
+    pub fn decide(
+        &self,
+        request: &GrantRequest,
+        thumbprint: &str,
+        class_id: Option<&str>,
+    ) -> Decision {
+        let requested = request
+            .access_token
+            .as_ref()
+            .map(|t| t.as_slice())
+            .unwrap_or_default();
+        if self.dev {
+            return Decision::Approve(requested.iter().map(|t| t.access.clone()).collect());
+        }
+        let rule = self.allow.iter().find(|r| {
+            r.thumbprint.as_deref() == Some(thumbprint)
+                || (r.class_id.is_some() && r.class_id.as_deref() == class_id)
+        });
+        let Some(rule) = rule else {
+            return if request.interact.is_some() {
+                Decision::Interact
+            } else {
+                Decision::Deny
+            };
+        };
+        let approved: Vec<Vec<AccessRight>> = requested
+            .iter()
+            .map(|t| {
+                t.access
+                    .iter()
+                    .filter(|a| rule.covers(a))
+                    .cloned()
+                    .collect()
+            })
+            .collect();
+        if approved.iter().all(Vec::is_empty) {
+            Decision::Deny
+        } else {
+            Decision::Approve(approved)
+        }
+    }
+}
+
+impl AllowRule {
+    /// True if this rule approves `right`. A reference string must be listed;
+    /// an `mcp` object is covered by `mcp:<identifier>`; anything by `*`.
+    fn covers(&self, right: &AccessRight) -> bool {
+        if self.access.iter().any(|a| a == "*") {
+            return true;
+        }
+        match right {
+            AccessRight::Reference(r) => self.access.iter().any(|a| a == r),
+            AccessRight::Object(o) if o.is_mcp() => o.identifier.as_ref().is_some_and(|id| {
+                self.access
+                    .iter()
+                    .any(|a| a.strip_prefix("mcp:") == Some(id))
+            }),
+            AccessRight::Object(_) => false,
+        }
+    }
+}

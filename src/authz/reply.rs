@@ -1,0 +1,155 @@
+//! The one place where outcomes become HTTP responses.
+//!
+//! Services return `Result<Reply, Failure>`; [`Failure::into_reply`] is the
+//! only mapping from a failure to a status, headers and body. No dependency's
+//! error text reaches a client: descriptions are ours.
+
+use serde::Serialize;
+
+use crate::proto::gnap::{Continue, ErrorCode, GrantError, GrantResponse, RequestError};
+use crate::proto::httpsig::Rejection;
+use crate::store::StoreError;
+
+/// An HTTP response, framework-free.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Header fields.
+    pub headers: Vec<(&'static str, String)>,
+    /// Content.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// A JSON response. Every AS response carries `Cache-Control: no-store`:
+    /// they hold tokens or describe a grant's state.
+    pub fn json(status: u16, value: &impl Serialize) -> Self {
+        let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
+        Self {
+            status,
+            headers: vec![
+                ("content-type", "application/json".into()),
+                ("cache-control", "no-store".into()),
+            ],
+            body,
+        }
+    }
+
+    /// 204 No Content (§5.4, §6.2: revocations).
+    pub fn no_content() -> Self {
+        Self {
+            status: 204,
+            headers: vec![("cache-control", "no-store".into())],
+            body: Vec::new(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// Why a request failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// A GNAP error (§3.6), with `continue` when the client may still act on
+    /// the grant.
+    Gnap(GrantError, Option<Box<Continue>>),
+    /// The HTTP message signature failed: `invalid_client` (§3.6, §7.3.1).
+    Signature(Rejection),
+    /// The content type is not `application/json`.
+    UnsupportedMediaType,
+    /// The client called again before its `wait` ran out (§5: `too_fast`).
+    TooFast {
+        /// Seconds until the client may call.
+        retry_after: u64,
+    },
+    /// The method is not allowed on this endpoint.
+    MethodNotAllowed(&'static str),
+    /// Storage failed: the request could not be completed safely.
+    Store(StoreError),
+}
+
+impl From<RequestError> for Failure {
+    fn from(e: RequestError) -> Self {
+        Self::Gnap(GrantError::from(&e), None)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<Rejection> for Failure {
+    fn from(e: Rejection) -> Self {
+        Self::Signature(e)
+    }
+}
+
+impl Failure {
+    /// A GNAP error with a description of our own.
+    pub fn gnap(code: ErrorCode, description: &str) -> Self {
+        Self::Gnap(GrantError::described(code, description), None)
+    }
+
+    /// The response for this failure. `as_uri` is the grant endpoint, named
+    /// in the `WWW-Authenticate` challenge of every 401.
+    pub fn into_reply(self, as_uri: &str) -> Reply {
+        let (error, continue_) = match self {
+            Self::Gnap(error, continue_) => (error, continue_),
+            Self::Signature(rejection) => (
+                GrantError::described(
+                    ErrorCode::InvalidClient,
+                    format!("signature rejected: {rejection}"),
+                ),
+                None,
+            ),
+            Self::TooFast { retry_after } => {
+                let error = GrantError::described(
+                    ErrorCode::TooFast,
+                    "the client must wait before continuing this grant",
+                );
+                return Reply::json(
+                    ErrorCode::TooFast.status(),
+                    &GrantResponse::error(error, None),
+                )
+                .with_header("retry-after", retry_after.to_string());
+            }
+            Self::UnsupportedMediaType => {
+                let error = GrantError::described(
+                    ErrorCode::InvalidRequest,
+                    "the request content must be application/json",
+                );
+                return Reply::json(415, &GrantResponse::error(error, None));
+            }
+            Self::MethodNotAllowed(allow) => {
+                let error =
+                    GrantError::described(ErrorCode::InvalidRequest, "method not allowed here");
+                return Reply::json(405, &GrantResponse::error(error, None))
+                    .with_header("allow", allow);
+            }
+            Self::Store(_) => {
+                // The cause is logged by the caller; the client learns only
+                // that it may retry.
+                let error = GrantError::described(
+                    ErrorCode::RequestDenied,
+                    "the server could not complete the request; retry later",
+                );
+                return Reply::json(503, &GrantResponse::error(error, None))
+                    .with_header("retry-after", "1");
+            }
+        };
+        let status = error.code.status();
+        let reply = Reply::json(status, &GrantResponse::error(error, continue_.map(|c| *c)));
+        if status == 401 {
+            reply.with_header("www-authenticate", format!("GNAP as_uri=\"{as_uri}\""))
+        } else {
+            reply
+        }
+    }
+}

@@ -1,0 +1,523 @@
+//! The authorization server without sockets: RFC 9635 behaviour over the
+//! in-memory store and a pinned clock.
+
+use std::sync::Arc;
+
+use gnapd::authz::{AllowRule, AsConfig, AuthServer, Endpoint, Policy, Reply};
+use gnapd::clock::ManualClock;
+use gnapd::proto::httpsig::HttpRequest;
+use gnapd::store::memory::MemoryStore;
+use gnapd::store::{Store, TokenHash};
+use serde_json::{Value, json};
+
+use crate::agent::Agent;
+
+const T0: i64 = 1_790_000_000;
+const PUBLIC: &str = "https://as.example.com";
+const GRANT: &str = "https://as.example.com/gnap";
+
+struct Harness {
+    server: AuthServer,
+    store: Arc<MemoryStore>,
+    clock: Arc<ManualClock>,
+}
+
+fn harness(policy: Policy) -> Harness {
+    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::at(T0));
+    let server = AuthServer::new(store.clone(), clock.clone(), policy, AsConfig::new(PUBLIC));
+    Harness {
+        server,
+        store,
+        clock,
+    }
+}
+
+fn dev() -> Harness {
+    harness(Policy {
+        dev: true,
+        ..Policy::default()
+    })
+}
+
+impl Harness {
+    fn now(&self) -> i64 {
+        gnapd::clock::Clock::now(self.clock.as_ref())
+    }
+
+    fn send(&self, request: &HttpRequest) -> (Reply, Value) {
+        let path = request.target_uri.strip_prefix(PUBLIC).unwrap();
+        let endpoint = if path == "/gnap" {
+            Endpoint::Grant
+        } else if let Some(id) = path.strip_prefix("/gnap/continue/") {
+            Endpoint::Continue(id.to_owned())
+        } else {
+            Endpoint::Manage(path.strip_prefix("/gnap/token/").unwrap().to_owned())
+        };
+        let reply = self.server.handle(&endpoint, request);
+        let body = if reply.body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&reply.body).unwrap()
+        };
+        (reply, body)
+    }
+
+    fn grant(&self, agent: &Agent, body: &Value) -> (Reply, Value) {
+        self.send(&agent.signed("POST", GRANT, None, Some(body), self.now()))
+    }
+}
+
+fn header<'a>(reply: &'a Reply, name: &str) -> Option<&'a str> {
+    reply
+        .headers
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<none>")
+}
+
+#[test]
+fn dev_mode_approves_a_new_key_at_once_with_a_bound_managed_token() {
+    let h = dev();
+    let agent = Agent::new();
+    let (reply, body) = h.grant(&agent, &agent.grant_body(json!(["mcp:github"])));
+    assert_eq!(reply.status, 200, "{body}");
+    assert_eq!(header(&reply, "content-type"), Some("application/json"));
+    assert_eq!(header(&reply, "cache-control"), Some("no-store"));
+    let token = &body["access_token"];
+    assert_eq!(token["access"], json!(["mcp:github"]));
+    assert_eq!(token["expires_in"], 3600);
+    assert!(
+        token["flags"].is_null(),
+        "a bound token carries no bearer flag"
+    );
+    assert!(
+        token["manage"]["uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://as.example.com/gnap/token/")
+    );
+    assert_ne!(token["manage"]["access_token"]["value"], token["value"]);
+    assert!(
+        body["continue"]["uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://as.example.com/gnap/continue/")
+    );
+    assert_eq!(body["continue"]["wait"], 5);
+    assert!(body["instance_id"].is_string());
+    // Stored by hash only.
+    let value = token["value"].as_str().unwrap();
+    let record = h.store.token(&TokenHash::of(value)).unwrap().unwrap();
+    assert_eq!(
+        record.key.thumbprint,
+        agent.key.verifying_key().thumbprint().as_str()
+    );
+}
+
+#[test]
+fn without_a_rule_policy_denies_by_default() {
+    let h = harness(Policy::default());
+    let agent = Agent::new();
+    let (reply, body) = h.grant(&agent, &agent.grant_body(json!(["mcp:github"])));
+    assert_eq!((reply.status, error_code(&body)), (403, "request_denied"));
+}
+
+#[test]
+fn a_request_that_needs_a_person_is_refused_until_interaction_exists() {
+    let h = harness(Policy::default());
+    let agent = Agent::new();
+    let mut body = agent.grant_body(json!(["mcp:github"]));
+    body["interact"] = json!({"start": ["redirect"], "finish": {"method": "redirect", "uri": "https://client.example/cb", "nonce": "abc"}});
+    let (reply, body) = h.grant(&agent, &body);
+    assert_eq!(
+        (reply.status, error_code(&body)),
+        (400, "invalid_interaction")
+    );
+}
+
+#[test]
+fn an_allowlisted_key_gets_only_the_access_its_rule_lists() {
+    let agent = Agent::new();
+    let h = harness(Policy {
+        dev: false,
+        allow: vec![AllowRule {
+            thumbprint: Some(agent.key.verifying_key().thumbprint().as_str().to_owned()),
+            class_id: None,
+            access: vec!["mcp:github".into()],
+        }],
+    });
+    let (reply, body) = h.grant(
+        &agent,
+        &agent.grant_body(json!(["mcp:github", "mcp:slack"])),
+    );
+    assert_eq!(reply.status, 200, "{body}");
+    assert_eq!(body["access_token"]["access"], json!(["mcp:github"]));
+    let stranger = Agent::new();
+    let (reply, _) = h.grant(&stranger, &stranger.grant_body(json!(["mcp:github"])));
+    assert_eq!(reply.status, 403);
+}
+
+#[test]
+fn multiple_labelled_tokens_come_back_as_an_array_with_their_labels() {
+    let h = dev();
+    let agent = Agent::new();
+    let body = json!({
+        "access_token": [
+            {"label": "read", "access": ["mcp:github"]},
+            {"label": "write", "access": [{"type": "mcp", "identifier": "github", "actions": ["tools/call"], "tools": ["create_issue"]}]}
+        ],
+        "client": agent.client()
+    });
+    let (reply, body) = h.grant(&agent, &body);
+    assert_eq!(reply.status, 200, "{body}");
+    let tokens = body["access_token"].as_array().unwrap();
+    assert_eq!(tokens.len(), 2);
+    assert_eq!(tokens[0]["label"], "read");
+    assert_eq!(tokens[1]["label"], "write");
+    assert_eq!(tokens[1]["access"][0]["tools"], json!(["create_issue"]));
+    assert_ne!(tokens[0]["value"], tokens[1]["value"]);
+}
+
+#[test]
+fn a_bearer_flag_is_refused_as_invalid_flag() {
+    let h = dev();
+    let agent = Agent::new();
+    let body = json!({"access_token": {"access": ["mcp:github"], "flags": ["bearer"]}, "client": agent.client()});
+    let (reply, body) = h.grant(&agent, &body);
+    assert_eq!((reply.status, error_code(&body)), (400, "invalid_flag"));
+}
+
+#[test]
+fn a_signature_by_another_key_than_the_presented_one_is_invalid_client() {
+    let h = dev();
+    let agent = Agent::new();
+    let thief = Agent::new();
+    let (reply, body) = h.send(&thief.signed(
+        "POST",
+        GRANT,
+        None,
+        Some(&agent.grant_body(json!(["mcp:x"]))),
+        T0,
+    ));
+    assert_eq!((reply.status, error_code(&body)), (401, "invalid_client"));
+    assert_eq!(
+        header(&reply, "www-authenticate"),
+        Some("GNAP as_uri=\"https://as.example.com/gnap\"")
+    );
+}
+
+#[test]
+fn a_stale_signature_is_invalid_client() {
+    let h = dev();
+    let agent = Agent::new();
+    let req = agent.signed(
+        "POST",
+        GRANT,
+        None,
+        Some(&agent.grant_body(json!(["mcp:x"]))),
+        T0 - 301,
+    );
+    let (reply, body) = h.send(&req);
+    assert_eq!((reply.status, error_code(&body)), (401, "invalid_client"));
+    assert!(
+        body["error"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("old")
+    );
+}
+
+#[test]
+fn a_replayed_grant_request_is_invalid_client() {
+    let h = dev();
+    let agent = Agent::new();
+    let req = agent.signed(
+        "POST",
+        GRANT,
+        None,
+        Some(&agent.grant_body(json!(["mcp:x"]))),
+        T0,
+    );
+    assert_eq!(h.send(&req).0.status, 200);
+    let (reply, body) = h.send(&req);
+    assert_eq!((reply.status, error_code(&body)), (401, "invalid_client"));
+}
+
+#[test]
+fn bad_bodies_get_invalid_request_and_wrong_media_types_415() {
+    let h = dev();
+    let agent = Agent::new();
+    let mut req = HttpRequest::new("POST", GRANT)
+        .with_field("Content-Type", "application/json")
+        .with_body(b"{not json".to_vec());
+    gnapd::proto::httpsig::sign_gnap(&mut req, &agent.key, T0, &Default::default()).unwrap();
+    let (reply, body) = h.send(&req);
+    assert_eq!((reply.status, error_code(&body)), (400, "invalid_request"));
+
+    let mut req = HttpRequest::new("POST", GRANT)
+        .with_field("Content-Type", "text/plain")
+        .with_body(serde_json::to_vec(&agent.grant_body(json!(["mcp:x"]))).unwrap());
+    gnapd::proto::httpsig::sign_gnap(&mut req, &agent.key, T0, &Default::default()).unwrap();
+    let (reply, body) = h.send(&req);
+    assert_eq!((reply.status, error_code(&body)), (415, "invalid_request"));
+}
+
+#[test]
+fn unusable_keys_are_invalid_client() {
+    let h = dev();
+    let agent = Agent::new();
+    for jwk in [
+        json!({"kty": "OKP", "crv": "X25519", "x": "hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo"}),
+        json!({"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA"}),
+        json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"}),
+    ] {
+        let body = json!({"access_token": {"access": ["mcp:x"]}, "client": {"key": {"proof": "httpsig", "jwk": jwk}}});
+        let (reply, body) = h.grant(&agent, &body);
+        assert_eq!(
+            (reply.status, error_code(&body)),
+            (401, "invalid_client"),
+            "{body}"
+        );
+    }
+}
+
+/// Grants `mcp:github` to `agent` and returns the response body.
+fn granted(h: &Harness, agent: &Agent) -> Value {
+    let (reply, body) = h.grant(agent, &agent.grant_body(json!(["mcp:github"])));
+    assert_eq!(reply.status, 200, "{body}");
+    body
+}
+
+#[test]
+fn polling_before_wait_is_too_fast_and_each_continuation_token_is_single_use() {
+    let h = dev();
+    let agent = Agent::new();
+    let body = granted(&h, &agent);
+    let uri = body["continue"]["uri"].as_str().unwrap();
+    let token = body["continue"]["access_token"]["value"].as_str().unwrap();
+
+    let (reply, early) = h.send(&agent.signed("POST", uri, Some(token), None, h.now()));
+    assert_eq!((reply.status, error_code(&early)), (429, "too_fast"));
+    assert_eq!(header(&reply, "retry-after"), Some("5"));
+
+    h.clock.advance(5);
+    let (reply, next) = h.send(&agent.signed("POST", uri, Some(token), None, h.now()));
+    assert_eq!(reply.status, 200, "{next}");
+    let new_token = next["continue"]["access_token"]["value"].as_str().unwrap();
+    assert_ne!(new_token, token);
+
+    h.clock.advance(5);
+    let (reply, old) = h.send(&agent.signed("POST", uri, Some(token), None, h.now()));
+    assert_eq!(
+        (reply.status, error_code(&old)),
+        (401, "invalid_continuation")
+    );
+}
+
+#[test]
+fn continuation_needs_the_grants_key() {
+    let h = dev();
+    let agent = Agent::new();
+    let body = granted(&h, &agent);
+    let uri = body["continue"]["uri"].as_str().unwrap();
+    let token = body["continue"]["access_token"]["value"].as_str().unwrap();
+    h.clock.advance(5);
+    let (reply, err) = h.send(&Agent::new().signed("POST", uri, Some(token), None, h.now()));
+    assert_eq!((reply.status, error_code(&err)), (401, "invalid_client"));
+}
+
+#[test]
+fn patch_issues_tokens_for_the_modified_request() {
+    let h = dev();
+    let agent = Agent::new();
+    let body = granted(&h, &agent);
+    let uri = body["continue"]["uri"].as_str().unwrap();
+    let token = body["continue"]["access_token"]["value"].as_str().unwrap();
+    h.clock.advance(5);
+    let patch = json!({"access_token": {"access": ["mcp:slack"]}});
+    let (reply, modified) = h.send(&agent.signed("PATCH", uri, Some(token), Some(&patch), h.now()));
+    assert_eq!(reply.status, 200, "{modified}");
+    assert_eq!(modified["access_token"]["access"], json!(["mcp:slack"]));
+    assert!(modified["continue"]["access_token"]["value"].is_string());
+    let client_patch = json!({"client": agent.client()});
+    let next = modified["continue"]["access_token"]["value"]
+        .as_str()
+        .unwrap();
+    h.clock.advance(5);
+    let (reply, err) =
+        h.send(&agent.signed("PATCH", uri, Some(next), Some(&client_patch), h.now()));
+    assert_eq!((reply.status, error_code(&err)), (400, "invalid_request"));
+}
+
+#[test]
+fn deleting_a_grant_revokes_its_tokens_and_its_continuation() {
+    let h = dev();
+    let agent = Agent::new();
+    let body = granted(&h, &agent);
+    let uri = body["continue"]["uri"].as_str().unwrap();
+    let token = body["continue"]["access_token"]["value"].as_str().unwrap();
+    let access = body["access_token"]["value"].as_str().unwrap();
+    h.clock.advance(5);
+    let (reply, _) = h.send(&agent.signed("DELETE", uri, Some(token), None, h.now()));
+    assert_eq!(reply.status, 204);
+    assert_eq!(h.store.token(&TokenHash::of(access)).unwrap(), None);
+    let (reply, err) = h.send(&agent.signed("DELETE", uri, Some(token), None, h.now()));
+    assert_eq!(
+        (reply.status, error_code(&err)),
+        (401, "invalid_continuation")
+    );
+}
+
+#[test]
+fn rotation_replaces_the_value_and_the_old_one_dies_at_once() {
+    let h = dev();
+    let agent = Agent::new();
+    let body = granted(&h, &agent);
+    let old = body["access_token"]["value"].as_str().unwrap();
+    let manage_uri = body["access_token"]["manage"]["uri"].as_str().unwrap();
+    let manage = body["access_token"]["manage"]["access_token"]["value"]
+        .as_str()
+        .unwrap();
+    let (reply, rotated) = h.send(&agent.signed("POST", manage_uri, Some(manage), None, h.now()));
+    assert_eq!(reply.status, 200, "{rotated}");
+    let new = rotated["access_token"]["value"].as_str().unwrap();
+    assert_ne!(new, old);
+    assert_eq!(rotated["access_token"]["access"], json!(["mcp:github"]));
+    assert_eq!(h.store.token(&TokenHash::of(old)).unwrap(), None);
+    assert!(h.store.token(&TokenHash::of(new)).unwrap().is_some());
+    // The old management token died with the old value.
+    let (reply, err) = h.send(&agent.signed("POST", manage_uri, Some(manage), None, h.now()));
+    assert_eq!((reply.status, error_code(&err)), (400, "invalid_rotation"));
+}
+
+#[test]
+fn key_rotation_binds_the_token_to_the_new_key_with_both_signatures() {
+    let h = dev();
+    let agent = Agent::new();
+    let body = granted(&h, &agent);
+    let manage_uri = body["access_token"]["manage"]["uri"].as_str().unwrap();
+    let manage = body["access_token"]["manage"]["access_token"]["value"]
+        .as_str()
+        .unwrap();
+    let successor = Agent::with(
+        gnapd::proto::jwk::SigningKey::generate(gnapd::proto::httpsig::Algorithm::EcdsaP256Sha256)
+            .unwrap(),
+    );
+    let (reply, rotated) = h.send(&agent.rotation(&successor, manage_uri, manage, h.now()));
+    assert_eq!(reply.status, 200, "{rotated}");
+    let new = rotated["access_token"]["value"].as_str().unwrap();
+    let record = h.store.token(&TokenHash::of(new)).unwrap().unwrap();
+    assert_eq!(
+        record.key.thumbprint,
+        successor.key.verifying_key().thumbprint().as_str()
+    );
+    // From now on only the new key manages the token.
+    let next_manage = rotated["access_token"]["manage"]["access_token"]["value"]
+        .as_str()
+        .unwrap();
+    let (reply, _) = h.send(&agent.signed("POST", manage_uri, Some(next_manage), None, h.now()));
+    assert_eq!(reply.status, 401);
+    let (reply, _) =
+        h.send(&successor.signed("POST", manage_uri, Some(next_manage), None, h.now()));
+    assert_eq!(reply.status, 200);
+}
+
+#[test]
+fn a_key_rotation_signed_only_by_the_old_key_is_refused() {
+    let h = dev();
+    let agent = Agent::new();
+    let body = granted(&h, &agent);
+    let manage_uri = body["access_token"]["manage"]["uri"].as_str().unwrap();
+    let manage = body["access_token"]["manage"]["access_token"]["value"]
+        .as_str()
+        .unwrap();
+    let successor = Agent::new();
+    let rotate = json!({"key": {"proof": "httpsig", "jwk": successor.key.verifying_key().public_jwk().unwrap()}});
+    let (reply, err) =
+        h.send(&agent.signed("POST", manage_uri, Some(manage), Some(&rotate), h.now()));
+    assert_eq!(
+        (reply.status, error_code(&err)),
+        (401, "invalid_client"),
+        "{err}"
+    );
+}
+
+#[test]
+fn revocation_is_204_and_idempotent() {
+    let h = dev();
+    let agent = Agent::new();
+    let body = granted(&h, &agent);
+    let value = body["access_token"]["value"].as_str().unwrap();
+    let manage_uri = body["access_token"]["manage"]["uri"].as_str().unwrap();
+    let manage = body["access_token"]["manage"]["access_token"]["value"]
+        .as_str()
+        .unwrap();
+    let (reply, _) = h.send(&agent.signed("DELETE", manage_uri, Some(manage), None, h.now()));
+    assert_eq!(reply.status, 204);
+    assert_eq!(h.store.token(&TokenHash::of(value)).unwrap(), None);
+    let (reply, _) = h.send(&agent.signed("DELETE", manage_uri, Some(manage), None, h.now()));
+    assert_eq!(reply.status, 204);
+}
+
+#[test]
+fn revocation_by_another_key_is_refused_and_the_token_survives() {
+    let h = dev();
+    let agent = Agent::new();
+    let body = granted(&h, &agent);
+    let value = body["access_token"]["value"].as_str().unwrap();
+    let manage_uri = body["access_token"]["manage"]["uri"].as_str().unwrap();
+    let manage = body["access_token"]["manage"]["access_token"]["value"]
+        .as_str()
+        .unwrap();
+    let (reply, _) =
+        h.send(&Agent::new().signed("DELETE", manage_uri, Some(manage), None, h.now()));
+    assert_eq!(reply.status, 401);
+    assert!(h.store.token(&TokenHash::of(value)).unwrap().is_some());
+}
+
+#[test]
+fn an_instance_id_stands_for_its_key_and_only_its_key() {
+    let h = dev();
+    let agent = Agent::new();
+    let body = granted(&h, &agent);
+    let instance = body["instance_id"].as_str().unwrap();
+    let by_reference = json!({"access_token": {"access": ["mcp:github"]}, "client": instance});
+    let (reply, again) = h.grant(&agent, &by_reference);
+    assert_eq!(reply.status, 200, "{again}");
+    assert!(
+        again["instance_id"].is_null(),
+        "a client using its instance_id is not given another"
+    );
+    let (reply, err) = h.grant(&Agent::new(), &by_reference);
+    assert_eq!((reply.status, error_code(&err)), (401, "invalid_client"));
+    let unknown = json!({"access_token": {"access": ["mcp:github"]}, "client": "no-such-instance"});
+    let (reply, err) = h.grant(&agent, &unknown);
+    assert_eq!((reply.status, error_code(&err)), (401, "invalid_client"));
+}
+
+#[test]
+fn options_on_the_grant_endpoint_is_the_discovery_document() {
+    let h = dev();
+    let (reply, body) = h.send(&HttpRequest::new("OPTIONS", GRANT));
+    assert_eq!(reply.status, 200);
+    assert_eq!(body["grant_request_endpoint"], GRANT);
+    assert!(
+        body["key_proofs_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("httpsig"))
+    );
+}
+
+#[test]
+fn other_methods_are_405_with_allow() {
+    let h = dev();
+    let (reply, body) = h.send(&HttpRequest::new("GET", GRANT));
+    assert_eq!((reply.status, error_code(&body)), (405, "invalid_request"));
+    assert_eq!(header(&reply, "allow"), Some("POST, OPTIONS"));
+}
