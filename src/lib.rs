@@ -7,8 +7,8 @@
 //! sit on top and only translate.
 #![forbid(unsafe_code)]
 
-pub mod cli;
 pub mod authz;
+pub mod cli;
 pub mod clock;
 pub mod proto;
 pub mod store;

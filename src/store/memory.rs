@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use super::{GrantId, GrantRecord, InstanceRecord, Store, StoreError, Swept, TokenHash, TokenRecord};
+use super::{
+    GrantId, GrantRecord, InstanceRecord, Store, StoreError, Swept, TokenHash, TokenRecord,
+};
 use crate::proto::httpsig::nonce::{MemoryNonceStore, NonceStore, NonceStoreError, Seen};
 use crate::proto::jwk::Thumbprint;
 
@@ -67,13 +69,23 @@ impl MemoryStore {
 }
 
 impl NonceStore for MemoryStore {
-    fn remember(&self, scope: &Thumbprint, value: &[u8], until: i64, now: i64) -> Result<Seen, NonceStoreError> {
+    fn remember(
+        &self,
+        scope: &Thumbprint,
+        value: &[u8],
+        until: i64,
+        now: i64,
+    ) -> Result<Seen, NonceStoreError> {
         self.nonces.remember(scope, value, until, now)
     }
 }
 
 impl Store for MemoryStore {
-    fn create_grant(&self, grant: &GrantRecord, tokens: &[(TokenHash, TokenRecord)]) -> Result<(), StoreError> {
+    fn create_grant(
+        &self,
+        grant: &GrantRecord,
+        tokens: &[(TokenHash, TokenRecord)],
+    ) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
         if let Some(c) = &grant.continuation {
             inner.continuations.insert(c.token, grant.id.clone());
@@ -128,7 +140,10 @@ impl Store for MemoryStore {
         Ok(self.lock()?.tokens.get(token).cloned())
     }
 
-    fn token_by_manage(&self, manage: &TokenHash) -> Result<Option<(TokenHash, TokenRecord)>, StoreError> {
+    fn token_by_manage(
+        &self,
+        manage: &TokenHash,
+    ) -> Result<Option<(TokenHash, TokenRecord)>, StoreError> {
         let inner = self.lock()?;
         Ok(inner
             .manage
@@ -136,7 +151,12 @@ impl Store for MemoryStore {
             .and_then(|hash| inner.tokens.get(hash).map(|r| (*hash, r.clone()))))
     }
 
-    fn token_swap(&self, manage: &TokenHash, old: &TokenHash, new: &(TokenHash, TokenRecord)) -> Result<bool, StoreError> {
+    fn token_swap(
+        &self,
+        manage: &TokenHash,
+        old: &TokenHash,
+        new: &(TokenHash, TokenRecord),
+    ) -> Result<bool, StoreError> {
         let mut inner = self.lock()?;
         if inner.manage.get(manage) != Some(old) {
             return Ok(false);
@@ -161,7 +181,9 @@ impl Store for MemoryStore {
     }
 
     fn create_instance(&self, id: &str, instance: &InstanceRecord) -> Result<(), StoreError> {
-        self.lock()?.instances.insert(id.to_owned(), instance.clone());
+        self.lock()?
+            .instances
+            .insert(id.to_owned(), instance.clone());
         Ok(())
     }
 

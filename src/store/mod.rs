@@ -40,7 +40,11 @@ impl fmt::Debug for TokenHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // A prefix is enough to correlate log lines; the hash is not secret
         // but the full value is noise.
-        write!(f, "TokenHash({:02x}{:02x}{:02x}{:02x}…)", self.0[0], self.0[1], self.0[2], self.0[3])
+        write!(
+            f,
+            "TokenHash({:02x}{:02x}{:02x}{:02x}…)",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
     }
 }
 
@@ -179,7 +183,11 @@ pub enum StoreError {
 /// - reads never return records that a completed revocation removed.
 pub trait Store: NonceStore + Send + Sync {
     /// Stores a new grant, its continuation index and any tokens issued with it.
-    fn create_grant(&self, grant: &GrantRecord, tokens: &[(TokenHash, TokenRecord)]) -> Result<(), StoreError>;
+    fn create_grant(
+        &self,
+        grant: &GrantRecord,
+        tokens: &[(TokenHash, TokenRecord)],
+    ) -> Result<(), StoreError>;
 
     /// The grant with this identifier.
     fn grant(&self, id: &GrantId) -> Result<Option<GrantRecord>, StoreError>;
@@ -205,7 +213,10 @@ pub trait Store: NonceStore + Send + Sync {
     fn token(&self, token: &TokenHash) -> Result<Option<TokenRecord>, StoreError>;
 
     /// The access token managed by this management token, with its hash.
-    fn token_by_manage(&self, manage: &TokenHash) -> Result<Option<(TokenHash, TokenRecord)>, StoreError>;
+    fn token_by_manage(
+        &self,
+        manage: &TokenHash,
+    ) -> Result<Option<(TokenHash, TokenRecord)>, StoreError>;
 
     /// Replaces the token managed by `manage`, if it is still `old`, with
     /// `new` (new value, new management token, possibly a new key): the old
