@@ -10,6 +10,8 @@
 pub mod authz;
 pub mod cli;
 pub mod clock;
+pub mod config;
+pub mod http;
 pub mod proto;
 pub mod store;
 

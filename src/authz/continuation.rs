@@ -26,11 +26,11 @@ impl AuthServer {
         let grant = self
             .store
             .grant_by_continuation(&token)?
-            .filter(|g| g.id.0 == id)
+            .filter(|g| g.id.0 == id && g.expires_at >= self.now())
             .ok_or_else(|| {
                 Failure::gnap(
                     ErrorCode::InvalidContinuation,
-                    "unknown or used continuation token",
+                    "unknown, used or expired continuation token",
                 )
             })?;
         self.verify(request, &bound_key(&grant.client)?)?;

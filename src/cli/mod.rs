@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod httpsig;
+pub mod serve;
 
 /// gnapd: a GNAP (RFC 9635) authorization server for AI agents, and the MCP
 /// gateway behind it.
@@ -17,6 +18,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the authorization server (and, later, the MCP gateway).
+    Serve(serve::Args),
     /// Debug RFC 9421 HTTP Message Signatures: print a signature base, verify
     /// a signed request, or sign one.
     Httpsig(httpsig::Args),
@@ -27,5 +30,6 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Httpsig(args) => httpsig::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }

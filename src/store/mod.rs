@@ -19,15 +19,35 @@ use crate::proto::gnap::{AccessRight, GrantRequest};
 use crate::proto::httpsig::nonce::NonceStore;
 use crate::proto::jwk::Thumbprint;
 
+mod codec;
+mod commit;
 pub mod memory;
+pub mod sled;
 
 /// The current record format. Stored with every record so the format can
 /// evolve; a reader refuses versions it does not know.
 pub const RECORD_VERSION: u32 = 1;
 
 /// SHA-256 of a token value: how tokens are found without being stored.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// Serialized as base64url text.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TokenHash(pub [u8; 32]);
+
+impl Serialize for TokenHash {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&crate::proto::b64::encode_url(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for TokenHash {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        crate::proto::b64::decode_url(&text)
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .map(Self)
+            .ok_or_else(|| serde::de::Error::custom("a token hash is 32 bytes of base64url"))
+    }
+}
 
 impl TokenHash {
     /// Hashes a token value.
@@ -180,7 +200,12 @@ pub enum StoreError {
 /// - mutating methods are atomic and durable when they return `Ok`;
 /// - `*_swap` methods succeed only if the old value is still current, and of
 ///   concurrent callers with the same old value exactly one succeeds;
-/// - reads never return records that a completed revocation removed.
+/// - reads never return records that a completed revocation removed;
+/// - reads do not filter on expiry: callers compare `expires_at` with `now`
+///   (a record may outlive its expiry until the next [`Store::sweep`]);
+/// - the replay cache ([`NonceStore::remember`]) is atomic but need not be
+///   durable: losing the last moments of it in a crash reopens at most a
+///   window the signature's `created` check still bounds.
 pub trait Store: NonceStore + Send + Sync {
     /// Stores a new grant, its continuation index and any tokens issued with it.
     fn create_grant(

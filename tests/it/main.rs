@@ -3,10 +3,16 @@
 
 mod agent;
 mod as_core;
+mod as_http;
 mod common;
+mod http_client;
 mod httpsig_cli;
+mod interop_agent;
 mod interop_python;
 mod profile_rules;
 mod properties;
+mod server;
 mod spec_notes;
+mod store_contract;
+mod store_crash;
 mod vectors;

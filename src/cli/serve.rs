@@ -1,0 +1,167 @@
+//! `gnapd serve`: the authorization server on the embedded sled store.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::authz::AuthServer;
+use crate::clock::SystemClock;
+use crate::config::{Overrides, ServeConfig};
+use crate::http::{App, serve::serve};
+use crate::store::Store as _;
+use crate::store::sled::SledStore;
+
+/// Arguments of `gnapd serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A TOML config file; flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8470].
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Data directory (sled) [default: ./gnapd-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The public base URL [default: http:// + the listen address].
+    #[arg(long)]
+    public_url: Option<String>,
+    /// TLS certificate chain (PEM).
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long)]
+    tls_key: Option<PathBuf>,
+    /// Development mode: approve every grant at once. Never in production.
+    #[arg(long)]
+    dev: bool,
+}
+
+/// Runs `gnapd serve`.
+pub fn run(args: Args) -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let flags = Overrides {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        public_url: args.public_url,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
+        dev: args.dev,
+    };
+    let config = match ServeConfig::load(args.config.as_deref(), flags) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("gnapd serve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("gnapd serve: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run_server(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gnapd serve: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_server(config: ServeConfig) -> Result<(), String> {
+    let tls = match &config.tls {
+        Some((cert, key)) => Some(crate::http::serve::tls_acceptor(cert, key)?),
+        None => None,
+    };
+    if config.dev {
+        eprintln!(
+            "\n  *** gnapd is running in DEV MODE: every grant request is approved at once. ***\n  *** Never expose this server to anyone you do not trust.                      ***\n"
+        );
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    let store =
+        Arc::new(SledStore::open(&config.data_dir.join("store")).map_err(|e| e.to_string())?);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let public_url = config.public_url.clone().unwrap_or_else(|| {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{bound}")
+    });
+    let auth = AuthServer::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        config.policy.clone(),
+        config.as_config(&public_url),
+    );
+    let app = Arc::new(App {
+        auth,
+        max_body: config.max_body,
+    });
+    // Tests and scripts read this line to find the server.
+    println!(
+        "gnapd listening on {bound}, grant endpoint {}",
+        app.auth.config().grant_endpoint()
+    );
+    tracing::info!(%bound, %public_url, "listening");
+    let sweeper = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let store = store.clone();
+                let now = crate::clock::Clock::now(&SystemClock);
+                match tokio::task::spawn_blocking(move || store.sweep(now)).await {
+                    Ok(Ok(swept)) => tracing::debug!(?swept, "swept"),
+                    Ok(Err(e)) => tracing::warn!(error = %e, "sweep failed"),
+                    Err(_) => {}
+                }
+            }
+        })
+    };
+    serve(listener, tls, app, shutdown_signal()).await;
+    sweeper.abort();
+    store.close().map_err(|e| e.to_string())?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("shutdown signal received; draining");
+}

@@ -1,0 +1,235 @@
+//! `gnapd serve` settings: a TOML file, overridden by flags, over defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::authz::{AllowRule, AsConfig, Policy};
+use crate::http::DEFAULT_MAX_BODY;
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
+/// The default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./gnapd-data";
+
+/// The TOML file. Every key is optional; unknown keys are an error, so a typo
+/// cannot silently leave a default in force.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `listen = "127.0.0.1:8470"`
+    pub listen: Option<SocketAddr>,
+    /// `data_dir = "./gnapd-data"`
+    pub data_dir: Option<PathBuf>,
+    /// `public_url = "https://as.example.com"`
+    pub public_url: Option<String>,
+    /// `tls_cert = "cert.pem"` (PEM chain)
+    pub tls_cert: Option<PathBuf>,
+    /// `tls_key = "key.pem"` (PEM private key)
+    pub tls_key: Option<PathBuf>,
+    /// `dev = true`: approve everything (never in production).
+    pub dev: Option<bool>,
+    /// Access token lifetime, seconds.
+    pub token_lifetime: Option<i64>,
+    /// Grant lifetime, seconds.
+    pub grant_lifetime: Option<i64>,
+    /// `wait` for continuation calls, seconds.
+    pub poll_wait: Option<u64>,
+    /// Signature clock-skew allowance, seconds.
+    pub max_skew: Option<i64>,
+    /// Maximum signature age, seconds.
+    pub max_age: Option<i64>,
+    /// Request body limit, bytes.
+    pub max_body: Option<usize>,
+    /// `[[allow]]` rules.
+    #[serde(default)]
+    pub allow: Vec<AllowRule>,
+}
+
+/// Why the settings could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    /// The file is not valid TOML for these settings.
+    #[error("invalid config {0}: {1}")]
+    Parse(PathBuf, String),
+    /// A value is out of range or inconsistent.
+    #[error("invalid setting: {0}")]
+    Invalid(String),
+}
+
+/// Flags that override the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--listen`
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir`
+    pub data_dir: Option<PathBuf>,
+    /// `--public-url`
+    pub public_url: Option<String>,
+    /// `--tls-cert`
+    pub tls_cert: Option<PathBuf>,
+    /// `--tls-key`
+    pub tls_key: Option<PathBuf>,
+    /// `--dev`
+    pub dev: bool,
+}
+
+/// The assembled settings.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Where sled lives.
+    pub data_dir: PathBuf,
+    /// The public URL, if configured; else derived from the bound address.
+    pub public_url: Option<String>,
+    /// Certificate chain and key, for TLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Development mode.
+    pub dev: bool,
+    /// Request body limit.
+    pub max_body: usize,
+    /// Approval rules.
+    pub policy: Policy,
+    /// AS settings other than the public URL.
+    file: FileConfig,
+}
+
+impl ServeConfig {
+    /// Reads `path` (if given) and applies `flags`.
+    pub fn load(path: Option<&Path>, flags: Overrides) -> Result<Self, ConfigError> {
+        let file = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError::Read(path.to_owned(), e))?;
+                toml::from_str(&text)
+                    .map_err(|e| ConfigError::Parse(path.to_owned(), e.to_string()))?
+            }
+            None => FileConfig::default(),
+        };
+        Self::assemble(file, flags)
+    }
+
+    /// Merges flags over a parsed file over defaults.
+    pub fn assemble(mut file: FileConfig, flags: Overrides) -> Result<Self, ConfigError> {
+        let listen = match flags.listen.or(file.listen) {
+            Some(addr) => addr,
+            None => DEFAULT_LISTEN
+                .parse()
+                .map_err(|_| ConfigError::Invalid("default listen address".into()))?,
+        };
+        let tls = match (
+            flags.tls_cert.or(file.tls_cert.take()),
+            flags.tls_key.or(file.tls_key.take()),
+        ) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "tls_cert and tls_key go together".into(),
+                ));
+            }
+        };
+        let public_url = flags.public_url.or(file.public_url.take());
+        if let Some(url) = &public_url {
+            let parsed = crate::proto::httpsig::message::TargetUri::parse(url).map_err(|_| {
+                ConfigError::Invalid(format!("public_url {url} is not an absolute URL"))
+            })?;
+            if !matches!(parsed.normalized_scheme().as_str(), "http" | "https")
+                || parsed.query.is_some()
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "public_url {url} must be http(s) without a query"
+                )));
+            }
+        }
+        for (name, value) in [
+            ("token_lifetime", file.token_lifetime),
+            ("grant_lifetime", file.grant_lifetime),
+            ("max_age", file.max_age),
+        ] {
+            if value.is_some_and(|v| v <= 0) {
+                return Err(ConfigError::Invalid(format!("{name} must be positive")));
+            }
+        }
+        let dev = flags.dev || file.dev.unwrap_or(false);
+        Ok(Self {
+            listen,
+            data_dir: flags
+                .data_dir
+                .or(file.data_dir.take())
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            public_url,
+            tls,
+            dev,
+            max_body: file.max_body.unwrap_or(DEFAULT_MAX_BODY),
+            policy: Policy {
+                dev,
+                allow: std::mem::take(&mut file.allow),
+            },
+            file,
+        })
+    }
+
+    /// The AS settings, once the public URL is known.
+    pub fn as_config(&self, public_url: &str) -> AsConfig {
+        let mut config = AsConfig::new(public_url);
+        if let Some(v) = self.file.token_lifetime {
+            config.token_lifetime = v;
+        }
+        if let Some(v) = self.file.grant_lifetime {
+            config.grant_lifetime = v;
+        }
+        if let Some(v) = self.file.poll_wait {
+            config.poll_wait = v;
+        }
+        if let Some(v) = self.file.max_skew {
+            config.profile.max_skew = v;
+        }
+        if let Some(v) = self.file.max_age {
+            config.profile.max_age = v;
+        }
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_and_defaults_fill_the_rest() {
+        let file: FileConfig = toml::from_str(
+            "listen = \"127.0.0.1:9000\"\npoll_wait = 1\n[[allow]]\nthumbprint = \"abc\"\naccess = [\"mcp:github\"]\n",
+        )
+        .unwrap();
+        let flags = Overrides {
+            listen: Some("127.0.0.1:9001".parse().unwrap()),
+            dev: true,
+            ..Overrides::default()
+        };
+        let config = ServeConfig::assemble(file, flags).unwrap();
+        assert_eq!(config.listen.port(), 9001);
+        assert!(config.dev && config.policy.dev);
+        assert_eq!(config.policy.allow.len(), 1);
+        assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(config.as_config("http://x").poll_wait, 1);
+    }
+
+    #[test]
+    fn unknown_keys_and_half_tls_are_refused() {
+        assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+        let file = FileConfig {
+            tls_cert: Some("c.pem".into()),
+            ..FileConfig::default()
+        };
+        assert!(matches!(
+            ServeConfig::assemble(file, Overrides::default()),
+            Err(ConfigError::Invalid(_))
+        ));
+    }
+}

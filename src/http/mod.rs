@@ -1,0 +1,230 @@
+//! The HTTP edge: warp reads and routes requests, the sans-I/O services
+//! answer, and [`serve`] carries it all over TCP (or TLS) with a graceful
+//! drain on shutdown.
+//!
+//! The edge owns three things only: turning a wire request into an
+//! [`HttpRequest`] (with its target URI rebuilt from the configured public URL,
+//! never from `Host`), bounding what it reads, and turning a [`Reply`] back
+//! into a response.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt as _};
+use warp::Filter;
+use warp::http::{HeaderMap, Method, Response, StatusCode};
+
+use crate::authz::{AuthServer, Endpoint, Failure, Reply};
+use crate::proto::gnap::{ErrorCode, GrantError, GrantResponse};
+use crate::proto::httpsig::{Fields, HttpRequest};
+
+pub mod serve;
+
+/// Largest request body read, in bytes. A grant request is a few KiB.
+pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
+
+/// Everything a request handler needs.
+pub struct App {
+    /// The authorization server.
+    pub auth: AuthServer,
+    /// Request body limit.
+    pub max_body: usize,
+}
+
+/// The filter serving every route.
+pub fn routes(
+    app: Arc<App>,
+) -> impl Filter<Extract = (Response<Bytes>,), Error = std::convert::Infallible>
++ Clone
++ Send
++ Sync
++ 'static {
+    warp::any()
+        .and(warp::method())
+        .and(warp::path::full())
+        .and(
+            warp::query::raw()
+                .or(warp::any().map(String::new))
+                .unify(),
+        )
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .then(move |method: Method, path: warp::path::FullPath, query: String, headers: HeaderMap, body| {
+            let app = app.clone();
+            async move { handle(app, method, path.as_str().to_owned(), query, headers, body).await }
+        })
+        .recover(|_| async { Ok::<_, std::convert::Infallible>(not_found()) })
+        .unify()
+}
+
+async fn handle<S, B>(
+    app: Arc<App>,
+    method: Method,
+    path: String,
+    query: String,
+    headers: HeaderMap,
+    body: S,
+) -> Response<Bytes>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Send + Unpin,
+    B: bytes::Buf,
+{
+    let started = Instant::now();
+    let route = Route::of(&method, &path);
+    let Some(route) = route else {
+        return not_found();
+    };
+    let body = match read_body(body, app.max_body).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
+            let error =
+                GrantError::described(ErrorCode::InvalidRequest, "the request body is too large");
+            return to_response(Reply::json(413, &GrantResponse::error(error, None)));
+        }
+        Err(BodyError::Read) => {
+            let error = GrantError::described(
+                ErrorCode::InvalidRequest,
+                "the request body could not be read",
+            );
+            return to_response(Reply::json(400, &GrantResponse::error(error, None)));
+        }
+    };
+    let reply = match route {
+        Route::Metrics => Reply {
+            status: 200,
+            headers: vec![
+                ("content-type", "text/plain; version=0.0.4".into()),
+                ("cache-control", "no-store".into()),
+            ],
+            body: app.auth.metrics().render().into_bytes(),
+        },
+        Route::WellKnown => Reply::json(200, &rs_discovery(&app.auth.config().grant_endpoint())),
+        Route::As(endpoint, label) => {
+            let request = to_request(&app, method, &path, &query, &headers, body);
+            let app2 = app.clone();
+            let reply =
+                tokio::task::spawn_blocking(move || app2.auth.handle(&endpoint, &request)).await;
+            let reply = reply.unwrap_or_else(|_| {
+                Failure::Store(crate::store::StoreError::Backend("handler failed".into()))
+                    .into_reply(&app.auth.config().grant_endpoint())
+            });
+            app.auth
+                .metrics()
+                .latency(label, started.elapsed().as_secs_f64());
+            reply
+        }
+    };
+    to_response(reply)
+}
+
+/// Where a path leads.
+enum Route {
+    As(Endpoint, &'static str),
+    WellKnown,
+    Metrics,
+}
+
+impl Route {
+    fn of(method: &Method, path: &str) -> Option<Self> {
+        use crate::authz::{CONTINUE_PATH, GRANT_PATH, TOKEN_PATH};
+        if path == GRANT_PATH {
+            return Some(Self::As(Endpoint::Grant, "grant"));
+        }
+        if let Some(id) = path.strip_prefix(CONTINUE_PATH).filter(|id| is_id(id)) {
+            return Some(Self::As(Endpoint::Continue(id.to_owned()), "continue"));
+        }
+        if let Some(id) = path.strip_prefix(TOKEN_PATH).filter(|id| is_id(id)) {
+            return Some(Self::As(Endpoint::Manage(id.to_owned()), "token"));
+        }
+        match (method, path) {
+            (&Method::GET, "/.well-known/gnap-as-rs") => Some(Self::WellKnown),
+            (&Method::GET, "/metrics") => Some(Self::Metrics),
+            _ => None,
+        }
+    }
+}
+
+/// Grant ids are UUIDs; anything else cannot name a grant.
+fn is_id(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 64 && text.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+}
+
+/// RFC 9767 §3.1: the AS discovery document for resource servers.
+fn rs_discovery(grant_endpoint: &str) -> serde_json::Value {
+    serde_json::json!({
+        "grant_request_endpoint": grant_endpoint,
+        "key_proofs_supported": ["httpsig"],
+    })
+}
+
+enum BodyError {
+    TooLarge,
+    Read,
+}
+
+async fn read_body<S, B>(mut stream: S, limit: usize) -> Result<Vec<u8>, BodyError>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: bytes::Buf,
+{
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let mut chunk = chunk.map_err(|_| BodyError::Read)?;
+        if body.len() + chunk.remaining() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            body.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(body)
+}
+
+/// The request as the services see it. The target URI is the public URL
+/// plus the path and query received.
+fn to_request(
+    app: &App,
+    method: Method,
+    path: &str,
+    query: &str,
+    headers: &HeaderMap,
+    body: Vec<u8>,
+) -> HttpRequest {
+    let mut target_uri = format!("{}{path}", app.auth.config().public_url);
+    if !query.is_empty() {
+        target_uri.push('?');
+        target_uri.push_str(query);
+    }
+    let fields: Fields = headers
+        .iter()
+        .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
+        .collect();
+    HttpRequest {
+        method: method.as_str().to_owned(),
+        target_uri,
+        fields,
+        body,
+    }
+}
+
+fn to_response(reply: Reply) -> Response<Bytes> {
+    let mut builder = Response::builder()
+        .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    for (name, value) in &reply.headers {
+        builder = builder.header(*name, value.as_str());
+    }
+    builder.body(Bytes::from(reply.body)).unwrap_or_else(|_| {
+        let mut fallback = Response::new(Bytes::new());
+        *fallback.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        fallback
+    })
+}
+
+fn not_found() -> Response<Bytes> {
+    let error = GrantError::described(ErrorCode::InvalidRequest, "no such endpoint");
+    to_response(Reply::json(404, &GrantResponse::error(error, None)))
+}

@@ -1,0 +1,278 @@
+//! Group commit: many writers, one `fsync` at a time.
+//!
+//! A writer applies its change to sled (in memory and the log buffer), then
+//! calls [`GroupCommit::wait_durable`]: it takes a ticket and sleeps until a
+//! flush that *started after the ticket was taken* has finished. One
+//! dedicated thread runs those flushes back to back with sled's blocking
+//! [`sled::Db::flush`], so every writer that arrived while a flush was running
+//! shares the next one.
+//!
+//! Why this shape: sled 0.34.7's `flush_async` hangs when many tasks call it
+//! at once (spacejam/sled#1308), and a `flush` per write caps throughput at
+//! one `fsync` per write (see `/work/shared/practical-notes.md`).
+//!
+//! Correctness argument. Tickets are numbers handed out in order under the
+//! state lock. Before each flush the commit thread reads the last ticket
+//! issued (`target`) under that lock; every writer holding a ticket `<=
+//! target` had finished its write before it took the ticket, so before the
+//! flush started, and the flush covers it. Only after the flush returns is
+//! `durable` raised to `target`, and a writer wakes when `durable >= ticket`.
+//!
+//! Failure. A failed flush is sticky: every waiting and later writer gets
+//! [`StoreError::Backend`]. After an I/O error sled's state on disk is
+//! unknown, and answering `Ok` for a write that may not be there would break
+//! the store's contract; the operator restarts the server (sled recovers
+//! from its log). If the commit thread is gone (closed, or it died), writers
+//! flush for themselves: slower, never less durable.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+
+use super::StoreError;
+
+/// How a mutating call is made durable before it returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Writers share flushes through one commit thread (the server's mode).
+    #[default]
+    GroupCommit,
+    /// Each writer calls `flush` itself: the baseline group commit is
+    /// measured against. Equally durable, much slower under concurrency.
+    FlushEachWrite,
+}
+
+/// The group-commit machinery of one database.
+pub(crate) struct GroupCommit {
+    db: ::sled::Db,
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<Result<(), String>>>>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled when a ticket is issued or a stop is asked for.
+    work: Condvar,
+    /// Signalled when a flush finished (or failed) or the thread exited.
+    done: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// The last ticket handed out.
+    issued: u64,
+    /// Every ticket up to this one is on disk.
+    durable: u64,
+    /// The first flush failure; sticky.
+    failure: Option<String>,
+    /// `close` asked the thread to finish.
+    stopping: bool,
+    /// The commit thread is serving tickets.
+    running: bool,
+}
+
+impl Shared {
+    /// The counters are plain numbers that no panic can leave half-written,
+    /// so a poisoned lock is still usable.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl GroupCommit {
+    /// Starts the machinery for `db` in `mode`.
+    pub(crate) fn start(db: ::sled::Db, mode: Durability) -> Result<Self, StoreError> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            work: Condvar::new(),
+            done: Condvar::new(),
+        });
+        let thread = match mode {
+            Durability::FlushEachWrite => None,
+            Durability::GroupCommit => {
+                shared.lock().running = true;
+                let (db, shared) = (db.clone(), Arc::clone(&shared));
+                let spawned = std::thread::Builder::new()
+                    .name("gnapd-store-commit".into())
+                    .spawn(move || commit_loop(&db, &shared));
+                match spawned {
+                    Ok(handle) => Some(handle),
+                    Err(e) => {
+                        return Err(StoreError::Backend(format!(
+                            "starting the commit thread: {e}"
+                        )));
+                    }
+                }
+            }
+        };
+        Ok(Self {
+            db,
+            shared,
+            thread: Mutex::new(thread),
+        })
+    }
+
+    /// Returns once everything this thread wrote before the call is on disk.
+    pub(crate) fn wait_durable(&self) -> Result<(), StoreError> {
+        let mut state = self.shared.lock();
+        if let Some(failure) = &state.failure {
+            return Err(StoreError::Backend(format!(
+                "an earlier flush failed: {failure}"
+            )));
+        }
+        if !state.running {
+            drop(state);
+            return self.flush_here();
+        }
+        state.issued += 1;
+        let ticket = state.issued;
+        self.shared.work.notify_one();
+        while state.durable < ticket {
+            if let Some(failure) = &state.failure {
+                return Err(StoreError::Backend(format!("flush failed: {failure}")));
+            }
+            if !state.running {
+                // The thread left without covering this ticket; a flush
+                // started now still comes after the write.
+                drop(state);
+                return self.flush_here();
+            }
+            state = self
+                .shared
+                .done
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        Ok(())
+    }
+
+    /// Stops the commit thread after it has served every ticket, then
+    /// flushes once more. Idempotent; later writers flush for themselves.
+    pub(crate) fn close(&self) -> Result<(), StoreError> {
+        let handle = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            self.shared.lock().stopping = true;
+            self.shared.work.notify_all();
+            match handle.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(StoreError::Backend(format!("final flush failed: {e}"))),
+                Err(_) => return Err(StoreError::Backend("the commit thread panicked".into())),
+            }
+        }
+        self.flush_here()
+    }
+
+    fn flush_here(&self) -> Result<(), StoreError> {
+        self.db
+            .flush()
+            .map(drop)
+            .map_err(|e| StoreError::Backend(format!("flush failed: {e}")))
+    }
+}
+
+impl Drop for GroupCommit {
+    fn drop(&mut self) {
+        // Nothing to report to: a failure here already failed the writers
+        // that depended on it.
+        let _ = self.close();
+    }
+}
+
+/// Marks the thread gone however it leaves (return or panic), so no writer
+/// waits for it forever.
+struct Exit<'a>(&'a Shared);
+
+impl Drop for Exit<'_> {
+    fn drop(&mut self) {
+        self.0.lock().running = false;
+        self.0.done.notify_all();
+    }
+}
+
+/// The commit thread: flush while tickets are waiting; on stop, serve what is
+/// left and flush a last time.
+fn commit_loop(db: &::sled::Db, shared: &Shared) -> Result<(), String> {
+    let _exit = Exit(shared);
+    let mut state = shared.lock();
+    loop {
+        while state.durable == state.issued && !state.stopping {
+            state = shared
+                .work
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        if state.durable == state.issued {
+            // Stopping with nothing waiting.
+            break;
+        }
+        let target = state.issued;
+        drop(state);
+        let flushed = db.flush();
+        state = shared.lock();
+        match flushed {
+            Ok(_) => state.durable = target,
+            Err(e) => {
+                let message = e.to_string();
+                state.failure = Some(message.clone());
+                shared.done.notify_all();
+                return Err(message);
+            }
+        }
+        shared.done.notify_all();
+    }
+    drop(state);
+    db.flush().map(drop).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> (tempfile::TempDir, ::sled::Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = ::sled::Config::new().path(dir.path()).open().unwrap();
+        (dir, db)
+    }
+
+    #[test]
+    fn store_commit_serves_many_writers_and_closes() {
+        let (_dir, db) = db();
+        let commit = Arc::new(GroupCommit::start(db.clone(), Durability::GroupCommit).unwrap());
+        let threads: Vec<_> = (0..8u32)
+            .map(|i| {
+                let (db, commit) = (db.clone(), Arc::clone(&commit));
+                std::thread::spawn(move || {
+                    for j in 0..50u32 {
+                        db.insert([i.to_be_bytes(), j.to_be_bytes()].concat(), vec![1])
+                            .unwrap();
+                        commit.wait_durable().unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let state = commit.shared.lock();
+        assert_eq!(state.durable, state.issued);
+        assert_eq!(state.issued, 400);
+        drop(state);
+        commit.close().unwrap();
+        // After close a writer still gets durability, by flushing itself.
+        db.insert(b"late", vec![2]).unwrap();
+        commit.wait_durable().unwrap();
+        assert!(!commit.shared.lock().running);
+    }
+
+    #[test]
+    fn store_commit_flush_each_write_needs_no_thread() {
+        let (_dir, db) = db();
+        let commit = GroupCommit::start(db.clone(), Durability::FlushEachWrite).unwrap();
+        db.insert(b"k", vec![1]).unwrap();
+        commit.wait_durable().unwrap();
+        assert!(commit.thread.lock().unwrap().is_none());
+    }
+}

@@ -1,0 +1,596 @@
+//! The server's [`Store`]: sled 0.34.7 on a local directory.
+//!
+//! Layout, one sled tree each:
+//!
+//! | tree            | key                     | value                        |
+//! |-----------------|-------------------------|------------------------------|
+//! | `grants`        | grant id (UTF-8)        | [`GrantRecord`] (codec)      |
+//! | `continuations` | continuation token hash | grant id                     |
+//! | `tokens`        | access token hash       | [`TokenRecord`] (codec)      |
+//! | `manage`        | management token hash   | access token hash            |
+//! | `instances`     | instance id (UTF-8)     | [`InstanceRecord`] (codec)   |
+//! | `nonces`        | thumbprint ‖ 0 ‖ value  | expiry, i64 big-endian       |
+//!
+//! Atomicity: every change that touches more than one key is one sled
+//! transaction over the trees involved. sled 0.34 runs a transaction's
+//! closure under a process-wide write lock and validates its reads before
+//! committing, so of two concurrent compare-and-swaps on the same old value
+//! exactly one sees it.
+//!
+//! Durability: after its transaction commits, a mutating method waits for a
+//! group commit (`store::commit`) and returns only once the change is on
+//! disk. A call that changes nothing (a swap that lost, a revocation of
+//! nothing) does not wait.
+//!
+//! Replay cache: nonces are remembered with an atomic compare-and-swap but
+//! *not* flushed per call; sled's background flush (every 500 ms) writes them
+//! out. A crash can therefore forget the last moments of replay entries, and
+//! a request replayed right after a restart, still inside its `created`
+//! window, may be accepted once more. Waiting for an `fsync` on every signed
+//! request would cost more than that window is worth; the signature window
+//! bounds the exposure.
+//!
+//! Unlike `MemoryNonceStore` the replay cache has no capacity limit: the
+//! disk holds it, and [`Store::sweep`] removes expired entries, so the
+//! server must sweep periodically.
+//!
+//! Shutdown: [`SledStore::close`] (or dropping the store) serves every
+//! waiting writer, stops the commit thread and flushes once more.
+//!
+//! One process per data directory: sled locks it. Admin tools talk to the
+//! running server instead of opening the directory.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ::sled::transaction::{
+    ConflictableTransactionError, ConflictableTransactionResult, TransactionError,
+    TransactionalTree,
+};
+use ::sled::{IVec, Transactional as _, Tree};
+
+use super::codec::{decode, encode, expires_at};
+use super::commit::GroupCommit;
+use super::{
+    GrantId, GrantRecord, InstanceRecord, Store, StoreError, Swept, TokenHash, TokenRecord,
+};
+use crate::proto::httpsig::nonce::{NonceStore, NonceStoreError, Seen};
+use crate::proto::jwk::Thumbprint;
+
+pub use super::commit::Durability;
+
+/// Tree names, as stored in the database.
+const GRANTS: &str = "grants";
+const CONTINUATIONS: &str = "continuations";
+const TOKENS: &str = "tokens";
+const MANAGE: &str = "manage";
+const INSTANCES: &str = "instances";
+const NONCES: &str = "nonces";
+
+/// Compare-and-swap attempts for one nonce before failing closed. A loser
+/// normally sees the winner's entry on its second look.
+const NONCE_CAS_ATTEMPTS: usize = 8;
+
+/// The sled-backed store.
+pub struct SledStore {
+    path: PathBuf,
+    grants: Tree,
+    continuations: Tree,
+    tokens: Tree,
+    manage: Tree,
+    instances: Tree,
+    nonces: Tree,
+    commit: GroupCommit,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SledStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn backend(context: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("{context}: {e}"))
+}
+
+/// What a transaction's closure returns.
+type TxResult<T> = ConflictableTransactionResult<T, StoreError>;
+
+/// Aborts a transaction with a store error.
+fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+fn from_tx(e: TransactionError<StoreError>) -> StoreError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => backend("sled transaction", e),
+    }
+}
+
+fn token_hash(bytes: &[u8]) -> Result<TokenHash, StoreError> {
+    <[u8; 32]>::try_from(bytes).map(TokenHash).map_err(|_| {
+        StoreError::Backend(format!(
+            "a token hash index entry has {} bytes",
+            bytes.len()
+        ))
+    })
+}
+
+fn grant_id(bytes: &[u8]) -> Result<GrantId, StoreError> {
+    std::str::from_utf8(bytes)
+        .map(|s| GrantId(s.to_owned()))
+        .map_err(|_| StoreError::Backend("a grant id index entry is not UTF-8".into()))
+}
+
+fn expiry(bytes: &[u8]) -> Option<i64> {
+    <[u8; 8]>::try_from(bytes).ok().map(i64::from_be_bytes)
+}
+
+fn nonce_key(scope: &Thumbprint, value: &[u8]) -> Vec<u8> {
+    let scope = scope.as_str().as_bytes();
+    let mut key = Vec::with_capacity(scope.len() + 1 + value.len());
+    key.extend_from_slice(scope);
+    key.push(0);
+    key.extend_from_slice(value);
+    key
+}
+
+/// Tokens encoded ahead of a transaction, so its closure (which runs under
+/// sled's global write lock, and may run twice) does no serialization.
+struct EncodedTokens(Vec<(TokenHash, TokenHash, Vec<u8>)>);
+
+impl EncodedTokens {
+    fn new(tokens: &[(TokenHash, TokenRecord)]) -> Result<Self, StoreError> {
+        tokens
+            .iter()
+            .map(|(hash, record)| Ok((*hash, record.manage, encode(record)?)))
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    fn insert(&self, tokens: &TransactionalTree, manage: &TransactionalTree) -> TxResult<()> {
+        for (hash, manage_hash, bytes) in &self.0 {
+            manage.insert(&manage_hash.0[..], &hash.0[..])?;
+            tokens.insert(&hash.0[..], bytes.as_slice())?;
+        }
+        Ok(())
+    }
+}
+
+/// Removes a token and its management index inside a transaction; true if it
+/// was there.
+fn remove_token(
+    tokens: &TransactionalTree,
+    manage: &TransactionalTree,
+    hash: &TokenHash,
+) -> TxResult<bool> {
+    match tokens.remove(&hash.0[..])? {
+        Some(bytes) => {
+            let record: TokenRecord = decode(&bytes).map_err(abort)?;
+            manage.remove(&record.manage.0[..])?;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// Removes a grant, its continuation index and its tokens inside a
+/// transaction; the number of tokens removed, or `None` if there was no
+/// grant. With `expired_before`, only a grant that expired before it.
+fn remove_grant(
+    (grants, continuations, tokens, manage): &(
+        TransactionalTree,
+        TransactionalTree,
+        TransactionalTree,
+        TransactionalTree,
+    ),
+    id: &[u8],
+    expired_before: Option<i64>,
+) -> TxResult<Option<usize>> {
+    let Some(bytes) = grants.get(id)? else {
+        return Ok(None);
+    };
+    let grant: GrantRecord = decode(&bytes).map_err(abort)?;
+    if expired_before.is_some_and(|now| grant.expires_at >= now) {
+        return Ok(None);
+    }
+    grants.remove(id)?;
+    if let Some(c) = &grant.continuation {
+        // Only the index entry that points at this grant.
+        if continuations
+            .get(&c.token.0[..])?
+            .is_some_and(|v| v.as_ref() == id)
+        {
+            continuations.remove(&c.token.0[..])?;
+        }
+    }
+    let mut removed = 0;
+    for hash in &grant.tokens {
+        if remove_token(tokens, manage, hash)? {
+            removed += 1;
+        }
+    }
+    Ok(Some(removed))
+}
+
+/// How long `open` waits for the directory lock to be let go.
+const LOCK_WAIT: Duration = Duration::from_secs(1);
+
+/// Opens the database, waiting a moment for a handle in this process that
+/// is still letting go.
+///
+/// sled 0.34.7 releases its file lock only when its I/O threads drop their
+/// last reference, which can be shortly *after* the last `Db` handle was
+/// dropped or flushed; reopening at once (a restart inside one process, as
+/// tests do) then fails with "could not acquire lock". Another process that
+/// holds the directory still gets the error, after [`LOCK_WAIT`].
+fn open_db(path: &Path) -> Result<::sled::Db, StoreError> {
+    let give_up = Instant::now() + LOCK_WAIT;
+    loop {
+        match ::sled::Config::new().path(path).open() {
+            Ok(db) => return Ok(db),
+            Err(::sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock") && Instant::now() < give_up =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(backend(&format!("opening {}", path.display()), e)),
+        }
+    }
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `path`, with group commit.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, Durability::GroupCommit)
+    }
+
+    /// Opens (or creates) the store in `path`, making writes durable as
+    /// `durability` says.
+    pub fn open_with(path: &Path, durability: Durability) -> Result<Self, StoreError> {
+        let db = open_db(path)?;
+        let tree = |name: &str| {
+            db.open_tree(name)
+                .map_err(|e| backend(&format!("opening tree {name}"), e))
+        };
+        Ok(Self {
+            grants: tree(GRANTS)?,
+            continuations: tree(CONTINUATIONS)?,
+            tokens: tree(TOKENS)?,
+            manage: tree(MANAGE)?,
+            instances: tree(INSTANCES)?,
+            nonces: tree(NONCES)?,
+            commit: GroupCommit::start(db, durability)?,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Flushes, stops the commit thread and waits for it. The store stays
+    /// usable (each write then flushes for itself); dropping the store closes
+    /// it too, but `close` reports a failed final flush.
+    pub fn close(&self) -> Result<(), StoreError> {
+        self.commit.close()
+    }
+
+    fn get(tree: &Tree, key: &[u8]) -> Result<Option<IVec>, StoreError> {
+        tree.get(key).map_err(|e| backend("sled read", e))
+    }
+
+    /// Runs `f` as one transaction over the grant, continuation, token and
+    /// management trees.
+    fn transact4<T>(
+        &self,
+        f: impl Fn(
+            &(
+                TransactionalTree,
+                TransactionalTree,
+                TransactionalTree,
+                TransactionalTree,
+            ),
+        ) -> TxResult<T>,
+    ) -> Result<T, StoreError> {
+        (
+            &self.grants,
+            &self.continuations,
+            &self.tokens,
+            &self.manage,
+        )
+            .transaction(|trees| f(trees))
+            .map_err(from_tx)
+    }
+
+    /// Runs `f` as one transaction over the token and management trees.
+    fn transact_tokens<T>(
+        &self,
+        f: impl Fn(&TransactionalTree, &TransactionalTree) -> TxResult<T>,
+    ) -> Result<T, StoreError> {
+        (&self.tokens, &self.manage)
+            .transaction(|(tokens, manage)| f(tokens, manage))
+            .map_err(from_tx)
+    }
+
+    fn sweep_grants(&self, now: i64, swept: &mut Swept) -> Result<(), StoreError> {
+        let mut expired = Vec::new();
+        for entry in self.grants.iter() {
+            let (id, bytes) = entry.map_err(|e| backend("sled scan", e))?;
+            if expires_at(&bytes)? < now {
+                expired.push(id);
+            }
+        }
+        for id in expired {
+            // Looked at again inside the transaction: it may have changed.
+            if let Some(tokens) = self.transact4(|trees| remove_grant(trees, &id, Some(now)))? {
+                swept.grants += 1;
+                swept.tokens += tokens;
+            }
+        }
+        Ok(())
+    }
+
+    fn sweep_tokens(&self, now: i64, swept: &mut Swept) -> Result<(), StoreError> {
+        let mut expired = Vec::new();
+        for entry in self.tokens.iter() {
+            let (hash, bytes) = entry.map_err(|e| backend("sled scan", e))?;
+            if expires_at(&bytes)? < now {
+                expired.push(token_hash(&hash)?);
+            }
+        }
+        for hash in expired {
+            let removed = self.transact_tokens(|tokens, manage| {
+                // Looked at again inside the transaction: it may have been
+                // rotated or revoked since the scan.
+                let Some(bytes) = tokens.get(&hash.0[..])? else {
+                    return Ok(false);
+                };
+                if expires_at(&bytes).map_err(abort)? >= now {
+                    return Ok(false);
+                }
+                remove_token(tokens, manage, &hash)
+            })?;
+            if removed {
+                swept.tokens += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn sweep_nonces(&self, now: i64, swept: &mut Swept) -> Result<(), StoreError> {
+        for entry in self.nonces.iter() {
+            let (key, value) = entry.map_err(|e| backend("sled scan", e))?;
+            // An entry that does not parse is damage: remove it too.
+            if expiry(&value).is_none_or(|until| until < now) {
+                // Only if nobody renewed it since we looked.
+                let cas = self
+                    .nonces
+                    .compare_and_swap(&key, Some(&value), None::<&[u8]>)
+                    .map_err(|e| backend("sled compare-and-swap", e))?;
+                if cas.is_ok() {
+                    swept.nonces += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl NonceStore for SledStore {
+    /// Atomic (compare-and-swap), but not flushed per call: see the module
+    /// documentation for what a crash may forget.
+    fn remember(
+        &self,
+        scope: &Thumbprint,
+        value: &[u8],
+        until: i64,
+        now: i64,
+    ) -> Result<Seen, NonceStoreError> {
+        let key = nonce_key(scope, value);
+        let new = until.to_be_bytes();
+        for _ in 0..NONCE_CAS_ATTEMPTS {
+            let current = self
+                .nonces
+                .get(&key)
+                .map_err(|_| NonceStoreError::Unavailable)?;
+            if let Some(bytes) = &current {
+                // A damaged entry counts as seen: fail closed.
+                if expiry(bytes).is_none_or(|until| until >= now) {
+                    return Ok(Seen::Replayed);
+                }
+            }
+            match self.nonces.compare_and_swap(&key, current, Some(&new[..])) {
+                Ok(Ok(())) => return Ok(Seen::Fresh),
+                // Someone wrote in between: look again.
+                Ok(Err(_)) => continue,
+                Err(_) => return Err(NonceStoreError::Unavailable),
+            }
+        }
+        Err(NonceStoreError::Unavailable)
+    }
+}
+
+impl Store for SledStore {
+    fn create_grant(
+        &self,
+        grant: &GrantRecord,
+        tokens: &[(TokenHash, TokenRecord)],
+    ) -> Result<(), StoreError> {
+        let id = grant.id.0.as_bytes();
+        let record = encode(grant)?;
+        let tokens = EncodedTokens::new(tokens)?;
+        self.transact4(|(grants, continuations, tokens_tree, manage)| {
+            if let Some(c) = &grant.continuation {
+                continuations.insert(&c.token.0[..], id)?;
+            }
+            grants.insert(id, record.as_slice())?;
+            tokens.insert(tokens_tree, manage)
+        })?;
+        self.commit.wait_durable()
+    }
+
+    fn grant(&self, id: &GrantId) -> Result<Option<GrantRecord>, StoreError> {
+        Self::get(&self.grants, id.0.as_bytes())?
+            .map(|b| decode(&b))
+            .transpose()
+    }
+
+    fn grant_by_continuation(&self, token: &TokenHash) -> Result<Option<GrantRecord>, StoreError> {
+        let Some(id) = Self::get(&self.continuations, &token.0)? else {
+            return Ok(None);
+        };
+        let Some(grant) = self.grant(&grant_id(&id)?)? else {
+            return Ok(None);
+        };
+        // Two reads, not one snapshot: if the grant moved on in between, the
+        // token no longer continues it.
+        Ok(grant
+            .continuation
+            .as_ref()
+            .is_some_and(|c| c.token == *token)
+            .then_some(grant))
+    }
+
+    fn continuation_swap(
+        &self,
+        expected: &TokenHash,
+        grant: &GrantRecord,
+        tokens: &[(TokenHash, TokenRecord)],
+    ) -> Result<bool, StoreError> {
+        let id = grant.id.0.as_bytes();
+        let record = encode(grant)?;
+        let tokens = EncodedTokens::new(tokens)?;
+        let swapped = self.transact4(|(grants, continuations, tokens_tree, manage)| {
+            if continuations
+                .get(&expected.0[..])?
+                .is_none_or(|current| current.as_ref() != id)
+            {
+                return Ok(false);
+            }
+            continuations.remove(&expected.0[..])?;
+            if let Some(c) = &grant.continuation {
+                continuations.insert(&c.token.0[..], id)?;
+            }
+            grants.insert(id, record.as_slice())?;
+            tokens.insert(tokens_tree, manage)?;
+            Ok(true)
+        })?;
+        if swapped {
+            self.commit.wait_durable()?;
+        }
+        Ok(swapped)
+    }
+
+    fn delete_grant(&self, expected: &TokenHash) -> Result<bool, StoreError> {
+        let deleted = self.transact4(|trees| {
+            let Some(id) = trees.1.get(&expected.0[..])? else {
+                return Ok(false);
+            };
+            trees.1.remove(&expected.0[..])?;
+            remove_grant(trees, &id, None)?;
+            Ok(true)
+        })?;
+        if deleted {
+            self.commit.wait_durable()?;
+        }
+        Ok(deleted)
+    }
+
+    fn token(&self, token: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
+        Self::get(&self.tokens, &token.0)?
+            .map(|b| decode(&b))
+            .transpose()
+    }
+
+    fn token_by_manage(
+        &self,
+        manage: &TokenHash,
+    ) -> Result<Option<(TokenHash, TokenRecord)>, StoreError> {
+        let Some(hash) = Self::get(&self.manage, &manage.0)? else {
+            return Ok(None);
+        };
+        let hash = token_hash(&hash)?;
+        let Some(record) = self.token(&hash)? else {
+            return Ok(None);
+        };
+        // Two reads: if the token was rotated in between, this management
+        // token no longer manages it.
+        Ok((record.manage == *manage).then_some((hash, record)))
+    }
+
+    fn token_swap(
+        &self,
+        manage: &TokenHash,
+        old: &TokenHash,
+        new: &(TokenHash, TokenRecord),
+    ) -> Result<bool, StoreError> {
+        let (new_hash, new_record) = new;
+        let tokens = EncodedTokens::new(std::slice::from_ref(new))?;
+        let grant_id = new_record.grant.0.as_bytes();
+        let swapped = (&self.grants, &self.tokens, &self.manage)
+            .transaction(|(grants, tokens_tree, manage_tree)| {
+                if manage_tree
+                    .get(&manage.0[..])?
+                    .is_none_or(|current| current.as_ref() != &old.0[..])
+                {
+                    return Ok(false);
+                }
+                if !remove_token(tokens_tree, manage_tree, old)? {
+                    // An index entry without its token: drop it as well.
+                    manage_tree.remove(&manage.0[..])?;
+                }
+                tokens.insert(tokens_tree, manage_tree)?;
+                if let Some(bytes) = grants.get(grant_id)? {
+                    let mut grant: GrantRecord = decode(&bytes).map_err(abort)?;
+                    grant.tokens.retain(|t| t != old);
+                    grant.tokens.push(*new_hash);
+                    grants.insert(grant_id, encode(&grant).map_err(abort)?)?;
+                }
+                Ok(true)
+            })
+            .map_err(from_tx)?;
+        if swapped {
+            self.commit.wait_durable()?;
+        }
+        Ok(swapped)
+    }
+
+    fn revoke_token(&self, manage: &TokenHash) -> Result<bool, StoreError> {
+        let revoked = self.transact_tokens(|tokens, manage_tree| {
+            let Some(hash) = manage_tree.get(&manage.0[..])? else {
+                return Ok(false);
+            };
+            manage_tree.remove(&manage.0[..])?;
+            remove_token(tokens, manage_tree, &token_hash(&hash).map_err(abort)?)?;
+            Ok(true)
+        })?;
+        if revoked {
+            self.commit.wait_durable()?;
+        }
+        Ok(revoked)
+    }
+
+    fn create_instance(&self, id: &str, instance: &InstanceRecord) -> Result<(), StoreError> {
+        self.instances
+            .insert(id.as_bytes(), encode(instance)?)
+            .map_err(|e| backend("sled write", e))?;
+        self.commit.wait_durable()
+    }
+
+    fn instance(&self, id: &str) -> Result<Option<InstanceRecord>, StoreError> {
+        Self::get(&self.instances, id.as_bytes())?
+            .map(|b| decode(&b))
+            .transpose()
+    }
+
+    fn sweep(&self, now: i64) -> Result<Swept, StoreError> {
+        let mut swept = Swept::default();
+        self.sweep_grants(now, &mut swept)?;
+        self.sweep_tokens(now, &mut swept)?;
+        self.sweep_nonces(now, &mut swept)?;
+        if swept != Swept::default() {
+            self.commit.wait_durable()?;
+        }
+        Ok(swept)
+    }
+}

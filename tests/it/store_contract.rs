@@ -1,0 +1,772 @@
+//! The `Store` contract (src/store/mod.rs), one suite run against every
+//! implementation: `MemoryStore` (the reference) and `SledStore` on a
+//! temporary directory. Then what only a disk can show: reopening, refusing
+//! an unknown record version, and (ignored by default) a throughput report.
+
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use gnapd::proto::gnap::{GrantRequest, parse_grant_request};
+use gnapd::proto::httpsig::Algorithm;
+use gnapd::proto::httpsig::nonce::{NonceStore as _, Seen};
+use gnapd::proto::jwk::{SigningKey, Thumbprint};
+use gnapd::store::memory::MemoryStore;
+use gnapd::store::sled::{Durability, SledStore};
+use gnapd::store::{
+    Continuation, GrantId, GrantRecord, GrantState, InstanceRecord, KeyBinding, RECORD_VERSION,
+    Store, StoreError, Swept, TokenHash, TokenRecord,
+};
+use serde_json::json;
+
+/// Far enough in the future that nothing expires in a test.
+pub const FOREVER: i64 = 4_000_000_000;
+
+/// Builds records for one client key.
+pub struct Fixture {
+    key: KeyBinding,
+    thumbprint: Thumbprint,
+    request: GrantRequest,
+}
+
+/// A fresh random token hash.
+pub fn fresh_hash() -> TokenHash {
+    TokenHash::of(&uuid::Uuid::new_v4().to_string())
+}
+
+impl Fixture {
+    pub fn new() -> Self {
+        let signing = SigningKey::generate(Algorithm::Ed25519).unwrap();
+        let verifying = signing.verifying_key();
+        let jwk = verifying.public_jwk().unwrap().clone();
+        let body = json!({
+            "access_token": {"access": ["mcp:github"]},
+            "client": {"key": {"proof": "httpsig", "jwk": jwk}},
+        });
+        let request = parse_grant_request(&serde_json::to_vec(&body).unwrap()).unwrap();
+        Self {
+            key: KeyBinding {
+                thumbprint: verifying.thumbprint().as_str().to_owned(),
+                jwk,
+            },
+            thumbprint: verifying.thumbprint().clone(),
+            request,
+        }
+    }
+
+    /// The key's thumbprint: a nonce scope.
+    pub fn scope(&self) -> &Thumbprint {
+        &self.thumbprint
+    }
+
+    /// A token issued under `grant`, with a random value and management token.
+    pub fn token(&self, grant: &GrantId, expires_at: i64) -> (TokenHash, TokenRecord) {
+        let access = match &self.request.access_token {
+            Some(requests) => requests
+                .as_slice()
+                .iter()
+                .flat_map(|t| t.access.clone())
+                .collect(),
+            None => Vec::new(),
+        };
+        let record = TokenRecord {
+            v: RECORD_VERSION,
+            grant: grant.clone(),
+            label: None,
+            access,
+            key: self.key.clone(),
+            manage: fresh_hash(),
+            issued_at: 1_000,
+            expires_at,
+        };
+        (fresh_hash(), record)
+    }
+
+    /// An approved grant with a continuation token and `tokens` tokens.
+    pub fn grant(
+        &self,
+        tokens: usize,
+        expires_at: i64,
+    ) -> (GrantRecord, Vec<(TokenHash, TokenRecord)>) {
+        let id = GrantId(uuid::Uuid::new_v4().to_string());
+        let tokens: Vec<_> = (0..tokens).map(|_| self.token(&id, expires_at)).collect();
+        let grant = GrantRecord {
+            v: RECORD_VERSION,
+            id,
+            state: GrantState::Approved,
+            client: self.key.clone(),
+            instance_id: None,
+            request: self.request.clone(),
+            tokens: tokens.iter().map(|(h, _)| *h).collect(),
+            continuation: Some(Continuation {
+                token: fresh_hash(),
+                wait: 5,
+                issued_at: 1_000,
+            }),
+            created_at: 1_000,
+            expires_at,
+        };
+        (grant, tokens)
+    }
+}
+
+/// The grant's current continuation token.
+fn cont(grant: &GrantRecord) -> TokenHash {
+    grant.continuation.as_ref().unwrap().token
+}
+
+/// `grant` continued: a new continuation token and one more token.
+fn continued(f: &Fixture, grant: &GrantRecord) -> (GrantRecord, Vec<(TokenHash, TokenRecord)>) {
+    let mut next = grant.clone();
+    let token = f.token(&grant.id, FOREVER);
+    next.tokens.push(token.0);
+    next.continuation = Some(Continuation {
+        token: fresh_hash(),
+        wait: 5,
+        issued_at: 2_000,
+    });
+    (next, vec![token])
+}
+
+// --- The contract, for any implementation -------------------------------
+
+fn create_grant_is_readable_by_id_continuation_token_and_management_token(store: &dyn Store) {
+    let f = Fixture::new();
+    let (grant, tokens) = f.grant(2, FOREVER);
+    store.create_grant(&grant, &tokens).unwrap();
+    assert_eq!(store.grant(&grant.id).unwrap(), Some(grant.clone()));
+    assert_eq!(
+        store.grant_by_continuation(&cont(&grant)).unwrap(),
+        Some(grant.clone())
+    );
+    for (hash, record) in &tokens {
+        assert_eq!(store.token(hash).unwrap().as_ref(), Some(record));
+        assert_eq!(
+            store.token_by_manage(&record.manage).unwrap(),
+            Some((*hash, record.clone()))
+        );
+    }
+    assert_eq!(store.grant(&GrantId("no-such-grant".into())).unwrap(), None);
+    assert_eq!(store.grant_by_continuation(&fresh_hash()).unwrap(), None);
+    assert_eq!(store.token(&fresh_hash()).unwrap(), None);
+    assert_eq!(store.token_by_manage(&fresh_hash()).unwrap(), None);
+}
+
+fn continuation_swap_is_single_use_and_moves_the_index(store: &dyn Store) {
+    let f = Fixture::new();
+    let (grant, tokens) = f.grant(1, FOREVER);
+    store.create_grant(&grant, &tokens).unwrap();
+    let (next, new_tokens) = continued(&f, &grant);
+    assert!(
+        store
+            .continuation_swap(&cont(&grant), &next, &new_tokens)
+            .unwrap()
+    );
+    // The old continuation token stopped working at once; the new one works.
+    assert_eq!(store.grant_by_continuation(&cont(&grant)).unwrap(), None);
+    assert_eq!(
+        store.grant_by_continuation(&cont(&next)).unwrap(),
+        Some(next.clone())
+    );
+    assert_eq!(
+        store.token(&new_tokens[0].0).unwrap(),
+        Some(new_tokens[0].1.clone())
+    );
+    // A second swap with the same expected value fails and changes nothing.
+    let (other, other_tokens) = continued(&f, &grant);
+    assert!(
+        !store
+            .continuation_swap(&cont(&grant), &other, &other_tokens)
+            .unwrap()
+    );
+    assert_eq!(store.grant(&grant.id).unwrap(), Some(next));
+    assert_eq!(store.token(&other_tokens[0].0).unwrap(), None);
+    assert_eq!(store.grant_by_continuation(&cont(&other)).unwrap(), None);
+}
+
+fn continuation_swap_refuses_the_token_of_another_grant(store: &dyn Store) {
+    let f = Fixture::new();
+    let (a, a_tokens) = f.grant(0, FOREVER);
+    let (b, b_tokens) = f.grant(0, FOREVER);
+    store.create_grant(&a, &a_tokens).unwrap();
+    store.create_grant(&b, &b_tokens).unwrap();
+    let (next_b, t) = continued(&f, &b);
+    assert!(!store.continuation_swap(&cont(&a), &next_b, &t).unwrap());
+    assert_eq!(store.grant(&b.id).unwrap(), Some(b.clone()));
+    assert_eq!(store.grant_by_continuation(&cont(&a)).unwrap(), Some(a));
+}
+
+fn concurrent_continuation_swaps_with_one_token_have_exactly_one_winner(store: &dyn Store) {
+    const THREADS: usize = 8;
+    let f = Fixture::new();
+    for _round in 0..10 {
+        let (grant, tokens) = f.grant(0, FOREVER);
+        store.create_grant(&grant, &tokens).unwrap();
+        let attempts: Vec<_> = (0..THREADS).map(|_| continued(&f, &grant)).collect();
+        let barrier = Barrier::new(THREADS);
+        let results: Vec<bool> = std::thread::scope(|s| {
+            let handles: Vec<_> = attempts
+                .iter()
+                .map(|(next, new_tokens)| {
+                    let (barrier, expected) = (&barrier, cont(&grant));
+                    s.spawn(move || {
+                        barrier.wait();
+                        store
+                            .continuation_swap(&expected, next, new_tokens)
+                            .unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(results.iter().filter(|won| **won).count(), 1, "{results:?}");
+        // Only the winner's continuation and token exist.
+        for ((next, new_tokens), won) in attempts.iter().zip(&results) {
+            let continues = store.grant_by_continuation(&cont(next)).unwrap().is_some();
+            let issued = store.token(&new_tokens[0].0).unwrap().is_some();
+            assert_eq!((continues, issued), (*won, *won));
+        }
+    }
+}
+
+fn delete_grant_removes_the_grant_its_continuation_and_its_tokens(store: &dyn Store) {
+    let f = Fixture::new();
+    let (grant, tokens) = f.grant(3, FOREVER);
+    let (bystander, bystander_tokens) = f.grant(1, FOREVER);
+    store.create_grant(&grant, &tokens).unwrap();
+    store.create_grant(&bystander, &bystander_tokens).unwrap();
+    assert!(store.delete_grant(&cont(&grant)).unwrap());
+    assert_eq!(store.grant(&grant.id).unwrap(), None);
+    assert_eq!(store.grant_by_continuation(&cont(&grant)).unwrap(), None);
+    for (hash, record) in &tokens {
+        assert_eq!(store.token(hash).unwrap(), None);
+        assert_eq!(store.token_by_manage(&record.manage).unwrap(), None);
+    }
+    assert!(
+        !store.delete_grant(&cont(&grant)).unwrap(),
+        "a second delete with the same token"
+    );
+    assert_eq!(store.grant(&bystander.id).unwrap(), Some(bystander));
+    assert!(store.token(&bystander_tokens[0].0).unwrap().is_some());
+}
+
+fn token_swap_kills_the_old_value_at_once_and_moves_the_manage_index(store: &dyn Store) {
+    let f = Fixture::new();
+    let (grant, tokens) = f.grant(2, FOREVER);
+    store.create_grant(&grant, &tokens).unwrap();
+    let (old, old_record) = &tokens[0];
+    let new = f.token(&grant.id, FOREVER);
+    assert!(store.token_swap(&old_record.manage, old, &new).unwrap());
+    assert_eq!(store.token(old).unwrap(), None);
+    assert_eq!(store.token_by_manage(&old_record.manage).unwrap(), None);
+    assert_eq!(store.token(&new.0).unwrap(), Some(new.1.clone()));
+    assert_eq!(
+        store.token_by_manage(&new.1.manage).unwrap(),
+        Some(new.clone())
+    );
+    let listed = store.grant(&grant.id).unwrap().unwrap().tokens;
+    assert!(
+        listed.contains(&new.0) && !listed.contains(old),
+        "{listed:?}"
+    );
+    // The other token of the grant is untouched.
+    assert_eq!(
+        store.token(&tokens[1].0).unwrap(),
+        Some(tokens[1].1.clone())
+    );
+    // Rotating the same old value again fails; so does a stale `old` under
+    // the new management token.
+    let again = f.token(&grant.id, FOREVER);
+    assert!(!store.token_swap(&old_record.manage, old, &again).unwrap());
+    assert!(!store.token_swap(&new.1.manage, old, &again).unwrap());
+    assert_eq!(store.token(&again.0).unwrap(), None);
+}
+
+fn token_swap_may_keep_the_management_token(store: &dyn Store) {
+    let f = Fixture::new();
+    let (grant, tokens) = f.grant(1, FOREVER);
+    store.create_grant(&grant, &tokens).unwrap();
+    let (old, old_record) = &tokens[0];
+    let mut new = f.token(&grant.id, FOREVER);
+    new.1.manage = old_record.manage;
+    assert!(store.token_swap(&old_record.manage, old, &new).unwrap());
+    assert_eq!(store.token(old).unwrap(), None);
+    assert_eq!(
+        store.token_by_manage(&old_record.manage).unwrap(),
+        Some(new)
+    );
+}
+
+fn concurrent_token_swaps_of_one_token_have_exactly_one_winner(store: &dyn Store) {
+    const THREADS: usize = 8;
+    let f = Fixture::new();
+    for _round in 0..10 {
+        let (grant, tokens) = f.grant(1, FOREVER);
+        store.create_grant(&grant, &tokens).unwrap();
+        let (old, old_record) = tokens[0].clone();
+        let news: Vec<_> = (0..THREADS).map(|_| f.token(&grant.id, FOREVER)).collect();
+        let barrier = Barrier::new(THREADS);
+        let results: Vec<bool> = std::thread::scope(|s| {
+            let handles: Vec<_> = news
+                .iter()
+                .map(|new| {
+                    let (barrier, old, manage) = (&barrier, old, old_record.manage);
+                    s.spawn(move || {
+                        barrier.wait();
+                        store.token_swap(&manage, &old, new).unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(results.iter().filter(|won| **won).count(), 1, "{results:?}");
+        assert_eq!(store.token(&old).unwrap(), None);
+        for (new, won) in news.iter().zip(&results) {
+            assert_eq!(store.token(&new.0).unwrap().is_some(), *won);
+            assert_eq!(
+                store.token_by_manage(&new.1.manage).unwrap().is_some(),
+                *won
+            );
+        }
+        let listed = store.grant(&grant.id).unwrap().unwrap().tokens;
+        assert_eq!(listed.len(), 1, "exactly the winner's token is listed");
+    }
+}
+
+fn revoke_token_removes_the_token_and_its_manage_index(store: &dyn Store) {
+    let f = Fixture::new();
+    let (grant, tokens) = f.grant(2, FOREVER);
+    store.create_grant(&grant, &tokens).unwrap();
+    let (hash, record) = &tokens[0];
+    assert!(store.revoke_token(&record.manage).unwrap());
+    assert_eq!(store.token(hash).unwrap(), None);
+    assert_eq!(store.token_by_manage(&record.manage).unwrap(), None);
+    assert!(
+        !store.revoke_token(&record.manage).unwrap(),
+        "a second revocation"
+    );
+    assert!(
+        !store
+            .token_swap(&record.manage, hash, &f.token(&grant.id, FOREVER))
+            .unwrap()
+    );
+    assert!(store.token(&tokens[1].0).unwrap().is_some());
+    assert!(
+        store.grant(&grant.id).unwrap().is_some(),
+        "the grant outlives one token"
+    );
+}
+
+fn instance_round_trips(store: &dyn Store) {
+    let f = Fixture::new();
+    let instance = InstanceRecord {
+        v: RECORD_VERSION,
+        key: f.key.clone(),
+        created_at: 1_234,
+    };
+    store.create_instance("inst-1", &instance).unwrap();
+    assert_eq!(store.instance("inst-1").unwrap(), Some(instance));
+    assert_eq!(store.instance("inst-2").unwrap(), None);
+}
+
+fn sweep_removes_expired_grants_with_their_tokens_and_expired_tokens(store: &dyn Store) {
+    let f = Fixture::new();
+    let now = 10_000;
+    let (old_grant, old_tokens) = f.grant(2, now - 1);
+    let (live_grant, mut live_tokens) = f.grant(1, FOREVER);
+    live_tokens.push(f.token(&live_grant.id, now - 1));
+    // An expiry equal to `now` is not yet expired.
+    let (edge_grant, edge_tokens) = f.grant(1, now);
+    store.create_grant(&old_grant, &old_tokens).unwrap();
+    store.create_grant(&live_grant, &live_tokens).unwrap();
+    store.create_grant(&edge_grant, &edge_tokens).unwrap();
+
+    let swept = store.sweep(now).unwrap();
+    assert_eq!((swept.grants, swept.tokens), (1, 3), "{swept:?}");
+    assert_eq!(store.grant(&old_grant.id).unwrap(), None);
+    assert_eq!(
+        store.grant_by_continuation(&cont(&old_grant)).unwrap(),
+        None
+    );
+    for (hash, record) in &old_tokens {
+        assert_eq!(store.token(hash).unwrap(), None);
+        assert_eq!(store.token_by_manage(&record.manage).unwrap(), None);
+    }
+    assert_eq!(store.token(&live_tokens[1].0).unwrap(), None);
+    assert_eq!(
+        store.token_by_manage(&live_tokens[1].1.manage).unwrap(),
+        None
+    );
+    assert!(store.grant(&live_grant.id).unwrap().is_some());
+    assert!(store.token(&live_tokens[0].0).unwrap().is_some());
+    assert!(store.grant(&edge_grant.id).unwrap().is_some());
+    assert!(store.token(&edge_tokens[0].0).unwrap().is_some());
+
+    let again = store.sweep(now).unwrap();
+    assert_eq!((again.grants, again.tokens), (0, 0), "{again:?}");
+}
+
+fn nonce_is_fresh_once_replayed_inside_its_window_and_fresh_after(store: &dyn Store) {
+    let f = Fixture::new();
+    let other = Fixture::new();
+    assert_eq!(store.remember(f.scope(), b"n-1", 100, 0), Ok(Seen::Fresh));
+    assert_eq!(
+        store.remember(f.scope(), b"n-1", 100, 50),
+        Ok(Seen::Replayed)
+    );
+    assert_eq!(
+        store.remember(f.scope(), b"n-1", 100, 100),
+        Ok(Seen::Replayed)
+    );
+    // Expired entries count as absent.
+    assert_eq!(store.remember(f.scope(), b"n-1", 200, 101), Ok(Seen::Fresh));
+    // Scopes do not share values.
+    assert_eq!(
+        store.remember(other.scope(), b"n-1", 200, 101),
+        Ok(Seen::Fresh)
+    );
+    assert_eq!(store.remember(f.scope(), b"n-2", 200, 101), Ok(Seen::Fresh));
+}
+
+fn concurrent_nonce_remembers_see_exactly_one_fresh(store: &dyn Store) {
+    const THREADS: usize = 8;
+    let f = Fixture::new();
+    for round in 0..50u32 {
+        let value = round.to_be_bytes();
+        let barrier = Barrier::new(THREADS);
+        let fresh = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    let (barrier, f, value) = (&barrier, &f, &value);
+                    s.spawn(move || {
+                        barrier.wait();
+                        store.remember(f.scope(), value, 100, 0).unwrap()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .filter(|seen| *seen == Seen::Fresh)
+                .count()
+        });
+        assert_eq!(fresh, 1, "round {round}");
+    }
+}
+
+fn sweep_leaves_live_nonces_and_forgets_expired_ones(store: &dyn Store) {
+    let f = Fixture::new();
+    assert_eq!(store.remember(f.scope(), b"old", 50, 0), Ok(Seen::Fresh));
+    assert_eq!(store.remember(f.scope(), b"live", 500, 0), Ok(Seen::Fresh));
+    store.sweep(100).unwrap();
+    assert_eq!(
+        store.remember(f.scope(), b"live", 500, 100),
+        Ok(Seen::Replayed)
+    );
+    assert_eq!(store.remember(f.scope(), b"old", 500, 100), Ok(Seen::Fresh));
+}
+
+/// Runs every contract check against the store `make()` builds (fresh for
+/// each test).
+macro_rules! contract_suite {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            #[allow(unused_imports)]
+            use super::*;
+
+            contract_suite!(@tests $make;
+                create_grant_is_readable_by_id_continuation_token_and_management_token,
+                continuation_swap_is_single_use_and_moves_the_index,
+                continuation_swap_refuses_the_token_of_another_grant,
+                concurrent_continuation_swaps_with_one_token_have_exactly_one_winner,
+                delete_grant_removes_the_grant_its_continuation_and_its_tokens,
+                token_swap_kills_the_old_value_at_once_and_moves_the_manage_index,
+                token_swap_may_keep_the_management_token,
+                concurrent_token_swaps_of_one_token_have_exactly_one_winner,
+                revoke_token_removes_the_token_and_its_manage_index,
+                instance_round_trips,
+                sweep_removes_expired_grants_with_their_tokens_and_expired_tokens,
+                nonce_is_fresh_once_replayed_inside_its_window_and_fresh_after,
+                concurrent_nonce_remembers_see_exactly_one_fresh,
+                sweep_leaves_live_nonces_and_forgets_expired_ones,
+            );
+        }
+    };
+    (@tests $make:expr; $($name:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                let store = $make;
+                super::$name(&*store);
+            }
+        )+
+    };
+}
+
+/// A `SledStore` on a temporary directory that outlives it.
+pub struct TempSled {
+    pub store: SledStore,
+    pub dir: tempfile::TempDir,
+}
+
+impl TempSled {
+    pub fn new() -> Self {
+        Self::with(Durability::GroupCommit)
+    }
+
+    pub fn with(durability: Durability) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open_with(dir.path(), durability).unwrap();
+        Self { store, dir }
+    }
+}
+
+impl std::ops::Deref for TempSled {
+    type Target = SledStore;
+
+    fn deref(&self) -> &SledStore {
+        &self.store
+    }
+}
+
+contract_suite!(store_memory, Box::new(MemoryStore::new()));
+contract_suite!(store_sled, TempSled::new());
+contract_suite!(
+    store_sled_flush_each_write,
+    TempSled::with(Durability::FlushEachWrite)
+);
+
+// --- What only the disk store can show -----------------------------------
+
+#[test]
+fn store_sled_reopened_after_close_keeps_grants_tokens_instances_swaps_and_nonces() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let (grant, tokens) = f.grant(2, FOREVER);
+    let (deleted, deleted_tokens) = f.grant(1, FOREVER);
+    let (next, next_tokens) = continued(&f, &grant);
+    let rotated = f.token(&grant.id, FOREVER);
+    let instance = InstanceRecord {
+        v: RECORD_VERSION,
+        key: f.key.clone(),
+        created_at: 5,
+    };
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store.create_grant(&grant, &tokens).unwrap();
+        store.create_grant(&deleted, &deleted_tokens).unwrap();
+        assert!(
+            store
+                .continuation_swap(&cont(&grant), &next, &next_tokens)
+                .unwrap()
+        );
+        assert!(
+            store
+                .token_swap(&tokens[0].1.manage, &tokens[0].0, &rotated)
+                .unwrap()
+        );
+        assert!(store.revoke_token(&tokens[1].1.manage).unwrap());
+        assert!(store.delete_grant(&cont(&deleted)).unwrap());
+        store.create_instance("inst", &instance).unwrap();
+        assert_eq!(
+            store.remember(f.scope(), b"nonce", FOREVER, 0),
+            Ok(Seen::Fresh)
+        );
+        store.close().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    let stored = store.grant(&grant.id).unwrap().unwrap();
+    assert_eq!(stored.continuation, next.continuation);
+    assert_eq!(
+        store.grant_by_continuation(&cont(&next)).unwrap(),
+        Some(stored.clone())
+    );
+    assert_eq!(store.grant_by_continuation(&cont(&grant)).unwrap(), None);
+    assert_eq!(store.token(&rotated.0).unwrap(), Some(rotated.1.clone()));
+    assert_eq!(
+        store.token_by_manage(&rotated.1.manage).unwrap(),
+        Some(rotated.clone())
+    );
+    assert_eq!(
+        store.token(&next_tokens[0].0).unwrap(),
+        Some(next_tokens[0].1.clone())
+    );
+    assert_eq!(store.token(&tokens[0].0).unwrap(), None, "rotated away");
+    assert_eq!(store.token(&tokens[1].0).unwrap(), None, "revoked");
+    assert_eq!(store.grant(&deleted.id).unwrap(), None);
+    assert_eq!(store.token(&deleted_tokens[0].0).unwrap(), None);
+    assert_eq!(store.instance("inst").unwrap(), Some(instance));
+    // `close` flushed the replay cache too.
+    assert_eq!(
+        store.remember(f.scope(), b"nonce", FOREVER, 1),
+        Ok(Seen::Replayed)
+    );
+}
+
+#[test]
+fn store_sled_dropped_without_close_releases_the_directory_and_keeps_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let (grant, tokens) = f.grant(1, FOREVER);
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        store.create_grant(&grant, &tokens).unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.grant(&grant.id).unwrap(), Some(grant));
+}
+
+#[test]
+fn store_sled_refuses_a_second_opener_of_the_same_directory() {
+    let sled = TempSled::new();
+    assert!(matches!(
+        SledStore::open(sled.dir.path()),
+        Err(StoreError::Backend(_))
+    ));
+}
+
+#[test]
+fn store_sled_refuses_to_read_a_record_with_an_unknown_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let (grant, tokens) = f.grant(1, FOREVER);
+    let (hash, record) = &tokens[0];
+    {
+        // Written by "a later gnapd": straight through sled, tagged v = 99.
+        let db = sled::open(dir.path()).unwrap();
+        let mut raw = serde_json::to_value(&grant).unwrap();
+        raw["v"] = json!(99);
+        db.open_tree("grants")
+            .unwrap()
+            .insert(grant.id.0.as_bytes(), serde_json::to_vec(&raw).unwrap())
+            .unwrap();
+        let mut raw = serde_json::to_value(record).unwrap();
+        raw["v"] = json!(99);
+        raw["a_field_from_the_future"] = json!(true);
+        db.open_tree("tokens")
+            .unwrap()
+            .insert(&hash.0[..], serde_json::to_vec(&raw).unwrap())
+            .unwrap();
+        db.open_tree("manage")
+            .unwrap()
+            .insert(&record.manage.0[..], &hash.0[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.grant(&grant.id), Err(StoreError::Version(99)));
+    assert_eq!(store.token(hash), Err(StoreError::Version(99)));
+    assert_eq!(
+        store.token_by_manage(&record.manage),
+        Err(StoreError::Version(99))
+    );
+    // Nor does a write path that must read the record go ahead.
+    assert_eq!(
+        store.revoke_token(&record.manage),
+        Err(StoreError::Version(99))
+    );
+    assert_eq!(
+        store.token(hash),
+        Err(StoreError::Version(99)),
+        "still there, untouched"
+    );
+    // And this build never writes a version it could not read back.
+    let mut future = grant.clone();
+    future.v = 99;
+    assert_eq!(
+        store.create_grant(&future, &[]),
+        Err(StoreError::Version(99))
+    );
+}
+
+#[test]
+fn store_sled_sweep_counts_the_replay_entries_it_removes() {
+    let sled = TempSled::new();
+    let f = Fixture::new();
+    assert_eq!(sled.remember(f.scope(), b"a", 50, 0), Ok(Seen::Fresh));
+    assert_eq!(sled.remember(f.scope(), b"b", 60, 0), Ok(Seen::Fresh));
+    assert_eq!(sled.remember(f.scope(), b"c", 500, 0), Ok(Seen::Fresh));
+    assert_eq!(
+        sled.sweep(100).unwrap(),
+        Swept {
+            grants: 0,
+            tokens: 0,
+            nonces: 2
+        }
+    );
+    assert_eq!(sled.sweep(100).unwrap(), Swept::default());
+}
+
+// --- Throughput (not a pass/fail check) ----------------------------------
+
+/// Process CPU time (user + system) so far, from /proc (clock ticks of 10 ms).
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// Durable `create_grant`s per second with `threads` writers for `run`.
+fn create_grant_rate(
+    durability: Durability,
+    threads: usize,
+    run: Duration,
+) -> (f64, Option<Duration>) {
+    let sled = TempSled::with(durability);
+    let f = Fixture::new();
+    let cpu_before = cpu_time();
+    let start = Instant::now();
+    let done: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (store, f) = (&sled.store, &f);
+                s.spawn(move || {
+                    let mut n = 0;
+                    while start.elapsed() < run {
+                        let (grant, tokens) = f.grant(1, FOREVER);
+                        store.create_grant(&grant, &tokens).unwrap();
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu = cpu_before
+        .zip(cpu_time())
+        .map(|(a, b)| (b - a) / u32::try_from(done.max(1)).unwrap());
+    (done as f64 / elapsed, cpu)
+}
+
+#[test]
+#[ignore = "a measurement, not a check: cargo test store_sled_throughput -- --ignored --nocapture"]
+fn store_sled_throughput_report() {
+    let run = Duration::from_secs(2);
+    let configs = [
+        ("group commit", Durability::GroupCommit, 1),
+        ("group commit", Durability::GroupCommit, 4),
+        ("group commit", Durability::GroupCommit, 16),
+        ("flush per write", Durability::FlushEachWrite, 1),
+        ("flush per write", Durability::FlushEachWrite, 16),
+    ];
+    println!("durable create_grant (grant + continuation + 1 token), {run:?} per run, 3 runs");
+    for (name, durability, threads) in configs {
+        let mut runs: Vec<(f64, Option<Duration>)> = (0..3)
+            .map(|_| create_grant_rate(durability, threads, run))
+            .collect();
+        runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let cpu: Vec<String> = runs
+            .iter()
+            .map(|(_, c)| c.map_or("?".into(), |c| format!("{}", c.as_micros())))
+            .collect();
+        println!(
+            "{name:>15} threads={threads:>2}: min {:>7.0}/s  median {:>7.0}/s  max {:>7.0}/s  (cpu µs/op by run: {})",
+            runs[0].0,
+            runs[1].0,
+            runs[2].0,
+            cpu.join(", ")
+        );
+    }
+}
