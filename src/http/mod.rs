@@ -101,6 +101,7 @@ where
         },
         Route::WellKnown => Reply::json(200, &rs_discovery(&app.auth.config().grant_endpoint())),
         Route::As(endpoint, label) => {
+            let method_name = method.as_str().to_owned();
             let request = to_request(&app, method, &path, &query, &headers, body);
             let app2 = app.clone();
             let reply =
@@ -109,9 +110,11 @@ where
                 Failure::Store(crate::store::StoreError::Backend("handler failed".into()))
                     .into_reply(&app.auth.config().grant_endpoint())
             });
-            app.auth
-                .metrics()
-                .latency(label, started.elapsed().as_secs_f64());
+            let elapsed = started.elapsed().as_secs_f64();
+            app.auth.metrics().latency(label, elapsed);
+            // One line per AS request: never headers or bodies, which carry
+            // tokens and keys.
+            tracing::info!(endpoint = label, method = %method_name, status = reply.status, seconds = elapsed, "request");
             reply
         }
     };

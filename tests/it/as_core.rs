@@ -521,3 +521,67 @@ fn other_methods_are_405_with_allow() {
     assert_eq!((reply.status, error_code(&body)), (405, "invalid_request"));
     assert_eq!(header(&reply, "allow"), Some("POST, OPTIONS"));
 }
+
+#[test]
+fn rotation_to_a_key_reference_is_key_rotation_not_supported() {
+    let h = dev();
+    let agent = Agent::new();
+    let body = granted(&h, &agent);
+    let manage_uri = body["access_token"]["manage"]["uri"].as_str().unwrap();
+    let manage = body["access_token"]["manage"]["access_token"]["value"]
+        .as_str()
+        .unwrap();
+    let rotate = json!({"key": "some-key-reference"});
+    let (reply, err) =
+        h.send(&agent.signed("POST", manage_uri, Some(manage), Some(&rotate), h.now()));
+    assert_eq!(
+        (reply.status, error_code(&err)),
+        (403, "key_rotation_not_supported"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_interact_ref_without_interaction_is_invalid_interaction() {
+    let h = dev();
+    let agent = Agent::new();
+    let body = granted(&h, &agent);
+    let uri = body["continue"]["uri"].as_str().unwrap();
+    let token = body["continue"]["access_token"]["value"].as_str().unwrap();
+    h.clock.advance(5);
+    let after = json!({"interact_ref": "4IFWWIKYB2PQ6U56NL1"});
+    let (reply, err) = h.send(&agent.signed("POST", uri, Some(token), Some(&after), h.now()));
+    assert_eq!(
+        (reply.status, error_code(&err)),
+        (400, "invalid_interaction")
+    );
+}
+
+#[test]
+fn an_expired_grant_cannot_be_continued() {
+    let h = dev();
+    let agent = Agent::new();
+    let body = granted(&h, &agent);
+    let uri = body["continue"]["uri"].as_str().unwrap();
+    let token = body["continue"]["access_token"]["value"].as_str().unwrap();
+    h.clock.advance(30 * 24 * 3600 + 1);
+    let (reply, err) = h.send(&agent.signed("POST", uri, Some(token), None, h.now()));
+    assert_eq!(
+        (reply.status, error_code(&err)),
+        (401, "invalid_continuation")
+    );
+}
+
+#[test]
+fn an_expired_token_cannot_be_rotated() {
+    let h = dev();
+    let agent = Agent::new();
+    let body = granted(&h, &agent);
+    let manage_uri = body["access_token"]["manage"]["uri"].as_str().unwrap();
+    let manage = body["access_token"]["manage"]["access_token"]["value"]
+        .as_str()
+        .unwrap();
+    h.clock.advance(3601);
+    let (reply, err) = h.send(&agent.signed("POST", manage_uri, Some(manage), None, h.now()));
+    assert_eq!((reply.status, error_code(&err)), (400, "invalid_rotation"));
+}
