@@ -556,6 +556,15 @@ impl SigningKey {
                 };
                 let verifying =
                     VerifyingKey::from_public_jwk(&Value::Object(public), Some(algorithm))?;
+                // OpenSSL builds a key from `d` (EC) or the CRT members (RSA)
+                // without checking them against the public members; a key
+                // whose halves disagree would sign what its own JWK cannot
+                // verify. One probe signature catches that at load time.
+                const PROBE: &[u8] = b"gnapd private key consistency probe";
+                let probe = signer.sign(PROBE).map_err(|_| KeyError::InvalidKey)?;
+                verifying
+                    .verify(PROBE, &probe)
+                    .map_err(|_| KeyError::InvalidKey)?;
                 (Signer::Jose(signer), verifying)
             }
         };
@@ -706,6 +715,18 @@ mod tests {
                 "{alg}"
             );
         }
+    }
+
+    #[test]
+    fn an_ec_key_whose_d_does_not_match_x_and_y_is_refused() {
+        let a = SigningKey::generate(Algorithm::EcdsaP256Sha256).unwrap();
+        let b = SigningKey::generate(Algorithm::EcdsaP256Sha256).unwrap();
+        let mut jwk = a.private_jwk().clone();
+        jwk["d"] = b.private_jwk()["d"].clone();
+        assert_eq!(
+            SigningKey::from_private_jwk(&jwk, None).unwrap_err(),
+            KeyError::InvalidKey
+        );
     }
 
     #[test]
