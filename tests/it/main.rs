@@ -15,4 +15,5 @@ mod server;
 mod spec_notes;
 mod store_contract;
 mod store_crash;
+mod store_fixture;
 mod vectors;

@@ -1,113 +1,20 @@
 //! The `Store` contract (src/store/mod.rs), one suite run against every
 //! implementation: `MemoryStore` (the reference) and `SledStore` on a
 //! temporary directory. Then what only a disk can show: reopening, refusing
-//! an unknown record version, and (ignored by default) a throughput report.
+//! an unknown record version. Throughput is measured by `benches/store.rs`.
 
 use std::sync::Barrier;
-use std::time::{Duration, Instant};
 
-use gnapd::proto::gnap::{GrantRequest, parse_grant_request};
-use gnapd::proto::httpsig::Algorithm;
 use gnapd::proto::httpsig::nonce::{NonceStore as _, Seen};
-use gnapd::proto::jwk::{SigningKey, Thumbprint};
 use gnapd::store::memory::MemoryStore;
 use gnapd::store::sled::{Durability, SledStore};
 use gnapd::store::{
-    Continuation, GrantId, GrantRecord, GrantState, InstanceRecord, KeyBinding, RECORD_VERSION,
-    Store, StoreError, Swept, TokenHash, TokenRecord,
+    Continuation, GrantId, GrantRecord, InstanceRecord, RECORD_VERSION, Store, StoreError, Swept,
+    TokenHash, TokenRecord,
 };
 use serde_json::json;
 
-/// Far enough in the future that nothing expires in a test.
-pub const FOREVER: i64 = 4_000_000_000;
-
-/// Builds records for one client key.
-pub struct Fixture {
-    key: KeyBinding,
-    thumbprint: Thumbprint,
-    request: GrantRequest,
-}
-
-/// A fresh random token hash.
-pub fn fresh_hash() -> TokenHash {
-    TokenHash::of(&uuid::Uuid::new_v4().to_string())
-}
-
-impl Fixture {
-    pub fn new() -> Self {
-        let signing = SigningKey::generate(Algorithm::Ed25519).unwrap();
-        let verifying = signing.verifying_key();
-        let jwk = verifying.public_jwk().unwrap().clone();
-        let body = json!({
-            "access_token": {"access": ["mcp:github"]},
-            "client": {"key": {"proof": "httpsig", "jwk": jwk}},
-        });
-        let request = parse_grant_request(&serde_json::to_vec(&body).unwrap()).unwrap();
-        Self {
-            key: KeyBinding {
-                thumbprint: verifying.thumbprint().as_str().to_owned(),
-                jwk,
-            },
-            thumbprint: verifying.thumbprint().clone(),
-            request,
-        }
-    }
-
-    /// The key's thumbprint: a nonce scope.
-    pub fn scope(&self) -> &Thumbprint {
-        &self.thumbprint
-    }
-
-    /// A token issued under `grant`, with a random value and management token.
-    pub fn token(&self, grant: &GrantId, expires_at: i64) -> (TokenHash, TokenRecord) {
-        let access = match &self.request.access_token {
-            Some(requests) => requests
-                .as_slice()
-                .iter()
-                .flat_map(|t| t.access.clone())
-                .collect(),
-            None => Vec::new(),
-        };
-        let record = TokenRecord {
-            v: RECORD_VERSION,
-            grant: grant.clone(),
-            label: None,
-            access,
-            key: self.key.clone(),
-            manage: fresh_hash(),
-            issued_at: 1_000,
-            expires_at,
-        };
-        (fresh_hash(), record)
-    }
-
-    /// An approved grant with a continuation token and `tokens` tokens.
-    pub fn grant(
-        &self,
-        tokens: usize,
-        expires_at: i64,
-    ) -> (GrantRecord, Vec<(TokenHash, TokenRecord)>) {
-        let id = GrantId(uuid::Uuid::new_v4().to_string());
-        let tokens: Vec<_> = (0..tokens).map(|_| self.token(&id, expires_at)).collect();
-        let grant = GrantRecord {
-            v: RECORD_VERSION,
-            id,
-            state: GrantState::Approved,
-            client: self.key.clone(),
-            instance_id: None,
-            request: self.request.clone(),
-            tokens: tokens.iter().map(|(h, _)| *h).collect(),
-            continuation: Some(Continuation {
-                token: fresh_hash(),
-                wait: 5,
-                issued_at: 1_000,
-            }),
-            created_at: 1_000,
-            expires_at,
-        };
-        (grant, tokens)
-    }
-}
+pub use crate::store_fixture::{FOREVER, Fixture, fresh_hash};
 
 /// The grant's current continuation token.
 fn cont(grant: &GrantRecord) -> TokenHash {
@@ -694,79 +601,4 @@ fn store_sled_sweep_counts_the_replay_entries_it_removes() {
         }
     );
     assert_eq!(sled.sweep(100).unwrap(), Swept::default());
-}
-
-// --- Throughput (not a pass/fail check) ----------------------------------
-
-/// Process CPU time (user + system) so far, from /proc (clock ticks of 10 ms).
-fn cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_millis(ticks * 10))
-}
-
-/// Durable `create_grant`s per second with `threads` writers for `run`.
-fn create_grant_rate(
-    durability: Durability,
-    threads: usize,
-    run: Duration,
-) -> (f64, Option<Duration>) {
-    let sled = TempSled::with(durability);
-    let f = Fixture::new();
-    let cpu_before = cpu_time();
-    let start = Instant::now();
-    let done: usize = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                let (store, f) = (&sled.store, &f);
-                s.spawn(move || {
-                    let mut n = 0;
-                    while start.elapsed() < run {
-                        let (grant, tokens) = f.grant(1, FOREVER);
-                        store.create_grant(&grant, &tokens).unwrap();
-                        n += 1;
-                    }
-                    n
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).sum()
-    });
-    let elapsed = start.elapsed().as_secs_f64();
-    let cpu = cpu_before
-        .zip(cpu_time())
-        .map(|(a, b)| (b - a) / u32::try_from(done.max(1)).unwrap());
-    (done as f64 / elapsed, cpu)
-}
-
-#[test]
-#[ignore = "a measurement, not a check: cargo test store_sled_throughput -- --ignored --nocapture"]
-fn store_sled_throughput_report() {
-    let run = Duration::from_secs(2);
-    let configs = [
-        ("group commit", Durability::GroupCommit, 1),
-        ("group commit", Durability::GroupCommit, 4),
-        ("group commit", Durability::GroupCommit, 16),
-        ("flush per write", Durability::FlushEachWrite, 1),
-        ("flush per write", Durability::FlushEachWrite, 16),
-    ];
-    println!("durable create_grant (grant + continuation + 1 token), {run:?} per run, 3 runs");
-    for (name, durability, threads) in configs {
-        let mut runs: Vec<(f64, Option<Duration>)> = (0..3)
-            .map(|_| create_grant_rate(durability, threads, run))
-            .collect();
-        runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let cpu: Vec<String> = runs
-            .iter()
-            .map(|(_, c)| c.map_or("?".into(), |c| format!("{}", c.as_micros())))
-            .collect();
-        println!(
-            "{name:>15} threads={threads:>2}: min {:>7.0}/s  median {:>7.0}/s  max {:>7.0}/s  (cpu µs/op by run: {})",
-            runs[0].0,
-            runs[1].0,
-            runs[2].0,
-            cpu.join(", ")
-        );
-    }
 }
