@@ -42,6 +42,8 @@ pub struct FileConfig {
     pub max_age: Option<i64>,
     /// Request body limit, bytes.
     pub max_body: Option<usize>,
+    /// `allow_bearer = true`: grant bearer tokens to clients that ask.
+    pub allow_bearer: Option<bool>,
     /// `[[allow]]` rules.
     #[serde(default)]
     pub allow: Vec<AllowRule>,
@@ -170,6 +172,7 @@ impl ServeConfig {
             policy: Policy {
                 dev,
                 allow: std::mem::take(&mut file.allow),
+                allow_bearer: file.allow_bearer.unwrap_or(false),
             },
             file,
         })

@@ -142,10 +142,11 @@ impl AuthServer {
                 ));
             }
         };
-        if modified
-            .access_token
-            .as_ref()
-            .is_some_and(|t| t.as_slice().iter().any(|t| t.wants_bearer()))
+        if !self.policy.allow_bearer
+            && modified
+                .access_token
+                .as_ref()
+                .is_some_and(|t| t.as_slice().iter().any(|t| t.wants_bearer()))
         {
             return Err(Failure::gnap(
                 ErrorCode::InvalidFlag,

@@ -39,10 +39,11 @@ impl AuthServer {
         let grant_request = parse_grant_request(&request.body)?;
         let (key, instance) = self.client_key(&grant_request)?;
         let verified = self.verify(request, &key)?;
-        if grant_request
-            .access_token
-            .as_ref()
-            .is_some_and(|t| t.as_slice().iter().any(|t| t.wants_bearer()))
+        if !self.policy.allow_bearer
+            && grant_request
+                .access_token
+                .as_ref()
+                .is_some_and(|t| t.as_slice().iter().any(|t| t.wants_bearer()))
         {
             return Err(Failure::gnap(
                 ErrorCode::InvalidFlag,
@@ -159,8 +160,14 @@ impl AuthServer {
             if access.is_empty() {
                 continue;
             }
-            let (record, token) =
-                self.mint_one(grant, key, asked.label.clone(), access.clone(), now)?;
+            let (record, token) = self.mint_one(
+                grant,
+                key,
+                asked.label.clone(),
+                access.clone(),
+                asked.wants_bearer(),
+                now,
+            )?;
             minted.records.push(record);
             minted.tokens.push(token);
         }
@@ -174,6 +181,7 @@ impl AuthServer {
         key: &KeyBinding,
         label: Option<String>,
         access: Vec<AccessRight>,
+        bearer: bool,
         now: i64,
     ) -> Result<((TokenHash, TokenRecord), AccessToken), Failure> {
         let (value, hash) = mint::token().map_err(no_randomness)?;
@@ -186,6 +194,7 @@ impl AuthServer {
             access: access.clone(),
             key: key.clone(),
             manage: manage_hash,
+            bearer,
             issued_at: now,
             expires_at: now.saturating_add(lifetime),
         };
@@ -196,6 +205,11 @@ impl AuthServer {
             access_token: BoundAccessToken::new(manage_value),
         });
         token.expires_in = u64::try_from(lifetime).ok();
+        if bearer {
+            token
+                .flags
+                .push(crate::proto::gnap::response::ResponseFlag::Bearer);
+        }
         Ok(((hash, record), token))
     }
 }

@@ -35,6 +35,9 @@ pub struct Policy {
     /// Allowlist rules, tried in order; the first that matches the client
     /// decides.
     pub allow: Vec<AllowRule>,
+    /// Issue bearer tokens when a client asks for them (§2.1.1 `bearer`).
+    /// Off by default: a bearer token works for whoever holds it.
+    pub allow_bearer: bool,
 }
 
 /// What policy decided for a grant request.

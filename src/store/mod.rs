@@ -154,6 +154,10 @@ pub struct TokenRecord {
     pub key: KeyBinding,
     /// Hash of the token management access token (§6).
     pub manage: TokenHash,
+    /// A bearer token (§2.1.1 `bearer` flag, allowed by policy): a resource
+    /// server accepts it without a signature. Management stays key-bound.
+    #[serde(default)]
+    pub bearer: bool,
     /// Issue time (Unix seconds).
     pub issued_at: i64,
     /// Expiry (Unix seconds).

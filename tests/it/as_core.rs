@@ -150,6 +150,7 @@ fn an_allowlisted_key_gets_only_the_access_its_rule_lists() {
             class_id: None,
             access: vec!["mcp:github".into()],
         }],
+        ..Policy::default()
     });
     let (reply, body) = h.grant(
         &agent,
@@ -190,6 +191,31 @@ fn a_bearer_flag_is_refused_as_invalid_flag() {
     let body = json!({"access_token": {"access": ["mcp:github"], "flags": ["bearer"]}, "client": agent.client()});
     let (reply, body) = h.grant(&agent, &body);
     assert_eq!((reply.status, error_code(&body)), (400, "invalid_flag"));
+}
+
+#[test]
+fn a_bearer_token_is_issued_only_where_policy_allows_it() {
+    let h = harness(Policy {
+        dev: true,
+        allow_bearer: true,
+        ..Policy::default()
+    });
+    let agent = Agent::new();
+    let body = json!({"access_token": {"access": ["mcp:github"], "flags": ["bearer"]}, "client": agent.client()});
+    let (reply, body) = h.grant(&agent, &body);
+    assert_eq!(reply.status, 200, "{body}");
+    assert_eq!(body["access_token"]["flags"], json!(["bearer"]));
+    let value = body["access_token"]["value"].as_str().unwrap();
+    assert!(
+        h.store
+            .token(&TokenHash::of(value))
+            .unwrap()
+            .unwrap()
+            .bearer
+    );
+    // Without the flag the token stays bound.
+    let (_, bound) = h.grant(&agent, &agent.grant_body(json!(["mcp:github"])));
+    assert!(bound["access_token"]["flags"].is_null());
 }
 
 #[test]

@@ -67,6 +67,7 @@ impl Fixture {
             access,
             key: self.key.clone(),
             manage: fresh_hash(),
+            bearer: false,
             issued_at: 1_000,
             expires_at,
         };
