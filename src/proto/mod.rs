@@ -8,4 +8,5 @@ pub mod digest;
 pub mod gnap;
 pub mod httpsig;
 pub mod jwk;
+pub mod mcp;
 pub mod structured;

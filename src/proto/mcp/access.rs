@@ -1,0 +1,244 @@
+//! Whether a token's access rights allow an MCP message, and what of a
+//! `tools/list` result the token may see.
+//!
+//! The `mcp` access right (see `proto::gnap::access`) names an upstream
+//! (`identifier`), the MCP methods allowed (`actions`, absent = all) and the
+//! tools `tools/call` may name (`tools`, absent = all). A reference string
+//! `mcp:NAME` is full access to upstream NAME. Lifecycle messages
+//! (`initialize`, `ping`, notifications, responses to server requests) pass
+//! on any token that reaches the upstream at all: without them no session
+//! can start or stay alive.
+
+use serde_json::Value;
+
+use super::jsonrpc::Message;
+use crate::proto::gnap::AccessRight;
+
+/// What a token may do at one upstream: the union of its rights that name it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpstreamGrant {
+    /// Allowed methods; `None` = all.
+    methods: Option<Vec<String>>,
+    /// Allowed tools for `tools/call`; `None` = all.
+    tools: Option<Vec<String>>,
+}
+
+/// Why a message is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    /// The token has no right for this upstream.
+    #[error("the token grants no access to upstream `{0}`")]
+    Upstream(String),
+    /// The method is not among the granted actions.
+    #[error("method `{0}` is not granted")]
+    Method(String),
+    /// `tools/call` for a tool not granted (or without a name).
+    #[error("tool `{0}` is not granted")]
+    Tool(String),
+}
+
+fn union(into: &mut Option<Vec<String>>, from: Option<&Vec<String>>) {
+    match (into.as_mut(), from) {
+        // Already unrestricted, or this right is unrestricted.
+        (None, _) => {}
+        (Some(_), None) => *into = None,
+        (Some(list), Some(more)) => {
+            for item in more {
+                if !list.contains(item) {
+                    list.push(item.clone());
+                }
+            }
+        }
+    }
+}
+
+impl UpstreamGrant {
+    /// The grant `rights` give at upstream `name`, or `None` if they give none.
+    pub fn for_upstream(rights: &[AccessRight], name: &str) -> Option<Self> {
+        let mut grant: Option<Self> = None;
+        for right in rights {
+            let (methods, tools) = match right {
+                AccessRight::Reference(r) if r.strip_prefix("mcp:") == Some(name) => (None, None),
+                AccessRight::Object(o) if o.is_mcp() && o.identifier.as_deref() == Some(name) => {
+                    (o.actions.as_ref(), o.tools.as_ref())
+                }
+                _ => continue,
+            };
+            match grant.as_mut() {
+                None => {
+                    grant = Some(Self {
+                        methods: methods.cloned(),
+                        tools: tools.cloned(),
+                    });
+                }
+                Some(g) => {
+                    union(&mut g.methods, methods);
+                    union(&mut g.tools, tools);
+                }
+            }
+        }
+        grant
+    }
+
+    /// Decides one message.
+    pub fn allows(&self, message: &Message) -> Result<(), Denied> {
+        let (method, target) = match message {
+            Message::Response | Message::Notification { .. } => return Ok(()),
+            Message::Request { method, target } => (method, target),
+        };
+        if matches!(method.as_str(), "initialize" | "ping") {
+            return Ok(());
+        }
+        if self.methods.as_ref().is_some_and(|m| !m.contains(method)) {
+            return Err(Denied::Method(method.clone()));
+        }
+        if method == "tools/call" {
+            let name = target.as_deref().unwrap_or("");
+            if !self.tool_allowed(name) {
+                return Err(Denied::Tool(name.to_owned()));
+            }
+        }
+        Ok(())
+    }
+
+    fn tool_allowed(&self, name: &str) -> bool {
+        !name.is_empty()
+            && self
+                .tools
+                .as_ref()
+                .is_none_or(|t| t.iter().any(|x| x == name))
+    }
+
+    /// Removes the tools the token may not call from a `tools/list` result
+    /// (`{"result": {"tools": [{"name": ...}, ...]}}`), in place. A client
+    /// is not shown what it cannot use.
+    pub fn filter_tools_list(&self, response: &mut Value) {
+        if self.tools.is_none() {
+            return;
+        }
+        if let Some(tools) = response
+            .get_mut("result")
+            .and_then(|r| r.get_mut("tools"))
+            .and_then(Value::as_array_mut)
+        {
+            tools.retain(|tool| {
+                tool.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| self.tool_allowed(n))
+            });
+        }
+    }
+}
+
+/// Decides a message against the token's rights for upstream `name`.
+pub fn decide(
+    rights: &[AccessRight],
+    upstream: &str,
+    message: &Message,
+) -> Result<UpstreamGrant, Denied> {
+    let grant = UpstreamGrant::for_upstream(rights, upstream)
+        .ok_or_else(|| Denied::Upstream(upstream.to_owned()))?;
+    grant.allows(message)?;
+    Ok(grant)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::mcp::jsonrpc::parse;
+    use serde_json::json;
+
+    fn rights(value: Value) -> Vec<AccessRight> {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn call(tool: &str) -> Message {
+        parse(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool}})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap()
+    }
+
+    fn request(method: &str) -> Message {
+        parse(
+            json!({"jsonrpc": "2.0", "id": 1, "method": method})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_reference_string_is_full_access_to_its_upstream_only() {
+        let r = rights(json!(["mcp:github"]));
+        assert!(decide(&r, "github", &call("anything")).is_ok());
+        assert!(decide(&r, "github", &request("resources/list")).is_ok());
+        assert_eq!(
+            decide(&r, "slack", &call("x")),
+            Err(Denied::Upstream("slack".into()))
+        );
+    }
+
+    #[test]
+    fn actions_and_tools_restrict_methods_and_calls() {
+        let r = rights(
+            json!([{"type": "mcp", "identifier": "github", "actions": ["tools/list", "tools/call"], "tools": ["search_issues"]}]),
+        );
+        assert!(decide(&r, "github", &call("search_issues")).is_ok());
+        assert_eq!(
+            decide(&r, "github", &call("delete_repo")),
+            Err(Denied::Tool("delete_repo".into()))
+        );
+        assert_eq!(
+            decide(&r, "github", &request("resources/read")),
+            Err(Denied::Method("resources/read".into()))
+        );
+        assert_eq!(
+            decide(&r, "github", &call("")),
+            Err(Denied::Tool(String::new()))
+        );
+    }
+
+    #[test]
+    fn lifecycle_messages_pass_on_any_grant_for_the_upstream() {
+        let r = rights(
+            json!([{"type": "mcp", "identifier": "github", "actions": ["tools/call"], "tools": []}]),
+        );
+        for m in [request("initialize"), request("ping")] {
+            assert!(decide(&r, "github", &m).is_ok());
+        }
+        let n = parse(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap();
+        assert!(decide(&r, "github", &n).is_ok());
+        assert!(decide(&r, "other", &request("initialize")).is_err());
+    }
+
+    #[test]
+    fn several_rights_for_one_upstream_add_up() {
+        let r = rights(json!([
+            {"type": "mcp", "identifier": "github", "actions": ["tools/call"], "tools": ["a"]},
+            {"type": "mcp", "identifier": "github", "actions": ["tools/call"], "tools": ["b"]}
+        ]));
+        assert!(decide(&r, "github", &call("a")).is_ok());
+        assert!(decide(&r, "github", &call("b")).is_ok());
+        assert!(decide(&r, "github", &call("c")).is_err());
+    }
+
+    #[test]
+    fn tools_list_results_show_only_granted_tools() {
+        let r =
+            rights(json!([{"type": "mcp", "identifier": "github", "tools": ["search_issues"]}]));
+        let grant = UpstreamGrant::for_upstream(&r, "github").unwrap();
+        let mut response = json!({"jsonrpc": "2.0", "id": 2, "result": {"tools": [
+            {"name": "search_issues", "inputSchema": {}},
+            {"name": "delete_repo", "inputSchema": {}},
+            {"inputSchema": {}}
+        ]}});
+        grant.filter_tools_list(&mut response);
+        assert_eq!(
+            response["result"]["tools"],
+            json!([{"name": "search_issues", "inputSchema": {}}])
+        );
+    }
+}
