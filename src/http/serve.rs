@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -17,6 +17,9 @@ use tokio_rustls::rustls::pki_types::pem::PemObject as _;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::{App, routes};
+
+/// How long a client gets to send its header section.
+const HEADER_READ: Duration = Duration::from_secs(10);
 
 /// How long a client gets to finish the TLS handshake.
 const HANDSHAKE: Duration = Duration::from_secs(10);
@@ -55,7 +58,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let service = warp::service(routes(app));
-    let builder = Builder::new(TokioExecutor::new());
+    let mut builder = Builder::new(TokioExecutor::new());
+    // A client that dribbles its header section must not hold a connection
+    // (and a task) forever.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
