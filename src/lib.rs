@@ -14,6 +14,7 @@ pub mod config;
 pub mod http;
 pub mod proto;
 pub mod store;
+pub mod upstream;
 
 #[doc(hidden)]
 pub mod fuzzing;

@@ -1,0 +1,3 @@
+//! Upstream MCP servers and the credentials the gateway uses there.
+
+pub mod vault;
