@@ -11,6 +11,7 @@ pub mod authz;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod gateway;
 pub mod http;
 pub mod proto;
 pub mod store;

@@ -5,6 +5,7 @@ mod agent;
 mod as_core;
 mod as_http;
 mod common;
+mod gateway_core;
 mod http_client;
 mod httpsig_cli;
 mod interop_agent;

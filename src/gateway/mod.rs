@@ -1,0 +1,150 @@
+//! The MCP gateway's decision (sans I/O): may this signed call reach this
+//! upstream, and with which grant?
+//!
+//! Order matters and is fixed: the token is found by hash and checked for
+//! expiry; the request's signature is verified with the key the token is
+//! bound to (RFC 9635 §7.3.1, covering `authorization` and, when present, the
+//! MCP routing headers); only then is the body read, the routing headers
+//! compared with it, and the access rights consulted. Forwarding lives at the
+//! edge.
+
+use crate::proto::gnap::token::is_token68;
+use crate::proto::httpsig::{GnapProfile, HttpRequest, NonceStore, Rejection};
+use crate::proto::jwk::VerifyingKey;
+use crate::proto::mcp::access::{Denied, UpstreamGrant, decide};
+use crate::proto::mcp::jsonrpc::{self, Message};
+use crate::store::{Store, StoreError, TokenHash, TokenRecord};
+
+/// Headers a signature must cover whenever the request carries them: a
+/// policy that reads them must not see values changed in flight.
+pub const MCP_HEADERS: [&str; 4] = [
+    "mcp-protocol-version",
+    "mcp-session-id",
+    "mcp-method",
+    "mcp-name",
+];
+
+/// A call the gateway may forward.
+#[derive(Debug)]
+pub struct Authorized {
+    /// The token's record (grant, key, rights).
+    pub token: TokenRecord,
+    /// What the token may do at this upstream (for filtering results).
+    pub grant: UpstreamGrant,
+    /// The message, when the request carried one.
+    pub message: Option<Message>,
+}
+
+/// Why a call is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// No `Authorization: GNAP` token, or an unknown, expired or revoked one:
+    /// 401 with a `WWW-Authenticate: GNAP` challenge.
+    #[error("a valid GNAP access token is required")]
+    Token,
+    /// The signature does not hold: 401.
+    #[error(transparent)]
+    Signature(#[from] Rejection),
+    /// A present MCP header is not covered by the signature: 401.
+    #[error("the signature does not cover {0}")]
+    Uncovered(&'static str),
+    /// The body is not one JSON-RPC message: 400.
+    #[error(transparent)]
+    Body(#[from] jsonrpc::ParseError),
+    /// `Mcp-Method`/`Mcp-Name` disagree with the body (2026-07-28: 400,
+    /// JSON-RPC `HeaderMismatch`).
+    #[error("the {0} header does not match the body")]
+    HeaderMismatch(&'static str),
+    /// The token does not allow this message: 403.
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// Storage failed: 503.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Decides whether `request`, aimed at `upstream`, may pass.
+pub fn authorize(
+    store: &dyn Store,
+    profile: &GnapProfile,
+    upstream: &str,
+    request: &HttpRequest,
+    now: i64,
+) -> Result<Authorized, Refusal> {
+    let hash = bearer_of(request).ok_or(Refusal::Token)?;
+    let token = store
+        .token(&hash)?
+        .filter(|t| t.expires_at >= now)
+        .ok_or(Refusal::Token)?;
+    if !token.bearer {
+        let key = VerifyingKey::from_presented_jwk(&token.key.jwk).map_err(|_| Refusal::Token)?;
+        let verified = profile.verify(request, &key, now, store as &dyn NonceStore)?;
+        for header in MCP_HEADERS {
+            if request.fields.contains(header)
+                && !verified.covered.iter().any(|c| c.is_plain_field(header))
+            {
+                return Err(Refusal::Uncovered(header));
+            }
+        }
+    }
+    let message = if request.body.is_empty() {
+        None
+    } else {
+        Some(jsonrpc::parse(&request.body)?)
+    };
+    if let Some(message) = &message {
+        check_routing_headers(request, message)?;
+    }
+    let grant = match &message {
+        Some(m) => decide(&token.access, upstream, m)?,
+        // GET (server stream) and DELETE (end session) carry no message; the
+        // token still has to reach this upstream at all.
+        None => UpstreamGrant::for_upstream(&token.access, upstream)
+            .ok_or_else(|| Denied::Upstream(upstream.to_owned()))?,
+    };
+    Ok(Authorized {
+        token,
+        grant,
+        message,
+    })
+}
+
+/// The token in `Authorization: GNAP <token>`, hashed.
+fn bearer_of(request: &HttpRequest) -> Option<TokenHash> {
+    let mut lines = request.fields.lines("authorization");
+    let (Some(value), None) = (lines.next(), lines.next()) else {
+        return None;
+    };
+    let value = std::str::from_utf8(value).ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("GNAP") && is_token68(token)).then(|| TokenHash::of(token))
+}
+
+/// MCP 2026-07-28: `Mcp-Method` (and `Mcp-Name` where the method names a
+/// target) must equal the body's.
+fn check_routing_headers(request: &HttpRequest, message: &Message) -> Result<(), Refusal> {
+    let header = |name: &str| {
+        request
+            .fields
+            .lines(name)
+            .next()
+            .map(|v| String::from_utf8_lossy(v).trim().to_owned())
+    };
+    let (method, target) = match message {
+        Message::Request { method, target } => (Some(method.as_str()), target.as_deref()),
+        Message::Notification { method } => (Some(method.as_str()), None),
+        Message::Response => (None, None),
+    };
+    if let Some(sent) = header("mcp-method")
+        && Some(sent.as_str()) != method
+    {
+        return Err(Refusal::HeaderMismatch("Mcp-Method"));
+    }
+    if let Some(sent) = header("mcp-name")
+        && Some(sent.as_str()) != target
+    {
+        return Err(Refusal::HeaderMismatch("Mcp-Name"));
+    }
+    Ok(())
+}
