@@ -213,25 +213,12 @@ fn bound_key(binding: &KeyBinding) -> Result<VerifyingKey, Failure> {
 
 /// The token in `Authorization: GNAP <token>` (§7.2), hashed.
 fn presented_token(request: &HttpRequest, missing: ErrorCode) -> Result<TokenHash, Failure> {
-    let mut lines = request.fields.lines("authorization");
-    let (Some(value), None) = (lines.next(), lines.next()) else {
-        return Err(Failure::gnap(
-            missing,
-            "exactly one Authorization: GNAP token is required",
-        ));
-    };
-    let value = std::str::from_utf8(value).unwrap_or("");
-    let token = match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("GNAP") => token.trim(),
-        _ => {
-            return Err(Failure::gnap(
+    crate::proto::gnap::token::presented(request)
+        .map(TokenHash::of)
+        .ok_or_else(|| {
+            Failure::gnap(
                 missing,
-                "the Authorization scheme must be GNAP",
-            ));
-        }
-    };
-    if !crate::proto::gnap::token::is_token68(token) {
-        return Err(Failure::gnap(missing, "the token is not token68"));
-    }
-    Ok(TokenHash::of(token))
+                "exactly one Authorization: GNAP <token> is required",
+            )
+        })
 }

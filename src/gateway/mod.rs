@@ -8,7 +8,7 @@
 //! compared with it, and the access rights consulted. Forwarding lives at the
 //! edge.
 
-use crate::proto::gnap::token::is_token68;
+use crate::proto::gnap::token::presented;
 use crate::proto::httpsig::{GnapProfile, HttpRequest, NonceStore, Rejection};
 use crate::proto::jwk::VerifyingKey;
 use crate::proto::mcp::access::{Denied, UpstreamGrant, decide};
@@ -71,7 +71,9 @@ pub fn authorize(
     request: &HttpRequest,
     now: i64,
 ) -> Result<Authorized, Refusal> {
-    let hash = bearer_of(request).ok_or(Refusal::Token)?;
+    let hash = presented(request)
+        .map(TokenHash::of)
+        .ok_or(Refusal::Token)?;
     let token = store
         .token(&hash)?
         .filter(|t| t.expires_at >= now)
@@ -107,18 +109,6 @@ pub fn authorize(
         grant,
         message,
     })
-}
-
-/// The token in `Authorization: GNAP <token>`, hashed.
-fn bearer_of(request: &HttpRequest) -> Option<TokenHash> {
-    let mut lines = request.fields.lines("authorization");
-    let (Some(value), None) = (lines.next(), lines.next()) else {
-        return None;
-    };
-    let value = std::str::from_utf8(value).ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("GNAP") && is_token68(token)).then(|| TokenHash::of(token))
 }
 
 /// MCP 2026-07-28: `Mcp-Method` (and `Mcp-Name` where the method names a

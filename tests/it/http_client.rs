@@ -42,43 +42,7 @@ pub fn send(addr: SocketAddr, request: &HttpRequest) -> Answer {
         .unwrap();
     runtime.block_on(async {
         let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (mut sender, connection) = http1::handshake(TokioIo::new(stream)).await.unwrap();
-        tokio::spawn(connection);
-        let uri = gnapd::proto::httpsig::message::TargetUri::parse(&request.target_uri).unwrap();
-        let mut path = uri.normalized_path().to_owned();
-        if let Some(q) = uri.query {
-            path.push('?');
-            path.push_str(q);
-        }
-        let mut builder = hyper::Request::builder()
-            .method(request.method.as_str())
-            .uri(path)
-            .header("host", uri.authority);
-        for (name, value) in request.fields.iter() {
-            builder = builder.header(name, value);
-        }
-        let req = builder
-            .body(Full::new(Bytes::from(request.body.clone())))
-            .unwrap();
-        let response = sender.send_request(req).await.unwrap();
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-            .collect();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec();
-        Answer {
-            status,
-            headers,
-            body,
-        }
+        exchange(stream, request).await
     })
 }
 
@@ -110,37 +74,50 @@ pub fn send_tls(addr: SocketAddr, ca_pem: &std::path::Path, request: &HttpReques
             .connect(name, tcp)
             .await
             .unwrap();
-        let (mut sender, connection) = http1::handshake(TokioIo::new(tls)).await.unwrap();
-        tokio::spawn(connection);
-        let uri = gnapd::proto::httpsig::message::TargetUri::parse(&request.target_uri).unwrap();
-        let mut builder = hyper::Request::builder()
-            .method(request.method.as_str())
-            .uri(uri.normalized_path())
-            .header("host", uri.authority);
-        for (name, value) in request.fields.iter() {
-            builder = builder.header(name, value);
-        }
-        let req = builder
-            .body(Full::new(Bytes::from(request.body.clone())))
-            .unwrap();
-        let response = sender.send_request(req).await.unwrap();
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
-            .collect();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec();
-        Answer {
-            status,
-            headers,
-            body,
-        }
+        exchange(tls, request).await
     })
+}
+
+/// One HTTP/1.1 exchange on an open connection.
+async fn exchange<IO>(io: IO, request: &HttpRequest) -> Answer
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = http1::handshake(TokioIo::new(io)).await.unwrap();
+    tokio::spawn(connection);
+    let uri = gnapd::proto::httpsig::message::TargetUri::parse(&request.target_uri).unwrap();
+    let mut path = uri.normalized_path().to_owned();
+    if let Some(q) = uri.query {
+        path.push('?');
+        path.push_str(q);
+    }
+    let mut builder = hyper::Request::builder()
+        .method(request.method.as_str())
+        .uri(path)
+        .header("host", uri.authority);
+    for (name, value) in request.fields.iter() {
+        builder = builder.header(name, value);
+    }
+    let req = builder
+        .body(Full::new(Bytes::from(request.body.clone())))
+        .unwrap();
+    let response = sender.send_request(req).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    Answer {
+        status,
+        headers,
+        body,
+    }
 }

@@ -80,6 +80,19 @@ impl<'de> Deserialize<'de> for TokenValue {
     }
 }
 
+/// The token of `Authorization: GNAP <token>` (RFC 9635 §7.2): exactly one
+/// Authorization field, scheme `GNAP` (case-insensitive), a `token68` value.
+/// `None` when the request presents no such token.
+pub fn presented(request: &crate::proto::httpsig::HttpRequest) -> Option<&str> {
+    let mut lines = request.fields.lines("authorization");
+    let (Some(value), None) = (lines.next(), lines.next()) else {
+        return None;
+    };
+    let (scheme, token) = std::str::from_utf8(value).ok()?.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("GNAP") && is_token68(token)).then_some(token)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
