@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus in fuzz/corpus/ from tests/vectors/.
+
+The signed requests of the verify_request target come from Rust instead:
+    GNAPD_WRITE_SEEDS=1 cargo test --lib fuzzing::tests::signed_seeds_verify
+Run from anywhere; files are named seed-* (the only corpus files git keeps).
+"""
+import glob
+import json
+import os
+
+FUZZ = os.path.dirname(os.path.abspath(__file__))
+V = os.path.join(FUZZ, '..', 'tests', 'vectors')
+
+
+def vector(name):
+    with open(os.path.join(V, name)) as f:
+        return json.load(f)
+
+
+def put(target, name, data):
+    if isinstance(data, str):
+        data = data.encode()
+    d = os.path.join(FUZZ, 'corpus', target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, 'seed-' + name), 'wb') as f:
+        f.write(data)
+
+
+# signature_fields: Signature-Input LF Signature (further lines alternate).
+for path in sorted(glob.glob(os.path.join(V, 'rfc9421-b-2-*.json'))):
+    d = vector(os.path.basename(path))
+    tag = os.path.basename(path)[len('rfc9421-'):-len('.json')]
+    put('signature_fields', tag, d['signature_input_header'] + '\n' + d['signature_header'])
+d = vector('rfc9421-b-4-transform.json')
+put('signature_fields', 'b-4-transform', d['signature_input_header'] + '\nx=:AA==:')
+for name, text in [
+    ('components', 'a=("@method" "@target-uri" "@authority" "@scheme" "@request-target" "@path" '
+                   '"@query" "@query-param";name="Pet" "@status");created=1;expires=2;nonce="n";'
+                   'alg="ed25519";keyid="k";tag="gnap";ext=?0\na=:AA==:'),
+    ('field-params', 'sf=("example-dict";sf "example-dict";key="b" "authorization";bs '
+                     '"content-digest";key="sha-512" "mcp-session-id";sf "@method";req '
+                     '"signature";key="x" "signature-input";sf);created=1618884473;tag="gnap"\n'
+                     'sf=:dGVzdA==:'),
+    ('multi', 'one=("@method");created=1, two=("@path" "date");keyid="k2";tag="gnap-rotate"\n'
+              'one=:AA==:, two=:AQI=:\nthree=("content-type");created=-5\nthree=:/w==:'),
+    ('gnap', 'sig1=("@method" "@target-uri" "content-digest" "authorization" "mcp-session-id" '
+             '"mcp-method");created=1790000000;keyid="test-key-ed25519";tag="gnap"\nsig1=:AAAA:'),
+    ('errors', 'a=("@method" "@method"), b=("X-Upper"), c=("@nope"), d="item", e=("x";tr)\n'
+               'a=abc, b=:not base64:'),
+]:
+    put('signature_fields', name, text)
+
+# content_digest: field value LF content.
+cd = vector('rfc9530-content-digest.json')
+for i, ex in enumerate(cd['examples']):
+    if 'content' in ex:
+        put('content_digest', f'rfc9530-{i}', ex['Content-Digest'] + '\n' + ex['content'])
+        if 'Content-Digest(sha-512)' in ex:
+            put('content_digest', f'rfc9530-{i}-512',
+                ex['Content-Digest(sha-512)'] + '\n' + ex['content'])
+    else:
+        put('content_digest', f'rfc9530-{i}-both', ex['header'] + '\n' + cd['examples'][0]['content'])
+put('content_digest', 'insecure', 'md5=:kAFQmDzST7DWlj99KOF/cg==:, unixsum=:AA==:;x=1\nabc')
+put('content_digest', 'mixed', 'sha-256=:ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=:, '
+                               'md5=:AA==:, sha-512=(:AA==:)\nabc')
+
+# jwk: the RFC 9421 B.1 test keys (public and private) and the shared secret.
+for path in sorted(glob.glob(os.path.join(V, '*.jwk.json'))):
+    with open(path, 'rb') as f:
+        put('jwk', os.path.basename(path)[:-len('.json')], f.read())
+put('jwk', 'ed25519-alg', '{"kty":"OKP","crv":"Ed25519","alg":"EdDSA","kid":"k",'
+                          '"x":"JrQLj5P_89iXES9-vFgrIy29clF9CC_oPPsw3c5D0bs"}')
+put('jwk', 'rsa-rs256', json.dumps({  # RFC 7638 section 3.1
+    'kty': 'RSA', 'alg': 'RS256', 'kid': '2011-04-29', 'e': 'AQAB',
+    'n': '0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_'
+         'BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_'
+         'FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4'
+         'vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw'},
+    separators=(',', ':')))
+
+# verify_request: RFC 9421 requests with their signature fields, an unsigned
+# request, the lenient form, and [mutation kind, variant, payload] inputs.
+for n in (3, 6):
+    d = vector(f'rfc9421-b-2-{n}.json')
+    head, body = d['message_raw'].split('\n\n', 1)
+    put('verify_request', f'rfc9421-b-2-{n}.http',
+        head + '\nSignature-Input: ' + d['signature_input_header']
+        + '\nSignature: ' + d['signature_header'] + '\n\n' + body)
+put('verify_request', 'unsigned.http', 'GET /demo?x=1 HTTP/1.1\r\nHost: example.org\r\nAccept: */*\r\n\r\n')
+put('verify_request', 'lenient.txt', 'Signature-Input: sig1=("@method" "@target-uri");'
+                                     'created=1790000000;tag="gnap"\nSignature: sig1=:AAAA:\n\nbody')
+SIGNED_INPUT = ('sig1=("@method" "@target-uri" "content-digest" "authorization" "mcp-session-id" '
+                '"mcp-method");created=1790000000;keyid="test-key-ed25519";tag="gnap"')
+for kind, variant, payload in [
+    (0, 15, b'post'),
+    (1, 7, b'https://as.example/gnap/tx?x=2'),
+    (2, 7, b'\x02GNAP 80UPRY5NM33OMUKMKSKU '),
+    (3, 7, b'\x00'),
+    (4, 7, b'\x02GNAP x'),
+    (5, 7, b'{"access_token":{"access":["foo"]},"client":"7C7C4AZ9KHRS6X63AJAO"}'),
+    (6, 15, (300).to_bytes(2, 'little', signed=True)),
+    (7, 15, b'\x05\x01\x00'),
+    (8, 7, SIGNED_INPUT.encode()),
+    (9, 7, b'\x02AUTHORIZATION'),
+]:
+    put('verify_request', f'mutate-{kind}', bytes([kind, variant]) + payload)
