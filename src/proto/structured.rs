@@ -89,6 +89,11 @@ pub fn serialize_inner_list(items: &[Item<'_>], params: &Params<'_>, out: &mut S
         serialize_item(item, out);
     }
     out.push(')');
+    serialize_params(params, out);
+}
+
+/// Appends the canonical serialization of parameters (RFC 9651 §4.1.1.2).
+pub fn serialize_params(params: &Params<'_>, out: &mut String) {
     for (key, value) in params {
         out.push(';');
         out.push_str(key.as_str());

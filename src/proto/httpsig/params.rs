@@ -156,8 +156,18 @@ impl SignatureParams {
                 _ => {}
             }
         }
+        // Each identifier is already in canonical form; the list is those
+        // forms joined by single spaces (RFC 9651 §4.1.1.1), then the params.
         let mut serialized = String::with_capacity(128);
-        structured::serialize_inner_list(items, list_params, &mut serialized);
+        serialized.push('(');
+        for (i, id) in out.covered.iter().enumerate() {
+            if i > 0 {
+                serialized.push(' ');
+            }
+            serialized.push_str(id.as_str());
+        }
+        serialized.push(')');
+        structured::serialize_params(list_params, &mut serialized);
         out.serialized = serialized;
         Ok(out)
     }
