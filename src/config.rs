@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::authz::{AllowRule, AsConfig, Policy};
+use crate::gateway::upstream::{Credential, Upstream, UpstreamEntry};
 use crate::http::DEFAULT_MAX_BODY;
 
 /// The default listen address.
@@ -47,6 +48,12 @@ pub struct FileConfig {
     /// `[[allow]]` rules.
     #[serde(default)]
     pub allow: Vec<AllowRule>,
+    /// Seconds an upstream gets to answer (its response head) before the
+    /// gateway answers 504.
+    pub upstream_timeout: Option<u64>,
+    /// `[[upstream]]` MCP servers the gateway fronts.
+    #[serde(default)]
+    pub upstream: Vec<UpstreamEntry>,
 }
 
 /// Why the settings could not be assembled.
@@ -78,6 +85,10 @@ pub struct Overrides {
     pub tls_key: Option<PathBuf>,
     /// `--dev`
     pub dev: bool,
+    /// `--upstream NAME=URL` (adds an upstream, or replaces the file's URL).
+    pub upstreams: Vec<(String, String)>,
+    /// `--upstream-credential NAME=SPEC`, parsed (`Debug` redacts).
+    pub upstream_credentials: Vec<(String, Credential)>,
 }
 
 /// The assembled settings.
@@ -97,6 +108,10 @@ pub struct ServeConfig {
     pub max_body: usize,
     /// Approval rules.
     pub policy: Policy,
+    /// The MCP servers behind the gateway.
+    pub upstreams: Vec<Upstream>,
+    /// How long an upstream gets to answer.
+    pub upstream_timeout: std::time::Duration,
     /// AS settings other than the public URL.
     file: FileConfig,
 }
@@ -158,7 +173,17 @@ impl ServeConfig {
                 return Err(ConfigError::Invalid(format!("{name} must be positive")));
             }
         }
+        if file.upstream_timeout == Some(0) {
+            return Err(ConfigError::Invalid(
+                "upstream_timeout must be positive".into(),
+            ));
+        }
         let dev = flags.dev || file.dev.unwrap_or(false);
+        let upstreams = assemble_upstreams(
+            std::mem::take(&mut file.upstream),
+            flags.upstreams,
+            flags.upstream_credentials,
+        )?;
         Ok(Self {
             listen,
             data_dir: flags
@@ -174,6 +199,11 @@ impl ServeConfig {
                 allow: std::mem::take(&mut file.allow),
                 allow_bearer: file.allow_bearer.unwrap_or(false),
             },
+            upstreams,
+            upstream_timeout: std::time::Duration::from_secs(
+                file.upstream_timeout
+                    .unwrap_or(crate::gateway::forward::RESPONSE_TIMEOUT.as_secs()),
+            ),
             file,
         })
     }
@@ -200,6 +230,51 @@ impl ServeConfig {
     }
 }
 
+/// The file's upstreams, then the flags': `--upstream` adds one (or moves an
+/// existing one to a new URL, keeping its credential), and
+/// `--upstream-credential` sets the credential of a named one.
+fn assemble_upstreams(
+    entries: Vec<UpstreamEntry>,
+    urls: Vec<(String, String)>,
+    credentials: Vec<(String, Credential)>,
+) -> Result<Vec<Upstream>, ConfigError> {
+    let mut upstreams: Vec<Upstream> = Vec::new();
+    for entry in entries {
+        if upstreams.iter().any(|u| u.name == entry.name) {
+            return Err(ConfigError::Invalid(format!(
+                "upstream `{}` is defined twice",
+                entry.name
+            )));
+        }
+        let credential = entry
+            .credential
+            .into_credential()
+            .map_err(ConfigError::Invalid)?;
+        upstreams.push(
+            Upstream::new(&entry.name, &entry.url, credential).map_err(ConfigError::Invalid)?,
+        );
+    }
+    for (name, url) in urls {
+        let credential = match upstreams.iter().position(|u| u.name == name) {
+            Some(i) => upstreams.remove(i).credential,
+            None => Credential::None,
+        };
+        upstreams.push(Upstream::new(&name, &url, credential).map_err(ConfigError::Invalid)?);
+    }
+    for (name, credential) in credentials {
+        let upstream = upstreams
+            .iter_mut()
+            .find(|u| u.name == name)
+            .ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "a credential is given for upstream `{name}`, which is not configured"
+                ))
+            })?;
+        upstream.credential = credential;
+    }
+    Ok(upstreams)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +296,43 @@ mod tests {
         assert_eq!(config.policy.allow.len(), 1);
         assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(config.as_config("http://x").poll_wait, 1);
+    }
+
+    #[test]
+    fn upstreams_come_from_the_file_and_the_flags() {
+        let file: FileConfig = toml::from_str(
+            "[[upstream]]\nname = \"gh\"\nurl = \"http://127.0.0.1:1/mcp\"\ncredential = { kind = \"header\", name = \"X-Api-Key\", value = \"k3y\" }\n",
+        )
+        .unwrap();
+        let flags = Overrides {
+            upstreams: vec![
+                ("gh".into(), "http://127.0.0.1:2/mcp".into()),
+                ("slack".into(), "http://127.0.0.1:3/mcp".into()),
+            ],
+            upstream_credentials: vec![(
+                "slack".into(),
+                Credential::parse("bearer:t0k3n").unwrap(),
+            )],
+            ..Overrides::default()
+        };
+        let config = ServeConfig::assemble(file, flags).unwrap();
+        assert!(!format!("{config:?}").contains("k3y") && !format!("{config:?}").contains("t0k3n"));
+        let gh = config.upstreams.iter().find(|u| u.name == "gh").unwrap();
+        assert_eq!(gh.url, "http://127.0.0.1:2/mcp");
+        assert!(matches!(gh.credential, Credential::Header { .. }));
+        let slack = config.upstreams.iter().find(|u| u.name == "slack").unwrap();
+        assert!(matches!(slack.credential, Credential::Bearer(_)));
+
+        let orphan = Overrides {
+            upstream_credentials: vec![("nope".into(), Credential::None)],
+            ..Overrides::default()
+        };
+        assert!(ServeConfig::assemble(FileConfig::default(), orphan).is_err());
+        let twice: FileConfig = toml::from_str(
+            "[[upstream]]\nname = \"a\"\nurl = \"http://x/\"\n[[upstream]]\nname = \"a\"\nurl = \"http://y/\"\n",
+        )
+        .unwrap();
+        assert!(ServeConfig::assemble(twice, Overrides::default()).is_err());
     }
 
     #[test]

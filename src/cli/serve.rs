@@ -7,6 +7,8 @@ use std::sync::Arc;
 use crate::authz::AuthServer;
 use crate::clock::SystemClock;
 use crate::config::{Overrides, ServeConfig};
+use crate::gateway::forward::Gateway;
+use crate::gateway::upstream::{Credential, Secret, split_assignment};
 use crate::http::{App, serve::serve};
 use crate::store::Store as _;
 use crate::store::sled::SledStore;
@@ -35,6 +37,49 @@ pub struct Args {
     /// Development mode: approve every grant at once. Never in production.
     #[arg(long)]
     dev: bool,
+    /// An upstream MCP server (Streamable HTTP) behind the gateway at
+    /// `{public}/mcp/NAME`: `NAME=URL`. Repeatable.
+    #[arg(long = "upstream", value_name = "NAME=URL")]
+    upstreams: Vec<String>,
+    /// The credential the gateway presents at upstream NAME:
+    /// `NAME=bearer:VALUE`, `NAME=header:Header-Name:VALUE`,
+    /// `NAME=basic:USER:PASS` or `NAME=none`. Repeatable. (Visible to local
+    /// users in the process list: prefer the config file outside dev use.)
+    #[arg(long = "upstream-credential", value_name = "NAME=KIND:...", value_parser = secret_arg)]
+    upstream_credentials: Vec<Secret>,
+}
+
+/// Holds a flag's value as a secret from the start (clap never echoes it).
+fn secret_arg(value: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(value))
+}
+
+/// Parses `--upstream` and `--upstream-credential` values. Errors name the
+/// upstream at most, never the secret.
+#[allow(clippy::type_complexity)]
+fn parse_upstream_flags(
+    urls: &[String],
+    credentials: &[Secret],
+) -> Result<(Vec<(String, String)>, Vec<(String, Credential)>), String> {
+    let urls = urls
+        .iter()
+        .map(|spec| {
+            split_assignment(spec)
+                .map(|(n, u)| (n.to_owned(), u.to_owned()))
+                .map_err(|e| format!("--upstream: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let credentials = credentials
+        .iter()
+        .map(|spec| {
+            let (name, value) = split_assignment(spec.expose())
+                .map_err(|e| format!("--upstream-credential: {e}"))?;
+            let credential = Credential::parse(value)
+                .map_err(|e| format!("--upstream-credential for `{name}`: {e}"))?;
+            Ok((name.to_owned(), credential))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok((urls, credentials))
 }
 
 /// Runs `gnapd serve`.
@@ -46,6 +91,14 @@ pub fn run(args: Args) -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .try_init();
+    let (upstreams, upstream_credentials) =
+        match parse_upstream_flags(&args.upstreams, &args.upstream_credentials) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                eprintln!("gnapd serve: {e}");
+                return ExitCode::from(2);
+            }
+        };
     let flags = Overrides {
         listen: args.listen,
         data_dir: args.data_dir,
@@ -53,6 +106,8 @@ pub fn run(args: Args) -> ExitCode {
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
         dev: args.dev,
+        upstreams,
+        upstream_credentials,
     };
     let config = match ServeConfig::load(args.config.as_deref(), flags) {
         Ok(config) => config,
@@ -108,9 +163,21 @@ async fn run_server(config: ServeConfig) -> Result<(), String> {
         config.policy.clone(),
         config.as_config(&public_url),
     );
+    let gateway = Arc::new(Gateway::new(
+        config.upstreams.clone(),
+        store.clone(),
+        Arc::new(SystemClock),
+        auth.config().profile,
+        config.upstream_timeout,
+    ));
+    for upstream in &config.upstreams {
+        // The name and URL only: the credential is never logged.
+        tracing::info!(upstream = %upstream.name, url = %upstream.url, gateway = %format!("{public_url}/mcp/{}", upstream.name), "upstream");
+    }
     let app = Arc::new(App {
         auth,
         max_body: config.max_body,
+        gateway,
     });
     // Tests and scripts read this line to find the server.
     println!(

@@ -5,8 +5,16 @@
 //! expiry; the request's signature is verified with the key the token is
 //! bound to (RFC 9635 §7.3.1, covering `authorization` and, when present, the
 //! MCP routing headers); only then is the body read, the routing headers
-//! compared with it, and the access rights consulted. Forwarding lives at the
-//! edge.
+//! compared with it, and the access rights consulted.
+//!
+//! [`upstream`] holds the configured upstreams and their (redacted)
+//! credentials; [`forward`] is the I/O half: it runs this decision off the
+//! async threads, forwards with the upstream's credential through one pooled
+//! client, and streams the answer back (filtering `tools/list`). The HTTP
+//! edge (`crate::http`) maps refusals to responses in one place.
+
+pub mod forward;
+pub mod upstream;
 
 use crate::proto::gnap::token::presented;
 use crate::proto::httpsig::{GnapProfile, HttpRequest, NonceStore, Rejection};

@@ -6,6 +6,7 @@ mod as_core;
 mod as_http;
 mod common;
 mod gateway_core;
+mod gateway_http;
 mod http_client;
 mod httpsig_cli;
 mod interop_agent;

@@ -1,0 +1,584 @@
+//! The gateway's I/O half: authorize a wire request (off the async threads),
+//! forward it to its upstream with the upstream's credential instead of the
+//! agent's, and hand back the upstream's answer as a stream.
+//!
+//! Headers going upstream are an allowlist, not a denylist: only what MCP's
+//! Streamable HTTP transport defines (and `Accept`/`Content-Type`) passes, so
+//! no header the agent sends — `Authorization`, `Signature*`,
+//! `Content-Digest`, cookies, `Forwarded`/`X-Forwarded-*`, hop-by-hop fields
+//! or any custom header an upstream might take as a credential — reaches
+//! the upstream. The one HTTP client is shared (pooled connections).
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use http_body_util::{BodyDataStream, BodyExt as _, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use serde_json::Value;
+
+use super::upstream::Upstream;
+use super::{Authorized, Refusal, authorize};
+use crate::clock::Clock;
+use crate::proto::httpsig::{GnapProfile, HttpRequest};
+use crate::proto::mcp::access::UpstreamGrant;
+use crate::proto::mcp::jsonrpc::Message;
+use crate::store::Store;
+
+/// Headers an agent's request may carry to the upstream (lowercase). Any
+/// other `mcp-*` header passes too (the transport's own namespace).
+pub const FORWARDED_REQUEST_HEADERS: [&str; 8] = [
+    "accept",
+    "content-type",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "mcp-method",
+    "mcp-name",
+    "last-event-id",
+    "user-agent",
+];
+
+/// Response headers never passed back: hop-by-hop fields, and what belongs
+/// to the gateway's own relation with the upstream (its cookies, and a
+/// challenge for the gateway's credential).
+const DROPPED_RESPONSE_HEADERS: [&str; 11] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "set-cookie",
+    "www-authenticate",
+];
+
+/// How long an upstream gets to accept a connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an upstream gets by default to send its response head (an SSE
+/// stream then runs as long as the upstream keeps it open).
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest JSON `tools/list` result the gateway reads to filter, and largest
+/// single SSE event it holds while filtering one.
+pub const MAX_FILTERED: usize = 8 * 1024 * 1024;
+
+/// A boxed error for the response stream.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The upstream's response body, as chunks, never buffered whole (a
+/// `tools/list` JSON result excepted, to filter it).
+pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send + Sync>>;
+
+/// What came back from the upstream.
+pub struct Forwarded {
+    /// The upstream's status.
+    pub status: u16,
+    /// Its headers, less hop-by-hop and gateway-private ones.
+    pub headers: HeaderMap,
+    /// Its body.
+    pub body: BodyStream,
+}
+
+/// Why forwarding failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamFailure {
+    /// No connection, or the exchange broke: 502.
+    #[error("the upstream could not be reached")]
+    Unreachable,
+    /// No response head in time: 504.
+    #[error("the upstream did not answer in time")]
+    Timeout,
+    /// The upstream refused the gateway's credential (401): 502.
+    #[error("the upstream refused the gateway's credential")]
+    CredentialRefused,
+    /// The upstream failed (a 5xx of its own): 502, so that a failure
+    /// upstream never reads as the gateway's.
+    #[error("the upstream failed (HTTP {0})")]
+    Failed(u16),
+    /// A `tools/list` result that cannot be read to filter it: 502.
+    #[error("the upstream's tools/list result could not be filtered")]
+    Unfilterable,
+}
+
+/// The gateway: upstreams, the store it reads tokens from, and one client.
+pub struct Gateway {
+    upstreams: HashMap<String, Upstream>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    profile: GnapProfile,
+    client: Client<HttpConnector, Full<Bytes>>,
+    response_timeout: Duration,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("upstreams", &self.upstreams)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// A gateway in front of `upstreams`, checking signatures under `profile`;
+    /// an upstream gets `response_timeout` to send its response head.
+    pub fn new(
+        upstreams: Vec<Upstream>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        profile: GnapProfile,
+        response_timeout: Duration,
+    ) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Self {
+            upstreams: upstreams.into_iter().map(|u| (u.name.clone(), u)).collect(),
+            store,
+            clock,
+            profile,
+            client,
+            response_timeout,
+        }
+    }
+
+    /// The upstream called `name`.
+    pub fn upstream(&self, name: &str) -> Option<&Upstream> {
+        self.upstreams.get(name)
+    }
+
+    /// Runs [`authorize`] on a blocking thread (store reads, signature
+    /// verification) and gives the request back with the decision.
+    pub async fn check(
+        self: &Arc<Self>,
+        upstream: &str,
+        request: HttpRequest,
+    ) -> (HttpRequest, Result<Authorized, Refusal>) {
+        let this = self.clone();
+        let name = upstream.to_owned();
+        let joined = tokio::task::spawn_blocking(move || {
+            let now = this.clock.now();
+            let decision = authorize(this.store.as_ref(), &this.profile, &name, &request, now);
+            (request, decision)
+        })
+        .await;
+        match joined {
+            Ok(pair) => pair,
+            Err(_) => (
+                HttpRequest::new("GET", ""),
+                Err(Refusal::Store(crate::store::StoreError::Backend(
+                    "the authorization task failed".into(),
+                ))),
+            ),
+        }
+    }
+
+    /// Forwards an authorized `request` (its method, the query of its target
+    /// URI, allowed headers and body) to `upstream`.
+    pub async fn forward(
+        &self,
+        upstream: &Upstream,
+        request: HttpRequest,
+        query: &str,
+        authorized: &Authorized,
+    ) -> Result<Forwarded, UpstreamFailure> {
+        let mut uri = upstream.url.clone();
+        if !query.is_empty() {
+            uri.push(if uri.contains('?') { '&' } else { '?' });
+            uri.push_str(query);
+        }
+        let mut builder = hyper::Request::builder()
+            .method(request.method.as_str())
+            .uri(uri);
+        if let Some(headers) = builder.headers_mut() {
+            for (name, value) in request.fields.iter() {
+                let lower = name.to_ascii_lowercase();
+                if !forwardable(&lower) {
+                    continue;
+                }
+                if let (Ok(name), Ok(value)) = (
+                    HeaderName::from_bytes(lower.as_bytes()),
+                    HeaderValue::from_bytes(value),
+                ) {
+                    headers.append(name, value);
+                }
+            }
+            if let Some((name, value)) = upstream.credential.header_to_inject() {
+                headers.insert(name, value);
+            }
+        }
+        let tools_list = match &authorized.message {
+            Some(Message::Request { method, .. }) if method == "tools/list" => {
+                Some(request_id(&request.body))
+            }
+            _ => None,
+        };
+        let outgoing = builder
+            .body(Full::new(Bytes::from(request.body)))
+            .map_err(|_| UpstreamFailure::Unreachable)?;
+        let response = match tokio::time::timeout(
+            self.response_timeout,
+            self.client.request(outgoing),
+        )
+        .await
+        {
+            Err(_) => return Err(UpstreamFailure::Timeout),
+            Ok(Err(e)) => {
+                tracing::warn!(upstream = %upstream.name, error = %e, "upstream request failed");
+                return Err(UpstreamFailure::Unreachable);
+            }
+            Ok(Ok(response)) => response,
+        };
+        if response.status() == hyper::StatusCode::UNAUTHORIZED {
+            tracing::warn!(upstream = %upstream.name, "the upstream refused the gateway's credential");
+            return Err(UpstreamFailure::CredentialRefused);
+        }
+        if response.status().is_server_error() {
+            tracing::warn!(upstream = %upstream.name, status = response.status().as_u16(), "the upstream failed");
+            return Err(UpstreamFailure::Failed(response.status().as_u16()));
+        }
+        let (parts, body) = response.into_parts();
+        let mut headers = parts.headers;
+        for name in DROPPED_RESPONSE_HEADERS {
+            headers.remove(name);
+        }
+        let status = parts.status.as_u16();
+        let Some(id) = tools_list else {
+            return Ok(Forwarded {
+                status,
+                headers,
+                body: Box::pin(BodyDataStream::new(body.map_err(BoxError::from))),
+            });
+        };
+        // The result must be read to be filtered: an encoded body cannot be,
+        // and is refused rather than shown whole (the gateway never asks
+        // for an encoding).
+        if headers
+            .get(hyper::header::CONTENT_ENCODING)
+            .is_some_and(|v| v.as_bytes() != b"identity")
+        {
+            return Err(UpstreamFailure::Unfilterable);
+        }
+        let media = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
+            .unwrap_or_default();
+        match media.as_str() {
+            "application/json" => {
+                let filtered = filter_json(body, &authorized.grant, self.response_timeout).await?;
+                headers.insert(CONTENT_LENGTH, HeaderValue::from(filtered.len()));
+                Ok(Forwarded {
+                    status,
+                    headers,
+                    body: Box::pin(futures_util::stream::iter([Ok(filtered)])),
+                })
+            }
+            "text/event-stream" => {
+                headers.remove(CONTENT_LENGTH);
+                Ok(Forwarded {
+                    status,
+                    headers,
+                    body: Box::pin(SseFilter::new(body, authorized.grant.clone(), id)),
+                })
+            }
+            // A success in another shape cannot be filtered: refuse it.
+            _ if parts.status.is_success() => Err(UpstreamFailure::Unfilterable),
+            // An error status carries no tools/list result: pass it on.
+            _ => Ok(Forwarded {
+                status,
+                headers,
+                body: Box::pin(BodyDataStream::new(body.map_err(BoxError::from))),
+            }),
+        }
+    }
+}
+
+/// Whether an agent's header (lowercase name) may go upstream.
+pub fn forwardable(name: &str) -> bool {
+    FORWARDED_REQUEST_HEADERS.contains(&name) || name.starts_with("mcp-")
+}
+
+/// The `id` of a JSON-RPC body, or `null`.
+pub fn request_id(body: &[u8]) -> Value {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        #[serde(default)]
+        id: Value,
+    }
+    serde_json::from_slice::<Id>(body)
+        .map(|i| i.id)
+        .unwrap_or(Value::Null)
+}
+
+async fn filter_json(
+    body: Incoming,
+    grant: &UpstreamGrant,
+    timeout: Duration,
+) -> Result<Bytes, UpstreamFailure> {
+    let collected = tokio::time::timeout(timeout, Limited::new(body, MAX_FILTERED).collect())
+        .await
+        .map_err(|_| UpstreamFailure::Timeout)?
+        .map_err(|_| UpstreamFailure::Unfilterable)?
+        .to_bytes();
+    let mut value: Value =
+        serde_json::from_slice(&collected).map_err(|_| UpstreamFailure::Unfilterable)?;
+    grant.filter_tools_list(&mut value);
+    serde_json::to_vec(&value)
+        .map(Bytes::from)
+        .map_err(|_| UpstreamFailure::Unfilterable)
+}
+
+/// Filters the `tools/list` result out of an SSE stream event by event:
+/// events pass on as soon as they are complete; only the event answering
+/// request `id` is rewritten. Nothing is held beyond one event.
+pub struct SseFilter {
+    body: BodyDataStream<Incoming>,
+    grant: UpstreamGrant,
+    id: Value,
+    pending: BytesMut,
+    done: bool,
+}
+
+impl SseFilter {
+    fn new(body: Incoming, grant: UpstreamGrant, id: Value) -> Self {
+        Self {
+            body: BodyDataStream::new(body),
+            grant,
+            id,
+            pending: BytesMut::new(),
+            done: false,
+        }
+    }
+
+    /// The complete events at the head of `pending`, rewritten as needed.
+    fn drain_events(&mut self) -> Option<Bytes> {
+        let mut out = BytesMut::new();
+        while let Some(end) = event_end(&self.pending) {
+            let event = self.pending.split_to(end);
+            out.extend_from_slice(&rewrite_event(&event, &self.grant, &self.id));
+        }
+        (!out.is_empty()).then(|| out.freeze())
+    }
+}
+
+/// Where the first complete SSE event in `buf` ends (after its blank line).
+fn event_end(buf: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i < buf.len() {
+        let line_end = match buf[i] {
+            b'\n' => i + 1,
+            b'\r' if buf.get(i + 1) == Some(&b'\n') => i + 2,
+            b'\r' if i + 1 < buf.len() => i + 1,
+            // A lone CR at the end may be half of CRLF: wait.
+            b'\r' => return None,
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        // A line that starts right at a line end is empty: the event ends.
+        let empty = i == 0 || matches!(buf.get(i - 1), Some(b'\n' | b'\r'));
+        if empty {
+            return Some(line_end);
+        }
+        i = line_end;
+    }
+    None
+}
+
+/// One SSE event (with its terminating blank line), filtered if its data is
+/// the JSON-RPC response to `id`.
+fn rewrite_event(event: &[u8], grant: &UpstreamGrant, id: &Value) -> Bytes {
+    let text = match std::str::from_utf8(event) {
+        Ok(t) => t,
+        Err(_) => return Bytes::copy_from_slice(event),
+    };
+    let lines: Vec<&str> = text.split(['\n', '\r']).filter(|l| !l.is_empty()).collect();
+    let data: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(|d| d.strip_prefix(' ').unwrap_or(d))
+        .collect();
+    if data.is_empty() {
+        return Bytes::copy_from_slice(event);
+    }
+    let Ok(mut value) = serde_json::from_str::<Value>(&data.join("\n")) else {
+        return Bytes::copy_from_slice(event);
+    };
+    if value.get("id") != Some(id) || value.get("result").is_none() {
+        return Bytes::copy_from_slice(event);
+    }
+    grant.filter_tools_list(&mut value);
+    let mut out = String::with_capacity(event.len());
+    let mut wrote_data = false;
+    for line in lines {
+        if line.starts_with("data:") {
+            if !wrote_data {
+                out.push_str("data: ");
+                out.push_str(&value.to_string());
+                out.push('\n');
+                wrote_data = true;
+            }
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.push('\n');
+    Bytes::from(out)
+}
+
+impl Stream for SseFilter {
+    type Item = Result<Bytes, BoxError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            if self.done {
+                if self.pending.is_empty() {
+                    return Poll::Ready(None);
+                }
+                // A last event without its blank line: pass it on as is.
+                let rest = self.pending.split().freeze();
+                return Poll::Ready(Some(Ok(rest)));
+            }
+            match Pin::new(&mut self.body).poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => self.done = true,
+                Poll::Ready(Some(Err(e))) => {
+                    self.done = true;
+                    self.pending.clear();
+                    return Poll::Ready(Some(Err(e.into())));
+                }
+                Poll::Ready(Some(Ok(chunk))) => {
+                    self.pending.extend_from_slice(&chunk);
+                    if let Some(out) = self.drain_events() {
+                        return Poll::Ready(Some(Ok(out)));
+                    }
+                    if self.pending.len() > MAX_FILTERED {
+                        self.done = true;
+                        self.pending.clear();
+                        return Poll::Ready(Some(Err("an SSE event is too large".into())));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn grant() -> UpstreamGrant {
+        let rights: Vec<crate::proto::gnap::AccessRight> = serde_json::from_value(
+            json!([{"type": "mcp", "identifier": "gh", "tools": ["search_issues"]}]),
+        )
+        .unwrap();
+        UpstreamGrant::for_upstream(&rights, "gh").unwrap()
+    }
+
+    #[test]
+    fn only_transport_headers_go_upstream() {
+        for ok in [
+            "accept",
+            "content-type",
+            "mcp-session-id",
+            "mcp-protocol-version",
+            "mcp-method",
+            "mcp-name",
+            "last-event-id",
+        ] {
+            assert!(forwardable(ok), "{ok}");
+        }
+        for no in [
+            "authorization",
+            "signature",
+            "signature-input",
+            "content-digest",
+            "cookie",
+            "proxy-authorization",
+            "forwarded",
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "connection",
+            "te",
+            "upgrade",
+            "host",
+            "x-api-key",
+            "content-length",
+            "origin",
+        ] {
+            assert!(!forwardable(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn sse_events_are_split_at_blank_lines() {
+        assert_eq!(event_end(b"data: x\n\nrest"), Some(9));
+        assert_eq!(event_end(b"data: x\r\n\r\nrest"), Some(11));
+        assert_eq!(event_end(b"data: x\r\rmore"), Some(9));
+        // A CR at the end may be the first half of a CRLF: wait for more.
+        assert_eq!(event_end(b"data: x\r\r"), None);
+        assert_eq!(event_end(b"data: x\r"), None);
+        assert_eq!(event_end(b"data: x\n"), None);
+        assert_eq!(event_end(b"\n"), Some(1));
+    }
+
+    #[test]
+    fn the_tools_list_event_is_filtered_and_others_pass_untouched() {
+        let result = json!({"jsonrpc": "2.0", "id": 2, "result": {"tools": [{"name": "search_issues"}, {"name": "delete_repo"}]}});
+        let event = format!("event: message\r\ndata: {result}\r\n\r\n");
+        let out = rewrite_event(event.as_bytes(), &grant(), &json!(2));
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        assert!(text.starts_with("event: message\ndata: "), "{text}");
+        assert!(text.ends_with("\n\n"));
+        assert!(text.contains("search_issues") && !text.contains("delete_repo"));
+
+        // Another id, a notification, a comment: byte for byte.
+        for other in [
+            format!("data: {result}\n\n").replace("\"id\":2", "\"id\":3"),
+            "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n"
+                .to_owned(),
+            ": keep-alive\n\n".to_owned(),
+        ] {
+            assert_eq!(
+                rewrite_event(other.as_bytes(), &grant(), &json!(2)),
+                other.as_bytes()
+            );
+        }
+    }
+
+    #[test]
+    fn request_ids_are_read_from_the_body() {
+        assert_eq!(
+            request_id(br#"{"jsonrpc":"2.0","id":"a","method":"x"}"#),
+            json!("a")
+        );
+        assert_eq!(
+            request_id(br#"{"jsonrpc":"2.0","method":"x"}"#),
+            Value::Null
+        );
+        assert_eq!(request_id(b"nope"), Value::Null);
+    }
+}

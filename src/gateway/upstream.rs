@@ -1,0 +1,352 @@
+//! Upstream MCP servers as the gateway forwards to them: a name, a
+//! Streamable HTTP URL, and how the gateway authenticates there.
+//!
+//! Secrets given in the config file or on the command line are held in
+//! memory only, in [`Secret`], whose `Debug` redacts and whose memory is wiped
+//! on drop. (Sealed credential sets in the store, under the master key, are a
+//! later step: see `crate::upstream::vault`.)
+
+use std::fmt;
+
+use base64::Engine as _;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::proto::httpsig::message::TargetUri;
+
+/// A secret string: never printed, wiped on drop.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    /// Wraps `value`.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(Zeroizing::new(value.into()))
+    }
+
+    /// The secret itself, for injection into an upstream request only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(redacted)")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Self::new)
+    }
+}
+
+/// How the gateway authenticates at an upstream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Credential {
+    /// Nothing is injected.
+    #[default]
+    None,
+    /// `Authorization: Bearer VALUE`.
+    Bearer(Secret),
+    /// `NAME: VALUE`.
+    Header {
+        /// The header name (validated, lowercase).
+        name: String,
+        /// Its value.
+        value: Secret,
+    },
+    /// `Authorization: Basic base64(USER:PASS)`.
+    Basic {
+        /// The user name.
+        user: String,
+        /// The password.
+        password: Secret,
+    },
+}
+
+/// Headers a `header` credential may not name: the gateway sets or strips
+/// them itself.
+const RESERVED: [&str; 8] = [
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "accept",
+];
+
+impl Credential {
+    /// Parses a command-line spec: `bearer:VALUE`, `header:Header-Name:VALUE`,
+    /// `basic:USER:PASS` or `none`. Errors never echo the secret.
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
+        match kind {
+            "none" if rest.is_empty() => Ok(Self::None),
+            "bearer" if !rest.is_empty() => Ok(Self::Bearer(Secret::new(rest))),
+            "header" => {
+                let (name, value) = rest
+                    .split_once(':')
+                    .ok_or("a header credential is header:Header-Name:VALUE")?;
+                Self::header(name, Secret::new(value))
+            }
+            "basic" => {
+                let (user, password) = rest
+                    .split_once(':')
+                    .ok_or("a basic credential is basic:USER:PASS")?;
+                Ok(Self::Basic {
+                    user: user.to_owned(),
+                    password: Secret::new(password),
+                })
+            }
+            _ => Err(
+                "a credential is bearer:VALUE, header:Header-Name:VALUE, basic:USER:PASS or none"
+                    .into(),
+            ),
+        }
+    }
+
+    /// A `header` credential, with its name checked.
+    pub fn header(name: &str, value: Secret) -> Result<Self, String> {
+        let lower = name.to_ascii_lowercase();
+        if hyper::header::HeaderName::from_bytes(lower.as_bytes()).is_err()
+            || RESERVED.contains(&lower.as_str())
+        {
+            return Err(format!("`{name}` cannot carry an upstream credential"));
+        }
+        if hyper::header::HeaderValue::from_str(value.expose()).is_err() {
+            return Err(format!(
+                "the value for header `{name}` is not a valid header value"
+            ));
+        }
+        Ok(Self::Header { name: lower, value })
+    }
+
+    /// The header to add to every upstream request, if any. The value is
+    /// marked sensitive (never indexed by HPACK, hidden from `Debug`).
+    pub fn header_to_inject(
+        &self,
+    ) -> Option<(hyper::header::HeaderName, hyper::header::HeaderValue)> {
+        use hyper::header::{AUTHORIZATION, HeaderName, HeaderValue};
+        let (name, value) = match self {
+            Self::None => return None,
+            Self::Bearer(token) => (AUTHORIZATION, format!("Bearer {}", token.expose())),
+            Self::Header { name, value } => (
+                HeaderName::from_bytes(name.as_bytes()).ok()?,
+                value.expose().to_owned(),
+            ),
+            Self::Basic { user, password } => {
+                let pair = Zeroizing::new(format!("{user}:{}", password.expose()));
+                (
+                    AUTHORIZATION,
+                    format!(
+                        "Basic {}",
+                        base64::engine::general_purpose::STANDARD.encode(pair.as_bytes())
+                    ),
+                )
+            }
+        };
+        let value = Zeroizing::new(value);
+        let mut value = HeaderValue::from_str(&value).ok()?;
+        value.set_sensitive(true);
+        Some((name, value))
+    }
+}
+
+/// One upstream MCP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// The name agents use: `{public}/mcp/{name}`, `mcp:{name}`.
+    pub name: String,
+    /// The Streamable HTTP endpoint (`http://host:port/path`).
+    pub url: String,
+    /// How the gateway authenticates there.
+    pub credential: Credential,
+}
+
+/// An upstream as the TOML file writes it:
+///
+/// ```toml
+/// [[upstream]]
+/// name = "github"
+/// url = "http://127.0.0.1:9000/mcp"
+/// credential = { kind = "bearer", token = "..." }
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamEntry {
+    /// The upstream's name.
+    pub name: String,
+    /// Its Streamable HTTP URL.
+    pub url: String,
+    /// How to authenticate there (default: none).
+    #[serde(default)]
+    pub credential: CredentialEntry,
+}
+
+/// A credential as the TOML file writes it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum CredentialEntry {
+    /// Nothing injected.
+    #[default]
+    None,
+    /// `{ kind = "bearer", token = "..." }`
+    Bearer {
+        /// The token.
+        token: Secret,
+    },
+    /// `{ kind = "header", name = "X-Api-Key", value = "..." }`
+    Header {
+        /// The header name.
+        name: String,
+        /// Its value.
+        value: Secret,
+    },
+    /// `{ kind = "basic", user = "...", password = "..." }`
+    Basic {
+        /// The user name.
+        user: String,
+        /// The password.
+        password: Secret,
+    },
+}
+
+impl CredentialEntry {
+    /// The credential it describes.
+    pub fn into_credential(self) -> Result<Credential, String> {
+        Ok(match self {
+            Self::None => Credential::None,
+            Self::Bearer { token } => Credential::Bearer(token),
+            Self::Header { name, value } => Credential::header(&name, value)?,
+            Self::Basic { user, password } => Credential::Basic { user, password },
+        })
+    }
+}
+
+/// Whether `name` can name an upstream (a URL path segment and the suffix of
+/// an `mcp:` reference): 1–64 of `A-Z a-z 0-9 - _ .`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+impl Upstream {
+    /// Checks and builds an upstream. Only `http` URLs for now: an `https`
+    /// upstream needs a TLS connector with trust roots (a later step).
+    pub fn new(name: &str, url: &str, credential: Credential) -> Result<Self, String> {
+        if !valid_name(name) {
+            return Err(format!(
+                "upstream name `{name}` must be 1-64 of A-Z a-z 0-9 - _ ."
+            ));
+        }
+        let parsed = TargetUri::parse(url)
+            .map_err(|_| format!("upstream `{name}`: the URL is not absolute"))?;
+        if parsed.normalized_scheme() != "http" {
+            return Err(format!(
+                "upstream `{name}`: only http:// upstream URLs are supported so far"
+            ));
+        }
+        let uri = url
+            .parse::<hyper::Uri>()
+            .map_err(|_| format!("upstream `{name}`: the URL is not usable"))?;
+        // The URL is logged: credentials belong in the credential, where
+        // they are kept secret.
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Err(format!(
+                "upstream `{name}`: put credentials in the upstream's credential, not in its URL"
+            ));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            url: url.to_owned(),
+            credential,
+        })
+    }
+}
+
+/// Parses `NAME=VALUE` (the shape of `--upstream` and
+/// `--upstream-credential`).
+pub fn split_assignment(spec: &str) -> Result<(&str, &str), String> {
+    spec.split_once('=')
+        .filter(|(name, _)| valid_name(name))
+        .ok_or_else(|| "expected NAME=VALUE with a valid upstream name".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_specs_parse_and_never_print_their_secret() {
+        let c = Credential::parse("bearer:s3cr3t").unwrap();
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        let (name, value) = c.header_to_inject().unwrap();
+        assert_eq!(name, "authorization");
+        assert_eq!(value.to_str().unwrap(), "Bearer s3cr3t");
+        assert!(value.is_sensitive());
+
+        let c = Credential::parse("header:X-Api-Key:k:with:colons").unwrap();
+        let (name, value) = c.header_to_inject().unwrap();
+        assert_eq!(name, "x-api-key");
+        assert_eq!(value.to_str().unwrap(), "k:with:colons");
+
+        let c = Credential::parse("basic:alice:pw:x").unwrap();
+        assert!(!format!("{c:?}").contains("pw:x"));
+        let (_, value) = c.header_to_inject().unwrap();
+        assert_eq!(value.to_str().unwrap(), "Basic YWxpY2U6cHc6eA==");
+
+        assert_eq!(Credential::parse("none").unwrap(), Credential::None);
+        for bad in [
+            "bearer:",
+            "header:Host:x",
+            "header:nocolon",
+            "basic:nopass",
+            "oauth:x",
+            "header:Bad Name:x",
+        ] {
+            let err = Credential::parse(bad).unwrap_err();
+            assert!(!err.contains("nopass"), "{err}");
+        }
+    }
+
+    #[test]
+    fn upstreams_need_a_valid_name_and_an_http_url() {
+        assert!(Upstream::new("github", "http://127.0.0.1:9/mcp", Credential::None).is_ok());
+        assert!(Upstream::new("git/hub", "http://127.0.0.1:9/mcp", Credential::None).is_err());
+        assert!(Upstream::new("..", "http://127.0.0.1:9/mcp", Credential::None).is_err());
+        assert!(Upstream::new("github", "ftp://x/", Credential::None).is_err());
+        assert!(Upstream::new("github", "not a url", Credential::None).is_err());
+        let err = Upstream::new("gh", "http://u:pw@127.0.0.1:9/", Credential::None).unwrap_err();
+        assert!(!err.contains("pw"), "{err}");
+        assert_eq!(
+            split_assignment("gh=bearer:x=y").unwrap(),
+            ("gh", "bearer:x=y")
+        );
+        assert!(split_assignment("=x").is_err());
+    }
+
+    #[test]
+    fn toml_entries_build_credentials() {
+        #[derive(Deserialize)]
+        struct F {
+            upstream: Vec<UpstreamEntry>,
+        }
+        let f: F = toml::from_str(
+            "[[upstream]]\nname = \"gh\"\nurl = \"http://127.0.0.1:1/mcp\"\ncredential = { kind = \"bearer\", token = \"t0k\" }\n\n[[upstream]]\nname = \"open\"\nurl = \"http://127.0.0.1:2/mcp\"\n",
+        )
+        .unwrap();
+        assert!(!format!("{:?}", f.upstream).contains("t0k"));
+        let c = f.upstream[0].credential.clone().into_credential().unwrap();
+        assert_eq!(c, Credential::Bearer(Secret::new("t0k")));
+        assert!(matches!(f.upstream[1].credential, CredentialEntry::None));
+    }
+}

@@ -1,0 +1,804 @@
+//! The MCP gateway over real HTTP: `gnapd serve --dev --upstream …` in front
+//! of a real MCP server built on the official Python SDK
+//! (tests/interop/mcp_upstream.py), driven with signed JSON-RPC calls that
+//! follow the Streamable HTTP handshake. The upstream logs the headers of
+//! every request it receives, so the tests see what crossed the gateway.
+//!
+//! The upstream runs from the virtualenv `scripts/test.sh` creates; a missing
+//! Python or `mcp` package is a failure, never a skip.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gnapd::clock::{Clock as _, SystemClock};
+use gnapd::proto::httpsig::{HttpRequest, SignOptions, sign_gnap};
+use serde_json::{Value, json};
+
+use crate::agent::Agent;
+use crate::common::root;
+use crate::http_client::{Answer, send};
+use crate::server::Server;
+
+const SECRET: &str = "UPSTREAM-SECRET";
+const VERSION: &str = "2025-11-25";
+
+fn python() -> PathBuf {
+    let path = std::env::var_os("GNAPD_INTEROP_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/interop-venv/bin/python"));
+    assert!(
+        path.exists(),
+        "the interop Python is missing at {}: run scripts/test.sh (it creates the virtualenv with `mcp`)",
+        path.display()
+    );
+    path
+}
+
+/// The Python MCP server; killed when dropped.
+struct Upstream {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Upstream {
+    fn start(dir: &Path, json_response: bool) -> Self {
+        let log = dir.join("upstream-headers.jsonl");
+        let mut command = Command::new(python());
+        command
+            .arg(root().join("tests/interop/mcp_upstream.py"))
+            .arg("--headers-log")
+            .arg(&log);
+        if json_response {
+            command.arg("--json-response");
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {}
+        });
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("the MCP upstream did not start: is the `mcp` package in the interop venv? (run scripts/test.sh)")
+        });
+        let port = line
+            .strip_prefix("listening on ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("unexpected upstream output: {line}"));
+        Self { child, port, log }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/mcp", self.port)
+    }
+
+    /// Every request the upstream has received: (method, headers).
+    fn requests(&self) -> Vec<(String, Vec<(String, String)>)> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines()
+            .map(|line| {
+                let entry: Value = serde_json::from_str(line).unwrap();
+                let headers = entry["headers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|h| {
+                        (
+                            h[0].as_str().unwrap().to_owned(),
+                            h[1].as_str().unwrap().to_owned(),
+                        )
+                    })
+                    .collect();
+                (entry["method"].as_str().unwrap().to_owned(), headers)
+            })
+            .collect()
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Fixture {
+    upstream: Upstream,
+    server: Server,
+    /// gnapd's stderr, at `debug` level.
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// Neither the upstream secret nor any of `tokens` is in gnapd's log.
+    fn assert_log_clean(&self, tokens: &[&str]) {
+        let log = std::fs::read_to_string(&self.log).unwrap();
+        assert!(log.contains("upstream"), "gnapd logged nothing: {log}");
+        assert!(!log.contains(SECRET), "the upstream secret was logged");
+        for token in tokens {
+            assert!(!log.contains(token), "an access token was logged");
+        }
+    }
+}
+
+/// `gnapd serve` as [`Server::start`] runs it, with its stderr (at `debug`)
+/// kept in `log`.
+fn start_logged(data: &Path, log: &Path, args: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gnapd"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .args(args)
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(line)) = lines.next() {
+            let _ = tx.send(line);
+        }
+        for _ in lines {}
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("gnapd serve did not report its address"));
+    let rest = line.strip_prefix("gnapd listening on ").unwrap();
+    let (addr, endpoint) = rest.split_once(", grant endpoint ").unwrap();
+    Server {
+        child,
+        addr: addr.parse().unwrap(),
+        grant_endpoint: endpoint.to_owned(),
+    }
+}
+
+fn fixture(json_response: bool) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    // A short upstream timeout, so the 504 test is quick.
+    let config = dir.path().join("gnapd.toml");
+    std::fs::write(&config, "upstream_timeout = 2\n").unwrap();
+    let config = config.display().to_string();
+    let upstream = Upstream::start(dir.path(), json_response);
+    let github = format!("github={}", upstream.url());
+    let credential = format!("github=bearer:{SECRET}");
+    let failing = format!("failing={}?fail=1", upstream.url());
+    let data = dir.path().join("data");
+    let log = dir.path().join("gnapd.log");
+    let server = start_logged(
+        &data,
+        &log,
+        &[
+            "--config",
+            &config,
+            "--dev",
+            "--upstream",
+            &github,
+            "--upstream-credential",
+            &credential,
+            // Nothing listens on port 1: connection refused.
+            "--upstream",
+            "dead=http://127.0.0.1:1/mcp",
+            // Answers 500.
+            "--upstream",
+            &failing,
+        ],
+    );
+    Fixture {
+        upstream,
+        server,
+        log,
+        _dir: dir,
+    }
+}
+
+fn now() -> i64 {
+    SystemClock.now()
+}
+
+/// A token for `access` from the dev-mode AS.
+fn token(server: &Server, agent: &Agent, access: Value) -> String {
+    let req = agent.signed(
+        "POST",
+        &server.grant_endpoint,
+        None,
+        Some(&agent.grant_body(access)),
+        now(),
+    );
+    let answer = send(server.addr, &req);
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    answer.json()["access_token"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// An MCP client session through the gateway: signs every request.
+struct Session<'a> {
+    server: &'a Server,
+    agent: &'a Agent,
+    token: Option<String>,
+    upstream: &'a str,
+    session_id: Option<String>,
+    next_id: i64,
+}
+
+impl<'a> Session<'a> {
+    fn new(server: &'a Server, agent: &'a Agent, token: Option<String>, upstream: &'a str) -> Self {
+        Self {
+            server,
+            agent,
+            token,
+            upstream,
+            session_id: None,
+            next_id: 1,
+        }
+    }
+
+    fn uri(&self) -> String {
+        format!("{}/mcp/{}", self.server.base(), self.upstream)
+    }
+
+    /// A signed request, not yet sent.
+    fn request(&self, method: &str, body: Option<&Value>, extra: &[(&str, &str)]) -> HttpRequest {
+        let mut req = HttpRequest::new(method, self.uri());
+        req.fields
+            .append("Accept", "application/json, text/event-stream");
+        if let Some(body) = body {
+            req.body = serde_json::to_vec(body).unwrap();
+            req.fields.append("Content-Type", "application/json");
+        }
+        if let Some(session) = &self.session_id {
+            req.fields.append("Mcp-Session-Id", session.as_str());
+            req.fields.append("MCP-Protocol-Version", VERSION);
+        }
+        for (name, value) in extra {
+            req.fields.append(*name, *value);
+        }
+        if let Some(token) = &self.token {
+            req.fields.append("Authorization", format!("GNAP {token}"));
+            sign_gnap(&mut req, &self.agent.key, now(), &SignOptions::default()).unwrap();
+        }
+        req
+    }
+
+    fn send(&self, req: &HttpRequest) -> Answer {
+        send(self.server.addr, req)
+    }
+
+    fn call(&mut self, method: &str, params: Value) -> Answer {
+        let body =
+            json!({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params});
+        self.next_id += 1;
+        let req = self.request("POST", Some(&body), &[]);
+        self.send(&req)
+    }
+
+    fn notify(&self, method: &str) -> Answer {
+        let body = json!({"jsonrpc": "2.0", "method": method});
+        self.send(&self.request("POST", Some(&body), &[]))
+    }
+
+    fn initialize(&mut self) -> Value {
+        let answer = self.call(
+            "initialize",
+            json!({"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "gnapd-test", "version": "0"}}),
+        );
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        self.session_id = answer.header("mcp-session-id").map(str::to_owned);
+        assert!(self.session_id.is_some(), "the upstream minted no session");
+        let message = rpc(&answer);
+        let initialized = self.notify("notifications/initialized");
+        assert_eq!(
+            initialized.status,
+            202,
+            "{}",
+            String::from_utf8_lossy(&initialized.body)
+        );
+        message
+    }
+}
+
+/// The JSON-RPC response in an answer, JSON or SSE (the last `data:` event
+/// that carries an `id`).
+fn rpc(answer: &Answer) -> Value {
+    let content_type = answer.header("content-type").unwrap_or("");
+    if content_type.starts_with("text/event-stream") {
+        let text = String::from_utf8_lossy(&answer.body).replace("\r\n", "\n");
+        text.split("\n\n")
+            .filter_map(|event| {
+                let data: Vec<&str> = event
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim_start)
+                    .collect();
+                serde_json::from_str::<Value>(&data.join("\n")).ok()
+            })
+            .filter(|v| v.get("id").is_some())
+            .last()
+            .unwrap_or(Value::Null)
+    } else {
+        answer.json()
+    }
+}
+
+fn tool_names(list: &Value) -> Vec<String> {
+    list["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tools in {list}"))
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn search_only() -> Value {
+    json!([{"type": "mcp", "identifier": "github", "actions": ["tools/list", "tools/call"], "tools": ["search_issues"]}])
+}
+
+/// The upstream saw the gateway's credential on every request and never
+/// anything of the agent's.
+fn assert_clean(upstream: &Upstream, agent_token: &str) {
+    let requests = upstream.requests();
+    assert!(!requests.is_empty());
+    for (method, headers) in &requests {
+        let get = |name: &str| {
+            headers
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            get("authorization"),
+            [format!("Bearer {SECRET}").as_str()],
+            "{method}: {headers:?}"
+        );
+        for name in [
+            "signature",
+            "signature-input",
+            "content-digest",
+            "cookie",
+            "forwarded",
+            "x-forwarded-for",
+        ] {
+            assert!(
+                get(name).is_empty(),
+                "{method}: {name} reached the upstream"
+            );
+        }
+        assert!(
+            headers.iter().all(|(_, v)| !v.contains(agent_token)),
+            "{method}: the agent's token reached the upstream"
+        );
+    }
+}
+
+#[test]
+fn gateway_http_session_over_sse_filters_and_swaps_credentials() {
+    let f = fixture(false);
+    let agent = Agent::new();
+    let token = token(&f.server, &agent, search_only());
+    let mut s = Session::new(&f.server, &agent, Some(token.clone()), "github");
+
+    let init = s.initialize();
+    assert_eq!(init["result"]["protocolVersion"], VERSION);
+
+    let list = s.call("tools/list", json!({}));
+    assert_eq!(list.status, 200);
+    assert!(
+        list.header("content-type")
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    assert_eq!(tool_names(&rpc(&list)), ["search_issues"]);
+
+    let call = s.call(
+        "tools/call",
+        json!({"name": "search_issues", "arguments": {"query": "gnap"}}),
+    );
+    assert_eq!(call.status, 200, "{}", String::from_utf8_lossy(&call.body));
+    let result = rpc(&call);
+    assert_eq!(
+        result["result"]["content"][0]["text"], "found 1 issue for gnap",
+        "{result}"
+    );
+
+    // An ungranted tool: refused at the gateway, never sent upstream.
+    let before = f.upstream.requests().len();
+    let denied = s.call(
+        "tools/call",
+        json!({"name": "delete_repo", "arguments": {"name": "gnapd"}}),
+    );
+    assert_eq!(denied.status, 403);
+    let error = denied.json();
+    assert_eq!(error["id"], s.next_id - 1);
+    assert_eq!(error["error"]["code"], -32003);
+    assert_eq!(f.upstream.requests().len(), before);
+
+    // Smuggled headers go nowhere.
+    let body = json!({"jsonrpc": "2.0", "id": 99, "method": "ping"});
+    let smuggled = s.request(
+        "POST",
+        Some(&body),
+        &[
+            ("Cookie", "session=agent"),
+            ("Forwarded", "for=1.2.3.4"),
+            ("X-Forwarded-For", "1.2.3.4"),
+        ],
+    );
+    assert_eq!(s.send(&smuggled).status, 200);
+
+    // DELETE ends the session, upstream.
+    let end = s.send(&s.request("DELETE", None, &[]));
+    assert!(end.status < 300, "DELETE: {}", end.status);
+    assert!(f.upstream.requests().iter().any(|(m, _)| m == "DELETE"));
+
+    assert_clean(&f.upstream, &token);
+    f.assert_log_clean(&[&token]);
+}
+
+/// Sends `request` and gives the status and each body chunk with the time
+/// it arrived (since the request was sent).
+fn send_streaming(
+    addr: std::net::SocketAddr,
+    request: &HttpRequest,
+) -> (u16, Vec<(Duration, String)>) {
+    use http_body_util::{BodyExt as _, Full};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        let uri = gnapd::proto::httpsig::message::TargetUri::parse(&request.target_uri).unwrap();
+        let mut builder = hyper::Request::builder()
+            .method(request.method.as_str())
+            .uri(uri.normalized_path().to_owned())
+            .header("host", uri.authority);
+        for (name, value) in request.fields.iter() {
+            builder = builder.header(name, value);
+        }
+        let started = Instant::now();
+        let response = sender
+            .send_request(
+                builder
+                    .body(Full::new(bytes::Bytes::from(request.body.clone())))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let mut body = response.into_body();
+        let mut chunks = Vec::new();
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.unwrap().into_data() {
+                chunks.push((
+                    started.elapsed(),
+                    String::from_utf8_lossy(&data).into_owned(),
+                ));
+            }
+        }
+        (status, chunks)
+    })
+}
+
+#[test]
+fn gateway_http_sse_streams_event_by_event() {
+    let f = fixture(false);
+    let agent = Agent::new();
+    let token = token(&f.server, &agent, json!(["mcp:github"]));
+    let mut s = Session::new(&f.server, &agent, Some(token.clone()), "github");
+    s.initialize();
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+        "name": "countdown", "arguments": {"steps": 3, "delay": 0.4},
+        "_meta": {"progressToken": "p1"}}});
+    let (status, chunks) = send_streaming(f.server.addr, &s.request("POST", Some(&body), &[]));
+    assert_eq!(status, 200);
+    let first_progress = chunks
+        .iter()
+        .find(|(_, c)| c.contains("notifications/progress"))
+        .unwrap_or_else(|| panic!("no progress event in {chunks:?}"))
+        .0;
+    let result = chunks
+        .iter()
+        .find(|(_, c)| c.contains("liftoff"))
+        .unwrap_or_else(|| panic!("no result in {chunks:?}"))
+        .0;
+    let progress_events: usize = chunks
+        .iter()
+        .map(|(_, c)| c.matches("notifications/progress").count())
+        .sum();
+    assert_eq!(progress_events, 3, "{chunks:?}");
+    // The upstream spaces its events 0.4 s apart: a gateway that buffered
+    // the stream would deliver them all at once, with the result.
+    assert!(
+        result.saturating_sub(first_progress) >= Duration::from_millis(800),
+        "events arrived together: first progress at {first_progress:?}, result at {result:?}"
+    );
+    assert_clean(&f.upstream, &token);
+}
+
+#[test]
+fn gateway_http_json_tools_list_is_filtered() {
+    let f = fixture(true);
+    let agent = Agent::new();
+    let token = token(&f.server, &agent, search_only());
+    let mut s = Session::new(&f.server, &agent, Some(token.clone()), "github");
+    s.initialize();
+    let list = s.call("tools/list", json!({}));
+    assert_eq!(list.status, 200);
+    assert!(
+        list.header("content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert_eq!(tool_names(&list.json()), ["search_issues"]);
+
+    // A full-access token sees every tool.
+    let full = self::token(&f.server, &agent, json!(["mcp:github"]));
+    let mut all = Session::new(&f.server, &agent, Some(full.clone()), "github");
+    all.initialize();
+    let mut names = tool_names(&all.call("tools/list", json!({})).json());
+    names.sort();
+    assert_eq!(names, ["countdown", "delete_repo", "search_issues"]);
+    assert_clean(&f.upstream, &token);
+    assert_clean(&f.upstream, &full);
+    f.assert_log_clean(&[&token, &full]);
+}
+
+#[test]
+fn gateway_http_refusals() {
+    let f = fixture(true);
+    let agent = Agent::new();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
+
+    // No token: 401 with the GNAP challenge (RFC 9635 §9.1).
+    let anonymous = Session::new(&f.server, &agent, None, "github");
+    let answer = anonymous.send(&anonymous.request("POST", Some(&init), &[]));
+    assert_eq!(answer.status, 401);
+    assert_eq!(
+        answer.header("www-authenticate"),
+        Some(
+            format!(
+                "GNAP as_uri=\"{}\", access=\"mcp:github\"",
+                f.server.grant_endpoint
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(answer.json()["error"]["code"], -32001);
+    assert_eq!(answer.json()["id"], 1);
+
+    // A made-up token: 401 too.
+    let forged = Session::new(&f.server, &agent, Some("not-a-token".into()), "github");
+    assert_eq!(
+        forged
+            .send(&forged.request("POST", Some(&init), &[]))
+            .status,
+        401
+    );
+
+    // A token for another upstream: 403.
+    let slack = token(&f.server, &agent, json!(["mcp:slack"]));
+    let other = Session::new(&f.server, &agent, Some(slack), "github");
+    let answer = other.send(&other.request("POST", Some(&init), &[]));
+    assert_eq!(
+        answer.status,
+        403,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+
+    let github = token(&f.server, &agent, search_only());
+    let s = Session::new(&f.server, &agent, Some(github.clone()), "github");
+
+    // A replayed signed request: 401.
+    let once = s.request("POST", Some(&init), &[]);
+    assert_eq!(s.send(&once).status, 200);
+    assert_eq!(s.send(&once).status, 401);
+
+    // Signed by another key: 401.
+    let thief = Agent::new();
+    let stolen = Session::new(&f.server, &thief, Some(github.clone()), "github");
+    assert_eq!(
+        stolen
+            .send(&stolen.request("POST", Some(&init), &[]))
+            .status,
+        401
+    );
+
+    // A body changed after signing: 401.
+    let mut tampered = s.request("POST", Some(&init), &[]);
+    tampered.body = serde_json::to_vec(
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "delete_repo"}}),
+    )
+    .unwrap();
+    assert_eq!(s.send(&tampered).status, 401);
+
+    // A revoked token: 401.
+    let grant = agent.signed(
+        "POST",
+        &f.server.grant_endpoint,
+        None,
+        Some(&agent.grant_body(json!(["mcp:github"]))),
+        now(),
+    );
+    let granted = send(f.server.addr, &grant).json();
+    let manage_uri = granted["access_token"]["manage"]["uri"].as_str().unwrap();
+    let manage = granted["access_token"]["manage"]["access_token"]["value"]
+        .as_str()
+        .unwrap();
+    let revoked_token = granted["access_token"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let revoke = send(
+        f.server.addr,
+        &agent.signed("DELETE", manage_uri, Some(manage), None, now()),
+    );
+    assert_eq!(revoke.status, 204);
+    let revoked = Session::new(&f.server, &agent, Some(revoked_token), "github");
+    assert_eq!(
+        revoked
+            .send(&revoked.request("POST", Some(&init), &[]))
+            .status,
+        401
+    );
+
+    // A body that is not JSON-RPC: 400.
+    let mut junk = HttpRequest::new("POST", s.uri());
+    junk.fields.append("Content-Type", "application/json");
+    junk.fields
+        .append("Authorization", format!("GNAP {github}"));
+    junk.body = b"[1, 2]".to_vec();
+    sign_gnap(&mut junk, &agent.key, now(), &SignOptions::default()).unwrap();
+    assert_eq!(s.send(&junk).status, 400);
+
+    // Mcp-Method disagreeing with the body: 400, HeaderMismatch.
+    let call = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "search_issues", "arguments": {"query": "x"}}});
+    let mismatch = s.send(&s.request("POST", Some(&call), &[("Mcp-Method", "tools/list")]));
+    assert_eq!(mismatch.status, 400);
+    assert_eq!(mismatch.json()["error"]["code"], -32020);
+    assert_eq!(mismatch.json()["id"], 5);
+
+    // An unknown upstream: 404; an unreachable one: 502.
+    let nowhere = Session::new(&f.server, &agent, Some(github.clone()), "nowhere");
+    assert_eq!(
+        nowhere
+            .send(&nowhere.request("POST", Some(&init), &[]))
+            .status,
+        404
+    );
+    let dead_token = token(&f.server, &agent, json!(["mcp:dead"]));
+    let dead = Session::new(&f.server, &agent, Some(dead_token), "dead");
+    let answer = dead.send(&dead.request("POST", Some(&init), &[]));
+    assert_eq!(answer.status, 502);
+    assert_eq!(answer.json()["id"], 1);
+
+    // Every refusal stayed at the gateway: only the one good initialize
+    // reached the upstream.
+    assert_eq!(f.upstream.requests().len(), 1);
+
+    // GET (the server's stream) is authorized before it is forwarded: an
+    // unsigned one stops here, a signed one reaches the upstream, whose
+    // answer (no session: an error) comes back as it is.
+    let get = anonymous.send(&anonymous.request("GET", None, &[]));
+    assert_eq!(get.status, 401);
+    assert_eq!(f.upstream.requests().len(), 1);
+    let get = s.send(&s.request("GET", None, &[]));
+    assert!(
+        ![401, 403, 404, 502, 504].contains(&get.status) && get.status >= 400,
+        "GET without a session: {}",
+        get.status
+    );
+    assert_eq!(f.upstream.requests().last().unwrap().0, "GET");
+    assert_clean(&f.upstream, &github);
+
+    // An upstream that fails: 502, not its 500.
+    let failing_token = token(&f.server, &agent, json!(["mcp:failing"]));
+    let failing = Session::new(&f.server, &agent, Some(failing_token), "failing");
+    let answer = failing.send(&failing.request("POST", Some(&init), &[]));
+    assert_eq!(answer.status, 502);
+    assert_eq!(answer.json()["error"]["code"], -32002);
+
+    // An upstream slower than the timeout: 504, promptly. (In JSON mode
+    // the upstream sends nothing until the tool is done.)
+    let full = token(&f.server, &agent, json!(["mcp:github"]));
+    let mut slow = Session::new(&f.server, &agent, Some(full), "github");
+    slow.initialize();
+    let started = Instant::now();
+    let answer = slow.call(
+        "tools/call",
+        json!({"name": "countdown", "arguments": {"steps": 1, "delay": 4}}),
+    );
+    assert_eq!(
+        answer.status,
+        504,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    assert_eq!(answer.json()["id"], slow.next_id - 1);
+    assert!(started.elapsed() < Duration::from_millis(3500));
+}
+
+#[test]
+fn gateway_http_header_and_basic_credentials_are_injected() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::start(dir.path(), true);
+    let (hdr, basic) = (
+        format!("hdr={}", upstream.url()),
+        format!("basic={}", upstream.url()),
+    );
+    let server = start_logged(
+        &dir.path().join("data"),
+        &dir.path().join("gnapd.log"),
+        &[
+            "--dev",
+            "--upstream",
+            &hdr,
+            "--upstream-credential",
+            "hdr=header:X-Api-Key:KEY-SECRET",
+            "--upstream",
+            &basic,
+            "--upstream-credential",
+            "basic=basic:alice:PASS-SECRET",
+        ],
+    );
+    let agent = Agent::new();
+    let token = token(&server, &agent, json!(["mcp:hdr", "mcp:basic"]));
+    for name in ["hdr", "basic"] {
+        let mut s = Session::new(&server, &agent, Some(token.clone()), name);
+        s.initialize();
+    }
+    let requests = upstream.requests();
+    assert_eq!(requests.len(), 4);
+    let values = |headers: &Vec<(String, String)>, name: &str| {
+        headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .collect::<Vec<_>>()
+    };
+    for (_, headers) in &requests[..2] {
+        assert_eq!(values(headers, "x-api-key"), ["KEY-SECRET"]);
+        assert!(values(headers, "authorization").is_empty());
+    }
+    for (_, headers) in &requests[2..] {
+        // base64("alice:PASS-SECRET")
+        assert_eq!(
+            values(headers, "authorization"),
+            ["Basic YWxpY2U6UEFTUy1TRUNSRVQ="]
+        );
+        assert!(values(headers, "x-api-key").is_empty());
+    }
+    let log = std::fs::read_to_string(dir.path().join("gnapd.log")).unwrap();
+    assert!(!log.contains("KEY-SECRET") && !log.contains("PASS-SECRET") && !log.contains(&token));
+}
