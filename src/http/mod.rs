@@ -127,6 +127,16 @@ where
             body: app.auth.metrics().render().into_bytes(),
         },
         Route::WellKnown => Reply::json(200, &rs_discovery(&app.auth.config().grant_endpoint())),
+        Route::ResourceMetadata(upstream) => {
+            if app.gateway.upstream(&upstream).is_none() {
+                return not_found();
+            }
+            let config = app.auth.config();
+            Reply::json(
+                200,
+                &resource_metadata(&config.public_url, &config.grant_endpoint(), &upstream),
+            )
+        }
         Route::As(endpoint, label) => {
             let method_name = method.as_str().to_owned();
             let request = to_request(&app, method, path, query, headers, body);
@@ -301,6 +311,8 @@ enum Route {
     As(Endpoint, &'static str),
     Gateway(String),
     WellKnown,
+    /// RFC 9728 protected resource metadata for `{public}/mcp/{upstream}`.
+    ResourceMetadata(String),
     Metrics,
 }
 
@@ -320,6 +332,11 @@ impl Route {
             // Any method: the gateway answers 405 itself, as JSON-RPC.
             return Some(Self::Gateway(name.to_owned()));
         }
+        if let Some(name) = path.strip_prefix(RESOURCE_METADATA_PREFIX)
+            && method == Method::GET
+        {
+            return Some(Self::ResourceMetadata(name.to_owned()));
+        }
         match (method, path) {
             (&Method::GET, "/.well-known/gnap-as-rs") => Some(Self::WellKnown),
             (&Method::GET, "/metrics") => Some(Self::Metrics),
@@ -338,6 +355,30 @@ fn rs_discovery(grant_endpoint: &str) -> serde_json::Value {
     serde_json::json!({
         "grant_request_endpoint": grant_endpoint,
         "key_proofs_supported": ["httpsig"],
+    })
+}
+
+/// RFC 9728 §3.1: the well-known suffix goes between the host and the path of
+/// the resource identifier `{public}/mcp/{upstream}`.
+const RESOURCE_METADATA_PREFIX: &str = "/.well-known/oauth-protected-resource/mcp/";
+
+/// RFC 9728 §2: the protected resource metadata of the gateway endpoint for
+/// `upstream`. `resource` is exactly the URL a client calls (§3.3). The
+/// gateway takes no OAuth tokens: `authorization_servers` is empty and
+/// `bearer_methods_supported` is `[]` ("no bearer methods", §2), since a GNAP
+/// token travels as `Authorization: GNAP` with a signature. RFC 9728 has no
+/// registered member for a GNAP AS, so two extension members (§2 allows
+/// additional ones; clients ignore what they do not know) carry what the
+/// 401 challenge says (RFC 9635 §9.1): `gnap_as_uri`, the grant endpoint, and
+/// `access`, the access right reference to ask for.
+fn resource_metadata(public_url: &str, grant_endpoint: &str, upstream: &str) -> serde_json::Value {
+    serde_json::json!({
+        "resource": format!("{public_url}/mcp/{upstream}"),
+        "resource_name": format!("gnapd MCP gateway: {upstream}"),
+        "authorization_servers": [],
+        "bearer_methods_supported": [],
+        "gnap_as_uri": grant_endpoint,
+        "access": format!("mcp:{upstream}"),
     })
 }
 

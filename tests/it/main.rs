@@ -7,6 +7,7 @@ mod as_http;
 mod common;
 mod gateway_core;
 mod gateway_http;
+mod gateway_sdk;
 mod http_client;
 mod httpsig_cli;
 mod interop_agent;
