@@ -1,0 +1,805 @@
+//! The MCP gateway benchmark (issue 4, "Benchmark (not a test)"): latency
+//! added by `gnapd`'s gateway and its throughput against a ceiling made of
+//! two floors, all measured in one run on one machine. It prints numbers and
+//! ratios; it never fails because of them.
+//!
+//! Processes (each apart, so that /proc gives each one's CPU time):
+//! - the minimal upstream (`upstream.rs`, this binary with `--upstream`):
+//!   any POST → a fixed small JSON-RPC result. Not an MCP server.
+//! - `gnapd serve --dev --upstream bench=… --upstream-credential
+//!   'bench=bearer:…'` (the release binary), the gateway under test;
+//! - the minimal forwarding proxy (`proxy.rs`, `--proxy`): hyper in, pooled
+//!   hyper-util client out, no checks — the "proxy floor";
+//! - this process: the load generator (tokio, hyper http1 connections, one
+//!   request in flight per connection), and the raw `verify_strict` floor.
+//!
+//! (1) Latency: 1,000 sequential 1 KiB `tools/call` POSTs through the gateway
+//! and 1,000 straight to the upstream, interleaved one by one (gateway,
+//! direct, gateway, ...) on one kept-alive connection each, after 100 warm-up
+//! pairs. Added latency = p50/p99 through the gateway minus p50/p99 direct.
+//!
+//! (2) Throughput at concurrency 16, in rounds (proxy, gateway, raw verify),
+//! so drift on the shared machine hits all three alike:
+//! - proxy floor: 16 connections to the proxy, requests of the same shape
+//!   and size as the gateway's;
+//! - gateway: 16 connections, each request with a fresh signature (pool
+//!   pre-signed before the timed phase: each nonce is single use), a valid
+//!   token for the upstream and the 1 KiB body;
+//! - raw verify: `ed25519_dalek::VerifyingKey::verify_strict` over 1 KiB
+//!   messages on as many threads as gnapd's runtime has workers;
+//! - ceiling = 1 / (1/proxy + 1/raw_verify); ratio = gateway / ceiling
+//!   (goal ≥ 0.75), per round and over the medians.
+//!
+//! Server CPU per request = Δ(utime+stime) of the server process (from
+//! /proc/<pid>/stat, 10 ms ticks) / requests, printed beside req/s: it does
+//! not depend on the load generator, which shares the cores.
+//!
+//! Knobs (environment): `GNAPD_BIN` (gnapd binary; default the one cargo
+//! built), `GNAPD_BENCH_SECS` (seconds per throughput phase, default 3),
+//! `GNAPD_BENCH_ROUNDS` (default 3), `GNAPD_BENCH_CONC` (default 16),
+//! `GNAPD_BENCH_THREADS` (server worker threads assumed; default the
+//! number of CPUs, which is what gnapd's runtime uses), `GNAPD_BENCH_LATENCY_N`
+//! (default 1000), `GNAPD_BENCH_POOL` (pre-signed requests per gateway
+//! phase, default 16000 per second of phase), `RUST_LOG` (passed to gnapd;
+//! its stderr goes to /dev/null unless `GNAPD_BENCH_LOG` names a file),
+//! `GNAPD_BENCH_PAUSE` (seconds to wait, with gnapd's pid printed, before
+//! the throughput rounds, e.g. to attach `perf record -p`).
+//!
+//! Run: `cargo build --release && cargo bench --bench gateway`.
+//! See benches/gateway/README.md.
+
+mod proxy;
+mod upstream;
+
+use std::error::Error;
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use ed25519_dalek::Signer as _;
+use gnapd::proto::httpsig::{Algorithm, HttpRequest, SignOptions, sign_gnap};
+use gnapd::proto::jwk::SigningKey;
+use http_body_util::{BodyExt as _, Full};
+use hyper::Request;
+use hyper::client::conn::http1;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+
+pub type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
+
+const BODY_LEN: usize = 1024;
+const UPSTREAM: &str = "bench";
+const SECRET: &str = "BENCH-UPSTREAM-SECRET";
+const VERSION: &str = "2025-11-25";
+const TOOL: &str = "create_issue";
+
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A JSON-RPC `tools/call` body, exactly [`BODY_LEN`] bytes (as in
+/// benches/verify.rs); `id` keeps every body distinct.
+fn mcp_body(id: usize) -> Res<Vec<u8>> {
+    let head = format!(
+        concat!(
+            r#"{{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{{"#,
+            r#""name":"create_issue","arguments":{{"owner":"octo-org","repo":"mcp-gateway","#,
+            r#""title":"Gateway drops MCP-Session-Id on SSE reconnect","#,
+            r#""labels":["bug","gateway","sse"],"assignees":["octocat"],"#,
+            r#""body":""#
+        ),
+        100_000_000 + id
+    );
+    let tail = r#""},"_meta":{"progressToken":"pt-7f3a"}}}"#;
+    let filler = "When the upstream MCP server closes the event stream, the gateway \
+        reconnects with Last-Event-ID but does not forward the MCP-Session-Id header, \
+        so the server starts a new session and the agent loses its tool state. ";
+    let room = BODY_LEN
+        .checked_sub(head.len() + tail.len())
+        .ok_or("body head too long")?;
+    let pad: String = filler.chars().cycle().take(room).collect();
+    let body = format!("{head}{pad}{tail}").into_bytes();
+    if body.len() != BODY_LEN {
+        return Err(format!("body is {} bytes, not {BODY_LEN}", body.len()).into());
+    }
+    Ok(body)
+}
+
+/// A request ready to send on an http1 connection (path-form URI + Host).
+#[derive(Clone)]
+struct Wire {
+    path: String,
+    host: String,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Bytes,
+}
+
+impl Wire {
+    fn from_http(req: &HttpRequest, host: &str, path: &str) -> Res<Self> {
+        let mut headers = Vec::new();
+        for (name, value) in req.fields.iter() {
+            headers.push((
+                HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())?,
+                HeaderValue::from_bytes(value)?,
+            ));
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            host: host.to_owned(),
+            headers,
+            body: Bytes::from(req.body.clone()),
+        })
+    }
+
+    fn request(self) -> Res<Request<Full<Bytes>>> {
+        let mut builder = Request::builder()
+            .method("POST")
+            .uri(self.path)
+            .header("host", self.host);
+        if let Some(h) = builder.headers_mut() {
+            for (name, value) in self.headers {
+                h.append(name, value);
+            }
+        }
+        Ok(builder.body(Full::new(self.body))?)
+    }
+}
+
+/// The MCP call as the agent builds it: headers, body, token, signature.
+fn mcp_request(uri: &str, id: usize, token: Option<&str>, key: &SigningKey) -> Res<HttpRequest> {
+    let mut req = HttpRequest::new("POST", uri);
+    req.fields
+        .append("Accept", "application/json, text/event-stream");
+    req.fields.append("Content-Type", "application/json");
+    req.fields.append("MCP-Protocol-Version", VERSION);
+    req.body = mcp_body(id)?;
+    if let Some(token) = token {
+        req.fields.append("Authorization", format!("GNAP {token}"));
+        sign_gnap(&mut req, key, now(), &SignOptions::default()).map_err(|e| format!("{e}"))?;
+    }
+    Ok(req)
+}
+
+/// `n` freshly signed gateway calls, signed on `threads` threads.
+fn sign_pool(
+    n: usize,
+    first_id: usize,
+    base: &str,
+    host: &str,
+    token: &str,
+    key: &SigningKey,
+    threads: usize,
+) -> Res<Vec<Wire>> {
+    let uri = format!("{base}/mcp/{UPSTREAM}");
+    let path = format!("/mcp/{UPSTREAM}");
+    let chunk = n.div_ceil(threads.max(1));
+    let parts: Vec<Res<Vec<Wire>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads.max(1))
+            .map(|t| {
+                let (uri, path) = (&uri, &path);
+                s.spawn(move || -> Res<Vec<Wire>> {
+                    let lo = t * chunk;
+                    let hi = ((t + 1) * chunk).min(n);
+                    (lo..hi)
+                        .map(|i| {
+                            let req = mcp_request(uri, first_id + i, Some(token), key)?;
+                            Wire::from_http(&req, host, path)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("signing thread panicked".into()))
+            })
+            .collect()
+    });
+    let mut all = Vec::with_capacity(n);
+    for part in parts {
+        all.extend(part?);
+    }
+    Ok(all)
+}
+
+/// A child process that prints `... listening on PORT` (or gnapd's line)
+/// first; killed when dropped.
+struct Proc {
+    child: Child,
+    first_line: String,
+}
+
+impl Proc {
+    fn spawn(mut command: Command) -> Res<Self> {
+        let mut child = command.stdout(Stdio::piped()).spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {}
+        });
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(first_line) => Ok(Self { child, first_line }),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err("a child process did not report its address".into())
+            }
+        }
+    }
+
+    fn port(&self) -> Res<u16> {
+        let port = self
+            .first_line
+            .strip_prefix("listening on ")
+            .ok_or_else(|| format!("unexpected output: {}", self.first_line))?;
+        Ok(port.trim().parse()?)
+    }
+
+    /// utime + stime of the process and all its threads, in seconds.
+    fn cpu(&self) -> Res<f64> {
+        cpu_of(self.child.id())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// utime + stime (fields 14 and 15 of /proc/<pid>/stat), in seconds
+/// (USER_HZ = 100 on Linux).
+fn cpu_of(pid: u32) -> Res<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) may hold spaces: count after its ')'.
+    let rest = stat.rsplit_once(')').ok_or("bad stat")?.1;
+    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+    // rest starts at field 3; utime is field 14, stime field 15.
+    let utime: u64 = fields.get(11).ok_or("bad stat")?.parse()?;
+    let stime: u64 = fields.get(12).ok_or("bad stat")?.parse()?;
+    Ok((utime + stime) as f64 / 100.0)
+}
+
+fn self_cpu() -> Res<f64> {
+    cpu_of(std::process::id())
+}
+
+type Sender = http1::SendRequest<Full<Bytes>>;
+
+async fn connect(addr: SocketAddr) -> Res<Sender> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+/// Sends one request and reads the whole answer: (status, body).
+async fn exchange(sender: &mut Sender, wire: Wire) -> Res<(u16, Bytes)> {
+    sender.ready().await?;
+    let response = sender.send_request(wire.request()?).await?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, body))
+}
+
+/// One throughput phase: `conc` connections, each sending its share of
+/// `pool` one at a time until the deadline. Returns (ok, failed, seconds).
+async fn load(
+    addr: SocketAddr,
+    pool: Vec<Wire>,
+    conc: usize,
+    secs: f64,
+) -> Res<(u64, u64, f64, bool)> {
+    let mut senders = Vec::with_capacity(conc);
+    for _ in 0..conc {
+        senders.push(connect(addr).await?);
+    }
+    let per = pool.len() / conc;
+    let mut shares: Vec<Vec<Wire>> = Vec::with_capacity(conc);
+    let mut it = pool.into_iter();
+    for _ in 0..conc {
+        shares.push(it.by_ref().take(per).collect());
+    }
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let exhausted = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(secs);
+    let mut tasks = Vec::with_capacity(conc);
+    for (mut sender, share) in senders.into_iter().zip(shares) {
+        let (ok, failed, exhausted) = (ok.clone(), failed.clone(), exhausted.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut share = share.into_iter();
+            while Instant::now() < deadline {
+                let Some(wire) = share.next() else {
+                    exhausted.store(true, Ordering::Relaxed);
+                    break;
+                };
+                match exchange(&mut sender, wire).await {
+                    Ok((200, _)) => ok.fetch_add(1, Ordering::Relaxed),
+                    Ok(_) => failed.fetch_add(1, Ordering::Relaxed),
+                    Err(_) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                };
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    Ok((
+        ok.load(Ordering::Relaxed),
+        failed.load(Ordering::Relaxed),
+        elapsed,
+        exhausted.load(Ordering::Relaxed),
+    ))
+}
+
+/// Raw `verify_strict` over 1 KiB messages on `threads` threads for `secs`:
+/// verifications per second (all threads).
+fn raw_verify(threads: usize, secs: f64) -> Res<(f64, f64)> {
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let public = key.verifying_key();
+    let msgs: Vec<(Vec<u8>, ed25519_dalek::Signature)> = (0..256)
+        .map(|i| {
+            let m = mcp_body(i)?;
+            let s = key.sign(&m);
+            Ok((m, s))
+        })
+        .collect::<Res<_>>()?;
+    let msgs = Arc::new(msgs);
+    let cpu0 = self_cpu()?;
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(secs);
+    let counts: Vec<(u64, u64)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let msgs = msgs.clone();
+                s.spawn(move || {
+                    let (mut ok, mut bad) = (0u64, 0u64);
+                    'outer: loop {
+                        for (m, sig) in msgs.iter() {
+                            if public.verify_strict(std::hint::black_box(m), sig).is_ok() {
+                                ok += 1;
+                            } else {
+                                bad += 1;
+                            }
+                        }
+                        if Instant::now() >= deadline {
+                            break 'outer;
+                        }
+                    }
+                    (ok, bad)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or((0, 1)))
+            .collect()
+    });
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu = self_cpu()? - cpu0;
+    let ok: u64 = counts.iter().map(|c| c.0).sum();
+    let bad: u64 = counts.iter().map(|c| c.1).sum();
+    if bad > 0 {
+        return Err(format!("{bad} raw verifications failed").into());
+    }
+    Ok((ok as f64 / elapsed, cpu / ok as f64))
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    pct(&s, 50.0)
+}
+
+fn mmm(v: &[f64]) -> String {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    format!(
+        "{:>9.1} {:>9.1} {:>9.1}",
+        s.first().copied().unwrap_or(f64::NAN),
+        pct(&s, 50.0),
+        s.last().copied().unwrap_or(f64::NAN)
+    )
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let result = if args.iter().any(|a| a == "--upstream") {
+        upstream::run(env_num("GNAPD_BENCH_UPSTREAM_THREADS", 2))
+    } else if let Some(i) = args.iter().position(|a| a == "--proxy") {
+        match (
+            args.get(i + 1),
+            args.get(i + 2).and_then(|t| t.parse().ok()),
+        ) {
+            (Some(base), Some(threads)) => proxy::run(base, threads),
+            _ => Err("usage: --proxy UPSTREAM_BASE THREADS".into()),
+        }
+    } else {
+        bench()
+    };
+    if let Err(e) = result {
+        eprintln!("gateway bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn gnapd_bin() -> String {
+    std::env::var("GNAPD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_gnapd").to_owned())
+}
+
+fn bench() -> Res<()> {
+    let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let threads = env_num("GNAPD_BENCH_THREADS", cpus);
+    let conc = env_num("GNAPD_BENCH_CONC", 16);
+    let secs = env_num("GNAPD_BENCH_SECS", 3) as f64;
+    let rounds = env_num("GNAPD_BENCH_ROUNDS", 3);
+    let latency_n = env_num("GNAPD_BENCH_LATENCY_N", 1000);
+    let pool_n = env_num("GNAPD_BENCH_POOL", 16_000 * secs as usize);
+    let exe = std::env::current_exe()?;
+
+    // The upstream.
+    let mut cmd = Command::new(&exe);
+    cmd.arg("--upstream");
+    let upstream = Proc::spawn(cmd)?;
+    let up_port = upstream.port()?;
+    let up_addr: SocketAddr = ([127, 0, 0, 1], up_port).into();
+    let up_base = format!("http://127.0.0.1:{up_port}");
+
+    // gnapd.
+    let dir = tempfile::tempdir()?;
+    let mut cmd = Command::new(gnapd_bin());
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .args(["--dev", "--upstream"])
+        .arg(format!("{UPSTREAM}={up_base}/mcp"))
+        .arg("--upstream-credential")
+        .arg(format!("{UPSTREAM}=bearer:{SECRET}"));
+    match std::env::var("GNAPD_BENCH_LOG") {
+        Ok(path) => cmd.stderr(std::fs::File::create(path)?),
+        Err(_) => cmd.stderr(Stdio::null()),
+    };
+    let gnapd = Proc::spawn(cmd)?;
+    let rest = gnapd
+        .first_line
+        .strip_prefix("gnapd listening on ")
+        .ok_or_else(|| format!("unexpected gnapd output: {}", gnapd.first_line))?;
+    let (gw_addr, grant_endpoint) = rest.split_once(", grant endpoint ").ok_or("bad line")?;
+    let gw_addr: SocketAddr = gw_addr.parse()?;
+    let gw_base = grant_endpoint.trim_end_matches("/gnap").to_owned();
+    let gw_host = gw_addr.to_string();
+
+    // The proxy floor.
+    let mut cmd = Command::new(&exe);
+    cmd.args(["--proxy", &up_base, &threads.to_string()]);
+    let proxy = Proc::spawn(cmd)?;
+    let px_addr: SocketAddr = ([127, 0, 0, 1], proxy.port()?).into();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()?;
+
+    // A token for tools/call of one tool at the upstream, from the dev AS.
+    let key = SigningKey::generate(Algorithm::Ed25519).map_err(|e| format!("{e}"))?;
+    let jwk = key
+        .verifying_key()
+        .public_jwk()
+        .ok_or("no public JWK")?
+        .clone();
+    let grant = json!({
+        "access_token": {"access": [{"type": "mcp", "identifier": UPSTREAM,
+            "actions": ["tools/call"], "tools": [TOOL]}]},
+        "client": {"key": {"proof": "httpsig", "jwk": jwk}, "display": {"name": "bench agent"}}
+    });
+    let mut req = HttpRequest::new("POST", grant_endpoint);
+    req.body = serde_json::to_vec(&grant)?;
+    req.fields.append("Content-Type", "application/json");
+    sign_gnap(&mut req, &key, now(), &SignOptions::default()).map_err(|e| format!("{e}"))?;
+    let wire = Wire::from_http(&req, &gw_host, "/gnap")?;
+    let (status, body) = rt.block_on(async {
+        let mut s = connect(gw_addr).await?;
+        exchange(&mut s, wire).await
+    })?;
+    if status != 200 {
+        return Err(format!("grant: HTTP {status}: {}", String::from_utf8_lossy(&body)).into());
+    }
+    let answer: Value = serde_json::from_slice(&body)?;
+    let token = answer["access_token"]["value"]
+        .as_str()
+        .ok_or("no access token in the grant response")?
+        .to_owned();
+
+    // Template for the proxy and direct calls: same headers and size, and a
+    // signature (never checked there).
+    let template = mcp_request(&format!("{gw_base}/mcp/{UPSTREAM}"), 0, Some(&token), &key)?;
+    let direct = Wire::from_http(&template, &up_addr.to_string(), "/mcp")?;
+    let via_proxy = Wire::from_http(&template, &px_addr.to_string(), "/mcp")?;
+
+    println!("# gnapd gateway benchmark");
+    println!(
+        "cpus {cpus}, server threads {threads}, concurrency {conc}, phase {secs} s, rounds {rounds}, body {BODY_LEN} B"
+    );
+    println!(
+        "pids: gnapd {}, proxy {}, upstream {}, load generator {}",
+        gnapd.child.id(),
+        proxy.child.id(),
+        upstream.child.id(),
+        std::process::id()
+    );
+
+    // Check one call through the gateway and one direct.
+    let first = sign_pool(1, 0, &gw_base, &gw_host, &token, &key, 1)?;
+    let (gs, gb) = rt.block_on(async {
+        let mut s = connect(gw_addr).await?;
+        exchange(&mut s, first.into_iter().next().ok_or("empty pool")?).await
+    })?;
+    if gs != 200 || gb.as_ref() != upstream::RESULT {
+        return Err(format!("gateway call: HTTP {gs}: {}", String::from_utf8_lossy(&gb)).into());
+    }
+
+    // (1) Latency.
+    let warm = 100;
+    let gw_pool = sign_pool(
+        latency_n + warm,
+        1,
+        &gw_base,
+        &gw_host,
+        &token,
+        &key,
+        threads,
+    )?;
+    let (gw_lat, dir_lat) = rt.block_on(async {
+        let mut g = connect(gw_addr).await?;
+        let mut d = connect(up_addr).await?;
+        let mut gw_lat = Vec::with_capacity(latency_n);
+        let mut dir_lat = Vec::with_capacity(latency_n);
+        for (i, wire) in gw_pool.into_iter().enumerate() {
+            let t = Instant::now();
+            let (s1, _) = exchange(&mut g, wire).await?;
+            let a = t.elapsed().as_secs_f64() * 1e3;
+            let t = Instant::now();
+            let (s2, _) = exchange(&mut d, direct.clone()).await?;
+            let b = t.elapsed().as_secs_f64() * 1e3;
+            if s1 != 200 || s2 != 200 {
+                return Err::<_, Box<dyn Error + Send + Sync>>(
+                    format!("latency: HTTP {s1} / {s2}").into(),
+                );
+            }
+            if i >= warm {
+                gw_lat.push(a);
+                dir_lat.push(b);
+            }
+        }
+        Ok((gw_lat, dir_lat))
+    })?;
+    let mut gs = gw_lat.clone();
+    gs.sort_by(f64::total_cmp);
+    let mut ds = dir_lat.clone();
+    ds.sort_by(f64::total_cmp);
+    println!();
+    println!("## (1) latency, {latency_n} sequential calls each (ms)");
+    println!(
+        "{:<10} {:>8} {:>8} {:>8} {:>8}",
+        "", "p50", "p90", "p99", "max"
+    );
+    for (name, s) in [("gateway", &gs), ("direct", &ds)] {
+        println!(
+            "{:<10} {:>8.3} {:>8.3} {:>8.3} {:>8.3}",
+            name,
+            pct(s, 50.0),
+            pct(s, 90.0),
+            pct(s, 99.0),
+            pct(s, 100.0)
+        );
+    }
+    println!(
+        "added by the gateway: p50 {:.3} ms (goal <= 0.25), p99 {:.3} ms (goal <= 1)",
+        pct(&gs, 50.0) - pct(&ds, 50.0),
+        pct(&gs, 99.0) - pct(&ds, 99.0)
+    );
+
+    // (2) Throughput.
+    if let Some(pause) = std::env::var("GNAPD_BENCH_PAUSE")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        println!("pausing {pause} s (gnapd pid {})", gnapd.child.id());
+        std::thread::sleep(Duration::from_secs(pause));
+    }
+    // Warm-up: a short phase each.
+    let mut next_id = latency_n + warm + 1;
+    let warm_pool = sign_pool(
+        conc * 200,
+        next_id,
+        &gw_base,
+        &gw_host,
+        &token,
+        &key,
+        threads,
+    )?;
+    next_id += conc * 200;
+    rt.block_on(load(
+        px_addr,
+        vec![via_proxy.clone(); conc * 200],
+        conc,
+        0.5,
+    ))?;
+    rt.block_on(load(gw_addr, warm_pool, conc, 0.5))?;
+
+    struct Row {
+        rps: f64,
+        cpu_us: f64,
+        up_cpu_us: f64,
+        gen_cpu_us: f64,
+        failed: u64,
+    }
+    let mut px_rows = Vec::new();
+    let mut gw_rows = Vec::new();
+    let mut raw_rows = Vec::new();
+    let phase = |server: &Proc, addr: SocketAddr, pool: Vec<Wire>| -> Res<(Row, bool)> {
+        let (c0, u0, l0) = (server.cpu()?, upstream.cpu()?, self_cpu()?);
+        let (ok, failed, elapsed, exhausted) = rt.block_on(load(addr, pool, conc, secs))?;
+        let (c1, u1, l1) = (server.cpu()?, upstream.cpu()?, self_cpu()?);
+        let n = ok.max(1) as f64;
+        Ok((
+            Row {
+                rps: ok as f64 / elapsed,
+                cpu_us: (c1 - c0) / n * 1e6,
+                up_cpu_us: (u1 - u0) / n * 1e6,
+                gen_cpu_us: (l1 - l0) / n * 1e6,
+                failed,
+            },
+            exhausted,
+        ))
+    };
+    for _ in 0..rounds {
+        let (row, _) = phase(&proxy, px_addr, vec![via_proxy.clone(); pool_n])?;
+        px_rows.push(row);
+        let pool = sign_pool(pool_n, next_id, &gw_base, &gw_host, &token, &key, threads)?;
+        next_id += pool_n;
+        let (row, exhausted) = phase(&gnapd, gw_addr, pool)?;
+        if exhausted {
+            println!("note: a gateway phase used up its pool (raise GNAPD_BENCH_POOL)");
+        }
+        gw_rows.push(row);
+        raw_rows.push(raw_verify(threads, secs.min(1.0))?);
+    }
+
+    println!();
+    println!("## (2) throughput at concurrency {conc}, per round");
+    println!(
+        "{:<6} {:>10} {:>9} {:>9} {:>10} {:>9} {:>10} {:>8} {:>8}",
+        "round",
+        "proxy/s",
+        "gw/s",
+        "verify/s",
+        "ceiling/s",
+        "gw/ceil",
+        "gw/proxy",
+        "px_fail",
+        "gw_fail"
+    );
+    let mut ratios = Vec::new();
+    for i in 0..rounds {
+        let (p, g, v) = (px_rows[i].rps, gw_rows[i].rps, raw_rows[i].0);
+        let ceiling = 1.0 / (1.0 / p + 1.0 / v);
+        ratios.push(g / ceiling);
+        println!(
+            "{:<6} {:>10.0} {:>9.0} {:>9.0} {:>10.0} {:>9.3} {:>10.3} {:>8} {:>8}",
+            i + 1,
+            p,
+            g,
+            v,
+            ceiling,
+            g / ceiling,
+            g / p,
+            px_rows[i].failed,
+            gw_rows[i].failed
+        );
+    }
+    println!();
+    println!(
+        "## CPU per request (µs of CPU time, from /proc/<pid>/stat; min / median / max over rounds)"
+    );
+    println!("{:<34} {:>9} {:>9} {:>9}", "", "min", "median", "max");
+    let col = |rows: &[Row], f: fn(&Row) -> f64| rows.iter().map(f).collect::<Vec<_>>();
+    println!(
+        "{:<34} {}",
+        "gateway: gnapd process",
+        mmm(&col(&gw_rows, |r| r.cpu_us))
+    );
+    println!(
+        "{:<34} {}",
+        "proxy floor: proxy process",
+        mmm(&col(&px_rows, |r| r.cpu_us))
+    );
+    println!(
+        "{:<34} {}",
+        "upstream, during gateway phases",
+        mmm(&col(&gw_rows, |r| r.up_cpu_us))
+    );
+    println!(
+        "{:<34} {}",
+        "upstream, during proxy phases",
+        mmm(&col(&px_rows, |r| r.up_cpu_us))
+    );
+    println!(
+        "{:<34} {}",
+        "load generator, gateway phases",
+        mmm(&col(&gw_rows, |r| r.gen_cpu_us))
+    );
+    println!(
+        "{:<34} {}",
+        "load generator, proxy phases",
+        mmm(&col(&px_rows, |r| r.gen_cpu_us))
+    );
+    println!(
+        "{:<34} {}",
+        "raw verify_strict (1 KiB)",
+        mmm(&raw_rows.iter().map(|r| r.1 * 1e6).collect::<Vec<_>>())
+    );
+
+    let p = median(&px_rows.iter().map(|r| r.rps).collect::<Vec<_>>());
+    let g = median(&gw_rows.iter().map(|r| r.rps).collect::<Vec<_>>());
+    let v = median(&raw_rows.iter().map(|r| r.0).collect::<Vec<_>>());
+    let ceiling = 1.0 / (1.0 / p + 1.0 / v);
+    println!();
+    println!("## summary (medians over rounds)");
+    println!("proxy floor      {p:>9.0} req/s");
+    println!("raw verify       {v:>9.0} /s on {threads} threads");
+    println!("ceiling          {ceiling:>9.0} req/s = 1/(1/proxy + 1/verify)");
+    println!("gateway          {g:>9.0} req/s");
+    println!(
+        "gateway/ceiling  {:.3} (median of per-round ratios {:.3}; goal >= 0.75)",
+        g / ceiling,
+        median(&ratios)
+    );
+    println!("gateway/proxy    {:.3}", g / p);
+    let gc = median(&col(&gw_rows, |r| r.cpu_us));
+    let pc = median(&col(&px_rows, |r| r.cpu_us));
+    let vc = median(&raw_rows.iter().map(|r| r.1 * 1e6).collect::<Vec<_>>());
+    println!(
+        "CPU/request: gateway {gc:.1} µs, proxy {pc:.1} µs, raw verify {vc:.1} µs; CPU ceiling (proxy+verify)/gateway = {:.3}",
+        (pc + vc) / gc
+    );
+    Ok(())
+}
