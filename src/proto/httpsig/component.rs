@@ -158,7 +158,8 @@ impl ComponentId {
 
     /// A field with no parameters; the name is lowercased.
     pub fn field(name: &str) -> Self {
-        let quoted = format!("\"{}\"", name.to_ascii_lowercase());
+        let mut quoted = quote(name);
+        quoted.make_ascii_lowercase();
         Self::plain(Kind::Field, Cow::Owned(quoted))
     }
 
@@ -203,7 +204,7 @@ impl ComponentId {
             if text.is_empty() || !text.bytes().all(is_tchar) {
                 return Err(IdentifierError::NotLowercase(text.to_owned()));
             }
-            Self::plain(Kind::Field, Cow::Owned(format!("\"{text}\"")))
+            Self::plain(Kind::Field, Cow::Owned(quote(text)))
         };
         for (key, value) in &item.params {
             match key.as_str() {
@@ -458,6 +459,15 @@ fn serialize_entry(entry: &sfv::ListEntry) -> String {
     let mut ser = sfv::ListSerializer::new();
     ser.members(std::iter::once(entry));
     ser.finish().unwrap_or_default()
+}
+
+/// `"name"`: a field name needs no escaping (it is a token).
+fn quote(name: &str) -> String {
+    let mut quoted = String::with_capacity(name.len() + 2);
+    quoted.push('"');
+    quoted.push_str(name);
+    quoted.push('"');
+    quoted
 }
 
 fn flag(value: &BareItemFromInput<'_>, name: &'static str) -> Result<bool, IdentifierError> {
