@@ -71,9 +71,68 @@ pub enum Refusal {
     Store(#[from] StoreError),
 }
 
+/// Decoded verifying keys by JWK thumbprint. A key never changes for its
+/// thumbprint, so decoding (JWK parse, curve point decompression) is done
+/// once per key rather than once per call; the token itself is still looked
+/// up on every call, so revocation and rotation take effect at once.
+#[derive(Default)]
+pub struct KeyCache {
+    keys: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<VerifyingKey>>>,
+}
+
+/// Most keys kept; the cache is emptied when full (agents' keys are many and
+/// short-lived, so an LRU would buy little).
+const KEY_CACHE_CAPACITY: usize = 65_536;
+
+impl KeyCache {
+    fn key(
+        &self,
+        binding: &crate::store::KeyBinding,
+    ) -> Result<std::sync::Arc<VerifyingKey>, Refusal> {
+        if let Ok(keys) = self.keys.lock()
+            && let Some(key) = keys.get(&binding.thumbprint)
+        {
+            return Ok(key.clone());
+        }
+        let key = std::sync::Arc::new(
+            VerifyingKey::from_presented_jwk(&binding.jwk).map_err(|_| Refusal::Token)?,
+        );
+        // A stored binding whose JWK hashes to another thumbprint is corrupt;
+        // never cache it under the wrong name.
+        if key.thumbprint().as_str() != binding.thumbprint {
+            return Err(Refusal::Token);
+        }
+        if let Ok(mut keys) = self.keys.lock() {
+            if keys.len() >= KEY_CACHE_CAPACITY {
+                keys.clear();
+            }
+            keys.insert(binding.thumbprint.clone(), key.clone());
+        }
+        Ok(key)
+    }
+}
+
+impl std::fmt::Debug for KeyCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyCache")
+    }
+}
+
 /// Decides whether `request`, aimed at `upstream`, may pass.
 pub fn authorize(
     store: &dyn Store,
+    profile: &GnapProfile,
+    upstream: &str,
+    request: &HttpRequest,
+    now: i64,
+) -> Result<Authorized, Refusal> {
+    authorize_with(store, &KeyCache::default(), profile, upstream, request, now)
+}
+
+/// [`authorize`] with a key cache shared across calls.
+pub fn authorize_with(
+    store: &dyn Store,
+    keys: &KeyCache,
     profile: &GnapProfile,
     upstream: &str,
     request: &HttpRequest,
@@ -87,7 +146,7 @@ pub fn authorize(
         .filter(|t| t.expires_at >= now)
         .ok_or(Refusal::Token)?;
     if !token.bearer {
-        let key = VerifyingKey::from_presented_jwk(&token.key.jwk).map_err(|_| Refusal::Token)?;
+        let key = keys.key(&token.key)?;
         let verified = profile.verify(request, &key, now, store as &dyn NonceStore)?;
         for header in MCP_HEADERS {
             if request.fields.contains(header)

@@ -188,7 +188,7 @@ where
         Err(error) => warp::Reply::into_response(gateway_error(&app, upstream, &error)),
     };
     // One line per gateway call: never headers or bodies.
-    tracing::info!(upstream, method = %method_name, status = response.status().as_u16(), seconds = started.elapsed().as_secs_f64(), "mcp");
+    tracing::debug!(upstream, method = %method_name, status = response.status().as_u16(), seconds = started.elapsed().as_secs_f64(), "mcp");
     response
 }
 
