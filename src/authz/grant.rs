@@ -89,21 +89,20 @@ impl AuthServer {
             &approved,
             now,
         )?;
-        let instance_id = match instance {
-            Some(existing) => Some(existing),
-            None => {
-                let new_id = mint::random_text().map_err(no_randomness)?;
-                self.store.create_instance(
-                    &new_id,
-                    &InstanceRecord {
-                        v: RECORD_VERSION,
-                        key: binding.clone(),
-                        created_at: now,
-                    },
-                )?;
-                Some(new_id)
-            }
+        // A client presenting its key by value gets an instance identifier
+        // (§3.5), written in the same transaction as the grant.
+        let new_instance = match &instance {
+            Some(_) => None,
+            None => Some((
+                mint::random_text().map_err(no_randomness)?,
+                InstanceRecord {
+                    v: RECORD_VERSION,
+                    key: binding.clone(),
+                    created_at: now,
+                },
+            )),
         };
+        let instance_id = instance.or_else(|| new_instance.as_ref().map(|(id, _)| id.clone()));
         let record = GrantRecord {
             v: RECORD_VERSION,
             id: id.clone(),
@@ -120,7 +119,13 @@ impl AuthServer {
             created_at: now,
             expires_at: now.saturating_add(self.config.grant_lifetime),
         };
-        self.store.create_grant(&record, &minted.records)?;
+        match &new_instance {
+            Some((id, instance)) => {
+                self.store
+                    .create_grant_with_instance(&record, &minted.records, (id, instance))?;
+            }
+            None => self.store.create_grant(&record, &minted.records)?,
+        }
         self.metrics.grant(Outcome::Approved);
         self.metrics.issued(minted.tokens.len());
         let response = GrantResponse {

@@ -263,6 +263,19 @@ pub trait Store: NonceStore + Send + Sync {
     /// Records a client instance.
     fn create_instance(&self, id: &str, instance: &InstanceRecord) -> Result<(), StoreError>;
 
+    /// Stores a new grant and the instance identifier minted with it, as one
+    /// atomic, durable write (one disk flush for a new client's first grant).
+    /// The default writes them one after the other.
+    fn create_grant_with_instance(
+        &self,
+        grant: &GrantRecord,
+        tokens: &[(TokenHash, TokenRecord)],
+        instance: (&str, &InstanceRecord),
+    ) -> Result<(), StoreError> {
+        self.create_instance(instance.0, instance.1)?;
+        self.create_grant(grant, tokens)
+    }
+
     /// The client instance with this identifier.
     fn instance(&self, id: &str) -> Result<Option<InstanceRecord>, StoreError>;
 

@@ -429,6 +429,35 @@ impl Store for SledStore {
         self.commit.wait_durable()
     }
 
+    fn create_grant_with_instance(
+        &self,
+        grant: &GrantRecord,
+        tokens: &[(TokenHash, TokenRecord)],
+        instance: (&str, &InstanceRecord),
+    ) -> Result<(), StoreError> {
+        let id = grant.id.0.as_bytes();
+        let record = encode(grant)?;
+        let tokens = EncodedTokens::new(tokens)?;
+        let instance_record = encode(instance.1)?;
+        (
+            &self.grants,
+            &self.continuations,
+            &self.tokens,
+            &self.manage,
+            &self.instances,
+        )
+            .transaction(|(grants, continuations, tokens_tree, manage, instances)| {
+                if let Some(c) = &grant.continuation {
+                    continuations.insert(&c.token.0[..], id)?;
+                }
+                grants.insert(id, record.as_slice())?;
+                instances.insert(instance.0.as_bytes(), instance_record.as_slice())?;
+                tokens.insert(tokens_tree, manage)
+            })
+            .map_err(from_tx)?;
+        self.commit.wait_durable()
+    }
+
     fn grant(&self, id: &GrantId) -> Result<Option<GrantRecord>, StoreError> {
         Self::get(&self.grants, id.0.as_bytes())?
             .map(|b| decode(&b))

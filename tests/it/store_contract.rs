@@ -263,6 +263,25 @@ fn revoke_token_removes_the_token_and_its_manage_index(store: &dyn Store) {
     );
 }
 
+fn create_grant_with_instance_writes_both(store: &dyn Store) {
+    let f = Fixture::new();
+    let (grant, tokens) = f.grant(1, FOREVER);
+    let instance = InstanceRecord {
+        v: RECORD_VERSION,
+        key: f.key.clone(),
+        created_at: 1_000,
+    };
+    store
+        .create_grant_with_instance(&grant, &tokens, ("inst-with-grant", &instance))
+        .unwrap();
+    assert_eq!(store.grant(&grant.id).unwrap(), Some(grant));
+    assert_eq!(
+        store.token(&tokens[0].0).unwrap(),
+        Some(tokens[0].1.clone())
+    );
+    assert_eq!(store.instance("inst-with-grant").unwrap(), Some(instance));
+}
+
 fn instance_round_trips(store: &dyn Store) {
     let f = Fixture::new();
     let instance = InstanceRecord {
@@ -391,6 +410,7 @@ macro_rules! contract_suite {
                 concurrent_token_swaps_of_one_token_have_exactly_one_winner,
                 revoke_token_removes_the_token_and_its_manage_index,
                 instance_round_trips,
+                create_grant_with_instance_writes_both,
                 sweep_removes_expired_grants_with_their_tokens_and_expired_tokens,
                 nonce_is_fresh_once_replayed_inside_its_window_and_fresh_after,
                 concurrent_nonce_remembers_see_exactly_one_fresh,
