@@ -54,6 +54,9 @@ pub struct FileConfig {
     /// `[[upstream]]` MCP servers the gateway fronts.
     #[serde(default)]
     pub upstream: Vec<UpstreamEntry>,
+    /// `master_key_file = "/etc/gnapd/master.key"`: the key (0600,
+    /// base64url) that seals upstream credentials at rest.
+    pub master_key_file: Option<PathBuf>,
 }
 
 /// Why the settings could not be assembled.
@@ -89,6 +92,8 @@ pub struct Overrides {
     pub upstreams: Vec<(String, String)>,
     /// `--upstream-credential NAME=SPEC`, parsed (`Debug` redacts).
     pub upstream_credentials: Vec<(String, Credential)>,
+    /// `--master-key-file`
+    pub master_key_file: Option<PathBuf>,
 }
 
 /// The assembled settings.
@@ -112,6 +117,9 @@ pub struct ServeConfig {
     pub upstreams: Vec<Upstream>,
     /// How long an upstream gets to answer.
     pub upstream_timeout: std::time::Duration,
+    /// The master key file (flag, else file); `GNAPD_MASTER_KEY` is read at
+    /// serve start when neither is given.
+    pub master_key_file: Option<PathBuf>,
     /// AS settings other than the public URL.
     file: FileConfig,
 }
@@ -179,6 +187,7 @@ impl ServeConfig {
             ));
         }
         let dev = flags.dev || file.dev.unwrap_or(false);
+        let master_key_file = flags.master_key_file.or(file.master_key_file.take());
         let upstreams = assemble_upstreams(
             std::mem::take(&mut file.upstream),
             flags.upstreams,
@@ -204,6 +213,7 @@ impl ServeConfig {
                 file.upstream_timeout
                     .unwrap_or(crate::gateway::forward::RESPONSE_TIMEOUT.as_secs()),
             ),
+            master_key_file,
             file,
         })
     }

@@ -93,6 +93,9 @@ pub struct AuthServer {
     policy: Policy,
     config: AsConfig,
     metrics: Arc<Metrics>,
+    /// The enterprise-held credential set policy assigns at each upstream:
+    /// upstream name → credential set id.
+    credential_sets: std::collections::BTreeMap<String, String>,
 }
 
 impl AuthServer {
@@ -109,7 +112,18 @@ impl AuthServer {
             policy,
             config,
             metrics: Arc::new(Metrics::default()),
+            credential_sets: std::collections::BTreeMap::new(),
         }
+    }
+
+    /// Assigns credential sets by upstream (name → set id): every token
+    /// approved for an upstream's `mcp` rights is mapped to its set.
+    pub fn with_credential_sets(
+        mut self,
+        sets: impl IntoIterator<Item = (String, String)>,
+    ) -> Self {
+        self.credential_sets = sets.into_iter().collect();
+        self
     }
 
     /// The metrics this AS counts into.

@@ -8,10 +8,11 @@ use crate::authz::AuthServer;
 use crate::clock::SystemClock;
 use crate::config::{Overrides, ServeConfig};
 use crate::gateway::forward::Gateway;
-use crate::gateway::upstream::{Credential, Secret, split_assignment};
+use crate::gateway::upstream::{Credential, Secret, enroll, split_assignment};
 use crate::http::{App, serve::serve};
 use crate::store::Store as _;
 use crate::store::sled::SledStore;
+use crate::upstream::vault::MasterKey;
 
 /// Arguments of `gnapd serve`.
 #[derive(Debug, clap::Args)]
@@ -47,6 +48,56 @@ pub struct Args {
     /// users in the process list: prefer the config file outside dev use.)
     #[arg(long = "upstream-credential", value_name = "NAME=KIND:...", value_parser = secret_arg)]
     upstream_credentials: Vec<Secret>,
+    /// The master key that seals upstream credentials at rest: a file (mode
+    /// 0600) holding 32 random bytes as base64url. Else the config's
+    /// `master_key_file`, else the environment variable `GNAPD_MASTER_KEY`;
+    /// in --dev, else `<data-dir>/master.key`, generated on first start.
+    #[arg(long, value_name = "PATH")]
+    master_key_file: Option<PathBuf>,
+}
+
+/// The environment variable that may hold the master key (base64url).
+pub const MASTER_KEY_ENV: &str = "GNAPD_MASTER_KEY";
+
+/// The master key for this start, if any: the configured file, else
+/// [`MASTER_KEY_ENV`], else in dev mode `<data-dir>/master.key` (generated
+/// 0600 on first start). Without one, configured upstream credentials are
+/// an error: they are never kept in the clear.
+fn master_key(config: &ServeConfig) -> Result<Option<MasterKey>, String> {
+    if let Some(path) = &config.master_key_file {
+        return MasterKey::from_file(path)
+            .map(Some)
+            .map_err(|e| e.to_string());
+    }
+    if let Some(text) = std::env::var_os(MASTER_KEY_ENV) {
+        let text = zeroize::Zeroizing::new(text.to_string_lossy().into_owned());
+        return MasterKey::from_text(text.trim())
+            .map(Some)
+            .map_err(|e| format!("{MASTER_KEY_ENV}: {e}"));
+    }
+    if config.dev {
+        let path = config.data_dir.join("master.key");
+        if path.exists() {
+            return MasterKey::from_file(&path)
+                .map(Some)
+                .map_err(|e| e.to_string());
+        }
+        let key = MasterKey::generate_into(&path).map_err(|e| e.to_string())?;
+        tracing::info!(path = %path.display(), "dev mode: generated a master key");
+        return Ok(Some(key));
+    }
+    if config
+        .upstreams
+        .iter()
+        .any(|u| u.credential != Credential::None)
+    {
+        return Err(format!(
+            "upstream credentials are configured but there is no master key to seal them: \
+             give --master-key-file PATH, master_key_file in the config, or {MASTER_KEY_ENV} \
+             (32 random bytes, base64url; a key file must be mode 0600)"
+        ));
+    }
+    Ok(None)
 }
 
 /// Holds a flag's value as a secret from the start (clap never echoes it).
@@ -99,6 +150,9 @@ pub fn run(args: Args) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+    // The flags' plaintext goes now (wiped on drop); the parsed credentials
+    // are sealed and dropped at serve start.
+    drop(args.upstream_credentials);
     let flags = Overrides {
         listen: args.listen,
         data_dir: args.data_dir,
@@ -108,6 +162,7 @@ pub fn run(args: Args) -> ExitCode {
         dev: args.dev,
         upstreams,
         upstream_credentials,
+        master_key_file: args.master_key_file,
     };
     let config = match ServeConfig::load(args.config.as_deref(), flags) {
         Ok(config) => config,
@@ -135,7 +190,7 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
-async fn run_server(config: ServeConfig) -> Result<(), String> {
+async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     let tls = match &config.tls {
         Some((cert, key)) => Some(crate::http::serve::tls_acceptor(cert, key)?),
         None => None,
@@ -147,8 +202,24 @@ async fn run_server(config: ServeConfig) -> Result<(), String> {
     }
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    let master_key = master_key(&config)?;
     let store =
         Arc::new(SledStore::open(&config.data_dir.join("store")).map_err(|e| e.to_string())?);
+    // Configured credentials become sealed enterprise-held credential sets;
+    // the plaintext is dropped here.
+    if let Some(key) = &master_key {
+        enroll(
+            &mut config.upstreams,
+            store.as_ref(),
+            key,
+            crate::clock::Clock::now(&SystemClock),
+        )?;
+    }
+    let credential_sets: Vec<(String, String)> = config
+        .upstreams
+        .iter()
+        .filter_map(|u| u.credential_set.clone().map(|s| (u.name.clone(), s)))
+        .collect();
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -162,13 +233,15 @@ async fn run_server(config: ServeConfig) -> Result<(), String> {
         Arc::new(SystemClock),
         config.policy.clone(),
         config.as_config(&public_url),
-    );
+    )
+    .with_credential_sets(credential_sets);
     let gateway = Arc::new(Gateway::new(
         config.upstreams.clone(),
         store.clone(),
         Arc::new(SystemClock),
         auth.config().profile,
         config.upstream_timeout,
+        master_key.map(Arc::new),
     ));
     for upstream in &config.upstreams {
         // The name and URL only: the credential is never logged.

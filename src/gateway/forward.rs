@@ -25,13 +25,14 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde_json::Value;
 
-use super::upstream::Upstream;
+use super::upstream::{Credential, Upstream};
 use super::{Authorized, Refusal, authorize_with};
 use crate::clock::Clock;
 use crate::proto::httpsig::{GnapProfile, HttpRequest};
 use crate::proto::mcp::access::UpstreamGrant;
 use crate::proto::mcp::jsonrpc::Message;
 use crate::store::Store;
+use crate::upstream::vault::MasterKey;
 
 /// Headers an agent's request may carry to the upstream (lowercase). Any
 /// other `mcp-*` header passes too (the transport's own namespace).
@@ -119,6 +120,7 @@ pub struct Gateway {
     keys: super::KeyCache,
     client: Client<HttpConnector, Full<Bytes>>,
     response_timeout: Duration,
+    master_key: Option<Arc<MasterKey>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -132,12 +134,14 @@ impl std::fmt::Debug for Gateway {
 impl Gateway {
     /// A gateway in front of `upstreams`, checking signatures under `profile`;
     /// an upstream gets `response_timeout` to send its response head.
+    /// `master_key` opens the credential sets tokens are mapped to.
     pub fn new(
         upstreams: Vec<Upstream>,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         profile: GnapProfile,
         response_timeout: Duration,
+        master_key: Option<Arc<MasterKey>>,
     ) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
@@ -154,6 +158,7 @@ impl Gateway {
             keys: super::KeyCache::default(),
             client,
             response_timeout,
+            master_key,
         }
     }
 
@@ -179,8 +184,58 @@ impl Gateway {
             upstream,
             &request,
             now,
-        );
+        )
+        .and_then(|mut authorized| {
+            authorized.credential = self.credential_for(upstream, &authorized)?;
+            Ok(authorized)
+        });
         (request, decision)
+    }
+
+    /// What to present at `upstream` for an authorized call: the token's
+    /// credential set there, opened with the master key. An upstream with
+    /// no enterprise set (kind `none`) needs none.
+    fn credential_for(
+        &self,
+        upstream: &str,
+        authorized: &Authorized,
+    ) -> Result<Credential, Refusal> {
+        let Some(target) = self.upstreams.get(upstream) else {
+            return Ok(Credential::None);
+        };
+        if target.credential_set.is_none() {
+            return Ok(target.credential.clone());
+        }
+        let missing = || Refusal::NoCredentialSet(upstream.to_owned());
+        let id = authorized
+            .token
+            .credential_set(upstream)
+            .ok_or_else(missing)?;
+        let set = self.store.credential_set(id)?.ok_or_else(missing)?;
+        if set.upstream != upstream {
+            tracing::warn!(
+                upstream,
+                set = id,
+                "a token's credential set is for another upstream"
+            );
+            return Err(Refusal::NoCredentialSet(upstream.to_owned()));
+        }
+        let Some(key) = &self.master_key else {
+            tracing::warn!(
+                upstream,
+                set = id,
+                "no master key to open the credential set"
+            );
+            return Err(Refusal::CredentialUnavailable);
+        };
+        let secret = key.open(id, &set.sealed).map_err(|e| {
+            tracing::warn!(upstream, set = id, error = %e, "a credential set does not open");
+            Refusal::CredentialUnavailable
+        })?;
+        Credential::from_opened(set.kind, set.header_name.as_deref(), &secret).map_err(|e| {
+            tracing::warn!(upstream, set = id, error = %e, "a credential set is unusable");
+            Refusal::CredentialUnavailable
+        })
     }
 
     /// Forwards an authorized `request` (its method, the query of its target
@@ -213,7 +268,7 @@ impl Gateway {
                     headers.append(name, value);
                 }
             }
-            if let Some((name, value)) = upstream.credential.header_to_inject() {
+            if let Some((name, value)) = authorized.credential.header_to_inject() {
                 headers.insert(name, value);
             }
         }

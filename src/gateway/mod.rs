@@ -41,6 +41,9 @@ pub struct Authorized {
     pub grant: UpstreamGrant,
     /// The message, when the request carried one.
     pub message: Option<Message>,
+    /// What to present upstream: filled by the gateway from the token's
+    /// credential set for this upstream (`None` until then).
+    pub credential: upstream::Credential,
 }
 
 /// Why a call is refused.
@@ -69,6 +72,14 @@ pub enum Refusal {
     /// Storage failed: 503.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The token is mapped to no credential set at this upstream (or its
+    /// set was removed): 403.
+    #[error("this token has no credential set for upstream `{0}`")]
+    NoCredentialSet(String),
+    /// The token's credential set cannot be opened (no or another master
+    /// key, damage): 502. The cause goes to the log.
+    #[error("the gateway cannot use its credential for this upstream")]
+    CredentialUnavailable,
 }
 
 /// Decoded verifying keys by JWK thumbprint. A key never changes for its
@@ -175,6 +186,7 @@ pub fn authorize_with(
         token,
         grant,
         message,
+        credential: upstream::Credential::None,
     })
 }
 

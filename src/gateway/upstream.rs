@@ -1,10 +1,11 @@
 //! Upstream MCP servers as the gateway forwards to them: a name, a
 //! Streamable HTTP URL, and how the gateway authenticates there.
 //!
-//! Secrets given in the config file or on the command line are held in
-//! memory only, in [`Secret`], whose `Debug` redacts and whose memory is wiped
-//! on drop. (Sealed credential sets in the store, under the master key, are a
-//! later step: see `crate::upstream::vault`.)
+//! Secrets given in the config file or on the command line are parsed into
+//! [`Secret`] (whose `Debug` redacts and whose memory is wiped on drop), then
+//! at serve start sealed under the master key into the store as each
+//! upstream's enterprise-held credential set ([`enroll`]); the plaintext is
+//! dropped, and the gateway opens the set a token is mapped to per call.
 
 use std::fmt;
 
@@ -13,6 +14,8 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use crate::proto::httpsig::message::TargetUri;
+use crate::store::{CredentialKind, CredentialSetRecord, RECORD_VERSION, Store};
+use crate::upstream::vault::MasterKey;
 
 /// A secret string: never printed, wiped on drop.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -125,6 +128,56 @@ impl Credential {
         Ok(Self::Header { name: lower, value })
     }
 
+    /// What to seal for this credential: its kind, header name (for
+    /// `header`) and secret bytes (`USER:PASS` for `basic`); `None` for
+    /// `none`.
+    pub fn to_sealable(&self) -> Option<(CredentialKind, Option<String>, Zeroizing<Vec<u8>>)> {
+        match self {
+            Self::None => None,
+            Self::Bearer(token) => Some((
+                CredentialKind::Bearer,
+                None,
+                Zeroizing::new(token.expose().as_bytes().to_vec()),
+            )),
+            Self::Header { name, value } => Some((
+                CredentialKind::Header,
+                Some(name.clone()),
+                Zeroizing::new(value.expose().as_bytes().to_vec()),
+            )),
+            Self::Basic { user, password } => Some((
+                CredentialKind::Basic,
+                None,
+                Zeroizing::new(format!("{user}:{}", password.expose()).into_bytes()),
+            )),
+        }
+    }
+
+    /// The credential an opened set describes. Errors never echo the secret.
+    pub fn from_opened(
+        kind: CredentialKind,
+        header_name: Option<&str>,
+        secret: &[u8],
+    ) -> Result<Self, String> {
+        let secret = std::str::from_utf8(secret)
+            .map_err(|_| "a credential set's secret is not UTF-8".to_owned())?;
+        match kind {
+            CredentialKind::Bearer => Ok(Self::Bearer(Secret::new(secret))),
+            CredentialKind::Header => Self::header(
+                header_name.ok_or("a header credential set has no header name")?,
+                Secret::new(secret),
+            ),
+            CredentialKind::Basic => {
+                let (user, password) = secret
+                    .split_once(':')
+                    .ok_or("a basic credential set is not USER:PASS")?;
+                Ok(Self::Basic {
+                    user: user.to_owned(),
+                    password: Secret::new(password),
+                })
+            }
+        }
+    }
+
     /// The header to add to every upstream request, if any. The value is
     /// marked sensitive (never indexed by HPACK, hidden from `Debug`).
     pub fn header_to_inject(
@@ -163,8 +216,57 @@ pub struct Upstream {
     pub name: String,
     /// The Streamable HTTP endpoint (`http://host:port/path`).
     pub url: String,
-    /// How the gateway authenticates there.
+    /// How the gateway authenticates there, as configured. [`enroll`] seals
+    /// it into the store and leaves `None` here.
     pub credential: Credential,
+    /// The enterprise-held credential set for this upstream, once
+    /// [`enroll`]ed: a token must be mapped to a set here to be forwarded.
+    pub credential_set: Option<String>,
+}
+
+/// The id of the enterprise-held credential set for `upstream`.
+pub fn enterprise_set_id(upstream: &str) -> String {
+    format!("enterprise:{upstream}")
+}
+
+/// Seals each upstream's configured credential under `key` into `store` as
+/// its enterprise-held credential set (replacing the one from an earlier
+/// start), and drops the plaintext: afterwards `credential` is `None` and
+/// `credential_set` names the set. Upstreams with kind `none` need no set.
+pub fn enroll(
+    upstreams: &mut [Upstream],
+    store: &dyn Store,
+    key: &MasterKey,
+    now: i64,
+) -> Result<(), String> {
+    for upstream in upstreams {
+        let Some((kind, header_name, secret)) = upstream.credential.to_sealable() else {
+            continue;
+        };
+        let id = enterprise_set_id(&upstream.name);
+        let sealed = key
+            .seal(&id, &secret)
+            .map_err(|e| format!("upstream `{}`: {e}", upstream.name))?;
+        store
+            .put_credential_set(&CredentialSetRecord {
+                v: RECORD_VERSION,
+                id: id.clone(),
+                upstream: upstream.name.clone(),
+                kind,
+                header_name,
+                sealed,
+                created_at: now,
+            })
+            .map_err(|e| {
+                format!(
+                    "upstream `{}`: storing its credential set: {e}",
+                    upstream.name
+                )
+            })?;
+        upstream.credential = Credential::None;
+        upstream.credential_set = Some(id);
+    }
+    Ok(())
 }
 
 /// An upstream as the TOML file writes it:
@@ -222,6 +324,9 @@ impl CredentialEntry {
             Self::None => Credential::None,
             Self::Bearer { token } => Credential::Bearer(token),
             Self::Header { name, value } => Credential::header(&name, value)?,
+            Self::Basic { user, .. } if user.contains(':') => {
+                return Err("a basic credential's user may not contain `:`".into());
+            }
             Self::Basic { user, password } => Credential::Basic { user, password },
         })
     }
@@ -269,6 +374,7 @@ impl Upstream {
             name: name.to_owned(),
             url: url.to_owned(),
             credential,
+            credential_set: None,
         })
     }
 }
@@ -332,6 +438,56 @@ mod tests {
             ("gh", "bearer:x=y")
         );
         assert!(split_assignment("=x").is_err());
+    }
+
+    #[test]
+    fn enroll_seals_credentials_into_the_store_and_drops_the_plaintext() {
+        use crate::store::memory::MemoryStore;
+        let key = MasterKey::from_text(&crate::proto::b64::encode_url(&[3u8; 32])).unwrap();
+        let store = MemoryStore::new();
+        let mut upstreams = vec![
+            Upstream::new(
+                "gh",
+                "http://127.0.0.1:9/mcp",
+                Credential::parse("header:X-Api-Key:s3cr3t-value").unwrap(),
+            )
+            .unwrap(),
+            Upstream::new("open", "http://127.0.0.1:9/mcp", Credential::None).unwrap(),
+        ];
+        enroll(&mut upstreams, &store, &key, 1_000).unwrap();
+        assert_eq!(upstreams[0].credential, Credential::None);
+        assert_eq!(
+            upstreams[0].credential_set.as_deref(),
+            Some("enterprise:gh")
+        );
+        assert_eq!(upstreams[1].credential_set, None);
+        assert_eq!(store.credential_set("enterprise:open").unwrap(), None);
+
+        let set = store.credential_set("enterprise:gh").unwrap().unwrap();
+        assert_eq!(set.kind, CredentialKind::Header);
+        assert_eq!(set.header_name.as_deref(), Some("x-api-key"));
+        let shown = format!("{set:?}");
+        assert!(shown.contains("redacted"), "{shown}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        let sealed_b64 = crate::proto::b64::encode_url(&set.sealed);
+        assert!(!shown.contains(&sealed_b64), "{shown}");
+        assert!(!set.sealed.windows(6).any(|w| w == b"s3cr3t"));
+        let json = serde_json::to_string(&set).unwrap();
+        assert!(!json.contains("s3cr3t"), "{json}");
+
+        let opened = key.open(&set.id, &set.sealed).unwrap();
+        let credential =
+            Credential::from_opened(set.kind, set.header_name.as_deref(), &opened).unwrap();
+        assert_eq!(
+            credential.header_to_inject().unwrap().1.to_str().unwrap(),
+            "s3cr3t-value"
+        );
+        // Moved to another id, the sealed secret does not open.
+        assert!(key.open("enterprise:other", &set.sealed).is_err());
+
+        let basic = Credential::parse("basic:alice:pw:x").unwrap();
+        let (kind, _, secret) = basic.to_sealable().unwrap();
+        assert_eq!(Credential::from_opened(kind, None, &secret).unwrap(), basic);
     }
 
     #[test]

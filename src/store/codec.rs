@@ -14,7 +14,9 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{GrantRecord, InstanceRecord, RECORD_VERSION, StoreError, TokenRecord};
+use super::{
+    CredentialSetRecord, GrantRecord, InstanceRecord, RECORD_VERSION, StoreError, TokenRecord,
+};
 
 /// A record that carries its format version.
 pub(crate) trait Versioned: Serialize + DeserializeOwned {
@@ -43,6 +45,14 @@ impl Versioned for TokenRecord {
 
 impl Versioned for InstanceRecord {
     const KIND: &'static str = "instance";
+
+    fn version(&self) -> u32 {
+        self.v
+    }
+}
+
+impl Versioned for CredentialSetRecord {
+    const KIND: &'static str = "credential set";
 
     fn version(&self) -> u32 {
         self.v

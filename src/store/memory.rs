@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    GrantId, GrantRecord, InstanceRecord, Store, StoreError, Swept, TokenHash, TokenRecord,
+    CredentialSetRecord, GrantId, GrantRecord, InstanceRecord, Store, StoreError, Swept, TokenHash,
+    TokenRecord,
 };
 use crate::proto::httpsig::nonce::{MemoryNonceStore, NonceStore, NonceStoreError, Seen};
 use crate::proto::jwk::Thumbprint;
@@ -17,6 +18,7 @@ struct Inner {
     tokens: HashMap<TokenHash, TokenRecord>,
     manage: HashMap<TokenHash, TokenHash>,
     instances: HashMap<String, InstanceRecord>,
+    credential_sets: HashMap<String, CredentialSetRecord>,
 }
 
 impl Inner {
@@ -189,6 +191,37 @@ impl Store for MemoryStore {
 
     fn instance(&self, id: &str) -> Result<Option<InstanceRecord>, StoreError> {
         Ok(self.lock()?.instances.get(id).cloned())
+    }
+
+    fn put_credential_set(&self, set: &CredentialSetRecord) -> Result<(), StoreError> {
+        if set.v != super::RECORD_VERSION {
+            return Err(StoreError::Version(set.v));
+        }
+        self.lock()?
+            .credential_sets
+            .insert(set.id.clone(), set.clone());
+        Ok(())
+    }
+
+    fn credential_set(&self, id: &str) -> Result<Option<CredentialSetRecord>, StoreError> {
+        Ok(self.lock()?.credential_sets.get(id).cloned())
+    }
+
+    fn remove_credential_set(&self, id: &str) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        if inner.credential_sets.remove(id).is_none() {
+            return Ok(false);
+        }
+        let mapped: Vec<TokenHash> = inner
+            .tokens
+            .iter()
+            .filter(|(_, t)| t.uses_credential_set(id))
+            .map(|(h, _)| *h)
+            .collect();
+        for hash in &mapped {
+            inner.remove_token(hash);
+        }
+        Ok(true)
     }
 
     fn sweep(&self, now: i64) -> Result<Swept, StoreError> {

@@ -162,6 +162,93 @@ pub struct TokenRecord {
     pub issued_at: i64,
     /// Expiry (Unix seconds).
     pub expires_at: i64,
+    /// The credential set the gateway uses at each upstream the token
+    /// reaches: `(upstream, credential set id)`, recorded at approval.
+    /// Removing a set revokes the tokens mapped to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credential_sets: Vec<(String, String)>,
+}
+
+impl TokenRecord {
+    /// The credential set this token uses at `upstream`, if any.
+    pub fn credential_set(&self, upstream: &str) -> Option<&str> {
+        self.credential_sets
+            .iter()
+            .find(|(u, _)| u == upstream)
+            .map(|(_, id)| id.as_str())
+    }
+
+    /// True if this token is mapped to the credential set `id`.
+    pub fn uses_credential_set(&self, id: &str) -> bool {
+        self.credential_sets.iter().any(|(_, s)| s == id)
+    }
+}
+
+/// How a credential set is presented at its upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialKind {
+    /// `Authorization: Bearer SECRET`.
+    Bearer,
+    /// `HEADER-NAME: SECRET`.
+    Header,
+    /// `Authorization: Basic base64(SECRET)`, the secret being `USER:PASS`.
+    Basic,
+}
+
+/// One concrete set of upstream secrets, sealed under the master key
+/// (`crate::upstream::vault`) with `id` as associated data. `Debug` shows
+/// no part of the sealed bytes.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialSetRecord {
+    /// Record format version ([`RECORD_VERSION`]).
+    pub v: u32,
+    /// The set's identifier (the associated data of `sealed`).
+    pub id: String,
+    /// The upstream it authenticates at.
+    pub upstream: String,
+    /// How it is presented.
+    pub kind: CredentialKind,
+    /// The header name, for [`CredentialKind::Header`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_name: Option<String>,
+    /// `vault.seal(id, secret)`: nonce ‖ ciphertext ‖ tag.
+    #[serde(with = "sealed_b64")]
+    pub sealed: Vec<u8>,
+    /// Creation time (Unix seconds).
+    pub created_at: i64,
+}
+
+impl fmt::Debug for CredentialSetRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialSetRecord")
+            .field("v", &self.v)
+            .field("id", &self.id)
+            .field("upstream", &self.upstream)
+            .field("kind", &self.kind)
+            .field("header_name", &self.header_name)
+            .field(
+                "sealed",
+                &format_args!("{} bytes (redacted)", self.sealed.len()),
+            )
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// Sealed bytes as base64url text (compact in the JSON record).
+mod sealed_b64 {
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::proto::b64::encode_url(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        crate::proto::b64::decode_url(&text)
+            .ok_or_else(|| serde::de::Error::custom("sealed bytes are base64url"))
+    }
 }
 
 /// A client instance the AS knows by identifier (§3.5).
@@ -278,6 +365,17 @@ pub trait Store: NonceStore + Send + Sync {
 
     /// The client instance with this identifier.
     fn instance(&self, id: &str) -> Result<Option<InstanceRecord>, StoreError>;
+
+    /// Stores a credential set, replacing any with the same id (tokens
+    /// mapped to it keep their mapping and use the new secret).
+    fn put_credential_set(&self, set: &CredentialSetRecord) -> Result<(), StoreError>;
+
+    /// The credential set with this id.
+    fn credential_set(&self, id: &str) -> Result<Option<CredentialSetRecord>, StoreError>;
+
+    /// Removes a credential set and revokes every access token mapped to it.
+    /// `Ok(false)` if there was none.
+    fn remove_credential_set(&self, id: &str) -> Result<bool, StoreError>;
 
     /// Removes expired grants (with their tokens), tokens and replay entries.
     fn sweep(&self, now: i64) -> Result<Swept, StoreError>;

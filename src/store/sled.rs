@@ -10,6 +10,12 @@
 //! | `manage`        | management token hash   | access token hash            |
 //! | `instances`     | instance id (UTF-8)     | [`InstanceRecord`] (codec)   |
 //! | `nonces`        | thumbprint ‖ 0 ‖ value  | expiry, i64 big-endian       |
+//! | `credential_sets` | set id (UTF-8)        | [`CredentialSetRecord`] (codec), secret sealed |
+//!
+//! Removing a credential set scans `tokens` for the tokens mapped to it, then
+//! removes the set and those tokens in one transaction (each looked at again
+//! inside it). A token minted while that runs, mapped to the set, outlives
+//! it, but without its set: the gateway refuses it at that upstream.
 //!
 //! Atomicity: every change that touches more than one key is one sled
 //! transaction over the trees involved. sled 0.34 runs a transaction's
@@ -52,7 +58,8 @@ use ::sled::{IVec, Transactional as _, Tree};
 use super::codec::{decode, encode, expires_at};
 use super::commit::GroupCommit;
 use super::{
-    GrantId, GrantRecord, InstanceRecord, Store, StoreError, Swept, TokenHash, TokenRecord,
+    CredentialSetRecord, GrantId, GrantRecord, InstanceRecord, Store, StoreError, Swept, TokenHash,
+    TokenRecord,
 };
 use crate::proto::httpsig::nonce::{NonceStore, NonceStoreError, Seen};
 use crate::proto::jwk::Thumbprint;
@@ -66,6 +73,7 @@ const TOKENS: &str = "tokens";
 const MANAGE: &str = "manage";
 const INSTANCES: &str = "instances";
 const NONCES: &str = "nonces";
+const CREDENTIAL_SETS: &str = "credential_sets";
 
 /// Compare-and-swap attempts for one nonce before failing closed. A loser
 /// normally sees the winner's entry on its second look.
@@ -80,6 +88,7 @@ pub struct SledStore {
     manage: Tree,
     instances: Tree,
     nonces: Tree,
+    credential_sets: Tree,
     commit: GroupCommit,
 }
 
@@ -263,6 +272,7 @@ impl SledStore {
             manage: tree(MANAGE)?,
             instances: tree(INSTANCES)?,
             nonces: tree(NONCES)?,
+            credential_sets: tree(CREDENTIAL_SETS)?,
             commit: GroupCommit::start(db, durability)?,
             path: path.to_owned(),
         })
@@ -610,6 +620,52 @@ impl Store for SledStore {
         Self::get(&self.instances, id.as_bytes())?
             .map(|b| decode(&b))
             .transpose()
+    }
+
+    fn put_credential_set(&self, set: &CredentialSetRecord) -> Result<(), StoreError> {
+        self.credential_sets
+            .insert(set.id.as_bytes(), encode(set)?)
+            .map_err(|e| backend("sled write", e))?;
+        self.commit.wait_durable()
+    }
+
+    fn credential_set(&self, id: &str) -> Result<Option<CredentialSetRecord>, StoreError> {
+        Self::get(&self.credential_sets, id.as_bytes())?
+            .map(|b| decode(&b))
+            .transpose()
+    }
+
+    fn remove_credential_set(&self, id: &str) -> Result<bool, StoreError> {
+        let mut mapped = Vec::new();
+        for entry in self.tokens.iter() {
+            let (hash, bytes) = entry.map_err(|e| backend("sled scan", e))?;
+            let record: TokenRecord = decode(&bytes)?;
+            if record.uses_credential_set(id) {
+                mapped.push(token_hash(&hash)?);
+            }
+        }
+        let removed = (&self.credential_sets, &self.tokens, &self.manage)
+            .transaction(|(sets, tokens, manage)| {
+                if sets.remove(id.as_bytes())?.is_none() {
+                    return Ok(false);
+                }
+                for hash in &mapped {
+                    // Looked at again: it may have been rotated or revoked.
+                    let Some(bytes) = tokens.get(&hash.0[..])? else {
+                        continue;
+                    };
+                    let record: TokenRecord = decode(&bytes).map_err(abort)?;
+                    if record.uses_credential_set(id) {
+                        remove_token(tokens, manage, hash)?;
+                    }
+                }
+                Ok(true)
+            })
+            .map_err(from_tx)?;
+        if removed {
+            self.commit.wait_durable()?;
+        }
+        Ok(removed)
     }
 
     fn sweep(&self, now: i64) -> Result<Swept, StoreError> {

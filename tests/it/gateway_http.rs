@@ -802,3 +802,285 @@ fn gateway_http_header_and_basic_credentials_are_injected() {
     let log = std::fs::read_to_string(dir.path().join("gnapd.log")).unwrap();
     assert!(!log.contains("KEY-SECRET") && !log.contains("PASS-SECRET") && !log.contains(&token));
 }
+
+/// Every file under `dir` except the master key, with its bytes.
+fn data_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.file_name() != Some("master.key".as_ref()) {
+                let bytes = std::fs::read(&path).unwrap();
+                files.push((path, bytes));
+            }
+        }
+    }
+    files
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A grant for `access`: (access token, management token, continuation
+/// token) values.
+fn grant_values(server: &Server, agent: &Agent, access: Value) -> (String, String, String) {
+    let answer = send(
+        server.addr,
+        &agent.signed(
+            "POST",
+            &server.grant_endpoint,
+            None,
+            Some(&agent.grant_body(access)),
+            now(),
+        ),
+    );
+    assert_eq!(answer.status, 200);
+    let granted = answer.json();
+    let value = |v: &Value| v.as_str().unwrap().to_owned();
+    (
+        value(&granted["access_token"]["value"]),
+        value(&granted["access_token"]["manage"]["access_token"]["value"]),
+        value(&granted["continue"]["access_token"]["value"]),
+    )
+}
+
+#[test]
+fn gateway_http_data_dir_without_master_key_reveals_no_secret_or_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::start(dir.path(), true);
+    let data = dir.path().join("data");
+    let log = dir.path().join("gnapd.log");
+    let github = format!("github={}", upstream.url());
+    let credential = format!("github=bearer:{SECRET}");
+    let args = [
+        "--dev",
+        "--upstream",
+        &github,
+        "--upstream-credential",
+        &credential,
+    ];
+    let server = start_logged(&data, &log, &args);
+    let agent = Agent::new();
+    let (token, manage, continuation) = grant_values(&server, &agent, json!(["mcp:github"]));
+    let call_once = |server: &Server| {
+        let mut s = Session::new(server, &agent, Some(token.clone()), "github");
+        s.initialize();
+        let call = s.call(
+            "tools/call",
+            json!({"name": "search_issues", "arguments": {"query": "gnap"}}),
+        );
+        assert_eq!(call.status, 200, "{}", String::from_utf8_lossy(&call.body));
+    };
+    call_once(&server);
+    // The sealed set was opened and injected.
+    assert_clean(&upstream, &token);
+    assert_eq!(server.stop(), Some(0));
+
+    // Dev mode generated the master key, 0600, in the data dir.
+    let key = data.join("master.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let files = data_files(&data);
+    assert!(
+        files.iter().map(|(_, b)| b.len()).sum::<usize>() > 0,
+        "the store wrote nothing: {files:?}"
+    );
+    // The search reads the records as written: the sealed set is there.
+    assert!(
+        files.iter().any(|(_, b)| contains(b, b"enterprise:github")),
+        "no credential set record in the data dir"
+    );
+    for (path, bytes) in &files {
+        for (what, value) in [
+            ("the upstream secret", SECRET),
+            ("the access token", token.as_str()),
+            ("the management token", manage.as_str()),
+            ("the continuation token", continuation.as_str()),
+        ] {
+            assert!(
+                !contains(bytes, value.as_bytes()),
+                "{what} is in {}",
+                path.display()
+            );
+        }
+    }
+
+    // A restart reuses the dev master key: the token still works there.
+    let before = upstream.requests().len();
+    let server = start_logged(&data, &log, &args);
+    call_once(&server);
+    assert!(upstream.requests().len() > before);
+    assert_clean(&upstream, &token);
+    assert_eq!(server.stop(), Some(0));
+}
+
+#[test]
+fn gateway_http_a_token_without_a_credential_set_for_the_upstream_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::start(dir.path(), true);
+    let data = dir.path().join("data");
+    let log = dir.path().join("gnapd.log");
+    let github = format!("github={}", upstream.url());
+    // First without a credential: the token is mapped to no set.
+    let server = start_logged(&data, &log, &["--dev", "--upstream", &github]);
+    let agent = Agent::new();
+    let (old, _, _) = grant_values(&server, &agent, json!(["mcp:github"]));
+    assert_eq!(server.stop(), Some(0));
+
+    let credential = format!("github=bearer:{SECRET}");
+    let server = start_logged(
+        &data,
+        &log,
+        &[
+            "--dev",
+            "--upstream",
+            &github,
+            "--upstream-credential",
+            &credential,
+        ],
+    );
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
+    let s = Session::new(&server, &agent, Some(old), "github");
+    let answer = s.send(&s.request("POST", Some(&init), &[]));
+    assert_eq!(answer.status, 403);
+    assert_eq!(answer.json()["error"]["code"], -32003);
+    assert_eq!(answer.json()["id"], 1);
+    assert!(
+        answer.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("credential set"),
+        "{}",
+        answer.json()
+    );
+    assert!(upstream.requests().is_empty());
+
+    // A token approved now is mapped to the upstream's set.
+    let (fresh, _, _) = grant_values(&server, &agent, json!(["mcp:github"]));
+    let mut s = Session::new(&server, &agent, Some(fresh.clone()), "github");
+    s.initialize();
+    assert_clean(&upstream, &fresh);
+}
+
+#[test]
+fn gateway_http_credentials_need_a_master_key_outside_dev() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |extra: &[&str], env: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gnapd"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args([
+                "--upstream",
+                "gh=http://127.0.0.1:1/mcp",
+                "--upstream-credential",
+                "gh=bearer:NO-KEY-SECRET",
+            ])
+            .args(extra)
+            .env_remove("GNAPD_MASTER_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(key) = env {
+            command.env("GNAPD_MASTER_KEY", key);
+        }
+        command.spawn().unwrap()
+    };
+    let refused = |child: Child| {
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!err.contains("NO-KEY-SECRET"), "{err}");
+        err
+    };
+
+    let err = refused(serve(&[], None));
+    assert!(
+        err.contains("no master key") && err.contains("--master-key-file"),
+        "{err}"
+    );
+    assert!(!dir.path().join("data/master.key").exists());
+
+    let key_file = dir.path().join("master.key");
+    std::fs::write(&key_file, gnapd::proto::b64::encode_url(&[9u8; 32])).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = refused(serve(
+            &["--master-key-file", key_file.to_str().unwrap()],
+            None,
+        ));
+        assert!(err.contains("chmod 600"), "{err}");
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let err = refused(serve(&[], Some("not-a-key")));
+    assert!(err.contains("GNAPD_MASTER_KEY"), "{err}");
+
+    // A key from the file or the environment: the server starts.
+    let env_key = gnapd::proto::b64::encode_url(&[5u8; 32]);
+    for (extra, env) in [
+        (vec!["--master-key-file", key_file.to_str().unwrap()], None),
+        (vec![], Some(env_key.as_str())),
+    ] {
+        let mut child = serve(&extra, env);
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(line.starts_with("gnapd listening on "), "{line:?}");
+    }
+}
+
+#[test]
+fn gateway_http_a_replaced_credential_is_used_by_existing_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::start(dir.path(), true);
+    let data = dir.path().join("data");
+    let log = dir.path().join("gnapd.log");
+    let github = format!("github={}", upstream.url());
+    let start = |secret: &str| {
+        let credential = format!("github=bearer:{secret}");
+        start_logged(
+            &data,
+            &log,
+            &[
+                "--dev",
+                "--upstream",
+                &github,
+                "--upstream-credential",
+                &credential,
+            ],
+        )
+    };
+    let server = start("OLD-SECRET");
+    let agent = Agent::new();
+    let (token, _, _) = grant_values(&server, &agent, json!(["mcp:github"]));
+    assert_eq!(server.stop(), Some(0));
+
+    // The upstream's enterprise-held set is replaced at the next start; the
+    // token keeps its mapping and presents the new secret.
+    let server = start("NEW-SECRET");
+    let mut s = Session::new(&server, &agent, Some(token), "github");
+    s.initialize();
+    let requests = upstream.requests();
+    assert!(!requests.is_empty());
+    for (_, headers) in &requests {
+        let auth: Vec<_> = headers
+            .iter()
+            .filter(|(n, _)| n == "authorization")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(auth, ["Bearer NEW-SECRET"]);
+    }
+}

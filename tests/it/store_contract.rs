@@ -9,8 +9,8 @@ use gnapd::proto::httpsig::nonce::{NonceStore as _, Seen};
 use gnapd::store::memory::MemoryStore;
 use gnapd::store::sled::{Durability, SledStore};
 use gnapd::store::{
-    Continuation, GrantId, GrantRecord, InstanceRecord, RECORD_VERSION, Store, StoreError, Swept,
-    TokenHash, TokenRecord,
+    Continuation, CredentialKind, CredentialSetRecord, GrantId, GrantRecord, InstanceRecord,
+    RECORD_VERSION, Store, StoreError, Swept, TokenHash, TokenRecord,
 };
 use serde_json::json;
 
@@ -391,6 +391,77 @@ fn sweep_leaves_live_nonces_and_forgets_expired_ones(store: &dyn Store) {
     assert_eq!(store.remember(f.scope(), b"old", 500, 100), Ok(Seen::Fresh));
 }
 
+fn credential_set(id: &str, upstream: &str, sealed: &[u8]) -> CredentialSetRecord {
+    CredentialSetRecord {
+        v: RECORD_VERSION,
+        id: id.to_owned(),
+        upstream: upstream.to_owned(),
+        kind: CredentialKind::Header,
+        header_name: Some("x-api-key".into()),
+        sealed: sealed.to_vec(),
+        created_at: 1_000,
+    }
+}
+
+fn credential_set_round_trips_and_is_replaced_by_id(store: &dyn Store) {
+    let set = credential_set("set-1", "github", b"sealed-one");
+    store.put_credential_set(&set).unwrap();
+    assert_eq!(store.credential_set("set-1").unwrap(), Some(set));
+    let replaced = credential_set("set-1", "github", b"sealed-two");
+    store.put_credential_set(&replaced).unwrap();
+    assert_eq!(store.credential_set("set-1").unwrap(), Some(replaced));
+    assert_eq!(store.credential_set("set-2").unwrap(), None);
+    let mut future = credential_set("set-3", "github", b"x");
+    future.v = 99;
+    assert_eq!(
+        store.put_credential_set(&future),
+        Err(StoreError::Version(99))
+    );
+}
+
+fn remove_credential_set_revokes_the_tokens_mapped_to_it(store: &dyn Store) {
+    let f = Fixture::new();
+    store
+        .put_credential_set(&credential_set("gone", "github", b"a"))
+        .unwrap();
+    store
+        .put_credential_set(&credential_set("kept", "slack", b"b"))
+        .unwrap();
+    let (grant, mut tokens) = f.grant(3, FOREVER);
+    tokens[0].1.credential_sets = vec![("github".into(), "gone".into())];
+    tokens[1].1.credential_sets = vec![
+        ("slack".into(), "kept".into()),
+        ("github".into(), "gone".into()),
+    ];
+    tokens[2].1.credential_sets = vec![("slack".into(), "kept".into())];
+    store.create_grant(&grant, &tokens).unwrap();
+    assert_eq!(
+        store
+            .token(&tokens[1].0)
+            .unwrap()
+            .unwrap()
+            .credential_set("github"),
+        Some("gone")
+    );
+
+    assert!(store.remove_credential_set("gone").unwrap());
+    assert_eq!(store.credential_set("gone").unwrap(), None);
+    for (hash, record) in &tokens[..2] {
+        assert_eq!(store.token(hash).unwrap(), None);
+        assert_eq!(store.token_by_manage(&record.manage).unwrap(), None);
+    }
+    assert_eq!(
+        store.token(&tokens[2].0).unwrap(),
+        Some(tokens[2].1.clone())
+    );
+    assert!(store.credential_set("kept").unwrap().is_some());
+    assert!(store.grant(&grant.id).unwrap().is_some());
+    assert!(
+        !store.remove_credential_set("gone").unwrap(),
+        "a second removal"
+    );
+}
+
 /// Runs every contract check against the store `make()` builds (fresh for
 /// each test).
 macro_rules! contract_suite {
@@ -415,6 +486,8 @@ macro_rules! contract_suite {
                 nonce_is_fresh_once_replayed_inside_its_window_and_fresh_after,
                 concurrent_nonce_remembers_see_exactly_one_fresh,
                 sweep_leaves_live_nonces_and_forgets_expired_ones,
+                credential_set_round_trips_and_is_replaced_by_id,
+                remove_credential_set_revokes_the_tokens_mapped_to_it,
             );
         }
     };

@@ -70,6 +70,7 @@ impl Fixture {
             bearer: false,
             issued_at: 1_000,
             expires_at,
+            credential_sets: Vec::new(),
         };
         (fresh_hash(), record)
     }
