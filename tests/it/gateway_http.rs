@@ -17,101 +17,12 @@ use gnapd::proto::httpsig::{HttpRequest, SignOptions, sign_gnap};
 use serde_json::{Value, json};
 
 use crate::agent::Agent;
-use crate::common::root;
 use crate::http_client::{Answer, send};
+use crate::mcp_upstream::Upstream;
 use crate::server::Server;
 
 const SECRET: &str = "UPSTREAM-SECRET";
 const VERSION: &str = "2025-11-25";
-
-fn python() -> PathBuf {
-    let path = std::env::var_os("GNAPD_INTEROP_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target/interop-venv/bin/python"));
-    assert!(
-        path.exists(),
-        "the interop Python is missing at {}: run scripts/test.sh (it creates the virtualenv with `mcp`)",
-        path.display()
-    );
-    path
-}
-
-/// The Python MCP server; killed when dropped.
-struct Upstream {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Upstream {
-    fn start(dir: &Path, json_response: bool) -> Self {
-        let log = dir.join("upstream-headers.jsonl");
-        let mut command = Command::new(python());
-        command
-            .arg(root().join("tests/interop/mcp_upstream.py"))
-            .arg("--headers-log")
-            .arg(&log);
-        if json_response {
-            command.arg("--json-response");
-        }
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
-        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("the MCP upstream did not start: is the `mcp` package in the interop venv? (run scripts/test.sh)")
-        });
-        let port = line
-            .strip_prefix("listening on ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("unexpected upstream output: {line}"));
-        Self { child, port, log }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/mcp", self.port)
-    }
-
-    /// Every request the upstream has received: (method, headers).
-    fn requests(&self) -> Vec<(String, Vec<(String, String)>)> {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        text.lines()
-            .map(|line| {
-                let entry: Value = serde_json::from_str(line).unwrap();
-                let headers = entry["headers"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|h| {
-                        (
-                            h[0].as_str().unwrap().to_owned(),
-                            h[1].as_str().unwrap().to_owned(),
-                        )
-                    })
-                    .collect();
-                (entry["method"].as_str().unwrap().to_owned(), headers)
-            })
-            .collect()
-    }
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 struct Fixture {
     upstream: Upstream,

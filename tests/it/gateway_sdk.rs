@@ -12,16 +12,16 @@
 //! Both Python programs run from the virtualenv `scripts/test.sh` creates; a
 //! missing Python or `mcp` package is a failure, never a skip.
 
-use std::io::{BufRead as _, BufReader, Read as _};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::io::Read as _;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gnapd::proto::httpsig::HttpRequest;
 use serde_json::{Value, json};
 
-use crate::common::root;
+use crate::common::{python, root};
 use crate::http_client::send;
+use crate::mcp_upstream::Upstream;
 use crate::server::Server;
 
 const SECRET: &str = "UPSTREAM-SECRET";
@@ -29,98 +29,6 @@ const SECRET: &str = "UPSTREAM-SECRET";
 const CLIENT_DEADLINE: Duration = Duration::from_secs(90);
 /// Every tool the upstream offers.
 const ALL_TOOLS: [&str; 3] = ["search_issues", "delete_repo", "countdown"];
-
-fn python() -> PathBuf {
-    let path = std::env::var_os("GNAPD_INTEROP_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target/interop-venv/bin/python"));
-    assert!(
-        path.exists(),
-        "the interop Python is missing at {}: run scripts/test.sh (it creates the virtualenv with `mcp`)",
-        path.display()
-    );
-    path
-}
-
-/// The first line a child prints, within `wait`.
-fn first_line(child: &mut Child, wait: Duration) -> Option<String> {
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(line)) = lines.next() {
-            let _ = tx.send(line);
-        }
-        // Keep draining so the child never blocks on a full pipe.
-        for _ in lines {}
-    });
-    rx.recv_timeout(wait).ok()
-}
-
-/// The Python MCP server (official SDK); killed when dropped.
-struct Upstream {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Upstream {
-    fn start(dir: &Path) -> Self {
-        let log = dir.join("upstream-headers.jsonl");
-        let mut child = Command::new(python())
-            .arg(root().join("tests/interop/mcp_upstream.py"))
-            .arg("--headers-log")
-            .arg(&log)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let Some(line) = first_line(&mut child, Duration::from_secs(60)) else {
-            let _ = child.kill();
-            panic!(
-                "the MCP upstream did not start: is the `mcp` package in the interop venv? (run scripts/test.sh)"
-            )
-        };
-        let port = line
-            .strip_prefix("listening on ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("unexpected upstream output: {line}"));
-        Self { child, port, log }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/mcp", self.port)
-    }
-
-    /// Every request the upstream has received: (method, headers).
-    fn requests(&self) -> Vec<(String, Vec<(String, String)>)> {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        text.lines()
-            .map(|line| {
-                let entry: Value = serde_json::from_str(line).unwrap();
-                let headers = entry["headers"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|h| {
-                        (
-                            h[0].as_str().unwrap().to_owned(),
-                            h[1].as_str().unwrap().to_owned(),
-                        )
-                    })
-                    .collect();
-                (entry["method"].as_str().unwrap().to_owned(), headers)
-            })
-            .collect()
-    }
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The upstream, and gnapd in front of it with an enterprise-held bearer
 /// credential, in one temporary directory.
@@ -132,7 +40,7 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let upstream = Upstream::start(dir.path());
+    let upstream = Upstream::start(dir.path(), false);
     let github = format!("github={}", upstream.url());
     let credential = format!("github=bearer:{SECRET}");
     let server = Server::start(

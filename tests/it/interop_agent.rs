@@ -8,13 +8,12 @@
 //! creates; a missing Python is a failure, never a skip.
 
 use std::io::Read as _;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::root;
+use crate::common::{python, root};
 use crate::server::Server;
 
 /// The agent's steps, in order, as it reports them (one JSON line each).
@@ -33,18 +32,6 @@ const STEPS: [&str; 10] = [
 
 /// Longest an agent run may take: the continuation `wait` (5 s) plus slack.
 const AGENT_DEADLINE: Duration = Duration::from_secs(90);
-
-fn python() -> PathBuf {
-    let path = std::env::var_os("GNAPD_INTEROP_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target/interop-venv/bin/python"));
-    assert!(
-        path.exists(),
-        "the interop agent's Python is missing at {}: run scripts/test.sh (it creates the virtualenv)",
-        path.display()
-    );
-    path
-}
 
 /// One agent run: exit code, the JSON lines it printed, and all its output
 /// (for assertion messages).

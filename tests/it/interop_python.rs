@@ -6,7 +6,6 @@
 //! creates; a missing peer is a failure, never a skip.
 
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use base64::Engine as _;
@@ -18,19 +17,7 @@ use gnapd::proto::httpsig::{
 use gnapd::proto::jwk::SigningKey;
 use serde_json::{Value, json};
 
-use crate::common::root;
-
-fn python() -> PathBuf {
-    let path = std::env::var_os("GNAPD_INTEROP_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target/interop-venv/bin/python"));
-    assert!(
-        path.exists(),
-        "the interop peer's Python is missing at {}: run scripts/test.sh (it creates the virtualenv)",
-        path.display()
-    );
-    path
-}
+use crate::common::{python, root};
 
 fn peer(args: &[&str], stdin: Option<&[u8]>) -> (i32, String) {
     let mut child = Command::new(python())

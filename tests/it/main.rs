@@ -12,6 +12,7 @@ mod http_client;
 mod httpsig_cli;
 mod interop_agent;
 mod interop_python;
+mod mcp_upstream;
 mod profile_rules;
 mod properties;
 mod server;

@@ -1,0 +1,90 @@
+//! The real upstream MCP server for the gateway tests:
+//! `tests/interop/mcp_upstream.py`, built on the official Python SDK, which
+//! logs the headers of every request it receives.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::{python, root};
+
+/// The Python MCP server; killed when dropped.
+pub struct Upstream {
+    child: Child,
+    pub port: u16,
+    log: PathBuf,
+}
+
+impl Upstream {
+    /// Starts the server; `json_response` makes it answer in JSON, not SSE.
+    pub fn start(dir: &Path, json_response: bool) -> Self {
+        let log = dir.join("upstream-headers.jsonl");
+        let mut command = Command::new(python());
+        command
+            .arg(root().join("tests/interop/mcp_upstream.py"))
+            .arg("--headers-log")
+            .arg(&log);
+        if json_response {
+            command.arg("--json-response");
+        }
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {}
+        });
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("the MCP upstream did not start: is the `mcp` package in the interop venv? (run scripts/test.sh)")
+        });
+        let port = line
+            .strip_prefix("listening on ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("unexpected upstream output: {line}"));
+        Self { child, port, log }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/mcp", self.port)
+    }
+
+    /// Every request the upstream has received: (method, headers).
+    pub fn requests(&self) -> Vec<(String, Vec<(String, String)>)> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        text.lines()
+            .map(|line| {
+                let entry: Value = serde_json::from_str(line).unwrap();
+                let headers = entry["headers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|h| {
+                        (
+                            h[0].as_str().unwrap().to_owned(),
+                            h[1].as_str().unwrap().to_owned(),
+                        )
+                    })
+                    .collect();
+                (entry["method"].as_str().unwrap().to_owned(), headers)
+            })
+            .collect()
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
