@@ -12,14 +12,13 @@
 //! Both Python programs run from the virtualenv `scripts/test.sh` creates; a
 //! missing Python or `mcp` package is a failure, never a skip.
 
-use std::io::Read as _;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use gnapd::proto::httpsig::HttpRequest;
 use serde_json::{Value, json};
 
-use crate::common::{python, root};
+use crate::common::{python, root, run_json_lines};
 use crate::http_client::send;
 use crate::mcp_upstream::Upstream;
 use crate::server::Server;
@@ -91,7 +90,8 @@ impl Run {
 fn run_client(fixture: &Fixture, access: &Value, extra: &[&str]) -> Run {
     let token_file = fixture.dir.path().join(format!("token-{}", rand_suffix()));
     let gateway = format!("{}/mcp/github", fixture.server.base());
-    let mut child = Command::new(python())
+    let mut command = Command::new(python());
+    command
         .arg(root().join("tests/interop/mcp_client.py"))
         .args(["--as-uri", &fixture.server.grant_endpoint])
         .args(["--gateway", &gateway])
@@ -104,56 +104,13 @@ fn run_client(fixture: &Fixture, access: &Value, extra: &[&str]) -> Run {
         ])
         .arg("--token-file")
         .arg(&token_file)
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + CLIENT_DEADLINE;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let stdout = out.join().unwrap();
-    let stderr = err.join().unwrap();
-    let output = format!("--- stdout\n{stdout}--- stderr\n{stderr}");
-    assert!(
-        status.is_some(),
-        "mcp_client.py did not finish within {CLIENT_DEADLINE:?}:\n{output}"
-    );
-    let lines = stdout
-        .lines()
-        .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| {
-                panic!("mcp_client.py printed a non-JSON line {l:?} ({e}):\n{output}")
-            })
-        })
-        .collect();
+        .args(extra);
+    let finished = run_json_lines(command, CLIENT_DEADLINE, "mcp_client.py");
     Run {
-        code: status.and_then(|s| s.code()),
-        lines,
+        code: finished.code,
+        lines: finished.lines,
         token: std::fs::read_to_string(&token_file).unwrap_or_default(),
-        output,
+        output: finished.output,
     }
 }
 

@@ -7,13 +7,12 @@
 //! The agent runs from the virtualenv `scripts/test.sh` (and so `.ci/run`)
 //! creates; a missing Python is a failure, never a skip.
 
-use std::io::Read as _;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{python, root};
+use crate::common::{python, root, run_json_lines};
 use crate::server::Server;
 
 /// The agent's steps, in order, as it reports them (one JSON line each).
@@ -53,57 +52,15 @@ impl Run {
 /// Runs agent.py against `as_uri` with a fresh `key`; kills it after
 /// [`AGENT_DEADLINE`] so a hung agent fails the test instead of hanging it.
 fn run_agent(as_uri: &str, key: &str) -> Run {
-    let mut child = Command::new(python())
+    let mut command = Command::new(python());
+    command
         .arg(root().join("tests/interop/agent.py"))
-        .args(["--as-uri", as_uri, "--key", key])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + AGENT_DEADLINE;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let stdout = out.join().unwrap();
-    let stderr = err.join().unwrap();
-    let output = format!("--- stdout\n{stdout}--- stderr\n{stderr}");
-    assert!(
-        status.is_some(),
-        "agent.py did not finish within {AGENT_DEADLINE:?}:\n{output}"
-    );
-    let lines = stdout
-        .lines()
-        .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| {
-                panic!("agent.py printed a non-JSON line {l:?} ({e}):\n{output}")
-            })
-        })
-        .collect();
+        .args(["--as-uri", as_uri, "--key", key]);
+    let finished = run_json_lines(command, AGENT_DEADLINE, "agent.py");
     Run {
-        code: status.and_then(|s| s.code()),
-        lines,
-        output,
+        code: finished.code,
+        lines: finished.lines,
+        output: finished.output,
     }
 }
 
