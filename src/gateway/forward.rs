@@ -121,6 +121,7 @@ pub struct Gateway {
     client: Client<HttpConnector, Full<Bytes>>,
     response_timeout: Duration,
     master_key: Option<Arc<MasterKey>>,
+    sessions: super::sessions::Sessions,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -159,6 +160,7 @@ impl Gateway {
             client,
             response_timeout,
             master_key,
+            sessions: super::sessions::Sessions::default(),
         }
     }
 
@@ -190,6 +192,27 @@ impl Gateway {
             Ok(authorized)
         });
         (request, decision)
+    }
+
+    /// Refuses a call that names an `Mcp-Session-Id` which this call's key
+    /// and credential set did not open at `upstream` (see
+    /// [`super::sessions`]).
+    pub fn check_session(
+        &self,
+        upstream: &str,
+        request: &HttpRequest,
+        authorized: &Authorized,
+    ) -> Result<(), Refusal> {
+        let Some(session) = session_id(request.fields.lines("mcp-session-id").next()) else {
+            return Ok(());
+        };
+        self.sessions.check(
+            upstream,
+            &session,
+            &authorized.session_owner(upstream),
+            std::time::Instant::now(),
+        )?;
+        Ok(())
     }
 
     /// What to present at `upstream` for an authorized call: the token's
@@ -272,6 +295,8 @@ impl Gateway {
                 headers.insert(name, value);
             }
         }
+        let request_session = session_id(request.fields.lines("mcp-session-id").next());
+        let ending = request.method == "DELETE";
         let tools_list = match &authorized.message {
             Some(Message::Request { method, .. }) if method == "tools/list" => {
                 Some(request_id(&request.body))
@@ -303,6 +328,13 @@ impl Gateway {
             return Err(UpstreamFailure::Failed(response.status().as_u16()));
         }
         let (parts, body) = response.into_parts();
+        self.track_session(
+            &upstream.name,
+            request_session.as_deref(),
+            ending,
+            &parts,
+            authorized,
+        );
         let mut headers = parts.headers;
         for name in DROPPED_RESPONSE_HEADERS {
             headers.remove(name);
@@ -363,6 +395,48 @@ impl Gateway {
             }),
         }
     }
+}
+
+impl Gateway {
+    /// Keeps the session table in step with the upstream: a success that
+    /// hands out an `Mcp-Session-Id` the call did not carry opens a session
+    /// for the call's key and set; a successful DELETE of a session ends it.
+    fn track_session(
+        &self,
+        upstream: &str,
+        sent: Option<&str>,
+        ending: bool,
+        parts: &hyper::http::response::Parts,
+        authorized: &Authorized,
+    ) {
+        if !parts.status.is_success() {
+            return;
+        }
+        match sent {
+            Some(session) if ending => self.sessions.end(upstream, session),
+            Some(_) => {}
+            None => {
+                if let Some(session) =
+                    session_id(parts.headers.get("mcp-session-id").map(|v| v.as_bytes()))
+                {
+                    self.sessions.open(
+                        upstream,
+                        &session,
+                        authorized.session_owner(upstream),
+                        std::time::Instant::now(),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// An `Mcp-Session-Id` value, if present and well formed (visible ASCII,
+/// as the transport requires).
+fn session_id(value: Option<&[u8]>) -> Option<String> {
+    let value = value?;
+    (!value.is_empty() && value.iter().all(|b| (0x21..=0x7e).contains(b)))
+        .then(|| String::from_utf8_lossy(value).into_owned())
 }
 
 /// Whether an agent's header (lowercase name) may go upstream.

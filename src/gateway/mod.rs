@@ -14,6 +14,7 @@
 //! edge (`crate::http`) maps refusals to responses in one place.
 
 pub mod forward;
+pub mod sessions;
 pub mod upstream;
 
 use crate::proto::gnap::token::presented;
@@ -44,6 +45,16 @@ pub struct Authorized {
     /// What to present upstream: filled by the gateway from the token's
     /// credential set for this upstream (`None` until then).
     pub credential: upstream::Credential,
+}
+
+impl Authorized {
+    /// Who the call's session (if any) must belong to at `upstream`.
+    pub fn session_owner(&self, upstream: &str) -> sessions::Owner {
+        sessions::Owner {
+            thumbprint: self.token.key.thumbprint.clone(),
+            credential_set: self.token.credential_set(upstream).map(str::to_owned),
+        }
+    }
 }
 
 /// Why a call is refused.
@@ -80,6 +91,10 @@ pub enum Refusal {
     /// key, damage): 502. The cause goes to the log.
     #[error("the gateway cannot use its credential for this upstream")]
     CredentialUnavailable,
+    /// The `Mcp-Session-Id` was not opened by this key and credential set
+    /// (or the gateway forgot it): 404, so the agent starts a new session.
+    #[error(transparent)]
+    Session(#[from] sessions::SessionRefusal),
 }
 
 /// Decoded verifying keys by JWK thumbprint. A key never changes for its

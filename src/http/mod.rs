@@ -231,7 +231,13 @@ where
     let id = request_id(&body);
     let request = to_request(app, method, path, query, headers, body);
     let (request, decision) = app.gateway.check(upstream, request).await;
-    let authorized = decision.map_err(|r| GatewayError::Refused(r, id.clone()))?;
+    let authorized = decision
+        .and_then(|authorized| {
+            app.gateway
+                .check_session(upstream, &request, &authorized)
+                .map(|()| authorized)
+        })
+        .map_err(|r| GatewayError::Refused(r, id.clone()))?;
     app.gateway
         .forward(&target, request, query, &authorized)
         .await
@@ -270,6 +276,7 @@ fn gateway_error(app: &App, upstream: &str, error: &GatewayError) -> Response<By
                 Refusal::Denied(_) | Refusal::NoCredentialSet(_) => (403, -32003),
                 Refusal::Store(_) => (503, -32603),
                 Refusal::CredentialUnavailable => (502, -32002),
+                Refusal::Session(_) => (404, -32001),
             };
             let message = match refusal {
                 // Never echo storage internals.

@@ -371,6 +371,44 @@ fn gateway_http_session_over_sse_filters_and_swaps_credentials() {
     f.assert_log_clean(&[&token]);
 }
 
+#[test]
+fn gateway_http_a_session_serves_only_the_key_that_opened_it() {
+    let f = fixture(true);
+    let alice = Agent::new();
+    let mallory = Agent::new();
+    let alice_token = token(&f.server, &alice, search_only());
+    let mallory_token = token(&f.server, &mallory, search_only());
+    let mut a = Session::new(&f.server, &alice, Some(alice_token), "github");
+    a.initialize();
+    let stolen = a.session_id.clone().unwrap();
+
+    // Mallory holds a valid token and Alice's session id: the gateway
+    // answers as if the session did not exist, and the upstream sees nothing.
+    let mut m = Session::new(&f.server, &mallory, Some(mallory_token), "github");
+    m.session_id = Some(stolen.clone());
+    let before = f.upstream.requests().len();
+    let hijack = m.call("tools/list", json!({}));
+    assert_eq!(
+        hijack.status,
+        404,
+        "{}",
+        String::from_utf8_lossy(&hijack.body)
+    );
+    assert_eq!(hijack.json()["error"]["code"], -32001);
+    assert_eq!(m.send(&m.request("DELETE", None, &[])).status, 404);
+    assert_eq!(f.upstream.requests().len(), before);
+
+    // A session id the gateway never saw opened is refused the same way.
+    a.session_id = Some("made-up-session".into());
+    assert_eq!(a.call("tools/list", json!({})).status, 404);
+
+    // Alice's own session works, and once she ends it, it is gone.
+    a.session_id = Some(stolen);
+    assert_eq!(a.call("tools/list", json!({})).status, 200);
+    assert!(a.send(&a.request("DELETE", None, &[])).status < 300);
+    assert_eq!(a.call("tools/list", json!({})).status, 404);
+}
+
 /// Sends `request` and gives the status and each body chunk with the time
 /// it arrived (since the request was sent).
 fn send_streaming(
