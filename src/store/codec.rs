@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 
 use super::{
     CredentialSetRecord, GrantRecord, InstanceRecord, RECORD_VERSION, StoreError, TokenRecord,
+    UpstreamRecord,
 };
 
 /// A record that carries its format version.
@@ -45,6 +46,14 @@ impl Versioned for TokenRecord {
 
 impl Versioned for InstanceRecord {
     const KIND: &'static str = "instance";
+
+    fn version(&self) -> u32 {
+        self.v
+    }
+}
+
+impl Versioned for UpstreamRecord {
+    const KIND: &'static str = "upstream";
 
     fn version(&self) -> u32 {
         self.v

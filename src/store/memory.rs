@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::{
     CredentialSetRecord, GrantId, GrantRecord, InstanceRecord, Store, StoreError, Swept, TokenHash,
-    TokenRecord,
+    TokenRecord, UpstreamRecord,
 };
 use crate::proto::httpsig::nonce::{MemoryNonceStore, NonceStore, NonceStoreError, Seen};
 use crate::proto::jwk::Thumbprint;
@@ -19,6 +19,7 @@ struct Inner {
     manage: HashMap<TokenHash, TokenHash>,
     instances: HashMap<String, InstanceRecord>,
     credential_sets: HashMap<String, CredentialSetRecord>,
+    upstreams: HashMap<String, UpstreamRecord>,
 }
 
 impl Inner {
@@ -222,6 +223,32 @@ impl Store for MemoryStore {
             inner.remove_token(hash);
         }
         Ok(true)
+    }
+
+    fn credential_sets(&self) -> Result<Vec<CredentialSetRecord>, StoreError> {
+        let mut sets: Vec<_> = self.lock()?.credential_sets.values().cloned().collect();
+        sets.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(sets)
+    }
+
+    fn put_upstream(&self, upstream: &UpstreamRecord) -> Result<(), StoreError> {
+        if upstream.v != super::RECORD_VERSION {
+            return Err(StoreError::Version(upstream.v));
+        }
+        self.lock()?
+            .upstreams
+            .insert(upstream.name.clone(), upstream.clone());
+        Ok(())
+    }
+
+    fn upstreams(&self) -> Result<Vec<UpstreamRecord>, StoreError> {
+        let mut all: Vec<_> = self.lock()?.upstreams.values().cloned().collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(all)
+    }
+
+    fn remove_upstream(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.lock()?.upstreams.remove(name).is_some())
     }
 
     fn sweep(&self, now: i64) -> Result<Swept, StoreError> {

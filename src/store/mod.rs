@@ -251,6 +251,31 @@ mod sealed_b64 {
     }
 }
 
+/// An upstream added at run time (`gnapd upstream add`). Upstreams from the
+/// config file are not stored: the file stays their one source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamRecord {
+    /// Record format version ([`RECORD_VERSION`]).
+    pub v: u32,
+    /// The upstream's name.
+    pub name: String,
+    /// How the gateway reaches it.
+    pub transport: UpstreamTransport,
+    /// When it was added (Unix seconds).
+    pub created_at: i64,
+}
+
+/// How the gateway reaches a stored upstream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum UpstreamTransport {
+    /// Streamable HTTP at `url`.
+    Http {
+        /// The endpoint.
+        url: String,
+    },
+}
+
 /// A client instance the AS knows by identifier (§3.5).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstanceRecord {
@@ -376,6 +401,18 @@ pub trait Store: NonceStore + Send + Sync {
     /// Removes a credential set and revokes every access token mapped to it.
     /// `Ok(false)` if there was none.
     fn remove_credential_set(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Every credential set (for listing: callers show no sealed bytes).
+    fn credential_sets(&self) -> Result<Vec<CredentialSetRecord>, StoreError>;
+
+    /// Stores an upstream added at run time, replacing one of that name.
+    fn put_upstream(&self, upstream: &UpstreamRecord) -> Result<(), StoreError>;
+
+    /// Every upstream added at run time.
+    fn upstreams(&self) -> Result<Vec<UpstreamRecord>, StoreError>;
+
+    /// Removes a stored upstream. `Ok(false)` if there was none.
+    fn remove_upstream(&self, name: &str) -> Result<bool, StoreError>;
 
     /// Removes expired grants (with their tokens), tokens and replay entries.
     fn sweep(&self, now: i64) -> Result<Swept, StoreError>;

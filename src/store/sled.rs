@@ -11,11 +11,12 @@
 //! | `instances`     | instance id (UTF-8)     | [`InstanceRecord`] (codec)   |
 //! | `nonces`        | thumbprint ‖ 0 ‖ value  | expiry, i64 big-endian       |
 //! | `credential_sets` | set id (UTF-8)        | [`CredentialSetRecord`] (codec), secret sealed |
+//! | `upstreams`     | upstream name (UTF-8)   | [`UpstreamRecord`] (codec)   |
 //!
 //! Removing a credential set scans `tokens` for the tokens mapped to it, then
 //! removes the set and those tokens in one transaction (each looked at again
-//! inside it). A token minted while that runs, mapped to the set, outlives
-//! it, but without its set: the gateway refuses it at that upstream.
+//! inside it), then scans once more for a token minted meanwhile. Callers
+//! first stop assigning the set (`admin`), so none is minted after that.
 //!
 //! Atomicity: every change that touches more than one key is one sled
 //! transaction over the trees involved. sled 0.34 runs a transaction's
@@ -59,7 +60,7 @@ use super::codec::{decode, encode, expires_at};
 use super::commit::GroupCommit;
 use super::{
     CredentialSetRecord, GrantId, GrantRecord, InstanceRecord, Store, StoreError, Swept, TokenHash,
-    TokenRecord,
+    TokenRecord, UpstreamRecord,
 };
 use crate::proto::httpsig::nonce::{NonceStore, NonceStoreError, Seen};
 use crate::proto::jwk::Thumbprint;
@@ -74,6 +75,7 @@ const MANAGE: &str = "manage";
 const INSTANCES: &str = "instances";
 const NONCES: &str = "nonces";
 const CREDENTIAL_SETS: &str = "credential_sets";
+const UPSTREAMS: &str = "upstreams";
 
 /// Compare-and-swap attempts for one nonce before failing closed. A loser
 /// normally sees the winner's entry on its second look.
@@ -89,6 +91,7 @@ pub struct SledStore {
     instances: Tree,
     nonces: Tree,
     credential_sets: Tree,
+    upstreams: Tree,
     commit: GroupCommit,
 }
 
@@ -273,6 +276,7 @@ impl SledStore {
             instances: tree(INSTANCES)?,
             nonces: tree(NONCES)?,
             credential_sets: tree(CREDENTIAL_SETS)?,
+            upstreams: tree(UPSTREAMS)?,
             commit: GroupCommit::start(db, durability)?,
             path: path.to_owned(),
         })
@@ -283,6 +287,50 @@ impl SledStore {
     /// it too, but `close` reports a failed final flush.
     pub fn close(&self) -> Result<(), StoreError> {
         self.commit.close()
+    }
+
+    /// In one transaction: removes credential set `set` (if given; `false`
+    /// if it is not there, and nothing else changes) and those of `mapped`
+    /// that are still mapped to credential set `id`.
+    fn remove_mapped(
+        &self,
+        set: Option<&str>,
+        id: &str,
+        mapped: &[TokenHash],
+    ) -> Result<bool, StoreError> {
+        (&self.credential_sets, &self.tokens, &self.manage)
+            .transaction(|(sets, tokens, manage)| {
+                if let Some(set) = set
+                    && sets.remove(set.as_bytes())?.is_none()
+                {
+                    return Ok(false);
+                }
+                for hash in mapped {
+                    // Looked at again: it may have been rotated or revoked.
+                    let Some(bytes) = tokens.get(&hash.0[..])? else {
+                        continue;
+                    };
+                    let record: TokenRecord = decode(&bytes).map_err(abort)?;
+                    if record.uses_credential_set(id) {
+                        remove_token(tokens, manage, hash)?;
+                    }
+                }
+                Ok(true)
+            })
+            .map_err(from_tx)
+    }
+
+    /// The hashes of the tokens mapped to credential set `id` (a scan).
+    fn tokens_mapped_to(&self, id: &str) -> Result<Vec<TokenHash>, StoreError> {
+        let mut mapped = Vec::new();
+        for entry in self.tokens.iter() {
+            let (hash, bytes) = entry.map_err(|e| backend("sled scan", e))?;
+            let record: TokenRecord = decode(&bytes)?;
+            if record.uses_credential_set(id) {
+                mapped.push(token_hash(&hash)?);
+            }
+        }
+        Ok(mapped)
     }
 
     fn get(tree: &Tree, key: &[u8]) -> Result<Option<IVec>, StoreError> {
@@ -636,32 +684,53 @@ impl Store for SledStore {
     }
 
     fn remove_credential_set(&self, id: &str) -> Result<bool, StoreError> {
-        let mut mapped = Vec::new();
-        for entry in self.tokens.iter() {
-            let (hash, bytes) = entry.map_err(|e| backend("sled scan", e))?;
-            let record: TokenRecord = decode(&bytes)?;
-            if record.uses_credential_set(id) {
-                mapped.push(token_hash(&hash)?);
+        let mapped = self.tokens_mapped_to(id)?;
+        let removed = self.remove_mapped(Some(id), id, &mapped)?;
+        if removed {
+            // A token minted between the scan and the transaction: the set
+            // is gone now, so revoke it too.
+            let late = self.tokens_mapped_to(id)?;
+            if !late.is_empty() {
+                self.remove_mapped(None, id, &late)?;
             }
+            self.commit.wait_durable()?;
         }
-        let removed = (&self.credential_sets, &self.tokens, &self.manage)
-            .transaction(|(sets, tokens, manage)| {
-                if sets.remove(id.as_bytes())?.is_none() {
-                    return Ok(false);
-                }
-                for hash in &mapped {
-                    // Looked at again: it may have been rotated or revoked.
-                    let Some(bytes) = tokens.get(&hash.0[..])? else {
-                        continue;
-                    };
-                    let record: TokenRecord = decode(&bytes).map_err(abort)?;
-                    if record.uses_credential_set(id) {
-                        remove_token(tokens, manage, hash)?;
-                    }
-                }
-                Ok(true)
+        Ok(removed)
+    }
+
+    fn credential_sets(&self) -> Result<Vec<CredentialSetRecord>, StoreError> {
+        self.credential_sets
+            .iter()
+            .map(|entry| {
+                let (_, bytes) = entry.map_err(|e| backend("sled scan", e))?;
+                decode(&bytes)
             })
-            .map_err(from_tx)?;
+            .collect()
+    }
+
+    fn put_upstream(&self, upstream: &UpstreamRecord) -> Result<(), StoreError> {
+        self.upstreams
+            .insert(upstream.name.as_bytes(), encode(upstream)?)
+            .map_err(|e| backend("sled write", e))?;
+        self.commit.wait_durable()
+    }
+
+    fn upstreams(&self) -> Result<Vec<UpstreamRecord>, StoreError> {
+        self.upstreams
+            .iter()
+            .map(|entry| {
+                let (_, bytes) = entry.map_err(|e| backend("sled scan", e))?;
+                decode(&bytes)
+            })
+            .collect()
+    }
+
+    fn remove_upstream(&self, name: &str) -> Result<bool, StoreError> {
+        let removed = self
+            .upstreams
+            .remove(name.as_bytes())
+            .map_err(|e| backend("sled write", e))?
+            .is_some();
         if removed {
             self.commit.wait_durable()?;
         }

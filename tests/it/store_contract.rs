@@ -10,7 +10,8 @@ use gnapd::store::memory::MemoryStore;
 use gnapd::store::sled::{Durability, SledStore};
 use gnapd::store::{
     Continuation, CredentialKind, CredentialSetRecord, GrantId, GrantRecord, InstanceRecord,
-    RECORD_VERSION, Store, StoreError, Swept, TokenHash, TokenRecord,
+    RECORD_VERSION, Store, StoreError, Swept, TokenHash, TokenRecord, UpstreamRecord,
+    UpstreamTransport,
 };
 use serde_json::json;
 
@@ -419,6 +420,43 @@ fn credential_set_round_trips_and_is_replaced_by_id(store: &dyn Store) {
     );
 }
 
+fn upstreams_and_credential_sets_are_listed_and_removed(store: &dyn Store) {
+    assert!(store.upstreams().unwrap().is_empty());
+    let upstream = |name: &str, url: &str| UpstreamRecord {
+        v: RECORD_VERSION,
+        name: name.into(),
+        transport: UpstreamTransport::Http { url: url.into() },
+        created_at: 1_000,
+    };
+    store.put_upstream(&upstream("b", "http://b/")).unwrap();
+    store.put_upstream(&upstream("a", "http://a/")).unwrap();
+    store.put_upstream(&upstream("b", "http://b2/")).unwrap();
+    let mut listed = store.upstreams().unwrap();
+    listed.sort_by(|x, y| x.name.cmp(&y.name));
+    assert_eq!(
+        listed,
+        [upstream("a", "http://a/"), upstream("b", "http://b2/")]
+    );
+    assert!(store.remove_upstream("a").unwrap());
+    assert!(!store.remove_upstream("a").unwrap());
+    assert_eq!(store.upstreams().unwrap(), [upstream("b", "http://b2/")]);
+
+    store
+        .put_credential_set(&credential_set("s2", "github", b"x"))
+        .unwrap();
+    store
+        .put_credential_set(&credential_set("s1", "slack", b"y"))
+        .unwrap();
+    let mut ids: Vec<String> = store
+        .credential_sets()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["s1", "s2"]);
+}
+
 fn remove_credential_set_revokes_the_tokens_mapped_to_it(store: &dyn Store) {
     let f = Fixture::new();
     store
@@ -488,6 +526,7 @@ macro_rules! contract_suite {
                 sweep_leaves_live_nonces_and_forgets_expired_ones,
                 credential_set_round_trips_and_is_replaced_by_id,
                 remove_credential_set_revokes_the_tokens_mapped_to_it,
+                upstreams_and_credential_sets_are_listed_and_removed,
             );
         }
     };
