@@ -7,6 +7,7 @@
 //! sit on top and only translate.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod authz;
 pub mod cli;
 pub mod clock;

@@ -7,7 +7,6 @@ use crate::proto::gnap::{
     Continue, Discovery, ErrorCode, GrantResponse, Manage, parse_grant_request,
 };
 use crate::proto::httpsig::HttpRequest;
-use crate::proto::mcp::access::UpstreamGrant;
 use crate::store::{
     Continuation, GrantId, GrantRecord, GrantState, InstanceRecord, KeyBinding, RECORD_VERSION,
     TokenHash, TokenRecord,
@@ -205,12 +204,7 @@ impl AuthServer {
             expires_at: now.saturating_add(lifetime),
             // For each upstream the rights name, the set policy assigns
             // there (for now: the upstream's enterprise-held set).
-            credential_sets: self
-                .credential_sets
-                .iter()
-                .filter(|(upstream, _)| UpstreamGrant::for_upstream(&access, upstream).is_some())
-                .map(|(upstream, set)| (upstream.clone(), set.clone()))
-                .collect(),
+            credential_sets: self.credential_sets.for_access(&access),
         };
         let mut token = AccessToken::new(value, access);
         token.label = label;

@@ -14,6 +14,7 @@ use crate::proto::httpsig::{GnapProfile, HttpRequest, VerifiedRequest};
 use crate::proto::jwk::VerifyingKey;
 use crate::store::{KeyBinding, Store, TokenHash};
 
+pub mod assign;
 pub mod continuation;
 pub mod grant;
 pub mod manage;
@@ -22,6 +23,7 @@ pub mod mint;
 pub mod policy;
 pub mod reply;
 
+pub use assign::Assignments;
 pub use metrics::Metrics;
 pub use policy::{AllowRule, Decision, Policy};
 pub use reply::{Failure, Reply};
@@ -95,7 +97,7 @@ pub struct AuthServer {
     metrics: Arc<Metrics>,
     /// The enterprise-held credential set policy assigns at each upstream:
     /// upstream name → credential set id.
-    credential_sets: std::collections::BTreeMap<String, String>,
+    credential_sets: Assignments,
 }
 
 impl AuthServer {
@@ -112,17 +114,14 @@ impl AuthServer {
             policy,
             config,
             metrics: Arc::new(Metrics::default()),
-            credential_sets: std::collections::BTreeMap::new(),
+            credential_sets: Assignments::default(),
         }
     }
 
     /// Assigns credential sets by upstream (name → set id): every token
     /// approved for an upstream's `mcp` rights is mapped to its set.
-    pub fn with_credential_sets(
-        mut self,
-        sets: impl IntoIterator<Item = (String, String)>,
-    ) -> Self {
-        self.credential_sets = sets.into_iter().collect();
+    pub fn with_credential_sets(mut self, sets: Assignments) -> Self {
+        self.credential_sets = sets;
         self
     }
 

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod admin;
 pub mod httpsig;
 pub mod serve;
 
@@ -18,11 +19,17 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the authorization server (and, later, the MCP gateway).
+    /// Run the authorization server and the MCP gateway.
     Serve(serve::Args),
     /// Debug RFC 9421 HTTP Message Signatures: print a signature base, verify
     /// a signed request, or sign one.
     Httpsig(httpsig::Args),
+    /// Add, list or remove the running server's upstreams (through its
+    /// admin socket in the data dir).
+    Upstream(admin::UpstreamArgs),
+    /// Add, list or remove the running server's enterprise-held upstream
+    /// credential sets (through its admin socket in the data dir).
+    Credentials(admin::CredentialsArgs),
 }
 
 /// Parses the command line and runs the command.
@@ -31,5 +38,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Httpsig(args) => httpsig::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Upstream(args) => admin::upstream(args),
+        Command::Credentials(args) => admin::credentials(args),
     }
 }

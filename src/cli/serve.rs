@@ -4,11 +4,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::authz::AuthServer;
+use std::collections::BTreeSet;
+
+use crate::admin::Admin;
+use crate::authz::{Assignments, AuthServer};
 use crate::clock::SystemClock;
 use crate::config::{Overrides, ServeConfig};
 use crate::gateway::forward::Gateway;
-use crate::gateway::upstream::{Credential, Secret, enroll, split_assignment};
+use crate::gateway::upstream::{
+    Credential, Secret, Upstream, enroll, enterprise_set_id, split_assignment,
+};
 use crate::http::{App, serve::serve};
 use crate::store::Store as _;
 use crate::store::sled::SledStore;
@@ -200,11 +205,11 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
             "\n  *** gnapd is running in DEV MODE: every grant request is approved at once. ***\n  *** Never expose this server to anyone you do not trust.                      ***\n"
         );
     }
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|e| format!("cannot create {}: {e}", config.data_dir.display()))?;
+    create_data_dir(&config.data_dir)?;
     let master_key = master_key(&config)?;
     let store =
         Arc::new(SledStore::open(&config.data_dir.join("store")).map_err(|e| e.to_string())?);
+    let configured: BTreeSet<String> = config.upstreams.iter().map(|u| u.name.clone()).collect();
     // Configured credentials become sealed enterprise-held credential sets;
     // the plaintext is dropped here.
     if let Some(key) = &master_key {
@@ -215,11 +220,29 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
             crate::clock::Clock::now(&SystemClock),
         )?;
     }
-    let credential_sets: Vec<(String, String)> = config
+    let configured_credentials: BTreeSet<String> = config
         .upstreams
         .iter()
-        .filter_map(|u| u.credential_set.clone().map(|s| (u.name.clone(), s)))
+        .filter(|u| u.credential_set.is_some())
+        .map(|u| u.name.clone())
         .collect();
+    let upstreams = with_stored_upstreams(config.upstreams.clone(), store.as_ref())?;
+    if master_key.is_none()
+        && !store
+            .credential_sets()
+            .map_err(|e| e.to_string())?
+            .is_empty()
+    {
+        return Err(format!(
+            "the store holds sealed upstream credentials but there is no master key to open them: \
+             give --master-key-file PATH, master_key_file in the config, or {MASTER_KEY_ENV}"
+        ));
+    }
+    let assignments = Assignments::new(
+        upstreams
+            .iter()
+            .filter_map(|u| u.credential_set.clone().map(|s| (u.name.clone(), s))),
+    );
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -234,16 +257,30 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         config.policy.clone(),
         config.as_config(&public_url),
     )
-    .with_credential_sets(credential_sets);
+    .with_credential_sets(assignments.clone());
+    let master_key = master_key.map(Arc::new);
     let gateway = Arc::new(Gateway::new(
-        config.upstreams.clone(),
+        upstreams.clone(),
         store.clone(),
         Arc::new(SystemClock),
         auth.config().profile,
         config.upstream_timeout,
-        master_key.map(Arc::new),
+        master_key.clone(),
     ));
-    for upstream in &config.upstreams {
+    let admin_socket = crate::admin::socket::path_in(&config.data_dir);
+    let admin = tokio::spawn(crate::admin::socket::serve(
+        crate::admin::socket::bind(&admin_socket)?,
+        Arc::new(Admin::new(
+            gateway.clone(),
+            store.clone(),
+            assignments,
+            master_key,
+            Arc::new(SystemClock),
+            configured,
+            configured_credentials,
+        )),
+    ));
+    for upstream in &upstreams {
         // The name and URL only: the credential is never logged.
         tracing::info!(upstream = %upstream.name, url = %upstream.url, gateway = %format!("{public_url}/mcp/{}", upstream.name), "upstream");
     }
@@ -276,9 +313,61 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     };
     serve(listener, tls, app, shutdown_signal()).await;
     sweeper.abort();
+    admin.abort();
+    let _ = std::fs::remove_file(&admin_socket);
     store.close().map_err(|e| e.to_string())?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Creates the data dir if needed, keeping it private (0700): it holds the
+/// store, the dev master key and the admin socket.
+fn create_data_dir(dir: &std::path::Path) -> Result<(), String> {
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("cannot restrict {}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// The configured upstreams, then those added with `gnapd upstream add`
+/// (a stored one with the name of a configured one is ignored, with a
+/// warning: the file wins). An upstream without a configured credential
+/// uses its enterprise-held set if the store has one.
+fn with_stored_upstreams(
+    mut upstreams: Vec<Upstream>,
+    store: &dyn crate::store::Store,
+) -> Result<Vec<Upstream>, String> {
+    for record in store.upstreams().map_err(|e| e.to_string())? {
+        if upstreams.iter().any(|u| u.name == record.name) {
+            tracing::warn!(upstream = %record.name, "an upstream added by `gnapd upstream add` has the name of a configured one; the configured one is used");
+            continue;
+        }
+        let crate::store::UpstreamTransport::Http { url } = &record.transport;
+        match Upstream::new(&record.name, url, Credential::None) {
+            Ok(upstream) => upstreams.push(upstream),
+            Err(e) => tracing::warn!(error = %e, "a stored upstream is not usable; skipped"),
+        }
+    }
+    for upstream in &mut upstreams {
+        if upstream.credential_set.is_none() {
+            let id = enterprise_set_id(&upstream.name);
+            if store
+                .credential_set(&id)
+                .map_err(|e| e.to_string())?
+                .is_some()
+            {
+                upstream.credential_set = Some(id);
+            }
+        }
+    }
+    Ok(upstreams)
 }
 
 /// Completes on SIGINT or SIGTERM.

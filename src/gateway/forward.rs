@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -113,7 +113,9 @@ pub enum UpstreamFailure {
 
 /// The gateway: upstreams, the store it reads tokens from, and one client.
 pub struct Gateway {
-    upstreams: HashMap<String, Upstream>,
+    /// Changed at run time by the admin interface: readers clone the
+    /// `Arc` and let go of the lock at once.
+    upstreams: RwLock<HashMap<String, Arc<Upstream>>>,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     profile: GnapProfile,
@@ -152,7 +154,12 @@ impl Gateway {
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
         Self {
-            upstreams: upstreams.into_iter().map(|u| (u.name.clone(), u)).collect(),
+            upstreams: RwLock::new(
+                upstreams
+                    .into_iter()
+                    .map(|u| (u.name.clone(), Arc::new(u)))
+                    .collect(),
+            ),
             store,
             clock,
             profile,
@@ -165,8 +172,32 @@ impl Gateway {
     }
 
     /// The upstream called `name`.
-    pub fn upstream(&self, name: &str) -> Option<&Upstream> {
-        self.upstreams.get(name)
+    pub fn upstream(&self, name: &str) -> Option<Arc<Upstream>> {
+        self.upstreams.read().ok()?.get(name).cloned()
+    }
+
+    /// Every upstream, by name.
+    pub fn upstreams(&self) -> Vec<Arc<Upstream>> {
+        let mut all: Vec<_> = self
+            .upstreams
+            .read()
+            .map(|u| u.values().cloned().collect())
+            .unwrap_or_default();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// Adds `upstream`, or replaces the one of its name. Calls already
+    /// under way finish with the upstream they started with.
+    pub fn put_upstream(&self, upstream: Upstream) {
+        if let Ok(mut all) = self.upstreams.write() {
+            all.insert(upstream.name.clone(), Arc::new(upstream));
+        }
+    }
+
+    /// Removes the upstream called `name`; its path answers 404 from now on.
+    pub fn remove_upstream(&self, name: &str) -> Option<Arc<Upstream>> {
+        self.upstreams.write().ok()?.remove(name)
     }
 
     /// Runs [`authorize`] in place. It is CPU work of tens of microseconds
@@ -223,7 +254,7 @@ impl Gateway {
         upstream: &str,
         authorized: &Authorized,
     ) -> Result<Credential, Refusal> {
-        let Some(target) = self.upstreams.get(upstream) else {
+        let Some(target) = self.upstream(upstream) else {
             return Ok(Credential::None);
         };
         if target.credential_set.is_none() {

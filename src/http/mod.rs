@@ -215,7 +215,7 @@ where
     S: Stream<Item = Result<B, warp::Error>> + Send + Unpin,
     B: bytes::Buf,
 {
-    let Some(target) = app.gateway.upstream(upstream).cloned() else {
+    let Some(target) = app.gateway.upstream(upstream) else {
         return Err(GatewayError::UnknownUpstream);
     };
     if !matches!(method, Method::POST | Method::GET | Method::DELETE) {

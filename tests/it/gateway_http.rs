@@ -1033,3 +1033,221 @@ fn gateway_http_a_replaced_credential_is_used_by_existing_tokens() {
         assert_eq!(auth, ["Bearer NEW-SECRET"]);
     }
 }
+
+/// Runs `gnapd ARGS… --data-dir DATA [--json]` with `stdin`; gives the exit
+/// status, stdout and stderr.
+fn gnapd_admin(data: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gnapd"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The `Authorization` values the upstream saw since request `from`.
+fn upstream_auth_since(upstream: &Upstream, from: usize) -> Vec<String> {
+    upstream.requests()[from..]
+        .iter()
+        .flat_map(|(_, headers)| {
+            headers
+                .iter()
+                .filter(|(n, _)| n == "authorization")
+                .map(|(_, v)| v.clone())
+        })
+        .collect()
+}
+
+#[test]
+fn gateway_admin_commands_change_upstreams_and_credentials_of_the_running_server() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::start(dir.path(), true);
+    let data = dir.path().join("data");
+    let log = dir.path().join("gnapd.log");
+    let configured = format!("fixed={}", upstream.url());
+    let args = [
+        "--dev",
+        "--upstream",
+        &configured,
+        "--upstream-credential",
+        "fixed=bearer:CONFIGURED-SECRET",
+    ];
+
+    // No server yet: a clear error, nothing opened.
+    let (ok, _, err) = gnapd_admin(&data, &["upstream", "list"], "");
+    assert!(!ok);
+    assert!(err.contains("no gnapd is serving"), "{err}");
+
+    let server = start_logged(&data, &log, &args);
+    let socket = data.join("admin.sock");
+    assert_eq!(
+        std::fs::metadata(&socket).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(&data).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+
+    let (ok, out, err) = gnapd_admin(&data, &["upstream", "add", "github", &upstream.url()], "");
+    assert!(ok, "{err}");
+    assert!(out.contains("github"), "{out}");
+    let (ok, _, err) = gnapd_admin(&data, &["upstream", "add", "github", &upstream.url()], "");
+    assert!(!ok && err.contains("exists"), "{err}");
+    let (ok, _, err) = gnapd_admin(&data, &["upstream", "add", "bad/name", "http://x/"], "");
+    assert!(!ok && err.contains("name"), "{err}");
+
+    // The secret comes on stdin; it is never printed back.
+    let (ok, out, err) = gnapd_admin(
+        &data,
+        &["credentials", "add", "github"],
+        "bearer:ADMIN-SECRET-1\n",
+    );
+    assert!(ok, "{err}");
+    assert!(!out.contains("ADMIN-SECRET"), "{out}");
+    let (ok, out, _) = gnapd_admin(&data, &["credentials", "list", "--json"], "");
+    assert!(ok);
+    assert!(
+        !out.contains("ADMIN-SECRET") && !out.contains("CONFIGURED-SECRET"),
+        "{out}"
+    );
+    let sets: Value = serde_json::from_str(&out).unwrap();
+    let github = sets["credential_sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["upstream"] == "github")
+        .unwrap();
+    assert_eq!(github["id"], "enterprise:github");
+    assert_eq!(github["kind"], "bearer");
+    assert_eq!(github["assigned"], true);
+
+    // The file's upstream and credential are the file's.
+    let (ok, _, err) = gnapd_admin(&data, &["upstream", "remove", "fixed"], "");
+    assert!(!ok && err.contains("config"), "{err}");
+    let (ok, _, err) = gnapd_admin(&data, &["credentials", "add", "fixed"], "bearer:x\n");
+    assert!(!ok && err.contains("config"), "{err}");
+    let (ok, _, err) = gnapd_admin(&data, &["credentials", "add", "github"], "oauth:x\n");
+    assert!(!ok, "{err}");
+    assert!(!err.contains("oauth:x"), "{err}");
+
+    // A token approved now is mapped to the set and the upstream gets it.
+    let agent = Agent::new();
+    let agent_token = token(&server, &agent, json!(["mcp:github"]));
+    let mut s = Session::new(&server, &agent, Some(agent_token.clone()), "github");
+    let before = upstream.requests().len();
+    s.initialize();
+    assert!(!tool_names(&rpc(&s.call("tools/list", json!({})))).is_empty());
+    let seen = upstream_auth_since(&upstream, before);
+    assert!(!seen.is_empty());
+    assert!(
+        seen.iter().all(|v| v == "Bearer ADMIN-SECRET-1"),
+        "{seen:?}"
+    );
+
+    // Rotating the upstream secret keeps the token working with the new one.
+    let (ok, _, err) = gnapd_admin(
+        &data,
+        &["credentials", "add", "github"],
+        "bearer:ADMIN-SECRET-2",
+    );
+    assert!(ok, "{err}");
+    let before = upstream.requests().len();
+    assert_eq!(s.call("tools/list", json!({})).status, 200);
+    assert_eq!(
+        upstream_auth_since(&upstream, before),
+        ["Bearer ADMIN-SECRET-2"]
+    );
+
+    // Both survive a restart.
+    assert_eq!(server.stop(), Some(0));
+    assert!(!socket.exists(), "the admin socket outlived the server");
+    let server = start_logged(&data, &log, &args);
+    let (ok, out, _) = gnapd_admin(&data, &["upstream", "list", "--json"], "");
+    assert!(ok);
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<(&str, &str)> = listed["upstreams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["name"].as_str().unwrap(), u["source"].as_str().unwrap()))
+        .collect();
+    assert_eq!(names, [("fixed", "config"), ("github", "admin")]);
+    let mut s = Session::new(&server, &agent, Some(agent_token.clone()), "github");
+    let before = upstream.requests().len();
+    s.initialize();
+    assert!(
+        upstream_auth_since(&upstream, before)
+            .iter()
+            .all(|v| v == "Bearer ADMIN-SECRET-2")
+    );
+
+    // Removing the set revokes the tokens mapped to it.
+    let (ok, _, err) = gnapd_admin(&data, &["credentials", "remove", "github"], "");
+    assert!(ok, "{err}");
+    assert_eq!(s.call("tools/list", json!({})).status, 401);
+
+    // Removing the upstream: its path is gone.
+    let (ok, _, err) = gnapd_admin(&data, &["upstream", "remove", "github"], "");
+    assert!(ok, "{err}");
+    let other = Agent::new();
+    let fresh = token(&server, &other, json!(["mcp:fixed"]));
+    let s = Session::new(&server, &other, Some(fresh.clone()), "github");
+    let gone = s.send(&s.request(
+        "POST",
+        Some(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})),
+        &[],
+    ));
+    assert_eq!(gone.status, 404);
+    let (ok, out, _) = gnapd_admin(&data, &["upstream", "list"], "");
+    assert!(ok && !out.contains("github"), "{out}");
+
+    drop(server);
+
+    // Sealed sets in the store and no master key: a clear error at start.
+    let mut refused = Command::new(env!("CARGO_BIN_EXE_gnapd"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("GNAPD_MASTER_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = refused.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gnapd started without a master key"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut refused.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success());
+    assert!(stderr.contains("no master key"), "{stderr}");
+
+    let log = std::fs::read_to_string(&log).unwrap();
+    for secret in ["ADMIN-SECRET", "CONFIGURED-SECRET", &agent_token, &fresh] {
+        assert!(!log.contains(secret), "a secret reached the log");
+    }
+}

@@ -1,0 +1,289 @@
+//! The admin interface: changes a running server's upstreams and
+//! enterprise-held credential sets (`gnapd upstream …`, `gnapd credentials
+//! …`).
+//!
+//! sled lets one process open a database, so the commands never open the
+//! data dir themselves: they send one [`Command`] over the Unix socket the
+//! server keeps in its data dir ([`socket`]), and this module carries it
+//! out against the live gateway, AS assignments and store. File permissions
+//! on the socket (0600, in a 0700 data dir) are the admin's authentication.
+//!
+//! Upstreams from the config file, and credentials given there or by flag,
+//! are the file's: the commands refuse to change them (the next start would
+//! undo the change). Upstreams added here are stored and come back at the
+//! next start. Each upstream has at most one enterprise-held set, with id
+//! `enterprise:<upstream>` ([`enterprise_set_id`]); replacing it keeps the
+//! tokens mapped to it working with the new secret (rotating an upstream
+//! key needs no new grants), removing it revokes them.
+
+pub mod socket;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use crate::authz::Assignments;
+use crate::clock::Clock;
+use crate::gateway::forward::Gateway;
+use crate::gateway::upstream::{Credential, Secret, Upstream, enterprise_set_id};
+use crate::store::{CredentialSetRecord, RECORD_VERSION, Store, UpstreamRecord, UpstreamTransport};
+use crate::upstream::vault::MasterKey;
+
+/// One admin request, as the socket carries it (a JSON object per line).
+#[derive(Debug, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Command {
+    /// Adds a Streamable HTTP upstream.
+    UpstreamAdd {
+        /// Its name.
+        name: String,
+        /// Its URL.
+        url: String,
+    },
+    /// Lists every upstream.
+    UpstreamList,
+    /// Removes an upstream added here, its credential set and the tokens
+    /// mapped to that set.
+    UpstreamRemove {
+        /// Its name.
+        name: String,
+    },
+    /// Seals a credential (`bearer:…`, `header:Name:…`, `basic:USER:PASS`)
+    /// as the upstream's enterprise-held set, replacing any.
+    CredentialsAdd {
+        /// The upstream.
+        upstream: String,
+        /// The credential spec; never echoed.
+        credential: Secret,
+    },
+    /// Lists the credential sets (never their secrets).
+    CredentialsList,
+    /// Removes the upstream's enterprise-held set and revokes the tokens
+    /// mapped to it.
+    CredentialsRemove {
+        /// The upstream.
+        upstream: String,
+    },
+}
+
+/// What the admin interface changes, and what it must leave alone.
+pub struct Admin {
+    gateway: Arc<Gateway>,
+    store: Arc<dyn Store>,
+    assignments: Assignments,
+    master_key: Option<Arc<MasterKey>>,
+    clock: Arc<dyn Clock>,
+    /// Upstreams defined in the config file or by flag.
+    configured: BTreeSet<String>,
+    /// Upstreams whose credential the config file or a flag gives.
+    configured_credentials: BTreeSet<String>,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin")
+            .field("configured", &self.configured)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Admin {
+    /// The admin interface over a running server's parts. `configured`
+    /// names the upstreams of the config file and flags, and
+    /// `configured_credentials` those whose credential comes from there.
+    pub fn new(
+        gateway: Arc<Gateway>,
+        store: Arc<dyn Store>,
+        assignments: Assignments,
+        master_key: Option<Arc<MasterKey>>,
+        clock: Arc<dyn Clock>,
+        configured: BTreeSet<String>,
+        configured_credentials: BTreeSet<String>,
+    ) -> Self {
+        Self {
+            gateway,
+            store,
+            assignments,
+            master_key,
+            clock,
+            configured,
+            configured_credentials,
+        }
+    }
+
+    /// Carries out `command`. Errors are for the admin's eyes and never
+    /// contain a secret.
+    pub fn run(&self, command: Command) -> Result<Value, String> {
+        match command {
+            Command::UpstreamAdd { name, url } => self.upstream_add(&name, &url),
+            Command::UpstreamList => Ok(self.upstream_list()),
+            Command::UpstreamRemove { name } => self.upstream_remove(&name),
+            Command::CredentialsAdd {
+                upstream,
+                credential,
+            } => self.credentials_add(&upstream, &credential),
+            Command::CredentialsList => self.credentials_list(),
+            Command::CredentialsRemove { upstream } => self.credentials_remove(&upstream),
+        }
+    }
+
+    fn upstream_add(&self, name: &str, url: &str) -> Result<Value, String> {
+        if self.gateway.upstream(name).is_some() {
+            return Err(format!("upstream `{name}` exists; remove it first"));
+        }
+        let upstream = Upstream::new(name, url, Credential::None)?;
+        self.store
+            .put_upstream(&UpstreamRecord {
+                v: RECORD_VERSION,
+                name: name.to_owned(),
+                transport: UpstreamTransport::Http {
+                    url: url.to_owned(),
+                },
+                created_at: self.clock.now(),
+            })
+            .map_err(|e| format!("storing upstream `{name}`: {e}"))?;
+        self.gateway.put_upstream(upstream);
+        tracing::info!(upstream = name, url, "admin: upstream added");
+        Ok(json!({"added": name}))
+    }
+
+    fn upstream_list(&self) -> Value {
+        let upstreams: Vec<Value> = self
+            .gateway
+            .upstreams()
+            .iter()
+            .map(|u| {
+                json!({
+                    "name": u.name,
+                    "url": u.url,
+                    "source": if self.configured.contains(&u.name) { "config" } else { "admin" },
+                    "credential_set": u.credential_set,
+                })
+            })
+            .collect();
+        json!({ "upstreams": upstreams })
+    }
+
+    fn upstream_remove(&self, name: &str) -> Result<Value, String> {
+        if self.configured.contains(name) {
+            return Err(format!(
+                "upstream `{name}` comes from the config file or a flag; remove it there"
+            ));
+        }
+        if self.gateway.upstream(name).is_none() {
+            return Err(format!("no upstream `{name}`"));
+        }
+        // No new token is mapped to its set, no call reaches it; then the
+        // set goes (revoking its tokens) and the record.
+        self.assignments.clear(name);
+        self.gateway.remove_upstream(name);
+        let revoked_set = self
+            .store
+            .remove_credential_set(&enterprise_set_id(name))
+            .map_err(|e| format!("removing the credential set of `{name}`: {e}"))?;
+        self.store
+            .remove_upstream(name)
+            .map_err(|e| format!("removing upstream `{name}`: {e}"))?;
+        tracing::info!(upstream = name, "admin: upstream removed");
+        Ok(json!({"removed": name, "credential_set_removed": revoked_set}))
+    }
+
+    fn credentials_add(&self, upstream: &str, spec: &Secret) -> Result<Value, String> {
+        let target = self.changeable(upstream)?;
+        let credential = Credential::parse(spec.expose())?;
+        let Some((kind, header_name, secret)) = credential.to_sealable() else {
+            return Err("`none` is not a credential; use `gnapd credentials remove`".into());
+        };
+        let key = self.master_key.as_ref().ok_or(
+            "the server has no master key to seal credentials: start it with \
+             --master-key-file, master_key_file or GNAPD_MASTER_KEY",
+        )?;
+        let id = enterprise_set_id(upstream);
+        let sealed = key.seal(&id, &secret).map_err(|e| e.to_string())?;
+        drop(secret);
+        self.store
+            .put_credential_set(&CredentialSetRecord {
+                v: RECORD_VERSION,
+                id: id.clone(),
+                upstream: upstream.to_owned(),
+                kind,
+                header_name,
+                sealed,
+                created_at: self.clock.now(),
+            })
+            .map_err(|e| format!("storing the credential set: {e}"))?;
+        let mut changed = (*target).clone();
+        changed.credential_set = Some(id.clone());
+        self.gateway.put_upstream(changed);
+        self.assignments.assign(upstream, &id);
+        tracing::info!(upstream, set = %id, "admin: credential set stored");
+        Ok(json!({"credential_set": id, "upstream": upstream}))
+    }
+
+    fn credentials_list(&self) -> Result<Value, String> {
+        let sets = self
+            .store
+            .credential_sets()
+            .map_err(|e| format!("reading credential sets: {e}"))?;
+        let sets: Vec<Value> = sets
+            .iter()
+            .map(|s| {
+                json!({
+                    "id": s.id,
+                    "upstream": s.upstream,
+                    "kind": s.kind,
+                    "header_name": s.header_name,
+                    "created_at": s.created_at,
+                    "assigned": self.assignments.get(&s.upstream).as_deref() == Some(s.id.as_str()),
+                })
+            })
+            .collect();
+        Ok(json!({ "credential_sets": sets }))
+    }
+
+    fn credentials_remove(&self, upstream: &str) -> Result<Value, String> {
+        let target = self.changeable(upstream)?;
+        let id = enterprise_set_id(upstream);
+        // Stop handing the set out before removing it, so no token minted
+        // during the removal keeps it.
+        self.assignments.clear(upstream);
+        let removed = self
+            .store
+            .remove_credential_set(&id)
+            .map_err(|e| format!("removing the credential set: {e}"))?;
+        let mut changed = (*target).clone();
+        changed.credential_set = None;
+        self.gateway.put_upstream(changed);
+        tracing::info!(upstream, set = %id, removed, "admin: credential set removed");
+        Ok(json!({"credential_set": id, "removed": removed}))
+    }
+
+    /// The upstream whose credential the admin may change.
+    fn changeable(&self, upstream: &str) -> Result<Arc<Upstream>, String> {
+        if self.configured_credentials.contains(upstream) {
+            return Err(format!(
+                "the credential of upstream `{upstream}` comes from the config file or a flag; change it there"
+            ));
+        }
+        self.gateway
+            .upstream(upstream)
+            .ok_or_else(|| format!("no upstream `{upstream}`"))
+    }
+}
+
+/// Reads one admin command from its JSON text. The text may hold a secret:
+/// it is wiped after parsing, and a parse error never quotes it.
+pub fn parse_command(line: Zeroizing<Vec<u8>>) -> Result<Command, String> {
+    serde_json::from_slice(&line).map_err(|e| {
+        // serde_json's messages quote unknown variants and fields, never
+        // string values; keep the category and position only to be sure.
+        format!(
+            "not an admin command ({:?} at column {})",
+            e.classify(),
+            e.column()
+        )
+    })
+}

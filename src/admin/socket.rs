@@ -1,0 +1,139 @@
+//! The admin socket: `<data-dir>/admin.sock`, one JSON command per line in,
+//! one JSON answer per line out (`{"ok": true, "result": …}` or
+//! `{"ok": false, "error": "…"}`).
+//!
+//! The socket is created mode 0600 (under a umask-independent chmod before
+//! the first accept) in a data dir the server keeps at 0700: only the
+//! server's own user can connect. A command line is at most
+//! [`MAX_LINE`] bytes, and a connection gets [`IO_TIMEOUT`] to send it.
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{UnixListener, UnixStream};
+use zeroize::Zeroizing;
+
+use super::{Admin, parse_command};
+
+/// The socket's file name in the data dir.
+pub const SOCKET_NAME: &str = "admin.sock";
+/// Largest command line read.
+pub const MAX_LINE: usize = 64 * 1024;
+/// How long a connection gets to send its command, and the CLI to get an
+/// answer.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The socket path for a data dir.
+pub fn path_in(data_dir: &Path) -> PathBuf {
+    data_dir.join(SOCKET_NAME)
+}
+
+/// Binds the admin socket at `path` (replacing a stale one left by a server
+/// that died) with mode 0600.
+pub fn bind(path: &Path) -> Result<UnixListener, String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(format!(
+            "another gnapd is serving this data dir (its admin socket {} answers)",
+            path.display()
+        ));
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot replace {}: {e}", path.display())),
+    }
+    let listener =
+        UnixListener::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("cannot restrict {}: {e}", path.display()))?;
+    Ok(listener)
+}
+
+/// Serves admin commands until the task is dropped.
+pub async fn serve(listener: UnixListener, admin: Arc<Admin>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "admin socket accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let admin = admin.clone();
+        tokio::spawn(async move {
+            if let Err(e) = connection(stream, admin).await {
+                tracing::debug!(error = %e, "admin connection ended");
+            }
+        });
+    }
+}
+
+async fn connection(stream: UnixStream, admin: Arc<Admin>) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = Zeroizing::new(Vec::new());
+    let mut reader = tokio::io::BufReader::new(read).take(MAX_LINE as u64 + 1);
+    let read = tokio::time::timeout(IO_TIMEOUT, reader.read_until(b'\n', &mut line)).await;
+    let answer = match read {
+        Err(_) => json!({"ok": false, "error": "no command in time"}),
+        Ok(Err(e)) => return Err(e),
+        Ok(Ok(_)) if line.len() > MAX_LINE => {
+            json!({"ok": false, "error": "the command is too long"})
+        }
+        Ok(Ok(_)) => match parse_command(line) {
+            Err(e) => json!({"ok": false, "error": e}),
+            // Store writes wait for the disk: off the async threads.
+            Ok(command) => match tokio::task::spawn_blocking(move || admin.run(command)).await {
+                Ok(Ok(result)) => json!({"ok": true, "result": result}),
+                Ok(Err(e)) => json!({"ok": false, "error": e}),
+                Err(_) => json!({"ok": false, "error": "the command failed"}),
+            },
+        },
+    };
+    let mut bytes = serde_json::to_vec(&answer).unwrap_or_default();
+    bytes.push(b'\n');
+    write.write_all(&bytes).await?;
+    write.shutdown().await
+}
+
+/// Sends `command` to the server whose data dir is `data_dir` and returns
+/// its result (the CLI side; blocking).
+pub fn call(data_dir: &Path, command: &Value) -> Result<Value, String> {
+    let path = path_in(data_dir);
+    let mut stream = std::os::unix::net::UnixStream::connect(&path).map_err(|e| {
+        format!(
+            "no gnapd is serving {} ({}: {e}); start `gnapd serve --data-dir {}` first",
+            data_dir.display(),
+            path.display(),
+            data_dir.display()
+        )
+    })?;
+    stream
+        .set_read_timeout(Some(IO_TIMEOUT))
+        .and_then(|()| stream.set_write_timeout(Some(IO_TIMEOUT)))
+        .map_err(|e| e.to_string())?;
+    let mut line = Zeroizing::new(serde_json::to_vec(command).map_err(|e| e.to_string())?);
+    line.push(b'\n');
+    stream
+        .write_all(&line)
+        .map_err(|e| format!("sending the command: {e}"))?;
+    let mut answer = String::new();
+    BufReader::new(&stream)
+        .read_line(&mut answer)
+        .map_err(|e| format!("reading the answer: {e}"))?;
+    let answer: Value =
+        serde_json::from_str(&answer).map_err(|_| "the server's answer is not JSON".to_owned())?;
+    if answer["ok"] == Value::Bool(true) {
+        Ok(answer["result"].clone())
+    } else {
+        Err(answer["error"]
+            .as_str()
+            .unwrap_or("the server refused the command")
+            .to_owned())
+    }
+}

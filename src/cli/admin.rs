@@ -1,0 +1,182 @@
+//! `gnapd upstream …` and `gnapd credentials …`: change a running server
+//! through its admin socket (`crate::admin`). They never open the data dir's
+//! store: sled allows one process per database.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+use crate::admin::socket::call;
+
+/// Where the server is.
+#[derive(Debug, clap::Args)]
+pub struct Target {
+    /// The running server's data directory (as given to `gnapd serve`).
+    #[arg(long, default_value = "./gnapd-data", global = true)]
+    data_dir: PathBuf,
+    /// Print the server's answer as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+/// Arguments of `gnapd upstream`.
+#[derive(Debug, clap::Args)]
+pub struct UpstreamArgs {
+    #[command(subcommand)]
+    command: UpstreamCommand,
+    #[command(flatten)]
+    target: Target,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum UpstreamCommand {
+    /// Add a Streamable HTTP upstream at `{public}/mcp/NAME` (kept across
+    /// restarts).
+    Add {
+        /// Its name.
+        name: String,
+        /// Its URL.
+        url: String,
+    },
+    /// List the upstreams.
+    List,
+    /// Remove an upstream added with `add`, its credential set and the
+    /// tokens mapped to that set.
+    Remove {
+        /// Its name.
+        name: String,
+    },
+}
+
+/// Arguments of `gnapd credentials`.
+#[derive(Debug, clap::Args)]
+pub struct CredentialsArgs {
+    #[command(subcommand)]
+    command: CredentialsCommand,
+    #[command(flatten)]
+    target: Target,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum CredentialsCommand {
+    /// Store the enterprise-held credential set of an upstream, sealed
+    /// under the server's master key; tokens approved for the upstream are
+    /// mapped to it. Replacing it keeps existing tokens working with the
+    /// new secret.
+    Add {
+        /// The upstream.
+        upstream: String,
+        /// `bearer:VALUE`, `header:Header-Name:VALUE` or `basic:USER:PASS`;
+        /// `-` (the default) reads it from standard input, which keeps it
+        /// out of the process list.
+        #[arg(default_value = "-")]
+        credential: String,
+    },
+    /// List the credential sets (never their secrets).
+    List,
+    /// Remove an upstream's enterprise-held set; revokes the tokens mapped
+    /// to it.
+    Remove {
+        /// The upstream.
+        upstream: String,
+    },
+}
+
+/// Runs `gnapd upstream`.
+pub fn upstream(args: UpstreamArgs) -> ExitCode {
+    let command = match args.command {
+        UpstreamCommand::Add { name, url } => {
+            json!({"op": "upstream_add", "name": name, "url": url})
+        }
+        UpstreamCommand::List => json!({"op": "upstream_list"}),
+        UpstreamCommand::Remove { name } => json!({"op": "upstream_remove", "name": name}),
+    };
+    finish("upstream", &args.target, &command, print_upstreams)
+}
+
+/// Runs `gnapd credentials`.
+pub fn credentials(args: CredentialsArgs) -> ExitCode {
+    let command = match args.command {
+        CredentialsCommand::Add {
+            upstream,
+            credential,
+        } => {
+            let credential = if credential == "-" {
+                let mut text = Zeroizing::new(String::new());
+                if let Err(e) = std::io::stdin().read_to_string(&mut text) {
+                    eprintln!("gnapd credentials: cannot read the credential: {e}");
+                    return ExitCode::from(2);
+                }
+                Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_owned())
+            } else {
+                Zeroizing::new(credential)
+            };
+            json!({"op": "credentials_add", "upstream": upstream, "credential": credential.as_str()})
+        }
+        CredentialsCommand::List => json!({"op": "credentials_list"}),
+        CredentialsCommand::Remove { upstream } => {
+            json!({"op": "credentials_remove", "upstream": upstream})
+        }
+    };
+    finish("credentials", &args.target, &command, print_sets)
+}
+
+fn finish(name: &str, target: &Target, command: &Value, print: fn(&Value)) -> ExitCode {
+    match call(&target.data_dir, command) {
+        Ok(result) if target.json => {
+            println!("{result}");
+            ExitCode::SUCCESS
+        }
+        Ok(result) => {
+            print(&result);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("gnapd {name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or("-")
+}
+
+fn print_upstreams(result: &Value) {
+    let Some(list) = result["upstreams"].as_array() else {
+        println!("{result}");
+        return;
+    };
+    for u in list {
+        println!(
+            "{}\t{}\t{}\t{}",
+            text(&u["name"]),
+            text(&u["url"]),
+            text(&u["source"]),
+            text(&u["credential_set"])
+        );
+    }
+}
+
+fn print_sets(result: &Value) {
+    let Some(list) = result["credential_sets"].as_array() else {
+        println!("{result}");
+        return;
+    };
+    for s in list {
+        println!(
+            "{}\t{}\t{}\t{}",
+            text(&s["id"]),
+            text(&s["upstream"]),
+            text(&s["kind"]),
+            if s["assigned"] == Value::Bool(true) {
+                "assigned"
+            } else {
+                "-"
+            }
+        );
+    }
+}
