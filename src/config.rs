@@ -57,6 +57,10 @@ pub struct FileConfig {
     /// `master_key_file = "/etc/gnapd/master.key"`: the key (0600,
     /// base64url) that seals upstream credentials at rest.
     pub master_key_file: Option<PathBuf>,
+    /// `upstream_ca_files = ["ca.pem"]`: CA certificates (PEM) trusted for
+    /// HTTPS upstreams besides the system's roots.
+    #[serde(default)]
+    pub upstream_ca_files: Vec<PathBuf>,
 }
 
 /// Why the settings could not be assembled.
@@ -94,6 +98,8 @@ pub struct Overrides {
     pub upstream_credentials: Vec<(String, Credential)>,
     /// `--master-key-file`
     pub master_key_file: Option<PathBuf>,
+    /// `--upstream-ca` (added to the file's).
+    pub upstream_ca_files: Vec<PathBuf>,
 }
 
 /// The assembled settings.
@@ -120,6 +126,8 @@ pub struct ServeConfig {
     /// The master key file (flag, else file); `GNAPD_MASTER_KEY` is read at
     /// serve start when neither is given.
     pub master_key_file: Option<PathBuf>,
+    /// CA certificate files trusted for HTTPS upstreams (file, then flags).
+    pub upstream_ca_files: Vec<PathBuf>,
     /// AS settings other than the public URL.
     file: FileConfig,
 }
@@ -214,6 +222,10 @@ impl ServeConfig {
                     .unwrap_or(crate::gateway::forward::RESPONSE_TIMEOUT.as_secs()),
             ),
             master_key_file,
+            upstream_ca_files: std::mem::take(&mut file.upstream_ca_files)
+                .into_iter()
+                .chain(flags.upstream_ca_files)
+                .collect(),
             file,
         })
     }

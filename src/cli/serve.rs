@@ -59,6 +59,10 @@ pub struct Args {
     /// in --dev, else `<data-dir>/master.key`, generated on first start.
     #[arg(long, value_name = "PATH")]
     master_key_file: Option<PathBuf>,
+    /// A CA certificate file (PEM) trusted for HTTPS upstreams, besides the
+    /// system's trust roots. Repeatable.
+    #[arg(long = "upstream-ca", value_name = "PATH")]
+    upstream_ca: Vec<PathBuf>,
 }
 
 /// The environment variable that may hold the master key (base64url).
@@ -168,6 +172,7 @@ pub fn run(args: Args) -> ExitCode {
         upstreams,
         upstream_credentials,
         master_key_file: args.master_key_file,
+        upstream_ca_files: args.upstream_ca,
     };
     let config = match ServeConfig::load(args.config.as_deref(), flags) {
         Ok(config) => config,
@@ -259,6 +264,10 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     )
     .with_credential_sets(assignments.clone());
     let master_key = master_key.map(Arc::new);
+    let mut upstream_cas = Vec::new();
+    for path in &config.upstream_ca_files {
+        upstream_cas.extend(crate::gateway::client::load_ca_file(path)?);
+    }
     let gateway = Arc::new(Gateway::new(
         upstreams.clone(),
         store.clone(),
@@ -266,7 +275,8 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         auth.config().profile,
         config.upstream_timeout,
         master_key.clone(),
-    ));
+        &upstream_cas,
+    )?);
     let admin_socket = crate::admin::socket::path_in(&config.data_dir);
     let admin = tokio::spawn(crate::admin::socket::serve(
         crate::admin::socket::bind(&admin_socket)?,

@@ -20,11 +20,10 @@ use futures_util::Stream;
 use http_body_util::{BodyDataStream, BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde_json::Value;
+use tokio_rustls::rustls::pki_types::CertificateDer;
 
+use super::client::UpstreamClient;
 use super::upstream::{Credential, Upstream};
 use super::{Authorized, Refusal, authorize_with};
 use crate::clock::Clock;
@@ -64,8 +63,7 @@ const DROPPED_RESPONSE_HEADERS: [&str; 11] = [
     "www-authenticate",
 ];
 
-/// How long an upstream gets to accept a connection.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub use super::client::CONNECT_TIMEOUT;
 /// How long an upstream gets by default to send its response head (an SSE
 /// stream then runs as long as the upstream keeps it open).
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -120,7 +118,7 @@ pub struct Gateway {
     clock: Arc<dyn Clock>,
     profile: GnapProfile,
     keys: super::KeyCache,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: UpstreamClient,
     response_timeout: Duration,
     master_key: Option<Arc<MasterKey>>,
     sessions: super::sessions::Sessions,
@@ -137,7 +135,8 @@ impl std::fmt::Debug for Gateway {
 impl Gateway {
     /// A gateway in front of `upstreams`, checking signatures under `profile`;
     /// an upstream gets `response_timeout` to send its response head.
-    /// `master_key` opens the credential sets tokens are mapped to.
+    /// `master_key` opens the credential sets tokens are mapped to; HTTPS
+    /// upstreams are trusted by the system roots and `upstream_cas`.
     pub fn new(
         upstreams: Vec<Upstream>,
         store: Arc<dyn Store>,
@@ -145,15 +144,10 @@ impl Gateway {
         profile: GnapProfile,
         response_timeout: Duration,
         master_key: Option<Arc<MasterKey>>,
-    ) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
-        Self {
+        upstream_cas: &[CertificateDer<'static>],
+    ) -> Result<Self, String> {
+        let client = super::client::build(upstream_cas)?;
+        Ok(Self {
             upstreams: RwLock::new(
                 upstreams
                     .into_iter()
@@ -168,7 +162,7 @@ impl Gateway {
             response_timeout,
             master_key,
             sessions: super::sessions::Sessions::default(),
-        }
+        })
     }
 
     /// The upstream called `name`.

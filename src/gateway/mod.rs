@@ -13,6 +13,7 @@
 //! client, and streams the answer back (filtering `tools/list`). The HTTP
 //! edge (`crate::http`) maps refusals to responses in one place.
 
+pub mod client;
 pub mod forward;
 pub mod sessions;
 pub mod upstream;

@@ -345,8 +345,8 @@ pub fn valid_name(name: &str) -> bool {
 }
 
 impl Upstream {
-    /// Checks and builds an upstream. Only `http` URLs for now: an `https`
-    /// upstream needs a TLS connector with trust roots (a later step).
+    /// Checks and builds an upstream: an `http` or `https` URL without
+    /// user information.
     pub fn new(name: &str, url: &str, credential: Credential) -> Result<Self, String> {
         if !valid_name(name) {
             return Err(format!(
@@ -355,9 +355,9 @@ impl Upstream {
         }
         let parsed = TargetUri::parse(url)
             .map_err(|_| format!("upstream `{name}`: the URL is not absolute"))?;
-        if parsed.normalized_scheme() != "http" {
+        if !matches!(parsed.normalized_scheme().as_ref(), "http" | "https") {
             return Err(format!(
-                "upstream `{name}`: only http:// upstream URLs are supported so far"
+                "upstream `{name}`: the URL must be http:// or https://"
             ));
         }
         let uri = url
@@ -425,8 +425,9 @@ mod tests {
     }
 
     #[test]
-    fn upstreams_need_a_valid_name_and_an_http_url() {
+    fn upstreams_need_a_valid_name_and_an_http_or_https_url() {
         assert!(Upstream::new("github", "http://127.0.0.1:9/mcp", Credential::None).is_ok());
+        assert!(Upstream::new("github", "https://mcp.example.com/mcp", Credential::None).is_ok());
         assert!(Upstream::new("git/hub", "http://127.0.0.1:9/mcp", Credential::None).is_err());
         assert!(Upstream::new("..", "http://127.0.0.1:9/mcp", Credential::None).is_err());
         assert!(Upstream::new("github", "ftp://x/", Credential::None).is_err());

@@ -73,6 +73,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--headers-log", required=True)
     parser.add_argument("--json-response", action="store_true")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate")
+    parser.add_argument("--tls-key", help="and this PEM private key")
     args = parser.parse_args()
 
     app = server.streamable_http_app(json_response=args.json_response)
@@ -81,7 +83,10 @@ def main() -> None:
     sock.bind(("127.0.0.1", args.port))
     sock.listen(64)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(RecordHeaders(app, args.headers_log), log_level="warning", lifespan="on")
+    tls = {}
+    if args.tls_cert:
+        tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key}
+    config = uvicorn.Config(RecordHeaders(app, args.headers_log), log_level="warning", lifespan="on", **tls)
     userver = uvicorn.Server(config)
 
     async def started():

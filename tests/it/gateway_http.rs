@@ -1251,3 +1251,68 @@ fn gateway_admin_commands_change_upstreams_and_credentials_of_the_running_server
         assert!(!log.contains(secret), "a secret reached the log");
     }
 }
+
+#[test]
+fn gateway_https_upstream_is_verified_against_the_configured_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = crate::common::test_pki(dir.path());
+    let upstream = Upstream::start_tls(dir.path(), true, &pki.cert, &pki.key);
+    assert!(upstream.url().starts_with("https://"));
+    let github = format!("github={}", upstream.url());
+    let credential = format!("github=bearer:{SECRET}");
+    let log = dir.path().join("gnapd.log");
+
+    // Trusting the test CA: the call goes through over TLS with the
+    // injected credential.
+    let server = start_logged(
+        &dir.path().join("data"),
+        &log,
+        &[
+            "--dev",
+            "--upstream",
+            &github,
+            "--upstream-credential",
+            &credential,
+            "--upstream-ca",
+            pki.ca.to_str().unwrap(),
+        ],
+    );
+    let agent = Agent::new();
+    let agent_token = token(&server, &agent, json!(["mcp:github"]));
+    let mut s = Session::new(&server, &agent, Some(agent_token.clone()), "github");
+    s.initialize();
+    let call = s.call(
+        "tools/call",
+        json!({"name": "search_issues", "arguments": {"query": "tls"}}),
+    );
+    assert_eq!(call.status, 200, "{}", String::from_utf8_lossy(&call.body));
+    assert_eq!(
+        rpc(&call)["result"]["content"][0]["text"],
+        "found 1 issue for tls"
+    );
+    assert_clean(&upstream, &agent_token);
+    drop(server);
+
+    // Without the CA the upstream's certificate is not trusted: 502, and
+    // the request never reaches it.
+    let before = upstream.requests().len();
+    let server = start_logged(
+        &dir.path().join("data2"),
+        &log,
+        &[
+            "--dev",
+            "--upstream",
+            &github,
+            "--upstream-credential",
+            &credential,
+        ],
+    );
+    let agent_token = token(&server, &agent, json!(["mcp:github"]));
+    let mut s = Session::new(&server, &agent, Some(agent_token), "github");
+    let init = s.call(
+        "initialize",
+        json!({"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}),
+    );
+    assert_eq!(init.status, 502, "{}", String::from_utf8_lossy(&init.body));
+    assert_eq!(upstream.requests().len(), before);
+}

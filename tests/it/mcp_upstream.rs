@@ -16,11 +16,21 @@ pub struct Upstream {
     child: Child,
     pub port: u16,
     log: PathBuf,
+    scheme: &'static str,
 }
 
 impl Upstream {
     /// Starts the server; `json_response` makes it answer in JSON, not SSE.
     pub fn start(dir: &Path, json_response: bool) -> Self {
+        Self::start_with(dir, json_response, None)
+    }
+
+    /// Starts the server over HTTPS with `cert` and `key` (PEM).
+    pub fn start_tls(dir: &Path, json_response: bool, cert: &Path, key: &Path) -> Self {
+        Self::start_with(dir, json_response, Some((cert, key)))
+    }
+
+    fn start_with(dir: &Path, json_response: bool, tls: Option<(&Path, &Path)>) -> Self {
         let log = dir.join("upstream-headers.jsonl");
         let mut command = Command::new(python());
         command
@@ -29,6 +39,13 @@ impl Upstream {
             .arg(&log);
         if json_response {
             command.arg("--json-response");
+        }
+        if let Some((cert, key)) = tls {
+            command
+                .arg("--tls-cert")
+                .arg(cert)
+                .arg("--tls-key")
+                .arg(key);
         }
         let mut child = command
             .stdout(Stdio::piped())
@@ -52,11 +69,16 @@ impl Upstream {
             .strip_prefix("listening on ")
             .and_then(|p| p.trim().parse().ok())
             .unwrap_or_else(|| panic!("unexpected upstream output: {line}"));
-        Self { child, port, log }
+        Self {
+            child,
+            port,
+            log,
+            scheme: if tls.is_some() { "https" } else { "http" },
+        }
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/mcp", self.port)
+        format!("{}://127.0.0.1:{}/mcp", self.scheme, self.port)
     }
 
     /// Every request the upstream has received: (method, headers).

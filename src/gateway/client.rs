@@ -1,0 +1,83 @@
+//! The one HTTP client the gateway forwards with: pooled connections to
+//! every upstream, plain HTTP or HTTPS.
+//!
+//! HTTPS upstreams are verified against the system's trust roots (an
+//! enterprise's own CA is normally installed there) plus any CA
+//! certificates the config names (`upstream_ca_files`, `--upstream-ca`):
+//! the test suite's self-signed upstream, or a private CA kept out of the
+//! system store. rustls on ring, as the server side. HTTP/2 is offered by
+//! ALPN on TLS; plain HTTP stays HTTP/1.1, which every Streamable HTTP
+//! server speaks.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio_rustls::rustls::crypto::ring;
+use tokio_rustls::rustls::pki_types::CertificateDer;
+use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+
+/// The client type.
+pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// How long an upstream gets to accept a connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Reads the CA certificates in the PEM file at `path`.
+pub fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read CA certificates from {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{} holds no certificate", path.display()));
+    }
+    Ok(certs)
+}
+
+/// The system's trust roots plus `extra`. A system root that does not
+/// parse is skipped (and counted in the log), never fatal.
+fn roots(extra: &[CertificateDer<'static>]) -> Result<RootCertStore, String> {
+    let mut store = RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for error in &native.errors {
+        tracing::debug!(%error, "a system trust root could not be loaded");
+    }
+    let (added, ignored) = store.add_parsable_certificates(native.certs);
+    tracing::debug!(added, ignored, "system trust roots");
+    for cert in extra {
+        store
+            .add(cert.clone())
+            .map_err(|e| format!("an upstream CA certificate is not usable: {e}"))?;
+    }
+    Ok(store)
+}
+
+/// The pooled client, trusting the system roots and `extra`.
+pub fn build(extra: &[CertificateDer<'static>]) -> Result<UpstreamClient, String> {
+    let tls = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots(extra)?)
+        .with_no_client_auth();
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    let connector = HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build(connector))
+}
