@@ -24,6 +24,7 @@ use serde_json::Value;
 use tokio_rustls::rustls::pki_types::CertificateDer;
 
 use super::client::UpstreamClient;
+use super::oauth2::OAuth2Credential;
 use super::upstream::{Credential, Upstream};
 use super::{Authorized, Refusal, authorize_with};
 use crate::clock::Clock;
@@ -70,6 +71,8 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest JSON `tools/list` result the gateway reads to filter, and largest
 /// single SSE event it holds while filtering one.
 pub const MAX_FILTERED: usize = 8 * 1024 * 1024;
+/// Largest token endpoint answer read when refreshing an upstream token.
+const TOKEN_RESPONSE_LIMIT: usize = 64 * 1024;
 
 /// A boxed error for the response stream.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -122,6 +125,8 @@ pub struct Gateway {
     response_timeout: Duration,
     master_key: Option<Arc<MasterKey>>,
     sessions: super::sessions::Sessions,
+    /// One refresh at a time per `oauth2` credential set.
+    refresh_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -162,6 +167,7 @@ impl Gateway {
             response_timeout,
             master_key,
             sessions: super::sessions::Sessions::default(),
+            refresh_locks: std::sync::Mutex::default(),
         })
     }
 
@@ -259,6 +265,12 @@ impl Gateway {
             .token
             .credential_set(upstream)
             .ok_or_else(missing)?;
+        self.open_set(upstream, id)
+    }
+
+    /// Credential set `id`, opened, if it is for `upstream`.
+    fn open_set(&self, upstream: &str, id: &str) -> Result<Credential, Refusal> {
+        let missing = || Refusal::NoCredentialSet(upstream.to_owned());
         let set = self.store.credential_set(id)?.ok_or_else(missing)?;
         if set.upstream != upstream {
             tracing::warn!(
@@ -286,20 +298,105 @@ impl Gateway {
         })
     }
 
-    /// Forwards an authorized `request` (its method, the query of its target
-    /// URI, allowed headers and body) to `upstream`.
-    pub async fn forward(
+    /// A fresh access token for the `oauth2` credential set `id` of
+    /// `upstream`, whose token `stale` expired or was refused. One refresh
+    /// at a time per set: a caller that waited finds the set already
+    /// refreshed by the one before it and uses that.
+    async fn refresh(
+        &self,
+        upstream: &str,
+        id: &str,
+        stale: &str,
+    ) -> Result<Credential, UpstreamFailure> {
+        let lock = {
+            let Ok(mut locks) = self.refresh_locks.lock() else {
+                return Err(UpstreamFailure::CredentialRefused);
+            };
+            locks.entry(id.to_owned()).or_default().clone()
+        };
+        let _turn = lock.lock().await;
+        let current = self
+            .open_set(upstream, id)
+            .map_err(|_| UpstreamFailure::CredentialRefused)?;
+        let Credential::OAuth2(grant) = &current else {
+            return Ok(current);
+        };
+        let now = self.clock.now();
+        if grant.access_token.expose() != stale && !grant.needs_refresh(now) {
+            return Ok(current);
+        }
+        let refused = |e: &dyn std::fmt::Display| {
+            tracing::warn!(upstream, set = id, error = %e, "refreshing the upstream credential failed");
+            UpstreamFailure::CredentialRefused
+        };
+        let request = grant.refresh_request().map_err(|e| refused(&e))?;
+        let mut builder = hyper::Request::builder()
+            .method("POST")
+            .uri(request.uri.as_str());
+        for (name, value) in &request.headers {
+            let mut value = HeaderValue::from_str(value).map_err(|e| refused(&e))?;
+            value.set_sensitive(true);
+            builder = builder.header(*name, value);
+        }
+        let outgoing = builder
+            .body(Full::new(Bytes::from(request.body.as_bytes().to_vec())))
+            .map_err(|e| refused(&e))?;
+        let response = tokio::time::timeout(self.response_timeout, self.client.request(outgoing))
+            .await
+            .map_err(|_| UpstreamFailure::Timeout)?
+            .map_err(|e| refused(&e))?;
+        let status = response.status().as_u16();
+        let body = tokio::time::timeout(
+            self.response_timeout,
+            Limited::new(response.into_body(), TOKEN_RESPONSE_LIMIT).collect(),
+        )
+        .await
+        .map_err(|_| UpstreamFailure::Timeout)?
+        .map_err(|e| refused(&*e))?
+        .to_bytes();
+        let next = grant
+            .refreshed(status, &body, now)
+            .map_err(|e| refused(&e))?;
+        self.store_refreshed(upstream, id, &next)
+            .await
+            .map_err(|e| refused(&e))?;
+        tracing::info!(upstream, set = id, "upstream credential refreshed");
+        Ok(Credential::OAuth2(Box::new(next)))
+    }
+
+    /// Replaces set `id` with the refreshed grant: one sealed record, so
+    /// the access and refresh tokens change together, durably.
+    async fn store_refreshed(
+        &self,
+        upstream: &str,
+        id: &str,
+        next: &OAuth2Credential,
+    ) -> Result<(), String> {
+        let key = self.master_key.clone().ok_or("no master key")?;
+        let mut set = self
+            .store
+            .credential_set(id)
+            .map_err(|e| e.to_string())?
+            .filter(|s| s.upstream == upstream)
+            .ok_or("the credential set is gone")?;
+        set.sealed = key.seal(id, &next.to_json()).map_err(|e| e.to_string())?;
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.put_credential_set(&set))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+
+    /// Sends `request` (method, allowed headers) with `body` to `uri`,
+    /// presenting `credential`.
+    async fn send(
         &self,
         upstream: &Upstream,
-        request: HttpRequest,
-        query: &str,
-        authorized: &Authorized,
-    ) -> Result<Forwarded, UpstreamFailure> {
-        let mut uri = upstream.url.clone();
-        if !query.is_empty() {
-            uri.push(if uri.contains('?') { '&' } else { '?' });
-            uri.push_str(query);
-        }
+        request: &HttpRequest,
+        uri: &str,
+        body: Bytes,
+        credential: &Credential,
+    ) -> Result<hyper::Response<Incoming>, UpstreamFailure> {
         let mut builder = hyper::Request::builder()
             .method(request.method.as_str())
             .uri(uri);
@@ -316,9 +413,36 @@ impl Gateway {
                     headers.append(name, value);
                 }
             }
-            if let Some((name, value)) = authorized.credential.header_to_inject() {
+            if let Some((name, value)) = credential.header_to_inject() {
                 headers.insert(name, value);
             }
+        }
+        let outgoing = builder
+            .body(Full::new(body))
+            .map_err(|_| UpstreamFailure::Unreachable)?;
+        match tokio::time::timeout(self.response_timeout, self.client.request(outgoing)).await {
+            Err(_) => Err(UpstreamFailure::Timeout),
+            Ok(Err(e)) => {
+                tracing::warn!(upstream = %upstream.name, error = %e, "upstream request failed");
+                Err(UpstreamFailure::Unreachable)
+            }
+            Ok(Ok(response)) => Ok(response),
+        }
+    }
+
+    /// Forwards an authorized `request` (its method, the query of its target
+    /// URI, allowed headers and body) to `upstream`.
+    pub async fn forward(
+        &self,
+        upstream: &Upstream,
+        mut request: HttpRequest,
+        query: &str,
+        authorized: &Authorized,
+    ) -> Result<Forwarded, UpstreamFailure> {
+        let mut uri = upstream.url.clone();
+        if !query.is_empty() {
+            uri.push(if uri.contains('?') { '&' } else { '?' });
+            uri.push_str(query);
         }
         let request_session = session_id(request.fields.lines("mcp-session-id").next());
         let ending = request.method == "DELETE";
@@ -328,22 +452,31 @@ impl Gateway {
             }
             _ => None,
         };
-        let outgoing = builder
-            .body(Full::new(Bytes::from(request.body)))
-            .map_err(|_| UpstreamFailure::Unreachable)?;
-        let response = match tokio::time::timeout(
-            self.response_timeout,
-            self.client.request(outgoing),
-        )
-        .await
+        let body = Bytes::from(std::mem::take(&mut request.body));
+        let set = authorized.token.credential_set(&upstream.name);
+        let mut credential = std::borrow::Cow::Borrowed(&authorized.credential);
+        if let (Credential::OAuth2(grant), Some(id)) = (credential.as_ref(), set)
+            && grant.needs_refresh(self.clock.now())
         {
-            Err(_) => return Err(UpstreamFailure::Timeout),
-            Ok(Err(e)) => {
-                tracing::warn!(upstream = %upstream.name, error = %e, "upstream request failed");
-                return Err(UpstreamFailure::Unreachable);
-            }
-            Ok(Ok(response)) => response,
-        };
+            let fresh = self
+                .refresh(&upstream.name, id, grant.access_token.expose())
+                .await?;
+            credential = std::borrow::Cow::Owned(fresh);
+        }
+        let mut response = self
+            .send(upstream, &request, &uri, body.clone(), &credential)
+            .await?;
+        // An upstream OAuth token refused before its known expiry (revoked,
+        // or its lifetime unknown): refresh once and try again.
+        if response.status() == hyper::StatusCode::UNAUTHORIZED
+            && let (Credential::OAuth2(grant), Some(id)) = (credential.as_ref(), set)
+            && grant.refresh_token.is_some()
+        {
+            let fresh = self
+                .refresh(&upstream.name, id, grant.access_token.expose())
+                .await?;
+            response = self.send(upstream, &request, &uri, body, &fresh).await?;
+        }
         if response.status() == hyper::StatusCode::UNAUTHORIZED {
             tracing::warn!(upstream = %upstream.name, "the upstream refused the gateway's credential");
             return Err(UpstreamFailure::CredentialRefused);

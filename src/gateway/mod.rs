@@ -15,6 +15,7 @@
 
 pub mod client;
 pub mod forward;
+pub mod oauth2;
 pub mod sessions;
 pub mod upstream;
 

@@ -13,6 +13,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use super::oauth2::OAuth2Credential;
 use crate::proto::httpsig::message::TargetUri;
 use crate::store::{CredentialKind, CredentialSetRecord, RECORD_VERSION, Store};
 use crate::upstream::vault::MasterKey;
@@ -36,6 +37,14 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(redacted)")
+    }
+}
+
+/// Serializing exposes the secret: only for sealing it (`oauth2`
+/// credentials are sealed as JSON).
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.expose())
     }
 }
 
@@ -67,6 +76,8 @@ pub enum Credential {
         /// The password.
         password: Secret,
     },
+    /// `Authorization: Bearer ACCESS`, refreshed by the gateway.
+    OAuth2(Box<OAuth2Credential>),
 }
 
 /// Headers a `header` credential may not name: the gateway sets or strips
@@ -84,7 +95,8 @@ const RESERVED: [&str; 8] = [
 
 impl Credential {
     /// Parses a command-line spec: `bearer:VALUE`, `header:Header-Name:VALUE`,
-    /// `basic:USER:PASS` or `none`. Errors never echo the secret.
+    /// `basic:USER:PASS`, `oauth2:{JSON}` or `none`. Errors never echo the
+    /// secret.
     pub fn parse(spec: &str) -> Result<Self, String> {
         let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
         match kind {
@@ -105,8 +117,9 @@ impl Credential {
                     password: Secret::new(password),
                 })
             }
+            "oauth2" => Ok(Self::OAuth2(Box::new(OAuth2Credential::from_json(rest)?))),
             _ => Err(
-                "a credential is bearer:VALUE, header:Header-Name:VALUE, basic:USER:PASS or none"
+                "a credential is bearer:VALUE, header:Header-Name:VALUE, basic:USER:PASS, oauth2:{JSON} or none"
                     .into(),
             ),
         }
@@ -149,6 +162,7 @@ impl Credential {
                 None,
                 Zeroizing::new(format!("{user}:{}", password.expose()).into_bytes()),
             )),
+            Self::OAuth2(grant) => Some((CredentialKind::OAuth2, None, grant.to_json())),
         }
     }
 
@@ -175,6 +189,9 @@ impl Credential {
                     password: Secret::new(password),
                 })
             }
+            CredentialKind::OAuth2 => {
+                Ok(Self::OAuth2(Box::new(OAuth2Credential::from_json(secret)?)))
+            }
         }
     }
 
@@ -187,6 +204,10 @@ impl Credential {
         let (name, value) = match self {
             Self::None => return None,
             Self::Bearer(token) => (AUTHORIZATION, format!("Bearer {}", token.expose())),
+            Self::OAuth2(grant) => (
+                AUTHORIZATION,
+                format!("Bearer {}", grant.access_token.expose()),
+            ),
             Self::Header { name, value } => (
                 HeaderName::from_bytes(name.as_bytes()).ok()?,
                 value.expose().to_owned(),
@@ -240,10 +261,19 @@ pub fn enroll(
     now: i64,
 ) -> Result<(), String> {
     for upstream in upstreams {
+        let id = enterprise_set_id(&upstream.name);
+        if let Credential::OAuth2(grant) = &mut upstream.credential {
+            let seed = grant.seed_digest();
+            if kept_oauth2_state(store, key, &id, &seed)? {
+                upstream.credential = Credential::None;
+                upstream.credential_set = Some(id);
+                continue;
+            }
+            grant.seed = Some(seed);
+        }
         let Some((kind, header_name, secret)) = upstream.credential.to_sealable() else {
             continue;
         };
-        let id = enterprise_set_id(&upstream.name);
         let sealed = key
             .seal(&id, &secret)
             .map_err(|e| format!("upstream `{}`: {e}", upstream.name))?;
@@ -267,6 +297,33 @@ pub fn enroll(
         upstream.credential_set = Some(id);
     }
     Ok(())
+}
+
+/// Whether set `id` already holds the refreshed state of the `oauth2`
+/// credential configured as `seed`: then it is kept, not reset to the
+/// configured (possibly rotated-away) tokens.
+fn kept_oauth2_state(
+    store: &dyn Store,
+    key: &MasterKey,
+    id: &str,
+    seed: &str,
+) -> Result<bool, String> {
+    let Some(set) = store
+        .credential_set(id)
+        .map_err(|e| format!("reading credential set `{id}`: {e}"))?
+    else {
+        return Ok(false);
+    };
+    if set.kind != CredentialKind::OAuth2 {
+        return Ok(false);
+    }
+    let Ok(opened) = key.open(id, &set.sealed) else {
+        return Ok(false);
+    };
+    Ok(matches!(
+        Credential::from_opened(set.kind, None, &opened),
+        Ok(Credential::OAuth2(stored)) if stored.seed.as_deref() == Some(seed)
+    ))
 }
 
 /// An upstream as the TOML file writes it:
@@ -315,6 +372,12 @@ pub enum CredentialEntry {
         /// The password.
         password: Secret,
     },
+    /// `{ kind = "oauth2", access_token = "...", refresh_token = "...",
+    /// token_endpoint = "https://...", client_id = "...", client_secret =
+    /// "...", expires_at = 1700000000 }` (refresh token, expiry and client
+    /// secret optional)
+    #[serde(rename = "oauth2")]
+    OAuth2(OAuth2Credential),
 }
 
 impl CredentialEntry {
@@ -328,6 +391,10 @@ impl CredentialEntry {
                 return Err("a basic credential's user may not contain `:`".into());
             }
             Self::Basic { user, password } => Credential::Basic { user, password },
+            Self::OAuth2(grant) => {
+                grant.check()?;
+                Credential::OAuth2(Box::new(grant))
+            }
         })
     }
 }
@@ -505,5 +572,19 @@ mod tests {
         let c = f.upstream[0].credential.clone().into_credential().unwrap();
         assert_eq!(c, Credential::Bearer(Secret::new("t0k")));
         assert!(matches!(f.upstream[1].credential, CredentialEntry::None));
+
+        let f: F = toml::from_str(
+            "[[upstream]]\nname = \"gh\"\nurl = \"http://127.0.0.1:1/mcp\"\ncredential = { kind = \"oauth2\", access_token = \"at-0\", refresh_token = \"rt-0\", token_endpoint = \"http://127.0.0.1:1/token\", client_id = \"gnapd\" }\n",
+        )
+        .unwrap();
+        assert!(!format!("{:?}", f.upstream).contains("at-0"));
+        let c = f.upstream[0].credential.clone().into_credential().unwrap();
+        let (name, value) = c.header_to_inject().unwrap();
+        assert_eq!(
+            (name.as_str(), value.to_str().unwrap()),
+            ("authorization", "Bearer at-0")
+        );
+        let (kind, _, sealed) = c.to_sealable().unwrap();
+        assert_eq!(Credential::from_opened(kind, None, &sealed).unwrap(), c);
     }
 }

@@ -194,6 +194,10 @@ pub enum CredentialKind {
     Header,
     /// `Authorization: Basic base64(SECRET)`, the secret being `USER:PASS`.
     Basic,
+    /// `Authorization: Bearer` with an access token the gateway refreshes;
+    /// the secret is the JSON of `gateway::oauth2::OAuth2Credential`.
+    #[serde(rename = "oauth2")]
+    OAuth2,
 }
 
 /// One concrete set of upstream secrets, sealed under the master key

@@ -8,12 +8,24 @@ stdout once it accepts connections, and appends one JSON line per HTTP
 request it receives to FILE: {"method", "path", "headers": [[name, value]...]}
 (names lowercase, in arrival order), so a test can check what reached it.
 A request whose query has `fail=1` is answered 500 (a broken upstream).
+
+With `--oauth`, the server is also its own OAuth 2.0 authorization server
+for one confidential client (`gnapd-gw` / `gw-secret`): POST /token takes
+the refresh_token grant (RFC 6749 §6, client_secret_basic), rotates the
+refresh token on every use (the old one is dead at once) and issues access
+tokens that live `--token-lifetime` seconds; /mcp then demands a live
+access token (else 401 with `WWW-Authenticate: Bearer`). The first refresh
+token is `rt-0`; no access token is live at start. POST /revoke-access
+kills every live access token (the test's way to make one die early).
 """
 
 import argparse
+import base64
 import json
 import socket
 import sys
+import time
+import urllib.parse
 
 import anyio
 import uvicorn
@@ -68,11 +80,74 @@ class RecordHeaders:
         await self.app(scope, receive, send)
 
 
+class OAuthGate:
+    """ASGI middleware: the token endpoint, and the bearer check on /mcp."""
+
+    CLIENT = ("gnapd-gw", "gw-secret")
+
+    def __init__(self, app, lifetime):
+        self.app = app
+        self.lifetime = lifetime
+        self.refresh = "rt-0"
+        self.access = {}  # token -> expiry (monotonic)
+        self.issued = 0
+
+    async def json(self, send, status, body, extra=()):
+        data = json.dumps(body).encode()
+        headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store"), *extra]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": data})
+
+    async def token(self, scope, receive, send):
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        form = dict(urllib.parse.parse_qsl(body.decode()))
+        headers = dict(scope["headers"])
+        auth = headers.get(b"authorization", b"").decode()
+        client = None
+        if auth.lower().startswith("basic "):
+            try:
+                user, password = base64.b64decode(auth[6:]).decode().split(":", 1)
+                client = (urllib.parse.unquote(user), urllib.parse.unquote(password))
+            except ValueError:
+                client = None
+        if client != self.CLIENT:
+            return await self.json(send, 401, {"error": "invalid_client"}, [(b"www-authenticate", b'Basic realm="token"')])
+        if form.get("grant_type") != "refresh_token" or form.get("refresh_token") != self.refresh:
+            return await self.json(send, 400, {"error": "invalid_grant"})
+        self.issued += 1
+        access = f"at-{self.issued}"
+        self.refresh = f"rt-{self.issued}"
+        self.access = {access: time.monotonic() + self.lifetime}
+        return await self.json(send, 200, {"access_token": access, "token_type": "Bearer", "expires_in": self.lifetime, "refresh_token": self.refresh})
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if scope["path"] == "/token" and scope["method"] == "POST":
+            return await self.token(scope, receive, send)
+        if scope["path"] == "/revoke-access" and scope["method"] == "POST":
+            # The test's hand on the AS: every access token dies now.
+            self.access = {}
+            return await self.json(send, 200, {})
+        auth = dict(scope["headers"]).get(b"authorization", b"").decode()
+        token = auth[7:] if auth.lower().startswith("bearer ") else ""
+        if self.access.get(token, 0) < time.monotonic():
+            return await self.json(send, 401, {"error": "invalid_token"}, [(b"www-authenticate", b'Bearer error="invalid_token"')])
+        return await self.app(scope, receive, send)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--headers-log", required=True)
     parser.add_argument("--json-response", action="store_true")
+    parser.add_argument("--oauth", action="store_true", help="demand OAuth access tokens; serve /token")
+    parser.add_argument("--token-lifetime", type=int, default=3600)
     parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate")
     parser.add_argument("--tls-key", help="and this PEM private key")
     args = parser.parse_args()
@@ -86,6 +161,8 @@ def main() -> None:
     tls = {}
     if args.tls_cert:
         tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key}
+    if args.oauth:
+        app = OAuthGate(app, args.token_lifetime)
     config = uvicorn.Config(RecordHeaders(app, args.headers_log), log_level="warning", lifespan="on", **tls)
     userver = uvicorn.Server(config)
 

@@ -1316,3 +1316,110 @@ fn gateway_https_upstream_is_verified_against_the_configured_ca() {
     assert_eq!(init.status, 502, "{}", String::from_utf8_lossy(&init.body));
     assert_eq!(upstream.requests().len(), before);
 }
+
+/// How many refresh requests the upstream's token endpoint received.
+fn refreshes(upstream: &Upstream) -> usize {
+    upstream
+        .requests()
+        .iter()
+        .filter(|(method, headers)| {
+            method == "POST"
+                && headers
+                    .iter()
+                    .any(|(n, v)| n == "content-type" && v == "application/x-www-form-urlencoded")
+        })
+        .count()
+}
+
+#[test]
+fn gateway_oauth2_upstream_tokens_are_refreshed_single_flight_and_kept_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::start_oauth(dir.path(), 3600);
+    let config = dir.path().join("gnapd.toml");
+    // A stale access token, expired long ago, and the first refresh token.
+    std::fs::write(
+        &config,
+        format!(
+            "[[upstream]]\nname = \"github\"\nurl = \"{}\"\ncredential = {{ kind = \"oauth2\", access_token = \"at-stale\", refresh_token = \"rt-0\", expires_at = 1, token_endpoint = \"{}\", client_id = \"gnapd-gw\", client_secret = \"gw-secret\" }}\n",
+            upstream.url(),
+            upstream.token_endpoint()
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("gnapd.log");
+    let args = ["--dev", "--config", config.to_str().unwrap()];
+    let server = start_logged(&data, &log, &args);
+
+    // Eight agents at once, all behind the expired token: one refresh (the
+    // AS rotates refresh tokens, so a second would fail), every call works,
+    // and the stale token is never presented.
+    let agents: Vec<Agent> = (0..8).map(|_| Agent::new()).collect();
+    let tokens: Vec<String> = agents
+        .iter()
+        .map(|a| token(&server, a, json!(["mcp:github"])))
+        .collect();
+    std::thread::scope(|scope| {
+        for (agent, agent_token) in agents.iter().zip(&tokens) {
+            let server = &server;
+            scope.spawn(move || {
+                let mut s = Session::new(server, agent, Some(agent_token.clone()), "github");
+                s.initialize();
+                let call = s.call(
+                    "tools/call",
+                    json!({"name": "search_issues", "arguments": {"query": "oauth"}}),
+                );
+                assert_eq!(call.status, 200, "{}", String::from_utf8_lossy(&call.body));
+            });
+        }
+    });
+    assert_eq!(refreshes(&upstream), 1);
+    let presented = upstream_auth_since(&upstream, 0);
+    assert!(
+        !presented.iter().any(|v| v == "Bearer at-stale"),
+        "{presented:?}"
+    );
+    assert!(presented.iter().any(|v| v == "Bearer at-1"));
+
+    // The upstream kills its access tokens before their expiry: the gateway
+    // gets a 401, refreshes once and retries; the agent sees nothing.
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", upstream.port).parse().unwrap();
+    let revoke = HttpRequest::new(
+        "POST",
+        format!("http://127.0.0.1:{}/revoke-access", upstream.port),
+    );
+    assert_eq!(send(addr, &revoke).status, 200);
+    let mut s = Session::new(&server, &agents[0], Some(tokens[0].clone()), "github");
+    s.initialize();
+    assert_eq!(refreshes(&upstream), 2);
+    let after = upstream.requests().len();
+
+    // The refreshed pair is stored (sealed): after a restart with the same
+    // config the gateway presents at-2 at once, without a refresh.
+    assert_eq!(server.stop(), Some(0));
+    let log2 = dir.path().join("gnapd-2.log");
+    let server = start_logged(&data, &log2, &args);
+    let mut s = Session::new(&server, &agents[1], Some(tokens[1].clone()), "github");
+    s.initialize();
+    assert_eq!(refreshes(&upstream), 2);
+    assert!(
+        upstream_auth_since(&upstream, after)
+            .iter()
+            .all(|v| v == "Bearer at-2")
+    );
+    drop(server);
+
+    let log = std::fs::read_to_string(&log).unwrap() + &std::fs::read_to_string(&log2).unwrap();
+    assert!(log.contains("upstream credential refreshed"));
+    for secret in [
+        "at-stale",
+        "at-1",
+        "at-2",
+        "rt-0",
+        "rt-1",
+        "rt-2",
+        "gw-secret",
+    ] {
+        assert!(!log.contains(secret), "{secret} reached the log");
+    }
+}

@@ -25,28 +25,50 @@ impl Upstream {
         Self::start_with(dir, json_response, None)
     }
 
+    /// Starts the server as its own OAuth authorization server (`--oauth`,
+    /// see the script): /mcp demands a live access token, /token refreshes.
+    pub fn start_oauth(dir: &Path, token_lifetime: u64) -> Self {
+        Self::launch(
+            dir,
+            &[
+                "--json-response",
+                "--oauth",
+                "--token-lifetime",
+                &token_lifetime.to_string(),
+            ],
+            "http",
+        )
+    }
+
     /// Starts the server over HTTPS with `cert` and `key` (PEM).
     pub fn start_tls(dir: &Path, json_response: bool, cert: &Path, key: &Path) -> Self {
         Self::start_with(dir, json_response, Some((cert, key)))
     }
 
     fn start_with(dir: &Path, json_response: bool, tls: Option<(&Path, &Path)>) -> Self {
+        let mut args: Vec<&std::ffi::OsStr> = Vec::new();
+        if json_response {
+            args.push("--json-response".as_ref());
+        }
+        if let Some((cert, key)) = tls {
+            args.extend([
+                "--tls-cert".as_ref(),
+                cert.as_os_str(),
+                "--tls-key".as_ref(),
+                key.as_os_str(),
+            ]);
+        }
+        Self::launch(dir, &args, if tls.is_some() { "https" } else { "http" })
+    }
+
+    fn launch<S: AsRef<std::ffi::OsStr>>(dir: &Path, args: &[S], scheme: &'static str) -> Self {
         let log = dir.join("upstream-headers.jsonl");
         let mut command = Command::new(python());
         command
             .arg(root().join("tests/interop/mcp_upstream.py"))
             .arg("--headers-log")
-            .arg(&log);
-        if json_response {
-            command.arg("--json-response");
-        }
-        if let Some((cert, key)) = tls {
-            command
-                .arg("--tls-cert")
-                .arg(cert)
-                .arg("--tls-key")
-                .arg(key);
-        }
+            .arg(&log)
+            .args(args);
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -73,8 +95,13 @@ impl Upstream {
             child,
             port,
             log,
-            scheme: if tls.is_some() { "https" } else { "http" },
+            scheme,
         }
+    }
+
+    /// Its token endpoint (with `--oauth`).
+    pub fn token_endpoint(&self) -> String {
+        format!("{}://127.0.0.1:{}/token", self.scheme, self.port)
     }
 
     pub fn url(&self) -> String {
