@@ -15,7 +15,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    CredentialSetRecord, GrantRecord, InstanceRecord, RECORD_VERSION, StoreError, TokenRecord,
+    CredentialSetRecord, GrantRecord, InstanceRecord, RECORD_VERSION, ResourceSetRecord,
+    StoreError, TokenRecord,
 };
 
 /// A record that carries its format version.
@@ -53,6 +54,14 @@ impl Versioned for InstanceRecord {
 
 impl Versioned for CredentialSetRecord {
     const KIND: &'static str = "credential set";
+
+    fn version(&self) -> u32 {
+        self.v
+    }
+}
+
+impl Versioned for ResourceSetRecord {
+    const KIND: &'static str = "resource set";
 
     fn version(&self) -> u32 {
         self.v

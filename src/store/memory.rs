@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    CredentialSetRecord, GrantId, GrantRecord, InstanceRecord, Store, StoreError, Swept, TokenHash,
-    TokenRecord,
+    CredentialSetRecord, GrantId, GrantRecord, InstanceRecord, ResourceSetRecord, Store,
+    StoreError, Swept, TokenHash, TokenRecord,
 };
 use crate::proto::httpsig::nonce::{MemoryNonceStore, NonceStore, NonceStoreError, Seen};
 use crate::proto::jwk::Thumbprint;
@@ -19,6 +19,7 @@ struct Inner {
     manage: HashMap<TokenHash, TokenHash>,
     instances: HashMap<String, InstanceRecord>,
     credential_sets: HashMap<String, CredentialSetRecord>,
+    resource_sets: HashMap<String, ResourceSetRecord>,
 }
 
 impl Inner {
@@ -248,5 +249,29 @@ impl Store for MemoryStore {
             swept.tokens += 1;
         }
         Ok(swept)
+    }
+
+    // --- RFC 9767: resources registered by resource servers --------------
+
+    fn register_resource_set(
+        &self,
+        reference: &str,
+        set: &ResourceSetRecord,
+    ) -> Result<bool, StoreError> {
+        if set.v != super::RECORD_VERSION {
+            return Err(StoreError::Version(set.v));
+        }
+        let mut inner = self.lock()?;
+        if inner.resource_sets.contains_key(reference) {
+            return Ok(false);
+        }
+        inner
+            .resource_sets
+            .insert(reference.to_owned(), set.clone());
+        Ok(true)
+    }
+
+    fn resource_set(&self, reference: &str) -> Result<Option<ResourceSetRecord>, StoreError> {
+        Ok(self.lock()?.resource_sets.get(reference).cloned())
     }
 }
