@@ -16,6 +16,7 @@ mod mcp_upstream;
 mod profile_rules;
 mod properties;
 mod rs_core;
+mod rs_http;
 mod server;
 mod spec_notes;
 mod store_contract;

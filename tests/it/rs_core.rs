@@ -642,3 +642,24 @@ fn malformed_rs_requests_get_rfc9767_errors_never_5xx() {
     );
     assert_eq!(reply.status, 400);
 }
+
+#[test]
+fn token_chaining_with_existing_access_token_is_refused_not_ignored() {
+    let h = dev();
+    let client = Agent::new();
+    let rs = Agent::new();
+    let token = value(&h.grant(&client, json!(["mcp:github"]))["access_token"]);
+    let mut body = rs.grant_body(json!(["mcp:slack"]));
+    body["existing_access_token"] = json!(token);
+    let (reply, answer) = h.send(&rs.signed("POST", GRANT, None, Some(&body), h.now()));
+    assert_eq!(
+        (reply.status, error_code(&answer)),
+        (400, "invalid_request")
+    );
+    assert!(
+        answer["error"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("existing_access_token")
+    );
+}
