@@ -45,12 +45,10 @@ impl AuthServer {
         let rule = self.authenticate_rs(&parsed.resource_server, request)?;
         let wanted = match &parsed.access {
             None => None,
-            Some(access) => Some(self.resolve_rights(access).map_err(|_| {
-                Failure::rs(
-                    RsErrorCode::InvalidRequest,
-                    "`access` names too many rights once resource references are resolved",
-                )
-            })?),
+            // Too many rights once resolved is a `Failure::Gnap`
+            // `invalid_request`, which reaches the RS as §3.5's
+            // `invalid_request`; a storage failure stays one.
+            Some(access) => Some(self.resolve_rights(access)?),
         };
         if let Some(wanted) = &wanted
             && wanted.iter().any(|r| !rule.covers(r))

@@ -663,3 +663,24 @@ fn token_chaining_with_existing_access_token_is_refused_not_ignored() {
             .contains("existing_access_token")
     );
 }
+
+#[test]
+fn a_registered_reference_is_resolved_when_a_grant_is_modified_too() {
+    let h = dev();
+    let rs = Agent::new();
+    let client = Agent::new();
+    let rights = json!([{"type": "photo-api", "actions": ["read"]}]);
+    let (_, registered) = h.register(&rs, rights.clone(), json!({}));
+    let reference = registered["resource_reference"].as_str().unwrap();
+    let granted = h.grant(&client, json!(["mcp:github"]));
+    let uri = granted["continue"]["uri"].as_str().unwrap();
+    let continuation = value(&granted["continue"]["access_token"]);
+    h.clock.advance(5);
+    let patch = json!({"access_token": {"access": [reference]}});
+    let (reply, modified) =
+        h.send(&client.signed("PATCH", uri, Some(&continuation), Some(&patch), h.now()));
+    assert_eq!(reply.status, 200, "{modified}");
+    assert_eq!(modified["access_token"]["access"], rights);
+    let token = value(&modified["access_token"]);
+    assert_eq!(h.introspect(&rs, &token, json!({})).1["access"], rights);
+}
