@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::authz::{AllowRule, AsConfig, Policy};
+use crate::authz::{AllowRule, AsConfig, Policy, RsRule};
 use crate::gateway::upstream::{Credential, Upstream, UpstreamEntry};
 use crate::http::DEFAULT_MAX_BODY;
 
@@ -48,6 +48,10 @@ pub struct FileConfig {
     /// `[[allow]]` rules.
     #[serde(default)]
     pub allow: Vec<AllowRule>,
+    /// `[[resource_server]]`: the resource servers that may introspect
+    /// tokens and register resource sets (RFC 9767), by key thumbprint.
+    #[serde(default)]
+    pub resource_server: Vec<RsRule>,
     /// Seconds an upstream gets to answer (its response head) before the
     /// gateway answers 504.
     pub upstream_timeout: Option<u64>,
@@ -215,6 +219,7 @@ impl ServeConfig {
                 dev,
                 allow: std::mem::take(&mut file.allow),
                 allow_bearer: file.allow_bearer.unwrap_or(false),
+                resource_servers: std::mem::take(&mut file.resource_server),
             },
             upstreams,
             upstream_timeout: std::time::Duration::from_secs(
@@ -304,7 +309,7 @@ mod tests {
     #[test]
     fn flags_override_the_file_and_defaults_fill_the_rest() {
         let file: FileConfig = toml::from_str(
-            "listen = \"127.0.0.1:9000\"\npoll_wait = 1\n[[allow]]\nthumbprint = \"abc\"\naccess = [\"mcp:github\"]\n",
+            "listen = \"127.0.0.1:9000\"\npoll_wait = 1\n[[allow]]\nthumbprint = \"abc\"\naccess = [\"mcp:github\"]\n[[resource_server]]\nthumbprint = \"rs1\"\naccess = [\"type:photo-api\"]\n",
         )
         .unwrap();
         let flags = Overrides {
@@ -316,6 +321,7 @@ mod tests {
         assert_eq!(config.listen.port(), 9001);
         assert!(config.dev && config.policy.dev);
         assert_eq!(config.policy.allow.len(), 1);
+        assert_eq!(config.policy.resource_servers[0].access, ["type:photo-api"]);
         assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(config.as_config("http://x").poll_wait, 1);
     }

@@ -123,8 +123,9 @@ impl AuthServer {
             Client::Key(c) => c.class_id.clone(),
             Client::Instance(_) => None,
         };
+        let resolved = self.resolve_request(&modified)?;
         let approved = match self.policy.decide(
-            &modified,
+            &resolved,
             &grant.client.thumbprint,
             class_id.as_deref(),
         ) {
@@ -157,7 +158,7 @@ impl AuthServer {
         let minted = self.mint_tokens(
             &grant.id,
             &grant.client,
-            modified.access_token.as_ref(),
+            resolved.access_token.as_ref(),
             &approved,
             now,
         )?;

@@ -59,11 +59,13 @@ impl AuthServer {
             thumbprint: verified.thumbprint.as_str().to_owned(),
             jwk: key.public_jwk().cloned().unwrap_or_default(),
         };
-        let approved = match self.policy.decide(
-            &grant_request,
-            binding.thumbprint.as_str(),
-            class_id,
-        ) {
+        // Registered resource references (RFC 9767 §3.4) stand for the
+        // rights an RS registered: policy decides on those, tokens carry them.
+        let resolved = self.resolve_request(&grant_request)?;
+        let approved = match self
+            .policy
+            .decide(&resolved, binding.thumbprint.as_str(), class_id)
+        {
             Decision::Approve(approved) => approved,
             Decision::Interact => {
                 self.metrics.grant(Outcome::Denied);
@@ -85,7 +87,7 @@ impl AuthServer {
         let minted = self.mint_tokens(
             &id,
             &binding,
-            grant_request.access_token.as_ref(),
+            resolved.access_token.as_ref(),
             &approved,
             now,
         )?;

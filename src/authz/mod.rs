@@ -17,15 +17,17 @@ use crate::store::{KeyBinding, Store, TokenHash};
 pub mod assign;
 pub mod continuation;
 pub mod grant;
+pub mod introspect;
 pub mod manage;
 pub mod metrics;
 pub mod mint;
 pub mod policy;
 pub mod reply;
+pub mod resources;
 
 pub use assign::Assignments;
 pub use metrics::Metrics;
-pub use policy::{AllowRule, Decision, Policy};
+pub use policy::{AllowRule, Decision, Policy, RsRule};
 pub use reply::{Failure, Reply};
 
 /// Path of the grant endpoint below the public URL.
@@ -34,6 +36,10 @@ pub const GRANT_PATH: &str = "/gnap";
 pub const CONTINUE_PATH: &str = "/gnap/continue/";
 /// Path prefix of token management URIs.
 pub const TOKEN_PATH: &str = "/gnap/token/";
+/// Path of the token introspection endpoint (RFC 9767 §3.3).
+pub const INTROSPECT_PATH: &str = "/gnap/introspect";
+/// Path of the resource set registration endpoint (RFC 9767 §3.4).
+pub const RESOURCE_PATH: &str = "/gnap/resource";
 
 /// Settings of the authorization server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +74,16 @@ impl AsConfig {
         format!("{}{GRANT_PATH}", self.public_url)
     }
 
+    /// The token introspection endpoint (RFC 9767 §3.3).
+    pub fn introspection_endpoint(&self) -> String {
+        format!("{}{INTROSPECT_PATH}", self.public_url)
+    }
+
+    /// The resource set registration endpoint (RFC 9767 §3.4).
+    pub fn resource_registration_endpoint(&self) -> String {
+        format!("{}{RESOURCE_PATH}", self.public_url)
+    }
+
     fn continue_uri(&self, grant: &str) -> String {
         format!("{}{CONTINUE_PATH}{grant}", self.public_url)
     }
@@ -86,6 +102,21 @@ pub enum Endpoint {
     Continue(String),
     /// A token management URI (§6), by grant id.
     Manage(String),
+    /// Token introspection, for resource servers (RFC 9767 §3.3).
+    Introspect,
+    /// Resource set registration, for resource servers (RFC 9767 §3.4).
+    RegisterResource,
+}
+
+impl Endpoint {
+    /// Who calls this endpoint: the errors it answers with come from that
+    /// party's registry (RFC 9635 §3.6 or RFC 9767 §3.5).
+    pub fn audience(&self) -> reply::Audience {
+        match self {
+            Self::Introspect | Self::RegisterResource => reply::Audience::ResourceServer,
+            Self::Grant | Self::Continue(_) | Self::Manage(_) => reply::Audience::Client,
+        }
+    }
 }
 
 /// The authorization server.
@@ -149,14 +180,21 @@ impl AuthServer {
             (Endpoint::Manage(id), "POST") => self.rotate_token(id, request),
             (Endpoint::Manage(id), "DELETE") => self.revoke_token(id, request),
             (Endpoint::Manage(_), _) => Err(Failure::MethodNotAllowed("POST, DELETE")),
+            (Endpoint::Introspect, "POST") => self.introspect(request),
+            (Endpoint::RegisterResource, "POST") => self.register_resource_set(request),
+            (Endpoint::Introspect | Endpoint::RegisterResource, _) => {
+                Err(Failure::MethodNotAllowed("POST"))
+            }
         };
         result.unwrap_or_else(|failure| {
             match &failure {
-                Failure::Signature(r) => self.metrics.signature_failure(r.reason()),
+                Failure::Signature(r) | Failure::RsSignature(r) => {
+                    self.metrics.signature_failure(r.reason());
+                }
                 Failure::Store(e) => tracing::error!(error = %e, "storage failure"),
                 _ => {}
             }
-            failure.into_reply(&self.config.grant_endpoint())
+            failure.into_reply(&self.config.grant_endpoint(), endpoint.audience())
         })
     }
 

@@ -6,6 +6,13 @@
 //! that hint) and covers the access asked for. Interaction (a person
 //! approving) arrives with the interaction issue; until then a request that
 //! would need one is refused with the error that says so.
+//!
+//! Resource servers (RFC 9767) are known the same way: outside dev mode an RS
+//! is accepted only when an [`RsRule`] names its key's thumbprint, and it
+//! sees, registers and asks about only the access its rule lists. Access
+//! patterns are shared by both kinds of rule: a reference string matches
+//! itself, `mcp:NAME` also matches an `mcp` object for upstream NAME,
+//! `type:NAME` matches any object of `type` NAME, and `*` matches anything.
 
 use serde::Deserialize;
 
@@ -22,8 +29,20 @@ pub struct AllowRule {
     /// where every client able to reach the AS is trusted to declare it.
     #[serde(default)]
     pub class_id: Option<String>,
-    /// The access this rule approves: reference strings (`mcp:github`), or
-    /// `*` for anything.
+    /// The access this rule approves: reference strings (`mcp:github`),
+    /// `type:NAME` for objects of a type, or `*` for anything.
+    pub access: Vec<String>,
+}
+
+/// A resource server the AS knows (RFC 9767 §3.2: "The AS MAY require an RS
+/// to pre-register its keys").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RsRule {
+    /// The RFC 7638 thumbprint of the RS's key.
+    pub thumbprint: String,
+    /// The access this RS may register and introspect (patterns as for
+    /// [`AllowRule::access`]).
     pub access: Vec<String>,
 }
 
@@ -38,6 +57,9 @@ pub struct Policy {
     /// Issue bearer tokens when a client asks for them (§2.1.1 `bearer`).
     /// Off by default: a bearer token works for whoever holds it.
     pub allow_bearer: bool,
+    /// The resource servers that may call the RS-facing API (RFC 9767). In
+    /// dev mode any RS that proves its key is accepted and sees everything.
+    pub resource_servers: Vec<RsRule>,
 }
 
 /// What policy decided for a grant request.
@@ -98,20 +120,51 @@ impl Policy {
 }
 
 impl AllowRule {
-    /// True if this rule approves `right`. A reference string must be listed;
-    /// an `mcp` object is covered by `mcp:<identifier>`; anything by `*`.
+    /// True if this rule approves `right`.
     fn covers(&self, right: &AccessRight) -> bool {
-        if self.access.iter().any(|a| a == "*") {
-            return true;
+        patterns_cover(&self.access, right)
+    }
+}
+
+impl Policy {
+    /// The rule for the resource server whose key has `thumbprint`: in dev
+    /// mode a rule that covers everything, otherwise the configured one.
+    pub fn resource_server(&self, thumbprint: &str) -> Option<RsRule> {
+        if self.dev {
+            return Some(RsRule {
+                thumbprint: thumbprint.to_owned(),
+                access: vec!["*".to_owned()],
+            });
         }
-        match right {
-            AccessRight::Reference(r) => self.access.iter().any(|a| a == r),
-            AccessRight::Object(o) if o.is_mcp() => o.identifier.as_ref().is_some_and(|id| {
-                self.access
-                    .iter()
-                    .any(|a| a.strip_prefix("mcp:") == Some(id))
-            }),
-            AccessRight::Object(_) => false,
-        }
+        self.resource_servers
+            .iter()
+            .find(|r| r.thumbprint == thumbprint)
+            .cloned()
+    }
+}
+
+impl RsRule {
+    /// True if this RS may see, register and ask about `right`.
+    pub fn covers(&self, right: &AccessRight) -> bool {
+        patterns_cover(&self.access, right)
+    }
+}
+
+/// True if one of `patterns` matches `right`: `*` matches anything; a
+/// reference string must be listed; an object is matched by `type:<type>`,
+/// and an `mcp` object also by `mcp:<identifier>`.
+fn patterns_cover(patterns: &[String], right: &AccessRight) -> bool {
+    if patterns.iter().any(|a| a == "*") {
+        return true;
+    }
+    match right {
+        AccessRight::Reference(r) => patterns.iter().any(|a| a == r),
+        AccessRight::Object(o) => patterns.iter().any(|a| {
+            a.strip_prefix("type:") == Some(o.kind.as_str())
+                || (o.is_mcp()
+                    && o.identifier
+                        .as_deref()
+                        .is_some_and(|id| a.strip_prefix("mcp:") == Some(id)))
+        }),
     }
 }

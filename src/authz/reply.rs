@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use crate::proto::gnap::rs::{RsError, RsErrorCode, RsErrorResponse};
 use crate::proto::gnap::{Continue, ErrorCode, GrantError, GrantResponse, RequestError};
 use crate::proto::httpsig::Rejection;
 use crate::store::StoreError;
@@ -52,6 +53,17 @@ impl Reply {
     }
 }
 
+/// Who the failed request came from, which decides the error registry the
+/// answer speaks: RFC 9635 §3.6 for client instances, RFC 9767 §3.5 for
+/// resource servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// A client instance (grant, continuation, token management).
+    Client,
+    /// A resource server (introspection, resource set registration).
+    ResourceServer,
+}
+
 /// Why a request failed.
 #[derive(Debug)]
 pub enum Failure {
@@ -71,6 +83,11 @@ pub enum Failure {
     MethodNotAllowed(&'static str),
     /// Storage failed: the request could not be completed safely.
     Store(StoreError),
+    /// An RS-facing error (RFC 9767 §3.5): always 400.
+    Rs(RsError),
+    /// A resource server's signature failed: `invalid_resource_server`
+    /// (RFC 9767 §3.5: "or the RS's signature validation failed").
+    RsSignature(Rejection),
 }
 
 impl From<RequestError> for Failure {
@@ -97,12 +114,87 @@ impl Failure {
         Self::Gnap(GrantError::described(code, description), None)
     }
 
-    /// The response for this failure. `as_uri` is the grant endpoint, named
-    /// in the `WWW-Authenticate` challenge of every 401.
-    pub fn into_reply(self, as_uri: &str) -> Reply {
+    /// An RS-facing error with a description of our own.
+    pub fn rs(code: RsErrorCode, description: &str) -> Self {
+        Self::Rs(RsError::described(code, description))
+    }
+
+    /// The response for this failure, in the error registry of `audience`.
+    /// `as_uri` is the grant endpoint, named in the `WWW-Authenticate`
+    /// challenge of every 401.
+    pub fn into_reply(self, as_uri: &str, audience: Audience) -> Reply {
+        match audience {
+            Audience::Client => self.into_client_reply(as_uri),
+            Audience::ResourceServer => self.into_rs_reply(),
+        }
+    }
+
+    /// RFC 9767 §3.5: `{"error": {"code", "description"}}` with 400. What
+    /// happens outside the RS's request (a wrong method or media type, a
+    /// storage failure) keeps its own HTTP status, with the nearest RS code.
+    fn into_rs_reply(self) -> Reply {
+        let rs_reply = |status: u16, code: RsErrorCode, description: String| {
+            Reply::json(
+                status,
+                &RsErrorResponse {
+                    error: RsError::described(code, description),
+                },
+            )
+        };
+        match self {
+            Self::Rs(error) => Reply::json(error.code.status(), &RsErrorResponse { error }),
+            Self::RsSignature(rejection) | Self::Signature(rejection) => rs_reply(
+                400,
+                RsErrorCode::InvalidResourceServer,
+                format!("signature rejected: {rejection}"),
+            ),
+            Self::Gnap(error, _) => {
+                // Parse errors and the like, raised in a shared helper.
+                let code = match error.code {
+                    ErrorCode::InvalidClient => RsErrorCode::InvalidResourceServer,
+                    _ => RsErrorCode::InvalidRequest,
+                };
+                rs_reply(400, code, error.description.unwrap_or_default())
+            }
+            Self::UnsupportedMediaType => rs_reply(
+                415,
+                RsErrorCode::InvalidRequest,
+                "the request content must be application/json".into(),
+            ),
+            Self::MethodNotAllowed(allow) => rs_reply(
+                405,
+                RsErrorCode::InvalidRequest,
+                "method not allowed here".into(),
+            )
+            .with_header("allow", allow),
+            Self::TooFast { retry_after } => {
+                rs_reply(429, RsErrorCode::InvalidRequest, "too many requests".into())
+                    .with_header("retry-after", retry_after.to_string())
+            }
+            Self::Store(_) => rs_reply(
+                503,
+                RsErrorCode::InvalidRequest,
+                "the server could not complete the request; retry later".into(),
+            )
+            .with_header("retry-after", "1"),
+        }
+    }
+
+    fn into_client_reply(self, as_uri: &str) -> Reply {
         let (error, continue_) = match self {
             Self::Gnap(error, continue_) => (error, continue_),
-            Self::Signature(rejection) => (
+            Self::Rs(error) => {
+                // Raised only by RS-facing endpoints; a client never sees it,
+                // but if one did it would read as a malformed request.
+                (
+                    GrantError::described(
+                        ErrorCode::InvalidRequest,
+                        error.description.unwrap_or_default(),
+                    ),
+                    None,
+                )
+            }
+            Self::Signature(rejection) | Self::RsSignature(rejection) => (
                 GrantError::described(
                     ErrorCode::InvalidClient,
                     format!("signature rejected: {rejection}"),

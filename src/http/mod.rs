@@ -126,7 +126,7 @@ where
             ],
             body: app.auth.metrics().render().into_bytes(),
         },
-        Route::WellKnown => Reply::json(200, &rs_discovery(&app.auth.config().grant_endpoint())),
+        Route::WellKnown => Reply::json(200, &app.auth.rs_discovery()),
         Route::ResourceMetadata(upstream) => {
             if app.gateway.upstream(&upstream).is_none() {
                 return not_found();
@@ -139,13 +139,14 @@ where
         }
         Route::As(endpoint, label) => {
             let method_name = method.as_str().to_owned();
+            let endpoint_audience = endpoint.audience();
             let request = to_request(&app, method, path, query, headers, body);
             let app2 = app.clone();
             let reply =
                 tokio::task::spawn_blocking(move || app2.auth.handle(&endpoint, &request)).await;
             let reply = reply.unwrap_or_else(|_| {
                 Failure::Store(crate::store::StoreError::Backend("handler failed".into()))
-                    .into_reply(&app.auth.config().grant_endpoint())
+                    .into_reply(&app.auth.config().grant_endpoint(), endpoint_audience)
             });
             let elapsed = started.elapsed().as_secs_f64();
             app.auth.metrics().latency(label, elapsed);
@@ -326,9 +327,15 @@ enum Route {
 
 impl Route {
     fn of(method: &Method, path: &str) -> Option<Self> {
-        use crate::authz::{CONTINUE_PATH, GRANT_PATH, TOKEN_PATH};
+        use crate::authz::{CONTINUE_PATH, GRANT_PATH, INTROSPECT_PATH, RESOURCE_PATH, TOKEN_PATH};
         if path == GRANT_PATH {
             return Some(Self::As(Endpoint::Grant, "grant"));
+        }
+        if path == INTROSPECT_PATH {
+            return Some(Self::As(Endpoint::Introspect, "introspect"));
+        }
+        if path == RESOURCE_PATH {
+            return Some(Self::As(Endpoint::RegisterResource, "resource"));
         }
         if let Some(id) = path.strip_prefix(CONTINUE_PATH).filter(|id| is_id(id)) {
             return Some(Self::As(Endpoint::Continue(id.to_owned()), "continue"));
@@ -346,7 +353,12 @@ impl Route {
             return Some(Self::ResourceMetadata(name.to_owned()));
         }
         match (method, path) {
-            (&Method::GET, "/.well-known/gnap-as-rs") => Some(Self::WellKnown),
+            // RFC 9767 §3.1: `.well-known/gnap-as-rs` "appended to the grant
+            // request endpoint URL"; also served at the host root, where
+            // well-known URIs usually live (RFC 8615).
+            (&Method::GET, "/.well-known/gnap-as-rs" | "/gnap/.well-known/gnap-as-rs") => {
+                Some(Self::WellKnown)
+            }
             (&Method::GET, "/metrics") => Some(Self::Metrics),
             _ => None,
         }
@@ -356,14 +368,6 @@ impl Route {
 /// Grant ids are UUIDs; anything else cannot name a grant.
 fn is_id(text: &str) -> bool {
     !text.is_empty() && text.len() <= 64 && text.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
-}
-
-/// RFC 9767 §3.1: the AS discovery document for resource servers.
-fn rs_discovery(grant_endpoint: &str) -> serde_json::Value {
-    serde_json::json!({
-        "grant_request_endpoint": grant_endpoint,
-        "key_proofs_supported": ["httpsig"],
-    })
 }
 
 /// RFC 9728 §3.1: the well-known suffix goes between the host and the path of

@@ -15,8 +15,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    CredentialSetRecord, GrantRecord, InstanceRecord, RECORD_VERSION, StoreError, TokenRecord,
-    UpstreamRecord,
+    CredentialSetRecord, GrantRecord, InstanceRecord, RECORD_VERSION, ResourceSetRecord,
+    StoreError, TokenRecord, UpstreamRecord,
 };
 
 /// A record that carries its format version.
@@ -62,6 +62,14 @@ impl Versioned for UpstreamRecord {
 
 impl Versioned for CredentialSetRecord {
     const KIND: &'static str = "credential set";
+
+    fn version(&self) -> u32 {
+        self.v
+    }
+}
+
+impl Versioned for ResourceSetRecord {
+    const KIND: &'static str = "resource set";
 
     fn version(&self) -> u32 {
         self.v

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    CredentialSetRecord, GrantId, GrantRecord, InstanceRecord, Store, StoreError, Swept, TokenHash,
-    TokenRecord, UpstreamRecord,
+    CredentialSetRecord, GrantId, GrantRecord, InstanceRecord, ResourceSetRecord, Store,
+    StoreError, Swept, TokenHash, TokenRecord, UpstreamRecord,
 };
 use crate::proto::httpsig::nonce::{MemoryNonceStore, NonceStore, NonceStoreError, Seen};
 use crate::proto::jwk::Thumbprint;
@@ -20,6 +20,7 @@ struct Inner {
     instances: HashMap<String, InstanceRecord>,
     credential_sets: HashMap<String, CredentialSetRecord>,
     upstreams: HashMap<String, UpstreamRecord>,
+    resource_sets: HashMap<String, ResourceSetRecord>,
 }
 
 impl Inner {
@@ -275,5 +276,29 @@ impl Store for MemoryStore {
             swept.tokens += 1;
         }
         Ok(swept)
+    }
+
+    // --- RFC 9767: resources registered by resource servers --------------
+
+    fn register_resource_set(
+        &self,
+        reference: &str,
+        set: &ResourceSetRecord,
+    ) -> Result<bool, StoreError> {
+        if set.v != super::RECORD_VERSION {
+            return Err(StoreError::Version(set.v));
+        }
+        let mut inner = self.lock()?;
+        if inner.resource_sets.contains_key(reference) {
+            return Ok(false);
+        }
+        inner
+            .resource_sets
+            .insert(reference.to_owned(), set.clone());
+        Ok(true)
+    }
+
+    fn resource_set(&self, reference: &str) -> Result<Option<ResourceSetRecord>, StoreError> {
+        Ok(self.lock()?.resource_sets.get(reference).cloned())
     }
 }

@@ -291,6 +291,24 @@ pub struct InstanceRecord {
     pub created_at: i64,
 }
 
+/// A resource set an RS registered (RFC 9767 §3.4), found by its
+/// `resource_reference`. Never expires: an RS hands the reference out in
+/// challenges and documentation, so it must keep meaning the same rights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceSetRecord {
+    /// Record format version ([`RECORD_VERSION`]).
+    pub v: u32,
+    /// The rights the reference stands for.
+    pub access: Vec<AccessRight>,
+    /// RFC 7638 thumbprint of the key of the RS that registered the set.
+    pub resource_server: String,
+    /// The RS said it will introspect tokens for these rights.
+    #[serde(default)]
+    pub token_introspection_required: bool,
+    /// Registration time (Unix seconds).
+    pub created_at: i64,
+}
+
 /// What a sweep removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -420,4 +438,18 @@ pub trait Store: NonceStore + Send + Sync {
 
     /// Removes expired grants (with their tokens), tokens and replay entries.
     fn sweep(&self, now: i64) -> Result<Swept, StoreError>;
+
+    // --- RFC 9767: resources registered by resource servers --------------
+
+    /// Registers a resource set under `reference`, durably. `Ok(false)`, and
+    /// nothing written, if the reference is already taken: a reference means
+    /// one set for as long as the store lives.
+    fn register_resource_set(
+        &self,
+        reference: &str,
+        set: &ResourceSetRecord,
+    ) -> Result<bool, StoreError>;
+
+    /// The resource set registered under `reference`.
+    fn resource_set(&self, reference: &str) -> Result<Option<ResourceSetRecord>, StoreError>;
 }

@@ -12,6 +12,10 @@
 //! | `nonces`        | thumbprint ‖ 0 ‖ value  | expiry, i64 big-endian       |
 //! | `credential_sets` | set id (UTF-8)        | [`CredentialSetRecord`] (codec), secret sealed |
 //! | `upstreams`     | upstream name (UTF-8)   | [`UpstreamRecord`] (codec)   |
+//! | `resource_sets` | resource reference (UTF-8) | [`ResourceSetRecord`] (codec) |
+//!
+//! A resource set is registered by compare-and-swap on an absent key, so a
+//! reference, once given out, never comes to mean another set.
 //!
 //! Removing a credential set scans `tokens` for the tokens mapped to it, then
 //! removes the set and those tokens in one transaction (each looked at again
@@ -59,8 +63,8 @@ use ::sled::{IVec, Transactional as _, Tree};
 use super::codec::{decode, encode, expires_at};
 use super::commit::GroupCommit;
 use super::{
-    CredentialSetRecord, GrantId, GrantRecord, InstanceRecord, Store, StoreError, Swept, TokenHash,
-    TokenRecord, UpstreamRecord,
+    CredentialSetRecord, GrantId, GrantRecord, InstanceRecord, ResourceSetRecord, Store,
+    StoreError, Swept, TokenHash, TokenRecord, UpstreamRecord,
 };
 use crate::proto::httpsig::nonce::{NonceStore, NonceStoreError, Seen};
 use crate::proto::jwk::Thumbprint;
@@ -76,6 +80,7 @@ const INSTANCES: &str = "instances";
 const NONCES: &str = "nonces";
 const CREDENTIAL_SETS: &str = "credential_sets";
 const UPSTREAMS: &str = "upstreams";
+const RESOURCE_SETS: &str = "resource_sets";
 
 /// Compare-and-swap attempts for one nonce before failing closed. A loser
 /// normally sees the winner's entry on its second look.
@@ -92,6 +97,7 @@ pub struct SledStore {
     nonces: Tree,
     credential_sets: Tree,
     upstreams: Tree,
+    resource_sets: Tree,
     commit: GroupCommit,
 }
 
@@ -277,6 +283,7 @@ impl SledStore {
             nonces: tree(NONCES)?,
             credential_sets: tree(CREDENTIAL_SETS)?,
             upstreams: tree(UPSTREAMS)?,
+            resource_sets: tree(RESOURCE_SETS)?,
             commit: GroupCommit::start(db, durability)?,
             path: path.to_owned(),
         })
@@ -746,5 +753,30 @@ impl Store for SledStore {
             self.commit.wait_durable()?;
         }
         Ok(swept)
+    }
+
+    // --- RFC 9767: resources registered by resource servers --------------
+
+    fn register_resource_set(
+        &self,
+        reference: &str,
+        set: &ResourceSetRecord,
+    ) -> Result<bool, StoreError> {
+        let bytes = encode(set)?;
+        let inserted = self
+            .resource_sets
+            .compare_and_swap(reference.as_bytes(), None::<&[u8]>, Some(bytes))
+            .map_err(|e| backend("sled compare-and-swap", e))?
+            .is_ok();
+        if inserted {
+            self.commit.wait_durable()?;
+        }
+        Ok(inserted)
+    }
+
+    fn resource_set(&self, reference: &str) -> Result<Option<ResourceSetRecord>, StoreError> {
+        Self::get(&self.resource_sets, reference.as_bytes())?
+            .map(|b| decode(&b))
+            .transpose()
     }
 }

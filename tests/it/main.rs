@@ -15,6 +15,8 @@ mod interop_python;
 mod mcp_upstream;
 mod profile_rules;
 mod properties;
+mod rs_core;
+mod rs_http;
 mod server;
 mod spec_notes;
 mod store_contract;

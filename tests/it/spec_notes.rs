@@ -56,7 +56,13 @@ fn cited_tests(file: &str) -> Vec<String> {
 #[test]
 fn every_test_named_in_spec_notes_exists() {
     let defined = defined_tests();
-    for file in ["rfc9421.md", "rfc9530.md", "rfc9635.md", "mcp-gateway.md"] {
+    for file in [
+        "rfc9421.md",
+        "rfc9530.md",
+        "rfc9635.md",
+        "rfc9767.md",
+        "mcp-gateway.md",
+    ] {
         let cited = cited_tests(file);
         assert!(!cited.is_empty(), "{file} names no tests");
         let missing: Vec<_> = cited.iter().filter(|t| !defined.contains(*t)).collect();

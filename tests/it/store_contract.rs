@@ -10,8 +10,8 @@ use gnapd::store::memory::MemoryStore;
 use gnapd::store::sled::{Durability, SledStore};
 use gnapd::store::{
     Continuation, CredentialKind, CredentialSetRecord, GrantId, GrantRecord, InstanceRecord,
-    RECORD_VERSION, Store, StoreError, Swept, TokenHash, TokenRecord, UpstreamRecord,
-    UpstreamTransport,
+    RECORD_VERSION, ResourceSetRecord, Store, StoreError, Swept, TokenHash, TokenRecord,
+    UpstreamRecord, UpstreamTransport,
 };
 use serde_json::json;
 
@@ -500,6 +500,39 @@ fn remove_credential_set_revokes_the_tokens_mapped_to_it(store: &dyn Store) {
     );
 }
 
+fn resource_set(access: serde_json::Value) -> ResourceSetRecord {
+    ResourceSetRecord {
+        v: RECORD_VERSION,
+        access: serde_json::from_value(access).unwrap(),
+        resource_server: "rs-thumbprint".into(),
+        token_introspection_required: true,
+        created_at: 1_000,
+    }
+}
+
+fn resource_set_registers_once_and_round_trips(store: &dyn Store) {
+    let set = resource_set(json!([{"type": "photo-api", "actions": ["read"]}, "dolphin-metadata"]));
+    assert!(store.register_resource_set("ref-1", &set).unwrap());
+    assert_eq!(store.resource_set("ref-1").unwrap(), Some(set.clone()));
+    // A reference, once given out, keeps meaning its set.
+    let other = resource_set(json!(["something-else"]));
+    assert!(!store.register_resource_set("ref-1", &other).unwrap());
+    assert_eq!(store.resource_set("ref-1").unwrap(), Some(set));
+    assert!(store.register_resource_set("ref-2", &other).unwrap());
+    assert_eq!(store.resource_set("ref-2").unwrap(), Some(other));
+    assert_eq!(store.resource_set("ref-3").unwrap(), None);
+    let mut future = resource_set(json!(["x"]));
+    future.v = 99;
+    assert_eq!(
+        store.register_resource_set("ref-4", &future),
+        Err(StoreError::Version(99))
+    );
+    assert_eq!(store.resource_set("ref-4").unwrap(), None);
+    // Sets do not expire.
+    store.sweep(i64::MAX).unwrap();
+    assert!(store.resource_set("ref-1").unwrap().is_some());
+}
+
 /// Runs every contract check against the store `make()` builds (fresh for
 /// each test).
 macro_rules! contract_suite {
@@ -527,6 +560,7 @@ macro_rules! contract_suite {
                 credential_set_round_trips_and_is_replaced_by_id,
                 remove_credential_set_revokes_the_tokens_mapped_to_it,
                 upstreams_and_credential_sets_are_listed_and_removed,
+                resource_set_registers_once_and_round_trips,
             );
         }
     };
@@ -733,4 +767,33 @@ fn store_sled_sweep_counts_the_replay_entries_it_removes() {
         }
     );
     assert_eq!(sled.sweep(100).unwrap(), Swept::default());
+}
+
+#[test]
+fn store_sled_keeps_resource_sets_across_a_reopen_and_refuses_unknown_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = resource_set(json!([{"type": "photo-api"}]));
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        assert!(store.register_resource_set("ref-1", &set).unwrap());
+        store.close().unwrap();
+    }
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(store.resource_set("ref-1").unwrap(), Some(set.clone()));
+        store.close().unwrap();
+    }
+    {
+        let db = sled::open(dir.path()).unwrap();
+        let mut raw = serde_json::to_value(&set).unwrap();
+        raw["v"] = json!(99);
+        db.open_tree("resource_sets")
+            .unwrap()
+            .insert(b"ref-2", serde_json::to_vec(&raw).unwrap())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.resource_set("ref-2"), Err(StoreError::Version(99)));
+    assert!(!store.register_resource_set("ref-2", &set).unwrap());
 }

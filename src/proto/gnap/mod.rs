@@ -28,6 +28,7 @@
 //! | [`error`] | §3.6 error codes and the error object |
 //! | [`discovery`] | §9 discovery document |
 //! | [`token`] | token values (§3.2.1 `token68`), kept secret |
+//! | [`rs`] | RFC 9767 §3: RS-facing discovery, introspection, resource sets, errors |
 //! | [`limits`] | gnapd's bounds on array and string sizes |
 
 pub mod access;
@@ -40,6 +41,7 @@ pub mod limits;
 pub mod reader;
 pub mod request;
 pub mod response;
+pub mod rs;
 pub mod subject;
 pub mod token;
 

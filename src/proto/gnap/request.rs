@@ -163,6 +163,15 @@ pub fn parse_grant_request(body: &[u8]) -> Result<GrantRequest, RequestError> {
 
 pub(crate) fn parse_grant_object(map: &Map<String, Value>) -> Result<GrantRequest, RequestError> {
     let root = Path::root();
+    // RFC 9767 §4 (deriving a downstream token) registers this member; gnapd
+    // derives no token from another, and granting an unrelated token instead
+    // would mislead the RS that asked, so the request is refused.
+    if map.contains_key("existing_access_token") {
+        return Err(RequestError::invalid(
+            &root.key("existing_access_token"),
+            Reason::NotAllowed,
+        ));
+    }
     let client = parse_client(reader::required(map, "client", &root)?, &root.key("client"))?;
     let access_token = optional(map, "access_token", &root, parse_access_token_requests)?;
     let subject = optional(map, "subject", &root, parse_subject_request)?;
