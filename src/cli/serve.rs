@@ -38,14 +38,17 @@ pub struct Args {
     /// Development mode: approve every grant at once. Never in production.
     #[arg(long)]
     dev: bool,
-    /// An upstream MCP server (Streamable HTTP) behind the gateway at
-    /// `{public}/mcp/NAME`: `NAME=URL`. Repeatable.
-    #[arg(long = "upstream", value_name = "NAME=URL")]
+    /// An upstream MCP server behind the gateway at `{public}/mcp/NAME`:
+    /// `NAME=URL` (Streamable HTTP) or `NAME=stdio:COMMAND ARG…` (a process
+    /// the gateway starts per session, split at whitespace). Repeatable.
+    #[arg(long = "upstream", value_name = "NAME=URL|NAME=stdio:COMMAND")]
     upstreams: Vec<String>,
     /// The credential the gateway presents at upstream NAME:
     /// `NAME=bearer:VALUE`, `NAME=header:Header-Name:VALUE`,
-    /// `NAME=basic:USER:PASS` or `NAME=none`. Repeatable. (Visible to local
-    /// users in the process list: prefer the config file outside dev use.)
+    /// `NAME=basic:USER:PASS` (HTTP upstreams), `NAME=env:VAR=VALUE` (stdio
+    /// upstreams; repeat for more variables) or `NAME=none`. Repeatable.
+    /// (Visible to local users in the process list: prefer the config file
+    /// outside dev use.)
     #[arg(long = "upstream-credential", value_name = "NAME=KIND:...", value_parser = secret_arg)]
     upstream_credentials: Vec<Secret>,
     /// The master key that seals upstream credentials at rest: a file (mode
@@ -54,6 +57,14 @@ pub struct Args {
     /// in --dev, else `<data-dir>/master.key`, generated on first start.
     #[arg(long, value_name = "PATH")]
     master_key_file: Option<PathBuf>,
+    /// Most stdio upstream processes at once (one per MCP session)
+    /// [default: 16].
+    #[arg(long, value_name = "N")]
+    stdio_max_children: Option<usize>,
+    /// Seconds a stdio session may idle before its process is stopped
+    /// [default: 300].
+    #[arg(long, value_name = "SECONDS")]
+    stdio_idle_timeout: Option<u64>,
 }
 
 /// The environment variable that may hold the master key (base64url).
@@ -163,6 +174,8 @@ pub fn run(args: Args) -> ExitCode {
         upstreams,
         upstream_credentials,
         master_key_file: args.master_key_file,
+        stdio_max_children: args.stdio_max_children,
+        stdio_idle_timeout: args.stdio_idle_timeout,
     };
     let config = match ServeConfig::load(args.config.as_deref(), flags) {
         Ok(config) => config,
@@ -235,17 +248,20 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         config.as_config(&public_url),
     )
     .with_credential_sets(credential_sets);
-    let gateway = Arc::new(Gateway::new(
-        config.upstreams.clone(),
-        store.clone(),
-        Arc::new(SystemClock),
-        auth.config().profile,
-        config.upstream_timeout,
-        master_key.map(Arc::new),
-    ));
+    let gateway = Arc::new(
+        Gateway::new(
+            config.upstreams.clone(),
+            store.clone(),
+            Arc::new(SystemClock),
+            auth.config().profile,
+            config.upstream_timeout,
+            master_key.map(Arc::new),
+        )
+        .with_stdio_limits(config.stdio),
+    );
     for upstream in &config.upstreams {
         // The name and URL only: the credential is never logged.
-        tracing::info!(upstream = %upstream.name, url = %upstream.url, gateway = %format!("{public_url}/mcp/{}", upstream.name), "upstream");
+        tracing::info!(upstream = %upstream.name, at = %upstream.location(), gateway = %format!("{public_url}/mcp/{}", upstream.name), "upstream");
     }
     let app = Arc::new(App {
         auth,
@@ -274,7 +290,17 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
             }
         })
     };
-    serve(listener, tls, app, shutdown_signal()).await;
+    let gateway = app.gateway.clone();
+    let signal = {
+        let gateway = gateway.clone();
+        async move {
+            shutdown_signal().await;
+            // GET streams of stdio sessions never end by themselves.
+            gateway.stdio().drain();
+        }
+    };
+    serve(listener, tls, app, signal).await;
+    gateway.stdio().shutdown().await;
     sweeper.abort();
     store.close().map_err(|e| e.to_string())?;
     tracing::info!("stopped");

@@ -25,7 +25,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde_json::Value;
 
-use super::upstream::{Credential, Upstream};
+use super::upstream::{Credential, Transport, Upstream};
 use super::{Authorized, Refusal, authorize_with};
 use crate::clock::Clock;
 use crate::proto::httpsig::{GnapProfile, HttpRequest};
@@ -109,6 +109,24 @@ pub enum UpstreamFailure {
     /// A `tools/list` result that cannot be read to filter it: 502.
     #[error("the upstream's tools/list result could not be filtered")]
     Unfilterable,
+    /// Stdio: the child exited (or was stopped) before answering: 502.
+    #[error("the upstream process exited")]
+    Exited,
+    /// Stdio: no live session with this id for this caller: 404 (MCP
+    /// clients then start a new session).
+    #[error("no such session")]
+    SessionNotFound,
+    /// Stdio: the message needs a session (send `initialize` first): 400.
+    #[error("this upstream needs a session: send initialize first")]
+    SessionRequired,
+    /// Stdio: a request with this id is already in flight in the session:
+    /// 400.
+    #[error("a request with this id is already in flight")]
+    InFlight,
+    /// Stdio: every child slot is taken (or the gateway is stopping): 503
+    /// with `Retry-After`.
+    #[error("the gateway runs as many upstream processes as it may; retry later")]
+    Busy,
 }
 
 /// The gateway: upstreams, the store it reads tokens from, and one client.
@@ -121,6 +139,7 @@ pub struct Gateway {
     client: Client<HttpConnector, Full<Bytes>>,
     response_timeout: Duration,
     master_key: Option<Arc<MasterKey>>,
+    stdio: super::stdio::Bridge,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -159,7 +178,19 @@ impl Gateway {
             client,
             response_timeout,
             master_key,
+            stdio: super::stdio::Bridge::new(super::stdio::Limits::default()),
         }
+    }
+
+    /// The same gateway with these limits on stdio upstreams' children.
+    pub fn with_stdio_limits(mut self, limits: super::stdio::Limits) -> Self {
+        self.stdio = super::stdio::Bridge::new(limits);
+        self
+    }
+
+    /// The bridge to stdio upstreams.
+    pub fn stdio(&self) -> &super::stdio::Bridge {
+        &self.stdio
     }
 
     /// The upstream called `name`.
@@ -239,7 +270,8 @@ impl Gateway {
     }
 
     /// Forwards an authorized `request` (its method, the query of its target
-    /// URI, allowed headers and body) to `upstream`.
+    /// URI, allowed headers and body) to `upstream`; a stdio upstream's goes
+    /// to its session's child instead ([`super::stdio`]).
     pub async fn forward(
         &self,
         upstream: &Upstream,
@@ -247,7 +279,22 @@ impl Gateway {
         query: &str,
         authorized: &Authorized,
     ) -> Result<Forwarded, UpstreamFailure> {
-        let mut uri = upstream.url.clone();
+        let url = match &upstream.transport {
+            Transport::Http { url } => url,
+            Transport::Stdio(command) => {
+                return self
+                    .stdio
+                    .handle(
+                        upstream,
+                        command,
+                        &request,
+                        authorized,
+                        self.response_timeout,
+                    )
+                    .await;
+            }
+        };
+        let mut uri = url.clone();
         if !query.is_empty() {
             uri.push(if uri.contains('?') { '&' } else { '?' });
             uri.push_str(query);

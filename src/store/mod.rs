@@ -194,6 +194,9 @@ pub enum CredentialKind {
     Header,
     /// `Authorization: Basic base64(SECRET)`, the secret being `USER:PASS`.
     Basic,
+    /// Environment variables of a stdio upstream's process, the secret
+    /// being a JSON object of names to values.
+    Env,
 }
 
 /// One concrete set of upstream secrets, sealed under the master key
