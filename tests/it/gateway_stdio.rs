@@ -111,12 +111,30 @@ fn child_pids(parent: u32, needle: &str) -> Vec<u32> {
 
 /// (state, parent pid) of a process.
 fn stat(pid: u32) -> Option<(String, u32)> {
+    stat_fields(pid).map(|(state, ppid, _)| (state, ppid))
+}
+
+/// (state, parent pid, process group) of a process.
+fn stat_fields(pid: u32) -> Option<(String, u32, u32)> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &text[text.rfind(')')? + 2..];
     let mut fields = rest.split_whitespace();
     let state = fields.next()?.to_owned();
     let ppid = fields.next()?.parse().ok()?;
-    Some((state, ppid))
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((state, ppid, pgrp))
+}
+
+/// Live processes in process group `group`.
+fn group_members(group: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|&pid| {
+            stat_fields(pid).is_some_and(|(state, _, pgrp)| pgrp == group && state != "Z")
+        })
+        .collect()
 }
 
 fn running(pid: u32) -> bool {
@@ -497,6 +515,116 @@ fn gateway_stdio_a_killed_child_fails_its_request_with_502_and_a_new_session_wor
     assert_ne!(f.everything_pid(), pid);
     let log = f.log();
     assert!(log.contains("stdio session over"), "{log}");
+}
+
+#[test]
+fn gateway_stdio_a_child_that_crashes_during_initialize_is_retried_once() {
+    let work = tempfile::tempdir().unwrap();
+    // `flaky` crashes on its first start only; `broken` on every start.
+    // Each start appends a line to a file, so the test can count them.
+    let flaky = format!(
+        "echo start >> flaky-starts; if [ -e crashed ]; then exec node {} stdio; fi; touch crashed; exit 3",
+        everything_script().display()
+    );
+    let broken = "echo start >> broken-starts; exit 3";
+    let config = format!(
+        "[[upstream]]\nname = \"flaky\"\ncommand = \"sh\"\nargs = [\"-c\", {flaky:?}]\ncwd = {cwd:?}\n\n\
+         [[upstream]]\nname = \"broken\"\ncommand = \"sh\"\nargs = [\"-c\", {broken:?}]\ncwd = {cwd:?}\n",
+        cwd = work.path().display().to_string(),
+    );
+    let f = Fixture::start(&config);
+    let agent = Agent::new();
+    let token = token(&f.server, &agent, json!(["mcp:flaky", "mcp:broken"]));
+    let starts = |name: &str| {
+        std::fs::read_to_string(work.path().join(format!("{name}-starts")))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+
+    let mut s = Session::new(&f.server, &agent, Some(token.clone()), "flaky");
+    let init = s.initialize();
+    assert_eq!(
+        init["result"]["serverInfo"]["name"],
+        "mcp-servers/everything"
+    );
+    assert_eq!(starts("flaky"), 2);
+    assert_eq!(
+        text(&s.call(
+            "tools/call",
+            json!({"name": "echo", "arguments": {"message": "ok"}})
+        )),
+        "Echo: ok"
+    );
+
+    let mut b = Session::new(&f.server, &agent, Some(token), "broken");
+    let answer = b.call(
+        "initialize",
+        json!({"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}),
+    );
+    assert_eq!(answer.status, 502, "{}", body(&answer));
+    assert_eq!(answer.json()["error"]["code"], -32002);
+    assert!(answer.header("mcp-session-id").is_none());
+    assert_eq!(starts("broken"), 2, "retried once, not more");
+    assert!(f.log().contains("exited during initialize"));
+}
+
+#[test]
+fn gateway_stdio_a_stopped_session_takes_its_whole_process_group() {
+    // A wrapper (like `npx`) that outlives the server's exit and ignores
+    // SIGTERM, as does the grandchild it leaves behind.
+    let wrapper = format!(
+        "trap '' TERM; node {} stdio; sleep 600",
+        everything_script().display()
+    );
+    let config = format!(
+        "[[upstream]]\nname = \"wrapped\"\ncommand = \"sh\"\nargs = [\"-c\", {wrapper:?}]\n"
+    );
+    let f = Fixture::start(&config);
+    let agent = Agent::new();
+    let token = token(&f.server, &agent, json!(["mcp:wrapped"]));
+    let mut s = Session::new(&f.server, &agent, Some(token), "wrapped");
+    s.initialize();
+    let shells = f.children("trap");
+    assert_eq!(shells.len(), 1, "{shells:?}");
+    let group = shells[0];
+    assert!(
+        group_members(group).len() >= 2,
+        "the wrapper started no server"
+    );
+    assert_eq!(s.send(&s.request("DELETE", None, &[])).status, 204);
+    // stdin closed, 2 s, SIGTERM (ignored), 1 s, SIGKILL to the group.
+    assert!(
+        eventually(Duration::from_secs(10), || group_members(group).is_empty()),
+        "left behind: {:?}",
+        group_members(group)
+    );
+}
+
+#[test]
+fn gateway_stdio_an_overlong_line_kills_the_child() {
+    // 9 MiB without a newline, then silence: over the 8 MiB line limit.
+    let flood = "head -c 9437184 /dev/zero | tr '\\0' a; sleep 600";
+    let config =
+        format!("[[upstream]]\nname = \"flood\"\ncommand = \"sh\"\nargs = [\"-c\", {flood:?}]\n");
+    let f = Fixture::start(&config);
+    let agent = Agent::new();
+    let token = token(&f.server, &agent, json!(["mcp:flood"]));
+    let mut s = Session::new(&f.server, &agent, Some(token), "flood");
+    let started = Instant::now();
+    let answer = s.call(
+        "initialize",
+        json!({"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}),
+    );
+    // Killed (at once, no grace), retried once, killed again: 502.
+    assert_eq!(answer.status, 502, "{}", body(&answer));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        eventually(Duration::from_secs(5), || f.children("head -c").is_empty()
+            && f.children("sleep").is_empty()),
+        "the flooding child is still running"
+    );
+    assert!(f.log().contains("TooLong"), "{}", f.log());
 }
 
 #[test]

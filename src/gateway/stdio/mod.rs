@@ -45,7 +45,9 @@
 //! flight; an open GET stream does not count) is stopped. A child that exits
 //! ends its session: requests in flight get 502 (or, once streaming, a
 //! JSON-RPC error event), the id 404. A stdout line over 8 MiB kills the
-//! child. Stopping closes stdin, then kills after two seconds; children are
+//! child. Stopping follows MCP's stdio shutdown — stdin closed, then SIGTERM
+//! after two seconds, SIGKILL a second later — sent to the child's process
+//! group, so the real server `npx`/`uvx` started goes too; children are
 //! also killed when dropped, so none outlives the gateway.
 
 pub mod child;
@@ -167,7 +169,10 @@ impl Bridge {
         for session in sessions {
             session.stop();
         }
-        let deadline = tokio::time::Instant::now() + session::STOP_GRACE * 2;
+        let deadline = tokio::time::Instant::now()
+            + session::STOP_GRACE
+            + session::TERM_GRACE
+            + Duration::from_secs(1);
         while self.children() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -269,6 +274,12 @@ impl Bridge {
                 Err(UpstreamFailure::Exited) if !retried => {
                     tracing::warn!(upstream = %upstream.name, "the stdio upstream exited during initialize; starting it once more");
                     retried = true;
+                    // Its slot frees once it is reaped (at once: it exited).
+                    let _ = tokio::time::timeout(
+                        session::STOP_GRACE + session::TERM_GRACE + Duration::from_secs(1),
+                        session.finished(),
+                    )
+                    .await;
                 }
                 Err(e) => {
                     session.stop();
@@ -345,7 +356,15 @@ impl Bridge {
             .await;
             registry.sessions().remove(&session.id);
             registry.children.fetch_sub(1, Ordering::SeqCst);
-            tracing::info!(upstream = %name, pid = ?session.pid, ?end, ?status, "stdio session over");
+            session.mark_finished();
+            match end {
+                session::End::Idle | session::End::Stopped => {
+                    tracing::info!(upstream = %name, pid = ?session.pid, ?end, ?status, "stdio session over");
+                }
+                session::End::Exited(_) | session::End::Closed | session::End::TooLong => {
+                    tracing::warn!(upstream = %name, pid = ?session.pid, ?end, ?status, "stdio session over: the upstream process ended it");
+                }
+            }
         });
         Ok(session)
     }

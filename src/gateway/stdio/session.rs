@@ -17,8 +17,10 @@ use crate::proto::mcp::access::UpstreamGrant;
 /// Messages buffered per HTTP exchange before the child's output waits for
 /// the client to read.
 const CHANNEL: usize = 32;
-/// How long a child gets to exit once its stdin is closed before SIGKILL.
+/// How long a child gets to exit once its stdin is closed, before SIGTERM.
 pub const STOP_GRACE: Duration = Duration::from_secs(2);
+/// How long it then gets after SIGTERM, before SIGKILL.
+pub const TERM_GRACE: Duration = Duration::from_secs(1);
 
 /// One message from the child for an HTTP exchange.
 #[derive(Debug)]
@@ -83,6 +85,8 @@ pub struct Session {
     stdin: tokio::sync::Mutex<Option<ChildStdin>>,
     state: Mutex<State>,
     stop: Notify,
+    /// Set once the child is gone and its slot is free.
+    finished: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Session {
@@ -123,7 +127,19 @@ impl Session {
                 ended: false,
             }),
             stop: Notify::new(),
+            finished: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// Marks the child gone and its slot free.
+    pub fn mark_finished(&self) {
+        self.finished.send_replace(true);
+    }
+
+    /// Completes once the child is gone and its slot is free.
+    pub async fn finished(&self) {
+        let mut rx = self.finished.subscribe();
+        let _ = rx.wait_for(|done| *done).await;
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -254,8 +270,18 @@ impl Session {
         if last && let Some(grant) = &tx.filter {
             grant.filter_tools_list(&mut message);
         }
-        let sent = tokio::time::timeout(send_timeout, tx.tx.send(Out { message, last })).await;
-        if matches!(sent, Ok(Ok(()))) {
+        let sent = tokio::select! {
+            sent = tokio::time::timeout(send_timeout, tx.tx.send(Out { message, last })) => {
+                matches!(sent, Ok(Ok(())))
+            }
+            () = self.stop.notified() => {
+                // Stopping wins over a slow client; keep the signal for
+                // the supervisor.
+                self.stop.notify_one();
+                return;
+            }
+        };
+        if sent {
             return;
         }
         // Its client left or stopped reading: let the exchange go.
@@ -297,9 +323,46 @@ fn idle_check(idle: Duration) -> Duration {
     (idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5))
 }
 
+/// Sends `signal` to the child's process group (it leads its own, see
+/// `child::spawn`), so that grandchildren — `npx` and `uvx` start the real
+/// server as one — go too. Only called while the child is not yet reaped:
+/// until then its pid, which is the group's id, cannot be reused.
+#[cfg(unix)]
+fn signal_group(child: &Child, signal: rustix::process::Signal) {
+    let group = child
+        .id()
+        .and_then(|pid| i32::try_from(pid).ok())
+        .and_then(rustix::process::Pid::from_raw);
+    if let Some(group) = group {
+        let _ = rustix::process::kill_process_group(group, signal);
+    }
+}
+
+/// Stops a child that has not exited by itself, as MCP's stdio transport
+/// describes: stdin closed (done by the caller), then SIGTERM, then SIGKILL.
+async fn stop_child(child: &mut Child, grace: Duration) -> Option<std::process::ExitStatus> {
+    if let Ok(Ok(status)) = tokio::time::timeout(grace, child.wait()).await {
+        return Some(status);
+    }
+    #[cfg(unix)]
+    {
+        signal_group(child, rustix::process::Signal::TERM);
+        if let Ok(Ok(status)) = tokio::time::timeout(TERM_GRACE, child.wait()).await {
+            return Some(status);
+        }
+        signal_group(child, rustix::process::Signal::KILL);
+    }
+    let _ = child.start_kill();
+    tokio::time::timeout(STOP_GRACE, child.wait())
+        .await
+        .ok()
+        .and_then(Result::ok)
+}
+
 /// Runs a session until it ends, then stops its child: stdin is closed
-/// (MCP's stdio shutdown: the server should exit), and after
-/// [`STOP_GRACE`] the process is killed. Returns why the session ended.
+/// (MCP's stdio shutdown: the server should exit), then after
+/// [`STOP_GRACE`] SIGTERM, after [`TERM_GRACE`] SIGKILL. Returns why the
+/// session ended.
 pub async fn supervise(
     session: &Session,
     mut child: Child,
@@ -340,23 +403,9 @@ pub async fn supervise(
     session.close_stdin();
     let status = match &end {
         End::Exited(status) => *status,
-        other => {
-            let grace = if matches!(other, End::TooLong) {
-                Duration::ZERO
-            } else {
-                STOP_GRACE
-            };
-            match tokio::time::timeout(grace, child.wait()).await {
-                Ok(Ok(status)) => Some(status),
-                _ => {
-                    let _ = child.start_kill();
-                    tokio::time::timeout(STOP_GRACE, child.wait())
-                        .await
-                        .ok()
-                        .and_then(Result::ok)
-                }
-            }
-        }
+        // A child that floods its stdout gets no grace.
+        End::TooLong => stop_child(&mut child, Duration::ZERO).await,
+        End::Closed | End::Idle | End::Stopped => stop_child(&mut child, STOP_GRACE).await,
     };
     (end, status)
 }
