@@ -240,6 +240,56 @@ fn gateway_stdio_session_filters_tools_and_calls_echo_through_the_signed_gateway
 }
 
 #[test]
+fn gateway_stdio_official_sdk_client_falls_back_to_a_session_and_is_filtered() {
+    let f = Fixture::start("");
+    let gateway = format!("{}/mcp/everything", f.server.base());
+    let access = json!([{"type": "mcp", "identifier": "everything", "tools": ["echo"]}]);
+    let mut command = Command::new(python());
+    command
+        .arg(root().join("tests/interop/mcp_client.py"))
+        .args(["--as-uri", &f.server.grant_endpoint])
+        .args(["--gateway", &gateway])
+        .args(["--access", &access.to_string()])
+        .args([
+            "--tool",
+            "echo",
+            "--tool-args",
+            r#"{"message": "from the sdk"}"#,
+        ])
+        .args([
+            "--denied-tool",
+            "get-sum",
+            "--denied-args",
+            r#"{"a": 1, "b": 2}"#,
+        ])
+        .args(["--expect-tools", r#"["echo"]"#])
+        // Probe server/discover first: the bridge answers 400 without a
+        // session, and the SDK falls back to the handshake.
+        .args(["--mode", "auto"]);
+    let run = crate::common::run_json_lines(command, Duration::from_secs(90), "mcp_client.py");
+    assert_eq!(run.code, Some(0), "{}", run.output);
+    let step = |name: &str| {
+        run.lines
+            .iter()
+            .find(|l| l["step"] == name)
+            .unwrap_or_else(|| panic!("no {name} step:\n{}", run.output))
+            .clone()
+    };
+    let connect = step("connect");
+    assert_eq!(connect["server"], "mcp-servers/everything", "{connect}");
+    assert_eq!(connect["protocol_version"], VERSION, "{connect}");
+    assert_eq!(step("call_tool")["text"], json!(["Echo: from the sdk"]));
+    assert_eq!(step("denied_tool")["code"], -32003);
+    // Leaving, the SDK sent DELETE: the child goes.
+    assert!(
+        eventually(Duration::from_secs(8), || f
+            .children("server-everything")
+            .is_empty()),
+        "the session's child outlived the client"
+    );
+}
+
+#[test]
 fn gateway_stdio_sessions_are_bound_to_their_key_and_unknown_ones_are_404() {
     let f = Fixture::start("");
     let agent = Agent::new();
