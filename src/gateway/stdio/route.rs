@@ -112,6 +112,9 @@ impl<S: Sink> Router<S> {
         if self.pending.get(&key).is_some_and(|p| p.sink.is_open()) {
             return Err(InFlight);
         }
+        // Requests whose client left wait for nothing: forget them, so a
+        // child that never answers them cannot grow the table.
+        self.pending.retain(|_, p| p.sink.is_open());
         let seq = self.next_seq;
         self.next_seq += 1;
         self.pending.insert(
@@ -255,9 +258,13 @@ mod tests {
             r.add(key(json!(1)), TestSink(true), false, None),
             Err(InFlight)
         );
-        // Once its client is gone, the id may be reused.
+        // Once its client is gone, the id may be reused; requests whose
+        // client left are forgotten.
         r.add(key(json!(7)), TestSink(false), false, None).unwrap();
+        r.add(key(json!(8)), TestSink(false), false, None).unwrap();
         r.add(key(json!(7)), TestSink(true), false, None).unwrap();
+        assert!(r.get(&key(json!(8))).is_none());
+        assert_eq!(r.in_flight(), 3);
     }
 
     #[test]
