@@ -678,6 +678,30 @@ fn gateway_stdio_an_overlong_line_kills_the_child() {
 }
 
 #[test]
+fn gateway_stdio_a_child_that_answers_then_exits_is_heard_and_its_session_ends() {
+    // Answers initialize, then exits at once.
+    let one_shot = r#"read line; printf '%s\n' '{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"one-shot","version":"0"}}}'; exit 0"#;
+    let config = format!(
+        "[[upstream]]\nname = \"oneshot\"\ncommand = \"sh\"\nargs = [\"-c\", {one_shot:?}]\n"
+    );
+    let f = Fixture::start(&config);
+    let agent = Agent::new();
+    let token = token(&f.server, &agent, json!(["mcp:oneshot"]));
+    let mut s = Session::new(&f.server, &agent, Some(token), "oneshot");
+    let answer = s.call(
+        "initialize",
+        json!({"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}),
+    );
+    assert_eq!(answer.status, 200, "{}", body(&answer));
+    assert_eq!(rpc(&answer)["result"]["serverInfo"]["name"], "one-shot");
+    s.session_id = answer.header("mcp-session-id").map(str::to_owned);
+    // Then the session is over with its child.
+    assert!(eventually(Duration::from_secs(5), || {
+        s.call("ping", json!({})).status == 404
+    }));
+}
+
+#[test]
 fn gateway_stdio_idle_sessions_are_stopped() {
     let f = Fixture::start("[stdio]\nidle_timeout = 2\n");
     let agent = Agent::new();

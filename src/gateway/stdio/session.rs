@@ -21,6 +21,8 @@ const CHANNEL: usize = 32;
 pub const STOP_GRACE: Duration = Duration::from_secs(2);
 /// How long it then gets after SIGTERM, before SIGKILL.
 pub const TERM_GRACE: Duration = Duration::from_secs(1);
+/// How long the output of a child that exited is still read.
+const EXIT_DRAIN: Duration = Duration::from_millis(500);
 
 /// One message from the child for an HTTP exchange.
 #[derive(Debug)]
@@ -399,6 +401,25 @@ pub async fn supervise(
             }
         }
     };
+    if matches!(end, End::Exited(_)) {
+        // What it wrote just before exiting is still in the pipe: deliver
+        // it (briefly: a grandchild may hold the pipe open).
+        let drain = async {
+            loop {
+                match stdout.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => framer.push(&buf[..n], &mut frames),
+                }
+                for frame in std::mem::take(&mut frames) {
+                    match frame {
+                        Frame::Line(line) => session.deliver(&line, send_timeout).await,
+                        Frame::TooLong => return,
+                    }
+                }
+            }
+        };
+        let _ = tokio::time::timeout(EXIT_DRAIN, drain).await;
+    }
     session.end();
     session.close_stdin();
     let status = match &end {
