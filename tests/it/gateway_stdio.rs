@@ -525,7 +525,7 @@ fn gateway_stdio_server_requests_reach_the_client_and_its_answer_reaches_the_chi
 }
 
 #[test]
-fn gateway_stdio_a_killed_child_fails_its_request_with_502_and_a_new_session_works() {
+fn gateway_stdio_a_killed_child_fails_its_requests_cleanly_and_a_new_session_works() {
     let f = Fixture::start("");
     let agent = Agent::new();
     let token = token(&f.server, &agent, json!(["mcp:everything"]));
@@ -533,24 +533,43 @@ fn gateway_stdio_a_killed_child_fails_its_request_with_502_and_a_new_session_wor
     s.initialize();
     let pid = f.everything_pid();
 
-    // A call in flight (JSON: no progress asked) when the child is killed.
+    // Two calls in flight when the child is killed: one waiting for its
+    // JSON answer (no progress asked), one already streaming progress.
     let slow = json!({"jsonrpc": "2.0", "id": 42, "method": "tools/call", "params": {
         "name": "trigger-long-running-operation", "arguments": {"duration": 20, "steps": 2}}});
     let request = s.request("POST", Some(&slow), &[]);
     let addr = f.server.addr;
     let started = Instant::now();
     let pending = std::thread::spawn(move || crate::http_client::send(addr, &request));
-    std::thread::sleep(Duration::from_millis(700));
+    std::thread::sleep(Duration::from_millis(300));
+    let streaming = json!({"jsonrpc": "2.0", "id": 43, "method": "tools/call", "params": {
+        "name": "trigger-long-running-operation", "arguments": {"duration": 20, "steps": 80},
+        "_meta": {"progressToken": "k"}}});
+    let events = stream(addr, s.request("POST", Some(&streaming), &[]));
+    assert_eq!(
+        events.recv_timeout(Duration::from_secs(10)).unwrap(),
+        "status 200"
+    );
+    let mut seen = events.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(seen.contains("notifications/progress"), "{seen}");
     let killed = Command::new("kill")
         .args(["-KILL", &pid.to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
+
     let answer = pending.join().unwrap();
     assert_eq!(answer.status, 502, "{}", body(&answer));
     assert_eq!(answer.json()["id"], 42);
     assert_eq!(answer.json()["error"]["code"], -32002);
-    assert!(started.elapsed() < Duration::from_secs(10));
+    // The stream ends with a JSON-RPC error for its request.
+    while let Ok(chunk) = events.recv_timeout(Duration::from_secs(10)) {
+        seen.push_str(&chunk);
+    }
+    let last = sse_messages(&seen).pop().unwrap();
+    assert_eq!(last["id"], 43, "{seen}");
+    assert_eq!(last["error"]["code"], -32002, "{seen}");
+    assert!(started.elapsed() < Duration::from_secs(15));
 
     // The session died with its child: 404, so the client re-initializes.
     let after = s.call("tools/list", json!({}));
