@@ -721,6 +721,33 @@ fn gateway_stdio_a_child_that_answers_then_exits_is_heard_and_its_session_ends()
 }
 
 #[test]
+fn gateway_stdio_a_slow_answer_times_out_with_504_and_the_session_lives_on() {
+    let f = Fixture::start("upstream_timeout = 3\n");
+    let agent = Agent::new();
+    let token = token(&f.server, &agent, json!(["mcp:everything"]));
+    let mut s = Session::new(&f.server, &agent, Some(token), "everything");
+    s.initialize();
+    let started = Instant::now();
+    let slow = s.call(
+        "tools/call",
+        json!({"name": "trigger-long-running-operation", "arguments": {"duration": 8, "steps": 1}}),
+    );
+    assert_eq!(slow.status, 504, "{}", body(&slow));
+    assert_eq!(slow.json()["id"], s.next_id - 1);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(3) && waited < Duration::from_secs(6),
+        "{waited:?}"
+    );
+    // The child was told to cancel; the session goes on.
+    let echo = s.call(
+        "tools/call",
+        json!({"name": "echo", "arguments": {"message": "still here"}}),
+    );
+    assert_eq!(text(&echo), "Echo: still here");
+}
+
+#[test]
 fn gateway_stdio_idle_sessions_are_stopped() {
     let f = Fixture::start("[stdio]\nidle_timeout = 2\n");
     let agent = Agent::new();
