@@ -525,6 +525,51 @@ fn gateway_stdio_server_requests_reach_the_client_and_its_answer_reaches_the_chi
 }
 
 #[test]
+fn gateway_stdio_server_messages_outside_requests_arrive_on_the_get_stream() {
+    let f = Fixture::start("");
+    let agent = Agent::new();
+    let token = token(&f.server, &agent, json!(["mcp:everything"]));
+    let mut s = Session::new(&f.server, &agent, Some(token), "everything");
+    s.initialize();
+    let events = stream(f.server.addr, s.request("GET", None, &[]));
+    assert_eq!(
+        events.recv_timeout(Duration::from_secs(10)).unwrap(),
+        "status 200"
+    );
+    // The server now logs every 5 s, with no request in flight.
+    let toggle = s.call(
+        "tools/call",
+        json!({"name": "toggle-simulated-logging", "arguments": {}}),
+    );
+    assert_eq!(toggle.status, 200, "{}", body(&toggle));
+    let mut seen = String::new();
+    let until = Instant::now() + Duration::from_secs(15);
+    while !sse_messages(&seen)
+        .iter()
+        .any(|m| m["method"] == "notifications/message")
+    {
+        let left = until.saturating_duration_since(Instant::now());
+        let chunk = events
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no log message on the GET stream: {seen:?}"));
+        seen.push_str(&chunk);
+    }
+    // A second GET takes over; the first ends.
+    let second = stream(f.server.addr, s.request("GET", None, &[]));
+    assert_eq!(
+        second.recv_timeout(Duration::from_secs(10)).unwrap(),
+        "status 200"
+    );
+    let ended = (0..200).any(|_| {
+        matches!(
+            events.recv_timeout(Duration::from_millis(50)),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+        )
+    });
+    assert!(ended, "the first GET stream is still open");
+}
+
+#[test]
 fn gateway_stdio_a_killed_child_fails_its_requests_cleanly_and_a_new_session_works() {
     let f = Fixture::start("");
     let agent = Agent::new();
