@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The full test suite, from a fresh clone: prepares the interop peer (a Python
-# virtualenv with the pinned RFC 9421 library and the MCP SDK), checks the peer against the
-# RFC vectors, then runs every Rust test. Nothing is skipped.
+# virtualenv with the pinned RFC 9421 library and the MCP SDK) and the npm
+# packages the stdio gateway tests run (the reference MCP server), checks the
+# peer against the RFC vectors, then runs every Rust test. Nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,15 @@ fi
 # The gateway tests' upstream MCP server needs the official SDK (`mcp`).
 "$venv/bin/python" -c "import mcp.server.mcpserver"
 export GNAPD_INTEROP_PYTHON="$PWD/$venv/bin/python"
+
+# The stdio gateway tests' upstream: @modelcontextprotocol/server-everything,
+# pinned by tests/interop/npm/package-lock.json (runs on Node 20).
+npm_dir=tests/interop/npm
+if [ ! -d "$npm_dir/node_modules" ] || ! cmp -s "$npm_dir/package-lock.json" "$npm_dir/node_modules/.package-lock.json.installed"; then
+  (cd "$npm_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$npm_dir/package-lock.json" "$npm_dir/node_modules/.package-lock.json.installed"
+fi
+test -f "$npm_dir/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked --no-fail-fast

@@ -65,6 +65,21 @@ pub struct FileConfig {
     /// HTTPS upstreams besides the system's roots.
     #[serde(default)]
     pub upstream_ca_files: Vec<PathBuf>,
+    /// `[stdio]`: limits on the processes of stdio upstreams.
+    #[serde(default)]
+    pub stdio: StdioFile,
+}
+
+/// The `[stdio]` table.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StdioFile {
+    /// `max_children = 16`: most stdio upstream processes at once (one per
+    /// MCP session); past it, `initialize` gets 503 with `Retry-After`.
+    pub max_children: Option<usize>,
+    /// `idle_timeout = 300`: seconds a session may go without traffic (and
+    /// without a request in flight) before its process is stopped.
+    pub idle_timeout: Option<u64>,
 }
 
 /// Why the settings could not be assembled.
@@ -104,6 +119,10 @@ pub struct Overrides {
     pub master_key_file: Option<PathBuf>,
     /// `--upstream-ca` (added to the file's).
     pub upstream_ca_files: Vec<PathBuf>,
+    /// `--stdio-max-children`
+    pub stdio_max_children: Option<usize>,
+    /// `--stdio-idle-timeout` (seconds)
+    pub stdio_idle_timeout: Option<u64>,
 }
 
 /// The assembled settings.
@@ -132,6 +151,8 @@ pub struct ServeConfig {
     pub master_key_file: Option<PathBuf>,
     /// CA certificate files trusted for HTTPS upstreams (file, then flags).
     pub upstream_ca_files: Vec<PathBuf>,
+    /// Limits on stdio upstreams' processes.
+    pub stdio: crate::gateway::stdio::Limits,
     /// AS settings other than the public URL.
     file: FileConfig,
 }
@@ -198,6 +219,23 @@ impl ServeConfig {
                 "upstream_timeout must be positive".into(),
             ));
         }
+        let stdio_defaults = crate::gateway::stdio::Limits::default();
+        let stdio = crate::gateway::stdio::Limits {
+            max_children: flags
+                .stdio_max_children
+                .or(file.stdio.max_children)
+                .unwrap_or(stdio_defaults.max_children),
+            idle_timeout: flags
+                .stdio_idle_timeout
+                .or(file.stdio.idle_timeout)
+                .map(std::time::Duration::from_secs)
+                .unwrap_or(stdio_defaults.idle_timeout),
+        };
+        if stdio.max_children == 0 || stdio.idle_timeout.is_zero() {
+            return Err(ConfigError::Invalid(
+                "stdio max_children and idle_timeout must be positive".into(),
+            ));
+        }
         let dev = flags.dev || file.dev.unwrap_or(false);
         let master_key_file = flags.master_key_file.or(file.master_key_file.take());
         let upstreams = assemble_upstreams(
@@ -231,6 +269,7 @@ impl ServeConfig {
                 .into_iter()
                 .chain(flags.upstream_ca_files)
                 .collect(),
+            stdio,
             file,
         })
     }
@@ -258,11 +297,13 @@ impl ServeConfig {
 }
 
 /// The file's upstreams, then the flags': `--upstream` adds one (or moves an
-/// existing one to a new URL, keeping its credential), and
-/// `--upstream-credential` sets the credential of a named one.
+/// existing one to a new URL or command, keeping its credential), and
+/// `--upstream-credential` sets the credential of a named one (several `env`
+/// ones for one upstream collect into one set). Last, every credential must
+/// fit its upstream's transport.
 fn assemble_upstreams(
     entries: Vec<UpstreamEntry>,
-    urls: Vec<(String, String)>,
+    specs: Vec<(String, String)>,
     credentials: Vec<(String, Credential)>,
 ) -> Result<Vec<Upstream>, ConfigError> {
     let mut upstreams: Vec<Upstream> = Vec::new();
@@ -273,22 +314,30 @@ fn assemble_upstreams(
                 entry.name
             )));
         }
-        let credential = entry
-            .credential
-            .into_credential()
-            .map_err(ConfigError::Invalid)?;
-        upstreams.push(
-            Upstream::new(&entry.name, &entry.url, credential).map_err(ConfigError::Invalid)?,
-        );
+        upstreams.push(entry.into_upstream().map_err(ConfigError::Invalid)?);
     }
-    for (name, url) in urls {
+    for (name, spec) in specs {
         let credential = match upstreams.iter().position(|u| u.name == name) {
             Some(i) => upstreams.remove(i).credential,
             None => Credential::None,
         };
-        upstreams.push(Upstream::new(&name, &url, credential).map_err(ConfigError::Invalid)?);
+        upstreams
+            .push(Upstream::from_spec(&name, &spec, credential).map_err(ConfigError::Invalid)?);
     }
+    let mut given: Vec<(String, Credential)> = Vec::new();
     for (name, credential) in credentials {
+        match given.iter().position(|(n, _)| *n == name) {
+            Some(i) => {
+                let (_, earlier) = given.remove(i);
+                let merged = earlier.merge(credential).map_err(|e| {
+                    ConfigError::Invalid(format!("--upstream-credential for `{name}`: {e}"))
+                })?;
+                given.push((name, merged));
+            }
+            None => given.push((name, credential)),
+        }
+    }
+    for (name, credential) in given {
         let upstream = upstreams
             .iter_mut()
             .find(|u| u.name == name)
@@ -298,6 +347,9 @@ fn assemble_upstreams(
                 ))
             })?;
         upstream.credential = credential;
+    }
+    for upstream in &upstreams {
+        upstream.check_credential().map_err(ConfigError::Invalid)?;
     }
     Ok(upstreams)
 }
@@ -346,7 +398,7 @@ mod tests {
         let config = ServeConfig::assemble(file, flags).unwrap();
         assert!(!format!("{config:?}").contains("k3y") && !format!("{config:?}").contains("t0k3n"));
         let gh = config.upstreams.iter().find(|u| u.name == "gh").unwrap();
-        assert_eq!(gh.url, "http://127.0.0.1:2/mcp");
+        assert_eq!(gh.url(), Some("http://127.0.0.1:2/mcp"));
         assert!(matches!(gh.credential, Credential::Header { .. }));
         let slack = config.upstreams.iter().find(|u| u.name == "slack").unwrap();
         assert!(matches!(slack.credential, Credential::Bearer(_)));
@@ -361,6 +413,69 @@ mod tests {
         )
         .unwrap();
         assert!(ServeConfig::assemble(twice, Overrides::default()).is_err());
+    }
+
+    #[test]
+    fn stdio_upstreams_collect_env_credentials_and_refuse_mismatched_kinds() {
+        let flags = Overrides {
+            upstreams: vec![("everything".into(), "stdio:node server.js stdio".into())],
+            upstream_credentials: vec![
+                (
+                    "everything".into(),
+                    Credential::parse("env:API_KEY=a").unwrap(),
+                ),
+                (
+                    "everything".into(),
+                    Credential::parse("env:OTHER=b").unwrap(),
+                ),
+            ],
+            ..Overrides::default()
+        };
+        let config = ServeConfig::assemble(FileConfig::default(), flags).unwrap();
+        let vars: Vec<_> = config.upstreams[0].credential.env_vars().collect();
+        assert_eq!(vars, [("API_KEY", "a"), ("OTHER", "b")]);
+        assert_eq!(config.stdio, crate::gateway::stdio::Limits::default());
+
+        let mismatched = [
+            ("stdio:node s.js", "bearer:MISMATCH-SECRET"),
+            ("http://127.0.0.1:1/mcp", "env:API_KEY=MISMATCH-SECRET"),
+        ];
+        for (spec, credential) in mismatched {
+            let flags = Overrides {
+                upstreams: vec![("u".into(), spec.into())],
+                upstream_credentials: vec![("u".into(), Credential::parse(credential).unwrap())],
+                ..Overrides::default()
+            };
+            let err = ServeConfig::assemble(FileConfig::default(), flags)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("upstream `u`") && !err.contains("MISMATCH-SECRET"),
+                "{err}"
+            );
+        }
+        // A file's stdio credential meets a flag that moves the upstream to HTTP.
+        let file: FileConfig = toml::from_str(
+            "[stdio]\nmax_children = 2\nidle_timeout = 7\n[[upstream]]\nname = \"e\"\ncommand = \"node\"\ncredential = { kind = \"env\", vars = { K = \"v\" } }\n",
+        )
+        .unwrap();
+        let config = ServeConfig::assemble(file.clone(), Overrides::default()).unwrap();
+        assert_eq!(config.stdio.max_children, 2);
+        assert_eq!(config.stdio.idle_timeout, std::time::Duration::from_secs(7));
+        let flags = Overrides {
+            upstreams: vec![("e".into(), "http://127.0.0.1:1/mcp".into())],
+            stdio_idle_timeout: Some(9),
+            ..Overrides::default()
+        };
+        assert!(ServeConfig::assemble(file.clone(), flags).is_err());
+        let flags = Overrides {
+            stdio_idle_timeout: Some(9),
+            ..Overrides::default()
+        };
+        let config = ServeConfig::assemble(file, flags).unwrap();
+        assert_eq!(config.stdio.idle_timeout, std::time::Duration::from_secs(9));
+        let zero: FileConfig = toml::from_str("[stdio]\nmax_children = 0\n").unwrap();
+        assert!(ServeConfig::assemble(zero, Overrides::default()).is_err());
     }
 
     #[test]

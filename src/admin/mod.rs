@@ -28,7 +28,7 @@ use zeroize::Zeroizing;
 use crate::authz::Assignments;
 use crate::clock::Clock;
 use crate::gateway::forward::Gateway;
-use crate::gateway::upstream::{Credential, Secret, Upstream, enterprise_set_id};
+use crate::gateway::upstream::{Credential, Secret, Transport, Upstream, enterprise_set_id};
 use crate::store::{CredentialSetRecord, RECORD_VERSION, Store, UpstreamRecord, UpstreamTransport};
 use crate::upstream::vault::MasterKey;
 
@@ -36,11 +36,11 @@ use crate::upstream::vault::MasterKey;
 #[derive(Debug, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Command {
-    /// Adds a Streamable HTTP upstream.
+    /// Adds an upstream: a Streamable HTTP URL, or `stdio:COMMAND ARG…`.
     UpstreamAdd {
         /// Its name.
         name: String,
-        /// Its URL.
+        /// Its URL or stdio command line.
         url: String,
     },
     /// Lists every upstream.
@@ -134,19 +134,24 @@ impl Admin {
         if self.gateway.upstream(name).is_some() {
             return Err(format!("upstream `{name}` exists; remove it first"));
         }
-        let upstream = Upstream::new(name, url, Credential::None)?;
+        let upstream = Upstream::from_spec(name, url, Credential::None)?;
+        let transport = match &upstream.transport {
+            Transport::Http { url } => UpstreamTransport::Http { url: url.clone() },
+            Transport::Stdio(command) => UpstreamTransport::Stdio {
+                command: command.command.clone(),
+                args: command.args.clone(),
+            },
+        };
         self.store
             .put_upstream(&UpstreamRecord {
                 v: RECORD_VERSION,
                 name: name.to_owned(),
-                transport: UpstreamTransport::Http {
-                    url: url.to_owned(),
-                },
+                transport,
                 created_at: self.clock.now(),
             })
             .map_err(|e| format!("storing upstream `{name}`: {e}"))?;
         self.gateway.put_upstream(upstream);
-        tracing::info!(upstream = name, url, "admin: upstream added");
+        tracing::info!(upstream = name, "admin: upstream added");
         Ok(json!({"added": name}))
     }
 
@@ -158,7 +163,7 @@ impl Admin {
             .map(|u| {
                 json!({
                     "name": u.name,
-                    "url": u.url,
+                    "url": u.location(),
                     "source": if self.configured.contains(&u.name) { "config" } else { "admin" },
                     "credential_set": u.credential_set,
                 })
@@ -193,7 +198,18 @@ impl Admin {
 
     fn credentials_add(&self, upstream: &str, spec: &Secret) -> Result<Value, String> {
         let target = self.changeable(upstream)?;
-        let credential = Credential::parse(spec.expose())?;
+        // One spec, or (for `env`) one per line, merged into one set.
+        let mut credential = Credential::None;
+        for line in spec.expose().lines().filter(|l| !l.trim().is_empty()) {
+            let next = Credential::parse(line)?;
+            credential = match credential {
+                Credential::None => next,
+                earlier => earlier.merge(next)?,
+            };
+        }
+        let mut check = (*target).clone();
+        check.credential = credential.clone();
+        check.check_credential()?;
         let Some((kind, header_name, secret)) = credential.to_sealable() else {
             return Err("`none` is not a credential; use `gnapd credentials remove`".into());
         };

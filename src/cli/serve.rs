@@ -12,7 +12,7 @@ use crate::clock::SystemClock;
 use crate::config::{Overrides, ServeConfig};
 use crate::gateway::forward::Gateway;
 use crate::gateway::upstream::{
-    Credential, Secret, Upstream, enroll, enterprise_set_id, split_assignment,
+    Credential, Secret, StdioCommand, Upstream, enroll, enterprise_set_id, split_assignment,
 };
 use crate::http::{App, serve::serve};
 use crate::store::Store as _;
@@ -43,14 +43,17 @@ pub struct Args {
     /// Development mode: approve every grant at once. Never in production.
     #[arg(long)]
     dev: bool,
-    /// An upstream MCP server (Streamable HTTP) behind the gateway at
-    /// `{public}/mcp/NAME`: `NAME=URL`. Repeatable.
-    #[arg(long = "upstream", value_name = "NAME=URL")]
+    /// An upstream MCP server behind the gateway at `{public}/mcp/NAME`:
+    /// `NAME=URL` (Streamable HTTP) or `NAME=stdio:COMMAND ARG…` (a process
+    /// the gateway starts per session, split at whitespace). Repeatable.
+    #[arg(long = "upstream", value_name = "NAME=URL|NAME=stdio:COMMAND")]
     upstreams: Vec<String>,
     /// The credential the gateway presents at upstream NAME:
     /// `NAME=bearer:VALUE`, `NAME=header:Header-Name:VALUE`,
-    /// `NAME=basic:USER:PASS` or `NAME=none`. Repeatable. (Visible to local
-    /// users in the process list: prefer the config file outside dev use.)
+    /// `NAME=basic:USER:PASS` (HTTP upstreams), `NAME=env:VAR=VALUE` (stdio
+    /// upstreams; repeat for more variables) or `NAME=none`. Repeatable.
+    /// (Visible to local users in the process list: prefer the config file
+    /// outside dev use.)
     #[arg(long = "upstream-credential", value_name = "NAME=KIND:...", value_parser = secret_arg)]
     upstream_credentials: Vec<Secret>,
     /// The master key that seals upstream credentials at rest: a file (mode
@@ -63,6 +66,14 @@ pub struct Args {
     /// system's trust roots. Repeatable.
     #[arg(long = "upstream-ca", value_name = "PATH")]
     upstream_ca: Vec<PathBuf>,
+    /// Most stdio upstream processes at once (one per MCP session)
+    /// [default: 16].
+    #[arg(long, value_name = "N")]
+    stdio_max_children: Option<usize>,
+    /// Seconds a stdio session may idle before its process is stopped
+    /// [default: 300].
+    #[arg(long, value_name = "SECONDS")]
+    stdio_idle_timeout: Option<u64>,
 }
 
 /// The environment variable that may hold the master key (base64url).
@@ -173,6 +184,8 @@ pub fn run(args: Args) -> ExitCode {
         upstream_credentials,
         master_key_file: args.master_key_file,
         upstream_ca_files: args.upstream_ca,
+        stdio_max_children: args.stdio_max_children,
+        stdio_idle_timeout: args.stdio_idle_timeout,
     };
     let config = match ServeConfig::load(args.config.as_deref(), flags) {
         Ok(config) => config,
@@ -268,15 +281,18 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     for path in &config.upstream_ca_files {
         upstream_cas.extend(crate::gateway::client::load_ca_file(path)?);
     }
-    let gateway = Arc::new(Gateway::new(
-        upstreams.clone(),
-        store.clone(),
-        Arc::new(SystemClock),
-        auth.config().profile,
-        config.upstream_timeout,
-        master_key.clone(),
-        &upstream_cas,
-    )?);
+    let gateway = Arc::new(
+        Gateway::new(
+            upstreams.clone(),
+            store.clone(),
+            Arc::new(SystemClock),
+            auth.config().profile,
+            config.upstream_timeout,
+            master_key.clone(),
+            &upstream_cas,
+        )?
+        .with_stdio_limits(config.stdio),
+    );
     let admin_socket = crate::admin::socket::path_in(&config.data_dir);
     let admin = tokio::spawn(crate::admin::socket::serve(
         crate::admin::socket::bind(&admin_socket)?,
@@ -292,7 +308,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     ));
     for upstream in &upstreams {
         // The name and URL only: the credential is never logged.
-        tracing::info!(upstream = %upstream.name, url = %upstream.url, gateway = %format!("{public_url}/mcp/{}", upstream.name), "upstream");
+        tracing::info!(upstream = %upstream.name, at = %upstream.location(), gateway = %format!("{public_url}/mcp/{}", upstream.name), "upstream");
     }
     let app = Arc::new(App {
         auth,
@@ -321,7 +337,17 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
             }
         })
     };
-    serve(listener, tls, app, shutdown_signal()).await;
+    let gateway = app.gateway.clone();
+    let signal = {
+        let gateway = gateway.clone();
+        async move {
+            shutdown_signal().await;
+            // GET streams of stdio sessions never end by themselves.
+            gateway.stdio().drain();
+        }
+    };
+    serve(listener, tls, app, signal).await;
+    gateway.stdio().shutdown().await;
     sweeper.abort();
     admin.abort();
     let _ = std::fs::remove_file(&admin_socket);
@@ -359,8 +385,22 @@ fn with_stored_upstreams(
             tracing::warn!(upstream = %record.name, "an upstream added by `gnapd upstream add` has the name of a configured one; the configured one is used");
             continue;
         }
-        let crate::store::UpstreamTransport::Http { url } = &record.transport;
-        match Upstream::new(&record.name, url, Credential::None) {
+        let built = match &record.transport {
+            crate::store::UpstreamTransport::Http { url } => {
+                Upstream::new(&record.name, url, Credential::None)
+            }
+            crate::store::UpstreamTransport::Stdio { command, args } => Upstream::stdio(
+                &record.name,
+                StdioCommand {
+                    command: command.clone(),
+                    args: args.clone(),
+                    cwd: None,
+                    env: Default::default(),
+                },
+                Credential::None,
+            ),
+        };
+        match built {
             Ok(upstream) => upstreams.push(upstream),
             Err(e) => tracing::warn!(error = %e, "a stored upstream is not usable; skipped"),
         }

@@ -25,7 +25,7 @@ use tokio_rustls::rustls::pki_types::CertificateDer;
 
 use super::client::UpstreamClient;
 use super::oauth2::OAuth2Credential;
-use super::upstream::{Credential, Upstream};
+use super::upstream::{Credential, Transport, Upstream};
 use super::{Authorized, Refusal, authorize_with};
 use crate::clock::Clock;
 use crate::proto::httpsig::{GnapProfile, HttpRequest};
@@ -110,6 +110,24 @@ pub enum UpstreamFailure {
     /// A `tools/list` result that cannot be read to filter it: 502.
     #[error("the upstream's tools/list result could not be filtered")]
     Unfilterable,
+    /// Stdio: the child exited (or was stopped) before answering: 502.
+    #[error("the upstream process exited")]
+    Exited,
+    /// Stdio: no live session with this id for this caller: 404 (MCP
+    /// clients then start a new session).
+    #[error("no such session")]
+    SessionNotFound,
+    /// Stdio: the message needs a session (send `initialize` first): 400.
+    #[error("this upstream needs a session: send initialize first")]
+    SessionRequired,
+    /// Stdio: a request with this id is already in flight in the session:
+    /// 400.
+    #[error("a request with this id is already in flight")]
+    InFlight,
+    /// Stdio: every child slot is taken (or the gateway is stopping): 503
+    /// with `Retry-After`.
+    #[error("the gateway runs as many upstream processes as it may; retry later")]
+    Busy,
 }
 
 /// The gateway: upstreams, the store it reads tokens from, and one client.
@@ -127,6 +145,7 @@ pub struct Gateway {
     sessions: super::sessions::Sessions,
     /// One refresh at a time per `oauth2` credential set.
     refresh_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    stdio: super::stdio::Bridge,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -168,7 +187,19 @@ impl Gateway {
             master_key,
             sessions: super::sessions::Sessions::default(),
             refresh_locks: std::sync::Mutex::default(),
+            stdio: super::stdio::Bridge::new(super::stdio::Limits::default()),
         })
+    }
+
+    /// The same gateway with these limits on stdio upstreams' children.
+    pub fn with_stdio_limits(mut self, limits: super::stdio::Limits) -> Self {
+        self.stdio = super::stdio::Bridge::new(limits);
+        self
+    }
+
+    /// The bridge to stdio upstreams.
+    pub fn stdio(&self) -> &super::stdio::Bridge {
+        &self.stdio
     }
 
     /// The upstream called `name`.
@@ -234,6 +265,14 @@ impl Gateway {
         request: &HttpRequest,
         authorized: &Authorized,
     ) -> Result<(), Refusal> {
+        // A stdio upstream's sessions are the gateway's own, bound in the
+        // bridge when it mints them.
+        if self
+            .upstream(upstream)
+            .is_some_and(|u| matches!(u.transport, Transport::Stdio(_)))
+        {
+            return Ok(());
+        }
         let Some(session) = session_id(request.fields.lines("mcp-session-id").next()) else {
             return Ok(());
         };
@@ -431,7 +470,8 @@ impl Gateway {
     }
 
     /// Forwards an authorized `request` (its method, the query of its target
-    /// URI, allowed headers and body) to `upstream`.
+    /// URI, allowed headers and body) to `upstream`; a stdio upstream's goes
+    /// to its session's child instead ([`super::stdio`]).
     pub async fn forward(
         &self,
         upstream: &Upstream,
@@ -439,7 +479,22 @@ impl Gateway {
         query: &str,
         authorized: &Authorized,
     ) -> Result<Forwarded, UpstreamFailure> {
-        let mut uri = upstream.url.clone();
+        let url = match &upstream.transport {
+            Transport::Http { url } => url,
+            Transport::Stdio(command) => {
+                return self
+                    .stdio
+                    .handle(
+                        upstream,
+                        command,
+                        &request,
+                        authorized,
+                        self.response_timeout,
+                    )
+                    .await;
+            }
+        };
+        let mut uri = url.clone();
         if !query.is_empty() {
             uri.push(if uri.contains('?') { '&' } else { '?' });
             uri.push_str(query);

@@ -10,13 +10,15 @@
 //! [`upstream`] holds the configured upstreams and their (redacted)
 //! credentials; [`forward`] is the I/O half: it runs this decision off the
 //! async threads, forwards with the upstream's credential through one pooled
-//! client, and streams the answer back (filtering `tools/list`). The HTTP
-//! edge (`crate::http`) maps refusals to responses in one place.
+//! client, and streams the answer back (filtering `tools/list`); [`stdio`]
+//! does the same for upstreams that are child processes. The HTTP edge
+//! (`crate::http`) maps refusals to responses in one place.
 
 pub mod client;
 pub mod forward;
 pub mod oauth2;
 pub mod sessions;
+pub mod stdio;
 pub mod upstream;
 
 use crate::proto::gnap::token::presented;

@@ -1,5 +1,7 @@
 //! Upstream MCP servers as the gateway forwards to them: a name, a
-//! Streamable HTTP URL, and how the gateway authenticates there.
+//! transport — a Streamable HTTP URL, or a command the gateway runs and
+//! speaks to over stdio ([`Transport`]) — and how the gateway authenticates
+//! there: a header for HTTP upstreams, environment variables for stdio ones.
 //!
 //! Secrets given in the config file or on the command line are parsed into
 //! [`Secret`] (whose `Debug` redacts and whose memory is wiped on drop), then
@@ -7,7 +9,9 @@
 //! upstream's enterprise-held credential set ([`enroll`]); the plaintext is
 //! dropped, and the gateway opens the set a token is mapped to per call.
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -78,6 +82,34 @@ pub enum Credential {
     },
     /// `Authorization: Bearer ACCESS`, refreshed by the gateway.
     OAuth2(Box<OAuth2Credential>),
+    /// Environment variables given to a stdio upstream's process (names
+    /// checked by [`valid_env_name`]); never logged.
+    Env(BTreeMap<String, Secret>),
+}
+
+/// Whether `name` can name an environment variable: `[A-Za-z_][A-Za-z0-9_]*`,
+/// at most 256 bytes. (`=` or NUL would corrupt the child's environment.)
+pub fn valid_env_name(name: &str) -> bool {
+    name.len() <= 256
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Checks an environment variable for a child process. Errors name the
+/// variable, never its value.
+fn check_env_var(name: &str, value: &str) -> Result<(), String> {
+    if !valid_env_name(name) {
+        return Err(format!(
+            "`{name}` is not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)"
+        ));
+    }
+    if value.contains('\0') {
+        return Err(format!("the value of `{name}` contains a NUL byte"));
+    }
+    Ok(())
 }
 
 /// Headers a `header` credential may not name: the gateway sets or strips
@@ -95,12 +127,24 @@ const RESERVED: [&str; 8] = [
 
 impl Credential {
     /// Parses a command-line spec: `bearer:VALUE`, `header:Header-Name:VALUE`,
-    /// `basic:USER:PASS`, `oauth2:{JSON}` or `none`. Errors never echo the
+    /// `basic:USER:PASS`, `oauth2:{JSON}`, `env:VAR=VALUE` (one variable;
+    /// repeat the flag for more, see [`Credential::merge`]) or `none`. Errors
+    /// never echo the
     /// secret.
     pub fn parse(spec: &str) -> Result<Self, String> {
         let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
         match kind {
             "none" if rest.is_empty() => Ok(Self::None),
+            "env" => {
+                let (name, value) = rest
+                    .split_once('=')
+                    .ok_or("an env credential is env:VAR=VALUE")?;
+                check_env_var(name, value)?;
+                Ok(Self::Env(BTreeMap::from([(
+                    name.to_owned(),
+                    Secret::new(value),
+                )])))
+            }
             "bearer" if !rest.is_empty() => Ok(Self::Bearer(Secret::new(rest))),
             "header" => {
                 let (name, value) = rest
@@ -119,9 +163,50 @@ impl Credential {
             }
             "oauth2" => Ok(Self::OAuth2(Box::new(OAuth2Credential::from_json(rest)?))),
             _ => Err(
-                "a credential is bearer:VALUE, header:Header-Name:VALUE, basic:USER:PASS, oauth2:{JSON} or none"
+                "a credential is bearer:VALUE, header:Header-Name:VALUE, basic:USER:PASS, oauth2:{JSON}, env:VAR=VALUE or none"
                     .into(),
             ),
+        }
+    }
+
+    /// An `env` credential from a map of variables, names and values checked.
+    pub fn env(vars: BTreeMap<String, Secret>) -> Result<Self, String> {
+        if vars.is_empty() {
+            return Err("an env credential needs at least one variable".into());
+        }
+        for (name, value) in &vars {
+            check_env_var(name, value.expose())?;
+        }
+        Ok(Self::Env(vars))
+    }
+
+    /// Two credentials given for one upstream on the command line: `env`
+    /// variables collect into one set (a variable given twice is an error);
+    /// any other pair is ambiguous and refused.
+    pub fn merge(self, other: Self) -> Result<Self, String> {
+        match (self, other) {
+            (Self::Env(mut vars), Self::Env(more)) => {
+                for (name, value) in more {
+                    if vars.contains_key(&name) {
+                        return Err(format!("the variable `{name}` is given twice"));
+                    }
+                    vars.insert(name, value);
+                }
+                Ok(Self::Env(vars))
+            }
+            _ => Err("only env credentials may be given more than once".into()),
+        }
+    }
+
+    /// The kind's name, for messages.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Bearer(_) => "bearer",
+            Self::Header { .. } => "header",
+            Self::Basic { .. } => "basic",
+            Self::Env(_) => "env",
+            Self::OAuth2(_) => "oauth2",
         }
     }
 
@@ -142,8 +227,8 @@ impl Credential {
     }
 
     /// What to seal for this credential: its kind, header name (for
-    /// `header`) and secret bytes (`USER:PASS` for `basic`); `None` for
-    /// `none`.
+    /// `header`) and secret bytes (`USER:PASS` for `basic`, a JSON object of
+    /// names to values for `env`); `None` for `none`.
     pub fn to_sealable(&self) -> Option<(CredentialKind, Option<String>, Zeroizing<Vec<u8>>)> {
         match self {
             Self::None => None,
@@ -163,6 +248,16 @@ impl Credential {
                 Zeroizing::new(format!("{user}:{}", password.expose()).into_bytes()),
             )),
             Self::OAuth2(grant) => Some((CredentialKind::OAuth2, None, grant.to_json())),
+            Self::Env(vars) => {
+                let plain: BTreeMap<&str, &str> = vars
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value.expose()))
+                    .collect();
+                // Serializing string pairs cannot fail; an empty object
+                // would open as an error rather than leak anything.
+                let bytes = serde_json::to_vec(&plain).unwrap_or_default();
+                Some((CredentialKind::Env, None, Zeroizing::new(bytes)))
+            }
         }
     }
 
@@ -192,7 +287,22 @@ impl Credential {
             CredentialKind::OAuth2 => {
                 Ok(Self::OAuth2(Box::new(OAuth2Credential::from_json(secret)?)))
             }
+            CredentialKind::Env => {
+                let vars: BTreeMap<String, Secret> = serde_json::from_str(secret)
+                    .map_err(|_| "an env credential set is not a JSON object of strings")?;
+                Self::env(vars)
+            }
         }
+    }
+
+    /// The environment variables to give a stdio upstream's process.
+    pub fn env_vars(&self) -> impl Iterator<Item = (&str, &str)> {
+        let vars = match self {
+            Self::Env(vars) => Some(vars),
+            _ => None,
+        };
+        vars.into_iter()
+            .flat_map(|v| v.iter().map(|(n, s)| (n.as_str(), s.expose())))
     }
 
     /// The header to add to every upstream request, if any. The value is
@@ -202,7 +312,7 @@ impl Credential {
     ) -> Option<(hyper::header::HeaderName, hyper::header::HeaderValue)> {
         use hyper::header::{AUTHORIZATION, HeaderName, HeaderValue};
         let (name, value) = match self {
-            Self::None => return None,
+            Self::None | Self::Env(_) => return None,
             Self::Bearer(token) => (AUTHORIZATION, format!("Bearer {}", token.expose())),
             Self::OAuth2(grant) => (
                 AUTHORIZATION,
@@ -230,13 +340,67 @@ impl Credential {
     }
 }
 
+/// How the gateway reaches an upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// Streamable HTTP at a URL (`http://host:port/path`).
+    Http {
+        /// The endpoint.
+        url: String,
+    },
+    /// A process the gateway starts, speaking MCP over its stdin/stdout
+    /// (`crate::gateway::stdio`).
+    Stdio(StdioCommand),
+}
+
+/// A stdio upstream's command. Everything here is configuration, not
+/// secret: secrets go in an `env` credential, which is sealed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StdioCommand {
+    /// The program (looked up on the gateway's `PATH` when it has no `/`).
+    pub command: String,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Its working directory (default: the gateway's).
+    pub cwd: Option<PathBuf>,
+    /// Plain environment variables, besides `PATH`, `HOME`, `LANG` and the
+    /// credential's.
+    pub env: BTreeMap<String, String>,
+}
+
+impl StdioCommand {
+    /// Parses the command-line form `COMMAND ARG…` (split at whitespace).
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let mut words = spec.split_whitespace().map(str::to_owned);
+        let command = words.next().ok_or("stdio: needs a command")?;
+        Ok(Self {
+            command,
+            args: words.collect(),
+            ..Self::default()
+        })
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.command.is_empty() {
+            return Err("the command is empty".into());
+        }
+        if self.command.contains('\0') || self.args.iter().any(|a| a.contains('\0')) {
+            return Err("the command contains a NUL byte".into());
+        }
+        for (name, value) in &self.env {
+            check_env_var(name, value)?;
+        }
+        Ok(())
+    }
+}
+
 /// One upstream MCP server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upstream {
     /// The name agents use: `{public}/mcp/{name}`, `mcp:{name}`.
     pub name: String,
-    /// The Streamable HTTP endpoint (`http://host:port/path`).
-    pub url: String,
+    /// How it is reached.
+    pub transport: Transport,
     /// How the gateway authenticates there, as configured. [`enroll`] seals
     /// it into the store and leaves `None` here.
     pub credential: Credential,
@@ -326,13 +490,22 @@ fn kept_oauth2_state(
     ))
 }
 
-/// An upstream as the TOML file writes it:
+/// An upstream as the TOML file writes it (exactly one of `url` and
+/// `command`):
 ///
 /// ```toml
 /// [[upstream]]
 /// name = "github"
 /// url = "http://127.0.0.1:9000/mcp"
 /// credential = { kind = "bearer", token = "..." }
+///
+/// [[upstream]]
+/// name = "everything"
+/// command = "npx"
+/// args = ["-y", "@modelcontextprotocol/server-everything"]
+/// cwd = "/srv/mcp"                       # optional
+/// env = { LOG_LEVEL = "info" }            # optional, plain (not secret)
+/// credential = { kind = "env", vars = { API_KEY = "..." } }
 /// ```
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -340,10 +513,55 @@ pub struct UpstreamEntry {
     /// The upstream's name.
     pub name: String,
     /// Its Streamable HTTP URL.
-    pub url: String,
+    #[serde(default)]
+    pub url: Option<String>,
+    /// The program of a stdio upstream.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Option<Vec<String>>,
+    /// Its working directory.
+    #[serde(default)]
+    pub cwd: Option<PathBuf>,
+    /// Its plain environment variables.
+    #[serde(default)]
+    pub env: Option<BTreeMap<String, String>>,
     /// How to authenticate there (default: none).
     #[serde(default)]
     pub credential: CredentialEntry,
+}
+
+impl UpstreamEntry {
+    /// The upstream it describes (its credential not yet checked against
+    /// the transport: flags may still replace either).
+    pub fn into_upstream(self) -> Result<Upstream, String> {
+        let name = self.name;
+        let credential = self.credential.into_credential()?;
+        match (self.url, self.command) {
+            (Some(url), None) => {
+                if self.args.is_some() || self.cwd.is_some() || self.env.is_some() {
+                    return Err(format!(
+                        "upstream `{name}`: args, cwd and env belong to a stdio upstream (`command`), not a `url` one"
+                    ));
+                }
+                Upstream::new(&name, &url, credential)
+            }
+            (None, Some(command)) => Upstream::stdio(
+                &name,
+                StdioCommand {
+                    command,
+                    args: self.args.unwrap_or_default(),
+                    cwd: self.cwd,
+                    env: self.env.unwrap_or_default(),
+                },
+                credential,
+            ),
+            _ => Err(format!(
+                "upstream `{name}`: give exactly one of `url` and `command`"
+            )),
+        }
+    }
 }
 
 /// A credential as the TOML file writes it.
@@ -378,6 +596,11 @@ pub enum CredentialEntry {
     /// secret optional)
     #[serde(rename = "oauth2")]
     OAuth2(OAuth2Credential),
+    /// `{ kind = "env", vars = { API_KEY = "..." } }` (stdio upstreams)
+    Env {
+        /// Variable names to values.
+        vars: BTreeMap<String, Secret>,
+    },
 }
 
 impl CredentialEntry {
@@ -395,6 +618,7 @@ impl CredentialEntry {
                 grant.check()?;
                 Credential::OAuth2(Box::new(grant))
             }
+            Self::Env { vars } => Credential::env(vars)?,
         })
     }
 }
@@ -411,15 +635,96 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
+fn check_name(name: &str) -> Result<(), String> {
+    if valid_name(name) {
+        Ok(())
+    } else {
+        Err(format!(
+            "upstream name `{name}` must be 1-64 of A-Z a-z 0-9 - _ ."
+        ))
+    }
+}
+
+/// The prefix of a stdio upstream in `--upstream NAME=stdio:COMMAND ARG…`.
+pub const STDIO_PREFIX: &str = "stdio:";
+
 impl Upstream {
-    /// Checks and builds an upstream: an `http` or `https` URL without
-    /// user information.
-    pub fn new(name: &str, url: &str, credential: Credential) -> Result<Self, String> {
-        if !valid_name(name) {
-            return Err(format!(
-                "upstream name `{name}` must be 1-64 of A-Z a-z 0-9 - _ ."
-            ));
+    /// An upstream from the command-line form: `stdio:COMMAND ARG…` or a
+    /// URL.
+    pub fn from_spec(name: &str, spec: &str, credential: Credential) -> Result<Self, String> {
+        match spec.strip_prefix(STDIO_PREFIX) {
+            Some(command) => {
+                let command =
+                    StdioCommand::parse(command).map_err(|e| format!("upstream `{name}`: {e}"))?;
+                Self::stdio(name, command, credential)
+            }
+            None => Self::new(name, spec, credential),
         }
+    }
+
+    /// Checks and builds a stdio upstream.
+    pub fn stdio(
+        name: &str,
+        command: StdioCommand,
+        credential: Credential,
+    ) -> Result<Self, String> {
+        check_name(name)?;
+        command
+            .check()
+            .map_err(|e| format!("upstream `{name}`: {e}"))?;
+        Ok(Self {
+            name: name.to_owned(),
+            transport: Transport::Stdio(command),
+            credential,
+            credential_set: None,
+        })
+    }
+
+    /// The Streamable HTTP URL, for an HTTP upstream.
+    pub fn url(&self) -> Option<&str> {
+        match &self.transport {
+            Transport::Http { url } => Some(url),
+            Transport::Stdio(_) => None,
+        }
+    }
+
+    /// What to log about where it is: the URL, or the stdio program (not
+    /// its arguments, which a careless config might fill with secrets).
+    pub fn location(&self) -> String {
+        match &self.transport {
+            Transport::Http { url } => url.clone(),
+            Transport::Stdio(c) => format!("stdio:{}", c.command),
+        }
+    }
+
+    /// Refuses a credential the transport cannot present: `env` is for
+    /// stdio upstreams, `bearer`/`header`/`basic` for HTTP ones.
+    pub fn check_credential(&self) -> Result<(), String> {
+        let fits = match (&self.transport, &self.credential) {
+            (_, Credential::None) => true,
+            (Transport::Stdio(_), Credential::Env(_)) => true,
+            (Transport::Stdio(_), _) => false,
+            (Transport::Http { .. }, Credential::Env(_)) => false,
+            (Transport::Http { .. }, _) => true,
+        };
+        if fits {
+            return Ok(());
+        }
+        let (transport, allowed) = match self.transport {
+            Transport::Stdio(_) => ("stdio", "env or none"),
+            Transport::Http { .. } => ("http", "bearer, header, basic or none"),
+        };
+        Err(format!(
+            "upstream `{}` is a {transport} upstream: its credential must be {allowed}, not {}",
+            self.name,
+            self.credential.kind_name()
+        ))
+    }
+
+    /// Checks and builds an HTTP upstream: an `http` or `https` URL
+    /// without user information.
+    pub fn new(name: &str, url: &str, credential: Credential) -> Result<Self, String> {
+        check_name(name)?;
         let parsed = TargetUri::parse(url)
             .map_err(|_| format!("upstream `{name}`: the URL is not absolute"))?;
         if !matches!(parsed.normalized_scheme().as_ref(), "http" | "https") {
@@ -439,7 +744,9 @@ impl Upstream {
         }
         Ok(Self {
             name: name.to_owned(),
-            url: url.to_owned(),
+            transport: Transport::Http {
+                url: url.to_owned(),
+            },
             credential,
             credential_set: None,
         })
@@ -586,5 +893,129 @@ mod tests {
         );
         let (kind, _, sealed) = c.to_sealable().unwrap();
         assert_eq!(Credential::from_opened(kind, None, &sealed).unwrap(), c);
+    }
+
+    #[test]
+    fn env_credentials_parse_merge_seal_and_open_without_printing_values() {
+        let a = Credential::parse("env:API_KEY=k=with=equals").unwrap();
+        let b = Credential::parse("env:OTHER=v2").unwrap();
+        let merged = a.clone().merge(b).unwrap();
+        assert!(!format!("{merged:?}").contains("k=with=equals"));
+        let vars: Vec<_> = merged.env_vars().collect();
+        assert_eq!(vars, [("API_KEY", "k=with=equals"), ("OTHER", "v2")]);
+        assert!(merged.header_to_inject().is_none());
+        // The same variable twice, or env mixed with another kind: refused.
+        assert!(merged.clone().merge(a.clone()).is_err());
+        assert!(
+            a.clone()
+                .merge(Credential::parse("bearer:x").unwrap())
+                .is_err()
+        );
+        for bad in [
+            "env:",
+            "env:NOEQUALS",
+            "env:1BAD=x",
+            "env:BAD-NAME=x",
+            "env:=x",
+            "env:A=\0",
+        ] {
+            let err = Credential::parse(bad).unwrap_err();
+            assert!(!err.contains("k=with"), "{err}");
+        }
+
+        let (kind, header, secret) = merged.to_sealable().unwrap();
+        assert_eq!(kind, CredentialKind::Env);
+        assert_eq!(header, None);
+        assert_eq!(
+            Credential::from_opened(kind, None, &secret).unwrap(),
+            merged
+        );
+        for damaged in [
+            &b"[]"[..],
+            b"{}",
+            b"{\"A\": 1}",
+            b"{\"1A\": \"x\"}",
+            b"not json",
+        ] {
+            let err = Credential::from_opened(CredentialKind::Env, None, damaged).unwrap_err();
+            assert!(err.contains("env"), "{err}");
+        }
+    }
+
+    #[test]
+    fn stdio_upstreams_come_from_specs_and_toml_and_take_only_env_credentials() {
+        let u = Upstream::from_spec(
+            "everything",
+            "stdio:npx  -y @modelcontextprotocol/server-everything",
+            Credential::None,
+        )
+        .unwrap();
+        let Transport::Stdio(command) = &u.transport else {
+            panic!("{u:?}")
+        };
+        assert_eq!(command.command, "npx");
+        assert_eq!(
+            command.args,
+            ["-y", "@modelcontextprotocol/server-everything"]
+        );
+        assert_eq!(u.url(), None);
+        assert_eq!(u.location(), "stdio:npx");
+        assert!(Upstream::from_spec("x", "stdio:", Credential::None).is_err());
+        assert!(Upstream::from_spec("x", "stdio:   ", Credential::None).is_err());
+        let http = Upstream::from_spec("x", "http://127.0.0.1:9/mcp", Credential::None).unwrap();
+        assert_eq!(http.url(), Some("http://127.0.0.1:9/mcp"));
+
+        let mut env = u.clone();
+        env.credential = Credential::parse("env:API_KEY=x").unwrap();
+        assert!(env.check_credential().is_ok());
+        let mut bearer = u.clone();
+        bearer.credential = Credential::parse("bearer:SECRET-B").unwrap();
+        let err = bearer.check_credential().unwrap_err();
+        assert!(
+            err.contains("stdio") && err.contains("bearer") && !err.contains("SECRET-B"),
+            "{err}"
+        );
+        let mut http_env = http.clone();
+        http_env.credential = Credential::parse("env:API_KEY=SECRET-E").unwrap();
+        let err = http_env.check_credential().unwrap_err();
+        assert!(
+            err.contains("http") && err.contains("env") && !err.contains("SECRET-E"),
+            "{err}"
+        );
+
+        #[derive(Deserialize)]
+        struct F {
+            upstream: Vec<UpstreamEntry>,
+        }
+        let f: F = toml::from_str(
+            "[[upstream]]\nname = \"everything\"\ncommand = \"npx\"\nargs = [\"-y\", \"pkg\"]\ncwd = \"/tmp\"\nenv = { LOG_LEVEL = \"info\" }\ncredential = { kind = \"env\", vars = { API_KEY = \"t0k\" } }\n",
+        )
+        .unwrap();
+        assert!(!format!("{:?}", f.upstream).contains("t0k"));
+        let u = f.upstream[0].clone().into_upstream().unwrap();
+        let Transport::Stdio(command) = &u.transport else {
+            panic!("{u:?}")
+        };
+        assert_eq!(command.args, ["-y", "pkg"]);
+        assert_eq!(command.cwd.as_deref(), Some(std::path::Path::new("/tmp")));
+        assert_eq!(command.env["LOG_LEVEL"], "info");
+        assert_eq!(
+            u.credential.env_vars().collect::<Vec<_>>(),
+            [("API_KEY", "t0k")]
+        );
+
+        for bad in [
+            // Both, or neither.
+            "name = \"a\"\nurl = \"http://x/\"\ncommand = \"npx\"\n",
+            "name = \"a\"\n",
+            // stdio settings on an HTTP upstream.
+            "name = \"a\"\nurl = \"http://x/\"\nargs = [\"-y\"]\n",
+            // A bad variable name.
+            "name = \"a\"\ncommand = \"x\"\nenv = { \"BAD-NAME\" = \"v\" }\n",
+            "name = \"a\"\ncommand = \"x\"\ncredential = { kind = \"env\", vars = {} }\n",
+        ] {
+            let f: F = toml::from_str(&format!("[[upstream]]\n{bad}")).unwrap();
+            assert!(f.upstream[0].clone().into_upstream().is_err(), "{bad}");
+        }
     }
 }

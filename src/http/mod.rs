@@ -287,11 +287,18 @@ fn gateway_error(app: &App, upstream: &str, error: &GatewayError) -> Response<By
             (status, code, message, id)
         }
         GatewayError::Upstream(failure, id) => {
-            let status = match failure {
-                UpstreamFailure::Timeout => 504,
-                _ => 502,
+            let (status, code) = match failure {
+                UpstreamFailure::Timeout => (504, -32002),
+                UpstreamFailure::SessionNotFound => (404, -32600),
+                UpstreamFailure::SessionRequired | UpstreamFailure::InFlight => (400, -32600),
+                UpstreamFailure::Busy => (503, -32002),
+                UpstreamFailure::Unreachable
+                | UpstreamFailure::CredentialRefused
+                | UpstreamFailure::Failed(_)
+                | UpstreamFailure::Unfilterable
+                | UpstreamFailure::Exited => (502, -32002),
             };
-            (status, -32002, failure.to_string(), id)
+            (status, code, failure.to_string(), id)
         }
     };
     let body = serde_json::json!({
@@ -311,6 +318,12 @@ fn gateway_error(app: &App, upstream: &str, error: &GatewayError) -> Response<By
     }
     if status == 405 {
         reply.headers.push(("allow", "POST, GET, DELETE".into()));
+    }
+    if status == 503 {
+        reply.headers.push((
+            "retry-after",
+            crate::gateway::stdio::RETRY_AFTER.to_string(),
+        ));
     }
     to_response(reply)
 }

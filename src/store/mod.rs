@@ -198,6 +198,9 @@ pub enum CredentialKind {
     /// the secret is the JSON of `gateway::oauth2::OAuth2Credential`.
     #[serde(rename = "oauth2")]
     OAuth2,
+    /// Environment variables of a stdio upstream's process, the secret
+    /// being a JSON object of names to values.
+    Env,
 }
 
 /// One concrete set of upstream secrets, sealed under the master key
@@ -277,6 +280,14 @@ pub enum UpstreamTransport {
     Http {
         /// The endpoint.
         url: String,
+    },
+    /// A process the gateway spawns per MCP session.
+    Stdio {
+        /// The program.
+        command: String,
+        /// Its arguments.
+        #[serde(default)]
+        args: Vec<String>,
     },
 }
 

@@ -22,7 +22,7 @@ use crate::mcp_upstream::Upstream;
 use crate::server::Server;
 
 const SECRET: &str = "UPSTREAM-SECRET";
-const VERSION: &str = "2025-11-25";
+pub(crate) const VERSION: &str = "2025-11-25";
 
 struct Fixture {
     upstream: Upstream,
@@ -46,11 +46,22 @@ impl Fixture {
 
 /// `gnapd serve` as [`Server::start`] runs it, with its stderr (at `debug`)
 /// kept in `log`.
-fn start_logged(data: &Path, log: &Path, args: &[&str]) -> Server {
+pub(crate) fn start_logged(data: &Path, log: &Path, args: &[&str]) -> Server {
+    start_logged_with(data, log, args, &[])
+}
+
+/// [`start_logged`] with extra environment variables for gnapd.
+pub(crate) fn start_logged_with(
+    data: &Path,
+    log: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_gnapd"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .args(args)
+        .envs(env.iter().copied())
         .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(log).unwrap())
@@ -116,12 +127,12 @@ fn fixture(json_response: bool) -> Fixture {
     }
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemClock.now()
 }
 
 /// A token for `access` from the dev-mode AS.
-fn token(server: &Server, agent: &Agent, access: Value) -> String {
+pub(crate) fn token(server: &Server, agent: &Agent, access: Value) -> String {
     let req = agent.signed(
         "POST",
         &server.grant_endpoint,
@@ -143,17 +154,22 @@ fn token(server: &Server, agent: &Agent, access: Value) -> String {
 }
 
 /// An MCP client session through the gateway: signs every request.
-struct Session<'a> {
-    server: &'a Server,
-    agent: &'a Agent,
-    token: Option<String>,
-    upstream: &'a str,
-    session_id: Option<String>,
-    next_id: i64,
+pub(crate) struct Session<'a> {
+    pub(crate) server: &'a Server,
+    pub(crate) agent: &'a Agent,
+    pub(crate) token: Option<String>,
+    pub(crate) upstream: &'a str,
+    pub(crate) session_id: Option<String>,
+    pub(crate) next_id: i64,
 }
 
 impl<'a> Session<'a> {
-    fn new(server: &'a Server, agent: &'a Agent, token: Option<String>, upstream: &'a str) -> Self {
+    pub(crate) fn new(
+        server: &'a Server,
+        agent: &'a Agent,
+        token: Option<String>,
+        upstream: &'a str,
+    ) -> Self {
         Self {
             server,
             agent,
@@ -164,12 +180,17 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn uri(&self) -> String {
+    pub(crate) fn uri(&self) -> String {
         format!("{}/mcp/{}", self.server.base(), self.upstream)
     }
 
     /// A signed request, not yet sent.
-    fn request(&self, method: &str, body: Option<&Value>, extra: &[(&str, &str)]) -> HttpRequest {
+    pub(crate) fn request(
+        &self,
+        method: &str,
+        body: Option<&Value>,
+        extra: &[(&str, &str)],
+    ) -> HttpRequest {
         let mut req = HttpRequest::new(method, self.uri());
         req.fields
             .append("Accept", "application/json, text/event-stream");
@@ -191,11 +212,11 @@ impl<'a> Session<'a> {
         req
     }
 
-    fn send(&self, req: &HttpRequest) -> Answer {
+    pub(crate) fn send(&self, req: &HttpRequest) -> Answer {
         send(self.server.addr, req)
     }
 
-    fn call(&mut self, method: &str, params: Value) -> Answer {
+    pub(crate) fn call(&mut self, method: &str, params: Value) -> Answer {
         let body =
             json!({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params});
         self.next_id += 1;
@@ -203,12 +224,12 @@ impl<'a> Session<'a> {
         self.send(&req)
     }
 
-    fn notify(&self, method: &str) -> Answer {
+    pub(crate) fn notify(&self, method: &str) -> Answer {
         let body = json!({"jsonrpc": "2.0", "method": method});
         self.send(&self.request("POST", Some(&body), &[]))
     }
 
-    fn initialize(&mut self) -> Value {
+    pub(crate) fn initialize(&mut self) -> Value {
         let answer = self.call(
             "initialize",
             json!({"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "gnapd-test", "version": "0"}}),
@@ -235,7 +256,7 @@ impl<'a> Session<'a> {
 
 /// The JSON-RPC response in an answer, JSON or SSE (the last `data:` event
 /// that carries an `id`).
-fn rpc(answer: &Answer) -> Value {
+pub(crate) fn rpc(answer: &Answer) -> Value {
     let content_type = answer.header("content-type").unwrap_or("");
     if content_type.starts_with("text/event-stream") {
         let text = String::from_utf8_lossy(&answer.body).replace("\r\n", "\n");
@@ -256,7 +277,7 @@ fn rpc(answer: &Answer) -> Value {
     }
 }
 
-fn tool_names(list: &Value) -> Vec<String> {
+pub(crate) fn tool_names(list: &Value) -> Vec<String> {
     list["result"]["tools"]
         .as_array()
         .unwrap_or_else(|| panic!("no tools in {list}"))
@@ -411,7 +432,7 @@ fn gateway_http_a_session_serves_only_the_key_that_opened_it() {
 
 /// Sends `request` and gives the status and each body chunk with the time
 /// it arrived (since the request was sent).
-fn send_streaming(
+pub(crate) fn send_streaming(
     addr: std::net::SocketAddr,
     request: &HttpRequest,
 ) -> (u16, Vec<(Duration, String)>) {
@@ -1111,6 +1132,28 @@ fn gateway_admin_commands_change_upstreams_and_credentials_of_the_running_server
     assert!(out.contains("github"), "{out}");
     let (ok, _, err) = gnapd_admin(&data, &["upstream", "add", "github", &upstream.url()], "");
     assert!(!ok && err.contains("exists"), "{err}");
+    // A stdio upstream is added the same way; its arguments are never shown.
+    let (ok, _, err) = gnapd_admin(
+        &data,
+        &["upstream", "add", "local", "stdio:python3 -c pass"],
+        "",
+    );
+    assert!(ok, "{err}");
+    let (ok, out, _) = gnapd_admin(&data, &["upstream", "list", "--json"], "");
+    assert!(ok);
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    let local = listed["upstreams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "local")
+        .unwrap()
+        .clone();
+    assert_eq!(local["url"], "stdio:python3");
+    let (ok, _, err) = gnapd_admin(&data, &["credentials", "add", "local"], "bearer:x\n");
+    assert!(!ok && err.contains("stdio"), "{err}");
+    let (ok, _, err) = gnapd_admin(&data, &["upstream", "remove", "local"], "");
+    assert!(ok, "{err}");
     let (ok, _, err) = gnapd_admin(&data, &["upstream", "add", "bad/name", "http://x/"], "");
     assert!(!ok && err.contains("name"), "{err}");
 

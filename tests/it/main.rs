@@ -8,6 +8,7 @@ mod common;
 mod gateway_core;
 mod gateway_http;
 mod gateway_sdk;
+mod gateway_stdio;
 mod http_client;
 mod httpsig_cli;
 mod interop_agent;

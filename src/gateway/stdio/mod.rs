@@ -1,0 +1,546 @@
+//! Stdio upstreams: MCP servers the gateway starts as child processes and
+//! bridges to Streamable HTTP at the same endpoint, `{public}/mcp/{name}`,
+//! behind the same authorization (`Gateway::check`: signature, token,
+//! rights; `tools/list` filtered).
+//!
+//! # Design: one child per MCP session
+//!
+//! A stdio MCP server holds one connection's state (its initialize
+//! handshake, subscriptions, log level), so each session gets its own
+//! process:
+//!
+//! - `POST initialize` without `Mcp-Session-Id` starts a child (at most
+//!   [`Limits::max_children`] at once, else 503 with `Retry-After`), sends it
+//!   the message, and on success answers with a fresh random session id
+//!   (128 bits, base64url) in `Mcp-Session-Id`. A child that exits before
+//!   answering `initialize` is started once more; an `initialize` error
+//!   stops the child and mints no session.
+//! - Later POSTs name the session. A request is answered when the child
+//!   writes the response with its id: `application/json` if nothing came
+//!   first, else (when the client accepts it) `text/event-stream` carrying
+//!   the child's interim messages, then the response (see [`route`] for
+//!   which request an interim message goes to). Notifications and responses
+//!   are written to the child and answered 202.
+//! - `GET` opens the session's stream of server messages that no request in
+//!   flight takes. `DELETE` stops the child (204).
+//! - A session is bound to the agent key's thumbprint, the credential set
+//!   its child was started with, and the upstream: any other use of its id —
+//!   like an unknown or ended id — is 404, upon which MCP clients
+//!   re-initialize.
+//! - A request without a session that is not `initialize` (the 2026-07-28
+//!   stateless mode, `server/discover`, or a client that lost its session)
+//!   gets 400: no short-lived child is started for it. A stdio server that
+//!   predates 2026-07-28 needs the handshake, and synthesizing one per call
+//!   would misstate the client's version and pay a process start (seconds
+//!   for `npx`) each time. The official SDKs fall back to `initialize` on
+//!   that error.
+//!
+//! Children never see the agent's token, signature or headers: only the
+//! message bodies, and the environment [`child::environment`] builds (the
+//! token's credential set for the upstream, opened per call like an HTTP
+//! upstream's header). Limits: a request gets the gateway's response timeout
+//! for its first answer (504, and the child is told `notifications/cancelled`);
+//! an SSE answer then runs until the response, like an HTTP upstream's stream.
+//! A session idle for [`Limits::idle_timeout`] (no traffic, no request in
+//! flight; an open GET stream does not count) is stopped. A child that exits
+//! ends its session: requests in flight get 502 (or, once streaming, a
+//! JSON-RPC error event), the id 404. A stdout line over 8 MiB kills the
+//! child. Stopping follows MCP's stdio shutdown — stdin closed, then SIGTERM
+//! after two seconds, SIGKILL a second later — sent to the child's process
+//! group, so the real server `npx`/`uvx` started goes too; children are
+//! also killed when dropped, so none outlives the gateway.
+
+pub mod child;
+pub mod framing;
+pub mod route;
+pub mod session;
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use hyper::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use super::Authorized;
+use super::forward::{BoxError, Forwarded, UpstreamFailure};
+use super::upstream::{StdioCommand, Upstream};
+use crate::proto::httpsig::HttpRequest;
+use crate::proto::mcp::jsonrpc::Message;
+use route::id_key;
+use session::{Out, Owner, Session, SessionError};
+
+/// Limits on stdio children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most children (sessions) at once.
+    pub max_children: usize,
+    /// A session without traffic for this long is stopped.
+    pub idle_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_children: 16,
+            idle_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// `Retry-After` when every child slot is taken, in seconds.
+pub const RETRY_AFTER: u64 = 5;
+
+/// The session header.
+const SESSION_HEADER: &str = "mcp-session-id";
+
+struct Registry {
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    children: AtomicUsize,
+    draining: AtomicBool,
+    limits: Limits,
+}
+
+impl Registry {
+    fn sessions(&self) -> MutexGuard<'_, HashMap<String, Arc<Session>>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The stdio side of the gateway: every live session and its child.
+pub struct Bridge {
+    registry: Arc<Registry>,
+}
+
+impl std::fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bridge")
+            .field("limits", &self.registry.limits)
+            .field("children", &self.children())
+            .finish()
+    }
+}
+
+/// What the child answered a request with, before it becomes HTTP.
+enum Answer {
+    /// The response came first.
+    Json(Value),
+    /// Interim messages came first: stream them, then the response.
+    Stream(Out, mpsc::Receiver<Out>),
+}
+
+impl Bridge {
+    /// A bridge with these limits.
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            registry: Arc::new(Registry {
+                sessions: Mutex::new(HashMap::new()),
+                children: AtomicUsize::new(0),
+                draining: AtomicBool::new(false),
+                limits,
+            }),
+        }
+    }
+
+    /// Children running (or being stopped) now.
+    pub fn children(&self) -> usize {
+        self.registry.children.load(Ordering::SeqCst)
+    }
+
+    /// The gateway is shutting down: no new sessions, and GET streams end
+    /// (they would hold the drain); requests in flight may finish.
+    pub fn drain(&self) {
+        self.registry.draining.store(true, Ordering::SeqCst);
+        for session in self.registry.sessions().values() {
+            session.close_stream();
+        }
+    }
+
+    /// Stops every child and waits (bounded) for them to go.
+    pub async fn shutdown(&self) {
+        self.registry.draining.store(true, Ordering::SeqCst);
+        let sessions: Vec<Arc<Session>> = self.registry.sessions().values().cloned().collect();
+        for session in sessions {
+            session.stop();
+        }
+        let deadline = tokio::time::Instant::now()
+            + session::STOP_GRACE
+            + session::TERM_GRACE
+            + Duration::from_secs(1);
+        while self.children() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Serves an authorized request for stdio upstream `upstream`.
+    pub async fn handle(
+        &self,
+        upstream: &Upstream,
+        command: &StdioCommand,
+        request: &HttpRequest,
+        authorized: &Authorized,
+        timeout: Duration,
+    ) -> Result<Forwarded, UpstreamFailure> {
+        let owner = Owner {
+            upstream: upstream.name.clone(),
+            thumbprint: authorized.token.key.thumbprint.clone(),
+            credential_set: authorized
+                .token
+                .credential_set(&upstream.name)
+                .map(str::to_owned),
+        };
+        let session = match header(request, SESSION_HEADER) {
+            Some(id) => Some(self.find(&id, &owner)?),
+            None => None,
+        };
+        match request.method.as_str() {
+            "DELETE" => {
+                let session = session.ok_or(UpstreamFailure::SessionRequired)?;
+                session.stop();
+                tracing::debug!(upstream = %upstream.name, pid = ?session.pid, "stdio session ended by the client");
+                Ok(empty(204, None))
+            }
+            "GET" => {
+                let session = session.ok_or(UpstreamFailure::SessionRequired)?;
+                let rx = session.open_stream().map_err(failure)?;
+                Ok(sse(None, rx, None, &session.id))
+            }
+            "POST" => {
+                let message: Value = serde_json::from_slice(&request.body)
+                    .map_err(|_| UpstreamFailure::SessionRequired)?;
+                let sse = accepts_sse(request);
+                match (&authorized.message, session) {
+                    (Some(Message::Request { method, .. }), Some(session)) => {
+                        let filter = (method == "tools/list").then(|| authorized.grant.clone());
+                        let answer = exchange(&session, &message, sse, filter, timeout).await?;
+                        Ok(to_forwarded(answer, &message, &session.id))
+                    }
+                    (Some(Message::Request { method, .. }), None) if method == "initialize" => {
+                        self.initialize(
+                            upstream, command, authorized, owner, &message, sse, timeout,
+                        )
+                        .await
+                    }
+                    (Some(Message::Notification { .. } | Message::Response), Some(session)) => {
+                        session.send(&message, timeout).await.map_err(failure)?;
+                        Ok(empty(202, Some(&session.id)))
+                    }
+                    _ => Err(UpstreamFailure::SessionRequired),
+                }
+            }
+            _ => Err(UpstreamFailure::SessionRequired),
+        }
+    }
+
+    /// The live session `id`, if `owner` may use it.
+    fn find(&self, id: &str, owner: &Owner) -> Result<Arc<Session>, UpstreamFailure> {
+        let session = self
+            .registry
+            .sessions()
+            .get(id)
+            .cloned()
+            .filter(|s| !s.ended())
+            .ok_or(UpstreamFailure::SessionNotFound)?;
+        if session.owner != *owner {
+            tracing::warn!(upstream = %owner.upstream, "a stdio session id was presented by another key, credential set or upstream");
+            return Err(UpstreamFailure::SessionNotFound);
+        }
+        Ok(session)
+    }
+
+    /// Starts a child for a new session and runs `initialize` on it; a child
+    /// that exits first is started once more.
+    #[allow(clippy::too_many_arguments)]
+    async fn initialize(
+        &self,
+        upstream: &Upstream,
+        command: &StdioCommand,
+        authorized: &Authorized,
+        owner: Owner,
+        message: &Value,
+        sse: bool,
+        timeout: Duration,
+    ) -> Result<Forwarded, UpstreamFailure> {
+        let mut retried = false;
+        loop {
+            let session = self.start(upstream, command, authorized, owner.clone(), timeout)?;
+            match exchange(&session, message, sse, None, timeout).await {
+                Err(UpstreamFailure::Exited) if !retried => {
+                    tracing::warn!(upstream = %upstream.name, "the stdio upstream exited during initialize; starting it once more");
+                    retried = true;
+                    // Its slot frees once it is reaped (at once: it exited).
+                    let _ = tokio::time::timeout(
+                        session::STOP_GRACE + session::TERM_GRACE + Duration::from_secs(1),
+                        session.finished(),
+                    )
+                    .await;
+                }
+                Err(e) => {
+                    session.stop();
+                    return Err(e);
+                }
+                Ok(Answer::Json(response)) if response.get("error").is_some() => {
+                    // No session without a handshake.
+                    session.stop();
+                    return Ok(json_answer(&response, None));
+                }
+                Ok(answer) => {
+                    tracing::info!(upstream = %upstream.name, pid = ?session.pid, "stdio session started");
+                    return Ok(to_forwarded(answer, message, &session.id));
+                }
+            }
+        }
+    }
+
+    /// Starts a child and registers its session.
+    fn start(
+        &self,
+        upstream: &Upstream,
+        command: &StdioCommand,
+        authorized: &Authorized,
+        owner: Owner,
+        timeout: Duration,
+    ) -> Result<Arc<Session>, UpstreamFailure> {
+        let registry = &self.registry;
+        if registry.draining.load(Ordering::SeqCst) {
+            return Err(UpstreamFailure::Busy);
+        }
+        let max = registry.limits.max_children;
+        if registry
+            .children
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_err()
+        {
+            tracing::warn!(upstream = %upstream.name, max, "every stdio child slot is taken");
+            return Err(UpstreamFailure::Busy);
+        }
+        let release = || {
+            registry.children.fetch_sub(1, Ordering::SeqCst);
+        };
+        let Some(id) = session_id() else {
+            release();
+            return Err(UpstreamFailure::Unreachable);
+        };
+        let spawned = match child::spawn(command, &authorized.credential) {
+            Ok(spawned) => spawned,
+            Err(e) => {
+                release();
+                tracing::warn!(upstream = %upstream.name, command = %command.command, error = %e, "cannot start the stdio upstream");
+                return Err(UpstreamFailure::Unreachable);
+            }
+        };
+        let pid = spawned.child.id();
+        let session = Arc::new(Session::new(id.clone(), owner, spawned.stdin, pid));
+        registry.sessions().insert(id, session.clone());
+        tokio::spawn(child::log_stderr(upstream.name.clone(), spawned.stderr));
+        let registry = self.registry.clone();
+        let name = upstream.name.clone();
+        let task_session = session.clone();
+        tokio::spawn(async move {
+            let session = task_session;
+            let (end, status) = session::supervise(
+                &session,
+                spawned.child,
+                spawned.stdout,
+                registry.limits.idle_timeout,
+                timeout,
+            )
+            .await;
+            registry.sessions().remove(&session.id);
+            registry.children.fetch_sub(1, Ordering::SeqCst);
+            session.mark_finished();
+            match end {
+                session::End::Idle | session::End::Stopped => {
+                    tracing::info!(upstream = %name, pid = ?session.pid, ?end, ?status, "stdio session over");
+                }
+                session::End::Exited(_) | session::End::Closed | session::End::TooLong => {
+                    tracing::warn!(upstream = %name, pid = ?session.pid, ?end, ?status, "stdio session over: the upstream process ended it");
+                }
+            }
+        });
+        Ok(session)
+    }
+}
+
+/// Sends a client request to `session` and waits (up to `timeout`) for the
+/// first message the child writes for it.
+async fn exchange(
+    session: &Session,
+    message: &Value,
+    sse: bool,
+    filter: Option<crate::proto::mcp::access::UpstreamGrant>,
+    timeout: Duration,
+) -> Result<Answer, UpstreamFailure> {
+    let id = message.get("id").cloned().unwrap_or(Value::Null);
+    let key = id_key(&id).ok_or(UpstreamFailure::SessionRequired)?;
+    let progress_token = message.pointer("/params/_meta/progressToken").cloned();
+    let mut rx = session
+        .register(key.clone(), sse, progress_token, filter)
+        .map_err(failure)?;
+    if let Err(e) = session.send(message, timeout).await {
+        session.unregister(&key);
+        return Err(failure(e));
+    }
+    match tokio::time::timeout(timeout, rx.recv()).await {
+        Ok(Some(out)) if out.last => Ok(Answer::Json(out.message)),
+        Ok(Some(out)) => Ok(Answer::Stream(out, rx)),
+        Ok(None) => Err(UpstreamFailure::Exited),
+        Err(_) => {
+            session.unregister(&key);
+            if message.get("method").and_then(Value::as_str) != Some("initialize") {
+                let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                    "params": {"requestId": id, "reason": "the gateway timed out"}});
+                // Best effort, and no longer than a moment.
+                let _ = session.send(&cancel, Duration::from_secs(1)).await;
+            }
+            Err(UpstreamFailure::Timeout)
+        }
+    }
+}
+
+fn failure(e: SessionError) -> UpstreamFailure {
+    match e {
+        SessionError::Ended => UpstreamFailure::Exited,
+        SessionError::InFlight => UpstreamFailure::InFlight,
+        SessionError::WriteTimeout => UpstreamFailure::Timeout,
+    }
+}
+
+/// 128 random bits, base64url: a session id no one can guess.
+fn session_id() -> Option<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(crate::proto::b64::encode_url(&bytes))
+}
+
+fn header(request: &HttpRequest, name: &str) -> Option<String> {
+    request
+        .fields
+        .lines(name)
+        .next()
+        .map(|v| String::from_utf8_lossy(v).trim().to_owned())
+}
+
+fn accepts_sse(request: &HttpRequest) -> bool {
+    request.fields.lines("accept").any(|v| {
+        String::from_utf8_lossy(v)
+            .to_ascii_lowercase()
+            .contains("text/event-stream")
+    })
+}
+
+fn session_headers(headers: &mut HeaderMap, session: Option<&str>) {
+    if let Some(value) = session.and_then(|s| HeaderValue::from_str(s).ok()) {
+        headers.insert(SESSION_HEADER, value);
+    }
+}
+
+fn to_forwarded(answer: Answer, request: &Value, session: &str) -> Forwarded {
+    match answer {
+        Answer::Json(response) => json_answer(&response, Some(session)),
+        Answer::Stream(first, rx) => {
+            let id = request.get("id").cloned().unwrap_or(Value::Null);
+            sse(Some(first), rx, Some(id), session)
+        }
+    }
+}
+
+fn json_answer(response: &Value, session: Option<&str>) -> Forwarded {
+    let body = Bytes::from(serde_json::to_vec(response).unwrap_or_default());
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    session_headers(&mut headers, session);
+    Forwarded {
+        status: 200,
+        headers,
+        body: Box::pin(futures_util::stream::iter([Ok(body)])),
+    }
+}
+
+fn empty(status: u16, session: Option<&str>) -> Forwarded {
+    let mut headers = HeaderMap::new();
+    if status != 204 {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(0));
+    }
+    session_headers(&mut headers, session);
+    Forwarded {
+        status,
+        headers,
+        body: Box::pin(futures_util::stream::empty()),
+    }
+}
+
+/// An SSE answer: `first` (if any), then what comes on `rx`; with a request
+/// `id`, it ends at the response, or with a JSON-RPC error event for that id
+/// if the session ends first.
+fn sse(first: Option<Out>, rx: mpsc::Receiver<Out>, id: Option<Value>, session: &str) -> Forwarded {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    session_headers(&mut headers, Some(session));
+    Forwarded {
+        status: 200,
+        headers,
+        body: Box::pin(SseBody {
+            first,
+            rx,
+            id,
+            done: false,
+        }),
+    }
+}
+
+/// One SSE event carrying `message`.
+pub fn sse_event(message: &Value) -> Bytes {
+    // Compact JSON has no newline, so one `data:` line carries it.
+    let mut event = b"event: message\ndata: ".to_vec();
+    event.extend_from_slice(&serde_json::to_vec(message).unwrap_or_default());
+    event.extend_from_slice(b"\n\n");
+    Bytes::from(event)
+}
+
+struct SseBody {
+    first: Option<Out>,
+    rx: mpsc::Receiver<Out>,
+    id: Option<Value>,
+    done: bool,
+}
+
+impl Stream for SseBody {
+    type Item = Result<Bytes, BoxError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let out = match self.first.take() {
+            Some(out) => out,
+            None => match self.rx.poll_recv(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(out)) => out,
+                Poll::Ready(None) => {
+                    self.done = true;
+                    let Some(id) = self.id.take() else {
+                        return Poll::Ready(None);
+                    };
+                    let error = json!({"jsonrpc": "2.0", "id": id, "error": {
+                        "code": -32002, "message": "the upstream process exited"}});
+                    return Poll::Ready(Some(Ok(sse_event(&error))));
+                }
+            },
+        };
+        if out.last {
+            self.done = true;
+        }
+        Poll::Ready(Some(Ok(sse_event(&out.message))))
+    }
+}
