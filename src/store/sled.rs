@@ -9,7 +9,6 @@
 //! | `tokens`        | access token hash       | [`TokenRecord`] (codec)      |
 //! | `manage`        | management token hash   | access token hash            |
 //! | `instances`     | instance id (UTF-8)     | [`InstanceRecord`] (codec)   |
-//! | `nonces`        | thumbprint ‖ 0 ‖ value  | expiry, i64 big-endian       |
 //! | `credential_sets` | set id (UTF-8)        | [`CredentialSetRecord`] (codec), secret sealed |
 //! | `upstreams`     | upstream name (UTF-8)   | [`UpstreamRecord`] (codec)   |
 //! | `resource_sets` | resource reference (UTF-8) | [`ResourceSetRecord`] (codec) |
@@ -33,17 +32,15 @@
 //! disk. A call that changes nothing (a swap that lost, a revocation of
 //! nothing) does not wait.
 //!
-//! Replay cache: nonces are remembered with an atomic compare-and-swap but
-//! *not* flushed per call; sled's background flush (every 500 ms) writes them
-//! out. A crash can therefore forget the last moments of replay entries, and
-//! a request replayed right after a restart, still inside its `created`
-//! window, may be accepted once more. Waiting for an `fsync` on every signed
-//! request would cost more than that window is worth; the signature window
-//! bounds the exposure.
-//!
-//! Unlike `MemoryNonceStore` the replay cache has no capacity limit: the
-//! disk holds it, and [`Store::sweep`] removes expired entries, so the
-//! server must sweep periodically.
+//! Replay cache: in memory (`MemoryNonceStore`), not in sled. A signed
+//! request is single use only inside its `created` window, and the store
+//! refuses every signature created before it was opened
+//! ([`NonceStore::horizon`]): so a restart — graceful or a crash — forgets
+//! nothing that could still be replayed, with no disk write per request
+//! (the earlier sled tree cost a compare-and-swap per call, and a crash could
+//! lose its last half second). The price: a request signed in the second
+//! before a restart and arriving after it is refused, and its client signs
+//! again.
 //!
 //! Shutdown: [`SledStore::close`] (or dropping the store) serves every
 //! waiting writer, stops the commit thread and flushes once more.
@@ -66,7 +63,7 @@ use super::{
     CredentialSetRecord, GrantId, GrantRecord, InstanceRecord, ResourceSetRecord, Store,
     StoreError, Swept, TokenHash, TokenRecord, UpstreamRecord,
 };
-use crate::proto::httpsig::nonce::{NonceStore, NonceStoreError, Seen};
+use crate::proto::httpsig::nonce::{MemoryNonceStore, NonceStore, NonceStoreError, Seen};
 use crate::proto::jwk::Thumbprint;
 
 pub use super::commit::Durability;
@@ -77,14 +74,11 @@ const CONTINUATIONS: &str = "continuations";
 const TOKENS: &str = "tokens";
 const MANAGE: &str = "manage";
 const INSTANCES: &str = "instances";
-const NONCES: &str = "nonces";
+/// The replay cache's tree before it moved to memory: dropped at open.
+const OLD_NONCES: &str = "nonces";
 const CREDENTIAL_SETS: &str = "credential_sets";
 const UPSTREAMS: &str = "upstreams";
 const RESOURCE_SETS: &str = "resource_sets";
-
-/// Compare-and-swap attempts for one nonce before failing closed. A loser
-/// normally sees the winner's entry on its second look.
-const NONCE_CAS_ATTEMPTS: usize = 8;
 
 /// The sled-backed store.
 pub struct SledStore {
@@ -94,7 +88,7 @@ pub struct SledStore {
     tokens: Tree,
     manage: Tree,
     instances: Tree,
-    nonces: Tree,
+    replay: MemoryNonceStore,
     credential_sets: Tree,
     upstreams: Tree,
     resource_sets: Tree,
@@ -143,17 +137,12 @@ fn grant_id(bytes: &[u8]) -> Result<GrantId, StoreError> {
         .map_err(|_| StoreError::Backend("a grant id index entry is not UTF-8".into()))
 }
 
-fn expiry(bytes: &[u8]) -> Option<i64> {
-    <[u8; 8]>::try_from(bytes).ok().map(i64::from_be_bytes)
-}
-
-fn nonce_key(scope: &Thumbprint, value: &[u8]) -> Vec<u8> {
-    let scope = scope.as_str().as_bytes();
-    let mut key = Vec::with_capacity(scope.len() + 1 + value.len());
-    key.extend_from_slice(scope);
-    key.push(0);
-    key.extend_from_slice(value);
-    key
+/// The current time (Unix seconds), for the replay cache's horizon.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// Tokens encoded ahead of a transaction, so its closure (which runs under
@@ -270,6 +259,9 @@ impl SledStore {
     /// `durability` says.
     pub fn open_with(path: &Path, durability: Durability) -> Result<Self, StoreError> {
         let db = open_db(path)?;
+        // Older data dirs kept replay entries on disk; they are not needed.
+        db.drop_tree(OLD_NONCES)
+            .map_err(|e| backend("dropping the old replay tree", e))?;
         let tree = |name: &str| {
             db.open_tree(name)
                 .map_err(|e| backend(&format!("opening tree {name}"), e))
@@ -280,7 +272,7 @@ impl SledStore {
             tokens: tree(TOKENS)?,
             manage: tree(MANAGE)?,
             instances: tree(INSTANCES)?,
-            nonces: tree(NONCES)?,
+            replay: MemoryNonceStore::default().since(unix_now()),
             credential_sets: tree(CREDENTIAL_SETS)?,
             upstreams: tree(UPSTREAMS)?,
             resource_sets: tree(RESOURCE_SETS)?,
@@ -421,29 +413,10 @@ impl SledStore {
         }
         Ok(())
     }
-
-    fn sweep_nonces(&self, now: i64, swept: &mut Swept) -> Result<(), StoreError> {
-        for entry in self.nonces.iter() {
-            let (key, value) = entry.map_err(|e| backend("sled scan", e))?;
-            // An entry that does not parse is damage: remove it too.
-            if expiry(&value).is_none_or(|until| until < now) {
-                // Only if nobody renewed it since we looked.
-                let cas = self
-                    .nonces
-                    .compare_and_swap(&key, Some(&value), None::<&[u8]>)
-                    .map_err(|e| backend("sled compare-and-swap", e))?;
-                if cas.is_ok() {
-                    swept.nonces += 1;
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 impl NonceStore for SledStore {
-    /// Atomic (compare-and-swap), but not flushed per call: see the module
-    /// documentation for what a crash may forget.
+    /// In memory, not in sled: see the module documentation.
     fn remember(
         &self,
         scope: &Thumbprint,
@@ -451,27 +424,11 @@ impl NonceStore for SledStore {
         until: i64,
         now: i64,
     ) -> Result<Seen, NonceStoreError> {
-        let key = nonce_key(scope, value);
-        let new = until.to_be_bytes();
-        for _ in 0..NONCE_CAS_ATTEMPTS {
-            let current = self
-                .nonces
-                .get(&key)
-                .map_err(|_| NonceStoreError::Unavailable)?;
-            if let Some(bytes) = &current {
-                // A damaged entry counts as seen: fail closed.
-                if expiry(bytes).is_none_or(|until| until >= now) {
-                    return Ok(Seen::Replayed);
-                }
-            }
-            match self.nonces.compare_and_swap(&key, current, Some(&new[..])) {
-                Ok(Ok(())) => return Ok(Seen::Fresh),
-                // Someone wrote in between: look again.
-                Ok(Err(_)) => continue,
-                Err(_) => return Err(NonceStoreError::Unavailable),
-            }
-        }
-        Err(NonceStoreError::Unavailable)
+        self.replay.remember(scope, value, until, now)
+    }
+
+    fn horizon(&self) -> i64 {
+        self.replay.horizon()
     }
 }
 
@@ -748,7 +705,6 @@ impl Store for SledStore {
         let mut swept = Swept::default();
         self.sweep_grants(now, &mut swept)?;
         self.sweep_tokens(now, &mut swept)?;
-        self.sweep_nonces(now, &mut swept)?;
         if swept != Swept::default() {
             self.commit.wait_durable()?;
         }

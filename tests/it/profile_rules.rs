@@ -440,6 +440,26 @@ fn a_replayed_nonce_is_refused() {
 }
 
 #[test]
+fn a_signature_created_before_the_replay_memory_began_is_refused() {
+    // After a restart the replay cache is empty: a request signed before it
+    // could have been used already, so it is refused; one signed since is not.
+    let key = key();
+    let req = signed(&key);
+    let profile = GnapProfile::default();
+    let restarted = MemoryNonceStore::default().since(NOW + 1);
+    assert_eq!(
+        profile.verify(&req, key.verifying_key(), NOW + 2, &restarted),
+        Err(Rejection::BeforeHorizon)
+    );
+    let same_second = MemoryNonceStore::default().since(NOW);
+    assert!(
+        profile
+            .verify(&req, key.verifying_key(), NOW + 2, &same_second)
+            .is_ok()
+    );
+}
+
+#[test]
 fn a_replayed_signature_without_nonce_is_refused() {
     let key = key();
     let mut req = request();

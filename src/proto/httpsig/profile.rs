@@ -143,6 +143,10 @@ pub enum Rejection {
     /// The replay cache could not answer; failing closed.
     #[error(transparent)]
     ReplayCache(#[from] NonceStoreError),
+    /// `created` is before the replay cache began remembering (the server
+    /// restarted since): it cannot tell whether the signature was used.
+    #[error("the signature was created before the server started; sign again")]
+    BeforeHorizon,
 }
 
 impl Rejection {
@@ -164,6 +168,7 @@ impl Rejection {
             Self::BadSignature => "bad_signature",
             Self::ReplayedNonce | Self::ReplayedSignature => "replay",
             Self::ReplayCache(_) => "replay_cache",
+            Self::BeforeHorizon => "before_restart",
         }
     }
 }
@@ -310,6 +315,9 @@ impl GnapProfile {
                 }
             },
         )?;
+        if created < replay.horizon() {
+            return Err(Rejection::BeforeHorizon);
+        }
         // Only now, with the signature proven, does the request get to write
         // into the replay cache: an attacker cannot burn a client's nonces.
         let until = created.saturating_add(self.max_age);
