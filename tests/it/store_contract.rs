@@ -10,8 +10,8 @@ use gnapd::store::memory::MemoryStore;
 use gnapd::store::sled::{Durability, SledStore};
 use gnapd::store::{
     Continuation, CredentialKind, CredentialSetRecord, GrantId, GrantRecord, InstanceRecord,
-    RECORD_VERSION, ResourceSetRecord, Store, StoreError, Swept, TokenHash, TokenRecord,
-    UpstreamRecord, UpstreamTransport,
+    RECORD_VERSION, ResourceSetRecord, Store, StoreError, TokenHash, TokenRecord, UpstreamRecord,
+    UpstreamTransport,
 };
 use serde_json::json;
 
