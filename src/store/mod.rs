@@ -19,6 +19,7 @@ use crate::proto::gnap::{AccessRight, GrantRequest};
 use crate::proto::httpsig::nonce::NonceStore;
 use crate::proto::jwk::Thumbprint;
 
+mod cache;
 mod codec;
 mod commit;
 pub mod memory;

@@ -57,6 +57,7 @@ use ::sled::transaction::{
 };
 use ::sled::{IVec, Transactional as _, Tree};
 
+use super::cache::Cache;
 use super::codec::{decode, encode, expires_at};
 use super::commit::GroupCommit;
 use super::{
@@ -89,6 +90,10 @@ pub struct SledStore {
     manage: Tree,
     instances: Tree,
     replay: MemoryNonceStore,
+    /// Decoded tokens by hash, for the gateway's per-call lookup.
+    token_cache: Cache<TokenHash, TokenRecord>,
+    /// Decoded credential sets by id.
+    set_cache: Cache<String, CredentialSetRecord>,
     credential_sets: Tree,
     upstreams: Tree,
     resource_sets: Tree,
@@ -273,6 +278,8 @@ impl SledStore {
             manage: tree(MANAGE)?,
             instances: tree(INSTANCES)?,
             replay: MemoryNonceStore::default().since(unix_now()),
+            token_cache: Cache::default(),
+            set_cache: Cache::default(),
             credential_sets: tree(CREDENTIAL_SETS)?,
             upstreams: tree(UPSTREAMS)?,
             resource_sets: tree(RESOURCE_SETS)?,
@@ -317,6 +324,11 @@ impl SledStore {
                 Ok(true)
             })
             .map_err(from_tx)
+            .inspect(|_| {
+                // Both caches: a set and tokens may have gone.
+                self.token_cache.retire();
+                self.set_cache.retire();
+            })
     }
 
     /// The hashes of the tokens mapped to credential set `id` (a scan).
@@ -542,15 +554,24 @@ impl Store for SledStore {
             Ok(true)
         })?;
         if deleted {
+            self.token_cache.retire();
             self.commit.wait_durable()?;
         }
         Ok(deleted)
     }
 
     fn token(&self, token: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
-        Self::get(&self.tokens, &token.0)?
+        let generation = self.token_cache.generation();
+        if let Some(record) = self.token_cache.get(token, generation) {
+            return Ok(Some(record));
+        }
+        let record: Option<TokenRecord> = Self::get(&self.tokens, &token.0)?
             .map(|b| decode(&b))
-            .transpose()
+            .transpose()?;
+        if let Some(record) = &record {
+            self.token_cache.put(*token, record.clone(), generation);
+        }
+        Ok(record)
     }
 
     fn token_by_manage(
@@ -601,6 +622,7 @@ impl Store for SledStore {
             })
             .map_err(from_tx)?;
         if swapped {
+            self.token_cache.retire();
             self.commit.wait_durable()?;
         }
         Ok(swapped)
@@ -616,6 +638,7 @@ impl Store for SledStore {
             Ok(true)
         })?;
         if revoked {
+            self.token_cache.retire();
             self.commit.wait_durable()?;
         }
         Ok(revoked)
@@ -638,13 +661,23 @@ impl Store for SledStore {
         self.credential_sets
             .insert(set.id.as_bytes(), encode(set)?)
             .map_err(|e| backend("sled write", e))?;
+        self.set_cache.retire();
         self.commit.wait_durable()
     }
 
     fn credential_set(&self, id: &str) -> Result<Option<CredentialSetRecord>, StoreError> {
-        Self::get(&self.credential_sets, id.as_bytes())?
+        let generation = self.set_cache.generation();
+        let key = id.to_owned();
+        if let Some(set) = self.set_cache.get(&key, generation) {
+            return Ok(Some(set));
+        }
+        let set: Option<CredentialSetRecord> = Self::get(&self.credential_sets, id.as_bytes())?
             .map(|b| decode(&b))
-            .transpose()
+            .transpose()?;
+        if let Some(set) = &set {
+            self.set_cache.put(key, set.clone(), generation);
+        }
+        Ok(set)
     }
 
     fn remove_credential_set(&self, id: &str) -> Result<bool, StoreError> {
@@ -706,6 +739,7 @@ impl Store for SledStore {
         self.sweep_grants(now, &mut swept)?;
         self.sweep_tokens(now, &mut swept)?;
         if swept != Swept::default() {
+            self.token_cache.retire();
             self.commit.wait_durable()?;
         }
         Ok(swept)

@@ -264,6 +264,87 @@ fn revoke_token_removes_the_token_and_its_manage_index(store: &dyn Store) {
     );
 }
 
+fn a_token_read_before_it_is_revoked_rotated_deleted_or_swept_is_gone_after(store: &dyn Store) {
+    // Reads first (a caching store keeps them), then each way a token dies:
+    // the next read must not see it.
+    let f = Fixture::new();
+    let now = 10_000;
+    let (grant, tokens) = f.grant(3, FOREVER);
+    let (doomed, doomed_tokens) = f.grant(1, FOREVER);
+    let (expired, expired_tokens) = f.grant(1, now - 1);
+    store.create_grant(&grant, &tokens).unwrap();
+    store.create_grant(&doomed, &doomed_tokens).unwrap();
+    store.create_grant(&expired, &expired_tokens).unwrap();
+    store
+        .put_credential_set(&credential_set("cached-set", "github", b"s"))
+        .unwrap();
+    let (mut extra, _) = f.grant(0, FOREVER);
+    let mut mapped = f.token(&extra.id, FOREVER);
+    mapped.1.credential_sets = vec![("github".into(), "cached-set".into())];
+    extra.tokens = vec![mapped.0];
+    store
+        .create_grant(&extra, std::slice::from_ref(&mapped))
+        .unwrap();
+    let read_all = || {
+        for (hash, _) in tokens
+            .iter()
+            .chain(&doomed_tokens)
+            .chain(&expired_tokens)
+            .chain([&mapped])
+        {
+            let _ = store.token(hash).unwrap();
+        }
+        let _ = store.credential_set("cached-set").unwrap();
+    };
+
+    read_all();
+    assert!(store.revoke_token(&tokens[0].1.manage).unwrap());
+    assert_eq!(store.token(&tokens[0].0).unwrap(), None, "revoked");
+
+    read_all();
+    let next = f.token(&grant.id, FOREVER);
+    assert!(
+        store
+            .token_swap(&tokens[1].1.manage, &tokens[1].0, &next)
+            .unwrap()
+    );
+    assert_eq!(store.token(&tokens[1].0).unwrap(), None, "rotated away");
+
+    read_all();
+    assert!(store.delete_grant(&cont(&doomed)).unwrap());
+    assert_eq!(
+        store.token(&doomed_tokens[0].0).unwrap(),
+        None,
+        "grant deleted"
+    );
+
+    read_all();
+    store.sweep(now).unwrap();
+    assert_eq!(store.token(&expired_tokens[0].0).unwrap(), None, "swept");
+
+    read_all();
+    assert!(store.remove_credential_set("cached-set").unwrap());
+    assert_eq!(store.token(&mapped.0).unwrap(), None, "set removed");
+    assert_eq!(store.credential_set("cached-set").unwrap(), None);
+
+    // A replaced set is read back new.
+    store
+        .put_credential_set(&credential_set("again", "github", b"one"))
+        .unwrap();
+    let _ = store.credential_set("again").unwrap();
+    store
+        .put_credential_set(&credential_set("again", "github", b"two"))
+        .unwrap();
+    assert_eq!(
+        store.credential_set("again").unwrap().unwrap().sealed,
+        b"two"
+    );
+    assert!(
+        store.token(&tokens[2].0).unwrap().is_some(),
+        "a bystander lives"
+    );
+}
+
 fn create_grant_with_instance_writes_both(store: &dyn Store) {
     let f = Fixture::new();
     let (grant, tokens) = f.grant(1, FOREVER);
@@ -560,6 +641,7 @@ macro_rules! contract_suite {
                 credential_set_round_trips_and_is_replaced_by_id,
                 remove_credential_set_revokes_the_tokens_mapped_to_it,
                 upstreams_and_credential_sets_are_listed_and_removed,
+                a_token_read_before_it_is_revoked_rotated_deleted_or_swept_is_gone_after,
                 resource_set_registers_once_and_round_trips,
             );
         }
