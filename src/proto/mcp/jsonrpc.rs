@@ -4,7 +4,11 @@
 //! and (for the methods that name a target) `params.name` or `params.uri`.
 //! The message itself is forwarded untouched.
 
-use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// What a message is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,42 +42,205 @@ pub enum ParseError {
     NotMessage,
 }
 
+/// The members of a message that authorization reads; everything else
+/// (arguments, results) is skipped without being built into values, since
+/// this runs on every gateway call.
+#[derive(Deserialize)]
+struct Wire<'a> {
+    #[serde(borrow, default)]
+    jsonrpc: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "id_kind")]
+    id: Option<IdKind>,
+    #[serde(borrow, default, deserialize_with = "method")]
+    method: Option<Option<Cow<'a, str>>>,
+    #[serde(default)]
+    params: Params,
+    #[serde(default, deserialize_with = "present")]
+    result: bool,
+    #[serde(default, deserialize_with = "present")]
+    error: bool,
+}
+
+/// What an `id` member holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum IdKind {
+    /// A string or a number: a request or response id.
+    Valid,
+    /// Anything else (null is reserved for errors).
+    Other,
+}
+
+fn id_kind<'de, D: Deserializer<'de>>(d: D) -> Result<Option<IdKind>, D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = IdKind;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_str<E>(self, _: &str) -> Result<IdKind, E> {
+            Ok(IdKind::Valid)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<IdKind, E> {
+            Ok(IdKind::Valid)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<IdKind, E> {
+            Ok(IdKind::Valid)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<IdKind, E> {
+            Ok(IdKind::Valid)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<IdKind, E> {
+            Ok(IdKind::Other)
+        }
+        fn visit_unit<E>(self) -> Result<IdKind, E> {
+            Ok(IdKind::Other)
+        }
+        fn visit_none<E>(self) -> Result<IdKind, E> {
+            Ok(IdKind::Other)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<IdKind, A::Error> {
+            while a.next_element::<IgnoredAny>()?.is_some() {}
+            Ok(IdKind::Other)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<IdKind, A::Error> {
+            while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            Ok(IdKind::Other)
+        }
+    }
+    d.deserialize_any(V).map(Some)
+}
+
+/// `Some(Some(name))` for a string method, `Some(None)` for any other value.
+fn method<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Cow<'de, str>>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum M<'a> {
+        Name(#[serde(borrow)] Cow<'a, str>),
+        Other(IgnoredAny),
+    }
+    Ok(Some(match M::deserialize(d)? {
+        M::Name(name) => Some(name),
+        M::Other(_) => None,
+    }))
+}
+
+/// True for any value, null included: the member is present.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(d).map(|_| true)
+}
+
+/// `params.name`, else `params.uri`, when a string; anything else ignored.
+#[derive(Default)]
+struct Params {
+    target: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Params {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Params;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Params, A::Error> {
+                // `name` wins over `uri`; a `name` that is not a string
+                // names nothing (no falling back to `uri`).
+                let mut name: Option<Option<String>> = None;
+                let mut uri: Option<String> = None;
+                while let Some(key) = a.next_key::<Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "name" => name = Some(a.next_value::<StringOrNot>()?.0),
+                        "uri" => uri = a.next_value::<StringOrNot>()?.0,
+                        _ => {
+                            a.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(Params {
+                    target: match name {
+                        Some(name) => name,
+                        None => uri,
+                    },
+                })
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Params, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Params::default())
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Params, E> {
+                Ok(Params::default())
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Params, E> {
+                Ok(Params::default())
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Params, E> {
+                Ok(Params::default())
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Params, E> {
+                Ok(Params::default())
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Params, E> {
+                Ok(Params::default())
+            }
+            fn visit_unit<E>(self) -> Result<Params, E> {
+                Ok(Params::default())
+            }
+            fn visit_none<E>(self) -> Result<Params, E> {
+                Ok(Params::default())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A string value, or `None` for any other.
+struct StringOrNot(Option<String>);
+
+impl<'de> Deserialize<'de> for StringOrNot {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum S<'a> {
+            Text(#[serde(borrow)] Cow<'a, str>),
+            Other(IgnoredAny),
+        }
+        Ok(Self(match S::deserialize(d)? {
+            S::Text(text) => Some(text.into_owned()),
+            S::Other(_) => None,
+        }))
+    }
+}
+
 /// Reads one message.
 pub fn parse(body: &[u8]) -> Result<Message, ParseError> {
-    let value: Value = serde_json::from_slice(body).map_err(|_| ParseError::NotJson)?;
-    let object = value.as_object().ok_or(ParseError::NotMessage)?;
-    if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+    let wire: Wire<'_> = serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ParseError::NotMessage,
+        _ => ParseError::NotJson,
+    })?;
+    if wire.jsonrpc.as_deref() != Some("2.0") {
         return Err(ParseError::NotMessage);
     }
-    let has_id = object
-        .get("id")
-        .is_some_and(|id| id.is_string() || id.is_number());
-    match object.get("method") {
-        Some(Value::String(method)) => {
+    let has_id = wire.id == Some(IdKind::Valid);
+    match wire.method {
+        Some(Some(method)) => {
             if has_id {
-                let params = object.get("params");
-                let target = params
-                    .and_then(|p| p.get("name").or_else(|| p.get("uri")))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
                 Ok(Message::Request {
-                    method: method.clone(),
-                    target,
+                    method: method.into_owned(),
+                    target: wire.params.target,
                 })
-            } else if object.contains_key("id") {
+            } else if wire.id.is_some() {
                 // An `id` that is neither a string nor a number (null is
                 // reserved for errors) cannot be a request.
                 Err(ParseError::NotMessage)
             } else {
                 Ok(Message::Notification {
-                    method: method.clone(),
+                    method: method.into_owned(),
                 })
             }
         }
-        Some(_) => Err(ParseError::NotMessage),
-        None if has_id && (object.contains_key("result") || object.contains_key("error")) => {
-            Ok(Message::Response)
-        }
+        Some(None) => Err(ParseError::NotMessage),
+        None if has_id && (wire.result || wire.error) => Ok(Message::Response),
         None => Err(ParseError::NotMessage),
     }
 }
@@ -125,6 +292,70 @@ mod tests {
         assert_eq!(
             parse(br#"{"jsonrpc":"2.0","id":1,"method":5}"#),
             Err(ParseError::NotMessage)
+        );
+    }
+
+    #[test]
+    fn only_what_authorization_reads_is_read_and_edge_cases_hold() {
+        // A null result is still a response; params of any shape.
+        assert_eq!(
+            parse(br#"{"jsonrpc":"2.0","id":"x","result":null}"#),
+            Ok(Message::Response)
+        );
+        assert_eq!(
+            parse(br#"{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"m"}}"#),
+            Ok(Message::Response)
+        );
+        assert_eq!(
+            parse(br#"{"jsonrpc":"2.0","id":1.5,"method":"ping","params":[1,2]}"#),
+            Ok(Message::Request {
+                method: "ping".into(),
+                target: None
+            })
+        );
+        // `name` wins over `uri`, and a non-string `name` names nothing.
+        assert_eq!(
+            parse(br#"{"jsonrpc":"2.0","id":1,"method":"m","params":{"uri":"u","name":"n"}}"#),
+            Ok(Message::Request {
+                method: "m".into(),
+                target: Some("n".into())
+            })
+        );
+        assert_eq!(
+            parse(br#"{"jsonrpc":"2.0","id":1,"method":"m","params":{"name":{"a":1},"uri":"u"}}"#),
+            Ok(Message::Request {
+                method: "m".into(),
+                target: None
+            })
+        );
+        // Escapes are decoded; large ignored members cost nothing.
+        assert_eq!(
+            parse(br#"{"arguments":{"deep":[[[{"x":"y"}]]]},"jsonrpc":"2.0","id":1,"method":"tools\/call","params":{"name":"a\u0062c","arguments":{"q":"z"}}}"#),
+            Ok(Message::Request {
+                method: "tools/call".into(),
+                target: Some("abc".into())
+            })
+        );
+        for bad in [
+            &br#"{"jsonrpc":"2.0","id":true,"method":"x"}"#[..],
+            br#"{"jsonrpc":"2.0","id":{},"method":"x"}"#,
+            br#"{"jsonrpc":"1.0","id":1,"method":"x"}"#,
+            br#"{"jsonrpc":"2.0","id":1}"#,
+            br#"{"jsonrpc":"2.0","result":{}}"#,
+            br#""just a string""#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"a","method":"b"}"#,
+        ] {
+            assert_eq!(
+                parse(bad),
+                Err(ParseError::NotMessage),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert_eq!(parse(b""), Err(ParseError::NotJson));
+        assert_eq!(
+            parse(br#"{"jsonrpc":"2.0"} trailing"#),
+            Err(ParseError::NotJson)
         );
     }
 }
