@@ -441,7 +441,13 @@ impl Gateway {
             .uri(uri);
         if let Some(headers) = builder.headers_mut() {
             for (name, value) in request.fields.iter() {
-                let lower = name.to_ascii_lowercase();
+                // Names from the HTTP edge are lowercase already; lowercase
+                // (and allocate) only when one is not.
+                let lower = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+                    std::borrow::Cow::Owned(name.to_ascii_lowercase())
+                } else {
+                    std::borrow::Cow::Borrowed(name)
+                };
                 if !forwardable(&lower) {
                     continue;
                 }
