@@ -43,6 +43,10 @@ pub struct Args {
     /// Development mode: approve every grant at once. Never in production.
     #[arg(long)]
     dev: bool,
+    /// Every grant waits for a person to approve it (`gnapd grants
+    /// approve CODE`), even in --dev: the quick way to try interaction.
+    #[arg(long)]
+    require_interaction: bool,
     /// An upstream MCP server behind the gateway at `{public}/mcp/NAME`:
     /// `NAME=URL` (Streamable HTTP) or `NAME=stdio:COMMAND ARG…` (a process
     /// the gateway starts per session, split at whitespace). Repeatable.
@@ -180,6 +184,7 @@ pub fn run(args: Args) -> ExitCode {
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
         dev: args.dev,
+        require_interaction: args.require_interaction,
         upstreams,
         upstream_credentials,
         master_key_file: args.master_key_file,
@@ -218,7 +223,11 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         Some((cert, key)) => Some(crate::http::serve::tls_acceptor(cert, key)?),
         None => None,
     };
-    if config.dev {
+    if config.policy.require_interaction {
+        eprintln!(
+            "\n  gnapd requires interaction: every grant waits for `gnapd grants approve CODE`.\n"
+        );
+    } else if config.dev {
         eprintln!(
             "\n  *** gnapd is running in DEV MODE: every grant request is approved at once. ***\n  *** Never expose this server to anyone you do not trust.                      ***\n"
         );

@@ -380,7 +380,7 @@ impl Route {
 
 /// Grant ids are UUIDs; anything else cannot name a grant.
 fn is_id(text: &str) -> bool {
-    !text.is_empty() && text.len() <= 64 && text.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+    crate::authz::is_grant_id(text)
 }
 
 /// RFC 9728 §3.1: the well-known suffix goes between the host and the path of
