@@ -278,13 +278,15 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         let scheme = if tls.is_some() { "https" } else { "http" };
         format!("{scheme}://{bound}")
     });
-    let auth = AuthServer::new(
-        store.clone(),
-        Arc::new(SystemClock),
-        config.policy.clone(),
-        config.as_config(&public_url),
-    )
-    .with_credential_sets(assignments.clone());
+    let auth = Arc::new(
+        AuthServer::new(
+            store.clone(),
+            Arc::new(SystemClock),
+            config.policy.clone(),
+            config.as_config(&public_url),
+        )
+        .with_credential_sets(assignments.clone()),
+    );
     let master_key = master_key.map(Arc::new);
     let mut upstream_cas = Vec::new();
     for path in &config.upstream_ca_files {
@@ -305,15 +307,25 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     let admin_socket = crate::admin::socket::path_in(&config.data_dir);
     let admin = tokio::spawn(crate::admin::socket::serve(
         crate::admin::socket::bind(&admin_socket)?,
-        Arc::new(Admin::new(
-            gateway.clone(),
-            store.clone(),
-            assignments,
-            master_key,
-            Arc::new(SystemClock),
-            configured,
-            configured_credentials,
-        )),
+        Arc::new(
+            Admin::new(
+                gateway.clone(),
+                store.clone(),
+                assignments,
+                master_key,
+                Arc::new(SystemClock),
+                configured,
+                configured_credentials,
+            )
+            .with_interaction(crate::admin::Interaction {
+                auth: auth.clone(),
+                pusher: Arc::new(crate::http::push::Pusher::new(
+                    auth.config().allow_private_push,
+                    &upstream_cas,
+                )?),
+                runtime: tokio::runtime::Handle::current(),
+            }),
+        ),
     ));
     for upstream in &upstreams {
         // The name and URL only: the credential is never logged.

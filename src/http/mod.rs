@@ -21,6 +21,7 @@ use crate::gateway::forward::{Gateway, UpstreamFailure, request_id};
 use crate::proto::gnap::{ErrorCode, GrantError, GrantResponse};
 use crate::proto::httpsig::{Fields, HttpRequest};
 
+pub mod push;
 pub mod serve;
 
 /// Largest request body read, in bytes. A grant request is a few KiB.
@@ -28,8 +29,9 @@ pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
 
 /// Everything a request handler needs.
 pub struct App {
-    /// The authorization server.
-    pub auth: AuthServer,
+    /// The authorization server (shared with the admin interface, which
+    /// records people's decisions on pending grants).
+    pub auth: Arc<AuthServer>,
     /// Request body limit.
     pub max_body: usize,
     /// The MCP gateway (`{public}/mcp/{upstream}`).
