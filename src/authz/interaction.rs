@@ -533,7 +533,7 @@ impl AuthServer {
                 "the continuation token was already used",
             ));
         }
-        self.metrics.grant(Outcome::Approved);
+        // The request's outcome was counted as pending; the tokens count here.
         self.metrics.issued(minted.tokens.len());
         let response = GrantResponse {
             continue_: Some(next),
