@@ -45,6 +45,13 @@ pub struct FileConfig {
     pub max_body: Option<usize>,
     /// `allow_bearer = true`: grant bearer tokens to clients that ask.
     pub allow_bearer: Option<bool>,
+    /// `require_interaction = true`: every grant waits for a person.
+    pub require_interaction: Option<bool>,
+    /// Seconds an interaction (its user code) stays usable.
+    pub interaction_lifetime: Option<i64>,
+    /// `allow_private_push = true`: push finish messages may go to
+    /// private, loopback and link-local addresses (tests, local dev).
+    pub allow_private_push: Option<bool>,
     /// `[[allow]]` rules.
     #[serde(default)]
     pub allow: Vec<AllowRule>,
@@ -111,6 +118,8 @@ pub struct Overrides {
     pub tls_key: Option<PathBuf>,
     /// `--dev`
     pub dev: bool,
+    /// `--require-interaction`
+    pub require_interaction: bool,
     /// `--upstream NAME=URL` (adds an upstream, or replaces the file's URL).
     pub upstreams: Vec<(String, String)>,
     /// `--upstream-credential NAME=SPEC`, parsed (`Debug` redacts).
@@ -209,6 +218,7 @@ impl ServeConfig {
             ("token_lifetime", file.token_lifetime),
             ("grant_lifetime", file.grant_lifetime),
             ("max_age", file.max_age),
+            ("interaction_lifetime", file.interaction_lifetime),
         ] {
             if value.is_some_and(|v| v <= 0) {
                 return Err(ConfigError::Invalid(format!("{name} must be positive")));
@@ -255,6 +265,8 @@ impl ServeConfig {
             max_body: file.max_body.unwrap_or(DEFAULT_MAX_BODY),
             policy: Policy {
                 dev,
+                require_interaction: flags.require_interaction
+                    || file.require_interaction.unwrap_or(false),
                 allow: std::mem::take(&mut file.allow),
                 allow_bearer: file.allow_bearer.unwrap_or(false),
                 resource_servers: std::mem::take(&mut file.resource_server),
@@ -292,6 +304,10 @@ impl ServeConfig {
         if let Some(v) = self.file.max_age {
             config.profile.max_age = v;
         }
+        if let Some(v) = self.file.interaction_lifetime {
+            config.interaction_lifetime = v;
+        }
+        config.allow_private_push = self.file.allow_private_push.unwrap_or(false);
         config
     }
 }

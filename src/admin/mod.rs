@@ -1,6 +1,7 @@
 //! The admin interface: changes a running server's upstreams and
 //! enterprise-held credential sets (`gnapd upstream …`, `gnapd credentials
-//! …`).
+//! …`), and lets a local admin decide pending grants (`gnapd grants …`):
+//! the way to approve on a server with no browser at all.
 //!
 //! sled lets one process open a database, so the commands never open the
 //! data dir themselves: they send one [`Command`] over the Unix socket the
@@ -25,10 +26,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use crate::authz::Assignments;
+use crate::authz::{Assignments, AuthServer, FinishAction};
 use crate::clock::Clock;
 use crate::gateway::forward::Gateway;
 use crate::gateway::upstream::{Credential, Secret, Transport, Upstream, enterprise_set_id};
+use crate::http::push::Pusher;
 use crate::store::{CredentialSetRecord, RECORD_VERSION, Store, UpstreamRecord, UpstreamTransport};
 use crate::upstream::vault::MasterKey;
 
@@ -67,6 +69,28 @@ pub enum Command {
         /// The upstream.
         upstream: String,
     },
+    /// Lists the grants waiting for a person.
+    GrantsPending,
+    /// Approves a pending grant, by user code or grant id.
+    GrantsApprove {
+        /// The user code or grant id.
+        code: String,
+    },
+    /// Denies a pending grant, by user code or grant id.
+    GrantsDeny {
+        /// The user code or grant id.
+        code: String,
+    },
+}
+
+/// What the admin interface needs to decide pending grants.
+pub struct Interaction {
+    /// The AS whose grants are decided.
+    pub auth: Arc<AuthServer>,
+    /// Makes `push` finishes.
+    pub pusher: Arc<Pusher>,
+    /// The runtime pushes run on (commands run on a blocking thread).
+    pub runtime: tokio::runtime::Handle,
 }
 
 /// What the admin interface changes, and what it must leave alone.
@@ -80,6 +104,8 @@ pub struct Admin {
     configured: BTreeSet<String>,
     /// Upstreams whose credential the config file or a flag gives.
     configured_credentials: BTreeSet<String>,
+    /// Deciding pending grants, when set up.
+    interaction: Option<Interaction>,
 }
 
 impl std::fmt::Debug for Admin {
@@ -111,7 +137,14 @@ impl Admin {
             clock,
             configured,
             configured_credentials,
+            interaction: None,
         }
+    }
+
+    /// Enables `gnapd grants …`.
+    pub fn with_interaction(mut self, interaction: Interaction) -> Self {
+        self.interaction = Some(interaction);
+        self
     }
 
     /// Carries out `command`. Errors are for the admin's eyes and never
@@ -127,7 +160,66 @@ impl Admin {
             } => self.credentials_add(&upstream, &credential),
             Command::CredentialsList => self.credentials_list(),
             Command::CredentialsRemove { upstream } => self.credentials_remove(&upstream),
+            Command::GrantsPending => self.grants_pending(),
+            Command::GrantsApprove { code } => self.grants_decide(&code, true),
+            Command::GrantsDeny { code } => self.grants_decide(&code, false),
         }
+    }
+
+    fn interaction(&self) -> Result<&Interaction, String> {
+        self.interaction
+            .as_ref()
+            .ok_or_else(|| "this server does not take decisions on grants".to_owned())
+    }
+
+    fn grants_pending(&self) -> Result<Value, String> {
+        let pending = self
+            .interaction()?
+            .auth
+            .pending_grants()
+            .map_err(|e| format!("reading pending grants: {e}"))?;
+        Ok(json!({ "pending": pending }))
+    }
+
+    /// Records the decision, then carries out the finish method: a push is
+    /// made now (bounded by its timeouts); a redirect is handed to the admin
+    /// to open in the browser that started the interaction. A failed push
+    /// is reported and logged; the decision stands.
+    fn grants_decide(&self, code: &str, approve: bool) -> Result<Value, String> {
+        let interaction = self.interaction()?;
+        let decided = interaction
+            .auth
+            .decide_grant(code, approve, "admin")
+            .map_err(|e| e.to_string())?;
+        let mut result = json!({
+            "grant": decided.grant.0,
+            "decision": if approve { "approved" } else { "denied" },
+        });
+        match decided.finish {
+            FinishAction::None => {
+                result["finish"] = json!("none");
+            }
+            FinishAction::Redirect { url } => {
+                result["finish"] = json!("redirect");
+                result["redirect_to"] = json!(url);
+            }
+            FinishAction::Push { uri, body } => {
+                let outcome = interaction
+                    .runtime
+                    .block_on(interaction.pusher.push(&uri, body));
+                match &outcome {
+                    crate::http::push::PushOutcome::Delivered(_) => {
+                        tracing::info!(grant = %decided.grant.0, "interaction finish pushed");
+                    }
+                    other => {
+                        tracing::warn!(grant = %decided.grant.0, outcome = %other, "interaction finish push not delivered");
+                    }
+                }
+                result["finish"] = json!("push");
+                result["push"] = json!(outcome.to_string());
+            }
+        }
+        Ok(result)
     }
 
     fn upstream_add(&self, name: &str, url: &str) -> Result<Value, String> {

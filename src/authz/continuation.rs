@@ -51,7 +51,7 @@ impl AuthServer {
     }
 
     /// Swaps the continuation token and answers with the new one.
-    fn next_continuation(&self, grant: &mut GrantRecord) -> Result<Continue, Failure> {
+    pub(super) fn next_continuation(&self, grant: &mut GrantRecord) -> Result<Continue, Failure> {
         let wait = self.config.poll_wait;
         let (value, hash) = mint::token().map_err(no_randomness)?;
         grant.continuation = Some(Continuation {
@@ -73,11 +73,14 @@ impl AuthServer {
         }
         let parsed = parse_continue_request(&request.body)?;
         let (token, mut grant) = self.continued_grant(id, request)?;
+        if grant.state == GrantState::Pending {
+            return self.continue_pending(token, grant, parsed);
+        }
         if let ContinueRequest::AfterInteraction { .. } = parsed {
-            return Err(Failure::gnap(
-                ErrorCode::InvalidInteraction,
-                "no interaction took place for this grant",
-            ));
+            // §5.1: "If the AS detects a client instance submitting an
+            // interaction reference when the request is not in the pending
+            // state, the AS MUST return a too_many_attempts error".
+            return self.replayed_interaction(&token);
         }
         if grant.state == GrantState::Denied {
             return Err(Failure::gnap(
@@ -106,6 +109,12 @@ impl AuthServer {
         require_json(request)?;
         let modification = parse_modify_request(&request.body)?;
         let (token, mut grant) = self.continued_grant(id, request)?;
+        if grant.state == GrantState::Pending {
+            return Err(Failure::gnap(
+                ErrorCode::InvalidInteraction,
+                "this grant waits for a person; it can be modified after the decision (or deleted)",
+            ));
+        }
         let mut modified = grant.request.clone();
         if let Some(a) = modification.access_token {
             modified.access_token = Some(a);
@@ -133,7 +142,7 @@ impl AuthServer {
             Decision::Interact => {
                 return Err(Failure::gnap(
                     ErrorCode::InvalidInteraction,
-                    "the modified request needs a person to approve it, and this server supports no interaction start mode yet",
+                    "the modified request needs a person to approve it; make a new grant request with interaction",
                 ));
             }
             Decision::Deny => {

@@ -68,11 +68,7 @@ impl AuthServer {
         {
             Decision::Approve(approved) => approved,
             Decision::Interact => {
-                self.metrics.grant(Outcome::Denied);
-                return Err(Failure::gnap(
-                    ErrorCode::InvalidInteraction,
-                    "this request needs a person to approve it, and this server supports no interaction start mode yet",
-                ));
+                return self.pending_grant(grant_request, binding, instance, now);
             }
             Decision::Deny => {
                 self.metrics.grant(Outcome::Denied);

@@ -17,6 +17,7 @@ use crate::store::{KeyBinding, Store, TokenHash};
 pub mod assign;
 pub mod continuation;
 pub mod grant;
+pub mod interaction;
 pub mod introspect;
 pub mod manage;
 pub mod metrics;
@@ -24,8 +25,10 @@ pub mod mint;
 pub mod policy;
 pub mod reply;
 pub mod resources;
+pub mod usercode;
 
 pub use assign::Assignments;
+pub use interaction::{DecideError, Decided, FinishAction, PendingGrant};
 pub use metrics::Metrics;
 pub use policy::{AllowRule, Decision, Policy, RsRule};
 pub use reply::{Failure, Reply};
@@ -55,10 +58,19 @@ pub struct AsConfig {
     pub poll_wait: u64,
     /// Signature window settings.
     pub profile: GnapProfile,
+    /// How long an interaction's start modes work (seconds; the user
+    /// code's lifetime, §3.3.3 "SHOULD be short lived, such as several
+    /// minutes").
+    pub interaction_lifetime: i64,
+    /// Push finish messages (§4.2.2) may go to private, loopback and
+    /// link-local addresses. Off by default (SSRF, §11.33); for tests and
+    /// local development.
+    pub allow_private_push: bool,
 }
 
 impl AsConfig {
-    /// Defaults for `public_url`: one-hour tokens, 30-day grants, 5 s polls.
+    /// Defaults for `public_url`: one-hour tokens, 30-day grants, 5 s polls,
+    /// 10-minute interactions.
     pub fn new(public_url: &str) -> Self {
         Self {
             public_url: public_url.trim_end_matches('/').to_owned(),
@@ -66,6 +78,8 @@ impl AsConfig {
             grant_lifetime: 30 * 24 * 3600,
             poll_wait: 5,
             profile: GnapProfile::default(),
+            interaction_lifetime: 600,
+            allow_private_push: false,
         }
     }
 
@@ -84,7 +98,7 @@ impl AsConfig {
         format!("{}{RESOURCE_PATH}", self.public_url)
     }
 
-    fn continue_uri(&self, grant: &str) -> String {
+    pub(crate) fn continue_uri(&self, grant: &str) -> String {
         format!("{}{CONTINUE_PATH}{grant}", self.public_url)
     }
 
@@ -129,6 +143,9 @@ pub struct AuthServer {
     /// The enterprise-held credential set policy assigns at each upstream:
     /// upstream name → credential set id.
     credential_sets: Assignments,
+    /// Interaction state kept in memory (attempt counters, user codes to
+    /// show the admin).
+    live: std::sync::Mutex<interaction::Live>,
 }
 
 impl AuthServer {
@@ -146,6 +163,7 @@ impl AuthServer {
             config,
             metrics: Arc::new(Metrics::default()),
             credential_sets: Assignments::default(),
+            live: std::sync::Mutex::default(),
         }
     }
 
@@ -250,6 +268,11 @@ impl AuthServer {
             }
         }
     }
+}
+
+/// Grant ids are UUIDs; anything else cannot name a grant.
+pub fn is_grant_id(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 64 && text.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
 /// Rebuilds the verifying key of a stored binding.

@@ -3,9 +3,9 @@
 //! Config, not code. Outside dev mode the default is to deny: a grant is
 //! approved at once only when an allowlist rule names the client's key
 //! thumbprint (or its self-declared `class_id`, for deployments that accept
-//! that hint) and covers the access asked for. Interaction (a person
-//! approving) arrives with the interaction issue; until then a request that
-//! would need one is refused with the error that says so.
+//! that hint) and covers the access asked for. A request no rule approves
+//! waits for a person when it offers interaction (`crate::authz::interaction`),
+//! and `require_interaction` sends every request to a person.
 //!
 //! Resource servers (RFC 9767) are known the same way: outside dev mode an RS
 //! is accepted only when an [`RsRule`] names its key's thumbprint, and it
@@ -49,8 +49,12 @@ pub struct RsRule {
 /// The approval rules.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Policy {
-    /// Development mode: approve every request at once.
+    /// Development mode: approve every request at once (unless
+    /// `require_interaction`).
     pub dev: bool,
+    /// Every grant waits for a person (`--require-interaction`,
+    /// `require_interaction = true`), whatever the other rules say.
+    pub require_interaction: bool,
     /// Allowlist rules, tried in order; the first that matches the client
     /// decides.
     pub allow: Vec<AllowRule>,
@@ -87,6 +91,9 @@ impl Policy {
             .as_ref()
             .map(|t| t.as_slice())
             .unwrap_or_default();
+        if self.require_interaction {
+            return Decision::Interact;
+        }
         if self.dev {
             return Decision::Approve(requested.iter().map(|t| t.access.clone()).collect());
         }

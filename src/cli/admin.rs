@@ -1,6 +1,6 @@
-//! `gnapd upstream …` and `gnapd credentials …`: change a running server
-//! through its admin socket (`crate::admin`). They never open the data dir's
-//! store: sled allows one process per database.
+//! `gnapd upstream …`, `gnapd credentials …` and `gnapd grants …`: change a
+//! running server through its admin socket (`crate::admin`). They never open
+//! the data dir's store: sled allows one process per database.
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -83,6 +83,90 @@ enum CredentialsCommand {
         /// The upstream.
         upstream: String,
     },
+}
+
+/// Arguments of `gnapd grants`.
+#[derive(Debug, clap::Args)]
+pub struct GrantsArgs {
+    #[command(subcommand)]
+    command: GrantsCommand,
+    #[command(flatten)]
+    target: Target,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum GrantsCommand {
+    /// List the grants waiting for a person: id, user code, the client's
+    /// (unverified) name, its key thumbprint, the access asked for, age.
+    Pending,
+    /// Approve a pending grant, by the user code the agent shows
+    /// (`ABCD-EFGH`, any case) or by grant id. With a `redirect` finish,
+    /// prints the URL to open in the browser that started the interaction;
+    /// a `push` finish is sent to the client at once.
+    Approve {
+        /// The user code or grant id.
+        code: String,
+    },
+    /// Deny a pending grant, by user code or grant id.
+    Deny {
+        /// The user code or grant id.
+        code: String,
+    },
+}
+
+/// Runs `gnapd grants`.
+pub fn grants(args: GrantsArgs) -> ExitCode {
+    let (command, print): (Value, fn(&Value)) = match args.command {
+        GrantsCommand::Pending => (json!({"op": "grants_pending"}), print_pending),
+        GrantsCommand::Approve { code } => (
+            json!({"op": "grants_approve", "code": code}),
+            print_decision,
+        ),
+        GrantsCommand::Deny { code } => {
+            (json!({"op": "grants_deny", "code": code}), print_decision)
+        }
+    };
+    finish("grants", &args.target, &command, print)
+}
+
+fn print_pending(result: &Value) {
+    let Some(list) = result["pending"].as_array() else {
+        println!("{result}");
+        return;
+    };
+    if list.is_empty() {
+        println!("no grant is waiting for a decision");
+    }
+    for g in list {
+        println!(
+            "{}  code {}  \"{}\" (unverified name)  key {}  asked {}s ago, expires in {}s",
+            text(&g["grant"]),
+            text(&g["user_code"]),
+            g["display_name"].as_str().unwrap_or("(no name)"),
+            text(&g["thumbprint"]),
+            g["age"].as_i64().unwrap_or(0),
+            g["expires_in"].as_i64().unwrap_or(0),
+        );
+        for line in g["access"].as_array().into_iter().flatten() {
+            println!("    - {}", text(line));
+        }
+    }
+}
+
+fn print_decision(result: &Value) {
+    println!(
+        "{} grant {}",
+        text(&result["decision"]),
+        text(&result["grant"])
+    );
+    match result["finish"].as_str() {
+        Some("redirect") => println!(
+            "open this URL in the browser that started the interaction:\n{}",
+            text(&result["redirect_to"])
+        ),
+        Some("push") => println!("push to the client: {}", text(&result["push"])),
+        _ => println!("the client learns it when it next polls"),
+    }
 }
 
 /// Runs `gnapd upstream`.

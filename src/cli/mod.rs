@@ -30,6 +30,9 @@ enum Command {
     /// Add, list or remove the running server's enterprise-held upstream
     /// credential sets (through its admin socket in the data dir).
     Credentials(admin::CredentialsArgs),
+    /// List, approve or deny the grants waiting for a person (through the
+    /// running server's admin socket in the data dir).
+    Grants(admin::GrantsArgs),
 }
 
 /// Parses the command line and runs the command.
@@ -40,5 +43,6 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Upstream(args) => admin::upstream(args),
         Command::Credentials(args) => admin::credentials(args),
+        Command::Grants(args) => admin::grants(args),
     }
 }

@@ -43,6 +43,10 @@ pub struct Args {
     /// Development mode: approve every grant at once. Never in production.
     #[arg(long)]
     dev: bool,
+    /// Every grant waits for a person to approve it (`gnapd grants
+    /// approve CODE`), even in --dev: the quick way to try interaction.
+    #[arg(long)]
+    require_interaction: bool,
     /// An upstream MCP server behind the gateway at `{public}/mcp/NAME`:
     /// `NAME=URL` (Streamable HTTP) or `NAME=stdio:COMMAND ARG…` (a process
     /// the gateway starts per session, split at whitespace). Repeatable.
@@ -180,6 +184,7 @@ pub fn run(args: Args) -> ExitCode {
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
         dev: args.dev,
+        require_interaction: args.require_interaction,
         upstreams,
         upstream_credentials,
         master_key_file: args.master_key_file,
@@ -218,7 +223,11 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         Some((cert, key)) => Some(crate::http::serve::tls_acceptor(cert, key)?),
         None => None,
     };
-    if config.dev {
+    if config.policy.require_interaction {
+        eprintln!(
+            "\n  gnapd requires interaction: every grant waits for `gnapd grants approve CODE`.\n"
+        );
+    } else if config.dev {
         eprintln!(
             "\n  *** gnapd is running in DEV MODE: every grant request is approved at once. ***\n  *** Never expose this server to anyone you do not trust.                      ***\n"
         );
@@ -269,13 +278,15 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         let scheme = if tls.is_some() { "https" } else { "http" };
         format!("{scheme}://{bound}")
     });
-    let auth = AuthServer::new(
-        store.clone(),
-        Arc::new(SystemClock),
-        config.policy.clone(),
-        config.as_config(&public_url),
-    )
-    .with_credential_sets(assignments.clone());
+    let auth = Arc::new(
+        AuthServer::new(
+            store.clone(),
+            Arc::new(SystemClock),
+            config.policy.clone(),
+            config.as_config(&public_url),
+        )
+        .with_credential_sets(assignments.clone()),
+    );
     let master_key = master_key.map(Arc::new);
     let mut upstream_cas = Vec::new();
     for path in &config.upstream_ca_files {
@@ -296,15 +307,25 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     let admin_socket = crate::admin::socket::path_in(&config.data_dir);
     let admin = tokio::spawn(crate::admin::socket::serve(
         crate::admin::socket::bind(&admin_socket)?,
-        Arc::new(Admin::new(
-            gateway.clone(),
-            store.clone(),
-            assignments,
-            master_key,
-            Arc::new(SystemClock),
-            configured,
-            configured_credentials,
-        )),
+        Arc::new(
+            Admin::new(
+                gateway.clone(),
+                store.clone(),
+                assignments,
+                master_key,
+                Arc::new(SystemClock),
+                configured,
+                configured_credentials,
+            )
+            .with_interaction(crate::admin::Interaction {
+                auth: auth.clone(),
+                pusher: Arc::new(crate::http::push::Pusher::new(
+                    auth.config().allow_private_push,
+                    &upstream_cas,
+                )?),
+                runtime: tokio::runtime::Handle::current(),
+            }),
+        ),
     ));
     for upstream in &upstreams {
         // The name and URL only: the credential is never logged.

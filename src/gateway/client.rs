@@ -43,7 +43,7 @@ pub fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String>
 
 /// The system's trust roots plus `extra`. A system root that does not
 /// parse is skipped (and counted in the log), never fatal.
-fn roots(extra: &[CertificateDer<'static>]) -> Result<RootCertStore, String> {
+pub(crate) fn roots(extra: &[CertificateDer<'static>]) -> Result<RootCertStore, String> {
     let mut store = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for error in &native.errors {

@@ -21,6 +21,7 @@ use crate::gateway::forward::{Gateway, UpstreamFailure, request_id};
 use crate::proto::gnap::{ErrorCode, GrantError, GrantResponse};
 use crate::proto::httpsig::{Fields, HttpRequest};
 
+pub mod push;
 pub mod serve;
 
 /// Largest request body read, in bytes. A grant request is a few KiB.
@@ -28,8 +29,9 @@ pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
 
 /// Everything a request handler needs.
 pub struct App {
-    /// The authorization server.
-    pub auth: AuthServer,
+    /// The authorization server (shared with the admin interface, which
+    /// records people's decisions on pending grants).
+    pub auth: Arc<AuthServer>,
     /// Request body limit.
     pub max_body: usize,
     /// The MCP gateway (`{public}/mcp/{upstream}`).
@@ -380,7 +382,7 @@ impl Route {
 
 /// Grant ids are UUIDs; anything else cannot name a grant.
 fn is_id(text: &str) -> bool {
-    !text.is_empty() && text.len() <= 64 && text.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+    crate::authz::is_grant_id(text)
 }
 
 /// RFC 9728 §3.1: the well-known suffix goes between the host and the path of

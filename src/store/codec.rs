@@ -15,8 +15,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    CredentialSetRecord, GrantRecord, InstanceRecord, RECORD_VERSION, ResourceSetRecord,
-    StoreError, TokenRecord, UpstreamRecord,
+    CredentialSetRecord, GrantRecord, InstanceRecord, InteractionRecord, RECORD_VERSION,
+    ResourceSetRecord, StoreError, TokenRecord, UpstreamRecord,
 };
 
 /// A record that carries its format version.
@@ -70,6 +70,14 @@ impl Versioned for CredentialSetRecord {
 
 impl Versioned for ResourceSetRecord {
     const KIND: &'static str = "resource set";
+
+    fn version(&self) -> u32 {
+        self.v
+    }
+}
+
+impl Versioned for InteractionRecord {
+    const KIND: &'static str = "interaction";
 
     fn version(&self) -> u32 {
         self.v

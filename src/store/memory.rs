@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    CredentialSetRecord, GrantId, GrantRecord, InstanceRecord, ResourceSetRecord, Store,
-    StoreError, Swept, TokenHash, TokenRecord, UpstreamRecord,
+    CredentialSetRecord, GrantId, GrantRecord, InstanceRecord, InteractionRecord,
+    InteractionStatus, ResourceSetRecord, Store, StoreError, Swept, TokenHash, TokenRecord,
+    UpstreamRecord,
 };
 use crate::proto::httpsig::nonce::{MemoryNonceStore, NonceStore, NonceStoreError, Seen};
 use crate::proto::jwk::Thumbprint;
@@ -21,6 +22,8 @@ struct Inner {
     credential_sets: HashMap<String, CredentialSetRecord>,
     upstreams: HashMap<String, UpstreamRecord>,
     resource_sets: HashMap<String, ResourceSetRecord>,
+    interactions: HashMap<GrantId, InteractionRecord>,
+    user_codes: HashMap<TokenHash, GrantId>,
 }
 
 impl Inner {
@@ -42,6 +45,11 @@ impl Inner {
     }
 
     fn remove_grant(&mut self, id: &GrantId) -> usize {
+        if let Some(interaction) = self.interactions.remove(id)
+            && let Some(code) = &interaction.user_code
+        {
+            self.user_codes.remove(code);
+        }
         let Some(grant) = self.grants.remove(id) else {
             return 0;
         };
@@ -300,5 +308,107 @@ impl Store for MemoryStore {
 
     fn resource_set(&self, reference: &str) -> Result<Option<ResourceSetRecord>, StoreError> {
         Ok(self.lock()?.resource_sets.get(reference).cloned())
+    }
+
+    // --- RFC 9635 §4: interaction ----------------------------------------
+
+    fn create_interaction_grant(
+        &self,
+        grant: &GrantRecord,
+        interaction: &InteractionRecord,
+        instance: Option<(&str, &InstanceRecord)>,
+    ) -> Result<(), StoreError> {
+        if interaction.v != super::RECORD_VERSION {
+            return Err(StoreError::Version(interaction.v));
+        }
+        let mut inner = self.lock()?;
+        if let Some((id, record)) = instance {
+            inner.instances.insert(id.to_owned(), record.clone());
+        }
+        if let Some(c) = &grant.continuation {
+            inner.continuations.insert(c.token, grant.id.clone());
+        }
+        if let Some(code) = &interaction.user_code {
+            inner.user_codes.insert(*code, grant.id.clone());
+        }
+        inner.grants.insert(grant.id.clone(), grant.clone());
+        inner
+            .interactions
+            .insert(grant.id.clone(), interaction.clone());
+        Ok(())
+    }
+
+    fn interaction(&self, grant: &GrantId) -> Result<Option<InteractionRecord>, StoreError> {
+        Ok(self.lock()?.interactions.get(grant).cloned())
+    }
+
+    fn interaction_by_user_code(
+        &self,
+        code: &TokenHash,
+    ) -> Result<Option<InteractionRecord>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .user_codes
+            .get(code)
+            .and_then(|id| inner.interactions.get(id))
+            .cloned())
+    }
+
+    fn pending_interactions(&self) -> Result<Vec<InteractionRecord>, StoreError> {
+        let mut all: Vec<_> = self
+            .lock()?
+            .interactions
+            .values()
+            .filter(|i| i.status == InteractionStatus::Pending)
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| (a.created_at, &a.grant).cmp(&(b.created_at, &b.grant)));
+        Ok(all)
+    }
+
+    fn decide_interaction(
+        &self,
+        grant: &GrantId,
+        decision: &InteractionStatus,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        let Some(interaction) = inner.interactions.get_mut(grant) else {
+            return Ok(false);
+        };
+        if interaction.status != InteractionStatus::Pending {
+            return Ok(false);
+        }
+        interaction.status = decision.clone();
+        let code = interaction.user_code;
+        if let Some(code) = code {
+            inner.user_codes.remove(&code);
+        }
+        Ok(true)
+    }
+
+    fn finish_interaction(
+        &self,
+        expected: &TokenHash,
+        grant: &GrantRecord,
+        tokens: &[(TokenHash, TokenRecord)],
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock()?;
+        if inner.continuations.get(expected) != Some(&grant.id) {
+            return Ok(false);
+        }
+        match inner.interactions.get_mut(&grant.id) {
+            Some(i) if matches!(i.status, InteractionStatus::Approved { .. }) => {
+                i.status = InteractionStatus::Finished { at };
+            }
+            _ => return Ok(false),
+        }
+        inner.continuations.remove(expected);
+        if let Some(c) = &grant.continuation {
+            inner.continuations.insert(c.token, grant.id.clone());
+        }
+        inner.grants.insert(grant.id.clone(), grant.clone());
+        inner.insert_tokens(tokens);
+        Ok(true)
     }
 }

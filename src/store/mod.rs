@@ -15,6 +15,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::proto::gnap::interact::HashMethod;
 use crate::proto::gnap::{AccessRight, GrantRequest};
 use crate::proto::httpsig::nonce::NonceStore;
 use crate::proto::jwk::Thumbprint;
@@ -321,6 +322,88 @@ pub struct ResourceSetRecord {
     pub created_at: i64,
 }
 
+/// How the client learns that the interaction finished (§2.5.2, §4.2), as
+/// the AS accepted it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InteractionFinish {
+    /// `redirect` or `push`.
+    pub method: FinishKind,
+    /// The client's callback URI.
+    pub uri: String,
+    /// The client's `nonce` (first line of the hash base).
+    pub client_nonce: String,
+    /// The AS's `finish` nonce (second line of the hash base).
+    pub as_nonce: String,
+    /// The hash method in force.
+    pub hash_method: HashMethod,
+}
+
+/// The finish methods gnapd carries out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishKind {
+    /// The RO's browser is sent to the URI with `hash` and `interact_ref`.
+    Redirect,
+    /// The AS POSTs `hash` and `interact_ref` to the URI.
+    Push,
+}
+
+/// Where an interaction stands. Moves only forward: `Pending` to
+/// `Approved` or `Denied` (a person's decision), `Approved` to `Finished`
+/// (the client took the result, once).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum InteractionStatus {
+    /// Waiting for a person.
+    Pending,
+    /// A person approved `access` (per requested token, as policy's
+    /// `Approve`). With a finish method, the client must present the
+    /// interaction reference whose hash is `interact_ref`.
+    Approved {
+        /// The approved rights, per requested token.
+        access: Vec<Vec<AccessRight>>,
+        /// Hash of the interaction reference, when a finish method is used.
+        interact_ref: Option<TokenHash>,
+        /// When (Unix seconds).
+        decided_at: i64,
+    },
+    /// A person denied the request.
+    Denied {
+        /// Hash of the interaction reference, when a finish method is used.
+        interact_ref: Option<TokenHash>,
+        /// When (Unix seconds).
+        decided_at: i64,
+    },
+    /// The client received its tokens: the interaction reference is spent.
+    Finished {
+        /// When (Unix seconds).
+        at: i64,
+    },
+}
+
+/// A grant's interaction (RFC 9635 §4): how it can start and finish and
+/// where it stands. Kept beside the grant, keyed by its id, so that a
+/// person's decision never races a write of the grant record itself.
+/// Secrets (user code, interaction reference) are kept as hashes only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InteractionRecord {
+    /// Record format version ([`RECORD_VERSION`]).
+    pub v: u32,
+    /// The grant.
+    pub grant: GrantId,
+    /// Hash of the normalized user code, when one was issued.
+    pub user_code: Option<TokenHash>,
+    /// The finish method, when the client asked for one gnapd carries out.
+    pub finish: Option<InteractionFinish>,
+    /// Creation time (Unix seconds).
+    pub created_at: i64,
+    /// The start modes stop working after this time (Unix seconds).
+    pub expires_at: i64,
+    /// Where it stands.
+    #[serde(flatten)]
+    pub status: InteractionStatus,
+}
+
 /// What a sweep removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -464,4 +547,60 @@ pub trait Store: NonceStore + Send + Sync {
 
     /// The resource set registered under `reference`.
     fn resource_set(&self, reference: &str) -> Result<Option<ResourceSetRecord>, StoreError>;
+
+    // --- RFC 9635 §4: interaction ----------------------------------------
+    //
+    // A grant that waits for a person has an `InteractionRecord` beside
+    // it; `delete_grant` and `sweep` remove it (and its user code index)
+    // with the grant.
+
+    /// Stores a grant that waits for a person: the grant with its
+    /// continuation index, its interaction, the user code index (if the
+    /// interaction has a code) and, for a new client, its instance, as one
+    /// atomic, durable write.
+    fn create_interaction_grant(
+        &self,
+        grant: &GrantRecord,
+        interaction: &InteractionRecord,
+        instance: Option<(&str, &InstanceRecord)>,
+    ) -> Result<(), StoreError>;
+
+    /// The interaction of `grant`.
+    fn interaction(&self, grant: &GrantId) -> Result<Option<InteractionRecord>, StoreError>;
+
+    /// The interaction whose user code hashes to `code`. Only a pending
+    /// interaction can be found so: a decision removes the index.
+    fn interaction_by_user_code(
+        &self,
+        code: &TokenHash,
+    ) -> Result<Option<InteractionRecord>, StoreError>;
+
+    /// Every interaction still waiting for a person (a scan; for listing).
+    fn pending_interactions(&self) -> Result<Vec<InteractionRecord>, StoreError>;
+
+    /// Records a person's decision (`decision` is `Approved` or `Denied`)
+    /// on the interaction of `grant`, only if it is still `Pending`, and
+    /// removes its user code index: a code decides once. `Ok(false)`, and
+    /// nothing written, if there is no such interaction or it was decided
+    /// already; of concurrent callers exactly one succeeds.
+    fn decide_interaction(
+        &self,
+        grant: &GrantId,
+        decision: &InteractionStatus,
+    ) -> Result<bool, StoreError>;
+
+    /// Hands an approved interaction's result to the client, once: if
+    /// `expected` still continues `grant.id` and the interaction is
+    /// `Approved`, writes `grant` (with its new continuation), moves the
+    /// continuation index, stores `tokens` and marks the interaction
+    /// `Finished { at }`, atomically. `Ok(false)`, and nothing written,
+    /// otherwise (the continuation token was used, or the interaction is
+    /// not, or no longer, approved): an interaction reference is taken once.
+    fn finish_interaction(
+        &self,
+        expected: &TokenHash,
+        grant: &GrantRecord,
+        tokens: &[(TokenHash, TokenRecord)],
+        at: i64,
+    ) -> Result<bool, StoreError>;
 }

@@ -12,6 +12,13 @@
 //! | `credential_sets` | set id (UTF-8)        | [`CredentialSetRecord`] (codec), secret sealed |
 //! | `upstreams`     | upstream name (UTF-8)   | [`UpstreamRecord`] (codec)   |
 //! | `resource_sets` | resource reference (UTF-8) | [`ResourceSetRecord`] (codec) |
+//! | `interactions`  | grant id (UTF-8)        | [`InteractionRecord`] (codec) |
+//! | `user_codes`    | user code hash          | grant id                     |
+//!
+//! A grant's interaction lives in its own tree so that a person's decision
+//! (`decide_interaction`) and the client's continuation (`continuation_swap`)
+//! never overwrite each other's record; removing a grant removes its
+//! interaction and user code index in the same transaction.
 //!
 //! A resource set is registered by compare-and-swap on an absent key, so a
 //! reference, once given out, never comes to mean another set.
@@ -61,8 +68,9 @@ use super::cache::Cache;
 use super::codec::{decode, encode, expires_at};
 use super::commit::GroupCommit;
 use super::{
-    CredentialSetRecord, GrantId, GrantRecord, InstanceRecord, ResourceSetRecord, Store,
-    StoreError, Swept, TokenHash, TokenRecord, UpstreamRecord,
+    CredentialSetRecord, GrantId, GrantRecord, InstanceRecord, InteractionRecord,
+    InteractionStatus, ResourceSetRecord, Store, StoreError, Swept, TokenHash, TokenRecord,
+    UpstreamRecord,
 };
 use crate::proto::httpsig::nonce::{MemoryNonceStore, NonceStore, NonceStoreError, Seen};
 use crate::proto::jwk::Thumbprint;
@@ -80,6 +88,8 @@ const OLD_NONCES: &str = "nonces";
 const CREDENTIAL_SETS: &str = "credential_sets";
 const UPSTREAMS: &str = "upstreams";
 const RESOURCE_SETS: &str = "resource_sets";
+const INTERACTIONS: &str = "interactions";
+const USER_CODES: &str = "user_codes";
 
 /// The sled-backed store.
 pub struct SledStore {
@@ -97,6 +107,8 @@ pub struct SledStore {
     credential_sets: Tree,
     upstreams: Tree,
     resource_sets: Tree,
+    interactions: Tree,
+    user_codes: Tree,
     commit: GroupCommit,
 }
 
@@ -228,6 +240,36 @@ fn remove_grant(
     Ok(Some(removed))
 }
 
+/// Removes the interaction of grant `id` and its user code index inside a
+/// transaction.
+fn remove_interaction(
+    interactions: &TransactionalTree,
+    user_codes: &TransactionalTree,
+    id: &[u8],
+) -> TxResult<()> {
+    if let Some(bytes) = interactions.remove(id)? {
+        let interaction: InteractionRecord = decode(&bytes).map_err(abort)?;
+        if let Some(code) = &interaction.user_code
+            && user_codes
+                .get(&code.0[..])?
+                .is_some_and(|v| v.as_ref() == id)
+        {
+            user_codes.remove(&code.0[..])?;
+        }
+    }
+    Ok(())
+}
+
+/// The six trees a grant with an interaction spans.
+type Trees6 = (
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+);
+
 /// How long `open` waits for the directory lock to be let go.
 const LOCK_WAIT: Duration = Duration::from_secs(1);
 
@@ -283,6 +325,8 @@ impl SledStore {
             credential_sets: tree(CREDENTIAL_SETS)?,
             upstreams: tree(UPSTREAMS)?,
             resource_sets: tree(RESOURCE_SETS)?,
+            interactions: tree(INTERACTIONS)?,
+            user_codes: tree(USER_CODES)?,
             commit: GroupCommit::start(db, durability)?,
             path: path.to_owned(),
         })
@@ -371,6 +415,41 @@ impl SledStore {
             .map_err(from_tx)
     }
 
+    /// Runs `f` as one transaction over the grant, continuation, token,
+    /// management, interaction and user code trees.
+    fn transact6<T>(&self, f: impl Fn(&Trees6) -> TxResult<T>) -> Result<T, StoreError> {
+        (
+            &self.grants,
+            &self.continuations,
+            &self.tokens,
+            &self.manage,
+            &self.interactions,
+            &self.user_codes,
+        )
+            .transaction(|trees| f(trees))
+            .map_err(from_tx)
+    }
+
+    /// Removes grant `id` (if it expired before `expired_before`, when
+    /// given) with its interaction, inside a six-tree transaction.
+    fn remove_grant6(
+        trees: &Trees6,
+        id: &[u8],
+        expired_before: Option<i64>,
+    ) -> TxResult<Option<usize>> {
+        let four = (
+            trees.0.clone(),
+            trees.1.clone(),
+            trees.2.clone(),
+            trees.3.clone(),
+        );
+        let removed = remove_grant(&four, id, expired_before)?;
+        if removed.is_some() {
+            remove_interaction(&trees.4, &trees.5, id)?;
+        }
+        Ok(removed)
+    }
+
     /// Runs `f` as one transaction over the token and management trees.
     fn transact_tokens<T>(
         &self,
@@ -391,7 +470,9 @@ impl SledStore {
         }
         for id in expired {
             // Looked at again inside the transaction: it may have changed.
-            if let Some(tokens) = self.transact4(|trees| remove_grant(trees, &id, Some(now)))? {
+            if let Some(tokens) =
+                self.transact6(|trees| Self::remove_grant6(trees, &id, Some(now)))?
+            {
                 swept.grants += 1;
                 swept.tokens += tokens;
             }
@@ -545,12 +626,12 @@ impl Store for SledStore {
     }
 
     fn delete_grant(&self, expected: &TokenHash) -> Result<bool, StoreError> {
-        let deleted = self.transact4(|trees| {
+        let deleted = self.transact6(|trees| {
             let Some(id) = trees.1.get(&expected.0[..])? else {
                 return Ok(false);
             };
             trees.1.remove(&expected.0[..])?;
-            remove_grant(trees, &id, None)?;
+            Self::remove_grant6(trees, &id, None)?;
             Ok(true)
         })?;
         if deleted {
@@ -768,5 +849,150 @@ impl Store for SledStore {
         Self::get(&self.resource_sets, reference.as_bytes())?
             .map(|b| decode(&b))
             .transpose()
+    }
+
+    // --- RFC 9635 §4: interaction ----------------------------------------
+
+    fn create_interaction_grant(
+        &self,
+        grant: &GrantRecord,
+        interaction: &InteractionRecord,
+        instance: Option<(&str, &InstanceRecord)>,
+    ) -> Result<(), StoreError> {
+        let id = grant.id.0.as_bytes();
+        let record = encode(grant)?;
+        let interaction_bytes = encode(interaction)?;
+        let instance = instance
+            .map(|(name, record)| Ok::<_, StoreError>((name, encode(record)?)))
+            .transpose()?;
+        (
+            &self.grants,
+            &self.continuations,
+            &self.interactions,
+            &self.user_codes,
+            &self.instances,
+        )
+            .transaction(
+                |(grants, continuations, interactions, user_codes, instances)| {
+                    if let Some(c) = &grant.continuation {
+                        continuations.insert(&c.token.0[..], id)?;
+                    }
+                    if let Some(code) = &interaction.user_code {
+                        user_codes.insert(&code.0[..], id)?;
+                    }
+                    if let Some((name, bytes)) = &instance {
+                        instances.insert(name.as_bytes(), bytes.as_slice())?;
+                    }
+                    grants.insert(id, record.as_slice())?;
+                    interactions.insert(id, interaction_bytes.as_slice())?;
+                    Ok(())
+                },
+            )
+            .map_err(from_tx)?;
+        self.commit.wait_durable()
+    }
+
+    fn interaction(&self, grant: &GrantId) -> Result<Option<InteractionRecord>, StoreError> {
+        Self::get(&self.interactions, grant.0.as_bytes())?
+            .map(|b| decode(&b))
+            .transpose()
+    }
+
+    fn interaction_by_user_code(
+        &self,
+        code: &TokenHash,
+    ) -> Result<Option<InteractionRecord>, StoreError> {
+        let Some(id) = Self::get(&self.user_codes, &code.0)? else {
+            return Ok(None);
+        };
+        // Two reads: a decision in between removed the index, and the
+        // record then says it is no longer pending.
+        Ok(self
+            .interaction(&grant_id(&id)?)?
+            .filter(|i| i.user_code.as_ref() == Some(code)))
+    }
+
+    fn pending_interactions(&self) -> Result<Vec<InteractionRecord>, StoreError> {
+        let mut all = Vec::new();
+        for entry in self.interactions.iter() {
+            let (_, bytes) = entry.map_err(|e| backend("sled scan", e))?;
+            let record: InteractionRecord = decode(&bytes)?;
+            if record.status == InteractionStatus::Pending {
+                all.push(record);
+            }
+        }
+        all.sort_by(|a, b| (a.created_at, &a.grant).cmp(&(b.created_at, &b.grant)));
+        Ok(all)
+    }
+
+    fn decide_interaction(
+        &self,
+        grant: &GrantId,
+        decision: &InteractionStatus,
+    ) -> Result<bool, StoreError> {
+        let id = grant.0.as_bytes();
+        let decided = (&self.interactions, &self.user_codes)
+            .transaction(|(interactions, user_codes)| {
+                let Some(bytes) = interactions.get(id)? else {
+                    return Ok(false);
+                };
+                let mut record: InteractionRecord = decode(&bytes).map_err(abort)?;
+                if record.status != InteractionStatus::Pending {
+                    return Ok(false);
+                }
+                record.status = decision.clone();
+                interactions.insert(id, encode(&record).map_err(abort)?)?;
+                if let Some(code) = &record.user_code {
+                    user_codes.remove(&code.0[..])?;
+                }
+                Ok(true)
+            })
+            .map_err(from_tx)?;
+        if decided {
+            self.commit.wait_durable()?;
+        }
+        Ok(decided)
+    }
+
+    fn finish_interaction(
+        &self,
+        expected: &TokenHash,
+        grant: &GrantRecord,
+        tokens: &[(TokenHash, TokenRecord)],
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let id = grant.id.0.as_bytes();
+        let record = encode(grant)?;
+        let tokens = EncodedTokens::new(tokens)?;
+        let finished = self.transact6(
+            |(grants, continuations, tokens_tree, manage, interactions, _)| {
+                if continuations
+                    .get(&expected.0[..])?
+                    .is_none_or(|current| current.as_ref() != id)
+                {
+                    return Ok(false);
+                }
+                let Some(bytes) = interactions.get(id)? else {
+                    return Ok(false);
+                };
+                let mut interaction: InteractionRecord = decode(&bytes).map_err(abort)?;
+                if !matches!(interaction.status, InteractionStatus::Approved { .. }) {
+                    return Ok(false);
+                }
+                interaction.status = InteractionStatus::Finished { at };
+                interactions.insert(id, encode(&interaction).map_err(abort)?)?;
+                continuations.remove(&expected.0[..])?;
+                if let Some(c) = &grant.continuation {
+                    continuations.insert(&c.token.0[..], id)?;
+                }
+                grants.insert(id, record.as_slice())?;
+                tokens.insert(tokens_tree, manage)?;
+                Ok(true)
+            },
+        )?;
+        if finished {
+            self.commit.wait_durable()?;
+        }
+        Ok(finished)
     }
 }

@@ -11,6 +11,8 @@ mod gateway_sdk;
 mod gateway_stdio;
 mod http_client;
 mod httpsig_cli;
+mod interaction_core;
+mod interaction_http;
 mod interop_agent;
 mod interop_python;
 mod mcp_upstream;

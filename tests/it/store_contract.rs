@@ -5,11 +5,13 @@
 
 use std::sync::Barrier;
 
+use gnapd::proto::gnap::interact::HashMethod;
 use gnapd::proto::httpsig::nonce::{NonceStore as _, Seen};
 use gnapd::store::memory::MemoryStore;
 use gnapd::store::sled::{Durability, SledStore};
 use gnapd::store::{
-    Continuation, CredentialKind, CredentialSetRecord, GrantId, GrantRecord, InstanceRecord,
+    Continuation, CredentialKind, CredentialSetRecord, FinishKind, GrantId, GrantRecord,
+    GrantState, InstanceRecord, InteractionFinish, InteractionRecord, InteractionStatus,
     RECORD_VERSION, ResourceSetRecord, Store, StoreError, TokenHash, TokenRecord, UpstreamRecord,
     UpstreamTransport,
 };
@@ -614,6 +616,204 @@ fn resource_set_registers_once_and_round_trips(store: &dyn Store) {
     assert!(store.resource_set("ref-1").unwrap().is_some());
 }
 
+// --- Interaction (RFC 9635 §4) -------------------------------------------
+
+/// A pending grant and its interaction (with a user code and a push finish).
+fn interactive(f: &Fixture, expires_at: i64) -> (GrantRecord, InteractionRecord, TokenHash) {
+    let (mut grant, _) = f.grant(0, expires_at);
+    grant.state = GrantState::Pending;
+    let code = fresh_hash();
+    let interaction = InteractionRecord {
+        v: RECORD_VERSION,
+        grant: grant.id.clone(),
+        user_code: Some(code),
+        finish: Some(InteractionFinish {
+            method: FinishKind::Push,
+            uri: "https://client.example/push".into(),
+            client_nonce: "client-nonce".into(),
+            as_nonce: "as-nonce".into(),
+            hash_method: HashMethod::Sha256,
+        }),
+        created_at: 1_000,
+        expires_at: 1_600,
+        status: InteractionStatus::Pending,
+    };
+    (grant, interaction, code)
+}
+
+fn approved(at: i64) -> InteractionStatus {
+    InteractionStatus::Approved {
+        access: vec![vec![]],
+        interact_ref: Some(fresh_hash()),
+        decided_at: at,
+    }
+}
+
+fn interaction_grant_is_found_by_id_and_user_code_and_listed_while_pending(store: &dyn Store) {
+    let f = Fixture::new();
+    let (grant, interaction, code) = interactive(&f, FOREVER);
+    let instance = InstanceRecord {
+        v: RECORD_VERSION,
+        key: f.key.clone(),
+        created_at: 1_000,
+    };
+    store
+        .create_interaction_grant(&grant, &interaction, Some(("inst-i", &instance)))
+        .unwrap();
+    assert_eq!(store.grant(&grant.id).unwrap(), Some(grant.clone()));
+    assert_eq!(
+        store.grant_by_continuation(&cont(&grant)).unwrap(),
+        Some(grant.clone())
+    );
+    assert_eq!(store.instance("inst-i").unwrap(), Some(instance));
+    assert_eq!(
+        store.interaction(&grant.id).unwrap(),
+        Some(interaction.clone())
+    );
+    assert_eq!(
+        store.interaction_by_user_code(&code).unwrap(),
+        Some(interaction.clone())
+    );
+    assert_eq!(store.interaction_by_user_code(&fresh_hash()).unwrap(), None);
+    assert_eq!(store.pending_interactions().unwrap(), vec![interaction]);
+}
+
+fn decide_interaction_happens_once_and_retires_the_user_code(store: &dyn Store) {
+    let f = Fixture::new();
+    let (grant, interaction, code) = interactive(&f, FOREVER);
+    store
+        .create_interaction_grant(&grant, &interaction, None)
+        .unwrap();
+    let denied = InteractionStatus::Denied {
+        interact_ref: None,
+        decided_at: 1_100,
+    };
+    assert!(store.decide_interaction(&grant.id, &denied).unwrap());
+    assert!(
+        !store
+            .decide_interaction(&grant.id, &approved(1_200))
+            .unwrap()
+    );
+    assert_eq!(
+        store.interaction(&grant.id).unwrap().unwrap().status,
+        denied
+    );
+    assert_eq!(store.interaction_by_user_code(&code).unwrap(), None);
+    assert!(store.pending_interactions().unwrap().is_empty());
+    assert!(
+        !store
+            .decide_interaction(&GrantId("no-such-grant".into()), &denied)
+            .unwrap()
+    );
+    // Deciding touches the interaction only: the grant and its
+    // continuation are as they were.
+    assert_eq!(
+        store.grant_by_continuation(&cont(&grant)).unwrap(),
+        Some(grant)
+    );
+}
+
+fn concurrent_decisions_have_exactly_one_winner(store: &dyn Store) {
+    const THREADS: usize = 8;
+    let f = Fixture::new();
+    let (grant, interaction, _) = interactive(&f, FOREVER);
+    store
+        .create_interaction_grant(&grant, &interaction, None)
+        .unwrap();
+    let barrier = Barrier::new(THREADS);
+    let wins = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let (barrier, id) = (&barrier, &grant.id);
+                s.spawn(move || {
+                    barrier.wait();
+                    store
+                        .decide_interaction(id, &approved(i64::try_from(i).unwrap()))
+                        .unwrap()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|won| *won)
+            .count()
+    });
+    assert_eq!(wins, 1);
+}
+
+fn finish_interaction_takes_an_approved_interaction_once(store: &dyn Store) {
+    let f = Fixture::new();
+    let (grant, interaction, _) = interactive(&f, FOREVER);
+    store
+        .create_interaction_grant(&grant, &interaction, None)
+        .unwrap();
+    let (mut next, tokens) = continued(&f, &grant);
+    next.state = GrantState::Approved;
+    // Not approved yet: nothing is taken, the continuation token still works.
+    assert!(
+        !store
+            .finish_interaction(&cont(&grant), &next, &tokens, 1_300)
+            .unwrap()
+    );
+    assert_eq!(store.token(&tokens[0].0).unwrap(), None);
+    assert!(
+        store
+            .decide_interaction(&grant.id, &approved(1_200))
+            .unwrap()
+    );
+    assert!(
+        store
+            .finish_interaction(&cont(&grant), &next, &tokens, 1_300)
+            .unwrap()
+    );
+    assert_eq!(
+        store.interaction(&grant.id).unwrap().unwrap().status,
+        InteractionStatus::Finished { at: 1_300 }
+    );
+    assert_eq!(store.grant_by_continuation(&cont(&grant)).unwrap(), None);
+    assert_eq!(
+        store.grant_by_continuation(&cont(&next)).unwrap(),
+        Some(next.clone())
+    );
+    assert!(store.token(&tokens[0].0).unwrap().is_some());
+    // Taken once: neither the old token nor the new one takes it again.
+    let (again, again_tokens) = continued(&f, &next);
+    assert!(
+        !store
+            .finish_interaction(&cont(&grant), &again, &again_tokens, 1_400)
+            .unwrap()
+    );
+    assert!(
+        !store
+            .finish_interaction(&cont(&next), &again, &again_tokens, 1_400)
+            .unwrap()
+    );
+    assert_eq!(store.token(&again_tokens[0].0).unwrap(), None);
+}
+
+fn delete_grant_and_sweep_remove_the_interaction_and_its_user_code(store: &dyn Store) {
+    let f = Fixture::new();
+    let (grant, interaction, code) = interactive(&f, FOREVER);
+    store
+        .create_interaction_grant(&grant, &interaction, None)
+        .unwrap();
+    assert!(store.delete_grant(&cont(&grant)).unwrap());
+    assert_eq!(store.interaction(&grant.id).unwrap(), None);
+    assert_eq!(store.interaction_by_user_code(&code).unwrap(), None);
+
+    let (old, old_interaction, old_code) = interactive(&f, 2_000);
+    store
+        .create_interaction_grant(&old, &old_interaction, None)
+        .unwrap();
+    let swept = store.sweep(2_001).unwrap();
+    assert_eq!(swept.grants, 1);
+    assert_eq!(store.grant(&old.id).unwrap(), None);
+    assert_eq!(store.interaction(&old.id).unwrap(), None);
+    assert_eq!(store.interaction_by_user_code(&old_code).unwrap(), None);
+    assert!(store.pending_interactions().unwrap().is_empty());
+}
+
 /// Runs every contract check against the store `make()` builds (fresh for
 /// each test).
 macro_rules! contract_suite {
@@ -643,6 +843,11 @@ macro_rules! contract_suite {
                 upstreams_and_credential_sets_are_listed_and_removed,
                 a_token_read_before_it_is_revoked_rotated_deleted_or_swept_is_gone_after,
                 resource_set_registers_once_and_round_trips,
+                interaction_grant_is_found_by_id_and_user_code_and_listed_while_pending,
+                decide_interaction_happens_once_and_retires_the_user_code,
+                concurrent_decisions_have_exactly_one_winner,
+                finish_interaction_takes_an_approved_interaction_once,
+                delete_grant_and_sweep_remove_the_interaction_and_its_user_code,
             );
         }
     };

@@ -15,6 +15,10 @@
 //! 3. the session's GET stream;
 //! 4. nowhere (dropped), as an HTTP server with no stream open would.
 //!
+//! Notifications about the session as a whole (`…/list_changed`,
+//! `notifications/resources/updated`) relate to no request, so they skip
+//! step 2: a call in flight is never turned into a stream by them.
+//!
 //! One child serves one session, so client and server ids never mix and no
 //! id is rewritten.
 
@@ -190,11 +194,12 @@ impl<S: Sink> Router<S> {
                 Delivery::Drop
             };
         }
-        if let Some((key, _)) = self
-            .pending
-            .iter()
-            .filter(|(_, p)| listening(p))
-            .min_by_key(|(_, p)| p.seq)
+        if !session_wide(method)
+            && let Some((key, _)) = self
+                .pending
+                .iter()
+                .filter(|(_, p)| listening(p))
+                .min_by_key(|(_, p)| p.seq)
         {
             return Delivery::Interim(key.clone());
         }
@@ -203,6 +208,11 @@ impl<S: Sink> Router<S> {
         }
         Delivery::Drop
     }
+}
+
+/// Whether a notification is about the session as a whole, not any request.
+fn session_wide(method: &str) -> bool {
+    method.ends_with("/list_changed") || method == "notifications/resources/updated"
 }
 
 #[cfg(test)]
@@ -294,6 +304,10 @@ mod tests {
         // Unknown progress tokens follow the general rule.
         let progress9 = json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": 9}});
         assert_eq!(r.route(&progress9), Delivery::Interim(key(json!(2))));
+
+        // Session-wide notifications never take over a call.
+        let changed = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+        assert_eq!(r.route(&changed), Delivery::Stream);
 
         r.remove(&key(json!(2)));
         assert_eq!(r.route(&log), Delivery::Interim(key(json!(3))));

@@ -126,14 +126,115 @@ pub struct Finish {
     /// `hash_method`: a Named Information Hash Algorithm name; absent means
     /// `sha-256` (see [`Finish::hash_method`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hash_method: Option<String>,
+    pub hash_method: Option<HashMethod>,
 }
 
 impl Finish {
-    /// The hash method in force: the one named, else `sha-256` (§2.5.2).
-    pub fn hash_method(&self) -> &str {
-        self.hash_method.as_deref().unwrap_or("sha-256")
+    /// The hash method in force: the one named, else `sha-256` (§2.5.2:
+    /// "If absent, the default value is `sha-256`").
+    pub fn hash_method(&self) -> HashMethod {
+        self.hash_method.unwrap_or(HashMethod::Sha256)
     }
+}
+
+/// A hash method for the interaction hash (§4.2.3): a name from the IANA
+/// Named Information Hash Algorithm Registry that gnapd computes.
+///
+/// The registry also lists truncated SHA-256 (`sha-256-128` down to
+/// `sha-256-32`), BLAKE2 and KangarooTwelve. gnapd refuses the truncations
+/// (a 32- to 128-bit hash is too short to bind the callback to the
+/// request) and does not implement the others; a request naming any of
+/// them is `invalid_request`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HashMethod {
+    /// `sha-256` (the default).
+    Sha256,
+    /// `sha-384`.
+    Sha384,
+    /// `sha-512`.
+    Sha512,
+    /// `sha3-224`.
+    Sha3_224,
+    /// `sha3-256`.
+    Sha3_256,
+    /// `sha3-384`.
+    Sha3_384,
+    /// `sha3-512`.
+    Sha3_512,
+}
+
+impl HashMethod {
+    /// Every method gnapd computes.
+    pub const ALL: [HashMethod; 7] = [
+        Self::Sha256,
+        Self::Sha384,
+        Self::Sha512,
+        Self::Sha3_224,
+        Self::Sha3_256,
+        Self::Sha3_384,
+        Self::Sha3_512,
+    ];
+
+    /// The registry's hash name string.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Sha256 => "sha-256",
+            Self::Sha384 => "sha-384",
+            Self::Sha512 => "sha-512",
+            Self::Sha3_224 => "sha3-224",
+            Self::Sha3_256 => "sha3-256",
+            Self::Sha3_384 => "sha3-384",
+            Self::Sha3_512 => "sha3-512",
+        }
+    }
+
+    /// The method with this registry name (exact match: the registry's
+    /// names are lowercase).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// The digest of `input`.
+    pub fn digest(self, input: &[u8]) -> Vec<u8> {
+        use sha2::Digest as _;
+        match self {
+            Self::Sha256 => sha2::Sha256::digest(input).to_vec(),
+            Self::Sha384 => sha2::Sha384::digest(input).to_vec(),
+            Self::Sha512 => sha2::Sha512::digest(input).to_vec(),
+            Self::Sha3_224 => sha3::Sha3_224::digest(input).to_vec(),
+            Self::Sha3_256 => sha3::Sha3_256::digest(input).to_vec(),
+            Self::Sha3_384 => sha3::Sha3_384::digest(input).to_vec(),
+            Self::Sha3_512 => sha3::Sha3_512::digest(input).to_vec(),
+        }
+    }
+}
+
+impl Serialize for HashMethod {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for HashMethod {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Self::from_name(&name).ok_or_else(|| de::Error::custom("not a supported hash_method"))
+    }
+}
+
+/// The interaction hash (§4.2.3): the client's nonce, the AS's nonce, the
+/// interaction reference and the grant endpoint URI, joined by single
+/// newlines with no trailing newline, hashed with `method`, base64url
+/// without padding.
+pub fn interaction_hash(
+    method: HashMethod,
+    client_nonce: &str,
+    as_nonce: &str,
+    interact_ref: &str,
+    grant_endpoint: &str,
+) -> String {
+    let base = format!("{client_nonce}\n{as_nonce}\n{interact_ref}\n{grant_endpoint}");
+    crate::proto::b64::encode_url(&method.digest(base.as_bytes()))
 }
 
 /// The `hints` member of `interact` (§2.5.3).
@@ -239,10 +340,20 @@ fn parse_finish(value: &Value, at: &Path<'_>) -> Result<Finish, RequestError> {
     if !nonce.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(RequestError::invalid(&at_nonce, Reason::BadCharacters));
     }
-    let hash_method = match map.get("hash_method") {
-        Some(v) => Some(reader::nonempty_string(v, &at.key("hash_method"))?.to_owned()),
-        None => None,
-    };
+    let hash_method =
+        match map.get("hash_method") {
+            Some(v) => {
+                let at_method = at.key("hash_method");
+                let name = reader::nonempty_string(v, &at_method)?;
+                // §4.2.3: "MUST be one of the hash name strings defined in the
+                // IANA Named Information Hash Algorithm Registry"; of those,
+                // gnapd computes the ones `HashMethod` lists.
+                Some(HashMethod::from_name(name).ok_or_else(|| {
+                    RequestError::invalid(&at_method, Reason::UnsupportedAlgorithm)
+                })?)
+            }
+            None => None,
+        };
     Ok(Finish {
         method,
         uri,
@@ -310,7 +421,7 @@ mod tests {
         assert_eq!(parsed.start, [StartMode::Redirect]);
         let finish = parsed.finish.as_ref().unwrap();
         assert_eq!(finish.method, FinishMethod::Redirect);
-        assert_eq!(finish.hash_method(), "sha-256");
+        assert_eq!(finish.hash_method(), HashMethod::Sha256);
         assert_eq!(serde_json::to_value(&parsed).unwrap(), wire);
     }
 
@@ -418,7 +529,64 @@ mod tests {
         .unwrap();
         let finish = parsed.finish.unwrap();
         assert_eq!(finish.method, FinishMethod::Other("carrier-pigeon".into()));
-        assert_eq!(finish.hash_method(), "sha3-512");
+        assert_eq!(finish.hash_method(), HashMethod::Sha3_512);
+    }
+
+    #[test]
+    fn section_4_2_3_interaction_hash_vectors() {
+        let text = include_str!("../../../tests/vectors/rfc9635-interaction-hash.json");
+        let vector: Value = serde_json::from_str(text).unwrap();
+        let field = |name: &str| vector[name].as_str().unwrap();
+        let hashes = vector["hashes"].as_object().unwrap();
+        assert!(hashes.contains_key("sha-256") && hashes.contains_key("sha3-512"));
+        for (name, expected) in hashes {
+            let method = HashMethod::from_name(name).unwrap();
+            let hash = interaction_hash(
+                method,
+                field("client_nonce"),
+                field("as_nonce"),
+                field("interact_ref"),
+                field("grant_endpoint"),
+            );
+            assert_eq!(hash, expected.as_str().unwrap(), "{name}");
+        }
+        // Every method gnapd offers yields its full digest length.
+        for method in HashMethod::ALL {
+            let bits = method
+                .name()
+                .rsplit('-')
+                .next()
+                .unwrap()
+                .parse::<usize>()
+                .unwrap();
+            assert_eq!(method.digest(b"x").len() * 8, bits, "{}", method.name());
+        }
+    }
+
+    #[test]
+    fn unsupported_or_unregistered_hash_methods_are_invalid_request() {
+        for name in [
+            "sha-256-32",
+            "sha-256-128",
+            "md5",
+            "SHA-256",
+            "blake2b-512",
+            "sha1",
+        ] {
+            let err = interact(json!({
+                "start": [],
+                "finish": {"method": "push", "uri": "https://c.example/p", "nonce": "n", "hash_method": name}
+            }))
+            .unwrap_err();
+            assert_eq!(err.field(), "interact.finish.hash_method", "{name}");
+            assert_eq!(err.code(), ErrorCode::InvalidRequest);
+        }
+        let ok = interact(json!({
+            "start": [],
+            "finish": {"method": "push", "uri": "https://c.example/p", "nonce": "n", "hash_method": "sha-384"}
+        }))
+        .unwrap();
+        assert_eq!(ok.finish.unwrap().hash_method(), HashMethod::Sha384);
     }
 
     #[test]

@@ -1,0 +1,364 @@
+//! Interaction (RFC 9635 §2.5, §3.3, §4, §5.1) without sockets: the grant
+//! state machine over the in-memory store and a pinned clock.
+
+use std::sync::Arc;
+
+use gnapd::authz::{AsConfig, AuthServer, DecideError, Endpoint, FinishAction, Policy, Reply};
+use gnapd::clock::ManualClock;
+use gnapd::proto::b64;
+use gnapd::proto::httpsig::HttpRequest;
+use gnapd::store::memory::MemoryStore;
+use serde_json::{Value, json};
+use sha2::Digest as _;
+
+use crate::agent::Agent;
+
+const T0: i64 = 1_790_000_000;
+const PUBLIC: &str = "https://as.example.com";
+const GRANT: &str = "https://as.example.com/gnap";
+
+struct Harness {
+    server: AuthServer,
+    clock: Arc<ManualClock>,
+}
+
+fn harness(policy: Policy) -> Harness {
+    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::at(T0));
+    let server = AuthServer::new(store, clock.clone(), policy, AsConfig::new(PUBLIC));
+    Harness { server, clock }
+}
+
+/// `--dev --require-interaction`.
+fn interactive() -> Harness {
+    harness(Policy {
+        dev: true,
+        require_interaction: true,
+        ..Policy::default()
+    })
+}
+
+impl Harness {
+    fn now(&self) -> i64 {
+        gnapd::clock::Clock::now(self.clock.as_ref())
+    }
+
+    fn send(&self, request: &HttpRequest) -> (Reply, Value) {
+        let path = request.target_uri.strip_prefix(PUBLIC).unwrap();
+        let endpoint = if path == "/gnap" {
+            Endpoint::Grant
+        } else {
+            Endpoint::Continue(path.strip_prefix("/gnap/continue/").unwrap().to_owned())
+        };
+        let reply = self.server.handle(&endpoint, request);
+        let body = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+        (reply, body)
+    }
+
+    fn grant(&self, agent: &Agent, interact: Option<Value>) -> (Reply, Value) {
+        let mut body = agent.grant_body(json!(["mcp:github"]));
+        if let Some(interact) = interact {
+            body["interact"] = interact;
+        }
+        self.send(&agent.signed("POST", GRANT, None, Some(&body), self.now()))
+    }
+
+    /// Continues after the `wait`, with `interact_ref` if given; returns the
+    /// reply and updates `cont` to the new continuation.
+    fn continue_(
+        &self,
+        agent: &Agent,
+        cont: &mut Value,
+        interact_ref: Option<&str>,
+    ) -> (Reply, Value) {
+        self.clock.advance(cont["wait"].as_i64().unwrap_or(5));
+        let uri = cont["uri"].as_str().unwrap().to_owned();
+        let token = cont["access_token"]["value"].as_str().unwrap().to_owned();
+        let body = interact_ref.map(|r| json!({"interact_ref": r}));
+        let (reply, answer) =
+            self.send(&agent.signed("POST", &uri, Some(&token), body.as_ref(), self.now()));
+        if answer["continue"].is_object() {
+            *cont = answer["continue"].clone();
+        }
+        (reply, answer)
+    }
+}
+
+fn error_code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<none>")
+}
+
+fn redirect_finish(nonce: &str) -> Value {
+    json!({"start": ["user_code"], "finish": {"method": "redirect", "uri": "https://client.example/cb?s=1", "nonce": nonce}})
+}
+
+/// The query parameter `name` of `url`.
+fn param<'a>(url: &'a str, name: &str) -> &'a str {
+    let query = url.split_once('?').unwrap().1;
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+        .unwrap()
+}
+
+/// §4.2.3, computed independently of gnapd's code.
+fn expected_hash(client_nonce: &str, as_nonce: &str, interact_ref: &str) -> String {
+    let base = format!("{client_nonce}\n{as_nonce}\n{interact_ref}\n{GRANT}");
+    b64::encode_url(&sha2::Sha256::digest(base.as_bytes()))
+}
+
+#[test]
+fn interaction_needed_answers_interact_and_continue_and_no_token() {
+    let h = interactive();
+    let agent = Agent::new();
+    let (reply, body) = h.grant(
+        &agent,
+        Some(json!({"start": ["redirect", "app", "user_code", "user_code_uri"], "finish": {"method": "push", "uri": "https://client.example/push", "nonce": "n0nce"}})),
+    );
+    assert_eq!(reply.status, 200, "{body}");
+    assert!(body["access_token"].is_null());
+    let interact = &body["interact"];
+    let code = interact["user_code"].as_str().unwrap();
+    assert_eq!(code.len(), 8);
+    assert!(interact["finish"].as_str().unwrap().len() >= 20);
+    assert_eq!(interact["expires_in"], 600);
+    // Modes this server does not support are not answered (§3.3).
+    for unsupported in ["redirect", "app", "user_code_uri"] {
+        assert!(interact[unsupported].is_null(), "{unsupported}");
+    }
+    assert_eq!(body["continue"]["wait"], 5);
+    assert!(body["instance_id"].is_string());
+    let pending = h.server.pending_grants().unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].display_name.as_deref(), Some("test agent"));
+    assert_eq!(
+        pending[0].user_code.as_deref().map(|c| c.replace('-', "")),
+        Some(code.to_owned())
+    );
+    assert_eq!(pending[0].access, ["full access to MCP upstream `github`"]);
+}
+
+#[test]
+fn interaction_needed_without_a_supported_mode_is_invalid_interaction() {
+    let h = interactive();
+    let agent = Agent::new();
+    for interact in [
+        None,
+        Some(json!({"start": ["redirect"]})),
+        Some(json!({"start": ["app", "user_code_uri"]})),
+        Some(json!({"start": [], "finish": {"method": "carrier-pigeon", "nonce": "n"}})),
+    ] {
+        let (reply, body) = h.grant(&agent, interact.clone());
+        assert_eq!(
+            (reply.status, error_code(&body)),
+            (400, "invalid_interaction"),
+            "{interact:?}"
+        );
+    }
+    assert!(h.server.pending_grants().unwrap().is_empty());
+}
+
+#[test]
+fn interaction_without_a_rule_waits_for_a_person_outside_dev_mode() {
+    let h = harness(Policy::default());
+    let agent = Agent::new();
+    let (reply, body) = h.grant(&agent, Some(redirect_finish("abc")));
+    assert_eq!(reply.status, 200, "{body}");
+    assert!(body["interact"]["finish"].is_string());
+}
+
+#[test]
+fn interaction_user_code_approval_then_polling_gets_the_tokens_once() {
+    let h = interactive();
+    let agent = Agent::new();
+    let (_, body) = h.grant(&agent, Some(json!({"start": ["user_code"]})));
+    let code = body["interact"]["user_code"].as_str().unwrap().to_owned();
+    let mut cont = body["continue"].clone();
+    // Before the decision: the pending answer, a new continuation, no token.
+    let (reply, answer) = h.continue_(&agent, &mut cont, None);
+    assert_eq!(reply.status, 200, "{answer}");
+    assert!(answer["access_token"].is_null() && answer["continue"].is_object());
+    // Typed the way a person might: lowercase, with a separator.
+    let typed = format!("{}-{}", &code[..4], &code[4..]).to_lowercase();
+    let decided = h.server.decide_grant(&typed, true, "admin").unwrap();
+    assert_eq!(decided.finish, FinishAction::None);
+    let (reply, answer) = h.continue_(&agent, &mut cont, None);
+    assert_eq!(reply.status, 200, "{answer}");
+    assert_eq!(answer["access_token"]["access"], json!(["mcp:github"]));
+    // The code decided once.
+    assert!(matches!(
+        h.server.decide_grant(&code, false, "admin"),
+        Err(DecideError::NotFound)
+    ));
+    assert!(matches!(
+        h.server.decide_grant(&decided.grant.0, false, "admin"),
+        Err(DecideError::AlreadyDecided)
+    ));
+    // The grant is approved now: polling issues nothing more.
+    let (reply, answer) = h.continue_(&agent, &mut cont, None);
+    assert_eq!(reply.status, 200);
+    assert!(answer["access_token"].is_null());
+}
+
+#[test]
+fn interaction_redirect_finish_hash_verifies_and_the_reference_gets_the_tokens() {
+    let h = interactive();
+    let agent = Agent::new();
+    let (_, body) = h.grant(&agent, Some(redirect_finish("VJLO6A4CATR0KRO")));
+    let as_nonce = body["interact"]["finish"].as_str().unwrap().to_owned();
+    let code = body["interact"]["user_code"].as_str().unwrap().to_owned();
+    let mut cont = body["continue"].clone();
+    let decided = h.server.decide_grant(&code, true, "admin").unwrap();
+    let FinishAction::Redirect { url } = decided.finish else {
+        panic!("{:?}", decided.finish)
+    };
+    assert!(
+        url.starts_with("https://client.example/cb?s=1&hash="),
+        "{url}"
+    );
+    let interact_ref = param(&url, "interact_ref").to_owned();
+    assert_eq!(
+        param(&url, "hash"),
+        expected_hash("VJLO6A4CATR0KRO", &as_nonce, &interact_ref)
+    );
+    // With a finish method, polling without the reference stays pending.
+    let (_, answer) = h.continue_(&agent, &mut cont, None);
+    assert!(answer["access_token"].is_null(), "{answer}");
+    let (reply, answer) = h.continue_(&agent, &mut cont, Some("not-the-reference"));
+    assert_eq!(
+        (reply.status, error_code(&answer)),
+        (400, "invalid_interaction")
+    );
+    let (reply, answer) = h.continue_(&agent, &mut cont, Some(&interact_ref));
+    assert_eq!(reply.status, 200, "{answer}");
+    assert!(answer["access_token"]["value"].is_string());
+}
+
+#[test]
+fn interaction_replayed_interact_ref_is_too_many_attempts_and_finalizes_the_grant() {
+    let h = interactive();
+    let agent = Agent::new();
+    let (_, body) = h.grant(&agent, Some(redirect_finish("n1")));
+    let code = body["interact"]["user_code"].as_str().unwrap().to_owned();
+    let mut cont = body["continue"].clone();
+    let FinishAction::Redirect { url } =
+        h.server.decide_grant(&code, true, "admin").unwrap().finish
+    else {
+        panic!()
+    };
+    let interact_ref = param(&url, "interact_ref").to_owned();
+    let (_, answer) = h.continue_(&agent, &mut cont, Some(&interact_ref));
+    assert!(answer["access_token"]["value"].is_string());
+    let (reply, answer) = h.continue_(&agent, &mut cont, Some(&interact_ref));
+    assert_eq!(
+        (reply.status, error_code(&answer)),
+        (403, "too_many_attempts")
+    );
+    assert!(answer["continue"].is_null());
+    // Finalized: the continuation is gone.
+    let (reply, answer) = h.continue_(&agent, &mut cont, None);
+    assert_eq!(
+        (reply.status, error_code(&answer)),
+        (401, "invalid_continuation")
+    );
+}
+
+#[test]
+fn interaction_denied_is_user_denied_on_continuation() {
+    let h = interactive();
+    let agent = Agent::new();
+    let (_, body) = h.grant(&agent, Some(redirect_finish("n2")));
+    let code = body["interact"]["user_code"].as_str().unwrap().to_owned();
+    let mut cont = body["continue"].clone();
+    let decided = h.server.decide_grant(&code, false, "admin").unwrap();
+    assert!(!decided.approved);
+    // §4.2: the finish method is still enacted on a denial.
+    let FinishAction::Redirect { url } = decided.finish else {
+        panic!()
+    };
+    let (reply, answer) = h.continue_(&agent, &mut cont, Some(param(&url, "interact_ref")));
+    assert_eq!((reply.status, error_code(&answer)), (403, "user_denied"));
+    assert!(answer["access_token"].is_null());
+}
+
+#[test]
+fn interaction_expired_is_invalid_interaction_and_cannot_be_decided() {
+    let h = interactive();
+    let agent = Agent::new();
+    let (_, body) = h.grant(&agent, Some(json!({"start": ["user_code"]})));
+    let code = body["interact"]["user_code"].as_str().unwrap().to_owned();
+    let mut cont = body["continue"].clone();
+    h.clock.advance(601);
+    assert!(matches!(
+        h.server.decide_grant(&code, true, "admin"),
+        Err(DecideError::Expired)
+    ));
+    let (reply, answer) = h.continue_(&agent, &mut cont, None);
+    assert_eq!(
+        (reply.status, error_code(&answer)),
+        (400, "invalid_interaction")
+    );
+    assert!(h.server.pending_grants().unwrap().is_empty());
+}
+
+#[test]
+fn interaction_wrong_codes_are_limited_per_source() {
+    let h = interactive();
+    let agent = Agent::new();
+    let (_, body) = h.grant(&agent, Some(json!({"start": ["user_code"]})));
+    let code = body["interact"]["user_code"].as_str().unwrap().to_owned();
+    for _ in 0..10 {
+        assert!(matches!(
+            h.server.decide_grant("2222-2222", true, "10.0.0.9"),
+            Err(DecideError::NotFound)
+        ));
+    }
+    // The source is cut off, even with the right code; another is not.
+    assert!(matches!(
+        h.server.decide_grant(&code, true, "10.0.0.9"),
+        Err(DecideError::TooManyAttempts)
+    ));
+    assert!(h.server.decide_grant(&code, true, "10.0.0.10").is_ok());
+}
+
+#[test]
+fn interaction_push_to_a_literal_internal_address_is_refused_without_the_allowance() {
+    let h = interactive();
+    let agent = Agent::new();
+    let (reply, body) = h.grant(
+        &agent,
+        Some(json!({"start": [], "finish": {"method": "push", "uri": "http://127.0.0.1:9/push", "nonce": "n"}})),
+    );
+    assert_eq!((reply.status, error_code(&body)), (400, "invalid_request"));
+}
+
+#[test]
+fn interaction_an_unsupported_hash_method_is_invalid_request() {
+    let h = interactive();
+    let agent = Agent::new();
+    let (reply, body) = h.grant(
+        &agent,
+        Some(json!({"start": ["user_code"], "finish": {"method": "redirect", "uri": "https://c.example/cb", "nonce": "n", "hash_method": "sha-256-32"}})),
+    );
+    assert_eq!((reply.status, error_code(&body)), (400, "invalid_request"));
+}
+
+#[test]
+fn interaction_sha3_512_hash_method_is_used_for_the_finish() {
+    let h = interactive();
+    let agent = Agent::new();
+    let (_, body) = h.grant(
+        &agent,
+        Some(json!({"start": ["user_code"], "finish": {"method": "redirect", "uri": "https://c.example/cb", "nonce": "cn", "hash_method": "sha3-512"}})),
+    );
+    let as_nonce = body["interact"]["finish"].as_str().unwrap().to_owned();
+    let code = body["interact"]["user_code"].as_str().unwrap().to_owned();
+    let FinishAction::Redirect { url } =
+        h.server.decide_grant(&code, true, "admin").unwrap().finish
+    else {
+        panic!()
+    };
+    let base = format!("cn\n{as_nonce}\n{}\n{GRANT}", param(&url, "interact_ref"));
+    let expected = b64::encode_url(&sha3::Sha3_512::digest(base.as_bytes()));
+    assert_eq!(param(&url, "hash"), expected);
+}
