@@ -59,6 +59,13 @@ pub struct FileConfig {
     /// tokens and register resource sets (RFC 9767), by key thumbprint.
     #[serde(default)]
     pub resource_server: Vec<RsRule>,
+    /// `[[issuer]]`: OpenID providers whose ID tokens about the user are
+    /// accepted as grant request assertions.
+    #[serde(default)]
+    pub issuer: Vec<IssuerEntry>,
+    /// `[[assertion_rule]]`: decisions for users those ID tokens vouch for.
+    #[serde(default)]
+    pub assertion_rule: Vec<crate::authz::assertion::AssertionRule>,
     /// Seconds an upstream gets to answer (its response head) before the
     /// gateway answers 504.
     pub upstream_timeout: Option<u64>,
@@ -87,6 +94,25 @@ pub struct StdioFile {
     /// `idle_timeout = 300`: seconds a session may go without traffic (and
     /// without a request in flight) before its process is stopped.
     pub idle_timeout: Option<u64>,
+}
+
+/// An `[[issuer]]` as the file writes it:
+///
+/// ```toml
+/// [[issuer]]
+/// issuer = "https://idp.example.com"
+/// audience = "gnapd"
+/// jwks_file = "/etc/gnapd/idp-jwks.json"
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerEntry {
+    /// The issuer identifier the ID tokens carry in `iss`.
+    pub issuer: String,
+    /// The audience they must name (gnapd's client id at the provider).
+    pub audience: String,
+    /// The provider's public keys (a JWKS document).
+    pub jwks_file: PathBuf,
 }
 
 /// Why the settings could not be assembled.
@@ -247,6 +273,29 @@ impl ServeConfig {
             ));
         }
         let dev = flags.dev || file.dev.unwrap_or(false);
+        let issuers = std::mem::take(&mut file.issuer)
+            .into_iter()
+            .map(|entry| {
+                let jwks = std::fs::read(&entry.jwks_file)
+                    .map_err(|e| ConfigError::Read(entry.jwks_file.clone(), e))?;
+                crate::authz::assertion::TrustedIssuer::from_jwks(
+                    &entry.issuer,
+                    &entry.audience,
+                    &jwks,
+                )
+                .map_err(|e| ConfigError::Invalid(format!("issuer `{}`: {e}", entry.issuer)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(rule) = file
+            .assertion_rule
+            .iter()
+            .find(|r| !issuers.iter().any(|i| i.issuer == r.issuer))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "an assertion_rule names issuer `{}`, which no [[issuer]] configures",
+                rule.issuer
+            )));
+        }
         let master_key_file = flags.master_key_file.or(file.master_key_file.take());
         let upstreams = assemble_upstreams(
             std::mem::take(&mut file.upstream),
@@ -270,6 +319,8 @@ impl ServeConfig {
                 allow: std::mem::take(&mut file.allow),
                 allow_bearer: file.allow_bearer.unwrap_or(false),
                 resource_servers: std::mem::take(&mut file.resource_server),
+                issuers,
+                assertion_rules: std::mem::take(&mut file.assertion_rule),
             },
             upstreams,
             upstream_timeout: std::time::Duration::from_secs(

@@ -1,12 +1,15 @@
 //! The grant endpoint (RFC 9635 §2, §3) and discovery (§9).
 
+use super::assertion::{self, AssertedUser, UserDecision};
 use super::mint;
 use super::{AuthServer, Decision, Failure, Reply, metrics::Outcome};
+use crate::proto::gnap::subject::User;
 use crate::proto::gnap::{
     AccessRight, AccessToken, AccessTokenRequests, AccessTokens, BoundAccessToken, Client,
-    Continue, Discovery, ErrorCode, GrantResponse, Manage, parse_grant_request,
+    Continue, Discovery, ErrorCode, GrantRequest, GrantResponse, Manage, parse_grant_request,
 };
 use crate::proto::httpsig::HttpRequest;
+use crate::proto::mcp::access::UpstreamGrant;
 use crate::store::{
     Continuation, GrantId, GrantRecord, GrantState, InstanceRecord, KeyBinding, RECORD_VERSION,
     TokenHash, TokenRecord,
@@ -22,7 +25,12 @@ pub(super) struct Minted {
 impl AuthServer {
     /// §9: the discovery document, answered to OPTIONS on the grant endpoint.
     pub(super) fn discovery(&self) -> Reply {
-        Reply::json(200, &Discovery::gnapd(self.config.grant_endpoint()))
+        let mut document = Discovery::gnapd(self.config.grant_endpoint());
+        if !self.policy.issuers.is_empty() {
+            // ID tokens from the configured issuers decide grants (§2.4).
+            document.assertion_formats_supported = vec!["id_token".to_owned()];
+        }
+        Reply::json(200, &document)
     }
 
     /// §2: a new grant request.
@@ -62,10 +70,48 @@ impl AuthServer {
         // Registered resource references (RFC 9767 §3.4) stand for the
         // rights an RS registered: policy decides on those, tokens carry them.
         let resolved = self.resolve_request(&grant_request)?;
-        let approved = match self
-            .policy
-            .decide(&resolved, binding.thumbprint.as_str(), class_id)
-        {
+        // An ID token about the user, from a trusted issuer, is decided by
+        // the assertion rules first (enterprise approval, no person asked).
+        let mut credential_sets = std::collections::BTreeMap::new();
+        let by_assertion = match self.asserted_user(&grant_request, now)? {
+            None => None,
+            Some(user) => {
+                let requested: Vec<&[AccessRight]> = resolved
+                    .access_token
+                    .as_ref()
+                    .map(|t| t.as_slice())
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|t| t.access.as_slice())
+                    .collect();
+                match assertion::decide(
+                    &self.policy.assertion_rules,
+                    &user,
+                    &requested,
+                    super::policy::patterns_cover,
+                ) {
+                    UserDecision::Deny => {
+                        self.metrics.grant(Outcome::Denied);
+                        return Err(Failure::gnap(
+                            ErrorCode::RequestDenied,
+                            "a rule for this user denies the request",
+                        ));
+                    }
+                    UserDecision::Approve(approved, sets) => {
+                        credential_sets = sets;
+                        Some(approved)
+                    }
+                    UserDecision::Undecided => None,
+                }
+            }
+        };
+        let decision = match by_assertion {
+            Some(approved) => Decision::Approve(approved),
+            None => self
+                .policy
+                .decide(&resolved, binding.thumbprint.as_str(), class_id),
+        };
+        let approved = match decision {
             Decision::Approve(approved) => approved,
             Decision::Interact => {
                 return self.pending_grant(grant_request, binding, instance, now);
@@ -80,13 +126,21 @@ impl AuthServer {
         };
         let id = GrantId(mint::grant_id());
         let (continue_value, continue_hash) = mint::token().map_err(no_randomness)?;
-        let minted = self.mint_tokens(
+        let mut minted = self.mint_tokens(
             &id,
             &binding,
             resolved.access_token.as_ref(),
             &approved,
             now,
         )?;
+        for (_, record) in &mut minted.records {
+            for (upstream, set) in &credential_sets {
+                if UpstreamGrant::for_upstream(&record.access, upstream).is_some() {
+                    record.credential_sets.retain(|(u, _)| u != upstream);
+                    record.credential_sets.push((upstream.clone(), set.clone()));
+                }
+            }
+        }
         // A client presenting its key by value gets an instance identifier
         // (§3.5), written in the same transaction as the grant.
         let new_instance = match &instance {
@@ -143,6 +197,33 @@ impl AuthServer {
             ..GrantResponse::default()
         };
         Ok(Reply::json(200, &response))
+    }
+
+    /// The user an ID token in `user.assertions` vouches for, if the request
+    /// carries one. An assertion that cannot be accepted (another format, an
+    /// untrusted issuer, a bad signature, expired, another audience) is
+    /// `unknown_user`: the AS cannot tell who the user is.
+    fn asserted_user(
+        &self,
+        request: &GrantRequest,
+        now: i64,
+    ) -> Result<Option<AssertedUser>, Failure> {
+        let assertions = match &request.user {
+            Some(User::Value(info)) => info.assertions.as_deref().unwrap_or_default(),
+            _ => return Ok(None),
+        };
+        let Some(first) = assertions.first() else {
+            return Ok(None);
+        };
+        if assertions.len() > 1 || first.format != "id_token" {
+            return Err(Failure::gnap(
+                ErrorCode::UnknownUser,
+                "one assertion of format id_token is accepted",
+            ));
+        }
+        assertion::verify_id_token(&first.value, &self.policy.issuers, now)
+            .map(Some)
+            .map_err(|e| Failure::gnap(ErrorCode::UnknownUser, &e.to_string()))
     }
 
     /// Mints one access token per requested token with approved rights.

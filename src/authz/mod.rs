@@ -14,6 +14,7 @@ use crate::proto::httpsig::{GnapProfile, HttpRequest, VerifiedRequest};
 use crate::proto::jwk::VerifyingKey;
 use crate::store::{KeyBinding, Store, TokenHash};
 
+pub mod assertion;
 pub mod assign;
 pub mod continuation;
 pub mod grant;

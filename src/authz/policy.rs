@@ -64,6 +64,12 @@ pub struct Policy {
     /// The resource servers that may call the RS-facing API (RFC 9767). In
     /// dev mode any RS that proves its key is accepted and sees everything.
     pub resource_servers: Vec<RsRule>,
+    /// OpenID providers whose ID tokens about the user are accepted
+    /// (`user.assertions`, see [`super::assertion`]).
+    pub issuers: Vec<super::assertion::TrustedIssuer>,
+    /// Rules deciding requests whose user an ID token vouches for; checked
+    /// before every other rule, dev mode included.
+    pub assertion_rules: Vec<super::assertion::AssertionRule>,
 }
 
 /// What policy decided for a grant request.
@@ -160,7 +166,7 @@ impl RsRule {
 /// True if one of `patterns` matches `right`: `*` matches anything; a
 /// reference string must be listed; an object is matched by `type:<type>`,
 /// and an `mcp` object also by `mcp:<identifier>`.
-fn patterns_cover(patterns: &[String], right: &AccessRight) -> bool {
+pub(crate) fn patterns_cover(patterns: &[String], right: &AccessRight) -> bool {
     if patterns.iter().any(|a| a == "*") {
         return true;
     }

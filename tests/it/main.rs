@@ -4,6 +4,7 @@
 mod agent;
 mod as_core;
 mod as_http;
+mod assertion_approval;
 mod common;
 mod gateway_core;
 mod gateway_http;

@@ -1,0 +1,325 @@
+//! Enterprise approval without a consent screen: a grant request that
+//! carries an OpenID Connect ID token about its user (RFC 9635 §2.4,
+//! `user.assertions` with format `id_token`) from an issuer the AS trusts is
+//! decided by assertion rules, with no person asked.
+//!
+//! The token is checked as an OpenID Connect relying party checks one (OIDC
+//! Core §3.1.3.7, the parts that apply to an assertion handed over by a
+//! third party): a JWS signature by a key of the configured issuer (keys from
+//! a JWKS file; asymmetric algorithms only, never `none` or a MAC), `iss`
+//! equal to that issuer, `aud` containing the configured audience, `exp` in
+//! the future, `nbf` (when present) in the past, allowing `SKEW` seconds of
+//! clock difference either way, and a non-empty `sub`.
+//!
+//! Rules then match the issuer and subject: a matching `deny` rule refuses
+//! the request whatever else matches; otherwise the `allow` rules that match
+//! approve the rights their `access` patterns cover, mapped to the credential
+//! sets they name. A user no rule names is not decided here: the request
+//! goes on to the other policy (allowlist, interaction).
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::proto::gnap::access::AccessRight;
+use crate::proto::httpsig::Algorithm;
+use crate::proto::jwk::VerifyingKey;
+
+/// Seconds of clock difference allowed for `exp` and `nbf`.
+pub const SKEW: i64 = 60;
+
+/// Largest ID token read (bytes of its compact serialization).
+const MAX_TOKEN: usize = 16 * 1024;
+
+/// An OpenID provider whose ID tokens the AS accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedIssuer {
+    /// The issuer identifier (`iss`).
+    pub issuer: String,
+    /// The audience an ID token must name (gnapd's client id there).
+    pub audience: String,
+    /// The issuer's public keys, as JWKs (a JWKS document's `keys`).
+    pub keys: Vec<Value>,
+}
+
+impl TrustedIssuer {
+    /// Reads the issuer's keys from a JWKS document (`{"keys": [...]}`).
+    /// Keys that are not usable public signature keys are refused here, so
+    /// a mistake shows at start rather than at the first assertion.
+    pub fn from_jwks(issuer: &str, audience: &str, jwks: &[u8]) -> Result<Self, String> {
+        let document: Value =
+            serde_json::from_slice(jwks).map_err(|_| "the JWKS is not JSON".to_owned())?;
+        let keys = document
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or("the JWKS has no `keys` array")?
+            .clone();
+        if keys.is_empty() {
+            return Err("the JWKS has no keys".into());
+        }
+        for key in &keys {
+            VerifyingKey::from_public_jwk(key, None)
+                .map_err(|e| format!("a key in the JWKS is not usable: {e}"))?;
+        }
+        Ok(Self {
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            keys,
+        })
+    }
+}
+
+/// The user an ID token vouches for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssertedUser {
+    /// The issuer.
+    pub issuer: String,
+    /// The subject (`sub`).
+    pub subject: String,
+}
+
+/// Why an assertion was not accepted. Messages say which check failed,
+/// never the token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AssertionError {
+    /// Not an `id_token`, or not a compact JWS.
+    #[error("the assertion is not an ID token in compact JWS form")]
+    Malformed,
+    /// `iss` names no trusted issuer.
+    #[error("the ID token's issuer is not trusted")]
+    Issuer,
+    /// The header's algorithm is missing, `none`, a MAC or unsupported.
+    #[error("the ID token's algorithm is not accepted")]
+    Algorithm,
+    /// No key of the issuer verifies the signature.
+    #[error("the ID token's signature does not verify")]
+    Signature,
+    /// `aud` does not name this AS.
+    #[error("the ID token is for another audience")]
+    Audience,
+    /// `exp` is missing or past.
+    #[error("the ID token has expired")]
+    Expired,
+    /// `nbf` is in the future.
+    #[error("the ID token is not valid yet")]
+    NotYetValid,
+    /// No `sub`.
+    #[error("the ID token names no subject")]
+    Subject,
+}
+
+fn b64(part: &str) -> Result<Vec<u8>, AssertionError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| AssertionError::Malformed)
+}
+
+/// The httpsig algorithm that is the JWS algorithm `alg` (RFC 7518 names).
+fn algorithm(alg: &str) -> Option<Algorithm> {
+    match alg {
+        "RS256" => Some(Algorithm::RsaV15Sha256),
+        "PS512" => Some(Algorithm::RsaPssSha512),
+        "ES256" => Some(Algorithm::EcdsaP256Sha256),
+        "ES384" => Some(Algorithm::EcdsaP384Sha384),
+        "EdDSA" | "Ed25519" => Some(Algorithm::Ed25519),
+        _ => None,
+    }
+}
+
+/// Checks an ID token against the trusted issuers at time `now`.
+pub fn verify_id_token(
+    token: &str,
+    issuers: &[TrustedIssuer],
+    now: i64,
+) -> Result<AssertedUser, AssertionError> {
+    if token.len() > MAX_TOKEN {
+        return Err(AssertionError::Malformed);
+    }
+    let mut parts = token.split('.');
+    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(AssertionError::Malformed);
+    };
+    let header: Value =
+        serde_json::from_slice(&b64(header_b64)?).map_err(|_| AssertionError::Malformed)?;
+    let claims: Value =
+        serde_json::from_slice(&b64(payload_b64)?).map_err(|_| AssertionError::Malformed)?;
+    if !header.is_object() || !claims.is_object() {
+        return Err(AssertionError::Malformed);
+    }
+    let signature = b64(signature_b64)?;
+    // The issuer is read before the signature is checked only to pick its
+    // keys; nothing else of the claims is trusted until it verifies.
+    let iss = claims.get("iss").and_then(Value::as_str);
+    let issuer = issuers
+        .iter()
+        .find(|i| Some(i.issuer.as_str()) == iss)
+        .ok_or(AssertionError::Issuer)?;
+    let alg = header
+        .get("alg")
+        .and_then(Value::as_str)
+        .and_then(algorithm)
+        .ok_or(AssertionError::Algorithm)?;
+    if header.get("crit").is_some() {
+        // No extension is understood, so none may be critical.
+        return Err(AssertionError::Malformed);
+    }
+    let kid = header.get("kid").and_then(Value::as_str);
+    let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
+    let verified = issuer
+        .keys
+        .iter()
+        .filter(|k| kid.is_none() || k.get("kid").and_then(Value::as_str) == kid)
+        .filter_map(|k| VerifyingKey::from_public_jwk(k, Some(alg)).ok())
+        .filter(|k| k.algorithm() == alg)
+        .any(|k| k.verify(signing_input.as_bytes(), &signature).is_ok());
+    if !verified {
+        return Err(AssertionError::Signature);
+    }
+    let audience_ok = match claims.get("aud") {
+        Some(Value::String(aud)) => *aud == issuer.audience,
+        Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(&issuer.audience)),
+        _ => false,
+    };
+    if !audience_ok {
+        return Err(AssertionError::Audience);
+    }
+    let exp = claims
+        .get("exp")
+        .and_then(Value::as_i64)
+        .ok_or(AssertionError::Expired)?;
+    if exp.saturating_add(SKEW) <= now {
+        return Err(AssertionError::Expired);
+    }
+    if let Some(nbf) = claims.get("nbf") {
+        let nbf = nbf.as_i64().ok_or(AssertionError::Malformed)?;
+        if nbf.saturating_sub(SKEW) > now {
+            return Err(AssertionError::NotYetValid);
+        }
+    }
+    let subject = claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or(AssertionError::Subject)?;
+    Ok(AssertedUser {
+        issuer: issuer.issuer.clone(),
+        subject: subject.to_owned(),
+    })
+}
+
+/// Whether a rule allows or denies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    /// Approve the covered rights at once.
+    #[default]
+    Allow,
+    /// Refuse the request.
+    Deny,
+}
+
+/// A rule for users vouched for by a trusted issuer:
+///
+/// ```toml
+/// [[assertion_rule]]
+/// issuer = "https://idp.example.com"
+/// subjects = ["*@example.com"]
+/// access = ["mcp:github"]
+/// credential_sets = { github = "enterprise:github" }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssertionRule {
+    /// The issuer whose users it is about.
+    pub issuer: String,
+    /// Subjects: exact, `*` for any, or `*suffix` (e.g. `*@example.com`).
+    pub subjects: Vec<String>,
+    /// The rights it covers (patterns as for `[[allow]]`: reference strings,
+    /// `mcp:NAME`, `type:NAME`, `*`).
+    pub access: Vec<String>,
+    /// `allow` (default) or `deny`.
+    #[serde(default)]
+    pub effect: Effect,
+    /// Upstream → credential set the approved tokens are mapped to, instead
+    /// of the upstream's assigned enterprise set.
+    #[serde(default)]
+    pub credential_sets: BTreeMap<String, String>,
+}
+
+impl AssertionRule {
+    fn names(&self, user: &AssertedUser) -> bool {
+        self.issuer == user.issuer
+            && self
+                .subjects
+                .iter()
+                .any(|pattern| match pattern.strip_prefix('*') {
+                    Some(suffix) => user.subject.ends_with(suffix),
+                    None => *pattern == user.subject,
+                })
+    }
+}
+
+/// What the assertion rules decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserDecision {
+    /// Approve these rights per requested token, mapping upstreams to these
+    /// credential sets.
+    Approve(Vec<Vec<AccessRight>>, BTreeMap<String, String>),
+    /// A deny rule names the user (for a requested right).
+    Deny,
+    /// No rule names the user: other policy decides.
+    Undecided,
+}
+
+/// Decides `requested` (rights per token) for `user` by `rules`.
+pub fn decide(
+    rules: &[AssertionRule],
+    user: &AssertedUser,
+    requested: &[&[AccessRight]],
+    covers: impl Fn(&[String], &AccessRight) -> bool,
+) -> UserDecision {
+    let applicable: Vec<&AssertionRule> = rules.iter().filter(|r| r.names(user)).collect();
+    if applicable.is_empty() {
+        return UserDecision::Undecided;
+    }
+    let any_right = |rule: &AssertionRule| {
+        requested
+            .iter()
+            .flat_map(|rights| rights.iter())
+            .any(|right| covers(&rule.access, right))
+    };
+    if applicable
+        .iter()
+        .any(|r| r.effect == Effect::Deny && any_right(r))
+    {
+        return UserDecision::Deny;
+    }
+    let allows: Vec<&AssertionRule> = applicable
+        .into_iter()
+        .filter(|r| r.effect == Effect::Allow)
+        .collect();
+    let approved: Vec<Vec<AccessRight>> = requested
+        .iter()
+        .map(|rights| {
+            rights
+                .iter()
+                .filter(|right| allows.iter().any(|r| covers(&r.access, right)))
+                .cloned()
+                .collect()
+        })
+        .collect();
+    if approved.iter().all(Vec::is_empty) {
+        return UserDecision::Undecided;
+    }
+    let mut sets = BTreeMap::new();
+    for rule in &allows {
+        for (upstream, set) in &rule.credential_sets {
+            sets.entry(upstream.clone()).or_insert_with(|| set.clone());
+        }
+    }
+    UserDecision::Approve(approved, sets)
+}

@@ -1,0 +1,356 @@
+//! Enterprise approval without a consent screen (issue 5): a grant request
+//! carrying an OpenID Connect ID token about its user, from a trusted issuer,
+//! is decided by the assertion rules — approved at once and mapped to the
+//! credential set the rule names, or denied (deny rules win) — and an ID
+//! token that does not hold up is `unknown_user`. In process, over the
+//! in-memory store and a pinned clock; one test over real HTTP.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use gnapd::authz::assertion::{AssertionRule, Effect, TrustedIssuer};
+use gnapd::authz::{AsConfig, AuthServer, Endpoint, Policy, Reply};
+use gnapd::clock::ManualClock;
+use gnapd::proto::httpsig::Algorithm;
+use gnapd::proto::jwk::SigningKey;
+use gnapd::store::memory::MemoryStore;
+use gnapd::store::{Store, TokenHash};
+use serde_json::{Value, json};
+
+use crate::agent::Agent;
+
+const T0: i64 = 1_790_000_000;
+const PUBLIC: &str = "https://as.example.com";
+const GRANT: &str = "https://as.example.com/gnap";
+const ISS: &str = "https://idp.example.com";
+const AUD: &str = "gnapd-test";
+
+struct Idp {
+    key: SigningKey,
+    issuer: TrustedIssuer,
+}
+
+fn idp(algorithm: Algorithm) -> Idp {
+    let key = SigningKey::generate(algorithm)
+        .unwrap()
+        .with_kid("idp-1")
+        .unwrap();
+    let jwks = json!({"keys": [key.verifying_key().public_jwk().unwrap()]});
+    let issuer = TrustedIssuer::from_jwks(ISS, AUD, &serde_json::to_vec(&jwks).unwrap()).unwrap();
+    Idp { key, issuer }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl Idp {
+    fn id_token(&self, alg: &str, claims: Value) -> String {
+        let header = json!({"alg": alg, "kid": "idp-1", "typ": "JWT"});
+        let input = format!(
+            "{}.{}",
+            b64(&serde_json::to_vec(&header).unwrap()),
+            b64(&serde_json::to_vec(&claims).unwrap())
+        );
+        let signature = self.key.sign(input.as_bytes()).unwrap();
+        format!("{input}.{}", b64(&signature))
+    }
+}
+
+fn claims(sub: &str) -> Value {
+    json!({"iss": ISS, "aud": AUD, "sub": sub, "iat": T0, "nbf": T0 - 10, "exp": T0 + 300})
+}
+
+fn rules() -> Vec<AssertionRule> {
+    vec![
+        AssertionRule {
+            issuer: ISS.into(),
+            subjects: vec!["*@example.com".into()],
+            access: vec!["mcp:github".into()],
+            effect: Effect::Allow,
+            credential_sets: BTreeMap::from([("github".into(), "team-example".into())]),
+        },
+        AssertionRule {
+            issuer: ISS.into(),
+            subjects: vec!["mallory@example.com".into()],
+            access: vec!["*".into()],
+            effect: Effect::Deny,
+            credential_sets: BTreeMap::new(),
+        },
+    ]
+}
+
+struct Harness {
+    server: AuthServer,
+    store: Arc<MemoryStore>,
+}
+
+/// Not dev mode, no allowlist: only the assertion rules can approve.
+fn harness(idp: &Idp) -> Harness {
+    let store = Arc::new(MemoryStore::new());
+    let policy = Policy {
+        issuers: vec![idp.issuer.clone()],
+        assertion_rules: rules(),
+        ..Policy::default()
+    };
+    let server = AuthServer::new(
+        store.clone(),
+        Arc::new(ManualClock::at(T0)),
+        policy,
+        AsConfig::new(PUBLIC),
+    );
+    Harness { server, store }
+}
+
+impl Harness {
+    fn grant(&self, agent: &Agent, id_token: Option<&str>, access: Value) -> (Reply, Value) {
+        let mut body = agent.grant_body(access);
+        if let Some(token) = id_token {
+            body["user"] = json!({"assertions": [{"format": "id_token", "value": token}]});
+        }
+        let request = agent.signed("POST", GRANT, None, Some(&body), T0);
+        let reply = self.server.handle(&Endpoint::Grant, &request);
+        let body = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+        (reply, body)
+    }
+}
+
+#[test]
+fn assertion_from_a_trusted_issuer_approves_at_once_and_maps_the_rule_credential_set() {
+    for algorithm in [
+        Algorithm::EcdsaP256Sha256,
+        Algorithm::Ed25519,
+        Algorithm::RsaV15Sha256,
+    ] {
+        let idp = idp(algorithm);
+        let alg = match algorithm {
+            Algorithm::EcdsaP256Sha256 => "ES256",
+            Algorithm::Ed25519 => "EdDSA",
+            _ => "RS256",
+        };
+        let h = harness(&idp);
+        let agent = Agent::new();
+        let token = idp.id_token(alg, claims("alice@example.com"));
+        let (reply, body) = h.grant(&agent, Some(&token), json!(["mcp:github"]));
+        assert_eq!(reply.status, 200, "{alg}: {body}");
+        let value = body["access_token"]["value"].as_str().unwrap();
+        let record = h.store.token(&TokenHash::of(value)).unwrap().unwrap();
+        assert_eq!(
+            record.credential_set("github"),
+            Some("team-example"),
+            "{alg}"
+        );
+
+        // Without the assertion the same agent is not approved.
+        let (reply, body) = h.grant(&agent, None, json!(["mcp:github"]));
+        assert_eq!(reply.status, 403, "{alg}: {body}");
+        assert_eq!(body["error"]["code"], "request_denied");
+    }
+}
+
+#[test]
+fn assertion_rules_deny_wins_and_uncovered_access_is_not_approved() {
+    let idp = idp(Algorithm::EcdsaP256Sha256);
+    let h = harness(&idp);
+    let agent = Agent::new();
+    // mallory matches both the allow rule (*@example.com) and a deny rule.
+    let token = idp.id_token("ES256", claims("mallory@example.com"));
+    let (reply, body) = h.grant(&agent, Some(&token), json!(["mcp:github"]));
+    assert_eq!(reply.status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "request_denied");
+    // alice asks for something no rule covers: not approved by assertion,
+    // and nothing else approves it.
+    let token = idp.id_token("ES256", claims("alice@example.com"));
+    let (reply, body) = h.grant(&agent, Some(&token), json!(["mcp:slack"]));
+    assert_eq!(reply.status, 403, "{body}");
+    // A subject no rule names falls through to the other policy.
+    let token = idp.id_token("ES256", claims("bob@elsewhere.org"));
+    let (_, body) = h.grant(&agent, Some(&token), json!(["mcp:github"]));
+    assert_eq!(body["error"]["code"], "request_denied");
+}
+
+#[test]
+fn assertions_that_do_not_hold_up_are_unknown_user() {
+    let idp = idp(Algorithm::EcdsaP256Sha256);
+    let other = idp_other();
+    let h = harness(&idp);
+    let agent = Agent::new();
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut c = claims("alice@example.com");
+        f(&mut c);
+        c
+    };
+    let valid = idp.id_token("ES256", claims("alice@example.com"));
+    let (header, rest) = valid.split_once('.').unwrap();
+    let (payload, _) = rest.split_once('.').unwrap();
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "expired",
+            idp.id_token("ES256", with(&|c| c["exp"] = json!(T0 - 120))),
+        ),
+        (
+            "no exp",
+            idp.id_token(
+                "ES256",
+                with(&|c| {
+                    c.as_object_mut().unwrap().remove("exp");
+                }),
+            ),
+        ),
+        (
+            "not yet valid",
+            idp.id_token("ES256", with(&|c| c["nbf"] = json!(T0 + 600))),
+        ),
+        (
+            "wrong audience",
+            idp.id_token("ES256", with(&|c| c["aud"] = json!(["someone-else"]))),
+        ),
+        (
+            "wrong issuer",
+            idp.id_token("ES256", with(&|c| c["iss"] = json!("https://evil.example"))),
+        ),
+        (
+            "no subject",
+            idp.id_token("ES256", with(&|c| c["sub"] = json!(""))),
+        ),
+        (
+            "signed by another key",
+            other.id_token("ES256", claims("alice@example.com")),
+        ),
+        (
+            "alg none",
+            format!("{}.{payload}.", b64(br#"{"alg":"none"}"#)),
+        ),
+        (
+            "alg HS256",
+            format!(
+                "{}.{payload}.{}",
+                b64(br#"{"alg":"HS256","kid":"idp-1"}"#),
+                b64(b"mac")
+            ),
+        ),
+        (
+            "alg swapped",
+            format!(
+                "{}.{payload}.{}",
+                b64(br#"{"alg":"RS256","kid":"idp-1"}"#),
+                valid.rsplit('.').next().unwrap()
+            ),
+        ),
+        (
+            "payload swapped",
+            format!(
+                "{header}.{}.{}",
+                b64(&serde_json::to_vec(&claims("root@example.com")).unwrap()),
+                valid.rsplit('.').next().unwrap()
+            ),
+        ),
+        ("not a JWS", "not-a-token".into()),
+    ];
+    for (what, token) in cases {
+        let (reply, body) = h.grant(&agent, Some(&token), json!(["mcp:github"]));
+        assert_eq!(body["error"]["code"], "unknown_user", "{what}: {body}");
+        assert!(reply.status >= 400 && reply.status < 500, "{what}");
+    }
+    // Another format is not accepted either.
+    let mut body = agent.grant_body(json!(["mcp:github"]));
+    body["user"] = json!({"assertions": [{"format": "saml2", "value": "PHNhbWw+"}]});
+    let reply = h.server.handle(
+        &Endpoint::Grant,
+        &agent.signed("POST", GRANT, None, Some(&body), T0),
+    );
+    let body: Value = serde_json::from_slice(&reply.body).unwrap();
+    assert_eq!(body["error"]["code"], "unknown_user", "{body}");
+}
+
+/// An IdP with another key under the same `kid`.
+fn idp_other() -> Idp {
+    idp(Algorithm::EcdsaP256Sha256)
+}
+
+#[test]
+fn assertion_approval_over_http_without_dev_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let idp = idp(Algorithm::EcdsaP256Sha256);
+    let jwks = dir.path().join("idp-jwks.json");
+    std::fs::write(
+        &jwks,
+        serde_json::to_vec(&json!({"keys": [idp.key.verifying_key().public_jwk().unwrap()]}))
+            .unwrap(),
+    )
+    .unwrap();
+    let config = dir.path().join("gnapd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[issuer]]\nissuer = \"{ISS}\"\naudience = \"{AUD}\"\njwks_file = \"{}\"\n\n[[assertion_rule]]\nissuer = \"{ISS}\"\nsubjects = [\"alice@example.com\"]\naccess = [\"mcp:github\"]\n",
+            jwks.display()
+        ),
+    )
+    .unwrap();
+    let server = crate::server::Server::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let now = gnapd::clock::Clock::now(&gnapd::clock::SystemClock);
+    let discovery = crate::http_client::send(
+        server.addr,
+        &gnapd::proto::httpsig::HttpRequest::new("OPTIONS", &server.grant_endpoint),
+    );
+    assert_eq!(
+        discovery.json()["assertion_formats_supported"],
+        json!(["id_token"])
+    );
+    let agent = Agent::new();
+    let mut claims = claims("alice@example.com");
+    claims["exp"] = json!(now + 300);
+    claims["nbf"] = json!(now - 10);
+    let mut body = agent.grant_body(json!(["mcp:github"]));
+    body["user"] = json!({"assertions": [{"format": "id_token", "value": idp.id_token("ES256", claims.clone())}]});
+    let answer = crate::http_client::send(
+        server.addr,
+        &agent.signed("POST", &server.grant_endpoint, None, Some(&body), now),
+    );
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    assert!(answer.json()["access_token"]["value"].is_string());
+
+    // Expired: unknown_user.
+    claims["exp"] = json!(now - 600);
+    body["user"] =
+        json!({"assertions": [{"format": "id_token", "value": idp.id_token("ES256", claims)}]});
+    let answer = crate::http_client::send(
+        server.addr,
+        &agent.signed("POST", &server.grant_endpoint, None, Some(&body), now),
+    );
+    assert_eq!(answer.json()["error"]["code"], "unknown_user");
+}
+
+#[test]
+fn an_assertion_rule_for_an_unconfigured_issuer_stops_the_server_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gnapd.toml");
+    std::fs::write(
+        &config,
+        "[[assertion_rule]]\nissuer = \"https://nobody\"\nsubjects = [\"*\"]\naccess = [\"*\"]\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gnapd"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no [[issuer]]"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
