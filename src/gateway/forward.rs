@@ -88,7 +88,37 @@ pub struct Forwarded {
     /// Its headers, less hop-by-hop and gateway-private ones.
     pub headers: HeaderMap,
     /// Its body.
-    pub body: BodyStream,
+    pub body: ForwardedBody,
+}
+
+/// A forwarded body, in the cheapest form that serves it.
+pub enum ForwardedBody {
+    /// The upstream's body as it arrives: its length (when declared) is
+    /// kept, so the answer is written with its head in one go.
+    Upstream(Incoming),
+    /// A body the gateway rewrites or produces event by event (SSE).
+    Stream(BodyStream),
+    /// A body the gateway holds whole (a filtered JSON result, its own
+    /// answers).
+    Full(Bytes),
+}
+
+impl ForwardedBody {
+    /// The body as an `http_body::Body` for the server.
+    pub fn into_http_body(self) -> http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError> {
+        match self {
+            Self::Upstream(body) => body.map_err(BoxError::from).boxed_unsync(),
+            Self::Stream(stream) => {
+                http_body_util::StreamBody::new(futures_util::StreamExt::map(stream, |chunk| {
+                    chunk.map(hyper::body::Frame::data)
+                }))
+                .boxed_unsync()
+            }
+            Self::Full(bytes) => Full::new(bytes)
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        }
+    }
 }
 
 /// Why forwarding failed.
@@ -563,7 +593,7 @@ impl Gateway {
             return Ok(Forwarded {
                 status,
                 headers,
-                body: Box::pin(BodyDataStream::new(body.map_err(BoxError::from))),
+                body: ForwardedBody::Upstream(body),
             });
         };
         // The result must be read to be filtered: an encoded body cannot be,
@@ -593,7 +623,7 @@ impl Gateway {
                 Ok(Forwarded {
                     status,
                     headers,
-                    body: Box::pin(futures_util::stream::iter([Ok(filtered)])),
+                    body: ForwardedBody::Full(filtered),
                 })
             }
             "text/event-stream" => {
@@ -601,7 +631,11 @@ impl Gateway {
                 Ok(Forwarded {
                     status,
                     headers,
-                    body: Box::pin(SseFilter::new(body, authorized.grant.clone(), id)),
+                    body: ForwardedBody::Stream(Box::pin(SseFilter::new(
+                        body,
+                        authorized.grant.clone(),
+                        id,
+                    ))),
                 })
             }
             // A success in another shape cannot be filtered: refuse it.
@@ -610,7 +644,7 @@ impl Gateway {
             _ => Ok(Forwarded {
                 status,
                 headers,
-                body: Box::pin(BodyDataStream::new(body.map_err(BoxError::from))),
+                body: ForwardedBody::Upstream(body),
             }),
         }
     }

@@ -16,11 +16,11 @@ use warp::Filter;
 use warp::http::{HeaderMap, Method, Response, StatusCode};
 
 use crate::authz::{AuthServer, Endpoint, Failure, Reply};
-use crate::gateway::Refusal;
-use crate::gateway::forward::{Gateway, UpstreamFailure, request_id};
+use crate::gateway::forward::Gateway;
 use crate::proto::gnap::{ErrorCode, GrantError, GrantResponse};
 use crate::proto::httpsig::{Fields, HttpRequest};
 
+pub mod mcp;
 pub mod push;
 pub mod serve;
 
@@ -81,8 +81,9 @@ where
     let Some(route) = route else {
         return warp::Reply::into_response(not_found());
     };
-    if let Route::Gateway(upstream) = route {
-        return gateway(app, method, &path, &query, &headers, body, &upstream).await;
+    if let Route::Gateway = route {
+        // Served by `mcp::serve` before warp; unreachable through warp.
+        return warp::Reply::into_response(not_found());
     }
     warp::Reply::into_response(
         handle_as(app, started, method, route, &path, &query, &headers, body).await,
@@ -158,182 +159,16 @@ where
             reply
         }
         // Served above.
-        Route::Gateway(_) => return not_found(),
+        Route::Gateway => return not_found(),
     };
-    to_response(reply)
-}
-
-/// `{public}/mcp/{upstream}`: authorize, forward, stream back.
-async fn gateway<S, B>(
-    app: Arc<App>,
-    method: Method,
-    path: &str,
-    query: &str,
-    headers: &HeaderMap,
-    body: S,
-    upstream: &str,
-) -> warp::reply::Response
-where
-    S: Stream<Item = Result<B, warp::Error>> + Send + Unpin,
-    B: bytes::Buf,
-{
-    let started = Instant::now();
-    let method_name = method.as_str().to_owned();
-    let outcome = gateway_outcome(&app, method, path, query, headers, body, upstream).await;
-    let response = match outcome {
-        Ok(forwarded) => {
-            let mut response = warp::Reply::into_response(warp::reply::stream(forwarded.body));
-            *response.status_mut() =
-                StatusCode::from_u16(forwarded.status).unwrap_or(StatusCode::BAD_GATEWAY);
-            *response.headers_mut() = forwarded.headers;
-            response
-        }
-        Err(error) => warp::Reply::into_response(gateway_error(&app, upstream, &error)),
-    };
-    // One line per gateway call: never headers or bodies.
-    tracing::debug!(upstream, method = %method_name, status = response.status().as_u16(), seconds = started.elapsed().as_secs_f64(), "mcp");
-    response
-}
-
-/// Why the gateway answers itself instead of the upstream.
-enum GatewayError {
-    UnknownUpstream,
-    MethodNotAllowed,
-    BodyTooLarge,
-    BodyUnreadable,
-    Refused(Refusal, serde_json::Value),
-    Upstream(UpstreamFailure, serde_json::Value),
-}
-
-async fn gateway_outcome<S, B>(
-    app: &Arc<App>,
-    method: Method,
-    path: &str,
-    query: &str,
-    headers: &HeaderMap,
-    body: S,
-    upstream: &str,
-) -> Result<crate::gateway::forward::Forwarded, GatewayError>
-where
-    S: Stream<Item = Result<B, warp::Error>> + Send + Unpin,
-    B: bytes::Buf,
-{
-    let Some(target) = app.gateway.upstream(upstream) else {
-        return Err(GatewayError::UnknownUpstream);
-    };
-    if !matches!(method, Method::POST | Method::GET | Method::DELETE) {
-        return Err(GatewayError::MethodNotAllowed);
-    }
-    let body = match read_body(body, app.max_body).await {
-        Ok(body) => body,
-        Err(BodyError::TooLarge) => {
-            return Err(GatewayError::BodyTooLarge);
-        }
-        Err(BodyError::Read) => return Err(GatewayError::BodyUnreadable),
-    };
-    let id = request_id(&body);
-    let request = to_request(app, method, path, query, headers, body);
-    let (request, decision) = app.gateway.check(upstream, request).await;
-    let authorized = decision
-        .and_then(|authorized| {
-            app.gateway
-                .check_session(upstream, &request, &authorized)
-                .map(|()| authorized)
-        })
-        .map_err(|r| GatewayError::Refused(r, id.clone()))?;
-    app.gateway
-        .forward(&target, request, query, &authorized)
-        .await
-        .map_err(|f| GatewayError::Upstream(f, id))
-}
-
-/// The one place gateway refusals become HTTP: a status, a JSON-RPC error
-/// body (with the request's id where it has one), and the GNAP challenge
-/// (RFC 9635 §9.1) on a 401.
-fn gateway_error(app: &App, upstream: &str, error: &GatewayError) -> Response<Bytes> {
-    use crate::proto::mcp::jsonrpc::ParseError;
-    let null = serde_json::Value::Null;
-    let (status, code, message, id) = match error {
-        GatewayError::UnknownUpstream => (404, -32004, "no such upstream".to_owned(), &null),
-        GatewayError::MethodNotAllowed => {
-            (405, -32600, "use POST, GET or DELETE".to_owned(), &null)
-        }
-        GatewayError::BodyTooLarge => (
-            413,
-            -32600,
-            "the request body is too large".to_owned(),
-            &null,
-        ),
-        GatewayError::BodyUnreadable => (
-            400,
-            -32600,
-            "the request body could not be read".to_owned(),
-            &null,
-        ),
-        GatewayError::Refused(refusal, id) => {
-            let (status, code) = match refusal {
-                Refusal::Token | Refusal::Signature(_) | Refusal::Uncovered(_) => (401, -32001),
-                Refusal::Body(ParseError::NotJson) => (400, -32700),
-                Refusal::Body(ParseError::NotMessage) => (400, -32600),
-                Refusal::HeaderMismatch(_) => (400, -32020),
-                Refusal::Denied(_) | Refusal::NoCredentialSet(_) => (403, -32003),
-                Refusal::Store(_) => (503, -32603),
-                Refusal::CredentialUnavailable => (502, -32002),
-                Refusal::Session(_) => (404, -32001),
-            };
-            let message = match refusal {
-                // Never echo storage internals.
-                Refusal::Store(_) => "the gateway cannot check tokens right now".to_owned(),
-                other => other.to_string(),
-            };
-            (status, code, message, id)
-        }
-        GatewayError::Upstream(failure, id) => {
-            let (status, code) = match failure {
-                UpstreamFailure::Timeout => (504, -32002),
-                UpstreamFailure::SessionNotFound => (404, -32600),
-                UpstreamFailure::SessionRequired | UpstreamFailure::InFlight => (400, -32600),
-                UpstreamFailure::Busy => (503, -32002),
-                UpstreamFailure::Unreachable
-                | UpstreamFailure::CredentialRefused
-                | UpstreamFailure::Failed(_)
-                | UpstreamFailure::Unfilterable
-                | UpstreamFailure::Exited => (502, -32002),
-            };
-            (status, code, failure.to_string(), id)
-        }
-    };
-    let body = serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": id,
-        "error": {"code": code, "message": message},
-    });
-    let mut reply = Reply::json(status, &body);
-    if status == 401 {
-        reply.headers.push((
-            "www-authenticate",
-            format!(
-                "GNAP as_uri=\"{}\", access=\"mcp:{upstream}\"",
-                app.auth.config().grant_endpoint()
-            ),
-        ));
-    }
-    if status == 405 {
-        reply.headers.push(("allow", "POST, GET, DELETE".into()));
-    }
-    if status == 503 {
-        reply.headers.push((
-            "retry-after",
-            crate::gateway::stdio::RETRY_AFTER.to_string(),
-        ));
-    }
     to_response(reply)
 }
 
 /// Where a path leads.
 enum Route {
     As(Endpoint, &'static str),
-    Gateway(String),
+    /// `/mcp/…`: served by [`mcp::serve`] before warp.
+    Gateway,
     WellKnown,
     /// RFC 9728 protected resource metadata for `{public}/mcp/{upstream}`.
     ResourceMetadata(String),
@@ -358,9 +193,9 @@ impl Route {
         if let Some(id) = path.strip_prefix(TOKEN_PATH).filter(|id| is_id(id)) {
             return Some(Self::As(Endpoint::Manage(id.to_owned()), "token"));
         }
-        if let Some(name) = path.strip_prefix("/mcp/") {
+        if path.starts_with(mcp::PREFIX) {
             // Any method: the gateway answers 405 itself, as JSON-RPC.
-            return Some(Self::Gateway(name.to_owned()));
+            return Some(Self::Gateway);
         }
         if let Some(name) = path.strip_prefix(RESOURCE_METADATA_PREFIX)
             && method == Method::GET

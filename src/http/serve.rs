@@ -16,7 +16,13 @@ use tokio_rustls::rustls::crypto::ring;
 use tokio_rustls::rustls::pki_types::pem::PemObject as _;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use std::convert::Infallible;
+
+use http_body_util::BodyExt as _;
+use hyper::body::Incoming;
+
 use super::{App, routes};
+use crate::gateway::forward::BoxError;
 
 /// How long a client gets to send its header section.
 const HEADER_READ: Duration = Duration::from_secs(10);
@@ -57,7 +63,22 @@ pub async fn serve(
     app: Arc<App>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let service = warp::service(routes(app));
+    let warp_service = TowerToHyperService::new(warp::service(routes(app.clone())));
+    // `/mcp/…` straight on hyper (the gateway's hot path); the rest on warp.
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        let app = app.clone();
+        let warp_service = warp_service.clone();
+        async move {
+            if request.uri().path().starts_with(super::mcp::PREFIX) {
+                return Ok::<_, Infallible>(super::mcp::serve(app, request).await);
+            }
+            let response = match hyper::service::Service::call(&warp_service, request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            Ok(response.map(|body| body.map_err(BoxError::from).boxed_unsync()))
+        }
+    });
     let mut builder = Builder::new(TokioExecutor::new());
     // A client that dribbles its header section must not hold a connection
     // (and a task) forever.
@@ -81,7 +102,7 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let service = TowerToHyperService::new(service.clone());
+                let service = service.clone();
                 match &tls {
                     None => {
                         let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();

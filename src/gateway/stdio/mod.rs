@@ -69,7 +69,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::Authorized;
-use super::forward::{BoxError, Forwarded, UpstreamFailure};
+use super::forward::{BoxError, Forwarded, ForwardedBody, UpstreamFailure};
 use super::upstream::{StdioCommand, Upstream};
 use crate::proto::httpsig::HttpRequest;
 use crate::proto::mcp::jsonrpc::Message;
@@ -462,7 +462,7 @@ fn json_answer(response: &Value, session: Option<&str>) -> Forwarded {
     Forwarded {
         status: 200,
         headers,
-        body: Box::pin(futures_util::stream::iter([Ok(body)])),
+        body: ForwardedBody::Full(body),
     }
 }
 
@@ -475,7 +475,7 @@ fn empty(status: u16, session: Option<&str>) -> Forwarded {
     Forwarded {
         status,
         headers,
-        body: Box::pin(futures_util::stream::empty()),
+        body: ForwardedBody::Full(Bytes::new()),
     }
 }
 
@@ -490,12 +490,12 @@ fn sse(first: Option<Out>, rx: mpsc::Receiver<Out>, id: Option<Value>, session: 
     Forwarded {
         status: 200,
         headers,
-        body: Box::pin(SseBody {
+        body: ForwardedBody::Stream(Box::pin(SseBody {
             first,
             rx,
             id,
             done: false,
-        }),
+        })),
     }
 }
 
