@@ -13,6 +13,7 @@ mod http_client;
 mod httpsig_cli;
 mod interaction_core;
 mod interaction_http;
+mod interaction_pages;
 mod interop_agent;
 mod interop_python;
 mod mcp_upstream;
