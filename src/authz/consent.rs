@@ -40,28 +40,30 @@ use crate::store::{
 pub enum PageError {
     /// No pending interaction at this address (§4.1.1: "the AS MUST display
     /// an error to the RO and MUST NOT attempt to redirect").
-    #[error("no request is waiting at this address")]
+    #[error("No request is waiting at this address.")]
     NotFound,
     /// The code typed names no pending grant.
-    #[error("that code is not valid, or it expired")]
+    #[error("That code is not valid, or it expired. Check it and try again.")]
     BadCode,
     /// The interaction expired before a decision.
-    #[error("this request expired before anyone decided on it")]
+    #[error("This request expired before anyone decided on it.")]
     Expired,
     /// Someone decided first.
-    #[error("this request was already decided")]
+    #[error("This request was already decided.")]
     AlreadyDecided,
     /// Too many failed attempts from this source, or entries of this code.
-    #[error("too many attempts; wait a few minutes and try again")]
+    #[error("Too many attempts. Wait a few minutes and try again.")]
     TooManyAttempts,
     /// The form token is missing or wrong: nothing was decided.
-    #[error("this form is not valid here (it may be from before a restart); open the link again")]
+    #[error(
+        "This form is not valid here (it may be from before the server restarted). Open the link or enter the code again."
+    )]
     Forbidden,
     /// Approval with every right unticked.
-    #[error("nothing was left ticked: tick what the agent may have, or deny")]
+    #[error("Nothing was left ticked. Tick what the agent may have, or deny.")]
     NothingSelected,
     /// The store or the random source failed.
-    #[error("the server could not complete this; try again")]
+    #[error("The server could not complete this. Try again.")]
     Internal,
 }
 

@@ -11,6 +11,7 @@ mod gateway_sdk;
 mod gateway_stdio;
 mod http_client;
 mod httpsig_cli;
+mod interaction_browser;
 mod interaction_core;
 mod interaction_http;
 mod interaction_pages;
