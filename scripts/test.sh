@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The full test suite, from a fresh clone: prepares the interop peer (a Python
 # virtualenv with the pinned RFC 9421 library and the MCP SDK) and the npm
-# packages the stdio gateway tests run (the reference MCP server), checks the
-# peer against the RFC vectors, then runs every Rust test. Nothing is skipped.
+# packages the stdio gateway tests run (the reference MCP server), Debian's
+# chromium and playwright-core for the browser tests, checks the peer against
+# the RFC vectors, then runs every Rust test. Nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,23 @@ if [ ! -d "$npm_dir/node_modules" ] || ! cmp -s "$npm_dir/package-lock.json" "$n
   cp "$npm_dir/package-lock.json" "$npm_dir/node_modules/.package-lock.json.installed"
 fi
 test -f "$npm_dir/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
+
+# The browser tests (tests/it/interaction_browser.rs) drive Debian's
+# chromium with playwright-core, pinned by tests/interop/browser/package-lock.json
+# (runs on Node 20; it uses the system browser and downloads none).
+if [ ! -x /usr/bin/chromium ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+fi
+test -x /usr/bin/chromium
+browser_dir=tests/interop/browser
+if [ ! -d "$browser_dir/node_modules" ] || ! cmp -s "$browser_dir/package-lock.json" "$browser_dir/node_modules/.package-lock.json.installed"; then
+  (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$browser_dir/package-lock.json" "$browser_dir/node_modules/.package-lock.json.installed"
+fi
+test -f "$browser_dir/node_modules/playwright-core/package.json"
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked --no-fail-fast

@@ -5,10 +5,16 @@
 //! mode gnapd supports gets 200 with `interact` and `continue` and no
 //! token; the grant is _pending_. Supported here:
 //!
-//! - start mode `user_code` (§3.3.3): a person approves by the code, for now
-//!   with `gnapd grants approve CODE` (the admin socket); `redirect`,
-//!   `user_code_uri` and `app` need pages and are not offered ("The AS MUST
-//!   NOT respond with any interaction mode that the AS does not support");
+//! - start mode `redirect` (§3.3.1): the interaction page at
+//!   `{public}/gnap/interact/{grant}/{secret}`, unique per interaction and
+//!   unguessable (256 random bits, stored as a hash), where a person
+//!   approves, narrows or denies (`super::consent`, `crate::http::pages`);
+//! - start modes `user_code` (§3.3.3) and `user_code_uri` (§3.3.4): one
+//!   code per interaction, typed at `{public}/gnap/device` (which leads to
+//!   the same page) or given to `gnapd grants approve CODE` (the admin
+//!   socket);
+//! - `app` is not offered ("The AS MUST NOT respond with any interaction
+//!   mode that the AS does not support");
 //! - finish methods `redirect` and `push` (§4.2.1, §4.2.2), with the
 //!   interaction hash of §4.2.3. With a finish method the AS can reach the
 //!   client after an out-of-band decision, so a request offering only a
@@ -40,7 +46,7 @@ use super::grant::{no_randomness, shape};
 use super::usercode::{Attempts, UserCode};
 use super::{AuthServer, Failure, Reply, metrics::Outcome, mint};
 use crate::proto::gnap::interact::{
-    FinishMethod, InteractRequest, InteractResponse, StartMode, interaction_hash,
+    FinishMethod, InteractRequest, InteractResponse, StartMode, UserCodeUri, interaction_hash,
 };
 use crate::proto::gnap::{
     AccessRight, Client, ContinueRequest, ErrorCode, GrantRequest, GrantResponse,
@@ -67,8 +73,20 @@ pub(super) struct Live {
 
 /// What the client asked for that gnapd will carry out.
 struct Offered<'a> {
+    redirect: bool,
     user_code: bool,
+    user_code_uri: bool,
     finish: Option<(&'a crate::proto::gnap::interact::Finish, FinishKind)>,
+}
+
+impl Offered<'_> {
+    fn any_start(&self) -> bool {
+        self.redirect || self.user_code || self.user_code_uri
+    }
+
+    fn needs_code(&self) -> bool {
+        self.user_code || self.user_code_uri
+    }
 }
 
 fn offered(interact: &InteractRequest) -> Offered<'_> {
@@ -78,7 +96,9 @@ fn offered(interact: &InteractRequest) -> Offered<'_> {
         FinishMethod::Other(_) => None,
     });
     Offered {
+        redirect: interact.start.contains(&StartMode::Redirect),
         user_code: interact.start.contains(&StartMode::UserCode),
+        user_code_uri: interact.start.contains(&StartMode::UserCodeUri),
         finish,
     }
 }
@@ -259,6 +279,26 @@ pub fn describe_access(rights: &[AccessRight]) -> Vec<String> {
         .collect()
 }
 
+/// How a pending interaction may be named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lookup {
+    /// By user code or grant id: the admin, who sees grant ids listed.
+    CodeOrGrantId,
+    /// By user code only: a person at the user code page (a grant id is
+    /// not a secret, and must not open a grant's page).
+    CodeOnly,
+}
+
+/// The rights requested, per requested token (what approval grants unless
+/// a person narrows it).
+pub(super) fn requested_per_token(request: &GrantRequest) -> Vec<Vec<AccessRight>> {
+    request
+        .access_token
+        .as_ref()
+        .map(|t| t.as_slice().iter().map(|t| t.access.clone()).collect())
+        .unwrap_or_default()
+}
+
 fn requested_access(request: &GrantRequest) -> Vec<AccessRight> {
     request
         .access_token
@@ -285,14 +325,14 @@ impl AuthServer {
         let Some(interact) = grant_request.interact.as_ref() else {
             return Err(Failure::gnap(
                 ErrorCode::InvalidInteraction,
-                "this request needs a person's approval: offer interaction (start mode `user_code`, or a `redirect` or `push` finish method)",
+                "this request needs a person's approval: offer interaction (start mode `redirect`, `user_code` or `user_code_uri`, or a `redirect` or `push` finish method)",
             ));
         };
         let offered = offered(interact);
-        if !offered.user_code && offered.finish.is_none() {
+        if !offered.any_start() && offered.finish.is_none() {
             return Err(Failure::gnap(
                 ErrorCode::InvalidInteraction,
-                "this request needs a person's approval and offers no interaction mode this server supports (start mode `user_code`; finish methods `redirect`, `push`)",
+                "this request needs a person's approval and offers no interaction mode this server supports (start modes `redirect`, `user_code`, `user_code_uri`; finish methods `redirect`, `push`)",
             ));
         }
         if let Some((finish, FinishKind::Push)) = offered.finish {
@@ -301,8 +341,13 @@ impl AuthServer {
                 self.config.allow_private_push,
             )?;
         }
-        let code = if offered.user_code {
+        let code = if offered.needs_code() {
             Some(UserCode::generate().map_err(no_randomness)?)
+        } else {
+            None
+        };
+        let page_secret = if offered.redirect {
+            Some(mint::random_text().map_err(no_randomness)?)
         } else {
             None
         };
@@ -353,6 +398,7 @@ impl AuthServer {
             grant: id.clone(),
             user_code: code.as_ref().map(UserCode::hash),
             finish: finish.clone(),
+            page: page_secret.as_deref().map(TokenHash::of),
             created_at: now,
             expires_at,
             status: InteractionStatus::Pending,
@@ -369,7 +415,19 @@ impl AuthServer {
         let response = GrantResponse {
             continue_: Some(self.continue_for(&id, continue_value)),
             interact: Some(InteractResponse {
-                user_code: code.as_ref().map(|c| c.as_str().to_owned()),
+                redirect: page_secret
+                    .as_deref()
+                    .map(|secret| self.config.interaction_uri(&id.0, secret)),
+                user_code: code
+                    .as_ref()
+                    .filter(|_| offered.user_code)
+                    .map(|c| c.as_str().to_owned()),
+                user_code_uri: code.as_ref().filter(|_| offered.user_code_uri).map(|c| {
+                    UserCodeUri {
+                        code: c.as_str().to_owned(),
+                        uri: self.config.device_uri(),
+                    }
+                }),
                 finish: finish.map(|f| f.as_nonce),
                 expires_in: u64::try_from(lifetime).ok(),
                 ..InteractResponse::default()
@@ -600,7 +658,7 @@ impl AuthServer {
         source: &str,
     ) -> Result<Decided, DecideError> {
         let now = self.now();
-        let interaction = self.find_pending(selector, source, now)?;
+        let interaction = self.find_pending(selector, source, now, Lookup::CodeOrGrantId)?;
         if now > interaction.expires_at {
             return Err(DecideError::Expired);
         }
@@ -608,28 +666,37 @@ impl AuthServer {
             .store
             .grant(&interaction.grant)?
             .ok_or(DecideError::NotFound)?;
+        let access = approve.then(|| requested_per_token(&grant.request));
+        self.record_decision(&interaction, &grant, access, source, now)
+    }
+
+    /// Records a decision on a pending interaction: approval of `access`
+    /// (per requested token), or denial when `access` is `None`. Returns
+    /// the finish action for the caller to carry out.
+    pub(super) fn record_decision(
+        &self,
+        interaction: &InteractionRecord,
+        grant: &GrantRecord,
+        access: Option<Vec<Vec<AccessRight>>>,
+        source: &str,
+        now: i64,
+    ) -> Result<Decided, DecideError> {
+        let approve = access.is_some();
         let interact_ref = match &interaction.finish {
             Some(_) => Some(mint::random_text().map_err(|_| DecideError::NoRandomness)?),
             None => None,
         };
         let ref_hash = interact_ref.as_deref().map(TokenHash::of);
-        let status = if approve {
-            let access = grant
-                .request
-                .access_token
-                .as_ref()
-                .map(|t| t.as_slice().iter().map(|t| t.access.clone()).collect())
-                .unwrap_or_default();
-            InteractionStatus::Approved {
+        let status = match access {
+            Some(access) => InteractionStatus::Approved {
                 access,
                 interact_ref: ref_hash,
                 decided_at: now,
-            }
-        } else {
-            InteractionStatus::Denied {
+            },
+            None => InteractionStatus::Denied {
                 interact_ref: ref_hash,
                 decided_at: now,
-            }
+            },
         };
         if !self.store.decide_interaction(&grant.id, &status)? {
             return Err(DecideError::AlreadyDecided);
@@ -643,7 +710,7 @@ impl AuthServer {
             _ => FinishAction::None,
         };
         Ok(Decided {
-            grant: grant.id,
+            grant: grant.id.clone(),
             approved: approve,
             finish,
         })
@@ -681,11 +748,12 @@ impl AuthServer {
 
     /// The pending interaction named by a user code or a grant id, counting
     /// attempts.
-    fn find_pending(
+    pub(super) fn find_pending(
         &self,
         selector: &str,
         source: &str,
         now: i64,
+        lookup: Lookup,
     ) -> Result<InteractionRecord, DecideError> {
         let mut live = self
             .live
@@ -696,7 +764,7 @@ impl AuthServer {
         }
         let found = match UserCode::parse(selector) {
             Some(code) => self.store.interaction_by_user_code(&code.hash())?,
-            None if super::is_grant_id(selector) => self
+            None if lookup == Lookup::CodeOrGrantId && super::is_grant_id(selector) => self
                 .store
                 .interaction(&GrantId(selector.to_owned()))?
                 .filter(|i| i.status == InteractionStatus::Pending),
@@ -705,7 +773,8 @@ impl AuthServer {
         let Some(interaction) = found else {
             live.attempts.source_failed(source, now);
             // A decided grant is not "not found" for its own id.
-            if super::is_grant_id(selector)
+            if lookup == Lookup::CodeOrGrantId
+                && super::is_grant_id(selector)
                 && self
                     .store
                     .interaction(&GrantId(selector.to_owned()))?

@@ -16,6 +16,7 @@ use crate::store::{KeyBinding, Store, TokenHash};
 
 pub mod assertion;
 pub mod assign;
+pub mod consent;
 pub mod continuation;
 pub mod grant;
 pub mod interaction;
@@ -29,6 +30,7 @@ pub mod resources;
 pub mod usercode;
 
 pub use assign::Assignments;
+pub use consent::{ConsentView, PageError, RightView, Selection, ToolView};
 pub use interaction::{DecideError, Decided, FinishAction, PendingGrant};
 pub use metrics::Metrics;
 pub use policy::{AllowRule, Decision, Policy, RsRule};
@@ -44,6 +46,12 @@ pub const TOKEN_PATH: &str = "/gnap/token/";
 pub const INTROSPECT_PATH: &str = "/gnap/introspect";
 /// Path of the resource set registration endpoint (RFC 9767 §3.4).
 pub const RESOURCE_PATH: &str = "/gnap/resource";
+/// Path prefix of interaction pages (the `redirect` start mode, §3.3.1):
+/// `{INTERACT_PATH}{grant}/{secret}` to see one, `{INTERACT_PATH}{grant}`
+/// to post a decision.
+pub const INTERACT_PATH: &str = "/gnap/interact/";
+/// Path of the user code page (the `user_code_uri` start mode, §3.3.4).
+pub const DEVICE_PATH: &str = "/gnap/device";
 
 /// Settings of the authorization server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +111,16 @@ impl AsConfig {
         format!("{}{CONTINUE_PATH}{grant}", self.public_url)
     }
 
+    /// The interaction page of `grant`, opened by `secret`.
+    pub fn interaction_uri(&self, grant: &str, secret: &str) -> String {
+        format!("{}{INTERACT_PATH}{grant}/{secret}", self.public_url)
+    }
+
+    /// The user code page (§3.3.4: short, stable, without the code).
+    pub fn device_uri(&self) -> String {
+        format!("{}{DEVICE_PATH}", self.public_url)
+    }
+
     fn manage_uri(&self, grant: &str) -> String {
         format!("{}{TOKEN_PATH}{grant}", self.public_url)
     }
@@ -147,6 +165,9 @@ pub struct AuthServer {
     /// Interaction state kept in memory (attempt counters, user codes to
     /// show the admin).
     live: std::sync::Mutex<interaction::Live>,
+    /// The key that makes the pages' form tokens (`consent`), drawn at
+    /// first use: a restart invalidates forms already shown.
+    page_key: std::sync::OnceLock<[u8; 32]>,
 }
 
 impl AuthServer {
@@ -165,6 +186,7 @@ impl AuthServer {
             metrics: Arc::new(Metrics::default()),
             credential_sets: Assignments::default(),
             live: std::sync::Mutex::default(),
+            page_key: std::sync::OnceLock::new(),
         }
     }
 

@@ -304,6 +304,10 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         )?
         .with_stdio_limits(config.stdio),
     );
+    let pusher = Arc::new(crate::http::push::Pusher::new(
+        auth.config().allow_private_push,
+        &upstream_cas,
+    )?);
     let admin_socket = crate::admin::socket::path_in(&config.data_dir);
     let admin = tokio::spawn(crate::admin::socket::serve(
         crate::admin::socket::bind(&admin_socket)?,
@@ -319,10 +323,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
             )
             .with_interaction(crate::admin::Interaction {
                 auth: auth.clone(),
-                pusher: Arc::new(crate::http::push::Pusher::new(
-                    auth.config().allow_private_push,
-                    &upstream_cas,
-                )?),
+                pusher: pusher.clone(),
                 runtime: tokio::runtime::Handle::current(),
             }),
         ),
@@ -335,6 +336,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         auth,
         max_body: config.max_body,
         gateway,
+        pusher,
     });
     // Tests and scripts read this line to find the server.
     println!(

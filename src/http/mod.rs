@@ -21,6 +21,7 @@ use crate::proto::gnap::{ErrorCode, GrantError, GrantResponse};
 use crate::proto::httpsig::{Fields, HttpRequest};
 
 pub mod mcp;
+pub mod pages;
 pub mod push;
 pub mod serve;
 
@@ -36,7 +37,14 @@ pub struct App {
     pub max_body: usize,
     /// The MCP gateway (`{public}/mcp/{upstream}`).
     pub gateway: Arc<Gateway>,
+    /// Makes `push` finishes after a decision on a page.
+    pub pusher: Arc<push::Pusher>,
 }
+
+/// The address a connection came from, put into each request's extensions
+/// by the accept loop ([`serve`]): the pages count user code attempts by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer(pub std::net::SocketAddr);
 
 /// The filter serving every route.
 pub fn routes(
@@ -49,18 +57,35 @@ pub fn routes(
     warp::any()
         .and(warp::method())
         .and(warp::path::full())
-        .and(
-            warp::query::raw()
-                .or(warp::any().map(String::new))
-                .unify(),
-        )
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::headers_cloned())
+        .and(warp::ext::optional::<Peer>())
         .and(warp::body::stream())
-        .then(move |method: Method, path: warp::path::FullPath, query: String, headers: HeaderMap, body| {
-            let app = app.clone();
-            async move { handle(app, method, path.as_str().to_owned(), query, headers, body).await }
+        .then(
+            move |method: Method,
+                  path: warp::path::FullPath,
+                  query: String,
+                  headers: HeaderMap,
+                  peer: Option<Peer>,
+                  body| {
+                let app = app.clone();
+                async move {
+                    handle(
+                        app,
+                        method,
+                        path.as_str().to_owned(),
+                        query,
+                        headers,
+                        peer,
+                        body,
+                    )
+                    .await
+                }
+            },
+        )
+        .recover(|_| async {
+            Ok::<_, std::convert::Infallible>(warp::Reply::into_response(not_found()))
         })
-        .recover(|_| async { Ok::<_, std::convert::Infallible>(warp::Reply::into_response(not_found())) })
         .unify()
 }
 
@@ -70,6 +95,7 @@ async fn handle<S, B>(
     path: String,
     query: String,
     headers: HeaderMap,
+    peer: Option<Peer>,
     body: S,
 ) -> warp::reply::Response
 where
@@ -77,6 +103,16 @@ where
     B: bytes::Buf,
 {
     let started = Instant::now();
+    if let Some(page) = pages::PageRoute::of(&path) {
+        // An unreadable or oversized form reads as empty: it decides nothing.
+        let body: Vec<u8> = read_body(body, app.max_body.min(pages::MAX_FORM))
+            .await
+            .unwrap_or_default();
+        let source = peer.map_or_else(|| "unknown".to_owned(), |p| p.0.ip().to_string());
+        return warp::Reply::into_response(
+            pages::serve(app, method, page, &headers, body, source).await,
+        );
+    }
     let route = Route::of(&method, &path);
     let Some(route) = route else {
         return warp::Reply::into_response(not_found());

@@ -51,6 +51,37 @@ pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<Tls
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// Puts the connection's [`super::Peer`] into each request's extensions.
+fn with_peer<S>(
+    inner: S,
+    peer: std::net::SocketAddr,
+) -> impl hyper::service::Service<
+    hyper::Request<hyper::body::Incoming>,
+    Response = S::Response,
+    Error = S::Error,
+    Future = S::Future,
+> + Clone
+where
+    S: hyper::service::Service<hyper::Request<hyper::body::Incoming>> + Clone,
+{
+    #[derive(Clone)]
+    struct WithPeer<S>(S, std::net::SocketAddr);
+    impl<S> hyper::service::Service<hyper::Request<hyper::body::Incoming>> for WithPeer<S>
+    where
+        S: hyper::service::Service<hyper::Request<hyper::body::Incoming>>,
+    {
+        type Response = S::Response;
+        type Error = S::Error;
+        type Future = S::Future;
+
+        fn call(&self, mut request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+            request.extensions_mut().insert(super::Peer(self.1));
+            self.0.call(request)
+        }
+    }
+    WithPeer(inner, peer)
+}
+
 /// How long in-flight requests get to finish after shutdown is signalled.
 pub const DRAIN: Duration = Duration::from_secs(10);
 
@@ -91,8 +122,8 @@ pub async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
                     Err(e) => {
                         // Out of descriptors or a reset during accept: back
                         // off briefly instead of spinning.
@@ -102,7 +133,7 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let service = service.clone();
+                let service = with_peer(service.clone(), peer);
                 match &tls {
                     None => {
                         let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();

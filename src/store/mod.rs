@@ -395,6 +395,11 @@ pub struct InteractionRecord {
     pub user_code: Option<TokenHash>,
     /// The finish method, when the client asked for one gnapd carries out.
     pub finish: Option<InteractionFinish>,
+    /// Hash of the secret part of the interaction page's URI (the
+    /// `redirect` start mode, §3.3.1), when one was handed out. Absent in
+    /// records written before the pages existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<TokenHash>,
     /// Creation time (Unix seconds).
     pub created_at: i64,
     /// The start modes stop working after this time (Unix seconds).

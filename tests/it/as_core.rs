@@ -136,9 +136,13 @@ fn a_request_no_rule_approves_waits_for_a_person_when_it_offers_interaction() {
     let (reply, body) = h.grant(&agent, &body);
     assert_eq!(reply.status, 200, "{body}");
     assert!(body["access_token"].is_null());
-    // The redirect start mode needs the interaction pages, which this
-    // server does not serve yet: only the finish nonce is answered.
-    assert!(body["interact"]["redirect"].is_null());
+    // The redirect start mode: the interaction page (§3.3.1).
+    assert!(
+        body["interact"]["redirect"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://as.example.com/gnap/interact/")
+    );
     assert!(body["interact"]["finish"].is_string());
 }
 

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use gnapd::authz::{AsConfig, AuthServer, DecideError, Endpoint, FinishAction, Policy, Reply};
+use gnapd::authz::{
+    AsConfig, AuthServer, DecideError, Endpoint, FinishAction, PageError, Policy, Reply, Selection,
+};
 use gnapd::clock::ManualClock;
 use gnapd::proto::b64;
 use gnapd::proto::httpsig::HttpRequest;
@@ -122,10 +124,23 @@ fn interaction_needed_answers_interact_and_continue_and_no_token() {
     assert_eq!(code.len(), 8);
     assert!(interact["finish"].as_str().unwrap().len() >= 20);
     assert_eq!(interact["expires_in"], 600);
-    // Modes this server does not support are not answered (§3.3).
-    for unsupported in ["redirect", "app", "user_code_uri"] {
-        assert!(interact[unsupported].is_null(), "{unsupported}");
-    }
+    // §3.3.1: a unique, unguessable page; §3.3.4: the same code with the
+    // short, stable user code page.
+    let redirect = interact["redirect"].as_str().unwrap();
+    let secret = redirect
+        .strip_prefix(&format!("{PUBLIC}/gnap/interact/"))
+        .unwrap()
+        .split_once('/')
+        .unwrap()
+        .1;
+    assert!(secret.len() >= 43, "{redirect}");
+    assert_eq!(interact["user_code_uri"]["code"], code);
+    assert_eq!(
+        interact["user_code_uri"]["uri"],
+        format!("{PUBLIC}/gnap/device")
+    );
+    // A mode this server does not support is not answered (§3.3).
+    assert!(interact["app"].is_null());
     assert_eq!(body["continue"]["wait"], 5);
     assert!(body["instance_id"].is_string());
     let pending = h.server.pending_grants().unwrap();
@@ -144,8 +159,8 @@ fn interaction_needed_without_a_supported_mode_is_invalid_interaction() {
     let agent = Agent::new();
     for interact in [
         None,
-        Some(json!({"start": ["redirect"]})),
-        Some(json!({"start": ["app", "user_code_uri"]})),
+        Some(json!({"start": ["app"]})),
+        Some(json!({"start": ["app", "future_mode", {"mode": "redirect"}]})),
         Some(json!({"start": [], "finish": {"method": "carrier-pigeon", "nonce": "n"}})),
     ] {
         let (reply, body) = h.grant(&agent, interact.clone());
@@ -361,4 +376,225 @@ fn interaction_sha3_512_hash_method_is_used_for_the_finish() {
     let base = format!("cn\n{as_nonce}\n{}\n{GRANT}", param(&url, "interact_ref"));
     let expected = b64::encode_url(&sha3::Sha3_512::digest(base.as_bytes()));
     assert_eq!(param(&url, "hash"), expected);
+}
+
+// --- The pages' side (§4.1): links, codes, form tokens, narrowing ---------
+
+/// A grant request for `access` with the `redirect` and `user_code_uri`
+/// start modes; returns the response body.
+fn page_grant(h: &Harness, agent: &Agent, access: Value, finish: Option<Value>) -> Value {
+    let mut body = agent.grant_body(access);
+    body["interact"] = json!({"start": ["redirect", "user_code_uri"]});
+    if let Some(finish) = finish {
+        body["interact"]["finish"] = finish;
+    }
+    let (reply, answer) = h.send(&agent.signed("POST", GRANT, None, Some(&body), h.now()));
+    assert_eq!(reply.status, 200, "{answer}");
+    answer
+}
+
+/// (grant id, secret) of an interaction page link.
+fn link_parts(body: &Value) -> (String, String) {
+    let link = body["interact"]["redirect"].as_str().unwrap();
+    let (grant, secret) = link
+        .strip_prefix(&format!("{PUBLIC}/gnap/interact/"))
+        .unwrap()
+        .split_once('/')
+        .unwrap();
+    (grant.to_owned(), secret.to_owned())
+}
+
+#[test]
+fn interaction_page_link_opens_its_grant_and_nothing_else() {
+    let h = interactive();
+    let agent = Agent::new();
+    let body = page_grant(&h, &agent, json!(["mcp:github"]), None);
+    let (grant, secret) = link_parts(&body);
+    let view = h.server.consent_by_link(&grant, &secret).unwrap();
+    assert_eq!(view.grant, grant);
+    assert_eq!(view.display_name.as_deref(), Some("test agent"));
+    assert_eq!(
+        view.thumbprint,
+        agent.key.verifying_key().thumbprint().as_str()
+    );
+    assert_eq!(view.rights.len(), 1);
+    assert_eq!(view.rights[0].text, "full access to MCP upstream “github”");
+    assert_eq!(view.expires_in_minutes, 10);
+    let other = page_grant(&h, &Agent::new(), json!(["mcp:github"]), None);
+    let (other_grant, other_secret) = link_parts(&other);
+    for (g, s) in [
+        (grant.as_str(), other_secret.as_str()),
+        (other_grant.as_str(), secret.as_str()),
+        (grant.as_str(), "guess"),
+        ("not-a-grant", secret.as_str()),
+    ] {
+        assert!(
+            matches!(h.server.consent_by_link(g, s), Err(PageError::NotFound)),
+            "{g} {s}"
+        );
+    }
+}
+
+#[test]
+fn interaction_page_decision_without_the_right_form_token_is_refused_and_decides_nothing() {
+    let h = interactive();
+    let agent = Agent::new();
+    let body = page_grant(&h, &agent, json!(["mcp:github"]), None);
+    let (grant, secret) = link_parts(&body);
+    let view = h.server.consent_by_link(&grant, &secret).unwrap();
+    let all = Selection {
+        rights: ["0.0".to_owned()].into(),
+        tools: Default::default(),
+    };
+    let other = page_grant(&h, &Agent::new(), json!(["mcp:github"]), None);
+    let (other_grant, other_secret) = link_parts(&other);
+    let other_token = h
+        .server
+        .consent_by_link(&other_grant, &other_secret)
+        .unwrap()
+        .csrf;
+    for token in [None, Some(""), Some("forged"), Some(other_token.as_str())] {
+        assert!(
+            matches!(
+                h.server
+                    .decide_by_page(&grant, token, true, &all, "10.0.0.1"),
+                Err(PageError::Forbidden)
+            ),
+            "{token:?}"
+        );
+    }
+    assert_eq!(h.server.pending_grants().unwrap().len(), 2);
+    let decided = h
+        .server
+        .decide_by_page(&grant, Some(&view.csrf), true, &all, "10.0.0.1")
+        .unwrap();
+    assert!(decided.approved);
+    // Decided once: the page and the form say so.
+    assert!(matches!(
+        h.server.consent_by_link(&grant, &secret),
+        Err(PageError::AlreadyDecided)
+    ));
+    assert!(matches!(
+        h.server
+            .decide_by_page(&grant, Some(&view.csrf), false, &all, "10.0.0.1"),
+        Err(PageError::AlreadyDecided)
+    ));
+}
+
+#[test]
+fn interaction_page_narrowed_approval_is_the_access_the_tokens_carry() {
+    let h = interactive();
+    let agent = Agent::new();
+    let body = page_grant(
+        &h,
+        &agent,
+        json!([{"type": "mcp", "identifier": "github", "actions": ["tools/call"], "tools": ["search", "create_issue", "delete_repo"]}, "mcp:slack"]),
+        None,
+    );
+    let mut cont = body["continue"].clone();
+    let (grant, secret) = link_parts(&body);
+    let view = h.server.consent_by_link(&grant, &secret).unwrap();
+    let fields: Vec<_> = view.rights[0]
+        .tools
+        .iter()
+        .map(|t| t.field.as_str())
+        .collect();
+    assert_eq!(fields, ["0.0.0", "0.0.1", "0.0.2"]);
+    assert_eq!(view.rights[1].field, "0.1");
+    // Untick `delete_repo` and the whole `mcp:slack` right.
+    let selection = Selection {
+        rights: Default::default(),
+        tools: ["0.0.0".to_owned(), "0.0.1".to_owned()].into(),
+    };
+    h.server
+        .decide_by_page(&grant, Some(&view.csrf), true, &selection, "10.0.0.1")
+        .unwrap();
+    let (reply, answer) = h.continue_(&agent, &mut cont, None);
+    assert_eq!(reply.status, 200, "{answer}");
+    assert_eq!(
+        answer["access_token"]["access"],
+        json!([{"type": "mcp", "identifier": "github", "actions": ["tools/call"], "tools": ["search", "create_issue"]}])
+    );
+}
+
+#[test]
+fn interaction_page_approval_with_nothing_ticked_decides_nothing() {
+    let h = interactive();
+    let agent = Agent::new();
+    let body = page_grant(&h, &agent, json!(["mcp:github"]), None);
+    let (grant, secret) = link_parts(&body);
+    let view = h.server.consent_by_link(&grant, &secret).unwrap();
+    assert!(matches!(
+        h.server
+            .decide_by_page(&grant, Some(&view.csrf), true, &Selection::default(), "s"),
+        Err(PageError::NothingSelected)
+    ));
+    assert_eq!(h.server.pending_grants().unwrap().len(), 1);
+}
+
+#[test]
+fn interaction_user_code_page_takes_codes_never_grant_ids() {
+    let h = interactive();
+    let agent = Agent::new();
+    let body = page_grant(&h, &agent, json!(["mcp:github"]), None);
+    let (grant, _) = link_parts(&body);
+    let code = body["interact"]["user_code_uri"]["code"].as_str().unwrap();
+    assert!(matches!(
+        h.server.consent_by_code(&grant, "10.0.0.1"),
+        Err(PageError::BadCode)
+    ));
+    let typed = format!("{}-{}", &code[..4], &code[4..]).to_lowercase();
+    let view = h.server.consent_by_code(&typed, "10.0.0.1").unwrap();
+    assert_eq!(view.grant, grant);
+    // The same form token as by the link: it is bound to the grant.
+    assert_eq!(
+        view.csrf,
+        h.server
+            .consent_by_link(&grant, &link_parts(&body).1)
+            .unwrap()
+            .csrf
+    );
+}
+
+#[test]
+fn interaction_page_of_an_expired_interaction_says_expired() {
+    let h = interactive();
+    let agent = Agent::new();
+    let body = page_grant(&h, &agent, json!(["mcp:github"]), None);
+    let (grant, secret) = link_parts(&body);
+    let csrf = h.server.consent_by_link(&grant, &secret).unwrap().csrf;
+    h.clock.advance(601);
+    assert!(matches!(
+        h.server.consent_by_link(&grant, &secret),
+        Err(PageError::Expired)
+    ));
+    let all = Selection {
+        rights: ["0.0".to_owned()].into(),
+        tools: Default::default(),
+    };
+    assert!(matches!(
+        h.server
+            .decide_by_page(&grant, Some(&csrf), true, &all, "s"),
+        Err(PageError::Expired)
+    ));
+}
+
+#[test]
+fn interaction_page_with_a_redirect_finish_allows_the_clients_origin_as_form_target() {
+    let h = interactive();
+    let agent = Agent::new();
+    let body = page_grant(
+        &h,
+        &agent,
+        json!(["mcp:github"]),
+        Some(
+            json!({"method": "redirect", "uri": "https://client.example:8443/cb?x=1", "nonce": "n"}),
+        ),
+    );
+    let (grant, secret) = link_parts(&body);
+    let view = h.server.consent_by_link(&grant, &secret).unwrap();
+    assert_eq!(
+        view.finish_origin.as_deref(),
+        Some("https://client.example:8443")
+    );
 }

@@ -45,13 +45,18 @@ fn is_false(value: &bool) -> bool {
 }
 
 impl Discovery {
-    /// What gnapd supports today: `httpsig` keys and key rotation, no
-    /// interaction modes yet (they arrive with the interaction issue).
+    /// What gnapd supports: `httpsig` keys and key rotation, the start
+    /// modes `redirect`, `user_code` and `user_code_uri` (not `app`), the
+    /// finish methods `redirect` and `push`.
     pub fn gnapd(grant_request_endpoint: impl Into<String>) -> Self {
         Self {
             grant_request_endpoint: grant_request_endpoint.into(),
-            interaction_start_modes_supported: Vec::new(),
-            interaction_finish_methods_supported: Vec::new(),
+            interaction_start_modes_supported: vec![
+                StartMode::Redirect,
+                StartMode::UserCode,
+                StartMode::UserCodeUri,
+            ],
+            interaction_finish_methods_supported: vec![FinishMethod::Redirect, FinishMethod::Push],
             key_proofs_supported: vec!["httpsig".to_owned()],
             sub_id_formats_supported: Vec::new(),
             assertion_formats_supported: Vec::new(),
@@ -66,11 +71,13 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn gnapd_document_lists_httpsig_and_key_rotation_only() {
+    fn gnapd_document_lists_interaction_modes_httpsig_and_key_rotation() {
         assert_eq!(
             serde_json::to_value(Discovery::gnapd("https://as.example/gnap")).unwrap(),
             json!({
                 "grant_request_endpoint": "https://as.example/gnap",
+                "interaction_start_modes_supported": ["redirect", "user_code", "user_code_uri"],
+                "interaction_finish_methods_supported": ["redirect", "push"],
                 "key_proofs_supported": ["httpsig"],
                 "key_rotation_supported": true
             })

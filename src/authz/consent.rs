@@ -1,0 +1,470 @@
+//! What the interaction pages need from the AS, sans I/O (RFC 9635 §4.1):
+//! finding the pending grant a person's browser names, describing it, the
+//! form token that binds a decision to it, and narrowing the access before
+//! approval. The HTML lives in `crate::http::pages`.
+//!
+//! A person reaches a grant's page two ways:
+//!
+//! - by its link, `{public}/gnap/interact/{grant}/{secret}` (the `redirect`
+//!   start mode): §4.1.1 "the AS MUST determine the grant request being
+//!   referenced from the URI value itself"; the secret is 256 random bits
+//!   whose hash the interaction record keeps, compared in constant time;
+//! - by its user code at `{public}/gnap/device` (`user_code_uri`, and the
+//!   same page serves `user_code`): §4.1.2/§4.1.3, the code names the grant;
+//!   entries are counted per source and per grant as for the admin
+//!   (`super::usercode::Attempts`), and a grant id is never accepted there.
+//!
+//! Either way the page's form carries a token: HMAC-SHA-256 under a key
+//! this server drew at first use, over the grant id. Only someone shown the
+//! page has it, so it is both the CSRF token and the capability to decide;
+//! it is compared in constant time before anything is looked up, and a
+//! missing or wrong one decides nothing. No cookie is needed: the token is
+//! bound to the interaction, not to a browser session, and the interaction
+//! is already bound to whoever holds its link or code.
+
+use std::collections::HashSet;
+
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+
+use super::interaction::{Lookup, describe_access, requested_per_token};
+use super::{AuthServer, DecideError, Decided, is_grant_id};
+use crate::proto::gnap::{AccessRight, Client};
+use crate::store::{
+    FinishKind, GrantId, GrantRecord, InteractionRecord, InteractionStatus, TokenHash,
+};
+
+/// Why a page cannot show or decide a grant. The HTTP edge turns each into
+/// a status and a page.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    /// No pending interaction at this address (§4.1.1: "the AS MUST display
+    /// an error to the RO and MUST NOT attempt to redirect").
+    #[error("No request is waiting at this address.")]
+    NotFound,
+    /// The code typed names no pending grant.
+    #[error("That code is not valid, or it expired. Check it and try again.")]
+    BadCode,
+    /// The interaction expired before a decision.
+    #[error("This request expired before anyone decided on it.")]
+    Expired,
+    /// Someone decided first.
+    #[error("This request was already decided.")]
+    AlreadyDecided,
+    /// Too many failed attempts from this source, or entries of this code.
+    #[error("Too many attempts. Wait a few minutes and try again.")]
+    TooManyAttempts,
+    /// The form token is missing or wrong: nothing was decided.
+    #[error(
+        "This form is not valid here (it may be from before the server restarted). Open the link or enter the code again."
+    )]
+    Forbidden,
+    /// Approval with every right unticked.
+    #[error("Nothing was left ticked. Tick what the agent may have, or deny.")]
+    NothingSelected,
+    /// The store or the random source failed.
+    #[error("The server could not complete this. Try again.")]
+    Internal,
+}
+
+impl From<DecideError> for PageError {
+    fn from(error: DecideError) -> Self {
+        match error {
+            DecideError::NotFound => Self::NotFound,
+            DecideError::TooManyAttempts => Self::TooManyAttempts,
+            DecideError::Expired => Self::Expired,
+            DecideError::AlreadyDecided => Self::AlreadyDecided,
+            DecideError::Store(e) => {
+                tracing::error!(error = %e, "storage failure on an interaction page");
+                Self::Internal
+            }
+            DecideError::NoRandomness => Self::Internal,
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for PageError {
+    fn from(error: crate::store::StoreError) -> Self {
+        DecideError::Store(error).into()
+    }
+}
+
+/// A pending grant as its page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentView {
+    /// The grant id (the form posts to its decision address).
+    pub grant: String,
+    /// The client's self-declared name: unverified (§2.3.2).
+    pub display_name: Option<String>,
+    /// RFC 7638 thumbprint of the client's key.
+    pub thumbprint: String,
+    /// The rights requested, each with its choices.
+    pub rights: Vec<RightView>,
+    /// Whole minutes (rounded up) until the interaction expires.
+    pub expires_in_minutes: i64,
+    /// The form token.
+    pub csrf: String,
+    /// With a `redirect` finish, where the browser goes after the decision
+    /// (as a CSP source: the form's POST is answered with a redirect there,
+    /// which `form-action` must allow).
+    pub finish_origin: Option<String>,
+}
+
+/// One requested right on the page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RightView {
+    /// The form value of its checkbox (`TOKEN.RIGHT`), when it is chosen as
+    /// a whole.
+    pub field: String,
+    /// What it grants, in plain words.
+    pub text: String,
+    /// The token's label, when the request asked for several tokens.
+    pub label: Option<String>,
+    /// The tools an `mcp` right lists, each chosen on its own (empty: the
+    /// right is chosen as a whole).
+    pub tools: Vec<ToolView>,
+}
+
+/// One tool of an `mcp` right.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolView {
+    /// The form value of its checkbox (`TOKEN.RIGHT.TOOL`).
+    pub field: String,
+    /// The tool's name.
+    pub name: String,
+}
+
+/// What a person left ticked: form values of rights and tools.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// `TOKEN.RIGHT` values.
+    pub rights: HashSet<String>,
+    /// `TOKEN.RIGHT.TOOL` values.
+    pub tools: HashSet<String>,
+}
+
+/// The tools a person chooses one by one: those an `mcp` right lists.
+fn tool_choices(right: &AccessRight) -> Option<&[String]> {
+    match right {
+        AccessRight::Object(o) if o.is_mcp() => o.tools.as_deref().filter(|t| !t.is_empty()),
+        _ => None,
+    }
+}
+
+/// The approved rights, per requested token: each right ticked, and of an
+/// `mcp` right with tools, the tools ticked (the right goes when none is).
+/// Only requested rights can come out: the selection picks, never adds.
+pub fn narrow(requested: &[Vec<AccessRight>], selection: &Selection) -> Vec<Vec<AccessRight>> {
+    requested
+        .iter()
+        .enumerate()
+        .map(|(t, rights)| {
+            rights
+                .iter()
+                .enumerate()
+                .filter_map(|(r, right)| match (tool_choices(right), right) {
+                    (Some(tools), AccessRight::Object(o)) => {
+                        let kept: Vec<String> = tools
+                            .iter()
+                            .enumerate()
+                            .filter(|(k, _)| selection.tools.contains(&format!("{t}.{r}.{k}")))
+                            .map(|(_, name)| name.clone())
+                            .collect();
+                        if kept.is_empty() {
+                            return None;
+                        }
+                        let mut narrowed = o.clone();
+                        narrowed.tools = Some(kept);
+                        Some(AccessRight::Object(narrowed))
+                    }
+                    _ => selection
+                        .rights
+                        .contains(&format!("{t}.{r}"))
+                        .then(|| right.clone()),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// HMAC-SHA-256 (RFC 2104) with a key of at most 64 bytes.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut ipad = [0x36u8; 64];
+    let mut opad = [0x5cu8; 64];
+    for (i, k) in key.iter().take(64).enumerate() {
+        ipad[i] ^= k;
+        opad[i] ^= k;
+    }
+    let mut inner = Sha256::new();
+    inner.update(ipad);
+    inner.update(message);
+    let mut outer = Sha256::new();
+    outer.update(opad);
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+/// The CSP source for the browser's way back to the client: the origin of
+/// an `http`/`https` URI, or the scheme of an application's URI. `None`
+/// for anything with characters a CSP source cannot hold.
+fn csp_source(uri: &str) -> Option<String> {
+    let (scheme, _) = uri.split_once(':')?;
+    let scheme = scheme.to_ascii_lowercase();
+    let is_scheme = scheme
+        .as_bytes()
+        .first()
+        .is_some_and(u8::is_ascii_alphabetic)
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    if !is_scheme {
+        return None;
+    }
+    let source = match scheme.as_str() {
+        "http" | "https" => {
+            let parsed: hyper::Uri = uri.parse().ok()?;
+            format!("{scheme}://{}", parsed.authority()?.as_str())
+        }
+        _ => format!("{scheme}:"),
+    };
+    let safe = source
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b".-+:/[]".contains(&b));
+    safe.then_some(source)
+}
+
+impl AuthServer {
+    fn page_key(&self) -> Result<&[u8; 32], PageError> {
+        if let Some(key) = self.page_key.get() {
+            return Ok(key);
+        }
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|_| PageError::Internal)?;
+        // Of two first callers, one key wins and both use it.
+        let _ = self.page_key.set(key);
+        self.page_key.get().ok_or(PageError::Internal)
+    }
+
+    /// The form token of `grant`'s page.
+    fn form_token(&self, grant: &GrantId) -> Result<String, PageError> {
+        let mac = hmac_sha256(
+            self.page_key()?,
+            format!("gnapd interaction form\n{}", grant.0).as_bytes(),
+        );
+        Ok(crate::proto::b64::encode_url(&mac))
+    }
+
+    /// The page of the grant whose link is `{grant}/{secret}`.
+    pub fn consent_by_link(&self, grant: &str, secret: &str) -> Result<ConsentView, PageError> {
+        if !is_grant_id(grant) || secret.len() > 128 {
+            return Err(PageError::NotFound);
+        }
+        let interaction = self
+            .store
+            .interaction(&GrantId(grant.to_owned()))?
+            .ok_or(PageError::NotFound)?;
+        let opens: bool = match &interaction.page {
+            Some(expected) => TokenHash::of(secret).0.ct_eq(&expected.0).into(),
+            None => false,
+        };
+        if !opens {
+            return Err(PageError::NotFound);
+        }
+        self.consent_view(&interaction)
+    }
+
+    /// The page of the grant whose user code a person typed at the user
+    /// code page, from `source` (attempts are counted).
+    pub fn consent_by_code(&self, code: &str, source: &str) -> Result<ConsentView, PageError> {
+        let now = self.now();
+        let interaction = self
+            .find_pending(code, source, now, Lookup::CodeOnly)
+            .map_err(|e| match e {
+                DecideError::NotFound | DecideError::AlreadyDecided => PageError::BadCode,
+                other => other.into(),
+            })?;
+        self.consent_view(&interaction)
+    }
+
+    fn consent_view(&self, interaction: &InteractionRecord) -> Result<ConsentView, PageError> {
+        let now = self.now();
+        if interaction.status != InteractionStatus::Pending {
+            return Err(PageError::AlreadyDecided);
+        }
+        if now > interaction.expires_at {
+            return Err(PageError::Expired);
+        }
+        let grant = self
+            .store
+            .grant(&interaction.grant)?
+            .ok_or(PageError::NotFound)?;
+        let display_name = match &grant.request.client {
+            Client::Key(c) => c.display.as_ref().and_then(|d| d.name.clone()),
+            Client::Instance(_) => None,
+        };
+        let requested = grant.request.access_token.as_ref();
+        let several = requested.is_some_and(|r| r.as_slice().len() > 1);
+        let mut rights = Vec::new();
+        for (t, token) in requested
+            .map(|r| r.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let texts = describe_access(&token.access);
+            for (r, (right, text)) in token.access.iter().zip(texts).enumerate() {
+                rights.push(RightView {
+                    field: format!("{t}.{r}"),
+                    text: quoted(&text),
+                    label: if several { token.label.clone() } else { None },
+                    tools: tool_choices(right)
+                        .unwrap_or_default()
+                        .iter()
+                        .enumerate()
+                        .map(|(k, name)| ToolView {
+                            field: format!("{t}.{r}.{k}"),
+                            name: name.clone(),
+                        })
+                        .collect(),
+                });
+            }
+        }
+        let finish_origin = interaction
+            .finish
+            .as_ref()
+            .filter(|f| f.method == FinishKind::Redirect)
+            .and_then(|f| csp_source(&f.uri));
+        Ok(ConsentView {
+            grant: grant.id.0.clone(),
+            display_name,
+            thumbprint: grant.client.thumbprint.clone(),
+            rights,
+            expires_in_minutes: (interaction.expires_at.saturating_sub(now) + 59) / 60,
+            csrf: self.form_token(&grant.id)?,
+            finish_origin,
+        })
+    }
+
+    /// A decision posted from a grant's page: checks the form token first
+    /// (nothing is looked up or decided without it), then approves the
+    /// access left ticked, or denies. The caller carries out the finish.
+    pub fn decide_by_page(
+        &self,
+        grant: &str,
+        form_token: Option<&str>,
+        approve: bool,
+        selection: &Selection,
+        source: &str,
+    ) -> Result<Decided, PageError> {
+        if !is_grant_id(grant) {
+            return Err(PageError::NotFound);
+        }
+        let id = GrantId(grant.to_owned());
+        let expected = self.form_token(&id)?;
+        let valid: bool = match form_token {
+            Some(presented) => presented.as_bytes().ct_eq(expected.as_bytes()).into(),
+            None => false,
+        };
+        if !valid {
+            tracing::warn!(
+                grant,
+                source,
+                "interaction form refused: missing or wrong form token"
+            );
+            return Err(PageError::Forbidden);
+        }
+        let interaction = self.store.interaction(&id)?.ok_or(PageError::NotFound)?;
+        let now = self.now();
+        if interaction.status != InteractionStatus::Pending {
+            return Err(PageError::AlreadyDecided);
+        }
+        if now > interaction.expires_at {
+            return Err(PageError::Expired);
+        }
+        let record: GrantRecord = self.store.grant(&id)?.ok_or(PageError::NotFound)?;
+        let access = if approve {
+            let narrowed = narrow(&requested_per_token(&record.request), selection);
+            if narrowed.iter().all(Vec::is_empty) {
+                return Err(PageError::NothingSelected);
+            }
+            Some(narrowed)
+        } else {
+            None
+        };
+        Ok(self.record_decision(&interaction, &record, access, source, now)?)
+    }
+}
+
+/// Plain words for a page: the CLI's backquotes become quotation marks.
+fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, part) in text.split('`').enumerate() {
+        if i > 0 {
+            out.push(if i % 2 == 1 { '“' } else { '”' });
+        }
+        out.push_str(part);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_sha256_matches_rfc_4231_test_case_2() {
+        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn narrowing_keeps_only_ticked_rights_and_tools() {
+        let requested: Vec<Vec<AccessRight>> = vec![
+            serde_json::from_value(serde_json::json!([
+                "mcp:github",
+                {"type": "mcp", "identifier": "slack", "actions": ["tools/call"], "tools": ["post", "read", "delete"]},
+                {"type": "mcp", "identifier": "jira", "tools": ["a"]}
+            ]))
+            .unwrap(),
+        ];
+        let selection = Selection {
+            rights: ["0.0".to_owned(), "9.9".to_owned()].into(),
+            tools: ["0.1.0".to_owned(), "0.1.1".to_owned(), "0.1.7".to_owned()].into(),
+        };
+        let narrowed = narrow(&requested, &selection);
+        assert_eq!(
+            serde_json::to_value(&narrowed).unwrap(),
+            serde_json::json!([[
+                "mcp:github",
+                {"type": "mcp", "identifier": "slack", "actions": ["tools/call"], "tools": ["post", "read"]}
+            ]])
+        );
+        assert!(narrow(&requested, &Selection::default())[0].is_empty());
+    }
+
+    #[test]
+    fn csp_sources_are_origins_or_schemes_and_nothing_else() {
+        assert_eq!(
+            csp_source("https://client.example:8443/cb?x=1").as_deref(),
+            Some("https://client.example:8443")
+        );
+        assert_eq!(
+            csp_source("com.example.app:/cb").as_deref(),
+            Some("com.example.app:")
+        );
+        assert_eq!(csp_source("https://a@b.example/cb"), None);
+        assert_eq!(csp_source("not a uri"), None);
+    }
+
+    #[test]
+    fn cli_backquotes_become_quotation_marks() {
+        assert_eq!(
+            quoted("MCP upstream `slack`: tools a"),
+            "MCP upstream “slack”: tools a"
+        );
+    }
+}

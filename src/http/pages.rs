@@ -1,0 +1,476 @@
+//! The pages a person sees (RFC 9635 §4.1): the interaction page of a
+//! pending grant, the user code page that leads to it, and the done,
+//! denied, expired and error pages. Server-rendered from the askama
+//! templates in `templates/` (checked when the crate compiles, HTML-escaped
+//! by default); no JavaScript.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET {INTERACT_PATH}{grant}/{secret}` | the interaction page (`redirect` start) |
+//! | `POST {INTERACT_PATH}{grant}` | a decision: form token, `decision`, ticked `right`s and `tool`s |
+//! | `GET {DEVICE_PATH}` | the user code form (`user_code`, `user_code_uri`) |
+//! | `POST {DEVICE_PATH}` | a typed code: the interaction page, or the form again |
+//!
+//! Every page carries [`security_headers`]: no framing, a CSP that allows
+//! only the inline stylesheet (by its hash) and forms posting to this
+//! server (and, on a page whose grant finishes by redirect, the client's
+//! registered origin, where the decision's 303 goes), no referrer, no
+//! caching. No cookie is set: the form token is bound to the interaction
+//! (see `crate::authz::consent`).
+
+use std::sync::{Arc, LazyLock};
+
+use askama::Template;
+use bytes::Bytes;
+use warp::http::{Method, Response};
+
+use super::{App, to_response};
+use crate::authz::{
+    ConsentView, DEVICE_PATH, Decided, FinishAction, INTERACT_PATH, PageError, Reply, Selection,
+};
+use crate::http::push::PushOutcome;
+
+/// The pages' stylesheet, inlined in every page.
+const CSS: &str = include_str!("../../templates/style.css");
+
+/// Largest form body read: a decision lists at most a few hundred boxes.
+pub const MAX_FORM: usize = 16 * 1024;
+
+/// `'sha256-…'` of [`CSS`], for `style-src`.
+static STYLE_HASH: LazyLock<String> = LazyLock::new(|| {
+    use sha2::Digest as _;
+    format!(
+        "'sha256-{}'",
+        crate::proto::b64::encode_std(&sha2::Sha256::digest(CSS.as_bytes()))
+    )
+});
+
+/// A page route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageRoute {
+    /// An interaction page by its link.
+    Interaction {
+        /// Grant id.
+        grant: String,
+        /// The link's secret.
+        secret: String,
+    },
+    /// The decision address of a grant.
+    Decide(String),
+    /// The user code page.
+    Device,
+}
+
+impl PageRoute {
+    /// The page route `path` names, if any.
+    pub fn of(path: &str) -> Option<Self> {
+        if path == DEVICE_PATH {
+            return Some(Self::Device);
+        }
+        let rest = path.strip_prefix(INTERACT_PATH)?;
+        match rest.split_once('/') {
+            Some((grant, secret)) if !secret.is_empty() && !secret.contains('/') => {
+                Some(Self::Interaction {
+                    grant: grant.to_owned(),
+                    secret: secret.to_owned(),
+                })
+            }
+            Some(_) => None,
+            None if !rest.is_empty() => Some(Self::Decide(rest.to_owned())),
+            None => None,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage<'a> {
+    css: &'a str,
+    view: &'a ConsentView,
+    action: String,
+}
+
+#[derive(Template)]
+#[template(path = "device.html")]
+struct DevicePage<'a> {
+    css: &'a str,
+    error: Option<String>,
+    action: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    css: &'a str,
+    heading: &'a str,
+    message: &'a str,
+    next: Option<&'a str>,
+    class: &'a str,
+}
+
+/// The headers every page carries. `form_target` is an extra CSP source
+/// forms may be sent to (the client's origin, for a redirect finish).
+pub fn security_headers(form_target: Option<&str>) -> Vec<(&'static str, String)> {
+    let form_action = match form_target {
+        Some(source) => format!("'self' {source}"),
+        None => "'self'".to_owned(),
+    };
+    vec![
+        ("content-type", "text/html; charset=utf-8".into()),
+        ("cache-control", "no-store".into()),
+        ("x-frame-options", "DENY".into()),
+        (
+            "content-security-policy",
+            format!(
+                "default-src 'none'; style-src {}; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'",
+                *STYLE_HASH
+            ),
+        ),
+        ("referrer-policy", "no-referrer".into()),
+        ("x-content-type-options", "nosniff".into()),
+    ]
+}
+
+fn html(status: u16, body: Result<String, askama::Error>, form_target: Option<&str>) -> Reply {
+    match body {
+        Ok(body) => Reply {
+            status,
+            headers: security_headers(form_target),
+            body: body.into_bytes(),
+        },
+        Err(e) => {
+            tracing::error!(error = %e, "a page failed to render");
+            Reply {
+                status: 500,
+                headers: security_headers(None),
+                body: b"<!doctype html><title>Error</title><p>The page could not be shown.</p>"
+                    .to_vec(),
+            }
+        }
+    }
+}
+
+fn message(status: u16, heading: &str, text: &str, next: Option<&str>, class: &str) -> Reply {
+    let page = MessagePage {
+        css: CSS,
+        heading,
+        message: text,
+        next,
+        class,
+    };
+    html(status, page.render(), None)
+}
+
+fn consent(view: &ConsentView) -> Reply {
+    let page = ConsentPage {
+        css: CSS,
+        view,
+        action: format!("{INTERACT_PATH}{}", view.grant),
+    };
+    html(200, page.render(), view.finish_origin.as_deref())
+}
+
+fn device(status: u16, error: Option<String>) -> Reply {
+    let page = DevicePage {
+        css: CSS,
+        error,
+        action: DEVICE_PATH,
+    };
+    html(status, page.render(), None)
+}
+
+/// The page for a refusal.
+fn refused(error: &PageError) -> Reply {
+    let text = error.to_string();
+    match error {
+        PageError::NotFound => message(
+            404,
+            "Nothing to approve here",
+            &text,
+            Some("Check the link, or ask the agent to start again."),
+            "error",
+        ),
+        PageError::Expired => message(
+            410,
+            "This request expired",
+            &text,
+            Some("Ask the agent to start again: it will show a new link or code."),
+            "error",
+        ),
+        PageError::AlreadyDecided => message(409, "Already decided", &text, None, "error"),
+        PageError::TooManyAttempts => message(429, "Too many attempts", &text, None, "error"),
+        PageError::Forbidden => message(403, "Refused", &text, None, "error"),
+        PageError::NothingSelected => message(
+            400,
+            "Nothing was approved",
+            &text,
+            Some("Go back to the previous page to choose again."),
+            "error",
+        ),
+        PageError::BadCode => device(400, Some(text)),
+        PageError::Internal => message(500, "Something went wrong", &text, None, "error"),
+    }
+}
+
+/// Reads `application/x-www-form-urlencoded` text.
+fn parse_form(body: &[u8]) -> Vec<(String, String)> {
+    fn decode(text: &[u8]) -> String {
+        let mut out = Vec::with_capacity(text.len());
+        let mut i = 0;
+        while i < text.len() {
+            match text[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < text.len() => {
+                    let hex = std::str::from_utf8(&text[i + 1..i + 3])
+                        .ok()
+                        .and_then(|h| u8::from_str_radix(h, 16).ok());
+                    match hex {
+                        Some(byte) => {
+                            out.push(byte);
+                            i += 2;
+                        }
+                        None => out.push(b'%'),
+                    }
+                }
+                other => out.push(other),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    body.split(|b| *b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let mut parts = pair.splitn(2, |b| *b == b'=');
+            let name = decode(parts.next().unwrap_or_default());
+            let value = decode(parts.next().unwrap_or_default());
+            (name, value)
+        })
+        .collect()
+}
+
+fn is_form(headers: &warp::http::HeaderMap) -> bool {
+    headers
+        .get(warp::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| {
+            media
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// Serves a page route. `source` names the browser's address (attempt
+/// counting).
+pub async fn serve(
+    app: Arc<App>,
+    method: Method,
+    route: PageRoute,
+    headers: &warp::http::HeaderMap,
+    body: Vec<u8>,
+    source: String,
+) -> Response<Bytes> {
+    let reply = match (route, &method) {
+        (PageRoute::Device, &Method::GET | &Method::HEAD) => device(200, None),
+        (PageRoute::Interaction { grant, secret }, &Method::GET | &Method::HEAD) => {
+            let auth = app.auth.clone();
+            blocking(move || auth.consent_by_link(&grant, &secret))
+                .await
+                .map_or_else(|e| refused(&e), |view| consent(&view))
+        }
+        (PageRoute::Device, &Method::POST) if is_form(headers) => {
+            let form = parse_form(&body);
+            let code = field(&form, "code").unwrap_or_default().to_owned();
+            let auth = app.auth.clone();
+            blocking(move || auth.consent_by_code(&code, &source))
+                .await
+                .map_or_else(|e| refused(&e), |view| consent(&view))
+        }
+        (PageRoute::Decide(grant), &Method::POST) if is_form(headers) => {
+            decide(&app, grant, &parse_form(&body), source).await
+        }
+        (_, &Method::POST) => message(
+            415,
+            "Not a form",
+            "This address takes the page's own form only.",
+            None,
+            "error",
+        ),
+        _ => {
+            let mut reply = message(
+                405,
+                "Not here",
+                "This address does not take that kind of request.",
+                None,
+                "error",
+            );
+            reply.headers.push(("allow", "GET, POST".into()));
+            reply
+        }
+    };
+    to_response(reply)
+}
+
+fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    form.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Runs a store-touching call off the async workers.
+async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, PageError> + Send + 'static,
+) -> Result<T, PageError> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .unwrap_or(Err(PageError::Internal))
+}
+
+async fn decide(app: &Arc<App>, grant: String, form: &[(String, String)], source: String) -> Reply {
+    let approve = match field(form, "decision") {
+        Some("approve") => true,
+        Some("deny") => false,
+        _ => {
+            return message(
+                400,
+                "No decision",
+                "Choose Approve or Deny on the page.",
+                None,
+                "error",
+            );
+        }
+    };
+    let token = field(form, "csrf").map(str::to_owned);
+    let mut selection = Selection::default();
+    for (name, value) in form {
+        match name.as_str() {
+            "right" => {
+                selection.rights.insert(value.clone());
+            }
+            "tool" => {
+                selection.tools.insert(value.clone());
+            }
+            _ => {}
+        }
+    }
+    let auth = app.auth.clone();
+    let decided = blocking(move || {
+        auth.decide_by_page(&grant, token.as_deref(), approve, &selection, &source)
+    })
+    .await;
+    match decided {
+        Ok(decided) => finish(app, decided).await,
+        Err(e) => refused(&e),
+    }
+}
+
+/// Carries out the finish method (§4.2) and answers the browser: a 303 to
+/// the client's registered URI for a redirect finish (approved or denied:
+/// §4.2 "these steps still take place ... when the RO has denied access"),
+/// otherwise the done or denied page (after the push, for a push finish).
+async fn finish(app: &Arc<App>, decided: Decided) -> Reply {
+    let back = "You can close this page and return to the agent.";
+    match decided.finish {
+        FinishAction::Redirect { url } => {
+            let mut headers = security_headers(None);
+            headers.push(("location", url));
+            return Reply {
+                status: 303,
+                headers,
+                body: Vec::new(),
+            };
+        }
+        FinishAction::Push { uri, body } => match app.pusher.push(&uri, body).await {
+            PushOutcome::Delivered(_) => {
+                tracing::info!(grant = %decided.grant.0, "interaction finish pushed");
+            }
+            other => {
+                tracing::warn!(grant = %decided.grant.0, outcome = %other, "interaction finish push not delivered");
+            }
+        },
+        FinishAction::None => {}
+    }
+    if decided.approved {
+        message(
+            200,
+            "Access approved",
+            "You approved the access shown. The agent picks it up on its own.",
+            Some(back),
+            "done",
+        )
+    } else {
+        message(
+            200,
+            "Access denied",
+            "You denied the request. The agent gets no access from it.",
+            Some(back),
+            "error",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_routes_are_recognized() {
+        assert_eq!(PageRoute::of("/gnap/device"), Some(PageRoute::Device));
+        assert_eq!(
+            PageRoute::of("/gnap/interact/g-1/s3cret"),
+            Some(PageRoute::Interaction {
+                grant: "g-1".into(),
+                secret: "s3cret".into()
+            })
+        );
+        assert_eq!(
+            PageRoute::of("/gnap/interact/g-1"),
+            Some(PageRoute::Decide("g-1".into()))
+        );
+        for other in [
+            "/gnap/interact/",
+            "/gnap/interact/g/",
+            "/gnap/interact/g/s/x",
+            "/gnap/devices",
+        ] {
+            assert_eq!(PageRoute::of(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn forms_are_decoded() {
+        assert_eq!(
+            parse_form(b"code=ab+cd-%45F&tool=0.1.2&tool=0.1.3&x&bad=%zz%4"),
+            [
+                ("code".to_owned(), "ab cd-EF".to_owned()),
+                ("tool".into(), "0.1.2".into()),
+                ("tool".into(), "0.1.3".into()),
+                ("x".into(), String::new()),
+                ("bad".into(), "%zz%4".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_page_denies_framing_scripts_and_referrers() {
+        let headers = security_headers(Some("https://client.example"));
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+                .unwrap()
+        };
+        assert_eq!(get("x-frame-options"), "DENY");
+        assert_eq!(get("referrer-policy"), "no-referrer");
+        assert_eq!(get("cache-control"), "no-store");
+        let csp = get("content-security-policy");
+        assert!(
+            csp.starts_with("default-src 'none'; style-src 'sha256-"),
+            "{csp}"
+        );
+        assert!(csp.contains("form-action 'self' https://client.example;"));
+        assert!(csp.contains("frame-ancestors 'none'; base-uri 'none'"));
+    }
+}
