@@ -15,6 +15,7 @@ pub mod challenge;
 pub mod grant;
 pub mod http;
 pub mod keyfile;
+pub mod relay;
 pub mod sse;
 pub mod timing;
 

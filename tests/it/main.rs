@@ -5,6 +5,7 @@ mod agent;
 mod as_core;
 mod as_http;
 mod common;
+mod connect;
 mod gateway_core;
 mod gateway_http;
 mod gateway_sdk;

@@ -1,0 +1,397 @@
+//! `gnapd connect` end to end: the official Python MCP SDK's stdio client
+//! (tests/interop/mcp_stdio_client.py) launches `gnapd connect URL`, which
+//! negotiates a grant with a fresh key and relays to
+//! `gnapd serve --dev --upstream github=…` in front of the real Python MCP
+//! upstream (tests/interop/mcp_upstream.py) holding an upstream bearer
+//! credential. Also: token rotation and revocation in a live session, and
+//! the scripted `gnapd agent` steps.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use gnapd::proto::httpsig::HttpRequest;
+use serde_json::{Value, json};
+
+use crate::common::{python, root, run_json_lines};
+use crate::gateway_sdk::{SECRET, assert_upstream_clean};
+use crate::http_client::send;
+use crate::mcp_upstream::Upstream;
+use crate::server::Server;
+
+/// Longest one SDK client run may take.
+const CLIENT_DEADLINE: Duration = Duration::from_secs(120);
+const ALL_TOOLS: [&str; 3] = ["search_issues", "delete_repo", "countdown"];
+
+struct Fixture {
+    upstream: Upstream,
+    server: Server,
+    dir: tempfile::TempDir,
+}
+
+/// The upstream and gnapd in front of it; `flag_credential` gives the
+/// upstream's bearer credential by flag (else the test adds one through
+/// the admin socket); `config` is extra TOML.
+fn fixture(flag_credential: bool, config: &str) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::start(dir.path(), false);
+    let config_path = dir.path().join("gnapd.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let github = format!("github={}", upstream.url());
+    let credential = format!("github=bearer:{SECRET}");
+    let mut args = vec![
+        "--dev",
+        "--config",
+        config_path.to_str().unwrap(),
+        "--upstream",
+        &github,
+    ];
+    if flag_credential {
+        args.extend(["--upstream-credential", &credential]);
+    }
+    let server = Server::start(&dir.path().join("data"), &args);
+    Fixture {
+        upstream,
+        server,
+        dir,
+    }
+}
+
+impl Fixture {
+    fn gateway(&self) -> String {
+        format!("{}/mcp/github", self.server.base())
+    }
+
+    fn data_dir(&self) -> String {
+        self.dir.path().join("data").to_str().unwrap().to_owned()
+    }
+
+    /// `gnapd credentials …` against this server, as argv.
+    fn credentials(&self, args: &[&str]) -> Vec<String> {
+        let mut argv = vec![env!("CARGO_BIN_EXE_gnapd").to_owned(), "credentials".into()];
+        argv.extend(args.iter().map(|a| (*a).to_owned()));
+        argv.extend(["--data-dir".to_owned(), self.data_dir()]);
+        argv
+    }
+
+    fn metric(&self, name: &str) -> u64 {
+        let answer = send(
+            self.server.addr,
+            &HttpRequest::new("GET", format!("{}/metrics", self.server.base())),
+        );
+        let text = String::from_utf8(answer.body).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+    }
+}
+
+/// What one stdio client run did.
+struct Run {
+    code: Option<i32>,
+    lines: Vec<Value>,
+    output: String,
+    connector_stderr: String,
+}
+
+impl Run {
+    fn assert_ok(&self) {
+        assert_eq!(
+            self.code,
+            Some(0),
+            "the stdio client failed:\n{}\n--- gnapd connect stderr\n{}",
+            self.output,
+            self.connector_stderr
+        );
+        for line in &self.lines {
+            assert_eq!(line["ok"], true, "{line}\n{}", self.output);
+        }
+    }
+}
+
+/// The SDK stdio client launching `gnapd connect GATEWAY extra…` and running
+/// `script` (see mcp_stdio_client.py).
+fn run_stdio(fixture: &Fixture, extra: &[&str], script: &Value) -> Run {
+    let log = fixture.dir.path().join("connect-stderr.log");
+    let _ = std::fs::remove_file(&log);
+    let mut command = Command::new(python());
+    command
+        .arg(root().join("tests/interop/mcp_stdio_client.py"))
+        .args(["--command", env!("CARGO_BIN_EXE_gnapd")])
+        .args(["--arg", "connect", "--arg", &fixture.gateway()]);
+    for arg in extra {
+        // `--arg=…`: argparse would read `--arg --tool` as two options.
+        command.arg(format!("--arg={arg}"));
+    }
+    command
+        .arg("--stderr-log")
+        .arg(&log)
+        .args(["--script", &script.to_string()]);
+    let finished = run_json_lines(command, CLIENT_DEADLINE, "mcp_stdio_client.py");
+    Run {
+        code: finished.code,
+        lines: finished.lines,
+        output: finished.output,
+        connector_stderr: std::fs::read_to_string(&log).unwrap_or_default(),
+    }
+}
+
+#[test]
+fn connect_sdk_stdio_client_lists_and_calls_through_the_gateway() {
+    let fixture = fixture(true, "");
+    let run = run_stdio(
+        &fixture,
+        &[],
+        &json!([
+            {"list": ALL_TOOLS},
+            {"call": "search_issues", "args": {"query": "bug"}},
+            // A streamed (SSE) answer with progress notifications first.
+            {"call": "countdown", "args": {"steps": 3, "delay": 0.1}},
+        ]),
+    );
+    run.assert_ok();
+    assert_eq!(run.lines[0]["protocol_version"], "2025-11-25");
+    assert_eq!(run.lines[0]["server"], "gnapd-test-upstream");
+    assert_eq!(run.lines[2]["text"], "found 1 issue for bug");
+    assert_eq!(run.lines[3]["text"], "liftoff");
+    // The upstream saw its own credential only, on every request of the
+    // session: POSTs, the GET stream and the closing DELETE.
+    assert_upstream_clean(&fixture.upstream, &[]);
+    let methods: Vec<String> = fixture
+        .upstream
+        .requests()
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect();
+    assert!(methods.iter().any(|m| m == "GET"), "{methods:?}");
+    wait_for(|| {
+        fixture
+            .upstream
+            .requests()
+            .iter()
+            .any(|(m, _)| m == "DELETE")
+    });
+    // One grant, approved at once (dev mode).
+    assert_eq!(
+        fixture.metric("gnapd_grants_total{outcome=\"approved\"}"),
+        1
+    );
+}
+
+#[test]
+fn connect_tool_flag_narrows_the_grant_to_that_tool() {
+    let fixture = fixture(true, "");
+    let run = run_stdio(
+        &fixture,
+        &["--tool", "search_issues", "--name", "narrow test"],
+        &json!([
+            {"list": ["search_issues"]},
+            {"call": "search_issues", "args": {"query": "bug"}},
+            {"call": "delete_repo", "args": {"name": "x"}, "error": "not granted"},
+        ]),
+    );
+    run.assert_ok();
+    assert!(
+        fixture
+            .upstream
+            .requests()
+            .iter()
+            .all(|(_, h)| !h.iter().any(|(_, v)| v.contains("delete_repo"))),
+        "an ungranted call reached the upstream"
+    );
+}
+
+#[test]
+fn connect_session_survives_token_rotation() {
+    // Tokens live 6 s: the connector rotates once 4 s of a token's life
+    // are spent (the clock has whole seconds, so 4.5 s of sleep is 4 or 5),
+    // and negotiates again once one has expired while idle.
+    let fixture = fixture(true, "token_lifetime = 6\n");
+    let call = json!({"call": "search_issues", "args": {"query": "bug"}});
+    let run = run_stdio(
+        &fixture,
+        &[],
+        &json!([
+            call, {"sleep": 4.5}, call, {"sleep": 4.5}, call,
+            {"sleep": 7}, call,
+        ]),
+    );
+    run.assert_ok();
+    assert!(
+        fixture.metric("gnapd_tokens_rotated_total") >= 2,
+        "{}",
+        run.connector_stderr
+    );
+    assert!(
+        run.connector_stderr.contains("access token rotated"),
+        "{}",
+        run.connector_stderr
+    );
+    // The expired token was replaced by a new grant, not a failure.
+    assert_eq!(
+        fixture.metric("gnapd_grants_total{outcome=\"approved\"}"),
+        2
+    );
+    assert_upstream_clean(&fixture.upstream, &[]);
+}
+
+#[test]
+fn connect_renegotiates_when_the_token_is_revoked() {
+    let fixture = fixture(false, "");
+    let add = fixture.credentials(&["add", "github", &format!("bearer:{SECRET}")]);
+    let remove = fixture.credentials(&["remove", "github"]);
+    let status = Command::new(&add[0]).args(&add[1..]).status().unwrap();
+    assert!(status.success());
+    let call = json!({"call": "search_issues", "args": {"query": "bug"}});
+    let run = run_stdio(
+        &fixture,
+        &[],
+        &json!([
+            call,
+            // Removing the credential set revokes every token mapped to it;
+            // with a set back in place, the connector's next call meets a
+            // 401, negotiates a new grant and goes on in the same session.
+            {"run": remove}, {"run": add},
+            call,
+            // Without a set, the new grant cannot reach the upstream, nor
+            // the session opened under the old set: the MCP client gets a
+            // clear error.
+            {"run": remove},
+            {"call": "search_issues", "args": {"query": "bug"}, "error": "reconnect"},
+        ]),
+    );
+    run.assert_ok();
+    assert!(
+        run.connector_stderr.contains("negotiating a new grant"),
+        "{}",
+        run.connector_stderr
+    );
+    assert_eq!(
+        fixture.metric("gnapd_grants_total{outcome=\"approved\"}"),
+        3
+    );
+    assert_upstream_clean(&fixture.upstream, &[]);
+}
+
+/// Runs `gnapd agent ARGS`; returns (exit code, the JSON it printed).
+fn agent(args: &[&str]) -> (Option<i32>, Value) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gnapd"));
+    command.arg("agent").args(args);
+    let finished = run_json_lines(command, Duration::from_secs(30), "gnapd agent");
+    assert_eq!(finished.lines.len(), 1, "{}", finished.output);
+    (finished.code, finished.lines[0].clone())
+}
+
+#[test]
+fn agent_cli_request_call_rotate_revoke() {
+    let fixture = fixture(true, "");
+    let key = fixture.dir.path().join("agent.jwk");
+    let key = key.to_str().unwrap();
+    let gateway = fixture.gateway();
+    let (code, grant) = agent(&[
+        "request",
+        &gateway,
+        "--key-file",
+        key,
+        "--tool",
+        "search_issues",
+    ]);
+    assert_eq!(code, Some(0), "{grant}");
+    assert_eq!(
+        grant["access_token"]["access"],
+        json!([{"type": "mcp", "identifier": "github", "tools": ["search_issues"]}])
+    );
+    let token = grant["access_token"]["value"].as_str().unwrap().to_owned();
+    let manage_uri = grant["access_token"]["manage"]["uri"].as_str().unwrap();
+    let manage = grant["access_token"]["manage"]["access_token"]["value"]
+        .as_str()
+        .unwrap();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "agent-cli", "version": "1"}}})
+    .to_string();
+    let call = |token: &str| {
+        agent(&[
+            "call",
+            &gateway,
+            "--token",
+            token,
+            "--key-file",
+            key,
+            "--data",
+            &init,
+        ])
+    };
+    let (code, answer) = call(&token);
+    assert_eq!(code, Some(0), "{answer}");
+    assert_eq!(answer["status"], 200);
+    // Another key cannot use the token.
+    let other = fixture.dir.path().join("other.jwk");
+    let (code, answer) = agent(&[
+        "call",
+        &gateway,
+        "--token",
+        &token,
+        "--key-file",
+        other.to_str().unwrap(),
+        "--data",
+        &init,
+    ]);
+    assert_eq!(
+        (code, &answer["status"]),
+        (Some(1), &json!(401)),
+        "{answer}"
+    );
+    // Rotation: the old value dies at once, the new one works.
+    let (code, rotated) = agent(&["rotate", manage_uri, "--token", manage, "--key-file", key]);
+    assert_eq!(code, Some(0), "{rotated}");
+    let new_token = rotated["access_token"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let new_manage = rotated["access_token"]["manage"]["access_token"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(call(&token).1["status"], 401);
+    assert_eq!(call(&new_token).1["status"], 200);
+    // Revocation.
+    let (code, revoked) = agent(&[
+        "revoke",
+        manage_uri,
+        "--token",
+        &new_manage,
+        "--key-file",
+        key,
+    ]);
+    assert_eq!(
+        (code, &revoked["status"]),
+        (Some(0), &json!(204)),
+        "{revoked}"
+    );
+    let (code, refused) = call(&new_token);
+    assert_eq!((code, &refused["status"]), (Some(1), &json!(401)));
+    let challenge = refused["headers"]["www-authenticate"][0].as_str().unwrap();
+    assert!(challenge.starts_with("GNAP as_uri="), "{challenge}");
+    // The key file was created private.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(Path::new(key))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
+
+fn wait_for(mut condition: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < until,
+            "condition not met in time"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
