@@ -3,8 +3,10 @@
 //!
 //! stdin and stdout carry newline-delimited JSON-RPC messages (MCP's stdio
 //! transport) and nothing else; logs and prompts go to stderr. Each message
-//! from stdin is POSTed on its own (so a slow tool call does not hold up the
-//! next message); the answer is relayed whether it comes as JSON or as an
+//! from stdin is POSTed in order; a request's answer is awaited on its own
+//! task (so a slow tool call does not hold up the next message), except
+//! `initialize`, finished before the next line is read since what follows
+//! needs the session it opens; the answer is relayed whether it comes as JSON or as an
 //! SSE stream (every event's message, requests and notifications from the
 //! server included). The relay keeps `Mcp-Session-Id` (learnt from the
 //! answer to `initialize`) and `MCP-Protocol-Version` (from its result),
@@ -111,7 +113,16 @@ where
         match serde_json::from_str::<Value>(line) {
             Ok(message) if message.is_object() => {
                 let relay = relay.clone();
-                tasks.spawn(async move { relay.post(message).await });
+                let method = message.get("method").and_then(Value::as_str);
+                let request = method.is_some() && message.get("id").is_some();
+                if !request || method == Some("initialize") {
+                    // Notifications and responses are answered at once
+                    // (202) and keep their order; nothing can follow
+                    // `initialize` before its answer brings the session id.
+                    relay.post(message).await;
+                } else {
+                    tasks.spawn(async move { relay.post(message).await });
+                }
             }
             _ => {
                 let _ = relay.out.send(json!({

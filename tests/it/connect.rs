@@ -395,3 +395,329 @@ fn wait_for(mut condition: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A scripted AS and gateway on loopback, speaking RFC 9635 §3.3 and §9.1
+/// as written, for the interaction paths the real AS does not offer yet.
+mod mock {
+    use std::convert::Infallible;
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+
+    use bytes::Bytes;
+    use http_body_util::{BodyExt as _, Full};
+    use hyper::service::service_fn;
+    use hyper::{Request, Response};
+    use hyper_util::rt::TokioIo;
+
+    /// One request as the mock saw it.
+    #[derive(Debug, Clone)]
+    pub struct Seen {
+        pub method: String,
+        pub path: String,
+        pub headers: Vec<(String, String)>,
+        pub body: Vec<u8>,
+        pub at: std::time::Instant,
+    }
+
+    impl Seen {
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        }
+    }
+
+    /// The answer: status, headers, JSON body.
+    pub type Answer = (u16, Vec<(&'static str, String)>, String);
+    pub type Script = dyn Fn(&Seen, &[Seen], &str) -> Answer + Send + Sync;
+
+    pub struct Mock {
+        pub addr: SocketAddr,
+        pub seen: Arc<Mutex<Vec<Seen>>>,
+    }
+
+    impl Mock {
+        pub fn base(&self) -> String {
+            format!("http://{}", self.addr)
+        }
+        pub fn seen(&self) -> Vec<Seen> {
+            self.seen.lock().unwrap().clone()
+        }
+    }
+
+    /// Serves `script(request, earlier requests, base URL)` on a free port.
+    pub async fn start(script: Arc<Script>) -> Mock {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let log = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let script = script.clone();
+                let log = log.clone();
+                let base = format!("http://{addr}");
+                tokio::spawn(async move {
+                    let service = service_fn(move |request: Request<hyper::body::Incoming>| {
+                        let script = script.clone();
+                        let log = log.clone();
+                        let base = base.clone();
+                        async move {
+                            let (parts, body) = request.into_parts();
+                            let body = body.collect().await.unwrap().to_bytes().to_vec();
+                            let seen = Seen {
+                                method: parts.method.as_str().to_owned(),
+                                path: parts.uri.path().to_owned(),
+                                headers: parts
+                                    .headers
+                                    .iter()
+                                    .map(|(n, v)| {
+                                        (n.as_str().to_owned(), v.to_str().unwrap().to_owned())
+                                    })
+                                    .collect(),
+                                body,
+                                at: std::time::Instant::now(),
+                            };
+                            let earlier = log.lock().unwrap().clone();
+                            let (status, headers, body) = script(&seen, &earlier, &base);
+                            log.lock().unwrap().push(seen);
+                            let mut response = Response::builder()
+                                .status(status)
+                                .header("content-type", "application/json");
+                            for (name, value) in headers {
+                                response = response.header(name, value);
+                            }
+                            Ok::<_, Infallible>(
+                                response.body(Full::new(Bytes::from(body))).unwrap(),
+                            )
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Mock { addr, seen }
+    }
+}
+
+/// The mock: a gateway challenge at /mcp/x, discovery listing `redirect`
+/// and `user_code`, a grant that needs interaction, then continuation
+/// answers from `continuations` in turn (the last one repeats).
+fn interaction_script(continuations: Vec<mock::Answer>) -> Arc<mock::Script> {
+    Arc::new(
+        move |req, earlier, base| match (req.method.as_str(), req.path.as_str()) {
+            ("GET", "/mcp/x") | ("POST", "/mcp/x") if req.header("authorization").is_none() => (
+                401,
+                vec![(
+                    "www-authenticate",
+                    format!("GNAP as_uri=\"{base}/gnap\", access=\"mcp:x\""),
+                )],
+                r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32001,"message":"token required"}}"#
+                    .into(),
+            ),
+            ("OPTIONS", "/gnap") => (
+                200,
+                vec![],
+                json!({
+                    "grant_request_endpoint": format!("{base}/gnap"),
+                    "interaction_start_modes_supported": ["redirect", "user_code", "app"],
+                    "key_proofs_supported": ["httpsig"]
+                })
+                .to_string(),
+            ),
+            ("POST", "/gnap") => (
+                200,
+                vec![],
+                json!({
+                    "interact": {
+                        "redirect": format!("{base}/interact/4CF492MLVMSW9MKMXKHQ"),
+                        "user_code": "A1BC3DFF",
+                        "expires_in": 60
+                    },
+                    "continue": {
+                        "access_token": {"value": "80UPRY5NM33OMUKMKSKU"},
+                        "uri": format!("{base}/continue/1"),
+                        "wait": 1
+                    }
+                })
+                .to_string(),
+            ),
+            ("POST", "/continue/1") => {
+                let n = earlier.iter().filter(|s| s.path == "/continue/1").count();
+                let (status, headers, body) = continuations[n.min(continuations.len() - 1)].clone();
+                (status, headers, body.replace("BASE", base))
+            }
+            _ => (404, vec![], "{}".into()),
+        },
+    )
+}
+
+/// Records what the agent shows the person.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<gnapd::client::grant::Interaction>>);
+
+impl gnapd::client::Prompter for Recorder {
+    fn interaction(&self, interaction: &gnapd::client::grant::Interaction) {
+        self.0.lock().unwrap().push(interaction.clone());
+    }
+}
+
+fn mock_agent(mock: &mock::Mock, recorder: Arc<Recorder>) -> gnapd::client::Agent {
+    use gnapd::client::{Agent, AgentOptions, Wire, http::Http};
+    let key =
+        gnapd::proto::jwk::SigningKey::generate(gnapd::proto::httpsig::Algorithm::Ed25519).unwrap();
+    let wire = Wire::new(
+        Http::new(false).unwrap(),
+        key,
+        Arc::new(gnapd::clock::SystemClock),
+    );
+    Agent::new(
+        wire,
+        format!("{}/mcp/x", mock.base()),
+        AgentOptions {
+            approval_timeout: 30,
+            ..AgentOptions::default()
+        },
+        recorder,
+    )
+}
+
+use std::sync::Arc;
+
+#[test]
+fn connect_interaction_prompts_then_polls_honouring_wait_and_too_fast() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mock = mock::start(interaction_script(vec![
+            (
+                429,
+                vec![("retry-after", "1".into())],
+                r#"{"error": {"code": "too_fast"}}"#.into(),
+            ),
+            (
+                200,
+                vec![],
+                r#"{"continue": {"access_token": {"value": "NEXT-CONTINUATION"}, "uri": "BASE/continue/1", "wait": 1}}"#.into(),
+            ),
+            (
+                200,
+                vec![],
+                r#"{"access_token": {"value": "OS9M2PMHKUR64TB8N6BW7OZB8CDFONP219RP1LT0", "expires_in": 60, "access": ["mcp:x"]}}"#.into(),
+            ),
+        ]))
+        .await;
+        let recorder = Arc::new(Recorder::default());
+        let agent = mock_agent(&mock, recorder.clone());
+        let presented = agent.token().await.unwrap();
+        assert_eq!(presented.token, "OS9M2PMHKUR64TB8N6BW7OZB8CDFONP219RP1LT0");
+        // What the person was shown: the redirect URI and the user code.
+        let shown = recorder.0.lock().unwrap().clone();
+        assert_eq!(shown.len(), 1);
+        assert_eq!(
+            shown[0].redirect.as_deref(),
+            Some(format!("{}/interact/4CF492MLVMSW9MKMXKHQ", mock.base()).as_str())
+        );
+        assert_eq!(shown[0].user_code.as_deref(), Some("A1BC3DFF"));
+        let seen = mock.seen();
+        let grant = seen.iter().find(|s| s.path == "/gnap" && s.method == "POST").unwrap();
+        let body: Value = serde_json::from_slice(&grant.body).unwrap();
+        // Offered: the modes both sides support, in the agent's order.
+        assert_eq!(body["interact"], json!({"start": ["redirect", "user_code"]}));
+        assert_eq!(body["access_token"]["access"], json!(["mcp:x"]));
+        assert_eq!(grant.header("referer"), Some(format!("{}/mcp/x", mock.base()).as_str()));
+        let continues: Vec<&mock::Seen> =
+            seen.iter().filter(|s| s.path == "/continue/1").collect();
+        assert_eq!(continues.len(), 3);
+        // The token after too_fast is the same (the AS did not swap it);
+        // after a pending answer it is the new one.
+        let auth: Vec<_> = continues.iter().map(|s| s.header("authorization").unwrap()).collect();
+        assert_eq!(
+            auth,
+            ["GNAP 80UPRY5NM33OMUKMKSKU", "GNAP 80UPRY5NM33OMUKMKSKU", "GNAP NEXT-CONTINUATION"]
+        );
+        // Every request to the AS is signed under the GNAP profile, the
+        // polls without a body.
+        for request in seen.iter().filter(|s| s.method == "POST") {
+            let input = request.header("signature-input").unwrap();
+            assert!(input.contains("tag=\"gnap\"") && input.contains("created=") && input.contains("nonce="), "{input}");
+        }
+        assert!(continues.iter().all(|s| s.body.is_empty()));
+        // `wait` (1 s) and Retry-After (1 s) were honoured; whole-second
+        // clocks allow the gap to be a little short of a second.
+        let first = seen.iter().find(|s| s.path == "/gnap" && s.method == "POST").unwrap();
+        let mut previous = first.at;
+        for request in &continues {
+            assert!(
+                request.at.duration_since(previous) >= Duration::from_millis(900),
+                "polled after {:?}",
+                request.at.duration_since(previous)
+            );
+            previous = request.at;
+        }
+    });
+}
+
+#[test]
+fn connect_interaction_denied_is_a_clear_error_and_mcp_error() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let denied = (
+            403,
+            vec![],
+            r#"{"error": {"code": "user_denied", "description": "the person said no"}}"#.to_owned(),
+        );
+        let mock = mock::start(interaction_script(vec![denied])).await;
+        // The library reports the denial.
+        let recorder = Arc::new(Recorder::default());
+        let agent = mock_agent(&mock, recorder.clone());
+        let error = agent.token().await.unwrap_err().to_string();
+        assert!(
+            error.contains("denied") && error.contains("user_denied"),
+            "{error}"
+        );
+        assert_eq!(recorder.0.lock().unwrap().len(), 1);
+        // Through the relay, the MCP client gets it as the answer to its
+        // request, on stdout, as one JSON-RPC line.
+        let agent = Arc::new(mock_agent(&mock, Arc::new(Recorder::default())));
+        let (mut client_in, relay_in) = tokio::io::duplex(64 * 1024);
+        let (relay_out, client_out) = tokio::io::duplex(64 * 1024);
+        let relay = tokio::spawn(gnapd::client::relay::run(
+            agent,
+            relay_in,
+            relay_out,
+            gnapd::client::relay::RelayOptions::default(),
+        ));
+        use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+        client_in
+            .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"initialize\",\"params\":{}}\n")
+            .await
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(client_out).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let message: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(message["id"], 7, "{message}");
+        let text = message["error"]["message"].as_str().unwrap();
+        assert!(text.contains("denied"), "{text}");
+        drop(client_in);
+        tokio::time::timeout(Duration::from_secs(30), relay)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        // Nothing reached the gateway with a token.
+        assert!(
+            mock.seen()
+                .iter()
+                .all(|s| s.header("authorization").is_none() || !s.path.starts_with("/mcp"))
+        );
+    });
+}
