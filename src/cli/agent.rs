@@ -256,7 +256,7 @@ async fn step(command: Command) -> Result<(bool, Value), Usage> {
             } else {
                 Vec::new()
             };
-            let body = grant_request(wire.key(), &options.display_name, &access, &modes);
+            let body = grant_request(wire.key(), &options.display_name, &access, &modes, None);
             let answer = wire.grant(&as_uri, &body, resource.as_deref()).await?;
             Ok((ok(&answer), answer_json(&answer)["body"].clone()))
         }

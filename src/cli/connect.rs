@@ -96,6 +96,10 @@ pub struct GrantArgs {
     /// Seconds to wait for approval.
     #[arg(long, value_name = "SECONDS", default_value_t = crate::client::timing::DEFAULT_APPROVAL_TIMEOUT)]
     pub approval_timeout: u64,
+    /// Never offer a redirect finish to a loopback listener (only poll),
+    /// e.g. when the browser runs on another machine.
+    #[arg(long)]
+    pub no_finish: bool,
 }
 
 impl GrantArgs {
@@ -127,6 +131,7 @@ impl GrantArgs {
             tools: self.tools.clone(),
             interact: !self.no_interact,
             approval_timeout: self.approval_timeout,
+            finish_redirect: !self.no_finish,
         })
     }
 

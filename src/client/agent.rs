@@ -20,6 +20,7 @@ use tokio::sync::Mutex;
 
 use super::ClientError;
 use super::challenge::{Challenge, gnap_challenge};
+use super::finish::{Listener, verify_redirect};
 use super::grant::{
     AccessSpec, Interaction, Issued, Outcome, Pending, Refusal, grant_request, interpret, rotated,
     start_modes, upstream_of_reference, upstream_of_url,
@@ -239,6 +240,8 @@ pub struct AgentOptions {
     pub interact: bool,
     /// Seconds to wait for approval.
     pub approval_timeout: u64,
+    /// Offer a redirect finish to a loopback listener when the AS lists it.
+    pub finish_redirect: bool,
 }
 
 impl Default for AgentOptions {
@@ -250,6 +253,7 @@ impl Default for AgentOptions {
             tools: Vec::new(),
             interact: true,
             approval_timeout: timing::DEFAULT_APPROVAL_TIMEOUT,
+            finish_redirect: true,
         }
     }
 }
@@ -500,14 +504,43 @@ impl Agent {
                 None => start_modes(None),
             }
         };
-        let body = grant_request(self.wire.key(), &self.options.display_name, &access, &modes);
+        // A redirect finish to a loopback listener, when the AS lists the
+        // method and the person may be sent to a browser on this machine.
+        let finish_listener = if self.options.finish_redirect
+            && modes.contains(&"redirect")
+            && advertised.as_ref().is_some_and(|d| {
+                d.interaction_finish_methods_supported
+                    .iter()
+                    .any(|m| m.as_str() == "redirect")
+            }) {
+            match Listener::bind().await {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    tracing::info!(error = %e, "no loopback listener; polling instead");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let body = grant_request(
+            self.wire.key(),
+            &self.options.display_name,
+            &access,
+            &modes,
+            finish_listener
+                .as_ref()
+                .map(|l| (l.uri.as_str(), l.nonce.as_str())),
+        );
         let started = self.wire.now();
         let answer = self
             .wire
             .grant(&as_uri, &body, Some(&self.resource))
             .await?;
         let outcome = interpret(answer.status, &answer.body);
-        let grant = self.settle(outcome, started).await?;
+        let grant = self
+            .settle(outcome, started, &as_uri, finish_listener)
+            .await?;
         state.grant = Some(grant);
         state.generation += 1;
         state.negotiations += 1;
@@ -559,9 +592,16 @@ impl Agent {
     }
 
     /// Follows a grant response to its end: a token, or a clear failure.
-    async fn settle(&self, mut outcome: Outcome, started: i64) -> Result<Grant, ClientError> {
+    async fn settle(
+        &self,
+        mut outcome: Outcome,
+        started: i64,
+        as_uri: &str,
+        mut finish: Option<Listener>,
+    ) -> Result<Grant, ClientError> {
         let mut schedule: Option<PollSchedule> = None;
         let mut prompted = false;
+        let mut as_nonce: Option<String> = None;
         loop {
             let current = match outcome {
                 Outcome::Approved { issued, continue_ } => {
@@ -601,6 +641,7 @@ impl Agent {
                                 "the authorization server asks for an interaction this agent cannot carry out",
                             )));
                         }
+                        as_nonce = interaction.finish.clone();
                         self.prompter.interaction(interaction);
                         prompted = true;
                     }
@@ -611,15 +652,36 @@ impl Agent {
             let Some(sched) = schedule.as_mut() else {
                 return Err(ClientError::Protocol("nothing to continue".into()));
             };
-            match sched.step(self.wire.now()) {
+            let seconds = match sched.step(self.wire.now()) {
                 Step::GiveUp => {
                     return Err(ClientError::ApprovalTimeout);
                 }
-                Step::Wait(seconds) => tokio::time::sleep(Duration::from_secs(seconds)).await,
+                Step::Wait(seconds) => seconds,
+            };
+            let sleep = tokio::time::sleep(Duration::from_secs(seconds));
+            // Poll after `wait`, or continue at once when the person's
+            // browser comes back to the loopback listener (§4.2.1).
+            let mut body = None;
+            match (finish.as_mut(), as_nonce.as_deref()) {
+                (Some(listener), Some(as_nonce)) => {
+                    tokio::select! {
+                        () = sleep => {}
+                        query = &mut listener.query => {
+                            let nonce = listener.nonce.clone();
+                            finish = None;
+                            if let Ok(query) = query {
+                                let interact_ref = verify_redirect(&query, &nonce, as_nonce, as_uri)
+                                    .map_err(|e| ClientError::Refused(Refusal::other(e.to_string())))?;
+                                body = Some(serde_json::json!({"interact_ref": interact_ref}));
+                            }
+                        }
+                    }
+                }
+                _ => sleep.await,
             }
             let answer = self
                 .wire
-                .continue_grant(&cont.uri, cont.access_token.value.expose(), None)
+                .continue_grant(&cont.uri, cont.access_token.value.expose(), body.as_ref())
                 .await?;
             if answer.status == 429 || answer.status == 400 {
                 let retry_after = answer
@@ -643,6 +705,21 @@ impl Agent {
                 }
             }
             outcome = interpret(answer.status, &answer.body);
+            // While a redirect finish is awaited, an AS may refuse polling;
+            // only a decision (denied) ends the wait then.
+            if finish.is_some()
+                && let Outcome::Refused(refusal) = &outcome
+                && !matches!(
+                    refusal.code,
+                    Some(ErrorCode::UserDenied | ErrorCode::RequestDenied)
+                )
+            {
+                tracing::debug!(reason = %refusal, "polling refused; waiting for the redirect");
+                outcome = Outcome::Pending(Pending {
+                    continue_: refusal.continue_.clone().unwrap_or_else(|| cont.clone()),
+                    interaction: None,
+                });
+            }
         }
     }
 }

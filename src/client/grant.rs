@@ -75,12 +75,14 @@ pub fn start_modes(advertised: Option<&[StartMode]>) -> Vec<&'static str> {
 
 /// A grant request (§2) for one token with `access`, presenting `key` by
 /// value with `display` as the client's name, offering `modes` for
-/// interaction (none: no `interact` member).
+/// interaction (none: no `interact` member) and, with `finish` (URI and
+/// nonce), a redirect finish (§2.5.2).
 pub fn grant_request(
     key: &SigningKey,
     display: &str,
     access: &AccessSpec,
     modes: &[&str],
+    finish: Option<(&str, &str)>,
 ) -> Value {
     let mut body = json!({
         "access_token": {"access": access.to_access()},
@@ -92,7 +94,11 @@ pub fn grant_request(
     if !modes.is_empty()
         && let Some(map) = body.as_object_mut()
     {
-        map.insert("interact".into(), json!({"start": modes}));
+        let mut interact = json!({"start": modes});
+        if let Some((uri, nonce)) = finish {
+            interact["finish"] = json!({"method": "redirect", "uri": uri, "nonce": nonce});
+        }
+        map.insert("interact".into(), interact);
     }
     body
 }
@@ -137,6 +143,9 @@ pub struct Interaction {
     pub user_code_uri: Option<(String, String)>,
     /// Seconds until these stop working.
     pub expires_in: Option<u64>,
+    /// The AS's nonce for the interaction hash, when it accepted the
+    /// agent's `finish` (§3.3.5).
+    pub finish: Option<String>,
 }
 
 impl Interaction {
@@ -150,6 +159,7 @@ impl Interaction {
                 .as_ref()
                 .map(|u| (u.code.clone(), u.uri.clone())),
             expires_in: response.expires_in,
+            finish: response.finish.clone(),
         }
     }
 
@@ -340,6 +350,7 @@ mod tests {
             "gnapd connect",
             &AccessSpec::Reference("mcp:github".into()),
             &["redirect", "user_code"],
+            None,
         );
         assert_eq!(body["access_token"]["access"], json!(["mcp:github"]));
         assert_eq!(body["client"]["key"]["proof"], "httpsig");
@@ -363,6 +374,7 @@ mod tests {
                 tools: vec!["search_issues".into()],
             },
             &[],
+            None,
         );
         assert!(none.get("interact").is_none());
         assert_eq!(
@@ -370,6 +382,18 @@ mod tests {
             json!([{"type": "mcp", "identifier": "github", "tools": ["search_issues"]}])
         );
         crate::proto::gnap::parse_grant_request(&serde_json::to_vec(&none).unwrap()).unwrap();
+        let finish = grant_request(
+            &key,
+            "x",
+            &AccessSpec::Reference("mcp:github".into()),
+            &["redirect"],
+            Some(("http://127.0.0.1:9/gnap-finish/abc", "NONCE1")),
+        );
+        assert_eq!(
+            finish["interact"]["finish"],
+            json!({"method": "redirect", "uri": "http://127.0.0.1:9/gnap-finish/abc", "nonce": "NONCE1"})
+        );
+        crate::proto::gnap::parse_grant_request(&serde_json::to_vec(&finish).unwrap()).unwrap();
     }
 
     #[test]

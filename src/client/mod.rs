@@ -5,13 +5,15 @@
 //! the resource server's `WWW-Authenticate: GNAP` challenge (RFC 9635 §9.1),
 //! [`grant`] builds grant requests and reads grant responses (interaction
 //! included, §3.3), [`timing`] decides when to poll and when to rotate,
-//! [`sse`] reads server-sent events. The edges are thin: [`keyfile`] keeps a
+//! [`sse`] reads server-sent events, [`finish`] checks the interaction hash
+//! (and listens for the redirect). The edges are thin: [`keyfile`] keeps a
 //! key on disk (0600), [`http`] sends requests over hyper, [`agent`] holds a
 //! key and a grant and signs every request, [`relay`] is the stdio MCP
 //! server of `gnapd connect`.
 
 pub mod agent;
 pub mod challenge;
+pub mod finish;
 pub mod grant;
 pub mod http;
 pub mod keyfile;

@@ -721,3 +721,151 @@ fn connect_interaction_denied_is_a_clear_error_and_mcp_error() {
         );
     });
 }
+
+/// The AS nonce of the finish tests (RFC 9635 §4.2.3's example value).
+const AS_NONCE: &str = "MBDOFXG4Y5CVJCX821LH";
+const INTERACT_REF: &str = "4IFWWIKYB2PQ6U56NL1";
+
+/// A mock AS offering a redirect finish; the continuation approves only
+/// with the right `interact_ref`, and asks for long polling waits, so the
+/// grant can only finish through the redirect in time.
+fn finish_script() -> Arc<mock::Script> {
+    Arc::new(|req, _earlier, base| {
+        match (req.method.as_str(), req.path.as_str()) {
+        ("OPTIONS", "/gnap") => (
+            200,
+            vec![],
+            json!({
+                "grant_request_endpoint": format!("{base}/gnap"),
+                "interaction_start_modes_supported": ["redirect"],
+                "interaction_finish_methods_supported": ["redirect", "push"],
+            })
+            .to_string(),
+        ),
+        ("POST", "/gnap") => (
+            200,
+            vec![],
+            json!({
+                "interact": {"redirect": format!("{base}/interact/1"), "finish": AS_NONCE},
+                "continue": {"access_token": {"value": "CONT"}, "uri": format!("{base}/continue/1"), "wait": 20}
+            })
+            .to_string(),
+        ),
+        ("POST", "/continue/1") => {
+            let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+            if body["interact_ref"] == INTERACT_REF {
+                (200, vec![], r#"{"access_token": {"value": "FINISHED-TOKEN"}}"#.into())
+            } else {
+                (400, vec![], r#"{"error": "invalid_request"}"#.into())
+            }
+        }
+        _ => (404, vec![], "{}".into()),
+    }
+    })
+}
+
+/// Plays the person's browser: when the agent shows the interaction, it
+/// reads the agent's finish URI and nonce from the grant request the mock
+/// received, and follows the AS's redirect there with `hash` (right or
+/// wrong) and `interact_ref`.
+struct Browser {
+    seen: Arc<std::sync::Mutex<Vec<mock::Seen>>>,
+    base: String,
+    tamper: bool,
+}
+
+impl gnapd::client::Prompter for Browser {
+    fn interaction(&self, _: &gnapd::client::grant::Interaction) {
+        let seen = self.seen.lock().unwrap().clone();
+        let grant = seen
+            .iter()
+            .find(|s| s.path == "/gnap" && s.method == "POST")
+            .unwrap();
+        let body: Value = serde_json::from_slice(&grant.body).unwrap();
+        let finish = &body["interact"]["finish"];
+        assert_eq!(finish["method"], "redirect");
+        let uri = finish["uri"].as_str().unwrap().to_owned();
+        let nonce = finish["nonce"].as_str().unwrap();
+        let grant_endpoint = format!("{}/gnap", self.base);
+        let mut hash =
+            gnapd::client::finish::interaction_hash(nonce, AS_NONCE, INTERACT_REF, &grant_endpoint);
+        if self.tamper {
+            hash = gnapd::client::finish::interaction_hash(
+                nonce,
+                AS_NONCE,
+                INTERACT_REF,
+                "https://other.example/gnap",
+            );
+        }
+        std::thread::spawn(move || {
+            use std::io::{Read as _, Write as _};
+            let rest = uri.strip_prefix("http://").unwrap();
+            let (host, path) = rest.split_once('/').unwrap();
+            let mut stream = std::net::TcpStream::connect(host).unwrap();
+            write!(
+                stream,
+                "GET /{path}?hash={hash}&interact_ref={INTERACT_REF} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        });
+    }
+}
+
+fn finish_agent(mock: &mock::Mock, tamper: bool) -> gnapd::client::Agent {
+    use gnapd::client::{Agent, AgentOptions, Wire, http::Http};
+    let key =
+        gnapd::proto::jwk::SigningKey::generate(gnapd::proto::httpsig::Algorithm::Ed25519).unwrap();
+    Agent::new(
+        Wire::new(
+            Http::new(false).unwrap(),
+            key,
+            Arc::new(gnapd::clock::SystemClock),
+        ),
+        format!("{}/mcp/x", mock.base()),
+        AgentOptions {
+            as_uri: Some(format!("{}/gnap", mock.base())),
+            access: Some(gnapd::client::AccessSpec::Reference("mcp:x".into())),
+            approval_timeout: 60,
+            ..AgentOptions::default()
+        },
+        Arc::new(Browser {
+            seen: mock.seen.clone(),
+            base: mock.base(),
+            tamper,
+        }),
+    )
+}
+
+#[test]
+fn connect_interaction_finish_redirect_to_loopback_checks_the_hash() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mock = mock::start(finish_script()).await;
+        let agent = finish_agent(&mock, false);
+        let presented = tokio::time::timeout(Duration::from_secs(15), agent.token())
+            .await
+            .expect("the redirect, not the 20 s poll, finished the grant")
+            .unwrap();
+        assert_eq!(presented.token, "FINISHED-TOKEN");
+        let seen = mock.seen();
+        let continues: Vec<_> = seen.iter().filter(|s| s.path == "/continue/1").collect();
+        assert_eq!(continues.len(), 1);
+        let body: Value = serde_json::from_slice(&continues[0].body).unwrap();
+        assert_eq!(body, json!({"interact_ref": INTERACT_REF}));
+        assert!(continues[0].header("content-digest").is_some());
+        // A redirect whose hash was made for another grant endpoint is
+        // refused and never used.
+        let mock = mock::start(finish_script()).await;
+        let agent = finish_agent(&mock, true);
+        let error = tokio::time::timeout(Duration::from_secs(15), agent.token())
+            .await
+            .unwrap()
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("hash"), "{error}");
+        assert!(mock.seen().iter().all(|s| s.path != "/continue/1"));
+    });
+}
