@@ -2,7 +2,8 @@
 //! steps one at a time, for scripts and for people who want to see each
 //! exchange (`--trace` prints them on stderr). Each command prints one JSON
 //! object on stdout and exits 0 when the server answered with a 2xx status,
-//! 1 otherwise, 2 on a usage error.
+//! 1 otherwise, 2 when it could not run (`{"error": "…"}`: bad arguments, no
+//! answer).
 //!
 //! The key must outlive one command, so these commands take `--key-file`
 //! (created 0600 on first use).
@@ -150,6 +151,8 @@ pub fn run(args: Args) -> ExitCode {
             }
         }
         Err(Usage(message)) => {
+            // Still one JSON object on stdout, for scripts.
+            println!("{}", json!({"error": message}));
             eprintln!("gnapd agent: {message}");
             ExitCode::from(2)
         }

@@ -441,14 +441,28 @@ impl Agent {
                 )));
             }
         }
-        if let Some(cont) = &grant.continue_
-            && let Ok(answer) = self
-                .wire
-                .delete_grant(&cont.uri, cont.access_token.value.expose())
-                .await
-            && !(200..300).contains(&answer.status)
-        {
-            tracing::debug!(status = answer.status, "the grant was not deleted");
+        if let Some(cont) = &grant.continue_ {
+            let token = cont.access_token.value.expose();
+            let mut answer = self.wire.delete_grant(&cont.uri, token).await;
+            // The AS may ask for its continuation `wait` first (too_fast);
+            // a short wait is worth it at exit, a long one is not.
+            let retry = match &answer {
+                Ok(a) if a.status == 429 => a
+                    .header_values("retry-after")
+                    .next()
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .filter(|w| *w <= 5),
+                _ => None,
+            };
+            if let Some(wait) = retry {
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+                answer = self.wire.delete_grant(&cont.uri, token).await;
+            }
+            match answer {
+                Ok(a) if (200..300).contains(&a.status) => {}
+                Ok(a) => tracing::info!(status = a.status, "the grant was not deleted"),
+                Err(e) => tracing::info!(error = %e, "the grant was not deleted"),
+            }
         }
         Ok(())
     }

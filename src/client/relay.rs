@@ -63,6 +63,8 @@ struct Relay {
     agent: Arc<Agent>,
     session: Mutex<Session>,
     out: mpsc::UnboundedSender<Value>,
+    /// The GET stream's task, stopped at exit.
+    stream: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// Runs the relay until `input` closes (or a termination signal), then
@@ -83,6 +85,7 @@ where
         agent: agent.clone(),
         session: Mutex::new(Session::default()),
         out,
+        stream: Mutex::new(None),
     });
     // Negotiate at once, so an interaction prompt comes before the MCP
     // client's first message times out; a failure is reported per message.
@@ -121,7 +124,7 @@ where
                     // `initialize` before its answer brings the session id.
                     relay.post(message).await;
                 } else {
-                    tasks.spawn(async move { relay.post(message).await });
+                    tasks.spawn(relay.post(message));
                 }
             }
             _ => {
@@ -134,13 +137,28 @@ where
         // Reap finished tasks as we go.
         while tasks.try_join_next().is_some() {}
     }
-    let _ = tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} }).await;
+    // Let answers in flight arrive (bounded, and a signal cuts it short).
+    let drain = tokio::time::timeout(DRAIN, async { while tasks.join_next().await.is_some() {} });
+    tokio::select! {
+        _ = drain => {}
+        () = shutdown_signal() => {}
+    }
     tasks.abort_all();
-    relay.end_session().await;
-    if options.revoke_on_exit
-        && let Err(e) = agent.revoke().await
-    {
-        eprintln!("gnapd connect: revoking the grant failed: {e}");
+    if let Some(stream) = relay.stream.lock().ok().and_then(|mut s| s.take()) {
+        stream.abort();
+    }
+    let finish = async {
+        relay.end_session().await;
+        if options.revoke_on_exit
+            && let Err(e) = agent.revoke().await
+        {
+            eprintln!("gnapd connect: revoking the grant failed: {e}");
+        }
+    };
+    // A termination signal now means "stop at once".
+    tokio::select! {
+        () = finish => {}
+        () = shutdown_signal() => {}
     }
     drop(relay);
     let _ = writer.await;
@@ -240,7 +258,7 @@ impl Relay {
         }
     }
 
-    async fn post(&self, message: Value) -> () {
+    async fn post(self: Arc<Self>, message: Value) {
         let sent = Sent {
             id: message.get("method").and(message.get("id")).cloned(),
             method: message
@@ -305,7 +323,7 @@ impl Relay {
             .is_some_and(|v| v.trim_start().starts_with("text/event-stream"));
         let session_gone = status == 404 && sent_session.is_some();
         let answered = if is_sse && (200..300).contains(&status) {
-            self.relay_sse(response.into_body(), &sent).await
+            self.relay_sse(response.into_body(), &sent, &mut None).await
         } else {
             self.relay_json(status, response.into_body(), &sent, session_gone)
                 .await
@@ -409,7 +427,13 @@ impl Relay {
         }
     }
 
-    async fn relay_sse(&self, mut body: hyper::body::Incoming, sent: &Sent) -> bool {
+    /// Relays an SSE body; `last_id` tracks the last event id seen.
+    async fn relay_sse(
+        &self,
+        mut body: hyper::body::Incoming,
+        sent: &Sent,
+        last_id: &mut Option<String>,
+    ) -> bool {
         let mut reader = SseReader::new(MAX_MESSAGE);
         let mut answered = false;
         while let Some(frame) = body.frame().await {
@@ -430,6 +454,9 @@ impl Relay {
                     break;
                 }
             };
+            if reader.last_id.is_some() {
+                last_id.clone_from(&reader.last_id);
+            }
             for event in events {
                 if event.data.trim().is_empty() {
                     continue;
@@ -449,7 +476,7 @@ impl Relay {
     }
 
     /// Opens the GET stream for server-initiated messages, once per session.
-    fn start_stream(self: &Relay) {
+    fn start_stream(self: &Arc<Self>) {
         let Ok(mut s) = self.session.lock() else {
             return;
         };
@@ -457,47 +484,57 @@ impl Relay {
             return;
         }
         s.stream_started = true;
+        let session = s.id.clone();
         drop(s);
-        let agent = self.agent.clone();
-        let out = self.out.clone();
-        let relay = Relay {
-            agent,
-            session: Mutex::new(match self.session.lock() {
-                Ok(s) => Session {
-                    id: s.id.clone(),
-                    version: s.version.clone(),
-                    stream_started: true,
-                },
-                Err(_) => Session::default(),
-            }),
-            out,
-        };
-        tokio::spawn(async move { relay.listen().await });
+        let relay = self.clone();
+        let task = tokio::spawn(async move { relay.listen(session).await });
+        if let Ok(mut slot) = self.stream.lock()
+            && let Some(old) = slot.replace(task)
+        {
+            old.abort();
+        }
     }
 
-    async fn listen(&self) {
-        let build = || {
-            let mut request = self.base_request("GET");
-            request.fields.append("Accept", "text/event-stream");
-            request
-        };
-        let response = match self.send_signed(build, RESPONSE_TIMEOUT).await {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("gnapd connect: the server stream could not open: {e}");
+    /// Relays the GET stream of `session` while it lasts, reopening it
+    /// (with `Last-Event-ID`) a few times if it drops.
+    async fn listen(&self, session: Option<String>) {
+        const REOPENS: u64 = 5;
+        let mut last_id: Option<String> = None;
+        for attempt in 0..=REOPENS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_secs(attempt)).await;
+            }
+            if self.session.lock().ok().map(|s| s.id.clone()) != Some(session.clone()) {
                 return;
             }
-        };
-        let status = response.status().as_u16();
-        if status != 200 {
-            tracing::debug!(status, "no server stream");
-            return;
+            let build = || {
+                let mut request = self.base_request("GET");
+                request.fields.append("Accept", "text/event-stream");
+                if let Some(id) = &last_id {
+                    request.fields.append("Last-Event-ID", id.as_str());
+                }
+                request
+            };
+            let response = match self.send_signed(build, RESPONSE_TIMEOUT).await {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("gnapd connect: the server stream could not open: {e}");
+                    continue;
+                }
+            };
+            let status = response.status().as_u16();
+            if status != 200 {
+                // 405: the server offers no stream; anything else: give up.
+                tracing::debug!(status, "no server stream");
+                return;
+            }
+            let none = Sent {
+                id: None,
+                method: None,
+            };
+            self.relay_sse(response.into_body(), &none, &mut last_id)
+                .await;
         }
-        let none = Sent {
-            id: None,
-            method: None,
-        };
-        self.relay_sse(response.into_body(), &none).await;
     }
 
     /// DELETEs the session, if there is one.

@@ -141,7 +141,7 @@ fn connect_sdk_stdio_client_lists_and_calls_through_the_gateway() {
     let fixture = fixture(true, "");
     let run = run_stdio(
         &fixture,
-        &[],
+        &["--revoke-on-exit"],
         &json!([
             {"list": ALL_TOOLS},
             {"call": "search_issues", "args": {"query": "bug"}},
@@ -171,11 +171,12 @@ fn connect_sdk_stdio_client_lists_and_calls_through_the_gateway() {
             .iter()
             .any(|(m, _)| m == "DELETE")
     });
-    // One grant, approved at once (dev mode).
+    // One grant, approved at once (dev mode), its token revoked at exit.
     assert_eq!(
         fixture.metric("gnapd_grants_total{outcome=\"approved\"}"),
         1
     );
+    wait_for(|| fixture.metric("gnapd_tokens_revoked_total") == 1);
 }
 
 #[test]
