@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod admin;
+pub mod agent;
+pub mod connect;
 pub mod httpsig;
 pub mod serve;
 
@@ -33,6 +35,13 @@ enum Command {
     /// List, approve or deny the grants waiting for a person (through the
     /// running server's admin socket in the data dir).
     Grants(admin::GrantsArgs),
+    /// A local stdio MCP server relaying to a gnapd gateway: negotiates a
+    /// GNAP grant with its own key and signs every call. Point an MCP
+    /// client's `command` at it.
+    Connect(connect::Args),
+    /// The agent's protocol steps one by one, for scripts and for seeing
+    /// each exchange (`--trace`): JSON results on stdout.
+    Agent(agent::Args),
 }
 
 /// Parses the command line and runs the command.
@@ -44,5 +53,7 @@ pub fn main() -> ExitCode {
         Command::Upstream(args) => admin::upstream(args),
         Command::Credentials(args) => admin::credentials(args),
         Command::Grants(args) => admin::grants(args),
+        Command::Connect(args) => connect::run_connect(args),
+        Command::Agent(args) => agent::run(args),
     }
 }

@@ -23,7 +23,7 @@ use crate::http_client::send;
 use crate::mcp_upstream::Upstream;
 use crate::server::Server;
 
-const SECRET: &str = "UPSTREAM-SECRET";
+pub const SECRET: &str = "UPSTREAM-SECRET";
 /// Longest one SDK client run may take.
 const CLIENT_DEADLINE: Duration = Duration::from_secs(90);
 /// Every tool the upstream offers.
@@ -135,7 +135,7 @@ fn strings(value: &Value) -> Vec<&str> {
 
 /// The upstream saw the gateway's credential on every request, and never
 /// the agent's token, signature or digest.
-fn assert_upstream_clean(upstream: &Upstream, tokens: &[&str]) {
+pub fn assert_upstream_clean(upstream: &Upstream, tokens: &[&str]) {
     let requests = upstream.requests();
     assert!(!requests.is_empty(), "nothing reached the upstream");
     for (method, headers) in &requests {

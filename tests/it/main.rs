@@ -6,6 +6,7 @@ mod as_core;
 mod as_http;
 mod assertion_approval;
 mod common;
+mod connect;
 mod gateway_core;
 mod gateway_http;
 mod gateway_sdk;

@@ -62,6 +62,7 @@ fn every_test_named_in_spec_notes_exists() {
         "rfc9635.md",
         "rfc9767.md",
         "mcp-gateway.md",
+        "client.md",
     ] {
         let cited = cited_tests(file);
         assert!(!cited.is_empty(), "{file} names no tests");
