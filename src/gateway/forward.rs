@@ -71,6 +71,8 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest JSON `tools/list` result the gateway reads to filter, and largest
 /// single SSE event it holds while filtering one.
 pub const MAX_FILTERED: usize = 8 * 1024 * 1024;
+/// Most opened credential sets kept; the map is emptied when full.
+const OPENED_CAPACITY: usize = 4_096;
 /// Largest token endpoint answer read when refreshing an upstream token.
 const TOKEN_RESPONSE_LIMIT: usize = 64 * 1024;
 
@@ -173,6 +175,9 @@ pub struct Gateway {
     response_timeout: Duration,
     master_key: Option<Arc<MasterKey>>,
     sessions: super::sessions::Sessions,
+    /// Opened credential sets by id, with the sealed bytes they came from
+    /// (secrets wiped on drop, never logged).
+    opened: std::sync::Mutex<HashMap<String, (Vec<u8>, Credential)>>,
     /// One refresh at a time per `oauth2` credential set.
     refresh_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     stdio: super::stdio::Bridge,
@@ -217,6 +222,7 @@ impl Gateway {
             master_key,
             sessions: super::sessions::Sessions::default(),
             refresh_locks: std::sync::Mutex::default(),
+            opened: std::sync::Mutex::default(),
             stdio: super::stdio::Bridge::new(super::stdio::Limits::default()),
         })
     }
@@ -357,14 +363,30 @@ impl Gateway {
             );
             return Err(Refusal::CredentialUnavailable);
         };
+        // Opened sets are kept by id beside the sealed bytes they came from:
+        // a replaced (or refreshed) set has other bytes and is opened anew.
+        if let Ok(opened) = self.opened.lock()
+            && let Some((sealed, credential)) = opened.get(id)
+            && *sealed == set.sealed
+        {
+            return Ok(credential.clone());
+        }
         let secret = key.open(id, &set.sealed).map_err(|e| {
             tracing::warn!(upstream, set = id, error = %e, "a credential set does not open");
             Refusal::CredentialUnavailable
         })?;
-        Credential::from_opened(set.kind, set.header_name.as_deref(), &secret).map_err(|e| {
-            tracing::warn!(upstream, set = id, error = %e, "a credential set is unusable");
-            Refusal::CredentialUnavailable
-        })
+        let credential = Credential::from_opened(set.kind, set.header_name.as_deref(), &secret)
+            .map_err(|e| {
+                tracing::warn!(upstream, set = id, error = %e, "a credential set is unusable");
+                Refusal::CredentialUnavailable
+            })?;
+        if let Ok(mut opened) = self.opened.lock() {
+            if opened.len() >= OPENED_CAPACITY {
+                opened.clear();
+            }
+            opened.insert(id.to_owned(), (set.sealed, credential.clone()));
+        }
+        Ok(credential)
     }
 
     /// A fresh access token for the `oauth2` credential set `id` of
