@@ -354,3 +354,46 @@ fn an_assertion_rule_for_an_unconfigured_issuer_stops_the_server_at_start() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+mod properties {
+    use super::*;
+    use gnapd::authz::assertion::verify_id_token;
+    use proptest::prelude::*;
+
+    fn fixture() -> &'static (Idp, String) {
+        static FIXTURE: std::sync::OnceLock<(Idp, String)> = std::sync::OnceLock::new();
+        FIXTURE.get_or_init(|| {
+            let idp = idp(Algorithm::EcdsaP256Sha256);
+            let token = idp.id_token("ES256", claims("alice@example.com"));
+            (idp, token)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any change of one byte of a valid ID token is refused (or, for a
+        /// change inside base64 padding bits that decodes the same, accepted
+        /// for the same user) — never accepted for someone else, never a panic.
+        #[test]
+        fn a_changed_id_token_never_vouches_for_another_user(at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+            let (idp, token) = fixture();
+            let mut bytes = token.clone().into_bytes();
+            let i = at.index(bytes.len());
+            prop_assume!(bytes[i] != byte);
+            bytes[i] = byte;
+            let changed = String::from_utf8_lossy(&bytes).into_owned();
+            match verify_id_token(&changed, std::slice::from_ref(&idp.issuer), T0) {
+                Err(_) => {}
+                Ok(user) => prop_assert_eq!(user.subject, "alice@example.com"),
+            }
+        }
+
+        /// Arbitrary text is refused without a panic.
+        #[test]
+        fn arbitrary_text_is_never_an_id_token(text in "[A-Za-z0-9._-]{0,300}") {
+            let (idp, _) = fixture();
+            prop_assert!(verify_id_token(&text, std::slice::from_ref(&idp.issuer), T0).is_err());
+        }
+    }
+}
