@@ -26,9 +26,13 @@ use warp::http::{Method, Response};
 
 use super::{App, to_response};
 use crate::authz::{
-    ConsentView, DEVICE_PATH, Decided, FinishAction, INTERACT_PATH, PageError, Reply, Selection,
+    ConnectView, ConsentView, DEVICE_PATH, Decided, FinishAction, INTERACT_PATH, PageDecision,
+    PageError, Reply, Selection,
 };
+use crate::gateway::upstream::{Credential, Upstream};
 use crate::http::push::PushOutcome;
+use crate::proto::mcp::access::UpstreamGrant;
+use crate::upstream::connect::Probed;
 
 /// The pages' stylesheet, inlined in every page.
 const CSS: &str = include_str!("../../templates/style.css");
@@ -161,13 +165,30 @@ fn message(status: u16, heading: &str, text: &str, next: Option<&str>, class: &s
     html(status, page.render(), None)
 }
 
-fn consent(view: &ConsentView) -> Reply {
+fn consent(app: &App, mut view: ConsentView, status: u16) -> Reply {
+    view.connect = connectable(app, &view.requested)
+        .into_iter()
+        .map(|u| ConnectView {
+            field: format!("connect.{}", u.name),
+            required: u.credential_set.is_none(),
+            upstream: u.name.clone(),
+        })
+        .collect();
     let page = ConsentPage {
         css: CSS,
-        view,
+        view: &view,
         action: format!("{INTERACT_PATH}{}", view.grant),
     };
-    html(200, page.render(), view.finish_origin.as_deref())
+    html(status, page.render(), view.finish_origin.as_deref())
+}
+
+/// The upstreams `access` reaches that a person can connect.
+fn connectable(app: &App, access: &[crate::proto::gnap::AccessRight]) -> Vec<Arc<Upstream>> {
+    app.gateway
+        .upstreams()
+        .into_iter()
+        .filter(|u| u.connect.is_some() && UpstreamGrant::for_upstream(access, &u.name).is_some())
+        .collect()
 }
 
 fn device(status: u16, error: Option<String>) -> Reply {
@@ -277,7 +298,7 @@ pub async fn serve(
             let auth = app.auth.clone();
             blocking(move || auth.consent_by_link(&grant, &secret))
                 .await
-                .map_or_else(|e| refused(&e), |view| consent(&view))
+                .map_or_else(|e| refused(&e), |view| consent(&app, view, 200))
         }
         (PageRoute::Device, &Method::POST) if is_form(headers) => {
             let form = parse_form(&body);
@@ -285,7 +306,7 @@ pub async fn serve(
             let auth = app.auth.clone();
             blocking(move || auth.consent_by_code(&code, &source))
                 .await
-                .map_or_else(|e| refused(&e), |view| consent(&view))
+                .map_or_else(|e| refused(&e), |view| consent(&app, view, 200))
         }
         (PageRoute::Decide(grant), &Method::POST) if is_form(headers) => {
             decide(&app, grant, &parse_form(&body), source).await
@@ -355,14 +376,118 @@ async fn decide(app: &Arc<App>, grant: String, form: &[(String, String)], source
         }
     }
     let auth = app.auth.clone();
-    let decided = blocking(move || {
-        auth.decide_by_page(&grant, token.as_deref(), approve, &selection, &source)
-    })
-    .await;
+    let checked = {
+        let (grant, source) = (grant.clone(), source.clone());
+        blocking(move || {
+            auth.check_page_decision(&grant, token.as_deref(), approve, &selection, &source)
+        })
+        .await
+    };
+    let decision = match checked {
+        Ok(decision) => decision,
+        Err(e) => return refused(&e),
+    };
+    let connected = match connect_upstreams(app, &decision, form).await {
+        Ok(connected) => connected,
+        Err((status, notice)) => {
+            let auth = app.auth.clone();
+            let token = field(form, "csrf").map(str::to_owned);
+            let shown =
+                blocking(move || auth.consent_by_form(&grant, token.as_deref(), &source)).await;
+            return match shown {
+                Ok(mut view) => {
+                    view.notice = Some(notice);
+                    consent(app, view, status)
+                }
+                Err(e) => refused(&e),
+            };
+        }
+    };
+    let auth = app.auth.clone();
+    let sets = connected.clone();
+    let decided = blocking(move || auth.record_page_decision(decision, connected, &source)).await;
     match decided {
         Ok(decided) => finish(app, decided).await,
-        Err(e) => refused(&e),
+        Err(e) => {
+            for (_, id) in &sets {
+                app.gateway.drop_person_set(id).await;
+            }
+            refused(&e)
+        }
     }
+}
+
+/// For an approval: the upstreams the approved access reaches that the
+/// person connected on the page (a pasted key, probed when the upstream's
+/// config says so), each sealed as a new person-connected credential set.
+/// `(upstream, set id)` pairs, or the status and notice of a page that
+/// shows why nothing was decided. Keys are never logged or shown.
+async fn connect_upstreams(
+    app: &Arc<App>,
+    decision: &PageDecision,
+    form: &[(String, String)],
+) -> Result<Vec<(String, String)>, (u16, String)> {
+    let Some(approved) = decision.approved() else {
+        return Ok(Vec::new());
+    };
+    let approved = approved.concat();
+    let mut credentials: Vec<(String, Credential)> = Vec::new();
+    for upstream in connectable(app, &approved) {
+        let Some(connect) = &upstream.connect else {
+            continue;
+        };
+        let name = &upstream.name;
+        let key = field(form, &format!("connect.{name}"))
+            .map(|k| crate::gateway::upstream::Secret::new(k.trim()))
+            .filter(|k| !k.expose().is_empty());
+        let Some(key) = key else {
+            if upstream.credential_set.is_none() {
+                return Err((
+                    400,
+                    format!("Connect {name} to approve: paste its key below."),
+                ));
+            }
+            continue;
+        };
+        let credential = connect.credential(key.expose()).map_err(|_| {
+            (
+                400,
+                format!("The key given for {name} is not usable: check it and paste it again."),
+            )
+        })?;
+        if connect.probes() {
+            match app.gateway.probe(&upstream, &credential).await {
+                Some(Probed::Accepted) => {}
+                Some(Probed::Refused) => {
+                    return Err((
+                        400,
+                        format!("{name} refused the key given: check it and paste it again."),
+                    ));
+                }
+                Some(Probed::Unknown) | None => {
+                    return Err((
+                        502,
+                        format!("{name} could not check the key given just now. Try again."),
+                    ));
+                }
+            }
+        }
+        credentials.push((name.clone(), credential));
+    }
+    let mut connected = Vec::with_capacity(credentials.len());
+    for (upstream, credential) in credentials {
+        match app.gateway.store_person_set(&upstream, &credential).await {
+            Ok(id) => connected.push((upstream, id)),
+            Err(e) => {
+                tracing::error!(upstream, error = %e, "storing a connected credential failed");
+                for (_, id) in &connected {
+                    app.gateway.drop_person_set(id).await;
+                }
+                return Err((500, "The server could not keep the key. Try again.".into()));
+            }
+        }
+    }
+    Ok(connected)
 }
 
 /// Carries out the finish method (§4.2) and answers the browser: a 303 to

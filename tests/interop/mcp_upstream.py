@@ -17,6 +17,9 @@ tokens that live `--token-lifetime` seconds; /mcp then demands a live
 access token (else 401 with `WWW-Authenticate: Bearer`). The first refresh
 token is `rt-0`; no access token is live at start. POST /revoke-access
 kills every live access token (the test's way to make one die early).
+
+With `--require-header NAME=VALUE`, /mcp answers 401 unless the request
+carries header NAME with exactly VALUE (an upstream taking an API key).
 """
 
 import argparse
@@ -141,6 +144,22 @@ class OAuthGate:
         return await self.app(scope, receive, send)
 
 
+class RequireHeader:
+    """ASGI middleware: 401 unless the request carries one header's value."""
+
+    def __init__(self, app, name, value):
+        self.app = app
+        self.name = name.lower().encode()
+        self.value = value.encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and dict(scope["headers"]).get(self.name) != self.value:
+            await send({"type": "http.response.start", "status": 401, "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
+            await send({"type": "http.response.body", "body": b'{"error":"invalid_token"}'})
+            return
+        await self.app(scope, receive, send)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
@@ -148,6 +167,7 @@ def main() -> None:
     parser.add_argument("--json-response", action="store_true")
     parser.add_argument("--oauth", action="store_true", help="demand OAuth access tokens; serve /token")
     parser.add_argument("--token-lifetime", type=int, default=3600)
+    parser.add_argument("--require-header", help="NAME=VALUE: /mcp demands this header")
     parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate")
     parser.add_argument("--tls-key", help="and this PEM private key")
     args = parser.parse_args()
@@ -163,6 +183,9 @@ def main() -> None:
         tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key}
     if args.oauth:
         app = OAuthGate(app, args.token_lifetime)
+    if args.require_header:
+        name, value = args.require_header.split("=", 1)
+        app = RequireHeader(app, name, value)
     config = uvicorn.Config(RecordHeaders(app, args.headers_log), log_level="warning", lifespan="on", **tls)
     userver = uvicorn.Server(config)
 
