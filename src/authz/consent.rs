@@ -128,6 +128,11 @@ pub struct ConnectView {
     /// A key is needed to approve (the upstream has no enterprise-held
     /// credential), rather than optional.
     pub required: bool,
+    /// Connected through the upstream's OAuth sign-in (a button), not a
+    /// pasted key.
+    pub oauth: bool,
+    /// The sign-in already connected it for this grant.
+    pub connected: bool,
 }
 
 /// A page's decision, checked (form token, interaction still pending,
@@ -249,7 +254,7 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
 /// The CSP source for the browser's way back to the client: the origin of
 /// an `http`/`https` URI, or the scheme of an application's URI. `None`
 /// for anything with characters a CSP source cannot hold.
-fn csp_source(uri: &str) -> Option<String> {
+pub fn csp_source(uri: &str) -> Option<String> {
     let (scheme, _) = uri.split_once(':')?;
     let scheme = scheme.to_ascii_lowercase();
     let is_scheme = scheme
@@ -388,6 +393,20 @@ impl AuthServer {
             connect: Vec::new(),
             notice: None,
         })
+    }
+
+    /// The page of `grant`, for a browser back from an upstream's OAuth
+    /// sign-in: the caller holds the sign-in's single-use `state`, which was
+    /// handed out only from this grant's page and stands for it.
+    pub fn consent_by_grant(&self, grant: &str) -> Result<ConsentView, PageError> {
+        if !is_grant_id(grant) {
+            return Err(PageError::NotFound);
+        }
+        let interaction = self
+            .store
+            .interaction(&GrantId(grant.to_owned()))?
+            .ok_or(PageError::NotFound)?;
+        self.consent_view(&interaction)
     }
 
     /// Checks `form_token` against `grant`'s page; a missing or wrong one

@@ -410,6 +410,40 @@ impl Gateway {
         Ok(id)
     }
 
+    /// Sends a token request to an upstream's authorization server (the
+    /// code exchange of an OAuth connect) through the gateway's client:
+    /// its status and body (at most 64 KiB).
+    pub async fn token_request(
+        &self,
+        request: &super::oauth2::TokenRequest,
+    ) -> Result<(u16, Bytes), String> {
+        let mut builder = hyper::Request::builder()
+            .method("POST")
+            .uri(request.uri.as_str());
+        for (name, value) in &request.headers {
+            let mut value = HeaderValue::from_str(value).map_err(|e| e.to_string())?;
+            value.set_sensitive(true);
+            builder = builder.header(*name, value);
+        }
+        let outgoing = builder
+            .body(Full::new(Bytes::from(request.body.as_bytes().to_vec())))
+            .map_err(|e| e.to_string())?;
+        let response = tokio::time::timeout(self.response_timeout, self.client.request(outgoing))
+            .await
+            .map_err(|_| "the token endpoint did not answer in time".to_owned())?
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = tokio::time::timeout(
+            self.response_timeout,
+            Limited::new(response.into_body(), TOKEN_RESPONSE_LIMIT).collect(),
+        )
+        .await
+        .map_err(|_| "the token endpoint did not answer in time".to_owned())?
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+        Ok((status, body))
+    }
+
     /// Removes a person-connected set that no decision took (the grant was
     /// decided by someone else meanwhile).
     pub async fn drop_person_set(&self, id: &str) {

@@ -16,9 +16,18 @@
 //! ([`PERSON_SET_PREFIX`]), the upstream's name recorded in the set. The
 //! approved grant's tokens map to it at that upstream.
 
-use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+
+use crate::authz::mint::{NoRandomness, random_text};
+use crate::gateway::oauth2::{
+    OAuth2Credential, RefreshError, TokenRequest, client_token_request, form_encode,
+};
 use crate::gateway::upstream::{Credential, Secret};
+use crate::proto::b64;
 
 /// The id prefix of person-connected credential sets.
 pub const PERSON_SET_PREFIX: &str = "person:";
@@ -42,6 +51,25 @@ pub enum Connect {
         #[serde(default)]
         probe: bool,
     },
+    /// The person goes through the upstream's own OAuth authorization code
+    /// flow (RFC 6749 §4.1, PKCE S256 per RFC 7636), gnapd being a
+    /// statically registered client there; the tokens become an `oauth2`
+    /// credential set (refreshed by the gateway).
+    #[serde(rename = "oauth")]
+    OAuth {
+        /// The upstream AS's authorization endpoint.
+        authorization_endpoint: String,
+        /// Its token endpoint.
+        token_endpoint: String,
+        /// gnapd's client id there.
+        client_id: String,
+        /// gnapd's client secret there (none: a public client).
+        #[serde(default)]
+        client_secret: Option<Secret>,
+        /// The scopes asked for.
+        #[serde(default)]
+        scopes: Vec<String>,
+    },
 }
 
 impl Connect {
@@ -61,6 +89,39 @@ impl Connect {
                 }
                 Ok(())
             }
+            Self::OAuth {
+                authorization_endpoint,
+                token_endpoint,
+                client_id,
+                scopes,
+                ..
+            } => {
+                for (what, url) in [
+                    ("authorization_endpoint", authorization_endpoint),
+                    ("token_endpoint", token_endpoint),
+                ] {
+                    let parsed: hyper::Uri = url
+                        .parse()
+                        .map_err(|_| format!("connect {what} is not a URL"))?;
+                    if !matches!(parsed.scheme_str(), Some("http" | "https"))
+                        || parsed.host().is_none()
+                        || url.contains('#')
+                    {
+                        return Err(format!("connect {what} must be an http(s) URL"));
+                    }
+                }
+                if client_id.is_empty() {
+                    return Err("connect needs a client_id".into());
+                }
+                if scopes.iter().any(|s| {
+                    s.is_empty()
+                        || s.bytes()
+                            .any(|b| b <= b' ' || b == b'"' || b == b'\\' || b > 0x7e)
+                }) {
+                    return Err("connect scopes must be RFC 6749 scope tokens".into());
+                }
+                Ok(())
+            }
         }
     }
 
@@ -68,7 +129,115 @@ impl Connect {
     pub fn probes(&self) -> bool {
         match self {
             Self::ApiKey { probe, .. } => *probe,
+            Self::OAuth { .. } => false,
         }
+    }
+
+    /// Whether the person connects through the upstream's OAuth flow.
+    pub fn is_oauth(&self) -> bool {
+        matches!(self, Self::OAuth { .. })
+    }
+
+    /// Where the person's browser goes to connect (RFC 6749 §4.1.1 with
+    /// RFC 7636 §4.3): `None` for a pasted key.
+    pub fn authorization_url(
+        &self,
+        redirect_uri: &str,
+        state: &str,
+        challenge: &str,
+    ) -> Option<String> {
+        let Self::OAuth {
+            authorization_endpoint,
+            client_id,
+            scopes,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let mut params = vec![
+            ("response_type", "code".to_owned()),
+            ("client_id", client_id.clone()),
+            ("redirect_uri", redirect_uri.to_owned()),
+            ("state", state.to_owned()),
+            ("code_challenge", challenge.to_owned()),
+            ("code_challenge_method", "S256".to_owned()),
+        ];
+        if !scopes.is_empty() {
+            params.push(("scope", scopes.join(" ")));
+        }
+        let query = params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", form_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let separator = if authorization_endpoint.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        Some(format!("{authorization_endpoint}{separator}{query}"))
+    }
+
+    /// The token request exchanging `code` (RFC 6749 §4.1.3, with the PKCE
+    /// `code_verifier`): `None` for a pasted key.
+    pub fn code_request(
+        &self,
+        code: &str,
+        verifier: &Secret,
+        redirect_uri: &str,
+    ) -> Option<TokenRequest> {
+        let Self::OAuth {
+            token_endpoint,
+            client_id,
+            client_secret,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        Some(client_token_request(
+            token_endpoint,
+            client_id,
+            client_secret.as_ref(),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", redirect_uri),
+                ("code_verifier", verifier.expose()),
+            ],
+        ))
+    }
+
+    /// The `oauth2` credential the token endpoint's answer (`status`,
+    /// `body`, at `now`) makes. Errors never carry a token.
+    pub fn exchanged(
+        &self,
+        status: u16,
+        body: &[u8],
+        now: i64,
+    ) -> Result<OAuth2Credential, RefreshError> {
+        let Self::OAuth {
+            token_endpoint,
+            client_id,
+            client_secret,
+            ..
+        } = self
+        else {
+            return Err(RefreshError::Malformed);
+        };
+        // The §5.1 answer reads as a refresh's would; the placeholder is
+        // replaced by the answer's access token.
+        let before = OAuth2Credential {
+            access_token: Secret::new("-"),
+            refresh_token: None,
+            expires_at: None,
+            token_endpoint: token_endpoint.clone(),
+            client_id: client_id.clone(),
+            client_secret: client_secret.clone(),
+            seed: None,
+        };
+        before.refreshed(status, body, now)
     }
 
     /// The credential a pasted `key` makes. Errors never echo the key.
@@ -88,6 +257,114 @@ impl Connect {
                 };
                 Credential::header(header, value).map_err(|_| "the key is not usable".into())
             }
+            Self::OAuth { .. } => Err("this upstream is connected through its own sign-in".into()),
+        }
+    }
+}
+
+/// How long a person has to come back from the upstream's sign-in.
+pub const OAUTH_STATE_LIFETIME: i64 = 600;
+/// Most sign-ins under way at once (older ones are dropped first).
+const MAX_PENDING: usize = 10_000;
+
+/// A sign-in at an upstream's AS under way: what its `state` stands for.
+#[derive(Debug, Clone)]
+pub struct PendingAuth {
+    /// The grant whose page started it.
+    pub grant: String,
+    /// The upstream.
+    pub upstream: String,
+    /// The PKCE `code_verifier`.
+    pub verifier: Secret,
+    /// It is refused after this time (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// The OAuth connections of pending grants, in memory: sign-ins under way
+/// (by the SHA-256 of their `state`, each taken once), and the sets
+/// connected so far per grant, until the grant is decided. A restart
+/// forgets both (the person connects again; a set already stored stays
+/// unused).
+#[derive(Debug, Default)]
+pub struct Connections {
+    inner: Mutex<ConnectionsInner>,
+}
+
+#[derive(Debug, Default)]
+struct ConnectionsInner {
+    pending: HashMap<[u8; 32], PendingAuth>,
+    connected: HashMap<String, Vec<(String, String)>>,
+}
+
+fn state_key(state: &str) -> [u8; 32] {
+    Sha256::digest(state.as_bytes()).into()
+}
+
+impl Connections {
+    /// Starts a sign-in for `upstream` from `grant`'s page: the `state`
+    /// (256 random bits) and the PKCE S256 `code_challenge` to send.
+    pub fn start(
+        &self,
+        grant: &str,
+        upstream: &str,
+        now: i64,
+    ) -> Result<(String, String), NoRandomness> {
+        let state = random_text()?;
+        let verifier = Secret::new(random_text()?);
+        let challenge = b64::encode_url(&Sha256::digest(verifier.expose().as_bytes()));
+        let mut inner = self.inner.lock().map_err(|_| NoRandomness)?;
+        inner.pending.retain(|_, p| p.expires_at >= now);
+        if inner.pending.len() >= MAX_PENDING {
+            inner.pending.clear();
+        }
+        inner.pending.insert(
+            state_key(&state),
+            PendingAuth {
+                grant: grant.to_owned(),
+                upstream: upstream.to_owned(),
+                verifier,
+                expires_at: now.saturating_add(OAUTH_STATE_LIFETIME),
+            },
+        );
+        Ok((state, challenge))
+    }
+
+    /// The sign-in `state` stands for, taken: a state works once, and not
+    /// after it expired.
+    pub fn take(&self, state: &str, now: i64) -> Option<PendingAuth> {
+        let mut inner = self.inner.lock().ok()?;
+        inner
+            .pending
+            .remove(&state_key(state))
+            .filter(|p| p.expires_at >= now)
+    }
+
+    /// Records set `id`, connected at `upstream` for `grant` (replacing an
+    /// earlier one there; returns the replaced id).
+    pub fn connected(&self, grant: &str, upstream: &str, id: &str) -> Option<String> {
+        let mut inner = self.inner.lock().ok()?;
+        let sets = inner.connected.entry(grant.to_owned()).or_default();
+        let old = sets
+            .iter()
+            .position(|(u, _)| u == upstream)
+            .map(|i| sets.remove(i).1);
+        sets.push((upstream.to_owned(), id.to_owned()));
+        old
+    }
+
+    /// The sets connected for `grant`: `(upstream, set id)`.
+    pub fn sets(&self, grant: &str) -> Vec<(String, String)> {
+        self.inner
+            .lock()
+            .ok()
+            .and_then(|i| i.connected.get(grant).cloned())
+            .unwrap_or_default()
+    }
+
+    /// Forgets `grant` (decided).
+    pub fn forget(&self, grant: &str) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.connected.remove(grant);
         }
     }
 }
@@ -164,6 +441,97 @@ probe = true"#,
                 .is_err()
         );
         assert!(toml::from_str::<Connect>("kind = \"api_key\"\nheader = \"A\"\nx = 1").is_err());
+    }
+
+    #[test]
+    fn oauth_connect_sends_pkce_s256_and_a_single_use_state() {
+        let connect: Connect = toml::from_str(
+            r#"kind = "oauth"
+authorization_endpoint = "https://as.example/auth?tenant=1"
+token_endpoint = "https://as.example/token"
+client_id = "gnapd"
+client_secret = "s3cret"
+scopes = ["openid", "mcp:read"]"#,
+        )
+        .unwrap();
+        connect.check().unwrap();
+        assert!(connect.is_oauth() && !connect.probes());
+        let connections = Connections::default();
+        let (state, challenge) = connections.start("g-1", "tracker", 1_000).unwrap();
+        let url = connect
+            .authorization_url(
+                "https://gnapd.example/gnap/connect/callback",
+                &state,
+                &challenge,
+            )
+            .unwrap();
+        assert!(url.starts_with("https://as.example/auth?tenant=1&response_type=code&client_id=gnapd&redirect_uri=https%3A%2F%2Fgnapd.example%2Fgnap%2Fconnect%2Fcallback&state="), "{url}");
+        assert!(
+            url.ends_with("&code_challenge_method=S256&scope=openid%20mcp%3Aread"),
+            "{url}"
+        );
+        let pending = connections.take(&state, 1_001).unwrap();
+        assert_eq!(
+            (pending.grant.as_str(), pending.upstream.as_str()),
+            ("g-1", "tracker")
+        );
+        // RFC 7636 §4.2: challenge = BASE64URL(SHA256(verifier)).
+        assert_eq!(
+            challenge,
+            b64::encode_url(&Sha256::digest(pending.verifier.expose().as_bytes()))
+        );
+        assert!(
+            connections.take(&state, 1_001).is_none(),
+            "a state works once"
+        );
+        let (late, _) = connections.start("g-1", "tracker", 1_000).unwrap();
+        assert!(
+            connections
+                .take(&late, 1_000 + OAUTH_STATE_LIFETIME + 1)
+                .is_none()
+        );
+        assert!(connections.take("guessed", 1_000).is_none());
+
+        let request = connect
+            .code_request("c0de", &pending.verifier, "https://gnapd.example/cb")
+            .unwrap();
+        assert_eq!(request.uri, "https://as.example/token");
+        assert!(request.body.starts_with("grant_type=authorization_code&code=c0de&redirect_uri=https%3A%2F%2Fgnapd.example%2Fcb&code_verifier="));
+        assert!(request.headers.iter().any(|(n, _)| *n == "authorization"));
+        let credential = connect
+            .exchanged(
+                200,
+                br#"{"access_token":"at","token_type":"Bearer","expires_in":60}"#,
+                5,
+            )
+            .unwrap();
+        assert_eq!(credential.access_token.expose(), "at");
+        assert_eq!(credential.expires_at, Some(65));
+        assert!(
+            connect
+                .exchanged(400, br#"{"error":"invalid_grant"}"#, 5)
+                .is_err()
+        );
+
+        assert_eq!(connections.connected("g-1", "tracker", "person:a"), None);
+        assert_eq!(
+            connections
+                .connected("g-1", "tracker", "person:b")
+                .as_deref(),
+            Some("person:a")
+        );
+        assert_eq!(
+            connections.sets("g-1"),
+            [("tracker".to_owned(), "person:b".to_owned())]
+        );
+        connections.forget("g-1");
+        assert!(connections.sets("g-1").is_empty());
+        assert!(
+            toml::from_str::<Connect>("kind = \"oauth\"\nauthorization_endpoint = \"ftp://x\"\ntoken_endpoint = \"https://a/t\"\nclient_id = \"c\"")
+                .unwrap()
+                .check()
+                .is_err()
+        );
     }
 
     #[test]

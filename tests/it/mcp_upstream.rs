@@ -54,6 +54,12 @@ impl Upstream {
         )
     }
 
+    /// Starts the server (JSON answers) demanding a bearer token that the
+    /// userinfo endpoint `userinfo` accepts (`--userinfo`).
+    pub fn start_userinfo(dir: &Path, userinfo: &str) -> Self {
+        Self::launch(dir, &["--json-response", "--userinfo", userinfo], "http")
+    }
+
     /// Starts the server over HTTPS with `cert` and `key` (PEM).
     pub fn start_tls(dir: &Path, json_response: bool, cert: &Path, key: &Path) -> Self {
         Self::start_with(dir, json_response, Some((cert, key)))
