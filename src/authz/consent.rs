@@ -108,6 +108,53 @@ pub struct ConsentView {
     /// (as a CSP source: the form's POST is answered with a redirect there,
     /// which `form-action` must allow).
     pub finish_origin: Option<String>,
+    /// Every right requested, all tokens together (which upstreams the
+    /// page offers to connect).
+    pub requested: Vec<AccessRight>,
+    /// The upstreams the person can connect here (filled by the HTTP
+    /// edge, which knows the upstreams' config).
+    pub connect: Vec<ConnectView>,
+    /// Why the last submission decided nothing, shown above the form.
+    pub notice: Option<String>,
+}
+
+/// An upstream the person can connect on the page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectView {
+    /// The upstream's name.
+    pub upstream: String,
+    /// The form field of the pasted key (`connect.NAME`).
+    pub field: String,
+    /// A key is needed to approve (the upstream has no enterprise-held
+    /// credential), rather than optional.
+    pub required: bool,
+    /// Connected through the upstream's OAuth sign-in (a button), not a
+    /// pasted key.
+    pub oauth: bool,
+    /// The sign-in already connected it for this grant.
+    pub connected: bool,
+}
+
+/// A page's decision, checked (form token, interaction still pending,
+/// narrowing) and not yet recorded: the HTTP edge connects upstreams in
+/// between, then records it with [`AuthServer::record_page_decision`].
+#[derive(Debug, Clone)]
+pub struct PageDecision {
+    interaction: InteractionRecord,
+    record: GrantRecord,
+    access: Option<Vec<Vec<AccessRight>>>,
+}
+
+impl PageDecision {
+    /// The grant id.
+    pub fn grant(&self) -> &str {
+        &self.record.id.0
+    }
+
+    /// The access approved, per token (`None`: a denial).
+    pub fn approved(&self) -> Option<&[Vec<AccessRight>]> {
+        self.access.as_deref()
+    }
 }
 
 /// One requested right on the page.
@@ -207,7 +254,7 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
 /// The CSP source for the browser's way back to the client: the origin of
 /// an `http`/`https` URI, or the scheme of an application's URI. `None`
 /// for anything with characters a CSP source cannot hold.
-fn csp_source(uri: &str) -> Option<String> {
+pub fn csp_source(uri: &str) -> Option<String> {
     let (scheme, _) = uri.split_once(':')?;
     let scheme = scheme.to_ascii_lowercase();
     let is_scheme = scheme
@@ -342,20 +389,34 @@ impl AuthServer {
             expires_in_minutes: (interaction.expires_at.saturating_sub(now) + 59) / 60,
             csrf: self.form_token(&grant.id)?,
             finish_origin,
+            requested: requested_per_token(&grant.request).concat(),
+            connect: Vec::new(),
+            notice: None,
         })
     }
 
-    /// A decision posted from a grant's page: checks the form token first
-    /// (nothing is looked up or decided without it), then approves the
-    /// access left ticked, or denies. The caller carries out the finish.
-    pub fn decide_by_page(
+    /// The page of `grant`, for a browser back from an upstream's OAuth
+    /// sign-in: the caller holds the sign-in's single-use `state`, which was
+    /// handed out only from this grant's page and stands for it.
+    pub fn consent_by_grant(&self, grant: &str) -> Result<ConsentView, PageError> {
+        if !is_grant_id(grant) {
+            return Err(PageError::NotFound);
+        }
+        let interaction = self
+            .store
+            .interaction(&GrantId(grant.to_owned()))?
+            .ok_or(PageError::NotFound)?;
+        self.consent_view(&interaction)
+    }
+
+    /// Checks `form_token` against `grant`'s page; a missing or wrong one
+    /// is [`PageError::Forbidden`], logged without the token.
+    pub fn check_form_token(
         &self,
         grant: &str,
         form_token: Option<&str>,
-        approve: bool,
-        selection: &Selection,
         source: &str,
-    ) -> Result<Decided, PageError> {
+    ) -> Result<GrantId, PageError> {
         if !is_grant_id(grant) {
             return Err(PageError::NotFound);
         }
@@ -373,6 +434,48 @@ impl AuthServer {
             );
             return Err(PageError::Forbidden);
         }
+        Ok(id)
+    }
+
+    /// The page of `grant` again, for a submission that carried its form
+    /// token but decided nothing (to show why).
+    pub fn consent_by_form(
+        &self,
+        grant: &str,
+        form_token: Option<&str>,
+        source: &str,
+    ) -> Result<ConsentView, PageError> {
+        let id = self.check_form_token(grant, form_token, source)?;
+        let interaction = self.store.interaction(&id)?.ok_or(PageError::NotFound)?;
+        self.consent_view(&interaction)
+    }
+
+    /// A decision posted from a grant's page: checks the form token first
+    /// (nothing is looked up or decided without it), then approves the
+    /// access left ticked, or denies. The caller carries out the finish.
+    pub fn decide_by_page(
+        &self,
+        grant: &str,
+        form_token: Option<&str>,
+        approve: bool,
+        selection: &Selection,
+        source: &str,
+    ) -> Result<Decided, PageError> {
+        let decision = self.check_page_decision(grant, form_token, approve, selection, source)?;
+        self.record_page_decision(decision, Vec::new(), source)
+    }
+
+    /// The first half of [`Self::decide_by_page`]: the form token, the
+    /// interaction still pending, the access left ticked.
+    pub fn check_page_decision(
+        &self,
+        grant: &str,
+        form_token: Option<&str>,
+        approve: bool,
+        selection: &Selection,
+        source: &str,
+    ) -> Result<PageDecision, PageError> {
+        let id = self.check_form_token(grant, form_token, source)?;
         let interaction = self.store.interaction(&id)?.ok_or(PageError::NotFound)?;
         let now = self.now();
         if interaction.status != InteractionStatus::Pending {
@@ -391,7 +494,33 @@ impl AuthServer {
         } else {
             None
         };
-        Ok(self.record_decision(&interaction, &record, access, source, now)?)
+        Ok(PageDecision {
+            interaction,
+            record,
+            access,
+        })
+    }
+
+    /// The second half: records the decision, with the credential sets the
+    /// person `connected` (`(upstream, set id)`) for an approval.
+    pub fn record_page_decision(
+        &self,
+        decision: PageDecision,
+        connected: Vec<(String, String)>,
+        source: &str,
+    ) -> Result<Decided, PageError> {
+        let now = self.now();
+        if now > decision.interaction.expires_at {
+            return Err(PageError::Expired);
+        }
+        Ok(self.record_decision(
+            &decision.interaction,
+            &decision.record,
+            decision.access,
+            connected,
+            source,
+            now,
+        )?)
     }
 }
 

@@ -133,14 +133,8 @@ impl AuthServer {
             &approved,
             now,
         )?;
-        for (_, record) in &mut minted.records {
-            for (upstream, set) in &credential_sets {
-                if UpstreamGrant::for_upstream(&record.access, upstream).is_some() {
-                    record.credential_sets.retain(|(u, _)| u != upstream);
-                    record.credential_sets.push((upstream.clone(), set.clone()));
-                }
-            }
-        }
+        let credential_sets: Vec<(String, String)> = credential_sets.into_iter().collect();
+        map_credential_sets(&mut minted.records, &credential_sets);
         // A client presenting its key by value gets an instance identifier
         // (§3.5), written in the same transaction as the grant.
         let new_instance = match &instance {
@@ -298,6 +292,22 @@ impl AuthServer {
                 .push(crate::proto::gnap::response::ResponseFlag::Bearer);
         }
         Ok(((hash, record), token))
+    }
+}
+
+/// Maps each token to `sets` (`(upstream, set id)`) at the upstreams its
+/// rights reach, replacing the set policy assigned there.
+pub(super) fn map_credential_sets(
+    records: &mut [(crate::store::TokenHash, TokenRecord)],
+    sets: &[(String, String)],
+) {
+    for (_, record) in records {
+        for (upstream, set) in sets {
+            if UpstreamGrant::for_upstream(&record.access, upstream).is_some() {
+                record.credential_sets.retain(|(u, _)| u != upstream);
+                record.credential_sets.push((upstream.clone(), set.clone()));
+            }
+        }
     }
 }
 

@@ -506,6 +506,7 @@ impl AuthServer {
                 InteractionStatus::Approved {
                     interact_ref: Some(expected),
                     access,
+                    credential_sets,
                     ..
                 },
                 Some(presented),
@@ -517,16 +518,17 @@ impl AuthServer {
                         "the interaction reference is not this grant's",
                     ));
                 }
-                self.issue_after_interaction(token, grant, access, now)
+                self.issue_after_interaction(token, grant, access, credential_sets, now)
             }
             (
                 InteractionStatus::Approved {
                     interact_ref: None,
                     access,
+                    credential_sets,
                     ..
                 },
                 None,
-            ) => self.issue_after_interaction(token, grant, access, now),
+            ) => self.issue_after_interaction(token, grant, access, credential_sets, now),
             (
                 InteractionStatus::Approved {
                     interact_ref: None, ..
@@ -563,21 +565,24 @@ impl AuthServer {
         Ok(Reply::json(200, &response))
     }
 
-    /// Issues the approved tokens, taking the interaction once.
+    /// Issues the approved tokens, taking the interaction once. Each token
+    /// maps to the sets the person connected at the upstreams it reaches.
     fn issue_after_interaction(
         &self,
         token: TokenHash,
         mut grant: GrantRecord,
         access: &[Vec<AccessRight>],
+        connected: &[(String, String)],
         now: i64,
     ) -> Result<Reply, Failure> {
-        let minted = self.mint_tokens(
+        let mut minted = self.mint_tokens(
             &grant.id,
             &grant.client,
             grant.request.access_token.as_ref(),
             access,
             now,
         )?;
+        super::grant::map_credential_sets(&mut minted.records, connected);
         grant.tokens.extend(minted.records.iter().map(|(h, _)| *h));
         grant.state = GrantState::Approved;
         grant.expires_at = now.saturating_add(self.config.grant_lifetime);
@@ -667,17 +672,19 @@ impl AuthServer {
             .grant(&interaction.grant)?
             .ok_or(DecideError::NotFound)?;
         let access = approve.then(|| requested_per_token(&grant.request));
-        self.record_decision(&interaction, &grant, access, source, now)
+        self.record_decision(&interaction, &grant, access, Vec::new(), source, now)
     }
 
     /// Records a decision on a pending interaction: approval of `access`
-    /// (per requested token), or denial when `access` is `None`. Returns
-    /// the finish action for the caller to carry out.
+    /// (per requested token), with the credential sets the person
+    /// `connected` (`(upstream, set id)`), or denial when `access` is
+    /// `None`. Returns the finish action for the caller to carry out.
     pub(super) fn record_decision(
         &self,
         interaction: &InteractionRecord,
         grant: &GrantRecord,
         access: Option<Vec<Vec<AccessRight>>>,
+        connected: Vec<(String, String)>,
         source: &str,
         now: i64,
     ) -> Result<Decided, DecideError> {
@@ -692,6 +699,7 @@ impl AuthServer {
                 access,
                 interact_ref: ref_hash,
                 decided_at: now,
+                credential_sets: connected,
             },
             None => InteractionStatus::Denied {
                 interact_ref: ref_hash,

@@ -30,7 +30,9 @@ pub mod resources;
 pub mod usercode;
 
 pub use assign::Assignments;
-pub use consent::{ConsentView, PageError, RightView, Selection, ToolView};
+pub use consent::{
+    ConnectView, ConsentView, PageDecision, PageError, RightView, Selection, ToolView,
+};
 pub use interaction::{DecideError, Decided, FinishAction, PendingGrant};
 pub use metrics::Metrics;
 pub use policy::{AllowRule, Decision, Policy, RsRule};

@@ -337,6 +337,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         max_body: config.max_body,
         gateway,
         pusher,
+        connections: Arc::default(),
     });
     // Tests and scripts read this line to find the server.
     println!(

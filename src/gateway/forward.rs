@@ -31,7 +31,8 @@ use crate::clock::Clock;
 use crate::proto::httpsig::{GnapProfile, HttpRequest};
 use crate::proto::mcp::access::UpstreamGrant;
 use crate::proto::mcp::jsonrpc::Message;
-use crate::store::Store;
+use crate::store::{CredentialSetRecord, RECORD_VERSION, Store};
+use crate::upstream::connect::{PERSON_SET_PREFIX, PROBE_BODY, Probed};
 use crate::upstream::vault::MasterKey;
 
 /// Headers an agent's request may carry to the upstream (lowercase). Any
@@ -332,15 +333,129 @@ impl Gateway {
         let Some(target) = self.upstream(upstream) else {
             return Ok(Credential::None);
         };
+        // A set the token is mapped to (enterprise-held, or one a person
+        // connected when approving) wins; without one, an upstream with an
+        // enterprise set refuses, one without presents its configured
+        // credential (none).
+        if let Some(id) = authorized.token.credential_set(upstream) {
+            return self.open_set(upstream, id);
+        }
         if target.credential_set.is_none() {
             return Ok(target.credential.clone());
         }
-        let missing = || Refusal::NoCredentialSet(upstream.to_owned());
-        let id = authorized
-            .token
-            .credential_set(upstream)
-            .ok_or_else(missing)?;
-        self.open_set(upstream, id)
+        Err(Refusal::NoCredentialSet(upstream.to_owned()))
+    }
+
+    /// The connect probe (`crate::upstream::connect`): one MCP `initialize`
+    /// POST to `upstream` presenting `credential`, through the gateway's
+    /// client. `None` if the upstream could not be reached in time.
+    pub async fn probe(&self, upstream: &Upstream, credential: &Credential) -> Option<Probed> {
+        let url = upstream.url()?;
+        let mut builder = hyper::Request::builder()
+            .method("POST")
+            .uri(url)
+            .header(CONTENT_TYPE, "application/json")
+            .header("accept", "application/json, text/event-stream");
+        if let (Some(headers), Some((name, value))) =
+            (builder.headers_mut(), credential.header_to_inject())
+        {
+            headers.insert(name, value);
+        }
+        let request = builder
+            .body(Full::new(Bytes::from_static(PROBE_BODY.as_bytes())))
+            .ok()?;
+        match tokio::time::timeout(self.response_timeout, self.client.request(request)).await {
+            Ok(Ok(response)) => {
+                let status = response.status().as_u16();
+                // The answer's body is not needed; dropping it closes the
+                // stream an SSE answer would keep open.
+                drop(response);
+                tracing::info!(upstream = %upstream.name, status, "connect probe answered");
+                Some(Probed::of(status))
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(upstream = %upstream.name, error = %e, "connect probe failed");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(upstream = %upstream.name, "connect probe timed out");
+                None
+            }
+        }
+    }
+
+    /// Seals `credential` under the master key as a new person-connected
+    /// credential set for `upstream` (id `person:<random>`), and returns
+    /// its id.
+    pub async fn store_person_set(
+        &self,
+        upstream: &str,
+        credential: &Credential,
+    ) -> Result<String, String> {
+        let key = self.master_key.clone().ok_or("no master key")?;
+        let (kind, header_name, secret) = credential.to_sealable().ok_or("nothing to seal")?;
+        let id = format!(
+            "{PERSON_SET_PREFIX}{}",
+            crate::authz::mint::random_text().map_err(|e| e.to_string())?
+        );
+        let set = CredentialSetRecord {
+            v: RECORD_VERSION,
+            id: id.clone(),
+            upstream: upstream.to_owned(),
+            kind,
+            header_name,
+            sealed: key.seal(&id, &secret).map_err(|e| e.to_string())?,
+            created_at: self.clock.now(),
+        };
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.put_credential_set(&set))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        tracing::info!(upstream, set = %id, "a person connected an upstream");
+        Ok(id)
+    }
+
+    /// Sends a token request to an upstream's authorization server (the
+    /// code exchange of an OAuth connect) through the gateway's client:
+    /// its status and body (at most 64 KiB).
+    pub async fn token_request(
+        &self,
+        request: &super::oauth2::TokenRequest,
+    ) -> Result<(u16, Bytes), String> {
+        let mut builder = hyper::Request::builder()
+            .method("POST")
+            .uri(request.uri.as_str());
+        for (name, value) in &request.headers {
+            let mut value = HeaderValue::from_str(value).map_err(|e| e.to_string())?;
+            value.set_sensitive(true);
+            builder = builder.header(*name, value);
+        }
+        let outgoing = builder
+            .body(Full::new(Bytes::from(request.body.as_bytes().to_vec())))
+            .map_err(|e| e.to_string())?;
+        let response = tokio::time::timeout(self.response_timeout, self.client.request(outgoing))
+            .await
+            .map_err(|_| "the token endpoint did not answer in time".to_owned())?
+            .map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let body = tokio::time::timeout(
+            self.response_timeout,
+            Limited::new(response.into_body(), TOKEN_RESPONSE_LIMIT).collect(),
+        )
+        .await
+        .map_err(|_| "the token endpoint did not answer in time".to_owned())?
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+        Ok((status, body))
+    }
+
+    /// Removes a person-connected set that no decision took (the grant was
+    /// decided by someone else meanwhile).
+    pub async fn drop_person_set(&self, id: &str) {
+        let store = self.store.clone();
+        let id = id.to_owned();
+        let _ = tokio::task::spawn_blocking(move || store.remove_credential_set(&id)).await;
     }
 
     /// Credential set `id`, opened, if it is for `upstream`.

@@ -164,46 +164,15 @@ impl OAuth2Credential {
             .refresh_token
             .as_ref()
             .ok_or(RefreshError::NoRefreshToken)?;
-        let mut params = vec![
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh.expose()),
-        ];
-        let mut headers = vec![
-            (
-                "content-type",
-                Zeroizing::new("application/x-www-form-urlencoded".to_owned()),
-            ),
-            ("accept", Zeroizing::new("application/json".to_owned())),
-        ];
-        match &self.client_secret {
-            Some(secret) => {
-                let pair = Zeroizing::new(format!(
-                    "{}:{}",
-                    form_encode(&self.client_id),
-                    form_encode(secret.expose())
-                ));
-                headers.push((
-                    "authorization",
-                    Zeroizing::new(format!(
-                        "Basic {}",
-                        base64::engine::general_purpose::STANDARD.encode(pair.as_bytes())
-                    )),
-                ));
-            }
-            None => params.push(("client_id", &self.client_id)),
-        }
-        let body = Zeroizing::new(
-            params
-                .iter()
-                .map(|(k, v)| format!("{k}={}", form_encode(v)))
-                .collect::<Vec<_>>()
-                .join("&"),
-        );
-        Ok(TokenRequest {
-            uri: self.token_endpoint.clone(),
-            headers,
-            body,
-        })
+        Ok(client_token_request(
+            &self.token_endpoint,
+            &self.client_id,
+            self.client_secret.as_ref(),
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh.expose()),
+            ],
+        ))
     }
 
     /// The credential after the token endpoint answered `status` with
@@ -240,9 +209,58 @@ impl OAuth2Credential {
     }
 }
 
+/// A token request (RFC 6749 §3.2) of client `client_id` with `params`. A
+/// client with a secret authenticates with HTTP Basic, its id and secret
+/// form-encoded first (§2.3.1); a public client sends its `client_id` in
+/// the body.
+pub fn client_token_request(
+    token_endpoint: &str,
+    client_id: &str,
+    client_secret: Option<&Secret>,
+    params: &[(&str, &str)],
+) -> TokenRequest {
+    let mut params = params.to_vec();
+    let mut headers = vec![
+        (
+            "content-type",
+            Zeroizing::new("application/x-www-form-urlencoded".to_owned()),
+        ),
+        ("accept", Zeroizing::new("application/json".to_owned())),
+    ];
+    match client_secret {
+        Some(secret) => {
+            let pair = Zeroizing::new(format!(
+                "{}:{}",
+                form_encode(client_id),
+                form_encode(secret.expose())
+            ));
+            headers.push((
+                "authorization",
+                Zeroizing::new(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair.as_bytes())
+                )),
+            ));
+        }
+        None => params.push(("client_id", client_id)),
+    }
+    let body = Zeroizing::new(
+        params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", form_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&"),
+    );
+    TokenRequest {
+        uri: token_endpoint.to_owned(),
+        headers,
+        body,
+    }
+}
+
 /// `application/x-www-form-urlencoded` encoding of one name or value: every
 /// byte but the unreserved ones percent-encoded (spaces too, never `+`).
-fn form_encode(value: &str) -> String {
+pub fn form_encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

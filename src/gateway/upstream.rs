@@ -20,6 +20,7 @@ use zeroize::Zeroizing;
 use super::oauth2::OAuth2Credential;
 use crate::proto::httpsig::message::TargetUri;
 use crate::store::{CredentialKind, CredentialSetRecord, RECORD_VERSION, Store};
+use crate::upstream::connect::Connect;
 use crate::upstream::vault::MasterKey;
 
 /// A secret string: never printed, wiped on drop.
@@ -407,6 +408,9 @@ pub struct Upstream {
     /// The enterprise-held credential set for this upstream, once
     /// [`enroll`]ed: a token must be mapped to a set here to be forwarded.
     pub credential_set: Option<String>,
+    /// How a person connects it on the consent page, if they can
+    /// (`crate::upstream::connect`).
+    pub connect: Option<Connect>,
 }
 
 /// The id of the enterprise-held credential set for `upstream`.
@@ -530,6 +534,9 @@ pub struct UpstreamEntry {
     /// How to authenticate there (default: none).
     #[serde(default)]
     pub credential: CredentialEntry,
+    /// How a person connects it on the consent page (HTTP upstreams).
+    #[serde(default)]
+    pub connect: Option<Connect>,
 }
 
 impl UpstreamEntry {
@@ -538,7 +545,18 @@ impl UpstreamEntry {
     pub fn into_upstream(self) -> Result<Upstream, String> {
         let name = self.name;
         let credential = self.credential.into_credential()?;
-        match (self.url, self.command) {
+        if let Some(connect) = &self.connect {
+            if self.command.is_some() {
+                return Err(format!(
+                    "upstream `{name}`: `connect` is for upstreams reached by `url`"
+                ));
+            }
+            connect
+                .check()
+                .map_err(|e| format!("upstream `{name}`: {e}"))?;
+        }
+        let connect = self.connect;
+        let upstream = match (self.url, self.command) {
             (Some(url), None) => {
                 if self.args.is_some() || self.cwd.is_some() || self.env.is_some() {
                     return Err(format!(
@@ -560,7 +578,11 @@ impl UpstreamEntry {
             _ => Err(format!(
                 "upstream `{name}`: give exactly one of `url` and `command`"
             )),
-        }
+        }?;
+        Ok(Upstream {
+            connect,
+            ..upstream
+        })
     }
 }
 
@@ -677,6 +699,7 @@ impl Upstream {
             transport: Transport::Stdio(command),
             credential,
             credential_set: None,
+            connect: None,
         })
     }
 
@@ -749,6 +772,7 @@ impl Upstream {
             },
             credential,
             credential_set: None,
+            connect: None,
         })
     }
 }

@@ -39,6 +39,9 @@ pub struct App {
     pub gateway: Arc<Gateway>,
     /// Makes `push` finishes after a decision on a page.
     pub pusher: Arc<push::Pusher>,
+    /// Upstream OAuth sign-ins under way from consent pages, and the sets
+    /// they connected (`crate::upstream::connect`).
+    pub connections: Arc<crate::upstream::connect::Connections>,
 }
 
 /// The address a connection came from, put into each request's extensions
@@ -110,7 +113,7 @@ where
             .unwrap_or_default();
         let source = peer.map_or_else(|| "unknown".to_owned(), |p| p.0.ip().to_string());
         return warp::Reply::into_response(
-            pages::serve(app, method, page, &headers, body, source).await,
+            pages::serve(app, method, page, &query, &headers, body, source).await,
         );
     }
     let route = Route::of(&method, &path);

@@ -26,9 +26,13 @@ use warp::http::{Method, Response};
 
 use super::{App, to_response};
 use crate::authz::{
-    ConsentView, DEVICE_PATH, Decided, FinishAction, INTERACT_PATH, PageError, Reply, Selection,
+    ConnectView, ConsentView, DEVICE_PATH, Decided, FinishAction, INTERACT_PATH, PageDecision,
+    PageError, Reply, Selection,
 };
+use crate::gateway::upstream::{Credential, Upstream};
 use crate::http::push::PushOutcome;
+use crate::proto::mcp::access::UpstreamGrant;
+use crate::upstream::connect::Probed;
 
 /// The pages' stylesheet, inlined in every page.
 const CSS: &str = include_str!("../../templates/style.css");
@@ -59,13 +63,22 @@ pub enum PageRoute {
     Decide(String),
     /// The user code page.
     Device,
+    /// Where an upstream's AS sends the browser back after an OAuth
+    /// connect ([`CONNECT_CALLBACK_PATH`]).
+    ConnectCallback,
 }
+
+/// The redirect URI gnapd registers at upstreams' authorization servers.
+pub const CONNECT_CALLBACK_PATH: &str = "/gnap/connect/callback";
 
 impl PageRoute {
     /// The page route `path` names, if any.
     pub fn of(path: &str) -> Option<Self> {
         if path == DEVICE_PATH {
             return Some(Self::Device);
+        }
+        if path == CONNECT_CALLBACK_PATH {
+            return Some(Self::ConnectCallback);
         }
         let rest = path.strip_prefix(INTERACT_PATH)?;
         match rest.split_once('/') {
@@ -161,13 +174,53 @@ fn message(status: u16, heading: &str, text: &str, next: Option<&str>, class: &s
     html(status, page.render(), None)
 }
 
-fn consent(view: &ConsentView) -> Reply {
+fn consent(app: &App, mut view: ConsentView, status: u16) -> Reply {
+    let connected = app.connections.sets(&view.grant);
+    // Forms may go to this server, to the client (a redirect finish) and,
+    // through the 303 a "Connect" button gets, to upstreams' sign-in pages.
+    let mut form_targets: Vec<String> = view.finish_origin.iter().cloned().collect();
+    view.connect = connectable(app, &view.requested)
+        .into_iter()
+        .map(|u| {
+            let oauth = u.connect.as_ref().is_some_and(|c| c.is_oauth());
+            if let Some(crate::upstream::connect::Connect::OAuth {
+                authorization_endpoint,
+                ..
+            }) = &u.connect
+                && let Some(source) = crate::authz::consent::csp_source(authorization_endpoint)
+                && !form_targets.contains(&source)
+            {
+                form_targets.push(source);
+            }
+            ConnectView {
+                field: format!("connect.{}", u.name),
+                required: u.credential_set.is_none(),
+                oauth,
+                connected: connected.iter().any(|(up, _)| *up == u.name),
+                upstream: u.name.clone(),
+            }
+        })
+        .collect();
     let page = ConsentPage {
         css: CSS,
-        view,
+        view: &view,
         action: format!("{INTERACT_PATH}{}", view.grant),
     };
-    html(200, page.render(), view.finish_origin.as_deref())
+    let targets = form_targets.join(" ");
+    html(
+        status,
+        page.render(),
+        (!targets.is_empty()).then_some(targets.as_str()),
+    )
+}
+
+/// The upstreams `access` reaches that a person can connect.
+fn connectable(app: &App, access: &[crate::proto::gnap::AccessRight]) -> Vec<Arc<Upstream>> {
+    app.gateway
+        .upstreams()
+        .into_iter()
+        .filter(|u| u.connect.is_some() && UpstreamGrant::for_upstream(access, &u.name).is_some())
+        .collect()
 }
 
 fn device(status: u16, error: Option<String>) -> Reply {
@@ -267,17 +320,21 @@ pub async fn serve(
     app: Arc<App>,
     method: Method,
     route: PageRoute,
+    query: &str,
     headers: &warp::http::HeaderMap,
     body: Vec<u8>,
     source: String,
 ) -> Response<Bytes> {
     let reply = match (route, &method) {
+        (PageRoute::ConnectCallback, &Method::GET) => {
+            connect_callback(&app, &parse_form(query.as_bytes())).await
+        }
         (PageRoute::Device, &Method::GET | &Method::HEAD) => device(200, None),
         (PageRoute::Interaction { grant, secret }, &Method::GET | &Method::HEAD) => {
             let auth = app.auth.clone();
             blocking(move || auth.consent_by_link(&grant, &secret))
                 .await
-                .map_or_else(|e| refused(&e), |view| consent(&view))
+                .map_or_else(|e| refused(&e), |view| consent(&app, view, 200))
         }
         (PageRoute::Device, &Method::POST) if is_form(headers) => {
             let form = parse_form(&body);
@@ -285,7 +342,7 @@ pub async fn serve(
             let auth = app.auth.clone();
             blocking(move || auth.consent_by_code(&code, &source))
                 .await
-                .map_or_else(|e| refused(&e), |view| consent(&view))
+                .map_or_else(|e| refused(&e), |view| consent(&app, view, 200))
         }
         (PageRoute::Decide(grant), &Method::POST) if is_form(headers) => {
             decide(&app, grant, &parse_form(&body), source).await
@@ -331,6 +388,10 @@ async fn decide(app: &Arc<App>, grant: String, form: &[(String, String)], source
     let approve = match field(form, "decision") {
         Some("approve") => true,
         Some("deny") => false,
+        Some(other) if other.starts_with("connect:") => {
+            let upstream = other.trim_start_matches("connect:").to_owned();
+            return connect_start(app, grant, &upstream, form, source).await;
+        }
         _ => {
             return message(
                 400,
@@ -355,13 +416,290 @@ async fn decide(app: &Arc<App>, grant: String, form: &[(String, String)], source
         }
     }
     let auth = app.auth.clone();
-    let decided = blocking(move || {
-        auth.decide_by_page(&grant, token.as_deref(), approve, &selection, &source)
-    })
-    .await;
+    let checked = {
+        let (grant, source) = (grant.clone(), source.clone());
+        blocking(move || {
+            auth.check_page_decision(&grant, token.as_deref(), approve, &selection, &source)
+        })
+        .await
+    };
+    let decision = match checked {
+        Ok(decision) => decision,
+        Err(e) => return refused(&e),
+    };
+    let connected = match connect_upstreams(app, &decision, form).await {
+        Ok(connected) => connected,
+        Err((status, notice)) => {
+            let auth = app.auth.clone();
+            let token = field(form, "csrf").map(str::to_owned);
+            let shown =
+                blocking(move || auth.consent_by_form(&grant, token.as_deref(), &source)).await;
+            return match shown {
+                Ok(mut view) => {
+                    view.notice = Some(notice);
+                    consent(app, view, status)
+                }
+                Err(e) => refused(&e),
+            };
+        }
+    };
+    let auth = app.auth.clone();
+    let sets = connected.clone();
+    let oauth_ids: Vec<String> = app
+        .connections
+        .sets(&grant)
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect();
+    let decided = blocking(move || auth.record_page_decision(decision, connected, &source)).await;
     match decided {
-        Ok(decided) => finish(app, decided).await,
-        Err(e) => refused(&e),
+        Ok(decided) => {
+            app.connections.forget(&decided.grant.0);
+            finish(app, decided).await
+        }
+        Err(e) => {
+            for (_, id) in sets.iter().filter(|(_, id)| !oauth_ids.contains(id)) {
+                app.gateway.drop_person_set(id).await;
+            }
+            refused(&e)
+        }
+    }
+}
+
+/// For an approval: the upstreams the approved access reaches that the
+/// person connected on the page (a pasted key, probed when the upstream's
+/// config says so), each sealed as a new person-connected credential set.
+/// `(upstream, set id)` pairs, or the status and notice of a page that
+/// shows why nothing was decided. Keys are never logged or shown.
+async fn connect_upstreams(
+    app: &Arc<App>,
+    decision: &PageDecision,
+    form: &[(String, String)],
+) -> Result<Vec<(String, String)>, (u16, String)> {
+    let Some(approved) = decision.approved() else {
+        return Ok(Vec::new());
+    };
+    let approved = approved.concat();
+    let mut credentials: Vec<(String, Credential)> = Vec::new();
+    let mut oauth_sets: Vec<(String, String)> = Vec::new();
+    for upstream in connectable(app, &approved) {
+        let Some(connect) = &upstream.connect else {
+            continue;
+        };
+        let name = &upstream.name;
+        if connect.is_oauth() {
+            match app
+                .connections
+                .sets(decision.grant())
+                .into_iter()
+                .find(|(up, _)| up == name)
+            {
+                Some(pair) => oauth_sets.push(pair),
+                None if upstream.credential_set.is_none() => {
+                    return Err((
+                        400,
+                        format!("Connect {name} to approve: use its Connect button first."),
+                    ));
+                }
+                None => {}
+            }
+            continue;
+        }
+        let key = field(form, &format!("connect.{name}"))
+            .map(|k| crate::gateway::upstream::Secret::new(k.trim()))
+            .filter(|k| !k.expose().is_empty());
+        let Some(key) = key else {
+            if upstream.credential_set.is_none() {
+                return Err((
+                    400,
+                    format!("Connect {name} to approve: paste its key below."),
+                ));
+            }
+            continue;
+        };
+        let credential = connect.credential(key.expose()).map_err(|_| {
+            (
+                400,
+                format!("The key given for {name} is not usable: check it and paste it again."),
+            )
+        })?;
+        if connect.probes() {
+            match app.gateway.probe(&upstream, &credential).await {
+                Some(Probed::Accepted) => {}
+                Some(Probed::Refused) => {
+                    return Err((
+                        400,
+                        format!("{name} refused the key given: check it and paste it again."),
+                    ));
+                }
+                Some(Probed::Unknown) | None => {
+                    return Err((
+                        502,
+                        format!("{name} could not check the key given just now. Try again."),
+                    ));
+                }
+            }
+        }
+        credentials.push((name.clone(), credential));
+    }
+    let mut connected = Vec::with_capacity(credentials.len());
+    for (upstream, credential) in credentials {
+        match app.gateway.store_person_set(&upstream, &credential).await {
+            Ok(id) => connected.push((upstream, id)),
+            Err(e) => {
+                tracing::error!(upstream, error = %e, "storing a connected credential failed");
+                for (_, id) in &connected {
+                    app.gateway.drop_person_set(id).await;
+                }
+                return Err((500, "The server could not keep the key. Try again.".into()));
+            }
+        }
+    }
+    connected.extend(oauth_sets);
+    Ok(connected)
+}
+
+/// A "Connect NAME" button: with the page's form token and the grant still
+/// pending, a 303 to the upstream's authorization endpoint with a fresh
+/// single-use `state` and a PKCE S256 challenge.
+async fn connect_start(
+    app: &Arc<App>,
+    grant: String,
+    upstream: &str,
+    form: &[(String, String)],
+    source: String,
+) -> Reply {
+    let auth = app.auth.clone();
+    let token = field(form, "csrf").map(str::to_owned);
+    let view = {
+        let grant = grant.clone();
+        blocking(move || auth.consent_by_form(&grant, token.as_deref(), &source)).await
+    };
+    let view = match view {
+        Ok(view) => view,
+        Err(e) => return refused(&e),
+    };
+    let target = connectable(app, &view.requested)
+        .into_iter()
+        .find(|u| u.name == upstream && u.connect.as_ref().is_some_and(|c| c.is_oauth()));
+    let Some(connect) = target.as_ref().and_then(|u| u.connect.as_ref()) else {
+        return message(
+            400,
+            "Nothing to connect",
+            "This request does not reach an upstream connected that way.",
+            None,
+            "error",
+        );
+    };
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    let Ok((state, challenge)) = app.connections.start(&grant, upstream, now) else {
+        return refused(&PageError::Internal);
+    };
+    let Some(url) = connect.authorization_url(&callback_uri(app), &state, &challenge) else {
+        return refused(&PageError::Internal);
+    };
+    tracing::info!(
+        grant,
+        upstream,
+        "connect: sending the person to the upstream's sign-in"
+    );
+    let mut headers = security_headers(None);
+    headers.push(("location", url));
+    Reply {
+        status: 303,
+        headers,
+        body: Vec::new(),
+    }
+}
+
+fn callback_uri(app: &App) -> String {
+    format!("{}{CONNECT_CALLBACK_PATH}", app.auth.config().public_url)
+}
+
+/// The browser back from an upstream's sign-in: the `state` (taken once,
+/// bound to the grant and upstream it was made for), then the code
+/// exchanged with the PKCE verifier and gnapd's client authentication; the
+/// tokens become an `oauth2` person-connected set, and the grant's page is
+/// shown again, connected.
+async fn connect_callback(app: &Arc<App>, query: &[(String, String)]) -> Reply {
+    let invalid = || {
+        message(
+            400,
+            "This sign-in is not valid here",
+            "It may have been used already, or it expired. Go back to the request's page and connect again.",
+            None,
+            "error",
+        )
+    };
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    let Some(pending) = field(query, "state").and_then(|s| app.connections.take(s, now)) else {
+        tracing::warn!("connect callback refused: unknown, used or expired state");
+        return invalid();
+    };
+    let auth = app.auth.clone();
+    let grant = pending.grant.clone();
+    let view = match blocking(move || auth.consent_by_grant(&grant)).await {
+        Ok(view) => view,
+        Err(e) => return refused(&e),
+    };
+    let Some(connect) = app
+        .gateway
+        .upstream(&pending.upstream)
+        .and_then(|u| u.connect.clone())
+    else {
+        return invalid();
+    };
+    let upstream = pending.upstream.as_str();
+    let shown = |mut view: ConsentView, status: u16, notice: String| {
+        view.notice = Some(notice);
+        consent(app, view, status)
+    };
+    let Some(code) = field(query, "code").filter(|c| !c.is_empty()) else {
+        let said = field(query, "error")
+            .filter(|e| e.len() <= 64 && e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+            .unwrap_or("no code");
+        return shown(
+            view,
+            400,
+            format!("{upstream} did not connect ({said}). Try again, or deny."),
+        );
+    };
+    let Some(request) = connect.code_request(code, &pending.verifier, &callback_uri(app)) else {
+        return invalid();
+    };
+    let failed = |e: &dyn std::fmt::Display| {
+        tracing::warn!(upstream, error = %e, "connect: the code exchange failed");
+        format!("{upstream} did not hand over access. Try connecting again.")
+    };
+    let credential = match app.gateway.token_request(&request).await {
+        Ok((status, body)) => connect
+            .exchanged(status, &body, now)
+            .map_err(|e| failed(&e)),
+        Err(e) => Err(failed(&e)),
+    };
+    let credential = match credential {
+        Ok(credential) => credential,
+        Err(notice) => return shown(view, 502, notice),
+    };
+    match app
+        .gateway
+        .store_person_set(upstream, &Credential::OAuth2(Box::new(credential)))
+        .await
+    {
+        Ok(id) => {
+            if let Some(old) = app.connections.connected(&pending.grant, upstream, &id) {
+                app.gateway.drop_person_set(&old).await;
+            }
+            shown(view, 200, format!("Connected to {upstream}."))
+        }
+        Err(e) => {
+            tracing::error!(upstream, error = %e, "storing a connected credential failed");
+            shown(
+                view,
+                500,
+                "The server could not keep the connection. Try again.".into(),
+            )
+        }
     }
 }
 

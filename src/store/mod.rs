@@ -366,6 +366,11 @@ pub enum InteractionStatus {
         interact_ref: Option<TokenHash>,
         /// When (Unix seconds).
         decided_at: i64,
+        /// Credential sets the person connected while deciding, as
+        /// `(upstream, set id)`: the tokens issued map to them at those
+        /// upstreams, in place of the enterprise-held ones.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        credential_sets: Vec<(String, String)>,
     },
     /// A person denied the request.
     Denied {

@@ -1,3 +1,4 @@
 //! Upstream MCP servers and the credentials the gateway uses there.
 
+pub mod connect;
 pub mod vault;

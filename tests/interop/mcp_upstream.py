@@ -17,6 +17,13 @@ tokens that live `--token-lifetime` seconds; /mcp then demands a live
 access token (else 401 with `WWW-Authenticate: Bearer`). The first refresh
 token is `rt-0`; no access token is live at start. POST /revoke-access
 kills every live access token (the test's way to make one die early).
+
+With `--require-header NAME=VALUE`, /mcp answers 401 unless the request
+carries header NAME with exactly VALUE (an upstream taking an API key).
+
+With `--userinfo URL`, /mcp answers 401 unless GET URL with the request's
+own `Authorization` header answers 200: the bearer token must be live at
+that OAuth/OIDC server (its userinfo endpoint).
 """
 
 import argparse
@@ -25,7 +32,9 @@ import json
 import socket
 import sys
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
 
 import anyio
 import uvicorn
@@ -141,6 +150,48 @@ class OAuthGate:
         return await self.app(scope, receive, send)
 
 
+class RequireHeader:
+    """ASGI middleware: 401 unless the request carries one header's value."""
+
+    def __init__(self, app, name, value):
+        self.app = app
+        self.name = name.lower().encode()
+        self.value = value.encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and dict(scope["headers"]).get(self.name) != self.value:
+            await send({"type": "http.response.start", "status": 401, "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
+            await send({"type": "http.response.body", "body": b'{"error":"invalid_token"}'})
+            return
+        await self.app(scope, receive, send)
+
+
+class UserinfoGate:
+    """ASGI middleware: 401 unless the request's bearer token is live at
+    the authorization server's userinfo endpoint."""
+
+    def __init__(self, app, url):
+        self.app = app
+        self.url = url
+
+    def live(self, auth):
+        request = urllib.request.Request(self.url, headers={"authorization": auth})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            auth = dict(scope["headers"]).get(b"authorization", b"").decode()
+            if not auth.lower().startswith("bearer ") or not await anyio.to_thread.run_sync(self.live, auth):
+                await send({"type": "http.response.start", "status": 401, "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b"Bearer")]})
+                await send({"type": "http.response.body", "body": b'{"error":"invalid_token"}'})
+                return
+        await self.app(scope, receive, send)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
@@ -148,6 +199,8 @@ def main() -> None:
     parser.add_argument("--json-response", action="store_true")
     parser.add_argument("--oauth", action="store_true", help="demand OAuth access tokens; serve /token")
     parser.add_argument("--token-lifetime", type=int, default=3600)
+    parser.add_argument("--require-header", help="NAME=VALUE: /mcp demands this header")
+    parser.add_argument("--userinfo", help="URL: /mcp demands a bearer token this userinfo endpoint accepts")
     parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate")
     parser.add_argument("--tls-key", help="and this PEM private key")
     args = parser.parse_args()
@@ -163,6 +216,11 @@ def main() -> None:
         tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key}
     if args.oauth:
         app = OAuthGate(app, args.token_lifetime)
+    if args.require_header:
+        name, value = args.require_header.split("=", 1)
+        app = RequireHeader(app, name, value)
+    if args.userinfo:
+        app = UserinfoGate(app, args.userinfo)
     config = uvicorn.Config(RecordHeaders(app, args.headers_log), log_level="warning", lifespan="on", **tls)
     userver = uvicorn.Server(config)
 

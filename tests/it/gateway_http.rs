@@ -774,7 +774,7 @@ fn gateway_http_header_and_basic_credentials_are_injected() {
 }
 
 /// Every file under `dir` except the master key, with its bytes.
-fn data_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+pub(crate) fn data_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_owned()];
     while let Some(dir) = pending.pop() {
@@ -791,7 +791,7 @@ fn data_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     files
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 

@@ -19,7 +19,7 @@ use crate::agent::Agent;
 use crate::http_client::{Answer, send};
 use crate::server::Server;
 
-fn start(dir: &Path, extra: &str) -> Server {
+pub(crate) fn start(dir: &Path, extra: &str) -> Server {
     let config = dir.join("gnapd.toml");
     std::fs::write(&config, format!("poll_wait = 0\n{extra}")).unwrap();
     Server::start(
@@ -33,7 +33,7 @@ fn start(dir: &Path, extra: &str) -> Server {
     )
 }
 
-fn grant(server: &Server, agent: &Agent, access: Value, interact: Value) -> Value {
+pub(crate) fn grant(server: &Server, agent: &Agent, access: Value, interact: Value) -> Value {
     let mut body = agent.grant_body(access);
     body["interact"] = interact;
     let answer = send(
@@ -55,7 +55,7 @@ fn grant(server: &Server, agent: &Agent, access: Value, interact: Value) -> Valu
     answer.json()
 }
 
-fn continue_(
+pub(crate) fn continue_(
     server: &Server,
     agent: &Agent,
     cont: &mut Value,
@@ -77,11 +77,11 @@ fn continue_(
 
 // --- A browser, as far as these pages need one ---------------------------
 
-fn get(server: &Server, url: &str) -> Answer {
+pub(crate) fn get(server: &Server, url: &str) -> Answer {
     send(server.addr, &HttpRequest::new("GET", url))
 }
 
-fn post_form(server: &Server, url: &str, fields: &[(&str, &str)]) -> Answer {
+pub(crate) fn post_form(server: &Server, url: &str, fields: &[(&str, &str)]) -> Answer {
     let mut request = HttpRequest::new("POST", url);
     request.fields.append(
         "content-type",
@@ -96,7 +96,7 @@ fn post_form(server: &Server, url: &str, fields: &[(&str, &str)]) -> Answer {
     send(server.addr, &request)
 }
 
-fn encode(text: &str) -> String {
+pub(crate) fn encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
@@ -108,13 +108,13 @@ fn encode(text: &str) -> String {
         .collect()
 }
 
-fn html(answer: &Answer) -> String {
+pub(crate) fn html(answer: &Answer) -> String {
     String::from_utf8(answer.body.clone()).unwrap()
 }
 
 /// The value of attribute `attr` in each tag of `html` that contains
 /// `marker`.
-fn attrs(html: &str, marker: &str, attr: &str) -> Vec<String> {
+pub(crate) fn attrs(html: &str, marker: &str, attr: &str) -> Vec<String> {
     html.split('<')
         .filter(|tag| tag.contains(marker))
         .filter_map(|tag| {
@@ -127,13 +127,13 @@ fn attrs(html: &str, marker: &str, attr: &str) -> Vec<String> {
 
 /// What a browser would submit from the consent page: the form's action
 /// (absolute), its form token and every checkbox (name, value).
-struct ConsentForm {
-    action: String,
-    csrf: String,
-    boxes: Vec<(String, String)>,
+pub(crate) struct ConsentForm {
+    pub(crate) action: String,
+    pub(crate) csrf: String,
+    pub(crate) boxes: Vec<(String, String)>,
 }
 
-fn consent_form(server: &Server, page: &str) -> ConsentForm {
+pub(crate) fn consent_form(server: &Server, page: &str) -> ConsentForm {
     let action = attrs(page, "method=\"post\"", "action").remove(0);
     let csrf = attrs(page, "name=\"csrf\"", "value").remove(0);
     let mut boxes = Vec::new();
@@ -151,7 +151,12 @@ fn consent_form(server: &Server, page: &str) -> ConsentForm {
 
 impl ConsentForm {
     /// Submits with `decision`, leaving ticked the boxes `keep` accepts.
-    fn submit(&self, server: &Server, decision: &str, keep: impl Fn(&str, &str) -> bool) -> Answer {
+    pub(crate) fn submit(
+        &self,
+        server: &Server,
+        decision: &str,
+        keep: impl Fn(&str, &str) -> bool,
+    ) -> Answer {
         let mut fields = vec![("csrf", self.csrf.as_str()), ("decision", decision)];
         for (name, value) in &self.boxes {
             if keep(name, value) {
@@ -163,7 +168,7 @@ impl ConsentForm {
 }
 
 /// Every page: no framing, a strict CSP, no referrer, no caching, HTML.
-fn assert_secure(answer: &Answer) {
+pub(crate) fn assert_secure(answer: &Answer) {
     assert_eq!(answer.header("x-frame-options"), Some("DENY"));
     assert_eq!(answer.header("referrer-policy"), Some("no-referrer"));
     assert_eq!(answer.header("cache-control"), Some("no-store"));

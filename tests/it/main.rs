@@ -7,6 +7,7 @@ mod as_http;
 mod assertion_approval;
 mod common;
 mod connect;
+mod connect_upstream;
 mod gateway_core;
 mod gateway_http;
 mod gateway_sdk;

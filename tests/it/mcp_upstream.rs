@@ -40,6 +40,26 @@ impl Upstream {
         )
     }
 
+    /// Starts the server (JSON answers) demanding header `name` with
+    /// `value` on every request (`--require-header`).
+    pub fn start_requiring(dir: &Path, name: &str, value: &str) -> Self {
+        Self::launch(
+            dir,
+            &[
+                "--json-response".to_owned(),
+                "--require-header".to_owned(),
+                format!("{name}={value}"),
+            ],
+            "http",
+        )
+    }
+
+    /// Starts the server (JSON answers) demanding a bearer token that the
+    /// userinfo endpoint `userinfo` accepts (`--userinfo`).
+    pub fn start_userinfo(dir: &Path, userinfo: &str) -> Self {
+        Self::launch(dir, &["--json-response", "--userinfo", userinfo], "http")
+    }
+
     /// Starts the server over HTTPS with `cert` and `key` (PEM).
     pub fn start_tls(dir: &Path, json_response: bool, cert: &Path, key: &Path) -> Self {
         Self::start_with(dir, json_response, Some((cert, key)))

@@ -647,6 +647,7 @@ fn approved(at: i64) -> InteractionStatus {
         access: vec![vec![]],
         interact_ref: Some(fresh_hash()),
         decided_at: at,
+        credential_sets: Vec::new(),
     }
 }
 

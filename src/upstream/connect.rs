@@ -1,0 +1,547 @@
+//! "Connect the upstream": how a person, on a grant's consent page, gives
+//! gnapd the credential the agent's token will use at an upstream, instead
+//! of (or where there is none) the enterprise-held one. Sans I/O: the
+//! config, the credential a pasted key makes, the probe request that checks
+//! it. The page and the probe's sending live in `crate::http::pages`.
+//!
+//! ```toml
+//! [[upstream]]
+//! name = "tracker"
+//! url = "https://tracker.example/mcp"
+//! connect = { kind = "api_key", header = "Authorization", scheme = "Bearer", probe = true }
+//! ```
+//!
+//! A connected credential is sealed under the master key as a
+//! _person-connected_ credential set: id `person:<256 random bits>`
+//! ([`PERSON_SET_PREFIX`]), the upstream's name recorded in the set. The
+//! approved grant's tokens map to it at that upstream.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+
+use crate::authz::mint::{NoRandomness, random_text};
+use crate::gateway::oauth2::{
+    OAuth2Credential, RefreshError, TokenRequest, client_token_request, form_encode,
+};
+use crate::gateway::upstream::{Credential, Secret};
+use crate::proto::b64;
+
+/// The id prefix of person-connected credential sets.
+pub const PERSON_SET_PREFIX: &str = "person:";
+
+/// Longest key a person may paste (bytes).
+pub const MAX_KEY: usize = 4096;
+
+/// How a person connects an upstream, as the config writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Connect {
+    /// The person pastes an API key or token, sent in `header` (with
+    /// `scheme` and a space before it, when given).
+    ApiKey {
+        /// The header the key goes in (e.g. `Authorization`, `X-Api-Key`).
+        header: String,
+        /// An auth scheme before the key (e.g. `Bearer`).
+        #[serde(default)]
+        scheme: Option<String>,
+        /// Check the key with one MCP `initialize` call before accepting it.
+        #[serde(default)]
+        probe: bool,
+    },
+    /// The person goes through the upstream's own OAuth authorization code
+    /// flow (RFC 6749 §4.1, PKCE S256 per RFC 7636), gnapd being a
+    /// statically registered client there; the tokens become an `oauth2`
+    /// credential set (refreshed by the gateway).
+    #[serde(rename = "oauth")]
+    OAuth {
+        /// The upstream AS's authorization endpoint.
+        authorization_endpoint: String,
+        /// Its token endpoint.
+        token_endpoint: String,
+        /// gnapd's client id there.
+        client_id: String,
+        /// gnapd's client secret there (none: a public client).
+        #[serde(default)]
+        client_secret: Option<Secret>,
+        /// The scopes asked for.
+        #[serde(default)]
+        scopes: Vec<String>,
+    },
+}
+
+impl Connect {
+    /// Checks the config: a header that can carry a credential, a scheme
+    /// that is one token.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Self::ApiKey { header, scheme, .. } => {
+                Credential::header(header, Secret::new("x"))?;
+                if let Some(scheme) = scheme
+                    && (scheme.is_empty()
+                        || !scheme
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b)))
+                {
+                    return Err(format!("connect scheme `{scheme}` is not an auth scheme"));
+                }
+                Ok(())
+            }
+            Self::OAuth {
+                authorization_endpoint,
+                token_endpoint,
+                client_id,
+                scopes,
+                ..
+            } => {
+                for (what, url) in [
+                    ("authorization_endpoint", authorization_endpoint),
+                    ("token_endpoint", token_endpoint),
+                ] {
+                    let parsed: hyper::Uri = url
+                        .parse()
+                        .map_err(|_| format!("connect {what} is not a URL"))?;
+                    if !matches!(parsed.scheme_str(), Some("http" | "https"))
+                        || parsed.host().is_none()
+                        || url.contains('#')
+                    {
+                        return Err(format!("connect {what} must be an http(s) URL"));
+                    }
+                }
+                if client_id.is_empty() {
+                    return Err("connect needs a client_id".into());
+                }
+                if scopes.iter().any(|s| {
+                    s.is_empty()
+                        || s.bytes()
+                            .any(|b| b <= b' ' || b == b'"' || b == b'\\' || b > 0x7e)
+                }) {
+                    return Err("connect scopes must be RFC 6749 scope tokens".into());
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether a pasted key is checked with a probe call.
+    pub fn probes(&self) -> bool {
+        match self {
+            Self::ApiKey { probe, .. } => *probe,
+            Self::OAuth { .. } => false,
+        }
+    }
+
+    /// Whether the person connects through the upstream's OAuth flow.
+    pub fn is_oauth(&self) -> bool {
+        matches!(self, Self::OAuth { .. })
+    }
+
+    /// Where the person's browser goes to connect (RFC 6749 §4.1.1 with
+    /// RFC 7636 §4.3): `None` for a pasted key.
+    pub fn authorization_url(
+        &self,
+        redirect_uri: &str,
+        state: &str,
+        challenge: &str,
+    ) -> Option<String> {
+        let Self::OAuth {
+            authorization_endpoint,
+            client_id,
+            scopes,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let mut params = vec![
+            ("response_type", "code".to_owned()),
+            ("client_id", client_id.clone()),
+            ("redirect_uri", redirect_uri.to_owned()),
+            ("state", state.to_owned()),
+            ("code_challenge", challenge.to_owned()),
+            ("code_challenge_method", "S256".to_owned()),
+        ];
+        if !scopes.is_empty() {
+            params.push(("scope", scopes.join(" ")));
+        }
+        let query = params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", form_encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let separator = if authorization_endpoint.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        Some(format!("{authorization_endpoint}{separator}{query}"))
+    }
+
+    /// The token request exchanging `code` (RFC 6749 §4.1.3, with the PKCE
+    /// `code_verifier`): `None` for a pasted key.
+    pub fn code_request(
+        &self,
+        code: &str,
+        verifier: &Secret,
+        redirect_uri: &str,
+    ) -> Option<TokenRequest> {
+        let Self::OAuth {
+            token_endpoint,
+            client_id,
+            client_secret,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        Some(client_token_request(
+            token_endpoint,
+            client_id,
+            client_secret.as_ref(),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", redirect_uri),
+                ("code_verifier", verifier.expose()),
+            ],
+        ))
+    }
+
+    /// The `oauth2` credential the token endpoint's answer (`status`,
+    /// `body`, at `now`) makes. Errors never carry a token.
+    pub fn exchanged(
+        &self,
+        status: u16,
+        body: &[u8],
+        now: i64,
+    ) -> Result<OAuth2Credential, RefreshError> {
+        let Self::OAuth {
+            token_endpoint,
+            client_id,
+            client_secret,
+            ..
+        } = self
+        else {
+            return Err(RefreshError::Malformed);
+        };
+        // The §5.1 answer reads as a refresh's would; the placeholder is
+        // replaced by the answer's access token.
+        let before = OAuth2Credential {
+            access_token: Secret::new("-"),
+            refresh_token: None,
+            expires_at: None,
+            token_endpoint: token_endpoint.clone(),
+            client_id: client_id.clone(),
+            client_secret: client_secret.clone(),
+            seed: None,
+        };
+        before.refreshed(status, body, now)
+    }
+
+    /// The credential a pasted `key` makes. Errors never echo the key.
+    pub fn credential(&self, key: &str) -> Result<Credential, String> {
+        match self {
+            Self::ApiKey { header, scheme, .. } => {
+                let key = key.trim();
+                if key.is_empty() {
+                    return Err("the key is empty".into());
+                }
+                if key.len() > MAX_KEY || key.bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
+                    return Err("the key has characters a key cannot have".into());
+                }
+                let value = match scheme {
+                    Some(scheme) => Secret::new(format!("{scheme} {key}")),
+                    None => Secret::new(key),
+                };
+                Credential::header(header, value).map_err(|_| "the key is not usable".into())
+            }
+            Self::OAuth { .. } => Err("this upstream is connected through its own sign-in".into()),
+        }
+    }
+}
+
+/// How long a person has to come back from the upstream's sign-in.
+pub const OAUTH_STATE_LIFETIME: i64 = 600;
+/// Most sign-ins under way at once (older ones are dropped first).
+const MAX_PENDING: usize = 10_000;
+
+/// A sign-in at an upstream's AS under way: what its `state` stands for.
+#[derive(Debug, Clone)]
+pub struct PendingAuth {
+    /// The grant whose page started it.
+    pub grant: String,
+    /// The upstream.
+    pub upstream: String,
+    /// The PKCE `code_verifier`.
+    pub verifier: Secret,
+    /// It is refused after this time (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// The OAuth connections of pending grants, in memory: sign-ins under way
+/// (by the SHA-256 of their `state`, each taken once), and the sets
+/// connected so far per grant, until the grant is decided. A restart
+/// forgets both (the person connects again; a set already stored stays
+/// unused).
+#[derive(Debug, Default)]
+pub struct Connections {
+    inner: Mutex<ConnectionsInner>,
+}
+
+#[derive(Debug, Default)]
+struct ConnectionsInner {
+    pending: HashMap<[u8; 32], PendingAuth>,
+    connected: HashMap<String, Vec<(String, String)>>,
+}
+
+fn state_key(state: &str) -> [u8; 32] {
+    Sha256::digest(state.as_bytes()).into()
+}
+
+impl Connections {
+    /// Starts a sign-in for `upstream` from `grant`'s page: the `state`
+    /// (256 random bits) and the PKCE S256 `code_challenge` to send.
+    pub fn start(
+        &self,
+        grant: &str,
+        upstream: &str,
+        now: i64,
+    ) -> Result<(String, String), NoRandomness> {
+        let state = random_text()?;
+        let verifier = Secret::new(random_text()?);
+        let challenge = b64::encode_url(&Sha256::digest(verifier.expose().as_bytes()));
+        let mut inner = self.inner.lock().map_err(|_| NoRandomness)?;
+        inner.pending.retain(|_, p| p.expires_at >= now);
+        if inner.pending.len() >= MAX_PENDING {
+            inner.pending.clear();
+        }
+        inner.pending.insert(
+            state_key(&state),
+            PendingAuth {
+                grant: grant.to_owned(),
+                upstream: upstream.to_owned(),
+                verifier,
+                expires_at: now.saturating_add(OAUTH_STATE_LIFETIME),
+            },
+        );
+        Ok((state, challenge))
+    }
+
+    /// The sign-in `state` stands for, taken: a state works once, and not
+    /// after it expired.
+    pub fn take(&self, state: &str, now: i64) -> Option<PendingAuth> {
+        let mut inner = self.inner.lock().ok()?;
+        inner
+            .pending
+            .remove(&state_key(state))
+            .filter(|p| p.expires_at >= now)
+    }
+
+    /// Records set `id`, connected at `upstream` for `grant` (replacing an
+    /// earlier one there; returns the replaced id).
+    pub fn connected(&self, grant: &str, upstream: &str, id: &str) -> Option<String> {
+        let mut inner = self.inner.lock().ok()?;
+        let sets = inner.connected.entry(grant.to_owned()).or_default();
+        let old = sets
+            .iter()
+            .position(|(u, _)| u == upstream)
+            .map(|i| sets.remove(i).1);
+        sets.push((upstream.to_owned(), id.to_owned()));
+        old
+    }
+
+    /// The sets connected for `grant`: `(upstream, set id)`.
+    pub fn sets(&self, grant: &str) -> Vec<(String, String)> {
+        self.inner
+            .lock()
+            .ok()
+            .and_then(|i| i.connected.get(grant).cloned())
+            .unwrap_or_default()
+    }
+
+    /// Forgets `grant` (decided).
+    pub fn forget(&self, grant: &str) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.connected.remove(grant);
+        }
+    }
+}
+
+/// The probe: an MCP `initialize` request (Streamable HTTP POST). The
+/// upstream's status says whether it took the credential: 2xx yes, 401 or
+/// 403 no, anything else "could not tell".
+pub const PROBE_BODY: &str = r#"{"jsonrpc":"2.0","id":"gnapd-connect-probe","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"gnapd-connect-probe","version":"1"}}}"#;
+
+/// What a probe's status means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probed {
+    /// 2xx: the upstream took the credential.
+    Accepted,
+    /// 401 or 403: it refused it.
+    Refused,
+    /// Anything else: the upstream could not tell us.
+    Unknown,
+}
+
+impl Probed {
+    /// The meaning of `status`.
+    pub fn of(status: u16) -> Self {
+        match status {
+            200..=299 => Self::Accepted,
+            401 | 403 => Self::Refused,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_configs_parse_and_pasted_keys_become_header_credentials() {
+        let bearer: Connect = toml::from_str(
+            r#"kind = "api_key"
+header = "Authorization"
+scheme = "Bearer"
+probe = true"#,
+        )
+        .unwrap();
+        bearer.check().unwrap();
+        assert!(bearer.probes());
+        let (name, value) = bearer
+            .credential("  k-123 ")
+            .unwrap()
+            .header_to_inject()
+            .unwrap();
+        assert_eq!(name, "authorization");
+        assert_eq!(value.to_str().unwrap(), "Bearer k-123");
+
+        let plain: Connect = toml::from_str("kind = \"api_key\"\nheader = \"X-Api-Key\"").unwrap();
+        assert!(!plain.probes());
+        let (name, value) = plain.credential("k").unwrap().header_to_inject().unwrap();
+        assert_eq!((name.as_str(), value.to_str().unwrap()), ("x-api-key", "k"));
+
+        for bad in ["", "   ", "a b", "k\u{e9}", "a\nb"] {
+            let err = plain.credential(bad).unwrap_err();
+            assert!(bad.trim().is_empty() || !err.contains(bad.trim()), "{err}");
+        }
+        assert!(
+            toml::from_str::<Connect>("kind = \"api_key\"\nheader = \"Host\"")
+                .unwrap()
+                .check()
+                .is_err()
+        );
+        assert!(
+            toml::from_str::<Connect>("kind = \"api_key\"\nheader = \"A\"\nscheme = \"a b\"")
+                .unwrap()
+                .check()
+                .is_err()
+        );
+        assert!(toml::from_str::<Connect>("kind = \"api_key\"\nheader = \"A\"\nx = 1").is_err());
+    }
+
+    #[test]
+    fn oauth_connect_sends_pkce_s256_and_a_single_use_state() {
+        let connect: Connect = toml::from_str(
+            r#"kind = "oauth"
+authorization_endpoint = "https://as.example/auth?tenant=1"
+token_endpoint = "https://as.example/token"
+client_id = "gnapd"
+client_secret = "s3cret"
+scopes = ["openid", "mcp:read"]"#,
+        )
+        .unwrap();
+        connect.check().unwrap();
+        assert!(connect.is_oauth() && !connect.probes());
+        let connections = Connections::default();
+        let (state, challenge) = connections.start("g-1", "tracker", 1_000).unwrap();
+        let url = connect
+            .authorization_url(
+                "https://gnapd.example/gnap/connect/callback",
+                &state,
+                &challenge,
+            )
+            .unwrap();
+        assert!(url.starts_with("https://as.example/auth?tenant=1&response_type=code&client_id=gnapd&redirect_uri=https%3A%2F%2Fgnapd.example%2Fgnap%2Fconnect%2Fcallback&state="), "{url}");
+        assert!(
+            url.ends_with("&code_challenge_method=S256&scope=openid%20mcp%3Aread"),
+            "{url}"
+        );
+        let pending = connections.take(&state, 1_001).unwrap();
+        assert_eq!(
+            (pending.grant.as_str(), pending.upstream.as_str()),
+            ("g-1", "tracker")
+        );
+        // RFC 7636 §4.2: challenge = BASE64URL(SHA256(verifier)).
+        assert_eq!(
+            challenge,
+            b64::encode_url(&Sha256::digest(pending.verifier.expose().as_bytes()))
+        );
+        assert!(
+            connections.take(&state, 1_001).is_none(),
+            "a state works once"
+        );
+        let (late, _) = connections.start("g-1", "tracker", 1_000).unwrap();
+        assert!(
+            connections
+                .take(&late, 1_000 + OAUTH_STATE_LIFETIME + 1)
+                .is_none()
+        );
+        assert!(connections.take("guessed", 1_000).is_none());
+
+        let request = connect
+            .code_request("c0de", &pending.verifier, "https://gnapd.example/cb")
+            .unwrap();
+        assert_eq!(request.uri, "https://as.example/token");
+        assert!(request.body.starts_with("grant_type=authorization_code&code=c0de&redirect_uri=https%3A%2F%2Fgnapd.example%2Fcb&code_verifier="));
+        assert!(request.headers.iter().any(|(n, _)| *n == "authorization"));
+        let credential = connect
+            .exchanged(
+                200,
+                br#"{"access_token":"at","token_type":"Bearer","expires_in":60}"#,
+                5,
+            )
+            .unwrap();
+        assert_eq!(credential.access_token.expose(), "at");
+        assert_eq!(credential.expires_at, Some(65));
+        assert!(
+            connect
+                .exchanged(400, br#"{"error":"invalid_grant"}"#, 5)
+                .is_err()
+        );
+
+        assert_eq!(connections.connected("g-1", "tracker", "person:a"), None);
+        assert_eq!(
+            connections
+                .connected("g-1", "tracker", "person:b")
+                .as_deref(),
+            Some("person:a")
+        );
+        assert_eq!(
+            connections.sets("g-1"),
+            [("tracker".to_owned(), "person:b".to_owned())]
+        );
+        connections.forget("g-1");
+        assert!(connections.sets("g-1").is_empty());
+        assert!(
+            toml::from_str::<Connect>("kind = \"oauth\"\nauthorization_endpoint = \"ftp://x\"\ntoken_endpoint = \"https://a/t\"\nclient_id = \"c\"")
+                .unwrap()
+                .check()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn probe_statuses_mean_accepted_refused_or_unknown() {
+        assert_eq!(Probed::of(200), Probed::Accepted);
+        assert_eq!(Probed::of(202), Probed::Accepted);
+        assert_eq!(Probed::of(401), Probed::Refused);
+        assert_eq!(Probed::of(403), Probed::Refused);
+        assert_eq!(Probed::of(404), Probed::Unknown);
+        assert_eq!(Probed::of(500), Probed::Unknown);
+        assert!(serde_json::from_str::<serde_json::Value>(PROBE_BODY).is_ok());
+    }
+}

