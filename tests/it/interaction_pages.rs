@@ -75,13 +75,13 @@ fn continue_(
     answer
 }
 
-// --- A browser, as far as these pages need one ---------------------------
+// --- A browser, as far as these pages need one (tests/it/connect.rs too) --
 
-fn get(server: &Server, url: &str) -> Answer {
+pub(crate) fn get(server: &Server, url: &str) -> Answer {
     send(server.addr, &HttpRequest::new("GET", url))
 }
 
-fn post_form(server: &Server, url: &str, fields: &[(&str, &str)]) -> Answer {
+pub(crate) fn post_form(server: &Server, url: &str, fields: &[(&str, &str)]) -> Answer {
     let mut request = HttpRequest::new("POST", url);
     request.fields.append(
         "content-type",
@@ -108,7 +108,7 @@ fn encode(text: &str) -> String {
         .collect()
 }
 
-fn html(answer: &Answer) -> String {
+pub(crate) fn html(answer: &Answer) -> String {
     String::from_utf8(answer.body.clone()).unwrap()
 }
 
@@ -127,13 +127,13 @@ fn attrs(html: &str, marker: &str, attr: &str) -> Vec<String> {
 
 /// What a browser would submit from the consent page: the form's action
 /// (absolute), its form token and every checkbox (name, value).
-struct ConsentForm {
-    action: String,
-    csrf: String,
-    boxes: Vec<(String, String)>,
+pub(crate) struct ConsentForm {
+    pub(crate) action: String,
+    pub(crate) csrf: String,
+    pub(crate) boxes: Vec<(String, String)>,
 }
 
-fn consent_form(server: &Server, page: &str) -> ConsentForm {
+pub(crate) fn consent_form(server: &Server, page: &str) -> ConsentForm {
     let action = attrs(page, "method=\"post\"", "action").remove(0);
     let csrf = attrs(page, "name=\"csrf\"", "value").remove(0);
     let mut boxes = Vec::new();
@@ -151,7 +151,12 @@ fn consent_form(server: &Server, page: &str) -> ConsentForm {
 
 impl ConsentForm {
     /// Submits with `decision`, leaving ticked the boxes `keep` accepts.
-    fn submit(&self, server: &Server, decision: &str, keep: impl Fn(&str, &str) -> bool) -> Answer {
+    pub(crate) fn submit(
+        &self,
+        server: &Server,
+        decision: &str,
+        keep: impl Fn(&str, &str) -> bool,
+    ) -> Answer {
         let mut fields = vec![("csrf", self.csrf.as_str()), ("decision", decision)];
         for (name, value) in &self.boxes {
             if keep(name, value) {
