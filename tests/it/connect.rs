@@ -651,8 +651,9 @@ fn wait_for(mut condition: impl FnMut() -> bool) {
 
 /// A scripted AS and gateway on loopback, speaking RFC 9635 §3.3 and §9.1
 /// as written, for what gnapd's AS never does to an agent that follows the
-/// rules: `too_fast` with `Retry-After`, a new continuation token on every
-/// answer, start modes the agent lacks (`app`).
+/// rules, or only by the luck of timing: `too_fast` with `Retry-After`, a
+/// new continuation token on every answer, start modes the agent lacks
+/// (`app`).
 mod mock {
     use std::convert::Infallible;
     use std::net::SocketAddr;
@@ -913,6 +914,133 @@ fn connect_polling_honours_wait_too_fast_and_each_new_continuation_token() {
                 request.at.duration_since(previous)
             );
             previous = request.at;
+        }
+    });
+}
+
+/// The AS's `finish` nonce and the `interact_ref` of the scripted redirect
+/// finish (RFC 9635 §4.2.3's example values).
+const AS_NONCE: &str = "MBDOFXG4Y5CVJCX821LH";
+const INTERACT_REF: &str = "4IFWWIKYB2PQ6U56NL1";
+
+/// Plays the person's browser for the scripted AS: as soon as the agent
+/// shows the interaction, it follows the AS's redirect to the agent's
+/// finish URI (read from the grant request) with the right `hash`.
+struct RedirectingBrowser {
+    seen: Arc<std::sync::Mutex<Vec<mock::Seen>>>,
+    base: String,
+}
+
+impl gnapd::client::Prompter for RedirectingBrowser {
+    fn interaction(&self, _: &gnapd::client::grant::Interaction) {
+        let seen = self.seen.lock().unwrap().clone();
+        let grant = seen
+            .iter()
+            .find(|s| s.path == "/gnap" && s.method == "POST")
+            .unwrap();
+        let body: Value = serde_json::from_slice(&grant.body).unwrap();
+        let finish = &body["interact"]["finish"];
+        let uri = finish["uri"].as_str().unwrap().to_owned();
+        let hash = gnapd::client::finish::interaction_hash(
+            finish["nonce"].as_str().unwrap(),
+            AS_NONCE,
+            INTERACT_REF,
+            &format!("{}/gnap", self.base),
+        );
+        std::thread::spawn(move || {
+            let landed = follow(&format!("{uri}?hash={hash}&interact_ref={INTERACT_REF}"));
+            assert_eq!(landed.status, 200);
+        });
+    }
+}
+
+#[test]
+fn connect_finish_redirect_waits_out_wait_and_keeps_interact_ref_after_too_fast() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        // The first continuation with the `interact_ref` meets `too_fast`;
+        // only a continuation with it gets the token; a poll stays pending.
+        let script: Arc<mock::Script> = Arc::new(|req, earlier, base| {
+            match (req.method.as_str(), req.path.as_str()) {
+                ("OPTIONS", "/gnap") => (
+                    200,
+                    vec![],
+                    json!({
+                        "grant_request_endpoint": format!("{base}/gnap"),
+                        "interaction_start_modes_supported": ["redirect"],
+                        "interaction_finish_methods_supported": ["redirect"],
+                    })
+                    .to_string(),
+                ),
+                ("POST", "/gnap") => (
+                    200,
+                    vec![],
+                    json!({
+                        "interact": {"redirect": format!("{base}/interact/1"), "finish": AS_NONCE},
+                        "continue": {"access_token": {"value": "CONT"}, "uri": format!("{base}/continue/1"), "wait": 1}
+                    })
+                    .to_string(),
+                ),
+                ("POST", "/continue/1") if !req.body.is_empty() => {
+                    let body: Value = serde_json::from_slice(&req.body).unwrap();
+                    assert_eq!(body, json!({"interact_ref": INTERACT_REF}));
+                    if earlier.iter().any(|s| s.path == "/continue/1" && !s.body.is_empty()) {
+                        (200, vec![], r#"{"access_token": {"value": "FINISHED-TOKEN"}}"#.into())
+                    } else {
+                        (
+                            429,
+                            vec![("retry-after", "1".into())],
+                            r#"{"error": {"code": "too_fast"}}"#.into(),
+                        )
+                    }
+                }
+                ("POST", "/continue/1") => (
+                    200,
+                    vec![],
+                    json!({"continue": {"access_token": {"value": "CONT"}, "uri": format!("{base}/continue/1"), "wait": 1}})
+                        .to_string(),
+                ),
+                _ => (404, vec![], "{}".into()),
+            }
+        });
+        let mock = mock::start(script).await;
+        use gnapd::client::{Agent, AgentOptions, Wire, http::Http};
+        let key = gnapd::proto::jwk::SigningKey::generate(
+            gnapd::proto::httpsig::Algorithm::Ed25519,
+        )
+        .unwrap();
+        let agent = Agent::new(
+            Wire::new(Http::new(false).unwrap(), key, Arc::new(gnapd::clock::SystemClock)),
+            format!("{}/mcp/x", mock.base()),
+            AgentOptions {
+                as_uri: Some(format!("{}/gnap", mock.base())),
+                access: Some(gnapd::client::AccessSpec::Reference("mcp:x".into())),
+                approval_timeout: 30,
+                ..AgentOptions::default()
+            },
+            Arc::new(RedirectingBrowser {
+                seen: mock.seen.clone(),
+                base: mock.base(),
+            }),
+        );
+        let presented = tokio::time::timeout(Duration::from_secs(20), agent.token())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(presented.token, "FINISHED-TOKEN");
+        let seen = mock.seen();
+        let granted = seen.iter().find(|s| s.path == "/gnap" && s.method == "POST").unwrap();
+        let with_ref: Vec<_> = seen
+            .iter()
+            .filter(|s| s.path == "/continue/1" && !s.body.is_empty())
+            .collect();
+        assert_eq!(with_ref.len(), 2, "{seen:?}");
+        // Even with the redirect back at once, the continuation came no
+        // sooner than `wait` (1 s; whole-second clocks may shave a little),
+        // and the retry after `too_fast` honoured its Retry-After.
+        for (earlier, later) in [(granted.at, with_ref[0].at), (with_ref[0].at, with_ref[1].at)] {
+            let gap = later.duration_since(earlier);
+            assert!(gap >= Duration::from_millis(900), "continued after {gap:?}");
         }
     });
 }
