@@ -49,10 +49,10 @@ enum Command {
         /// The continuation URI.
         uri: String,
         /// The continuation access token.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         token: String,
         /// The interaction reference, after a redirect finish (§5.1).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         interact_ref: Option<String>,
         #[command(flatten)]
         key: KeyRequired,
@@ -62,7 +62,7 @@ enum Command {
         /// The resource URL.
         url: String,
         /// The access token.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         token: String,
         /// The HTTP method.
         #[arg(long, default_value = "POST")]
@@ -81,7 +81,7 @@ enum Command {
         /// The management URI.
         uri: String,
         /// The token management access token.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         token: String,
         #[command(flatten)]
         key: KeyRequired,
@@ -92,7 +92,7 @@ enum Command {
         /// The management URI (or, with --grant, the continuation URI).
         uri: String,
         /// The token management (or continuation) access token.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         token: String,
         /// Delete the whole grant through its continuation URI.
         #[arg(long)]
@@ -354,4 +354,66 @@ fn grant_json(grant: &crate::client::agent::Grant) -> Value {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use crate::cli::Cli;
+
+    /// Token values and interaction references are random base64url: a
+    /// value may begin with `-` and must still be read as the value.
+    #[test]
+    fn agent_cli_takes_token_values_beginning_with_a_dash() {
+        for argv in [
+            &[
+                "gnapd",
+                "agent",
+                "call",
+                "http://gw/mcp/x",
+                "--token",
+                "-dX_1",
+                "--key-file",
+                "k",
+            ][..],
+            &[
+                "gnapd",
+                "agent",
+                "rotate",
+                "http://as/m",
+                "--token",
+                "--x",
+                "--key-file",
+                "k",
+            ],
+            &[
+                "gnapd",
+                "agent",
+                "revoke",
+                "http://as/m",
+                "--token",
+                "-d",
+                "--key-file",
+                "k",
+            ],
+            &[
+                "gnapd",
+                "agent",
+                "continue",
+                "http://as/c",
+                "--token",
+                "-T",
+                "--interact-ref",
+                "-R",
+                "--key-file",
+                "k",
+            ],
+        ] {
+            let cli = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+            let debug = format!("{cli:?}");
+            let value = argv[argv.iter().position(|a| *a == "--token").unwrap() + 1];
+            assert!(debug.contains(&format!("token: {value:?}")), "{debug}");
+        }
+    }
 }

@@ -616,6 +616,9 @@ impl Agent {
         let mut schedule: Option<PollSchedule> = None;
         let mut prompted = false;
         let mut as_nonce: Option<String> = None;
+        // Once the redirect brought it, every continuation call carries the
+        // `interact_ref` (§5.1), a retry after `too_fast` included.
+        let mut after_interaction: Option<Value> = None;
         loop {
             let current = match outcome {
                 Outcome::Approved { issued, continue_ } => {
@@ -673,20 +676,23 @@ impl Agent {
                 Step::Wait(seconds) => seconds,
             };
             let sleep = tokio::time::sleep(Duration::from_secs(seconds));
-            // Poll after `wait`, or continue at once when the person's
-            // browser comes back to the loopback listener (§4.2.1).
-            let mut body = None;
+            tokio::pin!(sleep);
+            // Poll after `wait`, or continue with the `interact_ref` when the
+            // person's browser comes back to the loopback listener (§4.2.1),
+            // still no sooner than `wait` (§3.1: the client "MUST wait"
+            // before calling the continuation URI, whatever the call).
             match (finish.as_mut(), as_nonce.as_deref()) {
                 (Some(listener), Some(as_nonce)) => {
                     tokio::select! {
-                        () = sleep => {}
+                        () = &mut sleep => {}
                         query = &mut listener.query => {
                             let nonce = listener.nonce.clone();
                             finish = None;
                             if let Ok(query) = query {
                                 let interact_ref = verify_redirect(&query, &nonce, as_nonce, as_uri)
                                     .map_err(|e| ClientError::Refused(Refusal::other(e.to_string())))?;
-                                body = Some(serde_json::json!({"interact_ref": interact_ref}));
+                                after_interaction = Some(serde_json::json!({"interact_ref": interact_ref}));
+                                sleep.as_mut().await;
                             }
                         }
                     }
@@ -695,7 +701,11 @@ impl Agent {
             }
             let answer = self
                 .wire
-                .continue_grant(&cont.uri, cont.access_token.value.expose(), body.as_ref())
+                .continue_grant(
+                    &cont.uri,
+                    cont.access_token.value.expose(),
+                    after_interaction.as_ref(),
+                )
                 .await?;
             if answer.status == 429 || answer.status == 400 {
                 let retry_after = answer

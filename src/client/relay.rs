@@ -65,6 +65,10 @@ struct Relay {
     out: mpsc::UnboundedSender<Value>,
     /// The GET stream's task, stopped at exit.
     stream: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Why the negotiation at start failed, until a request is answered
+    /// with it: the person's denial (or a timeout) answers the MCP client's
+    /// first request instead of starting a second negotiation and prompt.
+    start_failure: Mutex<Option<String>>,
 }
 
 /// Runs the relay until `input` closes (or a termination signal), then
@@ -86,11 +90,16 @@ where
         session: Mutex::new(Session::default()),
         out,
         stream: Mutex::new(None),
+        start_failure: Mutex::new(None),
     });
     // Negotiate at once, so an interaction prompt comes before the MCP
-    // client's first message times out; a failure is reported per message.
+    // client's first message times out. A failure answers the first
+    // request; each later one tries again.
     if let Err(e) = agent.token().await {
         eprintln!("gnapd connect: {e}");
+        if let Ok(mut failure) = relay.start_failure.lock() {
+            *failure = Some(format!("gnapd connect could not get a token: {e}"));
+        }
     }
     let mut tasks = tokio::task::JoinSet::new();
     let mut lines = BufReader::new(input).lines();
@@ -266,6 +275,12 @@ impl Relay {
                 .and_then(Value::as_str)
                 .map(str::to_owned),
         };
+        if sent.id.is_some()
+            && let Some(failure) = self.start_failure.lock().ok().and_then(|mut f| f.take())
+        {
+            self.fail(&sent, UNAUTHORIZED, &failure);
+            return;
+        }
         let body = match serde_json::to_vec(&message) {
             Ok(b) => b,
             Err(_) => return,

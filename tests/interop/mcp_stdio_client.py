@@ -19,7 +19,9 @@ of objects, in order:
   {"run": ["argv", ...]}                     run a command (must exit 0)
 
 One JSON line per step on stdout ({"step": ..., "ok": ...}); exit 0 when all
-matched, 1 when one did not (its line has "error"), 2 on a usage error.
+matched, 1 when one did not (its line has "error"), 2 on a usage error. A
+JSON-RPC error answering `initialize` (e.g. the access was denied) is the
+line {"step": "connect", "ok": false, "code": ..., "error": "message"}.
 The connector's stderr goes to --stderr-log, so the test can read its logs.
 """
 
@@ -54,7 +56,12 @@ async def run(args) -> int:
     with open(args.stderr_log, "a", encoding="utf-8") as errlog:
         async with stdio_client(params, errlog=errlog) as (read, write):
             async with ClientSession(read, write) as session:
-                init = await session.initialize()
+                try:
+                    init = await session.initialize()
+                except MCPError as e:
+                    emit(step="connect", ok=False, code=e.code, error=str(e))
+                    print(f"connect: {e}", file=sys.stderr)
+                    return 1
                 emit(step="connect", ok=True, protocol_version=init.protocol_version,
                      server=init.server_info.name)
                 for i, step in enumerate(script):

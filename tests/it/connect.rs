@@ -3,8 +3,10 @@
 //! negotiates a grant with a fresh key and relays to
 //! `gnapd serve --dev --upstream github=…` in front of the real Python MCP
 //! upstream (tests/interop/mcp_upstream.py) holding an upstream bearer
-//! credential. Also: token rotation and revocation in a live session, and
-//! the scripted `gnapd agent` steps.
+//! credential. With `--require-interaction`, a person approves (or denies)
+//! on the AS's real pages, read and submitted as a browser would, from what
+//! `gnapd connect` printed on stderr. Also: token rotation and revocation in
+//! a live session, and the scripted `gnapd agent` steps.
 
 use std::path::Path;
 use std::process::Command;
@@ -15,7 +17,8 @@ use serde_json::{Value, json};
 
 use crate::common::{python, root, run_json_lines};
 use crate::gateway_sdk::{SECRET, assert_upstream_clean};
-use crate::http_client::send;
+use crate::http_client::{Answer, send};
+use crate::interaction_pages::{consent_form, get, html, post_form};
 use crate::mcp_upstream::Upstream;
 use crate::server::Server;
 
@@ -33,6 +36,16 @@ struct Fixture {
 /// upstream's bearer credential by flag (else the test adds one through
 /// the admin socket); `config` is extra TOML.
 fn fixture(flag_credential: bool, config: &str) -> Fixture {
+    fixture_with(flag_credential, config, &[])
+}
+
+/// [`fixture`] whose AS makes every grant wait for a person, and asks for a
+/// 1 s `wait` between continuation calls.
+fn interactive_fixture() -> Fixture {
+    fixture_with(true, "poll_wait = 1\n", &["--require-interaction"])
+}
+
+fn fixture_with(flag_credential: bool, config: &str, extra: &[&str]) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Upstream::start(dir.path(), false);
     let config_path = dir.path().join("gnapd.toml");
@@ -49,6 +62,7 @@ fn fixture(flag_credential: bool, config: &str) -> Fixture {
     if flag_credential {
         args.extend(["--upstream-credential", &credential]);
     }
+    args.extend(extra);
     let server = Server::start(&dir.path().join("data"), &args);
     Fixture {
         upstream,
@@ -112,8 +126,20 @@ impl Run {
 /// The SDK stdio client launching `gnapd connect GATEWAY extra…` and running
 /// `script` (see mcp_stdio_client.py).
 fn run_stdio(fixture: &Fixture, extra: &[&str], script: &Value) -> Run {
+    run_stdio_with(fixture, extra, script, |_| {})
+}
+
+/// [`run_stdio`], with `person` running meanwhile on another thread, given
+/// the file where `gnapd connect`'s stderr goes.
+fn run_stdio_with(
+    fixture: &Fixture,
+    extra: &[&str],
+    script: &Value,
+    person: impl FnOnce(&Path) + Send,
+) -> Run {
     let log = fixture.dir.path().join("connect-stderr.log");
     let _ = std::fs::remove_file(&log);
+    std::fs::write(&log, "").unwrap();
     let mut command = Command::new(python());
     command
         .arg(root().join("tests/interop/mcp_stdio_client.py"))
@@ -127,13 +153,112 @@ fn run_stdio(fixture: &Fixture, extra: &[&str], script: &Value) -> Run {
         .arg("--stderr-log")
         .arg(&log)
         .args(["--script", &script.to_string()]);
-    let finished = run_json_lines(command, CLIENT_DEADLINE, "mcp_stdio_client.py");
-    Run {
+    let (finished, person) = std::thread::scope(|scope| {
+        let person = scope.spawn(|| person(&log));
+        let finished = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_json_lines(command, CLIENT_DEADLINE, "mcp_stdio_client.py")
+        }));
+        (finished, person.join())
+    });
+    let finished = finished.unwrap_or_else(|panic| {
+        let connector = std::fs::read_to_string(&log).unwrap_or_default();
+        eprintln!("--- gnapd connect stderr\n{connector}");
+        std::panic::resume_unwind(panic)
+    });
+    let run = Run {
         code: finished.code,
         lines: finished.lines,
         output: finished.output,
         connector_stderr: std::fs::read_to_string(&log).unwrap_or_default(),
+    };
+    if let Err(panic) = person {
+        eprintln!(
+            "the person failed; the stdio client:\n{}\n--- gnapd connect stderr\n{}",
+            run.output, run.connector_stderr
+        );
+        std::panic::resume_unwind(panic);
     }
+    run
+}
+
+/// What `gnapd connect` told the person on stderr (RFC 9635 §3.3).
+#[derive(Debug)]
+struct Prompt {
+    /// The consent page (start mode `redirect`).
+    redirect: String,
+    /// The user-code page and the code (start mode `user_code_uri`).
+    code_page: Option<(String, String)>,
+    /// The code alone (start mode `user_code`).
+    user_code: Option<String>,
+}
+
+/// Waits until `gnapd connect` has shown the interaction on stderr (`log`),
+/// and reads it as a person would.
+fn read_prompt(log: &Path) -> Prompt {
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains("Waiting for approval") {
+            let after = |marker: &str| {
+                text.lines()
+                    .find_map(|l| Some(l.split_once(marker)?.1.trim().to_owned()))
+            };
+            let code_page = after("Or go to ").map(|rest| {
+                let (uri, code) = rest.split_once(" and enter the code: ").unwrap();
+                (uri.to_owned(), code.to_owned())
+            });
+            return Prompt {
+                redirect: after("Open this URL to approve: ")
+                    .unwrap_or_else(|| panic!("no URL in:\n{text}")),
+                code_page,
+                user_code: after("code at the authorization server's code page: "),
+            };
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "gnapd connect showed no interaction:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The browser following a 303 from the AS to the connector's loopback
+/// listener (a plain GET of the `Location`).
+fn follow(location: &str) -> Answer {
+    let rest = location
+        .strip_prefix("http://")
+        .unwrap_or_else(|| panic!("not a loopback redirect: {location}"));
+    let host = rest.split('/').next().unwrap();
+    assert!(host.starts_with("127.0.0.1:"), "{location}");
+    send(host.parse().unwrap(), &HttpRequest::new("GET", location))
+}
+
+/// The person opens the consent page `gnapd connect` printed, submits
+/// `decision` with the boxes `keep` accepts, and gets the AS's 303 to the
+/// connector's loopback listener; returns its `Location`.
+fn decide_on_consent_page(
+    fixture: &Fixture,
+    log: &Path,
+    decision: &str,
+    keep: impl Fn(&str, &str) -> bool,
+) -> String {
+    let prompt = read_prompt(log);
+    assert!(
+        prompt
+            .redirect
+            .starts_with(&format!("{}/gnap/interact/", fixture.server.base())),
+        "{prompt:?}"
+    );
+    let page = get(&fixture.server, &prompt.redirect);
+    assert_eq!(page.status, 200, "{}", html(&page));
+    let text = html(&page);
+    assert!(text.contains("gnapd connect"), "{text}");
+    let form = consent_form(&fixture.server, &text);
+    let answer = form.submit(&fixture.server, decision, keep);
+    assert_eq!(answer.status, 303, "{}", html(&answer));
+    let location = answer.header("location").unwrap().to_owned();
+    assert!(location.contains("/gnap-finish/"), "{location}");
+    location
 }
 
 #[test]
@@ -274,6 +399,133 @@ fn connect_renegotiates_when_the_token_is_revoked() {
     assert_upstream_clean(&fixture.upstream, &[]);
 }
 
+#[test]
+fn connect_consent_page_approval_redirects_to_the_loopback_listener_and_narrows_the_tools() {
+    let fixture = interactive_fixture();
+    let run = run_stdio_with(
+        &fixture,
+        &["--tool", "search_issues", "--tool", "delete_repo"],
+        &json!([
+            {"list": ["search_issues"]},
+            {"call": "search_issues", "args": {"query": "bug"}},
+            {"call": "delete_repo", "args": {"name": "x"}, "error": "not granted"},
+        ]),
+        |log| {
+            // The tools are ticked in the order asked for: the person
+            // unticks the second, `delete_repo`, and approves.
+            let location = decide_on_consent_page(&fixture, log, "approve", |name, value| {
+                !(name == "tool" && value.ends_with(".1"))
+            });
+            let landed = follow(&location);
+            assert_eq!(landed.status, 200);
+            assert!(html(&landed).contains("close this window"));
+        },
+    );
+    run.assert_ok();
+    assert_eq!(run.lines[2]["text"], "found 1 issue for bug");
+    assert!(
+        run.connector_stderr.contains("gnapd connect: approved"),
+        "{}",
+        run.connector_stderr
+    );
+    // The AS holds a finished grant back until its `interact_ref` is
+    // presented: the token came through the redirect, not by polling.
+    assert_eq!(fixture.metric("gnapd_grants_total{outcome=\"pending\"}"), 1);
+    assert_eq!(fixture.metric("gnapd_tokens_issued_total"), 1);
+    assert_upstream_clean(&fixture.upstream, &[]);
+    assert!(
+        fixture
+            .upstream
+            .requests()
+            .iter()
+            .all(|(_, h)| !h.iter().any(|(_, v)| v.contains("delete_repo"))),
+        "an unticked tool reached the upstream"
+    );
+}
+
+#[test]
+fn connect_no_finish_user_code_approval_is_picked_up_by_polling() {
+    let fixture = interactive_fixture();
+    let run = run_stdio_with(
+        &fixture,
+        &["--no-finish"],
+        &json!([
+            {"list": ALL_TOOLS},
+            {"call": "search_issues", "args": {"query": "bug"}},
+            {"call": "countdown", "args": {"steps": 2, "delay": 0.1}},
+        ]),
+        |log| {
+            // On another device, say: the code page and the code.
+            let prompt = read_prompt(log);
+            let (uri, code) = prompt.code_page.expect("a user-code page and code");
+            assert_eq!(uri, format!("{}/gnap/device", fixture.server.base()));
+            assert_eq!(prompt.user_code.as_deref(), Some(code.as_str()));
+            assert_eq!(get(&fixture.server, &uri).status, 200);
+            let consent = post_form(&fixture.server, &uri, &[("code", &code)]);
+            assert_eq!(consent.status, 200, "{}", html(&consent));
+            let form = consent_form(&fixture.server, &html(&consent));
+            // No finish was offered: the page says done, no redirect.
+            let done = form.submit(&fixture.server, "approve", |_, _| true);
+            assert_eq!(done.status, 200);
+            assert!(html(&done).contains("Access approved"));
+        },
+    );
+    run.assert_ok();
+    assert_eq!(run.lines[2]["text"], "found 1 issue for bug");
+    assert_eq!(run.lines[3]["text"], "liftoff");
+    assert_eq!(fixture.metric("gnapd_tokens_issued_total"), 1);
+    assert_upstream_clean(&fixture.upstream, &[]);
+}
+
+/// Runs the SDK client whose `initialize` must fail while `person` acts;
+/// returns the JSON-RPC error's message.
+fn initialize_error(fixture: &Fixture, person: impl FnOnce(&Path) + Send) -> String {
+    let run = run_stdio_with(fixture, &[], &json!([]), person);
+    assert_eq!(run.code, Some(1), "{}", run.output);
+    let line = &run.lines[0];
+    assert_eq!(
+        (&line["step"], &line["ok"]),
+        (&json!("connect"), &json!(false)),
+        "{}",
+        run.output
+    );
+    // gnapd connect's error for a request it could not get a token for.
+    assert_eq!(line["code"], gnapd::client::relay::UNAUTHORIZED, "{line}");
+    // No token: nothing was issued, nothing reached the upstream.
+    assert_eq!(fixture.metric("gnapd_tokens_issued_total"), 0);
+    assert!(fixture.upstream.requests().is_empty());
+    line["error"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn connect_consent_page_denial_is_a_jsonrpc_error_saying_access_was_denied() {
+    let fixture = interactive_fixture();
+    let message = initialize_error(&fixture, |log| {
+        let location = decide_on_consent_page(&fixture, log, "deny", |_, _| true);
+        assert_eq!(follow(&location).status, 200);
+    });
+    assert!(
+        message.contains("the person denied the request") && message.contains("user_denied"),
+        "{message}"
+    );
+}
+
+#[test]
+fn connect_finish_redirect_with_a_forged_hash_is_refused_and_no_token_issued() {
+    let fixture = interactive_fixture();
+    let message = initialize_error(&fixture, |log| {
+        // Approved, but the redirect the loopback listener receives
+        // carries another hash: not made for this grant.
+        let location = decide_on_consent_page(&fixture, log, "approve", |_, _| true);
+        let (before, after) = location.split_once("hash=").unwrap();
+        let rest = after.split_once('&').map_or("", |(_, rest)| rest);
+        let forged = format!("{before}hash=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA&{rest}");
+        assert!(forged.contains("interact_ref="), "{forged}");
+        assert_eq!(follow(&forged).status, 200);
+    });
+    assert!(message.contains("hash does not match"), "{message}");
+}
+
 /// Runs `gnapd agent ARGS`; returns (exit code, the JSON it printed).
 fn agent(args: &[&str]) -> (Option<i32>, Value) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gnapd"));
@@ -398,7 +650,10 @@ fn wait_for(mut condition: impl FnMut() -> bool) {
 }
 
 /// A scripted AS and gateway on loopback, speaking RFC 9635 §3.3 and §9.1
-/// as written, for the interaction paths the real AS does not offer yet.
+/// as written, for what gnapd's AS never does to an agent that follows the
+/// rules, or only by the luck of timing: `too_fast` with `Retry-After`, a
+/// new continuation token on every answer, start modes the agent lacks
+/// (`app`).
 mod mock {
     use std::convert::Infallible;
     use std::net::SocketAddr;
@@ -591,7 +846,7 @@ fn mock_agent(mock: &mock::Mock, recorder: Arc<Recorder>) -> gnapd::client::Agen
 use std::sync::Arc;
 
 #[test]
-fn connect_interaction_prompts_then_polls_honouring_wait_and_too_fast() {
+fn connect_polling_honours_wait_too_fast_and_each_new_continuation_token() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let mock = mock::start(interaction_script(vec![
@@ -663,119 +918,20 @@ fn connect_interaction_prompts_then_polls_honouring_wait_and_too_fast() {
     });
 }
 
-#[test]
-fn connect_interaction_denied_is_a_clear_error_and_mcp_error() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let denied = (
-            403,
-            vec![],
-            r#"{"error": {"code": "user_denied", "description": "the person said no"}}"#.to_owned(),
-        );
-        let mock = mock::start(interaction_script(vec![denied])).await;
-        // The library reports the denial.
-        let recorder = Arc::new(Recorder::default());
-        let agent = mock_agent(&mock, recorder.clone());
-        let error = agent.token().await.unwrap_err().to_string();
-        assert!(
-            error.contains("denied") && error.contains("user_denied"),
-            "{error}"
-        );
-        assert_eq!(recorder.0.lock().unwrap().len(), 1);
-        // Through the relay, the MCP client gets it as the answer to its
-        // request, on stdout, as one JSON-RPC line.
-        let agent = Arc::new(mock_agent(&mock, Arc::new(Recorder::default())));
-        let (mut client_in, relay_in) = tokio::io::duplex(64 * 1024);
-        let (relay_out, client_out) = tokio::io::duplex(64 * 1024);
-        let relay = tokio::spawn(gnapd::client::relay::run(
-            agent,
-            relay_in,
-            relay_out,
-            gnapd::client::relay::RelayOptions::default(),
-        ));
-        use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
-        client_in
-            .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"initialize\",\"params\":{}}\n")
-            .await
-            .unwrap();
-        let mut lines = tokio::io::BufReader::new(client_out).lines();
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        let message: Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(message["id"], 7, "{message}");
-        let text = message["error"]["message"].as_str().unwrap();
-        assert!(text.contains("denied"), "{text}");
-        drop(client_in);
-        tokio::time::timeout(Duration::from_secs(30), relay)
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        // Nothing reached the gateway with a token.
-        assert!(
-            mock.seen()
-                .iter()
-                .all(|s| s.header("authorization").is_none() || !s.path.starts_with("/mcp"))
-        );
-    });
-}
-
-/// The AS nonce of the finish tests (RFC 9635 §4.2.3's example value).
+/// The AS's `finish` nonce and the `interact_ref` of the scripted redirect
+/// finish (RFC 9635 §4.2.3's example values).
 const AS_NONCE: &str = "MBDOFXG4Y5CVJCX821LH";
 const INTERACT_REF: &str = "4IFWWIKYB2PQ6U56NL1";
 
-/// A mock AS offering a redirect finish; the continuation approves only
-/// with the right `interact_ref`, and asks for long polling waits, so the
-/// grant can only finish through the redirect in time.
-fn finish_script() -> Arc<mock::Script> {
-    Arc::new(|req, _earlier, base| {
-        match (req.method.as_str(), req.path.as_str()) {
-        ("OPTIONS", "/gnap") => (
-            200,
-            vec![],
-            json!({
-                "grant_request_endpoint": format!("{base}/gnap"),
-                "interaction_start_modes_supported": ["redirect"],
-                "interaction_finish_methods_supported": ["redirect", "push"],
-            })
-            .to_string(),
-        ),
-        ("POST", "/gnap") => (
-            200,
-            vec![],
-            json!({
-                "interact": {"redirect": format!("{base}/interact/1"), "finish": AS_NONCE},
-                "continue": {"access_token": {"value": "CONT"}, "uri": format!("{base}/continue/1"), "wait": 20}
-            })
-            .to_string(),
-        ),
-        ("POST", "/continue/1") => {
-            let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-            if body["interact_ref"] == INTERACT_REF {
-                (200, vec![], r#"{"access_token": {"value": "FINISHED-TOKEN"}}"#.into())
-            } else {
-                (400, vec![], r#"{"error": "invalid_request"}"#.into())
-            }
-        }
-        _ => (404, vec![], "{}".into()),
-    }
-    })
-}
-
-/// Plays the person's browser: when the agent shows the interaction, it
-/// reads the agent's finish URI and nonce from the grant request the mock
-/// received, and follows the AS's redirect there with `hash` (right or
-/// wrong) and `interact_ref`.
-struct Browser {
+/// Plays the person's browser for the scripted AS: as soon as the agent
+/// shows the interaction, it follows the AS's redirect to the agent's
+/// finish URI (read from the grant request) with the right `hash`.
+struct RedirectingBrowser {
     seen: Arc<std::sync::Mutex<Vec<mock::Seen>>>,
     base: String,
-    tamper: bool,
 }
 
-impl gnapd::client::Prompter for Browser {
+impl gnapd::client::Prompter for RedirectingBrowser {
     fn interaction(&self, _: &gnapd::client::grant::Interaction) {
         let seen = self.seen.lock().unwrap().clone();
         let grant = seen
@@ -784,89 +940,107 @@ impl gnapd::client::Prompter for Browser {
             .unwrap();
         let body: Value = serde_json::from_slice(&grant.body).unwrap();
         let finish = &body["interact"]["finish"];
-        assert_eq!(finish["method"], "redirect");
         let uri = finish["uri"].as_str().unwrap().to_owned();
-        let nonce = finish["nonce"].as_str().unwrap();
-        let grant_endpoint = format!("{}/gnap", self.base);
-        let mut hash =
-            gnapd::client::finish::interaction_hash(nonce, AS_NONCE, INTERACT_REF, &grant_endpoint);
-        if self.tamper {
-            hash = gnapd::client::finish::interaction_hash(
-                nonce,
-                AS_NONCE,
-                INTERACT_REF,
-                "https://other.example/gnap",
-            );
-        }
+        let hash = gnapd::client::finish::interaction_hash(
+            finish["nonce"].as_str().unwrap(),
+            AS_NONCE,
+            INTERACT_REF,
+            &format!("{}/gnap", self.base),
+        );
         std::thread::spawn(move || {
-            use std::io::{Read as _, Write as _};
-            let rest = uri.strip_prefix("http://").unwrap();
-            let (host, path) = rest.split_once('/').unwrap();
-            let mut stream = std::net::TcpStream::connect(host).unwrap();
-            write!(
-                stream,
-                "GET /{path}?hash={hash}&interact_ref={INTERACT_REF} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-            )
-            .unwrap();
-            let mut answer = String::new();
-            let _ = stream.read_to_string(&mut answer);
-            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+            let landed = follow(&format!("{uri}?hash={hash}&interact_ref={INTERACT_REF}"));
+            assert_eq!(landed.status, 200);
         });
     }
 }
 
-fn finish_agent(mock: &mock::Mock, tamper: bool) -> gnapd::client::Agent {
-    use gnapd::client::{Agent, AgentOptions, Wire, http::Http};
-    let key =
-        gnapd::proto::jwk::SigningKey::generate(gnapd::proto::httpsig::Algorithm::Ed25519).unwrap();
-    Agent::new(
-        Wire::new(
-            Http::new(false).unwrap(),
-            key,
-            Arc::new(gnapd::clock::SystemClock),
-        ),
-        format!("{}/mcp/x", mock.base()),
-        AgentOptions {
-            as_uri: Some(format!("{}/gnap", mock.base())),
-            access: Some(gnapd::client::AccessSpec::Reference("mcp:x".into())),
-            approval_timeout: 60,
-            ..AgentOptions::default()
-        },
-        Arc::new(Browser {
-            seen: mock.seen.clone(),
-            base: mock.base(),
-            tamper,
-        }),
-    )
-}
-
 #[test]
-fn connect_interaction_finish_redirect_to_loopback_checks_the_hash() {
+fn connect_finish_redirect_waits_out_wait_and_keeps_interact_ref_after_too_fast() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let mock = mock::start(finish_script()).await;
-        let agent = finish_agent(&mock, false);
-        let presented = tokio::time::timeout(Duration::from_secs(15), agent.token())
+        // The first continuation with the `interact_ref` meets `too_fast`;
+        // only a continuation with it gets the token; a poll stays pending.
+        let script: Arc<mock::Script> = Arc::new(|req, earlier, base| {
+            match (req.method.as_str(), req.path.as_str()) {
+                ("OPTIONS", "/gnap") => (
+                    200,
+                    vec![],
+                    json!({
+                        "grant_request_endpoint": format!("{base}/gnap"),
+                        "interaction_start_modes_supported": ["redirect"],
+                        "interaction_finish_methods_supported": ["redirect"],
+                    })
+                    .to_string(),
+                ),
+                ("POST", "/gnap") => (
+                    200,
+                    vec![],
+                    json!({
+                        "interact": {"redirect": format!("{base}/interact/1"), "finish": AS_NONCE},
+                        "continue": {"access_token": {"value": "CONT"}, "uri": format!("{base}/continue/1"), "wait": 1}
+                    })
+                    .to_string(),
+                ),
+                ("POST", "/continue/1") if !req.body.is_empty() => {
+                    let body: Value = serde_json::from_slice(&req.body).unwrap();
+                    assert_eq!(body, json!({"interact_ref": INTERACT_REF}));
+                    if earlier.iter().any(|s| s.path == "/continue/1" && !s.body.is_empty()) {
+                        (200, vec![], r#"{"access_token": {"value": "FINISHED-TOKEN"}}"#.into())
+                    } else {
+                        (
+                            429,
+                            vec![("retry-after", "1".into())],
+                            r#"{"error": {"code": "too_fast"}}"#.into(),
+                        )
+                    }
+                }
+                ("POST", "/continue/1") => (
+                    200,
+                    vec![],
+                    json!({"continue": {"access_token": {"value": "CONT"}, "uri": format!("{base}/continue/1"), "wait": 1}})
+                        .to_string(),
+                ),
+                _ => (404, vec![], "{}".into()),
+            }
+        });
+        let mock = mock::start(script).await;
+        use gnapd::client::{Agent, AgentOptions, Wire, http::Http};
+        let key = gnapd::proto::jwk::SigningKey::generate(
+            gnapd::proto::httpsig::Algorithm::Ed25519,
+        )
+        .unwrap();
+        let agent = Agent::new(
+            Wire::new(Http::new(false).unwrap(), key, Arc::new(gnapd::clock::SystemClock)),
+            format!("{}/mcp/x", mock.base()),
+            AgentOptions {
+                as_uri: Some(format!("{}/gnap", mock.base())),
+                access: Some(gnapd::client::AccessSpec::Reference("mcp:x".into())),
+                approval_timeout: 30,
+                ..AgentOptions::default()
+            },
+            Arc::new(RedirectingBrowser {
+                seen: mock.seen.clone(),
+                base: mock.base(),
+            }),
+        );
+        let presented = tokio::time::timeout(Duration::from_secs(20), agent.token())
             .await
-            .expect("the redirect, not the 20 s poll, finished the grant")
+            .unwrap()
             .unwrap();
         assert_eq!(presented.token, "FINISHED-TOKEN");
         let seen = mock.seen();
-        let continues: Vec<_> = seen.iter().filter(|s| s.path == "/continue/1").collect();
-        assert_eq!(continues.len(), 1);
-        let body: Value = serde_json::from_slice(&continues[0].body).unwrap();
-        assert_eq!(body, json!({"interact_ref": INTERACT_REF}));
-        assert!(continues[0].header("content-digest").is_some());
-        // A redirect whose hash was made for another grant endpoint is
-        // refused and never used.
-        let mock = mock::start(finish_script()).await;
-        let agent = finish_agent(&mock, true);
-        let error = tokio::time::timeout(Duration::from_secs(15), agent.token())
-            .await
-            .unwrap()
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("hash"), "{error}");
-        assert!(mock.seen().iter().all(|s| s.path != "/continue/1"));
+        let granted = seen.iter().find(|s| s.path == "/gnap" && s.method == "POST").unwrap();
+        let with_ref: Vec<_> = seen
+            .iter()
+            .filter(|s| s.path == "/continue/1" && !s.body.is_empty())
+            .collect();
+        assert_eq!(with_ref.len(), 2, "{seen:?}");
+        // Even with the redirect back at once, the continuation came no
+        // sooner than `wait` (1 s; whole-second clocks may shave a little),
+        // and the retry after `too_fast` honoured its Retry-After.
+        for (earlier, later) in [(granted.at, with_ref[0].at), (with_ref[0].at, with_ref[1].at)] {
+            let gap = later.duration_since(earlier);
+            assert!(gap >= Duration::from_millis(900), "continued after {gap:?}");
+        }
     });
 }

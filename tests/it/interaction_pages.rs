@@ -75,7 +75,7 @@ pub(crate) fn continue_(
     answer
 }
 
-// --- A browser, as far as these pages need one ---------------------------
+// --- A browser, as far as these pages need one (tests/it/connect.rs too) --
 
 pub(crate) fn get(server: &Server, url: &str) -> Answer {
     send(server.addr, &HttpRequest::new("GET", url))
