@@ -290,8 +290,21 @@ impl Relay {
             Ok(jsonrpc::Message::Notification { method }) => (Some(method), None),
             _ => (None, None),
         };
+        // MCP 2026-07-28: a stateless request names its own protocol version
+        // in `_meta`; the header carries that one, whatever an earlier
+        // `initialize` said.
+        let own_version = message
+            .pointer("/params/_meta/io.modelcontextprotocol~1protocolVersion")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let build = || {
             let mut request = self.base_request("POST");
+            if let Some(version) = &own_version {
+                request.fields.remove("mcp-protocol-version");
+                request
+                    .fields
+                    .append("MCP-Protocol-Version", version.as_str());
+            }
             request.fields.append("Content-Type", "application/json");
             request
                 .fields

@@ -1044,3 +1044,59 @@ fn connect_finish_redirect_waits_out_wait_and_keeps_interact_ref_after_too_fast(
         }
     });
 }
+
+#[test]
+fn connect_stateless_request_carries_its_own_protocol_version_header() {
+    // MCP 2026-07-28: no `initialize`; each request names its protocol
+    // version in `_meta`. The relay sends that version in
+    // `MCP-Protocol-Version` (signed, like every MCP header).
+    use std::io::{BufRead as _, Write as _};
+    let f = fixture(true, "");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gnapd"))
+        .args(["connect", &f.gateway()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let request = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list", "params": {"_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {}}}});
+    writeln!(stdin, "{request}").unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Whatever the (handshake-era) upstream answers, the answer is for id 7.
+    let line = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("an answer on stdout");
+    let answer: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(answer["id"], 7, "{answer}");
+    drop(stdin);
+    let _ = child.kill();
+    let _ = child.wait();
+    let seen: Vec<String> = f
+        .upstream
+        .requests()
+        .iter()
+        .filter(|(method, _)| method == "POST")
+        .flat_map(|(_, headers)| {
+            headers
+                .iter()
+                .filter(|(n, _)| n == "mcp-protocol-version")
+                .map(|(_, v)| v.clone())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(seen, ["2026-07-28"], "{:?}", f.upstream.requests());
+}
