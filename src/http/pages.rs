@@ -25,6 +25,7 @@ use bytes::Bytes;
 use warp::http::{Method, Response};
 
 use super::{App, to_response};
+use crate::authz::login::LOGIN_CALLBACK_PATH;
 use crate::authz::{
     ConnectView, ConsentView, DEVICE_PATH, Decided, FinishAction, INTERACT_PATH, PageDecision,
     PageError, Reply, Selection,
@@ -66,6 +67,8 @@ pub enum PageRoute {
     /// Where an upstream's AS sends the browser back after an OAuth
     /// connect ([`CONNECT_CALLBACK_PATH`]).
     ConnectCallback,
+    /// Where the login's IdP sends the browser back ([`LOGIN_CALLBACK_PATH`]).
+    LoginCallback,
 }
 
 /// The redirect URI gnapd registers at upstreams' authorization servers.
@@ -79,6 +82,9 @@ impl PageRoute {
         }
         if path == CONNECT_CALLBACK_PATH {
             return Some(Self::ConnectCallback);
+        }
+        if path == LOGIN_CALLBACK_PATH {
+            return Some(Self::LoginCallback);
         }
         let rest = path.strip_prefix(INTERACT_PATH)?;
         match rest.split_once('/') {
@@ -201,6 +207,15 @@ fn consent(app: &App, mut view: ConsentView, status: u16) -> Reply {
             }
         })
         .collect();
+    if let Some(login) = &app.login {
+        view.login = Some(login.subject(&view.grant));
+        // The "Sign in" button's 303 goes to the IdP.
+        if let Some(source) = crate::authz::consent::csp_source(login.authorization_endpoint())
+            && !form_targets.contains(&source)
+        {
+            form_targets.push(source);
+        }
+    }
     let page = ConsentPage {
         css: CSS,
         view: &view,
@@ -253,6 +268,13 @@ fn refused(error: &PageError) -> Reply {
         PageError::AlreadyDecided => message(409, "Already decided", &text, None, "error"),
         PageError::TooManyAttempts => message(429, "Too many attempts", &text, None, "error"),
         PageError::Forbidden => message(403, "Refused", &text, None, "error"),
+        PageError::SignInRequired => message(
+            403,
+            "Sign in first",
+            &text,
+            Some("Go back to the request's page and use its Sign in button."),
+            "error",
+        ),
         PageError::NothingSelected => message(
             400,
             "Nothing was approved",
@@ -329,6 +351,9 @@ pub async fn serve(
         (PageRoute::ConnectCallback, &Method::GET) => {
             connect_callback(&app, &parse_form(query.as_bytes())).await
         }
+        (PageRoute::LoginCallback, &Method::GET) => {
+            login_callback(&app, &parse_form(query.as_bytes())).await
+        }
         (PageRoute::Device, &Method::GET | &Method::HEAD) => device(200, None),
         (PageRoute::Interaction { grant, secret }, &Method::GET | &Method::HEAD) => {
             let auth = app.auth.clone();
@@ -388,6 +413,7 @@ async fn decide(app: &Arc<App>, grant: String, form: &[(String, String)], source
     let approve = match field(form, "decision") {
         Some("approve") => true,
         Some("deny") => false,
+        Some("signin") => return login_start(app, grant, form, source).await,
         Some(other) if other.starts_with("connect:") => {
             let upstream = other.trim_start_matches("connect:").to_owned();
             return connect_start(app, grant, &upstream, form, source).await;
@@ -427,6 +453,21 @@ async fn decide(app: &Arc<App>, grant: String, form: &[(String, String)], source
         Ok(decision) => decision,
         Err(e) => return refused(&e),
     };
+    // With a login configured, only a signed-in, allowed person decides.
+    let by = match &app.login {
+        Some(login) => match login.subject(&grant) {
+            Some(subject) => Some(subject),
+            None => {
+                tracing::warn!(
+                    grant,
+                    source,
+                    "interaction decision refused: nobody allowed is signed in"
+                );
+                return refused(&PageError::SignInRequired);
+            }
+        },
+        None => None,
+    };
     let connected = match connect_upstreams(app, &decision, form).await {
         Ok(connected) => connected,
         Err((status, notice)) => {
@@ -451,10 +492,15 @@ async fn decide(app: &Arc<App>, grant: String, form: &[(String, String)], source
         .into_iter()
         .map(|(_, id)| id)
         .collect();
-    let decided = blocking(move || auth.record_page_decision(decision, connected, &source)).await;
+    let decided =
+        blocking(move || auth.record_page_decision(decision, connected, by.as_deref(), &source))
+            .await;
     match decided {
         Ok(decided) => {
             app.connections.forget(&decided.grant.0);
+            if let Some(login) = &app.login {
+                login.forget(&decided.grant.0);
+            }
             finish(app, decided).await
         }
         Err(e) => {
@@ -701,6 +747,121 @@ async fn connect_callback(app: &Arc<App>, query: &[(String, String)]) -> Reply {
             )
         }
     }
+}
+
+/// The "Sign in" button: with the page's form token and the grant still
+/// pending, a 303 to the login's IdP with a fresh single-use `state` bound
+/// to the grant, a PKCE S256 challenge and a `nonce`.
+async fn login_start(
+    app: &Arc<App>,
+    grant: String,
+    form: &[(String, String)],
+    source: String,
+) -> Reply {
+    let Some(login) = &app.login else {
+        return message(
+            400,
+            "No sign-in here",
+            "This server has no sign-in configured.",
+            None,
+            "error",
+        );
+    };
+    let auth = app.auth.clone();
+    let token = field(form, "csrf").map(str::to_owned);
+    let shown = {
+        let grant = grant.clone();
+        blocking(move || auth.consent_by_form(&grant, token.as_deref(), &source)).await
+    };
+    if let Err(e) = shown {
+        return refused(&e);
+    }
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    let Ok(url) = login.start(&grant, &login_callback_uri(app), now) else {
+        return refused(&PageError::Internal);
+    };
+    tracing::info!(grant, "login: sending the person to the IdP");
+    let mut headers = security_headers(None);
+    headers.push(("location", url));
+    Reply {
+        status: 303,
+        headers,
+        body: Vec::new(),
+    }
+}
+
+fn login_callback_uri(app: &App) -> String {
+    format!("{}{LOGIN_CALLBACK_PATH}", app.auth.config().public_url)
+}
+
+/// The browser back from the IdP: the `state` (taken once, bound to the
+/// grant it was made for, which must still be pending), the code exchanged
+/// with the PKCE verifier, the ID token verified (with the `nonce` sent),
+/// the subject checked against the allowed ones; then the grant's page
+/// again, signed in.
+async fn login_callback(app: &Arc<App>, query: &[(String, String)]) -> Reply {
+    let invalid = || {
+        message(
+            400,
+            "This sign-in is not valid here",
+            "It may have been used already, or it expired. Go back to the request's page and sign in again.",
+            None,
+            "error",
+        )
+    };
+    let Some(login) = &app.login else {
+        return invalid();
+    };
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    let Some(started) = field(query, "state").and_then(|s| login.take(s, now)) else {
+        tracing::warn!("login callback refused: unknown, used or expired state");
+        return invalid();
+    };
+    let auth = app.auth.clone();
+    let grant = started.grant.clone();
+    let view = match blocking(move || auth.consent_by_grant(&grant)).await {
+        Ok(view) => view,
+        Err(e) => return refused(&e),
+    };
+    let Some(code) = field(query, "code").filter(|c| !c.is_empty()) else {
+        let said = field(query, "error")
+            .filter(|e| e.len() <= 64 && e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+            .unwrap_or("no code");
+        let mut view = view;
+        view.notice = Some(format!("The sign-in did not complete ({said}). Try again."));
+        return consent(app, view, 400);
+    };
+    let request = login.code_request(code, &started.verifier, &login_callback_uri(app));
+    let subject = match app.gateway.token_request(&request).await {
+        Ok((status, body)) => login
+            .subject_of(status, &body, &started.nonce, now)
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    let subject = match subject {
+        Ok(subject) => subject,
+        Err(e) => {
+            tracing::warn!(grant = %started.grant, error = %e, "login refused");
+            let mut view = view;
+            view.notice = Some("The sign-in could not be verified. Try again.".into());
+            return consent(app, view, 502);
+        }
+    };
+    if !login.allows(&subject) {
+        tracing::warn!(grant = %started.grant, subject, "login refused: the subject may not decide");
+        return message(
+            403,
+            "You may not decide this",
+            &format!("You signed in as {subject}, who may not approve or deny requests here."),
+            None,
+            "error",
+        );
+    }
+    tracing::info!(grant = %started.grant, subject, "login: signed in");
+    login.signed_in(&started.grant, &subject);
+    let mut view = view;
+    view.login = None;
+    consent(app, view, 200)
 }
 
 /// Carries out the finish method (§4.2) and answers the browser: a 303 to

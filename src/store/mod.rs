@@ -371,6 +371,11 @@ pub enum InteractionStatus {
         /// upstreams, in place of the enterprise-held ones.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         credential_sets: Vec<(String, String)>,
+        /// The subject of the person who decided, signed in at the
+        /// configured login (`crate::authz::login`); absent when no login
+        /// is configured or the admin decided.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     /// A person denied the request.
     Denied {
@@ -378,6 +383,11 @@ pub enum InteractionStatus {
         interact_ref: Option<TokenHash>,
         /// When (Unix seconds).
         decided_at: i64,
+        /// The subject of the person who decided, signed in at the
+        /// configured login (`crate::authz::login`); absent when no login
+        /// is configured or the admin decided.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     /// The client received its tokens: the interaction reference is spent.
     Finished {

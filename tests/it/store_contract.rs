@@ -648,6 +648,7 @@ fn approved(at: i64) -> InteractionStatus {
         interact_ref: Some(fresh_hash()),
         decided_at: at,
         credential_sets: Vec::new(),
+        by: None,
     }
 }
 
@@ -689,6 +690,7 @@ fn decide_interaction_happens_once_and_retires_the_user_code(store: &dyn Store) 
     let denied = InteractionStatus::Denied {
         interact_ref: None,
         decided_at: 1_100,
+        by: Some("alice@example.com".into()),
     };
     assert!(store.decide_interaction(&grant.id, &denied).unwrap());
     assert!(
