@@ -87,3 +87,243 @@ fn login_id_token_for_another_audience_or_expired_or_forged_is_refused() {
         Err(AssertionError::Signature)
     );
 }
+
+// --- The login against node-oidc-provider --------------------------------
+
+mod flow {
+    use std::path::{Path, PathBuf};
+
+    use gnapd::proto::httpsig::HttpRequest;
+    use serde_json::{Value, json};
+
+    use crate::agent::Agent;
+    use crate::connect_upstream::Provider;
+    use crate::gateway_http::start_logged;
+    use crate::interaction_pages::{assert_secure, consent_form, get, grant, html, post_form};
+    use crate::server::Server;
+
+    /// gnapd with `[login]` at a node-oidc-provider started for it (its
+    /// JWKS fetched from `/jwks` into the file the config names), allowing
+    /// `*@example.com`.
+    pub(super) struct Setup {
+        pub(super) provider: Provider,
+        pub(super) server: Server,
+        pub(super) public: String,
+        pub(super) callback: String,
+        pub(super) log: PathBuf,
+    }
+
+    pub(super) fn setup(dir: &Path) -> Setup {
+        // The public URL names a port reserved now: the provider must know
+        // the redirect URI before gnapd starts.
+        let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let public = format!("http://{}", reserved.local_addr().unwrap());
+        drop(reserved);
+        let callback = format!("{public}/gnap/login/callback");
+        let provider = Provider::start(&callback);
+        let jwks = crate::http_client::send(
+            provider.addr(),
+            &HttpRequest::new("GET", format!("{}/jwks", provider.issuer).as_str()),
+        );
+        assert_eq!(jwks.status, 200);
+        let jwks_file = dir.join("idp-jwks.json");
+        std::fs::write(&jwks_file, &jwks.body).unwrap();
+        let config = dir.join("gnapd.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"poll_wait = 0
+public_url = "{public}"
+
+[login]
+kind = "oidc"
+issuer = "{issuer}"
+authorization_endpoint = "{issuer}/auth"
+token_endpoint = "{issuer}/token"
+client_id = "gnapd"
+client_secret = "gnapd-upstream-secret"
+jwks_file = "{}"
+subjects = ["*@example.com"]
+"#,
+                jwks_file.display(),
+                issuer = provider.issuer
+            ),
+        )
+        .unwrap();
+        let log = dir.join("gnapd.log");
+        let server = start_logged(
+            &dir.join("data"),
+            &log,
+            &[
+                "--dev",
+                "--require-interaction",
+                "--config",
+                config.to_str().unwrap(),
+            ],
+        );
+        Setup {
+            provider,
+            server,
+            public,
+            callback,
+            log,
+        }
+    }
+
+    impl Setup {
+        /// A GET at gnapd of a URL under its public URL.
+        pub(super) fn at_gnapd(&self, url: &str) -> crate::http_client::Answer {
+            let path = url.strip_prefix(&self.public).unwrap();
+            get(&self.server, &format!("{}{path}", self.server.base()))
+        }
+
+        /// A pending grant: its page's text and its continuation.
+        pub(super) fn pending(&self, agent: &Agent) -> (String, Value) {
+            let body = grant(
+                &self.server,
+                agent,
+                json!([{"type": "photo-api", "actions": ["read"]}]),
+                json!({"start": ["redirect"]}),
+            );
+            let link = body["interact"]["redirect"].as_str().unwrap();
+            let page = get(
+                &self.server,
+                &link.replace(&self.public, &self.server.base()),
+            );
+            assert_eq!(page.status, 200);
+            (html(&page), body["continue"].clone())
+        }
+
+        /// Presses the page's "Sign in" button: the 303's location.
+        pub(super) fn sign_in_button(&self, page: &str) -> String {
+            let form = consent_form(&self.server, page);
+            let go = post_form(
+                &self.server,
+                &form.action,
+                &[("csrf", &form.csrf), ("decision", "signin")],
+            );
+            assert_eq!(go.status, 303, "{}", html(&go));
+            assert_secure(&go);
+            go.header("location").unwrap().to_owned()
+        }
+    }
+}
+
+#[test]
+fn login_oidc_sign_in_then_approve_issues_tokens_and_records_the_subject() {
+    use crate::connect_upstream::{query_param, sign_in_as};
+    use crate::interaction_pages::{assert_secure, consent_form, continue_, html, post_form};
+
+    let dir = tempfile::tempdir().unwrap();
+    let setup = flow::setup(dir.path());
+    let server = &setup.server;
+    let agent = crate::agent::Agent::new();
+    let (text, mut cont) = setup.pending(&agent);
+    assert!(text.contains("value=\"signin\""), "{text}");
+    assert!(!text.contains("value=\"approve\""), "{text}");
+    let form = consent_form(server, &text);
+
+    // Deciding before signing in decides nothing.
+    for decision in ["approve", "deny"] {
+        let early = form.submit(server, decision, |_, _| true);
+        assert_eq!(early.status, 403, "{}", html(&early));
+        assert!(html(&early).contains("Sign in first"));
+    }
+    let still = continue_(server, &agent, &mut cont, None);
+    assert!(
+        still["access_token"].is_null() && still["continue"].is_object(),
+        "{still}"
+    );
+    // The button needs the form token.
+    let forged = post_form(
+        server,
+        &form.action,
+        &[("csrf", "forged"), ("decision", "signin")],
+    );
+    assert_eq!(forged.status, 403);
+
+    let location = setup.sign_in_button(&text);
+    assert!(
+        location.starts_with(&format!("{}/auth?", setup.provider.issuer)),
+        "{location}"
+    );
+    assert_eq!(
+        query_param(&location, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    assert!(query_param(&location, "nonce").is_some_and(|n| n.len() >= 40));
+    let state = query_param(&location, "state").unwrap();
+    let back = sign_in_as(
+        &setup.provider,
+        &location,
+        &setup.callback,
+        "alice@example.com",
+    );
+    assert_eq!(query_param(&back, "state").as_deref(), Some(state.as_str()));
+
+    // A wrong state is refused and takes nothing.
+    let wrong = setup.at_gnapd(&back.replace(&state, "not-the-state"));
+    assert_eq!(wrong.status, 400);
+    let signed_in = setup.at_gnapd(&back);
+    assert_eq!(signed_in.status, 200, "{}", html(&signed_in));
+    assert_secure(&signed_in);
+    let text = html(&signed_in);
+    assert!(
+        text.contains("Signed in as <code>alice@example.com</code>"),
+        "{text}"
+    );
+    assert!(text.contains("value=\"approve\""), "{text}");
+    // The state works once.
+    assert_eq!(setup.at_gnapd(&back).status, 400);
+
+    let approved = consent_form(server, &text).submit(server, "approve", |_, _| true);
+    assert_eq!(approved.status, 200, "{}", html(&approved));
+    assert!(html(&approved).contains("Access approved"));
+    let tokens = continue_(server, &agent, &mut cont, None);
+    assert!(tokens["access_token"]["value"].is_string(), "{tokens}");
+
+    // The subject who decided is logged with the decision; codes are not.
+    let flow::Setup { server, log, .. } = setup;
+    server.stop();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let decided = logged
+        .lines()
+        .find(|l| l.contains("interaction decided"))
+        .unwrap_or_else(|| panic!("{logged}"));
+    assert!(decided.contains("alice@example.com"), "{decided}");
+    let code = query_param(&back, "code").unwrap();
+    assert!(!logged.contains(&code), "the code was logged");
+}
+
+#[test]
+fn login_oidc_subject_outside_subjects_may_not_decide() {
+    use crate::connect_upstream::sign_in_as;
+    use crate::interaction_pages::{consent_form, continue_, html};
+
+    let dir = tempfile::tempdir().unwrap();
+    let setup = flow::setup(dir.path());
+    let server = &setup.server;
+    let agent = crate::agent::Agent::new();
+    let (text, mut cont) = setup.pending(&agent);
+    let location = setup.sign_in_button(&text);
+    let back = sign_in_as(
+        &setup.provider,
+        &location,
+        &setup.callback,
+        "mallory@example.org",
+    );
+    let refused = setup.at_gnapd(&back);
+    assert_eq!(refused.status, 403, "{}", html(&refused));
+    assert!(html(&refused).contains("mallory@example.org, who may not approve"));
+
+    let form = consent_form(server, &text);
+    for decision in ["approve", "deny"] {
+        let attempt = form.submit(server, decision, |_, _| true);
+        assert_eq!(attempt.status, 403, "{}", html(&attempt));
+    }
+    let still = continue_(server, &agent, &mut cont, None);
+    assert!(
+        still["access_token"].is_null() && still["continue"].is_object(),
+        "{still}"
+    );
+}
