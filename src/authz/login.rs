@@ -25,8 +25,13 @@
 //! the JWKS's keys, `iss`, `aud` = the client id, `exp`, `nbf`, `sub`,
 //! `nonce`), then checks the subject against `subjects`.
 //!
-//! The signed-in subject is kept in memory per pending grant, until the
-//! grant is decided: a restart forgets it and the person signs in again.
+//! The sign-in is bound to the browser that went through it: the callback
+//! sets a cookie (`gnapd_login_{grant}`, HttpOnly, SameSite=Lax) holding a
+//! 256-bit token, and a decision counts as the subject's only with it —
+//! anyone else holding the grant's link and form token (the agent that
+//! asked, for one) cannot decide on the person's sign-in. The subject and
+//! the token's SHA-256 are kept in memory per pending grant, until the
+//! grant is decided: a restart forgets them and the person signs in again.
 //! The subject who decided is recorded durably with the decision (the
 //! interaction record's `by`) and logged.
 
@@ -35,6 +40,8 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
 
 use super::assertion::{AssertionError, TrustedIssuer, subject_matches, verify_login_id_token};
 use super::mint::{NoRandomness, random_text};
@@ -119,7 +126,7 @@ pub struct Login {
     subjects: Vec<String>,
     issuer: TrustedIssuer,
     states: States<(String, Secret)>,
-    signed_in: Mutex<HashMap<String, String>>,
+    signed_in: Mutex<HashMap<String, (String, [u8; 32])>>,
 }
 
 impl Login {
@@ -241,24 +248,31 @@ impl Login {
         self.subjects.is_empty() || subject_matches(&self.subjects, subject)
     }
 
-    /// Records that `subject` (allowed) signed in for `grant`.
-    pub fn signed_in(&self, grant: &str, subject: &str) {
-        if let Ok(mut signed_in) = self.signed_in.lock() {
-            if signed_in.len() >= MAX_SIGNED_IN {
-                signed_in.clear();
-            }
-            signed_in.insert(grant.to_owned(), subject.to_owned());
+    /// Records that `subject` (allowed) signed in for `grant`: the token
+    /// (256 random bits) the browser that signed in holds (a cookie), kept
+    /// here as its SHA-256. A later sign-in for the grant replaces it.
+    pub fn signed_in(&self, grant: &str, subject: &str) -> Result<String, NoRandomness> {
+        let token = random_text()?;
+        let mut signed_in = self.signed_in.lock().map_err(|_| NoRandomness)?;
+        if signed_in.len() >= MAX_SIGNED_IN {
+            signed_in.clear();
         }
+        signed_in.insert(
+            grant.to_owned(),
+            (subject.to_owned(), Sha256::digest(token.as_bytes()).into()),
+        );
+        Ok(token)
     }
 
-    /// Who signed in for `grant` and may decide it, if anyone.
-    pub fn subject(&self, grant: &str) -> Option<String> {
-        self.signed_in
-            .lock()
-            .ok()?
-            .get(grant)
-            .filter(|s| self.allows(s))
-            .cloned()
+    /// Who signed in for `grant` with the browser presenting `token`, and
+    /// may decide it, if anyone.
+    pub fn subject(&self, grant: &str, token: Option<&str>) -> Option<String> {
+        let token = token?;
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let signed_in = self.signed_in.lock().ok()?;
+        let (subject, expected) = signed_in.get(grant)?;
+        let same: bool = digest.ct_eq(expected).into();
+        (same && self.allows(subject)).then(|| subject.clone())
     }
 
     /// Forgets `grant` (decided).
@@ -316,12 +330,17 @@ jwks_file = "unused.json"
 
         assert!(login.allows("alice@example.com") && login.allows("root"));
         assert!(!login.allows("mallory@example.org") && !login.allows("root2"));
-        login.signed_in("g-1", "alice@example.com");
-        login.signed_in("g-2", "mallory@example.org");
-        assert_eq!(login.subject("g-1").as_deref(), Some("alice@example.com"));
-        assert_eq!(login.subject("g-2"), None, "not allowed");
+        let alice = login.signed_in("g-1", "alice@example.com").unwrap();
+        let mallory = login.signed_in("g-2", "mallory@example.org").unwrap();
+        assert_eq!(
+            login.subject("g-1", Some(&alice)).as_deref(),
+            Some("alice@example.com")
+        );
+        assert_eq!(login.subject("g-1", None), None, "another browser");
+        assert_eq!(login.subject("g-1", Some(&mallory)), None);
+        assert_eq!(login.subject("g-2", Some(&mallory)), None, "not allowed");
         login.forget("g-1");
-        assert_eq!(login.subject("g-1"), None);
+        assert_eq!(login.subject("g-1", Some(&alice)), None);
 
         assert_eq!(
             login.subject_of(400, b"{}", &started.nonce, 1_000),

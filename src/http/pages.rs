@@ -15,8 +15,10 @@
 //! only the inline stylesheet (by its hash) and forms posting to this
 //! server (and, on a page whose grant finishes by redirect, the client's
 //! registered origin, where the decision's 303 goes), no referrer, no
-//! caching. No cookie is set: the form token is bound to the interaction
-//! (see `crate::authz::consent`).
+//! caching. The form token is bound to the interaction (see
+//! `crate::authz::consent`), not to a cookie; the one cookie set is the
+//! configured login's, by its callback, binding a sign-in to the browser
+//! that went through it (`crate::authz::login`).
 
 use std::sync::{Arc, LazyLock};
 
@@ -180,7 +182,7 @@ fn message(status: u16, heading: &str, text: &str, next: Option<&str>, class: &s
     html(status, page.render(), None)
 }
 
-fn consent(app: &App, mut view: ConsentView, status: u16) -> Reply {
+fn consent(app: &App, mut view: ConsentView, status: u16, login_token: Option<&str>) -> Reply {
     let connected = app.connections.sets(&view.grant);
     // Forms may go to this server, to the client (a redirect finish) and,
     // through the 303 a "Connect" button gets, to upstreams' sign-in pages.
@@ -208,7 +210,7 @@ fn consent(app: &App, mut view: ConsentView, status: u16) -> Reply {
         })
         .collect();
     if let Some(login) = &app.login {
-        view.login = Some(login.subject(&view.grant));
+        view.login = Some(login.subject(&view.grant, login_token));
         // The "Sign in" button's 303 goes to the IdP.
         if let Some(source) = crate::authz::consent::csp_source(login.authorization_endpoint())
             && !form_targets.contains(&source)
@@ -349,7 +351,7 @@ pub async fn serve(
 ) -> Response<Bytes> {
     let reply = match (route, &method) {
         (PageRoute::ConnectCallback, &Method::GET) => {
-            connect_callback(&app, &parse_form(query.as_bytes())).await
+            connect_callback(&app, &parse_form(query.as_bytes()), headers).await
         }
         (PageRoute::LoginCallback, &Method::GET) => {
             login_callback(&app, &parse_form(query.as_bytes())).await
@@ -359,7 +361,13 @@ pub async fn serve(
             let auth = app.auth.clone();
             blocking(move || auth.consent_by_link(&grant, &secret))
                 .await
-                .map_or_else(|e| refused(&e), |view| consent(&app, view, 200))
+                .map_or_else(
+                    |e| refused(&e),
+                    |view| {
+                        let token = login_cookie(headers, &view.grant);
+                        consent(&app, view, 200, token.as_deref())
+                    },
+                )
         }
         (PageRoute::Device, &Method::POST) if is_form(headers) => {
             let form = parse_form(&body);
@@ -367,10 +375,17 @@ pub async fn serve(
             let auth = app.auth.clone();
             blocking(move || auth.consent_by_code(&code, &source))
                 .await
-                .map_or_else(|e| refused(&e), |view| consent(&app, view, 200))
+                .map_or_else(
+                    |e| refused(&e),
+                    |view| {
+                        let token = login_cookie(headers, &view.grant);
+                        consent(&app, view, 200, token.as_deref())
+                    },
+                )
         }
         (PageRoute::Decide(grant), &Method::POST) if is_form(headers) => {
-            decide(&app, grant, &parse_form(&body), source).await
+            let token = login_cookie(headers, &grant);
+            decide(&app, grant, &parse_form(&body), source, token).await
         }
         (_, &Method::POST) => message(
             415,
@@ -409,7 +424,13 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or(Err(PageError::Internal))
 }
 
-async fn decide(app: &Arc<App>, grant: String, form: &[(String, String)], source: String) -> Reply {
+async fn decide(
+    app: &Arc<App>,
+    grant: String,
+    form: &[(String, String)],
+    source: String,
+    login_token: Option<String>,
+) -> Reply {
     let approve = match field(form, "decision") {
         Some("approve") => true,
         Some("deny") => false,
@@ -455,7 +476,7 @@ async fn decide(app: &Arc<App>, grant: String, form: &[(String, String)], source
     };
     // With a login configured, only a signed-in, allowed person decides.
     let by = match &app.login {
-        Some(login) => match login.subject(&grant) {
+        Some(login) => match login.subject(&grant, login_token.as_deref()) {
             Some(subject) => Some(subject),
             None => {
                 tracing::warn!(
@@ -478,7 +499,7 @@ async fn decide(app: &Arc<App>, grant: String, form: &[(String, String)], source
             return match shown {
                 Ok(mut view) => {
                     view.notice = Some(notice);
-                    consent(app, view, status)
+                    consent(app, view, status, login_token.as_deref())
                 }
                 Err(e) => refused(&e),
             };
@@ -667,7 +688,11 @@ fn callback_uri(app: &App) -> String {
 /// exchanged with the PKCE verifier and gnapd's client authentication; the
 /// tokens become an `oauth2` person-connected set, and the grant's page is
 /// shown again, connected.
-async fn connect_callback(app: &Arc<App>, query: &[(String, String)]) -> Reply {
+async fn connect_callback(
+    app: &Arc<App>,
+    query: &[(String, String)],
+    headers: &warp::http::HeaderMap,
+) -> Reply {
     let invalid = || {
         message(
             400,
@@ -698,7 +723,8 @@ async fn connect_callback(app: &Arc<App>, query: &[(String, String)]) -> Reply {
     let upstream = pending.upstream.as_str();
     let shown = |mut view: ConsentView, status: u16, notice: String| {
         view.notice = Some(notice);
-        consent(app, view, status)
+        let token = login_cookie(headers, &view.grant);
+        consent(app, view, status, token.as_deref())
     };
     let Some(code) = field(query, "code").filter(|c| !c.is_empty()) else {
         let said = field(query, "error")
@@ -829,7 +855,7 @@ async fn login_callback(app: &Arc<App>, query: &[(String, String)]) -> Reply {
             .unwrap_or("no code");
         let mut view = view;
         view.notice = Some(format!("The sign-in did not complete ({said}). Try again."));
-        return consent(app, view, 400);
+        return consent(app, view, 400, None);
     };
     let request = login.code_request(code, &started.verifier, &login_callback_uri(app));
     let subject = match app.gateway.token_request(&request).await {
@@ -844,7 +870,7 @@ async fn login_callback(app: &Arc<App>, query: &[(String, String)]) -> Reply {
             tracing::warn!(grant = %started.grant, error = %e, "login refused");
             let mut view = view;
             view.notice = Some("The sign-in could not be verified. Try again.".into());
-            return consent(app, view, 502);
+            return consent(app, view, 502, None);
         }
     };
     if !login.allows(&subject) {
@@ -857,11 +883,45 @@ async fn login_callback(app: &Arc<App>, query: &[(String, String)]) -> Reply {
             "error",
         );
     }
+    let Ok(token) = login.signed_in(&started.grant, &subject) else {
+        return refused(&PageError::Internal);
+    };
     tracing::info!(grant = %started.grant, subject, "login: signed in");
-    login.signed_in(&started.grant, &subject);
-    let mut view = view;
-    view.login = None;
-    consent(app, view, 200)
+    let mut reply = consent(app, view, 200, Some(&token));
+    let secure = if app.auth.config().public_url.starts_with("https:") {
+        "; Secure"
+    } else {
+        ""
+    };
+    // The sign-in is bound to this browser: only it holds the cookie that
+    // lets a decision count as the subject's (anyone else holding the
+    // grant's link, the agent included, does not).
+    reply.headers.push((
+        "set-cookie",
+        format!(
+            "{LOGIN_COOKIE}{}={token}; Path=/gnap/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+            started.grant,
+            crate::oauth_client::STATE_LIFETIME * 6
+        ),
+    ));
+    reply
+}
+
+/// The login cookie's name, before the grant id.
+const LOGIN_COOKIE: &str = "gnapd_login_";
+
+/// The value of `grant`'s login cookie in `headers`, if the browser sent
+/// one.
+fn login_cookie(headers: &warp::http::HeaderMap, grant: &str) -> Option<String> {
+    let name = format!("{LOGIN_COOKIE}{grant}");
+    headers
+        .get_all(warp::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.to_owned())
 }
 
 /// Carries out the finish method (§4.2) and answers the browser: a 303 to

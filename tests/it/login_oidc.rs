@@ -99,7 +99,9 @@ mod flow {
     use crate::agent::Agent;
     use crate::connect_upstream::Provider;
     use crate::gateway_http::start_logged;
-    use crate::interaction_pages::{assert_secure, consent_form, get, grant, html, post_form};
+    use crate::interaction_pages::{
+        ConsentForm, assert_secure, consent_form, encode, get, grant, html, post_form,
+    };
     use crate::server::Server;
 
     /// gnapd with `[login]` at a node-oidc-provider started for it (its
@@ -194,6 +196,33 @@ subjects = ["*@example.com"]
             (html(&page), body["continue"].clone())
         }
 
+        /// Submits `form` with `decision` and every box ticked, as a browser
+        /// holding the login `cookie` (`name=value`), if any.
+        pub(super) fn submit(
+            &self,
+            form: &ConsentForm,
+            decision: &str,
+            cookie: Option<&str>,
+        ) -> crate::http_client::Answer {
+            let mut request = HttpRequest::new("POST", form.action.as_str());
+            request.fields.append(
+                "content-type",
+                b"application/x-www-form-urlencoded".to_vec(),
+            );
+            if let Some(cookie) = cookie {
+                request.fields.append("cookie", cookie.as_bytes().to_vec());
+            }
+            let mut fields = vec![("csrf", form.csrf.as_str()), ("decision", decision)];
+            fields.extend(form.boxes.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            request.body = fields
+                .iter()
+                .map(|(n, v)| format!("{}={}", encode(n), encode(v)))
+                .collect::<Vec<_>>()
+                .join("&")
+                .into_bytes();
+            crate::http_client::send(self.server.addr, &request)
+        }
+
         /// Presses the page's "Sign in" button: the 303's location.
         pub(super) fn sign_in_button(&self, page: &str) -> String {
             let form = consent_form(&self.server, page);
@@ -266,7 +295,13 @@ fn login_oidc_sign_in_then_approve_issues_tokens_and_records_the_subject() {
     assert_eq!(wrong.status, 400);
     let signed_in = setup.at_gnapd(&back);
     assert_eq!(signed_in.status, 200, "{}", html(&signed_in));
-    assert_secure(&signed_in);
+    let set_cookie = signed_in.header("set-cookie").unwrap().to_owned();
+    assert!(
+        set_cookie.contains("; Path=/gnap/;") && set_cookie.contains("; HttpOnly; SameSite=Lax"),
+        "{set_cookie}"
+    );
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    assert!(cookie.starts_with("gnapd_login_"), "{cookie}");
     let text = html(&signed_in);
     assert!(
         text.contains("Signed in as <code>alice@example.com</code>"),
@@ -276,7 +311,17 @@ fn login_oidc_sign_in_then_approve_issues_tokens_and_records_the_subject() {
     // The state works once.
     assert_eq!(setup.at_gnapd(&back).status, 400);
 
-    let approved = consent_form(server, &text).submit(server, "approve", |_, _| true);
+    // The sign-in is bound to the browser that went through it: someone
+    // else holding the link and the form token (the agent can open the
+    // link itself) but not the cookie decides nothing.
+    let form = consent_form(server, &text);
+    let elsewhere = setup.submit(&form, "approve", None);
+    assert_eq!(elsewhere.status, 403, "{}", html(&elsewhere));
+    assert_secure(&elsewhere);
+    let forged = setup.submit(&form, "approve", Some(&format!("{cookie}x")));
+    assert_eq!(forged.status, 403, "{}", html(&forged));
+
+    let approved = setup.submit(&form, "approve", Some(&cookie));
     assert_eq!(approved.status, 200, "{}", html(&approved));
     assert!(html(&approved).contains("Access approved"));
     let tokens = continue_(server, &agent, &mut cont, None);
