@@ -372,3 +372,58 @@ fn login_oidc_subject_outside_subjects_may_not_decide() {
         "{still}"
     );
 }
+
+#[test]
+fn login_oidc_user_code_page_asks_for_the_sign_in_too_and_records_a_denial() {
+    use crate::connect_upstream::sign_in_as;
+    use crate::interaction_pages::{consent_form, continue_, grant, html, post_form};
+
+    let dir = tempfile::tempdir().unwrap();
+    let setup = flow::setup(dir.path());
+    let server = &setup.server;
+    let agent = crate::agent::Agent::new();
+    let body = grant(
+        server,
+        &agent,
+        json!([{"type": "photo-api", "actions": ["read"]}]),
+        json!({"start": ["user_code_uri"]}),
+    );
+    let code = body["interact"]["user_code_uri"]["code"].as_str().unwrap();
+    let mut cont = body["continue"].clone();
+    let page = post_form(
+        server,
+        &format!("{}/gnap/device", server.base()),
+        &[("code", code)],
+    );
+    assert_eq!(page.status, 200, "{}", html(&page));
+    let text = html(&page);
+    assert!(text.contains("value=\"signin\""), "{text}");
+    assert!(!text.contains("value=\"approve\""), "{text}");
+
+    let location = setup.sign_in_button(&text);
+    let back = sign_in_as(
+        &setup.provider,
+        &location,
+        &setup.callback,
+        "bob@example.com",
+    );
+    let signed_in = setup.at_gnapd(&back);
+    assert_eq!(signed_in.status, 200, "{}", html(&signed_in));
+    let cookie = signed_in
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let text = html(&signed_in);
+    assert!(
+        text.contains("Signed in as <code>bob@example.com</code>"),
+        "{text}"
+    );
+    let denied = setup.submit(&consent_form(server, &text), "deny", Some(&cookie));
+    assert_eq!(denied.status, 200, "{}", html(&denied));
+    assert!(html(&denied).contains("Access denied"));
+    let answer = continue_(server, &agent, &mut cont, None);
+    assert!(answer["access_token"].is_null(), "{answer}");
+}
