@@ -393,7 +393,24 @@ pub enum InteractionStatus {
     Finished {
         /// When (Unix seconds).
         at: i64,
+        /// Who approved, carried over from [`InteractionStatus::Approved`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
+}
+
+impl InteractionStatus {
+    /// The status once the client received its tokens at `at`: who
+    /// approved stays recorded.
+    pub fn finished(&self, at: i64) -> Self {
+        let by = match self {
+            Self::Approved { by, .. } | Self::Denied { by, .. } | Self::Finished { by, .. } => {
+                by.clone()
+            }
+            Self::Pending => None,
+        };
+        Self::Finished { at, by }
+    }
 }
 
 /// A grant's interaction (RFC 9635 §4): how it can start and finish and

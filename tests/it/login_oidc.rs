@@ -321,6 +321,7 @@ fn login_oidc_sign_in_then_approve_issues_tokens_and_records_the_subject() {
     let forged = setup.submit(&form, "approve", Some(&format!("{cookie}x")));
     assert_eq!(forged.status, 403, "{}", html(&forged));
 
+    let grant_id = form.action.rsplit('/').next().unwrap().to_owned();
     let approved = setup.submit(&form, "approve", Some(&cookie));
     assert_eq!(approved.status, 200, "{}", html(&approved));
     assert!(html(&approved).contains("Access approved"));
@@ -338,6 +339,19 @@ fn login_oidc_sign_in_then_approve_issues_tokens_and_records_the_subject() {
     assert!(decided.contains("alice@example.com"), "{decided}");
     let code = query_param(&back, "code").unwrap();
     assert!(!logged.contains(&code), "the code was logged");
+    // And recorded with the interaction, past the token pickup.
+    let store = gnapd::store::sled::SledStore::open(&dir.path().join("data/store")).unwrap();
+    let interaction = gnapd::store::Store::interaction(&store, &gnapd::store::GrantId(grant_id))
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(
+            &interaction.status,
+            gnapd::store::InteractionStatus::Finished { by: Some(by), .. } if by == "alice@example.com"
+        ),
+        "{:?}",
+        interaction.status
+    );
 }
 
 #[test]

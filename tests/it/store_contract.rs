@@ -648,7 +648,7 @@ fn approved(at: i64) -> InteractionStatus {
         interact_ref: Some(fresh_hash()),
         decided_at: at,
         credential_sets: Vec::new(),
-        by: None,
+        by: Some("alice@example.com".into()),
     }
 }
 
@@ -773,7 +773,10 @@ fn finish_interaction_takes_an_approved_interaction_once(store: &dyn Store) {
     );
     assert_eq!(
         store.interaction(&grant.id).unwrap().unwrap().status,
-        InteractionStatus::Finished { at: 1_300 }
+        InteractionStatus::Finished {
+            at: 1_300,
+            by: Some("alice@example.com".into())
+        }
     );
     assert_eq!(store.grant_by_continuation(&cont(&grant)).unwrap(), None);
     assert_eq!(
