@@ -143,8 +143,10 @@ pub fn verify_id_token(
 
 /// Checks an ID token gnapd itself asked for at a login (OIDC Core
 /// §3.1.3.7): everything [`verify_id_token`] checks, with `issuer` the only
-/// one trusted, and then its `nonce` claim equal to `nonce`, the one sent
-/// in the authorization request (compared in constant time).
+/// one trusted; an `azp` (required with several audiences) equal to the
+/// client id (the issuer's audience); and its `nonce` claim equal to
+/// `nonce`, the one sent in the authorization request (compared in
+/// constant time).
 pub fn verify_login_id_token(
     token: &str,
     issuer: &TrustedIssuer,
@@ -153,6 +155,17 @@ pub fn verify_login_id_token(
 ) -> Result<AssertedUser, AssertionError> {
     use subtle::ConstantTimeEq as _;
     let (user, claims) = verify_claims(token, std::slice::from_ref(issuer), now)?;
+    let several = claims
+        .get("aud")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.len() > 1);
+    match claims.get("azp") {
+        Some(azp) if azp.as_str() != Some(issuer.audience.as_str()) => {
+            return Err(AssertionError::Audience);
+        }
+        None if several => return Err(AssertionError::Audience),
+        _ => {}
+    }
     let same: bool = match claims.get("nonce").and_then(Value::as_str) {
         Some(claimed) => claimed.as_bytes().ct_eq(nonce.as_bytes()).into(),
         None => false,

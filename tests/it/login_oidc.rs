@@ -58,8 +58,22 @@ fn login_id_token_for_another_audience_or_expired_or_forged_is_refused() {
         verify_login_id_token(&other_audience, &idp.issuer, "n-0nce", T0),
         Err(AssertionError::Audience)
     );
+    // Several audiences: `azp` must name gnapd (OIDC Core §3.1.3.7).
     let also_ours = with(&|c| c["aud"] = json!(["some-other-client", AUD]));
-    assert!(verify_login_id_token(&also_ours, &idp.issuer, "n-0nce", T0).is_ok());
+    assert_eq!(
+        verify_login_id_token(&also_ours, &idp.issuer, "n-0nce", T0),
+        Err(AssertionError::Audience)
+    );
+    let authorized = with(&|c| {
+        c["aud"] = json!(["some-other-client", AUD]);
+        c["azp"] = json!(AUD);
+    });
+    assert!(verify_login_id_token(&authorized, &idp.issuer, "n-0nce", T0).is_ok());
+    let other_party = with(&|c| c["azp"] = json!("some-other-client"));
+    assert_eq!(
+        verify_login_id_token(&other_party, &idp.issuer, "n-0nce", T0),
+        Err(AssertionError::Audience)
+    );
     let expired = with(&|c| c["exp"] = json!(T0 - 3_600));
     assert_eq!(
         verify_login_id_token(&expired, &idp.issuer, "n-0nce", T0),
