@@ -82,6 +82,9 @@ pub struct FileConfig {
     /// `[stdio]`: limits on the processes of stdio upstreams.
     #[serde(default)]
     pub stdio: StdioFile,
+    /// `[login]`: who the person deciding on a consent page is (an OIDC
+    /// login at an enterprise IdP; `crate::authz::login`).
+    pub login: Option<crate::authz::login::LoginEntry>,
 }
 
 /// The `[stdio]` table.
@@ -188,6 +191,8 @@ pub struct ServeConfig {
     pub upstream_ca_files: Vec<PathBuf>,
     /// Limits on stdio upstreams' processes.
     pub stdio: crate::gateway::stdio::Limits,
+    /// The login of the person deciding, when `[login]` configures one.
+    pub login: Option<std::sync::Arc<crate::authz::login::Login>>,
     /// AS settings other than the public URL.
     file: FileConfig,
 }
@@ -296,6 +301,17 @@ impl ServeConfig {
                 rule.issuer
             )));
         }
+        let login = match file.login.take() {
+            Some(entry) => {
+                let crate::authz::login::LoginEntry::Oidc { jwks_file, .. } = &entry;
+                let jwks = std::fs::read(jwks_file)
+                    .map_err(|e| ConfigError::Read(jwks_file.clone(), e))?;
+                let login = crate::authz::login::Login::new(entry, &jwks)
+                    .map_err(|e| ConfigError::Invalid(format!("[login]: {e}")))?;
+                Some(std::sync::Arc::new(login))
+            }
+            None => None,
+        };
         let master_key_file = flags.master_key_file.or(file.master_key_file.take());
         let upstreams = assemble_upstreams(
             std::mem::take(&mut file.upstream),
@@ -333,6 +349,7 @@ impl ServeConfig {
                 .chain(flags.upstream_ca_files)
                 .collect(),
             stdio,
+            login,
             file,
         })
     }

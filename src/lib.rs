@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod gateway;
 pub mod http;
+pub mod oauth_client;
 pub mod proto;
 pub mod store;
 pub mod upstream;

@@ -108,6 +108,10 @@ pub enum AssertionError {
     /// No `sub`.
     #[error("the ID token names no subject")]
     Subject,
+    /// `nonce` is missing or not the one sent in the authorization request
+    /// (OIDC Core §3.1.3.7 step 11).
+    #[error("the ID token's nonce is not the one sent")]
+    Nonce,
 }
 
 fn b64(part: &str) -> Result<Vec<u8>, AssertionError> {
@@ -134,6 +138,49 @@ pub fn verify_id_token(
     issuers: &[TrustedIssuer],
     now: i64,
 ) -> Result<AssertedUser, AssertionError> {
+    verify_claims(token, issuers, now).map(|(user, _)| user)
+}
+
+/// Checks an ID token gnapd itself asked for at a login (OIDC Core
+/// §3.1.3.7): everything [`verify_id_token`] checks, with `issuer` the only
+/// one trusted; an `azp` (required with several audiences) equal to the
+/// client id (the issuer's audience); and its `nonce` claim equal to
+/// `nonce`, the one sent in the authorization request (compared in
+/// constant time).
+pub fn verify_login_id_token(
+    token: &str,
+    issuer: &TrustedIssuer,
+    nonce: &str,
+    now: i64,
+) -> Result<AssertedUser, AssertionError> {
+    use subtle::ConstantTimeEq as _;
+    let (user, claims) = verify_claims(token, std::slice::from_ref(issuer), now)?;
+    let several = claims
+        .get("aud")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.len() > 1);
+    match claims.get("azp") {
+        Some(azp) if azp.as_str() != Some(issuer.audience.as_str()) => {
+            return Err(AssertionError::Audience);
+        }
+        None if several => return Err(AssertionError::Audience),
+        _ => {}
+    }
+    let same: bool = match claims.get("nonce").and_then(Value::as_str) {
+        Some(claimed) => claimed.as_bytes().ct_eq(nonce.as_bytes()).into(),
+        None => false,
+    };
+    if !same || nonce.is_empty() {
+        return Err(AssertionError::Nonce);
+    }
+    Ok(user)
+}
+
+fn verify_claims(
+    token: &str,
+    issuers: &[TrustedIssuer],
+    now: i64,
+) -> Result<(AssertedUser, Value), AssertionError> {
     if token.len() > MAX_TOKEN {
         return Err(AssertionError::Malformed);
     }
@@ -205,10 +252,11 @@ pub fn verify_id_token(
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
         .ok_or(AssertionError::Subject)?;
-    Ok(AssertedUser {
+    let user = AssertedUser {
         issuer: issuer.issuer.clone(),
         subject: subject.to_owned(),
-    })
+    };
+    Ok((user, claims))
 }
 
 /// Whether a rule allows or denies.
@@ -250,16 +298,20 @@ pub struct AssertionRule {
     pub credential_sets: BTreeMap<String, String>,
 }
 
+/// Whether `subject` matches one of `patterns`: exact, `*` for any, or
+/// `*suffix` (e.g. `*@example.com`).
+pub fn subject_matches(patterns: &[String], subject: &str) -> bool {
+    patterns
+        .iter()
+        .any(|pattern| match pattern.strip_prefix('*') {
+            Some(suffix) => subject.ends_with(suffix),
+            None => pattern == subject,
+        })
+}
+
 impl AssertionRule {
     fn names(&self, user: &AssertedUser) -> bool {
-        self.issuer == user.issuer
-            && self
-                .subjects
-                .iter()
-                .any(|pattern| match pattern.strip_prefix('*') {
-                    Some(suffix) => user.subject.ends_with(suffix),
-                    None => *pattern == user.subject,
-                })
+        self.issuer == user.issuer && subject_matches(&self.subjects, &user.subject)
     }
 }
 

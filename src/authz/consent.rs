@@ -59,6 +59,10 @@ pub enum PageError {
         "This form is not valid here (it may be from before the server restarted). Open the link or enter the code again."
     )]
     Forbidden,
+    /// A login is configured and nobody allowed to decide signed in for
+    /// this grant: nothing was decided.
+    #[error("Sign in first: only a person signed in and allowed to decide can approve or deny.")]
+    SignInRequired,
     /// Approval with every right unticked.
     #[error("Nothing was left ticked. Tick what the agent may have, or deny.")]
     NothingSelected,
@@ -116,6 +120,9 @@ pub struct ConsentView {
     pub connect: Vec<ConnectView>,
     /// Why the last submission decided nothing, shown above the form.
     pub notice: Option<String>,
+    /// With a login configured (filled by the HTTP edge): who signed in
+    /// for this grant (`Some(None)`: nobody yet).
+    pub login: Option<Option<String>>,
 }
 
 /// An upstream the person can connect on the page.
@@ -392,6 +399,7 @@ impl AuthServer {
             requested: requested_per_token(&grant.request).concat(),
             connect: Vec::new(),
             notice: None,
+            login: None,
         })
     }
 
@@ -462,7 +470,7 @@ impl AuthServer {
         source: &str,
     ) -> Result<Decided, PageError> {
         let decision = self.check_page_decision(grant, form_token, approve, selection, source)?;
-        self.record_page_decision(decision, Vec::new(), source)
+        self.record_page_decision(decision, Vec::new(), None, source)
     }
 
     /// The first half of [`Self::decide_by_page`]: the form token, the
@@ -502,11 +510,13 @@ impl AuthServer {
     }
 
     /// The second half: records the decision, with the credential sets the
-    /// person `connected` (`(upstream, set id)`) for an approval.
+    /// person `connected` (`(upstream, set id)`) for an approval, and the
+    /// signed-in subject who decided (`by`).
     pub fn record_page_decision(
         &self,
         decision: PageDecision,
         connected: Vec<(String, String)>,
+        by: Option<&str>,
         source: &str,
     ) -> Result<Decided, PageError> {
         let now = self.now();
@@ -518,6 +528,7 @@ impl AuthServer {
             &decision.record,
             decision.access,
             connected,
+            by,
             source,
             now,
         )?)

@@ -672,19 +672,21 @@ impl AuthServer {
             .grant(&interaction.grant)?
             .ok_or(DecideError::NotFound)?;
         let access = approve.then(|| requested_per_token(&grant.request));
-        self.record_decision(&interaction, &grant, access, Vec::new(), source, now)
+        self.record_decision(&interaction, &grant, access, Vec::new(), None, source, now)
     }
 
     /// Records a decision on a pending interaction: approval of `access`
     /// (per requested token), with the credential sets the person
     /// `connected` (`(upstream, set id)`), or denial when `access` is
     /// `None`. Returns the finish action for the caller to carry out.
+    #[allow(clippy::too_many_arguments)] // each is one fact of the decision
     pub(super) fn record_decision(
         &self,
         interaction: &InteractionRecord,
         grant: &GrantRecord,
         access: Option<Vec<Vec<AccessRight>>>,
         connected: Vec<(String, String)>,
+        by: Option<&str>,
         source: &str,
         now: i64,
     ) -> Result<Decided, DecideError> {
@@ -700,10 +702,12 @@ impl AuthServer {
                 interact_ref: ref_hash,
                 decided_at: now,
                 credential_sets: connected,
+                by: by.map(str::to_owned),
             },
             None => InteractionStatus::Denied {
                 interact_ref: ref_hash,
                 decided_at: now,
+                by: by.map(str::to_owned),
             },
         };
         if !self.store.decide_interaction(&grant.id, &status)? {
@@ -712,7 +716,7 @@ impl AuthServer {
         if let Ok(mut live) = self.live.lock() {
             live.codes.remove(&grant.id);
         }
-        tracing::info!(grant = %grant.id.0, approve, source, "interaction decided");
+        tracing::info!(grant = %grant.id.0, approve, by = by.unwrap_or("-"), source, "interaction decided");
         let finish = match (&interaction.finish, interact_ref) {
             (Some(finish), Some(interact_ref)) => self.finish_action(finish, &interact_ref),
             _ => FinishAction::None,

@@ -21,6 +21,7 @@ pub mod continuation;
 pub mod grant;
 pub mod interaction;
 pub mod introspect;
+pub mod login;
 pub mod manage;
 pub mod metrics;
 pub mod mint;

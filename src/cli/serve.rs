@@ -338,6 +338,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         gateway,
         pusher,
         connections: Arc::default(),
+        login: config.login.clone(),
     });
     // Tests and scripts read this line to find the server.
     println!(

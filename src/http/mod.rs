@@ -42,6 +42,8 @@ pub struct App {
     /// Upstream OAuth sign-ins under way from consent pages, and the sets
     /// they connected (`crate::upstream::connect`).
     pub connections: Arc<crate::upstream::connect::Connections>,
+    /// The configured login of the person deciding (`[login]`), if any.
+    pub login: Option<Arc<crate::authz::login::Login>>,
 }
 
 /// The address a connection came from, put into each request's extensions

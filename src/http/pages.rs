@@ -15,8 +15,10 @@
 //! only the inline stylesheet (by its hash) and forms posting to this
 //! server (and, on a page whose grant finishes by redirect, the client's
 //! registered origin, where the decision's 303 goes), no referrer, no
-//! caching. No cookie is set: the form token is bound to the interaction
-//! (see `crate::authz::consent`).
+//! caching. The form token is bound to the interaction (see
+//! `crate::authz::consent`), not to a cookie; the one cookie set is the
+//! configured login's, by its callback, binding a sign-in to the browser
+//! that went through it (`crate::authz::login`).
 
 use std::sync::{Arc, LazyLock};
 
@@ -25,6 +27,7 @@ use bytes::Bytes;
 use warp::http::{Method, Response};
 
 use super::{App, to_response};
+use crate::authz::login::LOGIN_CALLBACK_PATH;
 use crate::authz::{
     ConnectView, ConsentView, DEVICE_PATH, Decided, FinishAction, INTERACT_PATH, PageDecision,
     PageError, Reply, Selection,
@@ -66,6 +69,8 @@ pub enum PageRoute {
     /// Where an upstream's AS sends the browser back after an OAuth
     /// connect ([`CONNECT_CALLBACK_PATH`]).
     ConnectCallback,
+    /// Where the login's IdP sends the browser back ([`LOGIN_CALLBACK_PATH`]).
+    LoginCallback,
 }
 
 /// The redirect URI gnapd registers at upstreams' authorization servers.
@@ -79,6 +84,9 @@ impl PageRoute {
         }
         if path == CONNECT_CALLBACK_PATH {
             return Some(Self::ConnectCallback);
+        }
+        if path == LOGIN_CALLBACK_PATH {
+            return Some(Self::LoginCallback);
         }
         let rest = path.strip_prefix(INTERACT_PATH)?;
         match rest.split_once('/') {
@@ -174,7 +182,7 @@ fn message(status: u16, heading: &str, text: &str, next: Option<&str>, class: &s
     html(status, page.render(), None)
 }
 
-fn consent(app: &App, mut view: ConsentView, status: u16) -> Reply {
+fn consent(app: &App, mut view: ConsentView, status: u16, login_token: Option<&str>) -> Reply {
     let connected = app.connections.sets(&view.grant);
     // Forms may go to this server, to the client (a redirect finish) and,
     // through the 303 a "Connect" button gets, to upstreams' sign-in pages.
@@ -201,6 +209,15 @@ fn consent(app: &App, mut view: ConsentView, status: u16) -> Reply {
             }
         })
         .collect();
+    if let Some(login) = &app.login {
+        view.login = Some(login.subject(&view.grant, login_token));
+        // The "Sign in" button's 303 goes to the IdP.
+        if let Some(source) = crate::authz::consent::csp_source(login.authorization_endpoint())
+            && !form_targets.contains(&source)
+        {
+            form_targets.push(source);
+        }
+    }
     let page = ConsentPage {
         css: CSS,
         view: &view,
@@ -253,6 +270,13 @@ fn refused(error: &PageError) -> Reply {
         PageError::AlreadyDecided => message(409, "Already decided", &text, None, "error"),
         PageError::TooManyAttempts => message(429, "Too many attempts", &text, None, "error"),
         PageError::Forbidden => message(403, "Refused", &text, None, "error"),
+        PageError::SignInRequired => message(
+            403,
+            "Sign in first",
+            &text,
+            Some("Go back to the request's page and use its Sign in button."),
+            "error",
+        ),
         PageError::NothingSelected => message(
             400,
             "Nothing was approved",
@@ -327,14 +351,23 @@ pub async fn serve(
 ) -> Response<Bytes> {
     let reply = match (route, &method) {
         (PageRoute::ConnectCallback, &Method::GET) => {
-            connect_callback(&app, &parse_form(query.as_bytes())).await
+            connect_callback(&app, &parse_form(query.as_bytes()), headers).await
+        }
+        (PageRoute::LoginCallback, &Method::GET) => {
+            login_callback(&app, &parse_form(query.as_bytes())).await
         }
         (PageRoute::Device, &Method::GET | &Method::HEAD) => device(200, None),
         (PageRoute::Interaction { grant, secret }, &Method::GET | &Method::HEAD) => {
             let auth = app.auth.clone();
             blocking(move || auth.consent_by_link(&grant, &secret))
                 .await
-                .map_or_else(|e| refused(&e), |view| consent(&app, view, 200))
+                .map_or_else(
+                    |e| refused(&e),
+                    |view| {
+                        let token = login_cookie(headers, &view.grant);
+                        consent(&app, view, 200, token.as_deref())
+                    },
+                )
         }
         (PageRoute::Device, &Method::POST) if is_form(headers) => {
             let form = parse_form(&body);
@@ -342,10 +375,17 @@ pub async fn serve(
             let auth = app.auth.clone();
             blocking(move || auth.consent_by_code(&code, &source))
                 .await
-                .map_or_else(|e| refused(&e), |view| consent(&app, view, 200))
+                .map_or_else(
+                    |e| refused(&e),
+                    |view| {
+                        let token = login_cookie(headers, &view.grant);
+                        consent(&app, view, 200, token.as_deref())
+                    },
+                )
         }
         (PageRoute::Decide(grant), &Method::POST) if is_form(headers) => {
-            decide(&app, grant, &parse_form(&body), source).await
+            let token = login_cookie(headers, &grant);
+            decide(&app, grant, &parse_form(&body), source, token).await
         }
         (_, &Method::POST) => message(
             415,
@@ -384,10 +424,17 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or(Err(PageError::Internal))
 }
 
-async fn decide(app: &Arc<App>, grant: String, form: &[(String, String)], source: String) -> Reply {
+async fn decide(
+    app: &Arc<App>,
+    grant: String,
+    form: &[(String, String)],
+    source: String,
+    login_token: Option<String>,
+) -> Reply {
     let approve = match field(form, "decision") {
         Some("approve") => true,
         Some("deny") => false,
+        Some("signin") => return login_start(app, grant, form, source).await,
         Some(other) if other.starts_with("connect:") => {
             let upstream = other.trim_start_matches("connect:").to_owned();
             return connect_start(app, grant, &upstream, form, source).await;
@@ -427,6 +474,21 @@ async fn decide(app: &Arc<App>, grant: String, form: &[(String, String)], source
         Ok(decision) => decision,
         Err(e) => return refused(&e),
     };
+    // With a login configured, only a signed-in, allowed person decides.
+    let by = match &app.login {
+        Some(login) => match login.subject(&grant, login_token.as_deref()) {
+            Some(subject) => Some(subject),
+            None => {
+                tracing::warn!(
+                    grant,
+                    source,
+                    "interaction decision refused: nobody allowed is signed in"
+                );
+                return refused(&PageError::SignInRequired);
+            }
+        },
+        None => None,
+    };
     let connected = match connect_upstreams(app, &decision, form).await {
         Ok(connected) => connected,
         Err((status, notice)) => {
@@ -437,7 +499,7 @@ async fn decide(app: &Arc<App>, grant: String, form: &[(String, String)], source
             return match shown {
                 Ok(mut view) => {
                     view.notice = Some(notice);
-                    consent(app, view, status)
+                    consent(app, view, status, login_token.as_deref())
                 }
                 Err(e) => refused(&e),
             };
@@ -451,10 +513,15 @@ async fn decide(app: &Arc<App>, grant: String, form: &[(String, String)], source
         .into_iter()
         .map(|(_, id)| id)
         .collect();
-    let decided = blocking(move || auth.record_page_decision(decision, connected, &source)).await;
+    let decided =
+        blocking(move || auth.record_page_decision(decision, connected, by.as_deref(), &source))
+            .await;
     match decided {
         Ok(decided) => {
             app.connections.forget(&decided.grant.0);
+            if let Some(login) = &app.login {
+                login.forget(&decided.grant.0);
+            }
             finish(app, decided).await
         }
         Err(e) => {
@@ -621,7 +688,11 @@ fn callback_uri(app: &App) -> String {
 /// exchanged with the PKCE verifier and gnapd's client authentication; the
 /// tokens become an `oauth2` person-connected set, and the grant's page is
 /// shown again, connected.
-async fn connect_callback(app: &Arc<App>, query: &[(String, String)]) -> Reply {
+async fn connect_callback(
+    app: &Arc<App>,
+    query: &[(String, String)],
+    headers: &warp::http::HeaderMap,
+) -> Reply {
     let invalid = || {
         message(
             400,
@@ -652,7 +723,8 @@ async fn connect_callback(app: &Arc<App>, query: &[(String, String)]) -> Reply {
     let upstream = pending.upstream.as_str();
     let shown = |mut view: ConsentView, status: u16, notice: String| {
         view.notice = Some(notice);
-        consent(app, view, status)
+        let token = login_cookie(headers, &view.grant);
+        consent(app, view, status, token.as_deref())
     };
     let Some(code) = field(query, "code").filter(|c| !c.is_empty()) else {
         let said = field(query, "error")
@@ -701,6 +773,155 @@ async fn connect_callback(app: &Arc<App>, query: &[(String, String)]) -> Reply {
             )
         }
     }
+}
+
+/// The "Sign in" button: with the page's form token and the grant still
+/// pending, a 303 to the login's IdP with a fresh single-use `state` bound
+/// to the grant, a PKCE S256 challenge and a `nonce`.
+async fn login_start(
+    app: &Arc<App>,
+    grant: String,
+    form: &[(String, String)],
+    source: String,
+) -> Reply {
+    let Some(login) = &app.login else {
+        return message(
+            400,
+            "No sign-in here",
+            "This server has no sign-in configured.",
+            None,
+            "error",
+        );
+    };
+    let auth = app.auth.clone();
+    let token = field(form, "csrf").map(str::to_owned);
+    let shown = {
+        let grant = grant.clone();
+        blocking(move || auth.consent_by_form(&grant, token.as_deref(), &source)).await
+    };
+    if let Err(e) = shown {
+        return refused(&e);
+    }
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    let Ok(url) = login.start(&grant, &login_callback_uri(app), now) else {
+        return refused(&PageError::Internal);
+    };
+    tracing::info!(grant, "login: sending the person to the IdP");
+    let mut headers = security_headers(None);
+    headers.push(("location", url));
+    Reply {
+        status: 303,
+        headers,
+        body: Vec::new(),
+    }
+}
+
+fn login_callback_uri(app: &App) -> String {
+    format!("{}{LOGIN_CALLBACK_PATH}", app.auth.config().public_url)
+}
+
+/// The browser back from the IdP: the `state` (taken once, bound to the
+/// grant it was made for, which must still be pending), the code exchanged
+/// with the PKCE verifier, the ID token verified (with the `nonce` sent),
+/// the subject checked against the allowed ones; then the grant's page
+/// again, signed in.
+async fn login_callback(app: &Arc<App>, query: &[(String, String)]) -> Reply {
+    let invalid = || {
+        message(
+            400,
+            "This sign-in is not valid here",
+            "It may have been used already, or it expired. Go back to the request's page and sign in again.",
+            None,
+            "error",
+        )
+    };
+    let Some(login) = &app.login else {
+        return invalid();
+    };
+    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    let Some(started) = field(query, "state").and_then(|s| login.take(s, now)) else {
+        tracing::warn!("login callback refused: unknown, used or expired state");
+        return invalid();
+    };
+    let auth = app.auth.clone();
+    let grant = started.grant.clone();
+    let view = match blocking(move || auth.consent_by_grant(&grant)).await {
+        Ok(view) => view,
+        Err(e) => return refused(&e),
+    };
+    let Some(code) = field(query, "code").filter(|c| !c.is_empty()) else {
+        let said = field(query, "error")
+            .filter(|e| e.len() <= 64 && e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+            .unwrap_or("no code");
+        let mut view = view;
+        view.notice = Some(format!("The sign-in did not complete ({said}). Try again."));
+        return consent(app, view, 400, None);
+    };
+    let request = login.code_request(code, &started.verifier, &login_callback_uri(app));
+    let subject = match app.gateway.token_request(&request).await {
+        Ok((status, body)) => login
+            .subject_of(status, &body, &started.nonce, now)
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e),
+    };
+    let subject = match subject {
+        Ok(subject) => subject,
+        Err(e) => {
+            tracing::warn!(grant = %started.grant, error = %e, "login refused");
+            let mut view = view;
+            view.notice = Some("The sign-in could not be verified. Try again.".into());
+            return consent(app, view, 502, None);
+        }
+    };
+    if !login.allows(&subject) {
+        tracing::warn!(grant = %started.grant, subject, "login refused: the subject may not decide");
+        return message(
+            403,
+            "You may not decide this",
+            &format!("You signed in as {subject}, who may not approve or deny requests here."),
+            None,
+            "error",
+        );
+    }
+    let Ok(token) = login.signed_in(&started.grant, &subject) else {
+        return refused(&PageError::Internal);
+    };
+    tracing::info!(grant = %started.grant, subject, "login: signed in");
+    let mut reply = consent(app, view, 200, Some(&token));
+    let secure = if app.auth.config().public_url.starts_with("https:") {
+        "; Secure"
+    } else {
+        ""
+    };
+    // The sign-in is bound to this browser: only it holds the cookie that
+    // lets a decision count as the subject's (anyone else holding the
+    // grant's link, the agent included, does not).
+    reply.headers.push((
+        "set-cookie",
+        format!(
+            "{LOGIN_COOKIE}{}={token}; Path=/gnap/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+            started.grant,
+            crate::oauth_client::STATE_LIFETIME * 6
+        ),
+    ));
+    reply
+}
+
+/// The login cookie's name, before the grant id.
+const LOGIN_COOKIE: &str = "gnapd_login_";
+
+/// The value of `grant`'s login cookie in `headers`, if the browser sent
+/// one.
+fn login_cookie(headers: &warp::http::HeaderMap, grant: &str) -> Option<String> {
+    let name = format!("{LOGIN_COOKIE}{grant}");
+    headers
+        .get_all(warp::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.to_owned())
 }
 
 /// Carries out the finish method (§4.2) and answers the browser: a 303 to

@@ -399,7 +399,7 @@ impl Store for MemoryStore {
         }
         match inner.interactions.get_mut(&grant.id) {
             Some(i) if matches!(i.status, InteractionStatus::Approved { .. }) => {
-                i.status = InteractionStatus::Finished { at };
+                i.status = i.status.finished(at);
             }
             _ => return Ok(false),
         }

@@ -371,6 +371,11 @@ pub enum InteractionStatus {
         /// upstreams, in place of the enterprise-held ones.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         credential_sets: Vec<(String, String)>,
+        /// The subject of the person who decided, signed in at the
+        /// configured login (`crate::authz::login`); absent when no login
+        /// is configured or the admin decided.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     /// A person denied the request.
     Denied {
@@ -378,12 +383,34 @@ pub enum InteractionStatus {
         interact_ref: Option<TokenHash>,
         /// When (Unix seconds).
         decided_at: i64,
+        /// The subject of the person who decided, signed in at the
+        /// configured login (`crate::authz::login`); absent when no login
+        /// is configured or the admin decided.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
     /// The client received its tokens: the interaction reference is spent.
     Finished {
         /// When (Unix seconds).
         at: i64,
+        /// Who approved, carried over from [`InteractionStatus::Approved`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
     },
+}
+
+impl InteractionStatus {
+    /// The status once the client received its tokens at `at`: who
+    /// approved stays recorded.
+    pub fn finished(&self, at: i64) -> Self {
+        let by = match self {
+            Self::Approved { by, .. } | Self::Denied { by, .. } | Self::Finished { by, .. } => {
+                by.clone()
+            }
+            Self::Pending => None,
+        };
+        Self::Finished { at, by }
+    }
 }
 
 /// A grant's interaction (RFC 9635 §4): how it can start and finish and

@@ -979,7 +979,7 @@ impl Store for SledStore {
                 if !matches!(interaction.status, InteractionStatus::Approved { .. }) {
                     return Ok(false);
                 }
-                interaction.status = InteractionStatus::Finished { at };
+                interaction.status = interaction.status.finished(at);
                 interactions.insert(id, encode(&interaction).map_err(abort)?)?;
                 continuations.remove(&expected.0[..])?;
                 if let Some(c) = &grant.continuation {

@@ -19,15 +19,11 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use serde::Deserialize;
-use sha2::{Digest as _, Sha256};
-
-use crate::authz::mint::{NoRandomness, random_text};
-use crate::gateway::oauth2::{
-    OAuth2Credential, RefreshError, TokenRequest, client_token_request, form_encode,
-};
+use crate::authz::mint::NoRandomness;
+use crate::gateway::oauth2::{OAuth2Credential, RefreshError, TokenRequest};
 use crate::gateway::upstream::{Credential, Secret};
-use crate::proto::b64;
+use crate::oauth_client::States;
+use serde::Deserialize;
 
 /// The id prefix of person-connected credential sets.
 pub const PERSON_SET_PREFIX: &str = "person:";
@@ -95,33 +91,15 @@ impl Connect {
                 client_id,
                 scopes,
                 ..
-            } => {
-                for (what, url) in [
+            } => crate::oauth_client::check(
+                "connect",
+                &[
                     ("authorization_endpoint", authorization_endpoint),
                     ("token_endpoint", token_endpoint),
-                ] {
-                    let parsed: hyper::Uri = url
-                        .parse()
-                        .map_err(|_| format!("connect {what} is not a URL"))?;
-                    if !matches!(parsed.scheme_str(), Some("http" | "https"))
-                        || parsed.host().is_none()
-                        || url.contains('#')
-                    {
-                        return Err(format!("connect {what} must be an http(s) URL"));
-                    }
-                }
-                if client_id.is_empty() {
-                    return Err("connect needs a client_id".into());
-                }
-                if scopes.iter().any(|s| {
-                    s.is_empty()
-                        || s.bytes()
-                            .any(|b| b <= b' ' || b == b'"' || b == b'\\' || b > 0x7e)
-                }) {
-                    return Err("connect scopes must be RFC 6749 scope tokens".into());
-                }
-                Ok(())
-            }
+                ],
+                client_id,
+                scopes,
+            ),
         }
     }
 
@@ -155,28 +133,15 @@ impl Connect {
         else {
             return None;
         };
-        let mut params = vec![
-            ("response_type", "code".to_owned()),
-            ("client_id", client_id.clone()),
-            ("redirect_uri", redirect_uri.to_owned()),
-            ("state", state.to_owned()),
-            ("code_challenge", challenge.to_owned()),
-            ("code_challenge_method", "S256".to_owned()),
-        ];
-        if !scopes.is_empty() {
-            params.push(("scope", scopes.join(" ")));
-        }
-        let query = params
-            .iter()
-            .map(|(k, v)| format!("{k}={}", form_encode(v)))
-            .collect::<Vec<_>>()
-            .join("&");
-        let separator = if authorization_endpoint.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
-        Some(format!("{authorization_endpoint}{separator}{query}"))
+        Some(crate::oauth_client::authorization_url(
+            authorization_endpoint,
+            client_id,
+            scopes,
+            redirect_uri,
+            state,
+            challenge,
+            &[],
+        ))
     }
 
     /// The token request exchanging `code` (RFC 6749 §4.1.3, with the PKCE
@@ -196,16 +161,13 @@ impl Connect {
         else {
             return None;
         };
-        Some(client_token_request(
+        Some(crate::oauth_client::code_request(
             token_endpoint,
             client_id,
             client_secret.as_ref(),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", redirect_uri),
-                ("code_verifier", verifier.expose()),
-            ],
+            code,
+            verifier,
+            redirect_uri,
         ))
     }
 
@@ -263,9 +225,7 @@ impl Connect {
 }
 
 /// How long a person has to come back from the upstream's sign-in.
-pub const OAUTH_STATE_LIFETIME: i64 = 600;
-/// Most sign-ins under way at once (older ones are dropped first).
-const MAX_PENDING: usize = 10_000;
+pub const OAUTH_STATE_LIFETIME: i64 = crate::oauth_client::STATE_LIFETIME;
 
 /// A sign-in at an upstream's AS under way: what its `state` stands for.
 #[derive(Debug, Clone)]
@@ -281,23 +241,14 @@ pub struct PendingAuth {
 }
 
 /// The OAuth connections of pending grants, in memory: sign-ins under way
-/// (by the SHA-256 of their `state`, each taken once), and the sets
+/// (single-use `state`s, `crate::oauth_client::States`), and the sets
 /// connected so far per grant, until the grant is decided. A restart
 /// forgets both (the person connects again; a set already stored stays
 /// unused).
 #[derive(Debug, Default)]
 pub struct Connections {
-    inner: Mutex<ConnectionsInner>,
-}
-
-#[derive(Debug, Default)]
-struct ConnectionsInner {
-    pending: HashMap<[u8; 32], PendingAuth>,
-    connected: HashMap<String, Vec<(String, String)>>,
-}
-
-fn state_key(state: &str) -> [u8; 32] {
-    Sha256::digest(state.as_bytes()).into()
+    states: States<(String, String)>,
+    connected: Mutex<HashMap<String, Vec<(String, String)>>>,
 }
 
 impl Connections {
@@ -309,41 +260,26 @@ impl Connections {
         upstream: &str,
         now: i64,
     ) -> Result<(String, String), NoRandomness> {
-        let state = random_text()?;
-        let verifier = Secret::new(random_text()?);
-        let challenge = b64::encode_url(&Sha256::digest(verifier.expose().as_bytes()));
-        let mut inner = self.inner.lock().map_err(|_| NoRandomness)?;
-        inner.pending.retain(|_, p| p.expires_at >= now);
-        if inner.pending.len() >= MAX_PENDING {
-            inner.pending.clear();
-        }
-        inner.pending.insert(
-            state_key(&state),
-            PendingAuth {
-                grant: grant.to_owned(),
-                upstream: upstream.to_owned(),
-                verifier,
-                expires_at: now.saturating_add(OAUTH_STATE_LIFETIME),
-            },
-        );
-        Ok((state, challenge))
+        self.states
+            .start((grant.to_owned(), upstream.to_owned()), now)
     }
 
     /// The sign-in `state` stands for, taken: a state works once, and not
     /// after it expired.
     pub fn take(&self, state: &str, now: i64) -> Option<PendingAuth> {
-        let mut inner = self.inner.lock().ok()?;
-        inner
-            .pending
-            .remove(&state_key(state))
-            .filter(|p| p.expires_at >= now)
+        self.states.take(state, now).map(|s| PendingAuth {
+            grant: s.what.0,
+            upstream: s.what.1,
+            verifier: s.verifier,
+            expires_at: s.expires_at,
+        })
     }
 
     /// Records set `id`, connected at `upstream` for `grant` (replacing an
     /// earlier one there; returns the replaced id).
     pub fn connected(&self, grant: &str, upstream: &str, id: &str) -> Option<String> {
-        let mut inner = self.inner.lock().ok()?;
-        let sets = inner.connected.entry(grant.to_owned()).or_default();
+        let mut connected = self.connected.lock().ok()?;
+        let sets = connected.entry(grant.to_owned()).or_default();
         let old = sets
             .iter()
             .position(|(u, _)| u == upstream)
@@ -354,17 +290,17 @@ impl Connections {
 
     /// The sets connected for `grant`: `(upstream, set id)`.
     pub fn sets(&self, grant: &str) -> Vec<(String, String)> {
-        self.inner
+        self.connected
             .lock()
             .ok()
-            .and_then(|i| i.connected.get(grant).cloned())
+            .and_then(|c| c.get(grant).cloned())
             .unwrap_or_default()
     }
 
     /// Forgets `grant` (decided).
     pub fn forget(&self, grant: &str) {
-        if let Ok(mut inner) = self.inner.lock() {
-            inner.connected.remove(grant);
+        if let Ok(mut connected) = self.connected.lock() {
+            connected.remove(grant);
         }
     }
 }
@@ -399,6 +335,8 @@ impl Probed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::b64;
+    use sha2::{Digest as _, Sha256};
 
     #[test]
     fn connect_configs_parse_and_pasted_keys_become_header_credentials() {

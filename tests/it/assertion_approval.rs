@@ -20,18 +20,18 @@ use serde_json::{Value, json};
 
 use crate::agent::Agent;
 
-const T0: i64 = 1_790_000_000;
+pub(crate) const T0: i64 = 1_790_000_000;
 const PUBLIC: &str = "https://as.example.com";
 const GRANT: &str = "https://as.example.com/gnap";
-const ISS: &str = "https://idp.example.com";
-const AUD: &str = "gnapd-test";
+pub(crate) const ISS: &str = "https://idp.example.com";
+pub(crate) const AUD: &str = "gnapd-test";
 
-struct Idp {
+pub(crate) struct Idp {
     key: SigningKey,
-    issuer: TrustedIssuer,
+    pub(crate) issuer: TrustedIssuer,
 }
 
-fn idp(algorithm: Algorithm) -> Idp {
+pub(crate) fn idp(algorithm: Algorithm) -> Idp {
     let key = SigningKey::generate(algorithm)
         .unwrap()
         .with_kid("idp-1")
@@ -46,7 +46,7 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 impl Idp {
-    fn id_token(&self, alg: &str, claims: Value) -> String {
+    pub(crate) fn id_token(&self, alg: &str, claims: Value) -> String {
         let header = json!({"alg": alg, "kid": "idp-1", "typ": "JWT"});
         let input = format!(
             "{}.{}",
@@ -58,7 +58,7 @@ impl Idp {
     }
 }
 
-fn claims(sub: &str) -> Value {
+pub(crate) fn claims(sub: &str) -> Value {
     json!({"iss": ISS, "aud": AUD, "sub": sub, "iat": T0, "nbf": T0 - 10, "exp": T0 + 300})
 }
 

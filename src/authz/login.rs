@@ -1,0 +1,362 @@
+//! Who the person deciding is: an OpenID Connect login at a configured
+//! enterprise IdP, before a consent page lets anyone approve or deny.
+//! Sans I/O; the HTTP edge (`crate::http::pages`) sends the browser and
+//! the code exchange.
+//!
+//! ```toml
+//! [login]
+//! kind = "oidc"
+//! issuer = "https://idp.example.com"
+//! authorization_endpoint = "https://idp.example.com/authorize"
+//! token_endpoint = "https://idp.example.com/token"
+//! client_id = "gnapd"
+//! client_secret = "…"            # optional: a public client without
+//! jwks_file = "/etc/gnapd/idp-jwks.json"
+//! scopes = ["openid"]            # the default
+//! subjects = ["*@example.com"]   # who may decide; absent: anyone the IdP signs in
+//! ```
+//!
+//! The flow is the authorization code flow (OIDC Core §3.1) with PKCE S256
+//! and a `nonce`, gnapd being a registered client at the IdP
+//! (`crate::oauth_client`): the page's "Sign in" button gets a 303 there
+//! with a single-use `state` bound to the grant; the callback
+//! ([`LOGIN_CALLBACK_PATH`]) exchanges the code, and verifies the ID token
+//! with [`crate::authz::assertion::verify_login_id_token`] (signature by
+//! the JWKS's keys, `iss`, `aud` = the client id, `exp`, `nbf`, `sub`,
+//! `nonce`), then checks the subject against `subjects`.
+//!
+//! The sign-in is bound to the browser that went through it: the callback
+//! sets a cookie (`gnapd_login_{grant}`, HttpOnly, SameSite=Lax) holding a
+//! 256-bit token, and a decision counts as the subject's only with it —
+//! anyone else holding the grant's link and form token (the agent that
+//! asked, for one) cannot decide on the person's sign-in. The subject and
+//! the token's SHA-256 are kept in memory per pending grant, until the
+//! grant is decided: a restart forgets them and the person signs in again.
+//! The subject who decided is recorded durably with the decision (the
+//! interaction record's `by`) and logged.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+
+use super::assertion::{AssertionError, TrustedIssuer, subject_matches, verify_login_id_token};
+use super::mint::{NoRandomness, random_text};
+use crate::gateway::oauth2::TokenRequest;
+use crate::gateway::upstream::Secret;
+use crate::oauth_client::States;
+
+/// Where the IdP sends the browser back (the redirect URI registered there).
+pub const LOGIN_CALLBACK_PATH: &str = "/gnap/login/callback";
+
+/// Most signed-in pending grants kept at once (all are dropped past it).
+const MAX_SIGNED_IN: usize = 10_000;
+
+fn default_scopes() -> Vec<String> {
+    vec!["openid".to_owned()]
+}
+
+/// The `[login]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LoginEntry {
+    /// An OpenID Connect login.
+    Oidc {
+        /// The issuer identifier (`iss` of its ID tokens).
+        issuer: String,
+        /// Its authorization endpoint.
+        authorization_endpoint: String,
+        /// Its token endpoint.
+        token_endpoint: String,
+        /// gnapd's client id there (the ID tokens' audience).
+        client_id: String,
+        /// gnapd's client secret there (none: a public client).
+        #[serde(default)]
+        client_secret: Option<Secret>,
+        /// The IdP's public keys (a JWKS document).
+        jwks_file: PathBuf,
+        /// The scopes asked for (must hold `openid`).
+        #[serde(default = "default_scopes")]
+        scopes: Vec<String>,
+        /// Who may decide: exact subjects, `*`, or `*suffix`. Empty: anyone
+        /// the IdP signs in.
+        #[serde(default)]
+        subjects: Vec<String>,
+    },
+}
+
+/// A login under way: the grant whose page started it and the `nonce`
+/// sent, with the PKCE verifier (`crate::oauth_client::Started`).
+#[derive(Debug, Clone)]
+pub struct LoginStarted {
+    /// The grant.
+    pub grant: String,
+    /// The `nonce` the ID token must carry.
+    pub nonce: Secret,
+    /// The PKCE `code_verifier`.
+    pub verifier: Secret,
+}
+
+/// Why a login did not sign anyone in. Messages never carry a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginError {
+    /// The token endpoint refused the code (its status).
+    #[error("the IdP refused the code exchange (status {0})")]
+    Exchange(u16),
+    /// Its answer held no ID token.
+    #[error("the IdP's answer holds no ID token")]
+    NoIdToken,
+    /// The ID token did not verify.
+    #[error("{0}")]
+    IdToken(AssertionError),
+}
+
+/// The configured login, with the sign-ins under way and the subjects
+/// signed in per pending grant.
+#[derive(Debug)]
+pub struct Login {
+    authorization_endpoint: String,
+    token_endpoint: String,
+    client_id: String,
+    client_secret: Option<Secret>,
+    scopes: Vec<String>,
+    subjects: Vec<String>,
+    issuer: TrustedIssuer,
+    states: States<(String, Secret)>,
+    signed_in: Mutex<HashMap<String, (String, [u8; 32])>>,
+}
+
+impl Login {
+    /// The login `entry` configures, its JWKS being `jwks` (the file's
+    /// bytes).
+    pub fn new(entry: LoginEntry, jwks: &[u8]) -> Result<Self, String> {
+        let LoginEntry::Oidc {
+            issuer,
+            authorization_endpoint,
+            token_endpoint,
+            client_id,
+            client_secret,
+            scopes,
+            subjects,
+            ..
+        } = entry;
+        crate::oauth_client::check(
+            "login",
+            &[
+                ("authorization_endpoint", &authorization_endpoint),
+                ("token_endpoint", &token_endpoint),
+            ],
+            &client_id,
+            &scopes,
+        )?;
+        if !scopes.iter().any(|s| s == "openid") {
+            return Err("login scopes must hold `openid`".into());
+        }
+        if issuer.is_empty() {
+            return Err("login needs an issuer".into());
+        }
+        if subjects.iter().any(String::is_empty) {
+            return Err("login subjects must not be empty strings".into());
+        }
+        let issuer = TrustedIssuer::from_jwks(&issuer, &client_id, jwks)
+            .map_err(|e| format!("login jwks_file: {e}"))?;
+        Ok(Self {
+            authorization_endpoint,
+            token_endpoint,
+            client_id,
+            client_secret,
+            scopes,
+            subjects,
+            issuer,
+            states: States::default(),
+            signed_in: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The IdP's authorization endpoint (a CSP `form-action` source).
+    pub fn authorization_endpoint(&self) -> &str {
+        &self.authorization_endpoint
+    }
+
+    /// Starts a login from `grant`'s page: the URL the browser goes to,
+    /// with a fresh single-use `state`, PKCE S256 challenge and `nonce`.
+    pub fn start(&self, grant: &str, redirect_uri: &str, now: i64) -> Result<String, NoRandomness> {
+        let nonce = random_text()?;
+        let (state, challenge) = self
+            .states
+            .start((grant.to_owned(), Secret::new(nonce.clone())), now)?;
+        Ok(crate::oauth_client::authorization_url(
+            &self.authorization_endpoint,
+            &self.client_id,
+            &self.scopes,
+            redirect_uri,
+            &state,
+            &challenge,
+            &[("nonce", &nonce)],
+        ))
+    }
+
+    /// The login `state` stands for, taken (once; not after it expired).
+    pub fn take(&self, state: &str, now: i64) -> Option<LoginStarted> {
+        self.states.take(state, now).map(|s| LoginStarted {
+            grant: s.what.0,
+            nonce: s.what.1,
+            verifier: s.verifier,
+        })
+    }
+
+    /// The token request exchanging `code`.
+    pub fn code_request(&self, code: &str, verifier: &Secret, redirect_uri: &str) -> TokenRequest {
+        crate::oauth_client::code_request(
+            &self.token_endpoint,
+            &self.client_id,
+            self.client_secret.as_ref(),
+            code,
+            verifier,
+            redirect_uri,
+        )
+    }
+
+    /// The subject the token endpoint's answer (`status`, `body`) signs in:
+    /// its `id_token`, verified with the `nonce` sent, at `now`.
+    pub fn subject_of(
+        &self,
+        status: u16,
+        body: &[u8],
+        nonce: &Secret,
+        now: i64,
+    ) -> Result<String, LoginError> {
+        if status != 200 {
+            return Err(LoginError::Exchange(status));
+        }
+        let answer: serde_json::Value =
+            serde_json::from_slice(body).map_err(|_| LoginError::NoIdToken)?;
+        let token = answer
+            .get("id_token")
+            .and_then(serde_json::Value::as_str)
+            .ok_or(LoginError::NoIdToken)?;
+        verify_login_id_token(token, &self.issuer, nonce.expose(), now)
+            .map(|user| user.subject)
+            .map_err(LoginError::IdToken)
+    }
+
+    /// Whether `subject` may decide.
+    pub fn allows(&self, subject: &str) -> bool {
+        self.subjects.is_empty() || subject_matches(&self.subjects, subject)
+    }
+
+    /// Records that `subject` (allowed) signed in for `grant`: the token
+    /// (256 random bits) the browser that signed in holds (a cookie), kept
+    /// here as its SHA-256. A later sign-in for the grant replaces it.
+    pub fn signed_in(&self, grant: &str, subject: &str) -> Result<String, NoRandomness> {
+        let token = random_text()?;
+        let mut signed_in = self.signed_in.lock().map_err(|_| NoRandomness)?;
+        if signed_in.len() >= MAX_SIGNED_IN {
+            signed_in.clear();
+        }
+        signed_in.insert(
+            grant.to_owned(),
+            (subject.to_owned(), Sha256::digest(token.as_bytes()).into()),
+        );
+        Ok(token)
+    }
+
+    /// Who signed in for `grant` with the browser presenting `token`, and
+    /// may decide it, if anyone.
+    pub fn subject(&self, grant: &str, token: Option<&str>) -> Option<String> {
+        let token = token?;
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let signed_in = self.signed_in.lock().ok()?;
+        let (subject, expected) = signed_in.get(grant)?;
+        let same: bool = digest.ct_eq(expected).into();
+        (same && self.allows(subject)).then(|| subject.clone())
+    }
+
+    /// Forgets `grant` (decided).
+    pub fn forget(&self, grant: &str) {
+        if let Ok(mut signed_in) = self.signed_in.lock() {
+            signed_in.remove(grant);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JWKS: &str = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
+
+    fn login(extra: &str) -> Result<Login, String> {
+        let entry: LoginEntry = toml::from_str(&format!(
+            r#"kind = "oidc"
+issuer = "https://idp.example"
+authorization_endpoint = "https://idp.example/auth"
+token_endpoint = "https://idp.example/token"
+client_id = "gnapd"
+jwks_file = "unused.json"
+{extra}"#
+        ))
+        .map_err(|e| e.to_string())?;
+        Login::new(entry, JWKS.as_bytes())
+    }
+
+    #[test]
+    fn login_sends_state_pkce_and_nonce_and_takes_each_state_once() {
+        let login = login("subjects = [\"*@example.com\", \"root\"]").unwrap();
+        let url = login
+            .start("g-1", "https://gnapd.example/gnap/login/callback", 1_000)
+            .unwrap();
+        assert!(
+            url.starts_with("https://idp.example/auth?response_type=code&client_id=gnapd&redirect_uri=https%3A%2F%2Fgnapd.example%2Fgnap%2Flogin%2Fcallback&state="),
+            "{url}"
+        );
+        assert!(
+            url.contains("&code_challenge_method=S256&scope=openid&nonce="),
+            "{url}"
+        );
+        let param = |name: &str| {
+            url.split(['?', '&'])
+                .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+                .unwrap()
+                .to_owned()
+        };
+        let started = login.take(&param("state"), 1_001).unwrap();
+        assert_eq!(started.grant, "g-1");
+        assert_eq!(started.nonce.expose(), param("nonce"));
+        assert!(login.take(&param("state"), 1_001).is_none(), "once");
+
+        assert!(login.allows("alice@example.com") && login.allows("root"));
+        assert!(!login.allows("mallory@example.org") && !login.allows("root2"));
+        let alice = login.signed_in("g-1", "alice@example.com").unwrap();
+        let mallory = login.signed_in("g-2", "mallory@example.org").unwrap();
+        assert_eq!(
+            login.subject("g-1", Some(&alice)).as_deref(),
+            Some("alice@example.com")
+        );
+        assert_eq!(login.subject("g-1", None), None, "another browser");
+        assert_eq!(login.subject("g-1", Some(&mallory)), None);
+        assert_eq!(login.subject("g-2", Some(&mallory)), None, "not allowed");
+        login.forget("g-1");
+        assert_eq!(login.subject("g-1", Some(&alice)), None);
+
+        assert_eq!(
+            login.subject_of(400, b"{}", &started.nonce, 1_000),
+            Err(LoginError::Exchange(400))
+        );
+        assert_eq!(
+            login.subject_of(200, br#"{"access_token":"a"}"#, &started.nonce, 1_000),
+            Err(LoginError::NoIdToken)
+        );
+    }
+
+    #[test]
+    fn login_config_needs_openid_and_usable_endpoints() {
+        assert!(login("").is_ok());
+        assert!(login("scopes = [\"profile\"]").is_err());
+        assert!(login("subjects = [\"\"]").is_err());
+        assert!(login("nope = 1").is_err());
+    }
+}
