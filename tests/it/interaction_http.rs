@@ -117,7 +117,7 @@ fn expected_hash(
 
 /// A one-shot HTTP listener on 127.0.0.1: hands over the body of the first
 /// POST it receives and answers 204.
-fn push_listener() -> (u16, mpsc::Receiver<(String, Vec<u8>)>) {
+pub(crate) fn push_listener() -> (u16, mpsc::Receiver<(String, Vec<u8>)>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = mpsc::channel();

@@ -522,3 +522,50 @@ fn http_pages_unknown_links_and_wrong_methods_get_error_pages_with_the_security_
     assert_eq!(json_post.status, 415);
     assert_secure(&json_post);
 }
+
+#[test]
+fn http_pages_redirect_start_with_push_finish_delivers_interact_ref_and_hash_to_the_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), "allow_private_push = true\n");
+    let (port, pushed) = crate::interaction_http::push_listener();
+    let agent = Agent::new();
+    let body = grant(
+        &server,
+        &agent,
+        github_tools(),
+        json!({"start": ["redirect"], "finish": {"method": "push", "uri": format!("http://127.0.0.1:{port}/push"), "nonce": "PUSH-NONCE-0001"}}),
+    );
+    let link = body["interact"]["redirect"].as_str().unwrap().to_owned();
+    let as_nonce = body["interact"]["finish"].as_str().unwrap().to_owned();
+    let mut cont = body["continue"].clone();
+
+    let page = get(&server, &link);
+    assert_eq!(page.status, 200);
+    let form = consent_form(&server, &html(&page));
+    let answer = form.submit(&server, "approve", |_, _| true);
+    // A push finish sends the browser nowhere: the page says it is done.
+    assert!(answer.status < 300, "{}", answer.status);
+    assert!(answer.header("location").is_none());
+    assert_secure(&answer);
+
+    let (head, pushed_body) = pushed.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(head.starts_with("POST /push HTTP/1.1\r\n"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{head}"
+    );
+    let message: Value = serde_json::from_slice(&pushed_body).unwrap();
+    let interact_ref = message["interact_ref"].as_str().unwrap().to_owned();
+    assert_eq!(
+        message["hash"],
+        expected_hash(
+            "PUSH-NONCE-0001",
+            &as_nonce,
+            &interact_ref,
+            &server.grant_endpoint
+        )
+    );
+    let tokens = continue_(&server, &agent, &mut cont, Some(&interact_ref));
+    assert!(tokens["access_token"]["value"].is_string(), "{tokens}");
+}
