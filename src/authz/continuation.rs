@@ -72,7 +72,7 @@ impl AuthServer {
             require_json(request)?;
         }
         let parsed = parse_continue_request(&request.body)?;
-        let (token, mut grant) = self.continued_grant(id, request)?;
+        let (token, grant) = self.continued_grant(id, request)?;
         if grant.state == GrantState::Pending {
             return self.continue_pending(token, grant, parsed);
         }
@@ -88,18 +88,8 @@ impl AuthServer {
                 "the grant was denied",
             ));
         }
-        let next = self.next_continuation(&mut grant)?;
-        if !self.store.continuation_swap(&token, &grant, &[])? {
-            return Err(Failure::gnap(
-                ErrorCode::InvalidContinuation,
-                "the continuation token was already used",
-            ));
-        }
-        let response = GrantResponse {
-            continue_: Some(next),
-            ..GrantResponse::default()
-        };
-        Ok(Reply::json(200, &response))
+        // An approved grant polled again: a new continuation, no token.
+        self.still_pending(token, grant)
     }
 
     /// §5.3: PATCH to the continuation URI replaces parts of the request; the

@@ -137,18 +137,7 @@ impl AuthServer {
         map_credential_sets(&mut minted.records, &credential_sets);
         // A client presenting its key by value gets an instance identifier
         // (§3.5), written in the same transaction as the grant.
-        let new_instance = match &instance {
-            Some(_) => None,
-            None => Some((
-                mint::random_text().map_err(no_randomness)?,
-                InstanceRecord {
-                    v: RECORD_VERSION,
-                    key: binding.clone(),
-                    created_at: now,
-                },
-            )),
-        };
-        let instance_id = instance.or_else(|| new_instance.as_ref().map(|(id, _)| id.clone()));
+        let (new_instance, instance_id) = new_instance(instance, &binding, now)?;
         let record = GrantRecord {
             v: RECORD_VERSION,
             id: id.clone(),
@@ -342,6 +331,27 @@ pub(super) fn require_json(request: &HttpRequest) -> Result<(), Failure> {
     } else {
         Err(Failure::UnsupportedMediaType)
     }
+}
+
+/// A client presenting its key by value gets a new instance identifier
+/// (§3.5), to be written in the same transaction as its grant: the new
+/// record, if any, and the identifier the grant carries.
+#[allow(clippy::type_complexity)]
+pub(super) fn new_instance(
+    known: Option<String>,
+    key: &KeyBinding,
+    now: i64,
+) -> Result<(Option<(String, InstanceRecord)>, Option<String>), Failure> {
+    if known.is_some() {
+        return Ok((None, known));
+    }
+    let id = mint::random_text().map_err(no_randomness)?;
+    let record = InstanceRecord {
+        v: RECORD_VERSION,
+        key: key.clone(),
+        created_at: now,
+    };
+    Ok((Some((id.clone(), record)), Some(id)))
 }
 
 pub(super) fn no_randomness(_: mint::NoRandomness) -> Failure {

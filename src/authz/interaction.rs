@@ -52,7 +52,7 @@ use crate::proto::gnap::{
     AccessRight, Client, ContinueRequest, ErrorCode, GrantRequest, GrantResponse,
 };
 use crate::store::{
-    Continuation, FinishKind, GrantId, GrantRecord, GrantState, InstanceRecord, InteractionFinish,
+    Continuation, FinishKind, GrantId, GrantRecord, GrantState, InteractionFinish,
     InteractionRecord, InteractionStatus, KeyBinding, RECORD_VERSION, StoreError, TokenHash,
 };
 
@@ -365,18 +365,7 @@ impl AuthServer {
         let expires_at = now.saturating_add(lifetime);
         let id = GrantId(mint::grant_id());
         let (continue_value, continue_hash) = mint::token().map_err(no_randomness)?;
-        let new_instance = match &instance {
-            Some(_) => None,
-            None => Some((
-                mint::random_text().map_err(no_randomness)?,
-                InstanceRecord {
-                    v: RECORD_VERSION,
-                    key: binding.clone(),
-                    created_at: now,
-                },
-            )),
-        };
-        let instance_id = instance.or_else(|| new_instance.as_ref().map(|(id, _)| id.clone()));
+        let (new_instance, instance_id) = super::grant::new_instance(instance, &binding, now)?;
         let record = GrantRecord {
             v: RECORD_VERSION,
             id: id.clone(),
@@ -549,8 +538,13 @@ impl AuthServer {
         }
     }
 
-    /// The pending answer: a new continuation, no token (§5.2).
-    fn still_pending(&self, token: TokenHash, mut grant: GrantRecord) -> Result<Reply, Failure> {
+    /// The answer without a token (§5.2): a new continuation. Also what a
+    /// poll of an approved grant gets once its tokens were issued.
+    pub(super) fn still_pending(
+        &self,
+        token: TokenHash,
+        mut grant: GrantRecord,
+    ) -> Result<Reply, Failure> {
         let next = self.next_continuation(&mut grant)?;
         if !self.store.continuation_swap(&token, &grant, &[])? {
             return Err(Failure::gnap(

@@ -18,21 +18,26 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::Full;
-use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 use tokio::sync::oneshot;
 
 use crate::proto::b64;
 
-/// The interaction hash (§4.2.3) with `sha-256`.
+/// The interaction hash (§4.2.3) with `sha-256`, the method the client
+/// asks for: the AS's own computation, so both sides agree by construction.
 pub fn interaction_hash(
     client_nonce: &str,
     as_nonce: &str,
     interact_ref: &str,
     grant_endpoint: &str,
 ) -> String {
-    let base = format!("{client_nonce}\n{as_nonce}\n{interact_ref}\n{grant_endpoint}");
-    b64::encode_url(&Sha256::digest(base.as_bytes()))
+    crate::proto::gnap::interact::interaction_hash(
+        crate::proto::gnap::interact::HashMethod::Sha256,
+        client_nonce,
+        as_nonce,
+        interact_ref,
+        grant_endpoint,
+    )
 }
 
 /// Why a finish redirect was not accepted.
