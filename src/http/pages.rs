@@ -670,6 +670,12 @@ async fn connect_start(
         upstream,
         "connect: sending the person to the upstream's sign-in"
     );
+    see_other(url)
+}
+
+/// A 303 to `url` (an IdP, an upstream's sign-in, the client's registered
+/// finish URI), with the pages' security headers.
+fn see_other(url: String) -> Reply {
     let mut headers = security_headers(None);
     headers.push(("location", url));
     Reply {
@@ -807,13 +813,7 @@ async fn login_start(
         return refused(&PageError::Internal);
     };
     tracing::info!(grant, "login: sending the person to the IdP");
-    let mut headers = security_headers(None);
-    headers.push(("location", url));
-    Reply {
-        status: 303,
-        headers,
-        body: Vec::new(),
-    }
+    see_other(url)
 }
 
 fn login_callback_uri(app: &App) -> String {
@@ -932,13 +932,7 @@ async fn finish(app: &Arc<App>, decided: Decided) -> Reply {
     let back = "You can close this page and return to the agent.";
     match decided.finish {
         FinishAction::Redirect { url } => {
-            let mut headers = security_headers(None);
-            headers.push(("location", url));
-            return Reply {
-                status: 303,
-                headers,
-                body: Vec::new(),
-            };
+            return see_other(url);
         }
         FinishAction::Push { uri, body } => match app.pusher.push(&uri, body).await {
             PushOutcome::Delivered(_) => {
