@@ -321,6 +321,7 @@ impl Admin {
                 header_name,
                 sealed,
                 created_at: self.clock.now(),
+                owner: None,
             })
             .map_err(|e| format!("storing the credential set: {e}"))?;
         let mut changed = (*target).clone();
@@ -345,6 +346,7 @@ impl Admin {
                     "kind": s.kind,
                     "header_name": s.header_name,
                     "created_at": s.created_at,
+                    "owner": s.owner,
                     "assigned": self.assignments.get(&s.upstream).as_deref() == Some(s.id.as_str()),
                 })
             })

@@ -140,6 +140,25 @@ pub struct ConnectView {
     pub oauth: bool,
     /// The sign-in already connected it for this grant.
     pub connected: bool,
+    /// The form field of the choice among earlier sets (`use.NAME`).
+    pub choice_field: String,
+    /// Sets this person connected to it before, offered again
+    /// (`crate::upstream::earlier`), newest first.
+    pub earlier: Vec<EarlierChoice>,
+    /// Whether the page preselects "none of the earlier ones" (a sign-in
+    /// was just made on this page, or there are none).
+    pub none_chosen: bool,
+}
+
+/// A set a person connected before, as one choice on the page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EarlierChoice {
+    /// The form value: the set's id.
+    pub id: String,
+    /// What it is and when it was connected, in plain words.
+    pub text: String,
+    /// Preselected.
+    pub checked: bool,
 }
 
 /// A page's decision, checked (form token, interaction still pending,

@@ -243,6 +243,12 @@ impl Login {
             .map_err(LoginError::IdToken)
     }
 
+    /// The owner recorded on the sets `subject` connects
+    /// (`crate::upstream::earlier::owner_of`: the issuer and the subject).
+    pub fn owner(&self, subject: &str) -> String {
+        crate::upstream::earlier::owner_of(&self.issuer.issuer, subject)
+    }
+
     /// Whether `subject` may decide.
     pub fn allows(&self, subject: &str) -> bool {
         self.subjects.is_empty() || subject_matches(&self.subjects, subject)

@@ -32,7 +32,8 @@ pub mod usercode;
 
 pub use assign::Assignments;
 pub use consent::{
-    ConnectView, ConsentView, PageDecision, PageError, RightView, Selection, ToolView,
+    ConnectView, ConsentView, EarlierChoice, PageDecision, PageError, RightView, Selection,
+    ToolView,
 };
 pub use interaction::{DecideError, Decided, FinishAction, PendingGrant};
 pub use metrics::Metrics;

@@ -454,6 +454,7 @@ pub fn enroll(
                 header_name,
                 sealed,
                 created_at: now,
+                owner: None,
             })
             .map_err(|e| {
                 format!(

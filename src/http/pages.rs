@@ -29,13 +29,14 @@ use warp::http::{Method, Response};
 use super::{App, to_response};
 use crate::authz::login::LOGIN_CALLBACK_PATH;
 use crate::authz::{
-    ConnectView, ConsentView, DEVICE_PATH, Decided, FinishAction, INTERACT_PATH, PageDecision,
-    PageError, Reply, Selection,
+    ConnectView, ConsentView, DEVICE_PATH, Decided, EarlierChoice, FinishAction, INTERACT_PATH,
+    PageDecision, PageError, Reply, Selection,
 };
 use crate::gateway::upstream::{Credential, Upstream};
 use crate::http::push::PushOutcome;
 use crate::proto::mcp::access::UpstreamGrant;
 use crate::upstream::connect::Probed;
+use crate::upstream::earlier;
 
 /// The pages' stylesheet, inlined in every page.
 const CSS: &str = include_str!("../../templates/style.css");
@@ -182,33 +183,57 @@ fn message(status: u16, heading: &str, text: &str, next: Option<&str>, class: &s
     html(status, page.render(), None)
 }
 
-fn consent(app: &App, mut view: ConsentView, status: u16, login_token: Option<&str>) -> Reply {
+/// Renders a grant's consent page. `login_token` is the browser's sign-in
+/// for the grant (its cookie, or the one the answer is about to set).
+async fn consent(
+    app: &App,
+    mut view: ConsentView,
+    status: u16,
+    headers: &warp::http::HeaderMap,
+    login_token: Option<&str>,
+) -> Reply {
     let connected = app.connections.sets(&view.grant);
+    let who = Who::of(app, headers, &view.grant, login_token);
     // Forms may go to this server, to the client (a redirect finish) and,
     // through the 303 a "Connect" button gets, to upstreams' sign-in pages.
     let mut form_targets: Vec<String> = view.finish_origin.iter().cloned().collect();
-    view.connect = connectable(app, &view.requested)
-        .into_iter()
-        .map(|u| {
-            let oauth = u.connect.as_ref().is_some_and(|c| c.is_oauth());
-            if let Some(crate::upstream::connect::Connect::OAuth {
-                authorization_endpoint,
-                ..
-            }) = &u.connect
-                && let Some(source) = crate::authz::consent::csp_source(authorization_endpoint)
-                && !form_targets.contains(&source)
-            {
-                form_targets.push(source);
-            }
-            ConnectView {
-                field: format!("connect.{}", u.name),
-                required: u.credential_set.is_none(),
-                oauth,
-                connected: connected.iter().any(|(up, _)| *up == u.name),
-                upstream: u.name.clone(),
-            }
-        })
-        .collect();
+    let mut connect = Vec::new();
+    for u in connectable(app, &view.requested) {
+        let oauth = u.connect.as_ref().is_some_and(|c| c.is_oauth());
+        if let Some(crate::upstream::connect::Connect::OAuth {
+            authorization_endpoint,
+            ..
+        }) = &u.connect
+            && let Some(source) = crate::authz::consent::csp_source(authorization_endpoint)
+            && !form_targets.contains(&source)
+        {
+            form_targets.push(source);
+        }
+        let connected = connected.iter().any(|(up, _)| *up == u.name);
+        let earlier = who.earlier_sets(app, &u.name).await;
+        // The newest earlier set is preselected, unless a sign-in was just
+        // made on this page (then that one).
+        let none_chosen = connected || earlier.is_empty();
+        connect.push(ConnectView {
+            field: format!("connect.{}", u.name),
+            required: u.credential_set.is_none(),
+            oauth,
+            connected,
+            choice_field: format!("{USE_FIELD}{}", u.name),
+            earlier: earlier
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| EarlierChoice {
+                    id: e.id,
+                    text: e.text,
+                    checked: i == 0 && !none_chosen,
+                })
+                .collect(),
+            none_chosen,
+            upstream: u.name.clone(),
+        });
+    }
+    view.connect = connect;
     if let Some(login) = &app.login {
         view.login = Some(login.subject(&view.grant, login_token));
         // The "Sign in" button's 303 goes to the IdP.
@@ -238,6 +263,61 @@ fn connectable(app: &App, access: &[crate::proto::gnap::AccessRight]) -> Vec<Arc
         .into_iter()
         .filter(|u| u.connect.is_some() && UpstreamGrant::for_upstream(access, &u.name).is_some())
         .collect()
+}
+
+/// The form field prefix of the choice among earlier sets (`use.NAME`).
+const USE_FIELD: &str = "use.";
+
+/// Who the person on a page is, for the sets they connected before
+/// (`crate::upstream::earlier`).
+#[derive(Debug)]
+enum Who {
+    /// Signed in at the configured login: their owner string.
+    Owner(String),
+    /// No login configured: the sets this browser's cookie lists.
+    Browser(Vec<String>),
+    /// A login is configured and nobody has signed in yet: offered nothing.
+    Nobody,
+}
+
+impl Who {
+    /// The person on `grant`'s page: the subject `login_token` signed in
+    /// with a login, the cookie's sets without.
+    fn of(
+        app: &App,
+        headers: &warp::http::HeaderMap,
+        grant: &str,
+        login_token: Option<&str>,
+    ) -> Self {
+        match &app.login {
+            Some(login) => login
+                .subject(grant, login_token)
+                .map_or(Self::Nobody, |subject| Self::Owner(login.owner(&subject))),
+            None => Self::Browser(
+                cookie(headers, earlier::COOKIE)
+                    .map(|value| app.gateway.open_earlier_cookie(&value))
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+
+    /// The sets this person connected to `upstream` before.
+    async fn earlier_sets(&self, app: &App, upstream: &str) -> Vec<earlier::Earlier> {
+        let person = match self {
+            Self::Owner(owner) => earlier::Person::Owner(owner),
+            Self::Browser(ids) if !ids.is_empty() => earlier::Person::Browser(ids),
+            _ => return Vec::new(),
+        };
+        app.gateway.earlier_sets(upstream, &person).await
+    }
+
+    /// The owner to record on sets this person connects.
+    fn owner(&self) -> Option<&str> {
+        match self {
+            Self::Owner(owner) => Some(owner),
+            _ => None,
+        }
+    }
 }
 
 fn device(status: u16, error: Option<String>) -> Reply {
@@ -354,38 +434,33 @@ pub async fn serve(
             connect_callback(&app, &parse_form(query.as_bytes()), headers).await
         }
         (PageRoute::LoginCallback, &Method::GET) => {
-            login_callback(&app, &parse_form(query.as_bytes())).await
+            login_callback(&app, &parse_form(query.as_bytes()), headers).await
         }
         (PageRoute::Device, &Method::GET | &Method::HEAD) => device(200, None),
         (PageRoute::Interaction { grant, secret }, &Method::GET | &Method::HEAD) => {
             let auth = app.auth.clone();
-            blocking(move || auth.consent_by_link(&grant, &secret))
-                .await
-                .map_or_else(
-                    |e| refused(&e),
-                    |view| {
-                        let token = login_cookie(headers, &view.grant);
-                        consent(&app, view, 200, token.as_deref())
-                    },
-                )
+            match blocking(move || auth.consent_by_link(&grant, &secret)).await {
+                Ok(view) => {
+                    let token = login_cookie(headers, &view.grant);
+                    consent(&app, view, 200, headers, token.as_deref()).await
+                }
+                Err(e) => refused(&e),
+            }
         }
         (PageRoute::Device, &Method::POST) if is_form(headers) => {
             let form = parse_form(&body);
             let code = field(&form, "code").unwrap_or_default().to_owned();
             let auth = app.auth.clone();
-            blocking(move || auth.consent_by_code(&code, &source))
-                .await
-                .map_or_else(
-                    |e| refused(&e),
-                    |view| {
-                        let token = login_cookie(headers, &view.grant);
-                        consent(&app, view, 200, token.as_deref())
-                    },
-                )
+            match blocking(move || auth.consent_by_code(&code, &source)).await {
+                Ok(view) => {
+                    let token = login_cookie(headers, &view.grant);
+                    consent(&app, view, 200, headers, token.as_deref()).await
+                }
+                Err(e) => refused(&e),
+            }
         }
         (PageRoute::Decide(grant), &Method::POST) if is_form(headers) => {
-            let token = login_cookie(headers, &grant);
-            decide(&app, grant, &parse_form(&body), source, token).await
+            decide(&app, grant, &parse_form(&body), source, headers).await
         }
         (_, &Method::POST) => message(
             415,
@@ -429,8 +504,9 @@ async fn decide(
     grant: String,
     form: &[(String, String)],
     source: String,
-    login_token: Option<String>,
+    headers: &warp::http::HeaderMap,
 ) -> Reply {
+    let login_token = login_cookie(headers, &grant);
     let approve = match field(form, "decision") {
         Some("approve") => true,
         Some("deny") => false,
@@ -489,7 +565,8 @@ async fn decide(
         },
         None => None,
     };
-    let connected = match connect_upstreams(app, &decision, form).await {
+    let who = Who::of(app, headers, &grant, login_token.as_deref());
+    let connected = match connect_upstreams(app, &decision, form, &who).await {
         Ok(connected) => connected,
         Err((status, notice)) => {
             let auth = app.auth.clone();
@@ -499,33 +576,63 @@ async fn decide(
             return match shown {
                 Ok(mut view) => {
                     view.notice = Some(notice);
-                    consent(app, view, status, login_token.as_deref())
+                    consent(app, view, status, headers, login_token.as_deref()).await
                 }
                 Err(e) => refused(&e),
             };
         }
     };
-    let auth = app.auth.clone();
-    let sets = connected.clone();
-    let oauth_ids: Vec<String> = app
+    // Sets connected through an upstream's sign-in on this page: those
+    // the approval took become the signed-in person's; the others are
+    // dropped once the decision is recorded.
+    let page_sets: Vec<String> = app
         .connections
         .sets(&grant)
         .into_iter()
         .map(|(_, id)| id)
         .collect();
+    if let Some(owner) = who.owner() {
+        for id in page_sets.iter().filter(|id| connected.uses(id)) {
+            if let Err(e) = app.gateway.claim_person_set(id, owner).await {
+                tracing::warn!(grant, set = %id, error = %e, "claiming a connected set failed");
+            }
+        }
+    }
+    let auth = app.auth.clone();
+    let sets = connected.sets.clone();
     let decided =
-        blocking(move || auth.record_page_decision(decision, connected, by.as_deref(), &source))
-            .await;
+        blocking(move || auth.record_page_decision(decision, sets, by.as_deref(), &source)).await;
     match decided {
         Ok(decided) => {
             app.connections.forget(&decided.grant.0);
             if let Some(login) = &app.login {
                 login.forget(&decided.grant.0);
             }
-            finish(app, decided).await
+            for id in page_sets.iter().filter(|id| !connected.uses(id)) {
+                app.gateway.drop_person_set(id).await;
+            }
+            let remembered = match &who {
+                Who::Browser(before) if decided.approved => connected.remembered(before),
+                _ => None,
+            };
+            let mut reply = finish(app, decided).await;
+            if let Some(value) = remembered.and_then(|ids| app.gateway.seal_earlier_cookie(&ids)) {
+                // This browser connected (or picked) these sets: its next
+                // consent pages offer them again (`crate::upstream::earlier`).
+                reply.headers.push((
+                    "set-cookie",
+                    format!(
+                        "{}={value}; Path=/gnap/; Max-Age={}; HttpOnly; SameSite=Lax{}",
+                        earlier::COOKIE,
+                        earlier::COOKIE_LIFETIME,
+                        secure_attribute(app)
+                    ),
+                ));
+            }
+            reply
         }
         Err(e) => {
-            for (_, id) in sets.iter().filter(|(_, id)| !oauth_ids.contains(id)) {
+            for id in &connected.fresh {
                 app.gateway.drop_person_set(id).await;
             }
             refused(&e)
@@ -533,27 +640,74 @@ async fn decide(
     }
 }
 
-/// For an approval: the upstreams the approved access reaches that the
-/// person connected on the page (a pasted key, probed when the upstream's
-/// config says so), each sealed as a new person-connected credential set.
-/// `(upstream, set id)` pairs, or the status and notice of a page that
-/// shows why nothing was decided. Keys are never logged or shown.
+/// The credential sets an approval maps its tokens to.
+#[derive(Debug, Default)]
+struct Connected {
+    /// `(upstream, set id)` for each upstream the person connected.
+    sets: Vec<(String, String)>,
+    /// The sets this submission made (pasted keys): removed again if the
+    /// decision is not recorded.
+    fresh: Vec<String>,
+}
+
+impl Connected {
+    /// Whether the approval uses set `id`.
+    fn uses(&self, id: &str) -> bool {
+        self.sets.iter().any(|(_, used)| used == id)
+    }
+
+    /// What a browser that remembered `before` remembers after this
+    /// approval, if it used any person-connected set.
+    fn remembered(&self, before: &[String]) -> Option<Vec<String>> {
+        let used: Vec<String> = self.sets.iter().map(|(_, id)| id.clone()).collect();
+        let ids = earlier::remember(before, &used);
+        (!ids.is_empty() && ids != before).then_some(ids)
+    }
+}
+
+/// For an approval: for each upstream the approved access reaches that a
+/// person can connect, the set its tokens will use — a key pasted on the
+/// page (probed when the upstream's config says so, sealed as a new
+/// person-connected set), else a set this person connected before and
+/// picked, else the sign-in made on the page — or the status and notice
+/// of a page that shows why nothing was decided. An upstream with an
+/// enterprise-held set needs none of these. Keys are never logged or
+/// shown.
 async fn connect_upstreams(
     app: &Arc<App>,
     decision: &PageDecision,
     form: &[(String, String)],
-) -> Result<Vec<(String, String)>, (u16, String)> {
+    who: &Who,
+) -> Result<Connected, (u16, String)> {
     let Some(approved) = decision.approved() else {
-        return Ok(Vec::new());
+        return Ok(Connected::default());
     };
     let approved = approved.concat();
     let mut credentials: Vec<(String, Credential)> = Vec::new();
-    let mut oauth_sets: Vec<(String, String)> = Vec::new();
+    let mut chosen_sets: Vec<(String, String)> = Vec::new();
     for upstream in connectable(app, &approved) {
         let Some(connect) = &upstream.connect else {
             continue;
         };
         let name = &upstream.name;
+        let key = field(form, &format!("connect.{name}"))
+            .map(|k| crate::gateway::upstream::Secret::new(k.trim()))
+            .filter(|k| !k.expose().is_empty() && !connect.is_oauth());
+        let chosen = field(form, &format!("{USE_FIELD}{name}")).filter(|id| !id.is_empty());
+        if key.is_none()
+            && let Some(id) = chosen
+        {
+            // Only a set this page offers this person: an id alone (the
+            // agent could send any) picks nothing.
+            if !earlier::is_offered(&who.earlier_sets(app, name).await, id) {
+                return Err((
+                    400,
+                    format!("The connection chosen for {name} cannot be used here. Choose again."),
+                ));
+            }
+            chosen_sets.push((name.clone(), id.to_owned()));
+            continue;
+        }
         if connect.is_oauth() {
             match app
                 .connections
@@ -561,7 +715,7 @@ async fn connect_upstreams(
                 .into_iter()
                 .find(|(up, _)| up == name)
             {
-                Some(pair) => oauth_sets.push(pair),
+                Some(pair) => chosen_sets.push(pair),
                 None if upstream.credential_set.is_none() => {
                     return Err((
                         400,
@@ -572,9 +726,6 @@ async fn connect_upstreams(
             }
             continue;
         }
-        let key = field(form, &format!("connect.{name}"))
-            .map(|k| crate::gateway::upstream::Secret::new(k.trim()))
-            .filter(|k| !k.expose().is_empty());
         let Some(key) = key else {
             if upstream.credential_set.is_none() {
                 return Err((
@@ -609,20 +760,28 @@ async fn connect_upstreams(
         }
         credentials.push((name.clone(), credential));
     }
-    let mut connected = Vec::with_capacity(credentials.len());
+    let mut connected = Connected::default();
     for (upstream, credential) in credentials {
-        match app.gateway.store_person_set(&upstream, &credential).await {
-            Ok(id) => connected.push((upstream, id)),
+        let owner = who.owner().map(str::to_owned);
+        match app
+            .gateway
+            .store_person_set(&upstream, &credential, owner)
+            .await
+        {
+            Ok(id) => {
+                connected.fresh.push(id.clone());
+                connected.sets.push((upstream, id));
+            }
             Err(e) => {
                 tracing::error!(upstream, error = %e, "storing a connected credential failed");
-                for (_, id) in &connected {
+                for id in &connected.fresh {
                     app.gateway.drop_person_set(id).await;
                 }
                 return Err((500, "The server could not keep the key. Try again.".into()));
             }
         }
     }
-    connected.extend(oauth_sets);
+    connected.sets.extend(chosen_sets);
     Ok(connected)
 }
 
@@ -727,10 +886,10 @@ async fn connect_callback(
         return invalid();
     };
     let upstream = pending.upstream.as_str();
-    let shown = |mut view: ConsentView, status: u16, notice: String| {
+    let shown = |mut view: ConsentView, status: u16, notice: String| async move {
         view.notice = Some(notice);
         let token = login_cookie(headers, &view.grant);
-        consent(app, view, status, token.as_deref())
+        consent(app, view, status, headers, token.as_deref()).await
     };
     let Some(code) = field(query, "code").filter(|c| !c.is_empty()) else {
         let said = field(query, "error")
@@ -740,7 +899,8 @@ async fn connect_callback(
             view,
             400,
             format!("{upstream} did not connect ({said}). Try again, or deny."),
-        );
+        )
+        .await;
     };
     let Some(request) = connect.code_request(code, &pending.verifier, &callback_uri(app)) else {
         return invalid();
@@ -757,18 +917,19 @@ async fn connect_callback(
     };
     let credential = match credential {
         Ok(credential) => credential,
-        Err(notice) => return shown(view, 502, notice),
+        Err(notice) => return shown(view, 502, notice).await,
     };
     match app
         .gateway
-        .store_person_set(upstream, &Credential::OAuth2(Box::new(credential)))
+        // Its owner, with a login, is whoever approves with it.
+        .store_person_set(upstream, &Credential::OAuth2(Box::new(credential)), None)
         .await
     {
         Ok(id) => {
             if let Some(old) = app.connections.connected(&pending.grant, upstream, &id) {
                 app.gateway.drop_person_set(&old).await;
             }
-            shown(view, 200, format!("Connected to {upstream}."))
+            shown(view, 200, format!("Connected to {upstream}.")).await
         }
         Err(e) => {
             tracing::error!(upstream, error = %e, "storing a connected credential failed");
@@ -777,6 +938,7 @@ async fn connect_callback(
                 500,
                 "The server could not keep the connection. Try again.".into(),
             )
+            .await
         }
     }
 }
@@ -825,7 +987,11 @@ fn login_callback_uri(app: &App) -> String {
 /// with the PKCE verifier, the ID token verified (with the `nonce` sent),
 /// the subject checked against the allowed ones; then the grant's page
 /// again, signed in.
-async fn login_callback(app: &Arc<App>, query: &[(String, String)]) -> Reply {
+async fn login_callback(
+    app: &Arc<App>,
+    query: &[(String, String)],
+    headers: &warp::http::HeaderMap,
+) -> Reply {
     let invalid = || {
         message(
             400,
@@ -855,7 +1021,7 @@ async fn login_callback(app: &Arc<App>, query: &[(String, String)]) -> Reply {
             .unwrap_or("no code");
         let mut view = view;
         view.notice = Some(format!("The sign-in did not complete ({said}). Try again."));
-        return consent(app, view, 400, None);
+        return consent(app, view, 400, headers, None).await;
     };
     let request = login.code_request(code, &started.verifier, &login_callback_uri(app));
     let subject = match app.gateway.token_request(&request).await {
@@ -870,7 +1036,7 @@ async fn login_callback(app: &Arc<App>, query: &[(String, String)]) -> Reply {
             tracing::warn!(grant = %started.grant, error = %e, "login refused");
             let mut view = view;
             view.notice = Some("The sign-in could not be verified. Try again.".into());
-            return consent(app, view, 502, None);
+            return consent(app, view, 502, headers, None).await;
         }
     };
     if !login.allows(&subject) {
@@ -887,12 +1053,8 @@ async fn login_callback(app: &Arc<App>, query: &[(String, String)]) -> Reply {
         return refused(&PageError::Internal);
     };
     tracing::info!(grant = %started.grant, subject, "login: signed in");
-    let mut reply = consent(app, view, 200, Some(&token));
-    let secure = if app.auth.config().public_url.starts_with("https:") {
-        "; Secure"
-    } else {
-        ""
-    };
+    let mut reply = consent(app, view, 200, headers, Some(&token)).await;
+    let secure = secure_attribute(app);
     // The sign-in is bound to this browser: only it holds the cookie that
     // lets a decision count as the subject's (anyone else holding the
     // grant's link, the agent included, does not).
@@ -913,7 +1075,11 @@ const LOGIN_COOKIE: &str = "gnapd_login_";
 /// The value of `grant`'s login cookie in `headers`, if the browser sent
 /// one.
 fn login_cookie(headers: &warp::http::HeaderMap, grant: &str) -> Option<String> {
-    let name = format!("{LOGIN_COOKIE}{grant}");
+    cookie(headers, &format!("{LOGIN_COOKIE}{grant}"))
+}
+
+/// The value of cookie `name` in `headers`, if the browser sent it.
+fn cookie(headers: &warp::http::HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(warp::http::header::COOKIE)
         .iter()
@@ -922,6 +1088,16 @@ fn login_cookie(headers: &warp::http::HeaderMap, grant: &str) -> Option<String> 
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(n, _)| *n == name)
         .map(|(_, v)| v.to_owned())
+}
+
+/// `; Secure` when the server is reached over https: its cookies then
+/// never travel in the clear.
+fn secure_attribute(app: &App) -> &'static str {
+    if app.auth.config().public_url.starts_with("https:") {
+        "; Secure"
+    } else {
+        ""
+    }
 }
 
 /// Carries out the finish method (§4.2) and answers the browser: a 303 to

@@ -226,6 +226,12 @@ pub struct CredentialSetRecord {
     pub sealed: Vec<u8>,
     /// Creation time (Unix seconds).
     pub created_at: i64,
+    /// Who connected it, for a person-connected set approved by a
+    /// signed-in person (`crate::upstream::earlier::owner_of`): their later
+    /// pages offer it again. Absent on enterprise-held sets and on sets
+    /// connected with no login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 impl fmt::Debug for CredentialSetRecord {
@@ -236,6 +242,7 @@ impl fmt::Debug for CredentialSetRecord {
             .field("upstream", &self.upstream)
             .field("kind", &self.kind)
             .field("header_name", &self.header_name)
+            .field("owner", &self.owner)
             .field(
                 "sealed",
                 &format_args!("{} bytes (redacted)", self.sealed.len()),

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use crate::agent::Agent;
 use crate::gateway_http::{Session, contains, data_files, start_logged};
 use crate::interaction_pages::{
-    assert_secure, consent_form, continue_, get, grant, html, post_form,
+    assert_secure, attrs, consent_form, continue_, get, get_with_cookie, grant, html, post_form,
+    post_form_with_cookie,
 };
 use crate::mcp_upstream::Upstream;
 use crate::server::Server;
@@ -200,6 +201,170 @@ fn connect_upstream_without_a_key_falls_back_to_the_enterprise_credential() {
                 .any(|(n, v)| n == "x-enterprise" && v == ENTERPRISE)
         );
         assert!(headers.iter().all(|(n, _)| n != "x-api-key"));
+    }
+}
+
+/// The `gnapd_connected` cookie of an answer, as `name=value`, if it set one.
+fn connected_cookie(answer: &crate::http_client::Answer) -> Option<String> {
+    answer
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "set-cookie")
+        .map(|(_, v)| v)
+        .find(|v| v.starts_with("gnapd_connected="))
+        .map(|v| {
+            assert!(
+                v.contains("; Path=/gnap/;") && v.ends_with("; HttpOnly; SameSite=Lax"),
+                "{v}"
+            );
+            v.split(';').next().unwrap().to_owned()
+        })
+}
+
+#[test]
+fn connect_upstream_an_earlier_key_is_offered_again_only_to_the_browser_that_connected_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream =
+        Upstream::start_requiring(dir.path(), "authorization", &format!("Bearer {PERSON_KEY}"));
+    let (server, _log) = start(
+        dir.path(),
+        &upstream,
+        r#"{ kind = "api_key", header = "Authorization", scheme = "Bearer", probe = true }"#,
+    );
+
+    // First grant: the person pastes a key; the approval tells this browser
+    // to remember the set it made (sealed: the id is not readable).
+    let (link, _) = pending(&server, &Agent::new());
+    let text = html(&get(&server, &link));
+    assert!(
+        !text.contains("type=\"radio\""),
+        "nothing connected yet: {text}"
+    );
+    let form = consent_form(&server, &text);
+    let mut fields = vec![
+        ("csrf", form.csrf.as_str()),
+        ("decision", "approve"),
+        ("connect.tracker", PERSON_KEY),
+    ];
+    fields.extend(form.boxes.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    let approved = post_form(&server, &form.action, &fields);
+    assert_eq!(approved.status, 200, "{}", html(&approved));
+    let cookie = connected_cookie(&approved).expect("the approval sets the cookie");
+    assert!(!cookie.contains("person"), "{cookie}");
+    let probes = upstream.requests().len();
+    assert_eq!(probes, 1);
+
+    // Second grant, another agent key: this browser is offered the set,
+    // preselected, and described without any part of the key.
+    let agent = Agent::new();
+    let (link, mut cont) = pending(&server, &agent);
+    let page = get_with_cookie(&server, &link, Some(&cookie));
+    assert_eq!(page.status, 200);
+    let text = html(&page);
+    let offered = attrs(&text, "name=\"use.tracker\"", "value");
+    assert_eq!(
+        offered.len(),
+        2,
+        "the earlier set and `none of these`: {text}"
+    );
+    let id = offered[0].clone();
+    assert!(id.starts_with("person:"), "{id}");
+    assert_eq!(offered[1], "");
+    assert!(text.contains(&format!("value=\"{id}\" checked")), "{text}");
+    assert!(text.contains("A key you connected just now"), "{text}");
+    assert!(!text.contains(PERSON_KEY));
+    // The password field is no longer required: picking is enough.
+    assert!(!text.contains(" required>"), "{text}");
+
+    // Another browser (the agent opening its own link, for one) is offered
+    // nothing, and naming the id it saw elsewhere picks nothing.
+    let elsewhere = html(&get(&server, &link));
+    assert!(!elsewhere.contains("type=\"radio\""), "{elsewhere}");
+    let form = consent_form(&server, &text);
+    let with = |choice: &str| {
+        let mut fields = vec![
+            ("csrf".to_owned(), form.csrf.clone()),
+            ("decision".to_owned(), "approve".to_owned()),
+            ("use.tracker".to_owned(), choice.to_owned()),
+        ];
+        fields.extend(form.boxes.iter().cloned());
+        fields
+    };
+    let post = |fields: &[(String, String)], cookie: Option<&str>| {
+        let borrowed: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        post_form_with_cookie(&server, &form.action, &borrowed, cookie)
+    };
+    for cookie in [
+        None,
+        Some("gnapd_connected=AAAA"),
+        Some(&cookie[..cookie.len() - 2]),
+    ] {
+        let refused = post(&with(&id), cookie);
+        assert_eq!(refused.status, 400, "{cookie:?}: {}", html(&refused));
+        assert!(
+            html(&refused).contains("The connection chosen for tracker cannot be used here"),
+            "{}",
+            html(&refused)
+        );
+    }
+    let still = continue_(&server, &agent, &mut cont, None);
+    assert!(still["access_token"].is_null(), "{still}");
+
+    // The browser that connected it picks it: no new key, no probe, and
+    // the token uses the earlier key at the upstream.
+    let approved = post(&with(&id), Some(&cookie));
+    assert_eq!(approved.status, 200, "{}", html(&approved));
+    assert_eq!(connected_cookie(&approved), None, "nothing new to remember");
+    assert_eq!(upstream.requests().len(), probes, "no probe");
+    let tokens = continue_(&server, &agent, &mut cont, None);
+    let token = tokens["access_token"]["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{tokens}"))
+        .to_owned();
+    let mut session = Session::new(&server, &agent, Some(token), "tracker");
+    session.initialize();
+    let listed = session.call("tools/list", json!({}));
+    assert_eq!(listed.status, 200);
+    for (_, headers) in &upstream.requests()[probes..] {
+        assert!(
+            headers
+                .iter()
+                .any(|(n, v)| n == "authorization" && *v == format!("Bearer {PERSON_KEY}"))
+        );
+        assert!(headers.iter().all(|(n, _)| n != "x-enterprise"));
+    }
+
+    // A third grant where the person picks `none of these`: the
+    // organization's credential, as before any connection.
+    let agent = Agent::new();
+    let (link, mut cont) = pending(&server, &agent);
+    let text = html(&get_with_cookie(&server, &link, Some(&cookie)));
+    let form = consent_form(&server, &text);
+    let mut fields = vec![
+        ("csrf", form.csrf.as_str()),
+        ("decision", "approve"),
+        ("use.tracker", ""),
+    ];
+    fields.extend(form.boxes.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    let approved = post_form_with_cookie(&server, &form.action, &fields, Some(&cookie));
+    assert_eq!(approved.status, 200, "{}", html(&approved));
+    let tokens = continue_(&server, &agent, &mut cont, None);
+    let token = tokens["access_token"]["value"].as_str().unwrap().to_owned();
+    let before = upstream.requests().len();
+    let mut session = Session::new(&server, &agent, Some(token), "tracker");
+    let refused = session.call("initialize", json!({}));
+    // The test upstream demands the person's key, so the organization's
+    // credential is refused there, which proves it is the one presented.
+    assert_ne!(refused.status, 200);
+    for (_, headers) in &upstream.requests()[before..] {
+        assert!(
+            headers
+                .iter()
+                .any(|(n, v)| n == "x-enterprise" && v == ENTERPRISE)
+        );
     }
 }
 

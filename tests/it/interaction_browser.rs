@@ -250,3 +250,62 @@ fn browser_chromium_deny_flow_ends_in_user_denied() {
     let answer = continue_(&server, &agent, &body["continue"], None);
     assert_eq!(answer["error"]["code"], "user_denied", "{answer}");
 }
+
+#[test]
+fn browser_chromium_a_key_connected_on_one_page_is_offered_and_used_on_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    // An upstream a person must connect (no enterprise credential), with a
+    // pasted key and no probe: nothing is called upstream here.
+    let config = dir.path().join("gnapd.toml");
+    std::fs::write(
+        &config,
+        r#"poll_wait = 0
+
+[[upstream]]
+name = "tracker"
+url = "http://127.0.0.1:9/mcp"
+connect = { kind = "api_key", header = "X-Api-Key" }
+"#,
+    )
+    .unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--dev",
+            "--require-interaction",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    let access = json!(["mcp:tracker"]);
+    let agents = [Agent::new(), Agent::new()];
+    let bodies: Vec<Value> = agents
+        .iter()
+        .map(|agent| {
+            grant(
+                &server,
+                agent,
+                access.clone(),
+                json!({"start": ["redirect"]}),
+            )
+        })
+        .collect();
+    let urls: Vec<&Value> = bodies.iter().map(|b| &b["interact"]["redirect"]).collect();
+    run_flow(
+        json!({"flow": "connect-again", "url": urls[0], "urls": urls, "key": "tracker-key-5e21"}),
+        dir.path(),
+    );
+    for (agent, body) in agents.iter().zip(&bodies) {
+        let tokens = continue_(&server, agent, &body["continue"], None);
+        assert_eq!(tokens["access_token"]["access"], access, "{tokens}");
+    }
+    // The second approval picked the first one's set: one set, shared.
+    server.stop();
+    let store = gnapd::store::sled::SledStore::open(&dir.path().join("data/store")).unwrap();
+    let sets = gnapd::store::Store::credential_sets(&store).unwrap();
+    let person: Vec<_> = sets
+        .iter()
+        .filter(|s| s.id.starts_with("person:"))
+        .collect();
+    assert_eq!(person.len(), 1, "{sets:?}");
+}

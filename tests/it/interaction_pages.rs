@@ -78,11 +78,33 @@ pub(crate) fn continue_(
 // --- A browser, as far as these pages need one (tests/it/connect.rs too) --
 
 pub(crate) fn get(server: &Server, url: &str) -> Answer {
-    send(server.addr, &HttpRequest::new("GET", url))
+    get_with_cookie(server, url, None)
+}
+
+/// A GET from a browser that holds `cookie` (`name=value; …`), if any.
+pub(crate) fn get_with_cookie(server: &Server, url: &str, cookie: Option<&str>) -> Answer {
+    let mut request = HttpRequest::new("GET", url);
+    if let Some(cookie) = cookie {
+        request.fields.append("cookie", cookie.as_bytes().to_vec());
+    }
+    send(server.addr, &request)
 }
 
 pub(crate) fn post_form(server: &Server, url: &str, fields: &[(&str, &str)]) -> Answer {
+    post_form_with_cookie(server, url, fields, None)
+}
+
+/// A form POST from a browser that holds `cookie`, if any.
+pub(crate) fn post_form_with_cookie(
+    server: &Server,
+    url: &str,
+    fields: &[(&str, &str)],
+    cookie: Option<&str>,
+) -> Answer {
     let mut request = HttpRequest::new("POST", url);
+    if let Some(cookie) = cookie {
+        request.fields.append("cookie", cookie.as_bytes().to_vec());
+    }
     request.fields.append(
         "content-type",
         b"application/x-www-form-urlencoded".to_vec(),

@@ -130,6 +130,11 @@ mod flow {
     }
 
     pub(super) fn setup(dir: &Path) -> Setup {
+        setup_with(dir, "")
+    }
+
+    /// [`setup`] with `extra` appended to the config file.
+    pub(super) fn setup_with(dir: &Path, extra: &str) -> Setup {
         // The public URL names a port reserved now: the provider must know
         // the redirect URI before gnapd starts.
         let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -160,7 +165,7 @@ client_id = "gnapd"
 client_secret = "gnapd-upstream-secret"
 jwks_file = "{}"
 subjects = ["*@example.com"]
-"#,
+{extra}"#,
                 jwks_file.display(),
                 issuer = provider.issuer
             ),
@@ -195,12 +200,13 @@ subjects = ["*@example.com"]
 
         /// A pending grant: its page's text and its continuation.
         pub(super) fn pending(&self, agent: &Agent) -> (String, Value) {
-            let body = grant(
-                &self.server,
-                agent,
-                json!([{"type": "photo-api", "actions": ["read"]}]),
-                json!({"start": ["redirect"]}),
-            );
+            self.pending_for(agent, json!([{"type": "photo-api", "actions": ["read"]}]))
+        }
+
+        /// A pending grant for `access`: its page's text and its
+        /// continuation.
+        pub(super) fn pending_for(&self, agent: &Agent, access: Value) -> (String, Value) {
+            let body = grant(&self.server, agent, access, json!({"start": ["redirect"]}));
             let link = body["interact"]["redirect"].as_str().unwrap();
             let page = get(
                 &self.server,
@@ -235,6 +241,28 @@ subjects = ["*@example.com"]
                 .join("&")
                 .into_bytes();
             crate::http_client::send(self.server.addr, &request)
+        }
+
+        /// Signs `login` in from `page` (through the IdP): the page then
+        /// shown and the login cookie (`name=value`).
+        pub(super) fn sign_in(&self, page: &str, login: &str) -> (String, String) {
+            let location = self.sign_in_button(page);
+            let back = crate::connect_upstream::sign_in_as(
+                &self.provider,
+                &location,
+                &self.callback,
+                login,
+            );
+            let signed_in = self.at_gnapd(&back);
+            assert_eq!(signed_in.status, 200, "{}", html(&signed_in));
+            let cookie = signed_in
+                .header("set-cookie")
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned();
+            (html(&signed_in), cookie)
         }
 
         /// Presses the page's "Sign in" button: the 303's location.
@@ -454,4 +482,121 @@ fn login_oidc_user_code_page_asks_for_the_sign_in_too_and_records_a_denial() {
     assert!(html(&denied).contains("Access denied"));
     let answer = continue_(server, &agent, &mut cont, None);
     assert!(answer["access_token"].is_null(), "{answer}");
+}
+
+#[test]
+fn login_oidc_a_key_a_subject_connected_is_offered_to_that_subject_on_later_grants_only() {
+    use crate::interaction_pages::{attrs, consent_form, continue_, html, post_form_with_cookie};
+
+    const KEY: &str = "alice-tracker-key-93be";
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = crate::mcp_upstream::Upstream::start_requiring(
+        dir.path(),
+        "authorization",
+        &format!("Bearer {KEY}"),
+    );
+    // No enterprise-held credential: a person must connect the upstream.
+    let setup = flow::setup_with(
+        dir.path(),
+        &format!(
+            r#"
+[[upstream]]
+name = "tracker"
+url = "{}"
+connect = {{ kind = "api_key", header = "Authorization", scheme = "Bearer" }}
+"#,
+            upstream.url()
+        ),
+    );
+    let server = &setup.server;
+    let access = json!([{"type": "mcp", "identifier": "tracker", "actions": ["initialize", "notifications/initialized", "tools/list"]}]);
+    let approve = |page: &str, cookie: &str, choice: (&str, &str)| {
+        let form = consent_form(server, page);
+        let mut fields = vec![
+            ("csrf", form.csrf.as_str()),
+            ("decision", "approve"),
+            choice,
+        ];
+        fields.extend(form.boxes.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        post_form_with_cookie(server, &form.action, &fields, Some(cookie))
+    };
+
+    // Alice connects a key on her first grant. Nobody is offered anything
+    // before signing in, and she has nothing earlier yet.
+    let (page, _) = setup.pending_for(&crate::agent::Agent::new(), access.clone());
+    assert!(!page.contains("type=\"radio\""), "{page}");
+    let (page, alice) = setup.sign_in(&page, "alice@example.com");
+    assert!(!page.contains("type=\"radio\""), "{page}");
+    assert!(page.contains(" required>"), "the key is required: {page}");
+    let approved = approve(&page, &alice, ("connect.tracker", KEY));
+    assert_eq!(approved.status, 200, "{}", html(&approved));
+    // With a login, the person is the subject, not the browser: no cookie.
+    assert!(
+        approved
+            .headers
+            .iter()
+            .all(|(n, v)| n != "set-cookie" || !v.starts_with("gnapd_connected=")),
+        "{:?}",
+        approved.headers
+    );
+
+    // Her next grant, signed in again (as from another browser): offered.
+    let agent = crate::agent::Agent::new();
+    let (page, mut cont) = setup.pending_for(&agent, access.clone());
+    assert!(
+        !page.contains("type=\"radio\""),
+        "not before signing in: {page}"
+    );
+    let (page, alice) = setup.sign_in(&page, "alice@example.com");
+    let offered = attrs(&page, "name=\"use.tracker\"", "value");
+    assert_eq!(offered.len(), 2, "{page}");
+    let id = offered[0].clone();
+    assert!(page.contains(&format!("value=\"{id}\" checked")), "{page}");
+    assert!(!page.contains(" required>"), "{page}");
+
+    // Bob is offered nothing of hers, and cannot pick it by its id.
+    let bobs_agent = crate::agent::Agent::new();
+    let (bobs_page, mut bobs_cont) = setup.pending_for(&bobs_agent, access.clone());
+    let (bobs_page, bob) = setup.sign_in(&bobs_page, "bob@example.com");
+    assert!(!bobs_page.contains("type=\"radio\""), "{bobs_page}");
+    let refused = approve(&bobs_page, &bob, ("use.tracker", &id));
+    assert_eq!(refused.status, 400, "{}", html(&refused));
+    assert!(html(&refused).contains("cannot be used here"));
+    let still = continue_(server, &bobs_agent, &mut bobs_cont, None);
+    assert!(still["access_token"].is_null(), "{still}");
+
+    // Alice picks it: her token reaches the upstream with her key.
+    let approved = approve(&page, &alice, ("use.tracker", &id));
+    assert_eq!(approved.status, 200, "{}", html(&approved));
+    let tokens = continue_(server, &agent, &mut cont, None);
+    let token = tokens["access_token"]["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{tokens}"))
+        .to_owned();
+    let before = upstream.requests().len();
+    let mut session = crate::gateway_http::Session::new(server, &agent, Some(token), "tracker");
+    session.initialize();
+    let calls = &upstream.requests()[before..];
+    assert!(!calls.is_empty());
+    for (_, headers) in calls {
+        assert!(
+            headers
+                .iter()
+                .any(|(n, v)| n == "authorization" && *v == format!("Bearer {KEY}"))
+        );
+    }
+
+    // The set records its owner: the issuer and the subject.
+    let flow::Setup {
+        server, provider, ..
+    } = setup;
+    server.stop();
+    let store = gnapd::store::sled::SledStore::open(&dir.path().join("data/store")).unwrap();
+    let set = gnapd::store::Store::credential_set(&store, &id)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        set.owner.as_deref(),
+        Some(format!("{}#alice@example.com", provider.issuer).as_str())
+    );
 }

@@ -484,6 +484,7 @@ fn credential_set(id: &str, upstream: &str, sealed: &[u8]) -> CredentialSetRecor
         header_name: Some("x-api-key".into()),
         sealed: sealed.to_vec(),
         created_at: 1_000,
+        owner: None,
     }
 }
 

@@ -7,6 +7,7 @@
 //    "finish_prefix": URI, "not_found": URL, "out": DIR}
 //   {"flow": "user-code", "url": DEVICE_URL, "code": "XXXX-XXXX", "out": DIR}
 //   {"flow": "deny", "url": LINK, "out": DIR}
+//   {"flow": "connect-again", "url": LINK1, "urls": [LINK1, LINK2], "key": KEY, "out": DIR}
 //
 // Saves a full-page PNG of every page it sees under DIR, at a phone's
 // viewport, and prints one JSON line: {"ok": true, "final_url": ...,
@@ -112,7 +113,32 @@ async function denyFlow(page) {
   return page.url();
 }
 
-const flows = { redirect: redirectFlow, 'user-code': userCodeFlow, deny: denyFlow };
+// Two grants in one browser: a key pasted on the first page, then on the
+// second page the same key offered again (its choice preselected) and
+// approved without pasting anything.
+async function connectAgainFlow(page) {
+  const [first, second] = plan.urls ?? fail('connect-again needs two urls');
+  await page.goto(first);
+  await headingIs(page, 'Approve access for an agent?');
+  if ((await page.getByRole('radio').count()) !== 0) fail('a fresh browser was offered an earlier connection');
+  await page.getByLabel(/Paste your key/).fill(plan.key);
+  await shot(page, 'connect-key');
+  await page.getByRole('button', { name: 'Approve' }).click();
+  await page.getByRole('heading', { name: 'Access approved' }).waitFor();
+  await page.goto(second);
+  await headingIs(page, 'Approve access for an agent?');
+  await checkStyled(page);
+  const earlier = page.getByRole('radio', { name: /A key you connected/ });
+  if ((await earlier.count()) !== 1) fail('the key connected on the first page is not offered');
+  if (!(await earlier.isChecked())) fail('the earlier key is not preselected');
+  await shot(page, 'connect-earlier');
+  await page.getByRole('button', { name: 'Approve' }).click();
+  await page.getByRole('heading', { name: 'Access approved' }).waitFor();
+  await shot(page, 'done');
+  return page.url();
+}
+
+const flows = { redirect: redirectFlow, 'user-code': userCodeFlow, deny: denyFlow, 'connect-again': connectAgainFlow };
 
 async function main() {
   if (!flows[plan.flow] || !plan.url || !plan.out) fail(`usage: flow.mjs '{"flow": ..., "url": ..., "out": ...}'`);
