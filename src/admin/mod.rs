@@ -15,7 +15,9 @@
 //! next start. Each upstream has at most one enterprise-held set, with id
 //! `enterprise:<upstream>` ([`enterprise_set_id`]); replacing it keeps the
 //! tokens mapped to it working with the new secret (rotating an upstream
-//! key needs no new grants), removing it revokes them.
+//! key needs no new grants), removing it revokes them. Person-connected
+//! sets (`person:…`, made on consent pages) are listed with their owner and
+//! removed by id, which stops every token mapped to them.
 
 pub mod socket;
 
@@ -32,6 +34,7 @@ use crate::gateway::forward::Gateway;
 use crate::gateway::upstream::{Credential, Secret, Transport, Upstream, enterprise_set_id};
 use crate::http::push::Pusher;
 use crate::store::{CredentialSetRecord, RECORD_VERSION, Store, UpstreamRecord, UpstreamTransport};
+use crate::upstream::connect::PERSON_SET_PREFIX;
 use crate::upstream::vault::MasterKey;
 
 /// One admin request, as the socket carries it (a JSON object per line).
@@ -68,6 +71,13 @@ pub enum Command {
     CredentialsRemove {
         /// The upstream.
         upstream: String,
+    },
+    /// Removes a person-connected set (`person:…`, from the list): the
+    /// tokens of every grant that connected or picked it stop working, and
+    /// no consent page offers it again.
+    CredentialsRemoveSet {
+        /// The set's id.
+        id: String,
     },
     /// Lists the grants waiting for a person.
     GrantsPending,
@@ -160,6 +170,7 @@ impl Admin {
             } => self.credentials_add(&upstream, &credential),
             Command::CredentialsList => self.credentials_list(),
             Command::CredentialsRemove { upstream } => self.credentials_remove(&upstream),
+            Command::CredentialsRemoveSet { id } => self.credentials_remove_set(&id),
             Command::GrantsPending => self.grants_pending(),
             Command::GrantsApprove { code } => self.grants_decide(&code, true),
             Command::GrantsDeny { code } => self.grants_decide(&code, false),
@@ -368,6 +379,25 @@ impl Admin {
         changed.credential_set = None;
         self.gateway.put_upstream(changed);
         tracing::info!(upstream, set = %id, removed, "admin: credential set removed");
+        Ok(json!({"credential_set": id, "removed": removed}))
+    }
+
+    fn credentials_remove_set(&self, id: &str) -> Result<Value, String> {
+        // Enterprise-held sets go by their upstream (`credentials_remove`),
+        // which also stops assigning them.
+        if !id.starts_with(PERSON_SET_PREFIX) {
+            return Err(format!(
+                "`{id}` is not a person-connected set id (`{PERSON_SET_PREFIX}…`); remove an upstream's own set by the upstream's name"
+            ));
+        }
+        let removed = self
+            .store
+            .remove_credential_set(id)
+            .map_err(|e| format!("removing the credential set: {e}"))?;
+        if !removed {
+            return Err(format!("no credential set `{id}`"));
+        }
+        tracing::info!(set = %id, "admin: person-connected credential set removed");
         Ok(json!({"credential_set": id, "removed": removed}))
     }
 

@@ -77,10 +77,12 @@ enum CredentialsCommand {
     },
     /// List the credential sets (never their secrets).
     List,
-    /// Remove an upstream's enterprise-held set; revokes the tokens mapped
-    /// to it.
+    /// Remove an upstream's enterprise-held set (by the upstream's name)
+    /// or a person-connected set (by its `person:…` id, from `list`);
+    /// revokes the tokens mapped to it.
     Remove {
-        /// The upstream.
+        /// The upstream, or a person-connected set's id.
+        #[arg(value_name = "UPSTREAM|SET-ID")]
         upstream: String,
     },
 }
@@ -202,7 +204,11 @@ pub fn credentials(args: CredentialsArgs) -> ExitCode {
         }
         CredentialsCommand::List => json!({"op": "credentials_list"}),
         CredentialsCommand::Remove { upstream } => {
-            json!({"op": "credentials_remove", "upstream": upstream})
+            if upstream.starts_with(crate::upstream::connect::PERSON_SET_PREFIX) {
+                json!({"op": "credentials_remove_set", "id": upstream})
+            } else {
+                json!({"op": "credentials_remove", "upstream": upstream})
+            }
         }
     };
     finish("credentials", &args.target, &command, print_sets)
@@ -252,7 +258,7 @@ fn print_sets(result: &Value) {
     };
     for s in list {
         println!(
-            "{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}",
             text(&s["id"]),
             text(&s["upstream"]),
             text(&s["kind"]),
@@ -260,7 +266,8 @@ fn print_sets(result: &Value) {
                 "assigned"
             } else {
                 "-"
-            }
+            },
+            s["owner"].as_str().unwrap_or("-"),
         );
     }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::agent::Agent;
-use crate::gateway_http::{Session, contains, data_files, start_logged};
+use crate::gateway_http::{Session, contains, data_files, gnapd_admin, start_logged};
 use crate::interaction_pages::{
     assert_secure, attrs, consent_form, continue_, get, get_with_cookie, grant, html, post_form,
     post_form_with_cookie,
@@ -324,9 +324,9 @@ fn connect_upstream_an_earlier_key_is_offered_again_only_to_the_browser_that_con
         .as_str()
         .unwrap_or_else(|| panic!("{tokens}"))
         .to_owned();
-    let mut session = Session::new(&server, &agent, Some(token), "tracker");
-    session.initialize();
-    let listed = session.call("tools/list", json!({}));
+    let mut picked = Session::new(&server, &agent, Some(token), "tracker");
+    picked.initialize();
+    let listed = picked.call("tools/list", json!({}));
     assert_eq!(listed.status, 200);
     for (_, headers) in &upstream.requests()[probes..] {
         assert!(
@@ -366,6 +366,80 @@ fn connect_upstream_an_earlier_key_is_offered_again_only_to_the_browser_that_con
                 .any(|(n, v)| n == "x-enterprise" && v == ENTERPRISE)
         );
     }
+
+    // The admin lists the set (never its key) and removes it by its id:
+    // the token that picked it stops working, and no page offers it again.
+    let data = dir.path().join("data");
+    let (ok, out, err) = gnapd_admin(&data, &["credentials", "list"], "");
+    assert!(ok, "{err}");
+    assert!(out.contains(&id) && !out.contains(PERSON_KEY), "{out}");
+    assert_eq!(picked.call("tools/list", json!({})).status, 200);
+    let (ok, _, err) = gnapd_admin(&data, &["credentials", "remove", &id], "");
+    assert!(ok, "{err}");
+    assert_eq!(picked.call("tools/list", json!({})).status, 401);
+    let (ok, _, err) = gnapd_admin(&data, &["credentials", "remove", &id], "");
+    assert!(!ok && err.contains("no credential set"), "{err}");
+    let (link, _) = pending(&server, &Agent::new());
+    let text = html(&get_with_cookie(&server, &link, Some(&cookie)));
+    assert!(!text.contains("type=\"radio\""), "{text}");
+}
+
+#[test]
+fn connect_upstream_cookie_is_secure_when_the_server_is_reached_over_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gnapd.toml");
+    // The public URL is https (a TLS-terminating proxy in front); the test
+    // talks plain HTTP to the listener behind it.
+    std::fs::write(
+        &config,
+        r#"poll_wait = 0
+public_url = "https://gnapd.example"
+
+[[upstream]]
+name = "tracker"
+url = "http://127.0.0.1:9/mcp"
+connect = { kind = "api_key", header = "X-Api-Key" }
+"#,
+    )
+    .unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[
+            "--dev",
+            "--require-interaction",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    let body = grant(
+        &server,
+        &Agent::new(),
+        json!(["mcp:tracker"]),
+        json!({"start": ["redirect"]}),
+    );
+    let link = body["interact"]["redirect"].as_str().unwrap();
+    assert!(link.starts_with("https://gnapd.example/"), "{link}");
+    let link = link.replace("https://gnapd.example", &server.base());
+    let text = html(&get(&server, &link));
+    let form = consent_form(&server, &text);
+    let mut fields = vec![
+        ("csrf", form.csrf.as_str()),
+        ("decision", "approve"),
+        ("connect.tracker", "a-key-0d41"),
+    ];
+    fields.extend(form.boxes.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    let approved = post_form(&server, &form.action, &fields);
+    assert_eq!(approved.status, 200, "{}", html(&approved));
+    let set_cookie = approved
+        .headers
+        .iter()
+        .find(|(n, v)| n == "set-cookie" && v.starts_with("gnapd_connected="))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| panic!("{:?}", approved.headers));
+    assert!(
+        set_cookie.ends_with("; HttpOnly; SameSite=Lax; Secure"),
+        "{set_cookie}"
+    );
 }
 
 // --- OAuth connect against node-oidc-provider ----------------------------

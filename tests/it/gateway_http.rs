@@ -1057,7 +1057,7 @@ fn gateway_http_a_replaced_credential_is_used_by_existing_tokens() {
 
 /// Runs `gnapd ARGS… --data-dir DATA [--json]` with `stdin`; gives the exit
 /// status, stdout and stderr.
-fn gnapd_admin(data: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+pub(crate) fn gnapd_admin(data: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
     use std::io::Write as _;
     let mut child = Command::new(env!("CARGO_BIN_EXE_gnapd"))
         .args(args)
