@@ -101,6 +101,9 @@ pub struct Interaction {
     pub pusher: Arc<Pusher>,
     /// The runtime pushes run on (commands run on a blocking thread).
     pub runtime: tokio::runtime::Handle,
+    /// The configured login (`[login]`): who has signed in on a pending
+    /// grant's page, shown beside it.
+    pub login: Option<Arc<crate::authz::login::Login>>,
 }
 
 /// What the admin interface changes, and what it must leave alone.
@@ -184,11 +187,25 @@ impl Admin {
     }
 
     fn grants_pending(&self) -> Result<Value, String> {
-        let pending = self
-            .interaction()?
+        let interaction = self.interaction()?;
+        let pending = interaction
             .auth
             .pending_grants()
             .map_err(|e| format!("reading pending grants: {e}"))?;
+        let pending: Vec<Value> = pending
+            .into_iter()
+            .map(|grant| {
+                // Who signed in on its page (a login is configured), so the
+                // admin sees a person is on it before deciding instead.
+                let signed_in = interaction
+                    .login
+                    .as_ref()
+                    .and_then(|login| login.signed_in_subject(&grant.grant));
+                let mut value = json!(grant);
+                value["signed_in"] = json!(signed_in);
+                value
+            })
+            .collect();
         Ok(json!({ "pending": pending }))
     }
 

@@ -281,6 +281,13 @@ impl Login {
         (same && self.allows(subject)).then(|| subject.clone())
     }
 
+    /// Who has signed in on `grant`'s page, if anyone (for the admin's
+    /// list of pending grants; deciding needs the browser's token).
+    pub fn signed_in_subject(&self, grant: &str) -> Option<String> {
+        let signed_in = self.signed_in.lock().ok()?;
+        signed_in.get(grant).map(|(subject, _)| subject.clone())
+    }
+
     /// Forgets `grant` (decided).
     pub fn forget(&self, grant: &str) {
         if let Ok(mut signed_in) = self.signed_in.lock() {

@@ -149,6 +149,9 @@ fn print_pending(result: &Value) {
             g["age"].as_i64().unwrap_or(0),
             g["expires_in"].as_i64().unwrap_or(0),
         );
+        if let Some(subject) = g["signed_in"].as_str() {
+            println!("    signed in on its page: {subject}");
+        }
         for line in g["access"].as_array().into_iter().flatten() {
             println!("    - {}", text(line));
         }

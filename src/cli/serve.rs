@@ -325,6 +325,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
                 auth: auth.clone(),
                 pusher: pusher.clone(),
                 runtime: tokio::runtime::Handle::current(),
+                login: config.login.clone(),
             }),
         ),
     ));

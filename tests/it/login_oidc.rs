@@ -352,6 +352,14 @@ fn login_oidc_sign_in_then_approve_issues_tokens_and_records_the_subject() {
     assert!(text.contains("value=\"approve\""), "{text}");
     // The state works once.
     assert_eq!(setup.at_gnapd(&back).status, 400);
+    // The admin's list shows who is signed in on the pending grant.
+    let data = dir.path().join("data");
+    let (ok, out, err) = crate::gateway_http::gnapd_admin(&data, &["grants", "pending"], "");
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("signed in on its page: alice@example.com"),
+        "{out}"
+    );
 
     // The sign-in is bound to the browser that went through it: someone
     // else holding the link and the form token (the agent can open the
