@@ -20,6 +20,15 @@ const PERSON_KEY: &str = "person-key-7f3a9c";
 const WRONG_KEY: &str = "wrong-key-51d0e2";
 const ENTERPRISE: &str = "enterprise-secret-c4b8";
 
+/// An upstream a person must connect (no enterprise credential), with a
+/// pasted key and no probe: nothing is called upstream.
+pub(crate) const MUST_CONNECT: &str = r#"
+[[upstream]]
+name = "tracker"
+url = "http://127.0.0.1:9/mcp"
+connect = { kind = "api_key", header = "X-Api-Key" }
+"#;
+
 fn start(dir: &Path, upstream: &Upstream, connect: &str) -> (Server, std::path::PathBuf) {
     let config = dir.join("gnapd.toml");
     std::fs::write(
@@ -387,29 +396,11 @@ fn connect_upstream_an_earlier_key_is_offered_again_only_to_the_browser_that_con
 #[test]
 fn connect_upstream_cookie_is_secure_when_the_server_is_reached_over_https() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("gnapd.toml");
     // The public URL is https (a TLS-terminating proxy in front); the test
     // talks plain HTTP to the listener behind it.
-    std::fs::write(
-        &config,
-        r#"poll_wait = 0
-public_url = "https://gnapd.example"
-
-[[upstream]]
-name = "tracker"
-url = "http://127.0.0.1:9/mcp"
-connect = { kind = "api_key", header = "X-Api-Key" }
-"#,
-    )
-    .unwrap();
-    let server = Server::start(
-        &dir.path().join("data"),
-        &[
-            "--dev",
-            "--require-interaction",
-            "--config",
-            config.to_str().unwrap(),
-        ],
+    let server = crate::interaction_pages::start(
+        dir.path(),
+        &format!("public_url = \"https://gnapd.example\"\n{MUST_CONNECT}"),
     );
     let body = grant(
         &server,

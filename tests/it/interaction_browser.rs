@@ -254,29 +254,7 @@ fn browser_chromium_deny_flow_ends_in_user_denied() {
 #[test]
 fn browser_chromium_a_key_connected_on_one_page_is_offered_and_used_on_the_next() {
     let dir = tempfile::tempdir().unwrap();
-    // An upstream a person must connect (no enterprise credential), with a
-    // pasted key and no probe: nothing is called upstream here.
-    let config = dir.path().join("gnapd.toml");
-    std::fs::write(
-        &config,
-        r#"poll_wait = 0
-
-[[upstream]]
-name = "tracker"
-url = "http://127.0.0.1:9/mcp"
-connect = { kind = "api_key", header = "X-Api-Key" }
-"#,
-    )
-    .unwrap();
-    let server = Server::start(
-        &dir.path().join("data"),
-        &[
-            "--dev",
-            "--require-interaction",
-            "--config",
-            config.to_str().unwrap(),
-        ],
-    );
+    let server = crate::interaction_pages::start(dir.path(), crate::connect_upstream::MUST_CONNECT);
     let access = json!(["mcp:tracker"]);
     let agents = [Agent::new(), Agent::new()];
     let bodies: Vec<Value> = agents

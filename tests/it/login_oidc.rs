@@ -439,7 +439,6 @@ fn login_oidc_subject_outside_subjects_may_not_decide() {
 
 #[test]
 fn login_oidc_user_code_page_asks_for_the_sign_in_too_and_records_a_denial() {
-    use crate::connect_upstream::sign_in_as;
     use crate::interaction_pages::{consent_form, continue_, grant, html, post_form};
 
     let dir = tempfile::tempdir().unwrap();
@@ -464,23 +463,7 @@ fn login_oidc_user_code_page_asks_for_the_sign_in_too_and_records_a_denial() {
     assert!(text.contains("value=\"signin\""), "{text}");
     assert!(!text.contains("value=\"approve\""), "{text}");
 
-    let location = setup.sign_in_button(&text);
-    let back = sign_in_as(
-        &setup.provider,
-        &location,
-        &setup.callback,
-        "bob@example.com",
-    );
-    let signed_in = setup.at_gnapd(&back);
-    assert_eq!(signed_in.status, 200, "{}", html(&signed_in));
-    let cookie = signed_in
-        .header("set-cookie")
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let text = html(&signed_in);
+    let (text, cookie) = setup.sign_in(&text, "bob@example.com");
     assert!(
         text.contains("Signed in as <code>bob@example.com</code>"),
         "{text}"
