@@ -461,7 +461,7 @@ impl Gateway {
     /// Credential set `id`, opened, if it is for `upstream`.
     fn open_set(&self, upstream: &str, id: &str) -> Result<Credential, Refusal> {
         let missing = || Refusal::NoCredentialSet(upstream.to_owned());
-        let set = self.store.credential_set(id)?.ok_or_else(missing)?;
+        let set = self.store.credential_set_shared(id)?.ok_or_else(missing)?;
         if set.upstream != upstream {
             tracing::warn!(
                 upstream,
@@ -499,7 +499,7 @@ impl Gateway {
             if opened.len() >= OPENED_CAPACITY {
                 opened.clear();
             }
-            opened.insert(id.to_owned(), (set.sealed, credential.clone()));
+            opened.insert(id.to_owned(), (set.sealed.clone(), credential.clone()));
         }
         Ok(credential)
     }
@@ -607,24 +607,7 @@ impl Gateway {
             .method(request.method.as_str())
             .uri(uri);
         if let Some(headers) = builder.headers_mut() {
-            for (name, value) in request.fields.iter() {
-                // Names from the HTTP edge are lowercase already; lowercase
-                // (and allocate) only when one is not.
-                let lower = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-                    std::borrow::Cow::Owned(name.to_ascii_lowercase())
-                } else {
-                    std::borrow::Cow::Borrowed(name)
-                };
-                if !forwardable(&lower) {
-                    continue;
-                }
-                if let (Ok(name), Ok(value)) = (
-                    HeaderName::from_bytes(lower.as_bytes()),
-                    HeaderValue::from_bytes(value),
-                ) {
-                    headers.append(name, value);
-                }
-            }
+            copy_forwardable(&request.fields, headers);
             if let Some((name, value)) = credential.header_to_inject() {
                 headers.insert(name, value);
             }
@@ -827,6 +810,38 @@ fn session_id(value: Option<&[u8]>) -> Option<String> {
     let value = value?;
     (!value.is_empty() && value.iter().all(|b| (0x21..=0x7e).contains(b)))
         .then(|| String::from_utf8_lossy(value).into_owned())
+}
+
+/// Copies the agent's headers that may go upstream into `out`. A parsed
+/// header map (the HTTP edge's) is copied from directly: its names are
+/// lowercase and its values valid already, and cloning them shares their
+/// bytes instead of parsing them again.
+fn copy_forwardable(fields: &crate::proto::httpsig::Fields, out: &mut HeaderMap) {
+    if let Some(map) = fields.header_map() {
+        for (name, value) in map {
+            if forwardable(name.as_str()) {
+                out.append(name.clone(), value.clone());
+            }
+        }
+        return;
+    }
+    for (name, value) in fields.iter() {
+        // Lowercase (and allocate) only a name that is not lowercase yet.
+        let lower = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(name)
+        };
+        if !forwardable(&lower) {
+            continue;
+        }
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(lower.as_bytes()),
+            HeaderValue::from_bytes(value),
+        ) {
+            out.append(name, value);
+        }
+    }
 }
 
 /// Whether an agent's header (lowercase name) may go upstream.
