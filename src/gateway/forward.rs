@@ -705,9 +705,7 @@ impl Gateway {
             authorized,
         );
         let mut headers = parts.headers;
-        for name in DROPPED_RESPONSE_HEADERS {
-            headers.remove(name);
-        }
+        drop_private_headers(&mut headers);
         let status = parts.status.as_u16();
         let Some(id) = tools_list else {
             return Ok(Forwarded {
@@ -841,6 +839,20 @@ fn copy_forwardable(fields: &crate::proto::httpsig::Fields, out: &mut HeaderMap)
         ) {
             out.append(name, value);
         }
+    }
+}
+
+/// Removes the [`DROPPED_RESPONSE_HEADERS`] from an upstream's answer. One
+/// pass over the (few) names an answer has finds whether there is anything
+/// to remove, instead of looking up each of the eleven names in every
+/// answer.
+fn drop_private_headers(headers: &mut HeaderMap) {
+    let dropped = |name: &HeaderName| DROPPED_RESPONSE_HEADERS.contains(&name.as_str());
+    if !headers.keys().any(dropped) {
+        return;
+    }
+    for name in DROPPED_RESPONSE_HEADERS {
+        headers.remove(name);
     }
 }
 
@@ -1027,6 +1039,33 @@ mod tests {
         )
         .unwrap();
         UpstreamGrant::for_upstream(&rights, "gh").unwrap()
+    }
+
+    #[test]
+    fn private_response_headers_are_dropped_and_the_rest_kept() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.append("set-cookie", HeaderValue::from_static("a=1"));
+        headers.append("set-cookie", HeaderValue::from_static("b=2"));
+        headers.insert("www-authenticate", HeaderValue::from_static("Bearer"));
+        headers.insert("mcp-session-id", HeaderValue::from_static("s"));
+        let mut clean = headers.clone();
+        drop_private_headers(&mut headers);
+        let names: Vec<_> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["content-type", "mcp-session-id"]);
+        assert_eq!(headers.len(), 2);
+        // An answer with nothing to drop is left as it is.
+        clean.remove("set-cookie");
+        clean.remove("www-authenticate");
+        let before = clean.clone();
+        drop_private_headers(&mut clean);
+        assert_eq!(clean, before);
+        for name in DROPPED_RESPONSE_HEADERS {
+            let mut one = HeaderMap::new();
+            one.insert(HeaderName::from_static(name), HeaderValue::from_static("x"));
+            drop_private_headers(&mut one);
+            assert!(one.is_empty(), "{name}");
+        }
     }
 
     #[test]
