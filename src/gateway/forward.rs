@@ -530,7 +530,7 @@ impl Gateway {
     /// Credential set `id`, opened, if it is for `upstream`.
     fn open_set(&self, upstream: &str, id: &str) -> Result<Credential, Refusal> {
         let missing = || Refusal::NoCredentialSet(upstream.to_owned());
-        let set = self.store.credential_set(id)?.ok_or_else(missing)?;
+        let set = self.store.credential_set_shared(id)?.ok_or_else(missing)?;
         if set.upstream != upstream {
             tracing::warn!(
                 upstream,
@@ -568,7 +568,7 @@ impl Gateway {
             if opened.len() >= OPENED_CAPACITY {
                 opened.clear();
             }
-            opened.insert(id.to_owned(), (set.sealed, credential.clone()));
+            opened.insert(id.to_owned(), (set.sealed.clone(), credential.clone()));
         }
         Ok(credential)
     }
@@ -676,24 +676,7 @@ impl Gateway {
             .method(request.method.as_str())
             .uri(uri);
         if let Some(headers) = builder.headers_mut() {
-            for (name, value) in request.fields.iter() {
-                // Names from the HTTP edge are lowercase already; lowercase
-                // (and allocate) only when one is not.
-                let lower = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-                    std::borrow::Cow::Owned(name.to_ascii_lowercase())
-                } else {
-                    std::borrow::Cow::Borrowed(name)
-                };
-                if !forwardable(&lower) {
-                    continue;
-                }
-                if let (Ok(name), Ok(value)) = (
-                    HeaderName::from_bytes(lower.as_bytes()),
-                    HeaderValue::from_bytes(value),
-                ) {
-                    headers.append(name, value);
-                }
-            }
+            copy_forwardable(&request.fields, headers);
             if let Some((name, value)) = credential.header_to_inject() {
                 headers.insert(name, value);
             }
@@ -791,9 +774,7 @@ impl Gateway {
             authorized,
         );
         let mut headers = parts.headers;
-        for name in DROPPED_RESPONSE_HEADERS {
-            headers.remove(name);
-        }
+        drop_private_headers(&mut headers);
         let status = parts.status.as_u16();
         let Some(id) = tools_list else {
             return Ok(Forwarded {
@@ -896,6 +877,52 @@ fn session_id(value: Option<&[u8]>) -> Option<String> {
     let value = value?;
     (!value.is_empty() && value.iter().all(|b| (0x21..=0x7e).contains(b)))
         .then(|| String::from_utf8_lossy(value).into_owned())
+}
+
+/// Copies the agent's headers that may go upstream into `out`. A parsed
+/// header map (the HTTP edge's) is copied from directly: its names are
+/// lowercase and its values valid already, and cloning them shares their
+/// bytes instead of parsing them again.
+fn copy_forwardable(fields: &crate::proto::httpsig::Fields, out: &mut HeaderMap) {
+    if let Some(map) = fields.header_map() {
+        for (name, value) in map {
+            if forwardable(name.as_str()) {
+                out.append(name.clone(), value.clone());
+            }
+        }
+        return;
+    }
+    for (name, value) in fields.iter() {
+        // Lowercase (and allocate) only a name that is not lowercase yet.
+        let lower = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(name)
+        };
+        if !forwardable(&lower) {
+            continue;
+        }
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(lower.as_bytes()),
+            HeaderValue::from_bytes(value),
+        ) {
+            out.append(name, value);
+        }
+    }
+}
+
+/// Removes the [`DROPPED_RESPONSE_HEADERS`] from an upstream's answer. One
+/// pass over the (few) names an answer has finds whether there is anything
+/// to remove, instead of looking up each of the eleven names in every
+/// answer.
+fn drop_private_headers(headers: &mut HeaderMap) {
+    let dropped = |name: &HeaderName| DROPPED_RESPONSE_HEADERS.contains(&name.as_str());
+    if !headers.keys().any(dropped) {
+        return;
+    }
+    for name in DROPPED_RESPONSE_HEADERS {
+        headers.remove(name);
+    }
 }
 
 /// Whether an agent's header (lowercase name) may go upstream.
@@ -1081,6 +1108,33 @@ mod tests {
         )
         .unwrap();
         UpstreamGrant::for_upstream(&rights, "gh").unwrap()
+    }
+
+    #[test]
+    fn private_response_headers_are_dropped_and_the_rest_kept() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.append("set-cookie", HeaderValue::from_static("a=1"));
+        headers.append("set-cookie", HeaderValue::from_static("b=2"));
+        headers.insert("www-authenticate", HeaderValue::from_static("Bearer"));
+        headers.insert("mcp-session-id", HeaderValue::from_static("s"));
+        let mut clean = headers.clone();
+        drop_private_headers(&mut headers);
+        let names: Vec<_> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["content-type", "mcp-session-id"]);
+        assert_eq!(headers.len(), 2);
+        // An answer with nothing to drop is left as it is.
+        clean.remove("set-cookie");
+        clean.remove("www-authenticate");
+        let before = clean.clone();
+        drop_private_headers(&mut clean);
+        assert_eq!(clean, before);
+        for name in DROPPED_RESPONSE_HEADERS {
+            let mut one = HeaderMap::new();
+            one.insert(HeaderName::from_static(name), HeaderValue::from_static("x"));
+            drop_private_headers(&mut one);
+            assert!(one.is_empty(), "{name}");
+        }
     }
 
     #[test]

@@ -40,8 +40,9 @@ pub const MCP_HEADERS: [&str; 4] = [
 /// A call the gateway may forward.
 #[derive(Debug)]
 pub struct Authorized {
-    /// The token's record (grant, key, rights).
-    pub token: TokenRecord,
+    /// The token's record (grant, key, rights), shared with the store's
+    /// cache: read per call, never copied.
+    pub token: std::sync::Arc<TokenRecord>,
     /// What the token may do at this upstream (for filtering results).
     pub grant: UpstreamGrant,
     /// The message, when the request carried one.
@@ -172,7 +173,7 @@ pub fn authorize_with(
         .map(TokenHash::of)
         .ok_or(Refusal::Token)?;
     let token = store
-        .token(&hash)?
+        .token_shared(&hash)?
         .filter(|t| t.expires_at >= now)
         .ok_or(Refusal::Token)?;
     if !token.bearer {

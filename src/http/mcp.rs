@@ -27,7 +27,10 @@ pub const PREFIX: &str = "/mcp/";
 /// Serves one request under [`PREFIX`]: authorize, forward, stream back.
 pub async fn serve(app: Arc<App>, request: Request<Incoming>) -> Response<GatewayBody> {
     let started = Instant::now();
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
+    // The header map goes into the request the signature is checked over
+    // and the allowed headers are forwarded from: read in place, not copied.
+    let headers = std::mem::take(&mut parts.headers);
     let path = parts.uri.path();
     let upstream = path.strip_prefix(PREFIX).unwrap_or_default().to_owned();
     let query = parts.uri.query().unwrap_or_default();
@@ -36,7 +39,7 @@ pub async fn serve(app: Arc<App>, request: Request<Incoming>) -> Response<Gatewa
         parts.method.clone(),
         path,
         query,
-        &parts.headers,
+        headers,
         body,
         &upstream,
     )
@@ -84,7 +87,7 @@ async fn gateway_outcome(
     method: Method,
     path: &str,
     query: &str,
-    headers: &HeaderMap,
+    headers: HeaderMap,
     body: Incoming,
     upstream: &str,
 ) -> Result<Forwarded, GatewayError> {

@@ -184,7 +184,7 @@ where
         Route::As(endpoint, label) => {
             let method_name = method.as_str().to_owned();
             let endpoint_audience = endpoint.audience();
-            let request = to_request(&app, method, path, query, headers, body);
+            let request = to_request(&app, method, path, query, headers.clone(), body);
             let app2 = app.clone();
             let reply =
                 tokio::task::spawn_blocking(move || app2.auth.handle(&endpoint, &request)).await;
@@ -318,22 +318,22 @@ fn to_request(
     method: Method,
     path: &str,
     query: &str,
-    headers: &HeaderMap,
+    headers: HeaderMap,
     body: Vec<u8>,
 ) -> HttpRequest {
-    let mut target_uri = format!("{}{path}", app.auth.config().public_url);
+    let public_url = &app.auth.config().public_url;
+    let mut target_uri = String::with_capacity(public_url.len() + path.len() + query.len() + 1);
+    target_uri.push_str(public_url);
+    target_uri.push_str(path);
     if !query.is_empty() {
         target_uri.push('?');
         target_uri.push_str(query);
     }
-    let fields: Fields = headers
-        .iter()
-        .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
-        .collect();
     HttpRequest {
         method: method.as_str().to_owned(),
         target_uri,
-        fields,
+        // The parsed map itself, not a copy of every line.
+        fields: Fields::from(headers),
         body,
     }
 }

@@ -51,37 +51,6 @@ pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<Tls
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Puts the connection's [`super::Peer`] into each request's extensions.
-fn with_peer<S>(
-    inner: S,
-    peer: std::net::SocketAddr,
-) -> impl hyper::service::Service<
-    hyper::Request<hyper::body::Incoming>,
-    Response = S::Response,
-    Error = S::Error,
-    Future = S::Future,
-> + Clone
-where
-    S: hyper::service::Service<hyper::Request<hyper::body::Incoming>> + Clone,
-{
-    #[derive(Clone)]
-    struct WithPeer<S>(S, std::net::SocketAddr);
-    impl<S> hyper::service::Service<hyper::Request<hyper::body::Incoming>> for WithPeer<S>
-    where
-        S: hyper::service::Service<hyper::Request<hyper::body::Incoming>>,
-    {
-        type Response = S::Response;
-        type Error = S::Error;
-        type Future = S::Future;
-
-        fn call(&self, mut request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
-            request.extensions_mut().insert(super::Peer(self.1));
-            self.0.call(request)
-        }
-    }
-    WithPeer(inner, peer)
-}
-
 /// How long in-flight requests get to finish after shutdown is signalled.
 pub const DRAIN: Duration = Duration::from_secs(10);
 
@@ -95,21 +64,29 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let warp_service = TowerToHyperService::new(warp::service(routes(app.clone())));
-    // `/mcp/…` straight on hyper (the gateway's hot path); the rest on warp.
-    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+    // `/mcp/…` straight on hyper (the gateway's hot path); the rest on warp,
+    // with the connection's [`super::Peer`] in the request's extensions
+    // (the gateway does not read it, so its requests skip the insert and
+    // the extension map it allocates).
+    let service = move |peer: std::net::SocketAddr| {
         let app = app.clone();
         let warp_service = warp_service.clone();
-        async move {
-            if request.uri().path().starts_with(super::mcp::PREFIX) {
-                return Ok::<_, Infallible>(super::mcp::serve(app, request).await);
+        hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+            let app = app.clone();
+            let warp_service = warp_service.clone();
+            async move {
+                if request.uri().path().starts_with(super::mcp::PREFIX) {
+                    return Ok::<_, Infallible>(super::mcp::serve(app, request).await);
+                }
+                request.extensions_mut().insert(super::Peer(peer));
+                let response = match hyper::service::Service::call(&warp_service, request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                };
+                Ok(response.map(|body| body.map_err(BoxError::from).boxed_unsync()))
             }
-            let response = match hyper::service::Service::call(&warp_service, request).await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            };
-            Ok(response.map(|body| body.map_err(BoxError::from).boxed_unsync()))
-        }
-    });
+        })
+    };
     let mut builder = Builder::new(TokioExecutor::new());
     // A client that dribbles its header section must not hold a connection
     // (and a task) forever.
@@ -133,7 +110,7 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let service = with_peer(service.clone(), peer);
+                let service = service(peer);
                 match &tls {
                     None => {
                         let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();

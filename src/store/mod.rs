@@ -514,6 +514,18 @@ pub trait Store: NonceStore + Send + Sync {
     /// The access token with this hash.
     fn token(&self, token: &TokenHash) -> Result<Option<TokenRecord>, StoreError>;
 
+    /// [`Store::token`], shared rather than copied: the gateway's per-call
+    /// lookup only reads the record, and a store that keeps decoded records
+    /// hands out the one it keeps instead of cloning a grant's rights and
+    /// key for every call. It must answer exactly as [`Store::token`] does
+    /// at the same moment (revocation included).
+    fn token_shared(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<std::sync::Arc<TokenRecord>>, StoreError> {
+        Ok(self.token(token)?.map(std::sync::Arc::new))
+    }
+
     /// The access token managed by this management token, with its hash.
     fn token_by_manage(
         &self,
@@ -558,6 +570,15 @@ pub trait Store: NonceStore + Send + Sync {
 
     /// The credential set with this id.
     fn credential_set(&self, id: &str) -> Result<Option<CredentialSetRecord>, StoreError>;
+
+    /// [`Store::credential_set`], shared rather than copied (see
+    /// [`Store::token_shared`]).
+    fn credential_set_shared(
+        &self,
+        id: &str,
+    ) -> Result<Option<std::sync::Arc<CredentialSetRecord>>, StoreError> {
+        Ok(self.credential_set(id)?.map(std::sync::Arc::new))
+    }
 
     /// Removes a credential set and revokes every access token mapped to it.
     /// `Ok(false)` if there was none.

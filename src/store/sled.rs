@@ -56,6 +56,7 @@
 //! running server instead of opening the directory.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ::sled::transaction::{
@@ -101,9 +102,9 @@ pub struct SledStore {
     instances: Tree,
     replay: MemoryNonceStore,
     /// Decoded tokens by hash, for the gateway's per-call lookup.
-    token_cache: Cache<TokenHash, TokenRecord>,
+    token_cache: Cache<TokenHash, Arc<TokenRecord>>,
     /// Decoded credential sets by id.
-    set_cache: Cache<String, CredentialSetRecord>,
+    set_cache: Cache<String, Arc<CredentialSetRecord>>,
     credential_sets: Tree,
     upstreams: Tree,
     resource_sets: Tree,
@@ -642,12 +643,16 @@ impl Store for SledStore {
     }
 
     fn token(&self, token: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(self.token_shared(token)?.map(Arc::unwrap_or_clone))
+    }
+
+    fn token_shared(&self, token: &TokenHash) -> Result<Option<Arc<TokenRecord>>, StoreError> {
         let generation = self.token_cache.generation();
         if let Some(record) = self.token_cache.get(token, generation) {
             return Ok(Some(record));
         }
-        let record: Option<TokenRecord> = Self::get(&self.tokens, &token.0)?
-            .map(|b| decode(&b))
+        let record: Option<Arc<TokenRecord>> = Self::get(&self.tokens, &token.0)?
+            .map(|b| decode(&b).map(Arc::new))
             .transpose()?;
         if let Some(record) = &record {
             self.token_cache.put(*token, record.clone(), generation);
@@ -747,16 +752,23 @@ impl Store for SledStore {
     }
 
     fn credential_set(&self, id: &str) -> Result<Option<CredentialSetRecord>, StoreError> {
+        Ok(self.credential_set_shared(id)?.map(Arc::unwrap_or_clone))
+    }
+
+    fn credential_set_shared(
+        &self,
+        id: &str,
+    ) -> Result<Option<Arc<CredentialSetRecord>>, StoreError> {
         let generation = self.set_cache.generation();
-        let key = id.to_owned();
-        if let Some(set) = self.set_cache.get(&key, generation) {
+        if let Some(set) = self.set_cache.get(id, generation) {
             return Ok(Some(set));
         }
-        let set: Option<CredentialSetRecord> = Self::get(&self.credential_sets, id.as_bytes())?
-            .map(|b| decode(&b))
-            .transpose()?;
+        let set: Option<Arc<CredentialSetRecord>> =
+            Self::get(&self.credential_sets, id.as_bytes())?
+                .map(|b| decode(&b).map(Arc::new))
+                .transpose()?;
         if let Some(set) = &set {
-            self.set_cache.put(key, set.clone(), generation);
+            self.set_cache.put(id.to_owned(), set.clone(), generation);
         }
         Ok(set)
     }

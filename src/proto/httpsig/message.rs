@@ -1,14 +1,32 @@
 //! The HTTP messages signatures are made over, as plain values.
 //!
 //! Edges (warp, the upstream client, the CLI's raw-text reader) convert into
-//! these; the signature code never sees a framework type.
+//! these; the signature code never sees a framework type. A server's parsed
+//! header map (`http::HeaderMap`, the vocabulary type hyper and warp share)
+//! is read in place rather than copied (see [`Fields`]).
 
 use std::fmt;
 
-/// The header section of a message: field lines in the order received, names
-/// as sent (compared case-insensitively), values as raw bytes.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Fields(Vec<(String, Vec<u8>)>);
+use http::header::{HeaderMap, HeaderValue};
+
+/// The header section of a message: field lines, names compared
+/// case-insensitively, values as raw bytes.
+///
+/// Two forms behind one interface. Lines built one by one (signers, the
+/// CLI's raw-text reader, tests) keep names as sent and the order they were
+/// added in. A server's parsed [`HeaderMap`] is kept as it is instead of
+/// being copied line by line: the gateway verifies a signature over it and
+/// forwards the allowed headers from it, on every call. Both forms give the
+/// same answers: the values of one field in the order received (all that
+/// RFC 9421 §2.1 needs), and every line in the map's order (names
+/// lowercase), as the copy made from the map did before.
+#[derive(Clone, Default)]
+pub struct Fields {
+    /// The lines, when built one by one; empty when `map` holds them.
+    lines: Vec<(String, Vec<u8>)>,
+    /// The parsed header map, when the fields are one.
+    map: Option<HeaderMap>,
+}
 
 impl Fields {
     /// An empty header section.
@@ -16,14 +34,27 @@ impl Fields {
         Self::default()
     }
 
+    /// The lines, turning a header map into lines first: only signers and
+    /// tests change a header section, never the per-call path.
+    fn lines_mut(&mut self) -> &mut Vec<(String, Vec<u8>)> {
+        if let Some(map) = self.map.take() {
+            self.lines = map
+                .iter()
+                .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
+                .collect();
+        }
+        &mut self.lines
+    }
+
     /// Appends one field line.
     pub fn append(&mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) {
-        self.0.push((name.into(), value.into()));
+        self.lines_mut().push((name.into(), value.into()));
     }
 
     /// Removes every line of the named field.
     pub fn remove(&mut self, name: &str) {
-        self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.lines_mut()
+            .retain(|(n, _)| !n.eq_ignore_ascii_case(name));
     }
 
     /// Replaces every line of the named field with one line.
@@ -34,10 +65,17 @@ impl Fields {
 
     /// The values of every line of the named field, in order.
     pub fn lines<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.0
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_slice())
+        match &self.map {
+            None => Either::Left(
+                self.lines
+                    .iter()
+                    .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.as_slice()),
+            ),
+            // The map finds names case-insensitively (it lowercases the
+            // key it is asked for); a name no header could have finds none.
+            Some(map) => Either::Right(map.get_all(name).iter().map(HeaderValue::as_bytes)),
+        }
     }
 
     /// True if the named field has at least one line.
@@ -47,31 +85,76 @@ impl Fields {
 
     /// Every field line, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.0.iter().map(|(n, v)| (n.as_str(), v.as_slice()))
+        match &self.map {
+            None => Either::Left(self.lines.iter().map(|(n, v)| (n.as_str(), v.as_slice()))),
+            Some(map) => Either::Right(map.iter().map(|(n, v)| (n.as_str(), v.as_bytes()))),
+        }
+    }
+
+    /// The parsed header map these fields are, if they are one: the
+    /// forwarder copies allowed headers from it without parsing them again.
+    pub fn header_map(&self) -> Option<&HeaderMap> {
+        self.map.as_ref()
     }
 
     /// Total bytes of names and values: for size limits.
     pub fn byte_len(&self) -> usize {
-        self.0.iter().map(|(n, v)| n.len() + v.len()).sum()
+        self.iter().map(|(n, v)| n.len() + v.len()).sum()
     }
 }
+
+impl From<HeaderMap> for Fields {
+    fn from(map: HeaderMap) -> Self {
+        Self {
+            lines: Vec::new(),
+            map: Some(map),
+        }
+    }
+}
+
+/// Equal when they hold the same lines in the same order, whatever their
+/// form.
+impl PartialEq for Fields {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Fields {}
 
 impl fmt::Debug for Fields {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Names only: values may carry tokens.
-        f.debug_list()
-            .entries(self.0.iter().map(|(n, _)| n))
-            .finish()
+        f.debug_list().entries(self.iter().map(|(n, _)| n)).finish()
     }
 }
 
 impl<N: Into<String>, V: Into<Vec<u8>>> FromIterator<(N, V)> for Fields {
     fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Self {
-        Self(
-            iter.into_iter()
+        Self {
+            lines: iter
+                .into_iter()
                 .map(|(n, v)| (n.into(), v.into()))
                 .collect(),
-        )
+            map: None,
+        }
+    }
+}
+
+/// One of two iterators over the same items (the two forms of [`Fields`]).
+enum Either<L, R> {
+    Left(L),
+    Right(R),
+}
+
+impl<T, L: Iterator<Item = T>, R: Iterator<Item = T>> Iterator for Either<L, R> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        match self {
+            Self::Left(l) => l.next(),
+            Self::Right(r) => r.next(),
+        }
     }
 }
 
@@ -354,6 +437,79 @@ mod tests {
         assert_eq!(TargetUri::parse("https://a/b#c"), Err(UriError::Fragment));
         assert_eq!(TargetUri::parse("https://u:p@a/b"), Err(UriError::UserInfo));
         assert_eq!(TargetUri::parse("/b"), Err(UriError::NotAbsolute));
+    }
+
+    /// A parsed header map as hyper builds it, and the same lines built one
+    /// by one.
+    fn both_forms() -> (Fields, Fields) {
+        let lines = [
+            ("Content-Type", "application/json"),
+            ("Accept", "a"),
+            ("Signature-Input", "sig=();created=1"),
+            ("accept", " b"),
+            ("X-Odd", ""),
+        ];
+        let mut map = HeaderMap::new();
+        for (name, value) in lines {
+            map.append(
+                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        // What the HTTP edge copied the map into before it was read in place.
+        let copied = map
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v.as_bytes().to_vec()))
+            .collect();
+        (Fields::from(map), copied)
+    }
+
+    #[test]
+    fn a_header_map_answers_as_the_lines_copied_from_it() {
+        let (map, copied) = both_forms();
+        assert!(map.header_map().is_some());
+        assert!(copied.header_map().is_none());
+        assert_eq!(map, copied);
+        assert_eq!(
+            map.iter().collect::<Vec<_>>(),
+            copied.iter().collect::<Vec<_>>()
+        );
+        assert_eq!(map.byte_len(), copied.byte_len());
+        assert_eq!(format!("{map:?}"), format!("{copied:?}"));
+        for name in [
+            "accept",
+            "ACCEPT",
+            "Signature-Input",
+            "x-odd",
+            "absent",
+            "bad name",
+            "",
+        ] {
+            assert_eq!(
+                map.lines(name).collect::<Vec<_>>(),
+                copied.lines(name).collect::<Vec<_>>(),
+                "{name}"
+            );
+            assert_eq!(map.contains(name), copied.contains(name), "{name}");
+        }
+        // Values of one field in the order received, as they were given.
+        assert_eq!(
+            map.lines("Accept").collect::<Vec<_>>(),
+            [&b"a"[..], &b" b"[..]]
+        );
+    }
+
+    #[test]
+    fn changing_a_header_map_turns_it_into_lines() {
+        let (mut map, mut copied) = both_forms();
+        map.set("Accept", "c");
+        copied.set("Accept", "c");
+        assert!(map.header_map().is_none());
+        assert_eq!(map, copied);
+        map.append("New", "1");
+        map.remove("content-type");
+        assert_eq!(map.lines("new").collect::<Vec<_>>(), [&b"1"[..]]);
+        assert!(!map.contains("Content-Type"));
     }
 
     #[test]

@@ -112,16 +112,7 @@ fn id_kind<'de, D: Deserializer<'de>>(d: D) -> Result<Option<IdKind>, D::Error> 
 
 /// `Some(Some(name))` for a string method, `Some(None)` for any other value.
 fn method<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Cow<'de, str>>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum M<'a> {
-        Name(#[serde(borrow)] Cow<'a, str>),
-        Other(IgnoredAny),
-    }
-    Ok(Some(match M::deserialize(d)? {
-        M::Name(name) => Some(name),
-        M::Other(_) => None,
-    }))
+    StrOrNot::deserialize(d).map(|s| Some(s.0))
 }
 
 /// True for any value, null included: the member is present.
@@ -150,8 +141,10 @@ impl<'de> Deserialize<'de> for Params {
                 let mut uri: Option<String> = None;
                 while let Some(key) = a.next_key::<Cow<'de, str>>()? {
                     match key.as_ref() {
-                        "name" => name = Some(a.next_value::<StringOrNot>()?.0),
-                        "uri" => uri = a.next_value::<StringOrNot>()?.0,
+                        "name" => {
+                            name = Some(a.next_value::<StrOrNot<'de>>()?.0.map(Cow::into_owned));
+                        }
+                        "uri" => uri = a.next_value::<StrOrNot<'de>>()?.0.map(Cow::into_owned),
                         _ => {
                             a.next_value::<IgnoredAny>()?;
                         }
@@ -194,21 +187,57 @@ impl<'de> Deserialize<'de> for Params {
     }
 }
 
-/// A string value, or `None` for any other.
-struct StringOrNot(Option<String>);
+/// A string value (borrowed from the body when it has no escapes), or
+/// `None` for any other value, which is skipped. A visitor of its own rather
+/// than an untagged enum: serde buffers an untagged value before trying its
+/// variants, which cost allocations on every call.
+struct StrOrNot<'de>(Option<Cow<'de, str>>);
 
-impl<'de> Deserialize<'de> for StringOrNot {
+impl<'de> Deserialize<'de> for StrOrNot<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum S<'a> {
-            Text(#[serde(borrow)] Cow<'a, str>),
-            Other(IgnoredAny),
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StrOrNot<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Self::Value, E> {
+                Ok(StrOrNot(Some(Cow::Borrowed(text))))
+            }
+            fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(StrOrNot(Some(Cow::Owned(text.to_owned()))))
+            }
+            fn visit_string<E>(self, text: String) -> Result<Self::Value, E> {
+                Ok(StrOrNot(Some(Cow::Owned(text))))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(StrOrNot(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(StrOrNot(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(StrOrNot(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(StrOrNot(None))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(StrOrNot(None))
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(StrOrNot(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(StrOrNot(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(StrOrNot(None))
+            }
         }
-        Ok(Self(match S::deserialize(d)? {
-            S::Text(text) => Some(text.into_owned()),
-            S::Other(_) => None,
-        }))
+        d.deserialize_any(V)
     }
 }
 
@@ -248,6 +277,39 @@ pub fn parse(body: &[u8]) -> Result<Message, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaped_and_non_string_names_read_as_before() {
+        // Escapes make serde hand over an owned string, not a borrowed one.
+        assert_eq!(
+            parse(br#"{"jsonrpc":"2.0","id":1,"method":"tools\/call","params":{"name":"se\u0061rch"}}"#),
+            Ok(Message::Request {
+                method: "tools/call".into(),
+                target: Some("search".into())
+            })
+        );
+        // A name that is not a string names nothing, and `uri` is not used
+        // in its place; a method that is not a string is no message.
+        for name in ["1", "null", "true", "[\"a\"]", "{\"a\":\"b\"}", "1.5"] {
+            let body = format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":{name},"uri":"u"}}}}"#
+            );
+            assert_eq!(
+                parse(body.as_bytes()),
+                Ok(Message::Request {
+                    method: "tools/call".into(),
+                    target: None
+                }),
+                "{name}"
+            );
+            let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":{name}}}"#);
+            assert_eq!(
+                parse(body.as_bytes()),
+                Err(ParseError::NotMessage),
+                "{name}"
+            );
+        }
+    }
 
     #[test]
     fn requests_notifications_and_responses_are_told_apart() {
