@@ -43,6 +43,8 @@ pub struct FileConfig {
     pub max_age: Option<i64>,
     /// Request body limit, bytes.
     pub max_body: Option<usize>,
+    /// Signatures the replay cache holds at once (default 4,000,000).
+    pub replay_capacity: Option<usize>,
     /// `allow_bearer = true`: grant bearer tokens to clients that ask.
     pub allow_bearer: Option<bool>,
     /// `require_interaction = true`: every grant waits for a person.
@@ -178,6 +180,9 @@ pub struct ServeConfig {
     pub dev: bool,
     /// Request body limit.
     pub max_body: usize,
+    /// How many signatures the replay cache holds at once: past it, signed
+    /// requests are refused (fail closed) until older ones age out.
+    pub replay_capacity: usize,
     /// Approval rules.
     pub policy: Policy,
     /// The MCP servers behind the gateway.
@@ -328,6 +333,9 @@ impl ServeConfig {
             tls,
             dev,
             max_body: file.max_body.unwrap_or(DEFAULT_MAX_BODY),
+            replay_capacity: file
+                .replay_capacity
+                .unwrap_or(crate::proto::httpsig::nonce::DEFAULT_CAPACITY),
             policy: Policy {
                 dev,
                 require_interaction: flags.require_interaction

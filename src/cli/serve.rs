@@ -234,8 +234,12 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     }
     create_data_dir(&config.data_dir)?;
     let master_key = master_key(&config)?;
-    let store =
-        Arc::new(SledStore::open(&config.data_dir.join("store")).map_err(|e| e.to_string())?);
+    let store = Arc::new(
+        SledStore::open(&config.data_dir.join("store"))
+            .map_err(|e| e.to_string())?
+            .with_replay_capacity(config.replay_capacity),
+    );
+
     let configured: BTreeSet<String> = config.upstreams.iter().map(|u| u.name.clone()).collect();
     // Configured credentials become sealed enterprise-held credential sets;
     // the plaintext is dropped here.
@@ -286,6 +290,14 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
             config.as_config(&public_url),
         )
         .with_credential_sets(assignments.clone()),
+    );
+    tracing::info!(
+        capacity = config.replay_capacity,
+        sustained_per_second = crate::proto::httpsig::nonce::sustained_rate(
+            config.replay_capacity,
+            auth.config().profile.max_age
+        ),
+        "replay cache: past its capacity, signed requests are refused until older ones age out"
     );
     let master_key = master_key.map(Arc::new);
     let mut upstream_cas = Vec::new();

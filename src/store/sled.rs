@@ -298,6 +298,13 @@ fn open_db(path: &Path) -> Result<::sled::Db, StoreError> {
 }
 
 impl SledStore {
+    /// The same store with a replay cache holding at most `capacity`
+    /// signatures (`replay_capacity`); its horizon is unchanged.
+    pub fn with_replay_capacity(mut self, capacity: usize) -> Self {
+        self.replay = MemoryNonceStore::with_capacity(capacity).since(self.replay.horizon());
+        self
+    }
+
     /// Opens (or creates) the store in `path`, with group commit.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         Self::open_with(path, Durability::GroupCommit)

@@ -377,3 +377,33 @@ fn https_with_tls_cert_and_key_serves_grants() {
     let plain = std::panic::catch_unwind(|| send(server.addr, &req));
     assert!(plain.map(|a| a.status != 200).unwrap_or(true));
 }
+
+#[test]
+fn http_a_full_replay_cache_refuses_signed_requests_as_invalid_client_never_a_5xx() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gnapd.toml");
+    // 16 signatures in all: one per shard.
+    std::fs::write(&config, "replay_capacity = 16\n").unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--dev", "--config", config.to_str().unwrap()],
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..40 {
+        let answer = grant(&server, &Agent::new(), json!(["mcp:github"]));
+        if answer.status != 200 {
+            assert_eq!(
+                answer.status,
+                401,
+                "{}",
+                String::from_utf8_lossy(&answer.body)
+            );
+            assert_eq!(answer.json()["error"]["code"], "invalid_client");
+        }
+        statuses.push(answer.status);
+    }
+    let refused = statuses.iter().filter(|s| **s == 401).count();
+    // 40 signatures into 16 slots: at most 16 fit, the rest fail closed.
+    assert!(refused >= 24, "{statuses:?}");
+    assert!(statuses.contains(&200), "{statuses:?}");
+}

@@ -96,12 +96,25 @@ impl MemoryNonceStore {
     }
 }
 
+/// The default capacity: four million live values (~200 MB at worst).
+/// A value stays until its signature's window ends, rounded up to the
+/// next minute: with the default window (`max_age` 300 s) that is at most
+/// six minutes, so the default sustains about 11,000 signed requests per
+/// second ([`sustained_rate`]). Past it, requests fail closed.
+pub const DEFAULT_CAPACITY: usize = 4_000_000;
+
 impl Default for MemoryNonceStore {
-    /// Four million live values (~200 MB at worst): five minutes of
-    /// requests at over 13,000 per second.
     fn default() -> Self {
-        Self::with_capacity(4_000_000)
+        Self::with_capacity(DEFAULT_CAPACITY)
     }
+}
+
+/// Signed requests per second a cache of `capacity` sustains when values
+/// live `max_age` seconds: each stays until its window ends plus at most
+/// one expiry bucket.
+pub fn sustained_rate(capacity: usize, max_age: i64) -> u64 {
+    let lifetime = u64::try_from(max_age.max(0)).unwrap_or(0) + BUCKET_SECS as u64;
+    capacity as u64 / lifetime
 }
 
 impl Shard {
@@ -228,6 +241,13 @@ mod tests {
             .map(|shard| shard.lock().unwrap().len)
             .sum();
         assert_eq!(held, 2, "the first `early` entry went with its bucket");
+    }
+
+    #[test]
+    fn the_default_capacity_sustains_eleven_thousand_signed_requests_a_second() {
+        assert_eq!(sustained_rate(DEFAULT_CAPACITY, 300), 11_111);
+        assert_eq!(sustained_rate(36_000_000, 300), 100_000);
+        assert_eq!(sustained_rate(600, -5), 10);
     }
 
     #[test]
