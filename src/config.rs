@@ -260,6 +260,11 @@ impl ServeConfig {
                 return Err(ConfigError::Invalid(format!("{name} must be positive")));
             }
         }
+        if file.replay_capacity == Some(0) {
+            return Err(ConfigError::Invalid(
+                "replay_capacity must be positive".into(),
+            ));
+        }
         if file.upstream_timeout == Some(0) {
             return Err(ConfigError::Invalid(
                 "upstream_timeout must be positive".into(),
@@ -577,6 +582,20 @@ mod tests {
             tls_cert: Some("c.pem".into()),
             ..FileConfig::default()
         };
+        assert!(matches!(
+            ServeConfig::assemble(file, Overrides::default()),
+            Err(ConfigError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn the_replay_capacity_defaults_to_four_million_and_must_be_positive() {
+        let config = ServeConfig::assemble(FileConfig::default(), Overrides::default()).unwrap();
+        assert_eq!(config.replay_capacity, 4_000_000);
+        let file: FileConfig = toml::from_str("replay_capacity = 100\n").unwrap();
+        let config = ServeConfig::assemble(file, Overrides::default()).unwrap();
+        assert_eq!(config.replay_capacity, 100);
+        let file: FileConfig = toml::from_str("replay_capacity = 0\n").unwrap();
         assert!(matches!(
             ServeConfig::assemble(file, Overrides::default()),
             Err(ConfigError::Invalid(_))

@@ -237,6 +237,8 @@ impl AuthServer {
                     self.metrics.signature_failure(r.reason());
                 }
                 Failure::Store(e) => tracing::error!(error = %e, "storage failure"),
+                // Counted, not logged: a full cache would log every request.
+                Failure::Busy => self.metrics.signature_failure("replay_cache"),
                 _ => {}
             }
             failure.into_reply(&self.config.grant_endpoint(), endpoint.audience())

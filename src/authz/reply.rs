@@ -83,6 +83,11 @@ pub enum Failure {
     MethodNotAllowed(&'static str),
     /// Storage failed: the request could not be completed safely.
     Store(StoreError),
+    /// The replay cache is full (or unavailable): the signature may well be
+    /// good, but it cannot be checked for a replay now. 503 with
+    /// `Retry-After`, not `invalid_client`: the client's key is not at
+    /// fault and it should retry, not start over.
+    Busy,
     /// An RS-facing error (RFC 9767 §3.5): always 400.
     Rs(RsError),
     /// A resource server's signature failed: `invalid_resource_server`
@@ -104,11 +109,27 @@ impl From<StoreError> for Failure {
 
 impl From<Rejection> for Failure {
     fn from(e: Rejection) -> Self {
-        Self::Signature(e)
+        match e {
+            Rejection::ReplayCache(_) => Self::Busy,
+            other => Self::Signature(other),
+        }
     }
 }
 
+/// Seconds a client waits after a full replay cache: its oldest minute of
+/// values has aged out by then.
+pub const BUSY_RETRY_AFTER: u64 = 60;
+
 impl Failure {
+    /// A resource server's signature failed ([`Self::RsSignature`]), or
+    /// could not be checked for a replay ([`Self::Busy`]).
+    pub fn rs_signature(e: Rejection) -> Self {
+        match e {
+            Rejection::ReplayCache(_) => Self::Busy,
+            other => Self::RsSignature(other),
+        }
+    }
+
     /// A GNAP error with a description of our own.
     pub fn gnap(code: ErrorCode, description: &str) -> Self {
         Self::Gnap(GrantError::described(code, description), None)
@@ -177,6 +198,12 @@ impl Failure {
                 "the server could not complete the request; retry later".into(),
             )
             .with_header("retry-after", "1"),
+            Self::Busy => rs_reply(
+                503,
+                RsErrorCode::InvalidRequest,
+                "the server is at capacity; retry later".into(),
+            )
+            .with_header("retry-after", BUSY_RETRY_AFTER.to_string()),
         }
     }
 
@@ -234,6 +261,14 @@ impl Failure {
                 );
                 return Reply::json(503, &GrantResponse::error(error, None))
                     .with_header("retry-after", "1");
+            }
+            Self::Busy => {
+                let error = GrantError::described(
+                    ErrorCode::RequestDenied,
+                    "the server is at capacity; retry later",
+                );
+                return Reply::json(503, &GrantResponse::error(error, None))
+                    .with_header("retry-after", BUSY_RETRY_AFTER.to_string());
             }
         };
         let status = error.code.status();

@@ -82,7 +82,7 @@ impl AuthServer {
         self.config
             .profile
             .verify(request, &key, self.now(), self.store.as_ref())
-            .map_err(Failure::RsSignature)?;
+            .map_err(Failure::rs_signature)?;
         Ok(rule)
     }
 

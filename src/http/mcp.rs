@@ -17,6 +17,7 @@ use warp::http::{HeaderMap, Method, Request, Response, StatusCode};
 use super::{App, Reply, to_request, to_response};
 use crate::gateway::Refusal;
 use crate::gateway::forward::{BoxError, Forwarded, UpstreamFailure, request_id};
+use crate::proto::httpsig::Rejection;
 
 /// The response body of the gateway path.
 pub type GatewayBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -140,6 +141,9 @@ fn gateway_error(app: &App, upstream: &str, error: &GatewayError) -> Response<By
         ),
         GatewayError::Refused(refusal, id) => {
             let (status, code) = match refusal {
+                // The replay cache is full: the call may be good, it cannot
+                // be checked now (see `authz::reply::Failure::Busy`).
+                Refusal::Signature(Rejection::ReplayCache(_)) => (503, -32603),
                 Refusal::Token | Refusal::Signature(_) | Refusal::Uncovered(_) => (401, -32001),
                 Refusal::Body(ParseError::NotJson) => (400, -32700),
                 Refusal::Body(ParseError::NotMessage) => (400, -32600),
@@ -152,6 +156,9 @@ fn gateway_error(app: &App, upstream: &str, error: &GatewayError) -> Response<By
             let message = match refusal {
                 // Never echo storage internals.
                 Refusal::Store(_) => "the gateway cannot check tokens right now".to_owned(),
+                Refusal::Signature(Rejection::ReplayCache(_)) => {
+                    "the gateway is at capacity; retry later".to_owned()
+                }
                 other => other.to_string(),
             };
             (status, code, message, id)
@@ -190,10 +197,13 @@ fn gateway_error(app: &App, upstream: &str, error: &GatewayError) -> Response<By
         reply.headers.push(("allow", "POST, GET, DELETE".into()));
     }
     if status == 503 {
-        reply.headers.push((
-            "retry-after",
-            crate::gateway::stdio::RETRY_AFTER.to_string(),
-        ));
+        let seconds = match error {
+            GatewayError::Refused(Refusal::Signature(Rejection::ReplayCache(_)), _) => {
+                crate::authz::reply::BUSY_RETRY_AFTER
+            }
+            _ => crate::gateway::stdio::RETRY_AFTER,
+        };
+        reply.headers.push(("retry-after", seconds.to_string()));
     }
     to_response(reply)
 }

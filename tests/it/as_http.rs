@@ -379,31 +379,77 @@ fn https_with_tls_cert_and_key_serves_grants() {
 }
 
 #[test]
-fn http_a_full_replay_cache_refuses_signed_requests_as_invalid_client_never_a_5xx() {
+fn http_a_full_replay_cache_answers_503_with_retry_after_at_the_as_and_the_gateway() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("gnapd.toml");
     // 16 signatures in all: one per shard.
     std::fs::write(&config, "replay_capacity = 16\n").unwrap();
+    // No upstream listens there: a call that passes the checks gets 502.
     let server = Server::start(
         &dir.path().join("data"),
-        &["--dev", "--config", config.to_str().unwrap()],
+        &[
+            "--dev",
+            "--config",
+            config.to_str().unwrap(),
+            "--upstream",
+            "up=http://127.0.0.1:9/mcp",
+        ],
     );
+    // 16 signatures fit in all, so past the first few most requests are
+    // refused, and a request that is let in fills its shard.
+    let mut first: Option<(Agent, String)> = None;
     let mut statuses = Vec::new();
-    for _ in 0..40 {
-        let answer = grant(&server, &Agent::new(), json!(["mcp:github"]));
-        if answer.status != 200 {
+    for _ in 0..200 {
+        let agent = Agent::new();
+        let answer = grant(&server, &agent, json!(["mcp:up"]));
+        if answer.status == 200 {
+            if first.is_none() {
+                let token = answer.json()["access_token"]["value"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                first = Some((agent, token));
+            }
+        } else {
+            // The key is not at fault: no `invalid_client`, a retry later.
             assert_eq!(
                 answer.status,
-                401,
+                503,
                 "{}",
                 String::from_utf8_lossy(&answer.body)
             );
-            assert_eq!(answer.json()["error"]["code"], "invalid_client");
+            assert_eq!(answer.header("retry-after"), Some("60"));
+            assert_eq!(answer.json()["error"]["code"], "request_denied");
         }
         statuses.push(answer.status);
     }
-    let refused = statuses.iter().filter(|s| **s == 401).count();
-    // 40 signatures into 16 slots: at most 16 fit, the rest fail closed.
-    assert!(refused >= 24, "{statuses:?}");
-    assert!(statuses.contains(&200), "{statuses:?}");
+    let granted = statuses.iter().filter(|s| **s == 200).count();
+    assert!((1..=16).contains(&granted), "{statuses:?}");
+    let (agent, token) = first.unwrap();
+    let session = crate::gateway_http::Session::new(&server, &agent, Some(token), "up");
+    // At most 16 calls more can be let in (each then fails upstream, 502);
+    // the 17th is refused whatever shards the earlier ones filled.
+    let mut busy = None;
+    for _ in 0..17 {
+        let answer = session.send(&session.request(
+            "POST",
+            Some(&json!({"jsonrpc": "2.0", "id": 7, "method": "ping"})),
+            &[],
+        ));
+        if answer.status == 503 {
+            busy = Some(answer);
+            break;
+        }
+        assert_eq!(
+            answer.status,
+            502,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+    }
+    let busy = busy.expect("a full cache refuses the call");
+    assert_eq!(busy.header("retry-after"), Some("60"));
+    let body = busy.json();
+    assert_eq!(body["error"]["code"], -32603, "{body}");
+    assert_eq!(body["id"], 7);
 }
