@@ -461,6 +461,18 @@ impl Gateway {
         let _ = tokio::task::spawn_blocking(move || store.remove_credential_set(&id)).await;
     }
 
+    /// Removes person-connected set `id` at its person's request (a page's
+    /// "Forget"): every token mapped to it stops working, as when the admin
+    /// removes it. Whether it was there.
+    pub async fn forget_person_set(&self, id: &str) -> Result<bool, String> {
+        let store = self.store.clone();
+        let id = id.to_owned();
+        tokio::task::spawn_blocking(move || store.remove_credential_set(&id))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+
     /// Records `owner` on person-connected set `id` when it has none yet:
     /// a set connected through an upstream's sign-in before the person
     /// signed in belongs to whoever then approves with it. Before the

@@ -515,6 +515,10 @@ async fn decide(
             let upstream = other.trim_start_matches("connect:").to_owned();
             return connect_start(app, grant, &upstream, form, source).await;
         }
+        Some(other) if other.starts_with(FORGET) => {
+            let id = other.trim_start_matches(FORGET).to_owned();
+            return forget_earlier(app, grant, &id, form, source, headers).await;
+        }
         _ => {
             return message(
                 400,
@@ -783,6 +787,64 @@ async fn connect_upstreams(
     }
     connected.sets.extend(chosen_sets);
     Ok(connected)
+}
+
+/// The decision value of a "Forget" button, before the set's id.
+const FORGET: &str = "forget:";
+
+/// A "Forget" button beside a set this person connected before: with the
+/// page's form token and the grant still pending, and only for a set this
+/// page offers this person (the same check as picking it), the set is
+/// removed — every token mapped to it stops working — and the page is shown
+/// again without it.
+async fn forget_earlier(
+    app: &Arc<App>,
+    grant: String,
+    id: &str,
+    form: &[(String, String)],
+    source: String,
+    headers: &warp::http::HeaderMap,
+) -> Reply {
+    let auth = app.auth.clone();
+    let token = field(form, "csrf").map(str::to_owned);
+    let view = {
+        let grant = grant.clone();
+        blocking(move || auth.consent_by_form(&grant, token.as_deref(), &source)).await
+    };
+    let mut view = match view {
+        Ok(view) => view,
+        Err(e) => return refused(&e),
+    };
+    let login_token = login_cookie(headers, &grant);
+    let who = Who::of(app, headers, &grant, login_token.as_deref());
+    let mut upstream = None;
+    for u in connectable(app, &view.requested) {
+        if earlier::is_offered(&who.earlier_sets(app, &u.name).await, id) {
+            upstream = Some(u.name.clone());
+            break;
+        }
+    }
+    let Some(upstream) = upstream else {
+        view.notice = Some("That connection cannot be forgotten here.".into());
+        return consent(app, view, 400, headers, login_token.as_deref()).await;
+    };
+    let (status, notice) = match app.gateway.forget_person_set(id).await {
+        Ok(_) => {
+            tracing::info!(grant, upstream, set = %id, "a person forgot a connected set");
+            (
+                200,
+                format!(
+                    "Forgotten: agents given that connection no longer reach {upstream} with it."
+                ),
+            )
+        }
+        Err(e) => {
+            tracing::error!(grant, upstream, error = %e, "forgetting a connected set failed");
+            (500, "The server could not forget it. Try again.".to_owned())
+        }
+    };
+    view.notice = Some(notice);
+    consent(app, view, status, headers, login_token.as_deref()).await
 }
 
 /// A "Connect NAME" button: with the page's form token and the grant still

@@ -394,6 +394,74 @@ fn connect_upstream_an_earlier_key_is_offered_again_only_to_the_browser_that_con
 }
 
 #[test]
+fn connect_upstream_a_person_forgets_an_earlier_key_and_the_tokens_mapped_to_it_stop_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream =
+        Upstream::start_requiring(dir.path(), "authorization", &format!("Bearer {PERSON_KEY}"));
+    let (server, _log) = start(
+        dir.path(),
+        &upstream,
+        r#"{ kind = "api_key", header = "Authorization", scheme = "Bearer", probe = true }"#,
+    );
+    // A key connected on a first grant; that grant's token uses it.
+    let agent = Agent::new();
+    let (link, mut cont) = pending(&server, &agent);
+    let form = consent_form(&server, &html(&get(&server, &link)));
+    let mut fields = vec![
+        ("csrf", form.csrf.as_str()),
+        ("decision", "approve"),
+        ("connect.tracker", PERSON_KEY),
+    ];
+    fields.extend(form.boxes.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    let approved = post_form(&server, &form.action, &fields);
+    let cookie = connected_cookie(&approved).unwrap();
+    let tokens = continue_(&server, &agent, &mut cont, None);
+    let token = tokens["access_token"]["value"].as_str().unwrap().to_owned();
+    let mut session = Session::new(&server, &agent, Some(token), "tracker");
+    session.initialize();
+
+    // The next grant's page offers it with a "Forget" button that posts a
+    // form of its own (so Enter in the main form cannot forget anything).
+    let (link, _) = pending(&server, &Agent::new());
+    let page = html(&get_with_cookie(&server, &link, Some(&cookie)));
+    let id = attrs(&page, "name=\"use.tracker\"", "value").remove(0);
+    assert!(
+        page.contains("<button type=\"submit\" form=\"forget-tracker-1\""),
+        "{page}"
+    );
+    let main_form_end = page.find("</form>").unwrap();
+    let own_form = page.find("<form id=\"forget-tracker-1\"").unwrap();
+    assert!(own_form > main_form_end, "{page}");
+    let form = consent_form(&server, &page);
+    let forget = format!("forget:{id}");
+    let fields = [("csrf", form.csrf.as_str()), ("decision", forget.as_str())];
+
+    // Neither another browser nor a forged form token forgets it.
+    let refused = post_form(&server, &form.action, &fields);
+    assert_eq!(refused.status, 400, "{}", html(&refused));
+    assert!(html(&refused).contains("cannot be forgotten here"));
+    let forged = post_form_with_cookie(
+        &server,
+        &form.action,
+        &[("csrf", "forged"), ("decision", forget.as_str())],
+        Some(&cookie),
+    );
+    assert_eq!(forged.status, 403);
+    assert_eq!(session.call("tools/list", json!({})).status, 200);
+
+    // Its browser does: the page no longer offers it, and the token that
+    // used it stops working.
+    let forgotten = post_form_with_cookie(&server, &form.action, &fields, Some(&cookie));
+    assert_eq!(forgotten.status, 200, "{}", html(&forgotten));
+    let text = html(&forgotten);
+    assert!(text.contains("Forgotten"), "{text}");
+    assert!(!text.contains(&id), "{text}");
+    assert_eq!(session.call("tools/list", json!({})).status, 401);
+    let again = post_form_with_cookie(&server, &form.action, &fields, Some(&cookie));
+    assert_eq!(again.status, 400);
+}
+
+#[test]
 fn connect_upstream_cookie_is_secure_when_the_server_is_reached_over_https() {
     let dir = tempfile::tempdir().unwrap();
     // The public URL is https (a TLS-terminating proxy in front); the test

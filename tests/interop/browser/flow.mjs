@@ -7,7 +7,7 @@
 //    "finish_prefix": URI, "not_found": URL, "out": DIR}
 //   {"flow": "user-code", "url": DEVICE_URL, "code": "XXXX-XXXX", "out": DIR}
 //   {"flow": "deny", "url": LINK, "out": DIR}
-//   {"flow": "connect-again", "url": LINK1, "urls": [LINK1, LINK2], "key": KEY, "out": DIR}
+//   {"flow": "connect-again", "url": LINK1, "urls": [LINK1, LINK2, LINK3], "key": KEY, "out": DIR}
 //
 // Saves a full-page PNG of every page it sees under DIR, at a phone's
 // viewport, and prints one JSON line: {"ok": true, "final_url": ...,
@@ -113,11 +113,11 @@ async function denyFlow(page) {
   return page.url();
 }
 
-// Two grants in one browser: a key pasted on the first page, then on the
+// Three grants in one browser: a key pasted on the first page; on the
 // second page the same key offered again (its choice preselected) and
-// approved without pasting anything.
+// approved without pasting anything; on the third, forgotten.
 async function connectAgainFlow(page) {
-  const [first, second] = plan.urls ?? fail('connect-again needs two urls');
+  const [first, second, third] = plan.urls ?? fail('connect-again needs three urls');
   await page.goto(first);
   await headingIs(page, 'Approve access for an agent?');
   if ((await page.getByRole('radio').count()) !== 0) fail('a fresh browser was offered an earlier connection');
@@ -135,6 +135,11 @@ async function connectAgainFlow(page) {
   await page.getByRole('button', { name: 'Approve' }).click();
   await page.getByRole('heading', { name: 'Access approved' }).waitFor();
   await shot(page, 'done');
+  await page.goto(third);
+  await page.getByRole('button', { name: /^Forget: A key you connected/ }).click();
+  await page.getByRole('alert').filter({ hasText: 'Forgotten' }).waitFor();
+  if ((await page.getByRole('radio').count()) !== 0) fail('a forgotten key is still offered');
+  await shot(page, 'forgotten');
   return page.url();
 }
 
