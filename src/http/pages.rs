@@ -573,11 +573,7 @@ async fn decide(
     let connected = match connect_upstreams(app, &decision, form, &who).await {
         Ok(connected) => connected,
         Err((status, notice)) => {
-            let auth = app.auth.clone();
-            let token = field(form, "csrf").map(str::to_owned);
-            let shown =
-                blocking(move || auth.consent_by_form(&grant, token.as_deref(), &source)).await;
-            return match shown {
+            return match form_view(app, &grant, form, &source).await {
                 Ok(mut view) => {
                     view.notice = Some(notice);
                     consent(app, view, status, headers, login_token.as_deref()).await
@@ -789,6 +785,20 @@ async fn connect_upstreams(
     Ok(connected)
 }
 
+/// The page of `grant` a form was posted from: its form token checked and
+/// the grant still pending.
+async fn form_view(
+    app: &App,
+    grant: &str,
+    form: &[(String, String)],
+    source: &str,
+) -> Result<ConsentView, PageError> {
+    let auth = app.auth.clone();
+    let token = field(form, "csrf").map(str::to_owned);
+    let (grant, source) = (grant.to_owned(), source.to_owned());
+    blocking(move || auth.consent_by_form(&grant, token.as_deref(), &source)).await
+}
+
 /// The decision value of a "Forget" button, before the set's id.
 const FORGET: &str = "forget:";
 
@@ -805,13 +815,7 @@ async fn forget_earlier(
     source: String,
     headers: &warp::http::HeaderMap,
 ) -> Reply {
-    let auth = app.auth.clone();
-    let token = field(form, "csrf").map(str::to_owned);
-    let view = {
-        let grant = grant.clone();
-        blocking(move || auth.consent_by_form(&grant, token.as_deref(), &source)).await
-    };
-    let mut view = match view {
+    let mut view = match form_view(app, &grant, form, &source).await {
         Ok(view) => view,
         Err(e) => return refused(&e),
     };
@@ -857,13 +861,7 @@ async fn connect_start(
     form: &[(String, String)],
     source: String,
 ) -> Reply {
-    let auth = app.auth.clone();
-    let token = field(form, "csrf").map(str::to_owned);
-    let view = {
-        let grant = grant.clone();
-        blocking(move || auth.consent_by_form(&grant, token.as_deref(), &source)).await
-    };
-    let view = match view {
+    let view = match form_view(app, &grant, form, &source).await {
         Ok(view) => view,
         Err(e) => return refused(&e),
     };
@@ -1023,13 +1021,7 @@ async fn login_start(
             "error",
         );
     };
-    let auth = app.auth.clone();
-    let token = field(form, "csrf").map(str::to_owned);
-    let shown = {
-        let grant = grant.clone();
-        blocking(move || auth.consent_by_form(&grant, token.as_deref(), &source)).await
-    };
-    if let Err(e) = shown {
+    if let Err(e) = form_view(app, &grant, form, &source).await {
         return refused(&e);
     }
     let now = crate::clock::Clock::now(&crate::clock::SystemClock);

@@ -213,6 +213,19 @@ fn connect_upstream_without_a_key_falls_back_to_the_enterprise_credential() {
     }
 }
 
+/// Approves the grant of consent `page` with every box ticked and `key`
+/// pasted for `tracker`, from a browser with no cookie.
+fn approve_with_key(server: &Server, page: &str, key: &str) -> crate::http_client::Answer {
+    let form = consent_form(server, page);
+    let mut fields = vec![
+        ("csrf", form.csrf.as_str()),
+        ("decision", "approve"),
+        ("connect.tracker", key),
+    ];
+    fields.extend(form.boxes.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    post_form(server, &form.action, &fields)
+}
+
 /// The `gnapd_connected` cookie of an answer, as `name=value`, if it set one.
 fn connected_cookie(answer: &crate::http_client::Answer) -> Option<String> {
     answer
@@ -249,14 +262,7 @@ fn connect_upstream_an_earlier_key_is_offered_again_only_to_the_browser_that_con
         !text.contains("type=\"radio\""),
         "nothing connected yet: {text}"
     );
-    let form = consent_form(&server, &text);
-    let mut fields = vec![
-        ("csrf", form.csrf.as_str()),
-        ("decision", "approve"),
-        ("connect.tracker", PERSON_KEY),
-    ];
-    fields.extend(form.boxes.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-    let approved = post_form(&server, &form.action, &fields);
+    let approved = approve_with_key(&server, &text, PERSON_KEY);
     assert_eq!(approved.status, 200, "{}", html(&approved));
     let cookie = connected_cookie(&approved).expect("the approval sets the cookie");
     assert!(!cookie.contains("person"), "{cookie}");
@@ -406,14 +412,7 @@ fn connect_upstream_a_person_forgets_an_earlier_key_and_the_tokens_mapped_to_it_
     // A key connected on a first grant; that grant's token uses it.
     let agent = Agent::new();
     let (link, mut cont) = pending(&server, &agent);
-    let form = consent_form(&server, &html(&get(&server, &link)));
-    let mut fields = vec![
-        ("csrf", form.csrf.as_str()),
-        ("decision", "approve"),
-        ("connect.tracker", PERSON_KEY),
-    ];
-    fields.extend(form.boxes.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-    let approved = post_form(&server, &form.action, &fields);
+    let approved = approve_with_key(&server, &html(&get(&server, &link)), PERSON_KEY);
     let cookie = connected_cookie(&approved).unwrap();
     let tokens = continue_(&server, &agent, &mut cont, None);
     let token = tokens["access_token"]["value"].as_str().unwrap().to_owned();
@@ -479,15 +478,7 @@ fn connect_upstream_cookie_is_secure_when_the_server_is_reached_over_https() {
     let link = body["interact"]["redirect"].as_str().unwrap();
     assert!(link.starts_with("https://gnapd.example/"), "{link}");
     let link = link.replace("https://gnapd.example", &server.base());
-    let text = html(&get(&server, &link));
-    let form = consent_form(&server, &text);
-    let mut fields = vec![
-        ("csrf", form.csrf.as_str()),
-        ("decision", "approve"),
-        ("connect.tracker", "a-key-0d41"),
-    ];
-    fields.extend(form.boxes.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-    let approved = post_form(&server, &form.action, &fields);
+    let approved = approve_with_key(&server, &html(&get(&server, &link)), "a-key-0d41");
     assert_eq!(approved.status, 200, "{}", html(&approved));
     let set_cookie = approved
         .headers
