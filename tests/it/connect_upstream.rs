@@ -64,6 +64,18 @@ fn tracker() -> Value {
     json!([{"type": "mcp", "identifier": "tracker", "actions": ["initialize", "notifications/initialized", "tools/list", "tools/call"]}])
 }
 
+/// An upstream that demands the person's key, and gnapd in front of it
+/// where a person pastes a key (probed there) to connect it.
+fn probing_tracker(dir: &Path) -> (Upstream, Server, std::path::PathBuf) {
+    let upstream = Upstream::start_requiring(dir, "authorization", &format!("Bearer {PERSON_KEY}"));
+    let (server, log) = start(
+        dir,
+        &upstream,
+        r#"{ kind = "api_key", header = "Authorization", scheme = "Bearer", probe = true }"#,
+    );
+    (upstream, server, log)
+}
+
 /// A pending grant for `tracker` and its page.
 fn pending(server: &Server, agent: &Agent) -> (String, Value) {
     let body = grant(server, agent, tracker(), json!({"start": ["redirect"]}));
@@ -74,13 +86,7 @@ fn pending(server: &Server, agent: &Agent) -> (String, Value) {
 #[test]
 fn connect_upstream_api_key_is_probed_sealed_and_used_instead_of_the_enterprise_credential() {
     let dir = tempfile::tempdir().unwrap();
-    let upstream =
-        Upstream::start_requiring(dir.path(), "authorization", &format!("Bearer {PERSON_KEY}"));
-    let (server, log) = start(
-        dir.path(),
-        &upstream,
-        r#"{ kind = "api_key", header = "Authorization", scheme = "Bearer", probe = true }"#,
-    );
+    let (upstream, server, log) = probing_tracker(dir.path());
     let agent = Agent::new();
     let (link, mut cont) = pending(&server, &agent);
 
@@ -246,13 +252,7 @@ fn connected_cookie(answer: &crate::http_client::Answer) -> Option<String> {
 #[test]
 fn connect_upstream_an_earlier_key_is_offered_again_only_to_the_browser_that_connected_it() {
     let dir = tempfile::tempdir().unwrap();
-    let upstream =
-        Upstream::start_requiring(dir.path(), "authorization", &format!("Bearer {PERSON_KEY}"));
-    let (server, _log) = start(
-        dir.path(),
-        &upstream,
-        r#"{ kind = "api_key", header = "Authorization", scheme = "Bearer", probe = true }"#,
-    );
+    let (upstream, server, _log) = probing_tracker(dir.path());
 
     // First grant: the person pastes a key; the approval tells this browser
     // to remember the set it made (sealed: the id is not readable).
@@ -402,13 +402,7 @@ fn connect_upstream_an_earlier_key_is_offered_again_only_to_the_browser_that_con
 #[test]
 fn connect_upstream_a_person_forgets_an_earlier_key_and_the_tokens_mapped_to_it_stop_working() {
     let dir = tempfile::tempdir().unwrap();
-    let upstream =
-        Upstream::start_requiring(dir.path(), "authorization", &format!("Bearer {PERSON_KEY}"));
-    let (server, _log) = start(
-        dir.path(),
-        &upstream,
-        r#"{ kind = "api_key", header = "Authorization", scheme = "Bearer", probe = true }"#,
-    );
+    let (_upstream, server, _log) = probing_tracker(dir.path());
     // A key connected on a first grant; that grant's token uses it.
     let agent = Agent::new();
     let (link, mut cont) = pending(&server, &agent);
