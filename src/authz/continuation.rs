@@ -168,10 +168,7 @@ impl AuthServer {
             .store
             .continuation_swap(&token, &grant, &minted.records)?
         {
-            return Err(Failure::gnap(
-                ErrorCode::InvalidContinuation,
-                "the continuation token was already used",
-            ));
+            return Err(Failure::continuation_used());
         }
         self.metrics.issued(minted.tokens.len());
         let response = GrantResponse {
@@ -186,10 +183,7 @@ impl AuthServer {
     pub(super) fn delete_grant(&self, id: &str, request: &HttpRequest) -> Result<Reply, Failure> {
         let (token, _) = self.continued_grant(id, request)?;
         if !self.store.delete_grant(&token)? {
-            return Err(Failure::gnap(
-                ErrorCode::InvalidContinuation,
-                "the continuation token was already used",
-            ));
+            return Err(Failure::continuation_used());
         }
         Ok(Reply::no_content())
     }

@@ -170,13 +170,7 @@ impl AuthServer {
                 access_token: BoundAccessToken::new(continue_value),
             }),
             access_token: shape(grant_request.access_token.as_ref(), minted.tokens),
-            // Returned when the client presented its key by value (§3.5); a
-            // client that already uses one keeps it.
-            instance_id: if matches!(grant_request.client, Client::Key(_)) {
-                instance_id
-            } else {
-                None
-            },
+            instance_id: returned_instance_id(&grant_request.client, instance_id),
             ..GrantResponse::default()
         };
         Ok(Reply::json(200, &response))
@@ -297,6 +291,16 @@ pub(super) fn map_credential_sets(
                 record.credential_sets.push((upstream.clone(), set.clone()));
             }
         }
+    }
+}
+
+/// The `instance_id` to return (§3.5): only to a client that presented its
+/// key by value; a client that already uses one keeps it.
+pub(super) fn returned_instance_id(client: &Client, instance_id: Option<String>) -> Option<String> {
+    if matches!(client, Client::Key(_)) {
+        instance_id
+    } else {
+        None
     }
 }
 

@@ -421,11 +421,7 @@ impl AuthServer {
                 expires_in: u64::try_from(lifetime).ok(),
                 ..InteractResponse::default()
             }),
-            instance_id: if matches!(grant_request.client, Client::Key(_)) {
-                instance_id
-            } else {
-                None
-            },
+            instance_id: super::grant::returned_instance_id(&grant_request.client, instance_id),
             ..GrantResponse::default()
         };
         Ok(Reply::json(200, &response))
@@ -547,10 +543,7 @@ impl AuthServer {
     ) -> Result<Reply, Failure> {
         let next = self.next_continuation(&mut grant)?;
         if !self.store.continuation_swap(&token, &grant, &[])? {
-            return Err(Failure::gnap(
-                ErrorCode::InvalidContinuation,
-                "the continuation token was already used",
-            ));
+            return Err(Failure::continuation_used());
         }
         let response = GrantResponse {
             continue_: Some(next),
@@ -585,10 +578,7 @@ impl AuthServer {
             .store
             .finish_interaction(&token, &grant, &minted.records, now)?
         {
-            return Err(Failure::gnap(
-                ErrorCode::InvalidContinuation,
-                "the continuation token was already used",
-            ));
+            return Err(Failure::continuation_used());
         }
         // The request's outcome was counted as pending; the tokens count here.
         self.metrics.issued(minted.tokens.len());

@@ -130,6 +130,15 @@ impl Failure {
         }
     }
 
+    /// A continuation whose token another request used first (the store's
+    /// swap found it gone): `invalid_continuation` (§5).
+    pub fn continuation_used() -> Self {
+        Self::gnap(
+            ErrorCode::InvalidContinuation,
+            "the continuation token was already used",
+        )
+    }
+
     /// A GNAP error with a description of our own.
     pub fn gnap(code: ErrorCode, description: &str) -> Self {
         Self::Gnap(GrantError::described(code, description), None)

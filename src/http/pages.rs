@@ -904,6 +904,29 @@ fn see_other(url: String) -> Reply {
     }
 }
 
+/// The page for a callback whose `state` is unknown, used or expired; the
+/// person goes back to the request's page to `retry` ("connect", "sign in").
+fn invalid_sign_in(retry: &str) -> Reply {
+    message(
+        400,
+        "This sign-in is not valid here",
+        &format!(
+            "It may have been used already, or it expired. Go back to the request's page and {retry} again."
+        ),
+        None,
+        "error",
+    )
+}
+
+/// The `error` an authorization server sent back instead of a code
+/// (RFC 6749 §4.1.2.1), when it is a plain code word fit to show; else
+/// "no code".
+fn provider_error(query: &[(String, String)]) -> &str {
+    field(query, "error")
+        .filter(|e| e.len() <= 64 && e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .unwrap_or("no code")
+}
+
 fn callback_uri(app: &App) -> String {
     format!("{}{CONNECT_CALLBACK_PATH}", app.auth.config().public_url)
 }
@@ -918,15 +941,7 @@ async fn connect_callback(
     query: &[(String, String)],
     headers: &warp::http::HeaderMap,
 ) -> Reply {
-    let invalid = || {
-        message(
-            400,
-            "This sign-in is not valid here",
-            "It may have been used already, or it expired. Go back to the request's page and connect again.",
-            None,
-            "error",
-        )
-    };
+    let invalid = || invalid_sign_in("connect");
     let now = crate::clock::Clock::now(&crate::clock::SystemClock);
     let Some(pending) = field(query, "state").and_then(|s| app.connections.take(s, now)) else {
         tracing::warn!("connect callback refused: unknown, used or expired state");
@@ -952,9 +967,7 @@ async fn connect_callback(
         consent(app, view, status, headers, token.as_deref()).await
     };
     let Some(code) = field(query, "code").filter(|c| !c.is_empty()) else {
-        let said = field(query, "error")
-            .filter(|e| e.len() <= 64 && e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-            .unwrap_or("no code");
+        let said = provider_error(query);
         return shown(
             view,
             400,
@@ -1046,15 +1059,7 @@ async fn login_callback(
     query: &[(String, String)],
     headers: &warp::http::HeaderMap,
 ) -> Reply {
-    let invalid = || {
-        message(
-            400,
-            "This sign-in is not valid here",
-            "It may have been used already, or it expired. Go back to the request's page and sign in again.",
-            None,
-            "error",
-        )
-    };
+    let invalid = || invalid_sign_in("sign in");
     let Some(login) = &app.login else {
         return invalid();
     };
@@ -1070,9 +1075,7 @@ async fn login_callback(
         Err(e) => return refused(&e),
     };
     let Some(code) = field(query, "code").filter(|c| !c.is_empty()) else {
-        let said = field(query, "error")
-            .filter(|e| e.len() <= 64 && e.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-            .unwrap_or("no code");
+        let said = provider_error(query);
         let mut view = view;
         view.notice = Some(format!("The sign-in did not complete ({said}). Try again."));
         return consent(app, view, 400, headers, None).await;

@@ -1,36 +1,27 @@
 //! The authorization server without sockets: RFC 9635 behaviour over the
 //! in-memory store and a pinned clock.
 
-use std::sync::Arc;
-
-use gnapd::authz::{AllowRule, AsConfig, AuthServer, Endpoint, Policy, Reply};
-use gnapd::clock::ManualClock;
+use gnapd::authz::{AllowRule, Policy, Reply};
 use gnapd::proto::httpsig::HttpRequest;
-use gnapd::store::memory::MemoryStore;
 use gnapd::store::{Store, TokenHash};
 use serde_json::{Value, json};
 
 use crate::agent::Agent;
+use crate::in_process::{Core, GRANT, T0};
 
-const T0: i64 = 1_790_000_000;
-const PUBLIC: &str = "https://as.example.com";
-const GRANT: &str = "https://as.example.com/gnap";
+/// The in-process AS, with this file's helpers.
+struct Harness(Core);
 
-struct Harness {
-    server: AuthServer,
-    store: Arc<MemoryStore>,
-    clock: Arc<ManualClock>,
+impl std::ops::Deref for Harness {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.0
+    }
 }
 
 fn harness(policy: Policy) -> Harness {
-    let store = Arc::new(MemoryStore::new());
-    let clock = Arc::new(ManualClock::at(T0));
-    let server = AuthServer::new(store.clone(), clock.clone(), policy, AsConfig::new(PUBLIC));
-    Harness {
-        server,
-        store,
-        clock,
-    }
+    Harness(Core::new(policy))
 }
 
 fn dev() -> Harness {
@@ -41,28 +32,6 @@ fn dev() -> Harness {
 }
 
 impl Harness {
-    fn now(&self) -> i64 {
-        gnapd::clock::Clock::now(self.clock.as_ref())
-    }
-
-    fn send(&self, request: &HttpRequest) -> (Reply, Value) {
-        let path = request.target_uri.strip_prefix(PUBLIC).unwrap();
-        let endpoint = if path == "/gnap" {
-            Endpoint::Grant
-        } else if let Some(id) = path.strip_prefix("/gnap/continue/") {
-            Endpoint::Continue(id.to_owned())
-        } else {
-            Endpoint::Manage(path.strip_prefix("/gnap/token/").unwrap().to_owned())
-        };
-        let reply = self.server.handle(&endpoint, request);
-        let body = if reply.body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&reply.body).unwrap()
-        };
-        (reply, body)
-    }
-
     fn grant(&self, agent: &Agent, body: &Value) -> (Reply, Value) {
         self.send(&agent.signed("POST", GRANT, None, Some(body), self.now()))
     }

@@ -6,23 +6,19 @@
 //! in-memory store and a pinned clock; one test over real HTTP.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use base64::Engine as _;
 use gnapd::authz::assertion::{AssertionRule, Effect, TrustedIssuer};
-use gnapd::authz::{AsConfig, AuthServer, Endpoint, Policy, Reply};
-use gnapd::clock::ManualClock;
+use gnapd::authz::{Endpoint, Policy, Reply};
 use gnapd::proto::httpsig::Algorithm;
 use gnapd::proto::jwk::SigningKey;
-use gnapd::store::memory::MemoryStore;
 use gnapd::store::{Store, TokenHash};
 use serde_json::{Value, json};
 
 use crate::agent::Agent;
+pub(crate) use crate::in_process::T0;
+use crate::in_process::{Core, GRANT};
 
-pub(crate) const T0: i64 = 1_790_000_000;
-const PUBLIC: &str = "https://as.example.com";
-const GRANT: &str = "https://as.example.com/gnap";
 pub(crate) const ISS: &str = "https://idp.example.com";
 pub(crate) const AUD: &str = "gnapd-test";
 
@@ -81,26 +77,24 @@ fn rules() -> Vec<AssertionRule> {
     ]
 }
 
-struct Harness {
-    server: AuthServer,
-    store: Arc<MemoryStore>,
+/// The in-process AS, with this file's grant helper.
+struct Harness(Core);
+
+impl std::ops::Deref for Harness {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.0
+    }
 }
 
 /// Not dev mode, no allowlist: only the assertion rules can approve.
 fn harness(idp: &Idp) -> Harness {
-    let store = Arc::new(MemoryStore::new());
-    let policy = Policy {
+    Harness(Core::new(Policy {
         issuers: vec![idp.issuer.clone()],
         assertion_rules: rules(),
         ..Policy::default()
-    };
-    let server = AuthServer::new(
-        store.clone(),
-        Arc::new(ManualClock::at(T0)),
-        policy,
-        AsConfig::new(PUBLIC),
-    );
-    Harness { server, store }
+    }))
 }
 
 impl Harness {
@@ -109,10 +103,7 @@ impl Harness {
         if let Some(token) = id_token {
             body["user"] = json!({"assertions": [{"format": "id_token", "value": token}]});
         }
-        let request = agent.signed("POST", GRANT, None, Some(&body), T0);
-        let reply = self.server.handle(&Endpoint::Grant, &request);
-        let body = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
-        (reply, body)
+        self.send(&agent.signed("POST", GRANT, None, Some(&body), T0))
     }
 }
 

@@ -14,13 +14,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc;
 
-use gnapd::clock::{Clock as _, SystemClock};
 use gnapd::proto::b64;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
 use crate::agent::Agent;
-use crate::http_client::send;
+use crate::interaction_pages::grant;
 use crate::server::Server;
 
 fn browser_dir() -> PathBuf {
@@ -79,36 +78,10 @@ fn start(dir: &Path) -> Server {
     )
 }
 
-fn grant(server: &Server, agent: &Agent, access: Value, interact: Value) -> Value {
-    let mut body = agent.grant_body(access);
-    body["interact"] = interact;
-    let answer = send(
-        server.addr,
-        &agent.signed(
-            "POST",
-            &server.grant_endpoint,
-            None,
-            Some(&body),
-            SystemClock.now(),
-        ),
-    );
-    assert_eq!(answer.status, 200);
-    answer.json()
-}
-
+/// The continuation call of `cont` (it is not advanced: each test makes
+/// one).
 fn continue_(server: &Server, agent: &Agent, cont: &Value, interact_ref: Option<&str>) -> Value {
-    let body = interact_ref.map(|r| json!({"interact_ref": r}));
-    send(
-        server.addr,
-        &agent.signed(
-            "POST",
-            cont["uri"].as_str().unwrap(),
-            cont["access_token"]["value"].as_str(),
-            body.as_ref(),
-            SystemClock.now(),
-        ),
-    )
-    .json()
+    crate::interaction_pages::continue_(server, agent, &mut cont.clone(), interact_ref)
 }
 
 /// The agent's callback page on 127.0.0.1, as a client would serve it:

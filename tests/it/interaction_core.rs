@@ -1,34 +1,27 @@
 //! Interaction (RFC 9635 §2.5, §3.3, §4, §5.1) without sockets: the grant
 //! state machine over the in-memory store and a pinned clock.
 
-use std::sync::Arc;
-
-use gnapd::authz::{
-    AsConfig, AuthServer, DecideError, Endpoint, FinishAction, PageError, Policy, Reply, Selection,
-};
-use gnapd::clock::ManualClock;
+use gnapd::authz::{DecideError, FinishAction, PageError, Policy, Reply, Selection};
 use gnapd::proto::b64;
-use gnapd::proto::httpsig::HttpRequest;
-use gnapd::store::memory::MemoryStore;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
 use crate::agent::Agent;
+use crate::in_process::{Core, GRANT, PUBLIC};
 
-const T0: i64 = 1_790_000_000;
-const PUBLIC: &str = "https://as.example.com";
-const GRANT: &str = "https://as.example.com/gnap";
+/// The in-process AS, with this file's helpers.
+struct Harness(Core);
 
-struct Harness {
-    server: AuthServer,
-    clock: Arc<ManualClock>,
+impl std::ops::Deref for Harness {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.0
+    }
 }
 
 fn harness(policy: Policy) -> Harness {
-    let store = Arc::new(MemoryStore::new());
-    let clock = Arc::new(ManualClock::at(T0));
-    let server = AuthServer::new(store, clock.clone(), policy, AsConfig::new(PUBLIC));
-    Harness { server, clock }
+    Harness(Core::new(policy))
 }
 
 /// `--dev --require-interaction`.
@@ -41,22 +34,6 @@ fn interactive() -> Harness {
 }
 
 impl Harness {
-    fn now(&self) -> i64 {
-        gnapd::clock::Clock::now(self.clock.as_ref())
-    }
-
-    fn send(&self, request: &HttpRequest) -> (Reply, Value) {
-        let path = request.target_uri.strip_prefix(PUBLIC).unwrap();
-        let endpoint = if path == "/gnap" {
-            Endpoint::Grant
-        } else {
-            Endpoint::Continue(path.strip_prefix("/gnap/continue/").unwrap().to_owned())
-        };
-        let reply = self.server.handle(&endpoint, request);
-        let body = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
-        (reply, body)
-    }
-
     fn grant(&self, agent: &Agent, interact: Option<Value>) -> (Reply, Value) {
         let mut body = agent.grant_body(json!(["mcp:github"]));
         if let Some(interact) = interact {

@@ -16,6 +16,7 @@ use sha2::Digest as _;
 
 use crate::agent::Agent;
 use crate::http_client::{Answer, send};
+use crate::interaction_pages::continue_;
 use crate::server::Server;
 
 /// A server that requires interaction, with `extra` config lines (`wait`
@@ -66,28 +67,6 @@ fn grant_request(server: &Server, agent: &Agent, interact: Value) -> Answer {
         SystemClock.now(),
     );
     send(server.addr, &req)
-}
-
-/// POSTs to the continuation in `cont` (with `interact_ref` if given) and
-/// moves `cont` to the new continuation.
-fn continue_(
-    server: &Server,
-    agent: &Agent,
-    cont: &mut Value,
-    interact_ref: Option<&str>,
-) -> Value {
-    let uri = cont["uri"].as_str().unwrap().to_owned();
-    let token = cont["access_token"]["value"].as_str().unwrap().to_owned();
-    let body = interact_ref.map(|r| json!({"interact_ref": r}));
-    let answer = send(
-        server.addr,
-        &agent.signed("POST", &uri, Some(&token), body.as_ref(), SystemClock.now()),
-    )
-    .json();
-    if answer["continue"].is_object() {
-        *cont = answer["continue"].clone();
-    }
-    answer
 }
 
 fn error_code(body: &Value) -> &str {

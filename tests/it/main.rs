@@ -14,6 +14,7 @@ mod gateway_sdk;
 mod gateway_stdio;
 mod http_client;
 mod httpsig_cli;
+mod in_process;
 mod interaction_browser;
 mod interaction_core;
 mod interaction_http;

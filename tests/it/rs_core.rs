@@ -2,33 +2,30 @@
 //! introspection and resource set registration for external resource
 //! servers, over the in-memory store and a pinned clock.
 
-use std::sync::Arc;
-
-use gnapd::authz::{AllowRule, AsConfig, AuthServer, Endpoint, Policy, Reply, RsRule};
-use gnapd::clock::ManualClock;
+use gnapd::authz::{AllowRule, Policy, Reply, RsRule};
 use gnapd::proto::httpsig::{HttpRequest, SignOptions, sign_gnap};
 use gnapd::proto::jwk::VerifyingKey;
-use gnapd::store::memory::MemoryStore;
 use serde_json::{Value, json};
 
 use crate::agent::Agent;
+use crate::in_process::{Core, GRANT, T0};
 
-const T0: i64 = 1_790_000_000;
-const PUBLIC: &str = "https://as.example.com";
-const GRANT: &str = "https://as.example.com/gnap";
 const INTROSPECT: &str = "https://as.example.com/gnap/introspect";
 const RESOURCE: &str = "https://as.example.com/gnap/resource";
 
-struct Harness {
-    server: AuthServer,
-    clock: Arc<ManualClock>,
+/// The in-process AS, with this file's helpers.
+struct Harness(Core);
+
+impl std::ops::Deref for Harness {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.0
+    }
 }
 
 fn harness(policy: Policy) -> Harness {
-    let store = Arc::new(MemoryStore::new());
-    let clock = Arc::new(ManualClock::at(T0));
-    let server = AuthServer::new(store, clock.clone(), policy, AsConfig::new(PUBLIC));
-    Harness { server, clock }
+    Harness(Core::new(policy))
 }
 
 fn dev() -> Harness {
@@ -65,30 +62,6 @@ fn rs_member(rs: &Agent) -> Value {
 }
 
 impl Harness {
-    fn now(&self) -> i64 {
-        gnapd::clock::Clock::now(self.clock.as_ref())
-    }
-
-    fn send(&self, request: &HttpRequest) -> (Reply, Value) {
-        let path = request.target_uri.strip_prefix(PUBLIC).unwrap();
-        let endpoint = match path {
-            "/gnap" => Endpoint::Grant,
-            "/gnap/introspect" => Endpoint::Introspect,
-            "/gnap/resource" => Endpoint::RegisterResource,
-            _ => match path.strip_prefix("/gnap/continue/") {
-                Some(id) => Endpoint::Continue(id.to_owned()),
-                None => Endpoint::Manage(path.strip_prefix("/gnap/token/").unwrap().to_owned()),
-            },
-        };
-        let reply = self.server.handle(&endpoint, request);
-        let body = if reply.body.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&reply.body).unwrap()
-        };
-        (reply, body)
-    }
-
     /// A grant for `access`; the response body.
     fn grant(&self, agent: &Agent, access: Value) -> Value {
         let (reply, body) = self.send(&agent.signed(
