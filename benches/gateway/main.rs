@@ -446,12 +446,22 @@ fn main() {
     let result = if args.iter().any(|a| a == "--upstream") {
         upstream::run(env_num("GNAPD_BENCH_UPSTREAM_THREADS", 2))
     } else if let Some(i) = args.iter().position(|a| a == "--proxy") {
+        let key = match args.iter().position(|a| a == "--verify") {
+            None => Ok(None),
+            Some(k) => args
+                .get(k + 1)
+                .and_then(|hex| public_key_from_hex(hex))
+                .map(Some)
+                .ok_or("--verify takes a 64-digit hex Ed25519 public key"),
+        };
         match (
             args.get(i + 1),
             args.get(i + 2).and_then(|t| t.parse().ok()),
+            key,
         ) {
-            (Some(base), Some(threads)) => proxy::run(base, threads),
-            _ => Err("usage: --proxy UPSTREAM_BASE THREADS".into()),
+            (_, _, Err(e)) => Err(e.into()),
+            (Some(base), Some(threads), Ok(key)) => proxy::run(base, threads, key),
+            _ => Err("usage: --proxy UPSTREAM_BASE THREADS [--verify PUBLIC_KEY_HEX]".into()),
         }
     } else {
         bench()
@@ -460,6 +470,21 @@ fn main() {
         eprintln!("gateway bench: {e}");
         std::process::exit(1);
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn public_key_from_hex(text: &str) -> Option<ed25519_dalek::VerifyingKey> {
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut bytes = [0u8; 32];
+    for (byte, i) in bytes.iter_mut().zip((0..64).step_by(2)) {
+        *byte = u8::from_str_radix(&text[i..i + 2], 16).ok()?;
+    }
+    ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok()
 }
 
 fn gnapd_bin() -> String {
@@ -513,6 +538,14 @@ fn bench() -> Res<()> {
     let proxy = Proc::spawn(cmd)?;
     let px_addr: SocketAddr = ([127, 0, 0, 1], proxy.port()?).into();
 
+    // The verifying proxy: the proxy plus one verify_strict of the body.
+    let body_key = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+    let mut cmd = Command::new(&exe);
+    cmd.args(["--proxy", &up_base, &threads.to_string(), "--verify"])
+        .arg(hex(body_key.verifying_key().as_bytes()));
+    let vproxy = Proc::spawn(cmd)?;
+    let vx_addr: SocketAddr = ([127, 0, 0, 1], vproxy.port()?).into();
+
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()
@@ -553,15 +586,22 @@ fn bench() -> Res<()> {
     let template = mcp_request(&format!("{gw_base}/mcp/{UPSTREAM}"), 0, Some(&token), &key)?;
     let direct = Wire::from_http(&template, &up_addr.to_string(), "/mcp")?;
     let via_proxy = Wire::from_http(&template, &px_addr.to_string(), "/mcp")?;
+    let mut signed_body = template.clone();
+    signed_body.fields.append(
+        proxy::SIGNATURE_HEADER,
+        hex(&body_key.sign(&signed_body.body).to_bytes()),
+    );
+    let via_vproxy = Wire::from_http(&signed_body, &vx_addr.to_string(), "/mcp")?;
 
     println!("# gnapd gateway benchmark");
     println!(
         "cpus {cpus}, server threads {threads}, concurrency {conc}, phase {secs} s, rounds {rounds}, body {BODY_LEN} B"
     );
     println!(
-        "pids: gnapd {}, proxy {}, upstream {}, load generator {}",
+        "pids: gnapd {}, proxy {}, verifying proxy {}, upstream {}, load generator {}",
         gnapd.child.id(),
         proxy.child.id(),
+        vproxy.child.id(),
         upstream.child.id(),
         std::process::id()
     );
@@ -574,6 +614,22 @@ fn bench() -> Res<()> {
     })?;
     if gs != 200 || gb.as_ref() != upstream::RESULT {
         return Err(format!("gateway call: HTTP {gs}: {}", String::from_utf8_lossy(&gb)).into());
+    }
+    // And one through the verifying proxy, which must refuse a bad signature.
+    let (vs, vb) = rt.block_on(async {
+        let mut s = connect(vx_addr).await?;
+        exchange(&mut s, via_vproxy.clone()).await
+    })?;
+    let (bad, _) = rt.block_on(async {
+        let mut s = connect(vx_addr).await?;
+        exchange(
+            &mut s,
+            Wire::from_http(&template, &vx_addr.to_string(), "/mcp")?,
+        )
+        .await
+    })?;
+    if vs != 200 || vb.as_ref() != upstream::RESULT || bad != 401 {
+        return Err(format!("verifying proxy: HTTP {vs} (signed), {bad} (unsigned)").into());
     }
 
     // (1) Latency.
@@ -663,6 +719,12 @@ fn bench() -> Res<()> {
         conc,
         0.5,
     ))?;
+    rt.block_on(load(
+        vx_addr,
+        vec![via_vproxy.clone(); conc * 200],
+        conc,
+        0.5,
+    ))?;
     rt.block_on(load(gw_addr, warm_pool, conc, 0.5))?;
 
     struct Row {
@@ -673,6 +735,7 @@ fn bench() -> Res<()> {
         failed: u64,
     }
     let mut px_rows = Vec::new();
+    let mut vx_rows = Vec::new();
     let mut gw_rows = Vec::new();
     let mut raw_rows = Vec::new();
     let phase = |server: &Proc, addr: SocketAddr, pool: Vec<Wire>| -> Res<(Row, bool)> {
@@ -694,6 +757,8 @@ fn bench() -> Res<()> {
     for _ in 0..rounds {
         let (row, _) = phase(&proxy, px_addr, vec![via_proxy.clone(); pool_n])?;
         px_rows.push(row);
+        let (row, _) = phase(&vproxy, vx_addr, vec![via_vproxy.clone(); pool_n])?;
+        vx_rows.push(row);
         let pool = sign_pool(pool_n, next_id, &gw_base, &gw_host, &token, &key, threads)?;
         next_id += pool_n;
         let (row, exhausted) = phase(&gnapd, gw_addr, pool)?;
@@ -707,33 +772,44 @@ fn bench() -> Res<()> {
     println!();
     println!("## (2) throughput at concurrency {conc}, per round");
     println!(
-        "{:<6} {:>10} {:>9} {:>9} {:>10} {:>9} {:>10} {:>8} {:>8}",
+        "{:<6} {:>9} {:>9} {:>9} {:>10} {:>9} {:>9} {:>10} {:>9} {:>10}",
         "round",
         "proxy/s",
-        "gw/s",
         "verify/s",
         "ceiling/s",
+        "vproxy/s",
+        "gw/s",
         "gw/ceil",
-        "gw/proxy",
-        "px_fail",
-        "gw_fail"
+        "vpx/ceil",
+        "gw/vpx",
+        "failures"
     );
     let mut ratios = Vec::new();
+    let mut ideal_ratios = Vec::new();
+    let mut own_ratios = Vec::new();
     for i in 0..rounds {
-        let (p, g, v) = (px_rows[i].rps, gw_rows[i].rps, raw_rows[i].0);
+        let (p, x, g, v) = (
+            px_rows[i].rps,
+            vx_rows[i].rps,
+            gw_rows[i].rps,
+            raw_rows[i].0,
+        );
         let ceiling = 1.0 / (1.0 / p + 1.0 / v);
         ratios.push(g / ceiling);
+        ideal_ratios.push(x / ceiling);
+        own_ratios.push(g / x);
         println!(
-            "{:<6} {:>10.0} {:>9.0} {:>9.0} {:>10.0} {:>9.3} {:>10.3} {:>8} {:>8}",
+            "{:<6} {:>9.0} {:>9.0} {:>10.0} {:>9.0} {:>9.0} {:>9.3} {:>10.3} {:>9.3} {:>10}",
             i + 1,
             p,
-            g,
             v,
             ceiling,
+            x,
+            g,
             g / ceiling,
-            g / p,
-            px_rows[i].failed,
-            gw_rows[i].failed
+            x / ceiling,
+            g / x,
+            px_rows[i].failed + vx_rows[i].failed + gw_rows[i].failed
         );
     }
     println!();
@@ -754,6 +830,11 @@ fn bench() -> Res<()> {
     );
     println!(
         "{:<34} {}",
+        "verifying proxy process",
+        mmm(&col(&vx_rows, |r| r.cpu_us))
+    );
+    println!(
+        "{:<34} {}",
         "upstream, during gateway phases",
         mmm(&col(&gw_rows, |r| r.up_cpu_us))
     );
@@ -764,6 +845,11 @@ fn bench() -> Res<()> {
     );
     println!(
         "{:<34} {}",
+        "upstream, verifying proxy phases",
+        mmm(&col(&vx_rows, |r| r.up_cpu_us))
+    );
+    println!(
+        "{:<34} {}",
         "load generator, gateway phases",
         mmm(&col(&gw_rows, |r| r.gen_cpu_us))
     );
@@ -771,6 +857,11 @@ fn bench() -> Res<()> {
         "{:<34} {}",
         "load generator, proxy phases",
         mmm(&col(&px_rows, |r| r.gen_cpu_us))
+    );
+    println!(
+        "{:<34} {}",
+        "load generator, vproxy phases",
+        mmm(&col(&vx_rows, |r| r.gen_cpu_us))
     );
     println!(
         "{:<34} {}",
@@ -794,12 +885,25 @@ fn bench() -> Res<()> {
         median(&ratios)
     );
     println!("gateway/proxy    {:.3}", g / p);
+    let x = median(&vx_rows.iter().map(|r| r.rps).collect::<Vec<_>>());
+    println!(
+        "verifying proxy  {x:>9.0} req/s = {:.3} of the ceiling (median of per-round ratios {:.3})",
+        x / ceiling,
+        median(&ideal_ratios)
+    );
+    println!(
+        "gateway/verifying proxy {:.3} (median of per-round ratios {:.3})",
+        g / x,
+        median(&own_ratios)
+    );
     let gc = median(&col(&gw_rows, |r| r.cpu_us));
     let pc = median(&col(&px_rows, |r| r.cpu_us));
     let vc = median(&raw_rows.iter().map(|r| r.1 * 1e6).collect::<Vec<_>>());
+    let xc = median(&col(&vx_rows, |r| r.cpu_us));
     println!(
-        "CPU/request: gateway {gc:.1} µs, proxy {pc:.1} µs, raw verify {vc:.1} µs; CPU ceiling (proxy+verify)/gateway = {:.3}",
-        (pc + vc) / gc
+        "CPU/request: gateway {gc:.1} µs, proxy {pc:.1} µs, raw verify {vc:.1} µs, verifying proxy {xc:.1} µs; CPU ceiling (proxy+verify)/gateway = {:.3}, verifying proxy/gateway = {:.3}",
+        (pc + vc) / gc,
+        xc / gc
     );
     Ok(())
 }
