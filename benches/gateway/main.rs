@@ -818,51 +818,25 @@ fn bench() -> Res<()> {
     );
     println!("{:<34} {:>9} {:>9} {:>9}", "", "min", "median", "max");
     let col = |rows: &[Row], f: fn(&Row) -> f64| rows.iter().map(f).collect::<Vec<_>>();
-    println!(
-        "{:<34} {}",
-        "gateway: gnapd process",
-        mmm(&col(&gw_rows, |r| r.cpu_us))
-    );
-    println!(
-        "{:<34} {}",
-        "proxy floor: proxy process",
-        mmm(&col(&px_rows, |r| r.cpu_us))
-    );
-    println!(
-        "{:<34} {}",
-        "verifying proxy process",
-        mmm(&col(&vx_rows, |r| r.cpu_us))
-    );
-    println!(
-        "{:<34} {}",
-        "upstream, during gateway phases",
-        mmm(&col(&gw_rows, |r| r.up_cpu_us))
-    );
-    println!(
-        "{:<34} {}",
-        "upstream, during proxy phases",
-        mmm(&col(&px_rows, |r| r.up_cpu_us))
-    );
-    println!(
-        "{:<34} {}",
-        "upstream, verifying proxy phases",
-        mmm(&col(&vx_rows, |r| r.up_cpu_us))
-    );
-    println!(
-        "{:<34} {}",
-        "load generator, gateway phases",
-        mmm(&col(&gw_rows, |r| r.gen_cpu_us))
-    );
-    println!(
-        "{:<34} {}",
-        "load generator, proxy phases",
-        mmm(&col(&px_rows, |r| r.gen_cpu_us))
-    );
-    println!(
-        "{:<34} {}",
-        "load generator, vproxy phases",
-        mmm(&col(&vx_rows, |r| r.gen_cpu_us))
-    );
+    let server = |r: &Row| r.cpu_us;
+    let up = |r: &Row| r.up_cpu_us;
+    let generator = |r: &Row| r.gen_cpu_us;
+    /// A row of the table: its label, the phases, what to read of each.
+    type CpuLine<'a> = (&'a str, &'a [Row], fn(&Row) -> f64);
+    let lines: [CpuLine<'_>; 9] = [
+        ("gateway: gnapd process", &gw_rows, server),
+        ("proxy floor: proxy process", &px_rows, server),
+        ("verifying proxy process", &vx_rows, server),
+        ("upstream, during gateway phases", &gw_rows, up),
+        ("upstream, during proxy phases", &px_rows, up),
+        ("upstream, verifying proxy phases", &vx_rows, up),
+        ("load generator, gateway phases", &gw_rows, generator),
+        ("load generator, proxy phases", &px_rows, generator),
+        ("load generator, vproxy phases", &vx_rows, generator),
+    ];
+    for (label, rows, f) in lines {
+        println!("{label:<34} {}", mmm(&col(rows, f)));
+    }
     println!(
         "{:<34} {}",
         "raw verify_strict (1 KiB)",
