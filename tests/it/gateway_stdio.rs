@@ -42,6 +42,8 @@ struct Fixture {
     server: Server,
     log: PathBuf,
     dir: tempfile::TempDir,
+    /// The agent of [`Fixture::session`].
+    agent: Agent,
 }
 
 impl Fixture {
@@ -67,7 +69,20 @@ impl Fixture {
         ];
         all.extend_from_slice(args);
         let server = start_logged_with(&dir.path().join("data"), &log, &all, env);
-        Self { server, log, dir }
+        Self {
+            server,
+            log,
+            dir,
+            agent: Agent::new(),
+        }
+    }
+
+    /// A session at `upstream` for the fixture's agent, whose token carries
+    /// `mcp:{upstream}`.
+    fn session(&self, upstream: &'static str) -> Session<'_> {
+        let rights = json!([format!("mcp:{upstream}")]);
+        let token = token(&self.server, &self.agent, rights);
+        Session::new(&self.server, &self.agent, Some(token), upstream)
     }
 
     fn log(&self) -> String {
@@ -345,9 +360,7 @@ fn gateway_stdio_sessions_are_bound_to_their_key_and_unknown_ones_are_404() {
 #[test]
 fn gateway_stdio_delete_ends_the_session_and_stops_its_child() {
     let f = Fixture::start("");
-    let agent = Agent::new();
-    let token = token(&f.server, &agent, json!(["mcp:everything"]));
-    let mut s = Session::new(&f.server, &agent, Some(token), "everything");
+    let mut s = f.session("everything");
     s.initialize();
     let pid = f.everything_pid();
     let end = s.send(&s.request("DELETE", None, &[]));
@@ -367,9 +380,7 @@ fn gateway_stdio_delete_ends_the_session_and_stops_its_child() {
 #[test]
 fn gateway_stdio_progress_is_streamed_as_sse_before_the_response() {
     let f = Fixture::start("");
-    let agent = Agent::new();
-    let token = token(&f.server, &agent, json!(["mcp:everything"]));
-    let mut s = Session::new(&f.server, &agent, Some(token), "everything");
+    let mut s = f.session("everything");
     s.initialize();
     let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
         "name": "trigger-long-running-operation", "arguments": {"duration": 2, "steps": 4},
@@ -462,9 +473,7 @@ fn sse_messages(text: &str) -> Vec<Value> {
 #[test]
 fn gateway_stdio_server_requests_reach_the_client_and_its_answer_reaches_the_child() {
     let f = Fixture::start("");
-    let agent = Agent::new();
-    let token = token(&f.server, &agent, json!(["mcp:everything"]));
-    let mut s = Session::new(&f.server, &agent, Some(token), "everything");
+    let mut s = f.session("everything");
     // A client that can sample: the server then offers its sampling tool.
     let init = s.call(
         "initialize",
@@ -527,9 +536,7 @@ fn gateway_stdio_server_requests_reach_the_client_and_its_answer_reaches_the_chi
 #[test]
 fn gateway_stdio_server_messages_outside_requests_arrive_on_the_get_stream() {
     let f = Fixture::start("");
-    let agent = Agent::new();
-    let token = token(&f.server, &agent, json!(["mcp:everything"]));
-    let mut s = Session::new(&f.server, &agent, Some(token), "everything");
+    let mut s = f.session("everything");
     s.initialize();
     let events = stream(f.server.addr, s.request("GET", None, &[]));
     assert_eq!(
@@ -572,9 +579,7 @@ fn gateway_stdio_server_messages_outside_requests_arrive_on_the_get_stream() {
 #[test]
 fn gateway_stdio_a_killed_child_fails_its_requests_cleanly_and_a_new_session_works() {
     let f = Fixture::start("");
-    let agent = Agent::new();
-    let token = token(&f.server, &agent, json!(["mcp:everything"]));
-    let mut s = Session::new(&f.server, &agent, Some(token), "everything");
+    let mut s = f.session("everything");
     s.initialize();
     let pid = f.everything_pid();
 
@@ -711,9 +716,7 @@ fn gateway_stdio_a_stopped_session_takes_its_whole_process_group() {
         "[[upstream]]\nname = \"wrapped\"\ncommand = \"sh\"\nargs = [\"-c\", {wrapper:?}]\n"
     );
     let f = Fixture::start(&config);
-    let agent = Agent::new();
-    let token = token(&f.server, &agent, json!(["mcp:wrapped"]));
-    let mut s = Session::new(&f.server, &agent, Some(token), "wrapped");
+    let mut s = f.session("wrapped");
     s.initialize();
     let shells = f.children("trap");
     assert_eq!(shells.len(), 1, "{shells:?}");
@@ -738,9 +741,7 @@ fn gateway_stdio_an_overlong_line_kills_the_child() {
     let config =
         format!("[[upstream]]\nname = \"flood\"\ncommand = \"sh\"\nargs = [\"-c\", {flood:?}]\n");
     let f = Fixture::start(&config);
-    let agent = Agent::new();
-    let token = token(&f.server, &agent, json!(["mcp:flood"]));
-    let mut s = Session::new(&f.server, &agent, Some(token), "flood");
+    let mut s = f.session("flood");
     let started = Instant::now();
     let answer = s.call(
         "initialize",
@@ -765,9 +766,7 @@ fn gateway_stdio_a_child_that_answers_then_exits_is_heard_and_its_session_ends()
         "[[upstream]]\nname = \"oneshot\"\ncommand = \"sh\"\nargs = [\"-c\", {one_shot:?}]\n"
     );
     let f = Fixture::start(&config);
-    let agent = Agent::new();
-    let token = token(&f.server, &agent, json!(["mcp:oneshot"]));
-    let mut s = Session::new(&f.server, &agent, Some(token), "oneshot");
+    let mut s = f.session("oneshot");
     let answer = s.call(
         "initialize",
         json!({"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}),
@@ -784,9 +783,7 @@ fn gateway_stdio_a_child_that_answers_then_exits_is_heard_and_its_session_ends()
 #[test]
 fn gateway_stdio_a_slow_answer_times_out_with_504_and_the_session_lives_on() {
     let f = Fixture::start("upstream_timeout = 3\n");
-    let agent = Agent::new();
-    let token = token(&f.server, &agent, json!(["mcp:everything"]));
-    let mut s = Session::new(&f.server, &agent, Some(token), "everything");
+    let mut s = f.session("everything");
     s.initialize();
     let started = Instant::now();
     let slow = s.call(
@@ -812,9 +809,7 @@ fn gateway_stdio_a_slow_answer_times_out_with_504_and_the_session_lives_on() {
 #[test]
 fn gateway_stdio_idle_sessions_are_stopped() {
     let f = Fixture::start("[stdio]\nidle_timeout = 3\n");
-    let agent = Agent::new();
-    let token = token(&f.server, &agent, json!(["mcp:everything"]));
-    let mut s = Session::new(&f.server, &agent, Some(token), "everything");
+    let mut s = f.session("everything");
     s.initialize();
     let pid = f.everything_pid();
     // Traffic keeps it alive.
@@ -861,9 +856,7 @@ fn gateway_stdio_children_are_bounded_with_503_and_retry_after() {
 #[test]
 fn gateway_stdio_children_stop_with_the_gateway() {
     let f = Fixture::start("");
-    let agent = Agent::new();
-    let token = token(&f.server, &agent, json!(["mcp:everything"]));
-    let mut s = Session::new(&f.server, &agent, Some(token), "everything");
+    let mut s = f.session("everything");
     s.initialize();
     let pid = f.everything_pid();
     // A GET stream open at shutdown must not hold the drain.
