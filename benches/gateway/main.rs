@@ -10,6 +10,8 @@
 //!   'bench=bearer:…'` (the release binary), the gateway under test;
 //! - the minimal forwarding proxy (`proxy.rs`, `--proxy`): hyper in, pooled
 //!   hyper-util client out, no checks — the "proxy floor";
+//! - the verifying proxy (the same with `--verify KEY`): the proxy plus one
+//!   `verify_strict` of each body — a reference, not part of the ratio;
 //! - this process: the load generator (tokio, hyper http1 connections, one
 //!   request in flight per connection), and the raw `verify_strict` floor.
 //!
@@ -18,8 +20,8 @@
 //! direct, gateway, ...) on one kept-alive connection each, after 100 warm-up
 //! pairs. Added latency = p50/p99 through the gateway minus p50/p99 direct.
 //!
-//! (2) Throughput at concurrency 16, in rounds (proxy, gateway, raw verify),
-//! so drift on the shared machine hits all three alike:
+//! (2) Throughput at concurrency 16, in rounds (proxy, verifying proxy,
+//! gateway, raw verify), so drift on the shared machine hits all alike:
 //! - proxy floor: 16 connections to the proxy, requests of the same shape
 //!   and size as the gateway's;
 //! - gateway: 16 connections, each request with a fresh signature (pool
@@ -28,7 +30,8 @@
 //! - raw verify: `ed25519_dalek::VerifyingKey::verify_strict` over 1 KiB
 //!   messages on as many threads as gnapd's runtime has workers;
 //! - ceiling = 1 / (1/proxy + 1/raw_verify); ratio = gateway / ceiling
-//!   (goal ≥ 0.75), per round and over the medians.
+//!   (goal ≥ 0.75), per round and over the medians; beside it the verifying
+//!   proxy against the ceiling and the gateway against the verifying proxy.
 //!
 //! Server CPU per request = Δ(utime+stime) of the server process (from
 //! /proc/<pid>/stat, 10 ms ticks) / requests, printed beside req/s: it does
@@ -43,7 +46,8 @@
 //! phase, default 16000 per second of phase), `RUST_LOG` (passed to gnapd;
 //! its stderr goes to /dev/null unless `GNAPD_BENCH_LOG` names a file),
 //! `GNAPD_BENCH_PAUSE` (seconds to wait, with gnapd's pid printed, before
-//! the throughput rounds, e.g. to attach `perf record -p`).
+//! the throughput rounds, e.g. to attach `perf record -p`),
+//! `GNAPD_BENCH_UPSTREAM_THREADS` (the upstream's tokio workers, default 2).
 //!
 //! Run: `cargo build --release && cargo bench --bench gateway`.
 //! See benches/gateway/README.md.
