@@ -652,6 +652,25 @@ fn gateway_http_refusals() {
     sign_gnap(&mut junk, &agent.key, now(), &SignOptions::default()).unwrap();
     assert_eq!(s.send(&junk).status, 400);
 
+    // The tool named twice, granted one first or second (which of two equal
+    // keys counts differs between parsers, so the upstream might run the
+    // other): 400, and nothing is forwarded.
+    for body in [
+        r#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"search_issues","name":"delete_repo"}}"#,
+        r#"{"jsonrpc":"2.0","id":6,"method":"tools/call","params":{"name":"delete_repo","name":"search_issues"}}"#,
+    ] {
+        let mut twice = HttpRequest::new("POST", s.uri());
+        twice.fields.append("Content-Type", "application/json");
+        twice
+            .fields
+            .append("Authorization", format!("GNAP {github}"));
+        twice.body = body.as_bytes().to_vec();
+        sign_gnap(&mut twice, &agent.key, now(), &SignOptions::default()).unwrap();
+        let answer = s.send(&twice);
+        assert_eq!(answer.status, 400, "{body}");
+        assert_eq!(answer.json()["error"]["code"], -32600, "{body}");
+    }
+
     // Mcp-Method disagreeing with the body: 400, HeaderMismatch.
     let call = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "search_issues", "arguments": {"query": "x"}}});
     let mismatch = s.send(&s.request("POST", Some(&call), &[("Mcp-Method", "tools/list")]));

@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// What a message is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,15 +136,26 @@ impl<'de> Deserialize<'de> for Params {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Params, A::Error> {
                 // `name` wins over `uri`; a `name` that is not a string
-                // names nothing (no falling back to `uri`).
+                // names nothing (no falling back to `uri`). Either one given
+                // twice is refused: parsers differ on which of two equal
+                // keys counts, and the upstream must run the tool the
+                // gateway authorized, not the other one.
                 let mut name: Option<Option<String>> = None;
-                let mut uri: Option<String> = None;
-                while let Some(key) = a.next_key::<Cow<'de, str>>()? {
-                    match key.as_ref() {
-                        "name" => {
+                let mut uri: Option<Option<String>> = None;
+                while let Some(StrOrNot(key)) = a.next_key::<StrOrNot<'de>>()? {
+                    match key.as_deref() {
+                        Some("name") if name.is_some() => {
+                            return Err(de::Error::duplicate_field("name"));
+                        }
+                        Some("uri") if uri.is_some() => {
+                            return Err(de::Error::duplicate_field("uri"));
+                        }
+                        Some("name") => {
                             name = Some(a.next_value::<StrOrNot<'de>>()?.0.map(Cow::into_owned));
                         }
-                        "uri" => uri = a.next_value::<StrOrNot<'de>>()?.0.map(Cow::into_owned),
+                        Some("uri") => {
+                            uri = Some(a.next_value::<StrOrNot<'de>>()?.0.map(Cow::into_owned));
+                        }
                         _ => {
                             a.next_value::<IgnoredAny>()?;
                         }
@@ -153,7 +164,7 @@ impl<'de> Deserialize<'de> for Params {
                 Ok(Params {
                     target: match name {
                         Some(name) => name,
-                        None => uri,
+                        None => uri.flatten(),
                     },
                 })
             }
@@ -406,6 +417,11 @@ mod tests {
             br#"{"jsonrpc":"2.0","result":{}}"#,
             br#""just a string""#,
             br#"{"jsonrpc":"2.0","id":1,"method":"a","method":"b"}"#,
+            // The tool or resource named twice: which one an upstream runs
+            // depends on its parser.
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ok","name":"other"}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ok","arguments":{},"n\u0061me":"other"}}"#,
+            br#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"a","uri":"b"}}"#,
         ] {
             assert_eq!(
                 parse(bad),
