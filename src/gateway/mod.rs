@@ -82,6 +82,10 @@ pub enum Refusal {
     /// JSON-RPC `HeaderMismatch`).
     #[error("the {0} header does not match the body")]
     HeaderMismatch(&'static str),
+    /// An MCP header given more than once: 400. The gateway would check one
+    /// value and the upstream might act on another.
+    #[error("the {0} header is given more than once")]
+    RepeatedHeader(&'static str),
     /// The token does not allow this message: 403.
     #[error(transparent)]
     Denied(#[from] Denied),
@@ -186,6 +190,14 @@ pub fn authorize_with(
                 return Err(Refusal::Uncovered(header));
             }
         }
+    }
+    // One value each: the session, method and name checked here must be the
+    // ones the upstream reads.
+    if let Some(header) = MCP_HEADERS
+        .into_iter()
+        .find(|h| request.fields.lines(h).nth(1).is_some())
+    {
+        return Err(Refusal::RepeatedHeader(header));
     }
     let message = if request.body.is_empty() {
         None

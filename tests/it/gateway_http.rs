@@ -678,6 +678,14 @@ fn gateway_http_refusals() {
     assert_eq!(mismatch.json()["error"]["code"], -32020);
     assert_eq!(mismatch.json()["id"], 5);
 
+    // An MCP header given twice (the gateway would check one value, the
+    // upstream might read the other): 400, nothing forwarded.
+    for header in ["Mcp-Session-Id", "Mcp-Method", "MCP-Protocol-Version"] {
+        let twice = s.send(&s.request("POST", Some(&call), &[(header, "a"), (header, "b")]));
+        assert_eq!(twice.status, 400, "{header}");
+        assert_eq!(twice.json()["error"]["code"], -32600, "{header}");
+    }
+
     // An unknown upstream: 404; an unreachable one: 502.
     let nowhere = Session::new(&f.server, &agent, Some(github.clone()), "nowhere");
     assert_eq!(
