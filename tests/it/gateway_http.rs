@@ -678,6 +678,15 @@ fn gateway_http_refusals() {
     assert_eq!(mismatch.json()["error"]["code"], -32020);
     assert_eq!(mismatch.json()["id"], 5);
 
+    // An ungranted tool called without an id (a notification to JSON-RPC,
+    // which some servers would still run): 403, not forwarded.
+    let sneaky = s.send(&s.request(
+        "POST",
+        Some(&json!({"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "delete_repo"}})),
+        &[],
+    ));
+    assert_eq!(sneaky.status, 403);
+
     // An MCP header given twice (the gateway would check one value, the
     // upstream might read the other): 400, nothing forwarded.
     for header in ["Mcp-Session-Id", "Mcp-Method", "MCP-Protocol-Version"] {

@@ -83,7 +83,16 @@ impl UpstreamGrant {
     /// Decides one message.
     pub fn allows(&self, message: &Message) -> Result<(), Denied> {
         let (method, target) = match message {
-            Message::Response | Message::Notification { .. } => return Ok(()),
+            Message::Response => return Ok(()),
+            // MCP's notifications all live under `notifications/` and name
+            // no tool. Any other method sent without an id is no MCP
+            // notification; a server that ran it anyway must not run what
+            // the token does not allow, so it meets the request rules (and
+            // a `tools/call` of that kind names no tool it could be allowed).
+            Message::Notification { method } if method.starts_with("notifications/") => {
+                return Ok(());
+            }
+            Message::Notification { method } => (method, &None),
             Message::Request { method, target } => (method, target),
         };
         if matches!(method.as_str(), "initialize" | "ping") {
@@ -212,6 +221,41 @@ mod tests {
         let n = parse(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap();
         assert!(decide(&r, "github", &n).is_ok());
         assert!(decide(&r, "other", &request("initialize")).is_err());
+    }
+
+    #[test]
+    fn a_method_sent_as_a_notification_outside_the_notifications_namespace_meets_the_request_rules()
+    {
+        let r = rights(
+            json!([{"type": "mcp", "identifier": "github", "actions": ["tools/call"], "tools": ["a"]}]),
+        );
+        let notify = |body: &[u8]| parse(body).unwrap();
+        // A tool call without an id names no tool that could be granted.
+        for body in [
+            &br#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"b"}}"#[..],
+            br#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"a"}}"#,
+        ] {
+            assert!(matches!(
+                decide(&r, "github", &notify(body)),
+                Err(Denied::Tool(_))
+            ));
+        }
+        // A method the token lacks is refused as a request would be.
+        assert!(matches!(
+            decide(
+                &r,
+                "github",
+                &notify(br#"{"jsonrpc":"2.0","method":"resources/read","params":{"uri":"x"}}"#)
+            ),
+            Err(Denied::Method(_))
+        ));
+        // The lifecycle ones still pass.
+        for body in [
+            &br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}"#[..],
+            br#"{"jsonrpc":"2.0","method":"ping"}"#,
+        ] {
+            assert!(decide(&r, "github", &notify(body)).is_ok());
+        }
     }
 
     #[test]
