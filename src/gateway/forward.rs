@@ -706,14 +706,13 @@ impl Gateway {
         }
     }
 
-    /// Forwards an authorized `request` (its method, the query of its target
-    /// URI, allowed headers and body) to `upstream`; a stdio upstream's goes
-    /// to its session's child instead ([`super::stdio`]).
+    /// Forwards an authorized `request` (its method, allowed headers and
+    /// body) to `upstream`; a stdio upstream's goes to its session's child
+    /// instead ([`super::stdio`]).
     pub async fn forward(
         &self,
         upstream: &Upstream,
         mut request: HttpRequest,
-        query: &str,
         authorized: &Authorized,
     ) -> Result<Forwarded, UpstreamFailure> {
         let url = match &upstream.transport {
@@ -731,11 +730,6 @@ impl Gateway {
                     .await;
             }
         };
-        let mut uri = url.clone();
-        if !query.is_empty() {
-            uri.push(if uri.contains('?') { '&' } else { '?' });
-            uri.push_str(query);
-        }
         let request_session = session_id(request.fields.lines("mcp-session-id").next());
         let ending = request.method == "DELETE";
         let tools_list = match &authorized.message {
@@ -756,7 +750,7 @@ impl Gateway {
             credential = std::borrow::Cow::Owned(fresh);
         }
         let mut response = self
-            .send(upstream, &request, &uri, body.clone(), &credential)
+            .send(upstream, &request, url, body.clone(), &credential)
             .await?;
         // An upstream OAuth token refused before its known expiry (revoked,
         // or its lifetime unknown): refresh once and try again.
@@ -767,7 +761,7 @@ impl Gateway {
             let fresh = self
                 .refresh(&upstream.name, id, grant.access_token.expose())
                 .await?;
-            response = self.send(upstream, &request, &uri, body, &fresh).await?;
+            response = self.send(upstream, &request, url, body, &fresh).await?;
         }
         if response.status() == hyper::StatusCode::UNAUTHORIZED {
             tracing::warn!(upstream = %upstream.name, "the upstream refused the gateway's credential");

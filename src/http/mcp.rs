@@ -77,6 +77,7 @@ async fn read_incoming(body: Incoming, limit: usize) -> Result<Bytes, GatewayErr
 enum GatewayError {
     UnknownUpstream,
     MethodNotAllowed,
+    Query,
     BodyTooLarge,
     BodyUnreadable,
     Refused(Refusal, serde_json::Value),
@@ -98,6 +99,12 @@ async fn gateway_outcome(
     if !matches!(method, Method::POST | Method::GET | Method::DELETE) {
         return Err(GatewayError::MethodNotAllowed);
     }
+    // The MCP endpoint is one URL (Streamable HTTP); a query added by the
+    // agent could only carry something to the upstream past the gateway's
+    // rules (configuration, a key, a legacy transport's session id).
+    if !query.is_empty() {
+        return Err(GatewayError::Query);
+    }
     let body = read_incoming(body, app.max_body).await?;
     // The JSON-RPC id is only read when an error must carry it.
     let id = || request_id(&body);
@@ -111,7 +118,7 @@ async fn gateway_outcome(
         })
         .map_err(|r| GatewayError::Refused(r, id()))?;
     app.gateway
-        .forward(&target, request, query, &authorized)
+        .forward(&target, request, &authorized)
         .await
         .map_err(|f| GatewayError::Upstream(f, id()))
 }
@@ -127,6 +134,12 @@ fn gateway_error(app: &App, upstream: &str, error: &GatewayError) -> Response<By
         GatewayError::MethodNotAllowed => {
             (405, -32600, "use POST, GET or DELETE".to_owned(), &null)
         }
+        GatewayError::Query => (
+            400,
+            -32600,
+            "the gateway's MCP endpoint takes no query string".to_owned(),
+            &null,
+        ),
         GatewayError::BodyTooLarge => (
             413,
             -32600,

@@ -695,6 +695,20 @@ fn gateway_http_refusals() {
         assert_eq!(twice.json()["error"]["code"], -32600, "{header}");
     }
 
+    // A query string (which would reach the upstream past the gateway's
+    // rules, e.g. a key or configuration the server reads from its URL),
+    // even signed: 400, nothing forwarded.
+    let mut with_query = HttpRequest::new("POST", format!("{}?api_key=mine", s.uri()));
+    with_query.fields.append("Content-Type", "application/json");
+    with_query
+        .fields
+        .append("Authorization", format!("GNAP {github}"));
+    with_query.body = serde_json::to_vec(&call).unwrap();
+    sign_gnap(&mut with_query, &agent.key, now(), &SignOptions::default()).unwrap();
+    let answer = s.send(&with_query);
+    assert_eq!(answer.status, 400);
+    assert_eq!(answer.json()["error"]["code"], -32600);
+
     // An unknown upstream: 404; an unreachable one: 502.
     let nowhere = Session::new(&f.server, &agent, Some(github.clone()), "nowhere");
     assert_eq!(
