@@ -302,6 +302,12 @@ impl Gateway {
         request: &HttpRequest,
         authorized: &Authorized,
     ) -> Result<(), Refusal> {
+        let Some(sent) = request.fields.lines("mcp-session-id").next() else {
+            return Ok(());
+        };
+        // An id outside the transport's alphabet is refused, not taken for
+        // "no session": the upstream might still make one of it.
+        let session = session_id(Some(sent)).ok_or(Refusal::MalformedSessionId)?;
         // A stdio upstream's sessions are the gateway's own, bound in the
         // bridge when it mints them.
         if self
@@ -310,9 +316,6 @@ impl Gateway {
         {
             return Ok(());
         }
-        let Some(session) = session_id(request.fields.lines("mcp-session-id").next()) else {
-            return Ok(());
-        };
         self.sessions.check(
             upstream,
             &session,

@@ -86,6 +86,10 @@ pub enum Refusal {
     /// value and the upstream might act on another.
     #[error("the {0} header is given more than once")]
     RepeatedHeader(&'static str),
+    /// An `Mcp-Session-Id` with characters outside visible ASCII (the
+    /// transport allows no others): 400.
+    #[error("the Mcp-Session-Id is not made of visible ASCII characters")]
+    MalformedSessionId,
     /// The token does not allow this message: 403.
     #[error(transparent)]
     Denied(#[from] Denied),

@@ -161,7 +161,7 @@ fn gateway_error(app: &App, upstream: &str, error: &GatewayError) -> Response<By
                 Refusal::Body(ParseError::NotJson) => (400, -32700),
                 Refusal::Body(ParseError::NotMessage) => (400, -32600),
                 Refusal::HeaderMismatch(_) => (400, -32020),
-                Refusal::RepeatedHeader(_) => (400, -32600),
+                Refusal::RepeatedHeader(_) | Refusal::MalformedSessionId => (400, -32600),
                 Refusal::Denied(_) | Refusal::NoCredentialSet(_) => (403, -32003),
                 Refusal::Store(_) => (503, -32603),
                 Refusal::CredentialUnavailable => (502, -32002),

@@ -695,6 +695,12 @@ fn gateway_http_refusals() {
         assert_eq!(twice.json()["error"]["code"], -32600, "{header}");
     }
 
+    // A session id outside visible ASCII (which an upstream might still
+    // normalize into one it knows): 400, not "no session".
+    let odd = s.send(&s.request("POST", Some(&call), &[("Mcp-Session-Id", "abc\u{80}")]));
+    assert_eq!(odd.status, 400);
+    assert_eq!(odd.json()["error"]["code"], -32600);
+
     // A query string (which would reach the upstream past the gateway's
     // rules, e.g. a key or configuration the server reads from its URL),
     // even signed: 400, nothing forwarded.
