@@ -737,7 +737,13 @@ impl Gateway {
         let ending = request.method == "DELETE";
         let tools_list = match &authorized.message {
             Some(Message::Request { method, .. }) if method == "tools/list" => {
-                Some(request_id(&request.body))
+                Some(Answers::To(request_id(&request.body)))
+            }
+            // A resumed stream (`Last-Event-ID`) is a GET on which the
+            // upstream replays what an earlier POST's stream carried,
+            // `tools/list` answers included.
+            None if request.method == "GET" && authorized.grant.limits_tools() => {
+                Some(Answers::Any)
             }
             _ => None,
         };
@@ -785,7 +791,7 @@ impl Gateway {
         let mut headers = parts.headers;
         drop_private_headers(&mut headers);
         let status = parts.status.as_u16();
-        let Some(id) = tools_list else {
+        let Some(answers) = tools_list else {
             return Ok(Forwarded {
                 status,
                 headers,
@@ -830,7 +836,7 @@ impl Gateway {
                     body: ForwardedBody::Stream(Box::pin(SseFilter::new(
                         body,
                         authorized.grant.clone(),
-                        id,
+                        answers,
                     ))),
                 })
             }
@@ -969,23 +975,43 @@ async fn filter_json(
         .map_err(|_| UpstreamFailure::Unfilterable)
 }
 
-/// Filters the `tools/list` result out of an SSE stream event by event:
-/// events pass on as soon as they are complete; only the event answering
-/// request `id` is rewritten. Nothing is held beyond one event.
+/// Which answers in an upstream's reply list tools to be filtered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answers {
+    /// The answer to the `tools/list` request with this id.
+    To(Value),
+    /// Any answer with a tool list (`result.tools`): on the server's GET
+    /// stream, answers appear only when a resumed stream replays them.
+    Any,
+}
+
+impl Answers {
+    fn select(&self, message: &Value) -> bool {
+        match self {
+            Self::To(id) => message.get("id") == Some(id) && message.get("result").is_some(),
+            Self::Any => message.pointer("/result/tools").is_some(),
+        }
+    }
+}
+
+/// Filters `tools/list` results out of an SSE stream event by event:
+/// events pass on as soon as they are complete; only the events carrying
+/// the [`Answers`] asked for are rewritten. Nothing is held beyond one
+/// event.
 pub struct SseFilter {
     body: BodyDataStream<Incoming>,
     grant: UpstreamGrant,
-    id: Value,
+    answers: Answers,
     pending: BytesMut,
     done: bool,
 }
 
 impl SseFilter {
-    fn new(body: Incoming, grant: UpstreamGrant, id: Value) -> Self {
+    fn new(body: Incoming, grant: UpstreamGrant, answers: Answers) -> Self {
         Self {
             body: BodyDataStream::new(body),
             grant,
-            id,
+            answers,
             pending: BytesMut::new(),
             done: false,
         }
@@ -996,7 +1022,7 @@ impl SseFilter {
         let mut out = BytesMut::new();
         while let Some(end) = event_end(&self.pending) {
             let event = self.pending.split_to(end);
-            out.extend_from_slice(&rewrite_event(&event, &self.grant, &self.id));
+            out.extend_from_slice(&rewrite_event(&event, &self.grant, &self.answers));
         }
         (!out.is_empty()).then(|| out.freeze())
     }
@@ -1028,8 +1054,8 @@ fn event_end(buf: &[u8]) -> Option<usize> {
 }
 
 /// One SSE event (with its terminating blank line), filtered if its data is
-/// the JSON-RPC response to `id`.
-fn rewrite_event(event: &[u8], grant: &UpstreamGrant, id: &Value) -> Bytes {
+/// one of the `answers`.
+fn rewrite_event(event: &[u8], grant: &UpstreamGrant, answers: &Answers) -> Bytes {
     let text = match std::str::from_utf8(event) {
         Ok(t) => t,
         Err(_) => return Bytes::copy_from_slice(event),
@@ -1046,7 +1072,7 @@ fn rewrite_event(event: &[u8], grant: &UpstreamGrant, id: &Value) -> Bytes {
     let Ok(mut value) = serde_json::from_str::<Value>(&data.join("\n")) else {
         return Bytes::copy_from_slice(event);
     };
-    if value.get("id") != Some(id) || value.get("result").is_none() {
+    if !answers.select(&value) {
         return Bytes::copy_from_slice(event);
     }
     grant.filter_tools_list(&mut value);
@@ -1197,7 +1223,7 @@ mod tests {
     fn the_tools_list_event_is_filtered_and_others_pass_untouched() {
         let result = json!({"jsonrpc": "2.0", "id": 2, "result": {"tools": [{"name": "search_issues"}, {"name": "delete_repo"}]}});
         let event = format!("event: message\r\ndata: {result}\r\n\r\n");
-        let out = rewrite_event(event.as_bytes(), &grant(), &json!(2));
+        let out = rewrite_event(event.as_bytes(), &grant(), &Answers::To(json!(2)));
         let text = String::from_utf8(out.to_vec()).unwrap();
         assert!(text.starts_with("event: message\ndata: "), "{text}");
         assert!(text.ends_with("\n\n"));
@@ -1211,7 +1237,30 @@ mod tests {
             ": keep-alive\n\n".to_owned(),
         ] {
             assert_eq!(
-                rewrite_event(other.as_bytes(), &grant(), &json!(2)),
+                rewrite_event(other.as_bytes(), &grant(), &Answers::To(json!(2))),
+                other.as_bytes()
+            );
+        }
+    }
+
+    #[test]
+    fn on_a_resumed_stream_every_tool_list_is_filtered_and_others_pass_untouched() {
+        let result = json!({"jsonrpc": "2.0", "id": 7, "result": {"tools": [{"name": "search_issues"}, {"name": "delete_repo"}]}});
+        let out = rewrite_event(
+            format!("id: e-3\ndata: {result}\n\n").as_bytes(),
+            &grant(),
+            &Answers::Any,
+        );
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        assert!(text.starts_with("id: e-3\ndata: "), "{text}");
+        assert!(text.contains("search_issues") && !text.contains("delete_repo"));
+        for other in [
+            "data: {\"jsonrpc\":\"2.0\",\"id\":8,\"result\":{\"content\":[]}}\n\n",
+            "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n",
+            "id: e-1\ndata: \n\n",
+        ] {
+            assert_eq!(
+                rewrite_event(other.as_bytes(), &grant(), &Answers::Any),
                 other.as_bytes()
             );
         }

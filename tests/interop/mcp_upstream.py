@@ -24,6 +24,10 @@ carries header NAME with exactly VALUE (an upstream taking an API key).
 With `--userinfo URL`, /mcp answers 401 unless GET URL with the request's
 own `Authorization` header answers 200: the bearer token must be live at
 that OAuth/OIDC server (its userinfo endpoint).
+
+With `--event-store`, streams are resumable (the SDK's event store hook, kept
+in memory here): every SSE event gets an id, and a GET with `Last-Event-ID`
+replays what its stream carried after that event, answers included.
 """
 
 import argparse
@@ -39,6 +43,7 @@ import urllib.request
 import anyio
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.streamable_http import EventMessage, EventStore
 
 server = MCPServer("gnapd-test-upstream", log_level="WARNING")
 
@@ -192,6 +197,28 @@ class UserinfoGate:
         await self.app(scope, receive, send)
 
 
+class MemoryEventStore(EventStore):
+    """Every event of every stream, in order; ids `e-1`, `e-2`, ..."""
+
+    def __init__(self):
+        self.events = []  # (event id, stream id, message or None)
+
+    async def store_event(self, stream_id, message):
+        event_id = f"e-{len(self.events) + 1}"
+        self.events.append((event_id, stream_id, message))
+        return event_id
+
+    async def replay_events_after(self, last_event_id, send_callback):
+        at = next((i for i, e in enumerate(self.events) if e[0] == last_event_id), None)
+        if at is None:
+            return None
+        stream_id = self.events[at][1]
+        for event_id, stream, message in self.events[at + 1 :]:
+            if stream == stream_id and message is not None:
+                await send_callback(EventMessage(message, event_id))
+        return stream_id
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
@@ -203,9 +230,11 @@ def main() -> None:
     parser.add_argument("--userinfo", help="URL: /mcp demands a bearer token this userinfo endpoint accepts")
     parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate")
     parser.add_argument("--tls-key", help="and this PEM private key")
+    parser.add_argument("--event-store", action="store_true", help="resumable streams (Last-Event-ID)")
     args = parser.parse_args()
 
-    app = server.streamable_http_app(json_response=args.json_response)
+    event_store = MemoryEventStore() if args.event_store else None
+    app = server.streamable_http_app(json_response=args.json_response, event_store=event_store)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", args.port))

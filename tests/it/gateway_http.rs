@@ -480,6 +480,113 @@ pub(crate) fn send_streaming(
     })
 }
 
+/// Sends `request` on a thread and gives each body chunk as it arrives
+/// (the status first, as `"status N"`).
+pub(crate) fn stream(
+    addr: std::net::SocketAddr,
+    request: HttpRequest,
+) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use http_body_util::{BodyExt as _, Full};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            tokio::spawn(connection);
+            let uri =
+                gnapd::proto::httpsig::message::TargetUri::parse(&request.target_uri).unwrap();
+            let mut builder = hyper::Request::builder()
+                .method(request.method.as_str())
+                .uri(uri.normalized_path().to_owned())
+                .header("host", uri.authority);
+            for (name, value) in request.fields.iter() {
+                builder = builder.header(name, value);
+            }
+            let response = sender
+                .send_request(
+                    builder
+                        .body(Full::new(bytes::Bytes::from(request.body)))
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let _ = tx.send(format!("status {}", response.status().as_u16()));
+            let mut body = response.into_body();
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Ok(data) = frame.into_data() {
+                    let _ = tx.send(String::from_utf8_lossy(&data).into_owned());
+                }
+            }
+        });
+    });
+    rx
+}
+
+#[test]
+fn gateway_http_a_resumed_stream_replays_tool_lists_filtered() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::start_resumable(dir.path());
+    let github = format!("github={}", upstream.url());
+    let credential = format!("github=bearer:{SECRET}");
+    let server = start_logged(
+        &dir.path().join("data"),
+        &dir.path().join("gnapd.log"),
+        &[
+            "--dev",
+            "--upstream",
+            &github,
+            "--upstream-credential",
+            &credential,
+        ],
+    );
+    let agent = Agent::new();
+    let token = token(&server, &agent, search_only());
+    let mut s = Session::new(&server, &agent, Some(token), "github");
+    s.initialize();
+
+    // tools/list answered on an SSE stream whose events carry ids: the
+    // answer is filtered.
+    let list = json!({"jsonrpc": "2.0", "id": 40, "method": "tools/list"});
+    let (status, chunks) = send_streaming(server.addr, &s.request("POST", Some(&list), &[]));
+    assert_eq!(status, 200);
+    let text: String = chunks.iter().map(|(_, c)| c.as_str()).collect();
+    assert!(
+        text.contains("search_issues") && !text.contains("delete_repo"),
+        "{text}"
+    );
+    let first = text
+        .lines()
+        .find_map(|l| l.strip_prefix("id:"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no event id in {text}"))
+        .to_owned();
+
+    // Resuming that stream from its first event: the upstream replays the
+    // answer on a GET, where the gateway filters it as well.
+    let replay = stream(
+        server.addr,
+        s.request("GET", None, &[("Last-Event-ID", &first)]),
+    );
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !seen.contains("\"tools\"") && Instant::now() < deadline {
+        if let Ok(chunk) = replay.recv_timeout(Duration::from_millis(200)) {
+            seen.push_str(&chunk);
+        }
+    }
+    assert!(seen.starts_with("status 200"), "{seen}");
+    assert!(seen.contains("search_issues"), "no replayed answer: {seen}");
+    assert!(!seen.contains("delete_repo"), "{seen}");
+    assert_clean(&upstream, s.token.as_deref().unwrap());
+}
+
 #[test]
 fn gateway_http_sse_streams_event_by_event() {
     let f = fixture(false);

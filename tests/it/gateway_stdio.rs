@@ -12,14 +12,13 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gnapd::proto::httpsig::HttpRequest;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
 use crate::agent::Agent;
 use crate::common::{python, root};
 use crate::gateway_http::{
-    Session, VERSION, rpc, send_streaming, start_logged_with, token, tool_names,
+    Session, VERSION, rpc, send_streaming, start_logged_with, stream, token, tool_names,
 };
 use crate::http_client::Answer;
 use crate::server::Server;
@@ -407,52 +406,6 @@ fn gateway_stdio_progress_is_streamed_as_sse_before_the_response() {
         done.saturating_sub(first) >= Duration::from_millis(1000),
         "buffered: first progress at {first:?}, result at {done:?}"
     );
-}
-
-/// Sends `request` on a thread and gives each body chunk as it arrives
-/// (the status first, as `"status N"`).
-fn stream(addr: std::net::SocketAddr, request: HttpRequest) -> std::sync::mpsc::Receiver<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use http_body_util::{BodyExt as _, Full};
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                    .await
-                    .unwrap();
-            tokio::spawn(connection);
-            let uri =
-                gnapd::proto::httpsig::message::TargetUri::parse(&request.target_uri).unwrap();
-            let mut builder = hyper::Request::builder()
-                .method(request.method.as_str())
-                .uri(uri.normalized_path().to_owned())
-                .header("host", uri.authority);
-            for (name, value) in request.fields.iter() {
-                builder = builder.header(name, value);
-            }
-            let response = sender
-                .send_request(
-                    builder
-                        .body(Full::new(bytes::Bytes::from(request.body)))
-                        .unwrap(),
-                )
-                .await
-                .unwrap();
-            let _ = tx.send(format!("status {}", response.status().as_u16()));
-            let mut body = response.into_body();
-            while let Some(Ok(frame)) = body.frame().await {
-                if let Ok(data) = frame.into_data() {
-                    let _ = tx.send(String::from_utf8_lossy(&data).into_owned());
-                }
-            }
-        });
-    });
-    rx
 }
 
 /// The JSON-RPC messages in SSE text.

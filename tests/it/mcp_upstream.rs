@@ -60,6 +60,12 @@ impl Upstream {
         Self::launch(dir, &["--json-response", "--userinfo", userinfo], "http")
     }
 
+    /// Starts the server (SSE answers) with resumable streams
+    /// (`--event-store`): a GET with `Last-Event-ID` replays a stream.
+    pub fn start_resumable(dir: &Path) -> Self {
+        Self::launch(dir, &["--event-store"], "http")
+    }
+
     /// Starts the server over HTTPS with `cert` and `key` (PEM).
     pub fn start_tls(dir: &Path, json_response: bool, cert: &Path, key: &Path) -> Self {
         Self::start_with(dir, json_response, Some((cert, key)))

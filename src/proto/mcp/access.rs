@@ -110,6 +110,12 @@ impl UpstreamGrant {
         Ok(())
     }
 
+    /// Whether some tools are withheld, i.e. whether a tool list must be
+    /// filtered at all.
+    pub fn limits_tools(&self) -> bool {
+        self.tools.is_some()
+    }
+
     fn tool_allowed(&self, name: &str) -> bool {
         !name.is_empty()
             && self
