@@ -994,12 +994,15 @@ impl Answers {
     }
 }
 
+/// The chunks of a body as they arrive.
+type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send + Sync>>;
+
 /// Filters `tools/list` results out of an SSE stream event by event:
 /// events pass on as soon as they are complete; only the events carrying
 /// the [`Answers`] asked for are rewritten. Nothing is held beyond one
 /// event.
 pub struct SseFilter {
-    body: BodyDataStream<Incoming>,
+    body: Chunks,
     grant: UpstreamGrant,
     answers: Answers,
     pending: BytesMut,
@@ -1008,8 +1011,17 @@ pub struct SseFilter {
 
 impl SseFilter {
     fn new(body: Incoming, grant: UpstreamGrant, answers: Answers) -> Self {
+        use futures_util::TryStreamExt as _;
+        Self::over(
+            Box::pin(BodyDataStream::new(body).map_err(BoxError::from)),
+            grant,
+            answers,
+        )
+    }
+
+    fn over(body: Chunks, grant: UpstreamGrant, answers: Answers) -> Self {
         Self {
-            body: BodyDataStream::new(body),
+            body,
             grant,
             answers,
             pending: BytesMut::new(),
@@ -1101,12 +1113,12 @@ impl Stream for SseFilter {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
             if self.done {
-                if self.pending.is_empty() {
-                    return Poll::Ready(None);
-                }
-                // A last event without its blank line: pass it on as is.
-                let rest = self.pending.split().freeze();
-                return Poll::Ready(Some(Ok(rest)));
+                // A last event without its blank line is dropped: an SSE
+                // client discards it (WHATWG HTML, "Interpreting an event
+                // stream"), and passed on unfiltered it could still show a
+                // lenient one the tools the token may not see.
+                self.pending.clear();
+                return Poll::Ready(None);
             }
             match Pin::new(&mut self.body).poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -1114,7 +1126,7 @@ impl Stream for SseFilter {
                 Poll::Ready(Some(Err(e))) => {
                     self.done = true;
                     self.pending.clear();
-                    return Poll::Ready(Some(Err(e.into())));
+                    return Poll::Ready(Some(Err(e)));
                 }
                 Poll::Ready(Some(Ok(chunk))) => {
                     self.pending.extend_from_slice(&chunk);
@@ -1241,6 +1253,37 @@ mod tests {
                 other.as_bytes()
             );
         }
+    }
+
+    #[test]
+    fn an_unfinished_last_event_is_dropped_not_passed_unfiltered() {
+        let result = json!({"jsonrpc": "2.0", "id": 2, "result": {"tools": [{"name": "search_issues"}, {"name": "delete_repo"}]}});
+        let chunks: Vec<Result<Bytes, BoxError>> = vec![
+            Ok(Bytes::from(
+                "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n",
+            )),
+            // The answer split over two chunks, its blank line never sent.
+            Ok(Bytes::from(format!("data: {result}"))),
+            Ok(Bytes::from("\n")),
+        ];
+        let filter = SseFilter::over(
+            Box::pin(futures_util::stream::iter(chunks)),
+            grant(),
+            Answers::To(json!(2)),
+        );
+        let out: Vec<Bytes> = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(futures_util::StreamExt::collect::<Vec<_>>(filter))
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        let text: String = out.iter().map(|b| String::from_utf8_lossy(b)).collect();
+        assert!(text.contains("notifications/progress"), "{text}");
+        assert!(
+            !text.contains("delete_repo") && !text.contains("tools"),
+            "{text}"
+        );
     }
 
     #[test]
