@@ -1067,10 +1067,12 @@ fn event_end(buf: &[u8]) -> Option<usize> {
 
 /// One SSE event (with its terminating blank line), filtered if its data is
 /// one of the `answers`.
+///
+/// An event whose data is not a JSON value (or not UTF-8) is dropped: every
+/// MCP message is JSON, and one that cannot be read cannot be filtered.
 fn rewrite_event(event: &[u8], grant: &UpstreamGrant, answers: &Answers) -> Bytes {
-    let text = match std::str::from_utf8(event) {
-        Ok(t) => t,
-        Err(_) => return Bytes::copy_from_slice(event),
+    let Ok(text) = std::str::from_utf8(event) else {
+        return Bytes::new();
     };
     let lines: Vec<&str> = text.split(['\n', '\r']).filter(|l| !l.is_empty()).collect();
     let data: Vec<&str> = lines
@@ -1081,8 +1083,13 @@ fn rewrite_event(event: &[u8], grant: &UpstreamGrant, answers: &Answers) -> Byte
     if data.is_empty() {
         return Bytes::copy_from_slice(event);
     }
-    let Ok(mut value) = serde_json::from_str::<Value>(&data.join("\n")) else {
+    let data = data.join("\n");
+    if data.trim().is_empty() {
+        // A priming event (an id, no message): nothing to filter.
         return Bytes::copy_from_slice(event);
+    }
+    let Ok(mut value) = serde_json::from_str::<Value>(&data) else {
+        return Bytes::new();
     };
     if !answers.select(&value) {
         return Bytes::copy_from_slice(event);
@@ -1297,6 +1304,13 @@ mod tests {
         let text = String::from_utf8(out.to_vec()).unwrap();
         assert!(text.starts_with("id: e-3\ndata: "), "{text}");
         assert!(text.contains("search_issues") && !text.contains("delete_repo"));
+        // What cannot be read cannot be filtered: dropped.
+        for unreadable in [
+            &b"data: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"tools\":[{\"name\":\"delete_repo\"}]}, 1e999}\n\n"[..],
+            b"data: {\"result\":{\"tools\":[{\"name\":\"delete_repo\xff\"}]}}\n\n",
+        ] {
+            assert!(rewrite_event(unreadable, &grant(), &Answers::Any).is_empty());
+        }
         for other in [
             "data: {\"jsonrpc\":\"2.0\",\"id\":8,\"result\":{\"content\":[]}}\n\n",
             "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n",

@@ -126,21 +126,22 @@ impl UpstreamGrant {
 
     /// Removes the tools the token may not call from a `tools/list` result
     /// (`{"result": {"tools": [{"name": ...}, ...]}}`), in place. A client
-    /// is not shown what it cannot use.
+    /// is not shown what it cannot use; a `tools` member that is not a list
+    /// cannot be filtered and is emptied.
     pub fn filter_tools_list(&self, response: &mut Value) {
         if self.tools.is_none() {
             return;
         }
-        if let Some(tools) = response
-            .get_mut("result")
-            .and_then(|r| r.get_mut("tools"))
-            .and_then(Value::as_array_mut)
-        {
-            tools.retain(|tool| {
+        let Some(tools) = response.get_mut("result").and_then(|r| r.get_mut("tools")) else {
+            return;
+        };
+        match tools.as_array_mut() {
+            Some(list) => list.retain(|tool| {
                 tool.get("name")
                     .and_then(Value::as_str)
                     .is_some_and(|n| self.tool_allowed(n))
-            });
+            }),
+            None => *tools = Value::Array(Vec::new()),
         }
     }
 }
@@ -290,5 +291,9 @@ mod tests {
             response["result"]["tools"],
             json!([{"name": "search_issues", "inputSchema": {}}])
         );
+        // Tools in some other shape than a list are not shown at all.
+        let mut odd = json!({"jsonrpc": "2.0", "id": 3, "result": {"tools": {"delete_repo": {}}}});
+        grant.filter_tools_list(&mut odd);
+        assert_eq!(odd["result"]["tools"], json!([]));
     }
 }
