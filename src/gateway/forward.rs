@@ -274,7 +274,7 @@ impl Gateway {
     /// of the gateway's CPU in thread hand-offs (benches/gateway).
     pub async fn check(
         self: &Arc<Self>,
-        upstream: &str,
+        target: &Upstream,
         request: HttpRequest,
     ) -> (HttpRequest, Result<Authorized, Refusal>) {
         let now = self.clock.now();
@@ -282,12 +282,12 @@ impl Gateway {
             self.store.as_ref(),
             &self.keys,
             &self.profile,
-            upstream,
+            &target.name,
             &request,
             now,
         )
         .and_then(|mut authorized| {
-            authorized.credential = self.credential_for(upstream, &authorized)?;
+            authorized.credential = self.credential_for(target, &authorized)?;
             Ok(authorized)
         });
         (request, decision)
@@ -298,10 +298,11 @@ impl Gateway {
     /// [`super::sessions`]).
     pub fn check_session(
         &self,
-        upstream: &str,
+        target: &Upstream,
         request: &HttpRequest,
         authorized: &Authorized,
     ) -> Result<(), Refusal> {
+        let upstream = target.name.as_str();
         let Some(sent) = request.fields.lines("mcp-session-id").next() else {
             return Ok(());
         };
@@ -310,10 +311,7 @@ impl Gateway {
         let session = session_id(Some(sent)).ok_or(Refusal::MalformedSessionId)?;
         // A stdio upstream's sessions are the gateway's own, bound in the
         // bridge when it mints them.
-        if self
-            .upstream(upstream)
-            .is_some_and(|u| matches!(u.transport, Transport::Stdio(_)))
-        {
+        if matches!(target.transport, Transport::Stdio(_)) {
             return Ok(());
         }
         self.sessions.check(
@@ -330,12 +328,10 @@ impl Gateway {
     /// no enterprise set (kind `none`) needs none.
     fn credential_for(
         &self,
-        upstream: &str,
+        target: &Upstream,
         authorized: &Authorized,
     ) -> Result<Credential, Refusal> {
-        let Some(target) = self.upstream(upstream) else {
-            return Ok(Credential::None);
-        };
+        let upstream = target.name.as_str();
         // A set the token is mapped to (enterprise-held, or one a person
         // connected when approving) wins; without one, an upstream with an
         // enterprise set refuses, one without presents its configured

@@ -109,11 +109,11 @@ async fn gateway_outcome(
     // The JSON-RPC id is only read when an error must carry it.
     let id = || request_id(&body);
     let request = to_request(app, method, path, query, headers, body.to_vec());
-    let (request, decision) = app.gateway.check(upstream, request).await;
+    let (request, decision) = app.gateway.check(&target, request).await;
     let authorized = decision
         .and_then(|authorized| {
             app.gateway
-                .check_session(upstream, &request, &authorized)
+                .check_session(&target, &request, &authorized)
                 .map(|()| authorized)
         })
         .map_err(|r| GatewayError::Refused(r, id()))?;
