@@ -731,18 +731,18 @@ impl Gateway {
         };
         let request_session = session_id(request.fields.lines("mcp-session-id").next());
         let ending = request.method == "DELETE";
-        let tools_list = match &authorized.message {
-            Some(Message::Request { method, .. }) if method == "tools/list" => {
-                Some(Answers::To(request_id(&request.body)))
-            }
-            // A resumed stream (`Last-Event-ID`) is a GET on which the
-            // upstream replays what an earlier POST's stream carried,
-            // `tools/list` answers included.
-            None if request.method == "GET" && authorized.grant.limits_tools() => {
-                Some(Answers::Any)
-            }
-            _ => None,
-        };
+        // Replies that may list tools, filtered when the token's tools are
+        // limited: a `tools/list` request's (every answer on its stream
+        // counts, whatever spelling of the id the upstream answers with:
+        // `1.0` sent may come back as `1`), and a GET stream's, on which a
+        // resumed stream (`Last-Event-ID`) replays what an earlier POST's
+        // stream carried, `tools/list` answers included.
+        let lists_tools = authorized.grant.limits_tools()
+            && match &authorized.message {
+                Some(Message::Request { method, .. }) => method == "tools/list",
+                None => request.method == "GET",
+                _ => false,
+            };
         let body = Bytes::from(std::mem::take(&mut request.body));
         let set = authorized.token.credential_set(&upstream.name);
         let mut credential = std::borrow::Cow::Borrowed(&authorized.credential);
@@ -787,13 +787,13 @@ impl Gateway {
         let mut headers = parts.headers;
         drop_private_headers(&mut headers);
         let status = parts.status.as_u16();
-        let Some(answers) = tools_list else {
+        if !lists_tools {
             return Ok(Forwarded {
                 status,
                 headers,
                 body: ForwardedBody::Upstream(body),
             });
-        };
+        }
         // The result must be read to be filtered: an encoded body cannot be,
         // and is refused rather than shown whole (the gateway never asks
         // for an encoding).
@@ -832,7 +832,6 @@ impl Gateway {
                     body: ForwardedBody::Stream(Box::pin(SseFilter::new(
                         body,
                         authorized.grant.clone(),
-                        answers,
                     ))),
                 })
             }
@@ -971,55 +970,32 @@ async fn filter_json(
         .map_err(|_| UpstreamFailure::Unfilterable)
 }
 
-/// Which answers in an upstream's reply list tools to be filtered.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Answers {
-    /// The answer to the `tools/list` request with this id.
-    To(Value),
-    /// Any answer with a tool list (`result.tools`): on the server's GET
-    /// stream, answers appear only when a resumed stream replays them.
-    Any,
-}
-
-impl Answers {
-    fn select(&self, message: &Value) -> bool {
-        match self {
-            Self::To(id) => message.get("id") == Some(id) && message.get("result").is_some(),
-            Self::Any => message.pointer("/result/tools").is_some(),
-        }
-    }
-}
-
 /// The chunks of a body as they arrive.
 type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send + Sync>>;
 
-/// Filters `tools/list` results out of an SSE stream event by event:
-/// events pass on as soon as they are complete; only the events carrying
-/// the [`Answers`] asked for are rewritten. Nothing is held beyond one
-/// event.
+/// Filters tool lists out of an SSE stream event by event: events pass on
+/// as soon as they are complete; only answers carrying a tool list
+/// (`result.tools`) are rewritten. Nothing is held beyond one event.
 pub struct SseFilter {
     body: Chunks,
     grant: UpstreamGrant,
-    answers: Answers,
     pending: BytesMut,
     done: bool,
 }
 
 impl SseFilter {
-    fn new(body: Incoming, grant: UpstreamGrant, answers: Answers) -> Self {
+    fn new(body: Incoming, grant: UpstreamGrant) -> Self {
         use futures_util::TryStreamExt as _;
         Self::over(
             Box::pin(BodyDataStream::new(body).map_err(BoxError::from)),
             grant,
-            answers,
         )
     }
 
-    fn over(body: Chunks, grant: UpstreamGrant, answers: Answers) -> Self {
+    fn over(body: Chunks, grant: UpstreamGrant) -> Self {
         Self {
             body,
             grant,
-            answers,
             pending: BytesMut::new(),
             done: false,
         }
@@ -1030,7 +1006,7 @@ impl SseFilter {
         let mut out = BytesMut::new();
         while let Some(end) = event_end(&self.pending) {
             let event = self.pending.split_to(end);
-            out.extend_from_slice(&rewrite_event(&event, &self.grant, &self.answers));
+            out.extend_from_slice(&rewrite_event(&event, &self.grant));
         }
         (!out.is_empty()).then(|| out.freeze())
     }
@@ -1062,11 +1038,11 @@ fn event_end(buf: &[u8]) -> Option<usize> {
 }
 
 /// One SSE event (with its terminating blank line), filtered if its data is
-/// one of the `answers`.
+/// an answer with a tool list.
 ///
 /// An event whose data is not a JSON value (or not UTF-8) is dropped: every
 /// MCP message is JSON, and one that cannot be read cannot be filtered.
-fn rewrite_event(event: &[u8], grant: &UpstreamGrant, answers: &Answers) -> Bytes {
+fn rewrite_event(event: &[u8], grant: &UpstreamGrant) -> Bytes {
     let Ok(text) = std::str::from_utf8(event) else {
         return Bytes::new();
     };
@@ -1087,7 +1063,7 @@ fn rewrite_event(event: &[u8], grant: &UpstreamGrant, answers: &Answers) -> Byte
     let Ok(mut value) = serde_json::from_str::<Value>(&data) else {
         return Bytes::new();
     };
-    if !answers.select(&value) {
+    if value.pointer("/result/tools").is_none() {
         return Bytes::copy_from_slice(event);
     }
     grant.filter_tools_list(&mut value);
@@ -1235,26 +1211,39 @@ mod tests {
     }
 
     #[test]
-    fn the_tools_list_event_is_filtered_and_others_pass_untouched() {
-        let result = json!({"jsonrpc": "2.0", "id": 2, "result": {"tools": [{"name": "search_issues"}, {"name": "delete_repo"}]}});
-        let event = format!("event: message\r\ndata: {result}\r\n\r\n");
-        let out = rewrite_event(event.as_bytes(), &grant(), &Answers::To(json!(2)));
-        let text = String::from_utf8(out.to_vec()).unwrap();
-        assert!(text.starts_with("event: message\ndata: "), "{text}");
-        assert!(text.ends_with("\n\n"));
-        assert!(text.contains("search_issues") && !text.contains("delete_repo"));
-
-        // Another id, a notification, a comment: byte for byte.
-        for other in [
-            format!("data: {result}\n\n").replace("\"id\":2", "\"id\":3"),
-            "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n"
-                .to_owned(),
-            ": keep-alive\n\n".to_owned(),
-        ] {
-            assert_eq!(
-                rewrite_event(other.as_bytes(), &grant(), &Answers::To(json!(2))),
-                other.as_bytes()
+    fn every_answer_with_a_tool_list_is_filtered_and_other_events_pass_untouched() {
+        // Whatever its id: an upstream may answer `1.0` with `1`, and on a
+        // resumed stream the answer is to an earlier request.
+        for id in [json!(2), json!(2.0), json!("x")] {
+            let result = json!({"jsonrpc": "2.0", "id": id, "result": {"tools": [{"name": "search_issues"}, {"name": "delete_repo"}]}});
+            let event = format!("event: message\r\nid: e-3\r\ndata: {result}\r\n\r\n");
+            let out = rewrite_event(event.as_bytes(), &grant());
+            let text = String::from_utf8(out.to_vec()).unwrap();
+            assert!(
+                text.starts_with("event: message\nid: e-3\ndata: "),
+                "{text}"
             );
+            assert!(text.ends_with("\n\n"));
+            assert!(text.contains("search_issues") && !text.contains("delete_repo"));
+        }
+
+        // Another answer, a notification, a comment, a priming event: byte
+        // for byte.
+        for other in [
+            "data: {\"jsonrpc\":\"2.0\",\"id\":8,\"result\":{\"content\":[]}}\n\n",
+            "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n",
+            ": keep-alive\n\n",
+            "id: e-1\ndata: \n\n",
+        ] {
+            assert_eq!(rewrite_event(other.as_bytes(), &grant()), other.as_bytes());
+        }
+
+        // What cannot be read cannot be filtered: dropped.
+        for unreadable in [
+            &b"data: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"tools\":[{\"name\":\"delete_repo\"}]}, 1e999}\n\n"[..],
+            b"data: {\"result\":{\"tools\":[{\"name\":\"delete_repo\xff\"}]}}\n\n",
+        ] {
+            assert!(rewrite_event(unreadable, &grant()).is_empty());
         }
     }
 
@@ -1269,11 +1258,7 @@ mod tests {
             Ok(Bytes::from(format!("data: {result}"))),
             Ok(Bytes::from("\n")),
         ];
-        let filter = SseFilter::over(
-            Box::pin(futures_util::stream::iter(chunks)),
-            grant(),
-            Answers::To(json!(2)),
-        );
+        let filter = SseFilter::over(Box::pin(futures_util::stream::iter(chunks)), grant());
         let out: Vec<Bytes> = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()
@@ -1287,36 +1272,6 @@ mod tests {
             !text.contains("delete_repo") && !text.contains("tools"),
             "{text}"
         );
-    }
-
-    #[test]
-    fn on_a_resumed_stream_every_tool_list_is_filtered_and_others_pass_untouched() {
-        let result = json!({"jsonrpc": "2.0", "id": 7, "result": {"tools": [{"name": "search_issues"}, {"name": "delete_repo"}]}});
-        let out = rewrite_event(
-            format!("id: e-3\ndata: {result}\n\n").as_bytes(),
-            &grant(),
-            &Answers::Any,
-        );
-        let text = String::from_utf8(out.to_vec()).unwrap();
-        assert!(text.starts_with("id: e-3\ndata: "), "{text}");
-        assert!(text.contains("search_issues") && !text.contains("delete_repo"));
-        // What cannot be read cannot be filtered: dropped.
-        for unreadable in [
-            &b"data: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"tools\":[{\"name\":\"delete_repo\"}]}, 1e999}\n\n"[..],
-            b"data: {\"result\":{\"tools\":[{\"name\":\"delete_repo\xff\"}]}}\n\n",
-        ] {
-            assert!(rewrite_event(unreadable, &grant(), &Answers::Any).is_empty());
-        }
-        for other in [
-            "data: {\"jsonrpc\":\"2.0\",\"id\":8,\"result\":{\"content\":[]}}\n\n",
-            "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n",
-            "id: e-1\ndata: \n\n",
-        ] {
-            assert_eq!(
-                rewrite_event(other.as_bytes(), &grant(), &Answers::Any),
-                other.as_bytes()
-            );
-        }
     }
 
     #[test]

@@ -587,6 +587,81 @@ fn gateway_http_a_resumed_stream_replays_tool_lists_filtered() {
     assert_clean(&upstream, s.token.as_deref().unwrap());
 }
 
+/// The reference TypeScript server (`@modelcontextprotocol/server-everything`
+/// over Streamable HTTP) on a free port; killed when dropped.
+struct EverythingHttp {
+    child: Child,
+    port: u16,
+}
+
+impl EverythingHttp {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("node")
+            .arg(crate::gateway_stdio::everything_script())
+            .arg("streamableHttp")
+            .env("PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "server-everything did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, port }
+    }
+}
+
+impl Drop for EverythingHttp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn gateway_http_typescript_server_tool_lists_are_filtered_whatever_spelling_of_the_id_comes_back() {
+    let everything = EverythingHttp::start();
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = format!("everything=http://127.0.0.1:{}/mcp", everything.port);
+    let server = start_logged(
+        &dir.path().join("data"),
+        &dir.path().join("gnapd.log"),
+        &["--dev", "--upstream", &upstream],
+    );
+    let agent = Agent::new();
+    let echo_only = json!([{"type": "mcp", "identifier": "everything",
+        "actions": ["tools/list", "tools/call"], "tools": ["echo"]}]);
+    let token = token(&server, &agent, echo_only);
+    let mut s = Session::new(&server, &agent, Some(token), "everything");
+    s.initialize();
+    // An id of 5.0 comes back from a JavaScript server as 5, the same
+    // number spelled otherwise; the answer is filtered all the same.
+    let list = json!({"jsonrpc": "2.0", "id": 5.0, "method": "tools/list"});
+    let (status, chunks) = send_streaming(server.addr, &s.request("POST", Some(&list), &[]));
+    assert_eq!(status, 200);
+    let text: String = chunks.iter().map(|(_, c)| c.as_str()).collect();
+    let answer = crate::gateway_stdio::sse_messages(&text)
+        .into_iter()
+        .find(|m| m.get("result").is_some())
+        .unwrap_or_else(|| panic!("no answer in {text}"));
+    assert_eq!(
+        answer["id"],
+        json!(5),
+        "the case this test is about: {answer}"
+    );
+    assert_eq!(tool_names(&answer), ["echo"]);
+}
+
 #[test]
 fn gateway_http_sse_streams_event_by_event() {
     let f = fixture(false);

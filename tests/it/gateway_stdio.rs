@@ -24,7 +24,7 @@ use crate::http_client::Answer;
 use crate::server::Server;
 
 /// The everything server's entry point, installed by `npm ci`.
-fn everything_script() -> PathBuf {
+pub(crate) fn everything_script() -> PathBuf {
     let script = root().join(
         "tests/interop/npm/node_modules/@modelcontextprotocol/server-everything/dist/index.js",
     );
@@ -409,7 +409,7 @@ fn gateway_stdio_progress_is_streamed_as_sse_before_the_response() {
 }
 
 /// The JSON-RPC messages in SSE text.
-fn sse_messages(text: &str) -> Vec<Value> {
+pub(crate) fn sse_messages(text: &str) -> Vec<Value> {
     text.replace("\r\n", "\n")
         .split("\n\n")
         .filter_map(|event| {
