@@ -688,6 +688,12 @@ impl Gateway {
             .uri(uri);
         if let Some(headers) = builder.headers_mut() {
             copy_forwardable(&request.fields, headers);
+            // A body is one JSON-RPC message the gateway has read as UTF-8
+            // JSON; the upstream is told exactly that, so no charset the
+            // agent names can make it read other names than the gateway did.
+            if !body.is_empty() {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            }
             if let Some((name, value)) = credential.header_to_inject() {
                 headers.insert(name, value);
             }

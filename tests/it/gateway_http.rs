@@ -699,6 +699,32 @@ fn gateway_http_sse_streams_event_by_event() {
 }
 
 #[test]
+fn gateway_http_the_upstream_is_told_the_body_is_json_whatever_charset_the_agent_named() {
+    let f = fixture(true);
+    let agent = Agent::new();
+    let token = token(&f.server, &agent, json!(["mcp:github"]));
+    // Built unsigned, the charset named, then signed.
+    let s = Session::new(&f.server, &agent, None, "github");
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
+    let mut request = s.request("POST", Some(&init), &[]);
+    request
+        .fields
+        .set("Content-Type", "application/json; charset=iso-8859-1");
+    request
+        .fields
+        .append("Authorization", format!("GNAP {token}"));
+    sign_gnap(&mut request, &agent.key, now(), &SignOptions::default()).unwrap();
+    assert_eq!(s.send(&request).status, 200);
+    let (_, headers) = f.upstream.requests().pop().unwrap();
+    let types: Vec<&str> = headers
+        .iter()
+        .filter(|(n, _)| n == "content-type")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(types, ["application/json"]);
+}
+
+#[test]
 fn gateway_http_json_tools_list_is_filtered() {
     let f = fixture(true);
     let agent = Agent::new();
