@@ -136,7 +136,8 @@ pub enum UpstreamFailure {
     /// The upstream refused the gateway's credential (401): 502.
     #[error("the upstream refused the gateway's credential")]
     CredentialRefused,
-    /// The upstream failed (a 5xx of its own): 502, so that a failure
+    /// The upstream failed (a 5xx of its own) or redirected (a 3xx, which
+    /// would point the client around the gateway): 502, so that a failure
     /// upstream never reads as the gateway's.
     #[error("the upstream failed (HTTP {0})")]
     Failed(u16),
@@ -777,6 +778,13 @@ impl Gateway {
         if response.status() == hyper::StatusCode::UNAUTHORIZED {
             tracing::warn!(upstream = %upstream.name, "the upstream refused the gateway's credential");
             return Err(UpstreamFailure::CredentialRefused);
+        }
+        // A redirect is not passed on either: its `Location` names the
+        // upstream, and a client following it would take the call (with the
+        // agent's signature) around the gateway.
+        if response.status().is_redirection() {
+            tracing::warn!(upstream = %upstream.name, status = response.status().as_u16(), "the upstream redirected; its configured URL may be wrong");
+            return Err(UpstreamFailure::Failed(response.status().as_u16()));
         }
         if response.status().is_server_error() {
             tracing::warn!(upstream = %upstream.name, status = response.status().as_u16(), "the upstream failed");

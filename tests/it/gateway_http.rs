@@ -725,6 +725,44 @@ fn gateway_http_the_upstream_is_told_the_body_is_json_whatever_charset_the_agent
 }
 
 #[test]
+fn gateway_http_an_upstream_redirect_is_not_passed_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::start(dir.path(), true);
+    // The Python SDK serves `/mcp`; `/mcp/` is answered with a redirect to it.
+    let slash = format!("github={}/", upstream.url());
+    let credential = format!("github=bearer:{SECRET}");
+    let server = start_logged(
+        &dir.path().join("data"),
+        &dir.path().join("gnapd.log"),
+        &[
+            "--dev",
+            "--upstream",
+            &slash,
+            "--upstream-credential",
+            &credential,
+        ],
+    );
+    let agent = Agent::new();
+    let token = token(&server, &agent, json!(["mcp:github"]));
+    let s = Session::new(&server, &agent, Some(token), "github");
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
+    let answer = s.send(&s.request("POST", Some(&init), &[]));
+    assert_eq!(
+        upstream.requests().len(),
+        1,
+        "the upstream was asked once and redirected"
+    );
+    assert_eq!(
+        answer.status,
+        502,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    assert_eq!(answer.header("location"), None);
+    assert_eq!(answer.json()["error"]["code"], -32002);
+}
+
+#[test]
 fn gateway_http_json_tools_list_is_filtered() {
     let f = fixture(true);
     let agent = Agent::new();
