@@ -48,21 +48,23 @@ pub const FORWARDED_REQUEST_HEADERS: [&str; 8] = [
     "user-agent",
 ];
 
-/// Response headers never passed back: hop-by-hop fields, and what belongs
-/// to the gateway's own relation with the upstream (its cookies, and a
-/// challenge for the gateway's credential).
-const DROPPED_RESPONSE_HEADERS: [&str; 11] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "set-cookie",
-    "www-authenticate",
+/// Response headers passed back to the agent (with any `mcp-*` one): what
+/// the transport needs and what tells a client when to retry. Everything
+/// else stays at the gateway: hop-by-hop fields, the gateway's own relation
+/// with the upstream (its cookies, a challenge for its credential), and
+/// what the agent would apply to the gateway's origin on the upstream's
+/// word (`Alt-Svc`, `Strict-Transport-Security`, CORS, `Clear-Site-Data`)
+/// or what names the upstream (`Location`, `Link`, `Server`).
+const FORWARDED_RESPONSE_HEADERS: [&str; 9] = [
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "cache-control",
+    "date",
+    "mcp-session-id",
+    "retry-after",
+    "ratelimit",
+    "ratelimit-policy",
 ];
 
 pub use super::client::CONNECT_TIMEOUT;
@@ -799,7 +801,7 @@ impl Gateway {
             authorized,
         );
         let mut headers = parts.headers;
-        drop_private_headers(&mut headers);
+        keep_returnable_headers(&mut headers);
         let status = parts.status.as_u16();
         if !lists_tools {
             return Ok(Forwarded {
@@ -935,18 +937,24 @@ fn copy_forwardable(fields: &crate::proto::httpsig::Fields, out: &mut HeaderMap)
     }
 }
 
-/// Removes the [`DROPPED_RESPONSE_HEADERS`] from an upstream's answer. One
-/// pass over the (few) names an answer has finds whether there is anything
-/// to remove, instead of looking up each of the eleven names in every
-/// answer.
-fn drop_private_headers(headers: &mut HeaderMap) {
-    let dropped = |name: &HeaderName| DROPPED_RESPONSE_HEADERS.contains(&name.as_str());
-    if !headers.keys().any(dropped) {
+/// Whether an upstream's response header may go back to the agent.
+fn returnable(name: &HeaderName) -> bool {
+    FORWARDED_RESPONSE_HEADERS.contains(&name.as_str()) || name.as_str().starts_with("mcp-")
+}
+
+/// Keeps only the [`returnable`] headers of an upstream's answer. An answer
+/// whose names all are (the usual case) is left as it is.
+fn keep_returnable_headers(headers: &mut HeaderMap) {
+    if headers.keys().all(returnable) {
         return;
     }
-    for name in DROPPED_RESPONSE_HEADERS {
-        headers.remove(name);
+    let mut kept = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers.iter() {
+        if returnable(name) {
+            kept.append(name.clone(), value.clone());
+        }
     }
+    *headers = kept;
 }
 
 /// Whether an agent's header (lowercase name) may go upstream.
@@ -1151,30 +1159,36 @@ mod tests {
     }
 
     #[test]
-    fn private_response_headers_are_dropped_and_the_rest_kept() {
+    fn only_transport_and_retry_headers_come_back_from_the_upstream() {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.append("set-cookie", HeaderValue::from_static("a=1"));
-        headers.append("set-cookie", HeaderValue::from_static("b=2"));
-        headers.insert("www-authenticate", HeaderValue::from_static("Bearer"));
         headers.insert("mcp-session-id", HeaderValue::from_static("s"));
-        let mut clean = headers.clone();
-        drop_private_headers(&mut headers);
-        let names: Vec<_> = headers.keys().map(HeaderName::as_str).collect();
-        assert_eq!(names, ["content-type", "mcp-session-id"]);
-        assert_eq!(headers.len(), 2);
+        headers.insert("retry-after", HeaderValue::from_static("5"));
+        let before = headers.clone();
         // An answer with nothing to drop is left as it is.
-        clean.remove("set-cookie");
-        clean.remove("www-authenticate");
-        let before = clean.clone();
-        drop_private_headers(&mut clean);
-        assert_eq!(clean, before);
-        for name in DROPPED_RESPONSE_HEADERS {
-            let mut one = HeaderMap::new();
-            one.insert(HeaderName::from_static(name), HeaderValue::from_static("x"));
-            drop_private_headers(&mut one);
-            assert!(one.is_empty(), "{name}");
+        keep_returnable_headers(&mut headers);
+        assert_eq!(headers, before);
+        for name in [
+            "set-cookie",
+            "www-authenticate",
+            "connection",
+            "transfer-encoding",
+            "alt-svc",
+            "strict-transport-security",
+            "access-control-allow-origin",
+            "clear-site-data",
+            "location",
+            "link",
+            "server",
+            "x-upstream-secret",
+        ] {
+            headers.append(HeaderName::from_static(name), HeaderValue::from_static("x"));
         }
+        headers.append("mcp-session-id", HeaderValue::from_static("t"));
+        keep_returnable_headers(&mut headers);
+        let names: Vec<_> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["content-type", "mcp-session-id", "retry-after"]);
+        assert_eq!(headers.get_all("mcp-session-id").iter().count(), 2);
     }
 
     #[test]

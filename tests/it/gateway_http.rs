@@ -777,6 +777,9 @@ fn gateway_http_json_tools_list_is_filtered() {
             .starts_with("application/json")
     );
     assert_eq!(tool_names(&list.json()), ["search_issues"]);
+    // The upstream's own headers stay at the gateway (uvicorn names itself
+    // in `Server`).
+    assert_eq!(list.header("server"), None);
 
     // A full-access token sees every tool.
     let full = self::token(&f.server, &agent, json!(["mcp:github"]));
