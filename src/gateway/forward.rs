@@ -55,7 +55,7 @@ pub const FORWARDED_REQUEST_HEADERS: [&str; 8] = [
 /// what the agent would apply to the gateway's origin on the upstream's
 /// word (`Alt-Svc`, `Strict-Transport-Security`, CORS, `Clear-Site-Data`)
 /// or what names the upstream (`Location`, `Link`, `Server`).
-const FORWARDED_RESPONSE_HEADERS: [&str; 9] = [
+const FORWARDED_RESPONSE_HEADERS: [&str; 10] = [
     "content-type",
     "content-length",
     "content-encoding",
@@ -65,6 +65,9 @@ const FORWARDED_RESPONSE_HEADERS: [&str; 9] = [
     "retry-after",
     "ratelimit",
     "ratelimit-policy",
+    // An event stream's "do not buffer me" to a reverse proxy in front of
+    // the gateway.
+    "x-accel-buffering",
 ];
 
 pub use super::client::CONNECT_TIMEOUT;
