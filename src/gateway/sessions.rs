@@ -12,15 +12,20 @@
 //!
 //! The table is in memory: after a restart of the gateway the agents'
 //! sessions are unknown and they re-initialize, which the transport already
-//! requires clients to handle. It is bounded; sessions idle for longer than
-//! [`IDLE_LIMIT`] are dropped first when it fills.
+//! requires clients to handle. It is bounded twice. One key holds at most
+//! [`PER_KEY`] sessions: opening another forgets that key's oldest, so an
+//! agent opening sessions without end only ever pushes out its own. And the
+//! whole table holds [`CAPACITY`]: when it fills, sessions idle for longer
+//! than [`IDLE_LIMIT`] go first, then the least recently used.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Most sessions remembered at once.
 pub const CAPACITY: usize = 100_000;
+/// Most sessions one agent key holds at once, across upstreams.
+pub const PER_KEY: usize = 1_000;
 /// A session unused for this long may be forgotten when the table is full.
 pub const IDLE_LIMIT: Duration = Duration::from_secs(24 * 60 * 60);
 
@@ -51,10 +56,83 @@ pub enum SessionRefusal {
     Foreign,
 }
 
+/// (upstream, session id).
+type Key = (String, String);
+
+#[derive(Debug, Default)]
+struct Table {
+    entries: HashMap<Key, Entry>,
+    /// Per key thumbprint: its sessions in the order they were opened (ids
+    /// since forgotten are skipped when met), and how many are live.
+    by_key: HashMap<String, (VecDeque<Key>, usize)>,
+}
+
+impl Table {
+    fn remove(&mut self, key: &Key) {
+        if let Some(entry) = self.entries.remove(key) {
+            self.forgot(&entry.owner.thumbprint);
+        }
+    }
+
+    /// One fewer live session for `thumbprint`.
+    fn forgot(&mut self, thumbprint: &str) {
+        if let Some((order, live)) = self.by_key.get_mut(thumbprint) {
+            *live = live.saturating_sub(1);
+            if *live == 0 {
+                order.clear();
+                self.by_key.remove(thumbprint);
+            }
+        }
+    }
+
+    /// Forgets the oldest live session `thumbprint` opened.
+    fn forget_oldest_of(&mut self, thumbprint: &str) {
+        while let Some(key) = self
+            .by_key
+            .get_mut(thumbprint)
+            .and_then(|(order, _)| order.pop_front())
+        {
+            if self
+                .entries
+                .get(&key)
+                .is_some_and(|e| e.owner.thumbprint == thumbprint)
+            {
+                self.remove(&key);
+                return;
+            }
+        }
+    }
+
+    /// Makes room when the whole table is full.
+    fn make_room(&mut self, now: Instant) {
+        let mut idle = Vec::new();
+        for (key, entry) in &self.entries {
+            if now.saturating_duration_since(entry.last_used) >= IDLE_LIMIT {
+                idle.push(key.clone());
+            }
+        }
+        for key in &idle {
+            self.remove(key);
+        }
+        if self.entries.len() >= CAPACITY {
+            // Still full of live sessions: forget the least recently used
+            // one rather than refuse new sessions.
+            if let Some(oldest) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(k, _)| k.clone())
+            {
+                self.remove(&oldest);
+            }
+        }
+    }
+}
+
 /// Session id → owner, per upstream.
 #[derive(Debug, Default)]
 pub struct Sessions {
-    table: Mutex<HashMap<(String, String), Entry>>,
+    table: Mutex<Table>,
 }
 
 impl Sessions {
@@ -68,6 +146,7 @@ impl Sessions {
     ) -> Result<(), SessionRefusal> {
         let mut table = self.table.lock().map_err(|_| SessionRefusal::Unknown)?;
         let entry = table
+            .entries
             .get_mut(&(upstream.to_owned(), session.to_owned()))
             .ok_or(SessionRefusal::Unknown)?;
         if entry.owner != *owner {
@@ -85,26 +164,41 @@ impl Sessions {
         let Ok(mut table) = self.table.lock() else {
             return;
         };
-        if table.len() >= CAPACITY {
-            table.retain(|_, e| now.saturating_duration_since(e.last_used) < IDLE_LIMIT);
-            if table.len() >= CAPACITY {
-                // Still full of live sessions: forget the least recently
-                // used one rather than refuse new sessions.
-                if let Some(oldest) = table
-                    .iter()
-                    .min_by_key(|(_, e)| e.last_used)
-                    .map(|(k, _)| k.clone())
-                {
-                    table.remove(&oldest);
-                }
-            }
+        let key = (upstream.to_owned(), session.to_owned());
+        if table.entries.contains_key(&key) {
+            return;
         }
-        table
-            .entry((upstream.to_owned(), session.to_owned()))
-            .or_insert(Entry {
+        if table.entries.len() >= CAPACITY {
+            table.make_room(now);
+        }
+        let thumbprint = owner.thumbprint.clone();
+        let full = table
+            .by_key
+            .get(&thumbprint)
+            .is_some_and(|(_, live)| *live >= PER_KEY);
+        if full {
+            table.forget_oldest_of(&thumbprint);
+        }
+        table.entries.insert(
+            key.clone(),
+            Entry {
                 owner,
                 last_used: now,
+            },
+        );
+        let Table { entries, by_key } = &mut *table;
+        let (order, live) = by_key.entry(thumbprint.clone()).or_default();
+        order.push_back(key);
+        *live += 1;
+        // Ids ended by their agents stay in the order until met; keep it
+        // from growing past twice the live ones.
+        if order.len() > 2 * PER_KEY {
+            order.retain(|k| {
+                entries
+                    .get(k)
+                    .is_some_and(|e| e.owner.thumbprint == thumbprint)
             });
+        }
     }
 
     /// Forgets `session` (after the agent ended it).
@@ -116,7 +210,7 @@ impl Sessions {
 
     /// How many sessions are remembered.
     pub fn len(&self) -> usize {
-        self.table.lock().map(|t| t.len()).unwrap_or(0)
+        self.table.lock().map(|t| t.entries.len()).unwrap_or(0)
     }
 
     /// Whether none is.
@@ -173,6 +267,51 @@ mod tests {
         assert_eq!(
             s.check("gh", "x", &owner("B", None), now),
             Err(SessionRefusal::Foreign)
+        );
+    }
+
+    #[test]
+    fn a_key_holding_too_many_sessions_pushes_out_only_its_own_oldest() {
+        let s = Sessions::default();
+        let now = Instant::now();
+        s.open("gh", "b", owner("B", None), now);
+        for i in 0..PER_KEY {
+            s.open("gh", &format!("a{i}"), owner("A", None), now);
+        }
+        assert_eq!(s.len(), PER_KEY + 1);
+        s.open("other", "a-new", owner("A", None), now);
+        assert_eq!(s.len(), PER_KEY + 1);
+        assert_eq!(
+            s.check("gh", "a0", &owner("A", None), now),
+            Err(SessionRefusal::Unknown)
+        );
+        for (upstream, id) in [("gh", "a1"), ("other", "a-new")] {
+            assert_eq!(s.check(upstream, id, &owner("A", None), now), Ok(()));
+        }
+        assert_eq!(s.check("gh", "b", &owner("B", None), now), Ok(()));
+    }
+
+    #[test]
+    fn sessions_a_key_ended_do_not_count_against_it() {
+        let s = Sessions::default();
+        let now = Instant::now();
+        s.open("gh", "first", owner("A", None), now);
+        // Many sessions opened and ended, more than the order keeps.
+        for i in 0..3 * PER_KEY {
+            let id = format!("short{i}");
+            s.open("gh", &id, owner("A", None), now);
+            s.end("gh", &id);
+        }
+        for i in 1..PER_KEY {
+            s.open("gh", &format!("live{i}"), owner("A", None), now);
+        }
+        assert_eq!(s.len(), PER_KEY);
+        assert_eq!(s.check("gh", "first", &owner("A", None), now), Ok(()));
+        // One more, and the first one goes.
+        s.open("gh", "one-more", owner("A", None), now);
+        assert_eq!(
+            s.check("gh", "first", &owner("A", None), now),
+            Err(SessionRefusal::Unknown)
         );
     }
 
