@@ -807,6 +807,30 @@ fn gateway_stdio_children_are_bounded_with_503_and_retry_after() {
 }
 
 #[test]
+fn gateway_stdio_one_agent_key_holds_at_most_half_the_children() {
+    let f = Fixture::start("[stdio]\nmax_children = 4\n");
+    let init = json!({"protocolVersion": VERSION, "capabilities": {},
+                      "clientInfo": {"name": "t", "version": "0"}});
+    let mut mine = Vec::new();
+    for _ in 0..2 {
+        let mut s = f.session("everything");
+        s.initialize();
+        mine.push(s);
+    }
+    // A third child for the same key: 503, though the gateway has room.
+    let mut third = f.session("everything");
+    let refused = third.call("initialize", init.clone());
+    assert_eq!(refused.status, 503, "{}", body(&refused));
+    assert_eq!(refused.header("retry-after"), Some("5"));
+    // Another agent still gets one.
+    let other = Agent::new();
+    let token = token(&f.server, &other, json!(["mcp:everything"]));
+    let mut theirs = Session::new(&f.server, &other, Some(token), "everything");
+    theirs.initialize();
+    assert_eq!(f.children("server-everything").len(), 3);
+}
+
+#[test]
 fn gateway_stdio_children_stop_with_the_gateway() {
     let f = Fixture::start("");
     let mut s = f.session("everything");

@@ -10,7 +10,8 @@
 //! process:
 //!
 //! - `POST initialize` without `Mcp-Session-Id` starts a child (at most
-//!   [`Limits::max_children`] at once, else 503 with `Retry-After`), sends it
+//!   [`Limits::max_children`] at once, half of them (rounded up) for one
+//!   agent key, else 503 with `Retry-After`), sends it
 //!   the message, and on success answers with a fresh random session id
 //!   (128 bits, base64url) in `Mcp-Session-Id`. A child that exits before
 //!   answering `initialize` is started once more; an `initialize` error
@@ -79,7 +80,8 @@ use session::{Out, Owner, Session, SessionError};
 /// Limits on stdio children.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Most children (sessions) at once.
+    /// Most children (sessions) at once; one agent key holds at most half
+    /// of them (rounded up).
     pub max_children: usize,
     /// A session without traffic for this long is stopped.
     pub idle_timeout: Duration,
@@ -103,6 +105,8 @@ const SESSION_HEADER: &str = "mcp-session-id";
 struct Registry {
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     children: AtomicUsize,
+    /// Children per agent key thumbprint.
+    per_key: Mutex<HashMap<String, usize>>,
     draining: AtomicBool,
     limits: Limits,
 }
@@ -111,6 +115,57 @@ impl Registry {
     fn sessions(&self) -> MutexGuard<'_, HashMap<String, Arc<Session>>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Most children one agent key may hold: half the slots (rounded up),
+    /// so that one agent can never take every child while others wait.
+    fn per_key_limit(&self) -> usize {
+        self.limits.max_children.div_ceil(2)
+    }
+
+    /// Takes a child slot for `thumbprint`, if both the key and the gateway
+    /// have one left.
+    fn take_slot(&self, thumbprint: &str) -> Result<(), SlotTaken> {
+        let max = self.limits.max_children;
+        if self
+            .children
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_err()
+        {
+            return Err(SlotTaken::Gateway);
+        }
+        let mut held = self.per_key.lock().unwrap_or_else(|e| e.into_inner());
+        let count = held.entry(thumbprint.to_owned()).or_default();
+        if *count >= self.per_key_limit() {
+            drop(held);
+            self.children.fetch_sub(1, Ordering::SeqCst);
+            return Err(SlotTaken::Key);
+        }
+        *count += 1;
+        Ok(())
+    }
+
+    /// Gives back a slot [`Registry::take_slot`] took.
+    fn release_slot(&self, thumbprint: &str) {
+        self.children.fetch_sub(1, Ordering::SeqCst);
+        let mut held = self.per_key.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = held.get_mut(thumbprint) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                held.remove(thumbprint);
+            }
+        }
+    }
+}
+
+/// Whose child slots are all taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlotTaken {
+    /// The gateway's ([`Limits::max_children`]).
+    Gateway,
+    /// This agent key's (half of them).
+    Key,
 }
 
 /// The stdio side of the gateway: every live session and its child.
@@ -142,6 +197,7 @@ impl Bridge {
             registry: Arc::new(Registry {
                 sessions: Mutex::new(HashMap::new()),
                 children: AtomicUsize::new(0),
+                per_key: Mutex::new(HashMap::new()),
                 draining: AtomicBool::new(false),
                 limits,
             }),
@@ -311,20 +367,21 @@ impl Bridge {
         if registry.draining.load(Ordering::SeqCst) {
             return Err(UpstreamFailure::Busy);
         }
-        let max = registry.limits.max_children;
-        if registry
-            .children
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .is_err()
-        {
-            tracing::warn!(upstream = %upstream.name, max, "every stdio child slot is taken");
-            return Err(UpstreamFailure::Busy);
+        let thumbprint = owner.thumbprint.clone();
+        match registry.take_slot(&thumbprint) {
+            Ok(()) => {}
+            Err(SlotTaken::Gateway) => {
+                let max = registry.limits.max_children;
+                tracing::warn!(upstream = %upstream.name, max, "every stdio child slot is taken");
+                return Err(UpstreamFailure::Busy);
+            }
+            Err(SlotTaken::Key) => {
+                let max = registry.per_key_limit();
+                tracing::warn!(upstream = %upstream.name, max, "an agent key holds as many stdio children as one key may");
+                return Err(UpstreamFailure::Busy);
+            }
         }
-        let release = || {
-            registry.children.fetch_sub(1, Ordering::SeqCst);
-        };
+        let release = || registry.release_slot(&thumbprint);
         let Some(id) = session_id() else {
             release();
             return Err(UpstreamFailure::Unreachable);
@@ -355,7 +412,7 @@ impl Bridge {
             )
             .await;
             registry.sessions().remove(&session.id);
-            registry.children.fetch_sub(1, Ordering::SeqCst);
+            registry.release_slot(&session.owner.thumbprint);
             session.mark_finished();
             match end {
                 session::End::Idle | session::End::Stopped => {
@@ -542,5 +599,45 @@ impl Stream for SseBody {
             self.done = true;
         }
         Poll::Ready(Some(Ok(sse_event(&out.message))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry(max_children: usize) -> Registry {
+        Registry {
+            sessions: Mutex::new(HashMap::new()),
+            children: AtomicUsize::new(0),
+            per_key: Mutex::new(HashMap::new()),
+            draining: AtomicBool::new(false),
+            limits: Limits {
+                max_children,
+                ..Limits::default()
+            },
+        }
+    }
+
+    #[test]
+    fn one_key_takes_at_most_half_the_child_slots_and_gives_them_back() {
+        let r = registry(4);
+        assert_eq!(r.take_slot("A"), Ok(()));
+        assert_eq!(r.take_slot("A"), Ok(()));
+        assert_eq!(r.take_slot("A"), Err(SlotTaken::Key));
+        assert_eq!(r.take_slot("B"), Ok(()));
+        assert_eq!(r.take_slot("C"), Ok(()));
+        assert_eq!(r.take_slot("D"), Err(SlotTaken::Gateway));
+        assert_eq!(r.children.load(Ordering::SeqCst), 4);
+        r.release_slot("A");
+        assert_eq!(r.take_slot("A"), Ok(()));
+        r.release_slot("B");
+        // A key that holds nothing is not remembered.
+        assert!(!r.per_key.lock().unwrap().contains_key("B"));
+        assert_eq!(r.children.load(Ordering::SeqCst), 3);
+        // One slot: a lone key may hold it.
+        let one = registry(1);
+        assert_eq!(one.take_slot("A"), Ok(()));
+        assert_eq!(one.take_slot("B"), Err(SlotTaken::Gateway));
     }
 }
