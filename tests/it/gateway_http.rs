@@ -430,41 +430,51 @@ fn gateway_http_a_session_serves_only_the_key_that_opened_it() {
     assert_eq!(a.call("tools/list", json!({})).status, 404);
 }
 
-/// Sends `request` and gives the status and each body chunk with the time
-/// it arrived (since the request was sent).
+/// Sends `request` on a new connection to `addr`; the answer's body is left
+/// to read as it arrives.
+async fn exchange_open(
+    addr: std::net::SocketAddr,
+    request: &HttpRequest,
+) -> hyper::Response<hyper::body::Incoming> {
+    use http_body_util::Full;
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let uri = gnapd::proto::httpsig::message::TargetUri::parse(&request.target_uri).unwrap();
+    let mut builder = hyper::Request::builder()
+        .method(request.method.as_str())
+        .uri(uri.normalized_path().to_owned())
+        .header("host", uri.authority);
+    for (name, value) in request.fields.iter() {
+        builder = builder.header(name, value);
+    }
+    sender
+        .send_request(
+            builder
+                .body(Full::new(bytes::Bytes::from(request.body.clone())))
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+}
+
+/// Sends `request` and reads the whole answer: the status, and each body
+/// chunk with when it came.
 pub(crate) fn send_streaming(
     addr: std::net::SocketAddr,
     request: &HttpRequest,
 ) -> (u16, Vec<(Duration, String)>) {
-    use http_body_util::{BodyExt as _, Full};
+    use http_body_util::BodyExt as _;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let (mut sender, connection) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .unwrap();
-        tokio::spawn(connection);
-        let uri = gnapd::proto::httpsig::message::TargetUri::parse(&request.target_uri).unwrap();
-        let mut builder = hyper::Request::builder()
-            .method(request.method.as_str())
-            .uri(uri.normalized_path().to_owned())
-            .header("host", uri.authority);
-        for (name, value) in request.fields.iter() {
-            builder = builder.header(name, value);
-        }
         let started = Instant::now();
-        let response = sender
-            .send_request(
-                builder
-                    .body(Full::new(bytes::Bytes::from(request.body.clone())))
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let response = exchange_open(addr, request).await;
         let status = response.status().as_u16();
         let mut body = response.into_body();
         let mut chunks = Vec::new();
@@ -488,35 +498,13 @@ pub(crate) fn stream(
 ) -> std::sync::mpsc::Receiver<String> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        use http_body_util::{BodyExt as _, Full};
+        use http_body_util::BodyExt as _;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         runtime.block_on(async move {
-            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                    .await
-                    .unwrap();
-            tokio::spawn(connection);
-            let uri =
-                gnapd::proto::httpsig::message::TargetUri::parse(&request.target_uri).unwrap();
-            let mut builder = hyper::Request::builder()
-                .method(request.method.as_str())
-                .uri(uri.normalized_path().to_owned())
-                .header("host", uri.authority);
-            for (name, value) in request.fields.iter() {
-                builder = builder.header(name, value);
-            }
-            let response = sender
-                .send_request(
-                    builder
-                        .body(Full::new(bytes::Bytes::from(request.body)))
-                        .unwrap(),
-                )
-                .await
-                .unwrap();
+            let response = exchange_open(addr, &request).await;
             let _ = tx.send(format!("status {}", response.status().as_u16()));
             let mut body = response.into_body();
             while let Some(Ok(frame)) = body.frame().await {
@@ -529,15 +517,23 @@ pub(crate) fn stream(
     rx
 }
 
-#[test]
-fn gateway_http_a_resumed_stream_replays_tool_lists_filtered() {
-    let dir = tempfile::tempdir().unwrap();
-    let upstream = Upstream::start_resumable(dir.path());
-    let github = format!("github={}", upstream.url());
+/// The text of the event stream answering `tools/list` (request `id`) in
+/// session `s`.
+fn tools_list_stream(s: &Session<'_>, id: Value) -> String {
+    let list = json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"});
+    let (status, chunks) = send_streaming(s.server.addr, &s.request("POST", Some(&list), &[]));
+    assert_eq!(status, 200);
+    chunks.iter().map(|(_, c)| c.as_str()).collect()
+}
+
+/// gnapd in dev mode in front of `url` as upstream `github`, presenting the
+/// bearer credential there.
+fn dev_gateway_for_github(dir: &Path, url: &str) -> Server {
+    let github = format!("github={url}");
     let credential = format!("github=bearer:{SECRET}");
-    let server = start_logged(
-        &dir.path().join("data"),
-        &dir.path().join("gnapd.log"),
+    start_logged(
+        &dir.join("data"),
+        &dir.join("gnapd.log"),
         &[
             "--dev",
             "--upstream",
@@ -545,7 +541,14 @@ fn gateway_http_a_resumed_stream_replays_tool_lists_filtered() {
             "--upstream-credential",
             &credential,
         ],
-    );
+    )
+}
+
+#[test]
+fn gateway_http_a_resumed_stream_replays_tool_lists_filtered() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::start_resumable(dir.path());
+    let server = dev_gateway_for_github(dir.path(), &upstream.url());
     let agent = Agent::new();
     let token = token(&server, &agent, search_only());
     let mut s = Session::new(&server, &agent, Some(token), "github");
@@ -553,10 +556,7 @@ fn gateway_http_a_resumed_stream_replays_tool_lists_filtered() {
 
     // tools/list answered on an SSE stream whose events carry ids: the
     // answer is filtered.
-    let list = json!({"jsonrpc": "2.0", "id": 40, "method": "tools/list"});
-    let (status, chunks) = send_streaming(server.addr, &s.request("POST", Some(&list), &[]));
-    assert_eq!(status, 200);
-    let text: String = chunks.iter().map(|(_, c)| c.as_str()).collect();
+    let text = tools_list_stream(&s, json!(40));
     assert!(
         text.contains("search_issues") && !text.contains("delete_repo"),
         "{text}"
@@ -646,10 +646,7 @@ fn gateway_http_typescript_server_tool_lists_are_filtered_whatever_spelling_of_t
     s.initialize();
     // An id of 5.0 comes back from a JavaScript server as 5, the same
     // number spelled otherwise; the answer is filtered all the same.
-    let list = json!({"jsonrpc": "2.0", "id": 5.0, "method": "tools/list"});
-    let (status, chunks) = send_streaming(server.addr, &s.request("POST", Some(&list), &[]));
-    assert_eq!(status, 200);
-    let text: String = chunks.iter().map(|(_, c)| c.as_str()).collect();
+    let text = tools_list_stream(&s, json!(5.0));
     let answer = crate::gateway_stdio::sse_messages(&text)
         .into_iter()
         .find(|m| m.get("result").is_some())
@@ -729,19 +726,7 @@ fn gateway_http_an_upstream_redirect_is_not_passed_on() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Upstream::start(dir.path(), true);
     // The Python SDK serves `/mcp`; `/mcp/` is answered with a redirect to it.
-    let slash = format!("github={}/", upstream.url());
-    let credential = format!("github=bearer:{SECRET}");
-    let server = start_logged(
-        &dir.path().join("data"),
-        &dir.path().join("gnapd.log"),
-        &[
-            "--dev",
-            "--upstream",
-            &slash,
-            "--upstream-credential",
-            &credential,
-        ],
-    );
+    let server = dev_gateway_for_github(dir.path(), &format!("{}/", upstream.url()));
     let agent = Agent::new();
     let token = token(&server, &agent, json!(["mcp:github"]));
     let s = Session::new(&server, &agent, Some(token), "github");
