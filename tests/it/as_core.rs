@@ -7,6 +7,7 @@ use gnapd::store::{Store, TokenHash};
 use serde_json::{Value, json};
 
 use crate::agent::Agent;
+use crate::common::access_token;
 use crate::in_process::{Core, GRANT, T0};
 
 /// The in-process AS, with this file's helpers.
@@ -180,7 +181,7 @@ fn a_bearer_token_is_issued_only_where_policy_allows_it() {
     let (reply, body) = h.grant(&agent, &body);
     assert_eq!(reply.status, 200, "{body}");
     assert_eq!(body["access_token"]["flags"], json!(["bearer"]));
-    let value = body["access_token"]["value"].as_str().unwrap();
+    let value = access_token(&body);
     assert!(
         h.store
             .token(&TokenHash::of(value))
@@ -362,7 +363,7 @@ fn deleting_a_grant_revokes_its_tokens_and_its_continuation() {
     let body = granted(&h, &agent);
     let uri = body["continue"]["uri"].as_str().unwrap();
     let token = body["continue"]["access_token"]["value"].as_str().unwrap();
-    let access = body["access_token"]["value"].as_str().unwrap();
+    let access = access_token(&body);
     h.clock.advance(5);
     let (reply, _) = h.send(&agent.signed("DELETE", uri, Some(token), None, h.now()));
     assert_eq!(reply.status, 204);
@@ -379,14 +380,14 @@ fn rotation_replaces_the_value_and_the_old_one_dies_at_once() {
     let h = dev();
     let agent = Agent::new();
     let body = granted(&h, &agent);
-    let old = body["access_token"]["value"].as_str().unwrap();
+    let old = access_token(&body);
     let manage_uri = body["access_token"]["manage"]["uri"].as_str().unwrap();
     let manage = body["access_token"]["manage"]["access_token"]["value"]
         .as_str()
         .unwrap();
     let (reply, rotated) = h.send(&agent.signed("POST", manage_uri, Some(manage), None, h.now()));
     assert_eq!(reply.status, 200, "{rotated}");
-    let new = rotated["access_token"]["value"].as_str().unwrap();
+    let new = access_token(&rotated);
     assert_ne!(new, old);
     assert_eq!(rotated["access_token"]["access"], json!(["mcp:github"]));
     assert_eq!(h.store.token(&TokenHash::of(old)).unwrap(), None);
@@ -411,7 +412,7 @@ fn key_rotation_binds_the_token_to_the_new_key_with_both_signatures() {
     );
     let (reply, rotated) = h.send(&agent.rotation(&successor, manage_uri, manage, h.now()));
     assert_eq!(reply.status, 200, "{rotated}");
-    let new = rotated["access_token"]["value"].as_str().unwrap();
+    let new = access_token(&rotated);
     let record = h.store.token(&TokenHash::of(new)).unwrap().unwrap();
     assert_eq!(
         record.key.thumbprint,
@@ -453,7 +454,7 @@ fn revocation_is_204_and_idempotent() {
     let h = dev();
     let agent = Agent::new();
     let body = granted(&h, &agent);
-    let value = body["access_token"]["value"].as_str().unwrap();
+    let value = access_token(&body);
     let manage_uri = body["access_token"]["manage"]["uri"].as_str().unwrap();
     let manage = body["access_token"]["manage"]["access_token"]["value"]
         .as_str()
@@ -470,7 +471,7 @@ fn revocation_by_another_key_is_refused_and_the_token_survives() {
     let h = dev();
     let agent = Agent::new();
     let body = granted(&h, &agent);
-    let value = body["access_token"]["value"].as_str().unwrap();
+    let value = access_token(&body);
     let manage_uri = body["access_token"]["manage"]["uri"].as_str().unwrap();
     let manage = body["access_token"]["manage"]["access_token"]["value"]
         .as_str()

@@ -7,6 +7,7 @@ use gnapd::clock::{Clock as _, SystemClock};
 use serde_json::{Value, json};
 
 use crate::agent::Agent;
+use crate::common::access_token;
 use crate::http_client::{Answer, send};
 use crate::server::Server;
 
@@ -38,12 +39,7 @@ fn http_dev_grant_rotate_revoke_round_trip() {
     let server = Server::start(dir.path(), &["--dev"]);
     let agent = Agent::new();
     let answer = grant(&server, &agent, json!(["mcp:github"]));
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(answer.header("content-type"), Some("application/json"));
     assert_eq!(answer.header("cache-control"), Some("no-store"));
     let body = answer.json();
@@ -232,12 +228,7 @@ fn http_grants_and_tokens_survive_a_restart() {
         server.addr,
         &agent.signed("POST", &manage_uri, Some(manage), None, now()),
     );
-    assert_eq!(
-        rotated.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&rotated.body)
-    );
+    assert_eq!(rotated.status, 200, "{}", rotated.text());
     // The instance identifier survived.
     let by_reference = json!({"access_token": {"access": ["mcp:github"]}, "client": instance});
     let again = agent.signed(
@@ -256,12 +247,7 @@ fn http_grants_and_tokens_survive_a_restart() {
         server.addr,
         &agent.signed("DELETE", &cont_uri, Some(cont), None, now()),
     );
-    assert_eq!(
-        deleted.status,
-        204,
-        "{}",
-        String::from_utf8_lossy(&deleted.body)
-    );
+    assert_eq!(deleted.status, 204, "{}", deleted.text());
 }
 
 #[test]
@@ -327,7 +313,7 @@ fn http_every_token_answered_survives_sigkill_under_load() {
             rotated.status,
             200,
             "a token the AS answered with was lost: {}",
-            String::from_utf8_lossy(&rotated.body)
+            rotated.text()
         );
     }
 }
@@ -361,12 +347,7 @@ fn https_with_tls_cert_and_key_serves_grants() {
         now(),
     );
     let answer = crate::http_client::send_tls(server.addr, &ca, &req);
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
     assert!(
         answer.json()["access_token"]["manage"]["uri"]
             .as_str()
@@ -404,20 +385,12 @@ fn http_a_full_replay_cache_answers_503_with_retry_after_at_the_as_and_the_gatew
         let answer = grant(&server, &agent, json!(["mcp:up"]));
         if answer.status == 200 {
             if first.is_none() {
-                let token = answer.json()["access_token"]["value"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned();
+                let token = access_token(&answer.json()).to_owned();
                 first = Some((agent, token));
             }
         } else {
             // The key is not at fault: no `invalid_client`, a retry later.
-            assert_eq!(
-                answer.status,
-                503,
-                "{}",
-                String::from_utf8_lossy(&answer.body)
-            );
+            assert_eq!(answer.status, 503, "{}", answer.text());
             assert_eq!(answer.header("retry-after"), Some("60"));
             assert_eq!(answer.json()["error"]["code"], "request_denied");
         }
@@ -440,12 +413,7 @@ fn http_a_full_replay_cache_answers_503_with_retry_after_at_the_as_and_the_gatew
             busy = Some(answer);
             break;
         }
-        assert_eq!(
-            answer.status,
-            502,
-            "{}",
-            String::from_utf8_lossy(&answer.body)
-        );
+        assert_eq!(answer.status, 502, "{}", answer.text());
     }
     let busy = busy.expect("a full cache refuses the call");
     assert_eq!(busy.header("retry-after"), Some("60"));

@@ -16,6 +16,7 @@ use gnapd::store::{Store, TokenHash};
 use serde_json::{Value, json};
 
 use crate::agent::Agent;
+use crate::common::access_token;
 pub(crate) use crate::in_process::T0;
 use crate::in_process::{Core, GRANT};
 
@@ -125,7 +126,7 @@ fn assertion_from_a_trusted_issuer_approves_at_once_and_maps_the_rule_credential
         let token = idp.id_token(alg, claims("alice@example.com"));
         let (reply, body) = h.grant(&agent, Some(&token), json!(["mcp:github"]));
         assert_eq!(reply.status, 200, "{alg}: {body}");
-        let value = body["access_token"]["value"].as_str().unwrap();
+        let value = access_token(&body);
         let record = h.store.token(&TokenHash::of(value)).unwrap().unwrap();
         assert_eq!(
             record.credential_set("github"),
@@ -303,12 +304,7 @@ fn assertion_approval_over_http_without_dev_mode() {
         server.addr,
         &agent.signed("POST", &server.grant_endpoint, None, Some(&body), now),
     );
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
     assert!(answer.json()["access_token"]["value"].is_string());
 
     // Expired: unknown_user.

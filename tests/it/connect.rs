@@ -15,7 +15,7 @@ use std::time::Duration;
 use gnapd::proto::httpsig::HttpRequest;
 use serde_json::{Value, json};
 
-use crate::common::{python, root, run_json_lines};
+use crate::common::{access_token, python, root, run_json_lines};
 use crate::gateway_sdk::{SECRET, assert_upstream_clean};
 use crate::http_client::{Answer, send};
 use crate::interaction_pages::{consent_form, get, html, post_form};
@@ -554,7 +554,7 @@ fn agent_cli_request_call_rotate_revoke() {
         grant["access_token"]["access"],
         json!([{"type": "mcp", "identifier": "github", "tools": ["search_issues"]}])
     );
-    let token = grant["access_token"]["value"].as_str().unwrap().to_owned();
+    let token = access_token(&grant).to_owned();
     let manage_uri = grant["access_token"]["manage"]["uri"].as_str().unwrap();
     let manage = grant["access_token"]["manage"]["access_token"]["value"]
         .as_str()
@@ -598,10 +598,7 @@ fn agent_cli_request_call_rotate_revoke() {
     // Rotation: the old value dies at once, the new one works.
     let (code, rotated) = agent(&["rotate", manage_uri, "--token", manage, "--key-file", key]);
     assert_eq!(code, Some(0), "{rotated}");
-    let new_token = rotated["access_token"]["value"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let new_token = access_token(&rotated).to_owned();
     let new_manage = rotated["access_token"]["manage"]["access_token"]["value"]
         .as_str()
         .unwrap()

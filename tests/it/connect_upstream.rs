@@ -8,6 +8,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::agent::Agent;
+use crate::common::access_token;
 use crate::gateway_http::{Session, contains, data_files, gnapd_admin, start_logged};
 use crate::interaction_pages::{
     assert_secure, attrs, consent_form, continue_, get, get_with_cookie, grant, html, post_form,
@@ -147,10 +148,7 @@ fn connect_upstream_api_key_is_probed_sealed_and_used_instead_of_the_enterprise_
     assert_eq!(upstream.requests().len(), 2);
 
     let tokens = continue_(&server, &agent, &mut cont, None);
-    let token = tokens["access_token"]["value"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{tokens}"))
-        .to_owned();
+    let token = access_token(&tokens).to_owned();
 
     // Through the gateway: the upstream sees the person's key only.
     let before = upstream.requests().len();
@@ -206,7 +204,7 @@ fn connect_upstream_without_a_key_falls_back_to_the_enterprise_credential() {
     // No probe is configured, and no key was pasted: no call upstream.
     assert!(upstream.requests().is_empty());
     let tokens = continue_(&server, &agent, &mut cont, None);
-    let token = tokens["access_token"]["value"].as_str().unwrap().to_owned();
+    let token = access_token(&tokens).to_owned();
     let mut session = Session::new(&server, &agent, Some(token), "tracker");
     session.initialize();
     for (_, headers) in upstream.requests() {
@@ -335,10 +333,7 @@ fn connect_upstream_an_earlier_key_is_offered_again_only_to_the_browser_that_con
     assert_eq!(connected_cookie(&approved), None, "nothing new to remember");
     assert_eq!(upstream.requests().len(), probes, "no probe");
     let tokens = continue_(&server, &agent, &mut cont, None);
-    let token = tokens["access_token"]["value"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{tokens}"))
-        .to_owned();
+    let token = access_token(&tokens).to_owned();
     let mut picked = Session::new(&server, &agent, Some(token), "tracker");
     picked.initialize();
     let listed = picked.call("tools/list", json!({}));
@@ -367,7 +362,7 @@ fn connect_upstream_an_earlier_key_is_offered_again_only_to_the_browser_that_con
     let approved = post_form_with_cookie(&server, &form.action, &fields, Some(&cookie));
     assert_eq!(approved.status, 200, "{}", html(&approved));
     let tokens = continue_(&server, &agent, &mut cont, None);
-    let token = tokens["access_token"]["value"].as_str().unwrap().to_owned();
+    let token = access_token(&tokens).to_owned();
     let before = upstream.requests().len();
     let mut session = Session::new(&server, &agent, Some(token), "tracker");
     let refused = session.call("initialize", json!({}));
@@ -409,7 +404,7 @@ fn connect_upstream_a_person_forgets_an_earlier_key_and_the_tokens_mapped_to_it_
     let approved = approve_with_key(&server, &html(&get(&server, &link)), PERSON_KEY);
     let cookie = connected_cookie(&approved).unwrap();
     let tokens = continue_(&server, &agent, &mut cont, None);
-    let token = tokens["access_token"]["value"].as_str().unwrap().to_owned();
+    let token = access_token(&tokens).to_owned();
     let mut session = Session::new(&server, &agent, Some(token), "tracker");
     session.initialize();
 
@@ -744,10 +739,7 @@ connect = {{ kind = "oauth", authorization_endpoint = "{issuer}/auth", token_end
     let approved = consent_form(&server, &text).submit(&server, "approve", |_, _| true);
     assert_eq!(approved.status, 200, "{}", html(&approved));
     let tokens = continue_(&server, &agent, &mut cont, None);
-    let token = tokens["access_token"]["value"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{tokens}"))
-        .to_owned();
+    let token = access_token(&tokens).to_owned();
 
     // The upstream accepts only a bearer live at the provider: the call
     // through the gateway succeeds with the token gnapd obtained.

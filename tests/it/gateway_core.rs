@@ -13,6 +13,7 @@ use gnapd::store::memory::MemoryStore;
 use serde_json::{Value, json};
 
 use crate::agent::Agent;
+use crate::common::access_token;
 
 const T0: i64 = 1_790_000_000;
 const GW: &str = "https://gw.example.com/mcp/github";
@@ -80,7 +81,7 @@ fn check(
 }
 
 fn token(body: &Value) -> &str {
-    body["access_token"]["value"].as_str().unwrap()
+    access_token(body)
 }
 
 #[test]

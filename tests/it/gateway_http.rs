@@ -17,6 +17,7 @@ use gnapd::proto::httpsig::{HttpRequest, SignOptions, sign_gnap};
 use serde_json::{Value, json};
 
 use crate::agent::Agent;
+use crate::common::access_token;
 use crate::http_client::{Answer, send};
 use crate::mcp_upstream::Upstream;
 use crate::server::Server;
@@ -141,16 +142,8 @@ pub(crate) fn token(server: &Server, agent: &Agent, access: Value) -> String {
         now(),
     );
     let answer = send(server.addr, &req);
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
-    answer.json()["access_token"]["value"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    access_token(&answer.json()).to_owned()
 }
 
 /// An MCP client session through the gateway: signs every request.
@@ -234,22 +227,12 @@ impl<'a> Session<'a> {
             "initialize",
             json!({"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "gnapd-test", "version": "0"}}),
         );
-        assert_eq!(
-            answer.status,
-            200,
-            "{}",
-            String::from_utf8_lossy(&answer.body)
-        );
+        assert_eq!(answer.status, 200, "{}", answer.text());
         self.session_id = answer.header("mcp-session-id").map(str::to_owned);
         assert!(self.session_id.is_some(), "the upstream minted no session");
         let message = rpc(&answer);
         let initialized = self.notify("notifications/initialized");
-        assert_eq!(
-            initialized.status,
-            202,
-            "{}",
-            String::from_utf8_lossy(&initialized.body)
-        );
+        assert_eq!(initialized.status, 202, "{}", initialized.text());
         message
     }
 }
@@ -259,7 +242,7 @@ impl<'a> Session<'a> {
 pub(crate) fn rpc(answer: &Answer) -> Value {
     let content_type = answer.header("content-type").unwrap_or("");
     if content_type.starts_with("text/event-stream") {
-        let text = String::from_utf8_lossy(&answer.body).replace("\r\n", "\n");
+        let text = answer.text().replace("\r\n", "\n");
         text.split("\n\n")
             .filter_map(|event| {
                 let data: Vec<&str> = event
@@ -351,7 +334,7 @@ fn gateway_http_session_over_sse_filters_and_swaps_credentials() {
         "tools/call",
         json!({"name": "search_issues", "arguments": {"query": "gnap"}}),
     );
-    assert_eq!(call.status, 200, "{}", String::from_utf8_lossy(&call.body));
+    assert_eq!(call.status, 200, "{}", call.text());
     let result = rpc(&call);
     assert_eq!(
         result["result"]["content"][0]["text"], "found 1 issue for gnap",
@@ -409,12 +392,7 @@ fn gateway_http_a_session_serves_only_the_key_that_opened_it() {
     m.session_id = Some(stolen.clone());
     let before = f.upstream.requests().len();
     let hijack = m.call("tools/list", json!({}));
-    assert_eq!(
-        hijack.status,
-        404,
-        "{}",
-        String::from_utf8_lossy(&hijack.body)
-    );
+    assert_eq!(hijack.status, 404, "{}", hijack.text());
     assert_eq!(hijack.json()["error"]["code"], -32001);
     assert_eq!(m.send(&m.request("DELETE", None, &[])).status, 404);
     assert_eq!(f.upstream.requests().len(), before);
@@ -737,12 +715,7 @@ fn gateway_http_an_upstream_redirect_is_not_passed_on() {
         1,
         "the upstream was asked once and redirected"
     );
-    assert_eq!(
-        answer.status,
-        502,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
+    assert_eq!(answer.status, 502, "{}", answer.text());
     assert_eq!(answer.header("location"), None);
     assert_eq!(answer.json()["error"]["code"], -32002);
 }
@@ -814,12 +787,7 @@ fn gateway_http_refusals() {
     let slack = token(&f.server, &agent, json!(["mcp:slack"]));
     let other = Session::new(&f.server, &agent, Some(slack), "github");
     let answer = other.send(&other.request("POST", Some(&init), &[]));
-    assert_eq!(
-        answer.status,
-        403,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
+    assert_eq!(answer.status, 403, "{}", answer.text());
 
     let github = token(&f.server, &agent, search_only());
     let s = Session::new(&f.server, &agent, Some(github.clone()), "github");
@@ -860,10 +828,7 @@ fn gateway_http_refusals() {
     let manage = granted["access_token"]["manage"]["access_token"]["value"]
         .as_str()
         .unwrap();
-    let revoked_token = granted["access_token"]["value"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let revoked_token = access_token(&granted).to_owned();
     let revoke = send(
         f.server.addr,
         &agent.signed("DELETE", manage_uri, Some(manage), None, now()),
@@ -999,12 +964,7 @@ fn gateway_http_refusals() {
         "tools/call",
         json!({"name": "countdown", "arguments": {"steps": 1, "delay": 4}}),
     );
-    assert_eq!(
-        answer.status,
-        504,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
+    assert_eq!(answer.status, 504, "{}", answer.text());
     assert_eq!(answer.json()["id"], slow.next_id - 1);
     assert!(started.elapsed() < Duration::from_millis(3500));
 }
@@ -1133,7 +1093,7 @@ fn gateway_http_data_dir_without_master_key_reveals_no_secret_or_token() {
             "tools/call",
             json!({"name": "search_issues", "arguments": {"query": "gnap"}}),
         );
-        assert_eq!(call.status, 200, "{}", String::from_utf8_lossy(&call.body));
+        assert_eq!(call.status, 200, "{}", call.text());
     };
     call_once(&server);
     // The sealed set was opened and injected.
@@ -1618,7 +1578,7 @@ fn gateway_https_upstream_is_verified_against_the_configured_ca() {
         "tools/call",
         json!({"name": "search_issues", "arguments": {"query": "tls"}}),
     );
-    assert_eq!(call.status, 200, "{}", String::from_utf8_lossy(&call.body));
+    assert_eq!(call.status, 200, "{}", call.text());
     assert_eq!(
         rpc(&call)["result"]["content"][0]["text"],
         "found 1 issue for tls"
@@ -1646,7 +1606,7 @@ fn gateway_https_upstream_is_verified_against_the_configured_ca() {
         "initialize",
         json!({"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}),
     );
-    assert_eq!(init.status, 502, "{}", String::from_utf8_lossy(&init.body));
+    assert_eq!(init.status, 502, "{}", init.text());
     assert_eq!(upstream.requests().len(), before);
 }
 
@@ -1702,7 +1662,7 @@ fn gateway_oauth2_upstream_tokens_are_refreshed_single_flight_and_kept_across_re
                     "tools/call",
                     json!({"name": "search_issues", "arguments": {"query": "oauth"}}),
                 );
-                assert_eq!(call.status, 200, "{}", String::from_utf8_lossy(&call.body));
+                assert_eq!(call.status, 200, "{}", call.text());
             });
         }
     });

@@ -360,12 +360,7 @@ fn gateway_protected_resource_metadata() {
         &["--dev", "--upstream", "github=http://127.0.0.1:1/mcp"],
     );
     let answer = metadata(&server, "GET", "github");
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
     assert!(
         answer
             .header("content-type")

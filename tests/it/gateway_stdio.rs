@@ -167,10 +167,6 @@ fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
-fn body(answer: &Answer) -> String {
-    String::from_utf8_lossy(&answer.body).into_owned()
-}
-
 /// The text of a tool result's first content item.
 fn text(answer: &Answer) -> String {
     let message = rpc(answer);
@@ -204,7 +200,7 @@ fn gateway_stdio_session_filters_tools_and_calls_echo_through_the_signed_gateway
 
     // Only the granted tools are listed.
     let list = s.call("tools/list", json!({}));
-    assert_eq!(list.status, 200, "{}", body(&list));
+    assert_eq!(list.status, 200, "{}", list.text());
     let mut names = tool_names(&rpc(&list));
     names.sort();
     assert_eq!(names, ["echo", "get-env"]);
@@ -214,7 +210,7 @@ fn gateway_stdio_session_filters_tools_and_calls_echo_through_the_signed_gateway
         "tools/call",
         json!({"name": "echo", "arguments": {"message": "hello gateway"}}),
     );
-    assert_eq!(echo.status, 200, "{}", body(&echo));
+    assert_eq!(echo.status, 200, "{}", echo.text());
     assert!(
         echo.header("content-type")
             .unwrap()
@@ -228,14 +224,14 @@ fn gateway_stdio_session_filters_tools_and_calls_echo_through_the_signed_gateway
         "tools/call",
         json!({"name": "get-sum", "arguments": {"a": 1, "b": 2}}),
     );
-    assert_eq!(denied.status, 403, "{}", body(&denied));
+    assert_eq!(denied.status, 403, "{}", denied.text());
     assert_eq!(denied.json()["error"]["code"], -32003);
     assert_eq!(denied.json()["id"], s.next_id - 1);
 
     // The child's environment is PATH, HOME and LANG at most: nothing else
     // of the gateway's, and never the agent's token.
     let env = s.call("tools/call", json!({"name": "get-env", "arguments": {}}));
-    assert_eq!(env.status, 200, "{}", body(&env));
+    assert_eq!(env.status, 200, "{}", env.text());
     let env: Value = serde_json::from_str(&text(&env)).unwrap();
     let env = env.as_object().unwrap();
     for (name, value) in env {
@@ -319,11 +315,11 @@ fn gateway_stdio_sessions_are_bound_to_their_key_and_unknown_ones_are_404() {
     let mut stolen = Session::new(&f.server, &thief, Some(thief_token.clone()), "everything");
     stolen.session_id = Some(session_id.clone());
     let answer = stolen.call("tools/list", json!({}));
-    assert_eq!(answer.status, 404, "{}", body(&answer));
+    assert_eq!(answer.status, 404, "{}", answer.text());
     assert_eq!(answer.json()["id"], 1);
     for method in ["GET", "DELETE"] {
         let answer = stolen.send(&stolen.request(method, None, &[]));
-        assert_eq!(answer.status, 404, "{method}: {}", body(&answer));
+        assert_eq!(answer.status, 404, "{method}: {}", answer.text());
     }
     // The owner's session is untouched.
     assert_eq!(s.call("ping", json!({})).status, 200);
@@ -336,7 +332,7 @@ fn gateway_stdio_sessions_are_bound_to_their_key_and_unknown_ones_are_404() {
     // No session: only initialize starts one; anything else is 400.
     let mut none = Session::new(&f.server, &agent, Some(token.clone()), "everything");
     let answer = none.call("tools/list", json!({}));
-    assert_eq!(answer.status, 400, "{}", body(&answer));
+    assert_eq!(answer.status, 400, "{}", answer.text());
     assert_eq!(answer.json()["error"]["code"], -32600);
     assert_eq!(none.send(&none.request("GET", None, &[])).status, 400);
     assert_eq!(none.notify("notifications/initialized").status, 400);
@@ -363,9 +359,9 @@ fn gateway_stdio_delete_ends_the_session_and_stops_its_child() {
     s.initialize();
     let pid = f.everything_pid();
     let end = s.send(&s.request("DELETE", None, &[]));
-    assert_eq!(end.status, 204, "{}", body(&end));
+    assert_eq!(end.status, 204, "{}", end.text());
     let after = s.call("tools/list", json!({}));
-    assert_eq!(after.status, 404, "{}", body(&after));
+    assert_eq!(after.status, 404, "{}", after.text());
     assert!(
         eventually(Duration::from_secs(5), || !running(pid)),
         "the child outlived its session"
@@ -433,7 +429,7 @@ fn gateway_stdio_server_requests_reach_the_client_and_its_answer_reaches_the_chi
         json!({"protocolVersion": VERSION, "capabilities": {"sampling": {}},
                "clientInfo": {"name": "gnapd-test", "version": "0"}}),
     );
-    assert_eq!(init.status, 200, "{}", body(&init));
+    assert_eq!(init.status, 200, "{}", init.text());
     s.session_id = init.header("mcp-session-id").map(str::to_owned);
     assert_eq!(s.notify("notifications/initialized").status, 202);
     assert!(
@@ -470,7 +466,7 @@ fn gateway_stdio_server_requests_reach_the_client_and_its_answer_reaches_the_chi
         "role": "assistant", "content": {"type": "text", "text": "sampled-by-the-test"},
         "model": "test-model", "stopReason": "endTurn"}});
     let posted = s.send(&s.request("POST", Some(&answer), &[]));
-    assert_eq!(posted.status, 202, "{}", body(&posted));
+    assert_eq!(posted.status, 202, "{}", posted.text());
     assert!(posted.body.is_empty());
     // ...and the tool's result, built from it, ends the stream.
     let mut rest = String::new();
@@ -501,7 +497,7 @@ fn gateway_stdio_server_messages_outside_requests_arrive_on_the_get_stream() {
         "tools/call",
         json!({"name": "toggle-simulated-logging", "arguments": {}}),
     );
-    assert_eq!(toggle.status, 200, "{}", body(&toggle));
+    assert_eq!(toggle.status, 200, "{}", toggle.text());
     let mut seen = String::new();
     let until = Instant::now() + Duration::from_secs(15);
     while !sse_messages(&seen)
@@ -567,7 +563,7 @@ fn gateway_stdio_a_killed_child_fails_its_requests_cleanly_and_a_new_session_wor
     // stream, whose status is already 200. Either way the call ends with a
     // JSON-RPC error for its id.
     let failure = if answer.status == 200 {
-        let text = String::from_utf8_lossy(&answer.body).into_owned();
+        let text = answer.text();
         assert!(
             answer
                 .header("content-type")
@@ -576,7 +572,7 @@ fn gateway_stdio_a_killed_child_fails_its_requests_cleanly_and_a_new_session_wor
         );
         sse_messages(&text).pop().unwrap()
     } else {
-        assert_eq!(answer.status, 502, "{}", body(&answer));
+        assert_eq!(answer.status, 502, "{}", answer.text());
         answer.json()
     };
     assert_eq!(failure["id"], 42, "{failure}");
@@ -592,7 +588,7 @@ fn gateway_stdio_a_killed_child_fails_its_requests_cleanly_and_a_new_session_wor
 
     // The session died with its child: 404, so the client re-initializes.
     let after = s.call("tools/list", json!({}));
-    assert_eq!(after.status, 404, "{}", body(&after));
+    assert_eq!(after.status, 404, "{}", after.text());
     s.session_id = None;
     s.initialize();
     let echo = s.call(
@@ -650,7 +646,7 @@ fn gateway_stdio_a_child_that_crashes_during_initialize_is_retried_once() {
         "initialize",
         json!({"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}),
     );
-    assert_eq!(answer.status, 502, "{}", body(&answer));
+    assert_eq!(answer.status, 502, "{}", answer.text());
     assert_eq!(answer.json()["error"]["code"], -32002);
     assert!(answer.header("mcp-session-id").is_none());
     assert_eq!(starts("broken"), 2, "retried once, not more");
@@ -701,7 +697,7 @@ fn gateway_stdio_an_overlong_line_kills_the_child() {
         json!({"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}),
     );
     // Killed (at once, no grace), retried once, killed again: 502.
-    assert_eq!(answer.status, 502, "{}", body(&answer));
+    assert_eq!(answer.status, 502, "{}", answer.text());
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(
         eventually(Duration::from_secs(5), || f.children("head -c").is_empty()
@@ -724,7 +720,7 @@ fn gateway_stdio_a_child_that_answers_then_exits_is_heard_and_its_session_ends()
         "initialize",
         json!({"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}),
     );
-    assert_eq!(answer.status, 200, "{}", body(&answer));
+    assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(rpc(&answer)["result"]["serverInfo"]["name"], "one-shot");
     s.session_id = answer.header("mcp-session-id").map(str::to_owned);
     // Then the session is over with its child.
@@ -743,7 +739,7 @@ fn gateway_stdio_a_slow_answer_times_out_with_504_and_the_session_lives_on() {
         "tools/call",
         json!({"name": "trigger-long-running-operation", "arguments": {"duration": 8, "steps": 1}}),
     );
-    assert_eq!(slow.status, 504, "{}", body(&slow));
+    assert_eq!(slow.status, 504, "{}", slow.text());
     assert_eq!(slow.json()["id"], s.next_id - 1);
     let waited = started.elapsed();
     assert!(
@@ -777,7 +773,7 @@ fn gateway_stdio_idle_sessions_are_stopped() {
         "the idle child is still running"
     );
     let after = s.call("ping", json!({}));
-    assert_eq!(after.status, 404, "{}", body(&after));
+    assert_eq!(after.status, 404, "{}", after.text());
 }
 
 #[test]
@@ -791,7 +787,7 @@ fn gateway_stdio_children_are_bounded_with_503_and_retry_after() {
     let init = json!({"protocolVersion": VERSION, "capabilities": {},
                       "clientInfo": {"name": "t", "version": "0"}});
     let full = second.call("initialize", init.clone());
-    assert_eq!(full.status, 503, "{}", body(&full));
+    assert_eq!(full.status, 503, "{}", full.text());
     assert_eq!(full.header("retry-after"), Some("5"));
     assert_eq!(full.json()["id"], 1);
     assert_eq!(f.children("server-everything").len(), 1);
@@ -820,7 +816,7 @@ fn gateway_stdio_one_agent_key_holds_at_most_half_the_children() {
     // A third child for the same key: 503, though the gateway has room.
     let mut third = f.session("everything");
     let refused = third.call("initialize", init.clone());
-    assert_eq!(refused.status, 503, "{}", body(&refused));
+    assert_eq!(refused.status, 503, "{}", refused.text());
     assert_eq!(refused.header("retry-after"), Some("5"));
     // Another agent still gets one.
     let other = Agent::new();
@@ -883,7 +879,7 @@ fn gateway_stdio_env_credential_reaches_the_child_and_never_the_log() {
         "tools/call",
         json!({"name": "environment", "arguments": {}}),
     );
-    assert_eq!(answer.status, 200, "{}", body(&answer));
+    assert_eq!(answer.status, 200, "{}", answer.text());
     let env: Value = serde_json::from_str(&text(&answer)).unwrap();
     let env = env.as_object().unwrap();
     let sha = |v: &str| {

@@ -26,6 +26,11 @@ impl Answer {
         }
     }
 
+    /// The body as text (invalid UTF-8 replaced), for failure messages.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use sha2::Digest as _;
 
 use crate::agent::Agent;
+use crate::common::access_token;
 use crate::in_process::{Core, GRANT, PUBLIC};
 
 /// The in-process AS, with this file's helpers.
@@ -52,7 +53,7 @@ impl Harness {
     ) -> (Reply, Value) {
         self.clock.advance(cont["wait"].as_i64().unwrap_or(5));
         let uri = cont["uri"].as_str().unwrap().to_owned();
-        let token = cont["access_token"]["value"].as_str().unwrap().to_owned();
+        let token = access_token(cont).to_owned();
         let body = interact_ref.map(|r| json!({"interact_ref": r}));
         let (reply, answer) =
             self.send(&agent.signed("POST", &uri, Some(&token), body.as_ref(), self.now()));

@@ -140,12 +140,7 @@ fn http_interaction_user_code_cli_approve_then_polling_gets_tokens() {
     let (server, data) = start(dir.path(), "");
     let agent = Agent::new();
     let answer = grant_request(&server, &agent, json!({"start": ["user_code"]}));
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
     let body = answer.json();
     assert!(body["access_token"].is_null());
     let code = body["interact"]["user_code"].as_str().unwrap().to_owned();
@@ -237,12 +232,7 @@ fn http_interaction_push_finish_delivers_interact_ref_and_hash_to_a_local_listen
         &agent,
         json!({"start": [], "finish": {"method": "push", "uri": format!("http://127.0.0.1:{port}/push/554321"), "nonce": "VJLO6A4CATR0KRO"}}),
     );
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
     let body = answer.json();
     assert!(body["interact"]["user_code"].is_null());
     let as_nonce = body["interact"]["finish"].as_str().unwrap().to_owned();

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use sha2::Digest as _;
 
 use crate::agent::Agent;
+use crate::common::access_token;
 use crate::http_client::{Answer, send};
 use crate::server::Server;
 
@@ -46,12 +47,7 @@ pub(crate) fn grant(server: &Server, agent: &Agent, access: Value, interact: Val
             SystemClock.now(),
         ),
     );
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
     answer.json()
 }
 
@@ -62,7 +58,7 @@ pub(crate) fn continue_(
     interact_ref: Option<&str>,
 ) -> Value {
     let uri = cont["uri"].as_str().unwrap().to_owned();
-    let token = cont["access_token"]["value"].as_str().unwrap().to_owned();
+    let token = access_token(cont).to_owned();
     let body = interact_ref.map(|r| json!({"interact_ref": r}));
     let answer = send(
         server.addr,

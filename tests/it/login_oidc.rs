@@ -9,6 +9,7 @@ use gnapd::proto::httpsig::Algorithm;
 use serde_json::json;
 
 use crate::assertion_approval::{AUD, T0, claims, idp};
+use crate::common::access_token;
 
 #[test]
 fn login_id_token_with_the_nonce_sent_signs_the_subject_in() {
@@ -560,10 +561,7 @@ connect = {{ kind = "api_key", header = "Authorization", scheme = "Bearer" }}
     let approved = approve(&page, &alice, ("use.tracker", &id));
     assert_eq!(approved.status, 200, "{}", html(&approved));
     let tokens = continue_(server, &agent, &mut cont, None);
-    let token = tokens["access_token"]["value"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{tokens}"))
-        .to_owned();
+    let token = access_token(&tokens).to_owned();
     let before = upstream.requests().len();
     let mut session = crate::gateway_http::Session::new(server, &agent, Some(token), "tracker");
     session.initialize();

@@ -6,6 +6,7 @@ use gnapd::proto::httpsig::{HttpRequest, SignOptions, sign_gnap};
 use serde_json::{Value, json};
 
 use crate::agent::Agent;
+use crate::common::access_token;
 use crate::http_client::{Answer, send};
 use crate::server::Server;
 
@@ -37,15 +38,10 @@ fn introspect(server: &Server, rs: &Agent, token: &str) -> Value {
         None,
         &json!({"access_token": token, "proof": "httpsig", "resource_server": rs_member(rs)}),
     );
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
     assert_eq!(answer.header("cache-control"), Some("no-store"));
     assert!(
-        !String::from_utf8_lossy(&answer.body).contains(token),
+        !answer.text().contains(token),
         "the token value never comes back"
     );
     answer.json()
@@ -53,12 +49,7 @@ fn introspect(server: &Server, rs: &Agent, token: &str) -> Value {
 
 fn grant(server: &Server, client: &Agent, access: Value) -> Value {
     let answer = post(server, client, "/gnap", None, &client.grant_body(access));
-    assert_eq!(
-        answer.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&answer.body)
-    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
     answer.json()
 }
 
@@ -114,10 +105,7 @@ fn http_rs_register_grant_introspect_round_trip_on_sled() {
     // The client asks by reference and gets the registered rights.
     let granted = grant(&server, &client, json!([reference]));
     assert_eq!(granted["access_token"]["access"], rights);
-    let token = granted["access_token"]["value"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = access_token(&granted).to_owned();
     let answer = introspect(&server, &rs, &token);
     assert_eq!(answer["active"], true);
     assert_eq!(answer["access"], rights);
@@ -136,10 +124,7 @@ fn http_rs_register_grant_introspect_round_trip_on_sled() {
     let rotated = post(&server, &client, manage_uri, Some(manage), &json!({}));
     assert_eq!(rotated.status, 200);
     let rotated = rotated.json();
-    let new = rotated["access_token"]["value"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let new = access_token(&rotated).to_owned();
     assert_eq!(introspect(&server, &rs, &token), json!({"active": false}));
     assert_eq!(introspect(&server, &rs, &new)["active"], true);
     let manage2 = rotated["access_token"]["manage"]["access_token"]["value"]
@@ -165,7 +150,7 @@ fn http_rs_register_grant_introspect_round_trip_on_sled() {
     let server = Server::start(dir.path(), &["--dev"]);
     let granted = grant(&server, &client, json!([reference]));
     assert_eq!(granted["access_token"]["access"], rights);
-    let token = granted["access_token"]["value"].as_str().unwrap();
+    let token = access_token(&granted);
     assert_eq!(introspect(&server, &rs, token)["access"], rights);
 }
 
@@ -187,10 +172,7 @@ fn http_rs_unknown_key_broken_signature_and_bad_bodies_get_rfc9767_errors_never_
     let data = dir.path().join("data");
     let server = Server::start(&data, &["--config", config.to_str().unwrap()]);
     let introspect_uri = format!("{}/gnap/introspect", server.base());
-    let token = grant(&server, &client, json!(["mcp:github"]))["access_token"]["value"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = access_token(&grant(&server, &client, json!(["mcp:github"]))).to_owned();
     assert_eq!(introspect(&server, &rs, &token)["active"], true);
 
     let body = |who: &Agent| json!({"access_token": token, "resource_server": rs_member(who)});
