@@ -71,6 +71,9 @@ pub struct FileConfig {
     /// Seconds an upstream gets to answer (its response head) before the
     /// gateway answers 504.
     pub upstream_timeout: Option<u64>,
+    /// `batch_signatures = false`: the gateway checks every call's signature
+    /// alone instead of in batches under load (`crate::gateway::batching`).
+    pub batch_signatures: Option<bool>,
     /// `[[upstream]]` MCP servers the gateway fronts.
     #[serde(default)]
     pub upstream: Vec<UpstreamEntry>,
@@ -163,6 +166,8 @@ pub struct Overrides {
     pub stdio_max_children: Option<usize>,
     /// `--stdio-idle-timeout` (seconds)
     pub stdio_idle_timeout: Option<u64>,
+    /// `--no-signature-batching`
+    pub no_signature_batching: bool,
 }
 
 /// The assembled settings.
@@ -189,6 +194,8 @@ pub struct ServeConfig {
     pub upstreams: Vec<Upstream>,
     /// How long an upstream gets to answer.
     pub upstream_timeout: std::time::Duration,
+    /// Whether the gateway checks signatures in batches under load.
+    pub batch_signatures: bool,
     /// The master key file (flag, else file); `GNAPD_MASTER_KEY` is read at
     /// serve start when neither is given.
     pub master_key_file: Option<PathBuf>,
@@ -352,6 +359,8 @@ impl ServeConfig {
                 assertion_rules: std::mem::take(&mut file.assertion_rule),
             },
             upstreams,
+            batch_signatures: !flags.no_signature_batching
+                && file.batch_signatures.unwrap_or(true),
             upstream_timeout: std::time::Duration::from_secs(
                 file.upstream_timeout
                     .unwrap_or(crate::gateway::forward::RESPONSE_TIMEOUT.as_secs()),

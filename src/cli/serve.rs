@@ -78,6 +78,11 @@ pub struct Args {
     /// [default: 300].
     #[arg(long, value_name = "SECONDS")]
     stdio_idle_timeout: Option<u64>,
+    /// Check every gateway call's signature alone, never in a batch with
+    /// other calls' (batching saves CPU under load; this is for measuring
+    /// what it saves).
+    #[arg(long)]
+    no_signature_batching: bool,
 }
 
 /// The environment variable that may hold the master key (base64url).
@@ -191,6 +196,7 @@ pub fn run(args: Args) -> ExitCode {
         upstream_ca_files: args.upstream_ca,
         stdio_max_children: args.stdio_max_children,
         stdio_idle_timeout: args.stdio_idle_timeout,
+        no_signature_batching: args.no_signature_batching,
     };
     let config = match ServeConfig::load(args.config.as_deref(), flags) {
         Ok(config) => config,
@@ -314,7 +320,8 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
             master_key.clone(),
             &upstream_cas,
         )?
-        .with_stdio_limits(config.stdio),
+        .with_stdio_limits(config.stdio)
+        .with_signature_batching(config.batch_signatures),
     );
     let pusher = Arc::new(crate::http::push::Pusher::new(
         auth.config().allow_private_push,

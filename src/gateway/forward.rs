@@ -26,7 +26,7 @@ use tokio_rustls::rustls::pki_types::CertificateDer;
 use super::client::UpstreamClient;
 use super::oauth2::OAuth2Credential;
 use super::upstream::{Credential, Transport, Upstream};
-use super::{Authorized, Refusal, authorize_with};
+use super::{Authorized, Refusal};
 use crate::clock::Clock;
 use crate::proto::httpsig::{GnapProfile, HttpRequest};
 use crate::proto::mcp::access::UpstreamGrant;
@@ -178,6 +178,7 @@ pub struct Gateway {
     clock: Arc<dyn Clock>,
     profile: GnapProfile,
     keys: super::KeyCache,
+    batcher: super::batching::Batcher,
     client: UpstreamClient,
     response_timeout: Duration,
     master_key: Option<Arc<MasterKey>>,
@@ -224,6 +225,7 @@ impl Gateway {
             clock,
             profile,
             keys: super::KeyCache::default(),
+            batcher: super::batching::Batcher::new(true),
             client,
             response_timeout,
             master_key,
@@ -232,6 +234,18 @@ impl Gateway {
             opened: std::sync::Mutex::default(),
             stdio: super::stdio::Bridge::new(super::stdio::Limits::default()),
         })
+    }
+
+    /// The same gateway checking signatures in batches under load
+    /// (`enabled`, the default) or each alone.
+    pub fn with_signature_batching(mut self, enabled: bool) -> Self {
+        self.batcher = super::batching::Batcher::new(enabled);
+        self
+    }
+
+    /// The gateway's counters, in the Prometheus text format.
+    pub fn render_metrics(&self, out: &mut String) {
+        self.batcher.render(out);
     }
 
     /// The same gateway with these limits on stdio upstreams' children.
@@ -274,7 +288,9 @@ impl Gateway {
         self.upstreams.write().ok()?.remove(name)
     }
 
-    /// Runs [`authorize`] in place. It is CPU work of tens of microseconds
+    /// Runs [`authorize`](super::authorize) in place, with the signature's
+    /// cryptographic check batched with other calls' when several wait at
+    /// once ([`super::batching`]). It is CPU work of tens of microseconds
     /// (one signature check, a store lookup, a replay-cache insert that does
     /// not wait for the disk); handing it to the blocking pool cost a quarter
     /// of the gateway's CPU in thread hand-offs (benches/gateway).
@@ -284,14 +300,25 @@ impl Gateway {
         request: HttpRequest,
     ) -> (HttpRequest, Result<Authorized, Refusal>) {
         let now = self.clock.now();
-        let decision = authorize_with(
-            self.store.as_ref(),
-            &self.keys,
-            &self.profile,
-            &target.name,
-            &request,
-            now,
-        )
+        let store = self.store.as_ref();
+        let decision = match super::open(store, &self.keys, &self.profile, &request, now) {
+            Err(refusal) => Err(refusal),
+            Ok((opened, pending)) => {
+                let checked = match pending {
+                    Some(pending) => self.batcher.check(pending).await,
+                    None => None,
+                };
+                super::conclude(
+                    store,
+                    &self.profile,
+                    &target.name,
+                    &request,
+                    now,
+                    opened,
+                    checked,
+                )
+            }
+        }
         .and_then(|mut authorized| {
             authorized.credential = self.credential_for(target, &authorized)?;
             Ok(authorized)

@@ -14,6 +14,7 @@
 //! does the same for upstreams that are child processes. The HTTP edge
 //! (`crate::http`) maps refusals to responses in one place.
 
+pub mod batching;
 pub mod client;
 pub mod forward;
 pub mod oauth2;
@@ -22,6 +23,7 @@ pub mod stdio;
 pub mod upstream;
 
 use crate::proto::gnap::token::presented;
+use crate::proto::httpsig::batch::{self, Checked, Pending};
 use crate::proto::httpsig::{GnapProfile, HttpRequest, NonceStore, Rejection};
 use crate::proto::jwk::VerifyingKey;
 use crate::proto::mcp::access::{Denied, UpstreamGrant, decide};
@@ -177,6 +179,31 @@ pub fn authorize_with(
     request: &HttpRequest,
     now: i64,
 ) -> Result<Authorized, Refusal> {
+    let (opened, pending) = open(store, keys, profile, request, now)?;
+    let checked = pending.and_then(|p| batch::check(vec![p]).0.pop().flatten());
+    conclude(store, profile, upstream, request, now, opened, checked)
+}
+
+/// A call whose token was found, between [`open`] and [`conclude`].
+#[derive(Debug)]
+pub struct Opened {
+    token: std::sync::Arc<TokenRecord>,
+    /// The key the token is bound to; `None` for a bearer token.
+    key: Option<std::sync::Arc<VerifyingKey>>,
+}
+
+/// The first half of [`authorize_with`], for a caller that checks
+/// signatures in batches: finds the token and screens the request's
+/// signature (every rule of the profile but the cryptography and the replay
+/// cache). The [`Pending`] signature, if any, goes to
+/// [`batch::check`] (alone or with others); its answer to [`conclude`].
+pub fn open(
+    store: &dyn Store,
+    keys: &KeyCache,
+    profile: &GnapProfile,
+    request: &HttpRequest,
+    now: i64,
+) -> Result<(Opened, Option<Pending>), Refusal> {
     let hash = presented(request)
         .map(TokenHash::of)
         .ok_or(Refusal::Token)?;
@@ -184,9 +211,45 @@ pub fn authorize_with(
         .token_shared(&hash)?
         .filter(|t| t.expires_at >= now)
         .ok_or(Refusal::Token)?;
-    if !token.bearer {
-        let key = keys.key(&token.key)?;
-        let verified = profile.verify(request, &key, now, store as &dyn NonceStore)?;
+    if token.bearer {
+        return Ok((Opened { token, key: None }, None));
+    }
+    let key = keys.key(&token.key)?;
+    let pending = profile.screen(request, &key, now);
+    Ok((
+        Opened {
+            token,
+            key: Some(key),
+        },
+        pending,
+    ))
+}
+
+/// The second half of [`authorize_with`]. `checked` is the answer for the
+/// signature [`open`] screened; when there is none (no signature passed the
+/// screen or the cryptography) or it fails the replay cache, the profile's
+/// full check runs, which examines every signature in order and names the
+/// rule that failed, exactly as if nothing had been screened.
+pub fn conclude(
+    store: &dyn Store,
+    profile: &GnapProfile,
+    upstream: &str,
+    request: &HttpRequest,
+    now: i64,
+    opened: Opened,
+    checked: Option<Checked>,
+) -> Result<Authorized, Refusal> {
+    let Opened { token, key } = opened;
+    if let Some(key) = key {
+        let replay = store as &dyn NonceStore;
+        let admitted = checked
+            // Never another call's answer.
+            .filter(|c| c.key_thumbprint() == key.thumbprint())
+            .and_then(|c| profile.admit(c, now, replay).ok());
+        let verified = match admitted {
+            Some(verified) => verified,
+            None => profile.verify(request, &key, now, replay)?,
+        };
         for header in MCP_HEADERS {
             if request.fields.contains(header)
                 && !verified.covered.iter().any(|c| c.is_plain_field(header))

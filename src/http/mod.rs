@@ -168,7 +168,11 @@ where
                 ("content-type", "text/plain; version=0.0.4".into()),
                 ("cache-control", "no-store".into()),
             ],
-            body: app.auth.metrics().render().into_bytes(),
+            body: {
+                let mut text = app.auth.metrics().render();
+                app.gateway.render_metrics(&mut text);
+                text.into_bytes()
+            },
         },
         Route::WellKnown => Reply::json(200, &app.auth.rs_discovery()),
         Route::ResourceMetadata(upstream) => {

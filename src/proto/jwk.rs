@@ -246,7 +246,13 @@ fn rsa_bits(map: &Map<String, Value>) -> Result<usize, KeyError> {
 fn ed25519_public(map: &Map<String, Value>) -> Result<ed25519_dalek::VerifyingKey, KeyError> {
     let x = b64::decode_url(str_member(map, "x")?).ok_or(KeyError::InvalidKey)?;
     let x: [u8; 32] = x.try_into().map_err(|_| KeyError::InvalidKey)?;
-    ed25519_dalek::VerifyingKey::from_bytes(&x).map_err(|_| KeyError::InvalidKey)
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&x).map_err(|_| KeyError::InvalidKey)?;
+    // A point of small order verifies no signature under `verify_strict`,
+    // and under a batch equation it would verify forged ones: it is no key.
+    if key.is_weak() {
+        return Err(KeyError::InvalidKey);
+    }
+    Ok(key)
 }
 
 fn jose_jwk(map: &Map<String, Value>) -> Result<Jwk, KeyError> {
@@ -405,6 +411,16 @@ impl VerifyingKey {
     /// shared secret.
     pub fn public_jwk(&self) -> Option<&Value> {
         self.public_jwk.as_ref()
+    }
+
+    /// The Ed25519 key, for checks made in a batch
+    /// ([`crate::proto::httpsig::batch`]). Never a point of small order:
+    /// those are refused when the key is read.
+    pub(crate) fn ed25519(&self) -> Option<&ed25519_dalek::VerifyingKey> {
+        match &self.verifier {
+            Verifier::Ed25519(key) => Some(key),
+            Verifier::Jose(_) | Verifier::Hmac(_) => None,
+        }
     }
 
     /// Verifies `signature` over `message`.

@@ -8,6 +8,7 @@
 
 pub mod alg;
 pub mod base;
+pub mod batch;
 pub mod component;
 pub mod input;
 pub mod message;

@@ -17,7 +17,12 @@
 //! The only way to obtain a [`VerifiedRequest`] is to pass every rule, so a
 //! handler that takes one cannot forget a check.
 
+use std::sync::Arc;
+
 use sha2::{Digest as _, Sha256};
+
+use super::base::signature_base;
+use super::batch::{Checked, Pending, Screened};
 
 use super::component::{ComponentId, Derived, ValueError};
 use super::input::{InputError, SignatureInput, signature_inputs, signatures};
@@ -277,6 +282,34 @@ impl GnapProfile {
         replay: &dyn NonceStore,
         also_required: &[ComponentId],
     ) -> Result<i64, Rejection> {
+        let (created, index) = self.screen_one(request, input, sigs, key, now, also_required)?;
+        let signature = sigs[index].1.as_slice();
+        verify_signature(Message::Request(request), &input.params, signature, key).map_err(
+            |e| match e {
+                VerifyError::Component(v) => Rejection::Component(v),
+                // `alg` was refused by the screen, so only the crypto check
+                // remains.
+                VerifyError::AlgorithmMismatch | VerifyError::BadSignature => {
+                    Rejection::BadSignature
+                }
+            },
+        )?;
+        self.remember(&input.params, signature, created, key, now, replay)?;
+        Ok(created)
+    }
+
+    /// Every rule of the profile for one signature that needs neither
+    /// cryptography nor the replay cache. Returns `created` and where in
+    /// `sigs` the signature is.
+    fn screen_one(
+        &self,
+        request: &HttpRequest,
+        input: &SignatureInput,
+        sigs: &[(String, Vec<u8>)],
+        key: &VerifyingKey,
+        now: i64,
+        also_required: &[ComponentId],
+    ) -> Result<(i64, usize), Rejection> {
         let params = &input.params;
         // Cheap checks on the parameters first: a mis-aimed signature costs
         // no cryptography and gets a precise reason.
@@ -301,20 +334,24 @@ impl GnapProfile {
             return Err(Rejection::MissingComponent(missing.as_str().to_owned()));
         }
         check_digest(request, params)?;
-        let signature = sigs
+        let index = sigs
             .iter()
-            .find(|(label, _)| *label == input.label)
-            .map(|(_, s)| s.as_slice())
+            .position(|(label, _)| *label == input.label)
             .ok_or_else(|| Rejection::MissingSignature(input.label.clone()))?;
-        verify_signature(Message::Request(request), params, signature, key).map_err(
-            |e| match e {
-                VerifyError::Component(v) => Rejection::Component(v),
-                // `alg` was refused above, so only the crypto check remains.
-                VerifyError::AlgorithmMismatch | VerifyError::BadSignature => {
-                    Rejection::BadSignature
-                }
-            },
-        )?;
+        Ok((created, index))
+    }
+
+    /// The last rules, for a signature proven good: it must be younger than
+    /// the replay cache's memory and never seen before.
+    fn remember(
+        &self,
+        params: &SignatureParams,
+        signature: &[u8],
+        created: i64,
+        key: &VerifyingKey,
+        now: i64,
+        replay: &dyn NonceStore,
+    ) -> Result<(), Rejection> {
         if created < replay.horizon() {
             return Err(Rejection::BeforeHorizon);
         }
@@ -344,7 +381,73 @@ impl GnapProfile {
         if let (Seen::Replayed, rejection) = seen {
             return Err(rejection);
         }
-        Ok(created)
+        Ok(())
+    }
+
+    /// The first step of [`Self::verify`] for a caller that checks the
+    /// cryptography itself, in a batch with other requests' signatures
+    /// ([`super::batch`]): the first `gnap`-tagged signature that meets every
+    /// rule needing neither cryptography nor the replay cache, with its
+    /// signature base. `None` when no signature does; the caller then runs
+    /// [`Self::verify`], which reports why.
+    ///
+    /// [`Self::verify`] examines signatures in order and takes the first
+    /// that meets every rule; an earlier signature that fails this screen
+    /// fails there too, so the screened one is the one it would try first.
+    pub fn screen(
+        &self,
+        request: &HttpRequest,
+        key: &Arc<VerifyingKey>,
+        now: i64,
+    ) -> Option<Pending> {
+        let inputs = signature_inputs(&request.fields).ok()?;
+        let mut sigs = signatures(&request.fields).ok()?;
+        let (input, created, index) = inputs
+            .into_iter()
+            .filter(|i| i.params.tag.as_deref() == Some(TAG_GNAP))
+            .find_map(|input| {
+                let (created, index) = self
+                    .screen_one(request, &input, &sigs, key, now, &[])
+                    .ok()?;
+                Some((input, created, index))
+            })?;
+        let base = signature_base(Message::Request(request), &input.params).ok()?;
+        let signature = sigs.swap_remove(index).1;
+        Some(Pending {
+            screened: Screened {
+                input,
+                created,
+                base,
+                signature,
+            },
+            key: key.clone(),
+        })
+    }
+
+    /// The last step for a signature [`super::batch`] proved good: the
+    /// replay cache's rules. On `Err` the caller runs [`Self::verify`],
+    /// which goes on to any later signature, as it would have.
+    pub fn admit(
+        &self,
+        checked: Checked,
+        now: i64,
+        replay: &dyn NonceStore,
+    ) -> Result<VerifiedRequest, Rejection> {
+        let Checked { screened, key } = checked;
+        let Screened {
+            mut input,
+            created,
+            signature,
+            ..
+        } = screened;
+        self.remember(&input.params, &signature, created, &key, now, replay)?;
+        Ok(VerifiedRequest {
+            thumbprint: key.thumbprint().clone(),
+            label: input.label,
+            nonce: input.params.nonce.take(),
+            covered: input.params.into_covered(),
+            created,
+        })
     }
 
     /// Every rule each `gnap`-tagged signature breaks, for people debugging
