@@ -359,8 +359,7 @@ impl ServeConfig {
                 assertion_rules: std::mem::take(&mut file.assertion_rule),
             },
             upstreams,
-            batch_signatures: !flags.no_signature_batching
-                && file.batch_signatures.unwrap_or(true),
+            batch_signatures: !flags.no_signature_batching && file.batch_signatures.unwrap_or(true),
             upstream_timeout: std::time::Duration::from_secs(
                 file.upstream_timeout
                     .unwrap_or(crate::gateway::forward::RESPONSE_TIMEOUT.as_secs()),

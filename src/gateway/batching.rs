@@ -101,7 +101,9 @@ impl Batcher {
         stats
             .in_equations
             .fetch_add(tally.in_equations as u64, Ordering::Relaxed);
-        stats.failed.fetch_add(tally.failed as u64, Ordering::Relaxed);
+        stats
+            .failed
+            .fetch_add(tally.failed as u64, Ordering::Relaxed);
         checked
     }
 
@@ -137,5 +139,117 @@ impl Batcher {
                 value.load(Ordering::Relaxed)
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::proto::httpsig::{Algorithm, GnapProfile, HttpRequest, SignOptions, sign_gnap};
+    use crate::proto::jwk::{SigningKey, VerifyingKey};
+
+    const NOW: i64 = 1_790_000_000;
+
+    /// A signed request's pending check; `corrupt` changes one byte of the
+    /// signature, so only the cryptography can tell.
+    fn pending(key: &SigningKey, public: &Arc<VerifyingKey>, n: usize, corrupt: bool) -> Pending {
+        let mut request = HttpRequest::new("POST", format!("https://gw.example/mcp/s{n}"))
+            .with_body(format!("{{\"n\":{n}}}"));
+        sign_gnap(&mut request, key, NOW, &SignOptions::default()).unwrap();
+        if corrupt {
+            let mut value = request.fields.lines("signature").next().unwrap().to_vec();
+            let at = value.iter().position(|b| *b == b':').unwrap() + 2;
+            value[at] = if value[at] == b'A' { b'B' } else { b'A' };
+            request.fields.set("Signature", value);
+        }
+        GnapProfile::default()
+            .screen(&request, public, NOW)
+            .unwrap()
+    }
+
+    fn key() -> (SigningKey, Arc<VerifyingKey>) {
+        let key = SigningKey::generate(Algorithm::Ed25519).unwrap();
+        let jwk = key.verifying_key().public_jwk().unwrap();
+        let public = Arc::new(VerifyingKey::from_presented_jwk(jwk).unwrap());
+        (key, public)
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn calls_waiting_together_share_one_equation_and_each_gets_its_own_answer() {
+        let (key, public) = key();
+        let batcher = Arc::new(Batcher::new(true));
+        let tasks: Vec<_> = (0..8)
+            .map(|n| {
+                let pending = pending(&key, &public, n, n == 5);
+                let batcher = batcher.clone();
+                tokio::spawn(async move { batcher.check(pending).await.is_some() })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(task.await.unwrap());
+        }
+        assert_eq!(
+            answers,
+            vec![true, true, true, true, true, false, true, true]
+        );
+        let stats = &batcher.stats;
+        assert_eq!(stats.checked.load(Ordering::Relaxed), 8);
+        assert_eq!(stats.equations.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.in_equations.load(Ordering::Relaxed), 8);
+        assert_eq!(stats.failed.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_lone_call_is_checked_alone_and_a_disabled_batcher_never_batches() {
+        let (key, public) = key();
+        let on = Batcher::new(true);
+        assert!(on.check(pending(&key, &public, 0, false)).await.is_some());
+        assert!(on.check(pending(&key, &public, 1, true)).await.is_none());
+        assert_eq!(on.stats.equations.load(Ordering::Relaxed), 0);
+
+        let off = Arc::new(Batcher::new(false));
+        let tasks: Vec<_> = (0..4)
+            .map(|n| {
+                let pending = pending(&key, &public, n, n == 2);
+                let off = off.clone();
+                tokio::spawn(async move { off.check(pending).await.is_some() })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(task.await.unwrap());
+        }
+        assert_eq!(answers, vec![true, true, false, true]);
+        assert_eq!(off.stats.checked.load(Ordering::Relaxed), 4);
+        assert_eq!(off.stats.equations.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_call_dropped_while_queued_leaves_the_others_their_answers() {
+        let (key, public) = key();
+        let batcher = Arc::new(Batcher::new(true));
+        // The first call queues its signature and is dropped at its yield.
+        let mut first = Box::pin(batcher.check(pending(&key, &public, 0, false)));
+        assert!(
+            futures_util::FutureExt::now_or_never(&mut first).is_none(),
+            "a queued call yields once"
+        );
+        drop(first);
+        let tasks: Vec<_> = (1..4)
+            .map(|n| {
+                let pending = pending(&key, &public, n, false);
+                let batcher = batcher.clone();
+                tokio::spawn(async move { batcher.check(pending).await.is_some() })
+            })
+            .collect();
+        for task in tasks {
+            assert!(task.await.unwrap());
+        }
+        // The dropped call's signature went with the others' batch.
+        assert_eq!(batcher.stats.checked.load(Ordering::Relaxed), 4);
+        assert!(batcher.queue.lock().unwrap().waiting.is_empty());
     }
 }

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use gnapd::authz::{AsConfig, AuthServer, Endpoint, Policy};
 use gnapd::clock::ManualClock;
-use gnapd::gateway::{Refusal, authorize};
+use gnapd::gateway::{KeyCache, Refusal, authorize, conclude, open};
 use gnapd::proto::digest::DigestError;
+use gnapd::proto::httpsig::batch;
 use gnapd::proto::httpsig::{GnapProfile, HttpRequest, Rejection, SignOptions, sign_gnap};
 use gnapd::proto::mcp::access::Denied;
 use gnapd::store::memory::MemoryStore;
@@ -231,5 +232,122 @@ fn routing_headers_must_match_the_body_and_be_signed() {
     assert!(matches!(
         check(&s, "github", &req, T0),
         Err(Refusal::Uncovered("mcp-session-id"))
+    ));
+}
+
+#[test]
+fn calls_checked_in_one_batch_get_the_decisions_they_would_get_alone() {
+    let (s, body) = setup(json!(["mcp:github"]));
+    let good = |n: u64| {
+        let message = json!({"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": {"name": "search", "arguments": {}}});
+        call(&s.agent, token(&body), &message, T0)
+    };
+    let thief = Agent::new();
+    let stolen = call(&thief, token(&body), &tools_call("x"), T0);
+    let mut retargeted = HttpRequest::new("POST", GW)
+        .with_field("Authorization", format!("GNAP {}", token(&body)))
+        .with_field("Mcp-Method", "tools/call")
+        .with_body(tools_call("search").to_string().into_bytes());
+    sign_gnap(&mut retargeted, &s.agent.key, T0, &SignOptions::default()).unwrap();
+    retargeted.fields.set("Mcp-Method", "tools/list");
+    let first = good(1);
+    let requests = [
+        first.clone(),
+        stolen,
+        retargeted,
+        good(2),
+        first, // the same signed call again: a replay
+        good(3),
+    ];
+
+    let keys = KeyCache::default();
+    let profile = GnapProfile::default();
+    let store = s.store.as_ref();
+    let mut opened = Vec::new();
+    let mut pending = Vec::new();
+    for request in &requests {
+        let (call, screened) = open(store, &keys, &profile, request, T0).unwrap();
+        opened.push(call);
+        pending.push(screened.expect("every signature here passes the screen"));
+    }
+    // One equation for all six; the two forgeries make it fail, so each is
+    // then checked alone.
+    let (checked, tally) = batch::check(pending);
+    assert_eq!(
+        (tally.equations, tally.in_equations, tally.failed),
+        (1, 6, 1)
+    );
+    let decisions: Vec<_> = requests
+        .iter()
+        .zip(opened)
+        .zip(checked)
+        .map(|((request, call), checked)| {
+            conclude(store, &profile, "github", request, T0, call, checked)
+        })
+        .collect();
+    assert!(decisions[0].is_ok());
+    assert!(matches!(
+        decisions[1],
+        Err(Refusal::Signature(Rejection::BadSignature))
+    ));
+    assert!(matches!(
+        decisions[2],
+        Err(Refusal::Signature(Rejection::BadSignature))
+    ));
+    assert!(decisions[3].is_ok());
+    assert!(matches!(
+        decisions[4],
+        Err(Refusal::Signature(Rejection::ReplayedNonce))
+    ));
+    assert!(decisions[5].is_ok());
+
+    // Good signatures only: the equation holds and every call passes.
+    let (s, body) = setup(json!(["mcp:github"]));
+    let store = s.store.as_ref();
+    let requests: Vec<_> = (0..4)
+        .map(|n| {
+            let message = json!({"jsonrpc": "2.0", "id": n, "method": "ping"});
+            call(&s.agent, token(&body), &message, T0)
+        })
+        .collect();
+    let (opened, pending): (Vec<_>, Vec<_>) = requests
+        .iter()
+        .map(|r| open(store, &keys, &profile, r, T0).unwrap())
+        .map(|(call, screened)| (call, screened.unwrap()))
+        .unzip();
+    let (checked, tally) = batch::check(pending);
+    assert_eq!((tally.equations, tally.failed), (1, 0));
+    for ((request, call), checked) in requests.iter().zip(opened).zip(checked) {
+        assert!(checked.is_some());
+        conclude(store, &profile, "github", request, T0, call, checked).unwrap();
+    }
+}
+
+#[test]
+fn an_answer_for_another_key_is_not_taken_for_this_call() {
+    let (s, body) = setup(json!(["mcp:github"]));
+    let (other, other_body) = setup(json!(["mcp:github"]));
+    let keys = KeyCache::default();
+    let profile = GnapProfile::default();
+    // A stolen token, signed by the thief, and the thief's own good call.
+    let thief = &other.agent;
+    let stolen = call(thief, token(&body), &tools_call("x"), T0);
+    let own = call(thief, token(&other_body), &tools_call("x"), T0);
+    let (call_stolen, _) = open(s.store.as_ref(), &keys, &profile, &stolen, T0).unwrap();
+    let (_, own_pending) = open(other.store.as_ref(), &keys, &profile, &own, T0).unwrap();
+    let (mut checked, _) = batch::check(vec![own_pending.unwrap()]);
+    // Handing the thief's verified answer to the stolen-token call must not
+    // pass it: the full check runs and refuses.
+    assert!(matches!(
+        conclude(
+            s.store.as_ref(),
+            &profile,
+            "github",
+            &stolen,
+            T0,
+            call_stolen,
+            checked.pop().flatten()
+        ),
+        Err(Refusal::Signature(Rejection::BadSignature))
     ));
 }

@@ -152,18 +152,18 @@ pub fn check(pending: Vec<Pending>) -> (Vec<Option<Checked>>, Tally) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::httpsig::{Algorithm, SignatureParams};
+    use crate::proto::httpsig::{Algorithm, Metadata, SignatureParams};
     use crate::proto::jwk::SigningKey;
     use serde_json::json;
 
-    fn pending(key: &SigningKey, message: &[u8], signature: Vec<u8>) -> Pending {
+    fn presented(key: &SigningKey, message: &[u8], signature: Vec<u8>) -> Pending {
         let jwk = key.verifying_key().public_jwk().unwrap();
         let public = VerifyingKey::from_presented_jwk(jwk).unwrap();
         Pending {
             screened: Screened {
                 input: SignatureInput {
                     label: "sig".into(),
-                    params: SignatureParams::default(),
+                    params: SignatureParams::new(Vec::new(), Metadata::default()).unwrap(),
                 },
                 created: 0,
                 base: message.to_vec(),
@@ -174,7 +174,7 @@ mod tests {
     }
 
     fn signed(key: &SigningKey, message: &[u8]) -> Pending {
-        pending(key, message, key.sign(message).unwrap())
+        presented(key, message, key.sign(message).unwrap())
     }
 
     fn keys(n: usize) -> Vec<SigningKey> {
@@ -209,7 +209,10 @@ mod tests {
         for (i, checked) in results.into_iter().enumerate() {
             let checked = checked.unwrap();
             assert_eq!(checked.screened.base, format!("message {i}").as_bytes());
-            assert_eq!(checked.key.thumbprint(), keys[i].verifying_key().thumbprint());
+            assert_eq!(
+                checked.key.thumbprint(),
+                keys[i].verifying_key().thumbprint()
+            );
         }
     }
 
@@ -218,7 +221,7 @@ mod tests {
         let keys = keys(6);
         let mut pending: Vec<Pending> = keys.iter().map(|k| signed(k, b"the same body")).collect();
         // Signed by key 2 over another message, presented for key 4.
-        pending[4] = pending(&keys[4], b"the same body", keys[2].sign(b"other").unwrap());
+        pending[4] = presented(&keys[4], b"the same body", keys[2].sign(b"other").unwrap());
         // Right key, tampered message.
         let mut tampered = signed(&keys[1], b"the same body");
         tampered.screened.base = b"the same body!".to_vec();
@@ -246,7 +249,7 @@ mod tests {
         let ecdsa = SigningKey::generate(Algorithm::EcdsaP256Sha256).unwrap();
         pending.push(signed(&ecdsa, b"m"));
         let short = SigningKey::generate(Algorithm::Ed25519).unwrap();
-        pending.push(pending(&short, b"m", vec![0; 63]));
+        pending.push(presented(&short, b"m", vec![0; 63]));
         let (results, tally) = check(pending);
         assert_eq!(verdicts(&results), vec![true, true, true, true, false]);
         assert_eq!(tally.in_equations, 3);
