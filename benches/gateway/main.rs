@@ -495,6 +495,103 @@ fn gnapd_bin() -> String {
     std::env::var("GNAPD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_gnapd").to_owned())
 }
 
+/// Starts `gnapd serve --dev` in front of the upstream with `extra` flags:
+/// the process, its address and its grant endpoint.
+fn spawn_gnapd(
+    data: &std::path::Path,
+    up_base: &str,
+    extra: &[&str],
+) -> Res<(Proc, SocketAddr, String)> {
+    let mut cmd = Command::new(gnapd_bin());
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .args(["--dev", "--upstream"])
+        .arg(format!("{UPSTREAM}={up_base}/mcp"))
+        .arg("--upstream-credential")
+        .arg(format!("{UPSTREAM}=bearer:{SECRET}"))
+        .args(extra);
+    match std::env::var("GNAPD_BENCH_LOG") {
+        Ok(path) => cmd.stderr(std::fs::File::create(path)?),
+        Err(_) => cmd.stderr(Stdio::null()),
+    };
+    let gnapd = Proc::spawn(cmd)?;
+    let rest = gnapd
+        .first_line
+        .strip_prefix("gnapd listening on ")
+        .ok_or_else(|| format!("unexpected gnapd output: {}", gnapd.first_line))?;
+    let (addr, grant_endpoint) = rest.split_once(", grant endpoint ").ok_or("bad line")?;
+    let addr: SocketAddr = addr.parse()?;
+    let grant_endpoint = grant_endpoint.to_owned();
+    Ok((gnapd, addr, grant_endpoint))
+}
+
+/// A token for `tools/call` of one tool at the upstream, bound to `key`,
+/// from the dev AS at `addr`.
+fn fetch_token(
+    rt: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    grant_endpoint: &str,
+    key: &SigningKey,
+) -> Res<String> {
+    let jwk = key
+        .verifying_key()
+        .public_jwk()
+        .ok_or("no public JWK")?
+        .clone();
+    let grant = json!({
+        "access_token": {"access": [{"type": "mcp", "identifier": UPSTREAM,
+            "actions": ["tools/call"], "tools": [TOOL]}]},
+        "client": {"key": {"proof": "httpsig", "jwk": jwk}, "display": {"name": "bench agent"}}
+    });
+    let mut req = HttpRequest::new("POST", grant_endpoint);
+    req.body = serde_json::to_vec(&grant)?;
+    req.fields.append("Content-Type", "application/json");
+    sign_gnap(&mut req, key, now(), &SignOptions::default()).map_err(|e| format!("{e}"))?;
+    let wire = Wire::from_http(&req, &addr.to_string(), "/gnap")?;
+    let (status, body) = rt.block_on(async {
+        let mut s = connect(addr).await?;
+        exchange(&mut s, wire).await
+    })?;
+    if status != 200 {
+        return Err(format!("grant: HTTP {status}: {}", String::from_utf8_lossy(&body)).into());
+    }
+    let answer: Value = serde_json::from_slice(&body)?;
+    Ok(answer["access_token"]["value"]
+        .as_str()
+        .ok_or("no access token in the grant response")?
+        .to_owned())
+}
+
+/// gnapd's batching counters from `/metrics`: signatures checked, checked
+/// in batch equations, equations.
+fn batch_counters(rt: &tokio::runtime::Runtime, addr: SocketAddr) -> Res<(u64, u64, u64)> {
+    let text = rt.block_on(async {
+        let mut sender = connect(addr).await?;
+        sender.ready().await?;
+        let request = Request::builder()
+            .method("GET")
+            .uri("/metrics")
+            .header("host", addr.to_string())
+            .body(Full::new(Bytes::new()))?;
+        let response = sender.send_request(request).await?;
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok::<_, Box<dyn Error + Send + Sync>>(String::from_utf8_lossy(&body).into_owned())
+    })?;
+    let counter = |name: &str| -> Res<u64> {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .ok_or_else(|| format!("/metrics has no {name}"))?
+            .trim()
+            .parse::<u64>()
+            .map_err(Into::into)
+    };
+    Ok((
+        counter("gnapd_gateway_signatures_checked_total")?,
+        counter("gnapd_gateway_signatures_batched_total")?,
+        counter("gnapd_gateway_signature_batches_total")?,
+    ))
+}
+
 fn bench() -> Res<()> {
     let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
     let threads = env_num("GNAPD_BENCH_THREADS", cpus);
@@ -513,28 +610,19 @@ fn bench() -> Res<()> {
     let up_addr: SocketAddr = ([127, 0, 0, 1], up_port).into();
     let up_base = format!("http://127.0.0.1:{up_port}");
 
-    // gnapd.
+    // gnapd, twice: as it runs by default (signatures checked in batches
+    // under load) and with every signature checked alone.
     let dir = tempfile::tempdir()?;
-    let mut cmd = Command::new(gnapd_bin());
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .args(["--dev", "--upstream"])
-        .arg(format!("{UPSTREAM}={up_base}/mcp"))
-        .arg("--upstream-credential")
-        .arg(format!("{UPSTREAM}=bearer:{SECRET}"));
-    match std::env::var("GNAPD_BENCH_LOG") {
-        Ok(path) => cmd.stderr(std::fs::File::create(path)?),
-        Err(_) => cmd.stderr(Stdio::null()),
-    };
-    let gnapd = Proc::spawn(cmd)?;
-    let rest = gnapd
-        .first_line
-        .strip_prefix("gnapd listening on ")
-        .ok_or_else(|| format!("unexpected gnapd output: {}", gnapd.first_line))?;
-    let (gw_addr, grant_endpoint) = rest.split_once(", grant endpoint ").ok_or("bad line")?;
-    let gw_addr: SocketAddr = gw_addr.parse()?;
+    let (gnapd, gw_addr, grant_endpoint) = spawn_gnapd(&dir.path().join("data"), &up_base, &[])?;
+    let (gnapd1, gw1_addr, grant_endpoint1) = spawn_gnapd(
+        &dir.path().join("data-single"),
+        &up_base,
+        &["--no-signature-batching"],
+    )?;
     let gw_base = grant_endpoint.trim_end_matches("/gnap").to_owned();
     let gw_host = gw_addr.to_string();
+    let gw1_base = grant_endpoint1.trim_end_matches("/gnap").to_owned();
+    let gw1_host = gw1_addr.to_string();
 
     // The proxy floor.
     let mut cmd = Command::new(&exe);
@@ -555,35 +643,10 @@ fn bench() -> Res<()> {
         .enable_all()
         .build()?;
 
-    // A token for tools/call of one tool at the upstream, from the dev AS.
+    // A token for tools/call of one tool at the upstream, from each dev AS.
     let key = SigningKey::generate(Algorithm::Ed25519).map_err(|e| format!("{e}"))?;
-    let jwk = key
-        .verifying_key()
-        .public_jwk()
-        .ok_or("no public JWK")?
-        .clone();
-    let grant = json!({
-        "access_token": {"access": [{"type": "mcp", "identifier": UPSTREAM,
-            "actions": ["tools/call"], "tools": [TOOL]}]},
-        "client": {"key": {"proof": "httpsig", "jwk": jwk}, "display": {"name": "bench agent"}}
-    });
-    let mut req = HttpRequest::new("POST", grant_endpoint);
-    req.body = serde_json::to_vec(&grant)?;
-    req.fields.append("Content-Type", "application/json");
-    sign_gnap(&mut req, &key, now(), &SignOptions::default()).map_err(|e| format!("{e}"))?;
-    let wire = Wire::from_http(&req, &gw_host, "/gnap")?;
-    let (status, body) = rt.block_on(async {
-        let mut s = connect(gw_addr).await?;
-        exchange(&mut s, wire).await
-    })?;
-    if status != 200 {
-        return Err(format!("grant: HTTP {status}: {}", String::from_utf8_lossy(&body)).into());
-    }
-    let answer: Value = serde_json::from_slice(&body)?;
-    let token = answer["access_token"]["value"]
-        .as_str()
-        .ok_or("no access token in the grant response")?
-        .to_owned();
+    let token = fetch_token(&rt, gw_addr, &grant_endpoint, &key)?;
+    let token1 = fetch_token(&rt, gw1_addr, &grant_endpoint1, &key)?;
 
     // Template for the proxy and direct calls: same headers and size, and a
     // signature (never checked there).
@@ -602,8 +665,9 @@ fn bench() -> Res<()> {
         "cpus {cpus}, server threads {threads}, concurrency {conc}, phase {secs} s, rounds {rounds}, body {BODY_LEN} B"
     );
     println!(
-        "pids: gnapd {}, proxy {}, verifying proxy {}, upstream {}, load generator {}",
+        "pids: gnapd {}, gnapd single {}, proxy {}, verifying proxy {}, upstream {}, load generator {}",
         gnapd.child.id(),
+        gnapd1.child.id(),
         proxy.child.id(),
         vproxy.child.id(),
         upstream.child.id(),
@@ -730,6 +794,18 @@ fn bench() -> Res<()> {
         0.5,
     ))?;
     rt.block_on(load(gw_addr, warm_pool, conc, 0.5))?;
+    let warm_pool = sign_pool(
+        conc * 200,
+        next_id,
+        &gw1_base,
+        &gw1_host,
+        &token1,
+        &key,
+        threads,
+    )?;
+    next_id += conc * 200;
+    rt.block_on(load(gw1_addr, warm_pool, conc, 0.5))?;
+    let batched_before = batch_counters(&rt, gw_addr)?;
 
     struct Row {
         rps: f64,
@@ -741,6 +817,7 @@ fn bench() -> Res<()> {
     let mut px_rows = Vec::new();
     let mut vx_rows = Vec::new();
     let mut gw_rows = Vec::new();
+    let mut gw1_rows = Vec::new();
     let mut raw_rows = Vec::new();
     let phase = |server: &Proc, addr: SocketAddr, pool: Vec<Wire>| -> Res<(Row, bool)> {
         let (c0, u0, l0) = (server.cpu()?, upstream.cpu()?, self_cpu()?);
@@ -770,13 +847,27 @@ fn bench() -> Res<()> {
             println!("note: a gateway phase used up its pool (raise GNAPD_BENCH_POOL)");
         }
         gw_rows.push(row);
+        let pool = sign_pool(
+            pool_n, next_id, &gw1_base, &gw1_host, &token1, &key, threads,
+        )?;
+        next_id += pool_n;
+        let (row, exhausted) = phase(&gnapd1, gw1_addr, pool)?;
+        if exhausted {
+            println!("note: a gateway phase used up its pool (raise GNAPD_BENCH_POOL)");
+        }
+        gw1_rows.push(row);
         raw_rows.push(raw_verify(threads, secs.min(1.0))?);
     }
+
+    let batched_after = batch_counters(&rt, gw_addr)?;
 
     println!();
     println!("## (2) throughput at concurrency {conc}, per round");
     println!(
-        "{:<6} {:>9} {:>9} {:>9} {:>10} {:>9} {:>9} {:>10} {:>9} {:>10}",
+        "gw = gnapd as it runs by default; gw1 = gnapd --no-signature-batching (every signature checked alone)"
+    );
+    println!(
+        "{:<6} {:>9} {:>9} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>10} {:>9} {:>10}",
         "round",
         "proxy/s",
         "verify/s",
@@ -784,6 +875,8 @@ fn bench() -> Res<()> {
         "vproxy/s",
         "gw/s",
         "gw/ceil",
+        "gw1/s",
+        "gw1/ceil",
         "vpx/ceil",
         "gw/vpx",
         "failures"
@@ -791,19 +884,22 @@ fn bench() -> Res<()> {
     let mut ratios = Vec::new();
     let mut ideal_ratios = Vec::new();
     let mut own_ratios = Vec::new();
+    let mut single_ratios = Vec::new();
     for i in 0..rounds {
-        let (p, x, g, v) = (
+        let (p, x, g, g1, v) = (
             px_rows[i].rps,
             vx_rows[i].rps,
             gw_rows[i].rps,
+            gw1_rows[i].rps,
             raw_rows[i].0,
         );
         let ceiling = 1.0 / (1.0 / p + 1.0 / v);
         ratios.push(g / ceiling);
+        single_ratios.push(g1 / ceiling);
         ideal_ratios.push(x / ceiling);
         own_ratios.push(g / x);
         println!(
-            "{:<6} {:>9.0} {:>9.0} {:>10.0} {:>9.0} {:>9.0} {:>9.3} {:>10.3} {:>9.3} {:>10}",
+            "{:<6} {:>9.0} {:>9.0} {:>10.0} {:>9.0} {:>9.0} {:>9.3} {:>9.0} {:>9.3} {:>10.3} {:>9.3} {:>10}",
             i + 1,
             p,
             v,
@@ -811,9 +907,11 @@ fn bench() -> Res<()> {
             x,
             g,
             g / ceiling,
+            g1,
+            g1 / ceiling,
             x / ceiling,
             g / x,
-            px_rows[i].failed + vx_rows[i].failed + gw_rows[i].failed
+            px_rows[i].failed + vx_rows[i].failed + gw_rows[i].failed + gw1_rows[i].failed
         );
     }
     println!();
@@ -827,8 +925,9 @@ fn bench() -> Res<()> {
     let generator = |r: &Row| r.gen_cpu_us;
     /// A row of the table: its label, the phases, what to read of each.
     type CpuLine<'a> = (&'a str, &'a [Row], fn(&Row) -> f64);
-    let lines: [CpuLine<'_>; 9] = [
+    let lines: [CpuLine<'_>; 10] = [
         ("gateway: gnapd process", &gw_rows, server),
+        ("gateway, single checks: gnapd", &gw1_rows, server),
         ("proxy floor: proxy process", &px_rows, server),
         ("verifying proxy process", &vx_rows, server),
         ("upstream, during gateway phases", &gw_rows, up),
@@ -863,6 +962,25 @@ fn bench() -> Res<()> {
         median(&ratios)
     );
     println!("gateway/proxy    {:.3}", g / p);
+    let g1 = median(&gw1_rows.iter().map(|r| r.rps).collect::<Vec<_>>());
+    println!(
+        "gateway, single checks {g1:>9.0} req/s = {:.3} of the ceiling (median of per-round ratios {:.3})",
+        g1 / ceiling,
+        median(&single_ratios)
+    );
+    let (checked, batched, equations) = (
+        batched_after.0 - batched_before.0,
+        batched_after.1 - batched_before.1,
+        batched_after.2 - batched_before.2,
+    );
+    #[allow(clippy::cast_precision_loss)]
+    let share = batched as f64 / checked.max(1) as f64;
+    #[allow(clippy::cast_precision_loss)]
+    let size = batched as f64 / equations.max(1) as f64;
+    println!(
+        "gateway batching: {checked} signatures checked in the measured phases, {:.1}% in batch equations, {size:.1} per equation on average",
+        share * 100.0
+    );
     let x = median(&vx_rows.iter().map(|r| r.rps).collect::<Vec<_>>());
     println!(
         "verifying proxy  {x:>9.0} req/s = {:.3} of the ceiling (median of per-round ratios {:.3})",
@@ -875,12 +993,14 @@ fn bench() -> Res<()> {
         median(&own_ratios)
     );
     let gc = median(&col(&gw_rows, |r| r.cpu_us));
+    let g1c = median(&col(&gw1_rows, |r| r.cpu_us));
     let pc = median(&col(&px_rows, |r| r.cpu_us));
     let vc = median(&raw_rows.iter().map(|r| r.1 * 1e6).collect::<Vec<_>>());
     let xc = median(&col(&vx_rows, |r| r.cpu_us));
     println!(
-        "CPU/request: gateway {gc:.1} µs, proxy {pc:.1} µs, raw verify {vc:.1} µs, verifying proxy {xc:.1} µs; CPU ceiling (proxy+verify)/gateway = {:.3}, verifying proxy/gateway = {:.3}",
+        "CPU/request: gateway {gc:.1} µs (single checks {g1c:.1}), proxy {pc:.1} µs, raw verify {vc:.1} µs, verifying proxy {xc:.1} µs; CPU ceiling (proxy+verify)/gateway = {:.3} (single checks {:.3}), verifying proxy/gateway = {:.3}",
         (pc + vc) / gc,
+        (pc + vc) / g1c,
         xc / gc
     );
     Ok(())
