@@ -5,11 +5,15 @@
 //! expiry; the request's signature is verified with the key the token is
 //! bound to (RFC 9635 §7.3.1, covering `authorization` and, when present, the
 //! MCP routing headers); only then is the body read, the routing headers
-//! compared with it, and the access rights consulted.
+//! compared with it, and the access rights consulted. [`open`] and
+//! [`conclude`] are the decision cut around the signature's cryptography,
+//! so that [`batching`] can check the signatures of calls that wait at the
+//! same moment with one equation; [`authorize`] is the two with a single
+//! check between them.
 //!
 //! [`upstream`] holds the configured upstreams and their (redacted)
-//! credentials; [`forward`] is the I/O half: it runs this decision off the
-//! async threads, forwards with the upstream's credential through one pooled
+//! credentials; [`forward`] is the I/O half: it runs this decision in
+//! place, forwards with the upstream's credential through one pooled
 //! client, and streams the answer back (filtering `tools/list`); [`stdio`]
 //! does the same for upstreams that are child processes. The HTTP edge
 //! (`crate::http`) maps refusals to responses in one place.

@@ -23,7 +23,6 @@ use sha2::{Digest as _, Sha256};
 
 use super::base::signature_base;
 use super::batch::{Checked, Pending, Screened};
-
 use super::component::{ComponentId, Derived, ValueError};
 use super::input::{InputError, SignatureInput, signature_inputs, signatures};
 use super::message::{HttpRequest, Message};
