@@ -18,6 +18,7 @@ fn defined_tests() -> BTreeSet<String> {
                 let text = std::fs::read_to_string(&path).unwrap();
                 for line in text.lines() {
                     let line = line.trim_start();
+                    let line = line.strip_prefix("async ").unwrap_or(line);
                     if let Some(rest) = line.strip_prefix("fn ") {
                         let name: String = rest
                             .chars()

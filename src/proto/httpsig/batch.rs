@@ -120,7 +120,7 @@ pub fn check(pending: Vec<Pending>) -> (Vec<Option<Checked>>, Tally) {
         .filter_map(|(i, p)| p.ed25519().map(|(key, signature)| (i, key, signature)))
         .collect();
     if members.len() >= MIN_BATCH {
-        // Chunks of nearly equal size, none smaller than MIN_BATCH.
+        // Chunks of nearly equal size, at most MAX_BATCH each.
         let chunks = members.len().div_ceil(MAX_BATCH);
         let size = members.len().div_ceil(chunks);
         for chunk in members.chunks(size) {
