@@ -80,6 +80,15 @@ impl Outcome {
     }
 }
 
+/// Writes one unlabelled counter, with its help and type lines.
+pub fn write_counter(out: &mut String, name: &str, help: &str, value: &AtomicU64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+        value.load(Ordering::Relaxed)
+    );
+}
+
 /// The AS's metrics.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -166,11 +175,7 @@ impl Metrics {
                 &self.tokens_revoked,
             ),
         ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                value.load(Ordering::Relaxed)
-            );
+            write_counter(&mut out, name, help, value);
         }
         out.push_str("# HELP gnapd_signature_failures_total HTTP message signature failures by reason.\n# TYPE gnapd_signature_failures_total counter\n");
         if let Ok(f) = self.signature_failures.lock() {

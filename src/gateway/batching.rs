@@ -109,7 +109,6 @@ impl Batcher {
 
     /// The counters in the Prometheus text format.
     pub fn render(&self, out: &mut String) {
-        use std::fmt::Write as _;
         let stats = &self.stats;
         for (name, help, value) in [
             (
@@ -133,11 +132,7 @@ impl Batcher {
                 &stats.failed,
             ),
         ] {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                value.load(Ordering::Relaxed)
-            );
+            crate::authz::metrics::write_counter(out, name, help, value);
         }
     }
 }
@@ -176,13 +171,12 @@ mod tests {
         (key, public)
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn calls_waiting_together_share_one_equation_and_each_gets_its_own_answer() {
-        let (key, public) = key();
-        let batcher = Arc::new(Batcher::new(true));
-        let tasks: Vec<_> = (0..8)
-            .map(|n| {
-                let pending = pending(&key, &public, n, n == 5);
+    /// Spawns one call per pending check, all at once; their answers in
+    /// order.
+    async fn answers(batcher: &Arc<Batcher>, pending: Vec<Pending>) -> Vec<bool> {
+        let tasks: Vec<_> = pending
+            .into_iter()
+            .map(|pending| {
                 let batcher = batcher.clone();
                 tokio::spawn(async move { batcher.check(pending).await.is_some() })
             })
@@ -191,6 +185,15 @@ mod tests {
         for task in tasks {
             answers.push(task.await.unwrap());
         }
+        answers
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn calls_waiting_together_share_one_equation_and_each_gets_its_own_answer() {
+        let (key, public) = key();
+        let batcher = Arc::new(Batcher::new(true));
+        let calls = (0..8).map(|n| pending(&key, &public, n, n == 5)).collect();
+        let answers = answers(&batcher, calls).await;
         assert_eq!(
             answers,
             vec![true, true, true, true, true, false, true, true]
@@ -211,18 +214,8 @@ mod tests {
         assert_eq!(on.stats.equations.load(Ordering::Relaxed), 0);
 
         let off = Arc::new(Batcher::new(false));
-        let tasks: Vec<_> = (0..4)
-            .map(|n| {
-                let pending = pending(&key, &public, n, n == 2);
-                let off = off.clone();
-                tokio::spawn(async move { off.check(pending).await.is_some() })
-            })
-            .collect();
-        let mut answers = Vec::new();
-        for task in tasks {
-            answers.push(task.await.unwrap());
-        }
-        assert_eq!(answers, vec![true, true, false, true]);
+        let calls = (0..4).map(|n| pending(&key, &public, n, n == 2)).collect();
+        assert_eq!(answers(&off, calls).await, vec![true, true, false, true]);
         assert_eq!(off.stats.checked.load(Ordering::Relaxed), 4);
         assert_eq!(off.stats.equations.load(Ordering::Relaxed), 0);
     }
@@ -238,16 +231,8 @@ mod tests {
             "a queued call yields once"
         );
         drop(first);
-        let tasks: Vec<_> = (1..4)
-            .map(|n| {
-                let pending = pending(&key, &public, n, false);
-                let batcher = batcher.clone();
-                tokio::spawn(async move { batcher.check(pending).await.is_some() })
-            })
-            .collect();
-        for task in tasks {
-            assert!(task.await.unwrap());
-        }
+        let calls = (1..4).map(|n| pending(&key, &public, n, false)).collect();
+        assert_eq!(answers(&batcher, calls).await, vec![true; 3]);
         // The dropped call's signature went with the others' batch.
         assert_eq!(batcher.stats.checked.load(Ordering::Relaxed), 4);
         assert!(batcher.queue.lock().unwrap().waiting.is_empty());
