@@ -54,6 +54,12 @@ pub struct FileConfig {
     /// `allow_private_push = true`: push finish messages may go to
     /// private, loopback and link-local addresses (tests, local dev).
     pub allow_private_push: Option<bool>,
+    /// `operator_login = false`: no operator sign-in link; outside `--dev`
+    /// the pages then decide only through `[login]` (or nobody: the admin
+    /// decides on the server). On by default.
+    pub operator_login: Option<bool>,
+    /// Seconds an operator's browser session lasts (default 12 h).
+    pub operator_session_lifetime: Option<i64>,
     /// `[[allow]]` rules.
     #[serde(default)]
     pub allow: Vec<AllowRule>,
@@ -205,6 +211,9 @@ pub struct ServeConfig {
     pub stdio: crate::gateway::stdio::Limits,
     /// The login of the person deciding, when `[login]` configures one.
     pub login: Option<std::sync::Arc<crate::authz::login::Login>>,
+    /// The operator's sign-in (`crate::authz::operator`), unless
+    /// `operator_login = false`.
+    pub operator: Option<crate::authz::operator::OperatorSettings>,
     /// AS settings other than the public URL.
     file: FileConfig,
 }
@@ -262,6 +271,7 @@ impl ServeConfig {
             ("grant_lifetime", file.grant_lifetime),
             ("max_age", file.max_age),
             ("interaction_lifetime", file.interaction_lifetime),
+            ("operator_session_lifetime", file.operator_session_lifetime),
         ] {
             if value.is_some_and(|v| v <= 0) {
                 return Err(ConfigError::Invalid(format!("{name} must be positive")));
@@ -329,6 +339,13 @@ impl ServeConfig {
             }
             None => None,
         };
+        let operator = file.operator_login.unwrap_or(true).then(|| {
+            let mut settings = crate::authz::operator::OperatorSettings::default();
+            if let Some(lifetime) = file.operator_session_lifetime {
+                settings.session_lifetime = lifetime;
+            }
+            settings
+        });
         let master_key_file = flags.master_key_file.or(file.master_key_file.take());
         let upstreams = assemble_upstreams(
             std::mem::take(&mut file.upstream),
@@ -371,6 +388,7 @@ impl ServeConfig {
                 .collect(),
             stdio,
             login,
+            operator,
             file,
         })
     }

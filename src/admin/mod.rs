@@ -19,6 +19,7 @@
 //! sets (`person:…`, made on consent pages) are listed with their owner and
 //! removed by id, which stops every token mapped to them.
 
+pub mod operator_link;
 pub mod socket;
 
 use std::collections::BTreeSet;
@@ -91,6 +92,11 @@ pub enum Command {
         /// The user code or grant id.
         code: String,
     },
+    /// A fresh one-time operator sign-in link (the previous one stops
+    /// working).
+    OperatorLink,
+    /// Signs every operator's browser out and voids the sign-in link.
+    OperatorSignOut,
 }
 
 /// What the admin interface needs to decide pending grants.
@@ -104,6 +110,9 @@ pub struct Interaction {
     /// The configured login (`[login]`): who has signed in on a pending
     /// grant's page, shown beside it.
     pub login: Option<Arc<crate::authz::login::Login>>,
+    /// The operator's sign-in, and the file in the data dir that holds its
+    /// newest link.
+    pub operator: Option<(Arc<crate::authz::operator::Operator>, std::path::PathBuf)>,
 }
 
 /// What the admin interface changes, and what it must leave alone.
@@ -177,6 +186,8 @@ impl Admin {
             Command::GrantsPending => self.grants_pending(),
             Command::GrantsApprove { code } => self.grants_decide(&code, true),
             Command::GrantsDeny { code } => self.grants_decide(&code, false),
+            Command::OperatorLink => self.operator_link(),
+            Command::OperatorSignOut => self.operator_sign_out(),
         }
     }
 
@@ -184,6 +195,42 @@ impl Admin {
         self.interaction
             .as_ref()
             .ok_or_else(|| "this server does not take decisions on grants".to_owned())
+    }
+
+    fn operator(
+        &self,
+    ) -> Result<
+        (
+            &Interaction,
+            &Arc<crate::authz::operator::Operator>,
+            &std::path::Path,
+        ),
+        String,
+    > {
+        let interaction = self.interaction()?;
+        match &interaction.operator {
+            Some((operator, file)) => Ok((interaction, operator, file)),
+            None => Err("this server has no operator sign-in (operator_login = false)".into()),
+        }
+    }
+
+    fn operator_link(&self) -> Result<Value, String> {
+        let (interaction, operator, file) = self.operator()?;
+        let url = operator_link::issue(
+            operator,
+            &interaction.auth.config().public_url,
+            file,
+            self.clock.now(),
+        )?;
+        tracing::info!("admin: a new operator sign-in link was made");
+        Ok(json!({"link": url, "file": file.display().to_string()}))
+    }
+
+    fn operator_sign_out(&self) -> Result<Value, String> {
+        let (_, operator, _) = self.operator()?;
+        let ended = operator.revoke_all();
+        tracing::info!(sessions = ended, "admin: every operator signed out");
+        Ok(json!({"signed_out": ended}))
     }
 
     fn grants_pending(&self) -> Result<Value, String> {

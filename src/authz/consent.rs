@@ -15,18 +15,18 @@
 //!   (`super::usercode::Attempts`), and a grant id is never accepted there.
 //!
 //! Either way the page's form carries a token: HMAC-SHA-256 under a key
-//! this server drew at first use, over the grant id. Only someone shown the
-//! page has it, so it is both the CSRF token and the capability to decide;
-//! it is compared in constant time before anything is looked up, and a
-//! missing or wrong one decides nothing. No cookie is needed: the token is
-//! bound to the interaction, not to a browser session, and the interaction
-//! is already bound to whoever holds its link or code.
+//! this server drew at first use, over the grant id. It is the CSRF token:
+//! compared in constant time before anything is looked up, a missing or
+//! wrong one decides nothing. It is not who decides: the link and the code
+//! travel through the agent, so a decision also needs a [`Decider`] — a
+//! signed-in person outside `--dev` (`super::decider`).
 
 use std::collections::HashSet;
 
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
+use super::decider::{Authority, Decider, Presented};
 use super::interaction::{Lookup, describe_access, requested_per_token};
 use super::{AuthServer, DecideError, Decided, is_grant_id};
 use crate::proto::gnap::{AccessRight, Client};
@@ -59,10 +59,16 @@ pub enum PageError {
         "This form is not valid here (it may be from before the server restarted). Open the link or enter the code again."
     )]
     Forbidden,
-    /// A login is configured and nobody allowed to decide signed in for
-    /// this grant: nothing was decided.
+    /// Nobody allowed to decide is signed in on this browser: nothing was
+    /// decided.
     #[error("Sign in first: only a person signed in and allowed to decide can approve or deny.")]
     SignInRequired,
+    /// Nobody can sign in to decide on this server's pages: only its
+    /// admin decides, on the server.
+    #[error(
+        "Only an administrator can approve or deny requests on this server, on the server itself."
+    )]
+    AdminOnly,
     /// Approval with every right unticked.
     #[error("Nothing was left ticked. Tick what the agent may have, or deny.")]
     NothingSelected,
@@ -120,9 +126,53 @@ pub struct ConsentView {
     pub connect: Vec<ConnectView>,
     /// Why the last submission decided nothing, shown above the form.
     pub notice: Option<String>,
-    /// With a login configured (filled by the HTTP edge): who signed in
-    /// for this grant (`Some(None)`: nobody yet).
-    pub login: Option<Option<String>>,
+    /// Who this browser is for deciding (no credentials until the HTTP
+    /// edge fills in what the browser presented).
+    pub authority: Authority,
+    /// Whoever holds the link decides (`--dev`): the page says so in red.
+    pub dev_banner: bool,
+    /// A same-site link to this page (its `redirect` start link's path),
+    /// for a browser whose cookies a cross-site arrival withheld.
+    pub reload: Option<String>,
+}
+
+impl ConsentView {
+    /// The page offers Approve and Deny.
+    pub fn can_decide(&self) -> bool {
+        matches!(self.authority, Authority::Decides(_))
+    }
+
+    /// Who is signed in to decide, in plain words.
+    pub fn signed_in_as(&self) -> Option<String> {
+        match &self.authority {
+            Authority::Decides(Decider::Subject(subject)) => Some(subject.clone()),
+            Authority::Decides(Decider::Operator) => Some("this server's operator".to_owned()),
+            _ => None,
+        }
+    }
+
+    /// The operator is signed in here (the page offers signing out).
+    pub fn operator_signed_in(&self) -> bool {
+        self.authority == Authority::Decides(Decider::Operator)
+    }
+
+    /// The page offers the configured login's "Sign in" button.
+    pub fn offers_login(&self) -> bool {
+        matches!(self.authority, Authority::SignInNeeded { login: true, .. })
+    }
+
+    /// The operator's sign-in works here.
+    pub fn offers_operator(&self) -> bool {
+        matches!(
+            self.authority,
+            Authority::SignInNeeded { operator: true, .. }
+        )
+    }
+
+    /// Nobody decides here: the page points at `gnapd grants approve`.
+    pub fn needs_admin(&self) -> bool {
+        !self.can_decide()
+    }
 }
 
 /// An upstream the person can connect on the page.
@@ -169,6 +219,7 @@ pub struct PageDecision {
     interaction: InteractionRecord,
     record: GrantRecord,
     access: Option<Vec<Vec<AccessRight>>>,
+    decider: Decider,
 }
 
 impl PageDecision {
@@ -180,6 +231,11 @@ impl PageDecision {
     /// The access approved, per token (`None`: a denial).
     pub fn approved(&self) -> Option<&[Vec<AccessRight>]> {
         self.access.as_deref()
+    }
+
+    /// Who decided.
+    pub fn decider(&self) -> &Decider {
+        &self.decider
     }
 }
 
@@ -418,7 +474,9 @@ impl AuthServer {
             requested: requested_per_token(&grant.request).concat(),
             connect: Vec::new(),
             notice: None,
-            login: None,
+            authority: self.authority(&grant.id.0, Presented::default(), now),
+            dev_banner: self.link_holders_decide(),
+            reload: None,
         })
     }
 
@@ -478,33 +536,44 @@ impl AuthServer {
     }
 
     /// A decision posted from a grant's page: checks the form token first
-    /// (nothing is looked up or decided without it), then approves the
-    /// access left ticked, or denies. The caller carries out the finish.
+    /// (nothing is looked up or decided without it) and who is deciding
+    /// (`presented`), then approves the access left ticked, or denies. The
+    /// caller carries out the finish.
     pub fn decide_by_page(
         &self,
         grant: &str,
         form_token: Option<&str>,
+        presented: Presented<'_>,
         approve: bool,
         selection: &Selection,
         source: &str,
     ) -> Result<Decided, PageError> {
-        let decision = self.check_page_decision(grant, form_token, approve, selection, source)?;
-        self.record_page_decision(decision, Vec::new(), None, source)
+        let decision =
+            self.check_page_decision(grant, form_token, presented, approve, selection, source)?;
+        self.record_page_decision(decision, Vec::new(), source)
     }
 
-    /// The first half of [`Self::decide_by_page`]: the form token, the
-    /// interaction still pending, the access left ticked.
+    /// The first half of [`Self::decide_by_page`]: the form token, who is
+    /// deciding, the interaction still pending, the access left ticked.
     pub fn check_page_decision(
         &self,
         grant: &str,
         form_token: Option<&str>,
+        presented: Presented<'_>,
         approve: bool,
         selection: &Selection,
         source: &str,
     ) -> Result<PageDecision, PageError> {
         let id = self.check_form_token(grant, form_token, source)?;
-        let interaction = self.store.interaction(&id)?.ok_or(PageError::NotFound)?;
         let now = self.now();
+        let decider = self.decider(grant, presented, now).inspect_err(|_| {
+            tracing::warn!(
+                grant,
+                source,
+                "interaction decision refused: nobody allowed to decide is signed in"
+            );
+        })?;
+        let interaction = self.store.interaction(&id)?.ok_or(PageError::NotFound)?;
         if interaction.status != InteractionStatus::Pending {
             return Err(PageError::AlreadyDecided);
         }
@@ -525,17 +594,17 @@ impl AuthServer {
             interaction,
             record,
             access,
+            decider,
         })
     }
 
     /// The second half: records the decision, with the credential sets the
-    /// person `connected` (`(upstream, set id)`) for an approval, and the
-    /// signed-in subject who decided (`by`).
+    /// person `connected` (`(upstream, set id)`) for an approval, and who
+    /// decided.
     pub fn record_page_decision(
         &self,
         decision: PageDecision,
         connected: Vec<(String, String)>,
-        by: Option<&str>,
         source: &str,
     ) -> Result<Decided, PageError> {
         let now = self.now();
@@ -547,7 +616,7 @@ impl AuthServer {
             &decision.record,
             decision.access,
             connected,
-            by,
+            decision.decider.recorded(),
             source,
             now,
         )?)

@@ -18,6 +18,7 @@ pub mod assertion;
 pub mod assign;
 pub mod consent;
 pub mod continuation;
+pub mod decider;
 pub mod grant;
 pub mod interaction;
 pub mod introspect;
@@ -25,6 +26,7 @@ pub mod login;
 pub mod manage;
 pub mod metrics;
 pub mod mint;
+pub mod operator;
 pub mod policy;
 pub mod reply;
 pub mod resources;
@@ -35,6 +37,7 @@ pub use consent::{
     ConnectView, ConsentView, EarlierChoice, PageDecision, PageError, RightView, Selection,
     ToolView,
 };
+pub use decider::{Authority, Decider, Presented};
 pub use interaction::{DecideError, Decided, FinishAction, PendingGrant};
 pub use metrics::Metrics;
 pub use policy::{AllowRule, Decision, Policy, RsRule};
@@ -172,6 +175,17 @@ pub struct AuthServer {
     /// The key that makes the pages' form tokens (`consent`), drawn at
     /// first use: a restart invalidates forms already shown.
     page_key: std::sync::OnceLock<[u8; 32]>,
+    /// Who can sign in to decide on the pages (`decider`).
+    deciders: Deciders,
+}
+
+/// The ways a person signs in to decide on the pages.
+#[derive(Debug, Default, Clone)]
+pub struct Deciders {
+    /// The configured OIDC login (`[login]`).
+    pub login: Option<Arc<login::Login>>,
+    /// The operator's one-time-link sign-in.
+    pub operator: Option<Arc<operator::Operator>>,
 }
 
 impl AuthServer {
@@ -191,7 +205,19 @@ impl AuthServer {
             credential_sets: Assignments::default(),
             live: std::sync::Mutex::default(),
             page_key: std::sync::OnceLock::new(),
+            deciders: Deciders::default(),
         }
+    }
+
+    /// Who can sign in to decide on the pages.
+    pub fn with_deciders(mut self, deciders: Deciders) -> Self {
+        self.deciders = deciders;
+        self
+    }
+
+    /// Who can sign in to decide on the pages.
+    pub fn deciders(&self) -> &Deciders {
+        &self.deciders
     }
 
     /// Assigns credential sets by upstream (name → set id): every token

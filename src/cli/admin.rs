@@ -274,3 +274,39 @@ fn print_sets(result: &Value) {
         );
     }
 }
+
+/// Arguments of `gnapd admin`.
+#[derive(Debug, clap::Args)]
+pub struct AdminArgs {
+    #[command(subcommand)]
+    command: AdminCommand,
+    #[command(flatten)]
+    target: Target,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum AdminCommand {
+    /// Print a fresh one-time sign-in link for the operator: opened in a
+    /// browser, it lets that browser approve or deny grants on the pages.
+    /// The previous link stops working; the link is also written to
+    /// `<data-dir>/operator-login`.
+    LoginLink,
+    /// Sign every operator's browser out (and void the sign-in link).
+    Logout,
+}
+
+/// Runs `gnapd admin`.
+pub fn admin(args: AdminArgs) -> ExitCode {
+    let (command, print): (Value, fn(&Value)) = match args.command {
+        AdminCommand::LoginLink => (json!({"op": "operator_link"}), |result| {
+            println!("{}", text(&result["link"]));
+        }),
+        AdminCommand::Logout => (json!({"op": "operator_sign_out"}), |result| {
+            println!(
+                "signed out {} operator session(s)",
+                result["signed_out"].as_u64().unwrap_or(0)
+            );
+        }),
+    };
+    finish("admin", &args.target, &command, print)
+}

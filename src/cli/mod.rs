@@ -35,6 +35,10 @@ enum Command {
     /// List, approve or deny the grants waiting for a person (through the
     /// running server's admin socket in the data dir).
     Grants(admin::GrantsArgs),
+    /// The operator's browser sign-in (through the running server's admin
+    /// socket in the data dir): a fresh one-time link, or signing every
+    /// operator out.
+    Admin(admin::AdminArgs),
     /// A local stdio MCP server relaying to a gnapd gateway: negotiates a
     /// GNAP grant with its own key and signs every call. Point an MCP
     /// client's `command` at it.
@@ -53,6 +57,7 @@ pub fn main() -> ExitCode {
         Command::Upstream(args) => admin::upstream(args),
         Command::Credentials(args) => admin::credentials(args),
         Command::Grants(args) => admin::grants(args),
+        Command::Admin(args) => admin::admin(args),
         Command::Connect(args) => connect::run_connect(args),
         Command::Agent(args) => agent::run(args),
     }

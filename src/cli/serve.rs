@@ -229,10 +229,12 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         Some((cert, key)) => Some(crate::http::serve::tls_acceptor(cert, key)?),
         None => None,
     };
-    if config.policy.require_interaction {
+    if config.policy.require_interaction && config.dev && config.login.is_none() {
         eprintln!(
-            "\n  gnapd requires interaction: every grant waits for `gnapd grants approve CODE`.\n"
+            "\n  *** gnapd is running in DEV MODE with interaction: every grant waits for a person, ***\n  *** and ANYONE holding a grant's page link can approve it there.                    ***\n"
         );
+    } else if config.policy.require_interaction {
+        eprintln!("\n  gnapd requires interaction: every grant waits for a person.\n");
     } else if config.dev {
         eprintln!(
             "\n  *** gnapd is running in DEV MODE: every grant request is approved at once. ***\n  *** Never expose this server to anyone you do not trust.                      ***\n"
@@ -288,6 +290,9 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         let scheme = if tls.is_some() { "https" } else { "http" };
         format!("{scheme}://{bound}")
     });
+    let operator = config
+        .operator
+        .map(|settings| Arc::new(crate::authz::operator::Operator::new(settings)));
     let auth = Arc::new(
         AuthServer::new(
             store.clone(),
@@ -295,7 +300,25 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
             config.policy.clone(),
             config.as_config(&public_url),
         )
-        .with_credential_sets(assignments.clone()),
+        .with_credential_sets(assignments.clone())
+        .with_deciders(crate::authz::Deciders {
+            login: config.login.clone(),
+            operator: operator.clone(),
+        }),
+    );
+    let operator_link_file = crate::admin::operator_link::file_in(&config.data_dir);
+    if let Some(operator) = &operator {
+        let url = crate::admin::operator_link::issue(
+            operator,
+            &public_url,
+            &operator_link_file,
+            crate::clock::Clock::now(&SystemClock),
+        )?;
+        announce_operator_link(&url, &operator_link_file);
+    }
+    tracing::info!(
+        "grants waiting for a person are decided by: {}",
+        auth.how_grants_are_decided()
     );
     tracing::info!(
         capacity = config.replay_capacity,
@@ -345,6 +368,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
                 pusher: pusher.clone(),
                 runtime: tokio::runtime::Handle::current(),
                 login: config.login.clone(),
+                operator: operator.map(|o| (o, operator_link_file)),
             }),
         ),
     ));
@@ -399,6 +423,23 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     store.close().map_err(|e| e.to_string())?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Tells the operator how to sign in: the link itself on a terminal (as
+/// notebook servers do), only where it is kept otherwise, so that a log
+/// collecting stderr never holds it.
+fn announce_operator_link(url: &str, file: &std::path::Path) {
+    use std::io::IsTerminal as _;
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "\n  Operator sign-in (works once; `gnapd admin login-link` makes another):\n    {url}\n"
+        );
+    } else {
+        eprintln!(
+            "\n  Operator sign-in link: in {} (works once; `gnapd admin login-link` makes another).\n",
+            file.display()
+        );
+    }
 }
 
 /// Creates the data dir if needed, keeping it private (0700): it holds the

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use gnapd::authz::{AsConfig, AuthServer, Endpoint, Policy, Reply};
+use gnapd::authz::{AsConfig, AuthServer, Deciders, Endpoint, Policy, Reply};
 use gnapd::clock::ManualClock;
 use gnapd::proto::httpsig::HttpRequest;
 use gnapd::store::memory::MemoryStore;
@@ -26,9 +26,15 @@ pub(crate) struct Core {
 
 impl Core {
     pub(crate) fn new(policy: Policy) -> Self {
+        Self::with_deciders(policy, Deciders::default())
+    }
+
+    /// An AS under `policy` whose pages decide for `deciders`.
+    pub(crate) fn with_deciders(policy: Policy, deciders: Deciders) -> Self {
         let store = Arc::new(MemoryStore::new());
         let clock = Arc::new(ManualClock::at(T0));
-        let server = AuthServer::new(store.clone(), clock.clone(), policy, AsConfig::new(PUBLIC));
+        let server = AuthServer::new(store.clone(), clock.clone(), policy, AsConfig::new(PUBLIC))
+            .with_deciders(deciders);
         Self {
             server,
             store,

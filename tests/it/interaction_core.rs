@@ -1,8 +1,15 @@
 //! Interaction (RFC 9635 §2.5, §3.3, §4, §5.1) without sockets: the grant
 //! state machine over the in-memory store and a pinned clock.
 
-use gnapd::authz::{DecideError, FinishAction, PageError, Policy, Reply, Selection};
+use std::sync::Arc;
+
+use gnapd::authz::operator::Operator;
+use gnapd::authz::{
+    Authority, DecideError, Decider, Deciders, FinishAction, PageError, Policy, Presented, Reply,
+    Selection,
+};
 use gnapd::proto::b64;
+use gnapd::store::{InteractionStatus, Store as _};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
@@ -434,8 +441,14 @@ fn interaction_page_decision_without_the_right_form_token_is_refused_and_decides
     for token in [None, Some(""), Some("forged"), Some(other_token.as_str())] {
         assert!(
             matches!(
-                h.server
-                    .decide_by_page(&grant, token, true, &all, "10.0.0.1"),
+                h.server.decide_by_page(
+                    &grant,
+                    token,
+                    Presented::default(),
+                    true,
+                    &all,
+                    "10.0.0.1"
+                ),
                 Err(PageError::Forbidden)
             ),
             "{token:?}"
@@ -444,7 +457,14 @@ fn interaction_page_decision_without_the_right_form_token_is_refused_and_decides
     assert_eq!(h.server.pending_grants().unwrap().len(), 2);
     let decided = h
         .server
-        .decide_by_page(&grant, Some(&view.csrf), true, &all, "10.0.0.1")
+        .decide_by_page(
+            &grant,
+            Some(&view.csrf),
+            Presented::default(),
+            true,
+            &all,
+            "10.0.0.1",
+        )
         .unwrap();
     assert!(decided.approved);
     // Decided once: the page and the form say so.
@@ -453,8 +473,14 @@ fn interaction_page_decision_without_the_right_form_token_is_refused_and_decides
         Err(PageError::AlreadyDecided)
     ));
     assert!(matches!(
-        h.server
-            .decide_by_page(&grant, Some(&view.csrf), false, &all, "10.0.0.1"),
+        h.server.decide_by_page(
+            &grant,
+            Some(&view.csrf),
+            Presented::default(),
+            false,
+            &all,
+            "10.0.0.1"
+        ),
         Err(PageError::AlreadyDecided)
     ));
 }
@@ -485,7 +511,14 @@ fn interaction_page_narrowed_approval_is_the_access_the_tokens_carry() {
         tools: ["0.0.0".to_owned(), "0.0.1".to_owned()].into(),
     };
     h.server
-        .decide_by_page(&grant, Some(&view.csrf), true, &selection, "10.0.0.1")
+        .decide_by_page(
+            &grant,
+            Some(&view.csrf),
+            Presented::default(),
+            true,
+            &selection,
+            "10.0.0.1",
+        )
         .unwrap();
     let (reply, answer) = h.continue_(&agent, &mut cont, None);
     assert_eq!(reply.status, 200, "{answer}");
@@ -503,8 +536,14 @@ fn interaction_page_approval_with_nothing_ticked_decides_nothing() {
     let (grant, secret) = link_parts(&body);
     let view = h.server.consent_by_link(&grant, &secret).unwrap();
     assert!(matches!(
-        h.server
-            .decide_by_page(&grant, Some(&view.csrf), true, &Selection::default(), "s"),
+        h.server.decide_by_page(
+            &grant,
+            Some(&view.csrf),
+            Presented::default(),
+            true,
+            &Selection::default(),
+            "s"
+        ),
         Err(PageError::NothingSelected)
     ));
     assert_eq!(h.server.pending_grants().unwrap().len(), 1);
@@ -552,7 +591,7 @@ fn interaction_page_of_an_expired_interaction_says_expired() {
     };
     assert!(matches!(
         h.server
-            .decide_by_page(&grant, Some(&csrf), true, &all, "s"),
+            .decide_by_page(&grant, Some(&csrf), Presented::default(), true, &all, "s"),
         Err(PageError::Expired)
     ));
 }
@@ -575,4 +614,119 @@ fn interaction_page_with_a_redirect_finish_allows_the_clients_origin_as_form_tar
         view.finish_origin.as_deref(),
         Some("https://client.example:8443")
     );
+}
+
+/// No rule approves anything and a person must decide (outside `--dev`),
+/// with the operator's sign-in when `operator` is given.
+fn production(operator: Option<Arc<Operator>>) -> Harness {
+    Harness(Core::with_deciders(
+        Policy::default(),
+        Deciders {
+            login: None,
+            operator,
+        },
+    ))
+}
+
+#[test]
+fn outside_dev_holding_the_link_and_its_form_token_decides_nothing() {
+    let all = Selection {
+        rights: ["0.0".to_owned()].into(),
+        tools: Default::default(),
+    };
+    for (operator, refusal) in [
+        (Some(Arc::new(Operator::default())), "sign in"),
+        (None, "admin only"),
+    ] {
+        let h = production(operator.clone());
+        let agent = Agent::new();
+        let body = page_grant(&h, &agent, json!(["mcp:github"]), None);
+        let mut cont = body["continue"].clone();
+        let (grant, secret) = link_parts(&body);
+        // The agent opens its own page: it sees the request, not a way to
+        // approve it.
+        let view = h.server.consent_by_link(&grant, &secret).unwrap();
+        assert!(!view.can_decide() && !view.dev_banner, "{refusal}");
+        assert_eq!(view.offers_operator(), operator.is_some());
+        for approve in [true, false] {
+            let decided = h.server.decide_by_page(
+                &grant,
+                Some(&view.csrf),
+                Presented {
+                    login: Some("forged"),
+                    operator: Some("forged"),
+                },
+                approve,
+                &all,
+                "10.0.0.1",
+            );
+            match refusal {
+                "sign in" => assert!(matches!(decided, Err(PageError::SignInRequired))),
+                _ => assert!(matches!(decided, Err(PageError::AdminOnly))),
+            }
+        }
+        assert_eq!(h.server.pending_grants().unwrap().len(), 1, "{refusal}");
+        let (reply, answer) = h.continue_(&agent, &mut cont, None);
+        assert_eq!(reply.status, 200, "{answer}");
+        assert!(answer["access_token"].is_null(), "{refusal}: {answer}");
+    }
+}
+
+#[test]
+fn an_operator_signed_in_with_the_one_time_link_decides_and_is_recorded_as_the_decider() {
+    let operator = Arc::new(Operator::default());
+    let h = production(Some(operator.clone()));
+    let agent = Agent::new();
+    let body = page_grant(&h, &agent, json!(["mcp:github"]), None);
+    let mut cont = body["continue"].clone();
+    let (grant, secret) = link_parts(&body);
+    let link = operator.new_link(h.now()).unwrap();
+    let session = operator.redeem(&link, h.now()).unwrap();
+    let presented = Presented {
+        login: None,
+        operator: Some(&session),
+    };
+    let view = h.server.consent_by_link(&grant, &secret).unwrap();
+    assert_eq!(
+        h.server.authority(&grant, presented, h.now()),
+        Authority::Decides(Decider::Operator)
+    );
+    let all = Selection {
+        rights: ["0.0".to_owned()].into(),
+        tools: Default::default(),
+    };
+    let decided = h
+        .server
+        .decide_by_page(&grant, Some(&view.csrf), presented, true, &all, "10.0.0.1")
+        .unwrap();
+    assert!(decided.approved);
+    let record = h
+        .store
+        .interaction(&gnapd::store::GrantId(grant.clone()))
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(&record.status, InteractionStatus::Approved { by: Some(by), .. } if by == "operator"),
+        "{:?}",
+        record.status
+    );
+    let (reply, answer) = h.continue_(&agent, &mut cont, None);
+    assert_eq!(reply.status, 200, "{answer}");
+    assert!(answer["access_token"]["value"].is_string(), "{answer}");
+    // Signed out: the same browser decides nothing more.
+    operator.revoke_all();
+    assert!(matches!(
+        h.server.decider(&grant, presented, h.now()),
+        Err(PageError::SignInRequired)
+    ));
+}
+
+#[test]
+fn dev_mode_pages_decide_for_the_link_holder_and_say_so() {
+    let h = interactive();
+    let body = page_grant(&h, &Agent::new(), json!(["mcp:github"]), None);
+    let (grant, secret) = link_parts(&body);
+    let view = h.server.consent_by_link(&grant, &secret).unwrap();
+    assert!(view.dev_banner && view.can_decide());
+    assert_eq!(view.authority, Authority::Decides(Decider::LinkHolder));
 }

@@ -33,3 +33,4 @@ mod store_contract;
 mod store_crash;
 mod store_fixture;
 mod vectors;
+mod who_decides;

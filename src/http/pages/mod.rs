@@ -27,7 +27,13 @@ use bytes::Bytes;
 use warp::http::{Method, Response};
 
 use super::{App, to_response};
+use crate::authz::Presented;
+use cookies::SameSite;
+
+mod cookies;
+mod operator;
 use crate::authz::login::LOGIN_CALLBACK_PATH;
+use crate::authz::operator::{OPERATOR_PATH, OPERATOR_SIGN_OUT_PATH};
 use crate::authz::{
     ConnectView, ConsentView, DEVICE_PATH, Decided, EarlierChoice, FinishAction, INTERACT_PATH,
     PageDecision, PageError, Reply, Selection,
@@ -39,7 +45,7 @@ use crate::upstream::connect::Probed;
 use crate::upstream::earlier;
 
 /// The pages' stylesheet, inlined in every page.
-const CSS: &str = include_str!("../../templates/style.css");
+const CSS: &str = include_str!("../../../templates/style.css");
 
 /// Largest form body read: a decision lists at most a few hundred boxes.
 pub const MAX_FORM: usize = 16 * 1024;
@@ -72,6 +78,10 @@ pub enum PageRoute {
     ConnectCallback,
     /// Where the login's IdP sends the browser back ([`LOGIN_CALLBACK_PATH`]).
     LoginCallback,
+    /// The operator's sign-in page ([`OPERATOR_PATH`]).
+    Operator,
+    /// Where the operator signs out ([`OPERATOR_SIGN_OUT_PATH`]).
+    OperatorSignOut,
 }
 
 /// The redirect URI gnapd registers at upstreams' authorization servers.
@@ -88,6 +98,12 @@ impl PageRoute {
         }
         if path == LOGIN_CALLBACK_PATH {
             return Some(Self::LoginCallback);
+        }
+        if path == OPERATOR_PATH {
+            return Some(Self::Operator);
+        }
+        if path == OPERATOR_SIGN_OUT_PATH {
+            return Some(Self::OperatorSignOut);
         }
         let rest = path.strip_prefix(INTERACT_PATH)?;
         match rest.split_once('/') {
@@ -110,6 +126,7 @@ struct ConsentPage<'a> {
     css: &'a str,
     view: &'a ConsentView,
     action: String,
+    sign_out: &'a str,
 }
 
 #[derive(Template)]
@@ -234,8 +251,15 @@ async fn consent(
         });
     }
     view.connect = connect;
-    if let Some(login) = &app.login {
-        view.login = Some(login.subject(&view.grant, login_token));
+    let operator = cookies::operator(headers);
+    let presented = Presented {
+        login: login_token,
+        operator: operator.as_deref(),
+    };
+    view.authority = app.auth.authority(&view.grant, presented, now());
+    if let Some(login) = &app.login
+        && view.offers_login()
+    {
         // The "Sign in" button's 303 goes to the IdP.
         if let Some(source) = crate::authz::consent::csp_source(login.authorization_endpoint())
             && !form_targets.contains(&source)
@@ -247,6 +271,7 @@ async fn consent(
         css: CSS,
         view: &view,
         action: format!("{INTERACT_PATH}{}", view.grant),
+        sign_out: OPERATOR_SIGN_OUT_PATH,
     };
     let targets = form_targets.join(" ");
     html(
@@ -294,7 +319,7 @@ impl Who {
                 .subject(grant, login_token)
                 .map_or(Self::Nobody, |subject| Self::Owner(login.owner(&subject))),
             None => Self::Browser(
-                cookie(headers, earlier::COOKIE)
+                cookies::get(headers, earlier::COOKIE)
                     .map(|value| app.gateway.open_earlier_cookie(&value))
                     .unwrap_or_default(),
             ),
@@ -354,7 +379,18 @@ fn refused(error: &PageError) -> Reply {
             403,
             "Sign in first",
             &text,
-            Some("Go back to the request's page and use its Sign in button."),
+            Some(
+                "Go back to the request's page: it says how to sign in, or ask the administrator to decide on the server (`gnapd grants approve`).",
+            ),
+            "error",
+        ),
+        PageError::AdminOnly => message(
+            403,
+            "An administrator decides",
+            &text,
+            Some(
+                "Ask the administrator to run `gnapd grants approve` (or `deny`) with this request's code or id.",
+            ),
             "error",
         ),
         PageError::NothingSelected => message(
@@ -437,11 +473,22 @@ pub async fn serve(
             login_callback(&app, &parse_form(query.as_bytes()), headers).await
         }
         (PageRoute::Device, &Method::GET | &Method::HEAD) => device(200, None),
+        (PageRoute::Operator, &Method::GET | &Method::HEAD) => {
+            operator::page(&parse_form(query.as_bytes()))
+        }
+        (PageRoute::Operator, &Method::POST) if is_form(headers) => {
+            operator::sign_in(&app, &parse_form(&body), &source)
+        }
+        (PageRoute::OperatorSignOut, &Method::POST) if is_form(headers) => {
+            operator::sign_out(&app, headers)
+        }
         (PageRoute::Interaction { grant, secret }, &Method::GET | &Method::HEAD) => {
             let auth = app.auth.clone();
+            let reload = format!("{INTERACT_PATH}{grant}/{secret}");
             match blocking(move || auth.consent_by_link(&grant, &secret)).await {
-                Ok(view) => {
-                    let token = login_cookie(headers, &view.grant);
+                Ok(mut view) => {
+                    view.reload = Some(reload);
+                    let token = cookies::login(headers, &view.grant);
                     consent(&app, view, 200, headers, token.as_deref()).await
                 }
                 Err(e) => refused(&e),
@@ -453,7 +500,7 @@ pub async fn serve(
             let auth = app.auth.clone();
             match blocking(move || auth.consent_by_code(&code, &source)).await {
                 Ok(view) => {
-                    let token = login_cookie(headers, &view.grant);
+                    let token = cookies::login(headers, &view.grant);
                     consent(&app, view, 200, headers, token.as_deref()).await
                 }
                 Err(e) => refused(&e),
@@ -484,6 +531,24 @@ pub async fn serve(
     to_response(reply)
 }
 
+/// The time, for the pages' in-memory state (sign-ins, sessions).
+fn now() -> i64 {
+    crate::clock::Clock::now(&crate::clock::SystemClock)
+}
+
+/// Whether the browser that sent `headers` may decide `grant` (and so
+/// connect upstreams for it or forget sets on its page): the same check
+/// as a decision's.
+fn may_decide(app: &App, grant: &str, headers: &warp::http::HeaderMap) -> Result<(), PageError> {
+    let login = cookies::login(headers, grant);
+    let operator = cookies::operator(headers);
+    let presented = Presented {
+        login: login.as_deref(),
+        operator: operator.as_deref(),
+    };
+    app.auth.decider(grant, presented, now()).map(|_| ())
+}
+
 fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
     form.iter()
         .find(|(n, _)| n == name)
@@ -506,14 +571,14 @@ async fn decide(
     source: String,
     headers: &warp::http::HeaderMap,
 ) -> Reply {
-    let login_token = login_cookie(headers, &grant);
+    let login_token = cookies::login(headers, &grant);
     let approve = match field(form, "decision") {
         Some("approve") => true,
         Some("deny") => false,
         Some("signin") => return login_start(app, grant, form, source).await,
         Some(other) if other.starts_with("connect:") => {
             let upstream = other.trim_start_matches("connect:").to_owned();
-            return connect_start(app, grant, &upstream, form, source).await;
+            return connect_start(app, grant, &upstream, form, source, headers).await;
         }
         Some(other) if other.starts_with(FORGET) => {
             let id = other.trim_start_matches(FORGET).to_owned();
@@ -545,29 +610,26 @@ async fn decide(
     let auth = app.auth.clone();
     let checked = {
         let (grant, source) = (grant.clone(), source.clone());
+        let (login, operator) = (login_token.clone(), cookies::operator(headers));
         blocking(move || {
-            auth.check_page_decision(&grant, token.as_deref(), approve, &selection, &source)
+            let presented = Presented {
+                login: login.as_deref(),
+                operator: operator.as_deref(),
+            };
+            auth.check_page_decision(
+                &grant,
+                token.as_deref(),
+                presented,
+                approve,
+                &selection,
+                &source,
+            )
         })
         .await
     };
     let decision = match checked {
         Ok(decision) => decision,
         Err(e) => return refused(&e),
-    };
-    // With a login configured, only a signed-in, allowed person decides.
-    let by = match &app.login {
-        Some(login) => match login.subject(&grant, login_token.as_deref()) {
-            Some(subject) => Some(subject),
-            None => {
-                tracing::warn!(
-                    grant,
-                    source,
-                    "interaction decision refused: nobody allowed is signed in"
-                );
-                return refused(&PageError::SignInRequired);
-            }
-        },
-        None => None,
     };
     let who = Who::of(app, headers, &grant, login_token.as_deref());
     let connected = match connect_upstreams(app, &decision, form, &who).await {
@@ -600,8 +662,7 @@ async fn decide(
     }
     let auth = app.auth.clone();
     let sets = connected.sets.clone();
-    let decided =
-        blocking(move || auth.record_page_decision(decision, sets, by.as_deref(), &source)).await;
+    let decided = blocking(move || auth.record_page_decision(decision, sets, &source)).await;
     match decided {
         Ok(decided) => {
             app.connections.forget(&decided.grant.0);
@@ -619,14 +680,12 @@ async fn decide(
             if let Some(value) = remembered.and_then(|ids| app.gateway.seal_earlier_cookie(&ids)) {
                 // This browser connected (or picked) these sets: its next
                 // consent pages offer them again (`crate::upstream::earlier`).
-                reply.headers.push((
-                    "set-cookie",
-                    format!(
-                        "{}={value}; Path=/gnap/; Max-Age={}; HttpOnly; SameSite=Lax{}",
-                        earlier::COOKIE,
-                        earlier::COOKIE_LIFETIME,
-                        secure_attribute(app)
-                    ),
+                reply.headers.push(cookies::set(
+                    app,
+                    earlier::COOKIE,
+                    &value,
+                    earlier::COOKIE_LIFETIME,
+                    SameSite::Lax,
                 ));
             }
             reply
@@ -819,7 +878,10 @@ async fn forget_earlier(
         Ok(view) => view,
         Err(e) => return refused(&e),
     };
-    let login_token = login_cookie(headers, &grant);
+    if let Err(e) = may_decide(app, &grant, headers) {
+        return refused(&e);
+    }
+    let login_token = cookies::login(headers, &grant);
     let who = Who::of(app, headers, &grant, login_token.as_deref());
     let mut upstream = None;
     for u in connectable(app, &view.requested) {
@@ -860,11 +922,15 @@ async fn connect_start(
     upstream: &str,
     form: &[(String, String)],
     source: String,
+    headers: &warp::http::HeaderMap,
 ) -> Reply {
     let view = match form_view(app, &grant, form, &source).await {
         Ok(view) => view,
         Err(e) => return refused(&e),
     };
+    if let Err(e) = may_decide(app, &grant, headers) {
+        return refused(&e);
+    }
     let target = connectable(app, &view.requested)
         .into_iter()
         .find(|u| u.name == upstream && u.connect.as_ref().is_some_and(|c| c.is_oauth()));
@@ -877,7 +943,7 @@ async fn connect_start(
             "error",
         );
     };
-    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    let now = now();
     let Ok((state, challenge)) = app.connections.start(&grant, upstream, now) else {
         return refused(&PageError::Internal);
     };
@@ -942,7 +1008,7 @@ async fn connect_callback(
     headers: &warp::http::HeaderMap,
 ) -> Reply {
     let invalid = || invalid_sign_in("connect");
-    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    let now = now();
     let Some(pending) = field(query, "state").and_then(|s| app.connections.take(s, now)) else {
         tracing::warn!("connect callback refused: unknown, used or expired state");
         return invalid();
@@ -963,7 +1029,7 @@ async fn connect_callback(
     let upstream = pending.upstream.as_str();
     let shown = |mut view: ConsentView, status: u16, notice: String| async move {
         view.notice = Some(notice);
-        let token = login_cookie(headers, &view.grant);
+        let token = cookies::login(headers, &view.grant);
         consent(app, view, status, headers, token.as_deref()).await
     };
     let Some(code) = field(query, "code").filter(|c| !c.is_empty()) else {
@@ -1037,7 +1103,7 @@ async fn login_start(
     if let Err(e) = form_view(app, &grant, form, &source).await {
         return refused(&e);
     }
-    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    let now = now();
     let Ok(url) = login.start(&grant, &login_callback_uri(app), now) else {
         return refused(&PageError::Internal);
     };
@@ -1063,7 +1129,7 @@ async fn login_callback(
     let Some(login) = &app.login else {
         return invalid();
     };
-    let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+    let now = now();
     let Some(started) = field(query, "state").and_then(|s| login.take(s, now)) else {
         tracing::warn!("login callback refused: unknown, used or expired state");
         return invalid();
@@ -1111,50 +1177,17 @@ async fn login_callback(
     };
     tracing::info!(grant = %started.grant, subject, "login: signed in");
     let mut reply = consent(app, view, 200, headers, Some(&token)).await;
-    let secure = secure_attribute(app);
     // The sign-in is bound to this browser: only it holds the cookie that
     // lets a decision count as the subject's (anyone else holding the
     // grant's link, the agent included, does not).
-    reply.headers.push((
-        "set-cookie",
-        format!(
-            "{LOGIN_COOKIE}{}={token}; Path=/gnap/; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
-            started.grant,
-            crate::oauth_client::STATE_LIFETIME * 6
-        ),
+    reply.headers.push(cookies::set(
+        app,
+        &cookies::login_name(&started.grant),
+        &token,
+        crate::oauth_client::STATE_LIFETIME * 6,
+        SameSite::Lax,
     ));
     reply
-}
-
-/// The login cookie's name, before the grant id.
-const LOGIN_COOKIE: &str = "gnapd_login_";
-
-/// The value of `grant`'s login cookie in `headers`, if the browser sent
-/// one.
-fn login_cookie(headers: &warp::http::HeaderMap, grant: &str) -> Option<String> {
-    cookie(headers, &format!("{LOGIN_COOKIE}{grant}"))
-}
-
-/// The value of cookie `name` in `headers`, if the browser sent it.
-fn cookie(headers: &warp::http::HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(warp::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.to_owned())
-}
-
-/// `; Secure` when the server is reached over https: its cookies then
-/// never travel in the clear.
-fn secure_attribute(app: &App) -> &'static str {
-    if app.auth.config().public_url.starts_with("https:") {
-        "; Secure"
-    } else {
-        ""
-    }
 }
 
 /// Carries out the finish method (§4.2) and answers the browser: a 303 to

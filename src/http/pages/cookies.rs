@@ -1,0 +1,82 @@
+//! The cookies the pages read and set. Every one is HttpOnly, scoped to
+//! `/gnap/` and `Secure` when the server is reached over https; none holds
+//! anything but a random value whose digest the server keeps.
+//!
+//! | cookie | SameSite | what |
+//! |---|---|---|
+//! | `gnapd_login_{grant}` | Lax | a sign-in at the configured login, for one grant (`crate::authz::login`); Lax because the IdP's redirect back is a cross-site navigation |
+//! | `gnapd_operator` | Strict | the operator's session (`crate::authz::operator`) |
+//! | `gnapd_connected` | Lax | the sets this browser connected before (`crate::upstream::earlier`) |
+
+use warp::http::HeaderMap;
+
+use crate::http::App;
+
+/// The login cookie's name, before the grant id.
+const LOGIN: &str = "gnapd_login_";
+/// The operator's session cookie.
+pub(super) const OPERATOR: &str = "gnapd_operator";
+
+/// How a cookie travels with cross-site requests.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum SameSite {
+    /// Also on top-level navigations from other sites (the way back from
+    /// an IdP or an upstream's sign-in).
+    Lax,
+    /// Only on requests this site starts.
+    Strict,
+}
+
+/// The value of cookie `name` in `headers`, if the browser sent it.
+pub(super) fn get(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(warp::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// The browser's login cookie for `grant`, if it sent one.
+pub(super) fn login(headers: &HeaderMap, grant: &str) -> Option<String> {
+    get(headers, &login_name(grant))
+}
+
+/// The name of `grant`'s login cookie.
+pub(super) fn login_name(grant: &str) -> String {
+    format!("{LOGIN}{grant}")
+}
+
+/// The browser's operator session cookie, if it sent one.
+pub(super) fn operator(headers: &HeaderMap) -> Option<String> {
+    get(headers, OPERATOR)
+}
+
+/// A `Set-Cookie` header: `name=value` for `max_age` seconds (0 removes
+/// it).
+pub(super) fn set(
+    app: &App,
+    name: &str,
+    value: &str,
+    max_age: i64,
+    same_site: SameSite,
+) -> (&'static str, String) {
+    // Over https a cookie never travels in the clear.
+    let secure = if app.auth.config().public_url.starts_with("https:") {
+        "; Secure"
+    } else {
+        ""
+    };
+    let same_site = match same_site {
+        SameSite::Lax => "Lax",
+        SameSite::Strict => "Strict",
+    };
+    (
+        "set-cookie",
+        format!(
+            "{name}={value}; Path=/gnap/; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}"
+        ),
+    )
+}
