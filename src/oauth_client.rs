@@ -123,11 +123,20 @@ pub struct Started<T> {
     pub verifier: Secret,
     /// It is refused after this time (Unix seconds).
     pub expires_at: i64,
+    /// SHA-256 of the value the browser that started it holds (a cookie):
+    /// only that browser can finish it.
+    browser: [u8; 32],
 }
 
 /// Sign-ins under way, in memory, by the SHA-256 of their `state` (256
 /// random bits), each taken once. A restart forgets them: the person
 /// starts the sign-in again.
+///
+/// Each is bound to the browser that started it (RFC 9700 §4.7.1: the
+/// `state` is tied to the user agent's session): a `state` is accepted
+/// only from the browser presenting the same cookie value. Otherwise a
+/// victim lured to a sign-in URL that an attacker started would, on
+/// coming back, attach the victim's account to the attacker's grant.
 #[derive(Debug)]
 pub struct States<T> {
     pending: Mutex<HashMap<[u8; 32], Started<T>>>,
@@ -146,9 +155,14 @@ fn state_key(state: &str) -> [u8; 32] {
 }
 
 impl<T> States<T> {
-    /// Starts a sign-in for `what` at `now`: the `state` and the PKCE S256
-    /// `code_challenge` to send.
-    pub fn start(&self, what: T, now: i64) -> Result<(String, String), NoRandomness> {
+    /// Starts a sign-in for `what` at `now` from the browser holding
+    /// `browser`: the `state` and the PKCE S256 `code_challenge` to send.
+    pub fn start(
+        &self,
+        what: T,
+        browser: &str,
+        now: i64,
+    ) -> Result<(String, String), NoRandomness> {
         let state = random_text()?;
         let verifier = Secret::new(random_text()?);
         let challenge = b64::encode_url(&Sha256::digest(verifier.expose().as_bytes()));
@@ -163,17 +177,27 @@ impl<T> States<T> {
                 what,
                 verifier,
                 expires_at: now.saturating_add(STATE_LIFETIME),
+                browser: state_key(browser),
             },
         );
         Ok((state, challenge))
     }
 
-    /// The sign-in `state` stands for, taken: a state works once, and not
-    /// after it expired.
-    pub fn take(&self, state: &str, now: i64) -> Option<Started<T>> {
+    /// The sign-in `state` stands for, taken: a state works once, not
+    /// after it expired, and only from the browser that started it (its
+    /// `browser` value). Presented by another browser it is used up all
+    /// the same: a state that leaked finishes nothing.
+    pub fn take(&self, state: &str, browser: Option<&str>, now: i64) -> Option<Started<T>> {
         let mut pending = self.pending.lock().ok()?;
-        pending
+        let started = pending
             .remove(&state_key(state))
-            .filter(|p| p.expires_at >= now)
+            .filter(|p| p.expires_at >= now)?;
+        let same_browser = browser.is_some_and(|b| {
+            bool::from(subtle::ConstantTimeEq::ct_eq(
+                &state_key(b)[..],
+                &started.browser[..],
+            ))
+        });
+        same_browser.then_some(started)
     }
 }

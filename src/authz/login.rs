@@ -181,13 +181,20 @@ impl Login {
         &self.authorization_endpoint
     }
 
-    /// Starts a login from `grant`'s page: the URL the browser goes to,
-    /// with a fresh single-use `state`, PKCE S256 challenge and `nonce`.
-    pub fn start(&self, grant: &str, redirect_uri: &str, now: i64) -> Result<String, NoRandomness> {
+    /// Starts a login from `grant`'s page in the browser holding
+    /// `browser`: the URL the browser goes to, with a fresh single-use
+    /// `state` (bound to that browser), PKCE S256 challenge and `nonce`.
+    pub fn start(
+        &self,
+        grant: &str,
+        browser: &str,
+        redirect_uri: &str,
+        now: i64,
+    ) -> Result<String, NoRandomness> {
         let nonce = random_text()?;
-        let (state, challenge) = self
-            .states
-            .start((grant.to_owned(), Secret::new(nonce.clone())), now)?;
+        let (state, challenge) =
+            self.states
+                .start((grant.to_owned(), Secret::new(nonce.clone())), browser, now)?;
         Ok(crate::oauth_client::authorization_url(
             &self.authorization_endpoint,
             &self.client_id,
@@ -199,9 +206,10 @@ impl Login {
         ))
     }
 
-    /// The login `state` stands for, taken (once; not after it expired).
-    pub fn take(&self, state: &str, now: i64) -> Option<LoginStarted> {
-        self.states.take(state, now).map(|s| LoginStarted {
+    /// The login `state` stands for, taken (once; not after it expired;
+    /// only from the browser that started it).
+    pub fn take(&self, state: &str, browser: Option<&str>, now: i64) -> Option<LoginStarted> {
+        self.states.take(state, browser, now).map(|s| LoginStarted {
             grant: s.what.0,
             nonce: s.what.1,
             verifier: s.verifier,
@@ -320,7 +328,12 @@ jwks_file = "unused.json"
     fn login_sends_state_pkce_and_nonce_and_takes_each_state_once() {
         let login = login("subjects = [\"*@example.com\", \"root\"]").unwrap();
         let url = login
-            .start("g-1", "https://gnapd.example/gnap/login/callback", 1_000)
+            .start(
+                "g-1",
+                "browser-1",
+                "https://gnapd.example/gnap/login/callback",
+                1_000,
+            )
             .unwrap();
         assert!(
             url.starts_with("https://idp.example/auth?response_type=code&client_id=gnapd&redirect_uri=https%3A%2F%2Fgnapd.example%2Fgnap%2Flogin%2Fcallback&state="),
@@ -336,10 +349,32 @@ jwks_file = "unused.json"
                 .unwrap()
                 .to_owned()
         };
-        let started = login.take(&param("state"), 1_001).unwrap();
+        let started = login
+            .take(&param("state"), Some("browser-1"), 1_001)
+            .unwrap();
         assert_eq!(started.grant, "g-1");
         assert_eq!(started.nonce.expose(), param("nonce"));
-        assert!(login.take(&param("state"), 1_001).is_none(), "once");
+        assert!(
+            login
+                .take(&param("state"), Some("browser-1"), 1_001)
+                .is_none(),
+            "once"
+        );
+        let other = login
+            .start("g-1", "browser-1", "https://gnapd.example/cb", 1_000)
+            .unwrap();
+        let state = other
+            .split(['?', '&'])
+            .find_map(|kv| kv.strip_prefix("state="))
+            .unwrap();
+        assert!(
+            login.take(state, Some("browser-2"), 1_001).is_none(),
+            "another browser"
+        );
+        assert!(
+            login.take(state, Some("browser-1"), 1_001).is_none(),
+            "used up by the other browser's attempt"
+        );
 
         assert!(login.allows("alice@example.com") && login.allows("root"));
         assert!(!login.allows("mallory@example.org") && !login.allows("root2"));

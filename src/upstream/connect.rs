@@ -252,22 +252,24 @@ pub struct Connections {
 }
 
 impl Connections {
-    /// Starts a sign-in for `upstream` from `grant`'s page: the `state`
-    /// (256 random bits) and the PKCE S256 `code_challenge` to send.
+    /// Starts a sign-in for `upstream` from `grant`'s page in the browser
+    /// holding `browser`: the `state` (256 random bits) and the PKCE S256
+    /// `code_challenge` to send.
     pub fn start(
         &self,
         grant: &str,
         upstream: &str,
+        browser: &str,
         now: i64,
     ) -> Result<(String, String), NoRandomness> {
         self.states
-            .start((grant.to_owned(), upstream.to_owned()), now)
+            .start((grant.to_owned(), upstream.to_owned()), browser, now)
     }
 
-    /// The sign-in `state` stands for, taken: a state works once, and not
-    /// after it expired.
-    pub fn take(&self, state: &str, now: i64) -> Option<PendingAuth> {
-        self.states.take(state, now).map(|s| PendingAuth {
+    /// The sign-in `state` stands for, taken: a state works once, not
+    /// after it expired, and only from the browser that started it.
+    pub fn take(&self, state: &str, browser: Option<&str>, now: i64) -> Option<PendingAuth> {
+        self.states.take(state, browser, now).map(|s| PendingAuth {
             grant: s.what.0,
             upstream: s.what.1,
             verifier: s.verifier,
@@ -395,7 +397,9 @@ scopes = ["openid", "mcp:read"]"#,
         connect.check().unwrap();
         assert!(connect.is_oauth() && !connect.probes());
         let connections = Connections::default();
-        let (state, challenge) = connections.start("g-1", "tracker", 1_000).unwrap();
+        let (state, challenge) = connections
+            .start("g-1", "tracker", "browser-1", 1_000)
+            .unwrap();
         let url = connect
             .authorization_url(
                 "https://gnapd.example/gnap/connect/callback",
@@ -408,7 +412,7 @@ scopes = ["openid", "mcp:read"]"#,
             url.ends_with("&code_challenge_method=S256&scope=openid%20mcp%3Aread"),
             "{url}"
         );
-        let pending = connections.take(&state, 1_001).unwrap();
+        let pending = connections.take(&state, Some("browser-1"), 1_001).unwrap();
         assert_eq!(
             (pending.grant.as_str(), pending.upstream.as_str()),
             ("g-1", "tracker")
@@ -419,16 +423,28 @@ scopes = ["openid", "mcp:read"]"#,
             b64::encode_url(&Sha256::digest(pending.verifier.expose().as_bytes()))
         );
         assert!(
-            connections.take(&state, 1_001).is_none(),
+            connections.take(&state, Some("browser-1"), 1_001).is_none(),
             "a state works once"
         );
-        let (late, _) = connections.start("g-1", "tracker", 1_000).unwrap();
+        let (late, _) = connections
+            .start("g-1", "tracker", "browser-1", 1_000)
+            .unwrap();
         assert!(
             connections
-                .take(&late, 1_000 + OAUTH_STATE_LIFETIME + 1)
+                .take(&late, Some("browser-1"), 1_000 + OAUTH_STATE_LIFETIME + 1)
                 .is_none()
         );
-        assert!(connections.take("guessed", 1_000).is_none());
+        assert!(
+            connections
+                .take("guessed", Some("browser-1"), 1_000)
+                .is_none()
+        );
+        let (elsewhere, _) = connections
+            .start("g-1", "tracker", "browser-1", 1_000)
+            .unwrap();
+        for browser in [None, Some("browser-2")] {
+            assert!(connections.take(&elsewhere, browser, 1_000).is_none());
+        }
 
         let request = connect
             .code_request("c0de", &pending.verifier, "https://gnapd.example/cb")

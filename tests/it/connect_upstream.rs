@@ -11,8 +11,8 @@ use crate::agent::Agent;
 use crate::common::access_token;
 use crate::gateway_http::{Session, contains, data_files, gnapd_admin, start_logged};
 use crate::interaction_pages::{
-    assert_secure, attrs, consent_form, continue_, get, get_with_cookie, grant, html, post_form,
-    post_form_with_cookie,
+    assert_secure, attrs, consent_form, continue_, cookie_set, get, get_with_cookie, grant, html,
+    post_form, post_form_with_cookie,
 };
 use crate::mcp_upstream::Upstream;
 use crate::server::Server;
@@ -632,9 +632,18 @@ pub(crate) fn query_param(url: &str, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-#[test]
-fn connect_upstream_oauth_code_pkce_at_node_oidc_provider_becomes_the_gateway_credential() {
-    let dir = tempfile::tempdir().unwrap();
+/// gnapd in front of an upstream (`tracker`) that a person connects by
+/// signing in at a node-oidc-provider, gnapd being a client registered
+/// there.
+struct OAuthSetup {
+    provider: Provider,
+    upstream: Upstream,
+    server: Server,
+    public: String,
+    callback: String,
+}
+
+fn oauth_setup(dir: &Path) -> OAuthSetup {
     // gnapd's public URL names a port reserved now: the provider must know
     // the redirect URI before gnapd starts (requests go to gnapd's real
     // address; only the public URL names this one).
@@ -643,8 +652,8 @@ fn connect_upstream_oauth_code_pkce_at_node_oidc_provider_becomes_the_gateway_cr
     drop(reserved);
     let callback = format!("{public}/gnap/connect/callback");
     let provider = Provider::start(&callback);
-    let upstream = Upstream::start_userinfo(dir.path(), &format!("{}/me", provider.issuer));
-    let config = dir.path().join("gnapd.toml");
+    let upstream = Upstream::start_userinfo(dir, &format!("{}/me", provider.issuer));
+    let config = dir.join("gnapd.toml");
     std::fs::write(
         &config,
         format!(
@@ -662,7 +671,7 @@ connect = {{ kind = "oauth", authorization_endpoint = "{issuer}/auth", token_end
     )
     .unwrap();
     let server = Server::start(
-        &dir.path().join("data"),
+        &dir.join("data"),
         &[
             "--dev",
             "--require-interaction",
@@ -670,9 +679,29 @@ connect = {{ kind = "oauth", authorization_endpoint = "{issuer}/auth", token_end
             config.to_str().unwrap(),
         ],
     );
-    let at_gnapd = |url: &str| {
+    OAuthSetup {
+        provider,
+        upstream,
+        server,
+        public,
+        callback,
+    }
+}
+
+#[test]
+fn connect_upstream_oauth_code_pkce_at_node_oidc_provider_becomes_the_gateway_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let OAuthSetup {
+        provider,
+        upstream,
+        server,
+        public,
+        callback,
+    } = oauth_setup(dir.path());
+    // A GET at gnapd from the browser holding `cookie`, if any.
+    let at_gnapd_from = |url: &str, cookie: Option<&str>| {
         let path = url.strip_prefix(&public).unwrap();
-        get(&server, &format!("{}{path}", server.base()))
+        get_with_cookie(&server, &format!("{}{path}", server.base()), cookie)
     };
     let agent = Agent::new();
     let (link, mut cont) = pending(&server, &agent);
@@ -706,6 +735,9 @@ connect = {{ kind = "oauth", authorization_endpoint = "{issuer}/auth", token_end
         &[("csrf", &form.csrf), ("decision", "connect:tracker")],
     );
     assert_eq!(go.status, 303);
+    // The sign-in is bound to this browser: it is named now.
+    let browser = cookie_set(&go, "gnapd_browser").expect("the browser is named");
+    let at_gnapd = |url: &str| at_gnapd_from(url, Some(&browser));
     let location = go.header("location").unwrap().to_owned();
     assert!(
         location.starts_with(&format!("{}/auth?", provider.issuer)),
@@ -761,11 +793,13 @@ connect = {{ kind = "oauth", authorization_endpoint = "{issuer}/auth", token_end
     let (link2, _) = pending(&server, &agent);
     let text2 = html(&get(&server, &link2.replace(&public, &server.base())));
     let form2 = consent_form(&server, &text2);
-    let go2 = post_form(
+    let go2 = post_form_with_cookie(
         &server,
         &form2.action,
         &[("csrf", &form2.csrf), ("decision", "connect:tracker")],
+        Some(&browser),
     );
+    assert!(cookie_set(&go2, "gnapd_browser").is_none(), "named already");
     let state2 = query_param(go2.header("location").unwrap(), "state").unwrap();
     let denied = form2.submit(&server, "deny", |_, _| true);
     assert_eq!(denied.status, 200);
@@ -774,4 +808,47 @@ connect = {{ kind = "oauth", authorization_endpoint = "{issuer}/auth", token_end
     // And one with no sign-in under way at all.
     let none = at_gnapd(&format!("{callback}?code=whatever"));
     assert_eq!(none.status, 400);
+}
+
+#[test]
+fn a_victim_lured_to_an_attackers_connect_url_cannot_attach_their_account_to_the_attackers_grant() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = oauth_setup(dir.path());
+    let server = &setup.server;
+    // The attacker's agent asks for a grant and its browser presses
+    // "Connect tracker": the 303 goes to the provider with a fresh state.
+    let attacker = Agent::new();
+    let (link, _) = pending(server, &attacker);
+    let text = html(&get(server, &link.replace(&setup.public, &server.base())));
+    let form = consent_form(server, &text);
+    let go = post_form(
+        server,
+        &form.action,
+        &[("csrf", &form.csrf), ("decision", "connect:tracker")],
+    );
+    assert_eq!(go.status, 303);
+    let attackers_browser = cookie_set(&go, "gnapd_browser").unwrap();
+    let lure = go.header("location").unwrap().to_owned();
+    // The victim opens that URL, signs in at the provider as herself, and
+    // the provider sends HER browser back to gnapd with her code.
+    let back = sign_in_as(&setup.provider, &lure, &setup.callback, "victim");
+    let path = back.strip_prefix(&setup.public).unwrap();
+    let victims_browser = "gnapd_browser=vVvVvVvVvVvVvVvVvVvVvVvVvVvVvVvVvVvVvVvVvVv";
+    for cookie in [None, Some(victims_browser)] {
+        let refused = get_with_cookie(server, &format!("{}{path}", server.base()), cookie);
+        assert_eq!(refused.status, 400, "{}", html(&refused));
+        assert!(html(&refused).contains("This sign-in is not valid here"));
+    }
+    // Nothing was connected to the attacker's grant, and the state is used
+    // up: the attacker replaying her callback in his own browser gets
+    // nothing either.
+    let replayed = get_with_cookie(
+        server,
+        &format!("{}{path}", server.base()),
+        Some(&attackers_browser),
+    );
+    assert_eq!(replayed.status, 400);
+    let text = html(&get(server, &link.replace(&setup.public, &server.base())));
+    assert!(!text.contains("Connected: the agent will use"), "{text}");
+    assert!(setup.upstream.requests().is_empty());
 }

@@ -126,6 +126,17 @@ pub(crate) fn encode(text: &str) -> String {
         .collect()
 }
 
+/// The `name=value` of cookie `name` that `answer` sets, if it sets it.
+pub(crate) fn cookie_set(answer: &Answer, name: &str) -> Option<String> {
+    answer
+        .headers
+        .iter()
+        .filter(|(n, _)| n == "set-cookie")
+        .filter_map(|(_, v)| v.split(';').next())
+        .find(|pair| pair.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
 pub(crate) fn html(answer: &Answer) -> String {
     String::from_utf8(answer.body.clone()).unwrap()
 }
@@ -203,7 +214,14 @@ pub(crate) fn assert_secure(answer: &Answer) {
     ] {
         assert!(csp.contains(part), "{csp}");
     }
-    assert!(answer.header("set-cookie").is_none());
+    // Cookies, where a page sets one, are the server's own: HttpOnly,
+    // scoped to its pages, never sent cross-site with a form post.
+    for (_, cookie) in answer.headers.iter().filter(|(n, _)| n == "set-cookie") {
+        assert!(
+            cookie.contains("; Path=/gnap/;") && cookie.contains("; HttpOnly; SameSite="),
+            "{cookie}"
+        );
+    }
     if answer.status != 303 {
         assert_eq!(
             answer.header("content-type"),

@@ -115,9 +115,14 @@ mod flow {
     use crate::connect_upstream::Provider;
     use crate::gateway_http::start_logged;
     use crate::interaction_pages::{
-        ConsentForm, assert_secure, consent_form, encode, get, grant, html, post_form,
+        ConsentForm, assert_secure, consent_form, encode, get, get_with_cookie, grant, html,
+        post_form_with_cookie,
     };
     use crate::server::Server;
+
+    /// The test's browser: its `gnapd_browser` cookie, sent with every
+    /// step of a sign-in (a browser's name is its own to choose).
+    pub(super) const BROWSER: &str = "gnapd_browser=bBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBb";
 
     /// gnapd with `[login]` at a node-oidc-provider started for it (its
     /// JWKS fetched from `/jwks` into the file the config names), allowing
@@ -195,8 +200,22 @@ subjects = ["*@example.com"]
     impl Setup {
         /// A GET at gnapd of a URL under its public URL.
         pub(super) fn at_gnapd(&self, url: &str) -> crate::http_client::Answer {
+            self.at_gnapd_from(url, Some(BROWSER))
+        }
+
+        /// A GET at gnapd of a URL under its public URL, from the browser
+        /// holding `cookie` (`name=value`), if any.
+        pub(super) fn at_gnapd_from(
+            &self,
+            url: &str,
+            cookie: Option<&str>,
+        ) -> crate::http_client::Answer {
             let path = url.strip_prefix(&self.public).unwrap();
-            get(&self.server, &format!("{}{path}", self.server.base()))
+            get_with_cookie(
+                &self.server,
+                &format!("{}{path}", self.server.base()),
+                cookie,
+            )
         }
 
         /// A pending grant: its page's text and its continuation.
@@ -266,13 +285,15 @@ subjects = ["*@example.com"]
             (html(&signed_in), cookie)
         }
 
-        /// Presses the page's "Sign in" button: the 303's location.
+        /// Presses the page's "Sign in" button in the test's browser
+        /// ([`BROWSER`]): the 303's location.
         pub(super) fn sign_in_button(&self, page: &str) -> String {
             let form = consent_form(&self.server, page);
-            let go = post_form(
+            let go = post_form_with_cookie(
                 &self.server,
                 &form.action,
                 &[("csrf", &form.csrf), ("decision", "signin")],
+                Some(BROWSER),
             );
             assert_eq!(go.status, 303, "{}", html(&go));
             assert_secure(&go);
@@ -588,4 +609,36 @@ connect = {{ kind = "api_key", header = "Authorization", scheme = "Bearer" }}
         set.owner.as_deref(),
         Some(format!("{}#alice@example.com", provider.issuer).as_str())
     );
+}
+
+#[test]
+fn a_sign_in_started_by_another_browser_does_not_sign_this_one_in() {
+    use crate::connect_upstream::sign_in_as;
+
+    let dir = tempfile::tempdir().unwrap();
+    let setup = flow::setup(dir.path());
+    let agent = crate::agent::Agent::new();
+    let (text, _) = setup.pending(&agent);
+    // The sign-in is started by the test's browser; the IdP sends another
+    // browser (or one without gnapd's cookie) back with the code.
+    let location = setup.sign_in_button(&text);
+    let back = sign_in_as(
+        &setup.provider,
+        &location,
+        &setup.callback,
+        "alice@example.com",
+    );
+    let other = "gnapd_browser=oOoOoOoOoOoOoOoOoOoOoOoOoOoOoOoOoOoOoOoOoOo";
+    for cookie in [None, Some(other)] {
+        let refused = setup.at_gnapd_from(&back, cookie);
+        assert_eq!(
+            refused.status,
+            400,
+            "{}",
+            crate::interaction_pages::html(&refused)
+        );
+        assert!(refused.header("set-cookie").is_none(), "nobody signed in");
+    }
+    // Used up: the starting browser cannot finish it afterwards either.
+    assert_eq!(setup.at_gnapd(&back).status, 400);
 }

@@ -7,6 +7,7 @@
 //! | `gnapd_login_{grant}` | Lax | a sign-in at the configured login, for one grant (`crate::authz::login`); Lax because the IdP's redirect back is a cross-site navigation |
 //! | `gnapd_operator` | Strict | the operator's session (`crate::authz::operator`) |
 //! | `gnapd_connected` | Lax | the sets this browser connected before (`crate::upstream::earlier`) |
+//! | `gnapd_browser` | Lax | this browser, for binding what it started (a sign-in at the login or at an upstream, `crate::oauth_client::States`) to it |
 
 use warp::http::HeaderMap;
 
@@ -16,6 +17,10 @@ use crate::http::App;
 const LOGIN: &str = "gnapd_login_";
 /// The operator's session cookie.
 pub(super) const OPERATOR: &str = "gnapd_operator";
+/// The browser's own random name.
+const BROWSER: &str = "gnapd_browser";
+/// How long a browser keeps its name (a day: sign-ins last minutes).
+const BROWSER_LIFETIME: i64 = 24 * 3600;
 
 /// How a cookie travels with cross-site requests.
 #[derive(Debug, Clone, Copy)]
@@ -79,4 +84,29 @@ pub(super) fn set(
             "{name}={value}; Path=/gnap/; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}"
         ),
     )
+}
+
+/// The browser's name, if it sent a well-formed one (256 bits,
+/// base64url: what [`browser_or_new`] hands out).
+pub(super) fn browser(headers: &HeaderMap) -> Option<String> {
+    get(headers, BROWSER).filter(|v| {
+        v.len() == 43
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
+/// The browser's name, or a fresh one with the `Set-Cookie` that gives
+/// it to the browser.
+#[allow(clippy::type_complexity)]
+pub(super) fn browser_or_new(
+    app: &App,
+    headers: &HeaderMap,
+) -> Result<(String, Option<(&'static str, String)>), crate::authz::mint::NoRandomness> {
+    if let Some(name) = browser(headers) {
+        return Ok((name, None));
+    }
+    let name = crate::authz::mint::random_text()?;
+    let header = set(app, BROWSER, &name, BROWSER_LIFETIME, SameSite::Lax);
+    Ok((name, Some(header)))
 }

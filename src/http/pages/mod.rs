@@ -575,7 +575,7 @@ async fn decide(
     let approve = match field(form, "decision") {
         Some("approve") => true,
         Some("deny") => false,
-        Some("signin") => return login_start(app, grant, form, source).await,
+        Some("signin") => return login_start(app, grant, form, source, headers).await,
         Some(other) if other.starts_with("connect:") => {
             let upstream = other.trim_start_matches("connect:").to_owned();
             return connect_start(app, grant, &upstream, form, source, headers).await;
@@ -944,7 +944,10 @@ async fn connect_start(
         );
     };
     let now = now();
-    let Ok((state, challenge)) = app.connections.start(&grant, upstream, now) else {
+    let Ok((browser, named)) = cookies::browser_or_new(app, headers) else {
+        return refused(&PageError::Internal);
+    };
+    let Ok((state, challenge)) = app.connections.start(&grant, upstream, &browser, now) else {
         return refused(&PageError::Internal);
     };
     let Some(url) = connect.authorization_url(&callback_uri(app), &state, &challenge) else {
@@ -955,7 +958,9 @@ async fn connect_start(
         upstream,
         "connect: sending the person to the upstream's sign-in"
     );
-    see_other(url)
+    let mut reply = see_other(url);
+    reply.headers.extend(named);
+    reply
 }
 
 /// A 303 to `url` (an IdP, an upstream's sign-in, the client's registered
@@ -1009,8 +1014,13 @@ async fn connect_callback(
 ) -> Reply {
     let invalid = || invalid_sign_in("connect");
     let now = now();
-    let Some(pending) = field(query, "state").and_then(|s| app.connections.take(s, now)) else {
-        tracing::warn!("connect callback refused: unknown, used or expired state");
+    let browser = cookies::browser(headers);
+    let taken =
+        field(query, "state").and_then(|s| app.connections.take(s, browser.as_deref(), now));
+    let Some(pending) = taken else {
+        tracing::warn!(
+            "connect callback refused: unknown, used or expired state, or another browser's"
+        );
         return invalid();
     };
     let auth = app.auth.clone();
@@ -1090,6 +1100,7 @@ async fn login_start(
     grant: String,
     form: &[(String, String)],
     source: String,
+    headers: &warp::http::HeaderMap,
 ) -> Reply {
     let Some(login) = &app.login else {
         return message(
@@ -1104,11 +1115,16 @@ async fn login_start(
         return refused(&e);
     }
     let now = now();
-    let Ok(url) = login.start(&grant, &login_callback_uri(app), now) else {
+    let Ok((browser, named)) = cookies::browser_or_new(app, headers) else {
+        return refused(&PageError::Internal);
+    };
+    let Ok(url) = login.start(&grant, &browser, &login_callback_uri(app), now) else {
         return refused(&PageError::Internal);
     };
     tracing::info!(grant, "login: sending the person to the IdP");
-    see_other(url)
+    let mut reply = see_other(url);
+    reply.headers.extend(named);
+    reply
 }
 
 fn login_callback_uri(app: &App) -> String {
@@ -1130,8 +1146,12 @@ async fn login_callback(
         return invalid();
     };
     let now = now();
-    let Some(started) = field(query, "state").and_then(|s| login.take(s, now)) else {
-        tracing::warn!("login callback refused: unknown, used or expired state");
+    let browser = cookies::browser(headers);
+    let taken = field(query, "state").and_then(|s| login.take(s, browser.as_deref(), now));
+    let Some(started) = taken else {
+        tracing::warn!(
+            "login callback refused: unknown, used or expired state, or another browser's"
+        );
         return invalid();
     };
     let auth = app.auth.clone();
