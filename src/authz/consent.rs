@@ -28,6 +28,7 @@ use subtle::ConstantTimeEq as _;
 
 use super::decider::{Authority, Decider, Presented};
 use super::interaction::{Lookup, describe_access, requested_per_token};
+use super::started_by::FinishDelivery;
 use super::{AuthServer, DecideError, Decided, is_grant_id};
 use crate::proto::gnap::{AccessRight, Client};
 use crate::store::{
@@ -134,6 +135,9 @@ pub struct ConsentView {
     /// A same-site link to this page (its `redirect` start link's path),
     /// for a browser whose cookies a cross-site arrival withheld.
     pub reload: Option<String>,
+    /// The grant finishes by redirect: the browser showing this page is
+    /// bound to it if it is the first (`super::started_by`).
+    pub finishes_by_redirect: bool,
 }
 
 impl ConsentView {
@@ -385,6 +389,17 @@ impl AuthServer {
 
     /// The page of the grant whose link is `{grant}/{secret}`.
     pub fn consent_by_link(&self, grant: &str, secret: &str) -> Result<ConsentView, PageError> {
+        let interaction = self.interaction_by_link(grant, secret)?;
+        self.consent_view(&interaction)
+    }
+
+    /// The interaction whose link is `{grant}/{secret}`, whatever its
+    /// status.
+    fn interaction_by_link(
+        &self,
+        grant: &str,
+        secret: &str,
+    ) -> Result<InteractionRecord, PageError> {
         if !is_grant_id(grant) || secret.len() > 128 {
             return Err(PageError::NotFound);
         }
@@ -399,7 +414,55 @@ impl AuthServer {
         if !opens {
             return Err(PageError::NotFound);
         }
-        self.consent_view(&interaction)
+        Ok(interaction)
+    }
+
+    /// Records that the browser named `browser` opened `grant`'s page, for
+    /// its redirect finish: the first to do so started the interaction.
+    pub fn bind_start(&self, grant: &str, browser: &str) {
+        let now = self.now();
+        let until = now
+            .saturating_add(self.config.interaction_lifetime)
+            .saturating_add(super::interaction::PENDING_GRACE);
+        if let Ok(mut live) = self.live.lock() {
+            live.started_by
+                .bind(&GrantId(grant.to_owned()), browser, until, now);
+        }
+    }
+
+    /// Where the finish redirect `url` of a decision on `grant` goes, the
+    /// decision made by the browser named `browser` (none: on the server).
+    pub fn deliver_finish(
+        &self,
+        grant: &GrantId,
+        browser: Option<&str>,
+        url: String,
+    ) -> FinishDelivery {
+        match self.live.lock() {
+            Ok(mut live) => live.started_by.deliver(grant, browser, url),
+            Err(_) => FinishDelivery::Here(url),
+        }
+    }
+
+    /// The finish redirect waiting for the browser named `browser`, which
+    /// opens the link `{grant}/{secret}` of an interaction decided
+    /// elsewhere: only the browser that started it gets it, once.
+    pub fn collect_finish(
+        &self,
+        grant: &str,
+        secret: &str,
+        browser: Option<&str>,
+    ) -> Option<String> {
+        let interaction = self.interaction_by_link(grant, secret).ok()?;
+        if interaction.status == InteractionStatus::Pending {
+            return None;
+        }
+        let now = self.now();
+        self.live
+            .lock()
+            .ok()?
+            .started_by
+            .collect(&interaction.grant, browser, now)
     }
 
     /// The page of the grant whose user code a person typed at the user
@@ -477,6 +540,10 @@ impl AuthServer {
             authority: self.authority(&grant.id.0, Presented::default(), now),
             dev_banner: self.link_holders_decide(),
             reload: None,
+            finishes_by_redirect: interaction
+                .finish
+                .as_ref()
+                .is_some_and(|f| f.method == FinishKind::Redirect),
         })
     }
 

@@ -69,6 +69,8 @@ const MAX_SHOWN_CODES: usize = 10_000;
 pub(super) struct Live {
     attempts: Attempts,
     codes: HashMap<GrantId, UserCode>,
+    /// The browser that started each interaction with a redirect finish.
+    pub(super) started_by: super::started_by::StartedBy,
 }
 
 /// What the client asked for that gnapd will carry out.
@@ -656,7 +658,14 @@ impl AuthServer {
             .grant(&interaction.grant)?
             .ok_or(DecideError::NotFound)?;
         let access = approve.then(|| requested_per_token(&grant.request));
-        self.record_decision(&interaction, &grant, access, Vec::new(), None, source, now)
+        let decided =
+            self.record_decision(&interaction, &grant, access, Vec::new(), None, source, now)?;
+        if let FinishAction::Redirect { url } = &decided.finish {
+            // Made on the server, not in a browser: the browser that
+            // started the interaction collects it by opening its link.
+            self.deliver_finish(&decided.grant, None, url.clone());
+        }
+        Ok(decided)
     }
 
     /// Records a decision on a pending interaction: approval of `access`

@@ -30,6 +30,7 @@ pub mod operator;
 pub mod policy;
 pub mod reply;
 pub mod resources;
+pub mod started_by;
 pub mod usercode;
 
 pub use assign::Assignments;
@@ -42,6 +43,7 @@ pub use interaction::{DecideError, Decided, FinishAction, PendingGrant};
 pub use metrics::Metrics;
 pub use policy::{AllowRule, Decision, Policy, RsRule};
 pub use reply::{Failure, Reply};
+pub use started_by::FinishDelivery;
 
 /// Path of the grant endpoint below the public URL.
 pub const GRANT_PATH: &str = "/gnap";

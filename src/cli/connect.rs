@@ -96,8 +96,14 @@ pub struct GrantArgs {
     /// Seconds to wait for approval.
     #[arg(long, value_name = "SECONDS", default_value_t = crate::client::timing::DEFAULT_APPROVAL_TIMEOUT)]
     pub approval_timeout: u64,
-    /// Never offer a redirect finish to a loopback listener (only poll),
-    /// e.g. when the browser runs on another machine.
+    /// Offer a redirect finish to a one-time loopback listener even
+    /// without --open: the person opens the link in a browser on this
+    /// machine, which comes back here when they decide. (With --open it
+    /// is offered anyway.)
+    #[arg(long, conflicts_with = "no_finish")]
+    pub finish: bool,
+    /// Never offer a redirect finish (only poll), even with --open, e.g.
+    /// when the browser runs on another machine.
     #[arg(long)]
     pub no_finish: bool,
 }
@@ -131,7 +137,10 @@ impl GrantArgs {
             tools: self.tools.clone(),
             interact: !self.no_interact,
             approval_timeout: self.approval_timeout,
-            finish_redirect: !self.no_finish,
+            // A finish only where this agent brings the person to a
+            // browser here: otherwise polling alone completes, whoever
+            // decides and wherever (spec-notes/client.md).
+            finish_redirect: (self.open || self.finish) && !self.no_finish,
         })
     }
 

@@ -240,7 +240,12 @@ pub struct AgentOptions {
     pub interact: bool,
     /// Seconds to wait for approval.
     pub approval_timeout: u64,
-    /// Offer a redirect finish to a loopback listener when the AS lists it.
+    /// Offer a redirect finish to a loopback listener when the AS lists
+    /// it. Only worth it where the person decides in a browser on this
+    /// machine (one this agent opens): a decision made elsewhere — on
+    /// another device, or by an admin on the server — never reaches the
+    /// listener, and with a finish offered the AS answers polls with
+    /// nothing until it does (RFC 9635 §4.2). Off by default.
     pub finish_redirect: bool,
 }
 
@@ -253,7 +258,7 @@ impl Default for AgentOptions {
             tools: Vec::new(),
             interact: true,
             approval_timeout: timing::DEFAULT_APPROVAL_TIMEOUT,
-            finish_redirect: true,
+            finish_redirect: false,
         }
     }
 }
@@ -287,6 +292,8 @@ pub struct Agent {
     options: AgentOptions,
     prompter: Arc<dyn Prompter>,
     state: Mutex<State>,
+    /// True while a negotiation waits for a person to decide.
+    waiting: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Agent {
@@ -336,7 +343,13 @@ impl Agent {
             resource: resource.into(),
             options,
             prompter,
+            waiting: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// Whether a negotiation waits for a person to decide, as it changes.
+    pub fn waiting_for_person(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.waiting.subscribe()
     }
 
     /// The signing layer.
@@ -615,6 +628,8 @@ impl Agent {
     ) -> Result<Grant, ClientError> {
         let mut schedule: Option<PollSchedule> = None;
         let mut prompted = false;
+        // Cleared however this returns (or is dropped).
+        let _waiting = Waiting::new(&self.waiting);
         let mut as_nonce: Option<String> = None;
         // Once the redirect brought it, every continuation call carries the
         // `interact_ref` (§5.1), a retry after `too_fast` included.
@@ -661,6 +676,7 @@ impl Agent {
                         as_nonce = interaction.finish.clone();
                         self.prompter.interaction(interaction);
                         prompted = true;
+                        self.waiting.send_replace(true);
                     }
                     pending.continue_
                 }
@@ -745,6 +761,21 @@ impl Agent {
                 });
             }
         }
+    }
+}
+
+/// Says "not waiting for a person" when dropped.
+struct Waiting<'a>(&'a tokio::sync::watch::Sender<bool>);
+
+impl<'a> Waiting<'a> {
+    fn new(sender: &'a tokio::sync::watch::Sender<bool>) -> Self {
+        Self(sender)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.send_replace(false);
     }
 }
 

@@ -92,23 +92,28 @@ where
         stream: Mutex::new(None),
         start_failure: Mutex::new(None),
     });
-    // Negotiate at once, so an interaction prompt comes before the MCP
-    // client's first message times out. A failure answers the first
-    // request; each later one tries again.
-    if let Err(e) = agent.token().await {
-        eprintln!("gnapd connect: {e}");
-        if let Ok(mut failure) = relay.start_failure.lock() {
-            *failure = Some(format!("gnapd connect could not get a token: {e}"));
-        }
-    }
-    let mut tasks = tokio::task::JoinSet::new();
     let mut lines = BufReader::new(input).lines();
     let stop = shutdown_signal();
     tokio::pin!(stop);
+    // Negotiate at once, so an interaction prompt comes before the MCP
+    // client's first message times out. A failure answers the first
+    // request; each later one tries again. Meanwhile stdin is read (and
+    // kept): an MCP client that goes away while a person is awaited ends
+    // this process instead of leaving it waiting.
+    let Some(early) = negotiate_at_start(&agent, &relay, &mut lines, &mut stop).await else {
+        drop(relay);
+        let _ = writer.await;
+        return Ok(());
+    };
+    let mut early = early.into_iter();
+    let mut tasks = tokio::task::JoinSet::new();
     loop {
-        let line = tokio::select! {
-            line = lines.next_line() => line,
-            () = &mut stop => break,
+        let line = match early.next() {
+            Some(line) => line,
+            None => tokio::select! {
+                line = lines.next_line() => line,
+                () = &mut stop => break,
+            },
         };
         let line = match line {
             Ok(Some(line)) => line,
@@ -172,6 +177,51 @@ where
     drop(relay);
     let _ = writer.await;
     Ok(())
+}
+
+/// A line read from stdin: `Ok(None)` at its end.
+type Line = std::io::Result<Option<String>>;
+
+/// The first negotiation, with stdin read meanwhile: the lines read (the
+/// last being its end or an error, if it came), or `None` when the
+/// connector should stop — stdin closed while a person is awaited, or a
+/// termination signal.
+async fn negotiate_at_start<R: AsyncRead + Unpin>(
+    agent: &Agent,
+    relay: &Relay,
+    lines: &mut tokio::io::Lines<BufReader<R>>,
+    stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> Option<Vec<Line>> {
+    let mut waiting = agent.waiting_for_person();
+    let mut read: Vec<Line> = Vec::new();
+    let mut closed = false;
+    let negotiation = agent.token();
+    tokio::pin!(negotiation);
+    loop {
+        tokio::select! {
+            result = &mut negotiation => {
+                if let Err(e) = result {
+                    eprintln!("gnapd connect: {e}");
+                    if let Ok(mut failure) = relay.start_failure.lock() {
+                        *failure = Some(format!("gnapd connect could not get a token: {e}"));
+                    }
+                }
+                return Some(read);
+            }
+            // `next_line` is cancel safe: a line is either returned or
+            // left for the next call.
+            line = lines.next_line(), if !closed => {
+                closed = !matches!(line, Ok(Some(_)));
+                read.push(line);
+            }
+            Ok(()) = waiting.changed() => {}
+            () = stop.as_mut() => return None,
+        }
+        if closed && *waiting.borrow() {
+            eprintln!("gnapd connect: stdin closed while waiting for approval; exiting");
+            return None;
+        }
+    }
 }
 
 async fn shutdown_signal() {

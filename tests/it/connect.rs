@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::common::{access_token, python, root, run_json_lines};
 use crate::gateway_sdk::{SECRET, assert_upstream_clean};
 use crate::http_client::{Answer, send};
-use crate::interaction_pages::{consent_form, get, html, post_form};
+use crate::interaction_pages::{consent_form, cookie_set, get, html, post_form};
 use crate::mcp_upstream::Upstream;
 use crate::server::Server;
 
@@ -251,10 +251,12 @@ fn decide_on_consent_page(
     );
     let page = get(&fixture.server, &prompt.redirect);
     assert_eq!(page.status, 200, "{}", html(&page));
+    // The first browser on the page is the one the finish goes to.
+    let browser = cookie_set(&page, "gnapd_browser").expect("the browser is named");
     let text = html(&page);
     assert!(text.contains("gnapd connect"), "{text}");
     let form = consent_form(&fixture.server, &text);
-    let answer = form.submit(&fixture.server, decision, keep);
+    let answer = form.submit_with_cookie(&fixture.server, decision, keep, Some(&browser));
     assert_eq!(answer.status, 303, "{}", html(&answer));
     let location = answer.header("location").unwrap().to_owned();
     assert!(location.contains("/gnap-finish/"), "{location}");
@@ -404,7 +406,13 @@ fn connect_consent_page_approval_redirects_to_the_loopback_listener_and_narrows_
     let fixture = interactive_fixture();
     let run = run_stdio_with(
         &fixture,
-        &["--tool", "search_issues", "--tool", "delete_repo"],
+        &[
+            "--finish",
+            "--tool",
+            "search_issues",
+            "--tool",
+            "delete_repo",
+        ],
         &json!([
             {"list": ["search_issues"]},
             {"call": "search_issues", "args": {"query": "bug"}},
@@ -479,8 +487,9 @@ fn connect_no_finish_user_code_approval_is_picked_up_by_polling() {
 
 /// Runs the SDK client whose `initialize` must fail while `person` acts;
 /// returns the JSON-RPC error's message.
+/// The connector offers a redirect finish (`--finish`).
 fn initialize_error(fixture: &Fixture, person: impl FnOnce(&Path) + Send) -> String {
-    let run = run_stdio_with(fixture, &[], &json!([]), person);
+    let run = run_stdio_with(fixture, &["--finish"], &json!([]), person);
     assert_eq!(run.code, Some(1), "{}", run.output);
     let line = &run.lines[0];
     assert_eq!(
@@ -834,6 +843,7 @@ fn mock_agent(mock: &mock::Mock, recorder: Arc<Recorder>) -> gnapd::client::Agen
         format!("{}/mcp/x", mock.base()),
         AgentOptions {
             approval_timeout: 30,
+            finish_redirect: true,
             ..AgentOptions::default()
         },
         recorder,
@@ -1013,6 +1023,7 @@ fn connect_finish_redirect_waits_out_wait_and_keeps_interact_ref_after_too_fast(
                 as_uri: Some(format!("{}/gnap", mock.base())),
                 access: Some(gnapd::client::AccessSpec::Reference("mcp:x".into())),
                 approval_timeout: 30,
+                finish_redirect: true,
                 ..AgentOptions::default()
             },
             Arc::new(RedirectingBrowser {
@@ -1096,4 +1107,83 @@ fn connect_stateless_request_carries_its_own_protocol_version_header() {
         })
         .collect();
     assert_eq!(seen, ["2026-07-28"], "{:?}", f.upstream.requests());
+}
+
+#[test]
+fn a_default_connect_completes_when_the_admin_approves_with_gnapd_grants_approve() {
+    let fixture = interactive_fixture();
+    let run = run_stdio_with(
+        &fixture,
+        &[],
+        &json!([
+            {"list": ALL_TOOLS},
+            {"call": "search_issues", "args": {"query": "bug"}},
+        ]),
+        |log| {
+            // No browser comes: the admin approves on the server, by the
+            // code the connector printed.
+            let prompt = read_prompt(log);
+            let code = prompt.user_code.expect("a user code");
+            let out = Command::new(env!("CARGO_BIN_EXE_gnapd"))
+                .args([
+                    "grants",
+                    "approve",
+                    &code,
+                    "--data-dir",
+                    &fixture.data_dir(),
+                ])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        },
+    );
+    run.assert_ok();
+    assert_eq!(run.lines[2]["text"], "found 1 issue for bug");
+    // No finish was offered, so polling picked the approval up.
+    assert!(
+        !run.connector_stderr.contains("gnap-finish"),
+        "{}",
+        run.connector_stderr
+    );
+    assert_eq!(fixture.metric("gnapd_tokens_issued_total"), 1);
+}
+
+#[test]
+fn connect_exits_when_its_stdin_closes_while_it_waits_for_approval() {
+    let fixture = interactive_fixture();
+    let log = fixture.dir.path().join("connect-stderr.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gnapd"))
+        .args(["connect", &fixture.gateway()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let _ = read_prompt(&log);
+    // The MCP client goes away while the person is still awaited.
+    drop(child.stdin.take());
+    let until = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            panic!(
+                "gnapd connect still waits after stdin closed:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        stderr.contains("stdin closed while waiting for approval"),
+        "{stderr}"
+    );
 }

@@ -186,13 +186,24 @@ impl ConsentForm {
         decision: &str,
         keep: impl Fn(&str, &str) -> bool,
     ) -> Answer {
+        self.submit_with_cookie(server, decision, keep, None)
+    }
+
+    /// [`Self::submit`] from a browser holding `cookie`, if any.
+    pub(crate) fn submit_with_cookie(
+        &self,
+        server: &Server,
+        decision: &str,
+        keep: impl Fn(&str, &str) -> bool,
+        cookie: Option<&str>,
+    ) -> Answer {
         let mut fields = vec![("csrf", self.csrf.as_str()), ("decision", decision)];
         for (name, value) in &self.boxes {
             if keep(name, value) {
                 fields.push((name.as_str(), value.as_str()));
             }
         }
-        post_form(server, &self.action, &fields)
+        post_form_with_cookie(server, &self.action, &fields, cookie)
     }
 }
 
@@ -304,6 +315,8 @@ fn http_pages_redirect_start_and_finish_approve_narrowed_tools_follow_303_and_co
     let page = get(&server, &link);
     assert_eq!(page.status, 200);
     assert_secure(&page);
+    // This browser opened the link first: the finish is for it.
+    let browser = cookie_set(&page, "gnapd_browser").expect("the browser is named");
     // The redirect's target must be allowed as a form destination.
     assert!(
         page.header("content-security-policy")
@@ -324,7 +337,12 @@ fn http_pages_redirect_start_and_finish_approve_narrowed_tools_follow_303_and_co
     assert_eq!(form.boxes.len(), 3);
 
     // Untick `delete_repo` (the third tool) and approve.
-    let answer = form.submit(&server, "approve", |_, value| value != "0.0.2");
+    let answer = form.submit_with_cookie(
+        &server,
+        "approve",
+        |_, value| value != "0.0.2",
+        Some(&browser),
+    );
     assert_eq!(answer.status, 303);
     assert_secure(&answer);
     let location = answer.header("location").unwrap().to_owned();
@@ -604,4 +622,73 @@ fn http_pages_redirect_start_with_push_finish_delivers_interact_ref_and_hash_to_
     );
     let tokens = continue_(&server, &agent, &mut cont, Some(&interact_ref));
     assert!(tokens["access_token"]["value"].is_string(), "{tokens}");
+}
+
+/// `gnapd grants approve SELECTOR --data-dir DIR`.
+fn admin_approves(data: &Path, selector: &str) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gnapd"))
+        .args(["grants", "approve", selector, "--data-dir"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_finish_redirect_goes_only_to_the_browser_that_started_the_interaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), "");
+    let agent = Agent::new();
+    let interact = json!({"start": ["redirect"], "finish": {"method": "redirect", "uri": "https://client.example/cb", "nonce": "n0nce"}});
+    // Decided on the page by another browser, then by the admin.
+    for by_admin in [false, true] {
+        let body = grant(&server, &agent, json!(["mcp:github"]), interact.clone());
+        let link = body["interact"]["redirect"].as_str().unwrap().to_owned();
+        let grant_id = link.rsplit('/').nth(1).unwrap().to_owned();
+        let mut cont = body["continue"].clone();
+        let starter = cookie_set(&get(&server, &link), "gnapd_browser").unwrap();
+        if by_admin {
+            admin_approves(&dir.path().join("data"), &grant_id);
+        } else {
+            let other_page = get(&server, &link);
+            let other = cookie_set(&other_page, "gnapd_browser").unwrap();
+            assert_ne!(other, starter);
+            let form = consent_form(&server, &html(&other_page));
+            let decided = form.submit_with_cookie(&server, "approve", |_, _| true, Some(&other));
+            assert_eq!(decided.status, 200, "{}", html(&decided));
+            assert!(
+                decided.header("location").is_none(),
+                "not sent to the client"
+            );
+            assert!(html(&decided).contains("started in another browser"));
+            // Nor when it opens the link again.
+            let again = get_with_cookie(&server, &link, Some(&other));
+            assert_eq!(again.status, 409);
+            assert!(again.header("location").is_none());
+        }
+        // A browser without a name gets nothing either.
+        assert!(get(&server, &link).header("location").is_none());
+        // The starting browser opens the link again: the finish is its.
+        let collected = get_with_cookie(&server, &link, Some(&starter));
+        assert_eq!(collected.status, 303, "{}", html(&collected));
+        let location = collected.header("location").unwrap().to_owned();
+        assert!(
+            location.starts_with("https://client.example/cb?hash="),
+            "{location}"
+        );
+        let answer = continue_(
+            &server,
+            &agent,
+            &mut cont,
+            Some(&param(&location, "interact_ref")),
+        );
+        assert!(answer["access_token"]["value"].is_string(), "{answer}");
+        // Once.
+        let twice = get_with_cookie(&server, &link, Some(&starter));
+        assert_eq!(twice.status, 409);
+    }
 }

@@ -27,7 +27,7 @@ use bytes::Bytes;
 use warp::http::{Method, Response};
 
 use super::{App, to_response};
-use crate::authz::Presented;
+use crate::authz::{FinishDelivery, Presented};
 use cookies::SameSite;
 
 mod cookies;
@@ -198,6 +198,27 @@ fn message(status: u16, heading: &str, text: &str, next: Option<&str>, class: &s
         class,
     };
     html(status, page.render(), None)
+}
+
+/// Renders a grant's page for a browser that opened its link or entered
+/// its code: with a redirect finish, the first such browser is the one the
+/// finish goes to (`crate::authz::started_by`), named if it has no name
+/// yet.
+async fn started(app: &App, view: ConsentView, headers: &warp::http::HeaderMap) -> Reply {
+    let mut named = None;
+    if view.finishes_by_redirect {
+        match cookies::browser_or_new(app, headers) {
+            Ok((browser, header)) => {
+                app.auth.bind_start(&view.grant, &browser);
+                named = header;
+            }
+            Err(_) => return refused(&PageError::Internal),
+        }
+    }
+    let token = cookies::login(headers, &view.grant);
+    let mut reply = consent(app, view, 200, headers, token.as_deref()).await;
+    reply.headers.extend(named);
+    reply
 }
 
 /// Renders a grant's consent page. `login_token` is the browser's sign-in
@@ -485,11 +506,25 @@ pub async fn serve(
         (PageRoute::Interaction { grant, secret }, &Method::GET | &Method::HEAD) => {
             let auth = app.auth.clone();
             let reload = format!("{INTERACT_PATH}{grant}/{secret}");
+            let link = (grant.clone(), secret.clone());
             match blocking(move || auth.consent_by_link(&grant, &secret)).await {
                 Ok(mut view) => {
                     view.reload = Some(reload);
-                    let token = cookies::login(headers, &view.grant);
-                    consent(&app, view, 200, headers, token.as_deref()).await
+                    started(&app, view, headers).await
+                }
+                Err(PageError::AlreadyDecided) => {
+                    // Decided elsewhere: the browser that started it
+                    // collects the finish redirect here.
+                    let browser = cookies::browser(headers);
+                    let auth = app.auth.clone();
+                    let waiting = blocking(move || {
+                        Ok(auth.collect_finish(&link.0, &link.1, browser.as_deref()))
+                    })
+                    .await;
+                    match waiting {
+                        Ok(Some(url)) => see_other(url),
+                        _ => refused(&PageError::AlreadyDecided),
+                    }
                 }
                 Err(e) => refused(&e),
             }
@@ -499,10 +534,7 @@ pub async fn serve(
             let code = field(&form, "code").unwrap_or_default().to_owned();
             let auth = app.auth.clone();
             match blocking(move || auth.consent_by_code(&code, &source)).await {
-                Ok(view) => {
-                    let token = cookies::login(headers, &view.grant);
-                    consent(&app, view, 200, headers, token.as_deref()).await
-                }
+                Ok(view) => started(&app, view, headers).await,
                 Err(e) => refused(&e),
             }
         }
@@ -676,7 +708,7 @@ async fn decide(
                 Who::Browser(before) if decided.approved => connected.remembered(before),
                 _ => None,
             };
-            let mut reply = finish(app, decided).await;
+            let mut reply = finish(app, decided, headers).await;
             if let Some(value) = remembered.and_then(|ids| app.gateway.seal_earlier_cookie(&ids)) {
                 // This browser connected (or picked) these sets: its next
                 // consent pages offer them again (`crate::upstream::earlier`).
@@ -1214,11 +1246,35 @@ async fn login_callback(
 /// the client's registered URI for a redirect finish (approved or denied:
 /// §4.2 "these steps still take place ... when the RO has denied access"),
 /// otherwise the done or denied page (after the push, for a push finish).
-async fn finish(app: &Arc<App>, decided: Decided) -> Reply {
+async fn finish(app: &Arc<App>, decided: Decided, headers: &warp::http::HeaderMap) -> Reply {
     let back = "You can close this page and return to the agent.";
     match decided.finish {
         FinishAction::Redirect { url } => {
-            return see_other(url);
+            let browser = cookies::browser(headers);
+            match app
+                .auth
+                .deliver_finish(&decided.grant, browser.as_deref(), url)
+            {
+                FinishDelivery::Here(url) => return see_other(url),
+                FinishDelivery::Elsewhere => {
+                    let done = if decided.approved {
+                        "approved"
+                    } else {
+                        "denied"
+                    };
+                    return message(
+                        200,
+                        &format!("Access {done}"),
+                        &format!(
+                            "You {done} the request. It was started in another browser, which takes the answer back to the agent."
+                        ),
+                        Some(
+                            "Whoever started it opens the request's link again in that browser (the agent may show it again).",
+                        ),
+                        if decided.approved { "done" } else { "error" },
+                    );
+                }
+            }
         }
         FinishAction::Push { uri, body } => match app.pusher.push(&uri, body).await {
             PushOutcome::Delivered(_) => {
