@@ -1,5 +1,5 @@
 //! The browser that started an interaction, for its `redirect` finish
-//! (RFC 9635 §4.2.1, §11.22, §11.23).
+//! (RFC 9635 §4.2.1, §11.23, §11.24).
 //!
 //! A redirect finish sends a browser to the client's URI with the
 //! interaction reference, and the client ties it to the session that made

@@ -64,6 +64,7 @@ fn every_test_named_in_spec_notes_exists() {
         "rfc9767.md",
         "mcp-gateway.md",
         "client.md",
+        "security.md",
     ] {
         let cited = cited_tests(file);
         assert!(!cited.is_empty(), "{file} names no tests");

@@ -239,3 +239,38 @@ fn dev_interaction_pages_say_in_red_that_whoever_holds_the_link_decides() {
     assert!(text.contains("class=\"devbanner\""), "{text}");
     assert!(text.contains("value=\"approve\""));
 }
+
+#[test]
+fn a_link_holder_outside_dev_cannot_paste_upstream_keys_connect_or_forget_sets_on_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, data) = production(dir.path(), crate::connect_upstream::MUST_CONNECT);
+    let body = grant(
+        &server,
+        &Agent::new(),
+        json!(["mcp:tracker"]),
+        json!({"start": ["redirect"]}),
+    );
+    let link = body["interact"]["redirect"].as_str().unwrap();
+    let text = html(&get(&server, link));
+    // Nothing to paste or press: the connect part is for a decider.
+    assert!(!text.contains("name=\"connect.tracker\""), "{text}");
+    let form = consent_form(&server, &text);
+    for decision in ["approve", "connect:tracker", "forget:person:x"] {
+        let answer = post_form(
+            &server,
+            &form.action,
+            &[
+                ("csrf", form.csrf.as_str()),
+                ("decision", decision),
+                ("right", "0.0"),
+                ("connect.tracker", "the-agents-own-key"),
+            ],
+        );
+        assert_eq!(answer.status, 403, "{decision}: {}", html(&answer));
+        assert!(answer.header("location").is_none(), "{decision}");
+    }
+    // No set was stored for the agent's key.
+    let (ok, sets) = cli(&data, &["credentials", "list", "--json"]);
+    assert!(ok, "{sets}");
+    assert!(!sets.contains("person:"), "{sets}");
+}
