@@ -203,3 +203,21 @@ pub fn access_token(answer: &Value) -> &str {
         .as_str()
         .unwrap_or_else(|| panic!("no access token value in {answer}"))
 }
+
+/// Runs `gnapd ARGS --data-dir DATA` against a running server's data dir:
+/// (success, stdout). Its stderr is in the panic message of a caller that
+/// asserts success with the stdout.
+pub fn gnapd_cli(data: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gnapd"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    (out.status.success(), text)
+}

@@ -1124,21 +1124,9 @@ fn a_default_connect_completes_when_the_admin_approves_with_gnapd_grants_approve
             // code the connector printed.
             let prompt = read_prompt(log);
             let code = prompt.user_code.expect("a user code");
-            let out = Command::new(env!("CARGO_BIN_EXE_gnapd"))
-                .args([
-                    "grants",
-                    "approve",
-                    &code,
-                    "--data-dir",
-                    &fixture.data_dir(),
-                ])
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let data = Path::new(&fixture.data_dir()).to_owned();
+            let (ok, out) = crate::common::gnapd_cli(&data, &["grants", "approve", &code]);
+            assert!(ok, "{out}");
         },
     );
     run.assert_ok();

@@ -624,20 +624,6 @@ fn http_pages_redirect_start_with_push_finish_delivers_interact_ref_and_hash_to_
     assert!(tokens["access_token"]["value"].is_string(), "{tokens}");
 }
 
-/// `gnapd grants approve SELECTOR --data-dir DIR`.
-fn admin_approves(data: &Path, selector: &str) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gnapd"))
-        .args(["grants", "approve", selector, "--data-dir"])
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn a_finish_redirect_goes_only_to_the_browser_that_started_the_interaction() {
     let dir = tempfile::tempdir().unwrap();
@@ -652,7 +638,9 @@ fn a_finish_redirect_goes_only_to_the_browser_that_started_the_interaction() {
         let mut cont = body["continue"].clone();
         let starter = cookie_set(&get(&server, &link), "gnapd_browser").unwrap();
         if by_admin {
-            admin_approves(&dir.path().join("data"), &grant_id);
+            let data = dir.path().join("data");
+            let (ok, out) = crate::common::gnapd_cli(&data, &["grants", "approve", &grant_id]);
+            assert!(ok, "{out}");
         } else {
             let other_page = get(&server, &link);
             let other = cookie_set(&other_page, "gnapd_browser").unwrap();

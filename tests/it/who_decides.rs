@@ -5,11 +5,11 @@
 //! configured login's subject) or the admin on the server decides.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
 use crate::agent::Agent;
+use crate::common::gnapd_cli;
 use crate::interaction_pages::{
     attrs, consent_form, continue_, get, get_with_cookie, grant, html, post_form,
     post_form_with_cookie,
@@ -24,21 +24,6 @@ fn production(dir: &Path, extra: &str) -> (Server, PathBuf) {
     let data = dir.join("data");
     let server = Server::start(&data, &["--config", config.to_str().unwrap()]);
     (server, data)
-}
-
-/// Runs `gnapd ARGS --data-dir DATA`: (success, stdout).
-fn cli(data: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gnapd"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
 }
 
 /// A grant for `mcp:github` that offers the link and the user code.
@@ -124,7 +109,7 @@ fn an_agent_holding_its_own_link_and_code_cannot_approve_its_grant_outside_dev()
     // Still pending, and no token for the agent.
     let answer = continue_(&server, &agent, &mut cont, None);
     assert!(answer["access_token"].is_null(), "{answer}");
-    let (ok, listing) = cli(&data, &["grants", "pending", "--json"]);
+    let (ok, listing) = gnapd_cli(&data, &["grants", "pending", "--json"]);
     assert!(ok);
     assert!(listing.contains(&grant_id), "{listing}");
 }
@@ -175,7 +160,7 @@ fn the_operator_signs_in_with_the_one_time_link_and_approves_in_the_browser() {
     assert!(answer["access_token"]["value"].is_string(), "{answer}");
 
     // `gnapd admin logout` signs every operator out.
-    let (ok, out) = cli(&data, &["admin", "logout"]);
+    let (ok, out) = gnapd_cli(&data, &["admin", "logout"]);
     assert!(ok && out.contains("signed out 1"), "{out}");
     let body = pending(&server, &agent);
     let link = body["interact"]["redirect"].as_str().unwrap();
@@ -189,7 +174,7 @@ fn the_operator_signs_in_with_the_one_time_link_and_approves_in_the_browser() {
     );
 
     // `gnapd admin login-link` makes a fresh link, which works (once).
-    let (ok, fresh) = cli(&data, &["admin", "login-link"]);
+    let (ok, fresh) = gnapd_cli(&data, &["admin", "login-link"]);
     assert!(ok, "{fresh}");
     let fresh = fresh.trim();
     assert_ne!(fresh, url);
@@ -223,7 +208,7 @@ fn with_neither_a_login_nor_the_operator_sign_in_only_the_admin_on_the_server_de
     );
     assert_eq!(signed.status, 404);
 
-    let (ok, out) = cli(&data, &["grants", "approve", &grant_id]);
+    let (ok, out) = gnapd_cli(&data, &["grants", "approve", &grant_id]);
     assert!(ok, "{out}");
     let answer = continue_(&server, &agent, &mut cont, None);
     assert!(answer["access_token"]["value"].is_string(), "{answer}");
@@ -270,7 +255,7 @@ fn a_link_holder_outside_dev_cannot_paste_upstream_keys_connect_or_forget_sets_o
         assert!(answer.header("location").is_none(), "{decision}");
     }
     // No set was stored for the agent's key.
-    let (ok, sets) = cli(&data, &["credentials", "list", "--json"]);
+    let (ok, sets) = gnapd_cli(&data, &["credentials", "list", "--json"]);
     assert!(ok, "{sets}");
     assert!(!sets.contains("person:"), "{sets}");
 }
