@@ -47,7 +47,6 @@ pub const MAX_BATCH: usize = 32;
 #[derive(Debug)]
 pub struct Screened {
     pub(super) input: SignatureInput,
-    pub(super) created: i64,
     pub(super) base: Vec<u8>,
     pub(super) signature: Vec<u8>,
 }
@@ -61,7 +60,7 @@ pub struct Pending {
 }
 
 /// A pending signature that verified under its key: what
-/// [`super::GnapProfile::admit`] takes, and only [`check`] makes.
+/// [`super::GnapProfile::finish`] takes, and only [`check`] makes.
 #[derive(Debug)]
 pub struct Checked {
     pub(super) screened: Screened,
@@ -165,7 +164,6 @@ mod tests {
                     label: "sig".into(),
                     params: SignatureParams::new(Vec::new(), Metadata::default()).unwrap(),
                 },
-                created: 0,
                 base: message.to_vec(),
                 signature,
             },
