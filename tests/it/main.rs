@@ -29,6 +29,7 @@ mod reencode;
 mod rs_core;
 mod rs_http;
 mod server;
+mod signature_limits;
 mod signature_replay;
 mod spec_notes;
 mod store_contract;
