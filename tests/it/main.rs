@@ -12,6 +12,7 @@ mod gateway_core;
 mod gateway_http;
 mod gateway_sdk;
 mod gateway_stdio;
+mod hidden_characters;
 mod http_client;
 mod httpsig_cli;
 mod in_process;
