@@ -32,6 +32,7 @@ use super::agent::Agent;
 use super::sse::SseReader;
 use crate::proto::httpsig::HttpRequest;
 use crate::proto::mcp::jsonrpc;
+use crate::proto::text::escape;
 
 /// How long the gateway gets to send a response head.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -96,7 +97,7 @@ where
     // client's first message times out. A failure answers the first
     // request; each later one tries again.
     if let Err(e) = agent.token().await {
-        eprintln!("gnapd connect: {e}");
+        eprintln!("gnapd connect: {}", escape(&e.to_string()));
         if let Ok(mut failure) = relay.start_failure.lock() {
             *failure = Some(format!("gnapd connect could not get a token: {e}"));
         }
@@ -161,7 +162,10 @@ where
         if options.revoke_on_exit
             && let Err(e) = agent.revoke().await
         {
-            eprintln!("gnapd connect: revoking the grant failed: {e}");
+            eprintln!(
+                "gnapd connect: revoking the grant failed: {}",
+                escape(&e.to_string())
+            );
         }
     };
     // A termination signal now means "stop at once".
@@ -375,7 +379,7 @@ impl Relay {
             Some(id) => {
                 let _ = self.out.send(error_response(id, code, message));
             }
-            None => eprintln!("gnapd connect: {message}"),
+            None => eprintln!("gnapd connect: {}", escape(message)),
         }
     }
 
