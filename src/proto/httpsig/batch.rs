@@ -47,6 +47,7 @@ pub const MAX_BATCH: usize = 32;
 #[derive(Debug)]
 pub struct Screened {
     pub(super) input: SignatureInput,
+    pub(super) created: i64,
     pub(super) base: Vec<u8>,
     pub(super) signature: Vec<u8>,
 }
@@ -164,6 +165,7 @@ mod tests {
                     label: "sig".into(),
                     params: SignatureParams::new(Vec::new(), Metadata::default()).unwrap(),
                 },
+                created: 0,
                 base: message.to_vec(),
                 signature,
             },

@@ -212,7 +212,7 @@ impl GnapProfile {
             now,
             replay,
             also_required: &[],
-            settled: None,
+            screened_failed: false,
         };
         self.verify_tagged(inputs, TAG_GNAP, &mut examine)
     }
@@ -236,7 +236,7 @@ impl GnapProfile {
             now,
             replay,
             also_required: &[],
-            settled: None,
+            screened_failed: false,
         };
         let old = self.verify_tagged(inputs.clone(), TAG_GNAP, &mut examine)?;
         let chained = [
@@ -295,13 +295,13 @@ impl GnapProfile {
     }
 
     /// Every rule for one signature. The first signature that passes the
-    /// screen takes the batch's answer when there is one
-    /// ([`Examine::settled`]) instead of being checked again.
+    /// screen is not checked again when the batch already found it bad
+    /// ([`Examine::screened_failed`]).
     fn verify_one(&self, input: &SignatureInput, ex: &mut Examine<'_>) -> Result<i64, Rejection> {
         let (created, index) =
             self.screen_one(ex.request, input, ex.sigs, ex.key, ex.now, ex.also_required)?;
-        let base = match ex.settled.take() {
-            None => {
+        let base = match std::mem::take(&mut ex.screened_failed) {
+            false => {
                 let signature = ex.sigs[index].1.as_slice();
                 verify_signature(
                     Message::Request(ex.request),
@@ -318,12 +318,9 @@ impl GnapProfile {
                     }
                 })?
             }
-            Some(Settled::Verified(checked)) if checked.screened.input.label == input.label => {
-                checked.screened.base
-            }
             // The batch found it bad, or [`Self::screen`] could not build its
             // base; which one, the base says, as it would alone.
-            Some(_) => {
+            true => {
                 signature_base(Message::Request(ex.request), &input.params)?;
                 return Err(Rejection::BadSignature);
             }
@@ -442,20 +439,21 @@ impl GnapProfile {
         now: i64,
     ) -> Option<Pending> {
         let (inputs, mut sigs) = read_fields(request).ok()?;
-        let (input, index) = inputs
+        let (input, created, index) = inputs
             .into_iter()
             .filter(|i| i.params.tag.as_deref() == Some(TAG_GNAP))
             .find_map(|input| {
-                let (_, index) = self
+                let (created, index) = self
                     .screen_one(request, &input, &sigs, key, now, &[])
                     .ok()?;
-                Some((input, index))
+                Some((input, created, index))
             })?;
         let base = signature_base(Message::Request(request), &input.params).ok()?;
         let signature = sigs.swap_remove(index).1;
         Some(Pending {
             screened: Screened {
                 input,
+                created,
                 base,
                 signature,
             },
@@ -477,22 +475,53 @@ impl GnapProfile {
         now: i64,
         replay: &dyn NonceStore,
     ) -> Result<VerifiedRequest, Rejection> {
-        let (inputs, sigs) = read_fields(request)?;
-        let settled = match checked {
-            // Never another call's answer.
-            Some(c) if c.key.thumbprint() == key.thumbprint() => Settled::Verified(Box::new(c)),
-            _ => Settled::Failed,
-        };
-        let mut examine = Examine {
-            request,
-            sigs: &sigs,
-            key,
-            now,
-            replay,
-            also_required: &[],
-            settled: Some(settled),
-        };
-        self.verify_tagged(inputs, TAG_GNAP, &mut examine)
+        match checked {
+            // The signature [`Self::verify`] would try first verified: only
+            // the replay cache is left, and a replay ends the examination
+            // there too.
+            Some(c) if c.key.thumbprint() == key.thumbprint() => {
+                let Checked { screened, key: own } = c;
+                self.admit(screened, &own, now, replay)
+            }
+            // Never another call's answer; otherwise the rest of the request's
+            // signatures, as a single check goes on to them.
+            _ => {
+                let (inputs, sigs) = read_fields(request)?;
+                let mut examine = Examine {
+                    request,
+                    sigs: &sigs,
+                    key,
+                    now,
+                    replay,
+                    also_required: &[],
+                    screened_failed: true,
+                };
+                self.verify_tagged(inputs, TAG_GNAP, &mut examine)
+            }
+        }
+    }
+
+    fn admit(
+        &self,
+        screened: Screened,
+        key: &VerifyingKey,
+        now: i64,
+        replay: &dyn NonceStore,
+    ) -> Result<VerifiedRequest, Rejection> {
+        let Screened {
+            mut input,
+            created,
+            base,
+            ..
+        } = screened;
+        self.remember(&input.params, &base, created, key, now, replay)?;
+        Ok(VerifiedRequest {
+            thumbprint: key.thumbprint().clone(),
+            label: input.label,
+            nonce: input.params.nonce.take(),
+            covered: input.params.into_covered(),
+            created,
+        })
     }
 
     /// Every rule each `gnap`-tagged signature breaks, for people debugging
@@ -578,15 +607,9 @@ struct Examine<'a> {
     replay: &'a dyn NonceStore,
     /// Components the signature must cover besides the profile's own.
     also_required: &'a [ComponentId],
-    /// The batch's answer for the first signature that passes the screen
-    /// (taken by it); `None` on the single-check path.
-    settled: Option<Settled>,
-}
-
-/// What a batch said about the signature [`GnapProfile::screen`] chose.
-enum Settled {
-    Verified(Box<Checked>),
-    Failed,
+    /// The batch already found the first signature that passes the screen
+    /// bad (taken by it); false on the single-check path.
+    screened_failed: bool,
 }
 
 /// The `Signature` members: (label, signature bytes).
