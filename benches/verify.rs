@@ -35,7 +35,9 @@
 //! Knobs (environment): `GNAPD_BENCH_N` (requests in the pool, default
 //! 5000), `GNAPD_BENCH_PASSES` (measured passes, default 16),
 //! `GNAPD_BENCH_SLICES` (slices per pass, default 50), `GNAPD_BENCH_ONLY`
-//! (case letters to run, e.g. `A` when profiling).
+//! (case letters to run, e.g. `A` when profiling), `GNAPD_BENCH_NONCE=0`
+//! (sign without a nonce: the replay check then remembers the signed
+//! request itself, as a signer that sends no nonce gets).
 //!
 //! Run: `cargo bench --bench verify`. See benches/README.md.
 
@@ -188,6 +190,10 @@ fn fixture(n: usize) -> Res<Fixture> {
         digests: Vec::with_capacity(n),
         nonce_values: Vec::with_capacity(n),
     };
+    let options = SignOptions {
+        nonce: env_usize("GNAPD_BENCH_NONCE", 1) != 0,
+        ..SignOptions::default()
+    };
     for i in 0..n {
         let body = mcp_body(i)?;
         let mut req = HttpRequest::new("POST", TARGET_URI)
@@ -196,7 +202,7 @@ fn fixture(n: usize) -> Res<Fixture> {
             .with_field("Authorization", format!("GNAP {token}"))
             .with_field("MCP-Protocol-Version", "2025-06-18")
             .with_body(body.clone());
-        let base = sign_gnap(&mut req, &fx.key, NOW, &SignOptions::default())?;
+        let base = sign_gnap(&mut req, &fx.key, NOW, &options)?;
         // Ed25519 is deterministic: the same key over the same base gives the
         // signature that is in the request.
         let base_sig = raw_key.sign(&base);
@@ -206,9 +212,12 @@ fn fixture(n: usize) -> Res<Fixture> {
         }
         let mut inputs = signature_inputs(&req.fields)?;
         let params = inputs.pop().ok_or("no Signature-Input")?.params;
-        let nonce = params.nonce.clone().ok_or("no nonce")?;
-        let mut value = b"n:".to_vec();
-        value.extend_from_slice(nonce.as_bytes());
+        // G inserts what verify would remember: the nonce, else (without
+        // one) the signature base's digest.
+        let value = match &params.nonce {
+            Some(nonce) => [b"n:", nonce.as_bytes()].concat(),
+            None => [&b"b:"[..], &Sha256::digest(&base)].concat(),
+        };
         fx.nonce_values.push(value);
         fx.digests.push(
             req.fields

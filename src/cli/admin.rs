@@ -2,6 +2,7 @@
 //! running server through its admin socket (`crate::admin`). They never open
 //! the data dir's store: sled allows one process per database.
 
+use std::borrow::Cow;
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +11,7 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use crate::admin::socket::call;
+use crate::proto::text::{escape, escape_json};
 
 /// Where the server is.
 #[derive(Debug, clap::Args)]
@@ -132,30 +134,39 @@ pub fn grants(args: GrantsArgs) -> ExitCode {
 }
 
 fn print_pending(result: &Value) {
+    print!("{}", pending_listing(result));
+}
+
+/// The `grants pending` listing: one line per grant, then its signed-in
+/// subject and one line per access right.
+fn pending_listing(result: &Value) -> String {
+    use std::fmt::Write as _;
     let Some(list) = result["pending"].as_array() else {
-        println!("{result}");
-        return;
+        return format!("{}\n", json_text(result));
     };
+    let mut out = String::new();
     if list.is_empty() {
-        println!("no grant is waiting for a decision");
+        out.push_str("no grant is waiting for a decision\n");
     }
     for g in list {
-        println!(
+        let _ = writeln!(
+            out,
             "{}  code {}  \"{}\" (unverified name)  key {}  asked {}s ago, expires in {}s",
             text(&g["grant"]),
             text(&g["user_code"]),
-            g["display_name"].as_str().unwrap_or("(no name)"),
+            text_or(&g["display_name"], "(no name)"),
             text(&g["thumbprint"]),
             g["age"].as_i64().unwrap_or(0),
             g["expires_in"].as_i64().unwrap_or(0),
         );
         if let Some(subject) = g["signed_in"].as_str() {
-            println!("    signed in on its page: {subject}");
+            let _ = writeln!(out, "    signed in on its page: {}", escape(subject));
         }
         for line in g["access"].as_array().into_iter().flatten() {
-            println!("    - {}", text(line));
+            let _ = writeln!(out, "    - {}", text(line));
         }
     }
+    out
 }
 
 fn print_decision(result: &Value) {
@@ -220,7 +231,7 @@ pub fn credentials(args: CredentialsArgs) -> ExitCode {
 fn finish(name: &str, target: &Target, command: &Value, print: fn(&Value)) -> ExitCode {
     match call(&target.data_dir, command) {
         Ok(result) if target.json => {
-            println!("{result}");
+            println!("{}", json_text(&result));
             ExitCode::SUCCESS
         }
         Ok(result) => {
@@ -228,19 +239,32 @@ fn finish(name: &str, target: &Target, command: &Value, print: fn(&Value)) -> Ex
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("gnapd {name}: {e}");
+            eprintln!("gnapd {name}: {}", escape(&e.to_string()));
             ExitCode::FAILURE
         }
     }
 }
 
-fn text(v: &Value) -> &str {
-    v.as_str().unwrap_or("-")
+// Everything printed below came from the server, and much of it from
+// outside before that (client names, access, upstream names, subjects):
+// terminal and bidi controls are escaped so that no value can hide or
+// rewrite a line the admin reads (`crate::proto::text`).
+
+fn text(v: &Value) -> Cow<'_, str> {
+    text_or(v, "-")
+}
+
+fn text_or<'v>(v: &'v Value, absent: &'v str) -> Cow<'v, str> {
+    escape(v.as_str().unwrap_or(absent))
+}
+
+fn json_text(v: &Value) -> String {
+    escape_json(&v.to_string()).into_owned()
 }
 
 fn print_upstreams(result: &Value) {
     let Some(list) = result["upstreams"].as_array() else {
-        println!("{result}");
+        println!("{}", json_text(result));
         return;
     };
     for u in list {
@@ -256,7 +280,7 @@ fn print_upstreams(result: &Value) {
 
 fn print_sets(result: &Value) {
     let Some(list) = result["credential_sets"].as_array() else {
-        println!("{result}");
+        println!("{}", json_text(result));
         return;
     };
     for s in list {
@@ -270,7 +294,7 @@ fn print_sets(result: &Value) {
             } else {
                 "-"
             },
-            s["owner"].as_str().unwrap_or("-"),
+            text(&s["owner"]),
         );
     }
 }
@@ -309,4 +333,71 @@ pub fn admin(args: AdminArgs) -> ExitCode {
         }),
     };
     finish("admin", &args.target, &command, print)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::text::is_hidden;
+
+    /// What a client controls in the listing, each trying to hide or
+    /// rewrite a line: erase the line and return (`ESC [2K CR`), move up
+    /// (`ESC [1A`, and the C1 CSI form), and a right-to-left override.
+    const ATTACKS: [&str; 4] = [
+        "x\x1b[2K\r8f1c  code AAAA-BBBB  \"Company laptop\"",
+        "x\x1b[1A\x1b[2K",
+        "x\u{9b}1A",
+        "\u{202e}buhtig retsam ot ssecca lluf",
+    ];
+
+    #[test]
+    fn the_pending_listing_escapes_what_could_hide_or_rewrite_a_line() {
+        for attack in ATTACKS {
+            let result = json!({"pending": [{
+                "grant": "g-1",
+                "user_code": "WXYZ-1234",
+                "display_name": attack,
+                "thumbprint": "tp",
+                "age": 3,
+                "expires_in": 60,
+                "signed_in": attack,
+                "access": [attack, "full access to MCP upstream `github`"],
+            }]});
+            let listing = pending_listing(&result);
+            // No hidden character but the listing's own line ends.
+            assert!(
+                !listing.chars().filter(|c| *c != '\n').any(is_hidden),
+                "{listing:?}"
+            );
+            // Exactly the lines the listing writes: a grant, its subject,
+            // two access rights; none added, none erased.
+            let lines: Vec<&str> = listing.lines().collect();
+            assert_eq!(lines.len(), 4, "{listing:?}");
+            assert!(
+                lines[0].starts_with("g-1  code WXYZ-1234  \""),
+                "{listing:?}"
+            );
+            assert!(lines[0].ends_with("expires in 60s"), "{listing:?}");
+            assert!(lines[1].starts_with("    signed in on its page: "));
+            assert_eq!(lines[3], "    - full access to MCP upstream `github`");
+            assert!(
+                lines[2].contains("\\u{"),
+                "the escape is shown: {listing:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_output_and_other_listings_escape_too() {
+        let attack = ATTACKS[3];
+        let result = json!({"upstreams": [{"name": attack, "url": attack, "source": "admin"}]});
+        assert!(!json_text(&result).chars().any(is_hidden));
+        assert_eq!(
+            serde_json::from_str::<Value>(&json_text(&result)).unwrap(),
+            result
+        );
+        let odd = json!({"other": attack});
+        assert!(!pending_listing(&odd).trim_end().chars().any(is_hidden));
+        assert_eq!(text(&json!(ATTACKS[0])).lines().count(), 1);
+    }
 }

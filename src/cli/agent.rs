@@ -143,7 +143,9 @@ pub fn run(args: Args) -> ExitCode {
     };
     match runtime.block_on(step(args.command)) {
         Ok((ok, output)) => {
-            println!("{output}");
+            // The answer carries the servers' words: JSON with every
+            // terminal and bidi control escaped.
+            println!("{}", crate::proto::text::escape_json(&output.to_string()));
             if ok {
                 ExitCode::SUCCESS
             } else {
@@ -152,8 +154,9 @@ pub fn run(args: Args) -> ExitCode {
         }
         Err(Usage(message)) => {
             // Still one JSON object on stdout, for scripts.
-            println!("{}", json!({"error": message}));
-            eprintln!("gnapd agent: {message}");
+            let shown = json!({"error": message}).to_string();
+            println!("{}", crate::proto::text::escape_json(&shown));
+            eprintln!("gnapd agent: {}", crate::proto::text::escape(&message));
             ExitCode::from(2)
         }
     }

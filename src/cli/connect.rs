@@ -224,7 +224,11 @@ pub fn run_connect(args: Args) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("gnapd connect: {e}");
+            // The message may carry the server's words.
+            eprintln!(
+                "gnapd connect: {}",
+                crate::proto::text::escape(&e.to_string())
+            );
             ExitCode::FAILURE
         }
     }

@@ -90,7 +90,11 @@ pub fn run(args: Args) -> ExitCode {
     match execute(args) {
         Ok(code) => code,
         Err(Failure(message)) => {
-            let _ = writeln!(std::io::stderr(), "gnapd httpsig: {message}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "gnapd httpsig: {}",
+                crate::proto::text::escape(&message)
+            );
             ExitCode::from(2)
         }
     }
@@ -116,8 +120,12 @@ fn execute(args: Args) -> Result<ExitCode, Failure> {
                 }
                 let base = signature_base(Message::Request(&request), &input.params)?;
                 writeln!(out, "# {}", input.label)?;
-                out.write_all(&base)?;
-                writeln!(out)?;
+                // The request may come from anyone: a field value's terminal
+                // controls are shown escaped, line by line (a value never
+                // holds a line break; the base's own separate its lines).
+                for line in String::from_utf8_lossy(&base).split('\n') {
+                    writeln!(out, "{}", crate::proto::text::escape(line))?;
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -180,15 +180,22 @@ impl Interaction {
         let mut lines = vec![format!(
             "{program}: the authorization server asks a person to approve this agent."
         )];
+        // The AS wrote these: no escape sequence of its reaches the terminal.
+        use crate::proto::text::escape;
         if let Some(uri) = &self.redirect {
-            lines.push(format!("  Open this URL to approve: {uri}"));
+            lines.push(format!("  Open this URL to approve: {}", escape(uri)));
         }
         if let Some((code, uri)) = &self.user_code_uri {
-            lines.push(format!("  Or go to {uri} and enter the code: {code}"));
+            lines.push(format!(
+                "  Or go to {} and enter the code: {}",
+                escape(uri),
+                escape(code)
+            ));
         }
         if let Some(code) = &self.user_code {
             lines.push(format!(
-                "  Or enter this code at the authorization server's code page: {code}"
+                "  Or enter this code at the authorization server's code page: {}",
+                escape(code)
             ));
         }
         if let Some(seconds) = self.expires_in {
@@ -481,6 +488,25 @@ mod tests {
             ),
             Outcome::Refused(_)
         ));
+    }
+
+    #[test]
+    fn an_authorization_servers_escape_sequences_reach_the_terminal_escaped() {
+        let Outcome::Pending(pending) = outcome(json!({
+            "interact": {
+                "user_code": "A1B\u{1b}[2K\rC3DF",
+                "user_code_uri": {"code": "X\u{9b}1A", "uri": "https://srv.ex/\u{202e}device"},
+                "redirect": "https://srv.ex/\u{1b}]0;title\u{7}"
+            },
+            "continue": {"access_token": {"value": "x"}, "uri": "https://a/c"}
+        })) else {
+            panic!("not pending")
+        };
+        let lines = pending.interaction.unwrap().instructions("gnapd");
+        for line in &lines {
+            assert!(!line.chars().any(crate::proto::text::is_hidden), "{line:?}");
+        }
+        assert!(lines.iter().any(|l| l.contains("A1B\\u{1b}[2K\\u{d}C3DF")));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use hyper::header::HeaderMap;
 use super::ClientError;
 use crate::gateway::client::UpstreamClient;
 use crate::proto::httpsig::HttpRequest;
+use crate::proto::text::escape;
 
 /// Largest AS response read, in bytes.
 pub const MAX_AS_RESPONSE: usize = 1024 * 1024;
@@ -94,7 +95,7 @@ impl Http {
             for (name, value) in response.headers() {
                 text.push_str(&format!(
                     "< {name}: {}\n",
-                    String::from_utf8_lossy(value.as_bytes())
+                    escape(&String::from_utf8_lossy(value.as_bytes()))
                 ));
             }
             eprint!("{text}");
@@ -137,7 +138,10 @@ impl Http {
 fn trace_request(request: &HttpRequest) {
     let mut text = format!("> {} {}\n", request.method, request.target_uri);
     for (name, value) in request.fields.iter() {
-        text.push_str(&format!("> {name}: {}\n", String::from_utf8_lossy(value)));
+        text.push_str(&format!(
+            "> {name}: {}\n",
+            escape(&String::from_utf8_lossy(value))
+        ));
     }
     eprint!("{text}");
     trace_body(">", &request.body);
@@ -149,10 +153,11 @@ pub fn trace_body(prefix: &str, body: &[u8]) {
         eprintln!("{prefix}");
         return;
     }
+    // The peer wrote it: shown with its terminal and bidi controls escaped.
     let text = String::from_utf8_lossy(body);
     let mut out = format!("{prefix}\n");
     for line in text.lines() {
-        out.push_str(&format!("{prefix} {line}\n"));
+        out.push_str(&format!("{prefix} {}\n", escape(line)));
     }
     eprint!("{out}");
 }

@@ -32,6 +32,7 @@ use super::agent::Agent;
 use super::sse::SseReader;
 use crate::proto::httpsig::HttpRequest;
 use crate::proto::mcp::jsonrpc;
+use crate::proto::text::escape;
 
 /// How long the gateway gets to send a response head.
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -166,7 +167,10 @@ where
         if options.revoke_on_exit
             && let Err(e) = agent.revoke().await
         {
-            eprintln!("gnapd connect: revoking the grant failed: {e}");
+            eprintln!(
+                "gnapd connect: revoking the grant failed: {}",
+                escape(&e.to_string())
+            );
         }
     };
     // A termination signal now means "stop at once".
@@ -201,7 +205,7 @@ async fn negotiate_at_start<R: AsyncRead + Unpin>(
         tokio::select! {
             result = &mut negotiation => {
                 if let Err(e) = result {
-                    eprintln!("gnapd connect: {e}");
+                    eprintln!("gnapd connect: {}", escape(&e.to_string()));
                     if let Ok(mut failure) = relay.start_failure.lock() {
                         *failure = Some(format!("gnapd connect could not get a token: {e}"));
                     }
@@ -425,7 +429,7 @@ impl Relay {
             Some(id) => {
                 let _ = self.out.send(error_response(id, code, message));
             }
-            None => eprintln!("gnapd connect: {message}"),
+            None => eprintln!("gnapd connect: {}", escape(message)),
         }
     }
 

@@ -230,10 +230,9 @@ pub fn open(
 }
 
 /// The second half of [`authorize_with`]. `checked` is the answer for the
-/// signature [`open`] screened; when there is none (no signature passed the
-/// screen or the cryptography) or it fails the replay cache, the profile's
-/// full check runs, which examines every signature in order and names the
-/// rule that failed, exactly as if nothing had been screened.
+/// signature [`open`] screened; the profile finishes the check from it
+/// ([`GnapProfile::finish`]), deciding and naming the rule that failed
+/// exactly as if nothing had been screened.
 pub fn conclude(
     store: &dyn Store,
     profile: &GnapProfile,
@@ -246,14 +245,7 @@ pub fn conclude(
     let Opened { token, key } = opened;
     if let Some(key) = key {
         let replay = store as &dyn NonceStore;
-        let admitted = checked
-            // Never another call's answer.
-            .filter(|c| c.key_thumbprint() == key.thumbprint())
-            .and_then(|c| profile.admit(c, now, replay).ok());
-        let verified = match admitted {
-            Some(verified) => verified,
-            None => profile.verify(request, &key, now, replay)?,
-        };
+        let verified = profile.finish(request, &key, checked, now, replay)?;
         for header in MCP_HEADERS {
             if request.fields.contains(header)
                 && !verified.covered.iter().any(|c| c.is_plain_field(header))

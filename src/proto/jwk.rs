@@ -3,8 +3,9 @@
 //!
 //! A GNAP client instance *is* its key, so parsing is strict: a presented key
 //! carrying private members is refused (it would mean the client leaked its
-//! secret), RSA keys under 2048 bits are refused, and the algorithm comes from
-//! the key (its `alg` member, else its type and curve), never from a message.
+//! secret), RSA keys must have a 2048–4096-bit modulus and the exponent
+//! 65537, and the algorithm comes from the key (its `alg` member, else its
+//! type and curve), never from a message.
 //!
 //! Ed25519, the agents' default, runs on `ed25519-dalek` (`verify_strict`, the
 //! hot path); ECDSA, RSA and HMAC run on josekit's JWS primitives, which are
@@ -24,6 +25,21 @@ use super::httpsig::Algorithm;
 
 /// Smallest RSA modulus accepted, in bits.
 pub const MIN_RSA_BITS: usize = 2048;
+
+/// Largest RSA modulus accepted, in bits. Keys are free to mint and every
+/// request makes the server check a signature under the key it presents;
+/// the cost of an RSA check grows with the square of the modulus size
+/// (measured here: 4096 bits ~0.09 ms, 16384 bits ~1.0 ms, an Ed25519 check
+/// ~0.045 ms; see spec-notes/rfc9421.md), so a larger key would buy an
+/// attacker CPU.
+pub const MAX_RSA_BITS: usize = 4096;
+
+/// The one RSA public exponent accepted, as the minimal big-endian bytes
+/// of 65537. Every common generator uses it (OpenSSL, Web Crypto, Go, Java,
+/// Python `cryptography`); small exponents such as 3 are what classic
+/// PKCS #1 v1.5 forgeries against lenient parsers need, and large ones cost
+/// the verifier (one multiplication per exponent bit).
+const RSA_EXPONENT: [u8; 3] = [0x01, 0x00, 0x01];
 
 /// Largest JWK document accepted, in bytes (an RSA-8192 public key is ~1.5 KiB).
 pub const MAX_JWK_LEN: usize = 8 * 1024;
@@ -58,6 +74,17 @@ pub enum KeyError {
     /// The RSA modulus is below [`MIN_RSA_BITS`].
     #[error("RSA key of {0} bits is below the 2048-bit minimum")]
     RsaTooSmall(usize),
+    /// The RSA modulus is above [`MAX_RSA_BITS`].
+    #[error("RSA key of {0} bits is above the 4096-bit maximum")]
+    RsaTooLarge(usize),
+    /// The RSA public exponent is not 65537.
+    #[error("RSA public exponent must be 65537 (AQAB)")]
+    RsaExponent,
+    /// A big-endian integer member has leading zero octets (RFC 7518 §2,
+    /// Base64urlUInt: "MUST utilize the minimum number of octets"). The same
+    /// key would otherwise have several thumbprints, i.e. identities.
+    #[error("the member `{0}` is not minimally encoded (leading zero octets)")]
+    NotMinimal(&'static str),
     /// The key material does not decode to a valid key.
     #[error("the key material is invalid")]
     InvalidKey,
@@ -233,14 +260,29 @@ fn object(value: &Value) -> Result<&Map<String, Value>, KeyError> {
     value.as_object().ok_or(KeyError::NotAnObject)
 }
 
-fn rsa_bits(map: &Map<String, Value>) -> Result<usize, KeyError> {
+/// Checks an RSA public key's size and exponent before any library builds
+/// it, so that a key the server would spend too long on never becomes one.
+fn check_rsa_public(map: &Map<String, Value>) -> Result<(), KeyError> {
     let n = b64::decode_url(str_member(map, "n")?).ok_or(KeyError::InvalidKey)?;
-    let first = n.iter().position(|b| *b != 0).ok_or(KeyError::InvalidKey)?;
-    let significant = &n[first..];
-    let leading = significant
-        .first()
-        .map_or(0, |b| b.leading_zeros() as usize);
-    Ok(significant.len() * 8 - leading)
+    let first = *n.first().ok_or(KeyError::InvalidKey)?;
+    if first == 0 {
+        return Err(KeyError::NotMinimal("n"));
+    }
+    let bits = n.len() * 8 - first.leading_zeros() as usize;
+    if bits < MIN_RSA_BITS {
+        return Err(KeyError::RsaTooSmall(bits));
+    }
+    if bits > MAX_RSA_BITS {
+        return Err(KeyError::RsaTooLarge(bits));
+    }
+    let e = b64::decode_url(str_member(map, "e")?).ok_or(KeyError::InvalidKey)?;
+    if e.first() == Some(&0) {
+        return Err(KeyError::NotMinimal("e"));
+    }
+    if e != RSA_EXPONENT {
+        return Err(KeyError::RsaExponent);
+    }
+    Ok(())
 }
 
 fn ed25519_public(map: &Map<String, Value>) -> Result<ed25519_dalek::VerifyingKey, KeyError> {
@@ -334,10 +376,7 @@ impl VerifyingKey {
                     .map_err(|_| KeyError::InvalidKey)?,
             )),
             Algorithm::RsaPssSha512 | Algorithm::RsaV15Sha256 => {
-                let bits = rsa_bits(map)?;
-                if bits < MIN_RSA_BITS {
-                    return Err(KeyError::RsaTooSmall(bits));
-                }
+                check_rsa_public(map)?;
                 // josekit checks a JWK `alg` member against the JWS name, so
                 // hand it a copy that names the algorithm we resolved.
                 let mut jwk = jose_jwk(map)?;
@@ -714,6 +753,70 @@ mod tests {
         assert_eq!(
             VerifyingKey::from_presented_jwk(&jwk).unwrap_err(),
             KeyError::RsaTooSmall(1024)
+        );
+    }
+
+    /// A public RSA JWK with a modulus of `bits` bits (odd, top bit set;
+    /// the checks here run before the modulus is used) and exponent `e`.
+    fn rsa_public(bits: usize, e: &[u8]) -> Value {
+        let mut n = vec![0xffu8; bits.div_ceil(8)];
+        n[0] = 0xff >> (n.len() * 8 - bits);
+        json!({"kty": "RSA", "n": b64::encode_url(&n), "e": b64::encode_url(e)})
+    }
+
+    #[test]
+    fn rsa_moduli_from_2048_to_4096_bits_are_read_and_larger_ones_refused() {
+        for bits in [2048, 3072, 4096] {
+            let key = VerifyingKey::from_presented_jwk(&rsa_public(bits, &RSA_EXPONENT));
+            assert!(key.is_ok(), "{bits}: {key:?}");
+        }
+        for bits in [4097, 8192, 16384] {
+            assert_eq!(
+                VerifyingKey::from_presented_jwk(&rsa_public(bits, &RSA_EXPONENT)).unwrap_err(),
+                KeyError::RsaTooLarge(bits)
+            );
+        }
+        assert_eq!(
+            VerifyingKey::from_presented_jwk(&rsa_public(2047, &RSA_EXPONENT)).unwrap_err(),
+            KeyError::RsaTooSmall(2047)
+        );
+    }
+
+    #[test]
+    fn an_rsa_exponent_other_than_65537_is_refused() {
+        for e in [
+            &[3u8][..],
+            &[1],
+            &[0x01, 0x00, 0x03],
+            &[0xff; 4],
+            &[0x01; 40],
+        ] {
+            assert_eq!(
+                VerifyingKey::from_presented_jwk(&rsa_public(2048, e)).unwrap_err(),
+                KeyError::RsaExponent,
+                "{e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn rsa_members_with_leading_zero_octets_are_refused() {
+        // The same key with a zero octet in front would hash to another
+        // thumbprint: a second identity for one key.
+        let good = rsa_public(2048, &RSA_EXPONENT);
+        let mut n = b64::decode_url(good["n"].as_str().unwrap()).unwrap();
+        n.insert(0, 0);
+        let mut padded_n = good.clone();
+        padded_n["n"] = b64::encode_url(&n).into();
+        assert_eq!(
+            VerifyingKey::from_presented_jwk(&padded_n).unwrap_err(),
+            KeyError::NotMinimal("n")
+        );
+        let mut padded_e = good;
+        padded_e["e"] = b64::encode_url(&[0, 1, 0, 1]).into();
+        assert_eq!(
+            VerifyingKey::from_presented_jwk(&padded_e).unwrap_err(),
+            KeyError::NotMinimal("e")
         );
     }
 

@@ -10,3 +10,4 @@ pub mod httpsig;
 pub mod jwk;
 pub mod mcp;
 pub mod structured;
+pub mod text;

@@ -717,3 +717,265 @@ fn a_rotation_signature_alone_is_not_an_ordinary_gnap_signature() {
     .unwrap();
     assert_eq!(verify(&req, &old), Err(Rejection::WrongTag("gnap")));
 }
+
+/// A request without a nonce, signed by `key` at `NOW`, whose signature
+/// [`crate::reencode::reencode`] can re-encode: RSA signs request after
+/// request (each with its own query) until a signature starts with a zero
+/// octet, as one in 256 does.
+fn nonceless_reencodable(key: &SigningKey) -> HttpRequest {
+    let alg = key.algorithm();
+    for attempt in 0..8192 {
+        let mut req =
+            HttpRequest::new("POST", format!("https://as.example.com/gnap?try={attempt}"))
+                .with_field("Content-Type", "application/json")
+                .with_body(br#"{"access_token":{"access":["mcp:github"]}}"#.to_vec());
+        let options = SignOptions {
+            nonce: false,
+            ..SignOptions::default()
+        };
+        sign_gnap(&mut req, key, NOW, &options).unwrap();
+        if !crate::reencode::wants_leading_zero(alg) || the_signature(&req)[0] == 0 {
+            return req;
+        }
+    }
+    panic!("{alg}: no signature with a leading zero octet in 8192 tries");
+}
+
+fn the_signature(req: &HttpRequest) -> Vec<u8> {
+    gnapd::proto::httpsig::input::signatures(&req.fields).unwrap()[0]
+        .1
+        .clone()
+}
+
+fn with_signature(req: &HttpRequest, signature: &[u8]) -> HttpRequest {
+    let mut out = req.clone();
+    let label = &gnapd::proto::httpsig::input::signatures(&req.fields).unwrap()[0].0;
+    out.fields.set(
+        "Signature",
+        format!("{label}=:{}:", gnapd::proto::b64::encode_std(signature)),
+    );
+    out
+}
+
+#[test]
+fn a_replay_with_the_signature_re_encoded_is_refused_for_every_algorithm() {
+    // RFC 9635 §7.3.1 makes the nonce a SHOULD; without one, the replay
+    // memory must recognise the request however its signature is encoded.
+    let profile = GnapProfile::default();
+    for alg in Algorithm::ALL {
+        let key = SigningKey::generate(alg).unwrap();
+        let public = key.verifying_key();
+        let req = nonceless_reencodable(&key);
+        let seen = MemoryNonceStore::default();
+        profile.verify(&req, public, NOW, &seen).unwrap();
+        assert_eq!(
+            profile.verify(&req, public, NOW, &seen),
+            Err(Rejection::ReplayedSignature),
+            "{alg}: the same bytes again"
+        );
+        let Some(other) = crate::reencode::reencode(alg, &the_signature(&req)) else {
+            continue;
+        };
+        let replay = with_signature(&req, &other);
+        // Alone, the re-encoding verifies where the algorithm is malleable:
+        // the attack is real, and only the replay memory stops it.
+        let alone = profile.verify(&replay, public, NOW, &MemoryNonceStore::default());
+        match alg {
+            Algorithm::EcdsaP256Sha256 | Algorithm::EcdsaP384Sha384 => {
+                assert!(alone.is_ok(), "{alg}: (r, n-s) verifies: {alone:?}");
+            }
+            // OpenSSL takes a PSS signature shorter than the modulus (it is
+            // an integer); for v1.5 it wants the modulus length exactly.
+            Algorithm::RsaPssSha512 => {
+                assert!(alone.is_ok(), "{alg}: the short form verifies: {alone:?}");
+            }
+            Algorithm::RsaV15Sha256 | Algorithm::Ed25519 => {
+                assert_eq!(alone, Err(Rejection::BadSignature), "{alg}");
+            }
+            Algorithm::HmacSha256 => unreachable!("no re-encoding"),
+        }
+        let refused = profile.verify(&replay, public, NOW + 1, &seen);
+        assert!(
+            matches!(
+                refused,
+                Err(Rejection::ReplayedSignature | Rejection::BadSignature)
+            ),
+            "{alg}: a re-encoded replay was accepted: {refused:?}"
+        );
+        if alone.is_ok() {
+            assert_eq!(refused, Err(Rejection::ReplayedSignature), "{alg}");
+        }
+    }
+}
+
+#[test]
+fn a_replay_under_another_label_is_refused() {
+    let key = SigningKey::generate(Algorithm::EcdsaP256Sha256).unwrap();
+    let req = nonceless_reencodable(&key);
+    let store = MemoryNonceStore::default();
+    let profile = GnapProfile::default();
+    profile
+        .verify(&req, key.verifying_key(), NOW, &store)
+        .unwrap();
+    let mut relabelled = req.clone();
+    for name in ["Signature-Input", "Signature"] {
+        let line = String::from_utf8(req.fields.lines(name).next().unwrap().to_vec()).unwrap();
+        relabelled
+            .fields
+            .set(name, line.replacen("sig1=", "other=", 1));
+    }
+    assert_eq!(
+        profile.verify(&relabelled, key.verifying_key(), NOW, &store),
+        Err(Rejection::ReplayedSignature)
+    );
+}
+
+#[test]
+fn a_replay_that_carries_a_second_unused_signature_by_the_same_key_is_refused() {
+    // The first signature is remembered when it is accepted; a replay of the
+    // whole request must not pass on the second, never-used one.
+    let key = key();
+    let mut req = request();
+    let nonceless = SignOptions {
+        label: "a".into(),
+        nonce: false,
+        ..SignOptions::default()
+    };
+    sign_gnap(&mut req, &key, NOW, &nonceless).unwrap();
+    let nonced = SignOptions {
+        label: "b".into(),
+        ..SignOptions::default()
+    };
+    sign_gnap(&mut req, &key, NOW, &nonced).unwrap();
+    let store = MemoryNonceStore::default();
+    let profile = GnapProfile::default();
+    assert_eq!(
+        profile
+            .verify(&req, key.verifying_key(), NOW, &store)
+            .unwrap()
+            .label,
+        "a"
+    );
+    assert_eq!(
+        profile.verify(&req, key.verifying_key(), NOW, &store),
+        Err(Rejection::ReplayedSignature)
+    );
+}
+
+#[test]
+fn more_than_two_signatures_are_refused_before_any_cryptography() {
+    // Three labels, none of them a real signature: the refusal names the
+    // count, not a bad signature, because nothing was checked.
+    let key = key();
+    let mut req = signed(&key);
+    let line =
+        String::from_utf8(req.fields.lines("signature-input").next().unwrap().to_vec()).unwrap();
+    let params = line.strip_prefix("sig1=").unwrap();
+    req.fields.set(
+        "Signature-Input",
+        format!("a={params}, b={params}, c={params}"),
+    );
+    req.fields.set("Signature", "a=:AAAA:, b=:AAAA:, c=:AAAA:");
+    assert_eq!(verify(&req, &key), Err(Rejection::TooManySignatures));
+    let public = std::sync::Arc::new(
+        gnapd::proto::jwk::VerifyingKey::from_presented_jwk(
+            key.verifying_key().public_jwk().unwrap(),
+        )
+        .unwrap(),
+    );
+    assert!(GnapProfile::default().screen(&req, &public, NOW).is_none());
+    assert_eq!(
+        GnapProfile::default().diagnose(&req, key.verifying_key(), NOW),
+        Err(Rejection::TooManySignatures)
+    );
+    // Two are allowed: a key rotation needs them.
+    let old = self::key();
+    let new = SigningKey::generate(Algorithm::Ed25519).unwrap();
+    let mut rotation = request();
+    sign_gnap_rotation(&mut rotation, &old, &new, NOW).unwrap();
+    assert!(
+        GnapProfile::default()
+            .verify_rotation(
+                &rotation,
+                old.verifying_key(),
+                new.verifying_key(),
+                NOW,
+                &MemoryNonceStore::default()
+            )
+            .is_ok()
+    );
+}
+
+/// What one check decided, comparable across the two paths.
+fn decision(
+    result: Result<gnapd::proto::httpsig::VerifiedRequest, Rejection>,
+) -> Result<String, Rejection> {
+    result.map(|v| format!("{} {}", v.thumbprint, v.label))
+}
+
+#[test]
+fn the_batch_path_decides_every_request_as_a_single_check_does() {
+    use gnapd::proto::httpsig::batch;
+    use gnapd::proto::jwk::VerifyingKey;
+    let profile = GnapProfile::default();
+    let ed = key();
+    let p256 = SigningKey::generate(Algorithm::EcdsaP256Sha256).unwrap();
+    let stranger = SigningKey::generate(Algorithm::Ed25519)
+        .unwrap()
+        .with_kid("agent-1")
+        .unwrap();
+    let nonceless = nonceless_reencodable(&p256);
+    let reencoded = with_signature(
+        &nonceless,
+        &crate::reencode::reencode(Algorithm::EcdsaP256Sha256, &the_signature(&nonceless)).unwrap(),
+    );
+    let good = signed(&ed);
+    let mut stranger_first = request();
+    for (signer, label) in [(&stranger, "a"), (&ed, "b")] {
+        let options = SignOptions {
+            label: label.into(),
+            ..SignOptions::default()
+        };
+        sign_gnap(&mut stranger_first, signer, NOW, &options).unwrap();
+    }
+    let mut tampered = signed(&ed);
+    tampered.method = "PUT".into();
+    let mut untagged = good.clone();
+    untagged.fields.set(
+        "Signature-Input",
+        String::from_utf8(
+            good.fields
+                .lines("signature-input")
+                .next()
+                .unwrap()
+                .to_vec(),
+        )
+        .unwrap()
+        .replace(";tag=\"gnap\"", ""),
+    );
+    // In order: each path keeps its own replay memory across the sequence.
+    let sequence: Vec<(&HttpRequest, &SigningKey)> = vec![
+        (&good, &ed),
+        (&good, &ed),
+        (&nonceless, &p256),
+        (&reencoded, &p256),
+        (&stranger_first, &ed),
+        (&stranger_first, &ed),
+        (&tampered, &ed),
+        (&untagged, &ed),
+        (&good, &p256),
+    ];
+    let alone = MemoryNonceStore::default();
+    let batched = MemoryNonceStore::default();
+    for (i, (req, key)) in sequence.into_iter().enumerate() {
+        let single = decision(profile.verify(req, key.verifying_key(), NOW, &alone));
+        let public = std::sync::Arc::new(
+            VerifyingKey::from_presented_jwk(key.verifying_key().public_jwk().unwrap()).unwrap(),
+        );
+        let checked = profile
+            .screen(req, &public, NOW)
+            .and_then(|pending| batch::check(vec![pending]).0.pop().flatten());
+        let finished = decision(profile.finish(req, &public, checked, NOW, &batched));
+        assert_eq!(finished, single, "request {i}");
+    }
+}

@@ -128,6 +128,10 @@ fn parse_object(map: &Map<String, Value>, at: &Path<'_>) -> Result<AccessObject,
             "datatypes" => out.datatypes = Some(reader::string_list(value, &at_member)?),
             "privileges" => out.privileges = Some(reader::string_list(value, &at_member)?),
             _ => {
+                // Shown as they are on the consent page and in the admin's
+                // listing, like the members above.
+                reader::shown(name, &at_member)?;
+                reader::shown_tree(value, &at_member)?;
                 if out.extra.len() >= MAX_EXTRA_MEMBERS {
                     return Err(RequestError::invalid(
                         at,

@@ -7,6 +7,12 @@
 //! malformed member, `invalid_flag` for a bad flag, `invalid_client` for a
 //! key gnapd cannot use). The walk also applies [`super::limits`] as it goes.
 //!
+//! Every string read here, bar an assertion's opaque value, is refused when
+//! it carries a character that can hide or rewrite what a person reads
+//! (terminal and bidi controls, [`crate::proto::text::is_hidden`]): names,
+//! URIs and access descriptions reach the consent page and the admin's
+//! `gnapd grants pending`, and no GNAP value needs one.
+//!
 //! A [`RequestError`] carries the error code, the path of the field
 //! (`access_token[1].access[0].type`) and the [`Reason`]. Its `Display` text
 //! contains only gnapd's own words and the field path, never a value the
@@ -18,6 +24,7 @@ use serde_json::{Map, Value};
 
 use super::error::{ErrorCode, GrantError};
 use super::limits::{MAX_LIST_ITEMS, MAX_STRING_LEN};
+use crate::proto::text;
 
 /// Why a field was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +56,9 @@ pub enum Reason {
     /// A value that must be ASCII (a nonce) or unreserved characters (an
     /// interaction reference) is not.
     BadCharacters,
+    /// A string carries a control character (C0, DEL, C1) or a Unicode bidi
+    /// control, which could hide or rewrite what a person is shown.
+    HiddenCharacter,
     /// A label repeats another label of the same request (§2.1.2).
     DuplicateLabel,
     /// A token of a multiple-token request has no label (§2.1.2).
@@ -86,6 +96,9 @@ impl fmt::Display for Reason {
             Self::TooLong { max } => write!(f, "longer than {max} bytes"),
             Self::NotAbsoluteUri => f.write_str("not an absolute URI without a fragment"),
             Self::BadCharacters => f.write_str("contains characters not allowed here"),
+            Self::HiddenCharacter => {
+                f.write_str("contains a control or bidirectional formatting character")
+            }
             Self::DuplicateLabel => f.write_str("label is not unique within the request"),
             Self::MissingLabel => {
                 f.write_str("a label is required when several access tokens are requested")
@@ -273,8 +286,22 @@ pub(crate) fn array<'v>(
     Ok(items)
 }
 
-/// The value as a string of at most `max` bytes.
+/// The value as a string of at most `max` bytes, without a character that
+/// can hide text ([`text::is_hidden`]).
 pub(crate) fn string_max<'v>(
+    value: &'v Value,
+    at: &Path<'_>,
+    max: usize,
+) -> Result<&'v str, RequestError> {
+    let text = opaque_string_max(value, at, max)?;
+    shown(text, at)?;
+    Ok(text)
+}
+
+/// The value as a string of at most `max` bytes, whatever its characters:
+/// for an opaque value no person reads (an assertion, where a SAML
+/// document may have line breaks).
+pub(crate) fn opaque_string_max<'v>(
     value: &'v Value,
     at: &Path<'_>,
     max: usize,
@@ -286,6 +313,33 @@ pub(crate) fn string_max<'v>(
         return Err(RequestError::invalid(at, Reason::TooLong { max }));
     }
     Ok(text)
+}
+
+/// Refuses text that carries a character that can hide or rewrite what a
+/// person reads.
+pub(crate) fn shown(text: &str, at: &Path<'_>) -> Result<(), RequestError> {
+    if text.chars().any(text::is_hidden) {
+        return Err(RequestError::invalid(at, Reason::HiddenCharacter));
+    }
+    Ok(())
+}
+
+/// Refuses every member name and string inside `value` that [`shown`]
+/// refuses: an access right's members of its own type's design (§8).
+pub(crate) fn shown_tree(value: &Value, at: &Path<'_>) -> Result<(), RequestError> {
+    match value {
+        Value::String(s) => shown(s, at),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| shown_tree(item, &at.index(i))),
+        Value::Object(map) => map.iter().try_for_each(|(name, item)| {
+            let at_member = at.key(name);
+            shown(name, &at_member)?;
+            shown_tree(item, &at_member)
+        }),
+        Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
+    }
 }
 
 /// The value as a string of at most [`MAX_STRING_LEN`] bytes.

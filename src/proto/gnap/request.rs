@@ -417,6 +417,100 @@ mod tests {
     }
 
     #[test]
+    fn control_and_bidi_characters_in_what_a_person_reads_are_refused_naming_the_field() {
+        // Each tries to hide or rewrite a line of the admin's listing or the
+        // consent page: erase and return, cursor up (ESC and C1 forms), DEL,
+        // a bidi override and isolate, a Unicode line separator.
+        let hidden = [
+            "\x1b[2K\r",
+            "\x1b[1A",
+            "\u{9b}1A",
+            "\x7f",
+            "\u{202e}",
+            "\u{2066}",
+            "\u{2028}",
+        ];
+        for h in hidden {
+            let evil = format!("mcp:github{h}");
+            let cases = [
+                (
+                    json!({"client": {"key": ed25519_client()["key"], "display": {"name": evil}}, "access_token": {"access": ["x"]}}),
+                    "client.display.name",
+                ),
+                (
+                    json!({"client": {"key": ed25519_client()["key"], "display": {"uri": format!("https://a.example/{h}")}}, "access_token": {"access": ["x"]}}),
+                    "client.display.uri",
+                ),
+                (
+                    json!({"client": {"key": ed25519_client()["key"], "class_id": evil}, "access_token": {"access": ["x"]}}),
+                    "client.class_id",
+                ),
+                (
+                    with_tokens(json!({"access": ["x"], "label": evil})),
+                    "access_token.label",
+                ),
+                (
+                    with_tokens(json!({"access": [evil]})),
+                    "access_token.access[0]",
+                ),
+                (
+                    with_tokens(json!({"access": [{"type": evil}]})),
+                    "access_token.access[0].type",
+                ),
+                (
+                    with_tokens(json!({"access": [{"type": "mcp", "identifier": evil}]})),
+                    "access_token.access[0].identifier",
+                ),
+                (
+                    with_tokens(
+                        json!({"access": [{"type": "mcp", "actions": ["tools/call", evil]}]}),
+                    ),
+                    "access_token.access[0].actions[1]",
+                ),
+                (
+                    with_tokens(json!({"access": [{"type": "mcp", "tools": [evil]}]})),
+                    "access_token.access[0].tools[0]",
+                ),
+                (
+                    with_tokens(json!({"access": [{"type": "mcp", "locations": [evil]}]})),
+                    "access_token.access[0].locations[0]",
+                ),
+                (
+                    with_tokens(json!({"access": [{"type": "photo-api", "datatypes": [evil]}]})),
+                    "access_token.access[0].datatypes[0]",
+                ),
+                (
+                    with_tokens(json!({"access": [{"type": "photo-api", "privileges": [evil]}]})),
+                    "access_token.access[0].privileges[0]",
+                ),
+                (
+                    with_tokens(
+                        json!({"access": [{"type": "photo-api", "note": {"text": [evil]}}]}),
+                    ),
+                    "access_token.access[0].note.text[0]",
+                ),
+                (
+                    with_tokens(json!({"access": [{"type": "photo-api", evil.clone(): 1}]})),
+                    &format!("access_token.access[0].{evil}"),
+                ),
+            ];
+            for (body, field) in cases {
+                let err = parse(body).unwrap_err();
+                assert_eq!(
+                    (err.code(), err.field(), err.reason()),
+                    (ErrorCode::InvalidRequest, field, Reason::HiddenCharacter),
+                    "{h:?}"
+                );
+            }
+        }
+        // What no person reads keeps its characters: a SAML assertion may
+        // have line breaks.
+        let saml = json!({"client": CLIENT, "access_token": {"access": ["x"]},
+            "user": {"assertions": [{"format": "saml2", "value": "<a>\n  <b/>\n</a>"}]}});
+        assert!(parse(saml).is_ok());
+    }
+
+    #[test]
     fn a_request_for_nothing_is_refused() {
         let err =
             parse(json!({"client": CLIENT, "interact": {"start": ["redirect"]}})).unwrap_err();

@@ -178,7 +178,7 @@ fn parse_assertion(value: &Value, at: &Path<'_>) -> Result<Assertion, RequestErr
     let map = reader::object(value, at)?;
     let format = reader::nonempty_string(reader::required(map, "format", at)?, &at.key("format"))?
         .to_owned();
-    let value = reader::string_max(
+    let value = reader::opaque_string_max(
         reader::required(map, "value", at)?,
         &at.key("value"),
         MAX_ASSERTION_LEN,

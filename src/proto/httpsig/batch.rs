@@ -61,7 +61,7 @@ pub struct Pending {
 }
 
 /// A pending signature that verified under its key: what
-/// [`super::GnapProfile::admit`] takes, and only [`check`] makes.
+/// [`super::GnapProfile::finish`] takes, and only [`check`] makes.
 #[derive(Debug)]
 pub struct Checked {
     pub(super) screened: Screened,

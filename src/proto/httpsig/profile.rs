@@ -12,7 +12,10 @@
 //!   the request has content (and the digest must match), `authorization`
 //!   when a token is presented;
 //! - a `nonce` is single use inside the window; a signature without one is
-//!   remembered by its bytes, so replaying it fails too.
+//!   remembered by its signature base, so replaying it fails too, however
+//!   the signature bytes are re-encoded (ECDSA `(r, n-s)`);
+//! - at most [`MAX_SIGNATURES`] signatures per request (a key rotation needs
+//!   two); more are refused before any cryptography.
 //!
 //! The only way to obtain a [`VerifiedRequest`] is to pass every rule, so a
 //! handler that takes one cannot forget a check.
@@ -38,6 +41,12 @@ use crate::proto::jwk::{SigningKey, Thumbprint, VerifyingKey};
 pub const TAG_GNAP: &str = "gnap";
 /// The `tag` of the new key's signature in a key rotation (§7.3.1.1).
 pub const TAG_ROTATE: &str = "gnap-rotate";
+
+/// Most `Signature-Input` labels a request may carry: a key rotation
+/// (§7.3.1.1) has two signatures, every other GNAP request one. A label
+/// costs the verifier a signature check, so more are refused before any
+/// cryptography (a 4096-bit RSA check is ~0.1 ms; see spec-notes/rfc9421.md).
+pub const MAX_SIGNATURES: usize = 2;
 
 /// Header fields the GNAP signer covers whenever a request carries them, so
 /// that the routing headers an MCP gateway's policy reads cannot be changed in
@@ -141,9 +150,13 @@ pub enum Rejection {
     /// The nonce was seen inside its window.
     #[error("the nonce was already used")]
     ReplayedNonce,
-    /// The same signature was seen inside its window.
+    /// A signature without a nonce over the same signature base (the same
+    /// request, signed at the same second) was seen inside its window.
     #[error("the signature was already used")]
     ReplayedSignature,
+    /// More `Signature-Input` labels than [`MAX_SIGNATURES`].
+    #[error("more than {MAX_SIGNATURES} signatures; a GNAP request needs one, a key rotation two")]
+    TooManySignatures,
     /// The replay cache could not answer; failing closed.
     #[error(transparent)]
     ReplayCache(#[from] NonceStoreError),
@@ -173,6 +186,7 @@ impl Rejection {
             Self::ReplayedNonce | Self::ReplayedSignature => "replay",
             Self::ReplayCache(_) => "replay_cache",
             Self::BeforeHorizon => "before_restart",
+            Self::TooManySignatures => "too_many_signatures",
         }
     }
 }
@@ -190,9 +204,17 @@ impl GnapProfile {
         now: i64,
         replay: &dyn NonceStore,
     ) -> Result<VerifiedRequest, Rejection> {
-        let inputs = signature_inputs(&request.fields)?;
-        let sigs = signatures(&request.fields)?;
-        self.verify_tagged(request, inputs, &sigs, key, now, replay, TAG_GNAP, &[])
+        let (inputs, sigs) = read_fields(request)?;
+        let mut examine = Examine {
+            request,
+            sigs: &sigs,
+            key,
+            now,
+            replay,
+            also_required: &[],
+            screened_failed: false,
+        };
+        self.verify_tagged(inputs, TAG_GNAP, &mut examine)
     }
 
     /// Verifies a key rotation request (RFC 9635 §7.3.1.1): a `gnap` signature
@@ -206,41 +228,34 @@ impl GnapProfile {
         now: i64,
         replay: &dyn NonceStore,
     ) -> Result<VerifiedRotation, Rejection> {
-        let inputs = signature_inputs(&request.fields)?;
-        let sigs = signatures(&request.fields)?;
-        let old = self.verify_tagged(
+        let (inputs, sigs) = read_fields(request)?;
+        let mut examine = Examine {
             request,
-            inputs.clone(),
-            &sigs,
-            old_key,
+            sigs: &sigs,
+            key: old_key,
             now,
             replay,
-            TAG_GNAP,
-            &[],
-        )?;
+            also_required: &[],
+            screened_failed: false,
+        };
+        let old = self.verify_tagged(inputs.clone(), TAG_GNAP, &mut examine)?;
         let chained = [
             ComponentId::parse(&format!("\"signature\";key=\"{}\"", old.label))
                 .map_err(|_| Rejection::MissingComponent("signature;key".into()))?,
             ComponentId::parse(&format!("\"signature-input\";key=\"{}\"", old.label))
                 .map_err(|_| Rejection::MissingComponent("signature-input;key".into()))?,
         ];
-        let new = self.verify_tagged(
-            request, inputs, &sigs, new_key, now, replay, TAG_ROTATE, &chained,
-        )?;
+        examine.key = new_key;
+        examine.also_required = &chained;
+        let new = self.verify_tagged(inputs, TAG_ROTATE, &mut examine)?;
         Ok(VerifiedRotation { old, new })
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn verify_tagged(
         &self,
-        request: &HttpRequest,
         inputs: Vec<SignatureInput>,
-        sigs: &[(String, Vec<u8>)],
-        key: &VerifyingKey,
-        now: i64,
-        replay: &dyn NonceStore,
         tag: &'static str,
-        also_required: &[ComponentId],
+        examine: &mut Examine<'_>,
     ) -> Result<VerifiedRequest, Rejection> {
         let untagged = inputs.iter().all(|i| i.params.tag.is_none());
         let mut first_failure = None;
@@ -248,16 +263,25 @@ impl GnapProfile {
             .into_iter()
             .filter(|i| i.params.tag.as_deref() == Some(tag))
         {
-            match self.verify_one(request, &input, sigs, key, now, replay, also_required) {
+            match self.verify_one(&input, examine) {
                 Ok(created) => {
                     return Ok(VerifiedRequest {
-                        thumbprint: key.thumbprint().clone(),
+                        thumbprint: examine.key.thumbprint().clone(),
                         label: input.label,
                         nonce: input.params.nonce.take(),
                         covered: input.params.into_covered(),
                         created,
                     });
                 }
+                // A signature that verified but was seen before (or cannot
+                // be vouched for) makes the whole request a replay: a later
+                // signature the first use never needed must not let it pass.
+                Err(
+                    e @ (Rejection::ReplayedNonce
+                    | Rejection::ReplayedSignature
+                    | Rejection::BeforeHorizon
+                    | Rejection::ReplayCache(_)),
+                ) => return Err(e),
                 Err(e) => {
                     first_failure.get_or_insert(e);
                 }
@@ -270,30 +294,38 @@ impl GnapProfile {
         }))
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn verify_one(
-        &self,
-        request: &HttpRequest,
-        input: &SignatureInput,
-        sigs: &[(String, Vec<u8>)],
-        key: &VerifyingKey,
-        now: i64,
-        replay: &dyn NonceStore,
-        also_required: &[ComponentId],
-    ) -> Result<i64, Rejection> {
-        let (created, index) = self.screen_one(request, input, sigs, key, now, also_required)?;
-        let signature = sigs[index].1.as_slice();
-        verify_signature(Message::Request(request), &input.params, signature, key).map_err(
-            |e| match e {
-                VerifyError::Component(v) => Rejection::Component(v),
-                // `alg` was refused by the screen, so only the crypto check
-                // remains.
-                VerifyError::AlgorithmMismatch | VerifyError::BadSignature => {
-                    Rejection::BadSignature
-                }
-            },
-        )?;
-        self.remember(&input.params, signature, created, key, now, replay)?;
+    /// Every rule for one signature. The first signature that passes the
+    /// screen is not checked again when the batch already found it bad
+    /// ([`Examine::screened_failed`]).
+    fn verify_one(&self, input: &SignatureInput, ex: &mut Examine<'_>) -> Result<i64, Rejection> {
+        let (created, index) =
+            self.screen_one(ex.request, input, ex.sigs, ex.key, ex.now, ex.also_required)?;
+        let base = match std::mem::take(&mut ex.screened_failed) {
+            false => {
+                let signature = ex.sigs[index].1.as_slice();
+                verify_signature(
+                    Message::Request(ex.request),
+                    &input.params,
+                    signature,
+                    ex.key,
+                )
+                .map_err(|e| match e {
+                    VerifyError::Component(v) => Rejection::Component(v),
+                    // `alg` was refused by the screen, so only the crypto
+                    // check remains.
+                    VerifyError::AlgorithmMismatch | VerifyError::BadSignature => {
+                        Rejection::BadSignature
+                    }
+                })?
+            }
+            // The batch found it bad, or [`Self::screen`] could not build its
+            // base; which one, the base says, as it would alone.
+            true => {
+                signature_base(Message::Request(ex.request), &input.params)?;
+                return Err(Rejection::BadSignature);
+            }
+        };
+        self.remember(&input.params, &base, created, ex.key, ex.now, ex.replay)?;
         Ok(created)
     }
 
@@ -342,10 +374,17 @@ impl GnapProfile {
 
     /// The last rules, for a signature proven good: it must be younger than
     /// the replay cache's memory and never seen before.
+    ///
+    /// A signature without a nonce is remembered by its signature base, not
+    /// by its bytes: the base is what the key vouched for, and it cannot be
+    /// re-encoded, while a signature can be by anyone who saw it (ECDSA
+    /// `(r, n-s)` verifies too; OpenSSL takes an RSA signature without its
+    /// leading zero bytes). Two requests with the same base are the same
+    /// request at the same second; the second is a replay whoever signed it.
     fn remember(
         &self,
         params: &SignatureParams,
-        signature: &[u8],
+        base: &[u8],
         created: i64,
         key: &VerifyingKey,
         now: i64,
@@ -369,8 +408,8 @@ impl GnapProfile {
             }
             None => {
                 let mut value = Vec::with_capacity(34);
-                value.extend_from_slice(b"s:");
-                value.extend_from_slice(&Sha256::digest(signature));
+                value.extend_from_slice(b"b:");
+                value.extend_from_slice(&Sha256::digest(base));
                 (
                     replay.remember(key.thumbprint(), &value, until, now)?,
                     Rejection::ReplayedSignature,
@@ -387,8 +426,8 @@ impl GnapProfile {
     /// cryptography itself, in a batch with other requests' signatures
     /// ([`super::batch`]): the first `gnap`-tagged signature that meets every
     /// rule needing neither cryptography nor the replay cache, with its
-    /// signature base. `None` when no signature does; the caller then runs
-    /// [`Self::verify`], which reports why.
+    /// signature base. `None` when no signature does; [`Self::finish`] then
+    /// says why.
     ///
     /// [`Self::verify`] examines signatures in order and takes the first
     /// that meets every rule; an earlier signature that fails this screen
@@ -399,8 +438,7 @@ impl GnapProfile {
         key: &Arc<VerifyingKey>,
         now: i64,
     ) -> Option<Pending> {
-        let inputs = signature_inputs(&request.fields).ok()?;
-        let mut sigs = signatures(&request.fields).ok()?;
+        let (inputs, mut sigs) = read_fields(request).ok()?;
         let (input, created, index) = inputs
             .into_iter()
             .filter(|i| i.params.tag.as_deref() == Some(TAG_GNAP))
@@ -423,23 +461,60 @@ impl GnapProfile {
         })
     }
 
-    /// The last step for a signature [`super::batch`] proved good: the
-    /// replay cache's rules. On `Err` the caller runs [`Self::verify`],
-    /// which goes on to any later signature, as it would have.
-    pub fn admit(
+    /// The last step for a request [`Self::screen`] screened, given the
+    /// batch's answer for that signature (`Some` if it verified under
+    /// `key`, `None` if it did not or nothing was screened). Decides exactly
+    /// as [`Self::verify`] would, with the same reasons, but never checks
+    /// the screened signature's cryptography a second time: a request costs
+    /// at most [`MAX_SIGNATURES`] checks on this path too.
+    pub fn finish(
         &self,
-        checked: Checked,
+        request: &HttpRequest,
+        key: &VerifyingKey,
+        checked: Option<Checked>,
         now: i64,
         replay: &dyn NonceStore,
     ) -> Result<VerifiedRequest, Rejection> {
-        let Checked { screened, key } = checked;
+        match checked {
+            // The signature [`Self::verify`] would try first verified: only
+            // the replay cache is left, and a replay ends the examination
+            // there too.
+            Some(c) if c.key.thumbprint() == key.thumbprint() => {
+                let Checked { screened, key: own } = c;
+                self.admit(screened, &own, now, replay)
+            }
+            // Never another call's answer; otherwise the rest of the request's
+            // signatures, as a single check goes on to them.
+            _ => {
+                let (inputs, sigs) = read_fields(request)?;
+                let mut examine = Examine {
+                    request,
+                    sigs: &sigs,
+                    key,
+                    now,
+                    replay,
+                    also_required: &[],
+                    screened_failed: true,
+                };
+                self.verify_tagged(inputs, TAG_GNAP, &mut examine)
+            }
+        }
+    }
+
+    fn admit(
+        &self,
+        screened: Screened,
+        key: &VerifyingKey,
+        now: i64,
+        replay: &dyn NonceStore,
+    ) -> Result<VerifiedRequest, Rejection> {
         let Screened {
             mut input,
             created,
-            signature,
+            base,
             ..
         } = screened;
-        self.remember(&input.params, &signature, created, &key, now, replay)?;
+        self.remember(&input.params, &base, created, key, now, replay)?;
         Ok(VerifiedRequest {
             thumbprint: key.thumbprint().clone(),
             label: input.label,
@@ -459,8 +534,7 @@ impl GnapProfile {
         key: &VerifyingKey,
         now: i64,
     ) -> Result<Vec<(String, Vec<Rejection>)>, Rejection> {
-        let inputs = signature_inputs(&request.fields)?;
-        let sigs = signatures(&request.fields)?;
+        let (inputs, sigs) = read_fields(request)?;
         let mut report = Vec::new();
         for input in &inputs {
             let params = &input.params;
@@ -522,6 +596,33 @@ impl GnapProfile {
         }
         Ok(created)
     }
+}
+
+/// What [`GnapProfile::verify_tagged`] works on for one key.
+struct Examine<'a> {
+    request: &'a HttpRequest,
+    sigs: &'a [(String, Vec<u8>)],
+    key: &'a VerifyingKey,
+    now: i64,
+    replay: &'a dyn NonceStore,
+    /// Components the signature must cover besides the profile's own.
+    also_required: &'a [ComponentId],
+    /// The batch already found the first signature that passes the screen
+    /// bad (taken by it); false on the single-check path.
+    screened_failed: bool,
+}
+
+/// The `Signature` members: (label, signature bytes).
+type Labelled = Vec<(String, Vec<u8>)>;
+
+/// Both signature fields, refused before any cryptography when they carry
+/// more than [`MAX_SIGNATURES`] labels.
+fn read_fields(request: &HttpRequest) -> Result<(Vec<SignatureInput>, Labelled), Rejection> {
+    let inputs = signature_inputs(&request.fields)?;
+    if inputs.len() > MAX_SIGNATURES {
+        return Err(Rejection::TooManySignatures);
+    }
+    Ok((inputs, signatures(&request.fields)?))
 }
 
 /// The components RFC 9635 §7.3.1 requires for this request, serialized:
