@@ -164,6 +164,10 @@ fn parse_upstream_flags(
 
 /// Runs `gnapd serve`.
 pub fn run(args: Args) -> ExitCode {
+    // Everything the server creates (sled's files, keys, the admin socket)
+    // is for its own user only, whatever umask it was started with.
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -401,18 +405,43 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     Ok(())
 }
 
-/// Creates the data dir if needed, keeping it private (0700): it holds the
-/// store, the dev master key and the admin socket.
+/// Creates the data dir if needed and makes it private (0700): it holds the
+/// store (token hashes, sealed credentials), the dev master key and the
+/// admin socket. An existing dir that group or others can enter is
+/// tightened rather than refused: files an older gnapd (or `mkdir`) left
+/// readable inside are then out of reach at once, and the log says so. A
+/// dir owned by another user is refused: its owner could read it whatever
+/// the mode.
 fn create_data_dir(dir: &std::path::Path) -> Result<(), String> {
-    if dir.exists() {
-        return Ok(());
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| format!("cannot restrict {}: {e}", dir.display()))?;
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        let meta =
+            std::fs::metadata(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        if !meta.is_dir() {
+            return Err(format!("the data dir {} is not a directory", dir.display()));
+        }
+        let me = rustix::process::geteuid().as_raw();
+        if meta.uid() != me {
+            return Err(format!(
+                "the data dir {} is owned by uid {}, not by the user gnapd runs as (uid {me}): \
+                 give gnapd a data dir of its own",
+                dir.display(),
+                meta.uid()
+            ));
+        }
+        let mode = meta.mode() & 0o777;
+        if mode != 0o700 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| format!("cannot make {} private (0700): {e}", dir.display()))?;
+            if mode & 0o077 != 0 {
+                tracing::warn!(dir = %dir.display(), was = %format!("{mode:o}"), "the data dir was open to other users; it is now 0700");
+            }
+        }
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ mod assertion_approval;
 mod common;
 mod connect;
 mod connect_upstream;
+mod data_dir;
 mod gateway_core;
 mod gateway_http;
 mod gateway_sdk;
