@@ -90,6 +90,14 @@ pub struct FileConfig {
     /// `[login]`: who the person deciding on a consent page is (an OIDC
     /// login at an enterprise IdP; `crate::authz::login`).
     pub login: Option<crate::authz::login::LoginEntry>,
+    /// `trusted_proxy = { header = "X-Forwarded-For", hops = 1 }`: the
+    /// reverse proxy in front of gnapd, whose header names the client
+    /// address user code attempts count by. Off by default: the header is
+    /// then ignored.
+    pub trusted_proxy: Option<crate::http::client_address::TrustedProxyEntry>,
+    /// `user_code_failure_budget = 1000`: failed user code entries allowed
+    /// to all addresses together per 10 minutes.
+    pub user_code_failure_budget: Option<u32>,
 }
 
 /// The `[stdio]` table.
@@ -205,6 +213,8 @@ pub struct ServeConfig {
     pub stdio: crate::gateway::stdio::Limits,
     /// The login of the person deciding, when `[login]` configures one.
     pub login: Option<std::sync::Arc<crate::authz::login::Login>>,
+    /// The reverse proxy whose client address header is believed.
+    pub trusted_proxy: Option<crate::http::client_address::TrustedProxy>,
     /// AS settings other than the public URL.
     file: FileConfig,
 }
@@ -329,6 +339,18 @@ impl ServeConfig {
             }
             None => None,
         };
+        let trusted_proxy = match &file.trusted_proxy {
+            Some(entry) => Some(
+                crate::http::client_address::TrustedProxy::from_entry(entry)
+                    .map_err(ConfigError::Invalid)?,
+            ),
+            None => None,
+        };
+        if file.user_code_failure_budget == Some(0) {
+            return Err(ConfigError::Invalid(
+                "user_code_failure_budget must be positive".into(),
+            ));
+        }
         let master_key_file = flags.master_key_file.or(file.master_key_file.take());
         let upstreams = assemble_upstreams(
             std::mem::take(&mut file.upstream),
@@ -371,6 +393,7 @@ impl ServeConfig {
                 .collect(),
             stdio,
             login,
+            trusted_proxy,
             file,
         })
     }
@@ -397,6 +420,9 @@ impl ServeConfig {
             config.interaction_lifetime = v;
         }
         config.allow_private_push = self.file.allow_private_push.unwrap_or(false);
+        if let Some(v) = self.file.user_code_failure_budget {
+            config.user_code_failure_budget = v;
+        }
         config
     }
 }
@@ -594,6 +620,34 @@ mod tests {
             ServeConfig::assemble(file, Overrides::default()),
             Err(ConfigError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn trusted_proxy_is_off_by_default_and_checked_when_given() {
+        let config = ServeConfig::assemble(FileConfig::default(), Overrides::default()).unwrap();
+        assert!(config.trusted_proxy.is_none());
+        assert_eq!(
+            config.as_config("http://x").user_code_failure_budget,
+            crate::authz::usercode::DEFAULT_FAILURE_BUDGET
+        );
+        let file: FileConfig = toml::from_str(
+            "trusted_proxy = { header = \"X-Forwarded-For\", hops = 2 }\nuser_code_failure_budget = 50\n",
+        )
+        .unwrap();
+        let config = ServeConfig::assemble(file, Overrides::default()).unwrap();
+        assert!(config.trusted_proxy.is_some());
+        assert_eq!(config.as_config("http://x").user_code_failure_budget, 50);
+        for bad in [
+            "trusted_proxy = { header = \"X Forwarded\" }\n",
+            "trusted_proxy = { header = \"X-Forwarded-For\", hops = 0 }\n",
+            "user_code_failure_budget = 0\n",
+        ] {
+            let file: FileConfig = toml::from_str(bad).unwrap();
+            assert!(
+                ServeConfig::assemble(file, Overrides::default()).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -813,7 +813,8 @@ impl AuthServer {
             .live
             .lock()
             .map_err(|_| DecideError::Store(StoreError::Backend("lock poisoned".into())))?;
-        if !live.attempts.source_allowed(source, now) {
+        let budget = self.config.user_code_failure_budget;
+        if !live.attempts.source_allowed(source, budget, now) {
             return Err(DecideError::TooManyAttempts);
         }
         let found = match UserCode::parse(selector) {
@@ -825,7 +826,12 @@ impl AuthServer {
             None => None,
         };
         let Some(interaction) = found else {
-            live.attempts.source_failed(source, now);
+            if live.attempts.source_failed(source, budget, now) {
+                tracing::warn!(
+                    budget,
+                    "failed user code entries reached the budget for all sources: code entry is paused for up to 10 minutes (the admin socket still decides)"
+                );
+            }
             // A decided grant is not "not found" for its own id.
             if lookup == Lookup::CodeOrGrantId
                 && super::is_grant_id(selector)

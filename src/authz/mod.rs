@@ -79,6 +79,9 @@ pub struct AsConfig {
     /// link-local addresses. Off by default (SSRF, §11.33); for tests and
     /// local development.
     pub allow_private_push: bool,
+    /// Failed user code entries allowed to all network sources together
+    /// per 10 minutes (`usercode::DEFAULT_FAILURE_BUDGET`).
+    pub user_code_failure_budget: u32,
 }
 
 impl AsConfig {
@@ -93,6 +96,7 @@ impl AsConfig {
             profile: GnapProfile::default(),
             interaction_lifetime: 600,
             allow_private_push: false,
+            user_code_failure_budget: usercode::DEFAULT_FAILURE_BUDGET,
         }
     }
 

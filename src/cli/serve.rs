@@ -363,6 +363,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         pusher,
         connections: Arc::default(),
         login: config.login.clone(),
+        trusted_proxy: config.trusted_proxy.clone(),
     });
     // Tests and scripts read this line to find the server.
     println!(

@@ -20,6 +20,7 @@ use crate::gateway::forward::Gateway;
 use crate::proto::gnap::{ErrorCode, GrantError, GrantResponse};
 use crate::proto::httpsig::{Fields, HttpRequest};
 
+pub mod client_address;
 pub mod mcp;
 pub mod pages;
 pub mod push;
@@ -44,6 +45,9 @@ pub struct App {
     pub connections: Arc<crate::upstream::connect::Connections>,
     /// The configured login of the person deciding (`[login]`), if any.
     pub login: Option<Arc<crate::authz::login::Login>>,
+    /// The reverse proxy whose client address header is believed
+    /// (`trusted_proxy`); without one, such headers are ignored.
+    pub trusted_proxy: Option<client_address::TrustedProxy>,
 }
 
 /// The address a connection came from, put into each request's extensions
@@ -113,7 +117,8 @@ where
         let body: Vec<u8> = read_body(body, app.max_body.min(pages::MAX_FORM))
             .await
             .unwrap_or_default();
-        let source = peer.map_or_else(|| "unknown".to_owned(), |p| p.0.ip().to_string());
+        let source =
+            client_address::source(app.trusted_proxy.as_ref(), &headers, peer.map(|p| p.0.ip()));
         return warp::Reply::into_response(
             pages::serve(app, method, page, &query, &headers, body, source).await,
         );

@@ -33,4 +33,5 @@ mod spec_notes;
 mod store_contract;
 mod store_crash;
 mod store_fixture;
+mod user_code_guessing;
 mod vectors;
