@@ -198,9 +198,7 @@ impl AuthServer {
                 "one assertion of format id_token is accepted",
             ));
         }
-        assertion::verify_id_token(&first.value, &self.policy.issuers, now)
-            .map(Some)
-            .map_err(|e| Failure::gnap(ErrorCode::UnknownUser, &e.to_string()))
+        self.accept_assertion(&first.value, now).map(Some)
     }
 
     /// Mints one access token per requested token with approved rights.

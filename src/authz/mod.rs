@@ -176,6 +176,8 @@ pub struct AuthServer {
     /// The key that makes the pages' form tokens (`consent`), drawn at
     /// first use: a restart invalidates forms already shown.
     page_key: std::sync::OnceLock<[u8; 32]>,
+    /// ID token assertions accepted so far: each is accepted once.
+    used_assertions: std::sync::Mutex<assertion::UsedAssertions>,
 }
 
 impl AuthServer {
@@ -186,7 +188,12 @@ impl AuthServer {
         policy: Policy,
         config: AsConfig,
     ) -> Self {
+        let started = clock.now();
         Self {
+            used_assertions: std::sync::Mutex::new(assertion::UsedAssertions::new(
+                started,
+                assertion::MAX_USED_ASSERTIONS,
+            )),
             store,
             clock,
             policy,
