@@ -98,6 +98,9 @@ pub struct FileConfig {
     /// `user_code_failure_budget = 1000`: failed user code entries allowed
     /// to all addresses together per 10 minutes.
     pub user_code_failure_budget: Option<u32>,
+    /// `metrics_listen = "127.0.0.1:9100"` (a listener of their own),
+    /// `"off"`, or `"main"` (the default: beside the AS and the gateway).
+    pub metrics_listen: Option<crate::http::metrics::MetricsListen>,
 }
 
 /// The `[stdio]` table.
@@ -176,6 +179,8 @@ pub struct Overrides {
     pub stdio_idle_timeout: Option<u64>,
     /// `--no-signature-batching`
     pub no_signature_batching: bool,
+    /// `--metrics-listen ADDR|off|main`
+    pub metrics_listen: Option<crate::http::metrics::MetricsListen>,
 }
 
 /// The assembled settings.
@@ -215,6 +220,8 @@ pub struct ServeConfig {
     pub login: Option<std::sync::Arc<crate::authz::login::Login>>,
     /// The reverse proxy whose client address header is believed.
     pub trusted_proxy: Option<crate::http::client_address::TrustedProxy>,
+    /// Where `/metrics` is served.
+    pub metrics_listen: crate::http::metrics::MetricsListen,
     /// AS settings other than the public URL.
     file: FileConfig,
 }
@@ -394,6 +401,10 @@ impl ServeConfig {
             stdio,
             login,
             trusted_proxy,
+            metrics_listen: flags
+                .metrics_listen
+                .or(file.metrics_listen)
+                .unwrap_or_default(),
             file,
         })
     }
@@ -648,6 +659,26 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn metrics_stay_on_the_main_listener_unless_moved_or_turned_off() {
+        use crate::http::metrics::MetricsListen;
+        let config = ServeConfig::assemble(FileConfig::default(), Overrides::default()).unwrap();
+        assert_eq!(config.metrics_listen, MetricsListen::Main);
+        let file: FileConfig = toml::from_str("metrics_listen = \"127.0.0.1:9100\"\n").unwrap();
+        let config = ServeConfig::assemble(file.clone(), Overrides::default()).unwrap();
+        assert_eq!(
+            config.metrics_listen,
+            MetricsListen::At("127.0.0.1:9100".parse().unwrap())
+        );
+        let flags = Overrides {
+            metrics_listen: Some(MetricsListen::Off),
+            ..Overrides::default()
+        };
+        let config = ServeConfig::assemble(file, flags).unwrap();
+        assert_eq!(config.metrics_listen, MetricsListen::Off);
+        assert!(toml::from_str::<FileConfig>("metrics_listen = \"nowhere\"\n").is_err());
     }
 
     #[test]

@@ -83,6 +83,11 @@ pub struct Args {
     /// what it saves).
     #[arg(long)]
     no_signature_batching: bool,
+    /// Where `GET /metrics` is served: `main` (beside the AS and the
+    /// gateway), an address of its own (plain HTTP, e.g. 127.0.0.1:9100)
+    /// or `off` [default: main].
+    #[arg(long, value_name = "ADDR|off|main")]
+    metrics_listen: Option<crate::http::metrics::MetricsListen>,
 }
 
 /// The environment variable that may hold the master key (base64url).
@@ -201,6 +206,7 @@ pub fn run(args: Args) -> ExitCode {
         stdio_max_children: args.stdio_max_children,
         stdio_idle_timeout: args.stdio_idle_timeout,
         no_signature_batching: args.no_signature_batching,
+        metrics_listen: args.metrics_listen,
     };
     let config = match ServeConfig::load(args.config.as_deref(), flags) {
         Ok(config) => config,
@@ -288,6 +294,14 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let metrics_listener = match config.metrics_listen {
+        crate::http::metrics::MetricsListen::At(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen for metrics on {addr}: {e}"))?,
+        ),
+        _ => None,
+    };
     let public_url = config.public_url.clone().unwrap_or_else(|| {
         let scheme = if tls.is_some() { "https" } else { "http" };
         format!("{scheme}://{bound}")
@@ -364,6 +378,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         connections: Arc::default(),
         login: config.login.clone(),
         trusted_proxy: config.trusted_proxy.clone(),
+        metrics_on_main: config.metrics_listen == crate::http::metrics::MetricsListen::Main,
     });
     // Tests and scripts read this line to find the server.
     println!(
@@ -371,6 +386,24 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         app.auth.config().grant_endpoint()
     );
     tracing::info!(%bound, %public_url, "listening");
+    let metrics = match metrics_listener {
+        Some(listener) => {
+            let at = listener.local_addr().map_err(|e| e.to_string())?;
+            // The second line of stdout, for tests and scripts.
+            println!("gnapd metrics on {at}");
+            tracing::info!(%at, "metrics on their own listener");
+            Some(tokio::spawn(crate::http::metrics::serve(
+                listener,
+                app.clone(),
+            )))
+        }
+        None => {
+            if config.metrics_listen == crate::http::metrics::MetricsListen::Off {
+                tracing::info!("metrics are off");
+            }
+            None
+        }
+    };
     let sweeper = {
         let store = store.clone();
         tokio::spawn(async move {
@@ -400,6 +433,9 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     gateway.stdio().shutdown().await;
     sweeper.abort();
     admin.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     let _ = std::fs::remove_file(&admin_socket);
     store.close().map_err(|e| e.to_string())?;
     tracing::info!("stopped");

@@ -22,6 +22,7 @@ use crate::proto::httpsig::{Fields, HttpRequest};
 
 pub mod client_address;
 pub mod mcp;
+pub mod metrics;
 pub mod pages;
 pub mod push;
 pub mod serve;
@@ -48,6 +49,9 @@ pub struct App {
     /// The reverse proxy whose client address header is believed
     /// (`trusted_proxy`); without one, such headers are ignored.
     pub trusted_proxy: Option<client_address::TrustedProxy>,
+    /// Whether `GET /metrics` is served here (`metrics_listen` is the main
+    /// listener) rather than on a listener of its own or nowhere.
+    pub metrics_on_main: bool,
 }
 
 /// The address a connection came from, put into each request's extensions
@@ -131,6 +135,11 @@ where
         // Served by `mcp::serve` before warp; unreachable through warp.
         return warp::Reply::into_response(not_found());
     }
+    if let Route::Metrics = route
+        && !app.metrics_on_main
+    {
+        return warp::Reply::into_response(not_found());
+    }
     warp::Reply::into_response(
         handle_as(app, started, method, route, &path, &query, &headers, body).await,
     )
@@ -173,11 +182,7 @@ where
                 ("content-type", "text/plain; version=0.0.4".into()),
                 ("cache-control", "no-store".into()),
             ],
-            body: {
-                let mut text = app.auth.metrics().render();
-                app.gateway.render_metrics(&mut text);
-                text.into_bytes()
-            },
+            body: metrics::render(&app).into_bytes(),
         },
         Route::WellKnown => Reply::json(200, &app.auth.rs_discovery()),
         Route::ResourceMetadata(upstream) => {

@@ -24,6 +24,7 @@ mod interop_agent;
 mod interop_python;
 mod login_oidc;
 mod mcp_upstream;
+mod metrics_listen;
 mod profile_rules;
 mod properties;
 mod rs_core;
