@@ -114,7 +114,9 @@ impl AuthServer {
         let approved = match decision {
             Decision::Approve(approved) => approved,
             Decision::Interact => {
-                return self.pending_grant(grant_request, binding, instance, now);
+                // The person decides on the registered rights, not on
+                // references they cannot read, and tokens carry those.
+                return self.pending_grant(resolved, binding, instance, now);
             }
             Decision::Deny => {
                 self.metrics.grant(Outcome::Denied);

@@ -368,7 +368,9 @@ fn requested_access(request: &GrantRequest) -> Vec<AccessRight> {
 
 impl AuthServer {
     /// §3.3: answers a request that needs a person with `interact` and
-    /// `continue`, and stores the pending grant.
+    /// `continue`, and stores the pending grant. `grant_request` comes with
+    /// its registered resource references resolved (RFC 9767 §3.4): what
+    /// the person is shown and what approval mints.
     pub(super) fn pending_grant(
         &self,
         grant_request: GrantRequest,

@@ -38,7 +38,7 @@ fn start(dir: &Path, extra: &str) -> (Server, PathBuf) {
 }
 
 /// Runs `gnapd grants ARGS --data-dir DATA --json`: (success, result, stderr).
-fn grants(data: &Path, args: &[&str]) -> (bool, Value, String) {
+pub(crate) fn grants(data: &Path, args: &[&str]) -> (bool, Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_gnapd"))
         .arg("grants")
         .args(args)
