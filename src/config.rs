@@ -96,6 +96,17 @@ pub struct FileConfig {
     /// `[login]`: who the person deciding on a consent page is (an OIDC
     /// login at an enterprise IdP; `crate::authz::login`).
     pub login: Option<crate::authz::login::LoginEntry>,
+    /// `trusted_proxy = { header = "X-Forwarded-For", hops = 1 }`: the
+    /// reverse proxy in front of gnapd, whose header names the client
+    /// address user code attempts count by. Off by default: the header is
+    /// then ignored.
+    pub trusted_proxy: Option<crate::http::client_address::TrustedProxyEntry>,
+    /// `user_code_failure_budget = 1000`: failed user code entries allowed
+    /// to all addresses together per 10 minutes.
+    pub user_code_failure_budget: Option<u32>,
+    /// `metrics_listen = "127.0.0.1:9100"` (a listener of their own),
+    /// `"off"`, or `"main"` (the default: beside the AS and the gateway).
+    pub metrics_listen: Option<crate::http::metrics::MetricsListen>,
 }
 
 /// The `[stdio]` table.
@@ -174,6 +185,8 @@ pub struct Overrides {
     pub stdio_idle_timeout: Option<u64>,
     /// `--no-signature-batching`
     pub no_signature_batching: bool,
+    /// `--metrics-listen ADDR|off|main`
+    pub metrics_listen: Option<crate::http::metrics::MetricsListen>,
 }
 
 /// The assembled settings.
@@ -214,6 +227,10 @@ pub struct ServeConfig {
     /// The operator's sign-in (`crate::authz::operator`), unless
     /// `operator_login = false`.
     pub operator: Option<crate::authz::operator::OperatorSettings>,
+    /// The reverse proxy whose client address header is believed.
+    pub trusted_proxy: Option<crate::http::client_address::TrustedProxy>,
+    /// Where `/metrics` is served.
+    pub metrics_listen: crate::http::metrics::MetricsListen,
     /// AS settings other than the public URL.
     file: FileConfig,
 }
@@ -346,6 +363,18 @@ impl ServeConfig {
             }
             settings
         });
+        let trusted_proxy = match &file.trusted_proxy {
+            Some(entry) => Some(
+                crate::http::client_address::TrustedProxy::from_entry(entry)
+                    .map_err(ConfigError::Invalid)?,
+            ),
+            None => None,
+        };
+        if file.user_code_failure_budget == Some(0) {
+            return Err(ConfigError::Invalid(
+                "user_code_failure_budget must be positive".into(),
+            ));
+        }
         let master_key_file = flags.master_key_file.or(file.master_key_file.take());
         let upstreams = assemble_upstreams(
             std::mem::take(&mut file.upstream),
@@ -389,6 +418,11 @@ impl ServeConfig {
             stdio,
             login,
             operator,
+            trusted_proxy,
+            metrics_listen: flags
+                .metrics_listen
+                .or(file.metrics_listen)
+                .unwrap_or_default(),
             file,
         })
     }
@@ -415,6 +449,9 @@ impl ServeConfig {
             config.interaction_lifetime = v;
         }
         config.allow_private_push = self.file.allow_private_push.unwrap_or(false);
+        if let Some(v) = self.file.user_code_failure_budget {
+            config.user_code_failure_budget = v;
+        }
         config
     }
 }
@@ -612,6 +649,54 @@ mod tests {
             ServeConfig::assemble(file, Overrides::default()),
             Err(ConfigError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn trusted_proxy_is_off_by_default_and_checked_when_given() {
+        let config = ServeConfig::assemble(FileConfig::default(), Overrides::default()).unwrap();
+        assert!(config.trusted_proxy.is_none());
+        assert_eq!(
+            config.as_config("http://x").user_code_failure_budget,
+            crate::authz::usercode::DEFAULT_FAILURE_BUDGET
+        );
+        let file: FileConfig = toml::from_str(
+            "trusted_proxy = { header = \"X-Forwarded-For\", hops = 2 }\nuser_code_failure_budget = 50\n",
+        )
+        .unwrap();
+        let config = ServeConfig::assemble(file, Overrides::default()).unwrap();
+        assert!(config.trusted_proxy.is_some());
+        assert_eq!(config.as_config("http://x").user_code_failure_budget, 50);
+        for bad in [
+            "trusted_proxy = { header = \"X Forwarded\" }\n",
+            "trusted_proxy = { header = \"X-Forwarded-For\", hops = 0 }\n",
+            "user_code_failure_budget = 0\n",
+        ] {
+            let file: FileConfig = toml::from_str(bad).unwrap();
+            assert!(
+                ServeConfig::assemble(file, Overrides::default()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn metrics_stay_on_the_main_listener_unless_moved_or_turned_off() {
+        use crate::http::metrics::MetricsListen;
+        let config = ServeConfig::assemble(FileConfig::default(), Overrides::default()).unwrap();
+        assert_eq!(config.metrics_listen, MetricsListen::Main);
+        let file: FileConfig = toml::from_str("metrics_listen = \"127.0.0.1:9100\"\n").unwrap();
+        let config = ServeConfig::assemble(file.clone(), Overrides::default()).unwrap();
+        assert_eq!(
+            config.metrics_listen,
+            MetricsListen::At("127.0.0.1:9100".parse().unwrap())
+        );
+        let flags = Overrides {
+            metrics_listen: Some(MetricsListen::Off),
+            ..Overrides::default()
+        };
+        let config = ServeConfig::assemble(file, flags).unwrap();
+        assert_eq!(config.metrics_listen, MetricsListen::Off);
+        assert!(toml::from_str::<FileConfig>("metrics_listen = \"nowhere\"\n").is_err());
     }
 
     #[test]

@@ -9,7 +9,14 @@
 //! a JWKS file; asymmetric algorithms only, never `none` or a MAC), `iss`
 //! equal to that issuer, `aud` containing the configured audience, `exp` in
 //! the future, `nbf` (when present) in the past, allowing `SKEW` seconds of
-//! clock difference either way, and a non-empty `sub`.
+//! clock difference either way, a non-empty `sub`, and `azp`, the party the
+//! token was issued to (OIDC Core §2), equal to the configured audience when
+//! present and present when `aud` names several (§3.1.3.7 steps 4, 5): an ID
+//! token another client of the IdP received, naming gnapd among its
+//! audiences, is that client's, not an assertion made to gnapd.
+//!
+//! An assertion is accepted once ([`UsedAssertions`]): one replayed, by the
+//! agent or by anyone who saw it, is `unknown_user`.
 //!
 //! Rules then match the issuer and subject: a matching `deny` rule refuses
 //! the request whatever else matches; otherwise the `allow` rules that match
@@ -96,7 +103,8 @@ pub enum AssertionError {
     /// No key of the issuer verifies the signature.
     #[error("the ID token's signature does not verify")]
     Signature,
-    /// `aud` does not name this AS.
+    /// `aud` does not name this AS, or `azp` names another party (or is
+    /// missing where `aud` names several).
     #[error("the ID token is for another audience")]
     Audience,
     /// `exp` is missing or past.
@@ -112,6 +120,17 @@ pub enum AssertionError {
     /// (OIDC Core §3.1.3.7 step 11).
     #[error("the ID token's nonce is not the one sent")]
     Nonce,
+    /// Accepted before: an assertion is single use.
+    #[error("the ID token was already used; an assertion is accepted once")]
+    Replayed,
+    /// No `iat`, or issued before the AS began remembering used ones.
+    #[error(
+        "the ID token was issued before this server last started, so it cannot tell whether it was used; present a fresh one"
+    )]
+    IssuedBeforeStart,
+    /// The memory of used assertions is full: it fails closed.
+    #[error("too many assertions are remembered; retry later")]
+    Full,
 }
 
 fn b64(part: &str) -> Result<Vec<u8>, AssertionError> {
@@ -155,17 +174,6 @@ pub fn verify_login_id_token(
 ) -> Result<AssertedUser, AssertionError> {
     use subtle::ConstantTimeEq as _;
     let (user, claims) = verify_claims(token, std::slice::from_ref(issuer), now)?;
-    let several = claims
-        .get("aud")
-        .and_then(Value::as_array)
-        .is_some_and(|a| a.len() > 1);
-    match claims.get("azp") {
-        Some(azp) if azp.as_str() != Some(issuer.audience.as_str()) => {
-            return Err(AssertionError::Audience);
-        }
-        None if several => return Err(AssertionError::Audience),
-        _ => {}
-    }
     let same: bool = match claims.get("nonce").and_then(Value::as_str) {
         Some(claimed) => claimed.as_bytes().ct_eq(nonce.as_bytes()).into(),
         None => false,
@@ -234,6 +242,7 @@ fn verify_claims(
     if !audience_ok {
         return Err(AssertionError::Audience);
     }
+    check_authorized_party(&claims, &issuer.audience)?;
     let exp = claims
         .get("exp")
         .and_then(Value::as_i64)
@@ -257,6 +266,153 @@ fn verify_claims(
         subject: subject.to_owned(),
     };
     Ok((user, claims))
+}
+
+/// OIDC Core §3.1.3.7 steps 4 and 5: with several audiences `azp` must be
+/// present, and when present it must be gnapd's client id (`audience`).
+fn check_authorized_party(claims: &Value, audience: &str) -> Result<(), AssertionError> {
+    let several = claims
+        .get("aud")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.len() > 1);
+    match claims.get("azp") {
+        Some(azp) if azp.as_str() != Some(audience) => Err(AssertionError::Audience),
+        None if several => Err(AssertionError::Audience),
+        _ => Ok(()),
+    }
+}
+
+/// An ID token that holds up, with what single use needs.
+struct Accepted {
+    user: AssertedUser,
+    /// What identifies this assertion among used ones.
+    id: [u8; 32],
+    /// Until when it could be accepted (`exp` plus [`SKEW`]).
+    until: i64,
+    /// `iat`, if a number.
+    issued_at: Option<i64>,
+}
+
+/// [`verify_id_token`], keeping what makes the assertion single use: its
+/// `jti` with the issuer, or when it has none the SHA-256 of its signed
+/// part (header and payload: what the signature fixes, so no re-encoding of
+/// the signature itself makes it look new).
+fn verify_assertion(
+    token: &str,
+    issuers: &[TrustedIssuer],
+    now: i64,
+) -> Result<Accepted, AssertionError> {
+    use sha2::Digest as _;
+    let (user, claims) = verify_claims(token, issuers, now)?;
+    let mut hasher = sha2::Sha256::new();
+    match claims.get("jti").and_then(Value::as_str) {
+        Some(jti) => {
+            hasher.update(b"jti\0");
+            hasher.update(user.issuer.as_bytes());
+            hasher.update(b"\0");
+            hasher.update(jti.as_bytes());
+        }
+        None => {
+            let signed = token.rsplit_once('.').map_or(token, |(signed, _)| signed);
+            hasher.update(b"jws\0");
+            hasher.update(signed.as_bytes());
+        }
+    }
+    // `exp` was checked to be a number by `verify_claims`.
+    let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(now);
+    Ok(Accepted {
+        user,
+        id: hasher.finalize().into(),
+        until: exp.saturating_add(SKEW),
+        issued_at: claims.get("iat").and_then(Value::as_i64),
+    })
+}
+
+/// Most assertions remembered at once. An entry is ~100 bytes; only ID
+/// tokens a trusted issuer signed get in, so this is reached by real
+/// users' volume, never by a stranger's.
+pub const MAX_USED_ASSERTIONS: usize = 100_000;
+
+/// The assertions accepted so far, each remembered until it expires, in the
+/// AS's memory ([`super::AuthServer`]).
+///
+/// Bounded: past [`MAX_USED_ASSERTIONS`] live entries a new assertion is
+/// refused (fail closed, 503 to retry) until older ones expire. A restart
+/// forgets them, so an assertion issued (`iat`) before this memory began
+/// is refused as well: the AS cannot tell whether it was used before.
+#[derive(Debug)]
+pub struct UsedAssertions {
+    until: std::collections::HashMap<[u8; 32], i64>,
+    by_expiry: std::collections::BTreeSet<(i64, [u8; 32])>,
+    capacity: usize,
+    since: i64,
+}
+
+impl UsedAssertions {
+    /// An empty memory that began at `since` (Unix seconds), holding at
+    /// most `capacity` live assertions.
+    pub fn new(since: i64, capacity: usize) -> Self {
+        Self {
+            until: std::collections::HashMap::new(),
+            by_expiry: std::collections::BTreeSet::new(),
+            capacity,
+            since,
+        }
+    }
+
+    /// Records the use of assertion `id`, acceptable until `until` and
+    /// issued at `issued_at`; an error if it cannot be accepted now.
+    fn take(
+        &mut self,
+        id: [u8; 32],
+        until: i64,
+        issued_at: Option<i64>,
+        now: i64,
+    ) -> Result<(), AssertionError> {
+        if issued_at.is_none_or(|iat| iat < self.since) {
+            return Err(AssertionError::IssuedBeforeStart);
+        }
+        while let Some(&(expiry, old)) = self.by_expiry.first() {
+            if expiry >= now {
+                break;
+            }
+            self.by_expiry.pop_first();
+            self.until.remove(&old);
+        }
+        if self.until.contains_key(&id) {
+            return Err(AssertionError::Replayed);
+        }
+        if self.until.len() >= self.capacity {
+            return Err(AssertionError::Full);
+        }
+        self.until.insert(id, until);
+        self.by_expiry.insert((until, id));
+        Ok(())
+    }
+}
+
+impl super::AuthServer {
+    /// Checks an ID token presented as a grant request assertion and
+    /// accepts it once: the user it vouches for, or the failure to answer
+    /// (`unknown_user`; 503 when the memory of used ones is full).
+    pub(super) fn accept_assertion(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<AssertedUser, super::Failure> {
+        let refuse = |e: AssertionError| match e {
+            AssertionError::Full => super::Failure::Busy,
+            e => super::Failure::gnap(crate::proto::gnap::ErrorCode::UnknownUser, &e.to_string()),
+        };
+        let accepted = verify_assertion(token, &self.policy.issuers, now).map_err(refuse)?;
+        let mut used = self
+            .used_assertions
+            .lock()
+            .map_err(|_| super::Failure::Busy)?;
+        used.take(accepted.id, accepted.until, accepted.issued_at, now)
+            .map_err(refuse)?;
+        Ok(accepted.user)
+    }
 }
 
 /// Whether a rule allows or denies.
@@ -374,4 +530,56 @@ pub fn decide(
         }
     }
     UserDecision::Approve(approved, sets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_used_assertion_is_refused_until_it_expires_and_the_memory_fails_closed_when_full() {
+        let mut used = UsedAssertions::new(100, 2);
+        assert_eq!(used.take([1; 32], 200, Some(100), 150), Ok(()));
+        assert_eq!(
+            used.take([1; 32], 200, Some(100), 199),
+            Err(AssertionError::Replayed)
+        );
+        assert_eq!(used.take([2; 32], 300, Some(120), 150), Ok(()));
+        assert_eq!(
+            used.take([3; 32], 300, Some(120), 150),
+            Err(AssertionError::Full)
+        );
+        // Past its `until` the first is forgotten, which frees a slot.
+        assert_eq!(used.take([3; 32], 300, Some(120), 201), Ok(()));
+        assert_eq!(
+            used.take([4; 32], 300, Some(99), 150),
+            Err(AssertionError::IssuedBeforeStart)
+        );
+        assert_eq!(
+            used.take([4; 32], 300, None, 150),
+            Err(AssertionError::IssuedBeforeStart)
+        );
+    }
+
+    #[test]
+    fn azp_must_be_the_audience_when_present_and_present_with_several_audiences() {
+        let ok = |claims: Value| check_authorized_party(&claims, "gnapd");
+        assert_eq!(ok(serde_json::json!({"aud": "gnapd"})), Ok(()));
+        assert_eq!(
+            ok(serde_json::json!({"aud": "gnapd", "azp": "gnapd"})),
+            Ok(())
+        );
+        assert_eq!(
+            ok(serde_json::json!({"aud": ["gnapd", "other"], "azp": "gnapd"})),
+            Ok(())
+        );
+        for bad in [
+            serde_json::json!({"aud": "gnapd", "azp": "other"}),
+            serde_json::json!({"aud": ["gnapd", "other"], "azp": "other"}),
+            serde_json::json!({"aud": ["gnapd", "other"]}),
+            serde_json::json!({"aud": "gnapd", "azp": ["gnapd"]}),
+        ] {
+            assert_eq!(ok(bad.clone()), Err(AssertionError::Audience), "{bad}");
+        }
+    }
 }

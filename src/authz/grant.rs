@@ -114,7 +114,9 @@ impl AuthServer {
         let approved = match decision {
             Decision::Approve(approved) => approved,
             Decision::Interact => {
-                return self.pending_grant(grant_request, binding, instance, now);
+                // The person decides on the registered rights, not on
+                // references they cannot read, and tokens carry those.
+                return self.pending_grant(resolved, binding, instance, now);
             }
             Decision::Deny => {
                 self.metrics.grant(Outcome::Denied);
@@ -198,9 +200,7 @@ impl AuthServer {
                 "one assertion of format id_token is accepted",
             ));
         }
-        assertion::verify_id_token(&first.value, &self.policy.issuers, now)
-            .map(Some)
-            .map_err(|e| Failure::gnap(ErrorCode::UnknownUser, &e.to_string()))
+        self.accept_assertion(&first.value, now).map(Some)
     }
 
     /// Mints one access token per requested token with approved rights.

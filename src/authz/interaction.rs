@@ -107,12 +107,15 @@ fn offered(interact: &InteractRequest) -> Offered<'_> {
 
 /// True for addresses a push must not reach unless configured: loopback,
 /// private (RFC 1918, unique local), link-local, unspecified, multicast,
-/// broadcast, documentation and shared (CGNAT) ranges, and IPv4 reached
-/// through IPv6 mapping.
+/// broadcast, documentation and shared (CGNAT) ranges, and every IPv6 form
+/// that carries an IPv4 address to a translator or tunnel, whose IPv4 side
+/// this check cannot see: mapped and translated (`::ffff:0:0/95`),
+/// IPv4-compatible (`::/96`), NAT64 (`64:ff9b::/96`, `64:ff9b:1::/48`),
+/// 6to4 (`2002::/16`) and Teredo (`2001::/32`).
 pub fn is_internal_address(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
@@ -122,6 +125,7 @@ pub fn is_internal_address(ip: IpAddr) -> bool {
                 || v4.is_documentation()
                 || a == 0
                 || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && c == 0)
                 || (a == 198 && (b == 18 || b == 19))
                 || a >= 240
         }
@@ -129,13 +133,22 @@ pub fn is_internal_address(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_internal_address(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let s = v6.segments();
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && v6.segments()[1] == 0x0db8
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                // IPv4-compatible ::a.b.c.d and SIIT-translated ::ffff:0:a.b.c.d.
+                || s[..6] == [0; 6]
+                || s[..6] == [0, 0, 0, 0, 0xffff, 0]
+                // NAT64: the well-known prefix and the local-use /48.
+                || (s[0] == 0x0064 && s[1] == 0xff9b && (s[2..6] == [0; 4] || s[2] == 1))
+                // 6to4 and Teredo.
+                || s[0] == 0x2002
+                || (s[0] == 0x2001 && s[1] == 0)
         }
     }
 }
@@ -165,6 +178,47 @@ fn check_push_uri(uri: &str, allow_internal: bool) -> Result<(), Failure> {
         ));
     }
     Ok(())
+}
+
+/// Checks a `redirect` finish URI at request time: `https`, or `http` to
+/// the loopback interface only (`127.0.0.0/8`, `[::1]`, `localhost`), where
+/// a native client listens (RFC 8252 §7.3). The browser carries
+/// `interact_ref` and `hash` there (§4.2.1), so plain `http` across a
+/// network would hand them to anyone on the path (RFC 9700 §2.6 asks for
+/// TLS on redirect URIs for the same reason). A bad value is
+/// `invalid_request` (§3.6: "includes an invalid parameter value").
+fn check_redirect_uri(uri: &str) -> Result<(), Failure> {
+    let refuse = |why: &str| {
+        Failure::gnap(
+            ErrorCode::InvalidRequest,
+            &format!("interact.finish.uri: {why}"),
+        )
+    };
+    let parsed: hyper::Uri = uri.parse().map_err(|_| refuse("not a usable URI"))?;
+    let host = parsed.host().ok_or_else(|| refuse("no host"))?;
+    match parsed.scheme_str() {
+        Some("https") => Ok(()),
+        Some("http") if is_loopback_host(host) => Ok(()),
+        Some("http") => Err(refuse(
+            "a redirect finish over plain http goes to loopback only (127.0.0.1, [::1], localhost); use https",
+        )),
+        _ => Err(refuse("a redirect finish goes to an https URI")),
+    }
+}
+
+/// True for `localhost`, `127.0.0.0/8` and `[::1]` as a URI host.
+fn is_loopback_host(host: &str) -> bool {
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => host
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+    }
 }
 
 /// What the AS does to tell the client that the interaction finished.
@@ -316,7 +370,9 @@ fn requested_access(request: &GrantRequest) -> Vec<AccessRight> {
 
 impl AuthServer {
     /// §3.3: answers a request that needs a person with `interact` and
-    /// `continue`, and stores the pending grant.
+    /// `continue`, and stores the pending grant. `grant_request` comes with
+    /// its registered resource references resolved (RFC 9767 §3.4): what
+    /// the person is shown and what approval mints.
     pub(super) fn pending_grant(
         &self,
         grant_request: GrantRequest,
@@ -337,11 +393,15 @@ impl AuthServer {
                 "this request needs a person's approval and offers no interaction mode this server supports (start modes `redirect`, `user_code`, `user_code_uri`; finish methods `redirect`, `push`)",
             ));
         }
-        if let Some((finish, FinishKind::Push)) = offered.finish {
-            check_push_uri(
+        match offered.finish {
+            Some((finish, FinishKind::Push)) => check_push_uri(
                 finish.uri.as_deref().unwrap_or_default(),
                 self.config.allow_private_push,
-            )?;
+            )?,
+            Some((finish, FinishKind::Redirect)) => {
+                check_redirect_uri(finish.uri.as_deref().unwrap_or_default())?;
+            }
+            None => {}
         }
         let code = if offered.needs_code() {
             Some(UserCode::generate().map_err(no_randomness)?)
@@ -771,7 +831,8 @@ impl AuthServer {
             .live
             .lock()
             .map_err(|_| DecideError::Store(StoreError::Backend("lock poisoned".into())))?;
-        if !live.attempts.source_allowed(source, now) {
+        let budget = self.config.user_code_failure_budget;
+        if !live.attempts.source_allowed(source, budget, now) {
             return Err(DecideError::TooManyAttempts);
         }
         let found = match UserCode::parse(selector) {
@@ -783,7 +844,12 @@ impl AuthServer {
             None => None,
         };
         let Some(interaction) = found else {
-            live.attempts.source_failed(source, now);
+            if live.attempts.source_failed(source, budget, now) {
+                tracing::warn!(
+                    budget,
+                    "failed user code entries reached the budget for all sources: code entry is paused for up to 10 minutes (the admin socket still decides)"
+                );
+            }
             // A decided grant is not "not found" for its own id.
             if lookup == Lookup::CodeOrGrantId
                 && super::is_grant_id(selector)
@@ -824,6 +890,18 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            "::ffff:0:7f00:1",
+            "::7f00:1",
+            "::a9fe:a9fe",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::5db8:d822",
+            "64:ff9b:1::a00:1",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "fec0::1",
+            "192.0.0.8",
         ] {
             assert!(is_internal_address(ip.parse().unwrap()), "{ip}");
         }
@@ -831,6 +909,8 @@ mod tests {
             "93.184.216.34",
             "2606:2800:220:1:248:1893:25c8:1946",
             "8.8.8.8",
+            "2001:4860:4860::8888",
+            "64:ff9c::1",
         ] {
             assert!(!is_internal_address(ip.parse().unwrap()), "{ip}");
         }
@@ -848,6 +928,35 @@ mod tests {
             "app://x/y",
         ] {
             assert!(check_push_uri(bad, false).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn redirect_finish_uris_are_https_or_loopback_http() {
+        for good in [
+            "https://client.example/cb",
+            "https://10.0.0.1/cb",
+            "http://127.0.0.1:9/cb",
+            "http://127.9.8.7/cb?x=1",
+            "http://[::1]:8080/cb",
+            "http://localhost:1/cb",
+            "http://LocalHost/cb",
+        ] {
+            assert!(check_redirect_uri(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://client.example/cb",
+            "http://10.0.0.1/cb",
+            "http://localhost.evil.example/cb",
+            "http://127.0.0.1.evil.example/cb",
+            "http://[::ffff:127.0.0.1]/cb",
+            "http://128.0.0.1/cb",
+            "javascript:alert(1)",
+            "ftp://client.example/cb",
+            "/relative",
+            "",
+        ] {
+            assert!(check_redirect_uri(bad).is_err(), "{bad}");
         }
     }
 

@@ -84,6 +84,9 @@ pub struct AsConfig {
     /// link-local addresses. Off by default (SSRF, §11.33); for tests and
     /// local development.
     pub allow_private_push: bool,
+    /// Failed user code entries allowed to all network sources together
+    /// per 10 minutes (`usercode::DEFAULT_FAILURE_BUDGET`).
+    pub user_code_failure_budget: u32,
 }
 
 impl AsConfig {
@@ -98,6 +101,7 @@ impl AsConfig {
             profile: GnapProfile::default(),
             interaction_lifetime: 600,
             allow_private_push: false,
+            user_code_failure_budget: usercode::DEFAULT_FAILURE_BUDGET,
         }
     }
 
@@ -177,6 +181,8 @@ pub struct AuthServer {
     /// The key that makes the pages' form tokens (`consent`), drawn at
     /// first use: a restart invalidates forms already shown.
     page_key: std::sync::OnceLock<[u8; 32]>,
+    /// ID token assertions accepted so far: each is accepted once.
+    used_assertions: std::sync::Mutex<assertion::UsedAssertions>,
     /// Who can sign in to decide on the pages (`decider`).
     deciders: Deciders,
 }
@@ -198,7 +204,12 @@ impl AuthServer {
         policy: Policy,
         config: AsConfig,
     ) -> Self {
+        let started = clock.now();
         Self {
+            used_assertions: std::sync::Mutex::new(assertion::UsedAssertions::new(
+                started,
+                assertion::MAX_USED_ASSERTIONS,
+            )),
             store,
             clock,
             policy,

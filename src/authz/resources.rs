@@ -12,7 +12,9 @@
 //! (§6 of the RFC asks for "fully random or encrypted values"). Wherever a
 //! grant request carries that string as an access right, the AS reads the
 //! registered rights in its place before policy decides, so policy judges,
-//! and the token carries, what is actually granted.
+//! and the token carries, what is actually granted. A grant that waits for
+//! a person keeps its request resolved (`super::interaction`): the person
+//! sees and narrows the registered rights, and approval mints those.
 
 use super::grant::{no_randomness, require_json};
 use super::{AuthServer, Failure, Reply, RsRule, mint};

@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
 
 use crate::store::{GrantId, TokenHash};
 
@@ -93,6 +94,12 @@ impl UserCode {
 
 /// How many failed code entries one source may make per window.
 pub const MAX_FAILURES_PER_SOURCE: u32 = 10;
+/// How many failed code entries all network sources together may make per
+/// window unless configured (`user_code_failure_budget`). Guessing from
+/// many addresses is bounded by this: with 100 codes pending, a year of
+/// spending it at every window boundary (2,000 guesses per window) finds
+/// one with a chance of about 1 in 80 (31⁸ ≈ 8.5·10¹¹ codes).
+pub const DEFAULT_FAILURE_BUDGET: u32 = 1000;
 /// How many times one grant's code may be entered (each successful entry
 /// counts; a decision normally takes one).
 pub const MAX_ENTRIES_PER_GRANT: u32 = 5;
@@ -101,31 +108,77 @@ pub const WINDOW: i64 = 600;
 /// Most sources and grants tracked; past it the oldest window is dropped
 /// first (a flood of sources cannot grow memory without bound).
 const MAX_TRACKED: usize = 10_000;
+/// The source of the admin socket's decisions. It is local and trusted, and
+/// it is not held to the global budget: whoever spends that from the
+/// network must not lock the administrator out as well.
+pub const ADMIN_SOURCE: &str = "admin";
 
 /// Bounded in-memory attempt counters: failed entries per source (an IP
-/// address, `admin` for the admin socket) and entries per grant, each over
-/// a [`WINDOW`]. Lost on restart, which only resets the counts.
+/// address, an IPv6 /64, [`ADMIN_SOURCE`]), failed entries from all
+/// network sources together, and entries per grant, each over a
+/// [`WINDOW`]. Lost on restart, which only resets the counts.
 #[derive(Debug, Default)]
 pub struct Attempts {
     sources: HashMap<String, (i64, u32)>,
     grants: HashMap<GrantId, (i64, u32)>,
+    /// Failures from the network in the current window: (start, count).
+    global: (i64, u32),
 }
 
 impl Attempts {
-    /// True if `source` may try a code now.
-    pub fn source_allowed(&mut self, source: &str, now: i64) -> bool {
-        current(&mut self.sources, source, now) < MAX_FAILURES_PER_SOURCE
+    /// True if `source` may try a code now, with `budget` failures allowed
+    /// per window to all network sources together.
+    pub fn source_allowed(&mut self, source: &str, budget: u32, now: i64) -> bool {
+        if source != ADMIN_SOURCE && self.global_failures(now) >= budget {
+            return false;
+        }
+        current(&mut self.sources, &source_key(source), now) < MAX_FAILURES_PER_SOURCE
     }
 
-    /// Counts a failed entry from `source`.
-    pub fn source_failed(&mut self, source: &str, now: i64) {
-        bump(&mut self.sources, source.to_owned(), now);
+    /// Counts a failed entry from `source`. True when this failure spent
+    /// the last of `budget` (for the caller to log once).
+    pub fn source_failed(&mut self, source: &str, budget: u32, now: i64) -> bool {
+        bump(&mut self.sources, source_key(source), now);
+        if source == ADMIN_SOURCE {
+            return false;
+        }
+        if now - self.global.0 >= WINDOW {
+            self.global = (now, 0);
+        }
+        self.global.1 = self.global.1.saturating_add(1);
+        self.global.1 == budget
     }
 
     /// Counts an entry of `grant`'s code; false once it was entered
     /// [`MAX_ENTRIES_PER_GRANT`] times in the window.
     pub fn grant_entered(&mut self, grant: &GrantId, now: i64) -> bool {
         bump(&mut self.grants, grant.clone(), now) <= MAX_ENTRIES_PER_GRANT
+    }
+
+    fn global_failures(&self, now: i64) -> u32 {
+        if now - self.global.0 < WINDOW {
+            self.global.1
+        } else {
+            0
+        }
+    }
+}
+
+/// What a source counts under. An IPv6 address counts by its /64: a
+/// subscriber usually holds a whole /64 and can take a new address in it
+/// for every request. IPv4 (also IPv4-mapped IPv6) counts per address;
+/// anything else as given.
+fn source_key(source: &str) -> String {
+    match source.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => source.to_owned(),
     }
 }
 
@@ -220,13 +273,15 @@ mod tests {
     #[test]
     fn attempts_are_limited_per_source_and_per_grant_within_a_window() {
         let mut attempts = Attempts::default();
+        let budget = DEFAULT_FAILURE_BUDGET;
         for _ in 0..MAX_FAILURES_PER_SOURCE {
-            assert!(attempts.source_allowed("10.0.0.1", 100));
-            attempts.source_failed("10.0.0.1", 100);
+            assert!(attempts.source_allowed("10.0.0.1", budget, 100));
+            attempts.source_failed("10.0.0.1", budget, 100);
         }
-        assert!(!attempts.source_allowed("10.0.0.1", 100));
-        assert!(attempts.source_allowed("10.0.0.2", 100));
-        assert!(attempts.source_allowed("10.0.0.1", 100 + WINDOW));
+        assert!(!attempts.source_allowed("10.0.0.1", budget, 100));
+        assert!(!attempts.source_allowed("::ffff:10.0.0.1", budget, 100));
+        assert!(attempts.source_allowed("10.0.0.2", budget, 100));
+        assert!(attempts.source_allowed("10.0.0.1", budget, 100 + WINDOW));
         let grant = GrantId("g".into());
         for _ in 0..MAX_ENTRIES_PER_GRANT {
             assert!(attempts.grant_entered(&grant, 100));
@@ -236,10 +291,47 @@ mod tests {
     }
 
     #[test]
+    fn ipv6_sources_count_per_64() {
+        let mut attempts = Attempts::default();
+        let budget = DEFAULT_FAILURE_BUDGET;
+        for i in 0..MAX_FAILURES_PER_SOURCE {
+            let source = format!("2001:db8:1:2:{i:x}::{:x}", i * 7 + 1);
+            assert!(attempts.source_allowed(&source, budget, 100));
+            attempts.source_failed(&source, budget, 100);
+        }
+        assert!(!attempts.source_allowed("2001:db8:1:2:ffff:ffff:ffff:ffff", budget, 100));
+        assert!(attempts.source_allowed("2001:db8:1:3::1", budget, 100));
+        assert_eq!(source_key("2001:DB8:0:0:1::2"), "2001:db8:0:0::/64");
+    }
+
+    #[test]
+    fn failures_from_every_source_share_one_budget_the_admin_is_not_held_to() {
+        let mut attempts = Attempts::default();
+        let budget = 25;
+        let mut spent = 0;
+        for source in 0..5 {
+            for _ in 0..5 {
+                let ip = format!("192.0.2.{source}");
+                assert!(attempts.source_allowed(&ip, budget, 100));
+                spent += 1;
+                assert_eq!(attempts.source_failed(&ip, budget, 100), spent == budget);
+            }
+        }
+        assert!(!attempts.source_allowed("198.51.100.1", budget, 100));
+        assert!(!attempts.source_allowed("2001:db8::1", budget, 100));
+        assert!(attempts.source_allowed(ADMIN_SOURCE, budget, 100));
+        assert!(attempts.source_allowed("198.51.100.1", budget, 100 + WINDOW));
+    }
+
+    #[test]
     fn attempt_counters_stay_bounded() {
         let mut attempts = Attempts::default();
         for i in 0..(MAX_TRACKED + 50) {
-            attempts.source_failed(&format!("s{i}"), 1_000 + i64::try_from(i).unwrap());
+            attempts.source_failed(
+                &format!("s{i}"),
+                DEFAULT_FAILURE_BUDGET,
+                1_000 + i64::try_from(i).unwrap(),
+            );
         }
         assert!(attempts.sources.len() <= MAX_TRACKED);
     }

@@ -83,6 +83,11 @@ pub struct Args {
     /// what it saves).
     #[arg(long)]
     no_signature_batching: bool,
+    /// Where `GET /metrics` is served: `main` (beside the AS and the
+    /// gateway), an address of its own (plain HTTP, e.g. 127.0.0.1:9100)
+    /// or `off` [default: main].
+    #[arg(long, value_name = "ADDR|off|main")]
+    metrics_listen: Option<crate::http::metrics::MetricsListen>,
 }
 
 /// The environment variable that may hold the master key (base64url).
@@ -164,6 +169,10 @@ fn parse_upstream_flags(
 
 /// Runs `gnapd serve`.
 pub fn run(args: Args) -> ExitCode {
+    // Everything the server creates (sled's files, keys, the admin socket)
+    // is for its own user only, whatever umask it was started with.
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -197,6 +206,7 @@ pub fn run(args: Args) -> ExitCode {
         stdio_max_children: args.stdio_max_children,
         stdio_idle_timeout: args.stdio_idle_timeout,
         no_signature_batching: args.no_signature_batching,
+        metrics_listen: args.metrics_listen,
     };
     let config = match ServeConfig::load(args.config.as_deref(), flags) {
         Ok(config) => config,
@@ -286,6 +296,14 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let metrics_listener = match config.metrics_listen {
+        crate::http::metrics::MetricsListen::At(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen for metrics on {addr}: {e}"))?,
+        ),
+        _ => None,
+    };
     let public_url = config.public_url.clone().unwrap_or_else(|| {
         let scheme = if tls.is_some() { "https" } else { "http" };
         format!("{scheme}://{bound}")
@@ -383,6 +401,8 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         pusher,
         connections: Arc::default(),
         login: config.login.clone(),
+        trusted_proxy: config.trusted_proxy.clone(),
+        metrics_on_main: config.metrics_listen == crate::http::metrics::MetricsListen::Main,
     });
     // Tests and scripts read this line to find the server.
     println!(
@@ -390,6 +410,24 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         app.auth.config().grant_endpoint()
     );
     tracing::info!(%bound, %public_url, "listening");
+    let metrics = match metrics_listener {
+        Some(listener) => {
+            let at = listener.local_addr().map_err(|e| e.to_string())?;
+            // The second line of stdout, for tests and scripts.
+            println!("gnapd metrics on {at}");
+            tracing::info!(%at, "metrics on their own listener");
+            Some(tokio::spawn(crate::http::metrics::serve(
+                listener,
+                app.clone(),
+            )))
+        }
+        None => {
+            if config.metrics_listen == crate::http::metrics::MetricsListen::Off {
+                tracing::info!("metrics are off");
+            }
+            None
+        }
+    };
     let sweeper = {
         let store = store.clone();
         tokio::spawn(async move {
@@ -419,6 +457,9 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     gateway.stdio().shutdown().await;
     sweeper.abort();
     admin.abort();
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     let _ = std::fs::remove_file(&admin_socket);
     store.close().map_err(|e| e.to_string())?;
     tracing::info!("stopped");
@@ -442,18 +483,43 @@ fn announce_operator_link(url: &str, file: &std::path::Path) {
     }
 }
 
-/// Creates the data dir if needed, keeping it private (0700): it holds the
-/// store, the dev master key and the admin socket.
+/// Creates the data dir if needed and makes it private (0700): it holds the
+/// store (token hashes, sealed credentials), the dev master key and the
+/// admin socket. An existing dir that group or others can enter is
+/// tightened rather than refused: files an older gnapd (or `mkdir`) left
+/// readable inside are then out of reach at once, and the log says so. A
+/// dir owned by another user is refused: its owner could read it whatever
+/// the mode.
 fn create_data_dir(dir: &std::path::Path) -> Result<(), String> {
-    if dir.exists() {
-        return Ok(());
+    if !dir.exists() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| format!("cannot restrict {}: {e}", dir.display()))?;
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        let meta =
+            std::fs::metadata(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        if !meta.is_dir() {
+            return Err(format!("the data dir {} is not a directory", dir.display()));
+        }
+        let me = rustix::process::geteuid().as_raw();
+        if meta.uid() != me {
+            return Err(format!(
+                "the data dir {} is owned by uid {}, not by the user gnapd runs as (uid {me}): \
+                 give gnapd a data dir of its own",
+                dir.display(),
+                meta.uid()
+            ));
+        }
+        let mode = meta.mode() & 0o777;
+        if mode != 0o700 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| format!("cannot make {} private (0700): {e}", dir.display()))?;
+            if mode & 0o077 != 0 {
+                tracing::warn!(dir = %dir.display(), was = %format!("{mode:o}"), "the data dir was open to other users; it is now 0700");
+            }
+        }
     }
     Ok(())
 }

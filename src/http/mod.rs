@@ -20,7 +20,9 @@ use crate::gateway::forward::Gateway;
 use crate::proto::gnap::{ErrorCode, GrantError, GrantResponse};
 use crate::proto::httpsig::{Fields, HttpRequest};
 
+pub mod client_address;
 pub mod mcp;
+pub mod metrics;
 pub mod pages;
 pub mod push;
 pub mod serve;
@@ -44,6 +46,12 @@ pub struct App {
     pub connections: Arc<crate::upstream::connect::Connections>,
     /// The configured login of the person deciding (`[login]`), if any.
     pub login: Option<Arc<crate::authz::login::Login>>,
+    /// The reverse proxy whose client address header is believed
+    /// (`trusted_proxy`); without one, such headers are ignored.
+    pub trusted_proxy: Option<client_address::TrustedProxy>,
+    /// Whether `GET /metrics` is served here (`metrics_listen` is the main
+    /// listener) rather than on a listener of its own or nowhere.
+    pub metrics_on_main: bool,
 }
 
 /// The address a connection came from, put into each request's extensions
@@ -113,7 +121,8 @@ where
         let body: Vec<u8> = read_body(body, app.max_body.min(pages::MAX_FORM))
             .await
             .unwrap_or_default();
-        let source = peer.map_or_else(|| "unknown".to_owned(), |p| p.0.ip().to_string());
+        let source =
+            client_address::source(app.trusted_proxy.as_ref(), &headers, peer.map(|p| p.0.ip()));
         return warp::Reply::into_response(
             pages::serve(app, method, page, &query, &headers, body, source).await,
         );
@@ -124,6 +133,11 @@ where
     };
     if let Route::Gateway = route {
         // Served by `mcp::serve` before warp; unreachable through warp.
+        return warp::Reply::into_response(not_found());
+    }
+    if let Route::Metrics = route
+        && !app.metrics_on_main
+    {
         return warp::Reply::into_response(not_found());
     }
     warp::Reply::into_response(
@@ -168,11 +182,7 @@ where
                 ("content-type", "text/plain; version=0.0.4".into()),
                 ("cache-control", "no-store".into()),
             ],
-            body: {
-                let mut text = app.auth.metrics().render();
-                app.gateway.render_metrics(&mut text);
-                text.into_bytes()
-            },
+            body: metrics::render(&app).into_bytes(),
         },
         Route::WellKnown => Reply::json(200, &app.auth.rs_discovery()),
         Route::ResourceMetadata(upstream) => {

@@ -5,9 +5,10 @@
 //!
 //! - only `http` and `https`;
 //! - the host is resolved here and every address checked: a name with any
-//!   private, loopback, link-local or unspecified address
-//!   (`authz::interaction::is_internal_address`) is refused unless
-//!   `allow_private_push` is set;
+//!   private, loopback, link-local or unspecified address, or an IPv6 form
+//!   that reaches IPv4 through a translator or tunnel (NAT64, 6to4,
+//!   IPv4-compatible; `authz::interaction::is_internal_address`) is refused
+//!   unless `allow_private_push` is set;
 //! - the connection goes to an address that was checked (no second lookup
 //!   an attacker's DNS could answer differently);
 //! - [`CONNECT_TIMEOUT`] per address, [`TOTAL_TIMEOUT`] for everything;
@@ -126,7 +127,7 @@ impl Pusher {
         }
         if !self.allow_internal && addrs.iter().any(|a| is_internal_address(a.ip())) {
             return PushOutcome::Refused(format!(
-                "{host} resolves to a private, loopback or link-local address"
+                "{host} resolves to a private, loopback, link-local or translated address"
             ));
         }
         let mut stream = None;

@@ -296,6 +296,7 @@ fn assertion_approval_over_http_without_dev_mode() {
     );
     let agent = Agent::new();
     let mut claims = claims("alice@example.com");
+    claims["iat"] = json!(now);
     claims["exp"] = json!(now + 300);
     claims["nbf"] = json!(now - 10);
     let mut body = agent.grant_body(json!(["mcp:github"]));
@@ -316,6 +317,155 @@ fn assertion_approval_over_http_without_dev_mode() {
         &agent.signed("POST", &server.grant_endpoint, None, Some(&body), now),
     );
     assert_eq!(answer.json()["error"]["code"], "unknown_user");
+}
+
+/// `gnapd serve` (not dev) trusting `idp`, with a rule approving
+/// `mcp:github` for alice@example.com.
+fn serve_trusting(dir: &std::path::Path, idp: &Idp) -> crate::server::Server {
+    let jwks = dir.join("idp-jwks.json");
+    std::fs::write(
+        &jwks,
+        serde_json::to_vec(&json!({"keys": [idp.key.verifying_key().public_jwk().unwrap()]}))
+            .unwrap(),
+    )
+    .unwrap();
+    let config = dir.join("gnapd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[issuer]]\nissuer = \"{ISS}\"\naudience = \"{AUD}\"\njwks_file = \"{}\"\n\n[[assertion_rule]]\nissuer = \"{ISS}\"\nsubjects = [\"alice@example.com\"]\naccess = [\"mcp:github\"]\n",
+            jwks.display()
+        ),
+    )
+    .unwrap();
+    crate::server::Server::start(&dir.join("data"), &["--config", config.to_str().unwrap()])
+}
+
+/// Claims about alice, valid now on the wall clock.
+fn fresh_claims() -> Value {
+    let now = gnapd::clock::Clock::now(&gnapd::clock::SystemClock);
+    let mut c = claims("alice@example.com");
+    c["iat"] = json!(now);
+    c["nbf"] = json!(now - 10);
+    c["exp"] = json!(now + 300);
+    c
+}
+
+/// A grant request by `agent` carrying `id_token`, over HTTP.
+fn grant_with(
+    server: &crate::server::Server,
+    agent: &Agent,
+    id_token: &str,
+) -> crate::http_client::Answer {
+    let mut body = agent.grant_body(json!(["mcp:github"]));
+    body["user"] = json!({"assertions": [{"format": "id_token", "value": id_token}]});
+    let now = gnapd::clock::Clock::now(&gnapd::clock::SystemClock);
+    crate::http_client::send(
+        server.addr,
+        &agent.signed("POST", &server.grant_endpoint, None, Some(&body), now),
+    )
+}
+
+#[test]
+fn a_replayed_assertion_is_refused_at_the_grant_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let idp = idp(Algorithm::EcdsaP256Sha256);
+    let server = serve_trusting(dir.path(), &idp);
+    let agent = Agent::new();
+    let eavesdropper = Agent::new();
+    // Without `jti` (remembered by its hash) and with one.
+    let mut with_jti = fresh_claims();
+    with_jti["jti"] = json!("id-token-0001");
+    for claims in [fresh_claims(), with_jti.clone()] {
+        let token = idp.id_token("ES256", claims);
+        let first = grant_with(&server, &agent, &token);
+        assert_eq!(first.status, 200, "{}", first.text());
+        for who in [&agent, &eavesdropper] {
+            let again = grant_with(&server, who, &token);
+            assert_eq!(
+                (again.status, again.json()["error"]["code"].as_str()),
+                (400, Some("unknown_user")),
+                "{}",
+                again.text()
+            );
+        }
+    }
+    // Another token the IdP signed under the same `jti` is the same assertion.
+    with_jti["iat"] = json!(with_jti["iat"].as_i64().unwrap() + 1);
+    let again = grant_with(&server, &agent, &idp.id_token("ES256", with_jti));
+    assert_eq!(
+        again.json()["error"]["code"],
+        "unknown_user",
+        "{}",
+        again.text()
+    );
+}
+
+#[test]
+fn an_assertion_issued_to_another_party_is_refused_at_the_grant_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let idp = idp(Algorithm::EcdsaP256Sha256);
+    let server = serve_trusting(dir.path(), &idp);
+    let agent = Agent::new();
+    let with = |edit: &dyn Fn(&mut Value)| {
+        let mut c = fresh_claims();
+        edit(&mut c);
+        idp.id_token("ES256", c)
+    };
+    for (what, token) in [
+        (
+            "azp names another client",
+            with(&|c| c["azp"] = json!("some-other-client")),
+        ),
+        (
+            "several audiences, azp another",
+            with(&|c| {
+                c["aud"] = json!([AUD, "some-other-client"]);
+                c["azp"] = json!("some-other-client");
+            }),
+        ),
+        (
+            "several audiences, no azp",
+            with(&|c| c["aud"] = json!(["some-other-client", AUD])),
+        ),
+    ] {
+        let answer = grant_with(&server, &agent, &token);
+        assert_eq!(
+            (answer.status, answer.json()["error"]["code"].as_str()),
+            (400, Some("unknown_user")),
+            "{what}: {}",
+            answer.text()
+        );
+    }
+    let ours = with(&|c| {
+        c["aud"] = json!([AUD, "some-other-client"]);
+        c["azp"] = json!(AUD);
+    });
+    let answer = grant_with(&server, &agent, &ours);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+}
+
+#[test]
+fn an_assertion_issued_before_the_server_started_is_refused() {
+    // It may have been used before the restart, which forgot it.
+    let idp = idp(Algorithm::EcdsaP256Sha256);
+    let h = harness(&idp);
+    let agent = Agent::new();
+    for edit in [
+        &(|c: &mut Value| c["iat"] = json!(T0 - 1)) as &dyn Fn(&mut Value),
+        &|c: &mut Value| {
+            c.as_object_mut().unwrap().remove("iat");
+        },
+    ] {
+        let mut c = claims("alice@example.com");
+        edit(&mut c);
+        let (_, body) = h.grant(
+            &agent,
+            Some(&idp.id_token("ES256", c)),
+            json!(["mcp:github"]),
+        );
+        assert_eq!(body["error"]["code"], "unknown_user", "{body}");
+    }
 }
 
 #[test]

@@ -38,7 +38,7 @@ fn start(dir: &Path, extra: &str) -> (Server, PathBuf) {
 }
 
 /// Runs `gnapd grants ARGS --data-dir DATA --json`: (success, result, stderr).
-fn grants(data: &Path, args: &[&str]) -> (bool, Value, String) {
+pub(crate) fn grants(data: &Path, args: &[&str]) -> (bool, Value, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_gnapd"))
         .arg("grants")
         .args(args)
@@ -379,4 +379,98 @@ fn http_interaction_wrong_hash_method_is_invalid_request() {
         (answer.status, error_code(&answer.json())),
         (400, "invalid_request")
     );
+}
+
+#[test]
+fn push_finish_to_nat64_6to4_and_ipv4_compatible_literals_is_refused_at_the_grant_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = start(dir.path(), "");
+    let agent = Agent::new();
+    // Each reaches 127.0.0.1 or 10.0.0.1 through a translator or tunnel.
+    for host in [
+        "[64:ff9b::7f00:1]",
+        "[64:ff9b:1::a00:1]",
+        "[2002:7f00:1::1]",
+        "[::7f00:1]",
+        "[::ffff:0:7f00:1]",
+        "[2001:0:4136:e378:8000:63bf:3fff:fdd2]",
+    ] {
+        let answer = grant_request(
+            &server,
+            &agent,
+            json!({"start": ["user_code"], "finish": {"method": "push", "uri": format!("http://{host}:8080/push"), "nonce": "n"}}),
+        );
+        assert_eq!(
+            (answer.status, error_code(&answer.json())),
+            (400, "invalid_request"),
+            "{host}: {}",
+            answer.text()
+        );
+    }
+}
+
+#[test]
+fn push_finish_to_loopback_spelled_as_a_number_is_refused_when_the_push_is_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, data) = start(dir.path(), "");
+    let (port, received) = push_listener();
+    let agent = Agent::new();
+    // Not an address literal to the URI parser, 127.0.0.1 to the resolver.
+    for host in ["2130706433", "0x7f.1"] {
+        let body = grant_request(
+            &server,
+            &agent,
+            json!({"start": ["user_code"], "finish": {"method": "push", "uri": format!("http://{host}:{port}/push"), "nonce": "n"}}),
+        )
+        .json();
+        let (ok, decided, err) = grants(
+            &data,
+            &["approve", body["interact"]["user_code"].as_str().unwrap()],
+        );
+        assert!(ok, "{err}");
+        assert!(
+            decided["push"].as_str().unwrap().starts_with("refused:"),
+            "{host}: {decided}"
+        );
+    }
+    assert!(received.recv_timeout(Duration::from_millis(300)).is_err());
+}
+
+#[test]
+fn redirect_finish_over_plain_http_off_loopback_is_refused_at_the_grant_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = start(dir.path(), "");
+    let agent = Agent::new();
+    let finish = |uri: &str| {
+        grant_request(
+            &server,
+            &agent,
+            json!({"start": ["user_code"], "finish": {"method": "redirect", "uri": uri, "nonce": "n"}}),
+        )
+    };
+    // The browser would carry interact_ref and hash in the clear.
+    for uri in [
+        "http://client.example/cb",
+        "http://10.0.0.1/cb",
+        "http://localhost.attacker.example/cb",
+        "http://127.0.0.1.attacker.example/cb",
+        "ftp://client.example/cb",
+    ] {
+        let answer = finish(uri);
+        assert_eq!(
+            (answer.status, error_code(&answer.json())),
+            (400, "invalid_request"),
+            "{uri}: {}",
+            answer.text()
+        );
+    }
+    for uri in [
+        "https://client.example/cb",
+        "http://127.0.0.1:1/cb",
+        "http://[::1]:1/cb",
+        "http://localhost:1/cb",
+    ] {
+        let answer = finish(uri);
+        assert_eq!(answer.status, 200, "{uri}: {}", answer.text());
+    }
 }

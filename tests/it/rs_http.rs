@@ -292,3 +292,62 @@ fn http_rs_unknown_key_broken_signature_and_bad_bodies_get_rfc9767_errors_never_
     }
     assert_eq!(server.stop(), Some(0));
 }
+
+#[test]
+fn a_grant_a_person_approves_carries_the_registered_rights_not_the_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gnapd.toml");
+    std::fs::write(&config, "poll_wait = 0\n").unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start(
+        &data,
+        &[
+            "--dev",
+            "--require-interaction",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    let rs = Agent::new();
+    let client = Agent::new();
+    let rights = json!([
+        {"type": "photo-api", "actions": ["read"], "locations": ["https://rs.example/photos"]}
+    ]);
+    let registered = post(
+        &server,
+        &rs,
+        "/gnap/resource",
+        None,
+        &json!({"access": rights, "resource_server": rs_member(&rs)}),
+    );
+    assert_eq!(registered.status, 200, "{}", registered.text());
+    let reference = registered.json()["resource_reference"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut body = client.grant_body(json!([reference]));
+    body["interact"] = json!({"start": ["user_code"]});
+    let pending = post(&server, &client, "/gnap", None, &body);
+    assert_eq!(pending.status, 200, "{}", pending.text());
+    let pending = pending.json();
+    let code = pending["interact"]["user_code"].as_str().unwrap();
+    let mut cont = pending["continue"].clone();
+
+    // The person sees what they approve, not an opaque reference.
+    let (ok, listed, err) = crate::interaction_http::grants(&data, &["pending"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        listed["pending"][0]["access"],
+        json!(["`photo-api`: read at https://rs.example/photos"]),
+        "{listed}"
+    );
+    let (ok, _, err) = crate::interaction_http::grants(&data, &["approve", code]);
+    assert!(ok, "{err}");
+
+    let granted = crate::interaction_pages::continue_(&server, &client, &mut cont, None);
+    assert_eq!(granted["access_token"]["access"], rights, "{granted}");
+    let answer = introspect(&server, &rs, access_token(&granted));
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["access"], rights);
+}

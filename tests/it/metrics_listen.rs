@@ -1,0 +1,107 @@
+//! `/metrics` off the public listener (`metrics_listen`): what the counters
+//! tell (and the upstream names they may carry) is not for whoever reaches
+//! the AS and the gateway. Real `gnapd serve` on loopback.
+
+use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use gnapd::proto::httpsig::HttpRequest;
+
+use crate::http_client::send;
+use crate::server::Server;
+
+/// `gnapd serve --dev` with `args`, and the metrics address it printed on
+/// its second line when it has a listener for them.
+fn start(data: &std::path::Path, args: &[&str]) -> (Server, Option<SocketAddr>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gnapd"))
+        .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            let _ = tx.send(line);
+        }
+    });
+    let line = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    let rest = line.strip_prefix("gnapd listening on ").unwrap();
+    let (addr, endpoint) = rest.split_once(", grant endpoint ").unwrap();
+    let metrics = rx
+        .recv_timeout(Duration::from_millis(500))
+        .ok()
+        .and_then(|l| l.strip_prefix("gnapd metrics on ")?.parse().ok());
+    let server = Server {
+        child,
+        addr: addr.parse().unwrap(),
+        grant_endpoint: endpoint.to_owned(),
+    };
+    (server, metrics)
+}
+
+fn get(addr: SocketAddr, base: &str, path: &str) -> crate::http_client::Answer {
+    send(addr, &HttpRequest::new("GET", format!("{base}{path}")))
+}
+
+#[test]
+fn metrics_on_a_listener_of_their_own_are_not_served_on_the_public_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, metrics) = start(
+        dir.path(),
+        &[
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "internal-billing=http://127.0.0.1:1/mcp",
+        ],
+    );
+    let metrics = metrics.expect("a second stdout line names the metrics address");
+    let base = server.base();
+    let public = get(server.addr, &base, "/metrics");
+    assert_eq!(public.status, 404, "{}", public.text());
+    assert!(!public.text().contains("gnapd_"), "{}", public.text());
+    let scraped = get(metrics, &format!("http://{metrics}"), "/metrics");
+    assert_eq!(scraped.status, 200);
+    assert!(
+        scraped.text().contains("gnapd_grants_total"),
+        "{}",
+        scraped.text()
+    );
+    // The metrics listener serves nothing else: no AS, no gateway there.
+    for path in ["/gnap/.well-known/gnap-as-rs", "/mcp/internal-billing", "/"] {
+        let answer = get(metrics, &format!("http://{metrics}"), path);
+        assert_eq!(answer.status, 404, "{path}");
+    }
+    assert_eq!(server.stop(), Some(0));
+}
+
+#[test]
+fn metrics_turned_off_are_served_nowhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gnapd.toml");
+    std::fs::write(&config, "metrics_listen = \"off\"\n").unwrap();
+    let (server, metrics) = start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    assert_eq!(metrics, None);
+    let answer = get(server.addr, &server.base(), "/metrics");
+    assert_eq!(answer.status, 404, "{}", answer.text());
+}
+
+#[test]
+fn metrics_stay_on_the_main_listener_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, metrics) = start(dir.path(), &[]);
+    assert_eq!(metrics, None);
+    let answer = get(server.addr, &server.base(), "/metrics");
+    assert_eq!(answer.status, 200);
+    assert!(answer.text().contains("gnapd_grants_total"));
+}
