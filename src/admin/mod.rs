@@ -264,7 +264,7 @@ impl Admin {
         let interaction = self.interaction()?;
         let decided = interaction
             .auth
-            .decide_grant(code, approve, "admin")
+            .decide_grant(code, approve, crate::authz::usercode::ADMIN_SOURCE)
             .map_err(|e| e.to_string())?;
         let mut result = json!({
             "grant": decided.grant.0,
