@@ -10,15 +10,17 @@
 //! | `POST {INTERACT_PATH}{grant}` | a decision: form token, `decision`, ticked `right`s and `tool`s |
 //! | `GET {DEVICE_PATH}` | the user code form (`user_code`, `user_code_uri`) |
 //! | `POST {DEVICE_PATH}` | a typed code: the interaction page, or the form again |
+//! | `GET|POST {OPERATOR_PATH}` | the operator's one-time sign-in (`operator`) |
+//! | `POST {OPERATOR_SIGN_OUT_PATH}` | the operator signs out |
+//! | `GET {CONNECT_CALLBACK_PATH}`, `GET {LOGIN_CALLBACK_PATH}` | back from an upstream's or the login's sign-in |
 //!
 //! Every page carries [`security_headers`]: no framing, a CSP that allows
 //! only the inline stylesheet (by its hash) and forms posting to this
 //! server (and, on a page whose grant finishes by redirect, the client's
 //! registered origin, where the decision's 303 goes), no referrer, no
 //! caching. The form token is bound to the interaction (see
-//! `crate::authz::consent`), not to a cookie; the one cookie set is the
-//! configured login's, by its callback, binding a sign-in to the browser
-//! that went through it (`crate::authz::login`).
+//! `crate::authz::consent`); who decides comes from the browser's cookies,
+//! checked by `crate::authz::decider` (the cookies: `cookies`).
 
 use std::sync::{Arc, LazyLock};
 
@@ -27,22 +29,21 @@ use bytes::Bytes;
 use warp::http::{Method, Response};
 
 use super::{App, to_response};
-use crate::authz::{FinishDelivery, Presented};
-use cookies::SameSite;
-
-mod cookies;
-mod operator;
 use crate::authz::login::LOGIN_CALLBACK_PATH;
 use crate::authz::operator::{OPERATOR_PATH, OPERATOR_SIGN_OUT_PATH};
 use crate::authz::{
-    ConnectView, ConsentView, DEVICE_PATH, Decided, EarlierChoice, FinishAction, INTERACT_PATH,
-    PageDecision, PageError, Reply, Selection,
+    ConnectView, ConsentView, DEVICE_PATH, Decided, EarlierChoice, FinishAction, FinishDelivery,
+    INTERACT_PATH, PageDecision, PageError, Presented, Reply, Selection,
 };
 use crate::gateway::upstream::{Credential, Upstream};
 use crate::http::push::PushOutcome;
 use crate::proto::mcp::access::UpstreamGrant;
 use crate::upstream::connect::Probed;
 use crate::upstream::earlier;
+use cookies::SameSite;
+
+mod cookies;
+mod operator;
 
 /// The pages' stylesheet, inlined in every page.
 const CSS: &str = include_str!("../../../templates/style.css");
