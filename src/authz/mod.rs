@@ -81,7 +81,7 @@ pub struct AsConfig {
     /// minutes").
     pub interaction_lifetime: i64,
     /// Push finish messages (§4.2.2) may go to private, loopback and
-    /// link-local addresses. Off by default (SSRF, §11.33); for tests and
+    /// link-local addresses. Off by default (SSRF, §11.34); for tests and
     /// local development.
     pub allow_private_push: bool,
     /// Failed user code entries allowed to all network sources together
