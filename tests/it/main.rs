@@ -9,6 +9,7 @@ mod common;
 mod connect;
 mod connect_upstream;
 mod gateway_core;
+mod gateway_golike;
 mod gateway_http;
 mod gateway_sdk;
 mod gateway_stdio;

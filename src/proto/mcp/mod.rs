@@ -2,4 +2,5 @@
 //! `mcp` access rights allow one (sans I/O; the gateway edge comes later).
 
 pub mod access;
+pub mod fold;
 pub mod jsonrpc;
