@@ -29,8 +29,7 @@ use super::upstream::{Credential, Transport, Upstream};
 use super::{Authorized, Refusal};
 use crate::clock::Clock;
 use crate::proto::httpsig::{GnapProfile, HttpRequest};
-use crate::proto::mcp::access::UpstreamGrant;
-use crate::proto::mcp::jsonrpc::Message;
+use crate::proto::mcp::access::{UpstreamGrant, carries_tool_list};
 use crate::store::{CredentialSetRecord, RECORD_VERSION, Store};
 use crate::upstream::connect::{PERSON_SET_PREFIX, PROBE_BODY, Probed};
 use crate::upstream::vault::MasterKey;
@@ -770,18 +769,14 @@ impl Gateway {
         };
         let request_session = session_id(request.fields.lines("mcp-session-id").next());
         let ending = request.method == "DELETE";
-        // Replies that may list tools, filtered when the token's tools are
-        // limited: a `tools/list` request's (every answer on its stream
-        // counts, whatever spelling of the id the upstream answers with:
-        // `1.0` sent may come back as `1`), and a GET stream's, on which a
-        // resumed stream (`Last-Event-ID`) replays what an earlier POST's
-        // stream carried, `tools/list` answers included.
-        let lists_tools = authorized.grant.limits_tools()
-            && match &authorized.message {
-                Some(Message::Request { method, .. }) => method == "tools/list",
-                None => request.method == "GET",
-                _ => false,
-            };
+        // When the token's tools are limited, every answer is filtered,
+        // whatever the request looked like: a `tools/list` answer may come
+        // back with another spelling of its id (`1.0` sent, `1` answered),
+        // a GET stream replays what earlier POSTs' streams carried
+        // (`Last-Event-ID`), and an upstream that read another method than
+        // the gateway did would answer with a list the request's method
+        // does not announce.
+        let lists_tools = authorized.grant.limits_tools();
         let body = Bytes::from(std::mem::take(&mut request.body));
         let set = authorized.token.credential_set(&upstream.name);
         let mut credential = std::borrow::Cow::Borrowed(&authorized.credential);
@@ -881,14 +876,20 @@ impl Gateway {
                     ))),
                 })
             }
-            // A success in another shape cannot be filtered: refuse it.
-            _ if parts.status.is_success() => Err(UpstreamFailure::Unfilterable),
-            // An error status carries no tools/list result: pass it on.
-            _ => Ok(Forwarded {
-                status,
-                headers,
-                body: ForwardedBody::Upstream(body),
-            }),
+            // Another shape: an empty body (a 202 for a notification) or an
+            // error status carries no tool list; a success with content
+            // cannot be filtered and is refused.
+            _ => {
+                let body = collect(body, self.response_timeout).await?;
+                if !body.is_empty() && parts.status.is_success() {
+                    return Err(UpstreamFailure::Unfilterable);
+                }
+                Ok(Forwarded {
+                    status,
+                    headers,
+                    body: ForwardedBody::Full(body),
+                })
+            }
         }
     }
 }
@@ -1004,16 +1005,34 @@ pub fn request_id(body: &[u8]) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// An upstream's body, whole (at most [`MAX_FILTERED`] bytes).
+async fn collect(body: Incoming, timeout: Duration) -> Result<Bytes, UpstreamFailure> {
+    Ok(
+        tokio::time::timeout(timeout, Limited::new(body, MAX_FILTERED).collect())
+            .await
+            .map_err(|_| UpstreamFailure::Timeout)?
+            .map_err(|_| UpstreamFailure::Unfilterable)?
+            .to_bytes(),
+    )
+}
+
+/// A JSON answer with its tool lists filtered. One that carries none (most
+/// do not) goes back as it came; an empty one (a 202) too; one that is not
+/// JSON cannot be filtered.
 async fn filter_json(
     body: Incoming,
     grant: &UpstreamGrant,
     timeout: Duration,
 ) -> Result<Bytes, UpstreamFailure> {
-    let collected = tokio::time::timeout(timeout, Limited::new(body, MAX_FILTERED).collect())
-        .await
-        .map_err(|_| UpstreamFailure::Timeout)?
-        .map_err(|_| UpstreamFailure::Unfilterable)?
-        .to_bytes();
+    let collected = collect(body, timeout).await?;
+    if collected.is_empty() {
+        return Ok(collected);
+    }
+    match carries_tool_list(&collected) {
+        None => return Err(UpstreamFailure::Unfilterable),
+        Some(false) => return Ok(collected),
+        Some(true) => {}
+    }
     let mut value: Value =
         serde_json::from_slice(&collected).map_err(|_| UpstreamFailure::Unfilterable)?;
     grant.filter_tools_list(&mut value);
@@ -1112,12 +1131,17 @@ fn rewrite_event(event: &[u8], grant: &UpstreamGrant) -> Bytes {
         // A priming event (an id, no message): nothing to filter.
         return Bytes::copy_from_slice(event);
     }
+    // Read without building values first: most events carry no tool list.
+    // One that does is written anew from its parsed value, so a `result`
+    // given twice cannot show a first-wins client the unfiltered one.
+    match carries_tool_list(data.as_bytes()) {
+        None => return Bytes::new(),
+        Some(false) => return Bytes::copy_from_slice(event),
+        Some(true) => {}
+    }
     let Ok(mut value) = serde_json::from_str::<Value>(&data) else {
         return Bytes::new();
     };
-    if value.pointer("/result/tools").is_none() {
-        return Bytes::copy_from_slice(event);
-    }
     grant.filter_tools_list(&mut value);
     let mut out = String::with_capacity(event.len());
     let mut wrote_data = false;

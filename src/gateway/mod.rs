@@ -270,7 +270,9 @@ pub fn conclude(
     {
         return Err(Refusal::RepeatedHeader(header));
     }
-    let message = if request.body.is_empty() {
+    // A POST carries one message (an empty body is no JSON); GET and
+    // DELETE none (the HTTP edge refuses them a body).
+    let message = if request.body.is_empty() && request.method != "POST" {
         None
     } else {
         Some(jsonrpc::parse(&request.body)?)

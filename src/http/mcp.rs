@@ -80,6 +80,7 @@ enum GatewayError {
     Query,
     BodyTooLarge,
     BodyUnreadable,
+    BodyNotAllowed,
     Refused(Refusal, serde_json::Value),
     Upstream(UpstreamFailure, serde_json::Value),
 }
@@ -106,6 +107,12 @@ async fn gateway_outcome(
         return Err(GatewayError::Query);
     }
     let body = read_incoming(body, app.max_body).await?;
+    // GET opens a stream and DELETE ends a session: neither carries a
+    // message, and one the gateway does not read must not reach an
+    // upstream that might.
+    if method != Method::POST && !body.is_empty() {
+        return Err(GatewayError::BodyNotAllowed);
+    }
     // The JSON-RPC id is only read when an error must carry it.
     let id = || request_id(&body);
     let request = to_request(app, method, path, query, headers, body.to_vec());
@@ -150,6 +157,12 @@ fn gateway_error(app: &App, upstream: &str, error: &GatewayError) -> Response<By
             400,
             -32600,
             "the request body could not be read".to_owned(),
+            &null,
+        ),
+        GatewayError::BodyNotAllowed => (
+            400,
+            -32600,
+            "a GET or DELETE to the MCP endpoint carries no body".to_owned(),
             &null,
         ),
         GatewayError::Refused(refusal, id) => {

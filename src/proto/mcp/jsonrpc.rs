@@ -238,7 +238,7 @@ impl<'de> Deserialize<'de> for Params {
 /// `None` for any other value, which is skipped. A visitor of its own rather
 /// than an untagged enum: serde buffers an untagged value before trying its
 /// variants, which cost allocations on every call.
-struct StrOrNot<'de>(Option<Cow<'de, str>>);
+pub(crate) struct StrOrNot<'de>(pub(crate) Option<Cow<'de, str>>);
 
 impl<'de> Deserialize<'de> for StrOrNot<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
