@@ -18,6 +18,9 @@ How it reads a message, as Go does for a struct:
   JSON null leaves a string field as it was);
 - `\\u` escapes in names are decoded before matching.
 
+With `--methods-any-case`, methods are dispatched whatever their case
+(`Tools/List` is tools/list), as some JSON-RPC routers do.
+
 It records what it executes, one JSON line per action in FILE:
 `{"method": ..., "name": ...}` for `tools/call` and `prompts/get`,
 `{"method": "resources/read", "uri": ...}`. A `tools/call` runs whether or
@@ -90,8 +93,9 @@ def plain(value):
 
 
 class Upstream:
-    def __init__(self, log):
+    def __init__(self, log, methods_any_case=False):
         self.log = log
+        self.methods_any_case = methods_any_case
         self.lock = threading.Lock()
 
     def record(self, entry):
@@ -110,6 +114,8 @@ class Upstream:
         method = message.get("method")
         if not isinstance(method, str):
             return 202, None
+        if self.methods_any_case:
+            method = method.lower()
         params = go_struct(message.get("params"), PARAMS.get(method, ()))
         result = None
         if method == "initialize":
@@ -178,8 +184,10 @@ def handler(upstream):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--executed-log", required=True)
+    parser.add_argument("--methods-any-case", action="store_true")
     args = parser.parse_args()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler(Upstream(args.executed_log)))
+    upstream = Upstream(args.executed_log, args.methods_any_case)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler(upstream))
     print(f"listening on {server.server_address[1]}", flush=True)
     server.serve_forever()
 

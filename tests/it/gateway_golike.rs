@@ -25,8 +25,12 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_with(&[])
+}
+
+fn fixture_with(upstream_args: &[&str]) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let upstream = GoLikeUpstream::start(dir.path());
+    let upstream = GoLikeUpstream::start_with(dir.path(), upstream_args);
     let github = format!("github={}", upstream.url());
     let server = start_logged(
         &dir.path().join("data"),
@@ -218,4 +222,32 @@ fn a_resource_uri_or_prompt_name_spelled_for_a_folding_decoder_never_reaches_the
     ];
     let prompt = json!({"method": "prompts/get", "name": "secret"});
     assert_refused_and_never_executed(&f, &s, &bodies, &prompt);
+}
+
+#[test]
+fn a_tool_list_answering_a_request_of_another_method_is_filtered() {
+    // An upstream that dispatches methods whatever their case: to it,
+    // `Tools/List` is tools/list, to the gateway another method, which a
+    // token without `actions` allows.
+    let f = fixture_with(&["--methods-any-case"]);
+    let search_only = json!([{"type": "mcp", "identifier": "github", "tools": ["search_issues"]}]);
+    let s = Session::new(
+        &f.server,
+        &f.agent,
+        Some(token(&f.server, &f.agent, search_only)),
+        "github",
+    );
+    for method in ["Tools/List", "TOOLS/LIST"] {
+        let body = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"{method}"}}"#);
+        let answer = s.send(&signed(&s, &body));
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        assert_eq!(
+            crate::gateway_http::tool_names(&answer.json()),
+            ["search_issues"],
+            "{method}"
+        );
+        // The same request straight to the upstream lists everything.
+        let straight = direct(&f.upstream, &body).json();
+        assert_eq!(crate::gateway_http::tool_names(&straight).len(), 2);
+    }
 }

@@ -176,11 +176,17 @@ pub struct GoLikeUpstream {
 
 impl GoLikeUpstream {
     pub fn start(dir: &Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    /// Started with more of the script's flags (`--methods-any-case`).
+    pub fn start_with(dir: &Path, args: &[&str]) -> Self {
         let executed = dir.join("golike-executed.jsonl");
         let mut child = Command::new(python())
             .arg(root().join("tests/interop/mcp_golike_upstream.py"))
             .arg("--executed-log")
             .arg(&executed)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
