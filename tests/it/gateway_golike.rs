@@ -30,7 +30,7 @@ fn fixture() -> Fixture {
 
 fn fixture_with(upstream_args: &[&str]) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let upstream = GoLikeUpstream::start_with(dir.path(), upstream_args);
+    let upstream = GoLikeUpstream::start(dir.path(), upstream_args);
     let github = format!("github={}", upstream.url());
     let server = start_logged(
         &dir.path().join("data"),

@@ -175,12 +175,9 @@ pub struct GoLikeUpstream {
 }
 
 impl GoLikeUpstream {
-    pub fn start(dir: &Path) -> Self {
-        Self::start_with(dir, &[])
-    }
-
-    /// Started with more of the script's flags (`--methods-any-case`).
-    pub fn start_with(dir: &Path, args: &[&str]) -> Self {
+    /// Starts it with `args`, more of the script's flags
+    /// (`--methods-any-case`).
+    pub fn start(dir: &Path, args: &[&str]) -> Self {
         let executed = dir.join("golike-executed.jsonl");
         let mut child = Command::new(python())
             .arg(root().join("tests/interop/mcp_golike_upstream.py"))
