@@ -23,6 +23,7 @@ pub mod client;
 pub mod forward;
 pub mod oauth2;
 pub mod sessions;
+pub mod sse;
 pub mod stdio;
 pub mod upstream;
 
@@ -56,6 +57,10 @@ pub struct Authorized {
     /// What to present upstream: filled by the gateway from the token's
     /// credential set for this upstream (`None` until then).
     pub credential: upstream::Credential,
+    /// The upstream's own event id to resume from, once the gateway has
+    /// opened the agent's sealed `Last-Event-ID`
+    /// (`forward::Gateway::check_resumption`).
+    pub resume_from: Option<String>,
 }
 
 impl Authorized {
@@ -92,6 +97,10 @@ pub enum Refusal {
     /// value and the upstream might act on another.
     #[error("the {0} header is given more than once")]
     RepeatedHeader(&'static str),
+    /// A `Last-Event-ID` the gateway did not seal for this key, credential
+    /// set, upstream and session: 400.
+    #[error("the Last-Event-ID names no stream this call may resume")]
+    UnknownEventId,
     /// An `Mcp-Session-Id` with characters outside visible ASCII (the
     /// transport allows no others): 400.
     #[error("the Mcp-Session-Id is not made of visible ASCII characters")]
@@ -292,6 +301,7 @@ pub fn conclude(
         grant,
         message,
         credential: upstream::Credential::None,
+        resume_from: None,
     })
 }
 

@@ -118,10 +118,11 @@ async fn gateway_outcome(
     let request = to_request(app, method, path, query, headers, body.to_vec());
     let (request, decision) = app.gateway.check(&target, request).await;
     let authorized = decision
-        .and_then(|authorized| {
+        .and_then(|mut authorized| {
+            app.gateway.check_session(&target, &request, &authorized)?;
             app.gateway
-                .check_session(&target, &request, &authorized)
-                .map(|()| authorized)
+                .check_resumption(&target, &request, &mut authorized)?;
+            Ok(authorized)
         })
         .map_err(|r| GatewayError::Refused(r, id()))?;
     app.gateway
@@ -174,7 +175,9 @@ fn gateway_error(app: &App, upstream: &str, error: &GatewayError) -> Response<By
                 Refusal::Body(ParseError::NotJson) => (400, -32700),
                 Refusal::Body(ParseError::NotMessage) => (400, -32600),
                 Refusal::HeaderMismatch(_) => (400, -32020),
-                Refusal::RepeatedHeader(_) | Refusal::MalformedSessionId => (400, -32600),
+                Refusal::RepeatedHeader(_)
+                | Refusal::MalformedSessionId
+                | Refusal::UnknownEventId => (400, -32600),
                 Refusal::Denied(_) | Refusal::NoCredentialSet(_) => (403, -32003),
                 Refusal::Store(_) => (503, -32603),
                 Refusal::CredentialUnavailable => (502, -32002),

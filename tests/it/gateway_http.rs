@@ -506,7 +506,7 @@ fn tools_list_stream(s: &Session<'_>, id: Value) -> String {
 
 /// gnapd in dev mode in front of `url` as upstream `github`, presenting the
 /// bearer credential there.
-fn dev_gateway_for_github(dir: &Path, url: &str) -> Server {
+pub(crate) fn dev_gateway_for_github(dir: &Path, url: &str) -> Server {
     let github = format!("github={url}");
     let credential = format!("github=bearer:{SECRET}");
     start_logged(

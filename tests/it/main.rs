@@ -11,6 +11,7 @@ mod connect_upstream;
 mod gateway_core;
 mod gateway_golike;
 mod gateway_http;
+mod gateway_resume;
 mod gateway_sdk;
 mod gateway_stdio;
 mod http_client;
