@@ -8,6 +8,8 @@
 //! `Content-Digest`, cookies, `Forwarded`/`X-Forwarded-*`, hop-by-hop fields
 //! or any custom header an upstream might take as a credential — reaches
 //! the upstream. The one HTTP client is shared (pooled connections).
+//! `Last-Event-ID` passes only as the upstream's own id, opened from the
+//! sealed one the agent received ([`Gateway::check_resumption`]).
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -907,12 +909,12 @@ impl Gateway {
         let mut headers = parts.headers;
         keep_returnable_headers(&mut headers);
         let status = parts.status.as_u16();
-        let media = media_type(&headers);
+        let media = Media::of(&headers);
         // Every event stream is rewritten (its ids sealed), and with tools
         // limited every answer is read; an encoded body cannot be, and is
         // refused rather than passed on as it is (the gateway never asks
         // for an encoding).
-        let rewritten = lists_tools || media == "text/event-stream";
+        let rewritten = lists_tools || media == Media::EventStream;
         if rewritten
             && headers
                 .get(hyper::header::CONTENT_ENCODING)
@@ -920,7 +922,7 @@ impl Gateway {
         {
             return Err(UpstreamFailure::Unfilterable);
         }
-        if media == "text/event-stream" {
+        if media == Media::EventStream {
             headers.remove(CONTENT_LENGTH);
             let ids = IdSealer {
                 ids: self.event_ids.clone(),
@@ -940,8 +942,8 @@ impl Gateway {
                 body: ForwardedBody::Upstream(body),
             });
         }
-        match media.as_str() {
-            "application/json" => {
+        match media {
+            Media::Json => {
                 let filtered = filter_json(body, &authorized.grant, self.response_timeout).await?;
                 headers.insert(CONTENT_LENGTH, HeaderValue::from(filtered.len()));
                 Ok(Forwarded {
@@ -953,7 +955,7 @@ impl Gateway {
             // Another shape: an empty body (a 202 for a notification) or an
             // error status carries no tool list; a success with content
             // cannot be filtered and is refused.
-            _ => {
+            Media::EventStream | Media::Other => {
                 let body = collect(body, self.response_timeout).await?;
                 if !body.is_empty() && parts.status.is_success() {
                     return Err(UpstreamFailure::Unfilterable);
@@ -968,20 +970,30 @@ impl Gateway {
     }
 }
 
-/// The media type of an answer (`Content-Type` without parameters,
-/// lower-case), or empty.
-fn media_type(headers: &HeaderMap) -> String {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default()
+/// What an answer's `Content-Type` says it is (parameters aside, any case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Media {
+    Json,
+    EventStream,
+    Other,
+}
+
+impl Media {
+    fn of(headers: &HeaderMap) -> Self {
+        let essence = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::trim)
+            .unwrap_or_default();
+        if essence.eq_ignore_ascii_case("application/json") {
+            Self::Json
+        } else if essence.eq_ignore_ascii_case("text/event-stream") {
+            Self::EventStream
+        } else {
+            Self::Other
+        }
+    }
 }
 
 impl Gateway {

@@ -14,7 +14,8 @@
 //! [`upstream`] holds the configured upstreams and their (redacted)
 //! credentials; [`forward`] is the I/O half: it runs this decision in
 //! place, forwards with the upstream's credential through one pooled
-//! client, and streams the answer back (filtering `tools/list`); [`stdio`]
+//! client, and streams the answer back ([`sse`]: event ids sealed, tool
+//! lists filtered); [`stdio`]
 //! does the same for upstreams that are child processes. The HTTP edge
 //! (`crate::http`) maps refusals to responses in one place.
 

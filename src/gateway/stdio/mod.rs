@@ -1,7 +1,8 @@
 //! Stdio upstreams: MCP servers the gateway starts as child processes and
 //! bridges to Streamable HTTP at the same endpoint, `{public}/mcp/{name}`,
 //! behind the same authorization (`Gateway::check`: signature, token,
-//! rights; `tools/list` filtered).
+//! rights; tool lists filtered). The child never sees the agent's request
+//! ids, only the bridge's own (see [`route`]).
 //!
 //! # Design: one child per MCP session
 //!
