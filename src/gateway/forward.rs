@@ -16,7 +16,7 @@ use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
@@ -1107,15 +1107,44 @@ pub fn request_id(body: &[u8]) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// An upstream's body, whole (at most [`MAX_FILTERED`] bytes).
-async fn collect(body: Incoming, timeout: Duration) -> Result<Bytes, UpstreamFailure> {
-    Ok(
-        tokio::time::timeout(timeout, Limited::new(body, MAX_FILTERED).collect())
-            .await
-            .map_err(|_| UpstreamFailure::Timeout)?
-            .map_err(|_| UpstreamFailure::Unfilterable)?
-            .to_bytes(),
-    )
+/// An upstream's body, whole (at most [`MAX_FILTERED`] bytes). Read until
+/// the body says it is complete (its declared length reached), not until
+/// its channel closes: hyper's client closes it only on a later turn of
+/// its connection task, and waiting for that costs every filtered answer a
+/// round trip between tasks. A body in one frame (a small answer) is kept
+/// as that frame, uncopied.
+async fn collect(mut body: Incoming, timeout: Duration) -> Result<Bytes, UpstreamFailure> {
+    use hyper::body::Body as _;
+    let read = async move {
+        let mut first: Option<Bytes> = None;
+        let mut more = BytesMut::new();
+        while !body.is_end_stream() {
+            let Some(frame) = body.frame().await else {
+                break;
+            };
+            let Ok(data) = frame
+                .map_err(|_| UpstreamFailure::Unfilterable)?
+                .into_data()
+            else {
+                // Trailers: nothing of the answer.
+                continue;
+            };
+            match first.take() {
+                None if more.is_empty() => first = Some(data),
+                held => {
+                    more.extend_from_slice(&held.unwrap_or_default());
+                    more.extend_from_slice(&data);
+                }
+            }
+            if first.as_ref().map_or(0, Bytes::len) + more.len() > MAX_FILTERED {
+                return Err(UpstreamFailure::Unfilterable);
+            }
+        }
+        Ok(first.unwrap_or_else(|| more.freeze()))
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| UpstreamFailure::Timeout)?
 }
 
 /// A JSON answer with its tool lists filtered. One that carries none (most

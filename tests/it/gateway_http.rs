@@ -605,6 +605,10 @@ fn a_get_or_delete_with_a_body_is_refused_so_no_body_can_unfilter_a_replayed_str
     let end = s.send(&s.request("DELETE", Some(&ping), &[]));
     assert_eq!(end.status, 400, "{}", end.text());
     assert_eq!(end.json()["error"]["code"], -32600);
+    // A POST carries one message: without a body it is no JSON (-32700).
+    let empty = s.send(&s.request("POST", None, &[]));
+    assert_eq!(empty.status, 400, "{}", empty.text());
+    assert_eq!(empty.json()["error"]["code"], -32700);
     assert_eq!(
         upstream.requests().len(),
         before,
