@@ -8,16 +8,17 @@
 //! `Content-Digest`, cookies, `Forwarded`/`X-Forwarded-*`, hop-by-hop fields
 //! or any custom header an upstream might take as a credential — reaches
 //! the upstream. The one HTTP client is shared (pooled connections).
+//! `Last-Event-ID` passes only as the upstream's own id, opened from the
+//! sealed one the agent received ([`Gateway::check_resumption`]).
 
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::{Arc, RwLock};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
-use http_body_util::{BodyDataStream, BodyExt as _, Full, Limited};
+use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
@@ -25,12 +26,13 @@ use tokio_rustls::rustls::pki_types::CertificateDer;
 
 use super::client::UpstreamClient;
 use super::oauth2::OAuth2Credential;
+use super::sse::{IdSealer, SseRewriter};
 use super::upstream::{Credential, Transport, Upstream};
 use super::{Authorized, Refusal};
 use crate::clock::Clock;
 use crate::proto::httpsig::{GnapProfile, HttpRequest};
-use crate::proto::mcp::access::UpstreamGrant;
-use crate::proto::mcp::jsonrpc::Message;
+use crate::proto::mcp::access::{UpstreamGrant, carries_tool_list};
+use crate::proto::mcp::event_id::{Binding, EventIds};
 use crate::store::{CredentialSetRecord, RECORD_VERSION, Store};
 use crate::upstream::connect::{PERSON_SET_PREFIX, PROBE_BODY, Probed};
 use crate::upstream::vault::MasterKey;
@@ -189,6 +191,9 @@ pub struct Gateway {
     /// One refresh at a time per `oauth2` credential set.
     refresh_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     stdio: super::stdio::Bridge,
+    /// Seals the SSE event ids agents receive (see
+    /// [`crate::proto::mcp::event_id`]); drawn at start.
+    event_ids: Arc<EventIds>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -214,6 +219,8 @@ impl Gateway {
         upstream_cas: &[CertificateDer<'static>],
     ) -> Result<Self, String> {
         let client = super::client::build(upstream_cas)?;
+        let event_ids =
+            EventIds::generate().map_err(|e| format!("cannot draw the event id key: {e}"))?;
         Ok(Self {
             upstreams: RwLock::new(
                 upstreams
@@ -233,6 +240,7 @@ impl Gateway {
             refresh_locks: std::sync::Mutex::default(),
             opened: std::sync::Mutex::default(),
             stdio: super::stdio::Bridge::new(super::stdio::Limits::default()),
+            event_ids: Arc::new(event_ids),
         })
     }
 
@@ -354,6 +362,57 @@ impl Gateway {
             std::time::Instant::now(),
         )?;
         Ok(())
+    }
+
+    /// Takes a `Last-Event-ID` back: it must be one the gateway sealed for
+    /// this call's key, credential set, upstream and session (see
+    /// [`crate::proto::mcp::event_id`]); the upstream then gets its own id
+    /// again ([`Authorized::resume_from`]). Any other value is refused
+    /// (400): the transport lets a server ignore the header, but a stream
+    /// the agent did not ask for is no answer to a resumption.
+    pub fn check_resumption(
+        &self,
+        target: &Upstream,
+        request: &HttpRequest,
+        authorized: &mut Authorized,
+    ) -> Result<(), Refusal> {
+        let mut sent = request.fields.lines("last-event-id");
+        let Some(value) = sent.next() else {
+            return Ok(());
+        };
+        if sent.next().is_some() {
+            return Err(Refusal::RepeatedHeader("Last-Event-ID"));
+        }
+        let binding = self.binding(
+            target,
+            authorized,
+            session_id(request.fields.lines("mcp-session-id").next()),
+        );
+        let value = std::str::from_utf8(value).map_err(|_| Refusal::UnknownEventId)?;
+        let original = self
+            .event_ids
+            .open(&binding, value.trim())
+            .ok_or(Refusal::UnknownEventId)?;
+        authorized.resume_from = Some(original);
+        Ok(())
+    }
+
+    /// Who receives a stream of `target`'s events in `session`.
+    fn binding(
+        &self,
+        target: &Upstream,
+        authorized: &Authorized,
+        session: Option<String>,
+    ) -> Binding {
+        Binding {
+            thumbprint: authorized.token.key.thumbprint.clone(),
+            credential_set: authorized
+                .token
+                .credential_set(&target.name)
+                .map(str::to_owned),
+            upstream: target.name.clone(),
+            session,
+        }
     }
 
     /// What to present at `upstream` for an authorized call: the token's
@@ -715,12 +774,18 @@ impl Gateway {
         uri: &str,
         body: Bytes,
         credential: &Credential,
+        resume_from: Option<&str>,
     ) -> Result<hyper::Response<Incoming>, UpstreamFailure> {
         let mut builder = hyper::Request::builder()
             .method(request.method.as_str())
             .uri(uri);
         if let Some(headers) = builder.headers_mut() {
             copy_forwardable(&request.fields, headers);
+            // The agent's sealed event id, opened: the upstream's own.
+            headers.remove("last-event-id");
+            if let Some(id) = resume_from.and_then(|id| HeaderValue::from_str(id).ok()) {
+                headers.insert("last-event-id", id);
+            }
             // A body is one JSON-RPC message the gateway has read as UTF-8
             // JSON; the upstream is told exactly that, so no charset the
             // agent names can make it read other names than the gateway did.
@@ -770,18 +835,14 @@ impl Gateway {
         };
         let request_session = session_id(request.fields.lines("mcp-session-id").next());
         let ending = request.method == "DELETE";
-        // Replies that may list tools, filtered when the token's tools are
-        // limited: a `tools/list` request's (every answer on its stream
-        // counts, whatever spelling of the id the upstream answers with:
-        // `1.0` sent may come back as `1`), and a GET stream's, on which a
-        // resumed stream (`Last-Event-ID`) replays what an earlier POST's
-        // stream carried, `tools/list` answers included.
-        let lists_tools = authorized.grant.limits_tools()
-            && match &authorized.message {
-                Some(Message::Request { method, .. }) => method == "tools/list",
-                None => request.method == "GET",
-                _ => false,
-            };
+        // When the token's tools are limited, every answer is filtered,
+        // whatever the request looked like: a `tools/list` answer may come
+        // back with another spelling of its id (`1.0` sent, `1` answered),
+        // a GET stream replays what earlier POSTs' streams carried
+        // (`Last-Event-ID`), and an upstream that read another method than
+        // the gateway did would answer with a list the request's method
+        // does not announce.
+        let lists_tools = authorized.grant.limits_tools();
         let body = Bytes::from(std::mem::take(&mut request.body));
         let set = authorized.token.credential_set(&upstream.name);
         let mut credential = std::borrow::Cow::Borrowed(&authorized.credential);
@@ -793,8 +854,16 @@ impl Gateway {
                 .await?;
             credential = std::borrow::Cow::Owned(fresh);
         }
+        let resume_from = authorized.resume_from.as_deref();
         let mut response = self
-            .send(upstream, &request, url, body.clone(), &credential)
+            .send(
+                upstream,
+                &request,
+                url,
+                body.clone(),
+                &credential,
+                resume_from,
+            )
             .await?;
         // An upstream OAuth token refused before its known expiry (revoked,
         // or its lifetime unknown): refresh once and try again.
@@ -805,7 +874,9 @@ impl Gateway {
             let fresh = self
                 .refresh(&upstream.name, id, grant.access_token.expose())
                 .await?;
-            response = self.send(upstream, &request, url, body, &fresh).await?;
+            response = self
+                .send(upstream, &request, url, body, &fresh, resume_from)
+                .await?;
         }
         if response.status() == hyper::StatusCode::UNAUTHORIZED {
             tracing::warn!(upstream = %upstream.name, "the upstream refused the gateway's credential");
@@ -823,6 +894,11 @@ impl Gateway {
             return Err(UpstreamFailure::Failed(response.status().as_u16()));
         }
         let (parts, body) = response.into_parts();
+        // The session the answer's events belong to: the call's, or the one
+        // an initialize answer opens.
+        let stream_session = request_session
+            .clone()
+            .or_else(|| session_id(parts.headers.get("mcp-session-id").map(|v| v.as_bytes())));
         self.track_session(
             &upstream.name,
             request_session.as_deref(),
@@ -833,6 +909,32 @@ impl Gateway {
         let mut headers = parts.headers;
         keep_returnable_headers(&mut headers);
         let status = parts.status.as_u16();
+        let media = Media::of(&headers);
+        // Every event stream is rewritten (its ids sealed), and with tools
+        // limited every answer is read; an encoded body cannot be, and is
+        // refused rather than passed on as it is (the gateway never asks
+        // for an encoding).
+        let rewritten = lists_tools || media == Media::EventStream;
+        if rewritten
+            && headers
+                .get(hyper::header::CONTENT_ENCODING)
+                .is_some_and(|v| v.as_bytes() != b"identity")
+        {
+            return Err(UpstreamFailure::Unfilterable);
+        }
+        if media == Media::EventStream {
+            headers.remove(CONTENT_LENGTH);
+            let ids = IdSealer {
+                ids: self.event_ids.clone(),
+                binding: self.binding(upstream, authorized, stream_session),
+            };
+            let grant = lists_tools.then(|| authorized.grant.clone());
+            return Ok(Forwarded {
+                status,
+                headers,
+                body: ForwardedBody::Stream(Box::pin(SseRewriter::new(body, grant, ids))),
+            });
+        }
         if !lists_tools {
             return Ok(Forwarded {
                 status,
@@ -840,28 +942,8 @@ impl Gateway {
                 body: ForwardedBody::Upstream(body),
             });
         }
-        // The result must be read to be filtered: an encoded body cannot be,
-        // and is refused rather than shown whole (the gateway never asks
-        // for an encoding).
-        if headers
-            .get(hyper::header::CONTENT_ENCODING)
-            .is_some_and(|v| v.as_bytes() != b"identity")
-        {
-            return Err(UpstreamFailure::Unfilterable);
-        }
-        let media = headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            })
-            .unwrap_or_default();
-        match media.as_str() {
-            "application/json" => {
+        match media {
+            Media::Json => {
                 let filtered = filter_json(body, &authorized.grant, self.response_timeout).await?;
                 headers.insert(CONTENT_LENGTH, HeaderValue::from(filtered.len()));
                 Ok(Forwarded {
@@ -870,25 +952,46 @@ impl Gateway {
                     body: ForwardedBody::Full(filtered),
                 })
             }
-            "text/event-stream" => {
-                headers.remove(CONTENT_LENGTH);
+            // Another shape: an empty body (a 202 for a notification) or an
+            // error status carries no tool list; a success with content
+            // cannot be filtered and is refused.
+            Media::EventStream | Media::Other => {
+                let body = collect(body, self.response_timeout).await?;
+                if !body.is_empty() && parts.status.is_success() {
+                    return Err(UpstreamFailure::Unfilterable);
+                }
                 Ok(Forwarded {
                     status,
                     headers,
-                    body: ForwardedBody::Stream(Box::pin(SseFilter::new(
-                        body,
-                        authorized.grant.clone(),
-                    ))),
+                    body: ForwardedBody::Full(body),
                 })
             }
-            // A success in another shape cannot be filtered: refuse it.
-            _ if parts.status.is_success() => Err(UpstreamFailure::Unfilterable),
-            // An error status carries no tools/list result: pass it on.
-            _ => Ok(Forwarded {
-                status,
-                headers,
-                body: ForwardedBody::Upstream(body),
-            }),
+        }
+    }
+}
+
+/// What an answer's `Content-Type` says it is (parameters aside, any case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Media {
+    Json,
+    EventStream,
+    Other,
+}
+
+impl Media {
+    fn of(headers: &HeaderMap) -> Self {
+        let essence = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(str::trim)
+            .unwrap_or_default();
+        if essence.eq_ignore_ascii_case("application/json") {
+            Self::Json
+        } else if essence.eq_ignore_ascii_case("text/event-stream") {
+            Self::EventStream
+        } else {
+            Self::Other
         }
     }
 }
@@ -1004,16 +1107,63 @@ pub fn request_id(body: &[u8]) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// An upstream's body, whole (at most [`MAX_FILTERED`] bytes). Read until
+/// the body says it is complete (its declared length reached), not until
+/// its channel closes: hyper's client closes it only on a later turn of
+/// its connection task, and waiting for that costs every filtered answer a
+/// round trip between tasks. A body in one frame (a small answer) is kept
+/// as that frame, uncopied.
+async fn collect(mut body: Incoming, timeout: Duration) -> Result<Bytes, UpstreamFailure> {
+    use hyper::body::Body as _;
+    let read = async move {
+        let mut first: Option<Bytes> = None;
+        let mut more = BytesMut::new();
+        while !body.is_end_stream() {
+            let Some(frame) = body.frame().await else {
+                break;
+            };
+            let Ok(data) = frame
+                .map_err(|_| UpstreamFailure::Unfilterable)?
+                .into_data()
+            else {
+                // Trailers: nothing of the answer.
+                continue;
+            };
+            match first.take() {
+                None if more.is_empty() => first = Some(data),
+                held => {
+                    more.extend_from_slice(&held.unwrap_or_default());
+                    more.extend_from_slice(&data);
+                }
+            }
+            if first.as_ref().map_or(0, Bytes::len) + more.len() > MAX_FILTERED {
+                return Err(UpstreamFailure::Unfilterable);
+            }
+        }
+        Ok(first.unwrap_or_else(|| more.freeze()))
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| UpstreamFailure::Timeout)?
+}
+
+/// A JSON answer with its tool lists filtered. One that carries none (most
+/// do not) goes back as it came; an empty one (a 202) too; one that is not
+/// JSON cannot be filtered.
 async fn filter_json(
     body: Incoming,
     grant: &UpstreamGrant,
     timeout: Duration,
 ) -> Result<Bytes, UpstreamFailure> {
-    let collected = tokio::time::timeout(timeout, Limited::new(body, MAX_FILTERED).collect())
-        .await
-        .map_err(|_| UpstreamFailure::Timeout)?
-        .map_err(|_| UpstreamFailure::Unfilterable)?
-        .to_bytes();
+    let collected = collect(body, timeout).await?;
+    if collected.is_empty() {
+        return Ok(collected);
+    }
+    match carries_tool_list(&collected) {
+        None => return Err(UpstreamFailure::Unfilterable),
+        Some(false) => return Ok(collected),
+        Some(true) => {}
+    }
     let mut value: Value =
         serde_json::from_slice(&collected).map_err(|_| UpstreamFailure::Unfilterable)?;
     grant.filter_tools_list(&mut value);
@@ -1022,171 +1172,10 @@ async fn filter_json(
         .map_err(|_| UpstreamFailure::Unfilterable)
 }
 
-/// The chunks of a body as they arrive.
-type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send + Sync>>;
-
-/// Filters tool lists out of an SSE stream event by event: events pass on
-/// as soon as they are complete; only answers carrying a tool list
-/// (`result.tools`) are rewritten. Nothing is held beyond one event.
-pub struct SseFilter {
-    body: Chunks,
-    grant: UpstreamGrant,
-    pending: BytesMut,
-    done: bool,
-}
-
-impl SseFilter {
-    fn new(body: Incoming, grant: UpstreamGrant) -> Self {
-        use futures_util::TryStreamExt as _;
-        Self::over(
-            Box::pin(BodyDataStream::new(body).map_err(BoxError::from)),
-            grant,
-        )
-    }
-
-    fn over(body: Chunks, grant: UpstreamGrant) -> Self {
-        Self {
-            body,
-            grant,
-            pending: BytesMut::new(),
-            done: false,
-        }
-    }
-
-    /// The complete events at the head of `pending`, rewritten as needed.
-    fn drain_events(&mut self) -> Option<Bytes> {
-        let mut out = BytesMut::new();
-        while let Some(end) = event_end(&self.pending) {
-            let event = self.pending.split_to(end);
-            out.extend_from_slice(&rewrite_event(&event, &self.grant));
-        }
-        (!out.is_empty()).then(|| out.freeze())
-    }
-}
-
-/// Where the first complete SSE event in `buf` ends (after its blank line).
-fn event_end(buf: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while i < buf.len() {
-        let line_end = match buf[i] {
-            b'\n' => i + 1,
-            b'\r' if buf.get(i + 1) == Some(&b'\n') => i + 2,
-            b'\r' if i + 1 < buf.len() => i + 1,
-            // A lone CR at the end may be half of CRLF: wait.
-            b'\r' => return None,
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
-        // A line that starts right at a line end is empty: the event ends.
-        let empty = i == 0 || matches!(buf.get(i - 1), Some(b'\n' | b'\r'));
-        if empty {
-            return Some(line_end);
-        }
-        i = line_end;
-    }
-    None
-}
-
-/// One SSE event (with its terminating blank line), filtered if its data is
-/// an answer with a tool list.
-///
-/// An event whose data is not a JSON value (or not UTF-8) is dropped: every
-/// MCP message is JSON, and one that cannot be read cannot be filtered.
-fn rewrite_event(event: &[u8], grant: &UpstreamGrant) -> Bytes {
-    let Ok(text) = std::str::from_utf8(event) else {
-        return Bytes::new();
-    };
-    let lines: Vec<&str> = text.split(['\n', '\r']).filter(|l| !l.is_empty()).collect();
-    let data: Vec<&str> = lines
-        .iter()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .map(|d| d.strip_prefix(' ').unwrap_or(d))
-        .collect();
-    if data.is_empty() {
-        return Bytes::copy_from_slice(event);
-    }
-    let data = data.join("\n");
-    if data.trim().is_empty() {
-        // A priming event (an id, no message): nothing to filter.
-        return Bytes::copy_from_slice(event);
-    }
-    let Ok(mut value) = serde_json::from_str::<Value>(&data) else {
-        return Bytes::new();
-    };
-    if value.pointer("/result/tools").is_none() {
-        return Bytes::copy_from_slice(event);
-    }
-    grant.filter_tools_list(&mut value);
-    let mut out = String::with_capacity(event.len());
-    let mut wrote_data = false;
-    for line in lines {
-        if line.starts_with("data:") {
-            if !wrote_data {
-                out.push_str("data: ");
-                out.push_str(&value.to_string());
-                out.push('\n');
-                wrote_data = true;
-            }
-        } else {
-            out.push_str(line);
-            out.push('\n');
-        }
-    }
-    out.push('\n');
-    Bytes::from(out)
-}
-
-impl Stream for SseFilter {
-    type Item = Result<Bytes, BoxError>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            if self.done {
-                // A last event without its blank line is dropped: an SSE
-                // client discards it (WHATWG HTML, "Interpreting an event
-                // stream"), and passed on unfiltered it could still show a
-                // lenient one the tools the token may not see.
-                self.pending.clear();
-                return Poll::Ready(None);
-            }
-            match Pin::new(&mut self.body).poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => self.done = true,
-                Poll::Ready(Some(Err(e))) => {
-                    self.done = true;
-                    self.pending.clear();
-                    return Poll::Ready(Some(Err(e)));
-                }
-                Poll::Ready(Some(Ok(chunk))) => {
-                    self.pending.extend_from_slice(&chunk);
-                    if let Some(out) = self.drain_events() {
-                        return Poll::Ready(Some(Ok(out)));
-                    }
-                    if self.pending.len() > MAX_FILTERED {
-                        self.done = true;
-                        self.pending.clear();
-                        return Poll::Ready(Some(Err("an SSE event is too large".into())));
-                    }
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn grant() -> UpstreamGrant {
-        let rights: Vec<crate::proto::gnap::AccessRight> = serde_json::from_value(
-            json!([{"type": "mcp", "identifier": "gh", "tools": ["search_issues"]}]),
-        )
-        .unwrap();
-        UpstreamGrant::for_upstream(&rights, "gh").unwrap()
-    }
 
     #[test]
     fn only_transport_and_retry_headers_come_back_from_the_upstream() {
@@ -1254,82 +1243,6 @@ mod tests {
         ] {
             assert!(!forwardable(no), "{no}");
         }
-    }
-
-    #[test]
-    fn sse_events_are_split_at_blank_lines() {
-        assert_eq!(event_end(b"data: x\n\nrest"), Some(9));
-        assert_eq!(event_end(b"data: x\r\n\r\nrest"), Some(11));
-        assert_eq!(event_end(b"data: x\r\rmore"), Some(9));
-        // A CR at the end may be the first half of a CRLF: wait for more.
-        assert_eq!(event_end(b"data: x\r\r"), None);
-        assert_eq!(event_end(b"data: x\r"), None);
-        assert_eq!(event_end(b"data: x\n"), None);
-        assert_eq!(event_end(b"\n"), Some(1));
-    }
-
-    #[test]
-    fn every_answer_with_a_tool_list_is_filtered_and_other_events_pass_untouched() {
-        // Whatever its id: an upstream may answer `1.0` with `1`, and on a
-        // resumed stream the answer is to an earlier request.
-        for id in [json!(2), json!(2.0), json!("x")] {
-            let result = json!({"jsonrpc": "2.0", "id": id, "result": {"tools": [{"name": "search_issues"}, {"name": "delete_repo"}]}});
-            let event = format!("event: message\r\nid: e-3\r\ndata: {result}\r\n\r\n");
-            let out = rewrite_event(event.as_bytes(), &grant());
-            let text = String::from_utf8(out.to_vec()).unwrap();
-            assert!(
-                text.starts_with("event: message\nid: e-3\ndata: "),
-                "{text}"
-            );
-            assert!(text.ends_with("\n\n"));
-            assert!(text.contains("search_issues") && !text.contains("delete_repo"));
-        }
-
-        // Another answer, a notification, a comment, a priming event: byte
-        // for byte.
-        for other in [
-            "data: {\"jsonrpc\":\"2.0\",\"id\":8,\"result\":{\"content\":[]}}\n\n",
-            "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n",
-            ": keep-alive\n\n",
-            "id: e-1\ndata: \n\n",
-        ] {
-            assert_eq!(rewrite_event(other.as_bytes(), &grant()), other.as_bytes());
-        }
-
-        // What cannot be read cannot be filtered: dropped.
-        for unreadable in [
-            &b"data: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"tools\":[{\"name\":\"delete_repo\"}]}, 1e999}\n\n"[..],
-            b"data: {\"result\":{\"tools\":[{\"name\":\"delete_repo\xff\"}]}}\n\n",
-        ] {
-            assert!(rewrite_event(unreadable, &grant()).is_empty());
-        }
-    }
-
-    #[test]
-    fn an_unfinished_last_event_is_dropped_not_passed_unfiltered() {
-        let result = json!({"jsonrpc": "2.0", "id": 2, "result": {"tools": [{"name": "search_issues"}, {"name": "delete_repo"}]}});
-        let chunks: Vec<Result<Bytes, BoxError>> = vec![
-            Ok(Bytes::from(
-                "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n",
-            )),
-            // The answer split over two chunks, its blank line never sent.
-            Ok(Bytes::from(format!("data: {result}"))),
-            Ok(Bytes::from("\n")),
-        ];
-        let filter = SseFilter::over(Box::pin(futures_util::stream::iter(chunks)), grant());
-        let out: Vec<Bytes> = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(futures_util::StreamExt::collect::<Vec<_>>(filter))
-            .into_iter()
-            .map(Result::unwrap)
-            .collect();
-        let text: String = out.iter().map(|b| String::from_utf8_lossy(b)).collect();
-        assert!(text.contains("notifications/progress"), "{text}");
-        assert!(
-            !text.contains("delete_repo") && !text.contains("tools"),
-            "{text}"
-        );
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //! [`upstream`] holds the configured upstreams and their (redacted)
 //! credentials; [`forward`] is the I/O half: it runs this decision in
 //! place, forwards with the upstream's credential through one pooled
-//! client, and streams the answer back (filtering `tools/list`); [`stdio`]
+//! client, and streams the answer back ([`sse`]: event ids sealed, tool
+//! lists filtered); [`stdio`]
 //! does the same for upstreams that are child processes. The HTTP edge
 //! (`crate::http`) maps refusals to responses in one place.
 
@@ -23,6 +24,7 @@ pub mod client;
 pub mod forward;
 pub mod oauth2;
 pub mod sessions;
+pub mod sse;
 pub mod stdio;
 pub mod upstream;
 
@@ -56,6 +58,10 @@ pub struct Authorized {
     /// What to present upstream: filled by the gateway from the token's
     /// credential set for this upstream (`None` until then).
     pub credential: upstream::Credential,
+    /// The upstream's own event id to resume from, once the gateway has
+    /// opened the agent's sealed `Last-Event-ID`
+    /// (`forward::Gateway::check_resumption`).
+    pub resume_from: Option<String>,
 }
 
 impl Authorized {
@@ -92,6 +98,10 @@ pub enum Refusal {
     /// value and the upstream might act on another.
     #[error("the {0} header is given more than once")]
     RepeatedHeader(&'static str),
+    /// A `Last-Event-ID` the gateway did not seal for this key, credential
+    /// set, upstream and session: 400.
+    #[error("the Last-Event-ID names no stream this call may resume")]
+    UnknownEventId,
     /// An `Mcp-Session-Id` with characters outside visible ASCII (the
     /// transport allows no others): 400.
     #[error("the Mcp-Session-Id is not made of visible ASCII characters")]
@@ -262,7 +272,9 @@ pub fn conclude(
     {
         return Err(Refusal::RepeatedHeader(header));
     }
-    let message = if request.body.is_empty() {
+    // A POST carries one message (an empty body is no JSON); GET and
+    // DELETE none (the HTTP edge refuses them a body).
+    let message = if request.body.is_empty() && request.method != "POST" {
         None
     } else {
         Some(jsonrpc::parse(&request.body)?)
@@ -282,6 +294,7 @@ pub fn conclude(
         grant,
         message,
         credential: upstream::Credential::None,
+        resume_from: None,
     })
 }
 

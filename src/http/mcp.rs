@@ -80,6 +80,7 @@ enum GatewayError {
     Query,
     BodyTooLarge,
     BodyUnreadable,
+    BodyNotAllowed,
     Refused(Refusal, serde_json::Value),
     Upstream(UpstreamFailure, serde_json::Value),
 }
@@ -106,15 +107,22 @@ async fn gateway_outcome(
         return Err(GatewayError::Query);
     }
     let body = read_incoming(body, app.max_body).await?;
+    // GET opens a stream and DELETE ends a session: neither carries a
+    // message, and one the gateway does not read must not reach an
+    // upstream that might.
+    if method != Method::POST && !body.is_empty() {
+        return Err(GatewayError::BodyNotAllowed);
+    }
     // The JSON-RPC id is only read when an error must carry it.
     let id = || request_id(&body);
     let request = to_request(app, method, path, query, headers, body.to_vec());
     let (request, decision) = app.gateway.check(&target, request).await;
     let authorized = decision
-        .and_then(|authorized| {
+        .and_then(|mut authorized| {
+            app.gateway.check_session(&target, &request, &authorized)?;
             app.gateway
-                .check_session(&target, &request, &authorized)
-                .map(|()| authorized)
+                .check_resumption(&target, &request, &mut authorized)?;
+            Ok(authorized)
         })
         .map_err(|r| GatewayError::Refused(r, id()))?;
     app.gateway
@@ -152,6 +160,12 @@ fn gateway_error(app: &App, upstream: &str, error: &GatewayError) -> Response<By
             "the request body could not be read".to_owned(),
             &null,
         ),
+        GatewayError::BodyNotAllowed => (
+            400,
+            -32600,
+            "a GET or DELETE to the MCP endpoint carries no body".to_owned(),
+            &null,
+        ),
         GatewayError::Refused(refusal, id) => {
             let (status, code) = match refusal {
                 // The replay cache is full: the call may be good, it cannot
@@ -161,7 +175,9 @@ fn gateway_error(app: &App, upstream: &str, error: &GatewayError) -> Response<By
                 Refusal::Body(ParseError::NotJson) => (400, -32700),
                 Refusal::Body(ParseError::NotMessage) => (400, -32600),
                 Refusal::HeaderMismatch(_) => (400, -32020),
-                Refusal::RepeatedHeader(_) | Refusal::MalformedSessionId => (400, -32600),
+                Refusal::RepeatedHeader(_)
+                | Refusal::MalformedSessionId
+                | Refusal::UnknownEventId => (400, -32600),
                 Refusal::Denied(_) | Refusal::NoCredentialSet(_) => (403, -32003),
                 Refusal::Store(_) => (503, -32603),
                 Refusal::CredentialUnavailable => (502, -32002),

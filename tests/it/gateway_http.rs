@@ -506,7 +506,7 @@ fn tools_list_stream(s: &Session<'_>, id: Value) -> String {
 
 /// gnapd in dev mode in front of `url` as upstream `github`, presenting the
 /// bearer credential there.
-fn dev_gateway_for_github(dir: &Path, url: &str) -> Server {
+pub(crate) fn dev_gateway_for_github(dir: &Path, url: &str) -> Server {
     let github = format!("github={url}");
     let credential = format!("github=bearer:{SECRET}");
     start_logged(
@@ -563,6 +563,58 @@ fn gateway_http_a_resumed_stream_replays_tool_lists_filtered() {
     assert!(seen.contains("search_issues"), "no replayed answer: {seen}");
     assert!(!seen.contains("delete_repo"), "{seen}");
     assert_clean(&upstream, s.token.as_deref().unwrap());
+}
+
+#[test]
+fn a_get_or_delete_with_a_body_is_refused_so_no_body_can_unfilter_a_replayed_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::start_resumable(dir.path());
+    let server = dev_gateway_for_github(dir.path(), &upstream.url());
+    let agent = Agent::new();
+    let token = token(&server, &agent, search_only());
+    let mut s = Session::new(&server, &agent, Some(token), "github");
+    s.initialize();
+    let text = tools_list_stream(&s, json!(40));
+    let first = text
+        .lines()
+        .find_map(|l| l.strip_prefix("id:"))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no event id in {text}"))
+        .to_owned();
+    let before = upstream.requests().len();
+
+    // A resumption whose body names another method than tools/list: a
+    // gateway that took its filtering from the body would replay the
+    // tool list whole.
+    let ping = json!({"jsonrpc": "2.0", "id": 41, "method": "ping"});
+    let replay = stream(
+        server.addr,
+        s.request("GET", Some(&ping), &[("Last-Event-ID", &first)]),
+    );
+    let mut seen = replay
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_default();
+    while let Ok(chunk) = replay.recv_timeout(Duration::from_millis(500)) {
+        seen.push_str(&chunk);
+    }
+    assert!(seen.starts_with("status 400"), "{seen}");
+    assert!(!seen.contains("delete_repo"), "{seen}");
+    assert!(seen.contains("-32600"), "{seen}");
+
+    // A DELETE with a body: refused, the session lives on.
+    let end = s.send(&s.request("DELETE", Some(&ping), &[]));
+    assert_eq!(end.status, 400, "{}", end.text());
+    assert_eq!(end.json()["error"]["code"], -32600);
+    // A POST carries one message: without a body it is no JSON (-32700).
+    let empty = s.send(&s.request("POST", None, &[]));
+    assert_eq!(empty.status, 400, "{}", empty.text());
+    assert_eq!(empty.json()["error"]["code"], -32700);
+    assert_eq!(
+        upstream.requests().len(),
+        before,
+        "a request reached the upstream"
+    );
+    assert_eq!(s.call("ping", json!({})).status, 200);
 }
 
 /// The reference TypeScript server (`@modelcontextprotocol/server-everything`

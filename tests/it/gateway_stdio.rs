@@ -963,3 +963,109 @@ fn gateway_stdio_credential_kinds_must_fit_the_transport() {
         assert!(!err.contains("MISFIT-SECRET"), "{err}");
     }
 }
+
+#[test]
+fn agent_ids_a_child_reads_as_one_double_keep_their_own_answers() {
+    // The reference server runs on Node: it reads 2^53 and 2^53 + 1 as the
+    // same number, and would answer both requests under one id.
+    let f = Fixture::start("upstream_timeout = 5\n");
+    let agent = Agent::new();
+    let rights = json!([{"type": "mcp", "identifier": "everything",
+        "actions": ["tools/list", "tools/call"], "tools": ["trigger-long-running-operation"]}]);
+    let token = token(&f.server, &agent, rights);
+    let mut s = Session::new(&f.server, &agent, Some(token), "everything");
+    s.initialize();
+    let big = json!(9_007_199_254_740_992u64);
+    let bigger = json!(9_007_199_254_740_993u64);
+
+    // A slow call under one id, streaming its progress...
+    let call = json!({"jsonrpc": "2.0", "id": big, "method": "tools/call", "params": {
+        "name": "trigger-long-running-operation", "arguments": {"duration": 2, "steps": 2},
+        "_meta": {"progressToken": "slow"}}});
+    let events = stream(f.server.addr, s.request("POST", Some(&call), &[]));
+    assert_eq!(
+        events.recv_timeout(Duration::from_secs(10)).unwrap(),
+        "status 200"
+    );
+    // ...and, while it runs, a tool list under the other.
+    let list = json!({"jsonrpc": "2.0", "id": bigger, "method": "tools/list"});
+    let listed = s.send(&s.request("POST", Some(&list), &[]));
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    let listed = rpc(&listed);
+    assert_eq!(listed["id"], bigger, "{listed}");
+    assert_eq!(tool_names(&listed), ["trigger-long-running-operation"]);
+
+    // The call's stream ends with the call's own answer, under its id, and
+    // carries no tool list.
+    let mut text = String::new();
+    while let Ok(chunk) = events.recv_timeout(Duration::from_secs(10)) {
+        text.push_str(&chunk);
+    }
+    let messages = sse_messages(&text);
+    let answer = messages
+        .iter()
+        .find(|m| m.get("result").is_some() || m.get("error").is_some())
+        .unwrap_or_else(|| panic!("no answer in {text}"));
+    assert_eq!(answer["id"], big, "{answer}");
+    let result = answer["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or("");
+    assert!(
+        result.contains("Long running operation completed"),
+        "{answer}"
+    );
+    assert!(!text.contains("\"tools\""), "{text}");
+}
+
+#[test]
+fn agent_ids_a_child_rounds_alike_cannot_swap_answers_or_leak_a_tool_list() {
+    // A child that reads numbers as doubles and answers whatever id it
+    // read: to it, 2^53 and 2^53 + 1 are one request id.
+    let script = root().join("tests/interop/mcp_doubles_stdio_upstream.py");
+    let config = format!(
+        "upstream_timeout = 5\n[[upstream]]\nname = \"doubles\"\ncommand = {:?}\nargs = [{:?}]\n",
+        python().display().to_string(),
+        script.display().to_string(),
+    );
+    let f = Fixture::start(&config);
+    let agent = Agent::new();
+    let rights = json!([{"type": "mcp", "identifier": "doubles",
+        "actions": ["tools/list", "tools/call"], "tools": ["search_issues", "wait"]}]);
+    let token = token(&f.server, &agent, rights);
+    let mut s = Session::new(&f.server, &agent, Some(token), "doubles");
+    s.initialize();
+    let big = json!(9_007_199_254_740_992u64);
+    let bigger = json!(9_007_199_254_740_993u64);
+
+    // A call in flight under one id...
+    let call = json!({"jsonrpc": "2.0", "id": big, "method": "tools/call",
+        "params": {"name": "wait", "arguments": {"seconds": 1}}});
+    let waiting = stream(f.server.addr, s.request("POST", Some(&call), &[]));
+    std::thread::sleep(Duration::from_millis(300));
+    // ...while a tool list is asked for under the other: its answer is its
+    // own, filtered, and the call's stream gets the call's answer.
+    let list = json!({"jsonrpc": "2.0", "id": bigger, "method": "tools/list"});
+    let listed = s.send(&s.request("POST", Some(&list), &[]));
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    let listed = rpc(&listed);
+    assert_eq!(listed["id"], bigger, "{listed}");
+    let mut names = tool_names(&listed);
+    names.sort();
+    assert_eq!(names, ["search_issues", "wait"]);
+
+    let mut text = String::new();
+    while let Ok(chunk) = waiting.recv_timeout(Duration::from_secs(10)) {
+        text.push_str(&chunk);
+    }
+    assert!(!text.contains("delete_repo"), "a tool list leaked: {text}");
+    let body = text
+        .strip_prefix("status 200")
+        .unwrap_or_else(|| panic!("{text}"));
+    let answer: Value =
+        serde_json::from_str(body).unwrap_or_else(|_| panic!("no JSON answer in {text}"));
+    assert_eq!(answer["id"], big, "{answer}");
+    assert_eq!(
+        answer["result"]["content"][0]["text"], "ran wait",
+        "{answer}"
+    );
+}

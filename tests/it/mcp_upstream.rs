@@ -163,3 +163,64 @@ impl Drop for Upstream {
         let _ = self.child.wait();
     }
 }
+
+/// The upstream whose JSON decoder reads member names as Go's
+/// `encoding/json` does (tests/interop/mcp_golike_upstream.py): case-blind,
+/// Unicode-folding, last duplicate wins. It records every tool call,
+/// prompt and resource read it executes; killed when dropped.
+pub struct GoLikeUpstream {
+    child: Child,
+    pub port: u16,
+    executed: PathBuf,
+}
+
+impl GoLikeUpstream {
+    /// Starts it with `args`, more of the script's flags
+    /// (`--methods-any-case`).
+    pub fn start(dir: &Path, args: &[&str]) -> Self {
+        let executed = dir.join("golike-executed.jsonl");
+        let mut child = Command::new(python())
+            .arg(root().join("tests/interop/mcp_golike_upstream.py"))
+            .arg("--executed-log")
+            .arg(&executed)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .strip_prefix("listening on ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("unexpected Go-like upstream output: {line:?}"));
+        Self {
+            child,
+            port,
+            executed,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/mcp", self.port)
+    }
+
+    /// What it has executed, in order: `{"method", "name"}` or
+    /// `{"method", "uri"}`.
+    pub fn executed(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.executed)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for GoLikeUpstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

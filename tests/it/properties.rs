@@ -121,7 +121,9 @@ proptest! {
 
 /// The JSON-RPC reading the gateway authorizes by, built the plain way: the
 /// whole body as a `serde_json::Value`. The fast reader must agree with it
-/// on every message without duplicate members.
+/// on every message without duplicate members (and without `params`
+/// members that fold to `name`, `uri`, `arguments` or `_meta`, which the
+/// generator does not make).
 fn reference_parse(
     body: &[u8],
 ) -> Result<gnapd::proto::mcp::jsonrpc::Message, gnapd::proto::mcp::jsonrpc::ParseError> {
@@ -129,6 +131,10 @@ fn reference_parse(
     use serde_json::Value;
     let value: Value = serde_json::from_slice(body).map_err(|_| ParseError::NotJson)?;
     let object = value.as_object().ok_or(ParseError::NotMessage)?;
+    const DEFINED: [&str; 6] = ["jsonrpc", "id", "method", "params", "result", "error"];
+    if object.keys().any(|k| !DEFINED.contains(&k.as_str())) {
+        return Err(ParseError::NotMessage);
+    }
     if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return Err(ParseError::NotMessage);
     }
@@ -140,7 +146,14 @@ fn reference_parse(
             method: method.clone(),
             target: object
                 .get("params")
-                .and_then(|p| p.get("name").or_else(|| p.get("uri")))
+                .and_then(|p| {
+                    let (first, second) = if method.starts_with("resources/") {
+                        ("uri", "name")
+                    } else {
+                        ("name", "uri")
+                    };
+                    p.get(first).or_else(|| p.get(second))
+                })
                 .and_then(Value::as_str)
                 .map(str::to_owned),
         }),
@@ -188,7 +201,7 @@ prop_compose! {
             1 => arb_json(),
         ]),
         method in prop::option::weighted(0.8, prop_oneof![
-            3 => prop::sample::select(vec!["tools/call", "ping", "notifications/initialized"]).prop_map(serde_json::Value::from),
+            3 => prop::sample::select(vec!["tools/call", "resources/read", "ping", "notifications/initialized"]).prop_map(serde_json::Value::from),
             1 => arb_json(),
         ]),
         name in prop::option::of(prop_oneof![

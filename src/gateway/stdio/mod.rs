@@ -1,7 +1,8 @@
 //! Stdio upstreams: MCP servers the gateway starts as child processes and
 //! bridges to Streamable HTTP at the same endpoint, `{public}/mcp/{name}`,
 //! behind the same authorization (`Gateway::check`: signature, token,
-//! rights; `tools/list` filtered).
+//! rights; tool lists filtered). The child never sees the agent's request
+//! ids, only the bridge's own (see [`route`]).
 //!
 //! # Design: one child per MCP session
 //!
@@ -264,18 +265,19 @@ impl Bridge {
             }
             "GET" => {
                 let session = session.ok_or(UpstreamFailure::SessionRequired)?;
-                let rx = session.open_stream().map_err(failure)?;
+                let rx = session.open_stream(filter(authorized)).map_err(failure)?;
                 Ok(sse(None, rx, None, &session.id))
             }
             "POST" => {
                 let message: Value = serde_json::from_slice(&request.body)
                     .map_err(|_| UpstreamFailure::SessionRequired)?;
+                let agent_id = message.get("id").cloned().unwrap_or(Value::Null);
                 let sse = accepts_sse(request);
                 match (&authorized.message, session) {
-                    (Some(Message::Request { method, .. }), Some(session)) => {
-                        let filter = (method == "tools/list").then(|| authorized.grant.clone());
-                        let answer = exchange(&session, &message, sse, filter, timeout).await?;
-                        Ok(to_forwarded(answer, &message, &session.id))
+                    (Some(Message::Request { .. }), Some(session)) => {
+                        let answer =
+                            exchange(&session, message, sse, filter(authorized), timeout).await?;
+                        Ok(to_forwarded(answer, agent_id, &session.id))
                     }
                     (Some(Message::Request { method, .. }), None) if method == "initialize" => {
                         self.initialize(
@@ -284,7 +286,9 @@ impl Bridge {
                         .await
                     }
                     (Some(Message::Notification { .. } | Message::Response), Some(session)) => {
-                        session.send(&message, timeout).await.map_err(failure)?;
+                        if let Some(message) = to_child(&session, message) {
+                            session.send(&message, timeout).await.map_err(failure)?;
+                        }
                         Ok(empty(202, Some(&session.id)))
                     }
                     _ => Err(UpstreamFailure::SessionRequired),
@@ -326,7 +330,8 @@ impl Bridge {
         let mut retried = false;
         loop {
             let session = self.start(upstream, command, authorized, owner.clone(), timeout)?;
-            match exchange(&session, message, sse, None, timeout).await {
+            let attempt = exchange(&session, message.clone(), sse, filter(authorized), timeout);
+            match attempt.await {
                 Err(UpstreamFailure::Exited) if !retried => {
                     tracing::warn!(upstream = %upstream.name, "the stdio upstream exited during initialize; starting it once more");
                     retried = true;
@@ -348,7 +353,8 @@ impl Bridge {
                 }
                 Ok(answer) => {
                     tracing::info!(upstream = %upstream.name, pid = ?session.pid, "stdio session started");
-                    return Ok(to_forwarded(answer, message, &session.id));
+                    let agent_id = message.get("id").cloned().unwrap_or(Value::Null);
+                    return Ok(to_forwarded(answer, agent_id, &session.id));
                 }
             }
         }
@@ -427,23 +433,52 @@ impl Bridge {
     }
 }
 
-/// Sends a client request to `session` and waits (up to `timeout`) for the
-/// first message the child writes for it.
+/// What the child gets of each exchange's messages, when the token's tools
+/// are limited: every message filtered, whatever the request (a child that
+/// answered with a tool list where none was asked for shows no more).
+fn filter(authorized: &Authorized) -> Option<crate::proto::mcp::access::UpstreamGrant> {
+    authorized
+        .grant
+        .limits_tools()
+        .then(|| authorized.grant.clone())
+}
+
+/// A client notification or response as the child gets it: a
+/// `notifications/cancelled` names the request by the bridge id the child
+/// knows it by, and is dropped when it names no request in flight (the
+/// bridge id it would carry might be another request's).
+fn to_child(session: &Session, mut message: Value) -> Option<Value> {
+    if message.get("method").and_then(Value::as_str) != Some("notifications/cancelled") {
+        return Some(message);
+    }
+    let slot = message.pointer_mut("/params/requestId")?;
+    *slot = Value::from(session.bridge_id_of(slot)?);
+    Some(message)
+}
+
+/// Sends a client request to `session` under a bridge id of its own (see
+/// [`route`]) and waits (up to `timeout`) for the first message the child
+/// writes for it.
 async fn exchange(
     session: &Session,
-    message: &Value,
+    mut message: Value,
     sse: bool,
     filter: Option<crate::proto::mcp::access::UpstreamGrant>,
     timeout: Duration,
 ) -> Result<Answer, UpstreamFailure> {
-    let id = message.get("id").cloned().unwrap_or(Value::Null);
-    let key = id_key(&id).ok_or(UpstreamFailure::SessionRequired)?;
+    let agent_id = message.get("id").cloned().unwrap_or(Value::Null);
+    if id_key(&agent_id).is_none() {
+        return Err(UpstreamFailure::SessionRequired);
+    }
     let progress_token = message.pointer("/params/_meta/progressToken").cloned();
-    let mut rx = session
-        .register(key.clone(), sse, progress_token, filter)
+    let (id, mut rx) = session
+        .register(agent_id, sse, progress_token, filter)
         .map_err(failure)?;
-    if let Err(e) = session.send(message, timeout).await {
-        session.unregister(&key);
+    if let Some(slot) = message.get_mut("id") {
+        *slot = Value::from(id);
+    }
+    if let Err(e) = session.send(&message, timeout).await {
+        session.unregister(id);
         return Err(failure(e));
     }
     match tokio::time::timeout(timeout, rx.recv()).await {
@@ -451,7 +486,7 @@ async fn exchange(
         Ok(Some(out)) => Ok(Answer::Stream(out, rx)),
         Ok(None) => Err(UpstreamFailure::Exited),
         Err(_) => {
-            session.unregister(&key);
+            session.unregister(id);
             if message.get("method").and_then(Value::as_str) != Some("initialize") {
                 let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
                     "params": {"requestId": id, "reason": "the gateway timed out"}});
@@ -500,13 +535,10 @@ fn session_headers(headers: &mut HeaderMap, session: Option<&str>) {
     }
 }
 
-fn to_forwarded(answer: Answer, request: &Value, session: &str) -> Forwarded {
+fn to_forwarded(answer: Answer, agent_id: Value, session: &str) -> Forwarded {
     match answer {
         Answer::Json(response) => json_answer(&response, Some(session)),
-        Answer::Stream(first, rx) => {
-            let id = request.get("id").cloned().unwrap_or(Value::Null);
-            sse(Some(first), rx, Some(id), session)
-        }
+        Answer::Stream(first, rx) => sse(Some(first), rx, Some(agent_id), session),
     }
 }
 

@@ -19,16 +19,29 @@
 //! `notifications/resources/updated`) relate to no request, so they skip
 //! step 2: a call in flight is never turned into a stream by them.
 //!
-//! One child serves one session, so client and server ids never mix and no
-//! id is rewritten.
+//! # Ids
+//!
+//! The child never sees the agent's request ids: each request goes to it
+//! under a bridge id, a safe integer (below 2^53) the router allocates, and
+//! its response comes back under the agent's id again. A child that reads
+//! numbers as doubles (JavaScript, and many JSON decoders) would read two
+//! agent ids above 2^53 as one and answer both alike: one exchange would
+//! get the other's answer (an unfiltered tool list, say) and the other
+//! none. Bridge ids are exact in every number parser, and a response is
+//! matched by the id the bridge chose, never by one the agent did. The
+//! child's own request ids (server requests) pass through untouched: the
+//! agent answers them, and only the child reads them.
 
 use std::collections::HashMap;
 
 use serde_json::Value;
 
+/// Largest bridge id: 2^53 − 1, the last integer a double holds exactly.
+pub const MAX_BRIDGE_ID: u64 = (1 << 53) - 1;
+
 /// A JSON-RPC id as a map key: `1`, `1.0` and `"1"` are told apart by type,
-/// and a whole float equals its integer (a JavaScript child echoes `1.0` as
-/// `1`). `None` for an id that is not a string or a number.
+/// and a whole float equals its integer (a JavaScript client or child
+/// writes `1.0` as `1`). `None` for an id that is not a string or a number.
 pub fn id_key(id: &Value) -> Option<String> {
     match id {
         Value::String(s) => Some(format!("s:{s}")),
@@ -51,6 +64,24 @@ pub fn id_key(id: &Value) -> Option<String> {
     }
 }
 
+/// The bridge id a child's response names, if it can be one (a whole
+/// number from 1 to [`MAX_BRIDGE_ID`], written as an integer or, by a
+/// child that writes every number as a float, `5.0`).
+fn bridge_id(id: &Value) -> Option<u64> {
+    let n = id.as_number()?;
+    let id = match n.as_u64() {
+        Some(u) => u,
+        None => {
+            let f = n.as_f64()?;
+            if f.fract() != 0.0 || !(1.0..=MAX_BRIDGE_ID as f64).contains(&f) {
+                return None;
+            }
+            f as u64
+        }
+    };
+    (1..=MAX_BRIDGE_ID).contains(&id).then_some(id)
+}
+
 /// Where a sink (an HTTP exchange's channel) still leads somewhere.
 pub trait Sink {
     /// Whether the exchange is still listening.
@@ -66,16 +97,20 @@ pub struct Pending<S> {
     pub sse: bool,
     /// `params._meta.progressToken`, if it asked for progress.
     pub progress_token: Option<Value>,
-    seq: u64,
+    /// The id the agent gave it, which its response carries back.
+    pub agent_id: Value,
+    /// [`id_key`] of `agent_id`: one request per agent id at a time.
+    agent_key: String,
 }
 
 /// Where one message from the child goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
-    /// To the request with this key, as its response (the exchange ends).
-    Final(String),
-    /// To the request with this key, before its response.
-    Interim(String),
+    /// To the request with this bridge id, as its response (the exchange
+    /// ends).
+    Final(u64),
+    /// To the request with this bridge id, before its response.
+    Interim(u64),
     /// To the session's GET stream.
     Stream,
     /// Nowhere.
@@ -86,12 +121,13 @@ pub enum Delivery {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InFlight;
 
-/// The requests in flight in one session, and its GET stream.
+/// The requests in flight in one session (by bridge id), and its GET
+/// stream.
 #[derive(Debug)]
 pub struct Router<S> {
-    pending: HashMap<String, Pending<S>>,
+    pending: HashMap<u64, Pending<S>>,
     stream: Option<S>,
-    next_seq: u64,
+    next_id: u64,
 }
 
 impl<S> Default for Router<S> {
@@ -99,48 +135,68 @@ impl<S> Default for Router<S> {
         Self {
             pending: HashMap::new(),
             stream: None,
-            next_seq: 0,
+            next_id: 1,
         }
     }
 }
 
 impl<S: Sink> Router<S> {
-    /// Registers a request with key `key` (see [`id_key`]).
+    /// Registers a request the agent sent with id `agent_id` (a string or
+    /// a number) and gives the bridge id it goes to the child with.
     pub fn add(
         &mut self,
-        key: String,
+        agent_id: Value,
         sink: S,
         sse: bool,
         progress_token: Option<Value>,
-    ) -> Result<(), InFlight> {
-        if self.pending.get(&key).is_some_and(|p| p.sink.is_open()) {
-            return Err(InFlight);
-        }
+    ) -> Result<u64, InFlight> {
+        let agent_key = id_key(&agent_id).ok_or(InFlight)?;
         // Requests whose client left wait for nothing: forget them, so a
         // child that never answers them cannot grow the table.
         self.pending.retain(|_, p| p.sink.is_open());
-        let seq = self.next_seq;
-        self.next_seq += 1;
+        // The agent's id stays unique among its requests in flight, so its
+        // `notifications/cancelled` names one of them.
+        if self.pending.values().any(|p| p.agent_key == agent_key) {
+            return Err(InFlight);
+        }
+        let id = self.next_id;
+        // 2^53 requests in one session do not happen; wrapping keeps the
+        // ids safe integers if they ever did.
+        self.next_id = if id >= MAX_BRIDGE_ID { 1 } else { id + 1 };
+        if self.pending.contains_key(&id) {
+            return Err(InFlight);
+        }
         self.pending.insert(
-            key,
+            id,
             Pending {
                 sink,
                 sse,
                 progress_token,
-                seq,
+                agent_id,
+                agent_key,
             },
         );
-        Ok(())
+        Ok(id)
     }
 
     /// Forgets a request (answered, timed out, or its client left).
-    pub fn remove(&mut self, key: &str) -> Option<Pending<S>> {
-        self.pending.remove(key)
+    pub fn remove(&mut self, id: u64) -> Option<Pending<S>> {
+        self.pending.remove(&id)
     }
 
-    /// The request with `key`.
-    pub fn get(&self, key: &str) -> Option<&Pending<S>> {
-        self.pending.get(key)
+    /// The request with bridge id `id`.
+    pub fn get(&self, id: u64) -> Option<&Pending<S>> {
+        self.pending.get(&id)
+    }
+
+    /// The bridge id of the agent's request in flight with id `agent_id`
+    /// (for its `notifications/cancelled`).
+    pub fn bridge_id_of(&self, agent_id: &Value) -> Option<u64> {
+        let key = id_key(agent_id)?;
+        self.pending
+            .iter()
+            .find(|(_, p)| p.agent_key == key && p.sink.is_open())
+            .map(|(id, _)| *id)
     }
 
     /// Opens the GET stream, replacing (and so ending) an earlier one.
@@ -167,14 +223,14 @@ impl<S: Sink> Router<S> {
     pub fn route(&self, message: &Value) -> Delivery {
         let method = message.get("method").and_then(Value::as_str);
         let Some(method) = method else {
-            // A response (or garbage): only by id.
-            let key = message.get("id").and_then(id_key);
-            return match key {
-                Some(key)
-                    if self.pending.contains_key(&key)
+            // A response (or garbage): only by the bridge id.
+            let id = message.get("id").and_then(bridge_id);
+            return match id {
+                Some(id)
+                    if self.pending.contains_key(&id)
                         && (message.get("result").is_some() || message.get("error").is_some()) =>
                 {
-                    Delivery::Final(key)
+                    Delivery::Final(id)
                 }
                 _ => Delivery::Drop,
             };
@@ -182,26 +238,28 @@ impl<S: Sink> Router<S> {
         let listening = |p: &Pending<S>| p.sse && p.sink.is_open();
         if method == "notifications/progress"
             && let Some(token) = message.pointer("/params/progressToken")
-            && let Some((key, p)) = self
+            && let Some((id, p)) = self
                 .pending
                 .iter()
                 .find(|(_, p)| p.progress_token.as_ref() == Some(token))
         {
             // Progress for a request that cannot take it goes nowhere else.
             return if listening(p) {
-                Delivery::Interim(key.clone())
+                Delivery::Interim(*id)
             } else {
                 Delivery::Drop
             };
         }
+        // Bridge ids grow with each request: the smallest is the oldest.
         if !session_wide(method)
-            && let Some((key, _)) = self
+            && let Some(id) = self
                 .pending
                 .iter()
                 .filter(|(_, p)| listening(p))
-                .min_by_key(|(_, p)| p.seq)
+                .map(|(id, _)| *id)
+                .min()
         {
-            return Delivery::Interim(key.clone());
+            return Delivery::Interim(id);
         }
         if self.stream().is_some() {
             return Delivery::Stream;
@@ -228,8 +286,8 @@ mod tests {
         }
     }
 
-    fn key(id: Value) -> String {
-        id_key(&id).unwrap()
+    fn answer(id: u64) -> Value {
+        json!({"jsonrpc": "2.0", "id": id, "result": {}})
     }
 
     #[test]
@@ -243,38 +301,87 @@ mod tests {
     }
 
     #[test]
-    fn responses_go_to_their_request_by_id_and_others_are_dropped() {
+    fn responses_go_to_their_request_by_bridge_id_and_others_are_dropped() {
         let mut r = Router::default();
-        r.add(key(json!(1)), TestSink(true), false, None).unwrap();
-        r.add(key(json!("a")), TestSink(true), true, None).unwrap();
+        let one = r.add(json!(1), TestSink(true), false, None).unwrap();
+        let a = r.add(json!("a"), TestSink(true), true, None).unwrap();
+        assert_eq!(r.route(&answer(one)), Delivery::Final(one));
+        // A child that writes every number as a float.
         assert_eq!(
-            r.route(&json!({"jsonrpc": "2.0", "id": 1, "result": {}})),
-            Delivery::Final(key(json!(1)))
+            r.route(
+                &json!({"jsonrpc": "2.0", "id": a as f64, "error": {"code": 1, "message": "x"}})
+            ),
+            Delivery::Final(a)
         );
-        assert_eq!(
-            r.route(&json!({"jsonrpc": "2.0", "id": "a", "error": {"code": 1, "message": "x"}})),
-            Delivery::Final(key(json!("a")))
-        );
+        assert_eq!(r.get(a).unwrap().agent_id, json!("a"));
         for stray in [
-            json!({"jsonrpc": "2.0", "id": 2, "result": {}}),
-            json!({"jsonrpc": "2.0", "id": "1", "result": {}}),
-            json!({"jsonrpc": "2.0", "id": 1}),
+            answer(99),
+            json!({"jsonrpc": "2.0", "id": "a", "result": {}}),
+            json!({"jsonrpc": "2.0", "id": one.to_string(), "result": {}}),
+            json!({"jsonrpc": "2.0", "id": one}),
+            json!({"jsonrpc": "2.0", "id": 0, "result": {}}),
+            json!({"jsonrpc": "2.0", "id": -1, "result": {}}),
+            json!({"jsonrpc": "2.0", "id": 1.5, "result": {}}),
             json!({"jsonrpc": "2.0"}),
         ] {
             assert_eq!(r.route(&stray), Delivery::Drop, "{stray}");
         }
-        // A duplicate id while the first is in flight is refused.
+        // A duplicate agent id while the first is in flight is refused.
         assert_eq!(
-            r.add(key(json!(1)), TestSink(true), false, None),
+            r.add(json!(1.0), TestSink(true), false, None),
             Err(InFlight)
         );
+        assert_eq!(r.bridge_id_of(&json!(1)), Some(one));
+        assert_eq!(r.bridge_id_of(&json!("1")), None);
         // Once its client is gone, the id may be reused; requests whose
         // client left are forgotten.
-        r.add(key(json!(7)), TestSink(false), false, None).unwrap();
-        r.add(key(json!(8)), TestSink(false), false, None).unwrap();
-        r.add(key(json!(7)), TestSink(true), false, None).unwrap();
-        assert!(r.get(&key(json!(8))).is_none());
+        let seven = r.add(json!(7), TestSink(false), false, None).unwrap();
+        let eight = r.add(json!(8), TestSink(false), false, None).unwrap();
+        let again = r.add(json!(7), TestSink(true), false, None).unwrap();
+        assert_ne!(again, seven);
+        assert!(r.get(eight).is_none());
         assert_eq!(r.in_flight(), 3);
+    }
+
+    #[test]
+    fn agent_ids_a_double_cannot_tell_apart_get_bridge_ids_of_their_own() {
+        // 2^53 and 2^53 + 1 are one number to a child that parses doubles.
+        let mut r = Router::default();
+        let big = json!(9_007_199_254_740_992u64);
+        let bigger = json!(9_007_199_254_740_993u64);
+        let first = r.add(big.clone(), TestSink(true), false, None).unwrap();
+        let second = r.add(bigger.clone(), TestSink(true), false, None).unwrap();
+        assert_ne!(first, second);
+        assert!(first <= MAX_BRIDGE_ID && second <= MAX_BRIDGE_ID);
+        // The child answers under the bridge ids; each answer finds its own
+        // request, which carries the agent's exact id back.
+        assert_eq!(r.route(&answer(second)), Delivery::Final(second));
+        assert_eq!(r.remove(second).unwrap().agent_id, bigger);
+        assert_eq!(r.remove(first).unwrap().agent_id, big);
+        // Answers under the agent's ids match nothing.
+        let mut r = Router::default();
+        r.add(big.clone(), TestSink(true), false, None).unwrap();
+        for id in [&big, &bigger] {
+            let echoed = json!({"jsonrpc": "2.0", "id": id, "result": {}});
+            assert_eq!(r.route(&echoed), Delivery::Drop);
+        }
+    }
+
+    #[test]
+    fn bridge_ids_stay_safe_integers() {
+        let mut r: Router<TestSink> = Router {
+            next_id: MAX_BRIDGE_ID,
+            ..Router::default()
+        };
+        assert_eq!(
+            r.add(json!(1), TestSink(true), false, None),
+            Ok(MAX_BRIDGE_ID)
+        );
+        assert_eq!(r.add(json!(2), TestSink(true), false, None), Ok(1));
+        assert_eq!(
+            r.route(&answer(MAX_BRIDGE_ID)),
+            Delivery::Final(MAX_BRIDGE_ID)
+        );
     }
 
     #[test]
@@ -288,30 +395,31 @@ mod tests {
         assert_eq!(r.route(&log), Delivery::Stream);
 
         // A JSON-only request cannot take interim messages.
-        r.add(key(json!(1)), TestSink(true), false, Some(json!("p1")))
+        r.add(json!(1), TestSink(true), false, Some(json!("p1")))
             .unwrap();
         assert_eq!(r.route(&sampling), Delivery::Stream);
         let progress = json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": "p1", "progress": 1}});
         assert_eq!(r.route(&progress), Delivery::Drop);
 
-        r.add(key(json!(2)), TestSink(true), true, None).unwrap();
-        r.add(key(json!(3)), TestSink(true), true, Some(json!(3)))
+        let two = r.add(json!(2), TestSink(true), true, None).unwrap();
+        let three = r
+            .add(json!(3), TestSink(true), true, Some(json!(3)))
             .unwrap();
-        assert_eq!(r.route(&sampling), Delivery::Interim(key(json!(2))));
-        assert_eq!(r.route(&log), Delivery::Interim(key(json!(2))));
+        assert_eq!(r.route(&sampling), Delivery::Interim(two));
+        assert_eq!(r.route(&log), Delivery::Interim(two));
         let progress3 = json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": 3}});
-        assert_eq!(r.route(&progress3), Delivery::Interim(key(json!(3))));
+        assert_eq!(r.route(&progress3), Delivery::Interim(three));
         // Unknown progress tokens follow the general rule.
         let progress9 = json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": 9}});
-        assert_eq!(r.route(&progress9), Delivery::Interim(key(json!(2))));
+        assert_eq!(r.route(&progress9), Delivery::Interim(two));
 
         // Session-wide notifications never take over a call.
         let changed = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
         assert_eq!(r.route(&changed), Delivery::Stream);
 
-        r.remove(&key(json!(2)));
-        assert_eq!(r.route(&log), Delivery::Interim(key(json!(3))));
-        r.remove(&key(json!(3)));
+        r.remove(two);
+        assert_eq!(r.route(&log), Delivery::Interim(three));
+        r.remove(three);
         assert_eq!(r.route(&log), Delivery::Stream);
         assert_eq!(r.in_flight(), 1);
         r.clear_stream();

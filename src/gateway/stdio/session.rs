@@ -33,8 +33,8 @@ pub struct Out {
     pub last: bool,
 }
 
-/// An HTTP exchange's end of the channel, with the filter its response
-/// needs (`tools/list`).
+/// An HTTP exchange's end of the channel, with the filter its messages
+/// need (when the token's tools are limited).
 #[derive(Debug, Clone)]
 pub struct Tx {
     tx: mpsc::Sender<Out>,
@@ -153,14 +153,45 @@ impl Session {
         self.state().ended
     }
 
-    /// Registers a client request (key from [`super::route::id_key`]) and
-    /// gives the channel its answer comes on. `filter` is applied to the
-    /// response (a `tools/list` result).
+    /// Registers a client request the agent sent with id `agent_id` and
+    /// gives the bridge id to send it to the child with (see
+    /// [`super::route`]) and the channel its answer comes on, which gets
+    /// the response with `agent_id` again. `filter` is applied to every
+    /// message the channel carries.
     pub fn register(
         &self,
-        key: String,
+        agent_id: Value,
         sse: bool,
         progress_token: Option<Value>,
+        filter: Option<UpstreamGrant>,
+    ) -> Result<(u64, mpsc::Receiver<Out>), SessionError> {
+        let (tx, rx) = mpsc::channel(CHANNEL);
+        let mut state = self.state();
+        if state.ended {
+            return Err(SessionError::Ended);
+        }
+        state.last_activity = Instant::now();
+        let id = state
+            .router
+            .add(agent_id, Tx { tx, filter }, sse, progress_token)
+            .map_err(|InFlight| SessionError::InFlight)?;
+        Ok((id, rx))
+    }
+
+    /// Forgets a client request (timed out, or its write failed).
+    pub fn unregister(&self, bridge_id: u64) {
+        self.state().router.remove(bridge_id);
+    }
+
+    /// The bridge id of the agent's request in flight with `agent_id`.
+    pub fn bridge_id_of(&self, agent_id: &Value) -> Option<u64> {
+        self.state().router.bridge_id_of(agent_id)
+    }
+
+    /// Opens the GET stream (ending an earlier one); `filter` is applied
+    /// to every message it carries.
+    pub fn open_stream(
+        &self,
         filter: Option<UpstreamGrant>,
     ) -> Result<mpsc::Receiver<Out>, SessionError> {
         let (tx, rx) = mpsc::channel(CHANNEL);
@@ -169,27 +200,7 @@ impl Session {
             return Err(SessionError::Ended);
         }
         state.last_activity = Instant::now();
-        state
-            .router
-            .add(key, Tx { tx, filter }, sse, progress_token)
-            .map_err(|InFlight| SessionError::InFlight)?;
-        Ok(rx)
-    }
-
-    /// Forgets a client request (timed out, or its write failed).
-    pub fn unregister(&self, key: &str) {
-        self.state().router.remove(key);
-    }
-
-    /// Opens the GET stream (ending an earlier one).
-    pub fn open_stream(&self) -> Result<mpsc::Receiver<Out>, SessionError> {
-        let (tx, rx) = mpsc::channel(CHANNEL);
-        let mut state = self.state();
-        if state.ended {
-            return Err(SessionError::Ended);
-        }
-        state.last_activity = Instant::now();
-        state.router.set_stream(Tx { tx, filter: None });
+        state.router.set_stream(Tx { tx, filter });
         Ok(rx)
     }
 
@@ -257,8 +268,14 @@ impl Session {
             state.last_activity = Instant::now();
             let delivery = state.router.route(&message);
             let tx = match &delivery {
-                Delivery::Final(key) => state.router.remove(key).map(|p| p.sink),
-                Delivery::Interim(key) => state.router.get(key).map(|p| p.sink.clone()),
+                Delivery::Final(id) => state.router.remove(*id).map(|p| {
+                    // The response goes back under the agent's own id.
+                    if let Some(slot) = message.get_mut("id") {
+                        *slot = p.agent_id;
+                    }
+                    p.sink
+                }),
+                Delivery::Interim(id) => state.router.get(*id).map(|p| p.sink.clone()),
                 Delivery::Stream => state.router.stream().cloned(),
                 Delivery::Drop => None,
             };
@@ -269,7 +286,7 @@ impl Session {
             return;
         };
         let last = matches!(delivery, Delivery::Final(_));
-        if last && let Some(grant) = &tx.filter {
+        if let Some(grant) = &tx.filter {
             grant.filter_tools_list(&mut message);
         }
         let sent = tokio::select! {
@@ -289,13 +306,13 @@ impl Session {
         // Its client left or stopped reading: let the exchange go.
         let mut state = self.state();
         match delivery {
-            Delivery::Interim(key) => {
+            Delivery::Interim(id) => {
                 if state
                     .router
-                    .get(&key)
+                    .get(id)
                     .is_some_and(|p| p.sink.tx.same_channel(&tx.tx))
                 {
-                    state.router.remove(&key);
+                    state.router.remove(id);
                 }
             }
             Delivery::Stream => {

@@ -132,6 +132,14 @@ impl UpstreamGrant {
         if self.tools.is_none() {
             return;
         }
+        // A batch of answers (no MCP version since 2025-06-18 sends one,
+        // but an upstream might): each answer in it.
+        if let Some(answers) = response.as_array_mut() {
+            for answer in answers {
+                self.filter_tools_list(answer);
+            }
+            return;
+        }
         let Some(tools) = response.get_mut("result").and_then(|r| r.get_mut("tools")) else {
             return;
         };
@@ -143,6 +151,92 @@ impl UpstreamGrant {
             }),
             None => *tools = Value::Array(Vec::new()),
         }
+    }
+}
+
+/// Whether a JSON answer carries a tool list (a `tools` member in a
+/// `result` member, in the answer or in any answer of a batch), read
+/// without building values: every answer to a token whose tools are
+/// limited is looked at, and most carry none. `None` for a body that is
+/// not JSON, which cannot be filtered.
+pub fn carries_tool_list(body: &[u8]) -> Option<bool> {
+    use serde::de::DeserializeSeed as _;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let found = Find::Answer.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(found)
+}
+
+/// What [`carries_tool_list`] looks for at one level of the answer.
+#[derive(Clone, Copy)]
+enum Find {
+    /// An answer (or a batch of them): its `result` members.
+    Answer,
+    /// A `result`: its `tools` members.
+    Result,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Find {
+    type Value = bool;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Find {
+    type Value = bool;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<bool, A::Error> {
+        use super::jsonrpc::StrOrNot;
+        use serde::de::IgnoredAny;
+        let mut found = false;
+        // Every member is looked at: a `result` given twice counts wherever
+        // it carries tools.
+        while let Some(StrOrNot(key)) = a.next_key()? {
+            match (self, key.as_deref()) {
+                (Self::Answer, Some("result")) => found |= a.next_value_seed(Self::Result)?,
+                (Self::Result, Some("tools")) => {
+                    a.next_value::<IgnoredAny>()?;
+                    found = true;
+                }
+                _ => {
+                    a.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(found)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<bool, A::Error> {
+        let mut found = false;
+        match self {
+            Self::Answer => {
+                while let Some(one) = a.next_element_seed(Self::Answer)? {
+                    found |= one;
+                }
+            }
+            Self::Result => while a.next_element::<serde::de::IgnoredAny>()?.is_some() {},
+        }
+        Ok(found)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
     }
 }
 
@@ -295,5 +389,51 @@ mod tests {
         let mut odd = json!({"jsonrpc": "2.0", "id": 3, "result": {"tools": {"delete_repo": {}}}});
         grant.filter_tools_list(&mut odd);
         assert_eq!(odd["result"]["tools"], json!([]));
+        // Each answer of a batch is filtered.
+        let mut batch = json!([{"jsonrpc": "2.0", "id": 4, "result": {"tools": [
+            {"name": "delete_repo"}, {"name": "search_issues"}]}}, {"jsonrpc": "2.0", "id": 5, "result": {}}]);
+        grant.filter_tools_list(&mut batch);
+        assert_eq!(
+            batch[0]["result"]["tools"],
+            json!([{"name": "search_issues"}])
+        );
+    }
+
+    #[test]
+    fn answers_carrying_a_tool_list_are_recognized_without_reading_them_whole() {
+        for yes in [
+            &br#"{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}"#[..],
+            br#"{"result":{"nextCursor":"c","tools":{"x":1}}}"#,
+            br#"{"result":{"tools":null}}"#,
+            br#"{"result":{},"result":{"tools":[]}}"#,
+            br#"{"result":{"tools":[]},"result":{}}"#,
+            br#"[{"id":1,"result":{}},{"id":2,"result":{"tools":[]}}]"#,
+        ] {
+            assert_eq!(
+                carries_tool_list(yes),
+                Some(true),
+                "{}",
+                String::from_utf8_lossy(yes)
+            );
+        }
+        for no in [
+            &br#"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"tools"}]}}"#[..],
+            br#"{"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"m","data":{"tools":[]}}}"#,
+            br#"{"tools":[]}"#,
+            br#"{"result":[{"tools":[]}]}"#,
+            br#"{"result":{"structuredContent":{"tools":[]}}}"#,
+            br#""result""#,
+            b"5",
+        ] {
+            assert_eq!(
+                carries_tool_list(no),
+                Some(false),
+                "{}",
+                String::from_utf8_lossy(no)
+            );
+        }
+        for bad in [&b""[..], b"{", br#"{"result":{"tools":[]}} x"#, b"\xFF"] {
+            assert_eq!(carries_tool_list(bad), None);
+        }
     }
 }

@@ -2,7 +2,16 @@
 //!
 //! Only what authorization needs is read: the kind of message, the method,
 //! and (for the methods that name a target) `params.name` or `params.uri`.
-//! The message itself is forwarded untouched.
+//! The message itself is forwarded untouched, so it must not say anything
+//! else to a decoder that reads member names differently (see [`fold`]):
+//! a message is refused when it has a top-level member JSON-RPC 2.0 does
+//! not define (`Method`, `ID`, `paramſ` ...), a member given twice (at the
+//! top level, or one of [`PARAMS_READ`] in `params`), or a `params` member
+//! some decoder reads as one of [`PARAMS_READ`] (`Name`, `NAME`, `urı`,
+//! `name` followed by a NUL ...). What is left reads the same to every
+//! decoder: the method, id, target and params the gateway decided on.
+//!
+//! [`fold`]: super::fold
 
 use std::borrow::Cow;
 use std::fmt;
@@ -42,10 +51,18 @@ pub enum ParseError {
     NotMessage,
 }
 
+/// The members of a `params` object that are read (`name`, `uri`) or that
+/// an upstream reads in a way that matters (`arguments`, the tool's input;
+/// `_meta`, whose `progressToken` routes a stdio child's messages): each
+/// may appear once, and no other member may be read as one of them.
+pub const PARAMS_READ: [&str; 4] = ["name", "uri", "arguments", "_meta"];
+
 /// The members of a message that authorization reads; everything else
 /// (arguments, results) is skipped without being built into values, since
-/// this runs on every gateway call.
+/// this runs on every gateway call. Members JSON-RPC 2.0 does not define
+/// are refused: a case-blind decoder would read `Method` as `method`.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Wire<'a> {
     #[serde(borrow, default)]
     jsonrpc: Option<Cow<'a, str>>,
@@ -120,10 +137,30 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     IgnoredAny::deserialize(d).map(|_| true)
 }
 
-/// `params.name`, else `params.uri`, when a string; anything else ignored.
+/// `params.name` and `params.uri`: `Some(None)` when present but not a
+/// string, `None` when absent.
 #[derive(Default)]
 struct Params {
-    target: Option<String>,
+    name: Option<Option<String>>,
+    uri: Option<Option<String>>,
+}
+
+impl Params {
+    /// What `method` names: `uri` for the resource methods, else `name`
+    /// (else `uri`, for the `Mcp-Name` check of other methods). A target
+    /// that is not a string names nothing, and the other member is not
+    /// read in its place.
+    fn target(self, method: &str) -> Option<String> {
+        let (first, second) = if method.starts_with("resources/") {
+            (self.uri, self.name)
+        } else {
+            (self.name, self.uri)
+        };
+        match first {
+            Some(first) => first,
+            None => second.flatten(),
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for Params {
@@ -135,38 +172,37 @@ impl<'de> Deserialize<'de> for Params {
                 f.write_str("any JSON value")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Params, A::Error> {
-                // `name` wins over `uri`; a `name` that is not a string
-                // names nothing (no falling back to `uri`). Either one given
-                // twice is refused: parsers differ on which of two equal
-                // keys counts, and the upstream must run the tool the
-                // gateway authorized, not the other one.
-                let mut name: Option<Option<String>> = None;
-                let mut uri: Option<Option<String>> = None;
+                // Each member of PARAMS_READ at most once: parsers differ
+                // on which of two equal keys counts, and the upstream must
+                // run the tool the gateway authorized, not the other one.
+                // Nor may another member be one of them to some decoder.
+                let mut params = Params::default();
+                let mut seen = [false; PARAMS_READ.len()];
                 while let Some(StrOrNot(key)) = a.next_key::<StrOrNot<'de>>()? {
-                    match key.as_deref() {
-                        Some("name") if name.is_some() => {
-                            return Err(de::Error::duplicate_field("name"));
+                    let key = key.unwrap_or_default();
+                    let Some(i) = PARAMS_READ.iter().position(|k| *k == key) else {
+                        if PARAMS_READ.iter().any(|k| super::fold::reads_as(&key, k)) {
+                            return Err(de::Error::custom(
+                                "a params member some decoders read as another",
+                            ));
                         }
-                        Some("uri") if uri.is_some() => {
-                            return Err(de::Error::duplicate_field("uri"));
-                        }
-                        Some("name") => {
-                            name = Some(a.next_value::<StrOrNot<'de>>()?.0.map(Cow::into_owned));
-                        }
-                        Some("uri") => {
-                            uri = Some(a.next_value::<StrOrNot<'de>>()?.0.map(Cow::into_owned));
-                        }
+                        a.next_value::<IgnoredAny>()?;
+                        continue;
+                    };
+                    if std::mem::replace(&mut seen[i], true) {
+                        return Err(de::Error::duplicate_field(PARAMS_READ[i]));
+                    }
+                    let slot = match PARAMS_READ[i] {
+                        "name" => &mut params.name,
+                        "uri" => &mut params.uri,
                         _ => {
                             a.next_value::<IgnoredAny>()?;
+                            continue;
                         }
-                    }
+                    };
+                    *slot = Some(a.next_value::<StrOrNot<'de>>()?.0.map(Cow::into_owned));
                 }
-                Ok(Params {
-                    target: match name {
-                        Some(name) => name,
-                        None => uri.flatten(),
-                    },
-                })
+                Ok(params)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Params, A::Error> {
                 while a.next_element::<IgnoredAny>()?.is_some() {}
@@ -202,7 +238,7 @@ impl<'de> Deserialize<'de> for Params {
 /// `None` for any other value, which is skipped. A visitor of its own rather
 /// than an untagged enum: serde buffers an untagged value before trying its
 /// variants, which cost allocations on every call.
-struct StrOrNot<'de>(Option<Cow<'de, str>>);
+pub(crate) struct StrOrNot<'de>(pub(crate) Option<Cow<'de, str>>);
 
 impl<'de> Deserialize<'de> for StrOrNot<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -266,8 +302,8 @@ pub fn parse(body: &[u8]) -> Result<Message, ParseError> {
         Some(Some(method)) => {
             if has_id {
                 Ok(Message::Request {
+                    target: wire.params.target(&method),
                     method: method.into_owned(),
-                    target: wire.params.target,
                 })
             } else if wire.id.is_some() {
                 // An `id` that is neither a string nor a number (null is
@@ -288,6 +324,66 @@ pub fn parse(body: &[u8]) -> Result<Message, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn members_a_case_blind_or_folding_decoder_reads_otherwise_are_refused() {
+        // Top level: only what JSON-RPC 2.0 defines, spelled exactly.
+        for extra in [
+            r#""Method":"tools/call""#,
+            r#""METHOD":"tools/call""#,
+            r#""ID":2"#,
+            r#""\u0131d":2"#,
+            r#""Params":{"name":"delete_repo"}"#,
+            r#""param\u017f":{"name":"delete_repo"}"#,
+            r#""jsonRPC":"2.0""#,
+            r#""method\u0000":"tools/call""#,
+            r#""extra":1"#,
+        ] {
+            let body = format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{{"name":"search_issues"}},{extra}}}"#
+            );
+            assert_eq!(
+                parse(body.as_bytes()),
+                Err(ParseError::NotMessage),
+                "{body}"
+            );
+        }
+        // In params: nothing another decoder reads as `name`, `uri`,
+        // `arguments` or `_meta`, and none of those twice.
+        for members in [
+            r#""Name":"delete_repo""#,
+            r#""NAME":"delete_repo""#,
+            r#""\u004eame":"delete_repo""#,
+            r#""name\u0000":"delete_repo""#,
+            r#""ur\u0131":"file:///secret""#,
+            r#""ur\u0130":"file:///secret""#,
+            r#""URI":"file:///secret""#,
+            r#""Arguments":{"repo":"x"}"#,
+            r#""argument\u017f":{}"#,
+            r#""_META":{}"#,
+            r#""arguments":{}"#,
+            r#""_meta":{}"#,
+            r#""n\u0061me":"delete_repo""#,
+        ] {
+            let body = format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"search_issues","uri":"file:///public","arguments":{{}},"_meta":{{}},{members}}}}}"#
+            );
+            assert_eq!(
+                parse(body.as_bytes()),
+                Err(ParseError::NotMessage),
+                "{body}"
+            );
+        }
+        // Other members, in any case, are the upstream's business: the
+        // gateway decides on none of them.
+        assert_eq!(
+            parse(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"Name":"x","name":"y"},"_meta":{"progressToken":1},"task":{"ttl":5},"Task":1,"cursor":"c"}}"#),
+            Ok(Message::Request {
+                method: "tools/call".into(),
+                target: Some("a".into())
+            })
+        );
+    }
 
     #[test]
     fn escaped_and_non_string_names_read_as_before() {
@@ -403,7 +499,7 @@ mod tests {
         );
         // Escapes are decoded; large ignored members cost nothing.
         assert_eq!(
-            parse(br#"{"arguments":{"deep":[[[{"x":"y"}]]]},"jsonrpc":"2.0","id":1,"method":"tools\/call","params":{"name":"a\u0062c","arguments":{"q":"z"}}}"#),
+            parse(br#"{"jsonrpc":"2.0","id":1,"method":"tools\/call","params":{"cursor":{"deep":[[[{"x":"y"}]]]},"name":"a\u0062c","arguments":{"q":"z"}}}"#),
             Ok(Message::Request {
                 method: "tools/call".into(),
                 target: Some("abc".into())
@@ -431,6 +527,14 @@ mod tests {
             );
         }
         assert_eq!(parse(b""), Err(ParseError::NotJson));
+        // A resource method names its `uri`, whatever `name` says.
+        assert_eq!(
+            parse(br#"{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"name":"n","uri":"u"}}"#),
+            Ok(Message::Request {
+                method: "resources/read".into(),
+                target: Some("u".into())
+            })
+        );
         assert_eq!(
             parse(br#"{"jsonrpc":"2.0"} trailing"#),
             Err(ParseError::NotJson)

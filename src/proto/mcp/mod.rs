@@ -2,4 +2,6 @@
 //! `mcp` access rights allow one (sans I/O; the gateway edge comes later).
 
 pub mod access;
+pub mod event_id;
+pub mod fold;
 pub mod jsonrpc;
