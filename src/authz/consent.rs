@@ -23,7 +23,6 @@
 
 use std::collections::HashSet;
 
-use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use super::decider::{Authority, Decider, Presented};
@@ -31,6 +30,7 @@ use super::interaction::{Lookup, describe_access, requested_per_token};
 use super::started_by::FinishDelivery;
 use super::{AuthServer, DecideError, Decided, is_grant_id};
 use crate::proto::gnap::{AccessRight, Client};
+use crate::proto::hmac::hmac_sha256;
 use crate::store::{
     FinishKind, GrantId, GrantRecord, InteractionRecord, InteractionStatus, TokenHash,
 };
@@ -318,23 +318,6 @@ pub fn narrow(requested: &[Vec<AccessRight>], selection: &Selection) -> Vec<Vec<
                 .collect()
         })
         .collect()
-}
-
-/// HMAC-SHA-256 (RFC 2104) with a key of at most 64 bytes.
-fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut ipad = [0x36u8; 64];
-    let mut opad = [0x5cu8; 64];
-    for (i, k) in key.iter().take(64).enumerate() {
-        ipad[i] ^= k;
-        opad[i] ^= k;
-    }
-    let mut inner = Sha256::new();
-    inner.update(ipad);
-    inner.update(message);
-    let mut outer = Sha256::new();
-    outer.update(opad);
-    outer.update(inner.finalize());
-    outer.finalize().into()
 }
 
 /// The CSP source for the browser's way back to the client: the origin of
@@ -705,16 +688,6 @@ fn quoted(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hmac_sha256_matches_rfc_4231_test_case_2() {
-        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
-        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(
-            hex,
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-    }
 
     #[test]
     fn narrowing_keeps_only_ticked_rights_and_tools() {

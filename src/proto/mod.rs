@@ -6,6 +6,7 @@
 pub mod b64;
 pub mod digest;
 pub mod gnap;
+pub mod hmac;
 pub mod httpsig;
 pub mod jwk;
 pub mod mcp;

@@ -16,11 +16,11 @@
 //! less); it is visible ASCII without `.`-ambiguity, as an SSE `id` field
 //! and the `Last-Event-ID` header need.
 
-use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
 use crate::proto::b64;
+use crate::proto::hmac::hmac_sha256;
 
 /// Bytes of the tag kept in a sealed id.
 const TAG_LEN: usize = 16;
@@ -112,25 +112,6 @@ impl EventIds {
     }
 }
 
-/// HMAC-SHA-256 (RFC 2104) with a 32-byte key.
-fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
-    let mut inner_pad = [0x36u8; 64];
-    let mut outer_pad = [0x5cu8; 64];
-    for (i, k) in key.iter().enumerate() {
-        inner_pad[i] ^= k;
-        outer_pad[i] ^= k;
-    }
-    let inner = Sha256::new()
-        .chain_update(inner_pad)
-        .chain_update(message)
-        .finalize();
-    Sha256::new()
-        .chain_update(outer_pad)
-        .chain_update(inner)
-        .finalize()
-        .into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,19 +123,6 @@ mod tests {
             upstream: "github".into(),
             session: Some("s-1".into()),
         }
-    }
-
-    #[test]
-    fn hmac_sha256_matches_rfc_4231_test_case_1() {
-        // RFC 4231 §4.2 uses a 20-byte key; ours are 32 bytes, padded with
-        // zeros to the block as RFC 2104 pads any shorter key.
-        let mut key = [0u8; 32];
-        key[..20].copy_from_slice(&[0x0b; 20]);
-        let mac = hmac_sha256(&key, b"Hi There");
-        assert_eq!(
-            mac.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
-        );
     }
 
     #[test]
