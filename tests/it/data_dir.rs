@@ -1,7 +1,6 @@
 //! The data dir and what `gnapd serve` writes into it are its user's alone
 //! (issue 13 §4): the real binary, started the way an operator would.
 
-use std::io::{BufRead as _, BufReader};
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -17,32 +16,13 @@ use crate::server::Server;
 /// `gnapd serve --dev` on `data`, started by a shell whose umask is 000:
 /// whatever gnapd leaves readable to others, this umask would not hide.
 fn start_with_open_umask(data: &Path) -> Server {
-    let mut child = Command::new("sh")
+    let mut command = Command::new("sh");
+    command
         .args(["-c", "umask 000; exec \"$0\" \"$@\""])
         .arg(env!("CARGO_BIN_EXE_gnapd"))
         .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(line)) = lines.next() {
-            let _ = tx.send(line);
-        }
-        for _ in lines {}
-    });
-    let line = rx.recv_timeout(Duration::from_secs(20)).unwrap();
-    let rest = line.strip_prefix("gnapd listening on ").unwrap();
-    let (addr, endpoint) = rest.split_once(", grant endpoint ").unwrap();
-    Server {
-        child,
-        addr: addr.parse().unwrap(),
-        grant_endpoint: endpoint.to_owned(),
-    }
+        .arg(data);
+    Server::spawn(command).0
 }
 
 /// Every path under `dir` whose mode lets group or others in, with the mode.

@@ -2,9 +2,7 @@
 //! tell (and the upstream names they may carry) is not for whoever reaches
 //! the AS and the gateway. Real `gnapd serve` on loopback.
 
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use gnapd::proto::httpsig::HttpRequest;
@@ -15,34 +13,13 @@ use crate::server::Server;
 /// `gnapd serve --dev` with `args`, and the metrics address it printed on
 /// its second line when it has a listener for them.
 fn start(data: &std::path::Path, args: &[&str]) -> (Server, Option<SocketAddr>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gnapd"))
-        .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { return };
-            let _ = tx.send(line);
-        }
-    });
-    let line = rx.recv_timeout(Duration::from_secs(20)).unwrap();
-    let rest = line.strip_prefix("gnapd listening on ").unwrap();
-    let (addr, endpoint) = rest.split_once(", grant endpoint ").unwrap();
-    let metrics = rx
+    let mut with_dev = vec!["--dev"];
+    with_dev.extend(args);
+    let (server, lines) = Server::spawn(Server::command(data, &with_dev));
+    let metrics = lines
         .recv_timeout(Duration::from_millis(500))
         .ok()
         .and_then(|l| l.strip_prefix("gnapd metrics on ")?.parse().ok());
-    let server = Server {
-        child,
-        addr: addr.parse().unwrap(),
-        grant_endpoint: endpoint.to_owned(),
-    };
     (server, metrics)
 }
 

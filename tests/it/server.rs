@@ -17,23 +17,35 @@ pub struct Server {
 impl Server {
     /// Starts `gnapd serve --listen 127.0.0.1:0 --data-dir DIR` plus `args`.
     pub fn start(data_dir: &Path, args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gnapd"))
+        Self::spawn(Self::command(data_dir, args)).0
+    }
+
+    /// The command [`Self::start`] runs, to adjust before [`Self::spawn`].
+    pub fn command(data_dir: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gnapd"));
+        command
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .args(args)
+            .args(args);
+        command
+    }
+
+    /// Starts `command` (one that runs `gnapd serve`) and waits for the
+    /// address it reports; its later stdout lines arrive on the receiver.
+    pub fn spawn(mut command: Command) -> (Self, std::sync::mpsc::Receiver<String>) {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        // Keeps draining, so the child never blocks on a full pipe.
         std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
                 let _ = tx.send(line);
             }
-            // Keep draining so the child never blocks on a full pipe.
-            for _ in lines {}
         });
         let line = rx
             .recv_timeout(Duration::from_secs(20))
@@ -41,11 +53,12 @@ impl Server {
         // "gnapd listening on ADDR, grant endpoint URL"
         let rest = line.strip_prefix("gnapd listening on ").unwrap();
         let (addr, endpoint) = rest.split_once(", grant endpoint ").unwrap();
-        Self {
+        let server = Self {
             child,
             addr: addr.parse().unwrap(),
             grant_endpoint: endpoint.to_owned(),
-        }
+        };
+        (server, rx)
     }
 
     /// The public base URL.
