@@ -107,6 +107,11 @@ pub struct FileConfig {
     /// `metrics_listen = "127.0.0.1:9100"` (a listener of their own),
     /// `"off"`, or `"main"` (the default: beside the AS and the gateway).
     pub metrics_listen: Option<crate::http::metrics::MetricsListen>,
+    // Bounds on connections, sign-ins and sessions (issue 14).
+    /// `[connections]`: how many client connections are held, and the
+    /// deadlines on what clients send (`crate::http::limits`).
+    #[serde(default)]
+    pub connections: crate::http::limits::ConnectionsFile,
 }
 
 /// The `[stdio]` table.
@@ -119,6 +124,10 @@ pub struct StdioFile {
     /// `idle_timeout = 300`: seconds a session may go without traffic (and
     /// without a request in flight) before its process is stopped.
     pub idle_timeout: Option<u64>,
+    /// `max_children_per_address = 12`: most processes started for calls
+    /// from one client address (an IPv6 /64); default three quarters of
+    /// `max_children`, rounded up.
+    pub max_children_per_address: Option<usize>,
 }
 
 /// An `[[issuer]]` as the file writes it:
@@ -231,6 +240,9 @@ pub struct ServeConfig {
     pub trusted_proxy: Option<crate::http::client_address::TrustedProxy>,
     /// Where `/metrics` is served.
     pub metrics_listen: crate::http::metrics::MetricsListen,
+    // Bounds on connections, sign-ins and sessions (issue 14).
+    /// Client connection bounds and request deadlines.
+    pub connections: crate::http::limits::ConnectionLimits,
     /// AS settings other than the public URL.
     file: FileConfig,
 }
@@ -315,10 +327,15 @@ impl ServeConfig {
                 .or(file.stdio.idle_timeout)
                 .map(std::time::Duration::from_secs)
                 .unwrap_or(stdio_defaults.idle_timeout),
+            max_children_per_address: file.stdio.max_children_per_address,
         };
-        if stdio.max_children == 0 || stdio.idle_timeout.is_zero() {
+        if stdio.max_children == 0
+            || stdio.idle_timeout.is_zero()
+            || stdio.max_children_per_address == Some(0)
+        {
             return Err(ConfigError::Invalid(
-                "stdio max_children and idle_timeout must be positive".into(),
+                "stdio max_children, max_children_per_address and idle_timeout must be positive"
+                    .into(),
             ));
         }
         let dev = flags.dev || file.dev.unwrap_or(false);
@@ -375,6 +392,12 @@ impl ServeConfig {
                 "user_code_failure_budget must be positive".into(),
             ));
         }
+        // Bounds on connections, sign-ins and sessions (issue 14).
+        let connections = crate::http::limits::ConnectionLimits::from_file(
+            &file.connections,
+            trusted_proxy.is_some(),
+        )
+        .map_err(ConfigError::Invalid)?;
         let master_key_file = flags.master_key_file.or(file.master_key_file.take());
         let upstreams = assemble_upstreams(
             std::mem::take(&mut file.upstream),
@@ -423,6 +446,7 @@ impl ServeConfig {
                 .metrics_listen
                 .or(file.metrics_listen)
                 .unwrap_or_default(),
+            connections,
             file,
         })
     }

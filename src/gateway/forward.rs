@@ -811,12 +811,14 @@ impl Gateway {
 
     /// Forwards an authorized `request` (its method, allowed headers and
     /// body) to `upstream`; a stdio upstream's goes to its session's child
-    /// instead ([`super::stdio`]).
+    /// instead ([`super::stdio`]), a new child counting against the
+    /// address the call came `from`.
     pub async fn forward(
         &self,
         upstream: &Upstream,
         mut request: HttpRequest,
         authorized: &Authorized,
+        from: crate::proto::address::AddressKey,
     ) -> Result<Forwarded, UpstreamFailure> {
         let url = match &upstream.transport {
             Transport::Http { url } => url,
@@ -829,6 +831,7 @@ impl Gateway {
                         &request,
                         authorized,
                         self.response_timeout,
+                        from,
                     )
                     .await;
             }

@@ -61,6 +61,7 @@ impl<'de> serde::Deserialize<'de> for MetricsListen {
 pub fn render(app: &App) -> String {
     let mut text = app.auth.metrics().render();
     app.gateway.render_metrics(&mut text);
+    app.admission.render(&mut text);
     text
 }
 
