@@ -237,7 +237,11 @@ async fn drive<W: Warp>(
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(e) = result {
-                    if e.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_timeout) {
+                    // hyper's own head timer (HTTP/1.1), unless the
+                    // watchdog already counted this connection.
+                    if goodbye.is_none()
+                        && e.downcast_ref::<hyper::Error>().is_some_and(hyper::Error::is_timeout)
+                    {
                         let what = if conn.served_any() { Missed::Idle } else { Missed::Header };
                         shared.app.admission.missed(what);
                     }

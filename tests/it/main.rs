@@ -8,6 +8,7 @@ mod assertion_approval;
 mod common;
 mod connect;
 mod connect_upstream;
+mod connection_bounds;
 mod data_dir;
 mod gateway_core;
 mod gateway_golike;
