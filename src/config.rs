@@ -112,6 +112,10 @@ pub struct FileConfig {
     /// deadlines on what clients send (`crate::http::limits`).
     #[serde(default)]
     pub connections: crate::http::limits::ConnectionsFile,
+    /// `[sign_ins]`: sign-ins under way (login, connecting an upstream)
+    /// per grant, per address and in all (`crate::oauth_client`).
+    #[serde(default)]
+    pub sign_ins: crate::oauth_client::SignInsFile,
 }
 
 /// The `[stdio]` table.
@@ -243,6 +247,8 @@ pub struct ServeConfig {
     // Bounds on connections, sign-ins and sessions (issue 14).
     /// Client connection bounds and request deadlines.
     pub connections: crate::http::limits::ConnectionLimits,
+    /// Bounds on sign-ins under way.
+    pub sign_ins: crate::oauth_client::SignInBounds,
     /// AS settings other than the public URL.
     file: FileConfig,
 }
@@ -362,13 +368,16 @@ impl ServeConfig {
                 rule.issuer
             )));
         }
+        let sign_ins = crate::oauth_client::SignInBounds::from_file(&file.sign_ins)
+            .map_err(ConfigError::Invalid)?;
         let login = match file.login.take() {
             Some(entry) => {
                 let crate::authz::login::LoginEntry::Oidc { jwks_file, .. } = &entry;
                 let jwks = std::fs::read(jwks_file)
                     .map_err(|e| ConfigError::Read(jwks_file.clone(), e))?;
                 let login = crate::authz::login::Login::new(entry, &jwks)
-                    .map_err(|e| ConfigError::Invalid(format!("[login]: {e}")))?;
+                    .map_err(|e| ConfigError::Invalid(format!("[login]: {e}")))?
+                    .with_sign_in_bounds(sign_ins);
                 Some(std::sync::Arc::new(login))
             }
             None => None,
@@ -447,6 +456,7 @@ impl ServeConfig {
                 .or(file.metrics_listen)
                 .unwrap_or_default(),
             connections,
+            sign_ins,
             file,
         })
     }

@@ -442,7 +442,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         max_body: config.max_body,
         gateway,
         pusher,
-        connections: Arc::default(),
+        connections: Arc::new(crate::upstream::connect::Connections::new(config.sign_ins)),
         login: config.login.clone(),
         trusted_proxy: config.trusted_proxy.clone(),
         metrics_on_main: config.metrics_listen == crate::http::metrics::MetricsListen::Main,
