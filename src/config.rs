@@ -116,6 +116,11 @@ pub struct FileConfig {
     /// per grant, per address and in all (`crate::oauth_client`).
     #[serde(default)]
     pub sign_ins: crate::oauth_client::SignInsFile,
+    /// `[sessions]`: MCP sessions the gateway remembers, in all and per
+    /// agent key, and when an unused one may give its place
+    /// (`crate::gateway::sessions`).
+    #[serde(default)]
+    pub sessions: crate::gateway::sessions::SessionsFile,
 }
 
 /// The `[stdio]` table.
@@ -249,6 +254,8 @@ pub struct ServeConfig {
     pub connections: crate::http::limits::ConnectionLimits,
     /// Bounds on sign-ins under way.
     pub sign_ins: crate::oauth_client::SignInBounds,
+    /// Bounds on the gateway's session table.
+    pub sessions: crate::gateway::sessions::Bounds,
     /// AS settings other than the public URL.
     file: FileConfig,
 }
@@ -407,6 +414,8 @@ impl ServeConfig {
             trusted_proxy.is_some(),
         )
         .map_err(ConfigError::Invalid)?;
+        let sessions = crate::gateway::sessions::Bounds::from_file(&file.sessions)
+            .map_err(ConfigError::Invalid)?;
         let master_key_file = flags.master_key_file.or(file.master_key_file.take());
         let upstreams = assemble_upstreams(
             std::mem::take(&mut file.upstream),
@@ -457,6 +466,7 @@ impl ServeConfig {
                 .unwrap_or_default(),
             connections,
             sign_ins,
+            sessions,
             file,
         })
     }

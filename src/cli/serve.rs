@@ -405,6 +405,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
             &upstream_cas,
         )?
         .with_stdio_limits(config.stdio)
+        .with_session_bounds(config.sessions)
         .with_signature_batching(config.batch_signatures),
     );
     let pusher = Arc::new(crate::http::push::Pusher::new(

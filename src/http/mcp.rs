@@ -212,7 +212,7 @@ fn gateway_error(app: &App, upstream: &str, error: &GatewayError) -> Response<By
                 UpstreamFailure::Timeout => (504, -32002),
                 UpstreamFailure::SessionNotFound => (404, -32600),
                 UpstreamFailure::SessionRequired | UpstreamFailure::InFlight => (400, -32600),
-                UpstreamFailure::Busy => (503, -32002),
+                UpstreamFailure::Busy | UpstreamFailure::SessionsFull => (503, -32002),
                 UpstreamFailure::Unreachable
                 | UpstreamFailure::CredentialRefused
                 | UpstreamFailure::Failed(_)

@@ -35,6 +35,7 @@ mod reencode;
 mod rs_core;
 mod rs_http;
 mod server;
+mod session_bounds;
 mod sign_in_bounds;
 mod signature_limits;
 mod signature_replay;
