@@ -260,6 +260,7 @@ impl Gateway {
     pub fn render_metrics(&self, out: &mut String) {
         self.batcher.render(out);
         self.sessions.render(out);
+        self.stdio.render(out);
     }
 
     /// The same gateway with its session table under `bounds`.

@@ -61,7 +61,7 @@ pub mod session;
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -136,6 +136,9 @@ struct Registry {
     per_address: Mutex<HashMap<AddressKey, usize>>,
     draining: AtomicBool,
     limits: Limits,
+    /// New children refused, by the bound that was reached (gateway, key,
+    /// address).
+    refused: [AtomicU64; 3],
 }
 
 impl Registry {
@@ -154,6 +157,7 @@ impl Registry {
             })
             .is_err()
         {
+            self.refused[SlotTaken::Gateway as usize].fetch_add(1, Ordering::Relaxed);
             return Err(SlotTaken::Gateway);
         }
         // Both counts under the key map's lock (always taken first), so
@@ -169,6 +173,7 @@ impl Registry {
         };
         if let Some(refused) = refused {
             drop((held, addresses));
+            self.refused[refused as usize].fetch_add(1, Ordering::Relaxed);
             self.children.fetch_sub(1, Ordering::SeqCst);
             return Err(refused);
         }
@@ -245,6 +250,7 @@ impl Bridge {
                 per_address: Mutex::new(HashMap::new()),
                 draining: AtomicBool::new(false),
                 limits,
+                refused: Default::default(),
             }),
         }
     }
@@ -252,6 +258,25 @@ impl Bridge {
     /// Children running (or being stopped) now.
     pub fn children(&self) -> usize {
         self.registry.children.load(Ordering::SeqCst)
+    }
+
+    /// The bridge's counters, in the Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let refused =
+            |bound: SlotTaken| self.registry.refused[bound as usize].load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP gnapd_gateway_stdio_children stdio upstream processes running.\n# TYPE gnapd_gateway_stdio_children gauge\ngnapd_gateway_stdio_children {}",
+            self.children()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP gnapd_gateway_stdio_children_refused_total New stdio processes refused (503), by the bound reached: the gateway's, one agent key's, one client address's.\n# TYPE gnapd_gateway_stdio_children_refused_total counter\ngnapd_gateway_stdio_children_refused_total{{bound=\"gateway\"}} {}\ngnapd_gateway_stdio_children_refused_total{{bound=\"key\"}} {}\ngnapd_gateway_stdio_children_refused_total{{bound=\"address\"}} {}",
+            refused(SlotTaken::Gateway),
+            refused(SlotTaken::Key),
+            refused(SlotTaken::Address)
+        );
     }
 
     /// The gateway is shutting down: no new sessions, and GET streams end
@@ -703,6 +728,7 @@ mod tests {
                 max_children,
                 ..Limits::default()
             },
+            refused: Default::default(),
         }
     }
 
@@ -755,5 +781,31 @@ mod tests {
             ..Limits::default()
         };
         assert_eq!(set.per_address(), 1);
+    }
+
+    #[test]
+    fn refused_children_are_counted_by_the_bound_reached() {
+        let bridge = Bridge::new(Limits {
+            max_children: 4,
+            ..Limits::default()
+        });
+        let r = &bridge.registry;
+        for key in ["A", "A", "B"] {
+            assert_eq!(r.take_slot(key, HERE), Ok(()));
+        }
+        assert_eq!(r.take_slot("A", AddressKey::V4(2)), Err(SlotTaken::Key));
+        assert_eq!(r.take_slot("C", HERE), Err(SlotTaken::Address));
+        assert_eq!(r.take_slot("C", AddressKey::V4(2)), Ok(()));
+        assert_eq!(r.take_slot("D", AddressKey::V4(3)), Err(SlotTaken::Gateway));
+        let mut out = String::new();
+        bridge.render(&mut out);
+        for line in [
+            "gnapd_gateway_stdio_children 4",
+            "gnapd_gateway_stdio_children_refused_total{bound=\"gateway\"} 1",
+            "gnapd_gateway_stdio_children_refused_total{bound=\"key\"} 1",
+            "gnapd_gateway_stdio_children_refused_total{bound=\"address\"} 1",
+        ] {
+            assert!(out.lines().any(|l| l == line), "no `{line}` in {out}");
+        }
     }
 }
