@@ -139,6 +139,8 @@ struct SignedIn {
     by_grant: HashMap<String, (String, [u8; 32], u64)>,
     order: BTreeMap<u64, String>,
     next: u64,
+    /// Sign-ins let go to make room.
+    evicted: u64,
 }
 
 impl SignedIn {
@@ -154,6 +156,7 @@ impl SignedIn {
             && let Some((_, oldest)) = self.order.pop_first()
         {
             self.by_grant.remove(&oldest);
+            self.evicted += 1;
         }
         self.next += 1;
         self.order.insert(self.next, grant.to_owned());
@@ -217,7 +220,17 @@ impl Login {
 
     /// The sign-in counters, in the Prometheus text format.
     pub fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write as _;
         self.states.render("login", out);
+        let (held, evicted) = self
+            .signed_in
+            .lock()
+            .map(|s| (s.by_grant.len(), s.evicted))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "# HELP gnapd_login_signed_in Pending grants with a person signed in.\n# TYPE gnapd_login_signed_in gauge\ngnapd_login_signed_in {held}\n# HELP gnapd_login_signed_in_evicted_total Sign-ins let go, the oldest first, when as many grants as may be had one.\n# TYPE gnapd_login_signed_in_evicted_total counter\ngnapd_login_signed_in_evicted_total {evicted}"
+        );
     }
 
     /// The IdP's authorization endpoint (a CSP `form-action` source).
@@ -490,5 +503,16 @@ jwks_file = "unused.json"
             login.signed_in_subject("g-0").as_deref(),
             Some("carol@example.com")
         );
+        let mut metrics = String::new();
+        login.render_metrics(&mut metrics);
+        for line in [
+            format!("gnapd_login_signed_in {MAX_SIGNED_IN}"),
+            "gnapd_login_signed_in_evicted_total 1".to_owned(),
+        ] {
+            assert!(
+                metrics.lines().any(|l| l == line),
+                "no `{line}` in {metrics}"
+            );
+        }
     }
 }

@@ -40,6 +40,7 @@ mod sign_in_bounds;
 mod signature_limits;
 mod signature_replay;
 mod spec_notes;
+mod stdio_child_bounds;
 mod store_contract;
 mod store_crash;
 mod store_fixture;
