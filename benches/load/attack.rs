@@ -49,14 +49,25 @@ pub struct Report {
     pub closed: u64,
     /// Connects that failed.
     pub failed: u64,
+    /// gnapd's own counts at the end (`/metrics`): connections open,
+    /// deadlines missed and connections evicted since it started.
+    pub gnapd_open: u64,
+    pub gnapd_timed_out: u64,
+    pub gnapd_evicted: u64,
 }
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "held at least {} idle and {} slow connections; gnapd closed {}, {} connects failed",
-            self.idle_low, self.slow_low, self.closed, self.failed
+            "held at least {} idle and {} slow connections; gnapd closed {}, {} connects failed; gnapd's metrics at the end: {} open, {} deadlines missed, {} evicted",
+            self.idle_low,
+            self.slow_low,
+            self.closed,
+            self.failed,
+            self.gnapd_open,
+            self.gnapd_timed_out,
+            self.gnapd_evicted
         )
     }
 }
@@ -181,6 +192,7 @@ impl Attack {
             slow_low: c.slow_low.load(Ordering::Relaxed),
             closed: c.closed.load(Ordering::Relaxed),
             failed: c.failed.load(Ordering::Relaxed),
+            ..Report::default()
         };
         for task in &self.tasks {
             task.abort();

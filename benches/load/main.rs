@@ -323,6 +323,25 @@ fn spawn_gnapd(data: &std::path::Path, upstream_port: u16) -> Res<(Proc, Target)
     Ok((gnapd, target))
 }
 
+/// gnapd's `/metrics`, asked from an address of its own.
+async fn metrics(target: &Target) -> Res<String> {
+    let mut sender = connect(target.addr, IpAddr::V4(Ipv4Addr::new(127, 0, 2, 1))).await?;
+    let req = HttpRequest::new("GET", format!("{}/metrics", target.base));
+    let (_, body) = exchange(&mut sender, &req, &target.addr.to_string()).await?;
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The sum of the series of `name` in `text`.
+fn series_sum(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|r| r.starts_with([' ', '{']))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
 /// One run: a fresh gnapd and upstream; the agents alone, then under
 /// attack.
 fn run(rt: &tokio::runtime::Runtime, settings: &Settings) -> Res<(Phase, Phase, attack::Report)> {
@@ -346,7 +365,11 @@ fn run(rt: &tokio::runtime::Runtime, settings: &Settings) -> Res<(Phase, Phase, 
         tokio::time::sleep(Duration::from_secs(settings.ramp)).await;
         attack.measure();
         let under = work(&target, settings.agents, settings.secs, pid).await;
-        let report = attack.stop().await;
+        let text = metrics(&target).await.unwrap_or_default();
+        let mut report = attack.stop().await;
+        report.gnapd_open = series_sum(&text, "gnapd_connections_open");
+        report.gnapd_timed_out = series_sum(&text, "gnapd_connections_timed_out_total");
+        report.gnapd_evicted = series_sum(&text, "gnapd_connections_evicted_total");
         Ok((quiet, under, report))
     })
 }
