@@ -107,6 +107,20 @@ pub struct FileConfig {
     /// `metrics_listen = "127.0.0.1:9100"` (a listener of their own),
     /// `"off"`, or `"main"` (the default: beside the AS and the gateway).
     pub metrics_listen: Option<crate::http::metrics::MetricsListen>,
+    // Bounds on connections, sign-ins and sessions (issue 14).
+    /// `[connections]`: how many client connections are held, and the
+    /// deadlines on what clients send (`crate::http::limits`).
+    #[serde(default)]
+    pub connections: crate::http::limits::ConnectionsFile,
+    /// `[sign_ins]`: sign-ins under way (login, connecting an upstream)
+    /// per grant, per address and in all (`crate::oauth_client`).
+    #[serde(default)]
+    pub sign_ins: crate::oauth_client::SignInsFile,
+    /// `[sessions]`: MCP sessions the gateway remembers, in all and per
+    /// agent key, and when an unused one may give its place
+    /// (`crate::gateway::sessions`).
+    #[serde(default)]
+    pub sessions: crate::gateway::sessions::SessionsFile,
 }
 
 /// The `[stdio]` table.
@@ -119,6 +133,10 @@ pub struct StdioFile {
     /// `idle_timeout = 300`: seconds a session may go without traffic (and
     /// without a request in flight) before its process is stopped.
     pub idle_timeout: Option<u64>,
+    /// `max_children_per_address = 12`: most processes started for calls
+    /// from one client address (an IPv6 /64); default three quarters of
+    /// `max_children`, rounded up.
+    pub max_children_per_address: Option<usize>,
 }
 
 /// An `[[issuer]]` as the file writes it:
@@ -231,6 +249,13 @@ pub struct ServeConfig {
     pub trusted_proxy: Option<crate::http::client_address::TrustedProxy>,
     /// Where `/metrics` is served.
     pub metrics_listen: crate::http::metrics::MetricsListen,
+    // Bounds on connections, sign-ins and sessions (issue 14).
+    /// Client connection bounds and request deadlines.
+    pub connections: crate::http::limits::ConnectionLimits,
+    /// Bounds on sign-ins under way.
+    pub sign_ins: crate::oauth_client::SignInBounds,
+    /// Bounds on the gateway's session table.
+    pub sessions: crate::gateway::sessions::Bounds,
     /// AS settings other than the public URL.
     file: FileConfig,
 }
@@ -315,10 +340,15 @@ impl ServeConfig {
                 .or(file.stdio.idle_timeout)
                 .map(std::time::Duration::from_secs)
                 .unwrap_or(stdio_defaults.idle_timeout),
+            max_children_per_address: file.stdio.max_children_per_address,
         };
-        if stdio.max_children == 0 || stdio.idle_timeout.is_zero() {
+        if stdio.max_children == 0
+            || stdio.idle_timeout.is_zero()
+            || stdio.max_children_per_address == Some(0)
+        {
             return Err(ConfigError::Invalid(
-                "stdio max_children and idle_timeout must be positive".into(),
+                "stdio max_children, max_children_per_address and idle_timeout must be positive"
+                    .into(),
             ));
         }
         let dev = flags.dev || file.dev.unwrap_or(false);
@@ -345,13 +375,16 @@ impl ServeConfig {
                 rule.issuer
             )));
         }
+        let sign_ins = crate::oauth_client::SignInBounds::from_file(&file.sign_ins)
+            .map_err(ConfigError::Invalid)?;
         let login = match file.login.take() {
             Some(entry) => {
                 let crate::authz::login::LoginEntry::Oidc { jwks_file, .. } = &entry;
                 let jwks = std::fs::read(jwks_file)
                     .map_err(|e| ConfigError::Read(jwks_file.clone(), e))?;
                 let login = crate::authz::login::Login::new(entry, &jwks)
-                    .map_err(|e| ConfigError::Invalid(format!("[login]: {e}")))?;
+                    .map_err(|e| ConfigError::Invalid(format!("[login]: {e}")))?
+                    .with_sign_in_bounds(sign_ins);
                 Some(std::sync::Arc::new(login))
             }
             None => None,
@@ -375,6 +408,14 @@ impl ServeConfig {
                 "user_code_failure_budget must be positive".into(),
             ));
         }
+        // Bounds on connections, sign-ins and sessions (issue 14).
+        let connections = crate::http::limits::ConnectionLimits::from_file(
+            &file.connections,
+            trusted_proxy.is_some(),
+        )
+        .map_err(ConfigError::Invalid)?;
+        let sessions = crate::gateway::sessions::Bounds::from_file(&file.sessions)
+            .map_err(ConfigError::Invalid)?;
         let master_key_file = flags.master_key_file.or(file.master_key_file.take());
         let upstreams = assemble_upstreams(
             std::mem::take(&mut file.upstream),
@@ -423,6 +464,9 @@ impl ServeConfig {
                 .metrics_listen
                 .or(file.metrics_listen)
                 .unwrap_or_default(),
+            connections,
+            sign_ins,
+            sessions,
             file,
         })
     }

@@ -5,20 +5,21 @@
 //! "connect the upstream" flow (`crate::upstream::connect`) and the OIDC
 //! login of the person deciding (`crate::authz::login`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
 use crate::authz::mint::{NoRandomness, random_text};
 use crate::gateway::oauth2::{TokenRequest, client_token_request, form_encode};
 use crate::gateway::upstream::Secret;
+use crate::proto::address::AddressKey;
 use crate::proto::b64;
 
 /// How long a person has to come back from a sign-in (seconds).
 pub const STATE_LIFETIME: i64 = 600;
-/// Most sign-ins under way at once (all are dropped past it).
-const MAX_PENDING: usize = 10_000;
 
 /// Checks a client's config: `(what, url)` endpoints that are http(s)
 /// URLs without a fragment, a client id, RFC 6749 scope tokens. `prefix`
@@ -137,16 +138,141 @@ pub struct Started<T> {
 /// only from the browser presenting the same cookie value. Otherwise a
 /// victim lured to a sign-in URL that an attacker started would, on
 /// coming back, attach the victim's account to the attacker's grant.
+///
+/// Anyone holding a pending grant's page may start sign-ins, so they are
+/// bounded ([`SignInBounds`]) per grant, per client address and in all;
+/// past a bound the oldest under that bound goes — never the whole table,
+/// so that starting sign-ins in bulk on one's own grant, or from one's own
+/// address, pushes out only one's own.
 #[derive(Debug)]
 pub struct States<T> {
-    pending: Mutex<HashMap<[u8; 32], Started<T>>>,
+    pending: Mutex<Pending<T>>,
+    bounds: SignInBounds,
+    /// Sign-ins pushed out, by the bound that pushed them: grant,
+    /// address, all.
+    evicted: [AtomicU64; 3],
+}
+
+/// How many sign-ins may be under way (`[sign_ins]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignInBounds {
+    /// In all.
+    pub max: usize,
+    /// For one grant.
+    pub per_grant: usize,
+    /// Started from one client address (an IPv6 /64).
+    pub per_address: usize,
+}
+
+impl Default for SignInBounds {
+    fn default() -> Self {
+        Self {
+            max: 10_000,
+            per_grant: 8,
+            per_address: 64,
+        }
+    }
+}
+
+/// The `[sign_ins]` table as the file writes it.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignInsFile {
+    /// `max = 10000`
+    pub max: Option<usize>,
+    /// `per_grant = 8`
+    pub per_grant: Option<usize>,
+    /// `per_address = 64`
+    pub per_address: Option<usize>,
+}
+
+impl SignInBounds {
+    /// The bounds `file` sets over the defaults (each at least 1).
+    pub fn from_file(file: &SignInsFile) -> Result<Self, String> {
+        let defaults = Self::default();
+        let bounds = Self {
+            max: file.max.unwrap_or(defaults.max),
+            per_grant: file.per_grant.unwrap_or(defaults.per_grant),
+            per_address: file.per_address.unwrap_or(defaults.per_address),
+        };
+        if bounds.max == 0 || bounds.per_grant == 0 || bounds.per_address == 0 {
+            return Err("sign_ins max, per_grant and per_address must be positive".into());
+        }
+        Ok(bounds)
+    }
+}
+
+#[derive(Debug)]
+struct Entry<T> {
+    started: Started<T>,
+    seq: u64,
+    grant: String,
+    from: AddressKey,
+}
+
+/// The table: entries by state digest, and the order they were started
+/// in, in all, per grant and per address (each oldest first). Every
+/// entry has the same lifetime, so the oldest expire first.
+#[derive(Debug)]
+struct Pending<T> {
+    by_state: HashMap<[u8; 32], Entry<T>>,
+    order: BTreeMap<u64, [u8; 32]>,
+    per_grant: HashMap<String, VecDeque<u64>>,
+    per_address: HashMap<AddressKey, VecDeque<u64>>,
+    next: u64,
+}
+
+impl<T> Default for Pending<T> {
+    fn default() -> Self {
+        Self {
+            by_state: HashMap::new(),
+            order: BTreeMap::new(),
+            per_grant: HashMap::new(),
+            per_address: HashMap::new(),
+            next: 0,
+        }
+    }
+}
+
+/// Drops `seq` from one of the per-grant or per-address orders (at most
+/// a bound's length to look through).
+fn unlist<K: std::hash::Hash + Eq>(orders: &mut HashMap<K, VecDeque<u64>>, key: &K, seq: u64) {
+    if let Some(order) = orders.get_mut(key) {
+        if let Some(i) = order.iter().position(|s| *s == seq) {
+            order.remove(i);
+        }
+        if order.is_empty() {
+            orders.remove(key);
+        }
+    }
+}
+
+impl<T> Pending<T> {
+    fn remove(&mut self, seq: u64) -> Option<Started<T>> {
+        let key = self.order.remove(&seq)?;
+        let entry = self.by_state.remove(&key)?;
+        unlist(&mut self.per_grant, &entry.grant, seq);
+        unlist(&mut self.per_address, &entry.from, seq);
+        Some(entry.started)
+    }
+
+    fn expire(&mut self, now: i64) {
+        while let Some((&seq, key)) = self.order.first_key_value() {
+            if self
+                .by_state
+                .get(key)
+                .is_some_and(|e| e.started.expires_at >= now)
+            {
+                return;
+            }
+            self.remove(seq);
+        }
+    }
 }
 
 impl<T> Default for States<T> {
     fn default() -> Self {
-        Self {
-            pending: Mutex::new(HashMap::new()),
-        }
+        Self::new(SignInBounds::default())
     }
 }
 
@@ -155,11 +281,23 @@ fn state_key(state: &str) -> [u8; 32] {
 }
 
 impl<T> States<T> {
-    /// Starts a sign-in for `what` at `now` from the browser holding
-    /// `browser`: the `state` and the PKCE S256 `code_challenge` to send.
+    /// No sign-in under way yet, under `bounds`.
+    pub fn new(bounds: SignInBounds) -> Self {
+        Self {
+            pending: Mutex::new(Pending::default()),
+            bounds,
+            evicted: Default::default(),
+        }
+    }
+
+    /// Starts a sign-in for `what`, on `grant`'s page, at `now`, from
+    /// client address `from` and the browser holding `browser`: the
+    /// `state` and the PKCE S256 `code_challenge` to send.
     pub fn start(
         &self,
         what: T,
+        grant: &str,
+        from: AddressKey,
         browser: &str,
         now: i64,
     ) -> Result<(String, String), NoRandomness> {
@@ -167,20 +305,63 @@ impl<T> States<T> {
         let verifier = Secret::new(random_text()?);
         let challenge = b64::encode_url(&Sha256::digest(verifier.expose().as_bytes()));
         let mut pending = self.pending.lock().map_err(|_| NoRandomness)?;
-        pending.retain(|_, p| p.expires_at >= now);
-        if pending.len() >= MAX_PENDING {
-            pending.clear();
+        pending.expire(now);
+        let bounds = self.bounds;
+        let oldest_of_grant = pending
+            .per_grant
+            .get(grant)
+            .filter(|o| o.len() >= bounds.per_grant)
+            .and_then(|o| o.front().copied());
+        if let Some(seq) = oldest_of_grant {
+            pending.remove(seq);
+            self.count_eviction(0);
         }
-        pending.insert(
-            state_key(&state),
-            Started {
-                what,
-                verifier,
-                expires_at: now.saturating_add(STATE_LIFETIME),
-                browser: state_key(browser),
+        let oldest_of_address = pending
+            .per_address
+            .get(&from)
+            .filter(|o| o.len() >= bounds.per_address)
+            .and_then(|o| o.front().copied());
+        if let Some(seq) = oldest_of_address {
+            pending.remove(seq);
+            self.count_eviction(1);
+        }
+        if pending.by_state.len() >= bounds.max
+            && let Some(seq) = pending.order.first_key_value().map(|(s, _)| *s)
+        {
+            pending.remove(seq);
+            self.count_eviction(2);
+        }
+        pending.next += 1;
+        let seq = pending.next;
+        let key = state_key(&state);
+        pending.by_state.insert(
+            key,
+            Entry {
+                started: Started {
+                    what,
+                    verifier,
+                    expires_at: now.saturating_add(STATE_LIFETIME),
+                    browser: state_key(browser),
+                },
+                seq,
+                grant: grant.to_owned(),
+                from,
             },
         );
+        pending.order.insert(seq, key);
+        pending
+            .per_grant
+            .entry(grant.to_owned())
+            .or_default()
+            .push_back(seq);
+        pending.per_address.entry(from).or_default().push_back(seq);
         Ok((state, challenge))
+    }
+
+    fn count_eviction(&self, bound: usize) {
+        if let Some(counter) = self.evicted.get(bound) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// The sign-in `state` stands for, taken: a state works once, not
@@ -189,9 +370,8 @@ impl<T> States<T> {
     /// the same: a state that leaked finishes nothing.
     pub fn take(&self, state: &str, browser: Option<&str>, now: i64) -> Option<Started<T>> {
         let mut pending = self.pending.lock().ok()?;
-        let started = pending
-            .remove(&state_key(state))
-            .filter(|p| p.expires_at >= now)?;
+        let seq = pending.by_state.get(&state_key(state))?.seq;
+        let started = pending.remove(seq).filter(|p| p.expires_at >= now)?;
         let same_browser = browser.is_some_and(|b| {
             bool::from(subtle::ConstantTimeEq::ct_eq(
                 &state_key(b)[..],
@@ -199,5 +379,123 @@ impl<T> States<T> {
             ))
         });
         same_browser.then_some(started)
+    }
+
+    /// Sign-ins under way now.
+    pub fn len(&self) -> usize {
+        self.pending.lock().map_or(0, |p| p.by_state.len())
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The counters, in the Prometheus text format, labelled with `flow`
+    /// (`login` or `connect`).
+    pub fn render(&self, flow: &str, out: &mut String) {
+        use std::fmt::Write as _;
+        let _ = writeln!(
+            out,
+            "gnapd_sign_ins_pending{{flow=\"{flow}\"}} {}",
+            self.len()
+        );
+        for (bound, counter) in ["grant", "address", "all"].iter().zip(&self.evicted) {
+            let _ = writeln!(
+                out,
+                "gnapd_sign_ins_evicted_total{{flow=\"{flow}\",bound=\"{bound}\"}} {}",
+                counter.load(Ordering::Relaxed)
+            );
+        }
+    }
+}
+
+/// The help and type lines of the series [`States::render`] writes.
+pub const METRICS_HEADER: &str = "# HELP gnapd_sign_ins_pending Sign-ins under way (login at the IdP, or connecting an upstream).\n# TYPE gnapd_sign_ins_pending gauge\n# HELP gnapd_sign_ins_evicted_total Sign-ins under way pushed out by a newer one, by the bound reached.\n# TYPE gnapd_sign_ins_evicted_total counter\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HERE: AddressKey = AddressKey::V4(1);
+    const BOUNDS: SignInBounds = SignInBounds {
+        max: 6,
+        per_grant: 2,
+        per_address: 3,
+    };
+
+    fn started(states: &States<u32>, what: u32, grant: &str, from: AddressKey) -> String {
+        states.start(what, grant, from, "b", 1_000).unwrap().0
+    }
+
+    #[test]
+    fn sign_ins_in_bulk_on_one_grant_push_out_only_that_grants_oldest() {
+        let states = States::new(BOUNDS);
+        let victim = started(&states, 0, "victim", AddressKey::V4(9));
+        let mine: Vec<String> = (1..=50)
+            .map(|i| started(&states, i, "attacker", AddressKey::V4(100 + i)))
+            .collect();
+        assert_eq!(states.len(), 1 + BOUNDS.per_grant);
+        assert!(states.take(&mine[0], Some("b"), 1_001).is_none());
+        assert_eq!(states.take(&mine[49], Some("b"), 1_001).unwrap().what, 50);
+        assert_eq!(states.take(&victim, Some("b"), 1_001).unwrap().what, 0);
+    }
+
+    #[test]
+    fn sign_ins_in_bulk_from_one_address_push_out_only_that_addresses_oldest() {
+        let states = States::new(BOUNDS);
+        let victim = started(&states, 0, "victim", AddressKey::V4(9));
+        for i in 1..=50 {
+            started(&states, i, &format!("grant-{i}"), HERE);
+        }
+        assert_eq!(states.len(), 1 + BOUNDS.per_address);
+        assert_eq!(states.take(&victim, Some("b"), 1_001).unwrap().what, 0);
+    }
+
+    #[test]
+    fn past_the_global_bound_the_oldest_goes_and_the_rest_stay() {
+        let states = States::new(BOUNDS);
+        let all: Vec<String> = (0..10)
+            .map(|i| started(&states, i, &format!("g{i}"), AddressKey::V4(i)))
+            .collect();
+        assert_eq!(states.len(), BOUNDS.max);
+        for (i, state) in all.iter().enumerate() {
+            let taken = states.take(state, Some("b"), 1_001).map(|s| s.what);
+            // Never a wipe: the newest six all remain.
+            assert_eq!(taken, (i >= 4).then_some(u32::try_from(i).unwrap()), "{i}");
+        }
+        assert!(states.is_empty());
+        let mut text = String::new();
+        states.render("login", &mut text);
+        assert!(text.contains("gnapd_sign_ins_evicted_total{flow=\"login\",bound=\"all\"} 4"));
+    }
+
+    #[test]
+    fn expired_sign_ins_go_first_and_are_refused() {
+        let states = States::new(BOUNDS);
+        let old = started(&states, 1, "g", HERE);
+        assert!(
+            states
+                .take(&old, Some("b"), 1_000 + STATE_LIFETIME + 1)
+                .is_none()
+        );
+        let old = started(&states, 2, "g", HERE);
+        // A start after its expiry clears it out.
+        states
+            .start(3, "h", AddressKey::V4(2), "b", 1_000 + STATE_LIFETIME + 1)
+            .unwrap();
+        assert_eq!(states.len(), 1);
+        assert!(states.take(&old, Some("b"), 1_001).is_none());
+    }
+
+    #[test]
+    fn sign_in_bounds_default_and_must_be_positive() {
+        let file: SignInsFile = toml::from_str("per_grant = 3").unwrap();
+        let bounds = SignInBounds::from_file(&file).unwrap();
+        assert_eq!(bounds.per_grant, 3);
+        assert_eq!(bounds.max, SignInBounds::default().max);
+        let zero: SignInsFile = toml::from_str("max = 0").unwrap();
+        assert!(SignInBounds::from_file(&zero).is_err());
+        assert!(toml::from_str::<SignInsFile>("maximum = 3").is_err());
     }
 }

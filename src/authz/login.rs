@@ -35,7 +35,7 @@
 //! The subject who decided is recorded durably with the decision (the
 //! interaction record's `by`) and logged.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -48,11 +48,13 @@ use super::mint::{NoRandomness, random_text};
 use crate::gateway::oauth2::TokenRequest;
 use crate::gateway::upstream::Secret;
 use crate::oauth_client::States;
+use crate::proto::address::AddressKey;
 
 /// Where the IdP sends the browser back (the redirect URI registered there).
 pub const LOGIN_CALLBACK_PATH: &str = "/gnap/login/callback";
 
-/// Most signed-in pending grants kept at once (all are dropped past it).
+/// Most signed-in pending grants kept at once (the oldest sign-in goes
+/// past it).
 const MAX_SIGNED_IN: usize = 10_000;
 
 fn default_scopes() -> Vec<String> {
@@ -126,7 +128,41 @@ pub struct Login {
     subjects: Vec<String>,
     issuer: TrustedIssuer,
     states: States<(String, Secret)>,
-    signed_in: Mutex<HashMap<String, (String, [u8; 32])>>,
+    signed_in: Mutex<SignedIn>,
+}
+
+/// Who signed in per pending grant: the subject and the SHA-256 of the
+/// browser's token, with the order of the sign-ins so that the oldest goes
+/// first when the map is full.
+#[derive(Debug, Default)]
+struct SignedIn {
+    by_grant: HashMap<String, (String, [u8; 32], u64)>,
+    order: BTreeMap<u64, String>,
+    next: u64,
+    /// Sign-ins let go to make room.
+    evicted: u64,
+}
+
+impl SignedIn {
+    fn remove(&mut self, grant: &str) -> Option<(String, [u8; 32])> {
+        let (subject, digest, seq) = self.by_grant.remove(grant)?;
+        self.order.remove(&seq);
+        Some((subject, digest))
+    }
+
+    fn insert(&mut self, grant: &str, subject: &str, digest: [u8; 32]) {
+        self.remove(grant);
+        if self.by_grant.len() >= MAX_SIGNED_IN
+            && let Some((_, oldest)) = self.order.pop_first()
+        {
+            self.by_grant.remove(&oldest);
+            self.evicted += 1;
+        }
+        self.next += 1;
+        self.order.insert(self.next, grant.to_owned());
+        self.by_grant
+            .insert(grant.to_owned(), (subject.to_owned(), digest, self.next));
+    }
 }
 
 impl Login {
@@ -172,8 +208,29 @@ impl Login {
             subjects,
             issuer,
             states: States::default(),
-            signed_in: Mutex::new(HashMap::new()),
+            signed_in: Mutex::new(SignedIn::default()),
         })
+    }
+
+    /// The same login with sign-ins under way bounded by `bounds`.
+    pub fn with_sign_in_bounds(mut self, bounds: crate::oauth_client::SignInBounds) -> Self {
+        self.states = States::new(bounds);
+        self
+    }
+
+    /// The sign-in counters, in the Prometheus text format.
+    pub fn render_metrics(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        self.states.render("login", out);
+        let (held, evicted) = self
+            .signed_in
+            .lock()
+            .map(|s| (s.by_grant.len(), s.evicted))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "# HELP gnapd_login_signed_in Pending grants with a person signed in.\n# TYPE gnapd_login_signed_in gauge\ngnapd_login_signed_in {held}\n# HELP gnapd_login_signed_in_evicted_total Sign-ins let go, the oldest first, when as many grants as may be had one.\n# TYPE gnapd_login_signed_in_evicted_total counter\ngnapd_login_signed_in_evicted_total {evicted}"
+        );
     }
 
     /// The IdP's authorization endpoint (a CSP `form-action` source).
@@ -181,20 +238,26 @@ impl Login {
         &self.authorization_endpoint
     }
 
-    /// Starts a login from `grant`'s page in the browser holding
-    /// `browser`: the URL the browser goes to, with a fresh single-use
-    /// `state` (bound to that browser), PKCE S256 challenge and `nonce`.
+    /// Starts a login from `grant`'s page, from client address `from`, in
+    /// the browser holding `browser`: the URL the browser goes to, with a
+    /// fresh single-use `state` (bound to that browser), PKCE S256
+    /// challenge and `nonce`.
     pub fn start(
         &self,
         grant: &str,
+        from: AddressKey,
         browser: &str,
         redirect_uri: &str,
         now: i64,
     ) -> Result<String, NoRandomness> {
         let nonce = random_text()?;
-        let (state, challenge) =
-            self.states
-                .start((grant.to_owned(), Secret::new(nonce.clone())), browser, now)?;
+        let (state, challenge) = self.states.start(
+            (grant.to_owned(), Secret::new(nonce.clone())),
+            grant,
+            from,
+            browser,
+            now,
+        )?;
         Ok(crate::oauth_client::authorization_url(
             &self.authorization_endpoint,
             &self.client_id,
@@ -268,13 +331,7 @@ impl Login {
     pub fn signed_in(&self, grant: &str, subject: &str) -> Result<String, NoRandomness> {
         let token = random_text()?;
         let mut signed_in = self.signed_in.lock().map_err(|_| NoRandomness)?;
-        if signed_in.len() >= MAX_SIGNED_IN {
-            signed_in.clear();
-        }
-        signed_in.insert(
-            grant.to_owned(),
-            (subject.to_owned(), Sha256::digest(token.as_bytes()).into()),
-        );
+        signed_in.insert(grant, subject, Sha256::digest(token.as_bytes()).into());
         Ok(token)
     }
 
@@ -284,7 +341,7 @@ impl Login {
         let token = token?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let signed_in = self.signed_in.lock().ok()?;
-        let (subject, expected) = signed_in.get(grant)?;
+        let (subject, expected, _) = signed_in.by_grant.get(grant)?;
         let same: bool = digest.ct_eq(expected).into();
         (same && self.allows(subject)).then(|| subject.clone())
     }
@@ -293,7 +350,10 @@ impl Login {
     /// list of pending grants; deciding needs the browser's token).
     pub fn signed_in_subject(&self, grant: &str) -> Option<String> {
         let signed_in = self.signed_in.lock().ok()?;
-        signed_in.get(grant).map(|(subject, _)| subject.clone())
+        signed_in
+            .by_grant
+            .get(grant)
+            .map(|(subject, ..)| subject.clone())
     }
 
     /// Forgets `grant` (decided).
@@ -330,6 +390,7 @@ jwks_file = "unused.json"
         let url = login
             .start(
                 "g-1",
+                AddressKey::V4(1),
                 "browser-1",
                 "https://gnapd.example/gnap/login/callback",
                 1_000,
@@ -361,7 +422,13 @@ jwks_file = "unused.json"
             "once"
         );
         let other = login
-            .start("g-1", "browser-1", "https://gnapd.example/cb", 1_000)
+            .start(
+                "g-1",
+                AddressKey::V4(1),
+                "browser-1",
+                "https://gnapd.example/cb",
+                1_000,
+            )
             .unwrap();
         let state = other
             .split(['?', '&'])
@@ -406,5 +473,46 @@ jwks_file = "unused.json"
         assert!(login("scopes = [\"profile\"]").is_err());
         assert!(login("subjects = [\"\"]").is_err());
         assert!(login("nope = 1").is_err());
+    }
+
+    #[test]
+    fn a_full_signed_in_map_lets_its_oldest_go_not_everyone() {
+        let login = login("").unwrap();
+        let first = login.signed_in("g-first", "alice@example.com").unwrap();
+        let second = login.signed_in("g-second", "bob@example.com").unwrap();
+        for i in 0..MAX_SIGNED_IN - 1 {
+            login
+                .signed_in(&format!("g-{i}"), "carol@example.com")
+                .unwrap();
+        }
+        assert_eq!(
+            login.subject("g-first", Some(&first)),
+            None,
+            "the oldest went"
+        );
+        assert_eq!(
+            login.subject("g-second", Some(&second)).as_deref(),
+            Some("bob@example.com")
+        );
+        // Signing in again for a grant replaces its entry, not another's.
+        let again = login.signed_in("g-second", "bob@example.com").unwrap();
+        assert_eq!(login.subject("g-second", Some(&second)), None);
+        assert!(login.subject("g-second", Some(&again)).is_some());
+        assert!(login.subject("g-0", None).is_none());
+        assert_eq!(
+            login.signed_in_subject("g-0").as_deref(),
+            Some("carol@example.com")
+        );
+        let mut metrics = String::new();
+        login.render_metrics(&mut metrics);
+        for line in [
+            format!("gnapd_login_signed_in {MAX_SIGNED_IN}"),
+            "gnapd_login_signed_in_evicted_total 1".to_owned(),
+        ] {
+            assert!(
+                metrics.lines().any(|l| l == line),
+                "no `{line}` in {metrics}"
+            );
+        }
     }
 }

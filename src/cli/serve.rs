@@ -234,7 +234,50 @@ pub fn run(args: Args) -> ExitCode {
     }
 }
 
+/// Raises the soft limit on open files to the hard one (client connections,
+/// upstream connections and stdio pipes all take descriptors, and the
+/// usual soft default of 1024 is soon reached), and returns the limit now
+/// in force (`None`: unlimited or unknown).
+fn raise_descriptor_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        let limit = getrlimit(Resource::Nofile);
+        if limit.current.is_some() && limit.current != limit.maximum {
+            let raised = Rlimit {
+                current: limit.maximum,
+                maximum: limit.maximum,
+            };
+            match setrlimit(Resource::Nofile, raised) {
+                Ok(()) => {
+                    tracing::info!(from = ?limit.current, to = ?limit.maximum, "raised the open file limit to its hard limit");
+                    return limit.maximum;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, limit = ?limit.current, "cannot raise the open file limit")
+                }
+            }
+        }
+        limit.current
+    }
+    #[cfg(not(unix))]
+    None
+}
+
 async fn run_server(mut config: ServeConfig) -> Result<(), String> {
+    let descriptors = raise_descriptor_limit();
+    let max_connections = config.connections.max_for(descriptors);
+    if config
+        .connections
+        .max
+        .is_some_and(|max| max > max_connections)
+    {
+        tracing::warn!(
+            max_connections,
+            ?descriptors,
+            "connections.max is more than 3/4 of the open file limit allows; held to that"
+        );
+    }
     let tls = match &config.tls {
         Some((cert, key)) => Some(crate::http::serve::tls_acceptor(cert, key)?),
         None => None,
@@ -362,6 +405,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
             &upstream_cas,
         )?
         .with_stdio_limits(config.stdio)
+        .with_session_bounds(config.sessions)
         .with_signature_batching(config.batch_signatures),
     );
     let pusher = Arc::new(crate::http::push::Pusher::new(
@@ -399,10 +443,15 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         max_body: config.max_body,
         gateway,
         pusher,
-        connections: Arc::default(),
+        connections: Arc::new(crate::upstream::connect::Connections::new(config.sign_ins)),
         login: config.login.clone(),
         trusted_proxy: config.trusted_proxy.clone(),
         metrics_on_main: config.metrics_listen == crate::http::metrics::MetricsListen::Main,
+        admission: Arc::new(crate::http::admission::Admission::new(
+            max_connections,
+            config.connections.per_address,
+        )),
+        connection_limits: config.connections,
     });
     // Tests and scripts read this line to find the server.
     println!(

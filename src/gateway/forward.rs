@@ -33,6 +33,7 @@ use crate::clock::Clock;
 use crate::proto::httpsig::{GnapProfile, HttpRequest};
 use crate::proto::mcp::access::{UpstreamGrant, carries_tool_list};
 use crate::proto::mcp::event_id::{Binding, EventIds};
+use crate::proto::mcp::jsonrpc::Message;
 use crate::store::{CredentialSetRecord, RECORD_VERSION, Store};
 use crate::upstream::connect::{PERSON_SET_PREFIX, PROBE_BODY, Probed};
 use crate::upstream::vault::MasterKey;
@@ -169,6 +170,10 @@ pub enum UpstreamFailure {
     /// with `Retry-After`.
     #[error("the gateway runs as many upstream processes as it may; retry later")]
     Busy,
+    /// An `initialize` while the session table is full of other agents'
+    /// live sessions (`super::sessions`): 503 with `Retry-After`.
+    #[error("the gateway holds as many MCP sessions as it may; retry later")]
+    SessionsFull,
 }
 
 /// The gateway: upstreams, the store it reads tokens from, and one client.
@@ -254,6 +259,14 @@ impl Gateway {
     /// The gateway's counters, in the Prometheus text format.
     pub fn render_metrics(&self, out: &mut String) {
         self.batcher.render(out);
+        self.sessions.render(out);
+        self.stdio.render(out);
+    }
+
+    /// The same gateway with its session table under `bounds`.
+    pub fn with_session_bounds(mut self, bounds: super::sessions::Bounds) -> Self {
+        self.sessions = super::sessions::Sessions::new(bounds);
+        self
     }
 
     /// The same gateway with these limits on stdio upstreams' children.
@@ -811,12 +824,14 @@ impl Gateway {
 
     /// Forwards an authorized `request` (its method, allowed headers and
     /// body) to `upstream`; a stdio upstream's goes to its session's child
-    /// instead ([`super::stdio`]).
+    /// instead ([`super::stdio`]), a new child counting against the
+    /// address the call came `from`.
     pub async fn forward(
         &self,
         upstream: &Upstream,
         mut request: HttpRequest,
         authorized: &Authorized,
+        from: crate::proto::address::AddressKey,
     ) -> Result<Forwarded, UpstreamFailure> {
         let url = match &upstream.transport {
             Transport::Http { url } => url,
@@ -829,12 +844,25 @@ impl Gateway {
                         &request,
                         authorized,
                         self.response_timeout,
+                        from,
                     )
                     .await;
             }
         };
         let request_session = session_id(request.fields.lines("mcp-session-id").next());
         let ending = request.method == "DELETE";
+        // A new session the table could not record would be unusable: a
+        // full table refuses the `initialize` instead.
+        if request_session.is_none()
+            && matches!(&authorized.message, Some(Message::Request { method, .. }) if method == "initialize")
+            && !self.sessions.has_room(
+                &authorized.session_owner(&upstream.name),
+                std::time::Instant::now(),
+            )
+        {
+            tracing::warn!(upstream = %upstream.name, "the session table is full of other agents' live sessions; initialize refused");
+            return Err(UpstreamFailure::SessionsFull);
+        }
         // When the token's tools are limited, every answer is filtered,
         // whatever the request looked like: a `tools/list` answer may come
         // back with another spelling of its id (`1.0` sent, `1` answered),
@@ -1017,12 +1045,16 @@ impl Gateway {
             None => {
                 if let Some(session) =
                     session_id(parts.headers.get("mcp-session-id").map(|v| v.as_bytes()))
-                {
-                    self.sessions.open(
+                    && !self.sessions.open(
                         upstream,
                         &session,
                         authorized.session_owner(upstream),
                         std::time::Instant::now(),
+                    )
+                {
+                    tracing::warn!(
+                        upstream,
+                        "a new session was not recorded: the table is full of other agents' live sessions, or its id is another agent's"
                     );
                 }
             }

@@ -12,22 +12,77 @@
 //!
 //! The table is in memory: after a restart of the gateway the agents'
 //! sessions are unknown and they re-initialize, which the transport already
-//! requires clients to handle. It is bounded twice. One key holds at most
-//! [`PER_KEY`] sessions: opening another forgets that key's oldest, so an
-//! agent opening sessions without end only ever pushes out its own. And the
-//! whole table holds [`CAPACITY`]: when it fills, sessions idle for longer
-//! than [`IDLE_LIMIT`] go first, then the least recently used.
+//! requires clients to handle. It is bounded ([`Bounds`], `[sessions]`)
+//! twice, and neither bound lets one agent's traffic forget another's live
+//! session. One key holds at most `per_key` sessions: opening another
+//! forgets that key's oldest, so an agent opening sessions without end only
+//! ever pushes out its own. The whole table holds `max`: when it is full, a
+//! new session takes the place of its own key's oldest, else of a session
+//! unused for `idle` (forgetting it costs its agent a new `initialize`),
+//! else it is refused — `initialize` gets 503 with `Retry-After` — rather
+//! than taken from an agent that is still using its session.
+//!
+//! Finding an idle session reads the first entry of an index ordered by
+//! when each session was last used (to within [`GRANULARITY`], so that a
+//! busy session moves in it at most once a second): nothing scans the
+//! table.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt::Write as _;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Most sessions remembered at once.
-pub const CAPACITY: usize = 100_000;
-/// Most sessions one agent key holds at once, across upstreams.
-pub const PER_KEY: usize = 1_000;
-/// A session unused for this long may be forgotten when the table is full.
-pub const IDLE_LIMIT: Duration = Duration::from_secs(24 * 60 * 60);
+use serde::Deserialize;
+
+/// Bounds on the session table (`[sessions]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// Most sessions remembered at once.
+    pub max: usize,
+    /// Most sessions one agent key holds at once, across upstreams.
+    pub per_key: usize,
+    /// A session unused for this long may give its place to a new one
+    /// when the table is full.
+    pub idle: Duration,
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Self {
+            max: 100_000,
+            per_key: 1_000,
+            idle: Duration::from_secs(60 * 60),
+        }
+    }
+}
+
+/// The `[sessions]` table as the file writes it.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsFile {
+    /// `max = 100000`
+    pub max: Option<usize>,
+    /// `per_key = 1000`
+    pub per_key: Option<usize>,
+    /// `idle = 3600` (seconds)
+    pub idle: Option<u64>,
+}
+
+impl Bounds {
+    /// The bounds `file` sets over the defaults (each positive).
+    pub fn from_file(file: &SessionsFile) -> Result<Self, String> {
+        let defaults = Self::default();
+        if file.max == Some(0) || file.per_key == Some(0) || file.idle == Some(0) {
+            return Err("sessions max, per_key and idle must be positive".into());
+        }
+        Ok(Self {
+            max: file.max.unwrap_or(defaults.max),
+            per_key: file.per_key.unwrap_or(defaults.per_key),
+            idle: file.idle.map_or(defaults.idle, Duration::from_secs),
+        })
+    }
+}
 
 /// Who opened a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,10 +93,15 @@ pub struct Owner {
     pub credential_set: Option<String>,
 }
 
+/// How stale a session's place in the idle index may be.
+pub const GRANULARITY: Duration = Duration::from_secs(1);
+
 #[derive(Debug)]
 struct Entry {
     owner: Owner,
-    last_used: Instant,
+    /// Its place in the idle index: (when it was last used, to within
+    /// [`GRANULARITY`]; its number).
+    indexed: (Instant, u64),
 }
 
 /// Why a session id is refused. Both read as 404 on the wire: a stranger
@@ -65,11 +125,16 @@ struct Table {
     /// Per key thumbprint: its sessions in the order they were opened (ids
     /// since forgotten are skipped when met), and how many are live.
     by_key: HashMap<String, (VecDeque<Key>, usize)>,
+    /// Sessions by when they were last used (to within [`GRANULARITY`]):
+    /// the first is the one unused longest.
+    idle_index: BTreeMap<(Instant, u64), Key>,
+    next: u64,
 }
 
 impl Table {
     fn remove(&mut self, key: &Key) {
         if let Some(entry) = self.entries.remove(key) {
+            self.idle_index.remove(&entry.indexed);
             self.forgot(&entry.owner.thumbprint);
         }
     }
@@ -83,6 +148,10 @@ impl Table {
                 self.by_key.remove(thumbprint);
             }
         }
+    }
+
+    fn holds(&self, thumbprint: &str) -> usize {
+        self.by_key.get(thumbprint).map_or(0, |(_, live)| *live)
     }
 
     /// Forgets the oldest live session `thumbprint` opened.
@@ -103,39 +172,72 @@ impl Table {
         }
     }
 
-    /// Makes room when the whole table is full.
-    fn make_room(&mut self, now: Instant) {
-        let mut idle = Vec::new();
-        for (key, entry) in &self.entries {
-            if now.saturating_duration_since(entry.last_used) >= IDLE_LIMIT {
-                idle.push(key.clone());
-            }
+    /// Forgets the session unused longest, if it was unused for `idle`
+    /// (its index time may be up to [`GRANULARITY`] behind its last use).
+    fn forget_one_idle(&mut self, now: Instant, idle: Duration) -> bool {
+        let Some((&(stamp, _), key)) = self.idle_index.first_key_value() else {
+            return false;
+        };
+        if now.saturating_duration_since(stamp) < idle + GRANULARITY {
+            return false;
         }
-        for key in &idle {
-            self.remove(key);
-        }
-        if self.entries.len() >= CAPACITY {
-            // Still full of live sessions: forget the least recently used
-            // one rather than refuse new sessions.
-            if let Some(oldest) = self
-                .entries
-                .iter()
-                .min_by_key(|(_, e)| e.last_used)
-                .map(|(k, _)| k.clone())
-            {
-                self.remove(&oldest);
-            }
-        }
+        let key = key.clone();
+        self.remove(&key);
+        true
     }
+
+    /// Whether a session `thumbprint` opens may be recorded now, making
+    /// room for it where the bounds allow: its key's own oldest, else an
+    /// idle session, goes. `false`: the table is full of other agents'
+    /// live sessions.
+    fn make_room(&mut self, thumbprint: &str, now: Instant, bounds: &Bounds) -> Room {
+        let own = self.holds(thumbprint);
+        if own >= bounds.per_key {
+            self.forget_oldest_of(thumbprint);
+            return Room::OwnOldest;
+        }
+        if self.entries.len() < bounds.max {
+            return Room::Free;
+        }
+        if own > 0 {
+            self.forget_oldest_of(thumbprint);
+            return Room::OwnOldest;
+        }
+        if self.forget_one_idle(now, bounds.idle) {
+            return Room::Idle;
+        }
+        Room::Full
+    }
+}
+
+/// How room was made for a new session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Room {
+    Free,
+    OwnOldest,
+    Idle,
+    Full,
 }
 
 /// Session id → owner, per upstream.
 #[derive(Debug, Default)]
 pub struct Sessions {
     table: Mutex<Table>,
+    bounds: Bounds,
+    forgot_own: AtomicU64,
+    forgot_idle: AtomicU64,
+    refused: AtomicU64,
 }
 
 impl Sessions {
+    /// An empty table under `bounds`.
+    pub fn new(bounds: Bounds) -> Self {
+        Self {
+            bounds,
+            ..Self::default()
+        }
+    }
+
     /// May `owner` use `session` at `upstream`? Marks it used if so.
     pub fn check(
         &self,
@@ -145,60 +247,92 @@ impl Sessions {
         now: Instant,
     ) -> Result<(), SessionRefusal> {
         let mut table = self.table.lock().map_err(|_| SessionRefusal::Unknown)?;
-        let entry = table
-            .entries
-            .get_mut(&(upstream.to_owned(), session.to_owned()))
-            .ok_or(SessionRefusal::Unknown)?;
+        let Table {
+            entries,
+            idle_index,
+            ..
+        } = &mut *table;
+        let key = (upstream.to_owned(), session.to_owned());
+        let entry = entries.get_mut(&key).ok_or(SessionRefusal::Unknown)?;
         if entry.owner != *owner {
             return Err(SessionRefusal::Foreign);
         }
-        entry.last_used = now;
+        if now.saturating_duration_since(entry.indexed.0) >= GRANULARITY {
+            idle_index.remove(&entry.indexed);
+            entry.indexed.0 = now;
+            idle_index.insert(entry.indexed, key);
+        }
         Ok(())
     }
 
-    /// Records that `owner` opened `session` at `upstream`. An id already
-    /// held by another owner keeps its first owner: an upstream that hands
-    /// out the same id twice must not let the second agent into the first
-    /// one's conversation.
-    pub fn open(&self, upstream: &str, session: &str, owner: Owner, now: Instant) {
+    /// Whether a session `owner` opens now would be recorded (making room
+    /// for it if an idle one can go): asked before an `initialize` is
+    /// forwarded, so that a full table refuses it rather than record a
+    /// session its agent could not use.
+    pub fn has_room(&self, owner: &Owner, now: Instant) -> bool {
         let Ok(mut table) = self.table.lock() else {
-            return;
+            return false;
+        };
+        if table.entries.len() < self.bounds.max || table.holds(&owner.thumbprint) > 0 {
+            return true;
+        }
+        if table.forget_one_idle(now, self.bounds.idle) {
+            self.forgot_idle.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        false
+    }
+
+    /// Records that `owner` opened `session` at `upstream`; `false` if the
+    /// table is full of other agents' live sessions (the session is then
+    /// unknown here, and its id answered 404). An id already held by
+    /// another owner keeps its first owner: an upstream that hands out the
+    /// same id twice must not let the second agent into the first one's
+    /// conversation.
+    pub fn open(&self, upstream: &str, session: &str, owner: Owner, now: Instant) -> bool {
+        let Ok(mut table) = self.table.lock() else {
+            return false;
         };
         let key = (upstream.to_owned(), session.to_owned());
         if table.entries.contains_key(&key) {
-            return;
-        }
-        if table.entries.len() >= CAPACITY {
-            table.make_room(now);
+            return table.entries.get(&key).is_some_and(|e| e.owner == owner);
         }
         let thumbprint = owner.thumbprint.clone();
-        let full = table
-            .by_key
-            .get(&thumbprint)
-            .is_some_and(|(_, live)| *live >= PER_KEY);
-        if full {
-            table.forget_oldest_of(&thumbprint);
+        match table.make_room(&thumbprint, now, &self.bounds) {
+            Room::Free => {}
+            Room::OwnOldest => {
+                self.forgot_own.fetch_add(1, Ordering::Relaxed);
+            }
+            Room::Idle => {
+                self.forgot_idle.fetch_add(1, Ordering::Relaxed);
+            }
+            Room::Full => {
+                self.refused.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
         }
-        table.entries.insert(
-            key.clone(),
-            Entry {
-                owner,
-                last_used: now,
-            },
-        );
-        let Table { entries, by_key } = &mut *table;
+        table.next += 1;
+        let indexed = (now, table.next);
+        table.entries.insert(key.clone(), Entry { owner, indexed });
+        table.idle_index.insert(indexed, key.clone());
+        let per_key = self.bounds.per_key;
+        let Table {
+            entries, by_key, ..
+        } = &mut *table;
         let (order, live) = by_key.entry(thumbprint.clone()).or_default();
         order.push_back(key);
         *live += 1;
         // Ids ended by their agents stay in the order until met; keep it
         // from growing past twice the live ones.
-        if order.len() > 2 * PER_KEY {
+        if order.len() > 2 * per_key.max(*live) {
             order.retain(|k| {
                 entries
                     .get(k)
                     .is_some_and(|e| e.owner.thumbprint == thumbprint)
             });
         }
+        true
     }
 
     /// Forgets `session` (after the agent ended it).
@@ -216,6 +350,27 @@ impl Sessions {
     /// Whether none is.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The table's counters, in the Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP gnapd_gateway_sessions MCP sessions the gateway remembers (HTTP upstreams).\n# TYPE gnapd_gateway_sessions gauge\ngnapd_gateway_sessions {}",
+            self.len()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP gnapd_gateway_sessions_forgotten_total Sessions forgotten to make room: the opening key's own oldest, or one unused for the idle time.\n# TYPE gnapd_gateway_sessions_forgotten_total counter\ngnapd_gateway_sessions_forgotten_total{{why=\"own\"}} {}\ngnapd_gateway_sessions_forgotten_total{{why=\"idle\"}} {}",
+            load(&self.forgot_own),
+            load(&self.forgot_idle)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP gnapd_gateway_sessions_refused_total New sessions refused: the table was full of other agents' live sessions.\n# TYPE gnapd_gateway_sessions_refused_total counter\ngnapd_gateway_sessions_refused_total {}",
+            load(&self.refused)
+        );
     }
 }
 
@@ -275,12 +430,12 @@ mod tests {
         let s = Sessions::default();
         let now = Instant::now();
         s.open("gh", "b", owner("B", None), now);
-        for i in 0..PER_KEY {
+        for i in 0..Bounds::default().per_key {
             s.open("gh", &format!("a{i}"), owner("A", None), now);
         }
-        assert_eq!(s.len(), PER_KEY + 1);
+        assert_eq!(s.len(), Bounds::default().per_key + 1);
         s.open("other", "a-new", owner("A", None), now);
-        assert_eq!(s.len(), PER_KEY + 1);
+        assert_eq!(s.len(), Bounds::default().per_key + 1);
         assert_eq!(
             s.check("gh", "a0", &owner("A", None), now),
             Err(SessionRefusal::Unknown)
@@ -297,15 +452,15 @@ mod tests {
         let now = Instant::now();
         s.open("gh", "first", owner("A", None), now);
         // Many sessions opened and ended, more than the order keeps.
-        for i in 0..3 * PER_KEY {
+        for i in 0..3 * Bounds::default().per_key {
             let id = format!("short{i}");
             s.open("gh", &id, owner("A", None), now);
             s.end("gh", &id);
         }
-        for i in 1..PER_KEY {
+        for i in 1..Bounds::default().per_key {
             s.open("gh", &format!("live{i}"), owner("A", None), now);
         }
-        assert_eq!(s.len(), PER_KEY);
+        assert_eq!(s.len(), Bounds::default().per_key);
         assert_eq!(s.check("gh", "first", &owner("A", None), now), Ok(()));
         // One more, and the first one goes.
         s.open("gh", "one-more", owner("A", None), now);
@@ -325,6 +480,112 @@ mod tests {
         assert_eq!(
             s.check("gh", "x", &owner("A", None), now),
             Err(SessionRefusal::Unknown)
+        );
+    }
+
+    fn small(max: usize) -> Sessions {
+        Sessions::new(Bounds {
+            max,
+            per_key: 100,
+            idle: Duration::from_secs(60),
+        })
+    }
+
+    #[test]
+    fn a_full_table_refuses_a_key_without_sessions_rather_than_forget_a_live_one() {
+        let s = small(2);
+        let now = Instant::now();
+        assert!(s.open("gh", "a", owner("A", None), now));
+        assert!(s.open("gh", "b", owner("B", None), now));
+        assert!(!s.has_room(&owner("C", None), now));
+        assert!(!s.open("gh", "c", owner("C", None), now));
+        assert_eq!(
+            s.check("gh", "c", &owner("C", None), now),
+            Err(SessionRefusal::Unknown)
+        );
+        for (id, key) in [("a", "A"), ("b", "B")] {
+            assert_eq!(s.check("gh", id, &owner(key, None), now), Ok(()));
+        }
+    }
+
+    #[test]
+    fn in_a_full_table_a_key_replaces_its_own_oldest() {
+        let s = small(3);
+        let now = Instant::now();
+        s.open("gh", "b", owner("B", None), now);
+        s.open("gh", "a1", owner("A", None), now);
+        s.open("gh", "a2", owner("A", None), now);
+        assert!(s.has_room(&owner("A", None), now));
+        assert!(s.open("gh", "a3", owner("A", None), now));
+        assert_eq!(s.len(), 3);
+        assert_eq!(
+            s.check("gh", "a1", &owner("A", None), now),
+            Err(SessionRefusal::Unknown)
+        );
+        assert_eq!(s.check("gh", "a2", &owner("A", None), now), Ok(()));
+        assert_eq!(s.check("gh", "b", &owner("B", None), now), Ok(()));
+    }
+
+    #[test]
+    fn a_session_unused_for_the_idle_time_gives_its_place_and_one_in_use_keeps_it() {
+        let s = small(2);
+        let start = Instant::now();
+        s.open("gh", "a", owner("A", None), start);
+        s.open("gh", "b", owner("B", None), start);
+        // B keeps using its session; A's lies unused.
+        let later = start + Duration::from_secs(40);
+        assert_eq!(s.check("gh", "b", &owner("B", None), later), Ok(()));
+        let not_yet = start + Duration::from_secs(60);
+        assert!(!s.open("gh", "c", owner("C", None), not_yet));
+        let idle = start + Duration::from_secs(62);
+        assert!(s.open("gh", "c", owner("C", None), idle));
+        assert_eq!(
+            s.check("gh", "a", &owner("A", None), idle),
+            Err(SessionRefusal::Unknown)
+        );
+        assert_eq!(s.check("gh", "b", &owner("B", None), idle), Ok(()));
+        // B's session, used at 40 s, is not idle at 62 s.
+        assert!(!s.open("gh", "d", owner("D", None), idle));
+    }
+
+    #[test]
+    fn the_metrics_count_what_was_forgotten_and_refused() {
+        let s = small(1);
+        let now = Instant::now();
+        s.open("gh", "a1", owner("A", None), now);
+        s.open("gh", "a2", owner("A", None), now);
+        s.open("gh", "b", owner("B", None), now);
+        s.open("gh", "c", owner("C", None), now + Duration::from_secs(62));
+        let mut out = String::new();
+        s.render(&mut out);
+        for line in [
+            "gnapd_gateway_sessions 1",
+            "gnapd_gateway_sessions_forgotten_total{why=\"own\"} 1",
+            "gnapd_gateway_sessions_forgotten_total{why=\"idle\"} 1",
+            "gnapd_gateway_sessions_refused_total 1",
+        ] {
+            assert!(out.lines().any(|l| l == line), "no `{line}` in {out}");
+        }
+    }
+
+    #[test]
+    fn zero_bounds_are_refused() {
+        assert!(
+            Bounds::from_file(&SessionsFile {
+                max: Some(0),
+                ..SessionsFile::default()
+            })
+            .is_err()
+        );
+        assert_eq!(
+            Bounds::from_file(&SessionsFile {
+                per_key: Some(5),
+                ..SessionsFile::default()
+            }),
+            Ok(Bounds {
+                per_key: 5,
+                ..Bounds::default()
+            })
         );
     }
 }

@@ -11,9 +11,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt as _, Full, Limited};
-use hyper::body::Incoming;
 use warp::http::{HeaderMap, Method, Request, Response, StatusCode};
 
+use super::deadline::RequestBody;
 use super::{App, Reply, to_request, to_response};
 use crate::gateway::Refusal;
 use crate::gateway::forward::{BoxError, Forwarded, UpstreamFailure, request_id};
@@ -25,13 +25,24 @@ pub type GatewayBody = UnsyncBoxBody<Bytes, BoxError>;
 /// The path prefix this module serves.
 pub const PREFIX: &str = "/mcp/";
 
-/// Serves one request under [`PREFIX`]: authorize, forward, stream back.
-pub async fn serve(app: Arc<App>, request: Request<Incoming>) -> Response<GatewayBody> {
+/// Serves one request under [`PREFIX`] from `peer`: authorize, forward,
+/// stream back.
+pub async fn serve(
+    app: Arc<App>,
+    request: Request<RequestBody>,
+    peer: std::net::SocketAddr,
+) -> Response<GatewayBody> {
     let started = Instant::now();
     let (mut parts, body) = request.into_parts();
     // The header map goes into the request the signature is checked over
     // and the allowed headers are forwarded from: read in place, not copied.
     let headers = std::mem::take(&mut parts.headers);
+    // Who a stdio child slot counts against (behind a trusted proxy, the
+    // client it names).
+    let from = crate::proto::address::AddressKey::of(match &app.trusted_proxy {
+        Some(proxy) => proxy.client_address(&headers, peer.ip()),
+        None => peer.ip(),
+    });
     let path = parts.uri.path();
     let upstream = path.strip_prefix(PREFIX).unwrap_or_default().to_owned();
     let query = parts.uri.query().unwrap_or_default();
@@ -43,6 +54,7 @@ pub async fn serve(app: Arc<App>, request: Request<Incoming>) -> Response<Gatewa
         headers,
         body,
         &upstream,
+        from,
     )
     .await;
     let response = match outcome {
@@ -65,7 +77,7 @@ pub async fn serve(app: Arc<App>, request: Request<Incoming>) -> Response<Gatewa
 }
 
 /// Reads the agent's body, at most `limit` bytes.
-async fn read_incoming(body: Incoming, limit: usize) -> Result<Bytes, GatewayError> {
+async fn read_incoming(body: RequestBody, limit: usize) -> Result<Bytes, GatewayError> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(GatewayError::BodyTooLarge),
@@ -85,14 +97,16 @@ enum GatewayError {
     Upstream(UpstreamFailure, serde_json::Value),
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn gateway_outcome(
     app: &Arc<App>,
     method: Method,
     path: &str,
     query: &str,
     headers: HeaderMap,
-    body: Incoming,
+    body: RequestBody,
     upstream: &str,
+    from: crate::proto::address::AddressKey,
 ) -> Result<Forwarded, GatewayError> {
     let Some(target) = app.gateway.upstream(upstream) else {
         return Err(GatewayError::UnknownUpstream);
@@ -126,7 +140,7 @@ async fn gateway_outcome(
         })
         .map_err(|r| GatewayError::Refused(r, id()))?;
     app.gateway
-        .forward(&target, request, &authorized)
+        .forward(&target, request, &authorized, from)
         .await
         .map_err(|f| GatewayError::Upstream(f, id()))
 }
@@ -198,7 +212,7 @@ fn gateway_error(app: &App, upstream: &str, error: &GatewayError) -> Response<By
                 UpstreamFailure::Timeout => (504, -32002),
                 UpstreamFailure::SessionNotFound => (404, -32600),
                 UpstreamFailure::SessionRequired | UpstreamFailure::InFlight => (400, -32600),
-                UpstreamFailure::Busy => (503, -32002),
+                UpstreamFailure::Busy | UpstreamFailure::SessionsFull => (503, -32002),
                 UpstreamFailure::Unreachable
                 | UpstreamFailure::CredentialRefused
                 | UpstreamFailure::Failed(_)

@@ -20,7 +20,10 @@ use crate::gateway::forward::Gateway;
 use crate::proto::gnap::{ErrorCode, GrantError, GrantResponse};
 use crate::proto::httpsig::{Fields, HttpRequest};
 
+pub mod admission;
 pub mod client_address;
+pub mod deadline;
+pub mod limits;
 pub mod mcp;
 pub mod metrics;
 pub mod pages;
@@ -49,6 +52,10 @@ pub struct App {
     /// The reverse proxy whose client address header is believed
     /// (`trusted_proxy`); without one, such headers are ignored.
     pub trusted_proxy: Option<client_address::TrustedProxy>,
+    /// The client connections held, and their counters.
+    pub admission: Arc<admission::Admission>,
+    /// The bounds and deadlines of client connections (`[connections]`).
+    pub connection_limits: limits::ConnectionLimits,
     /// Whether `GET /metrics` is served here (`metrics_listen` is the main
     /// listener) rather than on a listener of its own or nowhere.
     pub metrics_on_main: bool,

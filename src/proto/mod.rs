@@ -3,6 +3,7 @@
 //! Nothing under this module opens a socket, reads a file, spawns a thread or
 //! reads the clock; time arrives as an argument.
 
+pub mod address;
 pub mod b64;
 pub mod digest;
 pub mod gnap;

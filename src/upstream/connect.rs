@@ -252,18 +252,37 @@ pub struct Connections {
 }
 
 impl Connections {
-    /// Starts a sign-in for `upstream` from `grant`'s page in the browser
-    /// holding `browser`: the `state` (256 random bits) and the PKCE S256
-    /// `code_challenge` to send.
+    /// No connection under way, sign-ins bounded by `bounds`.
+    pub fn new(bounds: crate::oauth_client::SignInBounds) -> Self {
+        Self {
+            states: States::new(bounds),
+            connected: Mutex::default(),
+        }
+    }
+
+    /// Starts a sign-in for `upstream` from `grant`'s page, from client
+    /// address `from`, in the browser holding `browser`: the `state` (256
+    /// random bits) and the PKCE S256 `code_challenge` to send.
     pub fn start(
         &self,
         grant: &str,
         upstream: &str,
+        from: crate::proto::address::AddressKey,
         browser: &str,
         now: i64,
     ) -> Result<(String, String), NoRandomness> {
-        self.states
-            .start((grant.to_owned(), upstream.to_owned()), browser, now)
+        self.states.start(
+            (grant.to_owned(), upstream.to_owned()),
+            grant,
+            from,
+            browser,
+            now,
+        )
+    }
+
+    /// The sign-in counters, in the Prometheus text format.
+    pub fn render_metrics(&self, out: &mut String) {
+        self.states.render("connect", out);
     }
 
     /// The sign-in `state` stands for, taken: a state works once, not
@@ -398,7 +417,13 @@ scopes = ["openid", "mcp:read"]"#,
         assert!(connect.is_oauth() && !connect.probes());
         let connections = Connections::default();
         let (state, challenge) = connections
-            .start("g-1", "tracker", "browser-1", 1_000)
+            .start(
+                "g-1",
+                "tracker",
+                crate::proto::address::AddressKey::V4(1),
+                "browser-1",
+                1_000,
+            )
             .unwrap();
         let url = connect
             .authorization_url(
@@ -427,7 +452,13 @@ scopes = ["openid", "mcp:read"]"#,
             "a state works once"
         );
         let (late, _) = connections
-            .start("g-1", "tracker", "browser-1", 1_000)
+            .start(
+                "g-1",
+                "tracker",
+                crate::proto::address::AddressKey::V4(1),
+                "browser-1",
+                1_000,
+            )
             .unwrap();
         assert!(
             connections
@@ -440,7 +471,13 @@ scopes = ["openid", "mcp:read"]"#,
                 .is_none()
         );
         let (elsewhere, _) = connections
-            .start("g-1", "tracker", "browser-1", 1_000)
+            .start(
+                "g-1",
+                "tracker",
+                crate::proto::address::AddressKey::V4(1),
+                "browser-1",
+                1_000,
+            )
             .unwrap();
         for browser in [None, Some("browser-2")] {
             assert!(connections.take(&elsewhere, browser, 1_000).is_none());

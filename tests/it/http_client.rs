@@ -51,6 +51,21 @@ pub fn send(addr: SocketAddr, request: &HttpRequest) -> Answer {
     })
 }
 
+/// Sends `request` to `addr` from the local address `from` (any of
+/// 127.0.0.0/8 on Linux), as a client at another address would.
+pub fn send_from(from: std::net::IpAddr, addr: SocketAddr, request: &HttpRequest) -> Answer {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(from, 0)).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        exchange(stream, request).await
+    })
+}
+
 /// Sends `request` over TLS to `addr`, trusting only `ca_pem`.
 pub fn send_tls(addr: SocketAddr, ca_pem: &std::path::Path, request: &HttpRequest) -> Answer {
     use std::sync::Arc;

@@ -105,7 +105,7 @@ fn login_id_token_for_another_audience_or_expired_or_forged_is_refused() {
 
 // --- The login against node-oidc-provider --------------------------------
 
-mod flow {
+pub(crate) mod flow {
     use std::path::{Path, PathBuf};
 
     use gnapd::proto::httpsig::HttpRequest;
@@ -122,16 +122,16 @@ mod flow {
 
     /// The test's browser: its `gnapd_browser` cookie, sent with every
     /// step of a sign-in (a browser's name is its own to choose).
-    pub(super) const BROWSER: &str = "gnapd_browser=bBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBb";
+    pub(crate) const BROWSER: &str = "gnapd_browser=bBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBb";
 
     /// gnapd with `[login]` at a node-oidc-provider started for it (its
     /// JWKS fetched from `/jwks` into the file the config names), allowing
     /// `*@example.com`.
-    pub(super) struct Setup {
-        pub(super) provider: Provider,
-        pub(super) server: Server,
-        pub(super) public: String,
-        pub(super) callback: String,
+    pub(crate) struct Setup {
+        pub(crate) provider: Provider,
+        pub(crate) server: Server,
+        pub(crate) public: String,
+        pub(crate) callback: String,
         pub(super) log: PathBuf,
     }
 
@@ -140,7 +140,7 @@ mod flow {
     }
 
     /// [`setup`] with `extra` appended to the config file.
-    pub(super) fn setup_with(dir: &Path, extra: &str) -> Setup {
+    pub(crate) fn setup_with(dir: &Path, extra: &str) -> Setup {
         // The public URL names a port reserved now: the provider must know
         // the redirect URI before gnapd starts.
         let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -199,13 +199,13 @@ subjects = ["*@example.com"]
 
     impl Setup {
         /// A GET at gnapd of a URL under its public URL.
-        pub(super) fn at_gnapd(&self, url: &str) -> crate::http_client::Answer {
+        pub(crate) fn at_gnapd(&self, url: &str) -> crate::http_client::Answer {
             self.at_gnapd_from(url, Some(BROWSER))
         }
 
         /// A GET at gnapd of a URL under its public URL, from the browser
         /// holding `cookie` (`name=value`), if any.
-        pub(super) fn at_gnapd_from(
+        pub(crate) fn at_gnapd_from(
             &self,
             url: &str,
             cookie: Option<&str>,
@@ -219,7 +219,7 @@ subjects = ["*@example.com"]
         }
 
         /// A pending grant: its page's text and its continuation.
-        pub(super) fn pending(&self, agent: &Agent) -> (String, Value) {
+        pub(crate) fn pending(&self, agent: &Agent) -> (String, Value) {
             self.pending_for(agent, json!([{"type": "photo-api", "actions": ["read"]}]))
         }
 
@@ -287,7 +287,7 @@ subjects = ["*@example.com"]
 
         /// Presses the page's "Sign in" button in the test's browser
         /// ([`BROWSER`]): the 303's location.
-        pub(super) fn sign_in_button(&self, page: &str) -> String {
+        pub(crate) fn sign_in_button(&self, page: &str) -> String {
             let form = consent_form(&self.server, page);
             let go = post_form_with_cookie(
                 &self.server,

@@ -12,7 +12,9 @@
 //!
 //! - `POST initialize` without `Mcp-Session-Id` starts a child (at most
 //!   [`Limits::max_children`] at once, half of them (rounded up) for one
-//!   agent key, else 503 with `Retry-After`), sends it
+//!   agent key, three quarters (rounded up) for one client address (an
+//!   IPv6 /64; `max_children_per_address`) — keys are free, addresses
+//!   less so — else 503 with `Retry-After`), sends it
 //!   the message, and on success answers with a fresh random session id
 //!   (128 bits, base64url) in `Mcp-Session-Id`. A child that exits before
 //!   answering `initialize` is started once more; an `initialize` error
@@ -59,7 +61,7 @@ pub mod session;
 
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -73,6 +75,7 @@ use tokio::sync::mpsc;
 use super::Authorized;
 use super::forward::{BoxError, Forwarded, ForwardedBody, UpstreamFailure};
 use super::upstream::{StdioCommand, Upstream};
+use crate::proto::address::AddressKey;
 use crate::proto::httpsig::HttpRequest;
 use crate::proto::mcp::jsonrpc::Message;
 use route::id_key;
@@ -84,6 +87,9 @@ pub struct Limits {
     /// Most children (sessions) at once; one agent key holds at most half
     /// of them (rounded up).
     pub max_children: usize,
+    /// Most children started for calls from one client address; `None`:
+    /// three quarters of `max_children` (rounded up).
+    pub max_children_per_address: Option<usize>,
     /// A session without traffic for this long is stopped.
     pub idle_timeout: Duration,
 }
@@ -92,8 +98,26 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_children: 16,
+            max_children_per_address: None,
             idle_timeout: Duration::from_secs(300),
         }
+    }
+}
+
+impl Limits {
+    /// Most children one agent key may hold: half the slots (rounded up),
+    /// so that one agent can never take every child while others wait.
+    pub fn per_key(&self) -> usize {
+        self.max_children.div_ceil(2)
+    }
+
+    /// Most children calls from one address may hold: by default three
+    /// quarters, so that a quarter is always left to other addresses, and
+    /// agents on one host (all on 127.0.0.1) may still take more than one
+    /// key's half.
+    pub fn per_address(&self) -> usize {
+        self.max_children_per_address
+            .unwrap_or_else(|| (self.max_children * 3).div_ceil(4))
     }
 }
 
@@ -108,8 +132,13 @@ struct Registry {
     children: AtomicUsize,
     /// Children per agent key thumbprint.
     per_key: Mutex<HashMap<String, usize>>,
+    /// Children per client address.
+    per_address: Mutex<HashMap<AddressKey, usize>>,
     draining: AtomicBool,
     limits: Limits,
+    /// New children refused, by the bound that was reached (gateway, key,
+    /// address).
+    refused: [AtomicU64; 3],
 }
 
 impl Registry {
@@ -117,15 +146,9 @@ impl Registry {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Most children one agent key may hold: half the slots (rounded up),
-    /// so that one agent can never take every child while others wait.
-    fn per_key_limit(&self) -> usize {
-        self.limits.max_children.div_ceil(2)
-    }
-
-    /// Takes a child slot for `thumbprint`, if both the key and the gateway
-    /// have one left.
-    fn take_slot(&self, thumbprint: &str) -> Result<(), SlotTaken> {
+    /// Takes a child slot for `thumbprint` calling from `from`, if the
+    /// key, the address and the gateway all have one left.
+    fn take_slot(&self, thumbprint: &str, from: AddressKey) -> Result<(), SlotTaken> {
         let max = self.limits.max_children;
         if self
             .children
@@ -134,28 +157,51 @@ impl Registry {
             })
             .is_err()
         {
+            self.refused[SlotTaken::Gateway as usize].fetch_add(1, Ordering::Relaxed);
             return Err(SlotTaken::Gateway);
         }
+        // Both counts under the key map's lock (always taken first), so
+        // that a slot is taken from both or from neither.
         let mut held = self.per_key.lock().unwrap_or_else(|e| e.into_inner());
-        let count = held.entry(thumbprint.to_owned()).or_default();
-        if *count >= self.per_key_limit() {
-            drop(held);
+        let mut addresses = self.per_address.lock().unwrap_or_else(|e| e.into_inner());
+        let refused = if held.get(thumbprint).copied().unwrap_or(0) >= self.limits.per_key() {
+            Some(SlotTaken::Key)
+        } else if addresses.get(&from).copied().unwrap_or(0) >= self.limits.per_address() {
+            Some(SlotTaken::Address)
+        } else {
+            None
+        };
+        if let Some(refused) = refused {
+            drop((held, addresses));
+            self.refused[refused as usize].fetch_add(1, Ordering::Relaxed);
             self.children.fetch_sub(1, Ordering::SeqCst);
-            return Err(SlotTaken::Key);
+            return Err(refused);
         }
-        *count += 1;
+        *held.entry(thumbprint.to_owned()).or_default() += 1;
+        *addresses.entry(from).or_default() += 1;
         Ok(())
     }
 
     /// Gives back a slot [`Registry::take_slot`] took.
-    fn release_slot(&self, thumbprint: &str) {
+    fn release_slot(&self, thumbprint: &str, from: AddressKey) {
         self.children.fetch_sub(1, Ordering::SeqCst);
         let mut held = self.per_key.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(count) = held.get_mut(thumbprint) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                held.remove(thumbprint);
-            }
+        let mut addresses = self.per_address.lock().unwrap_or_else(|e| e.into_inner());
+        release(&mut held, thumbprint);
+        release(&mut addresses, &from);
+    }
+}
+
+/// One fewer held under `key`; a key holding nothing is not remembered.
+fn release<K, Q>(held: &mut HashMap<K, usize>, key: &Q)
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: std::hash::Hash + Eq + ?Sized,
+{
+    if let Some(count) = held.get_mut(key) {
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            held.remove(key);
         }
     }
 }
@@ -167,6 +213,8 @@ enum SlotTaken {
     Gateway,
     /// This agent key's (half of them).
     Key,
+    /// This client address's.
+    Address,
 }
 
 /// The stdio side of the gateway: every live session and its child.
@@ -199,8 +247,10 @@ impl Bridge {
                 sessions: Mutex::new(HashMap::new()),
                 children: AtomicUsize::new(0),
                 per_key: Mutex::new(HashMap::new()),
+                per_address: Mutex::new(HashMap::new()),
                 draining: AtomicBool::new(false),
                 limits,
+                refused: Default::default(),
             }),
         }
     }
@@ -208,6 +258,25 @@ impl Bridge {
     /// Children running (or being stopped) now.
     pub fn children(&self) -> usize {
         self.registry.children.load(Ordering::SeqCst)
+    }
+
+    /// The bridge's counters, in the Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write as _;
+        let refused =
+            |bound: SlotTaken| self.registry.refused[bound as usize].load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "# HELP gnapd_gateway_stdio_children stdio upstream processes running.\n# TYPE gnapd_gateway_stdio_children gauge\ngnapd_gateway_stdio_children {}",
+            self.children()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP gnapd_gateway_stdio_children_refused_total New stdio processes refused (503), by the bound reached: the gateway's, one agent key's, one client address's.\n# TYPE gnapd_gateway_stdio_children_refused_total counter\ngnapd_gateway_stdio_children_refused_total{{bound=\"gateway\"}} {}\ngnapd_gateway_stdio_children_refused_total{{bound=\"key\"}} {}\ngnapd_gateway_stdio_children_refused_total{{bound=\"address\"}} {}",
+            refused(SlotTaken::Gateway),
+            refused(SlotTaken::Key),
+            refused(SlotTaken::Address)
+        );
     }
 
     /// The gateway is shutting down: no new sessions, and GET streams end
@@ -235,7 +304,8 @@ impl Bridge {
         }
     }
 
-    /// Serves an authorized request for stdio upstream `upstream`.
+    /// Serves an authorized request for stdio upstream `upstream`, made
+    /// from client address `from`.
     pub async fn handle(
         &self,
         upstream: &Upstream,
@@ -243,6 +313,7 @@ impl Bridge {
         request: &HttpRequest,
         authorized: &Authorized,
         timeout: Duration,
+        from: AddressKey,
     ) -> Result<Forwarded, UpstreamFailure> {
         let owner = Owner {
             upstream: upstream.name.clone(),
@@ -281,7 +352,7 @@ impl Bridge {
                     }
                     (Some(Message::Request { method, .. }), None) if method == "initialize" => {
                         self.initialize(
-                            upstream, command, authorized, owner, &message, sse, timeout,
+                            upstream, command, authorized, owner, &message, sse, timeout, from,
                         )
                         .await
                     }
@@ -326,10 +397,12 @@ impl Bridge {
         message: &Value,
         sse: bool,
         timeout: Duration,
+        from: AddressKey,
     ) -> Result<Forwarded, UpstreamFailure> {
         let mut retried = false;
         loop {
-            let session = self.start(upstream, command, authorized, owner.clone(), timeout)?;
+            let session =
+                self.start(upstream, command, authorized, owner.clone(), timeout, from)?;
             let attempt = exchange(&session, message.clone(), sse, filter(authorized), timeout);
             match attempt.await {
                 Err(UpstreamFailure::Exited) if !retried => {
@@ -368,13 +441,14 @@ impl Bridge {
         authorized: &Authorized,
         owner: Owner,
         timeout: Duration,
+        from: AddressKey,
     ) -> Result<Arc<Session>, UpstreamFailure> {
         let registry = &self.registry;
         if registry.draining.load(Ordering::SeqCst) {
             return Err(UpstreamFailure::Busy);
         }
         let thumbprint = owner.thumbprint.clone();
-        match registry.take_slot(&thumbprint) {
+        match registry.take_slot(&thumbprint, from) {
             Ok(()) => {}
             Err(SlotTaken::Gateway) => {
                 let max = registry.limits.max_children;
@@ -382,12 +456,17 @@ impl Bridge {
                 return Err(UpstreamFailure::Busy);
             }
             Err(SlotTaken::Key) => {
-                let max = registry.per_key_limit();
+                let max = registry.limits.per_key();
                 tracing::warn!(upstream = %upstream.name, max, "an agent key holds as many stdio children as one key may");
                 return Err(UpstreamFailure::Busy);
             }
+            Err(SlotTaken::Address) => {
+                let max = registry.limits.per_address();
+                tracing::warn!(upstream = %upstream.name, max, "calls from one client address hold as many stdio children as one address may");
+                return Err(UpstreamFailure::Busy);
+            }
         }
-        let release = || registry.release_slot(&thumbprint);
+        let release = || registry.release_slot(&thumbprint, from);
         let Some(id) = session_id() else {
             release();
             return Err(UpstreamFailure::Unreachable);
@@ -418,7 +497,7 @@ impl Bridge {
             )
             .await;
             registry.sessions().remove(&session.id);
-            registry.release_slot(&session.owner.thumbprint);
+            registry.release_slot(&session.owner.thumbprint, from);
             session.mark_finished();
             match end {
                 session::End::Idle | session::End::Stopped => {
@@ -643,33 +722,90 @@ mod tests {
             sessions: Mutex::new(HashMap::new()),
             children: AtomicUsize::new(0),
             per_key: Mutex::new(HashMap::new()),
+            per_address: Mutex::new(HashMap::new()),
             draining: AtomicBool::new(false),
             limits: Limits {
                 max_children,
                 ..Limits::default()
             },
+            refused: Default::default(),
         }
     }
+
+    const HERE: AddressKey = AddressKey::V4(1);
 
     #[test]
     fn one_key_takes_at_most_half_the_child_slots_and_gives_them_back() {
         let r = registry(4);
-        assert_eq!(r.take_slot("A"), Ok(()));
-        assert_eq!(r.take_slot("A"), Ok(()));
-        assert_eq!(r.take_slot("A"), Err(SlotTaken::Key));
-        assert_eq!(r.take_slot("B"), Ok(()));
-        assert_eq!(r.take_slot("C"), Ok(()));
-        assert_eq!(r.take_slot("D"), Err(SlotTaken::Gateway));
+        assert_eq!(r.take_slot("A", HERE), Ok(()));
+        assert_eq!(r.take_slot("A", HERE), Ok(()));
+        assert_eq!(r.take_slot("A", HERE), Err(SlotTaken::Key));
+        assert_eq!(r.take_slot("B", AddressKey::V4(2)), Ok(()));
+        assert_eq!(r.take_slot("C", AddressKey::V4(3)), Ok(()));
+        assert_eq!(r.take_slot("D", AddressKey::V4(4)), Err(SlotTaken::Gateway));
         assert_eq!(r.children.load(Ordering::SeqCst), 4);
-        r.release_slot("A");
-        assert_eq!(r.take_slot("A"), Ok(()));
-        r.release_slot("B");
+        r.release_slot("A", HERE);
+        assert_eq!(r.take_slot("A", HERE), Ok(()));
+        r.release_slot("B", AddressKey::V4(2));
         // A key that holds nothing is not remembered.
         assert!(!r.per_key.lock().unwrap().contains_key("B"));
         assert_eq!(r.children.load(Ordering::SeqCst), 3);
         // One slot: a lone key may hold it.
         let one = registry(1);
-        assert_eq!(one.take_slot("A"), Ok(()));
-        assert_eq!(one.take_slot("B"), Err(SlotTaken::Gateway));
+        assert_eq!(one.take_slot("A", HERE), Ok(()));
+        assert_eq!(
+            one.take_slot("B", AddressKey::V4(2)),
+            Err(SlotTaken::Gateway)
+        );
+    }
+
+    #[test]
+    fn one_address_takes_at_most_its_share_of_child_slots_whatever_its_keys() {
+        let r = registry(4);
+        assert_eq!(r.limits.per_address(), 3);
+        for key in ["A", "B", "C"] {
+            assert_eq!(r.take_slot(key, HERE), Ok(()));
+        }
+        // A fresh key from the same address gets nothing...
+        assert_eq!(r.take_slot("D", HERE), Err(SlotTaken::Address));
+        assert_eq!(r.children.load(Ordering::SeqCst), 3);
+        assert_eq!(registry(16).limits.per_address(), 12);
+        // ...another address does, and a slot given back is free again.
+        assert_eq!(r.take_slot("D", AddressKey::V4(2)), Ok(()));
+        r.release_slot("A", HERE);
+        assert_eq!(r.take_slot("E", HERE), Ok(()));
+        assert!(!r.per_key.lock().unwrap().contains_key("A"));
+        let set = Limits {
+            max_children: 6,
+            max_children_per_address: Some(1),
+            ..Limits::default()
+        };
+        assert_eq!(set.per_address(), 1);
+    }
+
+    #[test]
+    fn refused_children_are_counted_by_the_bound_reached() {
+        let bridge = Bridge::new(Limits {
+            max_children: 4,
+            ..Limits::default()
+        });
+        let r = &bridge.registry;
+        for key in ["A", "A", "B"] {
+            assert_eq!(r.take_slot(key, HERE), Ok(()));
+        }
+        assert_eq!(r.take_slot("A", AddressKey::V4(2)), Err(SlotTaken::Key));
+        assert_eq!(r.take_slot("C", HERE), Err(SlotTaken::Address));
+        assert_eq!(r.take_slot("C", AddressKey::V4(2)), Ok(()));
+        assert_eq!(r.take_slot("D", AddressKey::V4(3)), Err(SlotTaken::Gateway));
+        let mut out = String::new();
+        bridge.render(&mut out);
+        for line in [
+            "gnapd_gateway_stdio_children 4",
+            "gnapd_gateway_stdio_children_refused_total{bound=\"gateway\"} 1",
+            "gnapd_gateway_stdio_children_refused_total{bound=\"key\"} 1",
+            "gnapd_gateway_stdio_children_refused_total{bound=\"address\"} 1",
+        ] {
+            assert!(out.lines().any(|l| l == line), "no `{line}` in {out}");
+        }
     }
 }

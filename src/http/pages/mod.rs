@@ -980,7 +980,9 @@ async fn connect_start(
     let Ok((browser, named)) = cookies::browser_or_new(app, headers) else {
         return refused(&PageError::Internal);
     };
-    let Ok((state, challenge)) = app.connections.start(&grant, upstream, &browser, now) else {
+    let from = crate::proto::address::AddressKey::of_source(&source);
+    let Ok((state, challenge)) = app.connections.start(&grant, upstream, from, &browser, now)
+    else {
         return refused(&PageError::Internal);
     };
     let Some(url) = connect.authorization_url(&callback_uri(app), &state, &challenge) else {
@@ -1151,7 +1153,8 @@ async fn login_start(
     let Ok((browser, named)) = cookies::browser_or_new(app, headers) else {
         return refused(&PageError::Internal);
     };
-    let Ok(url) = login.start(&grant, &browser, &login_callback_uri(app), now) else {
+    let from = crate::proto::address::AddressKey::of_source(&source);
+    let Ok(url) = login.start(&grant, from, &browser, &login_callback_uri(app), now) else {
         return refused(&PageError::Internal);
     };
     tracing::info!(grant, "login: sending the person to the IdP");
