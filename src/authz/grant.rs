@@ -12,7 +12,7 @@ use crate::proto::httpsig::HttpRequest;
 use crate::proto::mcp::access::UpstreamGrant;
 use crate::store::{
     Continuation, GrantId, GrantRecord, GrantState, InstanceRecord, KeyBinding, RECORD_VERSION,
-    TokenHash, TokenRecord,
+    ReplayBudget, TokenHash, TokenRecord,
 };
 
 /// Tokens minted for a response: the records to store and the response
@@ -33,20 +33,32 @@ impl AuthServer {
         Reply::json(200, &document)
     }
 
-    /// §2: a new grant request.
-    pub(super) fn grant_request(&self, request: &HttpRequest) -> Result<Reply, Failure> {
-        let result = self.grant_request_inner(request);
+    /// §2: a new grant request, from `source` (the client's address, when
+    /// the HTTP edge knows it).
+    pub(super) fn grant_request(
+        &self,
+        request: &HttpRequest,
+        source: Option<&str>,
+    ) -> Result<Reply, Failure> {
+        let result = self.grant_request_inner(request, source);
         if result.is_err() {
             self.metrics.grant(Outcome::Error);
         }
         result
     }
 
-    fn grant_request_inner(&self, request: &HttpRequest) -> Result<Reply, Failure> {
+    fn grant_request_inner(
+        &self,
+        request: &HttpRequest,
+        source: Option<&str>,
+    ) -> Result<Reply, Failure> {
         require_json(request)?;
         let grant_request = parse_grant_request(&request.body)?;
         let (key, instance) = self.client_key(&grant_request)?;
-        let verified = self.verify(request, &key)?;
+        // Whoever the key is, the grant endpoint never spends the gateway's
+        // replay budget.
+        let verified = self.verify(request, &key, ReplayBudget::Unapproved)?;
+        self.admit_grant_key(verified.thumbprint.as_str())?;
         if !self.policy.allow_bearer
             && grant_request
                 .access_token
@@ -116,7 +128,7 @@ impl AuthServer {
             Decision::Interact => {
                 // The person decides on the registered rights, not on
                 // references they cannot read, and tokens carry those.
-                return self.pending_grant(resolved, binding, instance, now);
+                return self.pending_grant(resolved, binding, instance, source, now);
             }
             Decision::Deny => {
                 self.metrics.grant(Outcome::Denied);

@@ -378,6 +378,7 @@ impl AuthServer {
         grant_request: GrantRequest,
         binding: KeyBinding,
         instance: Option<String>,
+        source: Option<&str>,
         now: i64,
     ) -> Result<Reply, Failure> {
         let Some(interact) = grant_request.interact.as_ref() else {
@@ -454,11 +455,17 @@ impl AuthServer {
             expires_at,
             status: InteractionStatus::Pending,
         };
-        self.store.create_interaction_grant(
+        // The slot is held before anything is written, and given back if
+        // the write fails: what the caps count is what the store keeps.
+        self.hold_pending(&id, &record.client.thumbprint, source, record.expires_at)?;
+        if let Err(e) = self.store.create_interaction_grant(
             &record,
             &interaction,
             new_instance.as_ref().map(|(id, r)| (id.as_str(), r)),
-        )?;
+        ) {
+            self.release_pending(&id);
+            return Err(e.into());
+        }
         if let Some(code) = &code {
             self.remember_code(&id, code);
         }
@@ -656,8 +663,14 @@ impl AuthServer {
     /// `too_many_attempts`, and the grant is finalized: its continuation
     /// and the tokens issued under it are revoked (a reference presented
     /// twice means it leaked, or the client lost track of its grant).
-    pub(super) fn replayed_interaction(&self, token: &TokenHash) -> Result<Reply, Failure> {
-        self.store.delete_grant(token)?;
+    pub(super) fn replayed_interaction(
+        &self,
+        token: &TokenHash,
+        grant: &GrantId,
+    ) -> Result<Reply, Failure> {
+        if self.store.delete_grant(token)? {
+            self.release_pending(grant);
+        }
         Err(Failure::gnap(
             ErrorCode::TooManyAttempts,
             "an interaction reference is used once; this grant is now finalized",
@@ -775,6 +788,11 @@ impl AuthServer {
         }
         if let Ok(mut live) = self.live.lock() {
             live.codes.remove(&grant.id);
+        }
+        if approve {
+            // Approved by a person: no longer state an unapproved request
+            // holds. A denied grant keeps its slot until it is swept.
+            self.release_pending(&grant.id);
         }
         tracing::info!(grant = %grant.id.0, approve, by = by.unwrap_or("-"), source, "interaction decided");
         let finish = match (&interaction.finish, interact_ref) {

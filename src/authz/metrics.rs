@@ -97,6 +97,10 @@ pub struct Metrics {
     tokens_rotated: AtomicU64,
     tokens_revoked: AtomicU64,
     signature_failures: Mutex<BTreeMap<&'static str, u64>>,
+    /// Requests refused at a bound (`super::guards`), by bound.
+    limited: Mutex<BTreeMap<&'static str, u64>>,
+    /// Grants waiting for a person now (their slots, `super::pending`).
+    pending_held: AtomicU64,
     latency: Mutex<BTreeMap<&'static str, std::sync::Arc<Histogram>>>,
 }
 
@@ -128,6 +132,19 @@ impl Metrics {
         if let Ok(mut f) = self.signature_failures.lock() {
             *f.entry(reason).or_default() += 1;
         }
+    }
+
+    /// Counts a request refused at the bound named `limit` (a closed set:
+    /// the names of `super::guards`).
+    pub fn limited(&self, limit: &'static str) {
+        if let Ok(mut l) = self.limited.lock() {
+            *l.entry(limit).or_default() += 1;
+        }
+    }
+
+    /// Sets how many grants wait for a person.
+    pub fn pending_held(&self, held: usize) {
+        self.pending_held.store(held as u64, Ordering::Relaxed);
     }
 
     /// Records a request's latency for the named endpoint.
@@ -186,6 +203,17 @@ impl Metrics {
                 );
             }
         }
+        out.push_str("# HELP gnapd_limited_total Requests refused at a bound (rate limit, cap, replay budget), by bound.\n# TYPE gnapd_limited_total counter\n");
+        if let Ok(l) = self.limited.lock() {
+            for (limit, n) in l.iter() {
+                let _ = writeln!(out, "gnapd_limited_total{{limit=\"{limit}\"}} {n}");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP gnapd_pending_grants Grants waiting for a person (held slots).\n# TYPE gnapd_pending_grants gauge\ngnapd_pending_grants {}",
+            self.pending_held.load(Ordering::Relaxed)
+        );
         out.push_str("# HELP gnapd_request_duration_seconds Request latency by endpoint.\n# TYPE gnapd_request_duration_seconds histogram\n");
         if let Ok(l) = self.latency.lock() {
             for (endpoint, h) in l.iter() {

@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
+use super::replay::{ReplayBudget, ReplayMemory, ReplaySizes};
 use super::{
     CredentialSetRecord, GrantId, GrantRecord, InstanceRecord, InteractionRecord,
     InteractionStatus, ResourceSetRecord, Store, StoreError, Swept, TokenHash, TokenRecord,
     UpstreamRecord,
 };
-use crate::proto::httpsig::nonce::{MemoryNonceStore, NonceStore, NonceStoreError, Seen};
+use crate::proto::httpsig::nonce::{NonceStore, NonceStoreError, Seen};
 use crate::proto::jwk::Thumbprint;
 
 #[derive(Debug, Default)]
@@ -64,13 +65,21 @@ impl Inner {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
-    nonces: MemoryNonceStore,
+    replay: ReplayMemory,
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store whose replay budgets have `sizes`.
+    pub fn with_replay_sizes(sizes: ReplaySizes) -> Self {
+        Self {
+            inner: Mutex::default(),
+            replay: ReplayMemory::new(sizes, i64::MIN),
+        }
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Inner>, StoreError> {
@@ -88,11 +97,17 @@ impl NonceStore for MemoryStore {
         until: i64,
         now: i64,
     ) -> Result<Seen, NonceStoreError> {
-        self.nonces.remember(scope, value, until, now)
+        self.replay
+            .budget(ReplayBudget::Bound)
+            .remember(scope, value, until, now)
     }
 }
 
 impl Store for MemoryStore {
+    fn replay(&self, budget: ReplayBudget) -> &dyn NonceStore {
+        self.replay.budget(budget)
+    }
+
     fn create_grant(
         &self,
         grant: &GrantRecord,

@@ -24,7 +24,10 @@ mod cache;
 mod codec;
 mod commit;
 pub mod memory;
+pub mod replay;
 pub mod sled;
+
+pub use replay::{ReplayBudget, ReplayLimits, ReplaySizes};
 
 /// The current record format. Stored with every record so the format can
 /// evolve; a reader refuses versions it does not know.
@@ -482,8 +485,14 @@ pub enum StoreError {
 ///   (a record may outlive its expiry until the next [`Store::sweep`]);
 /// - the replay cache ([`NonceStore::remember`]) is atomic but need not be
 ///   durable: losing the last moments of it in a crash reopens at most a
-///   window the signature's `created` check still bounds.
+///   window the signature's `created` check still bounds. The store's own
+///   [`NonceStore`] is the [`ReplayBudget::Bound`] budget (the gateway's);
+///   [`Store::replay`] names either.
 pub trait Store: NonceStore + Send + Sync {
+    /// The replay budget a signed request is remembered in
+    /// (`replay::ReplayMemory`).
+    fn replay(&self, budget: ReplayBudget) -> &dyn NonceStore;
+
     /// Stores a new grant, its continuation index and any tokens issued with it.
     fn create_grant(
         &self,

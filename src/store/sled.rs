@@ -39,7 +39,7 @@
 //! disk. A call that changes nothing (a swap that lost, a revocation of
 //! nothing) does not wait.
 //!
-//! Replay cache: in memory (`MemoryNonceStore`), not in sled. A signed
+//! Replay cache: in memory (`replay::ReplayMemory`, two budgets), not in sled. A signed
 //! request is single use only inside its `created` window, and the store
 //! refuses every signature created before it was opened
 //! ([`NonceStore::horizon`]): so a restart — graceful or a crash — forgets
@@ -68,12 +68,13 @@ use ::sled::{IVec, Transactional as _, Tree};
 use super::cache::Cache;
 use super::codec::{decode, encode, expires_at};
 use super::commit::GroupCommit;
+use super::replay::{ReplayBudget, ReplayMemory, ReplaySizes};
 use super::{
     CredentialSetRecord, GrantId, GrantRecord, InstanceRecord, InteractionRecord,
     InteractionStatus, ResourceSetRecord, Store, StoreError, Swept, TokenHash, TokenRecord,
     UpstreamRecord,
 };
-use crate::proto::httpsig::nonce::{MemoryNonceStore, NonceStore, NonceStoreError, Seen};
+use crate::proto::httpsig::nonce::{NonceStore, NonceStoreError, Seen};
 use crate::proto::jwk::Thumbprint;
 
 pub use super::commit::Durability;
@@ -100,7 +101,7 @@ pub struct SledStore {
     tokens: Tree,
     manage: Tree,
     instances: Tree,
-    replay: MemoryNonceStore,
+    replay: ReplayMemory,
     /// Decoded tokens by hash, for the gateway's per-call lookup.
     token_cache: Cache<TokenHash, Arc<TokenRecord>>,
     /// Decoded credential sets by id.
@@ -298,10 +299,11 @@ fn open_db(path: &Path) -> Result<::sled::Db, StoreError> {
 }
 
 impl SledStore {
-    /// The same store with a replay cache holding at most `capacity`
-    /// signatures (`replay_capacity`); its horizon is unchanged.
-    pub fn with_replay_capacity(mut self, capacity: usize) -> Self {
-        self.replay = MemoryNonceStore::with_capacity(capacity).since(self.replay.horizon());
+    /// The same store with replay budgets of `sizes` (`replay_capacity`
+    /// and its kin); its horizon is unchanged.
+    pub fn with_replay_sizes(mut self, sizes: ReplaySizes) -> Self {
+        let horizon = self.replay.budget(ReplayBudget::Bound).horizon();
+        self.replay = ReplayMemory::new(sizes, horizon);
         self
     }
 
@@ -327,7 +329,7 @@ impl SledStore {
             tokens: tree(TOKENS)?,
             manage: tree(MANAGE)?,
             instances: tree(INSTANCES)?,
-            replay: MemoryNonceStore::default().since(unix_now()),
+            replay: ReplayMemory::new(ReplaySizes::default(), unix_now()),
             token_cache: Cache::default(),
             set_cache: Cache::default(),
             credential_sets: tree(CREDENTIAL_SETS)?,
@@ -525,15 +527,21 @@ impl NonceStore for SledStore {
         until: i64,
         now: i64,
     ) -> Result<Seen, NonceStoreError> {
-        self.replay.remember(scope, value, until, now)
+        self.replay
+            .budget(ReplayBudget::Bound)
+            .remember(scope, value, until, now)
     }
 
     fn horizon(&self) -> i64 {
-        self.replay.horizon()
+        self.replay.budget(ReplayBudget::Bound).horizon()
     }
 }
 
 impl Store for SledStore {
+    fn replay(&self, budget: ReplayBudget) -> &dyn NonceStore {
+        self.replay.budget(budget)
+    }
+
     fn create_grant(
         &self,
         grant: &GrantRecord,

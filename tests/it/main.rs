@@ -31,6 +31,7 @@ mod metrics_listen;
 mod profile_rules;
 mod properties;
 mod reencode;
+mod replay_budgets;
 mod rs_core;
 mod rs_http;
 mod server;
