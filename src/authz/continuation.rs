@@ -167,7 +167,7 @@ impl AuthServer {
             now,
         )?;
         grant.tokens.extend(minted.records.iter().map(|(h, _)| *h));
-        grant.request = modified.clone();
+        grant.request = modified.stored();
         let next = self.next_continuation(&mut grant)?;
         if !self
             .store

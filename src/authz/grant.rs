@@ -151,14 +151,15 @@ impl AuthServer {
         map_credential_sets(&mut minted.records, &credential_sets);
         // A client presenting its key by value gets an instance identifier
         // (§3.5), written in the same transaction as the grant.
-        let (new_instance, instance_id) = new_instance(instance, &binding, now)?;
+        let expires_at = now.saturating_add(self.config.grant_lifetime);
+        let (new_instance, instance_id) = new_instance(instance, &binding, now, expires_at)?;
         let record = GrantRecord {
             v: RECORD_VERSION,
             id: id.clone(),
             state: GrantState::Approved,
             client: binding,
             instance_id: instance_id.clone(),
-            request: grant_request.clone(),
+            request: grant_request.stored(),
             tokens: minted.records.iter().map(|(h, _)| *h).collect(),
             continuation: Some(Continuation {
                 token: continue_hash,
@@ -166,7 +167,7 @@ impl AuthServer {
                 issued_at: now,
             }),
             created_at: now,
-            expires_at: now.saturating_add(self.config.grant_lifetime),
+            expires_at,
         };
         match &new_instance {
             Some((id, instance)) => {
@@ -351,12 +352,15 @@ pub(super) fn require_json(request: &HttpRequest) -> Result<(), Failure> {
 
 /// A client presenting its key by value gets a new instance identifier
 /// (§3.5), to be written in the same transaction as its grant: the new
-/// record, if any, and the identifier the grant carries.
+/// record, if any, and the identifier the grant carries. The record lives
+/// `until` the grant expires (the store keeps it longer for later grants
+/// made with it).
 #[allow(clippy::type_complexity)]
 pub(super) fn new_instance(
     known: Option<String>,
     key: &KeyBinding,
     now: i64,
+    until: i64,
 ) -> Result<(Option<(String, InstanceRecord)>, Option<String>), Failure> {
     if known.is_some() {
         return Ok((None, known));
@@ -366,6 +370,7 @@ pub(super) fn new_instance(
         v: RECORD_VERSION,
         key: key.clone(),
         created_at: now,
+        expires_at: Some(until),
     };
     Ok((Some((id.clone(), record)), Some(id)))
 }

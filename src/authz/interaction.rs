@@ -404,6 +404,20 @@ impl AuthServer {
             }
             None => {}
         }
+        // What a pending grant keeps is bounded in bytes: with the cap on
+        // pending grants, so is what unapproved requests store.
+        let stored = grant_request.stored();
+        let kept = serde_json::to_vec(&stored).map_or(usize::MAX, |b| b.len());
+        let max = self.config.limits.pending.request_bytes;
+        if kept > max {
+            self.metrics.limited("pending_request_bytes");
+            return Err(Failure::gnap(
+                ErrorCode::InvalidRequest,
+                &format!(
+                    "this request needs a person's approval and is too large to wait for one: {kept} bytes as kept, at most {max}; ask for less"
+                ),
+            ));
+        }
         let code = if offered.needs_code() {
             Some(UserCode::generate().map_err(no_randomness)?)
         } else {
@@ -428,14 +442,16 @@ impl AuthServer {
         let expires_at = now.saturating_add(lifetime);
         let id = GrantId(mint::grant_id());
         let (continue_value, continue_hash) = mint::token().map_err(no_randomness)?;
-        let (new_instance, instance_id) = super::grant::new_instance(instance, &binding, now)?;
+        let grant_expires_at = expires_at.saturating_add(PENDING_GRACE);
+        let (new_instance, instance_id) =
+            super::grant::new_instance(instance, &binding, now, grant_expires_at)?;
         let record = GrantRecord {
             v: RECORD_VERSION,
             id: id.clone(),
             state: GrantState::Pending,
             client: binding,
             instance_id: instance_id.clone(),
-            request: grant_request.clone(),
+            request: stored,
             tokens: Vec::new(),
             continuation: Some(Continuation {
                 token: continue_hash,
@@ -443,7 +459,7 @@ impl AuthServer {
                 issued_at: now,
             }),
             created_at: now,
-            expires_at: expires_at.saturating_add(PENDING_GRACE),
+            expires_at: grant_expires_at,
         };
         let interaction = InteractionRecord {
             v: RECORD_VERSION,

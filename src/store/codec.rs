@@ -151,7 +151,23 @@ mod tests {
                 jwk: serde_json::json!({"kty": "OKP"}),
             },
             created_at: 7,
+            expires_at: Some(1_000),
         }
+    }
+
+    #[test]
+    fn an_instance_written_before_instances_expired_goes_thirty_days_after_it_was_made() {
+        let old = br#"{"v":1,"key":{"thumbprint":"tp","jwk":{"kty":"OKP"}},"created_at":7}"#;
+        let mut instance: InstanceRecord = decode(old).unwrap();
+        assert_eq!(instance.expires_at, None);
+        assert_eq!(
+            instance.expiry(),
+            7 + crate::store::LEGACY_INSTANCE_LIFETIME
+        );
+        // A later grant keeps it longer, never shorter.
+        assert!(!instance.keep_until(100));
+        assert!(instance.keep_until(i64::MAX));
+        assert_eq!(instance.expiry(), i64::MAX);
     }
 
     #[test]

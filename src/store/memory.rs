@@ -45,6 +45,15 @@ impl Inner {
         }
     }
 
+    /// Keeps the instance `grant` names until at least its expiry.
+    fn keep_instance(&mut self, grant: &GrantRecord) {
+        if let Some(id) = &grant.instance_id
+            && let Some(instance) = self.instances.get_mut(id)
+        {
+            instance.keep_until(grant.expires_at);
+        }
+    }
+
     fn remove_grant(&mut self, id: &GrantId) -> usize {
         if let Some(interaction) = self.interactions.remove(id)
             && let Some(code) = &interaction.user_code
@@ -119,6 +128,7 @@ impl Store for MemoryStore {
         }
         inner.grants.insert(grant.id.clone(), grant.clone());
         inner.insert_tokens(tokens);
+        inner.keep_instance(grant);
         Ok(())
     }
 
@@ -298,6 +308,9 @@ impl Store for MemoryStore {
             inner.remove_token(hash);
             swept.tokens += 1;
         }
+        let before = inner.instances.len();
+        inner.instances.retain(|_, i| i.expiry() >= now);
+        swept.instances = before - inner.instances.len();
         Ok(swept)
     }
 
@@ -350,6 +363,7 @@ impl Store for MemoryStore {
         inner
             .interactions
             .insert(grant.id.clone(), interaction.clone());
+        inner.keep_instance(grant);
         Ok(())
     }
 
@@ -424,6 +438,7 @@ impl Store for MemoryStore {
         }
         inner.grants.insert(grant.id.clone(), grant.clone());
         inner.insert_tokens(tokens);
+        inner.keep_instance(grant);
         Ok(true)
     }
 }

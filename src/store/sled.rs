@@ -262,6 +262,22 @@ fn remove_interaction(
     Ok(())
 }
 
+/// Keeps the instance `grant` names until at least the grant's expiry,
+/// inside a transaction ([`InstanceRecord::keep_until`]).
+fn keep_instance(instances: &TransactionalTree, grant: &GrantRecord) -> TxResult<()> {
+    let Some(id) = &grant.instance_id else {
+        return Ok(());
+    };
+    let Some(bytes) = instances.get(id.as_bytes())? else {
+        return Ok(());
+    };
+    let mut instance: InstanceRecord = decode(&bytes).map_err(abort)?;
+    if instance.keep_until(grant.expires_at) {
+        instances.insert(id.as_bytes(), encode(&instance).map_err(abort)?)?;
+    }
+    Ok(())
+}
+
 /// The six trees a grant with an interaction spans.
 type Trees6 = (
     TransactionalTree,
@@ -518,6 +534,41 @@ impl SledStore {
     }
 }
 
+impl SledStore {
+    fn sweep_instances(&self, now: i64, swept: &mut Swept) -> Result<(), StoreError> {
+        let mut expired = Vec::new();
+        for entry in self.instances.iter() {
+            let (id, bytes) = entry.map_err(|e| backend("sled scan", e))?;
+            let instance: InstanceRecord = decode(&bytes)?;
+            if instance.expiry() < now {
+                expired.push(id);
+            }
+        }
+        for id in expired {
+            // Looked at again inside the transaction: a grant written since
+            // the scan may have kept it.
+            let removed = self
+                .instances
+                .transaction(|instances| {
+                    let Some(bytes) = instances.get(&id)? else {
+                        return Ok(false);
+                    };
+                    let instance: InstanceRecord = decode(&bytes).map_err(abort)?;
+                    if instance.expiry() >= now {
+                        return Ok(false);
+                    }
+                    instances.remove(&id)?;
+                    Ok(true)
+                })
+                .map_err(from_tx)?;
+            if removed {
+                swept.instances += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl NonceStore for SledStore {
     /// In memory, not in sled: see the module documentation.
     fn remember(
@@ -550,13 +601,22 @@ impl Store for SledStore {
         let id = grant.id.0.as_bytes();
         let record = encode(grant)?;
         let tokens = EncodedTokens::new(tokens)?;
-        self.transact4(|(grants, continuations, tokens_tree, manage)| {
-            if let Some(c) = &grant.continuation {
-                continuations.insert(&c.token.0[..], id)?;
-            }
-            grants.insert(id, record.as_slice())?;
-            tokens.insert(tokens_tree, manage)
-        })?;
+        (
+            &self.grants,
+            &self.continuations,
+            &self.tokens,
+            &self.manage,
+            &self.instances,
+        )
+            .transaction(|(grants, continuations, tokens_tree, manage, instances)| {
+                if let Some(c) = &grant.continuation {
+                    continuations.insert(&c.token.0[..], id)?;
+                }
+                grants.insert(id, record.as_slice())?;
+                tokens.insert(tokens_tree, manage)?;
+                keep_instance(instances, grant)
+            })
+            .map_err(from_tx)?;
         self.commit.wait_durable()
     }
 
@@ -569,7 +629,9 @@ impl Store for SledStore {
         let id = grant.id.0.as_bytes();
         let record = encode(grant)?;
         let tokens = EncodedTokens::new(tokens)?;
-        let instance_record = encode(instance.1)?;
+        let mut kept = instance.1.clone();
+        kept.keep_until(grant.expires_at);
+        let instance_record = encode(&kept)?;
         (
             &self.grants,
             &self.continuations,
@@ -846,6 +908,7 @@ impl Store for SledStore {
         let mut swept = Swept::default();
         self.sweep_grants(now, &mut swept)?;
         self.sweep_tokens(now, &mut swept)?;
+        self.sweep_instances(now, &mut swept)?;
         if swept != Swept::default() {
             self.token_cache.retire();
             self.commit.wait_durable()?;
@@ -890,7 +953,11 @@ impl Store for SledStore {
         let record = encode(grant)?;
         let interaction_bytes = encode(interaction)?;
         let instance = instance
-            .map(|(name, record)| Ok::<_, StoreError>((name, encode(record)?)))
+            .map(|(name, record)| {
+                let mut kept = record.clone();
+                kept.keep_until(grant.expires_at);
+                Ok::<_, StoreError>((name, encode(&kept)?))
+            })
             .transpose()?;
         (
             &self.grants,
@@ -907,8 +974,11 @@ impl Store for SledStore {
                     if let Some(code) = &interaction.user_code {
                         user_codes.insert(&code.0[..], id)?;
                     }
-                    if let Some((name, bytes)) = &instance {
-                        instances.insert(name.as_bytes(), bytes.as_slice())?;
+                    match &instance {
+                        Some((name, bytes)) => {
+                            instances.insert(name.as_bytes(), bytes.as_slice())?;
+                        }
+                        None => keep_instance(instances, grant)?,
                     }
                     grants.insert(id, record.as_slice())?;
                     interactions.insert(id, interaction_bytes.as_slice())?;
@@ -991,32 +1061,42 @@ impl Store for SledStore {
         let id = grant.id.0.as_bytes();
         let record = encode(grant)?;
         let tokens = EncodedTokens::new(tokens)?;
-        let finished = self.transact6(
-            |(grants, continuations, tokens_tree, manage, interactions, _)| {
-                if continuations
-                    .get(&expected.0[..])?
-                    .is_none_or(|current| current.as_ref() != id)
-                {
-                    return Ok(false);
-                }
-                let Some(bytes) = interactions.get(id)? else {
-                    return Ok(false);
-                };
-                let mut interaction: InteractionRecord = decode(&bytes).map_err(abort)?;
-                if !matches!(interaction.status, InteractionStatus::Approved { .. }) {
-                    return Ok(false);
-                }
-                interaction.status = interaction.status.finished(at);
-                interactions.insert(id, encode(&interaction).map_err(abort)?)?;
-                continuations.remove(&expected.0[..])?;
-                if let Some(c) = &grant.continuation {
-                    continuations.insert(&c.token.0[..], id)?;
-                }
-                grants.insert(id, record.as_slice())?;
-                tokens.insert(tokens_tree, manage)?;
-                Ok(true)
-            },
-        )?;
+        let finished = (
+            &self.grants,
+            &self.continuations,
+            &self.tokens,
+            &self.manage,
+            &self.interactions,
+            &self.instances,
+        )
+            .transaction(
+                |(grants, continuations, tokens_tree, manage, interactions, instances)| {
+                    if continuations
+                        .get(&expected.0[..])?
+                        .is_none_or(|current| current.as_ref() != id)
+                    {
+                        return Ok(false);
+                    }
+                    let Some(bytes) = interactions.get(id)? else {
+                        return Ok(false);
+                    };
+                    let mut interaction: InteractionRecord = decode(&bytes).map_err(abort)?;
+                    if !matches!(interaction.status, InteractionStatus::Approved { .. }) {
+                        return Ok(false);
+                    }
+                    interaction.status = interaction.status.finished(at);
+                    interactions.insert(id, encode(&interaction).map_err(abort)?)?;
+                    continuations.remove(&expected.0[..])?;
+                    if let Some(c) = &grant.continuation {
+                        continuations.insert(&c.token.0[..], id)?;
+                    }
+                    grants.insert(id, record.as_slice())?;
+                    tokens.insert(tokens_tree, manage)?;
+                    keep_instance(instances, grant)?;
+                    Ok(true)
+                },
+            )
+            .map_err(from_tx)?;
         if finished {
             self.commit.wait_durable()?;
         }

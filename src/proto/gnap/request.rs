@@ -53,6 +53,31 @@ pub struct GrantRequest {
     pub interact: Option<InteractRequest>,
 }
 
+impl GrantRequest {
+    /// What the AS keeps of the request once it has read it: everything a
+    /// policy, a person or a later modification (§5.3) reads, without the
+    /// display `logo_uri` (a `data:` URI may be 32 KiB; gnapd neither shows
+    /// nor fetches logos) and the `user`'s assertions (checked once, when
+    /// the request came; never read again).
+    pub fn stored(&self) -> GrantRequest {
+        let mut kept = self.clone();
+        if let Client::Key(ClientKey {
+            display: Some(display),
+            ..
+        }) = &mut kept.client
+        {
+            display.logo_uri = None;
+        }
+        if let Some(User::Value(user)) = &mut kept.user {
+            user.assertions = None;
+            if user.sub_ids.is_none() {
+                kept.user = None;
+            }
+        }
+        kept
+    }
+}
+
 /// The `access_token` member: the shape matters, because the response must
 /// answer a single request with a single token and a multiple request with
 /// an array (§3.2.1, §3.2.2).
