@@ -32,6 +32,7 @@ mod profile_rules;
 mod properties;
 mod reencode;
 mod replay_budgets;
+mod request_bounds;
 mod rs_core;
 mod rs_http;
 mod server;
