@@ -30,6 +30,7 @@ mod mcp_upstream;
 mod metrics_listen;
 mod profile_rules;
 mod properties;
+mod rate_limits;
 mod reencode;
 mod replay_budgets;
 mod request_bounds;
