@@ -40,6 +40,7 @@ mod server;
 mod signature_limits;
 mod signature_replay;
 mod spec_notes;
+mod state_bounds;
 mod store_contract;
 mod store_crash;
 mod store_fixture;
