@@ -76,7 +76,7 @@ impl AuthServer {
         if !request.body.is_empty() {
             require_json(request)?;
         }
-        let parsed = parse_continue_request(&request.body)?;
+        let parsed = self.counted(parse_continue_request(&request.body))?;
         let (token, grant) = self.continued_grant(id, request)?;
         if grant.state == GrantState::Pending {
             return self.continue_pending(token, grant, parsed);
@@ -102,7 +102,7 @@ impl AuthServer {
     /// Tokens issued earlier stay valid until they expire or are revoked.
     pub(super) fn modify_grant(&self, id: &str, request: &HttpRequest) -> Result<Reply, Failure> {
         require_json(request)?;
-        let modification = parse_modify_request(&request.body)?;
+        let modification = self.counted(parse_modify_request(&request.body))?;
         let (token, mut grant) = self.continued_grant(id, request)?;
         if grant.state == GrantState::Pending {
             return Err(Failure::gnap(

@@ -53,7 +53,7 @@ impl AuthServer {
         source: Option<&str>,
     ) -> Result<Reply, Failure> {
         require_json(request)?;
-        let grant_request = parse_grant_request(&request.body)?;
+        let grant_request = self.counted(parse_grant_request(&request.body))?;
         let (key, instance) = self.client_key(&grant_request)?;
         // Whoever the key is, the grant endpoint never spends the gateway's
         // replay budget.

@@ -19,6 +19,7 @@ use super::pending::{Full, PendingSlots};
 use super::rate::Buckets;
 use super::usercode::source_key;
 use super::{AuthServer, Endpoint, Failure};
+use crate::proto::gnap::{Reason, RequestError};
 use crate::store::{GrantId, InteractionStatus, StoreError};
 
 /// The state behind the bounds.
@@ -89,6 +90,17 @@ impl AuthServer {
         })
     }
 
+    /// Passes on what a body reader returned, counting a body refused for
+    /// its nesting (`proto::gnap::limits::MAX_DEPTH`).
+    pub(super) fn counted<T>(&self, read: Result<T, RequestError>) -> Result<T, RequestError> {
+        if let Err(e) = &read
+            && matches!(e.reason(), Reason::TooDeep { .. })
+        {
+            self.metrics.limited("request_depth");
+        }
+        read
+    }
+
     /// Holds a pending slot for `grant` before its records are written.
     pub(super) fn hold_pending(
         &self,
@@ -132,6 +144,14 @@ impl AuthServer {
     pub(super) fn release_pending(&self, grant: &GrantId) {
         if let Ok(mut slots) = self.guards.pending.lock() {
             slots.release(grant);
+            self.metrics.pending_held(slots.held(self.now()));
+        }
+    }
+
+    /// Frees the slots of grants the sweep has removed and sets the gauge
+    /// (`gnapd_pending_grants`) to those still held.
+    pub fn count_pending(&self) {
+        if let Ok(mut slots) = self.guards.pending.lock() {
             self.metrics.pending_held(slots.held(self.now()));
         }
     }

@@ -27,7 +27,7 @@ impl AuthServer {
         if !request.body.is_empty() {
             require_json(request)?;
         }
-        let rotation = parse_rotation_request(&request.body)?;
+        let rotation = self.counted(parse_rotation_request(&request.body))?;
         let manage = presented_token(request, ErrorCode::InvalidRotation)?;
         let (old_hash, old) = self
             .store

@@ -433,6 +433,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     };
     let sweeper = {
         let store = store.clone();
+        let auth = app.auth.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
@@ -440,7 +441,11 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
                 let store = store.clone();
                 let now = crate::clock::Clock::now(&SystemClock);
                 match tokio::task::spawn_blocking(move || store.sweep(now)).await {
-                    Ok(Ok(swept)) => tracing::debug!(?swept, "swept"),
+                    Ok(Ok(swept)) => {
+                        auth.metrics().swept(&swept);
+                        auth.count_pending();
+                        tracing::debug!(?swept, "swept");
+                    }
                     Ok(Err(e)) => tracing::warn!(error = %e, "sweep failed"),
                     Err(_) => {}
                 }

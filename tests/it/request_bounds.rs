@@ -66,6 +66,17 @@ fn a_request_nested_deeper_than_its_stored_record_could_be_read_is_refused() {
     let error = &answer.json()["error"];
     assert_eq!(error["code"], "invalid_request");
     assert_eq!(error["description"], "nested deeper than 32 levels");
+    let metrics = send(
+        server.addr,
+        &gnapd::proto::httpsig::HttpRequest::new("GET", format!("{}/metrics", server.base())),
+    )
+    .text();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "gnapd_limited_total{limit=\"request_depth\"} 1"),
+        "{metrics}"
+    );
 
     // The deepest request accepted is stored and read back.
     let agent = Agent::new();
