@@ -75,7 +75,7 @@ fn assert_refused(answer: &Answer, status: u16) {
 fn pending_grants_are_capped_per_key_per_address_and_in_all_even_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     // `poll_wait = 0`: the client may withdraw its request at once.
-    let config = "poll_wait = 0\npending_per_key = 2\npending_per_address = 3\npending_total = 5\n";
+    let config = "poll_wait = 0\npending_per_key = 2\npending_per_address = 3\npending_total = 7\n";
     let server = start(dir.path(), config);
     let a = Agent::new();
     let first = pending(&server, &a, "192.0.2.1");
@@ -83,19 +83,24 @@ fn pending_grants_are_capped_per_key_per_address_and_in_all_even_across_a_restar
     assert_eq!(pending(&server, &a, "192.0.2.1").status, 200);
     // The key has its two, whatever address it comes from.
     assert_refused(&pending(&server, &a, "198.51.100.9"), 429);
-    // The address has its three, whatever key comes from it (a /64 for
-    // IPv6, as the rate limits count).
+    // The address has its three, whatever key comes from it.
     assert_eq!(pending(&server, &Agent::new(), "192.0.2.1").status, 200);
     assert_refused(&pending(&server, &Agent::new(), "192.0.2.1"), 429);
-    for client in ["2001:db8:7:7::1", "2001:db8:7:8::1"] {
+    // For IPv6 an address is a /64, as the rate limits count.
+    for client in ["2001:db8:7:7::1", "2001:db8:7:7:ffff::2", "2001:db8:7:7::3"] {
         assert_eq!(pending(&server, &Agent::new(), client).status, 200);
     }
-    // Five wait in all: the server is full for everyone.
+    assert_refused(&pending(&server, &Agent::new(), "2001:db8:7:7::4"), 429);
+    assert_eq!(
+        pending(&server, &Agent::new(), "2001:db8:7:8::1").status,
+        200
+    );
+    // Seven wait in all: the server is full for everyone.
     assert_refused(&pending(&server, &Agent::new(), "203.0.113.1"), 503);
-    assert_eq!(metric(&server, "gnapd_pending_grants"), 5);
+    assert_eq!(metric(&server, "gnapd_pending_grants"), 7);
     for (limit, n) in [
         ("pending_per_key", 1),
-        ("pending_per_address", 1),
+        ("pending_per_address", 2),
         ("pending_total", 1),
     ] {
         let series = format!("gnapd_limited_total{{limit=\"{limit}\"}}");
@@ -117,7 +122,7 @@ fn pending_grants_are_capped_per_key_per_address_and_in_all_even_across_a_restar
     // the store still hold them.
     assert_eq!(server.stop(), Some(0));
     let server = start(dir.path(), config);
-    assert_eq!(metric(&server, "gnapd_pending_grants"), 5);
+    assert_eq!(metric(&server, "gnapd_pending_grants"), 7);
     assert_refused(&pending(&server, &Agent::new(), "203.0.113.2"), 503);
 }
 
