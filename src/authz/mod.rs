@@ -271,39 +271,46 @@ impl AuthServer {
         self.handle_from(endpoint, request, None)
     }
 
+    /// The per-address rate limit of `endpoint` for a `method` request from
+    /// `source` (the client's address as the HTTP edge saw it): the edge
+    /// asks before it reads the body, so a refused request costs no read.
+    pub fn admit(&self, endpoint: &Endpoint, method: &str, source: &str) -> Result<(), Reply> {
+        self.admit_address(endpoint, method, source)
+            .map_err(|failure| self.failure_reply(endpoint, failure))
+    }
+
     /// [`Self::handle`] for a request from `source`, the client's address as
-    /// the HTTP edge saw it (`None` in process): the per-address limits
-    /// count by it.
+    /// the HTTP edge saw it (`None` in process), after [`Self::admit`]: the
+    /// per-address caps on pending grants count by it.
     pub fn handle_from(
         &self,
         endpoint: &Endpoint,
         request: &HttpRequest,
         source: Option<&str>,
     ) -> Reply {
-        let admitted = match source {
-            Some(source) => self.admit_address(endpoint, &request.method, source),
-            None => Ok(()),
-        };
-        let result = admitted.and_then(|()| self.dispatch(endpoint, request, source));
-        result.unwrap_or_else(|failure| {
-            match &failure {
-                Failure::Signature(r) | Failure::RsSignature(r) => {
-                    self.metrics.signature_failure(r.reason());
-                }
-                Failure::Store(e) => tracing::error!(error = %e, "storage failure"),
-                // Counted, not logged: a full cache would log every request.
-                Failure::Busy => self.metrics.signature_failure("replay_cache"),
-                _ => {}
+        self.dispatch(endpoint, request, source)
+            .unwrap_or_else(|failure| self.failure_reply(endpoint, failure))
+    }
+
+    /// The answer to a request `endpoint` refused with `failure`, counted.
+    fn failure_reply(&self, endpoint: &Endpoint, failure: Failure) -> Reply {
+        match &failure {
+            Failure::Signature(r) | Failure::RsSignature(r) => {
+                self.metrics.signature_failure(r.reason());
             }
-            let failure = match (endpoint, failure) {
-                // §3.6 `too_fast`: the client was given a `wait` here.
-                (Endpoint::Continue(_), Failure::Limited { retry_after }) => {
-                    Failure::TooFast { retry_after }
-                }
-                (_, failure) => failure,
-            };
-            failure.into_reply(&self.config.grant_endpoint(), endpoint.audience())
-        })
+            Failure::Store(e) => tracing::error!(error = %e, "storage failure"),
+            // Counted, not logged: a full cache would log every request.
+            Failure::Busy => self.metrics.signature_failure("replay_cache"),
+            _ => {}
+        }
+        let failure = match (endpoint, failure) {
+            // §3.6 `too_fast`: the client was given a `wait` here.
+            (Endpoint::Continue(_), Failure::Limited { retry_after }) => {
+                Failure::TooFast { retry_after }
+            }
+            (_, failure) => failure,
+        };
+        failure.into_reply(&self.config.grant_endpoint(), endpoint.audience())
     }
 
     fn dispatch(

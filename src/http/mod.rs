@@ -167,6 +167,12 @@ where
     S: Stream<Item = Result<B, warp::Error>> + Send + Unpin,
     B: bytes::Buf,
 {
+    // The AS's per-address rate limits refuse before the body is read.
+    if let (Route::As(endpoint, _), Some(source)) = (&route, &source)
+        && let Err(reply) = app.auth.admit(endpoint, method.as_str(), source)
+    {
+        return to_response(reply);
+    }
     let body = match read_body(body, app.max_body).await {
         Ok(body) => body,
         Err(BodyError::TooLarge) => {

@@ -68,7 +68,7 @@ fn limited_total(server: &Server, limit: &str) -> u64 {
 }
 
 #[test]
-fn grant_requests_past_the_per_address_limit_get_429_and_an_ipv6_64_counts_as_one_address() {
+fn grant_requests_past_the_per_address_limit_get_429_unread_and_an_ipv6_64_counts_as_one_address() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(
         dir.path(),
@@ -83,11 +83,18 @@ fn grant_requests_past_the_per_address_limit_get_429_and_an_ipv6_64_counts_as_on
     }
     let answer = grant_from(&server, &Agent::new(), "[2001:db8:1:2:ffff::9]:443");
     assert_limited(&answer, "request_denied");
+    // Refused before its body is read: one past the body limit gets 429,
+    // not 413.
+    let mut oversized = HttpRequest::new("POST", server.grant_endpoint.clone());
+    oversized.body = vec![b' '; 70 * 1024];
+    oversized.fields.append("Content-Type", "application/json");
+    let answer = send(server.addr, &from(oversized, "2001:db8:1:2::77"));
+    assert_limited(&answer, "request_denied");
     // The neighbouring /64 and an IPv4 client have their own.
     for client in ["2001:db8:1:3::1", "192.0.2.7"] {
         assert_eq!(grant_from(&server, &Agent::new(), client).status, 200);
     }
-    assert_eq!(limited_total(&server, "grant_per_address"), 1);
+    assert_eq!(limited_total(&server, "grant_per_address"), 2);
 }
 
 #[test]
