@@ -121,6 +121,31 @@ pub struct FileConfig {
     /// (`crate::gateway::sessions`).
     #[serde(default)]
     pub sessions: crate::gateway::sessions::SessionsFile,
+    // Bounds on requests and the state they create (`authz::limits`;
+    // defaults there). Rates are `{ burst = N, per_minute = M }`.
+    /// Signatures of keys nobody approved the replay memory holds at once
+    /// (grant endpoint, continuations of unapproved grants).
+    pub replay_capacity_unapproved: Option<usize>,
+    /// Signatures one key may hold in the bound-token budget.
+    pub replay_key_quota: Option<usize>,
+    /// Signatures one key may hold in the unapproved budget.
+    pub replay_key_quota_unapproved: Option<usize>,
+    /// Grant requests per source address (IPv6 per /64).
+    pub grant_rate_per_address: Option<crate::authz::limits::RateLimit>,
+    /// Grant requests per key.
+    pub grant_rate_per_key: Option<crate::authz::limits::RateLimit>,
+    /// Calls on continuation URIs per source address.
+    pub continue_rate_per_address: Option<crate::authz::limits::RateLimit>,
+    /// Page requests (the user code form included) per source address.
+    pub page_rate_per_address: Option<crate::authz::limits::RateLimit>,
+    /// Grants waiting for a person, per key.
+    pub pending_per_key: Option<usize>,
+    /// Grants waiting for a person, per source address.
+    pub pending_per_address: Option<usize>,
+    /// Grants waiting for a person, in all.
+    pub pending_total: Option<usize>,
+    /// Bytes of request one pending grant keeps (as stored).
+    pub pending_request_max_bytes: Option<usize>,
 }
 
 /// The `[stdio]` table.
@@ -222,9 +247,9 @@ pub struct ServeConfig {
     pub dev: bool,
     /// Request body limit.
     pub max_body: usize,
-    /// How many signatures the replay cache holds at once: past it, signed
-    /// requests are refused (fail closed) until older ones age out.
-    pub replay_capacity: usize,
+    /// Rate limits, caps and replay budgets (`authz::limits`): past one,
+    /// requests are refused (fail closed) with `Retry-After`.
+    pub limits: crate::authz::limits::Limits,
     /// Approval rules.
     pub policy: Policy,
     /// The MCP servers behind the gateway.
@@ -319,11 +344,7 @@ impl ServeConfig {
                 return Err(ConfigError::Invalid(format!("{name} must be positive")));
             }
         }
-        if file.replay_capacity == Some(0) {
-            return Err(ConfigError::Invalid(
-                "replay_capacity must be positive".into(),
-            ));
-        }
+        let limits = limits(&file)?;
         if file.upstream_timeout == Some(0) {
             return Err(ConfigError::Invalid(
                 "upstream_timeout must be positive".into(),
@@ -432,9 +453,7 @@ impl ServeConfig {
             tls,
             dev,
             max_body: file.max_body.unwrap_or(DEFAULT_MAX_BODY),
-            replay_capacity: file
-                .replay_capacity
-                .unwrap_or(crate::proto::httpsig::nonce::DEFAULT_CAPACITY),
+            limits,
             policy: Policy {
                 dev,
                 require_interaction: flags.require_interaction
@@ -496,6 +515,7 @@ impl ServeConfig {
         if let Some(v) = self.file.user_code_failure_budget {
             config.user_code_failure_budget = v;
         }
+        config.limits = self.limits;
         config
     }
 }
@@ -556,6 +576,86 @@ fn assemble_upstreams(
         upstream.check_credential().map_err(ConfigError::Invalid)?;
     }
     Ok(upstreams)
+}
+
+/// The file's bounds over the defaults of `authz::limits`; every number
+/// positive (a zero would refuse everything).
+fn limits(file: &FileConfig) -> Result<crate::authz::limits::Limits, ConfigError> {
+    let mut limits = crate::authz::limits::Limits::default();
+    let replay = &mut limits.replay;
+    let pending = &mut limits.pending;
+    for (name, value, slot) in [
+        (
+            "replay_capacity",
+            file.replay_capacity,
+            &mut replay.bound.capacity,
+        ),
+        (
+            "replay_key_quota",
+            file.replay_key_quota,
+            &mut replay.bound.key_quota,
+        ),
+        (
+            "replay_capacity_unapproved",
+            file.replay_capacity_unapproved,
+            &mut replay.unapproved.capacity,
+        ),
+        (
+            "replay_key_quota_unapproved",
+            file.replay_key_quota_unapproved,
+            &mut replay.unapproved.key_quota,
+        ),
+        (
+            "pending_per_key",
+            file.pending_per_key,
+            &mut pending.per_key,
+        ),
+        (
+            "pending_per_address",
+            file.pending_per_address,
+            &mut pending.per_address,
+        ),
+        ("pending_total", file.pending_total, &mut pending.total),
+        (
+            "pending_request_max_bytes",
+            file.pending_request_max_bytes,
+            &mut pending.request_bytes,
+        ),
+    ] {
+        match value {
+            Some(0) => return Err(ConfigError::Invalid(format!("{name} must be positive"))),
+            Some(v) => *slot = v,
+            None => {}
+        }
+    }
+    for (name, value, slot) in [
+        (
+            "grant_rate_per_address",
+            file.grant_rate_per_address,
+            &mut limits.grant_per_address,
+        ),
+        (
+            "grant_rate_per_key",
+            file.grant_rate_per_key,
+            &mut limits.grant_per_key,
+        ),
+        (
+            "continue_rate_per_address",
+            file.continue_rate_per_address,
+            &mut limits.continue_per_address,
+        ),
+        (
+            "page_rate_per_address",
+            file.page_rate_per_address,
+            &mut limits.pages_per_address,
+        ),
+    ] {
+        if let Some(rate) = value {
+            rate.check(name).map_err(ConfigError::Invalid)?;
+            *slot = rate;
+        }
+    }
+    Ok(limits)
 }
 
 #[cfg(test)]
@@ -746,10 +846,10 @@ mod tests {
     #[test]
     fn the_replay_capacity_defaults_to_four_million_and_must_be_positive() {
         let config = ServeConfig::assemble(FileConfig::default(), Overrides::default()).unwrap();
-        assert_eq!(config.replay_capacity, 4_000_000);
+        assert_eq!(config.limits.replay.bound.capacity, 4_000_000);
         let file: FileConfig = toml::from_str("replay_capacity = 100\n").unwrap();
         let config = ServeConfig::assemble(file, Overrides::default()).unwrap();
-        assert_eq!(config.replay_capacity, 100);
+        assert_eq!(config.limits.replay.bound.capacity, 100);
         let file: FileConfig = toml::from_str("replay_capacity = 0\n").unwrap();
         assert!(matches!(
             ServeConfig::assemble(file, Overrides::default()),

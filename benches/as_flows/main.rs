@@ -254,9 +254,20 @@ impl Server {
         let mut cmd = match side {
             Side::Gnapd => {
                 let data = dir.path().join("data");
+                // Every flow comes from loopback: many agents behind one
+                // address, which a deployment expecting this load would
+                // configure for. The default (10 grant requests a second
+                // per address) would measure the rate limit instead.
+                let config = dir.path().join("gnapd.toml");
+                std::fs::write(
+                    &config,
+                    "grant_rate_per_address = { burst = 1000000, per_minute = 1000000000 }\n",
+                )?;
                 let mut c = Command::new(&cfg.gnapd);
                 c.args(["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
-                    .arg(data);
+                    .arg(data)
+                    .arg("--config")
+                    .arg(config);
                 c
             }
             Side::Peer => {

@@ -12,7 +12,7 @@ use crate::proto::gnap::{
     parse_continue_request, parse_modify_request,
 };
 use crate::proto::httpsig::HttpRequest;
-use crate::store::{Continuation, GrantRecord, GrantState, TokenHash};
+use crate::store::{Continuation, GrantRecord, GrantState, ReplayBudget, TokenHash};
 
 impl AuthServer {
     /// Finds the grant the presented continuation token continues, checks the
@@ -33,7 +33,12 @@ impl AuthServer {
                     "unknown, used or expired continuation token",
                 )
             })?;
-        self.verify(request, &bound_key(&grant.client)?)?;
+        // Only a grant someone approved spends the bound-token budget.
+        let budget = match grant.state {
+            GrantState::Approved => ReplayBudget::Bound,
+            GrantState::Pending | GrantState::Denied => ReplayBudget::Unapproved,
+        };
+        self.verify(request, &bound_key(&grant.client)?, budget)?;
         // §3.1: the client MUST wait `wait` seconds before calling the
         // continuation URI again, whatever the method.
         if let Some(c) = &grant.continuation {
@@ -71,7 +76,7 @@ impl AuthServer {
         if !request.body.is_empty() {
             require_json(request)?;
         }
-        let parsed = parse_continue_request(&request.body)?;
+        let parsed = self.counted(parse_continue_request(&request.body))?;
         let (token, grant) = self.continued_grant(id, request)?;
         if grant.state == GrantState::Pending {
             return self.continue_pending(token, grant, parsed);
@@ -80,7 +85,7 @@ impl AuthServer {
             // §5.1: "If the AS detects a client instance submitting an
             // interaction reference when the request is not in the pending
             // state, the AS MUST return a too_many_attempts error".
-            return self.replayed_interaction(&token);
+            return self.replayed_interaction(&token, &grant.id);
         }
         if grant.state == GrantState::Denied {
             return Err(Failure::gnap(
@@ -97,7 +102,7 @@ impl AuthServer {
     /// Tokens issued earlier stay valid until they expire or are revoked.
     pub(super) fn modify_grant(&self, id: &str, request: &HttpRequest) -> Result<Reply, Failure> {
         require_json(request)?;
-        let modification = parse_modify_request(&request.body)?;
+        let modification = self.counted(parse_modify_request(&request.body))?;
         let (token, mut grant) = self.continued_grant(id, request)?;
         if grant.state == GrantState::Pending {
             return Err(Failure::gnap(
@@ -162,7 +167,7 @@ impl AuthServer {
             now,
         )?;
         grant.tokens.extend(minted.records.iter().map(|(h, _)| *h));
-        grant.request = modified.clone();
+        grant.request = modified.stored();
         let next = self.next_continuation(&mut grant)?;
         if !self
             .store
@@ -181,10 +186,11 @@ impl AuthServer {
 
     /// §5.4: DELETE revokes the grant and every token issued under it.
     pub(super) fn delete_grant(&self, id: &str, request: &HttpRequest) -> Result<Reply, Failure> {
-        let (token, _) = self.continued_grant(id, request)?;
+        let (token, grant) = self.continued_grant(id, request)?;
         if !self.store.delete_grant(&token)? {
             return Err(Failure::continuation_used());
         }
+        self.release_pending(&grant.id);
         Ok(Reply::no_content())
     }
 }

@@ -12,7 +12,7 @@ use crate::proto::httpsig::HttpRequest;
 use crate::proto::mcp::access::UpstreamGrant;
 use crate::store::{
     Continuation, GrantId, GrantRecord, GrantState, InstanceRecord, KeyBinding, RECORD_VERSION,
-    TokenHash, TokenRecord,
+    ReplayBudget, TokenHash, TokenRecord,
 };
 
 /// Tokens minted for a response: the records to store and the response
@@ -33,20 +33,32 @@ impl AuthServer {
         Reply::json(200, &document)
     }
 
-    /// §2: a new grant request.
-    pub(super) fn grant_request(&self, request: &HttpRequest) -> Result<Reply, Failure> {
-        let result = self.grant_request_inner(request);
+    /// §2: a new grant request, from `source` (the client's address, when
+    /// the HTTP edge knows it).
+    pub(super) fn grant_request(
+        &self,
+        request: &HttpRequest,
+        source: Option<&str>,
+    ) -> Result<Reply, Failure> {
+        let result = self.grant_request_inner(request, source);
         if result.is_err() {
             self.metrics.grant(Outcome::Error);
         }
         result
     }
 
-    fn grant_request_inner(&self, request: &HttpRequest) -> Result<Reply, Failure> {
+    fn grant_request_inner(
+        &self,
+        request: &HttpRequest,
+        source: Option<&str>,
+    ) -> Result<Reply, Failure> {
         require_json(request)?;
-        let grant_request = parse_grant_request(&request.body)?;
+        let grant_request = self.counted(parse_grant_request(&request.body))?;
         let (key, instance) = self.client_key(&grant_request)?;
-        let verified = self.verify(request, &key)?;
+        // Whoever the key is, the grant endpoint never spends the gateway's
+        // replay budget.
+        let verified = self.verify(request, &key, ReplayBudget::Unapproved)?;
+        self.admit_grant_key(verified.thumbprint.as_str())?;
         if !self.policy.allow_bearer
             && grant_request
                 .access_token
@@ -116,7 +128,7 @@ impl AuthServer {
             Decision::Interact => {
                 // The person decides on the registered rights, not on
                 // references they cannot read, and tokens carry those.
-                return self.pending_grant(resolved, binding, instance, now);
+                return self.pending_grant(resolved, binding, instance, source, now);
             }
             Decision::Deny => {
                 self.metrics.grant(Outcome::Denied);
@@ -139,14 +151,15 @@ impl AuthServer {
         map_credential_sets(&mut minted.records, &credential_sets);
         // A client presenting its key by value gets an instance identifier
         // (§3.5), written in the same transaction as the grant.
-        let (new_instance, instance_id) = new_instance(instance, &binding, now)?;
+        let expires_at = now.saturating_add(self.config.grant_lifetime);
+        let (new_instance, instance_id) = new_instance(instance, &binding, now, expires_at)?;
         let record = GrantRecord {
             v: RECORD_VERSION,
             id: id.clone(),
             state: GrantState::Approved,
             client: binding,
             instance_id: instance_id.clone(),
-            request: grant_request.clone(),
+            request: grant_request.stored(),
             tokens: minted.records.iter().map(|(h, _)| *h).collect(),
             continuation: Some(Continuation {
                 token: continue_hash,
@@ -154,7 +167,7 @@ impl AuthServer {
                 issued_at: now,
             }),
             created_at: now,
-            expires_at: now.saturating_add(self.config.grant_lifetime),
+            expires_at,
         };
         match &new_instance {
             Some((id, instance)) => {
@@ -339,12 +352,15 @@ pub(super) fn require_json(request: &HttpRequest) -> Result<(), Failure> {
 
 /// A client presenting its key by value gets a new instance identifier
 /// (§3.5), to be written in the same transaction as its grant: the new
-/// record, if any, and the identifier the grant carries.
+/// record, if any, and the identifier the grant carries. The record lives
+/// `until` the grant expires (the store keeps it longer for later grants
+/// made with it).
 #[allow(clippy::type_complexity)]
 pub(super) fn new_instance(
     known: Option<String>,
     key: &KeyBinding,
     now: i64,
+    until: i64,
 ) -> Result<(Option<(String, InstanceRecord)>, Option<String>), Failure> {
     if known.is_some() {
         return Ok((None, known));
@@ -354,6 +370,7 @@ pub(super) fn new_instance(
         v: RECORD_VERSION,
         key: key.clone(),
         created_at: now,
+        expires_at: Some(until),
     };
     Ok((Some((id.clone(), record)), Some(id)))
 }

@@ -378,6 +378,7 @@ impl AuthServer {
         grant_request: GrantRequest,
         binding: KeyBinding,
         instance: Option<String>,
+        source: Option<&str>,
         now: i64,
     ) -> Result<Reply, Failure> {
         let Some(interact) = grant_request.interact.as_ref() else {
@@ -403,6 +404,20 @@ impl AuthServer {
             }
             None => {}
         }
+        // What a pending grant keeps is bounded in bytes: with the cap on
+        // pending grants, so is what unapproved requests store.
+        let stored = grant_request.stored();
+        let kept = serde_json::to_vec(&stored).map_or(usize::MAX, |b| b.len());
+        let max = self.config.limits.pending.request_bytes;
+        if kept > max {
+            self.metrics.limited("pending_request_bytes");
+            return Err(Failure::gnap(
+                ErrorCode::InvalidRequest,
+                &format!(
+                    "this request needs a person's approval and is too large to wait for one: {kept} bytes as kept, at most {max}; ask for less"
+                ),
+            ));
+        }
         let code = if offered.needs_code() {
             Some(UserCode::generate().map_err(no_randomness)?)
         } else {
@@ -427,14 +442,16 @@ impl AuthServer {
         let expires_at = now.saturating_add(lifetime);
         let id = GrantId(mint::grant_id());
         let (continue_value, continue_hash) = mint::token().map_err(no_randomness)?;
-        let (new_instance, instance_id) = super::grant::new_instance(instance, &binding, now)?;
+        let grant_expires_at = expires_at.saturating_add(PENDING_GRACE);
+        let (new_instance, instance_id) =
+            super::grant::new_instance(instance, &binding, now, grant_expires_at)?;
         let record = GrantRecord {
             v: RECORD_VERSION,
             id: id.clone(),
             state: GrantState::Pending,
             client: binding,
             instance_id: instance_id.clone(),
-            request: grant_request.clone(),
+            request: stored,
             tokens: Vec::new(),
             continuation: Some(Continuation {
                 token: continue_hash,
@@ -442,7 +459,7 @@ impl AuthServer {
                 issued_at: now,
             }),
             created_at: now,
-            expires_at: expires_at.saturating_add(PENDING_GRACE),
+            expires_at: grant_expires_at,
         };
         let interaction = InteractionRecord {
             v: RECORD_VERSION,
@@ -454,11 +471,17 @@ impl AuthServer {
             expires_at,
             status: InteractionStatus::Pending,
         };
-        self.store.create_interaction_grant(
+        // The slot is held before anything is written, and given back if
+        // the write fails: what the caps count is what the store keeps.
+        self.hold_pending(&id, &record.client.thumbprint, source, record.expires_at)?;
+        if let Err(e) = self.store.create_interaction_grant(
             &record,
             &interaction,
             new_instance.as_ref().map(|(id, r)| (id.as_str(), r)),
-        )?;
+        ) {
+            self.release_pending(&id);
+            return Err(e.into());
+        }
         if let Some(code) = &code {
             self.remember_code(&id, code);
         }
@@ -656,8 +679,14 @@ impl AuthServer {
     /// `too_many_attempts`, and the grant is finalized: its continuation
     /// and the tokens issued under it are revoked (a reference presented
     /// twice means it leaked, or the client lost track of its grant).
-    pub(super) fn replayed_interaction(&self, token: &TokenHash) -> Result<Reply, Failure> {
-        self.store.delete_grant(token)?;
+    pub(super) fn replayed_interaction(
+        &self,
+        token: &TokenHash,
+        grant: &GrantId,
+    ) -> Result<Reply, Failure> {
+        if self.store.delete_grant(token)? {
+            self.release_pending(grant);
+        }
         Err(Failure::gnap(
             ErrorCode::TooManyAttempts,
             "an interaction reference is used once; this grant is now finalized",
@@ -775,6 +804,11 @@ impl AuthServer {
         }
         if let Ok(mut live) = self.live.lock() {
             live.codes.remove(&grant.id);
+        }
+        if approve {
+            // Approved by a person: no longer state an unapproved request
+            // holds. A denied grant keeps its slot until it is swept.
+            self.release_pending(&grant.id);
         }
         tracing::info!(grant = %grant.id.0, approve, by = by.unwrap_or("-"), source, "interaction decided");
         let finish = match (&interaction.finish, interact_ref) {

@@ -12,7 +12,7 @@ use crate::proto::gnap::{
 };
 use crate::proto::httpsig::HttpRequest;
 use crate::proto::jwk::VerifyingKey;
-use crate::store::{KeyBinding, TokenRecord};
+use crate::store::{KeyBinding, ReplayBudget, TokenRecord};
 
 /// The response body of a rotation (§6.1): `{"access_token": {...}}`.
 #[derive(serde::Serialize)]
@@ -27,7 +27,7 @@ impl AuthServer {
         if !request.body.is_empty() {
             require_json(request)?;
         }
-        let rotation = parse_rotation_request(&request.body)?;
+        let rotation = self.counted(parse_rotation_request(&request.body))?;
         let manage = presented_token(request, ErrorCode::InvalidRotation)?;
         let (old_hash, old) = self
             .store
@@ -37,7 +37,7 @@ impl AuthServer {
         let old_key = bound_key(&old.key)?;
         let key = match rotation.new_key {
             None => {
-                self.verify(request, &old_key)?;
+                self.verify(request, &old_key, ReplayBudget::Bound)?;
                 old.key.clone()
             }
             Some(Key::Value(presented)) => {
@@ -48,13 +48,16 @@ impl AuthServer {
                             &format!("the new key is not usable: {e}"),
                         )
                     })?;
-                self.config.profile.verify_rotation(
-                    request,
-                    &old_key,
-                    &new_key,
-                    self.now(),
-                    self.store.as_ref(),
-                )?;
+                self.config
+                    .profile
+                    .verify_rotation(
+                        request,
+                        &old_key,
+                        &new_key,
+                        self.now(),
+                        self.store.replay(ReplayBudget::Bound),
+                    )
+                    .map_err(|r| self.replay_refusal(r, ReplayBudget::Bound))?;
                 KeyBinding {
                     thumbprint: new_key.thumbprint().as_str().to_owned(),
                     jwk: new_key.public_jwk().cloned().unwrap_or_default(),
@@ -118,7 +121,7 @@ impl AuthServer {
             // nothing.
             return Ok(Reply::no_content());
         };
-        self.verify(request, &bound_key(&token.key)?)?;
+        self.verify(request, &bound_key(&token.key)?, ReplayBudget::Bound)?;
         if self.store.revoke_token(&manage)? {
             self.metrics.revoked();
         }

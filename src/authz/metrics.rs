@@ -97,6 +97,13 @@ pub struct Metrics {
     tokens_rotated: AtomicU64,
     tokens_revoked: AtomicU64,
     signature_failures: Mutex<BTreeMap<&'static str, u64>>,
+    /// Requests refused at a bound (`super::guards`), by bound.
+    limited: Mutex<BTreeMap<&'static str, u64>>,
+    /// Grants waiting for a person now (their slots, `super::pending`).
+    pending_held: AtomicU64,
+    /// Expired records the sweep removed: grants, tokens, replay entries,
+    /// instances (`store::Swept`).
+    swept: [AtomicU64; 4],
     latency: Mutex<BTreeMap<&'static str, std::sync::Arc<Histogram>>>,
 }
 
@@ -127,6 +134,27 @@ impl Metrics {
     pub fn signature_failure(&self, reason: &'static str) {
         if let Ok(mut f) = self.signature_failures.lock() {
             *f.entry(reason).or_default() += 1;
+        }
+    }
+
+    /// Counts a request refused at the bound named `limit` (a closed set:
+    /// the names of `super::guards`).
+    pub fn limited(&self, limit: &'static str) {
+        if let Ok(mut l) = self.limited.lock() {
+            *l.entry(limit).or_default() += 1;
+        }
+    }
+
+    /// Sets how many grants wait for a person.
+    pub fn pending_held(&self, held: usize) {
+        self.pending_held.store(held as u64, Ordering::Relaxed);
+    }
+
+    /// Counts what one sweep removed.
+    pub fn swept(&self, swept: &crate::store::Swept) {
+        let removed = [swept.grants, swept.tokens, swept.nonces, swept.instances];
+        for (total, n) in self.swept.iter().zip(removed) {
+            total.fetch_add(n as u64, Ordering::Relaxed);
         }
     }
 
@@ -186,6 +214,25 @@ impl Metrics {
                 );
             }
         }
+        out.push_str("# HELP gnapd_limited_total Requests refused at a bound (rate limit, cap, replay budget), by bound.\n# TYPE gnapd_limited_total counter\n");
+        if let Ok(l) = self.limited.lock() {
+            for (limit, n) in l.iter() {
+                let _ = writeln!(out, "gnapd_limited_total{{limit=\"{limit}\"}} {n}");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP gnapd_pending_grants Grants waiting for a person (held slots).\n# TYPE gnapd_pending_grants gauge\ngnapd_pending_grants {}",
+            self.pending_held.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP gnapd_swept_total Expired records the sweep removed, by kind.\n# TYPE gnapd_swept_total counter\n");
+        for (record, n) in ["grants", "tokens", "nonces", "instances"]
+            .iter()
+            .zip(&self.swept)
+        {
+            let n = n.load(Ordering::Relaxed);
+            let _ = writeln!(out, "gnapd_swept_total{{record=\"{record}\"}} {n}");
+        }
         out.push_str("# HELP gnapd_request_duration_seconds Request latency by endpoint.\n# TYPE gnapd_request_duration_seconds histogram\n");
         if let Ok(l) = self.latency.lock() {
             for (endpoint, h) in l.iter() {
@@ -197,5 +244,32 @@ impl Metrics {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_sweeps_removed_adds_up_by_kind() {
+        let metrics = Metrics::default();
+        let swept = crate::store::Swept {
+            grants: 2,
+            tokens: 3,
+            nonces: 5,
+            instances: 7,
+        };
+        metrics.swept(&swept);
+        metrics.swept(&swept);
+        let text = metrics.render();
+        for line in [
+            "gnapd_swept_total{record=\"grants\"} 4",
+            "gnapd_swept_total{record=\"tokens\"} 6",
+            "gnapd_swept_total{record=\"nonces\"} 10",
+            "gnapd_swept_total{record=\"instances\"} 14",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in {text}");
+        }
     }
 }

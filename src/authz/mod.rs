@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::proto::gnap::{Client, ErrorCode, GrantRequest};
-use crate::proto::httpsig::{GnapProfile, HttpRequest, VerifiedRequest};
+use crate::proto::httpsig::nonce::NonceStoreError;
+use crate::proto::httpsig::{GnapProfile, HttpRequest, Rejection, VerifiedRequest};
 use crate::proto::jwk::VerifyingKey;
-use crate::store::{KeyBinding, Store, TokenHash};
+use crate::store::{KeyBinding, ReplayBudget, Store, TokenHash};
 
 pub mod assertion;
 pub mod assign;
@@ -20,14 +21,18 @@ pub mod consent;
 pub mod continuation;
 pub mod decider;
 pub mod grant;
+mod guards;
 pub mod interaction;
 pub mod introspect;
+pub mod limits;
 pub mod login;
 pub mod manage;
 pub mod metrics;
 pub mod mint;
 pub mod operator;
+pub mod pending;
 pub mod policy;
+pub mod rate;
 pub mod reply;
 pub mod resources;
 pub mod started_by;
@@ -87,6 +92,9 @@ pub struct AsConfig {
     /// Failed user code entries allowed to all network sources together
     /// per 10 minutes (`usercode::DEFAULT_FAILURE_BUDGET`).
     pub user_code_failure_budget: u32,
+    /// Rate limits and caps on what unapproved clients make the AS do and
+    /// hold (`limits`).
+    pub limits: limits::Limits,
 }
 
 impl AsConfig {
@@ -102,6 +110,7 @@ impl AsConfig {
             interaction_lifetime: 600,
             allow_private_push: false,
             user_code_failure_budget: usercode::DEFAULT_FAILURE_BUDGET,
+            limits: limits::Limits::default(),
         }
     }
 
@@ -185,6 +194,8 @@ pub struct AuthServer {
     used_assertions: std::sync::Mutex<assertion::UsedAssertions>,
     /// Who can sign in to decide on the pages (`decider`).
     deciders: Deciders,
+    /// Rate limits and pending grant slots (`guards`).
+    guards: guards::Guards,
 }
 
 /// The ways a person signs in to decide on the pages.
@@ -205,7 +216,7 @@ impl AuthServer {
         config: AsConfig,
     ) -> Self {
         let started = clock.now();
-        Self {
+        let server = Self {
             used_assertions: std::sync::Mutex::new(assertion::UsedAssertions::new(
                 started,
                 assertion::MAX_USED_ASSERTIONS,
@@ -213,13 +224,17 @@ impl AuthServer {
             store,
             clock,
             policy,
-            config,
             metrics: Arc::new(Metrics::default()),
             credential_sets: Assignments::default(),
             live: std::sync::Mutex::default(),
             page_key: std::sync::OnceLock::new(),
             deciders: Deciders::default(),
-        }
+            guards: guards::Guards::new(&config.limits),
+            config,
+        };
+        // Grants already waiting hold their slots across a restart.
+        server.restore_pending();
+        server
     }
 
     /// Who can sign in to decide on the pages.
@@ -253,8 +268,59 @@ impl AuthServer {
     /// Handles one request. `request.target_uri` must already be the public
     /// URI of the request (built from the configured public URL).
     pub fn handle(&self, endpoint: &Endpoint, request: &HttpRequest) -> Reply {
-        let result = match (endpoint, request.method.as_str()) {
-            (Endpoint::Grant, "POST") => self.grant_request(request),
+        self.handle_from(endpoint, request, None)
+    }
+
+    /// The per-address rate limit of `endpoint` for a `method` request from
+    /// `source` (the client's address as the HTTP edge saw it): the edge
+    /// asks before it reads the body, so a refused request costs no read.
+    pub fn admit(&self, endpoint: &Endpoint, method: &str, source: &str) -> Result<(), Reply> {
+        self.admit_address(endpoint, method, source)
+            .map_err(|failure| self.failure_reply(endpoint, failure))
+    }
+
+    /// [`Self::handle`] for a request from `source`, the client's address as
+    /// the HTTP edge saw it (`None` in process), after [`Self::admit`]: the
+    /// per-address caps on pending grants count by it.
+    pub fn handle_from(
+        &self,
+        endpoint: &Endpoint,
+        request: &HttpRequest,
+        source: Option<&str>,
+    ) -> Reply {
+        self.dispatch(endpoint, request, source)
+            .unwrap_or_else(|failure| self.failure_reply(endpoint, failure))
+    }
+
+    /// The answer to a request `endpoint` refused with `failure`, counted.
+    fn failure_reply(&self, endpoint: &Endpoint, failure: Failure) -> Reply {
+        match &failure {
+            Failure::Signature(r) | Failure::RsSignature(r) => {
+                self.metrics.signature_failure(r.reason());
+            }
+            Failure::Store(e) => tracing::error!(error = %e, "storage failure"),
+            // Counted, not logged: a full cache would log every request.
+            Failure::Busy => self.metrics.signature_failure("replay_cache"),
+            _ => {}
+        }
+        let failure = match (endpoint, failure) {
+            // §3.6 `too_fast`: the client was given a `wait` here.
+            (Endpoint::Continue(_), Failure::Limited { retry_after }) => {
+                Failure::TooFast { retry_after }
+            }
+            (_, failure) => failure,
+        };
+        failure.into_reply(&self.config.grant_endpoint(), endpoint.audience())
+    }
+
+    fn dispatch(
+        &self,
+        endpoint: &Endpoint,
+        request: &HttpRequest,
+        source: Option<&str>,
+    ) -> Result<Reply, Failure> {
+        match (endpoint, request.method.as_str()) {
+            (Endpoint::Grant, "POST") => self.grant_request(request, source),
             (Endpoint::Grant, "OPTIONS") => Ok(self.discovery()),
             (Endpoint::Grant, _) => Err(Failure::MethodNotAllowed("POST, OPTIONS")),
             (Endpoint::Continue(id), "POST") => self.continue_grant(id, request),
@@ -269,35 +335,41 @@ impl AuthServer {
             (Endpoint::Introspect | Endpoint::RegisterResource, _) => {
                 Err(Failure::MethodNotAllowed("POST"))
             }
-        };
-        result.unwrap_or_else(|failure| {
-            match &failure {
-                Failure::Signature(r) | Failure::RsSignature(r) => {
-                    self.metrics.signature_failure(r.reason());
-                }
-                Failure::Store(e) => tracing::error!(error = %e, "storage failure"),
-                // Counted, not logged: a full cache would log every request.
-                Failure::Busy => self.metrics.signature_failure("replay_cache"),
-                _ => {}
-            }
-            failure.into_reply(&self.config.grant_endpoint(), endpoint.audience())
-        })
+        }
     }
 
     fn now(&self) -> i64 {
         self.clock.now()
     }
 
-    /// Checks the request's signature with `key` under the GNAP profile.
+    /// Checks the request's signature with `key` under the GNAP profile,
+    /// remembering it in the replay `budget` (`store::replay`).
     fn verify(
         &self,
         request: &HttpRequest,
         key: &VerifyingKey,
+        budget: ReplayBudget,
     ) -> Result<VerifiedRequest, Failure> {
-        Ok(self
-            .config
+        self.config
             .profile
-            .verify(request, key, self.now(), self.store.as_ref())?)
+            .verify(request, key, self.now(), self.store.replay(budget))
+            .map_err(|r| self.replay_refusal(r, budget))
+    }
+
+    /// Counts a refusal by a replay budget (a full budget, a key over its
+    /// quota) and turns the rejection into its failure.
+    fn replay_refusal(&self, rejection: Rejection, budget: ReplayBudget) -> Failure {
+        match &rejection {
+            Rejection::ReplayCache(NonceStoreError::KeyQuota) => {
+                self.metrics.limited("replay_key_quota");
+            }
+            Rejection::ReplayCache(_) => self.metrics.limited(match budget {
+                ReplayBudget::Unapproved => "replay_unapproved",
+                ReplayBudget::Bound => "replay_bound",
+            }),
+            _ => {}
+        }
+        Failure::from(rejection)
     }
 
     /// The key a grant request is signed with: presented by value, or the

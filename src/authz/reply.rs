@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::proto::gnap::rs::{RsError, RsErrorCode, RsErrorResponse};
 use crate::proto::gnap::{Continue, ErrorCode, GrantError, GrantResponse, RequestError};
 use crate::proto::httpsig::Rejection;
+use crate::proto::httpsig::nonce::NonceStoreError;
 use crate::store::StoreError;
 
 /// An HTTP response, framework-free.
@@ -88,6 +89,19 @@ pub enum Failure {
     /// `Retry-After`, not `invalid_client`: the client's key is not at
     /// fault and it should retry, not start over.
     Busy,
+    /// A rate limit or a per-key or per-address cap (`super::guards`): 429
+    /// with `Retry-After`, `request_denied` (`too_fast` on a continuation
+    /// URI, where the client was given a `wait`).
+    Limited {
+        /// Seconds until the client may try again.
+        retry_after: u64,
+    },
+    /// A global cap is reached (every pending grant slot is taken): 503
+    /// with `Retry-After`, `request_denied`.
+    Full {
+        /// Seconds until the client may try again (a hint).
+        retry_after: u64,
+    },
     /// An RS-facing error (RFC 9767 §3.5): always 400.
     Rs(RsError),
     /// A resource server's signature failed: `invalid_resource_server`
@@ -110,6 +124,11 @@ impl From<StoreError> for Failure {
 impl From<Rejection> for Failure {
     fn from(e: Rejection) -> Self {
         match e {
+            // The key holds its whole share of the replay budget: it, not
+            // the server, is over its limit.
+            Rejection::ReplayCache(NonceStoreError::KeyQuota) => Self::Limited {
+                retry_after: BUSY_RETRY_AFTER,
+            },
             Rejection::ReplayCache(_) => Self::Busy,
             other => Self::Signature(other),
         }
@@ -125,7 +144,7 @@ impl Failure {
     /// could not be checked for a replay ([`Self::Busy`]).
     pub fn rs_signature(e: Rejection) -> Self {
         match e {
-            Rejection::ReplayCache(_) => Self::Busy,
+            Rejection::ReplayCache(_) => Self::from(e),
             other => Self::RsSignature(other),
         }
     }
@@ -197,10 +216,16 @@ impl Failure {
                 "method not allowed here".into(),
             )
             .with_header("allow", allow),
-            Self::TooFast { retry_after } => {
+            Self::TooFast { retry_after } | Self::Limited { retry_after } => {
                 rs_reply(429, RsErrorCode::InvalidRequest, "too many requests".into())
                     .with_header("retry-after", retry_after.to_string())
             }
+            Self::Full { retry_after } => rs_reply(
+                503,
+                RsErrorCode::InvalidRequest,
+                "the server is at capacity; retry later".into(),
+            )
+            .with_header("retry-after", retry_after.to_string()),
             Self::Store(_) => rs_reply(
                 503,
                 RsErrorCode::InvalidRequest,
@@ -247,6 +272,22 @@ impl Failure {
                     &GrantResponse::error(error, None),
                 )
                 .with_header("retry-after", retry_after.to_string());
+            }
+            Self::Limited { retry_after } => {
+                let error = GrantError::described(
+                    ErrorCode::RequestDenied,
+                    "too many requests from this address or key; retry after the time given",
+                );
+                return Reply::json(429, &GrantResponse::error(error, None))
+                    .with_header("retry-after", retry_after.to_string());
+            }
+            Self::Full { retry_after } => {
+                let error = GrantError::described(
+                    ErrorCode::RequestDenied,
+                    "the server is at capacity; retry later",
+                );
+                return Reply::json(503, &GrantResponse::error(error, None))
+                    .with_header("retry-after", retry_after.to_string());
             }
             Self::UnsupportedMediaType => {
                 let error = GrantError::described(

@@ -24,9 +24,9 @@ use crate::proto::gnap::rs::{
     parse_registration_request,
 };
 use crate::proto::gnap::{AccessRight, AccessTokenRequests, ErrorCode, GrantRequest};
-use crate::proto::httpsig::HttpRequest;
+use crate::proto::httpsig::{HttpRequest, Rejection};
 use crate::proto::jwk::VerifyingKey;
-use crate::store::{RECORD_VERSION, ResourceSetRecord, StoreError};
+use crate::store::{RECORD_VERSION, ReplayBudget, ResourceSetRecord, StoreError};
 
 impl AuthServer {
     /// RFC 9767 §3.1: the RS-facing discovery document.
@@ -81,10 +81,19 @@ impl AuthServer {
                     "this resource server's key is not known to the AS",
                 )
             })?;
+        // In dev mode any key is a resource server: nobody approved it.
+        let budget = if self.policy.dev {
+            ReplayBudget::Unapproved
+        } else {
+            ReplayBudget::Bound
+        };
         self.config
             .profile
-            .verify(request, &key, self.now(), self.store.as_ref())
-            .map_err(Failure::rs_signature)?;
+            .verify(request, &key, self.now(), self.store.replay(budget))
+            .map_err(|r| match r {
+                Rejection::ReplayCache(_) => self.replay_refusal(r, budget),
+                other => Failure::rs_signature(other),
+            })?;
         Ok(rule)
     }
 

@@ -168,7 +168,7 @@ impl Attempts {
 /// subscriber usually holds a whole /64 and can take a new address in it
 /// for every request. IPv4 (also IPv4-mapped IPv6) counts per address;
 /// anything else as given.
-fn source_key(source: &str) -> String {
+pub(crate) fn source_key(source: &str) -> String {
     match source.parse::<IpAddr>() {
         Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
             Some(v4) => v4.to_string(),

@@ -298,7 +298,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     let store = Arc::new(
         SledStore::open(&config.data_dir.join("store"))
             .map_err(|e| e.to_string())?
-            .with_replay_capacity(config.replay_capacity),
+            .with_replay_sizes(config.limits.replay),
     );
 
     let configured: BTreeSet<String> = config.upstreams.iter().map(|u| u.name.clone()).collect();
@@ -381,12 +381,15 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         "grants waiting for a person are decided by: {}",
         auth.how_grants_are_decided()
     );
+    let replay = config.limits.replay;
+    let max_age = auth.config().profile.max_age;
     tracing::info!(
-        capacity = config.replay_capacity,
-        sustained_per_second = crate::proto::httpsig::nonce::sustained_rate(
-            config.replay_capacity,
-            auth.config().profile.max_age
-        ),
+        capacity = replay.bound.capacity,
+        sustained_per_second =
+            crate::proto::httpsig::nonce::sustained_rate(replay.bound.capacity, max_age),
+        unapproved_capacity = replay.unapproved.capacity,
+        unapproved_sustained_per_second =
+            crate::proto::httpsig::nonce::sustained_rate(replay.unapproved.capacity, max_age),
         "replay cache: past its capacity, signed requests are refused until older ones age out"
     );
     let master_key = master_key.map(Arc::new);
@@ -479,6 +482,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     };
     let sweeper = {
         let store = store.clone();
+        let auth = app.auth.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
             loop {
@@ -486,7 +490,11 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
                 let store = store.clone();
                 let now = crate::clock::Clock::now(&SystemClock);
                 match tokio::task::spawn_blocking(move || store.sweep(now)).await {
-                    Ok(Ok(swept)) => tracing::debug!(?swept, "swept"),
+                    Ok(Ok(swept)) => {
+                        auth.metrics().swept(&swept);
+                        auth.count_pending();
+                        tracing::debug!(?swept, "swept");
+                    }
                     Ok(Err(e)) => tracing::warn!(error = %e, "sweep failed"),
                     Err(_) => {}
                 }

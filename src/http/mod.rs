@@ -147,8 +147,14 @@ where
     {
         return warp::Reply::into_response(not_found());
     }
+    // The AS's per-address limits count by it; in process there is none.
+    let source =
+        peer.map(|p| client_address::source(app.trusted_proxy.as_ref(), &headers, Some(p.0.ip())));
     warp::Reply::into_response(
-        handle_as(app, started, method, route, &path, &query, &headers, body).await,
+        handle_as(
+            app, started, method, route, &path, &query, &headers, body, source,
+        )
+        .await,
     )
 }
 
@@ -162,11 +168,18 @@ async fn handle_as<S, B>(
     query: &str,
     headers: &HeaderMap,
     body: S,
+    source: Option<String>,
 ) -> Response<Bytes>
 where
     S: Stream<Item = Result<B, warp::Error>> + Send + Unpin,
     B: bytes::Buf,
 {
+    // The AS's per-address rate limits refuse before the body is read.
+    if let (Route::As(endpoint, _), Some(source)) = (&route, &source)
+        && let Err(reply) = app.auth.admit(endpoint, method.as_str(), source)
+    {
+        return to_response(reply);
+    }
     let body = match read_body(body, app.max_body).await {
         Ok(body) => body,
         Err(BodyError::TooLarge) => {
@@ -207,8 +220,11 @@ where
             let endpoint_audience = endpoint.audience();
             let request = to_request(&app, method, path, query, headers.clone(), body);
             let app2 = app.clone();
-            let reply =
-                tokio::task::spawn_blocking(move || app2.auth.handle(&endpoint, &request)).await;
+            let reply = tokio::task::spawn_blocking(move || {
+                app2.auth
+                    .handle_from(&endpoint, &request, source.as_deref())
+            })
+            .await;
             let reply = reply.unwrap_or_else(|_| {
                 Failure::Store(crate::store::StoreError::Backend("handler failed".into()))
                     .into_reply(&app.auth.config().grant_endpoint(), endpoint_audience)

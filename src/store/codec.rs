@@ -151,7 +151,61 @@ mod tests {
                 jwk: serde_json::json!({"kty": "OKP"}),
             },
             created_at: 7,
+            expires_at: Some(1_000),
         }
+    }
+
+    #[test]
+    fn an_instance_written_before_instances_expired_goes_thirty_days_after_it_was_made() {
+        let old = br#"{"v":1,"key":{"thumbprint":"tp","jwk":{"kty":"OKP"}},"created_at":7}"#;
+        let mut instance: InstanceRecord = decode(old).unwrap();
+        assert_eq!(instance.expires_at, None);
+        assert_eq!(
+            instance.expiry(),
+            7 + crate::store::LEGACY_INSTANCE_LIFETIME
+        );
+        // A later grant keeps it longer, never shorter.
+        assert!(!instance.keep_until(100));
+        assert!(instance.keep_until(i64::MAX));
+        assert_eq!(instance.expiry(), i64::MAX);
+    }
+
+    /// A grant record holding a request whose access right carries a
+    /// member nested so that the body is `levels` deep.
+    fn deep_grant(levels: usize) -> Result<GrantRecord, crate::proto::gnap::RequestError> {
+        // Levels 1–4: the body, access_token, access, the right object.
+        let deep = format!("{}{}", "[".repeat(levels - 4), "]".repeat(levels - 4));
+        let body = format!(
+            r#"{{"access_token":{{"access":[{{"type":"photo-api","shape":{deep}}}]}},"client":"inst"}}"#
+        );
+        let request = crate::proto::gnap::parse_grant_request(body.as_bytes())?;
+        Ok(GrantRecord {
+            v: RECORD_VERSION,
+            id: crate::store::GrantId("g".into()),
+            state: crate::store::GrantState::Pending,
+            client: KeyBinding {
+                thumbprint: "tp".into(),
+                jwk: serde_json::json!({"kty": "OKP"}),
+            },
+            instance_id: None,
+            request,
+            tokens: Vec::new(),
+            continuation: None,
+            created_at: 1,
+            expires_at: 2,
+        })
+    }
+
+    #[test]
+    fn every_request_the_reader_accepts_reads_back_from_its_record() {
+        use crate::proto::gnap::limits::MAX_DEPTH;
+        let deepest = deep_grant(MAX_DEPTH).unwrap();
+        let bytes = encode(&deepest).unwrap();
+        assert_eq!(decode::<GrantRecord>(&bytes).unwrap(), deepest);
+        // One level more is refused when the request comes, so no record
+        // can hold a request nested where serde_json (128 levels) would
+        // refuse to read the record back.
+        assert!(deep_grant(MAX_DEPTH + 1).is_err());
     }
 
     #[test]

@@ -4,12 +4,13 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
+use super::replay::{ReplayBudget, ReplayMemory, ReplaySizes};
 use super::{
     CredentialSetRecord, GrantId, GrantRecord, InstanceRecord, InteractionRecord,
     InteractionStatus, ResourceSetRecord, Store, StoreError, Swept, TokenHash, TokenRecord,
     UpstreamRecord,
 };
-use crate::proto::httpsig::nonce::{MemoryNonceStore, NonceStore, NonceStoreError, Seen};
+use crate::proto::httpsig::nonce::{NonceStore, NonceStoreError, Seen};
 use crate::proto::jwk::Thumbprint;
 
 #[derive(Debug, Default)]
@@ -44,6 +45,15 @@ impl Inner {
         }
     }
 
+    /// Keeps the instance `grant` names until at least its expiry.
+    fn keep_instance(&mut self, grant: &GrantRecord) {
+        if let Some(id) = &grant.instance_id
+            && let Some(instance) = self.instances.get_mut(id)
+        {
+            instance.keep_until(grant.expires_at);
+        }
+    }
+
     fn remove_grant(&mut self, id: &GrantId) -> usize {
         if let Some(interaction) = self.interactions.remove(id)
             && let Some(code) = &interaction.user_code
@@ -64,13 +74,21 @@ impl Inner {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     inner: Mutex<Inner>,
-    nonces: MemoryNonceStore,
+    replay: ReplayMemory,
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store whose replay budgets have `sizes`.
+    pub fn with_replay_sizes(sizes: ReplaySizes) -> Self {
+        Self {
+            inner: Mutex::default(),
+            replay: ReplayMemory::new(sizes, i64::MIN),
+        }
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Inner>, StoreError> {
@@ -88,11 +106,17 @@ impl NonceStore for MemoryStore {
         until: i64,
         now: i64,
     ) -> Result<Seen, NonceStoreError> {
-        self.nonces.remember(scope, value, until, now)
+        self.replay
+            .budget(ReplayBudget::Bound)
+            .remember(scope, value, until, now)
     }
 }
 
 impl Store for MemoryStore {
+    fn replay(&self, budget: ReplayBudget) -> &dyn NonceStore {
+        self.replay.budget(budget)
+    }
+
     fn create_grant(
         &self,
         grant: &GrantRecord,
@@ -104,6 +128,7 @@ impl Store for MemoryStore {
         }
         inner.grants.insert(grant.id.clone(), grant.clone());
         inner.insert_tokens(tokens);
+        inner.keep_instance(grant);
         Ok(())
     }
 
@@ -283,6 +308,9 @@ impl Store for MemoryStore {
             inner.remove_token(hash);
             swept.tokens += 1;
         }
+        let before = inner.instances.len();
+        inner.instances.retain(|_, i| i.expiry() >= now);
+        swept.instances = before - inner.instances.len();
         Ok(swept)
     }
 
@@ -335,6 +363,7 @@ impl Store for MemoryStore {
         inner
             .interactions
             .insert(grant.id.clone(), interaction.clone());
+        inner.keep_instance(grant);
         Ok(())
     }
 
@@ -409,6 +438,7 @@ impl Store for MemoryStore {
         }
         inner.grants.insert(grant.id.clone(), grant.clone());
         inner.insert_tokens(tokens);
+        inner.keep_instance(grant);
         Ok(true)
     }
 }

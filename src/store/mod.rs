@@ -24,7 +24,10 @@ mod cache;
 mod codec;
 mod commit;
 pub mod memory;
+pub mod replay;
 pub mod sled;
+
+pub use replay::{ReplayBudget, ReplayLimits, ReplaySizes};
 
 /// The current record format. Stored with every record so the format can
 /// evolve; a reader refuses versions it does not know.
@@ -301,6 +304,11 @@ pub enum UpstreamTransport {
 }
 
 /// A client instance the AS knows by identifier (§3.5).
+///
+/// It lives as long as the longest-lived grant made with it: the store
+/// moves `expires_at` forward whenever it writes a grant naming the
+/// instance with a later expiry, and the sweep removes it after. So an
+/// instance minted for a grant nobody approved goes with that grant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstanceRecord {
     /// Record format version ([`RECORD_VERSION`]).
@@ -309,6 +317,33 @@ pub struct InstanceRecord {
     pub key: KeyBinding,
     /// Creation time (Unix seconds).
     pub created_at: i64,
+    /// Swept after this time (Unix seconds). Absent in records written
+    /// before instances expired: those go [`LEGACY_INSTANCE_LIFETIME`]
+    /// after their creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+/// How long an instance record written before instances expired lives:
+/// the default grant lifetime, 30 days.
+pub const LEGACY_INSTANCE_LIFETIME: i64 = 30 * 24 * 3600;
+
+impl InstanceRecord {
+    /// When the sweep may remove it.
+    pub fn expiry(&self) -> i64 {
+        self.expires_at
+            .unwrap_or_else(|| self.created_at.saturating_add(LEGACY_INSTANCE_LIFETIME))
+    }
+
+    /// Keeps it at least until `until` (a grant made with it expires then);
+    /// true if that changed it.
+    pub fn keep_until(&mut self, until: i64) -> bool {
+        if self.expiry() >= until {
+            return false;
+        }
+        self.expires_at = Some(until);
+        true
+    }
 }
 
 /// A resource set an RS registered (RFC 9767 §3.4), found by its
@@ -457,6 +492,8 @@ pub struct Swept {
     pub tokens: usize,
     /// Replay-cache entries removed.
     pub nonces: usize,
+    /// Instance records removed.
+    pub instances: usize,
 }
 
 /// The store failed. Services answer 500-class errors without detail; the
@@ -480,10 +517,19 @@ pub enum StoreError {
 /// - reads never return records that a completed revocation removed;
 /// - reads do not filter on expiry: callers compare `expires_at` with `now`
 ///   (a record may outlive its expiry until the next [`Store::sweep`]);
+/// - a write of a grant that names an instance (`instance_id`) keeps that
+///   instance until at least the grant's expiry
+///   ([`InstanceRecord::keep_until`]), in the same atomic write;
 /// - the replay cache ([`NonceStore::remember`]) is atomic but need not be
 ///   durable: losing the last moments of it in a crash reopens at most a
-///   window the signature's `created` check still bounds.
+///   window the signature's `created` check still bounds. The store's own
+///   [`NonceStore`] is the [`ReplayBudget::Bound`] budget (the gateway's);
+///   [`Store::replay`] names either.
 pub trait Store: NonceStore + Send + Sync {
+    /// The replay budget a signed request is remembered in
+    /// (`replay::ReplayMemory`).
+    fn replay(&self, budget: ReplayBudget) -> &dyn NonceStore;
+
     /// Stores a new grant, its continuation index and any tokens issued with it.
     fn create_grant(
         &self,
@@ -596,7 +642,8 @@ pub trait Store: NonceStore + Send + Sync {
     /// Removes a stored upstream. `Ok(false)` if there was none.
     fn remove_upstream(&self, name: &str) -> Result<bool, StoreError>;
 
-    /// Removes expired grants (with their tokens), tokens and replay entries.
+    /// Removes expired grants (with their tokens), tokens, instances and
+    /// replay entries.
     fn sweep(&self, now: i64) -> Result<Swept, StoreError>;
 
     // --- RFC 9767: resources registered by resource servers --------------

@@ -39,7 +39,7 @@
 //! disk. A call that changes nothing (a swap that lost, a revocation of
 //! nothing) does not wait.
 //!
-//! Replay cache: in memory (`MemoryNonceStore`), not in sled. A signed
+//! Replay cache: in memory (`replay::ReplayMemory`, two budgets), not in sled. A signed
 //! request is single use only inside its `created` window, and the store
 //! refuses every signature created before it was opened
 //! ([`NonceStore::horizon`]): so a restart — graceful or a crash — forgets
@@ -68,12 +68,13 @@ use ::sled::{IVec, Transactional as _, Tree};
 use super::cache::Cache;
 use super::codec::{decode, encode, expires_at};
 use super::commit::GroupCommit;
+use super::replay::{ReplayBudget, ReplayMemory, ReplaySizes};
 use super::{
     CredentialSetRecord, GrantId, GrantRecord, InstanceRecord, InteractionRecord,
     InteractionStatus, ResourceSetRecord, Store, StoreError, Swept, TokenHash, TokenRecord,
     UpstreamRecord,
 };
-use crate::proto::httpsig::nonce::{MemoryNonceStore, NonceStore, NonceStoreError, Seen};
+use crate::proto::httpsig::nonce::{NonceStore, NonceStoreError, Seen};
 use crate::proto::jwk::Thumbprint;
 
 pub use super::commit::Durability;
@@ -100,7 +101,7 @@ pub struct SledStore {
     tokens: Tree,
     manage: Tree,
     instances: Tree,
-    replay: MemoryNonceStore,
+    replay: ReplayMemory,
     /// Decoded tokens by hash, for the gateway's per-call lookup.
     token_cache: Cache<TokenHash, Arc<TokenRecord>>,
     /// Decoded credential sets by id.
@@ -261,6 +262,22 @@ fn remove_interaction(
     Ok(())
 }
 
+/// Keeps the instance `grant` names until at least the grant's expiry,
+/// inside a transaction ([`InstanceRecord::keep_until`]).
+fn keep_instance(instances: &TransactionalTree, grant: &GrantRecord) -> TxResult<()> {
+    let Some(id) = &grant.instance_id else {
+        return Ok(());
+    };
+    let Some(bytes) = instances.get(id.as_bytes())? else {
+        return Ok(());
+    };
+    let mut instance: InstanceRecord = decode(&bytes).map_err(abort)?;
+    if instance.keep_until(grant.expires_at) {
+        instances.insert(id.as_bytes(), encode(&instance).map_err(abort)?)?;
+    }
+    Ok(())
+}
+
 /// The six trees a grant with an interaction spans.
 type Trees6 = (
     TransactionalTree,
@@ -298,10 +315,11 @@ fn open_db(path: &Path) -> Result<::sled::Db, StoreError> {
 }
 
 impl SledStore {
-    /// The same store with a replay cache holding at most `capacity`
-    /// signatures (`replay_capacity`); its horizon is unchanged.
-    pub fn with_replay_capacity(mut self, capacity: usize) -> Self {
-        self.replay = MemoryNonceStore::with_capacity(capacity).since(self.replay.horizon());
+    /// The same store with replay budgets of `sizes` (`replay_capacity`
+    /// and its kin); its horizon is unchanged.
+    pub fn with_replay_sizes(mut self, sizes: ReplaySizes) -> Self {
+        let horizon = self.replay.budget(ReplayBudget::Bound).horizon();
+        self.replay = ReplayMemory::new(sizes, horizon);
         self
     }
 
@@ -327,7 +345,7 @@ impl SledStore {
             tokens: tree(TOKENS)?,
             manage: tree(MANAGE)?,
             instances: tree(INSTANCES)?,
-            replay: MemoryNonceStore::default().since(unix_now()),
+            replay: ReplayMemory::new(ReplaySizes::default(), unix_now()),
             token_cache: Cache::default(),
             set_cache: Cache::default(),
             credential_sets: tree(CREDENTIAL_SETS)?,
@@ -516,6 +534,41 @@ impl SledStore {
     }
 }
 
+impl SledStore {
+    fn sweep_instances(&self, now: i64, swept: &mut Swept) -> Result<(), StoreError> {
+        let mut expired = Vec::new();
+        for entry in self.instances.iter() {
+            let (id, bytes) = entry.map_err(|e| backend("sled scan", e))?;
+            let instance: InstanceRecord = decode(&bytes)?;
+            if instance.expiry() < now {
+                expired.push(id);
+            }
+        }
+        for id in expired {
+            // Looked at again inside the transaction: a grant written since
+            // the scan may have kept it.
+            let removed = self
+                .instances
+                .transaction(|instances| {
+                    let Some(bytes) = instances.get(&id)? else {
+                        return Ok(false);
+                    };
+                    let instance: InstanceRecord = decode(&bytes).map_err(abort)?;
+                    if instance.expiry() >= now {
+                        return Ok(false);
+                    }
+                    instances.remove(&id)?;
+                    Ok(true)
+                })
+                .map_err(from_tx)?;
+            if removed {
+                swept.instances += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl NonceStore for SledStore {
     /// In memory, not in sled: see the module documentation.
     fn remember(
@@ -525,15 +578,21 @@ impl NonceStore for SledStore {
         until: i64,
         now: i64,
     ) -> Result<Seen, NonceStoreError> {
-        self.replay.remember(scope, value, until, now)
+        self.replay
+            .budget(ReplayBudget::Bound)
+            .remember(scope, value, until, now)
     }
 
     fn horizon(&self) -> i64 {
-        self.replay.horizon()
+        self.replay.budget(ReplayBudget::Bound).horizon()
     }
 }
 
 impl Store for SledStore {
+    fn replay(&self, budget: ReplayBudget) -> &dyn NonceStore {
+        self.replay.budget(budget)
+    }
+
     fn create_grant(
         &self,
         grant: &GrantRecord,
@@ -542,13 +601,22 @@ impl Store for SledStore {
         let id = grant.id.0.as_bytes();
         let record = encode(grant)?;
         let tokens = EncodedTokens::new(tokens)?;
-        self.transact4(|(grants, continuations, tokens_tree, manage)| {
-            if let Some(c) = &grant.continuation {
-                continuations.insert(&c.token.0[..], id)?;
-            }
-            grants.insert(id, record.as_slice())?;
-            tokens.insert(tokens_tree, manage)
-        })?;
+        (
+            &self.grants,
+            &self.continuations,
+            &self.tokens,
+            &self.manage,
+            &self.instances,
+        )
+            .transaction(|(grants, continuations, tokens_tree, manage, instances)| {
+                if let Some(c) = &grant.continuation {
+                    continuations.insert(&c.token.0[..], id)?;
+                }
+                grants.insert(id, record.as_slice())?;
+                tokens.insert(tokens_tree, manage)?;
+                keep_instance(instances, grant)
+            })
+            .map_err(from_tx)?;
         self.commit.wait_durable()
     }
 
@@ -561,7 +629,9 @@ impl Store for SledStore {
         let id = grant.id.0.as_bytes();
         let record = encode(grant)?;
         let tokens = EncodedTokens::new(tokens)?;
-        let instance_record = encode(instance.1)?;
+        let mut kept = instance.1.clone();
+        kept.keep_until(grant.expires_at);
+        let instance_record = encode(&kept)?;
         (
             &self.grants,
             &self.continuations,
@@ -838,6 +908,7 @@ impl Store for SledStore {
         let mut swept = Swept::default();
         self.sweep_grants(now, &mut swept)?;
         self.sweep_tokens(now, &mut swept)?;
+        self.sweep_instances(now, &mut swept)?;
         if swept != Swept::default() {
             self.token_cache.retire();
             self.commit.wait_durable()?;
@@ -882,7 +953,11 @@ impl Store for SledStore {
         let record = encode(grant)?;
         let interaction_bytes = encode(interaction)?;
         let instance = instance
-            .map(|(name, record)| Ok::<_, StoreError>((name, encode(record)?)))
+            .map(|(name, record)| {
+                let mut kept = record.clone();
+                kept.keep_until(grant.expires_at);
+                Ok::<_, StoreError>((name, encode(&kept)?))
+            })
             .transpose()?;
         (
             &self.grants,
@@ -899,8 +974,11 @@ impl Store for SledStore {
                     if let Some(code) = &interaction.user_code {
                         user_codes.insert(&code.0[..], id)?;
                     }
-                    if let Some((name, bytes)) = &instance {
-                        instances.insert(name.as_bytes(), bytes.as_slice())?;
+                    match &instance {
+                        Some((name, bytes)) => {
+                            instances.insert(name.as_bytes(), bytes.as_slice())?;
+                        }
+                        None => keep_instance(instances, grant)?,
                     }
                     grants.insert(id, record.as_slice())?;
                     interactions.insert(id, interaction_bytes.as_slice())?;
@@ -983,32 +1061,42 @@ impl Store for SledStore {
         let id = grant.id.0.as_bytes();
         let record = encode(grant)?;
         let tokens = EncodedTokens::new(tokens)?;
-        let finished = self.transact6(
-            |(grants, continuations, tokens_tree, manage, interactions, _)| {
-                if continuations
-                    .get(&expected.0[..])?
-                    .is_none_or(|current| current.as_ref() != id)
-                {
-                    return Ok(false);
-                }
-                let Some(bytes) = interactions.get(id)? else {
-                    return Ok(false);
-                };
-                let mut interaction: InteractionRecord = decode(&bytes).map_err(abort)?;
-                if !matches!(interaction.status, InteractionStatus::Approved { .. }) {
-                    return Ok(false);
-                }
-                interaction.status = interaction.status.finished(at);
-                interactions.insert(id, encode(&interaction).map_err(abort)?)?;
-                continuations.remove(&expected.0[..])?;
-                if let Some(c) = &grant.continuation {
-                    continuations.insert(&c.token.0[..], id)?;
-                }
-                grants.insert(id, record.as_slice())?;
-                tokens.insert(tokens_tree, manage)?;
-                Ok(true)
-            },
-        )?;
+        let finished = (
+            &self.grants,
+            &self.continuations,
+            &self.tokens,
+            &self.manage,
+            &self.interactions,
+            &self.instances,
+        )
+            .transaction(
+                |(grants, continuations, tokens_tree, manage, interactions, instances)| {
+                    if continuations
+                        .get(&expected.0[..])?
+                        .is_none_or(|current| current.as_ref() != id)
+                    {
+                        return Ok(false);
+                    }
+                    let Some(bytes) = interactions.get(id)? else {
+                        return Ok(false);
+                    };
+                    let mut interaction: InteractionRecord = decode(&bytes).map_err(abort)?;
+                    if !matches!(interaction.status, InteractionStatus::Approved { .. }) {
+                        return Ok(false);
+                    }
+                    interaction.status = interaction.status.finished(at);
+                    interactions.insert(id, encode(&interaction).map_err(abort)?)?;
+                    continuations.remove(&expected.0[..])?;
+                    if let Some(c) = &grant.continuation {
+                        continuations.insert(&c.token.0[..], id)?;
+                    }
+                    grants.insert(id, record.as_slice())?;
+                    tokens.insert(tokens_tree, manage)?;
+                    keep_instance(instances, grant)?;
+                    Ok(true)
+                },
+            )
+            .map_err(from_tx)?;
         if finished {
             self.commit.wait_durable()?;
         }

@@ -363,8 +363,13 @@ fn https_with_tls_cert_and_key_serves_grants() {
 fn http_a_full_replay_cache_answers_503_with_retry_after_at_the_as_and_the_gateway() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("gnapd.toml");
-    // 16 signatures in all: one per shard.
-    std::fs::write(&config, "replay_capacity = 16\n").unwrap();
+    // 16 signatures in each budget (the grant endpoint's and the
+    // gateway's): one per shard.
+    std::fs::write(
+        &config,
+        "replay_capacity = 16\nreplay_capacity_unapproved = 16\n",
+    )
+    .unwrap();
     // No upstream listens there: a call that passes the checks gets 502.
     let server = Server::start(
         &dir.path().join("data"),

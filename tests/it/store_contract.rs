@@ -354,6 +354,7 @@ fn create_grant_with_instance_writes_both(store: &dyn Store) {
         v: RECORD_VERSION,
         key: f.key.clone(),
         created_at: 1_000,
+        expires_at: Some(FOREVER),
     };
     store
         .create_grant_with_instance(&grant, &tokens, ("inst-with-grant", &instance))
@@ -372,6 +373,7 @@ fn instance_round_trips(store: &dyn Store) {
         v: RECORD_VERSION,
         key: f.key.clone(),
         created_at: 1_234,
+        expires_at: Some(5_000),
     };
     store.create_instance("inst-1", &instance).unwrap();
     assert_eq!(store.instance("inst-1").unwrap(), Some(instance));
@@ -643,6 +645,85 @@ fn interactive(f: &Fixture, expires_at: i64) -> (GrantRecord, InteractionRecord,
     (grant, interaction, code)
 }
 
+/// Issue 14: an instance minted with a grant nobody approved must not
+/// outlive it, and one a later grant uses must not vanish under it.
+fn an_instance_lives_as_long_as_its_longest_grant_and_is_swept_after(store: &dyn Store) {
+    let f = Fixture::new();
+    let instance = |expires_at| InstanceRecord {
+        v: RECORD_VERSION,
+        key: f.key.clone(),
+        created_at: 10,
+        expires_at,
+    };
+    // Minted with a pending grant, it expires with that grant.
+    let (mut pending, interaction, _) = interactive(&f, 1_000);
+    pending.instance_id = Some("inst-p".into());
+    store
+        .create_interaction_grant(
+            &pending,
+            &interaction,
+            Some(("inst-p", &instance(Some(1_000)))),
+        )
+        .unwrap();
+    assert_eq!(store.instance("inst-p").unwrap().unwrap().expiry(), 1_000);
+    // Approved and finished, the grant lives on, and so does its instance.
+    assert!(
+        store
+            .decide_interaction(&pending.id, &approved(1_100))
+            .unwrap()
+    );
+    let mut finished = pending.clone();
+    finished.state = GrantState::Approved;
+    finished.expires_at = 9_000;
+    finished.continuation = Some(Continuation {
+        token: fresh_hash(),
+        wait: 5,
+        issued_at: 1_200,
+    });
+    assert!(
+        store
+            .finish_interaction(&cont(&pending), &finished, &[], 1_200)
+            .unwrap()
+    );
+    assert_eq!(store.instance("inst-p").unwrap().unwrap().expiry(), 9_000);
+
+    // Another pending grant's instance, kept longer by a grant made with it
+    // by reference, and not shortened by one that expires sooner.
+    let (mut first, interaction, _) = interactive(&f, 2_000);
+    first.instance_id = Some("inst-q".into());
+    store
+        .create_interaction_grant(
+            &first,
+            &interaction,
+            Some(("inst-q", &instance(Some(2_000)))),
+        )
+        .unwrap();
+    let (mut later, tokens) = f.grant(1, 5_000);
+    later.instance_id = Some("inst-q".into());
+    store.create_grant(&later, &tokens).unwrap();
+    let (mut sooner, _) = f.grant(0, 3_000);
+    sooner.instance_id = Some("inst-q".into());
+    store.create_grant(&sooner, &[]).unwrap();
+    assert_eq!(store.instance("inst-q").unwrap().unwrap().expiry(), 5_000);
+
+    // One written before instances expired goes 30 days after it was made.
+    store.create_instance("inst-old", &instance(None)).unwrap();
+    let legacy_end = 10 + gnapd::store::LEGACY_INSTANCE_LIFETIME;
+
+    let swept = store.sweep(4_000).unwrap();
+    assert_eq!(swept.instances, 0, "{swept:?}");
+    let swept = store.sweep(5_001).unwrap();
+    assert_eq!(swept.instances, 1, "{swept:?}");
+    assert_eq!(store.instance("inst-q").unwrap(), None);
+    assert!(store.instance("inst-p").unwrap().is_some());
+    let swept = store.sweep(9_001).unwrap();
+    assert_eq!(swept.instances, 1, "{swept:?}");
+    assert_eq!(store.instance("inst-p").unwrap(), None);
+    assert!(store.instance("inst-old").unwrap().is_some());
+    assert_eq!(store.sweep(legacy_end + 1).unwrap().instances, 1);
+    assert_eq!(store.instance("inst-old").unwrap(), None);
+}
+
 fn approved(at: i64) -> InteractionStatus {
     InteractionStatus::Approved {
         access: vec![vec![]],
@@ -660,6 +741,7 @@ fn interaction_grant_is_found_by_id_and_user_code_and_listed_while_pending(store
         v: RECORD_VERSION,
         key: f.key.clone(),
         created_at: 1_000,
+        expires_at: Some(FOREVER),
     };
     store
         .create_interaction_grant(&grant, &interaction, Some(("inst-i", &instance)))
@@ -856,6 +938,7 @@ macro_rules! contract_suite {
                 concurrent_decisions_have_exactly_one_winner,
                 finish_interaction_takes_an_approved_interaction_once,
                 delete_grant_and_sweep_remove_the_interaction_and_its_user_code,
+                an_instance_lives_as_long_as_its_longest_grant_and_is_swept_after,
             );
         }
     };
@@ -917,6 +1000,7 @@ fn store_sled_reopened_after_close_keeps_grants_tokens_instances_and_swaps() {
         v: RECORD_VERSION,
         key: f.key.clone(),
         created_at: 5,
+        expires_at: Some(FOREVER),
     };
     {
         let store = SledStore::open(dir.path()).unwrap();

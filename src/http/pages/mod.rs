@@ -487,6 +487,17 @@ pub async fn serve(
     body: Vec<u8>,
     source: String,
 ) -> Response<Bytes> {
+    if let Err(retry_after) = app.auth.admit_page(&source) {
+        let mut reply = message(
+            429,
+            "Too many requests",
+            "Too many requests came from your address.",
+            Some("Wait a minute and reload the page."),
+            "error",
+        );
+        reply.headers.push(("retry-after", retry_after.to_string()));
+        return to_response(reply);
+    }
     let reply = match (route, &method) {
         (PageRoute::ConnectCallback, &Method::GET) => {
             connect_callback(&app, &parse_form(query.as_bytes()), headers).await

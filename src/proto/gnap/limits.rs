@@ -34,3 +34,13 @@ pub const MAX_LOGO_URI_LEN: usize = 32 * 1024;
 /// them: an access right object of a type other than `mcp` (§8), a subject
 /// identifier (RFC 9493), a JWK.
 pub const MAX_EXTRA_MEMBERS: usize = 32;
+
+/// Levels of nesting in a request body (the top-level object is level 1).
+/// serde_json alone stops at 128, but a request is not only read: the AS
+/// stores it inside a record (two levels deeper) and reads that back, and
+/// hands access rights to resource servers inside introspection answers
+/// (three deeper), whose JSON readers may stop sooner. The deepest member
+/// GNAP defines is level 5 (`access_token[].access[].actions[]`); 32
+/// leaves an RS-defined access type (§8) room for structure of its own,
+/// and every store and RS reader room to spare.
+pub const MAX_DEPTH: usize = 32;

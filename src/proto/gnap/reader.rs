@@ -23,7 +23,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use super::error::{ErrorCode, GrantError};
-use super::limits::{MAX_LIST_ITEMS, MAX_STRING_LEN};
+use super::limits::{MAX_DEPTH, MAX_LIST_ITEMS, MAX_STRING_LEN};
 use crate::proto::text;
 
 /// Why a field was refused.
@@ -43,6 +43,11 @@ pub enum Reason {
     /// An array has more items than gnapd accepts.
     TooMany {
         /// The limit.
+        max: usize,
+    },
+    /// The body nests arrays and objects deeper than gnapd accepts.
+    TooDeep {
+        /// The limit, in levels.
         max: usize,
     },
     /// A string is longer than gnapd accepts.
@@ -94,6 +99,7 @@ impl fmt::Display for Reason {
             Self::Empty => f.write_str("must not be empty"),
             Self::TooMany { max } => write!(f, "more than {max} items"),
             Self::TooLong { max } => write!(f, "longer than {max} bytes"),
+            Self::TooDeep { max } => write!(f, "nested deeper than {max} levels"),
             Self::NotAbsoluteUri => f.write_str("not an absolute URI without a fragment"),
             Self::BadCharacters => f.write_str("contains characters not allowed here"),
             Self::HiddenCharacter => {
@@ -252,12 +258,48 @@ impl<'a> Path<'a> {
     }
 }
 
-/// Decodes a body that must be one JSON object.
+/// Decodes a body that must be one JSON object, nested at most
+/// [`MAX_DEPTH`] levels.
 pub(crate) fn body_object(bytes: &[u8]) -> Result<Map<String, Value>, RequestError> {
+    if depth(bytes) > MAX_DEPTH {
+        return Err(RequestError::invalid(
+            &Path::root(),
+            Reason::TooDeep { max: MAX_DEPTH },
+        ));
+    }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(map)) => Ok(map),
         _ => Err(RequestError::invalid(&Path::root(), Reason::NotJson)),
     }
+}
+
+/// How deep arrays and objects nest in `bytes`, read as JSON text: one
+/// pass, brackets inside strings skipped. Text that is not JSON gets some
+/// number; the decoder refuses it after.
+fn depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// The value as an object.
@@ -480,6 +522,25 @@ mod tests {
                 max: MAX_LIST_ITEMS
             }
         );
+    }
+
+    #[test]
+    fn nesting_is_counted_outside_strings_and_bounded() {
+        assert_eq!(depth(br#"{"a":[1,{"b":[]}]}"#), 4);
+        assert_eq!(depth(br#"{"a":"[[[{{{\"[[["}"#), 1);
+        assert_eq!(depth(br#"{"a":"\\","b":[[]]}"#), 3);
+        let nested = |levels: usize| {
+            let mut body = String::from("{\"a\":");
+            body.push_str(&"[".repeat(levels - 1));
+            body.push_str(&"]".repeat(levels - 1));
+            body.push('}');
+            body
+        };
+        assert!(body_object(nested(MAX_DEPTH).as_bytes()).is_ok());
+        let err = body_object(nested(MAX_DEPTH + 1).as_bytes()).unwrap_err();
+        assert_eq!(err.reason(), Reason::TooDeep { max: MAX_DEPTH });
+        assert_eq!(err.code(), ErrorCode::InvalidRequest);
+        assert_eq!(err.to_string(), "nested deeper than 32 levels");
     }
 
     #[test]

@@ -53,6 +53,31 @@ pub struct GrantRequest {
     pub interact: Option<InteractRequest>,
 }
 
+impl GrantRequest {
+    /// What the AS keeps of the request once it has read it: everything a
+    /// policy, a person or a later modification (§5.3) reads, without the
+    /// display `logo_uri` (a `data:` URI may be 32 KiB; gnapd neither shows
+    /// nor fetches logos) and the `user`'s assertions (checked once, when
+    /// the request came; never read again).
+    pub fn stored(&self) -> GrantRequest {
+        let mut kept = self.clone();
+        if let Client::Key(ClientKey {
+            display: Some(display),
+            ..
+        }) = &mut kept.client
+        {
+            display.logo_uri = None;
+        }
+        if let Some(User::Value(user)) = &mut kept.user {
+            user.assertions = None;
+            if user.sub_ids.is_none() {
+                kept.user = None;
+            }
+        }
+        kept
+    }
+}
+
 /// The `access_token` member: the shape matters, because the response must
 /// answer a single request with a single token and a multiple request with
 /// an array (§3.2.1, §3.2.2).
@@ -359,6 +384,49 @@ mod tests {
             },
             "display": {"name": "Agent", "uri": "https://agent.example/"}
         })
+    }
+
+    #[test]
+    fn what_the_as_keeps_of_a_request_has_no_logo_and_no_assertion() {
+        let mut client = ed25519_client();
+        let logo = format!("data:image/png;base64,{}", "A".repeat(30 * 1024));
+        client["display"]["logo_uri"] = json!(logo);
+        let wire = json!({
+            "access_token": {"access": ["mcp:github"]},
+            "client": client,
+            "user": {
+                "sub_ids": [{"format": "opaque", "id": "u1"}],
+                "assertions": [{"format": "id_token", "value": "x".repeat(4096)}]
+            },
+            "interact": {"start": ["redirect"]}
+        });
+        let request = parse(wire).unwrap();
+        let stored = request.stored();
+        let Client::Key(key) = &stored.client else {
+            panic!("by value")
+        };
+        let display = key.display.as_ref().unwrap();
+        assert_eq!(display.logo_uri, None);
+        assert_eq!(display.name.as_deref(), Some("Agent"));
+        let Some(User::Value(user)) = &stored.user else {
+            panic!("the user's identifiers are kept")
+        };
+        assert!(user.assertions.is_none() && user.sub_ids.is_some());
+        assert_eq!(stored.access_token, request.access_token);
+        assert_eq!(stored.interact, request.interact);
+        let kept = serde_json::to_vec(&stored).unwrap().len();
+        assert!(kept < 1024, "{kept} bytes kept");
+        // Read back from a record through the same parser.
+        let again: GrantRequest =
+            serde_json::from_slice(&serde_json::to_vec(&stored).unwrap()).unwrap();
+        assert_eq!(again, stored);
+        // A user given by assertions alone is not kept at all.
+        let wire = json!({
+            "access_token": {"access": ["mcp:github"]},
+            "client": ed25519_client(),
+            "user": {"assertions": [{"format": "id_token", "value": "x"}]}
+        });
+        assert_eq!(parse(wire).unwrap().stored().user, None);
     }
 
     #[test]

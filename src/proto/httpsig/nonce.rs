@@ -23,6 +23,10 @@ pub enum NonceStoreError {
     /// Every slot holds a value still inside its window.
     #[error("the replay cache is full")]
     Full,
+    /// This key holds its whole share of the cache ([`MemoryNonceStore::with_key_quota`]):
+    /// one key may not take the room of every other.
+    #[error("this key's share of the replay cache is full")]
+    KeyQuota,
     /// The backing store failed.
     #[error("the replay cache is unavailable")]
     Unavailable,
@@ -59,19 +63,26 @@ pub trait NonceStore: Send + Sync {
 /// concurrent requests rarely wait for each other) and, inside a shard, in
 /// buckets by expiry minute: forgetting expired values drops whole buckets
 /// instead of scanning every entry, so the cost per request stays flat
-/// however many values the window holds.
+/// however many values the window holds. Each shard also counts its live
+/// values per scope, so that one key can be held to a share of the whole.
 #[derive(Debug)]
 pub struct MemoryNonceStore {
     shards: Vec<Mutex<Shard>>,
     capacity_per_shard: usize,
+    quota_per_shard: usize,
     horizon: i64,
 }
 
-/// Entries by expiry bucket (`until / BUCKET_SECS`): digest → `until`.
+/// A scope's short name inside a shard: 64 bits of its digest.
+type ScopeId = [u8; 8];
+
+/// Entries by expiry bucket (`until / BUCKET_SECS`): digest → (`until`,
+/// scope), and live entries per scope.
 #[derive(Debug, Default)]
 struct Shard {
-    buckets: BTreeMap<i64, HashMap<[u8; 16], i64>>,
+    buckets: BTreeMap<i64, HashMap<[u8; 16], (i64, ScopeId)>>,
     len: usize,
+    per_scope: HashMap<ScopeId, usize>,
 }
 
 const SHARDS: usize = 16;
@@ -80,11 +91,36 @@ const BUCKET_SECS: i64 = 60;
 impl MemoryNonceStore {
     /// A store holding at most about `capacity` live values.
     pub fn with_capacity(capacity: usize) -> Self {
+        let capacity_per_shard = capacity.div_ceil(SHARDS).max(1);
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-            capacity_per_shard: capacity.div_ceil(SHARDS).max(1),
+            capacity_per_shard,
+            quota_per_shard: capacity_per_shard,
             horizon: i64::MIN,
         }
+    }
+
+    /// The same store, holding at most about `quota` live values per scope
+    /// (a key): past it that key's signed requests fail with
+    /// [`NonceStoreError::KeyQuota`] while other keys still get in. Counted
+    /// per shard (`quota / 16` each), so a key is refused somewhat before
+    /// it holds `quota` values in all.
+    pub fn with_key_quota(mut self, quota: usize) -> Self {
+        self.quota_per_shard = quota.div_ceil(SHARDS).max(1);
+        self
+    }
+
+    /// Values held now, for metrics and tests (locks every shard in turn).
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .filter_map(|s| s.lock().ok().map(|s| s.len))
+            .sum()
+    }
+
+    /// True if no value is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The same store, refusing signatures created before `horizon` (see
@@ -127,6 +163,14 @@ impl Shard {
             }
             if let Some(entries) = self.buckets.remove(&bucket) {
                 self.len -= entries.len();
+                for (_, scope) in entries.values() {
+                    if let Some(count) = self.per_scope.get_mut(scope) {
+                        *count -= 1;
+                        if *count == 0 {
+                            self.per_scope.remove(scope);
+                        }
+                    }
+                }
             }
         }
     }
@@ -134,7 +178,7 @@ impl Shard {
     fn live(&self, digest: &[u8; 16], now: i64) -> bool {
         self.buckets
             .values()
-            .any(|b| b.get(digest).is_some_and(|until| *until >= now))
+            .any(|b| b.get(digest).is_some_and(|(until, _)| *until >= now))
     }
 }
 
@@ -148,11 +192,14 @@ impl NonceStore for MemoryNonceStore {
     ) -> Result<Seen, NonceStoreError> {
         let mut hasher = Sha256::new();
         hasher.update(scope.as_str().as_bytes());
+        let scope_digest = hasher.clone().finalize();
         hasher.update([0]);
         hasher.update(value);
         let full = hasher.finalize();
         let mut digest = [0u8; 16];
         digest.copy_from_slice(&full[..16]);
+        let mut scope_id = [0u8; 8];
+        scope_id.copy_from_slice(&scope_digest[..8]);
         let shard = &self.shards[usize::from(digest[0]) % SHARDS];
         let mut shard = shard.lock().map_err(|_| NonceStoreError::Unavailable)?;
         shard.forget_expired(now);
@@ -162,10 +209,15 @@ impl NonceStore for MemoryNonceStore {
         if shard.len >= self.capacity_per_shard {
             return Err(NonceStoreError::Full);
         }
+        let held = shard.per_scope.get(&scope_id).copied().unwrap_or(0);
+        if held >= self.quota_per_shard {
+            return Err(NonceStoreError::KeyQuota);
+        }
         let bucket = until.div_euclid(BUCKET_SECS);
         let entries = shard.buckets.entry(bucket).or_default();
-        if entries.insert(digest, until).is_none() {
+        if entries.insert(digest, (until, scope_id)).is_none() {
             shard.len += 1;
+            *shard.per_scope.entry(scope_id).or_default() += 1;
         }
         Ok(Seen::Fresh)
     }
@@ -225,6 +277,40 @@ mod tests {
         let i = full.expect("a shard filled up");
         // Once the first minute's values have expired, there is room again.
         assert_eq!(store.remember(&s, &[i as u8], 200, 121), Ok(Seen::Fresh));
+    }
+
+    #[test]
+    fn one_key_is_held_to_its_quota_while_other_keys_still_get_in() {
+        // 32 values per key in all: two per shard.
+        let store = MemoryNonceStore::with_capacity(16_000).with_key_quota(32);
+        let greedy = scope();
+        let mut fresh = 0;
+        let mut refused = 0;
+        for i in 0..200u32 {
+            match store.remember(&greedy, &i.to_be_bytes(), 100, 0) {
+                Ok(Seen::Fresh) => fresh += 1,
+                Err(NonceStoreError::KeyQuota) => refused += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        // Two per shard, sixteen shards: never more than 32 in all.
+        assert!(fresh <= 32 && refused >= 168, "{fresh} {refused}");
+        // Another key is not held to the greedy one's count.
+        let other = scope();
+        assert_eq!(store.remember(&other, b"n", 100, 0), Ok(Seen::Fresh));
+        // A value already seen is still a replay, not a quota refusal.
+        assert_eq!(
+            store.remember(&greedy, &0u32.to_be_bytes(), 100, 50),
+            Ok(Seen::Replayed)
+        );
+        // Once its values expire the key gets its share back.
+        assert_eq!(store.remember(&greedy, b"later", 300, 121), Ok(Seen::Fresh));
+        let counted: usize = store
+            .shards
+            .iter()
+            .map(|shard| shard.lock().unwrap().per_scope.values().sum::<usize>())
+            .sum();
+        assert_eq!(counted, store.len(), "per-key counts follow expiry");
     }
 
     #[test]

@@ -184,6 +184,7 @@ impl Rejection {
             Self::Component(_) => "component_value",
             Self::BadSignature => "bad_signature",
             Self::ReplayedNonce | Self::ReplayedSignature => "replay",
+            Self::ReplayCache(NonceStoreError::KeyQuota) => "replay_key_quota",
             Self::ReplayCache(_) => "replay_cache",
             Self::BeforeHorizon => "before_restart",
             Self::TooManySignatures => "too_many_signatures",

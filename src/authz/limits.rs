@@ -1,0 +1,120 @@
+//! The bounds on what clients nobody approved can make the AS do and hold
+//! (issue 14), with their defaults: one place to read them all.
+//!
+//! Each default is one a real deployment can keep: far above what a
+//! legitimate agent needs (one grant request when it starts, a poll every
+//! `wait` while a person decides, a rotation per token lifetime), and low
+//! enough that a flood from one address or key cannot take what others
+//! need. README ("Bounds") and spec-notes/security.md §5.1 give the figures.
+
+use serde::Deserialize;
+
+use crate::store::ReplaySizes;
+
+/// A token bucket: `burst` requests at once, refilled at `per_minute`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Requests allowed at once after a quiet spell.
+    pub burst: u32,
+    /// Requests allowed per minute, sustained.
+    pub per_minute: u32,
+}
+
+impl RateLimit {
+    /// Both numbers positive (a zero would refuse everything for ever).
+    pub fn check(&self, name: &str) -> Result<(), String> {
+        if self.burst == 0 || self.per_minute == 0 {
+            return Err(format!("{name}: burst and per_minute must be positive"));
+        }
+        Ok(())
+    }
+}
+
+/// Caps on grants waiting for a person: each holds a record until it is
+/// approved or swept, so their number bounds what unapproved requests store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingCaps {
+    /// Per key (`pending_per_key`).
+    pub per_key: usize,
+    /// Per source address, IPv6 by /64 (`pending_per_address`).
+    pub per_address: usize,
+    /// In all (`pending_total`).
+    pub total: usize,
+    /// Bytes of the request a pending grant keeps, as stored
+    /// (`pending_request_max_bytes`).
+    pub request_bytes: usize,
+}
+
+/// Every AS-side bound of issue 14.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The replay budgets (`store::replay`).
+    pub replay: ReplaySizes,
+    /// Grant requests per source address (`grant_rate_per_address`).
+    pub grant_per_address: RateLimit,
+    /// Grant requests per key, counted once the signature verified
+    /// (`grant_rate_per_key`).
+    pub grant_per_key: RateLimit,
+    /// Calls on continuation URIs per source address
+    /// (`continue_rate_per_address`).
+    pub continue_per_address: RateLimit,
+    /// Page requests per source address, the user code form included
+    /// (`page_rate_per_address`).
+    pub pages_per_address: RateLimit,
+    /// Grants waiting for a person.
+    pub pending: PendingCaps,
+}
+
+/// One agent starting: a grant request, and again when its token is
+/// revoked or its connector restarts. 60 at once (a machine starting its
+/// agents together), one a second after that.
+pub const DEFAULT_GRANT_PER_KEY: RateLimit = RateLimit {
+    burst: 60,
+    per_minute: 60,
+};
+/// Many agents behind one address (a NAT, a proxy without
+/// `trusted_proxy`): 300 at once, 10 a second sustained.
+pub const DEFAULT_GRANT_PER_ADDRESS: RateLimit = RateLimit {
+    burst: 300,
+    per_minute: 600,
+};
+/// A poll every `wait` (5 s) from each of [`DEFAULT_PENDING_PER_ADDRESS`]
+/// grants is 20 a second; twice that, so management calls fit too.
+pub const DEFAULT_CONTINUE_PER_ADDRESS: RateLimit = RateLimit {
+    burst: 400,
+    per_minute: 2400,
+};
+/// People behind one address opening consent pages and typing codes: a
+/// page view is one request.
+pub const DEFAULT_PAGES_PER_ADDRESS: RateLimit = RateLimit {
+    burst: 120,
+    per_minute: 600,
+};
+/// Grants one key may have waiting for a person.
+pub const DEFAULT_PENDING_PER_KEY: usize = 10;
+/// Grants one address may have waiting for a person.
+pub const DEFAULT_PENDING_PER_ADDRESS: usize = 100;
+/// Grants waiting for a person in all.
+pub const DEFAULT_PENDING_TOTAL: usize = 10_000;
+/// Bytes of request a pending grant keeps: an agent's request is a few
+/// hundred; a person cannot review one of more.
+pub const DEFAULT_PENDING_REQUEST_BYTES: usize = 8 * 1024;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            replay: ReplaySizes::default(),
+            grant_per_address: DEFAULT_GRANT_PER_ADDRESS,
+            grant_per_key: DEFAULT_GRANT_PER_KEY,
+            continue_per_address: DEFAULT_CONTINUE_PER_ADDRESS,
+            pages_per_address: DEFAULT_PAGES_PER_ADDRESS,
+            pending: PendingCaps {
+                per_key: DEFAULT_PENDING_PER_KEY,
+                per_address: DEFAULT_PENDING_PER_ADDRESS,
+                total: DEFAULT_PENDING_TOTAL,
+                request_bytes: DEFAULT_PENDING_REQUEST_BYTES,
+            },
+        }
+    }
+}
