@@ -301,9 +301,23 @@ fn spawn_gnapd(data: &std::path::Path, upstream_port: u16) -> Res<(Proc, Target)
         .arg(format!("{UPSTREAM}=http://127.0.0.1:{upstream_port}/mcp"))
         .arg("--upstream-credential")
         .arg(format!("{UPSTREAM}=bearer:LOAD-UPSTREAM-SECRET"));
-    if let Ok(config) = std::env::var("GNAPD_LOAD_CONFIG") {
-        cmd.arg("--config").arg(config);
-    }
+    // The agents are many clients behind a few loopback addresses, each
+    // asking for a grant every few calls: a deployment expecting that
+    // raises the grant rates, and so does this tool, or it would measure
+    // the rate limit instead of the attack.
+    let config = match std::env::var("GNAPD_LOAD_CONFIG") {
+        Ok(config) => std::path::PathBuf::from(config),
+        Err(_) => {
+            let config = data.with_file_name("gnapd.toml");
+            std::fs::write(
+                &config,
+                "grant_rate_per_address = { burst = 1000000, per_minute = 1000000000 }\n\
+                 grant_rate_per_key = { burst = 1000000, per_minute = 1000000000 }\n",
+            )?;
+            config
+        }
+    };
+    cmd.arg("--config").arg(config);
     match std::env::var("GNAPD_LOAD_LOG") {
         Ok(path) => cmd.stderr(std::fs::File::create(path)?),
         Err(_) => cmd.stderr(Stdio::null()),
