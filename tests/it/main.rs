@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod agent;
+mod answer_after_disk;
 mod as_core;
 mod as_http;
 mod assertion_approval;
@@ -15,6 +16,7 @@ mod gateway_http;
 mod gateway_resume;
 mod gateway_sdk;
 mod gateway_stdio;
+mod held_disk;
 mod hidden_characters;
 mod http_client;
 mod httpsig_cli;
