@@ -16,9 +16,14 @@
 //! on: a file write is not yet an fsync.)
 
 use gnapd::store::sled::SledStore;
-use gnapd::store::{Continuation, InteractionStatus, Store};
+use gnapd::store::{Continuation, InteractionStatus, Store, TokenHash};
+use serde_json::json;
 
+use crate::agent::Agent;
+use crate::common::access_token;
 use crate::held_disk::HeldDisk;
+use crate::held_server::HeldServer;
+use crate::http_client::send;
 use crate::store_fixture::{FOREVER, Fixture, fresh_hash};
 
 /// One grant with one token, on disk.
@@ -151,4 +156,147 @@ fn settling_after_a_read_waits_for_the_write_the_read_saw() {
     assert!(revoked && !seen);
     let crashed = SledStore::open(copy.path()).unwrap();
     assert!(crashed.token(&grant.tokens[0]).unwrap().is_some());
+}
+
+// --- Through the HTTP edge: the AS's "already done" answers --------------
+
+/// A grant over HTTP: (agent, answer).
+fn granted(server: &HeldServer) -> (Agent, serde_json::Value) {
+    let agent = Agent::new();
+    let req = agent.signed(
+        "POST",
+        &server.grant_endpoint,
+        None,
+        Some(&agent.grant_body(json!(["mcp:github"]))),
+        now(),
+    );
+    let answer = send(server.addr, &req);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    (agent, answer.json())
+}
+
+fn now() -> i64 {
+    gnapd::clock::Clock::now(&gnapd::clock::SystemClock)
+}
+
+fn text<'a>(body: &'a serde_json::Value, pointer: &str) -> &'a str {
+    body.pointer(pointer)
+        .and_then(|v| v.as_str())
+        .unwrap_or_else(|| panic!("no {pointer} in {body}"))
+}
+
+/// What a `kill -9` in the window left: is the access token there?
+fn token_in(copy: &tempfile::TempDir, value: &str) -> bool {
+    let crashed = SledStore::open(copy.path()).unwrap();
+    crashed.token(&TokenHash::of(value)).unwrap().is_some()
+}
+
+#[test]
+fn a_204_for_a_token_a_concurrent_revocation_removed_waits_until_a_crash_cannot_bring_it_back() {
+    let server = HeldServer::start();
+    let (agent, body) = granted(&server);
+    let uri = text(&body, "/access_token/manage/uri");
+    let manage = text(&body, "/access_token/manage/access_token/value");
+    let revoke = || {
+        send(
+            server.addr,
+            &agent.signed("DELETE", uri, Some(manage), None, now()),
+        )
+    };
+    let (copy, first, second) = server.disk.race(revoke, revoke);
+    assert_eq!((first.status, second.status), (204, 204));
+    // A crash while both waited brings the token back: neither 204 may
+    // have left by then.
+    assert!(token_in(&copy, access_token(&body)));
+}
+
+#[test]
+fn a_204_for_a_token_a_concurrent_rotation_replaced_waits_for_the_rotation_to_be_on_disk() {
+    let server = HeldServer::start();
+    let (agent, body) = granted(&server);
+    let uri = text(&body, "/access_token/manage/uri");
+    let manage = text(&body, "/access_token/manage/access_token/value");
+    let (copy, rotated, revoked) = server.disk.race(
+        || {
+            send(
+                server.addr,
+                &agent.signed("POST", uri, Some(manage), None, now()),
+            )
+        },
+        || {
+            send(
+                server.addr,
+                &agent.signed("DELETE", uri, Some(manage), None, now()),
+            )
+        },
+    );
+    assert_eq!((rotated.status, revoked.status), (200, 204));
+    assert!(token_in(&copy, access_token(&body)));
+}
+
+#[test]
+fn a_rotation_refused_because_a_concurrent_revocation_removed_the_token_waits_for_it() {
+    let server = HeldServer::start();
+    let (agent, body) = granted(&server);
+    let uri = text(&body, "/access_token/manage/uri");
+    let manage = text(&body, "/access_token/manage/access_token/value");
+    let (copy, revoked, rotated) = server.disk.race(
+        || {
+            send(
+                server.addr,
+                &agent.signed("DELETE", uri, Some(manage), None, now()),
+            )
+        },
+        || {
+            send(
+                server.addr,
+                &agent.signed("POST", uri, Some(manage), None, now()),
+            )
+        },
+    );
+    assert_eq!(revoked.status, 204);
+    assert_eq!(rotated.json()["error"]["code"], "invalid_rotation");
+    assert!(token_in(&copy, access_token(&body)));
+}
+
+#[test]
+fn a_continuation_reported_used_by_a_concurrent_call_waits_for_that_call_to_be_on_disk() {
+    let server = HeldServer::start();
+    let (agent, body) = granted(&server);
+    let uri = text(&body, "/continue/uri");
+    let cont = text(&body, "/continue/access_token/value");
+    let poll = || {
+        send(
+            server.addr,
+            &agent.signed("POST", uri, Some(cont), None, now()),
+        )
+    };
+    let (copy, first, second) = server.disk.race(poll, poll);
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(second.json()["error"]["code"], "invalid_continuation");
+    let crashed = SledStore::open(copy.path()).unwrap();
+    assert!(
+        crashed
+            .grant_by_continuation(&TokenHash::of(cont))
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[test]
+fn a_grant_reported_deleted_by_a_concurrent_delete_waits_for_the_delete_to_be_on_disk() {
+    let server = HeldServer::start();
+    let (agent, body) = granted(&server);
+    let uri = text(&body, "/continue/uri");
+    let cont = text(&body, "/continue/access_token/value");
+    let delete = || {
+        send(
+            server.addr,
+            &agent.signed("DELETE", uri, Some(cont), None, now()),
+        )
+    };
+    let (copy, first, second) = server.disk.race(delete, delete);
+    assert_eq!(first.status, 204, "{}", first.text());
+    assert_eq!(second.json()["error"]["code"], "invalid_continuation");
+    assert!(token_in(&copy, access_token(&body)));
 }

@@ -17,6 +17,7 @@ mod gateway_resume;
 mod gateway_sdk;
 mod gateway_stdio;
 mod held_disk;
+mod held_server;
 mod hidden_characters;
 mod http_client;
 mod httpsig_cli;
