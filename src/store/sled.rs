@@ -80,6 +80,9 @@ use crate::proto::httpsig::nonce::{MemoryNonceStore, NonceStore, NonceStoreError
 use crate::proto::jwk::Thumbprint;
 
 pub use super::commit::{Durability, FlushHold};
+pub use check::Checked;
+
+mod check;
 
 /// Tree names, as stored in the database.
 const GRANTS: &str = "grants";
