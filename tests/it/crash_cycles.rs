@@ -35,6 +35,7 @@ use crate::agent::Agent;
 use crate::gateway_http::{VERSION, start_logged};
 use crate::mcp_upstream::Upstream;
 use crate::raw_http::{Conn, Response, encode};
+use crate::seeded::Rng;
 use crate::server::Server;
 
 const CYCLES_ENV: &str = "GNAPD_CRASH_CYCLES";
@@ -43,29 +44,6 @@ const WORKERS: usize = 4;
 /// Older entries checked again after each restart, beside the new ones.
 const SAMPLE: usize = 24;
 const TIMEOUT: Duration = Duration::from_secs(20);
-
-/// A small deterministic generator (xorshift64*): the op mix and the kill
-/// moments follow the seed; thread timing does the rest.
-#[derive(Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed.max(1))
-    }
-
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in `0..n` (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % n as u64).unwrap()
-    }
-}
 
 /// What the client knows about a credential it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,8 @@
 //! expects.
 
 use std::io::{self, Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use gnapd::proto::httpsig::HttpRequest;
@@ -21,12 +22,18 @@ const MAX_HEAD: usize = 64 * 1024;
 pub struct Response {
     pub status: u16,
     /// Names lowercased.
-    #[allow(dead_code)]
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
 impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The body as JSON (`Null` if it is not).
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
@@ -73,6 +80,10 @@ pub struct Conn {
     addr: SocketAddr,
     timeout: Duration,
     stream: Option<TcpStream>,
+    /// An event stream's body is not read (see [`Conn::cutting_streams`]).
+    cut_streams: bool,
+    /// The local address connections come from (see [`Conn::coming_from`]).
+    source: Option<IpAddr>,
 }
 
 impl Conn {
@@ -81,7 +92,24 @@ impl Conn {
             addr,
             timeout,
             stream: None,
+            cut_streams: false,
+            source: None,
         }
+    }
+
+    /// Connections come from `source` (any of 127.0.0.0/8 on loopback), so
+    /// that what gnapd bounds per address counts this client apart.
+    pub fn coming_from(mut self, source: IpAddr) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// A 2xx `text/event-stream` answer is returned with its head only, and
+    /// its connection dropped: a GET's stream stays open for as long as the
+    /// session lives.
+    pub fn cutting_streams(mut self) -> Self {
+        self.cut_streams = true;
+        self
     }
 
     /// Sends one whole request and reads its response, on the kept
@@ -100,20 +128,94 @@ impl Conn {
                 .map_err(|e| io::Error::new(io::ErrorKind::NotConnected, e))?,
         };
         stream.write_all(bytes)?;
-        let (response, keep) = read_response(&mut stream)?;
+        let (response, keep) = read_response(&mut stream, self.cut_streams)?;
         if keep {
             self.stream = Some(stream);
         }
         Ok(response)
     }
 
+    /// As [`Conn::exchange`], but a kept connection that ends before its
+    /// answer is taken as one the server closed while it sat idle (hyper
+    /// does so without `Connection: close` after a response whose request
+    /// body it did not read), and the request goes once more on a new one,
+    /// as clients do (RFC 9112 §9.3.1). Only for requests whose repetition
+    /// changes nothing the caller counts on.
+    pub fn exchange_again_if_stale(&mut self, bytes: &[u8]) -> io::Result<Response> {
+        let kept = self.stream.is_some();
+        match self.exchange(bytes) {
+            Err(e)
+                if kept
+                    && matches!(
+                        e.kind(),
+                        io::ErrorKind::UnexpectedEof
+                            | io::ErrorKind::ConnectionReset
+                            | io::ErrorKind::BrokenPipe
+                    ) =>
+            {
+                self.exchange(bytes)
+            }
+            other => other,
+        }
+    }
+
+    /// Sends `bytes` on a connection of their own and reads one response;
+    /// with `close`, the writing half is closed after them (the server sees
+    /// the end of a request whose framing promised more).
+    pub fn exchange_alone(&mut self, bytes: &[u8], close: bool) -> io::Result<Response> {
+        let mut stream = self
+            .connect()
+            .map_err(|e| io::Error::new(io::ErrorKind::NotConnected, e))?;
+        // A server may answer (413, 431) and close before reading it all:
+        // its answer is still read after a failed write.
+        let wrote = stream.write_all(bytes);
+        if close && wrote.is_ok() {
+            stream.shutdown(std::net::Shutdown::Write)?;
+        }
+        match read_response(&mut stream, self.cut_streams) {
+            Ok((response, _)) => Ok(response),
+            Err(e) => wrote.and(Err(e)),
+        }
+    }
+
     fn connect(&self) -> io::Result<TcpStream> {
-        let stream = TcpStream::connect_timeout(&self.addr, self.timeout)?;
+        let stream = match self.source {
+            None => TcpStream::connect_timeout(&self.addr, self.timeout)?,
+            Some(source) => connect_from(source, self.addr, self.timeout)?,
+        };
         stream.set_read_timeout(Some(self.timeout))?;
         stream.set_write_timeout(Some(self.timeout))?;
         stream.set_nodelay(true)?;
         Ok(stream)
     }
+}
+
+/// A connection to `to` from the local address `from` (std cannot bind
+/// before connecting; tokio's socket can).
+fn connect_from(from: IpAddr, to: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    let runtime = RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    });
+    let stream = runtime.block_on(async {
+        let socket = if from.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.bind(SocketAddr::new(from, 0))?;
+        tokio::time::timeout(timeout, socket.connect(to))
+            .await
+            .map_err(|_| io::Error::from(io::ErrorKind::TimedOut))?
+    })?;
+    let stream = stream.into_std()?;
+    // tokio hands it over non-blocking.
+    stream.set_nonblocking(false)?;
+    Ok(stream)
 }
 
 /// An idle kept connection the server has closed (or reset): reading it
@@ -128,7 +230,7 @@ fn closed_by_peer(stream: &TcpStream) -> bool {
 }
 
 /// Reads one response; `true` if the connection stays usable.
-fn read_response(stream: &mut TcpStream) -> io::Result<(Response, bool)> {
+fn read_response(stream: &mut TcpStream, cut_streams: bool) -> io::Result<(Response, bool)> {
     let mut buf = Vec::new();
     let head_end = loop {
         if let Some(i) = find(&buf, b"\r\n\r\n") {
@@ -163,7 +265,11 @@ fn read_response(stream: &mut TcpStream) -> io::Result<(Response, bool)> {
             .map(|(_, v)| v.as_str())
     };
     let mut keep = !get("connection").is_some_and(|c| c.eq_ignore_ascii_case("close"));
+    let streamed = get("content-type").is_some_and(|c| c.starts_with("text/event-stream"));
     let body = if status == 204 || status == 304 || (100..200).contains(&status) {
+        Vec::new()
+    } else if cut_streams && streamed && (200..300).contains(&status) {
+        keep = false;
         Vec::new()
     } else if get("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
         read_chunked(stream, &mut rest)?
