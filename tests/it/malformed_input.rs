@@ -144,6 +144,8 @@ struct Sent {
 struct Tally {
     sent: BTreeMap<(Endpoint, Class), usize>,
     outcomes: BTreeMap<Endpoint, BTreeMap<String, usize>>,
+    /// Answered 2xx: hostile requests the endpoint still took.
+    accepted: BTreeMap<(Endpoint, Class), usize>,
     failures: Vec<String>,
 }
 
@@ -566,6 +568,14 @@ impl Worker<'_> {
             .or_default()
             .entry(outcome.clone())
             .or_default() += 1;
+        if let Ok(r) = &result
+            && (200..300).contains(&r.status)
+        {
+            *tally
+                .accepted
+                .entry((sent.endpoint, sent.class))
+                .or_default() += 1;
+        }
         let shown = String::from_utf8_lossy(&wire[..wire.len().min(600)]).into_owned();
         if let Err(why) = verdict {
             tally.failures.push(format!(
@@ -946,8 +956,9 @@ fn malformed_and_hostile_requests_get_the_specs_errors_and_never_a_5xx_a_hang_or
             .iter()
             .map(|c| {
                 format!(
-                    "{c:?} {}",
-                    tally.sent.get(&(endpoint, *c)).copied().unwrap_or(0)
+                    "{c:?} {} ({} 2xx)",
+                    tally.sent.get(&(endpoint, *c)).copied().unwrap_or(0),
+                    tally.accepted.get(&(endpoint, *c)).copied().unwrap_or(0)
                 )
             })
             .collect();
