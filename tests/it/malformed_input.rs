@@ -46,7 +46,7 @@ const COUNT_ENV: &str = "GNAPD_MALFORMED_PER_ENDPOINT";
 const SEED_ENV: &str = "GNAPD_MALFORMED_SEED";
 const WORKERS: usize = 3;
 const TIMEOUT: Duration = Duration::from_secs(15);
-/// gnapd's body limit (`max_body`), and the pages' form limit.
+/// gnapd's body limit (`max_body`).
 const MAX_BODY: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -470,7 +470,7 @@ impl Worker<'_> {
             _ => ("POST", "/gnap/operator/sign-out".into(), vec![]),
         };
         let body = if method == "POST" {
-            form_body(&fields, class, MAX_BODY, &mut self.rng)
+            form_body(&fields, class, gnapd::http::pages::MAX_FORM, &mut self.rng)
         } else {
             Vec::new()
         };
@@ -609,8 +609,9 @@ fn judge(sent: &Sent, result: &std::io::Result<Response>) -> Result<(), String> 
         {
             return Err(format!("no answer within {TIMEOUT:?}"));
         }
-        Err(e) if matches!(sent.class, Class::HeaderTricks | Class::Oversized) || sent.close => {
-            let _ = e;
+        // Bytes that are not HTTP, or a body past the limit, may be
+        // refused by closing.
+        Err(_) if matches!(sent.class, Class::HeaderTricks | Class::Oversized) || sent.close => {
             return Ok(());
         }
         Err(e) => return Err(format!("the connection ended without an answer: {e}")),
@@ -638,6 +639,7 @@ fn judge(sent: &Sent, result: &std::io::Result<Response>) -> Result<(), String> 
             Err(format!("a bare refusal for well-framed HTTP: {}", detail()))
         };
     }
+    // The pages read an oversized form as empty: it decides nothing.
     if sent.class == Class::Oversized && sent.endpoint != Endpoint::Pages && r.status != 413 {
         return Err(format!(
             "an oversized body not refused with 413: {}",
