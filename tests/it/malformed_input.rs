@@ -10,10 +10,11 @@
 //! - the AS answers a GNAP `error` object with a registered code (RFC 9635
 //!   §3.6 for clients, RFC 9767 §3.5 for resource servers), a 401 with
 //!   `WWW-Authenticate: GNAP`; a garbled signature is never accepted, and at
-//!   the grant endpoint it is `invalid_client`; an oversized body is 413;
-//! - the gateway answers a JSON-RPC error, a 401 with
-//!   `WWW-Authenticate: GNAP`; the pages an HTML page; the admin socket one
-//!   JSON answer line.
+//!   the grant endpoint it is `invalid_client`; an oversized body is 413; a
+//!   signed body cut short or nested too deep is 400 `invalid_request`;
+//! - the gateway answers a JSON-RPC error (a signed body cut short: -32700),
+//!   a 401 with `WWW-Authenticate: GNAP`; the pages an HTML page; the admin
+//!   socket one JSON answer line.
 //!
 //! Only header tricks (whose bytes are not HTTP) and oversized bodies may
 //! end in a connection closed without an answer.
@@ -126,6 +127,8 @@ struct Sent {
     covered: bool,
     /// The body is empty after the mutation: a body-less request.
     empty_body: bool,
+    /// The body is past gnapd's limit (413 whatever its class).
+    past_limit: bool,
     /// The signature field the garbage went to, if any.
     garbled: Option<&'static str>,
     /// The wire bytes promise more than was sent (closed after them).
@@ -433,6 +436,7 @@ impl Worker<'_> {
             method: t.method.into(),
             covered: resigned || body == serde_json::to_vec(&base).unwrap(),
             empty_body: body.is_empty(),
+            past_limit: body.len() > MAX_BODY,
             garbled,
             close,
             bad_field: forbidden_bytes(&draft),
@@ -530,6 +534,7 @@ impl Worker<'_> {
                 method: method.into(),
                 covered: true,
                 empty_body,
+                past_limit: false,
                 garbled,
                 close,
                 bad_field,
@@ -679,6 +684,48 @@ fn judge(sent: &Sent, result: &std::io::Result<Response>) -> Result<(), String> 
     if accepted && !sent.covered && !sent.empty_body && sent.endpoint != Endpoint::Pages {
         return Err(format!(
             "a body its signature does not cover was accepted: {}",
+            detail()
+        ));
+    }
+    // A body that is not JSON (cut short) or nests past every reader's
+    // depth, under a valid signature, is the client's malformed request:
+    // 400 `invalid_request` where the AS always reads the body (§3.6,
+    // RFC 9767 §3.5).
+    let reads_body = matches!(
+        sent.endpoint,
+        Endpoint::Grant | Endpoint::Introspection | Endpoint::Registration
+    );
+    if reads_body
+        && sent.covered
+        && !sent.empty_body
+        && matches!(sent.class, Class::Truncated | Class::DeepNesting)
+        && !matches!(r.status, 429 | 503)
+        && !(sent.past_limit && r.status == 413)
+        && (r.status != 400 || r.json()["error"]["code"] != "invalid_request")
+    {
+        return Err(format!(
+            "a {:?} body is not invalid_request: {}",
+            sent.class,
+            detail()
+        ));
+    }
+    // At the gateway a body cut short is a JSON-RPC parse error (-32700);
+    // one nested deep is that or, when the depth sits where a member of
+    // another type belongs, an invalid request (-32600).
+    if sent.endpoint == Endpoint::Gateway
+        && sent.method == "POST"
+        && sent.covered
+        && !sent.empty_body
+        && matches!(sent.class, Class::Truncated | Class::DeepNesting)
+        && !matches!(r.status, 429 | 503)
+        && !(sent.past_limit && r.status == 413)
+        && (r.status != 400
+            || !(r.json()["error"]["code"] == -32700
+                || (sent.class == Class::DeepNesting && r.json()["error"]["code"] == -32600)))
+    {
+        return Err(format!(
+            "a {:?} body is not a parse error: {}",
+            sent.class,
             detail()
         ));
     }
