@@ -709,19 +709,16 @@ fn judge(sent: &Sent, result: &std::io::Result<Response>) -> Result<(), String> 
             detail()
         ));
     }
-    // At the gateway a body cut short is a JSON-RPC parse error (-32700);
-    // one nested deep is that or, when the depth sits where a member of
-    // another type belongs, an invalid request (-32600).
+    // At the gateway a body cut short is a JSON-RPC parse error (-32700).
+    // (One nested deep may be valid JSON whose depth sits where a member
+    // is read, a tool name say: refused by what reads it.)
     if sent.endpoint == Endpoint::Gateway
         && sent.method == "POST"
         && sent.covered
         && !sent.empty_body
-        && matches!(sent.class, Class::Truncated | Class::DeepNesting)
+        && sent.class == Class::Truncated
         && !matches!(r.status, 429 | 503)
-        && !(sent.past_limit && r.status == 413)
-        && (r.status != 400
-            || !(r.json()["error"]["code"] == -32700
-                || (sent.class == Class::DeepNesting && r.json()["error"]["code"] == -32600)))
+        && (r.status != 400 || r.json()["error"]["code"] != -32700)
     {
         return Err(format!(
             "a {:?} body is not a parse error: {}",
