@@ -1,5 +1,7 @@
 //! Durable `create_grant` throughput of the sled store: group commit against
 //! a flush per write, 1/4/16 writer threads, 3 runs each, min/median/max.
+//! Then what `Store::settle` costs an "already done" answer (a revocation
+//! of a token already gone), alone and beside 4 writers.
 //! A report, never a pass/fail check: `cargo bench --bench store`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -55,8 +57,39 @@ fn rate(durability: Durability, threads: usize, run: Duration) -> (f64, Option<D
     (per_second, cpu)
 }
 
+/// Mean `settle` latency (µs) over `run`, with `writers` threads writing
+/// grants meanwhile.
+fn settle_latency(writers: usize, run: Duration) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(dir.path()).unwrap();
+    let fixture = Fixture::new();
+    let start = Instant::now();
+    let (settled, spent) = std::thread::scope(|s| {
+        for _ in 0..writers {
+            let (store, fixture) = (&store, &fixture);
+            s.spawn(move || {
+                while start.elapsed() < run {
+                    let (grant, tokens) = fixture.grant(1, FOREVER);
+                    store.create_grant(&grant, &tokens).unwrap();
+                }
+            });
+        }
+        let (mut n, mut spent) = (0u32, Duration::ZERO);
+        while start.elapsed() < run {
+            let t = Instant::now();
+            store.settle().unwrap();
+            spent += t.elapsed();
+            n += 1;
+        }
+        (n, spent)
+    });
+    store.close().unwrap();
+    spent.as_secs_f64() * 1e6 / f64::from(settled.max(1))
+}
+
 fn main() {
     let run = Duration::from_secs(2);
+    settles(run);
     println!("durable create_grant (grant + continuation + 1 token), {run:?} per run, 3 runs");
     for (name, durability, threads) in [
         ("group commit", Durability::GroupCommit, 1),
@@ -78,6 +111,18 @@ fn main() {
             runs[1].0,
             runs[2].0,
             cpu.join(", ")
+        );
+    }
+}
+
+fn settles(run: Duration) {
+    println!("settle (the wait of an \"already done\" answer), {run:?} per run, 3 runs");
+    for writers in [0, 4] {
+        let mut runs: Vec<f64> = (0..3).map(|_| settle_latency(writers, run)).collect();
+        runs.sort_by(f64::total_cmp);
+        println!(
+            "  beside {writers} writers: mean µs per settle min {:.1}  median {:.1}  max {:.1}",
+            runs[0], runs[1], runs[2]
         );
     }
 }

@@ -23,16 +23,19 @@ impl AuthServer {
         request: &HttpRequest,
     ) -> Result<(TokenHash, GrantRecord), Failure> {
         let token = presented_token(request, ErrorCode::InvalidContinuation)?;
-        let grant = self
+        let Some(grant) = self
             .store
             .grant_by_continuation(&token)?
             .filter(|g| g.id.0 == id && g.expires_at >= self.now())
-            .ok_or_else(|| {
-                Failure::gnap(
-                    ErrorCode::InvalidContinuation,
-                    "unknown, used or expired continuation token",
-                )
-            })?;
+        else {
+            // "Used" (or the grant deleted) may be a concurrent call's
+            // doing, not yet on disk: answer once it is.
+            self.store.settle()?;
+            return Err(Failure::gnap(
+                ErrorCode::InvalidContinuation,
+                "unknown, used or expired continuation token",
+            ));
+        };
         // Only a grant someone approved spends the bound-token budget.
         let budget = match grant.state {
             GrantState::Approved => ReplayBudget::Bound,

@@ -29,11 +29,18 @@ impl AuthServer {
         }
         let rotation = self.counted(parse_rotation_request(&request.body))?;
         let manage = presented_token(request, ErrorCode::InvalidRotation)?;
-        let (old_hash, old) = self
+        let Some((old_hash, old)) = self
             .store
             .token_by_manage(&manage)?
             .filter(|(_, t)| t.grant.0 == id)
-            .ok_or_else(|| Failure::gnap(ErrorCode::InvalidRotation, "unknown or revoked token"))?;
+        else {
+            // "Revoked" may be a concurrent revocation's, not yet on disk.
+            self.store.settle()?;
+            return Err(Failure::gnap(
+                ErrorCode::InvalidRotation,
+                "unknown or revoked token",
+            ));
+        };
         let old_key = bound_key(&old.key)?;
         let key = match rotation.new_key {
             None => {
@@ -118,7 +125,10 @@ impl AuthServer {
         else {
             // Already revoked (or never issued): revocation is idempotent, and
             // answering the same way for an unknown token tells an attacker
-            // nothing.
+            // nothing. The revocation or rotation that removed it may be a
+            // concurrent call's, not yet on disk: 204 only once it is, or a
+            // crash would bring the token back after this answer.
+            self.store.settle()?;
             return Ok(Reply::no_content());
         };
         self.verify(request, &bound_key(&token.key)?, ReplayBudget::Bound)?;

@@ -18,6 +18,11 @@
 //! flush started, and the flush covers it. Only after the flush returns is
 //! `durable` raised to `target`, and a writer wakes when `durable >= ticket`.
 //!
+//! The same ticket serves a caller that changed nothing but must not answer
+//! ahead of a write it saw (a revocation that found its token already gone):
+//! a flush that starts after the ticket covers every write visible before it,
+//! since sled reserves a write's place in its log before anyone can read it.
+//!
 //! Failure. A failed flush is sticky: every waiting and later writer gets
 //! [`StoreError::Backend`]. After an I/O error sled's state on disk is
 //! unknown, and answering `Ok` for a write that may not be there would break
@@ -46,6 +51,46 @@ pub(crate) struct GroupCommit {
     db: ::sled::Db,
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<Result<(), String>>>>,
+    hold: Option<FlushHold>,
+}
+
+/// A test's hand on the commit thread (see `SledStore::danger_open_held`):
+/// while held, no flush starts, so what writers committed stays in sled's
+/// memory and a copy of the directory is what a `kill -9` would leave
+/// behind. Lets a test stand in the window between a write and its flush
+/// without sleeping. Closing the store releases it.
+#[derive(Debug, Clone, Default)]
+pub struct FlushHold(Arc<HoldState>);
+
+#[derive(Debug, Default)]
+struct HoldState {
+    held: Mutex<bool>,
+    released: Condvar,
+}
+
+impl FlushHold {
+    /// No flush starts until [`FlushHold::release`].
+    pub fn hold(&self) {
+        *self.0.held.lock().unwrap_or_else(PoisonError::into_inner) = true;
+    }
+
+    /// Flushes start again.
+    pub fn release(&self) {
+        *self.0.held.lock().unwrap_or_else(PoisonError::into_inner) = false;
+        self.0.released.notify_all();
+    }
+
+    /// Blocks while held.
+    fn pass(&self) {
+        let mut held = self.0.held.lock().unwrap_or_else(PoisonError::into_inner);
+        while *held {
+            held = self
+                .0
+                .released
+                .wait(held)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
 }
 
 struct Shared {
@@ -79,8 +124,13 @@ impl Shared {
 }
 
 impl GroupCommit {
-    /// Starts the machinery for `db` in `mode`.
-    pub(crate) fn start(db: ::sled::Db, mode: Durability) -> Result<Self, StoreError> {
+    /// Starts the machinery for `db` in `mode`; with `hold`, the commit
+    /// thread's flushes wait for a test to let them start.
+    pub(crate) fn start(
+        db: ::sled::Db,
+        mode: Durability,
+        hold: Option<FlushHold>,
+    ) -> Result<Self, StoreError> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             work: Condvar::new(),
@@ -90,10 +140,10 @@ impl GroupCommit {
             Durability::FlushEachWrite => None,
             Durability::GroupCommit => {
                 shared.lock().running = true;
-                let (db, shared) = (db.clone(), Arc::clone(&shared));
+                let (db, shared, gate) = (db.clone(), Arc::clone(&shared), hold.clone());
                 let spawned = std::thread::Builder::new()
                     .name("gnapd-store-commit".into())
-                    .spawn(move || commit_loop(&db, &shared));
+                    .spawn(move || commit_loop(&db, &shared, gate.as_ref()));
                 match spawned {
                     Ok(handle) => Some(handle),
                     Err(e) => {
@@ -108,7 +158,15 @@ impl GroupCommit {
             db,
             shared,
             thread: Mutex::new(thread),
+            hold,
         })
+    }
+
+    /// Tickets taken and not yet covered by a finished flush: writers (and
+    /// callers settling) waiting for the disk.
+    pub(crate) fn awaiting(&self) -> u64 {
+        let state = self.shared.lock();
+        state.issued - state.durable
     }
 
     /// Returns once everything this thread wrote before the call is on disk.
@@ -153,6 +211,10 @@ impl GroupCommit {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+        if let Some(hold) = &self.hold {
+            // A held thread would never serve the last tickets.
+            hold.release();
+        }
         if let Some(handle) = handle {
             self.shared.lock().stopping = true;
             self.shared.work.notify_all();
@@ -194,7 +256,7 @@ impl Drop for Exit<'_> {
 
 /// The commit thread: flush while tickets are waiting; on stop, serve what is
 /// left and flush a last time.
-fn commit_loop(db: &::sled::Db, shared: &Shared) -> Result<(), String> {
+fn commit_loop(db: &::sled::Db, shared: &Shared, hold: Option<&FlushHold>) -> Result<(), String> {
     let _exit = Exit(shared);
     let mut state = shared.lock();
     loop {
@@ -207,6 +269,13 @@ fn commit_loop(db: &::sled::Db, shared: &Shared) -> Result<(), String> {
         if state.durable == state.issued {
             // Stopping with nothing waiting.
             break;
+        }
+        if let Some(hold) = hold {
+            // Before the target is read: tickets taken while held are
+            // served by the first flush after the release.
+            drop(state);
+            hold.pass();
+            state = shared.lock();
         }
         let target = state.issued;
         drop(state);
@@ -240,7 +309,8 @@ mod tests {
     #[test]
     fn store_commit_serves_many_writers_and_closes() {
         let (_dir, db) = db();
-        let commit = Arc::new(GroupCommit::start(db.clone(), Durability::GroupCommit).unwrap());
+        let commit =
+            Arc::new(GroupCommit::start(db.clone(), Durability::GroupCommit, None).unwrap());
         let threads: Vec<_> = (0..8u32)
             .map(|i| {
                 let (db, commit) = (db.clone(), Arc::clone(&commit));
@@ -270,7 +340,7 @@ mod tests {
     #[test]
     fn store_commit_flush_each_write_needs_no_thread() {
         let (_dir, db) = db();
-        let commit = GroupCommit::start(db.clone(), Durability::FlushEachWrite).unwrap();
+        let commit = GroupCommit::start(db.clone(), Durability::FlushEachWrite, None).unwrap();
         db.insert(b"k", vec![1]).unwrap();
         commit.wait_durable().unwrap();
         assert!(commit.thread.lock().unwrap().is_none());

@@ -511,7 +511,10 @@ pub enum StoreError {
 /// Storage for the authorization server, by intent.
 ///
 /// Contract, for every implementation:
-/// - mutating methods are atomic and durable when they return `Ok`;
+/// - mutating methods are atomic and durable when they return `Ok`, and so
+///   is what they found: a swap that lost or a removal of nothing returns
+///   only once the write that beat it is durable, so an answer built on it
+///   ("already revoked", "already used") never gets ahead of the disk;
 /// - `*_swap` methods succeed only if the old value is still current, and of
 ///   concurrent callers with the same old value exactly one succeeds;
 /// - reads never return records that a completed revocation removed;
@@ -529,6 +532,16 @@ pub trait Store: NonceStore + Send + Sync {
     /// The replay budget a signed request is remembered in
     /// (`replay::ReplayMemory`).
     fn replay(&self, budget: ReplayBudget) -> &dyn NonceStore;
+
+    /// Returns once every write that completed before the call is durable.
+    /// A service that read "already done" (a token gone, a continuation
+    /// used) calls it before answering so: the write that did it may be
+    /// a concurrent call's, still on its way to the disk, and a crash in
+    /// that window would bring back what the answer called gone. A store
+    /// whose writes are durable when they complete has nothing to wait for.
+    fn settle(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// Stores a new grant, its continuation index and any tokens issued with it.
     fn create_grant(

@@ -37,7 +37,10 @@
 //! Durability: after its transaction commits, a mutating method waits for a
 //! group commit (`store::commit`) and returns only once the change is on
 //! disk. A call that changes nothing (a swap that lost, a revocation of
-//! nothing) does not wait.
+//! nothing) waits too: what it found may be a concurrent write that is not
+//! on disk yet, and an answer built on it ("already revoked") must not get
+//! ahead of that write. [`Store::settle`] gives a caller that only read the
+//! same guarantee.
 //!
 //! Replay cache: in memory (`replay::ReplayMemory`, two budgets), not in sled. A signed
 //! request is single use only inside its `created` window, and the store
@@ -77,7 +80,10 @@ use super::{
 use crate::proto::httpsig::nonce::{NonceStore, NonceStoreError, Seen};
 use crate::proto::jwk::Thumbprint;
 
-pub use super::commit::Durability;
+pub use super::commit::{Durability, FlushHold};
+pub use check::Checked;
+
+mod check;
 
 /// Tree names, as stored in the database.
 const GRANTS: &str = "grants";
@@ -299,10 +305,17 @@ const LOCK_WAIT: Duration = Duration::from_secs(1);
 /// dropped or flushed; reopening at once (a restart inside one process, as
 /// tests do) then fails with "could not acquire lock". Another process that
 /// holds the directory still gets the error, after [`LOCK_WAIT`].
-fn open_db(path: &Path) -> Result<::sled::Db, StoreError> {
+///
+/// Without `background_flush` sled flushes only when asked (a held store,
+/// whose test decides when writes reach the disk).
+fn open_db(path: &Path, background_flush: bool) -> Result<::sled::Db, StoreError> {
     let give_up = Instant::now() + LOCK_WAIT;
+    let mut config = ::sled::Config::new().path(path);
+    if !background_flush {
+        config = config.flush_every_ms(None);
+    }
     loop {
-        match ::sled::Config::new().path(path).open() {
+        match config.open() {
             Ok(db) => return Ok(db),
             Err(::sled::Error::Io(e))
                 if e.to_string().contains("could not acquire lock") && Instant::now() < give_up =>
@@ -331,7 +344,27 @@ impl SledStore {
     /// Opens (or creates) the store in `path`, making writes durable as
     /// `durability` says.
     pub fn open_with(path: &Path, durability: Durability) -> Result<Self, StoreError> {
-        let db = open_db(path)?;
+        Self::open_gated(path, durability, None)
+    }
+
+    /// Opens the store with its flushes under a test's control: while the
+    /// returned [`FlushHold`] is held nothing reaches the disk (sled's own
+    /// periodic flush is off too), and every mutating call blocks. Only for
+    /// tests that simulate a crash by copying the directory in that window;
+    /// a server must never run so.
+    #[doc(hidden)]
+    pub fn danger_open_held(path: &Path) -> Result<(Self, FlushHold), StoreError> {
+        let hold = FlushHold::default();
+        let store = Self::open_gated(path, Durability::GroupCommit, Some(hold.clone()))?;
+        Ok((store, hold))
+    }
+
+    fn open_gated(
+        path: &Path,
+        durability: Durability,
+        hold: Option<FlushHold>,
+    ) -> Result<Self, StoreError> {
+        let db = open_db(path, hold.is_none())?;
         // Older data dirs kept replay entries on disk; they are not needed.
         db.drop_tree(OLD_NONCES)
             .map_err(|e| backend("dropping the old replay tree", e))?;
@@ -353,7 +386,7 @@ impl SledStore {
             resource_sets: tree(RESOURCE_SETS)?,
             interactions: tree(INTERACTIONS)?,
             user_codes: tree(USER_CODES)?,
-            commit: GroupCommit::start(db, durability)?,
+            commit: GroupCommit::start(db, durability, hold)?,
             path: path.to_owned(),
         })
     }
@@ -363,6 +396,12 @@ impl SledStore {
     /// it too, but `close` reports a failed final flush.
     pub fn close(&self) -> Result<(), StoreError> {
         self.commit.close()
+    }
+
+    /// How many calls are waiting for their changes (or what they found)
+    /// to reach the disk.
+    pub fn awaiting_flush(&self) -> u64 {
+        self.commit.awaiting()
     }
 
     /// In one transaction: removes credential set `set` (if given; `false`
@@ -593,6 +632,10 @@ impl Store for SledStore {
         self.replay.budget(budget)
     }
 
+    fn settle(&self) -> Result<(), StoreError> {
+        self.commit.wait_durable()
+    }
+
     fn create_grant(
         &self,
         grant: &GrantRecord,
@@ -697,9 +740,7 @@ impl Store for SledStore {
             tokens.insert(tokens_tree, manage)?;
             Ok(true)
         })?;
-        if swapped {
-            self.commit.wait_durable()?;
-        }
+        self.commit.wait_durable()?;
         Ok(swapped)
     }
 
@@ -714,8 +755,8 @@ impl Store for SledStore {
         })?;
         if deleted {
             self.token_cache.retire();
-            self.commit.wait_durable()?;
         }
+        self.commit.wait_durable()?;
         Ok(deleted)
     }
 
@@ -786,8 +827,8 @@ impl Store for SledStore {
             .map_err(from_tx)?;
         if swapped {
             self.token_cache.retire();
-            self.commit.wait_durable()?;
         }
+        self.commit.wait_durable()?;
         Ok(swapped)
     }
 
@@ -802,8 +843,8 @@ impl Store for SledStore {
         })?;
         if revoked {
             self.token_cache.retire();
-            self.commit.wait_durable()?;
         }
+        self.commit.wait_durable()?;
         Ok(revoked)
     }
 
@@ -860,8 +901,8 @@ impl Store for SledStore {
             if !late.is_empty() {
                 self.remove_mapped(None, id, &late)?;
             }
-            self.commit.wait_durable()?;
         }
+        self.commit.wait_durable()?;
         Ok(removed)
     }
 
@@ -898,9 +939,7 @@ impl Store for SledStore {
             .remove(name.as_bytes())
             .map_err(|e| backend("sled write", e))?
             .is_some();
-        if removed {
-            self.commit.wait_durable()?;
-        }
+        self.commit.wait_durable()?;
         Ok(removed)
     }
 
@@ -911,8 +950,8 @@ impl Store for SledStore {
         self.sweep_instances(now, &mut swept)?;
         if swept != Swept::default() {
             self.token_cache.retire();
-            self.commit.wait_durable()?;
         }
+        self.commit.wait_durable()?;
         Ok(swept)
     }
 
@@ -929,9 +968,7 @@ impl Store for SledStore {
             .compare_and_swap(reference.as_bytes(), None::<&[u8]>, Some(bytes))
             .map_err(|e| backend("sled compare-and-swap", e))?
             .is_ok();
-        if inserted {
-            self.commit.wait_durable()?;
-        }
+        self.commit.wait_durable()?;
         Ok(inserted)
     }
 
@@ -1045,9 +1082,7 @@ impl Store for SledStore {
                 Ok(true)
             })
             .map_err(from_tx)?;
-        if decided {
-            self.commit.wait_durable()?;
-        }
+        self.commit.wait_durable()?;
         Ok(decided)
     }
 
@@ -1097,9 +1132,7 @@ impl Store for SledStore {
                 },
             )
             .map_err(from_tx)?;
-        if finished {
-            self.commit.wait_durable()?;
-        }
+        self.commit.wait_durable()?;
         Ok(finished)
     }
 }

@@ -395,7 +395,10 @@ fn refused(error: &PageError) -> Reply {
             "error",
         ),
         PageError::AlreadyDecided => message(409, "Already decided", &text, None, "error"),
-        PageError::TooManyAttempts => message(429, "Too many attempts", &text, None, "error"),
+        // A 429 says when to come back (at the latest, when the attempt
+        // window has passed).
+        PageError::TooManyAttempts => message(429, "Too many attempts", &text, None, "error")
+            .with_header("retry-after", crate::authz::usercode::WINDOW.to_string()),
         PageError::Forbidden => message(403, "Refused", &text, None, "error"),
         PageError::SignInRequired => message(
             403,
