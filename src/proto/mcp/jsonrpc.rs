@@ -291,7 +291,12 @@ impl<'de> Deserialize<'de> for StrOrNot<'de> {
 /// Reads one message.
 pub fn parse(body: &[u8]) -> Result<Message, ParseError> {
     let wire: Wire<'_> = serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => ParseError::NotMessage,
+        // A member no message has can stop the read before the text is
+        // checked to its end: text that is not JSON is still a parse
+        // error (-32700), not an invalid request.
+        serde_json::error::Category::Data if serde_json::from_slice::<IgnoredAny>(body).is_ok() => {
+            ParseError::NotMessage
+        }
         _ => ParseError::NotJson,
     })?;
     if wire.jsonrpc.as_deref() != Some("2.0") {
@@ -538,6 +543,29 @@ mod tests {
         assert_eq!(
             parse(br#"{"jsonrpc":"2.0"} trailing"#),
             Err(ParseError::NotJson)
+        );
+    }
+
+    #[test]
+    fn text_that_is_not_json_is_a_parse_error_even_when_a_member_is_refused_first() {
+        // Found by the `jsonrpc` fuzz target: the unknown member stopped
+        // the read before the broken rest was seen.
+        for body in [
+            &br#"{"jsonrpc":"2.0","Method":"#[..],
+            br#"{"extra":1,"id":1,"method":"x" trailing"#,
+            br#"{"id":1,"id":2"#,
+            br#"[1,"#,
+        ] {
+            assert_eq!(
+                parse(body),
+                Err(ParseError::NotJson),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert_eq!(
+            parse(br#"{"jsonrpc":"2.0","Method":"x"}"#),
+            Err(ParseError::NotMessage)
         );
     }
 }
