@@ -20,7 +20,7 @@ use crate::proto::mcp::access::{UpstreamGrant, carries_tool_list};
 use crate::proto::mcp::event_id::{Binding, EventIds};
 
 /// The chunks of a body as they arrive.
-type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send + Sync>>;
+pub(crate) type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send + Sync>>;
 
 /// Seals the event ids of one stream for the call that receives it.
 #[derive(Debug, Clone)]
@@ -31,6 +31,9 @@ pub struct IdSealer {
     pub binding: Binding,
 }
 
+/// UTF-8 of U+FEFF, the byte order mark.
+const BOM: &[u8] = "\u{feff}".as_bytes();
+
 /// The rewriting stream.
 pub struct SseRewriter {
     body: Chunks,
@@ -38,6 +41,8 @@ pub struct SseRewriter {
     ids: IdSealer,
     pending: BytesMut,
     done: bool,
+    /// Whether the start of the stream was looked at for a byte order mark.
+    started: bool,
 }
 
 impl SseRewriter {
@@ -52,13 +57,15 @@ impl SseRewriter {
         )
     }
 
-    fn over(body: Chunks, grant: Option<UpstreamGrant>, ids: IdSealer) -> Self {
+    /// Rewrites a stream of chunks (the fuzz hook's way in).
+    pub(crate) fn over(body: Chunks, grant: Option<UpstreamGrant>, ids: IdSealer) -> Self {
         Self {
             body,
             grant,
             ids,
             pending: BytesMut::new(),
             done: false,
+            started: false,
         }
     }
 
@@ -216,6 +223,19 @@ impl Stream for SseRewriter {
                 }
                 Poll::Ready(Some(Ok(chunk))) => {
                     self.pending.extend_from_slice(&chunk);
+                    if !self.started {
+                        // A client ignores one BOM before the first line
+                        // (WHATWG HTML): read as part of a field name here,
+                        // it would hide the first event's `data` and `id`
+                        // from the rewriting. Dropped, as a client would.
+                        if self.pending.len() < BOM.len() && BOM.starts_with(&self.pending) {
+                            continue;
+                        }
+                        if self.pending.starts_with(BOM) {
+                            let _ = self.pending.split_to(BOM.len());
+                        }
+                        self.started = true;
+                    }
                     if let Some(out) = self.drain_events() {
                         return Poll::Ready(Some(Ok(out)));
                     }
@@ -342,6 +362,56 @@ mod tests {
         let out = rewrite_event(b"id: a\0b\ndata: \n\n", None, &sealer());
         assert_eq!(out, &b"data: \n\n"[..]);
         assert!(rewrite_event(b"id: \xff\n\n", None, &sealer()).is_empty());
+    }
+
+    /// Runs the rewriter over `chunks` and returns what the agent gets.
+    fn rewritten(chunks: Vec<Vec<u8>>, grant: Option<UpstreamGrant>) -> String {
+        let chunks: Vec<Result<Bytes, BoxError>> =
+            chunks.into_iter().map(|c| Ok(Bytes::from(c))).collect();
+        let rewriter = SseRewriter::over(
+            Box::pin(futures_util::stream::iter(chunks)),
+            grant,
+            sealer(),
+        );
+        let out: Vec<Bytes> = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(futures_util::StreamExt::collect::<Vec<_>>(rewriter))
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        out.iter().map(|b| String::from_utf8_lossy(b)).collect()
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_first_event_hides_neither_its_data_nor_its_id() {
+        // Found by the `sse_filter` fuzz target: a client drops one BOM at
+        // the start of the stream, the rewriter read it as part of the
+        // first field's name, so `\u{feff}data:` passed unfiltered and
+        // `\u{feff}id:` unsealed.
+        let result = json!({"jsonrpc": "2.0", "id": 2, "result": {"tools": [{"name": "search_issues"}, {"name": "delete_repo"}]}});
+        let stream = format!("\u{feff}id: e-1\ndata: {result}\n\n").into_bytes();
+        for cut in 0..=stream.len() {
+            let chunks = vec![stream[..cut].to_vec(), stream[cut..].to_vec()];
+            let text = rewritten(chunks.clone(), Some(grant()));
+            assert!(!text.starts_with('\u{feff}'), "{cut}: {text}");
+            assert!(
+                text.contains("search_issues") && !text.contains("delete_repo"),
+                "{cut}: {text}"
+            );
+            assert!(
+                text.starts_with(&format!("id: {}\n", sealed("e-1"))),
+                "{cut}: {text}"
+            );
+            let text = rewritten(chunks, None);
+            assert!(
+                text.starts_with(&format!("id: {}\n", sealed("e-1"))),
+                "{cut}: {text}"
+            );
+        }
+        // Only the first one: a BOM later in the stream is text.
+        let text = rewritten(vec![b"data: a\n\n\xef\xbb\xbfdata: b\n\n".to_vec()], None);
+        assert_eq!(text, "data: a\n\n\u{feff}data: b\n\n");
     }
 
     #[test]
