@@ -290,7 +290,14 @@ impl<'de> Deserialize<'de> for StrOrNot<'de> {
 
 /// Reads one message.
 pub fn parse(body: &[u8]) -> Result<Message, ParseError> {
-    let wire: Wire<'_> = serde_json::from_slice(body).map_err(|e| match e.classify() {
+    // JSON between systems is UTF-8 (RFC 8259 §8.1). serde skips the
+    // members it ignores without checking their bytes, and an upstream's
+    // decoder may refuse, replace or drop what is not UTF-8 there: such a
+    // body would not read the same to it.
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Err(ParseError::NotJson);
+    };
+    let wire: Wire<'_> = serde_json::from_str(text).map_err(|e| match e.classify() {
         // A member no message has can stop the read before the text is
         // checked to its end: text that is not JSON is still a parse
         // error (-32700), not an invalid request.
@@ -567,5 +574,24 @@ mod tests {
             parse(br#"{"jsonrpc":"2.0","Method":"x"}"#),
             Err(ParseError::NotMessage)
         );
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_is_a_parse_error_even_where_nothing_is_read() {
+        // Found by the `jsonrpc` fuzz target: serde skips the members it
+        // ignores (an answer's `error`, the `arguments`) without checking
+        // their bytes, so these were forwarded.
+        for body in [
+            &b"{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":0,\"m\xb0\":\"x\"}}"[..],
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\",\"arguments\":{\"path\xff\":\"/etc\"}}}",
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{\"cursor\":\"\xc3\"}}",
+        ] {
+            assert_eq!(
+                parse(body),
+                Err(ParseError::NotJson),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 }
