@@ -180,3 +180,51 @@ for name, text in [
 ]:
     for cuts in (b'\x00\x00', b'\x03\x11'):
         put('sse_filter', f'{name}-{cuts[0]}', cuts + text.encode())
+
+# grant_machine: operation sequences (see src/fuzzing/grant_machine.rs:
+# one byte picks the operation, the next bytes its choices).
+for name, ops in [
+    ('approved-rotate-revoke', [0, 0, 0, 0, 0, 10, 1, 1, 0, 1, 7, 0, 1, 8, 0, 9, 0, 11]),
+    ('user-code-approved', [0, 1, 0, 1, 1, 6, 0, 0, 0, 10, 1, 1, 0, 1, 9, 0, 10, 6, 9, 0]),
+    ('finish-ref-twice', [0, 1, 0, 2, 1, 6, 0, 0, 1, 10, 1, 2, 0, 1, 1, 10, 1, 2, 0, 1, 1, 9, 0]),
+    ('modify-delete-spent', [0, 0, 3, 0, 1, 10, 1, 3, 0, 1, 0, 10, 1, 5, 0, 1, 4, 0, 1, 1, 0, 0, 0, 9, 1]),
+    ('denied', [0, 1, 1, 1, 1, 6, 0, 1, 1, 10, 1, 1, 0, 1]),
+    ('expiry', [0, 0, 2, 0, 0, 10, 4, 9, 0, 7, 0, 1, 10, 6, 1, 0, 1]),
+    ('rotate-to-new-key', [0, 0, 0, 0, 0, 7, 0, 0, 7, 1, 1, 8, 1, 9, 0, 9, 1, 11, 0, 0, 0, 0, 0]),
+]:
+    put('grant_machine', name, bytes(ops))
+
+# admin_socket: connections separated by NUL; $0/$1 are the pending grants'
+# ids, %0/%1 their user codes; a first byte >= 0x80 pads the first line to
+# the limit (0x80) or past it (0x81).
+for name, connections in [
+    ('upstream-credentials', [
+        '{"op":"upstream_add","name":"gh","url":"http://127.0.0.1:1/mcp"}',
+        '{"op":"credentials_add","upstream":"gh","credential":"bearer:tok-1234567890"}',
+        '{"op":"credentials_list"}', '{"op":"upstream_list"}',
+        '{"op":"credentials_add","upstream":"gh","credential":"header:X-Key:hk-0987654321"}',
+        '{"op":"credentials_remove","upstream":"gh"}', '{"op":"upstream_remove","name":"gh"}']),
+    ('stdio-env', [
+        '{"op":"upstream_add","name":"fs","url":"stdio:npx -y server"}',
+        '{"op":"credentials_add","upstream":"fs","credential":"env:TOKEN=abc123def456\\nenv:OTHER=zz99887766aa"}',
+        '{"op":"credentials_add","upstream":"fs","credential":"basic:user:pw-5555566666"}',
+        '{"op":"credentials_remove_set","id":"person:x"}']),
+    ('grants', [
+        '{"op":"grants_pending"}', '{"op":"grants_approve","code":"$0"}',
+        '{"op":"grants_deny","code":"%1"}', '{"op":"grants_approve","code":"$0"}',
+        '{"op":"grants_deny","code":"$1"}']),
+    ('configured', [
+        '{"op":"upstream_remove","name":"cfg"}',
+        '{"op":"credentials_add","upstream":"cfg","credential":"bearer:cfg-11223344556"}',
+        '{"op":"credentials_remove","upstream":"cfg"}',
+        '{"op":"upstream_add","name":"cfg","url":"http://127.0.0.1:2/mcp"}']),
+    ('errors', [
+        '{"op":"nope"}', 'not json', '{"op":"upstream_add","name":"x"}',
+        '{"op":"upstream_list"}\n{"op":"upstream_remove","name":"cfg"}',
+        '{"op":"operator_link"}', '{"op":"operator_sign_out"}',
+        '{"op":"credentials_add","upstream":"gh","credential":"bearer:secret-77777777","extra":1}',
+        '{"op":"upstream_add","name":"a b","url":"ftp://x"}']),
+]:
+    put('admin_socket', name, '\0'.join(connections))
+for pad in (0x80, 0x81):
+    put('admin_socket', f'padded-{pad:x}', bytes([pad]) + b'{"op":"upstream_list"}\n')

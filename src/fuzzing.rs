@@ -14,11 +14,16 @@
 
 use std::sync::OnceLock;
 
+mod admin;
 mod decoders;
+mod grant_machine;
+mod grant_model;
 mod grant_request;
 mod jsonrpc;
 mod sse;
 
+pub use admin::admin_socket;
+pub use grant_machine::grant_machine;
 pub use grant_request::grant_request;
 pub use jsonrpc::jsonrpc;
 pub use sse::sse_filter;
@@ -957,7 +962,7 @@ mod tests {
     type Hook = fn(&[u8]);
 
     /// Every target and its hook.
-    const HOOKS: [(&str, Hook); 7] = [
+    const HOOKS: [(&str, Hook); 9] = [
         ("signature_fields", signature_fields),
         ("verify_request", verify_request),
         ("content_digest", content_digest),
@@ -965,6 +970,8 @@ mod tests {
         ("grant_request", grant_request),
         ("jsonrpc", jsonrpc),
         ("sse_filter", sse_filter),
+        ("grant_machine", grant_machine),
+        ("admin_socket", admin_socket),
     ];
 
     /// Runs every file under `fuzz/<dir>/<target>/` whose name starts with
