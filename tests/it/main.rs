@@ -16,6 +16,7 @@ mod gateway_resume;
 mod gateway_sdk;
 mod gateway_stdio;
 mod hidden_characters;
+mod hostile_upstream_answers;
 mod http_client;
 mod httpsig_cli;
 mod in_process;
