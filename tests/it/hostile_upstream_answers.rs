@@ -178,6 +178,9 @@ fn a_body_that_is_not_json_is_a_parse_error_and_never_reaches_the_upstream() {
         &b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"search_issues\",\"arguments\":{\"q\\xff\":\"x\"}}}"[..],
         // A member no message has, then text that is not JSON.
         b"{\"jsonrpc\":\"2.0\",\"Method\":\"tools/call\",",
+        // A number no double holds, in the arguments: decoders refuse it,
+        // read infinity or keep it exact.
+        br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"search_issues","arguments":{"q":"x","n":1e999}}}"#,
     ] {
         let mut req = HttpRequest::new("POST", s.uri())
             .with_field("Accept", "application/json, text/event-stream")
