@@ -43,6 +43,8 @@ pub struct SseRewriter {
     done: bool,
     /// Whether the start of the stream was looked at for a byte order mark.
     started: bool,
+    /// Whether anything was passed on yet.
+    sent: bool,
 }
 
 impl SseRewriter {
@@ -66,6 +68,7 @@ impl SseRewriter {
             pending: BytesMut::new(),
             done: false,
             started: false,
+            sent: false,
         }
     }
 
@@ -76,7 +79,19 @@ impl SseRewriter {
             let event = self.pending.split_to(end);
             out.extend_from_slice(&rewrite_event(&event, self.grant.as_ref(), &self.ids));
         }
-        (!out.is_empty()).then(|| out.freeze())
+        if out.is_empty() {
+            return None;
+        }
+        // The agent's client drops a BOM at the start of what it gets. One
+        // the upstream's client read as text (a second one, or one after a
+        // dropped event) must stay text: `\u{feff}data` was not rewritten
+        // (found by the `sse_filter` fuzz target).
+        if !std::mem::replace(&mut self.sent, true) && out.starts_with(BOM) {
+            let mut first = BytesMut::from(BOM);
+            first.extend_from_slice(&out);
+            out = first;
+        }
+        Some(out.freeze())
     }
 }
 
@@ -412,6 +427,31 @@ mod tests {
         // Only the first one: a BOM later in the stream is text.
         let text = rewritten(vec![b"data: a\n\n\xef\xbb\xbfdata: b\n\n".to_vec()], None);
         assert_eq!(text, "data: a\n\n\u{feff}data: b\n\n");
+    }
+
+    #[test]
+    fn a_byte_order_mark_the_upstreams_client_reads_as_text_stays_text() {
+        // Found by the `sse_filter` fuzz target: the upstream's client reads
+        // `\u{feff}data` as another field; passed on first, the agent's
+        // client dropped the BOM and read an unfiltered tool list.
+        let result = json!({"jsonrpc": "2.0", "id": 2, "result": {"tools": [{"name": "search_issues"}, {"name": "delete_repo"}]}});
+        for stream in [
+            format!("\u{feff}\u{feff}data: {result}\n\n").into_bytes(),
+            [
+                &b"data: \xff\n\n\xef\xbb\xbf"[..],
+                format!("data: {result}\n\n").as_bytes(),
+            ]
+            .concat(),
+        ] {
+            let text = rewritten(vec![stream], Some(grant()));
+            let seen = text.strip_prefix('\u{feff}').unwrap_or(&text);
+            assert!(
+                !seen
+                    .lines()
+                    .any(|l| l.starts_with("data") && l.contains("delete_repo")),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -140,6 +140,24 @@ fn a_byte_order_mark_before_the_first_event_does_not_unfilter_a_tool_list_or_uns
 }
 
 #[test]
+fn a_byte_order_mark_the_upstreams_client_reads_as_text_does_not_unfilter_a_tool_list() {
+    // The upstream's client drops the first BOM and reads `\u{feff}data` as
+    // another field; the agent's client, given that line first, dropped
+    // the second BOM and read the unfiltered list.
+    let result = format!(r#"{{"jsonrpc":"2.0","id":9,"result":{{"tools":{TOOLS}}}}}"#);
+    let list = format!("\u{feff}\u{feff}data: {result}\n\n");
+    let upstream = RawUpstream::start("text/event-stream", list.into_bytes());
+    let text = tools_list_through_gateway(&upstream);
+    let seen = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    assert!(
+        !seen
+            .lines()
+            .any(|l| l.starts_with("data") && l.contains("delete_repo")),
+        "a withheld tool reached the agent: {text}"
+    );
+}
+
+#[test]
 fn a_tool_list_under_a_name_a_case_blind_client_reads_does_not_reach_it_unfiltered() {
     // Go's encoding/json (the Go MCP SDK's decoder) reads `Result` as
     // `result` and a later `Name` over `name`.
