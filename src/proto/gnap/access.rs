@@ -351,4 +351,20 @@ mod tests {
         };
         assert!(!upper.is_mcp());
     }
+
+    #[test]
+    fn an_access_objects_own_numbers_read_back_as_the_same_number() {
+        // Found by the `grant_request` fuzz target: an 82-digit integer read
+        // as 1.6666666666666669e81, written as that, read back one ULP off.
+        let wire = format!(
+            r#"[{{"type":"photo-api","note":{{"x":[1{}]}}}}]"#,
+            "6".repeat(81)
+        );
+        let value: Value = serde_json::from_str(&wire).unwrap();
+        let rights = list(value).unwrap();
+        let written = serde_json::to_string(&rights).unwrap();
+        let again = list(serde_json::from_str(&written).unwrap()).unwrap();
+        assert_eq!(again, rights, "{written}");
+        assert_eq!(serde_json::to_string(&again).unwrap(), written);
+    }
 }
