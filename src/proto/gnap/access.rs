@@ -132,6 +132,7 @@ fn parse_object(map: &Map<String, Value>, at: &Path<'_>) -> Result<AccessObject,
                 // listing, like the members above.
                 reader::shown(name, &at_member)?;
                 reader::shown_tree(value, &at_member)?;
+                reader::bounded_tree(value, &at_member)?;
                 if out.extra.len() >= MAX_EXTRA_MEMBERS {
                     return Err(RequestError::invalid(
                         at,
@@ -366,5 +367,12 @@ mod tests {
         let again = list(serde_json::from_str(&written).unwrap()).unwrap();
         assert_eq!(again, rights, "{written}");
         assert_eq!(serde_json::to_string(&again).unwrap(), written);
+    }
+
+    #[test]
+    fn an_access_objects_own_strings_are_bounded() {
+        let long = "x".repeat(crate::proto::gnap::limits::MAX_STRING_LEN + 1);
+        let err = list(json!([{"type": "photo-api", "note": {"x": [long]}}])).unwrap_err();
+        assert_eq!(err.field(), "access[0].note.x[0]");
     }
 }

@@ -169,6 +169,9 @@ fn parse_subject_identifier(
             },
         ));
     }
+    for (name, member) in map {
+        reader::bounded_tree(member, &at.key(name))?;
+    }
     let mut members = map.clone();
     // Not `remove`: with serde_json's `preserve_order` (josekit turns it on)
     // it swaps the last member into the gap, so the identifier's members
@@ -262,5 +265,25 @@ mod tests {
         assert_eq!(serde_json::to_string(&id).unwrap(), text);
         let again: SubjectIdentifier = serde_json::from_str(text).unwrap();
         assert_eq!(serde_json::to_string(&again).unwrap(), text);
+    }
+
+    #[test]
+    fn an_identifiers_own_strings_are_bounded() {
+        // Found by the `grant_request` fuzz target: a 2,392-byte `uri` in a
+        // user's identifier was kept, bounded only by the body.
+        let long = "x".repeat(crate::proto::gnap::limits::MAX_STRING_LEN + 1);
+        for id in [
+            json!({"format": "uri", "uri": long}),
+            json!({"format": "aliases", "identifiers": [{"format": "opaque", "id": long}]}),
+        ] {
+            let err = user(json!({"sub_ids": [id]})).unwrap_err();
+            assert!(
+                err.field().starts_with("user.sub_ids[0]"),
+                "{}",
+                err.field()
+            );
+        }
+        let fits = "x".repeat(crate::proto::gnap::limits::MAX_STRING_LEN);
+        assert!(user(json!({"sub_ids": [{"format": "uri", "uri": fits}]})).is_ok());
     }
 }
