@@ -111,8 +111,8 @@ fn pending_grants(auth: &AuthServer) -> Vec<(String, String)> {
 }
 
 /// The part of a credential spec that is the secret, when it looks like
-/// one no answer could contain by chance.
-fn secret_of(spec: &str, line: &[u8]) -> Option<String> {
+/// one no answer could contain by chance: found once in the whole input.
+fn secret_of(spec: &str, input: &[u8]) -> Option<String> {
     let (kind, rest) = spec.split_once(':')?;
     let secret = match kind {
         "bearer" => rest,
@@ -122,7 +122,7 @@ fn secret_of(spec: &str, line: &[u8]) -> Option<String> {
     };
     let distinct = secret.len() >= 10
         && secret.bytes().filter(u8::is_ascii_digit).count() >= 2
-        && line
+        && input
             .windows(secret.len())
             .filter(|w| *w == secret.as_bytes())
             .count()
@@ -238,8 +238,10 @@ pub fn admin_socket(data: &[u8]) {
         let too_long = line.len() > MAX_LINE;
         let command = parse_command(Zeroizing::new(line.clone())).ok();
         if let Some(Command::CredentialsAdd { credential, .. }) = &command {
+            // Once in the whole input: an upstream's URL, which is shown,
+            // may carry the same text.
             for spec in credential.expose().lines() {
-                secrets.extend(secret_of(spec, &line));
+                secrets.extend(secret_of(spec, data));
             }
         }
         let pending_before = auth.pending_grants().expect("pending").len();
