@@ -105,3 +105,126 @@ for kind, variant, payload in [
     (9, 7, b'\x02AUTHORIZATION'),
 ]:
     put('verify_request', f'mutate-{kind}', bytes([kind, variant]) + payload)
+
+# grant_request: request bodies, valid and each refusal class once.
+ED_JWK = {'kty': 'OKP', 'crv': 'Ed25519', 'kid': 'k1',
+          'x': 'JrQLj5P_89iXES9-vFgrIy29clF9CC_oPPsw3c5D0bs'}
+CLIENT = {'key': {'proof': 'httpsig', 'jwk': ED_JWK}, 'class_id': 'agent',
+          'display': {'name': 'Agent', 'uri': 'https://agent.example/',
+                      'logo_uri': 'data:image/png;base64,AAAA'}}
+for name, body in [
+    ('minimal', {'access_token': {'access': ['mcp:github']}, 'client': CLIENT}),
+    ('multiple', {'access_token': [
+        {'label': 'read', 'access': ['mcp:a', {'type': 'mcp', 'identifier': 'gh',
+                                                'actions': ['tools/call'], 'tools': ['search']}]},
+        {'label': 'other', 'flags': ['bearer'],
+         'access': [{'type': 'photo-api', 'actions': ['read'], 'locations': ['https://p.example/'],
+                     'datatypes': ['metadata'], 'privileges': ['admin'], 'note': {'x': [1, 'y']}}]}],
+        'client': CLIENT}),
+    ('interact', {'access_token': {'access': ['mcp:a']}, 'client': 'instance-7',
+                  'interact': {'start': ['redirect', 'user_code', 'user_code_uri'],
+                               'finish': {'method': 'redirect', 'uri': 'https://c.example/cb',
+                                          'nonce': 'LKLTI25DK82FX4T4QFZC', 'hash_method': 'sha-512'},
+                               'hints': {'ui_locales': ['en']}}}),
+    ('subject-user', {'subject': {'sub_id_formats': ['opaque', 'iss_sub'],
+                                  'assertion_formats': ['id_token'],
+                                  'sub_ids': [{'format': 'opaque', 'id': 'J2G8G8O4AZ'}]},
+                      'user': {'sub_ids': [{'format': 'email', 'email': 'u@example.com'}],
+                               'assertions': [{'format': 'saml2', 'value': '<a>\n</a>'}]},
+                      'client': CLIENT}),
+    ('explicit-proof', {'access_token': {'access': ['x']},
+                        'client': {'key': {'proof': {'method': 'httpsig', 'alg': 'ed25519',
+                                                     'content-digest-alg': 'sha-256'}, 'jwk': ED_JWK}}}),
+    ('user-ref', {'access_token': {'access': ['x']}, 'client': CLIENT, 'user': 'XUT2MFM1XBIKJKSDU8QM'}),
+]:
+    put('grant_request', name, json.dumps(body, separators=(',', ':')))
+for name, text in [
+    ('hidden', '{"access_token":{"access":["mcp:a\\u202e"]},"client":"c"}'),
+    ('key-ref', '{"access_token":{"access":["x"]},"client":{"key":"k"}}'),
+    ('bad-flag', '{"access_token":{"access":["x"],"flags":["durable","bearer"]},"client":"c"}'),
+    ('duplicate-label', '{"access_token":[{"label":"a","access":["x"]},{"label":"a","access":["y"]}],"client":"c"}'),
+    ('interact-ref', '{"interact_ref":"4IFWWIKYBC2PQ6U56NL1"}'),
+    ('rotation', '{"key":{"proof":"httpsig","jwk":' + json.dumps(ED_JWK) + '}}'),
+    ('rotation-ref', '{"key":"other-key"}'),
+    ('duplicate-member', '{"client":"a","client":{"key":"x"},"access_token":{"access":["x"]}}'),
+]:
+    put('grant_request', name, text)
+
+# jsonrpc: messages, and names some decoder folds.
+for name, text in [
+    ('call', '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search_issues","arguments":{"q":"x"},"_meta":{"progressToken":1}}}'),
+    ('read', '{"jsonrpc":"2.0","id":"a","method":"resources/read","params":{"uri":"file:///x","name":"n"}}'),
+    ('notification', '{"jsonrpc":"2.0","method":"notifications/initialized"}'),
+    ('response', '{"jsonrpc":"2.0","id":7,"result":{}}'),
+    ('error', '{"jsonrpc":"2.0","id":7,"error":{"code":-1,"message":"m"}}'),
+    ('folded', '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","Name":"b","ur\\u0131":"c","argument\\u017f":{}}}'),
+    ('escaped', '{"jsonrpc":"2.0","id":1,"method":"tools\\/call","params":{"n\\u0061me":"se\\u0061rch","name\\u0000":"x"}}'),
+    ('names', 'Name\nur\u0131\nparam\u017f\n_META\nname\u0000x\n\ufb01le\npa\u00df'),
+    ('batch', '[{"jsonrpc":"2.0","id":1,"method":"ping"}]'),
+    ('broken', '{"jsonrpc":"2.0","Method":'),
+]:
+    put('jsonrpc', name, text)
+
+# sse_filter: two chunking bytes, then an upstream's event stream.
+TOOLS = '{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"search_issues"},{"name":"delete_repo"}]}}'
+for name, text in [
+    ('tool-list', 'event: message\r\nid: e-1\r\ndata: ' + TOOLS + '\r\n\r\n'),
+    ('mixed', ': keep-alive\n\nretry: 100\n\nid: 3\ndata: {"jsonrpc":"2.0","method":"notifications/progress"}\n\n'
+              'data: {"jsonrpc":"2.0",\ndata: "id":1,"result":{"content":[]}}\n\n'),
+    ('bom', '\ufeffdata: ' + TOOLS + '\n\n'),
+    ('folded', 'data: {"jsonrpc":"2.0","id":2,"Result":{"tools":[{"name":"delete_repo"}]}}\n\n'
+               'data: {"id":3,"result":{"tools":[{"name":"search_issues","Name":"delete_repo"}]}}\n\n'),
+    ('ids', 'id\ndata: x\n\nid: a\u0000b\n\nid: e-2\r\rdata: y\r\r'),
+    ('batch', 'data: [' + TOOLS + ',' + TOOLS + ']\n\n'),
+    ('unfinished', 'data: ' + TOOLS + '\n'),
+]:
+    for cuts in (b'\x00\x00', b'\x03\x11'):
+        put('sse_filter', f'{name}-{cuts[0]}', cuts + text.encode())
+
+# grant_machine: operation sequences (see src/fuzzing/grant_machine.rs:
+# one byte picks the operation, the next bytes its choices).
+for name, ops in [
+    ('approved-rotate-revoke', [0, 0, 0, 0, 0, 10, 1, 1, 0, 1, 7, 0, 1, 8, 0, 9, 0, 11]),
+    ('user-code-approved', [0, 1, 0, 1, 1, 6, 0, 0, 0, 10, 1, 1, 0, 1, 9, 0, 10, 6, 9, 0]),
+    ('finish-ref-twice', [0, 1, 0, 2, 1, 6, 0, 0, 1, 10, 1, 2, 0, 1, 1, 10, 1, 2, 0, 1, 1, 9, 0]),
+    ('modify-delete-spent', [0, 0, 3, 0, 1, 10, 1, 3, 0, 1, 0, 10, 1, 5, 0, 1, 4, 0, 1, 1, 0, 0, 0, 9, 1]),
+    ('denied', [0, 1, 1, 1, 1, 6, 0, 1, 1, 10, 1, 1, 0, 1]),
+    ('expiry', [0, 0, 2, 0, 0, 10, 4, 9, 0, 7, 0, 1, 10, 6, 1, 0, 1]),
+    ('rotate-to-new-key', [0, 0, 0, 0, 0, 7, 0, 0, 7, 1, 1, 8, 1, 9, 0, 9, 1, 11, 0, 0, 0, 0, 0]),
+]:
+    put('grant_machine', name, bytes(ops))
+
+# admin_socket: connections separated by NUL; $0/$1 are the pending grants'
+# ids, %0/%1 their user codes; a first byte >= 0x80 pads the first line to
+# the limit (0x80) or past it (0x81).
+for name, connections in [
+    ('upstream-credentials', [
+        '{"op":"upstream_add","name":"gh","url":"http://127.0.0.1:1/mcp"}',
+        '{"op":"credentials_add","upstream":"gh","credential":"bearer:tok-1234567890"}',
+        '{"op":"credentials_list"}', '{"op":"upstream_list"}',
+        '{"op":"credentials_add","upstream":"gh","credential":"header:X-Key:hk-0987654321"}',
+        '{"op":"credentials_remove","upstream":"gh"}', '{"op":"upstream_remove","name":"gh"}']),
+    ('stdio-env', [
+        '{"op":"upstream_add","name":"fs","url":"stdio:npx -y server"}',
+        '{"op":"credentials_add","upstream":"fs","credential":"env:TOKEN=abc123def456\\nenv:OTHER=zz99887766aa"}',
+        '{"op":"credentials_add","upstream":"fs","credential":"basic:user:pw-5555566666"}',
+        '{"op":"credentials_remove_set","id":"person:x"}']),
+    ('grants', [
+        '{"op":"grants_pending"}', '{"op":"grants_approve","code":"$0"}',
+        '{"op":"grants_deny","code":"%1"}', '{"op":"grants_approve","code":"$0"}',
+        '{"op":"grants_deny","code":"$1"}']),
+    ('configured', [
+        '{"op":"upstream_remove","name":"cfg"}',
+        '{"op":"credentials_add","upstream":"cfg","credential":"bearer:cfg-11223344556"}',
+        '{"op":"credentials_remove","upstream":"cfg"}',
+        '{"op":"upstream_add","name":"cfg","url":"http://127.0.0.1:2/mcp"}']),
+    ('errors', [
+        '{"op":"nope"}', 'not json', '{"op":"upstream_add","name":"x"}',
+        '{"op":"upstream_list"}\n{"op":"upstream_remove","name":"cfg"}',
+        '{"op":"operator_link"}', '{"op":"operator_sign_out"}',
+        '{"op":"credentials_add","upstream":"gh","credential":"bearer:secret-77777777","extra":1}',
+        '{"op":"upstream_add","name":"a b","url":"ftp://x"}']),
+]:
+    put('admin_socket', name, '\0'.join(connections))
+for pad in (0x80, 0x81):
+    put('admin_socket', f'padded-{pad:x}', bytes([pad]) + b'{"op":"upstream_list"}\n')

@@ -14,6 +14,20 @@
 
 use std::sync::OnceLock;
 
+mod admin;
+mod decoders;
+mod grant_machine;
+mod grant_model;
+mod grant_request;
+mod jsonrpc;
+mod sse;
+
+pub use admin::admin_socket;
+pub use grant_machine::grant_machine;
+pub use grant_request::grant_request;
+pub use jsonrpc::jsonrpc;
+pub use sse::sse_filter;
+
 use serde_json::Value;
 
 use crate::proto::b64;
@@ -945,27 +959,54 @@ mod tests {
         }
     }
 
-    /// Replays every input saved under `fuzz/regressions/<target>/` through
-    /// its hook: each reproduced a fuzzer finding before its fix.
-    #[test]
-    fn regressions_replay() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions");
-        type Hook = fn(&[u8]);
-        let hooks: [(&str, Hook); 4] = [
-            ("signature_fields", signature_fields),
-            ("verify_request", verify_request),
-            ("content_digest", content_digest),
-            ("jwk", jwk),
-        ];
-        for (target, hook) in hooks {
+    type Hook = fn(&[u8]);
+
+    /// Every target and its hook.
+    const HOOKS: [(&str, Hook); 9] = [
+        ("signature_fields", signature_fields),
+        ("verify_request", verify_request),
+        ("content_digest", content_digest),
+        ("jwk", jwk),
+        ("grant_request", grant_request),
+        ("jsonrpc", jsonrpc),
+        ("sse_filter", sse_filter),
+        ("grant_machine", grant_machine),
+        ("admin_socket", admin_socket),
+    ];
+
+    /// Runs every file under `fuzz/<dir>/<target>/` whose name starts with
+    /// `prefix` through the target's hook.
+    fn replay(dir: &str, prefix: &str) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz")
+            .join(dir);
+        for (target, hook) in HOOKS {
             let Ok(dir) = std::fs::read_dir(root.join(target)) else {
                 continue;
             };
             for entry in dir {
                 let path = entry.unwrap().path();
-                hook(&std::fs::read(&path).unwrap());
+                let name = path.file_name().unwrap().to_string_lossy();
+                if name.starts_with(prefix) {
+                    eprintln!("{target}: {name}");
+                    hook(&std::fs::read(&path).unwrap());
+                }
             }
         }
+    }
+
+    /// Replays every input saved under `fuzz/regressions/<target>/` through
+    /// its hook: each reproduced a fuzzer finding before its fix.
+    #[test]
+    fn regressions_replay() {
+        replay("regressions", "");
+    }
+
+    /// The committed seeds keep every property (a seed that breaks one is a
+    /// finding before the fuzzer starts).
+    #[test]
+    fn seeds_keep_every_property() {
+        replay("corpus", "seed-");
     }
 
     /// Every signed seed verifies through the raw-text path, and is written

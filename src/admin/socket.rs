@@ -74,7 +74,9 @@ pub async fn serve(listener: UnixListener, admin: Arc<Admin>) {
     }
 }
 
-async fn connection(stream: UnixStream, admin: Arc<Admin>) -> std::io::Result<()> {
+/// One connection: reads a command line, answers it, closes (also the
+/// fuzz hook's way in, over a socket pair).
+pub(crate) async fn connection(stream: UnixStream, admin: Arc<Admin>) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = Zeroizing::new(Vec::new());
     let mut reader = tokio::io::BufReader::new(read).take(MAX_LINE as u64 + 1);

@@ -20,7 +20,7 @@ use crate::proto::mcp::access::{UpstreamGrant, carries_tool_list};
 use crate::proto::mcp::event_id::{Binding, EventIds};
 
 /// The chunks of a body as they arrive.
-type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send + Sync>>;
+pub(crate) type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send + Sync>>;
 
 /// Seals the event ids of one stream for the call that receives it.
 #[derive(Debug, Clone)]
@@ -31,6 +31,9 @@ pub struct IdSealer {
     pub binding: Binding,
 }
 
+/// UTF-8 of U+FEFF, the byte order mark.
+const BOM: &[u8] = "\u{feff}".as_bytes();
+
 /// The rewriting stream.
 pub struct SseRewriter {
     body: Chunks,
@@ -38,6 +41,10 @@ pub struct SseRewriter {
     ids: IdSealer,
     pending: BytesMut,
     done: bool,
+    /// Whether the start of the stream was looked at for a byte order mark.
+    started: bool,
+    /// Whether anything was passed on yet.
+    sent: bool,
 }
 
 impl SseRewriter {
@@ -52,13 +59,16 @@ impl SseRewriter {
         )
     }
 
-    fn over(body: Chunks, grant: Option<UpstreamGrant>, ids: IdSealer) -> Self {
+    /// Rewrites a stream of chunks (the fuzz hook's way in).
+    pub(crate) fn over(body: Chunks, grant: Option<UpstreamGrant>, ids: IdSealer) -> Self {
         Self {
             body,
             grant,
             ids,
             pending: BytesMut::new(),
             done: false,
+            started: false,
+            sent: false,
         }
     }
 
@@ -69,7 +79,19 @@ impl SseRewriter {
             let event = self.pending.split_to(end);
             out.extend_from_slice(&rewrite_event(&event, self.grant.as_ref(), &self.ids));
         }
-        (!out.is_empty()).then(|| out.freeze())
+        if out.is_empty() {
+            return None;
+        }
+        // The agent's client drops a BOM at the start of what it gets. One
+        // the upstream's client read as text (a second one, or one after a
+        // dropped event) must stay text: `\u{feff}data` was not rewritten
+        // (found by the `sse_filter` fuzz target).
+        if !std::mem::replace(&mut self.sent, true) && out.starts_with(BOM) {
+            let mut first = BytesMut::from(BOM);
+            first.extend_from_slice(&out);
+            out = first;
+        }
+        Some(out.freeze())
     }
 }
 
@@ -216,6 +238,19 @@ impl Stream for SseRewriter {
                 }
                 Poll::Ready(Some(Ok(chunk))) => {
                     self.pending.extend_from_slice(&chunk);
+                    if !self.started {
+                        // A client ignores one BOM before the first line
+                        // (WHATWG HTML): read as part of a field name here,
+                        // it would hide the first event's `data` and `id`
+                        // from the rewriting. Dropped, as a client would.
+                        if self.pending.len() < BOM.len() && BOM.starts_with(&self.pending) {
+                            continue;
+                        }
+                        if self.pending.starts_with(BOM) {
+                            let _ = self.pending.split_to(BOM.len());
+                        }
+                        self.started = true;
+                    }
                     if let Some(out) = self.drain_events() {
                         return Poll::Ready(Some(Ok(out)));
                     }
@@ -342,6 +377,81 @@ mod tests {
         let out = rewrite_event(b"id: a\0b\ndata: \n\n", None, &sealer());
         assert_eq!(out, &b"data: \n\n"[..]);
         assert!(rewrite_event(b"id: \xff\n\n", None, &sealer()).is_empty());
+    }
+
+    /// Runs the rewriter over `chunks` and returns what the agent gets.
+    fn rewritten(chunks: Vec<Vec<u8>>, grant: Option<UpstreamGrant>) -> String {
+        let chunks: Vec<Result<Bytes, BoxError>> =
+            chunks.into_iter().map(|c| Ok(Bytes::from(c))).collect();
+        let rewriter = SseRewriter::over(
+            Box::pin(futures_util::stream::iter(chunks)),
+            grant,
+            sealer(),
+        );
+        let out: Vec<Bytes> = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(futures_util::StreamExt::collect::<Vec<_>>(rewriter))
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        out.iter().map(|b| String::from_utf8_lossy(b)).collect()
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_first_event_hides_neither_its_data_nor_its_id() {
+        // Found by the `sse_filter` fuzz target: a client drops one BOM at
+        // the start of the stream, the rewriter read it as part of the
+        // first field's name, so `\u{feff}data:` passed unfiltered and
+        // `\u{feff}id:` unsealed.
+        let result = json!({"jsonrpc": "2.0", "id": 2, "result": {"tools": [{"name": "search_issues"}, {"name": "delete_repo"}]}});
+        let stream = format!("\u{feff}id: e-1\ndata: {result}\n\n").into_bytes();
+        for cut in 0..=stream.len() {
+            let chunks = vec![stream[..cut].to_vec(), stream[cut..].to_vec()];
+            let text = rewritten(chunks.clone(), Some(grant()));
+            assert!(!text.starts_with('\u{feff}'), "{cut}: {text}");
+            assert!(
+                text.contains("search_issues") && !text.contains("delete_repo"),
+                "{cut}: {text}"
+            );
+            assert!(
+                text.starts_with(&format!("id: {}\n", sealed("e-1"))),
+                "{cut}: {text}"
+            );
+            let text = rewritten(chunks, None);
+            assert!(
+                text.starts_with(&format!("id: {}\n", sealed("e-1"))),
+                "{cut}: {text}"
+            );
+        }
+        // Only the first one: a BOM later in the stream is text.
+        let text = rewritten(vec![b"data: a\n\n\xef\xbb\xbfdata: b\n\n".to_vec()], None);
+        assert_eq!(text, "data: a\n\n\u{feff}data: b\n\n");
+    }
+
+    #[test]
+    fn a_byte_order_mark_the_upstreams_client_reads_as_text_stays_text() {
+        // Found by the `sse_filter` fuzz target: the upstream's client reads
+        // `\u{feff}data` as another field; passed on first, the agent's
+        // client dropped the BOM and read an unfiltered tool list.
+        let result = json!({"jsonrpc": "2.0", "id": 2, "result": {"tools": [{"name": "search_issues"}, {"name": "delete_repo"}]}});
+        for stream in [
+            format!("\u{feff}\u{feff}data: {result}\n\n").into_bytes(),
+            [
+                &b"data: \xff\n\n\xef\xbb\xbf"[..],
+                format!("data: {result}\n\n").as_bytes(),
+            ]
+            .concat(),
+        ] {
+            let text = rewritten(vec![stream], Some(grant()));
+            let seen = text.strip_prefix('\u{feff}').unwrap_or(&text);
+            assert!(
+                !seen
+                    .lines()
+                    .any(|l| l.starts_with("data") && l.contains("delete_repo")),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ mod held_disk;
 mod held_server;
 mod hidden_characters;
 mod hostile;
+mod hostile_upstream_answers;
 mod http_client;
 mod httpsig_cli;
 mod in_process;

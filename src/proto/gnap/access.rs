@@ -132,6 +132,7 @@ fn parse_object(map: &Map<String, Value>, at: &Path<'_>) -> Result<AccessObject,
                 // listing, like the members above.
                 reader::shown(name, &at_member)?;
                 reader::shown_tree(value, &at_member)?;
+                reader::bounded_tree(value, &at_member)?;
                 if out.extra.len() >= MAX_EXTRA_MEMBERS {
                     return Err(RequestError::invalid(
                         at,
@@ -350,5 +351,28 @@ mod tests {
             panic!("object expected");
         };
         assert!(!upper.is_mcp());
+    }
+
+    #[test]
+    fn an_access_objects_own_numbers_read_back_as_the_same_number() {
+        // Found by the `grant_request` fuzz target: an 82-digit integer read
+        // as 1.6666666666666669e81, written as that, read back one ULP off.
+        let wire = format!(
+            r#"[{{"type":"photo-api","note":{{"x":[1{}]}}}}]"#,
+            "6".repeat(81)
+        );
+        let value: Value = serde_json::from_str(&wire).unwrap();
+        let rights = list(value).unwrap();
+        let written = serde_json::to_string(&rights).unwrap();
+        let again = list(serde_json::from_str(&written).unwrap()).unwrap();
+        assert_eq!(again, rights, "{written}");
+        assert_eq!(serde_json::to_string(&again).unwrap(), written);
+    }
+
+    #[test]
+    fn an_access_objects_own_strings_are_bounded() {
+        let long = "x".repeat(crate::proto::gnap::limits::MAX_STRING_LEN + 1);
+        let err = list(json!([{"type": "photo-api", "note": {"x": [long]}}])).unwrap_err();
+        assert_eq!(err.field(), "access[0].note.x[0]");
     }
 }

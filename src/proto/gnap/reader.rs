@@ -384,6 +384,28 @@ pub(crate) fn shown_tree(value: &Value, at: &Path<'_>) -> Result<(), RequestErro
     }
 }
 
+/// Refuses a string over [`MAX_STRING_LEN`] bytes anywhere inside `value`:
+/// members kept as sent (an access right's own, a subject identifier's)
+/// are stored with a pending grant, bounded like the members gnapd reads.
+pub(crate) fn bounded_tree(value: &Value, at: &Path<'_>) -> Result<(), RequestError> {
+    match value {
+        Value::String(s) if s.len() > MAX_STRING_LEN => Err(RequestError::invalid(
+            at,
+            Reason::TooLong {
+                max: MAX_STRING_LEN,
+            },
+        )),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| bounded_tree(item, &at.index(i))),
+        Value::Object(map) => map
+            .iter()
+            .try_for_each(|(name, item)| bounded_tree(item, &at.key(name))),
+        _ => Ok(()),
+    }
+}
+
 /// The value as a string of at most [`MAX_STRING_LEN`] bytes.
 pub(crate) fn string<'v>(value: &'v Value, at: &Path<'_>) -> Result<&'v str, RequestError> {
     string_max(value, at, MAX_STRING_LEN)

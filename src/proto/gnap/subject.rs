@@ -169,8 +169,15 @@ fn parse_subject_identifier(
             },
         ));
     }
+    for (name, member) in map {
+        reader::bounded_tree(member, &at.key(name))?;
+    }
     let mut members = map.clone();
-    members.remove("format");
+    // Not `remove`: with serde_json's `preserve_order` (josekit turns it on)
+    // it swaps the last member into the gap, so the identifier's members
+    // changed order each time it was read back (found by the
+    // `grant_request` fuzz target).
+    members.shift_remove("format");
     Ok(SubjectIdentifier { format, members })
 }
 
@@ -245,5 +252,38 @@ mod tests {
         });
         let subject: SubjectResponse = serde_json::from_value(wire.clone()).unwrap();
         assert_eq!(serde_json::to_value(&subject).unwrap(), wire);
+    }
+
+    #[test]
+    fn an_identifier_reads_back_with_its_members_in_the_same_order() {
+        // Found by the `grant_request` fuzz target: each read swapped the
+        // last member into `format`'s place, so a stored request changed
+        // bytes every time it was read and written again.
+        let text = r#"{"format":"opaque","id":"J","email":"u@example.com","x":1}"#;
+        let value: Value = serde_json::from_str(text).unwrap();
+        let id = parse_subject_identifier(&value, &Path::root()).unwrap();
+        assert_eq!(serde_json::to_string(&id).unwrap(), text);
+        let again: SubjectIdentifier = serde_json::from_str(text).unwrap();
+        assert_eq!(serde_json::to_string(&again).unwrap(), text);
+    }
+
+    #[test]
+    fn an_identifiers_own_strings_are_bounded() {
+        // Found by the `grant_request` fuzz target: a 2,392-byte `uri` in a
+        // user's identifier was kept, bounded only by the body.
+        let long = "x".repeat(crate::proto::gnap::limits::MAX_STRING_LEN + 1);
+        for id in [
+            json!({"format": "uri", "uri": long}),
+            json!({"format": "aliases", "identifiers": [{"format": "opaque", "id": long}]}),
+        ] {
+            let err = user(json!({"sub_ids": [id]})).unwrap_err();
+            assert!(
+                err.field().starts_with("user.sub_ids[0]"),
+                "{}",
+                err.field()
+            );
+        }
+        let fits = "x".repeat(crate::proto::gnap::limits::MAX_STRING_LEN);
+        assert!(user(json!({"sub_ids": [{"format": "uri", "uri": fits}]})).is_ok());
     }
 }

@@ -11,6 +11,7 @@
 
 use serde_json::Value;
 
+use super::fold::reads_as;
 use super::jsonrpc::Message;
 use crate::proto::gnap::AccessRight;
 
@@ -140,18 +141,36 @@ impl UpstreamGrant {
             }
             return;
         }
-        let Some(tools) = response.get_mut("result").and_then(|r| r.get_mut("tools")) else {
+        // A member a case-blind or folding client reads as `result`,
+        // `tools` or `name` (`Result`, `NAME` ...) would show it another
+        // list or another name than the one filtered: it goes.
+        let Some(result) = drop_read_as(response, "result").get_mut("result") else {
+            return;
+        };
+        let Some(tools) = drop_read_as(result, "tools").get_mut("tools") else {
             return;
         };
         match tools.as_array_mut() {
             Some(list) => list.retain(|tool| {
-                tool.get("name")
-                    .and_then(Value::as_str)
-                    .is_some_and(|n| self.tool_allowed(n))
+                tool.as_object()
+                    .is_some_and(|t| !t.keys().any(|k| reads_as(k, "name")))
+                    && tool
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .is_some_and(|n| self.tool_allowed(n))
             }),
             None => *tools = Value::Array(Vec::new()),
         }
     }
+}
+
+/// `value`, with the members some decoder reads as `known` (but that are
+/// not `known` itself) removed when it is an object.
+fn drop_read_as<'v>(value: &'v mut Value, known: &str) -> &'v mut Value {
+    if let Some(map) = value.as_object_mut() {
+        map.retain(|name, _| !reads_as(name, known));
+    }
+    value
 }
 
 /// Whether a JSON answer carries a tool list (a `tools` member in a
@@ -195,9 +214,15 @@ impl<'de> serde::de::Visitor<'de> for Find {
         // Every member is looked at: a `result` given twice counts wherever
         // it carries tools.
         while let Some(StrOrNot(key)) = a.next_key()? {
-            match (self, key.as_deref()) {
-                (Self::Answer, Some("result")) => found |= a.next_value_seed(Self::Result)?,
-                (Self::Result, Some("tools")) => {
+            // Names some decoder reads as `result` or `tools` count too:
+            // such an answer is rewritten without them.
+            let is = |known: &str| {
+                key.as_deref()
+                    .is_some_and(|k| k == known || reads_as(k, known))
+            };
+            match self {
+                Self::Answer if is("result") => found |= a.next_value_seed(Self::Result)?,
+                Self::Result if is("tools") => {
                     a.next_value::<IgnoredAny>()?;
                     found = true;
                 }
@@ -397,6 +422,37 @@ mod tests {
             batch[0]["result"]["tools"],
             json!([{"name": "search_issues"}])
         );
+    }
+
+    #[test]
+    fn a_tool_list_a_case_blind_client_reads_under_another_name_is_filtered_too() {
+        // Found by the `sse_filter` fuzz target: `Result`, `TOOLS` or a
+        // second `Name` reach a client that matches names as Go does, and
+        // showed it the withheld tool.
+        let r =
+            rights(json!([{"type": "mcp", "identifier": "github", "tools": ["search_issues"]}]));
+        let grant = UpstreamGrant::for_upstream(&r, "github").unwrap();
+        let withheld = json!([{"name": "delete_repo"}]);
+        for answer in [
+            json!({"jsonrpc": "2.0", "id": 1, "Result": {"tools": withheld}}),
+            json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": []}, "RESULT": {"tools": withheld}}),
+            json!({"jsonrpc": "2.0", "id": 1, "result": {"Tools": withheld}}),
+            json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [], "tool\u{17f}": withheld}}),
+            json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": "search_issues", "Name": "delete_repo"}]}}),
+            json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [{"name": "search_issues", "name\u{0}": "delete_repo"}]}}),
+        ] {
+            let body = answer.to_string();
+            assert_eq!(carries_tool_list(body.as_bytes()), Some(true), "{body}");
+            let mut filtered = answer.clone();
+            grant.filter_tools_list(&mut filtered);
+            assert!(!filtered.to_string().contains("delete_repo"), "{filtered}");
+        }
+        // Other members keep their names.
+        let mut answer = json!({"jsonrpc": "2.0", "id": 1, "result": {"tools": [
+            {"name": "search_issues", "Title": "Search", "title": "search"}], "nextCursor": "c"}});
+        let before = answer.clone();
+        grant.filter_tools_list(&mut answer);
+        assert_eq!(answer, before);
     }
 
     #[test]

@@ -116,11 +116,11 @@ fn id_kind<'de, D: Deserializer<'de>>(d: D) -> Result<Option<IdKind>, D::Error> 
             Ok(IdKind::Other)
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<IdKind, A::Error> {
-            while a.next_element::<IgnoredAny>()?.is_some() {}
+            while a.next_element::<Skip>()?.is_some() {}
             Ok(IdKind::Other)
         }
         fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<IdKind, A::Error> {
-            while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            while a.next_entry::<Skip, Skip>()?.is_some() {}
             Ok(IdKind::Other)
         }
     }
@@ -134,7 +134,7 @@ fn method<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Cow<'de, str>
 
 /// True for any value, null included: the member is present.
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
-    IgnoredAny::deserialize(d).map(|_| true)
+    Skip::deserialize(d).map(|_| true)
 }
 
 /// `params.name` and `params.uri`: `Some(None)` when present but not a
@@ -186,7 +186,7 @@ impl<'de> Deserialize<'de> for Params {
                                 "a params member some decoders read as another",
                             ));
                         }
-                        a.next_value::<IgnoredAny>()?;
+                        a.next_value::<Skip>()?;
                         continue;
                     };
                     if std::mem::replace(&mut seen[i], true) {
@@ -196,7 +196,7 @@ impl<'de> Deserialize<'de> for Params {
                         "name" => &mut params.name,
                         "uri" => &mut params.uri,
                         _ => {
-                            a.next_value::<IgnoredAny>()?;
+                            a.next_value::<Skip>()?;
                             continue;
                         }
                     };
@@ -205,7 +205,7 @@ impl<'de> Deserialize<'de> for Params {
                 Ok(params)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Params, A::Error> {
-                while a.next_element::<IgnoredAny>()?.is_some() {}
+                while a.next_element::<Skip>()?.is_some() {}
                 Ok(Params::default())
             }
             fn visit_str<E>(self, _: &str) -> Result<Params, E> {
@@ -276,12 +276,58 @@ impl<'de> Deserialize<'de> for StrOrNot<'de> {
                 Ok(StrOrNot(None))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-                while a.next_element::<IgnoredAny>()?.is_some() {}
+                while a.next_element::<Skip>()?.is_some() {}
                 Ok(StrOrNot(None))
             }
             fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
-                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                while a.next_entry::<Skip, Skip>()?.is_some() {}
                 Ok(StrOrNot(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Any value, skipped without being built, but with its numbers read:
+/// serde's `IgnoredAny` skips a number without computing it, so a number
+/// beyond `f64` (`1e999`) in a member the gateway does not read went to the
+/// upstream, whose decoder may refuse it, read infinity or keep it exact
+/// (RFC 8259 §9, found by the `jsonrpc` fuzz target).
+struct Skip;
+
+impl<'de> Deserialize<'de> for Skip {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Skip;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_unit<E>(self) -> Result<Skip, E> {
+                Ok(Skip)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Skip, A::Error> {
+                while a.next_element::<Skip>()?.is_some() {}
+                Ok(Skip)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Skip, A::Error> {
+                while a.next_entry::<Skip, Skip>()?.is_some() {}
+                Ok(Skip)
             }
         }
         d.deserialize_any(V)
@@ -290,8 +336,20 @@ impl<'de> Deserialize<'de> for StrOrNot<'de> {
 
 /// Reads one message.
 pub fn parse(body: &[u8]) -> Result<Message, ParseError> {
-    let wire: Wire<'_> = serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => ParseError::NotMessage,
+    // JSON between systems is UTF-8 (RFC 8259 §8.1). serde skips the
+    // members it ignores without checking their bytes, and an upstream's
+    // decoder may refuse, replace or drop what is not UTF-8 there: such a
+    // body would not read the same to it.
+    let Ok(text) = std::str::from_utf8(body) else {
+        return Err(ParseError::NotJson);
+    };
+    let wire: Wire<'_> = serde_json::from_str(text).map_err(|e| match e.classify() {
+        // A member no message has can stop the read before the text is
+        // checked to its end: text that is not JSON is still a parse
+        // error (-32700), not an invalid request.
+        serde_json::error::Category::Data if serde_json::from_slice::<IgnoredAny>(body).is_ok() => {
+            ParseError::NotMessage
+        }
         _ => ParseError::NotJson,
     })?;
     if wire.jsonrpc.as_deref() != Some("2.0") {
@@ -539,5 +597,69 @@ mod tests {
             parse(br#"{"jsonrpc":"2.0"} trailing"#),
             Err(ParseError::NotJson)
         );
+    }
+
+    #[test]
+    fn text_that_is_not_json_is_a_parse_error_even_when_a_member_is_refused_first() {
+        // Found by the `jsonrpc` fuzz target: the unknown member stopped
+        // the read before the broken rest was seen.
+        for body in [
+            &br#"{"jsonrpc":"2.0","Method":"#[..],
+            br#"{"extra":1,"id":1,"method":"x" trailing"#,
+            br#"{"id":1,"id":2"#,
+            br#"[1,"#,
+        ] {
+            assert_eq!(
+                parse(body),
+                Err(ParseError::NotJson),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        assert_eq!(
+            parse(br#"{"jsonrpc":"2.0","Method":"x"}"#),
+            Err(ParseError::NotMessage)
+        );
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_is_a_parse_error_even_where_nothing_is_read() {
+        // Found by the `jsonrpc` fuzz target: serde skips the members it
+        // ignores (an answer's `error`, the `arguments`) without checking
+        // their bytes, so these were forwarded.
+        for body in [
+            &b"{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":0,\"m\xb0\":\"x\"}}"[..],
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\",\"arguments\":{\"path\xff\":\"/etc\"}}}",
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{\"cursor\":\"\xc3\"}}",
+        ] {
+            assert_eq!(
+                parse(body),
+                Err(ParseError::NotJson),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn a_number_no_double_holds_is_refused_even_where_nothing_is_read() {
+        // Found by the `jsonrpc` fuzz target: serde skipped the numbers of
+        // the members it ignores without computing them, so these were
+        // forwarded; `id` was already read, and refused.
+        for body in [
+            &br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"x":1e999}}}"#[..],
+            br#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"n":[-1e400]}}"#,
+            br#"{"jsonrpc":"2.0","id":7,"result":{"v":11.7e0000000000800000000000000000}}"#,
+            br#"{"jsonrpc":"2.0","id":1e999,"method":"ping"}"#,
+        ] {
+            assert_eq!(
+                parse(body),
+                Err(ParseError::NotJson),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        // Beyond 64 bits, but a double: a number like any other.
+        assert!(parse(br#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"n":[1e300,123456789012345678901234567890,1e-999]}}"#).is_ok());
     }
 }
