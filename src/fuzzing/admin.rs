@@ -130,6 +130,9 @@ fn secret_of(spec: &str, input: &[u8]) -> Option<String> {
     distinct.then(|| secret.to_owned())
 }
 
+/// The commands that list what the admin socket holds.
+const LISTINGS: [&str; 3] = ["upstream_list", "credentials_list", "grants_pending"];
+
 /// Sends `data` on a fresh connection and returns the answer's bytes.
 fn exchange(admin: &Arc<Admin>, data: Vec<u8>) -> Vec<u8> {
     runtime().block_on(async {
@@ -205,6 +208,12 @@ pub fn admin_socket(data: &[u8]) {
         Some((first, rest)) if first & 0x80 != 0 => (Some(first & 1), rest),
         _ => (None, data),
     };
+    // What gnapd shows before any input (the configured upstream's URL,
+    // the pending grants): a secret spelled like it is not looked for.
+    let shown_unasked: Vec<u8> = LISTINGS
+        .iter()
+        .flat_map(|op| exchange(&admin, format!("{{\"op\":\"{op}\"}}\n").into_bytes()))
+        .collect();
     let mut secrets: Vec<String> = Vec::new();
     let mut answers: Vec<Vec<u8>> = Vec::new();
     let mut decided: Vec<String> = Vec::new();
@@ -241,7 +250,11 @@ pub fn admin_socket(data: &[u8]) {
             // Once in the whole input: an upstream's URL, which is shown,
             // may carry the same text.
             for spec in credential.expose().lines() {
-                secrets.extend(secret_of(spec, data));
+                secrets.extend(secret_of(spec, data).filter(|secret| {
+                    !shown_unasked
+                        .windows(secret.len())
+                        .any(|w| w == secret.as_bytes())
+                }));
             }
         }
         let pending_before = auth.pending_grants().expect("pending").len();
@@ -292,7 +305,7 @@ pub fn admin_socket(data: &[u8]) {
         configured_now.credential_set, None,
         "the configured credential changed"
     );
-    for op in ["upstream_list", "credentials_list", "grants_pending"] {
+    for op in LISTINGS {
         answers.push(exchange(
             &admin,
             format!("{{\"op\":\"{op}\"}}\n").into_bytes(),
