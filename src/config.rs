@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::authz::{AllowRule, AsConfig, Policy, RsRule};
-use crate::gateway::upstream::{Credential, Upstream, UpstreamEntry};
 use crate::http::DEFAULT_MAX_BODY;
+use crate::upstream::credential::Credential;
+use crate::upstream::server::{Upstream, UpstreamEntry};
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
@@ -113,9 +114,9 @@ pub struct FileConfig {
     #[serde(default)]
     pub connections: crate::http::limits::ConnectionsFile,
     /// `[sign_ins]`: sign-ins under way (login, connecting an upstream)
-    /// per grant, per address and in all (`crate::oauth_client`).
+    /// per grant, per address and in all (`crate::upstream::oauth_client`).
     #[serde(default)]
-    pub sign_ins: crate::oauth_client::SignInsFile,
+    pub sign_ins: crate::upstream::oauth_client::SignInsFile,
     /// `[sessions]`: MCP sessions the gateway remembers, in all and per
     /// agent key, and when an unused one may give its place
     /// (`crate::gateway::sessions`).
@@ -278,7 +279,7 @@ pub struct ServeConfig {
     /// Client connection bounds and request deadlines.
     pub connections: crate::http::limits::ConnectionLimits,
     /// Bounds on sign-ins under way.
-    pub sign_ins: crate::oauth_client::SignInBounds,
+    pub sign_ins: crate::upstream::oauth_client::SignInBounds,
     /// Bounds on the gateway's session table.
     pub sessions: crate::gateway::sessions::Bounds,
     /// AS settings other than the public URL.
@@ -396,7 +397,7 @@ impl ServeConfig {
                 rule.issuer
             )));
         }
-        let sign_ins = crate::oauth_client::SignInBounds::from_file(&file.sign_ins)
+        let sign_ins = crate::upstream::oauth_client::SignInBounds::from_file(&file.sign_ins)
             .map_err(ConfigError::Invalid)?;
         let login = match file.login.take() {
             Some(entry) => {

@@ -15,8 +15,9 @@ pub mod clock;
 pub mod config;
 pub mod gateway;
 pub mod http;
-pub mod oauth_client;
+pub mod http_client;
 pub mod proto;
+pub mod random;
 pub mod store;
 pub mod upstream;
 

@@ -32,10 +32,12 @@ use zeroize::Zeroizing;
 use crate::authz::{Assignments, AuthServer, FinishAction};
 use crate::clock::Clock;
 use crate::gateway::forward::Gateway;
-use crate::gateway::upstream::{Credential, Secret, Transport, Upstream, enterprise_set_id};
 use crate::http::push::Pusher;
 use crate::store::{CredentialSetRecord, RECORD_VERSION, Store, UpstreamRecord, UpstreamTransport};
+use crate::upstream::Secret;
 use crate::upstream::connect::PERSON_SET_PREFIX;
+use crate::upstream::credential::Credential;
+use crate::upstream::server::{Transport, Upstream, enterprise_set_id};
 use crate::upstream::vault::MasterKey;
 
 /// One admin request, as the socket carries it (a JSON object per line).

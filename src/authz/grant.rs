@@ -365,7 +365,7 @@ pub(super) fn new_instance(
     if known.is_some() {
         return Ok((None, known));
     }
-    let id = mint::random_text().map_err(no_randomness)?;
+    let id = crate::random::text().map_err(no_randomness)?;
     let record = InstanceRecord {
         v: RECORD_VERSION,
         key: key.clone(),

@@ -424,7 +424,7 @@ impl AuthServer {
             None
         };
         let page_secret = if offered.redirect {
-            Some(mint::random_text().map_err(no_randomness)?)
+            Some(crate::random::text().map_err(no_randomness)?)
         } else {
             None
         };
@@ -433,7 +433,7 @@ impl AuthServer {
                 method: kind,
                 uri: finish.uri.clone().unwrap_or_default(),
                 client_nonce: finish.nonce.clone(),
-                as_nonce: mint::random_text().map_err(no_randomness)?,
+                as_nonce: crate::random::text().map_err(no_randomness)?,
                 hash_method: finish.hash_method(),
             }),
             None => None,
@@ -781,7 +781,7 @@ impl AuthServer {
     ) -> Result<Decided, DecideError> {
         let approve = access.is_some();
         let interact_ref = match &interaction.finish {
-            Some(_) => Some(mint::random_text().map_err(|_| DecideError::NoRandomness)?),
+            Some(_) => Some(crate::random::text().map_err(|_| DecideError::NoRandomness)?),
             None => None,
         };
         let ref_hash = interact_ref.as_deref().map(TokenHash::of);

@@ -18,7 +18,7 @@
 //!
 //! The flow is the authorization code flow (OIDC Core §3.1) with PKCE S256
 //! and a `nonce`, gnapd being a registered client at the IdP
-//! (`crate::oauth_client`): the page's "Sign in" button gets a 303 there
+//! (`crate::upstream::oauth_client`): the page's "Sign in" button gets a 303 there
 //! with a single-use `state` bound to the grant; the callback
 //! ([`LOGIN_CALLBACK_PATH`]) exchanges the code, and verifies the ID token
 //! with [`crate::authz::assertion::verify_login_id_token`] (signature by
@@ -44,11 +44,11 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use super::assertion::{AssertionError, TrustedIssuer, subject_matches, verify_login_id_token};
-use super::mint::{NoRandomness, random_text};
-use crate::gateway::oauth2::TokenRequest;
-use crate::gateway::upstream::Secret;
-use crate::oauth_client::States;
 use crate::proto::address::AddressKey;
+use crate::random::NoRandomness;
+use crate::upstream::Secret;
+use crate::upstream::oauth_client::States;
+use crate::upstream::oauth2::TokenRequest;
 
 /// Where the IdP sends the browser back (the redirect URI registered there).
 pub const LOGIN_CALLBACK_PATH: &str = "/gnap/login/callback";
@@ -91,7 +91,7 @@ pub enum LoginEntry {
 }
 
 /// A login under way: the grant whose page started it and the `nonce`
-/// sent, with the PKCE verifier (`crate::oauth_client::Started`).
+/// sent, with the PKCE verifier (`crate::upstream::oauth_client::Started`).
 #[derive(Debug, Clone)]
 pub struct LoginStarted {
     /// The grant.
@@ -179,7 +179,7 @@ impl Login {
             subjects,
             ..
         } = entry;
-        crate::oauth_client::check(
+        crate::upstream::oauth_client::check(
             "login",
             &[
                 ("authorization_endpoint", &authorization_endpoint),
@@ -213,7 +213,10 @@ impl Login {
     }
 
     /// The same login with sign-ins under way bounded by `bounds`.
-    pub fn with_sign_in_bounds(mut self, bounds: crate::oauth_client::SignInBounds) -> Self {
+    pub fn with_sign_in_bounds(
+        mut self,
+        bounds: crate::upstream::oauth_client::SignInBounds,
+    ) -> Self {
         self.states = States::new(bounds);
         self
     }
@@ -250,7 +253,7 @@ impl Login {
         redirect_uri: &str,
         now: i64,
     ) -> Result<String, NoRandomness> {
-        let nonce = random_text()?;
+        let nonce = crate::random::text()?;
         let (state, challenge) = self.states.start(
             (grant.to_owned(), Secret::new(nonce.clone())),
             grant,
@@ -258,7 +261,7 @@ impl Login {
             browser,
             now,
         )?;
-        Ok(crate::oauth_client::authorization_url(
+        Ok(crate::upstream::oauth_client::authorization_url(
             &self.authorization_endpoint,
             &self.client_id,
             &self.scopes,
@@ -281,7 +284,7 @@ impl Login {
 
     /// The token request exchanging `code`.
     pub fn code_request(&self, code: &str, verifier: &Secret, redirect_uri: &str) -> TokenRequest {
-        crate::oauth_client::code_request(
+        crate::upstream::oauth_client::code_request(
             &self.token_endpoint,
             &self.client_id,
             self.client_secret.as_ref(),
@@ -329,7 +332,7 @@ impl Login {
     /// (256 random bits) the browser that signed in holds (a cookie), kept
     /// here as its SHA-256. A later sign-in for the grant replaces it.
     pub fn signed_in(&self, grant: &str, subject: &str) -> Result<String, NoRandomness> {
-        let token = random_text()?;
+        let token = crate::random::text()?;
         let mut signed_in = self.signed_in.lock().map_err(|_| NoRandomness)?;
         signed_in.insert(grant, subject, Sha256::digest(token.as_bytes()).into());
         Ok(token)

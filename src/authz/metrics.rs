@@ -9,6 +9,8 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::proto::exposition::write_counter;
+
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -78,15 +80,6 @@ impl Outcome {
             Self::Error => "error",
         }
     }
-}
-
-/// Writes one unlabelled counter, with its help and type lines.
-pub fn write_counter(out: &mut String, name: &str, help: &str, value: &AtomicU64) {
-    let _ = writeln!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-        value.load(Ordering::Relaxed)
-    );
 }
 
 /// The AS's metrics.

@@ -22,7 +22,7 @@ use std::sync::Mutex;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
-use super::mint::{NoRandomness, random_text};
+use crate::random::NoRandomness;
 
 /// The operator's sign-in page: the link is `{public}{OPERATOR_PATH}?code=…`.
 pub const OPERATOR_PATH: &str = "/gnap/operator";
@@ -111,7 +111,7 @@ impl Operator {
     /// A fresh one-time sign-in secret, valid from `now`; the previous link
     /// stops working.
     pub fn new_link(&self, now: i64) -> Result<String, OperatorError> {
-        let secret = random_text()?;
+        let secret = crate::random::text()?;
         let mut link = self.link.lock().map_err(|_| OperatorError::NoRandomness)?;
         *link = Some(Link {
             digest: digest(&secret),
@@ -133,7 +133,7 @@ impl Operator {
             }
             *link = None;
         }
-        let token = random_text()?;
+        let token = crate::random::text()?;
         let mut sessions = self
             .sessions
             .lock()

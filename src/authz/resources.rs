@@ -17,7 +17,7 @@
 //! sees and narrows the registered rights, and approval mints those.
 
 use super::grant::{no_randomness, require_json};
-use super::{AuthServer, Failure, Reply, RsRule, mint};
+use super::{AuthServer, Failure, Reply, RsRule};
 use crate::proto::gnap::limits::MAX_ACCESS_ITEMS;
 use crate::proto::gnap::rs::{
     RegistrationResponse, ResourceServer, RsDiscovery, RsError, RsErrorCode,
@@ -118,7 +118,7 @@ impl AuthServer {
                 &format!("this resource server may not register `access[{i}]`"),
             ));
         }
-        let reference = mint::random_text().map_err(no_randomness)?;
+        let reference = crate::random::text().map_err(no_randomness)?;
         let record = ResourceSetRecord {
             v: RECORD_VERSION,
             access: parsed.access,

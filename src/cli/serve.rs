@@ -11,12 +11,14 @@ use crate::authz::{Assignments, AuthServer};
 use crate::clock::SystemClock;
 use crate::config::{Overrides, ServeConfig};
 use crate::gateway::forward::Gateway;
-use crate::gateway::upstream::{
-    Credential, Secret, StdioCommand, Upstream, enroll, enterprise_set_id, split_assignment,
-};
 use crate::http::{App, serve::serve};
 use crate::store::Store as _;
 use crate::store::sled::SledStore;
+use crate::upstream::Secret;
+use crate::upstream::credential::Credential;
+use crate::upstream::server::{
+    StdioCommand, Upstream, enroll, enterprise_set_id, split_assignment,
+};
 use crate::upstream::vault::MasterKey;
 
 /// Arguments of `gnapd serve`.
@@ -395,7 +397,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     let master_key = master_key.map(Arc::new);
     let mut upstream_cas = Vec::new();
     for path in &config.upstream_ca_files {
-        upstream_cas.extend(crate::gateway::client::load_ca_file(path)?);
+        upstream_cas.extend(crate::http_client::load_ca_file(path)?);
     }
     let gateway = Arc::new(
         Gateway::new(

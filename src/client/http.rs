@@ -10,7 +10,7 @@ use hyper::body::Incoming;
 use hyper::header::HeaderMap;
 
 use super::ClientError;
-use crate::gateway::client::UpstreamClient;
+use crate::http_client::UpstreamClient;
 use crate::proto::httpsig::HttpRequest;
 use crate::proto::text::escape;
 
@@ -56,7 +56,7 @@ impl std::fmt::Debug for Http {
 impl Http {
     /// A client; `trace` prints each exchange on stderr.
     pub fn new(trace: bool) -> Result<Self, ClientError> {
-        let client = crate::gateway::client::build(&[]).map_err(ClientError::Setup)?;
+        let client = crate::http_client::build(&[]).map_err(ClientError::Setup)?;
         Ok(Self { client, trace })
     }
 

@@ -16,11 +16,12 @@ use crate::admin::{Admin, Command, Interaction, parse_command};
 use crate::authz::{AsConfig, Assignments, AuthServer, Endpoint, Policy};
 use crate::clock::ManualClock;
 use crate::gateway::forward::Gateway;
-use crate::gateway::upstream::{Credential, Upstream, enterprise_set_id};
 use crate::http::push::Pusher;
 use crate::proto::httpsig::{GnapProfile, HttpRequest, SignOptions, sign_gnap};
 use crate::store::Store;
 use crate::store::memory::MemoryStore;
+use crate::upstream::credential::Credential;
+use crate::upstream::server::{Upstream, enterprise_set_id};
 use crate::upstream::vault::MasterKey;
 
 /// The upstream of the "config file": the admin may change neither it nor

@@ -8,7 +8,7 @@ use futures_util::{FutureExt as _, StreamExt as _};
 use serde_json::json;
 
 use super::decoders::{Doc, FOLDS, pick};
-use crate::gateway::forward::BoxError;
+use crate::gateway::answer::BoxError;
 use crate::gateway::sse::{IdSealer, SseRewriter};
 use crate::proto::gnap::AccessRight;
 use crate::proto::mcp::access::{UpstreamGrant, carries_tool_list};

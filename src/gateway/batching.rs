@@ -132,7 +132,7 @@ impl Batcher {
                 &stats.failed,
             ),
         ] {
-            crate::authz::metrics::write_counter(out, name, help, value);
+            crate::proto::exposition::write_counter(out, name, help, value);
         }
     }
 }

@@ -12,30 +12,30 @@
 //! sealed one the agent received ([`Gateway::check_resumption`]).
 
 use std::collections::HashMap;
-use std::pin::Pin;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::Stream;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 use tokio_rustls::rustls::pki_types::CertificateDer;
 
-use super::client::UpstreamClient;
-use super::oauth2::OAuth2Credential;
-use super::sse::{IdSealer, SseRewriter};
-use super::upstream::{Credential, Transport, Upstream};
+use super::answer::{Forwarded, ForwardedBody, UpstreamFailure};
+use super::sse::{IdSealer, MAX_FILTERED, SseRewriter};
 use super::{Authorized, Refusal};
 use crate::clock::Clock;
+use crate::http_client::UpstreamClient;
 use crate::proto::httpsig::{GnapProfile, HttpRequest};
 use crate::proto::mcp::access::{UpstreamGrant, carries_tool_list};
 use crate::proto::mcp::event_id::{Binding, EventIds};
 use crate::proto::mcp::jsonrpc::Message;
 use crate::store::{CredentialSetRecord, RECORD_VERSION, Store};
 use crate::upstream::connect::{PERSON_SET_PREFIX, PROBE_BODY, Probed};
+use crate::upstream::credential::Credential;
+use crate::upstream::oauth2::OAuth2Credential;
+use crate::upstream::server::{Transport, Upstream};
 use crate::upstream::vault::MasterKey;
 
 /// Headers an agent's request may carry to the upstream (lowercase). Any
@@ -73,108 +73,14 @@ const FORWARDED_RESPONSE_HEADERS: [&str; 10] = [
     "x-accel-buffering",
 ];
 
-pub use super::client::CONNECT_TIMEOUT;
+pub use crate::http_client::CONNECT_TIMEOUT;
 /// How long an upstream gets by default to send its response head (an SSE
 /// stream then runs as long as the upstream keeps it open).
 pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Largest JSON `tools/list` result the gateway reads to filter, and largest
-/// single SSE event it holds while filtering one.
-pub const MAX_FILTERED: usize = 8 * 1024 * 1024;
 /// Most opened credential sets kept; the map is emptied when full.
 const OPENED_CAPACITY: usize = 4_096;
 /// Largest token endpoint answer read when refreshing an upstream token.
 const TOKEN_RESPONSE_LIMIT: usize = 64 * 1024;
-
-/// A boxed error for the response stream.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The upstream's response body, as chunks, never buffered whole (a
-/// `tools/list` JSON result excepted, to filter it).
-pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send + Sync>>;
-
-/// What came back from the upstream.
-pub struct Forwarded {
-    /// The upstream's status.
-    pub status: u16,
-    /// Its headers, less hop-by-hop and gateway-private ones.
-    pub headers: HeaderMap,
-    /// Its body.
-    pub body: ForwardedBody,
-}
-
-/// A forwarded body, in the cheapest form that serves it.
-pub enum ForwardedBody {
-    /// The upstream's body as it arrives: its length (when declared) is
-    /// kept, so the answer is written with its head in one go.
-    Upstream(Incoming),
-    /// A body the gateway rewrites or produces event by event (SSE).
-    Stream(BodyStream),
-    /// A body the gateway holds whole (a filtered JSON result, its own
-    /// answers).
-    Full(Bytes),
-}
-
-impl ForwardedBody {
-    /// The body as an `http_body::Body` for the server.
-    pub fn into_http_body(self) -> http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError> {
-        match self {
-            Self::Upstream(body) => body.map_err(BoxError::from).boxed_unsync(),
-            Self::Stream(stream) => {
-                http_body_util::StreamBody::new(futures_util::StreamExt::map(stream, |chunk| {
-                    chunk.map(hyper::body::Frame::data)
-                }))
-                .boxed_unsync()
-            }
-            Self::Full(bytes) => Full::new(bytes)
-                .map_err(|never| match never {})
-                .boxed_unsync(),
-        }
-    }
-}
-
-/// Why forwarding failed.
-#[derive(Debug, thiserror::Error)]
-pub enum UpstreamFailure {
-    /// No connection, or the exchange broke: 502.
-    #[error("the upstream could not be reached")]
-    Unreachable,
-    /// No response head in time: 504.
-    #[error("the upstream did not answer in time")]
-    Timeout,
-    /// The upstream refused the gateway's credential (401): 502.
-    #[error("the upstream refused the gateway's credential")]
-    CredentialRefused,
-    /// The upstream failed (a 5xx of its own) or redirected (a 3xx, which
-    /// would point the client around the gateway): 502, so that a failure
-    /// upstream never reads as the gateway's.
-    #[error("the upstream failed (HTTP {0})")]
-    Failed(u16),
-    /// A `tools/list` result that cannot be read to filter it: 502.
-    #[error("the upstream's tools/list result could not be filtered")]
-    Unfilterable,
-    /// Stdio: the child exited (or was stopped) before answering: 502.
-    #[error("the upstream process exited")]
-    Exited,
-    /// Stdio: no live session with this id for this caller: 404 (MCP
-    /// clients then start a new session).
-    #[error("no such session")]
-    SessionNotFound,
-    /// Stdio: the message needs a session (send `initialize` first): 400.
-    #[error("this upstream needs a session: send initialize first")]
-    SessionRequired,
-    /// Stdio: a request with this id is already in flight in the session:
-    /// 400.
-    #[error("a request with this id is already in flight")]
-    InFlight,
-    /// Stdio: every child slot is taken (or the gateway is stopping): 503
-    /// with `Retry-After`.
-    #[error("the gateway runs as many upstream processes as it may; retry later")]
-    Busy,
-    /// An `initialize` while the session table is full of other agents'
-    /// live sessions (`super::sessions`): 503 with `Retry-After`.
-    #[error("the gateway holds as many MCP sessions as it may; retry later")]
-    SessionsFull,
-}
 
 /// The gateway: upstreams, the store it reads tokens from, and one client.
 pub struct Gateway {
@@ -223,7 +129,7 @@ impl Gateway {
         master_key: Option<Arc<MasterKey>>,
         upstream_cas: &[CertificateDer<'static>],
     ) -> Result<Self, String> {
-        let client = super::client::build(upstream_cas)?;
+        let client = crate::http_client::build(upstream_cas)?;
         let event_ids =
             EventIds::generate().map_err(|e| format!("cannot draw the event id key: {e}"))?;
         Ok(Self {
@@ -502,7 +408,7 @@ impl Gateway {
         let (kind, header_name, secret) = credential.to_sealable().ok_or("nothing to seal")?;
         let id = format!(
             "{PERSON_SET_PREFIX}{}",
-            crate::authz::mint::random_text().map_err(|e| e.to_string())?
+            crate::random::text().map_err(|e| e.to_string())?
         );
         let set = CredentialSetRecord {
             v: RECORD_VERSION,
@@ -528,7 +434,7 @@ impl Gateway {
     /// its status and body (at most 64 KiB).
     pub async fn token_request(
         &self,
-        request: &super::oauth2::TokenRequest,
+        request: &crate::upstream::oauth2::TokenRequest,
     ) -> Result<(u16, Bytes), String> {
         let mut builder = hyper::Request::builder()
             .method("POST")

@@ -19,14 +19,12 @@
 //! does the same for upstreams that are child processes. The HTTP edge
 //! (`crate::http`) maps refusals to responses in one place.
 
+pub mod answer;
 pub mod batching;
-pub mod client;
 pub mod forward;
-pub mod oauth2;
 pub mod sessions;
 pub mod sse;
 pub mod stdio;
-pub mod upstream;
 
 use crate::proto::gnap::token::presented;
 use crate::proto::httpsig::batch::{self, Checked, Pending};
@@ -57,7 +55,7 @@ pub struct Authorized {
     pub message: Option<Message>,
     /// What to present upstream: filled by the gateway from the token's
     /// credential set for this upstream (`None` until then).
-    pub credential: upstream::Credential,
+    pub credential: crate::upstream::credential::Credential,
     /// The upstream's own event id to resume from, once the gateway has
     /// opened the agent's sealed `Last-Event-ID`
     /// (`forward::Gateway::check_resumption`).
@@ -293,7 +291,7 @@ pub fn conclude(
         token,
         grant,
         message,
-        credential: upstream::Credential::None,
+        credential: crate::upstream::credential::Credential::None,
         resume_from: None,
     })
 }

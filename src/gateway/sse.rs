@@ -15,9 +15,13 @@ use http_body_util::BodyDataStream;
 use hyper::body::Incoming;
 use serde_json::Value;
 
-use super::forward::{BoxError, MAX_FILTERED};
+use super::answer::BoxError;
 use crate::proto::mcp::access::{UpstreamGrant, carries_tool_list};
 use crate::proto::mcp::event_id::{Binding, EventIds};
+
+/// Largest JSON `tools/list` result the gateway reads to filter, and largest
+/// single SSE event it holds while filtering one.
+pub const MAX_FILTERED: usize = 8 * 1024 * 1024;
 
 /// The chunks of a body as they arrive.
 pub(crate) type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send + Sync>>;

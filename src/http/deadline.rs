@@ -21,7 +21,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
 use super::admission::{Conn, InFlight, Missed};
-use crate::gateway::forward::BoxError;
+use crate::gateway::answer::BoxError;
 
 /// The body a handler gets: the client's, under the deadlines.
 pub type RequestBody = TimedBody<hyper::body::Incoming>;

@@ -16,7 +16,8 @@ use warp::http::{HeaderMap, Method, Request, Response, StatusCode};
 use super::deadline::RequestBody;
 use super::{App, Reply, to_request, to_response};
 use crate::gateway::Refusal;
-use crate::gateway::forward::{BoxError, Forwarded, UpstreamFailure, request_id};
+use crate::gateway::answer::{BoxError, Forwarded, UpstreamFailure};
+use crate::gateway::forward::request_id;
 use crate::proto::httpsig::Rejection;
 
 /// The response body of the gateway path.

@@ -62,7 +62,7 @@ pub fn render(app: &App) -> String {
     let mut text = app.auth.metrics().render();
     app.gateway.render_metrics(&mut text);
     app.admission.render(&mut text);
-    text.push_str(crate::oauth_client::METRICS_HEADER);
+    text.push_str(crate::upstream::oauth_client::METRICS_HEADER);
     app.connections.render_metrics(&mut text);
     if let Some(login) = &app.login {
         login.render_metrics(&mut text);

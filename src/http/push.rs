@@ -81,7 +81,7 @@ impl Pusher {
         let mut tls = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
-            .with_root_certificates(crate::gateway::client::roots(extra)?)
+            .with_root_certificates(crate::http_client::roots(extra)?)
             .with_no_client_auth();
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self {

@@ -38,7 +38,7 @@ use super::deadline::{RequestBody, TimedBody, Tracked};
 use super::limits::ConnectionLimits;
 use super::mcp::GatewayBody;
 use super::{App, routes};
-use crate::gateway::forward::BoxError;
+use crate::gateway::answer::BoxError;
 
 /// Loads a PEM certificate chain and private key into a TLS acceptor that
 /// offers HTTP/2 and HTTP/1.1 (TLS 1.2 and 1.3, rustls' safe defaults).

@@ -20,8 +20,8 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 use thiserror::Error;
 
+use super::alg::Algorithm;
 use super::b64;
-use super::httpsig::Algorithm;
 
 /// Smallest RSA modulus accepted, in bits.
 pub const MIN_RSA_BITS: usize = 2048;

@@ -4,8 +4,10 @@
 //! reads the clock; time arrives as an argument.
 
 pub mod address;
+pub mod alg;
 pub mod b64;
 pub mod digest;
+pub mod exposition;
 pub mod gnap;
 pub mod hmac;
 pub mod httpsig;

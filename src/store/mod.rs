@@ -200,7 +200,7 @@ pub enum CredentialKind {
     /// `Authorization: Basic base64(SECRET)`, the secret being `USER:PASS`.
     Basic,
     /// `Authorization: Bearer` with an access token the gateway refreshes;
-    /// the secret is the JSON of `gateway::oauth2::OAuth2Credential`.
+    /// the secret is the JSON of `upstream::oauth2::OAuth2Credential`.
     #[serde(rename = "oauth2")]
     OAuth2,
     /// Environment variables of a stdio upstream's process, the secret

@@ -19,10 +19,11 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::authz::mint::NoRandomness;
-use crate::gateway::oauth2::{OAuth2Credential, RefreshError, TokenRequest};
-use crate::gateway::upstream::{Credential, Secret};
-use crate::oauth_client::States;
+use crate::random::NoRandomness;
+use crate::upstream::Secret;
+use crate::upstream::credential::Credential;
+use crate::upstream::oauth_client::States;
+use crate::upstream::oauth2::{OAuth2Credential, RefreshError, TokenRequest};
 use serde::Deserialize;
 
 /// The id prefix of person-connected credential sets.
@@ -91,7 +92,7 @@ impl Connect {
                 client_id,
                 scopes,
                 ..
-            } => crate::oauth_client::check(
+            } => crate::upstream::oauth_client::check(
                 "connect",
                 &[
                     ("authorization_endpoint", authorization_endpoint),
@@ -133,7 +134,7 @@ impl Connect {
         else {
             return None;
         };
-        Some(crate::oauth_client::authorization_url(
+        Some(crate::upstream::oauth_client::authorization_url(
             authorization_endpoint,
             client_id,
             scopes,
@@ -161,7 +162,7 @@ impl Connect {
         else {
             return None;
         };
-        Some(crate::oauth_client::code_request(
+        Some(crate::upstream::oauth_client::code_request(
             token_endpoint,
             client_id,
             client_secret.as_ref(),
@@ -225,7 +226,7 @@ impl Connect {
 }
 
 /// How long a person has to come back from the upstream's sign-in.
-pub const OAUTH_STATE_LIFETIME: i64 = crate::oauth_client::STATE_LIFETIME;
+pub const OAUTH_STATE_LIFETIME: i64 = crate::upstream::oauth_client::STATE_LIFETIME;
 
 /// A sign-in at an upstream's AS under way: what its `state` stands for.
 #[derive(Debug, Clone)]
@@ -241,7 +242,7 @@ pub struct PendingAuth {
 }
 
 /// The OAuth connections of pending grants, in memory: sign-ins under way
-/// (single-use `state`s, `crate::oauth_client::States`), and the sets
+/// (single-use `state`s, `crate::upstream::oauth_client::States`), and the sets
 /// connected so far per grant, until the grant is decided. A restart
 /// forgets both (the person connects again; a set already stored stays
 /// unused).
@@ -253,7 +254,7 @@ pub struct Connections {
 
 impl Connections {
     /// No connection under way, sign-ins bounded by `bounds`.
-    pub fn new(bounds: crate::oauth_client::SignInBounds) -> Self {
+    pub fn new(bounds: crate::upstream::oauth_client::SignInBounds) -> Self {
         Self {
             states: States::new(bounds),
             connected: Mutex::default(),

@@ -32,6 +32,7 @@ mod interaction_http;
 mod interaction_pages;
 mod interop_agent;
 mod interop_python;
+mod layers;
 mod login_oidc;
 mod malformed_input;
 mod mcp_upstream;

@@ -14,7 +14,8 @@ use tokio::io::AsyncReadExt as _;
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 
 use super::framing::{Frame, LineFramer, MAX_LOG_LINE};
-use crate::gateway::upstream::{Credential, StdioCommand};
+use crate::upstream::credential::Credential;
+use crate::upstream::server::StdioCommand;
 
 /// The gateway's variables a child inherits.
 pub const INHERITED: [&str; 3] = ["PATH", "HOME", "LANG"];
@@ -119,7 +120,7 @@ fn log_frame(upstream: &str, frame: &Frame) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gateway::upstream::Secret;
+    use crate::upstream::Secret;
 
     #[test]
     fn the_child_environment_is_three_inherited_variables_plain_env_and_the_credential() {

@@ -73,11 +73,11 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::Authorized;
-use super::forward::{BoxError, Forwarded, ForwardedBody, UpstreamFailure};
-use super::upstream::{StdioCommand, Upstream};
+use super::answer::{BoxError, Forwarded, ForwardedBody, UpstreamFailure};
 use crate::proto::address::AddressKey;
 use crate::proto::httpsig::HttpRequest;
 use crate::proto::mcp::jsonrpc::Message;
+use crate::upstream::server::{StdioCommand, Upstream};
 use route::id_key;
 use session::{Out, Owner, Session, SessionError};
 

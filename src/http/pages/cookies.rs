@@ -7,7 +7,7 @@
 //! | `gnapd_login_{grant}` | Lax | a sign-in at the configured login, for one grant (`crate::authz::login`); Lax because the IdP's redirect back is a cross-site navigation |
 //! | `gnapd_operator` | Strict | the operator's session (`crate::authz::operator`) |
 //! | `gnapd_connected` | Lax | the sets this browser connected before (`crate::upstream::earlier`) |
-//! | `gnapd_browser` | Lax | this browser, for binding what it started (a sign-in at the login or at an upstream, `crate::oauth_client::States`) to it |
+//! | `gnapd_browser` | Lax | this browser, for binding what it started (a sign-in at the login or at an upstream, `crate::upstream::oauth_client::States`) to it |
 
 use warp::http::HeaderMap;
 
@@ -102,11 +102,11 @@ pub(super) fn browser(headers: &HeaderMap) -> Option<String> {
 pub(super) fn browser_or_new(
     app: &App,
     headers: &HeaderMap,
-) -> Result<(String, Option<(&'static str, String)>), crate::authz::mint::NoRandomness> {
+) -> Result<(String, Option<(&'static str, String)>), crate::random::NoRandomness> {
     if let Some(name) = browser(headers) {
         return Ok((name, None));
     }
-    let name = crate::authz::mint::random_text()?;
+    let name = crate::random::text()?;
     let header = set(app, BROWSER, &name, BROWSER_LIFETIME, SameSite::Lax);
     Ok((name, Some(header)))
 }

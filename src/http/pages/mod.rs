@@ -35,11 +35,12 @@ use crate::authz::{
     ConnectView, ConsentView, DEVICE_PATH, Decided, EarlierChoice, FinishAction, FinishDelivery,
     INTERACT_PATH, PageDecision, PageError, Presented, Reply, Selection,
 };
-use crate::gateway::upstream::{Credential, Upstream};
 use crate::http::push::PushOutcome;
 use crate::proto::mcp::access::UpstreamGrant;
 use crate::upstream::connect::Probed;
+use crate::upstream::credential::Credential;
 use crate::upstream::earlier;
+use crate::upstream::server::Upstream;
 use cookies::SameSite;
 
 mod cookies;
@@ -797,7 +798,7 @@ async fn connect_upstreams(
         };
         let name = &upstream.name;
         let key = field(form, &format!("connect.{name}"))
-            .map(|k| crate::gateway::upstream::Secret::new(k.trim()))
+            .map(|k| crate::upstream::Secret::new(k.trim()))
             .filter(|k| !k.expose().is_empty() && !connect.is_oauth());
         let chosen = field(form, &format!("{USE_FIELD}{name}")).filter(|id| !id.is_empty());
         if key.is_none()
@@ -1254,7 +1255,7 @@ async fn login_callback(
         app,
         &cookies::login_name(&started.grant),
         &token,
-        crate::oauth_client::STATE_LIFETIME * 6,
+        crate::upstream::oauth_client::STATE_LIFETIME * 6,
         SameSite::Lax,
     ));
     reply

@@ -6,7 +6,6 @@
 //! that are signed), [`sign`] and [`verify`] (one signature), and [`profile`]
 //! (the GNAP rules on top, the only entry point servers use).
 
-pub mod alg;
 pub mod base;
 pub mod batch;
 pub mod component;
@@ -18,7 +17,7 @@ pub mod profile;
 pub mod sign;
 pub mod verify;
 
-pub use alg::Algorithm;
+pub use super::alg::Algorithm;
 pub use base::signature_base;
 pub use component::{ComponentId, Derived};
 pub use message::{Fields, HttpRequest, HttpResponse, Message};

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use super::upstream::Secret;
+use super::Secret;
 
 /// Refresh this many seconds before the access token's expiry, so that a
 /// call never carries a token about to die in flight.

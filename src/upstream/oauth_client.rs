@@ -12,11 +12,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
-use crate::authz::mint::{NoRandomness, random_text};
-use crate::gateway::oauth2::{TokenRequest, client_token_request, form_encode};
-use crate::gateway::upstream::Secret;
 use crate::proto::address::AddressKey;
 use crate::proto::b64;
+use crate::random::NoRandomness;
+use crate::upstream::Secret;
+use crate::upstream::oauth2::{TokenRequest, client_token_request, form_encode};
 
 /// How long a person has to come back from a sign-in (seconds).
 pub const STATE_LIFETIME: i64 = 600;
@@ -301,8 +301,8 @@ impl<T> States<T> {
         browser: &str,
         now: i64,
     ) -> Result<(String, String), NoRandomness> {
-        let state = random_text()?;
-        let verifier = Secret::new(random_text()?);
+        let state = crate::random::text()?;
+        let verifier = Secret::new(crate::random::text()?);
         let challenge = b64::encode_url(&Sha256::digest(verifier.expose().as_bytes()));
         let mut pending = self.pending.lock().map_err(|_| NoRandomness)?;
         pending.expire(now);

@@ -1,0 +1,103 @@
+//! What comes back from an upstream, whichever transport carried it: the
+//! status, the headers that may pass, the body as a stream, or why
+//! forwarding failed. The HTTP forwarder and the stdio bridge both answer
+//! in these terms, and the HTTP edge renders them.
+
+use std::pin::Pin;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper::header::HeaderMap;
+
+/// A boxed error for the response stream.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The upstream's response body, as chunks, never buffered whole (a
+/// `tools/list` JSON result excepted, to filter it).
+pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send + Sync>>;
+
+/// What came back from the upstream.
+pub struct Forwarded {
+    /// The upstream's status.
+    pub status: u16,
+    /// Its headers, less hop-by-hop and gateway-private ones.
+    pub headers: HeaderMap,
+    /// Its body.
+    pub body: ForwardedBody,
+}
+
+/// A forwarded body, in the cheapest form that serves it.
+pub enum ForwardedBody {
+    /// The upstream's body as it arrives: its length (when declared) is
+    /// kept, so the answer is written with its head in one go.
+    Upstream(Incoming),
+    /// A body the gateway rewrites or produces event by event (SSE).
+    Stream(BodyStream),
+    /// A body the gateway holds whole (a filtered JSON result, its own
+    /// answers).
+    Full(Bytes),
+}
+
+impl ForwardedBody {
+    /// The body as an `http_body::Body` for the server.
+    pub fn into_http_body(self) -> http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError> {
+        match self {
+            Self::Upstream(body) => body.map_err(BoxError::from).boxed_unsync(),
+            Self::Stream(stream) => {
+                http_body_util::StreamBody::new(futures_util::StreamExt::map(stream, |chunk| {
+                    chunk.map(hyper::body::Frame::data)
+                }))
+                .boxed_unsync()
+            }
+            Self::Full(bytes) => Full::new(bytes)
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        }
+    }
+}
+
+/// Why forwarding failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamFailure {
+    /// No connection, or the exchange broke: 502.
+    #[error("the upstream could not be reached")]
+    Unreachable,
+    /// No response head in time: 504.
+    #[error("the upstream did not answer in time")]
+    Timeout,
+    /// The upstream refused the gateway's credential (401): 502.
+    #[error("the upstream refused the gateway's credential")]
+    CredentialRefused,
+    /// The upstream failed (a 5xx of its own) or redirected (a 3xx, which
+    /// would point the client around the gateway): 502, so that a failure
+    /// upstream never reads as the gateway's.
+    #[error("the upstream failed (HTTP {0})")]
+    Failed(u16),
+    /// A `tools/list` result that cannot be read to filter it: 502.
+    #[error("the upstream's tools/list result could not be filtered")]
+    Unfilterable,
+    /// Stdio: the child exited (or was stopped) before answering: 502.
+    #[error("the upstream process exited")]
+    Exited,
+    /// Stdio: no live session with this id for this caller: 404 (MCP
+    /// clients then start a new session).
+    #[error("no such session")]
+    SessionNotFound,
+    /// Stdio: the message needs a session (send `initialize` first): 400.
+    #[error("this upstream needs a session: send initialize first")]
+    SessionRequired,
+    /// Stdio: a request with this id is already in flight in the session:
+    /// 400.
+    #[error("a request with this id is already in flight")]
+    InFlight,
+    /// Stdio: every child slot is taken (or the gateway is stopping): 503
+    /// with `Retry-After`.
+    #[error("the gateway runs as many upstream processes as it may; retry later")]
+    Busy,
+    /// An `initialize` while the session table is full of other agents'
+    /// live sessions (`super::sessions`): 503 with `Retry-After`.
+    #[error("the gateway holds as many MCP sessions as it may; retry later")]
+    SessionsFull,
+}
