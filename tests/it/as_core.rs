@@ -6,9 +6,9 @@ use gnapd::proto::httpsig::HttpRequest;
 use gnapd::store::{Store, TokenHash};
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::common::access_token;
-use crate::in_process::{Core, GRANT, T0};
+use crate::support::agent::Agent;
+use crate::support::agent::access_token;
+use crate::support::core::{Core, GRANT, T0};
 
 /// The in-process AS, with this file's helpers.
 struct Harness(Core);

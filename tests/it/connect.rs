@@ -15,12 +15,14 @@ use std::time::Duration;
 use gnapd::proto::httpsig::HttpRequest;
 use serde_json::{Value, json};
 
-use crate::common::{access_token, python, root, run_json_lines};
 use crate::gateway_sdk::{SECRET, assert_upstream_clean};
-use crate::http_client::{Answer, send};
 use crate::interaction_pages::{consent_form, cookie_set, get, html, post_form};
-use crate::mcp_upstream::Upstream;
-use crate::server::Server;
+use crate::support::agent::access_token;
+use crate::support::http_client::{Answer, send};
+use crate::support::mcp_upstream::Upstream;
+use crate::support::paths::{python, root};
+use crate::support::run::run_json_lines;
+use crate::support::server::Server;
 
 /// Longest one SDK client run may take.
 const CLIENT_DEADLINE: Duration = Duration::from_secs(120);
@@ -1125,7 +1127,7 @@ fn a_default_connect_completes_when_the_admin_approves_with_gnapd_grants_approve
             let prompt = read_prompt(log);
             let code = prompt.user_code.expect("a user code");
             let data = Path::new(&fixture.data_dir()).to_owned();
-            let (ok, out) = crate::common::gnapd_cli(&data, &["grants", "approve", &code]);
+            let (ok, out) = crate::support::run::gnapd_cli(&data, &["grants", "approve", &code]);
             assert!(ok, "{out}");
         },
     );

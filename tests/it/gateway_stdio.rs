@@ -9,19 +9,18 @@
 //! virtualenv; a missing one is a failure, never a skip.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-use crate::agent::Agent;
-use crate::common::{python, root};
-use crate::gateway_http::{
-    Session, VERSION, rpc, send_streaming, start_logged_with, stream, token, tool_names,
-};
-use crate::http_client::Answer;
-use crate::server::Server;
+use crate::gateway_http::{Session, VERSION, rpc, send_streaming, stream, token, tool_names};
+use crate::support::agent::Agent;
+use crate::support::http_client::Answer;
+use crate::support::paths::{python, root};
+use crate::support::server::Server;
+use crate::support::server::start_logged_with;
 
 /// The everything server's entry point, installed by `npm ci`.
 pub(crate) fn everything_script() -> PathBuf {
@@ -90,7 +89,7 @@ impl Fixture {
 
     /// The live children of gnapd whose command line contains `needle`.
     fn children(&self, needle: &str) -> Vec<u32> {
-        child_pids(self.server.child.id(), needle)
+        child_pids(self.server.pid(), needle)
     }
 
     /// The one everything server running.
@@ -276,7 +275,8 @@ fn gateway_stdio_official_sdk_client_falls_back_to_a_session_and_is_filtered() {
         // Probe server/discover first: the bridge answers 400 without a
         // session, and the SDK falls back to the handshake.
         .args(["--mode", "auto"]);
-    let run = crate::common::run_json_lines(command, Duration::from_secs(90), "mcp_client.py");
+    let run =
+        crate::support::run::run_json_lines(command, Duration::from_secs(90), "mcp_client.py");
     assert_eq!(run.code, Some(0), "{}", run.output);
     let step = |name: &str| {
         run.lines
@@ -539,7 +539,7 @@ fn gateway_stdio_a_killed_child_fails_its_requests_cleanly_and_a_new_session_wor
     let request = s.request("POST", Some(&slow), &[]);
     let addr = f.server.addr;
     let started = Instant::now();
-    let pending = std::thread::spawn(move || crate::http_client::send(addr, &request));
+    let pending = std::thread::spawn(move || crate::support::http_client::send(addr, &request));
     std::thread::sleep(Duration::from_millis(300));
     let streaming = json!({"jsonrpc": "2.0", "id": 43, "method": "tools/call", "params": {
         "name": "trigger-long-running-operation", "arguments": {"duration": 20, "steps": 80},
@@ -949,16 +949,11 @@ fn gateway_stdio_credential_kinds_must_fit_the_transport() {
         ),
         ("x=stdio:", "x=none", "command"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_gnapd"))
-            .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .args(["--upstream", spec, "--upstream-credential", credential])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap();
-        assert!(!out.status.success(), "{spec} {credential}");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let (status, err) = crate::support::server::Serve::new(&dir.path().join("data"))
+            .dev()
+            .args(&["--upstream", spec, "--upstream-credential", credential])
+            .refused(Duration::from_secs(20));
+        assert!(!status.success(), "{spec} {credential}");
         assert!(err.contains(says), "{err}");
         assert!(!err.contains("MISFIT-SECRET"), "{err}");
     }

@@ -18,9 +18,9 @@ use gnapd::proto::b64;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-use crate::agent::Agent;
 use crate::interaction_pages::grant;
-use crate::server::Server;
+use crate::support::agent::Agent;
+use crate::support::server::Server;
 
 fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/browser")

@@ -13,9 +13,9 @@ use gnapd::store::{InteractionStatus, Store as _};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-use crate::agent::Agent;
-use crate::common::access_token;
-use crate::in_process::{Core, GRANT, PUBLIC};
+use crate::support::agent::Agent;
+use crate::support::agent::access_token;
+use crate::support::core::{Core, GRANT, PUBLIC};
 
 /// The in-process AS, with this file's helpers.
 struct Harness(Core);

@@ -5,7 +5,6 @@
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -14,10 +13,10 @@ use gnapd::proto::b64;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-use crate::agent::Agent;
-use crate::http_client::{Answer, send};
 use crate::interaction_pages::continue_;
-use crate::server::Server;
+use crate::support::agent::Agent;
+use crate::support::http_client::{Answer, send};
+use crate::support::server::Server;
 
 /// A server that requires interaction, with `extra` config lines (`wait`
 /// is 0 so the tests poll without sleeping). Returns it with its data dir.
@@ -39,15 +38,11 @@ fn start(dir: &Path, extra: &str) -> (Server, PathBuf) {
 
 /// Runs `gnapd grants ARGS --data-dir DATA --json`: (success, result, stderr).
 pub(crate) fn grants(data: &Path, args: &[&str]) -> (bool, Value, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gnapd"))
-        .arg("grants")
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--json")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let data = data.to_str().unwrap();
+    let out = crate::support::run::gnapd(
+        &[&["grants"], args, &["--data-dir", data, "--json"]].concat(),
+        b"",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     (
         out.status.success(),

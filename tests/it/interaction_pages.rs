@@ -15,10 +15,10 @@ use gnapd::proto::httpsig::HttpRequest;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-use crate::agent::Agent;
-use crate::common::access_token;
-use crate::http_client::{Answer, send};
-use crate::server::Server;
+use crate::support::agent::Agent;
+use crate::support::agent::access_token;
+use crate::support::http_client::{Answer, send};
+use crate::support::server::Server;
 
 pub(crate) fn start(dir: &Path, extra: &str) -> Server {
     let config = dir.join("gnapd.toml");
@@ -639,7 +639,8 @@ fn a_finish_redirect_goes_only_to_the_browser_that_started_the_interaction() {
         let starter = cookie_set(&get(&server, &link), "gnapd_browser").unwrap();
         if by_admin {
             let data = dir.path().join("data");
-            let (ok, out) = crate::common::gnapd_cli(&data, &["grants", "approve", &grant_id]);
+            let (ok, out) =
+                crate::support::run::gnapd_cli(&data, &["grants", "approve", &grant_id]);
             assert!(ok, "{out}");
         } else {
             let other_page = get(&server, &link);

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{python, root, run_json_lines};
-use crate::server::Server;
+use crate::support::paths::{python, root};
+use crate::support::run::run_json_lines;
+use crate::support::server::Server;
 
 /// The agent's steps, in order, as it reports them (one JSON line each).
 const STEPS: [&str; 10] = [

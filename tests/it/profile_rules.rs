@@ -719,7 +719,7 @@ fn a_rotation_signature_alone_is_not_an_ordinary_gnap_signature() {
 }
 
 /// A request without a nonce, signed by `key` at `NOW`, whose signature
-/// [`crate::reencode::reencode`] can re-encode: RSA signs request after
+/// [`crate::support::reencode::reencode`] can re-encode: RSA signs request after
 /// request (each with its own query) until a signature starts with a zero
 /// octet, as one in 256 does.
 fn nonceless_reencodable(key: &SigningKey) -> HttpRequest {
@@ -734,7 +734,7 @@ fn nonceless_reencodable(key: &SigningKey) -> HttpRequest {
             ..SignOptions::default()
         };
         sign_gnap(&mut req, key, NOW, &options).unwrap();
-        if !crate::reencode::wants_leading_zero(alg) || the_signature(&req)[0] == 0 {
+        if !crate::support::reencode::wants_leading_zero(alg) || the_signature(&req)[0] == 0 {
             return req;
         }
     }
@@ -773,7 +773,7 @@ fn a_replay_with_the_signature_re_encoded_is_refused_for_every_algorithm() {
             Err(Rejection::ReplayedSignature),
             "{alg}: the same bytes again"
         );
-        let Some(other) = crate::reencode::reencode(alg, &the_signature(&req)) else {
+        let Some(other) = crate::support::reencode::reencode(alg, &the_signature(&req)) else {
             continue;
         };
         let replay = with_signature(&req, &other);
@@ -927,7 +927,8 @@ fn the_batch_path_decides_every_request_as_a_single_check_does() {
     let nonceless = nonceless_reencodable(&p256);
     let reencoded = with_signature(
         &nonceless,
-        &crate::reencode::reencode(Algorithm::EcdsaP256Sha256, &the_signature(&nonceless)).unwrap(),
+        &crate::support::reencode::reencode(Algorithm::EcdsaP256Sha256, &the_signature(&nonceless))
+            .unwrap(),
     );
     let good = signed(&ed);
     let mut stranger_first = request();

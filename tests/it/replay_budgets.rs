@@ -9,12 +9,12 @@ use std::path::Path;
 use gnapd::clock::{Clock as _, SystemClock};
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::common::access_token;
 use crate::gateway_http::{Session, rpc};
-use crate::http_client::{Answer, send};
-use crate::mcp_upstream::Upstream;
-use crate::server::Server;
+use crate::support::agent::Agent;
+use crate::support::agent::access_token;
+use crate::support::http_client::{Answer, send};
+use crate::support::mcp_upstream::Upstream;
+use crate::support::server::Server;
 
 /// Rate limits out of the way: these tests are about the replay budgets.
 const NO_RATE_LIMITS: &str = "grant_rate_per_address = { burst = 1000000, per_minute = 1000000 }\n\

@@ -7,9 +7,9 @@ use std::path::Path;
 use gnapd::clock::{Clock as _, SystemClock};
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::http_client::{Answer, send};
-use crate::server::Server;
+use crate::support::agent::Agent;
+use crate::support::http_client::{Answer, send};
+use crate::support::server::Server;
 
 fn start(dir: &Path, config: &str) -> Server {
     let file = dir.join("gnapd.toml");

@@ -7,8 +7,8 @@ use gnapd::proto::httpsig::{HttpRequest, SignOptions, sign_gnap};
 use gnapd::proto::jwk::VerifyingKey;
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::in_process::{Core, GRANT, T0};
+use crate::support::agent::Agent;
+use crate::support::core::{Core, GRANT, T0};
 
 const INTROSPECT: &str = "https://as.example.com/gnap/introspect";
 const RESOURCE: &str = "https://as.example.com/gnap/resource";

@@ -5,10 +5,10 @@ use gnapd::clock::{Clock as _, SystemClock};
 use gnapd::proto::httpsig::{HttpRequest, SignOptions, sign_gnap};
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::common::access_token;
-use crate::http_client::{Answer, send};
-use crate::server::Server;
+use crate::support::agent::Agent;
+use crate::support::agent::access_token;
+use crate::support::http_client::{Answer, send};
+use crate::support::server::Server;
 
 fn now() -> i64 {
     SystemClock.now()

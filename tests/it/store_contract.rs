@@ -17,7 +17,7 @@ use gnapd::store::{
 };
 use serde_json::json;
 
-pub use crate::store_fixture::{FOREVER, Fixture, fresh_hash};
+pub use crate::support::store_fixture::{FOREVER, Fixture, fresh_hash};
 
 /// The grant's current continuation token.
 fn cont(grant: &GrantRecord) -> TokenHash {

@@ -65,3 +65,11 @@ impl Agent {
         req
     }
 }
+
+/// The access token value in a GNAP grant or token-management answer; the
+/// whole answer in the panic message when there is none.
+pub fn access_token(answer: &Value) -> &str {
+    answer["access_token"]["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no access token value in {answer}"))
+}
