@@ -9,9 +9,9 @@ use std::ffi::OsStr;
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::Receiver;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
@@ -59,6 +59,21 @@ impl Proc {
                 Err("a child process did not report its address".into())
             }
         }
+    }
+
+    /// SIGTERM, then up to `within` for a clean exit: its status, or
+    /// `None` if the child still runs (dropping it then kills it).
+    pub fn terminate(&mut self, within: Duration) -> Option<ExitStatus> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// The port of a peer's `listening on PORT`.

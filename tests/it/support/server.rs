@@ -205,16 +205,7 @@ impl Server {
 
     /// SIGTERM, then wait (bounded) for a clean exit; returns the exit code.
     pub fn stop(mut self) -> Option<i32> {
-        let pid = self.pid().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.process.child.try_wait() {
-                return status.code();
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
+        self.process.terminate(Duration::from_secs(20))?.code()
     }
 
     /// SIGKILL: no chance to flush or clean up.
