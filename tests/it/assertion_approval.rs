@@ -262,7 +262,7 @@ fn idp_other() -> Idp {
 }
 
 #[test]
-fn assertion_approval_over_http_without_dev_mode() {
+fn an_id_token_assertion_approves_a_grant_over_http_without_dev_mode() {
     let dir = tempfile::tempdir().unwrap();
     let idp = idp(Algorithm::EcdsaP256Sha256);
     let jwks = dir.path().join("idp-jwks.json");

@@ -87,7 +87,7 @@ fn pending(server: &Server, agent: &Agent) -> (String, Value) {
 }
 
 #[test]
-fn connect_upstream_api_key_is_probed_sealed_and_used_instead_of_the_enterprise_credential() {
+fn an_api_key_is_probed_sealed_and_used_instead_of_the_enterprise_credential() {
     let dir = tempfile::tempdir().unwrap();
     let (upstream, server, log) = probing_tracker(dir.path());
     let agent = Agent::new();
@@ -189,7 +189,7 @@ fn connect_upstream_api_key_is_probed_sealed_and_used_instead_of_the_enterprise_
 }
 
 #[test]
-fn connect_upstream_without_a_key_falls_back_to_the_enterprise_credential() {
+fn without_a_key_the_enterprise_credential_is_used() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Upstream::start(dir.path(), true);
     let (server, _log) = start(
@@ -250,7 +250,7 @@ fn connected_cookie(answer: &crate::support::http_client::Answer) -> Option<Stri
 }
 
 #[test]
-fn connect_upstream_an_earlier_key_is_offered_again_only_to_the_browser_that_connected_it() {
+fn an_earlier_key_is_offered_again_only_to_the_browser_that_connected_it() {
     let dir = tempfile::tempdir().unwrap();
     let (upstream, server, _log) = probing_tracker(dir.path());
 
@@ -397,7 +397,7 @@ fn connect_upstream_an_earlier_key_is_offered_again_only_to_the_browser_that_con
 }
 
 #[test]
-fn connect_upstream_a_person_forgets_an_earlier_key_and_the_tokens_mapped_to_it_stop_working() {
+fn a_person_forgets_an_earlier_key_and_the_tokens_mapped_to_it_stop_working() {
     let dir = tempfile::tempdir().unwrap();
     let (_upstream, server, _log) = probing_tracker(dir.path());
     // A key connected on a first grant; that grant's token uses it.
@@ -452,7 +452,7 @@ fn connect_upstream_a_person_forgets_an_earlier_key_and_the_tokens_mapped_to_it_
 }
 
 #[test]
-fn connect_upstream_cookie_is_secure_when_the_server_is_reached_over_https() {
+fn the_browser_cookie_is_secure_when_the_server_is_reached_over_https() {
     let dir = tempfile::tempdir().unwrap();
     // The public URL is https (a TLS-terminating proxy in front); the test
     // talks plain HTTP to the listener behind it.
@@ -680,7 +680,7 @@ connect = {{ kind = "oauth", authorization_endpoint = "{issuer}/auth", token_end
 }
 
 #[test]
-fn connect_upstream_oauth_code_pkce_at_node_oidc_provider_becomes_the_gateway_credential() {
+fn an_oauth_code_with_pkce_at_node_oidc_provider_becomes_the_gateway_credential() {
     let dir = tempfile::tempdir().unwrap();
     let OAuthSetup {
         provider,

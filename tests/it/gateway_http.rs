@@ -268,7 +268,7 @@ fn assert_clean(upstream: &Upstream, agent_token: &str) {
 }
 
 #[test]
-fn gateway_http_session_over_sse_filters_and_swaps_credentials() {
+fn a_session_over_sse_is_filtered_and_its_credentials_swapped() {
     let f = fixture(false);
     let agent = Agent::new();
     let token = token(&f.server, &agent, search_only());
@@ -332,7 +332,7 @@ fn gateway_http_session_over_sse_filters_and_swaps_credentials() {
 }
 
 #[test]
-fn gateway_http_a_session_serves_only_the_key_that_opened_it() {
+fn a_session_serves_only_the_key_that_opened_it() {
     let f = fixture(true);
     let alice = Agent::new();
     let mallory = Agent::new();
@@ -479,7 +479,7 @@ pub(crate) fn dev_gateway_for_github(dir: &Path, url: &str) -> Server {
 }
 
 #[test]
-fn gateway_http_a_resumed_stream_replays_tool_lists_filtered() {
+fn a_resumed_stream_replays_tool_lists_filtered() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Upstream::start_resumable(dir.path());
     let server = dev_gateway_for_github(dir.path(), &upstream.url());
@@ -615,7 +615,7 @@ impl Drop for EverythingHttp {
 }
 
 #[test]
-fn gateway_http_typescript_server_tool_lists_are_filtered_whatever_spelling_of_the_id_comes_back() {
+fn typescript_server_tool_lists_are_filtered_whatever_spelling_of_the_id_comes_back() {
     let everything = EverythingHttp::start();
     let dir = tempfile::tempdir().unwrap();
     let upstream = format!("everything=http://127.0.0.1:{}/mcp", everything.port);
@@ -646,7 +646,7 @@ fn gateway_http_typescript_server_tool_lists_are_filtered_whatever_spelling_of_t
 }
 
 #[test]
-fn gateway_http_sse_streams_event_by_event() {
+fn sse_is_streamed_event_by_event() {
     let f = fixture(false);
     let agent = Agent::new();
     let token = token(&f.server, &agent, json!(["mcp:github"]));
@@ -682,7 +682,7 @@ fn gateway_http_sse_streams_event_by_event() {
 }
 
 #[test]
-fn gateway_http_the_upstream_is_told_the_body_is_json_whatever_charset_the_agent_named() {
+fn the_upstream_is_told_the_body_is_json_whatever_charset_the_agent_named() {
     let f = fixture(true);
     let agent = Agent::new();
     let token = token(&f.server, &agent, json!(["mcp:github"]));
@@ -708,7 +708,7 @@ fn gateway_http_the_upstream_is_told_the_body_is_json_whatever_charset_the_agent
 }
 
 #[test]
-fn gateway_http_an_upstream_redirect_is_not_passed_on() {
+fn an_upstream_redirect_is_not_passed_on() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Upstream::start(dir.path(), true);
     // The Python SDK serves `/mcp`; `/mcp/` is answered with a redirect to it.
@@ -729,7 +729,7 @@ fn gateway_http_an_upstream_redirect_is_not_passed_on() {
 }
 
 #[test]
-fn gateway_http_json_tools_list_is_filtered() {
+fn a_json_tools_list_is_filtered() {
     let f = fixture(true);
     let agent = Agent::new();
     let token = token(&f.server, &agent, search_only());
@@ -760,7 +760,7 @@ fn gateway_http_json_tools_list_is_filtered() {
 }
 
 #[test]
-fn gateway_http_refusals() {
+fn bad_tokens_signatures_and_upstreams_get_the_gateways_refusals() {
     let f = fixture(true);
     let agent = Agent::new();
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
@@ -978,7 +978,7 @@ fn gateway_http_refusals() {
 }
 
 #[test]
-fn gateway_http_header_and_basic_credentials_are_injected() {
+fn header_and_basic_credentials_are_injected() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Upstream::start(dir.path(), true);
     let (hdr, basic) = (
@@ -1077,7 +1077,7 @@ fn grant_values(server: &Server, agent: &Agent, access: Value) -> (String, Strin
 }
 
 #[test]
-fn gateway_http_data_dir_without_master_key_reveals_no_secret_or_token() {
+fn a_data_dir_read_without_the_master_key_reveals_no_secret_or_token() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Upstream::start(dir.path(), true);
     let data = dir.path().join("data");
@@ -1153,7 +1153,7 @@ fn gateway_http_data_dir_without_master_key_reveals_no_secret_or_token() {
 }
 
 #[test]
-fn gateway_http_a_token_without_a_credential_set_for_the_upstream_is_refused() {
+fn a_token_without_a_credential_set_for_the_upstream_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Upstream::start(dir.path(), true);
     let data = dir.path().join("data");
@@ -1201,7 +1201,7 @@ fn gateway_http_a_token_without_a_credential_set_for_the_upstream_is_refused() {
 }
 
 #[test]
-fn gateway_http_credentials_need_a_master_key_outside_dev() {
+fn credentials_need_a_master_key_outside_dev() {
     let dir = tempfile::tempdir().unwrap();
     let serve = |extra: &[&str], env: Option<&str>| {
         let mut command = Serve::new(&dir.path().join("data")).command();
@@ -1269,7 +1269,7 @@ fn gateway_http_credentials_need_a_master_key_outside_dev() {
 }
 
 #[test]
-fn gateway_http_a_replaced_credential_is_used_by_existing_tokens() {
+fn a_replaced_credential_is_used_by_existing_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Upstream::start(dir.path(), true);
     let data = dir.path().join("data");
@@ -1519,7 +1519,7 @@ fn gateway_admin_commands_change_upstreams_and_credentials_of_the_running_server
 }
 
 #[test]
-fn gateway_https_upstream_is_verified_against_the_configured_ca() {
+fn an_https_upstream_is_verified_against_the_configured_ca() {
     let dir = tempfile::tempdir().unwrap();
     let pki = crate::support::pki::test_pki(dir.path());
     let upstream = Upstream::start_tls(dir.path(), true, &pki.cert, &pki.key);

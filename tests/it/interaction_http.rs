@@ -130,7 +130,7 @@ pub(crate) fn push_listener() -> (u16, mpsc::Receiver<(String, Vec<u8>)>) {
 }
 
 #[test]
-fn http_interaction_user_code_cli_approve_then_polling_gets_tokens() {
+fn a_user_code_approved_by_the_cli_lets_polling_get_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let (server, data) = start(dir.path(), "");
     let agent = Agent::new();
@@ -178,7 +178,7 @@ fn http_interaction_user_code_cli_approve_then_polling_gets_tokens() {
 }
 
 #[test]
-fn http_interaction_redirect_finish_hash_verifies_after_cli_approval() {
+fn a_redirect_finish_hash_verifies_after_cli_approval() {
     let dir = tempfile::tempdir().unwrap();
     let (server, data) = start(dir.path(), "");
     let agent = Agent::new();
@@ -217,7 +217,7 @@ fn http_interaction_redirect_finish_hash_verifies_after_cli_approval() {
 }
 
 #[test]
-fn http_interaction_push_finish_delivers_interact_ref_and_hash_to_a_local_listener() {
+fn a_push_finish_delivers_interact_ref_and_hash_to_a_local_listener() {
     let dir = tempfile::tempdir().unwrap();
     let (server, data) = start(dir.path(), "allow_private_push = true\n");
     let (port, received) = push_listener();
@@ -261,7 +261,7 @@ fn http_interaction_push_finish_delivers_interact_ref_and_hash_to_a_local_listen
 }
 
 #[test]
-fn http_interaction_push_ssrf_attempts_are_refused_without_the_allowance() {
+fn push_ssrf_attempts_are_refused_without_the_allowance() {
     let dir = tempfile::tempdir().unwrap();
     let (server, data) = start(dir.path(), "");
     let (port, received) = push_listener();
@@ -298,7 +298,7 @@ fn http_interaction_push_ssrf_attempts_are_refused_without_the_allowance() {
 }
 
 #[test]
-fn http_interaction_cli_deny_is_user_denied() {
+fn a_cli_denial_is_user_denied() {
     let dir = tempfile::tempdir().unwrap();
     let (server, data) = start(dir.path(), "");
     let agent = Agent::new();
@@ -316,7 +316,7 @@ fn http_interaction_cli_deny_is_user_denied() {
 }
 
 #[test]
-fn http_interaction_expired_is_invalid_interaction() {
+fn an_expired_interaction_is_invalid_interaction_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let (server, data) = start(dir.path(), "interaction_lifetime = 1\n");
     let agent = Agent::new();
@@ -334,7 +334,7 @@ fn http_interaction_expired_is_invalid_interaction() {
 }
 
 #[test]
-fn http_interaction_replayed_interact_ref_is_too_many_attempts() {
+fn a_replayed_interact_ref_is_too_many_attempts_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let (server, data) = start(dir.path(), "");
     let agent = Agent::new();
@@ -361,7 +361,7 @@ fn http_interaction_replayed_interact_ref_is_too_many_attempts() {
 }
 
 #[test]
-fn http_interaction_wrong_hash_method_is_invalid_request() {
+fn a_wrong_hash_method_is_invalid_request_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let (server, _) = start(dir.path(), "");
     let agent = Agent::new();

@@ -294,7 +294,7 @@ fn github_tools() -> Value {
 }
 
 #[test]
-fn http_pages_redirect_start_and_finish_approve_narrowed_tools_follow_303_and_continue() {
+fn redirect_start_and_finish_pages_approve_narrowed_tools_follow_303_and_continue() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), "");
     let (port, callback) = callback_listener();
@@ -386,7 +386,7 @@ fn http_pages_redirect_start_and_finish_approve_narrowed_tools_follow_303_and_co
 }
 
 #[test]
-fn http_pages_user_code_uri_entry_then_approval_and_polling_gets_the_tokens() {
+fn user_code_uri_entry_then_approval_and_polling_gets_the_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), "");
     let agent = Agent::new();
@@ -446,7 +446,7 @@ fn http_pages_user_code_uri_entry_then_approval_and_polling_gets_the_tokens() {
 }
 
 #[test]
-fn http_pages_deny_through_the_page_is_user_denied() {
+fn a_denial_through_the_page_is_user_denied() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), "");
     let agent = Agent::new();
@@ -469,7 +469,7 @@ fn http_pages_deny_through_the_page_is_user_denied() {
 }
 
 #[test]
-fn http_pages_missing_or_wrong_form_token_is_403_and_the_grant_stays_pending() {
+fn a_missing_or_wrong_form_token_is_403_and_the_grant_stays_pending() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), "");
     let agent = Agent::new();
@@ -524,7 +524,7 @@ fn http_pages_missing_or_wrong_form_token_is_403_and_the_grant_stays_pending() {
 }
 
 #[test]
-fn http_pages_expired_interaction_page_says_expired() {
+fn an_expired_interaction_page_says_expired() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), "interaction_lifetime = 1\n");
     let agent = Agent::new();
@@ -548,7 +548,7 @@ fn http_pages_expired_interaction_page_says_expired() {
 }
 
 #[test]
-fn http_pages_unknown_links_and_wrong_methods_get_error_pages_with_the_security_headers() {
+fn unknown_links_and_wrong_methods_get_error_pages_with_the_security_headers() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), "");
     let base = server.base();
@@ -578,7 +578,7 @@ fn http_pages_unknown_links_and_wrong_methods_get_error_pages_with_the_security_
 }
 
 #[test]
-fn http_pages_redirect_start_with_push_finish_delivers_interact_ref_and_hash_to_the_client() {
+fn a_redirect_start_with_push_finish_delivers_interact_ref_and_hash_to_the_client() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), "allow_private_push = true\n");
     let (port, pushed) = crate::interaction_http::push_listener();

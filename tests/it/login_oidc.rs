@@ -303,7 +303,7 @@ subjects = ["*@example.com"]
 }
 
 #[test]
-fn login_oidc_sign_in_then_approve_issues_tokens_and_records_the_subject() {
+fn sign_in_then_approve_issues_tokens_and_records_the_subject() {
     use crate::connect_upstream::{query_param, sign_in_as};
     use crate::interaction_pages::{assert_secure, consent_form, continue_, html, post_form};
 
@@ -427,7 +427,7 @@ fn login_oidc_sign_in_then_approve_issues_tokens_and_records_the_subject() {
 }
 
 #[test]
-fn login_oidc_subject_outside_subjects_may_not_decide() {
+fn a_subject_outside_subjects_may_not_decide() {
     use crate::connect_upstream::sign_in_as;
     use crate::interaction_pages::{consent_form, continue_, html};
 
@@ -460,7 +460,7 @@ fn login_oidc_subject_outside_subjects_may_not_decide() {
 }
 
 #[test]
-fn login_oidc_user_code_page_asks_for_the_sign_in_too_and_records_a_denial() {
+fn the_user_code_page_asks_for_the_sign_in_too_and_records_a_denial() {
     use crate::interaction_pages::{consent_form, continue_, grant, html, post_form};
 
     let dir = tempfile::tempdir().unwrap();
@@ -498,7 +498,7 @@ fn login_oidc_user_code_page_asks_for_the_sign_in_too_and_records_a_denial() {
 }
 
 #[test]
-fn login_oidc_a_key_a_subject_connected_is_offered_to_that_subject_on_later_grants_only() {
+fn a_key_a_subject_connected_is_offered_to_that_subject_on_later_grants_only() {
     use crate::interaction_pages::{attrs, consent_form, continue_, html, post_form_with_cookie};
 
     const KEY: &str = "alice-tracker-key-93be";
