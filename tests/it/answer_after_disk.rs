@@ -19,8 +19,7 @@ use gnapd::store::sled::SledStore;
 use gnapd::store::{Continuation, InteractionStatus, Store, TokenHash};
 use serde_json::json;
 
-use crate::support::agent::Agent;
-use crate::support::agent::access_token;
+use crate::support::agent::{Agent, access_token};
 use crate::support::held_disk::HeldDisk;
 use crate::support::held_server::HeldServer;
 use crate::support::http_client::send;

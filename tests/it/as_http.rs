@@ -6,8 +6,7 @@ use std::sync::{Arc, Mutex};
 use gnapd::clock::{Clock as _, SystemClock};
 use serde_json::{Value, json};
 
-use crate::support::agent::Agent;
-use crate::support::agent::access_token;
+use crate::support::agent::{Agent, access_token, management};
 use crate::support::http_client::{Answer, send};
 use crate::support::server::Server;
 
@@ -43,10 +42,7 @@ fn http_dev_grant_rotate_revoke_round_trip() {
     assert_eq!(answer.header("content-type"), Some("application/json"));
     assert_eq!(answer.header("cache-control"), Some("no-store"));
     let body = answer.json();
-    let manage_uri = body["access_token"]["manage"]["uri"].as_str().unwrap();
-    let manage = body["access_token"]["manage"]["access_token"]["value"]
-        .as_str()
-        .unwrap();
+    let (manage_uri, manage) = management(&body);
     assert!(manage_uri.starts_with(&server.base()));
 
     let rotated = send(

@@ -15,8 +15,7 @@ use gnapd::proto::jwk::SigningKey;
 use gnapd::store::{Store, TokenHash};
 use serde_json::{Value, json};
 
-use crate::support::agent::Agent;
-use crate::support::agent::access_token;
+use crate::support::agent::{Agent, access_token};
 pub(crate) use crate::support::core::T0;
 use crate::support::core::{Core, GRANT};
 

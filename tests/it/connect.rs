@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::gateway_sdk::{SECRET, assert_upstream_clean};
 use crate::interaction_pages::{consent_form, cookie_set, get, html, post_form};
-use crate::support::agent::access_token;
+use crate::support::agent::{access_token, management};
 use crate::support::http_client::{Answer, send};
 use crate::support::mcp_upstream::Upstream;
 use crate::support::paths::{python, root};
@@ -566,10 +566,7 @@ fn the_agent_command_requests_calls_rotates_and_revokes() {
         json!([{"type": "mcp", "identifier": "github", "tools": ["search_issues"]}])
     );
     let token = access_token(&grant).to_owned();
-    let manage_uri = grant["access_token"]["manage"]["uri"].as_str().unwrap();
-    let manage = grant["access_token"]["manage"]["access_token"]["value"]
-        .as_str()
-        .unwrap();
+    let (manage_uri, manage) = management(&grant);
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {},
         "clientInfo": {"name": "agent-cli", "version": "1"}}})

@@ -12,12 +12,10 @@ use crate::interaction_pages::{
     assert_secure, attrs, consent_form, continue_, cookie_set, get, get_with_cookie, grant, html,
     post_form, post_form_with_cookie,
 };
-use crate::support::agent::Agent;
-use crate::support::agent::access_token;
+use crate::support::agent::{Agent, access_token};
 use crate::support::mcp_upstream::Upstream;
 use crate::support::process::Proc;
-use crate::support::server::Server;
-use crate::support::server::start_logged;
+use crate::support::server::{Server, start_logged};
 
 const PERSON_KEY: &str = "person-key-7f3a9c";
 const WRONG_KEY: &str = "wrong-key-51d0e2";

@@ -17,8 +17,7 @@ use crate::gateway_http::{Session, send_streaming, stream, token};
 use crate::support::agent::Agent;
 use crate::support::http_client::send;
 use crate::support::mcp_upstream::Upstream;
-use crate::support::server::start_logged;
-use crate::support::server::{Serve, Server};
+use crate::support::server::{Serve, Server, start_logged};
 
 /// `gnapd serve --dev` with `[connections]` set to `table` (and any
 /// `extra` flags).

@@ -36,8 +36,7 @@ use crate::support::agent::Agent;
 use crate::support::mcp_upstream::Upstream;
 use crate::support::raw_http::{Conn, Response, encode};
 use crate::support::rng::Rng;
-use crate::support::server::Server;
-use crate::support::server::start_logged;
+use crate::support::server::{Server, start_logged};
 
 const CYCLES_ENV: &str = "GNAPD_CRASH_CYCLES";
 const SEED_ENV: &str = "GNAPD_CRASH_SEED";

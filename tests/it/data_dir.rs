@@ -6,11 +6,9 @@ use std::path::Path;
 
 use std::time::Duration;
 
-use gnapd::clock::{Clock as _, SystemClock};
 use serde_json::json;
 
 use crate::support::agent::Agent;
-use crate::support::http_client::send;
 use crate::support::server::{Serve, Server};
 
 /// `gnapd serve --dev` on `data`, started by a shell whose umask is 000:
@@ -46,16 +44,7 @@ fn an_existing_data_dir_open_to_others_is_made_private_and_nothing_in_it_is_read
     // The store writes grants and tokens; the dev master key is generated.
     let agent = Agent::new();
     let body = agent.grant_body(json!(["mcp:github"]));
-    let answer = send(
-        server.addr,
-        &agent.signed(
-            "POST",
-            &server.grant_endpoint,
-            None,
-            Some(&body),
-            SystemClock.now(),
-        ),
-    );
+    let answer = server.grant(&agent, &body);
     assert_eq!(answer.status, 200, "{}", answer.text());
     let running = open_to_others(&data);
     assert_eq!(server.stop(), Some(0));

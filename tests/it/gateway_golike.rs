@@ -15,8 +15,7 @@ use crate::gateway_http::{Session, now, token};
 use crate::support::agent::Agent;
 use crate::support::http_client::{Answer, send};
 use crate::support::mcp_upstream::GoLikeUpstream;
-use crate::support::server::Server;
-use crate::support::server::start_logged;
+use crate::support::server::{Server, start_logged};
 
 struct Fixture {
     upstream: GoLikeUpstream,

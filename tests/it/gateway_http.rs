@@ -16,8 +16,7 @@ use gnapd::clock::{Clock as _, SystemClock};
 use gnapd::proto::httpsig::{HttpRequest, SignOptions, sign_gnap};
 use serde_json::{Value, json};
 
-use crate::support::agent::Agent;
-use crate::support::agent::access_token;
+use crate::support::agent::{Agent, access_token, management};
 use crate::support::http_client::{Answer, send};
 use crate::support::mcp_upstream::Upstream;
 use crate::support::server::{Serve, Server, start_logged};
@@ -832,10 +831,7 @@ fn bad_tokens_signatures_and_upstreams_get_the_gateways_refusals() {
         now(),
     );
     let granted = send(f.server.addr, &grant).json();
-    let manage_uri = granted["access_token"]["manage"]["uri"].as_str().unwrap();
-    let manage = granted["access_token"]["manage"]["access_token"]["value"]
-        .as_str()
-        .unwrap();
+    let (manage_uri, manage) = management(&granted);
     let revoked_token = access_token(&granted).to_owned();
     let revoke = send(
         f.server.addr,
@@ -1056,16 +1052,7 @@ pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// A grant for `access`: (access token, management token, continuation
 /// token) values.
 fn grant_values(server: &Server, agent: &Agent, access: Value) -> (String, String, String) {
-    let answer = send(
-        server.addr,
-        &agent.signed(
-            "POST",
-            &server.grant_endpoint,
-            None,
-            Some(&agent.grant_body(access)),
-            now(),
-        ),
-    );
+    let answer = server.grant(agent, &agent.grant_body(access));
     assert_eq!(answer.status, 200);
     let granted = answer.json();
     let value = |v: &Value| v.as_str().unwrap().to_owned();

@@ -19,8 +19,7 @@ use crate::gateway_http::{Session, VERSION, rpc, send_streaming, stream, token, 
 use crate::support::agent::Agent;
 use crate::support::http_client::Answer;
 use crate::support::paths::{python, root};
-use crate::support::server::Server;
-use crate::support::server::start_logged_with;
+use crate::support::server::{Server, start_logged_with};
 
 /// The everything server's entry point, installed by `npm ci`.
 pub(crate) fn everything_script() -> PathBuf {

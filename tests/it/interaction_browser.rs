@@ -225,8 +225,7 @@ fn deny_flow_ends_in_user_denied() {
 }
 
 #[test]
-fn a_key_connected_on_one_page_is_offered_and_used_on_the_next_and_forgotten_on_the_third()
- {
+fn a_key_connected_on_one_page_is_offered_and_used_on_the_next_and_forgotten_on_the_third() {
     let dir = tempfile::tempdir().unwrap();
     let server = crate::interaction_pages::start(dir.path(), crate::connect_upstream::MUST_CONNECT);
     let access = json!(["mcp:tracker"]);

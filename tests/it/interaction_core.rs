@@ -13,8 +13,7 @@ use gnapd::store::{InteractionStatus, Store as _};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-use crate::support::agent::Agent;
-use crate::support::agent::access_token;
+use crate::support::agent::{Agent, access_token, error_code};
 use crate::support::core::{Core, GRANT, PUBLIC};
 
 /// The in-process AS, with this file's helpers.
@@ -69,10 +68,6 @@ impl Harness {
         }
         (reply, answer)
     }
-}
-
-fn error_code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or("<none>")
 }
 
 fn redirect_finish(nonce: &str) -> Value {

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sha2::Digest as _;
 
 use crate::interaction_pages::continue_;
-use crate::support::agent::Agent;
+use crate::support::agent::{Agent, error_code};
 use crate::support::http_client::{Answer, send};
 use crate::support::server::Server;
 
@@ -62,10 +62,6 @@ fn grant_request(server: &Server, agent: &Agent, interact: Value) -> Answer {
         SystemClock.now(),
     );
     send(server.addr, &req)
-}
-
-fn error_code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or("<none>")
 }
 
 /// The query parameter `name` of `url`.

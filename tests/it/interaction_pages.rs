@@ -15,8 +15,7 @@ use gnapd::proto::httpsig::HttpRequest;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-use crate::support::agent::Agent;
-use crate::support::agent::access_token;
+use crate::support::agent::{Agent, access_token};
 use crate::support::http_client::{Answer, send};
 use crate::support::server::Server;
 
@@ -37,16 +36,7 @@ pub(crate) fn start(dir: &Path, extra: &str) -> Server {
 pub(crate) fn grant(server: &Server, agent: &Agent, access: Value, interact: Value) -> Value {
     let mut body = agent.grant_body(access);
     body["interact"] = interact;
-    let answer = send(
-        server.addr,
-        &agent.signed(
-            "POST",
-            &server.grant_endpoint,
-            None,
-            Some(&body),
-            SystemClock.now(),
-        ),
-    );
+    let answer = server.grant(agent, &body);
     assert_eq!(answer.status, 200, "{}", answer.text());
     answer.json()
 }

@@ -6,12 +6,10 @@
 
 use std::path::Path;
 
-use gnapd::clock::{Clock as _, SystemClock};
 use serde_json::{Value, json};
 
 use crate::gateway_http::{Session, rpc};
-use crate::support::agent::Agent;
-use crate::support::agent::access_token;
+use crate::support::agent::{Agent, access_token};
 use crate::support::http_client::{Answer, send};
 use crate::support::mcp_upstream::Upstream;
 use crate::support::server::Server;
@@ -45,16 +43,7 @@ fn start(dir: &Path, upstream: &Upstream, config: &str) -> Server {
 
 fn grant(server: &Server, agent: &Agent) -> Answer {
     let body = agent.grant_body(json!(["mcp:github"]));
-    send(
-        server.addr,
-        &agent.signed(
-            "POST",
-            &server.grant_endpoint,
-            None,
-            Some(&body),
-            SystemClock.now(),
-        ),
-    )
+    server.grant(agent, &body)
 }
 
 fn metrics(server: &Server) -> String {

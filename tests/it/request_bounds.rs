@@ -21,16 +21,7 @@ fn start(dir: &Path, config: &str) -> Server {
 }
 
 fn post(server: &Server, agent: &Agent, body: &Value) -> Answer {
-    send(
-        server.addr,
-        &agent.signed(
-            "POST",
-            &server.grant_endpoint,
-            None,
-            Some(body),
-            SystemClock.now(),
-        ),
-    )
+    server.grant(agent, body)
 }
 
 /// A grant request waiting for a person whose body nests `levels` deep

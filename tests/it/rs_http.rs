@@ -5,8 +5,7 @@ use gnapd::clock::{Clock as _, SystemClock};
 use gnapd::proto::httpsig::{HttpRequest, SignOptions, sign_gnap};
 use serde_json::{Value, json};
 
-use crate::support::agent::Agent;
-use crate::support::agent::access_token;
+use crate::support::agent::{Agent, access_token, management};
 use crate::support::http_client::{Answer, send};
 use crate::support::server::Server;
 
@@ -117,10 +116,7 @@ fn http_rs_register_grant_introspect_round_trip_on_sled() {
     );
 
     // Rotation kills the old value at the introspection endpoint too.
-    let manage_uri = granted["access_token"]["manage"]["uri"].as_str().unwrap();
-    let manage = granted["access_token"]["manage"]["access_token"]["value"]
-        .as_str()
-        .unwrap();
+    let (manage_uri, manage) = management(&granted);
     let rotated = post(&server, &client, manage_uri, Some(manage), &json!({}));
     assert_eq!(rotated.status, 200);
     let rotated = rotated.json();

@@ -23,8 +23,7 @@ use crate::gateway_http::{Session, VERSION, now, token};
 use crate::support::agent::Agent;
 use crate::support::http_client::send;
 use crate::support::mcp_upstream::Upstream;
-use crate::support::server::Server;
-use crate::support::server::start_logged;
+use crate::support::server::{Server, start_logged};
 use crate::support::store_fixture::{FOREVER, Fixture};
 
 /// An RSA key pair made by `openssl genpkey` with `bits` and exponent `e`.

@@ -12,8 +12,7 @@ use crate::support::agent::Agent;
 use crate::support::http_client::send;
 use crate::support::mcp_upstream::Upstream;
 use crate::support::reencode::{reencode, wants_leading_zero};
-use crate::support::server::Server;
-use crate::support::server::start_logged;
+use crate::support::server::{Server, start_logged};
 
 /// The client algorithms (HMAC is never a client key).
 const CLIENT_ALGORITHMS: [Algorithm; 5] = [

@@ -7,7 +7,6 @@ use std::io::{Read as _, Write as _};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
-use gnapd::clock::{Clock as _, SystemClock};
 use serde_json::json;
 
 use crate::support::agent::Agent;
@@ -33,16 +32,7 @@ fn pending_code(server: &Server) -> String {
     let agent = Agent::new();
     let mut body = agent.grant_body(json!(["mcp:github"]));
     body["interact"] = json!({"start": ["user_code"]});
-    let answer = crate::support::http_client::send(
-        server.addr,
-        &agent.signed(
-            "POST",
-            &server.grant_endpoint,
-            None,
-            Some(&body),
-            SystemClock.now(),
-        ),
-    );
+    let answer = server.grant(&agent, &body);
     assert_eq!(answer.status, 200, "{}", answer.text());
     answer.json()["interact"]["user_code"]
         .as_str()

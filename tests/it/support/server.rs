@@ -8,6 +8,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
+use crate::support::agent::Agent;
+use crate::support::http_client::{Answer, send};
 use crate::support::process::{GNAPD, Proc, serve_command};
 
 /// How long gnapd may take to report its address.
@@ -196,6 +198,15 @@ impl Server {
     /// The public base URL.
     pub fn base(&self) -> String {
         self.grant_endpoint.trim_end_matches("/gnap").to_owned()
+    }
+
+    /// `agent`'s signed grant request with `body`, sent now.
+    pub fn grant(&self, agent: &Agent, body: &serde_json::Value) -> Answer {
+        let now = gnapd::clock::Clock::now(&gnapd::clock::SystemClock);
+        send(
+            self.addr,
+            &agent.signed("POST", &self.grant_endpoint, None, Some(body), now),
+        )
     }
 
     /// The process id.
