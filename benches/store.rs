@@ -5,7 +5,7 @@
 //! A report, never a pass/fail check: `cargo bench --bench store`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../tests/it/store_fixture.rs"]
+#[path = "../tests/it/support/store_fixture.rs"]
 #[allow(dead_code)]
 mod store_fixture;
 

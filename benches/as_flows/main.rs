@@ -35,13 +35,19 @@
 //! Run `benches/as_flows/run.sh` (builds, installs the peer, runs this), or
 //! `cargo bench --bench as_flows -- --help`. See benches/as_flows/README.md.
 
+// The tests' process start (one copy for tests and benches). This bench
+// runs the release binary and reads the peer's line too, so it leaves the
+// kit's gnapd path and parsers aside.
+#[allow(dead_code)]
+#[path = "../../tests/it/support/process.rs"]
+mod process;
+
 use std::error::Error;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -58,6 +64,8 @@ use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
 use josekit::jws::alg::ecdsa::EcdsaJwsSigner;
 use josekit::jws::{ES256, JwsHeader};
 use serde_json::{Value, json};
+
+use crate::process::Proc;
 
 type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
@@ -235,10 +243,11 @@ fn loadavg() -> String {
 // Servers
 
 struct Server {
-    child: Child,
     addr: SocketAddr,
     /// gnapd: the grant endpoint; peer: the issuer.
     url: String,
+    /// Killed when dropped, before its data dir goes.
+    process: Proc,
     _dir: tempfile::TempDir,
 }
 
@@ -276,35 +285,16 @@ impl Server {
                 c
             }
         };
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .map_err(|e| format!("starting {}: {e}", side.name()))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
+        cmd.stdin(Stdio::null()).stderr(Stdio::from(log));
+        let process = match Proc::spawn(cmd, Duration::from_secs(30)) {
+            Ok((process, _)) => process,
+            Err(e) => {
                 let log =
                     std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
-                return Err(format!(
-                    "{} did not report its address; its stderr:\n{log}",
-                    side.name()
-                )
-                .into());
+                return Err(format!("starting {}: {e}; its stderr:\n{log}", side.name()).into());
             }
         };
+        let line = &process.first_line;
         // "gnapd listening on ADDR, grant endpoint URL" / "peer listening on ADDR, issuer URL"
         let rest = line
             .split_once(" listening on ")
@@ -315,38 +305,22 @@ impl Server {
             .ok_or_else(|| format!("odd first line: {line}"))?;
         let url = url.rsplit(' ').next().ok_or("no URL")?.to_owned();
         Ok(Self {
-            child,
             addr: addr.parse()?,
             url,
+            process,
             _dir: dir,
         })
     }
 
     fn pid(&self) -> String {
-        self.child.id().to_string()
+        self.process.child.id().to_string()
     }
 
     /// SIGTERM, then up to 20 s for a clean exit, then SIGKILL.
     fn stop(mut self) -> String {
-        let _ = Command::new("kill").args(["-TERM", &self.pid()]).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return format!("{status}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        "killed after 20 s".to_owned()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        match self.process.terminate(Duration::from_secs(20)) {
+            Some(status) => format!("{status}"),
+            None => "killed after 20 s".to_owned(),
         }
     }
 }

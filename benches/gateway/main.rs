@@ -61,13 +61,17 @@
 //! Run: `cargo build --release && cargo bench --bench gateway`.
 //! See benches/gateway/README.md.
 
+// The tests' process start (one copy for tests and benches); a bench uses
+// part of it.
+#[allow(dead_code)]
+#[path = "../../tests/it/support/process.rs"]
+mod process;
 mod proxy;
 mod upstream;
 
 use std::error::Error;
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -83,6 +87,8 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
+
+use crate::process::{GNAPD, Proc, serve_command};
 
 pub type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
 
@@ -232,54 +238,15 @@ fn sign_pool(
     Ok(all)
 }
 
-/// A child process that prints `... listening on PORT` (or gnapd's line)
+/// Starts a child that prints `listening on PORT` (or gnapd's line)
 /// first; killed when dropped.
-struct Proc {
-    child: Child,
-    first_line: String,
+fn start(command: Command) -> Res<Proc> {
+    Ok(Proc::spawn(command, Duration::from_secs(30))?.0)
 }
 
-impl Proc {
-    fn spawn(mut command: Command) -> Res<Self> {
-        let mut child = command.stdout(Stdio::piped()).spawn()?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
-        match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(first_line) => Ok(Self { child, first_line }),
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                Err("a child process did not report its address".into())
-            }
-        }
-    }
-
-    fn port(&self) -> Res<u16> {
-        let port = self
-            .first_line
-            .strip_prefix("listening on ")
-            .ok_or_else(|| format!("unexpected output: {}", self.first_line))?;
-        Ok(port.trim().parse()?)
-    }
-
-    /// utime + stime of the process and all its threads, in seconds.
-    fn cpu(&self) -> Res<f64> {
-        cpu_of(self.child.id())
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// utime + stime of the process and all its threads, in seconds.
+fn cpu(proc: &Proc) -> Res<f64> {
+    cpu_of(proc.child.id())
 }
 
 /// utime + stime (fields 14 and 15 of /proc/<pid>/stat), in seconds
@@ -501,7 +468,7 @@ fn public_key_from_hex(text: &str) -> Option<ed25519_dalek::VerifyingKey> {
 }
 
 fn gnapd_bin() -> String {
-    std::env::var("GNAPD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_gnapd").to_owned())
+    std::env::var("GNAPD_BIN").unwrap_or_else(|_| GNAPD.to_owned())
 }
 
 /// Starts `gnapd serve --dev` in front of the upstream with `extra` flags:
@@ -511,10 +478,8 @@ fn spawn_gnapd(
     up_base: &str,
     extra: &[&str],
 ) -> Res<(Proc, SocketAddr, String)> {
-    let mut cmd = Command::new(gnapd_bin());
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .args(["--dev", "--upstream"])
+    let mut cmd = serve_command(gnapd_bin(), data);
+    cmd.args(["--dev", "--upstream"])
         .arg(format!("{UPSTREAM}={up_base}/mcp"))
         .arg("--upstream-credential")
         .arg(format!("{UPSTREAM}=bearer:{SECRET}"))
@@ -523,14 +488,8 @@ fn spawn_gnapd(
         Ok(path) => cmd.stderr(std::fs::File::create(path)?),
         Err(_) => cmd.stderr(Stdio::null()),
     };
-    let gnapd = Proc::spawn(cmd)?;
-    let rest = gnapd
-        .first_line
-        .strip_prefix("gnapd listening on ")
-        .ok_or_else(|| format!("unexpected gnapd output: {}", gnapd.first_line))?;
-    let (addr, grant_endpoint) = rest.split_once(", grant endpoint ").ok_or("bad line")?;
-    let addr: SocketAddr = addr.parse()?;
-    let grant_endpoint = grant_endpoint.to_owned();
+    let gnapd = start(cmd)?;
+    let (addr, grant_endpoint) = gnapd.gnapd_address()?;
     Ok((gnapd, addr, grant_endpoint))
 }
 
@@ -614,7 +573,7 @@ fn bench() -> Res<()> {
     // The upstream.
     let mut cmd = Command::new(&exe);
     cmd.arg("--upstream");
-    let upstream = Proc::spawn(cmd)?;
+    let upstream = start(cmd)?;
     let up_port = upstream.port()?;
     let up_addr: SocketAddr = ([127, 0, 0, 1], up_port).into();
     let up_base = format!("http://127.0.0.1:{up_port}");
@@ -636,7 +595,7 @@ fn bench() -> Res<()> {
     // The proxy floor.
     let mut cmd = Command::new(&exe);
     cmd.args(["--proxy", &up_base, &threads.to_string()]);
-    let proxy = Proc::spawn(cmd)?;
+    let proxy = start(cmd)?;
     let px_addr: SocketAddr = ([127, 0, 0, 1], proxy.port()?).into();
 
     // The verifying proxy: the proxy plus one verify_strict of the body.
@@ -644,7 +603,7 @@ fn bench() -> Res<()> {
     let mut cmd = Command::new(&exe);
     cmd.args(["--proxy", &up_base, &threads.to_string(), "--verify"])
         .arg(hex(body_key.verifying_key().as_bytes()));
-    let vproxy = Proc::spawn(cmd)?;
+    let vproxy = start(cmd)?;
     let vx_addr: SocketAddr = ([127, 0, 0, 1], vproxy.port()?).into();
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -829,9 +788,9 @@ fn bench() -> Res<()> {
     let mut gw1_rows = Vec::new();
     let mut raw_rows = Vec::new();
     let phase = |server: &Proc, addr: SocketAddr, pool: Vec<Wire>| -> Res<(Row, bool)> {
-        let (c0, u0, l0) = (server.cpu()?, upstream.cpu()?, self_cpu()?);
+        let (c0, u0, l0) = (cpu(server)?, cpu(&upstream)?, self_cpu()?);
         let (ok, failed, elapsed, exhausted) = rt.block_on(load(addr, pool, conc, secs))?;
-        let (c1, u1, l1) = (server.cpu()?, upstream.cpu()?, self_cpu()?);
+        let (c1, u1, l1) = (cpu(server)?, cpu(&upstream)?, self_cpu()?);
         let n = ok.max(1) as f64;
         Ok((
             Row {

@@ -6,14 +6,18 @@
 //! benches/load/README.md.
 
 mod attack;
+// The tests' process start (one copy for tests and benches); a bench uses
+// part of it.
+#[allow(dead_code)]
+#[path = "../../tests/it/support/process.rs"]
+mod process;
 mod stats;
 #[path = "../gateway/upstream.rs"]
 mod upstream;
 
 use std::error::Error;
-use std::io::{BufRead as _, BufReader};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -28,6 +32,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpSocket;
 
+use crate::process::{GNAPD, Proc, serve_command};
 use crate::stats::{Phase, Samples};
 
 type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
@@ -52,41 +57,10 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// A child process whose first stdout line says where it listens; killed
+/// Starts a child whose first stdout line says where it listens; killed
 /// when dropped.
-struct Proc {
-    child: Child,
-    first_line: String,
-}
-
-impl Proc {
-    fn spawn(mut command: Command) -> Res<Self> {
-        let mut child = command.stdout(Stdio::piped()).spawn()?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
-        match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(first_line) => Ok(Self { child, first_line }),
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                Err("a child process did not report its address".into())
-            }
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn start(command: Command) -> Res<Proc> {
+    Ok(Proc::spawn(command, Duration::from_secs(30))?.0)
 }
 
 /// utime + stime of `pid`, in seconds (USER_HZ = 100).
@@ -293,11 +267,9 @@ async fn work(target: &Target, agents: usize, secs: u64, gnapd: u32) -> Phase {
 }
 
 fn spawn_gnapd(data: &std::path::Path, upstream_port: u16) -> Res<(Proc, Target)> {
-    let bin = std::env::var("GNAPD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_gnapd").into());
-    let mut cmd = Command::new(bin);
-    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .args(["--dev", "--upstream"])
+    let bin = std::env::var("GNAPD_BIN").unwrap_or_else(|_| GNAPD.into());
+    let mut cmd = serve_command(bin, data);
+    cmd.args(["--dev", "--upstream"])
         .arg(format!("{UPSTREAM}=http://127.0.0.1:{upstream_port}/mcp"))
         .arg("--upstream-credential")
         .arg(format!("{UPSTREAM}=bearer:LOAD-UPSTREAM-SECRET"));
@@ -322,16 +294,11 @@ fn spawn_gnapd(data: &std::path::Path, upstream_port: u16) -> Res<(Proc, Target)
         Ok(path) => cmd.stderr(std::fs::File::create(path)?),
         Err(_) => cmd.stderr(Stdio::null()),
     };
-    let gnapd = Proc::spawn(cmd)?;
-    let rest = gnapd
-        .first_line
-        .strip_prefix("gnapd listening on ")
-        .ok_or_else(|| format!("unexpected gnapd output: {}", gnapd.first_line))?;
-    let (addr, grant_endpoint) = rest.split_once(", grant endpoint ").ok_or("bad line")?;
-    let addr: SocketAddr = addr.parse()?;
+    let gnapd = start(cmd)?;
+    let (addr, grant_endpoint) = gnapd.gnapd_address()?;
     let target = Target {
         addr,
-        grant_endpoint: grant_endpoint.to_owned(),
+        grant_endpoint,
         base: format!("http://{addr}"),
     };
     Ok((gnapd, target))
@@ -362,13 +329,8 @@ fn run(rt: &tokio::runtime::Runtime, settings: &Settings) -> Res<(Phase, Phase, 
     let exe = std::env::current_exe()?;
     let mut up = Command::new(exe);
     up.arg("--upstream");
-    let up = Proc::spawn(up)?;
-    let port: u16 = up
-        .first_line
-        .strip_prefix("listening on ")
-        .ok_or("unexpected upstream output")?
-        .trim()
-        .parse()?;
+    let up = start(up)?;
+    let port = up.port()?;
     let dir = tempfile::tempdir()?;
     let (gnapd, target) = spawn_gnapd(&dir.path().join("data"), port)?;
     let pid = gnapd.child.id();

@@ -19,12 +19,11 @@ use gnapd::store::sled::SledStore;
 use gnapd::store::{Continuation, InteractionStatus, Store, TokenHash};
 use serde_json::json;
 
-use crate::agent::Agent;
-use crate::common::access_token;
-use crate::held_disk::HeldDisk;
-use crate::held_server::HeldServer;
-use crate::http_client::send;
-use crate::store_fixture::{FOREVER, Fixture, fresh_hash};
+use crate::support::agent::{Agent, access_token};
+use crate::support::held_disk::HeldDisk;
+use crate::support::held_server::HeldServer;
+use crate::support::http_client::send;
+use crate::support::store_fixture::{FOREVER, Fixture, fresh_hash};
 
 /// One grant with one token, on disk.
 fn setup() -> (

@@ -6,10 +6,9 @@ use std::sync::{Arc, Mutex};
 use gnapd::clock::{Clock as _, SystemClock};
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::common::access_token;
-use crate::http_client::{Answer, send};
-use crate::server::Server;
+use crate::support::agent::{Agent, access_token, management};
+use crate::support::http_client::{Answer, send};
+use crate::support::server::Server;
 
 fn now() -> i64 {
     SystemClock.now()
@@ -43,10 +42,7 @@ fn http_dev_grant_rotate_revoke_round_trip() {
     assert_eq!(answer.header("content-type"), Some("application/json"));
     assert_eq!(answer.header("cache-control"), Some("no-store"));
     let body = answer.json();
-    let manage_uri = body["access_token"]["manage"]["uri"].as_str().unwrap();
-    let manage = body["access_token"]["manage"]["access_token"]["value"]
-        .as_str()
-        .unwrap();
+    let (manage_uri, manage) = management(&body);
     assert!(manage_uri.starts_with(&server.base()));
 
     let rotated = send(
@@ -321,7 +317,7 @@ fn http_every_token_answered_survives_sigkill_under_load() {
 #[test]
 fn https_with_tls_cert_and_key_serves_grants() {
     let dir = tempfile::tempdir().unwrap();
-    let crate::common::TestPki { ca, cert, key } = crate::common::test_pki(dir.path());
+    let crate::support::pki::TestPki { ca, cert, key } = crate::support::pki::test_pki(dir.path());
     let data = dir.path().join("data");
     let server = Server::start(
         &data,
@@ -346,7 +342,7 @@ fn https_with_tls_cert_and_key_serves_grants() {
         Some(&agent.grant_body(json!(["mcp:github"]))),
         now(),
     );
-    let answer = crate::http_client::send_tls(server.addr, &ca, &req);
+    let answer = crate::support::http_client::send_tls(server.addr, &ca, &req);
     assert_eq!(answer.status, 200, "{}", answer.text());
     assert!(
         answer.json()["access_token"]["manage"]["uri"]

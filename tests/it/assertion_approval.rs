@@ -15,10 +15,9 @@ use gnapd::proto::jwk::SigningKey;
 use gnapd::store::{Store, TokenHash};
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::common::access_token;
-pub(crate) use crate::in_process::T0;
-use crate::in_process::{Core, GRANT};
+use crate::support::agent::{Agent, access_token};
+pub(crate) use crate::support::core::T0;
+use crate::support::core::{Core, GRANT};
 
 pub(crate) const ISS: &str = "https://idp.example.com";
 pub(crate) const AUD: &str = "gnapd-test";
@@ -262,7 +261,7 @@ fn idp_other() -> Idp {
 }
 
 #[test]
-fn assertion_approval_over_http_without_dev_mode() {
+fn an_id_token_assertion_approves_a_grant_over_http_without_dev_mode() {
     let dir = tempfile::tempdir().unwrap();
     let idp = idp(Algorithm::EcdsaP256Sha256);
     let jwks = dir.path().join("idp-jwks.json");
@@ -281,12 +280,12 @@ fn assertion_approval_over_http_without_dev_mode() {
         ),
     )
     .unwrap();
-    let server = crate::server::Server::start(
+    let server = crate::support::server::Server::start(
         &dir.path().join("data"),
         &["--config", config.to_str().unwrap()],
     );
     let now = gnapd::clock::Clock::now(&gnapd::clock::SystemClock);
-    let discovery = crate::http_client::send(
+    let discovery = crate::support::http_client::send(
         server.addr,
         &gnapd::proto::httpsig::HttpRequest::new("OPTIONS", &server.grant_endpoint),
     );
@@ -301,7 +300,7 @@ fn assertion_approval_over_http_without_dev_mode() {
     claims["nbf"] = json!(now - 10);
     let mut body = agent.grant_body(json!(["mcp:github"]));
     body["user"] = json!({"assertions": [{"format": "id_token", "value": idp.id_token("ES256", claims.clone())}]});
-    let answer = crate::http_client::send(
+    let answer = crate::support::http_client::send(
         server.addr,
         &agent.signed("POST", &server.grant_endpoint, None, Some(&body), now),
     );
@@ -312,7 +311,7 @@ fn assertion_approval_over_http_without_dev_mode() {
     claims["exp"] = json!(now - 600);
     body["user"] =
         json!({"assertions": [{"format": "id_token", "value": idp.id_token("ES256", claims)}]});
-    let answer = crate::http_client::send(
+    let answer = crate::support::http_client::send(
         server.addr,
         &agent.signed("POST", &server.grant_endpoint, None, Some(&body), now),
     );
@@ -321,7 +320,7 @@ fn assertion_approval_over_http_without_dev_mode() {
 
 /// `gnapd serve` (not dev) trusting `idp`, with a rule approving
 /// `mcp:github` for alice@example.com.
-fn serve_trusting(dir: &std::path::Path, idp: &Idp) -> crate::server::Server {
+fn serve_trusting(dir: &std::path::Path, idp: &Idp) -> crate::support::server::Server {
     let jwks = dir.join("idp-jwks.json");
     std::fs::write(
         &jwks,
@@ -338,7 +337,10 @@ fn serve_trusting(dir: &std::path::Path, idp: &Idp) -> crate::server::Server {
         ),
     )
     .unwrap();
-    crate::server::Server::start(&dir.join("data"), &["--config", config.to_str().unwrap()])
+    crate::support::server::Server::start(
+        &dir.join("data"),
+        &["--config", config.to_str().unwrap()],
+    )
 }
 
 /// Claims about alice, valid now on the wall clock.
@@ -353,14 +355,14 @@ fn fresh_claims() -> Value {
 
 /// A grant request by `agent` carrying `id_token`, over HTTP.
 fn grant_with(
-    server: &crate::server::Server,
+    server: &crate::support::server::Server,
     agent: &Agent,
     id_token: &str,
-) -> crate::http_client::Answer {
+) -> crate::support::http_client::Answer {
     let mut body = agent.grant_body(json!(["mcp:github"]));
     body["user"] = json!({"assertions": [{"format": "id_token", "value": id_token}]});
     let now = gnapd::clock::Clock::now(&gnapd::clock::SystemClock);
-    crate::http_client::send(
+    crate::support::http_client::send(
         server.addr,
         &agent.signed("POST", &server.grant_endpoint, None, Some(&body), now),
     )
@@ -477,19 +479,11 @@ fn an_assertion_rule_for_an_unconfigured_issuer_stops_the_server_at_start() {
         "[[assertion_rule]]\nissuer = \"https://nobody\"\nsubjects = [\"*\"]\naccess = [\"*\"]\n",
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gnapd"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("no [[issuer]]"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (status, stderr) = crate::support::server::Serve::new(&dir.path().join("data"))
+        .config(&config)
+        .refused(std::time::Duration::from_secs(20));
+    assert!(!status.success());
+    assert!(stderr.contains("no [[issuer]]"), "{stderr}");
 }
 
 mod properties {

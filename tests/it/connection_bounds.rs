@@ -8,16 +8,16 @@
 use std::io::{Read as _, Write as _};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::Command;
+
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::agent::Agent;
-use crate::gateway_http::{Session, send_streaming, start_logged, stream, token};
-use crate::http_client::send;
-use crate::mcp_upstream::Upstream;
-use crate::server::Server;
+use crate::gateway_http::{Session, send_streaming, stream, token};
+use crate::support::agent::Agent;
+use crate::support::http_client::send;
+use crate::support::mcp_upstream::Upstream;
+use crate::support::server::{Serve, Server, start_logged};
 
 /// `gnapd serve --dev` with `[connections]` set to `table` (and any
 /// `extra` flags).
@@ -377,15 +377,11 @@ fn slow_clients_past_a_low_descriptor_limit_do_not_keep_out_a_legitimate_agent()
     .unwrap();
     // 128 descriptors, soft and hard: gnapd takes 3/4 of them (96) for
     // client connections.
-    let mut command = Command::new("sh");
-    command
-        .args(["-c", "ulimit -n 128 && exec \"$0\" \"$@\""])
-        .arg(env!("CARGO_BIN_EXE_gnapd"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--dev", "--data-dir"])
-        .arg(dir.path().join("data"))
-        .arg("--config")
-        .arg(&config);
-    let (server, _) = Server::spawn(command);
+    let server = Serve::new(&dir.path().join("data"))
+        .dev()
+        .config(&config)
+        .after_shell("ulimit -n 128")
+        .start();
     let mut slow = Vec::new();
     for i in 0..200 {
         let Ok(mut stream) = TcpStream::connect_timeout(&server.addr, Duration::from_secs(5))
@@ -439,14 +435,11 @@ fn slow_clients_past_a_low_descriptor_limit_do_not_keep_out_a_legitimate_agent()
 #[test]
 fn the_open_file_limit_is_raised_to_its_hard_limit_at_start() {
     let dir = tempfile::tempdir().unwrap();
-    let mut command = Command::new("sh");
-    command
-        .args(["-c", "ulimit -S -n 256 && exec \"$0\" \"$@\""])
-        .arg(env!("CARGO_BIN_EXE_gnapd"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--dev", "--data-dir"])
-        .arg(dir.path().join("data"));
-    let (server, _) = Server::spawn(command);
-    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.child.id())).unwrap();
+    let server = Serve::new(&dir.path().join("data"))
+        .dev()
+        .after_shell("ulimit -S -n 256")
+        .start();
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
     let line = limits
         .lines()
         .find(|l| l.starts_with("Max open files"))

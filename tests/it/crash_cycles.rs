@@ -31,12 +31,12 @@ use gnapd::proto::httpsig::{HttpRequest, SignOptions, sign_gnap};
 use gnapd::store::sled::SledStore;
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::gateway_http::{VERSION, start_logged};
-use crate::mcp_upstream::Upstream;
-use crate::raw_http::{Conn, Response, encode};
-use crate::seeded::Rng;
-use crate::server::Server;
+use crate::gateway_http::VERSION;
+use crate::support::agent::Agent;
+use crate::support::mcp_upstream::Upstream;
+use crate::support::raw_http::{Conn, Response, encode};
+use crate::support::rng::Rng;
+use crate::support::server::{Server, start_logged};
 
 const CYCLES_ENV: &str = "GNAPD_CRASH_CYCLES";
 const SEED_ENV: &str = "GNAPD_CRASH_SEED";
@@ -661,8 +661,8 @@ fn every_answer_that_left_the_server_survives_kill_9_at_random_moments_under_mix
             std::thread::sleep(kill_after);
             // No new call starts from here; those on their way are cut off.
             killed.store(true, Ordering::SeqCst);
-            let _ = server.child.kill();
-            let _ = server.child.wait();
+            let _ = server.process.child.kill();
+            let _ = server.process.child.wait();
         });
         // The store opens, and nothing in it is half-written.
         let store = SledStore::open(&target.data.join("store")).unwrap();

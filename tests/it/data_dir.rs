@@ -3,26 +3,18 @@
 
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::Path;
-use std::process::{Command, Stdio};
+
 use std::time::Duration;
 
-use gnapd::clock::{Clock as _, SystemClock};
 use serde_json::json;
 
-use crate::agent::Agent;
-use crate::http_client::send;
-use crate::server::Server;
+use crate::support::agent::Agent;
+use crate::support::server::{Serve, Server};
 
 /// `gnapd serve --dev` on `data`, started by a shell whose umask is 000:
 /// whatever gnapd leaves readable to others, this umask would not hide.
 fn start_with_open_umask(data: &Path) -> Server {
-    let mut command = Command::new("sh");
-    command
-        .args(["-c", "umask 000; exec \"$0\" \"$@\""])
-        .arg(env!("CARGO_BIN_EXE_gnapd"))
-        .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data);
-    Server::spawn(command).0
+    Serve::new(data).dev().after_shell("umask 000").start()
 }
 
 /// Every path under `dir` whose mode lets group or others in, with the mode.
@@ -52,16 +44,7 @@ fn an_existing_data_dir_open_to_others_is_made_private_and_nothing_in_it_is_read
     // The store writes grants and tokens; the dev master key is generated.
     let agent = Agent::new();
     let body = agent.grant_body(json!(["mcp:github"]));
-    let answer = send(
-        server.addr,
-        &agent.signed(
-            "POST",
-            &server.grant_endpoint,
-            None,
-            Some(&body),
-            SystemClock.now(),
-        ),
-    );
+    let answer = server.grant(&agent, &body);
     assert_eq!(answer.status, 200, "{}", answer.text());
     let running = open_to_others(&data);
     assert_eq!(server.stop(), Some(0));
@@ -88,30 +71,8 @@ fn a_data_dir_owned_by_another_user_is_refused_at_start() {
         // Not root: `/` belongs to someone else.
         Path::new("/").to_owned()
     };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gnapd"))
-        .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // Bounded: a server that starts anyway is killed and the test fails.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    let status = status.unwrap_or_else(|| panic!("gnapd served a data dir owned by another user"));
+    let (status, stderr) = Serve::new(&data).dev().refused(Duration::from_secs(20));
     assert!(!status.success(), "{stderr}");
     assert!(stderr.contains("is owned by uid"), "{stderr}");
     assert!(std::fs::read_dir(&data).unwrap().next().is_none() || data == Path::new("/"));

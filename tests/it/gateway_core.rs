@@ -13,8 +13,7 @@ use gnapd::proto::mcp::access::Denied;
 use gnapd::store::memory::MemoryStore;
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::common::access_token;
+use crate::support::agent::{Agent, access_token, management};
 
 const T0: i64 = 1_790_000_000;
 const GW: &str = "https://gw.example.com/mcp/github";
@@ -152,10 +151,7 @@ fn no_token_an_unknown_token_and_an_expired_token_get_the_token_challenge() {
 #[test]
 fn a_rotated_away_token_is_dead_at_the_gateway() {
     let (s, body) = setup(json!(["mcp:github"]));
-    let manage_uri = body["access_token"]["manage"]["uri"].as_str().unwrap();
-    let manage = body["access_token"]["manage"]["access_token"]["value"]
-        .as_str()
-        .unwrap();
+    let (manage_uri, manage) = management(&body);
     let id = manage_uri.rsplit('/').next().unwrap().to_owned();
     let rotate = s.agent.signed("POST", manage_uri, Some(manage), None, T0);
     assert_eq!(s.server.handle(&Endpoint::Manage(id), &rotate).status, 200);

@@ -11,11 +11,11 @@
 use gnapd::proto::httpsig::{HttpRequest, SignOptions, sign_gnap};
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::gateway_http::{Session, now, start_logged, token};
-use crate::http_client::{Answer, send};
-use crate::mcp_upstream::GoLikeUpstream;
-use crate::server::Server;
+use crate::gateway_http::{Session, now, token};
+use crate::support::agent::Agent;
+use crate::support::http_client::{Answer, send};
+use crate::support::mcp_upstream::GoLikeUpstream;
+use crate::support::server::{Server, start_logged};
 
 struct Fixture {
     upstream: GoLikeUpstream,

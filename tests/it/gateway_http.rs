@@ -16,11 +16,10 @@ use gnapd::clock::{Clock as _, SystemClock};
 use gnapd::proto::httpsig::{HttpRequest, SignOptions, sign_gnap};
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::common::access_token;
-use crate::http_client::{Answer, send};
-use crate::mcp_upstream::Upstream;
-use crate::server::Server;
+use crate::support::agent::{Agent, access_token, management};
+use crate::support::http_client::{Answer, send};
+use crate::support::mcp_upstream::Upstream;
+use crate::support::server::{Serve, Server, start_logged};
 
 const SECRET: &str = "UPSTREAM-SECRET";
 pub(crate) const VERSION: &str = "2025-11-25";
@@ -42,50 +41,6 @@ impl Fixture {
         for token in tokens {
             assert!(!log.contains(token), "an access token was logged");
         }
-    }
-}
-
-/// `gnapd serve` as [`Server::start`] runs it, with its stderr (at `debug`)
-/// kept in `log`.
-pub(crate) fn start_logged(data: &Path, log: &Path, args: &[&str]) -> Server {
-    start_logged_with(data, log, args, &[])
-}
-
-/// [`start_logged`] with extra environment variables for gnapd.
-pub(crate) fn start_logged_with(
-    data: &Path,
-    log: &Path,
-    args: &[&str],
-    env: &[(&str, &str)],
-) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gnapd"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .args(args)
-        .envs(env.iter().copied())
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(line)) = lines.next() {
-            let _ = tx.send(line);
-        }
-        for _ in lines {}
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(20))
-        .unwrap_or_else(|_| panic!("gnapd serve did not report its address"));
-    let rest = line.strip_prefix("gnapd listening on ").unwrap();
-    let (addr, endpoint) = rest.split_once(", grant endpoint ").unwrap();
-    Server {
-        child,
-        addr: addr.parse().unwrap(),
-        grant_endpoint: endpoint.to_owned(),
     }
 }
 
@@ -312,7 +267,7 @@ fn assert_clean(upstream: &Upstream, agent_token: &str) {
 }
 
 #[test]
-fn gateway_http_session_over_sse_filters_and_swaps_credentials() {
+fn a_session_over_sse_is_filtered_and_its_credentials_swapped() {
     let f = fixture(false);
     let agent = Agent::new();
     let token = token(&f.server, &agent, search_only());
@@ -376,7 +331,7 @@ fn gateway_http_session_over_sse_filters_and_swaps_credentials() {
 }
 
 #[test]
-fn gateway_http_a_session_serves_only_the_key_that_opened_it() {
+fn a_session_serves_only_the_key_that_opened_it() {
     let f = fixture(true);
     let alice = Agent::new();
     let mallory = Agent::new();
@@ -523,7 +478,7 @@ pub(crate) fn dev_gateway_for_github(dir: &Path, url: &str) -> Server {
 }
 
 #[test]
-fn gateway_http_a_resumed_stream_replays_tool_lists_filtered() {
+fn a_resumed_stream_replays_tool_lists_filtered() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Upstream::start_resumable(dir.path());
     let server = dev_gateway_for_github(dir.path(), &upstream.url());
@@ -659,7 +614,7 @@ impl Drop for EverythingHttp {
 }
 
 #[test]
-fn gateway_http_typescript_server_tool_lists_are_filtered_whatever_spelling_of_the_id_comes_back() {
+fn typescript_server_tool_lists_are_filtered_whatever_spelling_of_the_id_comes_back() {
     let everything = EverythingHttp::start();
     let dir = tempfile::tempdir().unwrap();
     let upstream = format!("everything=http://127.0.0.1:{}/mcp", everything.port);
@@ -690,7 +645,7 @@ fn gateway_http_typescript_server_tool_lists_are_filtered_whatever_spelling_of_t
 }
 
 #[test]
-fn gateway_http_sse_streams_event_by_event() {
+fn sse_is_streamed_event_by_event() {
     let f = fixture(false);
     let agent = Agent::new();
     let token = token(&f.server, &agent, json!(["mcp:github"]));
@@ -726,7 +681,7 @@ fn gateway_http_sse_streams_event_by_event() {
 }
 
 #[test]
-fn gateway_http_the_upstream_is_told_the_body_is_json_whatever_charset_the_agent_named() {
+fn the_upstream_is_told_the_body_is_json_whatever_charset_the_agent_named() {
     let f = fixture(true);
     let agent = Agent::new();
     let token = token(&f.server, &agent, json!(["mcp:github"]));
@@ -752,7 +707,7 @@ fn gateway_http_the_upstream_is_told_the_body_is_json_whatever_charset_the_agent
 }
 
 #[test]
-fn gateway_http_an_upstream_redirect_is_not_passed_on() {
+fn an_upstream_redirect_is_not_passed_on() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Upstream::start(dir.path(), true);
     // The Python SDK serves `/mcp`; `/mcp/` is answered with a redirect to it.
@@ -773,7 +728,7 @@ fn gateway_http_an_upstream_redirect_is_not_passed_on() {
 }
 
 #[test]
-fn gateway_http_json_tools_list_is_filtered() {
+fn a_json_tools_list_is_filtered() {
     let f = fixture(true);
     let agent = Agent::new();
     let token = token(&f.server, &agent, search_only());
@@ -804,7 +759,7 @@ fn gateway_http_json_tools_list_is_filtered() {
 }
 
 #[test]
-fn gateway_http_refusals() {
+fn bad_tokens_signatures_and_upstreams_get_the_gateways_refusals() {
     let f = fixture(true);
     let agent = Agent::new();
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
@@ -876,10 +831,7 @@ fn gateway_http_refusals() {
         now(),
     );
     let granted = send(f.server.addr, &grant).json();
-    let manage_uri = granted["access_token"]["manage"]["uri"].as_str().unwrap();
-    let manage = granted["access_token"]["manage"]["access_token"]["value"]
-        .as_str()
-        .unwrap();
+    let (manage_uri, manage) = management(&granted);
     let revoked_token = access_token(&granted).to_owned();
     let revoke = send(
         f.server.addr,
@@ -1022,7 +974,7 @@ fn gateway_http_refusals() {
 }
 
 #[test]
-fn gateway_http_header_and_basic_credentials_are_injected() {
+fn header_and_basic_credentials_are_injected() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Upstream::start(dir.path(), true);
     let (hdr, basic) = (
@@ -1100,16 +1052,7 @@ pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// A grant for `access`: (access token, management token, continuation
 /// token) values.
 fn grant_values(server: &Server, agent: &Agent, access: Value) -> (String, String, String) {
-    let answer = send(
-        server.addr,
-        &agent.signed(
-            "POST",
-            &server.grant_endpoint,
-            None,
-            Some(&agent.grant_body(access)),
-            now(),
-        ),
-    );
+    let answer = server.grant(agent, &agent.grant_body(access));
     assert_eq!(answer.status, 200);
     let granted = answer.json();
     let value = |v: &Value| v.as_str().unwrap().to_owned();
@@ -1121,7 +1064,7 @@ fn grant_values(server: &Server, agent: &Agent, access: Value) -> (String, Strin
 }
 
 #[test]
-fn gateway_http_data_dir_without_master_key_reveals_no_secret_or_token() {
+fn a_data_dir_read_without_the_master_key_reveals_no_secret_or_token() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Upstream::start(dir.path(), true);
     let data = dir.path().join("data");
@@ -1197,7 +1140,7 @@ fn gateway_http_data_dir_without_master_key_reveals_no_secret_or_token() {
 }
 
 #[test]
-fn gateway_http_a_token_without_a_credential_set_for_the_upstream_is_refused() {
+fn a_token_without_a_credential_set_for_the_upstream_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Upstream::start(dir.path(), true);
     let data = dir.path().join("data");
@@ -1245,13 +1188,11 @@ fn gateway_http_a_token_without_a_credential_set_for_the_upstream_is_refused() {
 }
 
 #[test]
-fn gateway_http_credentials_need_a_master_key_outside_dev() {
+fn credentials_need_a_master_key_outside_dev() {
     let dir = tempfile::tempdir().unwrap();
     let serve = |extra: &[&str], env: Option<&str>| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_gnapd"));
+        let mut command = Serve::new(&dir.path().join("data")).command();
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path().join("data"))
             .args([
                 "--upstream",
                 "gh=http://127.0.0.1:1/mcp",
@@ -1315,7 +1256,7 @@ fn gateway_http_credentials_need_a_master_key_outside_dev() {
 }
 
 #[test]
-fn gateway_http_a_replaced_credential_is_used_by_existing_tokens() {
+fn a_replaced_credential_is_used_by_existing_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Upstream::start(dir.path(), true);
     let data = dir.path().join("data");
@@ -1360,23 +1301,8 @@ fn gateway_http_a_replaced_credential_is_used_by_existing_tokens() {
 /// Runs `gnapd ARGS… --data-dir DATA [--json]` with `stdin`; gives the exit
 /// status, stdout and stderr.
 pub(crate) fn gnapd_admin(data: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
-    use std::io::Write as _;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gnapd"))
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let args = [args, &["--data-dir", data.to_str().unwrap()]].concat();
+    let out = crate::support::run::gnapd(&args, stdin.as_bytes());
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -1567,27 +1493,9 @@ fn gateway_admin_commands_change_upstreams_and_credentials_of_the_running_server
     drop(server);
 
     // Sealed sets in the store and no master key: a clear error at start.
-    let mut refused = Command::new(env!("CARGO_BIN_EXE_gnapd"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
+    let (status, stderr) = Serve::new(&data)
         .env_remove("GNAPD_MASTER_KEY")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = refused.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gnapd started without a master key"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut refused.stderr.take().unwrap(), &mut stderr).unwrap();
+        .refused(Duration::from_secs(20));
     assert!(!status.success());
     assert!(stderr.contains("no master key"), "{stderr}");
 
@@ -1598,9 +1506,9 @@ fn gateway_admin_commands_change_upstreams_and_credentials_of_the_running_server
 }
 
 #[test]
-fn gateway_https_upstream_is_verified_against_the_configured_ca() {
+fn an_https_upstream_is_verified_against_the_configured_ca() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = crate::common::test_pki(dir.path());
+    let pki = crate::support::pki::test_pki(dir.path());
     let upstream = Upstream::start_tls(dir.path(), true, &pki.cert, &pki.key);
     assert!(upstream.url().starts_with("https://"));
     let github = format!("github={}", upstream.url());

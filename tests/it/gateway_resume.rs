@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::agent::Agent;
 use crate::gateway_http::{Session, dev_gateway_for_github, send_streaming, stream, token};
-use crate::mcp_upstream::Upstream;
-use crate::server::Server;
+use crate::support::agent::Agent;
+use crate::support::mcp_upstream::Upstream;
+use crate::support::server::Server;
 
 struct Fixture {
     upstream: Upstream,

@@ -18,10 +18,11 @@ use std::time::Duration;
 use gnapd::proto::httpsig::HttpRequest;
 use serde_json::{Value, json};
 
-use crate::common::{python, root, run_json_lines};
-use crate::http_client::send;
-use crate::mcp_upstream::Upstream;
-use crate::server::Server;
+use crate::support::http_client::send;
+use crate::support::mcp_upstream::Upstream;
+use crate::support::paths::{python, root};
+use crate::support::run::run_json_lines;
+use crate::support::server::Server;
 
 pub const SECRET: &str = "UPSTREAM-SECRET";
 /// Longest one SDK client run may take.
@@ -172,7 +173,7 @@ pub fn assert_upstream_clean(upstream: &Upstream, tokens: &[&str]) {
 }
 
 #[test]
-fn gateway_sdk_client_session_is_signed_filtered_and_swapped() {
+fn an_sdk_client_session_is_signed_filtered_and_swapped() {
     let fixture = fixture();
     let run = run_client(
         &fixture,
@@ -241,7 +242,7 @@ fn gateway_sdk_client_session_is_signed_filtered_and_swapped() {
 }
 
 #[test]
-fn gateway_sdk_client_modern_protocol_signs_routing_headers() {
+fn an_sdk_client_on_the_modern_protocol_signs_routing_headers() {
     let fixture = fixture();
     let run = run_client(
         &fixture,
@@ -291,7 +292,7 @@ fn gateway_sdk_client_modern_protocol_signs_routing_headers() {
 }
 
 #[test]
-fn gateway_sdk_client_fails_without_access_to_the_upstream() {
+fn an_sdk_client_fails_without_access_to_the_upstream() {
     let fixture = fixture();
     // A token for another upstream: the SDK's first call is refused (401/403),
     // and the client reports the failed step instead of exiting 0.
@@ -317,7 +318,7 @@ fn gateway_sdk_client_fails_without_access_to_the_upstream() {
 }
 
 #[test]
-fn gateway_sdk_client_signing_with_another_key_is_refused() {
+fn an_sdk_client_signing_with_another_key_is_refused() {
     let fixture = fixture();
     // The token is bound to the key of the grant request; the SDK's requests
     // are signed with another fresh key under the same kid: the gateway
@@ -343,7 +344,7 @@ fn gateway_sdk_client_signing_with_another_key_is_refused() {
 }
 
 /// `GET {public}/.well-known/oauth-protected-resource/mcp/{upstream}`.
-fn metadata(server: &Server, method: &str, upstream: &str) -> crate::http_client::Answer {
+fn metadata(server: &Server, method: &str, upstream: &str) -> crate::support::http_client::Answer {
     let uri = format!(
         "{}/.well-known/oauth-protected-resource/mcp/{upstream}",
         server.base()

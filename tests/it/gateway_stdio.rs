@@ -9,19 +9,17 @@
 //! virtualenv; a missing one is a failure, never a skip.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-use crate::agent::Agent;
-use crate::common::{python, root};
-use crate::gateway_http::{
-    Session, VERSION, rpc, send_streaming, start_logged_with, stream, token, tool_names,
-};
-use crate::http_client::Answer;
-use crate::server::Server;
+use crate::gateway_http::{Session, VERSION, rpc, send_streaming, stream, token, tool_names};
+use crate::support::agent::Agent;
+use crate::support::http_client::Answer;
+use crate::support::paths::{python, root};
+use crate::support::server::{Server, start_logged_with};
 
 /// The everything server's entry point, installed by `npm ci`.
 pub(crate) fn everything_script() -> PathBuf {
@@ -90,7 +88,7 @@ impl Fixture {
 
     /// The live children of gnapd whose command line contains `needle`.
     fn children(&self, needle: &str) -> Vec<u32> {
-        child_pids(self.server.child.id(), needle)
+        child_pids(self.server.pid(), needle)
     }
 
     /// The one everything server running.
@@ -182,7 +180,7 @@ fn echo_and_env() -> Value {
 }
 
 #[test]
-fn gateway_stdio_session_filters_tools_and_calls_echo_through_the_signed_gateway() {
+fn a_stdio_session_filters_tools_and_calls_echo_through_the_signed_gateway() {
     let f = Fixture::start_with("", &[], &[("GNAPD_TEST_CANARY", "canary-value")]);
     let agent = Agent::new();
     let token = token(&f.server, &agent, echo_and_env());
@@ -250,7 +248,7 @@ fn gateway_stdio_session_filters_tools_and_calls_echo_through_the_signed_gateway
 }
 
 #[test]
-fn gateway_stdio_official_sdk_client_falls_back_to_a_session_and_is_filtered() {
+fn the_official_sdk_client_falls_back_to_a_session_and_is_filtered() {
     let f = Fixture::start("");
     let gateway = format!("{}/mcp/everything", f.server.base());
     let access = json!([{"type": "mcp", "identifier": "everything", "tools": ["echo"]}]);
@@ -276,7 +274,8 @@ fn gateway_stdio_official_sdk_client_falls_back_to_a_session_and_is_filtered() {
         // Probe server/discover first: the bridge answers 400 without a
         // session, and the SDK falls back to the handshake.
         .args(["--mode", "auto"]);
-    let run = crate::common::run_json_lines(command, Duration::from_secs(90), "mcp_client.py");
+    let run =
+        crate::support::run::run_json_lines(command, Duration::from_secs(90), "mcp_client.py");
     assert_eq!(run.code, Some(0), "{}", run.output);
     let step = |name: &str| {
         run.lines
@@ -300,7 +299,7 @@ fn gateway_stdio_official_sdk_client_falls_back_to_a_session_and_is_filtered() {
 }
 
 #[test]
-fn gateway_stdio_sessions_are_bound_to_their_key_and_unknown_ones_are_404() {
+fn stdio_sessions_are_bound_to_their_key_and_unknown_ones_are_404() {
     let f = Fixture::start("");
     let agent = Agent::new();
     let token = token(&f.server, &agent, json!(["mcp:everything"]));
@@ -353,7 +352,7 @@ fn gateway_stdio_sessions_are_bound_to_their_key_and_unknown_ones_are_404() {
 }
 
 #[test]
-fn gateway_stdio_delete_ends_the_session_and_stops_its_child() {
+fn delete_ends_the_session_and_stops_its_child() {
     let f = Fixture::start("");
     let mut s = f.session("everything");
     s.initialize();
@@ -373,7 +372,7 @@ fn gateway_stdio_delete_ends_the_session_and_stops_its_child() {
 }
 
 #[test]
-fn gateway_stdio_progress_is_streamed_as_sse_before_the_response() {
+fn progress_is_streamed_as_sse_before_the_response() {
     let f = Fixture::start("");
     let mut s = f.session("everything");
     s.initialize();
@@ -420,7 +419,7 @@ pub(crate) fn sse_messages(text: &str) -> Vec<Value> {
 }
 
 #[test]
-fn gateway_stdio_server_requests_reach_the_client_and_its_answer_reaches_the_child() {
+fn server_requests_reach_the_client_and_its_answer_reaches_the_child() {
     let f = Fixture::start("");
     let mut s = f.session("everything");
     // A client that can sample: the server then offers its sampling tool.
@@ -483,7 +482,7 @@ fn gateway_stdio_server_requests_reach_the_client_and_its_answer_reaches_the_chi
 }
 
 #[test]
-fn gateway_stdio_server_messages_outside_requests_arrive_on_the_get_stream() {
+fn server_messages_outside_requests_arrive_on_the_get_stream() {
     let f = Fixture::start("");
     let mut s = f.session("everything");
     s.initialize();
@@ -526,7 +525,7 @@ fn gateway_stdio_server_messages_outside_requests_arrive_on_the_get_stream() {
 }
 
 #[test]
-fn gateway_stdio_a_killed_child_fails_its_requests_cleanly_and_a_new_session_works() {
+fn a_killed_child_fails_its_requests_cleanly_and_a_new_session_works() {
     let f = Fixture::start("");
     let mut s = f.session("everything");
     s.initialize();
@@ -539,7 +538,7 @@ fn gateway_stdio_a_killed_child_fails_its_requests_cleanly_and_a_new_session_wor
     let request = s.request("POST", Some(&slow), &[]);
     let addr = f.server.addr;
     let started = Instant::now();
-    let pending = std::thread::spawn(move || crate::http_client::send(addr, &request));
+    let pending = std::thread::spawn(move || crate::support::http_client::send(addr, &request));
     std::thread::sleep(Duration::from_millis(300));
     let streaming = json!({"jsonrpc": "2.0", "id": 43, "method": "tools/call", "params": {
         "name": "trigger-long-running-operation", "arguments": {"duration": 20, "steps": 80},
@@ -602,7 +601,7 @@ fn gateway_stdio_a_killed_child_fails_its_requests_cleanly_and_a_new_session_wor
 }
 
 #[test]
-fn gateway_stdio_a_child_that_crashes_during_initialize_is_retried_once() {
+fn a_child_that_crashes_during_initialize_is_retried_once() {
     let work = tempfile::tempdir().unwrap();
     // `flaky` crashes on its first start only; `broken` on every start.
     // Each start appends a line to a file, so the test can count them.
@@ -654,7 +653,7 @@ fn gateway_stdio_a_child_that_crashes_during_initialize_is_retried_once() {
 }
 
 #[test]
-fn gateway_stdio_a_stopped_session_takes_its_whole_process_group() {
+fn a_stopped_session_takes_its_whole_process_group() {
     // A wrapper (like `npx`) that outlives the server's exit and ignores
     // SIGTERM, as does the grandchild it leaves behind.
     let wrapper = format!(
@@ -684,7 +683,7 @@ fn gateway_stdio_a_stopped_session_takes_its_whole_process_group() {
 }
 
 #[test]
-fn gateway_stdio_an_overlong_line_kills_the_child() {
+fn an_overlong_line_kills_the_child() {
     // 9 MiB without a newline, then silence: over the 8 MiB line limit.
     let flood = "head -c 9437184 /dev/zero | tr '\\0' a; sleep 600";
     let config =
@@ -708,7 +707,7 @@ fn gateway_stdio_an_overlong_line_kills_the_child() {
 }
 
 #[test]
-fn gateway_stdio_a_child_that_answers_then_exits_is_heard_and_its_session_ends() {
+fn a_child_that_answers_then_exits_is_heard_and_its_session_ends() {
     // Answers initialize, then exits at once.
     let one_shot = r#"read line; printf '%s\n' '{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"one-shot","version":"0"}}}'; exit 0"#;
     let config = format!(
@@ -730,7 +729,7 @@ fn gateway_stdio_a_child_that_answers_then_exits_is_heard_and_its_session_ends()
 }
 
 #[test]
-fn gateway_stdio_a_slow_answer_times_out_with_504_and_the_session_lives_on() {
+fn a_slow_answer_times_out_with_504_and_the_session_lives_on() {
     let f = Fixture::start("upstream_timeout = 3\n");
     let mut s = f.session("everything");
     s.initialize();
@@ -756,7 +755,7 @@ fn gateway_stdio_a_slow_answer_times_out_with_504_and_the_session_lives_on() {
 }
 
 #[test]
-fn gateway_stdio_idle_sessions_are_stopped() {
+fn idle_stdio_sessions_are_stopped() {
     let f = Fixture::start("[stdio]\nidle_timeout = 3\n");
     let mut s = f.session("everything");
     s.initialize();
@@ -777,7 +776,7 @@ fn gateway_stdio_idle_sessions_are_stopped() {
 }
 
 #[test]
-fn gateway_stdio_children_are_bounded_with_503_and_retry_after() {
+fn children_are_bounded_with_503_and_retry_after() {
     let f = Fixture::start("[stdio]\nmax_children = 1\n");
     let agent = Agent::new();
     let token = token(&f.server, &agent, json!(["mcp:everything"]));
@@ -803,7 +802,7 @@ fn gateway_stdio_children_are_bounded_with_503_and_retry_after() {
 }
 
 #[test]
-fn gateway_stdio_one_agent_key_holds_at_most_half_the_children() {
+fn one_agent_key_holds_at_most_half_the_children() {
     let f = Fixture::start("[stdio]\nmax_children = 4\n");
     let init = json!({"protocolVersion": VERSION, "capabilities": {},
                       "clientInfo": {"name": "t", "version": "0"}});
@@ -827,7 +826,7 @@ fn gateway_stdio_one_agent_key_holds_at_most_half_the_children() {
 }
 
 #[test]
-fn gateway_stdio_children_stop_with_the_gateway() {
+fn children_stop_with_the_gateway() {
     let f = Fixture::start("");
     let mut s = f.session("everything");
     s.initialize();
@@ -850,7 +849,7 @@ fn gateway_stdio_children_stop_with_the_gateway() {
 }
 
 #[test]
-fn gateway_stdio_env_credential_reaches_the_child_and_never_the_log() {
+fn an_env_credential_reaches_the_child_and_never_the_log() {
     const SECRET: &str = "STDIO-ENV-SECRET-value";
     const SECOND: &str = "STDIO-SECOND-SECRET-value";
     let script = root().join("tests/interop/mcp_stdio_upstream.py");
@@ -938,7 +937,7 @@ fn gateway_stdio_env_credential_reaches_the_child_and_never_the_log() {
 }
 
 #[test]
-fn gateway_stdio_credential_kinds_must_fit_the_transport() {
+fn credential_kinds_must_fit_the_transport() {
     let dir = tempfile::tempdir().unwrap();
     for (spec, credential, says) in [
         ("x=stdio:node server.js", "x=bearer:MISFIT-SECRET", "stdio"),
@@ -949,16 +948,11 @@ fn gateway_stdio_credential_kinds_must_fit_the_transport() {
         ),
         ("x=stdio:", "x=none", "command"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_gnapd"))
-            .args(["serve", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path().join("data"))
-            .args(["--upstream", spec, "--upstream-credential", credential])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap();
-        assert!(!out.status.success(), "{spec} {credential}");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let (status, err) = crate::support::server::Serve::new(&dir.path().join("data"))
+            .dev()
+            .args(&["--upstream", spec, "--upstream-credential", credential])
+            .refused(Duration::from_secs(20));
+        assert!(!status.success(), "{spec} {credential}");
         assert!(err.contains(says), "{err}");
         assert!(!err.contains("MISFIT-SECRET"), "{err}");
     }

@@ -4,15 +4,13 @@
 //! request (400 `invalid_request` naming the field), over real HTTP, and
 //! the listing the real command prints holds only the honest grant.
 
-use std::process::{Command, Stdio};
-
 use gnapd::clock::{Clock as _, SystemClock};
 use gnapd::proto::text::is_hidden;
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::http_client::send;
-use crate::server::Server;
+use crate::support::agent::Agent;
+use crate::support::http_client::send;
+use crate::support::server::Server;
 
 /// Escape sequences and overrides, each aimed at the listing: erase the
 /// line and return to its start, move up and erase, the one-byte C1 CSI,
@@ -24,7 +22,7 @@ const ATTACKS: [&str; 4] = [
     "\u{202e}buhtig retsam ot ssecca lluf",
 ];
 
-fn grant(server: &Server, agent: &Agent, body: &Value) -> crate::http_client::Answer {
+fn grant(server: &Server, agent: &Agent, body: &Value) -> crate::support::http_client::Answer {
     let req = agent.signed(
         "POST",
         &server.grant_endpoint,
@@ -85,14 +83,8 @@ fn escape_sequences_in_a_client_name_or_access_cannot_reach_the_pending_listing(
     let mut honest = agent.grant_body(json!(["mcp:github"]));
     honest["interact"] = interact;
     assert_eq!(grant(&server, &agent, &honest).status, 200);
-    let out = Command::new(env!("CARGO_BIN_EXE_gnapd"))
-        .args(["grants", "pending", "--data-dir"])
-        .arg(&data)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let listing = String::from_utf8(out.stdout).unwrap();
+    let (ok, listing) = crate::support::run::gnapd_cli(&data, &["grants", "pending"]);
+    assert!(ok);
     assert!(
         !listing.chars().filter(|c| *c != '\n').any(is_hidden),
         "{listing:?}"

@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 
 use gnapd::proto::httpsig::{HttpRequest, SignOptions, sign_gnap};
 
-use crate::agent::Agent;
 use crate::gateway_http::{Session, dev_gateway_for_github, now, send_streaming, token};
-use crate::http_client::send;
+use crate::support::agent::Agent;
+use crate::support::http_client::send;
 
 /// A token for `search_issues` only, at upstream `github`.
 fn search_only() -> Value {

@@ -1,21 +1,7 @@
 //! `gnapd httpsig base|verify|sign`, run as a real process.
 
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
-
-use crate::common::{root, vector};
-
-fn gnapd(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gnapd"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
-}
+use crate::support::paths::{root, vector};
+use crate::support::run::gnapd;
 
 /// The B.2.6 request with its signature fields, as HTTP/1.1 text.
 fn b26_raw() -> Vec<u8> {

@@ -18,9 +18,9 @@ use gnapd::proto::b64;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-use crate::agent::Agent;
 use crate::interaction_pages::grant;
-use crate::server::Server;
+use crate::support::agent::Agent;
+use crate::support::server::Server;
 
 fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/browser")
@@ -128,7 +128,7 @@ fn param(url: &str, name: &str) -> String {
 }
 
 #[test]
-fn browser_chromium_redirect_flow_unticks_a_tool_approves_and_lands_at_the_client() {
+fn redirect_flow_unticks_a_tool_approves_and_lands_at_the_client() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path());
     let (port, callback) = client_callback();
@@ -178,7 +178,7 @@ fn browser_chromium_redirect_flow_unticks_a_tool_approves_and_lands_at_the_clien
 }
 
 #[test]
-fn browser_chromium_user_code_flow_types_the_code_approves_and_polling_gets_the_token() {
+fn user_code_flow_types_the_code_approves_and_polling_gets_the_token() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path());
     let agent = Agent::new();
@@ -206,7 +206,7 @@ fn browser_chromium_user_code_flow_types_the_code_approves_and_polling_gets_the_
 }
 
 #[test]
-fn browser_chromium_deny_flow_ends_in_user_denied() {
+fn deny_flow_ends_in_user_denied() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path());
     let agent = Agent::new();
@@ -225,8 +225,7 @@ fn browser_chromium_deny_flow_ends_in_user_denied() {
 }
 
 #[test]
-fn browser_chromium_a_key_connected_on_one_page_is_offered_and_used_on_the_next_and_forgotten_on_the_third()
- {
+fn a_key_connected_on_one_page_is_offered_and_used_on_the_next_and_forgotten_on_the_third() {
     let dir = tempfile::tempdir().unwrap();
     let server = crate::interaction_pages::start(dir.path(), crate::connect_upstream::MUST_CONNECT);
     let access = json!(["mcp:tracker"]);

@@ -13,9 +13,8 @@ use gnapd::store::{InteractionStatus, Store as _};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-use crate::agent::Agent;
-use crate::common::access_token;
-use crate::in_process::{Core, GRANT, PUBLIC};
+use crate::support::agent::{Agent, access_token, error_code};
+use crate::support::core::{Core, GRANT, PUBLIC};
 
 /// The in-process AS, with this file's helpers.
 struct Harness(Core);
@@ -71,10 +70,6 @@ impl Harness {
     }
 }
 
-fn error_code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or("<none>")
-}
-
 fn redirect_finish(nonce: &str) -> Value {
     json!({"start": ["user_code"], "finish": {"method": "redirect", "uri": "https://client.example/cb?s=1", "nonce": nonce}})
 }
@@ -95,7 +90,7 @@ fn expected_hash(client_nonce: &str, as_nonce: &str, interact_ref: &str) -> Stri
 }
 
 #[test]
-fn interaction_needed_answers_interact_and_continue_and_no_token() {
+fn a_grant_needing_a_person_answers_interact_and_continue_and_no_token() {
     let h = interactive();
     let agent = Agent::new();
     let (reply, body) = h.grant(
@@ -139,7 +134,7 @@ fn interaction_needed_answers_interact_and_continue_and_no_token() {
 }
 
 #[test]
-fn interaction_needed_without_a_supported_mode_is_invalid_interaction() {
+fn a_grant_needing_a_person_without_a_supported_mode_is_invalid_interaction() {
     let h = interactive();
     let agent = Agent::new();
     for interact in [
@@ -159,7 +154,7 @@ fn interaction_needed_without_a_supported_mode_is_invalid_interaction() {
 }
 
 #[test]
-fn interaction_without_a_rule_waits_for_a_person_outside_dev_mode() {
+fn without_a_rule_a_grant_waits_for_a_person_outside_dev_mode() {
     let h = harness(Policy::default());
     let agent = Agent::new();
     let (reply, body) = h.grant(&agent, Some(redirect_finish("abc")));
@@ -168,7 +163,7 @@ fn interaction_without_a_rule_waits_for_a_person_outside_dev_mode() {
 }
 
 #[test]
-fn interaction_user_code_approval_then_polling_gets_the_tokens_once() {
+fn user_code_approval_then_polling_gets_the_tokens_once() {
     let h = interactive();
     let agent = Agent::new();
     let (_, body) = h.grant(&agent, Some(json!({"start": ["user_code"]})));
@@ -201,7 +196,7 @@ fn interaction_user_code_approval_then_polling_gets_the_tokens_once() {
 }
 
 #[test]
-fn interaction_redirect_finish_hash_verifies_and_the_reference_gets_the_tokens() {
+fn redirect_finish_hash_verifies_and_the_reference_gets_the_tokens() {
     let h = interactive();
     let agent = Agent::new();
     let (_, body) = h.grant(&agent, Some(redirect_finish("VJLO6A4CATR0KRO")));
@@ -235,7 +230,7 @@ fn interaction_redirect_finish_hash_verifies_and_the_reference_gets_the_tokens()
 }
 
 #[test]
-fn interaction_replayed_interact_ref_is_too_many_attempts_and_finalizes_the_grant() {
+fn a_replayed_interact_ref_is_too_many_attempts_and_finalizes_the_grant() {
     let h = interactive();
     let agent = Agent::new();
     let (_, body) = h.grant(&agent, Some(redirect_finish("n1")));
@@ -264,7 +259,7 @@ fn interaction_replayed_interact_ref_is_too_many_attempts_and_finalizes_the_gran
 }
 
 #[test]
-fn interaction_denied_is_user_denied_on_continuation() {
+fn a_denied_interaction_is_user_denied_on_continuation() {
     let h = interactive();
     let agent = Agent::new();
     let (_, body) = h.grant(&agent, Some(redirect_finish("n2")));
@@ -282,7 +277,7 @@ fn interaction_denied_is_user_denied_on_continuation() {
 }
 
 #[test]
-fn interaction_expired_is_invalid_interaction_and_cannot_be_decided() {
+fn an_expired_interaction_is_invalid_interaction_and_cannot_be_decided() {
     let h = interactive();
     let agent = Agent::new();
     let (_, body) = h.grant(&agent, Some(json!({"start": ["user_code"]})));
@@ -302,7 +297,7 @@ fn interaction_expired_is_invalid_interaction_and_cannot_be_decided() {
 }
 
 #[test]
-fn interaction_wrong_codes_are_limited_per_source() {
+fn wrong_user_codes_are_limited_per_source() {
     let h = interactive();
     let agent = Agent::new();
     let (_, body) = h.grant(&agent, Some(json!({"start": ["user_code"]})));
@@ -322,7 +317,7 @@ fn interaction_wrong_codes_are_limited_per_source() {
 }
 
 #[test]
-fn interaction_push_to_a_literal_internal_address_is_refused_without_the_allowance() {
+fn a_push_to_a_literal_internal_address_is_refused_without_the_allowance() {
     let h = interactive();
     let agent = Agent::new();
     let (reply, body) = h.grant(
@@ -333,7 +328,7 @@ fn interaction_push_to_a_literal_internal_address_is_refused_without_the_allowan
 }
 
 #[test]
-fn interaction_an_unsupported_hash_method_is_invalid_request() {
+fn an_unsupported_hash_method_is_invalid_request() {
     let h = interactive();
     let agent = Agent::new();
     let (reply, body) = h.grant(
@@ -344,7 +339,7 @@ fn interaction_an_unsupported_hash_method_is_invalid_request() {
 }
 
 #[test]
-fn interaction_sha3_512_hash_method_is_used_for_the_finish() {
+fn the_sha3_512_hash_method_is_used_for_the_finish() {
     let h = interactive();
     let agent = Agent::new();
     let (_, body) = h.grant(
@@ -390,7 +385,7 @@ fn link_parts(body: &Value) -> (String, String) {
 }
 
 #[test]
-fn interaction_page_link_opens_its_grant_and_nothing_else() {
+fn a_page_link_opens_its_grant_and_nothing_else() {
     let h = interactive();
     let agent = Agent::new();
     let body = page_grant(&h, &agent, json!(["mcp:github"]), None);
@@ -421,7 +416,7 @@ fn interaction_page_link_opens_its_grant_and_nothing_else() {
 }
 
 #[test]
-fn interaction_page_decision_without_the_right_form_token_is_refused_and_decides_nothing() {
+fn a_page_decision_without_the_right_form_token_is_refused_and_decides_nothing() {
     let h = interactive();
     let agent = Agent::new();
     let body = page_grant(&h, &agent, json!(["mcp:github"]), None);
@@ -486,7 +481,7 @@ fn interaction_page_decision_without_the_right_form_token_is_refused_and_decides
 }
 
 #[test]
-fn interaction_page_narrowed_approval_is_the_access_the_tokens_carry() {
+fn a_narrowed_page_approval_is_the_access_the_tokens_carry() {
     let h = interactive();
     let agent = Agent::new();
     let body = page_grant(
@@ -529,7 +524,7 @@ fn interaction_page_narrowed_approval_is_the_access_the_tokens_carry() {
 }
 
 #[test]
-fn interaction_page_approval_with_nothing_ticked_decides_nothing() {
+fn a_page_approval_with_nothing_ticked_decides_nothing() {
     let h = interactive();
     let agent = Agent::new();
     let body = page_grant(&h, &agent, json!(["mcp:github"]), None);
@@ -550,7 +545,7 @@ fn interaction_page_approval_with_nothing_ticked_decides_nothing() {
 }
 
 #[test]
-fn interaction_user_code_page_takes_codes_never_grant_ids() {
+fn the_user_code_page_takes_codes_never_grant_ids() {
     let h = interactive();
     let agent = Agent::new();
     let body = page_grant(&h, &agent, json!(["mcp:github"]), None);
@@ -574,7 +569,7 @@ fn interaction_user_code_page_takes_codes_never_grant_ids() {
 }
 
 #[test]
-fn interaction_page_of_an_expired_interaction_says_expired() {
+fn the_page_of_an_expired_interaction_says_expired() {
     let h = interactive();
     let agent = Agent::new();
     let body = page_grant(&h, &agent, json!(["mcp:github"]), None);
@@ -597,7 +592,7 @@ fn interaction_page_of_an_expired_interaction_says_expired() {
 }
 
 #[test]
-fn interaction_page_with_a_redirect_finish_allows_the_clients_origin_as_form_target() {
+fn a_page_with_a_redirect_finish_allows_the_clients_origin_as_form_target() {
     let h = interactive();
     let agent = Agent::new();
     let body = page_grant(

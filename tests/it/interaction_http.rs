@@ -5,7 +5,6 @@
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -14,10 +13,10 @@ use gnapd::proto::b64;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-use crate::agent::Agent;
-use crate::http_client::{Answer, send};
 use crate::interaction_pages::continue_;
-use crate::server::Server;
+use crate::support::agent::{Agent, error_code};
+use crate::support::http_client::{Answer, send};
+use crate::support::server::Server;
 
 /// A server that requires interaction, with `extra` config lines (`wait`
 /// is 0 so the tests poll without sleeping). Returns it with its data dir.
@@ -39,15 +38,11 @@ fn start(dir: &Path, extra: &str) -> (Server, PathBuf) {
 
 /// Runs `gnapd grants ARGS --data-dir DATA --json`: (success, result, stderr).
 pub(crate) fn grants(data: &Path, args: &[&str]) -> (bool, Value, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gnapd"))
-        .arg("grants")
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--json")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let data = data.to_str().unwrap();
+    let out = crate::support::run::gnapd(
+        &[&["grants"], args, &["--data-dir", data, "--json"]].concat(),
+        b"",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     (
         out.status.success(),
@@ -67,10 +62,6 @@ fn grant_request(server: &Server, agent: &Agent, interact: Value) -> Answer {
         SystemClock.now(),
     );
     send(server.addr, &req)
-}
-
-fn error_code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or("<none>")
 }
 
 /// The query parameter `name` of `url`.
@@ -135,7 +126,7 @@ pub(crate) fn push_listener() -> (u16, mpsc::Receiver<(String, Vec<u8>)>) {
 }
 
 #[test]
-fn http_interaction_user_code_cli_approve_then_polling_gets_tokens() {
+fn a_user_code_approved_by_the_cli_lets_polling_get_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let (server, data) = start(dir.path(), "");
     let agent = Agent::new();
@@ -183,7 +174,7 @@ fn http_interaction_user_code_cli_approve_then_polling_gets_tokens() {
 }
 
 #[test]
-fn http_interaction_redirect_finish_hash_verifies_after_cli_approval() {
+fn a_redirect_finish_hash_verifies_after_cli_approval() {
     let dir = tempfile::tempdir().unwrap();
     let (server, data) = start(dir.path(), "");
     let agent = Agent::new();
@@ -222,7 +213,7 @@ fn http_interaction_redirect_finish_hash_verifies_after_cli_approval() {
 }
 
 #[test]
-fn http_interaction_push_finish_delivers_interact_ref_and_hash_to_a_local_listener() {
+fn a_push_finish_delivers_interact_ref_and_hash_to_a_local_listener() {
     let dir = tempfile::tempdir().unwrap();
     let (server, data) = start(dir.path(), "allow_private_push = true\n");
     let (port, received) = push_listener();
@@ -266,7 +257,7 @@ fn http_interaction_push_finish_delivers_interact_ref_and_hash_to_a_local_listen
 }
 
 #[test]
-fn http_interaction_push_ssrf_attempts_are_refused_without_the_allowance() {
+fn push_ssrf_attempts_are_refused_without_the_allowance() {
     let dir = tempfile::tempdir().unwrap();
     let (server, data) = start(dir.path(), "");
     let (port, received) = push_listener();
@@ -303,7 +294,7 @@ fn http_interaction_push_ssrf_attempts_are_refused_without_the_allowance() {
 }
 
 #[test]
-fn http_interaction_cli_deny_is_user_denied() {
+fn a_cli_denial_is_user_denied() {
     let dir = tempfile::tempdir().unwrap();
     let (server, data) = start(dir.path(), "");
     let agent = Agent::new();
@@ -321,7 +312,7 @@ fn http_interaction_cli_deny_is_user_denied() {
 }
 
 #[test]
-fn http_interaction_expired_is_invalid_interaction() {
+fn an_expired_interaction_is_invalid_interaction_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let (server, data) = start(dir.path(), "interaction_lifetime = 1\n");
     let agent = Agent::new();
@@ -339,7 +330,7 @@ fn http_interaction_expired_is_invalid_interaction() {
 }
 
 #[test]
-fn http_interaction_replayed_interact_ref_is_too_many_attempts() {
+fn a_replayed_interact_ref_is_too_many_attempts_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let (server, data) = start(dir.path(), "");
     let agent = Agent::new();
@@ -366,7 +357,7 @@ fn http_interaction_replayed_interact_ref_is_too_many_attempts() {
 }
 
 #[test]
-fn http_interaction_wrong_hash_method_is_invalid_request() {
+fn a_wrong_hash_method_is_invalid_request_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let (server, _) = start(dir.path(), "");
     let agent = Agent::new();

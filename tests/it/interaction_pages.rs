@@ -15,10 +15,9 @@ use gnapd::proto::httpsig::HttpRequest;
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-use crate::agent::Agent;
-use crate::common::access_token;
-use crate::http_client::{Answer, send};
-use crate::server::Server;
+use crate::support::agent::{Agent, access_token};
+use crate::support::http_client::{Answer, send};
+use crate::support::server::Server;
 
 pub(crate) fn start(dir: &Path, extra: &str) -> Server {
     let config = dir.join("gnapd.toml");
@@ -37,16 +36,7 @@ pub(crate) fn start(dir: &Path, extra: &str) -> Server {
 pub(crate) fn grant(server: &Server, agent: &Agent, access: Value, interact: Value) -> Value {
     let mut body = agent.grant_body(access);
     body["interact"] = interact;
-    let answer = send(
-        server.addr,
-        &agent.signed(
-            "POST",
-            &server.grant_endpoint,
-            None,
-            Some(&body),
-            SystemClock.now(),
-        ),
-    );
+    let answer = server.grant(agent, &body);
     assert_eq!(answer.status, 200, "{}", answer.text());
     answer.json()
 }
@@ -294,7 +284,7 @@ fn github_tools() -> Value {
 }
 
 #[test]
-fn http_pages_redirect_start_and_finish_approve_narrowed_tools_follow_303_and_continue() {
+fn redirect_start_and_finish_pages_approve_narrowed_tools_follow_303_and_continue() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), "");
     let (port, callback) = callback_listener();
@@ -386,7 +376,7 @@ fn http_pages_redirect_start_and_finish_approve_narrowed_tools_follow_303_and_co
 }
 
 #[test]
-fn http_pages_user_code_uri_entry_then_approval_and_polling_gets_the_tokens() {
+fn user_code_uri_entry_then_approval_and_polling_gets_the_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), "");
     let agent = Agent::new();
@@ -446,7 +436,7 @@ fn http_pages_user_code_uri_entry_then_approval_and_polling_gets_the_tokens() {
 }
 
 #[test]
-fn http_pages_deny_through_the_page_is_user_denied() {
+fn a_denial_through_the_page_is_user_denied() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), "");
     let agent = Agent::new();
@@ -469,7 +459,7 @@ fn http_pages_deny_through_the_page_is_user_denied() {
 }
 
 #[test]
-fn http_pages_missing_or_wrong_form_token_is_403_and_the_grant_stays_pending() {
+fn a_missing_or_wrong_form_token_is_403_and_the_grant_stays_pending() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), "");
     let agent = Agent::new();
@@ -524,7 +514,7 @@ fn http_pages_missing_or_wrong_form_token_is_403_and_the_grant_stays_pending() {
 }
 
 #[test]
-fn http_pages_expired_interaction_page_says_expired() {
+fn an_expired_interaction_page_says_expired() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), "interaction_lifetime = 1\n");
     let agent = Agent::new();
@@ -548,7 +538,7 @@ fn http_pages_expired_interaction_page_says_expired() {
 }
 
 #[test]
-fn http_pages_unknown_links_and_wrong_methods_get_error_pages_with_the_security_headers() {
+fn unknown_links_and_wrong_methods_get_error_pages_with_the_security_headers() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), "");
     let base = server.base();
@@ -578,7 +568,7 @@ fn http_pages_unknown_links_and_wrong_methods_get_error_pages_with_the_security_
 }
 
 #[test]
-fn http_pages_redirect_start_with_push_finish_delivers_interact_ref_and_hash_to_the_client() {
+fn a_redirect_start_with_push_finish_delivers_interact_ref_and_hash_to_the_client() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), "allow_private_push = true\n");
     let (port, pushed) = crate::interaction_http::push_listener();
@@ -639,7 +629,8 @@ fn a_finish_redirect_goes_only_to_the_browser_that_started_the_interaction() {
         let starter = cookie_set(&get(&server, &link), "gnapd_browser").unwrap();
         if by_admin {
             let data = dir.path().join("data");
-            let (ok, out) = crate::common::gnapd_cli(&data, &["grants", "approve", &grant_id]);
+            let (ok, out) =
+                crate::support::run::gnapd_cli(&data, &["grants", "approve", &grant_id]);
             assert!(ok, "{out}");
         } else {
             let other_page = get(&server, &link);

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{python, root, run_json_lines};
-use crate::server::Server;
+use crate::support::paths::{python, root};
+use crate::support::run::run_json_lines;
+use crate::support::server::Server;
 
 /// The agent's steps, in order, as it reports them (one JSON line each).
 const STEPS: [&str; 10] = [
@@ -191,19 +192,19 @@ fn agent_round_trip(key: &str, kty: &str, crv: &str, alg: &str) {
 }
 
 #[test]
-fn interop_agent_python_ed25519_gets_rotates_revokes_token_and_deletes_grant() {
+fn the_python_agent_with_ed25519_gets_rotates_revokes_token_and_deletes_grant() {
     agent_round_trip("ed25519", "OKP", "Ed25519", "EdDSA");
 }
 
 #[test]
-fn interop_agent_python_p256_gets_rotates_revokes_token_and_deletes_grant() {
+fn the_python_agent_with_p256_gets_rotates_revokes_token_and_deletes_grant() {
     agent_round_trip("p256", "EC", "P-256", "ES256");
 }
 
 /// The agent's exit code means something: when the AS refuses the grant
 /// (no `--dev`, no allowlist: default deny), it exits 1 and names the step.
 #[test]
-fn interop_agent_exits_1_naming_the_failed_step_when_the_grant_is_denied() {
+fn the_python_agent_exits_1_naming_the_failed_step_when_the_grant_is_denied() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), &[]);
     let run = run_agent(&server.grant_endpoint, "ed25519");

@@ -17,7 +17,7 @@ use gnapd::proto::httpsig::{
 use gnapd::proto::jwk::SigningKey;
 use serde_json::{Value, json};
 
-use crate::common::{python, root};
+use crate::support::paths::{python, root};
 
 fn peer(args: &[&str], stdin: Option<&[u8]>) -> (i32, String) {
     let mut child = Command::new(python())
@@ -47,7 +47,7 @@ fn jwk_file(dir: &tempfile::TempDir, name: &str, jwk: &Value) -> String {
 }
 
 fn keys() -> Vec<(&'static str, SigningKey)> {
-    let rfc = crate::common::vector("test-key-ed25519.jwk.json");
+    let rfc = crate::support::paths::vector("test-key-ed25519.jwk.json");
     vec![
         (
             "rfc9421 ed25519 (kid)",

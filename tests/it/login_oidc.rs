@@ -9,7 +9,7 @@ use gnapd::proto::httpsig::Algorithm;
 use serde_json::json;
 
 use crate::assertion_approval::{AUD, T0, claims, idp};
-use crate::common::access_token;
+use crate::support::agent::access_token;
 
 #[test]
 fn login_id_token_with_the_nonce_sent_signs_the_subject_in() {
@@ -111,14 +111,14 @@ pub(crate) mod flow {
     use gnapd::proto::httpsig::HttpRequest;
     use serde_json::{Value, json};
 
-    use crate::agent::Agent;
     use crate::connect_upstream::Provider;
-    use crate::gateway_http::start_logged;
     use crate::interaction_pages::{
         ConsentForm, assert_secure, consent_form, encode, get, get_with_cookie, grant, html,
         post_form_with_cookie,
     };
-    use crate::server::Server;
+    use crate::support::agent::Agent;
+    use crate::support::server::Server;
+    use crate::support::server::start_logged;
 
     /// The test's browser: its `gnapd_browser` cookie, sent with every
     /// step of a sign-in (a browser's name is its own to choose).
@@ -148,7 +148,7 @@ pub(crate) mod flow {
         drop(reserved);
         let callback = format!("{public}/gnap/login/callback");
         let provider = Provider::start(&callback);
-        let jwks = crate::http_client::send(
+        let jwks = crate::support::http_client::send(
             provider.addr(),
             &HttpRequest::new("GET", format!("{}/jwks", provider.issuer).as_str()),
         );
@@ -199,7 +199,7 @@ subjects = ["*@example.com"]
 
     impl Setup {
         /// A GET at gnapd of a URL under its public URL.
-        pub(crate) fn at_gnapd(&self, url: &str) -> crate::http_client::Answer {
+        pub(crate) fn at_gnapd(&self, url: &str) -> crate::support::http_client::Answer {
             self.at_gnapd_from(url, Some(BROWSER))
         }
 
@@ -209,7 +209,7 @@ subjects = ["*@example.com"]
             &self,
             url: &str,
             cookie: Option<&str>,
-        ) -> crate::http_client::Answer {
+        ) -> crate::support::http_client::Answer {
             let path = url.strip_prefix(&self.public).unwrap();
             get_with_cookie(
                 &self.server,
@@ -243,7 +243,7 @@ subjects = ["*@example.com"]
             form: &ConsentForm,
             decision: &str,
             cookie: Option<&str>,
-        ) -> crate::http_client::Answer {
+        ) -> crate::support::http_client::Answer {
             let mut request = HttpRequest::new("POST", form.action.as_str());
             request.fields.append(
                 "content-type",
@@ -260,7 +260,7 @@ subjects = ["*@example.com"]
                 .collect::<Vec<_>>()
                 .join("&")
                 .into_bytes();
-            crate::http_client::send(self.server.addr, &request)
+            crate::support::http_client::send(self.server.addr, &request)
         }
 
         /// Signs `login` in from `page` (through the IdP): the page then
@@ -303,14 +303,14 @@ subjects = ["*@example.com"]
 }
 
 #[test]
-fn login_oidc_sign_in_then_approve_issues_tokens_and_records_the_subject() {
+fn sign_in_then_approve_issues_tokens_and_records_the_subject() {
     use crate::connect_upstream::{query_param, sign_in_as};
     use crate::interaction_pages::{assert_secure, consent_form, continue_, html, post_form};
 
     let dir = tempfile::tempdir().unwrap();
     let setup = flow::setup(dir.path());
     let server = &setup.server;
-    let agent = crate::agent::Agent::new();
+    let agent = crate::support::agent::Agent::new();
     let (text, mut cont) = setup.pending(&agent);
     assert!(text.contains("value=\"signin\""), "{text}");
     assert!(!text.contains("value=\"approve\""), "{text}");
@@ -427,14 +427,14 @@ fn login_oidc_sign_in_then_approve_issues_tokens_and_records_the_subject() {
 }
 
 #[test]
-fn login_oidc_subject_outside_subjects_may_not_decide() {
+fn a_subject_outside_subjects_may_not_decide() {
     use crate::connect_upstream::sign_in_as;
     use crate::interaction_pages::{consent_form, continue_, html};
 
     let dir = tempfile::tempdir().unwrap();
     let setup = flow::setup(dir.path());
     let server = &setup.server;
-    let agent = crate::agent::Agent::new();
+    let agent = crate::support::agent::Agent::new();
     let (text, mut cont) = setup.pending(&agent);
     let location = setup.sign_in_button(&text);
     let back = sign_in_as(
@@ -460,13 +460,13 @@ fn login_oidc_subject_outside_subjects_may_not_decide() {
 }
 
 #[test]
-fn login_oidc_user_code_page_asks_for_the_sign_in_too_and_records_a_denial() {
+fn the_user_code_page_asks_for_the_sign_in_too_and_records_a_denial() {
     use crate::interaction_pages::{consent_form, continue_, grant, html, post_form};
 
     let dir = tempfile::tempdir().unwrap();
     let setup = flow::setup(dir.path());
     let server = &setup.server;
-    let agent = crate::agent::Agent::new();
+    let agent = crate::support::agent::Agent::new();
     let body = grant(
         server,
         &agent,
@@ -498,12 +498,12 @@ fn login_oidc_user_code_page_asks_for_the_sign_in_too_and_records_a_denial() {
 }
 
 #[test]
-fn login_oidc_a_key_a_subject_connected_is_offered_to_that_subject_on_later_grants_only() {
+fn a_key_a_subject_connected_is_offered_to_that_subject_on_later_grants_only() {
     use crate::interaction_pages::{attrs, consent_form, continue_, html, post_form_with_cookie};
 
     const KEY: &str = "alice-tracker-key-93be";
     let dir = tempfile::tempdir().unwrap();
-    let upstream = crate::mcp_upstream::Upstream::start_requiring(
+    let upstream = crate::support::mcp_upstream::Upstream::start_requiring(
         dir.path(),
         "authorization",
         &format!("Bearer {KEY}"),
@@ -536,7 +536,7 @@ connect = {{ kind = "api_key", header = "Authorization", scheme = "Bearer" }}
 
     // Alice connects a key on her first grant. Nobody is offered anything
     // before signing in, and she has nothing earlier yet.
-    let (page, _) = setup.pending_for(&crate::agent::Agent::new(), access.clone());
+    let (page, _) = setup.pending_for(&crate::support::agent::Agent::new(), access.clone());
     assert!(!page.contains("type=\"radio\""), "{page}");
     let (page, alice) = setup.sign_in(&page, "alice@example.com");
     assert!(!page.contains("type=\"radio\""), "{page}");
@@ -554,7 +554,7 @@ connect = {{ kind = "api_key", header = "Authorization", scheme = "Bearer" }}
     );
 
     // Her next grant, signed in again (as from another browser): offered.
-    let agent = crate::agent::Agent::new();
+    let agent = crate::support::agent::Agent::new();
     let (page, mut cont) = setup.pending_for(&agent, access.clone());
     assert!(
         !page.contains("type=\"radio\""),
@@ -568,7 +568,7 @@ connect = {{ kind = "api_key", header = "Authorization", scheme = "Bearer" }}
     assert!(!page.contains(" required>"), "{page}");
 
     // Bob is offered nothing of hers, and cannot pick it by its id.
-    let bobs_agent = crate::agent::Agent::new();
+    let bobs_agent = crate::support::agent::Agent::new();
     let (bobs_page, mut bobs_cont) = setup.pending_for(&bobs_agent, access.clone());
     let (bobs_page, bob) = setup.sign_in(&bobs_page, "bob@example.com");
     assert!(!bobs_page.contains("type=\"radio\""), "{bobs_page}");
@@ -617,7 +617,7 @@ fn a_sign_in_started_by_another_browser_does_not_sign_this_one_in() {
 
     let dir = tempfile::tempdir().unwrap();
     let setup = flow::setup(dir.path());
-    let agent = crate::agent::Agent::new();
+    let agent = crate::support::agent::Agent::new();
     let (text, _) = setup.pending(&agent);
     // The sign-in is started by the test's browser; the IdP sends another
     // browser (or one without gnapd's cookie) back with the code.

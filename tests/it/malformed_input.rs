@@ -34,14 +34,15 @@ use gnapd::proto::gnap::rs::RsErrorCode;
 use gnapd::proto::httpsig::{HttpRequest, SignOptions, sign_gnap};
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::gateway_http::{VERSION, start_logged};
-use crate::hostile::{
+use crate::gateway_http::VERSION;
+use crate::support::agent::Agent;
+use crate::support::hostile::{
     CLASSES, Class, Draft, form_body, header_trick, json_body, signature_garbage,
 };
-use crate::mcp_upstream::Upstream;
-use crate::raw_http::{Conn, Response, encode};
-use crate::seeded::Rng;
+use crate::support::mcp_upstream::Upstream;
+use crate::support::raw_http::{Conn, Response, encode};
+use crate::support::rng::Rng;
+use crate::support::server::start_logged;
 
 const COUNT_ENV: &str = "GNAPD_MALFORMED_PER_ENDPOINT";
 const SEED_ENV: &str = "GNAPD_MALFORMED_SEED";
@@ -970,7 +971,7 @@ fn malformed_and_hostile_requests_get_the_specs_errors_and_never_a_5xx_a_hang_or
     let elapsed = started.elapsed();
     // Still up, still serving, and nothing panicked on the way.
     assert!(
-        server.child.try_wait().unwrap().is_none(),
+        server.process.child.try_wait().unwrap().is_none(),
         "gnapd exited during the campaign"
     );
     let agent = Agent::new();
@@ -982,7 +983,7 @@ fn malformed_and_hostile_requests_get_the_specs_errors_and_never_a_5xx_a_hang_or
         now(),
     );
     let after = Conn::new(target.addr, TIMEOUT)
-        .exchange(&crate::raw_http::encode(&req))
+        .exchange(&crate::support::raw_http::encode(&req))
         .unwrap();
     assert_eq!(
         after.status,
@@ -1049,7 +1050,7 @@ fn one_of_each(failures: &[String]) -> Vec<String> {
 #[test]
 fn a_page_refusing_too_many_wrong_codes_says_when_to_come_back() {
     let dir = tempfile::tempdir().unwrap();
-    let server = crate::server::Server::start(&dir.path().join("data"), &["--dev"]);
+    let server = crate::support::server::Server::start(&dir.path().join("data"), &["--dev"]);
     let mut conn = Conn::new(server.addr, TIMEOUT);
     let body = "code=2222-3333";
     let wire = format!(

@@ -7,15 +7,13 @@ use std::time::Duration;
 
 use gnapd::proto::httpsig::HttpRequest;
 
-use crate::http_client::send;
-use crate::server::Server;
+use crate::support::http_client::send;
+use crate::support::server::{Serve, Server};
 
 /// `gnapd serve --dev` with `args`, and the metrics address it printed on
 /// its second line when it has a listener for them.
 fn start(data: &std::path::Path, args: &[&str]) -> (Server, Option<SocketAddr>) {
-    let mut with_dev = vec!["--dev"];
-    with_dev.extend(args);
-    let (server, lines) = Server::spawn(Server::command(data, &with_dev));
+    let (server, lines) = Serve::new(data).dev().args(args).spawn();
     let metrics = lines
         .recv_timeout(Duration::from_millis(500))
         .ok()
@@ -23,7 +21,7 @@ fn start(data: &std::path::Path, args: &[&str]) -> (Server, Option<SocketAddr>) 
     (server, metrics)
 }
 
-fn get(addr: SocketAddr, base: &str, path: &str) -> crate::http_client::Answer {
+fn get(addr: SocketAddr, base: &str, path: &str) -> crate::support::http_client::Answer {
     send(addr, &HttpRequest::new("GET", format!("{base}{path}")))
 }
 

@@ -9,9 +9,9 @@ use gnapd::clock::{Clock as _, SystemClock};
 use gnapd::proto::httpsig::HttpRequest;
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::http_client::{Answer, send};
-use crate::server::Server;
+use crate::support::agent::Agent;
+use crate::support::http_client::{Answer, send};
+use crate::support::server::Server;
 
 const PROXY: &str = "trusted_proxy = { header = \"X-Forwarded-For\", hops = 1 }\n";
 

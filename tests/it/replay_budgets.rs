@@ -6,15 +6,13 @@
 
 use std::path::Path;
 
-use gnapd::clock::{Clock as _, SystemClock};
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::common::access_token;
 use crate::gateway_http::{Session, rpc};
-use crate::http_client::{Answer, send};
-use crate::mcp_upstream::Upstream;
-use crate::server::Server;
+use crate::support::agent::{Agent, access_token};
+use crate::support::http_client::{Answer, send};
+use crate::support::mcp_upstream::Upstream;
+use crate::support::server::Server;
 
 /// Rate limits out of the way: these tests are about the replay budgets.
 const NO_RATE_LIMITS: &str = "grant_rate_per_address = { burst = 1000000, per_minute = 1000000 }\n\
@@ -45,16 +43,7 @@ fn start(dir: &Path, upstream: &Upstream, config: &str) -> Server {
 
 fn grant(server: &Server, agent: &Agent) -> Answer {
     let body = agent.grant_body(json!(["mcp:github"]));
-    send(
-        server.addr,
-        &agent.signed(
-            "POST",
-            &server.grant_endpoint,
-            None,
-            Some(&body),
-            SystemClock.now(),
-        ),
-    )
+    server.grant(agent, &body)
 }
 
 fn metrics(server: &Server) -> String {

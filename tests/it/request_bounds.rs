@@ -7,9 +7,9 @@ use std::path::Path;
 use gnapd::clock::{Clock as _, SystemClock};
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::http_client::{Answer, send};
-use crate::server::Server;
+use crate::support::agent::Agent;
+use crate::support::http_client::{Answer, send};
+use crate::support::server::Server;
 
 fn start(dir: &Path, config: &str) -> Server {
     let file = dir.join("gnapd.toml");
@@ -21,16 +21,7 @@ fn start(dir: &Path, config: &str) -> Server {
 }
 
 fn post(server: &Server, agent: &Agent, body: &Value) -> Answer {
-    send(
-        server.addr,
-        &agent.signed(
-            "POST",
-            &server.grant_endpoint,
-            None,
-            Some(body),
-            SystemClock.now(),
-        ),
-    )
+    server.grant(agent, body)
 }
 
 /// A grant request waiting for a person whose body nests `levels` deep

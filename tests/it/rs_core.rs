@@ -7,8 +7,8 @@ use gnapd::proto::httpsig::{HttpRequest, SignOptions, sign_gnap};
 use gnapd::proto::jwk::VerifyingKey;
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::in_process::{Core, GRANT, T0};
+use crate::support::agent::{Agent, error_code};
+use crate::support::core::{Core, GRANT, T0, header};
 
 const INTROSPECT: &str = "https://as.example.com/gnap/introspect";
 const RESOURCE: &str = "https://as.example.com/gnap/resource";
@@ -92,18 +92,6 @@ impl Harness {
         }
         self.send(&rs.signed("POST", RESOURCE, None, Some(&body), self.now()))
     }
-}
-
-fn header<'a>(reply: &'a Reply, name: &str) -> Option<&'a str> {
-    reply
-        .headers
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.as_str())
-}
-
-fn error_code(body: &Value) -> &str {
-    body["error"]["code"].as_str().unwrap_or("<none>")
 }
 
 fn value(token: &Value) -> String {

@@ -5,10 +5,9 @@ use gnapd::clock::{Clock as _, SystemClock};
 use gnapd::proto::httpsig::{HttpRequest, SignOptions, sign_gnap};
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::common::access_token;
-use crate::http_client::{Answer, send};
-use crate::server::Server;
+use crate::support::agent::{Agent, access_token, management};
+use crate::support::http_client::{Answer, send};
+use crate::support::server::Server;
 
 fn now() -> i64 {
     SystemClock.now()
@@ -117,10 +116,7 @@ fn http_rs_register_grant_introspect_round_trip_on_sled() {
     );
 
     // Rotation kills the old value at the introspection endpoint too.
-    let manage_uri = granted["access_token"]["manage"]["uri"].as_str().unwrap();
-    let manage = granted["access_token"]["manage"]["access_token"]["value"]
-        .as_str()
-        .unwrap();
+    let (manage_uri, manage) = management(&granted);
     let rotated = post(&server, &client, manage_uri, Some(manage), &json!({}));
     assert_eq!(rotated.status, 200);
     let rotated = rotated.json();

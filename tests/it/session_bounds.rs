@@ -8,10 +8,11 @@
 use gnapd::proto::httpsig::HttpRequest;
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::gateway_http::{Session, start_logged, token};
-use crate::http_client::send;
-use crate::mcp_upstream::Upstream;
+use crate::gateway_http::{Session, token};
+use crate::support::agent::Agent;
+use crate::support::http_client::send;
+use crate::support::mcp_upstream::Upstream;
+use crate::support::server::start_logged;
 
 fn tools() -> Value {
     json!([{"type": "mcp", "identifier": "github", "actions": ["tools/list"]}])

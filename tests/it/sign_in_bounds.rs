@@ -9,11 +9,11 @@ use std::net::IpAddr;
 
 use gnapd::proto::httpsig::HttpRequest;
 
-use crate::agent::Agent;
 use crate::connect_upstream::sign_in_as;
-use crate::http_client::send_from;
 use crate::interaction_pages::{consent_form, encode, html};
 use crate::login_oidc::flow;
+use crate::support::agent::Agent;
+use crate::support::http_client::send_from;
 
 /// Presses "Sign in" on `page` from address `from` in the browser holding
 /// `cookie`: the status (a 303 to the IdP when a sign-in started).

@@ -19,12 +19,12 @@ use josekit::jws::{JwsSigner as _, PS512};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::agent::Agent;
-use crate::gateway_http::{Session, VERSION, now, start_logged, token};
-use crate::http_client::send;
-use crate::mcp_upstream::Upstream;
-use crate::server::Server;
-use crate::store_fixture::{FOREVER, Fixture};
+use crate::gateway_http::{Session, VERSION, now, token};
+use crate::support::agent::Agent;
+use crate::support::http_client::send;
+use crate::support::mcp_upstream::Upstream;
+use crate::support::server::{Server, start_logged};
+use crate::support::store_fixture::{FOREVER, Fixture};
 
 /// An RSA key pair made by `openssl genpkey` with `bits` and exponent `e`.
 fn openssl_rsa(dir: &Path, bits: u32, e: u32) -> Jwk {

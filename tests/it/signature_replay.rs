@@ -7,12 +7,12 @@ use gnapd::proto::httpsig::{Algorithm, HttpRequest, SignOptions, sign_gnap};
 use gnapd::proto::jwk::SigningKey;
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::gateway_http::{Session, VERSION, now, start_logged, token};
-use crate::http_client::send;
-use crate::mcp_upstream::Upstream;
-use crate::reencode::{reencode, wants_leading_zero};
-use crate::server::Server;
+use crate::gateway_http::{Session, VERSION, now, token};
+use crate::support::agent::Agent;
+use crate::support::http_client::send;
+use crate::support::mcp_upstream::Upstream;
+use crate::support::reencode::{reencode, wants_leading_zero};
+use crate::support::server::{Server, start_logged};
 
 /// The client algorithms (HMAC is never a client key).
 const CLIENT_ALGORITHMS: [Algorithm; 5] = [

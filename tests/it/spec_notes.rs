@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::common::root;
+use crate::support::paths::root;
 
 /// Test function names defined anywhere under src/ and tests/.
 fn defined_tests() -> BTreeSet<String> {

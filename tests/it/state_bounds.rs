@@ -8,9 +8,9 @@ use std::path::Path;
 use gnapd::clock::{Clock as _, SystemClock};
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::http_client::{Answer, send};
-use crate::server::Server;
+use crate::support::agent::Agent;
+use crate::support::http_client::{Answer, send};
+use crate::support::server::Server;
 
 const PROXY: &str = "trusted_proxy = { header = \"X-Forwarded-For\", hops = 1 }\n";
 

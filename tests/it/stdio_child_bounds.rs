@@ -7,10 +7,11 @@ use std::net::IpAddr;
 
 use serde_json::json;
 
-use crate::agent::Agent;
-use crate::gateway_http::{Session, VERSION, start_logged, token};
+use crate::gateway_http::{Session, VERSION, token};
 use crate::gateway_stdio::everything_script;
-use crate::http_client::{Answer, send_from};
+use crate::support::agent::Agent;
+use crate::support::http_client::{Answer, send_from};
+use crate::support::server::start_logged;
 
 /// An `initialize` of a new session for `agent`, sent from `from`.
 fn initialize_from(s: &Session<'_>, from: IpAddr) -> Answer {

@@ -17,7 +17,7 @@ use gnapd::store::{
 };
 use serde_json::json;
 
-pub use crate::store_fixture::{FOREVER, Fixture, fresh_hash};
+pub use crate::support::store_fixture::{FOREVER, Fixture, fresh_hash};
 
 /// The grant's current continuation token.
 fn cont(grant: &GrantRecord) -> TokenHash {
@@ -989,7 +989,7 @@ contract_suite!(
 // --- What only the disk store can show -----------------------------------
 
 #[test]
-fn store_sled_reopened_after_close_keeps_grants_tokens_instances_and_swaps() {
+fn sled_reopened_after_close_keeps_grants_tokens_instances_and_swaps() {
     let dir = tempfile::tempdir().unwrap();
     let f = Fixture::new();
     let (grant, tokens) = f.grant(2, FOREVER);
@@ -1046,7 +1046,7 @@ fn store_sled_reopened_after_close_keeps_grants_tokens_instances_and_swaps() {
 }
 
 #[test]
-fn store_sled_dropped_without_close_releases_the_directory_and_keeps_writes() {
+fn sled_dropped_without_close_releases_the_directory_and_keeps_writes() {
     let dir = tempfile::tempdir().unwrap();
     let f = Fixture::new();
     let (grant, tokens) = f.grant(1, FOREVER);
@@ -1059,7 +1059,7 @@ fn store_sled_dropped_without_close_releases_the_directory_and_keeps_writes() {
 }
 
 #[test]
-fn store_sled_refuses_a_second_opener_of_the_same_directory() {
+fn sled_refuses_a_second_opener_of_the_same_directory() {
     let sled = TempSled::new();
     assert!(matches!(
         SledStore::open(sled.dir.path()),
@@ -1068,7 +1068,7 @@ fn store_sled_refuses_a_second_opener_of_the_same_directory() {
 }
 
 #[test]
-fn store_sled_refuses_to_read_a_record_with_an_unknown_version() {
+fn sled_refuses_to_read_a_record_with_an_unknown_version() {
     let dir = tempfile::tempdir().unwrap();
     let f = Fixture::new();
     let (grant, tokens) = f.grant(1, FOREVER);
@@ -1122,7 +1122,7 @@ fn store_sled_refuses_to_read_a_record_with_an_unknown_version() {
 }
 
 #[test]
-fn store_sled_replay_memory_begins_at_opening_so_older_signatures_are_refused() {
+fn sled_replay_memory_begins_at_opening_so_older_signatures_are_refused() {
     // The replay cache lives in memory: a reopened store has forgotten every
     // nonce, and says so by refusing signatures created before it opened.
     let unix = || {
@@ -1153,7 +1153,7 @@ fn store_sled_replay_memory_begins_at_opening_so_older_signatures_are_refused() 
 }
 
 #[test]
-fn store_sled_keeps_resource_sets_across_a_reopen_and_refuses_unknown_versions() {
+fn sled_keeps_resource_sets_across_a_reopen_and_refuses_unknown_versions() {
     let dir = tempfile::tempdir().unwrap();
     let set = resource_set(json!([{"type": "photo-api"}]));
     {

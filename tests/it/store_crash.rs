@@ -4,7 +4,7 @@
 //! printed token. A token the AS answered with survives the process dying.
 //!
 //! The child is this same test binary, re-run with `--exact` on
-//! [`store_crash_child_writes_grants_until_killed`]; without the environment
+//! [`child_writes_grants_until_killed`]; without the environment
 //! variable that test returns at once, so ordinary runs pass it.
 
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -22,7 +22,7 @@ use crate::store_contract::{FOREVER, Fixture};
 /// Tells the child where the store lives (and that it is the child).
 const DIR_ENV: &str = "GNAPD_STORE_CRASH_DIR";
 /// The child test, as libtest names it in this binary.
-const CHILD: &str = "store_crash::store_crash_child_writes_grants_until_killed";
+const CHILD: &str = "store_crash::child_writes_grants_until_killed";
 /// Acknowledged writes to see before pulling the plug.
 const KILL_AFTER: usize = 500;
 /// Writer threads in the child.
@@ -50,7 +50,7 @@ fn parse_committed(line: &str) -> Option<TokenHash> {
 
 /// The child: write until killed (or until `CHILD_LIFETIME`).
 #[test]
-fn store_crash_child_writes_grants_until_killed() {
+fn child_writes_grants_until_killed() {
     let Some(dir) = std::env::var_os(DIR_ENV) else {
         return;
     };
@@ -84,7 +84,7 @@ impl Drop for KillOnDrop {
 }
 
 #[test]
-fn store_crash_every_acknowledged_grant_survives_sigkill() {
+fn every_acknowledged_grant_survives_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", CHILD, "--nocapture", "--test-threads=1"])

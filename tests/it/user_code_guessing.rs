@@ -7,11 +7,10 @@ use std::io::{Read as _, Write as _};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
-use gnapd::clock::{Clock as _, SystemClock};
 use serde_json::json;
 
-use crate::agent::Agent;
-use crate::server::Server;
+use crate::support::agent::Agent;
+use crate::support::server::Server;
 
 /// `--dev --require-interaction` with `extra` config lines.
 fn start(dir: &Path, extra: &str) -> Server {
@@ -33,16 +32,7 @@ fn pending_code(server: &Server) -> String {
     let agent = Agent::new();
     let mut body = agent.grant_body(json!(["mcp:github"]));
     body["interact"] = json!({"start": ["user_code"]});
-    let answer = crate::http_client::send(
-        server.addr,
-        &agent.signed(
-            "POST",
-            &server.grant_endpoint,
-            None,
-            Some(&body),
-            SystemClock.now(),
-        ),
-    );
+    let answer = server.grant(&agent, &body);
     assert_eq!(answer.status, 200, "{}", answer.text());
     answer.json()["interact"]["user_code"]
         .as_str()
@@ -119,16 +109,9 @@ fn many_addresses_together_hit_the_global_failure_budget() {
     // A fourth address, even with the right code, must wait.
     assert_eq!(enter_code(&server, loopback(9), &code, &[]), 429);
     // The admin socket is not held to the network's budget.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gnapd"))
-        .args(["grants", "approve", &code, "--data-dir"])
-        .arg(dir.path().join("data"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, out) =
+        crate::support::run::gnapd_cli(&dir.path().join("data"), &["grants", "approve", &code]);
+    assert!(ok, "{out}");
 }
 
 #[test]

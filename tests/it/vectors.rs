@@ -11,7 +11,7 @@ use gnapd::proto::httpsig::{
 use gnapd::proto::jwk::{SigningKey, VerifyingKey};
 use serde_json::Value;
 
-use crate::common::vector;
+use crate::support::paths::vector;
 
 /// A B.2 example: its message, parsed.
 enum Parsed {

@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::agent::Agent;
-use crate::common::gnapd_cli;
 use crate::interaction_pages::{
     attrs, consent_form, continue_, get, get_with_cookie, grant, html, post_form,
     post_form_with_cookie,
 };
-use crate::server::Server;
+use crate::support::agent::Agent;
+use crate::support::run::gnapd_cli;
+use crate::support::server::Server;
 
 /// `gnapd serve` outside dev mode (no rule approves anything), with
 /// `extra` config lines. Returns it with its data dir.
@@ -38,7 +38,7 @@ fn pending(server: &Server, agent: &Agent) -> Value {
 
 /// The `name=value` of the `Set-Cookie` of `answer` for cookie `name`,
 /// with its attributes.
-fn set_cookie<'a>(answer: &'a crate::http_client::Answer, name: &str) -> Option<&'a str> {
+fn set_cookie<'a>(answer: &'a crate::support::http_client::Answer, name: &str) -> Option<&'a str> {
     answer
         .headers
         .iter()
@@ -47,14 +47,14 @@ fn set_cookie<'a>(answer: &'a crate::http_client::Answer, name: &str) -> Option<
 }
 
 /// The operator's session cookie (`gnapd_operator=…`) an answer set.
-fn operator_cookie(answer: &crate::http_client::Answer) -> String {
+fn operator_cookie(answer: &crate::support::http_client::Answer) -> String {
     let header = set_cookie(answer, "gnapd_operator").expect("a session cookie");
     header.split(';').next().unwrap().to_owned()
 }
 
 /// Signs in with the sign-in link `url` as a browser would: opens it (which
 /// redeems nothing), then presses its button.
-fn sign_in(server: &Server, url: &str) -> crate::http_client::Answer {
+fn sign_in(server: &Server, url: &str) -> crate::support::http_client::Answer {
     let page = get(server, url);
     assert_eq!(page.status, 200, "{}", page.text());
     assert!(set_cookie(&page, "gnapd_operator").is_none());

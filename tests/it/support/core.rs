@@ -69,3 +69,12 @@ impl Core {
         (reply, body)
     }
 }
+
+/// The value of `reply`'s header `name` (lowercase), if any.
+pub(crate) fn header<'a>(reply: &'a Reply, name: &str) -> Option<&'a str> {
+    reply
+        .headers
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.as_str())
+}

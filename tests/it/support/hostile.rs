@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::seeded::Rng;
+use crate::support::rng::Rng;
 
 /// The classes of hostile input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

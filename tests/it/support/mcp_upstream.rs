@@ -2,18 +2,19 @@
 //! `tests/interop/mcp_upstream.py`, built on the official Python SDK, which
 //! logs the headers of every request it receives.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{python, root};
+use crate::support::paths::{python, root};
+use crate::support::process::Proc;
 
 /// The Python MCP server; killed when dropped.
 pub struct Upstream {
-    child: Child,
+    /// Killed when dropped.
+    _process: Proc,
     pub port: u16,
     log: PathBuf,
     scheme: &'static str,
@@ -95,30 +96,15 @@ impl Upstream {
             .arg("--headers-log")
             .arg(&log)
             .args(args);
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
-        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| {
-            let _ = child.kill();
+        command.stderr(Stdio::inherit());
+        let (process, _) = Proc::spawn(command, Duration::from_secs(60)).unwrap_or_else(|_| {
             panic!("the MCP upstream did not start: is the `mcp` package in the interop venv? (run scripts/test.sh)")
         });
-        let port = line
-            .strip_prefix("listening on ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("unexpected upstream output: {line}"));
+        let port = process
+            .port()
+            .unwrap_or_else(|_| panic!("unexpected upstream output: {}", process.first_line));
         Self {
-            child,
+            _process: process,
             port,
             log,
             scheme,
@@ -157,19 +143,13 @@ impl Upstream {
     }
 }
 
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The upstream whose JSON decoder reads member names as Go's
 /// `encoding/json` does (tests/interop/mcp_golike_upstream.py): case-blind,
 /// Unicode-folding, last duplicate wins. It records every tool call,
 /// prompt and resource read it executes; killed when dropped.
 pub struct GoLikeUpstream {
-    child: Child,
+    /// Killed when dropped.
+    _process: Proc,
     pub port: u16,
     executed: PathBuf,
 }
@@ -179,25 +159,22 @@ impl GoLikeUpstream {
     /// (`--methods-any-case`).
     pub fn start(dir: &Path, args: &[&str]) -> Self {
         let executed = dir.join("golike-executed.jsonl");
-        let mut child = Command::new(python())
+        let mut command = Command::new(python());
+        command
             .arg(root().join("tests/interop/mcp_golike_upstream.py"))
             .arg("--executed-log")
             .arg(&executed)
             .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .strip_prefix("listening on ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("unexpected Go-like upstream output: {line:?}"));
+            .stderr(Stdio::inherit());
+        let (process, _) = Proc::spawn(command, Duration::from_secs(60)).unwrap();
+        let port = process.port().unwrap_or_else(|_| {
+            panic!(
+                "unexpected Go-like upstream output: {:?}",
+                process.first_line
+            )
+        });
         Self {
-            child,
+            _process: process,
             port,
             executed,
         }
@@ -215,12 +192,5 @@ impl GoLikeUpstream {
             .lines()
             .map(|line| serde_json::from_str(line).unwrap())
             .collect()
-    }
-}
-
-impl Drop for GoLikeUpstream {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

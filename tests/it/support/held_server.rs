@@ -12,7 +12,7 @@ use gnapd::clock::SystemClock;
 use gnapd::gateway::forward::Gateway;
 use gnapd::http::{App, DEFAULT_MAX_BODY};
 
-use crate::held_disk::HeldDisk;
+use crate::support::held_disk::HeldDisk;
 
 /// The running service; stopped when dropped.
 pub struct HeldServer {

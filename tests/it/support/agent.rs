@@ -65,3 +65,26 @@ impl Agent {
         req
     }
 }
+
+/// The access token value in a GNAP grant or token-management answer; the
+/// whole answer in the panic message when there is none.
+pub fn access_token(answer: &Value) -> &str {
+    answer["access_token"]["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no access token value in {answer}"))
+}
+
+/// The management URI of the token in a GNAP answer, and its management
+/// access token (RFC 9635 §3.2.1).
+pub fn management(answer: &Value) -> (&str, &str) {
+    let manage = &answer["access_token"]["manage"];
+    (
+        manage["uri"].as_str().unwrap(),
+        manage["access_token"]["value"].as_str().unwrap(),
+    )
+}
+
+/// The error code of a GNAP error answer; `<none>` when it has none.
+pub fn error_code(answer: &Value) -> &str {
+    answer["error"]["code"].as_str().unwrap_or("<none>")
+}
