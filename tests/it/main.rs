@@ -49,9 +49,3 @@ mod support;
 mod user_code_guessing;
 mod vectors;
 mod who_decides;
-
-/// `root`'s old path, which tests/it/layers/ (kept by the lead) still
-/// imports; goes when that import names `support::paths`.
-mod common {
-    pub(crate) use crate::support::paths::root;
-}

@@ -6,7 +6,7 @@ mod imports;
 
 use imports::{Edge, ModPath, Source};
 
-use crate::common::root;
+use crate::support::paths::root;
 
 /// The layers of `src/`, bottom first. A top-level module may import only
 /// modules of a lower layer: never one above, never one beside it (`authz`
