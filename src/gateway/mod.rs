@@ -22,6 +22,7 @@
 pub mod answer;
 pub mod batching;
 pub mod forward;
+pub mod reply;
 pub mod sessions;
 pub mod sse;
 pub mod stdio;

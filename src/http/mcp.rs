@@ -17,7 +17,7 @@ use super::deadline::RequestBody;
 use super::{App, Reply, to_request, to_response};
 use crate::gateway::Refusal;
 use crate::gateway::answer::{BoxError, Forwarded, UpstreamFailure};
-use crate::gateway::forward::request_id;
+use crate::gateway::reply::request_id;
 use crate::proto::httpsig::Rejection;
 
 /// The response body of the gateway path.
