@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::exchange::Answer;
 use super::session::Out;
-use crate::gateway::answer::{BoxError, Forwarded, ForwardedBody};
+use crate::gateway::answer::{BoxError, Forwarded, ForwardedBody, UpstreamFailure};
 use crate::proto::httpsig::HttpRequest;
 
 /// The session header.
@@ -131,8 +131,11 @@ impl Stream for SseBody {
                     let Some(id) = self.id.take() else {
                         return Poll::Ready(None);
                     };
+                    // Once streaming, the status is sent: the failure
+                    // becomes the stream's last event.
+                    let failure = UpstreamFailure::Exited.reply();
                     let error = json!({"jsonrpc": "2.0", "id": id, "error": {
-                        "code": -32002, "message": "the upstream process exited"}});
+                        "code": failure.code, "message": failure.message}});
                     return Poll::Ready(Some(Ok(sse_event(&error))));
                 }
             },

@@ -41,6 +41,3 @@ impl Limits {
             .unwrap_or_else(|| (self.max_children * 3).div_ceil(4))
     }
 }
-
-/// `Retry-After` when every child slot is taken, in seconds.
-pub const RETRY_AFTER: u64 = 5;

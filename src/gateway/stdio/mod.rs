@@ -11,7 +11,7 @@ mod registry;
 pub mod route;
 pub mod session;
 
-pub use limits::{Limits, RETRY_AFTER};
+pub use limits::Limits;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
