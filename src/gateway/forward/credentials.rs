@@ -6,6 +6,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::header::HeaderValue;
 
+use super::errors::SetWriteError;
 use super::{Gateway, TOKEN_RESPONSE_LIMIT};
 use crate::gateway::answer::UpstreamFailure;
 use crate::gateway::{Authorized, Refusal};
@@ -158,19 +159,15 @@ impl Gateway {
         upstream: &str,
         id: &str,
         next: &OAuth2Credential,
-    ) -> Result<(), String> {
-        let key = self.master_key.clone().ok_or("no master key")?;
+    ) -> Result<(), SetWriteError> {
+        let key = self.master_key.clone().ok_or(SetWriteError::NoMasterKey)?;
         let mut set = self
             .store
-            .credential_set(id)
-            .map_err(|e| e.to_string())?
+            .credential_set(id)?
             .filter(|s| s.upstream == upstream)
-            .ok_or("the credential set is gone")?;
-        set.sealed = key.seal(id, &next.to_json()).map_err(|e| e.to_string())?;
+            .ok_or(SetWriteError::Gone)?;
+        set.sealed = key.seal(id, &next.to_json())?;
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.put_credential_set(&set))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())
+        Ok(tokio::task::spawn_blocking(move || store.put_credential_set(&set)).await??)
     }
 }

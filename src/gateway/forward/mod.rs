@@ -4,6 +4,7 @@
 
 mod checks;
 mod credentials;
+mod errors;
 mod headers;
 mod http_upstream;
 mod person_sets;
@@ -15,6 +16,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio_rustls::rustls::pki_types::CertificateDer;
+
+pub use errors::{SetWriteError, StartError};
 
 use crate::clock::Clock;
 use crate::http_client::UpstreamClient;
@@ -78,10 +81,11 @@ impl Gateway {
         response_timeout: Duration,
         master_key: Option<Arc<MasterKey>>,
         upstream_cas: &[CertificateDer<'static>],
-    ) -> Result<Self, String> {
-        let client = crate::http_client::build(upstream_cas)?;
-        let event_ids =
-            EventIds::generate().map_err(|e| format!("cannot draw the event id key: {e}"))?;
+    ) -> Result<Self, StartError> {
+        // `to_string`: whatever error type the client's builder has.
+        let client = crate::http_client::build(upstream_cas)
+            .map_err(|e| StartError::Client(e.to_string()))?;
+        let event_ids = EventIds::generate().map_err(StartError::EventIdKey)?;
         Ok(Self {
             upstreams: RwLock::new(
                 upstreams

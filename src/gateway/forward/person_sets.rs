@@ -2,6 +2,7 @@
 //! claiming, forgetting and offering them again.
 
 use super::Gateway;
+use super::errors::SetWriteError;
 use crate::store::{CredentialSetRecord, RECORD_VERSION};
 use crate::upstream::connect::PERSON_SET_PREFIX;
 use crate::upstream::credential::Credential;
@@ -16,28 +17,24 @@ impl Gateway {
         upstream: &str,
         credential: &Credential,
         owner: Option<String>,
-    ) -> Result<String, String> {
-        let key = self.master_key.clone().ok_or("no master key")?;
-        let (kind, header_name, secret) = credential.to_sealable().ok_or("nothing to seal")?;
-        let id = format!(
-            "{PERSON_SET_PREFIX}{}",
-            crate::random::text().map_err(|e| e.to_string())?
-        );
+    ) -> Result<String, SetWriteError> {
+        let key = self.master_key.clone().ok_or(SetWriteError::NoMasterKey)?;
+        let (kind, header_name, secret) = credential
+            .to_sealable()
+            .ok_or(SetWriteError::NothingToSeal)?;
+        let id = format!("{PERSON_SET_PREFIX}{}", crate::random::text()?);
         let set = CredentialSetRecord {
             v: RECORD_VERSION,
             id: id.clone(),
             upstream: upstream.to_owned(),
             kind,
             header_name,
-            sealed: key.seal(&id, &secret).map_err(|e| e.to_string())?,
+            sealed: key.seal(&id, &secret)?,
             created_at: self.clock.now(),
             owner,
         };
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.put_credential_set(&set))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        tokio::task::spawn_blocking(move || store.put_credential_set(&set)).await??;
         tracing::info!(upstream, set = %id, "a person connected an upstream");
         Ok(id)
     }
@@ -53,34 +50,28 @@ impl Gateway {
     /// Removes person-connected set `id` at its person's request (a page's
     /// "Forget"): every token mapped to it stops working, as when the admin
     /// removes it. Whether it was there.
-    pub async fn forget_person_set(&self, id: &str) -> Result<bool, String> {
+    pub async fn forget_person_set(&self, id: &str) -> Result<bool, SetWriteError> {
         let store = self.store.clone();
         let id = id.to_owned();
-        tokio::task::spawn_blocking(move || store.remove_credential_set(&id))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())
+        Ok(tokio::task::spawn_blocking(move || store.remove_credential_set(&id)).await??)
     }
 
     /// Records `owner` on person-connected set `id` when it has none yet:
     /// a set connected through an upstream's sign-in before the person
     /// signed in belongs to whoever then approves with it. Before the
     /// decision that maps tokens to it, so no refresh writes it meanwhile.
-    pub async fn claim_person_set(&self, id: &str, owner: &str) -> Result<(), String> {
+    pub async fn claim_person_set(&self, id: &str, owner: &str) -> Result<(), SetWriteError> {
         let store = self.store.clone();
         let (id, owner) = (id.to_owned(), owner.to_owned());
         tokio::task::spawn_blocking(move || {
-            let Some(mut set) = store.credential_set(&id).map_err(|e| e.to_string())? else {
-                return Err("the credential set is gone".to_owned());
-            };
+            let mut set = store.credential_set(&id)?.ok_or(SetWriteError::Gone)?;
             if set.owner.is_none() {
                 set.owner = Some(owner);
-                store.put_credential_set(&set).map_err(|e| e.to_string())?;
+                store.put_credential_set(&set)?;
             }
-            Ok(())
+            Ok::<_, SetWriteError>(())
         })
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
     }
 
     /// The person-connected sets `person` connected for `upstream`, as a
