@@ -14,14 +14,14 @@ use hyper::header::HeaderMap;
 use super::reply::{ErrorReply, RETRY_SOON};
 
 /// A boxed error for the response stream.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The upstream's response body, as chunks, never buffered whole (a
 /// `tools/list` JSON result excepted, to filter it).
-pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send + Sync>>;
+pub(crate) type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send + Sync>>;
 
 /// What came back from the upstream.
-pub struct Forwarded {
+pub(crate) struct Forwarded {
     /// The upstream's status.
     pub status: u16,
     /// Its headers, less hop-by-hop and gateway-private ones.
@@ -31,7 +31,7 @@ pub struct Forwarded {
 }
 
 /// A forwarded body, in the cheapest form that serves it.
-pub enum ForwardedBody {
+pub(crate) enum ForwardedBody {
     /// The upstream's body as it arrives: its length (when declared) is
     /// kept, so the answer is written with its head in one go.
     Upstream(Incoming),
@@ -44,7 +44,9 @@ pub enum ForwardedBody {
 
 impl ForwardedBody {
     /// The body as an `http_body::Body` for the server.
-    pub fn into_http_body(self) -> http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError> {
+    pub(crate) fn into_http_body(
+        self,
+    ) -> http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError> {
         match self {
             Self::Upstream(body) => body.map_err(BoxError::from).boxed_unsync(),
             Self::Stream(stream) => {
@@ -62,7 +64,7 @@ impl ForwardedBody {
 
 /// Why forwarding failed.
 #[derive(Debug, thiserror::Error)]
-pub enum UpstreamFailure {
+pub(crate) enum UpstreamFailure {
     /// No connection, or the exchange broke: 502.
     #[error("the upstream could not be reached")]
     Unreachable,
@@ -106,7 +108,7 @@ pub enum UpstreamFailure {
 
 impl UpstreamFailure {
     /// The answer the agent gets in place of the upstream's.
-    pub fn reply(&self) -> ErrorReply {
+    pub(crate) fn reply(&self) -> ErrorReply {
         let (status, code) = match self {
             Self::Timeout => (504, -32002),
             Self::SessionNotFound => (404, -32600),

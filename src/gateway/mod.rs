@@ -8,13 +8,13 @@
 //! the decision and forwards; each error says its answer ([`reply`]), which
 //! the HTTP edge only writes.
 
-pub mod answer;
-pub mod batching;
+pub(crate) mod answer;
+pub(crate) mod batching;
 pub mod forward;
 mod refusal;
-pub mod reply;
+pub(crate) mod reply;
 pub mod sessions;
-pub mod sse;
+pub(crate) mod sse;
 pub mod stdio;
 
 pub use refusal::Refusal;
@@ -29,7 +29,7 @@ use crate::store::{Store, TokenHash, TokenRecord};
 
 /// Headers a signature must cover whenever the request carries them: a
 /// policy that reads them must not see values changed in flight.
-pub const MCP_HEADERS: [&str; 4] = [
+const MCP_HEADERS: [&str; 4] = [
     "mcp-protocol-version",
     "mcp-session-id",
     "mcp-method",
@@ -57,7 +57,7 @@ pub struct Authorized {
 
 impl Authorized {
     /// Who the call's session (if any) must belong to at `upstream`.
-    pub fn session_owner(&self, upstream: &str) -> sessions::Owner {
+    pub(crate) fn session_owner(&self, upstream: &str) -> sessions::Owner {
         sessions::Owner {
             thumbprint: self.token.key.thumbprint.clone(),
             credential_set: self.token.credential_set(upstream).map(str::to_owned),
@@ -112,7 +112,8 @@ impl std::fmt::Debug for KeyCache {
     }
 }
 
-/// Decides whether `request`, aimed at `upstream`, may pass.
+/// Decides whether `request`, aimed at `upstream`, may pass: [`open`], the
+/// signature checked alone, [`conclude`].
 pub fn authorize(
     store: &dyn Store,
     profile: &GnapProfile,
@@ -120,19 +121,7 @@ pub fn authorize(
     request: &HttpRequest,
     now: i64,
 ) -> Result<Authorized, Refusal> {
-    authorize_with(store, &KeyCache::default(), profile, upstream, request, now)
-}
-
-/// [`authorize`] with a key cache shared across calls.
-pub fn authorize_with(
-    store: &dyn Store,
-    keys: &KeyCache,
-    profile: &GnapProfile,
-    upstream: &str,
-    request: &HttpRequest,
-    now: i64,
-) -> Result<Authorized, Refusal> {
-    let (opened, pending) = open(store, keys, profile, request, now)?;
+    let (opened, pending) = open(store, &KeyCache::default(), profile, request, now)?;
     let checked = pending.and_then(|p| batch::check(vec![p]).0.pop().flatten());
     conclude(store, profile, upstream, request, now, opened, checked)
 }

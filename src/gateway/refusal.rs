@@ -62,7 +62,7 @@ pub enum Refusal {
 impl Refusal {
     /// The answer the agent gets: a 401 carries the GNAP challenge, so the
     /// agent learns where to ask for a token (RFC 9635 §9.1).
-    pub fn reply(&self) -> ErrorReply {
+    pub(crate) fn reply(&self) -> ErrorReply {
         match self {
             // The replay cache is full: the call may be good, it cannot be
             // checked now (the AS answers the same, `authz::reply`).

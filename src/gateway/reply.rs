@@ -6,16 +6,16 @@ use serde_json::Value;
 
 /// `Retry-After` when the gateway is briefly out of room (child slots, the
 /// session table, storage), in seconds.
-pub const RETRY_SOON: u64 = 5;
+pub(crate) const RETRY_SOON: u64 = 5;
 
 /// `Retry-After` when the replay cache is full, in seconds: the AS's wait
 /// (`authz::reply::BUSY_RETRY_AFTER`), for the one cache both share.
-pub const REPLAY_CACHE_RETRY_AFTER: u64 = 60;
+pub(crate) const REPLAY_CACHE_RETRY_AFTER: u64 = 60;
 
 /// An error answer: HTTP status, JSON-RPC error, and the headers that go
 /// with them. The body carries the request's JSON-RPC id ([`request_id`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ErrorReply {
+pub(crate) struct ErrorReply {
     /// The HTTP status.
     pub status: u16,
     /// The JSON-RPC error code.
@@ -33,7 +33,7 @@ pub struct ErrorReply {
 impl ErrorReply {
     /// An answer with `status`, JSON-RPC `code` and `message`, and no
     /// header of its own.
-    pub fn new(status: u16, code: i64, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: u16, code: i64, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -45,13 +45,13 @@ impl ErrorReply {
     }
 
     /// The same, with the GNAP challenge.
-    pub fn challenge(mut self) -> Self {
+    pub(crate) fn challenge(mut self) -> Self {
         self.challenge = true;
         self
     }
 
     /// The same, with `Retry-After: seconds`.
-    pub fn retry_after(mut self, seconds: u64) -> Self {
+    pub(crate) fn retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);
         self
     }
@@ -59,7 +59,7 @@ impl ErrorReply {
 
 /// Why a request to the MCP endpoint is refused before its token is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum EndpointRefusal {
+pub(crate) enum EndpointRefusal {
     /// No upstream of this name: 404.
     #[error("no such upstream")]
     UnknownUpstream,
@@ -83,7 +83,7 @@ pub enum EndpointRefusal {
 
 impl EndpointRefusal {
     /// The answer the agent gets.
-    pub fn reply(&self) -> ErrorReply {
+    pub(crate) fn reply(&self) -> ErrorReply {
         match self {
             Self::UnknownUpstream => ErrorReply::new(404, -32004, self.to_string()),
             Self::MethodNotAllowed => ErrorReply {
@@ -99,7 +99,7 @@ impl EndpointRefusal {
 }
 
 /// The `id` of a JSON-RPC body, or `null`.
-pub fn request_id(body: &[u8]) -> Value {
+pub(crate) fn request_id(body: &[u8]) -> Value {
     #[derive(serde::Deserialize)]
     struct Id {
         #[serde(default)]

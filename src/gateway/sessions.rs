@@ -71,7 +71,7 @@ pub struct SessionsFile {
 
 impl Bounds {
     /// The bounds `file` sets over the defaults (each positive).
-    pub fn from_file(file: &SessionsFile) -> Result<Self, String> {
+    pub(crate) fn from_file(file: &SessionsFile) -> Result<Self, String> {
         let defaults = Self::default();
         if file.max == Some(0) || file.per_key == Some(0) || file.idle == Some(0) {
             return Err("sessions max, per_key and idle must be positive".into());
@@ -86,7 +86,7 @@ impl Bounds {
 
 /// Who opened a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Owner {
+pub(crate) struct Owner {
     /// The agent key's thumbprint.
     pub thumbprint: String,
     /// The credential set the session's calls are made with, if any.
@@ -94,7 +94,7 @@ pub struct Owner {
 }
 
 /// How stale a session's place in the idle index may be.
-pub const GRANULARITY: Duration = Duration::from_secs(1);
+pub(crate) const GRANULARITY: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 struct Entry {
@@ -221,7 +221,7 @@ enum Room {
 
 /// Session id → owner, per upstream.
 #[derive(Debug, Default)]
-pub struct Sessions {
+pub(crate) struct Sessions {
     table: Mutex<Table>,
     bounds: Bounds,
     forgot_own: AtomicU64,
@@ -231,7 +231,7 @@ pub struct Sessions {
 
 impl Sessions {
     /// An empty table under `bounds`.
-    pub fn new(bounds: Bounds) -> Self {
+    pub(crate) fn new(bounds: Bounds) -> Self {
         Self {
             bounds,
             ..Self::default()
@@ -239,7 +239,7 @@ impl Sessions {
     }
 
     /// May `owner` use `session` at `upstream`? Marks it used if so.
-    pub fn check(
+    pub(crate) fn check(
         &self,
         upstream: &str,
         session: &str,
@@ -269,7 +269,7 @@ impl Sessions {
     /// for it if an idle one can go): asked before an `initialize` is
     /// forwarded, so that a full table refuses it rather than record a
     /// session its agent could not use.
-    pub fn has_room(&self, owner: &Owner, now: Instant) -> bool {
+    pub(crate) fn has_room(&self, owner: &Owner, now: Instant) -> bool {
         let Ok(mut table) = self.table.lock() else {
             return false;
         };
@@ -290,7 +290,7 @@ impl Sessions {
     /// another owner keeps its first owner: an upstream that hands out the
     /// same id twice must not let the second agent into the first one's
     /// conversation.
-    pub fn open(&self, upstream: &str, session: &str, owner: Owner, now: Instant) -> bool {
+    pub(crate) fn open(&self, upstream: &str, session: &str, owner: Owner, now: Instant) -> bool {
         let Ok(mut table) = self.table.lock() else {
             return false;
         };
@@ -336,24 +336,20 @@ impl Sessions {
     }
 
     /// Forgets `session` (after the agent ended it).
-    pub fn end(&self, upstream: &str, session: &str) {
+    pub(crate) fn end(&self, upstream: &str, session: &str) {
         if let Ok(mut table) = self.table.lock() {
             table.remove(&(upstream.to_owned(), session.to_owned()));
         }
     }
 
     /// How many sessions are remembered.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.table.lock().map(|t| t.entries.len()).unwrap_or(0)
     }
 
     /// Whether none is.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The table's counters, in the Prometheus text format.
-    pub fn render(&self, out: &mut String) {
+    pub(crate) fn render(&self, out: &mut String) {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let _ = writeln!(
             out,
@@ -476,7 +472,7 @@ mod tests {
         let now = Instant::now();
         s.open("gh", "x", owner("A", None), now);
         s.end("gh", "x");
-        assert!(s.is_empty());
+        assert_eq!(s.len(), 0);
         assert_eq!(
             s.check("gh", "x", &owner("A", None), now),
             Err(SessionRefusal::Unknown)

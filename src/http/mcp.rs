@@ -19,14 +19,14 @@ use crate::gateway::answer::{BoxError, Forwarded};
 use crate::gateway::reply::{EndpointRefusal, ErrorReply, request_id};
 
 /// The response body of the gateway path.
-pub type GatewayBody = UnsyncBoxBody<Bytes, BoxError>;
+pub(crate) type GatewayBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// The path prefix this module serves.
-pub const PREFIX: &str = "/mcp/";
+pub(crate) const PREFIX: &str = "/mcp/";
 
 /// Serves one request under [`PREFIX`] from `peer`: authorize, forward,
 /// stream back.
-pub async fn serve(
+pub(crate) async fn serve(
     app: Arc<App>,
     request: Request<RequestBody>,
     peer: std::net::SocketAddr,

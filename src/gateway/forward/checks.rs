@@ -18,7 +18,7 @@ impl Gateway {
     /// (one signature check, a store lookup, a replay-cache insert that does
     /// not wait for the disk); handing it to the blocking pool cost a quarter
     /// of the gateway's CPU in thread hand-offs (benches/gateway).
-    pub async fn check(
+    pub(crate) async fn check(
         self: &Arc<Self>,
         target: &Upstream,
         request: HttpRequest,
@@ -54,7 +54,7 @@ impl Gateway {
     /// Refuses a call that names an `Mcp-Session-Id` which this call's key
     /// and credential set did not open at `upstream` (see
     /// [`crate::gateway::sessions`]).
-    pub fn check_session(
+    pub(crate) fn check_session(
         &self,
         target: &Upstream,
         request: &HttpRequest,
@@ -87,7 +87,7 @@ impl Gateway {
     /// again ([`Authorized::resume_from`]). Any other value is refused
     /// (400): the transport lets a server ignore the header, but a stream
     /// the agent did not ask for is no answer to a resumption.
-    pub fn check_resumption(
+    pub(crate) fn check_resumption(
         &self,
         target: &Upstream,
         request: &HttpRequest,

@@ -25,7 +25,7 @@ impl From<StartError> for String {
 
 /// Why a credential set could not be written.
 #[derive(Debug, thiserror::Error)]
-pub enum SetWriteError {
+pub(crate) enum SetWriteError {
     /// Sets are sealed, and this server has no master key.
     #[error("no master key")]
     NoMasterKey,

@@ -66,7 +66,7 @@ impl Gateway {
     /// body) to `upstream`; a stdio upstream's goes to its session's child
     /// instead ([`crate::gateway::stdio`]), a new child counting against the
     /// address the call came `from`.
-    pub async fn forward(
+    pub(crate) async fn forward(
         &self,
         upstream: &Upstream,
         mut request: HttpRequest,

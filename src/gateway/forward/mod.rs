@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio_rustls::rustls::pki_types::CertificateDer;
 
-pub use errors::{SetWriteError, StartError};
+pub use errors::StartError;
 
 use crate::clock::Clock;
 use crate::http_client::UpstreamClient;
@@ -30,7 +30,7 @@ use crate::upstream::vault::MasterKey;
 
 /// How long an upstream gets by default to send its response head (an SSE
 /// stream then runs as long as the upstream keeps it open).
-pub const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest token endpoint answer read (a refresh, or a connect's code
 /// exchange).
 const TOKEN_RESPONSE_LIMIT: usize = 64 * 1024;
@@ -111,42 +111,42 @@ impl Gateway {
 
     /// The same gateway checking signatures in batches under load
     /// (`enabled`, the default) or each alone.
-    pub fn with_signature_batching(mut self, enabled: bool) -> Self {
+    pub(crate) fn with_signature_batching(mut self, enabled: bool) -> Self {
         self.batcher = super::batching::Batcher::new(enabled);
         self
     }
 
     /// The gateway's counters, in the Prometheus text format.
-    pub fn render_metrics(&self, out: &mut String) {
+    pub(crate) fn render_metrics(&self, out: &mut String) {
         self.batcher.render(out);
         self.sessions.render(out);
         self.stdio.render(out);
     }
 
     /// The same gateway with its session table under `bounds`.
-    pub fn with_session_bounds(mut self, bounds: super::sessions::Bounds) -> Self {
+    pub(crate) fn with_session_bounds(mut self, bounds: super::sessions::Bounds) -> Self {
         self.sessions = super::sessions::Sessions::new(bounds);
         self
     }
 
     /// The same gateway with these limits on stdio upstreams' children.
-    pub fn with_stdio_limits(mut self, limits: super::stdio::Limits) -> Self {
+    pub(crate) fn with_stdio_limits(mut self, limits: super::stdio::Limits) -> Self {
         self.stdio = super::stdio::Bridge::new(limits);
         self
     }
 
     /// The bridge to stdio upstreams.
-    pub fn stdio(&self) -> &super::stdio::Bridge {
+    pub(crate) fn stdio(&self) -> &super::stdio::Bridge {
         &self.stdio
     }
 
     /// The upstream called `name`.
-    pub fn upstream(&self, name: &str) -> Option<Arc<Upstream>> {
+    pub(crate) fn upstream(&self, name: &str) -> Option<Arc<Upstream>> {
         self.upstreams.read().ok()?.get(name).cloned()
     }
 
     /// Every upstream, by name.
-    pub fn upstreams(&self) -> Vec<Arc<Upstream>> {
+    pub(crate) fn upstreams(&self) -> Vec<Arc<Upstream>> {
         let mut all: Vec<_> = self
             .upstreams
             .read()
@@ -158,14 +158,14 @@ impl Gateway {
 
     /// Adds `upstream`, or replaces the one of its name. Calls already
     /// under way finish with the upstream they started with.
-    pub fn put_upstream(&self, upstream: Upstream) {
+    pub(crate) fn put_upstream(&self, upstream: Upstream) {
         if let Ok(mut all) = self.upstreams.write() {
             all.insert(upstream.name.clone(), Arc::new(upstream));
         }
     }
 
     /// Removes the upstream called `name`; its path answers 404 from now on.
-    pub fn remove_upstream(&self, name: &str) -> Option<Arc<Upstream>> {
+    pub(crate) fn remove_upstream(&self, name: &str) -> Option<Arc<Upstream>> {
         self.upstreams.write().ok()?.remove(name)
     }
 }

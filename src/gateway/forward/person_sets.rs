@@ -12,7 +12,7 @@ impl Gateway {
     /// credential set for `upstream` (id `person:<random>`), owned by
     /// `owner` when a signed-in person connected it
     /// (`crate::upstream::earlier`), and returns its id.
-    pub async fn store_person_set(
+    pub(crate) async fn store_person_set(
         &self,
         upstream: &str,
         credential: &Credential,
@@ -41,7 +41,7 @@ impl Gateway {
 
     /// Removes a person-connected set that no decision took (the grant was
     /// decided by someone else meanwhile).
-    pub async fn drop_person_set(&self, id: &str) {
+    pub(crate) async fn drop_person_set(&self, id: &str) {
         let store = self.store.clone();
         let id = id.to_owned();
         let _ = tokio::task::spawn_blocking(move || store.remove_credential_set(&id)).await;
@@ -50,7 +50,7 @@ impl Gateway {
     /// Removes person-connected set `id` at its person's request (a page's
     /// "Forget"): every token mapped to it stops working, as when the admin
     /// removes it. Whether it was there.
-    pub async fn forget_person_set(&self, id: &str) -> Result<bool, SetWriteError> {
+    pub(crate) async fn forget_person_set(&self, id: &str) -> Result<bool, SetWriteError> {
         let store = self.store.clone();
         let id = id.to_owned();
         Ok(tokio::task::spawn_blocking(move || store.remove_credential_set(&id)).await??)
@@ -60,7 +60,11 @@ impl Gateway {
     /// a set connected through an upstream's sign-in before the person
     /// signed in belongs to whoever then approves with it. Before the
     /// decision that maps tokens to it, so no refresh writes it meanwhile.
-    pub async fn claim_person_set(&self, id: &str, owner: &str) -> Result<(), SetWriteError> {
+    pub(crate) async fn claim_person_set(
+        &self,
+        id: &str,
+        owner: &str,
+    ) -> Result<(), SetWriteError> {
         let store = self.store.clone();
         let (id, owner) = (id.to_owned(), owner.to_owned());
         tokio::task::spawn_blocking(move || {
@@ -76,7 +80,7 @@ impl Gateway {
 
     /// The person-connected sets `person` connected for `upstream`, as a
     /// consent page offers them (`crate::upstream::earlier::offered`).
-    pub async fn earlier_sets(
+    pub(crate) async fn earlier_sets(
         &self,
         upstream: &str,
         person: &crate::upstream::earlier::Person<'_>,
@@ -107,12 +111,12 @@ impl Gateway {
 
     /// The cookie value listing `ids` (`crate::upstream::earlier`), sealed
     /// under the master key; `None` without one.
-    pub fn seal_earlier_cookie(&self, ids: &[String]) -> Option<String> {
+    pub(crate) fn seal_earlier_cookie(&self, ids: &[String]) -> Option<String> {
         crate::upstream::earlier::seal_cookie(self.master_key.as_deref()?, ids)
     }
 
     /// The set ids a cookie value lists, if the master key sealed it.
-    pub fn open_earlier_cookie(&self, value: &str) -> Vec<String> {
+    pub(crate) fn open_earlier_cookie(&self, value: &str) -> Vec<String> {
         self.master_key
             .as_deref()
             .map(|key| crate::upstream::earlier::open_cookie(key, value))

@@ -14,7 +14,11 @@ impl Gateway {
     /// The connect probe (`crate::upstream::connect`): one MCP `initialize`
     /// POST to `upstream` presenting `credential`, through the gateway's
     /// client. `None` if the upstream could not be reached in time.
-    pub async fn probe(&self, upstream: &Upstream, credential: &Credential) -> Option<Probed> {
+    pub(crate) async fn probe(
+        &self,
+        upstream: &Upstream,
+        credential: &Credential,
+    ) -> Option<Probed> {
         let url = upstream.url()?;
         let mut builder = hyper::Request::builder()
             .method("POST")
@@ -52,7 +56,7 @@ impl Gateway {
     /// Sends a token request to an upstream's authorization server (the
     /// code exchange of an OAuth connect) through the gateway's client:
     /// its status and body (at most 64 KiB).
-    pub async fn token_request(
+    pub(crate) async fn token_request(
         &self,
         request: &crate::upstream::oauth2::TokenRequest,
     ) -> Result<(u16, Bytes), String> {

@@ -28,7 +28,7 @@ impl Default for Limits {
 impl Limits {
     /// Most children one agent key may hold: half the slots (rounded up),
     /// so that one agent can never take every child while others wait.
-    pub fn per_key(&self) -> usize {
+    pub(crate) fn per_key(&self) -> usize {
         self.max_children.div_ceil(2)
     }
 
@@ -36,7 +36,7 @@ impl Limits {
     /// quarters, so that a quarter is always left to other addresses, and
     /// agents on one host (all on 127.0.0.1) may still take more than one
     /// key's half.
-    pub fn per_address(&self) -> usize {
+    pub(crate) fn per_address(&self) -> usize {
         self.max_children_per_address
             .unwrap_or_else(|| (self.max_children * 3).div_ceil(4))
     }

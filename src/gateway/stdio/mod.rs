@@ -2,14 +2,14 @@
 //! per MCP session, bridged to Streamable HTTP at the same endpoint and
 //! behind the same authorization as HTTP upstreams.
 
-pub mod child;
+pub(crate) mod child;
 mod exchange;
-pub mod framing;
+pub(crate) mod framing;
 mod http_answer;
 mod limits;
 mod registry;
-pub mod route;
-pub mod session;
+pub(crate) mod route;
+pub(crate) mod session;
 
 pub use limits::Limits;
 
@@ -31,7 +31,7 @@ use registry::{Registry, SlotTaken};
 use session::{Owner, Session};
 
 /// The stdio side of the gateway: every live session and its child.
-pub struct Bridge {
+pub(crate) struct Bridge {
     registry: Arc<Registry>,
 }
 
@@ -46,19 +46,19 @@ impl std::fmt::Debug for Bridge {
 
 impl Bridge {
     /// A bridge with these limits.
-    pub fn new(limits: Limits) -> Self {
+    pub(crate) fn new(limits: Limits) -> Self {
         Self {
             registry: Arc::new(Registry::new(limits)),
         }
     }
 
     /// Children running (or being stopped) now.
-    pub fn children(&self) -> usize {
+    pub(crate) fn children(&self) -> usize {
         self.registry.children.load(Ordering::SeqCst)
     }
 
     /// The bridge's counters, in the Prometheus text format.
-    pub fn render(&self, out: &mut String) {
+    pub(crate) fn render(&self, out: &mut String) {
         use std::fmt::Write as _;
         let refused =
             |bound: SlotTaken| self.registry.refused[bound as usize].load(Ordering::Relaxed);
@@ -78,7 +78,7 @@ impl Bridge {
 
     /// The gateway is shutting down: no new sessions, and GET streams end
     /// (they would hold the drain); requests in flight may finish.
-    pub fn drain(&self) {
+    pub(crate) fn drain(&self) {
         self.registry.draining.store(true, Ordering::SeqCst);
         for session in self.registry.sessions().values() {
             session.close_stream();
@@ -86,7 +86,7 @@ impl Bridge {
     }
 
     /// Stops every child and waits (bounded) for them to go.
-    pub async fn shutdown(&self) {
+    pub(crate) async fn shutdown(&self) {
         self.registry.draining.store(true, Ordering::SeqCst);
         let sessions: Vec<Arc<Session>> = self.registry.sessions().values().cloned().collect();
         for session in sessions {
@@ -103,7 +103,7 @@ impl Bridge {
 
     /// Serves an authorized request for stdio upstream `upstream`, made
     /// from client address `from`.
-    pub async fn handle(
+    pub(crate) async fn handle(
         &self,
         upstream: &Upstream,
         command: &StdioCommand,

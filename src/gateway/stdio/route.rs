@@ -37,12 +37,12 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 /// Largest bridge id: 2^53 − 1, the last integer a double holds exactly.
-pub const MAX_BRIDGE_ID: u64 = (1 << 53) - 1;
+pub(crate) const MAX_BRIDGE_ID: u64 = (1 << 53) - 1;
 
 /// A JSON-RPC id as a map key: `1`, `1.0` and `"1"` are told apart by type,
 /// and a whole float equals its integer (a JavaScript client or child
 /// writes `1.0` as `1`). `None` for an id that is not a string or a number.
-pub fn id_key(id: &Value) -> Option<String> {
+pub(crate) fn id_key(id: &Value) -> Option<String> {
     match id {
         Value::String(s) => Some(format!("s:{s}")),
         Value::Number(n) => {
@@ -83,14 +83,14 @@ fn bridge_id(id: &Value) -> Option<u64> {
 }
 
 /// Where a sink (an HTTP exchange's channel) still leads somewhere.
-pub trait Sink {
+pub(crate) trait Sink {
     /// Whether the exchange is still listening.
     fn is_open(&self) -> bool;
 }
 
 /// A client request waiting for its response.
 #[derive(Debug)]
-pub struct Pending<S> {
+pub(crate) struct Pending<S> {
     /// Where its messages go.
     pub sink: S,
     /// Whether its client accepts an SSE answer (and so interim messages).
@@ -105,7 +105,7 @@ pub struct Pending<S> {
 
 /// Where one message from the child goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery {
+pub(crate) enum Delivery {
     /// To the request with this bridge id, as its response (the exchange
     /// ends).
     Final(u64),
@@ -119,12 +119,12 @@ pub enum Delivery {
 
 /// A request id already in flight in the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InFlight;
+pub(crate) struct InFlight;
 
 /// The requests in flight in one session (by bridge id), and its GET
 /// stream.
 #[derive(Debug)]
-pub struct Router<S> {
+pub(crate) struct Router<S> {
     pending: HashMap<u64, Pending<S>>,
     stream: Option<S>,
     next_id: u64,
@@ -143,7 +143,7 @@ impl<S> Default for Router<S> {
 impl<S: Sink> Router<S> {
     /// Registers a request the agent sent with id `agent_id` (a string or
     /// a number) and gives the bridge id it goes to the child with.
-    pub fn add(
+    pub(crate) fn add(
         &mut self,
         agent_id: Value,
         sink: S,
@@ -180,18 +180,18 @@ impl<S: Sink> Router<S> {
     }
 
     /// Forgets a request (answered, timed out, or its client left).
-    pub fn remove(&mut self, id: u64) -> Option<Pending<S>> {
+    pub(crate) fn remove(&mut self, id: u64) -> Option<Pending<S>> {
         self.pending.remove(&id)
     }
 
     /// The request with bridge id `id`.
-    pub fn get(&self, id: u64) -> Option<&Pending<S>> {
+    pub(crate) fn get(&self, id: u64) -> Option<&Pending<S>> {
         self.pending.get(&id)
     }
 
     /// The bridge id of the agent's request in flight with id `agent_id`
     /// (for its `notifications/cancelled`).
-    pub fn bridge_id_of(&self, agent_id: &Value) -> Option<u64> {
+    pub(crate) fn bridge_id_of(&self, agent_id: &Value) -> Option<u64> {
         let key = id_key(agent_id)?;
         self.pending
             .iter()
@@ -200,27 +200,27 @@ impl<S: Sink> Router<S> {
     }
 
     /// Opens the GET stream, replacing (and so ending) an earlier one.
-    pub fn set_stream(&mut self, sink: S) -> Option<S> {
+    pub(crate) fn set_stream(&mut self, sink: S) -> Option<S> {
         self.stream.replace(sink)
     }
 
     /// The GET stream, if one is open.
-    pub fn stream(&self) -> Option<&S> {
+    pub(crate) fn stream(&self) -> Option<&S> {
         self.stream.as_ref().filter(|s| s.is_open())
     }
 
     /// Closes the GET stream.
-    pub fn clear_stream(&mut self) -> Option<S> {
+    pub(crate) fn clear_stream(&mut self) -> Option<S> {
         self.stream.take()
     }
 
     /// Requests in flight whose client still listens.
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.pending.values().filter(|p| p.sink.is_open()).count()
     }
 
     /// Where `message` (from the child) goes.
-    pub fn route(&self, message: &Value) -> Delivery {
+    pub(crate) fn route(&self, message: &Value) -> Delivery {
         let method = message.get("method").and_then(Value::as_str);
         let Some(method) = method else {
             // A response (or garbage): only by the bridge id.
