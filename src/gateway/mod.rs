@@ -3,9 +3,9 @@
 //! and unexpired, the signature verified with the key it is bound to (RFC
 //! 9635 §7.3.1), and only then is the body read and the grant consulted.
 //! [`open`] and [`conclude`] cut the decision around the signature's
-//! cryptography so that [`batching`] can check waiting calls together;
+//! cryptography so that `batching` can check waiting calls together;
 //! [`authorize`] is the two with one check between them. [`forward`] runs
-//! the decision and forwards; each error says its answer ([`reply`]), which
+//! the decision and forwards; each error says its answer (`reply`), which
 //! the HTTP edge only writes.
 
 pub(crate) mod answer;

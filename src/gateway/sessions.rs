@@ -1,31 +1,12 @@
-//! MCP sessions bound to the agent key that opened them.
-//!
-//! An `Mcp-Session-Id` is an upstream's handle on a conversation, not a
-//! credential, and the MCP specification says so: servers must not treat it
-//! as authentication. Behind the gateway every agent's calls reach the
-//! upstream with the same upstream credential, so without a binding any
-//! holder of a valid token could join — or end — another agent's session by
-//! replaying its id. The gateway therefore records which key (by RFC 7638
-//! thumbprint) and which credential set opened each session, and answers a
-//! session id it did not see opened for this key and set with 404, which
-//! the MCP transport defines as "start a new session".
-//!
-//! The table is in memory: after a restart of the gateway the agents'
-//! sessions are unknown and they re-initialize, which the transport already
-//! requires clients to handle. It is bounded ([`Bounds`], `[sessions]`)
-//! twice, and neither bound lets one agent's traffic forget another's live
-//! session. One key holds at most `per_key` sessions: opening another
-//! forgets that key's oldest, so an agent opening sessions without end only
-//! ever pushes out its own. The whole table holds `max`: when it is full, a
-//! new session takes the place of its own key's oldest, else of a session
-//! unused for `idle` (forgetting it costs its agent a new `initialize`),
-//! else it is refused — `initialize` gets 503 with `Retry-After` — rather
-//! than taken from an agent that is still using its session.
-//!
-//! Finding an idle session reads the first entry of an index ordered by
-//! when each session was last used (to within [`GRANULARITY`], so that a
-//! busy session moves in it at most once a second): nothing scans the
-//! table.
+//! MCP sessions bound to the agent key and credential set that opened them.
+//! An `Mcp-Session-Id` is no credential (MCP says so), and every agent
+//! reaches the upstream with the same upstream credential: unbound, any
+//! token holder could join or end another agent's session by replaying its
+//! id. An id this key and set did not open is 404 ("start a new session").
+//! The table is in memory and bounded twice ([`Bounds`]) so that no agent's
+//! traffic makes it forget another agent's live session; an idle session is
+//! found through an index by last use (to within [`GRANULARITY`]), never by
+//! scanning the table.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;

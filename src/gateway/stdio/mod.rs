@@ -159,6 +159,9 @@ impl Bridge {
                         }
                         Ok(empty(202, Some(&session.id)))
                     }
+                    // No child for a call without a session: an older stdio
+                    // server needs the handshake, and one per call would
+                    // cost a process start; SDKs re-initialize on this 400.
                     _ => Err(UpstreamFailure::SessionRequired),
                 }
             }

@@ -1,36 +1,11 @@
 //! Routing a child's messages to the HTTP exchanges waiting for them, sans
-//! I/O.
-//!
-//! A stdio child writes one stream of messages; Streamable HTTP has one
-//! exchange per client request plus an optional GET stream. A response goes
-//! to the request with its id (and ends that exchange). A server request or
-//! notification goes, in this order, to:
-//!
-//! 1. the request whose `progressToken` a `notifications/progress` names;
-//! 2. the oldest request in flight whose client takes SSE: stdio carries no
-//!    link between a server message and the client request that caused it,
-//!    and MCP says such messages on a POST stream SHOULD relate to it — a
-//!    tool's sampling request or log lines arrive while its call is in
-//!    flight, so the oldest open call is the best guess;
-//! 3. the session's GET stream;
-//! 4. nowhere (dropped), as an HTTP server with no stream open would.
-//!
-//! Notifications about the session as a whole (`…/list_changed`,
-//! `notifications/resources/updated`) relate to no request, so they skip
-//! step 2: a call in flight is never turned into a stream by them.
-//!
-//! # Ids
-//!
-//! The child never sees the agent's request ids: each request goes to it
-//! under a bridge id, a safe integer (below 2^53) the router allocates, and
-//! its response comes back under the agent's id again. A child that reads
-//! numbers as doubles (JavaScript, and many JSON decoders) would read two
-//! agent ids above 2^53 as one and answer both alike: one exchange would
-//! get the other's answer (an unfiltered tool list, say) and the other
-//! none. Bridge ids are exact in every number parser, and a response is
-//! matched by the id the bridge chose, never by one the agent did. The
-//! child's own request ids (server requests) pass through untouched: the
-//! agent answers them, and only the child reads them.
+//! I/O. A response ends the request with its id. A server message goes to
+//! the request its progress token names, else to the oldest request in
+//! flight whose client takes SSE (stdio does not say which request caused
+//! it), else to the GET stream, else nowhere; session-wide notifications
+//! skip the requests. The child sees bridge ids, never the agent's: safe
+//! integers, so a child that reads numbers as doubles cannot mistake two
+//! agent ids for one and swap their answers.
 
 use std::collections::HashMap;
 
