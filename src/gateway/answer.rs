@@ -11,15 +11,17 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::header::HeaderMap;
 
+use super::reply::{ErrorReply, RETRY_SOON};
+
 /// A boxed error for the response stream.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The upstream's response body, as chunks, never buffered whole (a
 /// `tools/list` JSON result excepted, to filter it).
-pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send + Sync>>;
+pub(crate) type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send + Sync>>;
 
 /// What came back from the upstream.
-pub struct Forwarded {
+pub(crate) struct Forwarded {
     /// The upstream's status.
     pub status: u16,
     /// Its headers, less hop-by-hop and gateway-private ones.
@@ -29,7 +31,7 @@ pub struct Forwarded {
 }
 
 /// A forwarded body, in the cheapest form that serves it.
-pub enum ForwardedBody {
+pub(crate) enum ForwardedBody {
     /// The upstream's body as it arrives: its length (when declared) is
     /// kept, so the answer is written with its head in one go.
     Upstream(Incoming),
@@ -42,7 +44,9 @@ pub enum ForwardedBody {
 
 impl ForwardedBody {
     /// The body as an `http_body::Body` for the server.
-    pub fn into_http_body(self) -> http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError> {
+    pub(crate) fn into_http_body(
+        self,
+    ) -> http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError> {
         match self {
             Self::Upstream(body) => body.map_err(BoxError::from).boxed_unsync(),
             Self::Stream(stream) => {
@@ -60,7 +64,7 @@ impl ForwardedBody {
 
 /// Why forwarding failed.
 #[derive(Debug, thiserror::Error)]
-pub enum UpstreamFailure {
+pub(crate) enum UpstreamFailure {
     /// No connection, or the exchange broke: 502.
     #[error("the upstream could not be reached")]
     Unreachable,
@@ -100,4 +104,58 @@ pub enum UpstreamFailure {
     /// live sessions (`super::sessions`): 503 with `Retry-After`.
     #[error("the gateway holds as many MCP sessions as it may; retry later")]
     SessionsFull,
+}
+
+impl UpstreamFailure {
+    /// The answer the agent gets in place of the upstream's.
+    pub(crate) fn reply(&self) -> ErrorReply {
+        let (status, code) = match self {
+            Self::Timeout => (504, -32002),
+            Self::SessionNotFound => (404, -32600),
+            Self::SessionRequired | Self::InFlight => (400, -32600),
+            Self::Busy | Self::SessionsFull => {
+                return ErrorReply::new(503, -32002, self.to_string()).retry_after(RETRY_SOON);
+            }
+            Self::Unreachable
+            | Self::CredentialRefused
+            | Self::Failed(_)
+            | Self::Unfilterable
+            | Self::Exited => (502, -32002),
+        };
+        ErrorReply::new(status, code, self.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_upstream_failure_says_its_status_and_code() {
+        let cases = [
+            (UpstreamFailure::Unreachable, 502, -32002),
+            (UpstreamFailure::Timeout, 504, -32002),
+            (UpstreamFailure::CredentialRefused, 502, -32002),
+            (UpstreamFailure::Failed(500), 502, -32002),
+            (UpstreamFailure::Unfilterable, 502, -32002),
+            (UpstreamFailure::Exited, 502, -32002),
+            (UpstreamFailure::SessionNotFound, 404, -32600),
+            (UpstreamFailure::SessionRequired, 400, -32600),
+            (UpstreamFailure::InFlight, 400, -32600),
+            (UpstreamFailure::Busy, 503, -32002),
+            (UpstreamFailure::SessionsFull, 503, -32002),
+        ];
+        for (failure, status, code) in cases {
+            let reply = failure.reply();
+            assert_eq!((reply.status, reply.code), (status, code), "{failure:?}");
+            assert_eq!(reply.message, failure.to_string());
+            assert!(!reply.challenge);
+            assert_eq!(reply.retry_after.is_some(), status == 503, "{failure:?}");
+            assert_eq!(reply.retry_after.unwrap_or(RETRY_SOON), RETRY_SOON);
+        }
+        assert_eq!(
+            UpstreamFailure::Failed(503).reply().message,
+            "the upstream failed (HTTP 503)"
+        );
+    }
 }

@@ -23,7 +23,7 @@ use crate::proto::httpsig::batch::{self, Checked, Pending};
 
 /// Where calls meet.
 #[derive(Debug)]
-pub struct Batcher {
+pub(crate) struct Batcher {
     /// Off: every signature is checked alone, at once (`serve
     /// --no-signature-batching`, for measuring what batching buys).
     enabled: bool,
@@ -50,7 +50,7 @@ struct Stats {
 
 impl Batcher {
     /// A batcher; `enabled = false` checks every signature alone.
-    pub fn new(enabled: bool) -> Self {
+    pub(crate) fn new(enabled: bool) -> Self {
         Self {
             enabled,
             queue: Mutex::default(),
@@ -60,7 +60,7 @@ impl Batcher {
 
     /// Checks `pending`, with whatever other calls are waiting at the same
     /// moment. `Some` if it verified.
-    pub async fn check(&self, pending: Pending) -> Option<Checked> {
+    pub(crate) async fn check(&self, pending: Pending) -> Option<Checked> {
         if !self.enabled {
             return self.run(vec![pending]).pop().flatten();
         }
@@ -108,7 +108,7 @@ impl Batcher {
     }
 
     /// The counters in the Prometheus text format.
-    pub fn render(&self, out: &mut String) {
+    pub(crate) fn render(&self, out: &mut String) {
         let stats = &self.stats;
         for (name, help, value) in [
             (

@@ -1,42 +1,35 @@
 //! The MCP gateway's decision (sans I/O): may this signed call reach this
-//! upstream, and with which grant?
-//!
-//! Order matters and is fixed: the token is found by hash and checked for
-//! expiry; the request's signature is verified with the key the token is
-//! bound to (RFC 9635 §7.3.1, covering `authorization` and, when present, the
-//! MCP routing headers); only then is the body read, the routing headers
-//! compared with it, and the access rights consulted. [`open`] and
-//! [`conclude`] are the decision cut around the signature's cryptography,
-//! so that [`batching`] can check the signatures of calls that wait at the
-//! same moment with one equation; [`authorize`] is the two with a single
-//! check between them.
-//!
-//! [`upstream`] holds the configured upstreams and their (redacted)
-//! credentials; [`forward`] is the I/O half: it runs this decision in
-//! place, forwards with the upstream's credential through one pooled
-//! client, and streams the answer back ([`sse`]: event ids sealed, tool
-//! lists filtered); [`stdio`]
-//! does the same for upstreams that are child processes. The HTTP edge
-//! (`crate::http`) maps refusals to responses in one place.
+//! upstream, and with which grant? The order is fixed: the token is found
+//! and unexpired, the signature verified with the key it is bound to (RFC
+//! 9635 §7.3.1), and only then is the body read and the grant consulted.
+//! [`open`] and [`conclude`] cut the decision around the signature's
+//! cryptography so that `batching` can check waiting calls together;
+//! [`authorize`] is the two with one check between them. [`forward`] runs
+//! the decision and forwards; each error says its answer (`reply`), which
+//! the HTTP edge only writes.
 
-pub mod answer;
-pub mod batching;
+pub(crate) mod answer;
+pub(crate) mod batching;
 pub mod forward;
+mod refusal;
+pub(crate) mod reply;
 pub mod sessions;
-pub mod sse;
+pub(crate) mod sse;
 pub mod stdio;
+
+pub use refusal::Refusal;
 
 use crate::proto::gnap::token::presented;
 use crate::proto::httpsig::batch::{self, Checked, Pending};
-use crate::proto::httpsig::{GnapProfile, HttpRequest, NonceStore, Rejection};
+use crate::proto::httpsig::{GnapProfile, HttpRequest, NonceStore};
 use crate::proto::jwk::VerifyingKey;
 use crate::proto::mcp::access::{Denied, UpstreamGrant, decide};
 use crate::proto::mcp::jsonrpc::{self, Message};
-use crate::store::{Store, StoreError, TokenHash, TokenRecord};
+use crate::store::{Store, TokenHash, TokenRecord};
 
 /// Headers a signature must cover whenever the request carries them: a
 /// policy that reads them must not see values changed in flight.
-pub const MCP_HEADERS: [&str; 4] = [
+const MCP_HEADERS: [&str; 4] = [
     "mcp-protocol-version",
     "mcp-session-id",
     "mcp-method",
@@ -64,64 +57,12 @@ pub struct Authorized {
 
 impl Authorized {
     /// Who the call's session (if any) must belong to at `upstream`.
-    pub fn session_owner(&self, upstream: &str) -> sessions::Owner {
+    pub(crate) fn session_owner(&self, upstream: &str) -> sessions::Owner {
         sessions::Owner {
             thumbprint: self.token.key.thumbprint.clone(),
             credential_set: self.token.credential_set(upstream).map(str::to_owned),
         }
     }
-}
-
-/// Why a call is refused.
-#[derive(Debug, thiserror::Error)]
-pub enum Refusal {
-    /// No `Authorization: GNAP` token, or an unknown, expired or revoked one:
-    /// 401 with a `WWW-Authenticate: GNAP` challenge.
-    #[error("a valid GNAP access token is required")]
-    Token,
-    /// The signature does not hold: 401.
-    #[error(transparent)]
-    Signature(#[from] Rejection),
-    /// A present MCP header is not covered by the signature: 401.
-    #[error("the signature does not cover {0}")]
-    Uncovered(&'static str),
-    /// The body is not one JSON-RPC message: 400.
-    #[error(transparent)]
-    Body(#[from] jsonrpc::ParseError),
-    /// `Mcp-Method`/`Mcp-Name` disagree with the body (2026-07-28: 400,
-    /// JSON-RPC `HeaderMismatch`).
-    #[error("the {0} header does not match the body")]
-    HeaderMismatch(&'static str),
-    /// An MCP header given more than once: 400. The gateway would check one
-    /// value and the upstream might act on another.
-    #[error("the {0} header is given more than once")]
-    RepeatedHeader(&'static str),
-    /// A `Last-Event-ID` the gateway did not seal for this key, credential
-    /// set, upstream and session: 400.
-    #[error("the Last-Event-ID names no stream this call may resume")]
-    UnknownEventId,
-    /// An `Mcp-Session-Id` with characters outside visible ASCII (the
-    /// transport allows no others): 400.
-    #[error("the Mcp-Session-Id is not made of visible ASCII characters")]
-    MalformedSessionId,
-    /// The token does not allow this message: 403.
-    #[error(transparent)]
-    Denied(#[from] Denied),
-    /// Storage failed: 503.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The token is mapped to no credential set at this upstream (or its
-    /// set was removed): 403.
-    #[error("this token has no credential set for upstream `{0}`")]
-    NoCredentialSet(String),
-    /// The token's credential set cannot be opened (no or another master
-    /// key, damage): 502. The cause goes to the log.
-    #[error("the gateway cannot use its credential for this upstream")]
-    CredentialUnavailable,
-    /// The `Mcp-Session-Id` was not opened by this key and credential set
-    /// (or the gateway forgot it): 404, so the agent starts a new session.
-    #[error(transparent)]
-    Session(#[from] sessions::SessionRefusal),
 }
 
 /// Decoded verifying keys by JWK thumbprint. A key never changes for its
@@ -171,7 +112,8 @@ impl std::fmt::Debug for KeyCache {
     }
 }
 
-/// Decides whether `request`, aimed at `upstream`, may pass.
+/// Decides whether `request`, aimed at `upstream`, may pass: [`open`], the
+/// signature checked alone, [`conclude`].
 pub fn authorize(
     store: &dyn Store,
     profile: &GnapProfile,
@@ -179,19 +121,7 @@ pub fn authorize(
     request: &HttpRequest,
     now: i64,
 ) -> Result<Authorized, Refusal> {
-    authorize_with(store, &KeyCache::default(), profile, upstream, request, now)
-}
-
-/// [`authorize`] with a key cache shared across calls.
-pub fn authorize_with(
-    store: &dyn Store,
-    keys: &KeyCache,
-    profile: &GnapProfile,
-    upstream: &str,
-    request: &HttpRequest,
-    now: i64,
-) -> Result<Authorized, Refusal> {
-    let (opened, pending) = open(store, keys, profile, request, now)?;
+    let (opened, pending) = open(store, &KeyCache::default(), profile, request, now)?;
     let checked = pending.and_then(|p| batch::check(vec![p]).0.pop().flatten());
     conclude(store, profile, upstream, request, now, opened, checked)
 }

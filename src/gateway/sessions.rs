@@ -1,31 +1,12 @@
-//! MCP sessions bound to the agent key that opened them.
-//!
-//! An `Mcp-Session-Id` is an upstream's handle on a conversation, not a
-//! credential, and the MCP specification says so: servers must not treat it
-//! as authentication. Behind the gateway every agent's calls reach the
-//! upstream with the same upstream credential, so without a binding any
-//! holder of a valid token could join — or end — another agent's session by
-//! replaying its id. The gateway therefore records which key (by RFC 7638
-//! thumbprint) and which credential set opened each session, and answers a
-//! session id it did not see opened for this key and set with 404, which
-//! the MCP transport defines as "start a new session".
-//!
-//! The table is in memory: after a restart of the gateway the agents'
-//! sessions are unknown and they re-initialize, which the transport already
-//! requires clients to handle. It is bounded ([`Bounds`], `[sessions]`)
-//! twice, and neither bound lets one agent's traffic forget another's live
-//! session. One key holds at most `per_key` sessions: opening another
-//! forgets that key's oldest, so an agent opening sessions without end only
-//! ever pushes out its own. The whole table holds `max`: when it is full, a
-//! new session takes the place of its own key's oldest, else of a session
-//! unused for `idle` (forgetting it costs its agent a new `initialize`),
-//! else it is refused — `initialize` gets 503 with `Retry-After` — rather
-//! than taken from an agent that is still using its session.
-//!
-//! Finding an idle session reads the first entry of an index ordered by
-//! when each session was last used (to within [`GRANULARITY`], so that a
-//! busy session moves in it at most once a second): nothing scans the
-//! table.
+//! MCP sessions bound to the agent key and credential set that opened them.
+//! An `Mcp-Session-Id` is no credential (MCP says so), and every agent
+//! reaches the upstream with the same upstream credential: unbound, any
+//! token holder could join or end another agent's session by replaying its
+//! id. An id this key and set did not open is 404 ("start a new session").
+//! The table is in memory and bounded twice ([`Bounds`]) so that no agent's
+//! traffic makes it forget another agent's live session; an idle session is
+//! found through an index by last use (to within [`GRANULARITY`]), never by
+//! scanning the table.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt::Write as _;
@@ -71,7 +52,7 @@ pub struct SessionsFile {
 
 impl Bounds {
     /// The bounds `file` sets over the defaults (each positive).
-    pub fn from_file(file: &SessionsFile) -> Result<Self, String> {
+    pub(crate) fn from_file(file: &SessionsFile) -> Result<Self, String> {
         let defaults = Self::default();
         if file.max == Some(0) || file.per_key == Some(0) || file.idle == Some(0) {
             return Err("sessions max, per_key and idle must be positive".into());
@@ -86,7 +67,7 @@ impl Bounds {
 
 /// Who opened a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Owner {
+pub(crate) struct Owner {
     /// The agent key's thumbprint.
     pub thumbprint: String,
     /// The credential set the session's calls are made with, if any.
@@ -94,7 +75,7 @@ pub struct Owner {
 }
 
 /// How stale a session's place in the idle index may be.
-pub const GRANULARITY: Duration = Duration::from_secs(1);
+pub(crate) const GRANULARITY: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 struct Entry {
@@ -221,7 +202,7 @@ enum Room {
 
 /// Session id → owner, per upstream.
 #[derive(Debug, Default)]
-pub struct Sessions {
+pub(crate) struct Sessions {
     table: Mutex<Table>,
     bounds: Bounds,
     forgot_own: AtomicU64,
@@ -231,7 +212,7 @@ pub struct Sessions {
 
 impl Sessions {
     /// An empty table under `bounds`.
-    pub fn new(bounds: Bounds) -> Self {
+    pub(crate) fn new(bounds: Bounds) -> Self {
         Self {
             bounds,
             ..Self::default()
@@ -239,7 +220,7 @@ impl Sessions {
     }
 
     /// May `owner` use `session` at `upstream`? Marks it used if so.
-    pub fn check(
+    pub(crate) fn check(
         &self,
         upstream: &str,
         session: &str,
@@ -269,7 +250,7 @@ impl Sessions {
     /// for it if an idle one can go): asked before an `initialize` is
     /// forwarded, so that a full table refuses it rather than record a
     /// session its agent could not use.
-    pub fn has_room(&self, owner: &Owner, now: Instant) -> bool {
+    pub(crate) fn has_room(&self, owner: &Owner, now: Instant) -> bool {
         let Ok(mut table) = self.table.lock() else {
             return false;
         };
@@ -290,7 +271,7 @@ impl Sessions {
     /// another owner keeps its first owner: an upstream that hands out the
     /// same id twice must not let the second agent into the first one's
     /// conversation.
-    pub fn open(&self, upstream: &str, session: &str, owner: Owner, now: Instant) -> bool {
+    pub(crate) fn open(&self, upstream: &str, session: &str, owner: Owner, now: Instant) -> bool {
         let Ok(mut table) = self.table.lock() else {
             return false;
         };
@@ -336,24 +317,20 @@ impl Sessions {
     }
 
     /// Forgets `session` (after the agent ended it).
-    pub fn end(&self, upstream: &str, session: &str) {
+    pub(crate) fn end(&self, upstream: &str, session: &str) {
         if let Ok(mut table) = self.table.lock() {
             table.remove(&(upstream.to_owned(), session.to_owned()));
         }
     }
 
     /// How many sessions are remembered.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.table.lock().map(|t| t.entries.len()).unwrap_or(0)
     }
 
     /// Whether none is.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The table's counters, in the Prometheus text format.
-    pub fn render(&self, out: &mut String) {
+    pub(crate) fn render(&self, out: &mut String) {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let _ = writeln!(
             out,
@@ -476,7 +453,7 @@ mod tests {
         let now = Instant::now();
         s.open("gh", "x", owner("A", None), now);
         s.end("gh", "x");
-        assert!(s.is_empty());
+        assert_eq!(s.len(), 0);
         assert_eq!(
             s.check("gh", "x", &owner("A", None), now),
             Err(SessionRefusal::Unknown)

@@ -21,14 +21,14 @@ use crate::proto::mcp::event_id::{Binding, EventIds};
 
 /// Largest JSON `tools/list` result the gateway reads to filter, and largest
 /// single SSE event it holds while filtering one.
-pub const MAX_FILTERED: usize = 8 * 1024 * 1024;
+pub(crate) const MAX_FILTERED: usize = 8 * 1024 * 1024;
 
 /// The chunks of a body as they arrive.
 pub(crate) type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, BoxError>> + Send + Sync>>;
 
 /// Seals the event ids of one stream for the call that receives it.
 #[derive(Debug, Clone)]
-pub struct IdSealer {
+pub(crate) struct IdSealer {
     /// The gateway's key.
     pub ids: Arc<EventIds>,
     /// Who receives the stream, from which upstream, in which session.
@@ -39,7 +39,7 @@ pub struct IdSealer {
 const BOM: &[u8] = "\u{feff}".as_bytes();
 
 /// The rewriting stream.
-pub struct SseRewriter {
+pub(crate) struct SseRewriter {
     body: Chunks,
     grant: Option<UpstreamGrant>,
     ids: IdSealer,
@@ -54,7 +54,7 @@ pub struct SseRewriter {
 impl SseRewriter {
     /// Rewrites `body`; `grant` filters tool lists when the token's tools
     /// are limited.
-    pub fn new(body: Incoming, grant: Option<UpstreamGrant>, ids: IdSealer) -> Self {
+    pub(crate) fn new(body: Incoming, grant: Option<UpstreamGrant>, ids: IdSealer) -> Self {
         use futures_util::TryStreamExt as _;
         Self::over(
             Box::pin(BodyDataStream::new(body).map_err(BoxError::from)),

@@ -15,20 +15,18 @@ use warp::http::{HeaderMap, Method, Request, Response, StatusCode};
 
 use super::deadline::RequestBody;
 use super::{App, Reply, to_request, to_response};
-use crate::gateway::Refusal;
-use crate::gateway::answer::{BoxError, Forwarded, UpstreamFailure};
-use crate::gateway::forward::request_id;
-use crate::proto::httpsig::Rejection;
+use crate::gateway::answer::{BoxError, Forwarded};
+use crate::gateway::reply::{EndpointRefusal, ErrorReply, request_id};
 
 /// The response body of the gateway path.
-pub type GatewayBody = UnsyncBoxBody<Bytes, BoxError>;
+pub(crate) type GatewayBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// The path prefix this module serves.
-pub const PREFIX: &str = "/mcp/";
+pub(crate) const PREFIX: &str = "/mcp/";
 
 /// Serves one request under [`PREFIX`] from `peer`: authorize, forward,
 /// stream back.
-pub async fn serve(
+pub(crate) async fn serve(
     app: Arc<App>,
     request: Request<RequestBody>,
     peer: std::net::SocketAddr,
@@ -81,21 +79,27 @@ pub async fn serve(
 async fn read_incoming(body: RequestBody, limit: usize) -> Result<Bytes, GatewayError> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(GatewayError::BodyTooLarge),
-        Err(_) => Err(GatewayError::BodyUnreadable),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(EndpointRefusal::BodyTooLarge.into())
+        }
+        Err(_) => Err(EndpointRefusal::BodyUnreadable.into()),
     }
 }
 
-/// Why the gateway answers itself instead of the upstream.
-enum GatewayError {
-    UnknownUpstream,
-    MethodNotAllowed,
-    Query,
-    BodyTooLarge,
-    BodyUnreadable,
-    BodyNotAllowed,
-    Refused(Refusal, serde_json::Value),
-    Upstream(UpstreamFailure, serde_json::Value),
+/// The gateway's own answer in place of the upstream's, and the JSON-RPC
+/// id it carries (the request's, where it has one).
+struct GatewayError {
+    reply: ErrorReply,
+    id: serde_json::Value,
+}
+
+impl From<EndpointRefusal> for GatewayError {
+    fn from(refusal: EndpointRefusal) -> Self {
+        Self {
+            reply: refusal.reply(),
+            id: serde_json::Value::Null,
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -110,23 +114,23 @@ async fn gateway_outcome(
     from: crate::proto::address::AddressKey,
 ) -> Result<Forwarded, GatewayError> {
     let Some(target) = app.gateway.upstream(upstream) else {
-        return Err(GatewayError::UnknownUpstream);
+        return Err(EndpointRefusal::UnknownUpstream.into());
     };
     if !matches!(method, Method::POST | Method::GET | Method::DELETE) {
-        return Err(GatewayError::MethodNotAllowed);
+        return Err(EndpointRefusal::MethodNotAllowed.into());
     }
     // The MCP endpoint is one URL (Streamable HTTP); a query added by the
     // agent could only carry something to the upstream past the gateway's
     // rules (configuration, a key, a legacy transport's session id).
     if !query.is_empty() {
-        return Err(GatewayError::Query);
+        return Err(EndpointRefusal::Query.into());
     }
     let body = read_incoming(body, app.max_body).await?;
     // GET opens a stream and DELETE ends a session: neither carries a
     // message, and one the gateway does not read must not reach an
     // upstream that might.
     if method != Method::POST && !body.is_empty() {
-        return Err(GatewayError::BodyNotAllowed);
+        return Err(EndpointRefusal::BodyNotAllowed.into());
     }
     // The JSON-RPC id is only read when an error must carry it.
     let id = || request_id(&body);
@@ -139,98 +143,32 @@ async fn gateway_outcome(
                 .check_resumption(&target, &request, &mut authorized)?;
             Ok(authorized)
         })
-        .map_err(|r| GatewayError::Refused(r, id()))?;
+        .map_err(|r| GatewayError {
+            reply: r.reply(),
+            id: id(),
+        })?;
     app.gateway
         .forward(&target, request, &authorized, from)
         .await
-        .map_err(|f| GatewayError::Upstream(f, id()))
+        .map_err(|f| GatewayError {
+            reply: f.reply(),
+            id: id(),
+        })
 }
 
-/// The one place gateway refusals become HTTP: a status, a JSON-RPC error
-/// body (with the request's id where it has one), and the GNAP challenge
-/// (RFC 9635 §9.1) on a 401.
+/// Writes the gateway's own answer: the status, a JSON-RPC error body, and
+/// the headers the error asks for (the GNAP challenge names this
+/// upstream's access, RFC 9635 §9.1).
 fn gateway_error(app: &App, upstream: &str, error: &GatewayError) -> Response<Bytes> {
-    use crate::proto::mcp::jsonrpc::ParseError;
-    let null = serde_json::Value::Null;
-    let (status, code, message, id) = match error {
-        GatewayError::UnknownUpstream => (404, -32004, "no such upstream".to_owned(), &null),
-        GatewayError::MethodNotAllowed => {
-            (405, -32600, "use POST, GET or DELETE".to_owned(), &null)
-        }
-        GatewayError::Query => (
-            400,
-            -32600,
-            "the gateway's MCP endpoint takes no query string".to_owned(),
-            &null,
-        ),
-        GatewayError::BodyTooLarge => (
-            413,
-            -32600,
-            "the request body is too large".to_owned(),
-            &null,
-        ),
-        GatewayError::BodyUnreadable => (
-            400,
-            -32600,
-            "the request body could not be read".to_owned(),
-            &null,
-        ),
-        GatewayError::BodyNotAllowed => (
-            400,
-            -32600,
-            "a GET or DELETE to the MCP endpoint carries no body".to_owned(),
-            &null,
-        ),
-        GatewayError::Refused(refusal, id) => {
-            let (status, code) = match refusal {
-                // The replay cache is full: the call may be good, it cannot
-                // be checked now (see `authz::reply::Failure::Busy`).
-                Refusal::Signature(Rejection::ReplayCache(_)) => (503, -32603),
-                Refusal::Token | Refusal::Signature(_) | Refusal::Uncovered(_) => (401, -32001),
-                Refusal::Body(ParseError::NotJson) => (400, -32700),
-                Refusal::Body(ParseError::NotMessage) => (400, -32600),
-                Refusal::HeaderMismatch(_) => (400, -32020),
-                Refusal::RepeatedHeader(_)
-                | Refusal::MalformedSessionId
-                | Refusal::UnknownEventId => (400, -32600),
-                Refusal::Denied(_) | Refusal::NoCredentialSet(_) => (403, -32003),
-                Refusal::Store(_) => (503, -32603),
-                Refusal::CredentialUnavailable => (502, -32002),
-                Refusal::Session(_) => (404, -32001),
-            };
-            let message = match refusal {
-                // Never echo storage internals.
-                Refusal::Store(_) => "the gateway cannot check tokens right now".to_owned(),
-                Refusal::Signature(Rejection::ReplayCache(_)) => {
-                    "the gateway is at capacity; retry later".to_owned()
-                }
-                other => other.to_string(),
-            };
-            (status, code, message, id)
-        }
-        GatewayError::Upstream(failure, id) => {
-            let (status, code) = match failure {
-                UpstreamFailure::Timeout => (504, -32002),
-                UpstreamFailure::SessionNotFound => (404, -32600),
-                UpstreamFailure::SessionRequired | UpstreamFailure::InFlight => (400, -32600),
-                UpstreamFailure::Busy | UpstreamFailure::SessionsFull => (503, -32002),
-                UpstreamFailure::Unreachable
-                | UpstreamFailure::CredentialRefused
-                | UpstreamFailure::Failed(_)
-                | UpstreamFailure::Unfilterable
-                | UpstreamFailure::Exited => (502, -32002),
-            };
-            (status, code, failure.to_string(), id)
-        }
-    };
+    let GatewayError { reply, id } = error;
     let body = serde_json::json!({
         "jsonrpc": "2.0",
         "id": id,
-        "error": {"code": code, "message": message},
+        "error": {"code": reply.code, "message": reply.message},
     });
-    let mut reply = Reply::json(status, &body);
-    if status == 401 {
-        reply.headers.push((
+    let mut out = Reply::json(reply.status, &body);
+    if reply.challenge {
+        out.headers.push((
             "www-authenticate",
             format!(
                 "GNAP as_uri=\"{}\", access=\"mcp:{upstream}\"",
@@ -238,17 +176,22 @@ fn gateway_error(app: &App, upstream: &str, error: &GatewayError) -> Response<By
             ),
         ));
     }
-    if status == 405 {
-        reply.headers.push(("allow", "POST, GET, DELETE".into()));
+    if let Some(allow) = reply.allow {
+        out.headers.push(("allow", allow.into()));
     }
-    if status == 503 {
-        let seconds = match error {
-            GatewayError::Refused(Refusal::Signature(Rejection::ReplayCache(_)), _) => {
-                crate::authz::reply::BUSY_RETRY_AFTER
-            }
-            _ => crate::gateway::stdio::RETRY_AFTER,
-        };
-        reply.headers.push(("retry-after", seconds.to_string()));
+    if let Some(seconds) = reply.retry_after {
+        out.headers.push(("retry-after", seconds.to_string()));
     }
-    to_response(reply)
+    to_response(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_full_replay_cache_asks_for_the_same_wait_at_the_gateway_as_at_the_as() {
+        assert_eq!(
+            crate::gateway::reply::REPLAY_CACHE_RETRY_AFTER,
+            crate::authz::reply::BUSY_RETRY_AFTER
+        );
+    }
 }

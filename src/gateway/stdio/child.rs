@@ -18,11 +18,11 @@ use crate::upstream::credential::Credential;
 use crate::upstream::server::StdioCommand;
 
 /// The gateway's variables a child inherits.
-pub const INHERITED: [&str; 3] = ["PATH", "HOME", "LANG"];
+pub(crate) const INHERITED: [&str; 3] = ["PATH", "HOME", "LANG"];
 
 /// A child's whole environment: [`INHERITED`] as `inherited` gives them, then
 /// the command's plain variables, then the credential's (later wins).
-pub fn environment(
+pub(crate) fn environment(
     inherited: impl Fn(&str) -> Option<OsString>,
     command: &StdioCommand,
     credential: &Credential,
@@ -43,7 +43,7 @@ pub fn environment(
 }
 
 /// A started child and its pipes.
-pub struct Spawned {
+pub(crate) struct Spawned {
     /// The process (killed when dropped).
     pub child: Child,
     /// Messages to it.
@@ -58,7 +58,7 @@ pub struct Spawned {
 /// gateway that stops (or a task that is dropped) leaves no process behind;
 /// in its own process group, so a Ctrl-C at the gateway's terminal reaches
 /// the gateway, which then stops its children in order.
-pub fn spawn(command: &StdioCommand, credential: &Credential) -> std::io::Result<Spawned> {
+pub(crate) fn spawn(command: &StdioCommand, credential: &Credential) -> std::io::Result<Spawned> {
     let mut cmd = Command::new(&command.command);
     cmd.args(&command.args)
         .env_clear()
@@ -88,7 +88,7 @@ pub fn spawn(command: &StdioCommand, credential: &Credential) -> std::io::Result
 /// Logs each stderr line of `upstream`'s child at debug level until it
 /// closes. (What a child prints is its own business; the gateway adds no
 /// secret to it.)
-pub async fn log_stderr(upstream: String, mut stderr: ChildStderr) {
+pub(crate) async fn log_stderr(upstream: String, mut stderr: ChildStderr) {
     let mut framer = LineFramer::new(MAX_LOG_LINE);
     let mut buf = vec![0u8; 8192];
     let mut frames = Vec::new();

@@ -7,13 +7,13 @@
 use serde_json::Value;
 
 /// Longest line accepted from a child's stdout (one JSON-RPC message).
-pub const MAX_LINE: usize = 8 * 1024 * 1024;
+pub(crate) const MAX_LINE: usize = 8 * 1024 * 1024;
 /// Longest stderr line logged whole; longer ones are dropped with a note.
-pub const MAX_LOG_LINE: usize = 16 * 1024;
+pub(crate) const MAX_LOG_LINE: usize = 16 * 1024;
 
 /// What the framer found in the bytes it was fed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Frame {
+pub(crate) enum Frame {
     /// A complete, non-empty line, without its terminator.
     Line(Vec<u8>),
     /// A line went past the limit; it is being discarded.
@@ -22,7 +22,7 @@ pub enum Frame {
 
 /// Splits a byte stream into lines of at most `max` bytes.
 #[derive(Debug)]
-pub struct LineFramer {
+pub(crate) struct LineFramer {
     buf: Vec<u8>,
     max: usize,
     discarding: bool,
@@ -30,7 +30,7 @@ pub struct LineFramer {
 
 impl LineFramer {
     /// A framer for lines of at most `max` bytes.
-    pub fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize) -> Self {
         Self {
             buf: Vec::new(),
             max,
@@ -39,7 +39,7 @@ impl LineFramer {
     }
 
     /// Feeds `chunk`, appending what it completes to `out`.
-    pub fn push(&mut self, mut chunk: &[u8], out: &mut Vec<Frame>) {
+    pub(crate) fn push(&mut self, mut chunk: &[u8], out: &mut Vec<Frame>) {
         while let Some(end) = chunk.iter().position(|&b| b == b'\n') {
             let piece = &chunk[..end];
             chunk = &chunk[end + 1..];
@@ -68,7 +68,7 @@ impl LineFramer {
     }
 
     /// At end of stream: an unterminated last line, if any.
-    pub fn finish(&mut self) -> Option<Frame> {
+    pub(crate) fn finish(&mut self) -> Option<Frame> {
         let mut out = Vec::new();
         if !self.discarding {
             self.emit(&mut out);
@@ -91,7 +91,7 @@ impl LineFramer {
 
 /// One message as a line for a child's stdin: compact JSON (which escapes
 /// every newline inside strings) and `\n`.
-pub fn encode(message: &Value) -> Vec<u8> {
+pub(crate) fn encode(message: &Value) -> Vec<u8> {
     // Serializing a `Value` cannot fail (its keys are strings).
     let mut line = serde_json::to_vec(message).unwrap_or_default();
     line.push(b'\n');

@@ -1,48 +1,23 @@
 //! Routing a child's messages to the HTTP exchanges waiting for them, sans
-//! I/O.
-//!
-//! A stdio child writes one stream of messages; Streamable HTTP has one
-//! exchange per client request plus an optional GET stream. A response goes
-//! to the request with its id (and ends that exchange). A server request or
-//! notification goes, in this order, to:
-//!
-//! 1. the request whose `progressToken` a `notifications/progress` names;
-//! 2. the oldest request in flight whose client takes SSE: stdio carries no
-//!    link between a server message and the client request that caused it,
-//!    and MCP says such messages on a POST stream SHOULD relate to it — a
-//!    tool's sampling request or log lines arrive while its call is in
-//!    flight, so the oldest open call is the best guess;
-//! 3. the session's GET stream;
-//! 4. nowhere (dropped), as an HTTP server with no stream open would.
-//!
-//! Notifications about the session as a whole (`…/list_changed`,
-//! `notifications/resources/updated`) relate to no request, so they skip
-//! step 2: a call in flight is never turned into a stream by them.
-//!
-//! # Ids
-//!
-//! The child never sees the agent's request ids: each request goes to it
-//! under a bridge id, a safe integer (below 2^53) the router allocates, and
-//! its response comes back under the agent's id again. A child that reads
-//! numbers as doubles (JavaScript, and many JSON decoders) would read two
-//! agent ids above 2^53 as one and answer both alike: one exchange would
-//! get the other's answer (an unfiltered tool list, say) and the other
-//! none. Bridge ids are exact in every number parser, and a response is
-//! matched by the id the bridge chose, never by one the agent did. The
-//! child's own request ids (server requests) pass through untouched: the
-//! agent answers them, and only the child reads them.
+//! I/O. A response ends the request with its id. A server message goes to
+//! the request its progress token names, else to the oldest request in
+//! flight whose client takes SSE (stdio does not say which request caused
+//! it), else to the GET stream, else nowhere; session-wide notifications
+//! skip the requests. The child sees bridge ids, never the agent's: safe
+//! integers, so a child that reads numbers as doubles cannot mistake two
+//! agent ids for one and swap their answers.
 
 use std::collections::HashMap;
 
 use serde_json::Value;
 
 /// Largest bridge id: 2^53 − 1, the last integer a double holds exactly.
-pub const MAX_BRIDGE_ID: u64 = (1 << 53) - 1;
+pub(crate) const MAX_BRIDGE_ID: u64 = (1 << 53) - 1;
 
 /// A JSON-RPC id as a map key: `1`, `1.0` and `"1"` are told apart by type,
 /// and a whole float equals its integer (a JavaScript client or child
 /// writes `1.0` as `1`). `None` for an id that is not a string or a number.
-pub fn id_key(id: &Value) -> Option<String> {
+pub(crate) fn id_key(id: &Value) -> Option<String> {
     match id {
         Value::String(s) => Some(format!("s:{s}")),
         Value::Number(n) => {
@@ -83,14 +58,14 @@ fn bridge_id(id: &Value) -> Option<u64> {
 }
 
 /// Where a sink (an HTTP exchange's channel) still leads somewhere.
-pub trait Sink {
+pub(crate) trait Sink {
     /// Whether the exchange is still listening.
     fn is_open(&self) -> bool;
 }
 
 /// A client request waiting for its response.
 #[derive(Debug)]
-pub struct Pending<S> {
+pub(crate) struct Pending<S> {
     /// Where its messages go.
     pub sink: S,
     /// Whether its client accepts an SSE answer (and so interim messages).
@@ -105,7 +80,7 @@ pub struct Pending<S> {
 
 /// Where one message from the child goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivery {
+pub(crate) enum Delivery {
     /// To the request with this bridge id, as its response (the exchange
     /// ends).
     Final(u64),
@@ -119,12 +94,12 @@ pub enum Delivery {
 
 /// A request id already in flight in the session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InFlight;
+pub(crate) struct InFlight;
 
 /// The requests in flight in one session (by bridge id), and its GET
 /// stream.
 #[derive(Debug)]
-pub struct Router<S> {
+pub(crate) struct Router<S> {
     pending: HashMap<u64, Pending<S>>,
     stream: Option<S>,
     next_id: u64,
@@ -143,7 +118,7 @@ impl<S> Default for Router<S> {
 impl<S: Sink> Router<S> {
     /// Registers a request the agent sent with id `agent_id` (a string or
     /// a number) and gives the bridge id it goes to the child with.
-    pub fn add(
+    pub(crate) fn add(
         &mut self,
         agent_id: Value,
         sink: S,
@@ -180,18 +155,18 @@ impl<S: Sink> Router<S> {
     }
 
     /// Forgets a request (answered, timed out, or its client left).
-    pub fn remove(&mut self, id: u64) -> Option<Pending<S>> {
+    pub(crate) fn remove(&mut self, id: u64) -> Option<Pending<S>> {
         self.pending.remove(&id)
     }
 
     /// The request with bridge id `id`.
-    pub fn get(&self, id: u64) -> Option<&Pending<S>> {
+    pub(crate) fn get(&self, id: u64) -> Option<&Pending<S>> {
         self.pending.get(&id)
     }
 
     /// The bridge id of the agent's request in flight with id `agent_id`
     /// (for its `notifications/cancelled`).
-    pub fn bridge_id_of(&self, agent_id: &Value) -> Option<u64> {
+    pub(crate) fn bridge_id_of(&self, agent_id: &Value) -> Option<u64> {
         let key = id_key(agent_id)?;
         self.pending
             .iter()
@@ -200,27 +175,27 @@ impl<S: Sink> Router<S> {
     }
 
     /// Opens the GET stream, replacing (and so ending) an earlier one.
-    pub fn set_stream(&mut self, sink: S) -> Option<S> {
+    pub(crate) fn set_stream(&mut self, sink: S) -> Option<S> {
         self.stream.replace(sink)
     }
 
     /// The GET stream, if one is open.
-    pub fn stream(&self) -> Option<&S> {
+    pub(crate) fn stream(&self) -> Option<&S> {
         self.stream.as_ref().filter(|s| s.is_open())
     }
 
     /// Closes the GET stream.
-    pub fn clear_stream(&mut self) -> Option<S> {
+    pub(crate) fn clear_stream(&mut self) -> Option<S> {
         self.stream.take()
     }
 
     /// Requests in flight whose client still listens.
-    pub fn in_flight(&self) -> usize {
+    pub(crate) fn in_flight(&self) -> usize {
         self.pending.values().filter(|p| p.sink.is_open()).count()
     }
 
     /// Where `message` (from the child) goes.
-    pub fn route(&self, message: &Value) -> Delivery {
+    pub(crate) fn route(&self, message: &Value) -> Delivery {
         let method = message.get("method").and_then(Value::as_str);
         let Some(method) = method else {
             // A response (or garbage): only by the bridge id.

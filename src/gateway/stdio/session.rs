@@ -18,15 +18,15 @@ use crate::proto::mcp::access::UpstreamGrant;
 /// the client to read.
 const CHANNEL: usize = 32;
 /// How long a child gets to exit once its stdin is closed, before SIGTERM.
-pub const STOP_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(2);
 /// How long it then gets after SIGTERM, before SIGKILL.
-pub const TERM_GRACE: Duration = Duration::from_secs(1);
+pub(crate) const TERM_GRACE: Duration = Duration::from_secs(1);
 /// How long the output of a child that exited is still read.
 const EXIT_DRAIN: Duration = Duration::from_millis(500);
 
 /// One message from the child for an HTTP exchange.
 #[derive(Debug)]
-pub struct Out {
+pub(crate) struct Out {
     /// The message.
     pub message: Value,
     /// Whether it is the response that ends the exchange.
@@ -36,7 +36,7 @@ pub struct Out {
 /// An HTTP exchange's end of the channel, with the filter its messages
 /// need (when the token's tools are limited).
 #[derive(Debug, Clone)]
-pub struct Tx {
+pub(crate) struct Tx {
     tx: mpsc::Sender<Out>,
     filter: Option<UpstreamGrant>,
 }
@@ -50,7 +50,7 @@ impl Sink for Tx {
 /// Who may use a session: the session id alone is not enough, so a leaked
 /// id is useless to another key, another credential set or another upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Owner {
+pub(crate) struct Owner {
     /// The upstream.
     pub upstream: String,
     /// The agent key's JWK thumbprint.
@@ -61,7 +61,7 @@ pub struct Owner {
 
 /// Why a session cannot take a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SessionError {
+pub(crate) enum SessionError {
     /// The child is gone (exited, killed, or its stdin closed).
     Ended,
     /// A request with this id is in flight.
@@ -77,7 +77,7 @@ struct State {
 }
 
 /// A session and its child.
-pub struct Session {
+pub(crate) struct Session {
     /// The session id (`Mcp-Session-Id`).
     pub id: String,
     /// Who may use it.
@@ -102,7 +102,7 @@ impl std::fmt::Debug for Session {
 
 /// Why a session ended.
 #[derive(Debug)]
-pub enum End {
+pub(crate) enum End {
     /// The child exited (status if known).
     Exited(Option<std::process::ExitStatus>),
     /// The child closed its stdout.
@@ -117,7 +117,7 @@ pub enum End {
 
 impl Session {
     /// A session over a started child's stdin.
-    pub fn new(id: String, owner: Owner, stdin: ChildStdin, pid: Option<u32>) -> Self {
+    pub(crate) fn new(id: String, owner: Owner, stdin: ChildStdin, pid: Option<u32>) -> Self {
         Self {
             id,
             owner,
@@ -134,12 +134,12 @@ impl Session {
     }
 
     /// Marks the child gone and its slot free.
-    pub fn mark_finished(&self) {
+    pub(crate) fn mark_finished(&self) {
         self.finished.send_replace(true);
     }
 
     /// Completes once the child is gone and its slot is free.
-    pub async fn finished(&self) {
+    pub(crate) async fn finished(&self) {
         let mut rx = self.finished.subscribe();
         let _ = rx.wait_for(|done| *done).await;
     }
@@ -149,7 +149,7 @@ impl Session {
     }
 
     /// Whether the session is over (its id then answers 404).
-    pub fn ended(&self) -> bool {
+    pub(crate) fn ended(&self) -> bool {
         self.state().ended
     }
 
@@ -158,7 +158,7 @@ impl Session {
     /// [`super::route`]) and the channel its answer comes on, which gets
     /// the response with `agent_id` again. `filter` is applied to every
     /// message the channel carries.
-    pub fn register(
+    pub(crate) fn register(
         &self,
         agent_id: Value,
         sse: bool,
@@ -179,18 +179,18 @@ impl Session {
     }
 
     /// Forgets a client request (timed out, or its write failed).
-    pub fn unregister(&self, bridge_id: u64) {
+    pub(crate) fn unregister(&self, bridge_id: u64) {
         self.state().router.remove(bridge_id);
     }
 
     /// The bridge id of the agent's request in flight with `agent_id`.
-    pub fn bridge_id_of(&self, agent_id: &Value) -> Option<u64> {
+    pub(crate) fn bridge_id_of(&self, agent_id: &Value) -> Option<u64> {
         self.state().router.bridge_id_of(agent_id)
     }
 
     /// Opens the GET stream (ending an earlier one); `filter` is applied
     /// to every message it carries.
-    pub fn open_stream(
+    pub(crate) fn open_stream(
         &self,
         filter: Option<UpstreamGrant>,
     ) -> Result<mpsc::Receiver<Out>, SessionError> {
@@ -206,12 +206,16 @@ impl Session {
 
     /// Ends the GET stream, if open (at gateway shutdown: it would never end
     /// by itself).
-    pub fn close_stream(&self) {
+    pub(crate) fn close_stream(&self) {
         self.state().router.clear_stream();
     }
 
     /// Writes one message to the child's stdin within `timeout`.
-    pub async fn send(&self, message: &Value, timeout: Duration) -> Result<(), SessionError> {
+    pub(crate) async fn send(
+        &self,
+        message: &Value,
+        timeout: Duration,
+    ) -> Result<(), SessionError> {
         {
             let mut state = self.state();
             if state.ended {
@@ -234,7 +238,7 @@ impl Session {
     }
 
     /// Ends the session now and has its task stop the child.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.end();
         self.stop.notify_one();
     }
@@ -382,7 +386,7 @@ async fn stop_child(child: &mut Child, grace: Duration) -> Option<std::process::
 /// (MCP's stdio shutdown: the server should exit), then after
 /// [`STOP_GRACE`] SIGTERM, after [`TERM_GRACE`] SIGKILL. Returns why the
 /// session ended.
-pub async fn supervise(
+pub(crate) async fn supervise(
     session: &Session,
     mut child: Child,
     mut stdout: ChildStdout,
