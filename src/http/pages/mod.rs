@@ -29,21 +29,21 @@ use bytes::Bytes;
 use warp::http::{Method, Response};
 
 use super::{App, to_response};
+use crate::authz::decision::{KEY_FIELD, Outcome, Presentation, Submission, USE_FIELD};
 use crate::authz::login::LOGIN_CALLBACK_PATH;
 use crate::authz::operator::{OPERATOR_PATH, OPERATOR_SIGN_OUT_PATH};
+use crate::authz::person::Who;
 use crate::authz::{
     ConnectView, ConsentView, DEVICE_PATH, Decided, EarlierChoice, FinishAction, FinishDelivery,
-    INTERACT_PATH, PageDecision, PageError, Presented, Reply, Selection,
+    INTERACT_PATH, PageError, Presented, Reply,
 };
 use crate::http::push::PushOutcome;
-use crate::proto::mcp::access::UpstreamGrant;
-use crate::upstream::connect::Probed;
 use crate::upstream::credential::Credential;
 use crate::upstream::earlier;
-use crate::upstream::server::Upstream;
 use cookies::SameSite;
 
 mod cookies;
+mod io;
 mod operator;
 
 /// The pages' stylesheet, inlined in every page.
@@ -233,12 +233,13 @@ async fn consent(
     login_token: Option<&str>,
 ) -> Reply {
     let connected = app.connections.sets(&view.grant);
-    let who = Who::of(app, headers, &view.grant, login_token);
+    let who = who(app, headers, &view.grant, login_token);
+    let decisions = io::decisions(app);
     // Forms may go to this server, to the client (a redirect finish) and,
     // through the 303 a "Connect" button gets, to upstreams' sign-in pages.
     let mut form_targets: Vec<String> = view.finish_origin.iter().cloned().collect();
     let mut connect = Vec::new();
-    for u in connectable(app, &view.requested) {
+    for u in decisions.connectable(&view.requested) {
         let oauth = u.connect.as_ref().is_some_and(|c| c.is_oauth());
         if let Some(crate::upstream::connect::Connect::OAuth {
             authorization_endpoint,
@@ -250,7 +251,7 @@ async fn consent(
             form_targets.push(source);
         }
         let connected = connected.iter().any(|(up, _)| *up == u.name);
-        let earlier = who.earlier_sets(app, &u.name).await;
+        let earlier = decisions.earlier_sets(&who, &u.name).await;
         // The newest earlier set is preselected, unless a sign-in was just
         // made on this page (then that one).
         let none_chosen = connected || earlier.is_empty();
@@ -302,70 +303,6 @@ async fn consent(
         page.render(),
         (!targets.is_empty()).then_some(targets.as_str()),
     )
-}
-
-/// The upstreams `access` reaches that a person can connect.
-fn connectable(app: &App, access: &[crate::proto::gnap::AccessRight]) -> Vec<Arc<Upstream>> {
-    app.gateway
-        .upstreams()
-        .into_iter()
-        .filter(|u| u.connect.is_some() && UpstreamGrant::for_upstream(access, &u.name).is_some())
-        .collect()
-}
-
-/// The form field prefix of the choice among earlier sets (`use.NAME`).
-const USE_FIELD: &str = "use.";
-
-/// Who the person on a page is, for the sets they connected before
-/// (`crate::upstream::earlier`).
-#[derive(Debug)]
-enum Who {
-    /// Signed in at the configured login: their owner string.
-    Owner(String),
-    /// No login configured: the sets this browser's cookie lists.
-    Browser(Vec<String>),
-    /// A login is configured and nobody has signed in yet: offered nothing.
-    Nobody,
-}
-
-impl Who {
-    /// The person on `grant`'s page: the subject `login_token` signed in
-    /// with a login, the cookie's sets without.
-    fn of(
-        app: &App,
-        headers: &warp::http::HeaderMap,
-        grant: &str,
-        login_token: Option<&str>,
-    ) -> Self {
-        match &app.login {
-            Some(login) => login
-                .subject(grant, login_token)
-                .map_or(Self::Nobody, |subject| Self::Owner(login.owner(&subject))),
-            None => Self::Browser(
-                cookies::get(headers, earlier::COOKIE)
-                    .map(|value| app.gateway.open_earlier_cookie(&value))
-                    .unwrap_or_default(),
-            ),
-        }
-    }
-
-    /// The sets this person connected to `upstream` before.
-    async fn earlier_sets(&self, app: &App, upstream: &str) -> Vec<earlier::Earlier> {
-        let person = match self {
-            Self::Owner(owner) => earlier::Person::Owner(owner),
-            Self::Browser(ids) if !ids.is_empty() => earlier::Person::Browser(ids),
-            _ => return Vec::new(),
-        };
-        app.gateway.earlier_sets(upstream, &person).await
-    }
-
-    /// The owner to record on sets this person connects.
-    fn owner(&self) -> Option<&str> {
-        match self {
-            Self::Owner(owner) => Some(owner),
-            _ => None,
-        }
-    }
 }
 
 fn device(status: u16, error: Option<String>) -> Reply {
@@ -588,13 +525,10 @@ fn now() -> i64 {
 /// connect upstreams for it or forget sets on its page): the same check
 /// as a decision's.
 fn may_decide(app: &App, grant: &str, headers: &warp::http::HeaderMap) -> Result<(), PageError> {
-    let login = cookies::login(headers, grant);
-    let operator = cookies::operator(headers);
-    let presented = Presented {
-        login: login.as_deref(),
-        operator: operator.as_deref(),
-    };
-    app.auth.decider(grant, presented, now()).map(|_| ())
+    let presentation = presentation(headers, grant);
+    app.auth
+        .decider(grant, presentation.presented(), now())
+        .map(|_| ())
 }
 
 fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -619,7 +553,6 @@ async fn decide(
     source: String,
     headers: &warp::http::HeaderMap,
 ) -> Reply {
-    let login_token = cookies::login(headers, &grant);
     let approve = match field(form, "decision") {
         Some("approve") => true,
         Some("deny") => false,
@@ -642,88 +575,18 @@ async fn decide(
             );
         }
     };
-    let token = field(form, "csrf").map(str::to_owned);
-    let mut selection = Selection::default();
-    for (name, value) in form {
-        match name.as_str() {
-            "right" => {
-                selection.rights.insert(value.clone());
-            }
-            "tool" => {
-                selection.tools.insert(value.clone());
-            }
-            _ => {}
-        }
-    }
-    let auth = app.auth.clone();
-    let checked = {
-        let (grant, source) = (grant.clone(), source.clone());
-        let (login, operator) = (login_token.clone(), cookies::operator(headers));
-        blocking(move || {
-            let presented = Presented {
-                login: login.as_deref(),
-                operator: operator.as_deref(),
-            };
-            auth.check_page_decision(
-                &grant,
-                token.as_deref(),
-                presented,
-                approve,
-                &selection,
-                &source,
-            )
-        })
-        .await
-    };
-    let decision = match checked {
-        Ok(decision) => decision,
-        Err(e) => return refused(&e),
-    };
-    let who = Who::of(app, headers, &grant, login_token.as_deref());
-    let connected = match connect_upstreams(app, &decision, form, &who).await {
-        Ok(connected) => connected,
-        Err((status, notice)) => {
-            return match form_view(app, &grant, form, &source).await {
-                Ok(mut view) => {
-                    view.notice = Some(notice);
-                    consent(app, view, status, headers, login_token.as_deref()).await
-                }
-                Err(e) => refused(&e),
-            };
-        }
-    };
-    // Sets connected through an upstream's sign-in on this page: those
-    // the approval took become the signed-in person's; the others are
-    // dropped once the decision is recorded.
-    let page_sets: Vec<String> = app
-        .connections
-        .sets(&grant)
-        .into_iter()
-        .map(|(_, id)| id)
-        .collect();
-    if let Some(owner) = who.owner() {
-        for id in page_sets.iter().filter(|id| connected.uses(id)) {
-            if let Err(e) = app.gateway.claim_person_set(id, owner).await {
-                tracing::warn!(grant, set = %id, error = %e, "claiming a connected set failed");
-            }
-        }
-    }
-    let auth = app.auth.clone();
-    let sets = connected.sets.clone();
-    let decided = blocking(move || auth.record_page_decision(decision, sets, &source)).await;
-    match decided {
-        Ok(decided) => {
-            app.connections.forget(&decided.grant.0);
-            if let Some(login) = &app.login {
-                login.forget(&decided.grant.0);
-            }
-            for id in page_sets.iter().filter(|id| !connected.uses(id)) {
-                app.gateway.drop_person_set(id).await;
-            }
-            let remembered = match &who {
-                Who::Browser(before) if decided.approved => connected.remembered(before),
-                _ => None,
-            };
+    let presentation = presentation(headers, &grant);
+    let who = who(app, headers, &grant, presentation.login.as_deref());
+    let submission = submission(grant, approve, form);
+    let grant = submission.grant.clone();
+    let outcome = io::decisions(app)
+        .decide(submission, presentation.clone(), &who, &source)
+        .await;
+    match outcome {
+        Outcome::Decided {
+            decided,
+            remembered,
+        } => {
             let mut reply = finish(app, decided, headers).await;
             if let Some(value) = remembered.and_then(|ids| app.gateway.seal_earlier_cookie(&ids)) {
                 // This browser connected (or picked) these sets: its next
@@ -738,158 +601,74 @@ async fn decide(
             }
             reply
         }
-        Err(e) => {
-            for id in &connected.fresh {
-                app.gateway.drop_person_set(id).await;
+        Outcome::NotConnected(why) => match form_view(app, &grant, form, &source).await {
+            Ok(mut view) => {
+                view.notice = Some(why.to_string());
+                consent(
+                    app,
+                    view,
+                    why.status(),
+                    headers,
+                    presentation.login.as_deref(),
+                )
+                .await
             }
-            refused(&e)
-        }
+            Err(e) => refused(&e),
+        },
+        Outcome::Refused(e) => refused(&e),
     }
 }
 
-/// The credential sets an approval maps its tokens to.
-#[derive(Debug, Default)]
-struct Connected {
-    /// `(upstream, set id)` for each upstream the person connected.
-    sets: Vec<(String, String)>,
-    /// The sets this submission made (pasted keys): removed again if the
-    /// decision is not recorded.
-    fresh: Vec<String>,
-}
-
-impl Connected {
-    /// Whether the approval uses set `id`.
-    fn uses(&self, id: &str) -> bool {
-        self.sets.iter().any(|(_, used)| used == id)
-    }
-
-    /// What a browser that remembered `before` remembers after this
-    /// approval, if it used any person-connected set.
-    fn remembered(&self, before: &[String]) -> Option<Vec<String>> {
-        let used: Vec<String> = self.sets.iter().map(|(_, id)| id.clone()).collect();
-        let ids = earlier::remember(before, &used);
-        (!ids.is_empty() && ids != before).then_some(ids)
-    }
-}
-
-/// For an approval: for each upstream the approved access reaches that a
-/// person can connect, the set its tokens will use — a key pasted on the
-/// page (probed when the upstream's config says so, sealed as a new
-/// person-connected set), else a set this person connected before and
-/// picked, else the sign-in made on the page — or the status and notice
-/// of a page that shows why nothing was decided. An upstream with an
-/// enterprise-held set needs none of these. Keys are never logged or
-/// shown.
-async fn connect_upstreams(
-    app: &Arc<App>,
-    decision: &PageDecision,
-    form: &[(String, String)],
-    who: &Who,
-) -> Result<Connected, (u16, String)> {
-    let Some(approved) = decision.approved() else {
-        return Ok(Connected::default());
+/// An Approve or Deny form, as the consent service takes it.
+fn submission(grant: String, approve: bool, form: &[(String, String)]) -> Submission {
+    let mut submission = Submission {
+        grant,
+        form_token: field(form, "csrf").map(str::to_owned),
+        approve,
+        ..Submission::default()
     };
-    let approved = approved.concat();
-    let mut credentials: Vec<(String, Credential)> = Vec::new();
-    let mut chosen_sets: Vec<(String, String)> = Vec::new();
-    for upstream in connectable(app, &approved) {
-        let Some(connect) = &upstream.connect else {
-            continue;
-        };
-        let name = &upstream.name;
-        let key = field(form, &format!("connect.{name}"))
-            .map(|k| crate::upstream::Secret::new(k.trim()))
-            .filter(|k| !k.expose().is_empty() && !connect.is_oauth());
-        let chosen = field(form, &format!("{USE_FIELD}{name}")).filter(|id| !id.is_empty());
-        if key.is_none()
-            && let Some(id) = chosen
-        {
-            // Only a set this page offers this person: an id alone (the
-            // agent could send any) picks nothing.
-            if !earlier::is_offered(&who.earlier_sets(app, name).await, id) {
-                return Err((
-                    400,
-                    format!("The connection chosen for {name} cannot be used here. Choose again."),
-                ));
+    for (name, value) in form {
+        match name.as_str() {
+            "right" => {
+                submission.selection.rights.insert(value.clone());
             }
-            chosen_sets.push((name.clone(), id.to_owned()));
-            continue;
+            "tool" => {
+                submission.selection.tools.insert(value.clone());
+            }
+            _ => {}
         }
-        if connect.is_oauth() {
-            match app
-                .connections
-                .sets(decision.grant())
-                .into_iter()
-                .find(|(up, _)| up == name)
-            {
-                Some(pair) => chosen_sets.push(pair),
-                None if upstream.credential_set.is_none() => {
-                    return Err((
-                        400,
-                        format!("Connect {name} to approve: use its Connect button first."),
-                    ));
-                }
-                None => {}
-            }
-            continue;
-        }
-        let Some(key) = key else {
-            if upstream.credential_set.is_none() {
-                return Err((
-                    400,
-                    format!("Connect {name} to approve: paste its key below."),
-                ));
-            }
-            continue;
-        };
-        let credential = connect.credential(key.expose()).map_err(|_| {
-            (
-                400,
-                format!("The key given for {name} is not usable: check it and paste it again."),
-            )
-        })?;
-        if connect.probes() {
-            match app.gateway.probe(&upstream, &credential).await {
-                Some(Probed::Accepted) => {}
-                Some(Probed::Refused) => {
-                    return Err((
-                        400,
-                        format!("{name} refused the key given: check it and paste it again."),
-                    ));
-                }
-                Some(Probed::Unknown) | None => {
-                    return Err((
-                        502,
-                        format!("{name} could not check the key given just now. Try again."),
-                    ));
-                }
-            }
-        }
-        credentials.push((name.clone(), credential));
-    }
-    let mut connected = Connected::default();
-    for (upstream, credential) in credentials {
-        let owner = who.owner().map(str::to_owned);
-        match app
-            .gateway
-            .store_person_set(&upstream, &credential, owner)
-            .await
-        {
-            Ok(id) => {
-                connected.fresh.push(id.clone());
-                connected.sets.push((upstream, id));
-            }
-            Err(e) => {
-                tracing::error!(upstream, error = %e, "storing a connected credential failed");
-                for id in &connected.fresh {
-                    app.gateway.drop_person_set(id).await;
-                }
-                return Err((500, "The server could not keep the key. Try again.".into()));
-            }
+        // The first value of a field counts, as for every other field.
+        if let Some(upstream) = name.strip_prefix(KEY_FIELD) {
+            submission
+                .keys
+                .entry(upstream.to_owned())
+                .or_insert_with(|| value.clone());
+        } else if let Some(upstream) = name.strip_prefix(USE_FIELD) {
+            submission
+                .chosen
+                .entry(upstream.to_owned())
+                .or_insert_with(|| value.clone());
         }
     }
-    connected.sets.extend(chosen_sets);
-    Ok(connected)
+    submission
+}
+
+/// What the browser that sent `headers` presented for deciding `grant`.
+fn presentation(headers: &warp::http::HeaderMap, grant: &str) -> Presentation {
+    Presentation {
+        login: cookies::login(headers, grant),
+        operator: cookies::operator(headers),
+    }
+}
+
+/// The person on `grant`'s page: the login's subject, or without a login
+/// the sets this browser's cookie lists.
+fn who(app: &App, headers: &warp::http::HeaderMap, grant: &str, login_token: Option<&str>) -> Who {
+    Who::of(app.login.as_deref(), grant, login_token, || {
+        cookies::get(headers, earlier::COOKIE)
+            .map(|value| app.gateway.open_earlier_cookie(&value))
+            .unwrap_or_default()
+    })
 }
 
 /// The page of `grant` a form was posted from: its form token checked and
@@ -930,32 +709,16 @@ async fn forget_earlier(
         return refused(&e);
     }
     let login_token = cookies::login(headers, &grant);
-    let who = Who::of(app, headers, &grant, login_token.as_deref());
-    let mut upstream = None;
-    for u in connectable(app, &view.requested) {
-        if earlier::is_offered(&who.earlier_sets(app, &u.name).await, id) {
-            upstream = Some(u.name.clone());
-            break;
-        }
-    }
-    let Some(upstream) = upstream else {
-        view.notice = Some("That connection cannot be forgotten here.".into());
-        return consent(app, view, 400, headers, login_token.as_deref()).await;
-    };
-    let (status, notice) = match app.gateway.forget_person_set(id).await {
-        Ok(_) => {
-            tracing::info!(grant, upstream, set = %id, "a person forgot a connected set");
-            (
-                200,
-                format!(
-                    "Forgotten: agents given that connection no longer reach {upstream} with it."
-                ),
-            )
-        }
-        Err(e) => {
-            tracing::error!(grant, upstream, error = %e, "forgetting a connected set failed");
-            (500, "The server could not forget it. Try again.".to_owned())
-        }
+    let who = who(app, headers, &grant, login_token.as_deref());
+    let forgotten = io::decisions(app)
+        .forget(&grant, &view.requested, id, &who)
+        .await;
+    let (status, notice) = match forgotten {
+        Ok(upstream) => (
+            200,
+            format!("Forgotten: agents given that connection no longer reach {upstream} with it."),
+        ),
+        Err(why) => (why.status(), why.to_string()),
     };
     view.notice = Some(notice);
     consent(app, view, status, headers, login_token.as_deref()).await
@@ -979,7 +742,8 @@ async fn connect_start(
     if let Err(e) = may_decide(app, &grant, headers) {
         return refused(&e);
     }
-    let target = connectable(app, &view.requested)
+    let target = io::decisions(app)
+        .connectable(&view.requested)
         .into_iter()
         .find(|u| u.name == upstream && u.connect.as_ref().is_some_and(|c| c.is_oauth()));
     let Some(connect) = target.as_ref().and_then(|u| u.connect.as_ref()) else {
@@ -1118,18 +882,15 @@ async fn connect_callback(
         Ok(credential) => credential,
         Err(notice) => return shown(view, 502, notice).await,
     };
-    match app
-        .gateway
-        // Its owner, with a login, is whoever approves with it.
-        .store_person_set(upstream, &Credential::OAuth2(Box::new(credential)), None)
-        .await
-    {
-        Ok(id) => {
-            if let Some(old) = app.connections.connected(&pending.grant, upstream, &id) {
-                app.gateway.drop_person_set(&old).await;
-            }
-            shown(view, 200, format!("Connected to {upstream}.")).await
-        }
+    let kept = io::decisions(app)
+        .keep_signed_in(
+            &pending.grant,
+            upstream,
+            &Credential::OAuth2(Box::new(credential)),
+        )
+        .await;
+    match kept {
+        Ok(()) => shown(view, 200, format!("Connected to {upstream}.")).await,
         Err(e) => {
             tracing::error!(upstream, error = %e, "storing a connected credential failed");
             shown(
