@@ -68,6 +68,20 @@ impl DecisionIo for GatewayIo<'_> {
         &self,
         call: impl FnOnce() -> Result<T, PageError> + Send + 'static,
     ) -> Result<T, PageError> {
-        super::blocking(call).await
+        blocking(call).await
     }
+}
+
+/// The time, for the pages' in-memory state (sign-ins, sessions).
+pub(super) fn now() -> i64 {
+    crate::clock::Clock::now(&crate::clock::SystemClock)
+}
+
+/// Runs a store-touching call off the async workers.
+pub(super) async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, PageError> + Send + 'static,
+) -> Result<T, PageError> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .unwrap_or(Err(PageError::Internal))
 }

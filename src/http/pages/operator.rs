@@ -8,7 +8,9 @@
 use askama::Template;
 
 use super::cookies::{self, SameSite};
-use super::{CSS, html, message};
+use super::form::field;
+use super::io::now;
+use super::render::{CSS, html, message};
 use crate::authz::Reply;
 use crate::authz::operator::{OPERATOR_PATH, OperatorError};
 use crate::http::App;
@@ -27,7 +29,7 @@ const MAX_CODE: usize = 128;
 /// `GET {OPERATOR_PATH}?code=…`: the sign-in button (or a field to paste
 /// the code into).
 pub(super) fn page(query: &[(String, String)]) -> Reply {
-    let code = super::field(query, "code").filter(|c| !c.is_empty() && c.len() <= MAX_CODE);
+    let code = field(query, "code").filter(|c| !c.is_empty() && c.len() <= MAX_CODE);
     let page = OperatorPage {
         css: CSS,
         action: OPERATOR_PATH,
@@ -48,8 +50,8 @@ pub(super) fn sign_in(app: &App, form: &[(String, String)], source: &str) -> Rep
             "error",
         );
     };
-    let code = super::field(form, "code").filter(|c| c.len() <= MAX_CODE);
-    match code.map(|c| operator.redeem(c, super::now())) {
+    let code = field(form, "code").filter(|c| c.len() <= MAX_CODE);
+    match code.map(|c| operator.redeem(c, now())) {
         Some(Ok(session)) => {
             tracing::info!(source, "operator signed in");
             let mut reply = message(
