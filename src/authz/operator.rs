@@ -93,6 +93,16 @@ pub enum OperatorError {
     NoRandomness,
 }
 
+impl OperatorError {
+    /// The HTTP status of the page that says so.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::InvalidLink => 403,
+            Self::NoRandomness => 500,
+        }
+    }
+}
+
 impl From<NoRandomness> for OperatorError {
     fn from(_: NoRandomness) -> Self {
         Self::NoRandomness

@@ -35,8 +35,8 @@ pub use narrow::{Selection, narrow};
 pub use page_decision::PageDecision;
 pub use view::{ConnectView, ConsentView, EarlierChoice, RightView, ToolView};
 
-/// Why a page cannot show or decide a grant. The HTTP edge turns each into
-/// a status and a page.
+/// Why a page cannot show or decide a grant: each says its status
+/// ([`PageError::status`]); the HTTP edge renders the page.
 #[derive(Debug, thiserror::Error)]
 pub enum PageError {
     /// No pending interaction at this address (§4.1.1: "the AS MUST display
@@ -76,6 +76,27 @@ pub enum PageError {
     /// The store or the random source failed.
     #[error("The server could not complete this. Try again.")]
     Internal,
+}
+
+impl PageError {
+    /// The HTTP status of the page that says so.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::NotFound => 404,
+            Self::Expired => 410,
+            Self::AlreadyDecided => 409,
+            Self::TooManyAttempts => 429,
+            Self::Forbidden | Self::SignInRequired | Self::AdminOnly => 403,
+            Self::BadCode | Self::NothingSelected => 400,
+            Self::Internal => 500,
+        }
+    }
+
+    /// Seconds after which trying again can succeed (`Retry-After`): a
+    /// refusal for too many attempts lasts at most the attempt window.
+    pub fn retry_after(&self) -> Option<i64> {
+        matches!(self, Self::TooManyAttempts).then_some(super::usercode::WINDOW)
+    }
 }
 
 impl From<DecideError> for PageError {

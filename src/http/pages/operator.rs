@@ -72,8 +72,8 @@ pub(super) fn sign_in(app: &App, form: &[(String, String)], source: &str) -> Rep
             ));
             reply
         }
-        Some(Err(OperatorError::NoRandomness)) => message(
-            500,
+        Some(Err(e @ OperatorError::NoRandomness)) => message(
+            e.status(),
             "Something went wrong",
             "The server could not open a session. Try again.",
             None,
@@ -85,7 +85,7 @@ pub(super) fn sign_in(app: &App, form: &[(String, String)], source: &str) -> Rep
                 "operator sign-in refused: unknown, used or expired code"
             );
             message(
-                403,
+                OperatorError::InvalidLink.status(),
                 "This sign-in link is not valid",
                 "It was used already, replaced by a newer one, or it expired.",
                 Some("Run `gnapd admin login-link` on the server for a new one."),
