@@ -51,24 +51,39 @@ pub struct TrustedIssuer {
     pub keys: Vec<Value>,
 }
 
+/// Why a JWKS document gives no usable keys (read at start).
+#[derive(Debug, thiserror::Error)]
+pub enum JwksError {
+    /// Not JSON at all.
+    #[error("the JWKS is not JSON")]
+    NotJson,
+    /// No `keys` array.
+    #[error("the JWKS has no `keys` array")]
+    NoKeysArray,
+    /// An empty `keys` array.
+    #[error("the JWKS has no keys")]
+    NoKeys,
+    /// A key that is not a usable public signature key.
+    #[error("a key in the JWKS is not usable: {0}")]
+    UnusableKey(crate::proto::jwk::KeyError),
+}
+
 impl TrustedIssuer {
     /// Reads the issuer's keys from a JWKS document (`{"keys": [...]}`).
     /// Keys that are not usable public signature keys are refused here, so
     /// a mistake shows at start rather than at the first assertion.
-    pub fn from_jwks(issuer: &str, audience: &str, jwks: &[u8]) -> Result<Self, String> {
-        let document: Value =
-            serde_json::from_slice(jwks).map_err(|_| "the JWKS is not JSON".to_owned())?;
+    pub fn from_jwks(issuer: &str, audience: &str, jwks: &[u8]) -> Result<Self, JwksError> {
+        let document: Value = serde_json::from_slice(jwks).map_err(|_| JwksError::NotJson)?;
         let keys = document
             .get("keys")
             .and_then(Value::as_array)
-            .ok_or("the JWKS has no `keys` array")?
+            .ok_or(JwksError::NoKeysArray)?
             .clone();
         if keys.is_empty() {
-            return Err("the JWKS has no keys".into());
+            return Err(JwksError::NoKeys);
         }
         for key in &keys {
-            VerifyingKey::from_public_jwk(key, None)
-                .map_err(|e| format!("a key in the JWKS is not usable: {e}"))?;
+            VerifyingKey::from_public_jwk(key, None).map_err(JwksError::UnusableKey)?;
         }
         Ok(Self {
             issuer: issuer.to_owned(),

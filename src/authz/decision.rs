@@ -49,16 +49,16 @@ pub(crate) trait DecisionIo: Sync {
         upstream: &str,
         credential: &Credential,
         owner: Option<String>,
-    ) -> Result<String, String>;
+    ) -> Result<String, SetsFailed>;
 
     /// Removes a set no decision took.
     async fn drop_set(&self, id: &str);
 
     /// Removes set `id` at its person's request: whether it was there.
-    async fn forget_set(&self, id: &str) -> Result<bool, String>;
+    async fn forget_set(&self, id: &str) -> Result<bool, SetsFailed>;
 
     /// Records `owner` on set `id` when it has none yet.
-    async fn claim_set(&self, id: &str, owner: &str) -> Result<(), String>;
+    async fn claim_set(&self, id: &str, owner: &str) -> Result<(), SetsFailed>;
 
     /// The sets `person` connected for `upstream`, as a page offers them.
     async fn earlier_sets(
@@ -73,6 +73,12 @@ pub(crate) trait DecisionIo: Sync {
         call: impl FnOnce() -> Result<T, PageError> + Send + 'static,
     ) -> Result<T, PageError>;
 }
+
+/// The gateway could not store, claim or remove a person-connected set:
+/// its own account of why, for the log (never shown on a page).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct SetsFailed(pub(crate) String);
 
 /// What a browser presented for deciding, owned (it crosses to the
 /// blocking pool): its login and operator session cookies.
@@ -478,7 +484,7 @@ impl<E: DecisionIo> PageDecisions<'_, E> {
         grant: &str,
         upstream: &str,
         credential: &Credential,
-    ) -> Result<(), String> {
+    ) -> Result<(), SetsFailed> {
         let id = self.io.store_set(upstream, credential, None).await?;
         if let Some(old) = self.connections.connected(grant, upstream, &id) {
             self.io.drop_set(&old).await;

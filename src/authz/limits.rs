@@ -21,11 +21,16 @@ pub struct RateLimit {
     pub per_minute: u32,
 }
 
+/// A rate limit with a zero in it (the setting's name).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}: burst and per_minute must be positive")]
+pub struct ZeroRate(String);
+
 impl RateLimit {
     /// Both numbers positive (a zero would refuse everything for ever).
-    pub fn check(&self, name: &str) -> Result<(), String> {
+    pub fn check(&self, name: &str) -> Result<(), ZeroRate> {
         if self.burst == 0 || self.per_minute == 0 {
-            return Err(format!("{name}: burst and per_minute must be positive"));
+            return Err(ZeroRate(name.to_owned()));
         }
         Ok(())
     }

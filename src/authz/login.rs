@@ -116,6 +116,26 @@ pub enum LoginError {
     IdToken(AssertionError),
 }
 
+/// Why a `[login]` entry is not usable (read at start).
+#[derive(Debug, thiserror::Error)]
+pub enum LoginConfigError {
+    /// Its endpoints, client id or scopes (the OAuth client's own check).
+    #[error("{0}")]
+    Client(String),
+    /// `openid` is not among the scopes.
+    #[error("login scopes must hold `openid`")]
+    NoOpenid,
+    /// No issuer.
+    #[error("login needs an issuer")]
+    NoIssuer,
+    /// An empty string among the subjects.
+    #[error("login subjects must not be empty strings")]
+    EmptySubject,
+    /// The JWKS file gives no usable keys.
+    #[error("login jwks_file: {0}")]
+    Jwks(#[from] super::assertion::JwksError),
+}
+
 /// The configured login, with the sign-ins under way and the subjects
 /// signed in per pending grant.
 #[derive(Debug)]
@@ -168,7 +188,7 @@ impl SignedIn {
 impl Login {
     /// The login `entry` configures, its JWKS being `jwks` (the file's
     /// bytes).
-    pub fn new(entry: LoginEntry, jwks: &[u8]) -> Result<Self, String> {
+    pub fn new(entry: LoginEntry, jwks: &[u8]) -> Result<Self, LoginConfigError> {
         let LoginEntry::Oidc {
             issuer,
             authorization_endpoint,
@@ -187,18 +207,18 @@ impl Login {
             ],
             &client_id,
             &scopes,
-        )?;
+        )
+        .map_err(LoginConfigError::Client)?;
         if !scopes.iter().any(|s| s == "openid") {
-            return Err("login scopes must hold `openid`".into());
+            return Err(LoginConfigError::NoOpenid);
         }
         if issuer.is_empty() {
-            return Err("login needs an issuer".into());
+            return Err(LoginConfigError::NoIssuer);
         }
         if subjects.iter().any(String::is_empty) {
-            return Err("login subjects must not be empty strings".into());
+            return Err(LoginConfigError::EmptySubject);
         }
-        let issuer = TrustedIssuer::from_jwks(&issuer, &client_id, jwks)
-            .map_err(|e| format!("login jwks_file: {e}"))?;
+        let issuer = TrustedIssuer::from_jwks(&issuer, &client_id, jwks)?;
         Ok(Self {
             authorization_endpoint,
             token_endpoint,
@@ -384,7 +404,7 @@ jwks_file = "unused.json"
 {extra}"#
         ))
         .map_err(|e| e.to_string())?;
-        Login::new(entry, JWKS.as_bytes())
+        Login::new(entry, JWKS.as_bytes()).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub fn csp_source(uri: &str) -> Option<String> {
     }
     let source = match scheme.as_str() {
         "http" | "https" => {
-            let parsed: hyper::Uri = uri.parse().ok()?;
+            let parsed: ::http::Uri = uri.parse().ok()?;
             format!("{scheme}://{}", parsed.authority()?.as_str())
         }
         _ => format!("{scheme}:"),

@@ -65,7 +65,7 @@ pub(super) fn check_push_uri(uri: &str, allow_internal: bool) -> Result<(), Fail
             &format!("interact.finish.uri: {why}"),
         )
     };
-    let parsed: hyper::Uri = uri.parse().map_err(|_| refuse("not a usable URI"))?;
+    let parsed: ::http::Uri = uri.parse().map_err(|_| refuse("not a usable URI"))?;
     if !matches!(parsed.scheme_str(), Some("http" | "https")) {
         return Err(refuse("a push goes to an http or https URI"));
     }
@@ -96,7 +96,7 @@ pub(super) fn check_redirect_uri(uri: &str) -> Result<(), Failure> {
             &format!("interact.finish.uri: {why}"),
         )
     };
-    let parsed: hyper::Uri = uri.parse().map_err(|_| refuse("not a usable URI"))?;
+    let parsed: ::http::Uri = uri.parse().map_err(|_| refuse("not a usable URI"))?;
     let host = parsed.host().ok_or_else(|| refuse("no host"))?;
     match parsed.scheme_str() {
         Some("https") => Ok(()),

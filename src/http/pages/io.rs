@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::authz::PageError;
-use crate::authz::decision::{DecisionIo, PageDecisions};
+use crate::authz::decision::{DecisionIo, PageDecisions, SetsFailed};
 use crate::gateway::forward::Gateway;
 use crate::http::App;
 use crate::upstream::connect::Probed;
@@ -40,20 +40,23 @@ impl DecisionIo for GatewayIo<'_> {
         upstream: &str,
         credential: &Credential,
         owner: Option<String>,
-    ) -> Result<String, String> {
-        self.0.store_person_set(upstream, credential, owner).await
+    ) -> Result<String, SetsFailed> {
+        self.0
+            .store_person_set(upstream, credential, owner)
+            .await
+            .map_err(SetsFailed)
     }
 
     async fn drop_set(&self, id: &str) {
         self.0.drop_person_set(id).await;
     }
 
-    async fn forget_set(&self, id: &str) -> Result<bool, String> {
-        self.0.forget_person_set(id).await
+    async fn forget_set(&self, id: &str) -> Result<bool, SetsFailed> {
+        self.0.forget_person_set(id).await.map_err(SetsFailed)
     }
 
-    async fn claim_set(&self, id: &str, owner: &str) -> Result<(), String> {
-        self.0.claim_person_set(id, owner).await
+    async fn claim_set(&self, id: &str, owner: &str) -> Result<(), SetsFailed> {
+        self.0.claim_person_set(id, owner).await.map_err(SetsFailed)
     }
 
     async fn earlier_sets(
