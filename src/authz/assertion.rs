@@ -35,7 +35,7 @@ use crate::proto::httpsig::Algorithm;
 use crate::proto::jwk::VerifyingKey;
 
 /// Seconds of clock difference allowed for `exp` and `nbf`.
-pub const SKEW: i64 = 60;
+pub(crate) const SKEW: i64 = 60;
 
 /// Largest ID token read (bytes of its compact serialization).
 const MAX_TOKEN: usize = 16 * 1024;
@@ -44,11 +44,11 @@ const MAX_TOKEN: usize = 16 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustedIssuer {
     /// The issuer identifier (`iss`).
-    pub issuer: String,
+    pub(crate) issuer: String,
     /// The audience an ID token must name (gnapd's client id there).
-    pub audience: String,
+    pub(crate) audience: String,
     /// The issuer's public keys, as JWKs (a JWKS document's `keys`).
-    pub keys: Vec<Value>,
+    pub(crate) keys: Vec<Value>,
 }
 
 /// Why a JWKS document gives no usable keys (read at start).
@@ -97,7 +97,7 @@ impl TrustedIssuer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssertedUser {
     /// The issuer.
-    pub issuer: String,
+    pub(crate) issuer: String,
     /// The subject (`sub`).
     pub subject: String,
 }
@@ -346,7 +346,7 @@ fn verify_assertion(
 /// Most assertions remembered at once. An entry is ~100 bytes; only ID
 /// tokens a trusted issuer signed get in, so this is reached by real
 /// users' volume, never by a stranger's.
-pub const MAX_USED_ASSERTIONS: usize = 100_000;
+pub(crate) const MAX_USED_ASSERTIONS: usize = 100_000;
 
 /// The assertions accepted so far, each remembered until it expires, in the
 /// AS's memory ([`super::AuthServer`]).
@@ -356,7 +356,7 @@ pub const MAX_USED_ASSERTIONS: usize = 100_000;
 /// forgets them, so an assertion issued (`iat`) before this memory began
 /// is refused as well: the AS cannot tell whether it was used before.
 #[derive(Debug)]
-pub struct UsedAssertions {
+pub(crate) struct UsedAssertions {
     until: std::collections::HashMap<[u8; 32], i64>,
     by_expiry: std::collections::BTreeSet<(i64, [u8; 32])>,
     capacity: usize,
@@ -366,7 +366,7 @@ pub struct UsedAssertions {
 impl UsedAssertions {
     /// An empty memory that began at `since` (Unix seconds), holding at
     /// most `capacity` live assertions.
-    pub fn new(since: i64, capacity: usize) -> Self {
+    pub(crate) fn new(since: i64, capacity: usize) -> Self {
         Self {
             until: std::collections::HashMap::new(),
             by_expiry: std::collections::BTreeSet::new(),
@@ -471,7 +471,7 @@ pub struct AssertionRule {
 
 /// Whether `subject` matches one of `patterns`: exact, `*` for any, or
 /// `*suffix` (e.g. `*@example.com`).
-pub fn subject_matches(patterns: &[String], subject: &str) -> bool {
+pub(crate) fn subject_matches(patterns: &[String], subject: &str) -> bool {
     patterns
         .iter()
         .any(|pattern| match pattern.strip_prefix('*') {
@@ -488,7 +488,7 @@ impl AssertionRule {
 
 /// What the assertion rules decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UserDecision {
+pub(crate) enum UserDecision {
     /// Approve these rights per requested token, mapping upstreams to these
     /// credential sets.
     Approve(Vec<Vec<AccessRight>>, BTreeMap<String, String>),
@@ -499,7 +499,7 @@ pub enum UserDecision {
 }
 
 /// Decides `requested` (rights per token) for `user` by `rules`.
-pub fn decide(
+pub(crate) fn decide(
     rules: &[AssertionRule],
     user: &AssertedUser,
     requested: &[&[AccessRight]],

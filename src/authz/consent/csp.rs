@@ -5,7 +5,7 @@
 /// The CSP source for the browser's way back to the client: the origin of
 /// an `http`/`https` URI, or the scheme of an application's URI. `None`
 /// for anything with characters a CSP source cannot hold.
-pub fn csp_source(uri: &str) -> Option<String> {
+pub(crate) fn csp_source(uri: &str) -> Option<String> {
     let (scheme, _) = uri.split_once(':')?;
     let scheme = scheme.to_ascii_lowercase();
     let is_scheme = scheme

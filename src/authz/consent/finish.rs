@@ -8,7 +8,7 @@ use crate::store::{GrantId, InteractionStatus};
 impl AuthServer {
     /// Records that the browser named `browser` opened `grant`'s page, for
     /// its redirect finish: the first to do so started the interaction.
-    pub fn bind_start(&self, grant: &str, browser: &str) {
+    pub(crate) fn bind_start(&self, grant: &str, browser: &str) {
         let now = self.now();
         let until = now
             .saturating_add(self.config.interaction_lifetime)
@@ -21,7 +21,7 @@ impl AuthServer {
 
     /// Where the finish redirect `url` of a decision on `grant` goes, the
     /// decision made by the browser named `browser` (none: on the server).
-    pub fn deliver_finish(
+    pub(crate) fn deliver_finish(
         &self,
         grant: &GrantId,
         browser: Option<&str>,
@@ -36,7 +36,7 @@ impl AuthServer {
     /// The finish redirect waiting for the browser named `browser`, which
     /// opens the link `{grant}/{secret}` of an interaction decided
     /// elsewhere: only the browser that started it gets it, once.
-    pub fn collect_finish(
+    pub(crate) fn collect_finish(
         &self,
         grant: &str,
         secret: &str,

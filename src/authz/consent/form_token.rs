@@ -32,7 +32,7 @@ impl AuthServer {
 
     /// Checks `form_token` against `grant`'s page; a missing or wrong one
     /// is [`PageError::Forbidden`], logged without the token.
-    pub fn check_form_token(
+    pub(crate) fn check_form_token(
         &self,
         grant: &str,
         form_token: Option<&str>,

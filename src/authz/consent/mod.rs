@@ -30,8 +30,9 @@ mod narrow;
 mod page_decision;
 mod view;
 
-pub use csp::csp_source;
-pub use narrow::{Selection, narrow};
+pub(crate) use csp::csp_source;
+pub use narrow::Selection;
+pub(crate) use narrow::narrow;
 pub use page_decision::PageDecision;
 pub use view::{ConnectView, ConsentView, EarlierChoice, RightView, ToolView};
 
@@ -80,7 +81,7 @@ pub enum PageError {
 
 impl PageError {
     /// The HTTP status of the page that says so.
-    pub fn status(&self) -> u16 {
+    pub(crate) fn status(&self) -> u16 {
         match self {
             Self::NotFound => 404,
             Self::Expired => 410,
@@ -94,7 +95,7 @@ impl PageError {
 
     /// Seconds after which trying again can succeed (`Retry-After`): a
     /// refusal for too many attempts lasts at most the attempt window.
-    pub fn retry_after(&self) -> Option<i64> {
+    pub(crate) fn retry_after(&self) -> Option<i64> {
         matches!(self, Self::TooManyAttempts).then_some(super::usercode::WINDOW)
     }
 }

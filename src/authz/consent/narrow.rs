@@ -25,7 +25,10 @@ pub(super) fn tool_choices(right: &AccessRight) -> Option<&[String]> {
 /// The approved rights, per requested token: each right ticked, and of an
 /// `mcp` right with tools, the tools ticked (the right goes when none is).
 /// Only requested rights can come out: the selection picks, never adds.
-pub fn narrow(requested: &[Vec<AccessRight>], selection: &Selection) -> Vec<Vec<AccessRight>> {
+pub(crate) fn narrow(
+    requested: &[Vec<AccessRight>],
+    selection: &Selection,
+) -> Vec<Vec<AccessRight>> {
     requested
         .iter()
         .enumerate()

@@ -22,18 +22,13 @@ pub struct PageDecision {
 
 impl PageDecision {
     /// The grant id.
-    pub fn grant(&self) -> &str {
+    pub(crate) fn grant(&self) -> &str {
         &self.record.id.0
     }
 
     /// The access approved, per token (`None`: a denial).
-    pub fn approved(&self) -> Option<&[Vec<AccessRight>]> {
+    pub(crate) fn approved(&self) -> Option<&[Vec<AccessRight>]> {
         self.access.as_deref()
-    }
-
-    /// Who decided.
-    pub fn decider(&self) -> &Decider {
-        &self.decider
     }
 }
 
@@ -58,7 +53,7 @@ impl AuthServer {
 
     /// The first half of [`Self::decide_by_page`]: the form token, who is
     /// deciding, the interaction still pending, the access left ticked.
-    pub fn check_page_decision(
+    pub(crate) fn check_page_decision(
         &self,
         grant: &str,
         form_token: Option<&str>,
@@ -104,7 +99,7 @@ impl AuthServer {
     /// The second half: records the decision, with the credential sets the
     /// person `connected` (`(upstream, set id)`) for an approval, and who
     /// decided.
-    pub fn record_page_decision(
+    pub(crate) fn record_page_decision(
         &self,
         decision: PageDecision,
         connected: Vec<(String, String)>,

@@ -32,12 +32,12 @@ pub struct ConsentView {
     pub finish_origin: Option<String>,
     /// Every right requested, all tokens together (which upstreams the
     /// page offers to connect).
-    pub requested: Vec<AccessRight>,
+    pub(crate) requested: Vec<AccessRight>,
     /// The upstreams the person can connect here (filled by the HTTP
     /// edge, which knows the upstreams' config).
-    pub connect: Vec<ConnectView>,
+    pub(crate) connect: Vec<ConnectView>,
     /// Why the last submission decided nothing, shown above the form.
-    pub notice: Option<String>,
+    pub(crate) notice: Option<String>,
     /// Who this browser is for deciding (no credentials until the HTTP
     /// edge fills in what the browser presented).
     pub authority: Authority,
@@ -45,10 +45,10 @@ pub struct ConsentView {
     pub dev_banner: bool,
     /// A same-site link to this page (its `redirect` start link's path),
     /// for a browser whose cookies a cross-site arrival withheld.
-    pub reload: Option<String>,
+    pub(crate) reload: Option<String>,
     /// The grant finishes by redirect: the browser showing this page is
     /// bound to it if it is the first (`crate::authz::started_by`).
-    pub finishes_by_redirect: bool,
+    pub(crate) finishes_by_redirect: bool,
 }
 
 impl ConsentView {
@@ -58,7 +58,7 @@ impl ConsentView {
     }
 
     /// Who is signed in to decide, in plain words.
-    pub fn signed_in_as(&self) -> Option<String> {
+    pub(crate) fn signed_in_as(&self) -> Option<String> {
         match &self.authority {
             Authority::Decides(Decider::Subject(subject)) => Some(subject.clone()),
             Authority::Decides(Decider::Operator) => Some("this server's operator".to_owned()),
@@ -67,12 +67,12 @@ impl ConsentView {
     }
 
     /// The operator is signed in here (the page offers signing out).
-    pub fn operator_signed_in(&self) -> bool {
+    pub(crate) fn operator_signed_in(&self) -> bool {
         self.authority == Authority::Decides(Decider::Operator)
     }
 
     /// The page offers the configured login's "Sign in" button.
-    pub fn offers_login(&self) -> bool {
+    pub(crate) fn offers_login(&self) -> bool {
         matches!(self.authority, Authority::SignInNeeded { login: true, .. })
     }
 
@@ -85,7 +85,7 @@ impl ConsentView {
     }
 
     /// Nobody decides here: the page points at `gnapd grants approve`.
-    pub fn needs_admin(&self) -> bool {
+    pub(crate) fn needs_admin(&self) -> bool {
         !self.can_decide()
     }
 }
@@ -94,36 +94,36 @@ impl ConsentView {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectView {
     /// The upstream's name.
-    pub upstream: String,
+    pub(crate) upstream: String,
     /// The form field of the pasted key (`connect.NAME`).
-    pub field: String,
+    pub(crate) field: String,
     /// A key is needed to approve (the upstream has no enterprise-held
     /// credential), rather than optional.
-    pub required: bool,
+    pub(crate) required: bool,
     /// Connected through the upstream's OAuth sign-in (a button), not a
     /// pasted key.
-    pub oauth: bool,
+    pub(crate) oauth: bool,
     /// The sign-in already connected it for this grant.
-    pub connected: bool,
+    pub(crate) connected: bool,
     /// The form field of the choice among earlier sets (`use.NAME`).
-    pub choice_field: String,
+    pub(crate) choice_field: String,
     /// Sets this person connected to it before, offered again
     /// (`crate::upstream::earlier`), newest first.
-    pub earlier: Vec<EarlierChoice>,
+    pub(crate) earlier: Vec<EarlierChoice>,
     /// Whether the page preselects "none of the earlier ones" (a sign-in
     /// was just made on this page, or there are none).
-    pub none_chosen: bool,
+    pub(crate) none_chosen: bool,
 }
 
 /// A set a person connected before, as one choice on the page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EarlierChoice {
     /// The form value: the set's id.
-    pub id: String,
+    pub(crate) id: String,
     /// What it is and when it was connected, in plain words.
-    pub text: String,
+    pub(crate) text: String,
     /// Preselected.
-    pub checked: bool,
+    pub(crate) checked: bool,
 }
 
 /// One requested right on the page.
@@ -135,7 +135,7 @@ pub struct RightView {
     /// What it grants, in plain words.
     pub text: String,
     /// The token's label, when the request asked for several tokens.
-    pub label: Option<String>,
+    pub(crate) label: Option<String>,
     /// The tools an `mcp` right lists, each chosen on its own (empty: the
     /// right is chosen as a whole).
     pub tools: Vec<ToolView>,
@@ -147,7 +147,7 @@ pub struct ToolView {
     /// The form value of its checkbox (`TOKEN.RIGHT.TOOL`).
     pub field: String,
     /// The tool's name.
-    pub name: String,
+    pub(crate) name: String,
 }
 
 impl AuthServer {
@@ -266,7 +266,7 @@ impl AuthServer {
     /// The page of `grant`, for a browser back from an upstream's OAuth
     /// sign-in: the caller holds the sign-in's single-use `state`, which was
     /// handed out only from this grant's page and stands for it.
-    pub fn consent_by_grant(&self, grant: &str) -> Result<ConsentView, PageError> {
+    pub(crate) fn consent_by_grant(&self, grant: &str) -> Result<ConsentView, PageError> {
         if !is_grant_id(grant) {
             return Err(PageError::NotFound);
         }
@@ -279,7 +279,7 @@ impl AuthServer {
 
     /// The page of `grant` again, for a submission that carried its form
     /// token but decided nothing (to show why).
-    pub fn consent_by_form(
+    pub(crate) fn consent_by_form(
         &self,
         grant: &str,
         form_token: Option<&str>,

@@ -14,7 +14,7 @@ use crate::proto::gnap::ErrorCode;
 /// this check cannot see: mapped and translated (`::ffff:0:0/95`),
 /// IPv4-compatible (`::/96`), NAT64 (`64:ff9b::/96`, `64:ff9b:1::/48`),
 /// 6to4 (`2002::/16`) and Teredo (`2001::/32`).
-pub fn is_internal_address(ip: IpAddr) -> bool {
+pub(crate) fn is_internal_address(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let [a, b, c, _] = v4.octets();

@@ -12,26 +12,26 @@ use crate::store::{FinishKind, StoreError};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PendingGrant {
     /// The grant id.
-    pub grant: String,
+    pub(crate) grant: String,
     /// Its user code as people read it (`XXXX-XXXX`), if this server
     /// issued it since it started.
     pub user_code: Option<String>,
     /// The client's self-declared name: unverified (§2.3.2).
     pub display_name: Option<String>,
     /// RFC 7638 thumbprint of the client's key: the client's real identity.
-    pub thumbprint: String,
+    pub(crate) thumbprint: String,
     /// The access requested, in plain words, one line per right.
     pub access: Vec<String>,
     /// Seconds since the request.
-    pub age: i64,
+    pub(crate) age: i64,
     /// Seconds until the interaction expires.
-    pub expires_in: i64,
+    pub(crate) expires_in: i64,
     /// `redirect`, `push` or none.
-    pub finish: Option<FinishKind>,
+    pub(crate) finish: Option<FinishKind>,
 }
 
 /// Describes access rights in plain words, one line per right.
-pub fn describe_access(rights: &[AccessRight]) -> Vec<String> {
+pub(crate) fn describe_access(rights: &[AccessRight]) -> Vec<String> {
     rights
         .iter()
         .map(|right| match right {

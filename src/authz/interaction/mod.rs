@@ -48,12 +48,13 @@ mod finish_uri;
 mod listing;
 mod start;
 
-pub use finish_uri::is_internal_address;
-pub use listing::{PendingGrant, describe_access};
+pub(crate) use finish_uri::is_internal_address;
+pub use listing::PendingGrant;
+pub(crate) use listing::describe_access;
 
 /// How long a pending grant outlives its interaction: time for a client to
 /// collect an approval made just before the interaction expired.
-pub const PENDING_GRACE: i64 = 3600;
+pub(crate) const PENDING_GRACE: i64 = 3600;
 /// Most clear user codes kept in memory for `gnapd grants pending`.
 const MAX_SHOWN_CODES: usize = 10_000;
 

@@ -35,7 +35,6 @@ use form::{is_form, parse_form};
 use render::{device_form, message};
 
 pub use form::MAX_FORM;
-pub use render::security_headers;
 
 mod connect;
 mod consent;
@@ -52,7 +51,7 @@ mod render;
 
 /// A page route.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PageRoute {
+pub(crate) enum PageRoute {
     /// An interaction page by its link.
     Interaction {
         /// Grant id.
@@ -76,11 +75,11 @@ pub enum PageRoute {
 }
 
 /// The redirect URI gnapd registers at upstreams' authorization servers.
-pub const CONNECT_CALLBACK_PATH: &str = "/gnap/connect/callback";
+pub(crate) const CONNECT_CALLBACK_PATH: &str = "/gnap/connect/callback";
 
 impl PageRoute {
     /// The page route `path` names, if any.
-    pub fn of(path: &str) -> Option<Self> {
+    pub(crate) fn of(path: &str) -> Option<Self> {
         if path == DEVICE_PATH {
             return Some(Self::Device);
         }
@@ -113,7 +112,7 @@ impl PageRoute {
 
 /// Serves a page route. `source` names the browser's address (attempt
 /// counting).
-pub async fn serve(
+pub(crate) async fn serve(
     app: Arc<App>,
     method: Method,
     route: PageRoute,
@@ -183,6 +182,7 @@ pub async fn serve(
 
 #[cfg(test)]
 mod tests {
+    use super::render::security_headers;
     use super::*;
 
     #[test]

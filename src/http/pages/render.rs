@@ -45,7 +45,7 @@ struct MessagePage<'a> {
 
 /// The headers every page carries. `form_target` is an extra CSP source
 /// forms may be sent to (the client's origin, for a redirect finish).
-pub fn security_headers(form_target: Option<&str>) -> Vec<(&'static str, String)> {
+pub(crate) fn security_headers(form_target: Option<&str>) -> Vec<(&'static str, String)> {
     let form_action = match form_target {
         Some(source) => format!("'self' {source}"),
         None => "'self'".to_owned(),
