@@ -14,13 +14,22 @@
 //! | `POST {OPERATOR_SIGN_OUT_PATH}` | the operator signs out |
 //! | `GET {CONNECT_CALLBACK_PATH}`, `GET {LOGIN_CALLBACK_PATH}` | back from an upstream's or the login's sign-in |
 //!
-//! Every page carries [`security_headers`]: no framing, a CSP that allows
-//! only the inline stylesheet (by its hash) and forms posting to this
-//! server (and, on a page whose grant finishes by redirect, the client's
-//! registered origin, where the decision's 303 goes), no referrer, no
-//! caching. The form token is bound to the interaction (see
-//! `crate::authz::consent`); who decides comes from the browser's cookies,
-//! checked by `crate::authz::decider` (the cookies: `cookies`).
+//! Every page carries `render::security_headers` (no framing, a CSP, no
+//! referrer, no caching). The decisions are the consent service's
+//! (`crate::authz::decision`, who decides: `crate::authz::decider`); the
+//! files here read what the browser sent, call it and render, one flow
+//! each:
+//!
+//! | file | what |
+//! |---|---|
+//! | `consent` | a grant's page: by its link, after a code, again with a notice |
+//! | `decide` | what its form posts: Approve/Deny, Sign in, Connect, Forget |
+//! | `device` | the user code page |
+//! | `connect` | an upstream's OAuth sign-in and its callback |
+//! | `login` | the configured login's sign-in and its callback |
+//! | `finish` | the finish method after a decision, and the answer |
+//! | `operator` | the operator's one-time sign-in and sign-out |
+//! | `render`, `refusal`, `form`, `cookies`, `io` | templates and headers, refusal pages, form reading, cookies, the service's I/O |
 
 use std::sync::Arc;
 
