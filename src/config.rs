@@ -652,7 +652,8 @@ fn limits(file: &FileConfig) -> Result<crate::authz::limits::Limits, ConfigError
         ),
     ] {
         if let Some(rate) = value {
-            rate.check(name).map_err(ConfigError::Invalid)?;
+            rate.check(name)
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
             *slot = rate;
         }
     }

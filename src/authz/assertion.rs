@@ -35,7 +35,7 @@ use crate::proto::httpsig::Algorithm;
 use crate::proto::jwk::VerifyingKey;
 
 /// Seconds of clock difference allowed for `exp` and `nbf`.
-pub const SKEW: i64 = 60;
+pub(crate) const SKEW: i64 = 60;
 
 /// Largest ID token read (bytes of its compact serialization).
 const MAX_TOKEN: usize = 16 * 1024;
@@ -44,31 +44,46 @@ const MAX_TOKEN: usize = 16 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustedIssuer {
     /// The issuer identifier (`iss`).
-    pub issuer: String,
+    pub(crate) issuer: String,
     /// The audience an ID token must name (gnapd's client id there).
-    pub audience: String,
+    pub(crate) audience: String,
     /// The issuer's public keys, as JWKs (a JWKS document's `keys`).
-    pub keys: Vec<Value>,
+    pub(crate) keys: Vec<Value>,
+}
+
+/// Why a JWKS document gives no usable keys (read at start).
+#[derive(Debug, thiserror::Error)]
+pub enum JwksError {
+    /// Not JSON at all.
+    #[error("the JWKS is not JSON")]
+    NotJson,
+    /// No `keys` array.
+    #[error("the JWKS has no `keys` array")]
+    NoKeysArray,
+    /// An empty `keys` array.
+    #[error("the JWKS has no keys")]
+    NoKeys,
+    /// A key that is not a usable public signature key.
+    #[error("a key in the JWKS is not usable: {0}")]
+    UnusableKey(crate::proto::jwk::KeyError),
 }
 
 impl TrustedIssuer {
     /// Reads the issuer's keys from a JWKS document (`{"keys": [...]}`).
     /// Keys that are not usable public signature keys are refused here, so
     /// a mistake shows at start rather than at the first assertion.
-    pub fn from_jwks(issuer: &str, audience: &str, jwks: &[u8]) -> Result<Self, String> {
-        let document: Value =
-            serde_json::from_slice(jwks).map_err(|_| "the JWKS is not JSON".to_owned())?;
+    pub fn from_jwks(issuer: &str, audience: &str, jwks: &[u8]) -> Result<Self, JwksError> {
+        let document: Value = serde_json::from_slice(jwks).map_err(|_| JwksError::NotJson)?;
         let keys = document
             .get("keys")
             .and_then(Value::as_array)
-            .ok_or("the JWKS has no `keys` array")?
+            .ok_or(JwksError::NoKeysArray)?
             .clone();
         if keys.is_empty() {
-            return Err("the JWKS has no keys".into());
+            return Err(JwksError::NoKeys);
         }
         for key in &keys {
-            VerifyingKey::from_public_jwk(key, None)
-                .map_err(|e| format!("a key in the JWKS is not usable: {e}"))?;
+            VerifyingKey::from_public_jwk(key, None).map_err(JwksError::UnusableKey)?;
         }
         Ok(Self {
             issuer: issuer.to_owned(),
@@ -82,7 +97,7 @@ impl TrustedIssuer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssertedUser {
     /// The issuer.
-    pub issuer: String,
+    pub(crate) issuer: String,
     /// The subject (`sub`).
     pub subject: String,
 }
@@ -331,7 +346,7 @@ fn verify_assertion(
 /// Most assertions remembered at once. An entry is ~100 bytes; only ID
 /// tokens a trusted issuer signed get in, so this is reached by real
 /// users' volume, never by a stranger's.
-pub const MAX_USED_ASSERTIONS: usize = 100_000;
+pub(crate) const MAX_USED_ASSERTIONS: usize = 100_000;
 
 /// The assertions accepted so far, each remembered until it expires, in the
 /// AS's memory ([`super::AuthServer`]).
@@ -341,7 +356,7 @@ pub const MAX_USED_ASSERTIONS: usize = 100_000;
 /// forgets them, so an assertion issued (`iat`) before this memory began
 /// is refused as well: the AS cannot tell whether it was used before.
 #[derive(Debug)]
-pub struct UsedAssertions {
+pub(crate) struct UsedAssertions {
     until: std::collections::HashMap<[u8; 32], i64>,
     by_expiry: std::collections::BTreeSet<(i64, [u8; 32])>,
     capacity: usize,
@@ -351,7 +366,7 @@ pub struct UsedAssertions {
 impl UsedAssertions {
     /// An empty memory that began at `since` (Unix seconds), holding at
     /// most `capacity` live assertions.
-    pub fn new(since: i64, capacity: usize) -> Self {
+    pub(crate) fn new(since: i64, capacity: usize) -> Self {
         Self {
             until: std::collections::HashMap::new(),
             by_expiry: std::collections::BTreeSet::new(),
@@ -456,7 +471,7 @@ pub struct AssertionRule {
 
 /// Whether `subject` matches one of `patterns`: exact, `*` for any, or
 /// `*suffix` (e.g. `*@example.com`).
-pub fn subject_matches(patterns: &[String], subject: &str) -> bool {
+pub(crate) fn subject_matches(patterns: &[String], subject: &str) -> bool {
     patterns
         .iter()
         .any(|pattern| match pattern.strip_prefix('*') {
@@ -473,7 +488,7 @@ impl AssertionRule {
 
 /// What the assertion rules decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UserDecision {
+pub(crate) enum UserDecision {
     /// Approve these rights per requested token, mapping upstreams to these
     /// credential sets.
     Approve(Vec<Vec<AccessRight>>, BTreeMap<String, String>),
@@ -484,7 +499,7 @@ pub enum UserDecision {
 }
 
 /// Decides `requested` (rights per token) for `user` by `rules`.
-pub fn decide(
+pub(crate) fn decide(
     rules: &[AssertionRule],
     user: &AssertedUser,
     requested: &[&[AccessRight]],

@@ -18,31 +18,31 @@ pub struct Assignments(Arc<RwLock<BTreeMap<String, String>>>);
 
 impl Assignments {
     /// Assignments from `(upstream, set id)` pairs.
-    pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+    pub(crate) fn new(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
         Self(Arc::new(RwLock::new(pairs.into_iter().collect())))
     }
 
     /// Assigns set `id` at `upstream` for grants approved from now on.
-    pub fn assign(&self, upstream: &str, id: &str) {
+    pub(crate) fn assign(&self, upstream: &str, id: &str) {
         if let Ok(mut map) = self.0.write() {
             map.insert(upstream.to_owned(), id.to_owned());
         }
     }
 
     /// Stops assigning any set at `upstream`.
-    pub fn clear(&self, upstream: &str) {
+    pub(crate) fn clear(&self, upstream: &str) {
         if let Ok(mut map) = self.0.write() {
             map.remove(upstream);
         }
     }
 
     /// The set assigned at `upstream`.
-    pub fn get(&self, upstream: &str) -> Option<String> {
+    pub(crate) fn get(&self, upstream: &str) -> Option<String> {
         self.0.read().ok()?.get(upstream).cloned()
     }
 
     /// The `(upstream, set id)` pairs a token with `access` is mapped to.
-    pub fn for_access(&self, access: &[AccessRight]) -> Vec<(String, String)> {
+    pub(crate) fn for_access(&self, access: &[AccessRight]) -> Vec<(String, String)> {
         let Ok(map) = self.0.read() else {
             return Vec::new();
         };

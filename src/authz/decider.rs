@@ -38,7 +38,7 @@ pub enum Decider {
 
 impl Decider {
     /// What the decision records as its decider (`by`).
-    pub fn recorded(&self) -> Option<&str> {
+    pub(crate) fn recorded(&self) -> Option<&str> {
         match self {
             Self::Subject(subject) => Some(subject),
             Self::Operator => Some("operator"),
@@ -109,13 +109,13 @@ impl AuthServer {
 
     /// Whether pages decide for whoever holds the link (`--dev` without a
     /// login): they say so in red.
-    pub fn link_holders_decide(&self) -> bool {
+    pub(crate) fn link_holders_decide(&self) -> bool {
         self.policy.dev && self.deciders.login.is_none()
     }
 
     /// How grants that wait for a person get decided on this server, in
     /// plain words (logged at start).
-    pub fn how_grants_are_decided(&self) -> String {
+    pub(crate) fn how_grants_are_decided(&self) -> String {
         let mut ways = Vec::new();
         if self.link_holders_decide() {
             ways.push("anyone holding a grant's page link (development mode)".to_owned());

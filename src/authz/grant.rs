@@ -18,8 +18,8 @@ use crate::store::{
 /// Tokens minted for a response: the records to store and the response
 /// members that carry the values.
 pub(super) struct Minted {
-    pub records: Vec<(TokenHash, TokenRecord)>,
-    pub tokens: Vec<AccessToken>,
+    pub(crate) records: Vec<(TokenHash, TokenRecord)>,
+    pub(crate) tokens: Vec<AccessToken>,
 }
 
 impl AuthServer {

@@ -84,7 +84,7 @@ impl AuthServer {
 
     /// The per-address limit of the pages (the user code form included):
     /// `Err` carries the seconds to wait.
-    pub fn admit_page(&self, source: &str) -> Result<(), u64> {
+    pub(crate) fn admit_page(&self, source: &str) -> Result<(), u64> {
         take(&self.guards.pages, &source_key(source), self.now()).inspect_err(|_| {
             self.metrics.limited("pages_per_address");
         })
@@ -150,7 +150,7 @@ impl AuthServer {
 
     /// Frees the slots of grants the sweep has removed and sets the gauge
     /// (`gnapd_pending_grants`) to those still held.
-    pub fn count_pending(&self) {
+    pub(crate) fn count_pending(&self) {
         if let Ok(mut slots) = self.guards.pending.lock() {
             self.metrics.pending_held(slots.held(self.now()));
         }

@@ -145,7 +145,7 @@ impl AuthServer {
 /// `identifier`, if any, is `have`'s; and members specific to the type are
 /// identical. Anything else is not covered (§3.3: a part of `access` the AS
 /// cannot process MUST NOT make the token active).
-pub fn covers(have: &AccessRight, want: &AccessRight) -> bool {
+pub(crate) fn covers(have: &AccessRight, want: &AccessRight) -> bool {
     if have == want {
         return true;
     }

@@ -16,16 +16,21 @@ use crate::store::ReplaySizes;
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     /// Requests allowed at once after a quiet spell.
-    pub burst: u32,
+    pub(crate) burst: u32,
     /// Requests allowed per minute, sustained.
-    pub per_minute: u32,
+    pub(crate) per_minute: u32,
 }
+
+/// A rate limit with a zero in it (the setting's name).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}: burst and per_minute must be positive")]
+pub(crate) struct ZeroRate(String);
 
 impl RateLimit {
     /// Both numbers positive (a zero would refuse everything for ever).
-    pub fn check(&self, name: &str) -> Result<(), String> {
+    pub(crate) fn check(&self, name: &str) -> Result<(), ZeroRate> {
         if self.burst == 0 || self.per_minute == 0 {
-            return Err(format!("{name}: burst and per_minute must be positive"));
+            return Err(ZeroRate(name.to_owned()));
         }
         Ok(())
     }
@@ -34,72 +39,72 @@ impl RateLimit {
 /// Caps on grants waiting for a person: each holds a record until it is
 /// approved or swept, so their number bounds what unapproved requests store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PendingCaps {
+pub(crate) struct PendingCaps {
     /// Per key (`pending_per_key`).
-    pub per_key: usize,
+    pub(crate) per_key: usize,
     /// Per source address, IPv6 by /64 (`pending_per_address`).
-    pub per_address: usize,
+    pub(crate) per_address: usize,
     /// In all (`pending_total`).
-    pub total: usize,
+    pub(crate) total: usize,
     /// Bytes of the request a pending grant keeps, as stored
     /// (`pending_request_max_bytes`).
-    pub request_bytes: usize,
+    pub(crate) request_bytes: usize,
 }
 
 /// Every AS-side bound of issue 14.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// The replay budgets (`store::replay`).
-    pub replay: ReplaySizes,
+    pub(crate) replay: ReplaySizes,
     /// Grant requests per source address (`grant_rate_per_address`).
-    pub grant_per_address: RateLimit,
+    pub(crate) grant_per_address: RateLimit,
     /// Grant requests per key, counted once the signature verified
     /// (`grant_rate_per_key`).
-    pub grant_per_key: RateLimit,
+    pub(crate) grant_per_key: RateLimit,
     /// Calls on continuation URIs per source address
     /// (`continue_rate_per_address`).
-    pub continue_per_address: RateLimit,
+    pub(crate) continue_per_address: RateLimit,
     /// Page requests per source address, the user code form included
     /// (`page_rate_per_address`).
-    pub pages_per_address: RateLimit,
+    pub(crate) pages_per_address: RateLimit,
     /// Grants waiting for a person.
-    pub pending: PendingCaps,
+    pub(crate) pending: PendingCaps,
 }
 
 /// One agent starting: a grant request, and again when its token is
 /// revoked or its connector restarts. 60 at once (a machine starting its
 /// agents together), one a second after that.
-pub const DEFAULT_GRANT_PER_KEY: RateLimit = RateLimit {
+pub(crate) const DEFAULT_GRANT_PER_KEY: RateLimit = RateLimit {
     burst: 60,
     per_minute: 60,
 };
 /// Many agents behind one address (a NAT, a proxy without
 /// `trusted_proxy`): 300 at once, 10 a second sustained.
-pub const DEFAULT_GRANT_PER_ADDRESS: RateLimit = RateLimit {
+pub(crate) const DEFAULT_GRANT_PER_ADDRESS: RateLimit = RateLimit {
     burst: 300,
     per_minute: 600,
 };
 /// A poll every `wait` (5 s) from each of [`DEFAULT_PENDING_PER_ADDRESS`]
 /// grants is 20 a second; twice that, so management calls fit too.
-pub const DEFAULT_CONTINUE_PER_ADDRESS: RateLimit = RateLimit {
+pub(crate) const DEFAULT_CONTINUE_PER_ADDRESS: RateLimit = RateLimit {
     burst: 400,
     per_minute: 2400,
 };
 /// People behind one address opening consent pages and typing codes: a
 /// page view is one request.
-pub const DEFAULT_PAGES_PER_ADDRESS: RateLimit = RateLimit {
+pub(crate) const DEFAULT_PAGES_PER_ADDRESS: RateLimit = RateLimit {
     burst: 120,
     per_minute: 600,
 };
 /// Grants one key may have waiting for a person.
-pub const DEFAULT_PENDING_PER_KEY: usize = 10;
+pub(crate) const DEFAULT_PENDING_PER_KEY: usize = 10;
 /// Grants one address may have waiting for a person.
-pub const DEFAULT_PENDING_PER_ADDRESS: usize = 100;
+pub(crate) const DEFAULT_PENDING_PER_ADDRESS: usize = 100;
 /// Grants waiting for a person in all.
-pub const DEFAULT_PENDING_TOTAL: usize = 10_000;
+pub(crate) const DEFAULT_PENDING_TOTAL: usize = 10_000;
 /// Bytes of request a pending grant keeps: an agent's request is a few
 /// hundred; a person cannot review one of more.
-pub const DEFAULT_PENDING_REQUEST_BYTES: usize = 8 * 1024;
+pub(crate) const DEFAULT_PENDING_REQUEST_BYTES: usize = 8 * 1024;
 
 impl Default for Limits {
     fn default() -> Self {

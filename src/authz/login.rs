@@ -51,7 +51,7 @@ use crate::upstream::oauth_client::States;
 use crate::upstream::oauth2::TokenRequest;
 
 /// Where the IdP sends the browser back (the redirect URI registered there).
-pub const LOGIN_CALLBACK_PATH: &str = "/gnap/login/callback";
+pub(crate) const LOGIN_CALLBACK_PATH: &str = "/gnap/login/callback";
 
 /// Most signed-in pending grants kept at once (the oldest sign-in goes
 /// past it).
@@ -93,18 +93,18 @@ pub enum LoginEntry {
 /// A login under way: the grant whose page started it and the `nonce`
 /// sent, with the PKCE verifier (`crate::upstream::oauth_client::Started`).
 #[derive(Debug, Clone)]
-pub struct LoginStarted {
+pub(crate) struct LoginStarted {
     /// The grant.
-    pub grant: String,
+    pub(crate) grant: String,
     /// The `nonce` the ID token must carry.
-    pub nonce: Secret,
+    pub(crate) nonce: Secret,
     /// The PKCE `code_verifier`.
-    pub verifier: Secret,
+    pub(crate) verifier: Secret,
 }
 
 /// Why a login did not sign anyone in. Messages never carry a token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LoginError {
+pub(crate) enum LoginError {
     /// The token endpoint refused the code (its status).
     #[error("the IdP refused the code exchange (status {0})")]
     Exchange(u16),
@@ -114,6 +114,26 @@ pub enum LoginError {
     /// The ID token did not verify.
     #[error("{0}")]
     IdToken(AssertionError),
+}
+
+/// Why a `[login]` entry is not usable (read at start).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LoginConfigError {
+    /// Its endpoints, client id or scopes (the OAuth client's own check).
+    #[error("{0}")]
+    Client(String),
+    /// `openid` is not among the scopes.
+    #[error("login scopes must hold `openid`")]
+    NoOpenid,
+    /// No issuer.
+    #[error("login needs an issuer")]
+    NoIssuer,
+    /// An empty string among the subjects.
+    #[error("login subjects must not be empty strings")]
+    EmptySubject,
+    /// The JWKS file gives no usable keys.
+    #[error("login jwks_file: {0}")]
+    Jwks(#[from] super::assertion::JwksError),
 }
 
 /// The configured login, with the sign-ins under way and the subjects
@@ -168,7 +188,7 @@ impl SignedIn {
 impl Login {
     /// The login `entry` configures, its JWKS being `jwks` (the file's
     /// bytes).
-    pub fn new(entry: LoginEntry, jwks: &[u8]) -> Result<Self, String> {
+    pub(crate) fn new(entry: LoginEntry, jwks: &[u8]) -> Result<Self, LoginConfigError> {
         let LoginEntry::Oidc {
             issuer,
             authorization_endpoint,
@@ -187,18 +207,18 @@ impl Login {
             ],
             &client_id,
             &scopes,
-        )?;
+        )
+        .map_err(LoginConfigError::Client)?;
         if !scopes.iter().any(|s| s == "openid") {
-            return Err("login scopes must hold `openid`".into());
+            return Err(LoginConfigError::NoOpenid);
         }
         if issuer.is_empty() {
-            return Err("login needs an issuer".into());
+            return Err(LoginConfigError::NoIssuer);
         }
         if subjects.iter().any(String::is_empty) {
-            return Err("login subjects must not be empty strings".into());
+            return Err(LoginConfigError::EmptySubject);
         }
-        let issuer = TrustedIssuer::from_jwks(&issuer, &client_id, jwks)
-            .map_err(|e| format!("login jwks_file: {e}"))?;
+        let issuer = TrustedIssuer::from_jwks(&issuer, &client_id, jwks)?;
         Ok(Self {
             authorization_endpoint,
             token_endpoint,
@@ -213,7 +233,7 @@ impl Login {
     }
 
     /// The same login with sign-ins under way bounded by `bounds`.
-    pub fn with_sign_in_bounds(
+    pub(crate) fn with_sign_in_bounds(
         mut self,
         bounds: crate::upstream::oauth_client::SignInBounds,
     ) -> Self {
@@ -222,7 +242,7 @@ impl Login {
     }
 
     /// The sign-in counters, in the Prometheus text format.
-    pub fn render_metrics(&self, out: &mut String) {
+    pub(crate) fn render_metrics(&self, out: &mut String) {
         use std::fmt::Write as _;
         self.states.render("login", out);
         let (held, evicted) = self
@@ -237,7 +257,7 @@ impl Login {
     }
 
     /// The IdP's authorization endpoint (a CSP `form-action` source).
-    pub fn authorization_endpoint(&self) -> &str {
+    pub(crate) fn authorization_endpoint(&self) -> &str {
         &self.authorization_endpoint
     }
 
@@ -245,7 +265,7 @@ impl Login {
     /// the browser holding `browser`: the URL the browser goes to, with a
     /// fresh single-use `state` (bound to that browser), PKCE S256
     /// challenge and `nonce`.
-    pub fn start(
+    pub(crate) fn start(
         &self,
         grant: &str,
         from: AddressKey,
@@ -274,7 +294,12 @@ impl Login {
 
     /// The login `state` stands for, taken (once; not after it expired;
     /// only from the browser that started it).
-    pub fn take(&self, state: &str, browser: Option<&str>, now: i64) -> Option<LoginStarted> {
+    pub(crate) fn take(
+        &self,
+        state: &str,
+        browser: Option<&str>,
+        now: i64,
+    ) -> Option<LoginStarted> {
         self.states.take(state, browser, now).map(|s| LoginStarted {
             grant: s.what.0,
             nonce: s.what.1,
@@ -283,7 +308,12 @@ impl Login {
     }
 
     /// The token request exchanging `code`.
-    pub fn code_request(&self, code: &str, verifier: &Secret, redirect_uri: &str) -> TokenRequest {
+    pub(crate) fn code_request(
+        &self,
+        code: &str,
+        verifier: &Secret,
+        redirect_uri: &str,
+    ) -> TokenRequest {
         crate::upstream::oauth_client::code_request(
             &self.token_endpoint,
             &self.client_id,
@@ -296,7 +326,7 @@ impl Login {
 
     /// The subject the token endpoint's answer (`status`, `body`) signs in:
     /// its `id_token`, verified with the `nonce` sent, at `now`.
-    pub fn subject_of(
+    pub(crate) fn subject_of(
         &self,
         status: u16,
         body: &[u8],
@@ -319,19 +349,19 @@ impl Login {
 
     /// The owner recorded on the sets `subject` connects
     /// (`crate::upstream::earlier::owner_of`: the issuer and the subject).
-    pub fn owner(&self, subject: &str) -> String {
+    pub(crate) fn owner(&self, subject: &str) -> String {
         crate::upstream::earlier::owner_of(&self.issuer.issuer, subject)
     }
 
     /// Whether `subject` may decide.
-    pub fn allows(&self, subject: &str) -> bool {
+    pub(crate) fn allows(&self, subject: &str) -> bool {
         self.subjects.is_empty() || subject_matches(&self.subjects, subject)
     }
 
     /// Records that `subject` (allowed) signed in for `grant`: the token
     /// (256 random bits) the browser that signed in holds (a cookie), kept
     /// here as its SHA-256. A later sign-in for the grant replaces it.
-    pub fn signed_in(&self, grant: &str, subject: &str) -> Result<String, NoRandomness> {
+    pub(crate) fn signed_in(&self, grant: &str, subject: &str) -> Result<String, NoRandomness> {
         let token = crate::random::text()?;
         let mut signed_in = self.signed_in.lock().map_err(|_| NoRandomness)?;
         signed_in.insert(grant, subject, Sha256::digest(token.as_bytes()).into());
@@ -340,7 +370,7 @@ impl Login {
 
     /// Who signed in for `grant` with the browser presenting `token`, and
     /// may decide it, if anyone.
-    pub fn subject(&self, grant: &str, token: Option<&str>) -> Option<String> {
+    pub(crate) fn subject(&self, grant: &str, token: Option<&str>) -> Option<String> {
         let token = token?;
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let signed_in = self.signed_in.lock().ok()?;
@@ -351,7 +381,7 @@ impl Login {
 
     /// Who has signed in on `grant`'s page, if anyone (for the admin's
     /// list of pending grants; deciding needs the browser's token).
-    pub fn signed_in_subject(&self, grant: &str) -> Option<String> {
+    pub(crate) fn signed_in_subject(&self, grant: &str) -> Option<String> {
         let signed_in = self.signed_in.lock().ok()?;
         signed_in
             .by_grant
@@ -360,7 +390,7 @@ impl Login {
     }
 
     /// Forgets `grant` (decided).
-    pub fn forget(&self, grant: &str) {
+    pub(crate) fn forget(&self, grant: &str) {
         if let Ok(mut signed_in) = self.signed_in.lock() {
             signed_in.remove(grant);
         }
@@ -384,7 +414,7 @@ jwks_file = "unused.json"
 {extra}"#
         ))
         .map_err(|e| e.to_string())?;
-        Login::new(entry, JWKS.as_bytes())
+        Login::new(entry, JWKS.as_bytes()).map_err(|e| e.to_string())
     }
 
     #[test]

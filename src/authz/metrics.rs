@@ -18,7 +18,7 @@ const BUCKETS: [f64; 12] = [
 
 /// A latency histogram.
 #[derive(Debug, Default)]
-pub struct Histogram {
+pub(crate) struct Histogram {
     counts: [AtomicU64; BUCKETS.len()],
     total: AtomicU64,
     /// Sum in microseconds (integer, so it can be atomic).
@@ -27,7 +27,7 @@ pub struct Histogram {
 
 impl Histogram {
     /// Records one observation.
-    pub fn observe(&self, seconds: f64) {
+    pub(crate) fn observe(&self, seconds: f64) {
         for (bound, count) in BUCKETS.iter().zip(&self.counts) {
             if seconds <= *bound {
                 count.fetch_add(1, Ordering::Relaxed);
@@ -60,7 +60,7 @@ impl Histogram {
 
 /// Grant outcomes counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Approved at once.
     Approved,
     /// Waiting for a person.
@@ -102,29 +102,29 @@ pub struct Metrics {
 
 impl Metrics {
     /// Counts a grant request's outcome.
-    pub fn grant(&self, outcome: Outcome) {
+    pub(crate) fn grant(&self, outcome: Outcome) {
         if let Ok(mut g) = self.grants.lock() {
             *g.entry(outcome).or_default() += 1;
         }
     }
 
     /// Counts issued access tokens.
-    pub fn issued(&self, n: usize) {
+    pub(crate) fn issued(&self, n: usize) {
         self.tokens_issued.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     /// Counts a token rotation.
-    pub fn rotated(&self) {
+    pub(crate) fn rotated(&self) {
         self.tokens_rotated.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a token revocation.
-    pub fn revoked(&self) {
+    pub(crate) fn revoked(&self) {
         self.tokens_revoked.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a signature failure by reason.
-    pub fn signature_failure(&self, reason: &'static str) {
+    pub(crate) fn signature_failure(&self, reason: &'static str) {
         if let Ok(mut f) = self.signature_failures.lock() {
             *f.entry(reason).or_default() += 1;
         }
@@ -132,19 +132,19 @@ impl Metrics {
 
     /// Counts a request refused at the bound named `limit` (a closed set:
     /// the names of `super::guards`).
-    pub fn limited(&self, limit: &'static str) {
+    pub(crate) fn limited(&self, limit: &'static str) {
         if let Ok(mut l) = self.limited.lock() {
             *l.entry(limit).or_default() += 1;
         }
     }
 
     /// Sets how many grants wait for a person.
-    pub fn pending_held(&self, held: usize) {
+    pub(crate) fn pending_held(&self, held: usize) {
         self.pending_held.store(held as u64, Ordering::Relaxed);
     }
 
     /// Counts what one sweep removed.
-    pub fn swept(&self, swept: &crate::store::Swept) {
+    pub(crate) fn swept(&self, swept: &crate::store::Swept) {
         let removed = [swept.grants, swept.tokens, swept.nonces, swept.instances];
         for (total, n) in self.swept.iter().zip(removed) {
             total.fetch_add(n as u64, Ordering::Relaxed);
@@ -152,7 +152,7 @@ impl Metrics {
     }
 
     /// Records a request's latency for the named endpoint.
-    pub fn latency(&self, endpoint: &'static str, seconds: f64) {
+    pub(crate) fn latency(&self, endpoint: &'static str, seconds: f64) {
         let histogram = match self.latency.lock() {
             Ok(mut map) => map.entry(endpoint).or_default().clone(),
             Err(_) => return,
@@ -161,7 +161,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition (format 0.0.4).
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::with_capacity(4096);
         out.push_str("# HELP gnapd_grants_total Grant requests by outcome.\n# TYPE gnapd_grants_total counter\n");
         if let Ok(g) = self.grants.lock() {

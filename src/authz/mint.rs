@@ -3,11 +3,11 @@
 //! as their SHA-256.
 
 use crate::proto::gnap::TokenValue;
-pub use crate::random::NoRandomness;
+pub(crate) use crate::random::NoRandomness;
 use crate::store::TokenHash;
 
 /// A fresh token value and the hash it is stored under.
-pub fn token() -> Result<(TokenValue, TokenHash), NoRandomness> {
+pub(crate) fn token() -> Result<(TokenValue, TokenHash), NoRandomness> {
     let text = crate::random::text()?;
     let hash = TokenHash::of(&text);
     let value = TokenValue::new(text).map_err(|_| NoRandomness)?;
@@ -15,6 +15,6 @@ pub fn token() -> Result<(TokenValue, TokenHash), NoRandomness> {
 }
 
 /// A fresh grant identifier (UUID v4).
-pub fn grant_id() -> String {
+pub(crate) fn grant_id() -> String {
     crate::random::uuid()
 }

@@ -16,21 +16,23 @@ use crate::proto::jwk::VerifyingKey;
 use crate::store::{KeyBinding, ReplayBudget, Store, TokenHash};
 
 pub mod assertion;
-pub mod assign;
-pub mod consent;
-pub mod continuation;
-pub mod decider;
-pub mod grant;
+pub(crate) mod assign;
+pub(crate) mod consent;
+pub(crate) mod continuation;
+pub(crate) mod decider;
+pub(crate) mod decision;
+pub(crate) mod grant;
 mod guards;
-pub mod interaction;
-pub mod introspect;
-pub mod limits;
+pub(crate) mod interaction;
+pub(crate) mod introspect;
+pub(crate) mod limits;
 pub mod login;
 pub mod manage;
 pub mod metrics;
 pub mod mint;
 pub mod operator;
 pub mod pending;
+pub mod person;
 pub mod policy;
 pub mod rate;
 pub mod reply;
@@ -48,24 +50,24 @@ pub use interaction::{DecideError, Decided, FinishAction, PendingGrant};
 pub use metrics::Metrics;
 pub use policy::{AllowRule, Decision, Policy, RsRule};
 pub use reply::{Failure, Reply};
-pub use started_by::FinishDelivery;
+pub(crate) use started_by::FinishDelivery;
 
 /// Path of the grant endpoint below the public URL.
-pub const GRANT_PATH: &str = "/gnap";
+pub(crate) const GRANT_PATH: &str = "/gnap";
 /// Path prefix of continuation URIs.
-pub const CONTINUE_PATH: &str = "/gnap/continue/";
+pub(crate) const CONTINUE_PATH: &str = "/gnap/continue/";
 /// Path prefix of token management URIs.
-pub const TOKEN_PATH: &str = "/gnap/token/";
+pub(crate) const TOKEN_PATH: &str = "/gnap/token/";
 /// Path of the token introspection endpoint (RFC 9767 §3.3).
-pub const INTROSPECT_PATH: &str = "/gnap/introspect";
+pub(crate) const INTROSPECT_PATH: &str = "/gnap/introspect";
 /// Path of the resource set registration endpoint (RFC 9767 §3.4).
-pub const RESOURCE_PATH: &str = "/gnap/resource";
+pub(crate) const RESOURCE_PATH: &str = "/gnap/resource";
 /// Path prefix of interaction pages (the `redirect` start mode, §3.3.1):
 /// `{INTERACT_PATH}{grant}/{secret}` to see one, `{INTERACT_PATH}{grant}`
 /// to post a decision.
-pub const INTERACT_PATH: &str = "/gnap/interact/";
+pub(crate) const INTERACT_PATH: &str = "/gnap/interact/";
 /// Path of the user code page (the `user_code_uri` start mode, §3.3.4).
-pub const DEVICE_PATH: &str = "/gnap/device";
+pub(crate) const DEVICE_PATH: &str = "/gnap/device";
 
 /// Settings of the authorization server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,12 +122,12 @@ impl AsConfig {
     }
 
     /// The token introspection endpoint (RFC 9767 §3.3).
-    pub fn introspection_endpoint(&self) -> String {
+    pub(crate) fn introspection_endpoint(&self) -> String {
         format!("{}{INTROSPECT_PATH}", self.public_url)
     }
 
     /// The resource set registration endpoint (RFC 9767 §3.4).
-    pub fn resource_registration_endpoint(&self) -> String {
+    pub(crate) fn resource_registration_endpoint(&self) -> String {
         format!("{}{RESOURCE_PATH}", self.public_url)
     }
 
@@ -134,12 +136,12 @@ impl AsConfig {
     }
 
     /// The interaction page of `grant`, opened by `secret`.
-    pub fn interaction_uri(&self, grant: &str, secret: &str) -> String {
+    pub(crate) fn interaction_uri(&self, grant: &str, secret: &str) -> String {
         format!("{}{INTERACT_PATH}{grant}/{secret}", self.public_url)
     }
 
     /// The user code page (§3.3.4: short, stable, without the code).
-    pub fn device_uri(&self) -> String {
+    pub(crate) fn device_uri(&self) -> String {
         format!("{}{DEVICE_PATH}", self.public_url)
     }
 
@@ -166,7 +168,7 @@ pub enum Endpoint {
 impl Endpoint {
     /// Who calls this endpoint: the errors it answers with come from that
     /// party's registry (RFC 9635 §3.6 or RFC 9767 §3.5).
-    pub fn audience(&self) -> reply::Audience {
+    pub(crate) fn audience(&self) -> reply::Audience {
         match self {
             Self::Introspect | Self::RegisterResource => reply::Audience::ResourceServer,
             Self::Grant | Self::Continue(_) | Self::Manage(_) => reply::Audience::Client,
@@ -244,19 +246,19 @@ impl AuthServer {
     }
 
     /// Who can sign in to decide on the pages.
-    pub fn deciders(&self) -> &Deciders {
+    pub(crate) fn deciders(&self) -> &Deciders {
         &self.deciders
     }
 
     /// Assigns credential sets by upstream (name → set id): every token
     /// approved for an upstream's `mcp` rights is mapped to its set.
-    pub fn with_credential_sets(mut self, sets: Assignments) -> Self {
+    pub(crate) fn with_credential_sets(mut self, sets: Assignments) -> Self {
         self.credential_sets = sets;
         self
     }
 
     /// The metrics this AS counts into.
-    pub fn metrics(&self) -> &Arc<Metrics> {
+    pub(crate) fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
 
@@ -274,7 +276,12 @@ impl AuthServer {
     /// The per-address rate limit of `endpoint` for a `method` request from
     /// `source` (the client's address as the HTTP edge saw it): the edge
     /// asks before it reads the body, so a refused request costs no read.
-    pub fn admit(&self, endpoint: &Endpoint, method: &str, source: &str) -> Result<(), Reply> {
+    pub(crate) fn admit(
+        &self,
+        endpoint: &Endpoint,
+        method: &str,
+        source: &str,
+    ) -> Result<(), Reply> {
         self.admit_address(endpoint, method, source)
             .map_err(|failure| self.failure_reply(endpoint, failure))
     }
@@ -282,7 +289,7 @@ impl AuthServer {
     /// [`Self::handle`] for a request from `source`, the client's address as
     /// the HTTP edge saw it (`None` in process), after [`Self::admit`]: the
     /// per-address caps on pending grants count by it.
-    pub fn handle_from(
+    pub(crate) fn handle_from(
         &self,
         endpoint: &Endpoint,
         request: &HttpRequest,
@@ -411,7 +418,7 @@ impl AuthServer {
 }
 
 /// Grant ids are UUIDs; anything else cannot name a grant.
-pub fn is_grant_id(text: &str) -> bool {
+pub(crate) fn is_grant_id(text: &str) -> bool {
     !text.is_empty() && text.len() <= 64 && text.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 

@@ -25,12 +25,12 @@ use subtle::ConstantTimeEq as _;
 use crate::random::NoRandomness;
 
 /// The operator's sign-in page: the link is `{public}{OPERATOR_PATH}?code=…`.
-pub const OPERATOR_PATH: &str = "/gnap/operator";
+pub(crate) const OPERATOR_PATH: &str = "/gnap/operator";
 /// Where a signed-in operator signs out.
-pub const OPERATOR_SIGN_OUT_PATH: &str = "/gnap/operator/sign-out";
+pub(crate) const OPERATOR_SIGN_OUT_PATH: &str = "/gnap/operator/sign-out";
 
 /// The sign-in link for `secret` on the server at `public_url`.
-pub fn link_url(public_url: &str, secret: &str) -> String {
+pub(crate) fn link_url(public_url: &str, secret: &str) -> String {
     // The secret is base64url: nothing to escape.
     format!("{public_url}{OPERATOR_PATH}?code={secret}")
 }
@@ -42,9 +42,9 @@ const MAX_SESSIONS: usize = 64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OperatorSettings {
     /// Seconds a sign-in link works, unless used or replaced first.
-    pub link_lifetime: i64,
+    pub(crate) link_lifetime: i64,
     /// Seconds a session lasts after sign-in.
-    pub session_lifetime: i64,
+    pub(crate) session_lifetime: i64,
 }
 
 impl Default for OperatorSettings {
@@ -91,6 +91,16 @@ pub enum OperatorError {
     /// The random source failed.
     #[error("the random source failed")]
     NoRandomness,
+}
+
+impl OperatorError {
+    /// The HTTP status of the page that says so.
+    pub(crate) fn status(&self) -> u16 {
+        match self {
+            Self::InvalidLink => 403,
+            Self::NoRandomness => 500,
+        }
+    }
 }
 
 impl From<NoRandomness> for OperatorError {
@@ -159,7 +169,7 @@ impl Operator {
 
     /// Whether `token` (the browser's session cookie) is a live session at
     /// `now`.
-    pub fn is_signed_in(&self, token: Option<&str>, now: i64) -> bool {
+    pub(crate) fn is_signed_in(&self, token: Option<&str>, now: i64) -> bool {
         let Some(token) = token else {
             return false;
         };
@@ -174,7 +184,7 @@ impl Operator {
     }
 
     /// Ends the session of `token`, if any.
-    pub fn sign_out(&self, token: &str) {
+    pub(crate) fn sign_out(&self, token: &str) {
         if let Ok(mut sessions) = self.sessions.lock() {
             sessions.remove(&digest(token));
         }
@@ -194,7 +204,7 @@ impl Operator {
     }
 
     /// How long a session lasts (the cookie's `Max-Age`).
-    pub fn session_lifetime(&self) -> i64 {
+    pub(crate) fn session_lifetime(&self) -> i64 {
         self.settings.session_lifetime
     }
 }

@@ -21,11 +21,11 @@ use crate::store::GrantId;
 
 /// Seconds a record may outlive its expiry before the sweep (which runs
 /// every minute, `cli::serve`) removes it.
-pub const SWEEP_SLACK: i64 = 60;
+pub(crate) const SWEEP_SLACK: i64 = 60;
 
 /// Which cap a new pending grant would pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Full {
+pub(crate) enum Full {
     /// The key has its share.
     Key,
     /// The address has its share.
@@ -43,7 +43,7 @@ struct Slot {
 
 /// The slots held now.
 #[derive(Debug, Default)]
-pub struct PendingSlots {
+pub(crate) struct PendingSlots {
     slots: HashMap<GrantId, Slot>,
     per_key: HashMap<String, usize>,
     per_address: HashMap<String, usize>,
@@ -53,7 +53,7 @@ pub struct PendingSlots {
 impl PendingSlots {
     /// Holds a slot for `grant` of `key` from `address` until `until`
     /// (the grant's expiry), unless a cap of `caps` is reached at `now`.
-    pub fn hold(
+    pub(crate) fn hold(
         &mut self,
         grant: &GrantId,
         key: &str,
@@ -79,7 +79,7 @@ impl PendingSlots {
     }
 
     /// Counts a grant found in the store at start, whatever the caps.
-    pub fn restore(&mut self, grant: &GrantId, key: &str, until: i64) {
+    pub(crate) fn restore(&mut self, grant: &GrantId, key: &str, until: i64) {
         self.insert(grant, key, None, until);
     }
 
@@ -103,7 +103,7 @@ impl PendingSlots {
 
     /// Frees `grant`'s slot: a person approved it, its client deleted it,
     /// or its records were not written after all.
-    pub fn release(&mut self, grant: &GrantId) {
+    pub(crate) fn release(&mut self, grant: &GrantId) {
         let Some(slot) = self.slots.remove(grant) else {
             return;
         };
@@ -125,7 +125,7 @@ impl PendingSlots {
     }
 
     /// Slots held at `now`.
-    pub fn held(&mut self, now: i64) -> usize {
+    pub(crate) fn held(&mut self, now: i64) -> usize {
         self.expire(now);
         self.slots.len()
     }

@@ -86,7 +86,7 @@ pub enum Decision {
 
 impl Policy {
     /// Decides a request from the client with `thumbprint`.
-    pub fn decide(
+    pub(crate) fn decide(
         &self,
         request: &GrantRequest,
         thumbprint: &str,
@@ -142,7 +142,7 @@ impl AllowRule {
 impl Policy {
     /// The rule for the resource server whose key has `thumbprint`: in dev
     /// mode a rule that covers everything, otherwise the configured one.
-    pub fn resource_server(&self, thumbprint: &str) -> Option<RsRule> {
+    pub(crate) fn resource_server(&self, thumbprint: &str) -> Option<RsRule> {
         if self.dev {
             return Some(RsRule {
                 thumbprint: thumbprint.to_owned(),
@@ -158,7 +158,7 @@ impl Policy {
 
 impl RsRule {
     /// True if this RS may see, register and ask about `right`.
-    pub fn covers(&self, right: &AccessRight) -> bool {
+    pub(crate) fn covers(&self, right: &AccessRight) -> bool {
         patterns_cover(&self.access, right)
     }
 }

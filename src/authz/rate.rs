@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use super::limits::RateLimit;
 
 /// Most names one table tracks (~10 MB at worst).
-pub const MAX_TRACKED: usize = 100_000;
+pub(crate) const MAX_TRACKED: usize = 100_000;
 
 /// A request's share of a bucket, in units: a bucket refills `per_minute`
 /// units a second, so whole seconds keep exact counts.
@@ -32,7 +32,7 @@ struct Bucket {
 
 /// Token buckets for one limit, by name.
 #[derive(Debug)]
-pub struct Buckets {
+pub(crate) struct Buckets {
     limit: RateLimit,
     table: HashMap<String, Bucket>,
     cleaned: i64,
@@ -40,7 +40,7 @@ pub struct Buckets {
 
 impl Buckets {
     /// Empty buckets for `limit`.
-    pub fn new(limit: RateLimit) -> Self {
+    pub(crate) fn new(limit: RateLimit) -> Self {
         Self {
             limit,
             table: HashMap::new(),
@@ -63,7 +63,7 @@ impl Buckets {
 
     /// Takes one request from `name`'s bucket at `now`: `Err` carries the
     /// seconds until one is back.
-    pub fn take(&mut self, name: &str, now: i64) -> Result<(), u64> {
+    pub(crate) fn take(&mut self, name: &str, now: i64) -> Result<(), u64> {
         let capacity = self.capacity();
         let units = match self.table.get(name) {
             Some(bucket) => self.refilled(*bucket, now),
@@ -106,13 +106,9 @@ impl Buckets {
     }
 
     /// Names tracked now.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.table.len()
-    }
-
-    /// True if no name is tracked.
-    pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
     }
 }
 

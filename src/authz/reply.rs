@@ -26,7 +26,7 @@ pub struct Reply {
 impl Reply {
     /// A JSON response. Every AS response carries `Cache-Control: no-store`:
     /// they hold tokens or describe a grant's state.
-    pub fn json(status: u16, value: &impl Serialize) -> Self {
+    pub(crate) fn json(status: u16, value: &impl Serialize) -> Self {
         let body = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
         Self {
             status,
@@ -39,7 +39,7 @@ impl Reply {
     }
 
     /// 204 No Content (§5.4, §6.2: revocations).
-    pub fn no_content() -> Self {
+    pub(crate) fn no_content() -> Self {
         Self {
             status: 204,
             headers: vec![("cache-control", "no-store".into())],
@@ -48,7 +48,7 @@ impl Reply {
     }
 
     /// Adds a header.
-    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+    pub(crate) fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
         self.headers.push((name, value.into()));
         self
     }
@@ -58,7 +58,7 @@ impl Reply {
 /// answer speaks: RFC 9635 §3.6 for client instances, RFC 9767 §3.5 for
 /// resource servers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Audience {
+pub(crate) enum Audience {
     /// A client instance (grant, continuation, token management).
     Client,
     /// A resource server (introspection, resource set registration).
@@ -137,12 +137,12 @@ impl From<Rejection> for Failure {
 
 /// Seconds a client waits after a full replay cache: its oldest minute of
 /// values has aged out by then.
-pub const BUSY_RETRY_AFTER: u64 = 60;
+pub(crate) const BUSY_RETRY_AFTER: u64 = 60;
 
 impl Failure {
     /// A resource server's signature failed ([`Self::RsSignature`]), or
     /// could not be checked for a replay ([`Self::Busy`]).
-    pub fn rs_signature(e: Rejection) -> Self {
+    pub(crate) fn rs_signature(e: Rejection) -> Self {
         match e {
             Rejection::ReplayCache(_) => Self::from(e),
             other => Self::RsSignature(other),
@@ -151,7 +151,7 @@ impl Failure {
 
     /// A continuation whose token another request used first (the store's
     /// swap found it gone): `invalid_continuation` (§5).
-    pub fn continuation_used() -> Self {
+    pub(crate) fn continuation_used() -> Self {
         Self::gnap(
             ErrorCode::InvalidContinuation,
             "the continuation token was already used",
@@ -159,19 +159,19 @@ impl Failure {
     }
 
     /// A GNAP error with a description of our own.
-    pub fn gnap(code: ErrorCode, description: &str) -> Self {
+    pub(crate) fn gnap(code: ErrorCode, description: &str) -> Self {
         Self::Gnap(GrantError::described(code, description), None)
     }
 
     /// An RS-facing error with a description of our own.
-    pub fn rs(code: RsErrorCode, description: &str) -> Self {
+    pub(crate) fn rs(code: RsErrorCode, description: &str) -> Self {
         Self::Rs(RsError::described(code, description))
     }
 
     /// The response for this failure, in the error registry of `audience`.
     /// `as_uri` is the grant endpoint, named in the `WWW-Authenticate`
     /// challenge of every 401.
-    pub fn into_reply(self, as_uri: &str, audience: Audience) -> Reply {
+    pub(crate) fn into_reply(self, as_uri: &str, audience: Audience) -> Reply {
         match audience {
             Audience::Client => self.into_client_reply(as_uri),
             Audience::ResourceServer => self.into_rs_reply(),

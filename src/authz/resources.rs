@@ -30,7 +30,7 @@ use crate::store::{RECORD_VERSION, ReplayBudget, ResourceSetRecord, StoreError};
 
 impl AuthServer {
     /// RFC 9767 §3.1: the RS-facing discovery document.
-    pub fn rs_discovery(&self) -> RsDiscovery {
+    pub(crate) fn rs_discovery(&self) -> RsDiscovery {
         RsDiscovery {
             grant_request_endpoint: self.config.grant_endpoint(),
             introspection_endpoint: Some(self.config.introspection_endpoint()),

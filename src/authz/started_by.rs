@@ -41,7 +41,7 @@ pub(super) struct StartedBy {
 
 /// Where a decision's finish redirect goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FinishDelivery {
+pub(crate) enum FinishDelivery {
     /// To the browser that decided: it started the interaction (or no
     /// browser is known to have).
     Here(String),

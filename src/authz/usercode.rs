@@ -19,14 +19,14 @@ use super::mint::NoRandomness;
 
 /// The characters a code is made of: ASCII digits and capital letters
 /// without `0`, `O`, `1`, `I` and `L`.
-pub const ALPHABET: &[u8; 31] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+pub(crate) const ALPHABET: &[u8; 31] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 /// Characters in a code.
-pub const LENGTH: usize = 8;
+pub(crate) const LENGTH: usize = 8;
 
 /// A user code: exactly [`LENGTH`] characters of [`ALPHABET`]. `Debug`
 /// does not show it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct UserCode(String);
+pub(crate) struct UserCode(String);
 
 impl fmt::Debug for UserCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -37,7 +37,7 @@ impl fmt::Debug for UserCode {
 impl UserCode {
     /// A fresh random code (rejection sampling keeps every character
     /// equally likely).
-    pub fn generate() -> Result<Self, NoRandomness> {
+    pub(crate) fn generate() -> Result<Self, NoRandomness> {
         let mut code = String::with_capacity(LENGTH);
         // 248 = 8 × 31: bytes at or above it would bias the first characters.
         let limit = 256 - 256 % ALPHABET.len();
@@ -57,7 +57,7 @@ impl UserCode {
     /// is ignored. `None` unless exactly [`LENGTH`] characters of the
     /// alphabet remain (a typed `0`, `O`, `1`, `I` or `L` cannot be part
     /// of a code, so it is an error rather than guessed at).
-    pub fn parse(input: &str) -> Option<Self> {
+    pub(crate) fn parse(input: &str) -> Option<Self> {
         if input.len() > 64 {
             return None;
         }
@@ -76,49 +76,49 @@ impl UserCode {
     }
 
     /// The code as sent on the wire: 8 characters.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
     /// The code as people read it: `XXXX-XXXX`.
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         let (a, b) = self.0.split_at(LENGTH / 2);
         format!("{a}-{b}")
     }
 
     /// What the store keeps.
-    pub fn hash(&self) -> TokenHash {
+    pub(crate) fn hash(&self) -> TokenHash {
         TokenHash::of(&self.0)
     }
 }
 
 /// How many failed code entries one source may make per window.
-pub const MAX_FAILURES_PER_SOURCE: u32 = 10;
+pub(crate) const MAX_FAILURES_PER_SOURCE: u32 = 10;
 /// How many failed code entries all network sources together may make per
 /// window unless configured (`user_code_failure_budget`). Guessing from
 /// many addresses is bounded by this: with 100 codes pending, a year of
 /// spending it at every window boundary (2,000 guesses per window) finds
 /// one with a chance of about 1 in 80 (31⁸ ≈ 8.5·10¹¹ codes).
-pub const DEFAULT_FAILURE_BUDGET: u32 = 1000;
+pub(crate) const DEFAULT_FAILURE_BUDGET: u32 = 1000;
 /// How many times one grant's code may be entered (each successful entry
 /// counts; a decision normally takes one).
-pub const MAX_ENTRIES_PER_GRANT: u32 = 5;
+pub(crate) const MAX_ENTRIES_PER_GRANT: u32 = 5;
 /// The counting window, seconds.
-pub const WINDOW: i64 = 600;
+pub(crate) const WINDOW: i64 = 600;
 /// Most sources and grants tracked; past it the oldest window is dropped
 /// first (a flood of sources cannot grow memory without bound).
 const MAX_TRACKED: usize = 10_000;
 /// The source of the admin socket's decisions. It is local and trusted, and
 /// it is not held to the global budget: whoever spends that from the
 /// network must not lock the administrator out as well.
-pub const ADMIN_SOURCE: &str = "admin";
+pub(crate) const ADMIN_SOURCE: &str = "admin";
 
 /// Bounded in-memory attempt counters: failed entries per source (an IP
 /// address, an IPv6 /64, [`ADMIN_SOURCE`]), failed entries from all
 /// network sources together, and entries per grant, each over a
 /// [`WINDOW`]. Lost on restart, which only resets the counts.
 #[derive(Debug, Default)]
-pub struct Attempts {
+pub(crate) struct Attempts {
     sources: HashMap<String, (i64, u32)>,
     grants: HashMap<GrantId, (i64, u32)>,
     /// Failures from the network in the current window: (start, count).
@@ -128,7 +128,7 @@ pub struct Attempts {
 impl Attempts {
     /// True if `source` may try a code now, with `budget` failures allowed
     /// per window to all network sources together.
-    pub fn source_allowed(&mut self, source: &str, budget: u32, now: i64) -> bool {
+    pub(crate) fn source_allowed(&mut self, source: &str, budget: u32, now: i64) -> bool {
         if source != ADMIN_SOURCE && self.global_failures(now) >= budget {
             return false;
         }
@@ -137,7 +137,7 @@ impl Attempts {
 
     /// Counts a failed entry from `source`. True when this failure spent
     /// the last of `budget` (for the caller to log once).
-    pub fn source_failed(&mut self, source: &str, budget: u32, now: i64) -> bool {
+    pub(crate) fn source_failed(&mut self, source: &str, budget: u32, now: i64) -> bool {
         bump(&mut self.sources, source_key(source), now);
         if source == ADMIN_SOURCE {
             return false;
@@ -151,7 +151,7 @@ impl Attempts {
 
     /// Counts an entry of `grant`'s code; false once it was entered
     /// [`MAX_ENTRIES_PER_GRANT`] times in the window.
-    pub fn grant_entered(&mut self, grant: &GrantId, now: i64) -> bool {
+    pub(crate) fn grant_entered(&mut self, grant: &GrantId, now: i64) -> bool {
         bump(&mut self.grants, grant.clone(), now) <= MAX_ENTRIES_PER_GRANT
     }
 

@@ -8,7 +8,9 @@
 use askama::Template;
 
 use super::cookies::{self, SameSite};
-use super::{CSS, html, message};
+use super::form::field;
+use super::io::now;
+use super::render::{CSS, html, message};
 use crate::authz::Reply;
 use crate::authz::operator::{OPERATOR_PATH, OperatorError};
 use crate::http::App;
@@ -27,7 +29,7 @@ const MAX_CODE: usize = 128;
 /// `GET {OPERATOR_PATH}?code=…`: the sign-in button (or a field to paste
 /// the code into).
 pub(super) fn page(query: &[(String, String)]) -> Reply {
-    let code = super::field(query, "code").filter(|c| !c.is_empty() && c.len() <= MAX_CODE);
+    let code = field(query, "code").filter(|c| !c.is_empty() && c.len() <= MAX_CODE);
     let page = OperatorPage {
         css: CSS,
         action: OPERATOR_PATH,
@@ -48,8 +50,8 @@ pub(super) fn sign_in(app: &App, form: &[(String, String)], source: &str) -> Rep
             "error",
         );
     };
-    let code = super::field(form, "code").filter(|c| c.len() <= MAX_CODE);
-    match code.map(|c| operator.redeem(c, super::now())) {
+    let code = field(form, "code").filter(|c| c.len() <= MAX_CODE);
+    match code.map(|c| operator.redeem(c, now())) {
         Some(Ok(session)) => {
             tracing::info!(source, "operator signed in");
             let mut reply = message(
@@ -70,8 +72,8 @@ pub(super) fn sign_in(app: &App, form: &[(String, String)], source: &str) -> Rep
             ));
             reply
         }
-        Some(Err(OperatorError::NoRandomness)) => message(
-            500,
+        Some(Err(e @ OperatorError::NoRandomness)) => message(
+            e.status(),
             "Something went wrong",
             "The server could not open a session. Try again.",
             None,
@@ -83,7 +85,7 @@ pub(super) fn sign_in(app: &App, form: &[(String, String)], source: &str) -> Rep
                 "operator sign-in refused: unknown, used or expired code"
             );
             message(
-                403,
+                OperatorError::InvalidLink.status(),
                 "This sign-in link is not valid",
                 "It was used already, replaced by a newer one, or it expired.",
                 Some("Run `gnapd admin login-link` on the server for a new one."),
