@@ -44,7 +44,7 @@ impl DecisionIo for GatewayIo<'_> {
         self.0
             .store_person_set(upstream, credential, owner)
             .await
-            .map_err(SetsFailed)
+            .map_err(|e| SetsFailed(e.to_string()))
     }
 
     async fn drop_set(&self, id: &str) {
@@ -52,11 +52,17 @@ impl DecisionIo for GatewayIo<'_> {
     }
 
     async fn forget_set(&self, id: &str) -> Result<bool, SetsFailed> {
-        self.0.forget_person_set(id).await.map_err(SetsFailed)
+        self.0
+            .forget_person_set(id)
+            .await
+            .map_err(|e| SetsFailed(e.to_string()))
     }
 
     async fn claim_set(&self, id: &str, owner: &str) -> Result<(), SetsFailed> {
-        self.0.claim_person_set(id, owner).await.map_err(SetsFailed)
+        self.0
+            .claim_person_set(id, owner)
+            .await
+            .map_err(|e| SetsFailed(e.to_string()))
     }
 
     async fn earlier_sets(
