@@ -198,6 +198,11 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// A refused value, said by its own error's message.
+fn invalid(error: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Invalid(error.to_string())
+}
+
 /// Flags that override the file.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
@@ -398,7 +403,7 @@ impl ServeConfig {
             )));
         }
         let sign_ins = crate::upstream::oauth_client::SignInBounds::from_file(&file.sign_ins)
-            .map_err(ConfigError::Invalid)?;
+            .map_err(invalid)?;
         let login = match file.login.take() {
             Some(entry) => {
                 let crate::authz::login::LoginEntry::Oidc { jwks_file, .. } = &entry;
@@ -420,8 +425,7 @@ impl ServeConfig {
         });
         let trusted_proxy = match &file.trusted_proxy {
             Some(entry) => Some(
-                crate::http::client_address::TrustedProxy::from_entry(entry)
-                    .map_err(ConfigError::Invalid)?,
+                crate::http::client_address::TrustedProxy::from_entry(entry).map_err(invalid)?,
             ),
             None => None,
         };
@@ -435,9 +439,9 @@ impl ServeConfig {
             &file.connections,
             trusted_proxy.is_some(),
         )
-        .map_err(ConfigError::Invalid)?;
-        let sessions = crate::gateway::sessions::Bounds::from_file(&file.sessions)
-            .map_err(ConfigError::Invalid)?;
+        .map_err(invalid)?;
+        let sessions =
+            crate::gateway::sessions::Bounds::from_file(&file.sessions).map_err(invalid)?;
         let master_key_file = flags.master_key_file.or(file.master_key_file.take());
         let upstreams = assemble_upstreams(
             std::mem::take(&mut file.upstream),
@@ -539,15 +543,14 @@ fn assemble_upstreams(
                 entry.name
             )));
         }
-        upstreams.push(entry.into_upstream().map_err(ConfigError::Invalid)?);
+        upstreams.push(entry.into_upstream().map_err(invalid)?);
     }
     for (name, spec) in specs {
         let credential = match upstreams.iter().position(|u| u.name == name) {
             Some(i) => upstreams.remove(i).credential,
             None => Credential::None,
         };
-        upstreams
-            .push(Upstream::from_spec(&name, &spec, credential).map_err(ConfigError::Invalid)?);
+        upstreams.push(Upstream::from_spec(&name, &spec, credential).map_err(invalid)?);
     }
     let mut given: Vec<(String, Credential)> = Vec::new();
     for (name, credential) in credentials {
@@ -574,7 +577,7 @@ fn assemble_upstreams(
         upstream.credential = credential;
     }
     for upstream in &upstreams {
-        upstream.check_credential().map_err(ConfigError::Invalid)?;
+        upstream.check_credential().map_err(invalid)?;
     }
     Ok(upstreams)
 }
@@ -652,7 +655,7 @@ fn limits(file: &FileConfig) -> Result<crate::authz::limits::Limits, ConfigError
         ),
     ] {
         if let Some(rate) = value {
-            rate.check(name).map_err(ConfigError::Invalid)?;
+            rate.check(name).map_err(invalid)?;
             *slot = rate;
         }
     }

@@ -312,7 +312,8 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
             store.as_ref(),
             key,
             crate::clock::Clock::now(&SystemClock),
-        )?;
+        )
+        .map_err(|e| e.to_string())?;
     }
     let configured_credentials: BTreeSet<String> = config
         .upstreams
@@ -376,7 +377,8 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
             &public_url,
             &operator_link_file,
             crate::clock::Clock::now(&SystemClock),
-        )?;
+        )
+        .map_err(|e| e.to_string())?;
         announce_operator_link(&url, &operator_link_file);
     }
     tracing::info!(
@@ -419,7 +421,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     )?);
     let admin_socket = crate::admin::socket::path_in(&config.data_dir);
     let admin = tokio::spawn(crate::admin::socket::serve(
-        crate::admin::socket::bind(&admin_socket)?,
+        crate::admin::socket::bind(&admin_socket).map_err(|e| e.to_string())?,
         Arc::new(
             Admin::new(
                 gateway.clone(),

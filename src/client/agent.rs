@@ -111,10 +111,10 @@ impl Wire {
             .exchange(&request, AS_TIMEOUT, MAX_AS_RESPONSE)
             .await?;
         if answer.status != 401 {
-            return Err(ClientError::Protocol(format!(
-                "{resource} answered HTTP {} instead of a 401 GNAP challenge; give --as-uri",
-                answer.status
-            )));
+            return Err(ClientError::NoChallenge {
+                resource: resource.to_owned(),
+                status: answer.status,
+            });
         }
         Ok(gnap_challenge(answer.header_values("www-authenticate"))?)
     }
@@ -501,7 +501,7 @@ impl Agent {
                 answer.status
             )));
         }
-        let mut issued = rotated(&answer.body).map_err(ClientError::Protocol)?;
+        let mut issued = rotated(&answer.body).map_err(|e| ClientError::Protocol(e.to_string()))?;
         if issued.manage.is_none() {
             issued.manage = Some(manage);
         }
@@ -596,11 +596,7 @@ impl Agent {
                     .as_deref()
                     .and_then(upstream_of_reference)
                     .or_else(|| upstream_of_url(&self.resource))
-                    .ok_or_else(|| {
-                        ClientError::Protocol(
-                            "cannot tell which upstream the tools belong to; give --access".into(),
-                        )
-                    })?;
+                    .ok_or(ClientError::ToolsWithoutUpstream)?;
                 AccessSpec::Tools {
                     upstream: upstream.to_owned(),
                     tools: self.options.tools.clone(),
@@ -608,9 +604,7 @@ impl Agent {
             }
             (None, Some(reference)) => AccessSpec::Reference(reference),
             (None, None) => {
-                return Err(ClientError::Protocol(
-                    "the challenge names no access to ask for; give --access".into(),
-                ));
+                return Err(ClientError::NoAccess);
             }
         };
         state.as_uri = Some(as_uri.clone());

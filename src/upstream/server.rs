@@ -15,12 +15,140 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::Secret;
-use super::credential::{Credential, check_env_var};
+use super::credential::{Credential, CredentialError, check_env_var};
 use super::oauth2::OAuth2Credential;
 use crate::proto::httpsig::message::TargetUri;
-use crate::store::{CredentialKind, CredentialSetRecord, RECORD_VERSION, Store};
-use crate::upstream::connect::Connect;
-use crate::upstream::vault::MasterKey;
+use crate::store::{CredentialKind, CredentialSetRecord, RECORD_VERSION, Store, StoreError};
+use crate::upstream::connect::{Connect, ConnectError};
+use crate::upstream::vault::{MasterKey, VaultError};
+
+/// Why an upstream was refused. Messages never carry a credential.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// A name outside 1–64 of `A-Z a-z 0-9 - _ .`.
+    #[error("upstream name `{0}` must be 1-64 of A-Z a-z 0-9 - _ .")]
+    Name(String),
+    /// Something wrong with upstream `name`.
+    #[error("upstream `{name}`: {problem}")]
+    Invalid {
+        /// The upstream.
+        name: String,
+        /// What is wrong.
+        problem: Problem,
+    },
+    /// A credential the transport cannot present.
+    #[error(
+        "upstream `{name}` is a {transport} upstream: its credential must be {allowed}, not {kind}"
+    )]
+    CredentialMismatch {
+        /// The upstream.
+        name: String,
+        /// `stdio` or `http`.
+        transport: &'static str,
+        /// The kinds it can present.
+        allowed: &'static str,
+        /// The kind given.
+        kind: &'static str,
+    },
+    /// The credential itself is wrong.
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
+    /// Not `NAME=VALUE`.
+    #[error("expected NAME=VALUE with a valid upstream name")]
+    Assignment,
+}
+
+/// What is wrong with one named upstream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    /// Its stdio command.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// `connect` on a stdio upstream.
+    #[error("`connect` is for upstreams reached by `url`")]
+    ConnectNeedsUrl,
+    /// Its `connect` config.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// stdio settings on a URL upstream.
+    #[error("args, cwd and env belong to a stdio upstream (`command`), not a `url` one")]
+    StdioSettings,
+    /// Both or neither of `url` and `command`.
+    #[error("give exactly one of `url` and `command`")]
+    UrlOrCommand,
+    /// A URL that is not absolute.
+    #[error("the URL is not absolute")]
+    NotAbsolute,
+    /// A URL that is not http(s).
+    #[error("the URL must be http:// or https://")]
+    Scheme,
+    /// A URL hyper cannot use.
+    #[error("the URL is not usable")]
+    Unusable,
+    /// A URL with user information.
+    #[error("put credentials in the upstream's credential, not in its URL")]
+    UserInfo,
+}
+
+/// Why a stdio command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// `stdio:` with nothing after it.
+    #[error("stdio: needs a command")]
+    Missing,
+    /// An empty program.
+    #[error("the command is empty")]
+    Empty,
+    /// A NUL byte in the program or an argument.
+    #[error("the command contains a NUL byte")]
+    Nul,
+    /// A plain environment variable that is not valid.
+    #[error(transparent)]
+    Env(#[from] CredentialError),
+}
+
+/// Why [`enroll`] could not seal an upstream's credential.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnrollError {
+    /// Sealing failed.
+    #[error("upstream `{name}`: {source}")]
+    Seal {
+        /// The upstream.
+        name: String,
+        /// Why.
+        source: VaultError,
+    },
+    /// Storing the sealed set failed.
+    #[error("upstream `{name}`: storing its credential set: {source}")]
+    Store {
+        /// The upstream.
+        name: String,
+        /// Why.
+        source: StoreError,
+    },
+    /// Reading the set stored at an earlier start failed.
+    #[error("reading credential set `{id}`: {source}")]
+    Read {
+        /// The set.
+        id: String,
+        /// Why.
+        source: StoreError,
+    },
+}
+
+/// For callers that still carry errors as text.
+impl From<UpstreamError> for String {
+    fn from(error: UpstreamError) -> Self {
+        error.to_string()
+    }
+}
+
+fn invalid(name: &str, problem: impl Into<Problem>) -> UpstreamError {
+    UpstreamError::Invalid {
+        name: name.to_owned(),
+        problem: problem.into(),
+    }
+}
 
 /// How the gateway reaches an upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,9 +180,9 @@ pub struct StdioCommand {
 
 impl StdioCommand {
     /// Parses the command-line form `COMMAND ARG…` (split at whitespace).
-    pub fn parse(spec: &str) -> Result<Self, String> {
+    pub fn parse(spec: &str) -> Result<Self, CommandError> {
         let mut words = spec.split_whitespace().map(str::to_owned);
-        let command = words.next().ok_or("stdio: needs a command")?;
+        let command = words.next().ok_or(CommandError::Missing)?;
         Ok(Self {
             command,
             args: words.collect(),
@@ -62,12 +190,12 @@ impl StdioCommand {
         })
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), CommandError> {
         if self.command.is_empty() {
-            return Err("the command is empty".into());
+            return Err(CommandError::Empty);
         }
         if self.command.contains('\0') || self.args.iter().any(|a| a.contains('\0')) {
-            return Err("the command contains a NUL byte".into());
+            return Err(CommandError::Nul);
         }
         for (name, value) in &self.env {
             check_env_var(name, value)?;
@@ -108,7 +236,7 @@ pub fn enroll(
     store: &dyn Store,
     key: &MasterKey,
     now: i64,
-) -> Result<(), String> {
+) -> Result<(), EnrollError> {
     for upstream in upstreams {
         let id = enterprise_set_id(&upstream.name);
         if let Credential::OAuth2(grant) = &mut upstream.credential {
@@ -123,9 +251,10 @@ pub fn enroll(
         let Some((kind, header_name, secret)) = upstream.credential.to_sealable() else {
             continue;
         };
-        let sealed = key
-            .seal(&id, &secret)
-            .map_err(|e| format!("upstream `{}`: {e}", upstream.name))?;
+        let sealed = key.seal(&id, &secret).map_err(|source| EnrollError::Seal {
+            name: upstream.name.clone(),
+            source,
+        })?;
         store
             .put_credential_set(&CredentialSetRecord {
                 v: RECORD_VERSION,
@@ -137,11 +266,9 @@ pub fn enroll(
                 created_at: now,
                 owner: None,
             })
-            .map_err(|e| {
-                format!(
-                    "upstream `{}`: storing its credential set: {e}",
-                    upstream.name
-                )
+            .map_err(|source| EnrollError::Store {
+                name: upstream.name.clone(),
+                source,
             })?;
         upstream.credential = Credential::None;
         upstream.credential_set = Some(id);
@@ -157,10 +284,13 @@ fn kept_oauth2_state(
     key: &MasterKey,
     id: &str,
     seed: &str,
-) -> Result<bool, String> {
+) -> Result<bool, EnrollError> {
     let Some(set) = store
         .credential_set(id)
-        .map_err(|e| format!("reading credential set `{id}`: {e}"))?
+        .map_err(|source| EnrollError::Read {
+            id: id.to_owned(),
+            source,
+        })?
     else {
         return Ok(false);
     };
@@ -224,26 +354,20 @@ pub struct UpstreamEntry {
 impl UpstreamEntry {
     /// The upstream it describes (its credential not yet checked against
     /// the transport: flags may still replace either).
-    pub fn into_upstream(self) -> Result<Upstream, String> {
+    pub fn into_upstream(self) -> Result<Upstream, UpstreamError> {
         let name = self.name;
         let credential = self.credential.into_credential()?;
         if let Some(connect) = &self.connect {
             if self.command.is_some() {
-                return Err(format!(
-                    "upstream `{name}`: `connect` is for upstreams reached by `url`"
-                ));
+                return Err(invalid(&name, Problem::ConnectNeedsUrl));
             }
-            connect
-                .check()
-                .map_err(|e| format!("upstream `{name}`: {e}"))?;
+            connect.check().map_err(|e| invalid(&name, e))?;
         }
         let connect = self.connect;
         let upstream = match (self.url, self.command) {
             (Some(url), None) => {
                 if self.args.is_some() || self.cwd.is_some() || self.env.is_some() {
-                    return Err(format!(
-                        "upstream `{name}`: args, cwd and env belong to a stdio upstream (`command`), not a `url` one"
-                    ));
+                    return Err(invalid(&name, Problem::StdioSettings));
                 }
                 Upstream::new(&name, &url, credential)
             }
@@ -257,9 +381,7 @@ impl UpstreamEntry {
                 },
                 credential,
             ),
-            _ => Err(format!(
-                "upstream `{name}`: give exactly one of `url` and `command`"
-            )),
+            _ => Err(invalid(&name, Problem::UrlOrCommand)),
         }?;
         Ok(Upstream {
             connect,
@@ -309,13 +431,13 @@ pub enum CredentialEntry {
 
 impl CredentialEntry {
     /// The credential it describes.
-    pub fn into_credential(self) -> Result<Credential, String> {
+    pub fn into_credential(self) -> Result<Credential, CredentialError> {
         Ok(match self {
             Self::None => Credential::None,
             Self::Bearer { token } => Credential::Bearer(token),
             Self::Header { name, value } => Credential::header(&name, value)?,
             Self::Basic { user, .. } if user.contains(':') => {
-                return Err("a basic credential's user may not contain `:`".into());
+                return Err(CredentialError::BasicUserColon);
             }
             Self::Basic { user, password } => Credential::Basic { user, password },
             Self::OAuth2(grant) => {
@@ -339,13 +461,11 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-fn check_name(name: &str) -> Result<(), String> {
+fn check_name(name: &str) -> Result<(), UpstreamError> {
     if valid_name(name) {
         Ok(())
     } else {
-        Err(format!(
-            "upstream name `{name}` must be 1-64 of A-Z a-z 0-9 - _ ."
-        ))
+        Err(UpstreamError::Name(name.to_owned()))
     }
 }
 
@@ -355,11 +475,14 @@ pub const STDIO_PREFIX: &str = "stdio:";
 impl Upstream {
     /// An upstream from the command-line form: `stdio:COMMAND ARG…` or a
     /// URL.
-    pub fn from_spec(name: &str, spec: &str, credential: Credential) -> Result<Self, String> {
+    pub fn from_spec(
+        name: &str,
+        spec: &str,
+        credential: Credential,
+    ) -> Result<Self, UpstreamError> {
         match spec.strip_prefix(STDIO_PREFIX) {
             Some(command) => {
-                let command =
-                    StdioCommand::parse(command).map_err(|e| format!("upstream `{name}`: {e}"))?;
+                let command = StdioCommand::parse(command).map_err(|e| invalid(name, e))?;
                 Self::stdio(name, command, credential)
             }
             None => Self::new(name, spec, credential),
@@ -371,11 +494,9 @@ impl Upstream {
         name: &str,
         command: StdioCommand,
         credential: Credential,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, UpstreamError> {
         check_name(name)?;
-        command
-            .check()
-            .map_err(|e| format!("upstream `{name}`: {e}"))?;
+        command.check().map_err(|e| invalid(name, e))?;
         Ok(Self {
             name: name.to_owned(),
             transport: Transport::Stdio(command),
@@ -404,7 +525,7 @@ impl Upstream {
 
     /// Refuses a credential the transport cannot present: `env` is for
     /// stdio upstreams, `bearer`/`header`/`basic` for HTTP ones.
-    pub fn check_credential(&self) -> Result<(), String> {
+    pub fn check_credential(&self) -> Result<(), UpstreamError> {
         let fits = match (&self.transport, &self.credential) {
             (_, Credential::None) => true,
             (Transport::Stdio(_), Credential::Env(_)) => true,
@@ -419,33 +540,29 @@ impl Upstream {
             Transport::Stdio(_) => ("stdio", "env or none"),
             Transport::Http { .. } => ("http", "bearer, header, basic or none"),
         };
-        Err(format!(
-            "upstream `{}` is a {transport} upstream: its credential must be {allowed}, not {}",
-            self.name,
-            self.credential.kind_name()
-        ))
+        Err(UpstreamError::CredentialMismatch {
+            name: self.name.clone(),
+            transport,
+            allowed,
+            kind: self.credential.kind_name(),
+        })
     }
 
     /// Checks and builds an HTTP upstream: an `http` or `https` URL
     /// without user information.
-    pub fn new(name: &str, url: &str, credential: Credential) -> Result<Self, String> {
+    pub fn new(name: &str, url: &str, credential: Credential) -> Result<Self, UpstreamError> {
         check_name(name)?;
-        let parsed = TargetUri::parse(url)
-            .map_err(|_| format!("upstream `{name}`: the URL is not absolute"))?;
+        let parsed = TargetUri::parse(url).map_err(|_| invalid(name, Problem::NotAbsolute))?;
         if !matches!(parsed.normalized_scheme().as_ref(), "http" | "https") {
-            return Err(format!(
-                "upstream `{name}`: the URL must be http:// or https://"
-            ));
+            return Err(invalid(name, Problem::Scheme));
         }
         let uri = url
             .parse::<hyper::Uri>()
-            .map_err(|_| format!("upstream `{name}`: the URL is not usable"))?;
+            .map_err(|_| invalid(name, Problem::Unusable))?;
         // The URL is logged: credentials belong in the credential, where
         // they are kept secret.
         if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
-            return Err(format!(
-                "upstream `{name}`: put credentials in the upstream's credential, not in its URL"
-            ));
+            return Err(invalid(name, Problem::UserInfo));
         }
         Ok(Self {
             name: name.to_owned(),
@@ -461,10 +578,10 @@ impl Upstream {
 
 /// Parses `NAME=VALUE` (the shape of `--upstream` and
 /// `--upstream-credential`).
-pub fn split_assignment(spec: &str) -> Result<(&str, &str), String> {
+pub fn split_assignment(spec: &str) -> Result<(&str, &str), UpstreamError> {
     spec.split_once('=')
         .filter(|(name, _)| valid_name(name))
-        .ok_or_else(|| "expected NAME=VALUE with a valid upstream name".to_owned())
+        .ok_or(UpstreamError::Assignment)
 }
 
 #[cfg(test)]
@@ -500,7 +617,7 @@ mod tests {
             "header:Bad Name:x",
         ] {
             let err = Credential::parse(bad).unwrap_err();
-            assert!(!err.contains("nopass"), "{err}");
+            assert!(!err.to_string().contains("nopass"), "{err}");
         }
     }
 
@@ -513,7 +630,7 @@ mod tests {
         assert!(Upstream::new("github", "ftp://x/", Credential::None).is_err());
         assert!(Upstream::new("github", "not a url", Credential::None).is_err());
         let err = Upstream::new("gh", "http://u:pw@127.0.0.1:9/", Credential::None).unwrap_err();
-        assert!(!err.contains("pw"), "{err}");
+        assert!(!err.to_string().contains("pw"), "{err}");
         assert_eq!(
             split_assignment("gh=bearer:x=y").unwrap(),
             ("gh", "bearer:x=y")
@@ -626,7 +743,7 @@ mod tests {
             "env:A=\0",
         ] {
             let err = Credential::parse(bad).unwrap_err();
-            assert!(!err.contains("k=with"), "{err}");
+            assert!(!err.to_string().contains("k=with"), "{err}");
         }
 
         let (kind, header, secret) = merged.to_sealable().unwrap();
@@ -644,7 +761,7 @@ mod tests {
             b"not json",
         ] {
             let err = Credential::from_opened(CredentialKind::Env, None, damaged).unwrap_err();
-            assert!(err.contains("env"), "{err}");
+            assert!(err.to_string().contains("env"), "{err}");
         }
     }
 
@@ -676,14 +793,14 @@ mod tests {
         assert!(env.check_credential().is_ok());
         let mut bearer = u.clone();
         bearer.credential = Credential::parse("bearer:SECRET-B").unwrap();
-        let err = bearer.check_credential().unwrap_err();
+        let err = bearer.check_credential().unwrap_err().to_string();
         assert!(
             err.contains("stdio") && err.contains("bearer") && !err.contains("SECRET-B"),
             "{err}"
         );
         let mut http_env = http.clone();
         http_env.credential = Credential::parse("env:API_KEY=SECRET-E").unwrap();
-        let err = http_env.check_credential().unwrap_err();
+        let err = http_env.check_credential().unwrap_err().to_string();
         assert!(
             err.contains("http") && err.contains("env") && !err.contains("SECRET-E"),
             "{err}"
