@@ -298,9 +298,13 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     create_data_dir(&config.data_dir)?;
     let master_key = master_key(&config)?;
     let store = Arc::new(
-        SledStore::open(&config.data_dir.join("store"))
-            .map_err(|e| e.to_string())?
-            .with_replay_sizes(config.limits.replay),
+        SledStore::open_at(
+            &config.data_dir.join("store"),
+            crate::store::sled::Durability::GroupCommit,
+            crate::clock::Clock::now(&SystemClock),
+        )
+        .map_err(|e| e.to_string())?
+        .with_replay_sizes(config.limits.replay),
     );
 
     let configured: BTreeSet<String> = config.upstreams.iter().map(|u| u.name.clone()).collect();

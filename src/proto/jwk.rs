@@ -527,7 +527,7 @@ impl SigningKey {
         let jwk: Jwk = match algorithm {
             Algorithm::Ed25519 => {
                 let mut seed = [0u8; 32];
-                getrandom::fill(&mut seed).map_err(|_| KeyError::Crypto)?;
+                crate::random::fill(&mut seed).map_err(|_| KeyError::Crypto)?;
                 let key = ed25519_dalek::SigningKey::from_bytes(&seed);
                 let map = ed25519_private_map(&key);
                 return Self::from_private_jwk(&Value::Object(map), Some(algorithm));
@@ -543,7 +543,7 @@ impl SigningKey {
                 .to_jwk_key_pair(),
             Algorithm::HmacSha256 => {
                 let mut secret = [0u8; 32];
-                getrandom::fill(&mut secret).map_err(|_| KeyError::Crypto)?;
+                crate::random::fill(&mut secret).map_err(|_| KeyError::Crypto)?;
                 let mut map = Map::new();
                 map.insert("kty".into(), "oct".into());
                 map.insert("k".into(), b64::encode_url(&secret).into());

@@ -77,6 +77,7 @@ use super::{
     InteractionStatus, ResourceSetRecord, Store, StoreError, Swept, TokenHash, TokenRecord,
     UpstreamRecord,
 };
+use crate::clock::{Clock as _, SystemClock};
 use crate::proto::httpsig::nonce::{NonceStore, NonceStoreError, Seen};
 use crate::proto::jwk::Thumbprint;
 
@@ -160,14 +161,6 @@ fn grant_id(bytes: &[u8]) -> Result<GrantId, StoreError> {
     std::str::from_utf8(bytes)
         .map(|s| GrantId(s.to_owned()))
         .map_err(|_| StoreError::Backend("a grant id index entry is not UTF-8".into()))
-}
-
-/// The current time (Unix seconds), for the replay cache's horizon.
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// Tokens encoded ahead of a transaction, so its closure (which runs under
@@ -336,15 +329,23 @@ impl SledStore {
         self
     }
 
-    /// Opens (or creates) the store in `path`, with group commit.
+    /// Opens (or creates) the store in `path`, with group commit, at the
+    /// system clock's time (tools and tests; the server uses
+    /// [`Self::open_at`] with its own clock).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         Self::open_with(path, Durability::GroupCommit)
     }
 
-    /// Opens (or creates) the store in `path`, making writes durable as
-    /// `durability` says.
+    /// [`Self::open`], making writes durable as `durability` says.
     pub fn open_with(path: &Path, durability: Durability) -> Result<Self, StoreError> {
-        Self::open_gated(path, durability, None)
+        Self::open_at(path, durability, SystemClock.now())
+    }
+
+    /// Opens (or creates) the store in `path`, making writes durable as
+    /// `durability` says. `now` starts the replay horizon: a signature
+    /// made before this opening may have been seen by the process before.
+    pub fn open_at(path: &Path, durability: Durability, now: i64) -> Result<Self, StoreError> {
+        Self::open_gated(path, durability, None, now)
     }
 
     /// Opens the store with its flushes under a test's control: while the
@@ -355,7 +356,12 @@ impl SledStore {
     #[doc(hidden)]
     pub fn danger_open_held(path: &Path) -> Result<(Self, FlushHold), StoreError> {
         let hold = FlushHold::default();
-        let store = Self::open_gated(path, Durability::GroupCommit, Some(hold.clone()))?;
+        let store = Self::open_gated(
+            path,
+            Durability::GroupCommit,
+            Some(hold.clone()),
+            SystemClock.now(),
+        )?;
         Ok((store, hold))
     }
 
@@ -363,6 +369,7 @@ impl SledStore {
         path: &Path,
         durability: Durability,
         hold: Option<FlushHold>,
+        now: i64,
     ) -> Result<Self, StoreError> {
         let db = open_db(path, hold.is_none())?;
         // Older data dirs kept replay entries on disk; they are not needed.
@@ -378,7 +385,7 @@ impl SledStore {
             tokens: tree(TOKENS)?,
             manage: tree(MANAGE)?,
             instances: tree(INSTANCES)?,
-            replay: ReplayMemory::new(ReplaySizes::default(), unix_now()),
+            replay: ReplayMemory::new(ReplaySizes::default(), now),
             token_cache: Cache::default(),
             set_cache: Cache::default(),
             credential_sets: tree(CREDENTIAL_SETS)?,

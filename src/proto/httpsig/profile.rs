@@ -725,7 +725,7 @@ pub fn sign_gnap(
     covered.extend(options.extra.iter().cloned());
     let nonce = if options.nonce {
         let mut bytes = [0u8; 16];
-        getrandom::fill(&mut bytes).map_err(|_| SignError::Params)?;
+        crate::random::fill(&mut bytes).map_err(|_| SignError::Params)?;
         Some(b64::encode_url(&bytes))
     } else {
         None
