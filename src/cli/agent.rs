@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::connect::{GrantArgs, KeyArgs, init_logging};
+use super::relay::{GrantArgs, KeyArgs, init_logging};
 use crate::client::ClientError;
 use crate::client::agent::{Agent, Wire};
 use crate::client::grant::{grant_request, start_modes};
@@ -111,7 +111,7 @@ struct KeyRequired {
     key_file: std::path::PathBuf,
     /// The key algorithm for a new key [default: ed25519].
     #[arg(long, value_enum)]
-    alg: Option<super::connect::KeyAlg>,
+    alg: Option<super::relay::KeyAlg>,
     /// Print every HTTP exchange on stderr (token values included).
     #[arg(long)]
     trace: bool,

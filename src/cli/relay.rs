@@ -189,7 +189,7 @@ pub fn init_logging(default: &str) {
 }
 
 /// Runs `gnapd connect`.
-pub fn run_connect(args: Args) -> ExitCode {
+pub fn run_relay(args: Args) -> ExitCode {
     init_logging("gnapd=info");
     let options = match args.grant.options() {
         Ok(o) => o,
