@@ -10,179 +10,18 @@ use crate::http::DEFAULT_MAX_BODY;
 use crate::upstream::credential::Credential;
 use crate::upstream::server::{Upstream, UpstreamEntry};
 
+mod file;
+mod limits;
+mod upstreams;
+
+pub use file::{FileConfig, IssuerEntry, StdioFile};
+use limits::limits;
+use upstreams::assemble_upstreams;
+
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
 /// The default data directory.
 pub const DEFAULT_DATA_DIR: &str = "./gnapd-data";
-
-/// The TOML file. Every key is optional; unknown keys are an error, so a typo
-/// cannot silently leave a default in force.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    /// `listen = "127.0.0.1:8470"`
-    pub listen: Option<SocketAddr>,
-    /// `data_dir = "./gnapd-data"`
-    pub data_dir: Option<PathBuf>,
-    /// `public_url = "https://as.example.com"`
-    pub public_url: Option<String>,
-    /// `tls_cert = "cert.pem"` (PEM chain)
-    pub tls_cert: Option<PathBuf>,
-    /// `tls_key = "key.pem"` (PEM private key)
-    pub tls_key: Option<PathBuf>,
-    /// `dev = true`: approve everything (never in production).
-    pub dev: Option<bool>,
-    /// Access token lifetime, seconds.
-    pub token_lifetime: Option<i64>,
-    /// Grant lifetime, seconds.
-    pub grant_lifetime: Option<i64>,
-    /// `wait` for continuation calls, seconds.
-    pub poll_wait: Option<u64>,
-    /// Signature clock-skew allowance, seconds.
-    pub max_skew: Option<i64>,
-    /// Maximum signature age, seconds.
-    pub max_age: Option<i64>,
-    /// Request body limit, bytes.
-    pub max_body: Option<usize>,
-    /// Signatures the replay cache holds at once (default 4,000,000).
-    pub replay_capacity: Option<usize>,
-    /// `allow_bearer = true`: grant bearer tokens to clients that ask.
-    pub allow_bearer: Option<bool>,
-    /// `require_interaction = true`: every grant waits for a person.
-    pub require_interaction: Option<bool>,
-    /// Seconds an interaction (its user code) stays usable.
-    pub interaction_lifetime: Option<i64>,
-    /// `allow_private_push = true`: push finish messages may go to
-    /// private, loopback and link-local addresses (tests, local dev).
-    pub allow_private_push: Option<bool>,
-    /// `operator_login = false`: no operator sign-in link; outside `--dev`
-    /// the pages then decide only through `[login]` (or nobody: the admin
-    /// decides on the server). On by default.
-    pub operator_login: Option<bool>,
-    /// Seconds an operator's browser session lasts (default 12 h).
-    pub operator_session_lifetime: Option<i64>,
-    /// `[[allow]]` rules.
-    #[serde(default)]
-    pub allow: Vec<AllowRule>,
-    /// `[[resource_server]]`: the resource servers that may introspect
-    /// tokens and register resource sets (RFC 9767), by key thumbprint.
-    #[serde(default)]
-    pub resource_server: Vec<RsRule>,
-    /// `[[issuer]]`: OpenID providers whose ID tokens about the user are
-    /// accepted as grant request assertions.
-    #[serde(default)]
-    pub issuer: Vec<IssuerEntry>,
-    /// `[[assertion_rule]]`: decisions for users those ID tokens vouch for.
-    #[serde(default)]
-    pub assertion_rule: Vec<crate::authz::assertion::AssertionRule>,
-    /// Seconds an upstream gets to answer (its response head) before the
-    /// gateway answers 504.
-    pub upstream_timeout: Option<u64>,
-    /// `batch_signatures = false`: the gateway checks every call's signature
-    /// alone instead of in batches under load (`crate::gateway::batching`).
-    pub batch_signatures: Option<bool>,
-    /// `[[upstream]]` MCP servers the gateway fronts.
-    #[serde(default)]
-    pub upstream: Vec<UpstreamEntry>,
-    /// `master_key_file = "/etc/gnapd/master.key"`: the key (0600,
-    /// base64url) that seals upstream credentials at rest.
-    pub master_key_file: Option<PathBuf>,
-    /// `upstream_ca_files = ["ca.pem"]`: CA certificates (PEM) trusted for
-    /// HTTPS upstreams besides the system's roots.
-    #[serde(default)]
-    pub upstream_ca_files: Vec<PathBuf>,
-    /// `[stdio]`: limits on the processes of stdio upstreams.
-    #[serde(default)]
-    pub stdio: StdioFile,
-    /// `[login]`: who the person deciding on a consent page is (an OIDC
-    /// login at an enterprise IdP; `crate::authz::login`).
-    pub login: Option<crate::authz::login::LoginEntry>,
-    /// `trusted_proxy = { header = "X-Forwarded-For", hops = 1 }`: the
-    /// reverse proxy in front of gnapd, whose header names the client
-    /// address user code attempts count by. Off by default: the header is
-    /// then ignored.
-    pub trusted_proxy: Option<crate::http::client_address::TrustedProxyEntry>,
-    /// `user_code_failure_budget = 1000`: failed user code entries allowed
-    /// to all addresses together per 10 minutes.
-    pub user_code_failure_budget: Option<u32>,
-    /// `metrics_listen = "127.0.0.1:9100"` (a listener of their own),
-    /// `"off"`, or `"main"` (the default: beside the AS and the gateway).
-    pub metrics_listen: Option<crate::http::metrics::MetricsListen>,
-    // Bounds on connections, sign-ins and sessions (issue 14).
-    /// `[connections]`: how many client connections are held, and the
-    /// deadlines on what clients send (`crate::http::limits`).
-    #[serde(default)]
-    pub connections: crate::http::limits::ConnectionsFile,
-    /// `[sign_ins]`: sign-ins under way (login, connecting an upstream)
-    /// per grant, per address and in all (`crate::upstream::oauth_client`).
-    #[serde(default)]
-    pub sign_ins: crate::upstream::oauth_client::SignInsFile,
-    /// `[sessions]`: MCP sessions the gateway remembers, in all and per
-    /// agent key, and when an unused one may give its place
-    /// (`crate::gateway::sessions`).
-    #[serde(default)]
-    pub sessions: crate::gateway::sessions::SessionsFile,
-    // Bounds on requests and the state they create (`authz::limits`;
-    // defaults there). Rates are `{ burst = N, per_minute = M }`.
-    /// Signatures of keys nobody approved the replay memory holds at once
-    /// (grant endpoint, continuations of unapproved grants).
-    pub replay_capacity_unapproved: Option<usize>,
-    /// Signatures one key may hold in the bound-token budget.
-    pub replay_key_quota: Option<usize>,
-    /// Signatures one key may hold in the unapproved budget.
-    pub replay_key_quota_unapproved: Option<usize>,
-    /// Grant requests per source address (IPv6 per /64).
-    pub grant_rate_per_address: Option<crate::authz::limits::RateLimit>,
-    /// Grant requests per key.
-    pub grant_rate_per_key: Option<crate::authz::limits::RateLimit>,
-    /// Calls on continuation URIs per source address.
-    pub continue_rate_per_address: Option<crate::authz::limits::RateLimit>,
-    /// Page requests (the user code form included) per source address.
-    pub page_rate_per_address: Option<crate::authz::limits::RateLimit>,
-    /// Grants waiting for a person, per key.
-    pub pending_per_key: Option<usize>,
-    /// Grants waiting for a person, per source address.
-    pub pending_per_address: Option<usize>,
-    /// Grants waiting for a person, in all.
-    pub pending_total: Option<usize>,
-    /// Bytes of request one pending grant keeps (as stored).
-    pub pending_request_max_bytes: Option<usize>,
-}
-
-/// The `[stdio]` table.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StdioFile {
-    /// `max_children = 16`: most stdio upstream processes at once (one per
-    /// MCP session); past it, `initialize` gets 503 with `Retry-After`.
-    pub max_children: Option<usize>,
-    /// `idle_timeout = 300`: seconds a session may go without traffic (and
-    /// without a request in flight) before its process is stopped.
-    pub idle_timeout: Option<u64>,
-    /// `max_children_per_address = 12`: most processes started for calls
-    /// from one client address (an IPv6 /64); default three quarters of
-    /// `max_children`, rounded up.
-    pub max_children_per_address: Option<usize>,
-}
-
-/// An `[[issuer]]` as the file writes it:
-///
-/// ```toml
-/// [[issuer]]
-/// issuer = "https://idp.example.com"
-/// audience = "gnapd"
-/// jwks_file = "/etc/gnapd/idp-jwks.json"
-/// ```
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IssuerEntry {
-    /// The issuer identifier the ID tokens carry in `iss`.
-    pub issuer: String,
-    /// The audience they must name (gnapd's client id at the provider).
-    pub audience: String,
-    /// The provider's public keys (a JWKS document).
-    pub jwks_file: PathBuf,
-}
 
 /// Why the settings could not be assembled.
 #[derive(Debug, thiserror::Error)]
@@ -196,6 +35,11 @@ pub enum ConfigError {
     /// A value is out of range or inconsistent.
     #[error("invalid setting: {0}")]
     Invalid(String),
+}
+
+/// A refused value, said by its own error's message.
+fn invalid(error: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Invalid(error.to_string())
 }
 
 /// Flags that override the file.
@@ -398,7 +242,7 @@ impl ServeConfig {
             )));
         }
         let sign_ins = crate::upstream::oauth_client::SignInBounds::from_file(&file.sign_ins)
-            .map_err(ConfigError::Invalid)?;
+            .map_err(invalid)?;
         let login = match file.login.take() {
             Some(entry) => {
                 let crate::authz::login::LoginEntry::Oidc { jwks_file, .. } = &entry;
@@ -420,8 +264,7 @@ impl ServeConfig {
         });
         let trusted_proxy = match &file.trusted_proxy {
             Some(entry) => Some(
-                crate::http::client_address::TrustedProxy::from_entry(entry)
-                    .map_err(ConfigError::Invalid)?,
+                crate::http::client_address::TrustedProxy::from_entry(entry).map_err(invalid)?,
             ),
             None => None,
         };
@@ -435,9 +278,9 @@ impl ServeConfig {
             &file.connections,
             trusted_proxy.is_some(),
         )
-        .map_err(ConfigError::Invalid)?;
-        let sessions = crate::gateway::sessions::Bounds::from_file(&file.sessions)
-            .map_err(ConfigError::Invalid)?;
+        .map_err(invalid)?;
+        let sessions =
+            crate::gateway::sessions::Bounds::from_file(&file.sessions).map_err(invalid)?;
         let master_key_file = flags.master_key_file.or(file.master_key_file.take());
         let upstreams = assemble_upstreams(
             std::mem::take(&mut file.upstream),
@@ -519,145 +362,6 @@ impl ServeConfig {
         config.limits = self.limits;
         config
     }
-}
-
-/// The file's upstreams, then the flags': `--upstream` adds one (or moves an
-/// existing one to a new URL or command, keeping its credential), and
-/// `--upstream-credential` sets the credential of a named one (several `env`
-/// ones for one upstream collect into one set). Last, every credential must
-/// fit its upstream's transport.
-fn assemble_upstreams(
-    entries: Vec<UpstreamEntry>,
-    specs: Vec<(String, String)>,
-    credentials: Vec<(String, Credential)>,
-) -> Result<Vec<Upstream>, ConfigError> {
-    let mut upstreams: Vec<Upstream> = Vec::new();
-    for entry in entries {
-        if upstreams.iter().any(|u| u.name == entry.name) {
-            return Err(ConfigError::Invalid(format!(
-                "upstream `{}` is defined twice",
-                entry.name
-            )));
-        }
-        upstreams.push(entry.into_upstream().map_err(ConfigError::Invalid)?);
-    }
-    for (name, spec) in specs {
-        let credential = match upstreams.iter().position(|u| u.name == name) {
-            Some(i) => upstreams.remove(i).credential,
-            None => Credential::None,
-        };
-        upstreams
-            .push(Upstream::from_spec(&name, &spec, credential).map_err(ConfigError::Invalid)?);
-    }
-    let mut given: Vec<(String, Credential)> = Vec::new();
-    for (name, credential) in credentials {
-        match given.iter().position(|(n, _)| *n == name) {
-            Some(i) => {
-                let (_, earlier) = given.remove(i);
-                let merged = earlier.merge(credential).map_err(|e| {
-                    ConfigError::Invalid(format!("--upstream-credential for `{name}`: {e}"))
-                })?;
-                given.push((name, merged));
-            }
-            None => given.push((name, credential)),
-        }
-    }
-    for (name, credential) in given {
-        let upstream = upstreams
-            .iter_mut()
-            .find(|u| u.name == name)
-            .ok_or_else(|| {
-                ConfigError::Invalid(format!(
-                    "a credential is given for upstream `{name}`, which is not configured"
-                ))
-            })?;
-        upstream.credential = credential;
-    }
-    for upstream in &upstreams {
-        upstream.check_credential().map_err(ConfigError::Invalid)?;
-    }
-    Ok(upstreams)
-}
-
-/// The file's bounds over the defaults of `authz::limits`; every number
-/// positive (a zero would refuse everything).
-fn limits(file: &FileConfig) -> Result<crate::authz::limits::Limits, ConfigError> {
-    let mut limits = crate::authz::limits::Limits::default();
-    let replay = &mut limits.replay;
-    let pending = &mut limits.pending;
-    for (name, value, slot) in [
-        (
-            "replay_capacity",
-            file.replay_capacity,
-            &mut replay.bound.capacity,
-        ),
-        (
-            "replay_key_quota",
-            file.replay_key_quota,
-            &mut replay.bound.key_quota,
-        ),
-        (
-            "replay_capacity_unapproved",
-            file.replay_capacity_unapproved,
-            &mut replay.unapproved.capacity,
-        ),
-        (
-            "replay_key_quota_unapproved",
-            file.replay_key_quota_unapproved,
-            &mut replay.unapproved.key_quota,
-        ),
-        (
-            "pending_per_key",
-            file.pending_per_key,
-            &mut pending.per_key,
-        ),
-        (
-            "pending_per_address",
-            file.pending_per_address,
-            &mut pending.per_address,
-        ),
-        ("pending_total", file.pending_total, &mut pending.total),
-        (
-            "pending_request_max_bytes",
-            file.pending_request_max_bytes,
-            &mut pending.request_bytes,
-        ),
-    ] {
-        match value {
-            Some(0) => return Err(ConfigError::Invalid(format!("{name} must be positive"))),
-            Some(v) => *slot = v,
-            None => {}
-        }
-    }
-    for (name, value, slot) in [
-        (
-            "grant_rate_per_address",
-            file.grant_rate_per_address,
-            &mut limits.grant_per_address,
-        ),
-        (
-            "grant_rate_per_key",
-            file.grant_rate_per_key,
-            &mut limits.grant_per_key,
-        ),
-        (
-            "continue_rate_per_address",
-            file.continue_rate_per_address,
-            &mut limits.continue_per_address,
-        ),
-        (
-            "page_rate_per_address",
-            file.page_rate_per_address,
-            &mut limits.pages_per_address,
-        ),
-    ] {
-        if let Some(rate) = value {
-            rate.check(name)
-                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
-            *slot = rate;
-        }
-    }
-    Ok(limits)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 //! ALPN on TLS; plain HTTP stays HTTP/1.1, which every Streamable HTTP
 //! server speaks.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +24,39 @@ use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_rustls::rustls::pki_types::pem::PemObject as _;
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A PEM file could not be read, said as `what` ("CA certificates from
+    /// x.pem", "the certificate chain x.pem").
+    #[error("cannot read {what}: {source}")]
+    Read {
+        /// What was being read, and from where.
+        what: String,
+        /// Why.
+        source: tokio_rustls::rustls::pki_types::pem::Error,
+    },
+    /// A PEM file without a certificate.
+    #[error("{} holds no certificate", .0.display())]
+    NoCertificate(PathBuf),
+    /// A CA certificate rustls refuses.
+    #[error("an upstream CA certificate is not usable: {0}")]
+    UnusableCa(tokio_rustls::rustls::Error),
+    /// A certificate and key that do not go together.
+    #[error("the certificate and key do not form a usable pair: {0}")]
+    Pair(tokio_rustls::rustls::Error),
+    /// rustls refused its own defaults.
+    #[error("{0}")]
+    Rustls(#[from] tokio_rustls::rustls::Error),
+}
+
+/// For callers that still carry errors as text.
+impl From<TlsError> for String {
+    fn from(error: TlsError) -> Self {
+        error.to_string()
+    }
+}
+
 /// The client type.
 pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
@@ -31,19 +64,22 @@ pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Reads the CA certificates in the PEM file at `path`.
-pub fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+pub fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("cannot read CA certificates from {}: {e}", path.display()))?;
+        .map_err(|source| TlsError::Read {
+            what: format!("CA certificates from {}", path.display()),
+            source,
+        })?;
     if certs.is_empty() {
-        return Err(format!("{} holds no certificate", path.display()));
+        return Err(TlsError::NoCertificate(path.to_owned()));
     }
     Ok(certs)
 }
 
 /// The system's trust roots plus `extra`. A system root that does not
 /// parse is skipped (and counted in the log), never fatal.
-pub(crate) fn roots(extra: &[CertificateDer<'static>]) -> Result<RootCertStore, String> {
+pub(crate) fn roots(extra: &[CertificateDer<'static>]) -> Result<RootCertStore, TlsError> {
     let mut store = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for error in &native.errors {
@@ -52,18 +88,15 @@ pub(crate) fn roots(extra: &[CertificateDer<'static>]) -> Result<RootCertStore, 
     let (added, ignored) = store.add_parsable_certificates(native.certs);
     tracing::debug!(added, ignored, "system trust roots");
     for cert in extra {
-        store
-            .add(cert.clone())
-            .map_err(|e| format!("an upstream CA certificate is not usable: {e}"))?;
+        store.add(cert.clone()).map_err(TlsError::UnusableCa)?;
     }
     Ok(store)
 }
 
 /// The pooled client, trusting the system roots and `extra`.
-pub fn build(extra: &[CertificateDer<'static>]) -> Result<UpstreamClient, String> {
+pub fn build(extra: &[CertificateDer<'static>]) -> Result<UpstreamClient, TlsError> {
     let tls = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .with_safe_default_protocol_versions()?
         .with_root_certificates(roots(extra)?)
         .with_no_client_auth();
     let mut http = HttpConnector::new();

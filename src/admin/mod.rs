@@ -19,8 +19,11 @@
 //! sets (`person:…`, made on consent pages) are listed with their owner and
 //! removed by id, which stops every token mapped to them.
 
+mod error;
 pub mod operator_link;
 pub mod socket;
+
+pub use error::AdminError;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -173,7 +176,7 @@ impl Admin {
 
     /// Carries out `command`. Errors are for the admin's eyes and never
     /// contain a secret.
-    pub fn run(&self, command: Command) -> Result<Value, String> {
+    pub fn run(&self, command: Command) -> Result<Value, AdminError> {
         match command {
             Command::UpstreamAdd { name, url } => self.upstream_add(&name, &url),
             Command::UpstreamList => Ok(self.upstream_list()),
@@ -193,10 +196,8 @@ impl Admin {
         }
     }
 
-    fn interaction(&self) -> Result<&Interaction, String> {
-        self.interaction
-            .as_ref()
-            .ok_or_else(|| "this server does not take decisions on grants".to_owned())
+    fn interaction(&self) -> Result<&Interaction, AdminError> {
+        self.interaction.as_ref().ok_or(AdminError::NoDecisions)
     }
 
     fn operator(
@@ -207,16 +208,16 @@ impl Admin {
             &Arc<crate::authz::operator::Operator>,
             &std::path::Path,
         ),
-        String,
+        AdminError,
     > {
         let interaction = self.interaction()?;
         match &interaction.operator {
             Some((operator, file)) => Ok((interaction, operator, file)),
-            None => Err("this server has no operator sign-in (operator_login = false)".into()),
+            None => Err(AdminError::NoOperator),
         }
     }
 
-    fn operator_link(&self) -> Result<Value, String> {
+    fn operator_link(&self) -> Result<Value, AdminError> {
         let (interaction, operator, file) = self.operator()?;
         let url = operator_link::issue(
             operator,
@@ -228,19 +229,19 @@ impl Admin {
         Ok(json!({"link": url, "file": file.display().to_string()}))
     }
 
-    fn operator_sign_out(&self) -> Result<Value, String> {
+    fn operator_sign_out(&self) -> Result<Value, AdminError> {
         let (_, operator, _) = self.operator()?;
         let ended = operator.revoke_all();
         tracing::info!(sessions = ended, "admin: every operator signed out");
         Ok(json!({"signed_out": ended}))
     }
 
-    fn grants_pending(&self) -> Result<Value, String> {
+    fn grants_pending(&self) -> Result<Value, AdminError> {
         let interaction = self.interaction()?;
         let pending = interaction
             .auth
             .pending_grants()
-            .map_err(|e| format!("reading pending grants: {e}"))?;
+            .map_err(AdminError::store("reading pending grants"))?;
         let pending: Vec<Value> = pending
             .into_iter()
             .map(|grant| {
@@ -262,12 +263,12 @@ impl Admin {
     /// made now (bounded by its timeouts); a redirect is handed to the admin
     /// to open in the browser that started the interaction. A failed push
     /// is reported and logged; the decision stands.
-    fn grants_decide(&self, code: &str, approve: bool) -> Result<Value, String> {
+    fn grants_decide(&self, code: &str, approve: bool) -> Result<Value, AdminError> {
         let interaction = self.interaction()?;
-        let decided = interaction
-            .auth
-            .decide_grant(code, approve, crate::authz::usercode::ADMIN_SOURCE)
-            .map_err(|e| e.to_string())?;
+        let decided =
+            interaction
+                .auth
+                .decide_grant(code, approve, crate::authz::usercode::ADMIN_SOURCE)?;
         let mut result = json!({
             "grant": decided.grant.0,
             "decision": if approve { "approved" } else { "denied" },
@@ -299,9 +300,9 @@ impl Admin {
         Ok(result)
     }
 
-    fn upstream_add(&self, name: &str, url: &str) -> Result<Value, String> {
+    fn upstream_add(&self, name: &str, url: &str) -> Result<Value, AdminError> {
         if self.gateway.upstream(name).is_some() {
-            return Err(format!("upstream `{name}` exists; remove it first"));
+            return Err(AdminError::Exists(name.to_owned()));
         }
         let upstream = Upstream::from_spec(name, url, Credential::None)?;
         let transport = match &upstream.transport {
@@ -318,7 +319,7 @@ impl Admin {
                 transport,
                 created_at: self.clock.now(),
             })
-            .map_err(|e| format!("storing upstream `{name}`: {e}"))?;
+            .map_err(AdminError::store(format!("storing upstream `{name}`")))?;
         self.gateway.put_upstream(upstream);
         tracing::info!(upstream = name, "admin: upstream added");
         Ok(json!({"added": name}))
@@ -341,14 +342,12 @@ impl Admin {
         json!({ "upstreams": upstreams })
     }
 
-    fn upstream_remove(&self, name: &str) -> Result<Value, String> {
+    fn upstream_remove(&self, name: &str) -> Result<Value, AdminError> {
         if self.configured.contains(name) {
-            return Err(format!(
-                "upstream `{name}` comes from the config file or a flag; remove it there"
-            ));
+            return Err(AdminError::Configured(name.to_owned()));
         }
         if self.gateway.upstream(name).is_none() {
-            return Err(format!("no upstream `{name}`"));
+            return Err(AdminError::NoUpstream(name.to_owned()));
         }
         // No new token is mapped to its set, no call reaches it; then the
         // set goes (revoking its tokens) and the record.
@@ -357,15 +356,17 @@ impl Admin {
         let revoked_set = self
             .store
             .remove_credential_set(&enterprise_set_id(name))
-            .map_err(|e| format!("removing the credential set of `{name}`: {e}"))?;
+            .map_err(AdminError::store(format!(
+                "removing the credential set of `{name}`"
+            )))?;
         self.store
             .remove_upstream(name)
-            .map_err(|e| format!("removing upstream `{name}`: {e}"))?;
+            .map_err(AdminError::store(format!("removing upstream `{name}`")))?;
         tracing::info!(upstream = name, "admin: upstream removed");
         Ok(json!({"removed": name, "credential_set_removed": revoked_set}))
     }
 
-    fn credentials_add(&self, upstream: &str, spec: &Secret) -> Result<Value, String> {
+    fn credentials_add(&self, upstream: &str, spec: &Secret) -> Result<Value, AdminError> {
         let target = self.changeable(upstream)?;
         // One spec, or (for `env`) one per line, merged into one set.
         let mut credential = Credential::None;
@@ -380,14 +381,11 @@ impl Admin {
         check.credential = credential.clone();
         check.check_credential()?;
         let Some((kind, header_name, secret)) = credential.to_sealable() else {
-            return Err("`none` is not a credential; use `gnapd credentials remove`".into());
+            return Err(AdminError::NoneCredential);
         };
-        let key = self.master_key.as_ref().ok_or(
-            "the server has no master key to seal credentials: start it with \
-             --master-key-file, master_key_file or GNAPD_MASTER_KEY",
-        )?;
+        let key = self.master_key.as_ref().ok_or(AdminError::NoMasterKey)?;
         let id = enterprise_set_id(upstream);
-        let sealed = key.seal(&id, &secret).map_err(|e| e.to_string())?;
+        let sealed = key.seal(&id, &secret)?;
         drop(secret);
         self.store
             .put_credential_set(&CredentialSetRecord {
@@ -400,7 +398,7 @@ impl Admin {
                 created_at: self.clock.now(),
                 owner: None,
             })
-            .map_err(|e| format!("storing the credential set: {e}"))?;
+            .map_err(AdminError::store("storing the credential set"))?;
         let mut changed = (*target).clone();
         changed.credential_set = Some(id.clone());
         self.gateway.put_upstream(changed);
@@ -409,11 +407,11 @@ impl Admin {
         Ok(json!({"credential_set": id, "upstream": upstream}))
     }
 
-    fn credentials_list(&self) -> Result<Value, String> {
+    fn credentials_list(&self) -> Result<Value, AdminError> {
         let sets = self
             .store
             .credential_sets()
-            .map_err(|e| format!("reading credential sets: {e}"))?;
+            .map_err(AdminError::store("reading credential sets"))?;
         let sets: Vec<Value> = sets
             .iter()
             .map(|s| {
@@ -431,7 +429,7 @@ impl Admin {
         Ok(json!({ "credential_sets": sets }))
     }
 
-    fn credentials_remove(&self, upstream: &str) -> Result<Value, String> {
+    fn credentials_remove(&self, upstream: &str) -> Result<Value, AdminError> {
         let target = self.changeable(upstream)?;
         let id = enterprise_set_id(upstream);
         // Stop handing the set out before removing it, so no token minted
@@ -440,7 +438,7 @@ impl Admin {
         let removed = self
             .store
             .remove_credential_set(&id)
-            .map_err(|e| format!("removing the credential set: {e}"))?;
+            .map_err(AdminError::store("removing the credential set"))?;
         let mut changed = (*target).clone();
         changed.credential_set = None;
         self.gateway.put_upstream(changed);
@@ -448,48 +446,43 @@ impl Admin {
         Ok(json!({"credential_set": id, "removed": removed}))
     }
 
-    fn credentials_remove_set(&self, id: &str) -> Result<Value, String> {
+    fn credentials_remove_set(&self, id: &str) -> Result<Value, AdminError> {
         // Enterprise-held sets go by their upstream (`credentials_remove`),
         // which also stops assigning them.
         if !id.starts_with(PERSON_SET_PREFIX) {
-            return Err(format!(
-                "`{id}` is not a person-connected set id (`{PERSON_SET_PREFIX}…`); remove an upstream's own set by the upstream's name"
-            ));
+            return Err(AdminError::NotPersonSet(id.to_owned()));
         }
         let removed = self
             .store
             .remove_credential_set(id)
-            .map_err(|e| format!("removing the credential set: {e}"))?;
+            .map_err(AdminError::store("removing the credential set"))?;
         if !removed {
-            return Err(format!("no credential set `{id}`"));
+            return Err(AdminError::NoSet(id.to_owned()));
         }
         tracing::info!(set = %id, "admin: person-connected credential set removed");
         Ok(json!({"credential_set": id, "removed": removed}))
     }
 
     /// The upstream whose credential the admin may change.
-    fn changeable(&self, upstream: &str) -> Result<Arc<Upstream>, String> {
+    fn changeable(&self, upstream: &str) -> Result<Arc<Upstream>, AdminError> {
         if self.configured_credentials.contains(upstream) {
-            return Err(format!(
-                "the credential of upstream `{upstream}` comes from the config file or a flag; change it there"
-            ));
+            return Err(AdminError::ConfiguredCredential(upstream.to_owned()));
         }
         self.gateway
             .upstream(upstream)
-            .ok_or_else(|| format!("no upstream `{upstream}`"))
+            .ok_or_else(|| AdminError::NoUpstream(upstream.to_owned()))
     }
 }
 
 /// Reads one admin command from its JSON text. The text may hold a secret:
 /// it is wiped after parsing, and a parse error never quotes it.
-pub fn parse_command(line: Zeroizing<Vec<u8>>) -> Result<Command, String> {
+pub fn parse_command(line: Zeroizing<Vec<u8>>) -> Result<Command, AdminError> {
     serde_json::from_slice(&line).map_err(|e| {
         // serde_json's messages quote unknown variants and fields, never
         // string values; keep the category and position only to be sure.
-        format!(
-            "not an admin command ({:?} at column {})",
-            e.classify(),
-            e.column()
-        )
+        AdminError::NotCommand {
+            category: format!("{:?}", e.classify()),
+            column: e.column(),
+        }
     })
 }

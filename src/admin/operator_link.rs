@@ -6,7 +6,23 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::authz::operator::{Operator, link_url};
+use crate::authz::operator::{Operator, OperatorError, link_url};
+
+/// Why no link was issued.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// The operator could not make one.
+    #[error("making an operator sign-in link: {0}")]
+    Make(#[from] OperatorError),
+    /// The link file could not be written.
+    #[error("writing {}: {source}", path.display())]
+    Write {
+        /// The link file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
 
 /// The file in the data dir holding the newest sign-in link.
 pub fn file_in(data_dir: &Path) -> PathBuf {
@@ -20,13 +36,13 @@ pub fn issue(
     public_url: &str,
     file: &Path,
     now: i64,
-) -> Result<String, String> {
-    let secret = operator
-        .new_link(now)
-        .map_err(|e| format!("making an operator sign-in link: {e}"))?;
+) -> Result<String, LinkError> {
+    let secret = operator.new_link(now)?;
     let url = link_url(public_url, &secret);
-    write_private(file, &format!("{url}\n"))
-        .map_err(|e| format!("writing {}: {e}", file.display()))?;
+    write_private(file, &format!("{url}\n")).map_err(|source| LinkError::Write {
+        path: file.to_owned(),
+        source,
+    })?;
     Ok(url)
 }
 

@@ -27,6 +27,71 @@ pub const MAX_LINE: usize = 64 * 1024;
 /// answer.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Why the admin socket could not be bound.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// A live server answers on it.
+    #[error("another gnapd is serving this data dir (its admin socket {} answers)", .0.display())]
+    InUse(PathBuf),
+    /// A stale socket could not be removed.
+    #[error("cannot replace {}: {source}", path.display())]
+    Replace {
+        /// The socket.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Binding failed.
+    #[error("cannot bind {}: {source}", path.display())]
+    Bind {
+        /// The socket.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The mode could not be set to 0600.
+    #[error("cannot restrict {}: {source}", path.display())]
+    Restrict {
+        /// The socket.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Why a command sent over the socket got no result.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// No server answers on the data dir's socket.
+    #[error("no gnapd is serving {} ({}: {source})", data_dir.display(), socket.display())]
+    NotServing {
+        /// The data dir.
+        data_dir: PathBuf,
+        /// Its socket.
+        socket: PathBuf,
+        /// Why the connection failed.
+        source: std::io::Error,
+    },
+    /// The socket could not be set up.
+    #[error("{0}")]
+    Setup(std::io::Error),
+    /// The command could not be written as JSON.
+    #[error("{0}")]
+    Encode(serde_json::Error),
+    /// Sending failed.
+    #[error("sending the command: {0}")]
+    Send(std::io::Error),
+    /// Reading the answer failed.
+    #[error("reading the answer: {0}")]
+    Receive(std::io::Error),
+    /// The answer is not JSON.
+    #[error("the server's answer is not JSON")]
+    NotJson,
+    /// The server refused the command, saying why.
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// The socket path for a data dir.
 pub fn path_in(data_dir: &Path) -> PathBuf {
     data_dir.join(SOCKET_NAME)
@@ -34,23 +99,31 @@ pub fn path_in(data_dir: &Path) -> PathBuf {
 
 /// Binds the admin socket at `path` (replacing a stale one left by a server
 /// that died) with mode 0600.
-pub fn bind(path: &Path) -> Result<UnixListener, String> {
+pub fn bind(path: &Path) -> Result<UnixListener, BindError> {
     use std::os::unix::fs::PermissionsExt as _;
     if std::os::unix::net::UnixStream::connect(path).is_ok() {
-        return Err(format!(
-            "another gnapd is serving this data dir (its admin socket {} answers)",
-            path.display()
-        ));
+        return Err(BindError::InUse(path.to_owned()));
     }
     match std::fs::remove_file(path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("cannot replace {}: {e}", path.display())),
+        Err(source) => {
+            return Err(BindError::Replace {
+                path: path.to_owned(),
+                source,
+            });
+        }
     }
-    let listener =
-        UnixListener::bind(path).map_err(|e| format!("cannot bind {}: {e}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| format!("cannot restrict {}: {e}", path.display()))?;
+    let listener = UnixListener::bind(path).map_err(|source| BindError::Bind {
+        path: path.to_owned(),
+        source,
+    })?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|source| {
+        BindError::Restrict {
+            path: path.to_owned(),
+            source,
+        }
+    })?;
     Ok(listener)
 }
 
@@ -88,11 +161,11 @@ pub(crate) async fn connection(stream: UnixStream, admin: Arc<Admin>) -> std::io
             json!({"ok": false, "error": "the command is too long"})
         }
         Ok(Ok(_)) => match parse_command(line) {
-            Err(e) => json!({"ok": false, "error": e}),
+            Err(e) => json!({"ok": false, "error": e.for_cli()}),
             // Store writes wait for the disk: off the async threads.
             Ok(command) => match tokio::task::spawn_blocking(move || admin.run(command)).await {
                 Ok(Ok(result)) => json!({"ok": true, "result": result}),
-                Ok(Err(e)) => json!({"ok": false, "error": e}),
+                Ok(Err(e)) => json!({"ok": false, "error": e.for_cli()}),
                 Err(_) => json!({"ok": false, "error": "the command failed"}),
             },
         },
@@ -105,37 +178,34 @@ pub(crate) async fn connection(stream: UnixStream, admin: Arc<Admin>) -> std::io
 
 /// Sends `command` to the server whose data dir is `data_dir` and returns
 /// its result (the CLI side; blocking).
-pub fn call(data_dir: &Path, command: &Value) -> Result<Value, String> {
+pub fn call(data_dir: &Path, command: &Value) -> Result<Value, CallError> {
     let path = path_in(data_dir);
-    let mut stream = std::os::unix::net::UnixStream::connect(&path).map_err(|e| {
-        format!(
-            "no gnapd is serving {} ({}: {e}); start `gnapd serve --data-dir {}` first",
-            data_dir.display(),
-            path.display(),
-            data_dir.display()
-        )
-    })?;
+    let mut stream =
+        std::os::unix::net::UnixStream::connect(&path).map_err(|source| CallError::NotServing {
+            data_dir: data_dir.to_owned(),
+            socket: path.clone(),
+            source,
+        })?;
     stream
         .set_read_timeout(Some(IO_TIMEOUT))
         .and_then(|()| stream.set_write_timeout(Some(IO_TIMEOUT)))
-        .map_err(|e| e.to_string())?;
-    let mut line = Zeroizing::new(serde_json::to_vec(command).map_err(|e| e.to_string())?);
+        .map_err(CallError::Setup)?;
+    let mut line = Zeroizing::new(serde_json::to_vec(command).map_err(CallError::Encode)?);
     line.push(b'\n');
-    stream
-        .write_all(&line)
-        .map_err(|e| format!("sending the command: {e}"))?;
+    stream.write_all(&line).map_err(CallError::Send)?;
     let mut answer = String::new();
     BufReader::new(&stream)
         .read_line(&mut answer)
-        .map_err(|e| format!("reading the answer: {e}"))?;
-    let answer: Value =
-        serde_json::from_str(&answer).map_err(|_| "the server's answer is not JSON".to_owned())?;
+        .map_err(CallError::Receive)?;
+    let answer: Value = serde_json::from_str(&answer).map_err(|_| CallError::NotJson)?;
     if answer["ok"] == Value::Bool(true) {
         Ok(answer["result"].clone())
     } else {
-        Err(answer["error"]
-            .as_str()
-            .unwrap_or("the server refused the command")
-            .to_owned())
+        Err(CallError::Refused(
+            answer["error"]
+                .as_str()
+                .unwrap_or("the server refused the command")
+                .to_owned(),
+        ))
     }
 }

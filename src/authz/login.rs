@@ -208,7 +208,7 @@ impl Login {
             &client_id,
             &scopes,
         )
-        .map_err(LoginConfigError::Client)?;
+        .map_err(|e| LoginConfigError::Client(e.to_string()))?;
         if !scopes.iter().any(|s| s == "openid") {
             return Err(LoginConfigError::NoOpenid);
         }

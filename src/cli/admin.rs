@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
-use crate::admin::socket::call;
+use crate::admin::socket::{CallError, call};
 use crate::proto::text::{escape, escape_json};
 
 /// Where the server is.
@@ -237,6 +237,14 @@ fn finish(name: &str, target: &Target, command: &Value, print: fn(&Value)) -> Ex
         Ok(result) => {
             print(&result);
             ExitCode::SUCCESS
+        }
+        Err(e @ CallError::NotServing { .. }) => {
+            let advice = format!(
+                "{e}; start `gnapd serve --data-dir {}` first",
+                target.data_dir.display()
+            );
+            eprintln!("gnapd {name}: {}", escape(&advice));
+            ExitCode::FAILURE
         }
         Err(e) => {
             eprintln!("gnapd {name}: {}", escape(&e.to_string()));

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::connect::{GrantArgs, KeyArgs, init_logging};
+use super::relay::{GrantArgs, KeyArgs, init_logging};
 use crate::client::ClientError;
 use crate::client::agent::{Agent, Wire};
 use crate::client::grant::{grant_request, start_modes};
@@ -111,7 +111,7 @@ struct KeyRequired {
     key_file: std::path::PathBuf,
     /// The key algorithm for a new key [default: ed25519].
     #[arg(long, value_enum)]
-    alg: Option<super::connect::KeyAlg>,
+    alg: Option<super::relay::KeyAlg>,
     /// Print every HTTP exchange on stderr (token values included).
     #[arg(long)]
     trace: bool,
@@ -166,7 +166,7 @@ struct Usage(String);
 
 impl From<ClientError> for Usage {
     fn from(e: ClientError) -> Self {
-        Self(e.to_string())
+        Self(e.for_cli())
     }
 }
 
@@ -204,7 +204,7 @@ async fn step(command: Command) -> Result<(bool, Value), Usage> {
             grant,
             wait,
         } => {
-            let options = grant.options().map_err(Usage)?;
+            let options = grant.options().map_err(|e| Usage(e.to_string()))?;
             let wire = key.wire()?;
             if wait {
                 let resource = resource.unwrap_or_default();
@@ -219,7 +219,7 @@ async fn step(command: Command) -> Result<(bool, Value), Usage> {
                         let held = agent.grant().await;
                         Ok((true, held.map(|g| grant_json(&g)).unwrap_or(Value::Null)))
                     }
-                    Err(e) => Ok((false, json!({"error": e.to_string()}))),
+                    Err(e) => Ok((false, json!({"error": e.for_cli()}))),
                 };
             }
             let (as_uri, access) = match (&options.as_uri, &resource) {

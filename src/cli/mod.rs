@@ -6,8 +6,8 @@ use clap::{Parser, Subcommand};
 
 pub mod admin;
 pub mod agent;
-pub mod connect;
 pub mod httpsig;
+pub mod relay;
 pub mod serve;
 
 /// gnapd: a GNAP (RFC 9635) authorization server for AI agents, and the MCP
@@ -42,7 +42,7 @@ enum Command {
     /// A local stdio MCP server relaying to a gnapd gateway: negotiates a
     /// GNAP grant with its own key and signs every call. Point an MCP
     /// client's `command` at it.
-    Connect(connect::Args),
+    Connect(relay::Args),
     /// The agent's protocol steps one by one, for scripts and for seeing
     /// each exchange (`--trace`): JSON results on stdout.
     Agent(agent::Args),
@@ -58,7 +58,7 @@ pub fn main() -> ExitCode {
         Command::Credentials(args) => admin::credentials(args),
         Command::Grants(args) => admin::grants(args),
         Command::Admin(args) => admin::admin(args),
-        Command::Connect(args) => connect::run_connect(args),
+        Command::Connect(args) => relay::run_relay(args),
         Command::Agent(args) => agent::run(args),
     }
 }

@@ -298,9 +298,13 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     create_data_dir(&config.data_dir)?;
     let master_key = master_key(&config)?;
     let store = Arc::new(
-        SledStore::open(&config.data_dir.join("store"))
-            .map_err(|e| e.to_string())?
-            .with_replay_sizes(config.limits.replay),
+        SledStore::open_at(
+            &config.data_dir.join("store"),
+            crate::store::sled::Durability::GroupCommit,
+            crate::clock::Clock::now(&SystemClock),
+        )
+        .map_err(|e| e.to_string())?
+        .with_replay_sizes(config.limits.replay),
     );
 
     let configured: BTreeSet<String> = config.upstreams.iter().map(|u| u.name.clone()).collect();
@@ -312,7 +316,8 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
             store.as_ref(),
             key,
             crate::clock::Clock::now(&SystemClock),
-        )?;
+        )
+        .map_err(|e| e.to_string())?;
     }
     let configured_credentials: BTreeSet<String> = config
         .upstreams
@@ -376,7 +381,8 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
             &public_url,
             &operator_link_file,
             crate::clock::Clock::now(&SystemClock),
-        )?;
+        )
+        .map_err(|e| e.to_string())?;
         announce_operator_link(&url, &operator_link_file);
     }
     tracing::info!(
@@ -419,7 +425,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     )?);
     let admin_socket = crate::admin::socket::path_in(&config.data_dir);
     let admin = tokio::spawn(crate::admin::socket::serve(
-        crate::admin::socket::bind(&admin_socket)?,
+        crate::admin::socket::bind(&admin_socket).map_err(|e| e.to_string())?,
         Arc::new(
             Admin::new(
                 gateway.clone(),

@@ -32,198 +32,11 @@ use crate::proto::gnap::{Continue, Discovery, ErrorCode};
 use crate::proto::httpsig::{HttpRequest, SignOptions, sign_gnap};
 use crate::proto::jwk::SigningKey;
 
-/// Signs and sends the requests of the protocol, one exchange each.
-pub struct Wire {
-    http: Http,
-    key: SigningKey,
-    clock: Arc<dyn Clock>,
-}
+mod prompt;
+mod wire;
 
-impl std::fmt::Debug for Wire {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Wire")
-            .field("key", &self.key)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Wire {
-    /// Signs with `key`, reading the time from `clock`.
-    pub fn new(http: Http, key: SigningKey, clock: Arc<dyn Clock>) -> Self {
-        Self { http, key, clock }
-    }
-
-    /// The key.
-    pub fn key(&self) -> &SigningKey {
-        &self.key
-    }
-
-    /// The HTTP client.
-    pub fn http(&self) -> &Http {
-        &self.http
-    }
-
-    /// The current time.
-    pub fn now(&self) -> i64 {
-        self.clock.now()
-    }
-
-    /// Adds `Authorization: GNAP token` (if any) and signs `request`.
-    pub fn sign(&self, request: &mut HttpRequest, token: Option<&str>) -> Result<(), ClientError> {
-        if let Some(token) = token {
-            request.fields.set("Authorization", format!("GNAP {token}"));
-        }
-        sign_gnap(request, &self.key, self.now(), &SignOptions::default())
-            .map_err(|e| ClientError::Sign(e.to_string()))?;
-        Ok(())
-    }
-
-    async fn json(
-        &self,
-        method: &str,
-        uri: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-        referer: Option<&str>,
-    ) -> Result<Answer, ClientError> {
-        let mut request = HttpRequest::new(method, uri);
-        if let Some(body) = body {
-            request.body =
-                serde_json::to_vec(body).map_err(|e| ClientError::Protocol(e.to_string()))?;
-            request.fields.append("Content-Type", "application/json");
-        }
-        request.fields.append("Accept", "application/json");
-        if let Some(referer) = referer {
-            request.fields.append("Referer", referer);
-        }
-        self.sign(&mut request, token)?;
-        self.http
-            .exchange(&request, AS_TIMEOUT, MAX_AS_RESPONSE)
-            .await
-    }
-
-    /// An unsigned call to the resource, to read its challenge (§9.1).
-    pub async fn challenge(&self, resource: &str) -> Result<Challenge, ClientError> {
-        let request = HttpRequest::new("GET", resource)
-            .with_field("Accept", "application/json, text/event-stream");
-        let answer = self
-            .http
-            .exchange(&request, AS_TIMEOUT, MAX_AS_RESPONSE)
-            .await?;
-        if answer.status != 401 {
-            return Err(ClientError::Protocol(format!(
-                "{resource} answered HTTP {} instead of a 401 GNAP challenge; give --as-uri",
-                answer.status
-            )));
-        }
-        Ok(gnap_challenge(answer.header_values("www-authenticate"))?)
-    }
-
-    /// `OPTIONS` on the grant endpoint (§9). `None` when the AS does not
-    /// answer with a discovery document: it is an optimisation only.
-    pub async fn discovery(&self, as_uri: &str) -> Option<Discovery> {
-        let request = HttpRequest::new("OPTIONS", as_uri).with_field("Accept", "application/json");
-        let answer = self
-            .http
-            .exchange(&request, AS_TIMEOUT, MAX_AS_RESPONSE)
-            .await
-            .ok()?;
-        if answer.status != 200 {
-            return None;
-        }
-        serde_json::from_slice(&answer.body).ok()
-    }
-
-    /// A grant request (§2), with `Referer` naming the resource that sent
-    /// the agent here (§9.1).
-    pub async fn grant(
-        &self,
-        as_uri: &str,
-        body: &Value,
-        referer: Option<&str>,
-    ) -> Result<Answer, ClientError> {
-        self.json("POST", as_uri, None, Some(body), referer).await
-    }
-
-    /// A continuation call (§5.1, §5.2: POST; no body while polling).
-    pub async fn continue_grant(
-        &self,
-        uri: &str,
-        token: &str,
-        body: Option<&Value>,
-    ) -> Result<Answer, ClientError> {
-        self.json("POST", uri, Some(token), body, None).await
-    }
-
-    /// Deletes a grant (§5.4).
-    pub async fn delete_grant(&self, uri: &str, token: &str) -> Result<Answer, ClientError> {
-        self.json("DELETE", uri, Some(token), None, None).await
-    }
-
-    /// Rotates a token (§6.1) through its management URI.
-    pub async fn rotate(&self, uri: &str, manage_token: &str) -> Result<Answer, ClientError> {
-        self.json("POST", uri, Some(manage_token), None, None).await
-    }
-
-    /// Revokes a token (§6.2).
-    pub async fn revoke(&self, uri: &str, manage_token: &str) -> Result<Answer, ClientError> {
-        self.json("DELETE", uri, Some(manage_token), None, None)
-            .await
-    }
-}
-
-/// What the person sees when the AS asks for interaction.
-pub trait Prompter: Send + Sync {
-    /// Shows `interaction` (never on stdout: stdout is the MCP channel).
-    fn interaction(&self, interaction: &Interaction);
-    /// Tells the person the wait is over.
-    fn approved(&self) {}
-}
-
-/// Prints on stderr and, if asked, opens the browser (`xdg-open`).
-#[derive(Debug, Clone)]
-pub struct StderrPrompter {
-    /// The program name to prefix messages with.
-    pub program: String,
-    /// Open the interaction URI in a browser.
-    pub open: bool,
-}
-
-impl Prompter for StderrPrompter {
-    fn interaction(&self, interaction: &Interaction) {
-        for line in interaction.instructions(&self.program) {
-            eprintln!("{line}");
-        }
-        if self.open
-            && let Some(uri) = interaction.browser_uri()
-        {
-            open_browser(uri);
-        }
-    }
-
-    fn approved(&self) {
-        eprintln!("{}: approved", self.program);
-    }
-}
-
-/// Starts the desktop's browser on `uri`, detached from stdin/stdout (the
-/// MCP channel) and stderr.
-pub fn open_browser(uri: &str) {
-    let opener = if cfg!(target_os = "macos") {
-        "open"
-    } else {
-        "xdg-open"
-    };
-    let started = std::process::Command::new(opener)
-        .arg(uri)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn();
-    if let Err(e) = started {
-        eprintln!("could not start {opener}: {e}; open the URL by hand");
-    }
-}
+pub use prompt::{Prompter, StderrPrompter, open_browser};
+pub use wire::Wire;
 
 /// How an [`Agent`] negotiates.
 #[derive(Debug, Clone)]
@@ -501,7 +314,7 @@ impl Agent {
                 answer.status
             )));
         }
-        let mut issued = rotated(&answer.body).map_err(ClientError::Protocol)?;
+        let mut issued = rotated(&answer.body).map_err(|e| ClientError::Protocol(e.to_string()))?;
         if issued.manage.is_none() {
             issued.manage = Some(manage);
         }
@@ -596,11 +409,7 @@ impl Agent {
                     .as_deref()
                     .and_then(upstream_of_reference)
                     .or_else(|| upstream_of_url(&self.resource))
-                    .ok_or_else(|| {
-                        ClientError::Protocol(
-                            "cannot tell which upstream the tools belong to; give --access".into(),
-                        )
-                    })?;
+                    .ok_or(ClientError::ToolsWithoutUpstream)?;
                 AccessSpec::Tools {
                     upstream: upstream.to_owned(),
                     tools: self.options.tools.clone(),
@@ -608,9 +417,7 @@ impl Agent {
             }
             (None, Some(reference)) => AccessSpec::Reference(reference),
             (None, None) => {
-                return Err(ClientError::Protocol(
-                    "the challenge names no access to ask for; give --access".into(),
-                ));
+                return Err(ClientError::NoAccess);
             }
         };
         state.as_uri = Some(as_uri.clone());

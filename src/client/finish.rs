@@ -136,7 +136,7 @@ const PAGE: &str = "<!doctype html><meta charset=utf-8><title>gnapd</title>\
 
 fn random() -> Option<String> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).ok()?;
+    crate::random::fill(&mut bytes).ok()?;
     Some(b64::encode_url(&bytes))
 }
 

@@ -329,14 +329,18 @@ pub fn interpret_response(status: u16, response: GrantResponse) -> Outcome {
     }
 }
 
+/// A rotation response that does not parse.
+#[derive(Debug, thiserror::Error)]
+#[error("the rotation response is unreadable: {0}")]
+pub struct RotationError(serde_json::Error);
+
 /// The token from a rotation response (§6.1: `{"access_token": {…}}`).
-pub fn rotated(body: &[u8]) -> Result<Issued, String> {
+pub fn rotated(body: &[u8]) -> Result<Issued, RotationError> {
     #[derive(serde::Deserialize)]
     struct Rotated {
         access_token: AccessToken,
     }
-    let rotated: Rotated = serde_json::from_slice(body)
-        .map_err(|e| format!("the rotation response is unreadable: {e}"))?;
+    let rotated: Rotated = serde_json::from_slice(body).map_err(RotationError)?;
     Ok(Issued::from(&rotated.access_token))
 }
 

@@ -56,7 +56,8 @@ impl std::fmt::Debug for Http {
 impl Http {
     /// A client; `trace` prints each exchange on stderr.
     pub fn new(trace: bool) -> Result<Self, ClientError> {
-        let client = crate::http_client::build(&[]).map_err(ClientError::Setup)?;
+        let client =
+            crate::http_client::build(&[]).map_err(|e| ClientError::Setup(e.to_string()))?;
         Ok(Self { client, trace })
     }
 

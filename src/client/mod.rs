@@ -25,6 +25,18 @@ pub use agent::{Agent, AgentOptions, Prompter, StderrPrompter, Wire};
 pub use challenge::Challenge;
 pub use grant::AccessSpec;
 
+impl ClientError {
+    /// The message with, for a person at the command line, the flag that
+    /// would help (`gnapd connect`, `gnapd agent`).
+    pub fn for_cli(&self) -> String {
+        match self {
+            Self::NoChallenge { .. } => format!("{self}; give --as-uri"),
+            Self::ToolsWithoutUpstream | Self::NoAccess => format!("{self}; give --access"),
+            _ => self.to_string(),
+        }
+    }
+}
+
 /// Why the agent could not do what it was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -46,6 +58,21 @@ pub enum ClientError {
     /// An answer did not follow the protocol.
     #[error("{0}")]
     Protocol(String),
+    /// The resource answered without a GNAP challenge, so the AS is not
+    /// known.
+    #[error("{resource} answered HTTP {status} instead of a 401 GNAP challenge")]
+    NoChallenge {
+        /// The resource called.
+        resource: String,
+        /// Its status.
+        status: u16,
+    },
+    /// Tools were named, but not the upstream they belong to.
+    #[error("cannot tell which upstream the tools belong to")]
+    ToolsWithoutUpstream,
+    /// Neither the options nor the challenge name access.
+    #[error("the challenge names no access to ask for")]
+    NoAccess,
     /// Signing failed.
     #[error("cannot sign the request: {0}")]
     Sign(String),

@@ -46,6 +46,20 @@ pub const UNAUTHORIZED: i64 = -32001;
 /// JSON-RPC code for a call that could not reach the gateway.
 pub const UNREACHABLE: i64 = -32603;
 
+/// Why a signed request got no answer, as the MCP client is told.
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    /// No token to sign with.
+    #[error("gnapd connect could not get a token: {}", .0.for_cli())]
+    Token(ClientError),
+    /// The exchange failed.
+    #[error("the gateway could not be reached: {}", .0.for_cli())]
+    Unreachable(ClientError),
+    /// The token was refused and no new grant came.
+    #[error("the gateway refused the token and a new grant failed: {}", .0.for_cli())]
+    Regrant(ClientError),
+}
+
 /// How the relay behaves.
 #[derive(Debug, Clone, Default)]
 pub struct RelayOptions {
@@ -169,7 +183,7 @@ where
         {
             eprintln!(
                 "gnapd connect: revoking the grant failed: {}",
-                escape(&e.to_string())
+                escape(&e.for_cli())
             );
         }
     };
@@ -205,9 +219,9 @@ async fn negotiate_at_start<R: AsyncRead + Unpin>(
         tokio::select! {
             result = &mut negotiation => {
                 if let Err(e) = result {
-                    eprintln!("gnapd connect: {}", escape(&e.to_string()));
+                    eprintln!("gnapd connect: {}", escape(&e.for_cli()));
                     if let Ok(mut failure) = relay.start_failure.lock() {
-                        *failure = Some(format!("gnapd connect could not get a token: {e}"));
+                        *failure = Some(SendError::Token(e).to_string());
                     }
                 }
                 return Some(read);
@@ -295,7 +309,7 @@ impl Relay {
         &self,
         build: impl Fn() -> HttpRequest,
         timeout: Duration,
-    ) -> Result<hyper::Response<hyper::body::Incoming>, String> {
+    ) -> Result<hyper::Response<hyper::body::Incoming>, SendError> {
         let mut retried = false;
         loop {
             let mut request = build();
@@ -303,21 +317,22 @@ impl Relay {
                 .agent
                 .sign_for_resource(&mut request)
                 .await
-                .map_err(|e| format!("gnapd connect could not get a token: {e}"))?;
+                .map_err(SendError::Token)?;
             let response = self
                 .agent
                 .wire()
                 .http()
                 .send(&request, timeout)
                 .await
-                .map_err(|e| format!("the gateway could not be reached: {e}"))?;
+                .map_err(SendError::Unreachable)?;
             if response.status() != 401 || retried {
                 return Ok(response);
             }
             retried = true;
-            self.agent.refused(generation).await.map_err(|e| {
-                format!("the gateway refused the token and a new grant failed: {e}")
-            })?;
+            self.agent
+                .refused(generation)
+                .await
+                .map_err(SendError::Regrant)?;
         }
     }
 
@@ -375,8 +390,8 @@ impl Relay {
         let sent_session = self.session.lock().ok().and_then(|s| s.id.clone());
         let response = match self.send_signed(build, RESPONSE_TIMEOUT).await {
             Ok(r) => r,
-            Err(message) => {
-                self.fail(&sent, UNAUTHORIZED, &message);
+            Err(e) => {
+                self.fail(&sent, UNAUTHORIZED, &e.to_string());
                 return;
             }
         };

@@ -36,18 +36,25 @@ pub struct TrustedProxy {
     forwarded: bool,
 }
 
+/// Why a `[trusted_proxy]` entry was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProxyError {
+    /// Not a header name.
+    #[error("trusted_proxy.header `{0}` is not a header name")]
+    Header(String),
+    /// `hops = 0`.
+    #[error("trusted_proxy.hops must be at least 1")]
+    NoHops,
+}
+
 impl TrustedProxy {
     /// Checks the file's entry: a valid header name, at least one hop.
-    pub fn from_entry(entry: &TrustedProxyEntry) -> Result<Self, String> {
-        let header = HeaderName::from_bytes(entry.header.as_bytes()).map_err(|_| {
-            format!(
-                "trusted_proxy.header `{}` is not a header name",
-                entry.header
-            )
-        })?;
+    pub fn from_entry(entry: &TrustedProxyEntry) -> Result<Self, ProxyError> {
+        let header = HeaderName::from_bytes(entry.header.as_bytes())
+            .map_err(|_| ProxyError::Header(entry.header.clone()))?;
         let hops = entry.hops.unwrap_or(1);
         if hops == 0 {
-            return Err("trusted_proxy.hops must be at least 1".into());
+            return Err(ProxyError::NoHops);
         }
         let forwarded = header == warp::http::header::FORWARDED;
         Ok(Self {

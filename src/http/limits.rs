@@ -87,19 +87,30 @@ impl Default for ConnectionLimits {
     }
 }
 
+/// A `[connections]` value of zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LimitsError {
+    /// A count.
+    #[error("connections.max, per_address and h2_max_streams must be positive")]
+    Counts,
+    /// A timeout, by name.
+    #[error("connections.{0} must be positive")]
+    Zero(&'static str),
+}
+
 impl ConnectionLimits {
     /// The limits `file` sets over the defaults. Behind a trusted reverse
     /// proxy every connection comes from the proxy, so `per_address` is
     /// then off unless set.
-    pub fn from_file(file: &ConnectionsFile, behind_proxy: bool) -> Result<Self, String> {
+    pub fn from_file(file: &ConnectionsFile, behind_proxy: bool) -> Result<Self, LimitsError> {
         let defaults = Self::default();
-        let seconds = |name: &str, value: Option<u64>, default: Duration| match value {
-            Some(0) => Err(format!("connections.{name} must be positive")),
+        let seconds = |name: &'static str, value: Option<u64>, default: Duration| match value {
+            Some(0) => Err(LimitsError::Zero(name)),
             Some(s) => Ok(Duration::from_secs(s)),
             None => Ok(default),
         };
         if file.max == Some(0) || file.per_address == Some(0) || file.h2_max_streams == Some(0) {
-            return Err("connections.max, per_address and h2_max_streams must be positive".into());
+            return Err(LimitsError::Counts);
         }
         let h2_keepalive = match file.h2_keepalive_interval {
             Some(0) => None,
@@ -159,7 +170,7 @@ mod tests {
 
     fn limits(text: &str, behind_proxy: bool) -> Result<ConnectionLimits, String> {
         let file: ConnectionsFile = toml::from_str(text).map_err(|e| e.to_string())?;
-        ConnectionLimits::from_file(&file, behind_proxy)
+        ConnectionLimits::from_file(&file, behind_proxy).map_err(|e| e.to_string())
     }
 
     #[test]

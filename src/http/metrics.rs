@@ -33,19 +33,23 @@ pub enum MetricsListen {
     Off,
 }
 
+/// A `metrics_listen` that is none of the three.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("metrics_listen `{0}` is not `off`, `main` or an address like 127.0.0.1:9100")]
+pub struct MetricsListenError(String);
+
 impl std::str::FromStr for MetricsListen {
-    type Err = String;
+    type Err = MetricsListenError;
 
     /// `off`, `main`, or a socket address (`127.0.0.1:9100`).
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, MetricsListenError> {
         match text {
             "off" => Ok(Self::Off),
             "main" => Ok(Self::Main),
-            addr => addr.parse().map(Self::At).map_err(|_| {
-                format!(
-                    "metrics_listen `{addr}` is not `off`, `main` or an address like 127.0.0.1:9100"
-                )
-            }),
+            addr => addr
+                .parse()
+                .map(Self::At)
+                .map_err(|_| MetricsListenError(addr.to_owned())),
         }
     }
 }

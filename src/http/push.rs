@@ -77,10 +77,12 @@ impl std::fmt::Debug for Pusher {
 impl Pusher {
     /// A pusher trusting the system roots and `extra` for `https` targets;
     /// `allow_internal` lets pushes reach internal addresses.
-    pub fn new(allow_internal: bool, extra: &[CertificateDer<'static>]) -> Result<Self, String> {
+    pub fn new(
+        allow_internal: bool,
+        extra: &[CertificateDer<'static>],
+    ) -> Result<Self, crate::http_client::TlsError> {
         let mut tls = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
+            .with_safe_default_protocol_versions()?
             .with_root_certificates(crate::http_client::roots(extra)?)
             .with_no_client_auth();
         tls.alpn_protocols = vec![b"http/1.1".to_vec()];

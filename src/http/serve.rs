@@ -39,24 +39,32 @@ use super::limits::ConnectionLimits;
 use super::mcp::GatewayBody;
 use super::{App, routes};
 use crate::gateway::answer::BoxError;
+use crate::http_client::TlsError;
 
 /// Loads a PEM certificate chain and private key into a TLS acceptor that
 /// offers HTTP/2 and HTTP/1.1 (TLS 1.2 and 1.3, rustls' safe defaults).
-pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsAcceptor, String> {
+pub fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<TlsAcceptor, TlsError> {
     let chain = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("cannot read the certificate chain {}: {e}", cert.display()))?;
+        .map_err(|source| TlsError::Read {
+            what: format!("the certificate chain {}", cert.display()),
+            source,
+        })?;
     if chain.is_empty() {
-        return Err(format!("{} holds no certificate", cert.display()));
+        return Err(TlsError::NoCertificate(cert.to_owned()));
     }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("cannot read the private key {}: {e}", key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|source| TlsError::Read {
+        what: format!("the private key {}", key.display()),
+        source,
+    })?;
     let mut config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .map_err(|e| format!("the certificate and key do not form a usable pair: {e}"))?;
+        .map_err(TlsError::Pair)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }

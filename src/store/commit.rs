@@ -50,7 +50,7 @@ pub enum Durability {
 pub(crate) struct GroupCommit {
     db: ::sled::Db,
     shared: Arc<Shared>,
-    thread: Mutex<Option<JoinHandle<Result<(), String>>>>,
+    thread: Mutex<Option<JoinHandle<Result<(), ::sled::Error>>>>,
     hold: Option<FlushHold>,
 }
 
@@ -256,7 +256,11 @@ impl Drop for Exit<'_> {
 
 /// The commit thread: flush while tickets are waiting; on stop, serve what is
 /// left and flush a last time.
-fn commit_loop(db: &::sled::Db, shared: &Shared, hold: Option<&FlushHold>) -> Result<(), String> {
+fn commit_loop(
+    db: &::sled::Db,
+    shared: &Shared,
+    hold: Option<&FlushHold>,
+) -> Result<(), ::sled::Error> {
     let _exit = Exit(shared);
     let mut state = shared.lock();
     loop {
@@ -284,16 +288,15 @@ fn commit_loop(db: &::sled::Db, shared: &Shared, hold: Option<&FlushHold>) -> Re
         match flushed {
             Ok(_) => state.durable = target,
             Err(e) => {
-                let message = e.to_string();
-                state.failure = Some(message.clone());
+                state.failure = Some(e.to_string());
                 shared.done.notify_all();
-                return Err(message);
+                return Err(e);
             }
         }
         shared.done.notify_all();
     }
     drop(state);
-    db.flush().map(drop).map_err(|e| e.to_string())
+    db.flush().map(drop)
 }
 
 #[cfg(test)]

@@ -21,8 +21,8 @@ use std::sync::Mutex;
 
 use crate::random::NoRandomness;
 use crate::upstream::Secret;
-use crate::upstream::credential::Credential;
-use crate::upstream::oauth_client::States;
+use crate::upstream::credential::{Credential, CredentialError};
+use crate::upstream::oauth_client::{ClientConfigError, States};
 use crate::upstream::oauth2::{OAuth2Credential, RefreshError, TokenRequest};
 use serde::Deserialize;
 
@@ -69,10 +69,37 @@ pub enum Connect {
     },
 }
 
+/// Why a `connect` config or a pasted key was refused. Messages never
+/// quote the key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    /// The header cannot carry a credential.
+    #[error(transparent)]
+    Header(#[from] CredentialError),
+    /// A scheme that is not one auth-scheme token.
+    #[error("connect scheme `{0}` is not an auth scheme")]
+    Scheme(String),
+    /// The OAuth client config is wrong.
+    #[error(transparent)]
+    Client(#[from] ClientConfigError),
+    /// A pasted key that is empty.
+    #[error("the key is empty")]
+    KeyEmpty,
+    /// A pasted key with characters outside visible ASCII, or too long.
+    #[error("the key has characters a key cannot have")]
+    KeyCharacters,
+    /// A pasted key that does not make a header value.
+    #[error("the key is not usable")]
+    KeyUnusable,
+    /// A key pasted for an upstream connected by sign-in.
+    #[error("this upstream is connected through its own sign-in")]
+    SignIn,
+}
+
 impl Connect {
     /// Checks the config: a header that can carry a credential, a scheme
     /// that is one token.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ConnectError> {
         match self {
             Self::ApiKey { header, scheme, .. } => {
                 Credential::header(header, Secret::new("x"))?;
@@ -82,7 +109,7 @@ impl Connect {
                             .bytes()
                             .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b)))
                 {
-                    return Err(format!("connect scheme `{scheme}` is not an auth scheme"));
+                    return Err(ConnectError::Scheme(scheme.clone()));
                 }
                 Ok(())
             }
@@ -100,7 +127,8 @@ impl Connect {
                 ],
                 client_id,
                 scopes,
-            ),
+            )
+            .map_err(ConnectError::from),
         }
     }
 
@@ -204,23 +232,23 @@ impl Connect {
     }
 
     /// The credential a pasted `key` makes. Errors never echo the key.
-    pub fn credential(&self, key: &str) -> Result<Credential, String> {
+    pub fn credential(&self, key: &str) -> Result<Credential, ConnectError> {
         match self {
             Self::ApiKey { header, scheme, .. } => {
                 let key = key.trim();
                 if key.is_empty() {
-                    return Err("the key is empty".into());
+                    return Err(ConnectError::KeyEmpty);
                 }
                 if key.len() > MAX_KEY || key.bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
-                    return Err("the key has characters a key cannot have".into());
+                    return Err(ConnectError::KeyCharacters);
                 }
                 let value = match scheme {
                     Some(scheme) => Secret::new(format!("{scheme} {key}")),
                     None => Secret::new(key),
                 };
-                Credential::header(header, value).map_err(|_| "the key is not usable".into())
+                Credential::header(header, value).map_err(|_| ConnectError::KeyUnusable)
             }
-            Self::OAuth { .. } => Err("this upstream is connected through its own sign-in".into()),
+            Self::OAuth { .. } => Err(ConnectError::SignIn),
         }
     }
 }
@@ -386,7 +414,10 @@ probe = true"#,
 
         for bad in ["", "   ", "a b", "k\u{e9}", "a\nb"] {
             let err = plain.credential(bad).unwrap_err();
-            assert!(bad.trim().is_empty() || !err.contains(bad.trim()), "{err}");
+            assert!(
+                bad.trim().is_empty() || !err.to_string().contains(bad.trim()),
+                "{err}"
+            );
         }
         assert!(
             toml::from_str::<Connect>("kind = \"api_key\"\nheader = \"Host\"")

@@ -11,7 +11,73 @@ use zeroize::Zeroizing;
 use crate::store::CredentialKind;
 
 use super::Secret;
-use super::oauth2::OAuth2Credential;
+use super::oauth2::{OAuth2ConfigError, OAuth2Credential};
+
+/// Why a credential was refused. Messages name variables and headers,
+/// never a secret value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialError {
+    /// An environment variable name outside `[A-Za-z_][A-Za-z0-9_]*`.
+    #[error("`{0}` is not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)")]
+    EnvName(String),
+    /// An environment variable value with a NUL byte.
+    #[error("the value of `{0}` contains a NUL byte")]
+    EnvNul(String),
+    /// `env:` without `=`.
+    #[error("an env credential is env:VAR=VALUE")]
+    EnvShape,
+    /// `header:` without a second `:`.
+    #[error("a header credential is header:Header-Name:VALUE")]
+    HeaderShape,
+    /// `basic:` without a second `:`.
+    #[error("a basic credential is basic:USER:PASS")]
+    BasicShape,
+    /// A kind gnapd does not know.
+    #[error(
+        "a credential is bearer:VALUE, header:Header-Name:VALUE, basic:USER:PASS, oauth2:{{JSON}}, env:VAR=VALUE or none"
+    )]
+    UnknownKind,
+    /// An `env` credential with no variable.
+    #[error("an env credential needs at least one variable")]
+    EnvEmpty,
+    /// One variable given twice.
+    #[error("the variable `{0}` is given twice")]
+    EnvTwice(String),
+    /// Two credentials for one upstream that do not merge.
+    #[error("only env credentials may be given more than once")]
+    NotMergeable,
+    /// A header name that is invalid or that gnapd sets itself.
+    #[error("`{0}` cannot carry an upstream credential")]
+    HeaderName(String),
+    /// A header value that is not a valid header value.
+    #[error("the value for header `{0}` is not a valid header value")]
+    HeaderValue(String),
+    /// A basic credential's user with a `:`.
+    #[error("a basic credential's user may not contain `:`")]
+    BasicUserColon,
+    /// An opened set whose secret is not UTF-8.
+    #[error("a credential set's secret is not UTF-8")]
+    SetNotUtf8,
+    /// An opened header set without its header name.
+    #[error("a header credential set has no header name")]
+    SetNoHeaderName,
+    /// An opened basic set that is not `USER:PASS`.
+    #[error("a basic credential set is not USER:PASS")]
+    SetNotUserPass,
+    /// An opened env set that is not a JSON object of strings.
+    #[error("an env credential set is not a JSON object of strings")]
+    SetNotEnv,
+    /// An `oauth2` credential's own problem.
+    #[error(transparent)]
+    OAuth2(#[from] OAuth2ConfigError),
+}
+
+/// For callers that still carry errors as text.
+impl From<CredentialError> for String {
+    fn from(error: CredentialError) -> Self {
+        error.to_string()
+    }
+}
 
 /// How the gateway authenticates at an upstream.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,14 +121,12 @@ pub fn valid_env_name(name: &str) -> bool {
 
 /// Checks an environment variable for a child process. Errors name the
 /// variable, never its value.
-pub(super) fn check_env_var(name: &str, value: &str) -> Result<(), String> {
+pub(super) fn check_env_var(name: &str, value: &str) -> Result<(), CredentialError> {
     if !valid_env_name(name) {
-        return Err(format!(
-            "`{name}` is not a valid environment variable name ([A-Za-z_][A-Za-z0-9_]*)"
-        ));
+        return Err(CredentialError::EnvName(name.to_owned()));
     }
     if value.contains('\0') {
-        return Err(format!("the value of `{name}` contains a NUL byte"));
+        return Err(CredentialError::EnvNul(name.to_owned()));
     }
     Ok(())
 }
@@ -86,14 +150,12 @@ impl Credential {
     /// repeat the flag for more, see [`Credential::merge`]) or `none`. Errors
     /// never echo the
     /// secret.
-    pub fn parse(spec: &str) -> Result<Self, String> {
+    pub fn parse(spec: &str) -> Result<Self, CredentialError> {
         let (kind, rest) = spec.split_once(':').unwrap_or((spec, ""));
         match kind {
             "none" if rest.is_empty() => Ok(Self::None),
             "env" => {
-                let (name, value) = rest
-                    .split_once('=')
-                    .ok_or("an env credential is env:VAR=VALUE")?;
+                let (name, value) = rest.split_once('=').ok_or(CredentialError::EnvShape)?;
                 check_env_var(name, value)?;
                 Ok(Self::Env(BTreeMap::from([(
                     name.to_owned(),
@@ -102,32 +164,25 @@ impl Credential {
             }
             "bearer" if !rest.is_empty() => Ok(Self::Bearer(Secret::new(rest))),
             "header" => {
-                let (name, value) = rest
-                    .split_once(':')
-                    .ok_or("a header credential is header:Header-Name:VALUE")?;
+                let (name, value) = rest.split_once(':').ok_or(CredentialError::HeaderShape)?;
                 Self::header(name, Secret::new(value))
             }
             "basic" => {
-                let (user, password) = rest
-                    .split_once(':')
-                    .ok_or("a basic credential is basic:USER:PASS")?;
+                let (user, password) = rest.split_once(':').ok_or(CredentialError::BasicShape)?;
                 Ok(Self::Basic {
                     user: user.to_owned(),
                     password: Secret::new(password),
                 })
             }
             "oauth2" => Ok(Self::OAuth2(Box::new(OAuth2Credential::from_json(rest)?))),
-            _ => Err(
-                "a credential is bearer:VALUE, header:Header-Name:VALUE, basic:USER:PASS, oauth2:{JSON}, env:VAR=VALUE or none"
-                    .into(),
-            ),
+            _ => Err(CredentialError::UnknownKind),
         }
     }
 
     /// An `env` credential from a map of variables, names and values checked.
-    pub fn env(vars: BTreeMap<String, Secret>) -> Result<Self, String> {
+    pub fn env(vars: BTreeMap<String, Secret>) -> Result<Self, CredentialError> {
         if vars.is_empty() {
-            return Err("an env credential needs at least one variable".into());
+            return Err(CredentialError::EnvEmpty);
         }
         for (name, value) in &vars {
             check_env_var(name, value.expose())?;
@@ -138,18 +193,18 @@ impl Credential {
     /// Two credentials given for one upstream on the command line: `env`
     /// variables collect into one set (a variable given twice is an error);
     /// any other pair is ambiguous and refused.
-    pub fn merge(self, other: Self) -> Result<Self, String> {
+    pub fn merge(self, other: Self) -> Result<Self, CredentialError> {
         match (self, other) {
             (Self::Env(mut vars), Self::Env(more)) => {
                 for (name, value) in more {
                     if vars.contains_key(&name) {
-                        return Err(format!("the variable `{name}` is given twice"));
+                        return Err(CredentialError::EnvTwice(name));
                     }
                     vars.insert(name, value);
                 }
                 Ok(Self::Env(vars))
             }
-            _ => Err("only env credentials may be given more than once".into()),
+            _ => Err(CredentialError::NotMergeable),
         }
     }
 
@@ -166,17 +221,15 @@ impl Credential {
     }
 
     /// A `header` credential, with its name checked.
-    pub fn header(name: &str, value: Secret) -> Result<Self, String> {
+    pub fn header(name: &str, value: Secret) -> Result<Self, CredentialError> {
         let lower = name.to_ascii_lowercase();
         if hyper::header::HeaderName::from_bytes(lower.as_bytes()).is_err()
             || RESERVED.contains(&lower.as_str())
         {
-            return Err(format!("`{name}` cannot carry an upstream credential"));
+            return Err(CredentialError::HeaderName(name.to_owned()));
         }
         if hyper::header::HeaderValue::from_str(value.expose()).is_err() {
-            return Err(format!(
-                "the value for header `{name}` is not a valid header value"
-            ));
+            return Err(CredentialError::HeaderValue(name.to_owned()));
         }
         Ok(Self::Header { name: lower, value })
     }
@@ -221,19 +274,18 @@ impl Credential {
         kind: CredentialKind,
         header_name: Option<&str>,
         secret: &[u8],
-    ) -> Result<Self, String> {
-        let secret = std::str::from_utf8(secret)
-            .map_err(|_| "a credential set's secret is not UTF-8".to_owned())?;
+    ) -> Result<Self, CredentialError> {
+        let secret = std::str::from_utf8(secret).map_err(|_| CredentialError::SetNotUtf8)?;
         match kind {
             CredentialKind::Bearer => Ok(Self::Bearer(Secret::new(secret))),
             CredentialKind::Header => Self::header(
-                header_name.ok_or("a header credential set has no header name")?,
+                header_name.ok_or(CredentialError::SetNoHeaderName)?,
                 Secret::new(secret),
             ),
             CredentialKind::Basic => {
                 let (user, password) = secret
                     .split_once(':')
-                    .ok_or("a basic credential set is not USER:PASS")?;
+                    .ok_or(CredentialError::SetNotUserPass)?;
                 Ok(Self::Basic {
                     user: user.to_owned(),
                     password: Secret::new(password),
@@ -243,8 +295,8 @@ impl Credential {
                 Ok(Self::OAuth2(Box::new(OAuth2Credential::from_json(secret)?)))
             }
             CredentialKind::Env => {
-                let vars: BTreeMap<String, Secret> = serde_json::from_str(secret)
-                    .map_err(|_| "an env credential set is not a JSON object of strings")?;
+                let vars: BTreeMap<String, Secret> =
+                    serde_json::from_str(secret).map_err(|_| CredentialError::SetNotEnv)?;
                 Self::env(vars)
             }
         }

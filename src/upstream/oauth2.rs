@@ -57,6 +57,32 @@ impl std::fmt::Debug for OAuth2Credential {
     }
 }
 
+/// Why an `oauth2` credential was refused. Messages never quote a token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuth2ConfigError {
+    /// Not the JSON object expected (serde's category and column only: its
+    /// messages could quote a value).
+    #[error(
+        "an oauth2 credential is a JSON object with access_token, token_endpoint, \
+         client_id and optionally refresh_token, expires_at, client_secret ({category} at column {column})"
+    )]
+    Json {
+        /// serde_json's category of the error.
+        category: String,
+        /// Where in the text.
+        column: usize,
+    },
+    /// No access token.
+    #[error("an oauth2 credential needs an access_token")]
+    NoAccessToken,
+    /// A token endpoint that is not an http(s) URL.
+    #[error("an oauth2 credential's token_endpoint must be an http(s) URL")]
+    TokenEndpoint,
+    /// An access token that cannot go in a header.
+    #[error("an oauth2 access_token must be usable in a header")]
+    AccessTokenHeader,
+}
+
 /// Why a refresh failed. Messages never carry a token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RefreshError {
@@ -102,14 +128,10 @@ struct ErrorResponse {
 impl OAuth2Credential {
     /// Parses the JSON form used by the config and `gnapd credentials add
     /// NAME` (`oauth2:{…}`). Errors never quote a token.
-    pub fn from_json(text: &str) -> Result<Self, String> {
-        let credential: Self = serde_json::from_str(text).map_err(|e| {
-            format!(
-                "an oauth2 credential is a JSON object with access_token, token_endpoint, \
-                 client_id and optionally refresh_token, expires_at, client_secret ({:?} at column {})",
-                e.classify(),
-                e.column()
-            )
+    pub fn from_json(text: &str) -> Result<Self, OAuth2ConfigError> {
+        let credential: Self = serde_json::from_str(text).map_err(|e| OAuth2ConfigError::Json {
+            category: format!("{:?}", e.classify()),
+            column: e.column(),
         })?;
         credential.check()?;
         Ok(credential)
@@ -129,20 +151,20 @@ impl OAuth2Credential {
     }
 
     /// Checks the token endpoint and that the access token fits a header.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), OAuth2ConfigError> {
         if self.access_token.expose().is_empty() {
-            return Err("an oauth2 credential needs an access_token".into());
+            return Err(OAuth2ConfigError::NoAccessToken);
         }
         let endpoint = self.token_endpoint.to_ascii_lowercase();
         if !(endpoint.starts_with("https://") || endpoint.starts_with("http://"))
             || self.token_endpoint.parse::<hyper::Uri>().is_err()
         {
-            return Err("an oauth2 credential's token_endpoint must be an http(s) URL".into());
+            return Err(OAuth2ConfigError::TokenEndpoint);
         }
         if hyper::header::HeaderValue::from_str(&format!("Bearer {}", self.access_token.expose()))
             .is_err()
         {
-            return Err("an oauth2 access_token must be usable in a header".into());
+            return Err(OAuth2ConfigError::AccessTokenHeader);
         }
         Ok(())
     }
@@ -396,7 +418,7 @@ mod tests {
             OAuth2Credential::from_json(std::str::from_utf8(&c.to_json()).unwrap()).unwrap();
         assert_eq!(round, c);
         let err = OAuth2Credential::from_json(r#"{"access_token":"leak-me"}"#).unwrap_err();
-        assert!(!err.contains("leak-me"), "{err}");
+        assert!(!err.to_string().contains("leak-me"), "{err}");
         assert!(
             OAuth2Credential::from_json(
                 r#"{"access_token":"a","token_endpoint":"ftp://x","client_id":"c"}"#

@@ -21,6 +21,40 @@ use crate::upstream::oauth2::{TokenRequest, client_token_request, form_encode};
 /// How long a person has to come back from a sign-in (seconds).
 pub const STATE_LIFETIME: i64 = 600;
 
+/// Why a client's config was refused; `prefix` names its config section.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientConfigError {
+    /// An endpoint that does not parse as a URL.
+    #[error("{prefix} {what} is not a URL")]
+    NotUrl {
+        /// The config section.
+        prefix: String,
+        /// Which endpoint.
+        what: String,
+    },
+    /// An endpoint that is not an http(s) URL with a host and no fragment.
+    #[error("{prefix} {what} must be an http(s) URL")]
+    NotHttp {
+        /// The config section.
+        prefix: String,
+        /// Which endpoint.
+        what: String,
+    },
+    /// No client id.
+    #[error("{0} needs a client_id")]
+    NoClientId(String),
+    /// A scope that is not an RFC 6749 scope token.
+    #[error("{0} scopes must be RFC 6749 scope tokens")]
+    Scopes(String),
+}
+
+/// For callers that still carry errors as text.
+impl From<ClientConfigError> for String {
+    fn from(error: ClientConfigError) -> Self {
+        error.to_string()
+    }
+}
+
 /// Checks a client's config: `(what, url)` endpoints that are http(s)
 /// URLs without a fragment, a client id, RFC 6749 scope tokens. `prefix`
 /// names the config section in messages.
@@ -29,27 +63,31 @@ pub fn check(
     endpoints: &[(&str, &str)],
     client_id: &str,
     scopes: &[String],
-) -> Result<(), String> {
+) -> Result<(), ClientConfigError> {
     for (what, url) in endpoints {
-        let parsed: hyper::Uri = url
-            .parse()
-            .map_err(|_| format!("{prefix} {what} is not a URL"))?;
+        let parsed: hyper::Uri = url.parse().map_err(|_| ClientConfigError::NotUrl {
+            prefix: prefix.to_owned(),
+            what: (*what).to_owned(),
+        })?;
         if !matches!(parsed.scheme_str(), Some("http" | "https"))
             || parsed.host().is_none()
             || url.contains('#')
         {
-            return Err(format!("{prefix} {what} must be an http(s) URL"));
+            return Err(ClientConfigError::NotHttp {
+                prefix: prefix.to_owned(),
+                what: (*what).to_owned(),
+            });
         }
     }
     if client_id.is_empty() {
-        return Err(format!("{prefix} needs a client_id"));
+        return Err(ClientConfigError::NoClientId(prefix.to_owned()));
     }
     if scopes.iter().any(|s| {
         s.is_empty()
             || s.bytes()
                 .any(|b| b <= b' ' || b == b'"' || b == b'\\' || b > 0x7e)
     }) {
-        return Err(format!("{prefix} scopes must be RFC 6749 scope tokens"));
+        return Err(ClientConfigError::Scopes(prefix.to_owned()));
     }
     Ok(())
 }
@@ -186,9 +224,14 @@ pub struct SignInsFile {
     pub per_address: Option<usize>,
 }
 
+/// A `[sign_ins]` bound of zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("sign_ins max, per_grant and per_address must be positive")]
+pub struct BoundsError;
+
 impl SignInBounds {
     /// The bounds `file` sets over the defaults (each at least 1).
-    pub fn from_file(file: &SignInsFile) -> Result<Self, String> {
+    pub fn from_file(file: &SignInsFile) -> Result<Self, BoundsError> {
         let defaults = Self::default();
         let bounds = Self {
             max: file.max.unwrap_or(defaults.max),
@@ -196,7 +239,7 @@ impl SignInBounds {
             per_address: file.per_address.unwrap_or(defaults.per_address),
         };
         if bounds.max == 0 || bounds.per_grant == 0 || bounds.per_address == 0 {
-            return Err("sign_ins max, per_grant and per_address must be positive".into());
+            return Err(BoundsError);
         }
         Ok(bounds)
     }

@@ -15,12 +15,21 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::Secret;
-use super::credential::{Credential, check_env_var};
+use super::credential::{Credential, CredentialError, check_env_var};
 use super::oauth2::OAuth2Credential;
 use crate::proto::httpsig::message::TargetUri;
-use crate::store::{CredentialKind, CredentialSetRecord, RECORD_VERSION, Store};
-use crate::upstream::connect::Connect;
-use crate::upstream::vault::MasterKey;
+use crate::store::{CredentialKind, CredentialSetRecord, RECORD_VERSION, Store, StoreError};
+use crate::upstream::connect::{Connect, ConnectError};
+use crate::upstream::vault::{MasterKey, VaultError};
+
+mod enroll;
+mod entry;
+mod error;
+
+pub use enroll::{EnrollError, enroll, enterprise_set_id};
+pub use entry::{CredentialEntry, UpstreamEntry};
+use error::invalid;
+pub use error::{CommandError, Problem, UpstreamError};
 
 /// How the gateway reaches an upstream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,9 +61,9 @@ pub struct StdioCommand {
 
 impl StdioCommand {
     /// Parses the command-line form `COMMAND ARG…` (split at whitespace).
-    pub fn parse(spec: &str) -> Result<Self, String> {
+    pub fn parse(spec: &str) -> Result<Self, CommandError> {
         let mut words = spec.split_whitespace().map(str::to_owned);
-        let command = words.next().ok_or("stdio: needs a command")?;
+        let command = words.next().ok_or(CommandError::Missing)?;
         Ok(Self {
             command,
             args: words.collect(),
@@ -62,12 +71,12 @@ impl StdioCommand {
         })
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), CommandError> {
         if self.command.is_empty() {
-            return Err("the command is empty".into());
+            return Err(CommandError::Empty);
         }
         if self.command.contains('\0') || self.args.iter().any(|a| a.contains('\0')) {
-            return Err("the command contains a NUL byte".into());
+            return Err(CommandError::Nul);
         }
         for (name, value) in &self.env {
             check_env_var(name, value)?;
@@ -94,239 +103,6 @@ pub struct Upstream {
     pub connect: Option<Connect>,
 }
 
-/// The id of the enterprise-held credential set for `upstream`.
-pub fn enterprise_set_id(upstream: &str) -> String {
-    format!("enterprise:{upstream}")
-}
-
-/// Seals each upstream's configured credential under `key` into `store` as
-/// its enterprise-held credential set (replacing the one from an earlier
-/// start), and drops the plaintext: afterwards `credential` is `None` and
-/// `credential_set` names the set. Upstreams with kind `none` need no set.
-pub fn enroll(
-    upstreams: &mut [Upstream],
-    store: &dyn Store,
-    key: &MasterKey,
-    now: i64,
-) -> Result<(), String> {
-    for upstream in upstreams {
-        let id = enterprise_set_id(&upstream.name);
-        if let Credential::OAuth2(grant) = &mut upstream.credential {
-            let seed = grant.seed_digest();
-            if kept_oauth2_state(store, key, &id, &seed)? {
-                upstream.credential = Credential::None;
-                upstream.credential_set = Some(id);
-                continue;
-            }
-            grant.seed = Some(seed);
-        }
-        let Some((kind, header_name, secret)) = upstream.credential.to_sealable() else {
-            continue;
-        };
-        let sealed = key
-            .seal(&id, &secret)
-            .map_err(|e| format!("upstream `{}`: {e}", upstream.name))?;
-        store
-            .put_credential_set(&CredentialSetRecord {
-                v: RECORD_VERSION,
-                id: id.clone(),
-                upstream: upstream.name.clone(),
-                kind,
-                header_name,
-                sealed,
-                created_at: now,
-                owner: None,
-            })
-            .map_err(|e| {
-                format!(
-                    "upstream `{}`: storing its credential set: {e}",
-                    upstream.name
-                )
-            })?;
-        upstream.credential = Credential::None;
-        upstream.credential_set = Some(id);
-    }
-    Ok(())
-}
-
-/// Whether set `id` already holds the refreshed state of the `oauth2`
-/// credential configured as `seed`: then it is kept, not reset to the
-/// configured (possibly rotated-away) tokens.
-fn kept_oauth2_state(
-    store: &dyn Store,
-    key: &MasterKey,
-    id: &str,
-    seed: &str,
-) -> Result<bool, String> {
-    let Some(set) = store
-        .credential_set(id)
-        .map_err(|e| format!("reading credential set `{id}`: {e}"))?
-    else {
-        return Ok(false);
-    };
-    if set.kind != CredentialKind::OAuth2 {
-        return Ok(false);
-    }
-    let Ok(opened) = key.open(id, &set.sealed) else {
-        return Ok(false);
-    };
-    Ok(matches!(
-        Credential::from_opened(set.kind, None, &opened),
-        Ok(Credential::OAuth2(stored)) if stored.seed.as_deref() == Some(seed)
-    ))
-}
-
-/// An upstream as the TOML file writes it (exactly one of `url` and
-/// `command`):
-///
-/// ```toml
-/// [[upstream]]
-/// name = "github"
-/// url = "http://127.0.0.1:9000/mcp"
-/// credential = { kind = "bearer", token = "..." }
-///
-/// [[upstream]]
-/// name = "everything"
-/// command = "npx"
-/// args = ["-y", "@modelcontextprotocol/server-everything"]
-/// cwd = "/srv/mcp"                       # optional
-/// env = { LOG_LEVEL = "info" }            # optional, plain (not secret)
-/// credential = { kind = "env", vars = { API_KEY = "..." } }
-/// ```
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UpstreamEntry {
-    /// The upstream's name.
-    pub name: String,
-    /// Its Streamable HTTP URL.
-    #[serde(default)]
-    pub url: Option<String>,
-    /// The program of a stdio upstream.
-    #[serde(default)]
-    pub command: Option<String>,
-    /// Its arguments.
-    #[serde(default)]
-    pub args: Option<Vec<String>>,
-    /// Its working directory.
-    #[serde(default)]
-    pub cwd: Option<PathBuf>,
-    /// Its plain environment variables.
-    #[serde(default)]
-    pub env: Option<BTreeMap<String, String>>,
-    /// How to authenticate there (default: none).
-    #[serde(default)]
-    pub credential: CredentialEntry,
-    /// How a person connects it on the consent page (HTTP upstreams).
-    #[serde(default)]
-    pub connect: Option<Connect>,
-}
-
-impl UpstreamEntry {
-    /// The upstream it describes (its credential not yet checked against
-    /// the transport: flags may still replace either).
-    pub fn into_upstream(self) -> Result<Upstream, String> {
-        let name = self.name;
-        let credential = self.credential.into_credential()?;
-        if let Some(connect) = &self.connect {
-            if self.command.is_some() {
-                return Err(format!(
-                    "upstream `{name}`: `connect` is for upstreams reached by `url`"
-                ));
-            }
-            connect
-                .check()
-                .map_err(|e| format!("upstream `{name}`: {e}"))?;
-        }
-        let connect = self.connect;
-        let upstream = match (self.url, self.command) {
-            (Some(url), None) => {
-                if self.args.is_some() || self.cwd.is_some() || self.env.is_some() {
-                    return Err(format!(
-                        "upstream `{name}`: args, cwd and env belong to a stdio upstream (`command`), not a `url` one"
-                    ));
-                }
-                Upstream::new(&name, &url, credential)
-            }
-            (None, Some(command)) => Upstream::stdio(
-                &name,
-                StdioCommand {
-                    command,
-                    args: self.args.unwrap_or_default(),
-                    cwd: self.cwd,
-                    env: self.env.unwrap_or_default(),
-                },
-                credential,
-            ),
-            _ => Err(format!(
-                "upstream `{name}`: give exactly one of `url` and `command`"
-            )),
-        }?;
-        Ok(Upstream {
-            connect,
-            ..upstream
-        })
-    }
-}
-
-/// A credential as the TOML file writes it.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
-pub enum CredentialEntry {
-    /// Nothing injected.
-    #[default]
-    None,
-    /// `{ kind = "bearer", token = "..." }`
-    Bearer {
-        /// The token.
-        token: Secret,
-    },
-    /// `{ kind = "header", name = "X-Api-Key", value = "..." }`
-    Header {
-        /// The header name.
-        name: String,
-        /// Its value.
-        value: Secret,
-    },
-    /// `{ kind = "basic", user = "...", password = "..." }`
-    Basic {
-        /// The user name.
-        user: String,
-        /// The password.
-        password: Secret,
-    },
-    /// `{ kind = "oauth2", access_token = "...", refresh_token = "...",
-    /// token_endpoint = "https://...", client_id = "...", client_secret =
-    /// "...", expires_at = 1700000000 }` (refresh token, expiry and client
-    /// secret optional)
-    #[serde(rename = "oauth2")]
-    OAuth2(OAuth2Credential),
-    /// `{ kind = "env", vars = { API_KEY = "..." } }` (stdio upstreams)
-    Env {
-        /// Variable names to values.
-        vars: BTreeMap<String, Secret>,
-    },
-}
-
-impl CredentialEntry {
-    /// The credential it describes.
-    pub fn into_credential(self) -> Result<Credential, String> {
-        Ok(match self {
-            Self::None => Credential::None,
-            Self::Bearer { token } => Credential::Bearer(token),
-            Self::Header { name, value } => Credential::header(&name, value)?,
-            Self::Basic { user, .. } if user.contains(':') => {
-                return Err("a basic credential's user may not contain `:`".into());
-            }
-            Self::Basic { user, password } => Credential::Basic { user, password },
-            Self::OAuth2(grant) => {
-                grant.check()?;
-                Credential::OAuth2(Box::new(grant))
-            }
-            Self::Env { vars } => Credential::env(vars)?,
-        })
-    }
-}
-
 /// Whether `name` can name an upstream (a URL path segment and the suffix of
 /// an `mcp:` reference): 1–64 of `A-Z a-z 0-9 - _ .`.
 pub fn valid_name(name: &str) -> bool {
@@ -339,13 +115,11 @@ pub fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-fn check_name(name: &str) -> Result<(), String> {
+fn check_name(name: &str) -> Result<(), UpstreamError> {
     if valid_name(name) {
         Ok(())
     } else {
-        Err(format!(
-            "upstream name `{name}` must be 1-64 of A-Z a-z 0-9 - _ ."
-        ))
+        Err(UpstreamError::Name(name.to_owned()))
     }
 }
 
@@ -355,11 +129,14 @@ pub const STDIO_PREFIX: &str = "stdio:";
 impl Upstream {
     /// An upstream from the command-line form: `stdio:COMMAND ARG…` or a
     /// URL.
-    pub fn from_spec(name: &str, spec: &str, credential: Credential) -> Result<Self, String> {
+    pub fn from_spec(
+        name: &str,
+        spec: &str,
+        credential: Credential,
+    ) -> Result<Self, UpstreamError> {
         match spec.strip_prefix(STDIO_PREFIX) {
             Some(command) => {
-                let command =
-                    StdioCommand::parse(command).map_err(|e| format!("upstream `{name}`: {e}"))?;
+                let command = StdioCommand::parse(command).map_err(|e| invalid(name, e))?;
                 Self::stdio(name, command, credential)
             }
             None => Self::new(name, spec, credential),
@@ -371,11 +148,9 @@ impl Upstream {
         name: &str,
         command: StdioCommand,
         credential: Credential,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, UpstreamError> {
         check_name(name)?;
-        command
-            .check()
-            .map_err(|e| format!("upstream `{name}`: {e}"))?;
+        command.check().map_err(|e| invalid(name, e))?;
         Ok(Self {
             name: name.to_owned(),
             transport: Transport::Stdio(command),
@@ -404,7 +179,7 @@ impl Upstream {
 
     /// Refuses a credential the transport cannot present: `env` is for
     /// stdio upstreams, `bearer`/`header`/`basic` for HTTP ones.
-    pub fn check_credential(&self) -> Result<(), String> {
+    pub fn check_credential(&self) -> Result<(), UpstreamError> {
         let fits = match (&self.transport, &self.credential) {
             (_, Credential::None) => true,
             (Transport::Stdio(_), Credential::Env(_)) => true,
@@ -419,33 +194,29 @@ impl Upstream {
             Transport::Stdio(_) => ("stdio", "env or none"),
             Transport::Http { .. } => ("http", "bearer, header, basic or none"),
         };
-        Err(format!(
-            "upstream `{}` is a {transport} upstream: its credential must be {allowed}, not {}",
-            self.name,
-            self.credential.kind_name()
-        ))
+        Err(UpstreamError::CredentialMismatch {
+            name: self.name.clone(),
+            transport,
+            allowed,
+            kind: self.credential.kind_name(),
+        })
     }
 
     /// Checks and builds an HTTP upstream: an `http` or `https` URL
     /// without user information.
-    pub fn new(name: &str, url: &str, credential: Credential) -> Result<Self, String> {
+    pub fn new(name: &str, url: &str, credential: Credential) -> Result<Self, UpstreamError> {
         check_name(name)?;
-        let parsed = TargetUri::parse(url)
-            .map_err(|_| format!("upstream `{name}`: the URL is not absolute"))?;
+        let parsed = TargetUri::parse(url).map_err(|_| invalid(name, Problem::NotAbsolute))?;
         if !matches!(parsed.normalized_scheme().as_ref(), "http" | "https") {
-            return Err(format!(
-                "upstream `{name}`: the URL must be http:// or https://"
-            ));
+            return Err(invalid(name, Problem::Scheme));
         }
         let uri = url
             .parse::<hyper::Uri>()
-            .map_err(|_| format!("upstream `{name}`: the URL is not usable"))?;
+            .map_err(|_| invalid(name, Problem::Unusable))?;
         // The URL is logged: credentials belong in the credential, where
         // they are kept secret.
         if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
-            return Err(format!(
-                "upstream `{name}`: put credentials in the upstream's credential, not in its URL"
-            ));
+            return Err(invalid(name, Problem::UserInfo));
         }
         Ok(Self {
             name: name.to_owned(),
@@ -461,10 +232,10 @@ impl Upstream {
 
 /// Parses `NAME=VALUE` (the shape of `--upstream` and
 /// `--upstream-credential`).
-pub fn split_assignment(spec: &str) -> Result<(&str, &str), String> {
+pub fn split_assignment(spec: &str) -> Result<(&str, &str), UpstreamError> {
     spec.split_once('=')
         .filter(|(name, _)| valid_name(name))
-        .ok_or_else(|| "expected NAME=VALUE with a valid upstream name".to_owned())
+        .ok_or(UpstreamError::Assignment)
 }
 
 #[cfg(test)]
@@ -500,7 +271,7 @@ mod tests {
             "header:Bad Name:x",
         ] {
             let err = Credential::parse(bad).unwrap_err();
-            assert!(!err.contains("nopass"), "{err}");
+            assert!(!err.to_string().contains("nopass"), "{err}");
         }
     }
 
@@ -513,7 +284,7 @@ mod tests {
         assert!(Upstream::new("github", "ftp://x/", Credential::None).is_err());
         assert!(Upstream::new("github", "not a url", Credential::None).is_err());
         let err = Upstream::new("gh", "http://u:pw@127.0.0.1:9/", Credential::None).unwrap_err();
-        assert!(!err.contains("pw"), "{err}");
+        assert!(!err.to_string().contains("pw"), "{err}");
         assert_eq!(
             split_assignment("gh=bearer:x=y").unwrap(),
             ("gh", "bearer:x=y")
@@ -626,7 +397,7 @@ mod tests {
             "env:A=\0",
         ] {
             let err = Credential::parse(bad).unwrap_err();
-            assert!(!err.contains("k=with"), "{err}");
+            assert!(!err.to_string().contains("k=with"), "{err}");
         }
 
         let (kind, header, secret) = merged.to_sealable().unwrap();
@@ -644,7 +415,7 @@ mod tests {
             b"not json",
         ] {
             let err = Credential::from_opened(CredentialKind::Env, None, damaged).unwrap_err();
-            assert!(err.contains("env"), "{err}");
+            assert!(err.to_string().contains("env"), "{err}");
         }
     }
 
@@ -676,14 +447,14 @@ mod tests {
         assert!(env.check_credential().is_ok());
         let mut bearer = u.clone();
         bearer.credential = Credential::parse("bearer:SECRET-B").unwrap();
-        let err = bearer.check_credential().unwrap_err();
+        let err = bearer.check_credential().unwrap_err().to_string();
         assert!(
             err.contains("stdio") && err.contains("bearer") && !err.contains("SECRET-B"),
             "{err}"
         );
         let mut http_env = http.clone();
         http_env.credential = Credential::parse("env:API_KEY=SECRET-E").unwrap();
-        let err = http_env.check_credential().unwrap_err();
+        let err = http_env.check_credential().unwrap_err().to_string();
         assert!(
             err.contains("http") && err.contains("env") && !err.contains("SECRET-E"),
             "{err}"

@@ -87,7 +87,7 @@ impl MasterKey {
     /// must not exist yet).
     pub fn generate_into(path: &Path) -> Result<Self, VaultError> {
         let mut key = Zeroizing::new([0u8; 32]);
-        getrandom::fill(key.as_mut()).map_err(|_| VaultError::Random)?;
+        crate::random::fill(key.as_mut()).map_err(|_| VaultError::Random)?;
         let text = Zeroizing::new(b64::encode_url(key.as_ref()));
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
@@ -112,7 +112,7 @@ impl MasterKey {
     /// Seals `secret` for the record `record_id`: nonce ‖ ciphertext ‖ tag.
     pub fn seal(&self, record_id: &str, secret: &[u8]) -> Result<Vec<u8>, VaultError> {
         let mut nonce = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce).map_err(|_| VaultError::Random)?;
+        crate::random::fill(&mut nonce).map_err(|_| VaultError::Random)?;
         let sealed = self
             .cipher()
             .encrypt(

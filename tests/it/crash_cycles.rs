@@ -456,7 +456,7 @@ impl World {
                     Listed::Yes
                 }
             }
-            Err(e) if e.contains("no gnapd is serving") => return,
+            Err(e) if e.to_string().contains("no gnapd is serving") => return,
             Err(_) => Listed::Doubt,
         };
         upstreams.insert(name, (outcome, self.cycle));

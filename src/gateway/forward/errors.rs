@@ -13,7 +13,7 @@ pub enum StartError {
     Client(String),
     /// No randomness for the key that seals event ids.
     #[error("cannot draw the event id key: {0}")]
-    EventIdKey(getrandom::Error),
+    EventIdKey(crate::random::NoRandomness),
 }
 
 /// The command line prints a start failure as text.

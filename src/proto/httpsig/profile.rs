@@ -37,6 +37,12 @@ use crate::proto::b64;
 use crate::proto::digest::{DigestAlgorithm, DigestError, content_digest, verify_content_digest};
 use crate::proto::jwk::{SigningKey, Thumbprint, VerifyingKey};
 
+mod rejection;
+mod signing;
+
+pub use rejection::Rejection;
+pub use signing::{SignOptions, sign_gnap, sign_gnap_rotation};
+
 /// The `tag` of an ordinary GNAP signature.
 pub const TAG_GNAP: &str = "gnap";
 /// The `tag` of the new key's signature in a key rotation (§7.3.1.1).
@@ -99,97 +105,6 @@ pub struct VerifiedRotation {
     pub old: VerifiedRequest,
     /// The new key's `gnap-rotate` signature.
     pub new: VerifiedRequest,
-}
-
-/// Why a request does not satisfy the GNAP profile. Every variant names one
-/// rule; at the AS each maps to `invalid_client`, at the gateway to 401.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Rejection {
-    /// `Signature-Input`/`Signature` missing or unreadable.
-    #[error(transparent)]
-    Input(#[from] InputError),
-    /// No signature carries a `tag` parameter.
-    #[error("no signature has a tag parameter; GNAP requires tag=\"gnap\"")]
-    MissingTag,
-    /// Signatures carry tags, none of them the one required.
-    #[error("no signature has tag=\"{0}\"")]
-    WrongTag(&'static str),
-    /// The `alg` parameter is present (§7.3.1: MUST NOT be included).
-    #[error("the alg signature parameter must not be present")]
-    AlgParameter,
-    /// `created` is absent (§7.3.1: MUST be included).
-    #[error("the created signature parameter is missing")]
-    MissingCreated,
-    /// `created` is further in the future than the skew allowance.
-    #[error("created is {0} s in the future")]
-    CreatedInFuture(i64),
-    /// `created` is older than the maximum age.
-    #[error("the signature is {0} s old")]
-    TooOld(i64),
-    /// `expires` has passed.
-    #[error("the signature expired")]
-    Expired,
-    /// `keyid` does not name the key's `kid`.
-    #[error("keyid does not match the key's kid")]
-    KeyIdMismatch,
-    /// A component the profile requires is not covered.
-    #[error("the signature does not cover {0}")]
-    MissingComponent(String),
-    /// Content-Digest absent, unreadable or wrong.
-    #[error(transparent)]
-    Digest(#[from] DigestError),
-    /// `Signature` has no member for the chosen label.
-    #[error("no Signature member for label `{0}`")]
-    MissingSignature(String),
-    /// A covered component has no value in the request.
-    #[error(transparent)]
-    Component(#[from] ValueError),
-    /// The signature does not verify with the key.
-    #[error("the signature does not verify with the client's key")]
-    BadSignature,
-    /// The nonce was seen inside its window.
-    #[error("the nonce was already used")]
-    ReplayedNonce,
-    /// A signature without a nonce over the same signature base (the same
-    /// request, signed at the same second) was seen inside its window.
-    #[error("the signature was already used")]
-    ReplayedSignature,
-    /// More `Signature-Input` labels than [`MAX_SIGNATURES`].
-    #[error("more than {MAX_SIGNATURES} signatures; a GNAP request needs one, a key rotation two")]
-    TooManySignatures,
-    /// The replay cache could not answer; failing closed.
-    #[error(transparent)]
-    ReplayCache(#[from] NonceStoreError),
-    /// `created` is before the replay cache began remembering (the server
-    /// restarted since): it cannot tell whether the signature was used.
-    #[error("the signature was created before the server started; sign again")]
-    BeforeHorizon,
-}
-
-impl Rejection {
-    /// A short, stable, low-cardinality name for metrics and logs.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::Input(_) => "malformed",
-            Self::MissingTag | Self::WrongTag(_) => "tag",
-            Self::AlgParameter => "alg_param",
-            Self::MissingCreated => "created_missing",
-            Self::CreatedInFuture(_) => "created_future",
-            Self::TooOld(_) => "too_old",
-            Self::Expired => "expired",
-            Self::KeyIdMismatch => "keyid",
-            Self::MissingComponent(_) => "component_missing",
-            Self::Digest(_) => "digest",
-            Self::MissingSignature(_) => "signature_missing",
-            Self::Component(_) => "component_value",
-            Self::BadSignature => "bad_signature",
-            Self::ReplayedNonce | Self::ReplayedSignature => "replay",
-            Self::ReplayCache(NonceStoreError::KeyQuota) => "replay_key_quota",
-            Self::ReplayCache(_) => "replay_cache",
-            Self::BeforeHorizon => "before_restart",
-            Self::TooManySignatures => "too_many_signatures",
-        }
-    }
 }
 
 impl GnapProfile {
@@ -659,113 +574,5 @@ fn check_digest(request: &HttpRequest, params: &SignatureParams) -> Result<(), R
         return Err(DigestError::Malformed.into());
     }
     verify_content_digest(field, &request.body)?;
-    Ok(())
-}
-
-/// How the GNAP signer signs one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignOptions {
-    /// The signature label.
-    pub label: String,
-    /// The `tag`: [`TAG_GNAP`], or [`TAG_ROTATE`] for a rotation's second
-    /// signature.
-    pub tag: &'static str,
-    /// Send a random `nonce` (RFC 9635 §7.3.1: SHOULD).
-    pub nonce: bool,
-    /// `expires`, seconds after `created`, if wanted.
-    pub expires_in: Option<i64>,
-    /// The digest algorithm for `Content-Digest`.
-    pub digest: DigestAlgorithm,
-    /// Components to cover after the profile's own (e.g. the old signature in
-    /// a rotation).
-    pub extra: Vec<ComponentId>,
-}
-
-impl Default for SignOptions {
-    fn default() -> Self {
-        Self {
-            label: "sig1".into(),
-            tag: TAG_GNAP,
-            nonce: true,
-            expires_in: None,
-            digest: DigestAlgorithm::Sha256,
-            extra: Vec::new(),
-        }
-    }
-}
-
-/// Signs `request` under the GNAP profile: sets `Content-Digest` when there
-/// is content, covers `@method`, `@target-uri`, `content-digest`,
-/// `authorization` and any of [`COVER_WHEN_PRESENT`] the request carries, and
-/// adds `created`, `nonce`, `keyid` (the key's `kid`) and `tag`. Returns the
-/// signature base.
-pub fn sign_gnap(
-    request: &mut HttpRequest,
-    key: &SigningKey,
-    now: i64,
-    options: &SignOptions,
-) -> Result<Vec<u8>, SignError> {
-    let mut covered = vec![
-        ComponentId::derived(Derived::Method),
-        ComponentId::derived(Derived::TargetUri),
-    ];
-    if !request.body.is_empty() {
-        let digest = content_digest(&request.body, &[options.digest]);
-        request.fields.set("Content-Digest", digest.into_bytes());
-        covered.push(ComponentId::field("content-digest"));
-    }
-    if request.fields.contains("authorization") {
-        covered.push(ComponentId::field("authorization"));
-    }
-    for name in COVER_WHEN_PRESENT {
-        if request.fields.contains(name) {
-            covered.push(ComponentId::field(name));
-        }
-    }
-    covered.extend(options.extra.iter().cloned());
-    let nonce = if options.nonce {
-        let mut bytes = [0u8; 16];
-        getrandom::fill(&mut bytes).map_err(|_| SignError::Params)?;
-        Some(b64::encode_url(&bytes))
-    } else {
-        None
-    };
-    let params = SignatureParams::new(
-        covered,
-        Metadata {
-            created: Some(now),
-            expires: options.expires_in.map(|e| now.saturating_add(e)),
-            keyid: key.verifying_key().kid().map(str::to_owned),
-            nonce,
-            alg: None,
-            tag: Some(options.tag.to_owned()),
-        },
-    )
-    .map_err(|_| SignError::Params)?;
-    sign_request(request, &options.label, &params, key)
-}
-
-/// Signs a key rotation request (RFC 9635 §7.3.1.1): first with `old_key`
-/// (`tag="gnap"`, label `old_label`), then with `new_key` (`tag="gnap-rotate"`)
-/// over the same components plus the old signature and its input.
-pub fn sign_gnap_rotation(
-    request: &mut HttpRequest,
-    old_key: &SigningKey,
-    new_key: &SigningKey,
-    now: i64,
-) -> Result<(), SignError> {
-    let old = SignOptions::default();
-    sign_gnap(request, old_key, now, &old)?;
-    let chained = |field: &str| {
-        ComponentId::parse(&format!("\"{field}\";key=\"{}\"", old.label))
-            .map_err(|_| SignError::Params)
-    };
-    let new = SignOptions {
-        label: "rotate".into(),
-        tag: TAG_ROTATE,
-        extra: vec![chained("signature")?, chained("signature-input")?],
-        ..SignOptions::default()
-    };
-    sign_gnap(request, new_key, now, &new)?;
     Ok(())
 }

@@ -59,9 +59,9 @@ impl EventIds {
     }
 
     /// Event ids under a key drawn from the operating system.
-    pub fn generate() -> Result<Self, getrandom::Error> {
+    pub fn generate() -> Result<Self, crate::random::NoRandomness> {
         let mut key = Zeroizing::new([0u8; 32]);
-        getrandom::fill(&mut key[..])?;
+        crate::random::fill(&mut key[..])?;
         Ok(Self { key })
     }
 

@@ -108,23 +108,31 @@ pub struct GrantArgs {
     pub no_finish: bool,
 }
 
+/// An `--access` that says no access.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessArgError {
+    /// Not JSON.
+    #[error("--access is not JSON: {0}")]
+    NotJson(serde_json::Error),
+    /// JSON, but neither a non-empty array nor a string.
+    #[error("--access must be a non-empty JSON array (or a JSON string reference)")]
+    Shape,
+}
+
 impl GrantArgs {
     /// The agent's options.
-    pub fn options(&self) -> Result<AgentOptions, String> {
+    pub fn options(&self) -> Result<AgentOptions, AccessArgError> {
         let access = match &self.access {
             Some(text) => {
                 let value: serde_json::Value =
-                    serde_json::from_str(text).map_err(|e| format!("--access is not JSON: {e}"))?;
+                    serde_json::from_str(text).map_err(AccessArgError::NotJson)?;
                 match value {
                     serde_json::Value::Array(items) if !items.is_empty() => {
                         Some(AccessSpec::Explicit(items))
                     }
                     serde_json::Value::String(reference) => Some(AccessSpec::Reference(reference)),
                     _ => {
-                        return Err(
-                            "--access must be a non-empty JSON array (or a JSON string reference)"
-                                .into(),
-                        );
+                        return Err(AccessArgError::Shape);
                     }
                 }
             }
@@ -181,7 +189,7 @@ pub fn init_logging(default: &str) {
 }
 
 /// Runs `gnapd connect`.
-pub fn run_connect(args: Args) -> ExitCode {
+pub fn run_relay(args: Args) -> ExitCode {
     init_logging("gnapd=info");
     let options = match args.grant.options() {
         Ok(o) => o,
@@ -227,7 +235,7 @@ pub fn run_connect(args: Args) -> ExitCode {
             // The message may carry the server's words.
             eprintln!(
                 "gnapd connect: {}",
-                crate::proto::text::escape(&e.to_string())
+                crate::proto::text::escape(&e.for_cli())
             );
             ExitCode::FAILURE
         }

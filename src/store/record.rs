@@ -1,0 +1,458 @@
+//! The records the store keeps, as their fields say, and the hash by
+//! which tokens are found without being stored.
+
+use super::*;
+
+/// The current record format. Stored with every record so the format can
+/// evolve; a reader refuses versions it does not know.
+pub const RECORD_VERSION: u32 = 1;
+
+/// SHA-256 of a token value: how tokens are found without being stored.
+/// Serialized as base64url text.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl Serialize for TokenHash {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&crate::proto::b64::encode_url(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for TokenHash {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        crate::proto::b64::decode_url(&text)
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .map(Self)
+            .ok_or_else(|| serde::de::Error::custom("a token hash is 32 bytes of base64url"))
+    }
+}
+
+impl TokenHash {
+    /// Hashes a token value.
+    pub fn of(value: &str) -> Self {
+        Self(Sha256::digest(value.as_bytes()).into())
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A prefix is enough to correlate log lines; the hash is not secret
+        // but the full value is noise.
+        write!(
+            f,
+            "TokenHash({:02x}{:02x}{:02x}{:02x}…)",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
+    }
+}
+
+/// A grant's identifier: a UUID v4, also the last path segment of its
+/// continuation URI.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct GrantId(pub String);
+
+/// The key a grant, token or instance is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyBinding {
+    /// RFC 7638 thumbprint of the key.
+    pub thumbprint: String,
+    /// The public JWK, as the AS accepted it.
+    pub jwk: serde_json::Value,
+}
+
+impl KeyBinding {
+    /// True if this binding is for the key with `thumbprint`.
+    pub fn is(&self, thumbprint: &Thumbprint) -> bool {
+        self.thumbprint == thumbprint.as_str()
+    }
+}
+
+/// Where a grant stands (RFC 9635 §1.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantState {
+    /// Waiting for a decision (interaction, or an approver).
+    Pending,
+    /// Approved: tokens issued; the client may continue to manage the grant.
+    Approved,
+    /// Denied by policy or a person: nothing more can happen.
+    Denied,
+}
+
+/// The continuation side of a grant (§3.1, §5): which token continues it, and
+/// the pacing the client must respect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Continuation {
+    /// Hash of the current continuation access token.
+    pub token: TokenHash,
+    /// Seconds the client must wait between calls (§5: `too_fast`).
+    pub wait: u64,
+    /// When the current token was issued (Unix seconds): the client may not
+    /// call before `issued_at + wait`.
+    pub issued_at: i64,
+}
+
+/// A grant request and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GrantRecord {
+    /// Record format version ([`RECORD_VERSION`]).
+    pub v: u32,
+    /// The grant's identifier.
+    pub id: GrantId,
+    /// Where the grant stands.
+    pub state: GrantState,
+    /// The client instance's key (the grant's owner).
+    pub client: KeyBinding,
+    /// The instance identifier handed out for the key, if any.
+    pub instance_id: Option<String>,
+    /// The request as last accepted (after any PATCH).
+    pub request: GrantRequest,
+    /// Hashes of the access tokens issued under this grant (for revocation).
+    pub tokens: Vec<TokenHash>,
+    /// The continuation, while the grant can be continued.
+    pub continuation: Option<Continuation>,
+    /// Creation time (Unix seconds).
+    pub created_at: i64,
+    /// The grant and everything under it is swept after this time.
+    pub expires_at: i64,
+}
+
+/// An issued access token, found by the hash of its value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// Record format version ([`RECORD_VERSION`]).
+    pub v: u32,
+    /// The grant the token was issued under.
+    pub grant: GrantId,
+    /// The label the client asked for, if any.
+    pub label: Option<String>,
+    /// The rights the token carries.
+    pub access: Vec<AccessRight>,
+    /// The key the token is bound to (changes on key rotation).
+    pub key: KeyBinding,
+    /// Hash of the token management access token (§6).
+    pub manage: TokenHash,
+    /// A bearer token (§2.1.1 `bearer` flag, allowed by policy): a resource
+    /// server accepts it without a signature. Management stays key-bound.
+    #[serde(default)]
+    pub bearer: bool,
+    /// Issue time (Unix seconds).
+    pub issued_at: i64,
+    /// Expiry (Unix seconds).
+    pub expires_at: i64,
+    /// The credential set the gateway uses at each upstream the token
+    /// reaches: `(upstream, credential set id)`, recorded at approval.
+    /// Removing a set revokes the tokens mapped to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credential_sets: Vec<(String, String)>,
+}
+
+impl TokenRecord {
+    /// The credential set this token uses at `upstream`, if any.
+    pub fn credential_set(&self, upstream: &str) -> Option<&str> {
+        self.credential_sets
+            .iter()
+            .find(|(u, _)| u == upstream)
+            .map(|(_, id)| id.as_str())
+    }
+
+    /// True if this token is mapped to the credential set `id`.
+    pub fn uses_credential_set(&self, id: &str) -> bool {
+        self.credential_sets.iter().any(|(_, s)| s == id)
+    }
+}
+
+/// How a credential set is presented at its upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialKind {
+    /// `Authorization: Bearer SECRET`.
+    Bearer,
+    /// `HEADER-NAME: SECRET`.
+    Header,
+    /// `Authorization: Basic base64(SECRET)`, the secret being `USER:PASS`.
+    Basic,
+    /// `Authorization: Bearer` with an access token the gateway refreshes;
+    /// the secret is the JSON of `upstream::oauth2::OAuth2Credential`.
+    #[serde(rename = "oauth2")]
+    OAuth2,
+    /// Environment variables of a stdio upstream's process, the secret
+    /// being a JSON object of names to values.
+    Env,
+}
+
+/// One concrete set of upstream secrets, sealed under the master key
+/// (`crate::upstream::vault`) with `id` as associated data. `Debug` shows
+/// no part of the sealed bytes.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialSetRecord {
+    /// Record format version ([`RECORD_VERSION`]).
+    pub v: u32,
+    /// The set's identifier (the associated data of `sealed`).
+    pub id: String,
+    /// The upstream it authenticates at.
+    pub upstream: String,
+    /// How it is presented.
+    pub kind: CredentialKind,
+    /// The header name, for [`CredentialKind::Header`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_name: Option<String>,
+    /// `vault.seal(id, secret)`: nonce ‖ ciphertext ‖ tag.
+    #[serde(with = "sealed_b64")]
+    pub sealed: Vec<u8>,
+    /// Creation time (Unix seconds).
+    pub created_at: i64,
+    /// Who connected it, for a person-connected set approved by a
+    /// signed-in person (`crate::upstream::earlier::owner_of`): their later
+    /// pages offer it again. Absent on enterprise-held sets and on sets
+    /// connected with no login.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+impl fmt::Debug for CredentialSetRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialSetRecord")
+            .field("v", &self.v)
+            .field("id", &self.id)
+            .field("upstream", &self.upstream)
+            .field("kind", &self.kind)
+            .field("header_name", &self.header_name)
+            .field("owner", &self.owner)
+            .field(
+                "sealed",
+                &format_args!("{} bytes (redacted)", self.sealed.len()),
+            )
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// Sealed bytes as base64url text (compact in the JSON record).
+mod sealed_b64 {
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::proto::b64::encode_url(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        crate::proto::b64::decode_url(&text)
+            .ok_or_else(|| serde::de::Error::custom("sealed bytes are base64url"))
+    }
+}
+
+/// An upstream added at run time (`gnapd upstream add`). Upstreams from the
+/// config file are not stored: the file stays their one source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamRecord {
+    /// Record format version ([`RECORD_VERSION`]).
+    pub v: u32,
+    /// The upstream's name.
+    pub name: String,
+    /// How the gateway reaches it.
+    pub transport: UpstreamTransport,
+    /// When it was added (Unix seconds).
+    pub created_at: i64,
+}
+
+/// How the gateway reaches a stored upstream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum UpstreamTransport {
+    /// Streamable HTTP at `url`.
+    Http {
+        /// The endpoint.
+        url: String,
+    },
+    /// A process the gateway spawns per MCP session.
+    Stdio {
+        /// The program.
+        command: String,
+        /// Its arguments.
+        #[serde(default)]
+        args: Vec<String>,
+    },
+}
+
+/// A client instance the AS knows by identifier (§3.5).
+///
+/// It lives as long as the longest-lived grant made with it: the store
+/// moves `expires_at` forward whenever it writes a grant naming the
+/// instance with a later expiry, and the sweep removes it after. So an
+/// instance minted for a grant nobody approved goes with that grant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceRecord {
+    /// Record format version ([`RECORD_VERSION`]).
+    pub v: u32,
+    /// The instance's key.
+    pub key: KeyBinding,
+    /// Creation time (Unix seconds).
+    pub created_at: i64,
+    /// Swept after this time (Unix seconds). Absent in records written
+    /// before instances expired: those go [`LEGACY_INSTANCE_LIFETIME`]
+    /// after their creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+/// How long an instance record written before instances expired lives:
+/// the default grant lifetime, 30 days.
+pub const LEGACY_INSTANCE_LIFETIME: i64 = 30 * 24 * 3600;
+
+impl InstanceRecord {
+    /// When the sweep may remove it.
+    pub fn expiry(&self) -> i64 {
+        self.expires_at
+            .unwrap_or_else(|| self.created_at.saturating_add(LEGACY_INSTANCE_LIFETIME))
+    }
+
+    /// Keeps it at least until `until` (a grant made with it expires then);
+    /// true if that changed it.
+    pub fn keep_until(&mut self, until: i64) -> bool {
+        if self.expiry() >= until {
+            return false;
+        }
+        self.expires_at = Some(until);
+        true
+    }
+}
+
+/// A resource set an RS registered (RFC 9767 §3.4), found by its
+/// `resource_reference`. Never expires: an RS hands the reference out in
+/// challenges and documentation, so it must keep meaning the same rights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceSetRecord {
+    /// Record format version ([`RECORD_VERSION`]).
+    pub v: u32,
+    /// The rights the reference stands for.
+    pub access: Vec<AccessRight>,
+    /// RFC 7638 thumbprint of the key of the RS that registered the set.
+    pub resource_server: String,
+    /// The RS said it will introspect tokens for these rights.
+    #[serde(default)]
+    pub token_introspection_required: bool,
+    /// Registration time (Unix seconds).
+    pub created_at: i64,
+}
+
+/// How the client learns that the interaction finished (§2.5.2, §4.2), as
+/// the AS accepted it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InteractionFinish {
+    /// `redirect` or `push`.
+    pub method: FinishKind,
+    /// The client's callback URI.
+    pub uri: String,
+    /// The client's `nonce` (first line of the hash base).
+    pub client_nonce: String,
+    /// The AS's `finish` nonce (second line of the hash base).
+    pub as_nonce: String,
+    /// The hash method in force.
+    pub hash_method: HashMethod,
+}
+
+/// The finish methods gnapd carries out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishKind {
+    /// The RO's browser is sent to the URI with `hash` and `interact_ref`.
+    Redirect,
+    /// The AS POSTs `hash` and `interact_ref` to the URI.
+    Push,
+}
+
+/// Where an interaction stands. Moves only forward: `Pending` to
+/// `Approved` or `Denied` (a person's decision), `Approved` to `Finished`
+/// (the client took the result, once).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum InteractionStatus {
+    /// Waiting for a person.
+    Pending,
+    /// A person approved `access` (per requested token, as policy's
+    /// `Approve`). With a finish method, the client must present the
+    /// interaction reference whose hash is `interact_ref`.
+    Approved {
+        /// The approved rights, per requested token.
+        access: Vec<Vec<AccessRight>>,
+        /// Hash of the interaction reference, when a finish method is used.
+        interact_ref: Option<TokenHash>,
+        /// When (Unix seconds).
+        decided_at: i64,
+        /// Credential sets the person connected while deciding, as
+        /// `(upstream, set id)`: the tokens issued map to them at those
+        /// upstreams, in place of the enterprise-held ones.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        credential_sets: Vec<(String, String)>,
+        /// The subject of the person who decided, signed in at the
+        /// configured login (`crate::authz::login`); absent when no login
+        /// is configured or the admin decided.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
+    /// A person denied the request.
+    Denied {
+        /// Hash of the interaction reference, when a finish method is used.
+        interact_ref: Option<TokenHash>,
+        /// When (Unix seconds).
+        decided_at: i64,
+        /// The subject of the person who decided, signed in at the
+        /// configured login (`crate::authz::login`); absent when no login
+        /// is configured or the admin decided.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
+    /// The client received its tokens: the interaction reference is spent.
+    Finished {
+        /// When (Unix seconds).
+        at: i64,
+        /// Who approved, carried over from [`InteractionStatus::Approved`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
+}
+
+impl InteractionStatus {
+    /// The status once the client received its tokens at `at`: who
+    /// approved stays recorded.
+    pub fn finished(&self, at: i64) -> Self {
+        let by = match self {
+            Self::Approved { by, .. } | Self::Denied { by, .. } | Self::Finished { by, .. } => {
+                by.clone()
+            }
+            Self::Pending => None,
+        };
+        Self::Finished { at, by }
+    }
+}
+
+/// A grant's interaction (RFC 9635 §4): how it can start and finish and
+/// where it stands. Kept beside the grant, keyed by its id, so that a
+/// person's decision never races a write of the grant record itself.
+/// Secrets (user code, interaction reference) are kept as hashes only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InteractionRecord {
+    /// Record format version ([`RECORD_VERSION`]).
+    pub v: u32,
+    /// The grant.
+    pub grant: GrantId,
+    /// Hash of the normalized user code, when one was issued.
+    pub user_code: Option<TokenHash>,
+    /// The finish method, when the client asked for one gnapd carries out.
+    pub finish: Option<InteractionFinish>,
+    /// Hash of the secret part of the interaction page's URI (the
+    /// `redirect` start mode, §3.3.1), when one was handed out. Absent in
+    /// records written before the pages existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<TokenHash>,
+    /// Creation time (Unix seconds).
+    pub created_at: i64,
+    /// The start modes stop working after this time (Unix seconds).
+    pub expires_at: i64,
+    /// Where it stands.
+    #[serde(flatten)]
+    pub status: InteractionStatus,
+}
