@@ -14,7 +14,7 @@ mod file;
 mod limits;
 mod upstreams;
 
-pub use file::{FileConfig, IssuerEntry, StdioFile};
+pub use file::FileConfig;
 use limits::limits;
 use upstreams::assemble_upstreams;
 

@@ -56,19 +56,28 @@
 //! ```
 #![forbid(unsafe_code)]
 
-pub mod admin;
 pub mod authz;
-pub mod cli;
 pub mod client;
 pub mod clock;
-pub mod config;
 pub mod gateway;
-pub mod http;
-pub mod http_client;
 pub mod proto;
-pub mod random;
 pub mod store;
-pub mod upstream;
 
+// The server's assembly and edges: public only so that the integration
+// tests, the benches and the fuzz targets can drive them in process.
+#[doc(hidden)]
+pub mod admin;
 #[doc(hidden)]
 pub mod fuzzing;
+#[doc(hidden)]
+pub mod http;
+
+mod cli;
+mod config;
+mod http_client;
+mod random;
+mod upstream;
+
+/// The `gnapd` command line; `src/main.rs` is only this call.
+#[doc(hidden)]
+pub use cli::main;

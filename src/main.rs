@@ -1,8 +1,8 @@
-//! The `gnapd` binary: a thin shell over [`gnapd::cli`].
+//! The `gnapd` binary: a thin shell over [`gnapd::main`].
 #![forbid(unsafe_code)]
 
 fn main() -> std::process::ExitCode {
-    gnapd::cli::main()
+    gnapd::main()
 }
 
 /// mimalloc instead of glibc's allocator: the gateway's per-call work is

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::relay::{GrantArgs, KeyArgs, init_logging};
 use crate::client::ClientError;
-use crate::client::agent::{Agent, Wire};
+use crate::client::agent::{Agent, SigningClient};
 use crate::client::grant::{grant_request, start_modes};
 use crate::client::http::{AS_TIMEOUT, Answer};
 use crate::proto::httpsig::HttpRequest;
@@ -118,13 +118,13 @@ struct KeyRequired {
 }
 
 impl KeyRequired {
-    fn wire(&self) -> Result<Wire, ClientError> {
+    fn signing_client(&self) -> Result<SigningClient, ClientError> {
         KeyArgs {
             key_file: Some(self.key_file.clone()),
             alg: self.alg,
             trace: self.trace,
         }
-        .wire()
+        .signing_client()
     }
 }
 
@@ -205,7 +205,7 @@ async fn step(command: Command) -> Result<(bool, Value), Usage> {
             wait,
         } => {
             let options = grant.options().map_err(|e| Usage(e.to_string()))?;
-            let wire = key.wire()?;
+            let wire = key.signing_client()?;
             if wait {
                 let resource = resource.unwrap_or_default();
                 let agent = Agent::new(
@@ -272,7 +272,7 @@ async fn step(command: Command) -> Result<(bool, Value), Usage> {
             interact_ref,
             key,
         } => {
-            let wire = key.wire()?;
+            let wire = key.signing_client()?;
             let body = interact_ref.map(|r| json!({"interact_ref": r}));
             let answer = wire.continue_grant(&uri, &token, body.as_ref()).await?;
             Ok((ok(&answer), answer_json(&answer)["body"].clone()))
@@ -285,7 +285,7 @@ async fn step(command: Command) -> Result<(bool, Value), Usage> {
             headers,
             key,
         } => {
-            let wire = key.wire()?;
+            let wire = key.signing_client()?;
             let mut request = HttpRequest::new(method.to_ascii_uppercase(), url);
             request
                 .fields
@@ -310,7 +310,7 @@ async fn step(command: Command) -> Result<(bool, Value), Usage> {
             Ok((ok(&answer), answer_json(&answer)))
         }
         Command::Rotate { uri, token, key } => {
-            let answer = key.wire()?.rotate(&uri, &token).await?;
+            let answer = key.signing_client()?.rotate(&uri, &token).await?;
             Ok((ok(&answer), answer_json(&answer)["body"].clone()))
         }
         Command::Revoke {
@@ -319,7 +319,7 @@ async fn step(command: Command) -> Result<(bool, Value), Usage> {
             grant,
             key,
         } => {
-            let wire = key.wire()?;
+            let wire = key.signing_client()?;
             let answer = if grant {
                 wire.delete_grant(&uri, &token).await?
             } else {

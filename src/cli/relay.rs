@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::client::agent::{Agent, AgentOptions, StderrPrompter, Wire};
+use crate::client::agent::{Agent, AgentOptions, SigningClient, StderrPrompter};
 use crate::client::grant::AccessSpec;
 use crate::client::http::Http;
 use crate::client::relay::{RelayOptions, run};
@@ -60,8 +60,8 @@ impl KeyArgs {
     }
 
     /// The signing layer with this key.
-    pub fn wire(&self) -> Result<Wire, ClientError> {
-        Ok(Wire::new(
+    pub fn signing_client(&self) -> Result<SigningClient, ClientError> {
+        Ok(SigningClient::new(
             Http::new(self.trace)?,
             self.key()?,
             Arc::new(SystemClock),
@@ -210,7 +210,7 @@ pub fn run_relay(args: Args) -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let wire = args.key.wire()?;
+        let wire = args.key.signing_client()?;
         let agent = Arc::new(Agent::new(
             wire,
             args.gateway.clone(),

@@ -1,6 +1,6 @@
 //! The agent: one key, one grant at a time, and every request signed.
 //!
-//! [`Wire`] is the signed request layer: each method is one HTTP exchange
+//! [`SigningClient`] is the signed request layer: each method is one HTTP exchange
 //! of RFC 9635 (grant request, continuation, rotation, revocation, a call at
 //! the resource server), signed under the GNAP profile (`tag="gnap"`,
 //! `created`, `nonce`, `Content-Digest`; `authorization` covered when a token
@@ -33,10 +33,10 @@ use crate::proto::httpsig::{HttpRequest, SignOptions, sign_gnap};
 use crate::proto::jwk::SigningKey;
 
 mod prompt;
-mod wire;
+mod signing_client;
 
 pub use prompt::{Prompter, StderrPrompter, open_browser};
-pub use wire::Wire;
+pub use signing_client::SigningClient;
 
 /// How an [`Agent`] negotiates.
 #[derive(Debug, Clone)]
@@ -100,7 +100,7 @@ struct State {
 
 /// A token for `resource`, kept usable.
 pub struct Agent {
-    wire: Wire,
+    wire: SigningClient,
     resource: String,
     options: AgentOptions,
     prompter: Arc<dyn Prompter>,
@@ -138,7 +138,7 @@ pub struct Stats {
 impl Agent {
     /// An agent for `resource` (the gateway URL).
     pub fn new(
-        wire: Wire,
+        wire: SigningClient,
         resource: impl Into<String>,
         options: AgentOptions,
         prompter: Arc<dyn Prompter>,
@@ -166,7 +166,7 @@ impl Agent {
     }
 
     /// The signing layer.
-    pub fn wire(&self) -> &Wire {
+    pub fn signing_client(&self) -> &SigningClient {
         &self.wire
     }
 

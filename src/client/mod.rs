@@ -21,7 +21,7 @@ pub mod relay;
 pub mod sse;
 pub mod timing;
 
-pub use agent::{Agent, AgentOptions, Prompter, StderrPrompter, Wire};
+pub use agent::{Agent, AgentOptions, Prompter, SigningClient, StderrPrompter};
 pub use challenge::Challenge;
 pub use grant::AccessSpec;
 

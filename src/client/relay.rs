@@ -320,7 +320,7 @@ impl Relay {
                 .map_err(SendError::Token)?;
             let response = self
                 .agent
-                .wire()
+                .signing_client()
                 .http()
                 .send(&request, timeout)
                 .await

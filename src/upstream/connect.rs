@@ -253,9 +253,6 @@ impl Connect {
     }
 }
 
-/// How long a person has to come back from the upstream's sign-in.
-pub const OAUTH_STATE_LIFETIME: i64 = crate::upstream::oauth_client::STATE_LIFETIME;
-
 /// A sign-in at an upstream's AS under way: what its `state` stands for.
 #[derive(Debug, Clone)]
 pub struct PendingAuth {
@@ -494,7 +491,11 @@ scopes = ["openid", "mcp:read"]"#,
             .unwrap();
         assert!(
             connections
-                .take(&late, Some("browser-1"), 1_000 + OAUTH_STATE_LIFETIME + 1)
+                .take(
+                    &late,
+                    Some("browser-1"),
+                    1_000 + crate::upstream::oauth_client::STATE_LIFETIME + 1
+                )
                 .is_none()
         );
         assert!(

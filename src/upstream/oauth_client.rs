@@ -429,11 +429,6 @@ impl<T> States<T> {
         self.pending.lock().map_or(0, |p| p.by_state.len())
     }
 
-    /// Whether none is.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// The counters, in the Prometheus text format, labelled with `flow`
     /// (`login` or `connect`).
     pub fn render(&self, flow: &str, out: &mut String) {
@@ -507,7 +502,7 @@ mod tests {
             // Never a wipe: the newest six all remain.
             assert_eq!(taken, (i >= 4).then_some(u32::try_from(i).unwrap()), "{i}");
         }
-        assert!(states.is_empty());
+        assert_eq!(states.len(), 0);
         let mut text = String::new();
         states.render("login", &mut text);
         assert!(text.contains("gnapd_sign_ins_evicted_total{flow=\"login\",bound=\"all\"} 4"));

@@ -26,8 +26,8 @@ mod enroll;
 mod entry;
 mod error;
 
-pub use enroll::{EnrollError, enroll, enterprise_set_id};
-pub use entry::{CredentialEntry, UpstreamEntry};
+pub use enroll::{enroll, enterprise_set_id};
+pub use entry::UpstreamEntry;
 use error::invalid;
 pub use error::{CommandError, Problem, UpstreamError};
 
@@ -240,6 +240,7 @@ pub fn split_assignment(spec: &str) -> Result<(&str, &str), UpstreamError> {
 
 #[cfg(test)]
 mod tests {
+    use super::entry::CredentialEntry;
     use super::*;
 
     #[test]

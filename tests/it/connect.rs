@@ -829,10 +829,10 @@ impl gnapd::client::Prompter for Recorder {
 }
 
 fn mock_agent(mock: &mock::Mock, recorder: Arc<Recorder>) -> gnapd::client::Agent {
-    use gnapd::client::{Agent, AgentOptions, Wire, http::Http};
+    use gnapd::client::{Agent, AgentOptions, SigningClient, http::Http};
     let key =
         gnapd::proto::jwk::SigningKey::generate(gnapd::proto::httpsig::Algorithm::Ed25519).unwrap();
-    let wire = Wire::new(
+    let wire = SigningClient::new(
         Http::new(false).unwrap(),
         key,
         Arc::new(gnapd::clock::SystemClock),
@@ -1010,13 +1010,13 @@ fn a_finish_redirect_waits_out_wait_and_keeps_interact_ref_after_too_fast() {
             }
         });
         let mock = mock::start(script).await;
-        use gnapd::client::{Agent, AgentOptions, Wire, http::Http};
+        use gnapd::client::{Agent, AgentOptions, SigningClient, http::Http};
         let key = gnapd::proto::jwk::SigningKey::generate(
             gnapd::proto::httpsig::Algorithm::Ed25519,
         )
         .unwrap();
         let agent = Agent::new(
-            Wire::new(Http::new(false).unwrap(), key, Arc::new(gnapd::clock::SystemClock)),
+            SigningClient::new(Http::new(false).unwrap(), key, Arc::new(gnapd::clock::SystemClock)),
             format!("{}/mcp/x", mock.base()),
             AgentOptions {
                 as_uri: Some(format!("{}/gnap", mock.base())),

@@ -4,21 +4,21 @@
 use super::*;
 
 /// Signs and sends the requests of the protocol, one exchange each.
-pub struct Wire {
+pub struct SigningClient {
     http: Http,
     key: SigningKey,
     clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for Wire {
+impl std::fmt::Debug for SigningClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Wire")
+        f.debug_struct("SigningClient")
             .field("key", &self.key)
             .finish_non_exhaustive()
     }
 }
 
-impl Wire {
+impl SigningClient {
     /// Signs with `key`, reading the time from `clock`.
     pub fn new(http: Http, key: SigningKey, clock: Arc<dyn Clock>) -> Self {
         Self { http, key, clock }
