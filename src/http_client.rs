@@ -50,13 +50,6 @@ pub enum TlsError {
     Rustls(#[from] tokio_rustls::rustls::Error),
 }
 
-/// For callers that still carry errors as text.
-impl From<TlsError> for String {
-    fn from(error: TlsError) -> Self {
-        error.to_string()
-    }
-}
-
 /// The client type.
 pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 

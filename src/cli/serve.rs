@@ -281,7 +281,9 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         );
     }
     let tls = match &config.tls {
-        Some((cert, key)) => Some(crate::http::serve::tls_acceptor(cert, key)?),
+        Some((cert, key)) => {
+            Some(crate::http::serve::tls_acceptor(cert, key).map_err(|e| e.to_string())?)
+        }
         None => None,
     };
     if config.policy.require_interaction && config.dev && config.login.is_none() {
@@ -403,7 +405,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     let master_key = master_key.map(Arc::new);
     let mut upstream_cas = Vec::new();
     for path in &config.upstream_ca_files {
-        upstream_cas.extend(crate::http_client::load_ca_file(path)?);
+        upstream_cas.extend(crate::http_client::load_ca_file(path).map_err(|e| e.to_string())?);
     }
     let gateway = Arc::new(
         Gateway::new(
@@ -414,15 +416,16 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
             config.upstream_timeout,
             master_key.clone(),
             &upstream_cas,
-        )?
+        )
+        .map_err(|e| e.to_string())?
         .with_stdio_limits(config.stdio)
         .with_session_bounds(config.sessions)
         .with_signature_batching(config.batch_signatures),
     );
-    let pusher = Arc::new(crate::http::push::Pusher::new(
-        auth.config().allow_private_push,
-        &upstream_cas,
-    )?);
+    let pusher = Arc::new(
+        crate::http::push::Pusher::new(auth.config().allow_private_push, &upstream_cas)
+            .map_err(|e| e.to_string())?,
+    );
     let admin_socket = crate::admin::socket::path_in(&config.data_dir);
     let admin = tokio::spawn(crate::admin::socket::serve(
         crate::admin::socket::bind(&admin_socket).map_err(|e| e.to_string())?,

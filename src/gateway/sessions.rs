@@ -52,10 +52,10 @@ pub struct SessionsFile {
 
 impl Bounds {
     /// The bounds `file` sets over the defaults (each positive).
-    pub(crate) fn from_file(file: &SessionsFile) -> Result<Self, String> {
+    pub(crate) fn from_file(file: &SessionsFile) -> Result<Self, ZeroBound> {
         let defaults = Self::default();
         if file.max == Some(0) || file.per_key == Some(0) || file.idle == Some(0) {
-            return Err("sessions max, per_key and idle must be positive".into());
+            return Err(ZeroBound);
         }
         Ok(Self {
             max: file.max.unwrap_or(defaults.max),
@@ -64,6 +64,11 @@ impl Bounds {
         })
     }
 }
+
+/// A session bound of zero in the config, which would refuse every session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("sessions max, per_key and idle must be positive")]
+pub(crate) struct ZeroBound;
 
 /// Who opened a session.
 #[derive(Debug, Clone, PartialEq, Eq)]

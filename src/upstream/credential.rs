@@ -72,13 +72,6 @@ pub enum CredentialError {
     OAuth2(#[from] OAuth2ConfigError),
 }
 
-/// For callers that still carry errors as text.
-impl From<CredentialError> for String {
-    fn from(error: CredentialError) -> Self {
-        error.to_string()
-    }
-}
-
 /// How the gateway authenticates at an upstream.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Credential {

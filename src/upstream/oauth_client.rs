@@ -48,13 +48,6 @@ pub enum ClientConfigError {
     Scopes(String),
 }
 
-/// For callers that still carry errors as text.
-impl From<ClientConfigError> for String {
-    fn from(error: ClientConfigError) -> Self {
-        error.to_string()
-    }
-}
-
 /// Checks a client's config: `(what, url)` endpoints that are http(s)
 /// URLs without a fragment, a client id, RFC 6749 scope tokens. `prefix`
 /// names the config section in messages.

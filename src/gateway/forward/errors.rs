@@ -9,18 +9,32 @@ use crate::upstream::vault::VaultError;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The upstream client (TLS roots, extra CAs) could not be built.
-    #[error("{0}")]
-    Client(String),
+    #[error(transparent)]
+    Client(#[from] crate::http_client::TlsError),
     /// No randomness for the key that seals event ids.
     #[error("cannot draw the event id key: {0}")]
     EventIdKey(crate::random::NoRandomness),
 }
 
-/// The command line prints a start failure as text.
-impl From<StartError> for String {
-    fn from(error: StartError) -> Self {
-        error.to_string()
-    }
+/// Why a token request to an upstream's authorization server got no
+/// answer (an answer with an error status is not this: the caller reads it).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TokenExchangeError {
+    /// A header of the request cannot be sent.
+    #[error(transparent)]
+    Header(#[from] hyper::header::InvalidHeaderValue),
+    /// The request could not be built.
+    #[error(transparent)]
+    Request(#[from] hyper::http::Error),
+    /// No answer (head or body) within the response timeout.
+    #[error("the token endpoint did not answer in time")]
+    Timeout,
+    /// The exchange failed (connection, TLS, protocol).
+    #[error(transparent)]
+    Send(#[from] hyper_util::client::legacy::Error),
+    /// The body could not be read whole (or was over the limit).
+    #[error("{0}")]
+    Body(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Why a credential set could not be written.

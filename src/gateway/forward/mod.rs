@@ -83,8 +83,7 @@ impl Gateway {
         upstream_cas: &[CertificateDer<'static>],
     ) -> Result<Self, StartError> {
         // `to_string`: whatever error type the client's builder has.
-        let client = crate::http_client::build(upstream_cas)
-            .map_err(|e| StartError::Client(e.to_string()))?;
+        let client = crate::http_client::build(upstream_cas)?;
         let event_ids = EventIds::generate().map_err(StartError::EventIdKey)?;
         Ok(Self {
             upstreams: RwLock::new(

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 
+use super::errors::TokenExchangeError;
 use super::{Gateway, TOKEN_RESPONSE_LIMIT};
 use crate::upstream::connect::{PROBE_BODY, Probed};
 use crate::upstream::credential::Credential;
@@ -59,30 +60,27 @@ impl Gateway {
     pub(crate) async fn token_request(
         &self,
         request: &crate::upstream::oauth2::TokenRequest,
-    ) -> Result<(u16, Bytes), String> {
+    ) -> Result<(u16, Bytes), TokenExchangeError> {
         let mut builder = hyper::Request::builder()
             .method("POST")
             .uri(request.uri.as_str());
         for (name, value) in &request.headers {
-            let mut value = HeaderValue::from_str(value).map_err(|e| e.to_string())?;
+            let mut value = HeaderValue::from_str(value)?;
             value.set_sensitive(true);
             builder = builder.header(*name, value);
         }
-        let outgoing = builder
-            .body(Full::new(Bytes::from(request.body.as_bytes().to_vec())))
-            .map_err(|e| e.to_string())?;
+        let outgoing = builder.body(Full::new(Bytes::from(request.body.as_bytes().to_vec())))?;
         let response = tokio::time::timeout(self.response_timeout, self.client.request(outgoing))
             .await
-            .map_err(|_| "the token endpoint did not answer in time".to_owned())?
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| TokenExchangeError::Timeout)??;
         let status = response.status().as_u16();
         let body = tokio::time::timeout(
             self.response_timeout,
             Limited::new(response.into_body(), TOKEN_RESPONSE_LIMIT).collect(),
         )
         .await
-        .map_err(|_| "the token endpoint did not answer in time".to_owned())?
-        .map_err(|e| e.to_string())?
+        .map_err(|_| TokenExchangeError::Timeout)?
+        .map_err(TokenExchangeError::Body)?
         .to_bytes();
         Ok((status, body))
     }

@@ -96,7 +96,7 @@ pub(super) async fn callback(
         Ok((status, body)) => login
             .subject_of(status, &body, &started.nonce, now)
             .map_err(|e| e.to_string()),
-        Err(e) => Err(e),
+        Err(e) => Err(e.to_string()),
     };
     let subject = match subject {
         Ok(subject) => subject,

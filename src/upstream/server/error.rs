@@ -88,13 +88,6 @@ pub enum CommandError {
     Env(#[from] CredentialError),
 }
 
-/// For callers that still carry errors as text.
-impl From<UpstreamError> for String {
-    fn from(error: UpstreamError) -> Self {
-        error.to_string()
-    }
-}
-
 pub(super) fn invalid(name: &str, problem: impl Into<Problem>) -> UpstreamError {
     UpstreamError::Invalid {
         name: name.to_owned(),
