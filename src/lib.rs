@@ -61,6 +61,7 @@ pub mod client;
 pub mod clock;
 pub mod gateway;
 pub mod proto;
+pub mod random;
 pub mod store;
 
 // The server's assembly and edges: public only so that the integration
@@ -75,7 +76,6 @@ pub mod http;
 mod cli;
 mod config;
 mod http_client;
-mod random;
 mod upstream;
 
 /// The `gnapd` command line; `src/main.rs` is only this call.

@@ -10,27 +10,77 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 #[error("the random source failed")]
 pub struct NoRandomness;
 
-/// Fills `bytes` from the operating system's random source.
-pub fn fill(bytes: &mut [u8]) -> Result<(), NoRandomness> {
-    getrandom::fill(bytes).map_err(|_| NoRandomness)
+/// Where random bytes come from. The services hold one, as they hold a
+/// `Clock`, so that a test can give them its own; the server gives them
+/// [`OsRandom`].
+pub trait Randomness: Send + Sync {
+    /// Fills `bytes`.
+    fn fill(&self, bytes: &mut [u8]) -> Result<(), NoRandomness>;
 }
 
-/// 256 random bits as base64url text (43 characters): unguessable, and
-/// safe in a URL, a header or a cookie as it is.
-pub fn text() -> Result<String, NoRandomness> {
+/// The operating system's random source.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OsRandom;
+
+impl Randomness for OsRandom {
+    fn fill(&self, bytes: &mut [u8]) -> Result<(), NoRandomness> {
+        getrandom::fill(bytes).map_err(|_| NoRandomness)
+    }
+}
+
+/// Fills `bytes` from the operating system's random source.
+pub fn fill(bytes: &mut [u8]) -> Result<(), NoRandomness> {
+    OsRandom.fill(bytes)
+}
+
+/// 256 random bits from `source` as base64url text (43 characters):
+/// unguessable, and safe in a URL, a header or a cookie as it is.
+pub fn text_from(source: &dyn Randomness) -> Result<String, NoRandomness> {
     let mut bytes = [0u8; 32];
-    fill(&mut bytes)?;
+    source.fill(&mut bytes)?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
-/// A fresh UUID v4, as text.
-pub fn uuid() -> String {
-    uuid::Uuid::new_v4().to_string()
+/// [`text_from`] the operating system's source.
+pub fn text() -> Result<String, NoRandomness> {
+    text_from(&OsRandom)
+}
+
+/// A UUID v4 from 122 bits of `source`, as text.
+pub fn uuid_from(source: &dyn Randomness) -> Result<String, NoRandomness> {
+    let mut bytes = [0u8; 16];
+    source.fill(&mut bytes)?;
+    Ok(uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Counts up from a seed: the same seed gives the same bytes.
+    pub(crate) struct Counting(pub(crate) std::sync::atomic::AtomicU8);
+
+    impl Randomness for Counting {
+        fn fill(&self, bytes: &mut [u8]) -> Result<(), NoRandomness> {
+            for b in bytes {
+                *b = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn text_and_uuids_come_from_the_source_they_are_given() {
+        let source = Counting(0.into());
+        let text = text_from(&source).unwrap_or_default();
+        let bytes: Vec<u8> = (0..32).collect();
+        assert_eq!(text, URL_SAFE_NO_PAD.encode(bytes));
+        let id = uuid_from(&source).unwrap_or_default();
+        // Bytes 32..48 with the version (4) and variant bits set.
+        assert_eq!(id, "20212223-2425-4627-a829-2a2b2c2d2e2f");
+    }
 
     #[test]
     fn random_text_is_43_base64url_characters_and_never_repeats() {

@@ -138,8 +138,8 @@ impl AuthServer {
                 ));
             }
         };
-        let id = GrantId(mint::grant_id());
-        let (continue_value, continue_hash) = mint::token().map_err(no_randomness)?;
+        let id = GrantId(mint::grant_id(self.random()).map_err(no_randomness)?);
+        let (continue_value, continue_hash) = mint::token(self.random()).map_err(no_randomness)?;
         let mut minted = self.mint_tokens(
             &id,
             &binding,
@@ -152,7 +152,8 @@ impl AuthServer {
         // A client presenting its key by value gets an instance identifier
         // (§3.5), written in the same transaction as the grant.
         let expires_at = now.saturating_add(self.config.grant_lifetime);
-        let (new_instance, instance_id) = new_instance(instance, &binding, now, expires_at)?;
+        let (new_instance, instance_id) =
+            new_instance(self.random(), instance, &binding, now, expires_at)?;
         let record = GrantRecord {
             v: RECORD_VERSION,
             id: id.clone(),
@@ -258,8 +259,8 @@ impl AuthServer {
         bearer: bool,
         now: i64,
     ) -> Result<((TokenHash, TokenRecord), AccessToken), Failure> {
-        let (value, hash) = mint::token().map_err(no_randomness)?;
-        let (manage_value, manage_hash) = mint::token().map_err(no_randomness)?;
+        let (value, hash) = mint::token(self.random()).map_err(no_randomness)?;
+        let (manage_value, manage_hash) = mint::token(self.random()).map_err(no_randomness)?;
         let lifetime = self.config.token_lifetime;
         let record = TokenRecord {
             v: RECORD_VERSION,
@@ -357,6 +358,7 @@ pub(super) fn require_json(request: &HttpRequest) -> Result<(), Failure> {
 /// made with it).
 #[allow(clippy::type_complexity)]
 pub(super) fn new_instance(
+    source: &dyn crate::random::Randomness,
     known: Option<String>,
     key: &KeyBinding,
     now: i64,
@@ -365,7 +367,7 @@ pub(super) fn new_instance(
     if known.is_some() {
         return Ok((None, known));
     }
-    let id = crate::random::text().map_err(no_randomness)?;
+    let id = crate::random::text_from(source).map_err(no_randomness)?;
     let record = InstanceRecord {
         v: RECORD_VERSION,
         key: key.clone(),

@@ -198,6 +198,8 @@ pub struct AuthServer {
     deciders: Deciders,
     /// Rate limits and pending grant slots (`guards`).
     guards: guards::Guards,
+    /// Where token values, identifiers, codes and keys come from.
+    randomness: Arc<dyn crate::random::Randomness>,
 }
 
 /// The ways a person signs in to decide on the pages.
@@ -232,6 +234,7 @@ impl AuthServer {
             page_key: std::sync::OnceLock::new(),
             deciders: Deciders::default(),
             guards: guards::Guards::new(&config.limits),
+            randomness: Arc::new(crate::random::OsRandom),
             config,
         };
         // Grants already waiting hold their slots across a restart.
@@ -242,6 +245,13 @@ impl AuthServer {
     /// Who can sign in to decide on the pages.
     pub fn with_deciders(mut self, deciders: Deciders) -> Self {
         self.deciders = deciders;
+        self
+    }
+
+    /// The same AS drawing every token value, identifier, user code and
+    /// form key from `source` instead of the operating system.
+    pub fn with_randomness(mut self, source: Arc<dyn crate::random::Randomness>) -> Self {
+        self.randomness = source;
         self
     }
 
@@ -347,6 +357,11 @@ impl AuthServer {
 
     fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// The source of every random value the AS makes.
+    fn random(&self) -> &dyn crate::random::Randomness {
+        &*self.randomness
     }
 
     /// Checks the request's signature with `key` under the GNAP profile,

@@ -118,7 +118,7 @@ impl AuthServer {
                 &format!("this resource server may not register `access[{i}]`"),
             ));
         }
-        let reference = crate::random::text().map_err(no_randomness)?;
+        let reference = crate::random::text_from(self.random()).map_err(no_randomness)?;
         let record = ResourceSetRecord {
             v: RECORD_VERSION,
             access: parsed.access,

@@ -16,6 +16,7 @@ use std::net::IpAddr;
 use crate::store::{GrantId, TokenHash};
 
 use super::mint::NoRandomness;
+use crate::random::Randomness;
 
 /// The characters a code is made of: ASCII digits and capital letters
 /// without `0`, `O`, `1`, `I` and `L`.
@@ -37,13 +38,13 @@ impl fmt::Debug for UserCode {
 impl UserCode {
     /// A fresh random code (rejection sampling keeps every character
     /// equally likely).
-    pub(crate) fn generate() -> Result<Self, NoRandomness> {
+    pub(crate) fn generate(source: &dyn Randomness) -> Result<Self, NoRandomness> {
         let mut code = String::with_capacity(LENGTH);
         // 248 = 8 × 31: bytes at or above it would bias the first characters.
         let limit = 256 - 256 % ALPHABET.len();
         while code.len() < LENGTH {
             let mut bytes = [0u8; 16];
-            getrandom::fill(&mut bytes).map_err(|_| NoRandomness)?;
+            source.fill(&mut bytes)?;
             for b in bytes {
                 if usize::from(b) < limit && code.len() < LENGTH {
                     code.push(char::from(ALPHABET[usize::from(b) % ALPHABET.len()]));
@@ -228,7 +229,7 @@ mod tests {
         }
         let mut seen = std::collections::HashSet::new();
         for _ in 0..200 {
-            let code = UserCode::generate().unwrap();
+            let code = UserCode::generate(&crate::random::OsRandom).unwrap();
             assert_eq!(code.as_str().len(), LENGTH);
             assert!(code.as_str().bytes().all(|b| ALPHABET.contains(&b)));
             seen.extend(code.as_str().bytes());

@@ -539,3 +539,54 @@ fn an_expired_grant_cannot_be_continued() {
         (401, "invalid_continuation")
     );
 }
+
+/// Counts up from zero: the same bytes for every AS given one.
+struct Counting(std::sync::atomic::AtomicU8);
+
+impl gnapd::random::Randomness for Counting {
+    fn fill(&self, bytes: &mut [u8]) -> Result<(), gnapd::random::NoRandomness> {
+        for b in bytes {
+            *b = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn the_as_mints_every_value_from_the_randomness_it_is_given() {
+    let agent = Agent::new();
+    let body = agent.grant_body(json!(["mcp:github"]));
+    let answers: Vec<Value> = (0..2)
+        .map(|_| {
+            let core = Core::new(Policy {
+                dev: true,
+                ..Policy::default()
+            });
+            let core = Core {
+                server: core
+                    .server
+                    .with_randomness(std::sync::Arc::new(Counting(0.into()))),
+                ..core
+            };
+            let (reply, answer) =
+                core.send(&agent.signed("POST", GRANT, None, Some(&body), core.now()));
+            assert_eq!(reply.status, 200, "{answer}");
+            answer
+        })
+        .collect();
+    // Two servers given the same source mint the same values; from the
+    // operating system's source they would never agree.
+    for pointer in [
+        "/access_token/value",
+        "/access_token/manage/access_token/value",
+        "/instance_id",
+    ] {
+        let value = answers[0].pointer(pointer);
+        assert!(
+            value.is_some_and(Value::is_string),
+            "{pointer} in {}",
+            answers[0]
+        );
+        assert_eq!(value, answers[1].pointer(pointer), "{pointer}");
+    }
+}

@@ -15,7 +15,9 @@ impl AuthServer {
             return Ok(key);
         }
         let mut key = [0u8; 32];
-        getrandom::fill(&mut key).map_err(|_| PageError::Internal)?;
+        self.random()
+            .fill(&mut key)
+            .map_err(|_| PageError::Internal)?;
         // Of two first callers, one key wins and both use it.
         let _ = self.page_key.set(key);
         self.page_key.get().ok_or(PageError::Internal)

@@ -60,7 +60,9 @@ impl AuthServer {
     ) -> Result<Decided, DecideError> {
         let approve = access.is_some();
         let interact_ref = match &interaction.finish {
-            Some(_) => Some(crate::random::text().map_err(|_| DecideError::NoRandomness)?),
+            Some(_) => Some(
+                crate::random::text_from(self.random()).map_err(|_| DecideError::NoRandomness)?,
+            ),
             None => None,
         };
         let ref_hash = interact_ref.as_deref().map(TokenHash::of);

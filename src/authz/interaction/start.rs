@@ -99,12 +99,12 @@ impl AuthServer {
             ));
         }
         let code = if offered.needs_code() {
-            Some(UserCode::generate().map_err(no_randomness)?)
+            Some(UserCode::generate(self.random()).map_err(no_randomness)?)
         } else {
             None
         };
         let page_secret = if offered.redirect {
-            Some(crate::random::text().map_err(no_randomness)?)
+            Some(crate::random::text_from(self.random()).map_err(no_randomness)?)
         } else {
             None
         };
@@ -113,18 +113,23 @@ impl AuthServer {
                 method: kind,
                 uri: finish.uri.clone().unwrap_or_default(),
                 client_nonce: finish.nonce.clone(),
-                as_nonce: crate::random::text().map_err(no_randomness)?,
+                as_nonce: crate::random::text_from(self.random()).map_err(no_randomness)?,
                 hash_method: finish.hash_method(),
             }),
             None => None,
         };
         let lifetime = self.config.interaction_lifetime;
         let expires_at = now.saturating_add(lifetime);
-        let id = GrantId(mint::grant_id());
-        let (continue_value, continue_hash) = mint::token().map_err(no_randomness)?;
+        let id = GrantId(mint::grant_id(self.random()).map_err(no_randomness)?);
+        let (continue_value, continue_hash) = mint::token(self.random()).map_err(no_randomness)?;
         let grant_expires_at = expires_at.saturating_add(PENDING_GRACE);
-        let (new_instance, instance_id) =
-            crate::authz::grant::new_instance(instance, &binding, now, grant_expires_at)?;
+        let (new_instance, instance_id) = crate::authz::grant::new_instance(
+            self.random(),
+            instance,
+            &binding,
+            now,
+            grant_expires_at,
+        )?;
         let record = GrantRecord {
             v: RECORD_VERSION,
             id: id.clone(),
