@@ -1,62 +1,9 @@
-//! The server's [`Store`]: sled 0.34.7 on a local directory.
-//!
-//! Layout, one sled tree each:
-//!
-//! | tree            | key                     | value                        |
-//! |-----------------|-------------------------|------------------------------|
-//! | `grants`        | grant id (UTF-8)        | [`GrantRecord`] (codec)      |
-//! | `continuations` | continuation token hash | grant id                     |
-//! | `tokens`        | access token hash       | [`TokenRecord`] (codec)      |
-//! | `manage`        | management token hash   | access token hash            |
-//! | `instances`     | instance id (UTF-8)     | [`InstanceRecord`] (codec)   |
-//! | `credential_sets` | set id (UTF-8)        | [`CredentialSetRecord`] (codec), secret sealed |
-//! | `upstreams`     | upstream name (UTF-8)   | [`UpstreamRecord`] (codec)   |
-//! | `resource_sets` | resource reference (UTF-8) | [`ResourceSetRecord`] (codec) |
-//! | `interactions`  | grant id (UTF-8)        | [`InteractionRecord`] (codec) |
-//! | `user_codes`    | user code hash          | grant id                     |
-//!
-//! A grant's interaction lives in its own tree so that a person's decision
-//! (`decide_interaction`) and the client's continuation (`continuation_swap`)
-//! never overwrite each other's record; removing a grant removes its
-//! interaction and user code index in the same transaction.
-//!
-//! A resource set is registered by compare-and-swap on an absent key, so a
-//! reference, once given out, never comes to mean another set.
-//!
-//! Removing a credential set scans `tokens` for the tokens mapped to it, then
-//! removes the set and those tokens in one transaction (each looked at again
-//! inside it), then scans once more for a token minted meanwhile. Callers
-//! first stop assigning the set (`admin`), so none is minted after that.
-//!
-//! Atomicity: every change that touches more than one key is one sled
-//! transaction over the trees involved. sled 0.34 runs a transaction's
-//! closure under a process-wide write lock and validates its reads before
-//! committing, so of two concurrent compare-and-swaps on the same old value
-//! exactly one sees it.
-//!
-//! Durability: after its transaction commits, a mutating method waits for a
-//! group commit (`store::commit`) and returns only once the change is on
-//! disk. A call that changes nothing (a swap that lost, a revocation of
-//! nothing) waits too: what it found may be a concurrent write that is not
-//! on disk yet, and an answer built on it ("already revoked") must not get
-//! ahead of that write. [`Store::settle`] gives a caller that only read the
-//! same guarantee.
-//!
-//! Replay cache: in memory (`replay::ReplayMemory`, two budgets), not in sled. A signed
-//! request is single use only inside its `created` window, and the store
-//! refuses every signature created before it was opened
-//! ([`NonceStore::horizon`]): so a restart — graceful or a crash — forgets
-//! nothing that could still be replayed, with no disk write per request
-//! (the earlier sled tree cost a compare-and-swap per call, and a crash could
-//! lose its last half second). The price: a request signed in the second
-//! before a restart and arriving after it is refused, and its client signs
-//! again.
-//!
-//! Shutdown: [`SledStore::close`] (or dropping the store) serves every
-//! waiting writer, stops the commit thread and flushes once more.
-//!
-//! One process per data directory: sled locks it. Admin tools talk to the
-//! running server instead of opening the directory.
+//! The server's [`Store`]: sled 0.34.7 on a local directory, one tree per
+//! record kind (ARCHITECTURE.md, "Storage", draws the layout). Every change
+//! to more than one key is one sled transaction; a mutating method returns
+//! only once a group commit (`store::commit`) has its change on disk, and
+//! so does one that changed nothing, since what it read may not be on disk
+//! yet. One process per data directory: sled locks it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

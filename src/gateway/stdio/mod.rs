@@ -315,6 +315,6 @@ impl Bridge {
 /// 128 random bits, base64url: a session id no one can guess.
 fn session_id() -> Option<String> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).ok()?;
+    crate::random::fill(&mut bytes).ok()?;
     Some(crate::proto::b64::encode_url(&bytes))
 }
