@@ -78,6 +78,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use ed25519_dalek::Signer as _;
+use gnapd::client::AccessSpec;
+use gnapd::client::grant::grant_request;
 use gnapd::proto::httpsig::{Algorithm, HttpRequest, SignOptions, sign_gnap};
 use gnapd::proto::jwk::SigningKey;
 use http_body_util::{BodyExt as _, Full};
@@ -501,16 +503,9 @@ fn fetch_token(
     grant_endpoint: &str,
     key: &SigningKey,
 ) -> Res<String> {
-    let jwk = key
-        .verifying_key()
-        .public_jwk()
-        .ok_or("no public JWK")?
-        .clone();
-    let grant = json!({
-        "access_token": {"access": [{"type": "mcp", "identifier": UPSTREAM,
-            "actions": ["tools/call"], "tools": [TOOL]}]},
-        "client": {"key": {"proof": "httpsig", "jwk": jwk}, "display": {"name": "bench agent"}}
-    });
+    let access = AccessSpec::Explicit(vec![json!({"type": "mcp", "identifier": UPSTREAM,
+        "actions": ["tools/call"], "tools": [TOOL]})]);
+    let grant = grant_request(key, "bench agent", &access, &[], None);
     let mut req = HttpRequest::new("POST", grant_endpoint);
     req.body = serde_json::to_vec(&grant)?;
     req.fields.append("Content-Type", "application/json");

@@ -23,6 +23,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use gnapd::client::AccessSpec;
+use gnapd::client::grant;
 use gnapd::proto::httpsig::{Algorithm, HttpRequest, SignOptions, sign_gnap};
 use gnapd::proto::jwk::SigningKey;
 use http_body_util::{BodyExt as _, Full};
@@ -149,16 +151,9 @@ async fn exchange(sender: &mut Sender, req: &HttpRequest, host: &str) -> Res<(u1
 
 /// A grant request for one tool at the upstream, signed with `key`.
 fn grant_request(grant_endpoint: &str, key: &SigningKey) -> Res<HttpRequest> {
-    let jwk = key
-        .verifying_key()
-        .public_jwk()
-        .ok_or("no public JWK")?
-        .clone();
-    let grant = json!({
-        "access_token": {"access": [{"type": "mcp", "identifier": UPSTREAM,
-            "actions": ["tools/call"], "tools": [TOOL]}]},
-        "client": {"key": {"proof": "httpsig", "jwk": jwk}, "display": {"name": "load agent"}}
-    });
+    let access = AccessSpec::Explicit(vec![json!({"type": "mcp", "identifier": UPSTREAM,
+        "actions": ["tools/call"], "tools": [TOOL]})]);
+    let grant = grant::grant_request(key, "load agent", &access, &[], None);
     let mut req = HttpRequest::new("POST", grant_endpoint);
     req.body = serde_json::to_vec(&grant)?;
     req.fields.append("Content-Type", "application/json");

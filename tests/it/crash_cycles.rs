@@ -631,14 +631,8 @@ fn verify(world: &World, target: &Target, rng: &mut Rng) {
 
 #[test]
 fn every_answer_that_left_the_server_survives_kill_9_at_random_moments_under_mixed_load() {
-    let cycles: usize = std::env::var(CYCLES_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
-    let seed: u64 = std::env::var(SEED_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(14);
+    let cycles: usize = crate::support::rng::knob(CYCLES_ENV, 3);
+    let seed: u64 = crate::support::rng::knob(SEED_ENV, 14);
     let dir = tempfile::tempdir().unwrap();
     let upstream = Upstream::start(dir.path(), true);
     let mut rng = Rng::new(seed);

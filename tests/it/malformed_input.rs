@@ -886,14 +886,8 @@ fn admin_line(data: &Path, class: Class, rng: &mut Rng) -> (String, Result<(), S
 
 #[test]
 fn malformed_and_hostile_requests_get_the_specs_errors_and_never_a_5xx_a_hang_or_a_panic() {
-    let per_endpoint: usize = std::env::var(COUNT_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
-    let seed: u64 = std::env::var(SEED_ENV)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(14);
+    let per_endpoint: usize = crate::support::rng::knob(COUNT_ENV, 300);
+    let seed: u64 = crate::support::rng::knob(SEED_ENV, 14);
     let dir = tempfile::tempdir().unwrap();
     let upstream = Upstream::start(dir.path(), true);
     let config = dir.path().join("gnapd.toml");

@@ -33,3 +33,12 @@ impl Rng {
         &items[self.below(items.len())]
     }
 }
+
+/// A campaign's knob from the environment (a count, a seed), else `default`:
+/// a run that found something can be repeated with the same numbers.
+pub(crate) fn knob<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
