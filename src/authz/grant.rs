@@ -169,6 +169,7 @@ impl AuthServer {
             }),
             created_at: now,
             expires_at,
+            oauth: None,
         };
         match &new_instance {
             Some((id, instance)) => {
@@ -275,6 +276,7 @@ impl AuthServer {
             // For each upstream the rights name, the set policy assigns
             // there (for now: the upstream's enterprise-held set).
             credential_sets: self.credential_sets.for_access(&access),
+            oauth: None,
         };
         let mut token = AccessToken::new(value, access);
         token.label = label;

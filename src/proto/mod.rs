@@ -13,5 +13,6 @@ pub mod hmac;
 pub mod httpsig;
 pub mod jwk;
 pub mod mcp;
+pub mod oauth;
 pub mod structured;
 pub mod text;

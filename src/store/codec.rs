@@ -193,6 +193,7 @@ mod tests {
             continuation: None,
             created_at: 1,
             expires_at: 2,
+            oauth: None,
         })
     }
 

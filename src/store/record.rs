@@ -116,6 +116,46 @@ pub struct GrantRecord {
     pub created_at: i64,
     /// The grant and everything under it is swept after this time.
     pub expires_at: i64,
+    /// For a grant made through the OAuth face, the authorization request
+    /// it answers; `None` for a GNAP grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuthAuthorization>,
+}
+
+/// An OAuth 2.1 authorization request served as a grant: what the token
+/// endpoint must find again when the code comes back (RFC 6749 §4.1.3,
+/// RFC 7636 §4.6, RFC 8707 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthAuthorization {
+    /// The client the code was issued to.
+    pub client_id: String,
+    /// The `redirect_uri` of the authorization request, exactly as sent:
+    /// the token request must repeat it.
+    pub redirect_uri: String,
+    /// The PKCE `code_challenge` (S256 only).
+    pub code_challenge: String,
+    /// The resource (RFC 8707) the tokens are for: the MCP URL of one
+    /// upstream, normalized.
+    pub resource: String,
+    /// The client's `state`, returned with the code.
+    pub state: Option<String>,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code is bound to,
+    /// when the authorization request named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
+}
+
+/// What makes a token record an OAuth access token: whom it was issued to,
+/// where it may be used, and how it is proven.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthToken {
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The resource (RFC 8707) it is for: the gateway refuses it elsewhere.
+    pub audience: String,
+    /// RFC 9449: bound to the DPoP key in the record's `key`; each use needs
+    /// a proof signed with it. Otherwise a bearer token (RFC 6750).
+    pub dpop: bool,
 }
 
 /// An issued access token, found by the hash of its value.
@@ -146,6 +186,11 @@ pub struct TokenRecord {
     /// Removing a set revokes the tokens mapped to it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub credential_sets: Vec<(String, String)>,
+    /// For a token issued through the OAuth face, its client, audience and
+    /// proof; `None` for a GNAP token. Its `manage` hash is then the hash of
+    /// its refresh token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth: Option<OAuthToken>,
 }
 
 impl TokenRecord {
@@ -362,6 +407,10 @@ pub enum FinishKind {
     Redirect,
     /// The AS POSTs `hash` and `interact_ref` to the URI.
     Push,
+    /// OAuth 2.1 (RFC 6749 §4.1.2, RFC 9207): the browser is sent to the
+    /// URI with `code`, `state` and `iss`; the grant's
+    /// [`OAuthAuthorization`] holds what the token endpoint checks.
+    OAuthCode,
 }
 
 /// Where an interaction stands. Moves only forward: `Pending` to

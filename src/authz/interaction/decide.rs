@@ -93,7 +93,9 @@ impl AuthServer {
         }
         tracing::info!(grant = %grant.id.0, approve, by = by.unwrap_or("-"), source, "interaction decided");
         let finish = match (&interaction.finish, interact_ref) {
-            (Some(finish), Some(interact_ref)) => self.finish_action(finish, &interact_ref),
+            (Some(finish), Some(interact_ref)) => {
+                self.finish_action(grant, finish, &interact_ref, approve)
+            }
             _ => FinishAction::None,
         };
         Ok(Decided {
@@ -104,7 +106,24 @@ impl AuthServer {
     }
 
     /// §4.2: the finish method's message, with the §4.2.3 hash.
-    fn finish_action(&self, finish: &InteractionFinish, interact_ref: &str) -> FinishAction {
+    fn finish_action(
+        &self,
+        grant: &GrantRecord,
+        finish: &InteractionFinish,
+        interact_ref: &str,
+        approved: bool,
+    ) -> FinishAction {
+        if finish.method == FinishKind::OAuthCode {
+            return FinishAction::Redirect {
+                url: oauth_redirect(
+                    &self.config.public_url,
+                    grant,
+                    &finish.uri,
+                    interact_ref,
+                    approved,
+                ),
+            };
+        }
         let hash = interaction_hash(
             finish.hash_method,
             &finish.client_nonce,
@@ -130,6 +149,8 @@ impl AuthServer {
                 )
                 .unwrap_or_default(),
             },
+            // Answered above: an OAuth client is told in its own words.
+            FinishKind::OAuthCode => FinishAction::None,
         }
     }
 
@@ -182,4 +203,35 @@ impl AuthServer {
         }
         Ok(interaction)
     }
+}
+
+/// The authorization response of RFC 6749 §4.1.2 (or its error, §4.1.2.1)
+/// with RFC 9207's `iss`: where the browser goes once a person decided an
+/// OAuth client's request. The code names the grant and carries the
+/// interaction reference, which is kept only as a hash and taken once.
+pub(crate) fn oauth_redirect(
+    issuer: &str,
+    grant: &GrantRecord,
+    redirect_uri: &str,
+    interact_ref: &str,
+    approved: bool,
+) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if approved {
+        query.append_pair("code", &oauth_code(&grant.id, interact_ref));
+    } else {
+        query.append_pair("error", "access_denied");
+    }
+    if let Some(state) = grant.oauth.as_ref().and_then(|o| o.state.as_deref()) {
+        query.append_pair("state", state);
+    }
+    query.append_pair("iss", issuer);
+    let separator = if redirect_uri.contains('?') { '&' } else { '?' };
+    format!("{redirect_uri}{separator}{}", query.finish())
+}
+
+/// An authorization code: the grant's id and the interaction reference,
+/// joined by a dot (neither contains one: a UUID and base64url).
+pub(crate) fn oauth_code(grant: &GrantId, interact_ref: &str) -> String {
+    format!("{}.{interact_ref}", grant.0)
 }

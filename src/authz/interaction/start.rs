@@ -82,7 +82,9 @@ impl AuthServer {
             Some((finish, FinishKind::Redirect)) => {
                 check_redirect_uri(finish.uri.as_deref().unwrap_or_default())?;
             }
-            None => {}
+            // Never offered by a GNAP request (`offered` makes only the two
+            // GNAP methods); the OAuth face starts its own interactions.
+            Some((_, FinishKind::OAuthCode)) | None => {}
         }
         // What a pending grant keeps is bounded in bytes: with the cap on
         // pending grants, so is what unapproved requests store.
@@ -145,6 +147,7 @@ impl AuthServer {
             }),
             created_at: now,
             expires_at: grant_expires_at,
+            oauth: None,
         };
         let interaction = InteractionRecord {
             v: RECORD_VERSION,

@@ -219,6 +219,7 @@ mod tests {
             }),
             created_at: 1,
             expires_at: 4_000_000_000,
+            oauth: None,
         }
     }
 
@@ -241,6 +242,7 @@ mod tests {
             issued_at: 1,
             expires_at: 4_000_000_000,
             credential_sets: Vec::new(),
+            oauth: None,
         }
     }
 

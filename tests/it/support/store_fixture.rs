@@ -71,6 +71,7 @@ impl Fixture {
             issued_at: 1_000,
             expires_at,
             credential_sets: Vec::new(),
+            oauth: None,
         };
         (fresh_hash(), record)
     }
@@ -98,6 +99,7 @@ impl Fixture {
             }),
             created_at: 1_000,
             expires_at,
+            oauth: None,
         };
         (grant, tokens)
     }
