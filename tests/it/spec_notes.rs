@@ -62,6 +62,7 @@ fn every_test_named_in_spec_notes_exists() {
         "rfc9530.md",
         "rfc9635.md",
         "rfc9767.md",
+        "oauth.md",
         "mcp-gateway.md",
         "client.md",
         "security.md",
