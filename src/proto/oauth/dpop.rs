@@ -39,7 +39,8 @@ pub struct DpopProof {
     pub iat: i64,
 }
 
-/// Why a proof is refused (all `invalid_dpop_proof`, RFC 9449 §7.1).
+/// Why a proof is refused (all `invalid_dpop_proof`, RFC 9449 §7.1). An
+/// absent or repeated `DPoP` field reads as [`DpopError::Malformed`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DpopError {
     /// Not a compact JWS of JSON header and claims, or too large.
@@ -72,6 +73,10 @@ pub enum DpopError {
     /// `ath` is not the hash of the presented access token.
     #[error("the DPoP proof's ath does not match the access token")]
     Ath,
+    /// The caller's replay memory saw this `jti` before (§11.1); never
+    /// returned by [`verify`].
+    #[error("the DPoP proof was used before")]
+    Replayed,
 }
 
 /// Checks `proof` for a request `method target_uri` (RFC 9449 §4.3): the
