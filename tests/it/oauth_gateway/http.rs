@@ -187,7 +187,7 @@ fn assert_upstream_saw_only_its_credential(upstream: &Upstream, tokens: &[&str])
 }
 
 #[test]
-fn oauth_bearer_token_reaches_the_upstream_with_only_its_credential_and_its_tools() {
+fn oauth_bearer_token_reaches_the_upstream_with_only_its_credential_its_tools_and_its_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Upstream::start(dir.path(), true);
     let whole = mint("mcp:github", &gw("github"), None, FOREVER);
@@ -237,6 +237,15 @@ fn oauth_bearer_token_reaches_the_upstream_with_only_its_credential_and_its_tool
         before,
         "a refused call went upstream"
     );
+    // Another client's token cannot use this session (sessions belong to
+    // the grant of a bearer token): 404, a new session is needed.
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list", "params": {}});
+    let mut hijack = narrow.request(&body);
+    hijack
+        .fields
+        .set("Mcp-Session-Id", client.session.clone().unwrap());
+    assert_eq!(narrow.send(&hijack).status, 404);
+    assert_eq!(upstream.requests().len(), before);
 
     assert_upstream_saw_only_its_credential(&upstream, &[&whole.value, &one_tool.value]);
 }
