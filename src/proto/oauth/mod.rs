@@ -8,5 +8,8 @@
 //! (audience, client, DPoP key). What is here only reads and checks;
 //! `crate::authz::oauth` decides and `crate::http` serves.
 
+pub mod challenge;
 pub mod client;
+pub mod dpop;
+pub mod resource_metadata;
 pub mod scope;
