@@ -284,3 +284,31 @@ fn repeated_parameters_wrong_methods_and_media_types_are_invalid_request_as_json
     );
     assert_eq!(oauth_error(&huge), "invalid_request");
 }
+
+#[test]
+fn one_address_flooding_the_oauth_endpoints_gets_429_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with(
+        dir.path(),
+        &["--dev"],
+        "grant_rate_per_address = { burst = 3, per_minute = 1 }",
+    );
+    for _ in 0..3 {
+        assert_eq!(
+            oauth_error(&token(&server, &[("grant_type", "x")])),
+            "invalid_client"
+        );
+    }
+    let limited = token(&server, &[("grant_type", "x")]);
+    assert_eq!(limited.status, 429);
+    assert_eq!(oauth_error(&limited), "temporarily_unavailable");
+    assert!(limited.header("retry-after").is_some());
+    let limited = authorize_with(&server, &request_params(&server, "github", &[]));
+    assert_eq!(limited.status, 429);
+    // The metadata stays served.
+    let metadata = crate::interaction_pages::get(
+        &server,
+        &format!("{}/.well-known/oauth-authorization-server", server.base()),
+    );
+    assert_eq!(metadata.status, 200);
+}

@@ -37,12 +37,18 @@ pub(crate) fn challenge(verifier: &str) -> String {
 /// gnapd with two upstreams and the two clients; `flags` beside
 /// `--config` (`--dev`, `--require-interaction`).
 pub(crate) fn start(dir: &Path, flags: &[&str]) -> Server {
+    start_with(dir, flags, "")
+}
+
+/// [`start`] with more configuration lines.
+pub(crate) fn start_with(dir: &Path, flags: &[&str], extra: &str) -> Server {
     let config = dir.join("gnapd.toml");
     let secret = b64::encode_url(&sha2::Sha256::digest(SECRET.as_bytes()));
     std::fs::write(
         &config,
         format!(
             r#"poll_wait = 0
+{extra}
 [[upstream]]
 name = "github"
 url = "http://127.0.0.1:9/mcp"
