@@ -330,3 +330,36 @@ fn with_one_upstream_a_request_naming_neither_resource_nor_scope_is_for_it() {
     assert_eq!(tokens.status, 200, "{}", tokens.text());
     assert_eq!(tokens.json()["scope"], "mcp:only");
 }
+
+#[test]
+fn browser_based_clients_may_read_the_metadata_and_call_the_token_endpoint_cross_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--dev"]);
+    let base = server.base();
+    let metadata = get(
+        &server,
+        &format!("{base}/.well-known/oauth-authorization-server"),
+    );
+    assert_eq!(metadata.header("access-control-allow-origin"), Some("*"));
+    let mut preflight = HttpRequest::new("OPTIONS", format!("{base}/oauth/token"));
+    preflight
+        .fields
+        .append("origin", b"http://localhost:6274".to_vec());
+    preflight
+        .fields
+        .append("access-control-request-method", b"POST".to_vec());
+    let answer = send(server.addr, &preflight);
+    assert_eq!(answer.status, 204);
+    assert_eq!(answer.header("access-control-allow-origin"), Some("*"));
+    assert!(
+        answer
+            .header("access-control-allow-headers")
+            .unwrap()
+            .contains("Content-Type")
+    );
+    let tokens = redeem(&server, &code_for(&server, "github"), "github");
+    assert_eq!(tokens.header("access-control-allow-origin"), Some("*"));
+    // Never on the authorization endpoint: a browser navigates there.
+    let answer = authorize_with(&server, &request_params(&server, "github", &[]));
+    assert_eq!(answer.header("access-control-allow-origin"), None);
+}
