@@ -204,7 +204,9 @@ pub trait Store: NonceStore + Send + Sync {
     fn remove_upstream(&self, name: &str) -> Result<bool, StoreError>;
 
     /// Removes expired grants (with their tokens), tokens, instances and
-    /// replay entries.
+    /// replay entries. An OAuth token's record (`TokenRecord::oauth`) is
+    /// not removed at its own expiry: it holds the refresh token, which
+    /// lives as long as its grant, and goes with the grant.
     fn sweep(&self, now: i64) -> Result<Swept, StoreError>;
 
     // --- RFC 9767: resources registered by resource servers --------------
@@ -276,4 +278,17 @@ pub trait Store: NonceStore + Send + Sync {
         tokens: &[(TokenHash, TokenRecord)],
         at: i64,
     ) -> Result<bool, StoreError>;
+
+    // --- OAuth 2.1 §4.3.1: refresh token rotation --------------------------
+
+    /// Remembers that the refresh token hashing to `refresh` was used, for
+    /// `spent.grant`, until `spent.expires_at` (then [`Store::sweep`]
+    /// forgets it). Durable on return, like every write: a crash must not
+    /// turn a reused refresh token into an unknown one.
+    fn spend_refresh(&self, refresh: &TokenHash, spent: &SpentRefresh) -> Result<(), StoreError>;
+
+    /// The spent refresh token hashing to `refresh`, if it was used and is
+    /// still remembered (expired entries may be returned until the sweep;
+    /// callers compare `expires_at`).
+    fn spent_refresh(&self, refresh: &TokenHash) -> Result<Option<SpentRefresh>, StoreError>;
 }

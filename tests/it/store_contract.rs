@@ -12,8 +12,8 @@ use gnapd::store::sled::{Durability, SledStore};
 use gnapd::store::{
     Continuation, CredentialKind, CredentialSetRecord, FinishKind, GrantId, GrantRecord,
     GrantState, InstanceRecord, InteractionFinish, InteractionRecord, InteractionStatus,
-    RECORD_VERSION, ResourceSetRecord, Store, StoreError, TokenHash, TokenRecord, UpstreamRecord,
-    UpstreamTransport,
+    RECORD_VERSION, ResourceSetRecord, SpentRefresh, Store, StoreError, TokenHash, TokenRecord,
+    UpstreamRecord, UpstreamTransport,
 };
 use serde_json::json;
 
@@ -904,6 +904,56 @@ fn delete_grant_and_sweep_remove_the_interaction_and_its_user_code(store: &dyn S
     assert!(store.pending_interactions().unwrap().is_empty());
 }
 
+/// OAuth 2.1 §4.3.1: a spent refresh token is remembered with its grant
+/// until its expiry, whatever else happens to the grant, and the sweep
+/// forgets it after.
+fn spent_refresh_is_remembered_until_its_expiry_and_swept_after(store: &dyn Store) {
+    let refresh = fresh_hash();
+    assert_eq!(store.spent_refresh(&refresh).unwrap(), None);
+    let spent = SpentRefresh {
+        v: RECORD_VERSION,
+        grant: GrantId("g-1".into()),
+        expires_at: 5_000,
+    };
+    store.spend_refresh(&refresh, &spent).unwrap();
+    assert_eq!(store.spent_refresh(&refresh).unwrap(), Some(spent.clone()));
+    assert_eq!(store.spent_refresh(&fresh_hash()).unwrap(), None);
+    store.sweep(5_000).unwrap();
+    assert_eq!(store.spent_refresh(&refresh).unwrap(), Some(spent));
+    store.sweep(5_001).unwrap();
+    assert_eq!(store.spent_refresh(&refresh).unwrap(), None);
+    let wrong = SpentRefresh {
+        v: RECORD_VERSION + 1,
+        grant: GrantId("g-2".into()),
+        expires_at: 5_000,
+    };
+    assert!(store.spend_refresh(&fresh_hash(), &wrong).is_err());
+}
+
+/// An OAuth token's record holds its refresh token: past the access
+/// token's expiry it stays (the refresh token still works) until its grant
+/// is swept.
+fn an_expired_oauth_token_stays_until_its_grant_is_swept(store: &dyn Store) {
+    let f = Fixture::new();
+    let (mut grant, _) = f.grant(0, 9_000);
+    let (hash, mut record) = f.token(&grant.id, 3_000);
+    record.oauth = Some(gnapd::store::OAuthToken {
+        client_id: "cli".into(),
+        audience: "https://gw.example/mcp/github".into(),
+        dpop: false,
+    });
+    grant.tokens.push(hash);
+    store
+        .create_grant(&grant, &[(hash, record.clone())])
+        .unwrap();
+    store.sweep(5_000).unwrap();
+    assert!(store.token(&hash).unwrap().is_some());
+    assert!(store.token_by_manage(&record.manage).unwrap().is_some());
+    store.sweep(9_001).unwrap();
+    assert!(store.token(&hash).unwrap().is_none());
+    assert!(store.token_by_manage(&record.manage).unwrap().is_none());
+}
+
 /// Runs every contract check against the store `make()` builds (fresh for
 /// each test).
 macro_rules! contract_suite {
@@ -939,6 +989,8 @@ macro_rules! contract_suite {
                 finish_interaction_takes_an_approved_interaction_once,
                 delete_grant_and_sweep_remove_the_interaction_and_its_user_code,
                 an_instance_lives_as_long_as_its_longest_grant_and_is_swept_after,
+                spent_refresh_is_remembered_until_its_expiry_and_swept_after,
+                an_expired_oauth_token_stays_until_its_grant_is_swept,
             );
         }
     };

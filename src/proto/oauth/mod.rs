@@ -11,5 +11,11 @@
 pub mod challenge;
 pub mod client;
 pub mod dpop;
+pub mod error;
+pub mod form;
+pub mod metadata;
+pub mod pkce;
+pub mod redirect;
+pub mod resource;
 pub mod resource_metadata;
 pub mod scope;
