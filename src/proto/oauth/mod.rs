@@ -8,5 +8,9 @@
 //! (audience, client, DPoP key). What is here only reads and checks;
 //! `crate::authz::oauth` decides and `crate::http` serves.
 
+pub mod cimd;
 pub mod client;
+pub mod client_assertion;
+pub mod client_uri;
+pub mod registration;
 pub mod scope;
