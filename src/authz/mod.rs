@@ -30,6 +30,7 @@ pub mod login;
 pub mod manage;
 pub mod metrics;
 pub mod mint;
+pub mod oauth_clients;
 pub mod operator;
 pub mod pending;
 pub mod person;

@@ -26,6 +26,7 @@ pub mod deadline;
 pub mod limits;
 pub mod mcp;
 pub mod metrics;
+pub mod oauth_clients;
 pub mod pages;
 pub mod push;
 pub mod serve;
@@ -59,6 +60,9 @@ pub struct App {
     /// Whether `GET /metrics` is served here (`metrics_listen` is the main
     /// listener) rather than on a listener of its own or nowhere.
     pub metrics_on_main: bool,
+    /// OAuth clients beyond the configuration: registration, metadata
+    /// documents, introspection (`oauth_clients`).
+    pub oauth_clients: Arc<oauth_clients::Clients>,
 }
 
 /// The address a connection came from, put into each request's extensions
@@ -150,6 +154,11 @@ where
     // The AS's per-address limits count by it; in process there is none.
     let source =
         peer.map(|p| client_address::source(app.trusted_proxy.as_ref(), &headers, Some(p.0.ip())));
+    if let Route::OAuthClients(endpoint) = route {
+        return warp::Reply::into_response(
+            oauth_clients::serve(app, endpoint, &method, &headers, body, source).await,
+        );
+    }
     warp::Reply::into_response(
         handle_as(
             app, started, method, route, &path, &query, &headers, body, source,
@@ -237,7 +246,7 @@ where
             reply
         }
         // Served above.
-        Route::Gateway => return not_found(),
+        Route::Gateway | Route::OAuthClients(_) => return not_found(),
     };
     to_response(reply)
 }
@@ -251,6 +260,8 @@ enum Route {
     /// RFC 9728 protected resource metadata for `{public}/mcp/{upstream}`.
     ResourceMetadata(String),
     Metrics,
+    /// OAuth client registration and introspection ([`oauth_clients`]).
+    OAuthClients(oauth_clients::Endpoint),
 }
 
 impl Route {
@@ -270,6 +281,9 @@ impl Route {
         }
         if let Some(id) = path.strip_prefix(TOKEN_PATH).filter(|id| is_id(id)) {
             return Some(Self::As(Endpoint::Manage(id.to_owned()), "token"));
+        }
+        if let Some(endpoint) = oauth_clients::Endpoint::of(path) {
+            return Some(Self::OAuthClients(endpoint));
         }
         if path.starts_with(mcp::PREFIX) {
             // Any method: the gateway answers 405 itself, as JSON-RPC.

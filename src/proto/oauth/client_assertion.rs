@@ -71,6 +71,8 @@ pub enum ClientAssertionError {
 pub struct VerifiedAssertion {
     /// The thumbprint of the key that signed it: what allow rules name.
     pub thumbprint: Thumbprint,
+    /// That key's public JWK.
+    pub jwk: Value,
     /// Its `jti`, for the replay check.
     pub jti: String,
     /// `exp`: until when the `jti` must be remembered.
@@ -157,6 +159,7 @@ pub fn verify(
         .ok_or(E::NoJti)?;
     Ok(VerifiedAssertion {
         thumbprint: key.thumbprint().clone(),
+        jwk: key.public_jwk().cloned().unwrap_or_default(),
         jti: jti.to_owned(),
         expires_at: exp.saturating_add(SKEW),
         issued_at: claims.get("iat").and_then(Value::as_i64),
