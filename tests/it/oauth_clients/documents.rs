@@ -59,7 +59,7 @@ impl Resolver {
                 &[],
             )
             .unwrap();
-            let mut settings = Settings::new(false);
+            let mut settings = Settings::new(true);
             settings.allow_private_documents = allow_private;
             Arc::new(App {
                 oauth_clients: Arc::new(Clients {
@@ -269,4 +269,15 @@ fn too_large_slow_or_redirected_documents_and_bad_urls_are_refused() {
     }
     // A client_id that is neither configured, registered nor https.
     assert_eq!(resolver.resolve("nobody"), Err(ResolveError::Unknown));
+    // A registered one resolves from the store, without a fetch.
+    let registered = resolver.app.oauth_clients.registry.register(
+        Some("application/json"),
+        json!({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"})
+            .to_string()
+            .as_bytes(),
+        Some("127.0.0.1"),
+    );
+    let id: Value = serde_json::from_slice(&registered.body).unwrap();
+    let client = resolver.resolve(id["client_id"].as_str().unwrap()).unwrap();
+    assert_eq!(client.source, ClientSource::Registered);
 }
