@@ -6,8 +6,8 @@
 //!   `client_secret_basic` (RFC 6749 §2.3.1); anyone else gets 401
 //!   `invalid_client` with a Basic challenge (§2.1: "the endpoint MUST
 //!   require some form of authorization"). Every configured introspector
-//!   sees every OAuth token (§4 lets the AS answer per caller; gnapd does
-//!   not yet narrow).
+//!   sees the OAuth tokens for its configured `audiences` (all when none
+//!   are listed); any other token is `{"active": false}` to it (§2.2, §4).
 //! - Only OAuth access tokens are described: GNAP tokens (key-bound, with
 //!   their own introspection, RFC 9767), refresh tokens, and anything
 //!   unknown, expired or revoked answer `{"active": false}` and nothing
@@ -38,11 +38,11 @@ impl OAuthClients {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Reply {
-        if !self.introspector_authenticated(authorization) {
+        let Some(caller) = self.introspector(authorization) else {
             return invalid_client_basic(
                 "introspection needs the HTTP Basic credentials of a configured introspector",
             );
-        }
+        };
         let form = content_type
             .and_then(|c| c.split(';').next())
             .is_some_and(|c| {
@@ -68,14 +68,19 @@ impl OAuthClients {
         let Some(token) = token.filter(|t| !t.is_empty()) else {
             return error(400, "invalid_request", "`token` is required");
         };
-        match self.describe(&token) {
+        match self.describe(&token, &caller.audiences) {
             Ok(answer) => Reply::json(200, &answer).with_header("pragma", "no-cache"),
             Err(e) => unavailable(&e),
         }
     }
 
-    /// The §2.2 answer for `token`.
-    fn describe(&self, token: &str) -> Result<Value, crate::store::StoreError> {
+    /// The §2.2 answer for `token` to a caller that may know about tokens
+    /// for `audiences` (empty: all).
+    fn describe(
+        &self,
+        token: &str,
+        audiences: &[String],
+    ) -> Result<Value, crate::store::StoreError> {
         let inactive = json!({"active": false});
         let now = self.now();
         let Some(record) = self.store.token(&TokenHash::of(token))? else {
@@ -84,7 +89,9 @@ impl OAuthClients {
         let Some(oauth) = record.oauth.as_ref() else {
             return Ok(inactive);
         };
-        if record.expires_at <= now {
+        if record.expires_at <= now
+            || !(audiences.is_empty() || audiences.contains(&oauth.audience))
+        {
             return Ok(inactive);
         }
         let mut answer = json!({
@@ -105,22 +112,22 @@ impl OAuthClients {
         Ok(answer)
     }
 
-    /// True when `authorization` is `Basic` with the id and secret of a
-    /// configured introspector (secrets compared as SHA-256, in constant
-    /// time; every introspector is tried, so timing says nothing of which
-    /// id exists).
-    fn introspector_authenticated(&self, authorization: Option<&str>) -> bool {
-        let Some((id, secret)) = authorization.and_then(basic_credentials) else {
-            return false;
-        };
+    /// The configured introspector whose id and secret `authorization`
+    /// (`Basic`) carries (secrets compared as SHA-256, in constant time;
+    /// every introspector is tried, so timing says nothing of which id
+    /// exists).
+    fn introspector(&self, authorization: Option<&str>) -> Option<&super::Introspector> {
+        let (id, secret) = authorization.and_then(basic_credentials)?;
         let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-        let mut found = false;
-        for client in &self.settings.introspectors {
-            let Some(hash) = &client.secret_hash else {
+        let mut found = None;
+        for introspector in &self.settings.introspectors {
+            let Some(hash) = &introspector.client.secret_hash else {
                 continue;
             };
             let same_secret: bool = hash.ct_eq(&presented).into();
-            found |= same_secret && client.client_id == id;
+            if same_secret && introspector.client.client_id == id && found.is_none() {
+                found = Some(introspector);
+            }
         }
         found
     }

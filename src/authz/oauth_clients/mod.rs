@@ -60,7 +60,7 @@ pub struct Settings {
     pub allow_private_documents: bool,
     /// Resource servers allowed to introspect tokens: configured clients
     /// authenticating with `client_secret_basic` (`[[oauth_introspector]]`).
-    pub introspectors: Vec<ClientInfo>,
+    pub introspectors: Vec<Introspector>,
     /// Clients pre-registered in the configuration, resolved first.
     pub configured: Vec<ClientInfo>,
 }
@@ -155,6 +155,18 @@ impl OAuthClients {
     }
 }
 
+/// A resource server that may introspect tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Introspector {
+    /// Its credentials (`client_id`, `secret_hash`).
+    pub client: ClientInfo,
+    /// The token audiences (resources) it may learn about; empty: all.
+    /// A token for another resource is `{"active": false}` to it
+    /// (RFC 7662 §2.2: "a token the protected resource is not allowed to
+    /// know about").
+    pub audiences: Vec<String>,
+}
+
 /// One `[[oauth_introspector]]`: a resource server that may introspect
 /// OAuth tokens, authenticating with `client_secret_basic`. Only the
 /// secret's SHA-256 is configured (`printf %s "$SECRET" | sha256sum`).
@@ -165,11 +177,23 @@ pub struct IntrospectorEntry {
     pub client_id: String,
     /// SHA-256 of its client secret, 64 hex digits.
     pub client_secret_sha256: String,
+    /// The resources (MCP URLs, as in tokens' `aud`) whose tokens it may
+    /// introspect; absent: all.
+    #[serde(default)]
+    pub audiences: Vec<String>,
 }
 
 impl IntrospectorEntry {
+    /// The configured introspector, or why the entry is unusable.
+    pub fn to_introspector(&self) -> Result<Introspector, String> {
+        Ok(Introspector {
+            client: self.to_client()?,
+            audiences: self.audiences.clone(),
+        })
+    }
+
     /// The configured client, or why the entry is unusable.
-    pub fn to_client(&self) -> Result<ClientInfo, String> {
+    fn to_client(&self) -> Result<ClientInfo, String> {
         let hex = self.client_secret_sha256.trim();
         let mut hash = [0u8; 32];
         if hex.len() != 64 || !hex.is_ascii() {
