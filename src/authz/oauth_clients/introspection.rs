@@ -23,6 +23,7 @@ use subtle::ConstantTimeEq as _;
 use super::OAuthClients;
 use super::reply::{error, invalid_client_basic, unavailable};
 use crate::authz::Reply;
+use crate::proto::oauth::client::{ClientInfo, ClientSource, TokenEndpointAuth};
 use crate::proto::oauth::scope::from_access;
 use crate::store::TokenHash;
 
@@ -116,7 +117,7 @@ impl OAuthClients {
     /// (`Basic`) carries (secrets compared as SHA-256, in constant time;
     /// every introspector is tried, so timing says nothing of which id
     /// exists).
-    fn introspector(&self, authorization: Option<&str>) -> Option<&super::Introspector> {
+    fn introspector(&self, authorization: Option<&str>) -> Option<&Introspector> {
         let (id, secret) = authorization.and_then(basic_credentials)?;
         let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
         let mut found = None;
@@ -130,6 +131,77 @@ impl OAuthClients {
             }
         }
         found
+    }
+}
+
+/// A resource server that may introspect tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Introspector {
+    /// Its credentials (`client_id`, `secret_hash`).
+    pub client: ClientInfo,
+    /// The token audiences (resources) it may learn about; empty: all.
+    /// A token for another resource is `{"active": false}` to it
+    /// (RFC 7662 §2.2: "a token the protected resource is not allowed to
+    /// know about").
+    pub audiences: Vec<String>,
+}
+
+/// One `[[oauth_introspector]]`: a resource server that may introspect
+/// OAuth tokens, authenticating with `client_secret_basic`. Only the
+/// secret's SHA-256 is configured (`printf %s "$SECRET" | sha256sum`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectorEntry {
+    /// Its client id.
+    pub client_id: String,
+    /// SHA-256 of its client secret, 64 hex digits.
+    pub client_secret_sha256: String,
+    /// The resources (MCP URLs, as in tokens' `aud`) whose tokens it may
+    /// introspect; absent: all.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+}
+
+impl IntrospectorEntry {
+    /// The configured introspector, or why the entry is unusable.
+    pub fn to_introspector(&self) -> Result<Introspector, String> {
+        Ok(Introspector {
+            client: self.to_client()?,
+            audiences: self.audiences.clone(),
+        })
+    }
+
+    /// The configured client, or why the entry is unusable.
+    fn to_client(&self) -> Result<ClientInfo, String> {
+        let hex = self.client_secret_sha256.trim();
+        let mut hash = [0u8; 32];
+        if hex.len() != 64 || !hex.is_ascii() {
+            return Err(format!(
+                "oauth_introspector {}: client_secret_sha256 must be 64 hex digits",
+                self.client_id
+            ));
+        }
+        for (i, byte) in hash.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| {
+                format!(
+                    "oauth_introspector {}: client_secret_sha256 must be 64 hex digits",
+                    self.client_id
+                )
+            })?;
+        }
+        if self.client_id.is_empty() || self.client_id.contains(':') {
+            return Err("oauth_introspector: client_id must be non-empty, without `:`".into());
+        }
+        Ok(ClientInfo {
+            client_id: self.client_id.clone(),
+            client_name: None,
+            redirect_uris: Vec::new(),
+            token_endpoint_auth: TokenEndpointAuth::ClientSecretBasic,
+            secret_hash: Some(hash),
+            jwks: None,
+            grant_types: Vec::new(),
+            source: ClientSource::Configured,
+        })
     }
 }
 

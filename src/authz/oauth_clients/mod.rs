@@ -36,6 +36,8 @@ pub mod introspection;
 pub mod registry;
 pub mod reply;
 
+pub use introspection::{Introspector, IntrospectorEntry};
+
 /// Path of the registration endpoint (RFC 7591 §3).
 pub const REGISTER_PATH: &str = "/oauth/register";
 /// Path of the introspection endpoint (RFC 7662 §2).
@@ -152,76 +154,5 @@ impl OAuthClients {
             .oauth_client(client_id)?
             .filter(|r| r.expires_at >= now)
             .map(|r| r.client))
-    }
-}
-
-/// A resource server that may introspect tokens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Introspector {
-    /// Its credentials (`client_id`, `secret_hash`).
-    pub client: ClientInfo,
-    /// The token audiences (resources) it may learn about; empty: all.
-    /// A token for another resource is `{"active": false}` to it
-    /// (RFC 7662 §2.2: "a token the protected resource is not allowed to
-    /// know about").
-    pub audiences: Vec<String>,
-}
-
-/// One `[[oauth_introspector]]`: a resource server that may introspect
-/// OAuth tokens, authenticating with `client_secret_basic`. Only the
-/// secret's SHA-256 is configured (`printf %s "$SECRET" | sha256sum`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IntrospectorEntry {
-    /// Its client id.
-    pub client_id: String,
-    /// SHA-256 of its client secret, 64 hex digits.
-    pub client_secret_sha256: String,
-    /// The resources (MCP URLs, as in tokens' `aud`) whose tokens it may
-    /// introspect; absent: all.
-    #[serde(default)]
-    pub audiences: Vec<String>,
-}
-
-impl IntrospectorEntry {
-    /// The configured introspector, or why the entry is unusable.
-    pub fn to_introspector(&self) -> Result<Introspector, String> {
-        Ok(Introspector {
-            client: self.to_client()?,
-            audiences: self.audiences.clone(),
-        })
-    }
-
-    /// The configured client, or why the entry is unusable.
-    fn to_client(&self) -> Result<ClientInfo, String> {
-        let hex = self.client_secret_sha256.trim();
-        let mut hash = [0u8; 32];
-        if hex.len() != 64 || !hex.is_ascii() {
-            return Err(format!(
-                "oauth_introspector {}: client_secret_sha256 must be 64 hex digits",
-                self.client_id
-            ));
-        }
-        for (i, byte) in hash.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| {
-                format!(
-                    "oauth_introspector {}: client_secret_sha256 must be 64 hex digits",
-                    self.client_id
-                )
-            })?;
-        }
-        if self.client_id.is_empty() || self.client_id.contains(':') {
-            return Err("oauth_introspector: client_id must be non-empty, without `:`".into());
-        }
-        Ok(ClientInfo {
-            client_id: self.client_id.clone(),
-            client_name: None,
-            redirect_uris: Vec::new(),
-            token_endpoint_auth: crate::proto::oauth::client::TokenEndpointAuth::ClientSecretBasic,
-            secret_hash: Some(hash),
-            jwks: None,
-            grant_types: Vec::new(),
-            source: crate::proto::oauth::client::ClientSource::Configured,
-        })
     }
 }
