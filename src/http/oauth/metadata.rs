@@ -20,9 +20,7 @@ pub(super) fn serve(app: &App, method: &Method) -> Reply {
         .collect();
     let settings = Settings {
         issuer: &app.auth.config().public_url,
-        // Integration point (client registration helper): on when
-        // registration is.
-        registration: false,
+        registration: app.oauth_clients.registry.settings().registration,
         grant_types: vec!["authorization_code", "refresh_token"],
         auth_methods: vec!["none", "client_secret_basic", "client_secret_post"],
         scopes,

@@ -220,7 +220,12 @@ async fn resolve_client(app: &App, client_id: &str) -> Option<ClientInfo> {
     if client_id.is_empty() || client_id.len() > crate::authz::oauth::MAX_CLIENT_ID {
         return None;
     }
-    app.auth.oauth_client(client_id)
+    if let Some(client) = app.auth.oauth_client(client_id) {
+        return Some(client);
+    }
+    crate::http::oauth_clients::resolve_client(app, client_id)
+        .await
+        .ok()
 }
 
 /// Runs a service call off the async threads; a panic in it (there should
