@@ -184,12 +184,14 @@ impl ServeConfig {
             ("max_age", file.max_age),
             ("interaction_lifetime", file.interaction_lifetime),
             ("operator_session_lifetime", file.operator_session_lifetime),
+            ("oauth_token_lifetime", file.oauth_token_lifetime),
         ] {
             if value.is_some_and(|v| v <= 0) {
                 return Err(ConfigError::Invalid(format!("{name} must be positive")));
             }
         }
         let limits = limits(&file)?;
+        crate::authz::oauth::ConfiguredClients::new(&file.oauth_client).map_err(invalid)?;
         if file.upstream_timeout == Some(0) {
             return Err(ConfigError::Invalid(
                 "upstream_timeout must be positive".into(),
@@ -360,7 +362,15 @@ impl ServeConfig {
             config.user_code_failure_budget = v;
         }
         config.limits = self.limits;
+        if let Some(v) = self.file.oauth_token_lifetime {
+            config.oauth_token_lifetime = v;
+        }
         config
+    }
+
+    /// The OAuth clients of the file (`[[oauth_client]]`), checked at load.
+    pub fn oauth_clients(&self) -> crate::authz::oauth::ConfiguredClients {
+        crate::authz::oauth::ConfiguredClients::new(&self.file.oauth_client).unwrap_or_default()
     }
 }
 

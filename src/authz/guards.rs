@@ -29,6 +29,9 @@ pub(super) struct Guards {
     grant_key: Mutex<Buckets>,
     continue_address: Mutex<Buckets>,
     pages: Mutex<Buckets>,
+    /// The OAuth endpoints (authorization, token, revocation), per address,
+    /// at the grant endpoint's rate.
+    oauth_address: Mutex<Buckets>,
     pending: Mutex<PendingSlots>,
 }
 
@@ -39,6 +42,7 @@ impl Guards {
             grant_key: Mutex::new(Buckets::new(limits.grant_per_key)),
             continue_address: Mutex::new(Buckets::new(limits.continue_per_address)),
             pages: Mutex::new(Buckets::new(limits.pages_per_address)),
+            oauth_address: Mutex::new(Buckets::new(limits.grant_per_address)),
             pending: Mutex::new(PendingSlots::default()),
         }
     }
@@ -87,6 +91,14 @@ impl AuthServer {
     pub(crate) fn admit_page(&self, source: &str) -> Result<(), u64> {
         take(&self.guards.pages, &source_key(source), self.now()).inspect_err(|_| {
             self.metrics.limited("pages_per_address");
+        })
+    }
+
+    /// The per-address limit of the OAuth endpoints, before a request is
+    /// read: `Err` carries the seconds to wait.
+    pub(crate) fn admit_oauth(&self, source: &str) -> Result<(), u64> {
+        take(&self.guards.oauth_address, &source_key(source), self.now()).inspect_err(|_| {
+            self.metrics.limited("oauth_per_address");
         })
     }
 

@@ -30,6 +30,7 @@ pub mod login;
 pub mod manage;
 pub mod metrics;
 pub mod mint;
+pub mod oauth;
 pub mod operator;
 pub mod pending;
 pub mod person;
@@ -97,6 +98,9 @@ pub struct AsConfig {
     /// Rate limits and caps on what unapproved clients make the AS do and
     /// hold (`limits`).
     pub limits: limits::Limits,
+    /// Lifetime of OAuth access tokens (seconds): short, since a refresh
+    /// token renews them (`oauth`).
+    pub oauth_token_lifetime: i64,
 }
 
 impl AsConfig {
@@ -113,6 +117,7 @@ impl AsConfig {
             allow_private_push: false,
             user_code_failure_budget: usercode::DEFAULT_FAILURE_BUDGET,
             limits: limits::Limits::default(),
+            oauth_token_lifetime: 900,
         }
     }
 
@@ -200,6 +205,8 @@ pub struct AuthServer {
     guards: guards::Guards,
     /// Where token values, identifiers, codes and keys come from.
     randomness: Arc<dyn crate::random::Randomness>,
+    /// The OAuth clients known without I/O (`[[oauth_client]]`).
+    oauth_clients: Arc<dyn oauth::ClientDirectory>,
 }
 
 /// The ways a person signs in to decide on the pages.
@@ -235,6 +242,7 @@ impl AuthServer {
             deciders: Deciders::default(),
             guards: guards::Guards::new(&config.limits),
             randomness: Arc::new(crate::random::OsRandom),
+            oauth_clients: Arc::new(oauth::ConfiguredClients::default()),
             config,
         };
         // Grants already waiting hold their slots across a restart.
@@ -253,6 +261,17 @@ impl AuthServer {
     pub fn with_randomness(mut self, source: Arc<dyn crate::random::Randomness>) -> Self {
         self.randomness = source;
         self
+    }
+
+    /// The OAuth clients known without I/O (`oauth::ClientDirectory`).
+    pub fn with_oauth_clients(mut self, clients: Arc<dyn oauth::ClientDirectory>) -> Self {
+        self.oauth_clients = clients;
+        self
+    }
+
+    /// The OAuth client `client_id`, if known without I/O.
+    pub fn oauth_client(&self, client_id: &str) -> Option<crate::proto::oauth::client::ClientInfo> {
+        self.oauth_clients.client(client_id)
     }
 
     /// Who can sign in to decide on the pages.

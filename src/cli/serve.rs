@@ -374,7 +374,8 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         .with_deciders(crate::authz::Deciders {
             login: config.login.clone(),
             operator: operator.clone(),
-        }),
+        })
+        .with_oauth_clients(Arc::new(config.oauth_clients())),
     );
     let operator_link_file = crate::admin::operator_link::file_in(&config.data_dir);
     if let Some(operator) = &operator {

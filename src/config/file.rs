@@ -134,6 +134,12 @@ pub struct FileConfig {
     pub pending_total: Option<usize>,
     /// Bytes of request one pending grant keeps (as stored).
     pub pending_request_max_bytes: Option<usize>,
+    // The OAuth face (issue 16).
+    /// `[[oauth_client]]`: OAuth clients pre-registered by the operator.
+    #[serde(default)]
+    pub oauth_client: Vec<crate::authz::oauth::OAuthClientEntry>,
+    /// Lifetime of OAuth access tokens, seconds (default 900).
+    pub oauth_token_lifetime: Option<i64>,
 }
 
 /// The `[stdio]` table.

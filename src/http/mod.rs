@@ -26,6 +26,7 @@ pub mod deadline;
 pub mod limits;
 pub mod mcp;
 pub mod metrics;
+pub mod oauth;
 pub mod pages;
 pub mod push;
 pub mod serve;
@@ -142,6 +143,13 @@ where
         // Served by `mcp::serve` before warp; unreachable through warp.
         return warp::Reply::into_response(not_found());
     }
+    if let Route::OAuth(endpoint) = route {
+        let source =
+            client_address::source(app.trusted_proxy.as_ref(), &headers, peer.map(|p| p.0.ip()));
+        return warp::Reply::into_response(
+            oauth::serve(app, method, endpoint, &query, &headers, body, &source).await,
+        );
+    }
     if let Route::Metrics = route
         && !app.metrics_on_main
     {
@@ -237,7 +245,7 @@ where
             reply
         }
         // Served above.
-        Route::Gateway => return not_found(),
+        Route::Gateway | Route::OAuth(_) => return not_found(),
     };
     to_response(reply)
 }
@@ -251,6 +259,8 @@ enum Route {
     /// RFC 9728 protected resource metadata for `{public}/mcp/{upstream}`.
     ResourceMetadata(String),
     Metrics,
+    /// The OAuth face (`oauth`).
+    OAuth(oauth::OAuthEndpoint),
 }
 
 impl Route {
@@ -270,6 +280,9 @@ impl Route {
         }
         if let Some(id) = path.strip_prefix(TOKEN_PATH).filter(|id| is_id(id)) {
             return Some(Self::As(Endpoint::Manage(id.to_owned()), "token"));
+        }
+        if let Some(endpoint) = oauth::OAuthEndpoint::of(path) {
+            return Some(Self::OAuth(endpoint));
         }
         if path.starts_with(mcp::PREFIX) {
             // Any method: the gateway answers 405 itself, as JSON-RPC.
@@ -322,12 +335,12 @@ fn resource_metadata(public_url: &str, grant_endpoint: &str, upstream: &str) -> 
     })
 }
 
-enum BodyError {
+pub(crate) enum BodyError {
     TooLarge,
     Read,
 }
 
-async fn read_body<S, B>(mut stream: S, limit: usize) -> Result<Vec<u8>, BodyError>
+pub(crate) async fn read_body<S, B>(mut stream: S, limit: usize) -> Result<Vec<u8>, BodyError>
 where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: bytes::Buf,
@@ -375,7 +388,7 @@ fn to_request(
     }
 }
 
-fn to_response(reply: Reply) -> Response<Bytes> {
+pub(crate) fn to_response(reply: Reply) -> Response<Bytes> {
     let mut builder = Response::builder()
         .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
     for (name, value) in &reply.headers {

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 
 use super::{
     CredentialSetRecord, GrantRecord, InstanceRecord, InteractionRecord, RECORD_VERSION,
-    ResourceSetRecord, StoreError, TokenRecord, UpstreamRecord,
+    ResourceSetRecord, SpentRefresh, StoreError, TokenRecord, UpstreamRecord,
 };
 
 /// A record that carries its format version.
@@ -30,6 +30,14 @@ pub(crate) trait Versioned: Serialize + DeserializeOwned {
 
 impl Versioned for GrantRecord {
     const KIND: &'static str = "grant";
+
+    fn version(&self) -> u32 {
+        self.v
+    }
+}
+
+impl Versioned for SpentRefresh {
+    const KIND: &'static str = "spent refresh token";
 
     fn version(&self) -> u32 {
         self.v

@@ -7,8 +7,8 @@ use std::sync::{Mutex, MutexGuard};
 use super::replay::{ReplayBudget, ReplayMemory, ReplaySizes};
 use super::{
     CredentialSetRecord, GrantId, GrantRecord, InstanceRecord, InteractionRecord,
-    InteractionStatus, ResourceSetRecord, Store, StoreError, Swept, TokenHash, TokenRecord,
-    UpstreamRecord,
+    InteractionStatus, ResourceSetRecord, SpentRefresh, Store, StoreError, Swept, TokenHash,
+    TokenRecord, UpstreamRecord,
 };
 use crate::proto::httpsig::nonce::{NonceStore, NonceStoreError, Seen};
 use crate::proto::jwk::Thumbprint;
@@ -25,6 +25,7 @@ struct Inner {
     resource_sets: HashMap<String, ResourceSetRecord>,
     interactions: HashMap<GrantId, InteractionRecord>,
     user_codes: HashMap<TokenHash, GrantId>,
+    spent_refresh: HashMap<TokenHash, SpentRefresh>,
 }
 
 impl Inner {
@@ -311,6 +312,7 @@ impl Store for MemoryStore {
         let before = inner.instances.len();
         inner.instances.retain(|_, i| i.expiry() >= now);
         swept.instances = before - inner.instances.len();
+        inner.spent_refresh.retain(|_, s| s.expires_at >= now);
         Ok(swept)
     }
 
@@ -440,5 +442,17 @@ impl Store for MemoryStore {
         inner.insert_tokens(tokens);
         inner.keep_instance(grant);
         Ok(true)
+    }
+
+    fn spend_refresh(&self, refresh: &TokenHash, spent: &SpentRefresh) -> Result<(), StoreError> {
+        if spent.v != super::RECORD_VERSION {
+            return Err(StoreError::Version(spent.v));
+        }
+        self.lock()?.spent_refresh.insert(*refresh, spent.clone());
+        Ok(())
+    }
+
+    fn spent_refresh(&self, refresh: &TokenHash) -> Result<Option<SpentRefresh>, StoreError> {
+        Ok(self.lock()?.spent_refresh.get(refresh).cloned())
     }
 }

@@ -276,4 +276,17 @@ pub trait Store: NonceStore + Send + Sync {
         tokens: &[(TokenHash, TokenRecord)],
         at: i64,
     ) -> Result<bool, StoreError>;
+
+    // --- OAuth 2.1 §4.3.1: refresh token rotation --------------------------
+
+    /// Remembers that the refresh token hashing to `refresh` was used, for
+    /// `spent.grant`, until `spent.expires_at` (then [`Store::sweep`]
+    /// forgets it). Durable on return, like every write: a crash must not
+    /// turn a reused refresh token into an unknown one.
+    fn spend_refresh(&self, refresh: &TokenHash, spent: &SpentRefresh) -> Result<(), StoreError>;
+
+    /// The spent refresh token hashing to `refresh`, if it was used and is
+    /// still remembered (expired entries may be returned until the sweep;
+    /// callers compare `expires_at`).
+    fn spent_refresh(&self, refresh: &TokenHash) -> Result<Option<SpentRefresh>, StoreError>;
 }

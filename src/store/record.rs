@@ -143,6 +143,32 @@ pub struct OAuthAuthorization {
     /// when the authorization request named one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_jkt: Option<String>,
+    /// The client's `client_name` when it asked: the consent page shows it
+    /// as the client's claim, never as a fact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    /// Where the AS learned of the client (shown on the consent page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_source: Option<crate::proto::oauth::client::ClientSource>,
+    /// Hash of the code once it was redeemed: the same code presented
+    /// again revokes the tokens issued from it (RFC 6749 §4.1.2), and a
+    /// code merely naming the grant does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeemed: Option<TokenHash>,
+}
+
+/// A refresh token that was used (rotated away), remembered until the
+/// grant it belonged to expires: presented again, it means the token
+/// leaked, and the grant's whole family of tokens is revoked (OAuth 2.1
+/// §4.3.1, refresh token rotation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpentRefresh {
+    /// Record format version ([`RECORD_VERSION`]).
+    pub v: u32,
+    /// The grant the refresh token belonged to.
+    pub grant: GrantId,
+    /// Forgotten after this time (Unix seconds): the grant is gone then.
+    pub expires_at: i64,
 }
 
 /// What makes a token record an OAuth access token: whom it was issued to,

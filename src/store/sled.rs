@@ -21,8 +21,8 @@ use super::commit::GroupCommit;
 use super::replay::{ReplayBudget, ReplayMemory, ReplaySizes};
 use super::{
     CredentialSetRecord, GrantId, GrantRecord, InstanceRecord, InteractionRecord,
-    InteractionStatus, ResourceSetRecord, Store, StoreError, Swept, TokenHash, TokenRecord,
-    UpstreamRecord,
+    InteractionStatus, ResourceSetRecord, SpentRefresh, Store, StoreError, Swept, TokenHash,
+    TokenRecord, UpstreamRecord,
 };
 use crate::clock::{Clock as _, SystemClock};
 use crate::proto::httpsig::nonce::{NonceStore, NonceStoreError, Seen};
@@ -33,6 +33,7 @@ pub use check::Checked;
 
 mod check;
 mod open;
+mod refresh;
 mod sweep;
 mod tx;
 
@@ -51,6 +52,7 @@ const UPSTREAMS: &str = "upstreams";
 const RESOURCE_SETS: &str = "resource_sets";
 const INTERACTIONS: &str = "interactions";
 const USER_CODES: &str = "user_codes";
+const SPENT_REFRESH: &str = "spent_refresh";
 
 /// The sled-backed store.
 pub struct SledStore {
@@ -70,6 +72,8 @@ pub struct SledStore {
     resource_sets: Tree,
     interactions: Tree,
     user_codes: Tree,
+    /// Refresh tokens rotated away (`refresh`), by hash.
+    spent_refresh: Tree,
     commit: GroupCommit,
 }
 
@@ -421,6 +425,7 @@ impl Store for SledStore {
         self.sweep_grants(now, &mut swept)?;
         self.sweep_tokens(now, &mut swept)?;
         self.sweep_instances(now, &mut swept)?;
+        self.sweep_spent_refresh(now)?;
         if swept != Swept::default() {
             self.token_cache.retire();
         }
@@ -607,5 +612,13 @@ impl Store for SledStore {
             .map_err(from_tx)?;
         self.commit.wait_durable()?;
         Ok(finished)
+    }
+
+    fn spend_refresh(&self, refresh: &TokenHash, spent: &SpentRefresh) -> Result<(), StoreError> {
+        self.put_spent_refresh(refresh, spent)
+    }
+
+    fn spent_refresh(&self, refresh: &TokenHash) -> Result<Option<SpentRefresh>, StoreError> {
+        self.get_spent_refresh(refresh)
     }
 }

@@ -12,8 +12,8 @@ use gnapd::store::sled::{Durability, SledStore};
 use gnapd::store::{
     Continuation, CredentialKind, CredentialSetRecord, FinishKind, GrantId, GrantRecord,
     GrantState, InstanceRecord, InteractionFinish, InteractionRecord, InteractionStatus,
-    RECORD_VERSION, ResourceSetRecord, Store, StoreError, TokenHash, TokenRecord, UpstreamRecord,
-    UpstreamTransport,
+    RECORD_VERSION, ResourceSetRecord, SpentRefresh, Store, StoreError, TokenHash, TokenRecord,
+    UpstreamRecord, UpstreamTransport,
 };
 use serde_json::json;
 
@@ -904,6 +904,32 @@ fn delete_grant_and_sweep_remove_the_interaction_and_its_user_code(store: &dyn S
     assert!(store.pending_interactions().unwrap().is_empty());
 }
 
+/// OAuth 2.1 §4.3.1: a spent refresh token is remembered with its grant
+/// until its expiry, whatever else happens to the grant, and the sweep
+/// forgets it after.
+fn spent_refresh_is_remembered_until_its_expiry_and_swept_after(store: &dyn Store) {
+    let refresh = fresh_hash();
+    assert_eq!(store.spent_refresh(&refresh).unwrap(), None);
+    let spent = SpentRefresh {
+        v: RECORD_VERSION,
+        grant: GrantId("g-1".into()),
+        expires_at: 5_000,
+    };
+    store.spend_refresh(&refresh, &spent).unwrap();
+    assert_eq!(store.spent_refresh(&refresh).unwrap(), Some(spent.clone()));
+    assert_eq!(store.spent_refresh(&fresh_hash()).unwrap(), None);
+    store.sweep(5_000).unwrap();
+    assert_eq!(store.spent_refresh(&refresh).unwrap(), Some(spent));
+    store.sweep(5_001).unwrap();
+    assert_eq!(store.spent_refresh(&refresh).unwrap(), None);
+    let wrong = SpentRefresh {
+        v: RECORD_VERSION + 1,
+        grant: GrantId("g-2".into()),
+        expires_at: 5_000,
+    };
+    assert!(store.spend_refresh(&fresh_hash(), &wrong).is_err());
+}
+
 /// Runs every contract check against the store `make()` builds (fresh for
 /// each test).
 macro_rules! contract_suite {
@@ -939,6 +965,7 @@ macro_rules! contract_suite {
                 finish_interaction_takes_an_approved_interaction_once,
                 delete_grant_and_sweep_remove_the_interaction_and_its_user_code,
                 an_instance_lives_as_long_as_its_longest_grant_and_is_swept_after,
+                spent_refresh_is_remembered_until_its_expiry_and_swept_after,
             );
         }
     };

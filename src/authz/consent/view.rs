@@ -49,6 +49,23 @@ pub struct ConsentView {
     /// The grant finishes by redirect: the browser showing this page is
     /// bound to it if it is the first (`crate::authz::started_by`).
     pub(crate) finishes_by_redirect: bool,
+    /// For an OAuth client's request, who the client is (issue 16).
+    pub(crate) oauth: Option<OAuthClientView>,
+}
+
+/// An OAuth client as its consent page shows it: its id, where the browser
+/// goes next, how this server knows it, and a warning for a metadata
+/// document listing only localhost redirects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthClientView {
+    /// The `client_id` (for a metadata document, its URL).
+    pub(crate) client_id: String,
+    /// The host of the redirect URI the code goes to.
+    pub(crate) redirect_host: String,
+    /// How this server knows the client, in plain words.
+    pub(crate) source: &'static str,
+    /// Its metadata document lists only localhost redirect URIs.
+    pub(crate) localhost_only: bool,
 }
 
 impl ConsentView {
@@ -206,10 +223,12 @@ impl AuthServer {
             .store
             .grant(&interaction.grant)?
             .ok_or(PageError::NotFound)?;
-        let display_name = match &grant.request.client {
-            Client::Key(c) => c.display.as_ref().and_then(|d| d.name.clone()),
-            Client::Instance(_) => None,
+        let display_name = match (&grant.request.client, &grant.oauth) {
+            (_, Some(oauth)) => oauth.client_name.clone(),
+            (Client::Key(c), None) => c.display.as_ref().and_then(|d| d.name.clone()),
+            (Client::Instance(_), None) => None,
         };
+        let oauth = grant.oauth.as_ref().map(oauth_client_view);
         let requested = grant.request.access_token.as_ref();
         let several = requested.is_some_and(|r| r.as_slice().len() > 1);
         let mut rights = Vec::new();
@@ -237,10 +256,15 @@ impl AuthServer {
                 });
             }
         }
+        // An OAuth code goes back by redirect too, bound to the browser
+        // that started it as a GNAP redirect finish is.
+        let by_redirect = |f: &&crate::store::InteractionFinish| {
+            matches!(f.method, FinishKind::Redirect | FinishKind::OAuthCode)
+        };
         let finish_origin = interaction
             .finish
             .as_ref()
-            .filter(|f| f.method == FinishKind::Redirect)
+            .filter(by_redirect)
             .and_then(|f| csp_source(&f.uri));
         Ok(ConsentView {
             grant: grant.id.0.clone(),
@@ -256,10 +280,8 @@ impl AuthServer {
             authority: self.authority(&grant.id.0, Presented::default(), now),
             dev_banner: self.link_holders_decide(),
             reload: None,
-            finishes_by_redirect: interaction
-                .finish
-                .as_ref()
-                .is_some_and(|f| f.method == FinishKind::Redirect),
+            finishes_by_redirect: interaction.finish.as_ref().filter(by_redirect).is_some(),
+            oauth,
         })
     }
 
@@ -288,6 +310,29 @@ impl AuthServer {
         let id = self.check_form_token(grant, form_token, source)?;
         let interaction = self.store.interaction(&id)?.ok_or(PageError::NotFound)?;
         self.consent_view(&interaction)
+    }
+}
+
+/// What the consent page says of an OAuth client.
+fn oauth_client_view(oauth: &crate::store::OAuthAuthorization) -> OAuthClientView {
+    use crate::proto::oauth::client::ClientSource;
+    let (source, localhost_only) = match &oauth.client_source {
+        Some(ClientSource::Configured) => ("pre-registered by this server's operator", false),
+        Some(ClientSource::Registered) => {
+            ("registered itself (dynamic client registration)", false)
+        }
+        Some(ClientSource::MetadataDocument { localhost_only }) => (
+            "by its client ID metadata document, published at its client ID",
+            *localhost_only,
+        ),
+        None => ("unknown", false),
+    };
+    OAuthClientView {
+        client_id: oauth.client_id.clone(),
+        redirect_host: crate::proto::oauth::redirect::host(&oauth.redirect_uri)
+            .unwrap_or_else(|| "(unreadable address)".to_owned()),
+        source,
+        localhost_only,
     }
 }
 

@@ -9,4 +9,10 @@
 //! `crate::authz::oauth` decides and `crate::http` serves.
 
 pub mod client;
+pub mod error;
+pub mod form;
+pub mod metadata;
+pub mod pkce;
+pub mod redirect;
+pub mod resource;
 pub mod scope;

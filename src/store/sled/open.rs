@@ -109,6 +109,7 @@ impl SledStore {
             resource_sets: tree(RESOURCE_SETS)?,
             interactions: tree(INTERACTIONS)?,
             user_codes: tree(USER_CODES)?,
+            spent_refresh: tree(SPENT_REFRESH)?,
             commit: GroupCommit::start(db, durability, hold)?,
             path: path.to_owned(),
         })
