@@ -11,6 +11,7 @@
 pub(crate) mod answer;
 pub(crate) mod batching;
 pub mod forward;
+pub mod oauth;
 mod refusal;
 pub(crate) mod reply;
 pub mod sessions;
@@ -19,7 +20,6 @@ pub mod stdio;
 
 pub use refusal::Refusal;
 
-use crate::proto::gnap::token::presented;
 use crate::proto::httpsig::batch::{self, Checked, Pending};
 use crate::proto::httpsig::{GnapProfile, HttpRequest, NonceStore};
 use crate::proto::jwk::VerifyingKey;
@@ -59,8 +59,19 @@ impl Authorized {
     /// Who the call's session (if any) must belong to at `upstream`.
     pub(crate) fn session_owner(&self, upstream: &str) -> sessions::Owner {
         sessions::Owner {
-            thumbprint: self.token.key.thumbprint.clone(),
+            thumbprint: self.owner(),
             credential_set: self.token.credential_set(upstream).map(str::to_owned),
+        }
+    }
+
+    /// Whose sessions and streams the call's are: the key the token is
+    /// bound to; for an OAuth bearer token, which proves no key, its grant
+    /// (one client's authorization, kept across refreshes), so that two
+    /// clients never share a session whatever key record their tokens carry.
+    pub(crate) fn owner(&self) -> String {
+        match &self.token.oauth {
+            Some(oauth) if !oauth.dpop => format!("oauth-grant:{}", self.token.grant.0),
+            _ => self.token.key.thumbprint.clone(),
         }
     }
 }
@@ -146,13 +157,19 @@ pub fn open(
     request: &HttpRequest,
     now: i64,
 ) -> Result<(Opened, Option<Pending>), Refusal> {
-    let hash = presented(request)
-        .map(TokenHash::of)
-        .ok_or(Refusal::Token)?;
+    let (scheme, value) = oauth::presented(request).ok_or(Refusal::Token)?;
     let token = store
-        .token_shared(&hash)?
+        .token_shared(&TokenHash::of(value))?
         .filter(|t| t.expires_at >= now)
-        .ok_or(Refusal::Token)?;
+        .ok_or_else(|| oauth::invalid(scheme))?;
+    if scheme != oauth::Scheme::Gnap {
+        let opened = oauth::open(store, keys, request, token, scheme, value, now)?;
+        return Ok((opened, None));
+    }
+    // An OAuth token is no GNAP token, whatever its key.
+    if token.oauth.is_some() {
+        return Err(Refusal::Token);
+    }
     if token.bearer {
         return Ok((Opened { token, key: None }, None));
     }
@@ -211,12 +228,13 @@ pub fn conclude(
         check_routing_headers(request, message)?;
     }
     let grant = match &message {
-        Some(m) => decide(&token.access, upstream, m)?,
+        Some(m) => decide(&token.access, upstream, m),
         // GET (server stream) and DELETE (end session) carry no message; the
         // token still has to reach this upstream at all.
         None => UpstreamGrant::for_upstream(&token.access, upstream)
-            .ok_or_else(|| Denied::Upstream(upstream.to_owned()))?,
-    };
+            .ok_or_else(|| Denied::Upstream(upstream.to_owned())),
+    }
+    .map_err(|denied| oauth::denied(&token, upstream, message.as_ref(), denied))?;
     Ok(Authorized {
         token,
         grant,

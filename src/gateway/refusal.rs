@@ -1,10 +1,11 @@
 //! Why the gateway refuses a call, and how each refusal is answered.
 
-use super::reply::{ErrorReply, REPLAY_CACHE_RETRY_AFTER, RETRY_SOON};
+use super::reply::{ErrorReply, OAuthError, REPLAY_CACHE_RETRY_AFTER, RETRY_SOON};
 use super::sessions;
 use crate::proto::httpsig::Rejection;
 use crate::proto::mcp::access::Denied;
 use crate::proto::mcp::jsonrpc::{self, ParseError};
+use crate::proto::oauth::dpop::DpopError;
 use crate::store::StoreError;
 
 /// Why a call is refused.
@@ -14,6 +15,27 @@ pub enum Refusal {
     /// 401 with a `WWW-Authenticate: GNAP` challenge.
     #[error("a valid GNAP access token is required")]
     Token,
+    /// A token presented as `Bearer` or `DPoP` that is unknown, expired,
+    /// revoked, for another resource (RFC 8707), not an OAuth token, or of
+    /// the other kind: 401 with `error="invalid_token"` (RFC 6750 §3.1).
+    #[error("a valid OAuth access token for this resource is required")]
+    OAuthToken {
+        /// It came as `DPoP`: the error goes on the DPoP challenge.
+        dpop: bool,
+    },
+    /// The DPoP proof is absent, does not hold, or was used before: 401
+    /// with `error="invalid_dpop_proof"` (RFC 9449 §7.1).
+    #[error(transparent)]
+    DpopProof(#[from] DpopError),
+    /// An OAuth token without the right this message needs: 403 with
+    /// `error="insufficient_scope"` and every scope needed (RFC 6750 §3.1).
+    #[error("the access token does not grant this operation")]
+    InsufficientScope {
+        /// The scopes the operation needs, space-separated.
+        scope: String,
+        /// The token is DPoP-bound.
+        dpop: bool,
+    },
     /// The signature does not hold: 401.
     #[error(transparent)]
     Signature(#[from] Rejection),
@@ -73,6 +95,14 @@ impl Refusal {
             Self::Token | Self::Signature(_) | Self::Uncovered(_) => {
                 ErrorReply::new(401, -32001, self.to_string()).challenge()
             }
+            Self::OAuthToken { dpop } => ErrorReply::new(401, -32001, self.to_string())
+                .challenge()
+                .oauth(OAuthError::InvalidToken { dpop: *dpop }),
+            Self::DpopProof(_) => ErrorReply::new(401, -32001, self.to_string())
+                .challenge()
+                .oauth(OAuthError::InvalidDpopProof),
+            Self::InsufficientScope { scope, .. } => ErrorReply::new(403, -32003, self.to_string())
+                .oauth(OAuthError::InsufficientScope(scope.clone())),
             Self::Body(ParseError::NotJson) => ErrorReply::new(400, -32700, self.to_string()),
             Self::Body(ParseError::NotMessage) => ErrorReply::new(400, -32600, self.to_string()),
             Self::HeaderMismatch(_) => ErrorReply::new(400, -32020, self.to_string()),
@@ -108,6 +138,16 @@ mod tests {
             (Refusal::Token, 401, -32001),
             (Refusal::Signature(Rejection::Expired), 401, -32001),
             (Refusal::Uncovered("mcp-name"), 401, -32001),
+            (Refusal::OAuthToken { dpop: false }, 401, -32001),
+            (Refusal::DpopProof(DpopError::Replayed), 401, -32001),
+            (
+                Refusal::InsufficientScope {
+                    scope: "mcp:u".into(),
+                    dpop: false,
+                },
+                403,
+                -32003,
+            ),
             (
                 Refusal::Signature(NonceStoreError::Full.into()),
                 503,
@@ -135,6 +175,13 @@ mod tests {
             assert_eq!(reply.challenge, status == 401, "{refusal:?}");
             assert_eq!(reply.retry_after.is_some(), status == 503, "{refusal:?}");
             assert_eq!(reply.allow, None);
+            let oauth = matches!(
+                refusal,
+                Refusal::OAuthToken { .. }
+                    | Refusal::DpopProof(_)
+                    | Refusal::InsufficientScope { .. }
+            );
+            assert_eq!(reply.oauth.is_some(), oauth, "{refusal:?}");
         }
     }
 

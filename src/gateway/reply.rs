@@ -28,6 +28,23 @@ pub(crate) struct ErrorReply {
     pub retry_after: Option<u64>,
     /// `Allow`: the methods the endpoint takes.
     pub allow: Option<&'static str>,
+    /// What the OAuth challenges say beyond "a token is needed".
+    pub oauth: Option<OAuthError>,
+}
+
+/// The OAuth error an answer's challenges carry (RFC 6750 §3.1, RFC 9449
+/// §7.1); the HTTP edge writes them with the resource's metadata URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OAuthError {
+    /// A Bearer (or, `dpop`, a DPoP) token was refused: `invalid_token`.
+    InvalidToken {
+        /// On the DPoP challenge rather than the Bearer one.
+        dpop: bool,
+    },
+    /// The DPoP proof was refused: `invalid_dpop_proof`.
+    InvalidDpopProof,
+    /// 403 `insufficient_scope` with these scopes (space-separated).
+    InsufficientScope(String),
 }
 
 impl ErrorReply {
@@ -41,7 +58,14 @@ impl ErrorReply {
             challenge: false,
             retry_after: None,
             allow: None,
+            oauth: None,
         }
+    }
+
+    /// The same, with an OAuth error for the challenges.
+    pub(crate) fn oauth(mut self, error: OAuthError) -> Self {
+        self.oauth = Some(error);
+        self
     }
 
     /// The same, with the GNAP challenge.

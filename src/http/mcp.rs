@@ -157,9 +157,17 @@ async fn gateway_outcome(
 }
 
 /// Writes the gateway's own answer: the status, a JSON-RPC error body, and
-/// the headers the error asks for (the GNAP challenge names this
-/// upstream's access, RFC 9635 §9.1).
+/// the headers the error asks for. A 401 carries three challenges, one
+/// field line each (RFC 9110 §11.6.1), so that OAuth and GNAP clients both
+/// learn where to go: `Bearer` with this upstream's metadata URL and scope
+/// (RFC 9728 §5.1) first, because OAuth clients that read one value read
+/// the first; `DPoP` with its algorithms (RFC 9449 §7.1); and `GNAP`
+/// naming this upstream's access (RFC 9635 §9.1). A 403 for an OAuth
+/// token's missing right carries the `insufficient_scope` challenge.
 fn gateway_error(app: &App, upstream: &str, error: &GatewayError) -> Response<Bytes> {
+    use crate::gateway::reply::OAuthError;
+    use crate::proto::oauth::challenge::{self, error as code};
+    use crate::proto::oauth::{resource_metadata, scope};
     let GatewayError { reply, id } = error;
     let body = serde_json::json!({
         "jsonrpc": "2.0",
@@ -167,13 +175,34 @@ fn gateway_error(app: &App, upstream: &str, error: &GatewayError) -> Response<By
         "error": {"code": reply.code, "message": reply.message},
     });
     let mut out = Reply::json(reply.status, &body);
+    let public_url = &app.auth.config().public_url;
     if reply.challenge {
+        let (bearer, dpop) = match &reply.oauth {
+            Some(OAuthError::InvalidToken { dpop: false }) => (Some(code::INVALID_TOKEN), None),
+            Some(OAuthError::InvalidToken { dpop: true }) => (None, Some(code::INVALID_TOKEN)),
+            Some(OAuthError::InvalidDpopProof) => (None, Some(code::INVALID_DPOP_PROOF)),
+            Some(OAuthError::InsufficientScope(_)) | None => (None, None),
+        };
+        let metadata = resource_metadata::metadata_url(public_url, upstream);
+        out.headers.push((
+            "www-authenticate",
+            challenge::bearer(&metadata, &scope::whole_upstream(upstream), bearer),
+        ));
+        out.headers
+            .push(("www-authenticate", challenge::dpop(dpop)));
         out.headers.push((
             "www-authenticate",
             format!(
                 "GNAP as_uri=\"{}\", access=\"mcp:{upstream}\"",
                 app.auth.config().grant_endpoint()
             ),
+        ));
+    }
+    if let Some(OAuthError::InsufficientScope(needed)) = &reply.oauth {
+        let metadata = resource_metadata::metadata_url(public_url, upstream);
+        out.headers.push((
+            "www-authenticate",
+            challenge::insufficient_scope(&metadata, needed),
         ));
     }
     if let Some(allow) = reply.allow {

@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod pages;
 pub mod push;
+mod resource_metadata;
 pub mod serve;
 
 /// Largest request body read, in bytes. A grant request is a few KiB.
@@ -214,14 +215,10 @@ where
         },
         Route::WellKnown => Reply::json(200, &app.auth.rs_discovery()),
         Route::ResourceMetadata(upstream) => {
-            if app.gateway.upstream(&upstream).is_none() {
-                return not_found();
+            match resource_metadata::reply(&app, upstream.as_deref()) {
+                Some(reply) => reply,
+                None => return not_found(),
             }
-            let config = app.auth.config();
-            Reply::json(
-                200,
-                &resource_metadata(&config.public_url, &config.grant_endpoint(), &upstream),
-            )
         }
         Route::As(endpoint, label) => {
             let method_name = method.as_str().to_owned();
@@ -256,8 +253,9 @@ enum Route {
     /// `/mcp/…`: served by [`mcp::serve`] before warp.
     Gateway,
     WellKnown,
-    /// RFC 9728 protected resource metadata for `{public}/mcp/{upstream}`.
-    ResourceMetadata(String),
+    /// RFC 9728 protected resource metadata for `{public}/mcp/{upstream}`
+    /// (`None`: the root document, [`resource_metadata`]).
+    ResourceMetadata(Option<String>),
     Metrics,
     /// The OAuth face (`oauth`).
     OAuth(oauth::OAuthEndpoint),
@@ -288,10 +286,10 @@ impl Route {
             // Any method: the gateway answers 405 itself, as JSON-RPC.
             return Some(Self::Gateway);
         }
-        if let Some(name) = path.strip_prefix(RESOURCE_METADATA_PREFIX)
+        if let Some(name) = resource_metadata::route(path)
             && method == Method::GET
         {
-            return Some(Self::ResourceMetadata(name.to_owned()));
+            return Some(Self::ResourceMetadata(name));
         }
         match (method, path) {
             // RFC 9767 §3.1: `.well-known/gnap-as-rs` "appended to the grant
@@ -309,30 +307,6 @@ impl Route {
 /// Grant ids are UUIDs; anything else cannot name a grant.
 fn is_id(text: &str) -> bool {
     crate::authz::is_grant_id(text)
-}
-
-/// RFC 9728 §3.1: the well-known suffix goes between the host and the path of
-/// the resource identifier `{public}/mcp/{upstream}`.
-const RESOURCE_METADATA_PREFIX: &str = "/.well-known/oauth-protected-resource/mcp/";
-
-/// RFC 9728 §2: the protected resource metadata of the gateway endpoint for
-/// `upstream`. `resource` is exactly the URL a client calls (§3.3). The
-/// gateway takes no OAuth tokens: `authorization_servers` is empty and
-/// `bearer_methods_supported` is `[]` ("no bearer methods", §2), since a GNAP
-/// token travels as `Authorization: GNAP` with a signature. RFC 9728 has no
-/// registered member for a GNAP AS, so two extension members (§2 allows
-/// additional ones; clients ignore what they do not know) carry what the
-/// 401 challenge says (RFC 9635 §9.1): `gnap_as_uri`, the grant endpoint, and
-/// `access`, the access right reference to ask for.
-fn resource_metadata(public_url: &str, grant_endpoint: &str, upstream: &str) -> serde_json::Value {
-    serde_json::json!({
-        "resource": format!("{public_url}/mcp/{upstream}"),
-        "resource_name": format!("gnapd MCP gateway: {upstream}"),
-        "authorization_servers": [],
-        "bearer_methods_supported": [],
-        "gnap_as_uri": grant_endpoint,
-        "access": format!("mcp:{upstream}"),
-    })
 }
 
 pub(crate) enum BodyError {

@@ -371,10 +371,15 @@ fn gateway_protected_resource_metadata() {
     );
     let doc = answer.json();
     let resource = format!("{}/mcp/github", server.base());
-    // RFC 9728 §2 members; §3.3: `resource` is the URL the client calls.
+    // RFC 9728 §2 members; §3.3: `resource` is the URL the client calls;
+    // gnapd is its authorization server (issue 16's OAuth face).
     assert_eq!(doc["resource"], resource.as_str(), "{doc}");
-    assert_eq!(doc["authorization_servers"], json!([]), "{doc}");
-    assert_eq!(doc["bearer_methods_supported"], json!([]), "{doc}");
+    assert_eq!(
+        doc["authorization_servers"],
+        json!([server.base()]),
+        "{doc}"
+    );
+    assert_eq!(doc["bearer_methods_supported"], json!(["header"]), "{doc}");
     assert!(doc["resource_name"].is_string(), "{doc}");
     // The GNAP extension members: what the 401 challenge names.
     assert_eq!(doc["gnap_as_uri"], server.grant_endpoint.as_str(), "{doc}");
@@ -383,7 +388,10 @@ fn gateway_protected_resource_metadata() {
     // The same AS and access as the gateway's own 401 (RFC 9635 §9.1).
     let challenge = send(server.addr, &HttpRequest::new("POST", resource));
     assert_eq!(challenge.status, 401);
-    let header = challenge.header("www-authenticate").unwrap();
+    let header = challenge
+        .header_lines("www-authenticate")
+        .find(|c| c.starts_with("GNAP "))
+        .unwrap();
     assert!(
         header.contains(&format!("as_uri=\"{}\"", server.grant_endpoint)),
         "{header}"

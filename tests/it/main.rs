@@ -29,6 +29,7 @@ mod layers;
 mod login_oidc;
 mod malformed_input;
 mod metrics_listen;
+mod oauth_gateway;
 mod profile_rules;
 mod properties;
 mod rate_limits;

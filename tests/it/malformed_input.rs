@@ -753,8 +753,8 @@ fn judge(sent: &Sent, result: &std::io::Result<Response>) -> Result<(), String> 
         Endpoint::Gateway => {
             if r.status == 401
                 && !r
-                    .header("www-authenticate")
-                    .is_some_and(|v| v.starts_with("GNAP"))
+                    .header_lines("www-authenticate")
+                    .any(|v| v.starts_with("GNAP"))
             {
                 return Err(format!("a 401 without a GNAP challenge: {}", detail()));
             }
@@ -798,8 +798,8 @@ fn gnap_error(r: &Response, registered: impl Fn(&str) -> bool) -> Result<(), Str
     }
     if r.status == 401
         && !r
-            .header("www-authenticate")
-            .is_some_and(|v| v.starts_with("GNAP"))
+            .header_lines("www-authenticate")
+            .any(|v| v.starts_with("GNAP"))
     {
         return Err(format!("a 401 without a GNAP challenge: {}", detail()));
     }

@@ -122,7 +122,7 @@ impl Gateway {
         session: Option<String>,
     ) -> Binding {
         Binding {
-            thumbprint: authorized.token.key.thumbprint.clone(),
+            thumbprint: authorized.owner(),
             credential_set: authorized
                 .token
                 .credential_set(&target.name)

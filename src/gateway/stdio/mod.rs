@@ -114,7 +114,7 @@ impl Bridge {
     ) -> Result<Forwarded, UpstreamFailure> {
         let owner = Owner {
             upstream: upstream.name.clone(),
-            thumbprint: authorized.token.key.thumbprint.clone(),
+            thumbprint: authorized.owner(),
             credential_set: authorized
                 .token
                 .credential_set(&upstream.name)

@@ -8,11 +8,14 @@
 //! (audience, client, DPoP key). What is here only reads and checks;
 //! `crate::authz::oauth` decides and `crate::http` serves.
 
+pub mod challenge;
 pub mod client;
+pub mod dpop;
 pub mod error;
 pub mod form;
 pub mod metadata;
 pub mod pkce;
 pub mod redirect;
 pub mod resource;
+pub mod resource_metadata;
 pub mod scope;
