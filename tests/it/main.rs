@@ -29,6 +29,7 @@ mod layers;
 mod login_oidc;
 mod malformed_input;
 mod metrics_listen;
+mod oauth_as;
 mod oauth_gateway;
 mod oauth_interop;
 mod profile_rules;

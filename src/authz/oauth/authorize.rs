@@ -304,6 +304,9 @@ fn check(
         ResourceError::InvalidTarget(why) => error(ErrorCode::InvalidTarget, why),
         ResourceError::ScopeElsewhere => error(ErrorCode::InvalidScope, &e.to_string()),
     })?;
+    // A token has one audience: rights at other upstreams are not asked
+    // of this resource (clients ask for every scope the metadata lists).
+    rights.retain(|r| scope::upstreams(std::slice::from_ref(r)) == [chosen.upstream.clone()]);
     if rights.is_empty() {
         // No scope: the default access of the resource, the whole
         // upstream, which policy (or the person) then narrows.

@@ -75,3 +75,6 @@ pub(crate) fn no_randomness<T>(_: T) -> OAuthError {
     tracing::error!("the random source failed at the OAuth face");
     error(ErrorCode::ServerError, "the server could not complete this")
 }
+
+#[cfg(test)]
+mod tests;

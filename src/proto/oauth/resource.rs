@@ -31,9 +31,9 @@ pub enum ResourceError {
     /// server, or missing when the scope names no single upstream.
     #[error("{0}")]
     InvalidTarget(&'static str),
-    /// The scope asks for rights at another upstream than the resource:
-    /// `invalid_scope`.
-    #[error("the scope names an upstream other than the resource")]
+    /// The scope asks for rights at other upstreams only, not at the
+    /// resource: `invalid_scope`.
+    #[error("the scope names no right at the resource's upstream")]
     ScopeElsewhere,
 }
 
@@ -84,7 +84,11 @@ pub fn choose(
                 .ok_or(ResourceError::InvalidTarget(
                     "the resource is not an MCP endpoint of this server",
                 ))?;
-            if scope_upstreams.iter().any(|u| u != name) {
+            // Clients that find no scope in the challenge ask for every
+            // scope the metadata lists: the rights at other upstreams are
+            // dropped by the caller (a token has one audience), but a scope
+            // naming only other upstreams asks for nothing here.
+            if !scope_upstreams.is_empty() && !scope_upstreams.iter().any(|u| u == name) {
                 return Err(ResourceError::ScopeElsewhere);
             }
             name.to_owned()
@@ -184,6 +188,11 @@ mod tests {
         assert_eq!(
             pick(Some("https://gw.example/mcp/github"), &["slack"]),
             Err(ResourceError::ScopeElsewhere)
+        );
+        // Every upstream's scope with one resource: that one is chosen.
+        assert_eq!(
+            pick(Some("https://gw.example/mcp/github"), &["slack", "github"]).map(|r| r.upstream),
+            Ok("github".into())
         );
     }
 }

@@ -1,0 +1,279 @@
+//! What an OAuth client does, end to end: discovery, authorization
+//! (`--dev` answers at once; otherwise a person on the consent page),
+//! token, refresh, revocation.
+
+use super::*;
+use crate::interaction_pages::{consent_form, cookie_set, get, get_with_cookie, html};
+
+#[test]
+fn discovery_authorize_token_refresh_and_revoke_with_dev_approval() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--dev"]);
+    let base = server.base();
+
+    // RFC 8414 at both paths MCP clients try, issuer = the public URL.
+    let metadata = get(
+        &server,
+        &format!("{base}/.well-known/oauth-authorization-server"),
+    );
+    assert_eq!(metadata.status, 200);
+    assert!(
+        metadata
+            .header("content-type")
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let doc = metadata.json();
+    assert_eq!(doc["issuer"], base.as_str());
+    assert_eq!(
+        doc["authorization_endpoint"],
+        format!("{base}/oauth/authorize")
+    );
+    assert_eq!(doc["token_endpoint"], format!("{base}/oauth/token"));
+    assert_eq!(doc["revocation_endpoint"], format!("{base}/oauth/revoke"));
+    assert_eq!(
+        doc["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(doc["client_id_metadata_document_supported"], true);
+    assert_eq!(
+        doc["scopes_supported"],
+        serde_json::json!(["mcp:github", "mcp:slack"])
+    );
+    let openid = get(&server, &format!("{base}/.well-known/openid-configuration"));
+    assert_eq!(openid.status, 200);
+    assert_eq!(openid.json(), doc);
+
+    // --dev: straight back to the client, with code, state and iss
+    // (RFC 9207), on the port the client listens on (RFC 8252 §7.3).
+    let answer = authorize_with(&server, &request_params(&server, "github", &[]));
+    assert_eq!(answer.status, 302, "{}", answer.text());
+    let location = answer.header("location").unwrap().to_owned();
+    assert!(location.starts_with(&format!("{REDIRECT}?")), "{location}");
+    assert_eq!(query_param(&location, "state").as_deref(), Some("st-123"));
+    assert_eq!(
+        query_param(&location, "iss").as_deref(),
+        Some(base.as_str())
+    );
+    let code = query_param(&location, "code").unwrap();
+
+    let tokens = redeem(&server, &code, "github");
+    assert_eq!(tokens.status, 200, "{}", tokens.text());
+    assert_eq!(tokens.header("cache-control"), Some("no-store"));
+    assert_eq!(tokens.header("pragma"), Some("no-cache"));
+    let body = tokens.json();
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["scope"], "mcp:github");
+    assert_eq!(body["expires_in"], 900);
+    let access = body["access_token"].as_str().unwrap().to_owned();
+    let first_refresh = refresh_token_of(&tokens);
+
+    // Refresh rotates both values.
+    let refreshed = refresh(&server, &first_refresh);
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text());
+    assert_eq!(refreshed.header("cache-control"), Some("no-store"));
+    let second_refresh = refresh_token_of(&refreshed);
+    assert_ne!(second_refresh, first_refresh);
+    assert_ne!(refreshed.json()["access_token"].as_str().unwrap(), access);
+    assert_eq!(refreshed.json()["scope"], "mcp:github");
+
+    // RFC 7009: an unknown token is 200 too; the refresh token revoked
+    // goes with its grant.
+    assert_eq!(revoke(&server, "never-issued").status, 200);
+    let revoked = revoke(&server, &second_refresh);
+    assert_eq!(revoked.status, 200, "{}", revoked.text());
+    assert_eq!(
+        oauth_error(&refresh(&server, &second_refresh)),
+        "invalid_grant"
+    );
+}
+
+#[test]
+fn a_request_without_scope_or_resource_gets_its_upstream_and_one_with_every_scope_its_resource() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--dev"]);
+    // No scope (the conformance suite sends none): the whole upstream.
+    let tokens = redeem(&server, &code_for(&server, "slack"), "slack");
+    assert_eq!(tokens.json()["scope"], "mcp:slack", "{}", tokens.text());
+    // No resource: the one upstream the scope names.
+    let params = request_params(
+        &server,
+        "github",
+        &[
+            ("resource", String::new()),
+            ("scope", "mcp:github:tool:search".into()),
+        ],
+    );
+    let answer = authorize_with(&server, &params);
+    let code = query_param(answer.header("location").unwrap(), "code").unwrap();
+    let tokens = token(
+        &server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", CLIENT),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+    );
+    assert_eq!(
+        tokens.json()["scope"],
+        "mcp:github:tool:search",
+        "{}",
+        tokens.text()
+    );
+    // Every scope the metadata lists, with one resource (what clients do
+    // when the challenge names none), trailing slash and all: that one.
+    let params = request_params(
+        &server,
+        "github",
+        &[
+            ("scope", "mcp:slack mcp:github offline_access".into()),
+            ("resource", format!("{}/", resource(&server, "github"))),
+        ],
+    );
+    let answer = authorize_with(&server, &params);
+    let code = query_param(answer.header("location").unwrap(), "code").unwrap();
+    let tokens = redeem(&server, &code, "github");
+    assert_eq!(tokens.json()["scope"], "mcp:github", "{}", tokens.text());
+}
+
+#[test]
+fn without_dev_approval_the_consent_page_decides_and_sends_the_starting_browser_back_with_the_code()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--dev", "--require-interaction"]);
+    let answer = authorize_with(&server, &request_params(&server, "github", &[]));
+    assert_eq!(answer.status, 302, "{}", answer.text());
+    let link = answer.header("location").unwrap().to_owned();
+    assert!(
+        link.starts_with(&format!("{}/gnap/interact/", server.base())),
+        "{link}"
+    );
+
+    // The page says who the client is, as its claim and as facts.
+    let page = get(&server, &link);
+    assert_eq!(page.status, 200);
+    let browser = cookie_set(&page, "gnapd_browser").expect("the browser is named");
+    let text = html(&page);
+    assert!(
+        text.contains(
+            "Scripted &#60;b&#62;client&#60;/b&#62; <span class=\"unverified\">(unverified)</span>"
+        ) || text.contains(
+            "Scripted &lt;b&gt;client&lt;/b&gt; <span class=\"unverified\">(unverified)</span>"
+        ),
+        "{text}"
+    );
+    assert!(text.contains(&format!("<code>{CLIENT}</code>")), "{text}");
+    assert!(text.contains("<code>127.0.0.1</code>"), "{text}");
+    assert!(text.contains("pre-registered by this server"), "{text}");
+    assert!(
+        page.header("content-security-policy")
+            .unwrap()
+            .contains("form-action 'self' http://127.0.0.1:53111;")
+    );
+
+    // Another browser deciding is not sent to the client: the finish waits
+    // for the one that started (as a GNAP redirect finish does).
+    let form = consent_form(&server, &text);
+    let elsewhere = form.submit_with_cookie(
+        &server,
+        "approve",
+        |_, _| true,
+        Some("gnapd_browser=someone-else"),
+    );
+    let elsewhere_location = elsewhere.header("location").unwrap_or_default().to_owned();
+    assert!(
+        !elsewhere_location.starts_with(REDIRECT),
+        "{elsewhere_location}"
+    );
+    let collected = get_with_cookie(&server, &link, Some(&browser));
+    assert_eq!(collected.status, 303, "{}", collected.text());
+    let location = collected.header("location").unwrap().to_owned();
+    assert!(location.starts_with(&format!("{REDIRECT}?")), "{location}");
+    assert_eq!(query_param(&location, "state").as_deref(), Some("st-123"));
+    assert_eq!(
+        query_param(&location, "iss").as_deref(),
+        Some(server.base().as_str())
+    );
+    let code = query_param(&location, "code").unwrap();
+    let tokens = redeem(&server, &code, "github");
+    assert_eq!(tokens.status, 200, "{}", tokens.text());
+    assert_eq!(tokens.json()["scope"], "mcp:github");
+}
+
+#[test]
+fn a_denial_on_the_consent_page_is_access_denied_at_the_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--dev", "--require-interaction"]);
+    let answer = authorize_with(&server, &request_params(&server, "github", &[]));
+    let link = answer.header("location").unwrap().to_owned();
+    let page = get(&server, &link);
+    let browser = cookie_set(&page, "gnapd_browser").unwrap();
+    let form = consent_form(&server, &html(&page));
+    let denied = form.submit_with_cookie(&server, "deny", |_, _| true, Some(&browser));
+    assert_eq!(denied.status, 303, "{}", denied.text());
+    let location = denied.header("location").unwrap();
+    assert!(location.starts_with(&format!("{REDIRECT}?")), "{location}");
+    assert_eq!(
+        query_param(location, "error").as_deref(),
+        Some("access_denied")
+    );
+    assert_eq!(query_param(location, "state").as_deref(), Some("st-123"));
+    assert_eq!(
+        query_param(location, "iss").as_deref(),
+        Some(server.base().as_str())
+    );
+}
+
+#[test]
+fn a_confidential_client_authenticates_and_a_wrong_secret_is_401_with_a_basic_challenge() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--dev"]);
+    let basic = |secret: &str| {
+        use base64::Engine as _;
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD
+                .encode(format!("{SECRET_CLIENT}:{}", encode(secret)))
+        )
+    };
+    let code_request = request_params(
+        &server,
+        "github",
+        &[
+            ("client_id", SECRET_CLIENT.into()),
+            ("redirect_uri", "https://app.example/cb".into()),
+        ],
+    );
+    let answer = authorize_with(&server, &code_request);
+    let code = query_param(answer.header("location").unwrap(), "code").unwrap();
+    let send_token = |authorization: &str| {
+        let mut request = HttpRequest::new("POST", format!("{}/oauth/token", server.base()));
+        request.fields.append(
+            "content-type",
+            b"application/x-www-form-urlencoded".to_vec(),
+        );
+        request
+            .fields
+            .append("authorization", authorization.as_bytes().to_vec());
+        request.body = format!(
+            "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={VERIFIER}",
+            encode(&code),
+            encode("https://app.example/cb")
+        )
+        .into_bytes();
+        send(server.addr, &request)
+    };
+    let wrong = send_token(&basic("wrong"));
+    assert_eq!(wrong.status, 401);
+    assert_eq!(oauth_error(&wrong), "invalid_client");
+    assert_eq!(
+        wrong.header("www-authenticate"),
+        Some("Basic realm=\"gnapd\"")
+    );
+    let right = send_token(&basic(SECRET));
+    assert_eq!(right.status, 200, "{}", right.text());
+}
