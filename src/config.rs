@@ -372,6 +372,25 @@ impl ServeConfig {
     pub fn oauth_clients(&self) -> crate::authz::oauth::ConfiguredClients {
         crate::authz::oauth::ConfiguredClients::new(&self.file.oauth_client).unwrap_or_default()
     }
+
+    /// The OAuth client settings (`crate::authz::oauth_clients`):
+    /// registration open by `oauth_registration`, by default only in dev.
+    pub fn oauth_client_settings(
+        &self,
+    ) -> Result<crate::authz::oauth_clients::Settings, ConfigError> {
+        let mut settings = crate::authz::oauth_clients::Settings::new(
+            self.file.oauth_registration.unwrap_or(self.dev),
+        );
+        settings.allow_private_documents =
+            self.file.allow_private_metadata_documents.unwrap_or(false);
+        settings.introspectors = self
+            .file
+            .oauth_introspector
+            .iter()
+            .map(|e| e.to_client().map_err(ConfigError::Invalid))
+            .collect::<Result<_, _>>()?;
+        Ok(settings)
+    }
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ pub mod manage;
 pub mod metrics;
 pub mod mint;
 pub mod oauth;
+pub mod oauth_clients;
 pub mod operator;
 pub mod pending;
 pub mod person;

@@ -453,6 +453,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         // The name and URL only: the credential is never logged.
         tracing::info!(upstream = %upstream.name, at = %upstream.location(), gateway = %format!("{public_url}/mcp/{}", upstream.name), "upstream");
     }
+    let oauth_clients = Arc::new(oauth_clients(&config, &auth, &upstream_cas)?);
     let app = Arc::new(App {
         auth,
         max_body: config.max_body,
@@ -467,6 +468,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
             config.connections.per_address,
         )),
         connection_limits: config.connections,
+        oauth_clients,
     });
     // Tests and scripts read this line to find the server.
     println!(
@@ -664,4 +666,26 @@ async fn shutdown_signal() {
         let _ = interrupt.await;
     }
     tracing::info!("shutdown signal received; draining");
+}
+
+/// The OAuth client registry (`[[oauth_introspector]]`,
+/// `oauth_registration`, on by default only in `--dev`) and the metadata
+/// document fetcher, trusting the upstream CAs too.
+fn oauth_clients(
+    config: &ServeConfig,
+    auth: &AuthServer,
+    upstream_cas: &[tokio_rustls::rustls::pki_types::CertificateDer<'static>],
+) -> Result<crate::http::oauth_clients::Clients, String> {
+    let settings = config.oauth_client_settings().map_err(|e| e.to_string())?;
+    let fetcher = crate::http::oauth_clients::fetch::DocumentFetcher::new(
+        settings.allow_private_documents,
+        upstream_cas,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(crate::http::oauth_clients::Clients {
+        registry: Arc::new(crate::authz::oauth_clients::OAuthClients::new(
+            auth, settings,
+        )),
+        fetcher,
+    })
 }

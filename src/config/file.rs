@@ -42,6 +42,18 @@ pub struct FileConfig {
     /// `allow_private_push = true`: push finish messages may go to
     /// private, loopback and link-local addresses (tests, local dev).
     pub allow_private_push: Option<bool>,
+    // OAuth clients (issue 16, `crate::authz::oauth_clients`).
+    /// `oauth_registration = true|false`: dynamic client registration
+    /// (RFC 7591) at `/oauth/register`; on by default only in `--dev`.
+    pub oauth_registration: Option<bool>,
+    /// `allow_private_metadata_documents = true`: client metadata
+    /// documents may be fetched from private, loopback and link-local
+    /// addresses (tests, local dev).
+    pub allow_private_metadata_documents: Option<bool>,
+    /// `[[oauth_introspector]]`: resource servers that may introspect
+    /// OAuth tokens (RFC 7662) with HTTP Basic.
+    #[serde(default)]
+    pub oauth_introspector: Vec<crate::authz::oauth_clients::IntrospectorEntry>,
     /// `operator_login = false`: no operator sign-in link; outside `--dev`
     /// the pages then decide only through `[login]` (or nobody: the admin
     /// decides on the server). On by default.

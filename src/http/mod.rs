@@ -27,6 +27,7 @@ pub mod limits;
 pub mod mcp;
 pub mod metrics;
 pub mod oauth;
+pub mod oauth_clients;
 pub mod pages;
 pub mod push;
 mod resource_metadata;
@@ -61,6 +62,9 @@ pub struct App {
     /// Whether `GET /metrics` is served here (`metrics_listen` is the main
     /// listener) rather than on a listener of its own or nowhere.
     pub metrics_on_main: bool,
+    /// OAuth clients beyond the configuration: registration, metadata
+    /// documents, introspection (`oauth_clients`).
+    pub oauth_clients: Arc<oauth_clients::Clients>,
 }
 
 /// The address a connection came from, put into each request's extensions
@@ -159,6 +163,11 @@ where
     // The AS's per-address limits count by it; in process there is none.
     let source =
         peer.map(|p| client_address::source(app.trusted_proxy.as_ref(), &headers, Some(p.0.ip())));
+    if let Route::OAuthClients(endpoint) = route {
+        return warp::Reply::into_response(
+            oauth_clients::serve(app, endpoint, &method, &headers, body, source).await,
+        );
+    }
     warp::Reply::into_response(
         handle_as(
             app, started, method, route, &path, &query, &headers, body, source,
@@ -242,7 +251,7 @@ where
             reply
         }
         // Served above.
-        Route::Gateway | Route::OAuth(_) => return not_found(),
+        Route::Gateway | Route::OAuth(_) | Route::OAuthClients(_) => return not_found(),
     };
     to_response(reply)
 }
@@ -259,6 +268,8 @@ enum Route {
     Metrics,
     /// The OAuth face (`oauth`).
     OAuth(oauth::OAuthEndpoint),
+    /// OAuth client registration and introspection ([`oauth_clients`]).
+    OAuthClients(oauth_clients::Endpoint),
 }
 
 impl Route {
@@ -281,6 +292,9 @@ impl Route {
         }
         if let Some(endpoint) = oauth::OAuthEndpoint::of(path) {
             return Some(Self::OAuth(endpoint));
+        }
+        if let Some(endpoint) = oauth_clients::Endpoint::of(path) {
+            return Some(Self::OAuthClients(endpoint));
         }
         if path.starts_with(mcp::PREFIX) {
             // Any method: the gateway answers 405 itself, as JSON-RPC.

@@ -84,6 +84,14 @@ impl Versioned for ResourceSetRecord {
     }
 }
 
+impl Versioned for super::OAuthClientRecord {
+    const KIND: &'static str = "oauth client";
+
+    fn version(&self) -> u32 {
+        self.v
+    }
+}
+
 impl Versioned for InteractionRecord {
     const KIND: &'static str = "interaction";
 

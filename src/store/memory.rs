@@ -23,6 +23,7 @@ struct Inner {
     credential_sets: HashMap<String, CredentialSetRecord>,
     upstreams: HashMap<String, UpstreamRecord>,
     resource_sets: HashMap<String, ResourceSetRecord>,
+    oauth_clients: HashMap<String, super::OAuthClientRecord>,
     interactions: HashMap<GrantId, InteractionRecord>,
     user_codes: HashMap<TokenHash, GrantId>,
     spent_refresh: HashMap<TokenHash, SpentRefresh>,
@@ -338,6 +339,34 @@ impl Store for MemoryStore {
 
     fn resource_set(&self, reference: &str) -> Result<Option<ResourceSetRecord>, StoreError> {
         Ok(self.lock()?.resource_sets.get(reference).cloned())
+    }
+
+    fn put_oauth_client(&self, record: &super::OAuthClientRecord) -> Result<(), StoreError> {
+        if record.v != super::RECORD_VERSION {
+            return Err(StoreError::Version(record.v));
+        }
+        self.lock()?
+            .oauth_clients
+            .insert(record.client.client_id.clone(), record.clone());
+        Ok(())
+    }
+
+    fn oauth_client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<super::OAuthClientRecord>, StoreError> {
+        Ok(self.lock()?.oauth_clients.get(client_id).cloned())
+    }
+
+    fn oauth_client_count(&self) -> Result<usize, StoreError> {
+        Ok(self.lock()?.oauth_clients.len())
+    }
+
+    fn sweep_oauth_clients(&self, now: i64) -> Result<usize, StoreError> {
+        let mut inner = self.lock()?;
+        let before = inner.oauth_clients.len();
+        inner.oauth_clients.retain(|_, c| c.expires_at >= now);
+        Ok(before - inner.oauth_clients.len())
     }
 
     // --- RFC 9635 §4: interaction ----------------------------------------

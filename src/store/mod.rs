@@ -24,10 +24,12 @@ mod cache;
 mod codec;
 mod commit;
 pub mod memory;
+mod oauth_client;
 mod record;
 pub mod replay;
 pub mod sled;
 
+pub use oauth_client::OAuthClientRecord;
 pub use record::*;
 pub use replay::{ReplayBudget, ReplayLimits, ReplaySizes};
 
@@ -220,6 +222,24 @@ pub trait Store: NonceStore + Send + Sync {
 
     /// The resource set registered under `reference`.
     fn resource_set(&self, reference: &str) -> Result<Option<ResourceSetRecord>, StoreError>;
+
+    // --- RFC 7591: OAuth clients registered by themselves ----------------
+
+    /// Stores a registered OAuth client, replacing the record of the same
+    /// `client_id` (a later use moves its expiry), durably.
+    fn put_oauth_client(&self, record: &OAuthClientRecord) -> Result<(), StoreError>;
+
+    /// The registered OAuth client with this `client_id` (expired ones
+    /// included until [`Store::sweep_oauth_clients`]).
+    fn oauth_client(&self, client_id: &str) -> Result<Option<OAuthClientRecord>, StoreError>;
+
+    /// How many registered OAuth clients are kept (expired ones included
+    /// until swept): what bounds registrations in all.
+    fn oauth_client_count(&self) -> Result<usize, StoreError>;
+
+    /// Removes the registered OAuth clients that expired before `now`;
+    /// returns how many.
+    fn sweep_oauth_clients(&self, now: i64) -> Result<usize, StoreError>;
 
     // --- RFC 9635 §4: interaction ----------------------------------------
     //

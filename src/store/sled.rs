@@ -50,6 +50,7 @@ const OLD_NONCES: &str = "nonces";
 const CREDENTIAL_SETS: &str = "credential_sets";
 const UPSTREAMS: &str = "upstreams";
 const RESOURCE_SETS: &str = "resource_sets";
+const OAUTH_CLIENTS: &str = "oauth_clients";
 const INTERACTIONS: &str = "interactions";
 const USER_CODES: &str = "user_codes";
 const SPENT_REFRESH: &str = "spent_refresh";
@@ -70,6 +71,8 @@ pub struct SledStore {
     credential_sets: Tree,
     upstreams: Tree,
     resource_sets: Tree,
+    /// Registered OAuth clients by `client_id` (RFC 7591).
+    oauth_clients: Tree,
     interactions: Tree,
     user_codes: Tree,
     /// Refresh tokens rotated away (`refresh`), by hash.
@@ -454,6 +457,50 @@ impl Store for SledStore {
         Self::get(&self.resource_sets, reference.as_bytes())?
             .map(|b| decode(&b))
             .transpose()
+    }
+
+    fn put_oauth_client(&self, record: &super::OAuthClientRecord) -> Result<(), StoreError> {
+        self.oauth_clients
+            .insert(record.client.client_id.as_bytes(), encode(record)?)
+            .map_err(|e| backend("sled write", e))?;
+        self.commit.wait_durable()
+    }
+
+    fn oauth_client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<super::OAuthClientRecord>, StoreError> {
+        Self::get(&self.oauth_clients, client_id.as_bytes())?
+            .map(|b| decode(&b))
+            .transpose()
+    }
+
+    fn oauth_client_count(&self) -> Result<usize, StoreError> {
+        // A scan: called only when a registration is about to be kept.
+        Ok(self.oauth_clients.len())
+    }
+
+    fn sweep_oauth_clients(&self, now: i64) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for entry in self.oauth_clients.iter() {
+            let (id, bytes) = entry.map_err(|e| backend("sled scan", e))?;
+            let expired = decode::<super::OAuthClientRecord>(&bytes)
+                .map(|c| c.expires_at < now)
+                .unwrap_or(false);
+            // Removed only if unchanged since read: a concurrent use that
+            // moved the expiry keeps the client.
+            if expired
+                && self
+                    .oauth_clients
+                    .compare_and_swap(&id, Some(bytes), None::<&[u8]>)
+                    .map_err(|e| backend("sled compare-and-swap", e))?
+                    .is_ok()
+            {
+                removed += 1;
+            }
+        }
+        self.commit.wait_durable()?;
+        Ok(removed)
     }
 
     // --- RFC 9635 §4: interaction ----------------------------------------

@@ -30,6 +30,7 @@ mod login_oidc;
 mod malformed_input;
 mod metrics_listen;
 mod oauth_as;
+mod oauth_clients;
 mod oauth_gateway;
 mod oauth_interop;
 mod profile_rules;

@@ -619,6 +619,53 @@ fn resource_set_registers_once_and_round_trips(store: &dyn Store) {
     assert!(store.resource_set("ref-1").unwrap().is_some());
 }
 
+// --- RFC 7591: registered OAuth clients -----------------------------------
+
+fn oauth_client(id: &str, expires_at: i64) -> gnapd::store::OAuthClientRecord {
+    use gnapd::proto::oauth::client::{ClientInfo, ClientSource, TokenEndpointAuth};
+    gnapd::store::OAuthClientRecord {
+        v: RECORD_VERSION,
+        client: ClientInfo {
+            client_id: id.to_owned(),
+            client_name: Some("Example".into()),
+            redirect_uris: vec!["http://127.0.0.1/cb".into()],
+            token_endpoint_auth: TokenEndpointAuth::ClientSecretBasic,
+            secret_hash: Some([7; 32]),
+            jwks: None,
+            grant_types: vec!["authorization_code".into()],
+            source: ClientSource::Registered,
+        },
+        registered_at: 1_000,
+        expires_at,
+    }
+}
+
+fn oauth_clients_round_trip_are_counted_replaced_and_swept_when_expired(store: &dyn Store) {
+    assert_eq!(store.oauth_client("c1").unwrap(), None);
+    assert_eq!(store.oauth_client_count().unwrap(), 0);
+    let c1 = oauth_client("c1", 5_000);
+    store.put_oauth_client(&c1).unwrap();
+    store.put_oauth_client(&oauth_client("c2", 2_000)).unwrap();
+    assert_eq!(store.oauth_client("c1").unwrap(), Some(c1.clone()));
+    assert_eq!(store.oauth_client_count().unwrap(), 2);
+    // A use moves the expiry: the record is replaced, not added.
+    let moved = oauth_client("c1", 9_000);
+    store.put_oauth_client(&moved).unwrap();
+    assert_eq!(store.oauth_client_count().unwrap(), 2);
+    assert_eq!(store.oauth_client("c1").unwrap(), Some(moved));
+    // Expired ones go at the sweep, live ones stay.
+    assert_eq!(store.sweep_oauth_clients(3_000).unwrap(), 1);
+    assert_eq!(store.oauth_client("c2").unwrap(), None);
+    assert!(store.oauth_client("c1").unwrap().is_some());
+    assert_eq!(store.oauth_client_count().unwrap(), 1);
+    let mut future = oauth_client("c3", 9_000);
+    future.v = 99;
+    assert_eq!(
+        store.put_oauth_client(&future),
+        Err(StoreError::Version(99))
+    );
+}
+
 // --- Interaction (RFC 9635 §4) -------------------------------------------
 
 /// A pending grant and its interaction (with a user code and a push finish).
@@ -959,6 +1006,7 @@ macro_rules! contract_suite {
                 upstreams_and_credential_sets_are_listed_and_removed,
                 a_token_read_before_it_is_revoked_rotated_deleted_or_swept_is_gone_after,
                 resource_set_registers_once_and_round_trips,
+                oauth_clients_round_trip_are_counted_replaced_and_swept_when_expired,
                 interaction_grant_is_found_by_id_and_user_code_and_listed_while_pending,
                 decide_interaction_happens_once_and_retires_the_user_code,
                 concurrent_decisions_have_exactly_one_winner,

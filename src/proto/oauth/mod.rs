@@ -9,13 +9,17 @@
 //! `crate::authz::oauth` decides and `crate::http` serves.
 
 pub mod challenge;
+pub mod cimd;
 pub mod client;
+pub mod client_assertion;
+pub mod client_uri;
 pub mod dpop;
 pub mod error;
 pub mod form;
 pub mod metadata;
 pub mod pkce;
 pub mod redirect;
+pub mod registration;
 pub mod resource;
 pub mod resource_metadata;
 pub mod scope;

@@ -171,6 +171,7 @@ impl SledStore {
         self.decodes::<CredentialSetRecord>(&self.credential_sets, &mut out.problems)?;
         self.decodes::<UpstreamRecord>(&self.upstreams, &mut out.problems)?;
         self.decodes::<ResourceSetRecord>(&self.resource_sets, &mut out.problems)?;
+        self.decodes::<crate::store::OAuthClientRecord>(&self.oauth_clients, &mut out.problems)?;
         Ok(out)
     }
 

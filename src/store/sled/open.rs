@@ -107,6 +107,7 @@ impl SledStore {
             credential_sets: tree(CREDENTIAL_SETS)?,
             upstreams: tree(UPSTREAMS)?,
             resource_sets: tree(RESOURCE_SETS)?,
+            oauth_clients: tree(OAUTH_CLIENTS)?,
             interactions: tree(INTERACTIONS)?,
             user_codes: tree(USER_CODES)?,
             spent_refresh: tree(SPENT_REFRESH)?,

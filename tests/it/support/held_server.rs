@@ -64,7 +64,6 @@ impl HeldServer {
             )
             .unwrap();
             Arc::new(App {
-                auth,
                 max_body: DEFAULT_MAX_BODY,
                 gateway: Arc::new(gateway),
                 pusher: Arc::new(gnapd::http::push::Pusher::new(false, &[]).unwrap()),
@@ -74,6 +73,15 @@ impl HeldServer {
                 metrics_on_main: true,
                 admission: Arc::new(gnapd::http::admission::Admission::new(1024, 1024)),
                 connection_limits: Default::default(),
+                oauth_clients: Arc::new(gnapd::http::oauth_clients::Clients {
+                    registry: Arc::new(gnapd::authz::oauth_clients::OAuthClients::new(
+                        &auth,
+                        gnapd::authz::oauth_clients::Settings::new(false),
+                    )),
+                    fetcher: gnapd::http::oauth_clients::fetch::DocumentFetcher::new(false, &[])
+                        .unwrap(),
+                }),
+                auth,
             })
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

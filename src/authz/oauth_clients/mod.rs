@@ -1,0 +1,203 @@
+//! The OAuth clients the AS knows beyond its configuration: clients that
+//! registered themselves (RFC 7591), clients known by their metadata
+//! document (CIMD), resource servers that introspect tokens (RFC 7662),
+//! and headless clients using `client_credentials` with `private_key_jwt`
+//! (MCP's client-credentials extension, SEP-1046). Sans I/O: the document
+//! fetch is the HTTP edge's (`crate::http::oauth_clients`), which hands
+//! the bytes to [`OAuthClients::document_fetched`].
+//!
+//! Bounds (a registration is free to make, so what it costs is capped):
+//! - per address, a token bucket ([`Settings::per_address`], 10 at once,
+//!   then 2 a minute);
+//! - in all, [`Settings::max_registered`] (10,000) kept registrations;
+//!   past it, expired ones are swept first, and if none expired a new
+//!   registration is refused (`429`, retry later) rather than evicting a
+//!   client in use;
+//! - a registration never used lapses after [`Settings::unused_lifetime`]
+//!   (1 day); each use moves its expiry to [`Settings::used_lifetime`]
+//!   (90 days) ahead ([`OAuthClients::note_used`]);
+//! - metadata documents are cached per their HTTP headers, at most 24 h
+//!   and [`document_cache::CAPACITY`] entries; failures are not cached.
+
+use std::sync::{Arc, Mutex};
+
+use crate::clock::Clock;
+use crate::proto::oauth::client::ClientInfo;
+use crate::random::Randomness;
+use crate::store::{Store, StoreError};
+
+use super::limits::RateLimit;
+use super::rate::Buckets;
+
+pub mod client_credentials;
+pub mod document_cache;
+mod documents;
+pub mod introspection;
+pub mod registry;
+pub mod reply;
+
+/// Path of the registration endpoint (RFC 7591 §3).
+pub const REGISTER_PATH: &str = "/oauth/register";
+/// Path of the introspection endpoint (RFC 7662 §2).
+pub const INTROSPECT_PATH: &str = "/oauth/introspect";
+
+/// How the AS treats clients it was not configured with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Dynamic registration is open (`oauth_registration`; on by default
+    /// only in `--dev`).
+    pub registration: bool,
+    /// Registrations kept at once.
+    pub max_registered: usize,
+    /// Registrations one address may make.
+    pub per_address: RateLimit,
+    /// Seconds an unused registration is kept.
+    pub unused_lifetime: i64,
+    /// Seconds a registration is kept after its last use.
+    pub used_lifetime: i64,
+    /// Metadata documents may be fetched from private, loopback and
+    /// link-local addresses (`allow_private_metadata_documents`; tests).
+    pub allow_private_documents: bool,
+    /// Resource servers allowed to introspect tokens: configured clients
+    /// authenticating with `client_secret_basic` (`[[oauth_introspector]]`).
+    pub introspectors: Vec<ClientInfo>,
+    /// Clients pre-registered in the configuration, resolved first.
+    pub configured: Vec<ClientInfo>,
+}
+
+impl Settings {
+    /// The defaults, with registration open or not.
+    pub fn new(registration: bool) -> Self {
+        Self {
+            registration,
+            max_registered: 10_000,
+            per_address: RateLimit {
+                burst: 10,
+                per_minute: 2,
+            },
+            unused_lifetime: 24 * 3600,
+            used_lifetime: 90 * 24 * 3600,
+            allow_private_documents: false,
+            introspectors: Vec::new(),
+            configured: Vec::new(),
+        }
+    }
+}
+
+/// The client registry and what it keeps in memory.
+pub struct OAuthClients {
+    settings: Settings,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    randomness: Arc<dyn Randomness>,
+    /// Registrations by address.
+    buckets: Mutex<Buckets>,
+    /// Metadata documents fetched, by URL.
+    documents: Mutex<document_cache::DocumentCache>,
+    /// The AS's issuer and token endpoint: the audiences a client
+    /// assertion may name.
+    issuer: String,
+}
+
+impl std::fmt::Debug for OAuthClients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthClients")
+            .field("registration", &self.settings.registration)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OAuthClients {
+    /// The registry of `auth`'s store, clock and randomness.
+    pub fn new(auth: &super::AuthServer, settings: Settings) -> Self {
+        Self {
+            buckets: Mutex::new(Buckets::new(settings.per_address)),
+            documents: Mutex::new(document_cache::DocumentCache::new(document_cache::CAPACITY)),
+            store: auth.store.clone(),
+            clock: auth.clock.clone(),
+            randomness: auth.randomness.clone(),
+            issuer: auth.config.public_url.clone(),
+            settings,
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The issuer identifier (the public URL).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// A configured client.
+    pub fn configured(&self, client_id: &str) -> Option<ClientInfo> {
+        self.settings
+            .configured
+            .iter()
+            .find(|c| c.client_id == client_id)
+            .cloned()
+    }
+
+    /// A registered client whose registration has not lapsed.
+    pub fn registered(&self, client_id: &str) -> Result<Option<ClientInfo>, StoreError> {
+        let now = self.now();
+        Ok(self
+            .store
+            .oauth_client(client_id)?
+            .filter(|r| r.expires_at >= now)
+            .map(|r| r.client))
+    }
+}
+
+/// One `[[oauth_introspector]]`: a resource server that may introspect
+/// OAuth tokens, authenticating with `client_secret_basic`. Only the
+/// secret's SHA-256 is configured (`printf %s "$SECRET" | sha256sum`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectorEntry {
+    /// Its client id.
+    pub client_id: String,
+    /// SHA-256 of its client secret, 64 hex digits.
+    pub client_secret_sha256: String,
+}
+
+impl IntrospectorEntry {
+    /// The configured client, or why the entry is unusable.
+    pub fn to_client(&self) -> Result<ClientInfo, String> {
+        let hex = self.client_secret_sha256.trim();
+        let mut hash = [0u8; 32];
+        if hex.len() != 64 || !hex.is_ascii() {
+            return Err(format!(
+                "oauth_introspector {}: client_secret_sha256 must be 64 hex digits",
+                self.client_id
+            ));
+        }
+        for (i, byte) in hash.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| {
+                format!(
+                    "oauth_introspector {}: client_secret_sha256 must be 64 hex digits",
+                    self.client_id
+                )
+            })?;
+        }
+        if self.client_id.is_empty() || self.client_id.contains(':') {
+            return Err("oauth_introspector: client_id must be non-empty, without `:`".into());
+        }
+        Ok(ClientInfo {
+            client_id: self.client_id.clone(),
+            client_name: None,
+            redirect_uris: Vec::new(),
+            token_endpoint_auth: crate::proto::oauth::client::TokenEndpointAuth::ClientSecretBasic,
+            secret_hash: Some(hash),
+            jwks: None,
+            grant_types: Vec::new(),
+            source: crate::proto::oauth::client::ClientSource::Configured,
+        })
+    }
+}
