@@ -5,12 +5,13 @@ whose auth is the provider, under `streamable_http_client` and a
 `ClientSession`, exactly as an application wires it.
 
     py_client.py --url http://HOST/mcp/UPSTREAM --tool NAME --tool-args JSON
-                 --token-file FILE [--client-metadata-url URL]
+                 --token-file FILE [--client-metadata-url URL | --client-id ID]
                  [--redirect http://127.0.0.1:PORT/callback]
 
 Everything is discovered from the gateway's 401 (protected resource
 metadata, authorization server metadata), the client registers dynamically
-(or uses --client-metadata-url when the server supports metadata documents),
+(or uses --client-metadata-url when the server supports metadata documents,
+or the pre-registered --client-id),
 and the "browser" is the redirect handler: one GET of the authorization URL
 without following redirects (gnapd --dev approves at once), whose Location
 the callback handler hands back as the code, state and iss the SDK checks.
@@ -92,6 +93,10 @@ class Browser:
 
 async def run(args) -> int:
     storage = MemoryStorage()
+    if args.client_id:
+        storage.client = OAuthClientInformationFull(
+            client_id=args.client_id, redirect_uris=[args.redirect], token_endpoint_auth_method="none"
+        )
     browser = Browser()
     challenges: list[dict] = []
 
@@ -169,6 +174,7 @@ def main() -> int:
     parser.add_argument("--tool-args", default="{}")
     parser.add_argument("--token-file")
     parser.add_argument("--client-metadata-url")
+    parser.add_argument("--client-id")
     parser.add_argument("--redirect", default="http://127.0.0.1:33419/callback")
     return anyio.run(run, parser.parse_args())
 

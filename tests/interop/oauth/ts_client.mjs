@@ -5,14 +5,15 @@
 //
 //   ts_client.mjs --url http://HOST/mcp/UPSTREAM --tool NAME --tool-args JSON
 //                 --token-file FILE [--cimd-cert PEM --cimd-key PEM]
-//                 [--redirect http://127.0.0.1:PORT/callback]
+//                 [--client-id ID] [--redirect http://127.0.0.1:PORT/callback]
 //
 // The "browser" is the provider's `redirectToAuthorization`: it GETs the
 // authorization URL without following redirects (gnapd --dev approves at once)
 // and reads the code from the Location, as a browser landing on the callback
 // would. With --cimd-cert/--cimd-key the script also hosts its own Client ID
 // Metadata Document over https on loopback and gives its URL as
-// `clientMetadataUrl`; without them the SDK registers dynamically.
+// `clientMetadataUrl`; with --client-id the provider holds a pre-registered
+// client; otherwise the SDK registers dynamically.
 //
 // One JSON line per step on stdout ({"step": ..., "ok": ...}); exit 0 when all
 // steps passed, 1 otherwise. The access token goes to --token-file so the test
@@ -35,6 +36,7 @@ const { values: args } = parseArgs({
     'token-file': { type: 'string' },
     'cimd-cert': { type: 'string' },
     'cimd-key': { type: 'string' },
+    'client-id': { type: 'string' },
     redirect: { type: 'string', default: 'http://127.0.0.1:33418/callback' }
   }
 });
@@ -75,10 +77,10 @@ async function hostMetadataDocument(cert, key, redirect) {
 // An in-memory OAuthClientProvider: what an application supplies. The only
 // "browser" it has is one GET that does not follow the redirect.
 class Provider {
-  constructor(redirect, clientMetadataUrl) {
+  constructor(redirect, clientMetadataUrl, clientId) {
     this._redirect = redirect;
     this.clientMetadataUrl = clientMetadataUrl;
-    this._client = undefined;
+    this._client = clientId ? { client_id: clientId } : undefined;
     this._tokens = undefined;
     this._verifier = undefined;
     this._discovery = undefined;
@@ -183,7 +185,7 @@ async function main() {
   if (args['cimd-cert']) {
     cimd = await hostMetadataDocument(args['cimd-cert'], args['cimd-key'], args.redirect);
   }
-  const provider = new Provider(args.redirect, cimd?.url);
+  const provider = new Provider(args.redirect, cimd?.url, args['client-id']);
   const seen = [];
   let step = 'discover';
   try {

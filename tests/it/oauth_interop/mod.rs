@@ -14,13 +14,16 @@
 //! A missing Node, package or Python is a failure, never a skip.
 
 mod conformance;
+mod mcp_remote;
+mod python_sdk;
+mod typescript_sdk;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
 
-use crate::gateway_sdk::SECRET;
+use crate::gateway_sdk::{SECRET, assert_upstream_clean};
 use crate::support::mcp_upstream::Upstream;
 use crate::support::paths::root;
 use crate::support::server::{Serve, Server};
@@ -32,8 +35,7 @@ const UPSTREAM: &str = "github";
 /// The upstream, and gnapd in front of it with an enterprise-held bearer
 /// credential, in one temporary directory.
 struct Fixture {
-    /// Kept alive (killed when dropped).
-    _upstream: Upstream,
+    upstream: Upstream,
     server: Server,
     dir: tempfile::TempDir,
 }
@@ -57,7 +59,7 @@ impl Fixture {
             .log(&dir.path().join("gnapd.log"))
             .start();
         Self {
-            _upstream: upstream,
+            upstream,
             server,
             dir,
         }
@@ -75,6 +77,13 @@ impl Fixture {
     /// gnapd's log so far, for failure messages.
     fn log(&self) -> String {
         std::fs::read_to_string(self.path("gnapd.log")).unwrap_or_default()
+    }
+
+    /// The upstream saw gnapd's credential on every request and never
+    /// `token` (the client's OAuth access token) nor any Bearer but its own.
+    fn assert_upstream_clean(&self, token: &str) {
+        assert!(!token.is_empty(), "the client reported no access token");
+        assert_upstream_clean(&self.upstream, &[token]);
     }
 }
 
@@ -119,4 +128,14 @@ fn step<'a>(lines: &'a [Value], name: &str, output: &str) -> &'a Value {
         .iter()
         .find(|l| l["step"] == name)
         .unwrap_or_else(|| panic!("no {name:?} step:\n{output}"))
+}
+
+/// Every `(name, value)` of `sent` (the authorization request's query as
+/// the client sent it) as a string.
+fn sent<'a>(authorize: &'a Value, name: &str) -> Option<&'a str> {
+    authorize["sent"][name].as_str()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
 }
