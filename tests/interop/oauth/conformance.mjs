@@ -74,6 +74,8 @@ async function login(line) {
       status: response.status,
       redirect: `${target.origin}${target.pathname}`,
       params: [...target.searchParams.keys()],
+      error: target.searchParams.get('error'),
+      error_description: target.searchParams.get('error_description'),
       callback_status: delivered.status
     });
   } catch (error) {

@@ -6,7 +6,7 @@ whose auth is the provider, under `streamable_http_client` and a
 
     py_client.py --url http://HOST/mcp/UPSTREAM --tool NAME --tool-args JSON
                  --token-file FILE [--client-metadata-url URL | --client-id ID]
-                 [--redirect http://127.0.0.1:PORT/callback]
+                 [--redirect http://127.0.0.1:PORT/callback] [--wait-before-call SECONDS]
 
 Everything is discovered from the gateway's 401 (protected resource
 metadata, authorization server metadata), the client registers dynamically
@@ -17,7 +17,9 @@ without following redirects (gnapd --dev approves at once), whose Location
 the callback handler hands back as the code, state and iss the SDK checks.
 
 One JSON line per step on stdout ({"step": ..., "ok": ...}); exit 0 when all
-passed, 1 otherwise. The access token goes to --token-file.
+passed, 1 otherwise. Every access token the client held goes to --token-file
+(one a line). --wait-before-call lets the access token expire before the
+tools/call: the SDK refreshes it first (step "refresh").
 """
 
 from __future__ import annotations
@@ -157,11 +159,30 @@ async def run(args) -> int:
                     step = "list_tools"
                     tools = await session.list_tools()
                     emit(step="list_tools", ok=True, tools=[t.name for t in tools.tools])
+                    if args.wait_before_call > 0:
+                        await anyio.sleep(args.wait_before_call)
                     step = "call"
                     result = await session.call_tool(args.tool, json.loads(args.tool_args))
                     text = " ".join(getattr(c, "text", "") for c in result.content)
                     emit(step="call", ok=not result.is_error, text=text)
-                    return 1 if result.is_error else 0
+                    now = storage.tokens
+                    assert now is not None
+                    held = [tokens.access_token]
+                    if now.access_token != tokens.access_token:
+                        held.append(now.access_token)
+                    if args.token_file:
+                        with open(args.token_file, "w", encoding="utf-8") as f:
+                            f.write("\n".join(held))
+                    refreshed = True
+                    if args.wait_before_call > 0:
+                        refreshed = now.access_token != tokens.access_token
+                        emit(
+                            step="refresh",
+                            ok=refreshed,
+                            access_rotated=refreshed,
+                            refresh_rotated=now.refresh_token != tokens.refresh_token,
+                        )
+                    return 1 if result.is_error or not refreshed else 0
     except BaseException as error:  # noqa: BLE001  (exception groups from anyio too)
         emit(step=step, ok=False, error="".join(traceback.format_exception(error)), seen=challenges)
         return 1
@@ -175,6 +196,7 @@ def main() -> int:
     parser.add_argument("--token-file")
     parser.add_argument("--client-metadata-url")
     parser.add_argument("--client-id")
+    parser.add_argument("--wait-before-call", type=float, default=0)
     parser.add_argument("--redirect", default="http://127.0.0.1:33419/callback")
     return anyio.run(run, parser.parse_args())
 

@@ -6,6 +6,7 @@
 //   ts_client.mjs --url http://HOST/mcp/UPSTREAM --tool NAME --tool-args JSON
 //                 --token-file FILE [--cimd-cert PEM --cimd-key PEM]
 //                 [--client-id ID] [--redirect http://127.0.0.1:PORT/callback]
+//                 [--wait-before-call SECONDS]
 //
 // The "browser" is the provider's `redirectToAuthorization`: it GETs the
 // authorization URL without following redirects (gnapd --dev approves at once)
@@ -16,8 +17,10 @@
 // client; otherwise the SDK registers dynamically.
 //
 // One JSON line per step on stdout ({"step": ..., "ok": ...}); exit 0 when all
-// steps passed, 1 otherwise. The access token goes to --token-file so the test
-// can check the upstream never saw it.
+// steps passed, 1 otherwise. Every access token the client held goes to
+// --token-file (one a line) so the test can check the upstream never saw one.
+// --wait-before-call lets the access token expire before the tools/call: the
+// SDK then refreshes it on the gateway's 401 (step "refresh").
 
 import { createServer } from 'node:https';
 import { randomBytes } from 'node:crypto';
@@ -37,6 +40,7 @@ const { values: args } = parseArgs({
     'cimd-cert': { type: 'string' },
     'cimd-key': { type: 'string' },
     'client-id': { type: 'string' },
+    'wait-before-call': { type: 'string', default: '0' },
     redirect: { type: 'string', default: 'http://127.0.0.1:33418/callback' }
   }
 });
@@ -229,6 +233,11 @@ async function main() {
     const tools = await client.listTools();
     emit({ step: 'list_tools', ok: true, tools: tools.tools.map((t) => t.name) });
 
+    const held = [tokens.access_token];
+    const wait = Number(args['wait-before-call']);
+    if (wait > 0) {
+      await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+    }
     step = 'call';
     const result = await client.callTool({
       name: args.tool,
@@ -236,9 +245,22 @@ async function main() {
     });
     const text = result.content.map((c) => c.text ?? '').join(' ');
     emit({ step: 'call', ok: !result.isError, text });
+    const now = provider.tokens();
+    if (now.access_token !== tokens.access_token) held.push(now.access_token);
+    if (args['token-file']) writeFileSync(args['token-file'], held.join('\n'));
+    if (wait > 0) {
+      emit({
+        step: 'refresh',
+        ok: now.access_token !== tokens.access_token,
+        access_rotated: now.access_token !== tokens.access_token,
+        refresh_rotated: now.refresh_token !== tokens.refresh_token,
+        unauthorized: seen.filter((s) => s.status === 401).length
+      });
+    }
     await client.close();
     cimd?.server.close();
-    process.exit(result.isError ? 1 : 0);
+    const refreshed = wait <= 0 || now.access_token !== tokens.access_token;
+    process.exit(result.isError || !refreshed ? 1 : 0);
   } catch (error) {
     emit({ step, ok: false, error: String(error?.stack ?? error), seen });
     cimd?.server.close();

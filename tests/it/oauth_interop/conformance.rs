@@ -45,6 +45,11 @@ fn checks(lines: &[serde_json::Value]) -> Vec<(String, String, String)> {
 
 #[test]
 fn the_conformance_suite_passes_metadata_and_authorization_code() {
+    suite(true);
+}
+
+/// One run of the suite, with `--resource` (the gateway URL) or without.
+fn suite(with_resource: bool) {
     let fixture = Fixture::start(CLIENT);
     let port = free_port();
     let callback = format!("http://127.0.0.1:{port}/callback");
@@ -56,9 +61,11 @@ fn the_conformance_suite_passes_metadata_and_authorization_code() {
         .args(["--url", &issuer])
         .args(["--client-id", client_id])
         .args(["--port", &port.to_string()])
-        .args(["--resource", &fixture.mcp_url()])
         .arg("--out")
         .arg(fixture.path("conformance"));
+    if with_resource {
+        command.args(["--resource", &fixture.mcp_url()]);
+    }
     let run = run_json_lines(command, DEADLINE, "conformance.mjs");
     let context = format!("{}\n--- gnapd log\n{}", run.output, fixture.log());
 

@@ -79,11 +79,13 @@ impl Fixture {
         std::fs::read_to_string(self.path("gnapd.log")).unwrap_or_default()
     }
 
-    /// The upstream saw gnapd's credential on every request and never
-    /// `token` (the client's OAuth access token) nor any Bearer but its own.
-    fn assert_upstream_clean(&self, token: &str) {
-        assert!(!token.is_empty(), "the client reported no access token");
-        assert_upstream_clean(&self.upstream, &[token]);
+    /// The upstream saw gnapd's credential on every request and never one
+    /// of `tokens` (the client's OAuth access tokens, one a line) nor any
+    /// Bearer but gnapd's own.
+    fn assert_upstream_clean(&self, tokens: &str) {
+        let tokens: Vec<&str> = tokens.lines().filter(|t| !t.is_empty()).collect();
+        assert!(!tokens.is_empty(), "the client reported no access token");
+        assert_upstream_clean(&self.upstream, &tokens);
     }
 }
 

@@ -77,3 +77,21 @@ fn the_python_sdk_uses_a_pre_registered_client_and_calls_a_tool() {
     assert_eq!(authorize["client_id"], "py-sdk-app", "{authorize}");
     assert_eq!(sent(&authorize, "client_id"), Some("py-sdk-app"));
 }
+
+/// Access tokens are short-lived and refresh tokens rotate: with a 2 s
+/// token, the SDK sees it expired before the call after 3 s, refreshes at
+/// the token endpoint and calls with the new one, unmodified.
+#[test]
+fn the_python_sdk_refreshes_an_expired_token_and_calls_again() {
+    let fixture = Fixture::start(&format!("oauth_token_lifetime = 2\n{PRE_REGISTERED}"));
+    let authorize = run(
+        &fixture,
+        &["--client-id", "py-sdk-app", "--wait-before-call", "3"],
+    );
+    assert_eq!(authorize["refresh"], true, "no refresh token: {authorize}");
+    assert_eq!(
+        super::read(&fixture.path("py-token")).lines().count(),
+        2,
+        "the call did not use a refreshed token"
+    );
+}

@@ -88,3 +88,31 @@ fn the_typescript_sdk_uses_a_pre_registered_client_and_calls_a_tool() {
     assert_eq!(authorize["client_id"], "ts-sdk-app", "{authorize}");
     assert_eq!(sent(&authorize, "client_id"), Some("ts-sdk-app"));
 }
+
+/// Access tokens are short-lived and refresh tokens rotate: with a 2 s
+/// token, the SDK's call after 3 s meets the gateway's 401, refreshes at
+/// the token endpoint and retries on the same session, unmodified.
+#[test]
+fn the_typescript_sdk_refreshes_an_expired_token_and_calls_again() {
+    let fixture = Fixture::start(&format!("oauth_token_lifetime = 2\n{PRE_REGISTERED}"));
+    let (run, context) = run(
+        &fixture,
+        &[
+            "--client-id".as_ref(),
+            "ts-sdk-app".as_ref(),
+            "--wait-before-call".as_ref(),
+            "3".as_ref(),
+        ],
+    );
+    let authorize = assert_common(&fixture, &run.lines, &context);
+    assert_eq!(authorize["refresh"], true, "no refresh token: {authorize}");
+    let refresh = step(&run.lines, "refresh", &context);
+    assert_eq!(refresh["access_rotated"], true, "{refresh}");
+    assert_eq!(refresh["refresh_rotated"], true, "{refresh}");
+    assert!(refresh["unauthorized"].as_u64() >= Some(2), "{refresh}");
+    assert_eq!(
+        super::read(&fixture.path("ts-token")).lines().count(),
+        2,
+        "{context}"
+    );
+}
