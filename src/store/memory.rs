@@ -303,7 +303,9 @@ impl Store for MemoryStore {
         let stale: Vec<TokenHash> = inner
             .tokens
             .iter()
-            .filter(|(_, t)| t.expires_at < now)
+            // An OAuth token's record also holds its refresh token (its
+            // management hash): it goes with its grant.
+            .filter(|(_, t)| t.expires_at < now && t.oauth.is_none())
             .map(|(h, _)| *h)
             .collect();
         for hash in &stale {

@@ -206,7 +206,9 @@ pub trait Store: NonceStore + Send + Sync {
     fn remove_upstream(&self, name: &str) -> Result<bool, StoreError>;
 
     /// Removes expired grants (with their tokens), tokens, instances and
-    /// replay entries.
+    /// replay entries. An OAuth token's record (`TokenRecord::oauth`) is
+    /// not removed at its own expiry: it holds the refresh token, which
+    /// lives as long as its grant, and goes with the grant.
     fn sweep(&self, now: i64) -> Result<Swept, StoreError>;
 
     // --- RFC 9767: resources registered by resource servers --------------

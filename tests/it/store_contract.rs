@@ -977,6 +977,30 @@ fn spent_refresh_is_remembered_until_its_expiry_and_swept_after(store: &dyn Stor
     assert!(store.spend_refresh(&fresh_hash(), &wrong).is_err());
 }
 
+/// An OAuth token's record holds its refresh token: past the access
+/// token's expiry it stays (the refresh token still works) until its grant
+/// is swept.
+fn an_expired_oauth_token_stays_until_its_grant_is_swept(store: &dyn Store) {
+    let f = Fixture::new();
+    let (mut grant, _) = f.grant(0, 9_000);
+    let (hash, mut record) = f.token(&grant.id, 3_000);
+    record.oauth = Some(gnapd::store::OAuthToken {
+        client_id: "cli".into(),
+        audience: "https://gw.example/mcp/github".into(),
+        dpop: false,
+    });
+    grant.tokens.push(hash);
+    store
+        .create_grant(&grant, &[(hash, record.clone())])
+        .unwrap();
+    store.sweep(5_000).unwrap();
+    assert!(store.token(&hash).unwrap().is_some());
+    assert!(store.token_by_manage(&record.manage).unwrap().is_some());
+    store.sweep(9_001).unwrap();
+    assert!(store.token(&hash).unwrap().is_none());
+    assert!(store.token_by_manage(&record.manage).unwrap().is_none());
+}
+
 /// Runs every contract check against the store `make()` builds (fresh for
 /// each test).
 macro_rules! contract_suite {
@@ -1014,6 +1038,7 @@ macro_rules! contract_suite {
                 delete_grant_and_sweep_remove_the_interaction_and_its_user_code,
                 an_instance_lives_as_long_as_its_longest_grant_and_is_swept_after,
                 spent_refresh_is_remembered_until_its_expiry_and_swept_after,
+                an_expired_oauth_token_stays_until_its_grant_is_swept,
             );
         }
     };

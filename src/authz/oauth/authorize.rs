@@ -9,6 +9,7 @@
 
 use super::{CODE_LIFETIME, MAX_STATE, client_binding, error};
 use crate::authz::interaction::PENDING_GRACE;
+use crate::authz::metrics::Outcome;
 use crate::authz::{AuthServer, Decision, FinishAction, mint};
 use crate::proto::gnap::interact::{HashMethod, InteractRequest, StartMode};
 use crate::proto::gnap::{
@@ -131,6 +132,7 @@ impl AuthServer {
         let decision = self.policy.decide(&request, &binding.thumbprint, None);
         let approved = match decision {
             Decision::Deny => {
+                self.metrics.grant(Outcome::Denied);
                 return Err(error(
                     ErrorCode::AccessDenied,
                     "policy does not allow this request",
@@ -214,6 +216,7 @@ impl AuthServer {
         }
         match approved {
             None => {
+                self.metrics.grant(Outcome::Pending);
                 tracing::info!(grant = %id.0, client = %client.client_id, "OAuth authorization waits for a person");
                 let secret = page_secret.unwrap_or_default();
                 Ok(self.config.interaction_uri(&id.0, &secret))
@@ -233,6 +236,7 @@ impl AuthServer {
                         tracing::error!(error = %e, "recording an OAuth approval failed");
                         error(ErrorCode::ServerError, "the server could not complete this")
                     })?;
+                self.metrics.grant(Outcome::Approved);
                 match decided.finish {
                     FinishAction::Redirect { url } => Ok(url),
                     _ => Err(error(

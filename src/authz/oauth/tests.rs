@@ -265,7 +265,16 @@ fn outside_dev_an_allow_rule_naming_the_client_approves_and_no_rule_asks_a_perso
             );
             let grant = url.trim_start_matches("https://gw.example/gnap/interact/");
             let grant = GrantId(grant.split('/').next().unwrap().to_owned());
-            // The consent page shows the client as the grant remembers it.
+            // The consent page shows the client as the grant remembers it,
+            // warning of a metadata document with localhost redirects only.
+            let secret = url.rsplit('/').next().unwrap();
+            let view = s.auth.consent_by_link(&grant.0, secret).unwrap();
+            assert_eq!(view.display_name.as_deref(), Some("CLI"));
+            let shown = view.oauth.unwrap();
+            assert!(shown.localhost_only);
+            assert_eq!(shown.client_id, "cli");
+            assert_eq!(shown.redirect_host, "127.0.0.1");
+            assert!(view.finishes_by_redirect);
             let oauth = s.store.grant(&grant).unwrap().unwrap().oauth.unwrap();
             assert_eq!(oauth.client_name.as_deref(), Some("CLI"));
             assert_eq!(

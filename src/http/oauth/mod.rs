@@ -41,6 +41,16 @@ pub enum OAuthEndpoint {
 }
 
 impl OAuthEndpoint {
+    /// Its name in log lines.
+    fn label(self) -> &'static str {
+        match self {
+            Self::Metadata => "oauth_metadata",
+            Self::Authorize => "oauth_authorize",
+            Self::Token => "oauth_token",
+            Self::Revoke => "oauth_revoke",
+        }
+    }
+
     /// The endpoint at `path`, if any.
     pub(crate) fn of(path: &str) -> Option<Self> {
         match path {
@@ -80,6 +90,7 @@ where
         };
         return super::to_response(reply.with_header("retry-after", retry_after.to_string()));
     }
+    let started = std::time::Instant::now();
     let reply = match endpoint {
         OAuthEndpoint::Metadata => metadata::serve(&app, &method),
         OAuthEndpoint::Authorize => {
@@ -88,6 +99,9 @@ where
         OAuthEndpoint::Token => token::serve(app, &method, headers, body).await,
         OAuthEndpoint::Revoke => revoke::serve(app, &method, headers, body).await,
     };
+    // One line per request: never parameters or bodies, which carry codes,
+    // verifiers, secrets and tokens.
+    tracing::info!(endpoint = endpoint.label(), method = %method, status = reply.status, seconds = started.elapsed().as_secs_f64(), "oauth request");
     super::to_response(reply)
 }
 

@@ -51,11 +51,14 @@ where
 
 /// The DPoP key of the request's proof (RFC 9449 §4.3), if it sent one.
 ///
-/// INTEGRATION POINT (lead, at the merge with issue16-rs): verify the one
-/// `DPoP` header with `proto::oauth::dpop::verify(proof, "POST",
-/// token_endpoint_uri, None, now, window)` and return
-/// `DpopKey { jkt, jwk }`. Until then a request with a proof is refused,
-/// so no token is ever issued as DPoP-bound without a verified proof.
+/// INTEGRATION POINT (lead, at the merge with issue16-rs): exactly one
+/// `DPoP` field (two: `invalid_dpop_proof`), then
+/// `proto::oauth::dpop::verify(proof, "POST", &format!("{public_url}{TOKEN_PATH}"),
+/// None, now, window)` (the gateway's window), its `jti` remembered in the
+/// replay memory as the gateway does (a replayed proof:
+/// `invalid_dpop_proof`), and `Ok(Some(DpopKey { jkt: p.jkt, jwk: p.jwk }))`.
+/// Until then a request with a proof is refused, so no token is ever
+/// issued as DPoP-bound without a verified proof.
 fn dpop_key(headers: &HeaderMap) -> Result<Option<DpopKey>, OAuthError> {
     if headers.get_all("dpop").iter().next().is_none() {
         return Ok(None);

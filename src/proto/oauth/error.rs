@@ -56,12 +56,12 @@ impl ErrorCode {
     }
 
     /// The status of a JSON error answer (§5.2: 400, except 401 for
-    /// `invalid_client`; 503 for an overloaded server, 429-like).
+    /// `invalid_client`). A failure of the server itself is 503, not 500:
+    /// the face never answers 500, and trying again later is the advice.
     pub fn status(self) -> u16 {
         match self {
             Self::InvalidClient => 401,
-            Self::ServerError => 500,
-            Self::TemporarilyUnavailable => 503,
+            Self::ServerError | Self::TemporarilyUnavailable => 503,
             _ => 400,
         }
     }

@@ -28,7 +28,7 @@ impl SledStore {
         let mut expired = Vec::new();
         for entry in self.tokens.iter() {
             let (hash, bytes) = entry.map_err(|e| backend("sled scan", e))?;
-            if expires_at(&bytes)? < now {
+            if expires_at(&bytes)? < now && !holds_refresh(&bytes)? {
                 expired.push(token_hash(&hash)?);
             }
         }
@@ -40,6 +40,9 @@ impl SledStore {
                     return Ok(false);
                 };
                 if expires_at(&bytes).map_err(abort)? >= now {
+                    return Ok(false);
+                }
+                if holds_refresh(&bytes).map_err(abort)? {
                     return Ok(false);
                 }
                 remove_token(tokens, manage, &hash)
@@ -83,4 +86,12 @@ impl SledStore {
         }
         Ok(())
     }
+}
+
+/// True for an OAuth token's record: it also holds the refresh token (its
+/// management hash), which outlives the access token, so it goes with its
+/// grant, not at its own expiry.
+fn holds_refresh(bytes: &[u8]) -> Result<bool, StoreError> {
+    let record: TokenRecord = decode(bytes)?;
+    Ok(record.oauth.is_some())
 }

@@ -277,3 +277,21 @@ fn a_confidential_client_authenticates_and_a_wrong_secret_is_401_with_a_basic_ch
     let right = send_token(&basic(SECRET));
     assert_eq!(right.status, 200, "{}", right.text());
 }
+
+#[test]
+fn an_authorization_request_may_come_as_a_posted_form_and_is_answered_with_303() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--dev"]);
+    let params = request_params(&server, "github", &[]);
+    let fields: Vec<(&str, &str)> = params.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let answer = post_form(
+        &server,
+        &format!("{}/oauth/authorize", server.base()),
+        &fields,
+    );
+    // 303: the browser does not post the form on to the client.
+    assert_eq!(answer.status, 303, "{}", answer.text());
+    let location = answer.header("location").unwrap();
+    let code = query_param(location, "code").unwrap();
+    assert_eq!(redeem(&server, &code, "github").status, 200);
+}
