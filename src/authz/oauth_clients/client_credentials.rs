@@ -17,7 +17,9 @@ use crate::authz::policy::patterns_cover;
 use crate::proto::gnap::AccessRight;
 use crate::proto::httpsig::nonce::Seen;
 use crate::proto::oauth::client::{ClientInfo, TokenEndpointAuth};
-use crate::proto::oauth::client_assertion::{JWT_BEARER_ASSERTION, MAX_LIFETIME, SKEW, verify};
+use crate::proto::oauth::client_assertion::{
+    JWT_BEARER_ASSERTION, MAX_LIFETIME, SKEW, VerifiedAssertion, verify,
+};
 use crate::proto::oauth::scope::{to_access, upstreams};
 use crate::store::{KeyBinding, ReplayBudget};
 
@@ -104,23 +106,61 @@ impl OAuthClients {
                 "this client is not registered for the client_credentials grant",
             ));
         }
+        if client.token_endpoint_auth != TokenEndpointAuth::PrivateKeyJwt {
+            return Err(Refusal::new(
+                "unauthorized_client",
+                "the client_credentials grant needs a client that authenticates with private_key_jwt",
+            ));
+        }
+        let verified = self.authenticate_private_key_jwt(
+            client,
+            request.client_assertion_type,
+            request.client_assertion,
+        )?;
+        let (rights, upstream) = requested(request)?;
+        let approved = decide(auth, verified.thumbprint.as_str(), rights)?;
+        if let Err(e) = self.note_used(&client.client_id) {
+            tracing::warn!(error = %e, "could not extend a client's registration");
+        }
+        tracing::info!(client_id = %client.client_id, key = %verified.thumbprint, upstream = %upstream, "client_credentials approved");
+        Ok(ClientCredentialsGrant {
+            client_id: client.client_id.clone(),
+            rights: approved,
+            upstream,
+            key: KeyBinding {
+                thumbprint: verified.thumbprint.as_str().to_owned(),
+                jwk: verified.jwk,
+            },
+        })
+    }
+
+    /// RFC 7523 §2.2 client authentication, for any grant at the token
+    /// endpoint: `client` must use `private_key_jwt` with keys, the
+    /// assertion type must be the JWT one, and the assertion must hold
+    /// ([`verify`]) and be new (its `jti`, once, in the store's replay
+    /// memory under the signing key's thumbprint).
+    pub fn authenticate_private_key_jwt(
+        &self,
+        client: &ClientInfo,
+        client_assertion_type: Option<&str>,
+        client_assertion: Option<&str>,
+    ) -> Result<VerifiedAssertion, Refusal> {
         let jwks = match (&client.token_endpoint_auth, &client.jwks) {
             (TokenEndpointAuth::PrivateKeyJwt, Some(jwks)) => jwks,
             _ => {
                 return Err(Refusal::new(
-                    "unauthorized_client",
-                    "the client_credentials grant needs a client that authenticates with private_key_jwt",
+                    "invalid_client",
+                    "this client does not authenticate with private_key_jwt",
                 ));
             }
         };
-        if request.client_assertion_type != Some(JWT_BEARER_ASSERTION) {
+        if client_assertion_type != Some(JWT_BEARER_ASSERTION) {
             return Err(Refusal::new(
                 "invalid_client",
                 "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             ));
         }
-        let assertion = request
-            .client_assertion
+        let assertion = client_assertion
             .ok_or_else(|| Refusal::new("invalid_client", "client_assertion is required"))?;
         let now = self.now();
         let token_endpoint = format!("{}{TOKEN_PATH}", self.issuer);
@@ -164,21 +204,7 @@ impl OAuthClients {
                 ));
             }
         }
-        let (rights, upstream) = requested(request)?;
-        let approved = decide(auth, verified.thumbprint.as_str(), rights)?;
-        if let Err(e) = self.note_used(&client.client_id) {
-            tracing::warn!(error = %e, "could not extend a client's registration");
-        }
-        tracing::info!(client_id = %client.client_id, key = %verified.thumbprint, upstream = %upstream, "client_credentials approved");
-        Ok(ClientCredentialsGrant {
-            client_id: client.client_id.clone(),
-            rights: approved,
-            upstream,
-            key: KeyBinding {
-                thumbprint: verified.thumbprint.as_str().to_owned(),
-                jwk: verified.jwk,
-            },
-        })
+        Ok(verified)
     }
 }
 

@@ -9,8 +9,10 @@
 //!   segment ([`is_acceptable_client_id_url`]);
 //! - a JSON object whose `client_id` is exactly the URL it was fetched from
 //!   (string comparison, no normalization: the draft's MUST);
-//! - `client_name` and `redirect_uris` present, the redirect URIs https or
-//!   loopback http (the RFC 7591 rules of [`super::registration`]);
+//! - `client_name` and `redirect_uris` present (MCP's required members),
+//!   the redirect URIs https or loopback http (the RFC 7591 rules of
+//!   [`super::registration`]); empty only for a document without the
+//!   `authorization_code` grant (a headless client's, draft §4.2);
 //! - no shared secret: `client_secret`, `client_secret_expires_at` and the
 //!   secret auth methods are refused (a public document cannot hold one);
 //!   `token_endpoint_auth_method` is `none` (the default when omitted) or
@@ -104,14 +106,15 @@ pub fn read_document(url: &str, body: &[u8]) -> Result<ClientInfo, CimdError> {
     ) {
         return Err(CimdError::Secret);
     }
+    // An empty `redirect_uris` passed `read_metadata` only without the
+    // code grant: a headless client's document (draft §4.2: redirect
+    // URLs do not apply to the client credentials grant).
     check_auth_fits(&metadata, auth)?;
-    if metadata.redirect_uris.is_empty() {
-        return Err(CimdError::Missing("redirect_uris"));
-    }
-    let localhost_only = metadata
-        .redirect_uris
-        .iter()
-        .all(|u| is_loopback_redirect(u));
+    let localhost_only = !metadata.redirect_uris.is_empty()
+        && metadata
+            .redirect_uris
+            .iter()
+            .all(|u| is_loopback_redirect(u));
     Ok(ClientInfo {
         client_id: url.to_owned(),
         client_name: metadata.client_name,
@@ -230,6 +233,24 @@ mod tests {
         assert_eq!(read_document(URL, b"[]"), Err(CimdError::NotJson));
         let big = doc(json!({"client_name": "x".repeat(MAX_DOCUMENT)}));
         assert_eq!(read_document(URL, &big), Err(CimdError::NotJson));
+    }
+
+    #[test]
+    fn a_headless_clients_document_needs_keys_and_no_redirect() {
+        let key =
+            crate::proto::jwk::SigningKey::generate(crate::proto::alg::Algorithm::Ed25519).unwrap();
+        let jwks = json!({"keys": [key.verifying_key().public_jwk().unwrap()]});
+        let headless = doc(json!({
+            "redirect_uris": [],
+            "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": jwks,
+        }));
+        let client = read_document(URL, &headless).unwrap();
+        assert_eq!(client.token_endpoint_auth, TokenEndpointAuth::PrivateKeyJwt);
+        assert!(client.jwks.is_some());
+        // The code grant still needs a redirect URI.
+        assert!(read_document(URL, &doc(json!({"redirect_uris": []}))).is_err());
     }
 
     #[test]

@@ -32,6 +32,10 @@ struct Resolver {
 
 impl Resolver {
     fn new(pki: &TestPki, allow_private: bool) -> Self {
+        Self::with_policy(pki, allow_private, Policy::default())
+    }
+
+    fn with_policy(pki: &TestPki, allow_private: bool, policy: Policy) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -45,7 +49,7 @@ impl Resolver {
         let auth = Arc::new(AuthServer::new(
             store.clone(),
             Arc::new(SystemClock),
-            Policy::default(),
+            policy,
             AsConfig::new("https://as.example"),
         ));
         let app = runtime.block_on(async {
@@ -59,7 +63,7 @@ impl Resolver {
                 &[],
             )
             .unwrap();
-            let mut settings = Settings::new(false);
+            let mut settings = Settings::new(true);
             settings.allow_private_documents = allow_private;
             Arc::new(App {
                 oauth_clients: Arc::new(Clients {
@@ -269,4 +273,84 @@ fn too_large_slow_or_redirected_documents_and_bad_urls_are_refused() {
     }
     // A client_id that is neither configured, registered nor https.
     assert_eq!(resolver.resolve("nobody"), Err(ResolveError::Unknown));
+    // A registered one resolves from the store, without a fetch.
+    let registered = resolver.app.oauth_clients.registry.register(
+        Some("application/json"),
+        json!({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"})
+            .to_string()
+            .as_bytes(),
+        Some("127.0.0.1"),
+    );
+    let id: Value = serde_json::from_slice(&registered.body).unwrap();
+    let client = resolver.resolve(id["client_id"].as_str().unwrap()).unwrap();
+    assert_eq!(client.source, ClientSource::Registered);
+}
+
+#[test]
+fn a_headless_client_known_by_its_document_or_registration_gets_client_credentials() {
+    use gnapd::authz::AllowRule;
+    use gnapd::authz::oauth_clients::client_credentials::ClientCredentialsRequest;
+    use gnapd::proto::alg::Algorithm;
+    use gnapd::proto::jwk::SigningKey;
+    use gnapd::proto::oauth::client_assertion::{JWT_BEARER_ASSERTION, danger_sign_for_tests};
+
+    let s = setup();
+    let key = SigningKey::generate(Algorithm::Ed25519).unwrap();
+    let jwks = json!({"keys": [key.verifying_key().public_jwk().unwrap()]});
+    let policy = Policy {
+        allow: vec![AllowRule {
+            thumbprint: Some(key.verifying_key().thumbprint().as_str().to_owned()),
+            class_id: None,
+            access: vec!["mcp:github".into()],
+        }],
+        ..Policy::default()
+    };
+    let resolver = Resolver::with_policy(&s.pki, true, policy);
+    let url = s.docs.url("/agent.json");
+    s.docs.serve(
+        "/agent.json",
+        Doc::json(&json!({
+            "client_id": url,
+            "client_name": "nightly agent",
+            "redirect_uris": [],
+            "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": jwks,
+        })),
+    );
+    let registered = resolver.app.oauth_clients.registry.register(
+        Some("application/json"),
+        json!({"grant_types": ["client_credentials"], "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks})
+            .to_string()
+            .as_bytes(),
+        Some("127.0.0.1"),
+    );
+    assert_eq!(registered.status, 201);
+    let registered: Value = serde_json::from_slice(&registered.body).unwrap();
+    let now = gnapd::clock::Clock::now(&SystemClock);
+    for client_id in [url.as_str(), registered["client_id"].as_str().unwrap()] {
+        let client = resolver.resolve(client_id).unwrap();
+        let claims = json!({
+            "iss": client_id, "sub": client_id, "aud": "https://as.example/oauth/token",
+            "iat": now, "exp": now + 60, "jti": "once",
+        });
+        let jwt = danger_sign_for_tests(&key, None, &claims);
+        let grant = resolver
+            .app
+            .oauth_clients
+            .registry
+            .client_credentials(
+                &resolver.app.auth,
+                &client,
+                &ClientCredentialsRequest {
+                    client_assertion_type: Some(JWT_BEARER_ASSERTION),
+                    client_assertion: Some(&jwt),
+                    scope: None,
+                    resource_upstream: Some("github"),
+                },
+            )
+            .unwrap();
+        assert_eq!(grant.client_id, client_id);
+        assert_eq!(grant.upstream, "github");
+    }
 }

@@ -205,3 +205,51 @@ fn registration_is_closed_outside_dev_unless_configured_open() {
         .start();
     assert_oauth_error(&register(&dev_closed, &body), 401, "invalid_token");
 }
+
+/// The registry's bounds in all and in time, on the in-memory store with a
+/// pinned clock: past the cap a registration waits for lapsed ones, never
+/// evicts a live client; an unused one lapses, a used one stays.
+#[test]
+fn registrations_are_bounded_in_all_and_lapse_unless_used() {
+    use gnapd::authz::oauth_clients::{OAuthClients, Settings};
+    let core = crate::support::core::Core::new(gnapd::authz::Policy::default());
+    let mut settings = Settings::new(true);
+    settings.max_registered = 2;
+    settings.unused_lifetime = 100;
+    settings.used_lifetime = 1_000;
+    let clients = OAuthClients::new(&core.server, settings);
+    let body =
+        json!({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"})
+            .to_string();
+    let register = |source: &str| {
+        let reply = clients.register(Some("application/json"), body.as_bytes(), Some(source));
+        let json: Value = serde_json::from_slice(&reply.body).unwrap();
+        (reply.status, json)
+    };
+    let (status, first) = register("192.0.2.1");
+    assert_eq!(status, 201);
+    let first = first["client_id"].as_str().unwrap().to_owned();
+    assert_eq!(register("192.0.2.2").0, 201);
+    // Attack: filling the store from many addresses.
+    let (status, refused) = register("192.0.2.3");
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (503, Some("temporarily_unavailable"))
+    );
+    // The first client is used: its registration moves ahead.
+    core.clock.advance(60);
+    clients.note_used(&first).unwrap();
+    core.clock.advance(60);
+    assert!(
+        clients.registered(&first).unwrap().is_some(),
+        "a used client stays"
+    );
+    // The unused second one lapsed: it is gone, and its place is free.
+    assert_eq!(register("192.0.2.3").0, 201);
+    assert_eq!(register("192.0.2.4").0, 503);
+    core.clock.advance(1_000);
+    assert!(
+        clients.registered(&first).unwrap().is_none(),
+        "unused since, it lapsed"
+    );
+}
