@@ -140,6 +140,14 @@ fn bridge(fixture: &Fixture, extra: &str) -> Value {
     opened
 }
 
+#[test]
+fn mcp_remote_bridges_a_stdio_client_through_dynamic_registration() {
+    let fixture = Fixture::start("");
+    let opened = bridge(&fixture, "");
+    let client_id = opened["sent"]["client_id"].as_str().unwrap_or_default();
+    assert!(!client_id.is_empty(), "{opened}");
+}
+
 /// An operator's `[[oauth_client]]` entry for mcp-remote's default
 /// callback, `localhost` on any port.
 const PRE_REGISTERED: &str = r#"

@@ -61,6 +61,15 @@ fn run(fixture: &Fixture, extra: &[&str]) -> serde_json::Value {
     authorize.clone()
 }
 
+#[test]
+fn the_python_sdk_registers_dynamically_and_calls_a_tool() {
+    let fixture = Fixture::start("");
+    let authorize = run(&fixture, &[]);
+    // Dynamic registration: a client_id gnapd minted, not a URL.
+    let client_id = authorize["client_id"].as_str().unwrap();
+    assert!(!client_id.starts_with("https://"), "{authorize}");
+}
+
 /// An operator's `[[oauth_client]]` entry for the client's redirect
 /// (loopback, so any port matches).
 const PRE_REGISTERED: &str = r#"

@@ -71,6 +71,17 @@ fn assert_common(fixture: &Fixture, lines: &[Value], context: &str) -> Value {
     authorize
 }
 
+#[test]
+fn the_typescript_sdk_registers_dynamically_and_calls_a_tool() {
+    let fixture = Fixture::start("");
+    let (run, context) = run(&fixture, &[]);
+    let authorize = assert_common(&fixture, &run.lines, &context);
+    // No metadata document URL given: the SDK fell back to RFC 7591.
+    let client_id = authorize["client_id"].as_str().unwrap();
+    assert!(!client_id.starts_with("https://"), "{authorize}");
+    assert_eq!(authorize["cimd"], Value::Null);
+}
+
 /// An operator's `[[oauth_client]]` entry for the SDK's default redirect
 /// (loopback, so any port matches).
 const PRE_REGISTERED: &str = r#"
@@ -87,6 +98,42 @@ fn the_typescript_sdk_uses_a_pre_registered_client_and_calls_a_tool() {
     let authorize = assert_common(&fixture, &run.lines, &context);
     assert_eq!(authorize["client_id"], "ts-sdk-app", "{authorize}");
     assert_eq!(sent(&authorize, "client_id"), Some("ts-sdk-app"));
+}
+
+/// The SDK's preferred way (MCP 2025-11-25 and later): its `client_id` is
+/// the https URL of its own Client ID Metadata Document, which the script
+/// hosts on loopback with a throwaway CA's certificate. gnapd is told to
+/// trust that CA and to admit a loopback document URL (both test-only
+/// settings); everything else is as in production.
+#[test]
+fn the_typescript_sdk_identifies_itself_by_its_metadata_document_and_calls_a_tool() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = crate::support::pki::test_pki(dir.path());
+    let fixture = Fixture::start(&format!(
+        "allow_private_metadata_documents = true\nupstream_ca_files = [{:?}]\n",
+        pki.ca.to_str().unwrap()
+    ));
+    let (run, context) = run(
+        &fixture,
+        &[
+            "--cimd-cert".as_ref(),
+            pki.cert.as_os_str(),
+            "--cimd-key".as_ref(),
+            pki.key.as_os_str(),
+        ],
+    );
+    let authorize = assert_common(&fixture, &run.lines, &context);
+    let url = authorize["cimd"]["url"].as_str().unwrap();
+    assert!(url.starts_with("https://127.0.0.1:"), "{authorize}");
+    assert_eq!(authorize["client_id"], url, "{authorize}");
+    assert_eq!(sent(&authorize, "client_id"), Some(url));
+    // gnapd fetched the document (and no other path of that host).
+    let fetches = authorize["cimd"]["fetches"].as_array().unwrap();
+    assert!(!fetches.is_empty(), "gnapd never fetched the document");
+    assert!(
+        fetches.iter().all(|f| f == "/oauth/client.json"),
+        "{authorize}"
+    );
 }
 
 /// Access tokens are short-lived and refresh tokens rotate: with a 2 s
