@@ -22,6 +22,7 @@ mod grant_model;
 mod grant_request;
 mod jsonrpc;
 mod jwk;
+mod oauth_params;
 mod signature_fields;
 mod sse;
 mod verify_request;
@@ -32,6 +33,7 @@ pub use grant_machine::grant_machine;
 pub use grant_request::grant_request;
 pub use jsonrpc::jsonrpc;
 pub use jwk::jwk;
+pub use oauth_params::oauth_params;
 pub use signature_fields::signature_fields;
 pub use sse::sse_filter;
 #[cfg(test)]
@@ -92,6 +94,7 @@ mod tests {
             signature_fields(data);
             content_digest(data);
             jwk(data);
+            oauth_params(data);
             verify_request(data);
         }
         for kind in 0..10u8 {
@@ -105,7 +108,7 @@ mod tests {
     type Hook = fn(&[u8]);
 
     /// Every target and its hook.
-    const HOOKS: [(&str, Hook); 9] = [
+    const HOOKS: [(&str, Hook); 10] = [
         ("signature_fields", signature_fields),
         ("verify_request", verify_request),
         ("content_digest", content_digest),
@@ -115,6 +118,7 @@ mod tests {
         ("sse_filter", sse_filter),
         ("grant_machine", grant_machine),
         ("admin_socket", admin_socket),
+        ("oauth_params", oauth_params),
     ];
 
     /// Runs every file under `fuzz/<dir>/<target>/` whose name starts with

@@ -49,12 +49,14 @@ struct Checked {
 impl AuthServer {
     /// An authorization request with `params` (query or form) from
     /// `client` (resolved by the edge from `client_id`; `None`: nobody
-    /// knows it), from `source`. `known` says which upstream names exist.
+    /// knows it), from `source`. `known` says which upstream names exist;
+    /// `sole` is the only upstream when there is exactly one.
     pub fn oauth_authorize(
         &self,
         params: &Params,
         client: Option<&ClientInfo>,
         known: &dyn Fn(&str) -> bool,
+        sole: Option<&str>,
         source: Option<&str>,
     ) -> Authorized {
         let Some(client) = client else {
@@ -94,7 +96,7 @@ impl AuthServer {
                 &self.config.public_url,
             ))
         };
-        let checked = match check(params, redirect_uri, &self.config.public_url, known) {
+        let checked = match check(params, redirect_uri, &self.config.public_url, known, sole) {
             Ok(checked) => checked,
             Err(e) => return back(e),
         };
@@ -255,6 +257,7 @@ fn check(
     redirect_uri: &str,
     public_url: &str,
     known: &dyn Fn(&str) -> bool,
+    sole: Option<&str>,
 ) -> Result<Checked, OAuthError> {
     match params.get("response_type") {
         Some("code") => {}
@@ -303,6 +306,7 @@ fn check(
         &scope::upstreams(&rights),
         public_url,
         known,
+        sole,
     )
     .map_err(|e| match e {
         ResourceError::InvalidTarget(why) => error(ErrorCode::InvalidTarget, why),

@@ -62,7 +62,7 @@ impl AuthServer {
             ));
         }
         if let Some(sent) = params.get("resource") {
-            let same = resource::choose(Some(sent), &[], &self.config.public_url, known)
+            let same = resource::choose(Some(sent), &[], &self.config.public_url, known, None)
                 .is_ok_and(|r| r.uri == oauth.audience);
             if !same {
                 return Err(error(

@@ -78,10 +78,13 @@ fn request(extra: &[(&str, &str)]) -> Params {
 }
 
 fn code(s: &Setup, extra: &[(&str, &str)]) -> String {
-    match s
-        .auth
-        .oauth_authorize(&request(extra), Some(&s.client), &known, Some("127.0.0.1"))
-    {
+    match s.auth.oauth_authorize(
+        &request(extra),
+        Some(&s.client),
+        &known,
+        None,
+        Some("127.0.0.1"),
+    ) {
         Authorized::Redirect(url) => {
             let query = url.split_once('?').unwrap().1;
             form_urlencoded::parse(query.as_bytes())
@@ -254,10 +257,13 @@ fn outside_dev_an_allow_rule_naming_the_client_approves_and_no_rule_asks_a_perso
     });
     assert!(redeem(&s, &code(&s, &[]), None).is_ok());
     let s = setup(Policy::default());
-    match s
-        .auth
-        .oauth_authorize(&request(&[]), Some(&s.client), &known, Some("127.0.0.1"))
-    {
+    match s.auth.oauth_authorize(
+        &request(&[]),
+        Some(&s.client),
+        &known,
+        None,
+        Some("127.0.0.1"),
+    ) {
         Authorized::Redirect(url) => {
             assert!(
                 url.starts_with("https://gw.example/gnap/interact/"),

@@ -132,7 +132,7 @@ impl AuthServer {
             ));
         }
         if let Some(sent) = params.get("resource") {
-            let chosen = resource::choose(Some(sent), &[], &self.config.public_url, known)
+            let chosen = resource::choose(Some(sent), &[], &self.config.public_url, known, None)
                 .map_err(|_| error(ErrorCode::InvalidTarget, "the resource is not this code's"))?;
             if chosen.uri != oauth.resource {
                 return Err(error(

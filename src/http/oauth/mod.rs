@@ -91,18 +91,44 @@ where
         return super::to_response(reply.with_header("retry-after", retry_after.to_string()));
     }
     let started = std::time::Instant::now();
-    let reply = match endpoint {
-        OAuthEndpoint::Metadata => metadata::serve(&app, &method),
-        OAuthEndpoint::Authorize => {
+    let reply = match (endpoint, &method) {
+        // CORS preflight of a browser-based client (the MCP Inspector).
+        (OAuthEndpoint::Token | OAuthEndpoint::Revoke, &Method::OPTIONS) => preflight(),
+        (OAuthEndpoint::Metadata, _) => cors(metadata::serve(&app, &method)),
+        (OAuthEndpoint::Authorize, _) => {
             authorize::serve(app, &method, query, headers, body, source).await
         }
-        OAuthEndpoint::Token => token::serve(app, &method, headers, body).await,
-        OAuthEndpoint::Revoke => revoke::serve(app, &method, headers, body).await,
+        (OAuthEndpoint::Token, _) => cors(token::serve(app, &method, headers, body).await),
+        (OAuthEndpoint::Revoke, _) => cors(revoke::serve(app, &method, headers, body).await),
     };
     // One line per request: never parameters or bodies, which carry codes,
     // verifiers, secrets and tokens.
     tracing::info!(endpoint = endpoint.label(), method = %method, status = reply.status, seconds = started.elapsed().as_secs_f64(), "oauth request");
     super::to_response(reply)
+}
+
+/// Browser-based clients read the metadata and call the token and
+/// revocation endpoints from another origin. Any origin may: no cookie or
+/// ambient credential is ever accepted there (`*` forbids sending them), so
+/// a page can only spend a code, verifier or token it already holds.
+fn cors(reply: Reply) -> Reply {
+    reply.with_header("access-control-allow-origin", "*")
+}
+
+/// The answer to a CORS preflight of the token or revocation endpoint.
+fn preflight() -> Reply {
+    let reply = Reply {
+        status: 204,
+        headers: vec![("cache-control", "no-store".into())],
+        body: Vec::new(),
+    };
+    cors(reply)
+        .with_header("access-control-allow-methods", "POST")
+        .with_header(
+            "access-control-allow-headers",
+            "Authorization, Content-Type, DPoP",
+        )
+        .with_header("access-control-max-age", "600")
 }
 
 /// The §5.2 JSON error; `basic`: the client tried HTTP Basic, so a 401

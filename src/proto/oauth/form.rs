@@ -62,6 +62,11 @@ impl Params {
         self.0.get(name).map(String::as_str)
     }
 
+    /// Every parameter, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// From pairs (tests, and the edge merging nothing).
     pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
         Self(

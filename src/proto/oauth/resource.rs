@@ -57,13 +57,15 @@ fn normalized(uri: &str) -> Option<String> {
 }
 
 /// The resource of a request: `resource` as sent (if any), the upstreams
-/// its `scope` names, the server's public URL (no path, no trailing slash)
-/// and which upstream names exist.
+/// its `scope` names, the server's public URL (no path, no trailing slash),
+/// which upstream names exist, and the server's only upstream when it has
+/// exactly one (a request naming neither resource nor scope is for it).
 pub fn choose(
     resource: Option<&str>,
     scope_upstreams: &[String],
     public_url: &str,
     known: &dyn Fn(&str) -> bool,
+    sole: Option<&str>,
 ) -> Result<Resource, ResourceError> {
     let upstream = match resource {
         Some(sent) => {
@@ -100,6 +102,7 @@ pub fn choose(
                     "the scope names an upstream this server does not have",
                 ));
             }
+            [] if sole.is_some_and(known) => sole.unwrap_or_default().to_owned(),
             _ => {
                 return Err(ResourceError::InvalidTarget(
                     "send `resource` (the MCP URL), or a scope naming one upstream",
@@ -125,7 +128,7 @@ mod tests {
 
     fn pick(resource: Option<&str>, scopes: &[&str]) -> Result<Resource, ResourceError> {
         let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
-        choose(resource, &scopes, PUBLIC, &known)
+        choose(resource, &scopes, PUBLIC, &known, None)
     }
 
     #[test]
@@ -166,6 +169,13 @@ mod tests {
             pick(None, &["nope"]),
             Err(ResourceError::InvalidTarget(_))
         ));
+        // Neither resource nor scope: the server's only upstream, if it has
+        // just one.
+        assert_eq!(
+            choose(None, &[], PUBLIC, &known, Some("slack")).map(|r| r.uri),
+            Ok("https://gw.example/mcp/slack".into())
+        );
+        assert!(choose(None, &[], PUBLIC, &known, Some("gone")).is_err());
     }
 
     #[test]

@@ -295,3 +295,71 @@ fn an_authorization_request_may_come_as_a_posted_form_and_is_answered_with_303()
     let code = query_param(location, "code").unwrap();
     assert_eq!(redeem(&server, &code, "github").status, 200);
 }
+
+#[test]
+fn with_one_upstream_a_request_naming_neither_resource_nor_scope_is_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gnapd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[upstream]]\nname = \"only\"\nurl = \"http://127.0.0.1:9/mcp\"\n[[oauth_client]]\nclient_id = \"{CLIENT}\"\nredirect_uris = [\"{REGISTERED}\"]\n"
+        ),
+    )
+    .unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--dev", "--config", config.to_str().unwrap()],
+    );
+    // What the conformance suite sends without --resource.
+    let params = request_params(&server, "only", &[("resource", String::new())]);
+    let answer = authorize_with(&server, &params);
+    assert_eq!(answer.status, 302, "{}", answer.text());
+    let location = answer.header("location").unwrap();
+    let code = query_param(location, "code").unwrap_or_else(|| panic!("{location}"));
+    let tokens = token(
+        &server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", CLIENT),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+    );
+    assert_eq!(tokens.status, 200, "{}", tokens.text());
+    assert_eq!(tokens.json()["scope"], "mcp:only");
+}
+
+#[test]
+fn browser_based_clients_may_read_the_metadata_and_call_the_token_endpoint_cross_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--dev"]);
+    let base = server.base();
+    let metadata = get(
+        &server,
+        &format!("{base}/.well-known/oauth-authorization-server"),
+    );
+    assert_eq!(metadata.header("access-control-allow-origin"), Some("*"));
+    let mut preflight = HttpRequest::new("OPTIONS", format!("{base}/oauth/token"));
+    preflight
+        .fields
+        .append("origin", b"http://localhost:6274".to_vec());
+    preflight
+        .fields
+        .append("access-control-request-method", b"POST".to_vec());
+    let answer = send(server.addr, &preflight);
+    assert_eq!(answer.status, 204);
+    assert_eq!(answer.header("access-control-allow-origin"), Some("*"));
+    assert!(
+        answer
+            .header("access-control-allow-headers")
+            .unwrap()
+            .contains("Content-Type")
+    );
+    let tokens = redeem(&server, &code_for(&server, "github"), "github");
+    assert_eq!(tokens.header("access-control-allow-origin"), Some("*"));
+    // Never on the authorization endpoint: a browser navigates there.
+    let answer = authorize_with(&server, &request_params(&server, "github", &[]));
+    assert_eq!(answer.header("access-control-allow-origin"), None);
+}
