@@ -387,7 +387,7 @@ impl ServeConfig {
             .file
             .oauth_introspector
             .iter()
-            .map(|e| e.to_client().map_err(ConfigError::Invalid))
+            .map(|e| e.to_introspector().map_err(ConfigError::Invalid))
             .collect::<Result<_, _>>()?;
         Ok(settings)
     }

@@ -6,8 +6,8 @@
 //!   `client_secret_basic` (RFC 6749 §2.3.1); anyone else gets 401
 //!   `invalid_client` with a Basic challenge (§2.1: "the endpoint MUST
 //!   require some form of authorization"). Every configured introspector
-//!   sees every OAuth token (§4 lets the AS answer per caller; gnapd does
-//!   not yet narrow).
+//!   sees the OAuth tokens for its configured `audiences` (all when none
+//!   are listed); any other token is `{"active": false}` to it (§2.2, §4).
 //! - Only OAuth access tokens are described: GNAP tokens (key-bound, with
 //!   their own introspection, RFC 9767), refresh tokens, and anything
 //!   unknown, expired or revoked answer `{"active": false}` and nothing
@@ -23,6 +23,7 @@ use subtle::ConstantTimeEq as _;
 use super::OAuthClients;
 use super::reply::{error, invalid_client_basic, unavailable};
 use crate::authz::Reply;
+use crate::proto::oauth::client::{ClientInfo, ClientSource, TokenEndpointAuth};
 use crate::proto::oauth::scope::from_access;
 use crate::store::TokenHash;
 
@@ -38,11 +39,11 @@ impl OAuthClients {
         content_type: Option<&str>,
         body: &[u8],
     ) -> Reply {
-        if !self.introspector_authenticated(authorization) {
+        let Some(caller) = self.introspector(authorization) else {
             return invalid_client_basic(
                 "introspection needs the HTTP Basic credentials of a configured introspector",
             );
-        }
+        };
         let form = content_type
             .and_then(|c| c.split(';').next())
             .is_some_and(|c| {
@@ -68,14 +69,19 @@ impl OAuthClients {
         let Some(token) = token.filter(|t| !t.is_empty()) else {
             return error(400, "invalid_request", "`token` is required");
         };
-        match self.describe(&token) {
+        match self.describe(&token, &caller.audiences) {
             Ok(answer) => Reply::json(200, &answer).with_header("pragma", "no-cache"),
             Err(e) => unavailable(&e),
         }
     }
 
-    /// The §2.2 answer for `token`.
-    fn describe(&self, token: &str) -> Result<Value, crate::store::StoreError> {
+    /// The §2.2 answer for `token` to a caller that may know about tokens
+    /// for `audiences` (empty: all).
+    fn describe(
+        &self,
+        token: &str,
+        audiences: &[String],
+    ) -> Result<Value, crate::store::StoreError> {
         let inactive = json!({"active": false});
         let now = self.now();
         let Some(record) = self.store.token(&TokenHash::of(token))? else {
@@ -84,7 +90,9 @@ impl OAuthClients {
         let Some(oauth) = record.oauth.as_ref() else {
             return Ok(inactive);
         };
-        if record.expires_at <= now {
+        if record.expires_at <= now
+            || !(audiences.is_empty() || audiences.contains(&oauth.audience))
+        {
             return Ok(inactive);
         }
         let mut answer = json!({
@@ -105,24 +113,95 @@ impl OAuthClients {
         Ok(answer)
     }
 
-    /// True when `authorization` is `Basic` with the id and secret of a
-    /// configured introspector (secrets compared as SHA-256, in constant
-    /// time; every introspector is tried, so timing says nothing of which
-    /// id exists).
-    fn introspector_authenticated(&self, authorization: Option<&str>) -> bool {
-        let Some((id, secret)) = authorization.and_then(basic_credentials) else {
-            return false;
-        };
+    /// The configured introspector whose id and secret `authorization`
+    /// (`Basic`) carries (secrets compared as SHA-256, in constant time;
+    /// every introspector is tried, so timing says nothing of which id
+    /// exists).
+    fn introspector(&self, authorization: Option<&str>) -> Option<&Introspector> {
+        let (id, secret) = authorization.and_then(basic_credentials)?;
         let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-        let mut found = false;
-        for client in &self.settings.introspectors {
-            let Some(hash) = &client.secret_hash else {
+        let mut found = None;
+        for introspector in &self.settings.introspectors {
+            let Some(hash) = &introspector.client.secret_hash else {
                 continue;
             };
             let same_secret: bool = hash.ct_eq(&presented).into();
-            found |= same_secret && client.client_id == id;
+            if same_secret && introspector.client.client_id == id && found.is_none() {
+                found = Some(introspector);
+            }
         }
         found
+    }
+}
+
+/// A resource server that may introspect tokens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Introspector {
+    /// Its credentials (`client_id`, `secret_hash`).
+    pub client: ClientInfo,
+    /// The token audiences (resources) it may learn about; empty: all.
+    /// A token for another resource is `{"active": false}` to it
+    /// (RFC 7662 §2.2: "a token the protected resource is not allowed to
+    /// know about").
+    pub audiences: Vec<String>,
+}
+
+/// One `[[oauth_introspector]]`: a resource server that may introspect
+/// OAuth tokens, authenticating with `client_secret_basic`. Only the
+/// secret's SHA-256 is configured (`printf %s "$SECRET" | sha256sum`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntrospectorEntry {
+    /// Its client id.
+    pub client_id: String,
+    /// SHA-256 of its client secret, 64 hex digits.
+    pub client_secret_sha256: String,
+    /// The resources (MCP URLs, as in tokens' `aud`) whose tokens it may
+    /// introspect; absent: all.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+}
+
+impl IntrospectorEntry {
+    /// The configured introspector, or why the entry is unusable.
+    pub fn to_introspector(&self) -> Result<Introspector, String> {
+        Ok(Introspector {
+            client: self.to_client()?,
+            audiences: self.audiences.clone(),
+        })
+    }
+
+    /// The configured client, or why the entry is unusable.
+    fn to_client(&self) -> Result<ClientInfo, String> {
+        let hex = self.client_secret_sha256.trim();
+        let mut hash = [0u8; 32];
+        if hex.len() != 64 || !hex.is_ascii() {
+            return Err(format!(
+                "oauth_introspector {}: client_secret_sha256 must be 64 hex digits",
+                self.client_id
+            ));
+        }
+        for (i, byte) in hash.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| {
+                format!(
+                    "oauth_introspector {}: client_secret_sha256 must be 64 hex digits",
+                    self.client_id
+                )
+            })?;
+        }
+        if self.client_id.is_empty() || self.client_id.contains(':') {
+            return Err("oauth_introspector: client_id must be non-empty, without `:`".into());
+        }
+        Ok(ClientInfo {
+            client_id: self.client_id.clone(),
+            client_name: None,
+            redirect_uris: Vec::new(),
+            token_endpoint_auth: TokenEndpointAuth::ClientSecretBasic,
+            secret_hash: Some(hash),
+            jwks: None,
+            grant_types: Vec::new(),
+            source: ClientSource::Configured,
+        })
     }
 }
 

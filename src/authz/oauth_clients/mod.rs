@@ -10,8 +10,9 @@
 //! - per address, a token bucket ([`Settings::per_address`], 10 at once,
 //!   then 2 a minute);
 //! - in all, [`Settings::max_registered`] (10,000) kept registrations;
-//!   past it, expired ones are swept first, and if none expired a new
-//!   registration is refused (`429`, retry later) rather than evicting a
+//!   past it, lapsed ones are swept first (they are also swept with
+//!   everything else every minute), and if none lapsed a new
+//!   registration is refused (`503`, retry later) rather than evicting a
 //!   client in use;
 //! - a registration never used lapses after [`Settings::unused_lifetime`]
 //!   (1 day); each use moves its expiry to [`Settings::used_lifetime`]
@@ -35,6 +36,8 @@ mod documents;
 pub mod introspection;
 pub mod registry;
 pub mod reply;
+
+pub use introspection::{Introspector, IntrospectorEntry};
 
 /// Path of the registration endpoint (RFC 7591 §3).
 pub const REGISTER_PATH: &str = "/oauth/register";
@@ -60,7 +63,7 @@ pub struct Settings {
     pub allow_private_documents: bool,
     /// Resource servers allowed to introspect tokens: configured clients
     /// authenticating with `client_secret_basic` (`[[oauth_introspector]]`).
-    pub introspectors: Vec<ClientInfo>,
+    pub introspectors: Vec<Introspector>,
     /// Clients pre-registered in the configuration, resolved first.
     pub configured: Vec<ClientInfo>,
 }
@@ -152,52 +155,5 @@ impl OAuthClients {
             .oauth_client(client_id)?
             .filter(|r| r.expires_at >= now)
             .map(|r| r.client))
-    }
-}
-
-/// One `[[oauth_introspector]]`: a resource server that may introspect
-/// OAuth tokens, authenticating with `client_secret_basic`. Only the
-/// secret's SHA-256 is configured (`printf %s "$SECRET" | sha256sum`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IntrospectorEntry {
-    /// Its client id.
-    pub client_id: String,
-    /// SHA-256 of its client secret, 64 hex digits.
-    pub client_secret_sha256: String,
-}
-
-impl IntrospectorEntry {
-    /// The configured client, or why the entry is unusable.
-    pub fn to_client(&self) -> Result<ClientInfo, String> {
-        let hex = self.client_secret_sha256.trim();
-        let mut hash = [0u8; 32];
-        if hex.len() != 64 || !hex.is_ascii() {
-            return Err(format!(
-                "oauth_introspector {}: client_secret_sha256 must be 64 hex digits",
-                self.client_id
-            ));
-        }
-        for (i, byte) in hash.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| {
-                format!(
-                    "oauth_introspector {}: client_secret_sha256 must be 64 hex digits",
-                    self.client_id
-                )
-            })?;
-        }
-        if self.client_id.is_empty() || self.client_id.contains(':') {
-            return Err("oauth_introspector: client_id must be non-empty, without `:`".into());
-        }
-        Ok(ClientInfo {
-            client_id: self.client_id.clone(),
-            client_name: None,
-            redirect_uris: Vec::new(),
-            token_endpoint_auth: crate::proto::oauth::client::TokenEndpointAuth::ClientSecretBasic,
-            secret_hash: Some(hash),
-            jwks: None,
-            grant_types: Vec::new(),
-            source: crate::proto::oauth::client::ClientSource::Configured,
-        })
     }
 }

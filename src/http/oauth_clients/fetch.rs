@@ -11,6 +11,9 @@
 //!   an attacker's DNS could answer differently);
 //! - TLS verified against the system roots plus the configured CAs
 //!   (`upstream_ca_files`);
+//! - at most [`MAX_IN_FLIGHT`] fetches at once (past it the request is
+//!   refused at once, never queued: a flood of slow documents cannot
+//!   hold the server's tasks);
 //! - [`TOTAL_TIMEOUT`] for everything; redirects are not followed (the
 //!   document must be at its own URL); at most
 //!   [`crate::proto::oauth::cimd::MAX_DOCUMENT`] bytes are read, a longer
@@ -39,6 +42,9 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// take.
 pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Most fetches under way at once.
+pub const MAX_IN_FLIGHT: usize = 64;
+
 /// A document as fetched: its bytes and the headers caching reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fetched {
@@ -54,6 +60,7 @@ pub struct Fetched {
 pub struct DocumentFetcher {
     allow_internal: bool,
     tls: TlsConnector,
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for DocumentFetcher {
@@ -79,11 +86,15 @@ impl DocumentFetcher {
         Ok(Self {
             allow_internal,
             tls: TlsConnector::from(Arc::new(tls)),
+            in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
         })
     }
 
     /// GETs the document at `url`; the error says why in our words.
     pub async fn fetch(&self, url: &str) -> Result<Fetched, String> {
+        let Ok(_slot) = self.in_flight.try_acquire() else {
+            return Err("too many documents are being fetched; retry later".into());
+        };
         match tokio::time::timeout(TOTAL_TIMEOUT, self.fetch_inner(url)).await {
             Ok(outcome) => outcome,
             Err(_) => Err("it took longer than 5 seconds".into()),

@@ -166,6 +166,19 @@ pub fn verify(
     })
 }
 
+/// The `sub` an assertion claims, read WITHOUT checking anything: only to
+/// find which client to look up when the request has no `client_id`
+/// (RFC 7521 §4.2 makes it optional beside an assertion). [`verify`] then
+/// checks it against that client.
+pub fn claimed_client_id(assertion: &str) -> Option<String> {
+    if assertion.len() > MAX_ASSERTION {
+        return None;
+    }
+    let claims = assertion.split('.').nth(1)?;
+    let claims: Value = serde_json::from_slice(&b64(claims).ok()?).ok()?;
+    claims.get("sub")?.as_str().map(str::to_owned)
+}
+
 fn b64(part: &str) -> Result<Vec<u8>, ClientAssertionError> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(part)
@@ -287,6 +300,18 @@ mod tests {
             }
             assert_eq!(check(&k, &jwks(&k), &c), Err(error), "{name}");
         }
+    }
+
+    #[test]
+    fn the_claimed_client_is_read_only_to_look_it_up() {
+        let k = key();
+        let jwt = danger_sign_for_tests(&k, None, &claims());
+        assert_eq!(claimed_client_id(&jwt).as_deref(), Some("c1"));
+        assert_eq!(claimed_client_id("x"), None);
+        // Claimed is not proven: another key's assertion names c1 too.
+        let forged = danger_sign_for_tests(&key(), None, &claims());
+        assert_eq!(claimed_client_id(&forged).as_deref(), Some("c1"));
+        assert!(verify(&forged, "c1", &jwks(&k), &[TOKEN_ENDPOINT], NOW).is_err());
     }
 
     #[test]

@@ -485,5 +485,16 @@ mod tests {
         assert_eq!(client.jwks.unwrap()["keys"].as_array().unwrap().len(), 1);
         let response = registration_response(&registered_client(&m, "c3", None), &m, None, 1);
         assert_eq!(response["response_types"], json!([]));
+        // A private key in jwks is refused: it would be the client's
+        // secret, published.
+        let leaked = read(json!({
+            "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [key.private_jwk()]},
+        }));
+        assert_eq!(
+            leaked.unwrap_err().code,
+            RegistrationErrorCode::InvalidClientMetadata
+        );
     }
 }

@@ -354,3 +354,38 @@ fn a_headless_client_known_by_its_document_or_registration_gets_client_credentia
         assert_eq!(grant.upstream, "github");
     }
 }
+
+#[test]
+fn slow_documents_cannot_hold_more_than_a_bounded_number_of_fetches() {
+    use gnapd::http::oauth_clients::fetch::MAX_IN_FLIGHT;
+    let s = setup();
+    let resolver = Resolver::new(&s.pki, true);
+    let slow = s.docs.url("/slow.json");
+    s.docs.serve(
+        "/slow.json",
+        Doc::json(&document(&slow)).delay(Duration::from_secs(8)),
+    );
+    // Attack: many authorization requests naming a document that never
+    // comes, each holding a fetch until its time limit.
+    let held: Vec<_> = (0..MAX_IN_FLIGHT)
+        .map(|_| {
+            let (app, url) = (resolver.app.clone(), slow.clone());
+            resolver
+                .runtime
+                .spawn(async move { resolve_client(&app, &url).await })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    let other = s.docs.url("/other.json");
+    s.docs.serve("/other.json", Doc::json(&document(&other)));
+    match refused_document(resolver.resolve(&other)) {
+        CimdError::Fetch(why) => assert!(why.contains("too many"), "{why}"),
+        e => panic!("{e:?}"),
+    }
+    assert_eq!(s.docs.hits("/other.json"), 0, "refused without a request");
+    for handle in held {
+        assert!(resolver.runtime.block_on(handle).unwrap().is_err());
+    }
+    // Their slots are back.
+    assert!(resolver.resolve(&other).is_ok());
+}

@@ -53,7 +53,11 @@ fn a_configured_resource_server_introspects_active_and_inactive_tokens() {
     let hash = hex(&sha2::Sha256::digest(SECRET.as_bytes()));
     std::fs::write(
         &config,
-        format!("[[oauth_introspector]]\nclient_id = \"rs1\"\nclient_secret_sha256 = \"{hash}\"\n"),
+        format!(
+            "[[oauth_introspector]]\nclient_id = \"rs1\"\nclient_secret_sha256 = \"{hash}\"\n\
+             [[oauth_introspector]]\nclient_id = \"slack-rs\"\nclient_secret_sha256 = \"{hash}\"\n\
+             audiences = [\"https://gw.example/mcp/slack\"]\n"
+        ),
     )
     .unwrap();
     let server = Serve::new(&data).config(&config).start();
@@ -101,6 +105,12 @@ fn a_configured_resource_server_introspects_active_and_inactive_tokens() {
             "{token}"
         );
     }
+
+    // A resource server limited to other resources learns nothing of it
+    // (RFC 7662 §2.2, §4).
+    let elsewhere = ask("bearer", Some(&basic("slack-rs", SECRET)));
+    assert_eq!(elsewhere.status, 200);
+    assert_eq!(elsewhere.json(), serde_json::json!({"active": false}));
 
     // Attack: token scanning without credentials, or with wrong ones.
     for authorization in [
