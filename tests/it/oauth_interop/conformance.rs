@@ -48,6 +48,13 @@ fn the_conformance_suite_passes_metadata_and_authorization_code() {
     suite(true);
 }
 
+/// The suite's default run sends neither `resource` nor `scope`: gnapd
+/// falls back to the one upstream it fronts.
+#[test]
+fn the_conformance_suite_passes_without_a_resource_indicator() {
+    suite(false);
+}
+
 /// One run of the suite, with `--resource` (the gateway URL) or without.
 fn suite(with_resource: bool) {
     let fixture = Fixture::start(CLIENT);
