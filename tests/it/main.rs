@@ -32,6 +32,7 @@ mod metrics_listen;
 mod oauth_as;
 mod oauth_clients;
 mod oauth_gateway;
+mod oauth_interop;
 mod profile_rules;
 mod properties;
 mod rate_limits;

@@ -10,8 +10,9 @@
 //! - per address, a token bucket ([`Settings::per_address`], 10 at once,
 //!   then 2 a minute);
 //! - in all, [`Settings::max_registered`] (10,000) kept registrations;
-//!   past it, expired ones are swept first, and if none expired a new
-//!   registration is refused (`429`, retry later) rather than evicting a
+//!   past it, lapsed ones are swept first (they are also swept with
+//!   everything else every minute), and if none lapsed a new
+//!   registration is refused (`503`, retry later) rather than evicting a
 //!   client in use;
 //! - a registration never used lapses after [`Settings::unused_lifetime`]
 //!   (1 day); each use moves its expiry to [`Settings::used_lifetime`]
