@@ -22,10 +22,9 @@ use crate::proto::oauth::dpop::{self, DpopError};
 use crate::proto::oauth::scope;
 use crate::store::TokenRecord;
 
-/// How far a DPoP proof's `iat` may be from the gateway's clock, either
-/// way, in seconds: a proof is made for one request, so a minute covers
-/// clock skew and a slow network. Its `jti` is remembered as long.
-pub const DPOP_WINDOW: i64 = 60;
+/// How far a DPoP proof's `iat` may be from the gateway's clock (the
+/// window every verifier of gnapd's uses).
+pub const DPOP_WINDOW: i64 = dpop::WINDOW;
 
 /// The `Authorization` scheme a token came with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

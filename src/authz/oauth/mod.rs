@@ -31,6 +31,7 @@ use crate::store::{KeyBinding, StoreError};
 mod authorize;
 mod client_auth;
 mod clients;
+mod dpop_proof;
 mod issue;
 mod refresh;
 mod revoke;

@@ -10,8 +10,9 @@ use super::{
     App, authorization, blocking, error_reply, method_not_allowed, read_form, resolve_client,
 };
 use crate::authz::Reply;
-use crate::authz::oauth::{DpopKey, Presented};
+use crate::authz::oauth::Presented;
 use crate::proto::oauth::error::{ErrorCode, OAuthError};
+use crate::proto::oauth::metadata::TOKEN_PATH;
 
 pub(super) async fn serve<S, B>(
     app: Arc<App>,
@@ -33,10 +34,17 @@ where
         basic = presented.used_basic();
         let client = resolve_client(&app, presented.client_id()?).await;
         let client = presented.authenticate(client)?;
-        let dpop = dpop_key(headers)?;
+        let proof = dpop_proof(headers)?;
         let auth = app.auth.clone();
         let gateway = app.gateway.clone();
         blocking(move || {
+            let dpop = match proof {
+                Some(proof) => Some(auth.oauth_dpop_key(
+                    &proof,
+                    &format!("{}{TOKEN_PATH}", auth.config().public_url),
+                )?),
+                None => None,
+            };
             let known = |name: &str| gateway.upstream(name).is_some();
             auth.oauth_token(&params, &client, dpop.as_ref(), &known)
         })
@@ -49,22 +57,17 @@ where
     }
 }
 
-/// The DPoP key of the request's proof (RFC 9449 §4.3), if it sent one.
-///
-/// INTEGRATION POINT (lead, at the merge with issue16-rs): exactly one
-/// `DPoP` field (two: `invalid_dpop_proof`), then
-/// `proto::oauth::dpop::verify(proof, "POST", &format!("{public_url}{TOKEN_PATH}"),
-/// None, now, window)` (the gateway's window), its `jti` remembered in the
-/// replay memory as the gateway does (a replayed proof:
-/// `invalid_dpop_proof`), and `Ok(Some(DpopKey { jkt: p.jkt, jwk: p.jwk }))`.
-/// Until then a request with a proof is refused, so no token is ever
-/// issued as DPoP-bound without a verified proof.
-fn dpop_key(headers: &HeaderMap) -> Result<Option<DpopKey>, OAuthError> {
-    if headers.get_all("dpop").iter().next().is_none() {
-        return Ok(None);
+/// The request's DPoP proof (RFC 9449 §4.3: exactly one `DPoP` field),
+/// if it sent one; the service checks it (`AuthServer::oauth_dpop_key`).
+fn dpop_proof(headers: &HeaderMap) -> Result<Option<String>, OAuthError> {
+    let refuse = |why: &str| OAuthError::new(ErrorCode::InvalidDpopProof, why);
+    let mut all = headers.get_all("dpop").iter();
+    match (all.next(), all.next()) {
+        (None, _) => Ok(None),
+        (Some(one), None) => one
+            .to_str()
+            .map(|p| Some(p.to_owned()))
+            .map_err(|_| refuse("the DPoP proof is not text")),
+        _ => Err(refuse("more than one DPoP header")),
     }
-    Err(OAuthError::new(
-        ErrorCode::InvalidDpopProof,
-        "DPoP proofs are not verified by this build",
-    ))
 }

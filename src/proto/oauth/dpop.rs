@@ -39,6 +39,11 @@ pub struct DpopProof {
     pub iat: i64,
 }
 
+/// How far a proof's `iat` may be from the verifier's clock, either way,
+/// in seconds: a proof is made for one request, so a minute covers clock
+/// skew and a slow network. Its `jti` is remembered as long.
+pub const WINDOW: i64 = 60;
+
 /// Why a proof is refused (all `invalid_dpop_proof`, RFC 9449 §7.1). An
 /// absent or repeated `DPoP` field reads as [`DpopError::Malformed`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -23,10 +23,9 @@ pub const WELL_KNOWN_PATH: &str = "/.well-known/oauth-authorization-server";
 /// OpenID Connect Discovery's path, which MCP clients also try.
 pub const OPENID_CONFIGURATION_PATH: &str = "/.well-known/openid-configuration";
 
-/// The DPoP proof algorithms (RFC 9449 §5.1) the edge verifies.
-// Integration point: the same list as `proto::oauth::dpop::ALGS` (the
-// gateway's verifier); at the merge, use that constant here.
-pub const DPOP_ALGS: [&str; 5] = ["ES256", "ES384", "EdDSA", "PS512", "RS256"];
+/// The DPoP proof algorithms (RFC 9449 §5.1): the one verifier's list, at
+/// the token endpoint and the gateway alike.
+pub const DPOP_ALGS: &[&str] = super::dpop::ALGS;
 
 /// What the document says that depends on the server's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,6 +15,7 @@ use crate::support::http_client::{Answer, send};
 use crate::support::server::Server;
 
 mod attacks;
+mod dpop;
 mod flow;
 
 /// The public client of the tests: any loopback port, one path.
