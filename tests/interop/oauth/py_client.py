@@ -5,13 +5,14 @@ whose auth is the provider, under `streamable_http_client` and a
 `ClientSession`, exactly as an application wires it.
 
     py_client.py --url http://HOST/mcp/UPSTREAM --tool NAME --tool-args JSON
-                 --token-file FILE [--client-metadata-url URL | --client-id ID]
+                 --token-file FILE [--cimd-cert PEM --cimd-key PEM | --client-id ID]
                  [--redirect http://127.0.0.1:PORT/callback] [--wait-before-call SECONDS]
 
 Everything is discovered from the gateway's 401 (protected resource
 metadata, authorization server metadata), the client registers dynamically
-(or uses --client-metadata-url when the server supports metadata documents,
-or the pre-registered --client-id),
+(or, with --cimd-cert/--cimd-key, hosts its own Client ID Metadata Document
+over https on loopback and gives its URL as `client_metadata_url`; or uses
+the pre-registered --client-id),
 and the "browser" is the redirect handler: one GET of the authorization URL
 without following redirects (gnapd --dev approves at once), whose Location
 the callback handler hands back as the code, state and iss the SDK checks.
@@ -26,8 +27,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import ssl
 import sys
+import threading
 import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import anyio
@@ -93,8 +97,53 @@ class Browser:
         return AuthorizationCodeResult(code=query["code"], state=query.get("state"), iss=query.get("iss"))
 
 
+def host_metadata_document(cert: str, key: str, redirect: str) -> tuple[str, list[str]]:
+    """Serves the client's metadata document (its `client_id` is its own
+    URL) over https on loopback from a daemon thread; returns the URL and the
+    list of paths fetched."""
+    fetched: list[str] = []
+    state = {"url": ""}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            fetched.append(self.path)
+            if self.path != "/oauth/client.json":
+                self.send_response(404)
+                self.end_headers()
+                return
+            body = json.dumps(
+                {
+                    "client_id": state["url"],
+                    "client_name": "gnapd interop (Python SDK)",
+                    "redirect_uris": [redirect],
+                    "grant_types": ["authorization_code", "refresh_token"],
+                    "response_types": ["code"],
+                    "token_endpoint_auth_method": "none",
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    state["url"] = f"https://127.0.0.1:{server.server_address[1]}/oauth/client.json"
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return state["url"], fetched
+
+
 async def run(args) -> int:
     storage = MemoryStorage()
+    cimd_url, cimd_fetched = None, []
+    if args.cimd_cert:
+        cimd_url, cimd_fetched = host_metadata_document(args.cimd_cert, args.cimd_key, args.redirect)
     if args.client_id:
         storage.client = OAuthClientInformationFull(
             client_id=args.client_id, redirect_uris=[args.redirect], token_endpoint_auth_method="none"
@@ -124,7 +173,7 @@ async def run(args) -> int:
         storage=storage,
         redirect_handler=browser.open,
         callback_handler=browser.callback,
-        client_metadata_url=args.client_metadata_url,
+        client_metadata_url=cimd_url,
     )
     step = "connect"
     try:
@@ -144,6 +193,7 @@ async def run(args) -> int:
                         ok=True,
                         challenge=challenges[0] if challenges else None,
                         client_id=storage.client.client_id if storage.client else None,
+                        cimd={"url": cimd_url, "fetches": cimd_fetched} if cimd_url else None,
                         authorization_status=browser.status,
                         sent=browser.sent,
                         token_type=tokens.token_type,
@@ -194,7 +244,8 @@ def main() -> int:
     parser.add_argument("--tool", required=True)
     parser.add_argument("--tool-args", default="{}")
     parser.add_argument("--token-file")
-    parser.add_argument("--client-metadata-url")
+    parser.add_argument("--cimd-cert")
+    parser.add_argument("--cimd-key")
     parser.add_argument("--client-id")
     parser.add_argument("--wait-before-call", type=float, default=0)
     parser.add_argument("--redirect", default="http://127.0.0.1:33419/callback")

@@ -6,7 +6,7 @@
 //   ts_client.mjs --url http://HOST/mcp/UPSTREAM --tool NAME --tool-args JSON
 //                 --token-file FILE [--cimd-cert PEM --cimd-key PEM]
 //                 [--client-id ID] [--redirect http://127.0.0.1:PORT/callback]
-//                 [--wait-before-call SECONDS]
+//                 [--wait-before-call SECONDS] [--revoke-before-call]
 //
 // The "browser" is the provider's `redirectToAuthorization`: it GETs the
 // authorization URL without following redirects (gnapd --dev approves at once)
@@ -21,6 +21,10 @@
 // --token-file (one a line) so the test can check the upstream never saw one.
 // --wait-before-call lets the access token expire before the tools/call: the
 // SDK then refreshes it on the gateway's 401 (step "refresh").
+// --revoke-before-call revokes the access token (RFC 7009, at the endpoint
+// the metadata names) before the tools/call: the gateway must refuse it and
+// the application recover, by the SDK's refresh or by authorizing again
+// (step "revoke").
 
 import { createServer } from 'node:https';
 import { randomBytes } from 'node:crypto';
@@ -41,6 +45,7 @@ const { values: args } = parseArgs({
     'cimd-key': { type: 'string' },
     'client-id': { type: 'string' },
     'wait-before-call': { type: 'string', default: '0' },
+    'revoke-before-call': { type: 'boolean', default: false },
     redirect: { type: 'string', default: 'http://127.0.0.1:33418/callback' }
   }
 });
@@ -131,6 +136,14 @@ class Provider {
   discoveryState() {
     return this._discovery;
   }
+  // What the SDK drops after the server refused it (invalid_grant: the
+  // tokens; invalid_client: everything), before it tries again.
+  invalidateCredentials(scope) {
+    if (scope === 'all' || scope === 'client') this._client = undefined;
+    if (scope === 'all' || scope === 'tokens') this._tokens = undefined;
+    if (scope === 'all' || scope === 'verifier') this._verifier = undefined;
+    if (scope === 'all' || scope === 'discovery') this._discovery = undefined;
+  }
   async redirectToAuthorization(url) {
     const response = await fetch(url, { redirect: 'manual' });
     const location = response.headers.get('location');
@@ -166,7 +179,7 @@ async function connect(provider, seen) {
   // the test can check the challenge the client discovered everything from.
   const recording = async (input, init) => {
     const response = await fetch(input, init);
-    if (response.status === 401 || response.status === 403) {
+    if (response.status === 401 || response.status === 403 || response.status === 404) {
       seen.push({
         url: String(input),
         status: response.status,
@@ -226,7 +239,7 @@ async function main() {
     });
 
     step = 'connect';
-    const { client } = await connect(provider, seen);
+    const { client, transport: live } = await connect(provider, seen);
     emit({ step: 'connect', ok: true, server: client.getServerVersion()?.name });
 
     step = 'list_tools';
@@ -238,16 +251,63 @@ async function main() {
     if (wait > 0) {
       await new Promise((resolve) => setTimeout(resolve, wait * 1000));
     }
+    let revoked;
+    if (args['revoke-before-call']) {
+      step = 'revoke';
+      const metadata = provider.discoveryState().authorizationServerMetadata;
+      const answer = await fetch(metadata.revocation_endpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          token: tokens.access_token,
+          token_type_hint: 'access_token',
+          client_id: provider.clientInformation().client_id
+        })
+      });
+      revoked = { status: answer.status, before: seen.length, recovered_by: 'refresh' };
+    }
     step = 'call';
-    const result = await client.callTool({
-      name: args.tool,
-      arguments: JSON.parse(args['tool-args'])
-    });
+    const request = () =>
+      client.callTool({ name: args.tool, arguments: JSON.parse(args['tool-args']) });
+    let result;
+    try {
+      result = await request();
+    } catch (error) {
+      // What an application does when the SDK needs the person again: the
+      // browser step ran (redirectToAuthorization); finish and retry.
+      if (!revoked || !(error instanceof UnauthorizedError)) throw error;
+      revoked.recovered_by = 'authorization';
+      await live.finishAuth(provider.authorization.code);
+      try {
+        result = await request();
+      } catch (again) {
+        // A new authorization is a new grant: the gateway ends the session
+        // the old one opened (404), and the MCP client starts a new one.
+        revoked.session_ended = String(again);
+        const fresh = await connect(provider, seen);
+        result = await fresh.client.callTool({
+          name: args.tool,
+          arguments: JSON.parse(args['tool-args'])
+        });
+      }
+    }
     const text = result.content.map((c) => c.text ?? '').join(' ');
     emit({ step: 'call', ok: !result.isError, text });
     const now = provider.tokens();
     if (now.access_token !== tokens.access_token) held.push(now.access_token);
     if (args['token-file']) writeFileSync(args['token-file'], held.join('\n'));
+    if (revoked) {
+      const refused = seen.slice(revoked.before).filter((s) => s.status === 401).length;
+      emit({
+        step: 'revoke',
+        ok: revoked.status === 200 && refused > 0 && now.access_token !== tokens.access_token,
+        status: revoked.status,
+        refused,
+        recovered_by: revoked.recovered_by,
+        session_ended: revoked.session_ended ?? null,
+        session_status: seen.slice(revoked.before).filter((s) => s.status === 404).length
+      });
+    }
     if (wait > 0) {
       emit({
         step: 'refresh',
@@ -259,7 +319,8 @@ async function main() {
     }
     await client.close();
     cimd?.server.close();
-    const refreshed = wait <= 0 || now.access_token !== tokens.access_token;
+    const refreshed =
+      (wait <= 0 && !revoked) || now.access_token !== tokens.access_token;
     process.exit(result.isError || !refreshed ? 1 : 0);
   } catch (error) {
     emit({ step, ok: false, error: String(error?.stack ?? error), seen });

@@ -45,18 +45,32 @@ fn checks(lines: &[serde_json::Value]) -> Vec<(String, String, String)> {
 
 #[test]
 fn the_conformance_suite_passes_metadata_and_authorization_code() {
-    suite(true);
+    suite(Resource::GatewayUrl);
 }
 
 /// The suite's default run sends neither `resource` nor `scope`: gnapd
 /// falls back to the one upstream it fronts.
 #[test]
 fn the_conformance_suite_passes_without_a_resource_indicator() {
-    suite(false);
+    suite(Resource::None);
 }
 
-/// One run of the suite, with `--resource` (the gateway URL) or without.
-fn suite(with_resource: bool) {
+/// Some clients (Claude Code among them) send the resource with a trailing
+/// slash; it names the same resource.
+#[test]
+fn the_conformance_suite_passes_with_a_trailing_slash_on_the_resource() {
+    suite(Resource::TrailingSlash);
+}
+
+/// The `--resource` a run gives the suite.
+enum Resource {
+    None,
+    GatewayUrl,
+    TrailingSlash,
+}
+
+/// One run of the suite with `resource`.
+fn suite(resource: Resource) {
     let fixture = Fixture::start(CLIENT);
     let port = free_port();
     let callback = format!("http://127.0.0.1:{port}/callback");
@@ -70,8 +84,14 @@ fn suite(with_resource: bool) {
         .args(["--port", &port.to_string()])
         .arg("--out")
         .arg(fixture.path("conformance"));
-    if with_resource {
-        command.args(["--resource", &fixture.mcp_url()]);
+    match resource {
+        Resource::None => {}
+        Resource::GatewayUrl => {
+            command.args(["--resource", &fixture.mcp_url()]);
+        }
+        Resource::TrailingSlash => {
+            command.args(["--resource", &format!("{}/", fixture.mcp_url())]);
+        }
     }
     let run = run_json_lines(command, DEADLINE, "conformance.mjs");
     let context = format!("{}\n--- gnapd log\n{}", run.output, fixture.log());

@@ -104,3 +104,31 @@ fn the_python_sdk_refreshes_an_expired_token_and_calls_again() {
         "the call did not use a refreshed token"
     );
 }
+
+/// The SDK by its own Client ID Metadata Document (`client_metadata_url`),
+/// which the script hosts over https on loopback with a throwaway CA's
+/// certificate; gnapd trusts that CA and admits a loopback document URL
+/// (test-only settings).
+#[test]
+fn the_python_sdk_identifies_itself_by_its_metadata_document_and_calls_a_tool() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = crate::support::pki::test_pki(dir.path());
+    let fixture = Fixture::start(&format!(
+        "allow_private_metadata_documents = true\nupstream_ca_files = [{:?}]\n",
+        pki.ca.to_str().unwrap()
+    ));
+    let authorize = run(
+        &fixture,
+        &[
+            "--cimd-cert",
+            pki.cert.to_str().unwrap(),
+            "--cimd-key",
+            pki.key.to_str().unwrap(),
+        ],
+    );
+    let url = authorize["cimd"]["url"].as_str().unwrap();
+    assert_eq!(authorize["client_id"], url, "{authorize}");
+    assert_eq!(sent(&authorize, "client_id"), Some(url));
+    let fetches = authorize["cimd"]["fetches"].as_array().unwrap();
+    assert!(!fetches.is_empty(), "gnapd never fetched the document");
+}

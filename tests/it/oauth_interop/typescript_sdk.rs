@@ -163,3 +163,35 @@ fn the_typescript_sdk_refreshes_an_expired_token_and_calls_again() {
         "{context}"
     );
 }
+
+/// RFC 7009: the application revokes its access token at the revocation
+/// endpoint the metadata names; the gateway refuses the token at once (401)
+/// and the SDK recovers with a new one (by its refresh token, or by
+/// authorizing again), never reaching the upstream with the revoked one.
+#[test]
+fn the_typescript_sdk_recovers_from_a_revoked_token() {
+    let fixture = Fixture::start(PRE_REGISTERED);
+    let (run, context) = run(
+        &fixture,
+        &[
+            "--client-id".as_ref(),
+            "ts-sdk-app".as_ref(),
+            "--revoke-before-call".as_ref(),
+        ],
+    );
+    assert_common(&fixture, &run.lines, &context);
+    let revoke = step(&run.lines, "revoke", &context);
+    assert_eq!(revoke["ok"], true, "{revoke}");
+    assert_eq!(revoke["status"], 200, "{revoke}");
+    assert!(revoke["refused"].as_u64() >= Some(1), "{revoke}");
+    // gnapd's revocation takes the refresh token with the access token, so
+    // the SDK authorizes again: a new grant, whose token the session the
+    // old grant opened does not take (404, MCP: start a new session).
+    assert_eq!(revoke["recovered_by"], "authorization", "{revoke}");
+    assert!(revoke["session_status"].as_u64() >= Some(1), "{revoke}");
+    assert_eq!(
+        super::read(&fixture.path("ts-token")).lines().count(),
+        2,
+        "{context}"
+    );
+}
