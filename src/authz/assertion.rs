@@ -143,6 +143,14 @@ pub enum AssertionError {
         "the ID token was issued before this server last started, so it cannot tell whether it was used; present a fresh one"
     )]
     IssuedBeforeStart,
+    /// Not an ID-JAG (`typ` is not `oauth-id-jag+jwt`).
+    #[error(
+        "the assertion is not an identity assertion authorization grant (typ oauth-id-jag+jwt)"
+    )]
+    Type,
+    /// The ID-JAG was issued to another client than the one authenticated.
+    #[error("the assertion was issued to another client")]
+    Client,
     /// The memory of used assertions is full: it fails closed.
     #[error("too many assertions are remembered; retry later")]
     Full,
@@ -152,18 +160,6 @@ fn b64(part: &str) -> Result<Vec<u8>, AssertionError> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| AssertionError::Malformed)
-}
-
-/// The httpsig algorithm that is the JWS algorithm `alg` (RFC 7518 names).
-fn algorithm(alg: &str) -> Option<Algorithm> {
-    match alg {
-        "RS256" => Some(Algorithm::RsaV15Sha256),
-        "PS512" => Some(Algorithm::RsaPssSha512),
-        "ES256" => Some(Algorithm::EcdsaP256Sha256),
-        "ES384" => Some(Algorithm::EcdsaP384Sha384),
-        "EdDSA" | "Ed25519" => Some(Algorithm::Ed25519),
-        _ => None,
-    }
 }
 
 /// Checks an ID token against the trusted issuers at time `now`.
@@ -199,9 +195,47 @@ pub fn verify_login_id_token(
     Ok(user)
 }
 
+/// Whom a JWT must be addressed to, and as what.
+#[derive(Debug, Clone, Copy)]
+enum Addressed<'a> {
+    /// An ID token: `aud` names the issuer's configured audience (gnapd's
+    /// client id there), with OIDC Core's `azp` rules.
+    IdToken,
+    /// An Identity Assertion JWT Authorization Grant
+    /// (draft-ietf-oauth-identity-assertion-authz-grant §4.3): `typ`
+    /// `oauth-id-jag+jwt` (RFC 8725 §3.11: one kind of JWT is never taken
+    /// for another) and `aud` this AS's issuer.
+    IdJag {
+        /// gnapd's issuer identifier.
+        issuer: &'a str,
+    },
+}
+
+/// The `typ` of an ID-JAG, with or without the `application/` prefix
+/// (RFC 7515 §4.1.9 lets it be omitted), compared without case as media
+/// types are.
+const ID_JAG_TYP: &str = "oauth-id-jag+jwt";
+
+fn typ_is_id_jag(header: &Value) -> bool {
+    header
+        .get("typ")
+        .and_then(Value::as_str)
+        .map(|t| t.to_ascii_lowercase())
+        .is_some_and(|t| t == ID_JAG_TYP || t.strip_prefix("application/") == Some(ID_JAG_TYP))
+}
+
 fn verify_claims(
     token: &str,
     issuers: &[TrustedIssuer],
+    now: i64,
+) -> Result<(AssertedUser, Value), AssertionError> {
+    verify_addressed(token, issuers, Addressed::IdToken, now)
+}
+
+fn verify_addressed(
+    token: &str,
+    issuers: &[TrustedIssuer],
+    addressed: Addressed<'_>,
     now: i64,
 ) -> Result<(AssertedUser, Value), AssertionError> {
     if token.len() > MAX_TOKEN {
@@ -231,11 +265,14 @@ fn verify_claims(
     let alg = header
         .get("alg")
         .and_then(Value::as_str)
-        .and_then(algorithm)
+        .and_then(Algorithm::from_jws_signature_name)
         .ok_or(AssertionError::Algorithm)?;
     if header.get("crit").is_some() {
         // No extension is understood, so none may be critical.
         return Err(AssertionError::Malformed);
+    }
+    if matches!(addressed, Addressed::IdJag { .. }) && !typ_is_id_jag(&header) {
+        return Err(AssertionError::Type);
     }
     let kid = header.get("kid").and_then(Value::as_str);
     let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
@@ -249,15 +286,21 @@ fn verify_claims(
     if !verified {
         return Err(AssertionError::Signature);
     }
+    let audience = match addressed {
+        Addressed::IdToken => issuer.audience.as_str(),
+        Addressed::IdJag { issuer } => issuer,
+    };
     let audience_ok = match claims.get("aud") {
-        Some(Value::String(aud)) => *aud == issuer.audience,
-        Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(&issuer.audience)),
+        Some(Value::String(aud)) => aud == audience,
+        Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(audience)),
         _ => false,
     };
     if !audience_ok {
         return Err(AssertionError::Audience);
     }
-    check_authorized_party(&claims, &issuer.audience)?;
+    if matches!(addressed, Addressed::IdToken) {
+        check_authorized_party(&claims, audience)?;
+    }
     let exp = claims
         .get("exp")
         .and_then(Value::as_i64)
@@ -317,8 +360,17 @@ fn verify_assertion(
     issuers: &[TrustedIssuer],
     now: i64,
 ) -> Result<Accepted, AssertionError> {
+    verify_accepted(token, issuers, Addressed::IdToken, now).map(|(accepted, _)| accepted)
+}
+
+fn verify_accepted(
+    token: &str,
+    issuers: &[TrustedIssuer],
+    addressed: Addressed<'_>,
+    now: i64,
+) -> Result<(Accepted, Value), AssertionError> {
     use sha2::Digest as _;
-    let (user, claims) = verify_claims(token, issuers, now)?;
+    let (user, claims) = verify_addressed(token, issuers, addressed, now)?;
     let mut hasher = sha2::Sha256::new();
     match claims.get("jti").and_then(Value::as_str) {
         Some(jti) => {
@@ -335,12 +387,13 @@ fn verify_assertion(
     }
     // `exp` was checked to be a number by `verify_claims`.
     let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(now);
-    Ok(Accepted {
+    let accepted = Accepted {
         user,
         id: hasher.finalize().into(),
         until: exp.saturating_add(SKEW),
         issued_at: claims.get("iat").and_then(Value::as_i64),
-    })
+    };
+    Ok((accepted, claims))
 }
 
 /// Most assertions remembered at once. An entry is ~100 bytes; only ID
@@ -428,6 +481,53 @@ impl super::AuthServer {
             .map_err(refuse)?;
         Ok(accepted.user)
     }
+
+    /// Checks an Identity Assertion JWT Authorization Grant presented by
+    /// `client_id` with the `jwt-bearer` grant (SEP-990;
+    /// draft-ietf-oauth-identity-assertion-authz-grant §4.3, RFC 7523 §3):
+    /// signed by a trusted issuer, `typ` `oauth-id-jag+jwt`, `aud` this
+    /// AS's issuer, its `client_id` claim the authenticated client, and
+    /// accepted once (the same memory as GNAP's assertions).
+    pub(crate) fn accept_id_jag(
+        &self,
+        token: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<IdJag, AssertionError> {
+        let (accepted, claims) = verify_accepted(
+            token,
+            &self.policy.issuers,
+            Addressed::IdJag {
+                issuer: &self.config.public_url,
+            },
+            now,
+        )?;
+        if claims.get("client_id").and_then(Value::as_str) != Some(client_id) {
+            return Err(AssertionError::Client);
+        }
+        let mut used = self
+            .used_assertions
+            .lock()
+            .map_err(|_| AssertionError::Full)?;
+        used.take(accepted.id, accepted.until, accepted.issued_at, now)?;
+        let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+        Ok(IdJag {
+            user: accepted.user,
+            scope: text("scope"),
+            resource: text("resource"),
+        })
+    }
+}
+
+/// An accepted ID-JAG: whom it vouches for and what it asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IdJag {
+    /// The user (issuer and subject).
+    pub(crate) user: AssertedUser,
+    /// Its `scope` claim: the scopes the IdP allowed.
+    pub(crate) scope: Option<String>,
+    /// Its `resource` claim (RFC 8707).
+    pub(crate) resource: Option<String>,
 }
 
 /// Whether a rule allows or denies.

@@ -63,6 +63,25 @@ impl Algorithm {
         }
     }
 
+    /// The asymmetric algorithm a JWS `alg` (RFC 7518 §3.1) names, for a
+    /// signed JWT (ID tokens, assertions, DPoP proofs): `Ed25519`, the fully
+    /// specified name of RFC 9864, reads as `EdDSA`; `HS256` and anything
+    /// else is `None`, so no JWT verifier here takes a MAC or `none`.
+    pub fn from_jws_signature_name(alg: &str) -> Option<Self> {
+        match alg {
+            "Ed25519" => Some(Self::Ed25519),
+            _ => Self::ALL
+                .into_iter()
+                .find(|a| !a.is_symmetric() && a.jws_name() == alg),
+        }
+    }
+
+    /// The JWS names of the asymmetric algorithms, as metadata lists them
+    /// (`dpop_signing_alg_values_supported`,
+    /// `token_endpoint_auth_signing_alg_values_supported`).
+    pub const JWS_SIGNATURE_NAMES: &'static [&'static str] =
+        &["ES256", "ES384", "EdDSA", "PS512", "RS256"];
+
     /// True for the one symmetric algorithm.
     pub const fn is_symmetric(self) -> bool {
         matches!(self, Self::HmacSha256)
@@ -72,5 +91,29 @@ impl Algorithm {
 impl fmt::Display for Algorithm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod jws_names {
+    use super::Algorithm;
+
+    #[test]
+    fn every_asymmetric_jws_name_reads_back_and_macs_never_do() {
+        for alg in Algorithm::ALL.into_iter().filter(|a| !a.is_symmetric()) {
+            assert_eq!(
+                Algorithm::from_jws_signature_name(alg.jws_name()),
+                Some(alg)
+            );
+            assert!(Algorithm::JWS_SIGNATURE_NAMES.contains(&alg.jws_name()));
+        }
+        assert_eq!(Algorithm::JWS_SIGNATURE_NAMES.len(), 5);
+        assert_eq!(
+            Algorithm::from_jws_signature_name("Ed25519"),
+            Some(Algorithm::Ed25519)
+        );
+        for bad in ["HS256", "none", "", "es256", "RS512"] {
+            assert_eq!(Algorithm::from_jws_signature_name(bad), None, "{bad}");
+        }
     }
 }

@@ -41,6 +41,11 @@ pub struct OAuthClientEntry {
     /// `none` (default without a secret), `client_secret_basic` (default
     /// with one) or `client_secret_post`.
     pub auth_method: Option<TokenEndpointAuth>,
+    /// The grants it may use: `authorization_code` and `refresh_token`
+    /// (the default), and for a confidential client the identity assertion
+    /// grant `urn:ietf:params:oauth:grant-type:jwt-bearer` (SEP-990; the
+    /// draft keeps it to confidential clients).
+    pub grant_types: Option<Vec<String>>,
 }
 
 impl OAuthClientEntry {
@@ -89,6 +94,26 @@ impl OAuthClientEntry {
                 ));
             }
         };
+        let grant_types = match &self.grant_types {
+            None => vec!["authorization_code".into(), "refresh_token".into()],
+            Some(types) => types.clone(),
+        };
+        for grant_type in &grant_types {
+            match grant_type.as_str() {
+                "authorization_code" | "refresh_token" => {}
+                super::JWT_BEARER if secret_hash.is_some() => {}
+                super::JWT_BEARER => {
+                    return Err(format!(
+                        "oauth_client `{id}`: the jwt-bearer grant is for confidential clients (give secret_sha256)"
+                    ));
+                }
+                other => {
+                    return Err(format!(
+                        "oauth_client `{id}`: grant type `{other}` is not one a configured client uses"
+                    ));
+                }
+            }
+        }
         Ok(ClientInfo {
             client_id: id.clone(),
             client_name: self.client_name.clone(),
@@ -96,7 +121,7 @@ impl OAuthClientEntry {
             token_endpoint_auth: auth,
             secret_hash,
             jwks: None,
-            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            grant_types,
             source: ClientSource::Configured,
         })
     }
@@ -166,6 +191,9 @@ mod tests {
             "client_id = \"a\"\nredirect_uris = [\"https://a.example/cb\"]\nauth_method = \"client_secret_basic\"\n",
             "client_id = \"a\"\nredirect_uris = [\"https://a.example/cb\"]\nsecret_sha256 = \"short\"\n",
             "client_id = \"\"\nredirect_uris = [\"https://a.example/cb\"]\n",
+            // The identity assertion grant is for confidential clients only.
+            "client_id = \"a\"\nredirect_uris = [\"https://a.example/cb\"]\ngrant_types = [\"urn:ietf:params:oauth:grant-type:jwt-bearer\"]\n",
+            "client_id = \"a\"\nredirect_uris = [\"https://a.example/cb\"]\ngrant_types = [\"client_credentials\"]\n",
         ] {
             assert!(entry(bad).resolve().is_err(), "{bad}");
         }

@@ -32,6 +32,7 @@ mod authorize;
 mod client_auth;
 mod clients;
 mod dpop_proof;
+mod headless;
 mod issue;
 mod refresh;
 mod revoke;
@@ -40,6 +41,7 @@ mod token;
 pub use authorize::Authorized;
 pub use client_auth::Presented;
 pub use clients::{ClientDirectory, ConfiguredClients, OAuthClientEntry};
+pub use headless::{HeadlessGrant, JWT_BEARER};
 pub use issue::{DpopKey, TokenAnswer};
 
 /// Seconds an authorization code stays usable after the decision (RFC 6749

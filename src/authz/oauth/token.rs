@@ -29,10 +29,13 @@ impl AuthServer {
         let grant_type = params
             .get("grant_type")
             .ok_or_else(|| error(ErrorCode::InvalidRequest, "grant_type is required"))?;
-        if !matches!(grant_type, "authorization_code" | "refresh_token") {
+        if !matches!(
+            grant_type,
+            "authorization_code" | "refresh_token" | super::JWT_BEARER
+        ) {
             return Err(error(
                 ErrorCode::UnsupportedGrantType,
-                "grant_type must be authorization_code or refresh_token",
+                "grant_type must be authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:jwt-bearer",
             ));
         }
         if !client.grant_types.is_empty() && !client.grant_types.iter().any(|g| g == grant_type) {
@@ -43,7 +46,9 @@ impl AuthServer {
         }
         match grant_type {
             "authorization_code" => self.redeem_code(params, client, dpop, known),
-            _ => self.refresh(params, client, dpop, known),
+            "refresh_token" => self.refresh(params, client, dpop, known),
+            // The ID-JAG's `resource` or scope names the upstream.
+            _ => self.oauth_jwt_bearer(params, client, dpop, known, None),
         }
     }
 

@@ -21,8 +21,18 @@ pub(super) fn serve(app: &App, method: &Method) -> Reply {
     let settings = Settings {
         issuer: &app.auth.config().public_url,
         registration: app.oauth_clients.registry.settings().registration,
-        grant_types: vec!["authorization_code", "refresh_token"],
-        auth_methods: vec!["none", "client_secret_basic", "client_secret_post"],
+        grant_types: vec![
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            crate::authz::oauth::JWT_BEARER,
+        ],
+        auth_methods: vec![
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+        ],
         scopes,
     };
     // Public and the same for everyone: caches may keep it a little.

@@ -10,9 +10,16 @@ use super::{
     App, authorization, blocking, error_reply, method_not_allowed, read_form, resolve_client,
 };
 use crate::authz::Reply;
-use crate::authz::oauth::Presented;
+use crate::authz::oauth::{HeadlessGrant, Presented, TokenAnswer};
+use crate::authz::oauth_clients::OAuthClients;
+use crate::authz::oauth_clients::client_credentials::{
+    ClientCredentialsRequest, Refusal as ClientRefusal,
+};
+use crate::proto::oauth::client::ClientInfo;
 use crate::proto::oauth::error::{ErrorCode, OAuthError};
+use crate::proto::oauth::form::Params;
 use crate::proto::oauth::metadata::TOKEN_PATH;
+use crate::proto::oauth::{client_assertion, resource};
 
 pub(super) async fn serve<S, B>(
     app: Arc<App>,
@@ -29,32 +36,169 @@ where
     }
     let mut basic = false;
     let answer = async {
-        let params = read_form(headers, body).await?;
-        let presented = Presented::read(authorization(headers)?.as_deref(), &params)?;
-        basic = presented.used_basic();
-        let client = resolve_client(&app, presented.client_id()?).await;
-        let client = presented.authenticate(client)?;
-        let proof = dpop_proof(headers)?;
+        let params = read_form(headers, body).await.map_err(Refused::OAuth)?;
+        let proof = dpop_proof(headers).map_err(Refused::OAuth)?;
+        if params.get("grant_type") == Some("client_credentials") {
+            return client_credentials(&app, params, proof).await;
+        }
+        let client = if params.get("client_assertion").is_some()
+            || params.get("client_assertion_type").is_some()
+        {
+            by_assertion(&app, &params).await?
+        } else {
+            let presented = Presented::read(authorization(headers)?.as_deref(), &params)?;
+            basic = presented.used_basic();
+            let client = resolve_client(&app, presented.client_id()?).await;
+            presented.authenticate(client)?
+        };
         let auth = app.auth.clone();
         let gateway = app.gateway.clone();
+        let registry = app.oauth_clients.registry.clone();
         blocking(move || {
             let dpop = match proof {
-                Some(proof) => Some(auth.oauth_dpop_key(
-                    &proof,
-                    &format!("{}{TOKEN_PATH}", auth.config().public_url),
-                )?),
+                Some(proof) => Some(auth.oauth_dpop_key(&proof, &token_endpoint(&auth))?),
                 None => None,
             };
             let known = |name: &str| gateway.upstream(name).is_some();
-            auth.oauth_token(&params, &client, dpop.as_ref(), &known)
+            let answer = auth.oauth_token(&params, &client, dpop.as_ref(), &known)?;
+            note_used(&registry, &client.client_id);
+            Ok(answer)
         })
         .await
+        .map_err(Refused::OAuth)
     }
     .await;
     match answer {
         Ok(answer) => answer.reply(),
-        Err(e) => error_reply(&e, basic),
+        Err(Refused::OAuth(e)) => error_reply(&e, basic),
+        Err(Refused::Client(r)) => r.into_reply(),
     }
+}
+
+/// Why a token request got no token: an error of the token service, or of
+/// the client registry's own checks (assertions, headless grants).
+enum Refused {
+    OAuth(OAuthError),
+    Client(ClientRefusal),
+}
+
+impl From<OAuthError> for Refused {
+    fn from(e: OAuthError) -> Self {
+        Self::OAuth(e)
+    }
+}
+
+fn token_endpoint(auth: &crate::authz::AuthServer) -> String {
+    format!("{}{TOKEN_PATH}", auth.config().public_url)
+}
+
+/// A registered client in use stays registered (its registration is
+/// extended now and then); a failure to note it costs nothing now.
+fn note_used(registry: &OAuthClients, client_id: &str) {
+    if let Err(e) = registry.note_used(client_id) {
+        tracing::warn!(error = %e, "could not extend a client's registration");
+    }
+}
+
+/// The client a `private_key_jwt` assertion authenticates (RFC 7523 §2.2):
+/// the `client_id` parameter, or else the client the assertion claims.
+async fn by_assertion(app: &Arc<App>, params: &Params) -> Result<ClientInfo, Refused> {
+    let unknown = || {
+        Refused::OAuth(OAuthError::new(
+            ErrorCode::InvalidClient,
+            "unknown client or wrong credentials",
+        ))
+    };
+    let claimed = params
+        .get("client_assertion")
+        .and_then(client_assertion::claimed_client_id);
+    let id = params
+        .get("client_id")
+        .map(str::to_owned)
+        .or(claimed)
+        .ok_or_else(unknown)?;
+    let client = resolve_client(app, &id).await.ok_or_else(unknown)?;
+    app.oauth_clients
+        .registry
+        .authenticate_private_key_jwt(
+            &client,
+            params.get("client_assertion_type"),
+            params.get("client_assertion"),
+        )
+        .map_err(Refused::Client)?;
+    Ok(client)
+}
+
+/// `grant_type=client_credentials` (SEP-1046): the registry authenticates
+/// the client's assertion and decides by the allow rules; the AS mints.
+async fn client_credentials(
+    app: &Arc<App>,
+    params: Params,
+    proof: Option<String>,
+) -> Result<TokenAnswer, Refused> {
+    let unknown = || {
+        Refused::OAuth(OAuthError::new(
+            ErrorCode::InvalidClient,
+            "unknown client or wrong credentials",
+        ))
+    };
+    let claimed = params
+        .get("client_assertion")
+        .and_then(client_assertion::claimed_client_id);
+    let id = params
+        .get("client_id")
+        .map(str::to_owned)
+        .or(claimed)
+        .ok_or_else(unknown)?;
+    let client = resolve_client(app, &id).await.ok_or_else(unknown)?;
+    let auth = app.auth.clone();
+    let gateway = app.gateway.clone();
+    let registry = app.oauth_clients.registry.clone();
+    let outcome = tokio::task::spawn_blocking(move || -> Result<TokenAnswer, Refused> {
+        let known = |name: &str| gateway.upstream(name).is_some();
+        let upstream = match params.get("resource") {
+            Some(sent) => Some(
+                resource::choose(Some(sent), &[], &auth.config().public_url, &known, None)
+                    .map_err(|e| OAuthError::new(ErrorCode::InvalidTarget, &e.to_string()))?
+                    .upstream,
+            ),
+            None => None,
+        };
+        // The assertion is checked (and its jti spent) before a proof's.
+        let grant = registry
+            .client_credentials(
+                &auth,
+                &client,
+                &ClientCredentialsRequest {
+                    client_assertion_type: params.get("client_assertion_type"),
+                    client_assertion: params.get("client_assertion"),
+                    scope: params.get("scope"),
+                    resource_upstream: upstream.as_deref(),
+                },
+            )
+            .map_err(Refused::Client)?;
+        let dpop = match proof {
+            Some(proof) => Some(auth.oauth_dpop_key(&proof, &token_endpoint(&auth))?),
+            None => None,
+        };
+        Ok(auth.oauth_issue_headless(
+            HeadlessGrant {
+                client_id: &grant.client_id,
+                key: grant.key,
+                upstream: &grant.upstream,
+                rights: grant.rights,
+                connected: Vec::new(),
+            },
+            dpop.as_ref(),
+        )?)
+    })
+    .await;
+    outcome.unwrap_or_else(|_| {
+        Err(Refused::OAuth(OAuthError::new(
+            ErrorCode::ServerError,
+            "the server could not complete this",
+        )))
+    })
 }
 
 /// The request's DPoP proof (RFC 9449 §4.3: exactly one `DPoP` field),

@@ -22,6 +22,10 @@ use crate::proto::jwk::{Thumbprint, VerifyingKey};
 /// `client_assertion_type` for a JWT (RFC 7523 §2.2).
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+/// The algorithms an assertion may be signed with (RFC 8414
+/// `token_endpoint_auth_signing_alg_values_supported`).
+pub const ALGS: &[&str] = Algorithm::JWS_SIGNATURE_NAMES;
+
 /// How far ahead `exp` may be, in seconds: an assertion is made for one
 /// request, so a long-lived one only widens what a thief could replay
 /// after a restart emptied the replay memory.
@@ -109,7 +113,7 @@ pub fn verify(
     let alg = header
         .get("alg")
         .and_then(Value::as_str)
-        .and_then(jws_algorithm)
+        .and_then(Algorithm::from_jws_signature_name)
         .ok_or(E::Algorithm)?;
     let kid = header.get("kid").and_then(Value::as_str);
     let signed = &assertion[..header_b64.len() + 1 + claims_b64.len()];
@@ -183,18 +187,6 @@ fn b64(part: &str) -> Result<Vec<u8>, ClientAssertionError> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| ClientAssertionError::Malformed)
-}
-
-/// The signature algorithm a JWS `alg` names (RFC 7518 §3.1, RFC 8037).
-fn jws_algorithm(alg: &str) -> Option<Algorithm> {
-    match alg {
-        "RS256" => Some(Algorithm::RsaV15Sha256),
-        "PS512" => Some(Algorithm::RsaPssSha512),
-        "ES256" => Some(Algorithm::EcdsaP256Sha256),
-        "ES384" => Some(Algorithm::EcdsaP384Sha384),
-        "EdDSA" | "Ed25519" => Some(Algorithm::Ed25519),
-        _ => None,
-    }
 }
 
 /// A signed assertion, for tests here and in tests/it.

@@ -17,7 +17,7 @@ use crate::proto::jwk::{SigningKey, VerifyingKey};
 
 /// The JWS `alg` values a proof may use: what
 /// `dpop_signing_alg_values_supported` and the `DPoP algs` challenge list.
-pub const ALGS: &[&str] = &["ES256", "ES384", "EdDSA", "PS512", "RS256"];
+pub const ALGS: &[&str] = Algorithm::JWS_SIGNATURE_NAMES;
 
 /// The `typ` header of a proof (§4.2).
 pub const TYP: &str = "dpop+jwt";
@@ -114,7 +114,7 @@ pub fn verify(
     let algorithm = header
         .get("alg")
         .and_then(Value::as_str)
-        .and_then(algorithm_of)
+        .and_then(Algorithm::from_jws_signature_name)
         .ok_or(DpopError::Alg)?;
     let jwk = header.get("jwk").ok_or(DpopError::Jwk)?;
     // Refuses private members, symmetric keys and a key of another type
@@ -200,19 +200,6 @@ pub fn sign(
     );
     let signature = key.sign(signing_input.as_bytes())?;
     Ok(format!("{signing_input}.{}", b64::encode_url(&signature)))
-}
-
-/// The algorithm a JWS `alg` names, if it is one of [`ALGS`] (`Ed25519`,
-/// the fully specified name of RFC 9864, reads as `EdDSA`).
-fn algorithm_of(alg: &str) -> Option<Algorithm> {
-    match alg {
-        "EdDSA" | "Ed25519" => Some(Algorithm::Ed25519),
-        "ES256" => Some(Algorithm::EcdsaP256Sha256),
-        "ES384" => Some(Algorithm::EcdsaP384Sha384),
-        "PS512" => Some(Algorithm::RsaPssSha512),
-        "RS256" => Some(Algorithm::RsaV15Sha256),
-        _ => None,
-    }
 }
 
 fn json_part(part: &str) -> Result<serde_json::Map<String, Value>, DpopError> {

@@ -69,6 +69,9 @@ pub struct Metadata {
     pub grant_types_supported: Vec<&'static str>,
     /// `token_endpoint_auth_methods_supported`.
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// `token_endpoint_auth_signing_alg_values_supported` (RFC 8414 §2):
+    /// what a `private_key_jwt` assertion may be signed with.
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     /// `revocation_endpoint_auth_methods_supported`.
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
     /// `code_challenge_methods_supported`: `S256` (clients refuse to go on
@@ -99,7 +102,14 @@ pub fn document(settings: &Settings<'_>) -> Metadata {
         response_modes_supported: vec!["query"],
         grant_types_supported: settings.grant_types.clone(),
         token_endpoint_auth_methods_supported: settings.auth_methods.clone(),
-        revocation_endpoint_auth_methods_supported: settings.auth_methods.clone(),
+        token_endpoint_auth_signing_alg_values_supported: super::client_assertion::ALGS.to_vec(),
+        // Assertions authenticate at the token endpoint only.
+        revocation_endpoint_auth_methods_supported: settings
+            .auth_methods
+            .iter()
+            .copied()
+            .filter(|m| *m != "private_key_jwt")
+            .collect(),
         code_challenge_methods_supported: vec![super::pkce::S256],
         authorization_response_iss_parameter_supported: true,
         client_id_metadata_document_supported: true,

@@ -17,6 +17,7 @@ use crate::support::server::Server;
 mod attacks;
 mod dpop;
 mod flow;
+mod headless;
 
 /// The public client of the tests: any loopback port, one path.
 pub(crate) const CLIENT: &str = "test-cli";
