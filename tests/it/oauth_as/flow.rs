@@ -39,6 +39,36 @@ fn discovery_authorize_token_refresh_and_revoke_with_dev_approval() {
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     assert_eq!(doc["client_id_metadata_document_supported"], true);
     assert_eq!(
+        doc["grant_types_supported"],
+        serde_json::json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        ])
+    );
+    assert_eq!(
+        doc["token_endpoint_auth_methods_supported"],
+        serde_json::json!([
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ])
+    );
+    assert_eq!(
+        doc["revocation_endpoint_auth_methods_supported"],
+        serde_json::json!(["none", "client_secret_basic", "client_secret_post"])
+    );
+    // One algorithm list for the assertions, the token endpoint's and the
+    // gateway's DPoP proofs.
+    let algs = serde_json::json!(["ES256", "ES384", "EdDSA", "PS512", "RS256"]);
+    assert_eq!(
+        doc["token_endpoint_auth_signing_alg_values_supported"],
+        algs
+    );
+    assert_eq!(doc["dpop_signing_alg_values_supported"], algs);
+    assert_eq!(
         doc["scopes_supported"],
         serde_json::json!(["mcp:github", "mcp:slack"])
     );
