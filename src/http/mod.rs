@@ -28,6 +28,7 @@ pub mod mcp;
 pub mod metrics;
 pub mod oauth;
 pub mod oauth_clients;
+pub(crate) mod outbound;
 pub mod pages;
 pub mod push;
 mod resource_metadata;

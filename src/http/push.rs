@@ -11,30 +11,24 @@
 //!   unless `allow_private_push` is set;
 //! - the connection goes to an address that was checked (no second lookup
 //!   an attacker's DNS could answer differently);
-//! - [`CONNECT_TIMEOUT`] per address, [`TOTAL_TIMEOUT`] for everything;
+//! - [`outbound::CONNECT_TIMEOUT`] per address, [`TOTAL_TIMEOUT`] for everything;
 //! - redirects are not followed (a 3xx is a failed push), and the answer's
 //!   body is not read.
 //!
 //! A failed push is logged by the caller and does not undo the decision.
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::ClientConfig;
-use tokio_rustls::rustls::crypto::ring;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 
-use crate::authz::interaction::is_internal_address;
+use crate::http::outbound::{self, NotConnected};
 
-/// How long one address gets to accept the connection.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub use crate::http::outbound::CONNECT_TIMEOUT;
 /// How long the whole push (lookup, connect, TLS, request, answer head)
 /// may take.
 pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,14 +75,9 @@ impl Pusher {
         allow_internal: bool,
         extra: &[CertificateDer<'static>],
     ) -> Result<Self, crate::http_client::TlsError> {
-        let mut tls = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(crate::http_client::roots(extra)?)
-            .with_no_client_auth();
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self {
             allow_internal,
-            tls: TlsConnector::from(Arc::new(tls)),
+            tls: outbound::tls_connector(extra)?,
         })
     }
 
@@ -109,48 +98,16 @@ impl Pusher {
             Some("http") => false,
             _ => return PushOutcome::Refused("only http and https".into()),
         };
-        let Some(host) = parsed.host() else {
+        let Some(host) = outbound::bare_host(&parsed) else {
             return PushOutcome::Refused("no host".into());
         };
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
         let port = parsed.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
-            Ok(ip) => vec![SocketAddr::new(ip, port)],
-            Err(_) => match tokio::net::lookup_host((host.as_str(), port)).await {
-                Ok(found) => found.collect(),
-                Err(_) => return PushOutcome::Failed(format!("cannot resolve {host}")),
-            },
+        let stream = match outbound::connect(&host, port, self.allow_internal).await {
+            Ok(stream) => stream,
+            Err(NotConnected::Refused(why)) => return PushOutcome::Refused(why),
+            Err(NotConnected::Failed(why)) => return PushOutcome::Failed(why),
         };
-        if addrs.is_empty() {
-            return PushOutcome::Failed(format!("{host} has no address"));
-        }
-        if !self.allow_internal && addrs.iter().any(|a| is_internal_address(a.ip())) {
-            return PushOutcome::Refused(format!(
-                "{host} resolves to a private, loopback, link-local or translated address"
-            ));
-        }
-        let mut stream = None;
-        for addr in &addrs {
-            if let Ok(Ok(s)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await
-            {
-                stream = Some(s);
-                break;
-            }
-        }
-        let Some(stream) = stream else {
-            return PushOutcome::Failed(format!("cannot connect to {host}"));
-        };
-        let path = parsed
-            .path_and_query()
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_else(|| "/".into());
-        let authority = parsed
-            .authority()
-            .map(|a| a.as_str().to_owned())
-            .unwrap_or_default();
+        let (path, authority) = outbound::target_and_authority(&parsed);
         let request = match hyper::Request::post(path)
             .header(hyper::header::HOST, authority)
             .header(hyper::header::CONTENT_TYPE, "application/json")

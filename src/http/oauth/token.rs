@@ -100,24 +100,9 @@ fn note_used(registry: &OAuthClients, client_id: &str) {
     }
 }
 
-/// The client a `private_key_jwt` assertion authenticates (RFC 7523 §2.2):
-/// the `client_id` parameter, or else the client the assertion claims.
+/// The client a `private_key_jwt` assertion authenticates (RFC 7523 §2.2).
 async fn by_assertion(app: &Arc<App>, params: &Params) -> Result<ClientInfo, Refused> {
-    let unknown = || {
-        Refused::OAuth(OAuthError::new(
-            ErrorCode::InvalidClient,
-            "unknown client or wrong credentials",
-        ))
-    };
-    let claimed = params
-        .get("client_assertion")
-        .and_then(client_assertion::claimed_client_id);
-    let id = params
-        .get("client_id")
-        .map(str::to_owned)
-        .or(claimed)
-        .ok_or_else(unknown)?;
-    let client = resolve_client(app, &id).await.ok_or_else(unknown)?;
+    let client = asserted_client(app, params).await?;
     app.oauth_clients
         .registry
         .authenticate_private_key_jwt(
@@ -129,13 +114,10 @@ async fn by_assertion(app: &Arc<App>, params: &Params) -> Result<ClientInfo, Ref
     Ok(client)
 }
 
-/// `grant_type=client_credentials` (SEP-1046): the registry authenticates
-/// the client's assertion and decides by the allow rules; the AS mints.
-async fn client_credentials(
-    app: &Arc<App>,
-    params: Params,
-    proof: Option<String>,
-) -> Result<TokenAnswer, Refused> {
+/// The client a request with a client assertion names: its `client_id`
+/// parameter, or else the client the assertion claims (read unverified,
+/// only to know whose keys check it).
+async fn asserted_client(app: &Arc<App>, params: &Params) -> Result<ClientInfo, Refused> {
     let unknown = || {
         Refused::OAuth(OAuthError::new(
             ErrorCode::InvalidClient,
@@ -151,6 +133,17 @@ async fn client_credentials(
         .or(claimed)
         .ok_or_else(unknown)?;
     let client = resolve_client(app, &id).await.ok_or_else(unknown)?;
+    Ok(client)
+}
+
+/// `grant_type=client_credentials` (SEP-1046): the registry authenticates
+/// the client's assertion and decides by the allow rules; the AS mints.
+async fn client_credentials(
+    app: &Arc<App>,
+    params: Params,
+    proof: Option<String>,
+) -> Result<TokenAnswer, Refused> {
+    let client = asserted_client(app, &params).await?;
     let auth = app.auth.clone();
     let gateway = app.gateway.clone();
     let registry = app.oauth_clients.registry.clone();

@@ -19,25 +19,19 @@
 //!   [`crate::proto::oauth::cimd::MAX_DOCUMENT`] bytes are read, a longer
 //!   body fails the fetch.
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty, LengthLimitError, Limited};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::ClientConfig;
-use tokio_rustls::rustls::crypto::ring;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 
-use crate::authz::interaction::is_internal_address;
+use crate::http::outbound::{self, NotConnected};
 use crate::proto::oauth::cimd::MAX_DOCUMENT;
 
-/// How long one address gets to accept the connection.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub use crate::http::outbound::CONNECT_TIMEOUT;
 /// How long the whole fetch (lookup, connect, TLS, request, answer) may
 /// take.
 pub const TOTAL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -78,14 +72,9 @@ impl DocumentFetcher {
         allow_internal: bool,
         extra: &[CertificateDer<'static>],
     ) -> Result<Self, crate::http_client::TlsError> {
-        let mut tls = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(crate::http_client::roots(extra)?)
-            .with_no_client_auth();
-        tls.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self {
             allow_internal,
-            tls: TlsConnector::from(Arc::new(tls)),
+            tls: outbound::tls_connector(extra)?,
             in_flight: tokio::sync::Semaphore::new(MAX_IN_FLIGHT),
         })
     }
@@ -108,45 +97,14 @@ impl DocumentFetcher {
         if parsed.scheme_str() != Some("https") {
             return Err("only https".into());
         }
-        let host = parsed
-            .host()
-            .ok_or("no host")?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
+        let host = outbound::bare_host(&parsed).ok_or("no host")?;
         let port = parsed.port_u16().unwrap_or(443);
-        let addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
-            Ok(ip) => vec![SocketAddr::new(ip, port)],
-            Err(_) => tokio::net::lookup_host((host.as_str(), port))
-                .await
-                .map_err(|_| format!("cannot resolve {host}"))?
-                .collect(),
-        };
-        if addrs.is_empty() {
-            return Err(format!("{host} has no address"));
-        }
-        if !self.allow_internal && addrs.iter().any(|a| is_internal_address(a.ip())) {
-            return Err(format!(
-                "{host} resolves to a private, loopback, link-local or translated address"
-            ));
-        }
-        let mut stream = None;
-        for addr in &addrs {
-            if let Ok(Ok(s)) = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await
-            {
-                stream = Some(s);
-                break;
-            }
-        }
-        let stream = stream.ok_or_else(|| format!("cannot connect to {host}"))?;
-        let path = parsed
-            .path_and_query()
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_else(|| "/".into());
-        let authority = parsed
-            .authority()
-            .map(|a| a.as_str().to_owned())
-            .unwrap_or_default();
+        let stream = outbound::connect(&host, port, self.allow_internal)
+            .await
+            .map_err(|e| match e {
+                NotConnected::Refused(why) | NotConnected::Failed(why) => why,
+            })?;
+        let (path, authority) = outbound::target_and_authority(&parsed);
         let request = hyper::Request::get(path)
             .header(hyper::header::HOST, authority)
             .header(hyper::header::ACCEPT, "application/json")
