@@ -393,3 +393,42 @@ fn browser_based_clients_may_read_the_metadata_and_call_the_token_endpoint_cross
     let answer = authorize_with(&server, &request_params(&server, "github", &[]));
     assert_eq!(answer.header("access-control-allow-origin"), None);
 }
+
+#[test]
+fn a_person_narrows_an_oauth_request_to_fewer_tools_on_the_consent_page_and_the_token_carries_that()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), &["--dev", "--require-interaction"]);
+    let scope = "mcp:github:tool:search mcp:github:tool:create_issue mcp:github:tool:delete_repo";
+    let answer = authorize_with(
+        &server,
+        &request_params(&server, "github", &[("scope", scope.into())]),
+    );
+    assert_eq!(answer.status, 302, "{}", answer.text());
+    let link = answer.header("location").unwrap().to_owned();
+    let page = get(&server, &link);
+    let browser = cookie_set(&page, "gnapd_browser").unwrap();
+    let text = html(&page);
+    for tool in ["search", "create_issue", "delete_repo"] {
+        assert!(text.contains(&format!("<code>{tool}</code>")), "{tool}");
+    }
+    // The same per-tool boxes as a GNAP request's: untick `delete_repo`.
+    let form = consent_form(&server, &text);
+    assert_eq!(form.boxes.len(), 3);
+    let approved = form.submit_with_cookie(
+        &server,
+        "approve",
+        |_, value| value != "0.0.2",
+        Some(&browser),
+    );
+    assert_eq!(approved.status, 303, "{}", approved.text());
+    let location = approved.header("location").unwrap().to_owned();
+    assert!(location.starts_with(&format!("{REDIRECT}?")), "{location}");
+    let code = query_param(&location, "code").unwrap();
+    let tokens = redeem(&server, &code, "github");
+    assert_eq!(tokens.status, 200, "{}", tokens.text());
+    assert_eq!(
+        tokens.json()["scope"],
+        "mcp:github:tool:search mcp:github:tool:create_issue"
+    );
+}
