@@ -172,6 +172,7 @@ impl SledStore {
         self.decodes::<UpstreamRecord>(&self.upstreams, &mut out.problems)?;
         self.decodes::<ResourceSetRecord>(&self.resource_sets, &mut out.problems)?;
         self.decodes::<crate::store::OAuthClientRecord>(&self.oauth_clients, &mut out.problems)?;
+        self.decodes::<crate::store::SpentRefresh>(&self.spent_refresh, &mut out.problems)?;
         Ok(out)
     }
 
@@ -277,7 +278,18 @@ mod tests {
             .unwrap();
         store.continuations.remove(&hash(9).0[..]).unwrap();
         store.upstreams.insert(b"u", &b"{not json"[..]).unwrap();
+        store
+            .spent_refresh
+            .insert(&hash(21).0[..], &b"{not json"[..])
+            .unwrap();
         let torn = store.check().unwrap();
-        assert_eq!(torn.problems.len(), 4, "{:?}", torn.problems);
+        assert_eq!(torn.problems.len(), 5, "{:?}", torn.problems);
+        assert!(
+            torn.problems
+                .iter()
+                .any(|p| p.starts_with("spent refresh token")),
+            "{:?}",
+            torn.problems
+        );
     }
 }
