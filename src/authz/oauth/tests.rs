@@ -107,7 +107,7 @@ fn redeem(
         ("redirect_uri", REDIRECT),
         ("code_verifier", VERIFIER),
     ]);
-    s.auth.oauth_token(&params, &s.client, dpop, &known)
+    s.auth.oauth_token(&params, &s.client, dpop, &known, None)
 }
 
 fn jkt(n: u8) -> DpopKey {
@@ -185,6 +185,7 @@ fn a_dpop_bound_code_needs_its_key_and_the_tokens_stay_bound_through_refresh() {
             &s.client,
             dpop,
             &known,
+            None,
         )
     };
     let token = answer.refresh_token.unwrap();
@@ -230,6 +231,7 @@ fn a_gnap_management_token_is_no_refresh_token() {
             &s.client,
             None,
             &known,
+            None,
         )
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidGrant);

@@ -18,13 +18,15 @@ impl AuthServer {
     /// A token request (`application/x-www-form-urlencoded` `params`) from
     /// `client`, authenticated by the edge (`super::Presented`), with the
     /// DPoP key the edge verified a proof with, if any. `known` says which
-    /// upstream names exist.
+    /// upstream names exist; `sole` is the only upstream when there is
+    /// exactly one (where an assertion names no resource).
     pub fn oauth_token(
         &self,
         params: &Params,
         client: &ClientInfo,
         dpop: Option<&DpopKey>,
         known: &dyn Fn(&str) -> bool,
+        sole: Option<&str>,
     ) -> Result<TokenAnswer, OAuthError> {
         let grant_type = params
             .get("grant_type")
@@ -47,8 +49,7 @@ impl AuthServer {
         match grant_type {
             "authorization_code" => self.redeem_code(params, client, dpop, known),
             "refresh_token" => self.refresh(params, client, dpop, known),
-            // The ID-JAG's `resource` or scope names the upstream.
-            _ => self.oauth_jwt_bearer(params, client, dpop, known, None),
+            _ => self.oauth_jwt_bearer(params, client, dpop, known, sole),
         }
     }
 

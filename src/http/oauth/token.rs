@@ -60,7 +60,12 @@ where
                 None => None,
             };
             let known = |name: &str| gateway.upstream(name).is_some();
-            let answer = auth.oauth_token(&params, &client, dpop.as_ref(), &known)?;
+            let all = gateway.upstreams();
+            let sole = match all.as_slice() {
+                [one] => Some(one.name.as_str()),
+                _ => None,
+            };
+            let answer = auth.oauth_token(&params, &client, dpop.as_ref(), &known, sole)?;
             note_used(&registry, &client.client_id);
             Ok(answer)
         })

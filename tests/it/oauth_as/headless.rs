@@ -109,6 +109,78 @@ fn a_headless_client_gets_a_client_credentials_token_once_per_assertion_and_no_r
     assert_eq!(gateway_call(&server, "slack", &access).status, 401);
 }
 
+/// An ID-JAG naming neither a resource nor a scope: with exactly one
+/// upstream it is for that one, whole, if a rule allows it.
+#[test]
+fn with_one_upstream_an_identity_assertion_naming_no_resource_is_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let idp = SigningKey::generate(Algorithm::Ed25519).unwrap();
+    let jwks = dir.path().join("idp-jwks.json");
+    let mut public = idp.verifying_key().public_jwk().unwrap().clone();
+    public["kid"] = json!("idp-1");
+    std::fs::write(&jwks, json!({"keys": [public]}).to_string()).unwrap();
+    let secret = b64::encode_url(&sha2::Sha256::digest(SECRET.as_bytes()));
+    let config = dir.path().join("gnapd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[[upstream]]
+name = "github"
+url = "http://127.0.0.1:9/mcp"
+[[issuer]]
+issuer = "https://idp.example.com"
+audience = "gnapd"
+jwks_file = "{}"
+[[assertion_rule]]
+issuer = "https://idp.example.com"
+subjects = ["*@example.com"]
+access = ["mcp:github"]
+[[oauth_client]]
+client_id = "{AGENT}"
+redirect_uris = ["https://agent.example/cb"]
+secret_sha256 = "{secret}"
+grant_types = ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+"#,
+            jwks.display()
+        ),
+    )
+    .unwrap();
+    let server = Server::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let assertion = jwt(
+        &idp,
+        "oauth-id-jag+jwt",
+        Some("idp-1"),
+        &json!({
+            "iss": "https://idp.example.com", "sub": "alice@example.com",
+            "aud": server.base(), "client_id": AGENT,
+            "iat": now(), "exp": now() + 300,
+            "jti": uuid::Uuid::new_v4().to_string(),
+        }),
+    );
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{AGENT}:{}", encode(SECRET)));
+    let mut request = HttpRequest::new("POST", format!("{}/oauth/token", server.base()));
+    request
+        .fields
+        .append("authorization", format!("Basic {basic}").into_bytes());
+    request.fields.append(
+        "content-type",
+        b"application/x-www-form-urlencoded".to_vec(),
+    );
+    request.body = format!(
+        "grant_type={}&assertion={}",
+        encode("urn:ietf:params:oauth:grant-type:jwt-bearer"),
+        encode(&assertion)
+    )
+    .into_bytes();
+    let answer = send(server.addr, &request);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.json()["scope"], "mcp:github");
+}
+
 /// The confidential client an IdP's assertions are issued to.
 const AGENT: &str = "enterprise-agent";
 
