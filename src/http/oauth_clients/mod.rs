@@ -68,6 +68,21 @@ where
             error(405, "invalid_request", "only POST is allowed here").with_header("allow", "POST"),
         );
     }
+    // Introspection is guessed at with secrets: the OAuth endpoints'
+    // per-address bucket bounds the guesses, before the body is read.
+    if endpoint == Endpoint::Introspect
+        && let Some(source) = source.as_deref()
+        && let Err(retry_after) = app.auth.admit_oauth(source)
+    {
+        return to_response(
+            error(
+                429,
+                "temporarily_unavailable",
+                "too many requests from this address; try again later",
+            )
+            .with_header("retry-after", retry_after.to_string()),
+        );
+    }
     let body = match read_body(body, MAX_BODY).await {
         Ok(body) => body,
         Err(BodyError::TooLarge) => {

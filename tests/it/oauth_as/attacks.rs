@@ -305,6 +305,14 @@ fn one_address_flooding_the_oauth_endpoints_gets_429_with_retry_after() {
     assert!(limited.header("retry-after").is_some());
     let limited = authorize_with(&server, &request_params(&server, "github", &[]));
     assert_eq!(limited.status, 429);
+    // Introspection too: its secrets cannot be guessed faster.
+    let limited = post_form(
+        &server,
+        &format!("{}/oauth/introspect", server.base()),
+        &[("token", "x")],
+    );
+    assert_eq!(limited.status, 429, "{}", limited.text());
+    assert!(limited.header("retry-after").is_some());
     // The metadata stays served.
     let metadata = crate::interaction_pages::get(
         &server,
