@@ -10,7 +10,7 @@ use gnapd::proto::httpsig::HttpRequest;
 use crate::support::http_client::{Answer, send, send_from};
 
 mod client_credentials;
-mod document_server;
+pub(crate) mod document_server;
 mod documents;
 mod introspection;
 mod registration;

@@ -169,3 +169,36 @@ fn mcp_remote_bridges_a_stdio_client_with_a_pre_registered_client() {
     let opened = bridge(&fixture, &extra);
     assert_eq!(opened["sent"]["client_id"], "mcp-remote-app", "{opened}");
 }
+
+/// mcp-remote identifying itself by a Client ID Metadata Document
+/// (`--client-metadata-url`): the document is published over https on
+/// loopback by a throwaway CA gnapd is told to trust (test-only settings,
+/// as for the SDKs), and names mcp-remote's callback on a pinned port.
+#[test]
+fn mcp_remote_bridges_a_stdio_client_by_its_metadata_document() {
+    use crate::oauth_clients::document_server::{Doc, DocumentServer};
+    let dir = tempfile::tempdir().unwrap();
+    let pki = crate::support::pki::test_pki(dir.path());
+    let fixture = Fixture::start(&format!(
+        "allow_private_metadata_documents = true\nupstream_ca_files = [{:?}]\n",
+        pki.ca.to_str().unwrap()
+    ));
+    let docs = DocumentServer::start(&pki.cert, &pki.key);
+    let port = super::free_port();
+    let url = docs.url("/mcp-remote.json");
+    docs.serve(
+        "/mcp-remote.json",
+        Doc::json(&json!({
+            "client_id": url,
+            "client_name": "mcp-remote",
+            "redirect_uris": [format!("http://localhost:{port}/oauth/callback")],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        })),
+    );
+    let extra = format!("{port} --client-metadata-url '{url}'");
+    let opened = bridge(&fixture, &extra);
+    assert_eq!(opened["sent"]["client_id"], url.as_str(), "{opened}");
+    assert!(docs.hits("/mcp-remote.json") >= 1, "gnapd never fetched it");
+}
