@@ -38,12 +38,22 @@ where
     let answer = async {
         let params = read_form(headers, body).await.map_err(Refused::OAuth)?;
         let proof = dpop_proof(headers).map_err(Refused::OAuth)?;
+        let asserting = params.get("client_assertion").is_some()
+            || params.get("client_assertion_type").is_some();
+        // RFC 6749 §2.3: one authentication method per request.
+        if asserting
+            && (headers.contains_key(warp::http::header::AUTHORIZATION)
+                || params.get("client_secret").is_some())
+        {
+            return Err(Refused::OAuth(OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "use one client authentication method, not a client assertion and a secret together",
+            )));
+        }
         if params.get("grant_type") == Some("client_credentials") {
             return client_credentials(&app, params, proof).await;
         }
-        let client = if params.get("client_assertion").is_some()
-            || params.get("client_assertion_type").is_some()
-        {
+        let client = if asserting {
             by_assertion(&app, &params).await?
         } else {
             let presented = Presented::read(authorization(headers)?.as_deref(), &params)?;

@@ -91,6 +91,18 @@ fn a_headless_client_gets_a_client_credentials_token_once_per_assertion_and_no_r
     let replayed = token(&server, &fields);
     assert_eq!(replayed.status, 401, "{}", replayed.text());
     assert_eq!(oauth_error(&replayed), "invalid_client");
+    // An assertion beside a secret: one method per request (RFC 6749 §2.3).
+    let fresh = client_assertion(&server, &key, &client_id);
+    let both = token(
+        &server,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", fresh.as_str()),
+            ("client_secret", "guess"),
+        ],
+    );
+    assert_eq!(oauth_error(&both), "invalid_request", "{}", both.text());
     // Another key's assertion for this client: refused.
     let other = SigningKey::generate(Algorithm::Ed25519).unwrap();
     let forged = client_assertion(&server, &other, &client_id);
