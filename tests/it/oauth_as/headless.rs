@@ -172,6 +172,14 @@ grant_types = ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
             "jti": uuid::Uuid::new_v4().to_string(),
         }),
     );
+    let answer = exchange(&server, &assertion);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert_eq!(answer.json()["scope"], "mcp:github");
+}
+
+/// [`AGENT`] trading `assertion` for a token (the jwt-bearer grant, HTTP
+/// Basic with its secret).
+fn exchange(server: &Server, assertion: &str) -> Answer {
     let basic =
         base64::engine::general_purpose::STANDARD.encode(format!("{AGENT}:{}", encode(SECRET)));
     let mut request = HttpRequest::new("POST", format!("{}/oauth/token", server.base()));
@@ -185,12 +193,10 @@ grant_types = ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
     request.body = format!(
         "grant_type={}&assertion={}",
         encode("urn:ietf:params:oauth:grant-type:jwt-bearer"),
-        encode(&assertion)
+        encode(assertion)
     )
     .into_bytes();
-    let answer = send(server.addr, &request);
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    assert_eq!(answer.json()["scope"], "mcp:github");
+    send(server.addr, &request)
 }
 
 /// The confidential client an IdP's assertions are issued to.
@@ -250,25 +256,7 @@ fn an_identity_assertion_grant_is_decided_by_the_assertion_rules_once_for_its_cl
             }),
         )
     };
-    let exchange = |assertion: &str| {
-        let basic =
-            base64::engine::general_purpose::STANDARD.encode(format!("{AGENT}:{}", encode(SECRET)));
-        let mut request = HttpRequest::new("POST", format!("{}/oauth/token", server.base()));
-        request
-            .fields
-            .append("authorization", format!("Basic {basic}").into_bytes());
-        request.fields.append(
-            "content-type",
-            b"application/x-www-form-urlencoded".to_vec(),
-        );
-        request.body = format!(
-            "grant_type={}&assertion={}",
-            encode("urn:ietf:params:oauth:grant-type:jwt-bearer"),
-            encode(assertion)
-        )
-        .into_bytes();
-        send(server.addr, &request)
-    };
+    let exchange = |assertion: &str| exchange(&server, assertion);
     let issuer = server.base();
 
     let good = id_jag("alice@example.com", "oauth-id-jag+jwt", &issuer, AGENT);
