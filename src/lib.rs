@@ -69,6 +69,8 @@ pub mod store;
 #[doc(hidden)]
 pub mod admin;
 #[doc(hidden)]
+pub mod compare;
+#[doc(hidden)]
 pub mod fuzzing;
 #[doc(hidden)]
 pub mod http;

@@ -27,6 +27,9 @@ const LAYERS: &[&[&str]] = &[
     &["http"],
     // What a running server is assembled from.
     &["config", "admin"],
+    // `gnapd compare`: runs gnapd instances and measures them from outside
+    // (it reads the admin socket, so it sits above it).
+    &["compare"],
     // Entry points: the command line, and the fuzz harness.
     &["cli", "fuzzing"],
 ];
