@@ -13,6 +13,7 @@
 //! - [`stats`] turns samples into the [`report`]; [`markdown`] and [`plots`]
 //!   render it.
 
+pub mod driver;
 pub mod harness;
 pub mod meter;
 pub mod probe;
