@@ -50,10 +50,11 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Starts `spec` under `work` (which holds its data dir, config and
-    /// log), with `upstream_config` (the `[[upstream]]` tables) in its
-    /// config file.
+    /// Starts `exe serve` (`exe`: a gnapd binary, usually this one) for
+    /// `spec` under `work` (which holds its data dir, config and log), with
+    /// `upstream_config` (the `[[upstream]]` tables) in its config file.
     pub fn start(
+        exe: &Path,
         work: &Path,
         spec: &InstanceSpec,
         upstream_config: &str,
@@ -76,7 +77,6 @@ impl Instance {
         .map_err(|e| err("config", &e))?;
         let log = dir.join("gnapd.log");
         let log_file = std::fs::File::create(&log).map_err(|e| err("log", &e))?;
-        let exe = std::env::current_exe().map_err(|e| err("own executable", &e))?;
         let mut child = Command::new(exe)
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--data-dir"])

@@ -15,6 +15,9 @@ pub struct World {
     /// `--dev --require-interaction`: every grant waits for a person on
     /// the consent page.
     pub interactive: Instance,
+    /// `--dev` with access tokens that live one second: the returning
+    /// agent finds its token expired.
+    pub short: Instance,
     /// A second AS in front of the same upstream (`--dev`): the other AS
     /// of the mix-up and cuckoo's-token attacks.
     pub other: Instance,
@@ -28,28 +31,32 @@ pub struct World {
 /// report lists (`super::settings`).
 pub const COMMON_CONFIG: &str = "poll_wait = 0\n";
 
+/// The short-lived instance's token lifetimes.
+pub const SHORT_LIVED: &str = "token_lifetime = 1\noauth_token_lifetime = 1\n";
+
 impl World {
-    /// Starts the upstream and the instances under `work`.
-    pub fn start(work: &Path) -> Result<Self, HarnessError> {
+    /// Starts the upstream and the instances (`exe serve`: `exe` is a
+    /// gnapd binary, `std::env::current_exe()` for the command) under
+    /// `work`.
+    pub fn start(exe: &Path, work: &Path) -> Result<Self, HarnessError> {
         let outbound = Outbound::new();
         let upstream = UpstreamServer::start(outbound.clone())
             .map_err(|e| HarnessError(format!("upstream: {e}")))?;
         let upstreams = upstream.config();
-        let spec = |name: &str, flags: &[&str]| InstanceSpec {
+        let spec = |name: &str, flags: &[&str], config: &str| InstanceSpec {
             name: name.to_owned(),
             flags: flags.iter().map(|f| (*f).to_owned()).collect(),
-            config: COMMON_CONFIG.to_owned(),
+            config: format!("{COMMON_CONFIG}{config}"),
         };
-        let auto = Instance::start(work, &spec("auto", &["--dev"]), &upstreams)?;
-        let interactive = Instance::start(
-            work,
-            &spec("interactive", &["--dev", "--require-interaction"]),
-            &upstreams,
-        )?;
-        let other = Instance::start(work, &spec("other", &["--dev"]), &upstreams)?;
+        let start = |spec: InstanceSpec| Instance::start(exe, work, &spec, &upstreams);
+        let auto = start(spec("auto", &["--dev"], ""))?;
+        let interactive = start(spec("interactive", &["--dev", "--require-interaction"], ""))?;
+        let short = start(spec("short", &["--dev"], SHORT_LIVED))?;
+        let other = start(spec("other", &["--dev"], ""))?;
         Ok(Self {
             auto,
             interactive,
+            short,
             other,
             upstream,
             outbound,
