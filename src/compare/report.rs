@@ -125,6 +125,8 @@ pub struct StepReport {
     pub samples: u32,
     /// HTTP requests the client sent, per sample (mean).
     pub round_trips: f64,
+    /// TCP connections the client opened, per sample (mean).
+    pub connections: f64,
     /// HTTP requests the server made on its own (document fetches, upstream
     /// calls), per sample (mean), by destination kind.
     pub server_outbound: BTreeMap<String, f64>,
