@@ -14,11 +14,14 @@
 //!   render it.
 
 pub mod driver;
+pub mod env;
 pub mod harness;
 pub mod meter;
 pub mod probe;
 pub mod recorder;
+pub mod stats;
 pub mod report;
+pub mod settings;
 pub mod upstream;
 pub mod variant;
 pub mod world;
