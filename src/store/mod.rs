@@ -13,7 +13,6 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use crate::proto::gnap::interact::HashMethod;
 use crate::proto::gnap::{AccessRight, GrantRequest};

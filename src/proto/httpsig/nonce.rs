@@ -4,8 +4,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use sha2::{Digest as _, Sha256};
-
 use crate::proto::jwk::Thumbprint;
 
 /// Whether a value was new.
@@ -190,12 +188,8 @@ impl NonceStore for MemoryNonceStore {
         until: i64,
         now: i64,
     ) -> Result<Seen, NonceStoreError> {
-        let mut hasher = Sha256::new();
-        hasher.update(scope.as_str().as_bytes());
-        let scope_digest = hasher.clone().finalize();
-        hasher.update([0]);
-        hasher.update(value);
-        let full = hasher.finalize();
+        let scope_digest = crate::proto::hash::sha256(scope.as_str().as_bytes());
+        let full = crate::proto::hash::sha256_parts(&[scope.as_str().as_bytes(), &[0], value]);
         let mut digest = [0u8; 16];
         digest.copy_from_slice(&full[..16]);
         let mut scope_id = [0u8; 8];
