@@ -117,6 +117,21 @@ impl MemoryNonceStore {
     }
 
     /// True if no value is held.
+    /// Bytes the entries hold: each remembered signature's digest, expiry
+    /// and key id, and each key's count (the maps' own overhead aside).
+    pub fn bytes(&self) -> usize {
+        const ENTRY: usize = 16 + 8 + 8;
+        const PER_KEY: usize = 8 + 8;
+        self.shards
+            .iter()
+            .filter_map(|s| {
+                s.lock()
+                    .ok()
+                    .map(|s| s.len * ENTRY + s.per_scope.len() * PER_KEY)
+            })
+            .sum()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
