@@ -40,7 +40,6 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use serde::Deserialize;
-use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use super::assertion::{AssertionError, TrustedIssuer, subject_matches, verify_login_id_token};
@@ -364,7 +363,7 @@ impl Login {
     pub(crate) fn signed_in(&self, grant: &str, subject: &str) -> Result<String, NoRandomness> {
         let token = crate::random::text()?;
         let mut signed_in = self.signed_in.lock().map_err(|_| NoRandomness)?;
-        signed_in.insert(grant, subject, Sha256::digest(token.as_bytes()).into());
+        signed_in.insert(grant, subject, crate::proto::hash::sha256(token.as_bytes()));
         Ok(token)
     }
 
@@ -372,7 +371,7 @@ impl Login {
     /// may decide it, if anyone.
     pub(crate) fn subject(&self, grant: &str, token: Option<&str>) -> Option<String> {
         let token = token?;
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let digest: [u8; 32] = crate::proto::hash::sha256(token.as_bytes());
         let signed_in = self.signed_in.lock().ok()?;
         let (subject, expected, _) = signed_in.by_grant.get(grant)?;
         let same: bool = digest.ct_eq(expected).into();

@@ -19,7 +19,6 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use crate::random::NoRandomness;
@@ -59,7 +58,7 @@ impl Default for OperatorSettings {
 }
 
 fn digest(secret: &str) -> [u8; 32] {
-    Sha256::digest(secret.as_bytes()).into()
+    crate::proto::hash::sha256(secret.as_bytes())
 }
 
 #[derive(Debug)]

@@ -17,7 +17,6 @@
 
 use std::collections::HashMap;
 
-use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use crate::store::GrantId;
@@ -50,7 +49,7 @@ pub(crate) enum FinishDelivery {
 }
 
 fn digest(browser: &str) -> [u8; 32] {
-    Sha256::digest(browser.as_bytes()).into()
+    crate::proto::hash::sha256(browser.as_bytes())
 }
 
 impl StartedBy {

@@ -10,6 +10,7 @@ mod connect;
 mod connect_upstream;
 mod connection_bounds;
 mod crash_cycles;
+mod crypto_counts;
 mod data_dir;
 mod gateway_core;
 mod gateway_golike;
