@@ -65,7 +65,13 @@ async fn run(world: &World, variant: Variant, scenario: Scenario) -> (Vec<StepSa
     (rec.finish().await.unwrap(), server_side)
 }
 
-fn check(variant: Variant, scenario: Scenario, steps: &[StepSample], server_side: bool) {
+fn check(
+    variant: Variant,
+    scenario: Scenario,
+    steps: &[StepSample],
+    server_side: bool,
+    counting: bool,
+) {
     let what = format!("{} {}", variant.id(), scenario.id());
     let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, expected_steps(scenario), "{what}");
@@ -82,9 +88,34 @@ fn check(variant: Variant, scenario: Scenario, steps: &[StepSample], server_side
             step.name
         );
         assert!(step.wall.as_nanos() > 0, "{what} {}", step.name);
-        // Every step but discovery (unsigned on purpose) and the browser's
-        // is signed, and the server checks the signature.
-        if server_side && !matches!(step.name.as_str(), "consent" | "discovery") {
+        let signed = !matches!(step.name.as_str(), "consent" | "discovery");
+        // Every request of every step but discovery (unsigned on purpose)
+        // and the browser's is signed once by the agent, counted in proto
+        // (once crypto operations are counted at all in this process).
+        if counting && signed {
+            let signatures = step
+                .client_crypto
+                .get(&format!("sign:{}", alg(variant)))
+                .copied()
+                .unwrap_or(0);
+            assert_eq!(
+                signatures,
+                u64::from(t.round_trips),
+                "{what} {}: {:?}",
+                step.name,
+                step.client_crypto
+            );
+        }
+        if counting && step.name == "discovery" {
+            assert_eq!(
+                step.client_crypto.get(keygen(variant)),
+                Some(&1),
+                "{what}: {:?}",
+                step.client_crypto
+            );
+        }
+        // ... and the server checks each signature.
+        if server_side && signed {
             let verified = step
                 .server_crypto
                 .get(&format!("verify:{}", alg(variant)))
@@ -132,6 +163,13 @@ fn check(variant: Variant, scenario: Scenario, steps: &[StepSample], server_side
     }
 }
 
+fn keygen(variant: Variant) -> &'static str {
+    match variant {
+        Variant::GnapP256 => "keygen:ecdsa-p256",
+        _ => "keygen:ed25519",
+    }
+}
+
 fn alg(variant: Variant) -> &'static str {
     match variant {
         Variant::GnapP256 => "ecdsa-p256-sha256",
@@ -152,7 +190,10 @@ fn every_scenario_runs_for_both_gnap_variants_and_is_measured() {
             for scenario in Scenario::ALL {
                 assert_eq!(gnap::not_applicable(variant, scenario), None);
                 let (steps, server_side) = run(&world, variant, scenario).await;
-                check(variant, scenario, &steps, server_side);
+                // This process counts crypto operations once proto does
+                // (helper A's instrumentation).
+                let counting = !gnapd::proto::crypto_ops::snapshot().is_empty();
+                check(variant, scenario, &steps, server_side, counting);
             }
         }
     });
