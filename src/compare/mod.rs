@@ -13,8 +13,10 @@
 //! - [`stats`] turns samples into the [`report`]; [`markdown`] and [`plots`]
 //!   render it.
 
+pub mod consent;
 pub mod driver;
 pub mod env;
+pub mod gnap;
 pub mod harness;
 pub mod meter;
 pub mod probe;
