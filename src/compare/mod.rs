@@ -16,6 +16,7 @@
 pub mod driver;
 pub mod harness;
 pub mod meter;
+pub mod oauth;
 pub mod probe;
 pub mod recorder;
 pub mod report;
