@@ -383,6 +383,11 @@ impl ServeConfig {
         );
         settings.allow_private_documents =
             self.file.allow_private_metadata_documents.unwrap_or(false);
+        if let Some(rate) = self.file.oauth_registration_rate_per_address {
+            rate.check("oauth_registration_rate_per_address")
+                .map_err(invalid)?;
+            settings.per_address = rate;
+        }
         settings.introspectors = self
             .file
             .oauth_introspector

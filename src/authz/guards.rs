@@ -30,7 +30,7 @@ pub(super) struct Guards {
     continue_address: Mutex<Buckets>,
     pages: Mutex<Buckets>,
     /// The OAuth endpoints (authorization, token, revocation), per address,
-    /// at the grant endpoint's rate.
+    /// at the grant endpoint's rate unless configured apart.
     oauth_address: Mutex<Buckets>,
     pending: Mutex<PendingSlots>,
 }
@@ -42,7 +42,7 @@ impl Guards {
             grant_key: Mutex::new(Buckets::new(limits.grant_per_key)),
             continue_address: Mutex::new(Buckets::new(limits.continue_per_address)),
             pages: Mutex::new(Buckets::new(limits.pages_per_address)),
-            oauth_address: Mutex::new(Buckets::new(limits.grant_per_address)),
+            oauth_address: Mutex::new(Buckets::new(limits.oauth_per_address)),
             pending: Mutex::new(PendingSlots::default()),
         }
     }

@@ -67,6 +67,10 @@ pub struct Limits {
     /// Page requests per source address, the user code form included
     /// (`page_rate_per_address`).
     pub(crate) pages_per_address: RateLimit,
+    /// Requests to the OAuth endpoints (authorization, token, revocation,
+    /// registration) per source address (`oauth_rate_per_address`; by
+    /// default the grant endpoint's rate).
+    pub(crate) oauth_per_address: RateLimit,
     /// Grants waiting for a person.
     pub(crate) pending: PendingCaps,
 }
@@ -114,6 +118,7 @@ impl Default for Limits {
             grant_per_key: DEFAULT_GRANT_PER_KEY,
             continue_per_address: DEFAULT_CONTINUE_PER_ADDRESS,
             pages_per_address: DEFAULT_PAGES_PER_ADDRESS,
+            oauth_per_address: DEFAULT_GRANT_PER_ADDRESS,
             pending: PendingCaps {
                 per_key: DEFAULT_PENDING_PER_KEY,
                 per_address: DEFAULT_PENDING_PER_ADDRESS,

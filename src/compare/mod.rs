@@ -19,6 +19,7 @@ pub mod env;
 pub mod gnap;
 pub mod harness;
 pub mod meter;
+pub mod oauth;
 pub mod probe;
 pub mod recorder;
 pub mod stats;

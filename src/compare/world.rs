@@ -31,6 +31,13 @@ pub struct World {
 /// report lists (`super::settings`).
 pub const COMMON_CONFIG: &str = "poll_wait = 0\n";
 
+/// The OAuth bounds a measurement run would meet from its one address
+/// (hundreds of registrations and token requests from 127.0.0.1), raised
+/// on the measured instances only: an instance the attack suite floods
+/// keeps gnapd's defaults.
+pub const MEASUREMENT_LIMITS: &str = "oauth_registration_rate_per_address = { burst = 1000000, per_minute = 1000000 }\n\
+oauth_rate_per_address = { burst = 1000000, per_minute = 1000000 }\n";
+
 /// The short-lived instance's token lifetimes.
 pub const SHORT_LIVED: &str = "token_lifetime = 1\noauth_token_lifetime = 1\n";
 
@@ -43,10 +50,15 @@ impl World {
         let upstream = UpstreamServer::start(outbound.clone())
             .map_err(|e| HarnessError(format!("upstream: {e}")))?;
         let upstreams = upstream.config();
+        // The host of OAuth agents' metadata documents, before the
+        // instances that must trust its CA.
+        let documents = super::oauth::documents::start_shared(work, &outbound)
+            .map_err(|e| HarnessError(format!("metadata documents: {e}")))?
+            .config();
         let spec = |name: &str, flags: &[&str], config: &str| InstanceSpec {
             name: name.to_owned(),
             flags: flags.iter().map(|f| (*f).to_owned()).collect(),
-            config: format!("{COMMON_CONFIG}{config}"),
+            config: format!("{COMMON_CONFIG}{documents}{MEASUREMENT_LIMITS}{config}"),
         };
         let start = |spec: InstanceSpec| Instance::start(exe, work, &spec, &upstreams);
         let auto = start(spec("auto", &["--dev"], ""))?;

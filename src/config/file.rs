@@ -138,6 +138,11 @@ pub struct FileConfig {
     pub continue_rate_per_address: Option<crate::authz::limits::RateLimit>,
     /// Page requests (the user code form included) per source address.
     pub page_rate_per_address: Option<crate::authz::limits::RateLimit>,
+    /// Requests to the OAuth endpoints per source address (default: the
+    /// grant endpoint's rate).
+    pub oauth_rate_per_address: Option<crate::authz::limits::RateLimit>,
+    /// OAuth client registrations (RFC 7591) per source address.
+    pub oauth_registration_rate_per_address: Option<crate::authz::limits::RateLimit>,
     /// Grants waiting for a person, per key.
     pub pending_per_key: Option<usize>,
     /// Grants waiting for a person, per source address.

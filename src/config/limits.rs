@@ -73,11 +73,21 @@ pub(super) fn limits(file: &FileConfig) -> Result<crate::authz::limits::Limits, 
             file.page_rate_per_address,
             &mut limits.pages_per_address,
         ),
+        (
+            "oauth_rate_per_address",
+            file.oauth_rate_per_address,
+            &mut limits.oauth_per_address,
+        ),
     ] {
         if let Some(rate) = value {
             rate.check(name).map_err(invalid)?;
             *slot = rate;
         }
+    }
+    // Unless set apart, the OAuth endpoints keep the grant endpoint's
+    // rate, configured or not.
+    if file.oauth_rate_per_address.is_none() {
+        limits.oauth_per_address = limits.grant_per_address;
     }
     Ok(limits)
 }
