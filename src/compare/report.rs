@@ -125,6 +125,9 @@ pub struct StepReport {
     pub samples: u32,
     /// HTTP requests the client sent, per sample (mean).
     pub round_trips: f64,
+    /// Of `round_trips`, those the person's browser sent (front channel),
+    /// per sample (mean).
+    pub front_channel_round_trips: f64,
     /// HTTP requests the server made on its own (document fetches, upstream
     /// calls), per sample (mean), by destination kind.
     pub server_outbound: BTreeMap<String, f64>,
