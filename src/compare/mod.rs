@@ -15,10 +15,14 @@
 
 pub mod driver;
 pub mod harness;
+pub mod markdown;
 pub mod meter;
+pub mod plots;
 pub mod probe;
 pub mod recorder;
 pub mod report;
+#[cfg(test)]
+mod sample;
 pub mod upstream;
 pub mod variant;
 pub mod world;
