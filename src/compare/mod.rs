@@ -18,13 +18,17 @@ pub mod driver;
 pub mod env;
 pub mod gnap;
 pub mod harness;
+pub mod markdown;
 pub mod meter;
 pub mod oauth;
+pub mod plots;
 pub mod probe;
 pub mod recorder;
-pub mod stats;
 pub mod report;
+#[cfg(test)]
+mod sample;
 pub mod settings;
+pub mod stats;
 pub mod upstream;
 pub mod variant;
 pub mod world;

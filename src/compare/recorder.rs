@@ -46,6 +46,8 @@ pub struct StepSample {
 pub struct TallyCounts {
     /// Requests the client (agent or browser) sent.
     pub round_trips: u32,
+    /// Of those, the ones the browser sent (front channel).
+    pub front_channel_round_trips: u32,
     /// TCP connections opened.
     pub connections: u32,
     /// Request header bytes.
@@ -82,7 +84,10 @@ impl From<Tally> for TallyCounts {
             counts.response_body += exchange.response_body;
             counts.statuses.push(exchange.status);
             let channel = match exchange.channel {
-                super::meter::Channel::Front => "front-channel",
+                super::meter::Channel::Front => {
+                    counts.front_channel_round_trips += 1;
+                    "front-channel"
+                }
                 super::meter::Channel::Back => "back-channel",
             };
             if let Some((_, query)) = exchange.url.split_once('?') {

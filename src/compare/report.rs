@@ -127,6 +127,9 @@ pub struct StepReport {
     pub round_trips: f64,
     /// TCP connections the client opened, per sample (mean).
     pub connections: f64,
+    /// Of `round_trips`, those the person's browser sent (front channel),
+    /// per sample (mean).
+    pub front_channel_round_trips: f64,
     /// HTTP requests the server made on its own (document fetches, upstream
     /// calls), per sample (mean), by destination kind.
     pub server_outbound: BTreeMap<String, f64>,

@@ -53,6 +53,7 @@ fn sum(run: &[StepSample]) -> StepSample {
         total.state_bytes += step.state_bytes;
         let (t, s) = (&mut total.tally, &step.tally);
         t.round_trips += s.round_trips;
+        t.front_channel_round_trips += s.front_channel_round_trips;
         t.connections += s.connections;
         t.request_headers += s.request_headers;
         t.request_body += s.request_body;
@@ -110,6 +111,7 @@ fn summarize(name: &str, samples: &[&StepSample]) -> StepReport {
         samples: samples.len() as u32,
         round_trips: mean(&|s| f64::from(s.tally.round_trips)),
         connections: mean(&|s| f64::from(s.tally.connections)),
+        front_channel_round_trips: mean(&|s| f64::from(s.tally.front_channel_round_trips)),
         server_outbound: mean_map(&|s| as_f64(&s.outbound)),
         bytes: Bytes {
             request_headers: mean(&|s| s.tally.request_headers as f64),
