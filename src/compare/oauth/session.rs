@@ -8,11 +8,11 @@ use serde_json::{Value, json};
 
 use super::authorize::{self, AuthorizationRequest, Started};
 use super::discovery::{self, Discovered};
-use super::documents;
 use super::pkce::Pkce;
 use super::register::{self, REDIRECT_URI};
 use super::token::{self, Tokens};
 use super::{assertion, dpop, revoke};
+use crate::compare::documents;
 use crate::compare::driver::{self, DriverError, unexpected};
 use crate::compare::harness::Instance;
 use crate::compare::meter::{Meter, Request, Response, Tap};
