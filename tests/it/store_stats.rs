@@ -8,7 +8,7 @@ use gnapd::clock::{Clock as _, SystemClock};
 use gnapd::compare::probe::state::{self, Size};
 use serde_json::json;
 
-use crate::support::agent::Agent;
+use crate::support::agent::{Agent, access_token};
 use crate::support::http_client::send;
 use crate::support::server::Server;
 
@@ -64,6 +64,21 @@ fn store_stats_show_what_one_grant_request_leaves_on_the_server() {
     assert_eq!(remembered, 1);
     assert!(remembered_bytes >= 32);
     assert!(grew(&before, &after, "memory:rate_limits").0 >= 2);
+    // The answer is names and numbers: no token, key or record leaks
+    // through it to whoever reads the socket's answers.
+    let raw = gnapd::admin::socket::call(dir.path(), &json!({"op": "store_stats"})).unwrap();
+    let text = raw.to_string();
+    assert!(!text.contains(access_token(&answer.json())));
+    assert!(!text.contains(agent.key.verifying_key().thumbprint().as_str()));
+    for (name, size) in raw["tables"].as_object().unwrap() {
+        assert!(
+            gnapd::store::TABLES.contains(&name.as_str()) || name.starts_with("memory:"),
+            "{name}"
+        );
+        let size = size.as_object().unwrap();
+        assert_eq!(size.len(), 2, "{name}: {size:?}");
+        assert!(size["records"].is_u64() && size["bytes"].is_u64(), "{name}");
+    }
     // Nothing the grant request has no business touching.
     assert_eq!(grew(&before, &after, "oauth_clients"), (0, 0));
     assert_eq!(grew(&before, &after, "interactions"), (0, 0));
