@@ -414,6 +414,11 @@ pub(crate) struct UsedAssertions {
 }
 
 impl UsedAssertions {
+    /// Assertions remembered, and their bytes (digest and expiry).
+    pub(crate) fn size(&self) -> crate::store::TableSize {
+        crate::store::TableSize::of(self.until.len(), self.until.len() * (32 + 8))
+    }
+
     /// An empty memory that began at `since` (Unix seconds), holding at
     /// most `capacity` live assertions.
     pub(crate) fn new(since: i64, capacity: usize) -> Self {

@@ -185,6 +185,20 @@ impl SignedIn {
 }
 
 impl Login {
+    /// Sign-ins under way (OIDC `state`s) and people signed in per grant.
+    pub fn sizes(&self) -> [(&'static str, crate::store::TableSize); 2] {
+        let mut signed_in = crate::store::TableSize::default();
+        if let Ok(held) = self.signed_in.lock() {
+            for (grant, (subject, _, _)) in &held.by_grant {
+                signed_in.add(grant.len(), subject.len() + 32 + 8);
+            }
+        }
+        [
+            ("memory:login_sign_ins", self.states.size()),
+            ("memory:login_signed_in", signed_in),
+        ]
+    }
+
     /// The login `entry` configures, its JWKS being `jwks` (the file's
     /// bytes).
     pub(crate) fn new(entry: LoginEntry, jwks: &[u8]) -> Result<Self, LoginConfigError> {

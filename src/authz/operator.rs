@@ -109,6 +109,12 @@ impl From<NoRandomness> for OperatorError {
 }
 
 impl Operator {
+    /// Operator sessions held, and their bytes (digest, two times).
+    pub(crate) fn sessions_size(&self) -> crate::store::TableSize {
+        let held = self.sessions.lock().map(|s| s.len()).unwrap_or(0);
+        crate::store::TableSize::of(held, held * (32 + 16))
+    }
+
     /// An operator sign-in with `settings`.
     pub fn new(settings: OperatorSettings) -> Self {
         Self {

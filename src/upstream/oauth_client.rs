@@ -316,6 +316,18 @@ fn state_key(state: &str) -> [u8; 32] {
 }
 
 impl<T> States<T> {
+    /// Sign-ins under way, and their bytes: the state's digest, the grant,
+    /// and the entry itself (what it is for counted at its fixed size).
+    pub fn size(&self) -> crate::store::TableSize {
+        let mut size = crate::store::TableSize::default();
+        if let Ok(pending) = self.pending.lock() {
+            for entry in pending.by_state.values() {
+                size.add(32, entry.grant.len() + std::mem::size_of::<Entry<T>>());
+            }
+        }
+        size
+    }
+
     /// No sign-in under way yet, under `bounds`.
     pub fn new(bounds: SignInBounds) -> Self {
         Self {
