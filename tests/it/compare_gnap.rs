@@ -114,8 +114,10 @@ fn check(
                 step.client_crypto
             );
         }
-        // ... and the server checks each signature.
-        if server_side && signed {
+        // ... and the server checks the signature of each it accepts (a
+        // token it no longer knows is refused before any signature check).
+        let accepted = t.statuses.iter().any(|s| (200..300).contains(s));
+        if server_side && signed && accepted {
             let verified = step
                 .server_crypto
                 .get(&format!("verify:{}", alg(variant)))

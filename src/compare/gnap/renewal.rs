@@ -48,7 +48,7 @@ pub async fn returning_agent(
     agent.tool("echo").await?;
     sleep_until_expired(&agent).await;
     // The next day: a new process, a new connection.
-    agent.meter().disconnect();
+    agent.disconnect();
     rec.step("tools/call").await?;
     let refused = agent.call_tool("echo").await?;
     if refused.status != 401 {

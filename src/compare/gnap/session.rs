@@ -242,6 +242,12 @@ impl Session {
         &mut self.meter
     }
 
+    /// Closes the agent's connections: its next request connects afresh
+    /// (a new process, the next day).
+    pub fn disconnect(&mut self) {
+        self.meter.disconnect();
+    }
+
     /// The current access token value ("" before the grant).
     pub fn access_token(&self) -> &str {
         self.token.as_ref().map_or("", |t| t.token.expose())
