@@ -14,6 +14,7 @@
 //!   render it.
 
 pub mod consent;
+pub mod documents;
 pub mod driver;
 pub mod harness;
 pub mod meter;

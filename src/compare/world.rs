@@ -52,7 +52,7 @@ impl World {
         let upstreams = upstream.config();
         // The host of OAuth agents' metadata documents, before the
         // instances that must trust its CA.
-        let documents = super::oauth::documents::start_shared(work, &outbound)
+        let documents = super::documents::start_shared(work, &outbound)
             .map_err(|e| HarnessError(format!("metadata documents: {e}")))?
             .config();
         let spec = |name: &str, flags: &[&str], config: &str| InstanceSpec {

@@ -241,10 +241,8 @@ async fn echo(session: &mut Session, gateway: &str) -> Result<(), DriverError> {
     Ok(())
 }
 
-/// The person on the consent page at `page` approves; the callback URL.
+/// The person on the consent page at `page` approves; the callback URL
+/// the browser was sent to (not fetched).
 async fn person_approves(session: &mut Session, page: &str) -> Result<String, DriverError> {
-    let _ = (session.browser(), REDIRECT_URI);
-    Err(DriverError::Protocol(format!(
-        "the consent page {page} needs crate::compare::consent (helper C), not merged yet"
-    )))
+    crate::compare::consent::approve(session.browser(), page, REDIRECT_URI).await
 }

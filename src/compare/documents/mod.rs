@@ -1,13 +1,16 @@
 //! The https host of the agents' client ID metadata documents (CIMD): a
 //! tiny TLS server on loopback, on a thread and runtime of its own (its
 //! CPU is neither the client's nor the server's), with a throwaway CA
-//! ([`super::pki`]) the gnapd instances are told to trust. Each agent
+//! ([`pki`]) the gnapd instances are told to trust. Each agent
 //! publishes its own document at a fresh path; every fetch gnapd makes is
 //! counted as `client_metadata_document` in the world's [`Outbound`].
 //!
-//! One host per process ([`shared`]): an agent ([`super::Session`]) knows
-//! only its instance, so it finds the host here; the world starts it
-//! before the instances, whose config names its CA ([`DocumentHost::config`]).
+//! One host per process ([`shared`]): an OAuth agent
+//! ([`super::oauth::Session`]) knows only its instance, so it finds the
+//! host here; the world starts it before the instances, whose config
+//! names its CA ([`DocumentHost::config`]).
+
+pub mod pki;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -64,7 +67,7 @@ pub fn start_shared(dir: &Path, outbound: &Outbound) -> Result<&'static Document
 impl DocumentHost {
     /// Starts a host whose CA is written to `dir/documents-ca.pem`.
     pub fn start(dir: &Path, outbound: Outbound) -> Result<Self, String> {
-        let pki = super::pki::make().map_err(|e| format!("certificates: {e}"))?;
+        let pki = pki::make().map_err(|e| format!("certificates: {e}"))?;
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let ca_file = dir.join("documents-ca.pem");
         std::fs::write(&ca_file, &pki.ca_pem).map_err(|e| format!("{}: {e}", ca_file.display()))?;
