@@ -1,17 +1,15 @@
 //! `gnapd compare`'s OAuth driver against a real World (gnapd instances on
 //! sled, the shipped upstream, the https host of metadata documents): each
 //! scenario once for each OAuth variant, with the contract's steps in
-//! order and numbers observed on the wire. The server-side probes are the
-//! comparison run's (CPU, counters, state); here the recorder reads the
-//! client side and the server-made requests only.
+//! order and numbers observed: on the wire, in both processes' CPU and
+//! crypto counts, in the server's state and its own requests.
 
 use std::path::Path;
 
 use gnapd::compare::meter::Tap;
 use gnapd::compare::oauth;
-use gnapd::compare::probe::Probes;
 use gnapd::compare::recorder::{Recorder, StepSample};
-use gnapd::compare::variant::{Identification, Scenario, Variant};
+use gnapd::compare::variant::{Binding, Identification, Scenario, Variant};
 use gnapd::compare::world::World;
 
 const CALLS: u32 = 3;
@@ -45,7 +43,7 @@ fn run(world: &World, variant: Variant, scenario: Scenario) -> Vec<StepSample> {
         .build()
         .unwrap();
     let tap = Tap::new();
-    let mut probes = Probes::new(Vec::new(), world.outbound.clone());
+    let mut probes = world.probes(oauth::scenarios::instance(world, scenario));
     let mut rec = Recorder::new(&tap, &mut probes);
     runtime
         .block_on(oauth::run(world, variant, scenario, CALLS, &mut rec, &tap))
@@ -74,6 +72,22 @@ fn every_scenario_of(variant: Variant) {
             );
             assert!(!step.wall.is_zero(), "{what} {}", step.name);
             assert_eq!(t.statuses.len(), t.round_trips as usize, "{what}");
+            assert!(step.server_cpu_ns > 0, "{what} {}: server CPU", step.name);
+            assert!(step.client_cpu_ns > 0, "{what} {}: client CPU", step.name);
+        }
+        let dpop = variant.binding() == Binding::DpopEs256;
+        for step in steps.iter().filter(|s| s.name == "tools/call") {
+            // Every DPoP call carries a fresh proof, which the gateway
+            // checks before it forwards (an expired token is refused
+            // before its proof is read); a bearer call signs nothing.
+            let signed = step.client_crypto.get("sign:es256").copied().unwrap_or(0);
+            let checked = step.server_crypto.get("verify:es256").copied().unwrap_or(0);
+            let wanted = match (dpop, step.tally.statuses == [200]) {
+                (true, true) => (1, 1),
+                (true, false) => (1, checked.min(1)),
+                (false, _) => (0, 0),
+            };
+            assert_eq!((signed, checked), wanted, "{what}");
         }
         let step = |name: &str| steps.iter().find(|s| s.name == name).unwrap();
         match scenario {
@@ -81,7 +95,14 @@ fn every_scenario_of(variant: Variant) {
                 // Probe (401), resource metadata, AS metadata: the first
                 // well-known URL answers.
                 assert_eq!(step("discovery").tally.statuses, [401, 200, 200], "{what}");
-                assert!(step("discovery").client_cpu_ns > 0, "{what}");
+                if dpop || variant == Variant::OAuthClientCredentials {
+                    // The agent's key is made in its first step.
+                    assert_eq!(
+                        step("discovery").client_crypto["keygen:ecdsa-p256"],
+                        1,
+                        "{what}"
+                    );
+                }
                 if variant.identification() == Identification::Cimd {
                     // The AS fetched the agent's document once, while the
                     // browser was at the authorization endpoint.
@@ -97,7 +118,18 @@ fn every_scenario_of(variant: Variant) {
                 }
                 if variant.identification() == Identification::Dcr {
                     assert_eq!(step("register").tally.statuses, [201], "{what}");
+                    let kept: i64 = step("register").state_records.values().sum();
+                    assert!(kept > 0, "{what}: a registration is a record");
                 }
+                if dpop || variant == Variant::OAuthClientCredentials {
+                    // The token request's one JWS (a DPoP proof or a
+                    // client assertion), made once and checked once.
+                    let token = step("token");
+                    assert_eq!(token.client_crypto.get("sign:es256"), Some(&1), "{what}");
+                    assert_eq!(token.server_crypto.get("verify:es256"), Some(&1), "{what}");
+                }
+                let issued: i64 = step("token").state_records.values().sum();
+                assert!(issued != 0, "{what}: the token step changes the store");
                 if scenario == Scenario::PersonApproves {
                     assert_eq!(step("consent").tally.person_interactions, 1, "{what}");
                 }
