@@ -596,4 +596,43 @@ mod tests {
             Err(ConfigError::Invalid(_))
         ));
     }
+
+    #[test]
+    fn oauth_rates_follow_the_grant_rate_unless_set_and_must_be_positive() {
+        use crate::authz::limits::RateLimit;
+        let rate = |burst, per_minute| RateLimit { burst, per_minute };
+        let assemble = |text: &str| {
+            let file: FileConfig = toml::from_str(text).unwrap();
+            ServeConfig::assemble(file, Overrides::default())
+        };
+        let config = assemble("").unwrap();
+        assert_eq!(
+            config.limits.oauth_per_address,
+            config.limits.grant_per_address
+        );
+        assert_eq!(
+            config.oauth_client_settings().unwrap().per_address,
+            rate(10, 2)
+        );
+        let config = assemble("grant_rate_per_address = { burst = 7, per_minute = 8 }\n").unwrap();
+        assert_eq!(config.limits.oauth_per_address, rate(7, 8));
+        let config = assemble(
+            "oauth_rate_per_address = { burst = 50, per_minute = 60 }\n\
+             oauth_registration_rate_per_address = { burst = 30, per_minute = 40 }\n",
+        )
+        .unwrap();
+        assert_eq!(config.limits.oauth_per_address, rate(50, 60));
+        assert_eq!(config.limits.grant_per_address, rate(300, 600));
+        assert_eq!(
+            config.oauth_client_settings().unwrap().per_address,
+            rate(30, 40)
+        );
+        for zero in [
+            "oauth_rate_per_address = { burst = 0, per_minute = 1 }\n",
+            "oauth_registration_rate_per_address = { burst = 1, per_minute = 0 }\n",
+        ] {
+            let refused = assemble(zero).and_then(|c| c.oauth_client_settings().map(|_| c));
+            assert!(matches!(refused, Err(ConfigError::Invalid(_))), "{zero}");
+        }
+    }
 }

@@ -68,7 +68,7 @@ pub struct Limits {
     /// (`page_rate_per_address`).
     pub(crate) pages_per_address: RateLimit,
     /// Requests to the OAuth endpoints (authorization, token, revocation,
-    /// registration) per source address (`oauth_rate_per_address`; by
+    /// introspection) per source address (`oauth_rate_per_address`; by
     /// default the grant endpoint's rate).
     pub(crate) oauth_per_address: RateLimit,
     /// Grants waiting for a person.

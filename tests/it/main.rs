@@ -7,6 +7,7 @@ mod as_http;
 mod assertion_approval;
 mod compare_gnap;
 mod compare_meter;
+mod compare_oauth;
 mod compare_report;
 mod connect;
 mod connect_upstream;

@@ -1,7 +1,8 @@
 //! RFC 7523 `private_key_jwt` client assertions (ES256) for the
 //! `client_credentials` variant: `iss` = `sub` = the client ID, `aud` the
 //! token endpoint, a minute of life, a fresh `jti` (gnapd refuses one seen
-//! before). Signed by gnapd's own key type ([`SigningKey::sign`]).
+//! before). Signed by gnapd's own key type ([`SigningKey::sign_jws`], counted
+//! there as `sign:es256`).
 
 use serde_json::json;
 
@@ -34,7 +35,7 @@ pub(crate) fn sign(
         b64::encode_url(claims.to_string().as_bytes())
     );
     let signature = key
-        .sign(input.as_bytes())
+        .sign_jws(input.as_bytes())
         .map_err(|e| DriverError::Protocol(format!("client assertion: {e}")))?;
     Ok(format!("{input}.{}", b64::encode_url(&signature)))
 }

@@ -8,8 +8,8 @@
 //!   [`scenarios`]: the scenarios cut into the contract's steps.
 //! - One file per protocol step: [`discovery`] (probe, RFC 9728, RFC 8414)
 //!   with [`challenge`] (the `WWW-Authenticate` reader), [`register`]
-//!   (RFC 7591, and the metadata a CIMD document holds), [`documents`] and
-//!   [`pki`] (the https host of CIMD documents), [`pkce`], [`authorize`],
+//!   (RFC 7591, and the metadata a CIMD document holds; the document's
+//!   https host is [`crate::compare::documents`]), [`pkce`], [`authorize`],
 //!   [`token`], [`revoke`], [`dpop`] (RFC 9449 proofs), [`assertion`]
 //!   (RFC 7523 client assertions).
 

@@ -51,14 +51,25 @@ pub async fn run(
     if let Some(why) = not_applicable(variant, scenario) {
         return Err(DriverError::Protocol(format!("not applicable: {why}")));
     }
+    let instance = instance(world, scenario);
     match scenario {
-        Scenario::HeadlessFirstCall => first_call(&world.auto, variant, rec, tap).await,
-        Scenario::PersonApproves => first_call(&world.interactive, variant, rec, tap).await,
-        Scenario::SteadyState => steady_state(&world.auto, variant, calls, rec, tap).await,
-        Scenario::Renewal => renewal(&world.auto, variant, rec, tap).await,
-        Scenario::Revocation => revocation(&world.auto, variant, rec, tap).await,
-        Scenario::StepUp => step_up(&world.auto, variant, rec, tap).await,
-        Scenario::ReturningAgent => returning(&world.short, variant, rec, tap).await,
+        Scenario::HeadlessFirstCall | Scenario::PersonApproves => {
+            first_call(instance, variant, rec, tap).await
+        }
+        Scenario::SteadyState => steady_state(instance, variant, calls, rec, tap).await,
+        Scenario::Renewal => renewal(instance, variant, rec, tap).await,
+        Scenario::Revocation => revocation(instance, variant, rec, tap).await,
+        Scenario::StepUp => step_up(instance, variant, rec, tap).await,
+        Scenario::ReturningAgent => returning(instance, variant, rec, tap).await,
+    }
+}
+
+/// The instance `scenario` runs against (the one to measure).
+pub fn instance(world: &World, scenario: Scenario) -> &Instance {
+    match scenario {
+        Scenario::PersonApproves => &world.interactive,
+        Scenario::ReturningAgent => &world.short,
+        _ => &world.auto,
     }
 }
 
@@ -241,10 +252,8 @@ async fn echo(session: &mut Session, gateway: &str) -> Result<(), DriverError> {
     Ok(())
 }
 
-/// The person on the consent page at `page` approves; the callback URL.
+/// The person on the consent page at `page` approves; the callback URL
+/// the browser was sent to (not fetched).
 async fn person_approves(session: &mut Session, page: &str) -> Result<String, DriverError> {
-    let _ = (session.browser(), REDIRECT_URI);
-    Err(DriverError::Protocol(format!(
-        "the consent page {page} needs crate::compare::consent (helper C), not merged yet"
-    )))
+    crate::compare::consent::approve(session.browser(), page, REDIRECT_URI).await
 }

@@ -228,11 +228,8 @@ impl Session {
         let Some(refresh_token) = current.refresh.clone() else {
             return self.client_credentials(current.scope.as_deref()).await;
         };
-        let endpoint = self.found()?.metadata.token_endpoint.clone();
-        let proof = self.token_proof(&endpoint)?;
-        let fields = token::refresh_fields(self.client_id()?, &refresh_token);
-        let request = token::request(&endpoint, &fields, proof.as_deref());
-        let tokens = token::exchange(&mut self.meter, request).await?;
+        let answer = self.refresh_with(&refresh_token).await?;
+        let tokens = token::read(&answer)?;
         self.keep(tokens);
         Ok(())
     }
@@ -298,11 +295,39 @@ impl Session {
         self.call_request(&instance.gateway(upstream), tool)
     }
 
+    /// [`Self::call`] presenting `token` instead of the current one (a
+    /// rotated-away or revoked token), proved with the session's own key.
+    pub fn call_with(
+        &mut self,
+        instance: &Instance,
+        upstream: &str,
+        tool: &str,
+        token: &str,
+    ) -> Result<Request, DriverError> {
+        let request = self.unsigned_call(&instance.gateway(upstream), tool);
+        self.with_token(request, token)
+    }
+
     fn call_request(&mut self, gateway: &str, tool: &str) -> Result<Request, DriverError> {
+        let request = self.unsigned_call(gateway, tool);
+        self.authorized(request)
+    }
+
+    fn unsigned_call(&mut self, gateway: &str, tool: &str) -> Request {
         let id = self.next_id;
         self.next_id += 1;
-        let request = driver::tool_call(gateway, id, tool, self.mcp_session.as_deref());
-        self.authorized(request)
+        driver::tool_call(gateway, id, tool, self.mcp_session.as_deref())
+    }
+
+    /// A refresh request with `refresh_token` (any: the attack suite sends
+    /// a spent one), proved with the session's DPoP key when it has one;
+    /// the answer as it came, the session's tokens untouched.
+    pub async fn refresh_with(&mut self, refresh_token: &str) -> Result<Response, DriverError> {
+        let endpoint = self.found()?.metadata.token_endpoint.clone();
+        let proof = self.token_proof(&endpoint)?;
+        let fields = token::refresh_fields(self.client_id()?, refresh_token);
+        let request = token::request(&endpoint, &fields, proof.as_deref());
+        self.send(request).await
     }
 
     /// Sends a request through the agent's own meter.
@@ -316,14 +341,19 @@ impl Session {
             .tokens
             .as_ref()
             .ok_or_else(|| DriverError::Protocol("no token yet".into()))?;
+        self.with_token(request, &tokens.access)
+    }
+
+    /// `request` presenting `token` as this session's scheme says.
+    fn with_token(&self, request: Request, token: &str) -> Result<Request, DriverError> {
         match &self.dpop_key {
             Some(key) => {
-                let proof = dpop::proof(key, &request.method, &request.url, Some(&tokens.access))?;
+                let proof = dpop::proof(key, &request.method, &request.url, Some(token))?;
                 Ok(request
-                    .header("Authorization", format!("DPoP {}", tokens.access))
+                    .header("Authorization", format!("DPoP {token}"))
                     .header("DPoP", proof))
             }
-            None => Ok(request.header("Authorization", format!("Bearer {}", tokens.access))),
+            None => Ok(request.header("Authorization", format!("Bearer {token}"))),
         }
     }
 

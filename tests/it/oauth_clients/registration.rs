@@ -253,3 +253,55 @@ fn registrations_are_bounded_in_all_and_lapse_unless_used() {
         "unused since, it lapsed"
     );
 }
+
+#[test]
+fn the_registration_and_endpoint_rates_are_configured_apart_and_still_refuse_a_flood() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gnapd.toml");
+    std::fs::write(
+        &config,
+        "oauth_registration_rate_per_address = { burst = 3, per_minute = 1 }\n\
+         oauth_rate_per_address = { burst = 6, per_minute = 1 }\n",
+    )
+    .unwrap();
+    let server = Serve::new(&dir.path().join("data"))
+        .dev()
+        .config(&config)
+        .start();
+    let body =
+        json!({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"});
+    let from = |ip: &str| {
+        post(
+            server.addr,
+            "/oauth/register",
+            "application/json",
+            body.to_string().as_bytes(),
+            &[],
+            Some(ip.parse().unwrap()),
+        )
+    };
+    // Attack: a flood of registrations past the configured bound.
+    for _ in 0..3 {
+        assert_eq!(from("127.0.0.7").status, 201);
+    }
+    assert_oauth_error(&from("127.0.0.7"), 429, "temporarily_unavailable");
+    // The endpoints' own bucket (registration is not in it) ends a flood
+    // of token requests at its configured 6.
+    let token = |ip: &str| {
+        post(
+            server.addr,
+            "/oauth/token",
+            "application/x-www-form-urlencoded",
+            b"grant_type=x",
+            &[],
+            Some(ip.parse().unwrap()),
+        )
+    };
+    for _ in 0..6 {
+        assert_oauth_error(&token("127.0.0.7"), 401, "invalid_client");
+    }
+    let limited = token("127.0.0.7");
+    assert_oauth_error(&limited, 429, "temporarily_unavailable");
+    assert!(limited.header("retry-after").is_some());
+    assert_eq!(from("127.0.0.8").status, 201);
+}
