@@ -34,27 +34,27 @@ fn total<'r>(scenario: &'r ScenarioReport, variant: &str) -> Option<&'r StepRepo
         .and_then(|r| r.total.as_ref())
 }
 
-/// One series per variant with a single bar: `bar` of the step `step` of
-/// scenario `scenario`.
-pub(super) fn step(
-    report: &Report,
-    scenario: &str,
-    step: &str,
-    bar: impl Fn(&StepReport) -> Bar,
-) -> Vec<Series> {
+/// What a group of [`step`] shows.
+pub(super) type Figure = fn(&StepReport) -> Bar;
+
+/// One series per variant with one bar per figure: each of `figures` of
+/// the step `step` of scenario `scenario`.
+pub(super) fn step(report: &Report, scenario: &str, step: &str, figures: &[Figure]) -> Vec<Series> {
     let scenario = report.scenarios.iter().find(|s| s.id == scenario);
     report
         .variants
         .iter()
-        .map(|variant| Series {
-            name: variant.id.clone(),
-            bars: vec![scenario.and_then(|s| {
+        .map(|variant| {
+            let found = scenario.and_then(|s| {
                 s.results
                     .iter()
                     .find(|r| r.variant == variant.id && r.not_applicable.is_none())
                     .and_then(|r| r.steps.iter().find(|x| x.name == step))
-                    .map(&bar)
-            })],
+            });
+            Series {
+                name: variant.id.clone(),
+                bars: figures.iter().map(|figure| found.map(figure)).collect(),
+            }
         })
         .collect()
 }

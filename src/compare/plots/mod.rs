@@ -21,6 +21,7 @@ const HEIGHT: u32 = 540;
 pub fn write_plots(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let groups = scenario_ids(report);
+    let steady = Scenario::SteadyState.id();
     let charts = [
         (
             "round-trips.svg",
@@ -90,9 +91,46 @@ pub fn write_plots(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, String> 
                     .to_owned(),
                 y_label: "milliseconds".to_owned(),
                 groups: vec!["tools/call".to_owned()],
-                series: step(report, Scenario::SteadyState.id(), "tools/call", latency),
+                series: step(report, steady, "tools/call", &[latency]),
                 note: Some("bar: p50; ticks: p95, p99".to_owned()),
             }],
+        ),
+        (
+            "steady-state-per-call.svg",
+            vec![
+                Chart {
+                    title: "Steady state: bytes on the wire per tools/call".to_owned(),
+                    y_label: "bytes".to_owned(),
+                    groups: vec!["tools/call".to_owned()],
+                    series: step(
+                        report,
+                        steady,
+                        "tools/call",
+                        &[|t| {
+                            let up = t.bytes.request_headers + t.bytes.request_body;
+                            let down = t.bytes.response_headers + t.bytes.response_body;
+                            Bar {
+                                value: up + down,
+                                part: Some(up),
+                                whiskers: None,
+                            }
+                        }],
+                    ),
+                    note: Some("darker: client → server".to_owned()),
+                },
+                Chart {
+                    title: "Steady state: CPU per tools/call".to_owned(),
+                    y_label: "microseconds".to_owned(),
+                    groups: vec!["server".to_owned(), "client".to_owned()],
+                    series: step(
+                        report,
+                        steady,
+                        "tools/call",
+                        &[|t| plain(t.cpu_us.server), |t| plain(t.cpu_us.client)],
+                    ),
+                    note: None,
+                },
+            ],
         ),
     ];
     let mut written = Vec::new();

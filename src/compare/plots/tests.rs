@@ -6,7 +6,7 @@ use crate::compare::variant::{Scenario, Variant};
 fn every_plot_is_an_svg_naming_every_variant_and_scenario() {
     let dir = tempfile::tempdir().unwrap();
     let written = write_plots(&sample::report(), dir.path()).unwrap();
-    assert_eq!(written.len(), 5);
+    assert_eq!(written.len(), 6);
     for path in &written {
         let svg = std::fs::read_to_string(path).unwrap();
         assert!(svg.starts_with("<svg"), "{}", path.display());
@@ -18,7 +18,8 @@ fn every_plot_is_an_svg_naming_every_variant_and_scenario() {
                 path.display()
             );
         }
-        if !path.ends_with("steady-state-latency.svg") {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        if !name.starts_with("steady-state") {
             for scenario in Scenario::ALL {
                 assert!(
                     svg.contains(scenario.id()),
@@ -29,4 +30,18 @@ fn every_plot_is_an_svg_naming_every_variant_and_scenario() {
             }
         }
     }
+}
+
+/// A scenario that does not apply leaves a visible mark, not a missing bar
+/// that reads as zero.
+#[test]
+fn a_scenario_that_does_not_apply_is_marked_in_the_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    write_plots(&sample::report(), dir.path()).unwrap();
+    let svg = std::fs::read_to_string(dir.path().join("round-trips.svg")).unwrap();
+    assert_eq!(
+        svg.lines().filter(|l| l.trim() == "n/a").count(),
+        1,
+        "one n/a cell in the sample"
+    );
 }
