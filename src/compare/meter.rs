@@ -302,7 +302,14 @@ impl Meter {
     /// `stop_at`'s origin-less prefix: the first redirect to a URL starting
     /// with `stop_at` is returned unfollowed (the client's callback).
     pub async fn browse(&mut self, url: &str, stop_at: &str) -> Result<Browsed, MeterError> {
-        let mut next = Request::new("GET", url);
+        self.follow(Request::new("GET", url), stop_at).await
+    }
+
+    /// [`Self::browse`] from any first request (a form POST): its
+    /// redirects are followed as GETs, up to `stop_at`.
+    pub async fn follow(&mut self, first: Request, stop_at: &str) -> Result<Browsed, MeterError> {
+        let url = first.url.clone();
+        let mut next = first;
         for _ in 0..10 {
             let response = self.send(next).await?;
             let Some(location) = redirect_target(&response) else {
@@ -314,7 +321,7 @@ impl Meter {
             }
             next = Request::new("GET", &location);
         }
-        Err(MeterError::Redirects(url.to_owned()))
+        Err(MeterError::Redirects(url))
     }
 
     async fn exchange(
