@@ -15,6 +15,7 @@
 
 pub mod consent;
 pub mod driver;
+pub mod gnap;
 pub mod harness;
 pub mod meter;
 pub mod oauth;
