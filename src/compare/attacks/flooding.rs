@@ -235,3 +235,26 @@ fn fetches(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> u64
     let count = |m: &BTreeMap<String, u64>| m.get(kind).copied().unwrap_or(0);
     count(after).saturating_sub(count(before))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn growth_keeps_the_tables_that_grew() {
+        let size = |records, bytes| Size { records, bytes };
+        let before = BTreeMap::from([
+            ("grants".to_owned(), size(1, 10)),
+            ("tokens".to_owned(), size(2, 20)),
+        ]);
+        let after = BTreeMap::from([
+            ("grants".to_owned(), size(3, 50)),
+            ("tokens".to_owned(), size(2, 20)),
+            ("interactions".to_owned(), size(1, 5)),
+        ]);
+        let grown = growth(&before, &after);
+        assert_eq!(grown.len(), 2);
+        assert_eq!(grown["grants"], size(2, 40));
+        assert_eq!(grown["interactions"], size(1, 5));
+    }
+}

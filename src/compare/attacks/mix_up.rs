@@ -47,20 +47,23 @@ async fn gnap_mix_up(world: &World, variant: Variant, tap: &Tap) -> Result<Obser
     let waiting = victim.start_interaction().await?;
     let mut browser = Meter::browser(tap);
     let back = consent::approve(&mut browser, &waiting.redirect, &waiting.finish_uri).await?;
-    let believed = &world.other.grant_endpoint;
+    let believed = world.other.grant_endpoint.clone();
     let honest = victim.as_uri().to_owned();
+    // The same redirect checks against the honest grant endpoint: a
+    // refusal below is the grant endpoint in the hash, nothing else.
     interaction::finish(&waiting, &back, &honest)?;
-    Ok(match interaction::finish(&waiting, &back, believed) {
+    Ok(match interaction::finish(&waiting, &back, &believed) {
         Err(e) => Observed::blocked(format!(
-            "The person approved at the honest AS ({honest}); the client, believing its AS was \
-             {believed}, checked the interaction hash with that grant endpoint and refused ({e}): \
-             the interact_ref never went to the attacker (the same redirect checks against the \
-             honest grant endpoint)."
+            "The person approved at the honest AS (`interactive`); the client, believing its AS \
+             was `other`, checked the interaction hash with `other`'s grant endpoint and refused \
+             ({e}); the same redirect verifies with the honest grant endpoint: the interact_ref \
+             never went to the attacker."
         )),
-        Ok(_) => Observed::succeeded(format!(
-            "The interaction hash made by {honest} verified against {believed}: the client would \
-             continue at the attacker's AS."
-        )),
+        Ok(_) => Observed::succeeded(
+            "The interaction hash made by the honest AS (`interactive`) verified against \
+             `other`'s grant endpoint: the client would continue at the attacker's AS."
+                .to_owned(),
+        ),
     })
 }
 
@@ -102,10 +105,11 @@ async fn oauth_mix_up(world: &World, variant: Variant, tap: &Tap) -> Result<Obse
     let refusal = match authorize::read_callback(&back, state, &believed) {
         Err(e) => e.to_string(),
         Ok(_) => {
-            return Ok(Observed::succeeded(format!(
-                "The redirect from {honest} read as {believed}'s: the client would send the code \
-                 and its PKCE verifier to the attacker's token endpoint."
-            )));
+            return Ok(Observed::succeeded(
+                "The redirect from the honest AS (`auto`) read as `other`'s: the client would \
+                 send the code and its PKCE verifier to the attacker's token endpoint."
+                    .to_owned(),
+            ));
         }
     };
     // What a client without the check hands the attacker: the code and
@@ -123,9 +127,10 @@ async fn oauth_mix_up(world: &World, variant: Variant, tap: &Tap) -> Result<Obse
         .send(token::request(endpoint, &fields, None))
         .await?;
     Ok(Observed::blocked(format!(
-        "The redirect from the honest AS carried iss={honest}; the client, believing its AS was \
-         {believed}, compared iss and refused ({refusal}): the code never left. Without that check, \
-         the attacker holding the code and verifier (no DPoP key) redeems them at the honest AS: {}.",
+        "The redirect from the honest AS (`auto`) carried its iss; the client, believing its AS \
+         was `other`, compared iss (RFC 9207) and refused ({refusal}): the code never left. \
+         Without that check the attacker, holding the code and the verifier (not the DPoP key), \
+         redeems them at the honest AS: {}.",
         describe(&answer)
     )))
 }

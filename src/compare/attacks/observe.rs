@@ -223,4 +223,75 @@ mod tests {
         );
         assert_eq!(error_code(&json!({"result": {}})), None);
     }
+
+    fn answer(status: u16, headers: &[(&str, &str)], body: &str) -> Response {
+        Response {
+            status,
+            headers: headers
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_its_status_code_description_and_challenges() {
+        let refused = answer(
+            401,
+            &[
+                (
+                    "www-authenticate",
+                    r#"GNAP as_uri="http://a/gnap", error="invalid_token""#,
+                ),
+                (
+                    "www-authenticate",
+                    r#"Bearer resource_metadata="x", scope="mcp:alpha""#,
+                ),
+            ],
+            r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32001,"message":"no"}}"#,
+        );
+        assert_eq!(
+            describe(&refused),
+            r#"HTTP 401 jsonrpc -32001 "no" (challenges: GNAP, Bearer; error="invalid_token")"#
+        );
+        let oauth = answer(
+            400,
+            &[],
+            r#"{"error":"invalid_grant","error_description":"spent"}"#,
+        );
+        assert_eq!(describe(&oauth), r#"HTTP 400 invalid_grant "spent""#);
+    }
+
+    #[test]
+    fn verdicts_need_both_the_answer_and_the_upstream_to_agree() {
+        let ok = answer(
+            200,
+            &[("content-type", "application/json")],
+            r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+        );
+        let no = answer(401, &[], "");
+        assert_eq!(verdict("x", &ok, 1).outcome, Outcome::Succeeded);
+        assert_eq!(verdict("x", &no, 0).outcome, Outcome::Blocked);
+        // Refused, yet something was forwarded; or 200 and nothing was.
+        assert_eq!(verdict("x", &no, 1).outcome, Outcome::Error);
+        assert_eq!(verdict("x", &ok, 0).outcome, Outcome::Error);
+        assert_eq!(refused("x", &no).outcome, Outcome::Blocked);
+        assert_eq!(refused("x", &ok).outcome, Outcome::Succeeded);
+    }
+
+    #[test]
+    fn one_working_try_makes_the_attack_work() {
+        let blocked = || Observed::blocked("a.".into());
+        let worked = Observed::succeeded("b.".into());
+        assert_eq!(
+            combine(vec![blocked(), blocked()]).outcome,
+            Outcome::Blocked
+        );
+        let mixed = combine(vec![blocked(), worked]);
+        assert_eq!(mixed.outcome, Outcome::Succeeded);
+        assert_eq!(mixed.evidence, "a. b.");
+        let unsure = Observed::new(Outcome::Error, "c.".into());
+        assert_eq!(combine(vec![blocked(), unsure]).outcome, Outcome::Error);
+    }
 }
