@@ -18,10 +18,18 @@
 //! key needs no new grants), removing it revokes them. Person-connected
 //! sets (`person:…`, made on consent pages) are listed with their owner and
 //! removed by id, which stops every token mapped to them.
+//!
+//! `{"op":"store_stats"}` ([`Command::StoreStats`]) answers
+//! `{"tables": {"<name>": {"records": N, "bytes": B}, …}}`: every store
+//! table (sled tree) by name, and every in-memory table that grows with
+//! requests as `memory:<what>` (replay budgets, caches, rate limits,
+//! sessions, sign-ins under way). `gnapd compare` reads it to report the
+//! state each protocol leaves on the server; no CLI command sends it.
 
 mod error;
 pub mod operator_link;
 pub mod socket;
+mod store_stats;
 
 pub use error::AdminError;
 
@@ -102,6 +110,8 @@ pub enum Command {
     OperatorLink,
     /// Signs every operator's browser out and voids the sign-in link.
     OperatorSignOut,
+    /// Records and bytes of every store table and in-memory table.
+    StoreStats,
 }
 
 /// What the admin interface needs to decide pending grants.
@@ -133,6 +143,9 @@ pub struct Admin {
     configured_credentials: BTreeSet<String>,
     /// Deciding pending grants, when set up.
     interaction: Option<Interaction>,
+    /// The running server, once assembled (after the admin socket opens):
+    /// `store_stats` reads its in-memory tables.
+    app: Option<Arc<std::sync::OnceLock<Arc<crate::http::App>>>>,
 }
 
 impl std::fmt::Debug for Admin {
@@ -165,7 +178,15 @@ impl Admin {
             configured,
             configured_credentials,
             interaction: None,
+            app: None,
         }
+    }
+
+    /// Lets `store_stats` read the in-memory tables of the server that
+    /// will be put in `app`.
+    pub fn with_app(mut self, app: Arc<std::sync::OnceLock<Arc<crate::http::App>>>) -> Self {
+        self.app = Some(app);
+        self
     }
 
     /// Enables `gnapd grants …`.
@@ -193,6 +214,7 @@ impl Admin {
             Command::GrantsDeny { code } => self.grants_decide(&code, false),
             Command::OperatorLink => self.operator_link(),
             Command::OperatorSignOut => self.operator_sign_out(),
+            Command::StoreStats => self.store_stats(),
         }
     }
 

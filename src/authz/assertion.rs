@@ -282,7 +282,7 @@ fn verify_addressed(
         .filter(|k| kid.is_none() || k.get("kid").and_then(Value::as_str) == kid)
         .filter_map(|k| VerifyingKey::from_public_jwk(k, Some(alg)).ok())
         .filter(|k| k.algorithm() == alg)
-        .any(|k| k.verify(signing_input.as_bytes(), &signature).is_ok());
+        .any(|k| k.verify_jws(signing_input.as_bytes(), &signature).is_ok());
     if !verified {
         return Err(AssertionError::Signature);
     }
@@ -369,27 +369,24 @@ fn verify_accepted(
     addressed: Addressed<'_>,
     now: i64,
 ) -> Result<(Accepted, Value), AssertionError> {
-    use sha2::Digest as _;
     let (user, claims) = verify_addressed(token, issuers, addressed, now)?;
-    let mut hasher = sha2::Sha256::new();
-    match claims.get("jti").and_then(Value::as_str) {
-        Some(jti) => {
-            hasher.update(b"jti\0");
-            hasher.update(user.issuer.as_bytes());
-            hasher.update(b"\0");
-            hasher.update(jti.as_bytes());
-        }
+    let id = match claims.get("jti").and_then(Value::as_str) {
+        Some(jti) => crate::proto::hash::sha256_parts(&[
+            b"jti\0",
+            user.issuer.as_bytes(),
+            b"\0",
+            jti.as_bytes(),
+        ]),
         None => {
             let signed = token.rsplit_once('.').map_or(token, |(signed, _)| signed);
-            hasher.update(b"jws\0");
-            hasher.update(signed.as_bytes());
+            crate::proto::hash::sha256_parts(&[b"jws\0", signed.as_bytes()])
         }
-    }
+    };
     // `exp` was checked to be a number by `verify_claims`.
     let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(now);
     let accepted = Accepted {
         user,
-        id: hasher.finalize().into(),
+        id,
         until: exp.saturating_add(SKEW),
         issued_at: claims.get("iat").and_then(Value::as_i64),
     };
@@ -417,6 +414,11 @@ pub(crate) struct UsedAssertions {
 }
 
 impl UsedAssertions {
+    /// Assertions remembered, and their bytes (digest and expiry).
+    pub(crate) fn size(&self) -> crate::store::TableSize {
+        crate::store::TableSize::of(self.until.len(), self.until.len() * (32 + 8))
+    }
+
     /// An empty memory that began at `since` (Unix seconds), holding at
     /// most `capacity` live assertions.
     pub(crate) fn new(since: i64, capacity: usize) -> Self {

@@ -46,6 +46,30 @@ impl Guards {
             pending: Mutex::new(PendingSlots::default()),
         }
     }
+
+    /// The rate-limit buckets (every limit together) and the pending grant
+    /// slots.
+    pub(super) fn sizes(&self) -> [(&'static str, crate::store::TableSize); 2] {
+        let mut buckets = crate::store::TableSize::default();
+        for limit in [
+            &self.grant_address,
+            &self.grant_key,
+            &self.continue_address,
+            &self.pages,
+            &self.oauth_address,
+        ] {
+            if let Ok(limit) = limit.lock() {
+                let size = limit.size();
+                buckets.records += size.records;
+                buckets.bytes += size.bytes;
+            }
+        }
+        let slots = self.pending.lock().map(|p| p.size()).unwrap_or_default();
+        [
+            ("memory:rate_limits", buckets),
+            ("memory:pending_grant_slots", slots),
+        ]
+    }
 }
 
 /// Takes one request from `name`'s bucket; a poisoned lock lets it through

@@ -40,7 +40,6 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use serde::Deserialize;
-use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use super::assertion::{AssertionError, TrustedIssuer, subject_matches, verify_login_id_token};
@@ -186,6 +185,20 @@ impl SignedIn {
 }
 
 impl Login {
+    /// Sign-ins under way (OIDC `state`s) and people signed in per grant.
+    pub fn sizes(&self) -> [(&'static str, crate::store::TableSize); 2] {
+        let mut signed_in = crate::store::TableSize::default();
+        if let Ok(held) = self.signed_in.lock() {
+            for (grant, (subject, _, _)) in &held.by_grant {
+                signed_in.add(grant.len(), subject.len() + 32 + 8);
+            }
+        }
+        [
+            ("memory:login_sign_ins", self.states.size()),
+            ("memory:login_signed_in", signed_in),
+        ]
+    }
+
     /// The login `entry` configures, its JWKS being `jwks` (the file's
     /// bytes).
     pub(crate) fn new(entry: LoginEntry, jwks: &[u8]) -> Result<Self, LoginConfigError> {
@@ -364,7 +377,7 @@ impl Login {
     pub(crate) fn signed_in(&self, grant: &str, subject: &str) -> Result<String, NoRandomness> {
         let token = crate::random::text()?;
         let mut signed_in = self.signed_in.lock().map_err(|_| NoRandomness)?;
-        signed_in.insert(grant, subject, Sha256::digest(token.as_bytes()).into());
+        signed_in.insert(grant, subject, crate::proto::hash::sha256(token.as_bytes()));
         Ok(token)
     }
 
@@ -372,7 +385,7 @@ impl Login {
     /// may decide it, if anyone.
     pub(crate) fn subject(&self, grant: &str, token: Option<&str>) -> Option<String> {
         let token = token?;
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let digest: [u8; 32] = crate::proto::hash::sha256(token.as_bytes());
         let signed_in = self.signed_in.lock().ok()?;
         let (subject, expected, _) = signed_in.by_grant.get(grant)?;
         let same: bool = digest.ct_eq(expected).into();

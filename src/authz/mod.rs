@@ -40,6 +40,7 @@ pub mod rate;
 pub mod reply;
 pub mod resources;
 pub mod started_by;
+mod tables;
 pub mod usercode;
 
 pub use assign::Assignments;

@@ -19,7 +19,6 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use crate::random::NoRandomness;
@@ -59,7 +58,7 @@ impl Default for OperatorSettings {
 }
 
 fn digest(secret: &str) -> [u8; 32] {
-    Sha256::digest(secret.as_bytes()).into()
+    crate::proto::hash::sha256(secret.as_bytes())
 }
 
 #[derive(Debug)]
@@ -110,6 +109,12 @@ impl From<NoRandomness> for OperatorError {
 }
 
 impl Operator {
+    /// Operator sessions held, and their bytes (digest, two times).
+    pub(crate) fn sessions_size(&self) -> crate::store::TableSize {
+        let held = self.sessions.lock().map(|s| s.len()).unwrap_or(0);
+        crate::store::TableSize::of(held, held * (32 + 16))
+    }
+
     /// An operator sign-in with `settings`.
     pub fn new(settings: OperatorSettings) -> Self {
         Self {

@@ -51,6 +51,16 @@ pub(crate) struct PendingSlots {
 }
 
 impl PendingSlots {
+    /// Slots held, and their bytes (grant id, key, address, expiry).
+    pub(crate) fn size(&self) -> crate::store::TableSize {
+        let mut size = crate::store::TableSize::default();
+        for (grant, slot) in &self.slots {
+            let address = slot.address.as_ref().map_or(0, String::len);
+            size.add(grant.0.len(), slot.key.len() + address + 8);
+        }
+        size
+    }
+
     /// Holds a slot for `grant` of `key` from `address` until `until`
     /// (the grant's expiry), unless a cap of `caps` is reached at `now`.
     pub(crate) fn hold(

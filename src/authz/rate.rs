@@ -105,6 +105,15 @@ impl Buckets {
         self.table.len() < MAX_TRACKED
     }
 
+    /// Names tracked now, and their bytes (each name, its units and time).
+    pub(crate) fn size(&self) -> crate::store::TableSize {
+        let mut size = crate::store::TableSize::default();
+        for name in self.table.keys() {
+            size.add(name.len(), 16);
+        }
+        size
+    }
+
     /// Names tracked now.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

@@ -17,7 +17,6 @@
 
 use std::collections::HashMap;
 
-use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use crate::store::GrantId;
@@ -50,10 +49,20 @@ pub(crate) enum FinishDelivery {
 }
 
 fn digest(browser: &str) -> [u8; 32] {
-    Sha256::digest(browser.as_bytes()).into()
+    crate::proto::hash::sha256(browser.as_bytes())
 }
 
 impl StartedBy {
+    /// Interactions whose starting browser is held, and their bytes.
+    pub(super) fn size(&self) -> crate::store::TableSize {
+        let mut size = crate::store::TableSize::default();
+        for (grant, started) in &self.by_grant {
+            let waiting = started.waiting.as_ref().map_or(0, String::len);
+            size.add(grant.0.len(), 32 + 8 + waiting);
+        }
+        size
+    }
+
     /// Records `browser` as the one that started `grant`'s interaction,
     /// unless another did first; kept until `expires_at`.
     pub(super) fn bind(&mut self, grant: &GrantId, browser: &str, expires_at: i64, now: i64) {

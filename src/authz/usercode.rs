@@ -127,6 +127,18 @@ pub(crate) struct Attempts {
 }
 
 impl Attempts {
+    /// Counters held (per source and per grant), and their bytes.
+    pub(crate) fn size(&self) -> crate::store::TableSize {
+        let mut size = crate::store::TableSize::default();
+        for source in self.sources.keys() {
+            size.add(source.len(), 12);
+        }
+        for grant in self.grants.keys() {
+            size.add(grant.0.len(), 12);
+        }
+        size
+    }
+
     /// True if `source` may try a code now, with `budget` failures allowed
     /// per window to all network sources together.
     pub(crate) fn source_allowed(&mut self, source: &str, budget: u32, now: i64) -> bool {

@@ -428,6 +428,8 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
             .map_err(|e| e.to_string())?,
     );
     let admin_socket = crate::admin::socket::path_in(&config.data_dir);
+    // Filled once the app is assembled below (admin `store_stats`).
+    let app_cell = Arc::new(std::sync::OnceLock::new());
     let admin = tokio::spawn(crate::admin::socket::serve(
         crate::admin::socket::bind(&admin_socket).map_err(|e| e.to_string())?,
         Arc::new(
@@ -446,7 +448,8 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
                 runtime: tokio::runtime::Handle::current(),
                 login: config.login.clone(),
                 operator: operator.map(|o| (o, operator_link_file)),
-            }),
+            })
+            .with_app(app_cell.clone()),
         ),
     ));
     for upstream in &upstreams {
@@ -470,6 +473,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         connection_limits: config.connections,
         oauth_clients,
     });
+    let _ = app_cell.set(app.clone());
     // Tests and scripts read this line to find the server.
     println!(
         "gnapd listening on {bound}, grant endpoint {}",

@@ -90,6 +90,19 @@ pub struct KeyCache {
 const KEY_CACHE_CAPACITY: usize = 65_536;
 
 impl KeyCache {
+    /// Keys held, and their bytes: the thumbprint and the public JWK's
+    /// text.
+    pub(crate) fn size(&self) -> crate::store::TableSize {
+        let mut size = crate::store::TableSize::default();
+        if let Ok(keys) = self.keys.lock() {
+            for (thumbprint, key) in keys.iter() {
+                let jwk = key.public_jwk().map_or(0, |j| j.to_string().len());
+                size.add(thumbprint.len(), jwk);
+            }
+        }
+        size
+    }
+
     fn key(
         &self,
         binding: &crate::store::KeyBinding,

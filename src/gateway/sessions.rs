@@ -216,6 +216,20 @@ pub(crate) struct Sessions {
 }
 
 impl Sessions {
+    /// Sessions remembered, and their bytes: upstream, session id, owner
+    /// (thumbprint, credential set) and place in the idle index.
+    pub(crate) fn size(&self) -> crate::store::TableSize {
+        let mut size = crate::store::TableSize::default();
+        if let Ok(table) = self.table.lock() {
+            for ((upstream, id), entry) in &table.entries {
+                let owner = entry.owner.thumbprint.len()
+                    + entry.owner.credential_set.as_ref().map_or(0, String::len);
+                size.add(upstream.len() + id.len(), owner + 16);
+            }
+        }
+        size
+    }
+
     /// An empty table under `bounds`.
     pub(crate) fn new(bounds: Bounds) -> Self {
         Self {

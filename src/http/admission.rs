@@ -232,6 +232,13 @@ impl Drop for Ticket {
 }
 
 impl Admission {
+    /// Client connections held, and their bytes (each entry at its fixed
+    /// size; the connection's buffers are hyper's).
+    pub fn size(&self) -> crate::store::TableSize {
+        let held = self.table.lock().map_or(0, |t| t.total);
+        crate::store::TableSize::of(held, held * std::mem::size_of::<Conn>())
+    }
+
     /// A table of at most `max` connections, `per_address` from one
     /// address (both at least 1).
     pub fn new(max: usize, per_address: usize) -> Self {

@@ -71,6 +71,7 @@ pub fn render(app: &App) -> String {
     if let Some(login) = &app.login {
         login.render_metrics(&mut text);
     }
+    crate::proto::crypto_ops::render(&mut text);
     text
 }
 

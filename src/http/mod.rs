@@ -33,6 +33,7 @@ pub mod pages;
 pub mod push;
 mod resource_metadata;
 pub mod serve;
+pub mod tables;
 
 /// Largest request body read, in bytes. A grant request is a few KiB.
 pub const DEFAULT_MAX_BODY: usize = 64 * 1024;

@@ -63,6 +63,31 @@ impl Algorithm {
         }
     }
 
+    /// The JWS `alg` lower-cased: the name a JWS made or checked with this
+    /// primitive is counted under ([`crate::proto::crypto_ops`]).
+    pub const fn jws_label(self) -> &'static str {
+        match self {
+            Self::Ed25519 => "eddsa",
+            Self::EcdsaP256Sha256 => "es256",
+            Self::EcdsaP384Sha384 => "es384",
+            Self::RsaPssSha512 => "ps512",
+            Self::RsaV15Sha256 => "rs256",
+            Self::HmacSha256 => "hs256",
+        }
+    }
+
+    /// The name of the key pair this algorithm signs with, as key
+    /// generation is counted (RSA keys here are 2048 bits).
+    pub const fn key_label(self) -> &'static str {
+        match self {
+            Self::Ed25519 => "ed25519",
+            Self::EcdsaP256Sha256 => "ecdsa-p256",
+            Self::EcdsaP384Sha384 => "ecdsa-p384",
+            Self::RsaPssSha512 | Self::RsaV15Sha256 => "rsa-2048",
+            Self::HmacSha256 => "hmac-sha256",
+        }
+    }
+
     /// The asymmetric algorithm a JWS `alg` (RFC 7518 §3.1) names, for a
     /// signed JWT (ID tokens, assertions, DPoP proofs): `Ed25519`, the fully
     /// specified name of RFC 9864, reads as `EdDSA`; `HS256` and anything

@@ -66,6 +66,68 @@ pub fn count_n(operation: Operation, algorithm: &'static str, n: u64) {
             .or_insert_with(|| Box::leak(Box::new(AtomicU64::new(0))))
     };
     counter.fetch_add(n, Ordering::Relaxed);
+    #[cfg(test)]
+    THIS_THREAD.with(|mine| {
+        *mine
+            .borrow_mut()
+            .entry(format!("{}:{algorithm}", operation.as_str()))
+            .or_default() += n;
+    });
+}
+
+// Unit tests run side by side in one process under `cargo test`; each
+// reads the counts of its own thread to assert exact numbers.
+#[cfg(test)]
+thread_local! {
+    static THIS_THREAD: std::cell::RefCell<BTreeMap<String, u64>> =
+        const { std::cell::RefCell::new(BTreeMap::new()) };
+}
+
+/// This thread's counts so far (tests only), keyed `operation:algorithm`.
+#[cfg(test)]
+pub fn this_thread() -> BTreeMap<String, u64> {
+    THIS_THREAD.with(|mine| mine.borrow().clone())
+}
+
+/// How much `key` (`operation:algorithm`) moved on this thread while `f`
+/// ran (tests only).
+#[cfg(test)]
+pub fn moved<T>(key: &str, f: impl FnOnce() -> T) -> (T, u64) {
+    let before = this_thread().get(key).copied().unwrap_or(0);
+    let value = f();
+    let after = this_thread().get(key).copied().unwrap_or(0);
+    (value, after - before)
+}
+
+/// The series the counts are exposed in on `/metrics`.
+pub const SERIES: &str = "gnapd_crypto_operations_total";
+
+/// Appends every count so far to a Prometheus text page: one
+/// `gnapd_crypto_operations_total{operation="…",algorithm="…"}` series per
+/// pair seen (operation and algorithm names need no escaping).
+pub fn render(out: &mut String) {
+    use std::fmt::Write as _;
+    let counters: Vec<((Operation, &'static str), u64)> = {
+        let counters = match COUNTERS.lock() {
+            Ok(counters) => counters,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        counters
+            .iter()
+            .map(|(pair, n)| (*pair, n.load(Ordering::Relaxed)))
+            .collect()
+    };
+    let _ = writeln!(
+        out,
+        "# HELP {SERIES} Cryptographic operations done by this process, by operation and algorithm.\n# TYPE {SERIES} counter"
+    );
+    for ((operation, algorithm), n) in counters {
+        let _ = writeln!(
+            out,
+            "{SERIES}{{operation=\"{}\",algorithm=\"{algorithm}\"}} {n}",
+            operation.as_str()
+        );
+    }
 }
 
 /// Every count so far, keyed `operation:algorithm`.
@@ -88,6 +150,21 @@ pub fn snapshot() -> BTreeMap<String, u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_exposition_has_one_series_per_pair() {
+        count(Operation::Seal, "test-only-aead");
+        let mut text = String::new();
+        render(&mut text);
+        assert!(text.contains("# TYPE gnapd_crypto_operations_total counter\n"));
+        let line = text
+            .lines()
+            .find(|l| l.contains("algorithm=\"test-only-aead\""))
+            .unwrap();
+        assert!(line.starts_with(
+            "gnapd_crypto_operations_total{operation=\"seal\",algorithm=\"test-only-aead\"} "
+        ));
+    }
 
     #[test]
     fn counts_add_up_per_operation_and_algorithm() {

@@ -8,7 +8,6 @@
 //! ignored, as §5 and §6 allow, but a field that offers nothing we can check
 //! is rejected rather than silently trusted.
 
-use sha2::{Digest as _, Sha256, Sha512};
 use thiserror::Error;
 
 use super::{b64, structured};
@@ -48,8 +47,8 @@ impl DigestAlgorithm {
     /// Hashes `content` with this algorithm.
     pub fn hash(self, content: &[u8]) -> Vec<u8> {
         match self {
-            Self::Sha256 => Sha256::digest(content).to_vec(),
-            Self::Sha512 => Sha512::digest(content).to_vec(),
+            Self::Sha256 => super::hash::sha256(content).to_vec(),
+            Self::Sha512 => super::hash::sha512(content).to_vec(),
         }
     }
 }
@@ -116,10 +115,7 @@ pub fn verify_content_digest(
             continue;
         };
         // Digests are public values; a plain comparison leaks nothing secret.
-        let matches = match alg {
-            DigestAlgorithm::Sha256 => Sha256::digest(content).as_slice() == expected,
-            DigestAlgorithm::Sha512 => Sha512::digest(content).as_slice() == expected,
-        };
+        let matches = alg.hash(content) == expected;
         if !matches {
             return Err(DigestError::Mismatch(alg.key()));
         }

@@ -7,6 +7,8 @@ use sha2::{Digest as _, Sha256};
 
 /// HMAC-SHA-256 of `message` under `key`.
 pub fn hmac_sha256(key: &[u8; 32], message: &[u8]) -> [u8; 32] {
+    // Counted as one MAC, not as the two hashes inside it.
+    super::crypto_ops::count(super::crypto_ops::Operation::Mac, "hmac-sha256");
     // A key shorter than the 64-byte block is padded with zeros (RFC 2104
     // §2); ours always are.
     let mut inner_pad = [0x36u8; 64];
@@ -39,6 +41,18 @@ mod tests {
 
     fn hex(mac: [u8; 32]) -> String {
         mac.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn one_mac_counts_as_one_mac_and_no_hash() {
+        use crate::proto::crypto_ops::this_thread;
+        let before = this_thread();
+        hmac_sha256(&[1; 32], b"m");
+        let after = this_thread();
+        let delta =
+            |k: &str| after.get(k).copied().unwrap_or(0) - before.get(k).copied().unwrap_or(0);
+        assert_eq!(delta("mac:hmac-sha256"), 1);
+        assert_eq!(delta("hash:sha-256"), 0);
     }
 
     #[test]

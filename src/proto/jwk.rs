@@ -10,18 +10,22 @@
 //! Ed25519, the agents' default, runs on `ed25519-dalek` (`verify_strict`, the
 //! hot path); ECDSA, RSA and HMAC run on josekit's JWS primitives, which are
 //! the same operations RFC 9421 §3.3 names.
+//!
+//! Every signature made or checked and every key generated here is counted
+//! ([`super::crypto_ops`]): `sign`/`verify` under the RFC 9421 name, or
+//! under the JWS `alg` lower-cased through `sign_jws`/`verify_jws`.
 
 use std::fmt;
 
 use josekit::jwk::Jwk;
 use josekit::jws::{ES256, ES384, HS256, JwsSigner, JwsVerifier, PS512, RS256};
 use serde_json::{Map, Value};
-use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 use thiserror::Error;
 
 use super::alg::Algorithm;
 use super::b64;
+use super::crypto_ops::{Operation, count};
 
 mod members;
 mod signing;

@@ -10,6 +10,7 @@ pub mod crypto_ops;
 pub mod digest;
 pub mod exposition;
 pub mod gnap;
+pub mod hash;
 pub mod hmac;
 pub mod httpsig;
 pub mod jwk;

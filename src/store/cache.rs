@@ -67,6 +67,18 @@ impl<K: Eq + Hash + Clone, V: Clone> Cache<K, V> {
         }
     }
 
+    /// How many entries are held, and their bytes as `bytes_of` counts
+    /// each.
+    pub fn size(&self, bytes_of: impl Fn(&K, &V) -> usize) -> super::TableSize {
+        let mut size = super::TableSize::default();
+        if let Ok(entries) = self.entries.lock() {
+            for (key, (_, value)) in entries.iter() {
+                size.add(0, bytes_of(key, value));
+            }
+        }
+        size
+    }
+
     /// Retires every entry: call after a committed write that may change or
     /// remove a cached record.
     pub fn retire(&self) {

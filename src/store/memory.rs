@@ -72,6 +72,54 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// Each map as the sled store would hold it: the same keys, the same
+    /// encoded records, so both stores report the same bytes.
+    fn sizes(&self) -> Result<Vec<(String, super::TableSize)>, StoreError> {
+        use super::TableSize;
+        use super::codec::encode;
+        fn table<K, V>(
+            map: &HashMap<K, V>,
+            bytes: impl Fn(&K, &V) -> Result<(usize, usize), StoreError>,
+        ) -> Result<TableSize, StoreError> {
+            let mut size = TableSize::default();
+            for (key, value) in map {
+                let (k, v) = bytes(key, value)?;
+                size.add(k, v);
+            }
+            Ok(size)
+        }
+        const HASH: usize = 32;
+        let sizes = [
+            table(&self.grants, |id, g| Ok((id.0.len(), encode(g)?.len())))?,
+            table(&self.continuations, |_, id| Ok((HASH, id.0.len())))?,
+            table(&self.tokens, |_, t| Ok((HASH, encode(t)?.len())))?,
+            table(&self.manage, |_, _| Ok((HASH, HASH)))?,
+            table(&self.instances, |id, i| Ok((id.len(), encode(i)?.len())))?,
+            table(&self.credential_sets, |id, s| {
+                Ok((id.len(), encode(s)?.len()))
+            })?,
+            table(&self.upstreams, |name, u| {
+                Ok((name.len(), encode(u)?.len()))
+            })?,
+            table(&self.resource_sets, |r, s| Ok((r.len(), encode(s)?.len())))?,
+            table(&self.oauth_clients, |id, c| {
+                Ok((id.len(), encode(c)?.len()))
+            })?,
+            table(&self.interactions, |id, i| {
+                Ok((id.0.len(), encode(i)?.len()))
+            })?,
+            table(&self.user_codes, |_, id| Ok((HASH, id.0.len())))?,
+            table(&self.spent_refresh, |_, s| Ok((HASH, encode(s)?.len())))?,
+        ];
+        Ok(super::TABLES
+            .iter()
+            .map(|name| (*name).to_owned())
+            .zip(sizes)
+            .collect())
+    }
+}
+
 /// The in-memory store.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -485,5 +533,11 @@ impl Store for MemoryStore {
 
     fn spent_refresh(&self, refresh: &TokenHash) -> Result<Option<SpentRefresh>, StoreError> {
         Ok(self.lock()?.spent_refresh.get(refresh).cloned())
+    }
+
+    fn table_sizes(&self) -> Result<Vec<(String, super::TableSize)>, StoreError> {
+        let mut sizes = self.lock()?.sizes()?;
+        sizes.extend(super::sizes::replay_sizes(&self.replay));
+        Ok(sizes)
     }
 }

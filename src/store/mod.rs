@@ -13,7 +13,6 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use crate::proto::gnap::interact::HashMethod;
 use crate::proto::gnap::{AccessRight, GrantRequest};
@@ -27,11 +26,13 @@ pub mod memory;
 mod oauth_client;
 mod record;
 pub mod replay;
+mod sizes;
 pub mod sled;
 
 pub use oauth_client::OAuthClientRecord;
 pub use record::*;
 pub use replay::{ReplayBudget, ReplayLimits, ReplaySizes};
+pub use sizes::{TABLES, TableSize};
 
 /// What a sweep removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -311,4 +312,11 @@ pub trait Store: NonceStore + Send + Sync {
     /// still remembered (expired entries may be returned until the sweep;
     /// callers compare `expires_at`).
     fn spent_refresh(&self, refresh: &TokenHash) -> Result<Option<SpentRefresh>, StoreError>;
+
+    /// Records and bytes (keys plus values, as stored) of every table: the
+    /// persistent ones ([`TABLES`]), then the in-memory ones the store
+    /// keeps (`memory:<what>`: the replay budgets, caches). For `gnapd
+    /// compare`, through the admin command `store_stats`; it reads every
+    /// entry, so it is not for a request path.
+    fn table_sizes(&self) -> Result<Vec<(String, TableSize)>, StoreError>;
 }

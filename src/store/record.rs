@@ -31,7 +31,7 @@ impl<'de> Deserialize<'de> for TokenHash {
 impl TokenHash {
     /// Hashes a token value.
     pub fn of(value: &str) -> Self {
-        Self(Sha256::digest(value.as_bytes()).into())
+        Self(crate::proto::hash::sha256(value.as_bytes()))
     }
 }
 

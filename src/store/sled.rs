@@ -34,6 +34,7 @@ pub use check::Checked;
 mod check;
 mod open;
 mod refresh;
+mod sizes;
 mod sweep;
 mod tx;
 
@@ -667,5 +668,9 @@ impl Store for SledStore {
 
     fn spent_refresh(&self, refresh: &TokenHash) -> Result<Option<SpentRefresh>, StoreError> {
         self.get_spent_refresh(refresh)
+    }
+
+    fn table_sizes(&self) -> Result<Vec<(String, super::TableSize)>, StoreError> {
+        self.sizes()
     }
 }

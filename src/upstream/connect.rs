@@ -278,6 +278,22 @@ pub struct Connections {
 }
 
 impl Connections {
+    /// Upstream sign-ins under way, and the sets connected per pending
+    /// grant.
+    pub fn sizes(&self) -> [(&'static str, crate::store::TableSize); 2] {
+        let mut connected = crate::store::TableSize::default();
+        if let Ok(map) = self.connected.lock() {
+            for (grant, sets) in map.iter() {
+                let bytes: usize = sets.iter().map(|(a, b)| a.len() + b.len()).sum();
+                connected.add(grant.len(), bytes);
+            }
+        }
+        [
+            ("memory:upstream_sign_ins", self.states.size()),
+            ("memory:upstream_connected", connected),
+        ]
+    }
+
     /// No connection under way, sign-ins bounded by `bounds`.
     pub fn new(bounds: crate::upstream::oauth_client::SignInBounds) -> Self {
         Self {

@@ -146,7 +146,7 @@ impl OAuth2Credential {
     pub fn seed_digest(&self) -> String {
         let mut unseeded = self.clone();
         unseeded.seed = None;
-        let digest = <sha2::Sha256 as sha2::Digest>::digest(unseeded.to_json().as_slice());
+        let digest = crate::proto::hash::sha256(unseeded.to_json().as_slice());
         crate::proto::b64::encode_url(&digest)
     }
 

@@ -10,7 +10,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Deserialize;
-use sha2::{Digest as _, Sha256};
 
 use crate::proto::address::AddressKey;
 use crate::proto::b64;
@@ -313,10 +312,22 @@ impl<T> Default for States<T> {
 }
 
 fn state_key(state: &str) -> [u8; 32] {
-    Sha256::digest(state.as_bytes()).into()
+    crate::proto::hash::sha256(state.as_bytes())
 }
 
 impl<T> States<T> {
+    /// Sign-ins under way, and their bytes: the state's digest, the grant,
+    /// and the entry itself (what it is for counted at its fixed size).
+    pub fn size(&self) -> crate::store::TableSize {
+        let mut size = crate::store::TableSize::default();
+        if let Ok(pending) = self.pending.lock() {
+            for entry in pending.by_state.values() {
+                size.add(32, entry.grant.len() + std::mem::size_of::<Entry<T>>());
+            }
+        }
+        size
+    }
+
     /// No sign-in under way yet, under `bounds`.
     pub fn new(bounds: SignInBounds) -> Self {
         Self {
@@ -339,7 +350,7 @@ impl<T> States<T> {
     ) -> Result<(String, String), NoRandomness> {
         let state = crate::random::text()?;
         let verifier = Secret::new(crate::random::text()?);
-        let challenge = b64::encode_url(&Sha256::digest(verifier.expose().as_bytes()));
+        let challenge = b64::encode_url(&crate::proto::hash::sha256(verifier.expose().as_bytes()));
         let mut pending = self.pending.lock().map_err(|_| NoRandomness)?;
         pending.expire(now);
         let bounds = self.bounds;

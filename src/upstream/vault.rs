@@ -15,6 +15,10 @@ use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use zeroize::Zeroizing;
 
 use crate::proto::b64;
+use crate::proto::crypto_ops::{Operation, count};
+
+/// The AEAD's name in the counts.
+const AEAD: &str = "xchacha20poly1305";
 
 /// Nonce length of XChaCha20-Poly1305.
 const NONCE_LEN: usize = 24;
@@ -105,6 +109,8 @@ impl MasterKey {
         Ok(Self(key))
     }
 
+    // Every seal and open goes through `cipher`'s two callers, which count
+    // them for `gnapd compare`.
     fn cipher(&self) -> XChaCha20Poly1305 {
         XChaCha20Poly1305::new(&Key::from(*self.0))
     }
@@ -113,6 +119,7 @@ impl MasterKey {
     pub fn seal(&self, record_id: &str, secret: &[u8]) -> Result<Vec<u8>, VaultError> {
         let mut nonce = [0u8; NONCE_LEN];
         crate::random::fill(&mut nonce).map_err(|_| VaultError::Random)?;
+        count(Operation::Seal, AEAD);
         let sealed = self
             .cipher()
             .encrypt(
@@ -136,6 +143,7 @@ impl MasterKey {
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| VaultError::Open)?;
+        count(Operation::Open, AEAD);
         self.cipher()
             .decrypt(
                 &XNonce::from(nonce),
@@ -169,6 +177,16 @@ mod tests {
         let mut tampered = sealed.clone();
         tampered[30] ^= 1;
         assert_eq!(k.open("cred-1", &tampered), Err(VaultError::Open));
+    }
+
+    #[test]
+    fn each_seal_and_each_open_counts_once() {
+        use crate::proto::crypto_ops::moved;
+        let k = key();
+        let (sealed, seals) = moved("seal:xchacha20poly1305", || k.seal("c", b"s").unwrap());
+        assert_eq!(seals, 1);
+        let (_, opens) = moved("open:xchacha20poly1305", || k.open("c", &sealed));
+        assert_eq!(opens, 1);
     }
 
     #[test]

@@ -1001,6 +1001,56 @@ fn an_expired_oauth_token_stays_until_its_grant_is_swept(store: &dyn Store) {
     assert!(store.token_by_manage(&record.manage).unwrap().is_none());
 }
 
+fn table_sizes_count_each_record_and_its_stored_bytes(store: &dyn Store) {
+    let sizes = |store: &dyn Store| -> std::collections::BTreeMap<String, gnapd::store::TableSize> {
+        store.table_sizes().unwrap().into_iter().collect()
+    };
+    let before = sizes(store);
+    for table in gnapd::store::TABLES {
+        assert_eq!(before[table], Default::default(), "{table}");
+    }
+    assert!(before.contains_key("memory:replay_bound"));
+    assert!(before.contains_key("memory:replay_unapproved"));
+    let f = Fixture::new();
+    let (grant, tokens) = f.grant(2, FOREVER);
+    store.create_grant(&grant, &tokens).unwrap();
+    let after = sizes(store);
+    // Stored as JSON under the grant id.
+    let grant_bytes = grant.id.0.len() + serde_json::to_vec(&grant).unwrap().len();
+    assert_eq!(after["grants"].records, 1);
+    assert_eq!(after["grants"].bytes, grant_bytes as u64);
+    // The continuation index: token hash → grant id.
+    assert_eq!(after["continuations"].records, 1);
+    assert_eq!(after["continuations"].bytes, (32 + grant.id.0.len()) as u64);
+    let token_bytes: usize = tokens
+        .iter()
+        .map(|(_, t)| 32 + serde_json::to_vec(t).unwrap().len())
+        .sum();
+    assert_eq!(after["tokens"].records, 2);
+    assert_eq!(after["tokens"].bytes, token_bytes as u64);
+    assert_eq!(after["manage"].records, 2);
+    assert_eq!(after["manage"].bytes, 2 * 64);
+    assert_eq!(after["instances"], Default::default());
+    // A remembered signature shows in its budget.
+    let key =
+        gnapd::proto::jwk::SigningKey::generate(gnapd::proto::alg::Algorithm::Ed25519).unwrap();
+    store
+        .remember(key.verifying_key().thumbprint(), b"sig", 100, 0)
+        .unwrap();
+    let remembered = sizes(store)["memory:replay_bound"];
+    assert_eq!(
+        remembered.records,
+        before["memory:replay_bound"].records + 1
+    );
+    assert!(remembered.bytes > before["memory:replay_bound"].bytes);
+    // Removing the grant gives the bytes back.
+    assert!(store.delete_grant(&cont(&grant)).unwrap());
+    let gone = sizes(store);
+    for table in ["grants", "continuations", "tokens", "manage"] {
+        assert_eq!(gone[table], Default::default(), "{table}");
+    }
+}
+
 /// Runs every contract check against the store `make()` builds (fresh for
 /// each test).
 macro_rules! contract_suite {
@@ -1039,6 +1089,7 @@ macro_rules! contract_suite {
                 an_instance_lives_as_long_as_its_longest_grant_and_is_swept_after,
                 spent_refresh_is_remembered_until_its_expiry_and_swept_after,
                 an_expired_oauth_token_stays_until_its_grant_is_swept,
+                table_sizes_count_each_record_and_its_stored_bytes,
             );
         }
     };

@@ -69,6 +69,21 @@ pub(super) struct Live {
     pub(super) started_by: super::started_by::StartedBy,
 }
 
+impl Live {
+    /// Its tables: attempt counters, shown user codes, starting browsers.
+    pub(super) fn sizes(&self) -> [(&'static str, crate::store::TableSize); 3] {
+        let mut codes = crate::store::TableSize::default();
+        for (grant, code) in &self.codes {
+            codes.add(grant.0.len(), code.as_str().len());
+        }
+        [
+            ("memory:user_code_attempts", self.attempts.size()),
+            ("memory:user_codes_shown", codes),
+            ("memory:interaction_browsers", self.started_by.size()),
+        ]
+    }
+}
+
 /// What the AS does to tell the client that the interaction finished.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FinishAction {

@@ -3,7 +3,6 @@
 //! one proves its secret with HTTP Basic or in the form, never both.
 
 use base64::Engine as _;
-use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use super::error;
@@ -92,7 +91,7 @@ impl Presented {
                 Some(expected),
                 Some(secret),
             ) => {
-                let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+                let presented: [u8; 32] = crate::proto::hash::sha256(secret.as_bytes());
                 if bool::from(presented.ct_eq(expected)) {
                     Ok(client)
                 } else {
@@ -144,7 +143,7 @@ mod tests {
             client_name: None,
             redirect_uris: vec!["https://c.example/cb".into()],
             token_endpoint_auth: auth,
-            secret_hash: secret.map(|s| Sha256::digest(s.as_bytes()).into()),
+            secret_hash: secret.map(|s| crate::proto::hash::sha256(s.as_bytes())),
             jwks: None,
             grant_types: Vec::new(),
             source: ClientSource::Configured,

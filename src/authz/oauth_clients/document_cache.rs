@@ -68,6 +68,16 @@ impl DocumentCache {
             .insert(url.to_owned(), (client, now.saturating_add(lifetime)));
     }
 
+    /// Documents kept, and their bytes: the URL and the entry at its
+    /// fixed size (the client's strings beyond it not counted).
+    pub fn size(&self) -> crate::store::TableSize {
+        let mut size = crate::store::TableSize::default();
+        for url in self.entries.keys() {
+            size.add(url.len(), std::mem::size_of::<(ClientInfo, i64)>());
+        }
+        size
+    }
+
     /// How many documents are kept.
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -17,7 +17,6 @@
 //!   for a DPoP-bound token `cnf.jkt` (RFC 9449 §6.2).
 
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use super::OAuthClients;
@@ -119,7 +118,7 @@ impl OAuthClients {
     /// exists).
     fn introspector(&self, authorization: Option<&str>) -> Option<&Introspector> {
         let (id, secret) = authorization.and_then(basic_credentials)?;
-        let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+        let presented: [u8; 32] = crate::proto::hash::sha256(secret.as_bytes());
         let mut found = None;
         for introspector in &self.settings.introspectors {
             let Some(hash) = &introspector.client.secret_hash else {

@@ -111,6 +111,20 @@ impl std::fmt::Debug for OAuthClients {
 }
 
 impl OAuthClients {
+    /// The metadata documents cached and the registration rate buckets.
+    pub fn memory_tables(&self) -> [(&'static str, crate::store::TableSize); 2] {
+        [
+            (
+                "memory:client_metadata_documents",
+                self.documents.lock().map(|d| d.size()).unwrap_or_default(),
+            ),
+            (
+                "memory:registration_rate_limits",
+                self.buckets.lock().map(|b| b.size()).unwrap_or_default(),
+            ),
+        ]
+    }
+
     /// The registry of `auth`'s store, clock and randomness.
     pub fn new(auth: &super::AuthServer, settings: Settings) -> Self {
         Self {

@@ -2,7 +2,6 @@
 //! service, over the store, with the bounds of the module documentation.
 
 use serde_json::json;
-use sha2::{Digest as _, Sha256};
 
 use super::OAuthClients;
 use super::reply::{error, unavailable};
@@ -88,7 +87,7 @@ impl OAuthClients {
         };
         let secret_hash = secret
             .as_deref()
-            .map(|s| -> [u8; 32] { Sha256::digest(s.as_bytes()).into() });
+            .map(|s| -> [u8; 32] { crate::proto::hash::sha256(s.as_bytes()) });
         let client = registered_client(&metadata, &client_id, secret_hash);
         let record = OAuthClientRecord {
             v: RECORD_VERSION,

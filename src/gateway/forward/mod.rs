@@ -8,6 +8,7 @@ mod errors;
 mod headers;
 mod http_upstream;
 mod person_sets;
+mod tables;
 mod tool_filter;
 mod upstream_connect;
 

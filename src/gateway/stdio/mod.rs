@@ -45,6 +45,21 @@ impl std::fmt::Debug for Bridge {
 }
 
 impl Bridge {
+    /// Stdio sessions live, and their bytes (session id and owner; the
+    /// child process's own memory is not the gateway's).
+    pub(crate) fn size(&self) -> crate::store::TableSize {
+        let mut size = crate::store::TableSize::default();
+        if let Ok(sessions) = self.registry.sessions.lock() {
+            for (id, session) in sessions.iter() {
+                let owner = session.owner.upstream.len()
+                    + session.owner.thumbprint.len()
+                    + session.owner.credential_set.as_ref().map_or(0, String::len);
+                size.add(id.len(), owner);
+            }
+        }
+        size
+    }
+
     /// A bridge with these limits.
     pub(crate) fn new(limits: Limits) -> Self {
         Self {

@@ -18,10 +18,9 @@ pub(super) const CSS: &str = include_str!("../../../templates/style.css");
 
 /// `'sha256-…'` of [`CSS`], for `style-src`.
 static STYLE_HASH: LazyLock<String> = LazyLock::new(|| {
-    use sha2::Digest as _;
     format!(
         "'sha256-{}'",
-        crate::proto::b64::encode_std(&sha2::Sha256::digest(CSS.as_bytes()))
+        crate::proto::b64::encode_std(&crate::proto::hash::sha256(CSS.as_bytes()))
     )
 });
 

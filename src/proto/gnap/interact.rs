@@ -197,6 +197,9 @@ impl HashMethod {
     /// The digest of `input`.
     pub fn digest(self, input: &[u8]) -> Vec<u8> {
         use sha2::Digest as _;
+        // The one place these are computed (`proto::hash` has the common
+        // ones; the SHA-3 family lives only here).
+        crate::proto::crypto_ops::count(crate::proto::crypto_ops::Operation::Hash, self.name());
         match self {
             Self::Sha256 => sha2::Sha256::digest(input).to_vec(),
             Self::Sha384 => sha2::Sha384::digest(input).to_vec(),

@@ -132,6 +132,12 @@ pub fn check(pending: Vec<Pending>) -> (Vec<Option<Checked>>, Tally) {
                 .collect();
             let signatures: Vec<_> = chunk.iter().map(|(_, _, s)| *s).collect();
             let keys: Vec<_> = chunk.iter().map(|(_, k, _)| *k).collect();
+            // Each signature in the equation counts as one check.
+            crate::proto::crypto_ops::count_n(
+                crate::proto::crypto_ops::Operation::Verify,
+                "ed25519",
+                chunk.len() as u64,
+            );
             if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
                 for (i, _, _) in chunk {
                     passed[*i] = true;
@@ -232,6 +238,23 @@ mod tests {
             vec![true, false, true, true, false, true]
         );
         assert_eq!(tally.failed, 1);
+    }
+
+    #[test]
+    fn each_signature_in_a_batch_counts_as_one_verify_and_a_retry_again() {
+        use crate::proto::crypto_ops::moved;
+        let keys = keys(5);
+        let pending: Vec<Pending> = keys.iter().map(|k| signed(k, b"m")).collect();
+        let ((results, _), n) = moved("verify:ed25519", || check(pending));
+        assert!(results.iter().all(Option::is_some));
+        assert_eq!(n, 5);
+        // A failed equation: 5 in it, then each of the 5 checked alone.
+        let mut pending: Vec<Pending> = keys.iter().map(|k| signed(k, b"m")).collect();
+        pending[0].screened.base = b"n".to_vec();
+        let ((results, tally), n) = moved("verify:ed25519", || check(pending));
+        assert_eq!(tally.failed, 1);
+        assert_eq!(verdicts(&results), vec![false, true, true, true, true]);
+        assert_eq!(n, 10);
     }
 
     #[test]

@@ -17,6 +17,9 @@ pub mod profile;
 pub mod sign;
 pub mod verify;
 
+#[cfg(test)]
+mod counted;
+
 pub use super::alg::Algorithm;
 pub use base::signature_base;
 pub use component::{ComponentId, Derived};

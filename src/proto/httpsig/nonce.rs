@@ -4,8 +4,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use sha2::{Digest as _, Sha256};
-
 use crate::proto::jwk::Thumbprint;
 
 /// Whether a value was new.
@@ -119,6 +117,21 @@ impl MemoryNonceStore {
     }
 
     /// True if no value is held.
+    /// Bytes the entries hold: each remembered signature's digest, expiry
+    /// and key id, and each key's count (the maps' own overhead aside).
+    pub fn bytes(&self) -> usize {
+        const ENTRY: usize = 16 + 8 + 8;
+        const PER_KEY: usize = 8 + 8;
+        self.shards
+            .iter()
+            .filter_map(|s| {
+                s.lock()
+                    .ok()
+                    .map(|s| s.len * ENTRY + s.per_scope.len() * PER_KEY)
+            })
+            .sum()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -190,12 +203,8 @@ impl NonceStore for MemoryNonceStore {
         until: i64,
         now: i64,
     ) -> Result<Seen, NonceStoreError> {
-        let mut hasher = Sha256::new();
-        hasher.update(scope.as_str().as_bytes());
-        let scope_digest = hasher.clone().finalize();
-        hasher.update([0]);
-        hasher.update(value);
-        let full = hasher.finalize();
+        let scope_digest = crate::proto::hash::sha256(scope.as_str().as_bytes());
+        let full = crate::proto::hash::sha256_parts(&[scope.as_str().as_bytes(), &[0], value]);
         let mut digest = [0u8; 16];
         digest.copy_from_slice(&full[..16]);
         let mut scope_id = [0u8; 8];

@@ -22,8 +22,6 @@
 
 use std::sync::Arc;
 
-use sha2::{Digest as _, Sha256};
-
 use super::base::signature_base;
 use super::batch::{Checked, Pending, Screened};
 use super::component::{ComponentId, Derived, ValueError};
@@ -325,7 +323,7 @@ impl GnapProfile {
             None => {
                 let mut value = Vec::with_capacity(34);
                 value.extend_from_slice(b"b:");
-                value.extend_from_slice(&Sha256::digest(base));
+                value.extend_from_slice(&crate::proto::hash::sha256(base));
                 (
                     replay.remember(key.thumbprint(), &value, until, now)?,
                     Rejection::ReplayedSignature,

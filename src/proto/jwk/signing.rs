@@ -27,6 +27,7 @@ impl fmt::Debug for SigningKey {
 impl SigningKey {
     /// Generates a fresh key for `algorithm` (RSA keys are 2048 bits).
     pub fn generate(algorithm: Algorithm) -> Result<Self, KeyError> {
+        count(Operation::KeyGen, algorithm.key_label());
         use josekit::jwk::KeyPair as _;
         use josekit::jwk::alg::ec::EcCurve;
         use josekit::jwk::alg::ec::EcKeyPair;
@@ -122,7 +123,9 @@ impl SigningKey {
                 // without checking them against the public members; a key
                 // whose halves disagree would sign what its own JWK cannot
                 // verify. One probe signature catches that at load time.
+                // The probe is real work, counted as an RFC 9421 signature.
                 const PROBE: &[u8] = b"gnapd private key consistency probe";
+                count(Operation::Sign, algorithm.name());
                 let probe = signer.sign(PROBE).map_err(|_| KeyError::InvalidKey)?;
                 verifying
                     .verify(PROBE, &probe)
@@ -162,8 +165,21 @@ impl SigningKey {
         &self.private_jwk
     }
 
-    /// Signs `message`.
+    /// Signs `message` (an RFC 9421 signature base; counted under the
+    /// algorithm's RFC 9421 name).
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        count(Operation::Sign, self.algorithm.name());
+        self.sign_uncounted(message)
+    }
+
+    /// Signs a JWS signing input (`header.payload`: DPoP proofs, client
+    /// assertions; counted under the JWS `alg`, lower-cased).
+    pub fn sign_jws(&self, signing_input: &[u8]) -> Result<Vec<u8>, KeyError> {
+        count(Operation::Sign, self.algorithm.jws_label());
+        self.sign_uncounted(signing_input)
+    }
+
+    fn sign_uncounted(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         match &self.signer {
             Signer::Ed25519(key) => {
                 use ed25519_dalek::Signer as _;

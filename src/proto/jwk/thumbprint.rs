@@ -45,7 +45,7 @@ pub(super) fn thumbprint(map: &Map<String, Value>, kind: KeyKind) -> Result<Thum
         canonical.push_str(&Value::String(value.clone()).to_string());
     }
     canonical.push('}');
-    Ok(Thumbprint(b64::encode_url(&Sha256::digest(
+    Ok(Thumbprint(b64::encode_url(&crate::proto::hash::sha256(
         canonical.as_bytes(),
     ))))
 }

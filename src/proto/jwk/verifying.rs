@@ -163,8 +163,22 @@ impl VerifyingKey {
         }
     }
 
-    /// Verifies `signature` over `message`.
+    /// Verifies `signature` over `message` (an RFC 9421 signature base;
+    /// counted under the algorithm's RFC 9421 name).
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), BadSignature> {
+        count(Operation::Verify, self.algorithm.name());
+        self.verify_uncounted(message, signature)
+    }
+
+    /// Verifies a JWS signature over its signing input (DPoP proofs,
+    /// client assertions, ID tokens, ID-JAGs; counted under the JWS `alg`,
+    /// lower-cased).
+    pub fn verify_jws(&self, signing_input: &[u8], signature: &[u8]) -> Result<(), BadSignature> {
+        count(Operation::Verify, self.algorithm.jws_label());
+        self.verify_uncounted(signing_input, signature)
+    }
+
+    fn verify_uncounted(&self, message: &[u8], signature: &[u8]) -> Result<(), BadSignature> {
         match &self.verifier {
             Verifier::Ed25519(key) => {
                 let bytes: &[u8; 64] = signature.try_into().map_err(|_| BadSignature)?;

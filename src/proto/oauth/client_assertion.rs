@@ -125,7 +125,7 @@ pub fn verify(
         .filter(|k| kid.is_none() || k.get("kid").and_then(Value::as_str) == kid)
         .filter_map(|k| VerifyingKey::from_public_jwk(k, Some(alg)).ok())
         .filter(|k| k.algorithm() == alg)
-        .find(|k| k.verify(signed.as_bytes(), &signature).is_ok())
+        .find(|k| k.verify_jws(signed.as_bytes(), &signature).is_ok())
         .ok_or(E::Signature)?;
     let text = |name: &str| claims.get(name).and_then(Value::as_str);
     if text("iss") != Some(client_id) || text("sub") != Some(client_id) {
@@ -206,7 +206,7 @@ pub fn danger_sign_for_tests(
         engine.encode(header.to_string()),
         engine.encode(claims.to_string())
     );
-    let signature = key.sign(signed.as_bytes()).unwrap_or_default();
+    let signature = key.sign_jws(signed.as_bytes()).unwrap_or_default();
     format!("{signed}.{}", engine.encode(signature))
 }
 

@@ -9,7 +9,6 @@
 //! same).
 
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 
 use crate::proto::alg::Algorithm;
 use crate::proto::b64;
@@ -122,7 +121,7 @@ pub fn verify(
     let key = VerifyingKey::from_public_jwk(jwk, Some(algorithm)).map_err(|_| DpopError::Jwk)?;
     let signature = b64::decode_url(signature_b64).ok_or(DpopError::Malformed)?;
     let signed_len = header_b64.len() + 1 + claims_b64.len();
-    key.verify(&proof.as_bytes()[..signed_len], &signature)
+    key.verify_jws(&proof.as_bytes()[..signed_len], &signature)
         .map_err(|_| DpopError::Signature)?;
 
     let claim = |name: &'static str| {
@@ -170,7 +169,7 @@ pub fn verify(
 
 /// `ath` for `access_token` (§4.2): base64url of its SHA-256.
 pub fn ath(access_token: &str) -> String {
-    b64::encode_url(&Sha256::digest(access_token.as_bytes()))
+    b64::encode_url(&crate::proto::hash::sha256(access_token.as_bytes()))
 }
 
 /// Makes a proof with `key` (the client side: tests and tools). `jti` must
@@ -198,7 +197,7 @@ pub fn sign(
         b64::encode_url(header.to_string().as_bytes()),
         b64::encode_url(claims.to_string().as_bytes())
     );
-    let signature = key.sign(signing_input.as_bytes())?;
+    let signature = key.sign_jws(signing_input.as_bytes())?;
     Ok(format!("{signing_input}.{}", b64::encode_url(&signature)))
 }
 
@@ -295,6 +294,24 @@ mod tests {
 
     fn claims() -> Value {
         json!({"jti": "j1", "htm": "POST", "htu": URI, "iat": NOW, "ath": ath("T")})
+    }
+
+    #[test]
+    fn a_proof_counts_as_one_jws_signature_each_way_and_one_ath_hash() {
+        use crate::proto::crypto_ops::this_thread;
+        let key = key();
+        let before = this_thread();
+        let proof = sign(&key, "POST", URI, Some("T"), NOW, "j1").unwrap();
+        verify(&proof, "POST", URI, Some("T"), NOW, 60).unwrap();
+        let after = this_thread();
+        let delta =
+            |k: &str| after.get(k).copied().unwrap_or(0) - before.get(k).copied().unwrap_or(0);
+        assert_eq!(delta("sign:es256"), 1);
+        assert_eq!(delta("verify:es256"), 1);
+        assert_eq!(delta("sign:ecdsa-p256-sha256"), 0);
+        // `ath` once when signing and once when checking; the thumbprint
+        // of the proof's key once when it is read.
+        assert_eq!(delta("hash:sha-256"), 3);
     }
 
     #[test]

@@ -7,7 +7,6 @@
 //! supports S256 refuse it, and a plain challenge protects nothing once
 //! the authorization request leaks.
 
-use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 /// The only `code_challenge_method` accepted.
@@ -34,7 +33,7 @@ pub fn is_s256_challenge(challenge: &str) -> bool {
 
 /// The `S256` challenge of `verifier`.
 pub fn s256(verifier: &str) -> String {
-    crate::proto::b64::encode_url(&Sha256::digest(verifier.as_bytes()))
+    crate::proto::b64::encode_url(&crate::proto::hash::sha256(verifier.as_bytes()))
 }
 
 /// RFC 7636 §4.6: the verifier presented at the token endpoint against the
