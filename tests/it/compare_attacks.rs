@@ -113,3 +113,8 @@ fn compare_attack_refresh_and_rotated_token_reuse() {
 fn compare_attack_cuckoos_token_across_two_ases() {
     check(Attack::CuckooToken);
 }
+
+#[test]
+fn compare_attack_flooding_state_per_unauthenticated_request() {
+    check(Attack::RegistrationFlooding);
+}
