@@ -13,6 +13,7 @@
 //! - [`stats`] turns samples into the [`report`]; [`markdown`] and [`plots`]
 //!   render it.
 
+pub mod attacks;
 pub mod consent;
 pub mod documents;
 pub mod driver;

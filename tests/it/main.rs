@@ -5,6 +5,7 @@ mod answer_after_disk;
 mod as_core;
 mod as_http;
 mod assertion_approval;
+mod compare_attacks;
 mod compare_gnap;
 mod compare_meter;
 mod compare_oauth;
