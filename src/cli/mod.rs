@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 pub mod admin;
 pub mod agent;
+pub mod compare;
 pub mod httpsig;
 pub mod relay;
 pub mod serve;
@@ -46,6 +47,10 @@ enum Command {
     /// The agent's protocol steps one by one, for scripts and for seeing
     /// each exchange (`--trace`): JSON results on stdout.
     Agent(agent::Args),
+    /// GNAP against OAuth on the same server: every scenario for every
+    /// protocol variant, measured step by step, and an attack suite;
+    /// writes report.json, report.md and SVG plots.
+    Compare(compare::Args),
 }
 
 /// Parses the command line and runs the command.
@@ -60,5 +65,6 @@ pub fn main() -> ExitCode {
         Command::Admin(args) => admin::admin(args),
         Command::Connect(args) => relay::run_relay(args),
         Command::Agent(args) => agent::run(args),
+        Command::Compare(args) => compare::run_compare(args),
     }
 }

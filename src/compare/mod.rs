@@ -27,6 +27,7 @@ pub mod plots;
 pub mod probe;
 pub mod recorder;
 pub mod report;
+pub mod run;
 #[cfg(test)]
 mod sample;
 pub mod settings;

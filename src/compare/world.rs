@@ -6,6 +6,7 @@ use std::path::Path;
 use super::harness::{HarnessError, Instance, InstanceSpec};
 use super::probe::{Outbound, Probes};
 use super::upstream::UpstreamServer;
+use super::variant::Scenario;
 
 /// The running parts of one comparison.
 #[derive(Debug)]
@@ -78,5 +79,16 @@ impl World {
     /// Probes that measure `instance` (and count every server-made request).
     pub fn probes(&self, instance: &Instance) -> Probes {
         Probes::new(vec![instance.probe()], self.outbound.clone())
+    }
+
+    /// The instance `scenario` runs against, for every protocol (the one
+    /// its probes measure): a person approves on `interactive`, the
+    /// returning agent finds its token expired on `short`.
+    pub fn instance_for(&self, scenario: Scenario) -> &Instance {
+        match scenario {
+            Scenario::PersonApproves => &self.interactive,
+            Scenario::ReturningAgent => &self.short,
+            _ => &self.auto,
+        }
     }
 }

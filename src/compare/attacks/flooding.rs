@@ -125,7 +125,7 @@ fn start(world: &World, variant: Variant) -> Result<Instance, DriverError> {
         flags: vec!["--dev".to_owned(), "--require-interaction".to_owned()],
         // The document host's CA (CIMD clients must resolve), nothing else:
         // no raised limits.
-        config: oauth::documents::shared()
+        config: super::super::documents::shared()
             .map(|host| host.config())
             .unwrap_or_default(),
     };
@@ -169,7 +169,7 @@ fn request(instance: &Instance, variant: Variant, i: usize) -> Result<Request, D
             // A new client each time, named by a document the attacker
             // publishes: the AS fetches it and decides what it keeps. No
             // `resource`: the attacker skipped discovery.
-            let host = oauth::documents::shared()
+            let host = super::super::documents::shared()
                 .ok_or_else(|| DriverError::Protocol("no metadata-document host".into()))?;
             let client_id = host
                 .publish(&oauth::register::code_client())

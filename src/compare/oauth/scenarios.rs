@@ -51,7 +51,7 @@ pub async fn run(
     if let Some(why) = not_applicable(variant, scenario) {
         return Err(DriverError::Protocol(format!("not applicable: {why}")));
     }
-    let instance = instance(world, scenario);
+    let instance = world.instance_for(scenario);
     match scenario {
         Scenario::HeadlessFirstCall | Scenario::PersonApproves => {
             first_call(instance, variant, rec, tap).await
@@ -61,15 +61,6 @@ pub async fn run(
         Scenario::Revocation => revocation(instance, variant, rec, tap).await,
         Scenario::StepUp => step_up(instance, variant, rec, tap).await,
         Scenario::ReturningAgent => returning(instance, variant, rec, tap).await,
-    }
-}
-
-/// The instance `scenario` runs against (the one to measure).
-pub fn instance(world: &World, scenario: Scenario) -> &Instance {
-    match scenario {
-        Scenario::PersonApproves => &world.interactive,
-        Scenario::ReturningAgent => &world.short,
-        _ => &world.auto,
     }
 }
 
