@@ -61,6 +61,21 @@ pub async fn run(plan: &Plan) -> Result<(Report, Written), CompareError> {
     for scenario in Scenario::ALL {
         let mut samples: BTreeMap<&str, Vec<Vec<StepSample>>> = BTreeMap::new();
         let mut failures: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        // Warm-up: the first request of a kind pays for lazily built
+        // state (the upstream connection, the opened credential set);
+        // measuring it would bill that to whichever variant came first.
+        for variant in variants.iter().copied() {
+            if not_applicable(variant, scenario).is_some() {
+                continue;
+            }
+            progress.show(&format!("{} · warm-up · {}", scenario.id(), variant.id()));
+            if let Err(e) = run_once(&world, variant, scenario, plan.calls).await {
+                failures
+                    .entry(variant.id())
+                    .or_default()
+                    .push(format!("warm-up: {e}"));
+            }
+        }
         for run in 0..plan.runs {
             // Rotate the order each run: no variant always goes first.
             let offset = run as usize % variants.len();

@@ -47,7 +47,7 @@ pub fn settings(runs: u32, calls: u32) -> Settings {
         ),
         (
             "interleaving",
-            "Within each scenario, every run runs every variant once, in an order rotated by one each run, so drift on the machine spreads over all variants.",
+            "Within each scenario, every run runs every variant once, in an order rotated by one each run, so drift on the machine spreads over all variants. Before the measured runs of a scenario, every variant runs it once unmeasured (warm-up: first connections, lazily opened credential sets and caches); a failed warm-up is reported as a failure.",
         ),
         (
             "bytes",

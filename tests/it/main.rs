@@ -6,6 +6,7 @@ mod as_core;
 mod as_http;
 mod assertion_approval;
 mod compare_attacks;
+mod compare_command;
 mod compare_gnap;
 mod compare_meter;
 mod compare_oauth;
