@@ -50,8 +50,8 @@ fn expected_steps(scenario: Scenario) -> Vec<&'static str> {
         Scenario::SteadyState => vec!["tools/call"; CALLS as usize],
         Scenario::Renewal => vec!["renew", "tools/call"],
         Scenario::Revocation => vec!["revoke", "refused"],
-        Scenario::StepUp => vec!["tools/call", "more-access", "tools/call"],
-        Scenario::ReturningAgent => vec!["tools/call", "renew", "tools/call"],
+        Scenario::StepUp => vec!["refused", "more-access", "tools/call"],
+        Scenario::ReturningAgent => vec!["refused", "renew", "tools/call"],
     }
 }
 

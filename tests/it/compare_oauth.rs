@@ -32,8 +32,8 @@ fn expected(variant: Variant, scenario: Scenario) -> Vec<&'static str> {
         Scenario::SteadyState => vec!["tools/call"; CALLS as usize],
         Scenario::Renewal => vec!["renew", "tools/call"],
         Scenario::Revocation => vec!["revoke", "refused"],
-        Scenario::StepUp => vec!["tools/call", "more-access", "tools/call"],
-        Scenario::ReturningAgent => vec!["tools/call", "renew", "tools/call"],
+        Scenario::StepUp => vec!["refused", "more-access", "tools/call"],
+        Scenario::ReturningAgent => vec!["refused", "renew", "tools/call"],
     }
 }
 

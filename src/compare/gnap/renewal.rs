@@ -49,7 +49,7 @@ pub async fn returning_agent(
     sleep_until_expired(&agent).await;
     // The next day: a new process, a new connection.
     agent.disconnect();
-    rec.step("tools/call").await?;
+    rec.step("refused").await?;
     let refused = agent.call_tool("echo").await?;
     if refused.status != 401 {
         return Err(unexpected("the expired token was not refused", &refused));

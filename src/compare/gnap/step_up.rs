@@ -20,7 +20,7 @@ pub async fn step_up(
 ) -> Result<(), DriverError> {
     let mut agent = Session::headless(&world.auto, variant, "alpha", Some(&["echo"]), tap).await?;
     agent.initialize().await?;
-    rec.step("tools/call").await?;
+    rec.step("refused").await?;
     let refused = agent.call_tool("add").await?;
     if refused.status != 403 {
         return Err(unexpected(

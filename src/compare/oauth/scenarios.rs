@@ -174,7 +174,7 @@ async fn step_up(
 ) -> Result<(), DriverError> {
     let echo_only = tool_scope(UPSTREAM, &["echo"]);
     let (mut session, gateway) = ready(instance, variant, Some(&echo_only), tap).await?;
-    rec.step("tools/call").await?;
+    rec.step("refused").await?;
     let refused = session.call_at(&gateway, "add").await?;
     if refused.status != 403 {
         return Err(unexpected("a call of a tool the token lacks", &refused));
@@ -204,7 +204,7 @@ async fn returning(
     // Token lifetimes are whole seconds: two of them have surely passed.
     tokio::time::sleep(Duration::from_millis(2100)).await;
     session.disconnect();
-    rec.step("tools/call").await?;
+    rec.step("refused").await?;
     let refused = session.call_at(&gateway, "echo").await?;
     if refused.status != 401 {
         return Err(unexpected("a call with an expired token", &refused));
