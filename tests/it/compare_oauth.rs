@@ -138,7 +138,15 @@ fn every_scenario_of(variant: Variant) {
                 assert!(step("tools/call").outbound["upstream"] >= 1, "{what}");
             }
             Scenario::Revocation => {
+                assert_eq!(step("revoke").tally.statuses, [200], "{what}");
                 assert_eq!(step("refused").tally.statuses, [401], "{what}");
+                if variant == Variant::OAuthClientCredentials {
+                    // The private_key_jwt client authenticates its
+                    // revocation with a fresh assertion, checked once.
+                    let revoke = step("revoke");
+                    assert_eq!(revoke.client_crypto.get("sign:es256"), Some(&1), "{what}");
+                    assert_eq!(revoke.server_crypto.get("verify:es256"), Some(&1), "{what}");
+                }
             }
             Scenario::StepUp => {
                 assert_eq!(steps[0].tally.statuses, [403], "{what}");
@@ -170,6 +178,19 @@ fn compare_oauth_dpop_dcr_runs_every_scenario() {
 #[test]
 fn compare_oauth_dpop_cimd_runs_every_scenario() {
     every_scenario_of(Variant::OAuthDpopCimd);
+}
+
+#[test]
+fn compare_oauth_client_credentials_skips_only_the_scenario_with_a_person() {
+    for scenario in Scenario::ALL {
+        let skipped = oauth::not_applicable(Variant::OAuthClientCredentials, scenario).is_some();
+        assert_eq!(
+            skipped,
+            scenario == Scenario::PersonApproves,
+            "{}",
+            scenario.id()
+        );
+    }
 }
 
 #[test]

@@ -98,9 +98,9 @@ impl Presented {
                     Err(unknown())
                 }
             }
-            // Integration point (client registration helper): RFC 7523
-            // `private_key_jwt` assertions are checked where the keys are
-            // known; until then such a client cannot authenticate here.
+            // A `private_key_jwt` client authenticates by its assertion,
+            // which the HTTP edge hands to the client registry's verifier
+            // instead of coming here; one that presents none is refused.
             _ => Err(unknown()),
         }
     }

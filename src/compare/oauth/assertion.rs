@@ -1,7 +1,8 @@
 //! RFC 7523 `private_key_jwt` client assertions (ES256) for the
-//! `client_credentials` variant: `iss` = `sub` = the client ID, `aud` the
-//! token endpoint, a minute of life, a fresh `jti` (gnapd refuses one seen
-//! before). Signed by gnapd's own key type ([`SigningKey::sign_jws`], counted
+//! `client_credentials` variant, one per token or revocation request:
+//! `iss` = `sub` = the client ID, `aud` the token endpoint (it identifies
+//! the AS at either endpoint), a minute of life, a fresh `jti` (gnapd
+//! refuses one seen before). Signed by gnapd's own key type ([`SigningKey::sign_jws`], counted
 //! there as `sign:es256`).
 
 use serde_json::json;

@@ -32,9 +32,6 @@ pub fn not_applicable(variant: Variant, scenario: Scenario) -> Option<&'static s
         (Variant::OAuthClientCredentials, Scenario::PersonApproves) => Some(
             "client_credentials has no person and no browser (SEP-1046: the client acts for itself)",
         ),
-        (Variant::OAuthClientCredentials, Scenario::Revocation) => Some(
-            "gnapd's revocation endpoint authenticates clients by none, client_secret_basic or client_secret_post only (revocation_endpoint_auth_methods_supported): a private_key_jwt client cannot revoke",
-        ),
         _ => None,
     }
 }

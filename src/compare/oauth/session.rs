@@ -235,19 +235,29 @@ impl Session {
     }
 
     /// RFC 7009 revocation of the access token (gnapd takes its refresh
-    /// token with it).
+    /// token with it). A `private_key_jwt` client authenticates with a
+    /// fresh assertion, as at the token endpoint (§2.1); its audience is
+    /// the token endpoint, which identifies the AS (RFC 7523 §3).
     pub(crate) async fn revoke(&mut self) -> Result<(), DriverError> {
-        let endpoint = self
-            .found()?
-            .metadata
+        let metadata = &self.found()?.metadata;
+        let endpoint = metadata
             .revocation_endpoint
             .clone()
             .ok_or_else(|| DriverError::Protocol("the AS has no revocation endpoint".into()))?;
+        let assertion = match &self.assertion_key {
+            Some(key) => Some(assertion::sign(
+                key,
+                self.client_id()?,
+                &metadata.token_endpoint,
+            )?),
+            None => None,
+        };
         let request = revoke::request(
             &endpoint,
             self.client_id()?,
             self.access_token(),
             "access_token",
+            assertion.as_deref(),
         );
         revoke::revoke(&mut self.meter, request).await
     }

@@ -19,6 +19,7 @@ use crate::proto::oauth::metadata::{
 };
 
 mod authorize;
+mod client_auth;
 mod metadata;
 mod revoke;
 mod token;

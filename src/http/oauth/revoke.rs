@@ -1,16 +1,15 @@
 //! `POST /oauth/revoke` (RFC 7009 §2.1): a form with `token`, the client
-//! authenticated as at the token endpoint; 200 with an empty body.
+//! authenticated as at the token endpoint (a secret, or a `private_key_jwt`
+//! assertion); 200 with an empty body.
 
 use std::sync::Arc;
 
 use futures_util::Stream;
 use warp::http::{HeaderMap, Method};
 
-use super::{
-    App, authorization, blocking, error_reply, method_not_allowed, read_form, resolve_client,
-};
+use super::client_auth::{Refused, authenticate};
+use super::{App, blocking, method_not_allowed, read_form};
 use crate::authz::Reply;
-use crate::authz::oauth::Presented;
 
 pub(super) async fn serve<S, B>(
     app: Arc<App>,
@@ -26,14 +25,11 @@ where
         return method_not_allowed("POST");
     }
     let mut basic = false;
-    let answer = async {
+    let answer: Result<(), Refused> = async {
         let params = read_form(headers, body).await?;
-        let presented = Presented::read(authorization(headers)?.as_deref(), &params)?;
-        basic = presented.used_basic();
-        let client = resolve_client(&app, presented.client_id()?).await;
-        let client = presented.authenticate(client)?;
+        let client = authenticate(&app, headers, &params, &mut basic).await?;
         let auth = app.auth.clone();
-        blocking(move || auth.oauth_revoke(&params, &client)).await
+        Ok(blocking(move || auth.oauth_revoke(&params, &client)).await?)
     }
     .await;
     match answer {
@@ -42,6 +38,6 @@ where
             headers: vec![("cache-control", "no-store".into())],
             body: Vec::new(),
         },
-        Err(e) => error_reply(&e, basic),
+        Err(refused) => refused.into_reply(basic),
     }
 }

@@ -6,20 +6,16 @@ use std::sync::Arc;
 use futures_util::Stream;
 use warp::http::{HeaderMap, Method};
 
-use super::{
-    App, authorization, blocking, error_reply, method_not_allowed, read_form, resolve_client,
-};
+use super::client_auth::{Refused, asserted_client, authenticate, presents_assertion};
+use super::{App, blocking, method_not_allowed, read_form};
 use crate::authz::Reply;
-use crate::authz::oauth::{HeadlessGrant, Presented, TokenAnswer};
+use crate::authz::oauth::{HeadlessGrant, TokenAnswer};
 use crate::authz::oauth_clients::OAuthClients;
-use crate::authz::oauth_clients::client_credentials::{
-    ClientCredentialsRequest, Refusal as ClientRefusal,
-};
-use crate::proto::oauth::client::ClientInfo;
+use crate::authz::oauth_clients::client_credentials::ClientCredentialsRequest;
 use crate::proto::oauth::error::{ErrorCode, OAuthError};
 use crate::proto::oauth::form::Params;
 use crate::proto::oauth::metadata::TOKEN_PATH;
-use crate::proto::oauth::{client_assertion, resource};
+use crate::proto::oauth::resource;
 
 pub(super) async fn serve<S, B>(
     app: Arc<App>,
@@ -38,29 +34,13 @@ where
     let answer = async {
         let params = read_form(headers, body).await.map_err(Refused::OAuth)?;
         let proof = dpop_proof(headers).map_err(Refused::OAuth)?;
-        let asserting = params.get("client_assertion").is_some()
-            || params.get("client_assertion_type").is_some();
-        // RFC 6749 §2.3: one authentication method per request.
-        if asserting
-            && (headers.contains_key(warp::http::header::AUTHORIZATION)
-                || params.get("client_secret").is_some())
-        {
-            return Err(Refused::OAuth(OAuthError::new(
-                ErrorCode::InvalidRequest,
-                "use one client authentication method, not a client assertion and a secret together",
-            )));
-        }
         if params.get("grant_type") == Some("client_credentials") {
+            // The grant authenticates its own assertion (the registry's
+            // decision needs the verified key), after the one-method rule.
+            presents_assertion(headers, &params)?;
             return client_credentials(&app, params, proof).await;
         }
-        let client = if asserting {
-            by_assertion(&app, &params).await?
-        } else {
-            let presented = Presented::read(authorization(headers)?.as_deref(), &params)?;
-            basic = presented.used_basic();
-            let client = resolve_client(&app, presented.client_id()?).await;
-            presented.authenticate(client)?
-        };
+        let client = authenticate(&app, headers, &params, &mut basic).await?;
         let auth = app.auth.clone();
         let gateway = app.gateway.clone();
         let registry = app.oauth_clients.registry.clone();
@@ -85,21 +65,7 @@ where
     .await;
     match answer {
         Ok(answer) => answer.reply(),
-        Err(Refused::OAuth(e)) => error_reply(&e, basic),
-        Err(Refused::Client(r)) => r.into_reply(),
-    }
-}
-
-/// Why a token request got no token: an error of the token service, or of
-/// the client registry's own checks (assertions, headless grants).
-enum Refused {
-    OAuth(OAuthError),
-    Client(ClientRefusal),
-}
-
-impl From<OAuthError> for Refused {
-    fn from(e: OAuthError) -> Self {
-        Self::OAuth(e)
+        Err(refused) => refused.into_reply(basic),
     }
 }
 
@@ -113,42 +79,6 @@ fn note_used(registry: &OAuthClients, client_id: &str) {
     if let Err(e) = registry.note_used(client_id) {
         tracing::warn!(error = %e, "could not extend a client's registration");
     }
-}
-
-/// The client a `private_key_jwt` assertion authenticates (RFC 7523 §2.2).
-async fn by_assertion(app: &Arc<App>, params: &Params) -> Result<ClientInfo, Refused> {
-    let client = asserted_client(app, params).await?;
-    app.oauth_clients
-        .registry
-        .authenticate_private_key_jwt(
-            &client,
-            params.get("client_assertion_type"),
-            params.get("client_assertion"),
-        )
-        .map_err(Refused::Client)?;
-    Ok(client)
-}
-
-/// The client a request with a client assertion names: its `client_id`
-/// parameter, or else the client the assertion claims (read unverified,
-/// only to know whose keys check it).
-async fn asserted_client(app: &Arc<App>, params: &Params) -> Result<ClientInfo, Refused> {
-    let unknown = || {
-        Refused::OAuth(OAuthError::new(
-            ErrorCode::InvalidClient,
-            "unknown client or wrong credentials",
-        ))
-    };
-    let claimed = params
-        .get("client_assertion")
-        .and_then(client_assertion::claimed_client_id);
-    let id = params
-        .get("client_id")
-        .map(str::to_owned)
-        .or(claimed)
-        .ok_or_else(unknown)?;
-    let client = resolve_client(app, &id).await.ok_or_else(unknown)?;
-    Ok(client)
 }
 
 /// `grant_type=client_credentials` (SEP-1046): the registry authenticates

@@ -74,6 +74,10 @@ pub struct Metadata {
     pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     /// `revocation_endpoint_auth_methods_supported`.
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// `revocation_endpoint_auth_signing_alg_values_supported` (RFC 8414
+    /// §2): what a `private_key_jwt` assertion at the revocation endpoint
+    /// may be signed with.
+    pub revocation_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     /// `code_challenge_methods_supported`: `S256` (clients refuse to go on
     /// without this member).
     pub code_challenge_methods_supported: Vec<&'static str>,
@@ -103,13 +107,11 @@ pub fn document(settings: &Settings<'_>) -> Metadata {
         grant_types_supported: settings.grant_types.clone(),
         token_endpoint_auth_methods_supported: settings.auth_methods.clone(),
         token_endpoint_auth_signing_alg_values_supported: super::client_assertion::ALGS.to_vec(),
-        // Assertions authenticate at the token endpoint only.
-        revocation_endpoint_auth_methods_supported: settings
-            .auth_methods
-            .iter()
-            .copied()
-            .filter(|m| *m != "private_key_jwt")
-            .collect(),
+        // RFC 7009 §2.1: the revocation endpoint authenticates clients as
+        // the token endpoint does, assertions included, by the same code.
+        revocation_endpoint_auth_methods_supported: settings.auth_methods.clone(),
+        revocation_endpoint_auth_signing_alg_values_supported: super::client_assertion::ALGS
+            .to_vec(),
         code_challenge_methods_supported: vec![super::pkce::S256],
         authorization_response_iss_parameter_supported: true,
         client_id_metadata_document_supported: true,
@@ -161,6 +163,35 @@ mod tests {
         assert_eq!(json["client_id_metadata_document_supported"], true);
         assert_eq!(json["scopes_supported"], serde_json::json!(["mcp:github"]));
         assert!(json["dpop_signing_alg_values_supported"].is_array());
+    }
+
+    #[test]
+    fn revocation_lists_private_key_jwt_and_its_algorithms_as_the_token_endpoint_does() {
+        let mut with_assertions = settings(false);
+        with_assertions.auth_methods.push("private_key_jwt");
+        let json = serde_json::to_value(document(&with_assertions)).unwrap();
+        assert_eq!(
+            json["revocation_endpoint_auth_methods_supported"],
+            json["token_endpoint_auth_methods_supported"]
+        );
+        assert!(
+            json["revocation_endpoint_auth_methods_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!("private_key_jwt"))
+        );
+        assert_eq!(
+            json["revocation_endpoint_auth_signing_alg_values_supported"],
+            json["token_endpoint_auth_signing_alg_values_supported"]
+        );
+        // Without assertions at the token endpoint, none at revocation.
+        let json = serde_json::to_value(document(&settings(false))).unwrap();
+        assert!(
+            !json["revocation_endpoint_auth_methods_supported"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!("private_key_jwt"))
+        );
     }
 
     #[test]

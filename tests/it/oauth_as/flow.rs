@@ -56,15 +56,26 @@ fn discovery_authorize_token_refresh_and_revoke_with_dev_approval() {
             "private_key_jwt"
         ])
     );
+    // RFC 7009 §2.1: revocation authenticates clients as the token
+    // endpoint does, private_key_jwt included.
     assert_eq!(
         doc["revocation_endpoint_auth_methods_supported"],
-        serde_json::json!(["none", "client_secret_basic", "client_secret_post"])
+        serde_json::json!([
+            "none",
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt"
+        ])
     );
-    // One algorithm list for the assertions, the token endpoint's and the
-    // gateway's DPoP proofs.
+    // One algorithm list for the assertions (at the token and revocation
+    // endpoints) and the token endpoint's and the gateway's DPoP proofs.
     let algs = serde_json::json!(["ES256", "ES384", "EdDSA", "PS512", "RS256"]);
     assert_eq!(
         doc["token_endpoint_auth_signing_alg_values_supported"],
+        algs
+    );
+    assert_eq!(
+        doc["revocation_endpoint_auth_signing_alg_values_supported"],
         algs
     );
     assert_eq!(doc["dpop_signing_alg_values_supported"], algs);

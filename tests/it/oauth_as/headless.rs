@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::*;
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -18,7 +18,7 @@ fn now() -> i64 {
 }
 
 /// A compact JWS of `claims` by `key`, with `typ`.
-fn jwt(key: &SigningKey, typ: &str, kid: Option<&str>, claims: &Value) -> String {
+pub(super) fn jwt(key: &SigningKey, typ: &str, kid: Option<&str>, claims: &Value) -> String {
     let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let mut header = json!({"alg": key.algorithm().jws_name(), "typ": typ});
     if let Some(kid) = kid {
@@ -34,7 +34,7 @@ fn jwt(key: &SigningKey, typ: &str, kid: Option<&str>, claims: &Value) -> String
 }
 
 /// A `private_key_jwt` assertion of `client_id` for `server`'s token endpoint.
-fn client_assertion(server: &Server, key: &SigningKey, client_id: &str) -> String {
+pub(super) fn client_assertion(server: &Server, key: &SigningKey, client_id: &str) -> String {
     jwt(
         key,
         "JWT",
@@ -48,7 +48,7 @@ fn client_assertion(server: &Server, key: &SigningKey, client_id: &str) -> Strin
     )
 }
 
-const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub(super) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 #[test]
 fn a_headless_client_gets_a_client_credentials_token_once_per_assertion_and_no_refresh_token() {
@@ -311,7 +311,7 @@ fn an_identity_assertion_grant_is_decided_by_the_assertion_rules_once_for_its_cl
 }
 
 /// A JSON POST to `path`.
-fn post_json(server: &Server, path: &str, body: &Value) -> Answer {
+pub(super) fn post_json(server: &Server, path: &str, body: &Value) -> Answer {
     let mut request = HttpRequest::new("POST", format!("{}{path}", server.base()));
     request
         .fields
@@ -322,7 +322,7 @@ fn post_json(server: &Server, path: &str, body: &Value) -> Answer {
 
 /// An MCP `ping` to `upstream` with `token` as a Bearer token. The test's
 /// upstreams are unreachable: past the token check is a 502, not a 401.
-fn gateway_call(server: &Server, upstream: &str, token: &str) -> Answer {
+pub(super) fn gateway_call(server: &Server, upstream: &str, token: &str) -> Answer {
     let mut request = HttpRequest::new("POST", resource(server, upstream));
     request
         .fields

@@ -18,6 +18,7 @@ mod attacks;
 mod dpop;
 mod flow;
 mod headless;
+mod revocation;
 
 /// The public client of the tests: any loopback port, one path.
 pub(crate) const CLIENT: &str = "test-cli";

@@ -213,6 +213,36 @@ fn a_wrong_key_audience_expiry_or_a_replayed_jti_is_invalid_client() {
     );
 }
 
+/// The revocation endpoint authenticates a client by the same call the
+/// grant makes (RFC 7009 §2.1): one replay memory, one audience set.
+#[test]
+fn an_assertion_spent_authenticating_a_revocation_is_spent_for_the_grant_too() {
+    let key = agent_key();
+    let case = Case::new(allowing(&key, &["mcp:github"]));
+    let c = client(&key);
+    let authenticate = |jwt: &str| {
+        case.clients
+            .authenticate_private_key_jwt(&c, Some(JWT_BEARER_ASSERTION), Some(jwt))
+            .map_err(|r| (r.status, r.code))
+    };
+    let jwt = danger_sign_for_tests(&key, None, &claims("v1"));
+    assert!(authenticate(&jwt).is_ok());
+    assert_eq!(authenticate(&jwt).err(), Some((401, "invalid_client")));
+    assert_eq!(
+        case.ask(&c, &jwt, Some("mcp:github"), None),
+        Err((401, "invalid_client"))
+    );
+    // The AS is named by its issuer or token endpoint, not by the URL of
+    // the endpoint the assertion is shown to.
+    let mut revoke_url = claims("v2");
+    revoke_url["aud"] = json!(format!("{PUBLIC}/oauth/revoke"));
+    let jwt = danger_sign_for_tests(&key, None, &revoke_url);
+    assert_eq!(authenticate(&jwt).err(), Some((401, "invalid_client")));
+    let mut issuer = claims("v3");
+    issuer["aud"] = json!(PUBLIC);
+    assert!(authenticate(&danger_sign_for_tests(&key, None, &issuer)).is_ok());
+}
+
 #[test]
 fn only_private_key_jwt_clients_registered_for_the_grant_may_use_it() {
     let key = agent_key();
