@@ -50,6 +50,10 @@ pub fn settings(runs: u32, calls: u32) -> Settings {
             "Within each scenario, every run runs every variant once, in an order rotated by one each run, so drift on the machine spreads over all variants. Before the measured runs of a scenario, every variant runs it once unmeasured (warm-up: first connections, lazily opened credential sets and caches); a failed warm-up is reported as a failure.",
         ),
         (
+            "rate-limits",
+            "Every request of a run comes from 127.0.0.1, so the measured instances raise gnapd's per-address rate limits (grant and continuation requests, consent pages, OAuth endpoints, registrations) out of reach; the flooding attack's instances keep the defaults.",
+        ),
+        (
             "bytes",
             "Bytes are counted on the client's sockets: request line and headers as written, response status line and headers as hyper's server writes them, bodies with any chunk framing.",
         ),

@@ -32,11 +32,15 @@ pub struct World {
 /// report lists (`super::settings`).
 pub const COMMON_CONFIG: &str = "poll_wait = 0\n";
 
-/// The OAuth bounds a measurement run would meet from its one address
-/// (hundreds of registrations and token requests from 127.0.0.1), raised
-/// on the measured instances only: an instance the attack suite floods
-/// keeps gnapd's defaults.
-pub const MEASUREMENT_LIMITS: &str = "oauth_registration_rate_per_address = { burst = 1000000, per_minute = 1000000 }\n\
+/// The per-address rate limits a measurement run would meet from its one
+/// address (every agent and the browser are 127.0.0.1: a full run sends
+/// thousands of grant requests, consent pages, registrations and token
+/// requests in minutes), raised on the measured instances only: an
+/// instance the attack suite floods keeps gnapd's defaults.
+pub const MEASUREMENT_LIMITS: &str = "grant_rate_per_address = { burst = 1000000, per_minute = 1000000 }\n\
+continue_rate_per_address = { burst = 1000000, per_minute = 1000000 }\n\
+page_rate_per_address = { burst = 1000000, per_minute = 1000000 }\n\
+oauth_registration_rate_per_address = { burst = 1000000, per_minute = 1000000 }\n\
 oauth_rate_per_address = { burst = 1000000, per_minute = 1000000 }\n";
 
 /// The short-lived instance's token lifetimes.
