@@ -373,3 +373,35 @@ fn external_as_unreachable_or_silent_introspection_gives_503_without_hanging() {
     }
     drop(silent);
 }
+
+#[test]
+fn external_as_refusing_gnapds_introspection_credentials_gives_503_not_a_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let external = ExternalAs::start(&["github"]);
+    let client_id = external.register();
+    let token = external.token(&client_id, "mcp:github", &gw("github"), None);
+    // gnapd's secret at the AS is wrong: the AS answers 401 to it.
+    let config = dir.path().join("gnapd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "public_url = \"{PUBLIC}\"\n\n[external_oauth_as]\nissuer = \"{issuer}\"\nintrospection_endpoint = \"{issuer}/token/introspection\"\nclient_id = \"{INTROSPECTOR_ID}\"\nclient_secret = \"WRONG-SECRET\"\n\n[[upstream]]\nname = \"github\"\nurl = \"http://127.0.0.1:9/mcp\"\n",
+            issuer = external.issuer
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("gnapd.log");
+    let server = Serve::new(&dir.path().join("data"))
+        .args(&["--dev", "--config", config.to_str().unwrap()])
+        .log(&log)
+        .start();
+    let agent = Client::new(&server, "github", Proof::Bearer(&token));
+    let answer = agent.send(&agent.request(&list()));
+    assert_eq!(answer.status, 503, "{}", answer.text());
+    assert!(answer.header("retry-after").is_some());
+    drop(server);
+    // The log says why, and shows neither the secret nor the token.
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(logged.contains("introspection"), "{logged}");
+    assert!(!logged.contains("WRONG-SECRET") && !logged.contains(&token));
+}
