@@ -405,3 +405,32 @@ fn external_as_refusing_gnapds_introspection_credentials_gives_503_not_a_verdict
     assert!(logged.contains("introspection"), "{logged}");
     assert!(!logged.contains("WRONG-SECRET") && !logged.contains(&token));
 }
+
+#[test]
+fn external_as_answers_cached_for_cache_seconds_outlive_a_revocation() {
+    // What `cache_seconds` trades: fewer introspections for a revocation
+    // that counts only when the kept answer ends.
+    let dir = tempfile::tempdir().unwrap();
+    let external = ExternalAs::start(&["github"]);
+    let upstream = Upstream::start(dir.path(), true);
+    let endpoint = format!("{}/token/introspection", external.issuer);
+    let server = serve(
+        dir.path(),
+        &external.issuer,
+        &endpoint,
+        "cache_seconds = 300",
+        &upstream.url(),
+    );
+    let client_id = external.register();
+    let token = external.token(&client_id, "mcp:github", &gw("github"), None);
+    let mut agent = Client::new(&server, "github", Proof::Bearer(&token));
+    agent.initialize();
+    let revoked = external.post_form(
+        "/token/revocation",
+        &[("token", &token), ("client_id", &client_id)],
+        None,
+    );
+    assert_eq!(revoked.status, 200, "{}", revoked.text());
+    let kept = agent.call("tools/list", json!({}));
+    assert_eq!(kept.status, 200, "{}", kept.text());
+}
