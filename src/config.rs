@@ -126,6 +126,9 @@ pub struct ServeConfig {
     pub sign_ins: crate::upstream::oauth_client::SignInBounds,
     /// Bounds on the gateway's session table.
     pub sessions: crate::gateway::sessions::Bounds,
+    /// The external OAuth AS whose access tokens the gateway accepts
+    /// (`[external_oauth_as]`); `Debug` shows no secret.
+    pub external_oauth_as: Option<crate::gateway::external::ExternalAsSettings>,
     /// AS settings other than the public URL.
     file: FileConfig,
 }
@@ -283,6 +286,12 @@ impl ServeConfig {
         .map_err(invalid)?;
         let sessions =
             crate::gateway::sessions::Bounds::from_file(&file.sessions).map_err(invalid)?;
+        let external_oauth_as = file
+            .external_oauth_as
+            .as_ref()
+            .map(crate::gateway::external::ExternalAsEntry::to_settings)
+            .transpose()
+            .map_err(ConfigError::Invalid)?;
         let master_key_file = flags.master_key_file.or(file.master_key_file.take());
         let upstreams = assemble_upstreams(
             std::mem::take(&mut file.upstream),
@@ -332,6 +341,7 @@ impl ServeConfig {
             connections,
             sign_ins,
             sessions,
+            external_oauth_as,
             file,
         })
     }
@@ -561,6 +571,34 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn the_external_oauth_as_table_is_checked_and_its_secret_never_shown() {
+        let good = "[external_oauth_as]\nissuer = \"http://127.0.0.1:1\"\nintrospection_endpoint = \"http://127.0.0.1:1/token/introspection\"\nclient_id = \"gnapd-gateway\"\nclient_secret = \"EXTERNAL-SECRET\"\ncache_seconds = 30\n";
+        let file: FileConfig = toml::from_str(good).unwrap();
+        let config = ServeConfig::assemble(file, Overrides::default()).unwrap();
+        let external = config.external_oauth_as.as_ref().unwrap();
+        assert_eq!(external.cache_seconds, 30);
+        assert_eq!(external.issuer, "http://127.0.0.1:1");
+        assert!(!format!("{config:?}").contains("EXTERNAL-SECRET"));
+        let default = ServeConfig::assemble(FileConfig::default(), Overrides::default()).unwrap();
+        assert!(default.external_oauth_as.is_none());
+        for bad in [
+            good.replace("http://127.0.0.1:1\"\nintro", "127.0.0.1:1\"\nintro"),
+            good.replace("http://127.0.0.1:1/token", "/token"),
+            good.replace("\"gnapd-gateway\"", "\"\""),
+        ] {
+            let file: FileConfig = toml::from_str(&bad).unwrap();
+            let err = ServeConfig::assemble(file, Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains("EXTERNAL-SECRET"), "{err}");
+        }
+        let empty_secret = good.replace("EXTERNAL-SECRET", "");
+        let file: FileConfig = toml::from_str(&empty_secret).unwrap();
+        assert!(ServeConfig::assemble(file, Overrides::default()).is_err());
+        assert!(toml::from_str::<FileConfig>(&format!("{good}typo = 1\n")).is_err());
     }
 
     #[test]
