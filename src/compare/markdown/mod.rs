@@ -2,6 +2,7 @@
 //! paper. Only [`Report`] goes in; nothing here measures.
 //!
 //! - [`header`]: run, environment, settings and choices, the variants;
+//! - [`glance`]: the headline figures, scenarios by variants;
 //! - [`scenario`]: per scenario the totals per variant (rows = [`metrics`]),
 //!   ratios against the first GNAP variant, by-kind detail and per-step
 //!   tables;
@@ -10,6 +11,7 @@
 
 mod attacks;
 mod format;
+mod glance;
 mod header;
 mod metrics;
 mod scenario;
@@ -28,6 +30,7 @@ pub fn render(report: &Report) -> String {
         .map(|v| v.id.as_str());
     header::write(&mut out, report);
     header::variants(&mut out, report);
+    glance::write(&mut out, report);
     header::reading(&mut out, base);
     out.push_str("## Scenarios\n\n");
     for scenario in &report.scenarios {

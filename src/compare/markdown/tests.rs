@@ -67,3 +67,30 @@ fn every_table_row_has_as_many_cells_as_its_header() {
         }
     }
 }
+
+/// The glance tables come before the scenario sections, one row per
+/// scenario, with the person-approves cell of a client without a person
+/// marked n/a rather than left blank or zero.
+#[test]
+fn at_a_glance_lists_every_scenario_with_not_applicable_cells_marked() {
+    let md = render(&sample::report());
+    let glance = md.find("## At a glance").expect("the section");
+    assert!(glance < md.find("## Scenarios").unwrap());
+    let section = &md[glance..md.find("## How to read").unwrap_or(md.len())];
+    for title in [
+        "HTTP round trips",
+        "Bytes on the wire",
+        "Latency per run",
+        "Server CPU",
+    ] {
+        assert!(section.contains(title), "{title} missing");
+    }
+    let person_row = section
+        .lines()
+        .find(|l| l.starts_with("| `person-approves`"))
+        .expect("a person-approves row");
+    assert!(person_row.ends_with("| n/a |"), "{person_row}");
+    for scenario in Scenario::ALL {
+        assert!(section.contains(&format!("| `{}` |", scenario.id())));
+    }
+}
