@@ -74,7 +74,10 @@ pub(crate) async fn start(
 ) -> Result<Started, DriverError> {
     let answer = browser.send(Request::new("GET", url)).await?;
     let location = match (answer.status, answer.header("location")) {
-        (301 | 302 | 303 | 307 | 308, Some(location)) => location.to_owned(),
+        // A relative Location (node-oidc-provider's) as the browser reads it.
+        (301 | 302 | 303 | 307 | 308, Some(location)) => {
+            crate::compare::meter::resolve(url, location)
+        }
         _ => return Err(unexpected("the authorization request", &answer)),
     };
     Ok(if location.starts_with(redirect_uri) {
