@@ -11,7 +11,6 @@ use serde_json::json;
 
 use super::super::consent;
 use super::super::driver::DriverError;
-use super::super::external::person;
 use super::super::gnap::{self, interaction};
 use super::super::meter::{Meter, Tap};
 use super::super::oauth::authorize::{self, AuthorizationRequest};
@@ -122,14 +121,15 @@ async fn oauth_injection(
     let url = request(&victim_pkce, victim_state, jkt.as_deref());
     let started = authorize::start(victim.browser(), &url, REDIRECT_URI).await?;
     let victim_back =
-        person::callback_of(victim.browser(), started, external, REDIRECT_URI).await?;
+        authorize::callback_of(victim.browser(), started, external, REDIRECT_URI).await?;
     // The attacker's authorization for the same client, its own PKCE.
     let attacker_pkce = Pkce::new()?;
     let url = request(&attacker_pkce, "attacker-state", None);
     let mut browser = Meter::browser(tap);
     // At node-oidc-provider the attacker signs in and consents as itself.
     let started = authorize::start(&mut browser, &url, REDIRECT_URI).await?;
-    let attacker_back = person::callback_of(&mut browser, started, external, REDIRECT_URI).await?;
+    let attacker_back =
+        authorize::callback_of(&mut browser, started, external, REDIRECT_URI).await?;
     let stolen = query_param(&attacker_back, "code")
         .ok_or_else(|| DriverError::Protocol(format!("no code in {attacker_back}")))?;
     let own = query_param(&victim_back, "code").unwrap_or_default();

@@ -13,7 +13,6 @@
 
 use super::super::consent;
 use super::super::driver::DriverError;
-use super::super::external::person;
 use super::super::gnap::{self, interaction};
 use super::super::meter::{Meter, Tap};
 use super::super::oauth::authorize::{self, AuthorizationRequest};
@@ -105,7 +104,7 @@ async fn oauth_mix_up(world: &World, variant: Variant, tap: &Tap) -> Result<Obse
     }
     .url();
     let started = authorize::start(victim.browser(), &url, REDIRECT_URI).await?;
-    let back = person::callback_of(
+    let back = authorize::callback_of(
         victim.browser(),
         started,
         variant.is_external(),

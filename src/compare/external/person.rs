@@ -8,7 +8,6 @@
 use crate::compare::consent::{ConsentForm, absolute, read_form};
 use crate::compare::driver::{DriverError, unexpected};
 use crate::compare::meter::{Browsed, Meter, Request, Response};
-use crate::compare::oauth::authorize::Started;
 
 /// The name the person signs in with.
 pub const LOGIN: &str = "compare-person";
@@ -87,25 +86,6 @@ pub async fn walk(browser: &mut Meter, url: &str, callback: &str) -> Result<Stri
     Err(DriverError::Protocol(format!(
         "more than {MAX_FORMS} forms at the AS without a way back"
     )))
-}
-
-/// The callback an authorization request came to: at once, or for
-/// node-oidc-provider after the person's forms (`external`); gnapd's
-/// consent page is not walked here (an error: the attacks aim at
-/// auto-approving instances).
-pub async fn callback_of(
-    browser: &mut Meter,
-    started: Started,
-    external: bool,
-    callback: &str,
-) -> Result<String, DriverError> {
-    match started {
-        Started::Callback(at) => Ok(at),
-        Started::Consent(page) if external => walk(browser, &page, callback).await,
-        Started::Consent(page) => Err(DriverError::Protocol(format!(
-            "the auto instance asked a person ({page})"
-        ))),
-    }
 }
 
 fn reached(at: String, callback: &str) -> Reached {

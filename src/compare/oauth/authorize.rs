@@ -87,6 +87,27 @@ pub(crate) async fn start(
     })
 }
 
+/// The callback an authorization request came to: at once, or for
+/// node-oidc-provider after the person's forms (`external`); gnapd's
+/// consent page is not walked here (an error: the attacks aim at
+/// auto-approving instances).
+pub async fn callback_of(
+    browser: &mut Meter,
+    started: Started,
+    external: bool,
+    callback: &str,
+) -> Result<String, DriverError> {
+    match started {
+        Started::Callback(at) => Ok(at),
+        Started::Consent(page) if external => {
+            crate::compare::external::person::walk(browser, &page, callback).await
+        }
+        Started::Consent(page) => Err(DriverError::Protocol(format!(
+            "the auto instance asked a person ({page})"
+        ))),
+    }
+}
+
 /// The code of the redirect `callback`, after checking `state` and `iss`
 /// (RFC 9207 §2.4: a client that knows the AS sends `iss` compares it).
 pub fn read_callback(callback: &str, state: &str, issuer: &str) -> Result<String, DriverError> {
