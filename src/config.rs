@@ -126,6 +126,9 @@ pub struct ServeConfig {
     pub sign_ins: crate::upstream::oauth_client::SignInBounds,
     /// Bounds on the gateway's session table.
     pub sessions: crate::gateway::sessions::Bounds,
+    /// The external OAuth AS whose access tokens the gateway accepts
+    /// (`[external_oauth_as]`); `Debug` shows no secret.
+    pub external_oauth_as: Option<crate::gateway::external::ExternalAsSettings>,
     /// AS settings other than the public URL.
     file: FileConfig,
 }
@@ -283,6 +286,12 @@ impl ServeConfig {
         .map_err(invalid)?;
         let sessions =
             crate::gateway::sessions::Bounds::from_file(&file.sessions).map_err(invalid)?;
+        let external_oauth_as = file
+            .external_oauth_as
+            .as_ref()
+            .map(crate::gateway::external::ExternalAsEntry::to_settings)
+            .transpose()
+            .map_err(ConfigError::Invalid)?;
         let master_key_file = flags.master_key_file.or(file.master_key_file.take());
         let upstreams = assemble_upstreams(
             std::mem::take(&mut file.upstream),
@@ -332,6 +341,7 @@ impl ServeConfig {
             connections,
             sign_ins,
             sessions,
+            external_oauth_as,
             file,
         })
     }

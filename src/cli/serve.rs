@@ -421,7 +421,8 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .with_stdio_limits(config.stdio)
         .with_session_bounds(config.sessions)
-        .with_signature_batching(config.batch_signatures),
+        .with_signature_batching(config.batch_signatures)
+        .with_external_as(config.external_oauth_as.clone()),
     );
     let pusher = Arc::new(
         crate::http::push::Pusher::new(auth.config().allow_private_push, &upstream_cas)

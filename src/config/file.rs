@@ -157,6 +157,9 @@ pub struct FileConfig {
     pub oauth_client: Vec<crate::authz::oauth::OAuthClientEntry>,
     /// Lifetime of OAuth access tokens, seconds (default 900).
     pub oauth_token_lifetime: Option<i64>,
+    /// `[external_oauth_as]`: an OAuth AS whose access tokens the gateway
+    /// accepts by introspecting them (RFC 7662).
+    pub external_oauth_as: Option<crate::gateway::external::ExternalAsEntry>,
 }
 
 /// The `[stdio]` table.

@@ -10,6 +10,7 @@
 
 pub(crate) mod answer;
 pub(crate) mod batching;
+pub mod external;
 pub mod forward;
 pub mod oauth;
 mod refusal;

@@ -131,7 +131,19 @@ fn check_proof(
     if checked.iat < replay.horizon() {
         return Err(DpopError::Iat.into());
     }
-    let key = keys.key(&token.key)?;
+    // An external token's record knows only the thumbprint (`cnf.jkt`):
+    // the key is the proof's own, which hashes to it.
+    let from_proof;
+    let binding = if token.key.jwk.is_null() {
+        from_proof = crate::store::KeyBinding {
+            thumbprint: checked.jkt.clone(),
+            jwk: checked.jwk.clone(),
+        };
+        &from_proof
+    } else {
+        &token.key
+    };
+    let key = keys.key(binding)?;
     let mut seen = Vec::with_capacity(5 + checked.jti.len());
     seen.extend_from_slice(b"dpop\0");
     seen.extend_from_slice(checked.jti.as_bytes());

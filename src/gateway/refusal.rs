@@ -67,6 +67,11 @@ pub enum Refusal {
     /// Storage failed: 503.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The external OAuth AS did not answer an introspection (in time, or
+    /// usably): 503, since nothing is known of the token. The cause goes to
+    /// the log.
+    #[error("the gateway cannot check this token with its authorization server right now")]
+    Introspection,
     /// The token is mapped to no credential set at this upstream (or its
     /// set was removed): 403.
     #[error("this token has no credential set for upstream `{0}`")]
@@ -116,6 +121,9 @@ impl Refusal {
             Self::Store(_) => {
                 ErrorReply::new(503, -32603, "the gateway cannot check tokens right now")
                     .retry_after(RETRY_SOON)
+            }
+            Self::Introspection => {
+                ErrorReply::new(503, -32603, self.to_string()).retry_after(RETRY_SOON)
             }
             Self::CredentialUnavailable => ErrorReply::new(502, -32002, self.to_string()),
             Self::Session(_) => ErrorReply::new(404, -32001, self.to_string()),
@@ -167,6 +175,7 @@ mod tests {
                 -32603,
             ),
             (Refusal::CredentialUnavailable, 502, -32002),
+            (Refusal::Introspection, 503, -32603),
             (Refusal::Session(SessionRefusal::Foreign), 404, -32001),
         ];
         for (refusal, status, code) in cases {

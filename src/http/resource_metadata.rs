@@ -37,7 +37,12 @@ pub(super) fn reply(app: &App, upstream: Option<&str>) -> Option<Reply> {
     let config = app.auth.config();
     let mut reply = Reply::json(
         200,
-        &document(&config.public_url, &config.grant_endpoint(), &name),
+        &document(
+            &config.public_url,
+            &config.grant_endpoint(),
+            &name,
+            app.gateway.external_issuer(),
+        ),
     );
     reply.headers.push(("cache-control", CACHE_CONTROL.into()));
     Some(reply)

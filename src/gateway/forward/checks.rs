@@ -25,29 +25,37 @@ impl Gateway {
     ) -> (HttpRequest, Result<Authorized, Refusal>) {
         let now = self.clock.now();
         let store = self.store.as_ref();
-        let decision =
-            match crate::gateway::open(store, &self.keys, &self.profile, &request, now) {
-                Err(refusal) => Err(refusal),
-                Ok((opened, pending)) => {
-                    let checked = match pending {
-                        Some(pending) => self.batcher.check(pending).await,
-                        None => None,
-                    };
-                    crate::gateway::conclude(
-                        store,
-                        &self.profile,
-                        &target.name,
-                        &request,
-                        now,
-                        opened,
-                        checked,
-                    )
-                }
+        let mut opened = crate::gateway::open(store, &self.keys, &self.profile, &request, now);
+        // A Bearer or DPoP token gnapd did not issue may be the external
+        // AS's: asked there, it joins the same path.
+        if let (Err(Refusal::OAuthToken { .. }), Some(external)) = (&opened, &self.external) {
+            opened = external
+                .open(store, &self.keys, &request, now)
+                .await
+                .map(|o| (o, None));
+        }
+        let decision = match opened {
+            Err(refusal) => Err(refusal),
+            Ok((opened, pending)) => {
+                let checked = match pending {
+                    Some(pending) => self.batcher.check(pending).await,
+                    None => None,
+                };
+                crate::gateway::conclude(
+                    store,
+                    &self.profile,
+                    &target.name,
+                    &request,
+                    now,
+                    opened,
+                    checked,
+                )
             }
-            .and_then(|mut authorized| {
-                authorized.credential = self.credential_for(target, &authorized)?;
-                Ok(authorized)
-            });
+        }
+        .and_then(|mut authorized| {
+            authorized.credential = self.credential_for(target, &authorized)?;
+            Ok(authorized)
+        });
         (request, decision)
     }
 

@@ -59,6 +59,8 @@ pub struct Gateway {
     /// Seals the SSE event ids agents receive (see
     /// [`crate::proto::mcp::event_id`]); drawn at start.
     event_ids: Arc<EventIds>,
+    /// The external OAuth AS whose tokens are accepted, if configured.
+    external: Option<Arc<crate::gateway::external::ExternalAs>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -106,7 +108,29 @@ impl Gateway {
             opened: std::sync::Mutex::default(),
             stdio: super::stdio::Bridge::new(super::stdio::Limits::default()),
             event_ids: Arc::new(event_ids),
+            external: None,
         })
+    }
+
+    /// The same gateway also accepting the access tokens of the external
+    /// OAuth AS of `settings` (`[external_oauth_as]`), asked through the
+    /// gateway's own outbound client.
+    pub fn with_external_as(
+        mut self,
+        settings: Option<crate::gateway::external::ExternalAsSettings>,
+    ) -> Self {
+        self.external = settings.map(|s| {
+            Arc::new(crate::gateway::external::ExternalAs::new(
+                s,
+                self.client.clone(),
+            ))
+        });
+        self
+    }
+
+    /// The external OAuth AS's issuer, if one is configured.
+    pub(crate) fn external_issuer(&self) -> Option<&str> {
+        self.external.as_deref().map(|e| e.issuer())
     }
 
     /// The same gateway checking signatures in batches under load

@@ -1,8 +1,10 @@
 //! RFC 9728 protected resource metadata for the gateway's MCP endpoint of
 //! one upstream, and the URLs that name it. The resource identifier is
 //! exactly the URL an agent configures (`{public}/mcp/{upstream}`, §3.3:
-//! a client refuses a document whose `resource` differs from it), and the
-//! one authorization server is gnapd itself (its issuer is the public URL).
+//! a client refuses a document whose `resource` differs from it). The
+//! authorization servers are gnapd itself (its issuer is the public URL),
+//! then the external OAuth AS whose tokens the gateway also accepts
+//! (`[external_oauth_as]`), if one is configured.
 
 use serde_json::{Value, json};
 
@@ -27,11 +29,21 @@ pub fn metadata_url(public_url: &str, upstream: &str) -> String {
 /// The document for `upstream` (RFC 9728 §2). `grant_endpoint` fills two
 /// extension members for GNAP clients (§2 allows members it does not
 /// register; OAuth clients ignore them): `gnap_as_uri` and `access`, what
-/// the GNAP challenge says (RFC 9635 §9.1).
-pub fn document(public_url: &str, grant_endpoint: &str, upstream: &str) -> Value {
+/// the GNAP challenge says (RFC 9635 §9.1). `external` is the external
+/// AS's issuer: both issue tokens the gateway accepts, so both are listed,
+/// gnapd first (its own tokens keep working, and GNAP clients read the
+/// extension members that point at it).
+pub fn document(
+    public_url: &str,
+    grant_endpoint: &str,
+    upstream: &str,
+    external: Option<&str>,
+) -> Value {
+    let mut servers = vec![public_url];
+    servers.extend(external);
     json!({
         "resource": resource(public_url, upstream),
-        "authorization_servers": [public_url],
+        "authorization_servers": servers,
         // The whole upstream; narrower scopes (`mcp:NAME:tool:T`) are
         // accepted too but not listed: the tools are the upstream's to say.
         "scopes_supported": [scope::whole_upstream(upstream)],
@@ -52,7 +64,12 @@ mod tests {
 
     #[test]
     fn the_resource_is_the_mcp_url_and_gnapd_its_authorization_server() {
-        let doc = document("https://gw.example", "https://gw.example/gnap", "github");
+        let doc = document(
+            "https://gw.example",
+            "https://gw.example/gnap",
+            "github",
+            None,
+        );
         assert_eq!(doc["resource"], "https://gw.example/mcp/github");
         assert_eq!(doc["authorization_servers"], json!(["https://gw.example"]));
         assert_eq!(doc["scopes_supported"], json!(["mcp:github"]));
@@ -70,5 +87,19 @@ mod tests {
         );
         // MCP: `offline_access` is never advertised.
         assert!(!doc.to_string().contains("offline_access"));
+    }
+
+    #[test]
+    fn resource_metadata_lists_the_external_issuer_after_gnapds() {
+        let doc = document(
+            "https://gw.example",
+            "https://gw.example/gnap",
+            "github",
+            Some("https://idp.example"),
+        );
+        assert_eq!(
+            doc["authorization_servers"],
+            json!(["https://gw.example", "https://idp.example"])
+        );
     }
 }

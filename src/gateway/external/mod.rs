@@ -1,0 +1,225 @@
+//! Access tokens of an external OAuth AS (`[external_oauth_as]`): a Bearer
+//! or DPoP token the store does not know is introspected there (RFC 7662),
+//! and an active one for this resource becomes an OAuth token record, which
+//! [`super::oauth::open`] and [`super::conclude`] then decide on as on any
+//! of gnapd's own (scheme, DPoP proof, rights, step-up, credential).
+//!
+//! The AS's answer is bounded in time (`timeout_seconds`, its turn among
+//! the [`IN_FLIGHT`] introspections under way included) and size; an AS
+//! that fails, is slow or answers nonsense gets the agent a 503, never a
+//! verdict on its token.
+
+mod cache;
+pub(crate) mod reading;
+mod settings;
+mod transport;
+
+use std::sync::Arc;
+
+pub use settings::{DEFAULT_TIMEOUT, ExternalAsEntry, ExternalAsSettings};
+
+use self::cache::Cache;
+use self::reading::Answer;
+use self::transport::{HttpIntrospect, Introspect};
+use super::oauth::{self, Scheme};
+use super::{KeyCache, Opened, Refusal};
+use crate::http_client::UpstreamClient;
+use crate::proto::httpsig::HttpRequest;
+use crate::store::{Store, TokenHash};
+
+/// Most introspections under way at once; a call past them waits for a
+/// turn (within its timeout), so a flood of unknown tokens costs the AS
+/// no more than this many requests at a time.
+pub(crate) const IN_FLIGHT: usize = 32;
+
+/// The external AS, as the gateway asks it.
+#[derive(Debug)]
+pub(crate) struct ExternalAs {
+    issuer: String,
+    timeout: std::time::Duration,
+    transport: Box<dyn Introspect>,
+    cache: Cache,
+    turns: tokio::sync::Semaphore,
+}
+
+impl ExternalAs {
+    /// The AS of `settings`, asked through `client`.
+    pub(crate) fn new(settings: ExternalAsSettings, client: UpstreamClient) -> Self {
+        let (issuer, timeout, seconds) = (
+            settings.issuer.clone(),
+            settings.timeout,
+            settings.cache_seconds,
+        );
+        Self::with_transport(
+            issuer,
+            timeout,
+            seconds,
+            Box::new(HttpIntrospect::new(client, settings)),
+        )
+    }
+
+    fn with_transport(
+        issuer: String,
+        timeout: std::time::Duration,
+        cache_seconds: u64,
+        transport: Box<dyn Introspect>,
+    ) -> Self {
+        Self {
+            issuer,
+            timeout,
+            transport,
+            cache: Cache::new(cache_seconds, cache::CAPACITY),
+            turns: tokio::sync::Semaphore::new(IN_FLIGHT),
+        }
+    }
+
+    /// Its issuer identifier (listed in the protected resource metadata).
+    pub(crate) fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// [`super::open`] for a Bearer or DPoP token the store does not have:
+    /// its record as the AS describes it, checked for this call's scheme,
+    /// resource and DPoP proof.
+    pub(crate) async fn open(
+        &self,
+        store: &dyn Store,
+        keys: &KeyCache,
+        request: &HttpRequest,
+        now: i64,
+    ) -> Result<Opened, Refusal> {
+        let (scheme, value) = oauth::presented(request).ok_or(Refusal::Token)?;
+        if scheme == Scheme::Gnap {
+            return Err(Refusal::Token);
+        }
+        let hash = TokenHash::of(value);
+        // One of gnapd's own tokens was already refused on its merits.
+        if store.token_shared(&hash)?.is_some() {
+            return Err(oauth::invalid(scheme));
+        }
+        let answer = self.answer(value, hash, now).await?;
+        let resource = request.target_uri.split('?').next().unwrap_or_default();
+        let record = reading::view(&answer, &self.issuer, resource, value, now).map_err(|why| {
+            tracing::debug!(reason = %why, "an external access token is refused");
+            oauth::invalid(scheme)
+        })?;
+        oauth::open(store, keys, request, Arc::new(record), scheme, value, now)
+    }
+
+    /// What the AS says of `token`: kept, or asked now.
+    async fn answer(&self, token: &str, hash: TokenHash, now: i64) -> Result<Answer, Refusal> {
+        if let Some(kept) = self.cache.get(&hash, now) {
+            return Ok(kept);
+        }
+        let asked = async {
+            let _turn = self
+                .turns
+                .acquire()
+                .await
+                .map_err(|_| Refusal::Introspection)?;
+            self.transport.introspect(token).await.map_err(|e| {
+                tracing::warn!(error = %e, "the external AS did not answer an introspection");
+                Refusal::Introspection
+            })
+        };
+        let body = tokio::time::timeout(self.timeout, asked)
+            .await
+            .map_err(|_| {
+                tracing::warn!("the external AS did not answer an introspection in time");
+                Refusal::Introspection
+            })??;
+        let answer = reading::read(&body).map_err(|e| {
+            tracing::warn!(error = %e, "the external AS's introspection answer is unusable");
+            Refusal::Introspection
+        })?;
+        self.cache.put(hash, &answer, now);
+        Ok(answer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use bytes::Bytes;
+
+    use super::transport::{Pending, Unreachable};
+    use super::*;
+
+    /// An AS that answers `body` (or nothing, ever), counting the calls.
+    #[derive(Debug)]
+    struct Fake {
+        body: Option<&'static str>,
+        calls: Arc<AtomicUsize>,
+    }
+
+    impl Introspect for Fake {
+        fn introspect<'a>(&'a self, _token: &'a str) -> Pending<'a> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let body = self.body;
+            Box::pin(async move {
+                match body {
+                    Some(b) => Ok(Bytes::from_static(b.as_bytes())),
+                    None => {
+                        std::future::pending::<()>().await;
+                        Err(Unreachable::Status(0))
+                    }
+                }
+            })
+        }
+    }
+
+    fn external(body: Option<&'static str>, cache_seconds: u64) -> (ExternalAs, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let fake = Fake {
+            body,
+            calls: calls.clone(),
+        };
+        let external = ExternalAs::with_transport(
+            "https://as.example".into(),
+            Duration::from_millis(50),
+            cache_seconds,
+            Box::new(fake),
+        );
+        (external, calls)
+    }
+
+    const ACTIVE: &str = r#"{"active": true, "exp": 1000}"#;
+
+    #[tokio::test]
+    async fn with_cache_seconds_zero_every_call_asks_the_as() {
+        let (external, calls) = external(Some(ACTIVE), 0);
+        for _ in 0..3 {
+            let hash = TokenHash::of("t");
+            assert!(matches!(
+                external.answer("t", hash, 0).await,
+                Ok(Answer::Active(_))
+            ));
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_cached_answer_spares_the_as() {
+        let (external, calls) = external(Some(ACTIVE), 60);
+        for _ in 0..3 {
+            external.answer("t", TokenHash::of("t"), 0).await.unwrap();
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_silent_or_nonsense_as_is_unavailable_not_a_verdict() {
+        let (silent, _) = external(None, 0);
+        assert!(matches!(
+            silent.answer("t", TokenHash::of("t"), 0).await,
+            Err(Refusal::Introspection)
+        ));
+        let (nonsense, _) = external(Some("<html>"), 0);
+        assert!(matches!(
+            nonsense.answer("t", TokenHash::of("t"), 0).await,
+            Err(Refusal::Introspection)
+        ));
+    }
+}
