@@ -171,6 +171,12 @@ fn every_scenario_of(variant: Variant) {
             _ => {}
         }
     }
+    // The world stops the AS with itself.
+    drop(world);
+    assert!(
+        !Path::new(&format!("/proc/{node}")).exists(),
+        "node {node} still runs"
+    );
 }
 
 #[test]
