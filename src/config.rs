@@ -574,6 +574,34 @@ mod tests {
     }
 
     #[test]
+    fn the_external_oauth_as_table_is_checked_and_its_secret_never_shown() {
+        let good = "[external_oauth_as]\nissuer = \"http://127.0.0.1:1\"\nintrospection_endpoint = \"http://127.0.0.1:1/token/introspection\"\nclient_id = \"gnapd-gateway\"\nclient_secret = \"EXTERNAL-SECRET\"\ncache_seconds = 30\n";
+        let file: FileConfig = toml::from_str(good).unwrap();
+        let config = ServeConfig::assemble(file, Overrides::default()).unwrap();
+        let external = config.external_oauth_as.as_ref().unwrap();
+        assert_eq!(external.cache_seconds, 30);
+        assert_eq!(external.issuer, "http://127.0.0.1:1");
+        assert!(!format!("{config:?}").contains("EXTERNAL-SECRET"));
+        let default = ServeConfig::assemble(FileConfig::default(), Overrides::default()).unwrap();
+        assert!(default.external_oauth_as.is_none());
+        for bad in [
+            good.replace("http://127.0.0.1:1\"\nintro", "127.0.0.1:1\"\nintro"),
+            good.replace("http://127.0.0.1:1/token", "/token"),
+            good.replace("\"gnapd-gateway\"", "\"\""),
+        ] {
+            let file: FileConfig = toml::from_str(&bad).unwrap();
+            let err = ServeConfig::assemble(file, Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains("EXTERNAL-SECRET"), "{err}");
+        }
+        let empty_secret = good.replace("EXTERNAL-SECRET", "");
+        let file: FileConfig = toml::from_str(&empty_secret).unwrap();
+        assert!(ServeConfig::assemble(file, Overrides::default()).is_err());
+        assert!(toml::from_str::<FileConfig>(&format!("{good}typo = 1\n")).is_err());
+    }
+
+    #[test]
     fn metrics_stay_on_the_main_listener_unless_moved_or_turned_off() {
         use crate::http::metrics::MetricsListen;
         let config = ServeConfig::assemble(FileConfig::default(), Overrides::default()).unwrap();

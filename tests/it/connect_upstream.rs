@@ -531,7 +531,14 @@ fn sign_in_at_provider(provider: &Provider, start: &str, callback: &str) -> Stri
 
 /// [`sign_in_at_provider`] with `login` as the login name (the subject).
 pub(crate) fn sign_in_as(provider: &Provider, start: &str, callback: &str, login: &str) -> String {
+    sign_in_at(&provider.issuer, start, callback, login)
+}
+
+/// A browser at the node-oidc-provider of `issuer` (`http://127.0.0.1:PORT`,
+/// any script's): [`sign_in_as`].
+pub(crate) fn sign_in_at(issuer: &str, start: &str, callback: &str, login: &str) -> String {
     use gnapd::proto::httpsig::HttpRequest;
+    let addr: std::net::SocketAddr = issuer.trim_start_matches("http://").parse().unwrap();
     let mut cookies: Vec<(String, String)> = Vec::new();
     let mut request = HttpRequest::new("GET", start);
     for _ in 0..20 {
@@ -543,7 +550,7 @@ pub(crate) fn sign_in_as(provider: &Provider, start: &str, callback: &str, login
                 .join("; ");
             request.fields.append("cookie", jar);
         }
-        let answer = crate::support::http_client::send(provider.addr(), &request);
+        let answer = crate::support::http_client::send(addr, &request);
         for (name, value) in &answer.headers {
             if name == "set-cookie" {
                 let pair = value.split(';').next().unwrap();
@@ -556,7 +563,7 @@ pub(crate) fn sign_in_as(provider: &Provider, start: &str, callback: &str, login
         }
         if let Some(location) = answer.header("location") {
             let url = if location.starts_with('/') {
-                format!("{}{location}", provider.issuer)
+                format!("{issuer}{location}")
             } else {
                 location.to_owned()
             };
@@ -588,7 +595,7 @@ pub(crate) fn sign_in_as(provider: &Provider, start: &str, callback: &str, login
             fields.push((name, value));
         }
         let url = if action.starts_with('/') {
-            format!("{}{action}", provider.issuer)
+            format!("{issuer}{action}")
         } else {
             action
         };

@@ -26,6 +26,7 @@ use super::{KeyCache, Opened, Refusal};
 use crate::http_client::UpstreamClient;
 use crate::proto::httpsig::HttpRequest;
 use crate::store::{Store, TokenHash};
+use crate::upstream::server::Upstream;
 
 /// Most introspections under way at once; a call past them waits for a
 /// turn (within its timeout), so a flood of unknown tokens costs the AS
@@ -80,12 +81,15 @@ impl ExternalAs {
 
     /// [`super::open`] for a Bearer or DPoP token the store does not have:
     /// its record as the AS describes it, checked for this call's scheme,
-    /// resource and DPoP proof.
+    /// resource and DPoP proof. At `upstream` it uses the operator-held
+    /// credential set (the configured `credential`), as no person mapped it
+    /// to another.
     pub(crate) async fn open(
         &self,
         store: &dyn Store,
         keys: &KeyCache,
         request: &HttpRequest,
+        upstream: &Upstream,
         now: i64,
     ) -> Result<Opened, Refusal> {
         let (scheme, value) = oauth::presented(request).ok_or(Refusal::Token)?;
@@ -99,10 +103,14 @@ impl ExternalAs {
         }
         let answer = self.answer(value, hash, now).await?;
         let resource = request.target_uri.split('?').next().unwrap_or_default();
-        let record = reading::view(&answer, &self.issuer, resource, value, now).map_err(|why| {
-            tracing::debug!(reason = %why, "an external access token is refused");
-            oauth::invalid(scheme)
-        })?;
+        let mut record =
+            reading::view(&answer, &self.issuer, resource, value, now).map_err(|why| {
+                tracing::debug!(reason = %why, "an external access token is refused");
+                oauth::invalid(scheme)
+            })?;
+        if let Some(set) = &upstream.credential_set {
+            record.credential_sets = vec![(upstream.name.clone(), set.clone())];
+        }
         oauth::open(store, keys, request, Arc::new(record), scheme, value, now)
     }
 

@@ -143,7 +143,8 @@ pub(crate) fn view(
     if info.iss.as_deref().is_some_and(|iss| iss != issuer) {
         return Err(Unfit::Issuer);
     }
-    if !info.aud.iter().any(|aud| aud == resource) {
+    let names = crate::proto::oauth::resource::names;
+    if !info.aud.iter().any(|aud| names(aud, resource)) {
         return Err(Unfit::Audience);
     }
     let exp = info.exp.filter(|exp| *exp > now).ok_or(Unfit::Expired)?;
@@ -290,6 +291,12 @@ mod tests {
         // A list that contains this resource is enough.
         let many = with("aud", json!(["https://other.example", RESOURCE]));
         assert!(view_of(&many).is_ok());
+        // Written as a client may have sent it (MCP: a trailing slash, the
+        // case of scheme and host), it is still this resource.
+        let slash = with("aud", json!("HTTPS://GW.example/mcp/gh/"));
+        assert!(view_of(&slash).is_ok());
+        let longer = with("aud", json!("https://gw.example/mcp/gh2"));
+        assert_eq!(view_of(&longer).unwrap_err(), Unfit::Audience);
     }
 
     #[test]

@@ -30,7 +30,7 @@ impl Gateway {
         // AS's: asked there, it joins the same path.
         if let (Err(Refusal::OAuthToken { .. }), Some(external)) = (&opened, &self.external) {
             opened = external
-                .open(store, &self.keys, &request, now)
+                .open(store, &self.keys, &request, target, now)
                 .await
                 .map(|o| (o, None));
         }

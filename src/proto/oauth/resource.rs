@@ -56,6 +56,16 @@ fn normalized(uri: &str) -> Option<String> {
     Some(out)
 }
 
+/// True if `sent` names the resource `canonical` (compared as a `resource`
+/// parameter is: case of scheme and host, one trailing slash). For an
+/// audience another AS wrote from what its client sent.
+pub fn names(sent: &str, canonical: &str) -> bool {
+    sent == canonical
+        || (sent.len() <= MAX_LEN
+            && !sent.contains('#')
+            && normalized(sent).is_some_and(|s| Some(s) == normalized(canonical)))
+}
+
 /// The resource of a request: `resource` as sent (if any), the upstreams
 /// its `scope` names, the server's public URL (no path, no trailing slash),
 /// which upstream names exist, and the server's only upstream when it has
@@ -129,6 +139,17 @@ mod tests {
     fn pick(resource: Option<&str>, scopes: &[&str]) -> Result<Resource, ResourceError> {
         let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
         choose(resource, &scopes, PUBLIC, &known, None)
+    }
+
+    #[test]
+    fn an_audience_names_the_resource_as_a_resource_parameter_would() {
+        let canonical = "https://gw.example/mcp/gh";
+        assert!(names(canonical, canonical));
+        assert!(names("HTTPS://GW.EXAMPLE/mcp/gh/", canonical));
+        assert!(!names("https://gw.example/mcp/GH", canonical));
+        assert!(!names("https://gw.example/mcp/gh2", canonical));
+        assert!(!names("https://gw.example/mcp/gh#x", canonical));
+        assert!(!names("gw.example/mcp/gh", canonical));
     }
 
     #[test]

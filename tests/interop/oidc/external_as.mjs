@@ -140,4 +140,8 @@ server.on('request', provider.callback());
 
 console.log(`external-as listening on ${port}, issuer ${issuer}`);
 
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+process.on('SIGTERM', () => {
+  server.close(() => process.exit(0));
+  // Keep-alive connections would hold the close open.
+  server.closeAllConnections();
+});

@@ -20,16 +20,16 @@ use crate::support::mcp_upstream::Upstream;
 use crate::support::server::{Serve, Server};
 use crate::support::store_fixture::FOREVER;
 
-const SECRET: &str = "UPSTREAM-SECRET";
+pub(super) const SECRET: &str = "UPSTREAM-SECRET";
 /// The configured public URL: the resource identifiers and DPoP `htu`s
 /// are built on it, whatever address the server is bound to.
-const PUBLIC: &str = "https://gw.example";
+pub(super) const PUBLIC: &str = "https://gw.example";
 
-fn gw(upstream: &str) -> String {
+pub(super) fn gw(upstream: &str) -> String {
     format!("{PUBLIC}/mcp/{upstream}")
 }
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     SystemClock.now()
 }
 
@@ -74,23 +74,23 @@ fn serve(data: &Path, upstream: &Upstream) -> Server {
 }
 
 /// How a call proves its token.
-enum Proof<'a> {
+pub(super) enum Proof<'a> {
     None,
     Bearer(&'a str),
     Dpop(&'a SigningKey, &'a str),
 }
 
 /// An MCP client on an OAuth token: one Streamable HTTP session.
-struct Client<'a> {
+pub(super) struct Client<'a> {
     server: &'a Server,
     upstream: &'a str,
     proof: Proof<'a>,
-    session: Option<String>,
+    pub(super) session: Option<String>,
     next_id: i64,
 }
 
 impl<'a> Client<'a> {
-    fn new(server: &'a Server, upstream: &'a str, proof: Proof<'a>) -> Self {
+    pub(super) fn new(server: &'a Server, upstream: &'a str, proof: Proof<'a>) -> Self {
         Self {
             server,
             upstream,
@@ -101,7 +101,7 @@ impl<'a> Client<'a> {
     }
 
     /// A request for `body`, with the token (and a fresh proof).
-    fn request(&self, body: &Value) -> HttpRequest {
+    pub(super) fn request(&self, body: &Value) -> HttpRequest {
         let uri = gw(self.upstream);
         let mut req = HttpRequest::new("POST", uri.clone());
         req.fields
@@ -127,18 +127,18 @@ impl<'a> Client<'a> {
         req
     }
 
-    fn send(&self, req: &HttpRequest) -> Answer {
+    pub(super) fn send(&self, req: &HttpRequest) -> Answer {
         send(self.server.addr, req)
     }
 
-    fn call(&mut self, method: &str, params: Value) -> Answer {
+    pub(super) fn call(&mut self, method: &str, params: Value) -> Answer {
         let body =
             json!({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params});
         self.next_id += 1;
         self.send(&self.request(&body))
     }
 
-    fn initialize(&mut self) {
+    pub(super) fn initialize(&mut self) {
         let answer = self.call(
             "initialize",
             json!({"protocolVersion": VERSION, "capabilities": {}, "clientInfo": {"name": "oauth-test", "version": "0"}}),
@@ -152,18 +152,18 @@ impl<'a> Client<'a> {
     }
 }
 
-fn tool(name: &str) -> Value {
+pub(super) fn tool(name: &str) -> Value {
     json!({"name": name, "arguments": {"query": "x", "name": "x"}})
 }
 
 /// The `WWW-Authenticate` lines of an answer.
-fn challenges(answer: &Answer) -> Vec<&str> {
+pub(super) fn challenges(answer: &Answer) -> Vec<&str> {
     answer.header_lines("www-authenticate").collect()
 }
 
 /// The upstream saw its own credential on every request, and never the
 /// agent's token, proof or scheme.
-fn assert_upstream_saw_only_its_credential(upstream: &Upstream, tokens: &[&str]) {
+pub(super) fn assert_upstream_saw_only_its_credential(upstream: &Upstream, tokens: &[&str]) {
     let requests = upstream.requests();
     assert!(!requests.is_empty());
     for (_, headers) in &requests {

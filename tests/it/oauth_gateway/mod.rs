@@ -6,6 +6,7 @@
 //! `scope`, the audience the upstream's MCP URL.
 
 mod core;
+mod external;
 mod http;
 
 use gnapd::proto::jwk::SigningKey;
