@@ -34,14 +34,6 @@ impl Gateway {
         if let Some(id) = authorized.token.credential_set(upstream) {
             return self.open_set(upstream, id);
         }
-        // An external AS's token (`[external_oauth_as]`) is mapped to no
-        // set: it goes with the upstream's operator-held one, as gnapd's
-        // own tokens at an auto-approving instance do.
-        if let Some(id) = &target.credential_set
-            && authorized.token.grant.0.starts_with("external:")
-        {
-            return self.open_set(upstream, id);
-        }
         if target.credential_set.is_none() {
             return Ok(target.credential.clone());
         }
