@@ -81,7 +81,7 @@ pub fn settings(runs: u32, calls: u32, external: bool) -> Settings {
 const EXTERNAL: [(&str, &str); 9] = [
     (
         "external-as",
-        "node-oidc-provider (tests/interop/oidc/external_as.mjs, its versions in environment.peers) is the AS of the oidc-provider-* variants: open RFC 7591 registration, authorization code with PKCE S256, DPoP without a server nonce, RFC 8707 resources with opaque access tokens (the provider's default lifetimes: access 3600 s), refresh tokens rotating on every use, RFC 7009 revocation, its in-memory adapter. A fifth gnapd instance (`external`, `--dev`, the common config) fronts the same upstreams; its `[external_oauth_as]` names the AS and introspects every call (RFC 7662, client_secret_basic, cache_seconds = 0, so a revocation is seen on the next call).",
+        "node-oidc-provider (tests/interop/oidc/external_as.mjs, its versions in environment.peers) is the AS of the oidc-provider-* variants: open RFC 7591 registration, authorization code with PKCE S256, DPoP without a server nonce, RFC 8707 resources with opaque access tokens (the provider's default lifetimes: access 3600 s), refresh tokens rotating on every use, RFC 7009 revocation, its in-memory adapter. A fifth gnapd instance (`external`, `--dev`, the common config) fronts the same upstreams; its `[external_oauth_as]` names the AS and introspects every call (RFC 7662, client_secret_basic, cache_seconds = 0, so a revocation is seen on the next call). Its resource metadata lists gnapd's own issuer first and the external one second; the agent, set up to use the external AS, takes the first issuer on another origin than the gateway.",
     ),
     (
         "external-headless-first-call",
