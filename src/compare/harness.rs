@@ -29,6 +29,10 @@ pub struct InstanceSpec {
     pub flags: Vec<String>,
     /// TOML appended to the generated config file.
     pub config: String,
+    /// Where it listens (None: a port the OS picks). An instance whose URL
+    /// another process must know before it starts (the external AS names
+    /// the gateway's resources) gets one chosen ahead ([`free_port`]).
+    pub listen: Option<SocketAddr>,
 }
 
 /// A running gnapd instance; stopped when dropped.
@@ -79,7 +83,12 @@ impl Instance {
         let log_file = std::fs::File::create(&log).map_err(|e| err("log", &e))?;
         let mut child = Command::new(exe)
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg("--listen")
+            .arg(
+                spec.listen
+                    .map_or_else(|| "127.0.0.1:0".to_owned(), |a| a.to_string()),
+            )
+            .arg("--data-dir")
             .arg(&data_dir)
             .arg("--config")
             .arg(&config)
@@ -146,7 +155,7 @@ impl Drop for Instance {
 
 /// A loopback port free at the time of asking (the OS may give it to
 /// another process before gnapd binds it; on a test machine it does not).
-fn free_port() -> std::io::Result<SocketAddr> {
+pub fn free_port() -> std::io::Result<SocketAddr> {
     TcpListener::bind("127.0.0.1:0")?.local_addr()
 }
 

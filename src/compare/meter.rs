@@ -308,15 +308,34 @@ impl Meter {
     /// [`Self::browse`] from any first request (a form POST): its
     /// redirects are followed as GETs, up to `stop_at`.
     pub async fn follow(&mut self, first: Request, stop_at: &str) -> Result<Browsed, MeterError> {
+        self.follow_until(first, &[stop_at]).await
+    }
+
+    /// [`Self::browse`] stopping at the first redirect to a URL starting
+    /// with any of `stops` (a callback, or an AS's next interaction page).
+    pub async fn browse_until(&mut self, url: &str, stops: &[&str]) -> Result<Browsed, MeterError> {
+        self.follow_until(Request::new("GET", url), stops).await
+    }
+
+    /// [`Self::follow`] with several stops. A relative `Location` (as
+    /// node-oidc-provider sends) is resolved against the request's URL,
+    /// as a browser does.
+    pub async fn follow_until(
+        &mut self,
+        first: Request,
+        stops: &[&str],
+    ) -> Result<Browsed, MeterError> {
         let url = first.url.clone();
         let mut next = first;
         for _ in 0..10 {
+            let from = next.url.clone();
             let response = self.send(next).await?;
             let Some(location) = redirect_target(&response) else {
                 return Ok(Browsed::Page(response));
             };
+            let location = resolve(&from, &location);
             self.tap.redirect();
-            if location.starts_with(stop_at) {
+            if stops.iter().any(|stop| location.starts_with(stop)) {
                 return Ok(Browsed::Callback(location));
             }
             next = Request::new("GET", &location);
@@ -442,6 +461,25 @@ fn redirect_target(response: &Response) -> Option<String> {
         return None;
     }
     response.header("location").map(str::to_owned)
+}
+
+/// `location` made absolute against `base` (RFC 3986 §5.2 for the forms
+/// servers send: absolute, absolute-path, or relative to the directory).
+pub fn resolve(base: &str, location: &str) -> String {
+    if location.contains("://") {
+        return location.to_owned();
+    }
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let origin_end = base[after_scheme..]
+        .find('/')
+        .map_or(base.len(), |i| after_scheme + i);
+    let origin = &base[..origin_end];
+    if location.starts_with('/') {
+        return format!("{origin}{location}");
+    }
+    let path = base[origin_end..].split(['?', '#']).next().unwrap_or("");
+    let dir = path.rfind('/').map_or("/", |i| &path[..=i]);
+    format!("{origin}{dir}{location}")
 }
 
 /// `name=value; attrs` → the jar (an empty value or `Max-Age=0` removes).
@@ -570,6 +608,18 @@ mod tests {
         assert_eq!(split_url("http://127.0.0.1:80?x").unwrap().2, "/?x");
         assert!(split_url("https://127.0.0.1:80/").is_err());
         assert!(split_url("http:///x").is_err());
+    }
+
+    #[test]
+    fn relative_locations_resolve_as_a_browser_resolves_them() {
+        let base = "http://127.0.0.1:5/auth/u1?x=/y";
+        assert_eq!(
+            resolve(base, "/interaction/u2"),
+            "http://127.0.0.1:5/interaction/u2"
+        );
+        assert_eq!(resolve(base, "u3"), "http://127.0.0.1:5/auth/u3");
+        assert_eq!(resolve(base, "http://a:1/cb?c=1"), "http://a:1/cb?c=1");
+        assert_eq!(resolve("http://127.0.0.1:5", "x"), "http://127.0.0.1:5/x");
     }
 
     #[test]

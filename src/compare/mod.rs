@@ -10,6 +10,8 @@
 //!   at each boundary.
 //! - [`variant`] lists the variants, scenarios and attacks; [`gnap`] and
 //!   [`oauth`] drive the scenarios; [`attacks`] tries each attack.
+//! - [`external`] (`--with-oidc-provider`): node-oidc-provider as an
+//!   external AS in front of the same gateway, the third column.
 //! - [`stats`] turns samples into the [`report`]; [`markdown`] and [`plots`]
 //!   render it.
 
@@ -18,6 +20,7 @@ pub mod consent;
 pub mod documents;
 pub mod driver;
 pub mod env;
+pub mod external;
 pub mod gnap;
 pub mod harness;
 pub mod markdown;

@@ -7,6 +7,7 @@ use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use super::external::OidcProvider;
 use super::meter::Tap;
 use super::recorder::{Recorder, StepSample};
 use super::report::{AttackReport, Report, SCHEMA_VERSION, ScenarioReport, ScenarioResult};
@@ -27,6 +28,9 @@ pub struct Plan {
     pub calls: u32,
     /// Keep the instances' data dirs and logs (`OUT/work`).
     pub keep_work: bool,
+    /// `--with-oidc-provider`: the Node 22 binary that runs
+    /// node-oidc-provider as the third column's AS.
+    pub oidc_provider_node: Option<PathBuf>,
 }
 
 /// Why a comparison stopped.
@@ -49,14 +53,22 @@ pub struct Written {
 pub async fn run(plan: &Plan) -> Result<(Report, Written), CompareError> {
     let started = Instant::now();
     let started_at = now_rfc3339();
+    // Located before anything starts: a wrong path fails at once.
+    let oidc = plan
+        .oidc_provider_node
+        .as_deref()
+        .map(OidcProvider::locate)
+        .transpose()
+        .map_err(CompareError)?;
     let work = plan.out.join("work");
     // A previous run's data dirs would not be fresh.
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| CompareError(format!("{}: {e}", work.display())))?;
-    let world = World::start(&plan.exe, &work).map_err(|e| CompareError(e.to_string()))?;
+    let world = World::start_with(&plan.exe, &work, oidc.as_ref())
+        .map_err(|e| CompareError(e.to_string()))?;
     let progress = Progress::new();
 
-    let variants = Variant::GNAPD;
+    let variants = Variant::list(oidc.is_some());
     let mut scenarios = Vec::new();
     for scenario in Scenario::ALL {
         let mut samples: BTreeMap<&str, Vec<Vec<StepSample>>> = BTreeMap::new();
@@ -127,7 +139,7 @@ pub async fn run(plan: &Plan) -> Result<(Report, Written), CompareError> {
     let mut attack_reports = Vec::new();
     for attack in Attack::ALL {
         let mut results = Vec::new();
-        for variant in variants {
+        for variant in variants.iter().copied() {
             progress.show(&format!("attack {} · {}", attack.id(), variant.id()));
             let tap = Tap::new();
             results.push(attacks::attempt(&world, variant, attack, &tap).await);
@@ -144,8 +156,11 @@ pub async fn run(plan: &Plan) -> Result<(Report, Written), CompareError> {
         schema_version: SCHEMA_VERSION,
         started_at,
         duration_seconds: started.elapsed().as_secs_f64(),
-        environment: env::read(&plan.exe, BTreeMap::new()),
-        settings: settings::settings(plan.runs, plan.calls),
+        environment: env::read(
+            &plan.exe,
+            oidc.iter().flat_map(OidcProvider::peers).collect(),
+        ),
+        settings: settings::settings(plan.runs, plan.calls, oidc.is_some()),
         variants: variants.iter().map(|v| v.info()).collect(),
         scenarios,
         attacks: attack_reports,
@@ -172,7 +187,9 @@ async fn run_once(
     scenario: Scenario,
     calls: u32,
 ) -> Result<Vec<StepSample>, String> {
-    let mut probes = world.probes(world.instance_for(scenario));
+    let mut probes = world
+        .probes_of(variant, scenario)
+        .ok_or_else(|| format!("no instance for {}", variant.id()))?;
     let tap = Tap::new();
     let mut rec = Recorder::new(&tap, &mut probes);
     let outcome = if variant.is_gnap() {

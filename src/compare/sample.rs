@@ -53,7 +53,7 @@ pub(crate) fn step(name: &str, scale: f64) -> StepReport {
 
 /// The whole sample report.
 pub(crate) fn report() -> Report {
-    let variants: Vec<Variant> = Variant::GNAPD.to_vec();
+    let variants: Vec<Variant> = Variant::list(true);
     let scenarios = Scenario::ALL
         .iter()
         .map(|scenario| ScenarioReport {

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use super::report::Settings;
 use super::world::SHORT_LIVED;
 
-/// The settings of a run of `runs` runs and `calls` steady-state calls.
-pub fn settings(runs: u32, calls: u32) -> Settings {
+/// The settings of a run of `runs` runs and `calls` steady-state calls;
+/// `external`: node-oidc-provider ran as the third column's AS.
+pub fn settings(runs: u32, calls: u32, external: bool) -> Settings {
     let choices = [
         (
             "same-server",
@@ -62,6 +63,13 @@ pub fn settings(runs: u32, calls: u32) -> Settings {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
+    if external {
+        map.extend(
+            EXTERNAL
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+    }
     map.insert(
         "short-lived-instance-config".to_owned(),
         SHORT_LIVED.trim().replace('\n', "; "),
@@ -72,3 +80,43 @@ pub fn settings(runs: u32, calls: u32) -> Settings {
         choices: map,
     }
 }
+
+/// The choices of the external AS's column (`--with-oidc-provider`).
+const EXTERNAL: [(&str, &str); 9] = [
+    (
+        "external-as",
+        "node-oidc-provider (tests/interop/oidc/external_as.mjs, its versions in environment.peers) is the AS of the oidc-provider-* variants: open RFC 7591 registration, authorization code with PKCE S256, DPoP without a server nonce, RFC 8707 resources with opaque access tokens (the provider's default lifetimes: access 3600 s), refresh tokens rotating on every use, RFC 7009 revocation, its in-memory adapter. A fifth gnapd instance (`external`, `--dev`, the common config) fronts the same upstreams; its `[external_oauth_as]` names the AS and introspects every call (RFC 7662, client_secret_basic, cache_seconds = 0, so a revocation is seen on the next call). Its resource metadata lists gnapd's own issuer first and the external one second; the agent, set up to use the external AS, takes the first issuer on another origin than the gateway.",
+    ),
+    (
+        "external-headless-first-call",
+        "Not applicable to the oidc-provider-* variants: node-oidc-provider has no policy that approves an authorization-code request without a person (devInteractions always shows its sign-in and consent forms), and its column adds no client_credentials variant. Scenario 2 runs the same flow with the person's steps measured.",
+    ),
+    (
+        "external-person",
+        "At node-oidc-provider the person signs in (devInteractions: any name, any password) and then consents, on two forms: two person actions, measured as the steps `sign-in` and `consent` (the consent step compares with gnapd's). gnapd's consent page asks for no sign-in in development mode (see consent-decider). The browser keeps the provider's session cookie, so a later authorization by the same agent (step-up) shows the consent form only. In the setup of the other scenarios the same steps are made, unmeasured.",
+    ),
+    (
+        "external-cpu",
+        "Server CPU for the oidc-provider-* variants is the external gnapd instance's (every thread) plus the node process's (every thread: the event loop, libuv's pool, V8's compiler and garbage collector), read the same way.",
+    ),
+    (
+        "external-crypto",
+        "Server crypto counts for the oidc-provider-* variants are the gnapd instance's only (the DPoP proof it checks at the gateway): node's signing and hashing are not observable from outside, so they are left out, not estimated.",
+    ),
+    (
+        "external-introspection",
+        "Each introspection the gateway makes is counted as a server-made request (`introspection`) by a relay in the tool, on a thread of its own, in front of the AS's introspection endpoint: the gateway is configured with the relay's URL, and the relay passes each request and answer through unchanged (one kept-alive connection to the AS per connection from the gateway). The relay adds a loopback hop to every introspection; its CPU is neither the client's nor a server's.",
+    ),
+    (
+        "external-state",
+        "State created on node's side is not observable (the provider's in-memory adapter): state numbers for the oidc-provider-* variants are the gnapd instance's only (its MCP sessions), and the registration flood against the external AS is judged by its answers.",
+    ),
+    (
+        "external-returning-agent",
+        "Not applicable to the oidc-provider-* variants: external_as.mjs takes no option for a short access-token lifetime, and with the provider's default (3600 s) the token would not expire within a run.",
+    ),
+    (
+        "external-revocation",
+        "Revocation is RFC 7009 at node-oidc-provider (the public client authenticating by client_id), of the access token; the gateway sees it at the next call's introspection.",
+    ),
+];

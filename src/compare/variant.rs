@@ -46,6 +46,11 @@ pub enum Variant {
     /// OAuth `client_credentials` with `private_key_jwt` (registered by DCR
     /// with its JWKS), Bearer tokens: no person, no browser.
     OAuthClientCredentials,
+    /// OAuth authorization code + PKCE at node-oidc-provider (an external
+    /// AS the gateway introspects), registered by DCR, DPoP tokens.
+    OidcProviderDpopDcr,
+    /// The same at node-oidc-provider with Bearer tokens.
+    OidcProviderBearerDcr,
 }
 
 impl Variant {
@@ -60,6 +65,30 @@ impl Variant {
         Variant::OAuthClientCredentials,
     ];
 
+    /// The variants whose AS is node-oidc-provider (`--with-oidc-provider`),
+    /// in report order, after [`Self::GNAPD`].
+    pub const EXTERNAL: [Variant; 2] =
+        [Variant::OidcProviderDpopDcr, Variant::OidcProviderBearerDcr];
+
+    /// The variants of a comparison: gnapd's, and the external AS's when
+    /// one runs.
+    pub fn list(with_external: bool) -> Vec<Variant> {
+        let mut all = Self::GNAPD.to_vec();
+        if with_external {
+            all.extend(Self::EXTERNAL);
+        }
+        all
+    }
+
+    /// Whether the AS is the external one (node-oidc-provider), the
+    /// gateway trusting it by introspection.
+    pub fn is_external(self) -> bool {
+        matches!(
+            self,
+            Self::OidcProviderDpopDcr | Self::OidcProviderBearerDcr
+        )
+    }
+
     /// The stable id the report uses.
     pub fn id(self) -> &'static str {
         match self {
@@ -70,6 +99,8 @@ impl Variant {
             Self::OAuthDpopDcr => "oauth-dpop-dcr",
             Self::OAuthDpopCimd => "oauth-dpop-cimd",
             Self::OAuthClientCredentials => "oauth-client-credentials",
+            Self::OidcProviderDpopDcr => "oidc-provider-dpop-dcr",
+            Self::OidcProviderBearerDcr => "oidc-provider-bearer-dcr",
         }
     }
 
@@ -83,10 +114,13 @@ impl Variant {
         match self {
             Self::GnapEd25519 => Binding::HttpSigEd25519,
             Self::GnapP256 => Binding::HttpSigP256,
-            Self::OAuthBearerDcr | Self::OAuthBearerCimd | Self::OAuthClientCredentials => {
-                Binding::Bearer
+            Self::OAuthBearerDcr
+            | Self::OAuthBearerCimd
+            | Self::OAuthClientCredentials
+            | Self::OidcProviderBearerDcr => Binding::Bearer,
+            Self::OAuthDpopDcr | Self::OAuthDpopCimd | Self::OidcProviderDpopDcr => {
+                Binding::DpopEs256
             }
-            Self::OAuthDpopDcr | Self::OAuthDpopCimd => Binding::DpopEs256,
         }
     }
 
@@ -95,9 +129,11 @@ impl Variant {
         match self {
             Self::GnapEd25519 | Self::GnapP256 => Identification::Key,
             Self::OAuthBearerCimd | Self::OAuthDpopCimd => Identification::Cimd,
-            Self::OAuthBearerDcr | Self::OAuthDpopDcr | Self::OAuthClientCredentials => {
-                Identification::Dcr
-            }
+            Self::OAuthBearerDcr
+            | Self::OAuthDpopDcr
+            | Self::OAuthClientCredentials
+            | Self::OidcProviderDpopDcr
+            | Self::OidcProviderBearerDcr => Identification::Dcr,
         }
     }
 
@@ -132,6 +168,14 @@ impl Variant {
                 "bearer",
                 "OAuth client_credentials with private_key_jwt (RFC 7523, ES256), registered by RFC 7591 with its JWKS: no person",
             ),
+            Self::OidcProviderDpopDcr => (
+                "dpop-es256",
+                "node-oidc-provider as the AS (RFC 7591 registration, authorization code + PKCE, DPoP ES256, no server nonce; sign-in and consent on its devInteractions forms) in front of the same gateway, which introspects each token (RFC 7662)",
+            ),
+            Self::OidcProviderBearerDcr => (
+                "bearer",
+                "node-oidc-provider as the AS (RFC 7591 registration, authorization code + PKCE, Bearer token; sign-in and consent on its devInteractions forms) in front of the same gateway, which introspects each token (RFC 7662)",
+            ),
         };
         let identification = match self.identification() {
             Identification::Key => "key",
@@ -141,7 +185,12 @@ impl Variant {
         VariantInfo {
             id: self.id().to_owned(),
             protocol: if self.is_gnap() { "gnap" } else { "oauth" }.to_owned(),
-            authorization_server: "gnapd".to_owned(),
+            authorization_server: if self.is_external() {
+                "oidc-provider"
+            } else {
+                "gnapd"
+            }
+            .to_owned(),
             client_identification: identification.to_owned(),
             token_binding: token_binding.to_owned(),
             description: description.to_owned(),

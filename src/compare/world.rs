@@ -3,10 +3,12 @@
 
 use std::path::Path;
 
-use super::harness::{HarnessError, Instance, InstanceSpec};
+use super::external::process::ExternalSpec;
+use super::external::{ExternalAs, OidcProvider, relay};
+use super::harness::{HarnessError, Instance, InstanceSpec, free_port};
 use super::probe::{Outbound, Probes};
-use super::upstream::UpstreamServer;
-use super::variant::Scenario;
+use super::upstream::{UPSTREAMS, UpstreamServer};
+use super::variant::{Scenario, Variant};
 
 /// The running parts of one comparison.
 #[derive(Debug)]
@@ -26,7 +28,23 @@ pub struct World {
     pub upstream: UpstreamServer,
     /// Requests the servers made on their own.
     pub outbound: Outbound,
+    /// The external AS and the gateway trusting it, with
+    /// `--with-oidc-provider`.
+    pub external: Option<External>,
 }
+
+/// node-oidc-provider and the gnapd instance whose gateway introspects
+/// its tokens.
+#[derive(Debug)]
+pub struct External {
+    /// `--dev`, with `[external_oauth_as]` naming the AS.
+    pub instance: Instance,
+    /// The AS (stopped when dropped, after the instance).
+    pub provider: ExternalAs,
+}
+
+/// The gateway's client ID at the external AS's introspection endpoint.
+pub const INTROSPECTOR_ID: &str = "gnapd-gateway";
 
 /// The config every instance gets besides its upstreams: the choices the
 /// report lists (`super::settings`).
@@ -51,6 +69,15 @@ impl World {
     /// gnapd binary, `std::env::current_exe()` for the command) under
     /// `work`.
     pub fn start(exe: &Path, work: &Path) -> Result<Self, HarnessError> {
+        Self::start_with(exe, work, None)
+    }
+
+    /// [`Self::start`], and with `oidc` the external AS and its gateway.
+    pub fn start_with(
+        exe: &Path,
+        work: &Path,
+        oidc: Option<&OidcProvider>,
+    ) -> Result<Self, HarnessError> {
         let outbound = Outbound::new();
         let upstream = UpstreamServer::start(outbound.clone())
             .map_err(|e| HarnessError(format!("upstream: {e}")))?;
@@ -64,12 +91,23 @@ impl World {
             name: name.to_owned(),
             flags: flags.iter().map(|f| (*f).to_owned()).collect(),
             config: format!("{COMMON_CONFIG}{documents}{MEASUREMENT_LIMITS}{config}"),
+            listen: None,
         };
         let start = |spec: InstanceSpec| Instance::start(exe, work, &spec, &upstreams);
         let auto = start(spec("auto", &["--dev"], ""))?;
         let interactive = start(spec("interactive", &["--dev", "--require-interaction"], ""))?;
         let short = start(spec("short", &["--dev"], SHORT_LIVED))?;
         let other = start(spec("other", &["--dev"], ""))?;
+        let external = match oidc {
+            Some(oidc) => {
+                let (provider, config, listen) = start_external(oidc, work, &outbound)?;
+                let mut spec = spec("external", &["--dev"], &config);
+                spec.listen = Some(listen);
+                let instance = start(spec)?;
+                Some(External { instance, provider })
+            }
+            None => None,
+        };
         Ok(Self {
             auto,
             interactive,
@@ -77,6 +115,35 @@ impl World {
             other,
             upstream,
             outbound,
+            external,
+        })
+    }
+
+    /// The instance `variant` runs `scenario` against: the external
+    /// gateway for the external AS's variants (None without one), else
+    /// [`Self::instance_for`].
+    pub fn instance_of(&self, variant: Variant, scenario: Scenario) -> Option<&Instance> {
+        if variant.is_external() {
+            self.external.as_ref().map(|e| &e.instance)
+        } else {
+            Some(self.instance_for(scenario))
+        }
+    }
+
+    /// The instance the attack suite aims at for `variant`: `auto`, or the
+    /// external gateway (None without one).
+    pub fn target_of(&self, variant: Variant) -> Option<&Instance> {
+        self.instance_of(variant, Scenario::SteadyState)
+    }
+
+    /// Probes for `variant` running `scenario`: its instance, and for the
+    /// external AS's variants the AS's process too (its CPU is server CPU).
+    pub fn probes_of(&self, variant: Variant, scenario: Scenario) -> Option<Probes> {
+        let instance = self.instance_of(variant, scenario)?;
+        let probes = self.probes(instance);
+        Some(match (&self.external, variant.is_external()) {
+            (Some(external), true) => probes.with_processes([external.provider.pid()]),
+            _ => probes,
         })
     }
 
@@ -85,7 +152,7 @@ impl World {
         Probes::new(vec![instance.probe()], self.outbound.clone())
     }
 
-    /// The instance `scenario` runs against, for every protocol (the one
+    /// The instance `scenario` runs against, for every gnapd protocol (the one
     /// its probes measure): a person approves on `interactive`, the
     /// returning agent finds its token expired on `short`.
     pub fn instance_for(&self, scenario: Scenario) -> &Instance {
@@ -95,4 +162,34 @@ impl World {
             _ => &self.auto,
         }
     }
+}
+
+/// Starts the external AS for the gateway that will listen at a port
+/// chosen now (its resources are that gateway's URLs), and the counting
+/// relay in front of its introspection endpoint; the AS, the
+/// `[external_oauth_as]` table for the gateway, and where it must listen.
+fn start_external(
+    oidc: &OidcProvider,
+    work: &Path,
+    outbound: &Outbound,
+) -> Result<(ExternalAs, String, std::net::SocketAddr), HarnessError> {
+    let listen = free_port().map_err(|e| HarnessError(format!("a free port: {e}")))?;
+    let secret = crate::random::text()
+        .map_err(|_| HarnessError("no randomness for the introspector's secret".into()))?;
+    let spec = ExternalSpec {
+        resources: UPSTREAMS
+            .iter()
+            .map(|(name, _)| format!("http://{listen}/mcp/{name}"))
+            .collect(),
+        introspector_id: INTROSPECTOR_ID.to_owned(),
+        introspector_secret: secret.clone(),
+    };
+    let provider = ExternalAs::start(oidc, work, &spec)?;
+    let relay = relay::start(provider.addr, outbound.clone())
+        .map_err(|e| HarnessError(format!("introspection relay: {e}")))?;
+    let config = format!(
+        "[external_oauth_as]\nissuer = \"{}\"\nintrospection_endpoint = \"http://{relay}/token/introspection\"\nclient_id = \"{INTROSPECTOR_ID}\"\nclient_secret = \"{secret}\"\ncache_seconds = 0\n",
+        provider.issuer
+    );
+    Ok((provider, config, listen))
 }

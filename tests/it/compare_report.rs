@@ -97,7 +97,11 @@ fn step(name: &str) -> StepReport {
 /// A small report that uses every member, both sides of every optional
 /// one, and every outcome.
 fn report() -> Report {
-    let variants = [Variant::GnapEd25519, Variant::OAuthClientCredentials];
+    let variants = [
+        Variant::GnapEd25519,
+        Variant::OAuthClientCredentials,
+        Variant::OidcProviderDpopDcr,
+    ];
     let scenarios = [Scenario::HeadlessFirstCall, Scenario::PersonApproves];
     let outcomes = [
         Outcome::Blocked,
@@ -118,7 +122,10 @@ fn report() -> Report {
             kernel: "6.1.0".to_owned(),
             os: "Debian GNU/Linux 12 (bookworm)".to_owned(),
             load_average: "0.52 0.61 0.70".to_owned(),
-            peers: BTreeMap::from([("node".to_owned(), "v22.11.0".to_owned())]),
+            peers: BTreeMap::from([
+                ("node".to_owned(), "22.23.3".to_owned()),
+                ("oidc-provider".to_owned(), "9.13.3".to_owned()),
+            ]),
         },
         settings: Settings {
             runs: 3,
@@ -170,7 +177,7 @@ fn report() -> Report {
                     .enumerate()
                     .map(|(v, variant)| AttackResult {
                         variant: variant.id().to_owned(),
-                        outcome: outcomes[2 * a + v],
+                        outcome: outcomes[(2 * a + v) % outcomes.len()],
                         evidence: "gateway answered 401 invalid_token".to_owned(),
                     })
                     .collect(),

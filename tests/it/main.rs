@@ -10,6 +10,7 @@ mod compare_command;
 mod compare_gnap;
 mod compare_meter;
 mod compare_oauth;
+mod compare_oidc;
 mod compare_report;
 mod connect;
 mod connect_upstream;

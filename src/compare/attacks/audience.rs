@@ -15,8 +15,9 @@ pub(super) async fn attempt(
     variant: Variant,
     tap: &Tap,
 ) -> Result<Observed, DriverError> {
-    let mut agent = Agent::headless(&world.auto, variant, "alpha", None, tap).await?;
-    let request = agent.call(&world.auto, "beta", "echo")?;
+    let at = super::target(world, variant)?;
+    let mut agent = Agent::headless(at, variant, "alpha", None, tap).await?;
+    let request = agent.call(at, "beta", "echo")?;
     let mark = UpstreamMark::now(world);
     let answer = agent.send(request).await?;
     Ok(verdict(

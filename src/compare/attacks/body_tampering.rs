@@ -19,8 +19,9 @@ pub(super) async fn attempt(
     variant: Variant,
     tap: &Tap,
 ) -> Result<Observed, DriverError> {
-    let mut victim = Agent::headless(&world.auto, variant, "alpha", None, tap).await?;
-    let mut request = victim.call(&world.auto, "alpha", "echo")?;
+    let at = super::target(world, variant)?;
+    let mut victim = Agent::headless(at, variant, "alpha", None, tap).await?;
+    let mut request = victim.call(at, "alpha", "echo")?;
     let body = String::from_utf8_lossy(&request.body).into_owned();
     let changed = body.replace("hello from gnapd compare", TAMPERED);
     if changed == body {

@@ -13,7 +13,7 @@ use super::super::consent;
 use super::super::driver::DriverError;
 use super::super::gnap::{self, interaction};
 use super::super::meter::{Meter, Tap};
-use super::super::oauth::authorize::{self, AuthorizationRequest, Started};
+use super::super::oauth::authorize::{self, AuthorizationRequest};
 use super::super::oauth::pkce::Pkce;
 use super::super::oauth::register::REDIRECT_URI;
 use super::super::oauth::{self, token};
@@ -92,8 +92,10 @@ async fn oauth_injection(
     variant: Variant,
     tap: &Tap,
 ) -> Result<Observed, DriverError> {
+    let at = super::target(world, variant)?;
+    let external = variant.is_external();
     let mut victim = oauth::Session::new(variant, tap)?;
-    victim.discover(&world.auto.gateway("alpha")).await?;
+    victim.discover(&at.gateway("alpha")).await?;
     victim.register().await?;
     let client_id = victim.client_id()?.to_owned();
     let found = victim.found()?.clone();
@@ -117,24 +119,17 @@ async fn oauth_injection(
     let victim_pkce = Pkce::new()?;
     let victim_state = "victim-state";
     let url = request(&victim_pkce, victim_state, jkt.as_deref());
-    let Started::Callback(victim_back) =
-        authorize::start(victim.browser(), &url, REDIRECT_URI).await?
-    else {
-        return Err(DriverError::Protocol(
-            "the auto instance asked a person".into(),
-        ));
-    };
+    let started = authorize::start(victim.browser(), &url, REDIRECT_URI).await?;
+    let victim_back =
+        authorize::callback_of(victim.browser(), started, external, REDIRECT_URI).await?;
     // The attacker's authorization for the same client, its own PKCE.
     let attacker_pkce = Pkce::new()?;
     let url = request(&attacker_pkce, "attacker-state", None);
     let mut browser = Meter::browser(tap);
-    let Started::Callback(attacker_back) =
-        authorize::start(&mut browser, &url, REDIRECT_URI).await?
-    else {
-        return Err(DriverError::Protocol(
-            "the auto instance asked a person".into(),
-        ));
-    };
+    // At node-oidc-provider the attacker signs in and consents as itself.
+    let started = authorize::start(&mut browser, &url, REDIRECT_URI).await?;
+    let attacker_back =
+        authorize::callback_of(&mut browser, started, external, REDIRECT_URI).await?;
     let stolen = query_param(&attacker_back, "code")
         .ok_or_else(|| DriverError::Protocol(format!("no code in {attacker_back}")))?;
     let own = query_param(&victim_back, "code").unwrap_or_default();

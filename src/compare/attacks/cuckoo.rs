@@ -18,6 +18,9 @@ pub(super) async fn attempt(
     variant: Variant,
     tap: &Tap,
 ) -> Result<Observed, DriverError> {
+    if variant.is_external() {
+        return external(world, variant, tap).await;
+    }
     let mut observed = Vec::new();
     for (issuer, resource, what) in [
         (
@@ -49,4 +52,38 @@ async fn across(
     let mark = UpstreamMark::now(world);
     let answer = agent.send(request).await?;
     Ok(verdict(what, &answer, mark.since(world)))
+}
+
+/// The external AS's column: node-oidc-provider's token at `auto`'s
+/// gateway (which trusts gnapd's AS only), and a token of gnapd's `auto`
+/// (its OAuth face, the same binding) at the external gateway, which
+/// knows it not and introspects it at node-oidc-provider.
+async fn external(world: &World, variant: Variant, tap: &Tap) -> Result<Observed, DriverError> {
+    let gateway = super::target(world, variant)?;
+    let gnapd_variant = match variant.binding() {
+        super::super::variant::Binding::DpopEs256 => Variant::OAuthDpopDcr,
+        _ => Variant::OAuthBearerDcr,
+    };
+    let mut observed = Vec::new();
+    let mut agent = Agent::headless(gateway, variant, "alpha", None, tap).await?;
+    let request = agent.call(&world.auto, "alpha", "echo")?;
+    let mark = UpstreamMark::now(world);
+    let answer = agent.send(request).await?;
+    observed.push(verdict(
+        "a token of node-oidc-provider at AS `auto`'s gateway",
+        &answer,
+        mark.since(world),
+    ));
+    observed.push(
+        across(
+            world,
+            gnapd_variant,
+            tap,
+            &world.auto,
+            gateway,
+            "a token of AS `auto` at the gateway trusting node-oidc-provider",
+        )
+        .await?,
+    );
+    Ok(combine(observed))
 }

@@ -39,6 +39,9 @@ pub(super) async fn attempt(
     variant: Variant,
     tap: &Tap,
 ) -> Result<Observed, DriverError> {
+    if variant.is_external() {
+        return external(world, tap).await;
+    }
     let instance = start(world, variant)?;
     let before = state::server(&instance.data_dir).map_err(DriverError::Protocol)?;
     let fetched_before = world.outbound.snapshot();
@@ -130,6 +133,7 @@ fn start(world: &World, variant: Variant) -> Result<Instance, DriverError> {
         config: super::super::documents::shared()
             .map(|host| host.config())
             .unwrap_or_default(),
+        listen: None,
     };
     Instance::start(&exe, &work, &spec, &world.upstream.config())
         .map_err(|e| setup("the flood instance", &e))
@@ -211,6 +215,66 @@ fn request(instance: &Instance, variant: Variant, i: usize) -> Result<Request, D
         }),
     };
     Ok(Request::new("POST", &format!("{base}/oauth/register")).json(&registration))
+}
+
+/// The external AS's column: [`N`] open RFC 7591 registrations at
+/// node-oidc-provider. Its store (the in-memory adapter) cannot be read,
+/// so the answers judge: each 201 hands out a client ID (and a
+/// registration access token) the AS must keep to honour later.
+async fn external(world: &World, tap: &Tap) -> Result<Observed, DriverError> {
+    let provider = &world
+        .external
+        .as_ref()
+        .ok_or_else(|| DriverError::Protocol("no external AS".into()))?
+        .provider;
+    let mut meter = Meter::agent(tap);
+    let metadata = oauth::discovery::as_metadata(&mut meter, &provider.issuer).await?;
+    let endpoint = metadata.registration_endpoint.ok_or_else(|| {
+        DriverError::Protocol("the external AS has no registration endpoint".into())
+    })?;
+    let mut statuses: BTreeMap<u16, usize> = BTreeMap::new();
+    let mut clients = std::collections::BTreeSet::new();
+    let mut first_refusal = None;
+    for i in 0..N {
+        let metadata = json!({
+            "client_name": format!("flood {i}"),
+            "redirect_uris": ["http://127.0.0.1/callback"],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "application_type": "native",
+        });
+        let response = meter
+            .send(oauth::register::request(&endpoint, &metadata))
+            .await?;
+        if response.status >= 400 && first_refusal.is_none() {
+            first_refusal = Some((i + 1, describe(&response)));
+        }
+        if let Some(id) = response.json()["client_id"].as_str() {
+            clients.insert(id.to_owned());
+        }
+        *statuses.entry(response.status).or_default() += 1;
+    }
+    let statuses = statuses
+        .iter()
+        .map(|(status, n)| format!("{n}× {status}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let limited = match &first_refusal {
+        Some((at, refusal)) => format!("the AS refused from request {at} on ({refusal})"),
+        None => "no request refused".to_owned(),
+    };
+    let evidence = format!(
+        "{N} unauthenticated RFC 7591 registrations at node-oidc-provider: {statuses}; {limited}; \
+         {} distinct client IDs handed out, each a client the AS keeps (its in-memory store is \
+         not observable from outside).",
+        clients.len()
+    );
+    Ok(if first_refusal.is_some() || clients.is_empty() {
+        Observed::blocked(evidence)
+    } else {
+        Observed::succeeded(evidence)
+    })
 }
 
 /// What each table gained between two readings (tables that grew only).

@@ -1,5 +1,6 @@
 //! AS mix-up: the client uses two ASes, `other` (the attacker's, from the
-//! client's view the one it is talking to) and `auto`/`interactive` (the
+//! client's view the one it is talking to) and `auto`/`interactive` or
+//! node-oidc-provider (the
 //! honest one the person uses). The attacker's AS sends the person to the
 //! honest AS with the client's request; what comes back was made by the
 //! honest AS. Defences are the client's: OAuth, RFC 9207 (`iss` in the
@@ -14,7 +15,7 @@ use super::super::consent;
 use super::super::driver::DriverError;
 use super::super::gnap::{self, interaction};
 use super::super::meter::{Meter, Tap};
-use super::super::oauth::authorize::{self, AuthorizationRequest, Started};
+use super::super::oauth::authorize::{self, AuthorizationRequest};
 use super::super::oauth::pkce::Pkce;
 use super::super::oauth::register::REDIRECT_URI;
 use super::super::oauth::{self, token};
@@ -69,10 +70,18 @@ async fn gnap_mix_up(world: &World, variant: Variant, tap: &Tap) -> Result<Obser
 
 async fn oauth_mix_up(world: &World, variant: Variant, tap: &Tap) -> Result<Observed, DriverError> {
     // The client knows both ASes (registered at the honest one).
+    let at = super::target(world, variant)?;
     let mut victim = oauth::Session::new(variant, tap)?;
-    victim.discover(&world.auto.gateway("alpha")).await?;
+    victim.discover(&at.gateway("alpha")).await?;
     victim.register().await?;
-    let mut other = oauth::Session::new(variant, tap)?;
+    // The attacker's AS is gnapd's `other`, found as a gnapd client finds
+    // it (for the external variants too).
+    let gnapd_variant = match variant {
+        Variant::OidcProviderDpopDcr => Variant::OAuthDpopDcr,
+        Variant::OidcProviderBearerDcr => Variant::OAuthBearerDcr,
+        v => v,
+    };
+    let mut other = oauth::Session::new(gnapd_variant, tap)?;
     other.discover(&world.other.gateway("alpha")).await?;
     let believed = other.found()?.metadata.issuer.clone();
     let found = victim.found()?.clone();
@@ -94,22 +103,28 @@ async fn oauth_mix_up(world: &World, variant: Variant, tap: &Tap) -> Result<Obse
         dpop_jkt: jkt.as_deref(),
     }
     .url();
-    let Started::Callback(back) = authorize::start(victim.browser(), &url, REDIRECT_URI).await?
-    else {
-        return Err(DriverError::Protocol(
-            "the auto instance asked a person".into(),
-        ));
-    };
+    let started = authorize::start(victim.browser(), &url, REDIRECT_URI).await?;
+    let back = authorize::callback_of(
+        victim.browser(),
+        started,
+        variant.is_external(),
+        REDIRECT_URI,
+    )
+    .await?;
     let honest = found.metadata.issuer.clone();
+    let honest_name = if variant.is_external() {
+        "node-oidc-provider"
+    } else {
+        "`auto`"
+    };
     let code = authorize::read_callback(&back, state, &honest)?;
     let refusal = match authorize::read_callback(&back, state, &believed) {
         Err(e) => e.to_string(),
         Ok(_) => {
-            return Ok(Observed::succeeded(
-                "The redirect from the honest AS (`auto`) read as `other`'s: the client would \
+            return Ok(Observed::succeeded(format!(
+                "The redirect from the honest AS ({honest_name}) read as `other`'s: the client would \
                  send the code and its PKCE verifier to the attacker's token endpoint."
-                    .to_owned(),
-            ));
+            )));
         }
     };
     // What a client without the check hands the attacker: the code and
@@ -127,7 +142,7 @@ async fn oauth_mix_up(world: &World, variant: Variant, tap: &Tap) -> Result<Obse
         .send(token::request(endpoint, &fields, None))
         .await?;
     Ok(Observed::blocked(format!(
-        "The redirect from the honest AS (`auto`) carried its iss; the client, believing its AS \
+        "The redirect from the honest AS ({honest_name}) carried its iss; the client, believing its AS \
          was `other`, compared iss (RFC 9207) and refused ({refusal}): the code never left. \
          Without that check the attacker, holding the code and the verifier (not the DPoP key), \
          redeems them at the honest AS: {}.",

@@ -19,6 +19,8 @@ mod routing_headers;
 mod stolen_token;
 pub mod wire;
 
+use super::driver::DriverError;
+use super::harness::Instance;
 use super::meter::Tap;
 use super::report::{AttackResult, Outcome};
 use super::variant::{Attack, Variant};
@@ -48,4 +50,15 @@ pub async fn attempt(world: &World, variant: Variant, attack: Attack, tap: &Tap)
         outcome: observed.outcome,
         evidence: observed.evidence,
     }
+}
+
+/// The gateway the attacks aim at for `variant`: `auto`, or for the
+/// external AS's variants the gateway that trusts it.
+pub(crate) fn target(world: &World, variant: Variant) -> Result<&Instance, DriverError> {
+    world.target_of(variant).ok_or_else(|| {
+        DriverError::Protocol(format!(
+            "{} needs the external AS (--with-oidc-provider)",
+            variant.id()
+        ))
+    })
 }

@@ -19,13 +19,14 @@ pub(super) async fn attempt(
     variant: Variant,
     tap: &Tap,
 ) -> Result<Observed, DriverError> {
+    let at = super::target(world, variant)?;
     if variant == Variant::OAuthClientCredentials {
         return Ok(Observed::not_applicable(
             "client_credentials issues no refresh token (RFC 6749 §4.4.3): renewal is a new \
              assertion, whose jti is single-use",
         ));
     }
-    let mut victim = Agent::headless(&world.auto, variant, "alpha", None, tap).await?;
+    let mut victim = Agent::headless(at, variant, "alpha", None, tap).await?;
     victim.renew().await?;
     let old = victim
         .previous_access_token()
@@ -72,7 +73,7 @@ pub(super) async fn attempt(
         tokens.push(("after the reuse, the family's newest access token", newest));
     }
     for (what, token) in tokens {
-        let request = victim.call_with(&world.auto, "alpha", "echo", &token)?;
+        let request = victim.call_with(at, "alpha", "echo", &token)?;
         let mark = UpstreamMark::now(world);
         let answer = victim.send(request).await?;
         observed.push(verdict(what, &answer, mark.since(world)));

@@ -16,8 +16,9 @@ pub(super) async fn attempt(
     variant: Variant,
     tap: &Tap,
 ) -> Result<Observed, DriverError> {
-    let mut victim = Agent::headless(&world.auto, variant, "alpha", None, tap).await?;
-    let captured = victim.call(&world.auto, "alpha", "echo")?;
+    let at = super::target(world, variant)?;
+    let mut victim = Agent::headless(at, variant, "alpha", None, tap).await?;
+    let captured = victim.call(at, "alpha", "echo")?;
     let answer = victim.send(captured.clone()).await?;
     if answer.status != 200 {
         return Err(unexpected("the victim's own call", &answer));

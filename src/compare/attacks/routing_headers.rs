@@ -19,20 +19,21 @@ pub(super) async fn attempt(
     variant: Variant,
     tap: &Tap,
 ) -> Result<Observed, DriverError> {
+    let at = super::target(world, variant)?;
     // A token for `echo` only, so a header that says `add` aims higher.
-    let mut victim = Agent::headless(&world.auto, variant, "alpha", Some(&["echo"]), tap).await?;
+    let mut victim = Agent::headless(at, variant, "alpha", Some(&["echo"]), tap).await?;
     let mut tries: Vec<(&str, Request)> = Vec::new();
-    let call = victim.call(&world.auto, "alpha", "echo")?;
+    let call = victim.call(at, "alpha", "echo")?;
     tries.push((
         "Mcp-Name changed to `add` (body: echo)",
         with_header(call, "Mcp-Name", "add"),
     ));
-    let call = victim.call(&world.auto, "alpha", "echo")?;
+    let call = victim.call(at, "alpha", "echo")?;
     tries.push((
         "Mcp-Method changed to `tools/list` (body: tools/call)",
         with_header(call, "Mcp-Method", "tools/list"),
     ));
-    let mut call = victim.call(&world.auto, "alpha", "echo")?;
+    let mut call = victim.call(at, "alpha", "echo")?;
     let body = String::from_utf8_lossy(&call.body).replace("\"echo\"", "\"add\"");
     call.body = body.into_bytes();
     tries.push((

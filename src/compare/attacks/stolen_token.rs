@@ -18,9 +18,10 @@ pub(super) async fn attempt(
     variant: Variant,
     tap: &Tap,
 ) -> Result<Observed, DriverError> {
-    let victim = Agent::headless(&world.auto, variant, "alpha", None, tap).await?;
+    let at = super::target(world, variant)?;
+    let victim = Agent::headless(at, variant, "alpha", None, tap).await?;
     let token = victim.access_token().to_owned();
-    let gateway = world.auto.gateway("alpha");
+    let gateway = at.gateway("alpha");
     let call = || driver::tool_call(&gateway, 7, "echo", None);
     let mut tries: Vec<(&str, Request)> = Vec::new();
     match variant.binding() {

@@ -74,7 +74,10 @@ pub(crate) async fn start(
 ) -> Result<Started, DriverError> {
     let answer = browser.send(Request::new("GET", url)).await?;
     let location = match (answer.status, answer.header("location")) {
-        (301 | 302 | 303 | 307 | 308, Some(location)) => location.to_owned(),
+        // A relative Location (node-oidc-provider's) as the browser reads it.
+        (301 | 302 | 303 | 307 | 308, Some(location)) => {
+            crate::compare::meter::resolve(url, location)
+        }
         _ => return Err(unexpected("the authorization request", &answer)),
     };
     Ok(if location.starts_with(redirect_uri) {
@@ -82,6 +85,27 @@ pub(crate) async fn start(
     } else {
         Started::Consent(location)
     })
+}
+
+/// The callback an authorization request came to: at once, or for
+/// node-oidc-provider after the person's forms (`external`); gnapd's
+/// consent page is not walked here (an error: the attacks aim at
+/// auto-approving instances).
+pub async fn callback_of(
+    browser: &mut Meter,
+    started: Started,
+    external: bool,
+    callback: &str,
+) -> Result<String, DriverError> {
+    match started {
+        Started::Callback(at) => Ok(at),
+        Started::Consent(page) if external => {
+            crate::compare::external::person::walk(browser, &page, callback).await
+        }
+        Started::Consent(page) => Err(DriverError::Protocol(format!(
+            "the auto instance asked a person ({page})"
+        ))),
+    }
 }
 
 /// The code of the redirect `callback`, after checking `state` and `iss`

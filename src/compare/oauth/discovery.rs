@@ -41,8 +41,22 @@ pub struct AsMetadata {
     pub cimd_supported: bool,
 }
 
+/// Which of the resource's authorization servers the client uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    /// The first listed (the gateway's own AS comes first).
+    First,
+    /// The first on another origin than the resource: a client set up to
+    /// use the external AS the gateway also trusts.
+    External,
+}
+
 /// The three fetches in order: probe, resource metadata, AS metadata.
-pub(crate) async fn discover(meter: &mut Meter, gateway: &str) -> Result<Discovered, DriverError> {
+pub(crate) async fn discover(
+    meter: &mut Meter,
+    gateway: &str,
+    choice: Choice,
+) -> Result<Discovered, DriverError> {
     let challenge = probe(meter, gateway).await?;
     let prm_url = challenge
         .resource_metadata
@@ -56,16 +70,25 @@ pub(crate) async fn discover(meter: &mut Meter, gateway: &str) -> Result<Discove
             "resource metadata names {resource:?}, not {gateway:?}"
         )));
     }
-    let issuer = prm["authorization_servers"][0]
-        .as_str()
-        .ok_or_else(|| DriverError::Protocol("no authorization_servers".into()))?
-        .to_owned();
+    let issuer = choose(&prm["authorization_servers"], gateway, choice)
+        .ok_or_else(|| DriverError::Protocol(format!("no {choice:?} authorization server")))?;
     let metadata = as_metadata(meter, &issuer).await?;
     Ok(Discovered {
         resource,
         scope: challenge.scope,
         metadata,
     })
+}
+
+/// The issuer `choice` picks among `servers` for the resource `gateway`.
+fn choose(servers: &Value, gateway: &str, choice: Choice) -> Option<String> {
+    let own = split_origin(gateway).0;
+    servers
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .find(|issuer| choice == Choice::First || split_origin(issuer).0 != own)
+        .map(str::to_owned)
 }
 
 /// The unauthenticated `initialize`: a 401 with a `Bearer` challenge.
@@ -210,6 +233,21 @@ mod tests {
             path_suffixed("http://127.0.0.1:9/mcp/alpha", WELL_KNOWN),
             "http://127.0.0.1:9/.well-known/oauth-protected-resource/mcp/alpha"
         );
+    }
+
+    #[test]
+    fn the_external_choice_skips_the_gateways_own_as() {
+        let servers = json!(["http://127.0.0.1:9", "http://127.0.0.1:7"]);
+        let gateway = "http://127.0.0.1:9/mcp/alpha";
+        assert_eq!(
+            choose(&servers, gateway, Choice::First).as_deref(),
+            Some("http://127.0.0.1:9")
+        );
+        assert_eq!(
+            choose(&servers, gateway, Choice::External).as_deref(),
+            Some("http://127.0.0.1:7")
+        );
+        assert!(choose(&json!(["http://127.0.0.1:9"]), gateway, Choice::External).is_none());
     }
 
     #[test]

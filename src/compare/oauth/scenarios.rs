@@ -1,5 +1,6 @@
 //! The seven scenarios for an OAuth variant, cut into the contract's steps
-//! (`discovery`, `register`, `authorize`, `consent`, `token`,
+//! (`discovery`, `register`, `authorize`, `sign-in` (node-oidc-provider's
+//! sign-in form), `consent`, `token`,
 //! `initialize`, `tools/call`, `renew`, `revoke`, `refused`,
 //! `more-access`). Setup outside a step is not measured.
 
@@ -10,6 +11,7 @@ use super::challenge;
 use super::register::REDIRECT_URI;
 use super::session::{Session, tool_scope};
 use crate::compare::driver::{self, DriverError, unexpected};
+use crate::compare::external::person::{self, Prompt, Reached};
 use crate::compare::harness::Instance;
 use crate::compare::meter::Tap;
 use crate::compare::recorder::Recorder;
@@ -32,6 +34,18 @@ pub fn not_applicable(variant: Variant, scenario: Scenario) -> Option<&'static s
         (Variant::OAuthClientCredentials, Scenario::PersonApproves) => Some(
             "client_credentials has no person and no browser (SEP-1046: the client acts for itself)",
         ),
+        (
+            Variant::OidcProviderDpopDcr | Variant::OidcProviderBearerDcr,
+            Scenario::HeadlessFirstCall,
+        ) => Some(
+            "node-oidc-provider has no policy that approves an authorization-code request without a person (its sign-in and consent forms are always shown): scenario 2 measures the same flow with the person's steps",
+        ),
+        (
+            Variant::OidcProviderDpopDcr | Variant::OidcProviderBearerDcr,
+            Scenario::ReturningAgent,
+        ) => Some(
+            "external_as.mjs takes no option for a short access-token lifetime; with node-oidc-provider's default (3600 s) the token does not expire within a run",
+        ),
         _ => None,
     }
 }
@@ -48,7 +62,12 @@ pub async fn run(
     if let Some(why) = not_applicable(variant, scenario) {
         return Err(DriverError::Protocol(format!("not applicable: {why}")));
     }
-    let instance = world.instance_for(scenario);
+    let instance = world.instance_of(variant, scenario).ok_or_else(|| {
+        DriverError::Protocol(format!(
+            "{} needs the external AS (--with-oidc-provider)",
+            variant.id()
+        ))
+    })?;
     match scenario {
         Scenario::HeadlessFirstCall | Scenario::PersonApproves => {
             first_call(instance, variant, rec, tap).await
@@ -84,6 +103,9 @@ async fn first_call(
         rec.step("authorize").await?;
         let callback = match session.authorize(None).await? {
             Started::Callback(callback) => callback,
+            Started::Consent(page) if variant.is_external() => {
+                external_person(&mut session, &page, rec).await?
+            }
             Started::Consent(page) => {
                 rec.step("consent").await?;
                 person_approves(&mut session, &page).await?
@@ -238,6 +260,35 @@ async fn echo(session: &mut Session, gateway: &str) -> Result<(), DriverError> {
     let answer = session.call_at(gateway, "echo").await?;
     driver::mcp_result(&answer)?;
     Ok(())
+}
+
+/// The person at node-oidc-provider, from the interaction page `page`:
+/// signs in (a fresh browser has no session), then consents; each form its
+/// own step. The callback URL the browser was sent to (not fetched).
+async fn external_person(
+    session: &mut Session,
+    page: &str,
+    rec: &mut Recorder<'_>,
+) -> Result<String, DriverError> {
+    rec.step("sign-in").await?;
+    let (prompt, next) = person::one_form(session.browser(), page, REDIRECT_URI).await?;
+    let Reached::Interaction(consent_page) = next else {
+        return Err(DriverError::Protocol(format!(
+            "after the {prompt:?} form the AS sent the browser back without a consent form"
+        )));
+    };
+    if prompt != Prompt::Login {
+        return Err(DriverError::Protocol(format!(
+            "a fresh browser was shown the {prompt:?} form, not the sign-in form"
+        )));
+    }
+    rec.step("consent").await?;
+    match person::one_form(session.browser(), &consent_page, REDIRECT_URI).await? {
+        (Prompt::Consent, Reached::Callback(callback)) => Ok(callback),
+        (prompt, next) => Err(DriverError::Protocol(format!(
+            "the AS showed the {prompt:?} form and then {next:?}, not the consent and the callback"
+        ))),
+    }
 }
 
 /// The person on the consent page at `page` approves; the callback URL

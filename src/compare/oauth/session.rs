@@ -14,6 +14,7 @@ use super::token::{self, Tokens};
 use super::{assertion, dpop, revoke};
 use crate::compare::documents;
 use crate::compare::driver::{self, DriverError, unexpected};
+use crate::compare::external::person;
 use crate::compare::harness::Instance;
 use crate::compare::meter::{Meter, Request, Response, Tap};
 use crate::compare::variant::{Binding, Identification, Variant};
@@ -111,6 +112,12 @@ impl Session {
         }
         match self.authorize(scope).await? {
             Started::Callback(callback) => self.redeem(&callback).await,
+            // node-oidc-provider asks a person whatever its policy: the
+            // person's forms, made as in scenario 2.
+            Started::Consent(page) if self.variant.is_external() => {
+                let callback = person::walk(&mut self.browser, &page, REDIRECT_URI).await?;
+                self.redeem(&callback).await
+            }
             Started::Consent(page) => Err(DriverError::Protocol(format!(
                 "the AS asks a person ({page}); this instance is not auto-approving"
             ))),
@@ -119,7 +126,12 @@ impl Session {
 
     /// Discovery from the MCP URL `gateway` (probe, RFC 9728, RFC 8414).
     pub(crate) async fn discover(&mut self, gateway: &str) -> Result<(), DriverError> {
-        self.discovered = Some(discovery::discover(&mut self.meter, gateway).await?);
+        let choice = if self.variant.is_external() {
+            discovery::Choice::External
+        } else {
+            discovery::Choice::First
+        };
+        self.discovered = Some(discovery::discover(&mut self.meter, gateway, choice).await?);
         Ok(())
     }
 

@@ -54,6 +54,9 @@ pub struct Snapshot {
 #[derive(Debug)]
 pub struct Probes {
     servers: Vec<ServerProbe>,
+    // Server processes whose CPU is all that can be read (the external
+    // AS: no metrics, no store the tool can see).
+    processes: Vec<u32>,
     outbound: Outbound,
     // Scrapes go through a meter of their own whose exchanges are dropped.
     scraper: Meter,
@@ -66,10 +69,18 @@ impl Probes {
         let scraper_tap = Tap::new();
         Self {
             servers,
+            processes: Vec::new(),
             outbound,
             scraper: Meter::agent(&scraper_tap),
             scraper_tap,
         }
+    }
+
+    /// These probes, also counting the CPU of the processes `pids` as
+    /// server CPU.
+    pub fn with_processes(mut self, pids: impl IntoIterator<Item = u32>) -> Self {
+        self.processes.extend(pids);
+        self
     }
 
     /// Readings for a step that starts now: counters first, CPU and the
@@ -108,8 +119,13 @@ impl Probes {
 
     fn server_cpu(&self) -> Result<u64, String> {
         let mut total = 0;
-        for server in &self.servers {
-            total += cpu::process_ns(server.pid).map_err(|e| format!("pid {}: {e}", server.pid))?;
+        let pids = self
+            .servers
+            .iter()
+            .map(|s| s.pid)
+            .chain(self.processes.iter().copied());
+        for pid in pids {
+            total += cpu::process_ns(pid).map_err(|e| format!("pid {pid}: {e}"))?;
         }
         Ok(total)
     }
