@@ -57,7 +57,30 @@ impl Instance {
     /// Starts `exe serve` (`exe`: a gnapd binary, usually this one) for
     /// `spec` under `work` (which holds its data dir, config and log), with
     /// `upstream_config` (the `[[upstream]]` tables) in its config file.
+    ///
+    /// The metrics port is picked free just before gnapd binds it; should
+    /// another process take it in between ("Address already in use"), the
+    /// instance is started again on a fresh data dir with another port.
     pub fn start(
+        exe: &Path,
+        work: &Path,
+        spec: &InstanceSpec,
+        upstream_config: &str,
+    ) -> Result<Self, HarnessError> {
+        const TRIES: usize = 5;
+        let mut tries = 1;
+        loop {
+            match Self::start_once(exe, work, spec, upstream_config) {
+                Err(e) if tries < TRIES && e.0.contains("Address already in use") => {
+                    tries += 1;
+                    let _ = std::fs::remove_dir_all(work.join(&spec.name));
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    fn start_once(
         exe: &Path,
         work: &Path,
         spec: &InstanceSpec,
@@ -154,7 +177,8 @@ impl Drop for Instance {
 }
 
 /// A loopback port free at the time of asking (the OS may give it to
-/// another process before gnapd binds it; on a test machine it does not).
+/// another process before gnapd binds it: [`Instance::start`] then starts
+/// again).
 pub fn free_port() -> std::io::Result<SocketAddr> {
     TcpListener::bind("127.0.0.1:0")?.local_addr()
 }

