@@ -90,12 +90,19 @@ fn at_a_glance_lists_every_scenario_with_not_applicable_cells_marked() {
         .find(|l| l.starts_with("| `person-approves`"))
         .expect("a person-approves row");
     // The client_credentials column (the header's position of it).
-    let header = section.lines().find(|l| l.starts_with("| scenario |")).unwrap();
+    let header = section
+        .lines()
+        .find(|l| l.starts_with("| scenario |"))
+        .unwrap();
     let column = header
         .split(" | ")
         .position(|c| c.contains("oauth-client-credentials"))
         .expect("a client_credentials column");
-    assert_eq!(person_row.split(" | ").nth(column), Some("n/a"), "{person_row}");
+    assert_eq!(
+        person_row.split(" | ").nth(column),
+        Some("n/a"),
+        "{person_row}"
+    );
     for scenario in Scenario::ALL {
         assert!(section.contains(&format!("| `{}` |", scenario.id())));
     }
