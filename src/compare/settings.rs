@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::report::Settings;
-use super::world::SHORT_LIVED;
+use super::world::{EXTERNAL_SHORT_TTL, SHORT_LIVED};
 
 /// The settings of a run of `runs` runs and `calls` steady-state calls;
 /// `external`: node-oidc-provider ran as the third column's AS.
@@ -69,6 +69,12 @@ pub fn settings(runs: u32, calls: u32, external: bool) -> Settings {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
+        map.insert(
+            "external-returning-agent".to_owned(),
+            format!(
+                "Scenario 7 runs against the sixth instance (`external_short`): node-oidc-provider gives access tokens for its resources a lifetime of {EXTERNAL_SHORT_TTL} s (external_as.mjs --short-ttl; its exp is the provider's clock in whole seconds plus the lifetime, so 1 s could expire before the setup's first call), refresh tokens the provider's default. The agent stays away that lifetime plus 0.1 s; its call is refused (401) because the introspection says the token is inactive; it refreshes at node-oidc-provider (the refresh token rotates) and calls again."
+            ),
+        );
     }
     map.insert(
         "short-lived-instance-config".to_owned(),
@@ -82,10 +88,10 @@ pub fn settings(runs: u32, calls: u32, external: bool) -> Settings {
 }
 
 /// The choices of the external AS's column (`--with-oidc-provider`).
-const EXTERNAL: [(&str, &str); 9] = [
+const EXTERNAL: [(&str, &str); 8] = [
     (
         "external-as",
-        "node-oidc-provider (tests/interop/oidc/external_as.mjs, its versions in environment.peers) is the AS of the oidc-provider-* variants: open RFC 7591 registration, authorization code with PKCE S256, DPoP without a server nonce, RFC 8707 resources with opaque access tokens (the provider's default lifetimes: access 3600 s), refresh tokens rotating on every use, RFC 7009 revocation, its in-memory adapter. A fifth gnapd instance (`external`, `--dev`, the common config) fronts the same upstreams; its `[external_oauth_as]` names the AS and introspects every call (RFC 7662, client_secret_basic, cache_seconds = 0, so a revocation is seen on the next call). Its resource metadata lists gnapd's own issuer first and the external one second; the agent, set up to use the external AS, takes the first issuer on another origin than the gateway.",
+        "node-oidc-provider (tests/interop/oidc/external_as.mjs, its versions in environment.peers) is the AS of the oidc-provider-* variants: open RFC 7591 registration, authorization code with PKCE S256, DPoP without a server nonce, RFC 8707 resources with opaque access tokens (the provider's default lifetimes: access 3600 s; see external-returning-agent for the short-lived gateway's), refresh tokens rotating on every use, RFC 7009 revocation, its in-memory adapter. A fifth gnapd instance (`external`, `--dev`, the common config) fronts the same upstreams, and a sixth (`external_short`, the same config, other URLs: the returning agent's) too; their `[external_oauth_as]` names the AS and introspects every call (RFC 7662, client_secret_basic, cache_seconds = 0, so a revocation is seen on the next call). Its resource metadata lists gnapd's own issuer first and the external one second; the agent, set up to use the external AS, takes the first issuer on another origin than the gateway.",
     ),
     (
         "external-headless-first-call",
@@ -97,7 +103,7 @@ const EXTERNAL: [(&str, &str); 9] = [
     ),
     (
         "external-cpu",
-        "Server CPU for the oidc-provider-* variants is the external gnapd instance's (every thread) plus the node process's (every thread: the event loop, libuv's pool, V8's compiler and garbage collector), read the same way.",
+        "Server CPU for the oidc-provider-* variants is the external gnapd instance's (`external`, or `external_short` for scenario 7; every thread) plus the node process's (every thread: the event loop, libuv's pool, V8's compiler and garbage collector), read the same way.",
     ),
     (
         "external-crypto",
@@ -112,11 +118,28 @@ const EXTERNAL: [(&str, &str); 9] = [
         "State created on node's side is not observable (the provider's in-memory adapter): state numbers for the oidc-provider-* variants are the gnapd instance's only (its MCP sessions), and the registration flood against the external AS is judged by its answers.",
     ),
     (
-        "external-returning-agent",
-        "Not applicable to the oidc-provider-* variants: external_as.mjs takes no option for a short access-token lifetime, and with the provider's default (3600 s) the token would not expire within a run.",
-    ),
-    (
         "external-revocation",
         "Revocation is RFC 7009 at node-oidc-provider (the public client authenticating by client_id), of the access token; the gateway sees it at the next call's introspection.",
     ),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_external_returning_agent_choice_states_the_short_lifetime() {
+        let with_external = settings(1, 1, true);
+        let text = &with_external.choices["external-returning-agent"];
+        assert!(
+            text.contains(&format!("lifetime of {EXTERNAL_SHORT_TTL} s")),
+            "{text}"
+        );
+        assert!(!text.contains("Not applicable"), "{text}");
+        assert!(
+            !settings(1, 1, false)
+                .choices
+                .contains_key("external-returning-agent")
+        );
+    }
+}

@@ -28,18 +28,22 @@ pub struct World {
     pub upstream: UpstreamServer,
     /// Requests the servers made on their own.
     pub outbound: Outbound,
-    /// The external AS and the gateway trusting it, with
+    /// The external AS and the gateways trusting it, with
     /// `--with-oidc-provider`.
     pub external: Option<External>,
 }
 
-/// node-oidc-provider and the gnapd instance whose gateway introspects
+/// node-oidc-provider and the gnapd instances whose gateways introspect
 /// its tokens.
 #[derive(Debug)]
 pub struct External {
     /// `--dev`, with `[external_oauth_as]` naming the AS.
     pub instance: Instance,
-    /// The AS (stopped when dropped, after the instance).
+    /// The same, at other URLs: the AS's resources whose access tokens live
+    /// [`EXTERNAL_SHORT_TTL`] seconds (the returning agent's).
+    pub short: Instance,
+    /// The AS (stopped when dropped, after the instances: fields drop in
+    /// order).
     pub provider: ExternalAs,
 }
 
@@ -63,6 +67,13 @@ oauth_rate_per_address = { burst = 1000000, per_minute = 1000000 }\n";
 
 /// The short-lived instance's token lifetimes.
 pub const SHORT_LIVED: &str = "token_lifetime = 1\noauth_token_lifetime = 1\n";
+
+/// The lifetime in seconds of the external AS's access tokens for the
+/// short-lived gateway (`external_as.mjs --short-ttl`). Not 1: the
+/// provider's `exp` is its floored clock plus the lifetime, so a 1 s token
+/// can expire before the setup's first call; with 2 it lives more than 1 s,
+/// and the returning agent's wait (the lifetime and 0.1 s) outlives it.
+pub const EXTERNAL_SHORT_TTL: u32 = 2;
 
 impl World {
     /// Starts the upstream and the instances (`exe serve`: `exe` is a
@@ -100,11 +111,20 @@ impl World {
         let other = start(spec("other", &["--dev"], ""))?;
         let external = match oidc {
             Some(oidc) => {
-                let (provider, config, listen) = start_external(oidc, work, &outbound)?;
-                let mut spec = spec("external", &["--dev"], &config);
-                spec.listen = Some(listen);
-                let instance = start(spec)?;
-                Some(External { instance, provider })
+                let started = start_external(oidc, work, &outbound)?;
+                let mut spec_main = spec("external", &["--dev"], &started.config);
+                spec_main.listen = Some(started.listen);
+                let instance = start(spec_main)?;
+                // Nothing in its config is short: the AS decides the
+                // lifetime of the tokens for its URLs.
+                let mut spec_short = spec("external_short", &["--dev"], &started.config);
+                spec_short.listen = Some(started.listen_short);
+                let short = start(spec_short)?;
+                Some(External {
+                    instance,
+                    short,
+                    provider: started.provider,
+                })
             }
             None => None,
         };
@@ -119,27 +139,37 @@ impl World {
         })
     }
 
-    /// The instance `variant` runs `scenario` against: the external
-    /// gateway for the external AS's variants (None without one), else
-    /// [`Self::instance_for`].
-    pub fn instance_of(&self, variant: Variant, scenario: Scenario) -> Option<&Instance> {
+    /// The instance `variant` runs `scenario` against (the one its probes
+    /// measure), the one place that decides: a person approves on
+    /// `interactive`, the returning agent finds its token expired on
+    /// `short`, the rest runs on `auto`; the external AS's variants run on
+    /// its gateways (None without them), the short-lived one for the
+    /// returning agent.
+    pub fn instance_for(&self, variant: Variant, scenario: Scenario) -> Option<&Instance> {
         if variant.is_external() {
-            self.external.as_ref().map(|e| &e.instance)
-        } else {
-            Some(self.instance_for(scenario))
+            let external = self.external.as_ref()?;
+            return Some(match scenario {
+                Scenario::ReturningAgent => &external.short,
+                _ => &external.instance,
+            });
         }
+        Some(match scenario {
+            Scenario::PersonApproves => &self.interactive,
+            Scenario::ReturningAgent => &self.short,
+            _ => &self.auto,
+        })
     }
 
     /// The instance the attack suite aims at for `variant`: `auto`, or the
     /// external gateway (None without one).
     pub fn target_of(&self, variant: Variant) -> Option<&Instance> {
-        self.instance_of(variant, Scenario::SteadyState)
+        self.instance_for(variant, Scenario::SteadyState)
     }
 
     /// Probes for `variant` running `scenario`: its instance, and for the
     /// external AS's variants the AS's process too (its CPU is server CPU).
     pub fn probes_of(&self, variant: Variant, scenario: Scenario) -> Option<Probes> {
-        let instance = self.instance_of(variant, scenario)?;
+        let instance = self.instance_for(variant, scenario)?;
         let probes = self.probes(instance);
         Some(match (&self.external, variant.is_external()) {
             (Some(external), true) => probes.with_processes([external.provider.pid()]),
@@ -151,36 +181,46 @@ impl World {
     pub fn probes(&self, instance: &Instance) -> Probes {
         Probes::new(vec![instance.probe()], self.outbound.clone())
     }
-
-    /// The instance `scenario` runs against, for every gnapd protocol (the one
-    /// its probes measure): a person approves on `interactive`, the
-    /// returning agent finds its token expired on `short`.
-    pub fn instance_for(&self, scenario: Scenario) -> &Instance {
-        match scenario {
-            Scenario::PersonApproves => &self.interactive,
-            Scenario::ReturningAgent => &self.short,
-            _ => &self.auto,
-        }
-    }
 }
 
-/// Starts the external AS for the gateway that will listen at a port
-/// chosen now (its resources are that gateway's URLs), and the counting
-/// relay in front of its introspection endpoint; the AS, the
-/// `[external_oauth_as]` table for the gateway, and where it must listen.
+/// The external AS, started, and what its gateways need.
+struct StartedExternal {
+    provider: ExternalAs,
+    /// The `[external_oauth_as]` table for both gateways.
+    config: String,
+    /// Where the gateway with the AS's ordinary resources must listen.
+    listen: std::net::SocketAddr,
+    /// Where the gateway with its short-lived resources must listen.
+    listen_short: std::net::SocketAddr,
+}
+
+/// Starts the external AS for the two gateways that will listen at ports
+/// chosen now (its resources are those gateways' URLs: the second's
+/// tokens live [`EXTERNAL_SHORT_TTL`] seconds), and the counting relay in
+/// front of its introspection endpoint, which both gateways use.
 fn start_external(
     oidc: &OidcProvider,
     work: &Path,
     outbound: &Outbound,
-) -> Result<(ExternalAs, String, std::net::SocketAddr), HarnessError> {
+) -> Result<StartedExternal, HarnessError> {
     let listen = free_port().map_err(|e| HarnessError(format!("a free port: {e}")))?;
+    // Held while the second is chosen, so the two ports differ.
+    let held = std::net::TcpListener::bind(listen)
+        .map_err(|e| HarnessError(format!("holding port {listen}: {e}")))?;
+    let listen_short = free_port().map_err(|e| HarnessError(format!("a free port: {e}")))?;
+    drop(held);
     let secret = crate::random::text()
         .map_err(|_| HarnessError("no randomness for the introspector's secret".into()))?;
-    let spec = ExternalSpec {
-        resources: UPSTREAMS
+    let urls = |at: std::net::SocketAddr| -> Vec<String> {
+        UPSTREAMS
             .iter()
-            .map(|(name, _)| format!("http://{listen}/mcp/{name}"))
-            .collect(),
+            .map(|(name, _)| format!("http://{at}/mcp/{name}"))
+            .collect()
+    };
+    let spec = ExternalSpec {
+        resources: urls(listen),
+        short_resources: urls(listen_short),
+        short_ttl: EXTERNAL_SHORT_TTL,
         introspector_id: INTROSPECTOR_ID.to_owned(),
         introspector_secret: secret.clone(),
     };
@@ -191,5 +231,10 @@ fn start_external(
         "[external_oauth_as]\nissuer = \"{}\"\nintrospection_endpoint = \"http://{relay}/token/introspection\"\nclient_id = \"{INTROSPECTOR_ID}\"\nclient_secret = \"{secret}\"\ncache_seconds = 0\n",
         provider.issuer
     );
-    Ok((provider, config, listen))
+    Ok(StartedExternal {
+        provider,
+        config,
+        listen,
+        listen_short,
+    })
 }

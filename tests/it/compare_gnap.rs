@@ -17,14 +17,6 @@ use gnapd::compare::world::World;
 
 const CALLS: u32 = 3;
 
-fn instance(world: &World, scenario: Scenario) -> &Instance {
-    match scenario {
-        Scenario::PersonApproves => &world.interactive,
-        Scenario::ReturningAgent => &world.short,
-        _ => &world.auto,
-    }
-}
-
 /// The instance's probes; while the server cannot report its state
 /// (`store_stats`, helper A's), probes of the client side only.
 fn probes(world: &World, instance: &Instance) -> (Probes, bool) {
@@ -56,7 +48,7 @@ fn expected_steps(scenario: Scenario) -> Vec<&'static str> {
 }
 
 async fn run(world: &World, variant: Variant, scenario: Scenario) -> (Vec<StepSample>, bool) {
-    let (mut probes, server_side) = probes(world, instance(world, scenario));
+    let (mut probes, server_side) = probes(world, world.instance_for(variant, scenario).unwrap());
     let tap = Tap::new();
     let mut rec = Recorder::new(&tap, &mut probes);
     gnap::run(world, variant, scenario, CALLS, &mut rec, &tap)

@@ -43,7 +43,7 @@ fn run(world: &World, variant: Variant, scenario: Scenario) -> Vec<StepSample> {
         .build()
         .unwrap();
     let tap = Tap::new();
-    let mut probes = world.probes(world.instance_for(scenario));
+    let mut probes = world.probes(world.instance_for(variant, scenario).unwrap());
     let mut rec = Recorder::new(&tap, &mut probes);
     runtime
         .block_on(oauth::run(world, variant, scenario, CALLS, &mut rec, &tap))

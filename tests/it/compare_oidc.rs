@@ -48,7 +48,7 @@ fn world(dir: &Path) -> World {
 /// The steps `scenario` must record, in order (None: not applicable).
 fn expected(scenario: Scenario) -> Option<Vec<&'static str>> {
     Some(match scenario {
-        Scenario::HeadlessFirstCall | Scenario::ReturningAgent => return None,
+        Scenario::HeadlessFirstCall => return None,
         Scenario::PersonApproves => vec![
             "discovery",
             "register",
@@ -63,6 +63,7 @@ fn expected(scenario: Scenario) -> Option<Vec<&'static str>> {
         Scenario::Renewal => vec!["renew", "tools/call"],
         Scenario::Revocation => vec!["revoke", "refused"],
         Scenario::StepUp => vec!["refused", "more-access", "tools/call"],
+        Scenario::ReturningAgent => vec!["refused", "renew", "tools/call"],
     })
 }
 
@@ -85,6 +86,13 @@ fn every_scenario_of(variant: Variant) {
     let world = world(dir.path());
     let node = world.external.as_ref().unwrap().provider.pid();
     let dpop = variant.binding() == Binding::DpopEs256;
+    // The returning agent's gateway is the one whose tokens live briefly.
+    assert!(std::ptr::eq(
+        world
+            .instance_for(variant, Scenario::ReturningAgent)
+            .unwrap(),
+        &world.external.as_ref().unwrap().short
+    ));
     for scenario in Scenario::ALL {
         let what = format!("{} {}", variant.id(), scenario.id());
         let Some(wanted) = expected(scenario) else {
@@ -162,6 +170,21 @@ fn every_scenario_of(variant: Variant) {
                 assert_eq!(step("refused").tally.statuses, [401], "{what}");
                 assert_eq!(step("refused").outbound.get("introspection"), Some(&1));
                 assert_eq!(step("refused").outbound.get("upstream"), None);
+            }
+            Scenario::ReturningAgent => {
+                // The expired token, seen at the call's introspection (node
+                // says inactive): refused before the upstream.
+                assert_eq!(step("refused").tally.statuses, [401], "{what}");
+                assert_eq!(
+                    step("refused").outbound.get("introspection"),
+                    Some(&1),
+                    "{what}"
+                );
+                assert_eq!(step("refused").outbound.get("upstream"), None, "{what}");
+                // The refresh is node's alone; the call after it is checked
+                // with every tools/call above (200, one introspection).
+                assert_eq!(step("renew").tally.statuses, [200], "{what}");
+                assert_eq!(step("renew").outbound.get("introspection"), None);
             }
             Scenario::StepUp => {
                 assert_eq!(step("refused").tally.statuses, [403], "{what}");

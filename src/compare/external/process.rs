@@ -28,6 +28,11 @@ const STOP: Duration = Duration::from_secs(3);
 pub struct ExternalSpec {
     /// The resource servers (the gateway's URLs for each upstream).
     pub resources: Vec<String>,
+    /// Resource servers whose access tokens live `short_ttl` seconds (the
+    /// short-lived gateway's URLs); may be empty.
+    pub short_resources: Vec<String>,
+    /// Their access tokens' lifetime in seconds.
+    pub short_ttl: u32,
     /// The gateway's client ID at the introspection endpoint.
     pub introspector_id: String,
     /// Its secret.
@@ -66,6 +71,12 @@ impl ExternalAs {
         command.arg(&script);
         for resource in &spec.resources {
             command.arg("--resource").arg(resource);
+        }
+        for resource in &spec.short_resources {
+            command.arg("--short-resource").arg(resource);
+        }
+        if !spec.short_resources.is_empty() {
+            command.arg("--short-ttl").arg(spec.short_ttl.to_string());
         }
         command
             .arg("--introspector-id")
@@ -161,5 +172,9 @@ mod tests {
         );
         assert!(parse_listening("provider listening on 1, issuer x").is_none());
         assert!(SCRIPT.contains("external-as listening on"));
+        // The options `ExternalAs::start` passes are the script's.
+        for option in ["--resource", "--short-resource", "--short-ttl", "--module"] {
+            assert!(SCRIPT.contains(&format!("'{option}'")), "{option}");
+        }
     }
 }

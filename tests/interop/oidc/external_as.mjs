@@ -5,6 +5,7 @@
 // "oidc-interface.md"; gnapd's tests and `gnapd compare` both start it.
 //
 //   node external_as.mjs --resource URL [--resource URL ...]
+//        [--short-resource URL ... [--short-ttl SECONDS]]
 //        --introspector-id ID --introspector-secret S [--module DIR]
 //
 // - open dynamic client registration (RFC 7591, no initial access token);
@@ -12,6 +13,9 @@
 //   flow (rotating on use), DPoP (RFC 9449);
 // - each --resource is a resource server (RFC 8707): opaque access tokens
 //   whose audience is that URL and whose scopes may be any `mcp:...` string;
+// - each --short-resource is one too, whose access tokens (from the code and
+//   from each refresh) live --short-ttl seconds (default 2) instead of the
+//   provider's 3600: a returning agent finds its token expired, and refreshes;
 // - revocation (RFC 7009), introspection (RFC 7662) for the one statically
 //   registered introspector client (client_secret_basic);
 // - devInteractions: the provider's own login and consent forms (any login
@@ -44,11 +48,15 @@ function fail(message) {
   process.exit(2);
 }
 
-const resources = args('--resource');
+const longResources = args('--resource');
+const shortResources = args('--short-resource');
+const shortTtl = Number(arg('--short-ttl', '2'));
+const resources = [...longResources, ...shortResources];
 const introspectorId = arg('--introspector-id');
 const introspectorSecret = arg('--introspector-secret');
 const moduleDir = arg('--module');
-if (resources.length === 0) fail('at least one --resource is required');
+if (longResources.length === 0) fail('at least one --resource is required');
+if (!Number.isSafeInteger(shortTtl) || shortTtl <= 0) fail('--short-ttl must be a positive whole number of seconds');
 if (!introspectorId || !introspectorSecret) fail('--introspector-id and --introspector-secret are required');
 for (const resource of resources) {
   if (!URL.canParse(resource)) fail(`--resource ${resource} is not an absolute URL`);
@@ -122,11 +130,18 @@ const provider = new Provider(issuer, {
           throw new errors.InvalidTarget();
         }
         noteScopes(ctx);
-        return {
+        const info = {
           scope: [...mcpScopes].join(' '),
           audience: resourceIndicator,
           accessTokenFormat: 'opaque',
         };
+        // The provider's default ttl.AccessToken is the resource server's
+        // accessTokenTTL when it has one (lib/helpers/defaults.js), for the
+        // code grant and each refresh alike; refresh tokens keep their own.
+        // Its exp is iat + TTL in whole seconds from a floored clock, so a
+        // token may be only TTL - 1 s (and a bit) old when it expires.
+        if (shortResources.includes(resourceIndicator)) info.accessTokenTTL = shortTtl;
+        return info;
       },
     },
   },
