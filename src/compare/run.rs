@@ -60,6 +60,12 @@ pub async fn run(plan: &Plan) -> Result<(Report, Written), CompareError> {
         .map(OidcProvider::locate)
         .transpose()
         .map_err(CompareError)?;
+    // Read before anything runs: the load average is the machine's at the
+    // start, and the checkout's state is the one the binary was run from.
+    let environment = env::read(
+        &plan.exe,
+        oidc.iter().flat_map(OidcProvider::peers).collect(),
+    );
     let work = plan.out.join("work");
     // A previous run's data dirs would not be fresh.
     let _ = std::fs::remove_dir_all(&work);
@@ -156,10 +162,7 @@ pub async fn run(plan: &Plan) -> Result<(Report, Written), CompareError> {
         schema_version: SCHEMA_VERSION,
         started_at,
         duration_seconds: started.elapsed().as_secs_f64(),
-        environment: env::read(
-            &plan.exe,
-            oidc.iter().flat_map(OidcProvider::peers).collect(),
-        ),
+        environment,
         settings: settings::settings(plan.runs, plan.calls, oidc.is_some()),
         variants: variants.iter().map(|v| v.info()).collect(),
         scenarios,
