@@ -3,10 +3,23 @@
 
 use super::bars::{Bar, Series};
 use crate::compare::report::{Report, ScenarioReport, StepReport};
+use crate::compare::variant::Scenario;
 
-/// The scenario ids, in report order.
+/// Whether a scenario's totals are plotted beside the others: the steady
+/// state's are `--calls` calls, tens of times any other scenario's, and
+/// would flatten every other bar; its own plots show one call.
+fn in_totals(scenario: &ScenarioReport) -> bool {
+    scenario.id != Scenario::SteadyState.id()
+}
+
+/// The ids of the scenarios whose totals are plotted, in report order.
 pub(super) fn scenario_ids(report: &Report) -> Vec<String> {
-    report.scenarios.iter().map(|s| s.id.clone()).collect()
+    report
+        .scenarios
+        .iter()
+        .filter(|s| in_totals(s))
+        .map(|s| s.id.clone())
+        .collect()
 }
 
 /// One series per variant: `bar` of each scenario's total (`None` where
@@ -20,6 +33,7 @@ pub(super) fn totals(report: &Report, bar: impl Fn(&StepReport) -> Bar) -> Vec<S
             bars: report
                 .scenarios
                 .iter()
+                .filter(|s| in_totals(s))
                 .map(|scenario| total(scenario, &variant.id).map(&bar))
                 .collect(),
         })
