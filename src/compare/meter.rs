@@ -153,6 +153,10 @@ pub struct Tally {
     pub person_interactions: u32,
     /// Redirects the browser followed.
     pub browser_redirects: u32,
+    /// Where each of those redirects sent the browser: the last one (the
+    /// client's callback, with its code or interact_ref) is not fetched,
+    /// yet what its URL carries crossed the front channel.
+    pub redirect_locations: Vec<String>,
 }
 
 /// Where every meter of a run reports: shared, drained per step.
@@ -189,8 +193,11 @@ impl Tap {
         self.with(|t| t.exchanges.push(exchange));
     }
 
-    fn redirect(&self) {
-        self.with(|t| t.browser_redirects += 1);
+    fn redirect(&self, location: &str) {
+        self.with(|t| {
+            t.browser_redirects += 1;
+            t.redirect_locations.push(location.to_owned());
+        });
     }
 }
 
@@ -334,7 +341,7 @@ impl Meter {
                 return Ok(Browsed::Page(response));
             };
             let location = resolve(&from, &location);
-            self.tap.redirect();
+            self.tap.redirect(&location);
             if stops.iter().any(|stop| location.starts_with(stop)) {
                 return Ok(Browsed::Callback(location));
             }

@@ -90,19 +90,32 @@ impl From<Tally> for TallyCounts {
                 }
                 super::meter::Channel::Back => "back-channel",
             };
-            if let Some((_, query)) = exchange.url.split_once('?') {
-                for (name, _) in form_urlencoded::parse(query.as_bytes()) {
-                    let seen = counts
-                        .url_exposure
-                        .entry(name.into_owned())
-                        .or_insert_with(|| channel.to_owned());
-                    if seen != channel {
-                        *seen = "both".to_owned();
-                    }
-                }
-            }
+            counts.expose(&exchange.url, channel);
+        }
+        for location in &tally.redirect_locations {
+            counts.expose(location, "front-channel");
         }
         counts
+    }
+}
+
+impl TallyCounts {
+    /// Records the query parameter names of `url` as seen on `channel`
+    /// ("both" once seen on each).
+    fn expose(&mut self, url: &str, channel: &str) {
+        let Some((_, query)) = url.split_once('?') else {
+            return;
+        };
+        let query = query.split_once('#').map_or(query, |(q, _)| q);
+        for (name, _) in form_urlencoded::parse(query.as_bytes()) {
+            let seen = self
+                .url_exposure
+                .entry(name.into_owned())
+                .or_insert_with(|| channel.to_owned());
+            if seen != channel {
+                *seen = "both".to_owned();
+            }
+        }
     }
 }
 
@@ -192,4 +205,53 @@ fn delta(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTree
             (d > 0).then(|| (kind.clone(), d))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::TallyCounts;
+    use crate::compare::meter::{Channel, Exchange, Tally};
+
+    fn exchange(url: &str, channel: Channel) -> Exchange {
+        Exchange {
+            method: "GET".to_owned(),
+            url: url.to_owned(),
+            status: 302,
+            channel,
+            request_headers: 1,
+            request_body: 0,
+            response_headers: 1,
+            response_body: 0,
+            elapsed: Duration::from_millis(1),
+            connected: false,
+        }
+    }
+
+    /// The callback the browser is redirected to is never fetched, yet its
+    /// code (or interact_ref and hash) crossed the front channel in a URL.
+    #[test]
+    fn an_unfetched_callback_still_exposes_its_parameters_on_the_front_channel() {
+        let tally = Tally {
+            exchanges: vec![
+                exchange("http://as/authorize?client_id=c&state=s", Channel::Front),
+                exchange("http://as/token?state=x", Channel::Back),
+            ],
+            person_interactions: 1,
+            browser_redirects: 1,
+            redirect_locations: vec![
+                "http://client/cb?code=secret&state=s&iss=http%3A%2F%2Fas#frag".to_owned(),
+            ],
+        };
+        let counts = TallyCounts::from(tally);
+        let exposed = |name: &str| counts.url_exposure.get(name).map(String::as_str);
+        assert_eq!(exposed("code"), Some("front-channel"));
+        assert_eq!(exposed("iss"), Some("front-channel"));
+        assert_eq!(exposed("client_id"), Some("front-channel"));
+        assert_eq!(exposed("state"), Some("both"));
+        assert_eq!(exposed("frag"), None);
+        assert_eq!(counts.browser_redirects, 1);
+        assert_eq!(counts.round_trips, 2);
+    }
 }

@@ -168,6 +168,21 @@ fn compare_command_writes_a_complete_schema_valid_report_with_observed_numbers()
                 assert_eq!(people, wanted, "{what}: the person's actions");
                 let consent = step(&result.steps, "consent").expect("a consent step");
                 assert_eq!(consent.person_interactions, 1.0, "{what}");
+                // What the redirect back to the client carried, though the
+                // browser never fetches the client's callback.
+                let carried: &[&str] = if variant.is_gnap() {
+                    &["hash", "interact_ref"]
+                } else {
+                    &["code", "state", "iss"]
+                };
+                for name in carried {
+                    assert_eq!(
+                        total.url_exposure.get(*name).map(String::as_str),
+                        Some("front-channel"),
+                        "{what}: {name} in {:?}",
+                        total.url_exposure
+                    );
+                }
             }
             if scenario.id == Scenario::HeadlessFirstCall.id() {
                 // A brand-new agent has no connection yet; later scenarios
