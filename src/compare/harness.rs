@@ -122,7 +122,7 @@ impl Instance {
             .stderr(Stdio::from(log_file))
             .spawn()
             .map_err(|e| err("spawn", &e))?;
-        let first = first_line(&mut child).ok_or_else(|| {
+        let first = first_line(&mut child, START).ok_or_else(|| {
             let _ = child.kill();
             let _ = child.wait();
             let tail = std::fs::read_to_string(&log).unwrap_or_default();
@@ -183,9 +183,9 @@ pub fn free_port() -> std::io::Result<SocketAddr> {
     TcpListener::bind("127.0.0.1:0")?.local_addr()
 }
 
-/// The child's first stdout line, within [`START`]; later lines are read
-/// and dropped so the pipe never fills.
-fn first_line(child: &mut Child) -> Option<String> {
+/// The child's first stdout line (where a server says it listens), within
+/// `within`; later lines are read and dropped so the pipe never fills.
+pub(crate) fn first_line(child: &mut Child, within: Duration) -> Option<String> {
     let stdout = child.stdout.take()?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -194,7 +194,7 @@ fn first_line(child: &mut Child) -> Option<String> {
             let _ = tx.send(line);
         }
     });
-    rx.recv_timeout(START).ok()
+    rx.recv_timeout(within).ok()
 }
 
 /// `gnapd listening on ADDR, grant endpoint URL` → (ADDR, URL).

