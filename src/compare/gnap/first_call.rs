@@ -4,22 +4,22 @@
 
 use super::super::consent;
 use super::super::driver::DriverError;
+use super::super::harness::Instance;
 use super::super::meter::{Meter, Tap};
 use super::super::recorder::Recorder;
 use super::super::variant::Variant;
-use super::super::world::World;
 use super::session::Session;
 
-/// Scenario 1 against `world.auto`.
+/// Scenario 1 against its instance (`world.auto`).
 pub async fn headless(
-    world: &World,
+    at: &Instance,
     variant: Variant,
     rec: &mut Recorder<'_>,
     tap: &Tap,
 ) -> Result<(), DriverError> {
     rec.step("discovery").await?;
     // Key generation belongs to the first step.
-    let mut agent = Session::new(variant, &world.auto.gateway("alpha"), tap)?;
+    let mut agent = Session::new(variant, &at.gateway("alpha"), tap)?;
     agent.discover(None).await?;
     rec.step("grant").await?;
     agent.grant().await?;
@@ -31,15 +31,15 @@ pub async fn headless(
     Ok(())
 }
 
-/// Scenario 2 against `world.interactive`.
+/// Scenario 2 against its instance (`world.interactive`).
 pub async fn person_approves(
-    world: &World,
+    at: &Instance,
     variant: Variant,
     rec: &mut Recorder<'_>,
     tap: &Tap,
 ) -> Result<(), DriverError> {
     rec.step("discovery").await?;
-    let mut agent = Session::new(variant, &world.interactive.gateway("alpha"), tap)?;
+    let mut agent = Session::new(variant, &at.gateway("alpha"), tap)?;
     agent.discover(None).await?;
     rec.step("grant").await?;
     let started = agent.start_interaction().await?;

@@ -29,6 +29,7 @@ pub mod wire;
 pub use session::Session;
 
 use super::driver::DriverError;
+use super::harness::Instance;
 use super::meter::Tap;
 use super::recorder::Recorder;
 use super::variant::{Scenario, Variant};
@@ -57,13 +58,18 @@ pub async fn run(
     if let Some(why) = not_applicable(variant, scenario) {
         return Err(DriverError::Protocol(why.to_owned()));
     }
+    // The world decides which instance each scenario runs on (the one
+    // its probes measure).
+    let at: &Instance = world
+        .instance_for(variant, scenario)
+        .ok_or_else(|| DriverError::Protocol("no instance runs this variant".to_owned()))?;
     match scenario {
-        Scenario::HeadlessFirstCall => first_call::headless(world, variant, rec, tap).await,
-        Scenario::PersonApproves => first_call::person_approves(world, variant, rec, tap).await,
-        Scenario::SteadyState => steady::steady_state(world, variant, calls, rec, tap).await,
-        Scenario::Renewal => renewal::renewal(world, variant, rec, tap).await,
-        Scenario::Revocation => revocation::revocation(world, variant, rec, tap).await,
-        Scenario::StepUp => step_up::step_up(world, variant, rec, tap).await,
-        Scenario::ReturningAgent => renewal::returning_agent(world, variant, rec, tap).await,
+        Scenario::HeadlessFirstCall => first_call::headless(at, variant, rec, tap).await,
+        Scenario::PersonApproves => first_call::person_approves(at, variant, rec, tap).await,
+        Scenario::SteadyState => steady::steady_state(at, variant, calls, rec, tap).await,
+        Scenario::Renewal => renewal::renewal(at, variant, rec, tap).await,
+        Scenario::Revocation => revocation::revocation(at, variant, rec, tap).await,
+        Scenario::StepUp => step_up::step_up(at, variant, rec, tap).await,
+        Scenario::ReturningAgent => renewal::returning_agent(at, variant, rec, tap).await,
     }
 }

@@ -12,21 +12,21 @@
 use std::time::Duration;
 
 use super::super::driver::{DriverError, unexpected};
+use super::super::harness::Instance;
 use super::super::meter::Tap;
 use super::super::recorder::Recorder;
 use super::super::variant::Variant;
-use super::super::world::World;
 use super::session::Session;
 use super::steady::ready;
 
-/// Scenario 4 against `world.auto`.
+/// Scenario 4 against its instance (`world.auto`).
 pub async fn renewal(
-    world: &World,
+    at: &Instance,
     variant: Variant,
     rec: &mut Recorder<'_>,
     tap: &Tap,
 ) -> Result<(), DriverError> {
-    let mut agent = ready(world, variant, tap).await?;
+    let mut agent = ready(at, variant, tap).await?;
     agent.tool("echo").await?;
     rec.step("renew").await?;
     agent.renew().await?;
@@ -36,14 +36,14 @@ pub async fn renewal(
     Ok(())
 }
 
-/// Scenario 7 against `world.short`.
+/// Scenario 7 against its instance (`world.short`).
 pub async fn returning_agent(
-    world: &World,
+    at: &Instance,
     variant: Variant,
     rec: &mut Recorder<'_>,
     tap: &Tap,
 ) -> Result<(), DriverError> {
-    let mut agent = Session::headless(&world.short, variant, "alpha", None, tap).await?;
+    let mut agent = Session::headless(at, variant, "alpha", None, tap).await?;
     agent.initialize().await?;
     agent.tool("echo").await?;
     sleep_until_expired(&agent).await;

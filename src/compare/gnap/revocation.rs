@@ -4,23 +4,23 @@
 //! round trips are the calls it took (expected: one).
 
 use super::super::driver::{DriverError, unexpected};
+use super::super::harness::Instance;
 use super::super::meter::Tap;
 use super::super::recorder::Recorder;
 use super::super::variant::Variant;
-use super::super::world::World;
 use super::steady::ready;
 
 /// Calls made after the revocation before the run calls it failed.
 pub const MAX_CALLS_AFTER_REVOKE: u32 = 20;
 
-/// Scenario 5 against `world.auto`.
+/// Scenario 5 against its instance (`world.auto`).
 pub async fn revocation(
-    world: &World,
+    at: &Instance,
     variant: Variant,
     rec: &mut Recorder<'_>,
     tap: &Tap,
 ) -> Result<(), DriverError> {
-    let mut agent = ready(world, variant, tap).await?;
+    let mut agent = ready(at, variant, tap).await?;
     agent.tool("echo").await?;
     rec.step("revoke").await?;
     agent.revoke().await?;

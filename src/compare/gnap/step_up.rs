@@ -5,20 +5,20 @@
 //! same key, without a new grant request or discovery.
 
 use super::super::driver::{DriverError, unexpected};
+use super::super::harness::Instance;
 use super::super::meter::Tap;
 use super::super::recorder::Recorder;
 use super::super::variant::Variant;
-use super::super::world::World;
 use super::session::Session;
 
-/// Scenario 6 against `world.auto`.
+/// Scenario 6 against its instance (`world.auto`).
 pub async fn step_up(
-    world: &World,
+    at: &Instance,
     variant: Variant,
     rec: &mut Recorder<'_>,
     tap: &Tap,
 ) -> Result<(), DriverError> {
-    let mut agent = Session::headless(&world.auto, variant, "alpha", Some(&["echo"]), tap).await?;
+    let mut agent = Session::headless(at, variant, "alpha", Some(&["echo"]), tap).await?;
     agent.initialize().await?;
     rec.step("refused").await?;
     let refused = agent.call_tool("add").await?;
