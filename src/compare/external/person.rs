@@ -136,20 +136,22 @@ mod tests {
             body: html.as_bytes().to_vec(),
         };
         let login = page(
-            r#"<form autocomplete="off" action="/interaction/u1/login" method="post">
+            // The shape of the provider's sign-in form: a hidden prompt,
+            // the visible login and password fields, a submit button.
+            r#"<form action="/interaction/u1/login" method="post">
   <input type="hidden" name="prompt" value="login"/>
-  <input required type="text" name="login" placeholder="Enter any login" autofocus="on">
-  <input required type="password" name="password" placeholder="and password" >
-  <button type="submit" class="login login-submit">Sign-in</button></form>"#,
+  <input type="text" name="login">
+  <input type="password" name="password">
+  <button type="submit">go</button></form>"#,
         );
         let (form, prompt) = read(&login).unwrap();
         assert_eq!(prompt, Prompt::Login);
         assert_eq!(form.action, "/interaction/u1/login");
         assert_eq!(form.fields, [("prompt".to_owned(), "login".to_owned())]);
         let consent = page(
-            r#"<form autocomplete="off" action="/interaction/u2/confirm" method="post">
+            r#"<form action="/interaction/u2/confirm" method="post">
   <input type="hidden" name="prompt" value="consent"/>
-  <button autofocus type="submit" class="login login-submit">Continue</button></form>"#,
+  <button type="submit">go</button></form>"#,
         );
         assert_eq!(read(&consent).unwrap().1, Prompt::Consent);
         assert_eq!(
