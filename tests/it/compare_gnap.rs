@@ -8,25 +8,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use gnapd::compare::gnap;
-use gnapd::compare::harness::Instance;
 use gnapd::compare::meter::Tap;
-use gnapd::compare::probe::Probes;
 use gnapd::compare::recorder::{Recorder, StepSample};
 use gnapd::compare::variant::{Scenario, Variant};
 use gnapd::compare::world::World;
 
 const CALLS: u32 = 3;
-
-/// The instance's probes; while the server cannot report its state
-/// (`store_stats`, helper A's), probes of the client side only.
-fn probes(world: &World, instance: &Instance) -> (Probes, bool) {
-    let server_side = gnapd::compare::probe::state::server(&instance.data_dir).is_ok();
-    if server_side {
-        (world.probes(instance), true)
-    } else {
-        (Probes::new(Vec::new(), world.outbound.clone()), false)
-    }
-}
 
 fn expected_steps(scenario: Scenario) -> Vec<&'static str> {
     match scenario {
@@ -47,23 +34,17 @@ fn expected_steps(scenario: Scenario) -> Vec<&'static str> {
     }
 }
 
-async fn run(world: &World, variant: Variant, scenario: Scenario) -> (Vec<StepSample>, bool) {
-    let (mut probes, server_side) = probes(world, world.instance_for(variant, scenario).unwrap());
+async fn run(world: &World, variant: Variant, scenario: Scenario) -> Vec<StepSample> {
+    let mut probes = world.probes(world.instance_for(variant, scenario).unwrap());
     let tap = Tap::new();
     let mut rec = Recorder::new(&tap, &mut probes);
     gnap::run(world, variant, scenario, CALLS, &mut rec, &tap)
         .await
         .unwrap_or_else(|e| panic!("{} {}: {e}", variant.id(), scenario.id()));
-    (rec.finish().await.unwrap(), server_side)
+    rec.finish().await.unwrap()
 }
 
-fn check(
-    variant: Variant,
-    scenario: Scenario,
-    steps: &[StepSample],
-    server_side: bool,
-    counting: bool,
-) {
+fn check(variant: Variant, scenario: Scenario, steps: &[StepSample]) {
     let what = format!("{} {}", variant.id(), scenario.id());
     let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, expected_steps(scenario), "{what}");
@@ -84,7 +65,7 @@ fn check(
         // Every request of every step but discovery (unsigned on purpose)
         // and the browser's is signed once by the agent, counted in proto
         // (once crypto operations are counted at all in this process).
-        if counting && signed {
+        if signed {
             let signatures = step
                 .client_crypto
                 .get(&format!("sign:{}", alg(variant)))
@@ -98,7 +79,7 @@ fn check(
                 step.client_crypto
             );
         }
-        if counting && step.name == "discovery" {
+        if step.name == "discovery" {
             assert_eq!(
                 step.client_crypto.get(keygen(variant)),
                 Some(&1),
@@ -109,7 +90,7 @@ fn check(
         // ... and the server checks the signature of each it accepts (a
         // token it no longer knows is refused before any signature check).
         let accepted = t.statuses.iter().any(|s| (200..300).contains(s));
-        if server_side && signed && accepted {
+        if signed && accepted {
             let verified = step
                 .server_crypto
                 .get(&format!("verify:{}", alg(variant)))
@@ -183,11 +164,8 @@ fn every_scenario_runs_for_both_gnap_variants_and_is_measured() {
         for variant in [Variant::GnapEd25519, Variant::GnapP256] {
             for scenario in Scenario::ALL {
                 assert_eq!(gnap::not_applicable(variant, scenario), None);
-                let (steps, server_side) = run(&world, variant, scenario).await;
-                // This process counts crypto operations once proto does
-                // (helper A's instrumentation).
-                let counting = !gnapd::proto::crypto_ops::snapshot().is_empty();
-                check(variant, scenario, &steps, server_side, counting);
+                let steps = run(&world, variant, scenario).await;
+                check(variant, scenario, &steps);
             }
         }
     });

