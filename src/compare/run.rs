@@ -67,9 +67,7 @@ pub async fn run(plan: &Plan) -> Result<(Report, Written), CompareError> {
         oidc.iter().flat_map(OidcProvider::peers).collect(),
     );
     let work = plan.out.join("work");
-    // A previous run's data dirs would not be fresh.
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).map_err(|e| CompareError(format!("{}: {e}", work.display())))?;
+    clear_work(&work)?;
     let world = World::start_with(&plan.exe, &work, oidc.as_ref())
         .map_err(|e| CompareError(e.to_string()))?;
     let progress = Progress::new();
@@ -221,6 +219,28 @@ fn write(report: &Report, out: &Path) -> Result<Written, CompareError> {
     })
 }
 
+/// The file that marks `OUT/work` as a comparison's own.
+const WORK_MARK: &str = ".gnapd-compare-work";
+
+/// Makes `work` empty and ours. A previous run's data dirs (marked) are
+/// removed, since they would not be fresh; a `work` dir the tool did not
+/// make (`--out .` in a project that has one) is never deleted: the run
+/// stops instead.
+fn clear_work(work: &Path) -> Result<(), CompareError> {
+    let io = |e: std::io::Error| CompareError(format!("{}: {e}", work.display()));
+    if work.exists() {
+        if !work.join(WORK_MARK).is_file() {
+            return Err(CompareError(format!(
+                "{} exists and is not a previous comparison's work dir: choose another --out",
+                work.display()
+            )));
+        }
+        std::fs::remove_dir_all(work).map_err(io)?;
+    }
+    std::fs::create_dir_all(work).map_err(io)?;
+    std::fs::write(work.join(WORK_MARK), b"").map_err(io)
+}
+
 /// `YYYY-MM-DDTHH:MM:SSZ`, from the system clock.
 fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now()
@@ -282,6 +302,23 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_work_dir_the_tool_did_not_make_is_never_deleted() {
+        let out = tempfile::tempdir().unwrap();
+        let work = out.path().join("work");
+        std::fs::create_dir_all(&work).unwrap();
+        std::fs::write(work.join("precious"), b"x").unwrap();
+        assert!(clear_work(&work).is_err());
+        assert!(work.join("precious").is_file(), "left alone");
+        // A previous comparison's (marked) work dir is emptied.
+        std::fs::remove_file(work.join("precious")).unwrap();
+        std::fs::write(work.join(WORK_MARK), b"").unwrap();
+        std::fs::write(work.join("stale"), b"x").unwrap();
+        clear_work(&work).unwrap();
+        assert!(!work.join("stale").exists());
+        assert!(work.join(WORK_MARK).is_file());
+    }
 
     #[test]
     fn dates_from_days() {
