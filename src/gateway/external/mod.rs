@@ -217,6 +217,56 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
 
+    /// An AS that answers after a pause, recording the most requests it
+    /// ever had under way at once.
+    #[derive(Debug, Default)]
+    struct Slow {
+        under_way: AtomicUsize,
+        most: AtomicUsize,
+        calls: AtomicUsize,
+    }
+
+    impl Introspect for Arc<Slow> {
+        fn introspect<'a>(&'a self, _token: &'a str) -> Pending<'a> {
+            Box::pin(async move {
+                self.calls.fetch_add(1, Ordering::SeqCst);
+                let now = self.under_way.fetch_add(1, Ordering::SeqCst) + 1;
+                self.most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                self.under_way.fetch_sub(1, Ordering::SeqCst);
+                Ok(Bytes::from_static(br#"{"active": false}"#))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_unknown_tokens_never_has_more_than_in_flight_introspections_under_way() {
+        let slow = Arc::new(Slow::default());
+        let external = Arc::new(ExternalAs::with_transport(
+            "https://as.example".into(),
+            Duration::from_secs(30),
+            0,
+            Box::new(slow.clone()),
+        ));
+        let flood = 4 * IN_FLIGHT;
+        let mut calls = tokio::task::JoinSet::new();
+        for i in 0..flood {
+            let external = external.clone();
+            calls.spawn(async move {
+                let token = format!("made-up-{i}");
+                let hash = TokenHash::of(&token);
+                external.answer(&token, hash, 0).await
+            });
+        }
+        while let Some(done) = calls.join_next().await {
+            assert!(matches!(done.unwrap(), Ok(Answer::Inactive)));
+        }
+        // Every token was asked about (none dropped), never more than the
+        // cap at once, and the cap was reached (so the flood did press on it).
+        assert_eq!(slow.calls.load(Ordering::SeqCst), flood);
+        assert_eq!(slow.most.load(Ordering::SeqCst), IN_FLIGHT);
+    }
+
     #[tokio::test]
     async fn a_silent_or_nonsense_as_is_unavailable_not_a_verdict() {
         let (silent, _) = external(None, 0);
