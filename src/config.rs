@@ -42,6 +42,47 @@ fn invalid(error: impl std::fmt::Display) -> ConfigError {
     ConfigError::Invalid(error.to_string())
 }
 
+/// Interop mode answers anyone who reaches it with approvals, so it stays
+/// on this machine: a loopback listener, a loopback public URL, no TLS
+/// (which would only be there to serve others). `--interop-force` lifts it.
+fn check_interop_is_local(
+    listen: SocketAddr,
+    tls: bool,
+    public_url: Option<&str>,
+) -> Result<(), ConfigError> {
+    let refuse = |why: String| {
+        Err(ConfigError::Invalid(format!(
+            "--interop serves only this machine: {why} (add --interop-force to run it anyway)"
+        )))
+    };
+    if !listen.ip().is_loopback() {
+        return refuse(format!("the listen address {listen} is not loopback"));
+    }
+    if tls {
+        return refuse("TLS is configured".into());
+    }
+    if let Some(url) = public_url {
+        let authority = crate::proto::httpsig::message::TargetUri::parse(url)
+            .map(|u| u.normalized_authority())
+            .unwrap_or_default();
+        // `host[:port]`, `[v6][:port]`; userinfo has no place in a public URL.
+        let host = match authority.strip_prefix('[') {
+            Some(rest) => rest.split(']').next().unwrap_or_default(),
+            None => authority
+                .rsplit_once(':')
+                .map_or(authority.as_str(), |(h, _)| h),
+        };
+        let loopback = host == "localhost"
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            return refuse(format!("the public URL {url} is not on loopback"));
+        }
+    }
+    Ok(())
+}
+
 /// Flags that override the file.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
@@ -59,6 +100,10 @@ pub struct Overrides {
     pub dev: bool,
     /// `--require-interaction`
     pub require_interaction: bool,
+    /// `--interop`: dev mode for conformance suites ([`Interop`]).
+    pub interop: bool,
+    /// `--interop-force`: interop mode even off loopback or with TLS.
+    pub interop_force: bool,
     /// `--upstream NAME=URL` (adds an upstream, or replaces the file's URL).
     pub upstreams: Vec<(String, String)>,
     /// `--upstream-credential NAME=SPEC`, parsed (`Debug` redacts).
@@ -90,6 +135,9 @@ pub struct ServeConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Development mode.
     pub dev: bool,
+    /// Interop mode (`--interop`, implies dev): suites may complete every
+    /// interaction through an automation endpoint, and `/rs/echo` is served.
+    pub interop: bool,
     /// Request body limit.
     pub max_body: usize,
     /// Rate limits, caps and replay budgets (`authz::limits`): past one,
@@ -222,7 +270,15 @@ impl ServeConfig {
                     .into(),
             ));
         }
-        let dev = flags.dev || file.dev.unwrap_or(false);
+        let interop = flags.interop;
+        if interop && !flags.interop_force {
+            check_interop_is_local(listen, tls.is_some(), public_url.as_deref())?;
+        }
+        let dev = interop || flags.dev || file.dev.unwrap_or(false);
+        if interop {
+            // The suite's finish listener is on loopback.
+            file.allow_private_push = Some(true);
+        }
         let issuers = std::mem::take(&mut file.issuer)
             .into_iter()
             .map(|entry| {
@@ -307,12 +363,14 @@ impl ServeConfig {
             public_url,
             tls,
             dev,
+            interop,
             max_body: file.max_body.unwrap_or(DEFAULT_MAX_BODY),
             limits,
             policy: Policy {
                 dev,
                 require_interaction: flags.require_interaction
                     || file.require_interaction.unwrap_or(false),
+                interact_when_offered: interop,
                 allow: std::mem::take(&mut file.allow),
                 allow_bearer: file.allow_bearer.unwrap_or(false),
                 resource_servers: std::mem::take(&mut file.resource_server),
@@ -430,6 +488,47 @@ mod tests {
         assert_eq!(config.policy.resource_servers[0].access, ["type:photo-api"]);
         assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert_eq!(config.as_config("http://x").poll_wait, 1);
+    }
+
+    #[test]
+    fn interop_stays_on_loopback_unless_forced_and_implies_dev_with_interaction_when_offered() {
+        let interop = |listen: &str, public_url: Option<&str>, force: bool| {
+            let flags = Overrides {
+                listen: Some(listen.parse().unwrap()),
+                public_url: public_url.map(str::to_owned),
+                interop: true,
+                interop_force: force,
+                ..Overrides::default()
+            };
+            ServeConfig::assemble(FileConfig::default(), flags)
+        };
+        for (listen, url) in [
+            ("0.0.0.0:8470", None),
+            ("[::]:8470", None),
+            ("10.0.0.5:8470", None),
+            ("127.0.0.1:8470", Some("https://gnap.example.com")),
+            ("127.0.0.1:8470", Some("http://127.0.0.1.example.com:8470")),
+        ] {
+            let refused = interop(listen, url, false).unwrap_err().to_string();
+            assert!(
+                refused.contains("--interop-force"),
+                "{listen} {url:?}: {refused}"
+            );
+            assert!(
+                interop(listen, url, true).is_ok(),
+                "{listen} {url:?} forced"
+            );
+        }
+        for (listen, url) in [
+            ("127.0.0.1:8470", None),
+            ("[::1]:8470", Some("http://[::1]:8470")),
+            ("127.0.0.1:8470", Some("http://localhost:8470")),
+        ] {
+            let config = interop(listen, url, false).unwrap();
+            assert!(config.interop && config.dev && config.policy.dev);
+            assert!(config.policy.interact_when_offered);
+            assert!(config.as_config("http://127.0.0.1:8470").allow_private_push);
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub(crate) mod consent;
 pub(crate) mod continuation;
 pub(crate) mod decider;
 pub(crate) mod decision;
+mod echo;
 pub(crate) mod grant;
 mod guards;
 pub(crate) mod interaction;

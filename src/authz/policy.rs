@@ -55,6 +55,9 @@ pub struct Policy {
     /// Every grant waits for a person (`--require-interaction`,
     /// `require_interaction = true`), whatever the other rules say.
     pub require_interaction: bool,
+    /// In dev mode, a request offering interaction waits for it and only
+    /// the others are approved at once (`--interop`: suites drive both).
+    pub interact_when_offered: bool,
     /// Allowlist rules, tried in order; the first that matches the client
     /// decides.
     pub allow: Vec<AllowRule>,
@@ -98,6 +101,9 @@ impl Policy {
             .map(|t| t.as_slice())
             .unwrap_or_default();
         if self.require_interaction {
+            return Decision::Interact;
+        }
+        if self.dev && self.interact_when_offered && request.interact.is_some() {
             return Decision::Interact;
         }
         if self.dev {

@@ -49,6 +49,16 @@ pub struct Args {
     /// approve CODE`), even in --dev: the quick way to try interaction.
     #[arg(long)]
     require_interaction: bool,
+    /// Interop mode, for conformance suites (implies --dev): a grant that
+    /// offers interaction waits for it, others are approved at once; a
+    /// pending interaction can be decided with `POST /interop/decide` and
+    /// the secret printed at start; `/rs/echo` checks tokens. Loopback
+    /// only, never with TLS, unless --interop-force.
+    #[arg(long)]
+    interop: bool,
+    /// Run --interop even on a non-loopback address, public URL or TLS.
+    #[arg(long, requires = "interop")]
+    interop_force: bool,
     /// An upstream MCP server behind the gateway at `{public}/mcp/NAME`:
     /// `NAME=URL` (Streamable HTTP) or `NAME=stdio:COMMAND ARG…` (a process
     /// the gateway starts per session, split at whitespace). Repeatable.
@@ -201,6 +211,8 @@ pub fn run(args: Args) -> ExitCode {
         tls_key: args.tls_key,
         dev: args.dev,
         require_interaction: args.require_interaction,
+        interop: args.interop,
+        interop_force: args.interop_force,
         upstreams,
         upstream_credentials,
         master_key_file: args.master_key_file,
@@ -234,6 +246,26 @@ pub fn run(args: Args) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The file `--interop` writes its automation secret to, for hooks.
+pub const INTEROP_SECRET_FILE: &str = "interop.secret";
+
+/// A fresh automation secret for `--interop`, written (mode 0600, as
+/// everything under the umask set at start) to the data dir, and printed
+/// after the listening line: the suite's hook reads one or the other.
+fn interop_secret(data_dir: &std::path::Path) -> Result<crate::http::interop::Interop, String> {
+    let secret = zeroize::Zeroizing::new(
+        crate::random::text_from(&crate::random::OsRandom).map_err(|e| e.to_string())?,
+    );
+    let path = data_dir.join(INTEROP_SECRET_FILE);
+    std::fs::write(&path, secret.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    eprintln!(
+        "\n  *** INTEROP MODE: POST {{public}}{} with Authorization: Bearer <secret> decides any pending grant. ***\n",
+        crate::http::interop::DECIDE_PATH
+    );
+    Ok(crate::http::interop::Interop::new(secret))
 }
 
 /// Raises the soft limit on open files to the hard one (client connections,
@@ -458,6 +490,10 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         tracing::info!(upstream = %upstream.name, at = %upstream.location(), gateway = %format!("{public_url}/mcp/{}", upstream.name), "upstream");
     }
     let oauth_clients = Arc::new(oauth_clients(&config, &auth, &upstream_cas)?);
+    let interop = match config.interop {
+        true => Some(Arc::new(interop_secret(&config.data_dir)?)),
+        false => None,
+    };
     let app = Arc::new(App {
         auth,
         max_body: config.max_body,
@@ -473,6 +509,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         )),
         connection_limits: config.connections,
         oauth_clients,
+        interop,
     });
     let _ = app_cell.set(app.clone());
     // Tests and scripts read this line to find the server.
@@ -480,6 +517,10 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         "gnapd listening on {bound}, grant endpoint {}",
         app.auth.config().grant_endpoint()
     );
+    if let Some(interop) = &app.interop {
+        // Scripts read this line, as they read the one above.
+        println!("gnapd interop secret {}", interop.secret());
+    }
     tracing::info!(%bound, %public_url, "listening");
     let metrics = match metrics_listener {
         Some(listener) => {

@@ -23,6 +23,7 @@ use crate::proto::httpsig::{Fields, HttpRequest};
 pub mod admission;
 pub mod client_address;
 pub mod deadline;
+pub mod interop;
 pub mod limits;
 pub mod mcp;
 pub mod metrics;
@@ -67,6 +68,8 @@ pub struct App {
     /// OAuth clients beyond the configuration: registration, metadata
     /// documents, introspection (`oauth_clients`).
     pub oauth_clients: Arc<oauth_clients::Clients>,
+    /// `--interop`: the automation endpoint and `/rs/echo` ([`interop`]).
+    pub interop: Option<Arc<interop::Interop>>,
 }
 
 /// The address a connection came from, put into each request's extensions
@@ -142,6 +145,11 @@ where
             pages::serve(app, method, page, &query, &headers, body, source).await,
         );
     }
+    if app.interop.is_some() && (path == interop::DECIDE_PATH || path == interop::ECHO_PATH) {
+        return warp::Reply::into_response(
+            serve_interop(app, method, &path, &query, headers, body).await,
+        );
+    }
     let route = Route::of(&method, &path);
     let Some(route) = route else {
         return warp::Reply::into_response(not_found());
@@ -176,6 +184,43 @@ where
         )
         .await,
     )
+}
+
+/// The routes of `--interop` ([`interop`]).
+async fn serve_interop<S, B>(
+    app: Arc<App>,
+    method: Method,
+    path: &str,
+    query: &str,
+    headers: HeaderMap,
+    body: S,
+) -> Response<Bytes>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Send + Unpin,
+    B: bytes::Buf,
+{
+    let Ok(body) = read_body(body, app.max_body).await else {
+        let error = GrantError::described(ErrorCode::InvalidRequest, "unreadable or too large");
+        return to_response(Reply::json(400, &GrantResponse::error(error, None)));
+    };
+    if path == interop::DECIDE_PATH {
+        if method != Method::POST {
+            return to_response(
+                Reply::json(405, &serde_json::json!({"error": "POST only"}))
+                    .with_header("allow", "POST"),
+            );
+        }
+        return to_response(interop::serve_decide(app, &headers, &body).await);
+    }
+    let request = to_request(&app, method, path, query, headers, body);
+    let auth = app.auth.clone();
+    let reply = tokio::task::spawn_blocking(move || auth.echo(&request)).await;
+    to_response(reply.unwrap_or_else(|_| {
+        Failure::Store(crate::store::StoreError::Backend("handler failed".into())).into_reply(
+            &app.auth.config().grant_endpoint(),
+            crate::authz::reply::Audience::Client,
+        )
+    }))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -32,6 +32,7 @@ mod interaction_core;
 mod interaction_http;
 mod interaction_pages;
 mod interop_agent;
+mod interop_mode;
 mod interop_python;
 mod layers;
 mod login_oidc;

@@ -80,6 +80,7 @@ impl Resolver {
                 metrics_on_main: true,
                 admission: Arc::new(gnapd::http::admission::Admission::new(16, 16)),
                 connection_limits: Default::default(),
+                interop: None,
             })
         });
         Self { app, runtime }

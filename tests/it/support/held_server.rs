@@ -73,6 +73,7 @@ impl HeldServer {
                 metrics_on_main: true,
                 admission: Arc::new(gnapd::http::admission::Admission::new(1024, 1024)),
                 connection_limits: Default::default(),
+                interop: None,
                 oauth_clients: Arc::new(gnapd::http::oauth_clients::Clients {
                     registry: Arc::new(gnapd::authz::oauth_clients::OAuthClients::new(
                         &auth,
