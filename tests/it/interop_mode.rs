@@ -26,8 +26,18 @@ fn start(dir: &Path) -> Server {
     )
 }
 
+/// The automation secret, from the file the server wrote for its user only.
 fn secret(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("data").join("interop.secret")).unwrap()
+    let path = dir.join("data").join("interop.secret");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the secret file is readable by others: {mode:o}");
+    }
+    let secret = std::fs::read_to_string(path).unwrap();
+    assert!(secret.len() >= 43, "32 random bytes, base64url");
+    secret
 }
 
 fn decide(server: &Server, secret: Option<&str>, body: &Value) -> Answer {
