@@ -96,6 +96,8 @@ pub struct Overrides {
     pub tls_cert: Option<PathBuf>,
     /// `--tls-key`
     pub tls_key: Option<PathBuf>,
+    /// `--tls-client-certs`
+    pub tls_client_certs: bool,
     /// `--dev`
     pub dev: bool,
     /// `--require-interaction`
@@ -133,6 +135,8 @@ pub struct ServeConfig {
     pub public_url: Option<String>,
     /// Certificate chain and key, for TLS.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The TLS listener asks for client certificates (`mtls`).
+    pub tls_client_certs: bool,
     /// Development mode.
     pub dev: bool,
     /// Interop mode (`--interop`, implies dev): suites may complete every
@@ -216,6 +220,15 @@ impl ServeConfig {
                 ));
             }
         };
+        let tls_client_certs =
+            flags.tls_client_certs || file.tls_client_certificates.unwrap_or(false);
+        if tls_client_certs && tls.is_none() {
+            return Err(ConfigError::Invalid(
+                "tls_client_certificates needs tls_cert and tls_key: client certificates \
+                 come in the TLS handshake"
+                    .into(),
+            ));
+        }
         let public_url = flags.public_url.or(file.public_url.take());
         if let Some(url) = &public_url {
             let parsed = crate::proto::httpsig::message::TargetUri::parse(url).map_err(|_| {
@@ -362,6 +375,7 @@ impl ServeConfig {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
             public_url,
             tls,
+            tls_client_certs,
             dev,
             interop,
             max_body: file.max_body.unwrap_or(DEFAULT_MAX_BODY),

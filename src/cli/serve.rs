@@ -42,6 +42,10 @@ pub struct Args {
     /// TLS private key (PEM).
     #[arg(long)]
     tls_key: Option<PathBuf>,
+    /// Ask TLS clients for a certificate (any is accepted, none too): the
+    /// `mtls` key proofing method (RFC 9635 §7.3.2).
+    #[arg(long)]
+    tls_client_certs: bool,
     /// Development mode: approve every grant at once. Never in production.
     #[arg(long)]
     dev: bool,
@@ -209,6 +213,7 @@ pub fn run(args: Args) -> ExitCode {
         public_url: args.public_url,
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
+        tls_client_certs: args.tls_client_certs,
         dev: args.dev,
         require_interaction: args.require_interaction,
         interop: args.interop,
@@ -313,9 +318,10 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         );
     }
     let tls = match &config.tls {
-        Some((cert, key)) => {
-            Some(crate::http::serve::tls_acceptor(cert, key).map_err(|e| e.to_string())?)
-        }
+        Some((cert, key)) => Some(
+            crate::http::serve::tls_acceptor(cert, key, config.tls_client_certs)
+                .map_err(|e| e.to_string())?,
+        ),
         None => None,
     };
     if config.policy.require_interaction && config.dev && config.login.is_none() {

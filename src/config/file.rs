@@ -33,6 +33,10 @@ pub struct FileConfig {
     pub max_body: Option<usize>,
     /// Signatures the replay cache holds at once (default 4,000,000).
     pub replay_capacity: Option<usize>,
+    /// `tls_client_certificates = true`: the TLS listener asks clients for
+    /// a certificate (any is accepted, none too) for the `mtls` proofing
+    /// method (RFC 9635 §7.3.2).
+    pub tls_client_certificates: Option<bool>,
     /// `allow_bearer = true`: grant bearer tokens to clients that ask.
     pub allow_bearer: Option<bool>,
     /// `require_interaction = true`: every grant waits for a person.

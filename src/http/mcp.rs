@@ -17,6 +17,7 @@ use super::deadline::RequestBody;
 use super::{App, Reply, to_request, to_response};
 use crate::gateway::answer::{BoxError, Forwarded};
 use crate::gateway::reply::{EndpointRefusal, ErrorReply, request_id};
+use crate::proto::client_cert::ClientCert;
 
 /// The response body of the gateway path.
 pub(crate) type GatewayBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -45,6 +46,8 @@ pub(crate) async fn serve(
     let path = parts.uri.path();
     let upstream = path.strip_prefix(PREFIX).unwrap_or_default().to_owned();
     let query = parts.uri.query().unwrap_or_default();
+    // Inserted by the accept loop for a TLS client that proved one.
+    let client_cert = parts.extensions.get::<ClientCert>().cloned();
     let outcome = gateway_outcome(
         &app,
         parts.method.clone(),
@@ -53,7 +56,7 @@ pub(crate) async fn serve(
         headers,
         body,
         &upstream,
-        from,
+        (from, client_cert),
     )
     .await;
     let response = match outcome {
@@ -111,7 +114,7 @@ async fn gateway_outcome(
     headers: HeaderMap,
     body: RequestBody,
     upstream: &str,
-    from: crate::proto::address::AddressKey,
+    (from, client_cert): (crate::proto::address::AddressKey, Option<ClientCert>),
 ) -> Result<Forwarded, GatewayError> {
     let Some(target) = app.gateway.upstream(upstream) else {
         return Err(EndpointRefusal::UnknownUpstream.into());
@@ -134,7 +137,15 @@ async fn gateway_outcome(
     }
     // The JSON-RPC id is only read when an error must carry it.
     let id = || request_id(&body);
-    let request = to_request(app, method, path, query, headers, body.to_vec());
+    let request = to_request(
+        app,
+        method,
+        path,
+        query,
+        headers,
+        body.to_vec(),
+        client_cert,
+    );
     let (request, decision) = app.gateway.check(&target, request).await;
     let authorized = decision
         .and_then(|mut authorized| {

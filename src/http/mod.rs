@@ -17,11 +17,13 @@ use warp::http::{HeaderMap, Method, Response, StatusCode};
 
 use crate::authz::{AuthServer, Endpoint, Failure, Reply};
 use crate::gateway::forward::Gateway;
+use crate::proto::client_cert::ClientCert;
 use crate::proto::gnap::{ErrorCode, GrantError, GrantResponse};
 use crate::proto::httpsig::{Fields, HttpRequest};
 
 pub mod admission;
 pub mod client_address;
+mod client_certs;
 pub mod deadline;
 pub mod interop;
 pub mod limits;
@@ -91,6 +93,7 @@ pub fn routes(
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::headers_cloned())
         .and(warp::ext::optional::<Peer>())
+        .and(warp::ext::optional::<ClientCert>())
         .and(warp::body::stream())
         .then(
             move |method: Method,
@@ -98,8 +101,10 @@ pub fn routes(
                   query: String,
                   headers: HeaderMap,
                   peer: Option<Peer>,
+                  client_cert: Option<ClientCert>,
                   body| {
                 let app = app.clone();
+                let connection = Connection { peer, client_cert };
                 async move {
                     handle(
                         app,
@@ -107,7 +112,7 @@ pub fn routes(
                         path.as_str().to_owned(),
                         query,
                         headers,
-                        peer,
+                        connection,
                         body,
                     )
                     .await
@@ -126,13 +131,14 @@ async fn handle<S, B>(
     path: String,
     query: String,
     headers: HeaderMap,
-    peer: Option<Peer>,
+    connection: Connection,
     body: S,
 ) -> warp::reply::Response
 where
     S: Stream<Item = Result<B, warp::Error>> + Send + Unpin,
     B: bytes::Buf,
 {
+    let Connection { peer, client_cert } = connection;
     let started = Instant::now();
     if let Some(page) = pages::PageRoute::of(&path) {
         // An unreadable or oversized form reads as empty: it decides nothing.
@@ -147,7 +153,7 @@ where
     }
     if app.interop.is_some() && (path == interop::DECIDE_PATH || path == interop::ECHO_PATH) {
         return warp::Reply::into_response(
-            serve_interop(app, method, &path, &query, headers, body).await,
+            serve_interop(app, method, &path, &query, headers, body, client_cert).await,
         );
     }
     let route = Route::of(&method, &path);
@@ -178,12 +184,36 @@ where
             oauth_clients::serve(app, endpoint, &method, &headers, body, source).await,
         );
     }
-    warp::Reply::into_response(
-        handle_as(
-            app, started, method, route, &path, &query, &headers, body, source,
-        )
-        .await,
-    )
+    let request = AsRequest {
+        started,
+        method,
+        route,
+        path: &path,
+        query: &query,
+        headers: &headers,
+        source,
+        client_cert,
+    };
+    warp::Reply::into_response(handle_as(app, request, body).await)
+}
+
+/// What the connection a request came on says about it.
+struct Connection {
+    peer: Option<Peer>,
+    client_cert: Option<ClientCert>,
+}
+
+/// A request for the AS's own endpoints, before its body is read.
+struct AsRequest<'a> {
+    started: Instant,
+    method: Method,
+    route: Route,
+    path: &'a str,
+    query: &'a str,
+    headers: &'a HeaderMap,
+    /// The client's address, for the per-address limits.
+    source: Option<String>,
+    client_cert: Option<ClientCert>,
 }
 
 /// The routes of `--interop` ([`interop`]).
@@ -194,6 +224,7 @@ async fn serve_interop<S, B>(
     query: &str,
     headers: HeaderMap,
     body: S,
+    client_cert: Option<ClientCert>,
 ) -> Response<Bytes>
 where
     S: Stream<Item = Result<B, warp::Error>> + Send + Unpin,
@@ -212,7 +243,7 @@ where
         }
         return to_response(interop::serve_decide(app, &headers, &body).await);
     }
-    let request = to_request(&app, method, path, query, headers, body);
+    let request = to_request(&app, method, path, query, headers, body, client_cert);
     let auth = app.auth.clone();
     let reply = tokio::task::spawn_blocking(move || auth.echo(&request)).await;
     to_response(reply.unwrap_or_else(|_| {
@@ -223,22 +254,21 @@ where
     }))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn handle_as<S, B>(
-    app: Arc<App>,
-    started: Instant,
-    method: Method,
-    route: Route,
-    path: &str,
-    query: &str,
-    headers: &HeaderMap,
-    body: S,
-    source: Option<String>,
-) -> Response<Bytes>
+async fn handle_as<S, B>(app: Arc<App>, request: AsRequest<'_>, body: S) -> Response<Bytes>
 where
     S: Stream<Item = Result<B, warp::Error>> + Send + Unpin,
     B: bytes::Buf,
 {
+    let AsRequest {
+        started,
+        method,
+        route,
+        path,
+        query,
+        headers,
+        source,
+        client_cert,
+    } = request;
     // The AS's per-address rate limits refuse before the body is read.
     if let (Route::As(endpoint, _), Some(source)) = (&route, &source)
         && let Err(reply) = app.auth.admit(endpoint, method.as_str(), source)
@@ -279,7 +309,15 @@ where
         Route::As(endpoint, label) => {
             let method_name = method.as_str().to_owned();
             let endpoint_audience = endpoint.audience();
-            let request = to_request(&app, method, path, query, headers.clone(), body);
+            let request = to_request(
+                &app,
+                method,
+                path,
+                query,
+                headers.clone(),
+                body,
+                client_cert,
+            );
             let app2 = app.clone();
             let reply = tokio::task::spawn_blocking(move || {
                 app2.auth
@@ -405,6 +443,7 @@ fn to_request(
     query: &str,
     headers: HeaderMap,
     body: Vec<u8>,
+    client_cert: Option<ClientCert>,
 ) -> HttpRequest {
     let public_url = &app.auth.config().public_url;
     let mut target_uri = String::with_capacity(public_url.len() + path.len() + query.len() + 1);
@@ -420,6 +459,7 @@ fn to_request(
         // The parsed map itself, not a copy of every line.
         fields: Fields::from(headers),
         body,
+        client_cert,
     }
 }
 

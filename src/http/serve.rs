@@ -40,12 +40,16 @@ use super::mcp::GatewayBody;
 use super::{App, routes};
 use crate::gateway::answer::BoxError;
 use crate::http_client::TlsError;
+use crate::proto::client_cert::ClientCert;
 
 /// Loads a PEM certificate chain and private key into a TLS acceptor that
 /// offers HTTP/2 and HTTP/1.1 (TLS 1.2 and 1.3, rustls' safe defaults).
+/// With `client_certs`, it asks clients for a certificate and accepts any
+/// (`super::client_certs`), for the `mtls` proofing method.
 pub fn tls_acceptor(
     cert: &std::path::Path,
     key: &std::path::Path,
+    client_certs: bool,
 ) -> Result<TlsAcceptor, TlsError> {
     let chain = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
@@ -60,9 +64,16 @@ pub fn tls_acceptor(
         what: format!("the private key {}", key.display()),
         source,
     })?;
-    let mut config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
+    let provider = Arc::new(ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let builder = match client_certs {
+        true => builder.with_client_cert_verifier(Arc::new(
+            super::client_certs::AnyClientCert::new(&provider),
+        )),
+        false => builder.with_no_client_auth(),
+    };
+    let mut config = builder
         .with_single_cert(chain, key)
         .map_err(TlsError::Pair)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -199,6 +210,7 @@ async fn connection<W: Warp>(
     stopped: watch::Receiver<bool>,
 ) {
     let conn = ticket.conn().clone();
+    let mut client_cert = None;
     let io: Box<dyn Io> = match &shared.tls {
         None => Box::new(stream),
         Some(acceptor) => {
@@ -207,7 +219,17 @@ async fn connection<W: Warp>(
             let deadline = Instant::now() + shared.limits.header_timeout;
             tokio::select! {
                 handshake = tokio::time::timeout_at(deadline, acceptor.accept(stream)) => match handshake {
-                    Ok(Ok(stream)) => Box::new(stream),
+                    Ok(Ok(stream)) => {
+                        // The end-entity certificate the client proved (the
+                        // handshake checked its signature), for `mtls`.
+                        client_cert = stream
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|chain| chain.first())
+                            .map(|cert| ClientCert::from_der(cert.as_ref()));
+                        Box::new(stream)
+                    }
                     Ok(Err(e)) => {
                         tracing::debug!(error = %e, "TLS handshake failed");
                         return;
@@ -221,7 +243,7 @@ async fn connection<W: Warp>(
             }
         }
     };
-    drive(&shared, io, peer, &conn, stopped).await;
+    drive(&shared, io, peer, client_cert, &conn, stopped).await;
     drop(ticket);
 }
 
@@ -231,10 +253,11 @@ async fn drive<W: Warp>(
     shared: &Arc<Shared<W>>,
     io: Box<dyn Io>,
     peer: SocketAddr,
+    client_cert: Option<ClientCert>,
     conn: &Arc<Conn>,
     mut stopped: watch::Receiver<bool>,
 ) {
-    let service = requests(shared.clone(), conn.clone(), peer);
+    let service = requests(shared.clone(), conn.clone(), peer, client_cert);
     let connection = shared.builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(connection);
     let watchdog = watchdog(conn, &shared.limits);
@@ -300,6 +323,7 @@ fn requests<W: Warp>(
     shared: Arc<Shared<W>>,
     conn: Arc<Conn>,
     peer: SocketAddr,
+    client_cert: Option<ClientCert>,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
     Response = Response<Tracked<GatewayBody>>,
@@ -312,7 +336,10 @@ fn requests<W: Warp>(
         let limits = &shared.limits;
         let (body, expiry) =
             TimedBody::new(body, &conn, limits.body_timeout, limits.request_timeout);
-        let request = Request::from_parts(parts, body);
+        let mut request = Request::from_parts(parts, body);
+        if let Some(cert) = &client_cert {
+            request.extensions_mut().insert(cert.clone());
+        }
         let shared = shared.clone();
         async move {
             let gateway = request.uri().path().starts_with(super::mcp::PREFIX);

@@ -17,3 +17,8 @@ pub fn encode_url(bytes: &[u8]) -> String {
 pub fn decode_url(text: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD.decode(text).ok()
 }
+
+/// Decodes the standard alphabet, padded: a PEM body (RFC 7468 §2).
+pub fn decode_std(text: &str) -> Option<Vec<u8>> {
+    STANDARD.decode(text).ok()
+}

@@ -6,6 +6,7 @@
 pub mod address;
 pub mod alg;
 pub mod b64;
+pub mod client_cert;
 pub mod crypto_ops;
 pub mod digest;
 pub mod exposition;

@@ -33,7 +33,11 @@ fn secret(dir: &Path) -> String {
     {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o077, 0, "the secret file is readable by others: {mode:o}");
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the secret file is readable by others: {mode:o}"
+        );
     }
     let secret = std::fs::read_to_string(path).unwrap();
     assert!(secret.len() >= 43, "32 random bytes, base64url");

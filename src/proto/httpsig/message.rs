@@ -170,6 +170,10 @@ pub struct HttpRequest {
     pub fields: Fields,
     /// The content, after any transfer coding is removed.
     pub body: Vec<u8>,
+    /// The certificate the client proved in the TLS handshake of the
+    /// connection the request came on (`mtls`, RFC 9635 §7.3.2): set by the
+    /// edge from the connection, never from a header.
+    pub client_cert: Option<crate::proto::client_cert::ClientCert>,
 }
 
 impl HttpRequest {
@@ -180,6 +184,7 @@ impl HttpRequest {
             target_uri: target_uri.into(),
             fields: Fields::new(),
             body: Vec::new(),
+            client_cert: None,
         }
     }
 
@@ -360,6 +365,7 @@ pub fn parse_raw_request(text: &[u8], scheme: &str) -> Result<HttpRequest, RawEr
         target_uri,
         fields,
         body,
+        client_cert: None,
     })
 }
 
