@@ -8,6 +8,7 @@ pub mod admin;
 pub mod agent;
 pub mod compare;
 pub mod httpsig;
+pub mod interop_hook;
 pub mod relay;
 pub mod serve;
 
@@ -51,6 +52,11 @@ enum Command {
     /// protocol variant, measured step by step, and an attack suite;
     /// writes report.json, report.md and SVG plots.
     Compare(compare::Args),
+    /// The person and browser of `gnapd conformance --approve-hook` for a
+    /// gnapd in --interop mode: decides the interaction in the hook's
+    /// environment through the automation endpoint, then opens the finish
+    /// redirect.
+    InteropHook(interop_hook::Args),
 }
 
 /// Parses the command line and runs the command.
@@ -66,5 +72,6 @@ pub fn main() -> ExitCode {
         Command::Connect(args) => relay::run_relay(args),
         Command::Agent(args) => agent::run(args),
         Command::Compare(args) => compare::run_compare(args),
+        Command::InteropHook(args) => interop_hook::run(args),
     }
 }

@@ -294,3 +294,55 @@ fn interop_mode_refuses_to_serve_beyond_this_machine_unless_forced() {
         );
     }
 }
+
+#[test]
+fn the_interop_hook_approves_by_interaction_url_and_opens_the_finish_redirect_as_a_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let (port, opened) = push_listener();
+    let agent = Agent::new();
+    let answer = grant(
+        &server,
+        &agent,
+        Some(
+            json!({"start": ["redirect"], "finish": {"method": "redirect",
+            "uri": format!("http://127.0.0.1:{port}/finish"), "nonce": "HOOK-NONCE"}}),
+        ),
+    );
+    let url = answer["interact"]["redirect"].as_str().unwrap();
+    let secret_file = dir.path().join("data").join("interop.secret");
+    let out = std::process::Command::new(crate::support::process::GNAPD)
+        .args([
+            "interop-hook",
+            "--secret-file",
+            secret_file.to_str().unwrap(),
+        ])
+        .env("GNAP_GRANT_ENDPOINT", &server.grant_endpoint)
+        .env("GNAP_INTERACT_URL", url)
+        .env("GNAP_DECISION", "approve")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let decided: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(decided["decision"], "approved");
+    assert_eq!(decided["browser"]["status"], 204, "{decided}");
+    // The browser's request reached the client's finish URI with the hash.
+    let (head, _) = opened
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    assert!(head.starts_with("GET /finish?hash="), "{head}");
+    assert!(head.contains("interact_ref="), "{head}");
+    // Without the secret the hook fails and decides nothing.
+    let out = std::process::Command::new(crate::support::process::GNAPD)
+        .args(["interop-hook"])
+        .env_remove("GNAPD_INTEROP_SECRET")
+        .env("GNAP_GRANT_ENDPOINT", &server.grant_endpoint)
+        .env("GNAP_USER_CODE", "ABCD-EFGH")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
