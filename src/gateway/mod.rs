@@ -187,6 +187,11 @@ pub fn open(
     if token.bearer {
         return Ok((Opened { token, key: None }, None));
     }
+    // The gateway checks HTTP message signatures: a token bound with a JWS
+    // proof cannot be proved here.
+    if !token.key.method.is_httpsig() {
+        return Err(Refusal::Token);
+    }
     let key = keys.key(&token.key)?;
     let pending = profile.screen(request, &key, now);
     Ok((

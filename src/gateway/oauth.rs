@@ -138,6 +138,7 @@ fn check_proof(
         from_proof = crate::store::KeyBinding {
             thumbprint: checked.jkt.clone(),
             jwk: checked.jwk.clone(),
+            method: crate::proto::gnap::ProofKind::HttpSig,
         };
         &from_proof
     } else {

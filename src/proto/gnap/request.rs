@@ -265,7 +265,10 @@ mod tests {
         let Client::Key(client) = &request.client else {
             panic!("client by value expected");
         };
-        assert_eq!(client.key.proof, HttpSigProof::Derived);
+        assert_eq!(
+            client.key.proof,
+            crate::proto::gnap::Proof::HttpSig(HttpSigProof::Derived)
+        );
         assert_eq!(
             client.display.as_ref().unwrap().name.as_deref(),
             Some("Agent")

@@ -238,18 +238,27 @@ pub fn verify(
 
 pub use rotation::verify_rotation;
 
-/// The request content an AS parses for a `jws` request, read from the
-/// `application/jose` body *without* verifying it: only to find the key
-/// the proof must then verify with. For a rotation, the innermost payload.
+/// The request content an AS parses for a `jws` request: the payload of
+/// the `application/jose` body, read *without* verifying it, only to find
+/// the key the proof must then verify with ([`verify`] returns the same
+/// bytes once it has).
 pub fn unverified_content(body: &[u8]) -> Result<Vec<u8>, JwsRejection> {
     let text = std::str::from_utf8(body).map_err(|_| JwsRejection::Malformed)?;
     let outer = header::Compact::parse(text.trim_ascii())?;
-    let payload =
-        crate::proto::b64::decode_url(outer.payload_b64).ok_or(JwsRejection::Malformed)?;
-    if let Some(inner) = rotation::nested(&payload) {
-        return crate::proto::b64::decode_url(inner.payload_b64).ok_or(JwsRejection::Malformed);
+    crate::proto::b64::decode_url(outer.payload_b64).ok_or(JwsRejection::Malformed)
+}
+
+/// [`unverified_content`] at a token management URI, where the body may be
+/// a rotation: the innermost payload, and whether it was nested in one
+/// ([`verify_rotation`] returns the same bytes once it has verified both).
+pub fn unverified_rotation_content(body: &[u8]) -> Result<(Vec<u8>, bool), JwsRejection> {
+    let payload = unverified_content(body)?;
+    match rotation::nested(&payload) {
+        Some(inner) => crate::proto::b64::decode_url(inner.payload_b64)
+            .map(|content| (content, true))
+            .ok_or(JwsRejection::Malformed),
+        None => Ok((payload, false)),
     }
-    Ok(payload)
 }
 
 /// The last rules for proofs whose signatures verified: younger than the

@@ -528,8 +528,17 @@ fn the_unverified_content_of_a_jws_body_and_of_a_nested_rotation_is_the_json() {
         .unwrap();
     let jws = sign_attached(&old, &target(NOW), BODY).unwrap();
     assert_eq!(unverified_content(jws.as_bytes()).unwrap(), BODY);
+    assert_eq!(
+        unverified_rotation_content(jws.as_bytes()).unwrap(),
+        (BODY.to_vec(), false)
+    );
     let rotation = sign_rotation(JwsMethod::Attached, &old, &new, &target(NOW), BODY).unwrap();
-    assert_eq!(unverified_content(rotation.as_bytes()).unwrap(), BODY);
+    assert_eq!(
+        unverified_rotation_content(rotation.as_bytes()).unwrap(),
+        (BODY.to_vec(), true)
+    );
+    // Outside a token management URI a rotation is not unwrapped.
+    assert_ne!(unverified_content(rotation.as_bytes()).unwrap(), BODY);
 }
 
 #[test]
