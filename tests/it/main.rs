@@ -33,6 +33,7 @@ mod interaction_http;
 mod interaction_pages;
 mod interop_agent;
 mod interop_python;
+mod jws_proof;
 mod layers;
 mod login_oidc;
 mod malformed_input;
