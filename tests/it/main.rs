@@ -32,6 +32,7 @@ mod interaction_core;
 mod interaction_http;
 mod interaction_pages;
 mod interop_agent;
+mod interop_jose;
 mod interop_python;
 mod jws_proof;
 mod layers;
