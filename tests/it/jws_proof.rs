@@ -434,3 +434,161 @@ fn rotating_to_a_key_with_another_proof_method_is_invalid_rotation() {
         answer.text()
     );
 }
+
+/// A `--dev` gnapd in front of the Python MCP upstream as `github`.
+fn gateway(dir: &Path) -> (crate::support::mcp_upstream::Upstream, Server) {
+    let upstream = crate::support::mcp_upstream::Upstream::start(dir, true);
+    let github = format!("github={}", upstream.url());
+    let server = Server::start(
+        &dir.join("data"),
+        &[
+            "--dev",
+            "--upstream",
+            &github,
+            "--upstream-credential",
+            "github=bearer:UPSTREAM-SECRET",
+        ],
+    );
+    (upstream, server)
+}
+
+/// A JSON-RPC call through the gateway proved with `agent`'s method.
+fn mcp_call(
+    server: &Server,
+    agent: &JwsAgent,
+    token: &str,
+    session: Option<&str>,
+    body: &Value,
+) -> HttpRequest {
+    let uri = format!("{}/mcp/github", server.base());
+    let mut req = agent.request("POST", &uri, Some(token), Some(body), now());
+    req.fields
+        .append("Accept", "application/json, text/event-stream");
+    if let Some(session) = session {
+        req.fields.append("Mcp-Session-Id", session);
+        req.fields
+            .append("MCP-Protocol-Version", crate::gateway_http::VERSION);
+    }
+    req
+}
+
+fn initialize() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": crate::gateway_http::VERSION, "capabilities": {},
+        "clientInfo": {"name": "jws-test", "version": "0"}}})
+}
+
+/// Initializes a session and lists tools with a token bound with `method`.
+fn gateway_session(method: JwsMethod) {
+    let dir = tempfile::tempdir().unwrap();
+    let (upstream, server) = gateway(dir.path());
+    let agent = JwsAgent::new(method, Algorithm::Ed25519, "agent");
+    let granted = grant(&server, &agent);
+    assert_eq!(granted.status, 200, "{}", granted.text());
+    let token = access_token(&granted.json()).to_owned();
+
+    let answer = send(
+        server.addr,
+        &mcp_call(&server, &agent, &token, None, &initialize()),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let session = answer.header("mcp-session-id").unwrap().to_owned();
+    let notified = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let answer = send(
+        server.addr,
+        &mcp_call(&server, &agent, &token, Some(&session), &notified),
+    );
+    assert_eq!(answer.status, 202, "{}", answer.text());
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let answer = send(
+        server.addr,
+        &mcp_call(&server, &agent, &token, Some(&session), &list),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert!(
+        crate::gateway_http::rpc(&answer)["result"]["tools"].is_array(),
+        "{}",
+        answer.text()
+    );
+    // The upstream got JSON and the gateway's credential, never the proof.
+    for (_, headers) in upstream.requests() {
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("authorization"), Some("Bearer UPSTREAM-SECRET"));
+        assert_eq!(get("detached-jws"), None);
+        if let Some(content_type) = get("content-type") {
+            assert!(
+                content_type.starts_with("application/json"),
+                "{content_type}"
+            );
+        }
+    }
+
+    // Refusals: a tampered body, a replay, a call without `ath`.
+    let list = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"});
+    let mut tampered = mcp_call(&server, &agent, &token, Some(&session), &list);
+    match method {
+        JwsMethod::Detached => {
+            tampered.body = serde_json::to_vec(
+                &json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "search"}}),
+            )
+            .unwrap();
+        }
+        JwsMethod::Attached => tampered.body.insert(0, b'x'),
+    }
+    assert_eq!(send(server.addr, &tampered).status, 401);
+    let call = mcp_call(&server, &agent, &token, Some(&session), &list);
+    assert_eq!(send(server.addr, &call).status, 200);
+    let replayed = send(server.addr, &call);
+    assert_eq!(replayed.status, 401, "{}", replayed.text());
+    assert!(
+        replayed.text().contains("already used"),
+        "{}",
+        replayed.text()
+    );
+    let uri = format!("{}/mcp/github", server.base());
+    let target = ProofTarget {
+        method: "POST",
+        uri: &uri,
+        created: now(),
+        access_token: None,
+    };
+    let content = serde_json::to_vec(&list).unwrap();
+    let proof = sign_detached(&agent.key, Typ::Jwsd, &target, &content, true).unwrap();
+    let no_ath = HttpRequest::new("POST", &uri)
+        .with_field("Authorization", format!("GNAP {token}"))
+        .with_field("Content-Type", "application/json")
+        .with_field("Accept", "application/json, text/event-stream")
+        .with_field("Detached-JWS", proof)
+        .with_body(content);
+    assert_eq!(send(server.addr, &no_ath).status, 401);
+}
+
+#[test]
+fn a_token_bound_with_jwsd_passes_the_gateway_with_a_detached_jws_carrying_ath() {
+    gateway_session(JwsMethod::Detached);
+}
+
+#[test]
+fn a_token_bound_with_jws_passes_the_gateway_and_the_upstream_gets_the_json_payload() {
+    gateway_session(JwsMethod::Attached);
+}
+
+#[test]
+fn a_jws_bound_token_with_an_http_message_signature_is_refused_at_the_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_upstream, server) = gateway(dir.path());
+    let agent = JwsAgent::new(JwsMethod::Detached, Algorithm::Ed25519, "agent");
+    let token = access_token(&grant(&server, &agent).json()).to_owned();
+    let signer = Agent::with(SigningKey::from_private_jwk(agent.key.private_jwk(), None).unwrap());
+    let uri = format!("{}/mcp/github", server.base());
+    let mut req = signer.signed("POST", &uri, Some(&token), Some(&initialize()), now());
+    req.fields
+        .append("Accept", "application/json, text/event-stream");
+    let answer = send(server.addr, &req);
+    assert_eq!(answer.status, 401, "{}", answer.text());
+}
