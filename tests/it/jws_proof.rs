@@ -592,3 +592,64 @@ fn a_jws_bound_token_with_an_http_message_signature_is_refused_at_the_gateway() 
     let answer = send(server.addr, &req);
     assert_eq!(answer.status, 401, "{}", answer.text());
 }
+
+#[test]
+fn hostile_jws_proofs_and_bodies_get_gnap_errors_never_a_5xx() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = server(dir.path());
+    let agent = JwsAgent::new(JwsMethod::Attached, Algorithm::Ed25519, "k");
+    let body = grant(&server, &agent).json();
+    let (manage_uri, manage) = management(&body);
+    let endpoint = server.grant_endpoint.clone();
+    let big = "A".repeat(20_000);
+    let nested = format!(
+        "{}.{}.AAAA",
+        gnapd::proto::b64::encode_url(b"{\"alg\":\"EdDSA\"}"),
+        gnapd::proto::b64::encode_url("x.y.z".repeat(1000).as_bytes())
+    );
+    let hostile_bodies: Vec<&[u8]> = vec![
+        b"",
+        b"...",
+        b"a.b.c.d.e",
+        b"\xff\xfe.\x00.x",
+        b"eyJ9.e30.AAAA",
+        big.as_bytes(),
+        nested.as_bytes(),
+    ];
+    for uri in [endpoint.as_str(), manage_uri] {
+        for body in &hostile_bodies {
+            let mut req = HttpRequest::new("POST", uri)
+                .with_field("Content-Type", "application/jose")
+                .with_body(body.to_vec());
+            if uri == manage_uri {
+                req.fields.append("Authorization", format!("GNAP {manage}"));
+            }
+            let answer = send(server.addr, &req);
+            assert!(
+                (400..500).contains(&answer.status),
+                "{uri} {:?}: {} {}",
+                String::from_utf8_lossy(body),
+                answer.status,
+                answer.text()
+            );
+        }
+        for field in ["", "..", "a.b", big.as_str(), "x.y.z.w", nested.as_str()] {
+            let req = HttpRequest::new("DELETE", uri)
+                .with_field("Authorization", format!("GNAP {manage}"))
+                .with_field("Detached-JWS", field);
+            let answer = send(server.addr, &req);
+            assert!(
+                (400..500).contains(&answer.status) || answer.status == 405,
+                "{uri} {field:.40}: {} {}",
+                answer.status,
+                answer.text()
+            );
+        }
+    }
+    // The token survived every hostile call.
+    let revoked = send(
+        server.addr,
+        &agent.request("DELETE", manage_uri, Some(manage), None, now()),
+    );
+    assert_eq!(revoked.status, 204, "{}", revoked.text());
+}

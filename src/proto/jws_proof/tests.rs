@@ -607,3 +607,34 @@ fn a_rotation_nests_the_old_keys_proof_in_the_new_keys_for_both_methods() {
         JwsRejection::Typ("gnap-binding-rotation-jws")
     );
 }
+
+/// The JOSE header of RFC 9635 §7.3.3's example, as its base64 spells it.
+const RFC_EXAMPLE_HEADER: &str = "eyJhbGciOiJSUzI1NiIsImNyZWF0ZWQiOjE2MTg4ODQ0NzUsImh0bSI6IlBPU1QiLCJraWQiOiJnbmFwLXJzYSIsInR5cCI6ImduYXAtYmluZGluZytqd3NkIiwidXJpIjoiaHR0cHM6Ly9zZXJ2ZXIuZXhhbXBsZS5jb20vZ25hcCJ9";
+
+#[test]
+fn the_rfc_examples_header_reads_but_its_plus_typ_is_refused_as_the_text_says() {
+    let compact = format!("{RFC_EXAMPLE_HEADER}.PGiVuOZUcN1tRtUS6tx2b4cBgw9mPgXG3IPB3wY7ctc.AAAA");
+    let parsed = header::Compact::parse(&compact).unwrap();
+    let h = &parsed.header;
+    assert_eq!(
+        (
+            h.alg.as_str(),
+            h.kid.as_deref(),
+            h.htm.as_str(),
+            h.uri.as_str(),
+            h.created
+        ),
+        (
+            "RS256",
+            Some("gnap-rsa"),
+            "POST",
+            "https://server.example.com/gnap",
+            1_618_884_475
+        )
+    );
+    // The example's base64 says `gnap-binding+jwsd`; the text (and gnapd)
+    // say `gnap-binding-jwsd`.
+    assert_eq!(h.typ, "gnap-binding+jwsd");
+    assert!(!Typ::Jwsd.matches(&h.typ));
+    assert!(Typ::Jwsd.matches("gnap-binding-jwsd"));
+}
