@@ -18,15 +18,6 @@ use crate::proto::jwk::{Thumbprint, VerifyingKey};
 use crate::proto::jws_proof::{self, JwsMethod, JwsRejection, attached};
 use crate::store::{KeyBinding, ReplayBudget};
 
-/// The JWS method of a binding's proof kind, `None` for `httpsig`.
-fn jws_method(kind: ProofKind) -> Option<JwsMethod> {
-    match kind {
-        ProofKind::HttpSig => None,
-        ProofKind::Jwsd => Some(JwsMethod::Detached),
-        ProofKind::Jws => Some(JwsMethod::Attached),
-    }
-}
-
 impl AuthServer {
     /// The request content a handler parses: the JSON body, or for an
     /// `application/jose` body the JWS payload, read unverified only so
@@ -69,7 +60,7 @@ impl AuthServer {
         budget: ReplayBudget,
     ) -> Result<Thumbprint, Failure> {
         self.check_media(request, method)?;
-        match jws_method(method) {
+        match JwsMethod::of(method) {
             None => Ok(self.verify(request, key, budget)?.thumbprint),
             Some(jws) => jws_proof::verify(
                 jws,
@@ -104,7 +95,7 @@ impl AuthServer {
     ) -> Result<(), Failure> {
         let budget = ReplayBudget::Bound;
         self.check_media(request, old.method)?;
-        let Some(method) = jws_method(old.method) else {
+        let Some(method) = JwsMethod::of(old.method) else {
             return Err(Failure::gnap(
                 ErrorCode::InvalidRotation,
                 "this key is not bound with a JWS proof",

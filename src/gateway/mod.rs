@@ -175,15 +175,6 @@ impl Opened {
     }
 }
 
-/// The JWS method of a binding, `None` for `httpsig`.
-fn jws_method(kind: crate::proto::gnap::ProofKind) -> Option<jws_proof::JwsMethod> {
-    match kind {
-        crate::proto::gnap::ProofKind::HttpSig => None,
-        crate::proto::gnap::ProofKind::Jwsd => Some(jws_proof::JwsMethod::Detached),
-        crate::proto::gnap::ProofKind::Jws => Some(jws_proof::JwsMethod::Attached),
-    }
-}
-
 /// The first half of [`authorize_with`], for a caller that checks
 /// signatures in batches: finds the token and screens the request's
 /// signature (every rule of the profile but the cryptography and the replay
@@ -218,7 +209,7 @@ pub fn open(
         return Ok((opened, None));
     }
     let key = keys.key(&token.key)?;
-    if let Some(method) = jws_method(token.key.method) {
+    if let Some(method) = jws_proof::JwsMethod::of(token.key.method) {
         // A JWS proof is checked here, whole, outside the batch (which
         // knows Ed25519 signature bases only); `ath` is required because
         // the call presents its token. It covers the method, the URI, the

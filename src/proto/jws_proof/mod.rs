@@ -57,6 +57,16 @@ pub enum JwsMethod {
 }
 
 impl JwsMethod {
+    /// The JWS method a key bound with `kind` proves with; `None` for
+    /// `httpsig`.
+    pub const fn of(kind: crate::proto::gnap::ProofKind) -> Option<Self> {
+        match kind {
+            crate::proto::gnap::ProofKind::HttpSig => None,
+            crate::proto::gnap::ProofKind::Jwsd => Some(Self::Detached),
+            crate::proto::gnap::ProofKind::Jws => Some(Self::Attached),
+        }
+    }
+
     /// The proof's `typ` for this method.
     pub const fn typ(self) -> Typ {
         match self {
