@@ -6,7 +6,7 @@
 //! `invalid_continuation`.
 
 use super::grant::{no_randomness, require_json, shape};
-use super::{AuthServer, Decision, Failure, Reply, bound_key, mint, presented_token};
+use super::{AuthServer, Decision, Failure, Reply, mint, presented_token};
 use crate::proto::gnap::{
     BoundAccessToken, Client, Continue, ContinueRequest, ErrorCode, GrantResponse,
     parse_continue_request, parse_modify_request,
@@ -41,7 +41,7 @@ impl AuthServer {
             GrantState::Approved => ReplayBudget::Bound,
             GrantState::Pending | GrantState::Denied => ReplayBudget::Unapproved,
         };
-        self.verify(request, &bound_key(&grant.client)?, budget)?;
+        self.prove_bound(request, &grant.client, budget)?;
         // §3.1: the client MUST wait `wait` seconds before calling the
         // continuation URI again, whatever the method.
         if let Some(c) = &grant.continuation {
@@ -76,10 +76,8 @@ impl AuthServer {
 
     /// §5.1, §5.2: POST to the continuation URI.
     pub(super) fn continue_grant(&self, id: &str, request: &HttpRequest) -> Result<Reply, Failure> {
-        if !request.body.is_empty() {
-            require_json(request)?;
-        }
-        let parsed = self.counted(parse_continue_request(&request.body))?;
+        let content = self.content(request)?;
+        let parsed = self.counted(parse_continue_request(&content))?;
         let (token, grant) = self.continued_grant(id, request)?;
         if grant.state == GrantState::Pending {
             return self.continue_pending(token, grant, parsed);
@@ -104,8 +102,11 @@ impl AuthServer {
     /// modified request is decided again and new tokens issued for it.
     /// Tokens issued earlier stay valid until they expire or are revoked.
     pub(super) fn modify_grant(&self, id: &str, request: &HttpRequest) -> Result<Reply, Failure> {
-        require_json(request)?;
-        let modification = self.counted(parse_modify_request(&request.body))?;
+        if request.body.is_empty() {
+            require_json(request)?;
+        }
+        let content = self.content(request)?;
+        let modification = self.counted(parse_modify_request(&content))?;
         let (token, mut grant) = self.continued_grant(id, request)?;
         if grant.state == GrantState::Pending {
             return Err(Failure::gnap(

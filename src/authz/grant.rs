@@ -52,13 +52,18 @@ impl AuthServer {
         request: &HttpRequest,
         source: Option<&str>,
     ) -> Result<Reply, Failure> {
-        require_json(request)?;
-        let grant_request = self.counted(parse_grant_request(&request.body))?;
-        let (key, instance) = self.client_key(&grant_request)?;
+        // An `application/jose` body is read unverified only to find the
+        // key; the proof is checked before anything else happens.
+        if request.body.is_empty() {
+            require_json(request)?;
+        }
+        let content = self.content(request)?;
+        let grant_request = self.counted(parse_grant_request(&content))?;
+        let (key, method, instance) = self.client_key(&grant_request)?;
         // Whoever the key is, the grant endpoint never spends the gateway's
         // replay budget.
-        let verified = self.verify(request, &key, ReplayBudget::Unapproved)?;
-        self.admit_grant_key(verified.thumbprint.as_str())?;
+        let thumbprint = self.prove(request, &key, method, ReplayBudget::Unapproved)?;
+        self.admit_grant_key(thumbprint.as_str())?;
         if !self.policy.allow_bearer
             && grant_request
                 .access_token
@@ -76,8 +81,9 @@ impl AuthServer {
         };
         let now = self.now();
         let binding = KeyBinding {
-            thumbprint: verified.thumbprint.as_str().to_owned(),
+            thumbprint: thumbprint.as_str().to_owned(),
             jwk: key.public_jwk().cloned().unwrap_or_default(),
+            method,
         };
         // Registered resource references (RFC 9767 §3.4) stand for the
         // rights an RS registered: policy decides on those, tokens carry them.

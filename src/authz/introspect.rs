@@ -32,16 +32,19 @@ use crate::proto::gnap::rs::{
     IntrospectionRequest, IntrospectionResponse, ProofMethod, RsError, RsErrorCode,
     parse_introspection_request,
 };
-use crate::proto::gnap::{AccessRight, HttpSigProof, Key, PresentedKey};
+use crate::proto::gnap::{AccessRight, HttpSigProof, Key, PresentedKey, Proof, ProofKind};
 use crate::proto::httpsig::HttpRequest;
 use crate::store::TokenHash;
 
 impl AuthServer {
     /// §3.3: POST to the introspection endpoint.
     pub(super) fn introspect(&self, request: &HttpRequest) -> Result<Reply, Failure> {
-        require_json(request)?;
-        let parsed = parse_introspection_request(&request.body)
-            .map_err(|e| Failure::Rs(RsError::from(&e)))?;
+        if request.body.is_empty() {
+            require_json(request)?;
+        }
+        let content = self.content(request)?;
+        let parsed =
+            parse_introspection_request(&content).map_err(|e| Failure::Rs(RsError::from(&e)))?;
         let rule = self.authenticate_rs(&parsed.resource_server, request)?;
         let wanted = match &parsed.access {
             None => None,
@@ -79,7 +82,9 @@ impl AuthServer {
         };
         match parsed.proof {
             None => {}
-            Some(ProofMethod::HttpSig) if !token.bearer => {}
+            // The RS says how the client proved the token; it must be the
+            // method the token's key is bound with.
+            Some(method) if !token.bearer && names(method, token.key.method) => {}
             Some(_) => return Ok(inactive),
         }
         let visible: Vec<AccessRight> = token
@@ -114,7 +119,11 @@ impl AuthServer {
                 return Ok(inactive);
             };
             Some(Key::Value(PresentedKey {
-                proof: HttpSigProof::Derived,
+                proof: match token.key.method {
+                    ProofKind::HttpSig => Proof::HttpSig(HttpSigProof::Derived),
+                    ProofKind::Jwsd => Proof::Jwsd,
+                    ProofKind::Jws => Proof::Jws,
+                },
                 jwk: jwk.clone(),
             }))
         };
@@ -203,6 +212,16 @@ fn named_subset(have: Option<&[String]>, want: Option<&[String]>) -> bool {
         (None, Some(_)) => false,
         (Some(have), Some(want)) => want.iter().all(|w| have.contains(w)),
     }
+}
+
+/// True when the registry value `method` names the bound `kind`.
+fn names(method: ProofMethod, kind: ProofKind) -> bool {
+    matches!(
+        (method, kind),
+        (ProofMethod::HttpSig, ProofKind::HttpSig)
+            | (ProofMethod::Jwsd, ProofKind::Jwsd)
+            | (ProofMethod::Jws, ProofKind::Jws)
+    )
 }
 
 #[cfg(test)]

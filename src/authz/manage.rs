@@ -5,7 +5,7 @@
 //! atomically (the old value stops working at once); a rotation that also
 //! changes the key needs both keys' signatures (§7.3.1.1).
 
-use super::grant::{no_randomness, require_json};
+use super::grant::no_randomness;
 use super::{AuthServer, Failure, Reply, bound_key, mint, presented_token};
 use crate::proto::gnap::{
     AccessToken, BoundAccessToken, ErrorCode, Key, Manage, parse_rotation_request,
@@ -24,10 +24,14 @@ impl AuthServer {
     /// §6.1: POST to the management URI rotates the token (and, with `key`,
     /// the key it is bound to).
     pub(super) fn rotate_token(&self, id: &str, request: &HttpRequest) -> Result<Reply, Failure> {
-        if !request.body.is_empty() {
-            require_json(request)?;
+        let (content, nested) = self.rotation_content(request)?;
+        let rotation = self.counted(parse_rotation_request(&content))?;
+        if nested && rotation.new_key.is_none() {
+            return Err(Failure::gnap(
+                ErrorCode::InvalidRotation,
+                "a nested rotation proof must carry the new key",
+            ));
         }
-        let rotation = self.counted(parse_rotation_request(&request.body))?;
         let manage = presented_token(request, ErrorCode::InvalidRotation)?;
         let Some((old_hash, old)) = self
             .store
@@ -41,13 +45,20 @@ impl AuthServer {
                 "unknown or revoked token",
             ));
         };
-        let old_key = bound_key(&old.key)?;
         let key = match rotation.new_key {
             None => {
-                self.verify(request, &old_key, ReplayBudget::Bound)?;
+                self.prove_bound(request, &old.key, ReplayBudget::Bound)?;
                 old.key.clone()
             }
             Some(Key::Value(presented)) => {
+                // §6.1.1: "The `proof` method and parameters for the new key
+                // MUST be the same as those established for the previous key."
+                if presented.proof.kind() != old.key.method {
+                    return Err(Failure::gnap(
+                        ErrorCode::InvalidRotation,
+                        "the new key must use the proofing method of the key it replaces",
+                    ));
+                }
                 let new_key =
                     VerifyingKey::from_presented_jwk(&presented.jwk_value()).map_err(|e| {
                         Failure::gnap(
@@ -55,19 +66,24 @@ impl AuthServer {
                             &format!("the new key is not usable: {e}"),
                         )
                     })?;
-                self.config
-                    .profile
-                    .verify_rotation(
-                        request,
-                        &old_key,
-                        &new_key,
-                        self.now(),
-                        self.store.replay(ReplayBudget::Bound),
-                    )
-                    .map_err(|r| self.replay_refusal(r, ReplayBudget::Bound))?;
+                if old.key.method.is_httpsig() {
+                    self.config
+                        .profile
+                        .verify_rotation(
+                            request,
+                            &bound_key(&old.key)?,
+                            &new_key,
+                            self.now(),
+                            self.store.replay(ReplayBudget::Bound),
+                        )
+                        .map_err(|r| self.replay_refusal(r, ReplayBudget::Bound))?;
+                } else {
+                    self.prove_jws_rotation(request, &old.key, &new_key)?;
+                }
                 KeyBinding {
                     thumbprint: new_key.thumbprint().as_str().to_owned(),
                     jwk: new_key.public_jwk().cloned().unwrap_or_default(),
+                    method: old.key.method,
                 }
             }
             Some(Key::Reference(_)) => {
@@ -131,7 +147,7 @@ impl AuthServer {
             self.store.settle()?;
             return Ok(Reply::no_content());
         };
-        self.verify(request, &bound_key(&token.key)?, ReplayBudget::Bound)?;
+        self.prove_bound(request, &token.key, ReplayBudget::Bound)?;
         if self.store.revoke_token(&manage)? {
             self.metrics.revoked();
         }

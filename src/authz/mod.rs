@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::proto::gnap::{Client, ErrorCode, GrantRequest};
+use crate::proto::gnap::{Client, ErrorCode, GrantRequest, ProofKind};
 use crate::proto::httpsig::nonce::NonceStoreError;
 use crate::proto::httpsig::{GnapProfile, HttpRequest, Rejection, VerifiedRequest};
 use crate::proto::jwk::VerifyingKey;
@@ -37,6 +37,7 @@ pub mod operator;
 pub mod pending;
 pub mod person;
 pub mod policy;
+mod proof;
 pub mod rate;
 pub mod reply;
 pub mod resources;
@@ -421,7 +422,7 @@ impl AuthServer {
     fn client_key(
         &self,
         request: &GrantRequest,
-    ) -> Result<(VerifyingKey, Option<String>), Failure> {
+    ) -> Result<(VerifyingKey, ProofKind, Option<String>), Failure> {
         match &request.client {
             Client::Key(client) => {
                 let key =
@@ -442,13 +443,17 @@ impl AuthServer {
                         "the proof algorithm does not match the key",
                     ));
                 }
-                Ok((key, None))
+                Ok((key, client.key.proof.kind(), None))
             }
             Client::Instance(id) => {
                 let instance = self.store.instance(id)?.ok_or_else(|| {
                     Failure::gnap(ErrorCode::InvalidClient, "unknown instance identifier")
                 })?;
-                Ok((bound_key(&instance.key)?, Some(id.clone())))
+                Ok((
+                    bound_key(&instance.key)?,
+                    instance.key.method,
+                    Some(id.clone()),
+                ))
             }
         }
     }

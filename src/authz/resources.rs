@@ -18,6 +18,7 @@
 
 use super::grant::{no_randomness, require_json};
 use super::{AuthServer, Failure, Reply, RsRule};
+use crate::proto::gnap::discovery::KEY_PROOFS;
 use crate::proto::gnap::limits::MAX_ACCESS_ITEMS;
 use crate::proto::gnap::rs::{
     RegistrationResponse, ResourceServer, RsDiscovery, RsError, RsErrorCode,
@@ -36,7 +37,7 @@ impl AuthServer {
             introspection_endpoint: Some(self.config.introspection_endpoint()),
             token_formats_supported: Vec::new(),
             resource_registration_endpoint: Some(self.config.resource_registration_endpoint()),
-            key_proofs_supported: vec!["httpsig".to_owned()],
+            key_proofs_supported: KEY_PROOFS.iter().map(|p| (*p).to_owned()).collect(),
         }
     }
 
@@ -87,6 +88,12 @@ impl AuthServer {
         } else {
             ReplayBudget::Bound
         };
+        if !presented.proof.kind().is_httpsig() {
+            // A JWS proof's refusal is `invalid_client`, which the RS
+            // registry answers as `invalid_resource_server`.
+            self.prove(request, &key, presented.proof.kind(), budget)?;
+            return Ok(rule);
+        }
         self.config
             .profile
             .verify(request, &key, self.now(), self.store.replay(budget))
@@ -99,9 +106,12 @@ impl AuthServer {
 
     /// §3.4: POST to the resource registration endpoint.
     pub(super) fn register_resource_set(&self, request: &HttpRequest) -> Result<Reply, Failure> {
-        require_json(request)?;
-        let parsed = parse_registration_request(&request.body)
-            .map_err(|e| Failure::Rs(RsError::from(&e)))?;
+        if request.body.is_empty() {
+            require_json(request)?;
+        }
+        let content = self.content(request)?;
+        let parsed =
+            parse_registration_request(&content).map_err(|e| Failure::Rs(RsError::from(&e)))?;
         let rule = self.authenticate_rs(&parsed.resource_server, request)?;
         if parsed.token_formats_supported.is_some() {
             // "If the AS does not support any of the requested token formats,

@@ -24,6 +24,7 @@ pub use refusal::Refusal;
 use crate::proto::httpsig::batch::{self, Checked, Pending};
 use crate::proto::httpsig::{GnapProfile, HttpRequest, NonceStore};
 use crate::proto::jwk::VerifyingKey;
+use crate::proto::jws_proof;
 use crate::proto::mcp::access::{Denied, UpstreamGrant, decide};
 use crate::proto::mcp::jsonrpc::{self, Message};
 use crate::store::{Store, TokenHash, TokenRecord};
@@ -155,8 +156,23 @@ pub fn authorize(
 #[derive(Debug)]
 pub struct Opened {
     token: std::sync::Arc<TokenRecord>,
-    /// The key the token is bound to; `None` for a bearer token.
+    /// The key whose HTTP message signature [`conclude`] checks; `None`
+    /// for a bearer token and for a JWS proof [`open`] already checked.
     key: Option<std::sync::Arc<VerifyingKey>>,
+    /// For a token bound with `jws`: the verified payload of the
+    /// `application/jose` body, the JSON-RPC message the call carries.
+    content: Option<Vec<u8>>,
+}
+
+impl Opened {
+    /// Puts the verified `jws` payload in place of the body it came in, as
+    /// JSON: what [`conclude`] reads and the upstream receives.
+    pub fn unwrap_content(&mut self, request: &mut HttpRequest) {
+        if let Some(content) = self.content.take() {
+            request.body = content;
+            request.fields.set("content-type", "application/json");
+        }
+    }
 }
 
 /// The first half of [`authorize_with`], for a caller that checks
@@ -185,14 +201,41 @@ pub fn open(
         return Err(Refusal::Token);
     }
     if token.bearer {
-        return Ok((Opened { token, key: None }, None));
+        let opened = Opened {
+            token,
+            key: None,
+            content: None,
+        };
+        return Ok((opened, None));
     }
     let key = keys.key(&token.key)?;
+    if let Some(method) = jws_proof::JwsMethod::of(token.key.method) {
+        // A JWS proof is checked here, whole, outside the batch (which
+        // knows Ed25519 signature bases only); `ath` is required because
+        // the call presents its token. It covers the method, the URI, the
+        // token and the content; the MCP routing headers are checked
+        // against the (signed) body in `conclude`.
+        let verified = jws_proof::verify(
+            method,
+            request,
+            &key,
+            profile,
+            now,
+            store as &dyn NonceStore,
+        )?;
+        let opened = Opened {
+            token,
+            key: None,
+            content: verified.content,
+        };
+        return Ok((opened, None));
+    }
     let pending = profile.screen(request, &key, now);
     Ok((
         Opened {
             token,
             key: Some(key),
+            content: None,
         },
         pending,
     ))
@@ -211,7 +254,14 @@ pub fn conclude(
     opened: Opened,
     checked: Option<Checked>,
 ) -> Result<Authorized, Refusal> {
-    let Opened { token, key } = opened;
+    let Opened {
+        token,
+        key,
+        content,
+    } = opened;
+    // The message a `jws` proof carried, when the caller did not already
+    // put it in place of the body ([`Opened::unwrap_content`]).
+    let body = content.as_deref().unwrap_or(&request.body);
     if let Some(key) = key {
         let replay = store as &dyn NonceStore;
         let verified = profile.finish(request, &key, checked, now, replay)?;
@@ -233,10 +283,10 @@ pub fn conclude(
     }
     // A POST carries one message (an empty body is no JSON); GET and
     // DELETE none (the HTTP edge refuses them a body).
-    let message = if request.body.is_empty() && request.method != "POST" {
+    let message = if body.is_empty() && request.method != "POST" {
         None
     } else {
-        Some(jsonrpc::parse(&request.body)?)
+        Some(jsonrpc::parse(body)?)
     };
     if let Some(message) = &message {
         check_routing_headers(request, message)?;

@@ -96,7 +96,11 @@ pub(super) fn open(
     if oauth.dpop {
         check_proof(replay, keys, request, &token, value, now)?;
     }
-    Ok(Opened { token, key: None })
+    Ok(Opened {
+        token,
+        key: None,
+        content: None,
+    })
 }
 
 /// RFC 9449 §4.3 and §7.1: one `DPoP` field, a proof for this method and
@@ -138,6 +142,7 @@ fn check_proof(
         from_proof = crate::store::KeyBinding {
             thumbprint: checked.jkt.clone(),
             jwk: checked.jwk.clone(),
+            method: crate::proto::gnap::ProofKind::HttpSig,
         };
         &from_proof
     } else {

@@ -3,6 +3,7 @@
 use super::reply::{ErrorReply, OAuthError, REPLAY_CACHE_RETRY_AFTER, RETRY_SOON};
 use super::sessions;
 use crate::proto::httpsig::Rejection;
+use crate::proto::jws_proof::JwsRejection;
 use crate::proto::mcp::access::Denied;
 use crate::proto::mcp::jsonrpc::{self, ParseError};
 use crate::proto::oauth::dpop::DpopError;
@@ -39,6 +40,10 @@ pub enum Refusal {
     /// The signature does not hold: 401.
     #[error(transparent)]
     Signature(#[from] Rejection),
+    /// The JWS proof (`jwsd`/`jws`) of a token bound with one does not
+    /// hold: 401 (a full replay cache: 503, as for signatures).
+    #[error(transparent)]
+    JwsProof(#[from] JwsRejection),
     /// A present MCP header is not covered by the signature: 401.
     #[error("the signature does not cover {0}")]
     Uncovered(&'static str),
@@ -93,11 +98,12 @@ impl Refusal {
         match self {
             // The replay cache is full: the call may be good, it cannot be
             // checked now (the AS answers the same, `authz::reply`).
-            Self::Signature(Rejection::ReplayCache(_)) => {
+            Self::Signature(Rejection::ReplayCache(_))
+            | Self::JwsProof(JwsRejection::ReplayCache(_)) => {
                 ErrorReply::new(503, -32603, "the gateway is at capacity; retry later")
                     .retry_after(REPLAY_CACHE_RETRY_AFTER)
             }
-            Self::Token | Self::Signature(_) | Self::Uncovered(_) => {
+            Self::Token | Self::Signature(_) | Self::JwsProof(_) | Self::Uncovered(_) => {
                 ErrorReply::new(401, -32001, self.to_string()).challenge()
             }
             Self::OAuthToken { dpop } => ErrorReply::new(401, -32001, self.to_string())

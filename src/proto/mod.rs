@@ -15,6 +15,7 @@ pub mod hash;
 pub mod hmac;
 pub mod httpsig;
 pub mod jwk;
+pub mod jws_proof;
 pub mod mcp;
 pub mod oauth;
 pub mod structured;

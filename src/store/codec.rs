@@ -165,6 +165,7 @@ mod tests {
             key: KeyBinding {
                 thumbprint: "tp".into(),
                 jwk: serde_json::json!({"kty": "OKP"}),
+                method: crate::proto::gnap::ProofKind::HttpSig,
             },
             created_at: 7,
             expires_at: Some(1_000),
@@ -202,6 +203,7 @@ mod tests {
             client: KeyBinding {
                 thumbprint: "tp".into(),
                 jwk: serde_json::json!({"kty": "OKP"}),
+                method: crate::proto::gnap::ProofKind::HttpSig,
             },
             instance_id: None,
             request,
@@ -223,6 +225,21 @@ mod tests {
         // can hold a request nested where serde_json (128 levels) would
         // refuse to read the record back.
         assert!(deep_grant(MAX_DEPTH + 1).is_err());
+    }
+
+    #[test]
+    fn a_key_binding_written_before_jws_proofs_reads_as_httpsig_and_a_jws_one_keeps_its_method() {
+        use crate::proto::gnap::ProofKind;
+        let old = br#"{"v":1,"key":{"thumbprint":"tp","jwk":{"kty":"OKP"}},"created_at":7,"expires_at":1000}"#;
+        let read: InstanceRecord = decode(old).unwrap();
+        assert_eq!(read.key.method, ProofKind::HttpSig);
+        // An httpsig binding is written exactly as before.
+        assert_eq!(encode(&read).unwrap(), old.to_vec());
+        let mut jws = instance(RECORD_VERSION);
+        jws.key.method = ProofKind::Jws;
+        let bytes = encode(&jws).unwrap();
+        assert!(String::from_utf8_lossy(&bytes).contains(r#""method":"jws""#));
+        assert_eq!(decode::<InstanceRecord>(&bytes).unwrap(), jws);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! which tokens are found without being stored.
 
 use super::*;
+use crate::proto::gnap::ProofKind;
 
 /// The current record format. Stored with every record so the format can
 /// evolve; a reader refuses versions it does not know.
@@ -59,6 +60,11 @@ pub struct KeyBinding {
     pub thumbprint: String,
     /// The public JWK, as the AS accepted it.
     pub jwk: serde_json::Value,
+    /// The proofing method the key was bound with (RFC 9635 §7.3): every
+    /// later request must be proved with it. Left out for `httpsig`, so
+    /// records written before JWS proofs existed read unchanged.
+    #[serde(default, skip_serializing_if = "ProofKind::is_httpsig")]
+    pub method: ProofKind,
 }
 
 impl KeyBinding {

@@ -94,7 +94,7 @@ fn http_discovery_and_metrics() {
     );
     assert_eq!(
         well_known.json()["key_proofs_supported"],
-        json!(["httpsig"])
+        json!(["httpsig", "jwsd", "jws"])
     );
 
     let agent = Agent::new();

@@ -124,7 +124,10 @@ fn agent_round_trip(key: &str, kty: &str, crv: &str, alg: &str) {
 
     let discovery = run.step("discovery");
     assert_eq!(discovery["grant_request_endpoint"], endpoint.as_str());
-    assert_eq!(discovery["key_proofs_supported"], json!(["httpsig"]));
+    assert_eq!(
+        discovery["key_proofs_supported"],
+        json!(["httpsig", "jwsd", "jws"])
+    );
 
     let grant = run.step("grant");
     assert_eq!(grant["status"], 200);

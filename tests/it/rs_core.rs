@@ -645,3 +645,50 @@ fn a_registered_reference_is_resolved_when_a_grant_is_modified_too() {
     let token = value(&modified["access_token"]);
     assert_eq!(h.introspect(&rs, &token, json!({})).1["access"], rights);
 }
+
+#[test]
+fn a_jwsd_resource_server_introspects_a_jws_bound_token_and_learns_its_proof_method() {
+    use crate::jws_proof::JwsAgent;
+    use gnapd::proto::jws_proof::JwsMethod;
+    let h = dev();
+    let client = JwsAgent::new(
+        JwsMethod::Attached,
+        gnapd::proto::httpsig::Algorithm::Ed25519,
+        "c",
+    );
+    let rs = JwsAgent::new(
+        JwsMethod::Detached,
+        gnapd::proto::httpsig::Algorithm::Ed25519,
+        "rs",
+    );
+    let (reply, granted) = h.send(&client.request(
+        "POST",
+        GRANT,
+        None,
+        Some(&client.grant_body(json!(["mcp:github"]))),
+        h.now(),
+    ));
+    assert_eq!(reply.status, 200, "{granted}");
+    let token = value(&granted["access_token"]);
+    let ask = |proof: &str| {
+        let body = json!({"access_token": token, "proof": proof, "resource_server": {"key": rs.key_value()}});
+        h.send(&rs.request("POST", INTROSPECT, None, Some(&body), h.now()))
+    };
+    let (reply, body) = ask("jws");
+    assert_eq!(reply.status, 200, "{body}");
+    assert_eq!(body["active"], true, "{body}");
+    assert_eq!(body["key"]["proof"], "jws");
+    // The token is bound with jws: a call proved another way is not it.
+    let (_, body) = ask("httpsig");
+    assert_eq!(body, json!({"active": false}));
+    // A resource server's broken JWS proof is its own error.
+    let body = json!({"access_token": token, "resource_server": {"key": rs.key_value()}});
+    let mut request = rs.request("POST", INTROSPECT, None, Some(&body), h.now());
+    request.body.extend_from_slice(b" ");
+    let (reply, body) = h.send(&request);
+    assert_eq!(
+        (reply.status, error_code(&body)),
+        (400, "invalid_resource_server"),
+        "{body}"
+    );
+}

@@ -71,7 +71,7 @@ fn http_rs_register_grant_introspect_round_trip_on_sled() {
                 "grant_request_endpoint": server.grant_endpoint,
                 "introspection_endpoint": format!("{base}/gnap/introspect"),
                 "resource_registration_endpoint": format!("{base}/gnap/resource"),
-                "key_proofs_supported": ["httpsig"],
+                "key_proofs_supported": ["httpsig", "jwsd", "jws"],
             }),
             "{path}"
         );

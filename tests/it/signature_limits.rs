@@ -155,6 +155,7 @@ fn a_token_bound_to_an_rsa_key_beyond_the_limits_is_refused_at_the_gateway() {
             fixture.key = KeyBinding {
                 thumbprint: thumbprint(&jwk),
                 jwk,
+                method: gnapd::proto::gnap::ProofKind::HttpSig,
             };
             let (grant, mut issued) = fixture.grant(1, FOREVER);
             let value = format!("rsa-limit-token-{i}");

@@ -128,6 +128,7 @@ pub(super) fn dpop_binding(key: &DpopKey) -> KeyBinding {
     KeyBinding {
         thumbprint: key.jkt.clone(),
         jwk: key.jwk.clone(),
+        method: crate::proto::gnap::ProofKind::HttpSig,
     }
 }
 

@@ -61,6 +61,7 @@ pub fn client_binding(client_id: &str) -> KeyBinding {
     KeyBinding {
         thumbprint: format!("oauth-client:{client_id}"),
         jwk: serde_json::json!({}),
+        method: crate::proto::gnap::ProofKind::HttpSig,
     }
 }
 

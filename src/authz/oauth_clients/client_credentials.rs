@@ -130,6 +130,7 @@ impl OAuthClients {
             key: KeyBinding {
                 thumbprint: verified.thumbprint.as_str().to_owned(),
                 jwk: verified.jwk,
+                method: crate::proto::gnap::ProofKind::HttpSig,
             },
         })
     }

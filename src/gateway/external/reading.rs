@@ -178,6 +178,7 @@ pub(crate) fn view(
             thumbprint: jkt.clone().unwrap_or_default(),
             // The key itself comes with each DPoP proof.
             jwk: Value::Null,
+            method: crate::proto::gnap::ProofKind::HttpSig,
         },
         manage: TokenHash::of(token),
         bearer: false,

@@ -21,7 +21,7 @@ impl Gateway {
     pub(crate) async fn check(
         self: &Arc<Self>,
         target: &Upstream,
-        request: HttpRequest,
+        mut request: HttpRequest,
     ) -> (HttpRequest, Result<Authorized, Refusal>) {
         let now = self.clock.now();
         let store = self.store.as_ref();
@@ -36,7 +36,10 @@ impl Gateway {
         }
         let decision = match opened {
             Err(refusal) => Err(refusal),
-            Ok((opened, pending)) => {
+            Ok((mut opened, pending)) => {
+                // A `jws` call's body is its proof; from here on it is the
+                // JSON-RPC message the proof carried.
+                opened.unwrap_content(&mut request);
                 let checked = match pending {
                     Some(pending) => self.batcher.check(pending).await,
                     None => None,

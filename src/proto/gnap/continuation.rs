@@ -259,7 +259,10 @@ mod tests {
         let Some(Key::Value(key)) = parse_rotation_request(&body).unwrap().new_key else {
             panic!("a key by value expected");
         };
-        assert_eq!(key.proof, HttpSigProof::Derived);
+        assert_eq!(
+            key.proof,
+            crate::proto::gnap::Proof::HttpSig(HttpSigProof::Derived)
+        );
         assert_eq!(key.jwk["kid"], "xyz-2");
     }
 

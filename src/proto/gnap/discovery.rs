@@ -44,8 +44,11 @@ fn is_false(value: &bool) -> bool {
     !*value
 }
 
+/// The proofing methods gnapd verifies (§7.3): `mtls` is not one of them.
+pub const KEY_PROOFS: [&str; 3] = ["httpsig", "jwsd", "jws"];
+
 impl Discovery {
-    /// What gnapd supports: `httpsig` keys and key rotation, the start
+    /// What gnapd supports: `httpsig`, `jwsd` and `jws` keys and key rotation, the start
     /// modes `redirect`, `user_code` and `user_code_uri` (not `app`), the
     /// finish methods `redirect` and `push`.
     pub fn gnapd(grant_request_endpoint: impl Into<String>) -> Self {
@@ -57,7 +60,7 @@ impl Discovery {
                 StartMode::UserCodeUri,
             ],
             interaction_finish_methods_supported: vec![FinishMethod::Redirect, FinishMethod::Push],
-            key_proofs_supported: vec!["httpsig".to_owned()],
+            key_proofs_supported: KEY_PROOFS.iter().map(|p| (*p).to_owned()).collect(),
             sub_id_formats_supported: Vec::new(),
             assertion_formats_supported: Vec::new(),
             key_rotation_supported: true,
@@ -71,14 +74,14 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn gnapd_document_lists_interaction_modes_httpsig_and_key_rotation() {
+    fn gnapd_document_lists_interaction_modes_three_proof_methods_and_key_rotation() {
         assert_eq!(
             serde_json::to_value(Discovery::gnapd("https://as.example/gnap")).unwrap(),
             json!({
                 "grant_request_endpoint": "https://as.example/gnap",
                 "interaction_start_modes_supported": ["redirect", "user_code", "user_code_uri"],
                 "interaction_finish_methods_supported": ["redirect", "push"],
-                "key_proofs_supported": ["httpsig"],
+                "key_proofs_supported": ["httpsig", "jwsd", "jws"],
                 "key_rotation_supported": true
             })
         );

@@ -106,7 +106,10 @@ fn section_2_full_request_example() {
     let Client::Key(client) = &parsed.client else {
         panic!("client by value expected");
     };
-    assert_eq!(client.key.proof, HttpSigProof::Derived);
+    assert_eq!(
+        client.key.proof,
+        crate::proto::gnap::Proof::HttpSig(HttpSigProof::Derived)
+    );
     assert_eq!(client.key.jwk["kid"], "xyz-1");
     assert_eq!(
         parsed.interact.as_ref().unwrap().start,

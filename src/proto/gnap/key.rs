@@ -3,8 +3,8 @@
 //! A key by value is an object with a REQUIRED `proof` and the key in "one and
 //! only one supported format" (§7.1): `jwk`, `cert` or `cert#S256`. A key by
 //! reference is a string (§7.1.1). gnapd has no key registry and speaks one
-//! proofing method, `httpsig` (§7.3.1), with JWKs, so a presented client key
-//! narrows to [`PresentedKey`]: an `httpsig` proof and a JWK. Anything else
+//! proofing method family over JWKs, so a presented client key narrows to
+//! [`PresentedKey`]: a [`Proof`] and a JWK. Anything else
 //! is refused while parsing, with `invalid_client` in a grant request ("a
 //! client that was not recognized or allowed by the AS", §3.6); the rotation
 //! request maps the same reasons to its own codes (see
@@ -19,6 +19,11 @@
 //! ID) parameters"; this module does not enforce that, because the key layer
 //! derives the algorithm from the key type when `alg` is absent and binds
 //! `keyid` only to a `kid` that exists (see `spec-notes/rfc9635.md`).
+//!
+//! Three proofing methods are read ([`Proof`]): `httpsig` in either form,
+//! and `jwsd` (§7.3.3) and `jws` (§7.3.4), which §7.3 defines as strings
+//! only. `mtls` is refused as before. A key is bound with its method
+//! ([`ProofKind`]) and every later request must be proved with it.
 
 use serde::de::{self, Deserializer};
 use serde::ser::{SerializeMap as _, Serializer};
@@ -89,11 +94,90 @@ impl Serialize for HttpSigProof {
     }
 }
 
-/// A public key presented by value, with `httpsig` proof, as a JWK.
+/// The `proof` of a presented key (§7.3): the methods gnapd verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// `httpsig` (§7.3.1), string or object form.
+    HttpSig(HttpSigProof),
+    /// `"jwsd"` (§7.3.3): a detached JWS in the `Detached-JWS` field.
+    Jwsd,
+    /// `"jws"` (§7.3.4): the body is a JWS, or a detached one without content.
+    Jws,
+}
+
+impl Proof {
+    /// The method, without its parameters: what a key binding records.
+    pub fn kind(self) -> ProofKind {
+        match self {
+            Self::HttpSig(_) => ProofKind::HttpSig,
+            Self::Jwsd => ProofKind::Jwsd,
+            Self::Jws => ProofKind::Jws,
+        }
+    }
+
+    /// The signature algorithm the proof fixes, if any (only the `httpsig`
+    /// object form does; a JWS names its `alg` per request).
+    pub fn algorithm(self) -> Option<Algorithm> {
+        match self {
+            Self::HttpSig(p) => p.algorithm(),
+            Self::Jwsd | Self::Jws => None,
+        }
+    }
+}
+
+impl From<HttpSigProof> for Proof {
+    fn from(proof: HttpSigProof) -> Self {
+        Self::HttpSig(proof)
+    }
+}
+
+impl Serialize for Proof {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::HttpSig(p) => p.serialize(serializer),
+            Self::Jwsd => serializer.serialize_str("jwsd"),
+            Self::Jws => serializer.serialize_str("jws"),
+        }
+    }
+}
+
+/// The proofing method a key is bound with, as a stored binding records
+/// it. Absent in records written before JWS proofs existed: `httpsig`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ProofKind {
+    /// `httpsig`.
+    #[default]
+    #[serde(rename = "httpsig")]
+    HttpSig,
+    /// `jwsd`.
+    #[serde(rename = "jwsd")]
+    Jwsd,
+    /// `jws`.
+    #[serde(rename = "jws")]
+    Jws,
+}
+
+impl ProofKind {
+    /// True for `httpsig`, the default a record leaves out.
+    pub fn is_httpsig(&self) -> bool {
+        *self == Self::HttpSig
+    }
+
+    /// The method's registered name (§10.16).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::HttpSig => "httpsig",
+            Self::Jwsd => "jwsd",
+            Self::Jws => "jws",
+        }
+    }
+}
+
+/// A public key presented by value, with its proofing method, as a JWK.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PresentedKey {
     /// How possession of the key is proved.
-    pub proof: HttpSigProof,
+    pub proof: Proof,
     /// The JWK as sent (RFC 7517); parse it with
     /// [`crate::proto::jwk::VerifyingKey::from_public_jwk`].
     pub jwk: Map<String, Value>,
@@ -199,16 +283,17 @@ pub(crate) fn parse_presented_key(
     })
 }
 
-/// Reads `proof` (§7.3): `"httpsig"` or `{"method": "httpsig", "alg": …,
-/// "content-digest-alg": …}`.
-fn parse_proof(value: &Value, at: &Path<'_>) -> Result<HttpSigProof, RequestError> {
+/// Reads `proof` (§7.3): `"httpsig"`, `"jwsd"`, `"jws"` or
+/// `{"method": "httpsig", "alg": …, "content-digest-alg": …}`.
+fn parse_proof(value: &Value, at: &Path<'_>) -> Result<Proof, RequestError> {
     let unsupported =
         |at: &Path<'_>, reason| RequestError::new(ErrorCode::InvalidClient, at, reason);
     if let Value::String(method) = value {
-        return if method == "httpsig" {
-            Ok(HttpSigProof::Derived)
-        } else {
-            Err(unsupported(at, Reason::UnsupportedProof))
+        return match method.as_str() {
+            "httpsig" => Ok(Proof::HttpSig(HttpSigProof::Derived)),
+            "jwsd" => Ok(Proof::Jwsd),
+            "jws" => Ok(Proof::Jws),
+            _ => Err(unsupported(at, Reason::UnsupportedProof)),
         };
     }
     let map = reader::object(value, at).map_err(|_| {
@@ -243,10 +328,10 @@ fn parse_proof(value: &Value, at: &Path<'_>) -> Result<HttpSigProof, RequestErro
     let digest = reader::string(reader::required(map, "content-digest-alg", at)?, &at_digest)?;
     let content_digest_alg = DigestAlgorithm::from_key(digest)
         .ok_or_else(|| unsupported(&at_digest, Reason::UnsupportedAlgorithm))?;
-    Ok(HttpSigProof::Explicit {
+    Ok(Proof::HttpSig(HttpSigProof::Explicit {
         alg,
         content_digest_alg,
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -271,9 +356,8 @@ mod tests {
             }
         }))
         .unwrap();
-        assert_eq!(key.proof, HttpSigProof::Derived);
+        assert_eq!(key.proof, Proof::HttpSig(HttpSigProof::Derived));
         assert_eq!(key.proof.algorithm(), None);
-        assert_eq!(key.proof.content_digest_alg(), DigestAlgorithm::Sha256);
         assert_eq!(key.jwk["kid"], "xyz-1");
     }
 
@@ -290,10 +374,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             key.proof,
-            HttpSigProof::Explicit {
+            Proof::HttpSig(HttpSigProof::Explicit {
                 alg: Algorithm::EcdsaP384Sha384,
                 content_digest_alg: DigestAlgorithm::Sha512,
-            }
+            })
         );
         let wire = serde_json::to_value(&key).unwrap();
         assert_eq!(
@@ -303,11 +387,22 @@ mod tests {
     }
 
     #[test]
+    fn jwsd_and_jws_are_read_in_their_string_form_and_round_trip() {
+        for (name, proof) in [("jwsd", Proof::Jwsd), ("jws", Proof::Jws)] {
+            let wire = json!({"proof": name, "jwk": {"kty": "OKP"}});
+            let key = presented(wire.clone()).unwrap();
+            assert_eq!(key.proof, proof);
+            assert_eq!(key.proof.kind().name(), name);
+            assert_eq!(serde_json::to_value(&key).unwrap(), wire);
+        }
+    }
+
+    #[test]
     fn other_proofing_methods_are_invalid_client() {
         for proof in [
             json!("mtls"),
-            json!("jwsd"),
-            json!("jws"),
+            json!("JWSD"),
+            json!({"method": "jwsd"}),
             json!({"method": "jws"}),
         ] {
             let err = presented(json!({"proof": proof, "jwk": {"kty": "OKP"}})).unwrap_err();

@@ -265,7 +265,10 @@ mod tests {
         let Client::Key(client) = &request.client else {
             panic!("client by value expected");
         };
-        assert_eq!(client.key.proof, HttpSigProof::Derived);
+        assert_eq!(
+            client.key.proof,
+            crate::proto::gnap::Proof::HttpSig(HttpSigProof::Derived)
+        );
         assert_eq!(
             client.display.as_ref().unwrap().name.as_deref(),
             Some("Agent")
@@ -299,7 +302,7 @@ mod tests {
         for key in [
             json!("S-P4XJQ_RYJCRTSU1.63N3E"),
             json!({"proof": "mtls", "cert#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}),
-            json!({"proof": "jwsd", "jwk": {"kty": "RSA"}}),
+            json!({"proof": {"method": "jwsd"}, "jwk": {"kty": "RSA"}}),
             json!({"proof": "httpsig", "cert": "MIIC6jCCAdKgAwIBAgIGAXjw74xPMA0GCSqGSIb3DQEBCwUAMDYx"}),
         ] {
             let err = parse(

@@ -229,6 +229,7 @@ mod tests {
         KeyBinding {
             thumbprint: "tp".into(),
             jwk: serde_json::json!({"kty": "OKP"}),
+            method: crate::proto::gnap::ProofKind::HttpSig,
         }
     }
 

@@ -38,6 +38,7 @@ pub(crate) fn mint(
         fixture.key = KeyBinding {
             thumbprint: verifying.thumbprint().as_str().to_owned(),
             jwk: verifying.public_jwk().unwrap().clone(),
+            method: gnapd::proto::gnap::ProofKind::HttpSig,
         };
     }
     let (mut grant, mut tokens) = fixture.grant(1, expires_at);

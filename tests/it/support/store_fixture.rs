@@ -39,6 +39,7 @@ impl Fixture {
             key: KeyBinding {
                 thumbprint: verifying.thumbprint().as_str().to_owned(),
                 jwk,
+                method: gnapd::proto::gnap::ProofKind::HttpSig,
             },
             thumbprint: verifying.thumbprint().clone(),
             request,
