@@ -10,7 +10,7 @@
 use serde_json::json;
 
 use super::{AuthServer, Failure, Reply, bound_key};
-use crate::proto::gnap::{ErrorCode, GrantError, GrantResponse};
+use crate::proto::gnap::{ErrorCode, GrantError, GrantResponse, ProofKind};
 use crate::proto::httpsig::HttpRequest;
 use crate::store::{ReplayBudget, TokenHash};
 
@@ -59,10 +59,20 @@ impl AuthServer {
             .ok_or_else(|| refused("unknown, expired or revoked access token"))?;
         let proof = if token.bearer {
             json!({"bearer": true})
+        } else if token.key.method != ProofKind::HttpSig {
+            let thumbprint = self.prove_bound(request, &token.key, ReplayBudget::Bound)?;
+            json!({
+                "bearer": false,
+                "method": token.key.method.name(),
+                "key_thumbprint": thumbprint.as_str(),
+            })
         } else {
+            // The signature's own facts, which a suite checks against what
+            // it signed.
             let verified = self.verify(request, &bound_key(&token.key)?, ReplayBudget::Bound)?;
             json!({
                 "bearer": false,
+                "method": "httpsig",
                 "key_thumbprint": verified.thumbprint.as_str(),
                 "covered_components": verified
                     .covered

@@ -346,3 +346,41 @@ fn the_interop_hook_approves_by_interaction_url_and_opens_the_finish_redirect_as
         .unwrap();
     assert!(!out.status.success());
 }
+
+#[test]
+fn the_echo_resource_checks_jwsd_and_jws_bound_tokens_by_their_own_method() {
+    use crate::jws_proof::JwsAgent;
+    use gnapd::proto::httpsig::Algorithm;
+    use gnapd::proto::jwk::SigningKey;
+    use gnapd::proto::jws_proof::JwsMethod;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    for (method, name) in [(JwsMethod::Detached, "jwsd"), (JwsMethod::Attached, "jws")] {
+        let agent = JwsAgent::new(method, Algorithm::Ed25519, "echo-key");
+        let body = agent.grant_body(json!(["mcp:github"]));
+        let answer = send(
+            server.addr,
+            &agent.request(
+                "POST",
+                &server.grant_endpoint,
+                None,
+                Some(&body),
+                SystemClock.now(),
+            ),
+        );
+        assert_eq!(answer.status, 200, "{name}: {}", answer.text());
+        let token = access_token(&answer.json()).to_owned();
+        let uri = format!("{}/rs/echo", server.base());
+        let seen = send(
+            server.addr,
+            &agent.request("GET", &uri, Some(&token), None, SystemClock.now()),
+        );
+        assert_eq!(seen.status, 200, "{name}: {}", seen.text());
+        assert_eq!(seen.json()["proof"]["method"], name);
+        // An httpsig signature by the same key is not this token's proof.
+        let same_key =
+            Agent::with(SigningKey::from_private_jwk(agent.key.private_jwk(), None).unwrap());
+        let signed = same_key.signed("GET", &uri, Some(&token), None, SystemClock.now());
+        assert_eq!(send(server.addr, &signed).status, 401, "{name}");
+    }
+}
