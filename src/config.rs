@@ -440,6 +440,7 @@ impl ServeConfig {
             config.interaction_lifetime = v;
         }
         config.allow_private_push = self.file.allow_private_push.unwrap_or(false);
+        config.mtls = self.tls_client_certs;
         if let Some(v) = self.file.user_code_failure_budget {
             config.user_code_failure_budget = v;
         }

@@ -26,6 +26,9 @@ impl AuthServer {
     /// §9: the discovery document, answered to OPTIONS on the grant endpoint.
     pub(super) fn discovery(&self) -> Reply {
         let mut document = Discovery::gnapd(self.config.grant_endpoint());
+        if self.config.mtls {
+            document.key_proofs_supported.push("mtls".to_owned());
+        }
         if !self.policy.issuers.is_empty() {
             // ID tokens from the configured issuers decide grants (§2.4).
             document.assertion_formats_supported = vec!["id_token".to_owned()];
@@ -62,7 +65,7 @@ impl AuthServer {
         let (key, method, instance) = self.client_key(&grant_request)?;
         // Whoever the key is, the grant endpoint never spends the gateway's
         // replay budget.
-        let thumbprint = self.prove(request, &key, method, ReplayBudget::Unapproved)?;
+        let thumbprint = self.prove_with(request, &key, method, ReplayBudget::Unapproved)?;
         self.admit_grant_key(thumbprint.as_str())?;
         if !self.policy.allow_bearer
             && grant_request
@@ -80,11 +83,7 @@ impl AuthServer {
             Client::Instance(_) => None,
         };
         let now = self.now();
-        let binding = KeyBinding {
-            thumbprint: thumbprint.as_str().to_owned(),
-            jwk: key.public_jwk().cloned().unwrap_or_default(),
-            method,
-        };
+        let binding = key.binding(&thumbprint, method);
         // Registered resource references (RFC 9767 §3.4) stand for the
         // rights an RS registered: policy decides on those, tokens carry them.
         let resolved = self.resolve_request(&grant_request)?;

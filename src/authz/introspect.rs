@@ -32,7 +32,7 @@ use crate::proto::gnap::rs::{
     IntrospectionRequest, IntrospectionResponse, ProofMethod, RsError, RsErrorCode,
     parse_introspection_request,
 };
-use crate::proto::gnap::{AccessRight, HttpSigProof, Key, PresentedKey, Proof, ProofKind};
+use crate::proto::gnap::{AccessRight, CertKey, HttpSigProof, Key, PresentedKey, Proof, ProofKind};
 use crate::proto::httpsig::HttpRequest;
 use crate::store::TokenHash;
 
@@ -114,6 +114,14 @@ impl AuthServer {
         };
         let key = if token.bearer {
             None
+        } else if token.key.method == ProofKind::Mtls {
+            // The certificate is known by its thumbprint (RFC 8705 §3.1),
+            // which is what the RS compares a TLS client certificate with.
+            Some(Key::Value(PresentedKey {
+                proof: Proof::Mtls,
+                jwk: serde_json::Map::new(),
+                cert: Some(CertKey::Thumbprint(token.key.thumbprint.clone())),
+            }))
         } else {
             let Some(jwk) = token.key.jwk.as_object() else {
                 return Ok(inactive);
@@ -123,8 +131,10 @@ impl AuthServer {
                     ProofKind::HttpSig => Proof::HttpSig(HttpSigProof::Derived),
                     ProofKind::Jwsd => Proof::Jwsd,
                     ProofKind::Jws => Proof::Jws,
+                    ProofKind::Mtls => Proof::Mtls,
                 },
                 jwk: jwk.clone(),
+                cert: None,
             }))
         };
         Ok(IntrospectionResponse {

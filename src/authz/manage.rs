@@ -59,6 +59,15 @@ impl AuthServer {
                         "the new key must use the proofing method of the key it replaces",
                     ));
                 }
+                // §7.3.2.1: a TLS connection proves one certificate, so
+                // "dynamic key rotation for this proofing method is not
+                // defined".
+                if old.key.method == crate::proto::gnap::ProofKind::Mtls {
+                    return Err(Failure::gnap(
+                        ErrorCode::KeyRotationNotSupported,
+                        "a key bound with mtls cannot be rotated: ask for a new grant with the new certificate",
+                    ));
+                }
                 let new_key =
                     VerifyingKey::from_presented_jwk(&presented.jwk_value()).map_err(|e| {
                         Failure::gnap(

@@ -9,11 +9,12 @@
 use std::sync::Arc;
 
 use crate::clock::Clock;
-use crate::proto::gnap::{Client, ErrorCode, GrantRequest, ProofKind};
+use crate::proto::gnap::{Client, ErrorCode, GrantRequest, Proof, ProofKind};
 use crate::proto::httpsig::nonce::NonceStoreError;
 use crate::proto::httpsig::{GnapProfile, HttpRequest, Rejection, VerifiedRequest};
 use crate::proto::jwk::VerifyingKey;
 use crate::store::{KeyBinding, ReplayBudget, Store, TokenHash};
+use proof::Prover;
 
 pub mod assertion;
 pub(crate) mod assign;
@@ -105,6 +106,9 @@ pub struct AsConfig {
     /// Lifetime of OAuth access tokens (seconds): short, since a refresh
     /// token renews them (`oauth`).
     pub oauth_token_lifetime: i64,
+    /// The TLS listener asks for client certificates, so `mtls` keys
+    /// (RFC 9635 §7.3.2) can be proved, and discovery lists them.
+    pub mtls: bool,
 }
 
 impl AsConfig {
@@ -122,6 +126,7 @@ impl AsConfig {
             user_code_failure_budget: usercode::DEFAULT_FAILURE_BUDGET,
             limits: limits::Limits::default(),
             oauth_token_lifetime: 900,
+            mtls: false,
         }
     }
 
@@ -422,8 +427,17 @@ impl AuthServer {
     fn client_key(
         &self,
         request: &GrantRequest,
-    ) -> Result<(VerifyingKey, ProofKind, Option<String>), Failure> {
+    ) -> Result<(Prover, ProofKind, Option<String>), Failure> {
         match &request.client {
+            Client::Key(client) if client.key.proof == Proof::Mtls => {
+                let Some(cert) = &client.key.cert else {
+                    return Err(Failure::gnap(
+                        ErrorCode::InvalidClient,
+                        "an mtls key is a certificate",
+                    ));
+                };
+                Ok((Prover::Cert(cert.thumbprint()), ProofKind::Mtls, None))
+            }
             Client::Key(client) => {
                 let key =
                     VerifyingKey::from_presented_jwk(&client.key.jwk_value()).map_err(|e| {
@@ -443,14 +457,14 @@ impl AuthServer {
                         "the proof algorithm does not match the key",
                     ));
                 }
-                Ok((key, client.key.proof.kind(), None))
+                Ok((Prover::Key(key), client.key.proof.kind(), None))
             }
             Client::Instance(id) => {
                 let instance = self.store.instance(id)?.ok_or_else(|| {
                     Failure::gnap(ErrorCode::InvalidClient, "unknown instance identifier")
                 })?;
                 Ok((
-                    bound_key(&instance.key)?,
+                    Prover::of(&instance.key)?,
                     instance.key.method,
                     Some(id.clone()),
                 ))

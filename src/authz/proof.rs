@@ -4,7 +4,8 @@
 //! A key presented in a grant request brings its method (`proof`); a
 //! grant, token or instance keeps it in its [`KeyBinding`]. `httpsig` runs
 //! the HTTP message signature profile, `jwsd` and `jws` the JWS proofs of
-//! [`crate::proto::jws_proof`]. A request proved another way than its key's
+//! [`crate::proto::jws_proof`], `mtls` compares the connection's TLS client
+//! certificate with the key's. A request proved another way than its key's
 //! method is `invalid_client`, and so is `application/jose` content for a
 //! key not bound with `jws`, or JSON content for one that is.
 
@@ -18,7 +19,80 @@ use crate::proto::jwk::{Thumbprint, VerifyingKey};
 use crate::proto::jws_proof::{self, JwsMethod, JwsRejection, attached};
 use crate::store::{KeyBinding, ReplayBudget};
 
+/// What a request is proved with: a key that signs, or for `mtls` the
+/// certificate the TLS connection must have proved (its `x5t#S256`).
+#[derive(Debug)]
+pub(super) enum Prover {
+    /// A JWK (`httpsig`, `jwsd`, `jws`).
+    Key(VerifyingKey),
+    /// An `mtls` certificate's thumbprint.
+    Cert(String),
+}
+
+impl Prover {
+    /// What a stored binding is proved with.
+    pub(super) fn of(binding: &KeyBinding) -> Result<Self, Failure> {
+        match binding.method {
+            ProofKind::Mtls => Ok(Self::Cert(binding.thumbprint.clone())),
+            _ => bound_key(binding).map(Self::Key),
+        }
+    }
+
+    /// The binding a grant records for it: its public JWK, or for a
+    /// certificate none (the thumbprint is the whole of it).
+    pub(super) fn binding(&self, thumbprint: &Thumbprint, method: ProofKind) -> KeyBinding {
+        KeyBinding {
+            thumbprint: thumbprint.as_str().to_owned(),
+            jwk: match self {
+                Self::Key(key) => key.public_jwk().cloned().unwrap_or_default(),
+                Self::Cert(_) => serde_json::Value::Null,
+            },
+            method,
+        }
+    }
+}
+
 impl AuthServer {
+    /// [`Self::prove`] for either kind of [`Prover`].
+    pub(super) fn prove_with(
+        &self,
+        request: &HttpRequest,
+        prover: &Prover,
+        method: ProofKind,
+        budget: ReplayBudget,
+    ) -> Result<Thumbprint, Failure> {
+        match prover {
+            Prover::Key(key) => self.prove(request, key, method, budget),
+            Prover::Cert(x5t) => self.prove_mtls(request, x5t),
+        }
+    }
+
+    /// `mtls` (§7.3.2): the connection's TLS client certificate is the one
+    /// the key names. "Since the TLS connection covers the entire message,
+    /// there are no additional requirements to check" (and nothing to
+    /// remember against replays: a replay needs the certificate's key).
+    fn prove_mtls(&self, request: &HttpRequest, x5t: &str) -> Result<Thumbprint, Failure> {
+        self.check_media(request, ProofKind::Mtls)?;
+        let refused = |why: &str| {
+            self.metrics.signature_failure("mtls");
+            Failure::gnap(ErrorCode::InvalidClient, why)
+        };
+        if !self.config.mtls {
+            return Err(refused(
+                "mtls is not offered here: the TLS listener does not ask for client certificates",
+            ));
+        }
+        let Some(cert) = &request.client_cert else {
+            return Err(refused("mtls: the connection proved no client certificate"));
+        };
+        if cert.thumbprint() != x5t {
+            return Err(refused(
+                "mtls: the connection's client certificate is not the key's",
+            ));
+        }
+        Ok(Thumbprint::of_certificate(x5t))
+    }
+
     /// The request content a handler parses: the JSON body, or for an
     /// `application/jose` body the JWS payload, read unverified only so
     /// that the key it must verify with can be found; [`Self::prove`] then
@@ -82,7 +156,7 @@ impl AuthServer {
         binding: &KeyBinding,
         budget: ReplayBudget,
     ) -> Result<Thumbprint, Failure> {
-        self.prove(request, &bound_key(binding)?, binding.method, budget)
+        self.prove_with(request, &Prover::of(binding)?, binding.method, budget)
     }
 
     /// A key rotation (§6.1.1) proved with the JWS method of `old`: the
@@ -122,7 +196,7 @@ impl AuthServer {
                 ErrorCode::InvalidClient,
                 "this key is bound with jws: its content must be an application/jose JWS",
             )),
-            (ProofKind::HttpSig | ProofKind::Jwsd, true) => Err(Failure::gnap(
+            (ProofKind::HttpSig | ProofKind::Jwsd | ProofKind::Mtls, true) => Err(Failure::gnap(
                 ErrorCode::InvalidClient,
                 "application/jose content is only for a key bound with jws",
             )),

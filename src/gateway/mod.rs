@@ -208,6 +208,23 @@ pub fn open(
         };
         return Ok((opened, None));
     }
+    if token.key.method == crate::proto::gnap::ProofKind::Mtls {
+        // §7.3.2: the TLS connection proved the certificate and covers the
+        // whole call; it must be the certificate the token is bound to.
+        if request
+            .client_cert
+            .as_ref()
+            .is_none_or(|cert| cert.thumbprint() != token.key.thumbprint)
+        {
+            return Err(Refusal::CertificateMismatch);
+        }
+        let opened = Opened {
+            token,
+            key: None,
+            content: None,
+        };
+        return Ok((opened, None));
+    }
     let key = keys.key(&token.key)?;
     if let Some(method) = jws_proof::JwsMethod::of(token.key.method) {
         // A JWS proof is checked here, whole, outside the batch (which

@@ -44,6 +44,10 @@ pub enum Refusal {
     /// hold: 401 (a full replay cache: 503, as for signatures).
     #[error(transparent)]
     JwsProof(#[from] JwsRejection),
+    /// A token bound with `mtls` came on a connection that proved no
+    /// certificate, or another one: 401.
+    #[error("the TLS client certificate is not the one this token is bound to")]
+    CertificateMismatch,
     /// A present MCP header is not covered by the signature: 401.
     #[error("the signature does not cover {0}")]
     Uncovered(&'static str),
@@ -103,9 +107,11 @@ impl Refusal {
                 ErrorReply::new(503, -32603, "the gateway is at capacity; retry later")
                     .retry_after(REPLAY_CACHE_RETRY_AFTER)
             }
-            Self::Token | Self::Signature(_) | Self::JwsProof(_) | Self::Uncovered(_) => {
-                ErrorReply::new(401, -32001, self.to_string()).challenge()
-            }
+            Self::Token
+            | Self::Signature(_)
+            | Self::JwsProof(_)
+            | Self::CertificateMismatch
+            | Self::Uncovered(_) => ErrorReply::new(401, -32001, self.to_string()).challenge(),
             Self::OAuthToken { dpop } => ErrorReply::new(401, -32001, self.to_string())
                 .challenge()
                 .oauth(OAuthError::InvalidToken { dpop: *dpop }),
@@ -152,6 +158,7 @@ mod tests {
             (Refusal::Token, 401, -32001),
             (Refusal::Signature(Rejection::Expired), 401, -32001),
             (Refusal::Uncovered("mcp-name"), 401, -32001),
+            (Refusal::CertificateMismatch, 401, -32001),
             (Refusal::OAuthToken { dpop: false }, 401, -32001),
             (Refusal::DpopProof(DpopError::Replayed), 401, -32001),
             (

@@ -270,8 +270,12 @@ mod tests {
     fn rotation_key_errors_use_the_rotation_codes() {
         let cases = [
             (
-                json!({"proof": "mtls", "jwk": {}}),
+                json!({"proof": "carrier-pigeon", "jwk": {}}),
                 ErrorCode::InvalidRotation,
+            ),
+            (
+                json!({"proof": "mtls", "jwk": {}}),
+                ErrorCode::KeyRotationNotSupported,
             ),
             (
                 json!({"proof": {"method": "httpsig", "alg": "hmac-sha256", "content-digest-alg": "sha-256"}, "jwk": {}}),

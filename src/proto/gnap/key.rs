@@ -33,6 +33,7 @@ use serde_json::{Map, Value};
 use super::error::ErrorCode;
 use super::limits::MAX_EXTRA_MEMBERS;
 use super::reader::{self, Path, Reason, RequestError};
+use crate::proto::client_cert::ClientCert;
 use crate::proto::digest::DigestAlgorithm;
 use crate::proto::httpsig::Algorithm;
 
@@ -103,6 +104,8 @@ pub enum Proof {
     Jwsd,
     /// `"jws"` (§7.3.4): the body is a JWS, or a detached one without content.
     Jws,
+    /// `"mtls"` (§7.3.2): the TLS client certificate of the connection.
+    Mtls,
 }
 
 impl Proof {
@@ -112,6 +115,7 @@ impl Proof {
             Self::HttpSig(_) => ProofKind::HttpSig,
             Self::Jwsd => ProofKind::Jwsd,
             Self::Jws => ProofKind::Jws,
+            Self::Mtls => ProofKind::Mtls,
         }
     }
 
@@ -120,7 +124,7 @@ impl Proof {
     pub fn algorithm(self) -> Option<Algorithm> {
         match self {
             Self::HttpSig(p) => p.algorithm(),
-            Self::Jwsd | Self::Jws => None,
+            Self::Jwsd | Self::Jws | Self::Mtls => None,
         }
     }
 }
@@ -137,6 +141,7 @@ impl Serialize for Proof {
             Self::HttpSig(p) => p.serialize(serializer),
             Self::Jwsd => serializer.serialize_str("jwsd"),
             Self::Jws => serializer.serialize_str("jws"),
+            Self::Mtls => serializer.serialize_str("mtls"),
         }
     }
 }
@@ -155,6 +160,9 @@ pub enum ProofKind {
     /// `jws`.
     #[serde(rename = "jws")]
     Jws,
+    /// `mtls`: the binding's thumbprint is its certificate's `x5t#S256`.
+    #[serde(rename = "mtls")]
+    Mtls,
 }
 
 impl ProofKind {
@@ -169,18 +177,50 @@ impl ProofKind {
             Self::HttpSig => "httpsig",
             Self::Jwsd => "jwsd",
             Self::Jws => "jws",
+            Self::Mtls => "mtls",
         }
     }
 }
 
-/// A public key presented by value, with its proofing method, as a JWK.
+/// A public key presented by value, with its proofing method: a JWK, or
+/// for `mtls` a certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PresentedKey {
     /// How possession of the key is proved.
     pub proof: Proof,
     /// The JWK as sent (RFC 7517); parse it with
-    /// [`crate::proto::jwk::VerifyingKey::from_public_jwk`].
+    /// [`crate::proto::jwk::VerifyingKey::from_public_jwk`]. Empty for an
+    /// `mtls` key, which is its certificate.
+    #[serde(skip_serializing_if = "Map::is_empty")]
     pub jwk: Map<String, Value>,
+    /// An `mtls` key's certificate, by value or by thumbprint.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<CertKey>,
+}
+
+/// The certificate an `mtls` key is (§7.1 `cert`, `cert#S256`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum CertKey {
+    /// `cert`: the certificate (PEM, armour and whitespace optional).
+    #[serde(rename = "cert", serialize_with = "pem_body")]
+    Cert(ClientCert),
+    /// `cert#S256`: its RFC 8705 thumbprint, base64url SHA-256.
+    #[serde(rename = "cert#S256")]
+    Thumbprint(String),
+}
+
+impl CertKey {
+    /// The `x5t#S256` the TLS client certificate must have.
+    pub fn thumbprint(&self) -> String {
+        match self {
+            Self::Cert(cert) => cert.thumbprint(),
+            Self::Thumbprint(x5t) => x5t.clone(),
+        }
+    }
+}
+
+fn pem_body<S: Serializer>(cert: &ClientCert, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&crate::proto::b64::encode_std(cert.der()))
 }
 
 impl PresentedKey {
@@ -260,6 +300,13 @@ pub(crate) fn parse_presented_key(
     if present.len() != 1 {
         return Err(RequestError::invalid(at, Reason::NotOneKeyFormat));
     }
+    if proof == Proof::Mtls {
+        return parse_cert_key(map, present[0], at).map(|cert| PresentedKey {
+            proof,
+            jwk: Map::new(),
+            cert: Some(cert),
+        });
+    }
     let Some(jwk) = map.get("jwk") else {
         return Err(RequestError::new(
             ErrorCode::InvalidClient,
@@ -280,7 +327,45 @@ pub(crate) fn parse_presented_key(
     Ok(PresentedKey {
         proof,
         jwk: jwk.clone(),
+        cert: None,
     })
+}
+
+/// An `mtls` key: its certificate or the certificate's thumbprint (gnapd
+/// compares the TLS client certificate with it; a `jwk` would need the
+/// certificate's key compared instead, which it does not do).
+fn parse_cert_key(
+    map: &Map<String, Value>,
+    format: &str,
+    at: &Path<'_>,
+) -> Result<CertKey, RequestError> {
+    let at_format = at.key(format);
+    let unusable = || {
+        RequestError::new(
+            ErrorCode::InvalidClient,
+            &at_format,
+            Reason::UnsupportedKeyFormat,
+        )
+    };
+    if format == "jwk" {
+        return Err(unusable());
+    }
+    let text = map
+        .get(format)
+        .map(|v| reader::string(v, &at_format))
+        .transpose()?;
+    match (format, text) {
+        ("cert", Some(text)) => ClientCert::from_key_text(text)
+            .map(CertKey::Cert)
+            .map_err(|_| unusable()),
+        ("cert#S256", Some(x5t))
+            if x5t.len() == 43
+                && crate::proto::b64::decode_url(x5t).is_some_and(|d| d.len() == 32) =>
+        {
+            Ok(CertKey::Thumbprint(x5t.to_owned()))
+        }
+        _ => Err(unusable()),
+    }
 }
 
 /// Reads `proof` (§7.3): `"httpsig"`, `"jwsd"`, `"jws"` or
@@ -293,6 +378,7 @@ fn parse_proof(value: &Value, at: &Path<'_>) -> Result<Proof, RequestError> {
             "httpsig" => Ok(Proof::HttpSig(HttpSigProof::Derived)),
             "jwsd" => Ok(Proof::Jwsd),
             "jws" => Ok(Proof::Jws),
+            "mtls" => Ok(Proof::Mtls),
             _ => Err(unsupported(at, Reason::UnsupportedProof)),
         };
     }
@@ -400,7 +486,8 @@ mod tests {
     #[test]
     fn other_proofing_methods_are_invalid_client() {
         for proof in [
-            json!("mtls"),
+            json!("MTLS"),
+            json!({"method": "mtls"}),
             json!("JWSD"),
             json!({"method": "jwsd"}),
             json!({"method": "jws"}),
@@ -408,6 +495,36 @@ mod tests {
             let err = presented(json!({"proof": proof, "jwk": {"kty": "OKP"}})).unwrap_err();
             assert_eq!(err.code(), ErrorCode::InvalidClient, "{proof}");
             assert_eq!(err.reason(), Reason::UnsupportedProof);
+        }
+    }
+
+    #[test]
+    fn an_mtls_key_is_a_certificate_or_its_thumbprint_never_a_jwk() {
+        let der = b"\x30\x03\x02\x01\x01";
+        let pem = crate::proto::b64::encode_std(der);
+        let by_value = presented(json!({"proof": "mtls", "cert": pem})).unwrap();
+        let x5t = ClientCert::from_der(der.to_vec()).thumbprint();
+        assert_eq!(by_value.cert.as_ref().unwrap().thumbprint(), x5t);
+        assert!(by_value.jwk.is_empty());
+        // It goes back on the wire as it came.
+        assert_eq!(
+            serde_json::to_value(&by_value).unwrap(),
+            json!({"proof": "mtls", "cert": pem})
+        );
+        let by_thumbprint = presented(json!({"proof": "mtls", "cert#S256": x5t})).unwrap();
+        assert_eq!(by_thumbprint.cert.unwrap().thumbprint(), x5t);
+        for (key, field) in [
+            (json!({"proof": "mtls", "jwk": {"kty": "OKP"}}), "key.jwk"),
+            (json!({"proof": "mtls", "cert": "not base64!"}), "key.cert"),
+            (
+                json!({"proof": "mtls", "cert#S256": "short"}),
+                "key.cert#S256",
+            ),
+            (json!({"proof": "httpsig", "cert": pem}), "key.cert"),
+        ] {
+            let err = presented(key.clone()).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidClient, "{key}");
+            assert_eq!(err.field(), field, "{key}");
         }
     }
 

@@ -55,7 +55,7 @@ pub use continuation::{
 };
 pub use discovery::Discovery;
 pub use error::{ErrorCode, GrantError};
-pub use key::{HttpSigProof, Key, PresentedKey, Proof, ProofKind};
+pub use key::{CertKey, HttpSigProof, Key, PresentedKey, Proof, ProofKind};
 pub use reader::{Reason, RequestError};
 pub use request::{
     AccessTokenRequest, AccessTokenRequests, Client, ClientDisplay, ClientKey, GrantRequest,

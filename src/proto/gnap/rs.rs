@@ -490,7 +490,7 @@ mod tests {
                 RsErrorCode::InvalidRequest,
             ),
             (
-                json!({"access_token": "t", "resource_server": {"key": {"proof": "mtls", "jwk": {}}}}),
+                json!({"access_token": "t", "resource_server": {"key": {"proof": "carrier-pigeon", "jwk": {}}}}),
                 "resource_server.key.proof",
                 RsErrorCode::InvalidResourceServer,
             ),

@@ -7,6 +7,12 @@ use super::*;
 pub struct Thumbprint(String);
 
 impl Thumbprint {
+    /// The identity of a client whose key is an `mtls` certificate: its
+    /// RFC 8705 `x5t#S256`, which serves wherever a JWK thumbprint would.
+    pub fn of_certificate(x5t: &str) -> Self {
+        Self(x5t.to_owned())
+    }
+
     /// The base64url text.
     pub fn as_str(&self) -> &str {
         &self.0

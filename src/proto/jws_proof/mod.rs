@@ -58,10 +58,10 @@ pub enum JwsMethod {
 
 impl JwsMethod {
     /// The JWS method a key bound with `kind` proves with; `None` for
-    /// `httpsig`.
+    /// `httpsig` and `mtls`.
     pub const fn of(kind: crate::proto::gnap::ProofKind) -> Option<Self> {
         match kind {
-            crate::proto::gnap::ProofKind::HttpSig => None,
+            crate::proto::gnap::ProofKind::HttpSig | crate::proto::gnap::ProofKind::Mtls => None,
             crate::proto::gnap::ProofKind::Jwsd => Some(Self::Detached),
             crate::proto::gnap::ProofKind::Jws => Some(Self::Attached),
         }
