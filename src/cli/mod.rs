@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 pub mod admin;
 pub mod agent;
 pub mod compare;
+pub mod conformance;
 pub mod httpsig;
 pub mod relay;
 pub mod serve;
@@ -51,6 +52,10 @@ enum Command {
     /// protocol variant, measured step by step, and an attack suite;
     /// writes report.json, report.md and SVG plots.
     Compare(compare::Args),
+    /// A black-box GNAP conformance suite: checks an AS (any
+    /// implementation) over HTTP and names each check's RFC section and
+    /// level; exit 0 when no MUST check failed.
+    Conformance(conformance::Args),
 }
 
 /// Parses the command line and runs the command.
@@ -66,5 +71,6 @@ pub fn main() -> ExitCode {
         Command::Connect(args) => relay::run_relay(args),
         Command::Agent(args) => agent::run(args),
         Command::Compare(args) => compare::run_compare(args),
+        Command::Conformance(args) => conformance::run_conformance(args),
     }
 }
