@@ -2,6 +2,7 @@
 //! the hook when given), run every selected check in catalogue order, each
 //! bounded in time, and gather the findings into a [`Report`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::check::{Finding, Verdict};
@@ -40,7 +41,7 @@ pub async fn run(
     mut progress: impl FnMut(&Finding),
 ) -> Result<Report, String> {
     let signer = HttpSig::generate("conformance-suite")?;
-    let target = Target::new(&options.grant_endpoint, options.timeout, Box::new(signer))?;
+    let target = Target::new(&options.grant_endpoint, options.timeout, Arc::new(signer))?;
     let (hook, listener) = match &options.approve_hook {
         Some(command) => (
             Some(Hook::new(command.clone(), options.timeout)),
@@ -55,6 +56,9 @@ pub async fn run(
         if !selected(check.id, &options.only) {
             continue;
         }
+        session
+            .target
+            .set_signer(Arc::new(HttpSig::generate("conformance-suite")?));
         let verdict = match tokio::time::timeout(budget, checks::run(check, &mut session)).await {
             Ok(verdict) => verdict,
             Err(_) => Verdict::fail(format!("no verdict within {}s", budget.as_secs())),
@@ -63,6 +67,7 @@ pub async fn run(
         progress(&finding);
         findings.push(finding);
     }
+    session.target.clean_up().await;
     Ok(Report::new(&options.grant_endpoint, started_at, findings))
 }
 

@@ -5,6 +5,7 @@
 //! A transport failure is returned as text: the check decides whether an
 //! AS that did not answer failed it.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper::header::HeaderMap;
@@ -78,12 +79,23 @@ impl Reply {
     }
 }
 
+/// A grant the suite left with a continuation: deleted when the run ends,
+/// so the suite does not leave pending grants holding the AS's slots.
+struct Leftover {
+    signer: Arc<dyn ProofSigner>,
+    uri: String,
+    token: String,
+    /// When `wait` will have passed.
+    ready_at: tokio::time::Instant,
+}
+
 /// The AS under test, and how the suite reaches and signs for it.
 pub struct Target {
     grant_endpoint: String,
     http: Http,
     timeout: Duration,
-    signer: Box<dyn ProofSigner>,
+    signer: Arc<dyn ProofSigner>,
+    leftovers: Mutex<Vec<Leftover>>,
 }
 
 impl std::fmt::Debug for Target {
@@ -101,7 +113,7 @@ impl Target {
     pub fn new(
         grant_endpoint: &str,
         timeout: Duration,
-        signer: Box<dyn ProofSigner>,
+        signer: Arc<dyn ProofSigner>,
     ) -> Result<Self, String> {
         let http = Http::new(false).map_err(|e| e.to_string())?;
         Ok(Self {
@@ -109,7 +121,47 @@ impl Target {
             http,
             timeout,
             signer,
+            leftovers: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Signs from now on with `signer`: each check gets a key of its own,
+    /// so no AS limit per key carries over from one check to the next.
+    pub fn set_signer(&mut self, signer: Arc<dyn ProofSigner>) {
+        self.signer = signer;
+    }
+
+    /// Deletes (§5.4) every grant the suite's requests left with a
+    /// continuation, each once its `wait` has passed; answers are not
+    /// judged (a grant already finished refuses, as it should). Returns
+    /// how many were deleted.
+    pub async fn clean_up(&self) -> usize {
+        let leftovers = std::mem::take(&mut *self.lock_leftovers());
+        let mut deleted = 0;
+        for leftover in leftovers {
+            tokio::time::sleep_until(leftover.ready_at).await;
+            let reply = self
+                .signed_by(
+                    leftover.signer.as_ref(),
+                    "DELETE",
+                    &leftover.uri,
+                    Some(&leftover.token),
+                    None,
+                )
+                .await;
+            if reply.is_ok_and(|r| r.status == 204) {
+                deleted += 1;
+            }
+        }
+        deleted
+    }
+
+    fn lock_leftovers(&self) -> std::sync::MutexGuard<'_, Vec<Leftover>> {
+        // A poisoned lock only means a check panicked; the list is whole.
+        match self.leftovers.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
     }
 
     /// The grant endpoint, as given.
@@ -199,9 +251,30 @@ impl Target {
         self.send(&request).await
     }
 
-    /// A signed grant request (§2).
+    /// A signed grant request (§2); a continuation in the answer is kept
+    /// for [`Self::clean_up`].
     pub async fn grant(&self, body: &Value) -> Result<Reply, String> {
-        self.signed("POST", &self.grant_endpoint, None, Some(body))
-            .await
+        let reply = self
+            .signed("POST", &self.grant_endpoint, None, Some(body))
+            .await?;
+        if let Some(json) = reply.json()
+            && let Some(uri) = json.pointer("/continue/uri").and_then(Value::as_str)
+            && let Some(token) = json
+                .pointer("/continue/access_token/value")
+                .and_then(Value::as_str)
+        {
+            let wait = json
+                .pointer("/continue/wait")
+                .and_then(Value::as_u64)
+                .unwrap_or(5)
+                .min(self.timeout.as_secs());
+            self.lock_leftovers().push(Leftover {
+                signer: self.signer.clone(),
+                uri: uri.to_owned(),
+                token: token.to_owned(),
+                ready_at: tokio::time::Instant::now() + Duration::from_secs(wait + 1),
+            });
+        }
+        Ok(reply)
     }
 }

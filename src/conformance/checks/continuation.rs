@@ -84,7 +84,7 @@ pub async fn run(id: &str, session: &mut Session) -> Verdict {
 
 /// A grant with a continuation, and its whole first response.
 async fn continued(session: &mut Session) -> Result<(Continuation, Value), Verdict> {
-    let body = token_request(&session.target);
+    let body = token_request(session).await;
     let (_, response) = accepted(session.target.grant(&body).await)?;
     let continuation = Continuation::of(&response)
         .ok_or_else(|| Verdict::not_applicable("the AS offered no continuation for this grant"))?;
@@ -96,6 +96,9 @@ async fn too_fast(session: &mut Session) -> Verdict {
         Ok(c) => c,
         Err(v) => return v,
     };
+    if continuation.wait == 0 {
+        return Verdict::not_applicable("wait is 0: no call can be too fast");
+    }
     let reply = continuation.call(&session.target, "POST", None).await;
     expect_error(
         reply,
@@ -177,7 +180,8 @@ async fn patch_modify(session: &mut Session) -> Verdict {
     let body = json!({
         "access_token": {
             "access": [{ "type": "photo-api", "actions": ["read"], "datatypes": ["metadata"] }]
-        }
+        },
+        "interact": super::interaction::polling_interact(session).await,
     });
     let reply = continuation
         .call(&session.target, "PATCH", Some(&body))
@@ -247,9 +251,13 @@ async fn bound_to_key(session: &mut Session) -> Verdict {
 }
 
 async fn access_token_refused(session: &mut Session) -> Verdict {
-    let (continuation, response) = match continued(session).await {
-        Ok(c) => c,
+    let body = token_request(session).await;
+    let response = match super::obtain(session, &body).await {
+        Ok(r) => r,
         Err(v) => return v,
+    };
+    let Some(continuation) = Continuation::of(&response) else {
+        return Verdict::not_applicable("no continuation beside the access token");
     };
     let Some(access) = response
         .pointer("/access_token/value")

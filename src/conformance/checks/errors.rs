@@ -162,7 +162,7 @@ async fn repeated_flag(session: &mut Session) -> Verdict {
 }
 
 async fn unknown_continuation(session: &mut Session) -> Verdict {
-    let body = super::token_request(&session.target);
+    let body = super::token_request(session).await;
     let response = match accepted(session.target.grant(&body).await) {
         Ok((_, r)) => r,
         Err(v) => return v,
@@ -181,7 +181,7 @@ async fn unknown_continuation(session: &mut Session) -> Verdict {
 }
 
 async fn refused_rotation(session: &mut Session) -> Verdict {
-    let body = super::token_request(&session.target);
+    let body = super::token_request(session).await;
     let response = match obtain(session, &body).await {
         Ok(r) => r,
         Err(v) => return v,

@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use super::interaction::polling_interact;
 use super::{Session, accepted, access_right, obtain, single_token, token_request};
 use crate::conformance::check::{Check, Level, Verdict};
 use crate::conformance::proof::SIGNED_METHODS;
@@ -116,7 +117,7 @@ pub async fn run(id: &str, session: &mut Session) -> Verdict {
 }
 
 async fn key_by_value(session: &mut Session) -> Verdict {
-    let body = token_request(&session.target);
+    let body = token_request(session).await;
     let (_, response) = match accepted(session.target.grant(&body).await) {
         Ok(answer) => answer,
         Err(verdict) => return verdict,
@@ -143,7 +144,7 @@ fn is_token68(value: &str) -> bool {
 /// A token issued at once or through the hook; a check that needs one
 /// and cannot have it ends here.
 async fn issued(session: &mut Session) -> Result<Value, Verdict> {
-    let body = token_request(&session.target);
+    let body = token_request(session).await;
     let response = obtain(session, &body).await?;
     single_token(&response).cloned()
 }
@@ -237,7 +238,7 @@ async fn manage_shape(session: &mut Session) -> Verdict {
 
 /// A first grant response, for the shape checks of `continue`.
 async fn first_response(session: &mut Session) -> Result<Value, Verdict> {
-    let body = token_request(&session.target);
+    let body = token_request(session).await;
     accepted(session.target.grant(&body).await).map(|(_, json)| json)
 }
 
@@ -368,6 +369,7 @@ async fn by_reference(session: &mut Session) -> Verdict {
     let body = json!({
         "access_token": { "access": ["dolphin-metadata"] },
         "client": session.target.client_by_value(),
+        "interact": polling_interact(session).await,
     });
     match accepted(session.target.grant(&body).await) {
         Ok((_, response)) => Verdict::holds(
@@ -379,7 +381,7 @@ async fn by_reference(session: &mut Session) -> Verdict {
 }
 
 async fn instance_id_reuse(session: &mut Session) -> Verdict {
-    let body = token_request(&session.target);
+    let body = token_request(session).await;
     let (_, first) = match accepted(session.target.grant(&body).await) {
         Ok(a) => a,
         Err(v) => return v,
@@ -390,6 +392,7 @@ async fn instance_id_reuse(session: &mut Session) -> Verdict {
     let again = json!({
         "access_token": { "access": [access_right()] },
         "client": instance,
+        "interact": polling_interact(session).await,
     });
     match accepted(session.target.grant(&again).await) {
         Ok(_) => Verdict::pass("a request with `client` as the instance_id was answered"),
@@ -401,6 +404,7 @@ async fn subject_shape(session: &mut Session) -> Verdict {
     let body = json!({
         "subject": { "sub_id_formats": ["opaque"] },
         "client": session.target.client_by_value(),
+        "interact": polling_interact(session).await,
     });
     let reply = match session.target.grant(&body).await {
         Ok(r) => r,

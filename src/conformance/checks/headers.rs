@@ -74,7 +74,7 @@ fn no_store_verdict(reply: &Reply) -> Verdict {
 }
 
 async fn on_grant(session: &mut Session, judge: fn(&Reply) -> Verdict) -> Verdict {
-    let body = token_request(&session.target);
+    let body = token_request(session).await;
     match accepted(session.target.grant(&body).await) {
         Ok((reply, _)) => judge(&reply),
         Err(verdict) => verdict,
@@ -98,7 +98,7 @@ async fn on_error(session: &mut Session, judge: fn(&Reply) -> Verdict) -> Verdic
 }
 
 async fn on_continue(session: &mut Session) -> Verdict {
-    let body = token_request(&session.target);
+    let body = token_request(session).await;
     let response = match accepted(session.target.grant(&body).await) {
         Ok((_, r)) => r,
         Err(v) => return v,

@@ -297,6 +297,7 @@ async fn continued_with_ref(session: &mut Session) -> Result<(Finished, Value), 
         .clone()
         .ok_or_else(|| Verdict::fail("no interact_ref at the finish URI"))?;
     let body = json!({ "interact_ref": reference });
+    finished.continuation.wait_out().await;
     let reply = finished
         .continuation
         .call(&session.target, "POST", Some(&body))

@@ -141,16 +141,18 @@ pub fn access_right() -> Value {
 }
 
 /// A grant request for one token with [`access_right`], the suite's key
-/// by value.
-pub fn token_request(target: &Target) -> Value {
+/// by value, offering the start modes a hook can act on: an AS that needs
+/// a person can then answer pending rather than refuse.
+pub async fn token_request(session: &mut Session) -> Value {
     json!({
         "access_token": { "access": [access_right()] },
-        "client": target.client_by_value(),
+        "client": session.target.client_by_value(),
+        "interact": interaction::polling_interact(session).await,
     })
 }
 
 /// A grant response's `continue` (§3.1), read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Continuation {
     /// `uri`.
     pub uri: String,
@@ -158,6 +160,8 @@ pub struct Continuation {
     pub token: String,
     /// `wait`, or the default five seconds.
     pub wait: u64,
+    /// When the response carrying it was read: `wait` counts from there.
+    pub received: tokio::time::Instant,
 }
 
 impl Continuation {
@@ -168,12 +172,15 @@ impl Continuation {
             uri: c.get("uri")?.as_str()?.to_owned(),
             token: c.get("access_token")?.get("value")?.as_str()?.to_owned(),
             wait: c.get("wait").and_then(Value::as_u64).unwrap_or(5),
+            received: tokio::time::Instant::now(),
         })
     }
 
-    /// Waits out `wait` (plus a second for clock granularity).
+    /// Waits until `wait` has passed since the response (plus a second:
+    /// the AS may count in whole seconds).
     pub async fn wait_out(&self) {
-        tokio::time::sleep(Duration::from_secs(self.wait.saturating_add(1))).await;
+        let wait = Duration::from_secs(self.wait.saturating_add(1));
+        tokio::time::sleep_until(self.received + wait).await;
     }
 
     /// A signed `method` to the continuation URI with the token, and
@@ -212,7 +219,11 @@ impl Management {
 
 /// Error codes that say the AS's policy or its person refused: the suite
 /// cannot be approved, which is no evidence against the AS.
-const POLICY_REFUSALS: [&str; 4] = [
+///
+/// `invalid_interaction` is among them: to a correct request it can only
+/// mean the AS needs an interaction the request did not offer.
+const POLICY_REFUSALS: [&str; 5] = [
+    "invalid_interaction",
     "request_denied",
     "user_denied",
     "unknown_user",

@@ -195,7 +195,8 @@ async fn broken(session: &Session, key: &HttpSig, breakage: Breakage, what: &str
     expect_error(reply, "invalid_client", what)
 }
 
-async fn missing_authorization(session: &Session, key: &HttpSig) -> Verdict {
+async fn missing_authorization(session: &mut Session, key: &HttpSig) -> Verdict {
+    let interact = super::interaction::polling_interact(session).await;
     let reply = session
         .target
         .signed_by(
@@ -206,6 +207,7 @@ async fn missing_authorization(session: &Session, key: &HttpSig) -> Verdict {
             Some(&json!({
                 "access_token": { "access": [access_right()] },
                 "client": { "key": key.key_object() },
+                "interact": interact,
             })),
         )
         .await;

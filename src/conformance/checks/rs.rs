@@ -173,7 +173,7 @@ async fn introspect(session: &Session, rs: &HttpSig, token: &str) -> Result<Repl
 
 /// An issued token (object) from a fresh grant.
 async fn issued(session: &mut Session) -> Result<Value, Verdict> {
-    let body = super::token_request(&session.target);
+    let body = super::token_request(session).await;
     let response = obtain(session, &body).await?;
     super::single_token(&response).cloned()
 }
@@ -291,7 +291,7 @@ async fn rotated(session: &mut Session, rs: &HttpSig) -> Verdict {
 }
 
 async fn continuation(session: &mut Session, rs: &HttpSig) -> Verdict {
-    let body = super::token_request(&session.target);
+    let body = super::token_request(session).await;
     let response = match accepted(session.target.grant(&body).await) {
         Ok((_, r)) => r,
         Err(v) => return v,
@@ -350,6 +350,7 @@ async fn register(session: &mut Session, rs: &HttpSig) -> Verdict {
     let grant = json!({
         "access_token": { "access": [reference] },
         "client": session.target.client_by_value(),
+        "interact": super::interaction::polling_interact(session).await,
     });
     match accepted(session.target.grant(&grant).await) {
         Ok(_) => Verdict::pass("registered; the reference was accepted in a grant request"),
