@@ -324,6 +324,82 @@ fn conformance_against_nothing_fails_every_reachable_must_and_exits_1() {
     );
 }
 
+/// An AS that answers every request alike: 200, JSON, no
+/// `Cache-Control`, a discovery document naming another endpoint and an
+/// unregistered start mode. Serves until the test ends.
+fn careless_as() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/gnap", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                use std::io::{Read as _, Write as _};
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                // The head, then the content its length names.
+                while let Ok(n) = stream.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if seen.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                let body = r#"{"grant_request_endpoint":"https://elsewhere.example/gnap","interaction_start_modes_supported":["redirect","teleport"],"key_proofs_supported":["httpsig"]}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    url
+}
+
+#[test]
+fn conformance_catches_an_as_that_answers_everything_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = careless_as();
+    let (output, report, _) = conformance(
+        dir.path(),
+        &[
+            &url,
+            "--only",
+            "discovery",
+            "--only",
+            "headers-grant",
+            "--only",
+            "negative-unsigned",
+            "--timeout-seconds",
+            "5",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    for (id, wanted) in [
+        ("discovery-options-json", "pass"),
+        ("discovery-grant-endpoint-matches", "fail"),
+        ("discovery-start-modes-registered", "fail"),
+        ("discovery-no-store", "fail"),
+        ("headers-grant-json", "pass"),
+        ("headers-grant-no-store", "fail"),
+        ("negative-unsigned", "fail"),
+        ("rs-discovery", "not_applicable"),
+    ] {
+        assert_eq!(result(&report, id), wanted, "{id}");
+    }
+}
+
 #[test]
 fn conformance_with_an_as_url_that_is_not_http_is_a_usage_error() {
     for args in [

@@ -231,3 +231,39 @@ async fn status(session: &mut Session) -> Verdict {
         Err(e) => Verdict::fail(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(body: Value) -> Reply {
+        Reply {
+            status: 400,
+            headers: hyper::header::HeaderMap::new(),
+            body: body.to_string().into_bytes(),
+        }
+    }
+
+    #[test]
+    fn an_error_is_a_registered_code_as_a_string_or_an_object_with_only_continue_beside_it() {
+        for good in [
+            json!({"error": "user_denied"}),
+            json!({"error": {"code": "invalid_request"}}),
+            json!({"error": {"code": "too_fast", "description": "wait"}, "continue": {}}),
+        ] {
+            assert_eq!(shape_problem(&reply(good.clone())), None, "{good}");
+            assert!(reply(good).error_code().is_some());
+        }
+        for bad in [
+            json!({"error": "not_a_code"}),
+            json!({"error": {"code": "invalid_request", "status": 400}}),
+            json!({"error": {"description": "no code"}}),
+            json!({"error": {"code": "invalid_request", "description": 7}}),
+            json!({"error": "invalid_request", "access_token": {}}),
+            json!({"error": 7}),
+            json!(["error"]),
+        ] {
+            assert!(shape_problem(&reply(bad.clone())).is_some(), "{bad}");
+        }
+    }
+}

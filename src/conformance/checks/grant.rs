@@ -6,6 +6,7 @@ use super::interaction::polling_interact;
 use super::{Session, accepted, access_right, obtain, single_token, token_request};
 use crate::conformance::check::{Check, Level, Verdict};
 use crate::conformance::proof::SIGNED_METHODS;
+use crate::proto::gnap::token::is_token68;
 
 /// The grant checks.
 pub const CHECKS: &[Check] = &[
@@ -129,16 +130,6 @@ async fn key_by_value(session: &mut Session) -> Verdict {
     } else {
         Verdict::fail("neither access_token nor continue in a 200 grant response")
     }
-}
-
-/// `token68` (RFC 9110 §11.2): `1*( ALPHA / DIGIT / "-" / "." / "_" / "~"
-/// / "+" / "/" ) *"="`.
-fn is_token68(value: &str) -> bool {
-    let body = value.trim_end_matches('=');
-    !body.is_empty()
-        && body
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-._~+/".contains(c))
 }
 
 /// A token issued at once or through the hook; a check that needs one

@@ -58,7 +58,11 @@ fn json_verdict(reply: &Reply) -> Verdict {
     let media = reply.media_type();
     Verdict::holds(
         media.as_deref() == Some("application/json"),
-        format!("{}: Content-Type {media:?}", reply.status),
+        format!(
+            "{}: Content-Type {}",
+            reply.status,
+            media.as_deref().unwrap_or("absent")
+        ),
     )
 }
 
@@ -66,9 +70,9 @@ fn no_store_verdict(reply: &Reply) -> Verdict {
     Verdict::holds(
         reply.no_store(),
         format!(
-            "{}: Cache-Control {:?}",
+            "{}: Cache-Control {}",
             reply.status,
-            reply.header("cache-control")
+            reply.header("cache-control").unwrap_or("absent")
         ),
     )
 }

@@ -357,3 +357,24 @@ async fn register(session: &mut Session, rs: &HttpSig) -> Verdict {
         Err(v) => v,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rs_discovery_is_at_the_grant_endpoints_origin() {
+        assert_eq!(
+            discovery_url("https://as.example/gnap"),
+            "https://as.example/.well-known/gnap-as-rs"
+        );
+        assert_eq!(
+            discovery_url("http://127.0.0.1:8470/a/b?x=1"),
+            "http://127.0.0.1:8470/.well-known/gnap-as-rs"
+        );
+        assert_eq!(
+            discovery_url("https://as.example"),
+            "https://as.example/.well-known/gnap-as-rs"
+        );
+    }
+}
