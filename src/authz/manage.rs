@@ -64,7 +64,10 @@ impl AuthServer {
                         self.now(),
                         self.store.replay(ReplayBudget::Bound),
                     )
-                    .map_err(|r| self.replay_refusal(r, ReplayBudget::Bound))?;
+                    .map_err(|r| match self.replay_refusal(r, ReplayBudget::Bound) {
+                        Failure::Signature(r) => Failure::RotationSignature(r),
+                        other => other,
+                    })?;
                 KeyBinding {
                     thumbprint: new_key.thumbprint().as_str().to_owned(),
                     jwk: new_key.public_jwk().cloned().unwrap_or_default(),

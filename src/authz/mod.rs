@@ -333,7 +333,7 @@ impl AuthServer {
     /// The answer to a request `endpoint` refused with `failure`, counted.
     fn failure_reply(&self, endpoint: &Endpoint, failure: Failure) -> Reply {
         match &failure {
-            Failure::Signature(r) | Failure::RsSignature(r) => {
+            Failure::Signature(r) | Failure::RsSignature(r) | Failure::RotationSignature(r) => {
                 self.metrics.signature_failure(r.reason());
             }
             Failure::Store(e) => tracing::error!(error = %e, "storage failure"),

@@ -187,6 +187,8 @@ fn conformance_against_gnapd_dev_passes_every_must_and_writes_well_formed_report
         "continue-too-fast",
         "continue-old-token-refused",
         "token-rotate",
+        "token-key-rotation",
+        "token-key-rotation-one-signature",
         "error-invalid-flag",
         "negative-replayed",
         "negative-missing-authorization",

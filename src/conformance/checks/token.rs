@@ -1,12 +1,17 @@
 //! Token management (RFC 9635 §6): rotation and revocation through the
 //! `manage` URI, and what the URI must refuse afterwards.
 
-use serde_json::Value;
+use std::sync::Arc;
 
-use super::{Management, Session, expect_refusal, obtain, single_token, token_request};
+use serde_json::{Value, json};
+
+use super::{
+    Management, Session, expect_error, expect_refusal, obtain, single_token, token_request,
+};
 use crate::conformance::check::{Check, Level, Verdict};
-use crate::conformance::proof::HttpSig;
-use crate::conformance::target::Reply;
+use crate::conformance::proof::{HttpSig, ProofSigner};
+use crate::conformance::target::{Reply, Target};
+use crate::proto::httpsig::sign_gnap_rotation;
 
 /// The token management checks.
 pub const CHECKS: &[Check] = &[
@@ -40,6 +45,18 @@ pub const CHECKS: &[Check] = &[
         level: Level::Must,
         title: "a management call signed by another key is refused",
     },
+    Check {
+        id: "token-key-rotation",
+        section: "RFC 9635 §6.1.1, §7.3.1.1",
+        level: Level::Must,
+        title: "rotation to a new key signed by both keys succeeds, and the new key then manages the token",
+    },
+    Check {
+        id: "token-key-rotation-one-signature",
+        section: "RFC 9635 §6.1.1",
+        level: Level::Must,
+        title: "rotation to a new key proven only by the old key gets invalid_rotation",
+    },
 ];
 
 /// Runs the token check `id`.
@@ -50,6 +67,8 @@ pub async fn run(id: &str, session: &mut Session) -> Verdict {
         "token-rotate-after-revoke-refused" => rotate_after_revoke(session).await,
         "token-revoke-idempotent" => revoke_twice(session).await,
         "token-manage-bound-to-key" => bound_to_key(session).await,
+        "token-key-rotation" => key_rotation(session, true).await,
+        "token-key-rotation-one-signature" => key_rotation(session, false).await,
         _ => super::unknown(id),
     }
 }
@@ -167,4 +186,69 @@ async fn bound_to_key(session: &mut Session) -> Verdict {
         .signed_by(&other, "POST", &manage.uri, Some(&manage.token), None)
         .await;
     expect_refusal(reply, "rotation signed by another key")
+}
+
+/// Rotates a token's key (§6.1.1) from a key of the check's own to a new
+/// one: signed by both (`both`), or only by the old one, which must be
+/// refused. Runs only where discovery lists `key_rotation_supported`.
+async fn key_rotation(session: &mut Session, both: bool) -> Verdict {
+    let listed = session
+        .discovery()
+        .await
+        .and_then(|d| d.get("key_rotation_supported").and_then(Value::as_bool));
+    if listed != Some(true) {
+        return Verdict::not_applicable("the AS does not list key_rotation_supported");
+    }
+    let (old, new) = match (
+        HttpSig::generate("conformance-old"),
+        HttpSig::generate("conformance-new"),
+    ) {
+        (Ok(old), Ok(new)) => (Arc::new(old), new),
+        (Err(e), _) | (_, Err(e)) => return Verdict::error(e),
+    };
+    session.target.set_signer(old.clone());
+    let (_, manage) = match managed(session).await {
+        Ok(m) => m,
+        Err(v) => return v,
+    };
+    let body = json!({ "key": new.key_object() });
+    let mut request = Target::request("POST", &manage.uri, Some(&manage.token), Some(&body));
+    let now = session.target.now();
+    let signed = if both {
+        sign_gnap_rotation(&mut request, old.key(), new.key(), now).map_err(|e| e.to_string())
+    } else {
+        old.sign(&mut request, now)
+    };
+    if let Err(e) = signed {
+        return Verdict::error(e);
+    }
+    let reply = session.target.send(&request).await;
+    if !both {
+        return expect_error(reply, "invalid_rotation", "the new key unproven");
+    }
+    let reply = match reply {
+        Ok(r) => r,
+        Err(e) => return Verdict::fail(e),
+    };
+    if reply.error_code().as_deref() == Some("key_rotation_not_supported") {
+        return Verdict::not_applicable("the AS does not rotate this token's key");
+    }
+    let Some(rotated) = reply.json().and_then(|j| j.get("access_token").cloned()) else {
+        return Verdict::fail(format!("key rotation answered {}", reply.summary()));
+    };
+    let Some(next) = Management::of(&rotated) else {
+        return Verdict::fail("the rotated token has no management URI");
+    };
+    let again = session
+        .target
+        .signed_by(&new, "POST", &next.uri, Some(&next.token), None)
+        .await;
+    match again {
+        Ok(r) if r.status == 200 => Verdict::pass("rotated; the new key rotates the token again"),
+        Ok(r) => Verdict::fail(format!(
+            "after key rotation the new key's rotation got {}",
+            r.summary()
+        )),
+        Err(e) => Verdict::fail(e),
+    }
 }
