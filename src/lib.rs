@@ -71,6 +71,8 @@ pub mod admin;
 #[doc(hidden)]
 pub mod compare;
 #[doc(hidden)]
+pub mod conformance;
+#[doc(hidden)]
 pub mod fuzzing;
 #[doc(hidden)]
 pub mod http;

@@ -85,9 +85,23 @@ impl AuthServer {
                             self.now(),
                             self.store.replay(ReplayBudget::Bound),
                         )
-                        .map_err(|r| self.replay_refusal(r, ReplayBudget::Bound))?;
+                        .map_err(|r| match self.replay_refusal(r, ReplayBudget::Bound) {
+                            Failure::Signature(r) => Failure::RotationSignature(r),
+                            other => other,
+                        })?;
                 } else {
-                    self.prove_jws_rotation(request, &old.key, &new_key)?;
+                    // A failed proof of either key is `invalid_rotation`
+                    // (§6.1.1), as for signatures above.
+                    self.prove_jws_rotation(request, &old.key, &new_key)
+                        .map_err(|failure| match failure {
+                            Failure::Gnap(error, _) if error.code == ErrorCode::InvalidClient => {
+                                Failure::gnap(
+                                    ErrorCode::InvalidRotation,
+                                    error.description.as_deref().unwrap_or_default(),
+                                )
+                            }
+                            other => other,
+                        })?;
                 }
                 KeyBinding {
                     thumbprint: new_key.thumbprint().as_str().to_owned(),

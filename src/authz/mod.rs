@@ -340,7 +340,7 @@ impl AuthServer {
     /// The answer to a request `endpoint` refused with `failure`, counted.
     fn failure_reply(&self, endpoint: &Endpoint, failure: Failure) -> Reply {
         match &failure {
-            Failure::Signature(r) | Failure::RsSignature(r) => {
+            Failure::Signature(r) | Failure::RsSignature(r) | Failure::RotationSignature(r) => {
                 self.metrics.signature_failure(r.reason());
             }
             Failure::Store(e) => tracing::error!(error = %e, "storage failure"),
@@ -457,7 +457,7 @@ impl AuthServer {
                         "the proof algorithm does not match the key",
                     ));
                 }
-                Ok((Prover::Key(key), client.key.proof.kind(), None))
+                Ok((Prover::Key(Box::new(key)), client.key.proof.kind(), None))
             }
             Client::Instance(id) => {
                 let instance = self.store.instance(id)?.ok_or_else(|| {

@@ -24,7 +24,7 @@ use crate::store::{KeyBinding, ReplayBudget};
 #[derive(Debug)]
 pub(super) enum Prover {
     /// A JWK (`httpsig`, `jwsd`, `jws`).
-    Key(VerifyingKey),
+    Key(Box<VerifyingKey>),
     /// An `mtls` certificate's thumbprint.
     Cert(String),
 }
@@ -34,7 +34,7 @@ impl Prover {
     pub(super) fn of(binding: &KeyBinding) -> Result<Self, Failure> {
         match binding.method {
             ProofKind::Mtls => Ok(Self::Cert(binding.thumbprint.clone())),
-            _ => bound_key(binding).map(Self::Key),
+            _ => bound_key(binding).map(|key| Self::Key(Box::new(key))),
         }
     }
 

@@ -107,6 +107,11 @@ pub enum Failure {
     /// A resource server's signature failed: `invalid_resource_server`
     /// (RFC 9767 §3.5: "or the RS's signature validation failed").
     RsSignature(Rejection),
+    /// A key rotation's proof failed, of the old key or of the new one:
+    /// `invalid_rotation`, as RFC 9635 §6.1.1 requires for either
+    /// ("Failure to present the appropriate proof of either the new key or
+    /// the previous key"). Counted as a signature failure.
+    RotationSignature(Rejection),
 }
 
 impl From<RequestError> for Failure {
@@ -192,7 +197,9 @@ impl Failure {
         };
         match self {
             Self::Rs(error) => Reply::json(error.code.status(), &RsErrorResponse { error }),
-            Self::RsSignature(rejection) | Self::Signature(rejection) => rs_reply(
+            Self::RsSignature(rejection)
+            | Self::Signature(rejection)
+            | Self::RotationSignature(rejection) => rs_reply(
                 400,
                 RsErrorCode::InvalidResourceServer,
                 format!("signature rejected: {rejection}"),
@@ -259,6 +266,13 @@ impl Failure {
                 GrantError::described(
                     ErrorCode::InvalidClient,
                     format!("signature rejected: {rejection}"),
+                ),
+                None,
+            ),
+            Self::RotationSignature(rejection) => (
+                GrantError::described(
+                    ErrorCode::InvalidRotation,
+                    format!("key rotation proof rejected: {rejection}"),
                 ),
                 None,
             ),

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 pub mod admin;
 pub mod agent;
 pub mod compare;
+pub mod conformance;
 pub mod httpsig;
 pub mod interop_hook;
 pub mod relay;
@@ -52,6 +53,10 @@ enum Command {
     /// protocol variant, measured step by step, and an attack suite;
     /// writes report.json, report.md and SVG plots.
     Compare(compare::Args),
+    /// A black-box GNAP conformance suite: checks an AS (any
+    /// implementation) over HTTP and names each check's RFC section and
+    /// level; exit 0 when no MUST check failed.
+    Conformance(conformance::Args),
     /// The person and browser of `gnapd conformance --approve-hook` for a
     /// gnapd in --interop mode: decides the interaction in the hook's
     /// environment through the automation endpoint, then opens the finish
@@ -72,6 +77,7 @@ pub fn main() -> ExitCode {
         Command::Connect(args) => relay::run_relay(args),
         Command::Agent(args) => agent::run(args),
         Command::Compare(args) => compare::run_compare(args),
+        Command::Conformance(args) => conformance::run_conformance(args),
         Command::InteropHook(args) => interop_hook::run(args),
     }
 }

@@ -242,7 +242,7 @@ fn clear_work(work: &Path) -> Result<(), CompareError> {
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, from the system clock.
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());

@@ -421,7 +421,7 @@ fn refused_rotations_get_the_specs_errors() {
             "signed only by the old key",
             0,
             Some(new_key),
-            (401, "invalid_client"),
+            (400, "invalid_rotation"),
         ),
         (
             "to a key reference",

@@ -80,6 +80,7 @@ fn every_test_named_in_spec_notes_exists() {
         "client.md",
         "security.md",
         "compare.md",
+        "conformance.md",
     ] {
         let cited = cited_tests(file);
         assert!(!cited.is_empty(), "{file} names no tests");

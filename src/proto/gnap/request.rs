@@ -510,12 +510,12 @@ mod tests {
     }
 
     #[test]
-    fn a_repeated_flag_is_invalid_request() {
+    fn a_repeated_flag_is_invalid_flag() {
         let err = parse(with_tokens(
             json!({"access": ["x"], "flags": ["bearer", "bearer"]}),
         ))
         .unwrap_err();
-        assert_eq!(err.code(), ErrorCode::InvalidRequest);
+        assert_eq!(err.code(), ErrorCode::InvalidFlag);
         assert_eq!(err.reason(), Reason::DuplicateFlag);
         assert_eq!(err.field(), "access_token.flags[1]");
     }

@@ -28,8 +28,9 @@ const LAYERS: &[&[&str]] = &[
     // What a running server is assembled from.
     &["config", "admin"],
     // `gnapd compare`: runs gnapd instances and measures them from outside
-    // (it reads the admin socket, so it sits above it).
-    &["compare"],
+    // (it reads the admin socket, so it sits above it); `gnapd conformance`
+    // beside it checks any GNAP AS from outside.
+    &["compare", "conformance"],
     // Entry points: the command line, and the fuzz harness.
     &["cli", "fuzzing"],
 ];

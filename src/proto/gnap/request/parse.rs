@@ -108,9 +108,13 @@ pub(super) fn parse_token_request(
                 }
             };
             // "If the request includes a flag value multiple times, the AS
-            // MUST return an invalid_request error" (§2.1.1).
+            // MUST return an `invalid_flag` error" (§2.1.1).
             if flags.contains(&flag) {
-                return Err(RequestError::invalid(&at_flag, Reason::DuplicateFlag));
+                return Err(RequestError::new(
+                    ErrorCode::InvalidFlag,
+                    &at_flag,
+                    Reason::DuplicateFlag,
+                ));
             }
             flags.push(flag);
         }
