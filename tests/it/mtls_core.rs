@@ -106,5 +106,5 @@ fn an_mtls_key_is_refused_when_the_listener_asks_for_no_certificates_or_with_jos
     let mut jose = post(GRANT, &grant_body(key), Some(&mine), None);
     jose.fields.set("content-type", "application/jose");
     let (status, body) = send(&server(true), &Endpoint::Grant, &jose);
-    assert!(status >= 400 && status < 500, "{status} {body}");
+    assert!((400..500).contains(&status), "{status} {body}");
 }
