@@ -67,8 +67,14 @@ def make_handler(state: State):
             body = self.rfile.read(length) if length else b""
             host, port = state.upstream
             conn = http.client.HTTPConnection(host, port, timeout=30)
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-            conn.request(self.command, self.path, body=body, headers=headers)
+            # Every field line as it came, repeated ones too (a key rotation's
+            # two signatures may come on two lines).
+            conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            for name, value in self.headers.items():
+                if name.lower() not in HOP_BY_HOP:
+                    conn.putheader(name, value)
+            conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body)
             answer = conn.getresponse()
             status, out_headers, out_body = answer.status, answer.getheaders(), answer.read()
             conn.close()

@@ -12,6 +12,7 @@ mod compare_meter;
 mod compare_oauth;
 mod compare_oidc;
 mod compare_report;
+mod conformance_broken;
 mod conformance_suite;
 mod connect;
 mod connect_upstream;
