@@ -12,6 +12,9 @@ pub struct SignOptions {
     pub tag: &'static str,
     /// Send a random `nonce` (RFC 9635 §7.3.1: SHOULD).
     pub nonce: bool,
+    /// This `nonce` instead of a random one, when `nonce` is set: only for
+    /// reproducible fixtures, since an AS refuses a nonce it has seen.
+    pub fixed_nonce: Option<String>,
     /// `expires`, seconds after `created`, if wanted.
     pub expires_in: Option<i64>,
     /// The digest algorithm for `Content-Digest`.
@@ -27,6 +30,7 @@ impl Default for SignOptions {
             label: "sig1".into(),
             tag: TAG_GNAP,
             nonce: true,
+            fixed_nonce: None,
             expires_in: None,
             digest: DigestAlgorithm::Sha256,
             extra: Vec::new(),
@@ -63,12 +67,14 @@ pub fn sign_gnap(
         }
     }
     covered.extend(options.extra.iter().cloned());
-    let nonce = if options.nonce {
+    let nonce = if !options.nonce {
+        None
+    } else if let Some(fixed) = &options.fixed_nonce {
+        Some(fixed.clone())
+    } else {
         let mut bytes = [0u8; 16];
         crate::random::fill(&mut bytes).map_err(|_| SignError::Params)?;
         Some(b64::encode_url(&bytes))
-    } else {
-        None
     };
     let params = SignatureParams::new(
         covered,
