@@ -115,3 +115,45 @@ pub fn sign_gnap_rotation(
     sign_gnap(request, new_key, now, &new)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::jwk::SigningKey;
+
+    fn signed(options: &SignOptions) -> HttpRequest {
+        let key = SigningKey::generate(crate::proto::alg::Algorithm::Ed25519).unwrap();
+        let mut first = HttpRequest::new("POST", "https://as.example/gnap").with_body(&b"{}"[..]);
+        let mut second = first.clone();
+        sign_gnap(&mut first, &key, 1_790_000_000, options).unwrap();
+        sign_gnap(&mut second, &key, 1_790_000_000, options).unwrap();
+        assert_eq!(
+            first.fields.lines("signature").collect::<Vec<_>>()
+                == second.fields.lines("signature").collect::<Vec<_>>(),
+            options.fixed_nonce.is_some() || !options.nonce,
+            "only a random nonce makes two signings differ"
+        );
+        first
+    }
+
+    fn input(request: &HttpRequest) -> String {
+        let line = request.fields.lines("signature-input").next().unwrap();
+        String::from_utf8(line.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn a_fixed_nonce_is_signed_as_given_and_makes_ed25519_signatures_repeat() {
+        let fixed = SignOptions {
+            fixed_nonce: Some("fixture-nonce".into()),
+            ..SignOptions::default()
+        };
+        assert!(input(&signed(&fixed)).contains(";nonce=\"fixture-nonce\";"));
+        let random = input(&signed(&SignOptions::default()));
+        assert!(random.contains(";nonce=\"") && !random.contains("fixture-nonce"));
+        let none = SignOptions {
+            nonce: false,
+            ..fixed
+        };
+        assert!(!input(&signed(&none)).contains("nonce"));
+    }
+}
