@@ -285,6 +285,9 @@ fn fixtures_for(proof: Proof) -> Vec<Fixture> {
             "created an hour before the AS receives it",
         ),
     ];
+    if matches!(proof, Proof::HttpSig) {
+        out.push(digest_not_covered(&key, &body));
+    }
     let continued = proof.request(
         &key,
         &issued.continue_uri,
@@ -322,7 +325,6 @@ fn fixtures_for(proof: Proof) -> Vec<Fixture> {
     ));
     match proof {
         Proof::HttpSig => {
-            out.insert(4, digest_not_covered(&key, &body));
             let mut uncovered =
                 Proof::HttpSig.request(&key, &issued.manage_uri, None, true, &[], CREATED);
             uncovered
