@@ -26,6 +26,7 @@ mod gateway_http;
 mod gateway_resume;
 mod gateway_sdk;
 mod gateway_stdio;
+mod gnap_fixtures;
 mod hidden_characters;
 mod hostile_upstream_answers;
 mod httpsig_cli;

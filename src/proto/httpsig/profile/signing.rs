@@ -12,6 +12,9 @@ pub struct SignOptions {
     pub tag: &'static str,
     /// Send a random `nonce` (RFC 9635 §7.3.1: SHOULD).
     pub nonce: bool,
+    /// This `nonce` instead of a random one, when `nonce` is set: only for
+    /// reproducible fixtures, since an AS refuses a nonce it has seen.
+    pub fixed_nonce: Option<String>,
     /// `expires`, seconds after `created`, if wanted.
     pub expires_in: Option<i64>,
     /// The digest algorithm for `Content-Digest`.
@@ -27,6 +30,7 @@ impl Default for SignOptions {
             label: "sig1".into(),
             tag: TAG_GNAP,
             nonce: true,
+            fixed_nonce: None,
             expires_in: None,
             digest: DigestAlgorithm::Sha256,
             extra: Vec::new(),
@@ -63,12 +67,14 @@ pub fn sign_gnap(
         }
     }
     covered.extend(options.extra.iter().cloned());
-    let nonce = if options.nonce {
+    let nonce = if !options.nonce {
+        None
+    } else if let Some(fixed) = &options.fixed_nonce {
+        Some(fixed.clone())
+    } else {
         let mut bytes = [0u8; 16];
         crate::random::fill(&mut bytes).map_err(|_| SignError::Params)?;
         Some(b64::encode_url(&bytes))
-    } else {
-        None
     };
     let params = SignatureParams::new(
         covered,
@@ -108,4 +114,46 @@ pub fn sign_gnap_rotation(
     };
     sign_gnap(request, new_key, now, &new)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::jwk::SigningKey;
+
+    fn signed(options: &SignOptions) -> HttpRequest {
+        let key = SigningKey::generate(crate::proto::alg::Algorithm::Ed25519).unwrap();
+        let mut first = HttpRequest::new("POST", "https://as.example/gnap").with_body(&b"{}"[..]);
+        let mut second = first.clone();
+        sign_gnap(&mut first, &key, 1_790_000_000, options).unwrap();
+        sign_gnap(&mut second, &key, 1_790_000_000, options).unwrap();
+        assert_eq!(
+            first.fields.lines("signature").collect::<Vec<_>>()
+                == second.fields.lines("signature").collect::<Vec<_>>(),
+            options.fixed_nonce.is_some() || !options.nonce,
+            "only a random nonce makes two signings differ"
+        );
+        first
+    }
+
+    fn input(request: &HttpRequest) -> String {
+        let line = request.fields.lines("signature-input").next().unwrap();
+        String::from_utf8(line.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn a_fixed_nonce_is_signed_as_given_and_makes_ed25519_signatures_repeat() {
+        let fixed = SignOptions {
+            fixed_nonce: Some("fixture-nonce".into()),
+            ..SignOptions::default()
+        };
+        assert!(input(&signed(&fixed)).contains(";nonce=\"fixture-nonce\";"));
+        let random = input(&signed(&SignOptions::default()));
+        assert!(random.contains(";nonce=\"") && !random.contains("fixture-nonce"));
+        let none = SignOptions {
+            nonce: false,
+            ..fixed
+        };
+        assert!(!input(&signed(&none)).contains("nonce"));
+    }
 }
