@@ -479,7 +479,7 @@ fn appendix_b_requests() {
 /// Appendix B.1's access object has no `type`, which §8 makes REQUIRED, and
 /// B.3 presents an `mtls` key; gnapd refuses both, naming the field.
 #[test]
-fn appendix_b_requests_gnapd_refuses() {
+fn appendix_b_requests_gnapd_refuses_and_its_mtls_client() {
     let err = parse_grant_request(
         json!({
             "access_token": {
@@ -499,7 +499,7 @@ fn appendix_b_requests_gnapd_refuses() {
     assert_eq!(err.field(), "access_token.access[0].type");
     assert_eq!(err.reason(), Reason::Missing);
 
-    let err = parse_grant_request(
+    let mtls = parse_grant_request(
         json!({
             "access_token": {"access": ["backend service", "nightly-routine-3"]},
             "client": {
@@ -512,9 +512,16 @@ fn appendix_b_requests_gnapd_refuses() {
         .to_string()
         .as_bytes(),
     )
-    .unwrap_err();
-    assert_eq!(err.code(), ErrorCode::InvalidClient);
-    assert_eq!(err.field(), "client.key.proof");
+    .unwrap();
+    // Appendix B's `mtls` client by certificate thumbprint reads as such.
+    let Client::Key(client) = &mtls.client else {
+        panic!("a key by value")
+    };
+    assert_eq!(client.key.proof, crate::proto::gnap::Proof::Mtls);
+    assert_eq!(
+        client.key.cert.as_ref().map(|c| c.thumbprint()).as_deref(),
+        Some("bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2")
+    );
 }
 
 /// §3's first example has a trailing comma after the continuation token's

@@ -358,9 +358,14 @@ fn parse_cert_key(
         ("cert", Some(text)) => ClientCert::from_key_text(text)
             .map(CertKey::Cert)
             .map_err(|_| unusable()),
+        // The shape of a base64url SHA-256, not its decoding: the RFC's own
+        // example (Appendix B) ends in non-canonical bits, and a value that
+        // is not some certificate's thumbprint never matches one anyway.
         ("cert#S256", Some(x5t))
             if x5t.len() == 43
-                && crate::proto::b64::decode_url(x5t).is_some_and(|d| d.len() == 32) =>
+                && x5t
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
         {
             Ok(CertKey::Thumbprint(x5t.to_owned()))
         }
