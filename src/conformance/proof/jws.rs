@@ -177,3 +177,54 @@ impl ProofSigner for JwsKey {
         self.sign_at(request, now, true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header_of(compact: &[u8]) -> Value {
+        let text = std::str::from_utf8(compact).unwrap();
+        let segment = text.split('.').next().unwrap();
+        serde_json::from_slice(&b64::decode_url(segment).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn jws_with_content_becomes_the_body_and_without_content_a_detached_field() {
+        let key = JwsKey::generate(JwsMethod::Attached, "k").unwrap();
+        let mut with = HttpRequest::new("POST", "https://as.example/gnap")
+            .with_field("Content-Type", "application/json")
+            .with_body(b"{\"a\":1}".to_vec());
+        key.sign(&mut with, 1_700_000_000).unwrap();
+        assert_eq!(
+            with.fields.lines("content-type").collect::<Vec<_>>(),
+            vec![APPLICATION_JOSE.as_bytes()]
+        );
+        assert!(!with.fields.contains("detached-jws"));
+        assert_eq!(header_of(&with.body)["typ"], "gnap-binding-jws");
+
+        let mut without = HttpRequest::new("DELETE", "https://as.example/manage/1")
+            .with_field("Authorization", "GNAP tok");
+        key.sign(&mut without, 1_700_000_000).unwrap();
+        assert!(without.body.is_empty());
+        let field = without.fields.lines("detached-jws").next().unwrap();
+        let header = header_of(field);
+        assert_eq!(header["typ"], "gnap-binding-jws");
+        assert!(header["ath"].is_string());
+    }
+
+    #[test]
+    fn the_jwk_names_alg_and_kid_and_no_ath_leaves_ath_out() {
+        let key = JwsKey::generate(JwsMethod::Detached, "suite-key").unwrap();
+        let object = key.key_object();
+        assert_eq!(object["proof"], "jwsd");
+        assert_eq!(object["jwk"]["alg"], "EdDSA");
+        assert_eq!(object["jwk"]["kid"], "suite-key");
+        let mut request = HttpRequest::new("POST", "https://as.example/manage/1")
+            .with_field("Authorization", "GNAP tok");
+        key.sign_broken(&mut request, 1_700_000_000, JwsBreakage::NoAth)
+            .unwrap();
+        let header = header_of(request.fields.lines("detached-jws").next().unwrap());
+        assert_eq!(header["typ"], "gnap-binding-jwsd");
+        assert!(header.get("ath").is_none());
+    }
+}

@@ -125,3 +125,26 @@ impl ProofSigner for Mtls {
         Some(&self.http)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_object_names_the_presented_certificate_by_value_or_thumbprint() {
+        let by_value = Mtls::generate("t", CertForm::Cert, &[]).unwrap();
+        let text = by_value.key_object()["cert"].as_str().unwrap().to_owned();
+        let read = ClientCert::from_key_text(&text).unwrap();
+        assert_eq!(read.der(), by_value.cert.der());
+        assert!(X509::from_der(read.der()).is_ok());
+        assert!(by_value.transport().is_some());
+
+        let by_thumbprint = Mtls::generate("t", CertForm::Thumbprint, &[]).unwrap();
+        let x5t = by_thumbprint.key_object()["cert#S256"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(x5t, by_thumbprint.cert.thumbprint());
+        assert_eq!(x5t.len(), 43);
+    }
+}
