@@ -20,8 +20,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio_rustls::rustls::crypto::ring;
-use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 /// Why TLS could not be set up.
@@ -86,12 +86,45 @@ pub(crate) fn roots(extra: &[CertificateDer<'static>]) -> Result<RootCertStore, 
     Ok(store)
 }
 
+/// A certificate chain and its private key, presented in the handshake
+/// when a server asks for a client certificate (the `mtls` proofing
+/// method of RFC 9635 §7.3.2).
+pub struct ClientIdentity {
+    /// The chain, leaf first.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The leaf's private key.
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The private key stays out of every log line.
+        f.debug_struct("ClientIdentity")
+            .field("chain", &self.chain.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// The pooled client, trusting the system roots and `extra`.
 pub fn build(extra: &[CertificateDer<'static>]) -> Result<UpstreamClient, TlsError> {
-    let tls = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+    build_presenting(extra, None)
+}
+
+/// [`build`], presenting `identity` to a server that asks for a client
+/// certificate.
+pub fn build_presenting(
+    extra: &[CertificateDer<'static>],
+    identity: Option<ClientIdentity>,
+) -> Result<UpstreamClient, TlsError> {
+    let builder = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots(extra)?)
-        .with_no_client_auth();
+        .with_root_certificates(roots(extra)?);
+    let tls = match identity {
+        None => builder.with_no_client_auth(),
+        Some(ClientIdentity { chain, key }) => builder
+            .with_client_auth_cert(chain, key)
+            .map_err(TlsError::Pair)?,
+    };
     let mut http = HttpConnector::new();
     http.set_connect_timeout(Some(CONNECT_TIMEOUT));
     http.set_nodelay(true);

@@ -37,6 +37,10 @@ pub struct Args {
     /// Run only the checks whose id contains SUBSTRING. Repeatable.
     #[arg(long, value_name = "SUBSTRING")]
     only: Vec<String>,
+    /// Trust the CA certificates in this PEM file (beside the system's) for
+    /// the AS's and the RS's TLS certificates.
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
     /// Longest wait for one exchange, one hook run or one callback.
     #[arg(long, value_name = "N", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -66,12 +70,23 @@ pub fn run_conformance(args: Args) -> ExitCode {
             return ExitCode::from(USAGE);
         }
     }
+    let ca_certs = match &args.ca_file {
+        None => Vec::new(),
+        Some(path) => match crate::http_client::load_ca_file(path) {
+            Ok(certs) => certs,
+            Err(e) => {
+                eprintln!("gnapd conformance: --ca-file: {e}");
+                return ExitCode::from(USAGE);
+            }
+        },
+    };
     let options = Options {
         grant_endpoint: args.as_url.clone(),
         rs_url: args.rs_url.clone(),
         approve_hook: args.approve_hook.clone(),
         only: args.only.clone(),
         timeout: Duration::from_secs(args.timeout_seconds),
+        ca_certs,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -61,6 +61,18 @@ impl Http {
         Ok(Self { client, trace })
     }
 
+    /// A client that trusts `extra_roots` beside the system's and
+    /// presents `identity` when a server asks for a client certificate.
+    pub(crate) fn with_tls(
+        trace: bool,
+        extra_roots: &[tokio_rustls::rustls::pki_types::CertificateDer<'static>],
+        identity: Option<crate::http_client::ClientIdentity>,
+    ) -> Result<Self, ClientError> {
+        let client = crate::http_client::build_presenting(extra_roots, identity)
+            .map_err(|e| ClientError::Setup(e.to_string()))?;
+        Ok(Self { client, trace })
+    }
+
     /// True when tracing.
     pub fn tracing(&self) -> bool {
         self.trace

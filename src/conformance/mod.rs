@@ -8,7 +8,9 @@
 //! `CHECKS` constant of each group in [`checks`], in run order:
 //! `discovery-*` (RFC 9635 §9), `grant-*` (§2, §3), `headers-*` (§3),
 //! `continue-*` (§5), `token-*` (§6), `error-*` (§3.6), `negative-*`
-//! (§7.3.1), `interact-*` (§3.3, §4, with `--approve-hook`) and `rs-*`
+//! (§7.3.1), the checks of the `jwsd`, `jws` and `mtls` methods (§7.3.2-4,
+//! `checks::proofs`, ids in the groups above naming the method),
+//! `interact-*` (§3.3, §4, with `--approve-hook`) and `rs-*`
 //! (RFC 9767, with `--rs-url`).
 //!
 //! Results are `pass`, `fail`, `not_applicable` (never counted as a pass)

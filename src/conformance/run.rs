@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio_rustls::rustls::pki_types::CertificateDer;
+
 use super::check::{Finding, Verdict};
 use super::checks::{self, Session};
 use super::finish_listener::FinishListener;
@@ -27,6 +29,9 @@ pub struct Options {
     pub only: Vec<String>,
     /// Longest wait for one exchange, one hook run or one callback.
     pub timeout: Duration,
+    /// CA certificates trusted beside the system's (`--ca-file`): the AS
+    /// under test may have a certificate of a private CA.
+    pub ca_certs: Vec<CertificateDer<'static>>,
 }
 
 /// How many exchange timeouts one check may take in all (it may wait out
@@ -41,7 +46,12 @@ pub async fn run(
     mut progress: impl FnMut(&Finding),
 ) -> Result<Report, String> {
     let signer = HttpSig::generate("conformance-suite")?;
-    let target = Target::new(&options.grant_endpoint, options.timeout, Arc::new(signer))?;
+    let target = Target::new(
+        &options.grant_endpoint,
+        options.timeout,
+        Arc::new(signer),
+        options.ca_certs.clone(),
+    )?;
     let (hook, listener) = match &options.approve_hook {
         Some(command) => (
             Some(Hook::new(command.clone(), options.timeout)),

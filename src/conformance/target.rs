@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use hyper::header::HeaderMap;
 use serde_json::Value;
+use tokio_rustls::rustls::pki_types::CertificateDer;
 
 use super::proof::ProofSigner;
 use crate::client::http::Http;
@@ -93,6 +94,8 @@ struct Leftover {
 pub struct Target {
     grant_endpoint: String,
     http: Http,
+    /// Trusted beside the system's roots (`--ca-file`), by every client.
+    roots: Vec<CertificateDer<'static>>,
     timeout: Duration,
     signer: Arc<dyn ProofSigner>,
     leftovers: Mutex<Vec<Leftover>>,
@@ -109,16 +112,19 @@ impl std::fmt::Debug for Target {
 
 impl Target {
     /// The AS whose grant endpoint is `grant_endpoint`, each exchange
-    /// bounded by `timeout`, signing with `signer`.
+    /// bounded by `timeout`, signing with `signer`; its TLS certificate
+    /// verified against the system's roots and `roots`.
     pub fn new(
         grant_endpoint: &str,
         timeout: Duration,
         signer: Arc<dyn ProofSigner>,
+        roots: Vec<CertificateDer<'static>>,
     ) -> Result<Self, String> {
-        let http = Http::new(false).map_err(|e| e.to_string())?;
+        let http = Http::with_tls(false, &roots, None).map_err(|e| e.to_string())?;
         Ok(Self {
             grant_endpoint: grant_endpoint.to_owned(),
             http,
+            roots,
             timeout,
             signer,
             leftovers: Mutex::new(Vec::new()),
@@ -169,6 +175,12 @@ impl Target {
         &self.grant_endpoint
     }
 
+    /// The CA certificates trusted beside the system's: a signer with an
+    /// HTTP client of its own (`mtls`) trusts them too.
+    pub fn roots(&self) -> &[CertificateDer<'static>] {
+        &self.roots
+    }
+
     /// The exchange timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout
@@ -211,10 +223,24 @@ impl Target {
         request
     }
 
-    /// Sends `request` as it is.
+    /// Sends `request` as it is, presenting no client certificate.
     pub async fn send(&self, request: &HttpRequest) -> Result<Reply, String> {
-        let answer = self
-            .http
+        self.send_through(&self.http, request).await
+    }
+
+    /// Sends `request` as it is, through `signer`'s client if it has one
+    /// (an `mtls` signer presents its certificate there).
+    pub async fn send_by(
+        &self,
+        signer: &dyn ProofSigner,
+        request: &HttpRequest,
+    ) -> Result<Reply, String> {
+        self.send_through(signer.transport().unwrap_or(&self.http), request)
+            .await
+    }
+
+    async fn send_through(&self, http: &Http, request: &HttpRequest) -> Result<Reply, String> {
+        let answer = http
             .exchange(request, self.timeout, MAX_ANSWER)
             .await
             .map_err(|e| format!("no answer: {e}"))?;
@@ -248,7 +274,7 @@ impl Target {
     ) -> Result<Reply, String> {
         let mut request = Self::request(method, url, token, body);
         signer.sign(&mut request, self.now())?;
-        self.send(&request).await
+        self.send_by(signer, &request).await
     }
 
     /// A signed grant request (§2); a continuation in the answer is kept

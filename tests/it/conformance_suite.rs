@@ -175,6 +175,8 @@ fn conformance_against_gnapd_dev_passes_every_must_and_writes_well_formed_report
             assert_eq!(result(&report, check.id), "not_applicable", "{}", check.id);
         }
     }
+    // Plain http asks for no client certificate: gnapd does not list mtls.
+    assert_eq!(result(&report, "grant-proof-mtls"), "not_applicable");
     // Plain http cannot be judged for §9's https requirement.
     assert_eq!(
         result(&report, "discovery-grant-endpoint-https"),
@@ -192,6 +194,9 @@ fn conformance_against_gnapd_dev_passes_every_must_and_writes_well_formed_report
         "error-invalid-flag",
         "negative-replayed",
         "negative-missing-authorization",
+        "grant-proof-jwsd",
+        "token-key-rotation-jws",
+        "negative-jws-tampered",
         "rs-challenge",
         "rs-introspect-rotated-inactive",
         "rs-register-resource",
@@ -285,6 +290,96 @@ fn conformance_with_an_approve_hook_runs_and_passes_the_interaction_checks() {
     assert_eq!(result(&report, "grant-continue-wait-five"), "fail");
     // No --rs-url: the suite does not act as an RS.
     assert_eq!(result(&report, "rs-introspect-active"), "not_applicable");
+}
+
+/// A `--dev` gnapd over TLS with a certificate of a throwaway CA (whose
+/// PEM is returned, for `--ca-file`), asking clients for certificates
+/// when `client_certs`; `poll_wait = 1` keeps continuation checks short.
+fn tls_server(dir: &Path, client_certs: bool) -> (Server, std::path::PathBuf) {
+    let crate::support::pki::TestPki { ca, cert, key } = crate::support::pki::test_pki(dir);
+    let config = dir.join("gnapd.toml");
+    std::fs::write(&config, "poll_wait = 1\n").unwrap();
+    let mut args = vec![
+        "--dev",
+        "--config",
+        config.to_str().unwrap(),
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    if client_certs {
+        args.push("--tls-client-certs");
+    }
+    let server = Server::start(&dir.join("data"), &args);
+    assert!(server.grant_endpoint.starts_with("https://"));
+    (server, ca)
+}
+
+#[test]
+fn conformance_over_tls_with_client_certs_passes_every_jwsd_jws_and_mtls_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, ca) = tls_server(dir.path(), true);
+    let (output, report, _) = conformance(
+        dir.path(),
+        &[
+            &server.grant_endpoint,
+            "--ca-file",
+            ca.to_str().unwrap(),
+            "--only",
+            "jws",
+            "--only",
+            "mtls",
+            "--only",
+            "discovery-key-proofs",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert_well_formed(&report, &server.grant_endpoint);
+    assert_eq!(result(&report, "discovery-key-proofs-registered"), "pass");
+    // Every check of the three methods ran and passed: none is
+    // not_applicable, so each method was driven through its flow.
+    let proofs = gnapd::conformance::checks::proofs::CHECKS;
+    assert!(proofs.len() >= 28);
+    for check in proofs {
+        assert_eq!(result(&report, check.id), "pass", "{}: {stdout}", check.id);
+    }
+}
+
+#[test]
+fn conformance_against_gnapd_without_client_certs_finds_the_mtls_checks_not_applicable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, ca) = tls_server(dir.path(), false);
+    let (output, report, _) = conformance(
+        dir.path(),
+        &[
+            &server.grant_endpoint,
+            "--ca-file",
+            ca.to_str().unwrap(),
+            "--only",
+            "mtls",
+            "--only",
+            "grant-proof-jwsd",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let mut mtls = 0;
+    for check in gnapd::conformance::checks::proofs::CHECKS {
+        if check.id.contains("mtls") {
+            mtls += 1;
+            assert_eq!(
+                result(&report, check.id),
+                "not_applicable",
+                "{}: {stdout}",
+                check.id
+            );
+        }
+    }
+    assert!(mtls >= 8, "{mtls}");
+    // The TLS client trusted the AS through --ca-file: jwsd still ran.
+    assert_eq!(result(&report, "grant-proof-jwsd"), "pass", "{stdout}");
 }
 
 #[test]
@@ -413,6 +508,12 @@ fn conformance_with_an_as_url_that_is_not_http_is_a_usage_error() {
             "ftp://x",
         ],
         vec!["conformance"],
+        vec![
+            "conformance",
+            "http://127.0.0.1:1/gnap",
+            "--ca-file",
+            "/nonexistent/ca.pem",
+        ],
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_gnapd"))
             .args(&args)

@@ -5,7 +5,6 @@ use serde_json::{Value, json};
 use super::interaction::polling_interact;
 use super::{Session, accepted, access_right, obtain, single_token, token_request};
 use crate::conformance::check::{Check, Level, Verdict};
-use crate::conformance::proof::SIGNED_METHODS;
 use crate::proto::gnap::token::is_token68;
 
 /// The grant checks.
@@ -82,18 +81,6 @@ pub const CHECKS: &[Check] = &[
         level: Level::Must,
         title: "subject information, when released, is `sub_ids` of RFC 9493 identifiers (each with a `format`)",
     },
-    Check {
-        id: "grant-proof-jwsd",
-        section: "RFC 9635 §7.3.3",
-        level: Level::Should,
-        title: "a request proven with jwsd, when the AS lists it, gets a grant response",
-    },
-    Check {
-        id: "grant-proof-jws",
-        section: "RFC 9635 §7.3.4",
-        level: Level::Should,
-        title: "a request proven with jws, when the AS lists it, gets a grant response",
-    },
 ];
 
 /// Runs the grant check `id`.
@@ -111,8 +98,6 @@ pub async fn run(id: &str, session: &mut Session) -> Verdict {
         "grant-access-by-reference" => by_reference(session).await,
         "grant-instance-id-reuse" => instance_id_reuse(session).await,
         "grant-subject-shape" => subject_shape(session).await,
-        "grant-proof-jwsd" => unsigned_method(session, "jwsd").await,
-        "grant-proof-jws" => unsigned_method(session, "jws").await,
         _ => super::unknown(id),
     }
 }
@@ -418,14 +403,4 @@ async fn subject_shape(session: &mut Session) -> Verdict {
             .all(|id| id.get("format").and_then(Value::as_str).is_some())
     });
     Verdict::holds(well_formed, format!("sub_ids {ids}"))
-}
-
-async fn unsigned_method(session: &mut Session, method: &'static str) -> Verdict {
-    match session.lists("key_proofs_supported", method).await {
-        Some(true) if !SIGNED_METHODS.contains(&method) => Verdict::not_applicable(format!(
-            "the AS lists {method}; the suite cannot sign {method} yet"
-        )),
-        Some(true) => Verdict::error(format!("no check function signs {method} yet")),
-        _ => Verdict::not_applicable(format!("the AS does not list {method}")),
-    }
 }

@@ -24,6 +24,7 @@ pub mod grant;
 pub mod headers;
 pub mod interaction;
 pub mod negative;
+pub mod proofs;
 pub mod rs;
 pub mod token;
 
@@ -99,6 +100,7 @@ pub fn catalogue() -> Vec<&'static Check> {
         token::CHECKS,
         errors::CHECKS,
         negative::CHECKS,
+        proofs::CHECKS,
         interaction::CHECKS,
         rs::CHECKS,
     ]
@@ -110,6 +112,9 @@ pub fn catalogue() -> Vec<&'static Check> {
 /// Runs `check` against the session.
 pub async fn run(check: &Check, session: &mut Session) -> Verdict {
     let id = check.id;
+    if proofs::handles(id) {
+        return proofs::run(id, session).await;
+    }
     let group = id.split('-').next().unwrap_or("");
     match group {
         "discovery" => discovery::run(id, session).await,

@@ -74,7 +74,7 @@ pub async fn run(id: &str, session: &mut Session) -> Verdict {
 }
 
 /// A managed token: the token object and its management.
-async fn managed(session: &mut Session) -> Result<(Value, Management), Verdict> {
+pub async fn managed(session: &mut Session) -> Result<(Value, Management), Verdict> {
     let body = token_request(session).await;
     let response = obtain(session, &body).await?;
     let token = single_token(&response)?.clone();

@@ -1,13 +1,12 @@
-//! How the suite proves possession of its key (RFC 9635 §7.3): behind the
-//! small [`ProofSigner`] trait, so the JWS methods (`jwsd`, `jws`) can join
-//! `httpsig` later without touching a check. A check for a proofing method
-//! the AS lists but no signer here implements is `not_applicable`.
+//! `httpsig` (RFC 9635 §7.3.1): RFC 9421 signatures under the GNAP profile.
 //!
 //! [`HttpSig`] also signs the deliberately broken requests of the
 //! `negative-*` checks ([`Breakage`]): those are specific to RFC 9421, so
 //! they live on the type, not on the trait.
 
 use serde_json::{Value, json};
+
+use super::ProofSigner;
 
 use crate::proto::alg::Algorithm;
 use crate::proto::digest::{DigestAlgorithm, content_digest};
@@ -17,19 +16,6 @@ use crate::proto::httpsig::{
     ComponentId, Derived, HttpRequest, Metadata, SignOptions, SignatureParams, sign_gnap,
 };
 use crate::proto::jwk::SigningKey;
-
-/// A key proofing method the suite can sign with.
-pub trait ProofSigner: Send + Sync {
-    /// The method's name as `proof` and `key_proofs_supported` spell it.
-    fn method(&self) -> &'static str;
-    /// The `key` object a grant request presents (§7.1).
-    fn key_object(&self) -> Value;
-    /// Adds the proof to `request`, made at `now` (Unix seconds).
-    fn sign(&self, request: &mut HttpRequest, now: i64) -> Result<(), String>;
-}
-
-/// Every proofing method the suite can sign with, by registry name.
-pub const SIGNED_METHODS: [&str; 1] = ["httpsig"];
 
 /// One way to break an otherwise good RFC 9421 signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
