@@ -9,9 +9,7 @@
 
 use std::sync::Arc;
 
-use sha2::{Digest as _, Sha256};
-
-use super::b64;
+use super::{b64, hash};
 
 /// Largest certificate read from a key object (a few KB in practice; the
 /// bound keeps a hostile request from making the AS decode megabytes).
@@ -81,7 +79,7 @@ impl ClientCert {
 
     /// RFC 8705 §3.1 `x5t#S256`: base64url SHA-256 of the DER bytes.
     pub fn thumbprint(&self) -> String {
-        b64::encode_url(&Sha256::digest(&self.0))
+        b64::encode_url(&hash::sha256(&self.0))
     }
 }
 

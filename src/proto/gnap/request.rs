@@ -301,7 +301,7 @@ mod tests {
     fn a_client_key_gnapd_cannot_verify_is_invalid_client() {
         for key in [
             json!("S-P4XJQ_RYJCRTSU1.63N3E"),
-            json!({"proof": "mtls", "cert#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}),
+            json!({"proof": "mtls", "jwk": {"kty": "OKP"}}),
             json!({"proof": {"method": "jwsd"}, "jwk": {"kty": "RSA"}}),
             json!({"proof": "httpsig", "cert": "MIIC6jCCAdKgAwIBAgIGAXjw74xPMA0GCSqGSIb3DQEBCwUAMDYx"}),
         ] {
