@@ -12,13 +12,14 @@ use crate::proto::jws_proof::{
 #[cfg(test)]
 mod seeds;
 
-/// Where every request of this hook goes.
+// Where every request of this hook goes.
 const METHOD: &str = "POST";
 const URI: &str = "https://as.example/gnap/tx";
 /// The access token a request presents when [`TOKEN`] is set.
 const ACCESS_TOKEN: &str = "80UPRY5NM33OMUKMKSKU";
 
-/// Flag bits, the input's first byte.
+// Flag bits, the input's first byte.
+
 /// The request's content is `application/jose` (else `application/json`).
 const JOSE: u8 = 1;
 /// The request presents [`ACCESS_TOKEN`] (`Authorization: GNAP …`).
