@@ -3,6 +3,8 @@
 
 The signed requests of the verify_request target come from Rust instead:
     GNAPD_WRITE_SEEDS=1 cargo test --lib fuzzing::tests::signed_seeds_verify
+and the JWS proofs of the jws_proof target too:
+    GNAPD_WRITE_SEEDS=1 cargo test --lib fuzzing::jws_proof::seeds
 Run from anywhere; files are named seed-* (the only corpus files git keeps).
 """
 import glob

@@ -22,6 +22,7 @@ mod grant_model;
 mod grant_request;
 mod jsonrpc;
 mod jwk;
+mod jws_proof;
 mod oauth_params;
 mod signature_fields;
 mod sse;
@@ -33,6 +34,7 @@ pub use grant_machine::grant_machine;
 pub use grant_request::grant_request;
 pub use jsonrpc::jsonrpc;
 pub use jwk::jwk;
+pub use jws_proof::jws_proof;
 pub use oauth_params::oauth_params;
 pub use signature_fields::signature_fields;
 pub use sse::sse_filter;
@@ -72,6 +74,20 @@ pub fn test_key() -> &'static SigningKey {
     })
 }
 
+/// A second fixed Ed25519 key (seed bytes `0x42`): the new key of the
+/// rotation seeds, and the key a proof by [`test_key`] must not verify with.
+fn second_key() -> SigningKey {
+    let seed = [0x42u8; 32];
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let jwk = serde_json::json!({
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "d": b64::encode_url(&seed),
+        "x": b64::encode_url(key.verifying_key().as_bytes()),
+    });
+    SigningKey::from_private_jwk(&jwk, None).expect("second test key parses")
+}
+
 /// Splits `data` at the first `sep`: (before, after). No `sep`: (all, empty).
 fn split_once(data: &[u8], sep: u8) -> (&[u8], &[u8]) {
     match data.iter().position(|b| *b == sep) {
@@ -96,6 +112,7 @@ mod tests {
             jwk(data);
             oauth_params(data);
             verify_request(data);
+            jws_proof(data);
         }
         for kind in 0..10u8 {
             for opts in 0..16u8 {
@@ -108,7 +125,7 @@ mod tests {
     type Hook = fn(&[u8]);
 
     /// Every target and its hook.
-    const HOOKS: [(&str, Hook); 10] = [
+    const HOOKS: [(&str, Hook); 11] = [
         ("signature_fields", signature_fields),
         ("verify_request", verify_request),
         ("content_digest", content_digest),
@@ -119,6 +136,7 @@ mod tests {
         ("grant_machine", grant_machine),
         ("admin_socket", admin_socket),
         ("oauth_params", oauth_params),
+        ("jws_proof", jws_proof),
     ];
 
     /// Runs every file under `fuzz/<dir>/<target>/` whose name starts with

@@ -394,20 +394,6 @@ pub fn verify_request(data: &[u8]) {
     verify_mutated(data);
 }
 
-/// A second fixed Ed25519 key (seed bytes `0x42`), the new key of the
-/// rotation seed.
-fn second_key() -> SigningKey {
-    let seed = [0x42u8; 32];
-    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-    let jwk = serde_json::json!({
-        "kty": "OKP",
-        "crv": "Ed25519",
-        "d": b64::encode_url(&seed),
-        "x": b64::encode_url(key.verifying_key().as_bytes()),
-    });
-    SigningKey::from_private_jwk(&jwk, None).expect("second test key parses")
-}
-
 /// Writes `request` as HTTP/1.1 text with an absolute-form target, the form
 /// [`parse_raw_request`] reads back.
 fn raw_request(req: &HttpRequest) -> Vec<u8> {
