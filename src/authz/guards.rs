@@ -16,10 +16,10 @@ use std::sync::Mutex;
 
 use super::limits::Limits;
 use super::pending::{Full, PendingSlots};
-use super::rate::Buckets;
 use super::usercode::source_key;
 use super::{AuthServer, Endpoint, Failure};
 use crate::proto::gnap::{Reason, RequestError};
+use crate::store::rate::Buckets;
 use crate::store::{GrantId, InteractionStatus, StoreError};
 
 /// The state behind the bounds.

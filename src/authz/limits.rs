@@ -7,34 +7,9 @@
 //! enough that a flood from one address or key cannot take what others
 //! need. README ("Bounds") and spec-notes/security.md §5.1 give the figures.
 
-use serde::Deserialize;
-
 use crate::store::ReplaySizes;
 
-/// A token bucket: `burst` requests at once, refilled at `per_minute`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimit {
-    /// Requests allowed at once after a quiet spell.
-    pub(crate) burst: u32,
-    /// Requests allowed per minute, sustained.
-    pub(crate) per_minute: u32,
-}
-
-/// A rate limit with a zero in it (the setting's name).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}: burst and per_minute must be positive")]
-pub(crate) struct ZeroRate(String);
-
-impl RateLimit {
-    /// Both numbers positive (a zero would refuse everything for ever).
-    pub(crate) fn check(&self, name: &str) -> Result<(), ZeroRate> {
-        if self.burst == 0 || self.per_minute == 0 {
-            return Err(ZeroRate(name.to_owned()));
-        }
-        Ok(())
-    }
-}
+pub use crate::store::rate::RateLimit;
 
 /// Caps on grants waiting for a person: each holds a record until it is
 /// approved or swept, so their number bounds what unapproved requests store.

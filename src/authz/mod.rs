@@ -39,7 +39,6 @@ pub mod pending;
 pub mod person;
 pub mod policy;
 mod proof;
-pub mod rate;
 pub mod reply;
 pub mod resources;
 pub mod started_by;

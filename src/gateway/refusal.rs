@@ -81,6 +81,13 @@ pub enum Refusal {
     /// the log.
     #[error("the gateway cannot check this token with its authorization server right now")]
     Introspection,
+    /// This client address made the gateway ask the external AS about
+    /// more unknown tokens than `unknown_tokens_per_address` allows: 429.
+    #[error("too many unknown tokens from this address; retry later")]
+    UnknownTokensLimited {
+        /// Seconds until one more may be asked about.
+        retry_after: u64,
+    },
     /// The token is mapped to no credential set at this upstream (or its
     /// set was removed): 403.
     #[error("this token has no credential set for upstream `{0}`")]
@@ -138,6 +145,9 @@ impl Refusal {
                 ErrorReply::new(503, -32603, self.to_string()).retry_after(RETRY_SOON)
             }
             Self::CredentialUnavailable => ErrorReply::new(502, -32002, self.to_string()),
+            Self::UnknownTokensLimited { retry_after } => {
+                ErrorReply::new(429, -32029, self.to_string()).retry_after(*retry_after)
+            }
             Self::Session(_) => ErrorReply::new(404, -32001, self.to_string()),
         }
     }
@@ -189,13 +199,22 @@ mod tests {
             ),
             (Refusal::CredentialUnavailable, 502, -32002),
             (Refusal::Introspection, 503, -32603),
+            (
+                Refusal::UnknownTokensLimited { retry_after: 3 },
+                429,
+                -32029,
+            ),
             (Refusal::Session(SessionRefusal::Foreign), 404, -32001),
         ];
         for (refusal, status, code) in cases {
             let reply = refusal.reply();
             assert_eq!((reply.status, reply.code), (status, code), "{refusal:?}");
             assert_eq!(reply.challenge, status == 401, "{refusal:?}");
-            assert_eq!(reply.retry_after.is_some(), status == 503, "{refusal:?}");
+            assert_eq!(
+                reply.retry_after.is_some(),
+                status == 503 || status == 429,
+                "{refusal:?}"
+            );
             assert_eq!(reply.allow, None);
             let oauth = matches!(
                 refusal,

@@ -146,7 +146,7 @@ async fn gateway_outcome(
         body.to_vec(),
         client_cert,
     );
-    let (request, decision) = app.gateway.check(&target, request).await;
+    let (request, decision) = app.gateway.check(&target, request, from).await;
     let authorized = decision
         .and_then(|mut authorized| {
             app.gateway.check_session(&target, &request, &authorized)?;

@@ -28,7 +28,7 @@ use crate::random::Randomness;
 use crate::store::{Store, StoreError};
 
 use super::limits::RateLimit;
-use super::rate::Buckets;
+use crate::store::rate::Buckets;
 
 pub mod client_credentials;
 pub mod document_cache;

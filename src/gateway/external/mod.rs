@@ -7,7 +7,9 @@
 //! The AS's answer is bounded in time (`timeout_seconds`, its turn among
 //! the [`IN_FLIGHT`] introspections under way included) and size; an AS
 //! that fails, is slow or answers nonsense gets the agent a 503, never a
-//! verdict on its token.
+//! verdict on its token. What one client address makes the gateway ask is
+//! rate-limited (`unknown_tokens_per_address`): tokens are free to invent,
+//! and each unknown one costs the AS a request.
 
 mod cache;
 pub(crate) mod reading;
@@ -24,7 +26,9 @@ use self::transport::{HttpIntrospect, Introspect};
 use super::oauth::{self, Scheme};
 use super::{KeyCache, Opened, Refusal};
 use crate::http_client::UpstreamClient;
+use crate::proto::address::AddressKey;
 use crate::proto::httpsig::HttpRequest;
+use crate::store::rate::{Buckets, RateLimit};
 use crate::store::{Store, TokenHash};
 use crate::upstream::server::Upstream;
 
@@ -41,20 +45,24 @@ pub(crate) struct ExternalAs {
     transport: Box<dyn Introspect>,
     cache: Cache,
     turns: tokio::sync::Semaphore,
+    /// Introspections by client address.
+    addresses: std::sync::Mutex<Buckets>,
 }
 
 impl ExternalAs {
     /// The AS of `settings`, asked through `client`.
     pub(crate) fn new(settings: ExternalAsSettings, client: UpstreamClient) -> Self {
-        let (issuer, timeout, seconds) = (
+        let (issuer, timeout, seconds, per_address) = (
             settings.issuer.clone(),
             settings.timeout,
             settings.cache_seconds,
+            settings.per_address,
         );
         Self::with_transport(
             issuer,
             timeout,
             seconds,
+            per_address,
             Box::new(HttpIntrospect::new(client, settings)),
         )
     }
@@ -63,6 +71,7 @@ impl ExternalAs {
         issuer: String,
         timeout: std::time::Duration,
         cache_seconds: u64,
+        per_address: RateLimit,
         transport: Box<dyn Introspect>,
     ) -> Self {
         Self {
@@ -71,6 +80,7 @@ impl ExternalAs {
             transport,
             cache: Cache::new(cache_seconds, cache::CAPACITY),
             turns: tokio::sync::Semaphore::new(IN_FLIGHT),
+            addresses: std::sync::Mutex::new(Buckets::new(per_address)),
         }
     }
 
@@ -90,6 +100,7 @@ impl ExternalAs {
         keys: &KeyCache,
         request: &HttpRequest,
         upstream: &Upstream,
+        from: AddressKey,
         now: i64,
     ) -> Result<Opened, Refusal> {
         let (scheme, value) = oauth::presented(request).ok_or(Refusal::Token)?;
@@ -101,7 +112,7 @@ impl ExternalAs {
         if store.token_shared(&hash)?.is_some() {
             return Err(oauth::invalid(scheme));
         }
-        let answer = self.answer(value, hash, now).await?;
+        let answer = self.answer(value, hash, from, now).await?;
         let resource = request.target_uri.split('?').next().unwrap_or_default();
         let mut record =
             reading::view(&answer, &self.issuer, resource, value, now).map_err(|why| {
@@ -115,9 +126,22 @@ impl ExternalAs {
     }
 
     /// What the AS says of `token`: kept, or asked now.
-    async fn answer(&self, token: &str, hash: TokenHash, now: i64) -> Result<Answer, Refusal> {
+    async fn answer(
+        &self,
+        token: &str,
+        hash: TokenHash,
+        from: AddressKey,
+        now: i64,
+    ) -> Result<Answer, Refusal> {
         if let Some(kept) = self.cache.get(&hash, now) {
             return Ok(kept);
+        }
+        // Only a question for the AS is counted: a kept answer costs it
+        // nothing.
+        if let Ok(mut addresses) = self.addresses.lock()
+            && let Err(retry_after) = addresses.take(&format!("{from:?}"), now)
+        {
+            return Err(Refusal::UnknownTokensLimited { retry_after });
         }
         let asked = async {
             let _turn = self
@@ -188,6 +212,7 @@ mod tests {
             "https://as.example".into(),
             Duration::from_millis(50),
             cache_seconds,
+            WIDE,
             Box::new(fake),
         );
         (external, calls)
@@ -195,13 +220,76 @@ mod tests {
 
     const ACTIVE: &str = r#"{"active": true, "exp": 1000}"#;
 
+    /// A per-address limit no test here reaches but the one about it.
+    const WIDE: RateLimit = RateLimit {
+        burst: 100_000,
+        per_minute: 100_000,
+    };
+
+    #[tokio::test]
+    async fn one_address_inventing_tokens_is_held_to_its_rate_and_others_are_not() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let limit = RateLimit {
+            burst: 3,
+            per_minute: 60,
+        };
+        let external = ExternalAs::with_transport(
+            "https://as.example".into(),
+            Duration::from_millis(50),
+            60,
+            limit,
+            Box::new(Fake {
+                body: Some(ACTIVE),
+                calls: calls.clone(),
+            }),
+        );
+        let stranger = AddressKey::of("203.0.113.7".parse().unwrap());
+        for i in 0..3 {
+            let token = format!("invented-{i}");
+            let answer = external.answer(&token, TokenHash::of(&token), stranger, 0);
+            assert!(answer.await.is_ok(), "within the burst");
+        }
+        let fourth = external.answer("invented-3", TokenHash::of("invented-3"), stranger, 0);
+        assert!(matches!(
+            fourth.await,
+            Err(Refusal::UnknownTokensLimited { retry_after: 1 })
+        ));
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "the AS was not asked a fourth time"
+        );
+        // A kept answer costs the AS nothing, so it is not counted.
+        assert!(
+            external
+                .answer("invented-0", TokenHash::of("invented-0"), stranger, 0)
+                .await
+                .is_ok()
+        );
+        // Another address has its own bucket; a second later, one more.
+        let neighbour = AddressKey::of("198.51.100.1".parse().unwrap());
+        assert!(
+            external
+                .answer("n", TokenHash::of("n"), neighbour, 0)
+                .await
+                .is_ok()
+        );
+        assert!(
+            external
+                .answer("later", TokenHash::of("later"), stranger, 1)
+                .await
+                .is_ok()
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 5);
+    }
+
     #[tokio::test]
     async fn with_cache_seconds_zero_every_call_asks_the_as() {
         let (external, calls) = external(Some(ACTIVE), 0);
         for _ in 0..3 {
             let hash = TokenHash::of("t");
             assert!(matches!(
-                external.answer("t", hash, 0).await,
+                external.answer("t", hash, AddressKey::Unknown, 0).await,
                 Ok(Answer::Active(_))
             ));
         }
@@ -212,7 +300,10 @@ mod tests {
     async fn a_cached_answer_spares_the_as() {
         let (external, calls) = external(Some(ACTIVE), 60);
         for _ in 0..3 {
-            external.answer("t", TokenHash::of("t"), 0).await.unwrap();
+            external
+                .answer("t", TokenHash::of("t"), AddressKey::Unknown, 0)
+                .await
+                .unwrap();
         }
         assert_eq!(calls.load(Ordering::SeqCst), 1);
     }
@@ -246,6 +337,7 @@ mod tests {
             "https://as.example".into(),
             Duration::from_secs(30),
             0,
+            WIDE,
             Box::new(slow.clone()),
         ));
         let flood = 4 * IN_FLIGHT;
@@ -255,7 +347,7 @@ mod tests {
             calls.spawn(async move {
                 let token = format!("made-up-{i}");
                 let hash = TokenHash::of(&token);
-                external.answer(&token, hash, 0).await
+                external.answer(&token, hash, AddressKey::Unknown, 0).await
             });
         }
         while let Some(done) = calls.join_next().await {
@@ -271,12 +363,16 @@ mod tests {
     async fn a_silent_or_nonsense_as_is_unavailable_not_a_verdict() {
         let (silent, _) = external(None, 0);
         assert!(matches!(
-            silent.answer("t", TokenHash::of("t"), 0).await,
+            silent
+                .answer("t", TokenHash::of("t"), AddressKey::Unknown, 0)
+                .await,
             Err(Refusal::Introspection)
         ));
         let (nonsense, _) = external(Some("<html>"), 0);
         assert!(matches!(
-            nonsense.answer("t", TokenHash::of("t"), 0).await,
+            nonsense
+                .answer("t", TokenHash::of("t"), AddressKey::Unknown, 0)
+                .await,
             Err(Refusal::Introspection)
         ));
     }

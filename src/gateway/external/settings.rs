@@ -9,16 +9,28 @@
 //! client_secret = "..."
 //! cache_seconds = 0      # optional; 0 introspects on every call
 //! timeout_seconds = 5    # optional; the most a call waits for the AS
+//! # optional: introspections one client address may cause
+//! unknown_tokens_per_address = { burst = 30, per_minute = 120 }
 //! ```
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::store::rate::RateLimit;
 use crate::upstream::Secret;
 
 /// How long a call waits for the AS by default (its turn and the answer).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Introspections one client address may cause by default: an agent
+/// presents one token for its session, so a burst of 30 and 2 a second are
+/// far above need, while a stranger inventing tokens costs the AS at most
+/// that.
+pub const DEFAULT_PER_ADDRESS: RateLimit = RateLimit {
+    burst: 30,
+    per_minute: 120,
+};
 
 /// The table as written. `Debug` shows no secret.
 #[derive(Debug, Clone, Deserialize)]
@@ -38,6 +50,8 @@ pub struct ExternalAsEntry {
     pub cache_seconds: u64,
     /// Seconds a call waits for the AS before it is answered 503.
     pub timeout_seconds: Option<u64>,
+    /// Introspections one client address may cause ([`DEFAULT_PER_ADDRESS`]).
+    pub unknown_tokens_per_address: Option<RateLimit>,
 }
 
 /// The checked settings. `Debug` shows no secret.
@@ -55,6 +69,8 @@ pub struct ExternalAsSettings {
     pub cache_seconds: u64,
     /// The most a call waits for the AS.
     pub timeout: Duration,
+    /// Introspections one client address may cause.
+    pub per_address: RateLimit,
 }
 
 impl ExternalAsEntry {
@@ -82,6 +98,12 @@ impl ExternalAsEntry {
             Some(0) => return Err("external_oauth_as.timeout_seconds must be positive".into()),
             Some(seconds) => Duration::from_secs(seconds),
         };
+        let per_address = self
+            .unknown_tokens_per_address
+            .unwrap_or(DEFAULT_PER_ADDRESS);
+        per_address
+            .check("external_oauth_as.unknown_tokens_per_address")
+            .map_err(|e| e.to_string())?;
         Ok(ExternalAsSettings {
             issuer: self.issuer.clone(),
             introspection_endpoint: self.introspection_endpoint.clone(),
@@ -89,6 +111,7 @@ impl ExternalAsEntry {
             client_secret: self.client_secret.clone(),
             cache_seconds: self.cache_seconds,
             timeout,
+            per_address,
         })
     }
 }
@@ -114,6 +137,7 @@ mod tests {
             client_secret: Secret::new("hunter2-very-secret"),
             cache_seconds: 0,
             timeout_seconds: None,
+            unknown_tokens_per_address: None,
         }
     }
 

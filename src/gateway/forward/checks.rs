@@ -22,6 +22,7 @@ impl Gateway {
         self: &Arc<Self>,
         target: &Upstream,
         mut request: HttpRequest,
+        from: crate::proto::address::AddressKey,
     ) -> (HttpRequest, Result<Authorized, Refusal>) {
         let now = self.clock.now();
         let store = self.store.as_ref();
@@ -30,7 +31,7 @@ impl Gateway {
         // AS's: asked there, it joins the same path.
         if let (Err(Refusal::OAuthToken { .. }), Some(external)) = (&opened, &self.external) {
             opened = external
-                .open(store, &self.keys, &request, target, now)
+                .open(store, &self.keys, &request, target, from, now)
                 .await
                 .map(|o| (o, None));
         }

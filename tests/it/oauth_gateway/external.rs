@@ -375,6 +375,44 @@ fn external_as_unreachable_or_silent_introspection_gives_503_without_hanging() {
 }
 
 #[test]
+fn invented_tokens_from_one_address_are_held_to_its_introspection_rate_with_429() {
+    // The AS does not even answer: each question costs it a connection
+    // attempt all the same, and that is what the rate bounds.
+    let freed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = format!("http://{}/introspect", freed.local_addr().unwrap());
+    drop(freed);
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(
+        dir.path(),
+        "http://127.0.0.1:9",
+        &closed,
+        "timeout_seconds = 1\nunknown_tokens_per_address = { burst = 2, per_minute = 1 }",
+        "http://127.0.0.1:9/mcp",
+    );
+    let statuses: Vec<(u16, Option<String>)> = (0..4)
+        .map(|i| {
+            let invented = format!("invented-token-{i}");
+            let agent = Client::new(&server, "github", Proof::Bearer(&invented));
+            let answer = agent.send(&agent.request(&list()));
+            (
+                answer.status,
+                answer.header("retry-after").map(str::to_owned),
+            )
+        })
+        .collect();
+    assert_eq!(statuses[0].0, 503, "{statuses:?}");
+    assert_eq!(statuses[1].0, 503, "{statuses:?}");
+    for (status, retry_after) in &statuses[2..] {
+        assert_eq!(*status, 429, "{statuses:?}");
+        assert!(
+            retry_after
+                .as_deref()
+                .is_some_and(|s| s.parse::<u64>().is_ok_and(|s| s > 0))
+        );
+    }
+}
+
+#[test]
 fn external_as_refusing_gnapds_introspection_credentials_gives_503_not_a_verdict() {
     let dir = tempfile::tempdir().unwrap();
     let external = ExternalAs::start(&["github"]);

@@ -1,4 +1,5 @@
-//! Token buckets by source address or key: the AS's rate limits.
+//! Token buckets by source address or key: the AS's rate limits, and the
+//! gateway's on tokens it must ask an external AS about.
 //!
 //! A bucket holds up to `burst` requests and refills at `per_minute`; a
 //! request takes one or is refused with the seconds until one is back (the
@@ -15,10 +16,35 @@
 
 use std::collections::HashMap;
 
-use super::limits::RateLimit;
+use serde::Deserialize;
 
 /// Most names one table tracks (~10 MB at worst).
 pub(crate) const MAX_TRACKED: usize = 100_000;
+
+/// A token bucket: `burst` requests at once, refilled at `per_minute`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Requests allowed at once after a quiet spell.
+    pub(crate) burst: u32,
+    /// Requests allowed per minute, sustained.
+    pub(crate) per_minute: u32,
+}
+
+/// A rate limit with a zero in it (the setting's name).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}: burst and per_minute must be positive")]
+pub(crate) struct ZeroRate(String);
+
+impl RateLimit {
+    /// Both numbers positive (a zero would refuse everything for ever).
+    pub(crate) fn check(&self, name: &str) -> Result<(), ZeroRate> {
+        if self.burst == 0 || self.per_minute == 0 {
+            return Err(ZeroRate(name.to_owned()));
+        }
+        Ok(())
+    }
+}
 
 /// A request's share of a bucket, in units: a bucket refills `per_minute`
 /// units a second, so whole seconds keep exact counts.
@@ -106,8 +132,8 @@ impl Buckets {
     }
 
     /// Names tracked now, and their bytes (each name, its units and time).
-    pub(crate) fn size(&self) -> crate::store::TableSize {
-        let mut size = crate::store::TableSize::default();
+    pub(crate) fn size(&self) -> super::TableSize {
+        let mut size = super::TableSize::default();
         for name in self.table.keys() {
             size.add(name.len(), 16);
         }
