@@ -87,6 +87,20 @@ impl Buckets {
             .min(self.capacity())
     }
 
+    /// Whether [`Self::take`] would let `name` through at `now`, taking
+    /// nothing: for limits charged only once the outcome is known.
+    pub(crate) fn would_take(&self, name: &str, now: i64) -> Result<(), u64> {
+        let units = match self.table.get(name) {
+            Some(bucket) => self.refilled(*bucket, now),
+            None => return Ok(()),
+        };
+        if units < UNIT {
+            let per_second = u64::from(self.limit.per_minute).max(1);
+            return Err((UNIT - units).div_ceil(per_second).max(1));
+        }
+        Ok(())
+    }
+
     /// Takes one request from `name`'s bucket at `now`: `Err` carries the
     /// seconds until one is back.
     pub(crate) fn take(&mut self, name: &str, now: i64) -> Result<(), u64> {
@@ -155,6 +169,23 @@ mod tests {
         burst: 3,
         per_minute: 30,
     };
+
+    #[test]
+    fn would_take_says_what_take_would_do_and_takes_nothing() {
+        let mut buckets = Buckets::new(LIMIT);
+        for _ in 0..LIMIT.burst {
+            assert_eq!(buckets.would_take("a", 0), Ok(()));
+            assert_eq!(buckets.take("a", 0), Ok(()));
+        }
+        let refused = buckets.take("a", 0);
+        assert!(refused.is_err());
+        assert_eq!(buckets.would_take("a", 0), refused);
+        // Asking does not use up a fresh name's bucket.
+        for _ in 0..10 {
+            assert_eq!(buckets.would_take("b", 0), Ok(()));
+        }
+        assert_eq!(buckets.len(), 1);
+    }
 
     #[test]
     fn a_burst_passes_then_requests_wait_for_the_refill() {

@@ -136,13 +136,28 @@ impl ExternalAs {
         if let Some(kept) = self.cache.get(&hash, now) {
             return Ok(kept);
         }
-        // Only a question for the AS is counted: a kept answer costs it
-        // nothing.
-        if let Ok(mut addresses) = self.addresses.lock()
-            && let Err(retry_after) = addresses.take(&format!("{from:?}"), now)
+        // An address whose questions keep finding no token is refused
+        // before the AS is asked. Only such questions are charged (below):
+        // with `cache_seconds = 0` an agent's own active token is asked
+        // about on every call, and must not use up its address's share.
+        let address = format!("{from:?}");
+        if let Ok(addresses) = self.addresses.lock()
+            && let Err(retry_after) = addresses.would_take(&address, now)
         {
             return Err(Refusal::UnknownTokensLimited { retry_after });
         }
+        let answer = self.ask(token, hash, now).await;
+        if !matches!(answer, Ok(Answer::Active(_)))
+            && let Ok(mut addresses) = self.addresses.lock()
+        {
+            let _ = addresses.take(&address, now);
+        }
+        answer
+    }
+
+    /// Asks the AS about `token` (within a turn and the timeout), keeping
+    /// an active answer.
+    async fn ask(&self, token: &str, hash: TokenHash, now: i64) -> Result<Answer, Refusal> {
         let asked = async {
             let _turn = self
                 .turns
@@ -226,6 +241,24 @@ mod tests {
         per_minute: 100_000,
     };
 
+    /// An AS that knows the tokens starting with `real` and no other.
+    #[derive(Debug)]
+    struct Knows {
+        calls: Arc<AtomicUsize>,
+    }
+
+    impl Introspect for Knows {
+        fn introspect<'a>(&'a self, token: &'a str) -> Pending<'a> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let body: &'static str = if token.starts_with("real") {
+                ACTIVE
+            } else {
+                r#"{"active": false}"#
+            };
+            Box::pin(async move { Ok(Bytes::from_static(body.as_bytes())) })
+        }
+    }
+
     #[tokio::test]
     async fn one_address_inventing_tokens_is_held_to_its_rate_and_others_are_not() {
         let calls = Arc::new(AtomicUsize::new(0));
@@ -236,10 +269,9 @@ mod tests {
         let external = ExternalAs::with_transport(
             "https://as.example".into(),
             Duration::from_millis(50),
-            60,
+            0,
             limit,
-            Box::new(Fake {
-                body: Some(ACTIVE),
+            Box::new(Knows {
                 calls: calls.clone(),
             }),
         );
@@ -247,7 +279,10 @@ mod tests {
         for i in 0..3 {
             let token = format!("invented-{i}");
             let answer = external.answer(&token, TokenHash::of(&token), stranger, 0);
-            assert!(answer.await.is_ok(), "within the burst");
+            assert!(
+                matches!(answer.await, Ok(Answer::Inactive)),
+                "within the burst"
+            );
         }
         let fourth = external.answer("invented-3", TokenHash::of("invented-3"), stranger, 0);
         assert!(matches!(
@@ -259,28 +294,17 @@ mod tests {
             3,
             "the AS was not asked a fourth time"
         );
-        // A kept answer costs the AS nothing, so it is not counted.
-        assert!(
-            external
-                .answer("invented-0", TokenHash::of("invented-0"), stranger, 0)
-                .await
-                .is_ok()
-        );
-        // Another address has its own bucket; a second later, one more.
-        let neighbour = AddressKey::of("198.51.100.1".parse().unwrap());
-        assert!(
-            external
-                .answer("n", TokenHash::of("n"), neighbour, 0)
-                .await
-                .is_ok()
-        );
-        assert!(
-            external
-                .answer("later", TokenHash::of("later"), stranger, 1)
-                .await
-                .is_ok()
-        );
-        assert_eq!(calls.load(Ordering::SeqCst), 5);
+        // An agent's own token, asked about on every call (no cache), is
+        // never charged, however often it calls.
+        let agent = AddressKey::of("198.51.100.1".parse().unwrap());
+        for _ in 0..10 {
+            let answer = external.answer("real-token", TokenHash::of("real-token"), agent, 0);
+            assert!(matches!(answer.await, Ok(Answer::Active(_))));
+        }
+        // A second later the stranger has one more question.
+        let later = external.answer("invented-4", TokenHash::of("invented-4"), stranger, 1);
+        assert!(matches!(later.await, Ok(Answer::Inactive)));
+        assert_eq!(calls.load(Ordering::SeqCst), 14);
     }
 
     #[tokio::test]

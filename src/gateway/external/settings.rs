@@ -9,7 +9,7 @@
 //! client_secret = "..."
 //! cache_seconds = 0      # optional; 0 introspects on every call
 //! timeout_seconds = 5    # optional; the most a call waits for the AS
-//! # optional: introspections one client address may cause
+//! # optional: introspections finding no active token one address may cause
 //! unknown_tokens_per_address = { burst = 30, per_minute = 120 }
 //! ```
 
@@ -23,10 +23,10 @@ use crate::upstream::Secret;
 /// How long a call waits for the AS by default (its turn and the answer).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Introspections one client address may cause by default: an agent
-/// presents one token for its session, so a burst of 30 and 2 a second are
-/// far above need, while a stranger inventing tokens costs the AS at most
-/// that.
+/// Introspections that find no active token one client address may cause
+/// by default: an agent's own token is never charged, so a burst of 30 and
+/// 2 a second are far above what a mistyped or expired token needs, while a
+/// stranger inventing tokens costs the AS at most that.
 pub const DEFAULT_PER_ADDRESS: RateLimit = RateLimit {
     burst: 30,
     per_minute: 120,
