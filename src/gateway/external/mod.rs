@@ -7,9 +7,9 @@
 //! The AS's answer is bounded in time (`timeout_seconds`, its turn among
 //! the [`IN_FLIGHT`] introspections under way included) and size; an AS
 //! that fails, is slow or answers nonsense gets the agent a 503, never a
-//! verdict on its token. What one client address makes the gateway ask is
-//! rate-limited (`unknown_tokens_per_address`): tokens are free to invent,
-//! and each unknown one costs the AS a request.
+//! verdict on its token. The questions one client address causes that find
+//! no active token are rate-limited (`unknown_tokens_per_address`): tokens
+//! are free to invent, and each unknown one costs the AS a request.
 
 mod cache;
 pub(crate) mod reading;
@@ -45,7 +45,7 @@ pub(crate) struct ExternalAs {
     transport: Box<dyn Introspect>,
     cache: Cache,
     turns: tokio::sync::Semaphore,
-    /// Introspections by client address.
+    /// Introspections that found no active token, by client address.
     addresses: std::sync::Mutex<Buckets>,
 }
 
