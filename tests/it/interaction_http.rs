@@ -65,7 +65,7 @@ fn grant_request(server: &Server, agent: &Agent, interact: Value) -> Answer {
 }
 
 /// The query parameter `name` of `url`.
-fn param(url: &str, name: &str) -> String {
+pub(crate) fn param(url: &str, name: &str) -> String {
     let query = url.split_once('?').unwrap().1;
     query
         .split('&')
@@ -75,7 +75,7 @@ fn param(url: &str, name: &str) -> String {
 }
 
 /// §4.2.3 with SHA-256, written out here independently of gnapd's code.
-fn expected_hash(
+pub(crate) fn expected_hash(
     client_nonce: &str,
     as_nonce: &str,
     interact_ref: &str,

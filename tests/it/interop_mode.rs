@@ -6,12 +6,10 @@
 use std::path::Path;
 
 use gnapd::clock::{Clock as _, SystemClock};
-use gnapd::proto::b64;
 use gnapd::proto::httpsig::HttpRequest;
 use serde_json::{Value, json};
-use sha2::Digest as _;
 
-use crate::interaction_http::push_listener;
+use crate::interaction_http::{expected_hash, param, push_listener};
 use crate::interaction_pages::continue_;
 use crate::support::agent::{Agent, access_token, error_code};
 use crate::support::http_client::{Answer, send};
@@ -70,21 +68,6 @@ fn grant(server: &Server, agent: &Agent, interact: Option<Value>) -> Value {
     let answer = send(server.addr, &req);
     assert_eq!(answer.status, 200, "{}", answer.text());
     answer.json()
-}
-
-fn param(url: &str, name: &str) -> String {
-    let query = url.split_once('?').unwrap().1;
-    query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-        .unwrap()
-        .to_owned()
-}
-
-/// §4.2.3 with SHA-256, written out here apart from gnapd's code.
-fn expected_hash(client_nonce: &str, as_nonce: &str, interact_ref: &str, endpoint: &str) -> String {
-    let base = format!("{client_nonce}\n{as_nonce}\n{interact_ref}\n{endpoint}");
-    b64::encode_url(&sha2::Sha256::digest(base.as_bytes()))
 }
 
 fn echo(server: &Server, agent: &Agent, token: Option<&str>) -> Answer {
