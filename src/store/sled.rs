@@ -1,6 +1,7 @@
 //! The server's [`Store`]: sled 0.34.7 on a local directory, one tree per
 //! record kind (ARCHITECTURE.md, "Storage", draws the layout). Every change
-//! to more than one key is one sled transaction; a mutating method returns
+//! to more than one existing key is one sled transaction (a brand-new grant
+//! needs none: `create`); a mutating method returns
 //! only once a group commit (`store::commit`) has its change on disk, and
 //! so does one that changed nothing, since what it read may not be on disk
 //! yet. One process per data directory: sled locks it.
@@ -32,6 +33,7 @@ pub use super::commit::{Durability, FlushHold};
 pub use check::Checked;
 
 mod check;
+mod create;
 mod open;
 mod refresh;
 mod sizes;
@@ -122,25 +124,10 @@ impl Store for SledStore {
         grant: &GrantRecord,
         tokens: &[(TokenHash, TokenRecord)],
     ) -> Result<(), StoreError> {
-        let id = grant.id.0.as_bytes();
         let record = encode(grant)?;
         let tokens = EncodedTokens::new(tokens)?;
-        (
-            &self.grants,
-            &self.continuations,
-            &self.tokens,
-            &self.manage,
-            &self.instances,
-        )
-            .transaction(|(grants, continuations, tokens_tree, manage, instances)| {
-                if let Some(c) = &grant.continuation {
-                    continuations.insert(&c.token.0[..], id)?;
-                }
-                grants.insert(id, record.as_slice())?;
-                tokens.insert(tokens_tree, manage)?;
-                keep_instance(instances, grant)
-            })
-            .map_err(from_tx)?;
+        self.keep_instance(grant)?;
+        self.write_new_grant(grant, &record, &tokens)?;
         self.commit.wait_durable()
     }
 
@@ -150,28 +137,14 @@ impl Store for SledStore {
         tokens: &[(TokenHash, TokenRecord)],
         instance: (&str, &InstanceRecord),
     ) -> Result<(), StoreError> {
-        let id = grant.id.0.as_bytes();
         let record = encode(grant)?;
         let tokens = EncodedTokens::new(tokens)?;
         let mut kept = instance.1.clone();
         kept.keep_until(grant.expires_at);
-        let instance_record = encode(&kept)?;
-        (
-            &self.grants,
-            &self.continuations,
-            &self.tokens,
-            &self.manage,
-            &self.instances,
-        )
-            .transaction(|(grants, continuations, tokens_tree, manage, instances)| {
-                if let Some(c) = &grant.continuation {
-                    continuations.insert(&c.token.0[..], id)?;
-                }
-                grants.insert(id, record.as_slice())?;
-                instances.insert(instance.0.as_bytes(), instance_record.as_slice())?;
-                tokens.insert(tokens_tree, manage)
-            })
-            .map_err(from_tx)?;
+        self.instances
+            .insert(instance.0.as_bytes(), encode(&kept)?)
+            .map_err(|e| backend("sled insert", e))?;
+        self.write_new_grant(grant, &record, &tokens)?;
         self.commit.wait_durable()
     }
 

@@ -51,6 +51,11 @@ impl EncodedTokens {
             .map(Self)
     }
 
+    /// Each token's hash, management token hash and encoded record.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &(TokenHash, TokenHash, Vec<u8>)> {
+        self.0.iter()
+    }
+
     pub(super) fn insert(
         &self,
         tokens: &TransactionalTree,
