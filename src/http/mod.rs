@@ -318,16 +318,24 @@ where
                 body,
                 client_cert,
             );
-            let app2 = app.clone();
-            let reply = tokio::task::spawn_blocking(move || {
-                app2.auth
-                    .handle_from(&endpoint, &request, source.as_deref())
-            })
-            .await;
-            let reply = reply.unwrap_or_else(|_| {
-                Failure::Store(crate::store::StoreError::Backend("handler failed".into()))
-                    .into_reply(&app.auth.config().grant_endpoint(), endpoint_audience)
+            // The handler is pure computation over the store; only its
+            // waits for the disk would block, and those are deferred to
+            // here, awaited without holding a thread (`store::deferring`).
+            let (reply, pending) = crate::store::deferring(|| {
+                app.auth.handle_from(&endpoint, &request, source.as_deref())
             });
+            let durable = match pending {
+                Some(pending) => pending.wait().await,
+                None => Ok(()),
+            };
+            let reply = match durable {
+                Ok(()) => reply,
+                Err(e) => {
+                    tracing::error!(error = %e, "storage failure");
+                    Failure::Store(e)
+                        .into_reply(&app.auth.config().grant_endpoint(), endpoint_audience)
+                }
+            };
             let elapsed = started.elapsed().as_secs_f64();
             app.auth.metrics().latency(label, elapsed);
             // One line per AS request: never headers or bodies, which carry

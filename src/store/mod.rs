@@ -30,6 +30,7 @@ pub mod replay;
 mod sizes;
 pub mod sled;
 
+pub use commit::{Pending, deferring};
 pub use oauth_client::OAuthClientRecord;
 pub use record::*;
 pub use replay::{ReplayBudget, ReplayLimits, ReplaySizes};

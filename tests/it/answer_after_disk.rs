@@ -20,7 +20,9 @@ use gnapd::store::{Continuation, InteractionStatus, Store, TokenHash};
 use serde_json::json;
 
 use crate::support::agent::{Agent, access_token};
-use crate::support::held_disk::HeldDisk;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::support::held_disk::{HeldDisk, until};
 use crate::support::held_server::HeldServer;
 use crate::support::http_client::send;
 use crate::support::store_fixture::{FOREVER, Fixture, fresh_hash};
@@ -298,4 +300,54 @@ fn a_grant_reported_deleted_by_a_concurrent_delete_waits_for_the_delete_to_be_on
     assert_eq!(first.status, 204, "{}", first.text());
     assert_eq!(second.json()["error"]["code"], "invalid_continuation");
     assert!(token_in(&copy, access_token(&body)));
+}
+
+#[test]
+fn a_first_grant_answer_leaves_only_after_its_token_is_on_disk() {
+    // The AS's handlers take a ticket instead of parking a thread
+    // (`store::deferring`); the answer must still wait for the flush.
+    let server = HeldServer::start();
+    server.disk.hold.hold();
+    let answered = AtomicBool::new(false);
+    let (copy, answer) = std::thread::scope(|s| {
+        let call = s.spawn(|| {
+            let agent = Agent::new();
+            let req = agent.signed(
+                "POST",
+                &server.grant_endpoint,
+                None,
+                Some(&agent.grant_body(json!(["mcp:github"]))),
+                now(),
+            );
+            let answer = send(server.addr, &req);
+            answered.store(true, Ordering::SeqCst);
+            answer
+        });
+        until("the grant waits for the disk", || {
+            server.disk.store.awaiting_flush() == 1
+        });
+        // Long enough for an answer that did not wait to arrive.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(
+            !answered.load(Ordering::SeqCst),
+            "the grant was answered while its token was not on disk"
+        );
+        let copy = server.disk.crash_copy();
+        server.disk.hold.release();
+        (copy, call.join().unwrap())
+    });
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let body = answer.json();
+    assert!(
+        !token_in(&copy, access_token(&body)),
+        "the crash copy was taken before the flush"
+    );
+    assert!(
+        server
+            .disk
+            .store
+            .token(&TokenHash::of(access_token(&body)))
+            .unwrap()
+            .is_some()
+    );
 }
