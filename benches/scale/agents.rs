@@ -60,7 +60,10 @@ pub fn many(n: usize) -> Res<Vec<Agent>> {
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("agent thread failed".into())))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("agent thread failed".into()))
+            })
             .collect()
     });
     let mut agents = Vec::with_capacity(n);

@@ -79,10 +79,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Res<Option<Config>> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let mut cfg = Config {
-        gnapd: std::env::var_os("GNAPD_BIN").map_or_else(
-            || target.join("release").join("gnapd"),
-            PathBuf::from,
-        ),
+        gnapd: std::env::var_os("GNAPD_BIN")
+            .map_or_else(|| target.join("release").join("gnapd"), PathBuf::from),
         tokens: 1_000_000,
         duration: Duration::from_secs(5),
         concurrency: 16,
@@ -130,7 +128,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Res<Option<Config>> {
         }
     }
     if cfg.tokens == 0 || cfg.concurrency == 0 || cfg.sample == 0 || cfg.client_threads == 0 {
-        return Err("--tokens, --concurrency, --sample and --client-threads must be at least 1".into());
+        return Err(
+            "--tokens, --concurrency, --sample and --client-threads must be at least 1".into(),
+        );
     }
     if !(sweep.rate.is_finite() && sweep.rate > 0.0) || sweep.lifetime == 0 || sweep.interval == 0 {
         return Err("--rate, --lifetime and --sweep-interval must be positive".into());

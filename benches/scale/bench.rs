@@ -2,7 +2,9 @@
 //! by step (see README.md beside this file). `main.rs` runs it from the
 //! command line; the integration tests include this file and run it small.
 
-#[allow(dead_code)]
+// The tests' process start; the integration tests, which include this
+// file, load it as their own module too.
+#[allow(dead_code, clippy::duplicate_mod)]
 #[path = "../../tests/it/support/process.rs"]
 mod process;
 #[allow(dead_code)]
@@ -160,7 +162,8 @@ fn run(cfg: &Config) -> Res<u64> {
         next_id: 1,
     };
     rt.block_on(gateway.check(std::slice::from_ref(&one)))?;
-    let base_calls = rt.block_on(gateway.measure(std::slice::from_ref(&one), cfg.duration))?;
+    let base_calls =
+        rt.block_on(gateway.measure(std::slice::from_ref(&one), cfg.duration, None))?;
     report::print_calls("gateway, 1 token", &base_calls);
     let (base_flows, made) = rt.block_on(flow_window::measure(&server, cfg.duration, None))?;
     grants_made += made;
@@ -179,7 +182,8 @@ fn run(cfg: &Config) -> Res<u64> {
         "step 3: loading {} grants at concurrency {}",
         cfg.tokens, cfg.concurrency
     );
-    let (loaded, holders) = rt.block_on(load::run(&server, cfg.tokens, cfg.sample, cfg.duration))?;
+    let (loaded, holders) =
+        rt.block_on(load::run(&server, cfg.tokens, cfg.sample, cfg.duration))?;
     grants_made += loaded.grants;
     report::print_stretch("first token, end of the load", &loaded.last_window);
     figures.load = Some(loaded);
@@ -190,7 +194,6 @@ fn run(cfg: &Config) -> Res<u64> {
     println!();
     println!("step 4: stop (SIGTERM) and the data dir");
     let addr = gnapd.addr;
-    drop(gateway);
     let stop = gnapd.stop();
     println!("  stopped in {:.2} s ({})", stop.secs, stop.exit);
     let disk = disk::usage(&place.data)?;
@@ -220,7 +223,8 @@ fn run(cfg: &Config) -> Res<u64> {
         next_id: 10_000_000,
     };
     rt.block_on(gateway.check(&holders))?;
-    let calls_after = rt.block_on(gateway.measure(&holders, cfg.duration))?;
+    let calls_hint = figures.baseline.as_ref().map(|b| b.gateway.calls_per_sec);
+    let calls_after = rt.block_on(gateway.measure(&holders, cfg.duration, calls_hint))?;
     report::print_calls(&format!("gateway, {} tokens", holders.len()), &calls_after);
     let rate_guess = figures
         .baseline
@@ -230,7 +234,6 @@ fn run(cfg: &Config) -> Res<u64> {
     report::print_flows("first token", &flows_after);
     let memory_end = Memory::of(server.pid)?;
     println!("  gnapd at the end: {}", memory_end.show());
-    drop(gateway);
     let stop = gnapd.stop();
     figures.restart = Some(report::Restart {
         startup,

@@ -44,7 +44,7 @@ type Call = hyper::Request<Full<Bytes>>;
 
 fn signed_call(base: &str, authority: &str, id: usize, holder: &Holder) -> Res<Call> {
     let path = format!("/mcp/{UPSTREAM}");
-    let mut req = HttpRequest::new("POST", &format!("{base}{path}"));
+    let mut req = HttpRequest::new("POST", format!("{base}{path}"));
     req.fields
         .append("Accept", "application/json, text/event-stream");
     req.fields.append("Content-Type", "application/json");
@@ -94,7 +94,10 @@ fn sign(
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("signing thread failed".into())))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("signing thread failed".into()))
+            })
             .collect()
     });
     let mut lists: Vec<Vec<Call>> = (0..shares).map(|_| Vec::new()).collect();
@@ -160,7 +163,12 @@ impl Gateway<'_> {
 
     /// Calls from `lists` (one per connection) until `duration` has passed
     /// or they run out.
-    async fn window(&self, lists: Vec<Vec<Call>>, duration: Duration, tokens: usize) -> Res<CallWindow> {
+    async fn window(
+        &self,
+        lists: Vec<Vec<Call>>,
+        duration: Duration,
+        tokens: usize,
+    ) -> Res<CallWindow> {
         let pool = lists.iter().map(Vec::len).sum();
         let server = self.server;
         let mut conns = Vec::with_capacity(lists.len());
@@ -191,11 +199,14 @@ impl Gateway<'_> {
                     match conn.send(call).await {
                         Ok((200, _)) => {
                             ok.fetch_add(1, Ordering::Relaxed);
-                            latencies.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
+                            latencies
+                                .push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
                         }
                         Ok((status, body)) => {
                             failed += 1;
-                            first_failure.get_or_insert_with(|| format!("HTTP {status}: {}", snippet(&body)));
+                            first_failure.get_or_insert_with(|| {
+                                format!("HTTP {status}: {}", snippet(&body))
+                            });
                         }
                         Err(e) => {
                             failed += 1;
@@ -237,24 +248,51 @@ impl Gateway<'_> {
             p50_ms: quantile_ms(&latencies, 0.50),
             p99_ms: quantile_ms(&latencies, 0.99),
             memory_start,
-            rss_peak: samples.iter().map(|s| s.memory.rss).max().unwrap_or(0).max(memory_end.rss),
-            anon_peak: samples.iter().map(|s| s.memory.anon).max().unwrap_or(0).max(memory_end.anon),
+            rss_peak: samples
+                .iter()
+                .map(|s| s.memory.rss)
+                .max()
+                .unwrap_or(0)
+                .max(memory_end.rss),
+            anon_peak: samples
+                .iter()
+                .map(|s| s.memory.anon)
+                .max()
+                .unwrap_or(0)
+                .max(memory_end.anon),
             memory_end,
             pool,
             pool_used_up: used_up.load(Ordering::Relaxed),
         })
     }
 
-    /// A half-second warm-up (which sizes the pool and, after a restart,
-    /// brings every sampled token in from the store once), then the
-    /// measured window, over `holders` round-robin.
-    pub async fn measure(&mut self, holders: &[Holder], duration: Duration) -> Res<CallWindow> {
+    /// A half-second warm-up (which, after a restart, brings every sampled
+    /// token in from the store once), then the measured window, over
+    /// `holders` round-robin. The pool is sized from the faster of the
+    /// warm-up and `rate_hint` (calls a second seen before): a warm-up
+    /// that reads every token from disk runs slower than what follows.
+    pub async fn measure(
+        &mut self,
+        holders: &[Holder],
+        duration: Duration,
+        rate_hint: Option<f64>,
+    ) -> Res<CallWindow> {
         let conc = self.server.concurrency;
         let warm_n = (conc * 100).max(holders.len());
-        let lists = sign(warm_n, self.next_id, holders, self.base, self.authority(), conc)?;
+        let lists = sign(
+            warm_n,
+            self.next_id,
+            holders,
+            self.base,
+            self.authority(),
+            conc,
+        )?;
         self.next_id += warm_n;
-        let warm = self.window(lists, Duration::from_millis(500), holders.len()).await?;
-        let n = ((warm.calls_per_sec * duration.as_secs_f64() * 1.5) as usize + conc * 50).min(600_000);
+        let warm = self
+            .window(lists, Duration::from_millis(500), holders.len())
+            .await?;
+        let rate = warm.calls_per_sec.max(rate_hint.unwrap_or(0.0));
+        let n = ((rate * duration.as_secs_f64() * 2.0) as usize + conc * 50).min(600_000);
         let lists = sign(n, self.next_id, holders, self.base, self.authority(), conc)?;
         self.next_id += n;
         let mut measured = self.window(lists, duration, holders.len()).await?;

@@ -84,8 +84,9 @@ pub async fn window(server: &Server, agents: Vec<Agent>, duration: Duration) -> 
                 };
                 let t = Instant::now();
                 match agents::first_token(&mut conn, &target, agent).await {
-                    Ok(_) => latencies
-                        .push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX)),
+                    Ok(_) => {
+                        latencies.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX))
+                    }
                     Err(e) => {
                         errors += 1;
                         first_error.get_or_insert_with(|| e.to_string());
@@ -145,7 +146,12 @@ pub async fn measure(
 ) -> Res<(FlowWindow, u64)> {
     let warm_for = duration.min(Duration::from_secs(1));
     let warm_pool = rate_guess.map_or(1000, |r| (r * warm_for.as_secs_f64() * 1.5) as usize);
-    let warm = window(server, agents::many(warm_pool.clamp(100, 100_000))?, warm_for).await?;
+    let warm = window(
+        server,
+        agents::many(warm_pool.clamp(100, 100_000))?,
+        warm_for,
+    )
+    .await?;
     let rate = warm.flows_per_sec.max(rate_guess.unwrap_or(0.0));
     let pool = ((rate * duration.as_secs_f64() * 2.0) as usize + 200).min(300_000);
     let mut measured = window(server, agents::many(pool)?, duration).await?;

@@ -200,7 +200,8 @@ pub async fn run(
     let samples = monitor.finish();
     let grants = done.load(Ordering::Relaxed);
     let per_flow = |t: u64| t as f64 * 1e6 / server.tck / grants.max(1) as f64;
-    let last_window = last_stretch(&samples, window, server.tck).ok_or("the load took no sample")?;
+    let last_window =
+        last_stretch(&samples, window, server.tck).ok_or("the load took no sample")?;
     let memory_end = Memory::of(server.pid)?;
     let load = Load {
         asked: n as u64,

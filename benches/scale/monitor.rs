@@ -29,7 +29,7 @@ pub struct Monitor {
 
 impl Monitor {
     /// Samples `pid` every `period` until [`Monitor::finish`], calling
-    /// `each` with every sample.
+    /// `each` with every sample, the last one too.
     pub fn start(
         pid: u32,
         done: Arc<AtomicU64>,
@@ -58,7 +58,9 @@ impl Monitor {
                         std::thread::sleep(Duration::from_millis(10).min(period));
                     }
                     if stop.load(Ordering::Relaxed) {
-                        samples.push(take());
+                        let last = take();
+                        each(&last);
+                        samples.push(last);
                         return samples;
                     }
                 }

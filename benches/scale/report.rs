@@ -199,7 +199,11 @@ pub fn print_calls(label: &str, w: &CallWindow) {
         w.p50_ms,
         w.p99_ms,
         w.failed,
-        if w.pool_used_up { "  (pool used up)" } else { "" }
+        if w.pool_used_up {
+            "  (pool used up)"
+        } else {
+            ""
+        }
     );
     println!(
         "  {:<24} gnapd {} at the start, peak RSS {} (anon {}), {} at the end",
@@ -223,7 +227,11 @@ pub fn print_flows(label: &str, w: &FlowWindow) {
         w.p50_ms,
         w.p99_ms,
         w.errors,
-        if w.pool_used_up { "  (pool used up)" } else { "" }
+        if w.pool_used_up {
+            "  (pool used up)"
+        } else {
+            ""
+        }
     );
     if let Some(first) = &w.first_error {
         println!("  !! first error: {first}");
@@ -348,11 +356,7 @@ pub fn print_summary(f: &Figures) {
             ),
             "goal ~1.0",
         );
-        row(
-            "load rate",
-            format!("{:.0} grants/s", l.grants_per_sec),
-            "",
-        );
+        row("load rate", format!("{:.0} grants/s", l.grants_per_sec), "");
         row("RSS at the end of the load", mb(l.memory_end.rss), "");
     }
 }

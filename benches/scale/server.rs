@@ -173,9 +173,7 @@ impl Gnapd {
                 return Err(with_log(e, place));
             }
         };
-        let to_answer = poller
-            .join()
-            .map_err(|_| "the start-up poller failed")??;
+        let to_answer = poller.join().map_err(|_| "the start-up poller failed")??;
         let gnapd = Self::spawned(process, place)?;
         Ok((
             gnapd,

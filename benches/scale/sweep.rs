@@ -7,7 +7,7 @@
 //! steady-state size is reported as the spread of those later samples and
 //! their growth per second.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -140,7 +140,7 @@ fn steady(samples: &[SweepSample], sweep: &Sweep) -> Option<Steady> {
     })
 }
 
-fn sample(data: &PathBuf, pid: u32, since: Instant, flows: u64) -> SweepSample {
+fn sample(data: &Path, pid: u32, since: Instant, flows: u64) -> SweepSample {
     let disk = disk::usage(data).unwrap_or_default();
     let tables = server::store_stats(data);
     let records = tables.as_object().and_then(|map| {
@@ -364,7 +364,10 @@ fn print_summary(f: &SweepFigures) {
             };
             let megabytes = |v: f64| mb(v as u64);
             println!("  data dir size        {}", show(&s.data_bytes, &megabytes));
-            println!("  data dir allocated   {}", show(&s.data_allocated, &megabytes));
+            println!(
+                "  data dir allocated   {}",
+                show(&s.data_allocated, &megabytes)
+            );
             println!("  RSS                  {}", show(&s.rss, &megabytes));
             println!("  anonymous RSS        {}", show(&s.anon, &megabytes));
             if let Some(r) = &s.records {

@@ -100,7 +100,12 @@ fn the_scale_bench_reports_every_figure_against_a_debug_gnapd() {
     let files = disk["files"].as_array().unwrap();
     let sum: u64 = files.iter().map(|f| f["bytes"].as_u64().unwrap()).sum();
     assert_eq!(sum as f64, bytes);
-    assert!(disk["stop"]["exit"].as_str().unwrap().contains("exit status: 0"));
+    assert!(
+        disk["stop"]["exit"]
+            .as_str()
+            .unwrap()
+            .contains("exit status: 0")
+    );
 
     let restart = &v["restart"];
     positive(restart, "startup.to_listening_line_ms");
