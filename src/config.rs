@@ -22,6 +22,9 @@ use upstreams::assemble_upstreams;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
 /// The default data directory.
 pub const DEFAULT_DATA_DIR: &str = "./gnapd-data";
+/// Seconds between sweeps of the store unless `sweep_interval` says
+/// otherwise: lapsed records wait at most this long past their expiry.
+pub const DEFAULT_SWEEP_INTERVAL_SECS: u64 = 60;
 
 /// Why the settings could not be assembled.
 #[derive(Debug, thiserror::Error)]
@@ -155,6 +158,8 @@ pub struct ServeConfig {
     pub upstream_timeout: std::time::Duration,
     /// Whether the gateway checks signatures in batches under load.
     pub batch_signatures: bool,
+    /// How often lapsed records are swept from the store.
+    pub sweep_interval: std::time::Duration,
     /// The master key file (flag, else file); `GNAPD_MASTER_KEY` is read at
     /// serve start when neither is given.
     pub master_key_file: Option<PathBuf>,
@@ -256,6 +261,11 @@ impl ServeConfig {
         }
         let limits = limits(&file)?;
         crate::authz::oauth::ConfiguredClients::new(&file.oauth_client).map_err(invalid)?;
+        if file.sweep_interval == Some(0) {
+            return Err(ConfigError::Invalid(
+                "sweep_interval must be at least 1 second".into(),
+            ));
+        }
         if file.upstream_timeout == Some(0) {
             return Err(ConfigError::Invalid(
                 "upstream_timeout must be positive".into(),
@@ -393,6 +403,9 @@ impl ServeConfig {
             },
             upstreams,
             batch_signatures: !flags.no_signature_batching && file.batch_signatures.unwrap_or(true),
+            sweep_interval: std::time::Duration::from_secs(
+                file.sweep_interval.unwrap_or(DEFAULT_SWEEP_INTERVAL_SECS),
+            ),
             upstream_timeout: std::time::Duration::from_secs(
                 file.upstream_timeout
                     .unwrap_or(crate::gateway::forward::RESPONSE_TIMEOUT.as_secs()),
@@ -733,6 +746,23 @@ mod tests {
         let config = ServeConfig::assemble(file, flags).unwrap();
         assert_eq!(config.metrics_listen, MetricsListen::Off);
         assert!(toml::from_str::<FileConfig>("metrics_listen = \"nowhere\"\n").is_err());
+    }
+
+    #[test]
+    fn the_sweep_interval_defaults_to_a_minute_and_zero_is_refused() {
+        let config = ServeConfig::assemble(FileConfig::default(), Overrides::default()).unwrap();
+        assert_eq!(config.sweep_interval, std::time::Duration::from_secs(60));
+        let file: FileConfig = toml::from_str("sweep_interval = 5\n").unwrap();
+        let config = ServeConfig::assemble(file, Overrides::default()).unwrap();
+        assert_eq!(config.sweep_interval, std::time::Duration::from_secs(5));
+        let file: FileConfig = toml::from_str("sweep_interval = 0\n").unwrap();
+        assert!(matches!(
+            ServeConfig::assemble(file, Overrides::default()),
+            Err(ConfigError::Invalid(_))
+        ));
+        // Negative and fractional values are not seconds the file can say.
+        assert!(toml::from_str::<FileConfig>("sweep_interval = -1\n").is_err());
+        assert!(toml::from_str::<FileConfig>("sweep_interval = 0.5\n").is_err());
     }
 
     #[test]

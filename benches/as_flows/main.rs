@@ -30,7 +30,9 @@
 //! timed region). The machine's two cores are shared with this generator,
 //! so flows/s also depends on the generator; CPU per flow does not. The
 //! generator's own CPU per flow and the CPU used by anything else on the
-//! machine during the timed region are printed too.
+//! machine during the timed region are printed too, and the server's
+//! resident memory (`VmRSS`, and `RssAnon`: its own heap and stacks) at the
+//! start and the end of the timed region, with the growth per flow.
 //!
 //! Run `benches/as_flows/run.sh` (builds, installs the peer, runs this), or
 //! `cargo bench --bench as_flows -- --help`. See benches/as_flows/README.md.
@@ -231,6 +233,23 @@ fn machine_ticks() -> Res<(u64, u64)> {
     let total: u64 = v.iter().take(8).sum();
     let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
     Ok((total - idle, total))
+}
+
+/// Resident memory of a process, in bytes: (`VmRSS`, `RssAnon`) from
+/// /proc/PID/status. Anonymous pages are what the server holds itself (its
+/// heap and stacks), apart from file pages the kernel may drop.
+fn memory(pid: &str) -> Res<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| -> Res<u64> {
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next())
+            .ok_or_else(|| format!("/proc/{pid}/status has no {name}"))?
+            .parse()?;
+        Ok(kb * 1024)
+    };
+    Ok((field("VmRSS")?, field("RssAnon")?))
 }
 
 fn loadavg() -> String {
@@ -636,6 +655,9 @@ struct Phase {
     machine_total_ticks: u64,
     keys: usize,
     keygen: Duration,
+    /// The server's (VmRSS, RssAnon) in bytes at the start and the end.
+    memory_start: (u64, u64),
+    memory_end: (u64, u64),
 }
 
 impl Phase {
@@ -689,6 +711,7 @@ async fn phase(
     let client0 = process_ticks("self")?;
     let server_runq0 = runq_ns(&pid);
     let client_runq0 = runq_ns("self");
+    let memory_start = memory(&pid)?;
     let start = Instant::now();
     let deadline = start + cfg.duration;
     let mut handles = Vec::with_capacity(cfg.concurrency);
@@ -747,6 +770,7 @@ async fn phase(
     let mut p = Phase {
         keys: n_keys,
         keygen,
+        memory_start,
         ..Phase::default()
     };
     for h in handles {
@@ -760,6 +784,7 @@ async fn phase(
         }
     }
     p.elapsed = start.elapsed();
+    p.memory_end = memory(&pid)?;
     p.server_ticks = process_ticks(&pid)? - server0;
     p.client_ticks = process_ticks("self")? - client0;
     p.server_runq_ns = runq_ns(&pid).saturating_sub(server_runq0);
@@ -877,6 +902,14 @@ struct Row {
     exhausted: bool,
     keys: usize,
     keygen: f64,
+    rss_start: u64,
+    rss_end: u64,
+    anon_start: u64,
+    anon_end: u64,
+    /// Growth of VmRSS and RssAnon over the timed region ÷ flows (bytes;
+    /// negative when memory was given back).
+    rss_per_flow: f64,
+    anon_per_flow: f64,
 }
 
 fn row(side: Side, p: &Phase, tck: f64) -> Row {
@@ -911,14 +944,24 @@ fn row(side: Side, p: &Phase, tck: f64) -> Row {
         exhausted: p.exhausted,
         keys: p.keys,
         keygen: p.keygen.as_secs_f64(),
+        rss_start: p.memory_start.0,
+        rss_end: p.memory_end.0,
+        anon_start: p.memory_start.1,
+        anon_end: p.memory_end.1,
+        rss_per_flow: (p.memory_end.0 as f64 - p.memory_start.0 as f64) / p.flows as f64,
+        anon_per_flow: (p.memory_end.1 as f64 - p.memory_start.1 as f64) / p.flows as f64,
     }
 }
 
-const HEADER: &str = "side            flows   secs   flows/s  p50 ms  p99 ms  max ms  rt/flow  srv CPU µs/flow  srv cores  srv runq  gen CPU µs/flow  gen runq  other CPU%  errors";
+fn megabytes(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+const HEADER: &str = "side            flows   secs   flows/s  p50 ms  p99 ms  max ms  rt/flow  srv CPU µs/flow  srv cores  srv runq  gen CPU µs/flow  gen runq  other CPU%  errors  RSS MB start    end  anon MB start    end  RSS B/flow  anon B/flow";
 
 fn print_row(r: &Row) {
     println!(
-        "{:<13} {:>7} {:>6.2} {:>9.1} {:>7.2} {:>7.2} {:>7.1} {:>8.2} {:>16.1} {:>10.2} {:>9.2} {:>16.1} {:>9.2} {:>10.1} {:>7}{}",
+        "{:<13} {:>7} {:>6.2} {:>9.1} {:>7.2} {:>7.2} {:>7.1} {:>8.2} {:>16.1} {:>10.2} {:>9.2} {:>16.1} {:>9.2} {:>10.1} {:>7} {:>13.1} {:>6.1} {:>14.1} {:>6.1} {:>11.0} {:>12.0}{}",
         r.side.name(),
         r.flows,
         r.secs,
@@ -934,6 +977,12 @@ fn print_row(r: &Row) {
         r.client_runq,
         r.other_pct,
         r.errors,
+        megabytes(r.rss_start),
+        megabytes(r.rss_end),
+        megabytes(r.anon_start),
+        megabytes(r.anon_end),
+        r.rss_per_flow,
+        r.anon_per_flow,
         if r.exhausted {
             "  (key pool used up before the end)"
         } else {
@@ -1045,7 +1094,9 @@ fn real_main() -> Res<()> {
     println!(
         "  columns: rt = HTTP round trips; srv CPU = server utime+stime; srv cores = srv CPU / wall time;\n  \
          srv runq / gen runq = server / generator threads runnable but waiting for a CPU (average);\n  \
-         gen CPU = this generator's CPU; other CPU% = the rest of the machine's use of its {} cores",
+         gen CPU = this generator's CPU; other CPU% = the rest of the machine's use of its {} cores;\n  \
+         RSS / anon = the server's VmRSS / RssAnon (/proc/PID/status) at the start and end of the timed region,\n  \
+         B/flow = their growth over it ÷ flows",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -1095,6 +1146,11 @@ fn real_main() -> Res<()> {
                 g.rt,
                 p.rt
             );
+            println!(
+                "  ratio peer/gnapd, server memory at the end of the timed region: RSS {:.2}x, anonymous RSS {:.2}x",
+                p.rss_end as f64 / g.rss_end as f64,
+                p.anon_end as f64 / g.anon_end as f64
+            );
         }
         all.push(rows);
     }
@@ -1133,15 +1189,35 @@ fn real_main() -> Res<()> {
             fmt(stat(&|r| r.other_pct), 1)
         );
         println!(
+            "    RSS MB at the end     {}",
+            fmt(stat(&|r| megabytes(r.rss_end)), 1)
+        );
+        println!(
+            "    anon RSS MB at end    {}",
+            fmt(stat(&|r| megabytes(r.anon_end)), 1)
+        );
+        println!(
+            "    RSS growth B/flow     {}",
+            fmt(stat(&|r| r.rss_per_flow), 0)
+        );
+        println!(
+            "    anon growth B/flow    {}",
+            fmt(stat(&|r| r.anon_per_flow), 0)
+        );
+        println!(
             "    errors (total)        {}",
             rows.iter().map(|r| r.errors).sum::<usize>()
         );
     }
     if sides.len() == 2 {
-        let ratios: Vec<(f64, f64)> = all
+        let ratios: Vec<(f64, f64, f64)> = all
             .iter()
             .filter_map(|rows| match rows.as_slice() {
-                [g, p] => Some((g.rate / p.rate, p.server_us / g.server_us)),
+                [g, p] => Some((
+                    g.rate / p.rate,
+                    p.server_us / g.server_us,
+                    p.rss_end as f64 / g.rss_end as f64,
+                )),
                 _ => None,
             })
             .collect();
@@ -1151,6 +1227,8 @@ fn real_main() -> Res<()> {
         );
         let (a, b, c) = min_med_max(ratios.iter().map(|r| r.1).collect());
         println!("  ratio peer/gnapd server CPU per flow (per run): {a:.2}x / {b:.2}x / {c:.2}x");
+        let (a, b, c) = min_med_max(ratios.iter().map(|r| r.2).collect());
+        println!("  ratio peer/gnapd server RSS at the end (per run): {a:.2}x / {b:.2}x / {c:.2}x");
     }
     Ok(())
 }

@@ -4,7 +4,8 @@
 //! so that the upstream is never the bottleneck.
 //!
 //! Runs as a child process (`<bench> --upstream`), so that its CPU time can
-//! be read apart from the load generator's and the server's.
+//! be read apart from the load generator's and the server's. The scale
+//! bench (`benches/scale`) includes this file and serves it in-process.
 
 use std::convert::Infallible;
 
@@ -17,7 +18,9 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::Res;
+/// This file stands alone (the scale bench includes it), so it names its
+/// own result type; it is the gateway bench's `Res`.
+pub type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// The fixed answer.
 pub const RESULT: &[u8] =
@@ -44,14 +47,19 @@ pub fn run(threads: usize) -> Res<()> {
     rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         println!("listening on {}", listener.local_addr()?.port());
-        loop {
-            let (stream, _) = listener.accept().await?;
-            stream.set_nodelay(true)?;
-            tokio::spawn(async move {
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service_fn(answer))
-                    .await;
-            });
-        }
+        serve(listener).await
     })
+}
+
+/// Answers every connection `listener` accepts, until accepting fails.
+pub async fn serve(listener: TcpListener) -> Res<()> {
+    loop {
+        let (stream, _) = listener.accept().await?;
+        stream.set_nodelay(true)?;
+        tokio::spawn(async move {
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service_fn(answer))
+                .await;
+        });
+    }
 }

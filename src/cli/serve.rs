@@ -549,8 +549,9 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     let sweeper = {
         let store = store.clone();
         let auth = app.auth.clone();
+        let every = config.sweep_interval;
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
                 let store = store.clone();

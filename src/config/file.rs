@@ -23,6 +23,9 @@ pub struct FileConfig {
     pub token_lifetime: Option<i64>,
     /// Grant lifetime, seconds.
     pub grant_lifetime: Option<i64>,
+    /// Seconds between sweeps of expired tokens, grants and other lapsed
+    /// records (default 60, at least 1).
+    pub sweep_interval: Option<u64>,
     /// `wait` for continuation calls, seconds.
     pub poll_wait: Option<u64>,
     /// Signature clock-skew allowance, seconds.

@@ -56,6 +56,7 @@ mod replay_budgets;
 mod request_bounds;
 mod rs_core;
 mod rs_http;
+mod scale_bench;
 mod session_bounds;
 mod sign_in_bounds;
 mod signature_limits;
