@@ -551,7 +551,11 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         let auth = app.auth.clone();
         let every = config.sweep_interval;
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
+            // The first sweep comes one interval after start, not at once:
+            // a sweep reads every record, and at start-up that would pull
+            // the whole store into sled's cache before anyone asked for it
+            // (at 200,000 grants: RSS 115 → 492 MB a second after start).
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             loop {
                 tick.tick().await;
                 let store = store.clone();
