@@ -1,6 +1,7 @@
 //! The grant endpoint (RFC 9635 §2, §3) and discovery (§9).
 
 use super::assertion::{self, AssertedUser, UserDecision};
+use super::batched_grant::OpenedGrant;
 use super::mint;
 use super::{AuthServer, Decision, Failure, Reply, metrics::Outcome};
 use crate::proto::gnap::subject::User;
@@ -9,6 +10,7 @@ use crate::proto::gnap::{
     Continue, Discovery, ErrorCode, GrantRequest, GrantResponse, Manage, parse_grant_request,
 };
 use crate::proto::httpsig::HttpRequest;
+use crate::proto::jwk::Thumbprint;
 use crate::proto::mcp::access::UpstreamGrant;
 use crate::store::{
     Continuation, GrantId, GrantRecord, GrantState, InstanceRecord, KeyBinding, RECORD_VERSION,
@@ -55,6 +57,20 @@ impl AuthServer {
         request: &HttpRequest,
         source: Option<&str>,
     ) -> Result<Reply, Failure> {
+        let opened = self.open_grant(request)?;
+        // Whoever the key is, the grant endpoint never spends the gateway's
+        // replay budget.
+        let thumbprint = self.prove_with(
+            request,
+            &opened.key,
+            opened.method,
+            ReplayBudget::Unapproved,
+        )?;
+        self.grant_proved(source, opened, &thumbprint)
+    }
+
+    /// A grant request read as far as the key that must prove it.
+    pub(super) fn open_grant(&self, request: &HttpRequest) -> Result<OpenedGrant, Failure> {
         // An `application/jose` body is read unverified only to find the
         // key; the proof is checked before anything else happens.
         if request.body.is_empty() {
@@ -63,9 +79,27 @@ impl AuthServer {
         let content = self.content(request)?;
         let grant_request = self.counted(parse_grant_request(&content))?;
         let (key, method, instance) = self.client_key(&grant_request)?;
-        // Whoever the key is, the grant endpoint never spends the gateway's
-        // replay budget.
-        let thumbprint = self.prove_with(request, &key, method, ReplayBudget::Unapproved)?;
+        Ok(OpenedGrant {
+            grant_request,
+            key,
+            method,
+            instance,
+        })
+    }
+
+    /// The rest of a grant request, once `thumbprint`'s proof of it held.
+    pub(super) fn grant_proved(
+        &self,
+        source: Option<&str>,
+        opened: OpenedGrant,
+        thumbprint: &Thumbprint,
+    ) -> Result<Reply, Failure> {
+        let OpenedGrant {
+            grant_request,
+            key,
+            method,
+            instance,
+        } = opened;
         self.admit_grant_key(thumbprint.as_str())?;
         if !self.policy.allow_bearer
             && grant_request
@@ -83,7 +117,7 @@ impl AuthServer {
             Client::Instance(_) => None,
         };
         let now = self.now();
-        let binding = key.binding(&thumbprint, method);
+        let binding = key.binding(thumbprint, method);
         // Registered resource references (RFC 9767 §3.4) stand for the
         // rights an RS registered: policy decides on those, tokens carry them.
         let resolved = self.resolve_request(&grant_request)?;

@@ -18,6 +18,7 @@ use proof::Prover;
 
 pub mod assertion;
 pub(crate) mod assign;
+mod batched_grant;
 pub(crate) mod consent;
 pub(crate) mod continuation;
 pub(crate) mod decider;
@@ -44,6 +45,8 @@ pub mod resources;
 pub mod started_by;
 mod tables;
 pub mod usercode;
+
+pub(crate) use batched_grant::GrantStep;
 
 pub use assign::Assignments;
 pub use consent::{
@@ -456,7 +459,11 @@ impl AuthServer {
                         "the proof algorithm does not match the key",
                     ));
                 }
-                Ok((Prover::Key(Box::new(key)), client.key.proof.kind(), None))
+                Ok((
+                    Prover::Key(std::sync::Arc::new(key)),
+                    client.key.proof.kind(),
+                    None,
+                ))
             }
             Client::Instance(id) => {
                 let instance = self.store.instance(id)?.ok_or_else(|| {

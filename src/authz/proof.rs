@@ -24,7 +24,7 @@ use crate::store::{KeyBinding, ReplayBudget};
 #[derive(Debug)]
 pub(super) enum Prover {
     /// A JWK (`httpsig`, `jwsd`, `jws`).
-    Key(Box<VerifyingKey>),
+    Key(std::sync::Arc<VerifyingKey>),
     /// An `mtls` certificate's thumbprint.
     Cert(String),
 }
@@ -34,7 +34,7 @@ impl Prover {
     pub(super) fn of(binding: &KeyBinding) -> Result<Self, Failure> {
         match binding.method {
             ProofKind::Mtls => Ok(Self::Cert(binding.thumbprint.clone())),
-            _ => bound_key(binding).map(|key| Self::Key(Box::new(key))),
+            _ => bound_key(binding).map(|key| Self::Key(std::sync::Arc::new(key))),
         }
     }
 
@@ -189,7 +189,11 @@ impl AuthServer {
     }
 
     /// `application/jose` content belongs to `jws` and only to it.
-    fn check_media(&self, request: &HttpRequest, method: ProofKind) -> Result<(), Failure> {
+    pub(super) fn check_media(
+        &self,
+        request: &HttpRequest,
+        method: ProofKind,
+    ) -> Result<(), Failure> {
         let jose = !request.body.is_empty() && attached::is_jose(request);
         match (method, jose) {
             (ProofKind::Jws, false) if !request.body.is_empty() => Err(Failure::gnap(

@@ -113,17 +113,17 @@ impl Batcher {
         for (name, help, value) in [
             (
                 "gnapd_gateway_signatures_checked_total",
-                "Gateway signatures that reached the cryptographic check.",
+                "Signatures (gateway calls and grant requests) that reached the cryptographic check.",
                 &stats.checked,
             ),
             (
                 "gnapd_gateway_signature_batches_total",
-                "Batch equations the gateway evaluated.",
+                "Batch equations evaluated (gateway calls and grant requests).",
                 &stats.equations,
             ),
             (
                 "gnapd_gateway_signatures_batched_total",
-                "Gateway signatures checked in a batch equation.",
+                "Signatures (gateway calls and grant requests) checked in a batch equation.",
                 &stats.in_equations,
             ),
             (

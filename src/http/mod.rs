@@ -15,7 +15,7 @@ use futures_util::{Stream, StreamExt as _};
 use warp::Filter;
 use warp::http::{HeaderMap, Method, Response, StatusCode};
 
-use crate::authz::{AuthServer, Endpoint, Failure, Reply};
+use crate::authz::{AuthServer, Endpoint, Failure, GrantStep, Reply};
 use crate::gateway::forward::Gateway;
 use crate::proto::client_cert::ClientCert;
 use crate::proto::gnap::{ErrorCode, GrantError, GrantResponse};
@@ -321,9 +321,13 @@ where
             // The handler is pure computation over the store; only its
             // waits for the disk would block, and those are deferred to
             // here, awaited without holding a thread (`store::deferring`).
-            let (reply, pending) = crate::store::deferring(|| {
-                app.auth.handle_from(&endpoint, &request, source.as_deref())
-            });
+            let (reply, pending) = if matches!(endpoint, Endpoint::Grant) && method_name == "POST" {
+                grant_in_two_steps(&app, &request, source.as_deref()).await
+            } else {
+                crate::store::deferring(|| {
+                    app.auth.handle_from(&endpoint, &request, source.as_deref())
+                })
+            };
             let durable = match pending {
                 Some(pending) => pending.wait().await,
                 None => Ok(()),
@@ -347,6 +351,26 @@ where
         Route::Gateway | Route::OAuth(_) | Route::OAuthClients(_) => return not_found(),
     };
     to_response(reply)
+}
+
+/// A grant request with its signature checked in a batch with others
+/// arriving at the same moment (`authz::batched_grant`); the answer and
+/// what it waits for on disk.
+async fn grant_in_two_steps(
+    app: &App,
+    request: &HttpRequest,
+    source: Option<&str>,
+) -> (Reply, Option<crate::store::Pending>) {
+    let (step, first) = crate::store::deferring(|| app.auth.begin_grant(request, source));
+    let (opened, pending) = match step {
+        GrantStep::Answered(reply) => return (reply, first),
+        GrantStep::Check(opened, pending) => (opened, pending),
+    };
+    let checked = app.gateway.check_signature(pending).await;
+    let (reply, second) =
+        crate::store::deferring(|| app.auth.finish_grant(request, source, *opened, checked));
+    // Opening only reads; were it ever to write, the later ticket covers it.
+    (reply, second.or(first))
 }
 
 /// Where a path leads.

@@ -27,6 +27,7 @@ mod gateway_resume;
 mod gateway_sdk;
 mod gateway_stdio;
 mod gnap_fixtures;
+mod grant_batching;
 mod hidden_characters;
 mod hostile_upstream_answers;
 mod httpsig_cli;

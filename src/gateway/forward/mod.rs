@@ -140,6 +140,17 @@ impl Gateway {
         self
     }
 
+    /// Checks a screened signature with whatever others wait at the same
+    /// moment: the gateway's calls, and the grant endpoint's brand-new
+    /// agents (`authz::batched_grant`), share one batcher, so
+    /// `--no-signature-batching` turns both off.
+    pub(crate) async fn check_signature(
+        &self,
+        pending: crate::proto::httpsig::batch::Pending,
+    ) -> Option<crate::proto::httpsig::batch::Checked> {
+        self.batcher.check(pending).await
+    }
+
     /// The gateway's counters, in the Prometheus text format.
     pub(crate) fn render_metrics(&self, out: &mut String) {
         self.batcher.render(out);
