@@ -39,7 +39,7 @@ pub(crate) enum GrantStep {
     /// screened `httpsig` signature).
     Answered(Reply),
     /// Its signature waits for the cryptographic check.
-    Check(Box<OpenedGrant>, Pending),
+    Check(Box<(OpenedGrant, Pending)>),
 }
 
 impl AuthServer {
@@ -49,12 +49,11 @@ impl AuthServer {
             Ok(opened) => opened,
             Err(failure) => return GrantStep::Answered(self.grant_refused(failure)),
         };
-        if let (Prover::Key(key), ProofKind::HttpSig) = (&opened.key, opened.method) {
-            if self.check_media(request, ProofKind::HttpSig).is_ok() {
-                if let Some(pending) = self.config.profile.screen(request, key, self.now()) {
-                    return GrantStep::Check(Box::new(opened), pending);
-                }
-            }
+        if let (Prover::Key(key), ProofKind::HttpSig) = (&opened.key, opened.method)
+            && self.check_media(request, ProofKind::HttpSig).is_ok()
+            && let Some(pending) = self.config.profile.screen(request, key, self.now())
+        {
+            return GrantStep::Check(Box::new((opened, pending)));
         }
         // Not screened: the single check finds out why, as it always has.
         let proved = self

@@ -364,11 +364,11 @@ async fn grant_in_two_steps(
     let (step, first) = crate::store::deferring(|| app.auth.begin_grant(request, source));
     let (opened, pending) = match step {
         GrantStep::Answered(reply) => return (reply, first),
-        GrantStep::Check(opened, pending) => (opened, pending),
+        GrantStep::Check(waiting) => *waiting,
     };
     let checked = app.gateway.check_signature(pending).await;
     let (reply, second) =
-        crate::store::deferring(|| app.auth.finish_grant(request, source, *opened, checked));
+        crate::store::deferring(|| app.auth.finish_grant(request, source, opened, checked));
     // Opening only reads; were it ever to write, the later ticket covers it.
     (reply, second.or(first))
 }
