@@ -164,16 +164,20 @@ fn settling_after_a_read_waits_for_the_write_the_read_saw() {
 /// A grant over HTTP: (agent, answer).
 fn granted(server: &HeldServer) -> (Agent, serde_json::Value) {
     let agent = Agent::new();
-    let req = agent.signed(
+    let answer = send(server.addr, &grant_request(server, &agent));
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    (agent, answer.json())
+}
+
+/// `agent`'s signed request for a grant, made now.
+fn grant_request(server: &HeldServer, agent: &Agent) -> gnapd::proto::httpsig::HttpRequest {
+    agent.signed(
         "POST",
         &server.grant_endpoint,
         None,
         Some(&agent.grant_body(json!(["mcp:github"]))),
         now(),
-    );
-    let answer = send(server.addr, &req);
-    assert_eq!(answer.status, 200, "{}", answer.text());
-    (agent, answer.json())
+    )
 }
 
 fn now() -> i64 {
@@ -311,15 +315,7 @@ fn a_first_grant_answer_leaves_only_after_its_token_is_on_disk() {
     let answered = AtomicBool::new(false);
     let (copy, answer) = std::thread::scope(|s| {
         let call = s.spawn(|| {
-            let agent = Agent::new();
-            let req = agent.signed(
-                "POST",
-                &server.grant_endpoint,
-                None,
-                Some(&agent.grant_body(json!(["mcp:github"]))),
-                now(),
-            );
-            let answer = send(server.addr, &req);
+            let answer = send(server.addr, &grant_request(&server, &Agent::new()));
             answered.store(true, Ordering::SeqCst);
             answer
         });
