@@ -13,24 +13,14 @@
 //! The address's rate limit was asked before the body was read, so a
 //! refused address costs no cryptography here either.
 
+use super::grant::OpenedGrant;
 use super::proof::Prover;
 use super::reply::Reply;
 use super::{AuthServer, Endpoint, Failure};
-use crate::proto::gnap::GrantRequest;
 use crate::proto::gnap::ProofKind;
 use crate::proto::httpsig::HttpRequest;
 use crate::proto::httpsig::batch::{Checked, Pending};
 use crate::store::ReplayBudget;
-
-/// A grant request read as far as the key that must prove it.
-#[derive(Debug)]
-pub(crate) struct OpenedGrant {
-    pub(super) grant_request: GrantRequest,
-    pub(super) key: Prover,
-    pub(super) method: ProofKind,
-    /// The instance the request names, or `None` for a key by value.
-    pub(super) instance: Option<String>,
-}
 
 /// Where [`AuthServer::begin_grant`] left a request.
 #[derive(Debug)]

@@ -5,7 +5,8 @@
 //! for a new one atomically, so a replayed or raced token fails with
 //! `invalid_continuation`.
 
-use super::grant::{no_randomness, require_json, shape};
+use super::grant::{no_randomness, shape};
+use super::proof::require_json;
 use super::{AuthServer, Decision, Failure, Reply, mint, presented_token};
 use crate::proto::gnap::{
     BoundAccessToken, Client, Continue, ContinueRequest, ErrorCode, GrantResponse,

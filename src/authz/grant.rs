@@ -1,13 +1,14 @@
 //! The grant endpoint (RFC 9635 §2, §3) and discovery (§9).
 
 use super::assertion::{self, AssertedUser, UserDecision};
-use super::batched_grant::OpenedGrant;
 use super::mint;
+use super::proof::{Prover, require_json};
 use super::{AuthServer, Decision, Failure, Reply, metrics::Outcome};
 use crate::proto::gnap::subject::User;
 use crate::proto::gnap::{
     AccessRight, AccessToken, AccessTokenRequests, AccessTokens, BoundAccessToken, Client,
-    Continue, Discovery, ErrorCode, GrantRequest, GrantResponse, Manage, parse_grant_request,
+    Continue, Discovery, ErrorCode, GrantRequest, GrantResponse, Manage, ProofKind,
+    parse_grant_request,
 };
 use crate::proto::httpsig::HttpRequest;
 use crate::proto::jwk::Thumbprint;
@@ -69,7 +70,7 @@ impl AuthServer {
         self.grant_proved(source, opened, &thumbprint)
     }
 
-    /// A grant request read as far as the key that must prove it.
+    /// Reads a grant request as far as the key that must prove it.
     pub(super) fn open_grant(&self, request: &HttpRequest) -> Result<OpenedGrant, Failure> {
         // An `application/jose` body is read unverified only to find the
         // key; the proof is checked before anything else happens.
@@ -177,7 +178,7 @@ impl AuthServer {
                 ));
             }
         };
-        let id = GrantId(mint::grant_id(self.random()).map_err(no_randomness)?);
+        let id = GrantId(mint::grant_id(self.random(), self.now()).map_err(no_randomness)?);
         let (continue_value, continue_hash) = mint::token(self.random()).map_err(no_randomness)?;
         let mut minted = self.mint_tokens(
             &id,
@@ -359,6 +360,16 @@ pub(super) fn returned_instance_id(client: &Client, instance_id: Option<String>)
     }
 }
 
+/// A grant request read as far as the key that must prove it.
+#[derive(Debug)]
+pub(crate) struct OpenedGrant {
+    pub(super) grant_request: GrantRequest,
+    pub(super) key: Prover,
+    pub(super) method: ProofKind,
+    /// The instance the request names, or `None` for a key by value.
+    pub(super) instance: Option<String>,
+}
+
 /// Answers in the shape asked for: a single request gets a single token, a
 /// multiple request an array (§3.2.1, §3.2.2).
 pub(super) fn shape(
@@ -372,23 +383,6 @@ pub(super) fn shape(
         }
         Some(AccessTokenRequests::Multiple(_)) if tokens.is_empty() => None,
         Some(AccessTokenRequests::Multiple(_)) => Some(AccessTokens::Multiple(tokens)),
-    }
-}
-
-/// §2: "sent as a JSON object" with `Content-Type: application/json`.
-pub(super) fn require_json(request: &HttpRequest) -> Result<(), Failure> {
-    let mut lines = request.fields.lines("content-type");
-    let ok = match (lines.next(), lines.next()) {
-        (Some(value), None) => {
-            let media = value.split(|b| *b == b';').next().unwrap_or_default();
-            media.trim_ascii().eq_ignore_ascii_case(b"application/json")
-        }
-        _ => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(Failure::UnsupportedMediaType)
     }
 }
 

@@ -24,7 +24,7 @@
 //!   `invalid_access` error, decided before the token is looked at, so the
 //!   error never says anything about the token.
 
-use super::grant::require_json;
+use super::proof::require_json;
 use super::{AuthServer, Failure, Reply, RsRule};
 use crate::proto::gnap::access::AccessObject;
 use crate::proto::gnap::response::ResponseFlag;

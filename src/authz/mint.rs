@@ -15,7 +15,11 @@ pub(crate) fn token(source: &dyn Randomness) -> Result<(TokenValue, TokenHash), 
     Ok((value, hash))
 }
 
-/// A fresh grant identifier (UUID v4).
-pub(crate) fn grant_id(source: &dyn Randomness) -> Result<String, NoRandomness> {
-    crate::random::uuid_from(source)
+/// A fresh grant identifier: a UUID v7 made at `now` (seconds), 74 bits of
+/// it random. Time-ordered so that new grants land at the end of the store's
+/// key order, where its pages are already in memory: with random
+/// identifiers every new grant in a large store touches a cold page (the
+/// first-token flow cost 1.6× more after a restart at 240,000 grants).
+pub(crate) fn grant_id(source: &dyn Randomness, now: i64) -> Result<String, NoRandomness> {
+    crate::random::uuid_v7_from(source, now)
 }

@@ -11,7 +11,6 @@
 
 use std::borrow::Cow;
 
-use super::grant::require_json;
 use super::{AuthServer, Failure, bound_key};
 use crate::proto::gnap::{ErrorCode, ProofKind};
 use crate::proto::httpsig::HttpRequest;
@@ -224,5 +223,22 @@ impl AuthServer {
                 )
             }
         }
+    }
+}
+
+/// §2: "sent as a JSON object" with `Content-Type: application/json`.
+pub(super) fn require_json(request: &HttpRequest) -> Result<(), Failure> {
+    let mut lines = request.fields.lines("content-type");
+    let ok = match (lines.next(), lines.next()) {
+        (Some(value), None) => {
+            let media = value.split(|b| *b == b';').next().unwrap_or_default();
+            media.trim_ascii().eq_ignore_ascii_case(b"application/json")
+        }
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(Failure::UnsupportedMediaType)
     }
 }

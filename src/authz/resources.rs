@@ -16,7 +16,8 @@
 //! a person keeps its request resolved (`super::interaction`): the person
 //! sees and narrows the registered rights, and approval mints those.
 
-use super::grant::{no_randomness, require_json};
+use super::grant::no_randomness;
+use super::proof::require_json;
 use super::{AuthServer, Failure, Reply, RsRule};
 use crate::proto::gnap::discovery::KEY_PROOFS;
 use crate::proto::gnap::limits::MAX_ACCESS_ITEMS;

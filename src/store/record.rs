@@ -48,8 +48,8 @@ impl fmt::Debug for TokenHash {
     }
 }
 
-/// A grant's identifier: a UUID v4, also the last path segment of its
-/// continuation URI.
+/// A grant's identifier: a UUID v7 (v4 before issue 19), also the last
+/// path segment of its continuation URI.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct GrantId(pub String);
 

@@ -143,7 +143,7 @@ impl AuthServer {
             Decision::Approve(approved) => Some(approved),
             Decision::Interact => None,
         };
-        let id = GrantId(mint::grant_id(self.random()).map_err(super::no_randomness)?);
+        let id = GrantId(mint::grant_id(self.random(), self.now()).map_err(super::no_randomness)?);
         // The continuation is never handed out: it is what the store's
         // single-use operations name the grant by.
         let (_, continuation) = mint::token(self.random()).map_err(super::no_randomness)?;

@@ -55,8 +55,10 @@ impl AuthServer {
             ));
         }
         let now = self.now();
-        let id =
-            GrantId(crate::authz::mint::grant_id(self.random()).map_err(super::no_randomness)?);
+        let id = GrantId(
+            crate::authz::mint::grant_id(self.random(), self.now())
+                .map_err(super::no_randomness)?,
+        );
         // Never handed out: the store's single-use operations (revocation of
         // the grant) name the grant by it.
         let (_, continuation) =
