@@ -142,10 +142,35 @@ thread_local! {
 /// A store without a commit thread (flushing each write, or after close)
 /// still waits inside `f`.
 pub fn deferring<R>(f: impl FnOnce() -> R) -> (R, Option<Pending>) {
-    let outer = DEFERRED.with(|d| d.borrow_mut().replace(None));
+    let mut scope = DeferScope {
+        outer: Some(DEFERRED.with(|d| d.borrow_mut().replace(None))),
+    };
     let result = f();
-    let pending = DEFERRED.with(|d| std::mem::replace(&mut *d.borrow_mut(), outer));
-    (result, pending.flatten())
+    (result, scope.end())
+}
+
+/// Puts back what the thread deferred before [`deferring`] began, also
+/// when `f` panics: a runtime worker survives a task's panic, and a scope
+/// left open would defer, and so lose, the waits of whatever it runs next.
+struct DeferScope {
+    outer: Option<Option<Option<Pending>>>,
+}
+
+impl DeferScope {
+    fn end(&mut self) -> Option<Pending> {
+        let outer = self.outer.take().flatten();
+        DEFERRED
+            .with(|d| std::mem::replace(&mut *d.borrow_mut(), outer))
+            .flatten()
+    }
+}
+
+impl Drop for DeferScope {
+    fn drop(&mut self) {
+        if self.outer.is_some() {
+            drop(self.end());
+        }
+    }
 }
 
 /// Writes a handler made whose durability its caller still has to wait
@@ -613,6 +638,36 @@ mod tests {
             each.wait_durable().unwrap();
         });
         assert!(pending.is_none(), "flushed in place: nothing to defer");
+        commit.close().unwrap();
+    }
+
+    #[test]
+    fn a_handler_that_panics_leaves_its_thread_waiting_for_the_disk_again() {
+        let (_dir, db) = db();
+        let hold = FlushHold::default();
+        let commit =
+            GroupCommit::start(db.clone(), Durability::GroupCommit, Some(hold.clone())).unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            deferring(|| -> () { panic!("a handler's bug") })
+        }));
+        assert!(panicked.is_err());
+        // Outside any deferring scope: this wait must hold the thread until
+        // the flush, not slip away as a ticket nobody awaits.
+        hold.hold();
+        db.insert(b"k", vec![1]).unwrap();
+        let released = std::thread::spawn({
+            let hold = hold.clone();
+            move || {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                hold.release();
+            }
+        });
+        commit.wait_durable().unwrap();
+        assert!(
+            commit.shared.lock().durable >= 1,
+            "the wait returned before its flush"
+        );
+        released.join().unwrap();
         commit.close().unwrap();
     }
 
