@@ -321,19 +321,18 @@ where
             // The handler is pure computation over the store; only its
             // waits for the disk would block, and those are deferred to
             // here, awaited without holding a thread (`store::deferring`).
-            let (reply, pending) = if matches!(endpoint, Endpoint::Grant) && method_name == "POST" {
+            let handled = if matches!(endpoint, Endpoint::Grant) && method_name == "POST" {
                 grant_in_two_steps(&app, &request, source.as_deref()).await
             } else {
-                crate::store::deferring(|| {
-                    app.auth.handle_from(&endpoint, &request, source.as_deref())
-                })
+                contained(|| app.auth.handle_from(&endpoint, &request, source.as_deref()))
             };
-            let durable = match pending {
-                Some(pending) => pending.wait().await,
-                None => Ok(()),
+            let durable = match handled {
+                Ok((reply, Some(pending))) => pending.wait().await.map(|()| reply),
+                Ok((reply, None)) => Ok(reply),
+                Err(e) => Err(e),
             };
             let reply = match durable {
-                Ok(()) => reply,
+                Ok(reply) => reply,
                 Err(e) => {
                     tracing::error!(error = %e, "storage failure");
                     Failure::Store(e)
@@ -356,21 +355,32 @@ where
 /// A grant request with its signature checked in a batch with others
 /// arriving at the same moment (`authz::batched_grant`); the answer and
 /// what it waits for on disk.
-async fn grant_in_two_steps(
-    app: &App,
-    request: &HttpRequest,
-    source: Option<&str>,
-) -> (Reply, Option<crate::store::Pending>) {
-    let (step, first) = crate::store::deferring(|| app.auth.begin_grant(request, source));
+async fn grant_in_two_steps(app: &App, request: &HttpRequest, source: Option<&str>) -> Handled {
+    let (step, first) = contained(|| app.auth.begin_grant(request, source))?;
     let (opened, pending) = match step {
-        GrantStep::Answered(reply) => return (reply, first),
+        GrantStep::Answered(reply) => return Ok((reply, first)),
         GrantStep::Check(waiting) => *waiting,
     };
     let checked = app.gateway.check_signature(pending).await;
-    let (reply, second) =
-        crate::store::deferring(|| app.auth.finish_grant(request, source, opened, checked));
+    let (reply, second) = contained(|| app.auth.finish_grant(request, source, opened, checked))?;
     // Opening only reads; were it ever to write, the later ticket covers it.
-    (reply, second.or(first))
+    Ok((reply, second.or(first)))
+}
+
+/// What an AS handler answered and the disk wait it left.
+type Handled = Result<(Reply, Option<crate::store::Pending>), crate::store::StoreError>;
+
+/// Runs an AS handler on this worker with its waits for the disk deferred
+/// (`store::deferring`). A handler that panics (a bug: input paths do not
+/// unwrap) is answered as a failure of the server, as it was when handlers
+/// ran on the blocking pool, instead of taking the connection down.
+fn contained<T>(
+    handler: impl FnOnce() -> T,
+) -> Result<(T, Option<crate::store::Pending>), crate::store::StoreError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::store::deferring(handler)
+    }))
+    .map_err(|_| crate::store::StoreError::Backend("an AS handler panicked".into()))
 }
 
 /// Where a path leads.
