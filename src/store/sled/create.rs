@@ -7,16 +7,22 @@
 //! isolation: every key it writes is fresh, and nobody can ask for any of
 //! them until the answer carrying the token, the continuation token or the
 //! instance identifier has left, which happens only after the group commit
-//! has all of them on disk. So the keys go in one by one, records before
-//! the indexes that point at them: a reader, or a crash between two inserts,
-//! can at worst meet a record nothing points at yet (never acknowledged, and
-//! swept at its expiry), never an index pointing at nothing.
+//! has all of them on disk. So the keys go in one by one, and the grant's
+//! own record last: it is the commit point. A reader, or a crash between two
+//! inserts (another writer's flush may land between them), can at worst
+//! meet tokens and indexes of a grant that does not exist yet — never
+//! acknowledged, unusable (every lookup that matters goes through the
+//! grant or finds a token nobody holds); the tokens go at their expiry's
+//! sweep, a continuation index entry stays (68 bytes per creation cut
+//! short, a few per crash).
+//! `SledStore::check` counts them as unfinished creations, not damage: a
+//! grant record that exists must have every index it names.
 
 use super::*;
 
 impl SledStore {
-    /// Inserts a new grant's record, its tokens and its indexes, records
-    /// first. The caller waits for the group commit before answering.
+    /// Inserts a new grant's tokens, its indexes, then its record. The
+    /// caller waits for the group commit before answering.
     pub(super) fn write_new_grant(
         &self,
         grant: &GrantRecord,
@@ -29,7 +35,6 @@ impl SledStore {
                 .map(drop)
                 .map_err(|e| backend("sled insert", e))
         };
-        insert(&self.grants, id, record)?;
         for (hash, manage, bytes) in tokens.iter() {
             insert(&self.tokens, &hash.0, bytes)?;
             insert(&self.manage, &manage.0, &hash.0)?;
@@ -37,7 +42,7 @@ impl SledStore {
         if let Some(c) = &grant.continuation {
             insert(&self.continuations, &c.token.0, id)?;
         }
-        Ok(())
+        insert(&self.grants, id, record)
     }
 
     /// Makes the instance a grant names outlive the grant
