@@ -25,6 +25,9 @@ pub const DEFAULT_DATA_DIR: &str = "./gnapd-data";
 /// Seconds between sweeps of the store unless `sweep_interval` says
 /// otherwise: lapsed records wait at most this long past their expiry.
 pub const DEFAULT_SWEEP_INTERVAL_SECS: u64 = 60;
+/// The longest `sweep_interval`: a day. Longer lets lapsed records pile up
+/// for nothing (and a timer that far away overflows the clock's range).
+pub const MAX_SWEEP_INTERVAL_SECS: u64 = 86_400;
 
 /// Why the settings could not be assembled.
 #[derive(Debug, thiserror::Error)]
@@ -261,10 +264,13 @@ impl ServeConfig {
         }
         let limits = limits(&file)?;
         crate::authz::oauth::ConfiguredClients::new(&file.oauth_client).map_err(invalid)?;
-        if file.sweep_interval == Some(0) {
-            return Err(ConfigError::Invalid(
-                "sweep_interval must be at least 1 second".into(),
-            ));
+        if file
+            .sweep_interval
+            .is_some_and(|s| !(1..=MAX_SWEEP_INTERVAL_SECS).contains(&s))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "sweep_interval must be between 1 and {MAX_SWEEP_INTERVAL_SECS} seconds"
+            )));
         }
         if file.upstream_timeout == Some(0) {
             return Err(ConfigError::Invalid(
@@ -749,7 +755,7 @@ mod tests {
     }
 
     #[test]
-    fn the_sweep_interval_defaults_to_a_minute_and_zero_is_refused() {
+    fn the_sweep_interval_defaults_to_a_minute_and_zero_or_more_than_a_day_is_refused() {
         let config = ServeConfig::assemble(FileConfig::default(), Overrides::default()).unwrap();
         assert_eq!(config.sweep_interval, std::time::Duration::from_secs(60));
         let file: FileConfig = toml::from_str("sweep_interval = 5\n").unwrap();
@@ -760,6 +766,16 @@ mod tests {
             ServeConfig::assemble(file, Overrides::default()),
             Err(ConfigError::Invalid(_))
         ));
+        for too_long in [
+            "sweep_interval = 86401\n",
+            "sweep_interval = 18446744073709551615\n",
+        ] {
+            let file: FileConfig = toml::from_str(too_long).unwrap();
+            assert!(matches!(
+                ServeConfig::assemble(file, Overrides::default()),
+                Err(ConfigError::Invalid(_))
+            ));
+        }
         // Negative and fractional values are not seconds the file can say.
         assert!(toml::from_str::<FileConfig>("sweep_interval = -1\n").is_err());
         assert!(toml::from_str::<FileConfig>("sweep_interval = 0.5\n").is_err());
