@@ -26,26 +26,31 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-/// Process CPU (user + system) in microseconds, 10 ms ticks.
+// The scale bench's reader of /proc, so CPU and memory are read one way in
+// every bench that reports them.
+#[path = "../scale/procfs.rs"]
+#[allow(dead_code)]
+mod procfs;
+
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// This process's CPU (user + system) so far, in microseconds.
 fn cpu_micros() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .collect();
-    (fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()) * 10_000
+    let ticks = procfs::own_ticks().expect("/proc/self/stat");
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let micros = (ticks as f64 * 1e6 / procfs::clk_tck()) as u64;
+    micros
 }
 
 fn rss_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0);
-    kb / 1024.0
+    let memory = procfs::Memory::of(std::process::id()).expect("/proc/self/status");
+    #[allow(clippy::cast_precision_loss)]
+    let mb = memory.rss as f64 / (1024.0 * 1024.0);
+    mb
 }
 
 fn dir_bytes(path: &std::path::Path) -> u64 {
