@@ -28,10 +28,11 @@ pub struct SweepSample {
     pub data_bytes: u64,
     pub data_allocated: u64,
     pub memory: Memory,
-    /// Records in the persistent tables, and in `tokens` alone (from
-    /// `store_stats`; absent if the admin socket did not answer).
+    /// Records in the persistent tables, and in `grants` alone (a grant
+    /// and its tokens are one record; from `store_stats`; absent if the
+    /// admin socket did not answer).
     pub records: Option<u64>,
-    pub tokens: Option<u64>,
+    pub grants: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -154,7 +155,7 @@ fn sample(data: &Path, pid: u32, since: Instant, flows: u64) -> SweepSample {
                 .sum(),
         )
     });
-    let tokens = tables.get("tokens").and_then(|t| t["records"].as_u64());
+    let grants = tables.get("grants").and_then(|t| t["records"].as_u64());
     SweepSample {
         secs: since.elapsed().as_secs_f64(),
         flows,
@@ -162,20 +163,20 @@ fn sample(data: &Path, pid: u32, since: Instant, flows: u64) -> SweepSample {
         data_allocated: disk.allocated,
         memory: Memory::of(pid).unwrap_or_default(),
         records,
-        tokens,
+        grants,
     }
 }
 
 fn print_sample(s: &SweepSample) {
     let count = |v: Option<u64>| v.map_or_else(|| "?".to_owned(), |v| v.to_string());
     println!(
-        "  {:>7.1} s  {:>8} flows  data dir {:>13} bytes ({:>13} allocated)  records {:>8}  tokens {:>8}  {}",
+        "  {:>7.1} s  {:>8} flows  data dir {:>13} bytes ({:>13} allocated)  records {:>8}  grants {:>8}  {}",
         s.secs,
         s.flows,
         s.data_bytes,
         s.data_allocated,
         count(s.records),
-        count(s.tokens),
+        count(s.grants),
         s.memory.show()
     );
 }

@@ -62,7 +62,7 @@ impl AuthServer {
     /// Swaps the continuation token and answers with the new one.
     pub(super) fn next_continuation(&self, grant: &mut GrantRecord) -> Result<Continue, Failure> {
         let wait = self.config.poll_wait;
-        let (value, hash) = mint::token(self.random()).map_err(no_randomness)?;
+        let (value, hash) = mint::token(self.random(), &grant.id).map_err(no_randomness)?;
         grant.continuation = Some(Continuation {
             token: hash,
             wait,

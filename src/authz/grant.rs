@@ -179,7 +179,8 @@ impl AuthServer {
             }
         };
         let id = GrantId(mint::grant_id(self.random(), self.now()).map_err(no_randomness)?);
-        let (continue_value, continue_hash) = mint::token(self.random()).map_err(no_randomness)?;
+        let (continue_value, continue_hash) =
+            mint::token(self.random(), &id).map_err(no_randomness)?;
         let mut minted = self.mint_tokens(
             &id,
             &binding,
@@ -300,8 +301,9 @@ impl AuthServer {
         bearer: bool,
         now: i64,
     ) -> Result<((TokenHash, TokenRecord), AccessToken), Failure> {
-        let (value, hash) = mint::token(self.random()).map_err(no_randomness)?;
-        let (manage_value, manage_hash) = mint::token(self.random()).map_err(no_randomness)?;
+        let (value, hash) = mint::token(self.random(), grant).map_err(no_randomness)?;
+        let (manage_value, manage_hash) =
+            mint::token(self.random(), grant).map_err(no_randomness)?;
         let lifetime = self.config.token_lifetime;
         let record = TokenRecord {
             v: RECORD_VERSION,

@@ -123,8 +123,9 @@ impl AuthServer {
                 "the access token has expired",
             ));
         }
-        let (value, hash) = mint::token(self.random()).map_err(no_randomness)?;
-        let (manage_value, manage_hash) = mint::token(self.random()).map_err(no_randomness)?;
+        let (value, hash) = mint::token(self.random(), &old.grant).map_err(no_randomness)?;
+        let (manage_value, manage_hash) =
+            mint::token(self.random(), &old.grant).map_err(no_randomness)?;
         let record = TokenRecord {
             key,
             manage: manage_hash,

@@ -1,15 +1,28 @@
 //! New secret values: access, continuation and management tokens, grant
 //! identifiers. 256 bits from the AS's randomness, base64url: unguessable,
-//! and stored only as their SHA-256.
+//! and stored only as hashes ([`TokenHash::of`]).
 
 use crate::proto::gnap::TokenValue;
 pub(crate) use crate::random::NoRandomness;
 use crate::random::Randomness;
-use crate::store::TokenHash;
+use crate::store::{GrantId, TokenHash};
 
-/// A fresh token value and the hash it is stored under.
-pub(crate) fn token(source: &dyn Randomness) -> Result<(TokenValue, TokenHash), NoRandomness> {
-    let text = crate::random::text_from(source)?;
+/// A fresh token value for the grant `grant` and the hash it is stored
+/// under. The value names its grant ([`crate::store::located_value`]) so
+/// the store finds the grant's one record from the hash alone; a grant
+/// whose identifier is not a UUID gets a plain random value.
+pub(crate) fn token(
+    source: &dyn Randomness,
+    grant: &GrantId,
+) -> Result<(TokenValue, TokenHash), NoRandomness> {
+    let text = match grant.locator() {
+        Some(locator) => {
+            let mut secret = [0u8; 32];
+            source.fill(&mut secret)?;
+            crate::store::located_value(&locator, &secret)
+        }
+        None => crate::random::text_from(source)?,
+    };
     let hash = TokenHash::of(&text);
     let value = TokenValue::new(text).map_err(|_| NoRandomness)?;
     Ok((value, hash))

@@ -30,9 +30,76 @@ impl<'de> Deserialize<'de> for TokenHash {
 }
 
 impl TokenHash {
-    /// Hashes a token value.
+    /// Hashes a token value. A value that names its grant
+    /// ([`located_value`]: base64url of a 16-byte grant locator and 32
+    /// secret bytes) keeps the locator in the clear and 128 bits of the
+    /// value's SHA-256 after it, so a store can go straight to the grant's
+    /// record; any other value is its whole SHA-256. Either way the value
+    /// cannot be recovered from the hash, and a forged value that names a
+    /// real grant still has to match 128 bits of hash.
     pub fn of(value: &str) -> Self {
-        Self(crate::proto::hash::sha256(value.as_bytes()))
+        let digest = crate::proto::hash::sha256(value.as_bytes());
+        let Some(locator) = value_locator(value) else {
+            return Self(digest);
+        };
+        let mut hash = [0u8; 32];
+        hash[..LOCATOR_LEN].copy_from_slice(&locator);
+        hash[LOCATOR_LEN..].copy_from_slice(&digest[..32 - LOCATOR_LEN]);
+        Self(hash)
+    }
+
+    /// The grant locator this hash may carry: its first 16 bytes. A store
+    /// looks there first and compares the whole hash with what it keeps;
+    /// for a hash that carries none the bytes are random and lead nowhere.
+    pub fn locator(&self) -> [u8; LOCATOR_LEN] {
+        let mut locator = [0u8; LOCATOR_LEN];
+        locator.copy_from_slice(&self.0[..LOCATOR_LEN]);
+        locator
+    }
+
+    /// Equality without a timing side channel: a hash of a secret is
+    /// compared so wherever the store compares it itself.
+    pub fn same_as(&self, other: &TokenHash) -> bool {
+        use subtle::ConstantTimeEq as _;
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+/// Bytes of a grant locator: a grant identifier's 16 UUID bytes.
+pub const LOCATOR_LEN: usize = 16;
+
+/// Secret bytes of a token value.
+const SECRET_LEN: usize = 32;
+
+/// The length of a located value's text: base64url of 48 bytes.
+const LOCATED_TEXT_LEN: usize = (LOCATOR_LEN + SECRET_LEN) * 4 / 3;
+
+/// A token value that names its grant: base64url of `locator ‖ secret`
+/// (64 characters).
+pub fn located_value(locator: &[u8; LOCATOR_LEN], secret: &[u8; SECRET_LEN]) -> String {
+    let mut bytes = [0u8; LOCATOR_LEN + SECRET_LEN];
+    bytes[..LOCATOR_LEN].copy_from_slice(locator);
+    bytes[LOCATOR_LEN..].copy_from_slice(secret);
+    crate::proto::b64::encode_url(&bytes)
+}
+
+/// The locator of a value made by [`located_value`], if it is one.
+fn value_locator(value: &str) -> Option<[u8; LOCATOR_LEN]> {
+    if value.len() != LOCATED_TEXT_LEN {
+        return None;
+    }
+    let bytes = crate::proto::b64::decode_url(value)?;
+    bytes.get(..LOCATOR_LEN)?.try_into().ok()
+}
+
+impl GrantId {
+    /// The locator of this grant: its UUID's 16 bytes, when the identifier
+    /// is a UUID in its canonical (lowercase, hyphenated) text. Other
+    /// identifiers (none that gnapd mints) have none: their tokens are
+    /// found through an index.
+    pub fn locator(&self) -> Option<[u8; LOCATOR_LEN]> {
+        let uuid = uuid::Uuid::try_parse(&self.0).ok()?;
+        (uuid.hyphenated().to_string() == self.0).then(|| *uuid.as_bytes())
     }
 }
 

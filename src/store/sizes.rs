@@ -35,11 +35,9 @@ impl TableSize {
 
 /// The persistent tables, by the names sled stores them under (the memory
 /// store answers with the same names).
-pub const TABLES: [&str; 12] = [
+pub const TABLES: [&str; 10] = [
     "grants",
-    "continuations",
-    "tokens",
-    "manage",
+    "token_index",
     "instances",
     "credential_sets",
     "upstreams",

@@ -1,10 +1,11 @@
-//! The server's [`Store`]: sled 0.34.7 on a local directory, one tree per
-//! record kind (ARCHITECTURE.md, "Storage", draws the layout). Every change
-//! to more than one existing key is one sled transaction (a brand-new grant
-//! needs none: `create`); a mutating method returns
-//! only once a group commit (`store::commit`) has its change on disk, and
-//! so does one that changed nothing, since what it read may not be on disk
-//! yet. One process per data directory: sled locks it.
+//! The server's [`Store`]: sled 0.34.7 on a local directory (ARCHITECTURE.md,
+//! "Storage", draws the layout). A grant and the tokens issued under it are
+//! one record (`entry`), found from any of its token hashes (`lookup`) and
+//! changed by a compare-and-swap of that one key; a change that spans the
+//! grant and its interaction is one sled transaction. A mutating method
+//! returns only once a group commit (`store::commit`) has its change on
+//! disk, and so does one that changed nothing, since what it read may not be
+//! on disk yet. One process per data directory: sled locks it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use ::sled::transaction::{
 use ::sled::{IVec, Transactional as _, Tree};
 
 use super::cache::Cache;
-use super::codec::{decode, encode, expires_at};
+use super::codec::{decode, encode};
 use super::commit::GroupCommit;
 use super::replay::{ReplayBudget, ReplayMemory, ReplaySizes};
 use super::{
@@ -34,19 +35,24 @@ pub use check::Checked;
 
 mod check;
 mod create;
+mod entry;
+mod lookup;
+mod migrate;
 mod open;
 mod refresh;
 mod sizes;
 mod sweep;
 mod tx;
 
+use entry::{GrantEntry, grant_key};
+use lookup::{tx_find, tx_index_unlocated};
 use tx::*;
 
 /// Tree names, as stored in the database.
-const GRANTS: &str = "grants";
-const CONTINUATIONS: &str = "continuations";
-const TOKENS: &str = "tokens";
-const MANAGE: &str = "manage";
+/// Grants with their tokens, one record each (`entry`).
+const RECORDS: &str = "grant_records";
+/// Token hashes that do not locate their grant's record, to its key.
+const TOKEN_INDEX: &str = "token_index";
 const INSTANCES: &str = "instances";
 /// The replay cache's tree before it moved to memory: dropped at open.
 const OLD_NONCES: &str = "nonces";
@@ -61,10 +67,8 @@ const SPENT_REFRESH: &str = "spent_refresh";
 /// The sled-backed store.
 pub struct SledStore {
     path: PathBuf,
-    grants: Tree,
-    continuations: Tree,
-    tokens: Tree,
-    manage: Tree,
+    records: Tree,
+    token_index: Tree,
     instances: Tree,
     replay: ReplayMemory,
     /// Decoded tokens by hash, for the gateway's per-call lookup.
@@ -124,10 +128,8 @@ impl Store for SledStore {
         grant: &GrantRecord,
         tokens: &[(TokenHash, TokenRecord)],
     ) -> Result<(), StoreError> {
-        let record = encode(grant)?;
-        let tokens = EncodedTokens::new(tokens)?;
         self.keep_instance(grant)?;
-        self.write_new_grant(grant, &record, &tokens)?;
+        self.write_new_grant(grant, tokens)?;
         self.commit.wait_durable()
     }
 
@@ -137,37 +139,27 @@ impl Store for SledStore {
         tokens: &[(TokenHash, TokenRecord)],
         instance: (&str, &InstanceRecord),
     ) -> Result<(), StoreError> {
-        let record = encode(grant)?;
-        let tokens = EncodedTokens::new(tokens)?;
         let mut kept = instance.1.clone();
         kept.keep_until(grant.expires_at);
         self.instances
             .insert(instance.0.as_bytes(), encode(&kept)?)
             .map_err(|e| backend("sled insert", e))?;
-        self.write_new_grant(grant, &record, &tokens)?;
+        self.write_new_grant(grant, tokens)?;
         self.commit.wait_durable()
     }
 
     fn grant(&self, id: &GrantId) -> Result<Option<GrantRecord>, StoreError> {
-        Self::get(&self.grants, id.0.as_bytes())?
-            .map(|b| decode(&b))
-            .transpose()
+        let Some(bytes) = Self::get(&self.records, &grant_key(id))? else {
+            return Ok(None);
+        };
+        let entry: GrantEntry = decode(&bytes)?;
+        Ok((entry.grant.id == *id).then_some(entry.grant))
     }
 
     fn grant_by_continuation(&self, token: &TokenHash) -> Result<Option<GrantRecord>, StoreError> {
-        let Some(id) = Self::get(&self.continuations, &token.0)? else {
-            return Ok(None);
-        };
-        let Some(grant) = self.grant(&grant_id(&id)?)? else {
-            return Ok(None);
-        };
-        // Two reads, not one snapshot: if the grant moved on in between, the
-        // token no longer continues it.
-        Ok(grant
-            .continuation
-            .as_ref()
-            .is_some_and(|c| c.token == *token)
-            .then_some(grant))
+        Ok(self
+            .find(token, |e| e.continued_by(token).then_some(()))?
+            .map(|found| found.entry.grant))
     }
 
     fn continuation_swap(
@@ -176,35 +168,33 @@ impl Store for SledStore {
         grant: &GrantRecord,
         tokens: &[(TokenHash, TokenRecord)],
     ) -> Result<bool, StoreError> {
-        let id = grant.id.0.as_bytes();
-        let record = encode(grant)?;
-        let tokens = EncodedTokens::new(tokens)?;
-        let swapped = self.transact4(|(grants, continuations, tokens_tree, manage)| {
-            if continuations
-                .get(&expected.0[..])?
-                .is_none_or(|current| current.as_ref() != id)
-            {
-                return Ok(false);
-            }
-            continuations.remove(&expected.0[..])?;
-            if let Some(c) = &grant.continuation {
-                continuations.insert(&c.token.0[..], id)?;
-            }
-            grants.insert(id, record.as_slice())?;
-            tokens.insert(tokens_tree, manage)?;
-            Ok(true)
-        })?;
+        let key = grant_key(&grant.id);
+        let new_hashes = grant.continuation.iter().map(|c| &c.token);
+        let token_hashes = tokens.iter().flat_map(|(h, t)| [h, &t.manage]);
+        self.index_unlocated(&key, new_hashes.chain(token_hashes))?;
+        let swapped = self
+            .change(expected, |entry| {
+                if entry.grant.id != grant.id || !entry.continued_by(expected) {
+                    return None;
+                }
+                entry.set_grant(grant.clone());
+                entry.add_tokens(tokens);
+                Some(())
+            })?
+            .is_some();
         self.commit.wait_durable()?;
         Ok(swapped)
     }
 
     fn delete_grant(&self, expected: &TokenHash) -> Result<bool, StoreError> {
-        let deleted = self.transact6(|trees| {
-            let Some(id) = trees.1.get(&expected.0[..])? else {
+        let deleted = self.transact_grants(|trees| {
+            let Some(found) = tx_find(&trees.records, &trees.index, expected, |e| {
+                e.continued_by(expected).then_some(())
+            })?
+            else {
                 return Ok(false);
             };
-            trees.1.remove(&expected.0[..])?;
-            Self::remove_grant6(trees, &id, None)?;
+            remove_entry(trees, &found.key, &found.entry)?;
             Ok(true)
         })?;
         if deleted {
@@ -223,9 +213,9 @@ impl Store for SledStore {
         if let Some(record) = self.token_cache.get(token, generation) {
             return Ok(Some(record));
         }
-        let record: Option<Arc<TokenRecord>> = Self::get(&self.tokens, &token.0)?
-            .map(|b| decode(&b).map(Arc::new))
-            .transpose()?;
+        let record = self
+            .find(token, |e| e.token(token).cloned())?
+            .map(|found| Arc::new(found.value));
         if let Some(record) = &record {
             self.token_cache.put(*token, record.clone(), generation);
         }
@@ -236,16 +226,9 @@ impl Store for SledStore {
         &self,
         manage: &TokenHash,
     ) -> Result<Option<(TokenHash, TokenRecord)>, StoreError> {
-        let Some(hash) = Self::get(&self.manage, &manage.0)? else {
-            return Ok(None);
-        };
-        let hash = token_hash(&hash)?;
-        let Some(record) = self.token(&hash)? else {
-            return Ok(None);
-        };
-        // Two reads: if the token was rotated in between, this management
-        // token no longer manages it.
-        Ok((record.manage == *manage).then_some((hash, record)))
+        Ok(self
+            .find(manage, |e| e.managed_by(manage).cloned())?
+            .map(|found| found.value))
     }
 
     fn token_swap(
@@ -255,30 +238,25 @@ impl Store for SledStore {
         new: &(TokenHash, TokenRecord),
     ) -> Result<bool, StoreError> {
         let (new_hash, new_record) = new;
-        let tokens = EncodedTokens::new(std::slice::from_ref(new))?;
-        let grant_id = new_record.grant.0.as_bytes();
-        let swapped = (&self.grants, &self.tokens, &self.manage)
-            .transaction(|(grants, tokens_tree, manage_tree)| {
-                if manage_tree
-                    .get(&manage.0[..])?
-                    .is_none_or(|current| current.as_ref() != &old.0[..])
-                {
-                    return Ok(false);
-                }
-                if !remove_token(tokens_tree, manage_tree, old)? {
-                    // An index entry without its token: drop it as well.
-                    manage_tree.remove(&manage.0[..])?;
-                }
-                tokens.insert(tokens_tree, manage_tree)?;
-                if let Some(bytes) = grants.get(grant_id)? {
-                    let mut grant: GrantRecord = decode(&bytes).map_err(abort)?;
-                    grant.tokens.retain(|t| t != old);
-                    grant.tokens.push(*new_hash);
-                    grants.insert(grant_id, encode(&grant).map_err(abort)?)?;
-                }
-                Ok(true)
-            })
-            .map_err(from_tx)?;
+        self.index_unlocated(
+            &grant_key(&new_record.grant),
+            [new_hash, &new_record.manage].into_iter(),
+        )?;
+        let swapped = self
+            .change(manage, |entry| {
+                let at = entry
+                    .tokens
+                    .iter()
+                    .position(|(h, t)| h.same_as(old) && t.manage.same_as(manage))?;
+                entry.tokens.remove(at);
+                entry.add_tokens(std::slice::from_ref(new));
+                let mut grant = entry.grant.clone();
+                grant.tokens.retain(|t| t != old);
+                grant.tokens.push(*new_hash);
+                entry.set_grant(grant);
+                Some(())
+            })?
+            .is_some();
         if swapped {
             self.token_cache.retire();
         }
@@ -287,14 +265,11 @@ impl Store for SledStore {
     }
 
     fn revoke_token(&self, manage: &TokenHash) -> Result<bool, StoreError> {
-        let revoked = self.transact_tokens(|tokens, manage_tree| {
-            let Some(hash) = manage_tree.get(&manage.0[..])? else {
-                return Ok(false);
-            };
-            manage_tree.remove(&manage.0[..])?;
-            remove_token(tokens, manage_tree, &token_hash(&hash).map_err(abort)?)?;
-            Ok(true)
-        })?;
+        let revoked = self
+            .change(manage, |entry| {
+                (entry.remove_tokens(|_, t| t.manage.same_as(manage)) > 0).then_some(())
+            })?
+            .is_some();
         if revoked {
             self.token_cache.retire();
         }
@@ -346,12 +321,12 @@ impl Store for SledStore {
     }
 
     fn remove_credential_set(&self, id: &str) -> Result<bool, StoreError> {
-        let mapped = self.tokens_mapped_to(id)?;
+        let mapped = self.records_mapped_to(id)?;
         let removed = self.remove_mapped(Some(id), id, &mapped)?;
         if removed {
             // A token minted between the scan and the transaction: the set
             // is gone now, so revoke it too.
-            let late = self.tokens_mapped_to(id)?;
+            let late = self.records_mapped_to(id)?;
             if !late.is_empty() {
                 self.remove_mapped(None, id, &late)?;
             }
@@ -400,7 +375,7 @@ impl Store for SledStore {
     fn sweep(&self, now: i64) -> Result<Swept, StoreError> {
         let mut swept = Swept::default();
         self.sweep_grants(now, &mut swept)?;
-        self.sweep_tokens(now, &mut swept)?;
+        self.sweep_index()?;
         self.sweep_instances(now, &mut swept)?;
         self.sweep_spent_refresh(now)?;
         if swept != Swept::default() {
@@ -485,8 +460,8 @@ impl Store for SledStore {
         interaction: &InteractionRecord,
         instance: Option<(&str, &InstanceRecord)>,
     ) -> Result<(), StoreError> {
-        let id = grant.id.0.as_bytes();
-        let record = encode(grant)?;
+        let key = grant_key(&grant.id);
+        let record = encode(&GrantEntry::new(grant.clone(), Vec::new()))?;
         let interaction_bytes = encode(interaction)?;
         let instance = instance
             .map(|(name, record)| {
@@ -495,32 +470,29 @@ impl Store for SledStore {
                 Ok::<_, StoreError>((name, encode(&kept)?))
             })
             .transpose()?;
+        let interaction_key = grant.id.0.as_bytes();
         (
-            &self.grants,
-            &self.continuations,
+            &self.records,
+            &self.token_index,
             &self.interactions,
             &self.user_codes,
             &self.instances,
         )
-            .transaction(
-                |(grants, continuations, interactions, user_codes, instances)| {
-                    if let Some(c) = &grant.continuation {
-                        continuations.insert(&c.token.0[..], id)?;
+            .transaction(|(records, index, interactions, user_codes, instances)| {
+                tx_index_unlocated(index, &key, grant.continuation.iter().map(|c| &c.token))?;
+                if let Some(code) = &interaction.user_code {
+                    user_codes.insert(&code.0[..], interaction_key)?;
+                }
+                match &instance {
+                    Some((name, bytes)) => {
+                        instances.insert(name.as_bytes(), bytes.as_slice())?;
                     }
-                    if let Some(code) = &interaction.user_code {
-                        user_codes.insert(&code.0[..], id)?;
-                    }
-                    match &instance {
-                        Some((name, bytes)) => {
-                            instances.insert(name.as_bytes(), bytes.as_slice())?;
-                        }
-                        None => keep_instance(instances, grant)?,
-                    }
-                    grants.insert(id, record.as_slice())?;
-                    interactions.insert(id, interaction_bytes.as_slice())?;
-                    Ok(())
-                },
-            )
+                    None => keep_instance(instances, grant)?,
+                }
+                records.insert(&key[..], record.as_slice())?;
+                interactions.insert(interaction_key, interaction_bytes.as_slice())?;
+                Ok(())
+            })
             .map_err(from_tx)?;
         self.commit.wait_durable()
     }
@@ -592,44 +564,37 @@ impl Store for SledStore {
         tokens: &[(TokenHash, TokenRecord)],
         at: i64,
     ) -> Result<bool, StoreError> {
-        let id = grant.id.0.as_bytes();
-        let record = encode(grant)?;
-        let tokens = EncodedTokens::new(tokens)?;
+        let interaction_key = grant.id.0.as_bytes();
         let finished = (
-            &self.grants,
-            &self.continuations,
-            &self.tokens,
-            &self.manage,
+            &self.records,
+            &self.token_index,
             &self.interactions,
             &self.instances,
         )
-            .transaction(
-                |(grants, continuations, tokens_tree, manage, interactions, instances)| {
-                    if continuations
-                        .get(&expected.0[..])?
-                        .is_none_or(|current| current.as_ref() != id)
-                    {
-                        return Ok(false);
-                    }
-                    let Some(bytes) = interactions.get(id)? else {
-                        return Ok(false);
-                    };
-                    let mut interaction: InteractionRecord = decode(&bytes).map_err(abort)?;
-                    if !matches!(interaction.status, InteractionStatus::Approved { .. }) {
-                        return Ok(false);
-                    }
-                    interaction.status = interaction.status.finished(at);
-                    interactions.insert(id, encode(&interaction).map_err(abort)?)?;
-                    continuations.remove(&expected.0[..])?;
-                    if let Some(c) = &grant.continuation {
-                        continuations.insert(&c.token.0[..], id)?;
-                    }
-                    grants.insert(id, record.as_slice())?;
-                    tokens.insert(tokens_tree, manage)?;
-                    keep_instance(instances, grant)?;
-                    Ok(true)
-                },
-            )
+            .transaction(|(records, index, interactions, instances)| {
+                let Some(found) = tx_find(records, index, expected, |e| {
+                    (e.grant.id == grant.id && e.continued_by(expected)).then_some(())
+                })?
+                else {
+                    return Ok(false);
+                };
+                let Some(bytes) = interactions.get(interaction_key)? else {
+                    return Ok(false);
+                };
+                let mut interaction: InteractionRecord = decode(&bytes).map_err(abort)?;
+                if !matches!(interaction.status, InteractionStatus::Approved { .. }) {
+                    return Ok(false);
+                }
+                interaction.status = interaction.status.finished(at);
+                interactions.insert(interaction_key, encode(&interaction).map_err(abort)?)?;
+                let mut entry = found.entry;
+                entry.set_grant(grant.clone());
+                entry.add_tokens(tokens);
+                tx_index_unlocated(index, &found.key, entry.hashes())?;
+                records.insert(found.key, encode(&entry).map_err(abort)?)?;
+                keep_instance(instances, grant)?;
+                Ok(true)
+            })
             .map_err(from_tx)?;
         self.commit.wait_durable()?;
         Ok(finished)

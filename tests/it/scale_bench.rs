@@ -120,9 +120,9 @@ fn the_scale_bench_reports_every_figure_against_a_debug_gnapd() {
     ] {
         positive(&v["ratios"], ratio);
     }
-    // The store's own account, beside the disk's: a token per grant.
-    let tokens = v["store_tables"]["tokens"]["records"].as_f64().unwrap();
-    assert_eq!(tokens, grants);
+    // The store's own account, beside the disk's: a record per grant.
+    let records = v["store_tables"]["grants"]["records"].as_f64().unwrap();
+    assert_eq!(records, grants);
 }
 
 #[test]
@@ -160,12 +160,12 @@ fn the_scale_bench_sweep_mode_sees_lapsed_tokens_leave_the_store() {
     let steady = &v["steady"];
     positive(steady, "data_bytes.median");
     positive(steady, "rss.median");
-    // Tokens live 2 s and the sweeper runs every second: by the end, the
-    // early agents' tokens are gone (with the default minute, none would be).
+    // Grants and their tokens live 2 s and the sweeper runs every second: by
+    // the end, the early agents' grants are gone (with the default minute, none would be).
     let last = samples.last().unwrap();
-    let tokens = last["tokens"].as_f64().unwrap();
+    let grants = last["grants"].as_f64().unwrap();
     assert!(
-        tokens < flows,
-        "{tokens} tokens in the store after {flows} flows"
+        grants < flows,
+        "{grants} grants (one token each) in the store after {flows} flows"
     );
 }

@@ -123,7 +123,8 @@ impl AuthServer {
         let lifetime = self.config.interaction_lifetime;
         let expires_at = now.saturating_add(lifetime);
         let id = GrantId(mint::grant_id(self.random(), self.now()).map_err(no_randomness)?);
-        let (continue_value, continue_hash) = mint::token(self.random()).map_err(no_randomness)?;
+        let (continue_value, continue_hash) =
+            mint::token(self.random(), &id).map_err(no_randomness)?;
         let grant_expires_at = expires_at.saturating_add(PENDING_GRACE);
         let (new_instance, instance_id) = crate::authz::grant::new_instance(
             self.random(),

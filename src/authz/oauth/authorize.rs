@@ -146,7 +146,7 @@ impl AuthServer {
         let id = GrantId(mint::grant_id(self.random(), self.now()).map_err(super::no_randomness)?);
         // The continuation is never handed out: it is what the store's
         // single-use operations name the grant by.
-        let (_, continuation) = mint::token(self.random()).map_err(super::no_randomness)?;
+        let (_, continuation) = mint::token(self.random(), &id).map_err(super::no_randomness)?;
         let page_secret = match approved {
             None => Some(crate::random::text_from(self.random()).map_err(super::no_randomness)?),
             Some(_) => None,

@@ -62,7 +62,7 @@ impl AuthServer {
         // Never handed out: the store's single-use operations (revocation of
         // the grant) name the grant by it.
         let (_, continuation) =
-            crate::authz::mint::token(self.random()).map_err(super::no_randomness)?;
+            crate::authz::mint::token(self.random(), &id).map_err(super::no_randomness)?;
         let audience = format!("{}/mcp/{}", self.config.public_url, grant.upstream);
         let sets = self.credential_sets.for_access(&grant.rights);
         let (mut token, mut answer) = self.mint_oauth(

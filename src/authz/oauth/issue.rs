@@ -67,8 +67,10 @@ impl AuthServer {
         minting: Minting<'_>,
         now: i64,
     ) -> Result<((TokenHash, TokenRecord), TokenAnswer), OAuthError> {
-        let (value, hash) = mint::token(self.random()).map_err(super::no_randomness)?;
-        let (refresh, refresh_hash) = mint::token(self.random()).map_err(super::no_randomness)?;
+        let (value, hash) =
+            mint::token(self.random(), minting.grant).map_err(super::no_randomness)?;
+        let (refresh, refresh_hash) =
+            mint::token(self.random(), minting.grant).map_err(super::no_randomness)?;
         let lifetime = self.config.oauth_token_lifetime;
         let dpop = minting.dpop.is_some();
         let record = TokenRecord {

@@ -2,27 +2,26 @@
 //! half-written" means, tested after a crash (the kill -9 campaign) and
 //! usable on any copy of a data dir.
 //!
-//! Every record must decode, and the indexes must agree with the records
-//! in both directions: a grant's continuation token leads back to it, a
-//! token's grant lists it and its management token leads to it, an
-//! interaction's grant exists and its user code leads to it. A token a
-//! grant lists may be gone (revoked, rotated away, its credential set
-//! removed); nothing else may be missing. The writes that keep these true
-//! are each one sled transaction, so a crash must never break them, except
-//! for a brand-new grant (`create`): its tokens and indexes go in before its
-//! record, and a crash between them leaves them without a grant. Those are
-//! counted as [`Checked::unfinished`], not as damage: never acknowledged,
-//! they lead nowhere a client can go.
+//! Every record must decode and sit under its grant's key; every token in
+//! a grant's record must name that grant; every hash a record can be found
+//! by must lead to it (by its locator, or by a token index entry); an
+//! interaction's grant must exist and its user code lead to it. A grant
+//! and its tokens are one record, so no crash can split them; a token
+//! index entry is written before the record it leads to, so a crash
+//! between leaves an entry leading nowhere. Those, and entries left by
+//! tokens gone since, are counted as [`Checked::unfinished`], not as
+//! damage: they lead no lookup anywhere, and the sweep removes them.
 
 use std::collections::HashSet;
 
 use ::sled::Tree;
 
-use super::{SledStore, backend, grant_id, token_hash};
+use super::entry::{GrantEntry, grant_key, locates};
+use super::{SledStore, backend};
 use crate::store::codec::decode;
 use crate::store::{
-    CredentialSetRecord, GrantRecord, InstanceRecord, InteractionRecord, ResourceSetRecord,
-    StoreError, TokenHash, TokenRecord, UpstreamRecord,
+    CredentialSetRecord, InstanceRecord, InteractionRecord, ResourceSetRecord, StoreError,
+    TokenHash, UpstreamRecord,
 };
 
 /// What [`SledStore::check`] read, and what it found wrong.
@@ -54,108 +53,76 @@ impl SledStore {
     pub fn check(&self) -> Result<Checked, StoreError> {
         let mut out = Checked::default();
         let mut grant_ids = HashSet::new();
-        let mut listed: HashSet<TokenHash> = HashSet::new();
-        for entry in entries(&self.grants) {
-            let (id, bytes) = entry?;
+        for item in entries(&self.records) {
+            let (key, bytes) = item?;
             out.grants += 1;
-            let grant: GrantRecord = match decode(&bytes) {
-                Ok(g) => g,
+            let entry: GrantEntry = match decode(&bytes) {
+                Ok(entry) => entry,
                 Err(e) => {
-                    out.problems.push(format!("grant {id:?}: {e}"));
+                    out.problems.push(format!("grant record {key:?}: {e}"));
                     continue;
                 }
             };
-            if grant.id.0.as_bytes() != id.as_ref() {
+            out.tokens += entry.tokens.len();
+            let id = &entry.grant.id;
+            if grant_key(id)[..] != key[..] {
                 out.problems
-                    .push(format!("grant {:?} stored under another id", grant.id));
+                    .push(format!("grant {id:?} stored under another key"));
             }
-            if let Some(c) = &grant.continuation
-                && self
-                    .continuations
-                    .get(&c.token.0[..])
+            if entry.expires_at != entry.grant.expires_at
+                || entry.tokens_expire
+                    != GrantEntry::new(entry.grant.clone(), entry.tokens.clone()).tokens_expire
+            {
+                out.problems
+                    .push(format!("grant {id:?}: its record's expiries are stale"));
+            }
+            for (hash, token) in &entry.tokens {
+                if token.grant != *id {
+                    out.problems.push(format!(
+                        "token {hash:?} in the record of {id:?} names {:?}",
+                        token.grant
+                    ));
+                }
+            }
+            let mut seen = HashSet::new();
+            if entry.hashes().any(|h| !seen.insert(*h)) {
+                out.problems
+                    .push(format!("grant {id:?}: one hash stands for two tokens"));
+            }
+            for hash in entry.hashes().filter(|h| !locates(&key, h)) {
+                if self
+                    .token_index
+                    .get(hash.0)
                     .map_err(|e| backend("sled read", e))?
                     .as_deref()
-                    != Some(id.as_ref())
-            {
-                out.problems.push(format!(
-                    "grant {:?}: its continuation token does not lead to it",
-                    grant.id
-                ));
+                    != Some(&key[..])
+                {
+                    out.problems.push(format!(
+                        "grant {id:?}: {hash:?} neither locates it nor is indexed to it"
+                    ));
+                }
             }
-            listed.extend(grant.tokens.iter().copied());
-            grant_ids.insert(grant.id.0);
+            grant_ids.insert(id.0.clone());
         }
-        for entry in entries(&self.continuations) {
-            let (token, id) = entry?;
-            let id = grant_id(&id)?;
-            if !grant_ids.contains(&id.0) {
-                out.unfinished += 1;
-                continue;
-            }
-            let leads_back = self
-                .grants
-                .get(id.0.as_bytes())
-                .map_err(|e| backend("sled read", e))?
-                .and_then(|b| decode::<GrantRecord>(&b).ok())
-                .and_then(|g| g.continuation)
-                .is_some_and(|c| c.token.0[..] == token[..]);
-            if !leads_back {
-                out.problems.push(format!(
-                    "continuation index entry for {id:?} leads to no grant continued by it"
-                ));
-            }
-        }
-        for entry in entries(&self.tokens) {
-            let (hash, bytes) = entry?;
-            out.tokens += 1;
-            let hash = token_hash(&hash)?;
-            let token: TokenRecord = match decode(&bytes) {
-                Ok(t) => t,
-                Err(e) => {
-                    out.problems.push(format!("token {hash:?}: {e}"));
+        for item in entries(&self.token_index) {
+            let (hash, key) = item?;
+            let holds = match <[u8; 32]>::try_from(hash.as_ref()) {
+                Ok(hash) => self
+                    .records
+                    .get(&key)
+                    .map_err(|e| backend("sled read", e))?
+                    .and_then(|b| decode::<GrantEntry>(&b).ok())
+                    .is_some_and(|e| e.found_by(&TokenHash(hash))),
+                Err(_) => {
+                    out.problems
+                        .push(format!("a token index key of {} bytes", hash.len()));
                     continue;
                 }
             };
-            if !grant_ids.contains(&token.grant.0) {
+            // Left by a creation cut short, or by a token revoked or
+            // rotated since (the sweep removes those).
+            if !holds {
                 out.unfinished += 1;
-                continue;
-            }
-            if !listed.contains(&hash) {
-                out.problems.push(format!(
-                    "token {hash:?} is not listed by a grant {:?}",
-                    token.grant
-                ));
-            }
-            if self
-                .manage
-                .get(&token.manage.0[..])
-                .map_err(|e| backend("sled read", e))?
-                .as_deref()
-                != Some(&hash.0[..])
-            {
-                out.problems.push(format!(
-                    "token {hash:?}: its management token does not lead to it"
-                ));
-            }
-        }
-        for entry in entries(&self.manage) {
-            let (manage, hash) = entry?;
-            let token = self
-                .tokens
-                .get(&hash[..])
-                .map_err(|e| backend("sled read", e))?
-                .and_then(|b| decode::<TokenRecord>(&b).ok());
-            if token
-                .as_ref()
-                .is_some_and(|t| !grant_ids.contains(&t.grant.0))
-            {
-                out.unfinished += 1;
-                continue;
-            }
-            let leads_back = token.is_some_and(|t| t.manage.0[..] == manage[..]);
-            if !leads_back {
-                out.problems
-                    .push("a management index entry leads to no token managed by it".into());
             }
         }
         for entry in entries(&self.interactions) {
@@ -217,7 +184,10 @@ impl SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Continuation, GrantId, GrantState, KeyBinding, RECORD_VERSION, Store as _};
+    use crate::store::{
+        Continuation, GrantId, GrantRecord, GrantState, KeyBinding, RECORD_VERSION, Store as _,
+        TokenRecord,
+    };
 
     fn hash(n: u8) -> TokenHash {
         TokenHash([n; 32])
@@ -272,10 +242,11 @@ mod tests {
     }
 
     #[test]
-    fn a_store_written_through_its_methods_checks_whole_a_creation_cut_short_is_unfinished_and_a_half_written_grant_is_not_whole()
+    fn a_store_written_through_its_methods_checks_whole_an_index_entry_leading_nowhere_is_unfinished_and_damage_is_reported()
      {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path()).unwrap();
+        // Hashes that locate nothing: each gets a token index entry.
         store
             .create_grant(
                 &grant("g1", &[hash(1), hash(2)], hash(9)),
@@ -285,51 +256,45 @@ mod tests {
                 ],
             )
             .unwrap();
-        // A revoked token stays listed by its grant: that is whole.
+        // A revoked token stays listed by its grant: that is whole; its
+        // index entries are left for the sweep.
         assert!(store.revoke_token(&hash(12)).unwrap());
         let whole = store.check().unwrap();
         assert_eq!((whole.grants, whole.tokens), (1, 1));
         assert_eq!(whole.problems, Vec::<String>::new());
+        assert_eq!(whole.unfinished, 2, "the revoked token and its manager");
+        store.sweep(0).unwrap();
+        assert_eq!(store.check().unwrap().unfinished, 0);
 
-        // What a creation cut short by a crash leaves (tokens and indexes
-        // written, the grant's record not): unfinished, not damage.
-        store
-            .tokens
-            .insert(
-                &hash(3).0[..],
-                crate::store::codec::encode(&token("g2", hash(13))).unwrap(),
-            )
-            .unwrap();
-        store
-            .manage
-            .insert(&hash(13).0[..], &hash(3).0[..])
-            .unwrap();
-        store
-            .continuations
-            .insert(&hash(8).0[..], &b"g2"[..])
-            .unwrap();
+        // What a creation cut short by a crash leaves (index entries
+        // written, the record not): unfinished, not damage.
+        let cut_key = grant_key(&GrantId("g2".into()));
+        for n in [3, 13, 8] {
+            store
+                .token_index
+                .insert(&hash(n).0[..], &cut_key[..])
+                .unwrap();
+        }
         let cut = store.check().unwrap();
         assert_eq!(cut.problems, Vec::<String>::new());
-        assert_eq!(
-            cut.unfinished, 3,
-            "token, management and continuation entries"
-        );
+        assert_eq!(cut.unfinished, 3, "token, management and continuation");
 
-        // What damage looks like: a grant that exists without its
-        // continuation index, a token its existing grant does not list,
+        // What damage looks like: a record whose continuation neither
+        // locates it nor is indexed, a record under another grant's key,
         // undecodable records.
+        store.token_index.remove(&hash(9).0[..]).unwrap();
+        let g3 = grant("g3", &[], hash(31));
         store
-            .tokens
+            .token_index
+            .insert(&hash(31).0[..], &b"\x02elsewhere"[..])
+            .unwrap();
+        store
+            .records
             .insert(
-                &hash(4).0[..],
-                crate::store::codec::encode(&token("g1", hash(14))).unwrap(),
+                &b"\x02elsewhere"[..],
+                crate::store::codec::encode(&GrantEntry::new(g3, Vec::new())).unwrap(),
             )
             .unwrap();
-        store
-            .manage
-            .insert(&hash(14).0[..], &hash(4).0[..])
-            .unwrap();
-        store.continuations.remove(&hash(9).0[..]).unwrap();
         store.upstreams.insert(b"u", &b"{not json"[..]).unwrap();
         store
             .spent_refresh

@@ -95,11 +95,12 @@ impl SledStore {
             db.open_tree(name)
                 .map_err(|e| backend(&format!("opening tree {name}"), e))
         };
+        let records = tree(RECORDS)?;
+        let token_index = tree(TOKEN_INDEX)?;
+        migrate::from_five_trees(&db, &records, &token_index)?;
         Ok(Self {
-            grants: tree(GRANTS)?,
-            continuations: tree(CONTINUATIONS)?,
-            tokens: tree(TOKENS)?,
-            manage: tree(MANAGE)?,
+            records,
+            token_index,
             instances: tree(INSTANCES)?,
             replay: ReplayMemory::new(ReplaySizes::default(), now),
             token_cache: Cache::default(),

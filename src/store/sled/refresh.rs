@@ -2,6 +2,7 @@
 //! with the grant it belonged to, until the grant would have expired.
 
 use super::*;
+use crate::store::codec::expires_at;
 
 impl SledStore {
     pub(super) fn put_spent_refresh(

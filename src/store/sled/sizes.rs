@@ -11,12 +11,10 @@ use crate::store::sizes::replay_sizes;
 
 impl SledStore {
     /// The trees, in [`crate::store::TABLES`] order.
-    fn trees(&self) -> [&Tree; 12] {
+    fn trees(&self) -> [&Tree; 10] {
         [
-            &self.grants,
-            &self.continuations,
-            &self.tokens,
-            &self.manage,
+            &self.records,
+            &self.token_index,
             &self.instances,
             &self.credential_sets,
             &self.upstreams,

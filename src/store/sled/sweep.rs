@@ -1,54 +1,88 @@
 //! Sweeping expired grants, tokens and instances, each looked at again
 //! inside the transaction that removes it.
 
+use super::entry::EntryExpiry;
 use super::*;
+use crate::store::RECORD_VERSION;
 
 impl SledStore {
     pub(super) fn sweep_grants(&self, now: i64, swept: &mut Swept) -> Result<(), StoreError> {
         let mut expired = Vec::new();
-        for entry in self.grants.iter() {
-            let (id, bytes) = entry.map_err(|e| backend("sled scan", e))?;
-            if expires_at(&bytes)? < now {
-                expired.push(id);
+        let mut tokens_due = Vec::new();
+        for item in self.records.iter() {
+            let (key, bytes) = item.map_err(|e| backend("sled scan", e))?;
+            let due = entry_expiry(&bytes)?;
+            if due.expires_at < now {
+                expired.push(key);
+            } else if due.tokens_expire.is_some_and(|t| t < now) {
+                tokens_due.push(key);
             }
         }
-        for id in expired {
-            // Looked at again inside the transaction: it may have changed.
-            if let Some(tokens) =
-                self.transact6(|trees| Self::remove_grant6(trees, &id, Some(now)))?
-            {
+        for key in expired {
+            let removed = self.transact_grants(|trees| {
+                let Some(bytes) = trees.records.get(&key)? else {
+                    return Ok(None);
+                };
+                let entry: GrantEntry = decode(&bytes).map_err(abort)?;
+                if entry.expires_at >= now {
+                    return Ok(None);
+                }
+                remove_entry(trees, &key, &entry)?;
+                Ok(Some(entry.tokens.len()))
+            })?;
+            if let Some(tokens) = removed {
                 swept.grants += 1;
                 swept.tokens += tokens;
             }
         }
+        for key in tokens_due {
+            swept.tokens += self.sweep_tokens_of(&key, now)?;
+        }
         Ok(())
     }
 
-    pub(super) fn sweep_tokens(&self, now: i64, swept: &mut Swept) -> Result<(), StoreError> {
-        let mut expired = Vec::new();
-        for entry in self.tokens.iter() {
-            let (hash, bytes) = entry.map_err(|e| backend("sled scan", e))?;
-            if expires_at(&bytes)? < now && !holds_refresh(&bytes)? {
-                expired.push(token_hash(&hash)?);
+    /// Removes the expired tokens (not OAuth tokens: they hold their
+    /// refresh token and go with the grant) of the record under `key`.
+    fn sweep_tokens_of(&self, key: &[u8], now: i64) -> Result<usize, StoreError> {
+        loop {
+            let Some(bytes) = Self::get(&self.records, key)? else {
+                return Ok(0);
+            };
+            let mut entry: GrantEntry = decode(&bytes)?;
+            let removed = entry.remove_tokens(|_, t| t.oauth.is_none() && t.expires_at < now);
+            if removed == 0 {
+                return Ok(0);
+            }
+            let swapped = self
+                .records
+                .compare_and_swap(key, Some(bytes), Some(encode(&entry)?))
+                .map_err(|e| backend("sled compare-and-swap", e))?;
+            if swapped.is_ok() {
+                return Ok(removed);
             }
         }
-        for hash in expired {
-            let removed = self.transact_tokens(|tokens, manage| {
-                // Looked at again inside the transaction: it may have been
-                // rotated or revoked since the scan.
-                let Some(bytes) = tokens.get(&hash.0[..])? else {
-                    return Ok(false);
-                };
-                if expires_at(&bytes).map_err(abort)? >= now {
-                    return Ok(false);
-                }
-                if holds_refresh(&bytes).map_err(abort)? {
-                    return Ok(false);
-                }
-                remove_token(tokens, manage, &hash)
-            })?;
-            if removed {
-                swept.tokens += 1;
+    }
+
+    /// Removes token index entries that lead to no record holding their
+    /// hash (their token was revoked, rotated or swept, or its creation was
+    /// cut short). The index is empty unless records came from the
+    /// five-tree layout or callers wrote hashes gnapd does not mint.
+    pub(super) fn sweep_index(&self) -> Result<(), StoreError> {
+        for item in self.token_index.iter() {
+            let (hash, key) = item.map_err(|e| backend("sled scan", e))?;
+            let Ok(hash) = <[u8; 32]>::try_from(hash.as_ref()).map(TokenHash) else {
+                continue;
+            };
+            let holds = Self::get(&self.records, &key)?
+                .map(|bytes| decode::<GrantEntry>(&bytes))
+                .transpose()?
+                .is_some_and(|entry| entry.found_by(&hash));
+            if !holds {
+                // Only if unchanged: a write may have just pointed it anew.
+                self.token_index
+                    .compare_and_swap(&hash.0[..], Some(key), None::<&[u8]>)
+                    .map_err(|e| backend("sled compare-and-swap", e))?
+                    .ok();
             }
         }
         Ok(())
@@ -91,7 +125,11 @@ impl SledStore {
 /// True for an OAuth token's record: it also holds the refresh token (its
 /// management hash), which outlives the access token, so it goes with its
 /// grant, not at its own expiry.
-fn holds_refresh(bytes: &[u8]) -> Result<bool, StoreError> {
-    let record: TokenRecord = decode(bytes)?;
-    Ok(record.oauth.is_some())
+/// The expiries of an entry, read without decoding the rest.
+fn entry_expiry(bytes: &[u8]) -> Result<EntryExpiry, StoreError> {
+    match serde_json::from_slice::<EntryExpiry>(bytes) {
+        Ok(due) if due.v == RECORD_VERSION => Ok(due),
+        Ok(due) => Err(StoreError::Version(due.v)),
+        Err(e) => Err(backend("reading a grant record's expiry", e)),
+    }
 }

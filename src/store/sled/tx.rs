@@ -1,6 +1,6 @@
 //! The building blocks of the store's sled transactions: error
-//! conversions, key decoding, and the removals and inserts that several
-//! mutating methods share inside one transaction.
+//! conversions, key decoding, and the removals that several mutating
+//! methods share inside one transaction.
 
 use super::*;
 
@@ -23,106 +23,30 @@ pub(super) fn from_tx(e: TransactionError<StoreError>) -> StoreError {
     }
 }
 
-pub(super) fn token_hash(bytes: &[u8]) -> Result<TokenHash, StoreError> {
-    <[u8; 32]>::try_from(bytes).map(TokenHash).map_err(|_| {
-        StoreError::Backend(format!(
-            "a token hash index entry has {} bytes",
-            bytes.len()
-        ))
-    })
-}
-
 pub(super) fn grant_id(bytes: &[u8]) -> Result<GrantId, StoreError> {
     std::str::from_utf8(bytes)
         .map(|s| GrantId(s.to_owned()))
         .map_err(|_| StoreError::Backend("a grant id index entry is not UTF-8".into()))
 }
 
-/// Tokens encoded ahead of a transaction, so its closure (which runs under
-/// sled's global write lock, and may run twice) does no serialization.
-pub(super) struct EncodedTokens(Vec<(TokenHash, TokenHash, Vec<u8>)>);
-
-impl EncodedTokens {
-    pub(super) fn new(tokens: &[(TokenHash, TokenRecord)]) -> Result<Self, StoreError> {
-        tokens
-            .iter()
-            .map(|(hash, record)| Ok((*hash, record.manage, encode(record)?)))
-            .collect::<Result<_, _>>()
-            .map(Self)
-    }
-
-    /// Each token's hash, management token hash and encoded record.
-    pub(super) fn iter(&self) -> impl Iterator<Item = &(TokenHash, TokenHash, Vec<u8>)> {
-        self.0.iter()
-    }
-
-    pub(super) fn insert(
-        &self,
-        tokens: &TransactionalTree,
-        manage: &TransactionalTree,
-    ) -> TxResult<()> {
-        for (hash, manage_hash, bytes) in &self.0 {
-            manage.insert(&manage_hash.0[..], &hash.0[..])?;
-            tokens.insert(&hash.0[..], bytes.as_slice())?;
-        }
-        Ok(())
-    }
+/// The trees a grant's removal spans, inside one transaction.
+pub(super) struct GrantTrees {
+    pub records: TransactionalTree,
+    pub index: TransactionalTree,
+    pub interactions: TransactionalTree,
+    pub user_codes: TransactionalTree,
 }
 
-/// Removes a token and its management index inside a transaction; true if it
-/// was there.
-pub(super) fn remove_token(
-    tokens: &TransactionalTree,
-    manage: &TransactionalTree,
-    hash: &TokenHash,
-) -> TxResult<bool> {
-    match tokens.remove(&hash.0[..])? {
-        Some(bytes) => {
-            let record: TokenRecord = decode(&bytes).map_err(abort)?;
-            manage.remove(&record.manage.0[..])?;
-            Ok(true)
-        }
-        None => Ok(false),
-    }
-}
-
-/// Removes a grant, its continuation index and its tokens inside a
-/// transaction; the number of tokens removed, or `None` if there was no
-/// grant. With `expired_before`, only a grant that expired before it.
-pub(super) fn remove_grant(
-    (grants, continuations, tokens, manage): &(
-        TransactionalTree,
-        TransactionalTree,
-        TransactionalTree,
-        TransactionalTree,
-    ),
-    id: &[u8],
-    expired_before: Option<i64>,
-) -> TxResult<Option<usize>> {
-    let Some(bytes) = grants.get(id)? else {
-        return Ok(None);
-    };
-    let grant: GrantRecord = decode(&bytes).map_err(abort)?;
-    if expired_before.is_some_and(|now| grant.expires_at >= now) {
-        return Ok(None);
-    }
-    grants.remove(id)?;
-    if let Some(c) = &grant.continuation {
-        // Only the index entry that points at this grant.
-        if continuations
-            .get(&c.token.0[..])?
-            .is_some_and(|v| v.as_ref() == id)
-        {
-            continuations.remove(&c.token.0[..])?;
-        }
-    }
-    let mut removed = 0;
-    for hash in &grant.tokens {
-        if remove_token(tokens, manage, hash)? {
-            removed += 1;
-        }
-    }
-    Ok(Some(removed))
+/// Removes the record under `key` (holding `entry`), the index entries
+/// leading to it and the grant's interaction with its user code index.
+pub(super) fn remove_entry(trees: &GrantTrees, key: &[u8], entry: &GrantEntry) -> TxResult<()> {
+    trees.records.remove(key)?;
+    lookup::tx_unindex(&trees.index, key, entry)?;
+    remove_interaction(
+        &trees.interactions,
+        &trees.user_codes,
+        entry.grant.id.0.as_bytes(),
+    )
 }
 
 /// Removes the interaction of grant `id` and its user code index inside a
@@ -161,41 +85,31 @@ pub(super) fn keep_instance(instances: &TransactionalTree, grant: &GrantRecord) 
     Ok(())
 }
 
-/// The six trees a grant with an interaction spans.
-pub(super) type Trees6 = (
-    TransactionalTree,
-    TransactionalTree,
-    TransactionalTree,
-    TransactionalTree,
-    TransactionalTree,
-    TransactionalTree,
-);
-
 impl SledStore {
     /// In one transaction: removes credential set `set` (if given; `false`
-    /// if it is not there, and nothing else changes) and those of `mapped`
-    /// that are still mapped to credential set `id`.
+    /// if it is not there, and nothing else changes) and, from the records
+    /// under `keys`, the tokens still mapped to credential set `id`.
     pub(super) fn remove_mapped(
         &self,
         set: Option<&str>,
         id: &str,
-        mapped: &[TokenHash],
+        keys: &[IVec],
     ) -> Result<bool, StoreError> {
-        (&self.credential_sets, &self.tokens, &self.manage)
-            .transaction(|(sets, tokens, manage)| {
+        (&self.credential_sets, &self.records)
+            .transaction(|(sets, records)| {
                 if let Some(set) = set
                     && sets.remove(set.as_bytes())?.is_none()
                 {
                     return Ok(false);
                 }
-                for hash in mapped {
-                    // Looked at again: it may have been rotated or revoked.
-                    let Some(bytes) = tokens.get(&hash.0[..])? else {
+                for key in keys {
+                    // Read again: tokens may have been rotated or revoked.
+                    let Some(bytes) = records.get(key)? else {
                         continue;
                     };
-                    let record: TokenRecord = decode(&bytes).map_err(abort)?;
-                    if record.uses_credential_set(id) {
-                        remove_token(tokens, manage, hash)?;
+                    let mut entry: GrantEntry = decode(&bytes).map_err(abort)?;
+                    if entry.remove_tokens(|_, t| t.uses_credential_set(id)) > 0 {
+                        records.insert(key, encode(&entry).map_err(abort)?)?;
                     }
                 }
                 Ok(true)
@@ -208,14 +122,15 @@ impl SledStore {
             })
     }
 
-    /// The hashes of the tokens mapped to credential set `id` (a scan).
-    pub(super) fn tokens_mapped_to(&self, id: &str) -> Result<Vec<TokenHash>, StoreError> {
+    /// The keys of the records holding a token mapped to credential set
+    /// `id` (a scan).
+    pub(super) fn records_mapped_to(&self, id: &str) -> Result<Vec<IVec>, StoreError> {
         let mut mapped = Vec::new();
-        for entry in self.tokens.iter() {
-            let (hash, bytes) = entry.map_err(|e| backend("sled scan", e))?;
-            let record: TokenRecord = decode(&bytes)?;
-            if record.uses_credential_set(id) {
-                mapped.push(token_hash(&hash)?);
+        for item in self.records.iter() {
+            let (key, bytes) = item.map_err(|e| backend("sled scan", e))?;
+            let entry: GrantEntry = decode(&bytes)?;
+            if entry.tokens.iter().any(|(_, t)| t.uses_credential_set(id)) {
+                mapped.push(key);
             }
         }
         Ok(mapped)
@@ -225,71 +140,25 @@ impl SledStore {
         tree.get(key).map_err(|e| backend("sled read", e))
     }
 
-    /// Runs `f` as one transaction over the grant, continuation, token and
-    /// management trees.
-    pub(super) fn transact4<T>(
+    /// Runs `f` as one transaction over the trees a grant's removal spans.
+    pub(super) fn transact_grants<T>(
         &self,
-        f: impl Fn(
-            &(
-                TransactionalTree,
-                TransactionalTree,
-                TransactionalTree,
-                TransactionalTree,
-            ),
-        ) -> TxResult<T>,
+        f: impl Fn(&GrantTrees) -> TxResult<T>,
     ) -> Result<T, StoreError> {
         (
-            &self.grants,
-            &self.continuations,
-            &self.tokens,
-            &self.manage,
-        )
-            .transaction(|trees| f(trees))
-            .map_err(from_tx)
-    }
-
-    /// Runs `f` as one transaction over the grant, continuation, token,
-    /// management, interaction and user code trees.
-    pub(super) fn transact6<T>(&self, f: impl Fn(&Trees6) -> TxResult<T>) -> Result<T, StoreError> {
-        (
-            &self.grants,
-            &self.continuations,
-            &self.tokens,
-            &self.manage,
+            &self.records,
+            &self.token_index,
             &self.interactions,
             &self.user_codes,
         )
-            .transaction(|trees| f(trees))
-            .map_err(from_tx)
-    }
-
-    /// Removes grant `id` (if it expired before `expired_before`, when
-    /// given) with its interaction, inside a six-tree transaction.
-    pub(super) fn remove_grant6(
-        trees: &Trees6,
-        id: &[u8],
-        expired_before: Option<i64>,
-    ) -> TxResult<Option<usize>> {
-        let four = (
-            trees.0.clone(),
-            trees.1.clone(),
-            trees.2.clone(),
-            trees.3.clone(),
-        );
-        let removed = remove_grant(&four, id, expired_before)?;
-        if removed.is_some() {
-            remove_interaction(&trees.4, &trees.5, id)?;
-        }
-        Ok(removed)
-    }
-
-    /// Runs `f` as one transaction over the token and management trees.
-    pub(super) fn transact_tokens<T>(
-        &self,
-        f: impl Fn(&TransactionalTree, &TransactionalTree) -> TxResult<T>,
-    ) -> Result<T, StoreError> {
-        (&self.tokens, &self.manage)
-            .transaction(|(tokens, manage)| f(tokens, manage))
+            .transaction(|(records, index, interactions, user_codes)| {
+                f(&GrantTrees {
+                    records: records.clone(),
+                    index: index.clone(),
+                    interactions: interactions.clone(),
+                    user_codes: user_codes.clone(),
+                })
+            })
             .map_err(from_tx)
     }
 }

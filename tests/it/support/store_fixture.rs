@@ -20,9 +20,20 @@ pub struct Fixture {
     pub request: GrantRequest,
 }
 
-/// A fresh random token hash.
+/// A fresh random token hash that locates no grant (a value gnapd does
+/// not mint): a store finds it through its index.
 pub fn fresh_hash() -> TokenHash {
     TokenHash::of(&uuid::Uuid::new_v4().to_string())
+}
+
+/// The hash of a fresh value minted as gnapd mints them for `grant`: it
+/// locates the grant's record by itself.
+pub fn hash_for(grant: &GrantId) -> TokenHash {
+    let locator = grant.locator().expect("a fixture grant id is a UUID");
+    let mut secret = [0u8; 32];
+    secret[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    secret[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    TokenHash::of(&gnapd::store::located_value(&locator, &secret))
 }
 
 impl Fixture {
@@ -67,14 +78,14 @@ impl Fixture {
             label: None,
             access,
             key: self.key.clone(),
-            manage: fresh_hash(),
+            manage: hash_for(grant),
             bearer: false,
             issued_at: 1_000,
             expires_at,
             credential_sets: Vec::new(),
             oauth: None,
         };
-        (fresh_hash(), record)
+        (hash_for(grant), record)
     }
 
     /// An approved grant with a continuation token and `tokens` tokens.
@@ -85,6 +96,7 @@ impl Fixture {
     ) -> (GrantRecord, Vec<(TokenHash, TokenRecord)>) {
         let id = GrantId(uuid::Uuid::new_v4().to_string());
         let tokens: Vec<_> = (0..tokens).map(|_| self.token(&id, expires_at)).collect();
+        let continuation = hash_for(&id);
         let grant = GrantRecord {
             v: RECORD_VERSION,
             id,
@@ -94,7 +106,7 @@ impl Fixture {
             request: self.request.clone(),
             tokens: tokens.iter().map(|(h, _)| *h).collect(),
             continuation: Some(Continuation {
-                token: fresh_hash(),
+                token: continuation,
                 wait: 5,
                 issued_at: 1_000,
             }),
