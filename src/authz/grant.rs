@@ -193,8 +193,7 @@ impl AuthServer {
         // A client presenting its key by value gets an instance identifier
         // (§3.5), written in the same transaction as the grant.
         let expires_at = now.saturating_add(self.config.grant_lifetime);
-        let (new_instance, instance_id) =
-            new_instance(self.random(), instance, &binding, now, expires_at)?;
+        let (new_instance, instance_id) = new_instance(&id, instance, &binding, now, expires_at)?;
         let record = GrantRecord {
             v: RECORD_VERSION,
             id: id.clone(),
@@ -390,12 +389,14 @@ pub(super) fn shape(
 
 /// A client presenting its key by value gets a new instance identifier
 /// (§3.5), to be written in the same transaction as its grant: the new
-/// record, if any, and the identifier the grant carries. The record lives
-/// `until` the grant expires (the store keeps it longer for later grants
-/// made with it).
+/// record, if any, and the identifier the grant carries. The identifier is
+/// the grant's own (a reference, not a secret: requests naming it are still
+/// signed with its key), so the store keeps the instance in that grant's
+/// record. The record lives `until` the grant expires (the store keeps it
+/// longer for later grants made with it).
 #[allow(clippy::type_complexity)]
 pub(super) fn new_instance(
-    source: &dyn crate::random::Randomness,
+    grant: &GrantId,
     known: Option<String>,
     key: &KeyBinding,
     now: i64,
@@ -404,14 +405,13 @@ pub(super) fn new_instance(
     if known.is_some() {
         return Ok((None, known));
     }
-    let id = crate::random::text_from(source).map_err(no_randomness)?;
     let record = InstanceRecord {
         v: RECORD_VERSION,
         key: key.clone(),
         created_at: now,
         expires_at: Some(until),
     };
-    Ok((Some((id.clone(), record)), Some(id)))
+    Ok((Some((grant.0.clone(), record)), Some(grant.0.clone())))
 }
 
 pub(super) fn no_randomness(_: mint::NoRandomness) -> Failure {

@@ -129,7 +129,7 @@ impl Store for SledStore {
         tokens: &[(TokenHash, TokenRecord)],
     ) -> Result<(), StoreError> {
         self.keep_instance(grant)?;
-        self.write_new_grant(grant, tokens)?;
+        self.write_new_grant(grant, tokens, None)?;
         self.commit.wait_durable()
     }
 
@@ -141,10 +141,14 @@ impl Store for SledStore {
     ) -> Result<(), StoreError> {
         let mut kept = instance.1.clone();
         kept.keep_until(grant.expires_at);
-        self.instances
-            .insert(instance.0.as_bytes(), encode(&kept)?)
-            .map_err(|e| backend("sled insert", e))?;
-        self.write_new_grant(grant, tokens)?;
+        if instance.0 == grant.id.0 {
+            self.write_new_grant(grant, tokens, Some(&kept))?;
+        } else {
+            self.instances
+                .insert(instance.0.as_bytes(), encode(&kept)?)
+                .map_err(|e| backend("sled insert", e))?;
+            self.write_new_grant(grant, tokens, None)?;
+        }
         self.commit.wait_durable()
     }
 
@@ -194,7 +198,7 @@ impl Store for SledStore {
             else {
                 return Ok(false);
             };
-            remove_entry(trees, &found.key, &found.entry)?;
+            remove_entry(trees, &found.key, &found.entry, None)?;
             Ok(true)
         })?;
         if deleted {
@@ -285,6 +289,15 @@ impl Store for SledStore {
     }
 
     fn instance(&self, id: &str) -> Result<Option<InstanceRecord>, StoreError> {
+        let grant = GrantId(id.to_owned());
+        if let Some(bytes) = Self::get(&self.records, &grant_key(&grant))? {
+            let entry: GrantEntry = decode(&bytes)?;
+            if entry.grant.id == grant
+                && let Some(instance) = entry.instance
+            {
+                return Ok(Some(instance));
+            }
+        }
         Self::get(&self.instances, id.as_bytes())?
             .map(|b| decode(&b))
             .transpose()
@@ -461,14 +474,20 @@ impl Store for SledStore {
         instance: Option<(&str, &InstanceRecord)>,
     ) -> Result<(), StoreError> {
         let key = grant_key(&grant.id);
-        let record = encode(&GrantEntry::new(grant.clone(), Vec::new()))?;
+        let kept = instance.map(|(name, record)| {
+            let mut kept = record.clone();
+            kept.keep_until(grant.expires_at);
+            (name, kept)
+        });
+        // An instance named after this grant lives in its record.
+        let (own, other) = match kept {
+            Some((name, kept)) if name == grant.id.0 => (Some(kept), None),
+            other => (None, other),
+        };
+        let record = entry::encode_new(grant, &[], own.as_ref())?;
         let interaction_bytes = encode(interaction)?;
-        let instance = instance
-            .map(|(name, record)| {
-                let mut kept = record.clone();
-                kept.keep_until(grant.expires_at);
-                Ok::<_, StoreError>((name, encode(&kept)?))
-            })
+        let instance = other
+            .map(|(name, kept)| Ok::<_, StoreError>((name, encode(&kept)?)))
             .transpose()?;
         let interaction_key = grant.id.0.as_bytes();
         (
@@ -487,7 +506,8 @@ impl Store for SledStore {
                     Some((name, bytes)) => {
                         instances.insert(name.as_bytes(), bytes.as_slice())?;
                     }
-                    None => keep_instance(instances, grant)?,
+                    None if own.is_some() => {}
+                    None => keep_instance(records, instances, grant)?,
                 }
                 records.insert(&key[..], record.as_slice())?;
                 interactions.insert(interaction_key, interaction_bytes.as_slice())?;
@@ -590,9 +610,18 @@ impl Store for SledStore {
                 let mut entry = found.entry;
                 entry.set_grant(grant.clone());
                 entry.add_tokens(tokens);
+                let own = entry
+                    .instance
+                    .as_mut()
+                    .filter(|_| grant.instance_id.as_deref() == Some(grant.id.0.as_str()));
+                match own {
+                    Some(instance) => {
+                        instance.keep_until(grant.expires_at);
+                    }
+                    None => keep_instance(records, instances, grant)?,
+                }
                 tx_index_unlocated(index, &found.key, entry.hashes())?;
                 records.insert(found.key, encode(&entry).map_err(abort)?)?;
-                keep_instance(instances, grant)?;
                 Ok(true)
             })
             .map_err(from_tx)?;

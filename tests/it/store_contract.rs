@@ -367,6 +367,54 @@ fn create_grant_with_instance_writes_both(store: &dyn Store) {
     assert_eq!(store.instance("inst-with-grant").unwrap(), Some(instance));
 }
 
+/// gnapd names a new instance after the grant it was minted with (the
+/// sled store keeps it in that grant's record): it must still outlive the
+/// grant when later grants made with it live longer, and go at its expiry.
+fn an_instance_named_after_its_grant_outlives_the_grant_until_its_own_expiry(store: &dyn Store) {
+    let f = Fixture::new();
+    let (mut first, tokens) = f.grant(1, 5_000);
+    first.instance_id = Some(first.id.0.clone());
+    let id = first.id.0.clone();
+    let instance = InstanceRecord {
+        v: RECORD_VERSION,
+        key: f.key.clone(),
+        created_at: 1_000,
+        expires_at: Some(5_000),
+    };
+    store
+        .create_grant_with_instance(&first, &tokens, (&id, &instance))
+        .unwrap();
+    assert_eq!(store.instance(&id).unwrap(), Some(instance.clone()));
+    // A later grant made with the instance keeps it longer.
+    let (mut later, later_tokens) = f.grant(1, 9_000);
+    later.instance_id = Some(id.clone());
+    store.create_grant(&later, &later_tokens).unwrap();
+    assert_eq!(store.instance(&id).unwrap().unwrap().expiry(), 9_000);
+    // The grant it was minted with goes; the instance stays.
+    store.sweep(5_001).unwrap();
+    assert_eq!(store.grant(&first.id).unwrap(), None);
+    assert_eq!(store.instance(&id).unwrap().unwrap().expiry(), 9_000);
+    // Still extended where it now lives.
+    let (mut third, third_tokens) = f.grant(0, 9_500);
+    third.instance_id = Some(id.clone());
+    store.create_grant(&third, &third_tokens).unwrap();
+    assert_eq!(store.instance(&id).unwrap().unwrap().expiry(), 9_500);
+    let swept = store.sweep(9_501).unwrap();
+    assert_eq!(swept.instances, 1);
+    assert_eq!(store.instance(&id).unwrap(), None);
+
+    // Deleted rather than swept: the same.
+    let (mut deleted, tokens) = f.grant(1, FOREVER);
+    deleted.instance_id = Some(deleted.id.0.clone());
+    let id = deleted.id.0.clone();
+    store
+        .create_grant_with_instance(&deleted, &tokens, (&id, &instance))
+        .unwrap();
+    assert!(store.delete_grant(&cont(&deleted)).unwrap());
+    assert_eq!(store.grant(&deleted.id).unwrap(), None);
+    assert!(store.instance(&id).unwrap().is_some());
+}
+
 fn instance_round_trips(store: &dyn Store) {
     let f = Fixture::new();
     let instance = InstanceRecord {
@@ -1095,6 +1143,7 @@ macro_rules! contract_suite {
                 revoke_token_removes_the_token_and_its_manage_index,
                 instance_round_trips,
                 create_grant_with_instance_writes_both,
+                an_instance_named_after_its_grant_outlives_the_grant_until_its_own_expiry,
                 sweep_removes_expired_grants_with_their_tokens_and_expired_tokens,
                 nonce_is_fresh_once_replayed_inside_its_window_and_fresh_after,
                 concurrent_nonce_remembers_see_exactly_one_fresh,

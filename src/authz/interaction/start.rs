@@ -126,13 +126,8 @@ impl AuthServer {
         let (continue_value, continue_hash) =
             mint::token(self.random(), &id).map_err(no_randomness)?;
         let grant_expires_at = expires_at.saturating_add(PENDING_GRACE);
-        let (new_instance, instance_id) = crate::authz::grant::new_instance(
-            self.random(),
-            instance,
-            &binding,
-            now,
-            grant_expires_at,
-        )?;
+        let (new_instance, instance_id) =
+            crate::authz::grant::new_instance(&id, instance, &binding, now, grant_expires_at)?;
         let record = GrantRecord {
             v: RECORD_VERSION,
             id: id.clone(),

@@ -20,9 +20,10 @@ impl SledStore {
         &self,
         grant: &GrantRecord,
         tokens: &[(TokenHash, TokenRecord)],
+        instance: Option<&InstanceRecord>,
     ) -> Result<(), StoreError> {
         let key = grant_key(&grant.id);
-        let record = entry::encode_new(grant, tokens)?;
+        let record = entry::encode_new(grant, tokens, instance)?;
         self.index_unlocated(&key, entry::hashes_of(grant, tokens))?;
         self.records
             .insert(key, record)
@@ -31,12 +32,35 @@ impl SledStore {
     }
 
     /// Makes the instance a grant names outlive the grant
-    /// ([`InstanceRecord::keep_until`]), as one atomic change of that one
-    /// key: two grants extending it at once both count.
+    /// ([`InstanceRecord::keep_until`]), where it lives: in the record of
+    /// the grant it was minted with, or in the instances tree. Each is one
+    /// atomic change of one key: two grants extending it at once both
+    /// count, and a record that moved its instance out meanwhile is seen
+    /// gone and the instances tree asked instead.
     pub(super) fn keep_instance(&self, grant: &GrantRecord) -> Result<(), StoreError> {
         let Some(id) = &grant.instance_id else {
             return Ok(());
         };
+        let key = grant_key(&GrantId(id.clone()));
+        loop {
+            let Some(bytes) = Self::get(&self.records, &key)? else {
+                break;
+            };
+            let mut entry: GrantEntry = decode(&bytes)?;
+            let Some(instance) = entry.instance.as_mut().filter(|_| entry.grant.id.0 == *id) else {
+                break;
+            };
+            if !instance.keep_until(grant.expires_at) {
+                return Ok(());
+            }
+            let swapped = self
+                .records
+                .compare_and_swap(&key, Some(bytes), Some(encode(&entry)?))
+                .map_err(|e| backend("sled compare-and-swap", e))?;
+            if swapped.is_ok() {
+                return Ok(());
+            }
+        }
         let mut failure = None;
         self.instances
             .fetch_and_update(id.as_bytes(), |bytes| {

@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::codec::Versioned;
 use crate::store::{
-    GrantId, GrantRecord, LOCATOR_LEN, RECORD_VERSION, StoreError, TokenHash, TokenRecord,
+    GrantId, GrantRecord, InstanceRecord, LOCATOR_LEN, RECORD_VERSION, StoreError, TokenHash,
+    TokenRecord,
 };
 
 /// Key prefix of a grant whose identifier is a canonical UUID: its 16 bytes
@@ -61,6 +62,11 @@ pub(crate) struct GrantEntry {
     /// Its live access tokens, by hash.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tokens: Vec<(TokenHash, TokenRecord)>,
+    /// The client instance minted with this grant, whose identifier is the
+    /// grant's. When the grant goes first, the instance moves to the
+    /// instances tree (`SledStore::remove_grant_entry`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<InstanceRecord>,
 }
 
 impl Versioned for GrantEntry {
@@ -73,6 +79,7 @@ impl Versioned for GrantEntry {
         [self.v, self.grant.v]
             .into_iter()
             .chain(self.tokens.iter().map(|(_, t)| t.v))
+            .chain(self.instance.iter().map(|i| i.v))
             .find(|&v| v != RECORD_VERSION)
             .unwrap_or(RECORD_VERSION)
     }
@@ -83,6 +90,7 @@ impl Versioned for GrantEntry {
 pub(crate) fn encode_new(
     grant: &GrantRecord,
     tokens: &[(TokenHash, TokenRecord)],
+    instance: Option<&InstanceRecord>,
 ) -> Result<Vec<u8>, StoreError> {
     #[derive(Serialize)]
     struct NewEntry<'a> {
@@ -93,9 +101,12 @@ pub(crate) fn encode_new(
         grant: &'a GrantRecord,
         #[serde(skip_serializing_if = "<[_]>::is_empty")]
         tokens: &'a [(TokenHash, TokenRecord)],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        instance: Option<&'a InstanceRecord>,
     }
     let other = std::iter::once(grant.v)
         .chain(tokens.iter().map(|(_, t)| t.v))
+        .chain(instance.map(|i| i.v))
         .find(|&v| v != RECORD_VERSION);
     if let Some(v) = other {
         return Err(StoreError::Version(v));
@@ -106,6 +117,7 @@ pub(crate) fn encode_new(
         tokens_expire: tokens_expire(tokens),
         grant,
         tokens,
+        instance,
     })
     .map_err(|e| StoreError::Backend(format!("encoding a grant record: {e}")))
 }
@@ -142,7 +154,7 @@ pub(crate) struct EntryExpiry {
 }
 
 impl GrantEntry {
-    /// An entry for `grant` with `tokens`.
+    /// An entry for `grant` with `tokens` (and no instance).
     pub(crate) fn new(grant: GrantRecord, tokens: Vec<(TokenHash, TokenRecord)>) -> Self {
         let mut entry = Self {
             v: RECORD_VERSION,
@@ -150,6 +162,7 @@ impl GrantEntry {
             tokens_expire: None,
             grant,
             tokens,
+            instance: None,
         };
         entry.refresh_summary();
         entry
@@ -317,14 +330,32 @@ mod tests {
             Some(500),
             "an OAuth token's expiry is not a sweep's"
         );
-        let bytes = encode_new(&grant, &tokens).unwrap();
+        let bytes = encode_new(&grant, &tokens, None).unwrap();
         assert_eq!(bytes, crate::store::codec::encode(&owned).unwrap());
         assert_eq!(
             crate::store::codec::decode::<GrantEntry>(&bytes).unwrap(),
             owned
         );
+        let instance = InstanceRecord {
+            v: RECORD_VERSION,
+            key,
+            created_at: 1,
+            expires_at: Some(900),
+        };
+        let with = GrantEntry {
+            instance: Some(instance.clone()),
+            ..owned
+        };
+        let bytes = encode_new(&grant, &tokens, Some(&instance)).unwrap();
+        assert_eq!(
+            crate::store::codec::decode::<GrantEntry>(&bytes).unwrap(),
+            with
+        );
         let mut future = grant;
         future.v = 99;
-        assert_eq!(encode_new(&future, &tokens), Err(StoreError::Version(99)));
+        assert_eq!(
+            encode_new(&future, &tokens, None),
+            Err(StoreError::Version(99))
+        );
     }
 }

@@ -27,12 +27,13 @@ impl SledStore {
                 if entry.expires_at >= now {
                     return Ok(None);
                 }
-                remove_entry(trees, &key, &entry)?;
-                Ok(Some(entry.tokens.len()))
+                let instance_gone = remove_entry(trees, &key, &entry, Some(now))?;
+                Ok(Some((entry.tokens.len(), instance_gone)))
             })?;
-            if let Some(tokens) = removed {
+            if let Some((tokens, instance_gone)) = removed {
                 swept.grants += 1;
                 swept.tokens += tokens;
+                swept.instances += usize::from(instance_gone);
             }
         }
         for key in tokens_due {

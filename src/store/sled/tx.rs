@@ -35,18 +35,37 @@ pub(super) struct GrantTrees {
     pub index: TransactionalTree,
     pub interactions: TransactionalTree,
     pub user_codes: TransactionalTree,
+    pub instances: TransactionalTree,
 }
 
 /// Removes the record under `key` (holding `entry`), the index entries
-/// leading to it and the grant's interaction with its user code index.
-pub(super) fn remove_entry(trees: &GrantTrees, key: &[u8], entry: &GrantEntry) -> TxResult<()> {
+/// leading to it and the grant's interaction with its user code index. An
+/// instance the record held moves to the instances tree, unless it expired
+/// before `now` (then it goes too; true if so).
+pub(super) fn remove_entry(
+    trees: &GrantTrees,
+    key: &[u8],
+    entry: &GrantEntry,
+    now: Option<i64>,
+) -> TxResult<bool> {
     trees.records.remove(key)?;
     lookup::tx_unindex(&trees.index, key, entry)?;
     remove_interaction(
         &trees.interactions,
         &trees.user_codes,
         entry.grant.id.0.as_bytes(),
-    )
+    )?;
+    let Some(instance) = &entry.instance else {
+        return Ok(false);
+    };
+    if now.is_some_and(|now| instance.expiry() < now) {
+        return Ok(true);
+    }
+    trees.instances.insert(
+        entry.grant.id.0.as_bytes(),
+        encode(instance).map_err(abort)?,
+    )?;
+    Ok(false)
 }
 
 /// Removes the interaction of grant `id` and its user code index inside a
@@ -70,11 +89,28 @@ pub(super) fn remove_interaction(
 }
 
 /// Keeps the instance `grant` names until at least the grant's expiry,
-/// inside a transaction ([`InstanceRecord::keep_until`]).
-pub(super) fn keep_instance(instances: &TransactionalTree, grant: &GrantRecord) -> TxResult<()> {
+/// inside a transaction ([`InstanceRecord::keep_until`]), in the record of
+/// the grant it was minted with or in the instances tree.
+pub(super) fn keep_instance(
+    records: &TransactionalTree,
+    instances: &TransactionalTree,
+    grant: &GrantRecord,
+) -> TxResult<()> {
     let Some(id) = &grant.instance_id else {
         return Ok(());
     };
+    let key = grant_key(&GrantId(id.clone()));
+    if let Some(bytes) = records.get(&key)? {
+        let mut entry: GrantEntry = decode(&bytes).map_err(abort)?;
+        if entry.grant.id.0 == *id
+            && let Some(instance) = entry.instance.as_mut()
+        {
+            if instance.keep_until(grant.expires_at) {
+                records.insert(key, encode(&entry).map_err(abort)?)?;
+            }
+            return Ok(());
+        }
+    }
     let Some(bytes) = instances.get(id.as_bytes())? else {
         return Ok(());
     };
@@ -150,13 +186,15 @@ impl SledStore {
             &self.token_index,
             &self.interactions,
             &self.user_codes,
+            &self.instances,
         )
-            .transaction(|(records, index, interactions, user_codes)| {
+            .transaction(|(records, index, interactions, user_codes, instances)| {
                 f(&GrantTrees {
                     records: records.clone(),
                     index: index.clone(),
                     interactions: interactions.clone(),
                     user_codes: user_codes.clone(),
+                    instances: instances.clone(),
                 })
             })
             .map_err(from_tx)
