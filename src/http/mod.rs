@@ -22,6 +22,7 @@ use crate::proto::gnap::{ErrorCode, GrantError, GrantResponse};
 use crate::proto::httpsig::{Fields, HttpRequest};
 
 pub mod admission;
+mod as_direct;
 pub mod client_address;
 mod client_certs;
 pub mod deadline;
@@ -184,17 +185,18 @@ where
             oauth_clients::serve(app, endpoint, &method, &headers, body, source).await,
         );
     }
+    let max_body = app.max_body;
     let request = AsRequest {
         started,
         method,
         route,
         path: &path,
         query: &query,
-        headers: &headers,
+        headers,
         source,
         client_cert,
     };
-    warp::Reply::into_response(handle_as(app, request, body).await)
+    warp::Reply::into_response(handle_as(app, request, read_body(body, max_body)).await)
 }
 
 /// What the connection a request came on says about it.
@@ -210,7 +212,7 @@ struct AsRequest<'a> {
     route: Route,
     path: &'a str,
     query: &'a str,
-    headers: &'a HeaderMap,
+    headers: HeaderMap,
     /// The client's address, for the per-address limits.
     source: Option<String>,
     client_cert: Option<ClientCert>,
@@ -254,11 +256,13 @@ where
     }))
 }
 
-async fn handle_as<S, B>(app: Arc<App>, request: AsRequest<'_>, body: S) -> Response<Bytes>
-where
-    S: Stream<Item = Result<B, warp::Error>> + Send + Unpin,
-    B: bytes::Buf,
-{
+/// Answers a request for the AS's own endpoints; `body` reads its body,
+/// and is awaited only once the per-address limits let the request in.
+async fn handle_as(
+    app: Arc<App>,
+    request: AsRequest<'_>,
+    body: impl Future<Output = Result<Vec<u8>, BodyError>>,
+) -> Response<Bytes> {
     let AsRequest {
         started,
         method,
@@ -275,7 +279,7 @@ where
     {
         return to_response(reply);
     }
-    let body = match read_body(body, app.max_body).await {
+    let body = match body.await {
         Ok(body) => body,
         Err(BodyError::TooLarge) => {
             let error =
@@ -309,15 +313,7 @@ where
         Route::As(endpoint, label) => {
             let method_name = method.as_str().to_owned();
             let endpoint_audience = endpoint.audience();
-            let request = to_request(
-                &app,
-                method,
-                path,
-                query,
-                headers.clone(),
-                body,
-                client_cert,
-            );
+            let request = to_request(&app, method, path, query, headers, body, client_cert);
             // The handler is pure computation over the store; only its
             // waits for the disk would block, and those are deferred to
             // here, awaited without holding a thread (`store::deferring`).

@@ -357,7 +357,8 @@ fn requests<W: Warp>(
     })
 }
 
-/// `/mcp/…` straight on hyper (the gateway's hot path); the rest on warp,
+/// `/mcp/…` and the AS's GNAP endpoints straight on hyper (the hot paths:
+/// the gateway's calls, new agents' grants); the rest on warp,
 /// with the connection's [`super::Peer`] in the request's extensions (the
 /// gateway takes the address as an argument instead, so its requests skip
 /// the insert and the extension map it allocates).
@@ -369,6 +370,9 @@ async fn answer<W: Warp>(
 ) -> Response<GatewayBody> {
     if gateway {
         return super::mcp::serve(shared.app.clone(), request, peer).await;
+    }
+    if super::as_direct::serves(request.method(), request.uri().path()) {
+        return super::as_direct::serve(shared.app.clone(), request, peer).await;
     }
     request.extensions_mut().insert(super::Peer(peer));
     let response = match hyper::service::Service::call(&shared.warp, request).await {
