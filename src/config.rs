@@ -25,6 +25,9 @@ pub const DEFAULT_DATA_DIR: &str = "./gnapd-data";
 /// Seconds between sweeps of the store unless `sweep_interval` says
 /// otherwise: lapsed records wait at most this long past their expiry.
 pub const DEFAULT_SWEEP_INTERVAL_SECS: u64 = 60;
+/// The largest `store_cache_mb`: 64 GiB, beyond any machine gnapd is
+/// sized for (and far from overflowing a byte count).
+pub const MAX_STORE_CACHE_MB: u64 = 65_536;
 /// The longest `sweep_interval`: a day. Longer lets lapsed records pile up
 /// for nothing (and a timer that far away overflows the clock's range).
 pub const MAX_SWEEP_INTERVAL_SECS: u64 = 86_400;
@@ -163,6 +166,8 @@ pub struct ServeConfig {
     pub batch_signatures: bool,
     /// How often lapsed records are swept from the store.
     pub sweep_interval: std::time::Duration,
+    /// sled's page cache, in bytes (`store_cache_mb`).
+    pub store_cache_bytes: u64,
     /// The master key file (flag, else file); `GNAPD_MASTER_KEY` is read at
     /// serve start when neither is given.
     pub master_key_file: Option<PathBuf>,
@@ -264,6 +269,14 @@ impl ServeConfig {
         }
         let limits = limits(&file)?;
         crate::authz::oauth::ConfiguredClients::new(&file.oauth_client).map_err(invalid)?;
+        if file
+            .store_cache_mb
+            .is_some_and(|mb| !(1..=MAX_STORE_CACHE_MB).contains(&mb))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "store_cache_mb must be between 1 and {MAX_STORE_CACHE_MB}"
+            )));
+        }
         if file
             .sweep_interval
             .is_some_and(|s| !(1..=MAX_SWEEP_INTERVAL_SECS).contains(&s))
@@ -412,6 +425,11 @@ impl ServeConfig {
             sweep_interval: std::time::Duration::from_secs(
                 file.sweep_interval.unwrap_or(DEFAULT_SWEEP_INTERVAL_SECS),
             ),
+            store_cache_bytes: file
+                .store_cache_mb
+                .map_or(crate::store::sled::DEFAULT_CACHE_BYTES, |mb| {
+                    mb.saturating_mul(1 << 20)
+                }),
             upstream_timeout: std::time::Duration::from_secs(
                 file.upstream_timeout
                     .unwrap_or(crate::gateway::forward::RESPONSE_TIMEOUT.as_secs()),
@@ -752,6 +770,22 @@ mod tests {
         let config = ServeConfig::assemble(file, flags).unwrap();
         assert_eq!(config.metrics_listen, MetricsListen::Off);
         assert!(toml::from_str::<FileConfig>("metrics_listen = \"nowhere\"\n").is_err());
+    }
+
+    #[test]
+    fn the_store_cache_is_sleds_default_unless_set_and_zero_or_beyond_64_gib_is_refused() {
+        let config = ServeConfig::assemble(FileConfig::default(), Overrides::default()).unwrap();
+        assert_eq!(config.store_cache_bytes, 1 << 30);
+        let file: FileConfig = toml::from_str("store_cache_mb = 32\n").unwrap();
+        let config = ServeConfig::assemble(file, Overrides::default()).unwrap();
+        assert_eq!(config.store_cache_bytes, 32 << 20);
+        for bad in ["store_cache_mb = 0\n", "store_cache_mb = 65537\n"] {
+            let file: FileConfig = toml::from_str(bad).unwrap();
+            assert!(
+                ServeConfig::assemble(file, Overrides::default()).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -338,10 +338,13 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     create_data_dir(&config.data_dir)?;
     let master_key = master_key(&config)?;
     let store = Arc::new(
-        SledStore::open_at(
+        SledStore::open_tuned(
             &config.data_dir.join("store"),
             crate::store::sled::Durability::GroupCommit,
             crate::clock::Clock::now(&SystemClock),
+            crate::store::sled::Tuning {
+                cache_bytes: config.store_cache_bytes,
+            },
         )
         .map_err(|e| e.to_string())?
         .with_replay_sizes(config.limits.replay),

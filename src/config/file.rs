@@ -26,6 +26,8 @@ pub struct FileConfig {
     /// Seconds between sweeps of expired tokens, grants and other lapsed
     /// records (default 60, at least 1).
     pub sweep_interval: Option<u64>,
+    /// sled's page cache, MiB (default 1024, 1 to 65,536).
+    pub store_cache_mb: Option<u64>,
     /// `wait` for continuation calls, seconds.
     pub poll_wait: Option<u64>,
     /// Signature clock-skew allowance, seconds.

@@ -32,6 +32,7 @@ use crate::proto::jwk::Thumbprint;
 
 pub use super::commit::{Durability, FlushHold};
 pub use check::Checked;
+pub use open::{DEFAULT_CACHE_BYTES, Tuning};
 
 mod check;
 mod create;

@@ -17,9 +17,11 @@ const LOCK_WAIT: Duration = Duration::from_secs(1);
 ///
 /// Without `background_flush` sled flushes only when asked (a held store,
 /// whose test decides when writes reach the disk).
-fn open_db(path: &Path, background_flush: bool) -> Result<::sled::Db, StoreError> {
+fn open_db(path: &Path, background_flush: bool, tuning: Tuning) -> Result<::sled::Db, StoreError> {
     let give_up = Instant::now() + LOCK_WAIT;
-    let mut config = ::sled::Config::new().path(path);
+    let mut config = ::sled::Config::new()
+        .path(path)
+        .cache_capacity(tuning.cache_bytes);
     if !background_flush {
         config = config.flush_every_ms(None);
     }
@@ -32,6 +34,26 @@ fn open_db(path: &Path, background_flush: bool) -> Result<::sled::Db, StoreError
                 std::thread::sleep(Duration::from_millis(10));
             }
             Err(e) => return Err(backend(&format!("opening {}", path.display()), e)),
+        }
+    }
+}
+
+/// sled's page cache unless configured (`store_cache_mb`): sled's own
+/// default, 1 GiB.
+pub const DEFAULT_CACHE_BYTES: u64 = 1 << 30;
+
+/// How sled is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// The page cache's size in bytes: what sled keeps of the store in
+    /// memory beyond the pages a request is reading.
+    pub cache_bytes: u64,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Self {
+            cache_bytes: DEFAULT_CACHE_BYTES,
         }
     }
 }
@@ -61,7 +83,17 @@ impl SledStore {
     /// `durability` says. `now` starts the replay horizon: a signature
     /// made before this opening may have been seen by the process before.
     pub fn open_at(path: &Path, durability: Durability, now: i64) -> Result<Self, StoreError> {
-        Self::open_gated(path, durability, None, now)
+        Self::open_gated(path, durability, None, now, Tuning::default())
+    }
+
+    /// [`Self::open_at`] with sled set up as `tuning` says.
+    pub fn open_tuned(
+        path: &Path,
+        durability: Durability,
+        now: i64,
+        tuning: Tuning,
+    ) -> Result<Self, StoreError> {
+        Self::open_gated(path, durability, None, now, tuning)
     }
 
     /// Opens the store with its flushes under a test's control: while the
@@ -77,6 +109,7 @@ impl SledStore {
             Durability::GroupCommit,
             Some(hold.clone()),
             SystemClock.now(),
+            Tuning::default(),
         )?;
         Ok((store, hold))
     }
@@ -86,8 +119,9 @@ impl SledStore {
         durability: Durability,
         hold: Option<FlushHold>,
         now: i64,
+        tuning: Tuning,
     ) -> Result<Self, StoreError> {
-        let db = open_db(path, hold.is_none())?;
+        let db = open_db(path, hold.is_none(), tuning)?;
         // Older data dirs kept replay entries on disk; they are not needed.
         db.drop_tree(OLD_NONCES)
             .map_err(|e| backend("dropping the old replay tree", e))?;
