@@ -34,6 +34,7 @@ pub use super::commit::{Durability, FlushHold};
 pub use check::Checked;
 
 mod check;
+mod compact;
 mod create;
 mod entry;
 mod lookup;
@@ -156,7 +157,7 @@ impl Store for SledStore {
         let Some(bytes) = Self::get(&self.records, &grant_key(id))? else {
             return Ok(None);
         };
-        let entry: GrantEntry = decode(&bytes)?;
+        let entry = GrantEntry::decode(&bytes)?;
         Ok((entry.grant.id == *id).then_some(entry.grant))
     }
 
@@ -291,7 +292,7 @@ impl Store for SledStore {
     fn instance(&self, id: &str) -> Result<Option<InstanceRecord>, StoreError> {
         let grant = GrantId(id.to_owned());
         if let Some(bytes) = Self::get(&self.records, &grant_key(&grant))? {
-            let entry: GrantEntry = decode(&bytes)?;
+            let entry = GrantEntry::decode(&bytes)?;
             if entry.grant.id == grant
                 && let Some(instance) = entry.instance
             {
@@ -621,7 +622,7 @@ impl Store for SledStore {
                     None => keep_instance(records, instances, grant)?,
                 }
                 tx_index_unlocated(index, &found.key, entry.hashes())?;
-                records.insert(found.key, encode(&entry).map_err(abort)?)?;
+                records.insert(found.key, entry.encode().map_err(abort)?)?;
                 Ok(true)
             })
             .map_err(from_tx)?;

@@ -14,6 +14,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::compact;
 use crate::store::codec::Versioned;
 use crate::store::{
     GrantId, GrantRecord, InstanceRecord, LOCATOR_LEN, RECORD_VERSION, StoreError, TokenHash,
@@ -86,45 +87,18 @@ impl Versioned for GrantEntry {
 }
 
 /// A new entry's encoding, from borrowed parts: the grant path writes
-/// what it built without copying it first.
+/// what it built without copying it first. Compact ([`compact`]).
 pub(crate) fn encode_new(
     grant: &GrantRecord,
     tokens: &[(TokenHash, TokenRecord)],
     instance: Option<&InstanceRecord>,
 ) -> Result<Vec<u8>, StoreError> {
-    #[derive(Serialize)]
-    struct NewEntry<'a> {
-        v: u32,
-        expires_at: i64,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        tokens_expire: Option<i64>,
-        grant: &'a GrantRecord,
-        #[serde(skip_serializing_if = "<[_]>::is_empty")]
-        tokens: &'a [(TokenHash, TokenRecord)],
-        #[serde(skip_serializing_if = "Option::is_none")]
-        instance: Option<&'a InstanceRecord>,
-    }
-    let other = std::iter::once(grant.v)
-        .chain(tokens.iter().map(|(_, t)| t.v))
-        .chain(instance.map(|i| i.v))
-        .find(|&v| v != RECORD_VERSION);
-    if let Some(v) = other {
-        return Err(StoreError::Version(v));
-    }
-    serde_json::to_vec(&NewEntry {
-        v: RECORD_VERSION,
-        expires_at: grant.expires_at,
-        tokens_expire: tokens_expire(tokens),
-        grant,
-        tokens,
-        instance,
-    })
-    .map_err(|e| StoreError::Backend(format!("encoding a grant record: {e}")))
+    compact::encode(grant, tokens, instance)
 }
 
 /// The earliest expiry among the tokens a sweep removes on their own (all
 /// but OAuth tokens, which hold their refresh token and go with the grant).
-fn tokens_expire(tokens: &[(TokenHash, TokenRecord)]) -> Option<i64> {
+pub(super) fn tokens_expire(tokens: &[(TokenHash, TokenRecord)]) -> Option<i64> {
     tokens
         .iter()
         .filter(|(_, t)| t.oauth.is_none())
@@ -145,7 +119,7 @@ pub(crate) fn hashes_of<'a>(
 }
 
 /// What a sweep reads of an entry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 pub(crate) struct EntryExpiry {
     pub v: u32,
     pub expires_at: i64,
@@ -153,7 +127,40 @@ pub(crate) struct EntryExpiry {
     pub tokens_expire: Option<i64>,
 }
 
+impl EntryExpiry {
+    /// The expiries of the entry stored as `bytes`, in either form, read
+    /// without decoding the rest.
+    pub(crate) fn of(bytes: &[u8]) -> Result<Self, StoreError> {
+        if bytes.first() == Some(&compact::TAG) {
+            return compact::expiry(bytes);
+        }
+        match serde_json::from_slice::<EntryExpiry>(bytes) {
+            Ok(due) if due.v == RECORD_VERSION => Ok(due),
+            Ok(due) => Err(StoreError::Version(due.v)),
+            Err(e) => Err(StoreError::Backend(format!(
+                "reading a grant record's expiry: {e}"
+            ))),
+        }
+    }
+}
+
 impl GrantEntry {
+    /// The bytes stored for this entry: always the compact form.
+    pub(crate) fn encode(&self) -> Result<Vec<u8>, StoreError> {
+        compact::encode_entry(self)
+    }
+
+    /// The entry stored as `bytes`: compact (its first byte is
+    /// [`compact::TAG`]) or JSON, as records were written before the
+    /// compact form and by the migration of the five-tree layout.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
+        if bytes.first() == Some(&compact::TAG) {
+            compact::decode(bytes)
+        } else {
+            crate::store::codec::decode(bytes)
+        }
+    }
+
     /// An entry for `grant` with `tokens` (and no instance).
     pub(crate) fn new(grant: GrantRecord, tokens: Vec<(TokenHash, TokenRecord)>) -> Self {
         let mut entry = Self {
@@ -331,10 +338,14 @@ mod tests {
             "an OAuth token's expiry is not a sweep's"
         );
         let bytes = encode_new(&grant, &tokens, None).unwrap();
-        assert_eq!(bytes, crate::store::codec::encode(&owned).unwrap());
+        assert_eq!(bytes, owned.encode().unwrap());
+        assert_eq!(GrantEntry::decode(&bytes).unwrap(), owned);
+        // The JSON form written before the compact one reads the same.
+        let json = crate::store::codec::encode(&owned).unwrap();
+        assert_eq!(GrantEntry::decode(&json).unwrap(), owned);
         assert_eq!(
-            crate::store::codec::decode::<GrantEntry>(&bytes).unwrap(),
-            owned
+            EntryExpiry::of(&json).unwrap(),
+            EntryExpiry::of(&bytes).unwrap()
         );
         let instance = InstanceRecord {
             v: RECORD_VERSION,
@@ -347,10 +358,7 @@ mod tests {
             ..owned
         };
         let bytes = encode_new(&grant, &tokens, Some(&instance)).unwrap();
-        assert_eq!(
-            crate::store::codec::decode::<GrantEntry>(&bytes).unwrap(),
-            with
-        );
+        assert_eq!(GrantEntry::decode(&bytes).unwrap(), with);
         let mut future = grant;
         future.v = 99;
         assert_eq!(
