@@ -17,9 +17,10 @@ const INSTANCE_IS_GRANT: u64 = 1 << 4;
 const CONTINUATION: u64 = 1 << 5;
 /// The continuation token was issued when the grant was created.
 const CONTINUED_AT_CREATION: u64 = 1 << 6;
-const OAUTH: u64 = 1 << 7;
 /// The request's `client.key.jwk` is the binding's JWK, left out.
-const CLIENT_JWK_ELIDED: u64 = 1 << 8;
+const CLIENT_JWK_ELIDED: u64 = 1 << 7;
+/// Rare flags from here: they take a second byte.
+const OAUTH: u64 = 1 << 8;
 const GRANT_FLAGS: u64 = (1 << 9) - 1;
 
 /// Writes `grant` but its token list; `expires_at` is the entry's.

@@ -19,11 +19,17 @@ const METHOD_SHIFT: u32 = 2;
 /// The Ed25519 JWK has members after `x` (`kid`, `alg`): an object of them
 /// follows its key bytes.
 const ED25519_MORE: u64 = 1 << 4;
-const KEY_FLAGS: u64 = RAW_THUMBPRINT | ED25519_JWK | (3 << METHOD_SHIFT) | ED25519_MORE;
+/// The thumbprint is the Ed25519 key's RFC 7638 thumbprint: not written.
+const DERIVED_THUMBPRINT: u64 = 1 << 5;
+const KEY_FLAGS: u64 =
+    RAW_THUMBPRINT | ED25519_JWK | (3 << METHOD_SHIFT) | ED25519_MORE | DERIVED_THUMBPRINT;
 
 pub(super) fn put_binding(out: &mut Writer, key: &KeyBinding) {
-    let thumbprint = raw32(&key.thumbprint);
     let x = ed25519_x(&key.jwk);
+    let derived = x
+        .as_ref()
+        .is_some_and(|(x, _)| thumbprint_of(x) == key.thumbprint);
+    let thumbprint = raw32(&key.thumbprint).filter(|_| !derived);
     let method = match key.method {
         ProofKind::HttpSig => 0,
         ProofKind::Jwsd => 1,
@@ -34,6 +40,9 @@ pub(super) fn put_binding(out: &mut Writer, key: &KeyBinding) {
     if thumbprint.is_some() {
         flags |= RAW_THUMBPRINT;
     }
+    if derived {
+        flags |= DERIVED_THUMBPRINT;
+    }
     if let Some((_, more)) = &x {
         flags |= ED25519_JWK;
         if !more.is_empty() {
@@ -43,6 +52,7 @@ pub(super) fn put_binding(out: &mut Writer, key: &KeyBinding) {
     out.varint(flags);
     match thumbprint {
         Some(raw) => out.bytes(&raw),
+        None if derived => {}
         None => out.text(&key.thumbprint),
     }
     match x {
@@ -58,8 +68,14 @@ pub(super) fn put_binding(out: &mut Writer, key: &KeyBinding) {
 
 pub(super) fn get_binding(input: &mut Reader<'_>) -> Result<KeyBinding, Undecodable> {
     let flags = input.flags(KEY_FLAGS)?;
+    let derived = flags & DERIVED_THUMBPRINT != 0;
+    if derived && flags & (ED25519_JWK | RAW_THUMBPRINT) != ED25519_JWK {
+        return Err(Undecodable::Bad("a key's thumbprint"));
+    }
     let thumbprint = if flags & RAW_THUMBPRINT != 0 {
         b64::encode_url(&input.array::<32>()?)
+    } else if derived {
+        String::new()
     } else {
         input.text()?
     };
@@ -82,6 +98,10 @@ pub(super) fn get_binding(input: &mut Reader<'_>) -> Result<KeyBinding, Undecoda
         1 => ProofKind::Jwsd,
         2 => ProofKind::Jws,
         _ => ProofKind::Mtls,
+    };
+    let thumbprint = match jwk.get("x").and_then(Value::as_str) {
+        Some(x) if derived => thumbprint_of_text(x),
+        _ => thumbprint,
     };
     Ok(KeyBinding {
         thumbprint,
@@ -111,6 +131,17 @@ fn ed25519_x(jwk: &Value) -> Option<([u8; 32], Map<String, Value>)> {
     let rebuilt = ed25519_jwk(&x, more.clone());
     let same = serde_json::to_vec(jwk).ok()? == serde_json::to_vec(&rebuilt).ok()?;
     same.then_some((x, more))
+}
+
+/// The RFC 7638 thumbprint of the Ed25519 key `x`: base64url of the
+/// SHA-256 of its required members, sorted, without whitespace.
+fn thumbprint_of(x: &[u8; 32]) -> String {
+    thumbprint_of_text(&b64::encode_url(x))
+}
+
+fn thumbprint_of_text(x: &str) -> String {
+    let members = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+    b64::encode_url(&crate::proto::hash::sha256(members.as_bytes()))
 }
 
 fn ed25519_jwk(x: &[u8; 32], more: Map<String, Value>) -> Value {

@@ -13,16 +13,17 @@ use crate::store::{
     TokenRecord,
 };
 
-const OTHER_GRANT: u64 = 1;
+/// The token carries exactly what one of the request's tokens asked for:
+/// its index follows.
+const ASKED_ACCESS: u64 = 1;
 const LABEL: u64 = 1 << 1;
 const BEARER: u64 = 1 << 2;
 const OTHER_KEY: u64 = 1 << 3;
 const ISSUED_AT_CREATION: u64 = 1 << 4;
 const CREDENTIAL_SETS: u64 = 1 << 5;
 const OAUTH: u64 = 1 << 6;
-/// The token carries exactly what one of the request's tokens asked for:
-/// its index follows.
-const ASKED_ACCESS: u64 = 1 << 7;
+/// Rare: takes a second byte.
+const OTHER_GRANT: u64 = 1 << 7;
 const TOKEN_FLAGS: u64 = (1 << 8) - 1;
 
 pub(super) fn put_token(
@@ -83,13 +84,39 @@ pub(super) fn put_token(
         out.len(token.credential_sets.len());
         for (upstream, set) in &token.credential_sets {
             out.text(upstream);
-            out.text(set);
+            put_set_id(out, upstream, set);
         }
     }
     if let Some(oauth) = &token.oauth {
         value::put(out, &serde_json::to_value(oauth).map_err(encoding)?, None);
     }
     Ok(())
+}
+
+/// How the enterprise-held credential set of an upstream is named
+/// (`upstream::server::enterprise_set_id`): such an id is written as `0`.
+const ENTERPRISE_SET: &str = "enterprise:";
+
+/// A credential set id: `0` for the upstream's enterprise-held set, else
+/// its length plus one and its bytes.
+fn put_set_id(out: &mut Writer, upstream: &str, set: &str) {
+    if set.strip_prefix(ENTERPRISE_SET) == Some(upstream) {
+        out.varint(0);
+    } else {
+        out.len(set.len() + 1);
+        out.bytes(set.as_bytes());
+    }
+}
+
+fn get_set_id(input: &mut Reader<'_>, upstream: &str) -> Result<String, Undecodable> {
+    match input.varint()? {
+        0 => Ok(format!("{ENTERPRISE_SET}{upstream}")),
+        n => {
+            let len = usize::try_from(n - 1).map_err(|_| Undecodable::Short("a set id"))?;
+            String::from_utf8(input.take(len)?.to_vec())
+                .map_err(|_| Undecodable::Bad("text that is not UTF-8"))
+        }
+    }
 }
 
 /// Equal bindings whose JWKs also serialize alike (member order counts):
@@ -140,7 +167,9 @@ pub(super) fn get_token(
     let mut credential_sets = Vec::new();
     if on(CREDENTIAL_SETS) {
         for _ in 0..input.len()? {
-            credential_sets.push((input.text()?, input.text()?));
+            let upstream = input.text()?;
+            let set = get_set_id(input, &upstream)?;
+            credential_sets.push((upstream, set));
         }
     }
     let oauth = if on(OAUTH) {
