@@ -1348,6 +1348,62 @@ fn sled_refuses_to_read_a_record_with_an_unknown_version() {
     );
 }
 
+/// Data dirs written before the compact form hold grant records as JSON
+/// (and the five-tree migration wrote them so): they read as before, and
+/// the first change writes the record compact.
+#[test]
+fn sled_reads_a_json_grant_record_and_rewrites_it_compact_when_it_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
+    let (grant, tokens) = f.grant(2, FOREVER);
+    let raw = json!({
+        "v": 1,
+        "expires_at": grant.expires_at,
+        "tokens_expire": tokens.iter().map(|(_, t)| t.expires_at).min(),
+        "grant": grant,
+        "tokens": tokens,
+    });
+    let stored = |dir: &std::path::Path| {
+        let db = sled::open(dir).unwrap();
+        let value = db
+            .open_tree("grant_records")
+            .unwrap()
+            .get(record_key(&grant.id))
+            .unwrap();
+        value.map(|v| v.to_vec())
+    };
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree("grant_records")
+            .unwrap()
+            .insert(record_key(&grant.id), serde_json::to_vec(&raw).unwrap())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    {
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(store.grant(&grant.id).unwrap(), Some(grant.clone()));
+        assert_eq!(store.token(&tokens[0].0).unwrap(), Some(tokens[0].1.clone()));
+        assert!(store.check().unwrap().problems.is_empty());
+        // A sweep reads the JSON record's expiries and leaves it.
+        store.sweep(0).unwrap();
+        assert_eq!(store.grant(&grant.id).unwrap(), Some(grant.clone()));
+        assert!(store.revoke_token(&tokens[0].1.manage).unwrap());
+        store.close().unwrap();
+    }
+    let bytes = stored(dir.path()).unwrap();
+    assert_eq!(bytes[0], 0xF5, "rewritten in the compact form");
+    assert!(bytes.len() < serde_json::to_vec(&raw).unwrap().len() / 3);
+    let store = SledStore::open(dir.path()).unwrap();
+    assert_eq!(store.token(&tokens[0].0).unwrap(), None);
+    assert_eq!(store.token(&tokens[1].0).unwrap(), Some(tokens[1].1.clone()));
+    assert!(store.check().unwrap().problems.is_empty());
+    // And a sweep reads the compact record's expiries: past them, it goes.
+    let swept = store.sweep(i64::MAX).unwrap();
+    assert_eq!(swept.grants, 1);
+    assert_eq!(store.grant(&grant.id).unwrap(), None);
+}
+
 #[test]
 fn sled_replay_memory_begins_at_opening_so_older_signatures_are_refused() {
     // The replay cache lives in memory: a reopened store has forgotten every
