@@ -1383,7 +1383,10 @@ fn sled_reads_a_json_grant_record_and_rewrites_it_compact_when_it_changes() {
     {
         let store = SledStore::open(dir.path()).unwrap();
         assert_eq!(store.grant(&grant.id).unwrap(), Some(grant.clone()));
-        assert_eq!(store.token(&tokens[0].0).unwrap(), Some(tokens[0].1.clone()));
+        assert_eq!(
+            store.token(&tokens[0].0).unwrap(),
+            Some(tokens[0].1.clone())
+        );
         assert!(store.check().unwrap().problems.is_empty());
         // A sweep reads the JSON record's expiries and leaves it.
         store.sweep(0).unwrap();
@@ -1396,7 +1399,10 @@ fn sled_reads_a_json_grant_record_and_rewrites_it_compact_when_it_changes() {
     assert!(bytes.len() < serde_json::to_vec(&raw).unwrap().len() / 3);
     let store = SledStore::open(dir.path()).unwrap();
     assert_eq!(store.token(&tokens[0].0).unwrap(), None);
-    assert_eq!(store.token(&tokens[1].0).unwrap(), Some(tokens[1].1.clone()));
+    assert_eq!(
+        store.token(&tokens[1].0).unwrap(),
+        Some(tokens[1].1.clone())
+    );
     assert!(store.check().unwrap().problems.is_empty());
     // And a sweep reads the compact record's expiries: past them, it goes.
     let swept = store.sweep(i64::MAX).unwrap();

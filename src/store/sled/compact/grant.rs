@@ -161,9 +161,21 @@ pub(super) fn get_grant(
     })
 }
 
-/// True if `a` and `b` serialize to the same bytes (member order counts).
+/// True if `a` and `b` serialize to the same bytes: equal, with object
+/// members in the same order (`Value`'s own equality ignores the order).
 pub(super) fn same_json(a: &Value, b: &Value) -> bool {
-    a == b && serde_json::to_vec(a).ok() == serde_json::to_vec(b).ok()
+    match (a, b) {
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|((ka, va), (kb, vb))| ka == kb && same_json(va, vb))
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same_json(a, b))
+        }
+        _ => a == b,
+    }
 }
 
 pub(super) fn encoding(e: serde_json::Error) -> StoreError {

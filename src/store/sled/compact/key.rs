@@ -118,19 +118,22 @@ fn raw32(text: &str) -> Option<[u8; 32]> {
 
 /// The public key of a JWK that starts `{"crv":"Ed25519","kty":"OKP",
 /// "x":…}` (those members, that order, as gnapd stores a key's thumbprint
-/// members), and the members after those. Compared as serialized bytes, so
-/// what is rebuilt from the key serializes the same.
+/// members), and the members after those: what is rebuilt from them
+/// serializes to the same bytes.
 fn ed25519_x(jwk: &Value) -> Option<([u8; 32], Map<String, Value>)> {
-    let x = raw32(jwk.get("x")?.as_str()?)?;
-    let more: Map<String, Value> = jwk
-        .as_object()?
-        .iter()
-        .skip(3)
-        .map(|(name, member)| (name.clone(), member.clone()))
-        .collect();
-    let rebuilt = ed25519_jwk(&x, more.clone());
-    let same = serde_json::to_vec(jwk).ok()? == serde_json::to_vec(&rebuilt).ok()?;
-    same.then_some((x, more))
+    let mut members = jwk.as_object()?.iter();
+    let mut next = |name: &str| {
+        members
+            .next()
+            .filter(|(n, _)| *n == name)
+            .and_then(|(_, v)| v.as_str())
+    };
+    if next("crv")? != "Ed25519" || next("kty")? != "OKP" {
+        return None;
+    }
+    let x = raw32(next("x")?)?;
+    let more = members.map(|(n, v)| (n.clone(), v.clone())).collect();
+    Some((x, more))
 }
 
 /// The RFC 7638 thumbprint of the Ed25519 key `x`: base64url of the

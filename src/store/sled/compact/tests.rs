@@ -631,3 +631,12 @@ proptest! {
         prop_assert!(decode(&bytes[..at]).is_err(), "a strict prefix is never a record");
     }
 }
+
+#[test]
+fn each_word_has_one_index_and_fits_one_byte_as_text() {
+    for (i, word) in words::WORDS.iter().enumerate() {
+        assert_eq!(words::index_of(word), Some(i), "{word}");
+    }
+    // Kinds 0–8, then a word: below 128, one varint byte.
+    assert!(words::WORDS.len() + 9 <= 128);
+}

@@ -9,8 +9,8 @@ use super::key::{get_binding, get_hash, put_binding, put_hash};
 use super::wire::{Reader, Writer};
 use super::{Undecodable, value};
 use crate::store::{
-    GrantId, GrantRecord, InstanceRecord, LOCATOR_LEN, RECORD_VERSION, StoreError, TokenHash,
-    TokenRecord,
+    GrantId, GrantRecord, InstanceRecord, KeyBinding, LOCATOR_LEN, RECORD_VERSION, StoreError,
+    TokenHash, TokenRecord,
 };
 
 /// The token carries exactly what one of the request's tokens asked for:
@@ -43,10 +43,7 @@ pub(super) fn put_token(
         (token.grant != grant.id, OTHER_GRANT),
         (token.label.is_some(), LABEL),
         (token.bearer, BEARER),
-        (
-            token.key != grant.client || !same_jwk(token, grant),
-            OTHER_KEY,
-        ),
+        (!same_binding(&token.key, &grant.client), OTHER_KEY),
         (token.issued_at == grant.created_at, ISSUED_AT_CREATION),
         (!token.credential_sets.is_empty(), CREDENTIAL_SETS),
         (token.oauth.is_some(), OAUTH),
@@ -120,9 +117,9 @@ fn get_set_id(input: &mut Reader<'_>, upstream: &str) -> Result<String, Undecoda
 }
 
 /// Equal bindings whose JWKs also serialize alike (member order counts):
-/// only then may the token's key be the grant's.
-fn same_jwk(token: &TokenRecord, grant: &GrantRecord) -> bool {
-    super::grant::same_json(&token.key.jwk, &grant.client.jwk)
+/// only then may a token's or instance's key be written as the grant's.
+fn same_binding(a: &KeyBinding, b: &KeyBinding) -> bool {
+    a.thumbprint == b.thumbprint && a.method == b.method && super::grant::same_json(&a.jwk, &b.jwk)
 }
 
 pub(super) fn get_token(
@@ -259,8 +256,7 @@ pub(super) fn put_instance(
         out.varint(0);
         return;
     };
-    let other_key = instance.key != grant.client
-        || !super::grant::same_json(&instance.key.jwk, &grant.client.jwk);
+    let other_key = !same_binding(&instance.key, &grant.client);
     let mut flags = INSTANCE;
     for (set, flag) in [
         (other_key, INSTANCE_OTHER_KEY),

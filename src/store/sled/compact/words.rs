@@ -5,6 +5,9 @@
 //! Part of format 1: a word's index never changes and the list only grows
 //! at the end, or the format's version changes with it.
 
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
 pub(super) const WORDS: [&str; 84] = [
     "access_token",
     "access",
@@ -94,5 +97,7 @@ pub(super) const WORDS: [&str; 84] = [
 
 /// The index of `text` among the words, if it is one.
 pub(super) fn index_of(text: &str) -> Option<usize> {
-    WORDS.iter().position(|w| *w == text)
+    static INDEX: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
+    let index = INDEX.get_or_init(|| WORDS.iter().enumerate().map(|(i, w)| (*w, i)).collect());
+    index.get(text).copied()
 }
