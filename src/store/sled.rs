@@ -485,7 +485,7 @@ impl Store for SledStore {
             Some((name, kept)) if name == grant.id.0 => (Some(kept), None),
             other => (None, other),
         };
-        let record = entry::encode_new(grant, &[], own.as_ref())?;
+        let record = compact::encode(grant, &[], own.as_ref())?;
         let interaction_bytes = encode(interaction)?;
         let instance = other
             .map(|(name, kept)| Ok::<_, StoreError>((name, encode(&kept)?)))

@@ -23,7 +23,7 @@ impl SledStore {
         instance: Option<&InstanceRecord>,
     ) -> Result<(), StoreError> {
         let key = grant_key(&grant.id);
-        let record = entry::encode_new(grant, tokens, instance)?;
+        let record = compact::encode(grant, tokens, instance)?;
         self.index_unlocated(&key, entry::hashes_of(grant, tokens))?;
         self.records
             .insert(key, record)

@@ -14,11 +14,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::compact;
 use crate::store::codec::Versioned;
 use crate::store::{
-    GrantId, GrantRecord, InstanceRecord, LOCATOR_LEN, RECORD_VERSION, StoreError, TokenHash,
-    TokenRecord,
+    GrantId, GrantRecord, InstanceRecord, LOCATOR_LEN, RECORD_VERSION, TokenHash, TokenRecord,
 };
 
 /// Key prefix of a grant whose identifier is a canonical UUID: its 16 bytes
@@ -86,16 +84,6 @@ impl Versioned for GrantEntry {
     }
 }
 
-/// A new entry's encoding, from borrowed parts: the grant path writes
-/// what it built without copying it first. Compact ([`compact`]).
-pub(crate) fn encode_new(
-    grant: &GrantRecord,
-    tokens: &[(TokenHash, TokenRecord)],
-    instance: Option<&InstanceRecord>,
-) -> Result<Vec<u8>, StoreError> {
-    compact::encode(grant, tokens, instance)
-}
-
 /// The earliest expiry among the tokens a sweep removes on their own (all
 /// but OAuth tokens, which hold their refresh token and go with the grant).
 pub(super) fn tokens_expire(tokens: &[(TokenHash, TokenRecord)]) -> Option<i64> {
@@ -127,40 +115,7 @@ pub(crate) struct EntryExpiry {
     pub tokens_expire: Option<i64>,
 }
 
-impl EntryExpiry {
-    /// The expiries of the entry stored as `bytes`, in either form, read
-    /// without decoding the rest.
-    pub(crate) fn of(bytes: &[u8]) -> Result<Self, StoreError> {
-        if bytes.first() == Some(&compact::TAG) {
-            return compact::expiry(bytes);
-        }
-        match serde_json::from_slice::<EntryExpiry>(bytes) {
-            Ok(due) if due.v == RECORD_VERSION => Ok(due),
-            Ok(due) => Err(StoreError::Version(due.v)),
-            Err(e) => Err(StoreError::Backend(format!(
-                "reading a grant record's expiry: {e}"
-            ))),
-        }
-    }
-}
-
 impl GrantEntry {
-    /// The bytes stored for this entry: always the compact form.
-    pub(crate) fn encode(&self) -> Result<Vec<u8>, StoreError> {
-        compact::encode_entry(self)
-    }
-
-    /// The entry stored as `bytes`: compact (its first byte is
-    /// [`compact::TAG`]) or JSON, as records were written before the
-    /// compact form and by the migration of the five-tree layout.
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
-        if bytes.first() == Some(&compact::TAG) {
-            compact::decode(bytes)
-        } else {
-            crate::store::codec::decode(bytes)
-        }
-    }
-
     /// An entry for `grant` with `tokens` (and no instance).
     pub(crate) fn new(grant: GrantRecord, tokens: Vec<(TokenHash, TokenRecord)>) -> Self {
         let mut entry = Self {
@@ -283,87 +238,6 @@ mod tests {
         assert_eq!(
             TokenHash::of(&plain).0,
             crate::proto::hash::sha256(plain.as_bytes())
-        );
-    }
-
-    #[test]
-    fn a_new_grant_encoded_from_borrowed_parts_is_the_entry_it_decodes_to() {
-        let request = crate::proto::gnap::parse_grant_request(
-            br#"{"access_token":{"access":["x"]},"client":"inst"}"#,
-        )
-        .unwrap();
-        let key = crate::store::KeyBinding {
-            thumbprint: "tp".into(),
-            jwk: serde_json::json!({"kty": "OKP"}),
-            method: crate::proto::gnap::ProofKind::HttpSig,
-        };
-        let grant = GrantRecord {
-            v: RECORD_VERSION,
-            id: GrantId("g".into()),
-            state: crate::store::GrantState::Approved,
-            client: key.clone(),
-            instance_id: None,
-            request,
-            tokens: vec![TokenHash([1; 32])],
-            continuation: None,
-            created_at: 1,
-            expires_at: 900,
-            oauth: None,
-        };
-        let token = |expires_at, oauth: bool| TokenRecord {
-            v: RECORD_VERSION,
-            grant: grant.id.clone(),
-            label: None,
-            access: Vec::new(),
-            key: key.clone(),
-            manage: TokenHash([2; 32]),
-            bearer: false,
-            issued_at: 1,
-            expires_at,
-            credential_sets: Vec::new(),
-            oauth: oauth.then(|| crate::store::OAuthToken {
-                client_id: "c".into(),
-                audience: "a".into(),
-                dpop: false,
-            }),
-        };
-        let tokens = vec![
-            (TokenHash([1; 32]), token(300, true)),
-            (TokenHash([3; 32]), token(500, false)),
-        ];
-        let owned = GrantEntry::new(grant.clone(), tokens.clone());
-        assert_eq!(
-            owned.tokens_expire,
-            Some(500),
-            "an OAuth token's expiry is not a sweep's"
-        );
-        let bytes = encode_new(&grant, &tokens, None).unwrap();
-        assert_eq!(bytes, owned.encode().unwrap());
-        assert_eq!(GrantEntry::decode(&bytes).unwrap(), owned);
-        // The JSON form written before the compact one reads the same.
-        let json = crate::store::codec::encode(&owned).unwrap();
-        assert_eq!(GrantEntry::decode(&json).unwrap(), owned);
-        assert_eq!(
-            EntryExpiry::of(&json).unwrap(),
-            EntryExpiry::of(&bytes).unwrap()
-        );
-        let instance = InstanceRecord {
-            v: RECORD_VERSION,
-            key,
-            created_at: 1,
-            expires_at: Some(900),
-        };
-        let with = GrantEntry {
-            instance: Some(instance.clone()),
-            ..owned
-        };
-        let bytes = encode_new(&grant, &tokens, Some(&instance)).unwrap();
-        assert_eq!(GrantEntry::decode(&bytes).unwrap(), with);
-        let mut future = grant;
-        future.v = 99;
-        assert_eq!(
-            encode_new(&future, &tokens, None),
-            Err(StoreError::Version(99))
         );
     }
 }

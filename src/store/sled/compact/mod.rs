@@ -17,6 +17,7 @@ use crate::store::{
 };
 use wire::{Reader, Writer};
 
+mod either;
 mod grant;
 mod key;
 mod tokens;

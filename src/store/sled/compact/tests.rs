@@ -632,6 +632,86 @@ proptest! {
     }
 }
 
+/// Written from borrowed parts or from the owned entry: the same bytes,
+/// and the JSON form still reads.
+#[test]
+fn a_new_grant_encoded_from_borrowed_parts_is_the_entry_it_decodes_to() {
+    let request = crate::proto::gnap::parse_grant_request(
+        br#"{"access_token":{"access":["x"]},"client":"inst"}"#,
+    )
+    .unwrap();
+    let key = crate::store::KeyBinding {
+        thumbprint: "tp".into(),
+        jwk: serde_json::json!({"kty": "OKP"}),
+        method: crate::proto::gnap::ProofKind::HttpSig,
+    };
+    let grant = GrantRecord {
+        v: RECORD_VERSION,
+        id: GrantId("g".into()),
+        state: crate::store::GrantState::Approved,
+        client: key.clone(),
+        instance_id: None,
+        request,
+        tokens: vec![TokenHash([1; 32])],
+        continuation: None,
+        created_at: 1,
+        expires_at: 900,
+        oauth: None,
+    };
+    let token = |expires_at, oauth: bool| TokenRecord {
+        v: RECORD_VERSION,
+        grant: grant.id.clone(),
+        label: None,
+        access: Vec::new(),
+        key: key.clone(),
+        manage: TokenHash([2; 32]),
+        bearer: false,
+        issued_at: 1,
+        expires_at,
+        credential_sets: Vec::new(),
+        oauth: oauth.then(|| crate::store::OAuthToken {
+            client_id: "c".into(),
+            audience: "a".into(),
+            dpop: false,
+        }),
+    };
+    let tokens = vec![
+        (TokenHash([1; 32]), token(300, true)),
+        (TokenHash([3; 32]), token(500, false)),
+    ];
+    let owned = GrantEntry::new(grant.clone(), tokens.clone());
+    assert_eq!(
+        owned.tokens_expire,
+        Some(500),
+        "an OAuth token's expiry is not a sweep's"
+    );
+    let bytes = encode(&grant, &tokens, None).unwrap();
+    assert_eq!(bytes, owned.encode().unwrap());
+    assert_eq!(GrantEntry::decode(&bytes).unwrap(), owned);
+    // The JSON form written before the compact one reads the same.
+    let json = crate::store::codec::encode(&owned).unwrap();
+    assert_eq!(GrantEntry::decode(&json).unwrap(), owned);
+    assert_eq!(
+        EntryExpiry::of(&json).unwrap(),
+        EntryExpiry::of(&bytes).unwrap()
+    );
+    let instance = InstanceRecord {
+        v: RECORD_VERSION,
+        key,
+        created_at: 1,
+        expires_at: Some(900),
+    };
+    let with = GrantEntry {
+        instance: Some(instance.clone()),
+        ..owned
+    };
+    let bytes = encode(&grant, &tokens, Some(&instance)).unwrap();
+    assert_eq!(GrantEntry::decode(&bytes).unwrap(), with);
+    let mut future = grant;
+    future.v = 99;
+    assert_eq!(encode(&future, &tokens, None), Err(StoreError::Version(99)));
+}
+
 #[test]
 fn each_word_has_one_index_and_fits_one_byte_as_text() {
     for (i, word) in words::WORDS.iter().enumerate() {
