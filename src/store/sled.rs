@@ -35,6 +35,7 @@ pub use check::Checked;
 pub use open::{DEFAULT_CACHE_BYTES, Tuning};
 
 mod check;
+mod compact;
 mod create;
 mod entry;
 mod lookup;
@@ -157,7 +158,7 @@ impl Store for SledStore {
         let Some(bytes) = Self::get(&self.records, &grant_key(id))? else {
             return Ok(None);
         };
-        let entry: GrantEntry = decode(&bytes)?;
+        let entry = GrantEntry::decode(&bytes)?;
         Ok((entry.grant.id == *id).then_some(entry.grant))
     }
 
@@ -292,7 +293,7 @@ impl Store for SledStore {
     fn instance(&self, id: &str) -> Result<Option<InstanceRecord>, StoreError> {
         let grant = GrantId(id.to_owned());
         if let Some(bytes) = Self::get(&self.records, &grant_key(&grant))? {
-            let entry: GrantEntry = decode(&bytes)?;
+            let entry = GrantEntry::decode(&bytes)?;
             if entry.grant.id == grant
                 && let Some(instance) = entry.instance
             {
@@ -485,7 +486,7 @@ impl Store for SledStore {
             Some((name, kept)) if name == grant.id.0 => (Some(kept), None),
             other => (None, other),
         };
-        let record = entry::encode_new(grant, &[], own.as_ref())?;
+        let record = compact::encode(grant, &[], own.as_ref())?;
         let interaction_bytes = encode(interaction)?;
         let instance = other
             .map(|(name, kept)| Ok::<_, StoreError>((name, encode(&kept)?)))
@@ -622,7 +623,7 @@ impl Store for SledStore {
                     None => keep_instance(records, instances, grant)?,
                 }
                 tx_index_unlocated(index, &found.key, entry.hashes())?;
-                records.insert(found.key, encode(&entry).map_err(abort)?)?;
+                records.insert(found.key, entry.encode().map_err(abort)?)?;
                 Ok(true)
             })
             .map_err(from_tx)?;

@@ -56,7 +56,7 @@ impl SledStore {
         for item in entries(&self.records) {
             let (key, bytes) = item?;
             out.grants += 1;
-            let entry: GrantEntry = match decode(&bytes) {
+            let entry = match GrantEntry::decode(&bytes) {
                 Ok(entry) => entry,
                 Err(e) => {
                     out.problems.push(format!("grant record {key:?}: {e}"));
@@ -111,7 +111,7 @@ impl SledStore {
                     .records
                     .get(&key)
                     .map_err(|e| backend("sled read", e))?
-                    .and_then(|b| decode::<GrantEntry>(&b).ok())
+                    .and_then(|b| GrantEntry::decode(&b).ok())
                     .is_some_and(|e| e.found_by(&TokenHash(hash))),
                 Err(_) => {
                     out.problems

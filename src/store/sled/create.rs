@@ -23,7 +23,7 @@ impl SledStore {
         instance: Option<&InstanceRecord>,
     ) -> Result<(), StoreError> {
         let key = grant_key(&grant.id);
-        let record = entry::encode_new(grant, tokens, instance)?;
+        let record = compact::encode(grant, tokens, instance)?;
         self.index_unlocated(&key, entry::hashes_of(grant, tokens))?;
         self.records
             .insert(key, record)
@@ -46,7 +46,7 @@ impl SledStore {
             let Some(bytes) = Self::get(&self.records, &key)? else {
                 break;
             };
-            let mut entry: GrantEntry = decode(&bytes)?;
+            let mut entry = GrantEntry::decode(&bytes)?;
             let Some(instance) = entry.instance.as_mut().filter(|_| entry.grant.id.0 == *id) else {
                 break;
             };
@@ -55,7 +55,7 @@ impl SledStore {
             }
             let swapped = self
                 .records
-                .compare_and_swap(&key, Some(bytes), Some(encode(&entry)?))
+                .compare_and_swap(&key, Some(bytes), Some(entry.encode()?))
                 .map_err(|e| backend("sled compare-and-swap", e))?;
             if swapped.is_ok() {
                 return Ok(());

@@ -16,8 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::codec::Versioned;
 use crate::store::{
-    GrantId, GrantRecord, InstanceRecord, LOCATOR_LEN, RECORD_VERSION, StoreError, TokenHash,
-    TokenRecord,
+    GrantId, GrantRecord, InstanceRecord, LOCATOR_LEN, RECORD_VERSION, TokenHash, TokenRecord,
 };
 
 /// Key prefix of a grant whose identifier is a canonical UUID: its 16 bytes
@@ -85,46 +84,9 @@ impl Versioned for GrantEntry {
     }
 }
 
-/// A new entry's encoding, from borrowed parts: the grant path writes
-/// what it built without copying it first.
-pub(crate) fn encode_new(
-    grant: &GrantRecord,
-    tokens: &[(TokenHash, TokenRecord)],
-    instance: Option<&InstanceRecord>,
-) -> Result<Vec<u8>, StoreError> {
-    #[derive(Serialize)]
-    struct NewEntry<'a> {
-        v: u32,
-        expires_at: i64,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        tokens_expire: Option<i64>,
-        grant: &'a GrantRecord,
-        #[serde(skip_serializing_if = "<[_]>::is_empty")]
-        tokens: &'a [(TokenHash, TokenRecord)],
-        #[serde(skip_serializing_if = "Option::is_none")]
-        instance: Option<&'a InstanceRecord>,
-    }
-    let other = std::iter::once(grant.v)
-        .chain(tokens.iter().map(|(_, t)| t.v))
-        .chain(instance.map(|i| i.v))
-        .find(|&v| v != RECORD_VERSION);
-    if let Some(v) = other {
-        return Err(StoreError::Version(v));
-    }
-    serde_json::to_vec(&NewEntry {
-        v: RECORD_VERSION,
-        expires_at: grant.expires_at,
-        tokens_expire: tokens_expire(tokens),
-        grant,
-        tokens,
-        instance,
-    })
-    .map_err(|e| StoreError::Backend(format!("encoding a grant record: {e}")))
-}
-
 /// The earliest expiry among the tokens a sweep removes on their own (all
 /// but OAuth tokens, which hold their refresh token and go with the grant).
-fn tokens_expire(tokens: &[(TokenHash, TokenRecord)]) -> Option<i64> {
+pub(super) fn tokens_expire(tokens: &[(TokenHash, TokenRecord)]) -> Option<i64> {
     tokens
         .iter()
         .filter(|(_, t)| t.oauth.is_none())
@@ -145,7 +107,7 @@ pub(crate) fn hashes_of<'a>(
 }
 
 /// What a sweep reads of an entry.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 pub(crate) struct EntryExpiry {
     pub v: u32,
     pub expires_at: i64,
@@ -276,86 +238,6 @@ mod tests {
         assert_eq!(
             TokenHash::of(&plain).0,
             crate::proto::hash::sha256(plain.as_bytes())
-        );
-    }
-
-    #[test]
-    fn a_new_grant_encoded_from_borrowed_parts_is_the_entry_it_decodes_to() {
-        let request = crate::proto::gnap::parse_grant_request(
-            br#"{"access_token":{"access":["x"]},"client":"inst"}"#,
-        )
-        .unwrap();
-        let key = crate::store::KeyBinding {
-            thumbprint: "tp".into(),
-            jwk: serde_json::json!({"kty": "OKP"}),
-            method: crate::proto::gnap::ProofKind::HttpSig,
-        };
-        let grant = GrantRecord {
-            v: RECORD_VERSION,
-            id: GrantId("g".into()),
-            state: crate::store::GrantState::Approved,
-            client: key.clone(),
-            instance_id: None,
-            request,
-            tokens: vec![TokenHash([1; 32])],
-            continuation: None,
-            created_at: 1,
-            expires_at: 900,
-            oauth: None,
-        };
-        let token = |expires_at, oauth: bool| TokenRecord {
-            v: RECORD_VERSION,
-            grant: grant.id.clone(),
-            label: None,
-            access: Vec::new(),
-            key: key.clone(),
-            manage: TokenHash([2; 32]),
-            bearer: false,
-            issued_at: 1,
-            expires_at,
-            credential_sets: Vec::new(),
-            oauth: oauth.then(|| crate::store::OAuthToken {
-                client_id: "c".into(),
-                audience: "a".into(),
-                dpop: false,
-            }),
-        };
-        let tokens = vec![
-            (TokenHash([1; 32]), token(300, true)),
-            (TokenHash([3; 32]), token(500, false)),
-        ];
-        let owned = GrantEntry::new(grant.clone(), tokens.clone());
-        assert_eq!(
-            owned.tokens_expire,
-            Some(500),
-            "an OAuth token's expiry is not a sweep's"
-        );
-        let bytes = encode_new(&grant, &tokens, None).unwrap();
-        assert_eq!(bytes, crate::store::codec::encode(&owned).unwrap());
-        assert_eq!(
-            crate::store::codec::decode::<GrantEntry>(&bytes).unwrap(),
-            owned
-        );
-        let instance = InstanceRecord {
-            v: RECORD_VERSION,
-            key,
-            created_at: 1,
-            expires_at: Some(900),
-        };
-        let with = GrantEntry {
-            instance: Some(instance.clone()),
-            ..owned
-        };
-        let bytes = encode_new(&grant, &tokens, Some(&instance)).unwrap();
-        assert_eq!(
-            crate::store::codec::decode::<GrantEntry>(&bytes).unwrap(),
-            with
-        );
-        let mut future = grant;
-        future.v = 99;
-        assert_eq!(
-            encode_new(&future, &tokens, None),
-            Err(StoreError::Version(99))
         );
     }
 }

@@ -42,7 +42,7 @@ impl SledStore {
             let Some(bytes) = Self::get(&self.records, &key)? else {
                 continue;
             };
-            let entry: GrantEntry = decode(&bytes)?;
+            let entry = GrantEntry::decode(&bytes)?;
             if let Some(value) = pick(&entry) {
                 return Ok(Some(Found { key, entry, value }));
             }
@@ -64,13 +64,13 @@ impl SledStore {
                 let Some(bytes) = Self::get(&self.records, &key)? else {
                     continue;
                 };
-                let mut entry: GrantEntry = decode(&bytes)?;
+                let mut entry = GrantEntry::decode(&bytes)?;
                 let Some(value) = edit(&mut entry) else {
                     continue;
                 };
                 let swapped = self
                     .records
-                    .compare_and_swap(&key, Some(bytes), Some(encode(&entry)?))
+                    .compare_and_swap(&key, Some(bytes), Some(entry.encode()?))
                     .map_err(|e| backend("sled compare-and-swap", e))?;
                 if swapped.is_err() {
                     continue 'read;
@@ -122,7 +122,7 @@ pub(super) fn tx_find<T>(
         let Some(bytes) = records.get(&key)? else {
             continue;
         };
-        let entry: GrantEntry = decode(&bytes).map_err(abort)?;
+        let entry = GrantEntry::decode(&bytes).map_err(abort)?;
         if let Some(value) = pick(&entry) {
             return Ok(Some(Found { key, entry, value }));
         }

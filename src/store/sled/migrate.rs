@@ -58,7 +58,7 @@ pub(super) fn from_five_trees(db: &Db, records: &Tree, index: &Tree) -> Result<u
         let Some(bytes) = records.get(&key).map_err(|e| backend("sled read", e))? else {
             continue;
         };
-        let mut entry: GrantEntry = decode(&bytes)?;
+        let mut entry = GrantEntry::decode(&bytes)?;
         if entry.token(&hash).is_none() {
             entry.add_tokens(&[(hash, token)]);
             write(records, index, &entry)?;
@@ -84,7 +84,7 @@ fn write(records: &Tree, index: &Tree, entry: &GrantEntry) -> Result<(), StoreEr
             .map_err(|e| backend("sled insert", e))?;
     }
     records
-        .insert(&key[..], encode(entry)?)
+        .insert(&key[..], entry.encode()?)
         .map_err(|e| backend("sled insert", e))?;
     Ok(())
 }

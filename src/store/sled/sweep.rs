@@ -3,7 +3,6 @@
 
 use super::entry::EntryExpiry;
 use super::*;
-use crate::store::RECORD_VERSION;
 
 impl SledStore {
     pub(super) fn sweep_grants(&self, now: i64, swept: &mut Swept) -> Result<(), StoreError> {
@@ -11,7 +10,7 @@ impl SledStore {
         let mut tokens_due = Vec::new();
         for item in self.records.iter() {
             let (key, bytes) = item.map_err(|e| backend("sled scan", e))?;
-            let due = entry_expiry(&bytes)?;
+            let due = EntryExpiry::of(&bytes)?;
             if due.expires_at < now {
                 expired.push(key);
             } else if due.tokens_expire.is_some_and(|t| t < now) {
@@ -23,7 +22,7 @@ impl SledStore {
                 let Some(bytes) = trees.records.get(&key)? else {
                     return Ok(None);
                 };
-                let entry: GrantEntry = decode(&bytes).map_err(abort)?;
+                let entry = GrantEntry::decode(&bytes).map_err(abort)?;
                 if entry.expires_at >= now {
                     return Ok(None);
                 }
@@ -49,14 +48,14 @@ impl SledStore {
             let Some(bytes) = Self::get(&self.records, key)? else {
                 return Ok(0);
             };
-            let mut entry: GrantEntry = decode(&bytes)?;
+            let mut entry = GrantEntry::decode(&bytes)?;
             let removed = entry.remove_tokens(|_, t| t.oauth.is_none() && t.expires_at < now);
             if removed == 0 {
                 return Ok(0);
             }
             let swapped = self
                 .records
-                .compare_and_swap(key, Some(bytes), Some(encode(&entry)?))
+                .compare_and_swap(key, Some(bytes), Some(entry.encode()?))
                 .map_err(|e| backend("sled compare-and-swap", e))?;
             if swapped.is_ok() {
                 return Ok(removed);
@@ -75,7 +74,7 @@ impl SledStore {
                 continue;
             };
             let holds = Self::get(&self.records, &key)?
-                .map(|bytes| decode::<GrantEntry>(&bytes))
+                .map(|bytes| GrantEntry::decode(&bytes))
                 .transpose()?
                 .is_some_and(|entry| entry.found_by(&hash));
             if !holds {
@@ -120,17 +119,5 @@ impl SledStore {
             }
         }
         Ok(())
-    }
-}
-
-/// True for an OAuth token's record: it also holds the refresh token (its
-/// management hash), which outlives the access token, so it goes with its
-/// grant, not at its own expiry.
-/// The expiries of an entry, read without decoding the rest.
-fn entry_expiry(bytes: &[u8]) -> Result<EntryExpiry, StoreError> {
-    match serde_json::from_slice::<EntryExpiry>(bytes) {
-        Ok(due) if due.v == RECORD_VERSION => Ok(due),
-        Ok(due) => Err(StoreError::Version(due.v)),
-        Err(e) => Err(backend("reading a grant record's expiry", e)),
     }
 }

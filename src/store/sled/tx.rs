@@ -101,12 +101,12 @@ pub(super) fn keep_instance(
     };
     let key = grant_key(&GrantId(id.clone()));
     if let Some(bytes) = records.get(&key)? {
-        let mut entry: GrantEntry = decode(&bytes).map_err(abort)?;
+        let mut entry = GrantEntry::decode(&bytes).map_err(abort)?;
         if entry.grant.id.0 == *id
             && let Some(instance) = entry.instance.as_mut()
         {
             if instance.keep_until(grant.expires_at) {
-                records.insert(key, encode(&entry).map_err(abort)?)?;
+                records.insert(key, entry.encode().map_err(abort)?)?;
             }
             return Ok(());
         }
@@ -143,9 +143,9 @@ impl SledStore {
                     let Some(bytes) = records.get(key)? else {
                         continue;
                     };
-                    let mut entry: GrantEntry = decode(&bytes).map_err(abort)?;
+                    let mut entry = GrantEntry::decode(&bytes).map_err(abort)?;
                     if entry.remove_tokens(|_, t| t.uses_credential_set(id)) > 0 {
-                        records.insert(key, encode(&entry).map_err(abort)?)?;
+                        records.insert(key, entry.encode().map_err(abort)?)?;
                     }
                 }
                 Ok(true)
@@ -164,7 +164,7 @@ impl SledStore {
         let mut mapped = Vec::new();
         for item in self.records.iter() {
             let (key, bytes) = item.map_err(|e| backend("sled scan", e))?;
-            let entry: GrantEntry = decode(&bytes)?;
+            let entry = GrantEntry::decode(&bytes)?;
             if entry.tokens.iter().any(|(_, t)| t.uses_credential_set(id)) {
                 mapped.push(key);
             }
