@@ -1295,6 +1295,17 @@ fn record_key(id: &GrantId) -> Vec<u8> {
     [&[1u8][..], &id.locator().unwrap()[..]].concat()
 }
 
+/// Writes `raw` as grant `id`'s record straight through sled, as another
+/// build of gnapd would have.
+fn write_raw_record(dir: &std::path::Path, id: &GrantId, raw: &serde_json::Value) {
+    let db = sled::open(dir).unwrap();
+    db.open_tree("grant_records")
+        .unwrap()
+        .insert(record_key(id), serde_json::to_vec(raw).unwrap())
+        .unwrap();
+    db.flush().unwrap();
+}
+
 #[test]
 fn sled_refuses_to_read_a_record_with_an_unknown_version() {
     let dir = tempfile::tempdir().unwrap();
@@ -1304,7 +1315,6 @@ fn sled_refuses_to_read_a_record_with_an_unknown_version() {
     {
         // Written by "a later gnapd": straight through sled, the grant's
         // one record (with its token) tagged v = 99.
-        let db = sled::open(dir.path()).unwrap();
         let mut token = serde_json::to_value(record).unwrap();
         token["a_field_from_the_future"] = json!(true);
         let raw = json!({
@@ -1313,11 +1323,7 @@ fn sled_refuses_to_read_a_record_with_an_unknown_version() {
             "grant": grant,
             "tokens": [[hash, token]],
         });
-        db.open_tree("grant_records")
-            .unwrap()
-            .insert(record_key(&grant.id), serde_json::to_vec(&raw).unwrap())
-            .unwrap();
-        db.flush().unwrap();
+        write_raw_record(dir.path(), &grant.id, &raw);
     }
     let store = SledStore::open(dir.path()).unwrap();
     assert_eq!(store.grant(&grant.id), Err(StoreError::Version(99)));
@@ -1372,14 +1378,7 @@ fn sled_reads_a_json_grant_record_and_rewrites_it_compact_when_it_changes() {
             .unwrap();
         value.map(|v| v.to_vec())
     };
-    {
-        let db = sled::open(dir.path()).unwrap();
-        db.open_tree("grant_records")
-            .unwrap()
-            .insert(record_key(&grant.id), serde_json::to_vec(&raw).unwrap())
-            .unwrap();
-        db.flush().unwrap();
-    }
+    write_raw_record(dir.path(), &grant.id, &raw);
     {
         let store = SledStore::open(dir.path()).unwrap();
         assert_eq!(store.grant(&grant.id).unwrap(), Some(grant.clone()));
