@@ -522,6 +522,13 @@ impl ServeConfig {
 mod tests {
     use super::*;
 
+    /// True if the file `text` parses but the configuration it makes is
+    /// refused.
+    fn refused(text: &str) -> bool {
+        let file: FileConfig = toml::from_str(text).unwrap();
+        ServeConfig::assemble(file, Overrides::default()).is_err()
+    }
+
     #[test]
     fn flags_override_the_file_and_defaults_fill_the_rest() {
         let file: FileConfig = toml::from_str(
@@ -716,11 +723,7 @@ mod tests {
             "trusted_proxy = { header = \"X-Forwarded-For\", hops = 0 }\n",
             "user_code_failure_budget = 0\n",
         ] {
-            let file: FileConfig = toml::from_str(bad).unwrap();
-            assert!(
-                ServeConfig::assemble(file, Overrides::default()).is_err(),
-                "{bad}"
-            );
+            assert!(refused(bad), "{bad}");
         }
     }
 
@@ -747,8 +750,7 @@ mod tests {
             assert!(!err.contains("EXTERNAL-SECRET"), "{err}");
         }
         let empty_secret = good.replace("EXTERNAL-SECRET", "");
-        let file: FileConfig = toml::from_str(&empty_secret).unwrap();
-        assert!(ServeConfig::assemble(file, Overrides::default()).is_err());
+        assert!(refused(&empty_secret));
         assert!(toml::from_str::<FileConfig>(&format!("{good}typo = 1\n")).is_err());
     }
 
@@ -780,11 +782,7 @@ mod tests {
         let config = ServeConfig::assemble(file, Overrides::default()).unwrap();
         assert_eq!(config.store_cache_bytes, 32 << 20);
         for bad in ["store_cache_mb = 0\n", "store_cache_mb = 65537\n"] {
-            let file: FileConfig = toml::from_str(bad).unwrap();
-            assert!(
-                ServeConfig::assemble(file, Overrides::default()).is_err(),
-                "{bad}"
-            );
+            assert!(refused(bad), "{bad}");
         }
     }
 
