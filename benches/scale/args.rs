@@ -17,6 +17,8 @@ scale: gnapd with many live tokens: load, disk, restart, gateway and first-token
   --json PATH           where the figures go (default <target>/scale/scale-<time>.json)
   --keep                keep the data dir afterwards
   --client-threads N    tokio worker threads of this generator (default 1)
+  --set KEY=VALUE       one more line of gnapd's config file, `KEY = VALUE` (TOML;
+                        repeatable), e.g. --set store_cache_mb=64
   --sweep               instead: a steady stream of short-lived agents, to see the sweeper
                         keep the store bounded; these flags set it up:
   --rate N              first-token flows a second (default 500)
@@ -38,6 +40,8 @@ pub struct Config {
     pub json: PathBuf,
     pub keep: bool,
     pub client_threads: usize,
+    /// `--set` lines, appended to gnapd's config file as given.
+    pub settings: Vec<String>,
     pub sweep: Option<Sweep>,
 }
 
@@ -72,6 +76,16 @@ fn seconds(text: &str) -> Res<Duration> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// `KEY=VALUE` as the config line `KEY = VALUE`; the value is TOML as given.
+fn setting(text: &str) -> Res<String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() && !value.trim().is_empty() => {
+            Ok(format!("{} = {}\n", key.trim(), value.trim()))
+        }
+        _ => Err(format!("--set {text}: expected KEY=VALUE").into()),
+    }
+}
+
 /// The settings, or `None` when `--help` was asked (the usage is printed).
 pub fn parse(args: impl IntoIterator<Item = String>) -> Res<Option<Config>> {
     let target = target_dir();
@@ -89,6 +103,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Res<Option<Config>> {
         json: target.join("scale").join(format!("scale-{stamp}.json")),
         keep: false,
         client_threads: 1,
+        settings: Vec::new(),
         sweep: None,
     };
     let mut sweep = Sweep {
@@ -118,6 +133,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Res<Option<Config>> {
             "--json" => cfg.json = value()?.into(),
             "--keep" => cfg.keep = true,
             "--client-threads" => cfg.client_threads = count(&value()?)?,
+            "--set" => cfg.settings.push(setting(&value()?)?),
             "--sweep" => sweeping = true,
             "--rate" => sweep.rate = value()?.parse()?,
             "--lifetime" => sweep.lifetime = value()?.parse()?,

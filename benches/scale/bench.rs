@@ -136,7 +136,7 @@ fn run(cfg: &Config) -> Res<u64> {
     // 1. gnapd and its upstream. Tokens live a day: none lapses (or is
     // swept) while the bench runs.
     let place = Place::new(&cfg.data_root, "scale", cfg.keep)?;
-    place.write_config("token_lifetime = 86400\n")?;
+    place.write_config("token_lifetime = 86400\n", &cfg.settings)?;
     let upstream = Upstream::start()?;
     let gnapd = Gnapd::start(&cfg.gnapd, &place, upstream.addr)?;
     let server = server_of(&gnapd, cfg, tck)?;

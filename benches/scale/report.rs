@@ -32,6 +32,8 @@ pub struct Settings {
     pub sample: usize,
     pub data_root: String,
     pub client_threads: usize,
+    /// The `--set` lines added to gnapd's config file.
+    pub config_lines: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -124,6 +126,7 @@ impl Figures {
                 sample: cfg.sample,
                 data_root: cfg.data_root.display().to_string(),
                 client_threads: cfg.client_threads,
+                config_lines: cfg.settings.iter().map(|l| l.trim_end().to_owned()).collect(),
             },
             baseline: None,
             load: None,
@@ -185,6 +188,9 @@ pub fn print_header(f: &Figures) {
         "  tokens {}, concurrency {}, windows {:.1} s, {} tokens kept for the gateway after the restart",
         f.settings.tokens, f.settings.concurrency, f.settings.duration_secs, f.settings.sample
     );
+    if !f.settings.config_lines.is_empty() {
+        println!("  config set: {}", f.settings.config_lines.join("; "));
+    }
     println!(
         "  CPU = gnapd's utime+stime over the window ÷ flows or calls; RSS = VmRSS, anon = RssAnon (/proc/PID/status)"
     );

@@ -51,8 +51,10 @@ impl Place {
         })
     }
 
-    /// Writes the config file: `lines`, after what every run needs.
-    pub fn write_config(&self, lines: &str) -> Res<()> {
+    /// Writes the config file: `lines`, after what every run needs, then
+    /// the command line's `--set` lines (a key set twice is refused by
+    /// gnapd, so `--set` cannot quietly override the bench's own).
+    pub fn write_config(&self, lines: &str, settings: &[String]) -> Res<()> {
         // Every agent comes from loopback: many agents behind one address,
         // which a deployment expecting this load configures for; the
         // default (10 grants a second per address) would measure the rate
@@ -62,7 +64,8 @@ impl Place {
         // agents at a few thousand a second sizes it for that.
         let text = format!(
             "grant_rate_per_address = {{ burst = 1000000, per_minute = 1000000000 }}\n\
-             replay_capacity_unapproved = 4000000\n{lines}"
+             replay_capacity_unapproved = 4000000\n{lines}{}",
+            settings.concat()
         );
         std::fs::write(&self.config, text)?;
         Ok(())

@@ -273,10 +273,13 @@ pub fn run(cfg: &Config) -> Res<u64> {
         sweep.every.as_secs_f64()
     );
     let place = Place::new(&cfg.data_root, "scale-sweep", cfg.keep)?;
-    place.write_config(&format!(
-        "token_lifetime = {0}\ngrant_lifetime = {0}\nsweep_interval = {1}\n",
-        sweep.lifetime, sweep.interval
-    ))?;
+    place.write_config(
+        &format!(
+            "token_lifetime = {0}\ngrant_lifetime = {0}\nsweep_interval = {1}\n",
+            sweep.lifetime, sweep.interval
+        ),
+        &cfg.settings,
+    )?;
     let upstream = Upstream::start()?;
     let gnapd = Gnapd::start(&cfg.gnapd, &place, upstream.addr)?;
     let server = super::server_of(&gnapd, cfg, tck)?;
