@@ -73,17 +73,29 @@ pub fn load_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsErro
 /// The system's trust roots plus `extra`. A system root that does not
 /// parse is skipped (and counted in the log), never fatal.
 pub(crate) fn roots(extra: &[CertificateDer<'static>]) -> Result<RootCertStore, TlsError> {
-    let mut store = RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for error in &native.errors {
-        tracing::debug!(%error, "a system trust root could not be loaded");
-    }
-    let (added, ignored) = store.add_parsable_certificates(native.certs);
-    tracing::debug!(added, ignored, "system trust roots");
+    let mut store = system_roots().clone();
     for cert in extra {
         store.add(cert.clone()).map_err(TlsError::UnusableCa)?;
     }
     Ok(store)
+}
+
+/// The system's trust roots, read once per process: the gateway, the
+/// outbound fetcher and the upstream OAuth client each need them, and
+/// reading them is ~4 ms (every file of `SSL_CERT_DIR` too, when it is set),
+/// a tenth of start-up.
+fn system_roots() -> &'static RootCertStore {
+    static ROOTS: std::sync::OnceLock<RootCertStore> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let mut store = RootCertStore::empty();
+        let native = rustls_native_certs::load_native_certs();
+        for error in &native.errors {
+            tracing::debug!(%error, "a system trust root could not be loaded");
+        }
+        let (added, ignored) = store.add_parsable_certificates(native.certs);
+        tracing::debug!(added, ignored, "system trust roots");
+        store
+    })
 }
 
 /// A certificate chain and its private key, presented in the handshake

@@ -32,7 +32,7 @@ use crate::proto::jwk::Thumbprint;
 
 pub use super::commit::{Durability, FlushHold};
 pub use check::Checked;
-pub use open::{DEFAULT_CACHE_BYTES, Tuning};
+pub use open::{DEFAULT_CACHE_BYTES, Tuning, checkpoint};
 
 mod check;
 mod compact;

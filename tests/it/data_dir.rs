@@ -77,3 +77,45 @@ fn a_data_dir_owned_by_another_user_is_refused_at_start() {
     assert!(stderr.contains("is owned by uid"), "{stderr}");
     assert!(std::fs::read_dir(&data).unwrap().next().is_none() || data == Path::new("/"));
 }
+
+/// A clean stop checkpoints the store (`store::sled::checkpoint`): the
+/// snapshot sled reads at the next start is the one written at the stop,
+/// past every grant answered, and the grant is still found after it.
+#[test]
+fn a_clean_stop_leaves_a_snapshot_past_every_grant_it_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let store = data.join("store");
+    let snapshots = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&store)
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|name| name.starts_with("snap."))
+            .collect();
+        names.sort();
+        names
+    };
+    let log = dir.path().join("gnapd.log");
+    let server = Serve::new(&data).dev().log(&log).start();
+    let at_start = snapshots();
+    let agent = Agent::new();
+    for _ in 0..20 {
+        let answer = server.grant(&agent, &agent.grant_body(json!(["mcp:x"])));
+        assert_eq!(answer.status, 200, "{}", answer.text());
+    }
+    assert_eq!(server.stop(), Some(0), "SIGTERM ends the server cleanly");
+    let at_stop = snapshots();
+    assert!(
+        at_stop.last() > at_start.last(),
+        "no newer snapshot: {at_start:?} then {at_stop:?}"
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("store checkpointed"), "{text}");
+    let server = Serve::new(&data).dev().start();
+    assert_eq!(
+        snapshots().last(),
+        at_stop.last(),
+        "nothing left to take in at the start"
+    );
+    drop(server);
+}

@@ -38,6 +38,28 @@ fn open_db(path: &Path, background_flush: bool, tuning: Tuning) -> Result<::sled
     }
 }
 
+/// Opens the store's database at `path` and lets go of it at once, so that
+/// the next start reads little.
+///
+/// sled 0.34 writes its recovery snapshot only while opening; a start reads
+/// the last snapshot and then every log entry written after it. A server
+/// that took a million grants since it started would make its next start
+/// scan all of them (333 ms measured at 1,000,000 grants against ~60 ms
+/// with a fresh snapshot). Called after a clean stop, that scan is the
+/// stopping process's; after a crash the next start still pays it.
+pub fn checkpoint(path: &Path) -> Result<(), StoreError> {
+    let tuning = Tuning {
+        cache_bytes: CHECKPOINT_CACHE_BYTES,
+    };
+    let db = open_db(path, false, tuning)?;
+    db.flush()
+        .map_err(|e| backend("flushing after the checkpoint", e))?;
+    Ok(())
+}
+
+/// The checkpoint reads no record; sled's smallest useful cache does.
+const CHECKPOINT_CACHE_BYTES: u64 = 1 << 20;
+
 /// sled's page cache unless configured (`store_cache_mb`): sled's own
 /// default, 1 GiB.
 pub const DEFAULT_CACHE_BYTES: u64 = 1 << 30;
