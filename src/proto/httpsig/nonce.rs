@@ -82,16 +82,16 @@ pub const EXPIRY_BUCKET_SECS: i64 = 5;
 ///   of digest and the slot, and the shard takes 4 more, so a fresh value
 ///   meets a live word it is not with probability about `n / 2^61` for `n`
 ///   live values spread over many keys: 1.7e-12 at 4 million, one
-///   refusal in about 18 months at 15,000 requests a second. Among one
+///   refusal in about 15 months at 15,000 requests a second. Among one
 ///   key's own values (they share a slot) it is `q / 2^(57 - slot bits)`
-///   for `q` values of that slot in a shard: 4e-9 for a key holding the
-///   whole bound quota;
+///   for `q` values of that slot in a shard: 2e-9 for a key holding the
+///   whole default bound quota (71,875 a shard, 12 slot bits);
 /// - keys whose slots coincide share a quota: while one key holds its
-///   whole quota, every key in its slot (one in 4,096 or more; a quarter
-///   of the budget held by 4 greedy keys reaches 0.1% of the others) is
-///   refused with it. Honest keys together fill a slot to a fifth of the
-///   quota at most on average, since there are at least 8 slots per quota
-///   of capacity ([`MemoryNonceStore::with_key_quota`]).
+///   whole quota, the keys in its slot are refused with it, one key in
+///   4,096 (the default bound budget) or 8,192 (unapproved), so 0.024% or
+///   0.012% of the others per greedy key. Honest keys together fill a slot
+///   to an eighth of the quota on average, since there are at least 8
+///   slots per quota's worth of capacity.
 #[derive(Debug)]
 pub struct MemoryNonceStore {
     shards: Vec<Mutex<Shard>>,
@@ -188,9 +188,9 @@ impl MemoryNonceStore {
 /// The default capacity: 4,600,000 live values, about 15,000 signed
 /// requests a second sustained with `max_age` 300 ([`sustained_rate`]: a
 /// value stays until its window ends, plus at most one 5-second bucket).
-/// At worst about 80 MB: 287,500 values a shard fill hashbrown's table of
-/// 2^19 slots (9 bytes each) to 55%, 4.7 MB a shard, 75 MB for 16, plus
-/// 0.3 MB of quota counters; while a shard's table doubles, its old one
+/// At worst about 76 MB: 287,500 values a shard fill hashbrown's table of
+/// 2^19 slots (9 bytes each) to 55%, 4.7 MB a shard, 75.5 MB for 16, plus
+/// 0.26 MB of quota counters; while a shard's table doubles, its old one
 /// is held too. Past it, requests fail closed.
 pub const DEFAULT_CAPACITY: usize = 4_600_000;
 
