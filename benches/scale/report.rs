@@ -126,11 +126,7 @@ impl Figures {
                 sample: cfg.sample,
                 data_root: cfg.data_root.display().to_string(),
                 client_threads: cfg.client_threads,
-                config_lines: cfg
-                    .settings
-                    .iter()
-                    .map(|l| l.trim_end().to_owned())
-                    .collect(),
+                config_lines: cfg.settings.iter().map(|l| l.trim_end().to_owned()).collect(),
             },
             baseline: None,
             load: None,
