@@ -814,9 +814,10 @@ mod tests {
     }
 
     #[test]
-    fn the_replay_capacity_defaults_to_four_million_and_must_be_positive() {
+    fn the_replay_capacity_defaults_to_what_fifteen_thousand_calls_a_second_need_and_must_be_positive()
+     {
         let config = ServeConfig::assemble(FileConfig::default(), Overrides::default()).unwrap();
-        assert_eq!(config.limits.replay.bound.capacity, 4_000_000);
+        assert_eq!(config.limits.replay.bound.capacity, 4_600_000);
         let file: FileConfig = toml::from_str("replay_capacity = 100\n").unwrap();
         let config = ServeConfig::assemble(file, Overrides::default()).unwrap();
         assert_eq!(config.limits.replay.bound.capacity, 100);

@@ -36,7 +36,7 @@ pub struct FileConfig {
     pub max_age: Option<i64>,
     /// Request body limit, bytes.
     pub max_body: Option<usize>,
-    /// Signatures the replay cache holds at once (default 4,000,000).
+    /// Signatures the replay cache holds at once (default 4,600,000).
     pub replay_capacity: Option<usize>,
     /// `tls_client_certificates = true`: the TLS listener asks clients for
     /// a certificate (any is accepted, none too) for the `mtls` proofing

@@ -30,6 +30,45 @@ pub fn sha512(data: &[u8]) -> [u8; 64] {
     Sha512::digest(data).into()
 }
 
+/// SHA-256 behind a secret first block: digests of input an outsider
+/// chooses that the outsider cannot predict, so cannot aim at each other
+/// (the replay cache's short keys, `httpsig::nonce`). The secret's block
+/// is hashed once, at construction.
+#[derive(Clone)]
+pub struct SecretSha256 {
+    after_secret: Sha256,
+}
+
+impl SecretSha256 {
+    /// Hashing behind `secret` (one SHA-256 block).
+    pub fn new(secret: &[u8; 64]) -> Self {
+        let mut after_secret = Sha256::new();
+        after_secret.update(secret);
+        Self { after_secret }
+    }
+
+    /// SHA-256(secret ‖ `head`) and SHA-256(secret ‖ `head` ‖ `tail`…),
+    /// counted as two hashes: the second goes on from the first's state,
+    /// so `head` is read once.
+    pub fn head_and_whole(&self, head: &[u8], tail: &[&[u8]]) -> ([u8; 32], [u8; 32]) {
+        count(Operation::Hash, "sha-256");
+        count(Operation::Hash, "sha-256");
+        let mut whole = self.after_secret.clone();
+        whole.update(head);
+        let head_digest = whole.clone().finalize().into();
+        for part in tail {
+            whole.update(part);
+        }
+        (head_digest, whole.finalize().into())
+    }
+}
+
+impl std::fmt::Debug for SecretSha256 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretSha256(..)")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,5 +92,20 @@ mod tests {
         let (digest, n) = moved("hash:sha-512", || sha512(b"abc"));
         assert_eq!(n, 1);
         assert_eq!(hex(&digest)[..16], *"ddaf35a193617aba");
+    }
+
+    #[test]
+    fn a_secret_prefix_hashes_as_the_concatenation_and_counts_two_hashes() {
+        let secret = [7u8; 64];
+        let keyed = SecretSha256::new(&secret);
+        let ((head, whole), n) = moved("hash:sha-256", || {
+            keyed.head_and_whole(b"scope", &[&[0], b"value"])
+        });
+        assert_eq!(n, 2);
+        assert_eq!(head, sha256_parts(&[&secret, b"scope"]));
+        assert_eq!(whole, sha256_parts(&[&secret, b"scope", &[0], b"value"]));
+        let other = SecretSha256::new(&[8u8; 64]).head_and_whole(b"scope", &[]);
+        assert_ne!(other.0, head, "another secret, other digests");
+        assert_eq!(format!("{keyed:?}"), "SecretSha256(..)");
     }
 }

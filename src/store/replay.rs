@@ -46,16 +46,19 @@ pub struct ReplaySizes {
     pub bound: ReplayLimits,
 }
 
-/// Default budget for key-by-value traffic: 400,000 signatures (~20 MB at
-/// worst), about 1,100 signed grant requests a second sustained with
-/// `max_age` 300, far beyond what rate limits let any address send.
-pub const DEFAULT_UNAPPROVED_CAPACITY: usize = 400_000;
+/// Default budget for key-by-value traffic: 3,400,000 signatures, about
+/// 11,100 signed grant requests a second sustained with `max_age` 300
+/// (what one gnapd takes of brand-new agents on a 2-core machine), each
+/// kept 305 s at most. At worst about 38 MB: 212,500 values a shard fill
+/// a table of 2^18 slots (9 bytes each, 2.4 MB) to 81%, 16 shards, and
+/// 8,192 quota counters a shard (0.5 MB in all).
+pub const DEFAULT_UNAPPROVED_CAPACITY: usize = 3_400_000;
 /// Default share of one unapproved key: what a key polling ten pending
 /// grants and retrying grant requests at its rate limit holds is a few
 /// hundred.
 pub const DEFAULT_UNAPPROVED_KEY_QUOTA: usize = 4_000;
 /// Default share of one approved key in the gateway's budget: a quarter,
-/// about 2,800 calls a second sustained.
+/// about 3,700 calls a second sustained.
 pub const DEFAULT_BOUND_KEY_QUOTA: usize = nonce::DEFAULT_CAPACITY / 4;
 
 impl Default for ReplaySizes {
