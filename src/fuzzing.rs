@@ -19,6 +19,7 @@ mod content_digest;
 mod decoders;
 mod grant_machine;
 mod grant_model;
+mod grant_record;
 mod grant_request;
 mod jsonrpc;
 mod jwk;
@@ -31,6 +32,7 @@ mod verify_request;
 pub use admin::admin_socket;
 pub use content_digest::content_digest;
 pub use grant_machine::grant_machine;
+pub use grant_record::grant_record;
 pub use grant_request::grant_request;
 pub use jsonrpc::jsonrpc;
 pub use jwk::jwk;
@@ -125,7 +127,7 @@ mod tests {
     type Hook = fn(&[u8]);
 
     /// Every target and its hook.
-    const HOOKS: [(&str, Hook); 11] = [
+    const HOOKS: [(&str, Hook); 12] = [
         ("signature_fields", signature_fields),
         ("verify_request", verify_request),
         ("content_digest", content_digest),
@@ -137,6 +139,7 @@ mod tests {
         ("admin_socket", admin_socket),
         ("oauth_params", oauth_params),
         ("jws_proof", jws_proof),
+        ("grant_record", grant_record),
     ];
 
     /// Runs every file under `fuzz/<dir>/<target>/` whose name starts with

@@ -46,7 +46,7 @@ mod sizes;
 mod sweep;
 mod tx;
 
-use entry::{GrantEntry, grant_key};
+use entry::{EntryExpiry, GrantEntry, grant_key};
 use lookup::{tx_find, tx_index_unlocated};
 use tx::*;
 
@@ -642,4 +642,37 @@ impl Store for SledStore {
     fn table_sizes(&self) -> Result<Vec<(String, super::TableSize)>, StoreError> {
         self.sizes()
     }
+}
+
+/// For the fuzz harness (`fuzzing::grant_record`): reads `bytes` as a
+/// stored grant record, in either form, and its expiries from the header
+/// alone. An entry that reads must be written again (always compact) to
+/// bytes that read back to the same entry with the same expiries; any
+/// other outcome is the property broken, said in the `Err`. Never panics.
+#[doc(hidden)]
+pub fn danger_check_record_bytes(bytes: &[u8]) -> Result<(), String> {
+    let header = EntryExpiry::of(bytes);
+    let Ok(entry) = GrantEntry::decode(bytes) else {
+        return Ok(());
+    };
+    let written = entry
+        .encode()
+        .map_err(|e| format!("an entry that reads does not write: {e}"))?;
+    let again =
+        GrantEntry::decode(&written).map_err(|e| format!("written bytes do not read: {e}"))?;
+    if again != entry {
+        return Err(format!(
+            "written again it reads otherwise: {entry:?} / {again:?}"
+        ));
+    }
+    let due = EntryExpiry::of(&written).map_err(|e| format!("no header: {e}"))?;
+    if (due.expires_at, due.tokens_expire) != (entry.expires_at, entry.tokens_expire) {
+        return Err(format!("the header says {due:?} of {entry:?}"));
+    }
+    if let Ok(first) = header
+        && (first.expires_at, first.tokens_expire) != (entry.expires_at, entry.tokens_expire)
+    {
+        return Err(format!("the stored header says {first:?} of {entry:?}"));
+    }
+    Ok(())
 }

@@ -720,3 +720,39 @@ fn each_word_has_one_index_and_fits_one_byte_as_text() {
     // Kinds 0–8, then a word: below 128, one varint byte.
     assert!(words::WORDS.len() + 9 <= 128);
 }
+
+/// The fuzz target `grant_record`'s seeds: records this build writes (a
+/// first grant; one with interaction, labels and several tokens) and the
+/// first grant as JSON, as older builds wrote it. Each keeps the target's
+/// properties; with `GNAPD_WRITE_SEEDS` set they are written to
+/// `fuzz/corpus/grant_record/`.
+#[test]
+fn the_grant_record_fuzz_seeds_keep_the_targets_properties() {
+    let first = first_grant();
+    let mut several = first_grant();
+    several.tokens.push(several.tokens[0].clone());
+    several.tokens[1].0 = minted(&several.grant.id, 9);
+    several.grant.tokens = several.tokens.iter().map(|(h, _)| *h).collect();
+    several.tokens_expire = super::super::entry::tokens_expire(&several.tokens);
+    let seeds = [
+        ("seed-first-grant", encode_entry(&first).unwrap()),
+        ("seed-two-tokens", encode_entry(&several).unwrap()),
+        (
+            "seed-first-grant-json",
+            crate::store::codec::encode(&first).unwrap(),
+        ),
+    ];
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/grant_record");
+    for (name, bytes) in &seeds {
+        assert_eq!(
+            crate::store::sled::danger_check_record_bytes(bytes),
+            Ok(()),
+            "{name}"
+        );
+        assert!(GrantEntry::decode(bytes).is_ok(), "{name} reads");
+        if std::env::var_os("GNAPD_WRITE_SEEDS").is_some() {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+    }
+}
