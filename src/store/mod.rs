@@ -28,6 +28,7 @@ pub mod rate;
 mod record;
 pub mod replay;
 mod sizes;
+pub mod postgres;
 pub mod sled;
 
 pub use commit::{Pending, deferring};

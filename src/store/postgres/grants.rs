@@ -1,0 +1,164 @@
+//! Grants: written new with their tokens (and instance, and interaction),
+//! read by id or continuation token, continued and deleted by
+//! compare-and-swap of the continuation column.
+
+use super::rows::{GrantRow, InstanceRow, TokenRow, hash, keep_instance, upsert_tokens};
+use super::sql::{one, transaction};
+use super::{PostgresStore, StoreError};
+use crate::store::codec::{decode, encode};
+use crate::store::{GrantId, GrantRecord, InstanceRecord, InteractionRecord, TokenHash, TokenRecord};
+
+/// What a new grant brings along.
+struct NewGrant {
+    grant: GrantRow,
+    tokens: Vec<TokenRow>,
+    /// An instance minted with it, already kept until the grant's expiry.
+    instance: Option<InstanceRow>,
+    /// Otherwise the instance it names, to keep as long.
+    names: Option<String>,
+    interaction: Option<(Option<Vec<u8>>, bool, Vec<u8>)>,
+}
+
+impl PostgresStore {
+    /// A new grant, its tokens, an instance minted with it (else the one it
+    /// names kept until its expiry) and its interaction, as one transaction.
+    /// READ COMMITTED suffices: the grant's key is fresh, and the instance
+    /// row is locked while it is extended.
+    pub(super) fn write_new_grant(
+        &self,
+        grant: &GrantRecord,
+        tokens: &[(TokenHash, TokenRecord)],
+        instance: Option<(&str, &InstanceRecord)>,
+        interaction: Option<&InteractionRecord>,
+    ) -> Result<(), StoreError> {
+        let instance = instance
+            .map(|(id, record)| {
+                let mut kept = record.clone();
+                kept.keep_until(grant.expires_at);
+                InstanceRow::of(id, &kept)
+            })
+            .transpose()?;
+        let interaction = interaction
+            .map(|i| {
+                Ok::<_, StoreError>((
+                    i.user_code.as_ref().map(hash),
+                    i.status == crate::store::InteractionStatus::Pending,
+                    encode(i)?,
+                ))
+            })
+            .transpose()?;
+        let new = NewGrant {
+            names: match instance {
+                Some(_) => None,
+                None => grant.instance_id.clone(),
+            },
+            grant: GrantRow::of(grant)?,
+            tokens: TokenRow::all(tokens)?,
+            instance,
+            interaction,
+        };
+        self.pool.run(move |client| {
+            transaction(client, "writing a new grant", |tx| {
+                match &new.instance {
+                    Some(instance) => instance.upsert(tx)?,
+                    None => keep_instance(tx, new.names.as_deref(), new.grant.expires_at)?,
+                }
+                new.grant.upsert(tx)?;
+                upsert_tokens(tx, &new.grant.id, &new.tokens)?;
+                if let Some((code, pending, record)) = &new.interaction {
+                    if code.is_some() {
+                        // A code names one interaction: a newer one takes it.
+                        tx.execute(
+                            "UPDATE interactions SET user_code = NULL WHERE user_code = $1",
+                            &[code],
+                        )?;
+                    }
+                    tx.execute(
+                        "INSERT INTO interactions (grant_id, user_code, pending, record)
+                         VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (grant_id) DO UPDATE SET user_code = EXCLUDED.user_code,
+                             pending = EXCLUDED.pending, record = EXCLUDED.record",
+                        &[&new.grant.id, code, pending, record],
+                    )?;
+                }
+                Ok(())
+            })
+        })
+    }
+
+    pub(super) fn grant_by_id(&self, id: &GrantId) -> Result<Option<GrantRecord>, StoreError> {
+        let id = id.0.clone();
+        self.pool.run(move |client| {
+            one(
+                "reading a grant",
+                client.query_opt("SELECT record FROM grants WHERE id = $1", &[&id]),
+            )?
+            .map(|row| decode(row.get::<_, &[u8]>(0)))
+            .transpose()
+        })
+    }
+
+    pub(super) fn grant_continued_by(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<GrantRecord>, StoreError> {
+        let token = hash(token);
+        self.pool.run(move |client| {
+            one(
+                "reading a grant by continuation",
+                client.query_opt(
+                    "SELECT record FROM grants WHERE continuation = $1",
+                    &[&token],
+                ),
+            )?
+            .map(|row| decode(row.get::<_, &[u8]>(0)))
+            .transpose()
+        })
+    }
+
+    /// The compare-and-swap is the `UPDATE`: its `WHERE` names the expected
+    /// continuation, and a concurrent swap of the same row waits on the
+    /// row lock, then finds the continuation changed and updates nothing.
+    pub(super) fn swap_continuation(
+        &self,
+        expected: &TokenHash,
+        grant: &GrantRecord,
+        tokens: &[(TokenHash, TokenRecord)],
+    ) -> Result<bool, StoreError> {
+        let expected = hash(expected);
+        let row = GrantRow::of(grant)?;
+        let tokens = TokenRow::all(tokens)?;
+        self.pool.run(move |client| {
+            transaction(client, "continuing a grant", |tx| {
+                let swapped = tx.execute(
+                    "UPDATE grants SET continuation = $3, expires_at = $4, record = $5
+                     WHERE id = $1 AND continuation = $2",
+                    &[
+                        &row.id,
+                        &expected,
+                        &row.continuation,
+                        &row.expires_at,
+                        &row.record,
+                    ],
+                )? == 1;
+                if swapped {
+                    upsert_tokens(tx, &row.id, &tokens)?;
+                }
+                Ok(swapped)
+            })
+        })
+    }
+
+    /// One statement: the grant continued by `expected` goes, and with it
+    /// (`ON DELETE CASCADE`) its tokens and its interaction.
+    pub(super) fn remove_grant(&self, expected: &TokenHash) -> Result<bool, StoreError> {
+        let expected = hash(expected);
+        self.pool.run(move |client| {
+            let deleted = one(
+                "deleting a grant",
+                client.execute("DELETE FROM grants WHERE continuation = $1", &[&expected]),
+            )?;
+            Ok(deleted > 0)
+        })
+    }
+}
