@@ -1,7 +1,8 @@
 //! The `Store` contract (src/store/mod.rs), one suite run against every
 //! implementation: `MemoryStore` (the reference), `SledStore` on a
-//! temporary directory and `PostgresStore` on a schema of its own. Then what only a disk can show: reopening, refusing
-//! an unknown record version. Throughput is measured by `benches/store.rs`.
+//! temporary directory and `PostgresStore` on a schema of its own. Then
+//! what only a disk can show: reopening, refusing an unknown record
+//! version. Throughput is measured by `benches/store.rs`.
 
 use std::sync::Barrier;
 
