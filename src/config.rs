@@ -425,7 +425,10 @@ impl ServeConfig {
             .transpose()
             .map_err(ConfigError::Invalid)?;
         let master_key_file = flags.master_key_file.or(file.master_key_file.take());
-        let store = StoreLocation::from_setting(flags.store.as_deref().or(file.store.as_deref()))?;
+        // Taken out of the file (kept in the config, `Debug`): it may hold a
+        // password, which only `Conninfo` keeps from the log.
+        let file_store = file.store.take();
+        let store = StoreLocation::from_setting(flags.store.as_deref().or(file_store.as_deref()))?;
         let upstreams = assemble_upstreams(
             std::mem::take(&mut file.upstream),
             flags.upstreams,
@@ -834,7 +837,7 @@ mod tests {
         };
         assert_eq!(
             conninfo.to_string(),
-            "host=db.example user=gnapd dbname=gnapd"
+            "host=db.example port=5432 user=gnapd dbname=gnapd"
         );
         assert!(!format!("{config:?}").contains("s3cret"));
         // The flag wins over the file, in libpq's key=value form too.

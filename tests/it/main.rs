@@ -67,6 +67,7 @@ mod state_bounds;
 mod stdio_child_bounds;
 mod store_contract;
 mod store_crash;
+mod store_postgres;
 mod store_stats;
 mod support;
 mod user_code_guessing;

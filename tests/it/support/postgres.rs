@@ -49,7 +49,9 @@ pub fn server() -> String {
 /// when this goes. Its conninfo puts it first on the `search_path`, so the
 /// store's tables land there.
 pub struct Schema {
-    name: String,
+    /// The schema's name, also the connections' `application_name` (to
+    /// find them in `pg_stat_activity`).
+    pub name: String,
     pub conninfo: String,
 }
 
@@ -61,13 +63,22 @@ impl Schema {
         admin
             .batch_execute(&format!("CREATE SCHEMA {name}"))
             .unwrap();
-        let conninfo = format!("{} options='-c search_path={name}'", server());
+        let conninfo = format!(
+            "{} application_name={name} options='-c search_path={name}'",
+            server()
+        );
         Self { name, conninfo }
     }
 
     /// The conninfo, parsed.
     pub fn parsed(&self) -> Conninfo {
         Conninfo::parse(&self.conninfo).unwrap()
+    }
+
+    /// A connection of the test's own to the schema (not the store's).
+    pub fn client(&self) -> postgres::Client {
+        let conninfo = format!("{} options='-c search_path={}'", server(), self.name);
+        postgres::Client::connect(&conninfo, postgres::NoTls).unwrap()
     }
 }
 
@@ -82,14 +93,18 @@ impl Drop for Schema {
 /// A `PostgresStore` on a schema of its own.
 pub struct TempPostgres {
     pub store: PostgresStore,
-    pub schema: Schema,
+    /// Dropped after the store (field order).
+    _schema: Schema,
 }
 
 impl TempPostgres {
     pub fn new() -> Self {
         let schema = Schema::new();
         let store = PostgresStore::open(&schema.parsed()).unwrap();
-        Self { store, schema }
+        Self {
+            store,
+            _schema: schema,
+        }
     }
 }
 
