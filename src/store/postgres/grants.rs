@@ -57,8 +57,8 @@ impl PostgresStore {
             instance,
             interaction,
         };
-        self.pool.run(move |client| {
-            transaction(client, "writing a new grant", |tx| {
+        self.pool.run(move |conn| {
+            transaction(conn, "writing a new grant", |tx| {
                 match &new.instance {
                     Some(instance) => instance.upsert(tx)?,
                     None => keep_instance(tx, new.names.as_deref(), new.grant.expires_at)?,
@@ -88,10 +88,10 @@ impl PostgresStore {
 
     pub(super) fn grant_by_id(&self, id: &GrantId) -> Result<Option<GrantRecord>, StoreError> {
         let id = id.0.clone();
-        self.pool.run(move |client| {
+        self.pool.run(move |conn| {
             one(
                 "reading a grant",
-                client.query_opt("SELECT record FROM grants WHERE id = $1", &[&id]),
+                conn.db().query_opt("SELECT record FROM grants WHERE id = $1", &[&id]),
             )?
             .map(|row| decode(row.get::<_, &[u8]>(0)))
             .transpose()
@@ -103,10 +103,10 @@ impl PostgresStore {
         token: &TokenHash,
     ) -> Result<Option<GrantRecord>, StoreError> {
         let token = hash(token);
-        self.pool.run(move |client| {
+        self.pool.run(move |conn| {
             one(
                 "reading a grant by continuation",
-                client.query_opt(
+                conn.db().query_opt(
                     "SELECT record FROM grants WHERE continuation = $1",
                     &[&token],
                 ),
@@ -128,8 +128,8 @@ impl PostgresStore {
         let expected = hash(expected);
         let row = GrantRow::of(grant)?;
         let tokens = TokenRow::all(tokens)?;
-        self.pool.run(move |client| {
-            transaction(client, "continuing a grant", |tx| {
+        self.pool.run(move |conn| {
+            transaction(conn, "continuing a grant", |tx| {
                 let swapped = tx.execute(
                     "UPDATE grants SET continuation = $3, expires_at = $4, record = $5
                      WHERE id = $1 AND continuation = $2",
@@ -153,10 +153,10 @@ impl PostgresStore {
     /// (`ON DELETE CASCADE`) its tokens and its interaction.
     pub(super) fn remove_grant(&self, expected: &TokenHash) -> Result<bool, StoreError> {
         let expected = hash(expected);
-        self.pool.run(move |client| {
+        self.pool.run(move |conn| {
             let deleted = one(
                 "deleting a grant",
-                client.execute("DELETE FROM grants WHERE continuation = $1", &[&expected]),
+                conn.db().execute("DELETE FROM grants WHERE continuation = $1", &[&expected]),
             )?;
             Ok(deleted > 0)
         })

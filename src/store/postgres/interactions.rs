@@ -17,10 +17,10 @@ impl PostgresStore {
         grant: &GrantId,
     ) -> Result<Option<InteractionRecord>, StoreError> {
         let id = grant.0.clone();
-        self.pool.run(move |client| {
+        self.pool.run(move |conn| {
             one(
                 "reading an interaction",
-                client.query_opt(
+                conn.db().query_opt(
                     "SELECT record FROM interactions WHERE grant_id = $1",
                     &[&id],
                 ),
@@ -37,10 +37,10 @@ impl PostgresStore {
         code: &TokenHash,
     ) -> Result<Option<InteractionRecord>, StoreError> {
         let code = hash(code);
-        self.pool.run(move |client| {
+        self.pool.run(move |conn| {
             one(
                 "reading an interaction by user code",
-                client.query_opt(
+                conn.db().query_opt(
                     "SELECT record FROM interactions WHERE user_code = $1",
                     &[&code],
                 ),
@@ -51,10 +51,10 @@ impl PostgresStore {
     }
 
     pub(super) fn all_pending_interactions(&self) -> Result<Vec<InteractionRecord>, StoreError> {
-        let mut all: Vec<InteractionRecord> = self.pool.run(|client| {
+        let mut all: Vec<InteractionRecord> = self.pool.run(|conn| {
             one(
                 "listing pending interactions",
-                client.query("SELECT record FROM interactions WHERE pending", &[]),
+                conn.db().query("SELECT record FROM interactions WHERE pending", &[]),
             )?
             .iter()
             .map(|row| decode(row.get::<_, &[u8]>(0)))
@@ -75,11 +75,11 @@ impl PostgresStore {
     ) -> Result<bool, StoreError> {
         let id = grant.0.clone();
         let decision = decision.clone();
-        self.pool.run(move |client| {
+        self.pool.run(move |conn| {
             for _ in 0..DECIDE_TRIES {
                 let Some(row) = one(
                     "reading an interaction to decide",
-                    client.query_opt(
+                    conn.db().query_opt(
                         "SELECT record FROM interactions WHERE grant_id = $1 AND pending",
                         &[&id],
                     ),
@@ -96,7 +96,7 @@ impl PostgresStore {
                 let new = encode(&record)?;
                 let decided = one(
                     "deciding an interaction",
-                    client.execute(
+                    conn.db().execute(
                         "UPDATE interactions SET pending = false, user_code = NULL, record = $3
                          WHERE grant_id = $1 AND pending AND record = $2",
                         &[&id, &old, &new],
@@ -128,8 +128,8 @@ impl PostgresStore {
         let row = GrantRow::of(grant)?;
         let tokens = TokenRow::all(tokens)?;
         let instance = grant.instance_id.clone();
-        self.pool.run(move |client| {
-            let finished = refusable(client, "finishing an interaction", |tx| {
+        self.pool.run(move |conn| {
+            let finished = refusable(conn, "finishing an interaction", |tx| {
                 let swapped = tx.execute(
                     "UPDATE grants SET continuation = $3, expires_at = $4, record = $5
                      WHERE id = $1 AND continuation = $2",

@@ -36,6 +36,7 @@ mod conninfo;
 mod grants;
 mod interactions;
 mod pool;
+mod prepared;
 mod records;
 mod rows;
 mod schema;
@@ -86,7 +87,7 @@ impl PostgresStore {
         now: i64,
     ) -> Result<Self, StoreError> {
         let pool = Pool::open(&conninfo.config, connections.max(1))?;
-        pool.run(|client| schema::migrate(client))?;
+        pool.run(|conn| schema::migrate(&mut conn.client))?;
         Ok(Self {
             conninfo: conninfo.clone(),
             pool,

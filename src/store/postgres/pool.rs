@@ -20,12 +20,14 @@ use std::thread::JoinHandle;
 
 use postgres::{Client, Config, NoTls};
 
+use super::prepared::Conn;
+
 use super::sql::failed;
 use crate::store::StoreError;
 
 /// What a connection thread runs: given its connection (or why there is
 /// none), it answers on a channel of its own.
-type Job = Box<dyn FnOnce(Result<&mut Client, StoreError>) + Send>;
+type Job = Box<dyn FnOnce(Result<&mut Conn, StoreError>) + Send>;
 
 /// The connection threads and the queue they take jobs from.
 pub(super) struct Pool {
@@ -51,7 +53,7 @@ impl Pool {
                     let client = match config.connect(NoTls) {
                         Ok(client) => {
                             let _ = ready.send(Ok(()));
-                            Some(client)
+                            Some(Conn::new(client))
                         }
                         Err(e) => {
                             let _ = ready.send(Err(failed("connecting", &e)));
@@ -89,7 +91,7 @@ impl Pool {
     /// arguments are encoded or copied before the call.
     pub(super) fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Client) -> Result<T, StoreError> + Send + 'static,
+        work: impl FnOnce(&mut Conn) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (answer, answered) = mpsc::sync_channel(1);
         let job: Job = Box::new(move |client| {
@@ -128,8 +130,8 @@ impl Drop for Pool {
 }
 
 /// A connection thread's loop: takes jobs until the queue closes.
-fn serve(config: &Config, client: Option<Client>, queue: &Mutex<Receiver<Job>>) {
-    let mut client = client;
+fn serve(config: &Config, conn: Option<Conn>, queue: &Mutex<Receiver<Job>>) {
+    let mut client = conn;
     loop {
         let job = {
             let queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
@@ -138,10 +140,10 @@ fn serve(config: &Config, client: Option<Client>, queue: &Mutex<Receiver<Job>>) 
                 Err(_) => return,
             }
         };
-        if client.as_ref().is_none_or(Client::is_closed) {
+        if client.as_ref().is_none_or(|conn| Client::is_closed(&conn.client)) {
             client = None;
             match config.connect(NoTls) {
-                Ok(fresh) => client = Some(fresh),
+                Ok(fresh) => client = Some(Conn::new(fresh)),
                 Err(e) => {
                     run_guarded(job, Err(failed("reconnecting", &e)));
                     continue;
@@ -160,6 +162,6 @@ fn serve(config: &Config, client: Option<Client>, queue: &Mutex<Receiver<Job>>) 
 
 /// Runs a job; a panic in it drops its answer channel (its caller then
 /// gets an error) instead of taking the connection thread down with it.
-fn run_guarded(job: Job, client: Result<&mut Client, StoreError>) {
+fn run_guarded(job: Job, client: Result<&mut Conn, StoreError>) {
     let _ = std::panic::catch_unwind(AssertUnwindSafe(move || job(client)));
 }

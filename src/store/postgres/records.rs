@@ -20,8 +20,8 @@ impl PostgresStore {
         sql: &'static str,
         key: Vec<u8>,
     ) -> Result<Option<T>, StoreError> {
-        self.pool.run(move |client| {
-            one(what, client.query_opt(sql, &[&key]))?
+        self.pool.run(move |conn| {
+            one(what, conn.db().query_opt(sql, &[&key]))?
                 .map(|row| decode(row.get::<_, &[u8]>(0)))
                 .transpose()
         })
@@ -35,8 +35,8 @@ impl PostgresStore {
         key: &str,
     ) -> Result<Option<T>, StoreError> {
         let key = key.to_owned();
-        self.pool.run(move |client| {
-            one(what, client.query_opt(sql, &[&key]))?
+        self.pool.run(move |conn| {
+            one(what, conn.db().query_opt(sql, &[&key]))?
                 .map(|row| decode(row.get::<_, &[u8]>(0)))
                 .transpose()
         })
@@ -48,8 +48,8 @@ impl PostgresStore {
         what: &'static str,
         sql: &'static str,
     ) -> Result<Vec<T>, StoreError> {
-        self.pool.run(move |client| {
-            one(what, client.query(sql, &[]))?
+        self.pool.run(move |conn| {
+            one(what, conn.db().query(sql, &[]))?
                 .iter()
                 .map(|row| decode(row.get::<_, &[u8]>(0)))
                 .collect()
@@ -66,13 +66,13 @@ impl PostgresStore {
     ) -> Result<u64, StoreError> {
         let key = key.to_owned();
         self.pool
-            .run(move |client| one(what, client.execute(sql, &[&key, &record])))
+            .run(move |conn| one(what, conn.db().execute(sql, &[&key, &record])))
     }
 
     pub(super) fn put_instance(&self, id: &str, instance: &InstanceRecord) -> Result<(), StoreError> {
         let row = InstanceRow::of(id, instance)?;
         self.pool
-            .run(move |client| one("writing an instance", row.upsert(client)))
+            .run(move |conn| one("writing an instance", row.upsert(&mut conn.db())))
     }
 
     pub(super) fn get_instance(&self, id: &str) -> Result<Option<InstanceRecord>, StoreError> {
@@ -129,10 +129,10 @@ impl PostgresStore {
 
     pub(super) fn delete_upstream(&self, name: &str) -> Result<bool, StoreError> {
         let name = name.to_owned();
-        self.pool.run(move |client| {
+        self.pool.run(move |conn| {
             let removed = one(
                 "removing an upstream",
-                client.execute("DELETE FROM upstreams WHERE name = $1", &[&name]),
+                conn.db().execute("DELETE FROM upstreams WHERE name = $1", &[&name]),
             )?;
             Ok(removed > 0)
         })
@@ -170,10 +170,10 @@ impl PostgresStore {
         let id = record.client.client_id.clone();
         let expires_at = record.expires_at;
         let bytes = encode(record)?;
-        self.pool.run(move |client| {
+        self.pool.run(move |conn| {
             one(
                 "writing an OAuth client",
-                client.execute(
+                conn.db().execute(
                     "INSERT INTO oauth_clients (client_id, expires_at, record) VALUES ($1, $2, $3)
                      ON CONFLICT (client_id) DO UPDATE SET expires_at = EXCLUDED.expires_at,
                          record = EXCLUDED.record",
@@ -196,10 +196,10 @@ impl PostgresStore {
     }
 
     pub(super) fn count_oauth_clients(&self) -> Result<usize, StoreError> {
-        self.pool.run(|client| {
+        self.pool.run(|conn| {
             let row = one(
                 "counting OAuth clients",
-                client.query_one("SELECT count(*) FROM oauth_clients", &[]),
+                conn.db().query_one("SELECT count(*) FROM oauth_clients", &[]),
             )?;
             Ok(usize::try_from(row.get::<_, i64>(0)).unwrap_or(0))
         })
@@ -208,10 +208,10 @@ impl PostgresStore {
     /// One statement: under READ COMMITTED a client whose expiry a
     /// concurrent use just moved is checked again on its new row and kept.
     pub(super) fn remove_lapsed_oauth_clients(&self, now: i64) -> Result<usize, StoreError> {
-        self.pool.run(move |client| {
+        self.pool.run(move |conn| {
             let removed = one(
                 "sweeping OAuth clients",
-                client.execute("DELETE FROM oauth_clients WHERE expires_at < $1", &[&now]),
+                conn.db().execute("DELETE FROM oauth_clients WHERE expires_at < $1", &[&now]),
             )?;
             Ok(usize::try_from(removed).unwrap_or(usize::MAX))
         })
@@ -225,10 +225,10 @@ impl PostgresStore {
         let key = hash(refresh);
         let expires_at = spent.expires_at;
         let bytes = encode(spent)?;
-        self.pool.run(move |client| {
+        self.pool.run(move |conn| {
             one(
                 "remembering a spent refresh token",
-                client.execute(
+                conn.db().execute(
                     "INSERT INTO spent_refresh (hash, expires_at, record) VALUES ($1, $2, $3)
                      ON CONFLICT (hash) DO UPDATE SET expires_at = EXCLUDED.expires_at,
                          record = EXCLUDED.record",

@@ -4,6 +4,8 @@
 
 use postgres::{GenericClient, Transaction};
 
+use super::prepared::Db;
+
 use crate::store::codec::{decode, encode};
 use crate::store::{GrantRecord, InstanceRecord, StoreError, TokenHash, TokenRecord};
 
@@ -38,7 +40,7 @@ impl GrantRow {
     }
 
     /// Writes it, replacing a grant of the same id (as every store does).
-    pub(super) fn upsert(&self, tx: &mut impl GenericClient) -> Result<(), postgres::Error> {
+    pub(super) fn upsert(&self, tx: &mut Db<'_, impl GenericClient>) -> Result<(), postgres::Error> {
         tx.execute(
             "INSERT INTO grants (id, continuation, expires_at, record) VALUES ($1, $2, $3, $4)
              ON CONFLICT (id) DO UPDATE SET continuation = EXCLUDED.continuation,
@@ -83,7 +85,7 @@ impl TokenRow {
     /// hash (as every store does).
     pub(super) fn upsert(
         &self,
-        tx: &mut Transaction<'_>,
+        tx: &mut Db<'_, Transaction<'_>>,
         grant_id: &str,
     ) -> Result<(), postgres::Error> {
         tx.execute(
@@ -109,7 +111,7 @@ impl TokenRow {
 
 /// Writes every token of `rows` under `grant_id`.
 pub(super) fn upsert_tokens(
-    tx: &mut Transaction<'_>,
+    tx: &mut Db<'_, Transaction<'_>>,
     grant_id: &str,
     rows: &[TokenRow],
 ) -> Result<(), postgres::Error> {
@@ -132,7 +134,7 @@ impl InstanceRow {
         })
     }
 
-    pub(super) fn upsert(&self, tx: &mut impl GenericClient) -> Result<(), postgres::Error> {
+    pub(super) fn upsert(&self, tx: &mut Db<'_, impl GenericClient>) -> Result<(), postgres::Error> {
         tx.execute(
             "INSERT INTO instances (id, expires_at, record) VALUES ($1, $2, $3)
              ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at,
@@ -148,7 +150,7 @@ impl InstanceRow {
 /// is locked while it is read and written, so two grants extending it at
 /// once both count.
 pub(super) fn keep_instance(
-    tx: &mut Transaction<'_>,
+    tx: &mut Db<'_, Transaction<'_>>,
     instance_id: Option<&str>,
     until: i64,
 ) -> Result<(), super::sql::Failure> {

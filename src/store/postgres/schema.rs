@@ -14,7 +14,7 @@
 
 use postgres::Client;
 
-use super::sql::{Failure, transaction};
+use super::sql::failed;
 use crate::store::StoreError;
 
 /// The schema this build reads and writes.
@@ -100,7 +100,10 @@ CREATE INDEX spent_refresh_expiry ON spent_refresh (expires_at);
 
 /// Brings the database's schema to [`SCHEMA_VERSION`]; refuses one newer.
 pub(super) fn migrate(client: &mut Client) -> Result<(), StoreError> {
-    transaction(client, "migrating the schema", |tx| {
+    let mut tx = client
+        .transaction()
+        .map_err(|e| failed("migrating the schema", &e))?;
+    let outcome = (|| {
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
         tx.batch_execute(
             "CREATE TABLE IF NOT EXISTS gnapd_schema (
@@ -113,7 +116,7 @@ pub(super) fn migrate(client: &mut Client) -> Result<(), StoreError> {
             .map_or(0, |row| row.get(0));
         let known = SCHEMA_VERSION;
         if found > known {
-            return Err(Failure::Store(StoreError::Backend(format!(
+            return Ok(Err(StoreError::Backend(format!(
                 "the database holds gnapd schema version {found}, newer than this build's {known}: \
                  run the newer gnapd, or restore a database of this version"
             ))));
@@ -126,6 +129,14 @@ pub(super) fn migrate(client: &mut Client) -> Result<(), StoreError> {
              ON CONFLICT (one) DO UPDATE SET version = EXCLUDED.version",
             &[&known],
         )?;
-        Ok(())
-    })
+        Ok(Ok(()))
+    })();
+    match outcome {
+        Ok(Ok(())) => tx
+            .commit()
+            .map_err(|e| failed("migrating the schema", &e)),
+        // Dropping the transaction rolls it back.
+        Ok(Err(refused)) => Err(refused),
+        Err(e) => Err(failed("migrating the schema", &e)),
+    }
 }

@@ -42,8 +42,8 @@ SELECT
 
 impl PostgresStore {
     pub(super) fn sizes(&self) -> Result<Vec<(String, TableSize)>, StoreError> {
-        let counts: Vec<u64> = self.pool.run(|client| {
-            let row = one("reading table sizes", client.query_one(SIZES, &[]))?;
+        let counts: Vec<u64> = self.pool.run(|conn| {
+            let row = one("reading table sizes", conn.db().query_one(SIZES, &[]))?;
             (0..crate::store::TABLES.len() * 2)
                 .map(|i| {
                     // count() is bigint, and so is sum() of octet_length's int.

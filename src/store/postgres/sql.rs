@@ -3,7 +3,9 @@
 //! as the loser of a serialization failure or a deadlock.
 
 use postgres::error::SqlState;
-use postgres::{Client, Transaction};
+use postgres::Transaction;
+
+use super::prepared::{Conn, Db};
 
 use crate::store::StoreError;
 
@@ -54,11 +56,11 @@ impl From<StoreError> for Failure {
 /// write the database: it may run more than once. An `Err` from `body`
 /// rolls back.
 pub(super) fn transaction<T>(
-    client: &mut Client,
+    conn: &mut Conn,
     what: &str,
-    body: impl FnMut(&mut Transaction<'_>) -> Result<T, Failure>,
+    body: impl FnMut(&mut Db<'_, Transaction<'_>>) -> Result<T, Failure>,
 ) -> Result<T, StoreError> {
-    refusable(client, what, body)?
+    refusable(conn, what, body)?
         .ok_or_else(|| StoreError::Backend(format!("{what}: refused without a reason")))
 }
 
@@ -66,19 +68,22 @@ pub(super) fn transaction<T>(
 /// transaction rolls back (undoing what the body wrote before it found
 /// out) and the answer is `None`.
 pub(super) fn refusable<T>(
-    client: &mut Client,
+    conn: &mut Conn,
     what: &str,
-    mut body: impl FnMut(&mut Transaction<'_>) -> Result<T, Failure>,
+    mut body: impl FnMut(&mut Db<'_, Transaction<'_>>) -> Result<T, Failure>,
 ) -> Result<Option<T>, StoreError> {
     let mut tries = 0;
     loop {
         tries += 1;
-        let outcome = match client.transaction() {
-            Ok(mut tx) => match body(&mut tx) {
-                Ok(value) => tx.commit().map(|()| value).map_err(Failure::Db),
-                // Dropping the transaction rolls it back.
-                Err(e) => Err(e),
-            },
+        let outcome = match conn.begin() {
+            Ok((mut tx, statements)) => {
+                let value = body(&mut Db::on(&mut tx, statements));
+                match value {
+                    Ok(value) => tx.commit().map(|()| value).map_err(Failure::Db),
+                    // Dropping the transaction rolls it back.
+                    Err(e) => Err(e),
+                }
+            }
             Err(e) => Err(Failure::Db(e)),
         };
         match outcome {

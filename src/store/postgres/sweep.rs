@@ -8,12 +8,12 @@ use super::{PostgresStore, StoreError, Swept};
 
 impl PostgresStore {
     pub(super) fn sweep_expired(&self, now: i64) -> Result<Swept, StoreError> {
-        self.pool.run(move |client| {
+        self.pool.run(move |conn| {
             // A grant's tokens and interaction would go with it anyway
             // (`ON DELETE CASCADE`); deleted here by name so they count.
             let grants = one(
                 "sweeping grants",
-                client.query_one(
+                conn.db().query_one(
                     "WITH g AS (DELETE FROM grants WHERE expires_at < $1 RETURNING id),
                           t AS (DELETE FROM tokens WHERE grant_id IN (SELECT id FROM g) RETURNING 1)
                      SELECT (SELECT count(*) FROM g), (SELECT count(*) FROM t)",
@@ -23,18 +23,18 @@ impl PostgresStore {
             // An OAuth token holds its refresh token: it goes with its grant.
             let tokens = one(
                 "sweeping tokens",
-                client.execute(
+                conn.db().execute(
                     "DELETE FROM tokens WHERE sweeps_alone AND expires_at < $1",
                     &[&now],
                 ),
             )?;
             let instances = one(
                 "sweeping instances",
-                client.execute("DELETE FROM instances WHERE expires_at < $1", &[&now]),
+                conn.db().execute("DELETE FROM instances WHERE expires_at < $1", &[&now]),
             )?;
             one(
                 "sweeping spent refresh tokens",
-                client.execute("DELETE FROM spent_refresh WHERE expires_at < $1", &[&now]),
+                conn.db().execute("DELETE FROM spent_refresh WHERE expires_at < $1", &[&now]),
             )?;
             let count = |n: i64| usize::try_from(n).unwrap_or(0);
             let counted = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);

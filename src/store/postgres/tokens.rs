@@ -16,10 +16,10 @@ use crate::store::{GrantRecord, TokenHash, TokenRecord};
 impl PostgresStore {
     pub(super) fn token_by_hash(&self, token: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
         let token = hash(token);
-        self.pool.run(move |client| {
+        self.pool.run(move |conn| {
             one(
                 "reading a token",
-                client.query_opt("SELECT record FROM tokens WHERE hash = $1", &[&token]),
+                conn.db().query_opt("SELECT record FROM tokens WHERE hash = $1", &[&token]),
             )?
             .map(|row| decode(row.get::<_, &[u8]>(0)))
             .transpose()
@@ -31,10 +31,10 @@ impl PostgresStore {
         manage: &TokenHash,
     ) -> Result<Option<(TokenHash, TokenRecord)>, StoreError> {
         let manage = hash(manage);
-        self.pool.run(move |client| {
+        self.pool.run(move |conn| {
             one(
                 "reading a token by its management token",
-                client.query_opt(
+                conn.db().query_opt(
                     "SELECT hash, record FROM tokens WHERE manage = $1 LIMIT 1",
                     &[&manage],
                 ),
@@ -64,8 +64,8 @@ impl PostgresStore {
         let (old_hash, new_hash) = (*old, new.0);
         let old = hash(old);
         let new = TokenRow::of(new)?;
-        self.pool.run(move |client| {
-            transaction(client, "rotating a token", |tx| {
+        self.pool.run(move |conn| {
+            transaction(conn, "rotating a token", |tx| {
                 let Some(owner) = tx.query_opt(
                     "SELECT g.id, g.record FROM tokens t JOIN grants g ON g.id = t.grant_id
                      WHERE t.hash = $1 AND t.manage = $2",
@@ -105,10 +105,10 @@ impl PostgresStore {
     /// One statement: every token `manage` manages goes.
     pub(super) fn remove_managed(&self, manage: &TokenHash) -> Result<bool, StoreError> {
         let manage = hash(manage);
-        self.pool.run(move |client| {
+        self.pool.run(move |conn| {
             let removed = one(
                 "revoking a token",
-                client.execute("DELETE FROM tokens WHERE manage = $1", &[&manage]),
+                conn.db().execute("DELETE FROM tokens WHERE manage = $1", &[&manage]),
             )?;
             Ok(removed > 0)
         })
@@ -119,8 +119,8 @@ impl PostgresStore {
     /// before the set was gone but committed after this one looked).
     pub(super) fn remove_set_and_its_tokens(&self, id: &str) -> Result<bool, StoreError> {
         let id = id.to_owned();
-        self.pool.run(move |client| {
-            let removed = transaction(client, "removing a credential set", |tx| {
+        self.pool.run(move |conn| {
+            let removed = transaction(conn, "removing a credential set", |tx| {
                 let removed = tx.execute("DELETE FROM credential_sets WHERE id = $1", &[&id])? > 0;
                 if removed {
                     tx.execute(
@@ -133,7 +133,7 @@ impl PostgresStore {
             if removed {
                 one(
                     "revoking tokens of a removed credential set",
-                    client.execute(
+                    conn.db().execute(
                         "DELETE FROM tokens WHERE credential_sets @> ARRAY[$1::text]",
                         &[&id],
                     ),
