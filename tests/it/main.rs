@@ -44,6 +44,7 @@ mod jws_proof;
 mod layers;
 mod login_oidc;
 mod malformed_input;
+mod postgres_serve;
 mod metrics_listen;
 mod mtls_core;
 mod oauth_as;
