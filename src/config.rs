@@ -847,7 +847,9 @@ mod tests {
             ..Overrides::default()
         };
         let config = ServeConfig::assemble(file, flags).unwrap();
-        assert!(matches!(&config.store, StoreLocation::Postgres(c) if c.to_string().ends_with("dbname=b")));
+        assert!(
+            matches!(&config.store, StoreLocation::Postgres(c) if c.to_string().ends_with("dbname=b"))
+        );
         for bad in [
             "store = \"./gnapd-data\"\n",
             "store = \"mysql://db/gnapd\"\n",

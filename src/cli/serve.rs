@@ -254,7 +254,8 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     // sled's checkpoint after a clean stop; PostgreSQL needs none.
-    let store_path = matches!(config.store, StoreLocation::Sled).then(|| config.data_dir.join("store"));
+    let store_path =
+        matches!(config.store, StoreLocation::Sled).then(|| config.data_dir.join("store"));
     let outcome = runtime.block_on(run_server(config));
     // Every task, and with it every handle on the store, goes with the
     // runtime; only then can the store be opened again.

@@ -24,11 +24,11 @@ mod codec;
 mod commit;
 pub mod memory;
 mod oauth_client;
+pub mod postgres;
 pub mod rate;
 mod record;
 pub mod replay;
 mod sizes;
-pub mod postgres;
 pub mod sled;
 
 pub use commit::{Pending, deferring};

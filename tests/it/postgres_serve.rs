@@ -53,7 +53,10 @@ fn a_token_gnapd_answered_on_postgres_still_works_at_the_gateway_after_sigkill()
     let answer = server.grant(&agent, &agent.grant_body(json!(["mcp:github"])));
     assert_eq!(answer.status, 200, "{}", answer.text());
     let granted = answer.json();
-    let token = granted["access_token"]["value"].as_str().unwrap().to_owned();
+    let token = granted["access_token"]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let manage = granted["access_token"]["manage"]["access_token"]["value"]
         .as_str()
         .unwrap()
@@ -102,8 +105,8 @@ fn a_token_gnapd_answered_on_postgres_still_works_at_the_gateway_after_sigkill()
     // A value one character off finds nothing.
     let last = if token.ends_with('A') { "B" } else { "A" };
     let forged = format!("{}{last}", &token[..token.len() - 1]);
-    let refused = Session::new(&server, &agent, Some(forged), "github")
-        .call("tools/list", json!({}));
+    let refused =
+        Session::new(&server, &agent, Some(forged), "github").call("tools/list", json!({}));
     assert_eq!(refused.status, 401, "{}", refused.text());
     assert_eq!(server.stop(), Some(0));
 }

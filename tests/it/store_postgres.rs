@@ -78,10 +78,12 @@ fn postgres_nodes_opening_an_empty_database_at_once_create_the_schema_once() {
     let start = Barrier::new(openers);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..openers)
-            .map(|_| s.spawn(|| {
-                start.wait();
-                PostgresStore::open(&conninfo).map(drop)
-            }))
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    PostgresStore::open(&conninfo).map(drop)
+                })
+            })
             .collect();
         for handle in handles {
             handle.join().unwrap().unwrap();

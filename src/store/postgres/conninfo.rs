@@ -64,12 +64,7 @@ impl fmt::Display for Conninfo {
                 Host::Unix(path) => path.display().to_string(),
             })
             .collect();
-        let ports: Vec<String> = self
-            .config
-            .get_ports()
-            .iter()
-            .map(u16::to_string)
-            .collect();
+        let ports: Vec<String> = self.config.get_ports().iter().map(u16::to_string).collect();
         write!(f, "host={}", hosts.join(","))?;
         if !ports.is_empty() {
             write!(f, " port={}", ports.join(","))?;

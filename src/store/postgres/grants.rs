@@ -6,7 +6,9 @@ use super::rows::{GrantRow, InstanceRow, TokenRow, hash, keep_instance, upsert_t
 use super::sql::{one, transaction};
 use super::{PostgresStore, StoreError};
 use crate::store::codec::{decode, encode};
-use crate::store::{GrantId, GrantRecord, InstanceRecord, InteractionRecord, TokenHash, TokenRecord};
+use crate::store::{
+    GrantId, GrantRecord, InstanceRecord, InteractionRecord, TokenHash, TokenRecord,
+};
 
 /// What a new grant brings along.
 struct NewGrant {
@@ -91,7 +93,8 @@ impl PostgresStore {
         self.pool.run(move |conn| {
             one(
                 "reading a grant",
-                conn.db().query_opt("SELECT record FROM grants WHERE id = $1", &[&id]),
+                conn.db()
+                    .query_opt("SELECT record FROM grants WHERE id = $1", &[&id]),
             )?
             .map(|row| decode(row.get::<_, &[u8]>(0)))
             .transpose()
@@ -156,7 +159,8 @@ impl PostgresStore {
         self.pool.run(move |conn| {
             let deleted = one(
                 "deleting a grant",
-                conn.db().execute("DELETE FROM grants WHERE continuation = $1", &[&expected]),
+                conn.db()
+                    .execute("DELETE FROM grants WHERE continuation = $1", &[&expected]),
             )?;
             Ok(deleted > 0)
         })

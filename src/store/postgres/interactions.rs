@@ -5,7 +5,9 @@ use super::rows::{GrantRow, TokenRow, hash, keep_instance, upsert_tokens};
 use super::sql::{Failure, one, refusable};
 use super::{PostgresStore, StoreError};
 use crate::store::codec::{decode, encode};
-use crate::store::{GrantId, GrantRecord, InteractionRecord, InteractionStatus, TokenHash, TokenRecord};
+use crate::store::{
+    GrantId, GrantRecord, InteractionRecord, InteractionStatus, TokenHash, TokenRecord,
+};
 
 /// How often a decision reads again after its compare-and-swap lost to a
 /// write that left the interaction pending (none does today).
@@ -54,7 +56,8 @@ impl PostgresStore {
         let mut all: Vec<InteractionRecord> = self.pool.run(|conn| {
             one(
                 "listing pending interactions",
-                conn.db().query("SELECT record FROM interactions WHERE pending", &[]),
+                conn.db()
+                    .query("SELECT record FROM interactions WHERE pending", &[]),
             )?
             .iter()
             .map(|row| decode(row.get::<_, &[u8]>(0)))

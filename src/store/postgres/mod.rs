@@ -81,11 +81,7 @@ impl PostgresStore {
     }
 
     /// [`Self::open`] with `connections` connections, at the time `now`.
-    pub fn open_at(
-        conninfo: &Conninfo,
-        connections: usize,
-        now: i64,
-    ) -> Result<Self, StoreError> {
+    pub fn open_at(conninfo: &Conninfo, connections: usize, now: i64) -> Result<Self, StoreError> {
         let pool = Pool::open(&conninfo.config, connections.max(1))?;
         pool.run(|conn| schema::migrate(&mut conn.client))?;
         Ok(Self {

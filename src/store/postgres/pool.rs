@@ -115,8 +115,14 @@ impl Pool {
     /// Lets every thread finish its job and close its connection. Calls
     /// after this fail; a second close does nothing.
     pub(super) fn close(&self) {
-        drop(self.jobs.lock().unwrap_or_else(PoisonError::into_inner).take());
-        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
+        drop(
+            self.jobs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        let threads =
+            std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
         for thread in threads {
             let _ = thread.join();
         }
@@ -140,7 +146,10 @@ fn serve(config: &Config, conn: Option<Conn>, queue: &Mutex<Receiver<Job>>) {
                 Err(_) => return,
             }
         };
-        if client.as_ref().is_none_or(|conn| Client::is_closed(&conn.client)) {
+        if client
+            .as_ref()
+            .is_none_or(|conn| Client::is_closed(&conn.client))
+        {
             client = None;
             match config.connect(NoTls) {
                 Ok(fresh) => client = Some(Conn::new(fresh)),

@@ -48,9 +48,7 @@ impl Conn {
     }
 
     /// A transaction, and the prepared statements to run in it.
-    pub(super) fn begin(
-        &mut self,
-    ) -> Result<(Transaction<'_>, &mut Statements), postgres::Error> {
+    pub(super) fn begin(&mut self) -> Result<(Transaction<'_>, &mut Statements), postgres::Error> {
         let tx = self.client.transaction()?;
         Ok((tx, &mut self.statements))
     }

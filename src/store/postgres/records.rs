@@ -69,7 +69,11 @@ impl PostgresStore {
             .run(move |conn| one(what, conn.db().execute(sql, &[&key, &record])))
     }
 
-    pub(super) fn put_instance(&self, id: &str, instance: &InstanceRecord) -> Result<(), StoreError> {
+    pub(super) fn put_instance(
+        &self,
+        id: &str,
+        instance: &InstanceRecord,
+    ) -> Result<(), StoreError> {
         let row = InstanceRow::of(id, instance)?;
         self.pool
             .run(move |conn| one("writing an instance", row.upsert(&mut conn.db())))
@@ -124,7 +128,10 @@ impl PostgresStore {
     }
 
     pub(super) fn all_upstreams(&self) -> Result<Vec<UpstreamRecord>, StoreError> {
-        self.read_all("listing upstreams", "SELECT record FROM upstreams ORDER BY name")
+        self.read_all(
+            "listing upstreams",
+            "SELECT record FROM upstreams ORDER BY name",
+        )
     }
 
     pub(super) fn delete_upstream(&self, name: &str) -> Result<bool, StoreError> {
@@ -132,7 +139,8 @@ impl PostgresStore {
         self.pool.run(move |conn| {
             let removed = one(
                 "removing an upstream",
-                conn.db().execute("DELETE FROM upstreams WHERE name = $1", &[&name]),
+                conn.db()
+                    .execute("DELETE FROM upstreams WHERE name = $1", &[&name]),
             )?;
             Ok(removed > 0)
         })
@@ -199,7 +207,8 @@ impl PostgresStore {
         self.pool.run(|conn| {
             let row = one(
                 "counting OAuth clients",
-                conn.db().query_one("SELECT count(*) FROM oauth_clients", &[]),
+                conn.db()
+                    .query_one("SELECT count(*) FROM oauth_clients", &[]),
             )?;
             Ok(usize::try_from(row.get::<_, i64>(0)).unwrap_or(0))
         })
@@ -211,7 +220,8 @@ impl PostgresStore {
         self.pool.run(move |conn| {
             let removed = one(
                 "sweeping OAuth clients",
-                conn.db().execute("DELETE FROM oauth_clients WHERE expires_at < $1", &[&now]),
+                conn.db()
+                    .execute("DELETE FROM oauth_clients WHERE expires_at < $1", &[&now]),
             )?;
             Ok(usize::try_from(removed).unwrap_or(usize::MAX))
         })

@@ -40,7 +40,10 @@ impl GrantRow {
     }
 
     /// Writes it, replacing a grant of the same id (as every store does).
-    pub(super) fn upsert(&self, tx: &mut Db<'_, impl GenericClient>) -> Result<(), postgres::Error> {
+    pub(super) fn upsert(
+        &self,
+        tx: &mut Db<'_, impl GenericClient>,
+    ) -> Result<(), postgres::Error> {
         tx.execute(
             "INSERT INTO grants (id, continuation, expires_at, record) VALUES ($1, $2, $3, $4)
              ON CONFLICT (id) DO UPDATE SET continuation = EXCLUDED.continuation,
@@ -134,7 +137,10 @@ impl InstanceRow {
         })
     }
 
-    pub(super) fn upsert(&self, tx: &mut Db<'_, impl GenericClient>) -> Result<(), postgres::Error> {
+    pub(super) fn upsert(
+        &self,
+        tx: &mut Db<'_, impl GenericClient>,
+    ) -> Result<(), postgres::Error> {
         tx.execute(
             "INSERT INTO instances (id, expires_at, record) VALUES ($1, $2, $3)
              ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at,

@@ -132,9 +132,7 @@ pub(super) fn migrate(client: &mut Client) -> Result<(), StoreError> {
         Ok(Ok(()))
     })();
     match outcome {
-        Ok(Ok(())) => tx
-            .commit()
-            .map_err(|e| failed("migrating the schema", &e)),
+        Ok(Ok(())) => tx.commit().map_err(|e| failed("migrating the schema", &e)),
         // Dropping the transaction rolls it back.
         Ok(Err(refused)) => Err(refused),
         Err(e) => Err(failed("migrating the schema", &e)),

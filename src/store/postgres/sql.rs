@@ -2,8 +2,8 @@
 //! [`StoreError`], and running a transaction again when PostgreSQL chose it
 //! as the loser of a serialization failure or a deadlock.
 
-use postgres::error::SqlState;
 use postgres::Transaction;
+use postgres::error::SqlState;
 
 use super::prepared::{Conn, Db};
 

@@ -30,11 +30,13 @@ impl PostgresStore {
             )?;
             let instances = one(
                 "sweeping instances",
-                conn.db().execute("DELETE FROM instances WHERE expires_at < $1", &[&now]),
+                conn.db()
+                    .execute("DELETE FROM instances WHERE expires_at < $1", &[&now]),
             )?;
             one(
                 "sweeping spent refresh tokens",
-                conn.db().execute("DELETE FROM spent_refresh WHERE expires_at < $1", &[&now]),
+                conn.db()
+                    .execute("DELETE FROM spent_refresh WHERE expires_at < $1", &[&now]),
             )?;
             let count = |n: i64| usize::try_from(n).unwrap_or(0);
             let counted = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);

@@ -14,12 +14,16 @@ use crate::store::codec::{decode, encode};
 use crate::store::{GrantRecord, TokenHash, TokenRecord};
 
 impl PostgresStore {
-    pub(super) fn token_by_hash(&self, token: &TokenHash) -> Result<Option<TokenRecord>, StoreError> {
+    pub(super) fn token_by_hash(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<TokenRecord>, StoreError> {
         let token = hash(token);
         self.pool.run(move |conn| {
             one(
                 "reading a token",
-                conn.db().query_opt("SELECT record FROM tokens WHERE hash = $1", &[&token]),
+                conn.db()
+                    .query_opt("SELECT record FROM tokens WHERE hash = $1", &[&token]),
             )?
             .map(|row| decode(row.get::<_, &[u8]>(0)))
             .transpose()
@@ -108,7 +112,8 @@ impl PostgresStore {
         self.pool.run(move |conn| {
             let removed = one(
                 "revoking a token",
-                conn.db().execute("DELETE FROM tokens WHERE manage = $1", &[&manage]),
+                conn.db()
+                    .execute("DELETE FROM tokens WHERE manage = $1", &[&manage]),
             )?;
             Ok(removed > 0)
         })
