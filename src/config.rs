@@ -98,7 +98,7 @@ pub enum StoreLocation {
     /// sled, in `<data_dir>/store` (the default).
     Sled,
     /// A PostgreSQL database (`store = "postgres://…"`).
-    Postgres(crate::store::postgres::Conninfo),
+    Postgres(Box<crate::store::postgres::Conninfo>),
 }
 
 impl StoreLocation {
@@ -117,7 +117,7 @@ impl StoreLocation {
             ));
         }
         Conninfo::parse(text)
-            .map(Self::Postgres)
+            .map(|c| Self::Postgres(Box::new(c)))
             .map_err(|e| ConfigError::Invalid(format!("store: {e}")))
     }
 }

@@ -22,7 +22,7 @@ pub const SCHEMA_VERSION: i32 = 1;
 
 /// Serializes migrations across processes (`pg_advisory_xact_lock`): an
 /// arbitrary constant, "gnapd" in ASCII.
-const MIGRATION_LOCK: i64 = 0x676e_6170_64;
+const MIGRATION_LOCK: i64 = 0x67_6e61_7064;
 
 /// Each step takes the schema from the version before it to its own.
 const STEPS: [&str; 1] = [V1];
