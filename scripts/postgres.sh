@@ -9,12 +9,14 @@
 # Idempotent and safe to run from several processes at once (a lock around
 # every step): nextest runs each test in a process of its own.
 # initdb refuses to run as root (CI runs as root): the cluster then belongs
-# to the `postgres` user Debian's package makes.
+# to the `postgres` user Debian's package makes. Where that user cannot
+# reach target/ (a checkout under a private home), or where the socket's
+# path would pass the 107 bytes a Unix socket name may have, the cluster
+# goes to /tmp instead, named after the checkout.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cluster="${GNAPD_POSTGRES_CLUSTER:-$root/target/postgres}"
-data="$cluster/data"
 port=5432
 
 bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
@@ -32,6 +34,17 @@ as_owner() {
 }
 
 mkdir -p "$cluster"
+if [ "$(id -u)" = 0 ]; then
+  chown postgres: "$cluster"
+fi
+if ! as_owner test -w "$cluster" 2>/dev/null || [ "${#cluster}" -gt 80 ]; then
+  cluster="/tmp/gnapd-postgres-$(printf %s "$root" | sha256sum | cut -c1-16)"
+  mkdir -p "$cluster"
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres: "$cluster"
+  fi
+fi
+data="$cluster/data"
 exec 9>"$cluster.lock"
 flock 9
 
@@ -39,9 +52,6 @@ conninfo="host=$cluster port=$port user=postgres dbname=postgres"
 
 case "${1:-}" in
   start)
-    if [ "$(id -u)" = 0 ]; then
-      chown postgres: "$cluster"
-    fi
     if [ ! -f "$data/PG_VERSION" ]; then
       as_owner "$bin/initdb" --pgdata="$data" --username=postgres --auth=trust \
         --encoding=UTF8 --no-locale >"$cluster/initdb.log" 2>&1 \
