@@ -1,11 +1,14 @@
 //! `gnapd serve --store CONNINFO` on loopback: the AS and the gateway on
 //! PostgreSQL. A token answered before a SIGKILL still opens the upstream
 //! after the restart, and what the database holds reveals neither the
-//! token nor the upstream's secret.
+//! token nor the upstream's secret; an interaction is decided and finished
+//! once.
 
 use serde_json::json;
 
 use crate::gateway_http::Session;
+use crate::interaction_http::grants;
+use crate::interaction_pages::continue_;
 use crate::support::agent::Agent;
 use crate::support::mcp_upstream::Upstream;
 use crate::support::postgres::Schema;
@@ -108,5 +111,57 @@ fn a_token_gnapd_answered_on_postgres_still_works_at_the_gateway_after_sigkill()
     let refused =
         Session::new(&server, &agent, Some(forged), "github").call("tools/list", json!({}));
     assert_eq!(refused.status, 401, "{}", refused.text());
+    assert_eq!(server.stop(), Some(0));
+}
+
+/// Interaction on PostgreSQL: the person's decision through the admin
+/// socket (`decide_interaction`), the client's polling that takes the
+/// result (`finish_interaction`), and a second decision refused.
+#[test]
+fn a_user_code_approved_on_postgres_gives_tokens_once_and_decides_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = Schema::new();
+    let config = dir.path().join("gnapd.toml");
+    std::fs::write(&config, "poll_wait = 0\n").unwrap();
+    let data = dir.path().join("data");
+    let server = Serve::new(&data)
+        .args(&[
+            "--dev",
+            "--require-interaction",
+            "--config",
+            config.to_str().unwrap(),
+            "--store",
+            schema.conninfo.as_str(),
+        ])
+        .start();
+    let agent = Agent::new();
+    let mut body = agent.grant_body(json!(["mcp:github"]));
+    body["interact"] = json!({"start": ["user_code"]});
+    let answer = server.grant(&agent, &body);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let answer = answer.json();
+    let code = answer["interact"]["user_code"].as_str().unwrap().to_owned();
+    let mut cont = answer["continue"].clone();
+    assert!(continue_(&server, &agent, &mut cont, None)["access_token"].is_null());
+
+    let (ok, decided, err) = grants(&data, &["approve", &code]);
+    assert!(ok, "{err}");
+    assert_eq!(decided["decision"], "approved");
+    let tokens = continue_(&server, &agent, &mut cont, None);
+    assert_eq!(
+        tokens["access_token"]["access"],
+        json!(["mcp:github"]),
+        "{tokens}"
+    );
+    let (ok, _, err) = grants(&data, &["deny", &code]);
+    assert!(!ok && err.contains("no pending grant"), "{err}");
+    let row = schema
+        .client()
+        .query_one("SELECT pending, user_code IS NULL FROM interactions", &[])
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, bool>(0), row.get::<_, bool>(1)),
+        (false, true)
+    );
     assert_eq!(server.stop(), Some(0));
 }
