@@ -5,7 +5,7 @@
 
 use std::sync::Barrier;
 
-use gnapd::store::postgres::{PostgresStore, SCHEMA_VERSION};
+use gnapd::store::postgres::{PostgresStore, SCHEMA_VERSION, SWEEP_BATCH};
 use gnapd::store::{InstanceRecord, RECORD_VERSION, Store};
 
 use crate::store_contract::{FOREVER, Fixture};
@@ -145,4 +145,24 @@ fn postgres_calls_from_a_runtime_worker_answer_and_leave_no_pending_wait() {
     let (found, pending) = runtime.block_on(task).unwrap();
     assert!(pending.is_none(), "a PostgreSQL commit needs no ticket");
     assert_eq!(found.unwrap(), Some(expected));
+}
+
+/// A sweep after a long stop finds more lapsed grants than one statement
+/// removes: every batch goes, and the count is right.
+#[test]
+fn postgres_a_sweep_of_more_than_one_batch_removes_every_expired_grant() {
+    let schema = Schema::new();
+    let store = PostgresStore::open(&schema.parsed()).unwrap();
+    let f = Fixture::new();
+    let lapsed = usize::try_from(2 * SWEEP_BATCH + 1).unwrap();
+    for _ in 0..lapsed {
+        let (grant, tokens) = f.grant(1, 100);
+        store.create_grant(&grant, &tokens).unwrap();
+    }
+    let (live, live_tokens) = f.grant(1, FOREVER);
+    store.create_grant(&live, &live_tokens).unwrap();
+    let swept = store.sweep(101).unwrap();
+    assert_eq!((swept.grants, swept.tokens), (lapsed, lapsed));
+    assert_eq!(store.sweep(101).unwrap(), Default::default());
+    assert_eq!(store.grant(&live.id).unwrap(), Some(live));
 }

@@ -31,6 +31,7 @@ use crate::proto::jwk::Thumbprint;
 
 pub use conninfo::Conninfo;
 pub use schema::SCHEMA_VERSION;
+pub use sweep::SWEEP_BATCH;
 
 mod conninfo;
 mod grants;

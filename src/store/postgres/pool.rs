@@ -12,11 +12,18 @@
 //! A connection that broke (the server restarted) is opened again before
 //! the next job it takes; a job that finds no connection fails with
 //! [`StoreError::Backend`] and the caller answers a 500-class error.
+//!
+//! No call waits on the database without bound: connecting gives up after
+//! [`CONNECT_TIMEOUT`] unless the conninfo says otherwise, and a session
+//! whose conninfo sets no `statement_timeout` gets [`STATEMENT_TIMEOUT`]
+//! (a statement queued behind a lock that long is a fault, answered as
+//! one, never a request that hangs).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use postgres::{Client, Config, NoTls};
 
@@ -24,6 +31,12 @@ use super::prepared::Conn;
 
 use super::sql::failed;
 use crate::store::StoreError;
+
+/// How long a connection may take to open, unless the conninfo says.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest a statement may run, unless the conninfo's options say.
+const STATEMENT_TIMEOUT: &str = "30s";
 
 /// What a connection thread runs: given its connection (or why there is
 /// none), it answers on a channel of its own.
@@ -39,6 +52,10 @@ impl Pool {
     /// Opens `size` connections to the database `config` names, each on its
     /// thread; fails if any cannot be opened now.
     pub(super) fn open(config: &Config, size: usize) -> Result<Self, StoreError> {
+        let mut config = config.clone();
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
         let mut threads = Vec::with_capacity(size);
@@ -50,7 +67,7 @@ impl Pool {
             let thread = std::thread::Builder::new()
                 .name(format!("gnapd-postgres-{n}"))
                 .spawn(move || {
-                    let client = match config.connect(NoTls) {
+                    let client = match connect(&config) {
                         Ok(client) => {
                             let _ = ready.send(Ok(()));
                             Some(Conn::new(client))
@@ -151,7 +168,7 @@ fn serve(config: &Config, conn: Option<Conn>, queue: &Mutex<Receiver<Job>>) {
             .is_none_or(|conn| Client::is_closed(&conn.client))
         {
             client = None;
-            match config.connect(NoTls) {
+            match connect(config) {
                 Ok(fresh) => client = Some(Conn::new(fresh)),
                 Err(e) => {
                     run_guarded(job, Err(failed("reconnecting", &e)));
@@ -167,6 +184,17 @@ fn serve(config: &Config, conn: Option<Conn>, queue: &Mutex<Receiver<Job>>) {
             ),
         }
     }
+}
+
+/// A new connection, with a statement timeout unless the conninfo set one.
+fn connect(config: &Config) -> Result<Client, postgres::Error> {
+    let mut client = config.connect(NoTls)?;
+    client.execute(
+        "SELECT set_config('statement_timeout', $1, false)
+         WHERE current_setting('statement_timeout') = '0'",
+        &[&STATEMENT_TIMEOUT],
+    )?;
+    Ok(client)
 }
 
 /// Runs a job; a panic in it drops its answer channel (its caller then
