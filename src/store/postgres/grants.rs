@@ -21,11 +21,109 @@ struct NewGrant {
     interaction: Option<(Option<Vec<u8>>, bool, Vec<u8>)>,
 }
 
+/// A new grant without an interaction, in one statement (one round trip,
+/// atomic and committed on its own): the instance it names kept until the
+/// grant's expiry, or the one minted with it written; the grant; its
+/// tokens, passed as arrays (a token's credential sets as a JSON array).
+const CREATE: &str = "
+WITH kept AS (
+    UPDATE instances SET expires_at = greatest(expires_at, $3) WHERE id = $5),
+minted AS (
+    INSERT INTO instances (id, expires_at, record)
+    SELECT $6::text, $7::bigint, $8::bytea WHERE $6::text IS NOT NULL
+    ON CONFLICT (id) DO UPDATE SET expires_at = EXCLUDED.expires_at, record = EXCLUDED.record),
+g AS (
+    INSERT INTO grants (id, continuation, expires_at, record) VALUES ($1, $2, $3, $4)
+    ON CONFLICT (id) DO UPDATE SET continuation = EXCLUDED.continuation,
+        expires_at = EXCLUDED.expires_at, record = EXCLUDED.record
+    RETURNING id)
+INSERT INTO tokens (hash, manage, grant_id, expires_at, sweeps_alone, credential_sets, record)
+SELECT t.hash, t.manage, g.id, t.expires_at, t.sweeps_alone,
+    ARRAY(SELECT jsonb_array_elements_text(t.sets::jsonb)), t.record
+FROM g, unnest($9::bytea[], $10::bytea[], $11::bigint[], $12::boolean[], $13::text[], $14::bytea[])
+    AS t(hash, manage, expires_at, sweeps_alone, sets, record)
+ON CONFLICT (hash) DO UPDATE SET manage = EXCLUDED.manage,
+    grant_id = EXCLUDED.grant_id, expires_at = EXCLUDED.expires_at,
+    sweeps_alone = EXCLUDED.sweeps_alone,
+    credential_sets = EXCLUDED.credential_sets, record = EXCLUDED.record";
+
+/// [`CREATE`]'s parameters, owned.
+struct CreateParams {
+    names: Option<String>,
+    instance: (Option<String>, Option<i64>, Option<Vec<u8>>),
+    hashes: Vec<Vec<u8>>,
+    manages: Vec<Vec<u8>>,
+    expiries: Vec<i64>,
+    alone: Vec<bool>,
+    sets: Vec<String>,
+    records: Vec<Vec<u8>>,
+}
+
+impl NewGrant {
+    fn create_params(&self) -> Result<CreateParamsOf<'_>, StoreError> {
+        let tokens = &self.tokens;
+        let sets = tokens
+            .iter()
+            .map(|t| serde_json::to_string(&t.credential_sets))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::Backend(format!("encoding credential sets: {e}")))?;
+        Ok(CreateParamsOf {
+            grant: &self.grant,
+            owned: CreateParams {
+                names: self.names.clone(),
+                instance: match &self.instance {
+                    Some(i) => (
+                        Some(i.id.clone()),
+                        Some(i.expires_at),
+                        Some(i.record.clone()),
+                    ),
+                    None => (None, None, None),
+                },
+                hashes: tokens.iter().map(|t| t.hash.clone()).collect(),
+                manages: tokens.iter().map(|t| t.manage.clone()).collect(),
+                expiries: tokens.iter().map(|t| t.expires_at).collect(),
+                alone: tokens.iter().map(|t| t.sweeps_alone).collect(),
+                sets,
+                records: tokens.iter().map(|t| t.record.clone()).collect(),
+            },
+        })
+    }
+}
+
+/// [`CreateParams`] beside the grant row they go with.
+struct CreateParamsOf<'a> {
+    grant: &'a GrantRow,
+    owned: CreateParams,
+}
+
+impl CreateParamsOf<'_> {
+    fn as_slice(&self) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+        let o = &self.owned;
+        vec![
+            &self.grant.id,
+            &self.grant.continuation,
+            &self.grant.expires_at,
+            &self.grant.record,
+            &o.names,
+            &o.instance.0,
+            &o.instance.1,
+            &o.instance.2,
+            &o.hashes,
+            &o.manages,
+            &o.expiries,
+            &o.alone,
+            &o.sets,
+            &o.records,
+        ]
+    }
+}
+
 impl PostgresStore {
     /// A new grant, its tokens, an instance minted with it (else the one it
-    /// names kept until its expiry) and its interaction, as one transaction.
-    /// READ COMMITTED suffices: the grant's key is fresh, and the instance
-    /// row is locked while it is extended.
+    /// names kept until its expiry) and its interaction: one statement
+    /// ([`CREATE`]) without an interaction, else one transaction. READ
+    /// COMMITTED suffices: the grant's key is fresh, and extending an
+    /// instance is one `UPDATE` of its expiry column.
     pub(super) fn write_new_grant(
         &self,
         grant: &GrantRecord,
@@ -59,6 +157,15 @@ impl PostgresStore {
             instance,
             interaction,
         };
+        if new.interaction.is_none() {
+            return self.pool.run(move |conn| {
+                one(
+                    "writing a new grant",
+                    conn.db().execute(CREATE, &new.create_params()?.as_slice()),
+                )
+                .map(drop)
+            });
+        }
         self.pool.run(move |conn| {
             transaction(conn, "writing a new grant", |tx| {
                 match &new.instance {

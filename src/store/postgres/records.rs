@@ -3,7 +3,7 @@
 //! spent refresh tokens. Each write is one statement (an upsert, or an
 //! insert that does nothing when the key is taken).
 
-use super::rows::{InstanceRow, hash};
+use super::rows::{InstanceRow, hash, instance_from};
 use super::sql::one;
 use super::{PostgresStore, StoreError};
 use crate::store::codec::{Versioned, decode, encode};
@@ -80,11 +80,18 @@ impl PostgresStore {
     }
 
     pub(super) fn get_instance(&self, id: &str) -> Result<Option<InstanceRecord>, StoreError> {
-        self.read_by_text(
-            "reading an instance",
-            "SELECT record FROM instances WHERE id = $1",
-            id,
-        )
+        let id = id.to_owned();
+        self.pool.run(move |conn| {
+            one(
+                "reading an instance",
+                conn.db().query_opt(
+                    "SELECT expires_at, record FROM instances WHERE id = $1",
+                    &[&id],
+                ),
+            )?
+            .map(|row| instance_from(row.get(0), row.get::<_, &[u8]>(1)))
+            .transpose()
+        })
     }
 
     pub(super) fn write_credential_set(&self, set: &CredentialSetRecord) -> Result<(), StoreError> {

@@ -151,28 +151,30 @@ impl InstanceRow {
     }
 }
 
-/// Makes the instance `grant` names outlive it
-/// ([`InstanceRecord::keep_until`]), in the caller's transaction: the row
-/// is locked while it is read and written, so two grants extending it at
-/// once both count.
+/// Makes the instance a grant names outlive it
+/// ([`InstanceRecord::keep_until`]): one statement on the `expires_at`
+/// column, which is what the sweep reads and what [`instance_from`] gives
+/// the record, so two grants extending it at once both count.
 pub(super) fn keep_instance(
     tx: &mut Db<'_, Transaction<'_>>,
     instance_id: Option<&str>,
     until: i64,
-) -> Result<(), super::sql::Failure> {
-    let Some(id) = instance_id else {
-        return Ok(());
-    };
-    let Some(row) = tx.query_opt(
-        "SELECT record FROM instances WHERE id = $1 FOR UPDATE",
-        &[&id],
-    )?
-    else {
-        return Ok(());
-    };
-    let mut instance: InstanceRecord = decode(row.get::<_, &[u8]>(0))?;
-    if instance.keep_until(until) {
-        InstanceRow::of(id, &instance)?.upsert(tx)?;
+) -> Result<(), postgres::Error> {
+    if let Some(id) = instance_id {
+        tx.execute(KEEP_INSTANCE, &[&id, &until])?;
     }
     Ok(())
+}
+
+/// [`keep_instance`]'s statement.
+const KEEP_INSTANCE: &str =
+    "UPDATE instances SET expires_at = greatest(expires_at, $2) WHERE id = $1";
+
+/// An instance read back: its record, kept as long as its row's
+/// `expires_at` says (grants made with it move the column, not the
+/// record's bytes).
+pub(super) fn instance_from(expires_at: i64, record: &[u8]) -> Result<InstanceRecord, StoreError> {
+    let mut instance: InstanceRecord = decode(record)?;
+    instance.keep_until(expires_at);
+    Ok(instance)
 }
