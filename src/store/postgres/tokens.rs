@@ -53,11 +53,11 @@ impl PostgresStore {
         })
     }
 
-    /// The take is the `DELETE … RETURNING` of the old token by both its
-    /// hashes: of two rotations of one token, the second waits on the row
-    /// lock, then finds the row gone and deletes nothing. The grant's row
-    /// is locked first (`FOR UPDATE`), in the order a grant's deletion
-    /// locks (grant, then its tokens), and its token list updated.
+    /// The take is the `DELETE` of the old token by both its hashes: of two
+    /// rotations of one token, the second waits on the row lock, then finds
+    /// the row gone and deletes nothing. The grant's row is locked first
+    /// (`FOR UPDATE`), in the order a grant's deletion locks (grant, then
+    /// its tokens), and its token list updated.
     pub(super) fn swap_token(
         &self,
         manage: &TokenHash,
@@ -71,8 +71,7 @@ impl PostgresStore {
         self.pool.run(move |conn| {
             transaction(conn, "rotating a token", |tx| {
                 let Some(owner) = tx.query_opt(
-                    "SELECT g.id, g.record FROM tokens t JOIN grants g ON g.id = t.grant_id
-                     WHERE t.hash = $1 AND t.manage = $2",
+                    "SELECT grant_id FROM tokens WHERE hash = $1 AND manage = $2",
                     &[&old, &manage],
                 )?
                 else {
