@@ -107,7 +107,9 @@ fn postgres_a_connection_the_server_closed_is_opened_again_for_a_later_call() {
     let killed: i64 = schema
         .client()
         .query_one(
-            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+            // Waits (up to 5 s) until the backend is gone: both calls
+            // below then meet a dead connection, not a dying one.
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
              WHERE application_name = $1) AS t",
             &[&schema.name],
         )
