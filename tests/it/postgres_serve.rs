@@ -165,3 +165,29 @@ fn a_user_code_approved_on_postgres_gives_tokens_once_and_decides_once() {
     );
     assert_eq!(server.stop(), Some(0));
 }
+
+/// A database that cannot be reached stops the start with an error that
+/// says where, never with which password.
+#[test]
+fn an_unreachable_database_refuses_the_start_without_showing_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let nowhere = dir.path().join("no-server-here");
+    let conninfo = format!(
+        "host={} user=gnapd password=hunter2-never-shown dbname=gnapd",
+        nowhere.display()
+    );
+    let (status, stderr) = Serve::new(&dir.path().join("data"))
+        .args(&["--dev", "--store", conninfo.as_str()])
+        .log(&dir.path().join("gnapd.log"))
+        .refused(std::time::Duration::from_secs(30));
+    assert!(!status.success());
+    let log = std::fs::read_to_string(dir.path().join("gnapd.log")).unwrap();
+    for text in [&stderr, &log] {
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+    assert!(
+        stderr.contains("cannot open the PostgreSQL store"),
+        "{stderr}"
+    );
+    assert!(stderr.contains(nowhere.to_str().unwrap()), "{stderr}");
+}
