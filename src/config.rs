@@ -92,6 +92,36 @@ fn check_interop_is_local(
     Ok(())
 }
 
+/// Where the AS keeps its records.
+#[derive(Debug, Clone)]
+pub enum StoreLocation {
+    /// sled, in `<data_dir>/store` (the default).
+    Sled,
+    /// A PostgreSQL database (`store = "postgres://…"`).
+    Postgres(Box<crate::store::postgres::Conninfo>),
+}
+
+impl StoreLocation {
+    /// Reads `store`/`--store`: a PostgreSQL conninfo, or nothing for
+    /// sled. The error never repeats the text: it may hold a password.
+    fn from_setting(text: Option<&str>) -> Result<Self, ConfigError> {
+        use crate::store::postgres::Conninfo;
+        let Some(text) = text else {
+            return Ok(Self::Sled);
+        };
+        if !Conninfo::looks_like(text) {
+            return Err(ConfigError::Invalid(
+                "store must be a PostgreSQL conninfo (postgres://… or key=value …); \
+                 leave it out to keep the store in data_dir"
+                    .into(),
+            ));
+        }
+        Conninfo::parse(text)
+            .map(|c| Self::Postgres(Box::new(c)))
+            .map_err(|e| ConfigError::Invalid(format!("store: {e}")))
+    }
+}
+
 /// Flags that override the file.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
@@ -99,6 +129,8 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     /// `--data-dir`
     pub data_dir: Option<PathBuf>,
+    /// `--store` (a PostgreSQL conninfo)
+    pub store: Option<String>,
     /// `--public-url`
     pub public_url: Option<String>,
     /// `--tls-cert`
@@ -168,6 +200,8 @@ pub struct ServeConfig {
     pub sweep_interval: std::time::Duration,
     /// sled's page cache, in bytes (`store_cache_mb`).
     pub store_cache_bytes: u64,
+    /// Where the store is (`store`, `--store`).
+    pub store: StoreLocation,
     /// The master key file (flag, else file); `GNAPD_MASTER_KEY` is read at
     /// serve start when neither is given.
     pub master_key_file: Option<PathBuf>,
@@ -391,6 +425,10 @@ impl ServeConfig {
             .transpose()
             .map_err(ConfigError::Invalid)?;
         let master_key_file = flags.master_key_file.or(file.master_key_file.take());
+        // Taken out of the file (kept in the config, `Debug`): it may hold a
+        // password, which only `Conninfo` keeps from the log.
+        let file_store = file.store.take();
+        let store = StoreLocation::from_setting(flags.store.as_deref().or(file_store.as_deref()))?;
         let upstreams = assemble_upstreams(
             std::mem::take(&mut file.upstream),
             flags.upstreams,
@@ -425,6 +463,7 @@ impl ServeConfig {
             sweep_interval: std::time::Duration::from_secs(
                 file.sweep_interval.unwrap_or(DEFAULT_SWEEP_INTERVAL_SECS),
             ),
+            store,
             store_cache_bytes: file
                 .store_cache_mb
                 .map_or(crate::store::sled::DEFAULT_CACHE_BYTES, |mb| {
@@ -783,6 +822,45 @@ mod tests {
         assert_eq!(config.store_cache_bytes, 32 << 20);
         for bad in ["store_cache_mb = 0\n", "store_cache_mb = 65537\n"] {
             assert!(refused(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_store_is_sled_unless_a_postgres_conninfo_is_given_and_anything_else_is_refused() {
+        let config = ServeConfig::assemble(FileConfig::default(), Overrides::default()).unwrap();
+        assert!(matches!(config.store, StoreLocation::Sled));
+        let file: FileConfig =
+            toml::from_str("store = \"postgres://gnapd:s3cret@db.example/gnapd\"\n").unwrap();
+        let config = ServeConfig::assemble(file, Overrides::default()).unwrap();
+        let StoreLocation::Postgres(conninfo) = &config.store else {
+            panic!("not PostgreSQL: {:?}", config.store);
+        };
+        assert_eq!(
+            conninfo.to_string(),
+            "host=db.example port=5432 user=gnapd dbname=gnapd"
+        );
+        assert!(!format!("{config:?}").contains("s3cret"));
+        // The flag wins over the file, in libpq's key=value form too.
+        let file: FileConfig = toml::from_str("store = \"postgres://db.example/a\"\n").unwrap();
+        let flags = Overrides {
+            store: Some("host=/run/postgresql dbname=b".into()),
+            ..Overrides::default()
+        };
+        let config = ServeConfig::assemble(file, flags).unwrap();
+        assert!(
+            matches!(&config.store, StoreLocation::Postgres(c) if c.to_string().ends_with("dbname=b"))
+        );
+        for bad in [
+            "store = \"./gnapd-data\"\n",
+            "store = \"mysql://db/gnapd\"\n",
+            "store = \"host=db password='s3cret\"\n",
+        ] {
+            let file: FileConfig = toml::from_str(bad).unwrap();
+            let Err(e) = ServeConfig::assemble(file, Overrides::default()) else {
+                panic!("accepted: {bad}");
+            };
+            assert!(matches!(e, ConfigError::Invalid(_)), "{bad}: {e}");
+            assert!(!e.to_string().contains("s3cret"), "{e}");
         }
     }
 

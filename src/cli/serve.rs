@@ -1,4 +1,5 @@
-//! `gnapd serve`: the authorization server on the embedded sled store.
+//! `gnapd serve`: the authorization server on the embedded sled store, or
+//! on PostgreSQL (`store = "postgres://…"`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,10 +10,10 @@ use std::collections::BTreeSet;
 use crate::admin::Admin;
 use crate::authz::{Assignments, AuthServer};
 use crate::clock::SystemClock;
-use crate::config::{Overrides, ServeConfig};
+use crate::config::{Overrides, ServeConfig, StoreLocation};
 use crate::gateway::forward::Gateway;
 use crate::http::{App, serve::serve};
-use crate::store::Store as _;
+use crate::store::postgres::PostgresStore;
 use crate::store::sled::SledStore;
 use crate::upstream::Secret;
 use crate::upstream::credential::Credential;
@@ -30,9 +31,16 @@ pub struct Args {
     /// Address to listen on [default: 127.0.0.1:8470].
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
-    /// Data directory (sled) [default: ./gnapd-data].
+    /// Data directory (sled, the dev master key, the admin socket)
+    /// [default: ./gnapd-data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Keep the store in PostgreSQL: `postgres://USER@HOST/DB` or a libpq
+    /// `key=value` conninfo (prefer the config file's `store` for one with
+    /// a password: flags show in the process list) [default: sled in the
+    /// data directory].
+    #[arg(long, value_name = "CONNINFO")]
+    store: Option<String>,
     /// The public base URL [default: http:// + the listen address].
     #[arg(long)]
     public_url: Option<String>,
@@ -210,6 +218,7 @@ pub fn run(args: Args) -> ExitCode {
     let flags = Overrides {
         listen: args.listen,
         data_dir: args.data_dir,
+        store: args.store,
         public_url: args.public_url,
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
@@ -244,13 +253,18 @@ pub fn run(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let store_path = config.data_dir.join("store");
+    // sled's checkpoint after a clean stop; PostgreSQL needs none.
+    let store_path =
+        matches!(config.store, StoreLocation::Sled).then(|| config.data_dir.join("store"));
     let outcome = runtime.block_on(run_server(config));
     // Every task, and with it every handle on the store, goes with the
     // runtime; only then can the store be opened again.
     runtime.shutdown_timeout(SHUTDOWN_GRACE);
     match outcome {
         Ok(()) => {
+            let Some(store_path) = store_path else {
+                return ExitCode::SUCCESS;
+            };
             let started = std::time::Instant::now();
             match crate::store::sled::checkpoint(&store_path) {
                 Ok(()) => tracing::info!(
@@ -356,18 +370,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     }
     create_data_dir(&config.data_dir)?;
     let master_key = master_key(&config)?;
-    let store = Arc::new(
-        SledStore::open_tuned(
-            &config.data_dir.join("store"),
-            crate::store::sled::Durability::GroupCommit,
-            crate::clock::Clock::now(&SystemClock),
-            crate::store::sled::Tuning {
-                cache_bytes: config.store_cache_bytes,
-            },
-        )
-        .map_err(|e| e.to_string())?
-        .with_replay_sizes(config.limits.replay),
-    );
+    let store = open_store(&config)?;
 
     let configured: BTreeSet<String> = config.upstreams.iter().map(|u| u.name.clone()).collect();
     // Configured credentials become sealed enterprise-held credential sets;
@@ -621,6 +624,66 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     store.close().map_err(|e| e.to_string())?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The store the server runs on, and how to close it at the end.
+struct ServerStore {
+    store: Arc<dyn crate::store::Store>,
+    close: Box<dyn Fn() -> Result<(), crate::store::StoreError> + Send + Sync>,
+}
+
+impl ServerStore {
+    fn close(&self) -> Result<(), crate::store::StoreError> {
+        (self.close)()
+    }
+}
+
+impl std::ops::Deref for ServerStore {
+    type Target = Arc<dyn crate::store::Store>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.store
+    }
+}
+
+/// Opens the configured store: sled in the data dir, or PostgreSQL.
+fn open_store(config: &ServeConfig) -> Result<ServerStore, String> {
+    let now = crate::clock::Clock::now(&SystemClock);
+    match &config.store {
+        StoreLocation::Sled => {
+            let sled = Arc::new(
+                SledStore::open_tuned(
+                    &config.data_dir.join("store"),
+                    crate::store::sled::Durability::GroupCommit,
+                    now,
+                    crate::store::sled::Tuning {
+                        cache_bytes: config.store_cache_bytes,
+                    },
+                )
+                .map_err(|e| e.to_string())?
+                .with_replay_sizes(config.limits.replay),
+            );
+            let closing = sled.clone();
+            Ok(ServerStore {
+                store: sled,
+                close: Box::new(move || closing.close()),
+            })
+        }
+        StoreLocation::Postgres(conninfo) => {
+            let postgres = Arc::new(
+                PostgresStore::open_at(conninfo, crate::store::postgres::CONNECTIONS, now)
+                    .map_err(|e| format!("cannot open the PostgreSQL store at {conninfo}: {e}"))?
+                    .with_replay_sizes(config.limits.replay),
+            );
+            // Where, as whom and which database: never the password.
+            tracing::info!(at = %conninfo, "store on PostgreSQL");
+            let closing = postgres.clone();
+            Ok(ServerStore {
+                store: postgres,
+                close: Box::new(move || closing.close()),
+            })
+        }
+    }
 }
 
 /// Tells the operator how to sign in: the link itself on a terminal (as

@@ -11,6 +11,9 @@ pub struct FileConfig {
     pub listen: Option<SocketAddr>,
     /// `data_dir = "./gnapd-data"`
     pub data_dir: Option<PathBuf>,
+    /// `store = "postgres://…"` (or a libpq `key=value` conninfo): keep
+    /// the store in PostgreSQL. Absent: sled in `data_dir`.
+    pub store: Option<String>,
     /// `public_url = "https://as.example.com"`
     pub public_url: Option<String>,
     /// `tls_cert = "cert.pem"` (PEM chain)

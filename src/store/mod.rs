@@ -24,6 +24,7 @@ mod codec;
 mod commit;
 pub mod memory;
 mod oauth_client;
+pub mod postgres;
 pub mod rate;
 mod record;
 pub mod replay;

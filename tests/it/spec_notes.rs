@@ -81,6 +81,7 @@ fn every_test_named_in_spec_notes_exists() {
         "security.md",
         "compare.md",
         "conformance.md",
+        "store.md",
     ] {
         let cited = cited_tests(file);
         assert!(!cited.is_empty(), "{file} names no tests");

@@ -1,7 +1,8 @@
 //! The `Store` contract (src/store/mod.rs), one suite run against every
-//! implementation: `MemoryStore` (the reference) and `SledStore` on a
-//! temporary directory. Then what only a disk can show: reopening, refusing
-//! an unknown record version. Throughput is measured by `benches/store.rs`.
+//! implementation: `MemoryStore` (the reference), `SledStore` on a
+//! temporary directory and `PostgresStore` on a schema of its own. Then
+//! what only a disk can show: reopening, refusing an unknown record
+//! version. Throughput is measured by `benches/store.rs`.
 
 use std::sync::Barrier;
 
@@ -1214,6 +1215,11 @@ contract_suite!(store_sled, TempSled::new());
 contract_suite!(
     store_sled_flush_each_write,
     TempSled::with(Durability::FlushEachWrite)
+);
+// Each test on an empty schema of its own on the shared test server.
+contract_suite!(
+    store_postgres,
+    crate::support::postgres::TempPostgres::new()
 );
 
 // --- What only the disk store can show -----------------------------------

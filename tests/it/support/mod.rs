@@ -11,6 +11,7 @@ pub mod http_client;
 pub mod mcp_upstream;
 pub mod paths;
 pub mod pki;
+pub mod postgres;
 pub mod process;
 pub mod raw_http;
 pub mod reencode;
