@@ -122,6 +122,28 @@ impl StoreLocation {
     }
 }
 
+/// Reads `role`/`--role`. A node that serves only part of gnapd needs the
+/// other part running elsewhere on the same records: a PostgreSQL store.
+/// sled is one process's (it locks its directory), so there a split role
+/// could only answer with tokens nobody else can issue or use.
+fn role_of(setting: Option<&str>, store: &StoreLocation) -> Result<crate::http::Role, ConfigError> {
+    use crate::http::Role;
+    let role = match setting {
+        None => Role::All,
+        Some(text) => Role::parse(text).ok_or_else(|| {
+            ConfigError::Invalid(format!("role must be all, as or gateway, not {text:?}"))
+        })?,
+    };
+    if role != Role::All && matches!(store, StoreLocation::Sled) {
+        return Err(ConfigError::Invalid(format!(
+            "role = {:?} needs a store the other nodes share (store = \"postgres://…\"); \
+             with sled in data_dir a node serves everything",
+            role.name()
+        )));
+    }
+    Ok(role)
+}
+
 /// Flags that override the file.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
@@ -131,6 +153,8 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     /// `--store` (a PostgreSQL conninfo)
     pub store: Option<String>,
+    /// `--role` (`all`, `as`, `gateway`)
+    pub role: Option<String>,
     /// `--public-url`
     pub public_url: Option<String>,
     /// `--tls-cert`
@@ -202,6 +226,8 @@ pub struct ServeConfig {
     pub store_cache_bytes: u64,
     /// Where the store is (`store`, `--store`).
     pub store: StoreLocation,
+    /// What this node answers (`role`, `--role`).
+    pub role: crate::http::Role,
     /// The master key file (flag, else file); `GNAPD_MASTER_KEY` is read at
     /// serve start when neither is given.
     pub master_key_file: Option<PathBuf>,
@@ -429,6 +455,7 @@ impl ServeConfig {
         // password, which only `Conninfo` keeps from the log.
         let file_store = file.store.take();
         let store = StoreLocation::from_setting(flags.store.as_deref().or(file_store.as_deref()))?;
+        let role = role_of(flags.role.as_deref().or(file.role.as_deref()), &store)?;
         let upstreams = assemble_upstreams(
             std::mem::take(&mut file.upstream),
             flags.upstreams,
@@ -464,6 +491,7 @@ impl ServeConfig {
                 file.sweep_interval.unwrap_or(DEFAULT_SWEEP_INTERVAL_SECS),
             ),
             store,
+            role,
             store_cache_bytes: file
                 .store_cache_mb
                 .map_or(crate::store::sled::DEFAULT_CACHE_BYTES, |mb| {

@@ -41,6 +41,11 @@ pub struct Args {
     /// data directory].
     #[arg(long, value_name = "CONNINFO")]
     store: Option<String>,
+    /// What this node answers: `all`, `as` (the authorization server) or
+    /// `gateway` (`/mcp/…`); a split role needs a PostgreSQL store
+    /// [default: all].
+    #[arg(long, value_name = "ROLE")]
+    role: Option<String>,
     /// The public base URL [default: http:// + the listen address].
     #[arg(long)]
     public_url: Option<String>,
@@ -219,6 +224,7 @@ pub fn run(args: Args) -> ExitCode {
         listen: args.listen,
         data_dir: args.data_dir,
         store: args.store,
+        role: args.role,
         public_url: args.public_url,
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
@@ -541,6 +547,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         connection_limits: config.connections,
         oauth_clients,
         interop,
+        role: config.role,
     });
     let _ = app_cell.set(app.clone());
     // Tests and scripts read this line to find the server.
@@ -552,7 +559,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         // Scripts read this line, as they read the one above.
         println!("gnapd interop secret {}", interop.secret());
     }
-    tracing::info!(%bound, %public_url, "listening");
+    tracing::info!(%bound, %public_url, role = config.role.name(), "listening");
     let metrics = match metrics_listener {
         Some(listener) => {
             let at = listener.local_addr().map_err(|e| e.to_string())?;
@@ -571,7 +578,8 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
             None
         }
     };
-    let sweeper = {
+    // A gateway-only node leaves the sweeps to the nodes that run the AS.
+    let sweeper = config.role.runs_the_as().then(|| {
         let store = store.clone();
         let auth = app.auth.clone();
         let every = config.sweep_interval;
@@ -603,7 +611,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
                 }
             }
         })
-    };
+    });
     let gateway = app.gateway.clone();
     let signal = {
         let gateway = gateway.clone();
@@ -615,7 +623,9 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     };
     serve(listener, tls, app, signal).await;
     gateway.stdio().shutdown().await;
-    sweeper.abort();
+    if let Some(sweeper) = sweeper {
+        sweeper.abort();
+    }
     admin.abort();
     if let Some(metrics) = metrics {
         metrics.abort();

@@ -14,6 +14,9 @@ pub struct FileConfig {
     /// `store = "postgres://…"` (or a libpq `key=value` conninfo): keep
     /// the store in PostgreSQL. Absent: sled in `data_dir`.
     pub store: Option<String>,
+    /// `role = "all" | "as" | "gateway"`: what this node answers (several
+    /// nodes on one PostgreSQL store). Absent: `all`.
+    pub role: Option<String>,
     /// `public_url = "https://as.example.com"`
     pub public_url: Option<String>,
     /// `tls_cert = "cert.pem"` (PEM chain)

@@ -36,8 +36,11 @@ pub(crate) mod outbound;
 pub mod pages;
 pub mod push;
 mod resource_metadata;
+mod role;
 pub mod serve;
 pub mod tables;
+
+pub use role::Role;
 
 /// Largest request body read, in bytes. A grant request is a few KiB.
 pub const DEFAULT_MAX_BODY: usize = 64 * 1024;
@@ -73,6 +76,8 @@ pub struct App {
     pub oauth_clients: Arc<oauth_clients::Clients>,
     /// `--interop`: the automation endpoint and `/rs/echo` ([`interop`]).
     pub interop: Option<Arc<interop::Interop>>,
+    /// What this node answers (`role`): paths outside it get 404.
+    pub role: Role,
 }
 
 /// The address a connection came from, put into each request's extensions
@@ -514,7 +519,7 @@ pub(crate) fn to_response(reply: Reply) -> Response<Bytes> {
     })
 }
 
-fn not_found() -> Response<Bytes> {
+pub(crate) fn not_found() -> Response<Bytes> {
     let error = GrantError::described(ErrorCode::InvalidRequest, "no such endpoint");
     to_response(Reply::json(404, &GrantResponse::error(error, None)))
 }

@@ -368,6 +368,13 @@ async fn answer<W: Warp>(
     peer: SocketAddr,
     gateway: bool,
 ) -> Response<GatewayBody> {
+    if !shared.app.role.serves(request.uri().path()) {
+        return super::not_found().map(|body| {
+            Full::new(body)
+                .map_err(|never| match never {})
+                .boxed_unsync()
+        });
+    }
     if gateway {
         return super::mcp::serve(shared.app.clone(), request, peer).await;
     }

@@ -56,6 +56,7 @@ mod properties;
 mod rate_limits;
 mod replay_budgets;
 mod request_bounds;
+mod roles;
 mod rs_core;
 mod rs_http;
 mod scale_bench;

@@ -78,6 +78,7 @@ impl Resolver {
                 login: None,
                 trusted_proxy: None,
                 metrics_on_main: true,
+                role: gnapd::http::Role::All,
                 admission: Arc::new(gnapd::http::admission::Admission::new(16, 16)),
                 connection_limits: Default::default(),
                 interop: None,

@@ -71,6 +71,7 @@ impl HeldServer {
                 login: None,
                 trusted_proxy: None,
                 metrics_on_main: true,
+                role: gnapd::http::Role::All,
                 admission: Arc::new(gnapd::http::admission::Admission::new(1024, 1024)),
                 connection_limits: Default::default(),
                 interop: None,
