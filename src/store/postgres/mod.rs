@@ -12,11 +12,13 @@
 //! PostgreSQL's row lock makes a second caller wait for the first and then
 //! find the row changed, so exactly one wins.
 //!
-//! Not yet (later parts of issue 20): the replay cache is the node-local
-//! `ReplayMemory` the sled store keeps, and the record caches are retired
-//! only by this node's own writes (no LISTEN/NOTIFY across nodes).
+//! Several nodes may share one database: a write that retires this node's
+//! record caches notifies every other node in its transaction
+//! (`invalidation`), and no cached record older than [`CACHE_MAX_AGE`] is
+//! served, whatever was heard.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use super::cache::Cache;
 use super::replay::{ReplayBudget, ReplayMemory, ReplaySizes};
@@ -36,6 +38,7 @@ pub use sweep::SWEEP_BATCH;
 mod conninfo;
 mod grants;
 mod interactions;
+mod invalidation;
 mod pool;
 mod prepared;
 mod records;
@@ -46,6 +49,7 @@ mod sql;
 mod sweep;
 mod tokens;
 
+use invalidation::Listener;
 use pool::Pool;
 
 /// Connections each store keeps open: enough for the AS, the gateway and
@@ -53,15 +57,23 @@ use pool::Pool;
 /// enough for several nodes to share a server's default 100.
 pub const CONNECTIONS: usize = 4;
 
+/// The oldest a cached token or credential set may be and still be
+/// served: the bound on how long another node's revocation can go unseen
+/// here when its notification is lost (spec-notes/store.md, "Several
+/// nodes"). Each cached record is read again at most twice a second.
+pub const CACHE_MAX_AGE: Duration = Duration::from_millis(500);
+
 /// The PostgreSQL-backed store.
 pub struct PostgresStore {
     conninfo: Conninfo,
     pool: Pool,
     replay: ReplayMemory,
     /// Decoded tokens by hash, for the gateway's per-call lookup.
-    token_cache: Cache<TokenHash, Arc<TokenRecord>>,
+    token_cache: Arc<Cache<TokenHash, Arc<TokenRecord>>>,
     /// Decoded credential sets by id.
-    set_cache: Cache<String, Arc<CredentialSetRecord>>,
+    set_cache: Arc<Cache<String, Arc<CredentialSetRecord>>>,
+    /// Retires both caches when another node wrote.
+    listener: Mutex<Option<Listener>>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -83,14 +95,35 @@ impl PostgresStore {
 
     /// [`Self::open`] with `connections` connections, at the time `now`.
     pub fn open_at(conninfo: &Conninfo, connections: usize, now: i64) -> Result<Self, StoreError> {
+        Self::open_tuned(conninfo, connections, now, CACHE_MAX_AGE)
+    }
+
+    /// [`Self::open_at`] with cached records served until `cache_max_age`
+    /// (a test that must see a notification, not the age, at work).
+    pub fn open_tuned(
+        conninfo: &Conninfo,
+        connections: usize,
+        now: i64,
+        cache_max_age: Duration,
+    ) -> Result<Self, StoreError> {
         let pool = Pool::open(&conninfo.config, connections.max(1))?;
         pool.run(|conn| schema::migrate(&mut conn.client))?;
+        let token_cache = Arc::new(Cache::with_max_age(cache_max_age));
+        let set_cache = Arc::new(Cache::with_max_age(cache_max_age));
+        let listener = {
+            let (tokens, sets) = (token_cache.clone(), set_cache.clone());
+            Listener::start(&conninfo.config, move || {
+                tokens.retire();
+                sets.retire();
+            })?
+        };
         Ok(Self {
             conninfo: conninfo.clone(),
             pool,
             replay: ReplayMemory::new(ReplaySizes::default(), now),
-            token_cache: Cache::default(),
-            set_cache: Cache::default(),
+            token_cache,
+            set_cache,
+            listener: Mutex::new(Some(listener)),
         })
     }
 
@@ -108,6 +141,14 @@ impl PostgresStore {
 
     /// Closes every connection once its call is done; later calls fail.
     pub fn close(&self) -> Result<(), StoreError> {
+        if let Some(mut listener) = self
+            .listener
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            listener.stop();
+        }
         self.pool.close();
         Ok(())
     }

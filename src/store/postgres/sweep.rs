@@ -6,6 +6,7 @@
 //! READ COMMITTED: a row a concurrent write just moved past its expiry is
 //! checked again on its new version and kept.
 
+use super::invalidation::NOTIFY;
 use super::prepared::Conn;
 use super::sql::one;
 use super::{PostgresStore, StoreError, Swept};
@@ -55,6 +56,11 @@ impl PostgresStore {
             swept.tokens += batches(conn, "sweeping tokens", TOKENS, now)?;
             swept.instances = batches(conn, "sweeping instances", INSTANCES, now)?;
             batches(conn, "sweeping spent refresh tokens", SPENT_REFRESH, now)?;
+            if swept.grants + swept.tokens > 0 {
+                // After the batches committed (each its own transaction):
+                // other nodes retire once the rows are gone.
+                one("telling other nodes", conn.db().execute(NOTIFY, &[]))?;
+            }
             Ok(swept)
         })
     }
