@@ -58,7 +58,13 @@ impl Listener {
         retire: impl Fn() + Send + 'static,
     ) -> Result<Self, crate::store::StoreError> {
         let stop = Arc::new(AtomicBool::new(false));
-        let config = config.clone();
+        let mut config = config.clone();
+        // Told apart from the pool's connections in `pg_stat_activity`.
+        let name = match config.get_application_name() {
+            Some(name) => format!("{name} listener"),
+            None => "gnapd listener".to_owned(),
+        };
+        config.application_name(&name);
         let stopped = stop.clone();
         let thread = std::thread::Builder::new()
             .name("gnapd-postgres-listen".into())

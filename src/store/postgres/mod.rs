@@ -42,6 +42,7 @@ mod invalidation;
 mod pool;
 mod prepared;
 mod records;
+mod replay;
 mod rows;
 mod schema;
 mod sizes;
@@ -51,6 +52,7 @@ mod tokens;
 
 use invalidation::Listener;
 use pool::Pool;
+use replay::SharedReplay;
 
 /// Connections each store keeps open: enough for the AS, the gateway and
 /// the sweeper not to queue behind one another on a small machine, few
@@ -66,8 +68,11 @@ pub const CACHE_MAX_AGE: Duration = Duration::from_millis(500);
 /// The PostgreSQL-backed store.
 pub struct PostgresStore {
     conninfo: Conninfo,
-    pool: Pool,
-    replay: ReplayMemory,
+    pool: Arc<Pool>,
+    /// This node's replay memory, in front of the shared table.
+    replay: Arc<ReplayMemory>,
+    unapproved: SharedReplay,
+    bound: SharedReplay,
     /// Decoded tokens by hash, for the gateway's per-call lookup.
     token_cache: Arc<Cache<TokenHash, Arc<TokenRecord>>>,
     /// Decoded credential sets by id.
@@ -106,8 +111,9 @@ impl PostgresStore {
         now: i64,
         cache_max_age: Duration,
     ) -> Result<Self, StoreError> {
-        let pool = Pool::open(&conninfo.config, connections.max(1))?;
+        let pool = Arc::new(Pool::open(&conninfo.config, connections.max(1))?);
         pool.run(|conn| schema::migrate(&mut conn.client))?;
+        let replay = Arc::new(ReplayMemory::new(ReplaySizes::default(), now));
         let token_cache = Arc::new(Cache::with_max_age(cache_max_age));
         let set_cache = Arc::new(Cache::with_max_age(cache_max_age));
         let listener = {
@@ -119,8 +125,10 @@ impl PostgresStore {
         };
         Ok(Self {
             conninfo: conninfo.clone(),
+            unapproved: SharedReplay::new(replay.clone(), ReplayBudget::Unapproved, pool.clone()),
+            bound: SharedReplay::new(replay.clone(), ReplayBudget::Bound, pool.clone()),
             pool,
-            replay: ReplayMemory::new(ReplaySizes::default(), now),
+            replay,
             token_cache,
             set_cache,
             listener: Mutex::new(Some(listener)),
@@ -130,7 +138,13 @@ impl PostgresStore {
     /// The same store with replay budgets of `sizes` (and the same horizon).
     pub fn with_replay_sizes(mut self, sizes: ReplaySizes) -> Self {
         let horizon = self.replay.budget(ReplayBudget::Bound).horizon();
-        self.replay = ReplayMemory::new(sizes, horizon);
+        self.replay = Arc::new(ReplayMemory::new(sizes, horizon));
+        self.unapproved = SharedReplay::new(
+            self.replay.clone(),
+            ReplayBudget::Unapproved,
+            self.pool.clone(),
+        );
+        self.bound = SharedReplay::new(self.replay.clone(), ReplayBudget::Bound, self.pool.clone());
         self
     }
 
@@ -155,7 +169,7 @@ impl PostgresStore {
 }
 
 impl NonceStore for PostgresStore {
-    /// In memory on this node: see the module documentation.
+    /// This node's memory, then the table every node shares (`replay`).
     fn remember(
         &self,
         scope: &Thumbprint,
@@ -163,19 +177,20 @@ impl NonceStore for PostgresStore {
         until: i64,
         now: i64,
     ) -> Result<Seen, NonceStoreError> {
-        self.replay
-            .budget(ReplayBudget::Bound)
-            .remember(scope, value, until, now)
+        self.bound.remember(scope, value, until, now)
     }
 
     fn horizon(&self) -> i64 {
-        self.replay.budget(ReplayBudget::Bound).horizon()
+        self.bound.horizon()
     }
 }
 
 impl Store for PostgresStore {
     fn replay(&self, budget: ReplayBudget) -> &dyn NonceStore {
-        self.replay.budget(budget)
+        match budget {
+            ReplayBudget::Unapproved => &self.unapproved,
+            ReplayBudget::Bound => &self.bound,
+        }
     }
 
     fn create_grant(
