@@ -46,6 +46,7 @@ mod login_oidc;
 mod malformed_input;
 mod metrics_listen;
 mod mtls_core;
+mod multi_node;
 mod oauth_as;
 mod oauth_clients;
 mod oauth_gateway;
