@@ -220,3 +220,35 @@ fn a_shared_replay_claim_costs_one_round_trip_without_a_flush() {
     assert!(mean < Duration::from_millis(5), "{mean:?}");
     a.close().unwrap();
 }
+
+/// A listener whose connection broke hears nothing of what was written
+/// meanwhile: on connecting again it retires everything.
+#[test]
+fn a_postgres_node_whose_listener_reconnects_retires_every_cached_record() {
+    let schema = Schema::new();
+    let a = node(&schema, NEVER_STALE);
+    let f = Fixture::new();
+    let (grant, tokens) = f.grant(1, FOREVER);
+    a.create_grant(&grant, &tokens).unwrap();
+    let token = &tokens[0];
+    assert!(cached(&a, &token.0));
+    let mut admin = schema.client();
+    // Gone behind the node's back, with no notification.
+    admin
+        .execute("DELETE FROM tokens WHERE hash = $1", &[&token.0.0.to_vec()])
+        .unwrap();
+    assert!(cached(&a, &token.0), "nothing told the node");
+    let listener = format!("{} listener", schema.name);
+    let killed: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
+             WHERE application_name = $1) AS t",
+            &[&listener],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(killed, 1, "the node's one listener");
+    let seen = until(|| !cached(&a, &token.0));
+    assert!(seen < WITHIN, "retired after {seen:?}");
+    a.close().unwrap();
+}
