@@ -13,8 +13,8 @@
 //! connection, or one not yet read. When the listener connects again, it
 //! retires everything first, since writes may have gone unheard meanwhile.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -22,7 +22,8 @@ use postgres::fallible_iterator::FallibleIterator as _;
 use postgres::{Client, Config, NoTls};
 
 use super::prepared::Db;
-use super::sql::Failure;
+use super::sql::{Failure, failed};
+use crate::store::StoreError;
 
 /// The channel every node listens on.
 const CHANNEL: &str = "gnapd_retire";
@@ -51,12 +52,14 @@ pub(super) struct Listener {
 
 impl Listener {
     /// Starts listening on a connection of its own to the database
-    /// `config` names; `retire` runs on every notification for this
-    /// schema, and on every (re)connection.
+    /// `config` names, and returns once it listens (so no write committed
+    /// after the store opened goes unheard); `retire` runs on every
+    /// notification for this schema, and on every (re)connection. Fails
+    /// if the first connection cannot be made.
     pub(super) fn start(
         config: &Config,
         retire: impl Fn() + Send + 'static,
-    ) -> Result<Self, crate::store::StoreError> {
+    ) -> Result<Self, StoreError> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut config = config.clone();
         // Told apart from the pool's connections in `pg_stat_activity`.
@@ -66,18 +69,34 @@ impl Listener {
         };
         config.application_name(&name);
         let stopped = stop.clone();
+        let (ready, is_ready) = mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("gnapd-postgres-listen".into())
-            .spawn(move || listen(&config, &stopped, &retire))
+            .spawn(move || match subscribe(&config) {
+                Ok((client, schema)) => {
+                    let _ = ready.send(Ok(()));
+                    listen(&config, Some((client, schema)), &stopped, &retire);
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(failed("listening", &e)));
+                }
+            })
             .map_err(|e| {
-                crate::store::StoreError::Backend(format!(
-                    "cannot start the PostgreSQL listener thread: {e}"
-                ))
+                StoreError::Backend(format!("cannot start the PostgreSQL listener thread: {e}"))
             })?;
-        Ok(Self {
+        let mut listener = Self {
             stop,
             thread: Some(thread),
-        })
+        };
+        let outcome = is_ready.recv().unwrap_or_else(|_| {
+            Err(StoreError::Backend(
+                "the PostgreSQL listener thread died while connecting".into(),
+            ))
+        });
+        if outcome.is_err() {
+            listener.stop();
+        }
+        outcome.map(|()| listener)
     }
 
     /// Stops the thread (within [`POLL`]) and waits for it.
@@ -95,9 +114,19 @@ impl Drop for Listener {
     }
 }
 
-/// Connects, listens and retires until told to stop; a failed connection
-/// is tried again after [`RECONNECT_DELAY`].
-fn listen(config: &Config, stop: &AtomicBool, retire: &dyn Fn()) {
+/// Listens on `first` (a connection already listening), then connects
+/// again, listens and retires until told to stop; a failed connection is
+/// tried again after [`RECONNECT_DELAY`].
+fn listen(
+    config: &Config,
+    mut first: Option<(Client, String)>,
+    stop: &AtomicBool,
+    retire: &dyn Fn(),
+) {
+    if let Some((client, schema)) = first.as_mut() {
+        hear(client, schema, stop, retire);
+    }
+    drop(first);
     while !stop.load(Ordering::Acquire) {
         match subscribe(config) {
             Ok((mut client, schema)) => {
