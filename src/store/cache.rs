@@ -28,12 +28,14 @@ use std::time::{Duration, Instant};
 /// cheap to read back, and agents are many and short-lived).
 const CAPACITY: usize = 16_384;
 
-/// When a read began: the generation then, and the instant (taken before
-/// the store is read, so an entry's age counts from before its read).
+/// When a read began: the generation then, and, for a cache with a
+/// maximum age, the instant (taken before the store is read, so an entry's
+/// age counts from before its read; not taken otherwise, keeping the clock
+/// off sled's per-call path).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamp {
     generation: u64,
-    at: Instant,
+    at: Option<Instant>,
 }
 
 /// A generation-checked cache of decoded records.
@@ -71,7 +73,7 @@ impl<K: Eq + Hash + Clone, V: Clone> Cache<K, V> {
     pub fn generation(&self) -> Stamp {
         Stamp {
             generation: self.generation.load(Ordering::Acquire),
-            at: Instant::now(),
+            at: self.max_age.map(|_| Instant::now()),
         }
     }
 
@@ -87,9 +89,13 @@ impl<K: Eq + Hash + Clone, V: Clone> Cache<K, V> {
             .get(key)
             .filter(|(read, _)| {
                 read.generation == now.generation
-                    && self
-                        .max_age
-                        .is_none_or(|max| now.at.saturating_duration_since(read.at) < max)
+                    && match (self.max_age, now.at, read.at) {
+                        (Some(max), Some(now), Some(read)) => {
+                            now.saturating_duration_since(read) < max
+                        }
+                        (Some(_), _, _) => false,
+                        (None, _, _) => true,
+                    }
             })
             .map(|(_, value)| value.clone())
     }
@@ -158,14 +164,11 @@ mod tests {
         let cache: Cache<u8, &str> = Cache::with_max_age(Duration::from_millis(500));
         let read = cache.generation();
         cache.put(1, "live", read);
-        let young = Stamp {
-            at: read.at + Duration::from_millis(499),
+        let later = |ms| Stamp {
+            at: read.at.map(|at| at + Duration::from_millis(ms)),
             ..read
         };
-        let old = Stamp {
-            at: read.at + Duration::from_millis(500),
-            ..read
-        };
+        let (young, old) = (later(499), later(500));
         assert_eq!(cache.get(&1, young), Some("live"));
         assert_eq!(
             cache.get(&1, old),
