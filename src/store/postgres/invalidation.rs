@@ -146,7 +146,10 @@ fn listen(
 fn subscribe(config: &Config) -> Result<(Client, String), postgres::Error> {
     let mut client = config.connect(NoTls)?;
     client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
-    let schema: String = client.query_one("SELECT current_schema()", &[])?.get(0);
+    // NULL when no schema on the search path exists (yet): then no
+    // writer's payload can match, and the age bound alone holds.
+    let schema: Option<String> = client.query_one("SELECT current_schema()", &[])?.get(0);
+    let schema = schema.unwrap_or_default();
     Ok((client, schema))
 }
 

@@ -54,9 +54,10 @@ use invalidation::Listener;
 use pool::Pool;
 use replay::SharedReplay;
 
-/// Connections each store keeps open: enough for the AS, the gateway and
-/// the sweeper not to queue behind one another on a small machine, few
-/// enough for several nodes to share a server's default 100.
+/// Connections each store keeps open for its calls: enough for the AS,
+/// the gateway and the sweeper not to queue behind one another on a small
+/// machine, few enough for several nodes to share a server's default 100
+/// (each node also holds one listening connection, `invalidation`).
 pub const CONNECTIONS: usize = 4;
 
 /// The oldest a cached token or credential set may be and still be
