@@ -12,40 +12,74 @@
 //! starts afterwards can see the revoked token. Any such write retires the
 //! whole cache; writes of the kinds that retire it (revocations, rotations,
 //! sweeps, credential changes) are rare next to the reads it serves.
+//!
+//! A store other processes also write (PostgreSQL, several nodes) cannot
+//! count on hearing of every write: its caches take a maximum age
+//! ([`Cache::with_max_age`]), and an entry read longer ago than that is not
+//! served, whatever its generation.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// At most this many entries; the map is emptied when full (entries are
 /// cheap to read back, and agents are many and short-lived).
 const CAPACITY: usize = 16_384;
 
+/// When a read began: the generation then, and, for a cache with a
+/// maximum age, the instant (taken before the store is read, so an entry's
+/// age counts from before its read; not taken otherwise, keeping the clock
+/// off sled's per-call path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    generation: u64,
+    at: Option<Instant>,
+}
+
 /// A generation-checked cache of decoded records.
 #[derive(Debug)]
 pub struct Cache<K, V> {
     generation: AtomicU64,
-    entries: Mutex<HashMap<K, (u64, V)>>,
+    /// Entries read longer ago than this are not served (`None`: no bound).
+    max_age: Option<Duration>,
+    entries: Mutex<HashMap<K, (Stamp, V)>>,
 }
 
 impl<K, V> Default for Cache<K, V> {
     fn default() -> Self {
         Self {
             generation: AtomicU64::new(0),
+            max_age: None,
             entries: Mutex::new(HashMap::new()),
         }
     }
 }
 
+impl<K, V> Cache<K, V> {
+    /// An empty cache that serves no entry read more than `max_age` ago.
+    pub fn with_max_age(max_age: Duration) -> Self {
+        Self {
+            max_age: Some(max_age),
+            ..Self::default()
+        }
+    }
+}
+
 impl<K: Eq + Hash + Clone, V: Clone> Cache<K, V> {
-    /// The generation to read under: load it *before* reading the store.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+    /// The generation to read under, and now: take it *before* reading
+    /// the store.
+    pub fn generation(&self) -> Stamp {
+        Stamp {
+            generation: self.generation.load(Ordering::Acquire),
+            at: self.max_age.map(|_| Instant::now()),
+        }
     }
 
-    /// The cached value for `key`, if it was read under `generation`.
-    pub fn get<Q>(&self, key: &Q, generation: u64) -> Option<V>
+    /// The cached value for `key`, if it was read under the generation of
+    /// `now` and, with a maximum age, less than that long before `now`.
+    pub fn get<Q>(&self, key: &Q, now: Stamp) -> Option<V>
     where
         K: std::borrow::Borrow<Q>,
         Q: Eq + Hash + ?Sized,
@@ -53,12 +87,21 @@ impl<K: Eq + Hash + Clone, V: Clone> Cache<K, V> {
         let entries = self.entries.lock().ok()?;
         entries
             .get(key)
-            .filter(|(read_under, _)| *read_under == generation)
+            .filter(|(read, _)| {
+                read.generation == now.generation
+                    && match (self.max_age, now.at, read.at) {
+                        (Some(max), Some(now), Some(read)) => {
+                            now.saturating_duration_since(read) < max
+                        }
+                        (Some(_), _, _) => false,
+                        (None, _, _) => true,
+                    }
+            })
             .map(|(_, value)| value.clone())
     }
 
-    /// Remembers `value`, read from the store under `generation`.
-    pub fn put(&self, key: K, value: V, generation: u64) {
+    /// Remembers `value`, read from the store since `generation`.
+    pub fn put(&self, key: K, value: V, generation: Stamp) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= CAPACITY {
                 entries.clear();
@@ -108,10 +151,32 @@ mod tests {
     #[test]
     fn the_cache_is_bounded() {
         let cache: Cache<usize, usize> = Cache::default();
+        let stamp = cache.generation();
         for i in 0..=CAPACITY {
-            cache.put(i, i, 0);
+            cache.put(i, i, stamp);
         }
         assert!(cache.entries.lock().unwrap().len() <= CAPACITY);
-        assert_eq!(cache.get(&CAPACITY, 0), Some(CAPACITY));
+        assert_eq!(cache.get(&CAPACITY, stamp), Some(CAPACITY));
+    }
+
+    #[test]
+    fn an_entry_older_than_the_maximum_age_is_not_served_in_its_generation() {
+        let cache: Cache<u8, &str> = Cache::with_max_age(Duration::from_millis(500));
+        let read = cache.generation();
+        cache.put(1, "live", read);
+        let later = |ms| Stamp {
+            at: read.at.map(|at| at + Duration::from_millis(ms)),
+            ..read
+        };
+        let (young, old) = (later(499), later(500));
+        assert_eq!(cache.get(&1, young), Some("live"));
+        assert_eq!(
+            cache.get(&1, old),
+            None,
+            "no write was heard of, yet too old"
+        );
+        let unbounded: Cache<u8, &str> = Cache::default();
+        unbounded.put(1, "kept", read);
+        assert_eq!(unbounded.get(&1, old), Some("kept"));
     }
 }

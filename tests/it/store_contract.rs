@@ -534,7 +534,7 @@ fn sweep_leaves_live_nonces_and_forgets_expired_ones(store: &dyn Store) {
     assert_eq!(store.remember(f.scope(), b"old", 500, 100), Ok(Seen::Fresh));
 }
 
-fn credential_set(id: &str, upstream: &str, sealed: &[u8]) -> CredentialSetRecord {
+pub fn credential_set(id: &str, upstream: &str, sealed: &[u8]) -> CredentialSetRecord {
     CredentialSetRecord {
         v: RECORD_VERSION,
         id: id.to_owned(),

@@ -2,6 +2,7 @@
 //! read by id or continuation token, continued and deleted by
 //! compare-and-swap of the continuation column.
 
+use super::invalidation::notify;
 use super::rows::{GrantRow, InstanceRow, TokenRow, hash, keep_instance, upsert_tokens};
 use super::sql::{one, transaction};
 use super::{PostgresStore, StoreError};
@@ -264,12 +265,14 @@ impl PostgresStore {
     pub(super) fn remove_grant(&self, expected: &TokenHash) -> Result<bool, StoreError> {
         let expected = hash(expected);
         self.pool.run(move |conn| {
-            let deleted = one(
-                "deleting a grant",
-                conn.db()
-                    .execute("DELETE FROM grants WHERE continuation = $1", &[&expected]),
-            )?;
-            Ok(deleted > 0)
+            transaction(conn, "deleting a grant", |tx| {
+                let deleted =
+                    tx.execute("DELETE FROM grants WHERE continuation = $1", &[&expected])? > 0;
+                if deleted {
+                    notify(tx)?;
+                }
+                Ok(deleted)
+            })
         })
     }
 }

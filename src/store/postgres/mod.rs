@@ -12,11 +12,13 @@
 //! PostgreSQL's row lock makes a second caller wait for the first and then
 //! find the row changed, so exactly one wins.
 //!
-//! Not yet (later parts of issue 20): the replay cache is the node-local
-//! `ReplayMemory` the sled store keeps, and the record caches are retired
-//! only by this node's own writes (no LISTEN/NOTIFY across nodes).
+//! Several nodes may share one database: a write that retires this node's
+//! record caches notifies every other node in its transaction
+//! (`invalidation`), and no cached record older than [`CACHE_MAX_AGE`] is
+//! served, whatever was heard.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use super::cache::Cache;
 use super::replay::{ReplayBudget, ReplayMemory, ReplaySizes};
@@ -36,9 +38,11 @@ pub use sweep::SWEEP_BATCH;
 mod conninfo;
 mod grants;
 mod interactions;
+mod invalidation;
 mod pool;
 mod prepared;
 mod records;
+mod replay;
 mod rows;
 mod schema;
 mod sizes;
@@ -46,22 +50,36 @@ mod sql;
 mod sweep;
 mod tokens;
 
+use invalidation::Listener;
 use pool::Pool;
+use replay::SharedReplay;
 
-/// Connections each store keeps open: enough for the AS, the gateway and
-/// the sweeper not to queue behind one another on a small machine, few
-/// enough for several nodes to share a server's default 100.
+/// Connections each store keeps open for its calls: enough for the AS,
+/// the gateway and the sweeper not to queue behind one another on a small
+/// machine, few enough for several nodes to share a server's default 100
+/// (each node also holds one listening connection, `invalidation`).
 pub const CONNECTIONS: usize = 4;
+
+/// The oldest a cached token or credential set may be and still be
+/// served: the bound on how long another node's revocation can go unseen
+/// here when its notification is lost (spec-notes/store.md, "Several
+/// nodes"). Each cached record is read again at most twice a second.
+pub const CACHE_MAX_AGE: Duration = Duration::from_millis(500);
 
 /// The PostgreSQL-backed store.
 pub struct PostgresStore {
     conninfo: Conninfo,
-    pool: Pool,
-    replay: ReplayMemory,
+    pool: Arc<Pool>,
+    /// This node's replay memory, in front of the shared table.
+    replay: Arc<ReplayMemory>,
+    unapproved: SharedReplay,
+    bound: SharedReplay,
     /// Decoded tokens by hash, for the gateway's per-call lookup.
-    token_cache: Cache<TokenHash, Arc<TokenRecord>>,
+    token_cache: Arc<Cache<TokenHash, Arc<TokenRecord>>>,
     /// Decoded credential sets by id.
-    set_cache: Cache<String, Arc<CredentialSetRecord>>,
+    set_cache: Arc<Cache<String, Arc<CredentialSetRecord>>>,
+    /// Retires both caches when another node wrote.
+    listener: Mutex<Option<Listener>>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -83,21 +101,51 @@ impl PostgresStore {
 
     /// [`Self::open`] with `connections` connections, at the time `now`.
     pub fn open_at(conninfo: &Conninfo, connections: usize, now: i64) -> Result<Self, StoreError> {
-        let pool = Pool::open(&conninfo.config, connections.max(1))?;
+        Self::open_tuned(conninfo, connections, now, CACHE_MAX_AGE)
+    }
+
+    /// [`Self::open_at`] with cached records served until `cache_max_age`
+    /// (a test that must see a notification, not the age, at work).
+    pub fn open_tuned(
+        conninfo: &Conninfo,
+        connections: usize,
+        now: i64,
+        cache_max_age: Duration,
+    ) -> Result<Self, StoreError> {
+        let pool = Arc::new(Pool::open(&conninfo.config, connections.max(1))?);
         pool.run(|conn| schema::migrate(&mut conn.client))?;
+        let replay = Arc::new(ReplayMemory::new(ReplaySizes::default(), now));
+        let token_cache = Arc::new(Cache::with_max_age(cache_max_age));
+        let set_cache = Arc::new(Cache::with_max_age(cache_max_age));
+        let listener = {
+            let (tokens, sets) = (token_cache.clone(), set_cache.clone());
+            Listener::start(&conninfo.config, move || {
+                tokens.retire();
+                sets.retire();
+            })?
+        };
         Ok(Self {
             conninfo: conninfo.clone(),
+            unapproved: SharedReplay::new(replay.clone(), ReplayBudget::Unapproved, pool.clone()),
+            bound: SharedReplay::new(replay.clone(), ReplayBudget::Bound, pool.clone()),
             pool,
-            replay: ReplayMemory::new(ReplaySizes::default(), now),
-            token_cache: Cache::default(),
-            set_cache: Cache::default(),
+            replay,
+            token_cache,
+            set_cache,
+            listener: Mutex::new(Some(listener)),
         })
     }
 
     /// The same store with replay budgets of `sizes` (and the same horizon).
     pub fn with_replay_sizes(mut self, sizes: ReplaySizes) -> Self {
         let horizon = self.replay.budget(ReplayBudget::Bound).horizon();
-        self.replay = ReplayMemory::new(sizes, horizon);
+        self.replay = Arc::new(ReplayMemory::new(sizes, horizon));
+        self.unapproved = SharedReplay::new(
+            self.replay.clone(),
+            ReplayBudget::Unapproved,
+            self.pool.clone(),
+        );
+        self.bound = SharedReplay::new(self.replay.clone(), ReplayBudget::Bound, self.pool.clone());
         self
     }
 
@@ -108,13 +156,21 @@ impl PostgresStore {
 
     /// Closes every connection once its call is done; later calls fail.
     pub fn close(&self) -> Result<(), StoreError> {
+        if let Some(mut listener) = self
+            .listener
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            listener.stop();
+        }
         self.pool.close();
         Ok(())
     }
 }
 
 impl NonceStore for PostgresStore {
-    /// In memory on this node: see the module documentation.
+    /// This node's memory, then the table every node shares (`replay`).
     fn remember(
         &self,
         scope: &Thumbprint,
@@ -122,19 +178,20 @@ impl NonceStore for PostgresStore {
         until: i64,
         now: i64,
     ) -> Result<Seen, NonceStoreError> {
-        self.replay
-            .budget(ReplayBudget::Bound)
-            .remember(scope, value, until, now)
+        self.bound.remember(scope, value, until, now)
     }
 
     fn horizon(&self) -> i64 {
-        self.replay.budget(ReplayBudget::Bound).horizon()
+        self.bound.horizon()
     }
 }
 
 impl Store for PostgresStore {
     fn replay(&self, budget: ReplayBudget) -> &dyn NonceStore {
-        self.replay.budget(budget)
+        match budget {
+            ReplayBudget::Unapproved => &self.unapproved,
+            ReplayBudget::Bound => &self.bound,
+        }
     }
 
     fn create_grant(

@@ -3,8 +3,9 @@
 //! spent refresh tokens. Each write is one statement (an upsert, or an
 //! insert that does nothing when the key is taken).
 
+use super::invalidation::notify;
 use super::rows::{InstanceRow, hash, instance_from};
-use super::sql::one;
+use super::sql::{one, transaction};
 use super::{PostgresStore, StoreError};
 use crate::store::codec::{Versioned, decode, encode};
 use crate::store::{
@@ -95,14 +96,20 @@ impl PostgresStore {
     }
 
     pub(super) fn write_credential_set(&self, set: &CredentialSetRecord) -> Result<(), StoreError> {
-        self.write_text_keyed(
-            "writing a credential set",
-            "INSERT INTO credential_sets (id, record) VALUES ($1, $2)
-             ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
-            &set.id,
-            encode(set)?,
-        )
-        .map(drop)
+        // With the notification in its transaction: other nodes' caches
+        // may hold the set's previous record.
+        let id = set.id.clone();
+        let record = encode(set)?;
+        self.pool.run(move |conn| {
+            transaction(conn, "writing a credential set", |tx| {
+                tx.execute(
+                    "INSERT INTO credential_sets (id, record) VALUES ($1, $2)
+                     ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
+                    &[&id, &record],
+                )?;
+                notify(tx)
+            })
+        })
     }
 
     pub(super) fn read_credential_set(

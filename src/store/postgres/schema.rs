@@ -18,14 +18,14 @@ use super::sql::failed;
 use crate::store::StoreError;
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 /// Serializes migrations across processes (`pg_advisory_xact_lock`): an
 /// arbitrary constant, "gnapd" in ASCII.
 const MIGRATION_LOCK: i64 = 0x67_6e61_7064;
 
 /// Each step takes the schema from the version before it to its own.
-const STEPS: [&str; 1] = [V1];
+const STEPS: [&str; 2] = [V1, V2];
 const _: () = assert!(STEPS.len() as i32 == SCHEMA_VERSION);
 
 const V1: &str = r#"
@@ -96,6 +96,17 @@ CREATE TABLE spent_refresh (
     record bytea NOT NULL
 );
 CREATE INDEX spent_refresh_expiry ON spent_refresh (expires_at);
+"#;
+
+/// The signatures every node has accepted, for replay protection across
+/// nodes (`postgres/replay.rs`): a digest of (key, signature), kept until
+/// the signature could no longer be accepted anyway.
+const V2: &str = r#"
+CREATE TABLE replay (
+    digest bytea PRIMARY KEY,
+    expires_at bigint NOT NULL
+);
+CREATE INDEX replay_expiry ON replay (expires_at);
 "#;
 
 /// Brings the database's schema to [`SCHEMA_VERSION`]; refuses one newer.

@@ -6,6 +6,7 @@
 //! READ COMMITTED: a row a concurrent write just moved past its expiry is
 //! checked again on its new version and kept.
 
+use super::invalidation::NOTIFY;
 use super::prepared::Conn;
 use super::sql::one;
 use super::{PostgresStore, StoreError, Swept};
@@ -36,6 +37,11 @@ const SPENT_REFRESH: &str = "
     DELETE FROM spent_refresh WHERE hash IN
         (SELECT hash FROM spent_refresh WHERE expires_at < $1 LIMIT $2)";
 
+/// Signatures past the time they could be accepted.
+const REPLAY: &str = "
+    DELETE FROM replay WHERE digest IN
+        (SELECT digest FROM replay WHERE expires_at < $1 LIMIT $2)";
+
 impl PostgresStore {
     pub(super) fn sweep_expired(&self, now: i64) -> Result<Swept, StoreError> {
         self.pool.run(move |conn| {
@@ -55,6 +61,12 @@ impl PostgresStore {
             swept.tokens += batches(conn, "sweeping tokens", TOKENS, now)?;
             swept.instances = batches(conn, "sweeping instances", INSTANCES, now)?;
             batches(conn, "sweeping spent refresh tokens", SPENT_REFRESH, now)?;
+            batches(conn, "sweeping lapsed signatures", REPLAY, now)?;
+            if swept.grants + swept.tokens > 0 {
+                // After the batches committed (each its own transaction):
+                // other nodes retire once the rows are gone.
+                one("telling other nodes", conn.db().execute(NOTIFY, &[]))?;
+            }
             Ok(swept)
         })
     }

@@ -7,6 +7,7 @@
 //! tells nothing of a token's value, which would still need a preimage of
 //! the hash (the reason tokens are kept hashed).
 
+use super::invalidation::notify;
 use super::rows::{TokenRow, hash, hash_from};
 use super::sql::{one, transaction};
 use super::{PostgresStore, StoreError};
@@ -100,6 +101,7 @@ impl PostgresStore {
                     "UPDATE grants SET record = $2 WHERE id = $1",
                     &[&grant_id, &encode(&grant)?],
                 )?;
+                notify(tx)?;
                 Ok(true)
             })
         })
@@ -109,12 +111,13 @@ impl PostgresStore {
     pub(super) fn remove_managed(&self, manage: &TokenHash) -> Result<bool, StoreError> {
         let manage = hash(manage);
         self.pool.run(move |conn| {
-            let removed = one(
-                "revoking a token",
-                conn.db()
-                    .execute("DELETE FROM tokens WHERE manage = $1", &[&manage]),
-            )?;
-            Ok(removed > 0)
+            transaction(conn, "revoking a token", |tx| {
+                let removed = tx.execute("DELETE FROM tokens WHERE manage = $1", &[&manage])? > 0;
+                if removed {
+                    notify(tx)?;
+                }
+                Ok(removed)
+            })
         })
     }
 
@@ -131,17 +134,21 @@ impl PostgresStore {
                         "DELETE FROM tokens WHERE credential_sets @> ARRAY[$1::text]",
                         &[&id],
                     )?;
+                    notify(tx)?;
                 }
                 Ok(removed)
             })?;
             if removed {
-                one(
-                    "revoking tokens of a removed credential set",
-                    conn.db().execute(
+                transaction(conn, "revoking tokens of a removed credential set", |tx| {
+                    let late = tx.execute(
                         "DELETE FROM tokens WHERE credential_sets @> ARRAY[$1::text]",
                         &[&id],
-                    ),
-                )?;
+                    )?;
+                    if late > 0 {
+                        notify(tx)?;
+                    }
+                    Ok(())
+                })?;
             }
             Ok(removed)
         })

@@ -1,0 +1,181 @@
+//! Hearing of other nodes' writes: every write that retires this node's
+//! record caches also sends a `NOTIFY` inside its own transaction (so it is
+//! delivered only if that transaction commits, and only once its rows are
+//! visible), and every node keeps one more connection that `LISTEN`s, on a
+//! thread of its own, and retires its caches on each notification.
+//!
+//! Notifications are per database, not per schema: the payload is the
+//! writer's schema, and a listener retires only for its own (two
+//! deployments, or two tests, in one database do not retire each other).
+//!
+//! What this cannot hear of is bounded by the caches' maximum age
+//! ([`super::CACHE_MAX_AGE`]): a notification lost with a broken
+//! connection, or one not yet read. When the listener connects again, it
+//! retires everything first, since writes may have gone unheard meanwhile.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use postgres::fallible_iterator::FallibleIterator as _;
+use postgres::{Client, Config, NoTls};
+
+use super::prepared::Db;
+use super::sql::{Failure, failed};
+use crate::store::StoreError;
+
+/// The channel every node listens on.
+const CHANNEL: &str = "gnapd_retire";
+
+/// The statement a retiring write runs inside its transaction.
+pub(super) const NOTIFY: &str = "SELECT pg_notify('gnapd_retire', current_schema())";
+
+/// How long the listener waits for a notification before it looks whether
+/// it should stop, and how often it checks that its connection is alive.
+const POLL: Duration = Duration::from_millis(200);
+
+/// How long it waits before connecting again after a failure.
+const RECONNECT_DELAY: Duration = Duration::from_millis(200);
+
+/// Sends the retiring notification inside the caller's transaction.
+pub(super) fn notify<C: postgres::GenericClient>(db: &mut Db<'_, C>) -> Result<(), Failure> {
+    db.execute(NOTIFY, &[])?;
+    Ok(())
+}
+
+/// The listening thread; stopped when dropped.
+pub(super) struct Listener {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Listener {
+    /// Starts listening on a connection of its own to the database
+    /// `config` names, and returns once it listens (so no write committed
+    /// after the store opened goes unheard); `retire` runs on every
+    /// notification for this schema, and on every (re)connection. Fails
+    /// if the first connection cannot be made.
+    pub(super) fn start(
+        config: &Config,
+        retire: impl Fn() + Send + 'static,
+    ) -> Result<Self, StoreError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut config = config.clone();
+        // Told apart from the pool's connections in `pg_stat_activity`.
+        let name = match config.get_application_name() {
+            Some(name) => format!("{name} listener"),
+            None => "gnapd listener".to_owned(),
+        };
+        config.application_name(&name);
+        let stopped = stop.clone();
+        let (ready, is_ready) = mpsc::sync_channel(1);
+        let thread = std::thread::Builder::new()
+            .name("gnapd-postgres-listen".into())
+            .spawn(move || match subscribe(&config) {
+                Ok((client, schema)) => {
+                    let _ = ready.send(Ok(()));
+                    listen(&config, Some((client, schema)), &stopped, &retire);
+                }
+                Err(e) => {
+                    let _ = ready.send(Err(failed("listening", &e)));
+                }
+            })
+            .map_err(|e| {
+                StoreError::Backend(format!("cannot start the PostgreSQL listener thread: {e}"))
+            })?;
+        let mut listener = Self {
+            stop,
+            thread: Some(thread),
+        };
+        let outcome = is_ready.recv().unwrap_or_else(|_| {
+            Err(StoreError::Backend(
+                "the PostgreSQL listener thread died while connecting".into(),
+            ))
+        });
+        if outcome.is_err() {
+            listener.stop();
+        }
+        outcome.map(|()| listener)
+    }
+
+    /// Stops the thread (within [`POLL`]) and waits for it.
+    pub(super) fn stop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Listens on `first` (a connection already listening), then connects
+/// again, listens and retires until told to stop; a failed connection is
+/// tried again after [`RECONNECT_DELAY`].
+fn listen(
+    config: &Config,
+    mut first: Option<(Client, String)>,
+    stop: &AtomicBool,
+    retire: &dyn Fn(),
+) {
+    if let Some((client, schema)) = first.as_mut() {
+        hear(client, schema, stop, retire);
+    }
+    drop(first);
+    while !stop.load(Ordering::Acquire) {
+        match subscribe(config) {
+            Ok((mut client, schema)) => {
+                // Writes made while nobody here listened went unheard.
+                retire();
+                hear(&mut client, &schema, stop, retire);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for other nodes' writes; retrying");
+                std::thread::sleep(RECONNECT_DELAY);
+            }
+        }
+    }
+}
+
+/// A connection listening on [`CHANNEL`], and the schema it is in.
+fn subscribe(config: &Config) -> Result<(Client, String), postgres::Error> {
+    let mut client = config.connect(NoTls)?;
+    client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+    // NULL when no schema on the search path exists (yet): then no
+    // writer's payload can match, and the age bound alone holds.
+    let schema: Option<String> = client.query_one("SELECT current_schema()", &[])?.get(0);
+    let schema = schema.unwrap_or_default();
+    Ok((client, schema))
+}
+
+/// Retires on every notification for `schema` until the connection fails
+/// or `stop` is set.
+fn hear(client: &mut Client, schema: &str, stop: &AtomicBool, retire: &dyn Fn()) {
+    while !stop.load(Ordering::Acquire) {
+        if drain(client, schema, retire).is_err() {
+            return;
+        }
+        // A connection that died quietly says so only when used.
+        if client.is_closed() || client.is_valid(POLL).is_err() {
+            return;
+        }
+    }
+}
+
+/// Retires for each notification for `schema` that arrives within
+/// [`POLL`]; an error if the connection failed.
+fn drain(client: &mut Client, schema: &str, retire: &dyn Fn()) -> Result<(), postgres::Error> {
+    let mut heard = client.notifications();
+    let mut notifications = heard.timeout_iter(POLL);
+    while let Some(notification) = notifications.next()? {
+        if notification.payload() == schema {
+            retire();
+        }
+    }
+    Ok(())
+}
