@@ -6,7 +6,7 @@ use super::invalidation::notify;
 use super::rows::{GrantRow, InstanceRow, TokenRow, hash, keep_instance, upsert_tokens};
 use super::sql::{one, transaction};
 use super::{PostgresStore, StoreError};
-use crate::store::codec::{decode, encode};
+use crate::store::codec::encode;
 use crate::store::{
     GrantId, GrantRecord, InstanceRecord, InteractionRecord, TokenHash, TokenRecord,
 };
@@ -197,34 +197,22 @@ impl PostgresStore {
     }
 
     pub(super) fn grant_by_id(&self, id: &GrantId) -> Result<Option<GrantRecord>, StoreError> {
-        let id = id.0.clone();
-        self.pool.run(move |conn| {
-            one(
-                "reading a grant",
-                conn.db()
-                    .query_opt("SELECT record FROM grants WHERE id = $1", &[&id]),
-            )?
-            .map(|row| decode(row.get::<_, &[u8]>(0)))
-            .transpose()
-        })
+        self.read_one(
+            "reading a grant",
+            "SELECT record FROM grants WHERE id = $1",
+            id.0.clone(),
+        )
     }
 
     pub(super) fn grant_continued_by(
         &self,
         token: &TokenHash,
     ) -> Result<Option<GrantRecord>, StoreError> {
-        let token = hash(token);
-        self.pool.run(move |conn| {
-            one(
-                "reading a grant by continuation",
-                conn.db().query_opt(
-                    "SELECT record FROM grants WHERE continuation = $1",
-                    &[&token],
-                ),
-            )?
-            .map(|row| decode(row.get::<_, &[u8]>(0)))
-            .transpose()
-        })
+        self.read_one(
+            "reading a grant by continuation",
+            "SELECT record FROM grants WHERE continuation = $1",
+            hash(token),
+        )
     }
 
     /// The compare-and-swap is the `UPDATE`: its `WHERE` names the expected

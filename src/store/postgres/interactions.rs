@@ -18,18 +18,11 @@ impl PostgresStore {
         &self,
         grant: &GrantId,
     ) -> Result<Option<InteractionRecord>, StoreError> {
-        let id = grant.0.clone();
-        self.pool.run(move |conn| {
-            one(
-                "reading an interaction",
-                conn.db().query_opt(
-                    "SELECT record FROM interactions WHERE grant_id = $1",
-                    &[&id],
-                ),
-            )?
-            .map(|row| decode(row.get::<_, &[u8]>(0)))
-            .transpose()
-        })
+        self.read_one(
+            "reading an interaction",
+            "SELECT record FROM interactions WHERE grant_id = $1",
+            grant.0.clone(),
+        )
     }
 
     /// Only a pending interaction still holds its code (the decision
@@ -38,18 +31,11 @@ impl PostgresStore {
         &self,
         code: &TokenHash,
     ) -> Result<Option<InteractionRecord>, StoreError> {
-        let code = hash(code);
-        self.pool.run(move |conn| {
-            one(
-                "reading an interaction by user code",
-                conn.db().query_opt(
-                    "SELECT record FROM interactions WHERE user_code = $1",
-                    &[&code],
-                ),
-            )?
-            .map(|row| decode(row.get::<_, &[u8]>(0)))
-            .transpose()
-        })
+        self.read_one(
+            "reading an interaction by user code",
+            "SELECT record FROM interactions WHERE user_code = $1",
+            hash(code),
+        )
     }
 
     pub(super) fn all_pending_interactions(&self) -> Result<Vec<InteractionRecord>, StoreError> {

@@ -14,28 +14,17 @@ use crate::store::{
 };
 
 impl PostgresStore {
-    /// The record `sql` (one parameter, one `record` column) finds.
-    fn read_one<T: Versioned + Send + 'static>(
+    /// The record `sql` (one parameter, `key`; one `record` column) finds.
+    pub(super) fn read_one<T, K>(
         &self,
         what: &'static str,
         sql: &'static str,
-        key: Vec<u8>,
-    ) -> Result<Option<T>, StoreError> {
-        self.pool.run(move |conn| {
-            one(what, conn.db().query_opt(sql, &[&key]))?
-                .map(|row| decode(row.get::<_, &[u8]>(0)))
-                .transpose()
-        })
-    }
-
-    /// The record `sql` (a text key) finds.
-    fn read_by_text<T: Versioned + Send + 'static>(
-        &self,
-        what: &'static str,
-        sql: &'static str,
-        key: &str,
-    ) -> Result<Option<T>, StoreError> {
-        let key = key.to_owned();
+        key: K,
+    ) -> Result<Option<T>, StoreError>
+    where
+        T: Versioned + Send + 'static,
+        K: postgres::types::ToSql + Sync + Send + 'static,
+    {
         self.pool.run(move |conn| {
             one(what, conn.db().query_opt(sql, &[&key]))?
                 .map(|row| decode(row.get::<_, &[u8]>(0)))
@@ -116,10 +105,10 @@ impl PostgresStore {
         &self,
         id: &str,
     ) -> Result<Option<CredentialSetRecord>, StoreError> {
-        self.read_by_text(
+        self.read_one(
             "reading a credential set",
             "SELECT record FROM credential_sets WHERE id = $1",
-            id,
+            id.to_owned(),
         )
     }
 
@@ -181,10 +170,10 @@ impl PostgresStore {
         &self,
         reference: &str,
     ) -> Result<Option<ResourceSetRecord>, StoreError> {
-        self.read_by_text(
+        self.read_one(
             "reading a resource set",
             "SELECT record FROM resource_sets WHERE reference = $1",
-            reference,
+            reference.to_owned(),
         )
     }
 
@@ -210,10 +199,10 @@ impl PostgresStore {
         &self,
         client_id: &str,
     ) -> Result<Option<OAuthClientRecord>, StoreError> {
-        self.read_by_text(
+        self.read_one(
             "reading an OAuth client",
             "SELECT record FROM oauth_clients WHERE client_id = $1",
-            client_id,
+            client_id.to_owned(),
         )
     }
 

@@ -19,16 +19,11 @@ impl PostgresStore {
         &self,
         token: &TokenHash,
     ) -> Result<Option<TokenRecord>, StoreError> {
-        let token = hash(token);
-        self.pool.run(move |conn| {
-            one(
-                "reading a token",
-                conn.db()
-                    .query_opt("SELECT record FROM tokens WHERE hash = $1", &[&token]),
-            )?
-            .map(|row| decode(row.get::<_, &[u8]>(0)))
-            .transpose()
-        })
+        self.read_one(
+            "reading a token",
+            "SELECT record FROM tokens WHERE hash = $1",
+            hash(token),
+        )
     }
 
     pub(super) fn token_managed_by(
