@@ -100,6 +100,29 @@ impl<K: Eq + Hash + Clone, V: Clone> Cache<K, V> {
             .map(|(_, value)| value.clone())
     }
 
+    /// `key`'s value: the cached one, else what `load` reads from the
+    /// store, remembered under the generation taken *before* `load` ran
+    /// (so a write that retires the cache meanwhile also retires it).
+    pub fn read_through<Q, E>(
+        &self,
+        key: &Q,
+        load: impl FnOnce() -> Result<Option<V>, E>,
+    ) -> Result<Option<V>, E>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ToOwned<Owned = K> + ?Sized,
+    {
+        let generation = self.generation();
+        if let Some(value) = self.get(key, generation) {
+            return Ok(Some(value));
+        }
+        let value = load()?;
+        if let Some(value) = &value {
+            self.put(key.to_owned(), value.clone(), generation);
+        }
+        Ok(value)
+    }
+
     /// Remembers `value`, read from the store since `generation`.
     pub fn put(&self, key: K, value: V, generation: Stamp) {
         if let Ok(mut entries) = self.entries.lock() {
@@ -132,6 +155,27 @@ impl<K: Eq + Hash + Clone, V: Clone> Cache<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_loaded_while_a_write_retires_the_cache_is_not_served_after() {
+        let cache: Cache<u8, &str> = Cache::default();
+        // The write lands while the store is being read: what was read
+        // may be the old state, so it must not outlive the retirement.
+        let read: Result<_, ()> = cache.read_through(&1, || {
+            cache.retire();
+            Ok(Some("old"))
+        });
+        assert_eq!(read, Ok(Some("old")));
+        let mut loads = 0;
+        let again: Result<_, ()> = cache.read_through(&1, || {
+            loads += 1;
+            Ok(Some("new"))
+        });
+        assert_eq!((again, loads), (Ok(Some("new")), 1));
+        // Read under the current generation: served without a load.
+        let cached: Result<_, ()> = cache.read_through(&1, || Ok(None));
+        assert_eq!(cached, Ok(Some("new")));
+    }
 
     #[test]
     fn an_entry_read_before_a_retiring_write_is_never_served_after_it() {

@@ -215,17 +215,11 @@ impl Store for SledStore {
     }
 
     fn token_shared(&self, token: &TokenHash) -> Result<Option<Arc<TokenRecord>>, StoreError> {
-        let generation = self.token_cache.generation();
-        if let Some(record) = self.token_cache.get(token, generation) {
-            return Ok(Some(record));
-        }
-        let record = self
-            .find(token, |e| e.token(token).cloned())?
-            .map(|found| Arc::new(found.value));
-        if let Some(record) = &record {
-            self.token_cache.put(*token, record.clone(), generation);
-        }
-        Ok(record)
+        self.token_cache.read_through(token, || {
+            Ok(self
+                .find(token, |e| e.token(token).cloned())?
+                .map(|found| Arc::new(found.value)))
+        })
     }
 
     fn token_by_manage(
@@ -321,18 +315,11 @@ impl Store for SledStore {
         &self,
         id: &str,
     ) -> Result<Option<Arc<CredentialSetRecord>>, StoreError> {
-        let generation = self.set_cache.generation();
-        if let Some(set) = self.set_cache.get(id, generation) {
-            return Ok(Some(set));
-        }
-        let set: Option<Arc<CredentialSetRecord>> =
+        self.set_cache.read_through(id, || {
             Self::get(&self.credential_sets, id.as_bytes())?
                 .map(|b| decode(&b).map(Arc::new))
-                .transpose()?;
-        if let Some(set) = &set {
-            self.set_cache.put(id.to_owned(), set.clone(), generation);
-        }
-        Ok(set)
+                .transpose()
+        })
     }
 
     fn remove_credential_set(&self, id: &str) -> Result<bool, StoreError> {

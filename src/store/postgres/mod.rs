@@ -241,15 +241,8 @@ impl Store for PostgresStore {
     }
 
     fn token_shared(&self, token: &TokenHash) -> Result<Option<Arc<TokenRecord>>, StoreError> {
-        let generation = self.token_cache.generation();
-        if let Some(record) = self.token_cache.get(token, generation) {
-            return Ok(Some(record));
-        }
-        let record = self.token_by_hash(token)?.map(Arc::new);
-        if let Some(record) = &record {
-            self.token_cache.put(*token, record.clone(), generation);
-        }
-        Ok(record)
+        self.token_cache
+            .read_through(token, || Ok(self.token_by_hash(token)?.map(Arc::new)))
     }
 
     fn token_by_manage(
@@ -302,15 +295,8 @@ impl Store for PostgresStore {
         &self,
         id: &str,
     ) -> Result<Option<Arc<CredentialSetRecord>>, StoreError> {
-        let generation = self.set_cache.generation();
-        if let Some(set) = self.set_cache.get(id, generation) {
-            return Ok(Some(set));
-        }
-        let set = self.read_credential_set(id)?.map(Arc::new);
-        if let Some(set) = &set {
-            self.set_cache.put(id.to_owned(), set.clone(), generation);
-        }
-        Ok(set)
+        self.set_cache
+            .read_through(id, || Ok(self.read_credential_set(id)?.map(Arc::new)))
     }
 
     fn remove_credential_set(&self, id: &str) -> Result<bool, StoreError> {
