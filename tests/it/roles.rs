@@ -87,6 +87,24 @@ fn an_as_node_and_a_gateway_node_on_one_database_split_the_paths_and_serve_one_t
         let answer = get(server, &format!("{}{path}", server.base()));
         assert_eq!(answer.status, status, "{path} on {}", server.base());
     }
+    // The role is read from the path exactly as the router reads it: no
+    // dot segment or percent-encoding reaches the other part.
+    for (server, path) in [
+        (&gateway, "/mcp/../.well-known/gnap-as-rs"),
+        (&gateway, "/%2Ewell-known/gnap-as-rs"),
+        (&gateway, "/mcp/%2E%2E/.well-known/gnap-as-rs"),
+        (&authz, "/%6Dcp/github"),
+        (&authz, "/mcp%2Fgithub"),
+    ] {
+        let answer = get(server, &format!("{}{path}", server.base()));
+        assert_eq!(
+            answer.status,
+            404,
+            "{path} on {}: {}",
+            server.base(),
+            answer.text()
+        );
+    }
     assert_eq!(gateway.stop(), Some(0));
     assert_eq!(authz.stop(), Some(0));
 }
