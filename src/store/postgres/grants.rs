@@ -26,6 +26,13 @@ struct NewGrant {
 /// atomic and committed on its own): the instance it names kept until the
 /// grant's expiry, or the one minted with it written; the grant; its
 /// tokens, passed as arrays (a token's credential sets as a JSON array).
+/// A grant's continuation changes hands only if `$2` is still current (the
+/// compare-and-swap both a continuation and a finished interaction make):
+/// `$1` id, `$3` the new continuation, `$4` expiry, `$5` record.
+pub(super) const SWAP_CONTINUATION: &str =
+    "UPDATE grants SET continuation = $3, expires_at = $4, record = $5
+     WHERE id = $1 AND continuation = $2";
+
 const CREATE: &str = "
 WITH kept AS (
     UPDATE instances SET expires_at = greatest(expires_at, $3) WHERE id = $5),
@@ -230,8 +237,7 @@ impl PostgresStore {
         self.pool.run(move |conn| {
             transaction(conn, "continuing a grant", |tx| {
                 let swapped = tx.execute(
-                    "UPDATE grants SET continuation = $3, expires_at = $4, record = $5
-                     WHERE id = $1 AND continuation = $2",
+                    SWAP_CONTINUATION,
                     &[
                         &row.id,
                         &expected,

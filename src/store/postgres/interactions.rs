@@ -1,6 +1,7 @@
 //! A grant's interaction: found by grant or user code, decided once,
 //! finished once.
 
+use super::grants::SWAP_CONTINUATION;
 use super::rows::{GrantRow, TokenRow, hash, keep_instance, upsert_tokens};
 use super::sql::{Failure, one, refusable};
 use super::{PostgresStore, StoreError};
@@ -120,8 +121,7 @@ impl PostgresStore {
         self.pool.run(move |conn| {
             let finished = refusable(conn, "finishing an interaction", |tx| {
                 let swapped = tx.execute(
-                    "UPDATE grants SET continuation = $3, expires_at = $4, record = $5
-                     WHERE id = $1 AND continuation = $2",
+                    SWAP_CONTINUATION,
                     &[
                         &row.id,
                         &expected,
