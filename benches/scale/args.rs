@@ -26,6 +26,11 @@ scale: gnapd with many live tokens: load, disk, restart, gateway and first-token
   --sweep-interval SECS gnapd's sweep_interval (default 10)
   --run-for SECS        how long the stream runs (default 240)
   --every SECS          how often the data dir and RSS are sampled (default 10)
+  --cluster             instead: first-token flows and gateway calls with 1..--nodes gnapd
+                        nodes on one PostgreSQL, beside one node on sled (issue 20); the
+                        database is $GNAPD_TEST_POSTGRES, else scripts/postgres.sh's
+  --nodes N             the most nodes (default 3)
+  --runs N              runs of every setup, in rotating order (default 3)
 ";
 
 /// Everything the command line sets.
@@ -43,6 +48,14 @@ pub struct Config {
     /// `--set` lines, appended to gnapd's config file as given.
     pub settings: Vec<String>,
     pub sweep: Option<Sweep>,
+    pub cluster: Option<Cluster>,
+}
+
+/// The `--cluster` mode's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Cluster {
+    pub nodes: usize,
+    pub runs: usize,
 }
 
 /// The `--sweep` mode's settings.
@@ -105,7 +118,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Res<Option<Config>> {
         client_threads: 1,
         settings: Vec::new(),
         sweep: None,
+        cluster: None,
     };
+    let mut cluster = Cluster { nodes: 3, runs: 3 };
+    let mut clustering = false;
     let mut sweep = Sweep {
         rate: 500.0,
         lifetime: 30,
@@ -140,6 +156,9 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Res<Option<Config>> {
             "--sweep-interval" => sweep.interval = value()?.parse()?,
             "--run-for" => sweep.run_for = seconds(&value()?)?,
             "--every" => sweep.every = seconds(&value()?)?,
+            "--cluster" => clustering = true,
+            "--nodes" => cluster.nodes = count(&value()?)?,
+            "--runs" => cluster.runs = count(&value()?)?,
             other => return Err(format!("unknown argument {other}; see --help").into()),
         }
     }
@@ -153,6 +172,15 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Res<Option<Config>> {
     }
     if sweeping {
         cfg.sweep = Some(sweep);
+    }
+    if clustering {
+        if cluster.nodes == 0 || cluster.runs == 0 {
+            return Err("--nodes and --runs must be at least 1".into());
+        }
+        if sweeping {
+            return Err("--sweep and --cluster are two different runs".into());
+        }
+        cfg.cluster = Some(cluster);
     }
     Ok(Some(cfg))
 }

@@ -17,6 +17,8 @@ mod agents;
 mod args;
 #[path = "calls.rs"]
 mod calls;
+#[path = "cluster.rs"]
+mod cluster;
 #[path = "disk.rs"]
 mod disk;
 #[path = "flow_window.rs"]
@@ -59,7 +61,9 @@ pub fn main_with_args(args: impl IntoIterator<Item = String>) -> i32 {
             return 2;
         }
     };
-    let outcome = if cfg.sweep.is_some() {
+    let outcome = if let Some(settings) = cfg.cluster {
+        cluster::run(&cfg, settings)
+    } else if cfg.sweep.is_some() {
         sweep::run(&cfg)
     } else {
         run(&cfg)
@@ -109,13 +113,13 @@ fn runtime(cfg: &Config) -> Res<tokio::runtime::Runtime> {
 }
 
 fn server_of(gnapd: &Gnapd, cfg: &Config, tck: f64) -> Res<Server> {
-    Ok(Server {
-        addr: gnapd.addr,
-        target: Arc::new(agents::Target::new(&gnapd.grant_endpoint)?),
-        pid: gnapd.pid(),
+    Ok(Server::one(
+        gnapd.addr,
+        Arc::new(agents::Target::new(&gnapd.grant_endpoint)?),
+        gnapd.pid(),
         tck,
-        concurrency: cfg.concurrency,
-    })
+        cfg.concurrency,
+    ))
 }
 
 /// Steps 1 to 5: the figures, printed and written as JSON; the number of
@@ -148,7 +152,7 @@ fn run(cfg: &Config) -> Res<u64> {
     println!("step 2: baseline, one token in the store");
     let one = rt.block_on(async {
         let agent = agents::Agent::new()?;
-        let mut conn = wire::Conn::open(server.addr).await?;
+        let mut conn = wire::Conn::open(server.addr()).await?;
         let token = agents::first_token(&mut conn, &server.target, &agent).await?;
         Ok::<_, Box<dyn std::error::Error + Send + Sync>>(load::Holder {
             token,

@@ -121,6 +121,8 @@ pub struct CallWindow {
     pub secs: f64,
     pub calls_per_sec: f64,
     pub server_cpu_us_per_call: f64,
+    /// The database server's, when the store is PostgreSQL (else 0).
+    pub database_cpu_us_per_call: f64,
     /// This process: the generator and the in-process upstream together.
     pub generator_cpu_us_per_call: f64,
     pub p50_ms: f64,
@@ -153,7 +155,7 @@ impl Gateway<'_> {
         let holder = holders.first().ok_or("no token to call with")?;
         let call = signed_call(self.base, self.authority(), self.next_id, holder)?;
         self.next_id += 1;
-        let mut conn = Conn::open(self.server.addr).await?;
+        let mut conn = Conn::open(self.server.addr()).await?;
         let (status, body) = conn.send(call).await?;
         if status != 200 || body.as_ref() != RESULT {
             return Err(format!("a gateway call: HTTP {status}: {}", snippet(&body)).into());
@@ -172,14 +174,14 @@ impl Gateway<'_> {
         let pool = lists.iter().map(Vec::len).sum();
         let server = self.server;
         let mut conns = Vec::with_capacity(lists.len());
-        for _ in 0..lists.len() {
-            conns.push(Conn::open(server.addr).await?);
+        for i in 0..lists.len() {
+            conns.push(Conn::open(server.addr_for(i)).await?);
         }
         let ok = Arc::new(AtomicU64::new(0));
         let used_up = Arc::new(AtomicBool::new(false));
         let memory_start = Memory::of(server.pid)?;
         let monitor = Monitor::start(server.pid, ok.clone(), Duration::from_millis(100), |_| {});
-        let ticks0 = procfs::cpu_ticks(server.pid)?;
+        let ticks0 = server.ticks()?;
         let own0 = procfs::own_ticks()?;
         let start = Instant::now();
         let deadline = start + duration;
@@ -229,7 +231,7 @@ impl Gateway<'_> {
             }
         }
         let secs = start.elapsed().as_secs_f64();
-        let ticks = procfs::cpu_ticks(server.pid)?.saturating_sub(ticks0);
+        let ticks = server.ticks()?;
         let own = procfs::own_ticks()?.saturating_sub(own0);
         let samples = monitor.finish();
         let memory_end = Memory::of(server.pid)?;
@@ -243,7 +245,8 @@ impl Gateway<'_> {
             first_failure,
             secs,
             calls_per_sec: calls as f64 / secs,
-            server_cpu_us_per_call: per_call(ticks),
+            server_cpu_us_per_call: per_call(ticks.nodes.saturating_sub(ticks0.nodes)),
+            database_cpu_us_per_call: per_call(ticks.database.saturating_sub(ticks0.database)),
             generator_cpu_us_per_call: per_call(own),
             p50_ms: quantile_ms(&latencies, 0.50),
             p99_ms: quantile_ms(&latencies, 0.99),

@@ -22,8 +22,10 @@ pub struct FlowWindow {
     pub first_error: Option<String>,
     pub secs: f64,
     pub flows_per_sec: f64,
-    /// gnapd's utime+stime over the window ÷ flows.
+    /// gnapd's utime+stime over the window ÷ flows (every node's).
     pub server_cpu_us_per_flow: f64,
+    /// The database server's, when the store is PostgreSQL (else 0).
+    pub database_cpu_us_per_flow: f64,
     /// This generator's (signing, HTTP, JSON; the upstream too, which is
     /// idle here) ÷ flows.
     pub generator_cpu_us_per_flow: f64,
@@ -36,14 +38,72 @@ pub struct FlowWindow {
     pub pool_used_up: bool,
 }
 
-/// Where a window runs.
+/// Where a window runs: one gnapd, or several nodes behind one public URL
+/// (benches/nodes), the connections spread over them.
 #[derive(Clone)]
 pub struct Server {
-    pub addr: SocketAddr,
+    /// The nodes' addresses; connection `i` goes to `addrs[i % len]`.
+    pub addrs: Vec<SocketAddr>,
     pub target: Arc<Target>,
+    /// The first node: whose memory is reported.
     pub pid: u32,
+    /// Every node: whose CPU is the server's.
+    pub nodes: Vec<u32>,
+    /// The database server's postmaster, when the store is PostgreSQL:
+    /// its and its backends' CPU is reported beside the nodes'.
+    pub database: Option<u32>,
     pub tck: f64,
     pub concurrency: usize,
+}
+
+/// CPU ticks at one instant: the nodes', the database's.
+#[derive(Clone, Copy)]
+pub struct Ticks {
+    pub nodes: u64,
+    pub database: u64,
+}
+
+impl Server {
+    /// One gnapd with its store inside it.
+    pub fn one(
+        addr: SocketAddr,
+        target: Arc<Target>,
+        pid: u32,
+        tck: f64,
+        concurrency: usize,
+    ) -> Self {
+        Self {
+            addrs: vec![addr],
+            target,
+            pid,
+            nodes: vec![pid],
+            database: None,
+            tck,
+            concurrency,
+        }
+    }
+
+    /// The first node's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// Where connection `i` goes.
+    pub fn addr_for(&self, i: usize) -> SocketAddr {
+        self.addrs[i % self.addrs.len()]
+    }
+
+    pub fn ticks(&self) -> Res<Ticks> {
+        let mut nodes = 0;
+        for pid in &self.nodes {
+            nodes += procfs::cpu_ticks(*pid)?;
+        }
+        let database = match self.database {
+            Some(postmaster) => procfs::tree_ticks(postmaster)?,
+            None => 0,
+        };
+        Ok(Ticks { nodes, database })
+    }
 }
 
 /// The `q` quantile of sorted microseconds, in milliseconds.
@@ -62,18 +122,18 @@ pub async fn window(server: &Server, agents: Vec<Agent>, duration: Duration) -> 
     let next = Arc::new(AtomicUsize::new(0));
     let used_up = Arc::new(AtomicBool::new(false));
     let mut conns = Vec::with_capacity(server.concurrency);
-    for _ in 0..server.concurrency {
-        conns.push(Conn::open(server.addr).await?);
+    for i in 0..server.concurrency {
+        conns.push((Conn::open(server.addr_for(i)).await?, server.addr_for(i)));
     }
     let memory_start = Memory::of(server.pid)?;
-    let ticks0 = procfs::cpu_ticks(server.pid)?;
+    let ticks0 = server.ticks()?;
     let own0 = procfs::own_ticks()?;
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = Vec::with_capacity(conns.len());
-    for mut conn in conns {
+    for (mut conn, addr) in conns {
         let (agents, next, used_up) = (agents.clone(), next.clone(), used_up.clone());
-        let (target, addr) = (server.target.clone(), server.addr);
+        let target = server.target.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let (mut errors, mut first_error) = (0u64, None);
@@ -113,7 +173,7 @@ pub async fn window(server: &Server, agents: Vec<Agent>, duration: Duration) -> 
         }
     }
     let secs = start.elapsed().as_secs_f64();
-    let ticks = procfs::cpu_ticks(server.pid)? - ticks0;
+    let ticks = server.ticks()?;
     let own = procfs::own_ticks()? - own0;
     let memory_end = Memory::of(server.pid)?;
     latencies.sort_unstable();
@@ -125,7 +185,8 @@ pub async fn window(server: &Server, agents: Vec<Agent>, duration: Duration) -> 
         first_error,
         secs,
         flows_per_sec: flows as f64 / secs,
-        server_cpu_us_per_flow: per_flow(ticks),
+        server_cpu_us_per_flow: per_flow(ticks.nodes.saturating_sub(ticks0.nodes)),
+        database_cpu_us_per_flow: per_flow(ticks.database.saturating_sub(ticks0.database)),
         generator_cpu_us_per_flow: per_flow(own),
         p50_ms: quantile_ms(&latencies, 0.50),
         p99_ms: quantile_ms(&latencies, 0.99),

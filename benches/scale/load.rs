@@ -104,7 +104,7 @@ pub async fn run(
     let errors = Arc::new(AtomicU64::new(0));
     let mut conns = Vec::with_capacity(server.concurrency);
     for _ in 0..server.concurrency {
-        conns.push(Conn::open(server.addr).await?);
+        conns.push(Conn::open(server.addr()).await?);
     }
     let progress = Arc::new(std::sync::Mutex::new(Vec::<Progress>::new()));
     let monitor = {
@@ -145,7 +145,7 @@ pub async fn run(
     let mut tasks = Vec::with_capacity(conns.len());
     for mut conn in conns {
         let (next, done, errors) = (next.clone(), done.clone(), errors.clone());
-        let (target, addr) = (server.target.clone(), server.addr);
+        let (target, addr) = (server.target.clone(), server.addr());
         tasks.push(tokio::spawn(async move {
             let mut kept = Vec::new();
             let mut first_error: Option<String> = None;

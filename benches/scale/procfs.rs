@@ -27,6 +27,35 @@ pub fn cpu_ticks(pid: u32) -> Res<u64> {
     Ok(utime + stime)
 }
 
+/// The CPU ticks of `root` and of every process whose parent it is (a
+/// PostgreSQL server: its postmaster and the backends serving the
+/// connections). A process that ended meanwhile no longer counts, so a
+/// window over it must span processes that live through it, as a
+/// store's pooled connections do.
+pub fn tree_ticks(root: u32) -> Res<u64> {
+    let mut total = cpu_ticks(root)?;
+    for entry in std::fs::read_dir("/proc")?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if parent_of(pid) == Some(root) {
+            total += cpu_ticks(pid).unwrap_or(0);
+        }
+    }
+    Ok(total)
+}
+
+/// The parent of a process, if it still runs.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    rest.split_ascii_whitespace().nth(1)?.parse().ok()
+}
+
 /// This process's CPU ticks.
 pub fn own_ticks() -> Res<u64> {
     cpu_ticks(std::process::id())

@@ -109,7 +109,13 @@ pub struct Gnapd {
 }
 
 impl Gnapd {
-    fn command(bin: &Path, place: &Place, listen: &str, upstream: SocketAddr) -> Res<Command> {
+    fn command(
+        bin: &Path,
+        place: &Place,
+        listen: &str,
+        upstream: SocketAddr,
+        extra: &[String],
+    ) -> Res<Command> {
         let mut cmd = Command::new(bin);
         cmd.args(["serve", "--dev", "--listen", listen, "--data-dir"])
             .arg(&place.data)
@@ -118,7 +124,8 @@ impl Gnapd {
             .arg("--upstream")
             .arg(format!("{UPSTREAM}=http://{upstream}/mcp"))
             .arg("--upstream-credential")
-            .arg(format!("{UPSTREAM}=bearer:{UPSTREAM_SECRET}"));
+            .arg(format!("{UPSTREAM}=bearer:{UPSTREAM_SECRET}"))
+            .args(extra);
         let log = OpenOptions::new()
             .create(true)
             .append(true)
@@ -144,8 +151,19 @@ impl Gnapd {
 
     /// Starts gnapd on a fresh port.
     pub fn start(bin: &Path, place: &Place, upstream: SocketAddr) -> Res<Self> {
+        Self::start_with(bin, place, upstream, &[])
+    }
+
+    /// [`Self::start`] with more command-line arguments (a node of a
+    /// cluster: `--store`, `--public-url`, `--master-key-file`).
+    pub fn start_with(
+        bin: &Path,
+        place: &Place,
+        upstream: SocketAddr,
+        extra: &[String],
+    ) -> Res<Self> {
         File::create(&place.log)?;
-        let cmd = Self::command(bin, place, "127.0.0.1:0", upstream)?;
+        let cmd = Self::command(bin, place, "127.0.0.1:0", upstream, extra)?;
         let (process, _) = Proc::spawn(cmd, PATIENCE).map_err(|e| with_log(e, place))?;
         Self::spawned(process, place)
     }
@@ -158,7 +176,7 @@ impl Gnapd {
         addr: SocketAddr,
         upstream: SocketAddr,
     ) -> Res<(Self, Startup)> {
-        let cmd = Self::command(bin, place, &addr.to_string(), upstream)?;
+        let cmd = Self::command(bin, place, &addr.to_string(), upstream, &[])?;
         let stop = Arc::new(AtomicBool::new(false));
         let since = Instant::now();
         let poller = {

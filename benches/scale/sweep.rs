@@ -195,9 +195,9 @@ async fn paced(
     let start = tokio::time::Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..server.concurrency {
-        let mut conn = Conn::open(server.addr).await?;
+        let mut conn = Conn::open(server.addr()).await?;
         let (next, late, done) = (next.clone(), late.clone(), done.clone());
-        let (target, addr) = (server.target.clone(), server.addr);
+        let (target, addr) = (server.target.clone(), server.addr());
         tasks.push(tokio::spawn(async move {
             let (mut errors, mut first_error) = (0u64, None::<String>);
             loop {

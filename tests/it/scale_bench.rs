@@ -169,3 +169,51 @@ fn the_scale_bench_sweep_mode_sees_lapsed_tokens_leave_the_store() {
         "{grants} grants (one token each) in the store after {flows} flows"
     );
 }
+
+#[test]
+fn the_cluster_mode_measures_sled_and_one_and_two_postgres_nodes_without_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().display().to_string();
+    let json = dir.path().join("cluster.json");
+    let v = run(
+        &[
+            "--cluster",
+            "--nodes",
+            "2",
+            "--runs",
+            "1",
+            "--duration",
+            "1",
+            "--concurrency",
+            "4",
+            "--data-root",
+            &root,
+        ],
+        &json,
+    );
+    let rows = v.as_array().expect("a row per setup and run");
+    let setups: Vec<(&str, u64)> = rows
+        .iter()
+        .map(|r| (r["store"].as_str().unwrap(), r["nodes"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(setups.len(), 3, "{setups:?}");
+    for wanted in [("sled", 1), ("postgres", 1), ("postgres", 2)] {
+        assert!(setups.contains(&wanted), "{wanted:?} missing: {setups:?}");
+    }
+    for row in rows {
+        let what = format!("{} run {}", row["setup"], row["run"]);
+        assert_eq!(row["flows"]["errors"], 0, "{what}: {}", row["flows"]);
+        assert_eq!(row["calls"]["failed"], 0, "{what}: {}", row["calls"]);
+        positive(&row["flows"], "flows_per_sec");
+        positive(&row["flows"], "server_cpu_us_per_flow");
+        positive(&row["calls"], "calls_per_sec");
+        positive(&row["calls"], "server_cpu_us_per_call");
+        // The database's processes do work only when it is the store.
+        let database = row["flows"]["database_cpu_us_per_flow"].as_f64().unwrap();
+        if row["store"] == "sled" {
+            assert_eq!(database, 0.0, "{what}");
+        } else {
+            assert!(database > 0.0, "{what}: the database's CPU went uncounted");
+        }
+    }
+}
