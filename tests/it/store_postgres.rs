@@ -3,6 +3,8 @@
 //! several openers at once, connections that break, calls from the
 //! runtime's own threads, and a reopen that finds everything.
 
+use std::time::Duration;
+
 use std::sync::Barrier;
 
 use gnapd::store::postgres::{PostgresStore, SCHEMA_VERSION, SWEEP_BATCH};
@@ -147,6 +149,49 @@ fn postgres_calls_from_a_runtime_worker_answer_and_leave_no_pending_wait() {
     let (found, pending) = runtime.block_on(task).unwrap();
     assert!(pending.is_none(), "a PostgreSQL commit needs no ticket");
     assert_eq!(found.unwrap(), Some(expected));
+}
+
+/// A store call waiting on the database (here behind a table lock another
+/// session holds, as a commit waits for its flush) leaves its runtime
+/// worker to the other tasks: with both workers' calls waiting, a third
+/// task still runs at once.
+#[test]
+fn a_postgres_call_waiting_on_the_database_leaves_the_runtime_workers_to_other_tasks() {
+    let schema = Schema::new();
+    let store = std::sync::Arc::new(PostgresStore::open(&schema.parsed()).unwrap());
+    let f = Fixture::new();
+    let (grant, tokens) = f.grant(1, FOREVER);
+    store.create_grant(&grant, &tokens).unwrap();
+    let mut holder = schema.client();
+    let mut lock = holder.transaction().unwrap();
+    lock.batch_execute("LOCK TABLE grants IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let waiting: Vec<_> = (0..2)
+        .map(|_| {
+            let (store, id) = (store.clone(), grant.id.clone());
+            runtime.spawn(async move { store.grant(&id) })
+        })
+        .collect();
+    // Let both calls reach the lock.
+    std::thread::sleep(Duration::from_millis(300));
+    let third = runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(2), tokio::spawn(async { 42 })).await
+    });
+    lock.commit().unwrap();
+    for call in waiting {
+        assert!(runtime.block_on(call).unwrap().unwrap().is_some());
+    }
+    assert_eq!(
+        third
+            .expect("a task waited for the database calls to finish")
+            .unwrap(),
+        42
+    );
 }
 
 /// A sweep after a long stop finds more lapsed grants than one statement

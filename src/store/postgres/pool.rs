@@ -124,7 +124,7 @@ impl Pool {
         sender
             .send(job)
             .map_err(|_| StoreError::Backend("no PostgreSQL connection thread is left".into()))?;
-        answered.recv().map_err(|_| {
+        off_the_worker(|| answered.recv()).map_err(|_| {
             StoreError::Backend("a PostgreSQL connection thread died during a call".into())
         })?
     }
@@ -199,6 +199,22 @@ fn connect(config: &Config) -> Result<Client, postgres::Error> {
 
 /// Runs a job; a panic in it drops its answer channel (its caller then
 /// gets an error) instead of taking the connection thread down with it.
+/// Runs `wait` (a wait for the database) with the current thread's tokio
+/// worker handed to another thread first, when it is one. A commit waits
+/// for its WAL flush, milliseconds on this machine's disk; a worker blocked
+/// that long holds back every other request queued on it, so a node served
+/// about as many requests at once as it had workers (2 here), whatever its
+/// connections. Elsewhere (a current-thread runtime, a plain thread, a
+/// blocking-pool thread) it just waits.
+fn off_the_worker<T>(wait: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(wait)
+        }
+        _ => wait(),
+    }
+}
+
 fn run_guarded(job: Job, client: Result<&mut Conn, StoreError>) {
     let _ = std::panic::catch_unwind(AssertUnwindSafe(move || job(client)));
 }
