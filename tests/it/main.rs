@@ -53,6 +53,7 @@ mod oauth_gateway;
 mod oauth_interop;
 mod postgres_nodes;
 mod postgres_serve;
+mod postgres_tls;
 mod profile_rules;
 mod properties;
 mod rate_limits;

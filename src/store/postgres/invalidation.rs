@@ -22,7 +22,7 @@ use postgres::fallible_iterator::FallibleIterator as _;
 use postgres::{Client, Config};
 
 use super::prepared::Db;
-use super::sql::{Failure, failed};
+use super::sql::{Failure, connect_failed};
 use super::tls::Connector;
 use crate::store::StoreError;
 
@@ -81,7 +81,7 @@ impl Listener {
                     listen(&config, &tls, Some((client, schema)), &stopped, &retire);
                 }
                 Err(e) => {
-                    let _ = ready.send(Err(failed("listening", &e)));
+                    let _ = ready.send(Err(connect_failed("listening", &e)));
                 }
             })
             .map_err(|e| {

@@ -30,7 +30,7 @@ use postgres::{Client, Config};
 use super::prepared::Conn;
 use super::tls::Connector;
 
-use super::sql::failed;
+use super::sql::connect_failed;
 use crate::store::StoreError;
 
 /// How long a connection may take to open, unless the conninfo says.
@@ -75,7 +75,7 @@ impl Pool {
                             Some(Conn::new(client))
                         }
                         Err(e) => {
-                            let _ = ready.send(Err(failed("connecting", &e)));
+                            let _ = ready.send(Err(connect_failed("connecting", &e)));
                             return;
                         }
                     };
@@ -173,7 +173,7 @@ fn serve(config: &Config, tls: &Connector, conn: Option<Conn>, queue: &Mutex<Rec
             match connect(config, tls) {
                 Ok(fresh) => client = Some(Conn::new(fresh)),
                 Err(e) => {
-                    run_guarded(job, Err(failed("reconnecting", &e)));
+                    run_guarded(job, Err(connect_failed("reconnecting", &e)));
                     continue;
                 }
             }
