@@ -70,6 +70,7 @@ mod signature_replay;
 mod spec_notes;
 mod state_bounds;
 mod stdio_child_bounds;
+mod store_cli;
 mod store_contract;
 mod store_crash;
 mod store_postgres;

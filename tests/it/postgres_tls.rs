@@ -134,17 +134,27 @@ fn a_wrong_host_name_is_refused_under_verify_full_and_require_and_passes_verify_
             "db.wrong.example",
             &format!("sslmode={mode} {ca}"),
         ));
-        assert!(error.contains("not valid for name \"db.wrong.example\""), "{mode}: {error}");
+        assert!(
+            error.contains("not valid for name \"db.wrong.example\""),
+            "{mode}: {error}"
+        );
     }
     // verify-ca checks the chain only: the same name is accepted.
     let schema = Schema::new();
     let conninfo = format!(
         "{} application_name={name} options='-c search_path={name}'",
-        pairs(&server, "db.wrong.example", &format!("sslmode=verify-ca {ca}")),
+        pairs(
+            &server,
+            "db.wrong.example",
+            &format!("sslmode=verify-ca {ca}")
+        ),
         name = schema.name
     );
     let store = PostgresStore::open(&Conninfo::parse(&conninfo).unwrap()).unwrap();
-    assert_eq!(encrypted_connections(&schema), (CONNECTIONS as i64 + 1, true));
+    assert_eq!(
+        encrypted_connections(&schema),
+        (CONNECTIONS as i64 + 1, true)
+    );
     store.close().unwrap();
 }
 

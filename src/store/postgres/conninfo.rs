@@ -285,11 +285,13 @@ mod tests {
                  sslrootcert=/etc/ca.pem"
             );
         }
-        let quoted = Conninfo::parse(
-            "host=db password='a \\'quoted\\' secret' sslmode=require dbname=x",
-        )
-        .unwrap();
-        assert_eq!(quoted.config.get_password(), Some(&b"a 'quoted' secret"[..]));
+        let quoted =
+            Conninfo::parse("host=db password='a \\'quoted\\' secret' sslmode=require dbname=x")
+                .unwrap();
+        assert_eq!(
+            quoted.config.get_password(),
+            Some(&b"a 'quoted' secret"[..])
+        );
     }
 
     #[test]
@@ -312,7 +314,10 @@ mod tests {
         );
         let system = Conninfo::parse("postgres://db/x?sslrootcert=system").unwrap();
         assert_eq!(system.tls.root_cert, None);
-        for text in ["host=db sslmode=allow", "postgres://db/x?sslmode=verify_full"] {
+        for text in [
+            "host=db sslmode=allow",
+            "postgres://db/x?sslmode=verify_full",
+        ] {
             let refused = Conninfo::parse(text).unwrap_err().to_string();
             assert!(refused.contains("sslmode must be"), "{refused}");
         }

@@ -32,6 +32,7 @@ use crate::proto::httpsig::nonce::{NonceStore, NonceStoreError, Seen};
 use crate::proto::jwk::Thumbprint;
 
 pub use conninfo::Conninfo;
+pub use maintenance::{SchemaVersions, Standing, migrate_schema, schema_status};
 pub use schema::SCHEMA_VERSION;
 pub use sweep::SWEEP_BATCH;
 pub use tls::SslMode;
@@ -40,6 +41,7 @@ mod conninfo;
 mod grants;
 mod interactions;
 mod invalidation;
+mod maintenance;
 mod pool;
 mod prepared;
 mod records;

@@ -139,15 +139,15 @@ pub(super) struct Connector {
 impl Connector {
     fn new(roots: RootCertStore, check_name: bool) -> Result<Self, StoreError> {
         let provider = Arc::new(ring::default_provider());
-        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build();
+        let verifier =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build();
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| StoreError::Backend(format!("TLS to PostgreSQL: {e}")))?;
         let config = match verifier {
-            Ok(verifier) if check_name => builder
-                .with_webpki_verifier(verifier)
-                .with_no_client_auth(),
+            Ok(verifier) if check_name => {
+                builder.with_webpki_verifier(verifier).with_no_client_auth()
+            }
             Ok(verifier) => builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(ChainOnly { verifier }))
@@ -318,7 +318,9 @@ impl ServerCertVerifier for Nothing {
         _: &[u8],
         _: UnixTime,
     ) -> Result<ServerCertVerified, TlsError> {
-        Err(TlsError::InvalidCertificate(CertificateError::UnknownIssuer))
+        Err(TlsError::InvalidCertificate(
+            CertificateError::UnknownIssuer,
+        ))
     }
 
     fn verify_tls12_signature(
@@ -327,7 +329,9 @@ impl ServerCertVerifier for Nothing {
         _: &CertificateDer<'_>,
         _: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, TlsError> {
-        Err(TlsError::InvalidCertificate(CertificateError::UnknownIssuer))
+        Err(TlsError::InvalidCertificate(
+            CertificateError::UnknownIssuer,
+        ))
     }
 
     fn verify_tls13_signature(
@@ -336,12 +340,12 @@ impl ServerCertVerifier for Nothing {
         _: &CertificateDer<'_>,
         _: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, TlsError> {
-        Err(TlsError::InvalidCertificate(CertificateError::UnknownIssuer))
+        Err(TlsError::InvalidCertificate(
+            CertificateError::UnknownIssuer,
+        ))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
