@@ -49,15 +49,19 @@ test -f "$browser_dir/node_modules/playwright-core/package.json"
 # The PostgreSQL store's tests (store_contract::store_postgres,
 # store_postgres, postgres_serve): Debian's PostgreSQL, a throwaway cluster
 # under target/postgres on a Unix socket (scripts/postgres.sh), shared by
-# every test, each on a schema of its own.
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+# every test, each on a schema of its own; the same cluster over TLS on
+# 127.0.0.1 (tests/it/postgres_tls.rs), with certificates the openssl CLI
+# makes on first start.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v openssl >/dev/null; then
   sudo=""
   if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
   $sudo apt-get update -qq
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql openssl
 fi
 GNAPD_TEST_POSTGRES="$(scripts/postgres.sh start)"
 export GNAPD_TEST_POSTGRES
+GNAPD_TEST_POSTGRES_TLS="$(scripts/postgres.sh tls)"
+export GNAPD_TEST_POSTGRES_TLS
 trap 'scripts/postgres.sh stop' EXIT
 
 # The upstream OAuth server of the "connect the upstream" tests

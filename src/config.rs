@@ -122,6 +122,45 @@ impl StoreLocation {
     }
 }
 
+/// The environment variable that may name the store: below `--store`,
+/// above the config file's `store`.
+pub const STORE_ENV: &str = "GNAPD_STORE";
+
+/// `--store`, else [`STORE_ENV`] (set but empty counts as unset).
+pub fn store_flag_or_env(flag: Option<String>) -> Option<String> {
+    flag.or_else(|| {
+        std::env::var(STORE_ENV)
+            .ok()
+            .filter(|text| !text.trim().is_empty())
+    })
+}
+
+/// Where `gnapd store …` looks: the store and the data dir, from the
+/// flags (`store_flag` already [`store_flag_or_env`]), then the file, then
+/// the defaults. Nothing else in the file is assembled: a maintenance
+/// command needs no upstream, key or listener.
+pub fn store_location(
+    path: Option<&Path>,
+    store_flag: Option<String>,
+    data_dir_flag: Option<PathBuf>,
+) -> Result<(StoreLocation, PathBuf), ConfigError> {
+    let mut file = read_file(path)?;
+    let store = StoreLocation::from_setting(store_flag.or(file.store.take()).as_deref())?;
+    let data_dir = data_dir_flag
+        .or(file.data_dir.take())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    Ok((store, data_dir))
+}
+
+/// The config file at `path`, parsed; none is the defaults.
+fn read_file(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read(path.to_owned(), e))?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse(path.to_owned(), e.to_string()))
+}
+
 /// Reads `role`/`--role`. A node that serves only part of gnapd needs the
 /// other part running elsewhere on the same records: a PostgreSQL store.
 /// sled is one process's (it locks its directory), so there a split role
@@ -261,16 +300,7 @@ pub struct ServeConfig {
 impl ServeConfig {
     /// Reads `path` (if given) and applies `flags`.
     pub fn load(path: Option<&Path>, flags: Overrides) -> Result<Self, ConfigError> {
-        let file = match path {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| ConfigError::Read(path.to_owned(), e))?;
-                toml::from_str(&text)
-                    .map_err(|e| ConfigError::Parse(path.to_owned(), e.to_string()))?
-            }
-            None => FileConfig::default(),
-        };
-        Self::assemble(file, flags)
+        Self::assemble(read_file(path)?, flags)
     }
 
     /// Merges flags over a parsed file over defaults.

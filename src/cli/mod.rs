@@ -12,6 +12,7 @@ pub mod httpsig;
 pub mod interop_hook;
 pub mod relay;
 pub mod serve;
+pub mod store;
 
 /// gnapd: a GNAP (RFC 9635) authorization server for AI agents, and the MCP
 /// gateway behind it.
@@ -29,6 +30,9 @@ enum Command {
     /// Debug RFC 9421 HTTP Message Signatures: print a signature base, verify
     /// a signed request, or sign one.
     Httpsig(httpsig::Args),
+    /// The store's schema: `status` (where it stands against this build)
+    /// and `migrate` (bring it up to date before the nodes start).
+    Store(store::Args),
     /// Add, list or remove the running server's upstreams (through its
     /// admin socket in the data dir).
     Upstream(admin::UpstreamArgs),
@@ -70,6 +74,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Httpsig(args) => httpsig::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Store(args) => store::run(args),
         Command::Upstream(args) => admin::upstream(args),
         Command::Credentials(args) => admin::credentials(args),
         Command::Grants(args) => admin::grants(args),

@@ -37,8 +37,9 @@ pub struct Args {
     data_dir: Option<PathBuf>,
     /// Keep the store in PostgreSQL: `postgres://USER@HOST/DB` or a libpq
     /// `key=value` conninfo (prefer the config file's `store` for one with
-    /// a password: flags show in the process list) [default: sled in the
-    /// data directory].
+    /// a password: flags show in the process list); else the environment
+    /// variable `GNAPD_STORE`, else the config's `store` [default: sled in
+    /// the data directory].
     #[arg(long, value_name = "CONNINFO")]
     store: Option<String>,
     /// What this node answers: `all`, `as` (the authorization server) or
@@ -223,7 +224,8 @@ pub fn run(args: Args) -> ExitCode {
     let flags = Overrides {
         listen: args.listen,
         data_dir: args.data_dir,
-        store: args.store,
+        // The flag, else GNAPD_STORE; the file's `store` after both.
+        store: crate::config::store_flag_or_env(args.store),
         role: args.role,
         public_url: args.public_url,
         tls_cert: args.tls_cert,

@@ -19,10 +19,11 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use postgres::fallible_iterator::FallibleIterator as _;
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, Config};
 
 use super::prepared::Db;
-use super::sql::{Failure, failed};
+use super::sql::{Failure, connect_failed};
+use super::tls::Connector;
 use crate::store::StoreError;
 
 /// The channel every node listens on.
@@ -58,6 +59,7 @@ impl Listener {
     /// if the first connection cannot be made.
     pub(super) fn start(
         config: &Config,
+        tls: &Connector,
         retire: impl Fn() + Send + 'static,
     ) -> Result<Self, StoreError> {
         let stop = Arc::new(AtomicBool::new(false));
@@ -69,16 +71,17 @@ impl Listener {
         };
         config.application_name(&name);
         let stopped = stop.clone();
+        let tls = tls.clone();
         let (ready, is_ready) = mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("gnapd-postgres-listen".into())
-            .spawn(move || match subscribe(&config) {
+            .spawn(move || match subscribe(&config, &tls) {
                 Ok((client, schema)) => {
                     let _ = ready.send(Ok(()));
-                    listen(&config, Some((client, schema)), &stopped, &retire);
+                    listen(&config, &tls, Some((client, schema)), &stopped, &retire);
                 }
                 Err(e) => {
-                    let _ = ready.send(Err(failed("listening", &e)));
+                    let _ = ready.send(Err(connect_failed("listening", &e)));
                 }
             })
             .map_err(|e| {
@@ -119,6 +122,7 @@ impl Drop for Listener {
 /// tried again after [`RECONNECT_DELAY`].
 fn listen(
     config: &Config,
+    tls: &Connector,
     mut first: Option<(Client, String)>,
     stop: &AtomicBool,
     retire: &dyn Fn(),
@@ -128,7 +132,7 @@ fn listen(
     }
     drop(first);
     while !stop.load(Ordering::Acquire) {
-        match subscribe(config) {
+        match subscribe(config, tls) {
             Ok((mut client, schema)) => {
                 // Writes made while nobody here listened went unheard.
                 retire();
@@ -143,8 +147,8 @@ fn listen(
 }
 
 /// A connection listening on [`CHANNEL`], and the schema it is in.
-fn subscribe(config: &Config) -> Result<(Client, String), postgres::Error> {
-    let mut client = config.connect(NoTls)?;
+fn subscribe(config: &Config, tls: &Connector) -> Result<(Client, String), postgres::Error> {
+    let mut client = config.connect(tls.clone())?;
     client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
     // NULL when no schema on the search path exists (yet): then no
     // writer's payload can match, and the age bound alone holds.

@@ -32,13 +32,16 @@ use crate::proto::httpsig::nonce::{NonceStore, NonceStoreError, Seen};
 use crate::proto::jwk::Thumbprint;
 
 pub use conninfo::Conninfo;
+pub use maintenance::{SchemaVersions, Standing, migrate_schema, schema_status};
 pub use schema::SCHEMA_VERSION;
 pub use sweep::SWEEP_BATCH;
+pub use tls::SslMode;
 
 mod conninfo;
 mod grants;
 mod interactions;
 mod invalidation;
+mod maintenance;
 mod pool;
 mod prepared;
 mod records;
@@ -48,6 +51,7 @@ mod schema;
 mod sizes;
 mod sql;
 mod sweep;
+mod tls;
 mod tokens;
 
 use invalidation::Listener;
@@ -112,14 +116,16 @@ impl PostgresStore {
         now: i64,
         cache_max_age: Duration,
     ) -> Result<Self, StoreError> {
-        let pool = Arc::new(Pool::open(&conninfo.config, connections.max(1))?);
+        // The roots are read once; every connection and the listener share them.
+        let tls = conninfo.tls.connector()?;
+        let pool = Arc::new(Pool::open(&conninfo.config, &tls, connections.max(1))?);
         pool.run(|conn| schema::migrate(&mut conn.client))?;
         let replay = Arc::new(ReplayMemory::new(ReplaySizes::default(), now));
         let token_cache = Arc::new(Cache::with_max_age(cache_max_age));
         let set_cache = Arc::new(Cache::with_max_age(cache_max_age));
         let listener = {
             let (tokens, sets) = (token_cache.clone(), set_cache.clone());
-            Listener::start(&conninfo.config, move || {
+            Listener::start(&conninfo.config, &tls, move || {
                 tokens.retire();
                 sets.retire();
             })?

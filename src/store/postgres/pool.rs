@@ -25,11 +25,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, Config};
 
 use super::prepared::Conn;
+use super::tls::Connector;
 
-use super::sql::failed;
+use super::sql::connect_failed;
 use crate::store::StoreError;
 
 /// How long a connection may take to open, unless the conninfo says.
@@ -50,8 +51,8 @@ pub(super) struct Pool {
 
 impl Pool {
     /// Opens `size` connections to the database `config` names, each on its
-    /// thread; fails if any cannot be opened now.
-    pub(super) fn open(config: &Config, size: usize) -> Result<Self, StoreError> {
+    /// thread, over TLS as `tls` says; fails if any cannot be opened now.
+    pub(super) fn open(config: &Config, tls: &Connector, size: usize) -> Result<Self, StoreError> {
         let mut config = config.clone();
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
@@ -63,21 +64,22 @@ impl Pool {
         for n in 0..size {
             let (ready, is_ready) = mpsc::sync_channel(1);
             let config = config.clone();
+            let tls = tls.clone();
             let queue = queue.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("gnapd-postgres-{n}"))
                 .spawn(move || {
-                    let client = match connect(&config) {
+                    let client = match connect(&config, &tls) {
                         Ok(client) => {
                             let _ = ready.send(Ok(()));
                             Some(Conn::new(client))
                         }
                         Err(e) => {
-                            let _ = ready.send(Err(failed("connecting", &e)));
+                            let _ = ready.send(Err(connect_failed("connecting", &e)));
                             return;
                         }
                     };
-                    serve(&config, client, &queue);
+                    serve(&config, &tls, client, &queue);
                 })
                 .map_err(|e| {
                     StoreError::Backend(format!("cannot start a PostgreSQL connection thread: {e}"))
@@ -153,7 +155,7 @@ impl Drop for Pool {
 }
 
 /// A connection thread's loop: takes jobs until the queue closes.
-fn serve(config: &Config, conn: Option<Conn>, queue: &Mutex<Receiver<Job>>) {
+fn serve(config: &Config, tls: &Connector, conn: Option<Conn>, queue: &Mutex<Receiver<Job>>) {
     let mut client = conn;
     loop {
         let job = {
@@ -168,10 +170,10 @@ fn serve(config: &Config, conn: Option<Conn>, queue: &Mutex<Receiver<Job>>) {
             .is_none_or(|conn| Client::is_closed(&conn.client))
         {
             client = None;
-            match connect(config) {
+            match connect(config, tls) {
                 Ok(fresh) => client = Some(Conn::new(fresh)),
                 Err(e) => {
-                    run_guarded(job, Err(failed("reconnecting", &e)));
+                    run_guarded(job, Err(connect_failed("reconnecting", &e)));
                     continue;
                 }
             }
@@ -187,8 +189,8 @@ fn serve(config: &Config, conn: Option<Conn>, queue: &Mutex<Receiver<Job>>) {
 }
 
 /// A new connection, with a statement timeout unless the conninfo set one.
-fn connect(config: &Config) -> Result<Client, postgres::Error> {
-    let mut client = config.connect(NoTls)?;
+pub(super) fn connect(config: &Config, tls: &Connector) -> Result<Client, postgres::Error> {
+    let mut client = config.connect(tls.clone())?;
     client.execute(
         "SELECT set_config('statement_timeout', $1, false)
          WHERE current_setting('statement_timeout') = '0'",

@@ -109,8 +109,26 @@ CREATE TABLE replay (
 CREATE INDEX replay_expiry ON replay (expires_at);
 "#;
 
+/// The schema version the database holds, 0 for none, read without
+/// creating anything (`gnapd store status`).
+pub(super) fn found(client: &mut Client) -> Result<i32, postgres::Error> {
+    let mut tx = client.build_transaction().read_only(true).start()?;
+    let exists: bool = tx
+        .query_one("SELECT to_regclass('gnapd_schema') IS NOT NULL", &[])?
+        .get(0);
+    let found = match exists {
+        true => tx
+            .query_opt("SELECT version FROM gnapd_schema", &[])?
+            .map_or(0, |row| row.get(0)),
+        false => 0,
+    };
+    tx.commit()?;
+    Ok(found)
+}
+
 /// Brings the database's schema to [`SCHEMA_VERSION`]; refuses one newer.
-pub(super) fn migrate(client: &mut Client) -> Result<(), StoreError> {
+/// Returns the version it found (0: none).
+pub(super) fn migrate(client: &mut Client) -> Result<i32, StoreError> {
     let mut tx = client
         .transaction()
         .map_err(|e| failed("migrating the schema", &e))?;
@@ -140,10 +158,13 @@ pub(super) fn migrate(client: &mut Client) -> Result<(), StoreError> {
              ON CONFLICT (one) DO UPDATE SET version = EXCLUDED.version",
             &[&known],
         )?;
-        Ok(Ok(()))
+        Ok(Ok(found))
     })();
     match outcome {
-        Ok(Ok(())) => tx.commit().map_err(|e| failed("migrating the schema", &e)),
+        Ok(Ok(found)) => tx
+            .commit()
+            .map(|()| found)
+            .map_err(|e| failed("migrating the schema", &e)),
         // Dropping the transaction rolls it back.
         Ok(Err(refused)) => Err(refused),
         Err(e) => Err(failed("migrating the schema", &e)),

@@ -20,6 +20,24 @@ pub(super) fn failed(what: &str, error: &postgres::Error) -> StoreError {
     StoreError::Backend(format!("postgres {what}: {error}"))
 }
 
+/// [`failed`] for a connection that could not be made, with why: the
+/// driver's own text says only "error performing TLS handshake" or "db
+/// error", and an operator needs the certificate's or the server's reason.
+/// A server's error gives its message, not its detail; neither the
+/// handshake nor the server repeats the conninfo.
+pub(super) fn connect_failed(what: &str, error: &postgres::Error) -> StoreError {
+    let mut text = format!("postgres {what}: {error}");
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        match cause.downcast_ref::<postgres::error::DbError>() {
+            Some(db) => text.push_str(&format!(": {}: {}", db.severity(), db.message())),
+            None => text.push_str(&format!(": {cause}")),
+        }
+        source = cause.source();
+    }
+    StoreError::Backend(text)
+}
+
 /// True for the failures PostgreSQL asks the client to retry: the whole
 /// transaction was rolled back and running it again may succeed.
 fn retryable(error: &postgres::Error) -> bool {

@@ -17,32 +17,73 @@ use crate::support::paths::root;
 /// The variable that names the shared server (a key=value conninfo).
 pub const SERVER_ENV: &str = "GNAPD_TEST_POSTGRES";
 
+/// The variable that names the same server over TLS (`scripts/postgres.sh
+/// tls`: a key=value conninfo with `sslmode=verify-full` and the CA file).
+pub const TLS_SERVER_ENV: &str = "GNAPD_TEST_POSTGRES_TLS";
+
 /// The shared server's conninfo.
 pub fn server() -> String {
     static SERVER: OnceLock<String> = OnceLock::new();
     SERVER
-        .get_or_init(|| {
-            if let Ok(conninfo) = std::env::var(SERVER_ENV)
-                && !conninfo.trim().is_empty()
-            {
-                return conninfo;
-            }
-            let script = root().join("scripts/postgres.sh");
-            let output = Command::new("bash")
-                .arg(&script)
-                .arg("start")
-                .output()
-                .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-            assert!(
-                output.status.success(),
-                "no PostgreSQL for the store tests ({} start failed; install it with \
-                 `apt-get install -y postgresql`):\n{}",
-                script.display(),
-                String::from_utf8_lossy(&output.stderr)
-            );
-            String::from_utf8_lossy(&output.stdout).trim().to_owned()
-        })
+        .get_or_init(|| from_env_or_script(SERVER_ENV, "start"))
         .clone()
+}
+
+/// The shared server's TLS conninfo, and its parts the TLS tests vary.
+pub struct TlsServer {
+    /// `host=localhost hostaddr=127.0.0.1 port=… sslmode=verify-full sslrootcert=CA …`
+    pub conninfo: String,
+    pub port: u16,
+    /// The CA the server's certificate chains to.
+    pub ca: std::path::PathBuf,
+    /// A CA that signed nothing the server has (beside `ca`).
+    pub other_ca: std::path::PathBuf,
+}
+
+/// The shared server over TLS.
+pub fn tls_server() -> TlsServer {
+    static TLS: OnceLock<String> = OnceLock::new();
+    let conninfo = TLS
+        .get_or_init(|| from_env_or_script(TLS_SERVER_ENV, "tls"))
+        .clone();
+    let value = |key: &str| {
+        conninfo
+            .split_whitespace()
+            .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("{TLS_SERVER_ENV} has no {key}: {conninfo}"))
+            .to_owned()
+    };
+    let ca = std::path::PathBuf::from(value("sslrootcert"));
+    let other_ca = ca.with_file_name("other-ca.crt");
+    TlsServer {
+        port: value("port").parse().expect("a port"),
+        ca,
+        other_ca,
+        conninfo,
+    }
+}
+
+/// `variable`'s conninfo, else what `scripts/postgres.sh COMMAND` prints.
+fn from_env_or_script(variable: &str, command: &str) -> String {
+    if let Ok(conninfo) = std::env::var(variable)
+        && !conninfo.trim().is_empty()
+    {
+        return conninfo;
+    }
+    let script = root().join("scripts/postgres.sh");
+    let output = Command::new("bash")
+        .arg(&script)
+        .arg(command)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        output.status.success(),
+        "no PostgreSQL for the store tests ({} {command} failed; install it with \
+         `apt-get install -y postgresql openssl`):\n{}",
+        script.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
 /// An empty schema on the shared server, dropped with everything in it
