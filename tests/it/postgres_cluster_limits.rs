@@ -5,6 +5,8 @@
 //! against one per-source limit and one budget.
 
 use std::path::{Path, PathBuf};
+use std::sync::Barrier;
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -70,9 +72,11 @@ impl Nodes {
     }
 }
 
-/// One `tools/call` through `server`'s gateway; its status.
-fn tool_call(server: &Server, agent: &Agent, agent_token: &str) -> u16 {
+/// One `tools/call` through `server`'s gateway, in a session
+/// initialized once every caller of `start` is ready; its status.
+fn tool_call_at(server: &Server, agent: &Agent, agent_token: &str, start: &Barrier) -> u16 {
     let mut session = Session::new(server, agent, Some(agent_token.to_owned()), "github");
+    start.wait();
     session.initialize();
     let call = session.call(
         "tools/call",
@@ -85,7 +89,9 @@ fn tool_call(server: &Server, agent: &Agent, agent_token: &str) -> u16 {
 #[test]
 fn three_postgres_nodes_refresh_an_expired_upstream_token_once_and_later_nodes_keep_it() {
     let dir = tempfile::tempdir().unwrap();
-    let upstream = Upstream::start_oauth(dir.path(), 3600);
+    // Half a second per refresh: nodes refreshing on their own would
+    // overlap there and present the rotated-away token.
+    let upstream = Upstream::start_oauth_slow(dir.path(), 3600, Duration::from_millis(500));
     // A token expired long ago and the first refresh token: every node
     // finds it stale at its first call.
     let config = format!(
@@ -102,10 +108,12 @@ fn three_postgres_nodes_refresh_an_expired_upstream_token_once_and_later_nodes_k
         .map(|agent| token(&a, agent, json!(["mcp:github"])))
         .collect();
     let servers = [&a, &b, &c];
+    let start = Barrier::new(agents.len());
     std::thread::scope(|scope| {
         for (i, (agent, agent_token)) in agents.iter().zip(&tokens).enumerate() {
             let server = servers[i % 3];
-            scope.spawn(move || tool_call(server, agent, agent_token));
+            let start = &start;
+            scope.spawn(move || tool_call_at(server, agent, agent_token, start));
         }
     });
     assert_eq!(refreshes(&upstream), 1, "one refresh for the cluster");
@@ -123,7 +131,7 @@ fn three_postgres_nodes_refresh_an_expired_upstream_token_once_and_later_nodes_k
     assert_eq!(b.stop(), Some(0));
     let b = nodes.node("b");
     for (i, server) in [&d, &b, &c].into_iter().enumerate() {
-        tool_call(server, &agents[i], &tokens[i]);
+        tool_call_at(server, &agents[i], &tokens[i], &Barrier::new(1));
     }
     assert_eq!(refreshes(&upstream), 1, "no refresh at a node's start");
     let since = upstream_auth_since(&upstream, after);
