@@ -42,6 +42,7 @@ pub mod policy;
 mod proof;
 pub mod reply;
 pub mod resources;
+mod shared_attempts;
 pub mod started_by;
 mod tables;
 pub mod usercode;

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::store::{GrantId, TokenHash};
+use crate::store::{GrantId, StoreError, TokenHash};
 
 use super::mint::NoRandomness;
 use crate::random::Randomness;
@@ -114,10 +114,72 @@ const MAX_TRACKED: usize = 10_000;
 /// network must not lock the administrator out as well.
 pub(crate) const ADMIN_SOURCE: &str = "admin";
 
+/// What an attempt counter counts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Counted<'a> {
+    /// Failed entries from one source, by its [`source_key`].
+    Source(&'a str),
+    /// Failed entries from every network source together.
+    Network,
+    /// Entries of one grant's code.
+    Grant(&'a GrantId),
+}
+
+/// Where attempt counts are kept: this node's memory ([`Attempts`]), or a
+/// store every node shares (`super::shared_attempts`). The limits below
+/// are the same over either.
+pub(crate) trait Tally {
+    /// The count of `what` in the window holding `now`, after adding `by`
+    /// (0 only reads).
+    fn add(&mut self, what: Counted<'_>, by: u32, now: i64) -> Result<u32, StoreError>;
+}
+
+/// True if `source` may try a code now, with `budget` failures allowed
+/// per window to all network sources together.
+pub(crate) fn source_allowed(
+    tally: &mut dyn Tally,
+    source: &str,
+    budget: u32,
+    now: i64,
+) -> Result<bool, StoreError> {
+    if source != ADMIN_SOURCE && tally.add(Counted::Network, 0, now)? >= budget {
+        return Ok(false);
+    }
+    let key = source_key(source);
+    Ok(tally.add(Counted::Source(&key), 0, now)? < MAX_FAILURES_PER_SOURCE)
+}
+
+/// Counts a failed entry from `source`. True when this failure spent the
+/// last of `budget` (for the caller to log once).
+pub(crate) fn source_failed(
+    tally: &mut dyn Tally,
+    source: &str,
+    budget: u32,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let key = source_key(source);
+    tally.add(Counted::Source(&key), 1, now)?;
+    if source == ADMIN_SOURCE {
+        return Ok(false);
+    }
+    Ok(tally.add(Counted::Network, 1, now)? == budget)
+}
+
+/// Counts an entry of `grant`'s code; false once it was entered
+/// [`MAX_ENTRIES_PER_GRANT`] times in the window.
+pub(crate) fn grant_entered(
+    tally: &mut dyn Tally,
+    grant: &GrantId,
+    now: i64,
+) -> Result<bool, StoreError> {
+    Ok(tally.add(Counted::Grant(grant), 1, now)? <= MAX_ENTRIES_PER_GRANT)
+}
+
 /// Bounded in-memory attempt counters: failed entries per source (an IP
 /// address, an IPv6 /64, [`ADMIN_SOURCE`]), failed entries from all
 /// network sources together, and entries per grant, each over a
-/// [`WINDOW`]. Lost on restart, which only resets the counts.
+/// [`WINDOW`] from its first count. Lost on restart, which only resets the
+/// counts. One node's: a store several nodes share keeps them instead.
 #[derive(Debug, Default)]
 pub(crate) struct Attempts {
     sources: HashMap<String, (i64, u32)>,
@@ -138,42 +200,26 @@ impl Attempts {
         }
         size
     }
+}
 
-    /// True if `source` may try a code now, with `budget` failures allowed
-    /// per window to all network sources together.
-    pub(crate) fn source_allowed(&mut self, source: &str, budget: u32, now: i64) -> bool {
-        if source != ADMIN_SOURCE && self.global_failures(now) >= budget {
-            return false;
-        }
-        current(&mut self.sources, &source_key(source), now) < MAX_FAILURES_PER_SOURCE
-    }
-
-    /// Counts a failed entry from `source`. True when this failure spent
-    /// the last of `budget` (for the caller to log once).
-    pub(crate) fn source_failed(&mut self, source: &str, budget: u32, now: i64) -> bool {
-        bump(&mut self.sources, source_key(source), now);
-        if source == ADMIN_SOURCE {
-            return false;
-        }
-        if now - self.global.0 >= WINDOW {
-            self.global = (now, 0);
-        }
-        self.global.1 = self.global.1.saturating_add(1);
-        self.global.1 == budget
-    }
-
-    /// Counts an entry of `grant`'s code; false once it was entered
-    /// [`MAX_ENTRIES_PER_GRANT`] times in the window.
-    pub(crate) fn grant_entered(&mut self, grant: &GrantId, now: i64) -> bool {
-        bump(&mut self.grants, grant.clone(), now) <= MAX_ENTRIES_PER_GRANT
-    }
-
-    fn global_failures(&self, now: i64) -> u32 {
-        if now - self.global.0 < WINDOW {
-            self.global.1
-        } else {
-            0
-        }
+impl Tally for Attempts {
+    fn add(&mut self, what: Counted<'_>, by: u32, now: i64) -> Result<u32, StoreError> {
+        Ok(match (what, by) {
+            (Counted::Source(key), 0) => current(&mut self.sources, key, now),
+            (Counted::Source(key), by) => bump(&mut self.sources, key.to_owned(), by, now),
+            (Counted::Grant(grant), 0) => current(&mut self.grants, grant, now),
+            (Counted::Grant(grant), by) => bump(&mut self.grants, grant.clone(), by, now),
+            (Counted::Network, by) => {
+                if now - self.global.0 >= WINDOW {
+                    if by == 0 {
+                        return Ok(0);
+                    }
+                    self.global = (now, 0);
+                }
+                self.global.1 = self.global.1.saturating_add(by);
+                self.global.1
+            }
+        })
     }
 }
 
@@ -209,6 +255,7 @@ fn current<K: std::hash::Hash + Eq + std::borrow::Borrow<Q>, Q: std::hash::Hash 
 fn bump<K: std::hash::Hash + Eq + Clone>(
     map: &mut HashMap<K, (i64, u32)>,
     key: K,
+    by: u32,
     now: i64,
 ) -> u32 {
     if map.len() >= MAX_TRACKED && !map.contains_key(&key) {
@@ -226,7 +273,7 @@ fn bump<K: std::hash::Hash + Eq + Clone>(
     if now - entry.0 >= WINDOW {
         *entry = (now, 0);
     }
-    entry.1 = entry.1.saturating_add(1);
+    entry.1 = entry.1.saturating_add(by);
     entry.1
 }
 
@@ -288,19 +335,19 @@ mod tests {
         let mut attempts = Attempts::default();
         let budget = DEFAULT_FAILURE_BUDGET;
         for _ in 0..MAX_FAILURES_PER_SOURCE {
-            assert!(attempts.source_allowed("10.0.0.1", budget, 100));
-            attempts.source_failed("10.0.0.1", budget, 100);
+            assert!(source_allowed(&mut attempts, "10.0.0.1", budget, 100).unwrap());
+            source_failed(&mut attempts, "10.0.0.1", budget, 100).unwrap();
         }
-        assert!(!attempts.source_allowed("10.0.0.1", budget, 100));
-        assert!(!attempts.source_allowed("::ffff:10.0.0.1", budget, 100));
-        assert!(attempts.source_allowed("10.0.0.2", budget, 100));
-        assert!(attempts.source_allowed("10.0.0.1", budget, 100 + WINDOW));
+        assert!(!source_allowed(&mut attempts, "10.0.0.1", budget, 100).unwrap());
+        assert!(!source_allowed(&mut attempts, "::ffff:10.0.0.1", budget, 100).unwrap());
+        assert!(source_allowed(&mut attempts, "10.0.0.2", budget, 100).unwrap());
+        assert!(source_allowed(&mut attempts, "10.0.0.1", budget, 100 + WINDOW).unwrap());
         let grant = GrantId("g".into());
         for _ in 0..MAX_ENTRIES_PER_GRANT {
-            assert!(attempts.grant_entered(&grant, 100));
+            assert!(grant_entered(&mut attempts, &grant, 100).unwrap());
         }
-        assert!(!attempts.grant_entered(&grant, 100));
-        assert!(attempts.grant_entered(&grant, 100 + WINDOW));
+        assert!(!grant_entered(&mut attempts, &grant, 100).unwrap());
+        assert!(grant_entered(&mut attempts, &grant, 100 + WINDOW).unwrap());
     }
 
     #[test]
@@ -309,11 +356,19 @@ mod tests {
         let budget = DEFAULT_FAILURE_BUDGET;
         for i in 0..MAX_FAILURES_PER_SOURCE {
             let source = format!("2001:db8:1:2:{i:x}::{:x}", i * 7 + 1);
-            assert!(attempts.source_allowed(&source, budget, 100));
-            attempts.source_failed(&source, budget, 100);
+            assert!(source_allowed(&mut attempts, &source, budget, 100).unwrap());
+            source_failed(&mut attempts, &source, budget, 100).unwrap();
         }
-        assert!(!attempts.source_allowed("2001:db8:1:2:ffff:ffff:ffff:ffff", budget, 100));
-        assert!(attempts.source_allowed("2001:db8:1:3::1", budget, 100));
+        assert!(
+            !source_allowed(
+                &mut attempts,
+                "2001:db8:1:2:ffff:ffff:ffff:ffff",
+                budget,
+                100
+            )
+            .unwrap()
+        );
+        assert!(source_allowed(&mut attempts, "2001:db8:1:3::1", budget, 100).unwrap());
         assert_eq!(source_key("2001:DB8:0:0:1::2"), "2001:db8:0:0::/64");
     }
 
@@ -325,26 +380,31 @@ mod tests {
         for source in 0..5 {
             for _ in 0..5 {
                 let ip = format!("192.0.2.{source}");
-                assert!(attempts.source_allowed(&ip, budget, 100));
+                assert!(source_allowed(&mut attempts, &ip, budget, 100).unwrap());
                 spent += 1;
-                assert_eq!(attempts.source_failed(&ip, budget, 100), spent == budget);
+                assert_eq!(
+                    source_failed(&mut attempts, &ip, budget, 100).unwrap(),
+                    spent == budget
+                );
             }
         }
-        assert!(!attempts.source_allowed("198.51.100.1", budget, 100));
-        assert!(!attempts.source_allowed("2001:db8::1", budget, 100));
-        assert!(attempts.source_allowed(ADMIN_SOURCE, budget, 100));
-        assert!(attempts.source_allowed("198.51.100.1", budget, 100 + WINDOW));
+        assert!(!source_allowed(&mut attempts, "198.51.100.1", budget, 100).unwrap());
+        assert!(!source_allowed(&mut attempts, "2001:db8::1", budget, 100).unwrap());
+        assert!(source_allowed(&mut attempts, ADMIN_SOURCE, budget, 100).unwrap());
+        assert!(source_allowed(&mut attempts, "198.51.100.1", budget, 100 + WINDOW).unwrap());
     }
 
     #[test]
     fn attempt_counters_stay_bounded() {
         let mut attempts = Attempts::default();
         for i in 0..(MAX_TRACKED + 50) {
-            attempts.source_failed(
+            source_failed(
+                &mut attempts,
                 &format!("s{i}"),
                 DEFAULT_FAILURE_BUDGET,
                 1_000 + i64::try_from(i).unwrap(),
-            );
+            )
+            .unwrap();
         }
         assert!(attempts.sources.len() <= MAX_TRACKED);
     }

@@ -138,6 +138,7 @@ impl Inner {
 pub struct MemoryStore {
     inner: Mutex<Inner>,
     replay: ReplayMemory,
+    leases: super::lease::LocalLeases,
 }
 
 impl MemoryStore {
@@ -151,6 +152,7 @@ impl MemoryStore {
         Self {
             inner: Mutex::default(),
             replay: ReplayMemory::new(sizes, i64::MIN),
+            leases: Default::default(),
         }
     }
 
@@ -546,6 +548,20 @@ impl Store for MemoryStore {
 
     fn spent_refresh(&self, refresh: &TokenHash) -> Result<Option<SpentRefresh>, StoreError> {
         Ok(self.lock()?.spent_refresh.get(refresh).cloned())
+    }
+
+    fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        self.leases.take(name, holder, now, until)
+    }
+
+    fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.leases.release(name, holder)
     }
 
     fn table_sizes(&self) -> Result<Vec<(String, super::TableSize)>, StoreError> {

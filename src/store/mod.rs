@@ -22,6 +22,7 @@ use crate::proto::jwk::Thumbprint;
 mod cache;
 mod codec;
 mod commit;
+mod lease;
 pub mod memory;
 mod oauth_client;
 pub mod postgres;
@@ -36,6 +37,10 @@ pub use oauth_client::OAuthClientRecord;
 pub use record::*;
 pub use replay::{ReplayBudget, ReplayLimits, ReplaySizes};
 pub use sizes::{TABLES, TableSize};
+
+/// A counter shared by the nodes of one store: the SHA-256 of what it
+/// counts (a source address is personal data; the store keeps only this).
+pub type CounterName = [u8; 32];
 
 /// What a sweep removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -315,6 +320,52 @@ pub trait Store: NonceStore + Send + Sync {
     /// still remembered (expired entries may be returned until the sweep;
     /// callers compare `expires_at`).
     fn spent_refresh(&self, refresh: &TokenHash) -> Result<Option<SpentRefresh>, StoreError>;
+
+    // --- Several nodes: leases and shared counters -------------------------
+
+    /// Takes the lease `name` for `holder` until `until` (seconds, the
+    /// caller's clock), if no other holder's lease is live: free, lapsed
+    /// (its `until` before `now`) or already `holder`'s (then extended).
+    /// `Ok(false)`, and nothing written, if another holder's lease is live.
+    /// Of concurrent takers of a free lease exactly one wins. A lease held
+    /// by a process that died lapses at its `until`; on a store of one node
+    /// (memory, sled) the lease lives in that process.
+    fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Releases the lease `name` if `holder` holds it; another holder's
+    /// lease (one taken after `holder`'s lapsed) is left alone.
+    fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+
+    /// [`Store::credential_set`], read from the store itself and not from
+    /// any cache: what another node wrote a moment ago (a refreshed
+    /// upstream token) is seen here at once. A store no other node writes
+    /// to has a coherent cache, and the default reads through it.
+    fn credential_set_uncached(&self, id: &str) -> Result<Option<CredentialSetRecord>, StoreError> {
+        self.credential_set(id)
+    }
+
+    /// Adds `by` to the counter `name` of period `period` (a window's
+    /// number) and returns its new value; `by` 0 only reads it. The row
+    /// may go at [`Store::sweep`] once `expires_at` passed. `Ok(None)` on
+    /// a store of one node (memory, sled), whose callers count in their
+    /// own memory: only a store several nodes share keeps counters, so
+    /// that a limit counted across nodes is one limit, not one a node.
+    fn add_to_counter(
+        &self,
+        name: &CounterName,
+        period: i64,
+        by: u32,
+        expires_at: i64,
+    ) -> Result<Option<u32>, StoreError> {
+        let _ = (name, period, by, expires_at);
+        Ok(None)
+    }
 
     /// Records and bytes (keys plus values, as stored) of every table: the
     /// persistent ones ([`TABLES`]), then the in-memory ones the store

@@ -77,6 +77,8 @@ pub struct SledStore {
     token_cache: Cache<TokenHash, Arc<TokenRecord>>,
     /// Decoded credential sets by id.
     set_cache: Cache<String, Arc<CredentialSetRecord>>,
+    /// Leases: this process is the only node.
+    leases: super::lease::LocalLeases,
     credential_sets: Tree,
     upstreams: Tree,
     resource_sets: Tree,
@@ -624,6 +626,20 @@ impl Store for SledStore {
 
     fn spent_refresh(&self, refresh: &TokenHash) -> Result<Option<SpentRefresh>, StoreError> {
         self.get_spent_refresh(refresh)
+    }
+
+    fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        self.leases.take(name, holder, now, until)
+    }
+
+    fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.leases.release(name, holder)
     }
 
     fn table_sizes(&self) -> Result<Vec<(String, super::TableSize)>, StoreError> {

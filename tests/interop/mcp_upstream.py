@@ -99,9 +99,12 @@ class OAuthGate:
 
     CLIENT = ("gnapd-gw", "gw-secret")
 
-    def __init__(self, app, lifetime):
+    def __init__(self, app, lifetime, token_delay=0.0):
         self.app = app
         self.lifetime = lifetime
+        # Seconds a refresh takes to answer after it rotated: a wide window
+        # for a second client to present the refresh token just rotated.
+        self.token_delay = token_delay
         self.refresh = "rt-0"
         self.access = {}  # token -> expiry (monotonic)
         self.issued = 0
@@ -137,6 +140,8 @@ class OAuthGate:
         access = f"at-{self.issued}"
         self.refresh = f"rt-{self.issued}"
         self.access = {access: time.monotonic() + self.lifetime}
+        if self.token_delay:
+            await anyio.sleep(self.token_delay)
         return await self.json(send, 200, {"access_token": access, "token_type": "Bearer", "expires_in": self.lifetime, "refresh_token": self.refresh})
 
     async def __call__(self, scope, receive, send):
@@ -226,6 +231,7 @@ def main() -> None:
     parser.add_argument("--json-response", action="store_true")
     parser.add_argument("--oauth", action="store_true", help="demand OAuth access tokens; serve /token")
     parser.add_argument("--token-lifetime", type=int, default=3600)
+    parser.add_argument("--token-delay", type=float, default=0.0, help="seconds /token waits before answering")
     parser.add_argument("--require-header", help="NAME=VALUE: /mcp demands this header")
     parser.add_argument("--userinfo", help="URL: /mcp demands a bearer token this userinfo endpoint accepts")
     parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate")
@@ -244,7 +250,7 @@ def main() -> None:
     if args.tls_cert:
         tls = {"ssl_certfile": args.tls_cert, "ssl_keyfile": args.tls_key}
     if args.oauth:
-        app = OAuthGate(app, args.token_lifetime)
+        app = OAuthGate(app, args.token_lifetime, args.token_delay)
     if args.require_header:
         name, value = args.require_header.split("=", 1)
         app = RequireHeader(app, name, value)

@@ -1311,7 +1311,7 @@ pub(crate) fn gnapd_admin(data: &Path, args: &[&str], stdin: &str) -> (bool, Str
 }
 
 /// The `Authorization` values the upstream saw since request `from`.
-fn upstream_auth_since(upstream: &Upstream, from: usize) -> Vec<String> {
+pub(crate) fn upstream_auth_since(upstream: &Upstream, from: usize) -> Vec<String> {
     upstream.requests()[from..]
         .iter()
         .flat_map(|(_, headers)| {
@@ -1571,7 +1571,7 @@ fn an_https_upstream_is_verified_against_the_configured_ca() {
 }
 
 /// How many refresh requests the upstream's token endpoint received.
-fn refreshes(upstream: &Upstream) -> usize {
+pub(crate) fn refreshes(upstream: &Upstream) -> usize {
     upstream
         .requests()
         .iter()

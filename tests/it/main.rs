@@ -51,6 +51,7 @@ mod oauth_as;
 mod oauth_clients;
 mod oauth_gateway;
 mod oauth_interop;
+mod postgres_cluster_limits;
 mod postgres_nodes;
 mod postgres_serve;
 mod postgres_tls;

@@ -252,3 +252,92 @@ fn a_postgres_node_whose_listener_reconnects_retires_every_cached_record() {
     assert!(seen < WITHIN, "retired after {seen:?}");
     a.close().unwrap();
 }
+
+#[test]
+fn concurrent_additions_to_one_counter_on_three_postgres_nodes_lose_none() {
+    let schema = Schema::new();
+    let nodes: Vec<PostgresStore> = (0..3).map(|_| node(&schema, CACHE_MAX_AGE)).collect();
+    let name = [7u8; 32];
+    let (threads, each) = (4, 25);
+    let barrier = Barrier::new(nodes.len() * threads);
+    let mut seen: Vec<u32> = std::thread::scope(|scope| {
+        let handles: Vec<_> = nodes
+            .iter()
+            .flat_map(|store| std::iter::repeat_n(store, threads))
+            .map(|store| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    (0..each)
+                        .map(|_| store.add_to_counter(&name, 5, 1, 600).unwrap().unwrap())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    // Every addition saw a sum of its own: 1, 2, … 300, none twice.
+    seen.sort_unstable();
+    let total = u32::try_from(nodes.len() * threads * each).unwrap();
+    assert_eq!(seen, (1..=total).collect::<Vec<_>>());
+    for store in &nodes {
+        assert_eq!(store.add_to_counter(&name, 5, 0, 600).unwrap(), Some(total));
+    }
+    // Another period, another name: counted apart.
+    assert_eq!(
+        nodes[0].add_to_counter(&name, 6, 0, 1_200).unwrap(),
+        Some(0)
+    );
+    assert_eq!(
+        nodes[0].add_to_counter(&[8u8; 32], 5, 2, 600).unwrap(),
+        Some(2)
+    );
+}
+
+#[test]
+fn a_postgres_sweep_removes_lapsed_leases_and_counters_of_past_periods_only() {
+    let schema = Schema::new();
+    let store = node(&schema, CACHE_MAX_AGE);
+    assert!(store.take_lease("lapsed", "node-a", 0, 100).unwrap());
+    assert!(store.take_lease("live", "node-a", 0, 10_000).unwrap());
+    store.add_to_counter(&[1u8; 32], 0, 1, 600).unwrap();
+    store.add_to_counter(&[1u8; 32], 9, 1, 6_000).unwrap();
+    store.sweep(1_000).unwrap();
+    let mut db = schema.client();
+    let leases: Vec<String> = db
+        .query("SELECT name FROM leases", &[])
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(leases, ["live"]);
+    let periods: Vec<i64> = db
+        .query("SELECT period FROM counters", &[])
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(periods, [9]);
+    // Counter names are what the caller hashed: no address is stored.
+    let name: Vec<u8> = db
+        .query_one("SELECT name FROM counters", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(name, [1u8; 32]);
+}
+
+#[test]
+fn a_credential_set_another_postgres_node_rewrote_is_read_past_this_nodes_cache() {
+    let schema = Schema::new();
+    let (a, b) = (node(&schema, NEVER_STALE), node(&schema, NEVER_STALE));
+    let mut set = credential_set("enterprise:github", "github", b"first");
+    a.put_credential_set(&set).unwrap();
+    assert!(a.credential_set_shared(&set.id).unwrap().is_some());
+    set.sealed = b"refreshed".to_vec();
+    b.put_credential_set(&set).unwrap();
+    // No wait for the notification: the uncached read is the database's.
+    assert_eq!(a.credential_set_uncached(&set.id).unwrap(), Some(set));
+}

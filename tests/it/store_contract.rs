@@ -1129,6 +1129,69 @@ fn table_sizes_count_each_record_and_its_stored_bytes(store: &dyn Store) {
     assert_eq!(gone["grants"], Default::default());
 }
 
+fn a_lease_has_one_holder_until_it_lapses_or_is_released(store: &dyn Store) {
+    let lease = format!("upstream-refresh:{}", uuid::Uuid::new_v4());
+    assert!(store.take_lease(&lease, "node-a", 100, 200).unwrap());
+    // Held: another holder is refused, the holder itself extends it.
+    assert!(!store.take_lease(&lease, "node-b", 150, 250).unwrap());
+    assert!(store.take_lease(&lease, "node-a", 150, 300).unwrap());
+    assert!(!store.take_lease(&lease, "node-b", 250, 350).unwrap());
+    // Another holder's release leaves it alone.
+    store.release_lease(&lease, "node-b").unwrap();
+    assert!(!store.take_lease(&lease, "node-b", 260, 360).unwrap());
+    // Released by its holder: free at once.
+    store.release_lease(&lease, "node-a").unwrap();
+    assert!(store.take_lease(&lease, "node-b", 260, 360).unwrap());
+    // A holder that never releases (it died) loses it after its `until`,
+    // and not before.
+    assert!(!store.take_lease(&lease, "node-c", 360, 460).unwrap());
+    assert!(store.take_lease(&lease, "node-c", 361, 460).unwrap());
+    // The late holder's release does not free the new holder's lease.
+    store.release_lease(&lease, "node-b").unwrap();
+    assert!(!store.take_lease(&lease, "node-a", 400, 500).unwrap());
+    // Leases are independent by name.
+    assert!(
+        store
+            .take_lease(&format!("{lease}-other"), "node-a", 400, 500)
+            .unwrap()
+    );
+}
+
+fn concurrent_takers_of_one_lease_have_exactly_one_winner(store: &dyn Store) {
+    let lease = format!("upstream-refresh:{}", uuid::Uuid::new_v4());
+    let takers = 8;
+    let barrier = Barrier::new(takers);
+    let won = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..takers)
+            .map(|i| {
+                let (barrier, lease) = (&barrier, &lease);
+                scope.spawn(move || {
+                    barrier.wait();
+                    store
+                        .take_lease(lease, &format!("node-{i}"), 100, 200)
+                        .unwrap()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|won| *won)
+            .count()
+    });
+    assert_eq!(won, 1);
+}
+
+fn a_credential_set_read_past_the_cache_is_the_stored_one(store: &dyn Store) {
+    let mut set = credential_set("enterprise:github", "github", &[1, 2, 3]);
+    assert_eq!(store.credential_set_uncached(&set.id).unwrap(), None);
+    store.put_credential_set(&set).unwrap();
+    assert!(store.credential_set_shared(&set.id).unwrap().is_some());
+    set.sealed = vec![4, 5, 6];
+    store.put_credential_set(&set).unwrap();
+    assert_eq!(store.credential_set_uncached(&set.id).unwrap(), Some(set));
+}
+
 /// Runs every contract check against the store `make()` builds (fresh for
 /// each test).
 macro_rules! contract_suite {
@@ -1170,6 +1233,9 @@ macro_rules! contract_suite {
                 spent_refresh_is_remembered_until_its_expiry_and_swept_after,
                 an_expired_oauth_token_stays_until_its_grant_is_swept,
                 table_sizes_count_each_record_and_its_stored_bytes,
+                a_lease_has_one_holder_until_it_lapses_or_is_released,
+                concurrent_takers_of_one_lease_have_exactly_one_winner,
+                a_credential_set_read_past_the_cache_is_the_stored_one,
             );
         }
     };

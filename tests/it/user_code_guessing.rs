@@ -28,7 +28,7 @@ fn start(dir: &Path, extra: &str) -> Server {
 }
 
 /// A pending grant's user code.
-fn pending_code(server: &Server) -> String {
+pub(crate) fn pending_code(server: &Server) -> String {
     let agent = Agent::new();
     let mut body = agent.grant_body(json!(["mcp:github"]));
     body["interact"] = json!({"start": ["user_code"]});
@@ -42,11 +42,16 @@ fn pending_code(server: &Server) -> String {
 
 /// A code of the alphabet that is no pending grant's (one chance in 31⁸
 /// of being one).
-const WRONG: &str = "2222-3333";
+pub(crate) const WRONG: &str = "2222-3333";
 
 /// POSTs `code` to the device page from the local address `from`, with
 /// `headers`; returns the status.
-fn enter_code(server: &Server, from: IpAddr, code: &str, headers: &[(&str, &str)]) -> u16 {
+pub(crate) fn enter_code(
+    server: &Server,
+    from: IpAddr,
+    code: &str,
+    headers: &[(&str, &str)],
+) -> u16 {
     let mut stream = bound_stream(from, server.addr);
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))
@@ -88,7 +93,7 @@ fn bound_stream(from: IpAddr, to: SocketAddr) -> std::net::TcpStream {
     })
 }
 
-fn loopback(last: u8) -> IpAddr {
+pub(crate) fn loopback(last: u8) -> IpAddr {
     IpAddr::from([127, 0, 0, last])
 }
 

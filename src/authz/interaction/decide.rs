@@ -4,7 +4,8 @@
 
 use super::{DecideError, Decided, FinishAction, Lookup, requested_per_token};
 use crate::authz::AuthServer;
-use crate::authz::usercode::UserCode;
+use crate::authz::shared_attempts::StoreTally;
+use crate::authz::usercode::{UserCode, grant_entered, source_allowed, source_failed};
 use crate::proto::gnap::AccessRight;
 use crate::proto::gnap::interact::interaction_hash;
 use crate::store::{
@@ -168,7 +169,11 @@ impl AuthServer {
             .lock()
             .map_err(|_| DecideError::Store(StoreError::Backend("lock poisoned".into())))?;
         let budget = self.config.user_code_failure_budget;
-        if !live.attempts.source_allowed(source, budget, now) {
+        let mut tally = StoreTally {
+            store: &*self.store,
+            local: &mut live.attempts,
+        };
+        if !source_allowed(&mut tally, source, budget, now)? {
             return Err(DecideError::TooManyAttempts);
         }
         let found = match UserCode::parse(selector) {
@@ -180,7 +185,7 @@ impl AuthServer {
             None => None,
         };
         let Some(interaction) = found else {
-            if live.attempts.source_failed(source, budget, now) {
+            if source_failed(&mut tally, source, budget, now)? {
                 tracing::warn!(
                     budget,
                     "failed user code entries reached the budget for all sources: code entry is paused for up to 10 minutes (the admin socket still decides)"
@@ -198,7 +203,7 @@ impl AuthServer {
             }
             return Err(DecideError::NotFound);
         };
-        if !live.attempts.grant_entered(&interaction.grant, now) {
+        if !grant_entered(&mut tally, &interaction.grant, now)? {
             return Err(DecideError::TooManyAttempts);
         }
         Ok(interaction)

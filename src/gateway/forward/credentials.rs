@@ -1,6 +1,9 @@
 //! What the gateway presents upstream: the token's credential set, opened
 //! with the master key and kept opened, and an `oauth2` set's access token
-//! refreshed one caller at a time.
+//! refreshed one caller at a time, across every node on the store.
+
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
@@ -10,12 +13,60 @@ use super::errors::SetWriteError;
 use super::{Gateway, TOKEN_RESPONSE_LIMIT};
 use crate::gateway::answer::UpstreamFailure;
 use crate::gateway::{Authorized, Refusal};
+use crate::store::{CredentialSetRecord, Store, StoreError};
 use crate::upstream::credential::Credential;
 use crate::upstream::oauth2::OAuth2Credential;
 use crate::upstream::server::Upstream;
 
 /// Most opened credential sets kept; the map is emptied when full.
 const OPENED_CAPACITY: usize = 4_096;
+
+/// What a refresh may take beyond its two upstream waits (the response
+/// head, then the body, each up to the response timeout): storing the
+/// refreshed set, which PostgreSQL bounds by its 30 s statement timeout,
+/// and a few seconds of clock difference between nodes.
+const LEASE_BEYOND_UPSTREAM: u64 = 40;
+/// The first pause of a caller waiting for another node's refresh, and
+/// the longest (doubling in between): a refresh usually takes one round
+/// trip to the upstream's token endpoint.
+const LEASE_POLL_FIRST: Duration = Duration::from_millis(10);
+const LEASE_POLL_MOST: Duration = Duration::from_millis(250);
+
+/// The lease that makes one node at a time refresh set `id`.
+fn refresh_lease(id: &str) -> String {
+    format!("upstream-refresh:{id}")
+}
+
+/// How long a refresh lease lasts, seconds: longer than the longest a
+/// refresh can take with `response_timeout`, so a live holder never loses
+/// it (another node would then present the same refresh token); a holder
+/// that died holds it that long at most.
+fn lease_seconds(response_timeout: Duration) -> i64 {
+    let seconds = response_timeout
+        .as_secs()
+        .saturating_mul(2)
+        .saturating_add(LEASE_BEYOND_UPSTREAM + 1);
+    i64::try_from(seconds).unwrap_or(i64::MAX / 4)
+}
+
+/// This process, as a lease holder: drawn once, random, so that no two
+/// processes (on one machine or several) hold a lease under one name.
+fn holder() -> Option<&'static str> {
+    static HOLDER: OnceLock<Option<String>> = OnceLock::new();
+    HOLDER.get_or_init(|| crate::random::text().ok()).as_deref()
+}
+
+/// True if `credential` needs no refresh for a caller whose token was
+/// `stale`: not an `oauth2` credential, or one whose token is another
+/// (someone refreshed it) and not about to expire.
+fn still_good(credential: &Credential, stale: &str, now: i64) -> bool {
+    match credential {
+        Credential::OAuth2(grant) => {
+            grant.access_token.expose() != stale && !grant.needs_refresh(now)
+        }
+        _ => true,
+    }
+}
 
 impl Gateway {
     /// What to present at `upstream` for an authorized call: the token's
@@ -44,6 +95,16 @@ impl Gateway {
     fn open_set(&self, upstream: &str, id: &str) -> Result<Credential, Refusal> {
         let missing = || Refusal::NoCredentialSet(upstream.to_owned());
         let set = self.store.credential_set_shared(id)?.ok_or_else(missing)?;
+        self.open_record(upstream, id, &set)
+    }
+
+    /// `set` (stored as `id`) opened, if it is for `upstream`.
+    fn open_record(
+        &self,
+        upstream: &str,
+        id: &str,
+        set: &CredentialSetRecord,
+    ) -> Result<Credential, Refusal> {
         if set.upstream != upstream {
             tracing::warn!(
                 upstream,
@@ -86,10 +147,43 @@ impl Gateway {
         Ok(credential)
     }
 
+    /// Set `id` as the store holds it now, past the record cache (another
+    /// node may have refreshed it a moment ago), opened.
+    async fn open_uncached(&self, upstream: &str, id: &str) -> Result<Credential, UpstreamFailure> {
+        let key = id.to_owned();
+        let set = self
+            .off_thread(move |store| store.credential_set_uncached(&key))
+            .await
+            .map_err(|e| {
+                tracing::warn!(upstream, set = id, error = %e, "reading the credential set failed");
+                UpstreamFailure::CredentialRefused
+            })?
+            .ok_or(UpstreamFailure::CredentialRefused)?;
+        self.open_record(upstream, id, &set)
+            .map_err(|_| UpstreamFailure::CredentialRefused)
+    }
+
+    /// Runs a store call on a blocking thread: the PostgreSQL store waits
+    /// on its connection there, not on a runtime worker.
+    async fn off_thread<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || call(&*store))
+            .await
+            .map_err(|e| StoreError::Backend(format!("a store call's task: {e}")))?
+    }
+
     /// A fresh access token for the `oauth2` credential set `id` of
     /// `upstream`, whose token `stale` expired or was refused. One refresh
-    /// at a time per set: a caller that waited finds the set already
-    /// refreshed by the one before it and uses that.
+    /// at a time per set, across every node on the store: callers in this
+    /// process take turns on a mutex, and the one whose turn it is takes
+    /// the set's lease in the store ([`refresh_lease`]) before it reads the
+    /// set again from the store itself. A caller that finds the set already
+    /// refreshed (by the caller before it, or by another node) uses that.
+    /// One that finds the lease held by another node waits for it, at most
+    /// the response timeout, polling; then the call fails with a timeout.
     pub(super) async fn refresh(
         &self,
         upstream: &str,
@@ -106,13 +200,74 @@ impl Gateway {
         let current = self
             .open_set(upstream, id)
             .map_err(|_| UpstreamFailure::CredentialRefused)?;
+        if still_good(&current, stale, self.clock.now()) {
+            return Ok(current);
+        }
+        let holder = holder().ok_or_else(|| {
+            tracing::warn!(
+                upstream,
+                set = id,
+                "no randomness for a refresh lease holder"
+            );
+            UpstreamFailure::CredentialRefused
+        })?;
+        let lease = refresh_lease(id);
+        let lease_length = lease_seconds(self.response_timeout);
+        let waiting_since = std::time::Instant::now();
+        let mut pause = LEASE_POLL_FIRST;
+        loop {
+            let now = self.clock.now();
+            let (name, who) = (lease.clone(), holder.to_owned());
+            let taken = self
+                .off_thread(move |store| store.take_lease(&name, &who, now, now + lease_length))
+                .await
+                .map_err(|e| {
+                    tracing::warn!(upstream, set = id, error = %e, "taking the refresh lease failed");
+                    UpstreamFailure::CredentialRefused
+                })?;
+            if taken {
+                let outcome = self.refresh_holding_lease(upstream, id, stale).await;
+                let (name, who) = (lease.clone(), holder.to_owned());
+                if let Err(e) = self
+                    .off_thread(move |store| store.release_lease(&name, &who))
+                    .await
+                {
+                    // It lapses at its `until` anyway.
+                    tracing::warn!(upstream, set = id, error = %e, "releasing the refresh lease failed");
+                }
+                return outcome;
+            }
+            let waited = waiting_since.elapsed();
+            if waited >= self.response_timeout {
+                tracing::warn!(
+                    upstream,
+                    set = id,
+                    "another node's refresh of the upstream credential did not finish within the response timeout"
+                );
+                return Err(UpstreamFailure::Timeout);
+            }
+            tokio::time::sleep(pause.min(self.response_timeout - waited)).await;
+            pause = (pause * 2).min(LEASE_POLL_MOST);
+        }
+    }
+
+    /// The refresh itself, under the set's lease: the set read again from
+    /// the store (another node may have refreshed it before this node took
+    /// the lease), refreshed only if still stale, stored.
+    async fn refresh_holding_lease(
+        &self,
+        upstream: &str,
+        id: &str,
+        stale: &str,
+    ) -> Result<Credential, UpstreamFailure> {
+        let current = self.open_uncached(upstream, id).await?;
+        let now = self.clock.now();
+        if still_good(&current, stale, now) {
+            return Ok(current);
+        }
         let Credential::OAuth2(grant) = &current else {
             return Ok(current);
         };
-        let now = self.clock.now();
-        if grant.access_token.expose() != stale && !grant.needs_refresh(now) {
-            return Ok(current);
-        }
         let refused = |e: &dyn std::fmt::Display| {
             tracing::warn!(upstream, set = id, error = %e, "refreshing the upstream credential failed");
             UpstreamFailure::CredentialRefused
@@ -163,7 +318,7 @@ impl Gateway {
         let key = self.master_key.clone().ok_or(SetWriteError::NoMasterKey)?;
         let mut set = self
             .store
-            .credential_set(id)?
+            .credential_set_uncached(id)?
             .filter(|s| s.upstream == upstream)
             .ok_or(SetWriteError::Gone)?;
         set.sealed = key.seal(id, &next.to_json())?;

@@ -23,7 +23,7 @@ use std::time::Duration;
 use super::cache::Cache;
 use super::replay::{ReplayBudget, ReplayMemory, ReplaySizes};
 use super::{
-    CredentialSetRecord, GrantId, GrantRecord, InstanceRecord, InteractionRecord,
+    CounterName, CredentialSetRecord, GrantId, GrantRecord, InstanceRecord, InteractionRecord,
     InteractionStatus, OAuthClientRecord, ResourceSetRecord, SpentRefresh, Store, StoreError,
     Swept, TableSize, TokenHash, TokenRecord, UpstreamRecord,
 };
@@ -38,9 +38,11 @@ pub use sweep::SWEEP_BATCH;
 pub use tls::SslMode;
 
 mod conninfo;
+mod counters;
 mod grants;
 mod interactions;
 mod invalidation;
+mod lease;
 mod maintenance;
 mod pool;
 mod prepared;
@@ -414,6 +416,35 @@ impl Store for PostgresStore {
 
     fn spent_refresh(&self, refresh: &TokenHash) -> Result<Option<SpentRefresh>, StoreError> {
         self.read_spent_refresh(refresh)
+    }
+
+    fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        until: i64,
+    ) -> Result<bool, StoreError> {
+        self.take_lease_row(name, holder, now, until)
+    }
+
+    fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.release_lease_row(name, holder)
+    }
+
+    fn credential_set_uncached(&self, id: &str) -> Result<Option<CredentialSetRecord>, StoreError> {
+        self.read_credential_set(id)
+    }
+
+    fn add_to_counter(
+        &self,
+        name: &CounterName,
+        period: i64,
+        by: u32,
+        expires_at: i64,
+    ) -> Result<Option<u32>, StoreError> {
+        self.add_to_counter_row(name, period, by, expires_at)
+            .map(Some)
     }
 
     fn table_sizes(&self) -> Result<Vec<(String, TableSize)>, StoreError> {

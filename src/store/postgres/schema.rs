@@ -18,14 +18,14 @@ use super::sql::failed;
 use crate::store::StoreError;
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// Serializes migrations across processes (`pg_advisory_xact_lock`): an
 /// arbitrary constant, "gnapd" in ASCII.
 const MIGRATION_LOCK: i64 = 0x67_6e61_7064;
 
 /// Each step takes the schema from the version before it to its own.
-const STEPS: [&str; 2] = [V1, V2];
+const STEPS: [&str; 3] = [V1, V2, V3];
 const _: () = assert!(STEPS.len() as i32 == SCHEMA_VERSION);
 
 const V1: &str = r#"
@@ -125,6 +125,29 @@ pub(super) fn found(client: &mut Client) -> Result<i32, postgres::Error> {
     tx.commit()?;
     Ok(found)
 }
+
+/// What nodes coordinate through (`postgres/lease.rs`,
+/// `postgres/counters.rs`): leases, one holder at a time until `until`
+/// (an upstream credential refreshed by one node), and counters per
+/// period (user-code attempts counted across nodes), under the SHA-256 of
+/// what they count. Both only added: a node of version 2 still running
+/// beside one of version 3 never reads them.
+const V3: &str = r#"
+CREATE TABLE leases (
+    name text COLLATE "C" PRIMARY KEY,
+    holder text NOT NULL,
+    until bigint NOT NULL
+);
+
+CREATE TABLE counters (
+    name bytea NOT NULL,
+    period bigint NOT NULL,
+    count integer NOT NULL,
+    expires_at bigint NOT NULL,
+    PRIMARY KEY (name, period)
+);
+CREATE INDEX counters_expiry ON counters (expires_at);
+"#;
 
 /// Brings the database's schema to [`SCHEMA_VERSION`]; refuses one newer.
 /// Returns the version it found (0: none).

@@ -42,6 +42,17 @@ const REPLAY: &str = "
     DELETE FROM replay WHERE digest IN
         (SELECT digest FROM replay WHERE expires_at < $1 LIMIT $2)";
 
+/// Leases whose holder never released them (it died) and nobody took
+/// since.
+const LEASES: &str = "
+    DELETE FROM leases WHERE name IN
+        (SELECT name FROM leases WHERE until < $1 LIMIT $2)";
+
+/// Counters of periods that are over.
+const COUNTERS: &str = "
+    DELETE FROM counters WHERE (name, period) IN
+        (SELECT name, period FROM counters WHERE expires_at < $1 LIMIT $2)";
+
 impl PostgresStore {
     pub(super) fn sweep_expired(&self, now: i64) -> Result<Swept, StoreError> {
         self.pool.run(move |conn| {
@@ -62,6 +73,8 @@ impl PostgresStore {
             swept.instances = batches(conn, "sweeping instances", INSTANCES, now)?;
             batches(conn, "sweeping spent refresh tokens", SPENT_REFRESH, now)?;
             batches(conn, "sweeping lapsed signatures", REPLAY, now)?;
+            batches(conn, "sweeping lapsed leases", LEASES, now)?;
+            batches(conn, "sweeping past counters", COUNTERS, now)?;
             if swept.grants + swept.tokens > 0 {
                 // After the batches committed (each its own transaction):
                 // other nodes retire once the rows are gone.

@@ -161,6 +161,7 @@ impl SledStore {
             replay: ReplayMemory::new(ReplaySizes::default(), now),
             token_cache: Cache::default(),
             set_cache: Cache::default(),
+            leases: Default::default(),
             credential_sets: tree(CREDENTIAL_SETS)?,
             upstreams: tree(UPSTREAMS)?,
             resource_sets: tree(RESOURCE_SETS)?,

@@ -41,6 +41,24 @@ impl Upstream {
         )
     }
 
+    /// [`Self::start_oauth`] whose token endpoint answers `delay` after it
+    /// rotated the refresh token (`--token-delay`): concurrent refreshes
+    /// overlap there.
+    pub fn start_oauth_slow(dir: &Path, token_lifetime: u64, delay: Duration) -> Self {
+        Self::launch(
+            dir,
+            &[
+                "--json-response".to_owned(),
+                "--oauth".to_owned(),
+                "--token-lifetime".to_owned(),
+                token_lifetime.to_string(),
+                "--token-delay".to_owned(),
+                delay.as_secs_f64().to_string(),
+            ],
+            "http",
+        )
+    }
+
     /// Starts the server (JSON answers) demanding header `name` with
     /// `value` on every request (`--require-header`).
     pub fn start_requiring(dir: &Path, name: &str, value: &str) -> Self {
