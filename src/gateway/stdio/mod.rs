@@ -100,6 +100,22 @@ impl Bridge {
         }
     }
 
+    /// Stops the children of upstream `name` (it was removed): their
+    /// sessions end now and their tasks stop the processes. How many.
+    pub(crate) fn stop_upstream(&self, name: &str) -> usize {
+        let sessions: Vec<Arc<Session>> = self
+            .registry
+            .sessions()
+            .values()
+            .filter(|session| session.owner.upstream == name)
+            .cloned()
+            .collect();
+        for session in &sessions {
+            session.stop();
+        }
+        sessions.len()
+    }
+
     /// Stops every child and waits (bounded) for them to go.
     pub(crate) async fn shutdown(&self) {
         self.registry.draining.store(true, Ordering::SeqCst);
