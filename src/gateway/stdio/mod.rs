@@ -236,7 +236,9 @@ impl Bridge {
                 self.start(upstream, command, authorized, owner.clone(), timeout, from)?;
             let attempt = exchange(&session, message.clone(), sse, filter(authorized), timeout);
             match attempt.await {
-                Err(UpstreamFailure::Exited) if !retried => {
+                // A session the gateway stopped meanwhile (its upstream
+                // removed, the gateway shutting down) is not started again.
+                Err(UpstreamFailure::Exited) if !retried && !session.was_stopped() => {
                     tracing::warn!(upstream = %upstream.name, "the stdio upstream exited during initialize; starting it once more");
                     retried = true;
                     // Its slot frees once it is reaped (at once: it exited).
