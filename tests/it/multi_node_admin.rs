@@ -257,3 +257,40 @@ fn a_stdio_upstream_removed_on_one_postgres_node_has_its_children_on_another_sto
         assert_eq!(node.server.stop(), Some(0));
     }
 }
+
+#[test]
+fn an_upstream_stored_with_no_notification_is_served_by_every_postgres_node_within_a_second() {
+    let cluster = Cluster::new();
+    let upstream = Upstream::start(cluster.dir.path(), true);
+    let (a, b) = (cluster.node("a"), cluster.node("b"));
+    let agent = Agent::new();
+    let token = a.token(&agent, "quiet");
+    // Written behind the nodes' backs, as `upstream add` writes it but
+    // with no `NOTIFY`: what a node whose notification was lost sees.
+    let record = json!({"v": gnapd::store::RECORD_VERSION, "name": "quiet",
+        "transport": {"kind": "http", "url": upstream.url()}, "created_at": 0});
+    cluster
+        .schema
+        .client()
+        .execute(
+            "INSERT INTO upstreams (name, record) VALUES ('quiet', convert_to($1, 'UTF8'))",
+            &[&record.to_string()],
+        )
+        .unwrap();
+    let written = Instant::now();
+    let periods = [&a, &b].map(|node| {
+        within_a_second(written, "stored unannounced, served", || {
+            initialize(node, &agent, &token, "quiet").status == 200
+        })
+    });
+    // Found by the periodic pass: within one period and the pass itself.
+    assert!(
+        periods
+            .iter()
+            .all(|took| *took <= gnapd::admin::RECONCILE_EVERY + Duration::from_millis(200)),
+        "{periods:?}"
+    );
+    for node in [a, b] {
+        assert_eq!(node.server.stop(), Some(0));
+    }
+}
