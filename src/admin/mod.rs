@@ -19,6 +19,12 @@
 //! sets (`person:…`, made on consent pages) are listed with their owner and
 //! removed by id, which stops every token mapped to them.
 //!
+//! On a store several nodes share (PostgreSQL), a command sent to one node
+//! reaches the others through the store: each node brings its registry in
+//! step with it when told of a change, and every [`RECONCILE_EVERY`] in any
+//! case ([`reconcile`]); a command first brings its own node in step, so it
+//! acts on what any node did before it.
+//!
 //! `{"op":"store_stats"}` ([`Command::StoreStats`]) answers
 //! `{"tables": {"<name>": {"records": N, "bytes": B}, …}}`: every store
 //! table (sled tree) by name, and every in-memory table that grows with
@@ -28,10 +34,12 @@
 
 mod error;
 pub mod operator_link;
+mod reconcile;
 pub mod socket;
 mod store_stats;
 
 pub use error::AdminError;
+pub use reconcile::{RECONCILE_EVERY, Reconciled, keep_in_step};
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -44,11 +52,11 @@ use crate::authz::{Assignments, AuthServer, FinishAction};
 use crate::clock::Clock;
 use crate::gateway::forward::Gateway;
 use crate::http::push::Pusher;
-use crate::store::{CredentialSetRecord, RECORD_VERSION, Store, UpstreamRecord, UpstreamTransport};
+use crate::store::{CredentialSetRecord, RECORD_VERSION, Store, UpstreamRecord};
 use crate::upstream::Secret;
 use crate::upstream::connect::PERSON_SET_PREFIX;
 use crate::upstream::credential::Credential;
-use crate::upstream::server::{Transport, Upstream, enterprise_set_id};
+use crate::upstream::server::{Upstream, enterprise_set_id};
 use crate::upstream::vault::MasterKey;
 
 /// One admin request, as the socket carries it (a JSON object per line).
@@ -146,6 +154,12 @@ pub struct Admin {
     /// The running server, once assembled (after the admin socket opens):
     /// `store_stats` reads its in-memory tables.
     app: Option<Arc<std::sync::OnceLock<Arc<crate::http::App>>>>,
+    /// Whether other nodes write the store too (so the registry may be
+    /// behind it).
+    shared: bool,
+    /// Taken by whatever changes the registry ([`Admin::reconcile`] and the
+    /// commands), so a reconciliation never sees a command half done.
+    changing: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Admin {
@@ -169,6 +183,7 @@ impl Admin {
         configured: BTreeSet<String>,
         configured_credentials: BTreeSet<String>,
     ) -> Self {
+        let shared = store.upstream_changes().is_some();
         Self {
             gateway,
             store,
@@ -179,6 +194,8 @@ impl Admin {
             configured_credentials,
             interaction: None,
             app: None,
+            shared,
+            changing: std::sync::Mutex::new(()),
         }
     }
 
@@ -198,6 +215,11 @@ impl Admin {
     /// Carries out `command`. Errors are for the admin's eyes and never
     /// contain a secret.
     pub fn run(&self, command: Command) -> Result<Value, AdminError> {
+        let _turn = command.reads_upstreams_or_sets().then(|| {
+            let turn = self.turn();
+            self.catch_up();
+            turn
+        });
         match command {
             Command::UpstreamAdd { name, url } => self.upstream_add(&name, &url),
             Command::UpstreamList => Ok(self.upstream_list()),
@@ -215,6 +237,17 @@ impl Admin {
             Command::OperatorLink => self.operator_link(),
             Command::OperatorSignOut => self.operator_sign_out(),
             Command::StoreStats => self.store_stats(),
+        }
+    }
+
+    /// On a shared store, brings this node in step with what other nodes
+    /// wrote before a command acts on it (so, say, an upstream added on
+    /// another node a moment ago can be removed here at once).
+    fn catch_up(&self) {
+        if self.shared
+            && let Err(e) = self.reconcile_held()
+        {
+            tracing::warn!(error = %e, "cannot bring the upstreams in step with the store");
         }
     }
 
@@ -327,13 +360,7 @@ impl Admin {
             return Err(AdminError::Exists(name.to_owned()));
         }
         let upstream = Upstream::from_spec(name, url, Credential::None)?;
-        let transport = match &upstream.transport {
-            Transport::Http { url } => UpstreamTransport::Http { url: url.clone() },
-            Transport::Stdio(command) => UpstreamTransport::Stdio {
-                command: command.command.clone(),
-                args: command.args.clone(),
-            },
-        };
+        let transport = upstream.stored_transport();
         self.store
             .put_upstream(&UpstreamRecord {
                 v: RECORD_VERSION,
@@ -493,6 +520,23 @@ impl Admin {
         self.gateway
             .upstream(upstream)
             .ok_or_else(|| AdminError::NoUpstream(upstream.to_owned()))
+    }
+}
+
+impl Command {
+    /// Whether the command reads or changes upstreams or credential sets
+    /// (and so runs in turn with [`Admin::reconcile`]).
+    fn reads_upstreams_or_sets(&self) -> bool {
+        matches!(
+            self,
+            Self::UpstreamAdd { .. }
+                | Self::UpstreamList
+                | Self::UpstreamRemove { .. }
+                | Self::CredentialsAdd { .. }
+                | Self::CredentialsList
+                | Self::CredentialsRemove { .. }
+                | Self::CredentialsRemoveSet { .. }
+        )
     }
 }
 

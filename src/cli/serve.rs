@@ -17,9 +17,7 @@ use crate::store::postgres::PostgresStore;
 use crate::store::sled::SledStore;
 use crate::upstream::Secret;
 use crate::upstream::credential::Credential;
-use crate::upstream::server::{
-    StdioCommand, Upstream, enroll, enterprise_set_id, split_assignment,
-};
+use crate::upstream::server::{Upstream, enroll, enterprise_set_id, split_assignment};
 use crate::upstream::vault::MasterKey;
 
 /// Arguments of `gnapd serve`.
@@ -502,28 +500,33 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     let admin_socket = crate::admin::socket::path_in(&config.data_dir);
     // Filled once the app is assembled below (admin `store_stats`).
     let app_cell = Arc::new(std::sync::OnceLock::new());
+    let admin_service = Arc::new(
+        Admin::new(
+            gateway.clone(),
+            store.clone(),
+            assignments,
+            master_key,
+            Arc::new(SystemClock),
+            configured,
+            configured_credentials,
+        )
+        .with_interaction(crate::admin::Interaction {
+            auth: auth.clone(),
+            pusher: pusher.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            login: config.login.clone(),
+            operator: operator.map(|o| (o, operator_link_file)),
+        })
+        .with_app(app_cell.clone()),
+    );
     let admin = tokio::spawn(crate::admin::socket::serve(
         crate::admin::socket::bind(&admin_socket).map_err(|e| e.to_string())?,
-        Arc::new(
-            Admin::new(
-                gateway.clone(),
-                store.clone(),
-                assignments,
-                master_key,
-                Arc::new(SystemClock),
-                configured,
-                configured_credentials,
-            )
-            .with_interaction(crate::admin::Interaction {
-                auth: auth.clone(),
-                pusher: pusher.clone(),
-                runtime: tokio::runtime::Handle::current(),
-                login: config.login.clone(),
-                operator: operator.map(|o| (o, operator_link_file)),
-            })
-            .with_app(app_cell.clone()),
-        ),
+        admin_service.clone(),
     ));
+    // Other nodes' admin commands reach this one through the shared store.
+    let in_step = store
+        .upstream_changes()
+        .map(|changes| tokio::spawn(crate::admin::keep_in_step(admin_service, changes)));
     for upstream in &upstreams {
         // The name and URL only: the credential is never logged.
         tracing::info!(upstream = %upstream.name, at = %upstream.location(), gateway = %format!("{public_url}/mcp/{}", upstream.name), "upstream");
@@ -629,6 +632,9 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         sweeper.abort();
     }
     admin.abort();
+    if let Some(in_step) = in_step {
+        in_step.abort();
+    }
     if let Some(metrics) = metrics {
         metrics.abort();
     }
@@ -769,21 +775,7 @@ fn with_stored_upstreams(
             tracing::warn!(upstream = %record.name, "an upstream added by `gnapd upstream add` has the name of a configured one; the configured one is used");
             continue;
         }
-        let built = match &record.transport {
-            crate::store::UpstreamTransport::Http { url } => {
-                Upstream::new(&record.name, url, Credential::None)
-            }
-            crate::store::UpstreamTransport::Stdio { command, args } => Upstream::stdio(
-                &record.name,
-                StdioCommand {
-                    command: command.clone(),
-                    args: args.clone(),
-                    cwd: None,
-                    env: Default::default(),
-                },
-                Credential::None,
-            ),
-        };
+        let built = Upstream::from_record(&record);
         match built {
             Ok(upstream) => upstreams.push(upstream),
             Err(e) => tracing::warn!(error = %e, "a stored upstream is not usable; skipped"),

@@ -214,6 +214,15 @@ pub trait Store: NonceStore + Send + Sync {
     /// Removes a stored upstream. `Ok(false)` if there was none.
     fn remove_upstream(&self, name: &str) -> Result<bool, StoreError>;
 
+    /// A counter that moves whenever any node sharing this store may have
+    /// changed its upstreams or credential sets (and whenever such news
+    /// may have been missed), so the caller can rebuild what it built from
+    /// them. `None` for a store no other process writes (sled, memory):
+    /// there the admin commands change the running node directly.
+    fn upstream_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
     /// Removes expired grants (with their tokens), tokens, instances and
     /// replay entries. An OAuth token's record (`TokenRecord::oauth`) is
     /// not removed at its own expiry: it holds the refresh token, which

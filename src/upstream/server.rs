@@ -25,6 +25,7 @@ use crate::upstream::vault::{MasterKey, VaultError};
 mod enroll;
 mod entry;
 mod error;
+mod stored;
 
 pub use enroll::{enroll, enterprise_set_id};
 pub use entry::UpstreamEntry;

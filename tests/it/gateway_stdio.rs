@@ -101,7 +101,7 @@ impl Fixture {
 
 /// Live (not zombie) processes whose parent is `parent` and whose command
 /// line contains `needle`, from /proc.
-fn child_pids(parent: u32, needle: &str) -> Vec<u32> {
+pub(crate) fn child_pids(parent: u32, needle: &str) -> Vec<u32> {
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {

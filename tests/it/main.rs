@@ -47,6 +47,7 @@ mod malformed_input;
 mod metrics_listen;
 mod mtls_core;
 mod multi_node;
+mod multi_node_admin;
 mod oauth_as;
 mod oauth_clients;
 mod oauth_gateway;

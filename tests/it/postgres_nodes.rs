@@ -1,16 +1,17 @@
 //! Several `PostgresStore`s on one schema, as several nodes hold them:
 //! what one writes retires the others' record caches (LISTEN/NOTIFY), a
 //! cache that heard nothing still serves nothing older than its maximum
-//! age, and a signature one accepted is refused by the others.
+//! age, a signature one accepted is refused by the others, and every
+//! node hears of upstream and credential-set writes (admin commands).
 
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use gnapd::proto::httpsig::nonce::Seen;
 use gnapd::store::Store;
-use gnapd::store::TokenHash;
 use gnapd::store::postgres::{CACHE_MAX_AGE, CONNECTIONS, PostgresStore};
 use gnapd::store::replay::ReplayBudget;
+use gnapd::store::{RECORD_VERSION, TokenHash, UpstreamRecord, UpstreamTransport};
 
 use crate::store_contract::{FOREVER, Fixture, credential_set};
 use crate::support::postgres::Schema;
@@ -340,4 +341,77 @@ fn a_credential_set_another_postgres_node_rewrote_is_read_past_this_nodes_cache(
     b.put_credential_set(&set).unwrap();
     // No wait for the notification: the uncached read is the database's.
     assert_eq!(a.credential_set_uncached(&set.id).unwrap(), Some(set));
+}
+
+#[test]
+fn every_postgres_node_hears_of_upstream_and_credential_set_writes_and_no_other_write() {
+    let schema = Schema::new();
+    let (a, b) = (node(&schema, NEVER_STALE), node(&schema, NEVER_STALE));
+    let mut heard = a.upstream_changes().expect("a shared store says when");
+    let moved = |heard: &mut tokio::sync::watch::Receiver<u64>| {
+        let start = Instant::now();
+        while !heard.has_changed().unwrap() {
+            assert!(start.elapsed() < WITHIN, "not heard within {WITHIN:?}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        heard.borrow_and_update();
+        start.elapsed()
+    };
+    let upstream = UpstreamRecord {
+        v: RECORD_VERSION,
+        name: "extra".into(),
+        transport: UpstreamTransport::Http {
+            url: "http://127.0.0.1:9/mcp".into(),
+        },
+        created_at: 0,
+    };
+    b.put_upstream(&upstream).unwrap();
+    eprintln!(
+        "an upstream stored on B was heard on A after {:?}",
+        moved(&mut heard)
+    );
+    b.put_credential_set(&credential_set("enterprise:extra", "extra", b"old"))
+        .unwrap();
+    moved(&mut heard);
+    let read = |store: &PostgresStore| {
+        store
+            .credential_set_shared("enterprise:extra")
+            .unwrap()
+            .map(|set| set.sealed.clone())
+    };
+    assert_eq!(read(&a).as_deref(), Some(&b"old"[..]));
+    b.put_credential_set(&credential_set("enterprise:extra", "extra", b"new"))
+        .unwrap();
+    moved(&mut heard);
+    // Retired before the news: what A reads on hearing is the new set.
+    assert_eq!(read(&a).as_deref(), Some(&b"new"[..]));
+    assert!(b.remove_credential_set("enterprise:extra").unwrap());
+    moved(&mut heard);
+    assert!(b.remove_upstream("extra").unwrap());
+    moved(&mut heard);
+
+    // A grant, a revocation: nothing for the registry.
+    let f = Fixture::new();
+    let (grant, tokens) = f.grant(1, FOREVER);
+    b.create_grant(&grant, &tokens).unwrap();
+    assert!(b.revoke_token(&tokens[0].1.manage).unwrap());
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        !heard.has_changed().unwrap(),
+        "a token write moved the upstream signal"
+    );
+    a.close().unwrap();
+    b.close().unwrap();
+}
+
+#[test]
+fn a_store_no_other_node_writes_has_no_upstream_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let sled = gnapd::store::sled::SledStore::open(&dir.path().join("store")).unwrap();
+    assert!(sled.upstream_changes().is_none());
+    assert!(
+        gnapd::store::memory::MemoryStore::default()
+            .upstream_changes()
+            .is_none()
+    );
 }

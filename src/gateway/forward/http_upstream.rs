@@ -76,7 +76,7 @@ impl Gateway {
         let url = match &upstream.transport {
             Transport::Http { url } => url,
             Transport::Stdio(command) => {
-                return self
+                let answer = self
                     .stdio
                     .handle(
                         upstream,
@@ -87,6 +87,12 @@ impl Gateway {
                         from,
                     )
                     .await;
+                // Removed while this call started a child: the removal's
+                // stop missed it, so it is stopped here.
+                if self.upstream(&upstream.name).is_none() {
+                    self.stdio.stop_upstream(&upstream.name);
+                }
+                return answer;
             }
         };
         let request_session = session_id(request.fields.lines("mcp-session-id").next());

@@ -199,8 +199,25 @@ impl Gateway {
         }
     }
 
-    /// Removes the upstream called `name`; its path answers 404 from now on.
+    /// Removes the upstream called `name`; its path answers 404 from now on,
+    /// and the children of a stdio upstream are stopped (a session kept
+    /// open would otherwise outlive it, and come back to life under an
+    /// upstream added again with its name).
     pub(crate) fn remove_upstream(&self, name: &str) -> Option<Arc<Upstream>> {
-        self.upstreams.write().ok()?.remove(name)
+        let removed = self.upstreams.write().ok()?.remove(name)?;
+        if matches!(
+            removed.transport,
+            crate::upstream::server::Transport::Stdio(_)
+        ) {
+            let stopped = self.stdio.stop_upstream(name);
+            if stopped > 0 {
+                tracing::info!(
+                    upstream = name,
+                    children = stopped,
+                    "stdio children of a removed upstream stopped"
+                );
+            }
+        }
+        Some(removed)
     }
 }

@@ -100,6 +100,22 @@ impl Bridge {
         }
     }
 
+    /// Stops the children of upstream `name` (it was removed): their
+    /// sessions end now and their tasks stop the processes. How many.
+    pub(crate) fn stop_upstream(&self, name: &str) -> usize {
+        let sessions: Vec<Arc<Session>> = self
+            .registry
+            .sessions()
+            .values()
+            .filter(|session| session.owner.upstream == name)
+            .cloned()
+            .collect();
+        for session in &sessions {
+            session.stop();
+        }
+        sessions.len()
+    }
+
     /// Stops every child and waits (bounded) for them to go.
     pub(crate) async fn shutdown(&self) {
         self.registry.draining.store(true, Ordering::SeqCst);
@@ -220,7 +236,9 @@ impl Bridge {
                 self.start(upstream, command, authorized, owner.clone(), timeout, from)?;
             let attempt = exchange(&session, message.clone(), sse, filter(authorized), timeout);
             match attempt.await {
-                Err(UpstreamFailure::Exited) if !retried => {
+                // A session the gateway stopped meanwhile (its upstream
+                // removed, the gateway shutting down) is not started again.
+                Err(UpstreamFailure::Exited) if !retried && !session.was_stopped() => {
                     tracing::warn!(upstream = %upstream.name, "the stdio upstream exited during initialize; starting it once more");
                     retried = true;
                     // Its slot frees once it is reaped (at once: it exited).

@@ -87,6 +87,9 @@ pub(crate) struct Session {
     stdin: tokio::sync::Mutex<Option<ChildStdin>>,
     state: Mutex<State>,
     stop: Notify,
+    /// Set by [`Session::stop`]: the gateway ended it, the child did not
+    /// just exit (so nobody starts it once more).
+    stopped: std::sync::atomic::AtomicBool,
     /// Set once the child is gone and its slot is free.
     finished: tokio::sync::watch::Sender<bool>,
 }
@@ -129,8 +132,14 @@ impl Session {
                 ended: false,
             }),
             stop: Notify::new(),
+            stopped: std::sync::atomic::AtomicBool::new(false),
             finished: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// Whether the gateway stopped the session ([`Session::stop`]).
+    pub(crate) fn was_stopped(&self) -> bool {
+        self.stopped.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Marks the child gone and its slot free.
@@ -239,6 +248,8 @@ impl Session {
 
     /// Ends the session now and has its task stop the child.
     pub(crate) fn stop(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.end();
         self.stop.notify_one();
     }

@@ -12,6 +12,11 @@
 //! ([`super::CACHE_MAX_AGE`]): a notification lost with a broken
 //! connection, or one not yet read. When the listener connects again, it
 //! retires everything first, since writes may have gone unheard meanwhile.
+//!
+//! A second channel carries writes to upstreams and credential sets (the
+//! admin commands, a person connecting a set, a refreshed set): each node's
+//! gateway rebuilds its upstream registry from the store when it hears one
+//! ([`Heard::Upstreams`]), and after every reconnection.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -26,11 +31,28 @@ use super::sql::{Failure, connect_failed};
 use super::tls::Connector;
 use crate::store::StoreError;
 
-/// The channel every node listens on.
+/// The channel of writes that retire record caches.
 const CHANNEL: &str = "gnapd_retire";
 
 /// The statement a retiring write runs inside its transaction.
 pub(super) const NOTIFY: &str = "SELECT pg_notify('gnapd_retire', current_schema())";
+
+/// The channel of writes to upstreams and credential sets.
+const UPSTREAMS_CHANNEL: &str = "gnapd_upstreams";
+
+/// The statement such a write runs inside its transaction.
+const NOTIFY_UPSTREAMS: &str = "SELECT pg_notify('gnapd_upstreams', current_schema())";
+
+/// What the listener heard, for the callback it was started with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Heard {
+    /// A write that retires the record caches.
+    Retire,
+    /// A write to upstreams or credential sets.
+    Upstreams,
+    /// A (re)connection: anything may have been written unheard.
+    Everything,
+}
 
 /// How long the listener waits for a notification before it looks whether
 /// it should stop, and how often it checks that its connection is alive.
@@ -45,6 +67,15 @@ pub(super) fn notify<C: postgres::GenericClient>(db: &mut Db<'_, C>) -> Result<(
     Ok(())
 }
 
+/// Tells every node, inside the caller's transaction, that upstreams or
+/// credential sets changed.
+pub(super) fn notify_upstreams<C: postgres::GenericClient>(
+    db: &mut Db<'_, C>,
+) -> Result<(), Failure> {
+    db.execute(NOTIFY_UPSTREAMS, &[])?;
+    Ok(())
+}
+
 /// The listening thread; stopped when dropped.
 pub(super) struct Listener {
     stop: Arc<AtomicBool>,
@@ -54,13 +85,13 @@ pub(super) struct Listener {
 impl Listener {
     /// Starts listening on a connection of its own to the database
     /// `config` names, and returns once it listens (so no write committed
-    /// after the store opened goes unheard); `retire` runs on every
-    /// notification for this schema, and on every (re)connection. Fails
-    /// if the first connection cannot be made.
+    /// after the store opened goes unheard); `heard` runs on every
+    /// notification for this schema, and on every reconnection. Fails if
+    /// the first connection cannot be made.
     pub(super) fn start(
         config: &Config,
         tls: &Connector,
-        retire: impl Fn() + Send + 'static,
+        heard: impl Fn(Heard) + Send + 'static,
     ) -> Result<Self, StoreError> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut config = config.clone();
@@ -78,7 +109,7 @@ impl Listener {
             .spawn(move || match subscribe(&config, &tls) {
                 Ok((client, schema)) => {
                     let _ = ready.send(Ok(()));
-                    listen(&config, &tls, Some((client, schema)), &stopped, &retire);
+                    listen(&config, &tls, Some((client, schema)), &stopped, &heard);
                 }
                 Err(e) => {
                     let _ = ready.send(Err(connect_failed("listening", &e)));
@@ -125,18 +156,18 @@ fn listen(
     tls: &Connector,
     mut first: Option<(Client, String)>,
     stop: &AtomicBool,
-    retire: &dyn Fn(),
+    heard: &dyn Fn(Heard),
 ) {
     if let Some((client, schema)) = first.as_mut() {
-        hear(client, schema, stop, retire);
+        hear(client, schema, stop, heard);
     }
     drop(first);
     while !stop.load(Ordering::Acquire) {
         match subscribe(config, tls) {
             Ok((mut client, schema)) => {
                 // Writes made while nobody here listened went unheard.
-                retire();
-                hear(&mut client, &schema, stop, retire);
+                heard(Heard::Everything);
+                hear(&mut client, &schema, stop, heard);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot listen for other nodes' writes; retrying");
@@ -146,10 +177,10 @@ fn listen(
     }
 }
 
-/// A connection listening on [`CHANNEL`], and the schema it is in.
+/// A connection listening on both channels, and the schema it is in.
 fn subscribe(config: &Config, tls: &Connector) -> Result<(Client, String), postgres::Error> {
     let mut client = config.connect(tls.clone())?;
-    client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+    client.batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {UPSTREAMS_CHANNEL}"))?;
     // NULL when no schema on the search path exists (yet): then no
     // writer's payload can match, and the age bound alone holds.
     let schema: Option<String> = client.query_one("SELECT current_schema()", &[])?.get(0);
@@ -157,11 +188,11 @@ fn subscribe(config: &Config, tls: &Connector) -> Result<(Client, String), postg
     Ok((client, schema))
 }
 
-/// Retires on every notification for `schema` until the connection fails
+/// Passes on every notification for `schema` until the connection fails
 /// or `stop` is set.
-fn hear(client: &mut Client, schema: &str, stop: &AtomicBool, retire: &dyn Fn()) {
+fn hear(client: &mut Client, schema: &str, stop: &AtomicBool, heard: &dyn Fn(Heard)) {
     while !stop.load(Ordering::Acquire) {
-        if drain(client, schema, retire).is_err() {
+        if drain(client, schema, heard).is_err() {
             return;
         }
         // A connection that died quietly says so only when used.
@@ -171,14 +202,18 @@ fn hear(client: &mut Client, schema: &str, stop: &AtomicBool, retire: &dyn Fn())
     }
 }
 
-/// Retires for each notification for `schema` that arrives within
-/// [`POLL`]; an error if the connection failed.
-fn drain(client: &mut Client, schema: &str, retire: &dyn Fn()) -> Result<(), postgres::Error> {
-    let mut heard = client.notifications();
-    let mut notifications = heard.timeout_iter(POLL);
+/// Passes on each notification for `schema` that arrives within [`POLL`],
+/// in the order they were sent; an error if the connection failed.
+fn drain(client: &mut Client, schema: &str, heard: &dyn Fn(Heard)) -> Result<(), postgres::Error> {
+    let mut arrived = client.notifications();
+    let mut notifications = arrived.timeout_iter(POLL);
     while let Some(notification) = notifications.next()? {
-        if notification.payload() == schema {
-            retire();
+        if notification.payload() != schema {
+            continue;
+        }
+        match notification.channel() {
+            UPSTREAMS_CHANNEL => heard(Heard::Upstreams),
+            _ => heard(Heard::Retire),
         }
     }
     Ok(())

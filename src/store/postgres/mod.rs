@@ -56,7 +56,7 @@ mod sweep;
 mod tls;
 mod tokens;
 
-use invalidation::Listener;
+use invalidation::{Heard, Listener};
 use pool::Pool;
 use replay::SharedReplay;
 
@@ -86,6 +86,9 @@ pub struct PostgresStore {
     set_cache: Arc<Cache<String, Arc<CredentialSetRecord>>>,
     /// Retires both caches when another node wrote.
     listener: Mutex<Option<Listener>>,
+    /// Counts what the listener heard of upstream and credential-set
+    /// writes (and its reconnections), for [`Store::upstream_changes`].
+    upstream_changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -125,11 +128,20 @@ impl PostgresStore {
         let replay = Arc::new(ReplayMemory::new(ReplaySizes::default(), now));
         let token_cache = Arc::new(Cache::with_max_age(cache_max_age));
         let set_cache = Arc::new(Cache::with_max_age(cache_max_age));
+        let (upstream_changes, _) = tokio::sync::watch::channel(0u64);
         let listener = {
             let (tokens, sets) = (token_cache.clone(), set_cache.clone());
-            Listener::start(&conninfo.config, &tls, move || {
-                tokens.retire();
-                sets.retire();
+            let changes = upstream_changes.clone();
+            Listener::start(&conninfo.config, &tls, move |heard| {
+                // A set write sends its retiring notification first: the
+                // caches are retired before anyone rereads the registry.
+                if heard != Heard::Upstreams {
+                    tokens.retire();
+                    sets.retire();
+                }
+                if heard != Heard::Retire {
+                    changes.send_modify(|count| *count = count.wrapping_add(1));
+                }
             })?
         };
         Ok(Self {
@@ -141,6 +153,7 @@ impl PostgresStore {
             token_cache,
             set_cache,
             listener: Mutex::new(Some(listener)),
+            upstream_changes,
         })
     }
 
@@ -330,6 +343,10 @@ impl Store for PostgresStore {
 
     fn remove_upstream(&self, name: &str) -> Result<bool, StoreError> {
         self.delete_upstream(name)
+    }
+
+    fn upstream_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.upstream_changes.subscribe())
     }
 
     fn sweep(&self, now: i64) -> Result<Swept, StoreError> {

@@ -3,7 +3,7 @@
 //! spent refresh tokens. Each write is one statement (an upsert, or an
 //! insert that does nothing when the key is taken).
 
-use super::invalidation::notify;
+use super::invalidation::{notify, notify_upstreams};
 use super::rows::{InstanceRow, hash, instance_from};
 use super::sql::{one, transaction};
 use super::{PostgresStore, StoreError};
@@ -96,7 +96,8 @@ impl PostgresStore {
                      ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
                     &[&id, &record],
                 )?;
-                notify(tx)
+                notify(tx)?;
+                notify_upstreams(tx)
             })
         })
     }
@@ -120,14 +121,19 @@ impl PostgresStore {
     }
 
     pub(super) fn write_upstream(&self, upstream: &UpstreamRecord) -> Result<(), StoreError> {
-        self.write_text_keyed(
-            "writing an upstream",
-            "INSERT INTO upstreams (name, record) VALUES ($1, $2)
-             ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record",
-            &upstream.name,
-            encode(upstream)?,
-        )
-        .map(drop)
+        // Every node's gateway hears of it (`Store::upstream_changes`).
+        let name = upstream.name.clone();
+        let record = encode(upstream)?;
+        self.pool.run(move |conn| {
+            transaction(conn, "writing an upstream", |tx| {
+                tx.execute(
+                    "INSERT INTO upstreams (name, record) VALUES ($1, $2)
+                     ON CONFLICT (name) DO UPDATE SET record = EXCLUDED.record",
+                    &[&name, &record],
+                )?;
+                notify_upstreams(tx)
+            })
+        })
     }
 
     pub(super) fn all_upstreams(&self) -> Result<Vec<UpstreamRecord>, StoreError> {
@@ -140,12 +146,13 @@ impl PostgresStore {
     pub(super) fn delete_upstream(&self, name: &str) -> Result<bool, StoreError> {
         let name = name.to_owned();
         self.pool.run(move |conn| {
-            let removed = one(
-                "removing an upstream",
-                conn.db()
-                    .execute("DELETE FROM upstreams WHERE name = $1", &[&name]),
-            )?;
-            Ok(removed > 0)
+            transaction(conn, "removing an upstream", |tx| {
+                let removed = tx.execute("DELETE FROM upstreams WHERE name = $1", &[&name])? > 0;
+                if removed {
+                    notify_upstreams(tx)?;
+                }
+                Ok(removed)
+            })
         })
     }
 

@@ -7,7 +7,7 @@
 //! tells nothing of a token's value, which would still need a preimage of
 //! the hash (the reason tokens are kept hashed).
 
-use super::invalidation::notify;
+use super::invalidation::{notify, notify_upstreams};
 use super::rows::{TokenRow, hash, hash_from};
 use super::sql::{one, transaction};
 use super::{PostgresStore, StoreError};
@@ -130,6 +130,7 @@ impl PostgresStore {
                         &[&id],
                     )?;
                     notify(tx)?;
+                    notify_upstreams(tx)?;
                 }
                 Ok(removed)
             })?;
