@@ -1375,10 +1375,24 @@ fn record_key(id: &GrantId) -> Vec<u8> {
     [&[1u8][..], &id.locator().unwrap()[..]].concat()
 }
 
+/// The data dir opened with sled itself, as another build of gnapd would.
+/// sled lets go of its directory lock a moment after a store's last
+/// handle (its I/O threads drop theirs later), so this waits up to a
+/// second for it, as `SledStore::open` does.
+fn raw_sled(dir: &std::path::Path) -> sled::Db {
+    (0..100)
+        .find_map(|_| {
+            sled::open(dir)
+                .inspect_err(|_| std::thread::sleep(std::time::Duration::from_millis(10)))
+                .ok()
+        })
+        .expect("the data dir opens once the store let go")
+}
+
 /// Writes `raw` as grant `id`'s record straight through sled, as another
 /// build of gnapd would have.
 fn write_raw_record(dir: &std::path::Path, id: &GrantId, raw: &serde_json::Value) {
-    let db = sled::open(dir).unwrap();
+    let db = raw_sled(dir);
     db.open_tree("grant_records")
         .unwrap()
         .insert(record_key(id), serde_json::to_vec(raw).unwrap())
@@ -1450,7 +1464,7 @@ fn sled_reads_a_json_grant_record_and_rewrites_it_compact_when_it_changes() {
         "tokens": tokens,
     });
     let stored = |dir: &std::path::Path| {
-        let db = sled::open(dir).unwrap();
+        let db = raw_sled(dir);
         let value = db
             .open_tree("grant_records")
             .unwrap()
@@ -1535,7 +1549,7 @@ fn sled_keeps_resource_sets_across_a_reopen_and_refuses_unknown_versions() {
         store.close().unwrap();
     }
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = raw_sled(dir.path());
         let mut raw = serde_json::to_value(&set).unwrap();
         raw["v"] = json!(99);
         db.open_tree("resource_sets")
@@ -1573,7 +1587,7 @@ fn a_data_dir_in_the_five_tree_layout_opens_with_every_grant_and_token_found_by_
     other.tokens = vec![c.0];
     other.continuation = None;
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = raw_sled(dir.path());
         let tree = |name: &str| db.open_tree(name).unwrap();
         for g in [&grant, &other] {
             tree("grants")
@@ -1629,14 +1643,7 @@ fn a_data_dir_in_the_five_tree_layout_opens_with_every_grant_and_token_found_by_
     assert_eq!(store.grant(&other.id).unwrap(), Some(other));
     store.close().unwrap();
     drop(store);
-    // sled lets go of its lock a moment after the last handle.
-    let db = (0..100)
-        .find_map(|_| {
-            sled::open(dir.path())
-                .inspect_err(|_| std::thread::sleep(std::time::Duration::from_millis(10)))
-                .ok()
-        })
-        .expect("the data dir opens once the store let go");
+    let db = raw_sled(dir.path());
     for old in ["grants", "tokens", "manage", "continuations"] {
         assert!(
             !db.tree_names().iter().any(|n| n.as_ref() == old.as_bytes()),

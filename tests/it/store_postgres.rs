@@ -3,9 +3,8 @@
 //! several openers at once, connections that break, calls from the
 //! runtime's own threads, and a reopen that finds everything.
 
-use std::time::Duration;
-
 use std::sync::Barrier;
+use std::time::Duration;
 
 use gnapd::store::postgres::{PostgresStore, SCHEMA_VERSION, SWEEP_BATCH};
 use gnapd::store::{InstanceRecord, RECORD_VERSION, Store};
@@ -212,4 +211,40 @@ fn postgres_a_sweep_of_more_than_one_batch_removes_every_expired_grant() {
     assert_eq!((swept.grants, swept.tokens), (lapsed, lapsed));
     assert_eq!(store.sweep(101).unwrap(), Default::default());
     assert_eq!(store.grant(&live.id).unwrap(), Some(live));
+}
+
+/// `table_sizes` (the admin's `store_stats`) counts what only several
+/// nodes keep: the shared replay claims, the leases, the attempt counters.
+#[test]
+fn postgres_table_sizes_count_the_replay_claims_leases_and_counters_nodes_share() {
+    let schema = Schema::new();
+    let store = PostgresStore::open(&schema.parsed()).unwrap();
+    let sizes = |store: &PostgresStore| -> std::collections::HashMap<String, u64> {
+        store
+            .table_sizes()
+            .unwrap()
+            .into_iter()
+            .map(|(name, size)| (name, size.records))
+            .collect()
+    };
+    let before = sizes(&store);
+    for table in ["replay", "leases", "counters"] {
+        assert_eq!(before.get(table), Some(&0), "{table}: {before:?}");
+    }
+    let f = Fixture::new();
+    let now = 1_790_000_000;
+    store
+        .replay(gnapd::store::ReplayBudget::Bound)
+        .remember(f.scope(), b"one signature", now + 60, now)
+        .unwrap();
+    assert!(
+        store
+            .take_lease("refresh:a-set", "node-a", now, now + 60)
+            .unwrap()
+    );
+    store.add_to_counter(&[3u8; 32], 1, 1, now + 600).unwrap();
+    let after = sizes(&store);
+    for table in ["replay", "leases", "counters"] {
+        assert_eq!(after.get(table), Some(&1), "{table}: {after:?}");
+    }
 }

@@ -2,8 +2,10 @@
 //! (`store::TABLES`), counted as the memory store counts them: each record
 //! as its key plus its encoded bytes, a grant with its tokens; the lookup
 //! columns PostgreSQL indexes (continuation and management hashes, user
-//! codes) as `token_index` and `user_codes`. Then the in-memory replay
-//! budgets and record caches. One statement: a consistent snapshot.
+//! codes) as `token_index` and `user_codes`. Then the tables only the
+//! nodes' coordination needs ([`SHARED`]: the shared replay claims, the
+//! leases, the attempt counters), and the in-memory replay budgets and
+//! record caches. One statement: a consistent snapshot.
 
 use super::sql::one;
 use super::{PostgresStore, StoreError};
@@ -37,14 +39,25 @@ SELECT
   (SELECT coalesce(sum(octet_length(user_code) + octet_length(grant_id)), 0) FROM interactions
      WHERE user_code IS NOT NULL),
   (SELECT count(*) FROM spent_refresh),
-  (SELECT coalesce(sum(octet_length(hash) + octet_length(record)), 0) FROM spent_refresh)
+  (SELECT coalesce(sum(octet_length(hash) + octet_length(record)), 0) FROM spent_refresh),
+  (SELECT count(*) FROM replay),
+  (SELECT coalesce(sum(octet_length(digest) + 8), 0) FROM replay),
+  (SELECT count(*) FROM leases),
+  (SELECT coalesce(sum(octet_length(name) + octet_length(holder) + 8), 0) FROM leases),
+  (SELECT count(*) FROM counters),
+  (SELECT coalesce(sum(octet_length(name) + 20), 0) FROM counters)
 "#;
+
+/// The tables beside `store::TABLES` that only nodes sharing the database
+/// need, in the order [`SIZES`] counts them (a row's fixed-width columns
+/// count as their bytes).
+const SHARED: [&str; 3] = ["replay", "leases", "counters"];
 
 impl PostgresStore {
     pub(super) fn sizes(&self) -> Result<Vec<(String, TableSize)>, StoreError> {
         let counts: Vec<u64> = self.pool.run(|conn| {
             let row = one("reading table sizes", conn.db().query_one(SIZES, &[]))?;
-            (0..crate::store::TABLES.len() * 2)
+            (0..(crate::store::TABLES.len() + SHARED.len()) * 2)
                 .map(|i| {
                     // count() is bigint, and so is sum() of octet_length's int.
                     let n: i64 = row
@@ -56,6 +69,7 @@ impl PostgresStore {
         })?;
         let mut sizes: Vec<(String, TableSize)> = crate::store::TABLES
             .iter()
+            .chain(SHARED.iter())
             .zip(counts.chunks(2))
             .map(|(name, pair)| {
                 let size = TableSize {
