@@ -13,13 +13,41 @@
 //! to be checked with the next batch and the answer unread. A call that
 //! takes the queue checks it without an await, so it cannot be dropped
 //! halfway and leave others without an answer.
+//!
+//! Each runtime thread queues into a lane of its own ([`LANES`], picked by
+//! a per-thread number): the calls a taker answers are then the ones its
+//! own thread runs, woken without waking another thread (a wake across
+//! threads is a futex call and a context switch on each side). A task that
+//! another thread stole after its yield still finds its lane, which it
+//! remembers.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::oneshot;
 
 use crate::proto::httpsig::batch::{self, Checked, Pending};
+
+/// Queues, one per runtime thread up to this many (threads past it share).
+const LANES: usize = 8;
+
+/// This thread's lane: numbers are handed out in the order threads first
+/// queue a call.
+fn lane() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static LANE: Cell<Option<usize>> = const { Cell::new(None) };
+    }
+    LANE.with(|lane| match lane.get() {
+        Some(n) => n,
+        None => {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed) % LANES;
+            lane.set(Some(n));
+            n
+        }
+    })
+}
 
 /// Where calls meet.
 #[derive(Debug)]
@@ -27,7 +55,7 @@ pub(crate) struct Batcher {
     /// Off: every signature is checked alone, at once (`serve
     /// --no-signature-batching`, for measuring what batching buys).
     enabled: bool,
-    queue: Mutex<Queue>,
+    lanes: [Mutex<Queue>; LANES],
     stats: Stats,
 }
 
@@ -53,7 +81,7 @@ impl Batcher {
     pub(crate) fn new(enabled: bool) -> Self {
         Self {
             enabled,
-            queue: Mutex::default(),
+            lanes: Default::default(),
             stats: Stats::default(),
         }
     }
@@ -65,14 +93,15 @@ impl Batcher {
             return self.run(vec![pending]).pop().flatten();
         }
         let (answer, answered) = oneshot::channel();
+        let lane = &self.lanes[lane()];
         let round = {
-            let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut queue = lane.lock().unwrap_or_else(PoisonError::into_inner);
             queue.waiting.push((pending, answer));
             queue.round
         };
         tokio::task::yield_now().await;
         let taken = {
-            let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut queue = lane.lock().unwrap_or_else(PoisonError::into_inner);
             (queue.round == round).then(|| {
                 queue.round = queue.round.wrapping_add(1);
                 std::mem::take(&mut queue.waiting)
@@ -235,6 +264,11 @@ mod tests {
         assert_eq!(answers(&batcher, calls).await, vec![true; 3]);
         // The dropped call's signature went with the others' batch.
         assert_eq!(batcher.stats.checked.load(Ordering::Relaxed), 4);
-        assert!(batcher.queue.lock().unwrap().waiting.is_empty());
+        assert!(
+            batcher
+                .lanes
+                .iter()
+                .all(|lane| lane.lock().unwrap().waiting.is_empty())
+        );
     }
 }
