@@ -109,6 +109,14 @@ impl MasterKey {
         Ok(Self(key))
     }
 
+    /// A key for another purpose, named by `label`: HMAC-SHA-256 under
+    /// the master key. Every node given the master key derives the same
+    /// one, and it tells nothing of the master key or of keys under other
+    /// labels.
+    pub fn derive(&self, label: &str) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(crate::proto::hmac::hmac_sha256(&self.0, label.as_bytes()))
+    }
+
     // Every seal and open goes through `cipher`'s two callers, which count
     // them for `gnapd compare`.
     fn cipher(&self) -> XChaCha20Poly1305 {
