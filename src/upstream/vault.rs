@@ -234,4 +234,13 @@ mod tests {
             VaultError::Malformed
         );
     }
+
+    #[test]
+    fn a_derived_key_is_one_per_master_key_and_label_and_not_the_master_key() {
+        let other = MasterKey::from_text(&b64::encode_url(&[8u8; 32])).unwrap();
+        assert_eq!(*key().derive("a"), *key().derive("a"));
+        assert_ne!(*key().derive("a"), *key().derive("b"));
+        assert_ne!(*key().derive("a"), *other.derive("a"));
+        assert_ne!(*key().derive("a"), [7u8; 32]);
+    }
 }
