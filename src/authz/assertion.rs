@@ -154,6 +154,10 @@ pub enum AssertionError {
     /// The memory of used assertions is full: it fails closed.
     #[error("too many assertions are remembered; retry later")]
     Full,
+    /// The store that remembers used assertions for every node did not
+    /// answer: it fails closed, as when full.
+    #[error("used assertions cannot be checked now; retry later")]
+    Unavailable,
 }
 
 fn b64(part: &str) -> Result<Vec<u8>, AssertionError> {
@@ -471,16 +475,11 @@ impl super::AuthServer {
         now: i64,
     ) -> Result<AssertedUser, super::Failure> {
         let refuse = |e: AssertionError| match e {
-            AssertionError::Full => super::Failure::Busy,
+            AssertionError::Full | AssertionError::Unavailable => super::Failure::Busy,
             e => super::Failure::gnap(crate::proto::gnap::ErrorCode::UnknownUser, &e.to_string()),
         };
         let accepted = verify_assertion(token, &self.policy.issuers, now).map_err(refuse)?;
-        let mut used = self
-            .used_assertions
-            .lock()
-            .map_err(|_| super::Failure::Busy)?;
-        used.take(accepted.id, accepted.until, accepted.issued_at, now)
-            .map_err(refuse)?;
+        self.use_assertion(&accepted, now).map_err(refuse)?;
         Ok(accepted.user)
     }
 
@@ -507,17 +506,39 @@ impl super::AuthServer {
         if claims.get("client_id").and_then(Value::as_str) != Some(client_id) {
             return Err(AssertionError::Client);
         }
-        let mut used = self
-            .used_assertions
-            .lock()
-            .map_err(|_| AssertionError::Full)?;
-        used.take(accepted.id, accepted.until, accepted.issued_at, now)?;
+        self.use_assertion(&accepted, now)?;
         let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
         Ok(IdJag {
             user: accepted.user,
             scope: text("scope"),
             resource: text("resource"),
         })
+    }
+}
+
+impl super::AuthServer {
+    /// Marks `accepted` used, once for the whole deployment: in the store
+    /// when nodes share it (an assertion accepted by one node is refused by
+    /// every other), else in this node's memory. The shared table is
+    /// durable, so it needs no "issued before start" rule: what it
+    /// forgets has expired, and verification refuses that anyway.
+    fn use_assertion(&self, accepted: &Accepted, now: i64) -> Result<(), AssertionError> {
+        let Some(shared) = self.store.handoffs() else {
+            let mut used = self
+                .used_assertions
+                .lock()
+                .map_err(|_| AssertionError::Full)?;
+            return used.take(accepted.id, accepted.until, accepted.issued_at, now);
+        };
+        let kind = crate::store::HandoffKind::UsedAssertion;
+        match shared.claim_handoff(kind, &accepted.id, b"", now, accepted.until) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(AssertionError::Replayed),
+            Err(e) => {
+                tracing::error!(error = %e, "used assertions: the store failed");
+                Err(AssertionError::Unavailable)
+            }
+        }
     }
 }
 

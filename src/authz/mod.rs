@@ -206,8 +206,9 @@ pub struct AuthServer {
     /// Interaction state kept in memory (attempt counters, user codes to
     /// show the admin).
     live: std::sync::Mutex<interaction::Live>,
-    /// The key that makes the pages' form tokens (`consent`), drawn at
-    /// first use: a restart invalidates forms already shown.
+    /// The key that makes the pages' form tokens (`consent`): given
+    /// (derived from the master key every node shares), or drawn at first
+    /// use, when a restart invalidates forms already shown.
     page_key: std::sync::OnceLock<[u8; 32]>,
     /// ID token assertions accepted so far: each is accepted once.
     used_assertions: std::sync::Mutex<assertion::UsedAssertions>,
@@ -272,6 +273,15 @@ impl AuthServer {
     /// form key from `source` instead of the operating system.
     pub fn with_randomness(mut self, source: Arc<dyn crate::random::Randomness>) -> Self {
         self.randomness = source;
+        self
+    }
+
+    /// The same AS making the pages' form tokens under `key`, which every
+    /// node of a deployment is given (derived from the master key), so a
+    /// page rendered by one node is decided by a POST to another.
+    pub fn with_page_key(self, key: &[u8; 32]) -> Self {
+        // A fresh server has not drawn one yet, so this always takes.
+        let _ = self.page_key.set(*key);
         self
     }
 

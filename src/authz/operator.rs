@@ -12,16 +12,23 @@
 //! an HttpOnly, SameSite=Strict cookie; sessions expire, each can be signed
 //! out, and `gnapd admin logout` revokes them all.
 //!
-//! Everything lives in memory: a restart makes a new link and signs every
-//! operator out. Secrets are kept as SHA-256 digests and compared in
-//! constant time; the clear values are only ever handed out once.
+//! On one node everything lives in memory: a restart makes a new link and
+//! signs every operator out. When nodes share a store (`Operator::shared`)
+//! links and sessions are its shared entries instead, so a link made on
+//! one node signs in on another and the session works on every node; a
+//! node's new link replaces only the link that node made last, and
+//! `gnapd admin logout` on any node ends every session everywhere.
+//! Secrets are kept as SHA-256 digests (compared in constant time in
+//! memory; looked up by digest in the store); the clear values are only
+//! ever handed out once.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use subtle::ConstantTimeEq as _;
 
 use crate::random::NoRandomness;
+use crate::store::{HandoffKind, Store, StoreError};
 
 /// The operator's sign-in page: the link is `{public}{OPERATOR_PATH}?code=…`.
 pub(crate) const OPERATOR_PATH: &str = "/gnap/operator";
@@ -74,11 +81,23 @@ struct Session {
 }
 
 /// The operator's sign-in link and sessions.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Operator {
     settings: OperatorSettings,
+    /// The link this node made last (when shared: only to replace it).
     link: Mutex<Option<Link>>,
     sessions: Mutex<HashMap<[u8; 32], Session>>,
+    /// The store every node shares, if it keeps shared entries.
+    shared: Option<Arc<dyn Store>>,
+}
+
+impl std::fmt::Debug for Operator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Operator")
+            .field("settings", &self.settings)
+            .field("shared", &self.shared.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A sign-in link could not be made, or a session opened.
@@ -90,6 +109,9 @@ pub enum OperatorError {
     /// The random source failed.
     #[error("the random source failed")]
     NoRandomness,
+    /// The store the nodes share did not answer.
+    #[error("the sign-in store is unavailable; try again")]
+    Unavailable,
 }
 
 impl OperatorError {
@@ -98,6 +120,7 @@ impl OperatorError {
         match self {
             Self::InvalidLink => 403,
             Self::NoRandomness => 500,
+            Self::Unavailable => 503,
         }
     }
 }
@@ -106,6 +129,19 @@ impl From<NoRandomness> for OperatorError {
     fn from(_: NoRandomness) -> Self {
         Self::NoRandomness
     }
+}
+
+impl From<StoreError> for OperatorError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "operator sign-in: the store failed");
+        Self::Unavailable
+    }
+}
+
+/// A session's stored value: when it was opened (for `Debug` and dumps,
+/// nothing secret).
+fn session_value(created_at: i64) -> [u8; 8] {
+    created_at.to_be_bytes()
 }
 
 impl Operator {
@@ -123,21 +159,61 @@ impl Operator {
         }
     }
 
+    /// The same sign-in keeping its links and sessions in `store`, when
+    /// `store` keeps entries for several nodes; otherwise in memory.
+    pub fn shared(mut self, store: Arc<dyn Store>) -> Self {
+        if store.handoffs().is_some() {
+            self.shared = Some(store);
+        }
+        self
+    }
+
+    fn handoffs(&self) -> Option<&dyn crate::store::Handoffs> {
+        self.shared.as_deref().and_then(|store| store.handoffs())
+    }
+
     /// A fresh one-time sign-in secret, valid from `now`; the previous link
-    /// stops working.
+    /// (this node's, when nodes share the store) stops working.
     pub fn new_link(&self, now: i64) -> Result<String, OperatorError> {
         let secret = crate::random::text()?;
-        let mut link = self.link.lock().map_err(|_| OperatorError::NoRandomness)?;
-        *link = Some(Link {
+        let fresh = Link {
             digest: digest(&secret),
             expires_at: now.saturating_add(self.settings.link_lifetime),
-        });
+        };
+        let mut link = self.link.lock().map_err(|_| OperatorError::NoRandomness)?;
+        if let Some(shared) = self.handoffs() {
+            if let Some(previous) = link.as_ref() {
+                shared.remove_handoff(HandoffKind::OperatorLink, &previous.digest)?;
+            }
+            shared.put_handoff(
+                HandoffKind::OperatorLink,
+                &fresh.digest,
+                b"",
+                fresh.expires_at,
+            )?;
+        }
+        *link = Some(fresh);
         Ok(secret)
     }
 
     /// Redeems the link's `secret` at `now` (once) and opens a session:
     /// the session token the browser keeps.
     pub fn redeem(&self, secret: &str, now: i64) -> Result<String, OperatorError> {
+        if let Some(shared) = self.handoffs() {
+            // The take is the single use: of two nodes redeeming one link
+            // at once, one finds it gone.
+            shared
+                .take_handoff(HandoffKind::OperatorLink, &digest(secret), now)?
+                .ok_or(OperatorError::InvalidLink)?;
+            let token = crate::random::text()?;
+            shared.put_handoff(
+                HandoffKind::OperatorSession,
+                &digest(&token),
+                &session_value(now),
+                now.saturating_add(self.settings.session_lifetime),
+            )?;
+            return Ok(token);
+        }
         {
             let mut link = self.link.lock().map_err(|_| OperatorError::InvalidLink)?;
             let valid = link.as_ref().is_some_and(|l| {
@@ -178,6 +254,16 @@ impl Operator {
         let Some(token) = token else {
             return false;
         };
+        if let Some(shared) = self.handoffs() {
+            return match shared.handoff(HandoffKind::OperatorSession, &digest(token), now) {
+                Ok(found) => found.is_some(),
+                Err(e) => {
+                    // Fails closed: the page asks to sign in again.
+                    tracing::error!(error = %e, "operator session: the store failed");
+                    false
+                }
+            };
+        }
         let Ok(sessions) = self.sessions.lock() else {
             return false;
         };
@@ -190,6 +276,12 @@ impl Operator {
 
     /// Ends the session of `token`, if any.
     pub(crate) fn sign_out(&self, token: &str) {
+        if let Some(shared) = self.handoffs() {
+            if let Err(e) = shared.remove_handoff(HandoffKind::OperatorSession, &digest(token)) {
+                tracing::error!(error = %e, "operator sign-out: the store failed");
+            }
+            return;
+        }
         if let Ok(mut sessions) = self.sessions.lock() {
             sessions.remove(&digest(token));
         }
@@ -200,6 +292,17 @@ impl Operator {
     pub fn revoke_all(&self) -> usize {
         if let Ok(mut link) = self.link.lock() {
             *link = None;
+        }
+        if let Some(shared) = self.handoffs() {
+            // Every node's link and sessions: the operator's "sign out
+            // everywhere".
+            let removed = shared
+                .remove_handoff_kind(HandoffKind::OperatorLink)
+                .and_then(|_| shared.remove_handoff_kind(HandoffKind::OperatorSession));
+            return removed.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "operator sign-out of all: the store failed");
+                0
+            });
         }
         self.sessions.lock().map_or(0, |mut sessions| {
             let n = sessions.len();

@@ -118,6 +118,9 @@ pub struct Args {
     metrics_listen: Option<crate::http::metrics::MetricsListen>,
 }
 
+/// What the pages' form key is derived from the master key under.
+const PAGE_KEY_LABEL: &str = "gnapd consent page form key v1";
+
 /// The environment variable that may hold the master key (base64url).
 pub const MASTER_KEY_ENV: &str = "GNAPD_MASTER_KEY";
 
@@ -429,23 +432,26 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         let scheme = if tls.is_some() { "https" } else { "http" };
         format!("{scheme}://{bound}")
     });
-    let operator = config
-        .operator
-        .map(|settings| Arc::new(crate::authz::operator::Operator::new(settings)));
-    let auth = Arc::new(
-        AuthServer::new(
-            store.clone(),
-            Arc::new(SystemClock),
-            config.policy.clone(),
-            config.as_config(&public_url),
-        )
-        .with_credential_sets(assignments.clone())
-        .with_deciders(crate::authz::Deciders {
-            login: config.login.clone(),
-            operator: operator.clone(),
-        })
-        .with_oauth_clients(Arc::new(config.oauth_clients())),
-    );
+    let operator = config.operator.map(|settings| {
+        Arc::new(crate::authz::operator::Operator::new(settings).shared(store.clone()))
+    });
+    let mut auth = AuthServer::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        config.policy.clone(),
+        config.as_config(&public_url),
+    )
+    .with_credential_sets(assignments.clone())
+    .with_deciders(crate::authz::Deciders {
+        login: config.login.clone(),
+        operator: operator.clone(),
+    })
+    .with_oauth_clients(Arc::new(config.oauth_clients()));
+    if let Some(key) = &master_key {
+        // One key on every node: a consent page is posted to any of them.
+        auth = auth.with_page_key(&key.derive(PAGE_KEY_LABEL));
+    }
+    let auth = Arc::new(auth);
     let operator_link_file = crate::admin::operator_link::file_in(&config.data_dir);
     if let Some(operator) = &operator {
         let url = crate::admin::operator_link::issue(

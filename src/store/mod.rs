@@ -22,6 +22,7 @@ use crate::proto::jwk::Thumbprint;
 mod cache;
 mod codec;
 mod commit;
+mod handoff;
 mod lease;
 pub mod memory;
 mod oauth_client;
@@ -33,6 +34,7 @@ mod sizes;
 pub mod sled;
 
 pub use commit::{Pending, deferring};
+pub use handoff::{HandoffKey, HandoffKind, Handoffs};
 pub use oauth_client::OAuthClientRecord;
 pub use record::*;
 pub use replay::{ReplayBudget, ReplayLimits, ReplaySizes};
@@ -374,6 +376,14 @@ pub trait Store: NonceStore + Send + Sync {
     ) -> Result<Option<u32>, StoreError> {
         let _ = (name, period, by, expires_at);
         Ok(None)
+    }
+
+    /// The short-lived entries every node sharing this store sees
+    /// ([`Handoffs`]: used assertions, sign-in states, sessions), or
+    /// `None` on a store of one node (memory, sled), whose services keep
+    /// them in their own memory as before.
+    fn handoffs(&self) -> Option<&dyn Handoffs> {
+        None
     }
 
     /// Records and bytes (keys plus values, as stored) of every table: the

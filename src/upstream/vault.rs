@@ -109,6 +109,14 @@ impl MasterKey {
         Ok(Self(key))
     }
 
+    /// A key for another purpose, named by `label`: HMAC-SHA-256 under
+    /// the master key. Every node given the master key derives the same
+    /// one, and it tells nothing of the master key or of keys under other
+    /// labels.
+    pub fn derive(&self, label: &str) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(crate::proto::hmac::hmac_sha256(&self.0, label.as_bytes()))
+    }
+
     // Every seal and open goes through `cipher`'s two callers, which count
     // them for `gnapd compare`.
     fn cipher(&self) -> XChaCha20Poly1305 {
@@ -225,5 +233,14 @@ mod tests {
             MasterKey::from_text("short").unwrap_err(),
             VaultError::Malformed
         );
+    }
+
+    #[test]
+    fn a_derived_key_is_one_per_master_key_and_label_and_not_the_master_key() {
+        let other = MasterKey::from_text(&b64::encode_url(&[8u8; 32])).unwrap();
+        assert_eq!(*key().derive("a"), *key().derive("a"));
+        assert_ne!(*key().derive("a"), *key().derive("b"));
+        assert_ne!(*key().derive("a"), *other.derive("a"));
+        assert_ne!(*key().derive("a"), [7u8; 32]);
     }
 }

@@ -23,7 +23,7 @@ pub(crate) const ISS: &str = "https://idp.example.com";
 pub(crate) const AUD: &str = "gnapd-test";
 
 pub(crate) struct Idp {
-    key: SigningKey,
+    pub(crate) key: SigningKey,
     pub(crate) issuer: TrustedIssuer,
 }
 
@@ -344,7 +344,7 @@ fn serve_trusting(dir: &std::path::Path, idp: &Idp) -> crate::support::server::S
 }
 
 /// Claims about alice, valid now on the wall clock.
-fn fresh_claims() -> Value {
+pub(crate) fn fresh_claims() -> Value {
     let now = gnapd::clock::Clock::now(&gnapd::clock::SystemClock);
     let mut c = claims("alice@example.com");
     c["iat"] = json!(now);
@@ -354,7 +354,7 @@ fn fresh_claims() -> Value {
 }
 
 /// A grant request by `agent` carrying `id_token`, over HTTP.
-fn grant_with(
+pub(crate) fn grant_with(
     server: &crate::support::server::Server,
     agent: &Agent,
     id_token: &str,

@@ -55,6 +55,7 @@ mod oauth_interop;
 mod postgres_cluster_limits;
 mod postgres_nodes;
 mod postgres_serve;
+mod postgres_shared_state;
 mod postgres_tls;
 mod profile_rules;
 mod properties;

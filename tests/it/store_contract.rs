@@ -1192,6 +1192,119 @@ fn a_credential_set_read_past_the_cache_is_the_stored_one(store: &dyn Store) {
     assert_eq!(store.credential_set_uncached(&set.id).unwrap(), Some(set));
 }
 
+/// Shared entries: a store of one node keeps none (its services keep
+/// them in memory); a shared one claims once, reads, takes once, replaces,
+/// removes, and never returns a lapsed entry, which the sweep removes.
+fn shared_entries_are_claimed_once_taken_once_and_never_read_lapsed(store: &dyn Store) {
+    use gnapd::store::HandoffKind::{LoginState, OperatorLink, UsedAssertion};
+    let Some(shared) = store.handoffs() else {
+        return;
+    };
+    let key = *uuid::Uuid::new_v4().as_bytes();
+    let key: [u8; 32] = std::array::from_fn(|i| key[i % 16] ^ i as u8);
+    assert!(
+        shared
+            .claim_handoff(UsedAssertion, &key, b"", 100, 200)
+            .unwrap()
+    );
+    assert!(
+        !shared
+            .claim_handoff(UsedAssertion, &key, b"", 150, 300)
+            .unwrap()
+    );
+    // Kinds do not see each other's entries.
+    assert!(
+        shared
+            .claim_handoff(LoginState, &key, b"state", 150, 300)
+            .unwrap()
+    );
+    assert_eq!(
+        shared.handoff(UsedAssertion, &key, 200).unwrap(),
+        Some(vec![])
+    );
+    // Lapsed (its expiry before now): not read, claimable again.
+    assert_eq!(shared.handoff(UsedAssertion, &key, 201).unwrap(), None);
+    assert!(
+        shared
+            .claim_handoff(UsedAssertion, &key, b"2", 201, 400)
+            .unwrap()
+    );
+    assert_eq!(
+        shared.handoff(UsedAssertion, &key, 300).unwrap(),
+        Some(b"2".to_vec())
+    );
+
+    assert_eq!(
+        shared.take_handoff(LoginState, &key, 150).unwrap(),
+        Some(b"state".to_vec())
+    );
+    assert_eq!(shared.take_handoff(LoginState, &key, 150).unwrap(), None);
+    shared.put_handoff(LoginState, &key, b"late", 160).unwrap();
+    assert_eq!(
+        shared.take_handoff(LoginState, &key, 161).unwrap(),
+        None,
+        "lapsed"
+    );
+
+    shared.put_handoff(OperatorLink, &key, b"one", 500).unwrap();
+    shared.put_handoff(OperatorLink, &key, b"two", 500).unwrap();
+    assert_eq!(
+        shared.handoff(OperatorLink, &key, 300).unwrap(),
+        Some(b"two".to_vec())
+    );
+    assert!(shared.remove_handoff(OperatorLink, &key).unwrap());
+    assert!(!shared.remove_handoff(OperatorLink, &key).unwrap());
+    let other = [9u8; 32];
+    shared.put_handoff(OperatorLink, &key, b"", 500).unwrap();
+    shared.put_handoff(OperatorLink, &other, b"", 500).unwrap();
+    assert_eq!(shared.remove_handoff_kind(OperatorLink).unwrap(), 2);
+    assert_eq!(shared.handoff(OperatorLink, &other, 300).unwrap(), None);
+
+    // The sweep takes what lapsed and leaves what lives.
+    shared
+        .put_handoff(OperatorLink, &other, b"", 1_000)
+        .unwrap();
+    store.sweep(900).unwrap();
+    assert_eq!(shared.handoff(UsedAssertion, &key, 300).unwrap(), None);
+    assert_eq!(
+        shared.handoff(OperatorLink, &other, 900).unwrap(),
+        Some(vec![])
+    );
+}
+
+fn concurrent_claims_and_takes_of_one_shared_entry_have_exactly_one_winner(store: &dyn Store) {
+    use gnapd::store::HandoffKind::{ConnectState, UsedAssertion};
+    let Some(shared) = store.handoffs() else {
+        return;
+    };
+    let key = [7u8; 32];
+    shared
+        .put_handoff(ConnectState, &key, b"verifier", 200)
+        .unwrap();
+    let barrier = Barrier::new(8);
+    let (claims, takes): (Vec<bool>, Vec<bool>) = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    barrier.wait();
+                    let claimed = shared
+                        .claim_handoff(UsedAssertion, &key, b"", 100, 200)
+                        .unwrap();
+                    let taken = shared
+                        .take_handoff(ConnectState, &key, 100)
+                        .unwrap()
+                        .is_some();
+                    (claimed, taken)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).unzip()
+    });
+    assert_eq!(claims.iter().filter(|c| **c).count(), 1, "{claims:?}");
+    assert_eq!(takes.iter().filter(|t| **t).count(), 1, "{takes:?}");
+}
+
 /// Runs every contract check against the store `make()` builds (fresh for
 /// each test).
 macro_rules! contract_suite {
@@ -1236,6 +1349,8 @@ macro_rules! contract_suite {
                 a_lease_has_one_holder_until_it_lapses_or_is_released,
                 concurrent_takers_of_one_lease_have_exactly_one_winner,
                 a_credential_set_read_past_the_cache_is_the_stored_one,
+                shared_entries_are_claimed_once_taken_once_and_never_read_lapsed,
+                concurrent_claims_and_takes_of_one_shared_entry_have_exactly_one_winner,
             );
         }
     };

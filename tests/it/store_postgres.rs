@@ -214,7 +214,8 @@ fn postgres_a_sweep_of_more_than_one_batch_removes_every_expired_grant() {
 }
 
 /// `table_sizes` (the admin's `store_stats`) counts what only several
-/// nodes keep: the shared replay claims, the leases, the attempt counters.
+/// nodes keep: the shared replay claims, the leases, the attempt counters,
+/// the shared entries.
 #[test]
 fn postgres_table_sizes_count_the_replay_claims_leases_and_counters_nodes_share() {
     let schema = Schema::new();
@@ -228,7 +229,7 @@ fn postgres_table_sizes_count_the_replay_claims_leases_and_counters_nodes_share(
             .collect()
     };
     let before = sizes(&store);
-    for table in ["replay", "leases", "counters"] {
+    for table in ["replay", "leases", "counters", "handoffs"] {
         assert_eq!(before.get(table), Some(&0), "{table}: {before:?}");
     }
     let f = Fixture::new();
@@ -243,8 +244,18 @@ fn postgres_table_sizes_count_the_replay_claims_leases_and_counters_nodes_share(
             .unwrap()
     );
     store.add_to_counter(&[3u8; 32], 1, 1, now + 600).unwrap();
+    store
+        .handoffs()
+        .unwrap()
+        .put_handoff(
+            gnapd::store::HandoffKind::OperatorSession,
+            &[4u8; 32],
+            b"",
+            now + 60,
+        )
+        .unwrap();
     let after = sizes(&store);
-    for table in ["replay", "leases", "counters"] {
+    for table in ["replay", "leases", "counters", "handoffs"] {
         assert_eq!(after.get(table), Some(&1), "{table}: {after:?}");
     }
 }

@@ -27,7 +27,7 @@ fn production(dir: &Path, extra: &str) -> (Server, PathBuf) {
 }
 
 /// A grant for `mcp:github` that offers the link and the user code.
-fn pending(server: &Server, agent: &Agent) -> Value {
+pub(crate) fn pending(server: &Server, agent: &Agent) -> Value {
     grant(
         server,
         agent,
@@ -47,14 +47,14 @@ fn set_cookie<'a>(answer: &'a crate::support::http_client::Answer, name: &str) -
 }
 
 /// The operator's session cookie (`gnapd_operator=…`) an answer set.
-fn operator_cookie(answer: &crate::support::http_client::Answer) -> String {
+pub(crate) fn operator_cookie(answer: &crate::support::http_client::Answer) -> String {
     let header = set_cookie(answer, "gnapd_operator").expect("a session cookie");
     header.split(';').next().unwrap().to_owned()
 }
 
 /// Signs in with the sign-in link `url` as a browser would: opens it (which
 /// redeems nothing), then presses its button.
-fn sign_in(server: &Server, url: &str) -> crate::support::http_client::Answer {
+pub(crate) fn sign_in(server: &Server, url: &str) -> crate::support::http_client::Answer {
     let page = get(server, url);
     assert_eq!(page.status, 200, "{}", page.text());
     assert!(set_cookie(&page, "gnapd_operator").is_none());

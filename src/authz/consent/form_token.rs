@@ -1,6 +1,9 @@
-//! The form token of a grant's page: HMAC-SHA-256 under a key this server
-//! drew at first use, over the grant id; checked in constant time before
-//! anything is looked up (the CSRF token, not who decides).
+//! The form token of a grant's page: HMAC-SHA-256 over the grant id under
+//! the page key, checked in constant time before anything is looked up
+//! (the CSRF token, not who decides). The key is derived from the master
+//! key when there is one (`AuthServer::with_page_key`), so a page one node
+//! rendered is posted to any other; without one, this server draws it at
+//! first use, and a restart invalidates forms already shown.
 
 use subtle::ConstantTimeEq as _;
 

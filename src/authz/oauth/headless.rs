@@ -140,7 +140,7 @@ impl AuthServer {
         let jag = self
             .accept_id_jag(assertion, &client.client_id, self.now())
             .map_err(|e| match e {
-                AssertionError::Full => error(
+                AssertionError::Full | AssertionError::Unavailable => error(
                     ErrorCode::TemporarilyUnavailable,
                     "too many assertions are remembered; retry later",
                 ),

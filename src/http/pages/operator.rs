@@ -72,7 +72,7 @@ pub(super) fn sign_in(app: &App, form: &[(String, String)], source: &str) -> Rep
             ));
             reply
         }
-        Some(Err(e @ OperatorError::NoRandomness)) => message(
+        Some(Err(e @ (OperatorError::NoRandomness | OperatorError::Unavailable))) => message(
             e.status(),
             "Something went wrong",
             "The server could not open a session. Try again.",

@@ -40,6 +40,7 @@ pub use tls::SslMode;
 mod conninfo;
 mod counters;
 mod grants;
+mod handoffs;
 mod interactions;
 mod invalidation;
 mod lease;
@@ -462,6 +463,10 @@ impl Store for PostgresStore {
     ) -> Result<Option<u32>, StoreError> {
         self.add_to_counter_row(name, period, by, expires_at)
             .map(Some)
+    }
+
+    fn handoffs(&self) -> Option<&dyn crate::store::Handoffs> {
+        Some(self)
     }
 
     fn table_sizes(&self) -> Result<Vec<(String, TableSize)>, StoreError> {

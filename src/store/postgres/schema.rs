@@ -18,14 +18,14 @@ use super::sql::failed;
 use crate::store::StoreError;
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: i32 = 3;
+pub const SCHEMA_VERSION: i32 = 4;
 
 /// Serializes migrations across processes (`pg_advisory_xact_lock`): an
 /// arbitrary constant, "gnapd" in ASCII.
 const MIGRATION_LOCK: i64 = 0x67_6e61_7064;
 
 /// Each step takes the schema from the version before it to its own.
-const STEPS: [&str; 3] = [V1, V2, V3];
+const STEPS: [&str; 4] = [V1, V2, V3, V4];
 const _: () = assert!(STEPS.len() as i32 == SCHEMA_VERSION);
 
 const V1: &str = r#"
@@ -147,6 +147,22 @@ CREATE TABLE counters (
     PRIMARY KEY (name, period)
 );
 CREATE INDEX counters_expiry ON counters (expires_at);
+"#;
+
+/// Short-lived entries every node must see (`postgres/handoffs.rs`): used
+/// assertions, sign-in states, operator links and sessions, by kind and
+/// the SHA-256 of what names them; a value that would be a secret is
+/// sealed under the master key. Only added: a node of version 3 beside
+/// one of version 4 never reads it (and keeps those in its own memory).
+const V4: &str = r#"
+CREATE TABLE handoffs (
+    kind text COLLATE "C" NOT NULL,
+    digest bytea NOT NULL,
+    value bytea NOT NULL,
+    expires_at bigint NOT NULL,
+    PRIMARY KEY (kind, digest)
+);
+CREATE INDEX handoffs_expiry ON handoffs (expires_at);
 "#;
 
 /// Brings the database's schema to [`SCHEMA_VERSION`]; refuses one newer.

@@ -4,8 +4,8 @@
 //! columns PostgreSQL indexes (continuation and management hashes, user
 //! codes) as `token_index` and `user_codes`. Then the tables only the
 //! nodes' coordination needs ([`SHARED`]: the shared replay claims, the
-//! leases, the attempt counters), and the in-memory replay budgets and
-//! record caches. One statement: a consistent snapshot.
+//! leases, the attempt counters, the shared entries), and the in-memory
+//! replay budgets and record caches. One statement: a consistent snapshot.
 
 use super::sql::one;
 use super::{PostgresStore, StoreError};
@@ -45,13 +45,16 @@ SELECT
   (SELECT count(*) FROM leases),
   (SELECT coalesce(sum(octet_length(name) + octet_length(holder) + 8), 0) FROM leases),
   (SELECT count(*) FROM counters),
-  (SELECT coalesce(sum(octet_length(name) + 20), 0) FROM counters)
+  (SELECT coalesce(sum(octet_length(name) + 20), 0) FROM counters),
+  (SELECT count(*) FROM handoffs),
+  (SELECT coalesce(sum(octet_length(kind) + octet_length(digest) + octet_length(value) + 8), 0)
+     FROM handoffs)
 "#;
 
 /// The tables beside `store::TABLES` that only nodes sharing the database
 /// need, in the order [`SIZES`] counts them (a row's fixed-width columns
 /// count as their bytes).
-const SHARED: [&str; 3] = ["replay", "leases", "counters"];
+const SHARED: [&str; 4] = ["replay", "leases", "counters", "handoffs"];
 
 impl PostgresStore {
     pub(super) fn sizes(&self) -> Result<Vec<(String, TableSize)>, StoreError> {

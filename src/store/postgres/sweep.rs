@@ -53,6 +53,11 @@ const COUNTERS: &str = "
     DELETE FROM counters WHERE (name, period) IN
         (SELECT name, period FROM counters WHERE expires_at < $1 LIMIT $2)";
 
+/// Shared entries (`handoffs`) that lapsed unused.
+const HANDOFFS: &str = "
+    DELETE FROM handoffs WHERE (kind, digest) IN
+        (SELECT kind, digest FROM handoffs WHERE expires_at < $1 LIMIT $2)";
+
 impl PostgresStore {
     pub(super) fn sweep_expired(&self, now: i64) -> Result<Swept, StoreError> {
         self.pool.run(move |conn| {
@@ -75,6 +80,7 @@ impl PostgresStore {
             batches(conn, "sweeping lapsed signatures", REPLAY, now)?;
             batches(conn, "sweeping lapsed leases", LEASES, now)?;
             batches(conn, "sweeping past counters", COUNTERS, now)?;
+            batches(conn, "sweeping lapsed shared entries", HANDOFFS, now)?;
             if swept.grants + swept.tokens > 0 {
                 // After the batches committed (each its own transaction):
                 // other nodes retire once the rows are gone.
