@@ -65,6 +65,9 @@ struct Queue {
     /// unchanged knows its signature is still there.
     round: u64,
     waiting: Vec<(Pending, oneshot::Sender<Option<Checked>>)>,
+    /// How many calls the last taker took: more than one means calls are
+    /// arriving together on this lane.
+    last_taken: usize,
 }
 
 /// Counters for `/metrics`.
@@ -100,10 +103,22 @@ impl Batcher {
             queue.round
         };
         tokio::task::yield_now().await;
+        // Alone on a lane that was busy a moment ago: one more turn lets
+        // the calls about to reach this point join, since a signature
+        // checked alone costs nearly twice its share of a batch. A quiet
+        // lane (its last taker took one call) does not wait.
+        let alone_on_a_busy_lane = {
+            let queue = lane.lock().unwrap_or_else(PoisonError::into_inner);
+            queue.round == round && queue.waiting.len() == 1 && queue.last_taken > 1
+        };
+        if alone_on_a_busy_lane {
+            tokio::task::yield_now().await;
+        }
         let taken = {
             let mut queue = lane.lock().unwrap_or_else(PoisonError::into_inner);
             (queue.round == round).then(|| {
                 queue.round = queue.round.wrapping_add(1);
+                queue.last_taken = queue.waiting.len();
                 std::mem::take(&mut queue.waiting)
             })
         };
