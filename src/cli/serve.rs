@@ -466,6 +466,9 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
     if let Some(sealed) = &sealed {
         connections.share(sealed.clone(), interaction_lifetime, Arc::new(SystemClock));
     }
+    if let Some(sealed) = &sealed {
+        auth = auth.with_shared_entries(sealed.clone());
+    }
     let auth = Arc::new(auth);
     let operator_link_file = crate::admin::operator_link::file_in(&config.data_dir);
     if let Some(operator) = &operator {

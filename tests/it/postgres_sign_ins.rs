@@ -288,3 +288,55 @@ connect = {{ kind = "oauth", authorization_endpoint = "{issuer}/auth", token_end
     assert!(!upstream.requests().is_empty());
     assert_eq!(nodes.handoffs("connect-connected", "").0, 0);
 }
+
+#[test]
+fn a_finish_decided_on_another_postgres_node_goes_only_to_the_browser_that_started_the_interaction()
+ {
+    use crate::interaction_pages::cookie_set;
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = Nodes::new(
+        dir.path(),
+        "poll_wait = 0\n",
+        &["--dev", "--require-interaction"],
+    );
+    let (a, b, c) = (nodes.node("a"), nodes.node("b"), nodes.node("c"));
+    let agent = Agent::new();
+    let interact = json!({"start": ["redirect"], "finish": {"method": "redirect", "uri": "https://client.example/cb", "nonce": "n0nce"}});
+    let body = grant(&a, &agent, json!(["mcp:github"]), interact);
+    let link = body["interact"]["redirect"].as_str().unwrap().to_owned();
+    let mut cont = body["continue"].clone();
+    // The starting browser opens the link on A.
+    let starter = cookie_set(&get_with_cookie(&a, &link, None), "gnapd_browser").unwrap();
+    // Another browser decides on B: the finish is not sent to it.
+    let other_page = get_with_cookie(&b, &link, None);
+    let other = cookie_set(&other_page, "gnapd_browser").unwrap();
+    let form = consent_form(&b, &html(&other_page));
+    let decided = form.submit_with_cookie(&b, "approve", |_, _| true, Some(&other));
+    assert_eq!(decided.status, 200, "{}", html(&decided));
+    assert!(
+        decided.header("location").is_none(),
+        "not sent to the client"
+    );
+    assert!(html(&decided).contains("started in another browser"));
+    let (held, clear) = nodes.handoffs("started-by", "interact_ref");
+    assert_eq!((held, clear), (1, false));
+    for node in [&a, &c] {
+        assert!(
+            get_with_cookie(node, &link, Some(&other))
+                .header("location")
+                .is_none()
+        );
+    }
+    // The starting browser comes back through C: the finish is its, once.
+    let collected = get_with_cookie(&c, &link, Some(&starter));
+    assert_eq!(collected.status, 303, "{}", html(&collected));
+    let location = collected.header("location").unwrap().to_owned();
+    assert!(
+        location.starts_with("https://client.example/cb?hash="),
+        "{location}"
+    );
+    assert_eq!(get_with_cookie(&a, &link, Some(&starter)).status, 409);
+    let interact_ref = query_param(&location, "interact_ref").unwrap();
+    let answer = continue_(&b, &agent, &mut cont, Some(&interact_ref));
+    access_token(&answer);
+}
