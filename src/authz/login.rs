@@ -53,8 +53,8 @@ use crate::random::NoRandomness;
 use crate::store::HandoffKind;
 use crate::upstream::Secret;
 use crate::upstream::oauth_client::{StartError, States};
-use crate::upstream::sealed_handoffs::SealedHandoffs;
 use crate::upstream::oauth2::TokenRequest;
+use crate::upstream::sealed_handoffs::SealedHandoffs;
 
 /// Where the IdP sends the browser back (the redirect URI registered there).
 pub(crate) const LOGIN_CALLBACK_PATH: &str = "/gnap/login/callback";
@@ -558,14 +558,20 @@ jwks_file = "unused.json"
         assert!(login.allows("alice@example.com") && login.allows("root"));
         assert!(!login.allows("mallory@example.org") && !login.allows("root2"));
         let alice = login.signed_in("g-1", "alice@example.com", 1_000).unwrap();
-        let mallory = login.signed_in("g-2", "mallory@example.org", 1_000).unwrap();
+        let mallory = login
+            .signed_in("g-2", "mallory@example.org", 1_000)
+            .unwrap();
         assert_eq!(
             login.subject("g-1", Some(&alice), 1_000).as_deref(),
             Some("alice@example.com")
         );
         assert_eq!(login.subject("g-1", None, 1_000), None, "another browser");
         assert_eq!(login.subject("g-1", Some(&mallory), 1_000), None);
-        assert_eq!(login.subject("g-2", Some(&mallory), 1_000), None, "not allowed");
+        assert_eq!(
+            login.subject("g-2", Some(&mallory), 1_000),
+            None,
+            "not allowed"
+        );
         login.forget("g-1");
         assert_eq!(login.subject("g-1", Some(&alice), 1_000), None);
 
@@ -590,8 +596,12 @@ jwks_file = "unused.json"
     #[test]
     fn a_full_signed_in_map_lets_its_oldest_go_not_everyone() {
         let login = login("").unwrap();
-        let first = login.signed_in("g-first", "alice@example.com", 1_000).unwrap();
-        let second = login.signed_in("g-second", "bob@example.com", 1_000).unwrap();
+        let first = login
+            .signed_in("g-first", "alice@example.com", 1_000)
+            .unwrap();
+        let second = login
+            .signed_in("g-second", "bob@example.com", 1_000)
+            .unwrap();
         for i in 0..MAX_SIGNED_IN - 1 {
             login
                 .signed_in(&format!("g-{i}"), "carol@example.com", 1_000)
@@ -607,7 +617,9 @@ jwks_file = "unused.json"
             Some("bob@example.com")
         );
         // Signing in again for a grant replaces its entry, not another's.
-        let again = login.signed_in("g-second", "bob@example.com", 1_000).unwrap();
+        let again = login
+            .signed_in("g-second", "bob@example.com", 1_000)
+            .unwrap();
         assert_eq!(login.subject("g-second", Some(&second), 1_000), None);
         assert!(login.subject("g-second", Some(&again), 1_000).is_some());
         assert!(login.subject("g-0", None, 1_000).is_none());

@@ -24,8 +24,8 @@ use crate::store::HandoffKind;
 use crate::upstream::Secret;
 use crate::upstream::credential::{Credential, CredentialError};
 use crate::upstream::oauth_client::{ClientConfigError, StartError, States};
-use crate::upstream::sealed_handoffs::SealedHandoffs;
 use crate::upstream::oauth2::{OAuth2Credential, RefreshError, TokenRequest};
+use crate::upstream::sealed_handoffs::SealedHandoffs;
 use serde::Deserialize;
 
 /// The id prefix of person-connected credential sets.
@@ -406,7 +406,8 @@ impl Connections {
     /// decision), each grant's list for `lifetime` seconds from its last
     /// change (an interaction's lifetime), timed by `clock`.
     pub fn share(&self, entries: SealedHandoffs, lifetime: i64, clock: Arc<dyn Clock>) {
-        self.states.share(entries.clone(), HandoffKind::ConnectState);
+        self.states
+            .share(entries.clone(), HandoffKind::ConnectState);
         let _ = self.shared.set(SharedConnections {
             entries,
             lifetime,

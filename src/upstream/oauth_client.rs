@@ -17,8 +17,8 @@ use crate::proto::b64;
 use crate::random::NoRandomness;
 use crate::store::HandoffKind;
 use crate::upstream::Secret;
-use crate::upstream::sealed_handoffs::SealedHandoffs;
 use crate::upstream::oauth2::{TokenRequest, client_token_request, form_encode};
+use crate::upstream::sealed_handoffs::SealedHandoffs;
 
 /// How long a person has to come back from a sign-in (seconds).
 pub const STATE_LIFETIME: i64 = 600;
@@ -408,12 +408,10 @@ impl<T> States<T> {
                 expires_at,
                 browser: state_key(browser),
             };
-            shared
-                .put(*kind, &state, &entry, expires_at)
-                .map_err(|e| {
-                    tracing::error!(error = %e, "a sign-in could not be shared");
-                    StartError::Unavailable
-                })?;
+            shared.put(*kind, &state, &entry, expires_at).map_err(|e| {
+                tracing::error!(error = %e, "a sign-in could not be shared");
+                StartError::Unavailable
+            })?;
             return Ok((state, challenge));
         }
         let mut pending = self.pending.lock().map_err(|_| NoRandomness)?;

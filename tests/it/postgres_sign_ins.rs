@@ -274,12 +274,8 @@ connect = {{ kind = "oauth", authorization_endpoint = "{issuer}/auth", token_end
     );
 
     // Approved on C: the token uses the set connected through B.
-    let approved = consent_form(&c, &text).submit_with_cookie(
-        &c,
-        "approve",
-        |_, _| true,
-        Some(BROWSER),
-    );
+    let approved =
+        consent_form(&c, &text).submit_with_cookie(&c, "approve", |_, _| true, Some(BROWSER));
     assert_eq!(approved.status, 200, "{}", html(&approved));
     let tokens = continue_(&a, &agent, &mut cont, None);
     let token = access_token(&tokens).to_owned();
@@ -291,7 +287,7 @@ connect = {{ kind = "oauth", authorization_endpoint = "{issuer}/auth", token_end
 
 #[test]
 fn a_finish_decided_on_another_postgres_node_goes_only_to_the_browser_that_started_the_interaction()
- {
+{
     use crate::interaction_pages::cookie_set;
     let dir = tempfile::tempdir().unwrap();
     let nodes = Nodes::new(

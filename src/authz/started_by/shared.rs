@@ -61,8 +61,10 @@ pub(crate) fn deliver(
     now: i64,
     until: i64,
 ) -> FinishDelivery {
-    let Some(found) = logged("reading", shared.get::<Entry>(HandoffKind::StartedBy, grant, now))
-    else {
+    let Some(found) = logged(
+        "reading",
+        shared.get::<Entry>(HandoffKind::StartedBy, grant, now),
+    ) else {
         return FinishDelivery::Elsewhere;
     };
     let Some(mut entry) = found else {
@@ -94,5 +96,7 @@ pub(crate) fn collect(
         return None;
     }
     let taken: Entry = logged("taking", shared.take(HandoffKind::StartedBy, grant, now))??;
-    is_starter(&taken, browser).then_some(taken.waiting).flatten()
+    is_starter(&taken, browser)
+        .then_some(taken.waiting)
+        .flatten()
 }
