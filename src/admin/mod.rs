@@ -297,6 +297,7 @@ impl Admin {
             .auth
             .pending_grants()
             .map_err(AdminError::store("reading pending grants"))?;
+        let now = self.clock.now();
         let pending: Vec<Value> = pending
             .into_iter()
             .map(|grant| {
@@ -305,7 +306,7 @@ impl Admin {
                 let signed_in = interaction
                     .login
                     .as_ref()
-                    .and_then(|login| login.signed_in_subject(&grant.grant));
+                    .and_then(|login| login.signed_in_subject(&grant.grant, now));
                 let mut value = json!(grant);
                 value["signed_in"] = json!(signed_in);
                 value

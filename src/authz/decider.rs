@@ -70,7 +70,7 @@ impl AuthServer {
     /// page at `now`.
     pub fn authority(&self, grant: &str, presented: Presented<'_>, now: i64) -> Authority {
         if let Some(login) = &self.deciders.login
-            && let Some(subject) = login.subject(grant, presented.login)
+            && let Some(subject) = login.subject(grant, presented.login, now)
         {
             return Authority::Decides(Decider::Subject(subject));
         }

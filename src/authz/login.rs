@@ -32,22 +32,29 @@
 //! asked, for one) cannot decide on the person's sign-in. The subject and
 //! the token's SHA-256 are kept in memory per pending grant, until the
 //! grant is decided: a restart forgets them and the person signs in again.
+//! When nodes share a store ([`Login::share`]) the sign-ins under way and
+//! the signed-in subjects are its shared entries instead, sealed under the
+//! master key, so the IdP's callback and the decision may land on any
+//! node; a signed-in entry lasts an interaction's lifetime from the
+//! sign-in (no decision can come later).
 //! The subject who decided is recorded durably with the decision (the
 //! interaction record's `by`) and logged.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq as _;
 
 use super::assertion::{AssertionError, TrustedIssuer, subject_matches, verify_login_id_token};
 use crate::proto::address::AddressKey;
 use crate::random::NoRandomness;
+use crate::store::HandoffKind;
 use crate::upstream::Secret;
-use crate::upstream::oauth_client::States;
+use crate::upstream::oauth_client::{StartError, States};
 use crate::upstream::oauth2::TokenRequest;
+use crate::upstream::sealed_handoffs::SealedHandoffs;
 
 /// Where the IdP sends the browser back (the redirect URI registered there).
 pub(crate) const LOGIN_CALLBACK_PATH: &str = "/gnap/login/callback";
@@ -148,6 +155,16 @@ pub struct Login {
     issuer: TrustedIssuer,
     states: States<(String, Secret)>,
     signed_in: Mutex<SignedIn>,
+    /// The shared entries and how long a sign-in lasts there, when nodes
+    /// share the store.
+    shared: OnceLock<(SealedHandoffs, i64)>,
+}
+
+/// A signed-in person as the shared entry holds it (sealed).
+#[derive(Serialize, Deserialize)]
+struct SharedSignedIn {
+    subject: String,
+    token: [u8; 32],
 }
 
 /// Who signed in per pending grant: the subject and the SHA-256 of the
@@ -242,7 +259,16 @@ impl Login {
             issuer,
             states: States::default(),
             signed_in: Mutex::new(SignedIn::default()),
+            shared: OnceLock::new(),
         })
+    }
+
+    /// From now on, keeps sign-ins under way and signed-in subjects in
+    /// `shared` (so any node serves the callback and the decision), each
+    /// signed-in subject for `lifetime` seconds (an interaction's).
+    pub(crate) fn share(&self, shared: SealedHandoffs, lifetime: i64) {
+        self.states.share(shared.clone(), HandoffKind::LoginState);
+        let _ = self.shared.set((shared, lifetime));
     }
 
     /// The same login with sign-ins under way bounded by `bounds`.
@@ -285,7 +311,7 @@ impl Login {
         browser: &str,
         redirect_uri: &str,
         now: i64,
-    ) -> Result<String, NoRandomness> {
+    ) -> Result<String, StartError> {
         let nonce = crate::random::text()?;
         let (state, challenge) = self.states.start(
             (grant.to_owned(), Secret::new(nonce.clone())),
@@ -371,39 +397,79 @@ impl Login {
         self.subjects.is_empty() || subject_matches(&self.subjects, subject)
     }
 
-    /// Records that `subject` (allowed) signed in for `grant`: the token
-    /// (256 random bits) the browser that signed in holds (a cookie), kept
-    /// here as its SHA-256. A later sign-in for the grant replaces it.
-    pub(crate) fn signed_in(&self, grant: &str, subject: &str) -> Result<String, NoRandomness> {
+    /// Records that `subject` (allowed) signed in for `grant` at `now`:
+    /// the token (256 random bits) the browser that signed in holds (a
+    /// cookie), kept here as its SHA-256. A later sign-in for the grant
+    /// replaces it.
+    pub(crate) fn signed_in(
+        &self,
+        grant: &str,
+        subject: &str,
+        now: i64,
+    ) -> Result<String, StartError> {
         let token = crate::random::text()?;
+        let digest = crate::proto::hash::sha256(token.as_bytes());
+        if let Some((shared, lifetime)) = self.shared.get() {
+            let entry = SharedSignedIn {
+                subject: subject.to_owned(),
+                token: digest,
+            };
+            shared
+                .put(
+                    HandoffKind::LoginSignedIn,
+                    grant,
+                    &entry,
+                    now.saturating_add(*lifetime),
+                )
+                .map_err(|e| {
+                    tracing::error!(error = %e, "a sign-in could not be shared");
+                    StartError::Unavailable
+                })?;
+            return Ok(token);
+        }
         let mut signed_in = self.signed_in.lock().map_err(|_| NoRandomness)?;
-        signed_in.insert(grant, subject, crate::proto::hash::sha256(token.as_bytes()));
+        signed_in.insert(grant, subject, digest);
         Ok(token)
     }
 
+    /// The subject signed in for `grant` and their browser token's digest.
+    fn signed_in_entry(&self, grant: &str, now: i64) -> Option<(String, [u8; 32])> {
+        if let Some((shared, _)) = self.shared.get() {
+            let entry: SharedSignedIn = shared
+                .get(HandoffKind::LoginSignedIn, grant, now)
+                .map_err(|e| tracing::error!(error = %e, "a shared sign-in could not be read"))
+                .ok()??;
+            return Some((entry.subject, entry.token));
+        }
+        let signed_in = self.signed_in.lock().ok()?;
+        let (subject, token, _) = signed_in.by_grant.get(grant)?;
+        Some((subject.clone(), *token))
+    }
+
     /// Who signed in for `grant` with the browser presenting `token`, and
-    /// may decide it, if anyone.
-    pub(crate) fn subject(&self, grant: &str, token: Option<&str>) -> Option<String> {
+    /// may decide it at `now`, if anyone.
+    pub(crate) fn subject(&self, grant: &str, token: Option<&str>, now: i64) -> Option<String> {
         let token = token?;
         let digest: [u8; 32] = crate::proto::hash::sha256(token.as_bytes());
-        let signed_in = self.signed_in.lock().ok()?;
-        let (subject, expected, _) = signed_in.by_grant.get(grant)?;
-        let same: bool = digest.ct_eq(expected).into();
-        (same && self.allows(subject)).then(|| subject.clone())
+        let (subject, expected) = self.signed_in_entry(grant, now)?;
+        let same: bool = digest.ct_eq(&expected).into();
+        (same && self.allows(&subject)).then_some(subject)
     }
 
     /// Who has signed in on `grant`'s page, if anyone (for the admin's
     /// list of pending grants; deciding needs the browser's token).
-    pub(crate) fn signed_in_subject(&self, grant: &str) -> Option<String> {
-        let signed_in = self.signed_in.lock().ok()?;
-        signed_in
-            .by_grant
-            .get(grant)
-            .map(|(subject, ..)| subject.clone())
+    pub(crate) fn signed_in_subject(&self, grant: &str, now: i64) -> Option<String> {
+        self.signed_in_entry(grant, now).map(|(subject, _)| subject)
     }
 
     /// Forgets `grant` (decided).
     pub(crate) fn forget(&self, grant: &str) {
+        if let Some((shared, _)) = self.shared.get() {
+            if let Err(e) = shared.remove(HandoffKind::LoginSignedIn, grant) {
+                tracing::error!(error = %e, "a shared sign-in could not be removed");
+            }
+            return;
+        }
         if let Ok(mut signed_in) = self.signed_in.lock() {
             signed_in.remove(grant);
         }
@@ -491,17 +557,23 @@ jwks_file = "unused.json"
 
         assert!(login.allows("alice@example.com") && login.allows("root"));
         assert!(!login.allows("mallory@example.org") && !login.allows("root2"));
-        let alice = login.signed_in("g-1", "alice@example.com").unwrap();
-        let mallory = login.signed_in("g-2", "mallory@example.org").unwrap();
+        let alice = login.signed_in("g-1", "alice@example.com", 1_000).unwrap();
+        let mallory = login
+            .signed_in("g-2", "mallory@example.org", 1_000)
+            .unwrap();
         assert_eq!(
-            login.subject("g-1", Some(&alice)).as_deref(),
+            login.subject("g-1", Some(&alice), 1_000).as_deref(),
             Some("alice@example.com")
         );
-        assert_eq!(login.subject("g-1", None), None, "another browser");
-        assert_eq!(login.subject("g-1", Some(&mallory)), None);
-        assert_eq!(login.subject("g-2", Some(&mallory)), None, "not allowed");
+        assert_eq!(login.subject("g-1", None, 1_000), None, "another browser");
+        assert_eq!(login.subject("g-1", Some(&mallory), 1_000), None);
+        assert_eq!(
+            login.subject("g-2", Some(&mallory), 1_000),
+            None,
+            "not allowed"
+        );
         login.forget("g-1");
-        assert_eq!(login.subject("g-1", Some(&alice)), None);
+        assert_eq!(login.subject("g-1", Some(&alice), 1_000), None);
 
         assert_eq!(
             login.subject_of(400, b"{}", &started.nonce, 1_000),
@@ -524,29 +596,35 @@ jwks_file = "unused.json"
     #[test]
     fn a_full_signed_in_map_lets_its_oldest_go_not_everyone() {
         let login = login("").unwrap();
-        let first = login.signed_in("g-first", "alice@example.com").unwrap();
-        let second = login.signed_in("g-second", "bob@example.com").unwrap();
+        let first = login
+            .signed_in("g-first", "alice@example.com", 1_000)
+            .unwrap();
+        let second = login
+            .signed_in("g-second", "bob@example.com", 1_000)
+            .unwrap();
         for i in 0..MAX_SIGNED_IN - 1 {
             login
-                .signed_in(&format!("g-{i}"), "carol@example.com")
+                .signed_in(&format!("g-{i}"), "carol@example.com", 1_000)
                 .unwrap();
         }
         assert_eq!(
-            login.subject("g-first", Some(&first)),
+            login.subject("g-first", Some(&first), 1_000),
             None,
             "the oldest went"
         );
         assert_eq!(
-            login.subject("g-second", Some(&second)).as_deref(),
+            login.subject("g-second", Some(&second), 1_000).as_deref(),
             Some("bob@example.com")
         );
         // Signing in again for a grant replaces its entry, not another's.
-        let again = login.signed_in("g-second", "bob@example.com").unwrap();
-        assert_eq!(login.subject("g-second", Some(&second)), None);
-        assert!(login.subject("g-second", Some(&again)).is_some());
-        assert!(login.subject("g-0", None).is_none());
+        let again = login
+            .signed_in("g-second", "bob@example.com", 1_000)
+            .unwrap();
+        assert_eq!(login.subject("g-second", Some(&second), 1_000), None);
+        assert!(login.subject("g-second", Some(&again), 1_000).is_some());
+        assert!(login.subject("g-0", None, 1_000).is_none());
         assert_eq!(
-            login.signed_in_subject("g-0").as_deref(),
+            login.signed_in_subject("g-0", 1_000).as_deref(),
             Some("carol@example.com")
         );
         let mut metrics = String::new();

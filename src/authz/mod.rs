@@ -220,6 +220,9 @@ pub struct AuthServer {
     randomness: Arc<dyn crate::random::Randomness>,
     /// The OAuth clients known without I/O (`[[oauth_client]]`).
     oauth_clients: Arc<dyn oauth::ClientDirectory>,
+    /// The entries nodes share, sealed (the browser that started each
+    /// interaction), when they share the store and a master key.
+    shared: Option<crate::upstream::sealed_handoffs::SealedHandoffs>,
 }
 
 /// The ways a person signs in to decide on the pages.
@@ -256,6 +259,7 @@ impl AuthServer {
             guards: guards::Guards::new(&config.limits),
             randomness: Arc::new(crate::random::OsRandom),
             oauth_clients: Arc::new(oauth::ConfiguredClients::default()),
+            shared: None,
             config,
         };
         // Grants already waiting hold their slots across a restart.
@@ -282,6 +286,18 @@ impl AuthServer {
     pub fn with_page_key(self, key: &[u8; 32]) -> Self {
         // A fresh server has not drawn one yet, so this always takes.
         let _ = self.page_key.set(*key);
+        self
+    }
+
+    /// The same AS keeping the browser that started each interaction in
+    /// `shared`, so a finish decided on one node waits there for the
+    /// starting browser whichever node it comes back to
+    /// (`crate::authz::started_by`).
+    pub fn with_shared_entries(
+        mut self,
+        shared: crate::upstream::sealed_handoffs::SealedHandoffs,
+    ) -> Self {
+        self.shared = Some(shared);
         self
     }
 

@@ -17,18 +17,19 @@ pub(crate) enum Who {
 }
 
 impl Who {
-    /// The person on `grant`'s page: the subject `login_token` signed in
-    /// with at `login`, or without a login the sets `browser_sets` reads
-    /// from the browser's cookie (read only then).
+    /// The person on `grant`'s page at `now`: the subject `login_token`
+    /// signed in with at `login`, or without a login the sets
+    /// `browser_sets` reads from the browser's cookie (read only then).
     pub(crate) fn of(
         login: Option<&Login>,
         grant: &str,
         login_token: Option<&str>,
+        now: i64,
         browser_sets: impl FnOnce() -> Vec<String>,
     ) -> Self {
         match login {
             Some(login) => login
-                .subject(grant, login_token)
+                .subject(grant, login_token, now)
                 .map_or(Self::Nobody, |subject| Self::Owner(login.owner(&subject))),
             None => Self::Browser(browser_sets()),
         }

@@ -13,13 +13,16 @@
 //!
 //! In memory, keyed by grant, holding a SHA-256 of the browser's name
 //! (its `gnapd_browser` cookie): a restart forgets it, and a finish that
-//! found no starting browser goes to whoever decided, as before.
+//! found no starting browser goes to whoever decided, as before. When
+//! nodes share the store, in its shared entries instead ([`shared`]).
 
 use std::collections::HashMap;
 
 use subtle::ConstantTimeEq as _;
 
 use crate::store::GrantId;
+
+pub(crate) mod shared;
 
 /// Most interactions tracked at once.
 const MAX_TRACKED: usize = 10_000;

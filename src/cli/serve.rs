@@ -17,6 +17,7 @@ use crate::store::postgres::PostgresStore;
 use crate::store::sled::SledStore;
 use crate::upstream::Secret;
 use crate::upstream::credential::Credential;
+use crate::upstream::sealed_handoffs::SealedHandoffs;
 use crate::upstream::server::{Upstream, enroll, enterprise_set_id, split_assignment};
 use crate::upstream::vault::MasterKey;
 
@@ -451,6 +452,23 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         // One key on every node: a consent page is posted to any of them.
         auth = auth.with_page_key(&key.derive(PAGE_KEY_LABEL));
     }
+    let master_key = master_key.map(Arc::new);
+    // Sign-ins under way, signed-in people and connections cross nodes
+    // only sealed under the master key; without one each node keeps its own.
+    let sealed = master_key
+        .clone()
+        .and_then(|key| SealedHandoffs::of(store.clone(), key));
+    let interaction_lifetime = auth.config().interaction_lifetime;
+    if let (Some(login), Some(sealed)) = (&config.login, &sealed) {
+        login.share(sealed.clone(), interaction_lifetime);
+    }
+    let connections = Arc::new(crate::upstream::connect::Connections::new(config.sign_ins));
+    if let Some(sealed) = &sealed {
+        connections.share(sealed.clone(), interaction_lifetime, Arc::new(SystemClock));
+    }
+    if let Some(sealed) = &sealed {
+        auth = auth.with_shared_entries(sealed.clone());
+    }
     let auth = Arc::new(auth);
     let operator_link_file = crate::admin::operator_link::file_in(&config.data_dir);
     if let Some(operator) = &operator {
@@ -478,7 +496,6 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
             crate::proto::httpsig::nonce::sustained_rate(replay.unapproved.capacity, max_age),
         "replay cache: past its capacity, signed requests are refused until older ones age out"
     );
-    let master_key = master_key.map(Arc::new);
     let mut upstream_cas = Vec::new();
     for path in &config.upstream_ca_files {
         upstream_cas.extend(crate::http_client::load_ca_file(path).map_err(|e| e.to_string())?);
@@ -547,7 +564,7 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
         max_body: config.max_body,
         gateway,
         pusher,
-        connections: Arc::new(crate::upstream::connect::Connections::new(config.sign_ins)),
+        connections,
         login: config.login.clone(),
         trusted_proxy: config.trusted_proxy.clone(),
         metrics_on_main: config.metrics_listen == crate::http::metrics::MetricsListen::Main,

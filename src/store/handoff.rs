@@ -32,6 +32,11 @@ pub enum HandoffKind {
     LoginSignedIn,
     /// An upstream OAuth connection under way: its `state`, sealed.
     ConnectState,
+    /// The sets a person connected for a pending grant, sealed.
+    ConnectConnected,
+    /// The browser that started a grant's interaction, and a finish
+    /// waiting for it, sealed.
+    StartedBy,
 }
 
 impl HandoffKind {
@@ -44,6 +49,8 @@ impl HandoffKind {
             Self::LoginState => "login-state",
             Self::LoginSignedIn => "login-signed-in",
             Self::ConnectState => "connect-state",
+            Self::ConnectConnected => "connect-connected",
+            Self::StartedBy => "started-by",
         }
     }
 }

@@ -17,13 +17,15 @@
 //! approved grant's tokens map to it at that upstream.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::random::NoRandomness;
+use crate::clock::Clock;
+use crate::store::HandoffKind;
 use crate::upstream::Secret;
 use crate::upstream::credential::{Credential, CredentialError};
-use crate::upstream::oauth_client::{ClientConfigError, States};
+use crate::upstream::oauth_client::{ClientConfigError, StartError, States};
 use crate::upstream::oauth2::{OAuth2Credential, RefreshError, TokenRequest};
+use crate::upstream::sealed_handoffs::SealedHandoffs;
 use serde::Deserialize;
 
 /// The id prefix of person-connected credential sets.
@@ -271,10 +273,34 @@ pub struct PendingAuth {
 /// connected so far per grant, until the grant is decided. A restart
 /// forgets both (the person connects again; a set already stored stays
 /// unused).
+///
+/// When nodes share a store ([`Connections::share`]) both are its shared
+/// entries, sealed under the master key: the upstream's callback and the
+/// decision may land on any node. A grant's list is one entry, read and
+/// written back: two connections of one grant finishing at the same moment
+/// on two nodes may keep only one (the page shows the other unconnected,
+/// and the person connects it again).
 #[derive(Debug, Default)]
 pub struct Connections {
     states: States<(String, String)>,
     connected: Mutex<HashMap<String, Vec<(String, String)>>>,
+    shared: OnceLock<SharedConnections>,
+}
+
+/// Where the connected lists go when nodes share the store.
+struct SharedConnections {
+    entries: SealedHandoffs,
+    /// How long a grant's list is kept (an interaction's lifetime).
+    lifetime: i64,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for SharedConnections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedConnections")
+            .field("lifetime", &self.lifetime)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Connections {
@@ -299,6 +325,7 @@ impl Connections {
         Self {
             states: States::new(bounds),
             connected: Mutex::default(),
+            shared: OnceLock::new(),
         }
     }
 
@@ -312,7 +339,7 @@ impl Connections {
         from: crate::proto::address::AddressKey,
         browser: &str,
         now: i64,
-    ) -> Result<(String, String), NoRandomness> {
+    ) -> Result<(String, String), StartError> {
         self.states.start(
             (grant.to_owned(), upstream.to_owned()),
             grant,
@@ -341,18 +368,19 @@ impl Connections {
     /// Records set `id`, connected at `upstream` for `grant` (replacing an
     /// earlier one there; returns the replaced id).
     pub fn connected(&self, grant: &str, upstream: &str, id: &str) -> Option<String> {
+        if let Some(shared) = self.shared.get() {
+            return shared.connected(grant, upstream, id);
+        }
         let mut connected = self.connected.lock().ok()?;
         let sets = connected.entry(grant.to_owned()).or_default();
-        let old = sets
-            .iter()
-            .position(|(u, _)| u == upstream)
-            .map(|i| sets.remove(i).1);
-        sets.push((upstream.to_owned(), id.to_owned()));
-        old
+        replace_set(sets, upstream, id)
     }
 
-    /// The sets connected for `grant`: `(upstream, set id)`.
+    /// The sets connected for `grant` so far: (upstream, set id).
     pub fn sets(&self, grant: &str) -> Vec<(String, String)> {
+        if let Some(shared) = self.shared.get() {
+            return shared.sets(grant);
+        }
         self.connected
             .lock()
             .ok()
@@ -362,9 +390,68 @@ impl Connections {
 
     /// Forgets `grant` (decided).
     pub fn forget(&self, grant: &str) {
+        if let Some(shared) = self.shared.get() {
+            if let Err(e) = shared.entries.remove(HandoffKind::ConnectConnected, grant) {
+                tracing::error!(error = %e, "a grant's shared connections could not be removed");
+            }
+            return;
+        }
         if let Ok(mut connected) = self.connected.lock() {
             connected.remove(grant);
         }
+    }
+
+    /// From now on, keeps connections under way and the sets connected
+    /// per grant in `entries` (any node serves the callback and the
+    /// decision), each grant's list for `lifetime` seconds from its last
+    /// change (an interaction's lifetime), timed by `clock`.
+    pub fn share(&self, entries: SealedHandoffs, lifetime: i64, clock: Arc<dyn Clock>) {
+        self.states
+            .share(entries.clone(), HandoffKind::ConnectState);
+        let _ = self.shared.set(SharedConnections {
+            entries,
+            lifetime,
+            clock,
+        });
+    }
+}
+
+/// Puts `id` as the set at `upstream` in `sets`: the id it replaces.
+fn replace_set(sets: &mut Vec<(String, String)>, upstream: &str, id: &str) -> Option<String> {
+    let old = sets
+        .iter()
+        .position(|(u, _)| u == upstream)
+        .map(|i| sets.remove(i).1);
+    sets.push((upstream.to_owned(), id.to_owned()));
+    old
+}
+
+impl SharedConnections {
+    fn sets(&self, grant: &str) -> Vec<(String, String)> {
+        let now = self.clock.now();
+        self.entries
+            .get(HandoffKind::ConnectConnected, grant, now)
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "a grant's shared connections could not be read");
+                None
+            })
+            .unwrap_or_default()
+    }
+
+    fn connected(&self, grant: &str, upstream: &str, id: &str) -> Option<String> {
+        let now = self.clock.now();
+        let mut sets = self.sets(grant);
+        let old = replace_set(&mut sets, upstream, id);
+        let kept = self.entries.put(
+            HandoffKind::ConnectConnected,
+            grant,
+            &sets,
+            now.saturating_add(self.lifetime),
+        );
+        if let Err(e) = kept {
+            tracing::error!(error = %e, "a grant's shared connections could not be written");
+        }
+        old
     }
 }
 

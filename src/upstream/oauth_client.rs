@@ -6,16 +6,19 @@
 //! login of the person deciding (`crate::authz::login`).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::proto::address::AddressKey;
 use crate::proto::b64;
 use crate::random::NoRandomness;
+use crate::store::HandoffKind;
 use crate::upstream::Secret;
 use crate::upstream::oauth2::{TokenRequest, client_token_request, form_encode};
+use crate::upstream::sealed_handoffs::SealedHandoffs;
 
 /// How long a person has to come back from a sign-in (seconds).
 pub const STATE_LIFETIME: i64 = 600;
@@ -174,6 +177,14 @@ pub struct Started<T> {
 /// past a bound the oldest under that bound goes — never the whole table,
 /// so that starting sign-ins in bulk on one's own grant, or from one's own
 /// address, pushes out only one's own.
+///
+/// When nodes share a store ([`States::share`]) the sign-ins are its
+/// shared entries instead, sealed under the master key, so the callback
+/// may land on any node; each `state` is taken once by one `DELETE …
+/// RETURNING`. The bounds are not applied there (no node sees them all):
+/// an entry lapses after [`STATE_LIFETIME`] and goes with the sweep, so
+/// the table holds at most what the deployment's sign-in starts make in
+/// that time.
 #[derive(Debug)]
 pub struct States<T> {
     pending: Mutex<Pending<T>>,
@@ -181,6 +192,34 @@ pub struct States<T> {
     /// Sign-ins pushed out, by the bound that pushed them: grant,
     /// address, all.
     evicted: [AtomicU64; 3],
+    /// The shared entries and their kind, when nodes share the store.
+    shared: OnceLock<(SealedHandoffs, HandoffKind)>,
+}
+
+/// Why a sign-in could not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    /// The random source failed.
+    #[error("the random source failed")]
+    NoRandomness,
+    /// The store the nodes share did not take the sign-in.
+    #[error("the shared store is unavailable")]
+    Unavailable,
+}
+
+impl From<NoRandomness> for StartError {
+    fn from(_: NoRandomness) -> Self {
+        Self::NoRandomness
+    }
+}
+
+/// A sign-in as the shared entry holds it (sealed).
+#[derive(Serialize, Deserialize)]
+struct SharedStarted<T> {
+    what: T,
+    verifier: Secret,
+    expires_at: i64,
+    browser: [u8; 32],
 }
 
 /// How many sign-ins may be under way (`[sign_ins]`).
@@ -334,7 +373,14 @@ impl<T> States<T> {
             pending: Mutex::new(Pending::default()),
             bounds,
             evicted: Default::default(),
+            shared: OnceLock::new(),
         }
+    }
+
+    /// From now on, keeps the sign-ins in `shared` as entries of `kind`
+    /// (once; a second call changes nothing).
+    pub fn share(&self, shared: SealedHandoffs, kind: HandoffKind) {
+        let _ = self.shared.set((shared, kind));
     }
 
     /// Starts a sign-in for `what`, on `grant`'s page, at `now`, from
@@ -347,10 +393,27 @@ impl<T> States<T> {
         from: AddressKey,
         browser: &str,
         now: i64,
-    ) -> Result<(String, String), NoRandomness> {
+    ) -> Result<(String, String), StartError>
+    where
+        T: Serialize,
+    {
         let state = crate::random::text()?;
         let verifier = Secret::new(crate::random::text()?);
         let challenge = b64::encode_url(&crate::proto::hash::sha256(verifier.expose().as_bytes()));
+        if let Some((shared, kind)) = self.shared.get() {
+            let expires_at = now.saturating_add(STATE_LIFETIME);
+            let entry = SharedStarted {
+                what,
+                verifier,
+                expires_at,
+                browser: state_key(browser),
+            };
+            shared.put(*kind, &state, &entry, expires_at).map_err(|e| {
+                tracing::error!(error = %e, "a sign-in could not be shared");
+                StartError::Unavailable
+            })?;
+            return Ok((state, challenge));
+        }
         let mut pending = self.pending.lock().map_err(|_| NoRandomness)?;
         pending.expire(now);
         let bounds = self.bounds;
@@ -415,10 +478,18 @@ impl<T> States<T> {
     /// after it expired, and only from the browser that started it (its
     /// `browser` value). Presented by another browser it is used up all
     /// the same: a state that leaked finishes nothing.
-    pub fn take(&self, state: &str, browser: Option<&str>, now: i64) -> Option<Started<T>> {
-        let mut pending = self.pending.lock().ok()?;
-        let seq = pending.by_state.get(&state_key(state))?.seq;
-        let started = pending.remove(seq).filter(|p| p.expires_at >= now)?;
+    pub fn take(&self, state: &str, browser: Option<&str>, now: i64) -> Option<Started<T>>
+    where
+        T: DeserializeOwned,
+    {
+        let started = match self.shared.get() {
+            Some((shared, kind)) => Self::take_shared(shared, *kind, state, now)?,
+            None => {
+                let mut pending = self.pending.lock().ok()?;
+                let seq = pending.by_state.get(&state_key(state))?.seq;
+                pending.remove(seq).filter(|p| p.expires_at >= now)?
+            }
+        };
         let same_browser = browser.is_some_and(|b| {
             bool::from(subtle::ConstantTimeEq::ct_eq(
                 &state_key(b)[..],
@@ -426,6 +497,29 @@ impl<T> States<T> {
             ))
         });
         same_browser.then_some(started)
+    }
+
+    /// The shared sign-in `state` names, taken (the row deleted whoever
+    /// presents it, as in memory).
+    fn take_shared(
+        shared: &SealedHandoffs,
+        kind: HandoffKind,
+        state: &str,
+        now: i64,
+    ) -> Option<Started<T>>
+    where
+        T: DeserializeOwned,
+    {
+        let taken: SharedStarted<T> = shared
+            .take(kind, state, now)
+            .map_err(|e| tracing::error!(error = %e, "a shared sign-in could not be taken"))
+            .ok()??;
+        Some(Started {
+            what: taken.what,
+            verifier: taken.verifier,
+            expires_at: taken.expires_at,
+            browser: taken.browser,
+        })
     }
 
     /// Sign-ins under way now.

@@ -56,6 +56,7 @@ mod postgres_cluster_limits;
 mod postgres_nodes;
 mod postgres_serve;
 mod postgres_shared_state;
+mod postgres_sign_ins;
 mod postgres_tls;
 mod profile_rules;
 mod properties;

@@ -2,7 +2,7 @@
 //! (`crate::authz::started_by`) gets it, here or by opening the link again.
 
 use crate::authz::AuthServer;
-use crate::authz::started_by::FinishDelivery;
+use crate::authz::started_by::{self, FinishDelivery};
 use crate::store::{GrantId, InteractionStatus};
 
 impl AuthServer {
@@ -13,6 +13,10 @@ impl AuthServer {
         let until = now
             .saturating_add(self.config.interaction_lifetime)
             .saturating_add(crate::authz::interaction::PENDING_GRACE);
+        if let Some(shared) = &self.shared {
+            started_by::shared::bind(shared, grant, browser, until, now);
+            return;
+        }
         if let Ok(mut live) = self.live.lock() {
             live.started_by
                 .bind(&GrantId(grant.to_owned()), browser, until, now);
@@ -27,6 +31,13 @@ impl AuthServer {
         browser: Option<&str>,
         url: String,
     ) -> FinishDelivery {
+        if let Some(shared) = &self.shared {
+            let until = self
+                .now()
+                .saturating_add(self.config.interaction_lifetime)
+                .saturating_add(crate::authz::interaction::PENDING_GRACE);
+            return started_by::shared::deliver(shared, &grant.0, browser, url, self.now(), until);
+        }
         match self.live.lock() {
             Ok(mut live) => live.started_by.deliver(grant, browser, url),
             Err(_) => FinishDelivery::Here(url),
@@ -47,6 +58,9 @@ impl AuthServer {
             return None;
         }
         let now = self.now();
+        if let Some(shared) = &self.shared {
+            return started_by::shared::collect(shared, &interaction.grant.0, browser, now);
+        }
         self.live
             .lock()
             .ok()?

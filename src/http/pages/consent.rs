@@ -203,7 +203,7 @@ pub(super) fn presentation(headers: &HeaderMap, grant: &str) -> Presentation {
 /// The person on `grant`'s page: the login's subject, or without a login
 /// the sets this browser's cookie lists.
 pub(super) fn who(app: &App, headers: &HeaderMap, grant: &str, login_token: Option<&str>) -> Who {
-    Who::of(app.login.as_deref(), grant, login_token, || {
+    Who::of(app.login.as_deref(), grant, login_token, now(), || {
         cookies::get(headers, earlier::COOKIE)
             .map(|value| app.gateway.open_earlier_cookie(&value))
             .unwrap_or_default()

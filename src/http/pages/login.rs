@@ -117,7 +117,7 @@ pub(super) async fn callback(
             "error",
         );
     }
-    let Ok(token) = login.signed_in(&started.grant, &subject) else {
+    let Ok(token) = login.signed_in(&started.grant, &subject, now) else {
         return refused(&PageError::Internal);
     };
     tracing::info!(grant = %started.grant, subject, "login: signed in");
