@@ -6,7 +6,7 @@
 //! works on a third, and a consent page one node rendered is decided by a
 //! POST to another.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use gnapd::proto::httpsig::Algorithm;
 use serde_json::json;
@@ -16,82 +16,27 @@ use crate::interaction_pages::{
     consent_form, continue_, get_with_cookie, html, post_form_with_cookie,
 };
 use crate::support::agent::Agent;
-use crate::support::postgres::Schema;
+use crate::support::pg_nodes::Nodes;
 use crate::support::run::gnapd_cli;
-use crate::support::server::{Serve, Server};
 use crate::who_decides::{operator_cookie, pending, sign_in};
 
-/// Every node's public URL: one name, as behind a load balancer.
-const PUBLIC_URL: &str = "http://gnapd.test";
-
-/// Nodes outside dev mode on one schema, one config and one master key.
-struct Nodes {
-    dir: PathBuf,
-    schema: Schema,
-    config: PathBuf,
-    master_key: PathBuf,
-}
-
-impl Nodes {
-    /// Trusting `idp`, whose rule approves `mcp:github` for alice.
-    fn new(dir: &Path, idp: &Idp) -> Self {
-        let jwks = dir.join("idp-jwks.json");
-        let keys = json!({"keys": [idp.key.verifying_key().public_jwk().unwrap()]});
-        std::fs::write(&jwks, serde_json::to_vec(&keys).unwrap()).unwrap();
-        let config = dir.join("gnapd.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "poll_wait = 0\n\n[[issuer]]\nissuer = \"{ISS}\"\naudience = \"{AUD}\"\njwks_file = \"{}\"\n\n[[assertion_rule]]\nissuer = \"{ISS}\"\nsubjects = [\"alice@example.com\"]\naccess = [\"mcp:github\"]\n",
-                jwks.display()
-            ),
-        )
-        .unwrap();
-        // The operator gives every node the same key.
-        let master_key = dir.join("master.key");
-        let mut key = [0u8; 32];
-        gnapd::random::fill(&mut key).unwrap();
-        std::fs::write(&master_key, gnapd::proto::b64::encode_url(&key)).unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            std::fs::set_permissions(&master_key, std::fs::Permissions::from_mode(0o600)).unwrap();
-        }
-        Self {
-            dir: dir.to_owned(),
-            schema: Schema::new(),
-            config,
-            master_key,
-        }
-    }
-
-    fn data(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn node(&self, name: &str) -> Server {
-        let args = [
-            "--store".to_owned(),
-            self.schema.conninfo.clone(),
-            "--config".to_owned(),
-            self.config.display().to_string(),
-            "--public-url".to_owned(),
-            PUBLIC_URL.to_owned(),
-            "--master-key-file".to_owned(),
-            self.master_key.display().to_string(),
-        ];
-        Serve::new(&self.data(name))
-            .args(&args)
-            .log(&self.dir.join(format!("{name}.log")))
-            .start()
-    }
+/// Nodes trusting `idp`, whose rule approves `mcp:github` for alice.
+fn trusting(dir: &Path, idp: &Idp) -> Nodes {
+    let jwks = dir.join("idp-jwks.json");
+    let keys = json!({"keys": [idp.key.verifying_key().public_jwk().unwrap()]});
+    std::fs::write(&jwks, serde_json::to_vec(&keys).unwrap()).unwrap();
+    let config = format!(
+        "poll_wait = 0\n\n[[issuer]]\nissuer = \"{ISS}\"\naudience = \"{AUD}\"\njwks_file = \"{}\"\n\n[[assertion_rule]]\nissuer = \"{ISS}\"\nsubjects = [\"alice@example.com\"]\naccess = [\"mcp:github\"]\n",
+        jwks.display()
+    );
+    Nodes::new(dir, &config, &[])
 }
 
 #[test]
 fn an_assertion_one_postgres_node_accepted_is_refused_by_another() {
     let dir = tempfile::tempdir().unwrap();
     let idp = idp(Algorithm::EcdsaP256Sha256);
-    let nodes = Nodes::new(dir.path(), &idp);
+    let nodes = trusting(dir.path(), &idp);
     let (a, b) = (nodes.node("a"), nodes.node("b"));
     let agent = Agent::new();
     // Without `jti` (remembered by its hash) and with one.
@@ -128,7 +73,7 @@ fn an_operator_link_made_on_one_postgres_node_signs_in_on_another_and_a_page_fro
  {
     let dir = tempfile::tempdir().unwrap();
     let idp = idp(Algorithm::EcdsaP256Sha256);
-    let nodes = Nodes::new(dir.path(), &idp);
+    let nodes = trusting(dir.path(), &idp);
     let (a, b, c) = (nodes.node("a"), nodes.node("b"), nodes.node("c"));
 
     // A fresh link made through A's admin socket, redeemed on B.

@@ -16,82 +16,24 @@ use crate::interaction_pages::{
     consent_form, continue_, get_with_cookie, grant, html, post_form_with_cookie,
 };
 use crate::support::agent::{Agent, access_token};
-use crate::support::postgres::Schema;
-use crate::support::server::{Serve, Server};
-
-/// Every node's public URL, as behind a load balancer.
-const PUBLIC_URL: &str = "http://gnapd.test";
+use crate::support::pg_nodes::{Nodes, PUBLIC_URL};
+use crate::support::server::Server;
 
 /// The test's browser, sent with every step of a sign-in.
 const BROWSER: &str = "gnapd_browser=bBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBbBb";
 
-/// Nodes on one schema, one config file and one master key.
-struct Nodes {
-    dir: PathBuf,
-    schema: Schema,
-    config: PathBuf,
-    master_key: PathBuf,
-    extra: Vec<String>,
-}
-
-impl Nodes {
-    /// Nodes whose config file is `config`, started with `extra` too.
-    fn new(dir: &Path, config: &str, extra: &[&str]) -> Self {
-        let path = dir.join("gnapd.toml");
-        std::fs::write(&path, config).unwrap();
-        let master_key = dir.join("master.key");
-        let mut key = [0u8; 32];
-        gnapd::random::fill(&mut key).unwrap();
-        std::fs::write(&master_key, gnapd::proto::b64::encode_url(&key)).unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            std::fs::set_permissions(&master_key, std::fs::Permissions::from_mode(0o600)).unwrap();
-        }
-        Self {
-            dir: dir.to_owned(),
-            schema: Schema::new(),
-            config: path,
-            master_key,
-            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
-        }
-    }
-
-    fn data(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn node(&self, name: &str) -> Server {
-        let mut args = vec![
-            "--store".to_owned(),
-            self.schema.conninfo.clone(),
-            "--config".to_owned(),
-            self.config.display().to_string(),
-            "--public-url".to_owned(),
-            PUBLIC_URL.to_owned(),
-            "--master-key-file".to_owned(),
-            self.master_key.display().to_string(),
-        ];
-        args.extend(self.extra.iter().cloned());
-        Serve::new(&self.data(name))
-            .args(&args)
-            .log(&self.dir.join(format!("{name}.log")))
-            .start()
-    }
-
-    /// The shared entries of `kind` in the schema, and whether any value
-    /// holds `needle` in the clear.
-    fn handoffs(&self, kind: &str, needle: &str) -> (i64, bool) {
-        let mut client = self.schema.client();
-        let rows = client
-            .query("SELECT value FROM handoffs WHERE kind = $1", &[&kind])
-            .unwrap();
-        let clear = rows.iter().any(|row| {
-            let value: Vec<u8> = row.get(0);
-            value.windows(needle.len()).any(|w| w == needle.as_bytes())
-        });
-        (i64::try_from(rows.len()).unwrap(), clear)
-    }
+/// The shared entries of `kind` in the nodes' schema, and whether any
+/// value holds `needle` in the clear.
+fn handoffs(nodes: &Nodes, kind: &str, needle: &str) -> (i64, bool) {
+    let mut client = nodes.schema.client();
+    let rows = client
+        .query("SELECT value FROM handoffs WHERE kind = $1", &[&kind])
+        .unwrap();
+    let clear = rows.iter().any(|row| {
+        let value: Vec<u8> = row.get(0);
+        value.windows(needle.len()).any(|w| w == needle.as_bytes())
+    });
+    (i64::try_from(rows.len()).unwrap(), clear)
 }
 
 /// The IdP's JWKS, written where the config's `jwks_file` names it.
@@ -170,7 +112,7 @@ subjects = ["*@example.com"]
     let state = query_param(&location, "state").unwrap();
     let nonce = query_param(&location, "nonce").unwrap();
     // Shared, and sealed: the table holds neither the state nor the nonce.
-    let (held, clear) = nodes.handoffs("login-state", &nonce);
+    let (held, clear) = handoffs(&nodes, "login-state", &nonce);
     assert_eq!((held, clear), (1, false));
     let back = sign_in_as(&provider, &location, &callback, "alice@example.com");
 
@@ -194,8 +136,8 @@ subjects = ["*@example.com"]
     for node in [&a, &b, &c] {
         assert_eq!(get_with_cookie(node, &back, Some(BROWSER)).status, 400);
     }
-    assert_eq!(nodes.handoffs("login-state", &state).0, 0);
-    let (held, clear) = nodes.handoffs("login-signed-in", "alice@example.com");
+    assert_eq!(handoffs(&nodes, "login-state", &state).0, 0);
+    let (held, clear) = handoffs(&nodes, "login-signed-in", "alice@example.com");
     assert_eq!((held, clear), (1, false));
     // Every node's admin sees who is signed in on the page.
     let (ok, out, err) =
@@ -216,7 +158,7 @@ subjects = ["*@example.com"]
     let tokens = continue_(&a, &agent, &mut cont, None);
     access_token(&tokens);
     // The decision removed the shared sign-in.
-    assert_eq!(nodes.handoffs("login-signed-in", "").0, 0);
+    assert_eq!(handoffs(&nodes, "login-signed-in", "").0, 0);
 }
 
 #[test]
@@ -253,7 +195,7 @@ connect = {{ kind = "oauth", authorization_endpoint = "{issuer}/auth", token_end
     // Started on A.
     let location = press(&a, &page(&a, link), "connect:tracker");
     let state = query_param(&location, "state").unwrap();
-    let (held, _) = nodes.handoffs("connect-state", &state);
+    let (held, _) = handoffs(&nodes, "connect-state", &state);
     assert_eq!(held, 1);
     let back = sign_in_as(&provider, &location, &callback, "alice");
 
@@ -265,7 +207,7 @@ connect = {{ kind = "oauth", authorization_endpoint = "{issuer}/auth", token_end
         assert_eq!(get_with_cookie(node, &back, Some(BROWSER)).status, 400);
     }
     // What was connected is listed for the grant on every node, sealed.
-    let (held, clear) = nodes.handoffs("connect-connected", "tracker");
+    let (held, clear) = handoffs(&nodes, "connect-connected", "tracker");
     assert_eq!((held, clear), (1, false));
     let text = page(&c, link);
     assert!(
@@ -282,7 +224,7 @@ connect = {{ kind = "oauth", authorization_endpoint = "{issuer}/auth", token_end
     let mut session = crate::gateway_http::Session::new(&b, &agent, Some(token), "tracker");
     session.initialize();
     assert!(!upstream.requests().is_empty());
-    assert_eq!(nodes.handoffs("connect-connected", "").0, 0);
+    assert_eq!(handoffs(&nodes, "connect-connected", "").0, 0);
 }
 
 #[test]
@@ -314,7 +256,7 @@ fn a_finish_decided_on_another_postgres_node_goes_only_to_the_browser_that_start
         "not sent to the client"
     );
     assert!(html(&decided).contains("started in another browser"));
-    let (held, clear) = nodes.handoffs("started-by", "interact_ref");
+    let (held, clear) = handoffs(&nodes, "started-by", "interact_ref");
     assert_eq!((held, clear), (1, false));
     for node in [&a, &c] {
         assert!(

@@ -10,6 +10,7 @@ pub mod hostile;
 pub mod http_client;
 pub mod mcp_upstream;
 pub mod paths;
+pub mod pg_nodes;
 pub mod pki;
 pub mod postgres;
 pub mod process;
