@@ -95,23 +95,36 @@ fn check_interop_is_local(
 /// Where the AS keeps its records.
 #[derive(Debug, Clone)]
 pub enum StoreLocation {
-    /// sled, in `<data_dir>/store` (the default).
-    Sled,
+    /// sled: at the path `store = "sled:PATH"` names, else in
+    /// `<data_dir>/store` (the default).
+    Sled(Option<PathBuf>),
     /// A PostgreSQL database (`store = "postgres://…"`).
     Postgres(Box<crate::store::postgres::Conninfo>),
 }
 
+/// The prefix of a sled store's location.
+const SLED_PREFIX: &str = "sled:";
+
 impl StoreLocation {
-    /// Reads `store`/`--store`: a PostgreSQL conninfo, or nothing for
-    /// sled. The error never repeats the text: it may hold a password.
+    /// Reads `store`/`--store`: `sled:PATH`, a PostgreSQL conninfo, or
+    /// nothing for sled in the data dir. The error never repeats the
+    /// text: it may hold a password.
     fn from_setting(text: Option<&str>) -> Result<Self, ConfigError> {
         use crate::store::postgres::Conninfo;
         let Some(text) = text else {
-            return Ok(Self::Sled);
+            return Ok(Self::Sled(None));
         };
+        if let Some(path) = text.strip_prefix(SLED_PREFIX) {
+            if path.trim().is_empty() {
+                return Err(ConfigError::Invalid(
+                    "store = \"sled:PATH\" needs the path of the sled database".into(),
+                ));
+            }
+            return Ok(Self::Sled(Some(PathBuf::from(path))));
+        }
         if !Conninfo::looks_like(text) {
             return Err(ConfigError::Invalid(
-                "store must be a PostgreSQL conninfo (postgres://… or key=value …); \
+                "store must be sled:PATH or a PostgreSQL conninfo (postgres://… or key=value …); \
                  leave it out to keep the store in data_dir"
                     .into(),
             ));
@@ -119,6 +132,16 @@ impl StoreLocation {
         Conninfo::parse(text)
             .map(|c| Self::Postgres(Box::new(c)))
             .map_err(|e| ConfigError::Invalid(format!("store: {e}")))
+    }
+
+    /// Where the sled database is, for a server with `data_dir`; `None`
+    /// on PostgreSQL.
+    pub fn sled_path(&self, data_dir: &Path) -> Option<PathBuf> {
+        match self {
+            Self::Sled(Some(path)) => Some(path.clone()),
+            Self::Sled(None) => Some(data_dir.join("store")),
+            Self::Postgres(_) => None,
+        }
     }
 }
 
@@ -173,7 +196,7 @@ fn role_of(setting: Option<&str>, store: &StoreLocation) -> Result<crate::http::
             ConfigError::Invalid(format!("role must be all, as or gateway, not {text:?}"))
         })?,
     };
-    if role != Role::All && matches!(store, StoreLocation::Sled) {
+    if role != Role::All && matches!(store, StoreLocation::Sled(_)) {
         return Err(ConfigError::Invalid(format!(
             "role = {:?} needs a store the other nodes share (store = \"postgres://…\"); \
              with sled in data_dir a node serves everything",
@@ -886,7 +909,16 @@ mod tests {
     #[test]
     fn the_store_is_sled_unless_a_postgres_conninfo_is_given_and_anything_else_is_refused() {
         let config = ServeConfig::assemble(FileConfig::default(), Overrides::default()).unwrap();
-        assert!(matches!(config.store, StoreLocation::Sled));
+        assert!(matches!(config.store, StoreLocation::Sled(None)));
+        // `sled:PATH` puts it elsewhere; `sled:` alone names nothing.
+        let file: FileConfig = toml::from_str("store = \"sled:/var/lib/gnapd/db\"\n").unwrap();
+        let config = ServeConfig::assemble(file, Overrides::default()).unwrap();
+        assert_eq!(
+            config.store.sled_path(&config.data_dir),
+            Some(PathBuf::from("/var/lib/gnapd/db"))
+        );
+        let file: FileConfig = toml::from_str("store = \"sled:\"\n").unwrap();
+        assert!(ServeConfig::assemble(file, Overrides::default()).is_err());
         let file: FileConfig =
             toml::from_str("store = \"postgres://gnapd:s3cret@db.example/gnapd\"\n").unwrap();
         let config = ServeConfig::assemble(file, Overrides::default()).unwrap();

@@ -264,8 +264,7 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     // sled's checkpoint after a clean stop; PostgreSQL needs none.
-    let store_path =
-        matches!(config.store, StoreLocation::Sled).then(|| config.data_dir.join("store"));
+    let store_path = config.store.sled_path(&config.data_dir);
     let outcome = runtime.block_on(run_server(config));
     // Every task, and with it every handle on the store, goes with the
     // runtime; only then can the store be opened again.
@@ -691,10 +690,11 @@ impl std::ops::Deref for ServerStore {
 fn open_store(config: &ServeConfig) -> Result<ServerStore, String> {
     let now = crate::clock::Clock::now(&SystemClock);
     match &config.store {
-        StoreLocation::Sled => {
+        StoreLocation::Sled(at) => {
+            let path = at.clone().unwrap_or_else(|| config.data_dir.join("store"));
             let sled = Arc::new(
                 SledStore::open_tuned(
-                    &config.data_dir.join("store"),
+                    &path,
                     crate::store::sled::Durability::GroupCommit,
                     now,
                     crate::store::sled::Tuning {

@@ -68,8 +68,8 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     let outcome = match store {
-        StoreLocation::Sled => {
-            sled(&data_dir, migrating);
+        StoreLocation::Sled(at) => {
+            sled(&at.unwrap_or_else(|| data_dir.join("store")), migrating);
             Ok(())
         }
         StoreLocation::Postgres(conninfo) if migrating => migrate(&conninfo),
@@ -85,8 +85,7 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 /// What there is to say of sled, without opening it.
-fn sled(data_dir: &std::path::Path, migrating: bool) {
-    let path = data_dir.join("store");
+fn sled(path: &std::path::Path, migrating: bool) {
     let state = if path.exists() {
         "exists"
     } else {

@@ -170,6 +170,59 @@ fn gnapd_serve_keeps_its_store_where_gnapd_store_names_it() {
     assert_eq!(grants, 1);
 }
 
+/// `--store sled:PATH` keeps the sled database at PATH, not in the data
+/// dir, across a restart; `gnapd store status` names that path.
+#[test]
+fn gnapd_serve_with_store_sled_path_keeps_its_records_there_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let elsewhere = dir.path().join("elsewhere");
+    let location = format!("sled:{}", elsewhere.display());
+    let start = || {
+        Serve::new(&data)
+            // One public URL across the restart, whose port changes.
+            .args(&[
+                "--dev",
+                "--store",
+                &location,
+                "--public-url",
+                "http://gnapd.test",
+            ])
+            .env_remove("GNAPD_STORE")
+            .start()
+    };
+    let server = start();
+    let agent = Agent::new();
+    let answer = server.grant(&agent, &agent.grant_body(json!(["mcp:github"])));
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let mut continuation = answer.json()["continue"].clone();
+    assert_eq!(server.stop(), Some(0));
+    assert!(
+        elsewhere.join("conf").exists(),
+        "the sled database is at PATH"
+    );
+    assert!(!data.join("store").exists(), "and not in the data dir");
+    // The grant is still there: its continuation is known (answered, or
+    // told to wait), where an unknown one is `invalid_continuation`.
+    let server = start();
+    let mut unknown = continuation.clone();
+    unknown["access_token"]["value"] = json!("not-a-continuation-token");
+    let refused = crate::interaction_pages::continue_(&server, &agent, &mut unknown, None);
+    assert_eq!(
+        refused["error"]["code"], "invalid_continuation",
+        "{refused}"
+    );
+    let again = crate::interaction_pages::continue_(&server, &agent, &mut continuation, None);
+    assert_ne!(again["error"]["code"], "invalid_continuation", "{again}");
+    drop(server);
+    let (code, out, err) = store(&["status", "--store", &location], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("store: sled at {}", elsewhere.display())),
+        "{out}"
+    );
+}
+
 #[test]
 fn gnapd_store_on_a_running_sled_servers_data_dir_opens_nothing_and_the_server_keeps_serving() {
     let dir = tempfile::tempdir().unwrap();
