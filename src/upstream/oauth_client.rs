@@ -181,10 +181,10 @@ pub struct Started<T> {
 /// When nodes share a store ([`States::share`]) the sign-ins are its
 /// shared entries instead, sealed under the master key, so the callback
 /// may land on any node; each `state` is taken once by one `DELETE …
-/// RETURNING`. The bounds are not applied there (no node sees them all):
-/// an entry lapses after [`STATE_LIFETIME`] and goes with the sweep, so
-/// the table holds at most what the deployment's sign-in starts make in
-/// that time.
+/// RETURNING`. Each node still keeps the bookkeeping of the sign-ins it
+/// started (without what they hold) and applies the bounds to them: the
+/// shared entry of one pushed out is removed, so the table holds at most
+/// the bounds times the nodes.
 #[derive(Debug)]
 pub struct States<T> {
     pending: Mutex<Pending<T>>,
@@ -278,7 +278,9 @@ impl SignInBounds {
 
 #[derive(Debug)]
 struct Entry<T> {
-    started: Started<T>,
+    /// What it holds; `None` when that is in the shared entries.
+    started: Option<Started<T>>,
+    expires_at: i64,
     seq: u64,
     grant: String,
     from: AddressKey,
@@ -322,21 +324,19 @@ fn unlist<K: std::hash::Hash + Eq>(orders: &mut HashMap<K, VecDeque<u64>>, key: 
 }
 
 impl<T> Pending<T> {
-    fn remove(&mut self, seq: u64) -> Option<Started<T>> {
+    /// Drops entry `seq`: its state's digest, and what it held (`None` for
+    /// a shared one).
+    fn remove(&mut self, seq: u64) -> Option<([u8; 32], Option<Started<T>>)> {
         let key = self.order.remove(&seq)?;
         let entry = self.by_state.remove(&key)?;
         unlist(&mut self.per_grant, &entry.grant, seq);
         unlist(&mut self.per_address, &entry.from, seq);
-        Some(entry.started)
+        Some((key, entry.started))
     }
 
     fn expire(&mut self, now: i64) {
         while let Some((&seq, key)) = self.order.first_key_value() {
-            if self
-                .by_state
-                .get(key)
-                .is_some_and(|e| e.started.expires_at >= now)
-            {
+            if self.by_state.get(key).is_some_and(|e| e.expires_at >= now) {
                 return;
             }
             self.remove(seq);
@@ -400,72 +400,112 @@ impl<T> States<T> {
         let state = crate::random::text()?;
         let verifier = Secret::new(crate::random::text()?);
         let challenge = b64::encode_url(&crate::proto::hash::sha256(verifier.expose().as_bytes()));
-        if let Some((shared, kind)) = self.shared.get() {
-            let expires_at = now.saturating_add(STATE_LIFETIME);
-            let entry = SharedStarted {
+        let expires_at = now.saturating_add(STATE_LIFETIME);
+        let browser = state_key(browser);
+        let shared = self.shared.get();
+        let started = match shared {
+            Some((entries, kind)) => {
+                let entry = SharedStarted {
+                    what,
+                    verifier,
+                    expires_at,
+                    browser,
+                };
+                entries
+                    .put(*kind, &state, &entry, expires_at)
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "a sign-in could not be shared");
+                        StartError::Unavailable
+                    })?;
+                None
+            }
+            None => Some(Started {
                 what,
                 verifier,
                 expires_at,
-                browser: state_key(browser),
-            };
-            shared.put(*kind, &state, &entry, expires_at).map_err(|e| {
-                tracing::error!(error = %e, "a sign-in could not be shared");
-                StartError::Unavailable
-            })?;
-            return Ok((state, challenge));
+                browser,
+            }),
+        };
+        let pushed_out = {
+            let mut pending = self.pending.lock().map_err(|_| NoRandomness)?;
+            let pushed_out = self.make_room(&mut pending, grant, from, now);
+            pending.next += 1;
+            let seq = pending.next;
+            let key = state_key(&state);
+            pending.by_state.insert(
+                key,
+                Entry {
+                    started,
+                    expires_at,
+                    seq,
+                    grant: grant.to_owned(),
+                    from,
+                },
+            );
+            pending.order.insert(seq, key);
+            pending
+                .per_grant
+                .entry(grant.to_owned())
+                .or_default()
+                .push_back(seq);
+            pending.per_address.entry(from).or_default().push_back(seq);
+            pushed_out
+        };
+        // A shared sign-in pushed out goes from the shared entries too
+        // (outside the lock: a round trip each).
+        if let Some((entries, kind)) = shared {
+            for key in pushed_out {
+                if let Err(e) = entries.remove_digest(*kind, &key) {
+                    tracing::warn!(error = %e, "a pushed-out shared sign-in could not be removed; it lapses");
+                }
+            }
         }
-        let mut pending = self.pending.lock().map_err(|_| NoRandomness)?;
+        Ok((state, challenge))
+    }
+
+    /// Applies the bounds before one more sign-in of `grant` from `from`:
+    /// lapsed entries go, then the oldest under each bound reached. The
+    /// digests of the shared entries pushed out (their rows to remove).
+    fn make_room(
+        &self,
+        pending: &mut Pending<T>,
+        grant: &str,
+        from: AddressKey,
+        now: i64,
+    ) -> Vec<[u8; 32]> {
         pending.expire(now);
         let bounds = self.bounds;
+        let mut pushed_out = Vec::new();
         let oldest_of_grant = pending
             .per_grant
             .get(grant)
             .filter(|o| o.len() >= bounds.per_grant)
             .and_then(|o| o.front().copied());
-        if let Some(seq) = oldest_of_grant {
-            pending.remove(seq);
-            self.count_eviction(0);
-        }
         let oldest_of_address = pending
             .per_address
             .get(&from)
             .filter(|o| o.len() >= bounds.per_address)
             .and_then(|o| o.front().copied());
-        if let Some(seq) = oldest_of_address {
-            pending.remove(seq);
-            self.count_eviction(1);
+        for (bound, oldest) in [(0, oldest_of_grant), (1, oldest_of_address)] {
+            if let Some(seq) = oldest
+                && let Some((key, held)) = pending.remove(seq)
+            {
+                self.count_eviction(bound);
+                if held.is_none() {
+                    pushed_out.push(key);
+                }
+            }
         }
         if pending.by_state.len() >= bounds.max
             && let Some(seq) = pending.order.first_key_value().map(|(s, _)| *s)
+            && let Some((key, held)) = pending.remove(seq)
         {
-            pending.remove(seq);
             self.count_eviction(2);
+            if held.is_none() {
+                pushed_out.push(key);
+            }
         }
-        pending.next += 1;
-        let seq = pending.next;
-        let key = state_key(&state);
-        pending.by_state.insert(
-            key,
-            Entry {
-                started: Started {
-                    what,
-                    verifier,
-                    expires_at: now.saturating_add(STATE_LIFETIME),
-                    browser: state_key(browser),
-                },
-                seq,
-                grant: grant.to_owned(),
-                from,
-            },
-        );
-        pending.order.insert(seq, key);
-        pending
-            .per_grant
-            .entry(grant.to_owned())
-            .or_default()
-            .push_back(seq);
-        pending.per_address.entry(from).or_default().push_back(seq);
-        Ok((state, challenge))
+        pushed_out
     }
 
     fn count_eviction(&self, bound: usize) {
@@ -482,13 +522,17 @@ impl<T> States<T> {
     where
         T: DeserializeOwned,
     {
+        // This node's bookkeeping of it goes either way (a shared one
+        // started here no longer counts against the bounds).
+        let held = {
+            let mut pending = self.pending.lock().ok()?;
+            let seq = pending.by_state.get(&state_key(state)).map(|e| e.seq);
+            seq.and_then(|seq| pending.remove(seq))
+                .and_then(|(_, held)| held)
+        };
         let started = match self.shared.get() {
             Some((shared, kind)) => Self::take_shared(shared, *kind, state, now)?,
-            None => {
-                let mut pending = self.pending.lock().ok()?;
-                let seq = pending.by_state.get(&state_key(state))?.seq;
-                pending.remove(seq).filter(|p| p.expires_at >= now)?
-            }
+            None => held.filter(|p| p.expires_at >= now)?,
         };
         let same_browser = browser.is_some_and(|b| {
             bool::from(subtle::ConstantTimeEq::ct_eq(

@@ -150,6 +150,12 @@ impl SealedHandoffs {
 
     /// Removes the entry named `name`: whether there was one.
     pub fn remove(&self, kind: HandoffKind, name: &str) -> Result<bool, StoreError> {
-        self.entries()?.remove_handoff(kind, &digest(name))
+        self.remove_digest(kind, &digest(name))
+    }
+
+    /// Removes the entry whose name has the SHA-256 `key` (a caller that
+    /// kept only the digest of the name).
+    pub fn remove_digest(&self, kind: HandoffKind, key: &HandoffKey) -> Result<bool, StoreError> {
+        self.entries()?.remove_handoff(kind, key)
     }
 }

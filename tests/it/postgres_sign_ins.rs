@@ -29,10 +29,11 @@ fn handoffs(nodes: &Nodes, kind: &str, needle: &str) -> (i64, bool) {
     let rows = client
         .query("SELECT value FROM handoffs WHERE kind = $1", &[&kind])
         .unwrap();
-    let clear = rows.iter().any(|row| {
-        let value: Vec<u8> = row.get(0);
-        value.windows(needle.len()).any(|w| w == needle.as_bytes())
-    });
+    let clear = !needle.is_empty()
+        && rows.iter().any(|row| {
+            let value: Vec<u8> = row.get(0);
+            value.windows(needle.len()).any(|w| w == needle.as_bytes())
+        });
     (i64::try_from(rows.len()).unwrap(), clear)
 }
 
@@ -277,4 +278,73 @@ fn a_finish_decided_on_another_postgres_node_goes_only_to_the_browser_that_start
     let interact_ref = query_param(&location, "interact_ref").unwrap();
     let answer = continue_(&b, &agent, &mut cont, Some(&interact_ref));
     access_token(&answer);
+}
+
+/// Sign-ins started on a node whose store the nodes share are held to
+/// that node's `[sign_ins]` bounds as in memory: past one, the oldest is
+/// pushed out and its shared entry goes with it, so the shared table
+/// cannot be filled by pressing "Sign in" in bulk on one's own grant.
+#[test]
+fn shared_sign_ins_past_a_bound_push_out_the_oldest_and_its_shared_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let callback = format!("{PUBLIC_URL}/gnap/login/callback");
+    let provider = Provider::start(&callback);
+    let jwks = jwks_file(dir.path(), &provider);
+    let nodes = Nodes::new(
+        dir.path(),
+        &format!(
+            r#"poll_wait = 0
+
+[sign_ins]
+per_grant = 2
+
+[login]
+kind = "oidc"
+issuer = "{issuer}"
+authorization_endpoint = "{issuer}/auth"
+token_endpoint = "{issuer}/token"
+client_id = "gnapd"
+client_secret = "gnapd-upstream-secret"
+jwks_file = "{}"
+subjects = ["*@example.com"]
+"#,
+            jwks.display(),
+            issuer = provider.issuer
+        ),
+        &[],
+    );
+    let a = nodes.node("a");
+    let agent = Agent::new();
+    let body = grant(
+        &a,
+        &agent,
+        json!(["mcp:github"]),
+        json!({"start": ["redirect"]}),
+    );
+    let link = body["interact"]["redirect"].as_str().unwrap();
+    let states: Vec<String> = (0..3)
+        .map(|_| {
+            let location = press(&a, &page(&a, link), "signin");
+            query_param(&location, "state").unwrap()
+        })
+        .collect();
+    assert_eq!(
+        handoffs(&nodes, "login-state", "").0,
+        2,
+        "the bound per grant holds in the shared table"
+    );
+    // The oldest is gone from it; the newest is still there.
+    let mut client = nodes.schema.client();
+    let mut held = |state: &str| -> i64 {
+        let digest = gnapd::proto::hash::sha256(state.as_bytes()).to_vec();
+        client
+            .query_one(
+                "SELECT count(*) FROM handoffs WHERE kind = 'login-state' AND digest = $1",
+                &[&digest],
+            )
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(held(&states[0]), 0, "the oldest was pushed out");
+    assert_eq!(held(&states[2]), 1);
 }
