@@ -1,10 +1,11 @@
 //! Gathers the calls that wait for their signature check at the same moment
 //! into one batch ([`crate::proto::httpsig::batch`]).
 //!
-//! No call waits for others to arrive. A call queues its signature and
-//! yields once, so that the tasks already runnable on its thread (other
-//! connections whose requests have arrived) reach the same point and queue
-//! theirs. The first queued call to run again takes the whole queue, checks
+//! No call waits for others to arrive beyond a turn of its thread. A call
+//! queues its signature and yields once, so that the tasks already
+//! runnable on its thread (other connections whose requests have arrived)
+//! reach the same point and queue theirs; one that finds itself alone on a
+//! lane that was busy a moment ago yields once more. The first queued call to run again takes the whole queue, checks
 //! it on its own thread and hands every other call its answer. A quiet
 //! gateway checks each call alone, for the price of one yield; a busy one
 //! checks several at a time for less CPU each.
