@@ -200,6 +200,9 @@ fn the_cluster_mode_measures_sled_and_one_and_two_postgres_nodes_without_a_failu
     for wanted in [("sled", 1), ("postgres", 1), ("postgres", 2)] {
         assert!(setups.contains(&wanted), "{wanted:?} missing: {setups:?}");
     }
+    // The database's CPU is read in 10 ms ticks: one short window of a
+    // debug build may see none, all of PostgreSQL's windows together do.
+    let mut database_total = 0.0;
     for row in rows {
         let what = format!("{} run {}", row["setup"], row["run"]);
         assert_eq!(row["flows"]["errors"], 0, "{what}: {}", row["flows"]);
@@ -209,11 +212,16 @@ fn the_cluster_mode_measures_sled_and_one_and_two_postgres_nodes_without_a_failu
         positive(&row["calls"], "calls_per_sec");
         positive(&row["calls"], "server_cpu_us_per_call");
         // The database's processes do work only when it is the store.
-        let database = row["flows"]["database_cpu_us_per_flow"].as_f64().unwrap();
+        let database = row["flows"]["database_cpu_us_per_flow"].as_f64().unwrap()
+            + row["calls"]["database_cpu_us_per_call"].as_f64().unwrap();
         if row["store"] == "sled" {
             assert_eq!(database, 0.0, "{what}");
         } else {
-            assert!(database > 0.0, "{what}: the database's CPU went uncounted");
+            database_total += database;
         }
     }
+    assert!(
+        database_total > 0.0,
+        "the database's CPU went uncounted in every PostgreSQL window"
+    );
 }
