@@ -37,6 +37,28 @@ fn handoffs(nodes: &Nodes, kind: &str, needle: &str) -> (i64, bool) {
     (i64::try_from(rows.len()).unwrap(), clear)
 }
 
+/// The nodes' config file: an OIDC `[login]` at `provider` (its JWKS
+/// written beside), after `tables` (more of the file).
+fn login_config(dir: &Path, provider: &Provider, tables: &str) -> String {
+    let jwks = jwks_file(dir, provider);
+    format!(
+        r#"poll_wait = 0
+
+{tables}[login]
+kind = "oidc"
+issuer = "{issuer}"
+authorization_endpoint = "{issuer}/auth"
+token_endpoint = "{issuer}/token"
+client_id = "gnapd"
+client_secret = "gnapd-upstream-secret"
+jwks_file = "{}"
+subjects = ["*@example.com"]
+"#,
+        jwks.display(),
+        issuer = provider.issuer
+    )
+}
+
 /// The IdP's JWKS, written where the config's `jwks_file` names it.
 fn jwks_file(dir: &Path, provider: &Provider) -> PathBuf {
     let jwks = crate::support::http_client::send(
@@ -76,27 +98,7 @@ fn an_oidc_login_started_on_one_postgres_node_comes_back_to_another_and_decides_
     let dir = tempfile::tempdir().unwrap();
     let callback = format!("{PUBLIC_URL}/gnap/login/callback");
     let provider = Provider::start(&callback);
-    let jwks = jwks_file(dir.path(), &provider);
-    let nodes = Nodes::new(
-        dir.path(),
-        &format!(
-            r#"poll_wait = 0
-
-[login]
-kind = "oidc"
-issuer = "{issuer}"
-authorization_endpoint = "{issuer}/auth"
-token_endpoint = "{issuer}/token"
-client_id = "gnapd"
-client_secret = "gnapd-upstream-secret"
-jwks_file = "{}"
-subjects = ["*@example.com"]
-"#,
-            jwks.display(),
-            issuer = provider.issuer
-        ),
-        &[],
-    );
+    let nodes = Nodes::new(dir.path(), &login_config(dir.path(), &provider, ""), &[]);
     let (a, b, c) = (nodes.node("a"), nodes.node("b"), nodes.node("c"));
     let agent = Agent::new();
     let body = grant(
@@ -289,28 +291,9 @@ fn shared_sign_ins_past_a_bound_push_out_the_oldest_and_its_shared_entry() {
     let dir = tempfile::tempdir().unwrap();
     let callback = format!("{PUBLIC_URL}/gnap/login/callback");
     let provider = Provider::start(&callback);
-    let jwks = jwks_file(dir.path(), &provider);
     let nodes = Nodes::new(
         dir.path(),
-        &format!(
-            r#"poll_wait = 0
-
-[sign_ins]
-per_grant = 2
-
-[login]
-kind = "oidc"
-issuer = "{issuer}"
-authorization_endpoint = "{issuer}/auth"
-token_endpoint = "{issuer}/token"
-client_id = "gnapd"
-client_secret = "gnapd-upstream-secret"
-jwks_file = "{}"
-subjects = ["*@example.com"]
-"#,
-            jwks.display(),
-            issuer = provider.issuer
-        ),
+        &login_config(dir.path(), &provider, "[sign_ins]\nper_grant = 2\n\n"),
         &[],
     );
     let a = nodes.node("a");
