@@ -76,11 +76,12 @@ pub mod conformance;
 pub mod fuzzing;
 #[doc(hidden)]
 pub mod http;
+#[doc(hidden)]
+pub mod upstream;
 
 mod cli;
 mod config;
 mod http_client;
-mod upstream;
 
 /// The `gnapd` command line; `src/main.rs` is only this call.
 #[doc(hidden)]

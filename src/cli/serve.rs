@@ -389,7 +389,8 @@ async fn run_server(mut config: ServeConfig) -> Result<(), String> {
             &mut config.upstreams,
             store.as_ref(),
             key,
-            crate::clock::Clock::now(&SystemClock),
+            &SystemClock,
+            config.upstream_timeout,
         )
         .map_err(|e| e.to_string())?;
     }

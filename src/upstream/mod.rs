@@ -8,6 +8,7 @@ pub mod credential;
 pub mod earlier;
 pub mod oauth2;
 pub mod oauth_client;
+pub mod refresh_lease;
 pub mod sealed_handoffs;
 pub mod secret;
 pub mod server;

@@ -571,6 +571,11 @@ impl<T> States<T> {
         self.pending.lock().map_or(0, |p| p.by_state.len())
     }
 
+    /// No sign-in under way.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The counters, in the Prometheus text format, labelled with `flow`
     /// (`login` or `connect`).
     pub fn render(&self, flow: &str, out: &mut String) {

@@ -27,7 +27,7 @@ mod entry;
 mod error;
 mod stored;
 
-pub use enroll::{enroll, enterprise_set_id};
+pub use enroll::{EnrollError, enroll, enterprise_set_id};
 pub use entry::UpstreamEntry;
 use error::invalid;
 pub use error::{CommandError, Problem, UpstreamError};
@@ -308,7 +308,14 @@ mod tests {
             .unwrap(),
             Upstream::new("open", "http://127.0.0.1:9/mcp", Credential::None).unwrap(),
         ];
-        enroll(&mut upstreams, &store, &key, 1_000).unwrap();
+        enroll(
+            &mut upstreams,
+            &store,
+            &key,
+            &crate::clock::ManualClock::at(1_000),
+            std::time::Duration::from_secs(30),
+        )
+        .unwrap();
         assert_eq!(upstreams[0].credential, Credential::None);
         assert_eq!(
             upstreams[0].credential_set.as_deref(),

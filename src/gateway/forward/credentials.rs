@@ -2,9 +2,6 @@
 //! with the master key and kept opened, and an `oauth2` set's access token
 //! refreshed one caller at a time, across every node on the store.
 
-use std::sync::OnceLock;
-use std::time::Duration;
-
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::header::HeaderValue;
@@ -16,45 +13,13 @@ use crate::gateway::{Authorized, Refusal};
 use crate::store::{CredentialSetRecord, Store, StoreError};
 use crate::upstream::credential::Credential;
 use crate::upstream::oauth2::OAuth2Credential;
+use crate::upstream::refresh_lease::{
+    POLL_FIRST, holder, lease_seconds, next_pause, refresh_lease,
+};
 use crate::upstream::server::Upstream;
 
 /// Most opened credential sets kept; the map is emptied when full.
 const OPENED_CAPACITY: usize = 4_096;
-
-/// What a refresh may take beyond its two upstream waits (the response
-/// head, then the body, each up to the response timeout): storing the
-/// refreshed set, which PostgreSQL bounds by its 30 s statement timeout,
-/// and a few seconds of clock difference between nodes.
-const LEASE_BEYOND_UPSTREAM: u64 = 40;
-/// The first pause of a caller waiting for another node's refresh, and
-/// the longest (doubling in between): a refresh usually takes one round
-/// trip to the upstream's token endpoint.
-const LEASE_POLL_FIRST: Duration = Duration::from_millis(10);
-const LEASE_POLL_MOST: Duration = Duration::from_millis(250);
-
-/// The lease that makes one node at a time refresh set `id`.
-fn refresh_lease(id: &str) -> String {
-    format!("upstream-refresh:{id}")
-}
-
-/// How long a refresh lease lasts, seconds: longer than the longest a
-/// refresh can take with `response_timeout`, so a live holder never loses
-/// it (another node would then present the same refresh token); a holder
-/// that died holds it that long at most.
-fn lease_seconds(response_timeout: Duration) -> i64 {
-    let seconds = response_timeout
-        .as_secs()
-        .saturating_mul(2)
-        .saturating_add(LEASE_BEYOND_UPSTREAM + 1);
-    i64::try_from(seconds).unwrap_or(i64::MAX / 4)
-}
-
-/// This process, as a lease holder: drawn once, random, so that no two
-/// processes (on one machine or several) hold a lease under one name.
-fn holder() -> Option<&'static str> {
-    static HOLDER: OnceLock<Option<String>> = OnceLock::new();
-    HOLDER.get_or_init(|| crate::random::text().ok()).as_deref()
-}
 
 /// True if `credential` needs no refresh for a caller whose token was
 /// `stale`: not an `oauth2` credential, or one whose token is another
@@ -214,7 +179,7 @@ impl Gateway {
         let lease = refresh_lease(id);
         let lease_length = lease_seconds(self.response_timeout);
         let waiting_since = std::time::Instant::now();
-        let mut pause = LEASE_POLL_FIRST;
+        let mut pause = POLL_FIRST;
         loop {
             let now = self.clock.now();
             let (name, who) = (lease.clone(), holder.to_owned());
@@ -247,7 +212,7 @@ impl Gateway {
                 return Err(UpstreamFailure::Timeout);
             }
             tokio::time::sleep(pause.min(self.response_timeout - waited)).await;
-            pause = (pause * 2).min(LEASE_POLL_MOST);
+            pause = next_pause(pause);
         }
     }
 
