@@ -20,6 +20,7 @@ mod connection_bounds;
 mod crash_cycles;
 mod crypto_counts;
 mod data_dir;
+mod enroll_lease;
 mod gateway_core;
 mod gateway_golike;
 mod gateway_http;
