@@ -5,7 +5,6 @@
 //! request one node accepted is refused by the others; and a node killed
 //! mid-load loses no token it answered.
 
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -16,71 +15,43 @@ use crate::gateway_http::{Session, now};
 use crate::support::agent::{Agent, access_token, error_code, management};
 use crate::support::http_client::send;
 use crate::support::mcp_upstream::Upstream;
-use crate::support::postgres::Schema;
-use crate::support::server::{Serve, Server};
+use crate::support::pg_nodes::Nodes;
+use crate::support::server::Server;
 
 const SECRET: &str = "UPSTREAM-SECRET-OF-THE-CLUSTER";
-
-/// Every node's public URL: one name, as behind a load balancer (so a
-/// request signed for the cluster verifies at any node).
-const PUBLIC_URL: &str = "http://gnapd.test";
 
 /// Issue 20's bound for every node to refuse a revoked token.
 const WITHIN: Duration = Duration::from_secs(1);
 
-/// The nodes' shared setting: one schema, one master key, one upstream.
+/// The nodes' shared setting: dev nodes on one schema, with one master
+/// key and one upstream, which every node is given on its command line.
 struct Cluster {
-    dir: tempfile::TempDir,
-    schema: Schema,
-    upstream: Upstream,
-    master_key: PathBuf,
+    nodes: Nodes,
+    _upstream: Upstream,
+    _dir: tempfile::TempDir,
 }
 
 impl Cluster {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let upstream = Upstream::start(dir.path(), true);
-        let schema = Schema::new();
-        let master_key = dir.path().join("master.key");
+        let github = format!("github={}", upstream.url());
+        let credential = format!("github=bearer:{SECRET}");
+        let nodes = Nodes::dev(
+            dir.path(),
+            None,
+            &["--upstream", &github, "--upstream-credential", &credential],
+        );
         Self {
-            dir,
-            schema,
-            upstream,
-            master_key,
+            nodes,
+            _upstream: upstream,
+            _dir: dir,
         }
     }
 
-    /// Node `name`: its own data dir and log, and a port of its own. The
-    /// first node made generates the master key (dev mode); the others
-    /// are given that file, as an operator gives every node the same key.
+    /// Node `name`: its own data dir, log and port.
     fn node(&self, name: &str) -> Server {
-        let data = self.dir.path().join(name);
-        let github = format!("github={}", self.upstream.url());
-        let credential = format!("github=bearer:{SECRET}");
-        let mut args = vec![
-            "--dev".to_owned(),
-            "--store".to_owned(),
-            self.schema.conninfo.clone(),
-            "--upstream".to_owned(),
-            github,
-            "--upstream-credential".to_owned(),
-            credential,
-            "--public-url".to_owned(),
-            PUBLIC_URL.to_owned(),
-        ];
-        if self.master_key.exists() {
-            args.push("--master-key-file".to_owned());
-            args.push(self.master_key.display().to_string());
-        }
-        let server = Serve::new(&data)
-            .args(&args)
-            .log(&self.dir.path().join(format!("{name}.log")))
-            .start();
-        let generated = data.join("master.key");
-        if !self.master_key.exists() && generated.exists() {
-            std::fs::copy(&generated, &self.master_key).unwrap();
-        }
-        server
+        self.nodes.node(name)
     }
 }
 

@@ -16,58 +16,35 @@ use crate::support::agent::{Agent, access_token};
 use crate::support::http_client::Answer;
 use crate::support::mcp_upstream::Upstream;
 use crate::support::paths::{python, root};
-use crate::support::postgres::Schema;
-use crate::support::server::{Serve, Server};
-
-/// Every node's public URL, as behind a load balancer.
-const PUBLIC_URL: &str = "http://gnapd.test";
+use crate::support::pg_nodes::Nodes;
+use crate::support::server::Server;
 
 /// The bound issue 20 sets for every node to serve an admin command's
 /// result (as for a revocation).
 const WITHIN: Duration = Duration::from_secs(1);
 
-/// Nodes on one schema, sharing one master key, with no upstream of their
-/// own: every upstream comes from an admin command.
+/// Dev nodes on one schema, sharing one master key, with no upstream of
+/// their own: every upstream comes from an admin command.
 struct Cluster {
+    nodes: Nodes,
     dir: tempfile::TempDir,
-    schema: Schema,
-    master_key: PathBuf,
 }
 
 impl Cluster {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let master_key = dir.path().join("master.key");
         Self {
+            nodes: Nodes::dev(dir.path(), None, &[]),
             dir,
-            schema: Schema::new(),
-            master_key,
         }
     }
 
     /// Node `name`, with its own data dir (and admin socket) and log.
     fn node(&self, name: &str) -> Node {
-        let data = self.dir.path().join(name);
-        let mut args = vec![
-            "--dev".to_owned(),
-            "--store".to_owned(),
-            self.schema.conninfo.clone(),
-            "--public-url".to_owned(),
-            PUBLIC_URL.to_owned(),
-        ];
-        if self.master_key.exists() {
-            args.push("--master-key-file".to_owned());
-            args.push(self.master_key.display().to_string());
+        Node {
+            server: self.nodes.node(name),
+            data: self.nodes.data(name),
         }
-        let server = Serve::new(&data)
-            .args(&args)
-            .log(&self.dir.path().join(format!("{name}.log")))
-            .start();
-        let generated = data.join("master.key");
-        if !self.master_key.exists() && generated.exists() {
-            std::fs::copy(&generated, &self.master_key).unwrap();
-        }
-        Node { server, data }
     }
 }
 
@@ -270,6 +247,7 @@ fn an_upstream_stored_with_no_notification_is_served_by_every_postgres_node_with
     let record = json!({"v": gnapd::store::RECORD_VERSION, "name": "quiet",
         "transport": {"kind": "http", "url": upstream.url()}, "created_at": 0});
     cluster
+        .nodes
         .schema
         .client()
         .execute(

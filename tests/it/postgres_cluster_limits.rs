@@ -4,7 +4,6 @@
 //! family when one is presented twice), and count user-code guesses
 //! against one per-source limit and one budget.
 
-use std::path::{Path, PathBuf};
 use std::sync::Barrier;
 use std::time::Duration;
 
@@ -13,64 +12,9 @@ use serde_json::json;
 use crate::gateway_http::{Session, refreshes, token, upstream_auth_since};
 use crate::support::agent::Agent;
 use crate::support::mcp_upstream::Upstream;
-use crate::support::postgres::Schema;
-use crate::support::server::{Serve, Server};
+use crate::support::pg_nodes::Nodes;
+use crate::support::server::Server;
 use crate::user_code_guessing::{WRONG, enter_code, loopback, pending_code};
-
-/// Every node's public URL: one name, as behind a load balancer.
-const PUBLIC_URL: &str = "http://gnapd.test";
-
-/// Nodes sharing one schema, one config file and one master key.
-struct Nodes {
-    dir: PathBuf,
-    schema: Schema,
-    config: PathBuf,
-    extra: Vec<String>,
-    master_key: PathBuf,
-}
-
-impl Nodes {
-    fn new(dir: &Path, config: &str, extra: &[&str]) -> Self {
-        let path = dir.join("gnapd.toml");
-        std::fs::write(&path, config).unwrap();
-        Self {
-            dir: dir.to_owned(),
-            schema: Schema::new(),
-            config: path,
-            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
-            master_key: dir.join("master.key"),
-        }
-    }
-
-    /// Node `name`, with a data dir and log of its own; the first made
-    /// generates the master key, the others are given it.
-    fn node(&self, name: &str) -> Server {
-        let data = self.dir.join(name);
-        let mut args = vec![
-            "--dev".to_owned(),
-            "--store".to_owned(),
-            self.schema.conninfo.clone(),
-            "--config".to_owned(),
-            self.config.display().to_string(),
-            "--public-url".to_owned(),
-            PUBLIC_URL.to_owned(),
-        ];
-        args.extend(self.extra.iter().cloned());
-        if self.master_key.exists() {
-            args.push("--master-key-file".to_owned());
-            args.push(self.master_key.display().to_string());
-        }
-        let server = Serve::new(&data)
-            .args(&args)
-            .log(&self.dir.join(format!("{name}.log")))
-            .start();
-        let generated = data.join("master.key");
-        if !self.master_key.exists() && generated.exists() {
-            std::fs::copy(&generated, &self.master_key).unwrap();
-        }
-        server
-    }
-}
 
 /// One `tools/call` through `server`'s gateway, in a session
 /// initialized once every caller of `start` is ready; its status.
@@ -99,7 +43,7 @@ fn three_postgres_nodes_refresh_an_expired_upstream_token_once_and_later_nodes_k
         upstream.url(),
         upstream.token_endpoint()
     );
-    let nodes = Nodes::new(dir.path(), &config, &[]);
+    let nodes = Nodes::dev(dir.path(), Some(&config), &[]);
     let (a, b, c) = (nodes.node("a"), nodes.node("b"), nodes.node("c"));
     let agents: Vec<Agent> = (0..12).map(|_| Agent::new()).collect();
     // Granted on A, used on every node: the grant is the cluster's.
@@ -148,9 +92,9 @@ const PER_SOURCE: usize = 10;
 #[test]
 fn user_code_guesses_spread_over_three_postgres_nodes_meet_one_source_limit_and_one_budget() {
     let dir = tempfile::tempdir().unwrap();
-    let nodes = Nodes::new(
+    let nodes = Nodes::dev(
         dir.path(),
-        "user_code_failure_budget = 30\n",
+        Some("user_code_failure_budget = 30\n"),
         &["--require-interaction"],
     );
     let nodes = [nodes.node("a"), nodes.node("b"), nodes.node("c")];
