@@ -209,53 +209,51 @@ fn a_start_on_postgres_waits_for_a_refresh_in_flight_and_keeps_the_refreshed_tok
     other.close().unwrap();
 }
 
-#[test]
-fn a_start_fails_when_another_node_holds_the_lease_past_its_length_and_writes_nothing() {
-    let store = gnapd::store::memory::MemoryStore::new();
+/// `enroll` on `store` while another node holds the set's lease until
+/// `until` (from `T0`), the clock moved on by `later` once it waits.
+fn enroll_with_the_clock_moved_on(
+    store: &dyn Store,
+    until: i64,
+    later: i64,
+) -> Result<Vec<Upstream>, EnrollError> {
     let id = enterprise_set_id(UPSTREAM);
     let clock = ManualClock::at(T0);
-    // A node with a much longer upstream timeout, or a clock far ahead.
-    let far = T0 + 100 * lease_seconds(UPSTREAM_TIMEOUT);
     assert!(
         store
-            .take_lease(&refresh_lease(&id), OTHER_NODE, T0, far)
+            .take_lease(&refresh_lease(&id), OTHER_NODE, T0, until)
             .unwrap()
     );
     let (report, progress) = mpsc::channel();
     std::thread::scope(|scope| {
-        scope.spawn(|| enroll_reporting(&store, &clock, report));
+        scope.spawn(|| enroll_reporting(store, &clock, report));
         until_waiting(&progress);
-        clock.advance(lease_seconds(UPSTREAM_TIMEOUT) + 2);
-        let outcome = finished(&progress);
-        assert!(
-            matches!(&outcome, Err(EnrollError::LeaseBusy { id: busy, .. }) if *busy == id),
-            "{:?}",
-            outcome.map(|_| ())
-        );
-    });
+        clock.advance(later);
+        finished(&progress)
+    })
+}
+
+#[test]
+fn a_start_fails_when_another_node_holds_the_lease_past_its_length_and_writes_nothing() {
+    let store = gnapd::store::memory::MemoryStore::new();
+    let length = lease_seconds(UPSTREAM_TIMEOUT);
+    // A node with a much longer upstream timeout, or a clock far ahead.
+    let outcome = enroll_with_the_clock_moved_on(&store, T0 + 100 * length, length + 2);
+    let id = enterprise_set_id(UPSTREAM);
+    assert!(
+        matches!(&outcome, Err(EnrollError::LeaseBusy { id: busy, .. }) if *busy == id),
+        "{:?}",
+        outcome.map(|_| ())
+    );
     assert_eq!(stored(&store, &id), None);
 }
 
 #[test]
 fn a_start_takes_the_lease_of_a_node_that_died_holding_it_once_it_lapses() {
     let store = gnapd::store::memory::MemoryStore::new();
-    let id = enterprise_set_id(UPSTREAM);
-    let clock = ManualClock::at(T0);
-    let lapses = T0 + lease_seconds(UPSTREAM_TIMEOUT);
-    assert!(
-        store
-            .take_lease(&refresh_lease(&id), OTHER_NODE, T0, lapses)
-            .unwrap()
-    );
-    let (report, progress) = mpsc::channel();
-    std::thread::scope(|scope| {
-        scope.spawn(|| enroll_reporting(&store, &clock, report));
-        until_waiting(&progress);
-        // Past its last whole second, through which it is live.
-        clock.advance(lapses - T0 + 1);
-        finished(&progress).unwrap();
-    });
-    let seeded = stored(&store, &id).unwrap();
+    let length = lease_seconds(UPSTREAM_TIMEOUT);
+    // Past the lease's last whole second, through which it is live.
+    enroll_with_the_clock_moved_on(&store, T0 + length, length + 1).unwrap();
+    let seeded = stored(&store, &enterprise_set_id(UPSTREAM)).unwrap();
     assert_eq!(seeded.access_token.expose(), "at-configured");
     assert_eq!(seeded.seed, Some(configured().seed_digest()));
 }
