@@ -56,7 +56,11 @@
 //! its stderr goes to /dev/null unless `GNAPD_BENCH_LOG` names a file),
 //! `GNAPD_BENCH_PAUSE` (seconds to wait, with gnapd's pid printed, before
 //! the throughput rounds, e.g. to attach `perf record -p`),
-//! `GNAPD_BENCH_UPSTREAM_THREADS` (the upstream's tokio workers, default 2).
+//! `GNAPD_BENCH_UPSTREAM_THREADS` (the upstream's tokio workers, default 2),
+//! `GNAPD_BENCH_COMPARE` (another gnapd binary, run as the default one is
+//! and measured in the same rounds, before it in odd rounds and after it
+//! in even ones; the last line gives its CPU per call and the per-round
+//! differences, which drift between rounds does not move).
 //!
 //! Run: `cargo build --release && cargo bench --bench gateway`.
 //! See benches/gateway/README.md.
@@ -507,7 +511,17 @@ fn spawn_gnapd(
     up_base: &str,
     extra: &[&str],
 ) -> Res<(Proc, SocketAddr, String)> {
-    let mut cmd = serve_command(gnapd_bin(), data);
+    spawn_gnapd_from(&gnapd_bin(), data, up_base, extra)
+}
+
+/// [`spawn_gnapd`] with the binary at `bin`.
+fn spawn_gnapd_from(
+    bin: &str,
+    data: &std::path::Path,
+    up_base: &str,
+    extra: &[&str],
+) -> Res<(Proc, SocketAddr, String)> {
+    let mut cmd = serve_command(bin, data);
     cmd.args(["--dev", "--upstream"])
         .arg(format!("{UPSTREAM}={up_base}/mcp"))
         .arg("--upstream-credential")
@@ -613,6 +627,16 @@ fn bench() -> Res<()> {
     let gw_host = gw_addr.to_string();
     let gw1_base = grant_endpoint1.trim_end_matches("/gnap").to_owned();
     let gw1_host = gw1_addr.to_string();
+    // Another gnapd binary measured in the same rounds, for A/B comparisons
+    // finer than whole runs can tell apart on a shared machine.
+    let compared = match std::env::var("GNAPD_BENCH_COMPARE") {
+        Ok(bin) => {
+            let (proc, addr, endpoint) =
+                spawn_gnapd_from(&bin, &dir.path().join("data-compared"), &up_base, &[])?;
+            Some((bin, proc, addr, endpoint))
+        }
+        Err(_) => None,
+    };
 
     // The proxy floor.
     let mut cmd = Command::new(&exe);
@@ -637,6 +661,14 @@ fn bench() -> Res<()> {
     let key = SigningKey::generate(Algorithm::Ed25519).map_err(|e| format!("{e}"))?;
     let token = fetch_token(&rt, gw_addr, &grant_endpoint, &key)?;
     let token1 = fetch_token(&rt, gw1_addr, &grant_endpoint1, &key)?;
+    let compared = match compared {
+        Some((bin, proc, addr, endpoint)) => {
+            let token = fetch_token(&rt, addr, &endpoint, &key)?;
+            let base = endpoint.trim_end_matches("/gnap").to_owned();
+            Some((bin, proc, addr, base, token))
+        }
+        None => None,
+    };
 
     // Template for the proxy and direct calls: same headers and size, and a
     // signature (never checked there).
@@ -795,7 +827,24 @@ fn bench() -> Res<()> {
     )?;
     next_id += conc * 200;
     rt.block_on(load(gw1_addr, warm_pool, conc, 0.5))?;
+    if let Some((_, _, addr, base, token)) = &compared {
+        let warm_pool = sign_pool(
+            conc * 200,
+            next_id,
+            base,
+            &addr.to_string(),
+            token,
+            &key,
+            threads,
+        )?;
+        next_id += conc * 200;
+        rt.block_on(load(*addr, warm_pool, conc, 0.5))?;
+    }
     let batched_before = batch_counters(&rt, gw_addr)?;
+    let compared_before = match &compared {
+        Some((_, _, addr, _, _)) => Some(batch_counters(&rt, *addr)?),
+        None => None,
+    };
 
     struct Row {
         rps: f64,
@@ -808,6 +857,7 @@ fn bench() -> Res<()> {
     let mut vx_rows = Vec::new();
     let mut gw_rows = Vec::new();
     let mut gw1_rows = Vec::new();
+    let mut cmp_rows = Vec::new();
     let mut raw_rows = Vec::new();
     let mut batch_rows = Vec::new();
     let phase = |server: &Proc, addr: SocketAddr, pool: Vec<Wire>| -> Res<(Row, bool)> {
@@ -826,11 +876,36 @@ fn bench() -> Res<()> {
             exhausted,
         ))
     };
-    for _ in 0..rounds {
+    for round in 0..rounds {
         let (row, _) = phase(&proxy, px_addr, vec![via_proxy.clone(); pool_n])?;
         px_rows.push(row);
         let (row, _) = phase(&vproxy, vx_addr, vec![via_vproxy.clone(); pool_n])?;
         vx_rows.push(row);
+        // The compared binary goes before gnapd in odd rounds and after it
+        // in even ones, so neither side always follows the same phase.
+        let mut compare_phase = |next_id: &mut usize| -> Res<()> {
+            if let Some((_, proc, addr, base, token)) = &compared {
+                let pool = sign_pool(
+                    pool_n,
+                    *next_id,
+                    base,
+                    &addr.to_string(),
+                    token,
+                    &key,
+                    threads,
+                )?;
+                *next_id += pool_n;
+                let (row, exhausted) = phase(proc, *addr, pool)?;
+                if exhausted {
+                    println!("note: a gateway phase used up its pool (raise GNAPD_BENCH_POOL)");
+                }
+                cmp_rows.push(row);
+            }
+            Ok(())
+        };
+        if round % 2 == 1 {
+            compare_phase(&mut next_id)?;
+        }
         let pool = sign_pool(pool_n, next_id, &gw_base, &gw_host, &token, &key, threads)?;
         next_id += pool_n;
         let (row, exhausted) = phase(&gnapd, gw_addr, pool)?;
@@ -838,6 +913,9 @@ fn bench() -> Res<()> {
             println!("note: a gateway phase used up its pool (raise GNAPD_BENCH_POOL)");
         }
         gw_rows.push(row);
+        if round % 2 == 0 {
+            compare_phase(&mut next_id)?;
+        }
         let pool = sign_pool(
             pool_n, next_id, &gw1_base, &gw1_host, &token1, &key, threads,
         )?;
@@ -852,6 +930,10 @@ fn bench() -> Res<()> {
     }
 
     let batched_after = batch_counters(&rt, gw_addr)?;
+    let compared_after = match &compared {
+        Some((_, _, addr, _, _)) => Some(batch_counters(&rt, *addr)?),
+        None => None,
+    };
 
     println!();
     println!("## (2) throughput at concurrency {conc}, per round");
@@ -1008,5 +1090,27 @@ fn bench() -> Res<()> {
         "issue 19: gateway CPU {gc:.1} µs against proxy floor {pc:.1} + batched verify {bc:.1} per signature + 10 = {allowed:.1} µs: {}",
         if gc <= allowed { "met" } else { "not met" }
     );
+    if let (Some((bin, ..)), Some(before), Some(after)) =
+        (&compared, compared_before, compared_after)
+    {
+        // Paired by round: drift between rounds cancels out of each difference.
+        let diffs: Vec<f64> = gw_rows
+            .iter()
+            .zip(&cmp_rows)
+            .map(|(a, b)| b.cpu_us - a.cpu_us)
+            .collect();
+        let bc = median(&col(&cmp_rows, |r| r.cpu_us));
+        let (checked, batched) = (after.0 - before.0, after.1 - before.1);
+        #[allow(clippy::cast_precision_loss)]
+        let share = batched as f64 / checked.max(1) as f64 * 100.0;
+        println!(
+            "compared ({bin}): gnapd CPU {bc:.1} µs against {gc:.1} (medians); per round, compared minus gnapd: {} µs; {share:.1}% of its signatures in batch equations",
+            diffs
+                .iter()
+                .map(|d| format!("{d:+.1}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     Ok(())
 }
