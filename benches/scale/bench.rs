@@ -227,6 +227,24 @@ fn run(cfg: &Config) -> Res<u64> {
         next_id: 10_000_000,
     };
     rt.block_on(gateway.check(&holders))?;
+    // What each token costs in memory once used: the tokens are first used
+    // in growing steps, RSS read after each (no other load meanwhile).
+    let mut by_tokens_used = Vec::new();
+    let mut used = 0;
+    for step in [
+        holders.len() / 8,
+        holders.len() / 4,
+        holders.len() / 2,
+        holders.len(),
+    ] {
+        if step <= used {
+            continue;
+        }
+        rt.block_on(gateway.touch(&holders[used..step]))?;
+        used = step;
+        by_tokens_used.push((used, Memory::of(server.pid)?));
+    }
+    report::print_memory_by_tokens_used(&after_1s, &by_tokens_used);
     let calls_hint = figures.baseline.as_ref().map(|b| b.gateway.calls_per_sec);
     let calls_after = rt.block_on(gateway.measure(&holders, cfg.duration, calls_hint))?;
     report::print_calls(&format!("gateway, {} tokens", holders.len()), &calls_after);
@@ -243,6 +261,7 @@ fn run(cfg: &Config) -> Res<u64> {
         startup,
         memory_at_first_answer: at_start,
         memory_after_1s: after_1s,
+        memory_by_tokens_used: by_tokens_used,
         gateway: calls_after,
         first_token: flows_after,
         memory_end,

@@ -76,6 +76,9 @@ pub struct Restart {
     pub startup: Startup,
     pub memory_at_first_answer: Memory,
     pub memory_after_1s: Memory,
+    /// (tokens used so far, memory then): the tokens' first calls after
+    /// the restart, in steps, before the gateway window.
+    pub memory_by_tokens_used: Vec<(usize, Memory)>,
     pub gateway: CallWindow,
     pub first_token: FlowWindow,
     pub memory_end: Memory,
@@ -377,4 +380,19 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> Res<()> {
     }
     std::fs::write(path, serde_json::to_vec_pretty(value)?)?;
     Ok(())
+}
+
+/// RSS as the sampled tokens are first used after the restart, and what
+/// each one added on average since the settled restart.
+pub fn print_memory_by_tokens_used(settled: &Memory, steps: &[(usize, Memory)]) {
+    for (used, memory) in steps {
+        let per_token = (memory.rss as f64 - settled.rss as f64) / (*used).max(1) as f64;
+        let anon_per_token = (memory.anon as f64 - settled.anon as f64) / (*used).max(1) as f64;
+        println!(
+            "  after {used:>6} tokens' first calls: {}; since 1 s after the restart {:.0} B per token (anon {:.0})",
+            memory.show(),
+            per_token,
+            anon_per_token
+        );
+    }
 }

@@ -113,6 +113,15 @@ fn the_scale_bench_reports_every_figure_against_a_debug_gnapd() {
     memory_is_plausible(&restart["memory_at_first_answer"], "restart");
     memory_is_plausible(&restart["memory_after_1s"], "restart + 1 s");
     memory_is_plausible(&restart["memory_end"], "restart end");
+    // The kept tokens' first calls, in four growing steps ending with all.
+    let steps = restart["memory_by_tokens_used"].as_array().unwrap();
+    assert_eq!(steps.len(), 4, "{steps:?}");
+    let used: Vec<u64> = steps.iter().map(|s| s[0].as_u64().unwrap()).collect();
+    assert!(used.windows(2).all(|w| w[0] < w[1]), "{used:?}");
+    assert_eq!(used.last().copied(), Some(kept));
+    for step in steps {
+        memory_is_plausible(&step[1], "a step of first calls");
+    }
     for ratio in [
         "gateway_cpu_per_call_restart_vs_baseline",
         "first_token_cpu_restart_vs_baseline",
