@@ -827,17 +827,17 @@ fn bench() -> Res<()> {
     )?;
     next_id += conc * 200;
     rt.block_on(load(gw1_addr, warm_pool, conc, 0.5))?;
-    if let Some((_, _, addr, base, token)) = &compared {
-        let warm_pool = sign_pool(
-            conc * 200,
-            next_id,
-            base,
-            &addr.to_string(),
-            token,
-            &key,
-            threads,
-        )?;
-        next_id += conc * 200;
+    // The compared gnapd's calls: `n` pre-signed, from the next id on.
+    let compared_pool = |n: usize, next_id: &mut usize| -> Res<Vec<Wire>> {
+        let Some((_, _, addr, base, token)) = &compared else {
+            return Ok(Vec::new());
+        };
+        let pool = sign_pool(n, *next_id, base, &addr.to_string(), token, &key, threads)?;
+        *next_id += n;
+        Ok(pool)
+    };
+    if let Some((_, _, addr, _, _)) = &compared {
+        let warm_pool = compared_pool(conc * 200, &mut next_id)?;
         rt.block_on(load(*addr, warm_pool, conc, 0.5))?;
     }
     let batched_before = batch_counters(&rt, gw_addr)?;
@@ -884,17 +884,8 @@ fn bench() -> Res<()> {
         // The compared binary goes before gnapd in odd rounds and after it
         // in even ones, so neither side always follows the same phase.
         let mut compare_phase = |next_id: &mut usize| -> Res<()> {
-            if let Some((_, proc, addr, base, token)) = &compared {
-                let pool = sign_pool(
-                    pool_n,
-                    *next_id,
-                    base,
-                    &addr.to_string(),
-                    token,
-                    &key,
-                    threads,
-                )?;
-                *next_id += pool_n;
+            if let Some((_, proc, addr, _, _)) = &compared {
+                let pool = compared_pool(pool_n, next_id)?;
                 let (row, exhausted) = phase(proc, *addr, pool)?;
                 if exhausted {
                     println!("note: a gateway phase used up its pool (raise GNAPD_BENCH_POOL)");
