@@ -107,6 +107,9 @@ fn the_scale_bench_reports_every_figure_against_a_debug_gnapd() {
             .contains("exit status: 0")
     );
 
+    positive(&v["full_store"], "flows");
+    assert_eq!(v["full_store"]["errors"], 0);
+
     let restart = &v["restart"];
     positive(restart, "startup.to_listening_line_ms");
     positive(restart, "startup.to_first_answer_ms");
@@ -126,6 +129,7 @@ fn the_scale_bench_reports_every_figure_against_a_debug_gnapd() {
         "gateway_cpu_per_call_restart_vs_baseline",
         "first_token_cpu_restart_vs_baseline",
         "first_token_cpu_end_of_load_vs_baseline",
+        "first_token_cpu_full_store_vs_baseline",
     ] {
         positive(&v["ratios"], ratio);
     }
