@@ -58,9 +58,10 @@
 //! the throughput rounds, e.g. to attach `perf record -p`),
 //! `GNAPD_BENCH_UPSTREAM_THREADS` (the upstream's tokio workers, default 2),
 //! `GNAPD_BENCH_COMPARE` (another gnapd binary, run as the default one is
-//! and measured in the same rounds, before it in odd rounds and after it
-//! in even ones; the last line gives its CPU per call and the per-round
-//! differences, which drift between rounds does not move).
+//! and measured in the same rounds: after it in the first round, before
+//! it in the second, and so on alternately; the last line gives its CPU per
+//! call and the per-round differences, which drift between rounds does not
+//! move).
 //!
 //! Run: `cargo build --release && cargo bench --bench gateway`.
 //! See benches/gateway/README.md.
@@ -881,8 +882,9 @@ fn bench() -> Res<()> {
         px_rows.push(row);
         let (row, _) = phase(&vproxy, vx_addr, vec![via_vproxy.clone(); pool_n])?;
         vx_rows.push(row);
-        // The compared binary goes before gnapd in odd rounds and after it
-        // in even ones, so neither side always follows the same phase.
+        // The compared binary goes after gnapd in the first round, before it
+        // in the second, and so on: neither side always follows the same
+        // phase.
         let mut compare_phase = |next_id: &mut usize| -> Res<()> {
             if let Some((_, proc, addr, _, _)) = &compared {
                 let pool = compared_pool(pool_n, next_id)?;
