@@ -93,6 +93,16 @@ fn press(node: &Server, text: &str, decision: &str) -> String {
     go.header("location").unwrap().to_owned()
 }
 
+/// A grant for `mcp:github` that starts a redirect interaction at `node`.
+fn redirect_grant(node: &Server, agent: &Agent) -> serde_json::Value {
+    grant(
+        node,
+        agent,
+        json!(["mcp:github"]),
+        json!({"start": ["redirect"]}),
+    )
+}
+
 #[test]
 fn an_oidc_login_started_on_one_postgres_node_comes_back_to_another_and_decides_on_a_third() {
     let dir = tempfile::tempdir().unwrap();
@@ -101,12 +111,7 @@ fn an_oidc_login_started_on_one_postgres_node_comes_back_to_another_and_decides_
     let nodes = Nodes::new(dir.path(), &login_config(dir.path(), &provider, ""), &[]);
     let (a, b, c) = (nodes.node("a"), nodes.node("b"), nodes.node("c"));
     let agent = Agent::new();
-    let body = grant(
-        &a,
-        &agent,
-        json!(["mcp:github"]),
-        json!({"start": ["redirect"]}),
-    );
+    let body = redirect_grant(&a, &agent);
     let mut cont = body["continue"].clone();
     let link = body["interact"]["redirect"].as_str().unwrap();
 
@@ -298,12 +303,7 @@ fn shared_sign_ins_past_a_bound_push_out_the_oldest_and_its_shared_entry() {
     );
     let a = nodes.node("a");
     let agent = Agent::new();
-    let body = grant(
-        &a,
-        &agent,
-        json!(["mcp:github"]),
-        json!({"start": ["redirect"]}),
-    );
+    let body = redirect_grant(&a, &agent);
     let link = body["interact"]["redirect"].as_str().unwrap();
     let states: Vec<String> = (0..3)
         .map(|_| {
